@@ -1,0 +1,20 @@
+# Every dependency comes from Debian's packages (see packaging/install-deps.sh).
+find_package(PkgConfig REQUIRED)
+find_package(Threads REQUIRED)
+find_package(nlohmann_json 3.10 REQUIRED)
+find_package(SQLiteCpp REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(tomlplusplus REQUIRED)
+find_package(OpenSSL REQUIRED)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+
+# Debian builds cpp-httplib as a shared library with OpenSSL, zlib and brotli support; its
+# pkg-config file carries the matching CPPHTTPLIB_* definitions so our view of the classes
+# matches the library's.
+add_library(aigw_httplib INTERFACE)
+target_link_libraries(aigw_httplib INTERFACE PkgConfig::HTTPLIB OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
+# The header warns under -Wshadow etc.; treat it as a system header.
+get_target_property(_httplib_inc PkgConfig::HTTPLIB INTERFACE_INCLUDE_DIRECTORIES)
+if(_httplib_inc)
+  target_include_directories(aigw_httplib SYSTEM INTERFACE ${_httplib_inc})
+endif()

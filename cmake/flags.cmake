@@ -1,0 +1,13 @@
+# Warnings and sanitizer flags live in interface targets; every aigw target links them.
+add_library(aigw_flags INTERFACE)
+target_compile_options(aigw_flags INTERFACE
+  -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
+  -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough
+  $<$<BOOL:${AIGW_WERROR}>:-Werror>)
+target_include_directories(aigw_flags INTERFACE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/generated)
+target_compile_definitions(aigw_flags INTERFACE AIGW_VERSION="${PROJECT_VERSION}")
+
+if(AIGW_SANITIZE)
+  target_compile_options(aigw_flags INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_link_options(aigw_flags INTERFACE -fsanitize=address,undefined)
+endif()

@@ -1,0 +1,6 @@
+#include "daemon/server/daemon_main.hpp"
+
+int main(int argc, char** argv)
+{
+    return aigw::daemon::daemon_main(argc, argv);
+}

@@ -1,0 +1,134 @@
+#include "daemon/providers/adapter.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <ctime>
+
+namespace aigw::daemon::providers {
+
+namespace {
+bool iequals(std::string_view a, std::string_view b)
+{
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+
+/// The message and type of an error body in OpenAI, Anthropic or Google shape.
+void read_error_body(std::string_view body, wire::Failure& f)
+{
+    auto doc = nlohmann::json::parse(body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+        if (!body.empty() && body.size() < 500) {
+            f.message.assign(body);
+        }
+        return;
+    }
+    auto inner = doc.find("error");
+    if (inner != doc.end() && inner->is_string()) {
+        f.message = inner->get<std::string>();
+        return;
+    }
+    const nlohmann::json& err = (inner != doc.end() && inner->is_object()) ? *inner : doc;
+    auto str = [&](const char* key) -> std::string {
+        auto it = err.find(key);
+        return (it != err.end() && it->is_string()) ? it->get<std::string>() : std::string();
+    };
+    f.message = str("message");
+    f.type = str("type");
+    if (f.type.empty()) {
+        f.type = str("status");  // Google: "RESOURCE_EXHAUSTED"
+    }
+    f.code = str("code");
+    f.param = str("param");
+}
+}  // namespace
+
+std::string header_value(const HeaderList& headers, std::string_view name)
+{
+    for (const auto& [k, v] : headers) {
+        if (iequals(k, name)) {
+            return v;
+        }
+    }
+    return {};
+}
+
+std::optional<double> retry_after_seconds(const HeaderList& headers)
+{
+    if (auto ms = header_value(headers, "retry-after-ms"); !ms.empty()) {
+        double v = 0;
+        auto [p, ec] = std::from_chars(ms.data(), ms.data() + ms.size(), v);
+        if (ec == std::errc{} && v >= 0) {
+            return v / 1000.0;
+        }
+    }
+    auto ra = header_value(headers, "retry-after");
+    if (ra.empty()) {
+        return std::nullopt;
+    }
+    double v = 0;
+    auto [p, ec] = std::from_chars(ra.data(), ra.data() + ra.size(), v);
+    if (ec == std::errc{} && p == ra.data() + ra.size() && v >= 0) {
+        return v;
+    }
+    // HTTP-date, e.g. "Wed, 21 Oct 2015 07:28:00 GMT".
+    std::tm tm{};
+    if (strptime(ra.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm) != nullptr) {
+        auto when = timegm(&tm);
+        auto now = std::time(nullptr);
+        return when > now ? static_cast<double>(when - now) : 0.0;
+    }
+    return std::nullopt;
+}
+
+wire::Failure Adapter::classify_error(int status, std::string_view body, const HeaderList& headers) const
+{
+    wire::Failure f;
+    f.status = status;
+    if (status == 429) {
+        f.kind = wire::FailureKind::rate_limited;
+        f.retry_after_s = retry_after_seconds(headers);
+    } else if (status == 401 || status == 403) {
+        f.kind = wire::FailureKind::auth;
+    } else if (status == 404) {
+        f.kind = wire::FailureKind::not_found;
+    } else if (status == 408) {
+        f.kind = wire::FailureKind::timeout;
+    } else if (status >= 500) {
+        f.kind = wire::FailureKind::upstream;
+        f.retry_after_s = retry_after_seconds(headers);
+    } else {
+        f.kind = wire::FailureKind::bad_request;
+    }
+    read_error_body(body, f);
+    if (f.message.empty()) {
+        f.message = "upstream returned HTTP " + std::to_string(status) + " with no error message";
+    }
+    return f;
+}
+
+std::expected<UpstreamRequest, wire::Failure> Adapter::embeddings_request(const nlohmann::json&, const Target& target) const
+{
+    return std::unexpected(wire::bad_request("provider '" + (target.provider ? target.provider->name : std::string("?")) +
+                                                 "' does not serve embeddings through aigw",
+                                             "model"));
+}
+
+std::expected<ChatResult, wire::Failure> Adapter::embeddings_response(std::string_view, const Target&) const
+{
+    return std::unexpected(wire::internal_error("embeddings are not supported by this provider adapter"));
+}
+
+const Adapter* adapter_for(config::WireFormat wire)
+{
+    switch (wire) {
+    case config::WireFormat::openai: return &openai_adapter();
+    case config::WireFormat::anthropic: return &anthropic_adapter();
+    case config::WireFormat::gemini: return &gemini_adapter();
+    default: return nullptr;
+    }
+}
+
+}  // namespace aigw::daemon::providers

@@ -1,0 +1,98 @@
+#pragma once
+// One adapter per upstream wire format. Adapters are pure: canonical (OpenAI chat shape)
+// JSON in, upstream HTTP request out; upstream body or SSE events in, canonical JSON out.
+// No sockets, no retries, no fallbacks: the router decides those from Failure::kind.
+
+#include "shared/config/providers.hpp"
+#include "shared/wire/error.hpp"
+#include "shared/wire/sse.hpp"
+#include "shared/wire/usage.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <expected>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace aigw::daemon::providers {
+
+using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
+/// Where one attempt goes.
+struct Target {
+    const config::ProviderSpec* provider = nullptr;
+    std::string model;     ///< upstream model name (no provider prefix)
+    std::string api_key;   ///< never logged
+    std::string base_url;  ///< e.g. "https://api.openai.com/v1"
+    std::int64_t default_max_tokens = 0;  ///< from the catalog, for providers that require it
+};
+
+/// An HTTP request relative to Target::base_url.
+struct UpstreamRequest {
+    std::string method = "POST";
+    std::string path;  ///< appended to the base URL's path, e.g. "/chat/completions"
+    HeaderList headers;  ///< includes auth; content-type
+    std::string body;
+};
+
+/// A complete, successful answer in canonical form.
+struct ChatResult {
+    nlohmann::json body;  ///< OpenAI chat.completion object
+    wire::Usage usage;
+};
+
+/// Turns an upstream SSE stream into OpenAI chat.completion.chunk objects.
+class StreamTranslator {
+public:
+    virtual ~StreamTranslator() = default;
+    /// Feeds one upstream event; appends zero or more chunks to `out`. The final usage
+    /// chunk (empty choices, `usage` set) is emitted like any other; the surface drops it
+    /// when the client did not ask for usage. Returns a Failure for an error event.
+    virtual std::expected<void, wire::Failure> on_event(const wire::SseEvent& ev,
+                                                        std::vector<nlohmann::json>& out) = 0;
+    /// True once the upstream's terminal event arrived ([DONE], message_stop, final finishReason).
+    virtual bool finished() const = 0;
+    /// Usage as reported so far.
+    virtual wire::Usage usage() const = 0;
+};
+
+class Adapter {
+public:
+    virtual ~Adapter() = default;
+
+    /// The upstream request for a canonical chat request. `stream` asks for SSE (and usage in it).
+    virtual std::expected<UpstreamRequest, wire::Failure> chat_request(const nlohmann::json& canonical,
+                                                                       const Target& target,
+                                                                       bool stream) const = 0;
+    /// A 2xx upstream body -> canonical response. A malformed body is FailureKind::upstream.
+    virtual std::expected<ChatResult, wire::Failure> chat_response(std::string_view body,
+                                                                   const Target& target) const = 0;
+    virtual std::unique_ptr<StreamTranslator> chat_stream(const Target& target) const = 0;
+
+    /// Classifies a non-2xx upstream answer: kind, the status to return, the upstream's
+    /// own message, Retry-After. The default reads OpenAI/Anthropic-style error bodies.
+    virtual wire::Failure classify_error(int status, std::string_view body, const HeaderList& headers) const;
+
+    /// Embeddings (OpenAI /v1/embeddings shape in and out). Default: unsupported (400).
+    virtual std::expected<UpstreamRequest, wire::Failure> embeddings_request(const nlohmann::json& canonical,
+                                                                             const Target& target) const;
+    virtual std::expected<ChatResult, wire::Failure> embeddings_response(std::string_view body,
+                                                                         const Target& target) const;
+};
+
+/// Each format's adapter, defined in its own file (openai_compat.cpp, anthropic.cpp, gemini.cpp, ...).
+const Adapter& openai_adapter();
+const Adapter& anthropic_adapter();
+const Adapter& gemini_adapter();
+
+/// The adapter for a wire format (a static instance; never null except for WireFormat::mock,
+/// which the router answers in-process).
+const Adapter* adapter_for(config::WireFormat wire);
+
+/// Helpers shared by adapters.
+std::string header_value(const HeaderList& headers, std::string_view name);  ///< case-insensitive, "" if absent
+std::optional<double> retry_after_seconds(const HeaderList& headers);          ///< Retry-After (seconds or HTTP date), retry-after-ms
+
+}  // namespace aigw::daemon::providers

@@ -1,0 +1,224 @@
+#include "daemon/providers/mock.hpp"
+
+#include <cmath>
+#include <cstdint>
+
+namespace aigw::daemon::providers::mock {
+
+namespace {
+
+std::int64_t token_estimate(std::string_view text)
+{
+    return static_cast<std::int64_t>((text.size() + 3) / 4);
+}
+
+/// The text of a message's content: a string, or the text parts of an array.
+std::string content_text(const nlohmann::json& content)
+{
+    if (content.is_string()) {
+        return content.get<std::string>();
+    }
+    std::string out;
+    if (content.is_array()) {
+        for (const auto& part : content) {
+            if (part.is_object() && part.value("type", "") == "text" && part.contains("text") && part["text"].is_string()) {
+                if (!out.empty()) {
+                    out += ' ';
+                }
+                out += part["text"].get<std::string>();
+            }
+        }
+    }
+    return out;
+}
+
+struct Answer {
+    std::string content;
+    nlohmann::json tool_calls;  // null or array
+    std::string finish_reason = "stop";
+    wire::Usage usage;
+};
+
+Answer answer_for(const nlohmann::json& req, std::string_view model_name)
+{
+    Answer a;
+    std::string last_user;
+    std::int64_t prompt_tokens = 0;
+    if (auto msgs = req.find("messages"); msgs != req.end() && msgs->is_array()) {
+        for (const auto& m : *msgs) {
+            if (!m.is_object()) {
+                continue;
+            }
+            std::string text = m.contains("content") ? content_text(m["content"]) : std::string();
+            prompt_tokens += token_estimate(text) + 3;
+            if (m.value("role", "") == "user") {
+                last_user = std::move(text);
+            }
+        }
+    }
+    a.usage.reported = true;
+    a.usage.input_tokens = std::max<std::int64_t>(prompt_tokens, 1);
+
+    // A tool named in the prompt is called.
+    if (auto tools = req.find("tools"); tools != req.end() && tools->is_array()) {
+        for (const auto& t : *tools) {
+            std::string name = t.contains("function") ? t["function"].value("name", "") : std::string();
+            if (!name.empty() && last_user.find(name) != std::string::npos) {
+                a.tool_calls = nlohmann::json::array({{
+                    {"id", "call_mock_0"},
+                    {"type", "function"},
+                    {"function", {{"name", name}, {"arguments", nlohmann::json({{"query", last_user}}).dump()}}},
+                }});
+                a.finish_reason = "tool_calls";
+                a.usage.output_tokens = token_estimate(a.tool_calls.dump());
+                return a;
+            }
+        }
+    }
+
+    std::string echo = "Mock answer from mock/";
+    echo.append(model_name);
+    echo += ": ";
+    echo += last_user.empty() ? std::string("(no user message)") : last_user;
+    if (auto rf = req.find("response_format"); rf != req.end() && rf->is_object() &&
+                                               (rf->value("type", "") == "json_object" || rf->value("type", "") == "json_schema")) {
+        a.content = nlohmann::json({{"answer", echo}}).dump();
+    } else {
+        a.content = std::move(echo);
+    }
+    std::int64_t cap = req.value("max_completion_tokens", req.value("max_tokens", static_cast<std::int64_t>(0)));
+    if (cap > 0 && token_estimate(a.content) > cap) {
+        a.content.resize(static_cast<std::size_t>(cap) * 4);
+        a.finish_reason = "length";
+    }
+    a.usage.output_tokens = token_estimate(a.content);
+    return a;
+}
+
+nlohmann::json chunk_base(std::string_view id, std::string_view model, std::int64_t created)
+{
+    return {{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model}};
+}
+
+}  // namespace
+
+ChatResult complete(const nlohmann::json& canonical, std::string_view model_name, std::string_view request_id,
+                    std::int64_t created)
+{
+    Answer a = answer_for(canonical, model_name);
+    nlohmann::json message = {{"role", "assistant"}, {"content", nullptr}, {"refusal", nullptr}};
+    if (a.tool_calls.is_array()) {
+        message["tool_calls"] = a.tool_calls;
+    } else {
+        message["content"] = a.content;
+    }
+    ChatResult r;
+    r.usage = a.usage;
+    r.body = {
+        {"id", std::string("chatcmpl-") + std::string(request_id)},
+        {"object", "chat.completion"},
+        {"created", created},
+        {"model", std::string("mock/") + std::string(model_name)},
+        {"choices", nlohmann::json::array({{{"index", 0}, {"message", std::move(message)}, {"logprobs", nullptr},
+                                            {"finish_reason", a.finish_reason}}})},
+        {"usage", wire::usage_to_openai(a.usage)},
+    };
+    return r;
+}
+
+std::vector<nlohmann::json> stream_chunks(const nlohmann::json& canonical, std::string_view model_name,
+                                          std::string_view request_id, std::int64_t created)
+{
+    Answer a = answer_for(canonical, model_name);
+    const std::string id = std::string("chatcmpl-") + std::string(request_id);
+    const std::string model = std::string("mock/") + std::string(model_name);
+    std::vector<nlohmann::json> out;
+
+    auto delta_chunk = [&](nlohmann::json delta) {
+        auto c = chunk_base(id, model, created);
+        c["choices"] = nlohmann::json::array({{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr},
+                                               {"finish_reason", nullptr}}});
+        return c;
+    };
+    out.push_back(delta_chunk({{"role", "assistant"}, {"content", ""}, {"refusal", nullptr}}));
+    if (a.tool_calls.is_array()) {
+        const auto& call = a.tool_calls[0];
+        out.push_back(delta_chunk({{"tool_calls", nlohmann::json::array({{{"index", 0}, {"id", call["id"]}, {"type", "function"},
+            {"function", {{"name", call["function"]["name"]}, {"arguments", ""}}}}})}}));
+        const std::string args = call["function"]["arguments"].get<std::string>();
+        for (std::size_t i = 0; i < args.size(); i += 16) {
+            out.push_back(delta_chunk({{"tool_calls", nlohmann::json::array({{{"index", 0},
+                {"function", {{"arguments", args.substr(i, 16)}}}}})}}));
+        }
+    } else {
+        // Word by word, each word carrying the space before it.
+        std::size_t pos = 0;
+        const std::string& text = a.content;
+        while (pos < text.size()) {
+            std::size_t next = text.find(' ', pos + 1);
+            if (next == std::string::npos) {
+                next = text.size();
+            }
+            out.push_back(delta_chunk({{"content", text.substr(pos, next - pos)}}));
+            pos = next;
+        }
+    }
+    auto fin = chunk_base(id, model, created);
+    fin["choices"] = nlohmann::json::array({{{"index", 0}, {"delta", nlohmann::json::object()}, {"logprobs", nullptr},
+                                             {"finish_reason", a.finish_reason}}});
+    out.push_back(std::move(fin));
+    auto usage = chunk_base(id, model, created);
+    usage["choices"] = nlohmann::json::array();
+    usage["usage"] = wire::usage_to_openai(a.usage);
+    out.push_back(std::move(usage));
+    return out;
+}
+
+std::chrono::milliseconds chunk_delay(std::string_view model_name)
+{
+    return model_name.find("slow") != std::string_view::npos ? std::chrono::milliseconds(25)
+                                                              : std::chrono::milliseconds(0);
+}
+
+ChatResult embeddings(const nlohmann::json& canonical, std::string_view model_name)
+{
+    std::vector<std::string> inputs;
+    if (auto in = canonical.find("input"); in != canonical.end()) {
+        if (in->is_string()) {
+            inputs.push_back(in->get<std::string>());
+        } else if (in->is_array()) {
+            for (const auto& s : *in) {
+                inputs.push_back(s.is_string() ? s.get<std::string>() : s.dump());
+            }
+        }
+    }
+    ChatResult r;
+    r.usage.reported = true;
+    nlohmann::json data = nlohmann::json::array();
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        // FNV-1a seeded per dimension: same text, same vector; normalised to length 1.
+        std::vector<double> v(64);
+        double norm = 0;
+        for (std::size_t d = 0; d < v.size(); ++d) {
+            std::uint64_t h = 1469598103934665603ull ^ (d * 1099511628211ull);
+            for (unsigned char c : inputs[i]) {
+                h = (h ^ c) * 1099511628211ull;
+            }
+            v[d] = static_cast<double>(h % 20001) / 10000.0 - 1.0;
+            norm += v[d] * v[d];
+        }
+        norm = std::sqrt(norm > 0 ? norm : 1);
+        for (auto& x : v) {
+            x /= norm;
+        }
+        data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", v}});
+        r.usage.input_tokens += token_estimate(inputs[i]);
+    }
+    r.body = {{"object", "list"},
+              {"data", std::move(data)},
+              {"model", std::string("mock/") + std::string(model_name)},
+              {"usage", {{"prompt_tokens", r.usage.input_tokens}, {"total_tokens", r.usage.input_tokens}}}};
+    return r;
+}
+
+}  // namespace aigw::daemon::providers::mock

@@ -1,0 +1,34 @@
+#pragma once
+// The built-in offline provider: `mock/<any-name>` answers deterministically from the
+// prompt, in process, with no network. It is what the demo uses when no key is set and
+// what users point their own CI at.
+//
+// Behaviour (documented in the README):
+// - The answer echoes the last user message: "Mock answer from mock/<name>: <text>".
+// - With `tools`, a user message naming one of the tools gets a call to that tool.
+// - With response_format json_object/json_schema, the answer is a JSON object.
+// - Tokens are counted as ceil(chars / 4) per message (+3 per message), deterministic.
+// - A model name containing "slow" waits 25 ms per streamed word (to watch streaming).
+
+#include "daemon/providers/adapter.hpp"
+
+#include <chrono>
+
+namespace aigw::daemon::providers::mock {
+
+/// The complete answer for a canonical chat request.
+ChatResult complete(const nlohmann::json& canonical, std::string_view model_name, std::string_view request_id,
+                    std::int64_t created);
+
+/// The same answer as a sequence of chat.completion.chunk objects, word by word, ending
+/// with the finish chunk and a usage chunk (choices: []).
+std::vector<nlohmann::json> stream_chunks(const nlohmann::json& canonical, std::string_view model_name,
+                                          std::string_view request_id, std::int64_t created);
+
+/// Delay between streamed chunks for this model name.
+std::chrono::milliseconds chunk_delay(std::string_view model_name);
+
+/// Embeddings: a deterministic unit vector of 64 floats per input (a hash of the text).
+ChatResult embeddings(const nlohmann::json& canonical, std::string_view model_name);
+
+}  // namespace aigw::daemon::providers::mock

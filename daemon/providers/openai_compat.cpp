@@ -1,0 +1,152 @@
+// OpenAI and every OpenAI-compatible server (groq, together, fireworks, deepseek, mistral,
+// xai, openrouter, cerebras, moonshot, perplexity, ollama, vllm, ...). The canonical format
+// is OpenAI's, so requests pass through with the model renamed and usage asked for.
+
+#include "daemon/providers/adapter.hpp"
+
+namespace aigw::daemon::providers {
+
+namespace {
+
+wire::Failure malformed(std::string_view what)
+{
+    wire::Failure f;
+    f.kind = wire::FailureKind::upstream;
+    f.status = 502;
+    f.message = "upstream sent a malformed answer: ";
+    f.message.append(what);
+    return f;
+}
+
+class OpenAiStream final : public StreamTranslator {
+public:
+    std::expected<void, wire::Failure> on_event(const wire::SseEvent& ev, std::vector<nlohmann::json>& out) override
+    {
+        if (ev.data == "[DONE]") {
+            m_finished = true;
+            return {};
+        }
+        auto chunk = nlohmann::json::parse(ev.data, nullptr, false);
+        if (chunk.is_discarded() || !chunk.is_object()) {
+            return std::unexpected(malformed("a stream event is not JSON"));
+        }
+        if (auto err = chunk.find("error"); err != chunk.end() && !err->is_null()) {
+            wire::Failure f = openai_adapter().classify_error(500, ev.data, {});
+            // An error inside a 200 stream: classify by its type when it names one.
+            if (f.type == "rate_limit_error" || f.code == "rate_limit_exceeded") {
+                f.kind = wire::FailureKind::rate_limited;
+                f.status = 429;
+            }
+            return std::unexpected(std::move(f));
+        }
+        if (auto u = chunk.find("usage"); u != chunk.end() && u->is_object()) {
+            m_usage = wire::usage_from_openai(*u);
+        }
+        out.push_back(std::move(chunk));
+        return {};
+    }
+
+    bool finished() const override { return m_finished; }
+    wire::Usage usage() const override { return m_usage; }
+
+private:
+    bool m_finished = false;
+    wire::Usage m_usage;
+};
+
+class OpenAiAdapter final : public Adapter {
+public:
+    std::expected<UpstreamRequest, wire::Failure> chat_request(const nlohmann::json& canonical, const Target& target,
+                                                               bool stream) const override
+    {
+        nlohmann::json body = canonical;
+        body["model"] = target.model;
+        if (stream) {
+            body["stream"] = true;
+            // Always ask for usage so cost is exact; the surface drops the usage chunk
+            // when the client did not ask for it.
+            body["stream_options"]["include_usage"] = true;
+        } else {
+            body.erase("stream");
+            body.erase("stream_options");
+        }
+        UpstreamRequest req;
+        req.path = "/chat/completions";
+        req.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        auth_headers(req.headers, target);
+        return req;
+    }
+
+    std::expected<ChatResult, wire::Failure> chat_response(std::string_view body, const Target&) const override
+    {
+        auto doc = nlohmann::json::parse(body, nullptr, false);
+        if (doc.is_discarded() || !doc.is_object()) {
+            return std::unexpected(malformed("the body is not JSON"));
+        }
+        auto choices = doc.find("choices");
+        if (choices == doc.end() || !choices->is_array()) {
+            return std::unexpected(malformed("no choices in the response"));
+        }
+        ChatResult r;
+        if (auto u = doc.find("usage"); u != doc.end()) {
+            r.usage = wire::usage_from_openai(*u);
+        }
+        r.body = std::move(doc);
+        return r;
+    }
+
+    std::unique_ptr<StreamTranslator> chat_stream(const Target&) const override
+    {
+        return std::make_unique<OpenAiStream>();
+    }
+
+    std::expected<UpstreamRequest, wire::Failure> embeddings_request(const nlohmann::json& canonical,
+                                                                     const Target& target) const override
+    {
+        nlohmann::json body = canonical;
+        body["model"] = target.model;
+        UpstreamRequest req;
+        req.path = "/embeddings";
+        req.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        auth_headers(req.headers, target);
+        return req;
+    }
+
+    std::expected<ChatResult, wire::Failure> embeddings_response(std::string_view body, const Target&) const override
+    {
+        auto doc = nlohmann::json::parse(body, nullptr, false);
+        if (doc.is_discarded() || !doc.is_object() || !doc.contains("data")) {
+            return std::unexpected(malformed("no data in the embeddings response"));
+        }
+        ChatResult r;
+        if (auto u = doc.find("usage"); u != doc.end()) {
+            r.usage = wire::usage_from_openai(*u);
+        }
+        r.body = std::move(doc);
+        return r;
+    }
+
+private:
+    static void auth_headers(HeaderList& headers, const Target& target)
+    {
+        headers.emplace_back("Content-Type", "application/json");
+        if (!target.api_key.empty()) {
+            headers.emplace_back("Authorization", "Bearer " + target.api_key);
+        }
+        if (target.provider != nullptr && target.provider->name == "openrouter") {
+            // OpenRouter attributes traffic by these; harmless elsewhere but only sent there.
+            headers.emplace_back("HTTP-Referer", "https://github.com/aigw/aigw");
+            headers.emplace_back("X-Title", "aigw");
+        }
+    }
+};
+
+}  // namespace
+
+const Adapter& openai_adapter()
+{
+    static const OpenAiAdapter k_adapter;
+    return k_adapter;
+}
+
+}  // namespace aigw::daemon::providers

@@ -1,0 +1,95 @@
+#pragma once
+// The daemon's HTTP server: inbound surfaces (OpenAI, later Anthropic), the admin API,
+// auth, and the pieces every surface shares (request ids, headers, ledger rows).
+
+#include "daemon/ledger/ledger.hpp"
+#include "daemon/routing/router.hpp"
+#include "daemon/routing/upstream_client.hpp"
+#include "shared/config/config.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+
+namespace httplib {
+class Server;
+struct Request;
+struct Response;
+}
+
+namespace aigw::daemon::server {
+
+/// Everything one inbound request carries through the pipeline, for headers and the ledger.
+struct Exchange {
+    std::string request_id;
+    std::int64_t ts_ms = 0;
+    std::chrono::steady_clock::time_point t0;
+    std::string surface;          ///< "openai.chat", "openai.embeddings", ...
+    std::string key_id = "default";
+    std::string requested_model;
+    routing::Route route;
+    bool stream = false;
+    std::string request_body;     ///< kept only when body logging is on
+};
+
+class Gateway {
+public:
+    /// Takes ownership of the loaded config; opens the ledger. Errors say what to fix.
+    static std::expected<std::unique_ptr<Gateway>, std::string> create(config::Config cfg, config::Env env);
+    ~Gateway();
+
+    /// Binds host:port (port 0 = any free port). Returns the bound port or an error.
+    std::expected<int, std::string> bind();
+    /// Serves until stop(). Blocks.
+    void serve();
+    /// Stops accepting, lets in-flight requests finish or cuts them off cleanly, drains the
+    /// ledger. Safe from any thread, idempotent.
+    void stop();
+
+    const config::Config& config() const { return m_cfg; }
+    const std::string& gateway_key() const { return m_gateway_key; }
+    routing::Router& router() { return *m_router; }
+    routing::UpstreamClient& upstream() { return *m_upstream; }
+    ledger::Ledger& ledger() { return *m_ledger; }
+    int port() const { return m_port; }
+
+    // ---- shared by the surfaces ----
+    std::shared_ptr<Exchange> begin(std::string surface) const;
+    /// Bearer (or x-api-key) check. False means the response was filled with a 401.
+    bool authorize(const httplib::Request& req, httplib::Response& res, bool anthropic_shape) const;
+    /// Writes a failure in the OpenAI (or Anthropic) shape with its status.
+    static void send_failure(httplib::Response& res, const wire::Failure& f, bool anthropic_shape = false);
+    /// Sets x-aigw-provider and x-aigw-model (x-request-id is set when the request begins).
+    static void set_route_headers(httplib::Response& res, const Exchange& ex);
+    /// Records the request's ledger row.
+    void record(const Exchange& ex, int status, const wire::Usage& usage, double cost, std::string error,
+                std::int64_t ttft_ms, std::string response_body = {});
+    double cost_of(const Exchange& ex, const wire::Usage& usage) const;
+
+    std::atomic<std::uint64_t> requests_served{0};
+
+private:
+    Gateway() = default;
+    void install_routes();
+    void install_openai_routes();
+    void install_admin_routes();
+
+    config::Config m_cfg;
+    config::Env m_env;
+    std::string m_gateway_key;
+    std::unique_ptr<routing::Router> m_router;
+    std::unique_ptr<routing::UpstreamClient> m_upstream;
+    std::unique_ptr<ledger::Ledger> m_ledger;
+    std::unique_ptr<httplib::Server> m_server;
+    int m_port = 0;
+    std::chrono::steady_clock::time_point m_started;
+    std::atomic<bool> m_stopped{false};
+};
+
+/// "0.0000150" style: fixed point, trailing zeros trimmed.
+std::string format_cost(double usd);
+/// Reads the gateway key from AIGW_API_KEY or the key file, creating the file (0600) on first start.
+std::expected<std::string, std::string> load_or_create_gateway_key(const std::filesystem::path& data_dir,
+                                                                   const config::Env& env);
+
+}  // namespace aigw::daemon::server

@@ -1,0 +1,192 @@
+// The OpenAI-compatible surface: /v1/chat/completions, /v1/embeddings, /v1/models.
+
+#include "daemon/providers/mock.hpp"
+#include "daemon/server/chat_pipeline.hpp"
+
+#include <httplib.h>
+
+namespace aigw::daemon::server {
+
+namespace {
+
+/// Parses and checks the body of a chat request. The body is parsed once, here.
+std::expected<nlohmann::json, wire::Failure> parse_chat_body(const std::string& text)
+{
+    auto body = nlohmann::json::parse(text, nullptr, false);
+    if (body.is_discarded()) {
+        return std::unexpected(wire::bad_request(
+            "We could not parse the JSON body of your request. The body must be a JSON object "
+            "(Content-Type: application/json)."));
+    }
+    if (!body.is_object()) {
+        return std::unexpected(wire::bad_request("The request body must be a JSON object."));
+    }
+    auto model = body.find("model");
+    if (model == body.end() || !model->is_string() || model->get_ref<const std::string&>().empty()) {
+        return std::unexpected(wire::bad_request("You must provide a model parameter, e.g. \"openai/gpt-4o-mini\" or \"mock/echo\".", "model"));
+    }
+    auto messages = body.find("messages");
+    if (messages == body.end() || !messages->is_array()) {
+        return std::unexpected(wire::bad_request("'messages' must be an array of message objects.", "messages"));
+    }
+    if (messages->empty()) {
+        return std::unexpected(wire::bad_request("'messages' must contain at least one message.", "messages"));
+    }
+    for (std::size_t i = 0; i < messages->size(); ++i) {
+        const auto& m = (*messages)[i];
+        if (!m.is_object() || !m.contains("role") || !m["role"].is_string()) {
+            return std::unexpected(wire::bad_request("messages[" + std::to_string(i) + "] must be an object with a string 'role'.",
+                                                     "messages[" + std::to_string(i) + "]"));
+        }
+    }
+    if (auto s = body.find("stream"); s != body.end() && !s->is_boolean() && !s->is_null()) {
+        return std::unexpected(wire::bad_request("'stream' must be a boolean.", "stream"));
+    }
+    return body;
+}
+
+}  // namespace
+
+void Gateway::install_openai_routes()
+{
+    auto& svr = *m_server;
+
+    auto chat = [this](const httplib::Request& req, httplib::Response& res) {
+        if (!authorize(req, res, false)) {
+            return;
+        }
+        auto ex = begin("openai.chat");
+        res.set_header("x-request-id", ex->request_id);
+        auto body = parse_chat_body(req.body);
+        if (!body) {
+            send_failure(res, body.error());
+            record(*ex, body.error().status, {}, 0, body.error().message, -1);
+            return;
+        }
+        ex->requested_model = (*body)["model"].get<std::string>();
+        ex->stream = body->value("stream", false);
+        if (m_cfg.log_bodies) {
+            ex->request_body = req.body;
+        }
+        auto route = m_router->route(ex->requested_model);
+        if (!route) {
+            send_failure(res, route.error());
+            record(*ex, route.error().status, {}, 0, route.error().message, -1);
+            return;
+        }
+        ex->route = std::move(*route);
+        set_route_headers(res, *ex);
+
+        if (ex->stream) {
+            bool include_usage = false;
+            if (auto so = body->find("stream_options"); so != body->end() && so->is_object()) {
+                include_usage = so->value("include_usage", false);
+            }
+            auto started = start_chat_stream(*this, ex, *body, std::make_unique<OpenAiStreamWriter>(include_usage), res);
+            if (!started) {
+                send_failure(res, started.error());
+                record(*ex, started.error().status, {}, 0, started.error().message, -1);
+            }
+            return;
+        }
+
+        auto result = run_chat(*this, *ex, *body);
+        if (!result) {
+            send_failure(res, result.error());
+            record(*ex, result.error().status, {}, 0, result.error().message, -1);
+            return;
+        }
+        const double cost = cost_of(*ex, result->usage);
+        res.set_header("x-aigw-cost-usd", format_cost(cost));
+        std::string out = result->body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        record(*ex, 200, result->usage, cost, {}, -1, m_cfg.log_bodies ? out : std::string());
+        res.set_content(std::move(out), "application/json");
+    };
+    svr.Post("/v1/chat/completions", chat);
+    svr.Post("/chat/completions", chat);
+
+    auto embeddings = [this](const httplib::Request& req, httplib::Response& res) {
+        if (!authorize(req, res, false)) {
+            return;
+        }
+        auto ex = begin("openai.embeddings");
+        res.set_header("x-request-id", ex->request_id);
+        auto body = nlohmann::json::parse(req.body, nullptr, false);
+        if (body.is_discarded() || !body.is_object()) {
+            auto f = wire::bad_request("We could not parse the JSON body of your request; it must be a JSON object.");
+            send_failure(res, f);
+            record(*ex, 400, {}, 0, f.message, -1);
+            return;
+        }
+        if (!body.contains("model") || !body["model"].is_string() || !body.contains("input")) {
+            auto f = wire::bad_request("An embeddings request needs 'model' and 'input'.", body.contains("model") ? "input" : "model");
+            send_failure(res, f);
+            record(*ex, 400, {}, 0, f.message, -1);
+            return;
+        }
+        ex->requested_model = body["model"].get<std::string>();
+        auto route = m_router->route(ex->requested_model);
+        if (!route) {
+            send_failure(res, route.error());
+            record(*ex, route.error().status, {}, 0, route.error().message, -1);
+            return;
+        }
+        ex->route = std::move(*route);
+        set_route_headers(res, *ex);
+        std::expected<providers::ChatResult, wire::Failure> result;
+        if (ex->route.is_mock()) {
+            result = providers::mock::embeddings(body, ex->route.target.model);
+        } else {
+            auto up = ex->route.adapter->embeddings_request(body, ex->route.target);
+            if (!up) {
+                result = std::unexpected(up.error());
+            } else if (auto resp = m_upstream->send(ex->route.target.base_url, *up); !resp) {
+                result = std::unexpected(resp.error());
+            } else if (resp->status < 200 || resp->status >= 300) {
+                result = std::unexpected(ex->route.adapter->classify_error(resp->status, resp->body, resp->headers));
+            } else {
+                result = ex->route.adapter->embeddings_response(resp->body, ex->route.target);
+            }
+        }
+        if (!result) {
+            send_failure(res, result.error());
+            record(*ex, result.error().status, {}, 0, result.error().message, -1);
+            return;
+        }
+        const double cost = cost_of(*ex, result->usage);
+        res.set_header("x-aigw-cost-usd", format_cost(cost));
+        record(*ex, 200, result->usage, cost, {}, -1);
+        res.set_content(result->body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+    };
+    svr.Post("/v1/embeddings", embeddings);
+    svr.Post("/embeddings", embeddings);
+
+    auto models = [this](const httplib::Request& req, httplib::Response& res) {
+        if (!authorize(req, res, false)) {
+            return;
+        }
+        // Everything the configured keys can reach, plus mock and the user's aliases.
+        nlohmann::json data = nlohmann::json::array();
+        auto add = [&](const std::string& id, const std::string& owner) {
+            data.push_back({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", owner}});
+        };
+        add("mock/echo", "mock");
+        for (const auto* m : m_cfg.catalog.all()) {
+            auto p = m_cfg.providers.find(m->provider);
+            if (p != m_cfg.providers.end() && m_router->key_present(p->second) &&
+                p->second.wire != config::WireFormat::mock) {
+                add(m->id, m->provider);
+            }
+        }
+        for (const auto& [alias, target] : m_cfg.aliases) {
+            add(alias, "alias");
+        }
+        nlohmann::json body = {{"object", "list"}, {"data", std::move(data)}};
+        res.set_header("x-request-id", begin("openai.models")->request_id);
+        res.set_content(body.dump(), "application/json");
+    };
+    svr.Get("/v1/models", models);
+    svr.Get("/models", models);
+}
+
+}  // namespace aigw::daemon::server

@@ -1,0 +1,651 @@
+#include "shared/config/config.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <array>
+#include <limits>
+#include <set>
+
+namespace aigw::config {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Json = nlohmann::json;
+
+/// "http://host/v1/" -> "http://host/v1": adapters append "/chat/completions" etc.
+std::string strip_trailing_slashes(std::string url) {
+    while (!url.empty() && url.back() == '/') {
+        url.pop_back();
+    }
+    return url;
+}
+
+std::string_view type_name(const toml::node& n) {
+    switch (n.type()) {
+        case toml::node_type::string: return "a string";
+        case toml::node_type::integer: return "an integer";
+        case toml::node_type::floating_point: return "a float";
+        case toml::node_type::boolean: return "a boolean";
+        case toml::node_type::table: return "a table";
+        case toml::node_type::array: return "an array";
+        case toml::node_type::date: return "a date";
+        case toml::node_type::time: return "a time";
+        case toml::node_type::date_time: return "a date-time";
+        case toml::node_type::none: break;
+    }
+    return "nothing";
+}
+
+/// Walks a parsed TOML document into a Config. Type errors stop the walk (returned as
+/// "file:line: ..."); unknown keys only add a warning, so a newer config still loads.
+class ConfigReader {
+public:
+    ConfigReader(std::string_view source, Config& cfg) : m_source(source), m_cfg(cfg) {}
+
+    std::expected<void, std::string> read(const toml::table& root);
+
+private:
+    using Result = std::expected<void, std::string>;
+
+    std::string at(const toml::source_region& where) const {
+        std::string s(m_source);
+        if (where.begin.line > 0) {
+            s += ':';
+            s += std::to_string(where.begin.line);
+        }
+        return s;
+    }
+    /// A key's own position, else its value's (keys from dotted paths may lack one).
+    std::string at(const toml::key& k, const toml::node& v) const {
+        return at(k.source().begin.line > 0 ? k.source() : v.source());
+    }
+    std::unexpected<std::string> error(const toml::key& k, const toml::node& v, std::string_view section,
+                                       std::string_view what) const {
+        std::string msg = at(k, v) + ": " + std::string(section) + " " + std::string(k.str()) + " " + std::string(what);
+        return std::unexpected(std::move(msg));
+    }
+    void unknown_key(const toml::key& k, const toml::node& v, std::string_view section) {
+        std::string msg = at(k, v) + ": unknown key '" + std::string(k.str()) + "'";
+        if (!section.empty()) {
+            msg += " in " + std::string(section);
+        }
+        m_cfg.warnings.push_back(std::move(msg));
+    }
+
+    Result integer(const toml::key& k, const toml::node& v, std::string_view section, std::int64_t lo,
+                   std::int64_t hi, std::int64_t& out) const {
+        const auto* i = v.as_integer();
+        if (i == nullptr || i->get() < lo || i->get() > hi) {
+            std::string what = "must be an integer";
+            if (hi == std::numeric_limits<std::int64_t>::max()) {
+                what += " >= " + std::to_string(lo);
+            } else {
+                what += " between " + std::to_string(lo) + " and " + std::to_string(hi);
+            }
+            if (i == nullptr) {
+                what += ", not ";
+                what += type_name(v);
+            }
+            return error(k, v, section, what);
+        }
+        out = i->get();
+        return {};
+    }
+    Result integer(const toml::key& k, const toml::node& v, std::string_view section, std::int64_t lo,
+                   std::int64_t hi, int& out) const {
+        std::int64_t wide = 0;
+        if (auto r = integer(k, v, section, lo, hi, wide); !r) {
+            return r;
+        }
+        out = static_cast<int>(wide);
+        return {};
+    }
+    Result string(const toml::key& k, const toml::node& v, std::string_view section, std::string& out) const {
+        const auto* s = v.as_string();
+        if (s == nullptr) {
+            return error(k, v, section, "must be a string, not " + std::string(type_name(v)));
+        }
+        out = s->get();
+        return {};
+    }
+    Result boolean(const toml::key& k, const toml::node& v, std::string_view section, bool& out) const {
+        const auto* b = v.as_boolean();
+        if (b == nullptr) {
+            return error(k, v, section, "must be true or false, not " + std::string(type_name(v)));
+        }
+        out = b->get();
+        return {};
+    }
+    /// Prices may be written as 10 or 10.0.
+    Result number(const toml::key& k, const toml::node& v, std::string_view section, double& out) const {
+        if (const auto* i = v.as_integer()) {
+            out = static_cast<double>(i->get());
+        } else if (const auto* f = v.as_floating_point()) {
+            out = f->get();
+        } else {
+            return error(k, v, section, "must be a number (USD per 1M tokens), not " + std::string(type_name(v)));
+        }
+        if (out < 0) {
+            return error(k, v, section, "must not be negative");
+        }
+        return {};
+    }
+    /// `[section]` must be a table; points at the offending line otherwise.
+    std::expected<const toml::table*, std::string> table(const toml::key& k, const toml::node& v) const {
+        const auto* t = v.as_table();
+        if (t == nullptr) {
+            return std::unexpected(at(k, v) + ": '" + std::string(k.str()) + "' must be a table ([" +
+                                   std::string(k.str()) + "]), not " + std::string(type_name(v)));
+        }
+        return t;
+    }
+
+    Result read_server(const toml::table& t);
+    Result read_upstream(const toml::table& t);
+    Result read_ledger(const toml::table& t);
+    Result read_providers(const toml::table& t);
+    Result read_provider(const toml::key& name_key, const toml::table& t);
+    Result read_aliases(const toml::table& t);
+    Result read_models(const toml::table& t);
+    Result read_model(const toml::key& id_key, const toml::table& t, Json& entry);
+
+    std::string_view m_source;
+    Config& m_cfg;
+};
+
+std::expected<void, std::string> ConfigReader::read(const toml::table& root) {
+    // toml++ iterates keys in sorted order; sections are read in dependency order instead
+    // ([models] may name a provider defined under [providers]).
+    static constexpr std::array<std::string_view, 6> k_sections = {"server", "upstream", "ledger",
+                                                                   "providers", "aliases", "models"};
+    for (auto&& [k, v] : root) {
+        const std::string_view name = k.str();
+        if (name == "data_dir") {
+            std::string dir;
+            if (auto r = string(k, v, "", dir); !r) {
+                return r;
+            }
+            m_cfg.data_dir = dir;
+        } else if (std::find(k_sections.begin(), k_sections.end(), name) == k_sections.end()) {
+            if (v.is_table()) {
+                m_cfg.warnings.push_back(at(k, v) + ": unknown section [" + std::string(name) + "]");
+            } else {
+                unknown_key(k, v, "");
+            }
+        } else if (auto t = table(k, v); !t) {
+            return std::unexpected(std::move(t.error()));
+        }
+    }
+    for (std::string_view name : k_sections) {
+        const auto* t = root[name].as_table();
+        if (t == nullptr) {
+            continue;
+        }
+        Result r;
+        if (name == "server") {
+            r = read_server(*t);
+        } else if (name == "upstream") {
+            r = read_upstream(*t);
+        } else if (name == "ledger") {
+            r = read_ledger(*t);
+        } else if (name == "providers") {
+            r = read_providers(*t);
+        } else if (name == "aliases") {
+            r = read_aliases(*t);
+        } else {
+            r = read_models(*t);
+        }
+        if (!r) {
+            return r;
+        }
+    }
+    return {};
+}
+
+ConfigReader::Result ConfigReader::read_server(const toml::table& t) {
+    constexpr std::string_view section = "[server]";
+    constexpr auto k_max = std::numeric_limits<int>::max();
+    for (auto&& [k, v] : t) {
+        const std::string_view name = k.str();
+        Result r;
+        if (name == "host") {
+            r = string(k, v, section, m_cfg.host);
+            if (r && m_cfg.host.empty()) {
+                r = error(k, v, section, "must not be empty (use \"127.0.0.1\" to listen on this machine only)");
+            }
+        } else if (name == "port") {
+            // 0 asks the kernel for a free port.
+            r = integer(k, v, section, 0, 65535, m_cfg.port);
+        } else if (name == "threads") {
+            r = integer(k, v, section, 0, 4096, m_cfg.threads);
+        } else if (name == "keep_alive_max") {
+            r = integer(k, v, section, 1, k_max, m_cfg.keep_alive_max);
+        } else {
+            unknown_key(k, v, section);
+        }
+        if (!r) {
+            return r;
+        }
+    }
+    return {};
+}
+
+ConfigReader::Result ConfigReader::read_upstream(const toml::table& t) {
+    constexpr std::string_view section = "[upstream]";
+    constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
+    for (auto&& [k, v] : t) {
+        const std::string_view name = k.str();
+        Result r;
+        if (name == "connect_timeout_ms") {
+            r = integer(k, v, section, 1, k_max, m_cfg.connect_timeout_ms);
+        } else if (name == "read_timeout_ms") {
+            r = integer(k, v, section, 1, k_max, m_cfg.read_timeout_ms);
+        } else {
+            unknown_key(k, v, section);
+        }
+        if (!r) {
+            return r;
+        }
+    }
+    return {};
+}
+
+ConfigReader::Result ConfigReader::read_ledger(const toml::table& t) {
+    constexpr std::string_view section = "[ledger]";
+    for (auto&& [k, v] : t) {
+        const std::string_view name = k.str();
+        Result r;
+        if (name == "retention_days") {
+            // 0 keeps rows forever.
+            r = integer(k, v, section, 0, 1'000'000, m_cfg.retention_days);
+        } else if (name == "log_bodies") {
+            r = boolean(k, v, section, m_cfg.log_bodies);
+        } else {
+            unknown_key(k, v, section);
+        }
+        if (!r) {
+            return r;
+        }
+    }
+    return {};
+}
+
+ConfigReader::Result ConfigReader::read_providers(const toml::table& t) {
+    for (auto&& [k, v] : t) {
+        const std::string_view name = k.str();
+        const bool valid_name = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+                   c == '_' || c == '.';
+        });
+        if (!valid_name) {
+            return std::unexpected(at(k, v) + ": provider name '" + std::string(name) +
+                                   "' may use only letters, digits, '-', '_' and '.' (it is the prefix in "
+                                   "\"provider/model\")");
+        }
+        const auto* pt = v.as_table();
+        if (pt == nullptr) {
+            return std::unexpected(at(k, v) + ": [providers." + std::string(name) + "] must be a table, not " +
+                                   std::string(type_name(v)));
+        }
+        if (auto r = read_provider(k, *pt); !r) {
+            return r;
+        }
+    }
+    return {};
+}
+
+ConfigReader::Result ConfigReader::read_provider(const toml::key& name_key, const toml::table& t) {
+    const std::string name(name_key.str());
+    const std::string section = "[providers." + name + "]";
+    auto existing = m_cfg.providers.find(name);
+    const bool is_preset = existing != m_cfg.providers.end();
+    ProviderSpec spec = is_preset ? existing->second : ProviderSpec{};
+    spec.name = name;
+
+    bool have_base_url = false;
+    std::optional<bool> key_required;
+    std::optional<std::string> key_env;
+    for (auto&& [k, v] : t) {
+        const std::string_view field = k.str();
+        Result r;
+        if (field == "type") {
+            std::string type;
+            r = string(k, v, section, type);
+            if (r) {
+                auto wire = wire_format_from_string(type);
+                const bool supported = wire && (*wire == WireFormat::openai || *wire == WireFormat::anthropic ||
+                                                *wire == WireFormat::gemini || *wire == WireFormat::mock);
+                if (!supported) {
+                    r = error(k, v, section, "must be one of \"openai\", \"anthropic\", \"gemini\", not \"" + type + "\"");
+                } else {
+                    spec.wire = *wire;
+                }
+            }
+        } else if (field == "base_url") {
+            std::string url;
+            r = string(k, v, section, url);
+            if (r && !(url.starts_with("http://") || url.starts_with("https://"))) {
+                r = error(k, v, section, "must start with http:// or https:// (got \"" + url + "\")");
+            }
+            if (r) {
+                spec.base_url = strip_trailing_slashes(std::move(url));
+                have_base_url = true;
+            }
+        } else if (field == "api_key_env") {
+            std::string env_name;
+            r = string(k, v, section, env_name);
+            key_env = env_name;
+        } else if (field == "key_required") {
+            bool b = true;
+            r = boolean(k, v, section, b);
+            key_required = b;
+        } else if (field == "display_name") {
+            r = string(k, v, section, spec.display_name);
+        } else {
+            unknown_key(k, v, section);
+        }
+        if (!r) {
+            return r;
+        }
+    }
+
+    if (key_env) {
+        spec.key_env = *key_env;
+    }
+    if (key_required) {
+        spec.key_required = *key_required;
+    } else if (key_env || !is_preset) {
+        // A custom server needs a key only when it names where to find one.
+        spec.key_required = !spec.key_env.empty();
+    }
+    if (!is_preset) {
+        if (!have_base_url && spec.wire != WireFormat::mock) {
+            return std::unexpected(at(t.source()) + ": " + section +
+                                   " needs base_url, e.g. base_url = \"http://127.0.0.1:8000/v1\"");
+        }
+        if (spec.display_name.empty()) {
+            spec.display_name = name;
+        }
+    }
+    m_cfg.providers.insert_or_assign(name, std::move(spec));
+    return {};
+}
+
+ConfigReader::Result ConfigReader::read_aliases(const toml::table& t) {
+    constexpr std::string_view section = "[aliases]";
+    for (auto&& [k, v] : t) {
+        std::string target;
+        if (auto r = string(k, v, section, target); !r) {
+            return r;
+        }
+        if (target.empty()) {
+            return error(k, v, section, "must name a model, e.g. \"groq/llama-3.3-70b-versatile\"");
+        }
+        m_cfg.aliases.insert_or_assign(std::string(k.str()), std::move(target));
+    }
+    // An alias chain that comes back to itself would never resolve.
+    for (auto&& [k, v] : t) {
+        std::string chain(k.str());
+        std::set<std::string, std::less<>> seen{std::string(k.str())};
+        auto it = m_cfg.aliases.find(k.str());
+        while (it != m_cfg.aliases.end()) {
+            chain += " -> " + it->second;
+            if (!seen.insert(it->second).second) {
+                return std::unexpected(at(k, v) + ": alias '" + std::string(k.str()) + "' loops (" + chain + ")");
+            }
+            it = m_cfg.aliases.find(it->second);
+        }
+    }
+    return {};
+}
+
+ConfigReader::Result ConfigReader::read_models(const toml::table& t) {
+    Json models = Json::object();
+    for (auto&& [k, v] : t) {
+        const std::string id(k.str());
+        const auto slash = id.find('/');
+        if (slash == std::string::npos || slash == 0 || slash + 1 == id.size()) {
+            return std::unexpected(at(k, v) + ": [models.\"" + id +
+                                   "\"]: model ids are \"provider/model\", e.g. [models.\"openai/gpt-4o\"]");
+        }
+        const auto* mt = v.as_table();
+        if (mt == nullptr) {
+            return std::unexpected(at(k, v) + ": [models.\"" + id + "\"] must be a table, not " +
+                                   std::string(type_name(v)));
+        }
+        Json entry = Json::object();
+        if (auto r = read_model(k, *mt, entry); !r) {
+            return r;
+        }
+        // Range checks (and anything else the catalog demands) come from the catalog itself.
+        if (auto check = model_from_json(id, entry); !check) {
+            return std::unexpected(at(k, v) + ": " + check.error());
+        }
+        if (!m_cfg.providers.contains(id.substr(0, slash))) {
+            m_cfg.warnings.push_back(at(k, v) + ": [models.\"" + id + "\"]: no provider '" + id.substr(0, slash) +
+                                     "' is configured, so this model cannot be used");
+        }
+        models[id] = std::move(entry);
+    }
+    auto extra = Catalog::parse(Json{{"models", std::move(models)}});
+    if (!extra) {
+        return std::unexpected(std::string(m_source) + ": " + extra.error());
+    }
+    m_cfg.catalog.merge(*extra);
+    return {};
+}
+
+/// Flat TOML keys -> one catalog entry (JSON). Only keys that are present are set, so a
+/// merge keeps the catalog's values for the rest.
+ConfigReader::Result ConfigReader::read_model(const toml::key& id_key, const toml::table& t, Json& entry) {
+    const std::string section = "[models.\"" + std::string(id_key.str()) + "\"]";
+    // TOML key -> key inside "price" or inside "price.long_context".
+    static const std::map<std::string_view, std::string_view> k_price_keys = {
+        {"input", "input"}, {"cached_input", "cached_input"}, {"cache_write", "cache_write"},
+        {"cache_write_1h", "cache_write_1h"}, {"output", "output"}};
+    static const std::map<std::string_view, std::string_view> k_long_keys = {
+        {"long_input", "input"}, {"long_cached_input", "cached_input"}, {"long_cache_write", "cache_write"},
+        {"long_cache_write_1h", "cache_write_1h"}, {"long_output", "output"}};
+    constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
+
+    for (auto&& [k, v] : t) {
+        const std::string_view field = k.str();
+        Result r;
+        if (auto p = k_price_keys.find(field); p != k_price_keys.end()) {
+            double d = 0;
+            r = number(k, v, section, d);
+            entry["price"][std::string(p->second)] = d;
+        } else if (auto l = k_long_keys.find(field); l != k_long_keys.end()) {
+            double d = 0;
+            r = number(k, v, section, d);
+            entry["price"]["long_context"][std::string(l->second)] = d;
+        } else if (field == "long_context_threshold") {
+            std::int64_t n = 0;
+            r = integer(k, v, section, 1, k_max, n);
+            entry["price"]["long_context"]["threshold"] = n;
+        } else if (field == "context_window" || field == "max_output_tokens") {
+            std::int64_t n = 0;
+            r = integer(k, v, section, 0, k_max, n);
+            entry[std::string(field)] = n;
+        } else if (field == "mode") {
+            std::string mode;
+            r = string(k, v, section, mode);
+            if (r && mode != "chat" && mode != "embedding") {
+                r = error(k, v, section, "must be \"chat\" or \"embedding\"");
+            }
+            entry["mode"] = mode;
+        } else if (field == "tools" || field == "vision" || field == "json" || field == "reasoning") {
+            bool b = false;
+            r = boolean(k, v, section, b);
+            entry[std::string(field)] = b;
+        } else {
+            unknown_key(k, v, section);
+        }
+        if (!r) {
+            return r;
+        }
+    }
+    return {};
+}
+
+std::optional<std::string> non_empty(const Env& env, std::string_view name) {
+    auto v = env(name);
+    if (v && !v->empty()) {
+        return v;
+    }
+    return std::nullopt;
+}
+
+/// "~/x" -> "$HOME/x"; a relative path is taken from the config file's directory.
+fs::path expand_config_path(const fs::path& p, const fs::path& config_path, const Env& env) {
+    const std::string s = p.string();
+    if (s == "~" || s.starts_with("~/")) {
+        if (auto home = non_empty(env, "HOME")) {
+            return fs::path(*home) / s.substr(std::min<std::size_t>(2, s.size()));
+        }
+    }
+    if (p.is_relative()) {
+        return config_path.parent_path() / p;
+    }
+    return p;
+}
+
+}  // namespace
+
+std::expected<Config, std::string> parse_config(std::string_view toml_text, std::string_view source_name) {
+    Config cfg;
+    for (const auto& p : builtin_providers()) {
+        cfg.providers.insert_or_assign(p.name, p);
+    }
+    cfg.catalog = Catalog::builtin();
+
+    toml::table root;
+#if TOML_EXCEPTIONS
+    try {
+        root = toml::parse(toml_text, source_name);
+    } catch (const toml::parse_error& e) {
+        return std::unexpected(std::string(source_name) + ":" + std::to_string(e.source().begin.line) + ":" +
+                               std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+    }
+#else
+    auto parsed = toml::parse(toml_text, source_name);
+    if (!parsed) {
+        const auto& e = parsed.error();
+        return std::unexpected(std::string(source_name) + ":" + std::to_string(e.source().begin.line) + ":" +
+                               std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+    }
+    root = std::move(parsed).table();
+#endif
+
+    ConfigReader reader(source_name, cfg);
+    if (auto r = reader.read(root); !r) {
+        return std::unexpected(std::move(r.error()));
+    }
+    return cfg;
+}
+
+std::expected<Config, std::string> load_config(const Env& env, const fs::path& data_dir_override) {
+    const fs::path path = default_config_path(env);
+    std::expected<Config, std::string> parsed;
+    std::error_code ec;
+    // An absent file is the zero-config case; a file we cannot read is an error. We never
+    // create the file here.
+    if (fs::exists(path, ec)) {
+        auto text = read_file(path);
+        if (!text) {
+            return std::unexpected("cannot read the config file '" + path.string() +
+                                   "': check that it is a readable file, or set AIGW_CONFIG to another path");
+        }
+        parsed = parse_config(*text, path.string());
+    } else {
+        parsed = parse_config("", path.string());
+    }
+    if (!parsed) {
+        return parsed;
+    }
+    Config& cfg = *parsed;
+    cfg.config_path = path;
+
+    // --data-dir, then $AIGW_DATA_DIR, then data_dir in the file, then the XDG default.
+    if (!data_dir_override.empty()) {
+        cfg.data_dir = data_dir_override;
+    } else if (auto dir = non_empty(env, "AIGW_DATA_DIR")) {
+        cfg.data_dir = *dir;
+    } else if (!cfg.data_dir.empty()) {
+        cfg.data_dir = expand_config_path(cfg.data_dir, path, env);
+    } else {
+        cfg.data_dir = default_data_dir(env);
+    }
+
+    // AIGW_<PROVIDER>_BASE_URL beats the file, for presets and custom providers alike.
+    for (auto& [name, spec] : cfg.providers) {
+        if (auto url = non_empty(env, base_url_env_name(name))) {
+            spec.base_url = strip_trailing_slashes(*url);
+        }
+    }
+    return parsed;
+}
+
+std::expected<ResolvedModel, wire::Failure> resolve_model(const Config& cfg, std::string_view requested) {
+    if (requested.empty()) {
+        return std::unexpected(wire::bad_request("you must provide a model parameter", "model"));
+    }
+    // Aliases first, so a user can point even a catalog name elsewhere. Chains are allowed;
+    // parse_config rejects loops, the depth cap guards configs built by hand.
+    std::string_view name = requested;
+    for (int depth = 0; depth < 16; ++depth) {
+        auto alias = cfg.aliases.find(name);
+        if (alias == cfg.aliases.end()) {
+            break;
+        }
+        name = alias->second;
+    }
+
+    if (const auto slash = name.find('/'); slash != std::string_view::npos) {
+        auto provider = cfg.providers.find(name.substr(0, slash));
+        if (provider != cfg.providers.end()) {
+            const std::string_view rest = name.substr(slash + 1);
+            if (rest.empty()) {
+                return std::unexpected(wire::model_not_found(requested));
+            }
+            // Unknown models of a known provider go through unpriced (info == nullptr).
+            return ResolvedModel{&provider->second, std::string(rest), std::string(name), cfg.catalog.find(name)};
+        }
+        // Otherwise the slash may be part of a hosted model's own name: "meta-llama/llama-4-scout-...".
+    }
+    if (const ModelInfo* info = cfg.catalog.find_bare(name)) {
+        auto provider = cfg.providers.find(info->provider);
+        if (provider != cfg.providers.end()) {
+            return ResolvedModel{&provider->second, info->name, info->id, info};
+        }
+    }
+    return std::unexpected(wire::model_not_found(requested));
+}
+
+std::string provider_key(const Config& cfg, const ProviderSpec& p, const Env& env) {
+    if (!p.key_env.empty()) {
+        if (auto key = non_empty(env, p.key_env)) {
+            return *key;
+        }
+    }
+    // Keys stored with `aigw keys set`: {"openai": "sk-..."}. Read on each call: it is only
+    // asked for at start-up and on reload, and `keys set` may have changed it.
+    auto text = read_file(provider_keys_file(cfg.data_dir));
+    if (!text) {
+        return {};
+    }
+    auto doc = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+    if (!doc.is_object()) {
+        return {};
+    }
+    auto it = doc.find(p.name);
+    if (it == doc.end() || !it->is_string()) {
+        return {};
+    }
+    return it->get<std::string>();
+}
+
+}  // namespace aigw::config

@@ -1,0 +1,403 @@
+// Config file parsing, environment overrides, paths and private files.
+
+#include "shared/config/config.hpp"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace fs = std::filesystem;
+using aigw::config::Config;
+using aigw::config::Env;
+using aigw::config::parse_config;
+using aigw::config::WireFormat;
+
+namespace {
+
+Env fake_env(std::map<std::string, std::string> vars) {
+    return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
+        auto it = vars.find(std::string(name));
+        if (it == vars.end()) {
+            return std::nullopt;
+        }
+        return it->second;
+    };
+}
+
+Config parse_ok(std::string_view text) {
+    auto cfg = parse_config(text, "config.toml");
+    REQUIRE_MESSAGE(cfg.has_value(), (cfg ? "" : cfg.error()));
+    return *cfg;
+}
+
+std::string parse_error(std::string_view text) {
+    auto cfg = parse_config(text, "config.toml");
+    REQUIRE_FALSE(cfg.has_value());
+    return cfg.error();
+}
+
+/// A fresh directory under $TMPDIR, removed at the end of the test.
+struct TempDir {
+    fs::path path;
+    TempDir() {
+        std::string templ = (fs::temp_directory_path() / "aigw-config-test-XXXXXX").string();
+        REQUIRE(::mkdtemp(templ.data()) != nullptr);
+        path = templ;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        fs::remove_all(path, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+};
+
+unsigned mode_of(const fs::path& p) {
+    struct stat st {};
+    REQUIRE(::stat(p.c_str(), &st) == 0);
+    return st.st_mode & 07777;
+}
+
+void write_text(const fs::path& p, std::string_view text) {
+    std::ofstream out(p, std::ios::binary);
+    out << text;
+}
+
+}  // namespace
+
+TEST_CASE("an empty config gives the documented defaults and every preset provider") {
+    Config cfg = parse_ok("");
+    CHECK(cfg.host == "127.0.0.1");
+    CHECK(cfg.port == 4141);
+    CHECK(cfg.threads == 0);
+    CHECK(cfg.keep_alive_max == 10000);
+    CHECK(cfg.connect_timeout_ms == 10'000);
+    CHECK(cfg.read_timeout_ms == 600'000);
+    CHECK(cfg.retention_days == 90);
+    CHECK_FALSE(cfg.log_bodies);
+    CHECK(cfg.warnings.empty());
+    CHECK(cfg.aliases.empty());
+    CHECK(cfg.providers.size() == aigw::config::builtin_providers().size());
+    CHECK(cfg.providers.at("openai").base_url == "https://api.openai.com/v1");
+    CHECK(cfg.catalog.size() == aigw::config::Catalog::builtin().size());
+}
+
+TEST_CASE("every section of the config file is read") {
+    Config cfg = parse_ok(R"(
+[server]
+host = "0.0.0.0"
+port = 5151
+threads = 8
+keep_alive_max = 50
+
+[upstream]
+connect_timeout_ms = 2000
+read_timeout_ms = 30000
+
+[ledger]
+retention_days = 7
+log_bodies = true
+
+[providers.ollama]
+base_url = "http://gpu-box:11434/v1/"
+
+[providers.vllm]
+type = "openai"
+base_url = "http://127.0.0.1:8000/v1"
+api_key_env = "VLLM_API_KEY"
+
+[providers.lmstudio]
+base_url = "http://127.0.0.1:1234/v1"
+
+[aliases]
+fast = "groq/llama-3.3-70b-versatile"
+
+[models."openai/gpt-4o"]
+input = 2
+cached_input = 1.0
+output = 8
+context_window = 64000
+
+[models."vllm/qwen2.5-coder"]
+input = 0
+cached_input = 0
+output = 0
+context_window = 32768
+tools = true
+)");
+    CHECK(cfg.warnings.empty());
+    CHECK(cfg.host == "0.0.0.0");
+    CHECK(cfg.port == 5151);
+    CHECK(cfg.threads == 8);
+    CHECK(cfg.keep_alive_max == 50);
+    CHECK(cfg.connect_timeout_ms == 2000);
+    CHECK(cfg.read_timeout_ms == 30000);
+    CHECK(cfg.retention_days == 7);
+    CHECK(cfg.log_bodies);
+
+    // Preset override keeps the rest of the preset; the trailing slash is stripped.
+    const auto& ollama = cfg.providers.at("ollama");
+    CHECK(ollama.base_url == "http://gpu-box:11434/v1");
+    CHECK(ollama.wire == WireFormat::openai);
+    CHECK_FALSE(ollama.key_required);
+
+    const auto& vllm = cfg.providers.at("vllm");
+    CHECK(vllm.name == "vllm");
+    CHECK(vllm.wire == WireFormat::openai);
+    CHECK(vllm.base_url == "http://127.0.0.1:8000/v1");
+    CHECK(vllm.key_env == "VLLM_API_KEY");
+    CHECK(vllm.key_required);
+
+    const auto& lmstudio = cfg.providers.at("lmstudio");
+    CHECK(lmstudio.key_env.empty());
+    CHECK_FALSE(lmstudio.key_required);
+
+    CHECK(cfg.aliases.at("fast") == "groq/llama-3.3-70b-versatile");
+
+    const auto* gpt4o = cfg.catalog.find("openai/gpt-4o");
+    REQUIRE(gpt4o != nullptr);
+    CHECK(gpt4o->price->input == doctest::Approx(2.0));
+    CHECK(gpt4o->price->output == doctest::Approx(8.0));
+    CHECK(gpt4o->context_window == 64000);
+    CHECK(gpt4o->max_output_tokens == 16384);  // kept from the built-in catalog
+    const auto* qwen = cfg.catalog.find("vllm/qwen2.5-coder");
+    REQUIRE(qwen != nullptr);
+    CHECK(qwen->tools);
+    CHECK(qwen->price->output == 0);
+}
+
+TEST_CASE("a custom provider can speak the anthropic or gemini wire format") {
+    Config cfg = parse_ok(R"(
+[providers.claude-proxy]
+type = "anthropic"
+base_url = "https://proxy.example/v1"
+api_key_env = "PROXY_KEY"
+)");
+    CHECK(cfg.providers.at("claude-proxy").wire == WireFormat::anthropic);
+    CHECK(parse_error("[providers.x]\ntype = \"soap\"\nbase_url = \"http://h\"\n").find("config.toml:2:") == 0);
+}
+
+TEST_CASE("a custom provider without base_url is an error naming the section") {
+    std::string err = parse_error("\n[providers.vllm]\ntype = \"openai\"\n");
+    CHECK(err.find("config.toml:2") == 0);
+    CHECK(err.find("[providers.vllm]") != std::string::npos);
+    CHECK(err.find("base_url") != std::string::npos);
+    CHECK(parse_error("[providers.vllm]\nbase_url = \"127.0.0.1:8000\"\n").find("http://") != std::string::npos);
+}
+
+TEST_CASE("an unknown key is a warning naming the file, line and section, not an error") {
+    Config cfg = parse_ok("[server]\nport = 4242\n\nfoo = 1\n[ledger]\nretain = 3\n[weird]\nx = 1\n");
+    CHECK(cfg.port == 4242);
+    REQUIRE(cfg.warnings.size() == 3);
+    auto has = [&cfg](std::string_view w) {
+        return std::find(cfg.warnings.begin(), cfg.warnings.end(), w) != cfg.warnings.end();
+    };
+    CHECK(has("config.toml:4: unknown key 'foo' in [server]"));
+    CHECK(has("config.toml:6: unknown key 'retain' in [ledger]"));
+    CHECK(has("config.toml:7: unknown section [weird]"));
+
+    Config model_cfg = parse_ok("[models.\"openai/gpt-4o\"]\ninput = 1\nprice_in = 2\n");
+    REQUIRE(model_cfg.warnings.size() == 1);
+    CHECK(model_cfg.warnings[0] == "config.toml:3: unknown key 'price_in' in [models.\"openai/gpt-4o\"]");
+}
+
+TEST_CASE("a value of the wrong type is an error naming the file and line") {
+    std::string err = parse_error("[server]\nhost = \"::1\"\nport = \"x\"\n");
+    CHECK(err.find("config.toml:3:") == 0);
+    CHECK(err.find("port") != std::string::npos);
+    CHECK(err.find("string") != std::string::npos);
+
+    CHECK(parse_error("[server]\nport = 70000\n").find("config.toml:2:") == 0);
+    CHECK(parse_error("[ledger]\nlog_bodies = 1\n").find("config.toml:2:") == 0);
+    CHECK(parse_error("[upstream]\n\nread_timeout_ms = 0\n").find("config.toml:3:") == 0);
+    CHECK(parse_error("server = 1\n").find("config.toml:1:") == 0);
+    CHECK(parse_error("[aliases]\nfast = 3\n").find("config.toml:2:") == 0);
+    CHECK(parse_error("[models.\"openai/gpt-4o\"]\n\ninput = \"cheap\"\n").find("config.toml:3:") == 0);
+    CHECK(parse_error("[models.\"openai/gpt-4o\"]\ninput = -1\n").find("config.toml:2:") == 0);
+    CHECK(parse_error("[models.gpt-4o]\ninput = 1\n").find("provider/model") != std::string::npos);
+}
+
+TEST_CASE("a TOML syntax error names the file, line and column") {
+    std::string err = parse_error("[server]\nport = = 3\n");
+    CHECK(err.find("config.toml:2:") == 0);
+}
+
+TEST_CASE("an alias that loops is an error") {
+    std::string err = parse_error("[aliases]\na = \"b\"\nb = \"a\"\n");
+    CHECK(err.find("loops") != std::string::npos);
+    CHECK(err.find("config.toml:") == 0);
+}
+
+TEST_CASE("a model override for an unknown provider is a warning") {
+    Config cfg = parse_ok("[models.\"nowhere/m\"]\ninput = 1\noutput = 1\n");
+    REQUIRE(cfg.warnings.size() == 1);
+    CHECK(cfg.warnings[0].find("nowhere") != std::string::npos);
+}
+
+TEST_CASE("load_config reads the file named by AIGW_CONFIG and applies the environment") {
+    TempDir tmp;
+    const fs::path config = tmp.path / "custom.toml";
+    write_text(config, "[server]\nport = 6000\n[providers.vllm]\nbase_url = \"http://10.0.0.1:8000/v1\"\n");
+    auto env = fake_env({
+        {"AIGW_CONFIG", config.string()},
+        {"AIGW_DATA_DIR", (tmp.path / "data").string()},
+        {"AIGW_OPENAI_BASE_URL", "http://127.0.0.1:9000/v1/"},
+        {"AIGW_VLLM_BASE_URL", "http://127.0.0.1:9001/v1"},
+        {"AIGW_ANTHROPIC_BASE_URL", ""},  // empty: ignored
+    });
+    auto cfg = aigw::config::load_config(env);
+    REQUIRE_MESSAGE(cfg.has_value(), (cfg ? "" : cfg.error()));
+    CHECK(cfg->config_path == config);
+    CHECK(cfg->port == 6000);
+    CHECK(cfg->data_dir == tmp.path / "data");
+    CHECK(cfg->providers.at("openai").base_url == "http://127.0.0.1:9000/v1");
+    CHECK(cfg->providers.at("vllm").base_url == "http://127.0.0.1:9001/v1");
+    CHECK(cfg->providers.at("anthropic").base_url == "https://api.anthropic.com/v1");
+    CHECK_FALSE(fs::exists(tmp.path / "data"));  // loading never creates anything
+
+    // --data-dir wins over the environment.
+    auto overridden = aigw::config::load_config(env, tmp.path / "flag");
+    REQUIRE(overridden.has_value());
+    CHECK(overridden->data_dir == tmp.path / "flag");
+}
+
+TEST_CASE("load_config without a config file is the zero-config case and creates nothing") {
+    TempDir tmp;
+    auto env = fake_env({{"HOME", tmp.path.string()}});
+    auto cfg = aigw::config::load_config(env);
+    REQUIRE(cfg.has_value());
+    CHECK(cfg->config_path == tmp.path / ".config" / "aigw" / "config.toml");
+    CHECK(cfg->data_dir == tmp.path / ".local" / "share" / "aigw");
+    CHECK(cfg->port == 4141);
+    CHECK(fs::is_empty(tmp.path));
+}
+
+TEST_CASE("load_config reports a bad file with its path and line") {
+    TempDir tmp;
+    const fs::path config = tmp.path / "config.toml";
+    write_text(config, "[server]\nport = \"x\"\n");
+    auto cfg = aigw::config::load_config(fake_env({{"AIGW_CONFIG", config.string()}, {"HOME", tmp.path.string()}}));
+    REQUIRE_FALSE(cfg.has_value());
+    CHECK(cfg.error().find(config.string() + ":2:") == 0);
+}
+
+TEST_CASE("data_dir in the config file is used when neither flag nor env sets one") {
+    TempDir tmp;
+    const fs::path config = tmp.path / "config.toml";
+    write_text(config, "data_dir = \"state\"\n");
+    auto cfg = aigw::config::load_config(fake_env({{"AIGW_CONFIG", config.string()}, {"HOME", tmp.path.string()}}));
+    REQUIRE(cfg.has_value());
+    CHECK(cfg->data_dir == tmp.path / "state");
+
+    write_text(config, "data_dir = \"~/aigw-data\"\n");
+    cfg = aigw::config::load_config(fake_env({{"AIGW_CONFIG", config.string()}, {"HOME", "/home/u"}}));
+    REQUIRE(cfg.has_value());
+    CHECK(cfg->data_dir == fs::path("/home/u/aigw-data"));
+}
+
+TEST_CASE("default paths follow AIGW_*, then XDG, then HOME") {
+    using aigw::config::default_config_path;
+    using aigw::config::default_data_dir;
+    auto home_only = fake_env({{"HOME", "/home/u"}});
+    CHECK(default_data_dir(home_only) == fs::path("/home/u/.local/share/aigw"));
+    CHECK(default_config_path(home_only) == fs::path("/home/u/.config/aigw/config.toml"));
+
+    auto xdg = fake_env({{"HOME", "/home/u"}, {"XDG_DATA_HOME", "/xdg/data"}, {"XDG_CONFIG_HOME", "/xdg/config"}});
+    CHECK(default_data_dir(xdg) == fs::path("/xdg/data/aigw"));
+    CHECK(default_config_path(xdg) == fs::path("/xdg/config/aigw/config.toml"));
+
+    // Relative XDG paths are invalid per the spec and ignored.
+    auto relative_xdg = fake_env({{"HOME", "/home/u"}, {"XDG_DATA_HOME", "rel"}});
+    CHECK(default_data_dir(relative_xdg) == fs::path("/home/u/.local/share/aigw"));
+
+    auto explicit_env = fake_env({{"HOME", "/home/u"}, {"XDG_DATA_HOME", "/xdg/data"},
+                                  {"AIGW_DATA_DIR", "/srv/aigw"}, {"AIGW_CONFIG", "/etc/aigw.toml"}});
+    CHECK(default_data_dir(explicit_env) == fs::path("/srv/aigw"));
+    CHECK(default_config_path(explicit_env) == fs::path("/etc/aigw.toml"));
+
+    CHECK(aigw::config::state_file("/d") == fs::path("/d/aigwd.json"));
+    CHECK(aigw::config::provider_keys_file("/d") == fs::path("/d/provider-keys.json"));
+}
+
+TEST_CASE("process_env reads the real environment") {
+    ::setenv("AIGW_TEST_CONFIG_VAR", "value", 1);
+    auto env = aigw::config::process_env();
+    CHECK(env("AIGW_TEST_CONFIG_VAR") == std::optional<std::string>("value"));
+    ::unsetenv("AIGW_TEST_CONFIG_VAR");
+    CHECK_FALSE(env("AIGW_TEST_CONFIG_VAR").has_value());
+}
+
+TEST_CASE("write_private_file writes atomically with mode 0600 and replaces old content") {
+    TempDir tmp;
+    const fs::path file = tmp.path / "gateway.key";
+    aigw::config::write_private_file(file, "first");
+    CHECK(mode_of(file) == 0600);
+    CHECK(aigw::config::read_file(file) == std::optional<std::string>("first"));
+
+    fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
+                              fs::perms::others_read);
+    aigw::config::write_private_file(file, std::string("second\0with nul", 15));
+    CHECK(mode_of(file) == 0600);
+    CHECK(aigw::config::read_file(file) == std::optional<std::string>(std::string("second\0with nul", 15)));
+    // No temporary file is left behind.
+    CHECK(std::distance(fs::directory_iterator(tmp.path), fs::directory_iterator()) == 1);
+
+    CHECK_THROWS(aigw::config::write_private_file(tmp.path / "missing-dir" / "f", "x"));
+}
+
+TEST_CASE("ensure_private_dir creates parents and makes the leaf 0700") {
+    TempDir tmp;
+    const fs::path dir = tmp.path / "a" / "b";
+    aigw::config::ensure_private_dir(dir);
+    CHECK(fs::is_directory(dir));
+    CHECK(mode_of(dir) == 0700);
+    fs::permissions(dir, fs::perms::all);
+    aigw::config::ensure_private_dir(dir);  // existing: tightened again
+    CHECK(mode_of(dir) == 0700);
+}
+
+TEST_CASE("read_file returns nullopt for missing files and directories") {
+    TempDir tmp;
+    CHECK_FALSE(aigw::config::read_file(tmp.path / "nope").has_value());
+    CHECK_FALSE(aigw::config::read_file(tmp.path).has_value());
+    write_text(tmp.path / "empty", "");
+    CHECK(aigw::config::read_file(tmp.path / "empty") == std::optional<std::string>(""));
+}
+
+TEST_CASE("base_url_env_name upper-cases and replaces non-alphanumerics") {
+    CHECK(aigw::config::base_url_env_name("openai") == "AIGW_OPENAI_BASE_URL");
+    CHECK(aigw::config::base_url_env_name("open-router") == "AIGW_OPEN_ROUTER_BASE_URL");
+    CHECK(aigw::config::base_url_env_name("lm.studio2") == "AIGW_LM_STUDIO2_BASE_URL");
+}
+
+TEST_CASE("the preset providers have their real endpoints and key variables") {
+    std::map<std::string, aigw::config::ProviderSpec> by_name;
+    for (const auto& p : aigw::config::builtin_providers()) {
+        CHECK_FALSE(p.base_url.ends_with("/"));
+        CHECK_FALSE(p.display_name.empty());
+        by_name[p.name] = p;
+    }
+    CHECK(by_name.size() == 15);
+    CHECK(by_name.at("groq").base_url == "https://api.groq.com/openai/v1");
+    CHECK(by_name.at("groq").key_env == "GROQ_API_KEY");
+    CHECK(by_name.at("perplexity").base_url == "https://api.perplexity.ai");
+    CHECK(by_name.at("anthropic").wire == WireFormat::anthropic);
+    CHECK(by_name.at("gemini").wire == WireFormat::gemini);
+    CHECK(by_name.at("gemini").key_env == "GEMINI_API_KEY");
+    CHECK(by_name.at("ollama").key_env.empty());
+    CHECK_FALSE(by_name.at("ollama").key_required);
+    CHECK(by_name.at("mock").wire == WireFormat::mock);
+    CHECK(by_name.at("mock").base_url.empty());
+    CHECK_FALSE(by_name.at("mock").key_required);
+    for (auto w : {WireFormat::openai, WireFormat::anthropic, WireFormat::gemini, WireFormat::azure,
+                   WireFormat::bedrock, WireFormat::cohere, WireFormat::mock}) {
+        CHECK(aigw::config::wire_format_from_string(aigw::config::to_string(w)) == w);
+    }
+    CHECK_FALSE(aigw::config::wire_format_from_string("soap").has_value());
+}
