@@ -143,7 +143,8 @@ int daemon_main(int argc, char** argv)
         (*gw)->stop();
     });
     (*gw)->serve();
-    (*gw)->stop();  // also when serve() returned on its own
+    (*gw)->stop();      // also when serve() returned on its own
+    (*gw)->shutdown();  // every connection thread has ended: drain the ledger
     // Wake the signal thread if it is still waiting (serve() ended without a signal).
     pthread_kill(signal_thread.native_handle(), SIGTERM);
     signal_thread.join();

@@ -130,6 +130,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
 Gateway::~Gateway()
 {
     stop();
+    shutdown();
 }
 
 std::expected<int, std::string> Gateway::bind()
@@ -182,6 +183,13 @@ void Gateway::stop()
     }
     if (m_server) {
         m_server->stop();
+    }
+}
+
+void Gateway::shutdown()
+{
+    if (m_shut_down.exchange(true)) {
+        return;
     }
     if (m_upstream) {
         m_upstream->shutdown();

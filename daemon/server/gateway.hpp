@@ -40,11 +40,15 @@ public:
 
     /// Binds host:port (port 0 = any free port). Returns the bound port or an error.
     std::expected<int, std::string> bind();
-    /// Serves until stop(). Blocks.
+    /// Serves until stop(). Blocks; returns only after every connection thread has ended
+    /// (in-flight requests finished or were cut off), so their ledger rows are queued.
     void serve();
-    /// Stops accepting, lets in-flight requests finish or cuts them off cleanly, drains the
-    /// ledger. Safe from any thread, idempotent.
+    /// Asks serve() to return: stops accepting and ends keep-alive connections. Safe from
+    /// any thread (a signal thread), idempotent. Does not wait.
     void stop();
+    /// After serve() returned: waits for upstream stream workers, then drains and closes
+    /// the ledger. Idempotent; the destructor calls it.
+    void shutdown();
 
     const config::Config& config() const { return m_cfg; }
     const std::string& gateway_key() const { return m_gateway_key; }
@@ -84,6 +88,7 @@ private:
     int m_port = 0;
     std::chrono::steady_clock::time_point m_started;
     std::atomic<bool> m_stopped{false};
+    std::atomic<bool> m_shut_down{false};
 };
 
 /// "0.0000150" style: fixed point, trailing zeros trimmed.

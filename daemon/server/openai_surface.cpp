@@ -5,6 +5,8 @@
 
 #include <httplib.h>
 
+#include <cstring>
+
 namespace aigw::daemon::server {
 
 namespace {
@@ -43,6 +45,57 @@ std::expected<nlohmann::json, wire::Failure> parse_chat_body(const std::string& 
         return std::unexpected(wire::bad_request("'stream' must be a boolean.", "stream"));
     }
     return body;
+}
+
+/// Base64 of the little-endian float32s of `v`: what OpenAI returns for
+/// encoding_format "base64" (and what the openai SDK asks for by default).
+std::string float32_base64(const nlohmann::json& v)
+{
+    static constexpr char k_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string bytes;
+    bytes.reserve(v.size() * 4);
+    for (const auto& x : v) {
+        float f = x.is_number() ? x.get<float>() : 0.0f;
+        std::uint32_t u = 0;
+        std::memcpy(&u, &f, sizeof u);
+        for (int i = 0; i < 4; ++i) {
+            bytes.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+        }
+    }
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    for (std::size_t i = 0; i < bytes.size(); i += 3) {
+        std::uint32_t n = static_cast<std::uint8_t>(bytes[i]) << 16;
+        if (i + 1 < bytes.size()) {
+            n |= static_cast<std::uint8_t>(bytes[i + 1]) << 8;
+        }
+        if (i + 2 < bytes.size()) {
+            n |= static_cast<std::uint8_t>(bytes[i + 2]);
+        }
+        out.push_back(k_b64[(n >> 18) & 63]);
+        out.push_back(k_b64[(n >> 12) & 63]);
+        out.push_back(i + 1 < bytes.size() ? k_b64[(n >> 6) & 63] : '=');
+        out.push_back(i + 2 < bytes.size() ? k_b64[n & 63] : '=');
+    }
+    return out;
+}
+
+/// Whatever the provider returned, answer in the encoding the client asked for.
+void apply_encoding_format(const nlohmann::json& request, nlohmann::json& response)
+{
+    if (request.value("encoding_format", "float") != "base64") {
+        return;
+    }
+    auto data = response.find("data");
+    if (data == response.end() || !data->is_array()) {
+        return;
+    }
+    for (auto& item : *data) {
+        auto e = item.find("embedding");
+        if (e != item.end() && e->is_array()) {
+            *e = float32_base64(*e);
+        }
+    }
 }
 
 }  // namespace
@@ -153,6 +206,7 @@ void Gateway::install_openai_routes()
             record(*ex, result.error().status, {}, 0, result.error().message, -1);
             return;
         }
+        apply_encoding_format(body, result->body);
         const double cost = cost_of(*ex, result->usage);
         res.set_header("x-aigw-cost-usd", format_cost(cost));
         record(*ex, 200, result->usage, cost, {}, -1);

@@ -20,12 +20,18 @@ TEST_CASE("OpenAI error shape has message, type, param and code, nulls when empt
 
 TEST_CASE("Anthropic error shape is type error with a typed inner error")
 {
-    Failure f{.kind = FailureKind::rate_limited, .status = 429, .message = "slow down"};
+    Failure f;
+    f.kind = FailureKind::rate_limited;
+    f.status = 429;
+    f.message = "slow down";
     auto body = to_anthropic_error(f);
     CHECK(body["type"] == "error");
     CHECK(body["error"]["type"] == "rate_limit_error");
     CHECK(body["error"]["message"] == "slow down");
-    Failure overloaded{.kind = FailureKind::upstream, .status = 529, .message = "busy"};
+    Failure overloaded;
+    overloaded.kind = FailureKind::upstream;
+    overloaded.status = 529;
+    overloaded.message = "busy";
     CHECK(to_anthropic_error(overloaded)["error"]["type"] == "overloaded_error");
 }
 
