@@ -1,0 +1,266 @@
+// aigw daemon start|stop|status|logs: manage the background aigwd.
+
+#include "cli/app.hpp"
+#include "cli/term.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+namespace aigw::cli {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::steady_clock;
+
+struct DaemonOptions {
+    bool json = false;
+    bool follow = false;
+    int lines = 50;
+};
+
+bool wait_for_exit(std::int64_t pid, milliseconds timeout) {
+    const auto deadline = steady_clock::now() + timeout;
+    while (steady_clock::now() < deadline) {
+        if (!client::pid_alive(pid)) {
+            return true;
+        }
+        std::this_thread::sleep_for(milliseconds(50));
+    }
+    return !client::pid_alive(pid);
+}
+
+std::string format_uptime(double s) {
+    auto secs = static_cast<std::int64_t>(s);
+    const std::int64_t d = secs / 86400;
+    const std::int64_t h = secs % 86400 / 3600;
+    const std::int64_t m = secs % 3600 / 60;
+    secs %= 60;
+    if (d > 0) {
+        return std::to_string(d) + "d " + std::to_string(h) + "h";
+    }
+    if (h > 0) {
+        return std::to_string(h) + "h " + std::to_string(m) + "m";
+    }
+    if (m > 0) {
+        return std::to_string(m) + "m " + std::to_string(secs) + "s";
+    }
+    return std::to_string(secs) + "s";
+}
+
+int run_start(Context& ctx) {
+    client::ConnectOptions o = ctx.connect_options();
+    o.allow_spawn = false;
+    if (auto found = client::locate_daemon(o)) {
+        std::cout << "aigwd is already running (pid " << found->health.pid << ", " << found->endpoint.url << ")\n";
+        return 0;
+    } else if (found.error().kind != client::ClientErrorKind::not_running) {
+        // AIGW_HOST points somewhere that does not answer: we cannot start a daemon there.
+        return fail(found.error());
+    }
+    auto started = client::spawn_daemon(o);
+    if (!started) {
+        return fail(started.error());
+    }
+    std::cout << "aigwd started (pid " << started->health.pid << ", " << started->endpoint.url << ")\n";
+    if (is_tty(2)) {
+        std::cerr << paint("logs: " + config::daemon_log_file(o.data_dir).string(), Colour::dim, colour_enabled(2))
+                  << '\n';
+    }
+    return 0;
+}
+
+int run_stop(Context& ctx) {
+    client::ConnectOptions o = ctx.connect_options();
+    o.allow_spawn = false;
+    auto found = client::locate_daemon(o);
+    if (!found) {
+        // A live pid that does not answer still deserves a SIGTERM.
+        auto st = client::read_state(o.data_dir);
+        if (found.error().kind == client::ClientErrorKind::not_running && st && client::pid_alive(st->pid)) {
+            std::cerr << "aigw: aigwd (pid " << st->pid << ") does not answer; sending SIGTERM\n";
+            ::kill(static_cast<pid_t>(st->pid), SIGTERM);
+            if (wait_for_exit(st->pid, milliseconds(5000))) {
+                std::cout << "aigwd stopped\n";
+                return 0;
+            }
+            return fail("aigwd (pid " + std::to_string(st->pid) + ") did not exit; kill it with 'kill -9 " +
+                        std::to_string(st->pid) + "'");
+        }
+        if (found.error().kind == client::ClientErrorKind::not_running) {
+            std::cout << "aigwd is not running\n";
+            return 0;
+        }
+        return fail(found.error());
+    }
+    const std::int64_t pid = found->health.pid;
+    client::DaemonClient c(found->endpoint, client::gateway_key(ctx.env, o.data_dir));
+    auto r = c.shutdown();
+    if (!r) {
+        std::cerr << "aigw: shutdown request failed: " << client::describe(r.error()) << '\n';
+    }
+    if (found->from_env) {
+        // A daemon at AIGW_HOST may be on another machine: all we can watch is /health.
+        const auto deadline = steady_clock::now() + milliseconds(5000);
+        while (steady_clock::now() < deadline && c.health()) {
+            std::this_thread::sleep_for(milliseconds(50));
+        }
+        if (c.health()) {
+            return fail("aigwd at " + found->endpoint.url + " still answers after the shutdown request");
+        }
+        std::cout << "aigwd stopped\n";
+        return 0;
+    }
+    if (!wait_for_exit(pid, milliseconds(5000))) {
+        std::cerr << "aigw: aigwd (pid " << pid << ") is still running after 5 s; sending SIGTERM\n";
+        ::kill(static_cast<pid_t>(pid), SIGTERM);
+        if (!wait_for_exit(pid, milliseconds(5000))) {
+            return fail("aigwd (pid " + std::to_string(pid) + ") did not exit; kill it with 'kill -9 " +
+                        std::to_string(pid) + "'");
+        }
+    }
+    std::cout << "aigwd stopped\n";
+    return 0;
+}
+
+int run_status(Context& ctx, const DaemonOptions& opts) {
+    client::ConnectOptions o = ctx.connect_options();
+    o.allow_spawn = false;
+    auto found = client::locate_daemon(o);
+    if (!found) {
+        if (opts.json) {
+            std::cout << nlohmann::json{{"running", false}, {"reason", found.error().message}}.dump(2) << '\n';
+        } else {
+            std::cout << "not running\n";
+            if (is_tty(2)) {
+                std::cerr << paint(client::describe(found.error()), Colour::dim, colour_enabled(2)) << '\n';
+            }
+        }
+        return k_exit_not_running;
+    }
+    client::DaemonClient c(found->endpoint, client::gateway_key(ctx.env, o.data_dir));
+    auto st = c.status();
+    if (!st) {
+        return fail(st.error());
+    }
+    if (opts.json) {
+        nlohmann::json j = st->raw;
+        j["running"] = true;
+        j["url"] = found->endpoint.url;
+        std::cout << j.dump(2) << '\n';
+        return 0;
+    }
+    const bool colour = colour_enabled(1);
+    Table t({"", ""});
+    t.add_row({"status", paint("running", Colour::green, colour)});
+    t.add_row({"pid", std::to_string(st->pid)});
+    t.add_row({"url", found->endpoint.url});
+    t.add_row({"version", st->version});
+    t.add_row({"uptime", format_uptime(st->uptime_s)});
+    t.add_row({"requests", group_thousands(st->requests_served)});
+    if (!found->from_env) {
+        t.add_row({"data dir", o.data_dir.string()});
+    }
+    std::string with_key;
+    for (const auto& p : st->providers) {
+        if (p.key_present) {
+            with_key += (with_key.empty() ? "" : ", ") + p.name;
+        }
+    }
+    t.add_row({"providers", with_key.empty() ? "(none with a key)" : with_key});
+    // No header line for a key/value listing.
+    std::ostringstream os;
+    t.print(os, false);
+    const std::string text = os.str();
+    std::cout << text.substr(text.find('\n') + 1);
+    if (st->version != client::client_version()) {
+        std::cerr << "aigw: warning: aigwd is " << st->version << ", aigw is " << client::client_version()
+                  << "; restart it with 'aigw daemon stop && aigw daemon start'\n";
+    }
+    return 0;
+}
+
+/// The last `n` lines of `text`.
+std::string last_lines(const std::string& text, int n) {
+    if (n <= 0) {
+        return {};
+    }
+    std::size_t pos = text.size();
+    if (pos > 0 && text[pos - 1] == '\n') {
+        --pos;
+    }
+    int seen = 0;
+    while (pos > 0) {
+        if (text[pos - 1] == '\n' && ++seen == n) {
+            break;
+        }
+        --pos;
+    }
+    return text.substr(pos);
+}
+
+int run_logs(Context& ctx, const DaemonOptions& opts) {
+    const auto path = config::daemon_log_file(ctx.data_dir());
+    std::ifstream in(path, std::ios::binary);
+    if (!in && !opts.follow) {
+        return fail("no daemon log at " + path.string() + " (it is written when aigwd runs in the background)");
+    }
+    std::uintmax_t offset = 0;
+    if (in) {
+        std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+        std::cout << last_lines(text, opts.lines) << std::flush;
+        offset = text.size();
+    }
+    if (!opts.follow) {
+        return 0;
+    }
+    for (;;) {
+        std::this_thread::sleep_for(milliseconds(200));
+        std::error_code ec;
+        const auto size = std::filesystem::file_size(path, ec);
+        if (ec) {
+            continue;
+        }
+        if (size < offset) {
+            offset = 0;  // truncated or replaced: start over
+        }
+        if (size == offset) {
+            continue;
+        }
+        std::ifstream f(path, std::ios::binary);
+        f.seekg(static_cast<std::streamoff>(offset));
+        std::string chunk(static_cast<std::size_t>(size - offset), '\0');
+        f.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
+        chunk.resize(static_cast<std::size_t>(f.gcount()));
+        offset += chunk.size();
+        std::cout << chunk << std::flush;
+        if (!std::cout) {
+            return 0;
+        }
+    }
+}
+
+}  // namespace
+
+void add_daemon_command(CLI::App& app, Context& ctx) {
+    auto o = std::make_shared<DaemonOptions>();
+    auto* cmd = app.add_subcommand("daemon", "Start, stop and inspect the background aigwd");
+    cmd->require_subcommand(1);
+    auto* start = cmd->add_subcommand("start", "Start aigwd in the background (no-op when it runs)");
+    start->callback([&ctx] { ctx.action = [&ctx] { return run_start(ctx); }; });
+    auto* stop = cmd->add_subcommand("stop", "Stop aigwd (drains the ledger first)");
+    stop->callback([&ctx] { ctx.action = [&ctx] { return run_stop(ctx); }; });
+    auto* status = cmd->add_subcommand("status", "Show pid, port, version, uptime and requests (exit 3 if stopped)");
+    status->add_flag("--json", o->json, "Print JSON");
+    status->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_status(ctx, *o); }; });
+    auto* logs = cmd->add_subcommand("logs", "Print the end of the daemon log");
+    logs->add_flag("-f,--follow", o->follow, "Keep printing new lines");
+    logs->add_option("-n,--lines", o->lines, "How many lines (default 50)")->check(CLI::NonNegativeNumber);
+    logs->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_logs(ctx, *o); }; });
+}
+
+}  // namespace aigw::cli

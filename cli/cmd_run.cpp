@@ -1,0 +1,191 @@
+// aigw run: one prompt in, one answer out (streamed to stdout as it arrives).
+
+#include "cli/cmd_run.hpp"
+
+#include "cli/app.hpp"
+#include "cli/term.hpp"
+
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <memory>
+
+namespace aigw::cli {
+
+std::string assemble_prompt(const std::vector<std::string>& args, const std::optional<std::string>& stdin_text) {
+    std::string from_args;
+    for (const auto& a : args) {
+        if (!from_args.empty()) {
+            from_args += ' ';
+        }
+        from_args += a;
+    }
+    std::string piped = stdin_text.value_or("");
+    while (!piped.empty() && (piped.back() == '\n' || piped.back() == '\r')) {
+        piped.pop_back();
+    }
+    if (piped.find_first_not_of(" \t\r\n") == std::string::npos) {
+        piped.clear();
+    }
+    if (piped.empty()) {
+        return from_args;
+    }
+    if (from_args.empty()) {
+        return piped;
+    }
+    return from_args + "\n\n" + piped;
+}
+
+DefaultModel pick_model(const std::string& flag, const config::Config& cfg, const config::Env& env) {
+    if (!flag.empty()) {
+        return {flag, ""};
+    }
+    if (auto m = env("AIGW_MODEL"); m && !m->empty()) {
+        return {*m, "from AIGW_MODEL"};
+    }
+    if (cfg.aliases.contains("default")) {
+        return {"default", "the \"default\" alias in " + cfg.config_path.string()};
+    }
+    for (std::string_view id : {"openai/gpt-4o-mini", "anthropic/claude-haiku-4-5", "gemini/gemini-2.5-flash"}) {
+        const std::string provider(id.substr(0, id.find('/')));
+        auto it = cfg.providers.find(provider);
+        if (it != cfg.providers.end() && !config::provider_key(cfg, it->second, env).empty()) {
+            return {std::string(id), "the " + provider + " key is set"};
+        }
+    }
+    return {"mock/echo", "no provider key is set; set one with 'aigw keys set openai' or pass -m"};
+}
+
+nlohmann::json build_chat_request(const std::string& model, const std::string& system, const std::string& prompt,
+                                  std::optional<double> temperature, std::optional<int> max_tokens) {
+    nlohmann::json messages = nlohmann::json::array();
+    if (!system.empty()) {
+        messages.push_back({{"role", "system"}, {"content", system}});
+    }
+    messages.push_back({{"role", "user"}, {"content", prompt}});
+    nlohmann::json req = {{"model", model}, {"messages", std::move(messages)}};
+    if (temperature) {
+        req["temperature"] = *temperature;
+    }
+    if (max_tokens) {
+        req["max_tokens"] = *max_tokens;
+    }
+    return req;
+}
+
+namespace {
+
+struct RunOptions {
+    std::vector<std::string> prompt;
+    std::string model;
+    std::string system;
+    bool no_stream = false;
+    bool json = false;
+    std::optional<double> temperature;
+    std::optional<int> max_tokens;
+};
+
+// Writes to stdout unbuffered; false when stdout is gone (closed pipe).
+bool write_out(std::string_view text) {
+    if (text.empty()) {
+        return true;
+    }
+    if (std::fwrite(text.data(), 1, text.size(), stdout) != text.size()) {
+        return false;
+    }
+    return std::fflush(stdout) == 0;
+}
+
+int run_run(Context& ctx, const RunOptions& o) {
+    std::optional<std::string> piped;
+    if (!is_tty(0)) {
+        piped = std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    }
+    const std::string prompt = assemble_prompt(o.prompt, piped);
+    if (prompt.empty()) {
+        std::cerr << "aigw run: no prompt; pass it as arguments (aigw run \"hello\") or pipe it on stdin\n";
+        return k_exit_usage;
+    }
+    const DefaultModel model = pick_model(o.model, ctx.config(), ctx.env);
+    if (!model.reason.empty() && is_tty(2)) {
+        std::cerr << paint("using " + model.model + " (" + model.reason + ")", Colour::dim, colour_enabled(2))
+                  << '\n';
+    }
+    auto client = ctx.client();
+    if (!client) {
+        return fail(client.error());
+    }
+    const nlohmann::json req = build_chat_request(model.model, o.system, prompt, o.temperature, o.max_tokens);
+
+    std::string last;
+    if (o.json || o.no_stream) {
+        auto res = (*client)->chat(req);
+        if (!res) {
+            return fail(res.error());
+        }
+        if (o.json) {
+            std::cout << res->body.dump(2) << '\n';
+            return 0;
+        }
+        last = res->content;
+        write_out(res->content);
+        if (res->finish_reason == "length") {
+            std::cerr << "aigw: the answer was cut at the token limit (finish_reason length)\n";
+        }
+    } else {
+        bool stdout_gone = false;
+        auto res = (*client)->chat_stream(req, [&](const nlohmann::json& chunk) {
+            const auto& choices = chunk.value("choices", nlohmann::json::array());
+            if (!choices.is_array() || choices.empty()) {
+                return true;
+            }
+            const auto delta = choices[0].value("delta", nlohmann::json::object());
+            if (auto c = delta.find("content"); c != delta.end() && c->is_string()) {
+                const auto& text = c->get_ref<const std::string&>();
+                if (!text.empty()) {
+                    last = text;
+                }
+                if (!write_out(text)) {
+                    stdout_gone = true;
+                    return false;
+                }
+            }
+            return true;
+        });
+        if (stdout_gone) {
+            return 0;
+        }
+        if (!res) {
+            if (!last.empty()) {
+                write_out("\n");
+            }
+            return fail(res.error());
+        }
+        if (res->finish_reason == "length") {
+            write_out(last.empty() || last.back() != '\n' ? "\n" : "");
+            last = "\n";
+            std::cerr << "aigw: the answer was cut at the token limit (finish_reason length)\n";
+        }
+    }
+    if (last.empty() || last.back() != '\n') {
+        write_out("\n");
+    }
+    return 0;
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, Context& ctx) {
+    auto o = std::make_shared<RunOptions>();
+    auto* cmd = app.add_subcommand("run", "Send one prompt and print the answer (stdin is read when piped)");
+    cmd->add_option("prompt", o->prompt, "The prompt (words are joined with spaces)");
+    cmd->add_option("-m,--model", o->model, "Model: provider/model or an alias (default: see 'aigw models')");
+    cmd->add_option("-s,--system", o->system, "System prompt");
+    cmd->add_flag("--no-stream", o->no_stream, "Wait for the whole answer instead of streaming it");
+    cmd->add_flag("--json", o->json, "Print the whole response JSON (implies --no-stream)");
+    cmd->add_option("--temperature", o->temperature, "Sampling temperature")->check(CLI::Range(0.0, 2.0));
+    cmd->add_option("--max-tokens", o->max_tokens, "Maximum tokens in the answer")->check(CLI::PositiveNumber);
+    cmd->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_run(ctx, *o); }; });
+}
+
+}  // namespace aigw::cli

@@ -1,0 +1,288 @@
+#include "cli/term.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <termios.h>
+#include <unistd.h>
+
+namespace aigw::cli {
+
+bool is_tty(int fd) { return ::isatty(fd) == 1; }
+
+bool colour_enabled(int fd) {
+    const char* no = std::getenv("NO_COLOR");
+    if (no != nullptr && *no != '\0') {
+        return false;
+    }
+    const char* term = std::getenv("TERM");
+    if (term != nullptr && std::string_view(term) == "dumb") {
+        return false;
+    }
+    return is_tty(fd);
+}
+
+std::string paint(std::string_view text, Colour c, bool enabled) {
+    if (!enabled || c == Colour::none) {
+        return std::string(text);
+    }
+    const char* code = "";
+    switch (c) {
+    case Colour::red: code = "31"; break;
+    case Colour::green: code = "32"; break;
+    case Colour::yellow: code = "33"; break;
+    case Colour::blue: code = "34"; break;
+    case Colour::dim: code = "2"; break;
+    case Colour::bold: code = "1"; break;
+    case Colour::none: break;
+    }
+    return "\x1b[" + std::string(code) + "m" + std::string(text) + "\x1b[0m";
+}
+
+namespace {
+
+// Decodes one UTF-8 code point at s[i]; advances i. Invalid bytes decode as themselves.
+char32_t next_code_point(std::string_view s, std::size_t& i) {
+    const auto b0 = static_cast<unsigned char>(s[i]);
+    int len = 1;
+    char32_t cp = b0;
+    if (b0 >= 0xF0 && b0 < 0xF8) {
+        len = 4;
+        cp = b0 & 0x07;
+    } else if (b0 >= 0xE0) {
+        len = 3;
+        cp = b0 & 0x0F;
+    } else if (b0 >= 0xC0) {
+        len = 2;
+        cp = b0 & 0x1F;
+    }
+    if (len > 1 && i + static_cast<std::size_t>(len) <= s.size()) {
+        for (int k = 1; k < len; ++k) {
+            const auto b = static_cast<unsigned char>(s[i + static_cast<std::size_t>(k)]);
+            if ((b & 0xC0) != 0x80) {
+                len = 1;
+                cp = b0;
+                break;
+            }
+            cp = (cp << 6) | (b & 0x3F);
+        }
+    } else {
+        len = 1;
+        cp = b0;
+    }
+    i += static_cast<std::size_t>(len);
+    return cp;
+}
+
+bool is_combining(char32_t c) {
+    return (c >= 0x0300 && c <= 0x036F) || (c >= 0x1AB0 && c <= 0x1AFF) || (c >= 0x1DC0 && c <= 0x1DFF) ||
+           (c >= 0x20D0 && c <= 0x20FF) || (c >= 0xFE20 && c <= 0xFE2F) || c == 0x200B || c == 0x200C ||
+           c == 0x200D || (c >= 0xFE00 && c <= 0xFE0F);
+}
+
+bool is_wide(char32_t c) {
+    return (c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0x303E) || (c >= 0x3041 && c <= 0x33FF) ||
+           (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xA000 && c <= 0xA4CF) ||
+           (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFE30 && c <= 0xFE4F) ||
+           (c >= 0xFF00 && c <= 0xFF60) || (c >= 0xFFE0 && c <= 0xFFE6) || (c >= 0x1F300 && c <= 0x1F64F) ||
+           (c >= 0x1F900 && c <= 0x1F9FF) || (c >= 0x20000 && c <= 0x3FFFD);
+}
+
+}  // namespace
+
+std::size_t display_width(std::string_view s) {
+    std::size_t width = 0;
+    std::size_t i = 0;
+    while (i < s.size()) {
+        if (s[i] == '\x1b' && i + 1 < s.size() && s[i + 1] == '[') {
+            // CSI sequence: ESC [ params final-byte(0x40..0x7E)
+            i += 2;
+            while (i < s.size() && !(s[i] >= 0x40 && s[i] <= 0x7E)) {
+                ++i;
+            }
+            ++i;
+            continue;
+        }
+        const char32_t cp = next_code_point(s, i);
+        if (cp < 0x20 || cp == 0x7F || is_combining(cp)) {
+            continue;
+        }
+        width += is_wide(cp) ? 2 : 1;
+    }
+    return width;
+}
+
+Table::Table(std::vector<std::string> headers, std::vector<Align> align)
+    : m_headers(std::move(headers)), m_align(std::move(align)) {
+    m_align.resize(m_headers.size(), Align::left);
+}
+
+void Table::add_row(std::vector<std::string> cells) {
+    cells.resize(m_headers.size());
+    m_rows.push_back(std::move(cells));
+}
+
+void Table::add_rule() { m_rows.emplace_back(); }
+
+void Table::print(std::ostream& out, bool colour) const {
+    std::vector<std::size_t> widths(m_headers.size(), 0);
+    for (std::size_t c = 0; c < m_headers.size(); ++c) {
+        widths[c] = display_width(m_headers[c]);
+    }
+    for (const auto& row : m_rows) {
+        for (std::size_t c = 0; c < row.size(); ++c) {
+            widths[c] = std::max(widths[c], display_width(row[c]));
+        }
+    }
+    auto print_row = [&](const std::vector<std::string>& cells, bool header) {
+        std::string line;
+        for (std::size_t c = 0; c < cells.size(); ++c) {
+            const std::size_t pad = widths[c] - display_width(cells[c]);
+            const bool last = c + 1 == cells.size();
+            std::string cell = header ? paint(cells[c], Colour::bold, colour) : cells[c];
+            if (m_align[c] == Align::right) {
+                line += std::string(pad, ' ') + cell;
+            } else {
+                line += cell;
+                if (!last) {
+                    line += std::string(pad, ' ');
+                }
+            }
+            if (!last) {
+                line += "  ";
+            }
+        }
+        while (!line.empty() && line.back() == ' ') {
+            line.pop_back();
+        }
+        out << line << '\n';
+    };
+    print_row(m_headers, true);
+    std::size_t total = 0;
+    for (std::size_t c = 0; c < widths.size(); ++c) {
+        total += widths[c] + (c + 1 < widths.size() ? 2 : 0);
+    }
+    for (const auto& row : m_rows) {
+        if (row.empty()) {
+            out << paint(std::string(total, '-'), Colour::dim, colour) << '\n';
+        } else {
+            print_row(row, false);
+        }
+    }
+}
+
+std::string format_fixed(double v, int decimals) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+    return buf;
+}
+
+std::string human_tokens(std::int64_t n) {
+    if (n <= 0) {
+        return "-";
+    }
+    auto trim_num = [](double v) {
+        std::string s = format_fixed(v, 1);
+        if (s.size() > 2 && s.substr(s.size() - 2) == ".0") {
+            s.resize(s.size() - 2);
+        }
+        return s;
+    };
+    // Round numbers are decimal (128000 -> 128k) or binary (131072 -> 128k, 1048576 -> 1M).
+    auto scaled = [n](std::int64_t dec, std::int64_t bin) {
+        if (n % dec != 0 && n % bin == 0) {
+            return static_cast<double>(n) / static_cast<double>(bin);
+        }
+        return static_cast<double>(n) / static_cast<double>(dec);
+    };
+    if (n >= 1'000'000) {
+        return trim_num(scaled(1'000'000, 1'048'576)) + "M";
+    }
+    if (n >= 1000) {
+        return trim_num(std::round(scaled(1000, 1024) * 10) / 10) + "k";
+    }
+    return std::to_string(n);
+}
+
+std::string group_thousands(std::int64_t n) {
+    std::string digits = std::to_string(n < 0 ? -n : n);
+    std::string out;
+    const std::size_t first = digits.size() % 3 == 0 ? 3 : digits.size() % 3;
+    out = digits.substr(0, first);
+    for (std::size_t i = first; i < digits.size(); i += 3) {
+        out += "," + digits.substr(i, 3);
+    }
+    return n < 0 ? "-" + out : out;
+}
+
+std::string format_usd(double usd) {
+    if (usd == 0) {
+        return "0.00";
+    }
+    if (std::fabs(usd) >= 1) {
+        return format_fixed(usd, 2);
+    }
+    if (std::fabs(usd) >= 0.01) {
+        return format_fixed(usd, 4);
+    }
+    return format_fixed(usd, 6);
+}
+
+std::string format_price(double per_mtok) {
+    std::string s = format_fixed(per_mtok, 4);
+    // Keep at least two decimals, drop trailing zeros beyond that.
+    while (s.size() > 3 && s.back() == '0' && s[s.size() - 3] != '.') {
+        s.pop_back();
+    }
+    return s;
+}
+
+std::string csv_escape(std::string_view cell) {
+    if (cell.find_first_of(",\"\n\r") == std::string_view::npos) {
+        return std::string(cell);
+    }
+    std::string out = "\"";
+    for (char ch : cell) {
+        if (ch == '"') {
+            out += '"';
+        }
+        out += ch;
+    }
+    return out + "\"";
+}
+
+std::optional<std::string> read_secret(std::string_view prompt) {
+    std::string line;
+    if (!is_tty(0)) {
+        if (!std::getline(std::cin, line)) {
+            return std::nullopt;
+        }
+    } else {
+        std::fprintf(stderr, "%.*s", static_cast<int>(prompt.size()), prompt.data());
+        std::fflush(stderr);
+        termios old{};
+        const bool have_attrs = ::tcgetattr(0, &old) == 0;
+        if (have_attrs) {
+            termios quiet = old;
+            quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+            quiet.c_lflag |= ECHONL;
+            ::tcsetattr(0, TCSAFLUSH, &quiet);
+        }
+        const bool ok = static_cast<bool>(std::getline(std::cin, line));
+        if (have_attrs) {
+            ::tcsetattr(0, TCSAFLUSH, &old);
+        }
+        if (!ok) {
+            std::fputc('\n', stderr);
+            return std::nullopt;
+        }
+    }
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) {
+        line.pop_back();
+    }
+    const auto b = line.find_first_not_of(" \t");
+    return b == std::string::npos ? std::string() : line.substr(b);
+}
+
+}  // namespace aigw::cli

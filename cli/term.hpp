@@ -1,0 +1,63 @@
+#pragma once
+// Terminal helpers: TTY detection, colour (only on a TTY and without NO_COLOR), tables
+// aligned by display width, and number formatting for reports.
+
+#include <cstdint>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aigw::cli {
+
+bool is_tty(int fd);
+/// True when `fd` is a terminal and NO_COLOR is unset or empty.
+bool colour_enabled(int fd);
+
+enum class Colour { none, red, green, yellow, blue, dim, bold };
+/// Wraps `text` in ANSI codes when `enabled`.
+std::string paint(std::string_view text, Colour c, bool enabled);
+
+/// Columns a UTF-8 string takes on a terminal: ANSI escapes count 0, combining marks 0,
+/// East Asian wide characters and emoji 2, anything else 1.
+std::size_t display_width(std::string_view s);
+
+enum class Align { left, right };
+
+/// A table printed with columns padded to the widest cell. Cells may contain colour codes.
+class Table {
+public:
+    explicit Table(std::vector<std::string> headers, std::vector<Align> align = {});
+    void add_row(std::vector<std::string> cells);
+    /// A separator line before the next row (e.g. before a TOTAL line).
+    void add_rule();
+    /// Two spaces between columns; no trailing spaces; headers bold when `colour`.
+    void print(std::ostream& out, bool colour = false) const;
+    std::size_t rows() const { return m_rows.size(); }
+
+private:
+    std::vector<std::string> m_headers;
+    std::vector<Align> m_align;
+    std::vector<std::vector<std::string>> m_rows;  ///< an empty row is a rule
+};
+
+/// 128000 -> "128k", 1048576 -> "1M", 2000000 -> "2M", 0 -> "-".
+std::string human_tokens(std::int64_t n);
+/// 1234567 -> "1,234,567".
+std::string group_thousands(std::int64_t n);
+/// Dollars with enough digits to be useful: 0 -> "0.00", 0.0012 -> "0.0012", 12.5 -> "12.50".
+std::string format_usd(double usd);
+/// Price per 1M tokens: 0.15 -> "0.15", 2.5 -> "2.50", 0.075 -> "0.075".
+std::string format_price(double per_mtok);
+/// Fixed decimals without std::format.
+std::string format_fixed(double v, int decimals);
+
+/// Reads a secret from the terminal with echo off (prompt on stderr), or a whole line from
+/// stdin when it is not a terminal. nullopt on EOF / read failure.
+std::optional<std::string> read_secret(std::string_view prompt);
+
+/// Appends CSV-escaped `cell` ("a,b" -> "\"a,b\"").
+std::string csv_escape(std::string_view cell);
+
+}  // namespace aigw::cli

@@ -1,0 +1,80 @@
+# bash completion for aigw                                    -*- shell-script -*-
+# Keep in sync with cli/*.cpp (tests/unit/cli/test_completions.cpp checks every
+# subcommand and long option appears here).
+
+_aigw_providers="openai anthropic gemini groq together fireworks deepseek mistral xai openrouter cerebras moonshot perplexity"
+
+_aigw() {
+    local cur prev words cword
+    if declare -F _init_completion >/dev/null 2>&1; then
+        _init_completion || return
+    else
+        COMPREPLY=()
+        cur="${COMP_WORDS[COMP_CWORD]}"
+        prev="${COMP_WORDS[COMP_CWORD-1]}"
+        words=("${COMP_WORDS[@]}")
+        cword=$COMP_CWORD
+    fi
+
+    local global_opts="--data-dir --no-spawn --version -V --help -h"
+    local commands="run chat models cost daemon keys"
+
+    # Find the subcommand (and the sub-subcommand for daemon/keys).
+    local cmd="" sub="" i
+    for ((i = 1; i < cword; i++)); do
+        case "${words[i]}" in
+            --data-dir) ((i++)) ;;
+            -*) ;;
+            *)
+                if [[ -z $cmd ]]; then
+                    cmd="${words[i]}"
+                elif [[ -z $sub && ( $cmd == daemon || $cmd == keys ) ]]; then
+                    sub="${words[i]}"
+                fi
+                ;;
+        esac
+    done
+
+    case "$prev" in
+        --data-dir)
+            COMPREPLY=($(compgen -d -- "$cur"))
+            return ;;
+        -m|--model|-s|--system|--temperature|--max-tokens|-n|--lines)
+            return ;;
+        --since|--until)
+            COMPREPLY=($(compgen -W "today yesterday 7d 30d" -- "$cur"))
+            return ;;
+        --by)
+            COMPREPLY=($(compgen -W "model provider key day variant tag surface" -- "$cur"))
+            return ;;
+    esac
+
+    local opts=""
+    case "$cmd" in
+        "")
+            opts="$global_opts $commands" ;;
+        run)
+            opts="--model -m --system -s --no-stream --json --temperature --max-tokens --help" ;;
+        chat)
+            opts="--model -m --system -s --help" ;;
+        models)
+            opts="--json --all --help" ;;
+        cost)
+            opts="--since --until --by --json --csv --help" ;;
+        daemon)
+            case "$sub" in
+                "") opts="start stop status logs --help" ;;
+                status) opts="--json --help" ;;
+                logs) opts="--follow -f --lines -n --help" ;;
+                *) opts="--help" ;;
+            esac ;;
+        keys)
+            case "$sub" in
+                "") opts="set list unset --help" ;;
+                set|unset) opts="$_aigw_providers --help" ;;
+                list) opts="--json --help" ;;
+            esac ;;
+    esac
+    COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+}
+complete -F _aigw aigw

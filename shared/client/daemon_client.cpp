@@ -1,0 +1,379 @@
+#include "shared/client/daemon_client.hpp"
+
+#include <httplib.h>
+
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+namespace aigw::client {
+namespace {
+
+std::unique_ptr<httplib::Client> make_http(const Endpoint& ep, const ClientTimeouts& t) {
+    auto cli = std::make_unique<httplib::Client>(ep.url);
+    auto secs = [](std::chrono::milliseconds ms) { return static_cast<time_t>(ms.count() / 1000); };
+    auto usecs = [](std::chrono::milliseconds ms) { return static_cast<time_t>((ms.count() % 1000) * 1000); };
+    cli->set_connection_timeout(secs(t.connect), usecs(t.connect));
+    cli->set_read_timeout(secs(t.read), usecs(t.read));
+    cli->set_write_timeout(secs(t.connect) + 5, 0);
+    cli->set_keep_alive(false);
+    return cli;
+}
+
+ClientError transport_error(const Endpoint& ep, httplib::Error err) {
+    ClientError e;
+    e.kind = ClientErrorKind::connect;
+    switch (err) {
+    case httplib::Error::Connection:
+        e.message = "could not connect to aigwd at " + ep.url;
+        e.hint = "start it with 'aigw daemon start' (or check AIGW_HOST)";
+        break;
+    case httplib::Error::Read:
+        e.message = "aigwd at " + ep.url + " closed the connection or timed out while answering";
+        e.hint = "see 'aigw daemon logs'";
+        break;
+    case httplib::Error::Canceled:
+        e.kind = ClientErrorKind::cancelled;
+        e.message = "request cancelled";
+        break;
+    default:
+        e.message = "request to aigwd at " + ep.url + " failed: " + httplib::to_string(err);
+        break;
+    }
+    return e;
+}
+
+ResponseMeta meta_from(const httplib::Headers& h) {
+    auto get = [&](const char* k) {
+        auto it = h.find(k);
+        return it == h.end() ? std::string() : it->second;
+    };
+    ResponseMeta m;
+    m.request_id = get("x-request-id");
+    m.provider = get("x-aigw-provider");
+    m.model = get("x-aigw-model");
+    m.cache = get("x-aigw-cache");
+    m.attempts = get("x-aigw-attempts");
+    if (auto c = get("x-aigw-cost-usd"); !c.empty()) {
+        try {
+            m.cost_usd = std::stod(c);
+        } catch (const std::exception&) {
+            // A malformed cost header is not worth failing the answer for.
+        }
+    }
+    return m;
+}
+
+ClientError http_error(int status, const std::string& body, const httplib::Headers& headers,
+                       const std::string& requested_model) {
+    ClientError e = error_from_response(status, body);
+    ResponseMeta m = meta_from(headers);
+    e.request_id = m.request_id;
+    e.provider = m.provider;
+    e.model = !m.model.empty() ? m.model : requested_model;
+    return e;
+}
+
+std::expected<nlohmann::json, ClientError> parse_body(const std::string& body, const char* what) {
+    nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+    if (j.is_discarded()) {
+        ClientError e;
+        e.kind = ClientErrorKind::protocol;
+        e.message = std::string("aigwd answered ") + what + " with something that is not JSON: " + body.substr(0, 200);
+        return std::unexpected(e);
+    }
+    return j;
+}
+
+std::string requested_model_of(const nlohmann::json& req) {
+    auto it = req.find("model");
+    return (it != req.end() && it->is_string()) ? it->get<std::string>() : std::string();
+}
+
+// g++ 12's std::expected has no and_then yet.
+template <typename T>
+std::expected<T, ClientError> then_parse(std::expected<nlohmann::json, ClientError> j,
+                                         std::expected<T, ClientError> (*parse)(const nlohmann::json&)) {
+    if (!j) {
+        return std::unexpected(j.error());
+    }
+    return parse(*j);
+}
+
+}  // namespace
+
+std::optional<Endpoint> parse_endpoint(std::string_view text) {
+    std::string s(text);
+    while (!s.empty() && (s.back() == '/' || s.back() == ' ' || s.back() == '\n')) {
+        s.pop_back();
+    }
+    if (s.empty()) {
+        return std::nullopt;
+    }
+    std::string scheme = "http";
+    if (auto p = s.find("://"); p != std::string::npos) {
+        scheme = s.substr(0, p);
+        s = s.substr(p + 3);
+        if (scheme != "http" && scheme != "https") {
+            return std::nullopt;
+        }
+    }
+    if (s.find('/') != std::string::npos || s.empty()) {
+        return std::nullopt;
+    }
+    // "[::1]:4141", "host:4141" or "host".
+    std::string host = s;
+    std::string port = "4141";
+    if (s.front() == '[') {
+        const auto rb = s.find(']');
+        if (rb == std::string::npos) {
+            return std::nullopt;
+        }
+        host = s.substr(0, rb + 1);
+        const std::string rest = s.substr(rb + 1);
+        if (!rest.empty()) {
+            if (rest.front() != ':') {
+                return std::nullopt;
+            }
+            port = rest.substr(1);
+        }
+    } else if (const auto colon = s.find(':'); colon != std::string::npos) {
+        if (s.find(':', colon + 1) != std::string::npos) {
+            return std::nullopt;  // a bare IPv6 address needs brackets
+        }
+        host = s.substr(0, colon);
+        port = s.substr(colon + 1);
+    }
+    if (host.empty() || port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
+        port.size() > 5) {
+        return std::nullopt;
+    }
+    return Endpoint{scheme + "://" + host + ":" + port};
+}
+
+DaemonClient::DaemonClient(Endpoint endpoint, std::string gateway_key, ClientTimeouts timeouts)
+    : m_endpoint(std::move(endpoint)), m_key(std::move(gateway_key)), m_timeouts(timeouts) {}
+
+std::expected<Health, ClientError> DaemonClient::health() const {
+    ClientTimeouts t{std::chrono::milliseconds(1000), std::chrono::milliseconds(2000)};
+    auto cli = make_http(m_endpoint, t);
+    auto res = cli->Get("/health");
+    if (!res) {
+        return std::unexpected(transport_error(m_endpoint, res.error()));
+    }
+    if (res->status != 200) {
+        return std::unexpected(http_error(res->status, res->body, res->headers, ""));
+    }
+    auto j = parse_body(res->body, "/health");
+    if (!j) {
+        return std::unexpected(j.error());
+    }
+    return parse_health(*j);
+}
+
+std::expected<nlohmann::json, ClientError> DaemonClient::get_json(const std::string& path) const {
+    auto cli = make_http(m_endpoint, m_timeouts);
+    httplib::Headers h{{"Authorization", "Bearer " + m_key}};
+    auto res = cli->Get(path, h);
+    if (!res) {
+        return std::unexpected(transport_error(m_endpoint, res.error()));
+    }
+    if (res->status != 200) {
+        return std::unexpected(http_error(res->status, res->body, res->headers, ""));
+    }
+    return parse_body(res->body, path.c_str());
+}
+
+std::expected<nlohmann::json, ClientError> DaemonClient::post_json(const std::string& path,
+                                                                   const nlohmann::json& body) const {
+    auto cli = make_http(m_endpoint, m_timeouts);
+    httplib::Headers h{{"Authorization", "Bearer " + m_key}};
+    auto res = cli->Post(path, h, body.dump(), "application/json");
+    if (!res) {
+        return std::unexpected(transport_error(m_endpoint, res.error()));
+    }
+    if (res->status != 200) {
+        return std::unexpected(http_error(res->status, res->body, res->headers, ""));
+    }
+    if (res->body.empty()) {
+        return nlohmann::json::object();
+    }
+    return parse_body(res->body, path.c_str());
+}
+
+std::expected<std::vector<ModelRow>, ClientError> DaemonClient::models() const {
+    return then_parse(get_json("/aigw/v1/models"), &parse_models);
+}
+
+std::expected<CostReport, ClientError> DaemonClient::cost(const CostQuery& q) const {
+    std::string path = "/aigw/v1/cost?by=" + httplib::detail::encode_query_param(q.by);
+    if (q.since_ms) {
+        path += "&since_ms=" + std::to_string(*q.since_ms);
+    }
+    if (q.until_ms) {
+        path += "&until_ms=" + std::to_string(*q.until_ms);
+    }
+    return then_parse(get_json(path), &parse_cost);
+}
+
+std::expected<std::vector<LogRow>, ClientError> DaemonClient::logs(int limit) const {
+    return then_parse(get_json("/aigw/v1/logs?limit=" + std::to_string(limit)), &parse_logs);
+}
+
+std::expected<Status, ClientError> DaemonClient::status() const {
+    return then_parse(get_json("/aigw/v1/status"), &parse_status);
+}
+
+std::expected<void, ClientError> DaemonClient::reload() const {
+    auto r = post_json("/aigw/v1/reload", nlohmann::json::object());
+    if (!r) {
+        return std::unexpected(r.error());
+    }
+    return {};
+}
+
+std::expected<void, ClientError> DaemonClient::shutdown() const {
+    auto r = post_json("/aigw/v1/shutdown", nlohmann::json::object());
+    if (!r) {
+        return std::unexpected(r.error());
+    }
+    return {};
+}
+
+std::expected<ChatResult, ClientError> DaemonClient::chat(nlohmann::json request) const {
+    request["stream"] = false;
+    const std::string model = requested_model_of(request);
+    auto cli = make_http(m_endpoint, m_timeouts);
+    httplib::Headers h{{"Authorization", "Bearer " + m_key}};
+    auto res = cli->Post("/v1/chat/completions", h, request.dump(), "application/json");
+    if (!res) {
+        return std::unexpected(transport_error(m_endpoint, res.error()));
+    }
+    if (res->status != 200) {
+        return std::unexpected(http_error(res->status, res->body, res->headers, model));
+    }
+    auto j = parse_body(res->body, "the chat request");
+    if (!j) {
+        return std::unexpected(j.error());
+    }
+    ChatResult out;
+    out.meta = meta_from(res->headers);
+    out.body = *j;
+    try {
+        const auto& choice = out.body.at("choices").at(0);
+        const auto& content = choice.at("message").value("content", nlohmann::json());
+        if (content.is_string()) {
+            out.content = content.get<std::string>();
+        }
+        if (auto f = choice.find("finish_reason"); f != choice.end() && f->is_string()) {
+            out.finish_reason = f->get<std::string>();
+        }
+    } catch (const nlohmann::json::exception&) {
+        // No choices: content stays empty; the caller still has the body.
+    }
+    if (auto u = out.body.find("usage"); u != out.body.end()) {
+        out.usage = *u;
+    }
+    return out;
+}
+
+std::expected<ChatResult, ClientError> DaemonClient::chat_stream(nlohmann::json request,
+                                                                 const ChunkCallback& on_chunk,
+                                                                 const std::atomic<bool>* cancel) const {
+    request["stream"] = true;
+    const std::string model = requested_model_of(request);
+    auto cli = make_http(m_endpoint, m_timeouts);
+
+    auto is_cancelled = [cancel] { return cancel != nullptr && cancel->load(); };
+    ChatStreamDecoder decoder([&](const nlohmann::json& chunk) {
+        if (is_cancelled()) {
+            return false;
+        }
+        return on_chunk ? on_chunk(chunk) : true;
+    });
+
+    int status = 0;
+    httplib::Headers headers;
+    std::string error_body;
+
+    httplib::Request req;
+    req.method = "POST";
+    req.path = "/v1/chat/completions";
+    req.headers = {{"Authorization", "Bearer " + m_key}, {"Accept", "text/event-stream"}};
+    req.body = request.dump();
+    req.set_header("Content-Type", "application/json");
+    req.response_handler = [&](const httplib::Response& r) {
+        status = r.status;
+        headers = r.headers;
+        return true;
+    };
+    req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t) {
+        if (status != 200) {
+            if (error_body.size() < 64 * 1024) {
+                error_body.append(data, n);
+            }
+            return true;
+        }
+        if (is_cancelled()) {
+            return false;
+        }
+        return decoder.feed(std::string_view(data, n));
+    };
+
+    // The request runs on a worker so that `cancel` can abort it while it waits for bytes.
+    std::optional<httplib::Result> result;
+    {
+        std::mutex mu;
+        std::condition_variable cv;
+        bool finished = false;
+        std::thread worker([&] {
+            auto r = cli->send(req);
+            std::lock_guard lock(mu);
+            result.emplace(std::move(r));
+            finished = true;
+            cv.notify_all();
+        });
+        std::unique_lock lock(mu);
+        bool stop_sent = false;
+        while (!cv.wait_for(lock, std::chrono::milliseconds(20), [&] { return finished; })) {
+            if (!stop_sent && is_cancelled()) {
+                cli->stop();
+                stop_sent = true;
+            }
+        }
+        lock.unlock();
+        worker.join();
+    }
+
+    ChatResult out;
+    out.meta = meta_from(headers);
+    const bool had_error_event = decoder.error().has_value();
+    if (decoder.stopped() || (is_cancelled() && !decoder.done() && !decoder.error())) {
+        out.cancelled = true;
+    } else if (status == 0) {
+        return std::unexpected(transport_error(m_endpoint, result->error()));
+    } else if (status != 200) {
+        return std::unexpected(http_error(status, error_body, headers, model));
+    } else if (auto f = decoder.finish(); !f) {
+        // An error event, or the connection ended (or timed out) before [DONE].
+        ClientError e = f.error();
+        e.request_id = out.meta.request_id;
+        e.provider = out.meta.provider;
+        if (e.model.empty()) {
+            e.model = !out.meta.model.empty() ? out.meta.model : model;
+        }
+        if (!*result && !had_error_event) {
+            e.message += " (" + httplib::to_string(result->error()) + ")";
+        }
+        return std::unexpected(e);
+    }
+    out.content = decoder.content();
+    out.finish_reason = decoder.finish_reason();
+    out.usage = decoder.usage();
+    if (out.meta.model.empty()) {
+        out.meta.model = decoder.model();
+    }
+    return out;
+}
+
+}  // namespace aigw::client

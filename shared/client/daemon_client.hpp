@@ -1,0 +1,62 @@
+#pragma once
+// Typed client for aigwd's HTTP API. One DaemonClient per endpoint; calls are blocking.
+
+#include "shared/client/chat_stream.hpp"
+#include "shared/client/types.hpp"
+
+#include <atomic>
+#include <chrono>
+#include <expected>
+#include <string>
+#include <vector>
+
+namespace aigw::client {
+
+/// Where a daemon listens: "http://127.0.0.1:4141".
+struct Endpoint {
+    std::string url;
+};
+
+/// "http://h:p", "https://h:p", "h:p" or "h" (port 4141) -> Endpoint; nullopt when malformed.
+std::optional<Endpoint> parse_endpoint(std::string_view text);
+
+struct ClientTimeouts {
+    std::chrono::milliseconds connect{3000};
+    std::chrono::milliseconds read{600'000};  ///< answers and streams can be slow
+};
+
+class DaemonClient {
+public:
+    DaemonClient(Endpoint endpoint, std::string gateway_key, ClientTimeouts timeouts = {});
+
+    const Endpoint& endpoint() const { return m_endpoint; }
+
+    /// GET /health (no auth, short timeouts).
+    std::expected<Health, ClientError> health() const;
+    std::expected<std::vector<ModelRow>, ClientError> models() const;
+    std::expected<CostReport, ClientError> cost(const CostQuery& q) const;
+    std::expected<std::vector<LogRow>, ClientError> logs(int limit) const;
+    std::expected<Status, ClientError> status() const;
+    std::expected<void, ClientError> reload() const;
+    std::expected<void, ClientError> shutdown() const;
+
+    /// POST /v1/chat/completions without streaming ("stream" is forced to false).
+    std::expected<ChatResult, ClientError> chat(nlohmann::json request) const;
+    /// POST /v1/chat/completions with "stream": true. `on_chunk` sees every chunk and may
+    /// return false to stop; when `cancel` becomes true the request is aborted even while
+    /// waiting for the first byte. A stopped stream is not an error: the result has
+    /// cancelled = true and the partial content.
+    std::expected<ChatResult, ClientError> chat_stream(nlohmann::json request, const ChunkCallback& on_chunk,
+                                                       const std::atomic<bool>* cancel = nullptr) const;
+
+    /// GET with auth returning the parsed JSON body (for endpoints without a typed method).
+    std::expected<nlohmann::json, ClientError> get_json(const std::string& path) const;
+    std::expected<nlohmann::json, ClientError> post_json(const std::string& path, const nlohmann::json& body) const;
+
+private:
+    Endpoint m_endpoint;
+    std::string m_key;
+    ClientTimeouts m_timeouts;
+};
+
+}  // namespace aigw::client

@@ -1,0 +1,240 @@
+#include "shared/client/types.hpp"
+
+namespace aigw::client {
+namespace {
+
+template <typename T>
+T get_or(const nlohmann::json& j, const char* key, T fallback) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) {
+        return fallback;
+    }
+    return it->get<T>();
+}
+
+ClientError protocol_error(std::string what) {
+    ClientError e;
+    e.kind = ClientErrorKind::protocol;
+    e.message = "unexpected answer from aigwd: " + std::move(what) +
+                "; the daemon may be a different version (see 'aigw --version')";
+    return e;
+}
+
+CostGroup parse_cost_group(const nlohmann::json& g) {
+    CostGroup c;
+    c.key = get_or<std::string>(g, "key", "");
+    c.requests = get_or<std::int64_t>(g, "requests", 0);
+    c.errors = get_or<std::int64_t>(g, "errors", 0);
+    c.input_tokens = get_or<std::int64_t>(g, "input_tokens", 0);
+    c.cached_tokens = get_or<std::int64_t>(g, "cached_tokens", 0);
+    c.output_tokens = get_or<std::int64_t>(g, "output_tokens", 0);
+    c.cost_usd = get_or<double>(g, "cost_usd", 0);
+    c.cache_hits = get_or<std::int64_t>(g, "cache_hits", 0);
+    c.avg_latency_ms = get_or<double>(g, "avg_latency_ms", 0);
+    return c;
+}
+
+// Runs a parser, turning json type errors into a protocol error.
+template <typename F>
+auto guarded(const char* what, F&& f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const nlohmann::json::exception& ex) {
+        return std::unexpected(protocol_error(std::string(what) + ": " + ex.what()));
+    }
+}
+
+}  // namespace
+
+std::string describe(const ClientError& e) {
+    std::string out;
+    const std::string where = !e.model.empty() ? e.model : e.provider;
+    switch (e.kind) {
+    case ClientErrorKind::http:
+        // Only a provider header means the daemon reached an upstream.
+        if (!e.provider.empty()) {
+            out = "upstream error " + std::to_string(e.status) + " from " + where + ": " + e.message;
+        } else if (!e.model.empty()) {
+            out = "error " + std::to_string(e.status) + " for " + e.model + ": " + e.message;
+        } else {
+            out = "error " + std::to_string(e.status) + " from aigwd: " + e.message;
+        }
+        break;
+    case ClientErrorKind::stream:
+        out = where.empty() ? "stream error: " + e.message : "stream error from " + where + ": " + e.message;
+        break;
+    default:
+        out = e.message;
+        break;
+    }
+    if (!e.request_id.empty()) {
+        out += " (x-request-id " + e.request_id + ")";
+    }
+    if (!e.hint.empty()) {
+        out += "\n  " + e.hint;
+    }
+    return out;
+}
+
+ClientError error_from_response(int status, const std::string& body) {
+    ClientError e;
+    e.kind = ClientErrorKind::http;
+    e.status = status;
+    nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+    const nlohmann::json* err = nullptr;
+    if (j.is_object()) {
+        if (auto it = j.find("error"); it != j.end()) {
+            err = &*it;
+        }
+    }
+    if (err != nullptr && err->is_object()) {
+        auto str = [&](const char* k) {
+            auto it = err->find(k);
+            return (it != err->end() && it->is_string()) ? it->get<std::string>() : std::string();
+        };
+        e.message = str("message");
+        e.type = str("type");
+        e.code = str("code");
+    } else if (err != nullptr && err->is_string()) {
+        e.message = err->get<std::string>();
+    } else {
+        e.message = body.empty() ? std::string("no error body") : body.substr(0, 300);
+    }
+    if (e.message.empty()) {
+        e.message = "no error message";
+    }
+    // The daemon's own messages already say what to do; add a hint only where they may not.
+    if ((e.code == "model_not_found" || status == 404) && e.message.find("aigw models") == std::string::npos) {
+        e.hint = "list the models with 'aigw models --all'";
+    }
+    return e;
+}
+
+std::expected<Health, ClientError> parse_health(const nlohmann::json& j) {
+    return guarded("/health", [&]() -> std::expected<Health, ClientError> {
+        if (!j.is_object()) {
+            return std::unexpected(protocol_error("/health is not an object"));
+        }
+        Health h;
+        h.status = get_or<std::string>(j, "status", "");
+        h.version = get_or<std::string>(j, "version", "");
+        h.pid = get_or<std::int64_t>(j, "pid", 0);
+        return h;
+    });
+}
+
+std::expected<std::vector<ModelRow>, ClientError> parse_models(const nlohmann::json& j) {
+    return guarded("models", [&]() -> std::expected<std::vector<ModelRow>, ClientError> {
+        if (!j.is_object() || !j.contains("models") || !j["models"].is_array()) {
+            return std::unexpected(protocol_error("no \"models\" array"));
+        }
+        std::vector<ModelRow> rows;
+        for (const auto& m : j["models"]) {
+            ModelRow r;
+            r.id = get_or<std::string>(m, "id", "");
+            r.provider = get_or<std::string>(m, "provider", "");
+            if (r.provider.empty()) {
+                r.provider = r.id.substr(0, r.id.find('/'));
+            }
+            r.mode = get_or<std::string>(m, "mode", "chat");
+            r.context_window = get_or<std::int64_t>(m, "context_window", 0);
+            r.max_output_tokens = get_or<std::int64_t>(m, "max_output_tokens", 0);
+            r.tools = get_or<bool>(m, "tools", false);
+            r.vision = get_or<bool>(m, "vision", false);
+            r.json = get_or<bool>(m, "json", false);
+            r.reasoning = get_or<bool>(m, "reasoning", false);
+            if (auto it = m.find("price"); it != m.end() && it->is_object()) {
+                ModelPrice p;
+                p.input = get_or<double>(*it, "input", 0);
+                p.cached_input = get_or<double>(*it, "cached_input", 0);
+                p.output = get_or<double>(*it, "output", 0);
+                r.price = p;
+            }
+            r.key_present = get_or<bool>(m, "key_present", false);
+            r.raw = m;
+            rows.push_back(std::move(r));
+        }
+        return rows;
+    });
+}
+
+std::expected<CostReport, ClientError> parse_cost(const nlohmann::json& j) {
+    return guarded("cost", [&]() -> std::expected<CostReport, ClientError> {
+        if (!j.is_object() || !j.contains("groups") || !j["groups"].is_array()) {
+            return std::unexpected(protocol_error("no \"groups\" array in the cost report"));
+        }
+        CostReport r;
+        for (const auto& g : j["groups"]) {
+            r.groups.push_back(parse_cost_group(g));
+        }
+        if (auto it = j.find("total"); it != j.end() && it->is_object()) {
+            r.total = parse_cost_group(*it);
+        }
+        r.total.key = "total";
+        r.raw = j;
+        return r;
+    });
+}
+
+std::expected<std::vector<LogRow>, ClientError> parse_logs(const nlohmann::json& j) {
+    return guarded("logs", [&]() -> std::expected<std::vector<LogRow>, ClientError> {
+        if (!j.is_object() || !j.contains("rows") || !j["rows"].is_array()) {
+            return std::unexpected(protocol_error("no \"rows\" array in the logs"));
+        }
+        std::vector<LogRow> rows;
+        for (const auto& x : j["rows"]) {
+            LogRow r;
+            r.ts_ms = get_or<std::int64_t>(x, "ts_ms", 0);
+            r.request_id = get_or<std::string>(x, "request_id", "");
+            r.key_id = get_or<std::string>(x, "key_id", "");
+            r.surface = get_or<std::string>(x, "surface", "");
+            r.requested_model = get_or<std::string>(x, "requested_model", "");
+            r.served_model = get_or<std::string>(x, "served_model", "");
+            r.provider = get_or<std::string>(x, "provider", "");
+            r.status = get_or<int>(x, "status", 0);
+            r.attempts = get_or<int>(x, "attempts", 0);
+            r.fallback_reason = get_or<std::string>(x, "fallback_reason", "");
+            r.error = get_or<std::string>(x, "error", "");
+            r.input_tokens = get_or<std::int64_t>(x, "input_tokens", 0);
+            r.cached_tokens = get_or<std::int64_t>(x, "cached_tokens", 0);
+            r.output_tokens = get_or<std::int64_t>(x, "output_tokens", 0);
+            r.reasoning_tokens = get_or<std::int64_t>(x, "reasoning_tokens", 0);
+            r.cost_usd = get_or<double>(x, "cost_usd", 0);
+            r.priced = get_or<bool>(x, "priced", false);
+            r.latency_ms = get_or<double>(x, "latency_ms", 0);
+            r.ttft_ms = get_or<double>(x, "ttft_ms", 0);
+            r.stream = get_or<bool>(x, "stream", false);
+            r.cache_hit = get_or<bool>(x, "cache_hit", false);
+            rows.push_back(std::move(r));
+        }
+        return rows;
+    });
+}
+
+std::expected<Status, ClientError> parse_status(const nlohmann::json& j) {
+    return guarded("status", [&]() -> std::expected<Status, ClientError> {
+        if (!j.is_object()) {
+            return std::unexpected(protocol_error("status is not an object"));
+        }
+        Status s;
+        s.version = get_or<std::string>(j, "version", "");
+        s.pid = get_or<std::int64_t>(j, "pid", 0);
+        s.port = get_or<int>(j, "port", 0);
+        s.uptime_s = get_or<double>(j, "uptime_s", 0);
+        s.requests_served = get_or<std::int64_t>(j, "requests_served", 0);
+        if (auto it = j.find("providers"); it != j.end() && it->is_array()) {
+            for (const auto& p : *it) {
+                ProviderStatus ps;
+                ps.name = get_or<std::string>(p, "name", "");
+                ps.wire = get_or<std::string>(p, "wire", "");
+                ps.base_url = get_or<std::string>(p, "base_url", "");
+                ps.key_present = get_or<bool>(p, "key_present", false);
+                s.providers.push_back(std::move(ps));
+            }
+        }
+        s.raw = j;
+        return s;
+    });
+}
+
+}  // namespace aigw::client

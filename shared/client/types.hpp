@@ -1,0 +1,162 @@
+#pragma once
+// Typed answers of the daemon's HTTP API and the one error type every client call returns.
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <expected>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aigw::client {
+
+enum class ClientErrorKind {
+    not_running,  ///< no daemon found and spawning was not allowed
+    spawn,        ///< starting aigwd failed
+    connect,      ///< nothing answers at the endpoint (refused, timeout)
+    http,         ///< the daemon answered with an error status
+    stream,       ///< an error event mid-stream, or the stream ended without [DONE]
+    protocol,     ///< an answer we could not parse
+    cancelled,    ///< the caller stopped the request
+};
+
+struct ClientError {
+    ClientErrorKind kind = ClientErrorKind::protocol;
+    std::string message;     ///< human text; for http/stream the daemon's error.message
+    int status = 0;          ///< HTTP status for kind == http
+    std::string type;        ///< OpenAI error.type when the daemon sent one
+    std::string code;        ///< OpenAI error.code when the daemon sent one
+    std::string request_id;  ///< x-request-id when known
+    std::string provider;    ///< x-aigw-provider when known
+    std::string model;       ///< x-aigw-model when known, else the requested model
+    std::string hint;        ///< what to do next, when we can tell
+};
+
+/// One line for the user: what happened, where, and what to do, e.g.
+/// "upstream error 429 from openai/gpt-4o: Rate limit reached (x-request-id abc)".
+std::string describe(const ClientError& e);
+
+/// The x-aigw-* headers of a chat answer.
+struct ResponseMeta {
+    std::string request_id;
+    std::string provider;
+    std::string model;
+    std::optional<double> cost_usd;
+    std::string cache;     ///< "HIT", "MISS" or empty
+    std::string attempts;  ///< x-aigw-attempts when retries or fallbacks happened
+};
+
+struct ChatResult {
+    ResponseMeta meta;
+    nlohmann::json body;    ///< non-stream: the whole response; stream: null
+    std::string content;    ///< assistant text (stream: concatenated deltas)
+    std::string finish_reason;
+    nlohmann::json usage;   ///< the usage object when the daemon sent one, else null
+    bool cancelled = false; ///< stream stopped by the caller; content is the partial answer
+};
+
+struct Health {
+    std::string status;
+    std::string version;
+    std::int64_t pid = 0;
+};
+
+struct ModelPrice {
+    double input = 0;
+    double cached_input = 0;
+    double output = 0;
+};
+
+struct ModelRow {
+    std::string id;
+    std::string provider;
+    std::string mode;
+    std::int64_t context_window = 0;
+    std::int64_t max_output_tokens = 0;
+    bool tools = false;
+    bool vision = false;
+    bool json = false;
+    bool reasoning = false;
+    std::optional<ModelPrice> price;  ///< nullopt: unpriced
+    bool key_present = false;
+    nlohmann::json raw;               ///< the row as the daemon sent it (for --json)
+};
+
+struct CostGroup {
+    std::string key;
+    std::int64_t requests = 0;
+    std::int64_t errors = 0;
+    std::int64_t input_tokens = 0;
+    std::int64_t cached_tokens = 0;
+    std::int64_t output_tokens = 0;
+    double cost_usd = 0;
+    std::int64_t cache_hits = 0;
+    double avg_latency_ms = 0;
+};
+
+struct CostReport {
+    std::vector<CostGroup> groups;
+    CostGroup total;
+    nlohmann::json raw;
+};
+
+struct CostQuery {
+    std::optional<std::int64_t> since_ms;
+    std::optional<std::int64_t> until_ms;
+    std::string by = "model";
+};
+
+struct LogRow {
+    std::int64_t ts_ms = 0;
+    std::string request_id;
+    std::string key_id;
+    std::string surface;
+    std::string requested_model;
+    std::string served_model;
+    std::string provider;
+    int status = 0;
+    int attempts = 0;
+    std::string fallback_reason;
+    std::string error;
+    std::int64_t input_tokens = 0;
+    std::int64_t cached_tokens = 0;
+    std::int64_t output_tokens = 0;
+    std::int64_t reasoning_tokens = 0;
+    double cost_usd = 0;
+    bool priced = false;
+    double latency_ms = 0;
+    double ttft_ms = 0;
+    bool stream = false;
+    bool cache_hit = false;
+};
+
+struct ProviderStatus {
+    std::string name;
+    std::string wire;
+    std::string base_url;
+    bool key_present = false;
+};
+
+struct Status {
+    std::string version;
+    std::int64_t pid = 0;
+    int port = 0;
+    double uptime_s = 0;
+    std::int64_t requests_served = 0;
+    std::vector<ProviderStatus> providers;
+    nlohmann::json raw;
+};
+
+/// Parsers for the admin API's JSON (pure; a missing field keeps its default, a wrong
+/// shape is a protocol error).
+std::expected<Health, ClientError> parse_health(const nlohmann::json& j);
+std::expected<std::vector<ModelRow>, ClientError> parse_models(const nlohmann::json& j);
+std::expected<CostReport, ClientError> parse_cost(const nlohmann::json& j);
+std::expected<std::vector<LogRow>, ClientError> parse_logs(const nlohmann::json& j);
+std::expected<Status, ClientError> parse_status(const nlohmann::json& j);
+
+/// A ClientError from an error answer: reads {"error":{message,type,code}} when present.
+ClientError error_from_response(int status, const std::string& body);
+
+}  // namespace aigw::client
