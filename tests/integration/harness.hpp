@@ -1,0 +1,113 @@
+#pragma once
+// Hermetic integration harness: each test starts a fake upstream and aigwd on free ports
+// with its own temp data dir (kept when the test fails), like watchman's WatchmanInstance.
+
+#include <httplib.h>
+#include <nlohmann/json.hpp>
+
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace aigw::test {
+
+/// A child process with its stdout readable and its stderr sent to a file.
+class Process {
+public:
+    Process(const std::vector<std::string>& argv, const std::map<std::string, std::string>& extra_env,
+            const std::filesystem::path& stderr_file, bool pipe_stdout = true);
+    ~Process();
+    Process(const Process&) = delete;
+    Process& operator=(const Process&) = delete;
+
+    /// Reads one line from the child's stdout (blocking, with a deadline). "" on EOF/timeout.
+    std::string read_line(int timeout_ms = 5000);
+    /// Sends SIGTERM and waits; returns the exit status (or -1).
+    int terminate(int timeout_ms = 10000);
+    /// Sends SIGKILL and reaps.
+    void kill_now();
+    bool alive();
+    int pid() const { return m_pid; }
+
+private:
+    int m_pid = -1;
+    int m_stdout_fd = -1;
+    std::string m_buf;
+    bool m_reaped = false;
+    int m_status = 0;
+};
+
+class FakeUpstream {
+public:
+    FakeUpstream();
+    ~FakeUpstream();
+    FakeUpstream(const FakeUpstream&) = delete;
+    FakeUpstream& operator=(const FakeUpstream&) = delete;
+    int port() const { return m_port; }
+    std::string base() const { return "http://127.0.0.1:" + std::to_string(m_port); }
+    /// Requests the fake received, oldest first.
+    nlohmann::json requests();
+    void clear_requests();
+    /// POST /_control/faults
+    void add_fault(const nlohmann::json& fault);
+    Process& process() { return *m_proc; }
+
+private:
+    std::filesystem::path m_dir;
+    std::unique_ptr<Process> m_proc;
+    int m_port = 0;
+};
+
+struct DaemonOptions {
+    std::map<std::string, std::string> env;  ///< extra environment
+    std::string config_toml;                 ///< written to <dir>/config.toml when set
+};
+
+/// aigwd on a free port with its own data dir, pointed at `upstream` for every provider.
+class Daemon {
+public:
+    explicit Daemon(const FakeUpstream* upstream, DaemonOptions opts = {});
+    ~Daemon();
+    Daemon(const Daemon&) = delete;
+    Daemon& operator=(const Daemon&) = delete;
+    int port() const { return m_port; }
+    const std::filesystem::path& data_dir() const { return m_dir; }
+    std::filesystem::path log_file() const { return m_dir / "aigwd.stderr"; }
+    httplib::Client client(const std::string& key = "test-gateway-key") const;
+    /// POST JSON with the gateway key.
+    httplib::Result post(const std::string& path, const nlohmann::json& body, const std::string& key = "test-gateway-key") const;
+    httplib::Result get(const std::string& path, const std::string& key = "test-gateway-key") const;
+    int stop();  ///< SIGTERM and wait; returns exit status
+    Process& process() { return *m_proc; }
+    /// Environment the daemon got (for running the CLI against it).
+    const std::map<std::string, std::string>& env() const { return m_env; }
+
+private:
+    std::filesystem::path m_dir;
+    std::map<std::string, std::string> m_env;
+    std::unique_ptr<Process> m_proc;
+    int m_port = 0;
+    bool m_stopped = false;
+};
+
+/// Parses an SSE body into the `data:` payloads (also returns event names when asked).
+std::vector<std::string> sse_data_lines(const std::string& body);
+
+/// Runs a command to completion with extra env and optional stdin; captures stdout/stderr.
+struct CommandResult {
+    int exit_code = -1;
+    std::string out;
+    std::string err;
+};
+CommandResult run_command(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
+                          const std::string& stdin_text = {}, int timeout_ms = 20000);
+
+/// A fresh temp dir, removed at exit unless a test failed.
+std::filesystem::path make_temp_dir(const std::string& tag);
+
+/// Whole file as a string ("" if unreadable).
+std::string slurp(const std::filesystem::path& p);
+
+}  // namespace aigw::test
