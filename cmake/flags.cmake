@@ -2,7 +2,7 @@
 add_library(aigw_flags INTERFACE)
 target_compile_options(aigw_flags INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
-  -Woverloaded-virtual -Wnull-dereference -Wimplicit-fallthrough
+  -Woverloaded-virtual -Wimplicit-fallthrough
   $<$<BOOL:${AIGW_WERROR}>:-Werror>)
 target_include_directories(aigw_flags INTERFACE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/generated)
 target_compile_definitions(aigw_flags INTERFACE AIGW_VERSION="${PROJECT_VERSION}")

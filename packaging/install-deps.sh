@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Installs everything aigw needs to build (and, with --test, to run its tests and
+# benchmarks) from Debian's packages. Run as root on Debian 12 or later. Idempotent:
+# packages already present are not fetched again.
+set -euo pipefail
+
+want_tests=0
+for arg in "$@"; do
+  case "$arg" in
+    --test) want_tests=1 ;;
+    *) echo "usage: $0 [--test]" >&2; exit 2 ;;
+  esac
+done
+
+pkgs=(build-essential cmake ninja-build pkg-config ccache ca-certificates
+      libcli11-dev libcpp-httplib-dev nlohmann-json3-dev libsqlitecpp-dev doctest-dev
+      libtomlplusplus-dev libyaml-cpp-dev libssl-dev libsqlite3-dev)
+if [ "$want_tests" = 1 ]; then
+  pkgs+=(wrk curl)
+  # The SDK tests run on Node.js; use the machine's node if it has one (it may come
+  # from elsewhere than Debian), else Debian's.
+  command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || pkgs+=(npm)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#pkgs[@]} packages already installed" >&2
+  exit 0
+fi
+if [ "$(id -u)" != 0 ]; then
+  echo "install-deps: need root to install: ${missing[*]} (re-run with sudo)" >&2
+  exit 1
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "install-deps: done" >&2
