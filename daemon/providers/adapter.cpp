@@ -121,14 +121,38 @@ std::expected<ChatResult, wire::Failure> Adapter::embeddings_response(std::strin
     return std::unexpected(wire::internal_error("embeddings are not supported by this provider adapter"));
 }
 
+namespace {
+class SseDecoder final : public StreamDecoder {
+public:
+    std::expected<void, wire::Failure> feed(std::string_view bytes, std::vector<wire::SseEvent>& out) override
+    {
+        m_reader.feed(bytes, out);
+        return {};
+    }
+    void finish(std::vector<wire::SseEvent>& out) override { m_reader.finish(out); }
+
+private:
+    wire::SseReader m_reader;
+};
+}  // namespace
+
+std::unique_ptr<StreamDecoder> make_sse_decoder()
+{
+    return std::make_unique<SseDecoder>();
+}
+
 const Adapter* adapter_for(config::WireFormat wire)
 {
     switch (wire) {
     case config::WireFormat::openai: return &openai_adapter();
     case config::WireFormat::anthropic: return &anthropic_adapter();
     case config::WireFormat::gemini: return &gemini_adapter();
-    default: return nullptr;
+    case config::WireFormat::azure: return &azure_adapter();
+    case config::WireFormat::bedrock: return &bedrock_adapter();
+    case config::WireFormat::cohere: return &cohere_adapter();
+    case config::WireFormat::mock: return nullptr;
     }
+    return nullptr;
 }
 
 }  // namespace aigw::daemon::providers

@@ -20,14 +20,39 @@ namespace aigw::daemon::providers {
 
 using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+/// AWS credentials for SigV4 (Bedrock), from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+/// AWS_SESSION_TOKEN and AWS_REGION / AWS_DEFAULT_REGION. Never logged.
+struct AwsCredentials {
+    std::string access_key_id;
+    std::string secret_access_key;
+    std::string session_token;  ///< empty unless temporary credentials
+    std::string region;
+};
+
 /// Where one attempt goes.
 struct Target {
     const config::ProviderSpec* provider = nullptr;
-    std::string model;     ///< upstream model name (no provider prefix)
+    std::string model;     ///< upstream model name (no provider prefix); Azure: the deployment
     std::string api_key;   ///< never logged
     std::string base_url;  ///< e.g. "https://api.openai.com/v1"
     std::int64_t default_max_tokens = 0;  ///< from the catalog, for providers that require it
+    AwsCredentials aws;    ///< Bedrock only
 };
+
+/// Splits an upstream byte stream into events: SSE for most providers, AWS event-stream
+/// binary frames for Bedrock (each frame becomes an SseEvent: `event` = :event-type,
+/// `data` = the JSON payload; an :exception frame becomes event "error").
+class StreamDecoder {
+public:
+    virtual ~StreamDecoder() = default;
+    /// Appends the events completed by `bytes`. A framing error (bad CRC) is a Failure.
+    virtual std::expected<void, wire::Failure> feed(std::string_view bytes, std::vector<wire::SseEvent>& out) = 0;
+    /// End of stream: dispatches what is left, if anything complete.
+    virtual void finish(std::vector<wire::SseEvent>& out) = 0;
+};
+
+/// The SSE decoder (the default).
+std::unique_ptr<StreamDecoder> make_sse_decoder();
 
 /// An HTTP request relative to Target::base_url.
 struct UpstreamRequest {
@@ -70,6 +95,8 @@ public:
     virtual std::expected<ChatResult, wire::Failure> chat_response(std::string_view body,
                                                                    const Target& target) const = 0;
     virtual std::unique_ptr<StreamTranslator> chat_stream(const Target& target) const = 0;
+    /// How this provider frames its stream. Default: SSE.
+    virtual std::unique_ptr<StreamDecoder> stream_decoder() const { return make_sse_decoder(); }
 
     /// Classifies a non-2xx upstream answer: kind, the status to return, the upstream's
     /// own message, Retry-After. The default reads OpenAI/Anthropic-style error bodies.
@@ -86,6 +113,9 @@ public:
 const Adapter& openai_adapter();
 const Adapter& anthropic_adapter();
 const Adapter& gemini_adapter();
+const Adapter& azure_adapter();
+const Adapter& bedrock_adapter();
+const Adapter& cohere_adapter();
 
 /// The adapter for a wire format (a static instance; never null except for WireFormat::mock,
 /// which the router answers in-process).

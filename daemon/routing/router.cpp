@@ -19,8 +19,19 @@ void Router::reload_keys()
             keys.emplace(name, std::move(key));
         }
     }
+    auto env_or = [&](std::initializer_list<const char*> names) {
+        for (const char* n : names) {
+            if (auto v = m_env(n); v && !v->empty()) {
+                return *v;
+            }
+        }
+        return std::string();
+    };
+    providers::AwsCredentials aws{env_or({"AWS_ACCESS_KEY_ID"}), env_or({"AWS_SECRET_ACCESS_KEY"}),
+                                  env_or({"AWS_SESSION_TOKEN"}), env_or({"AWS_REGION", "AWS_DEFAULT_REGION"})};
     std::unique_lock lock(m_mu);
     m_keys = std::move(keys);
+    m_aws = std::move(aws);
 }
 
 bool Router::key_present(const config::ProviderSpec& p) const
@@ -62,6 +73,15 @@ std::expected<Route, wire::Failure> Router::route(std::string_view requested) co
         std::shared_lock lock(m_mu);
         if (auto it = m_keys.find(spec.name); it != m_keys.end()) {
             r.target.api_key = it->second;
+        }
+        if (spec.wire == config::WireFormat::bedrock) {
+            r.target.aws = m_aws;
+            if (auto region = spec.options.find("region"); region != spec.options.end()) {
+                r.target.aws.region = region->second;
+            }
+            if (r.target.aws.region.empty()) {
+                r.target.aws.region = "us-east-1";
+            }
         }
     }
     if (r.target.api_key.empty() && spec.key_required) {

@@ -36,6 +36,7 @@ private:
     config::Env m_env;
     mutable std::shared_mutex m_mu;
     std::map<std::string, std::string, std::less<>> m_keys;  ///< provider -> key (never logged)
+    providers::AwsCredentials m_aws;                         ///< for Bedrock (never logged)
 };
 
 }  // namespace aigw::daemon::routing

@@ -69,12 +69,14 @@ struct StreamState {
     // upstream streams
     std::shared_ptr<routing::UpstreamStream> upstream;
     std::unique_ptr<providers::StreamTranslator> translator;
-    wire::SseReader reader;
+    std::unique_ptr<providers::StreamDecoder> decoder;
     // mock streams
     std::vector<nlohmann::json> mock_chunks;
     std::size_t mock_next = 0;
     std::chrono::milliseconds mock_delay{0};
     wire::Usage mock_usage;
+
+    bool passthrough = false;    ///< relay upstream bytes as they are; the translator only taps
 
     std::int64_t ttft_ms = -1;
     bool finished = false;       ///< the terminal bytes were written (complete or error)
@@ -141,40 +143,13 @@ std::expected<providers::ChatResult, wire::Failure> run_chat(Gateway& gw, Exchan
     return route.adapter->chat_response(resp->body, route.target);
 }
 
-std::expected<void, wire::Failure> start_chat_stream(Gateway& gw, std::shared_ptr<Exchange> ex,
-                                                     const nlohmann::json& canonical,
-                                                     std::unique_ptr<StreamWriter> writer, httplib::Response& res)
+namespace {
+
+/// Hands the stream to cpp-httplib: the content provider pulls from the upstream (or the
+/// mock), writes through the surface's writer, and the releaser records the ledger row.
+void install_stream_body(Gateway& gw, std::shared_ptr<StreamState> st, httplib::Response& res)
 {
     Gateway* gwp = &gw;
-    auto st = std::make_shared<StreamState>();
-    st->ex = ex;
-    st->writer = std::move(writer);
-    const routing::Route& route = ex->route;
-
-    if (route.is_mock()) {
-        st->mock_chunks = providers::mock::stream_chunks(canonical, route.target.model, ex->request_id, unix_s());
-        st->mock_delay = providers::mock::chunk_delay(route.target.model);
-        if (!st->mock_chunks.empty() && is_usage_only(st->mock_chunks.back())) {
-            st->mock_usage = wire::usage_from_openai(st->mock_chunks.back()["usage"]);
-        }
-    } else {
-        auto up_req = route.adapter->chat_request(canonical, route.target, true);
-        if (!up_req) {
-            return std::unexpected(std::move(up_req.error()));
-        }
-        st->upstream = gw.upstream().open_stream(route.target.base_url, *up_req);
-        auto status = st->upstream->wait_status();
-        if (!status) {
-            return std::unexpected(std::move(status.error()));
-        }
-        if (*status < 200 || *status >= 300) {
-            std::string body;
-            st->upstream->read_all(body);
-            return std::unexpected(route.adapter->classify_error(*status, body, st->upstream->headers()));
-        }
-        st->translator = route.adapter->chat_stream(route.target);
-    }
-
     res.set_header("Cache-Control", "no-cache");
     res.set_header("X-Accel-Buffering", "no");
     res.set_chunked_content_provider(
@@ -205,12 +180,14 @@ std::expected<void, wire::Failure> start_chat_stream(Gateway& gw, std::shared_pt
                 if (r == routing::UpstreamStream::ReadResult::waiting) {
                     return sink.is_writable();  // false: the client went away
                 }
+                st->events.clear();
                 if (!bytes.empty()) {
-                    st->events.clear();
-                    st->reader.feed(bytes, st->events);
+                    if (auto fed = st->decoder->feed(bytes, st->events); !fed) {
+                        st->failure = std::move(fed.error());
+                    }
                 }
                 if (r != routing::UpstreamStream::ReadResult::data) {
-                    st->reader.finish(st->events);
+                    st->decoder->finish(st->events);
                 }
                 for (const auto& ev : st->events) {
                     if (st->failure || st->translator->finished()) {
@@ -222,15 +199,35 @@ std::expected<void, wire::Failure> start_chat_stream(Gateway& gw, std::shared_pt
                     }
                 }
                 st->events.clear();
-                write_chunks(*st, out);
-                if (st->failure) {
+                if (st->passthrough) {
+                    // The tap's chunks only mark content for time-to-first-token.
+                    for (const auto& c : st->chunks) {
+                        if (st->ttft_ms < 0 && has_content(c)) {
+                            st->ttft_ms = ms_since(st->ex->t0);
+                        }
+                    }
+                    st->chunks.clear();
+                    if (!st->failure) {
+                        out += bytes;  // an upstream error event is relayed as the upstream sent it
+                    } else {
+                        out += bytes;
+                        st->finished = true;
+                    }
+                } else {
+                    write_chunks(*st, out);
+                }
+                if (st->failure && st->passthrough) {
+                    // already relayed
+                } else if (st->failure) {
                     st->writer->error(*st->failure, out);
                     st->finished = true;
                 } else if (r == routing::UpstreamStream::ReadResult::failed ||
                            r == routing::UpstreamStream::ReadResult::end) {
                     if (st->translator->finished()) {
                         auto usage = st->translator->usage();
-                        st->writer->done(usage, gwp->cost_of(*st->ex, usage), out);
+                        if (!st->passthrough) {
+                            st->writer->done(usage, gwp->cost_of(*st->ex, usage), out);
+                        }
                     } else {
                         st->failure = cut_stream_failure(*st->ex);
                         st->writer->error(*st->failure, out);
@@ -262,6 +259,72 @@ std::expected<void, wire::Failure> start_chat_stream(Gateway& gw, std::shared_pt
             }
             gwp->record(*st->ex, status, usage, gwp->cost_of(*st->ex, usage), std::move(error), st->ttft_ms);
         });
+}
+
+}  // namespace
+
+std::expected<void, wire::Failure> start_chat_stream(Gateway& gw, std::shared_ptr<Exchange> ex,
+                                                     const nlohmann::json& canonical,
+                                                     std::unique_ptr<StreamWriter> writer, httplib::Response& res)
+{
+    auto st = std::make_shared<StreamState>();
+    st->ex = ex;
+    st->writer = std::move(writer);
+    const routing::Route& route = ex->route;
+
+    if (route.is_mock()) {
+        st->mock_chunks = providers::mock::stream_chunks(canonical, route.target.model, ex->request_id, unix_s());
+        st->mock_delay = providers::mock::chunk_delay(route.target.model);
+        if (!st->mock_chunks.empty() && is_usage_only(st->mock_chunks.back())) {
+            st->mock_usage = wire::usage_from_openai(st->mock_chunks.back()["usage"]);
+        }
+    } else {
+        auto up_req = route.adapter->chat_request(canonical, route.target, true);
+        if (!up_req) {
+            return std::unexpected(std::move(up_req.error()));
+        }
+        st->upstream = gw.upstream().open_stream(route.target.base_url, *up_req);
+        auto status = st->upstream->wait_status();
+        if (!status) {
+            return std::unexpected(std::move(status.error()));
+        }
+        if (*status < 200 || *status >= 300) {
+            std::string body;
+            st->upstream->read_all(body);
+            return std::unexpected(route.adapter->classify_error(*status, body, st->upstream->headers()));
+        }
+        st->translator = route.adapter->chat_stream(route.target);
+        st->decoder = route.adapter->stream_decoder();
+    }
+
+    install_stream_body(gw, st, res);
+    return {};
+}
+
+std::expected<void, PassthroughFailure> start_passthrough_stream(Gateway& gw, std::shared_ptr<Exchange> ex,
+                                                                 const providers::UpstreamRequest& upstream_request,
+                                                                 std::unique_ptr<providers::StreamTranslator> tap,
+                                                                 std::unique_ptr<StreamWriter> writer,
+                                                                 httplib::Response& res)
+{
+    auto st = std::make_shared<StreamState>();
+    st->ex = ex;
+    st->writer = std::move(writer);
+    st->passthrough = true;
+    st->translator = std::move(tap);
+    st->decoder = providers::make_sse_decoder();
+    st->upstream = gw.upstream().open_stream(ex->route.target.base_url, upstream_request);
+    auto status = st->upstream->wait_status();
+    if (!status) {
+        return std::unexpected(PassthroughFailure{std::move(status.error()), {}});
+    }
+    if (*status < 200 || *status >= 300) {
+        PassthroughFailure pf;
+        st->upstream->read_all(pf.upstream_body);
+        pf.failure = ex->route.adapter->classify_error(*status, pf.upstream_body, st->upstream->headers());
+        return std::unexpected(std::move(pf));
+    }
+    install_stream_body(gw, st, res);
     return {};
 }
 

@@ -42,4 +42,18 @@ std::expected<void, wire::Failure> start_chat_stream(Gateway& gw, std::shared_pt
                                                      const nlohmann::json& canonical,
                                                      std::unique_ptr<StreamWriter> writer, httplib::Response& res);
 
+/// Native passthrough of a stream: the upstream's bytes go to the client unchanged while
+/// `tap` reads the events for usage and the terminal event. A stream that ends without its
+/// terminal event gets `writer->error(...)` appended. Failures before the first byte come
+/// back as values (status and upstream body) so the surface can relay them.
+struct PassthroughFailure {
+    wire::Failure failure;
+    std::string upstream_body;  ///< the upstream's own error body, when there was one
+};
+std::expected<void, PassthroughFailure> start_passthrough_stream(Gateway& gw, std::shared_ptr<Exchange> ex,
+                                                                 const providers::UpstreamRequest& upstream_request,
+                                                                 std::unique_ptr<providers::StreamTranslator> tap,
+                                                                 std::unique_ptr<StreamWriter> writer,
+                                                                 httplib::Response& res);
+
 }  // namespace aigw::daemon::server

@@ -296,6 +296,7 @@ void Gateway::install_routes()
         res.set_content(body.dump(), "application/json");
     });
     install_openai_routes();
+    install_anthropic_routes();
     install_admin_routes();
 
     svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
@@ -307,7 +308,7 @@ void Gateway::install_routes()
         if (res.status == 404) {
             f.kind = wire::FailureKind::not_found;
             f.message = "Unknown route " + req.method + " " + req.path +
-                        ". aigw serves /v1/chat/completions, /v1/models and the admin API under /aigw/v1.";
+                        ". aigw serves /v1/chat/completions, /v1/embeddings, /v1/models, /v1/messages and the admin API under /aigw/v1.";
         } else if (res.status == 413) {
             f.kind = wire::FailureKind::bad_request;
             f.message = "The request body is too large (limit 64 MiB).";

@@ -76,6 +76,7 @@ private:
     Gateway() = default;
     void install_routes();
     void install_openai_routes();
+    void install_anthropic_routes();
     void install_admin_routes();
 
     config::Config m_cfg;

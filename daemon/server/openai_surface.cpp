@@ -220,22 +220,31 @@ void Gateway::install_openai_routes()
             return;
         }
         // Everything the configured keys can reach, plus mock and the user's aliases.
-        nlohmann::json data = nlohmann::json::array();
-        auto add = [&](const std::string& id, const std::string& owner) {
-            data.push_back({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", owner}});
-        };
-        add("mock/echo", "mock");
+        std::vector<std::pair<std::string, std::string>> ids = {{"mock/echo", "mock"}};
         for (const auto* m : m_cfg.catalog.all()) {
             auto p = m_cfg.providers.find(m->provider);
             if (p != m_cfg.providers.end() && m_router->key_present(p->second) &&
                 p->second.wire != config::WireFormat::mock) {
-                add(m->id, m->provider);
+                ids.emplace_back(m->id, m->provider);
             }
         }
         for (const auto& [alias, target] : m_cfg.aliases) {
-            add(alias, "alias");
+            ids.emplace_back(alias, "alias");
         }
-        nlohmann::json body = {{"object", "list"}, {"data", std::move(data)}};
+        nlohmann::json data = nlohmann::json::array();
+        nlohmann::json body;
+        if (req.has_header("anthropic-version")) {
+            // The Anthropic SDK's models.list(): its own page shape.
+            for (const auto& [id, owner] : ids) {
+                data.push_back({{"type", "model"}, {"id", id}, {"display_name", id}, {"created_at", "2025-01-01T00:00:00Z"}});
+            }
+            body = {{"data", data}, {"has_more", false}, {"first_id", ids.front().first}, {"last_id", ids.back().first}};
+        } else {
+            for (const auto& [id, owner] : ids) {
+                data.push_back({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", owner}});
+            }
+            body = {{"object", "list"}, {"data", std::move(data)}};
+        }
         res.set_header("x-request-id", begin("openai.models")->request_id);
         res.set_content(body.dump(), "application/json");
     };
