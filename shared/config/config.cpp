@@ -316,10 +316,10 @@ ConfigReader::Result ConfigReader::read_provider(const toml::key& name_key, cons
             r = string(k, v, section, type);
             if (r) {
                 auto wire = wire_format_from_string(type);
-                const bool supported = wire && (*wire == WireFormat::openai || *wire == WireFormat::anthropic ||
-                                                *wire == WireFormat::gemini || *wire == WireFormat::mock);
-                if (!supported) {
-                    r = error(k, v, section, "must be one of \"openai\", \"anthropic\", \"gemini\", not \"" + type + "\"");
+                if (!wire) {
+                    r = error(k, v, section,
+                              "must be one of \"openai\", \"anthropic\", \"gemini\", \"azure\", \"bedrock\", "
+                              "\"cohere\", \"mock\", not \"" + type + "\"");
                 } else {
                     spec.wire = *wire;
                 }
@@ -344,6 +344,10 @@ ConfigReader::Result ConfigReader::read_provider(const toml::key& name_key, cons
             key_required = b;
         } else if (field == "display_name") {
             r = string(k, v, section, spec.display_name);
+        } else if (const auto* text = v.as_string()) {
+            // Wire-specific settings (Azure api_version, Bedrock region, ...): the adapter
+            // reads what it knows, so any string is kept rather than warned about.
+            spec.options.insert_or_assign(std::string(field), text->get());
         } else {
             unknown_key(k, v, section);
         }
@@ -584,6 +588,18 @@ std::expected<Config, std::string> load_config(const Env& env, const fs::path& d
     for (auto& [name, spec] : cfg.providers) {
         if (auto url = non_empty(env, base_url_env_name(name))) {
             spec.base_url = strip_trailing_slashes(*url);
+        }
+    }
+    // Azure's own variable names the resource ("https://NAME.openai.azure.com"); the
+    // inference API lives under /openai. It only fills an endpoint nothing else set: it is
+    // shared with other Azure tools, so aigw's own settings win.
+    if (auto azure = cfg.providers.find("azure"); azure != cfg.providers.end() && azure->second.base_url.empty()) {
+        if (auto endpoint = non_empty(env, "AZURE_OPENAI_ENDPOINT")) {
+            std::string url = strip_trailing_slashes(*endpoint);
+            if (!url.ends_with("/openai") && !url.ends_with("/openai/v1")) {
+                url += "/openai";
+            }
+            azure->second.base_url = std::move(url);
         }
     }
     return parsed;

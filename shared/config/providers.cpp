@@ -29,10 +29,22 @@ std::optional<WireFormat> wire_format_from_string(std::string_view s) {
 
 namespace {
 
+ProviderSpec preset(std::string name, WireFormat wire, std::string base_url, std::string key_env, bool key_required,
+                    std::string display_name) {
+    ProviderSpec p;
+    p.name = std::move(name);
+    p.wire = wire;
+    p.base_url = std::move(base_url);
+    p.key_env = std::move(key_env);
+    p.key_required = key_required;
+    p.display_name = std::move(display_name);
+    return p;
+}
+
 ProviderSpec openai_compatible(std::string name, std::string base_url, std::string key_env,
                                std::string display_name) {
-    return ProviderSpec{std::move(name), WireFormat::openai, std::move(base_url), std::move(key_env), true,
-                        std::move(display_name)};
+    return preset(std::move(name), WireFormat::openai, std::move(base_url), std::move(key_env), true,
+                  std::move(display_name));
 }
 
 std::vector<ProviderSpec> make_builtin_providers() {
@@ -52,14 +64,23 @@ std::vector<ProviderSpec> make_builtin_providers() {
     // Perplexity serves chat completions at the root, without a /v1 segment.
     v.push_back(openai_compatible("perplexity", "https://api.perplexity.ai", "PERPLEXITY_API_KEY", "Perplexity"));
     // Local ollama: no key.
-    v.push_back(ProviderSpec{"ollama", WireFormat::openai, "http://127.0.0.1:11434/v1", "", false, "Ollama"});
+    v.push_back(preset("ollama", WireFormat::openai, "http://127.0.0.1:11434/v1", "", false, "Ollama"));
     // Native wire formats.
-    v.push_back(ProviderSpec{"anthropic", WireFormat::anthropic, "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY",
-                             true, "Anthropic"});
-    v.push_back(ProviderSpec{"gemini", WireFormat::gemini, "https://generativelanguage.googleapis.com/v1beta",
-                             "GEMINI_API_KEY", true, "Google Gemini"});
+    v.push_back(preset("anthropic", WireFormat::anthropic, "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY", true,
+                       "Anthropic"));
+    v.push_back(preset("gemini", WireFormat::gemini, "https://generativelanguage.googleapis.com/v1beta",
+                       "GEMINI_API_KEY", true, "Google Gemini"));
+    // Azure OpenAI: no default endpoint, it is per resource. config sets it from
+    // AIGW_AZURE_BASE_URL, [providers.azure] base_url, or AZURE_OPENAI_ENDPOINT + "/openai".
+    // Options: api_version (default: the adapter's latest GA version; "v1" for the v1 API).
+    v.push_back(preset("azure", WireFormat::azure, "", "AZURE_OPENAI_API_KEY", true, "Azure OpenAI"));
+    // Amazon Bedrock: an empty base_url means https://bedrock-runtime.{region}.amazonaws.com,
+    // computed by the adapter from the request's AWS region. The key variable only tells
+    // whether credentials are present; the adapter signs with SigV4.
+    v.push_back(preset("bedrock", WireFormat::bedrock, "", "AWS_ACCESS_KEY_ID", true, "Amazon Bedrock"));
+    v.push_back(preset("cohere", WireFormat::cohere, "https://api.cohere.com/v2", "COHERE_API_KEY", true, "Cohere"));
     // In-process fake used by tests and demos; never leaves the machine.
-    v.push_back(ProviderSpec{"mock", WireFormat::mock, "", "", false, "Mock"});
+    v.push_back(preset("mock", WireFormat::mock, "", "", false, "Mock"));
     return v;
 }
 

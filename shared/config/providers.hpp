@@ -1,6 +1,7 @@
 #pragma once
 // Providers aigw knows out of the box, and the wire format each one speaks.
 
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,6 +21,8 @@ struct ProviderSpec {
     std::string key_env;     ///< e.g. "OPENAI_API_KEY"; empty when no key is used
     bool key_required = true;  ///< false for ollama, vllm, mock
     std::string display_name;
+    /// Wire-specific settings from [providers.NAME]: Azure "api_version", Bedrock "region".
+    std::map<std::string, std::string, std::less<>> options;
 };
 
 /// The presets: openai, groq, together, fireworks, deepseek, mistral, xai, openrouter,

@@ -183,6 +183,80 @@ api_key_env = "PROXY_KEY"
     CHECK(parse_error("[providers.x]\ntype = \"soap\"\nbase_url = \"http://h\"\n").find("config.toml:2:") == 0);
 }
 
+TEST_CASE("other string keys of a provider table become its options, not warnings") {
+    Config cfg = parse_ok(R"(
+[providers.azure]
+base_url = "https://res.openai.azure.com/openai"
+api_version = "2025-04-01-preview"
+
+[providers.bedrock]
+region = "eu-west-1"
+
+[providers.azure-eu]
+type = "azure"
+base_url = "https://res-eu.openai.azure.com/openai"
+api_version = "v1"
+api_key_env = "AZURE_EU_KEY"
+)");
+    CHECK(cfg.warnings.empty());
+    const auto& azure = cfg.providers.at("azure");
+    CHECK(azure.wire == WireFormat::azure);
+    CHECK(azure.base_url == "https://res.openai.azure.com/openai");
+    CHECK(azure.options.at("api_version") == "2025-04-01-preview");
+    CHECK(azure.key_env == "AZURE_OPENAI_API_KEY");
+    CHECK(cfg.providers.at("bedrock").options.at("region") == "eu-west-1");
+    const auto& eu = cfg.providers.at("azure-eu");
+    CHECK(eu.wire == WireFormat::azure);
+    CHECK(eu.options.at("api_version") == "v1");
+    CHECK_FALSE(eu.options.contains("base_url"));  // known keys are not options
+    CHECK_FALSE(eu.options.contains("type"));
+
+    // A non-string unknown key is still only a warning.
+    Config odd = parse_ok("[providers.cohere]\ntimeout = 5\n");
+    REQUIRE(odd.warnings.size() == 1);
+    CHECK(odd.warnings[0] == "config.toml:2: unknown key 'timeout' in [providers.cohere]");
+    CHECK(odd.providers.at("cohere").options.empty());
+}
+
+TEST_CASE("a custom provider can speak the azure, cohere or bedrock wire format") {
+    Config cfg = parse_ok("[providers.co]\ntype = \"cohere\"\nbase_url = \"https://proxy.example/v2\"\n");
+    CHECK(cfg.providers.at("co").wire == WireFormat::cohere);
+    std::string err = parse_error("[providers.x]\ntype = \"soap\"\nbase_url = \"http://h\"\n");
+    CHECK(err.find("\"azure\"") != std::string::npos);
+    CHECK(err.find("\"soap\"") != std::string::npos);
+}
+
+TEST_CASE("AZURE_OPENAI_ENDPOINT gives the azure provider its endpoint when nothing else does") {
+    TempDir tmp;
+    const fs::path config = tmp.path / "config.toml";
+    std::map<std::string, std::string> vars = {
+        {"AIGW_CONFIG", config.string()},
+        {"AIGW_DATA_DIR", (tmp.path / "data").string()},
+        {"AZURE_OPENAI_ENDPOINT", "https://res.openai.azure.com/"},
+    };
+    auto cfg = aigw::config::load_config(fake_env(vars));
+    REQUIRE(cfg.has_value());
+    CHECK(cfg->providers.at("azure").base_url == "https://res.openai.azure.com/openai");
+
+    // Already ending in /openai: kept as is.
+    vars["AZURE_OPENAI_ENDPOINT"] = "https://res.openai.azure.com/openai";
+    cfg = aigw::config::load_config(fake_env(vars));
+    REQUIRE(cfg.has_value());
+    CHECK(cfg->providers.at("azure").base_url == "https://res.openai.azure.com/openai");
+
+    // The config file wins over Azure's shared variable...
+    write_text(config, "[providers.azure]\nbase_url = \"https://file.openai.azure.com/openai\"\n");
+    cfg = aigw::config::load_config(fake_env(vars));
+    REQUIRE(cfg.has_value());
+    CHECK(cfg->providers.at("azure").base_url == "https://file.openai.azure.com/openai");
+
+    // ...and AIGW_AZURE_BASE_URL wins over both.
+    vars["AIGW_AZURE_BASE_URL"] = "http://127.0.0.1:9000/openai/";
+    cfg = aigw::config::load_config(fake_env(vars));
+    REQUIRE(cfg.has_value());
+    CHECK(cfg->providers.at("azure").base_url == "http://127.0.0.1:9000/openai");
+}
+
 TEST_CASE("a custom provider without base_url is an error naming the section") {
     std::string err = parse_error("\n[providers.vllm]\ntype = \"openai\"\n");
     CHECK(err.find("config.toml:2") == 0);
@@ -383,7 +457,7 @@ TEST_CASE("the preset providers have their real endpoints and key variables") {
         CHECK_FALSE(p.display_name.empty());
         by_name[p.name] = p;
     }
-    CHECK(by_name.size() == 15);
+    CHECK(by_name.size() == 18);
     CHECK(by_name.at("groq").base_url == "https://api.groq.com/openai/v1");
     CHECK(by_name.at("groq").key_env == "GROQ_API_KEY");
     CHECK(by_name.at("perplexity").base_url == "https://api.perplexity.ai");
@@ -392,6 +466,15 @@ TEST_CASE("the preset providers have their real endpoints and key variables") {
     CHECK(by_name.at("gemini").key_env == "GEMINI_API_KEY");
     CHECK(by_name.at("ollama").key_env.empty());
     CHECK_FALSE(by_name.at("ollama").key_required);
+    CHECK(by_name.at("azure").wire == WireFormat::azure);
+    CHECK(by_name.at("azure").base_url.empty());  // per resource: the user must configure it
+    CHECK(by_name.at("azure").key_env == "AZURE_OPENAI_API_KEY");
+    CHECK(by_name.at("cohere").wire == WireFormat::cohere);
+    CHECK(by_name.at("cohere").base_url == "https://api.cohere.com/v2");
+    CHECK(by_name.at("cohere").key_env == "COHERE_API_KEY");
+    CHECK(by_name.at("bedrock").wire == WireFormat::bedrock);
+    CHECK(by_name.at("bedrock").base_url.empty());  // computed from the region
+    CHECK(by_name.at("bedrock").key_env == "AWS_ACCESS_KEY_ID");
     CHECK(by_name.at("mock").wire == WireFormat::mock);
     CHECK(by_name.at("mock").base_url.empty());
     CHECK_FALSE(by_name.at("mock").key_required);
