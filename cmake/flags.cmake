@@ -3,6 +3,9 @@ add_library(aigw_flags INTERFACE)
 target_compile_options(aigw_flags INTERFACE
   -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor -Wcast-align
   -Woverloaded-virtual -Wimplicit-fallthrough
+  # g++ 12 flags designated initializers that leave members to their default member
+  # initializers ({.env = ...}); that is the idiom we want, so the warning is off.
+  -Wno-missing-field-initializers
   $<$<BOOL:${AIGW_WERROR}>:-Werror>)
 target_include_directories(aigw_flags INTERFACE ${PROJECT_SOURCE_DIR} ${PROJECT_BINARY_DIR}/generated)
 target_compile_definitions(aigw_flags INTERFACE AIGW_VERSION="${PROJECT_VERSION}")
