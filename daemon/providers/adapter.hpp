@@ -117,6 +117,9 @@ const Adapter& azure_adapter();
 const Adapter& bedrock_adapter();
 const Adapter& cohere_adapter();
 
+/// Bedrock's endpoint: Target::base_url when set, else https://bedrock-runtime.{region}.amazonaws.com.
+std::string bedrock_base_url(const Target& target);
+
 /// The adapter for a wire format (a static instance; never null except for WireFormat::mock,
 /// which the router answers in-process).
 const Adapter* adapter_for(config::WireFormat wire);

@@ -82,6 +82,7 @@ std::expected<Route, wire::Failure> Router::route(std::string_view requested) co
             if (r.target.aws.region.empty()) {
                 r.target.aws.region = "us-east-1";
             }
+            r.target.base_url = providers::bedrock_base_url(r.target);
         }
     }
     if (r.target.api_key.empty() && spec.key_required) {
