@@ -19,6 +19,8 @@ namespace {
 constexpr int k_busy_timeout_ms = 5000;
 /// Most rows one transaction commits; the writer takes everything queued up to this.
 constexpr std::size_t k_max_batch_rows = 1024;
+/// How long the writer waits for more rows before committing a small batch.
+constexpr std::chrono::milliseconds k_linger{2};
 /// A batch that fails (e.g. the disk is briefly locked by another process) is retried this
 /// many times before its rows are reported as lost on stderr.
 constexpr int k_write_tries = 3;
@@ -223,8 +225,11 @@ void Ledger::record(LedgerRow row) {
     m_queue.push_back(std::move(row));
     ++m_enqueued;
     // Notified under the lock: once the writer can see this row, close() may finish and
-    // destroy the ledger, so this thread must not touch it after unlocking.
-    m_cv_has_rows.notify_one();
+    // destroy the ledger, so this thread must not touch it after unlocking. Only an idle
+    // writer needs waking; a busy or lingering one takes this row with its batch.
+    if (m_writer_idle) {
+        m_cv_has_rows.notify_one();
+    }
 }
 
 void Ledger::flush() {
@@ -269,11 +274,20 @@ void Ledger::writer_loop() {
     for (;;) {
         {
             std::unique_lock lock(m_mu);
+            m_writer_idle = true;
             m_cv_has_rows.wait(lock, [&] {
                 return !m_queue.empty() || (m_stopping && m_waiting_recorders == 0);
             });
+            m_writer_idle = false;
             if (m_queue.empty()) {
                 return;  // stopping, and every row has been committed
+            }
+            if (!m_stopping && m_queue.size() < k_max_batch_rows) {
+                // Linger briefly so rows arriving together share one transaction: under
+                // load that is one commit per few ms instead of one per request.
+                lock.unlock();
+                std::this_thread::sleep_for(k_linger);
+                lock.lock();
             }
             const std::size_t n = std::min(m_queue.size(), k_max_batch_rows);
             const auto end = m_queue.begin() + static_cast<std::ptrdiff_t>(n);

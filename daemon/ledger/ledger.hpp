@@ -119,6 +119,7 @@ private:
     std::uint64_t m_committed = 0;
     std::size_t m_waiting_recorders = 0;  ///< record() calls blocked on a full queue
     bool m_stopping = false;
+    bool m_writer_idle = false;  ///< the writer waits for rows and must be notified
     std::mutex m_close_mu;                ///< serialises close() so the writer is joined once
     std::thread m_writer;
     int m_schema_version = 0;
