@@ -66,6 +66,9 @@ struct UpstreamRequest {
 struct ChatResult {
     nlohmann::json body;  ///< OpenAI chat.completion object
     wire::Usage usage;
+    /// When set, exactly `body` as the upstream sent it: an OpenAI-surface client gets these
+    /// bytes without a second serialisation (OpenAI-compatible providers only).
+    std::string raw;
 };
 
 /// Turns an upstream SSE stream into OpenAI chat.completion.chunk objects.

@@ -92,6 +92,7 @@ public:
             r.usage = wire::usage_from_openai(*u);
         }
         r.body = std::move(doc);
+        r.raw.assign(body);
         return r;
     }
 

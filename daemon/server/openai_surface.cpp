@@ -151,7 +151,9 @@ void Gateway::install_openai_routes()
         }
         const double cost = cost_of(*ex, result->usage);
         res.set_header("x-aigw-cost-usd", format_cost(cost));
-        std::string out = result->body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        std::string out = !result->raw.empty()
+                              ? std::move(result->raw)
+                              : result->body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         record(*ex, 200, result->usage, cost, {}, -1, m_cfg.log_bodies ? out : std::string());
         res.set_content(std::move(out), "application/json");
     };
