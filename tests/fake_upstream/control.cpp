@@ -14,6 +14,7 @@ void RequestLog::record(const httplib::Request& req) {
     if (q != std::string::npos) {
         e.query = req.target.substr(q + 1);
     }
+    e.raw_path = req.target.substr(0, q);
     e.headers.reserve(req.headers.size());
     for (const auto& [name, value] : req.headers) {
         // httplib adds the socket's addresses to the header map; they were not sent.
@@ -53,6 +54,7 @@ json RequestLog::to_json() const {
         }
         out.push_back({{"method", e.method},
                        {"path", e.path},
+                       {"raw_path", e.raw_path},
                        {"query", e.query},
                        {"headers", std::move(headers)},
                        {"body", e.body}});

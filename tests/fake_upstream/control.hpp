@@ -22,7 +22,7 @@ public:
 
     void record(const httplib::Request& req);
     void clear();
-    /// [{method, path, query, headers:{lower-case name: value}, body}], oldest first.
+    /// [{method, path, raw_path, query, headers:{lower-case name: value}, body}], oldest first.
     json to_json() const;
     /// Requests recorded since the start or the last clear().
     std::uint64_t count() const { return m_count.load(std::memory_order_relaxed); }
@@ -30,7 +30,8 @@ public:
 private:
     struct Entry {
         std::string method;
-        std::string path;
+        std::string path;     // decoded by httplib ("%3A" -> ":")
+        std::string raw_path; // as sent, before percent-decoding
         std::string query;
         std::vector<std::pair<std::string, std::string>> headers;
         std::string body;

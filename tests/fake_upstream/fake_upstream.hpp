@@ -1,9 +1,10 @@
 #pragma once
 
-// fake-upstream: a standalone HTTP server that speaks OpenAI's, Anthropic's and Gemini's
-// documented wire formats with deterministic answers and injectable faults. See README.md.
+// fake-upstream: a standalone HTTP server that speaks OpenAI's, Anthropic's, Gemini's,
+// Azure OpenAI's, Cohere's (v2) and Amazon Bedrock's (Converse) documented wire formats with deterministic answers and injectable faults. See README.md.
 //
-// Shape: each provider file (openai.cpp, anthropic.cpp, gemini.cpp) turns its request into a
+// Shape: each provider file (openai.cpp, anthropic.cpp, gemini.cpp, azure.cpp, cohere.cpp,
+// bedrock.cpp) turns its request into a
 // provider-neutral `Exchange`, gets an `Answer` from make_answer(), and renders it in its own
 // format. Everything about faults (which request gets one, and how a status, a cut connection
 // or a malformed stream is produced) lives in faults.cpp; a provider only supplies a `Dialect`
@@ -103,6 +104,7 @@ void send_json(httplib::Response& res, int status, std::string body);
 
 class FaultBook;
 class RequestLog;
+class Dialect;
 
 /// Shared state of the server.
 struct FakeState {
@@ -120,6 +122,17 @@ void register_control(httplib::Server& svr, FakeState& state);
 void register_openai(httplib::Server& svr, FakeState& state);
 void register_anthropic(httplib::Server& svr, FakeState& state);
 void register_gemini(httplib::Server& svr, FakeState& state);
+void register_azure(httplib::Server& svr, FakeState& state);
+void register_cohere(httplib::Server& svr, FakeState& state);
+void register_bedrock(httplib::Server& svr, FakeState& state);
+
+/// OpenAI's chat completions / embeddings after auth, errors spelled by `dialect`. A non-empty
+/// `deployment` is Azure's: the model comes from the path (the body's `model` is optional) and
+/// answers carry Azure's content-filter results (streams open with a choice-less chunk).
+void serve_openai_chat(FakeState& state, const httplib::Request& req, httplib::Response& res,
+                       const Dialect& dialect, std::string_view deployment);
+void serve_openai_embeddings(FakeState& state, const httplib::Request& req, httplib::Response& res,
+                             const Dialect& dialect, std::string_view deployment);
 
 /// GET /v1/models in Anthropic's shape (the OpenAI route hands over when anthropic-version is set).
 void anthropic_list_models(FakeState& state, const httplib::Request& req, httplib::Response& res);

@@ -115,6 +115,7 @@ void send_error(httplib::Response& res, const Dialect& dialect, int status, std:
     if (retry_after_s >= 0) {
         res.set_header("Retry-After", std::to_string(retry_after_s));
     }
+    dialect.error_headers(res, status);
     send_json(res, status, dialect.error_body(status, message));
 }
 

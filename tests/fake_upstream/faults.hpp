@@ -70,6 +70,8 @@ public:
     virtual std::string malformed_frame() const = 0;
     /// How many frames a cut stream sends before the connection drops.
     virtual std::size_t frames_before_cut() const = 0;
+    /// Extra headers of an error answer (Bedrock's x-amzn-ErrorType); none by default.
+    virtual void error_headers(httplib::Response&, int /*status*/) const {}
 };
 
 /// Sends the provider's error body with `status` (and Retry-After when retry_after_s >= 0).

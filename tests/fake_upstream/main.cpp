@@ -28,7 +28,7 @@ public:
 void usage(const char* argv0) {
     std::fprintf(stderr,
                  "usage: %s [--host 127.0.0.1] [--port 0] [--threads 320]\n"
-                 "Fake OpenAI / Anthropic / Gemini upstream with fault injection; see "
+                 "Fake OpenAI / Anthropic / Gemini / Azure / Cohere / Bedrock upstream with fault injection; see "
                  "tests/fake_upstream/README.md.\n",
                  argv0);
 }
@@ -111,6 +111,9 @@ int fake_upstream_main(int argc, char** argv) {
     register_openai(svr, state);
     register_anthropic(svr, state);
     register_gemini(svr, state);
+    register_azure(svr, state);
+    register_cohere(svr, state);
+    register_bedrock(svr, state);
 
     int bound = port == 0 ? svr.bind_to_any_port(host) : (svr.bind_to_port(host, port) ? port : -1);
     if (bound <= 0) {

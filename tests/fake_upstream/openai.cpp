@@ -175,7 +175,16 @@ json chunk_base(const std::string& id, std::time_t created, const std::string& m
             {"system_fingerprint", "fp_fake"}};
 }
 
-std::string completion_body(const Exchange& ex, const Answer& a, const std::string& id) {
+/// Azure's content-filter annotations (all categories "safe").
+json azure_filter_results() {
+    json r = json::object();
+    for (const char* cat : {"hate", "self_harm", "sexual", "violence"}) {
+        r[cat] = {{"filtered", false}, {"severity", "safe"}};
+    }
+    return r;
+}
+
+std::string completion_body(const Exchange& ex, const Answer& a, const std::string& id, bool azure) {
     json message = {{"role", "assistant"}, {"refusal", nullptr}, {"annotations", json::array()}};
     if (a.tool_call) {
         message["content"] = nullptr;
@@ -187,32 +196,53 @@ std::string completion_body(const Exchange& ex, const Answer& a, const std::stri
     } else {
         message["content"] = a.text;
     }
-    json out = {{"id", id},
-                {"object", "chat.completion"},
-                {"created", std::time(nullptr)},
-                {"model", ex.model},
-                {"choices",
-                 json::array({{{"index", 0},
-                               {"message", std::move(message)},
-                               {"logprobs", nullptr},
-                               {"finish_reason", finish_reason(a.finish)}}})},
-                {"usage", usage_json(a)},
-                {"service_tier", "default"},
-                {"system_fingerprint", "fp_fake"}};
+    json choice = {{"index", 0},
+                   {"message", std::move(message)},
+                   {"logprobs", nullptr},
+                   {"finish_reason", finish_reason(a.finish)}};
+    json out = {{"id", id}, {"object", "chat.completion"}, {"created", std::time(nullptr)}, {"model", ex.model}};
+    if (azure) {
+        // Azure adds content-filter results and leaves out service_tier.
+        choice["content_filter_results"] = azure_filter_results();
+        out["prompt_filter_results"] =
+            json::array({{{"prompt_index", 0}, {"content_filter_results", azure_filter_results()}}});
+    }
+    out["choices"] = json::array({std::move(choice)});
+    out["usage"] = usage_json(a);
+    if (!azure) {
+        out["service_tier"] = "default";
+    }
+    out["system_fingerprint"] = "fp_fake";
     return out.dump();
 }
 
 std::vector<std::string> completion_frames(const Exchange& ex, const Answer& a, const std::string& id,
-                                           bool include_usage) {
+                                           bool include_usage, bool azure) {
     std::vector<std::string> frames;
     json base = chunk_base(id, std::time(nullptr), ex.model);
+    if (azure) {
+        base.erase("service_tier");
+        // Azure opens every stream with a chunk that has no choices, only the prompt's
+        // content-filter results (and empty id/model/object).
+        json first = {{"choices", json::array()},
+                      {"created", 0},
+                      {"id", ""},
+                      {"model", ""},
+                      {"object", ""},
+                      {"prompt_filter_results",
+                       json::array({{{"prompt_index", 0}, {"content_filter_results", azure_filter_results()}}})}};
+        frames.push_back("data: " + first.dump() + "\n\n");
+    }
     if (include_usage) {
         base["usage"] = nullptr;
     }
     auto frame = [&](json delta, json finish) {
         json c = base;
-        c["choices"] = json::array(
-            {{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", finish}}});
+        json choice = {{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", finish}};
+        if (azure) {
+            choice["content_filter_results"] = finish.is_null() ? azure_filter_results() : json::object();
+        }
+        c["choices"] = json::array({std::move(choice)});
         frames.push_back("data: " + c.dump() + "\n\n");
     };
     if (a.tool_call) {
@@ -245,6 +275,55 @@ std::vector<std::string> completion_frames(const Exchange& ex, const Answer& a, 
     return frames;
 }
 
+} // namespace
+
+void serve_openai_chat(FakeState& state, const httplib::Request& req, httplib::Response& res,
+                       const Dialect& dialect, std::string_view deployment) {
+    bool azure = !deployment.empty();
+    json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object()) {
+        send_error(res, dialect, 400, "We could not parse the JSON body of your request.");
+        return;
+    }
+    if (!azure &&
+        (!body.contains("model") || !body["model"].is_string() || body["model"].get<std::string>().empty())) {
+        send_error(res, dialect, 400, "you must provide a model parameter");
+        return;
+    }
+    if (!body.contains("messages") || !body["messages"].is_array()) {
+        send_error(res, dialect, 400, "Missing required parameter: 'messages'.");
+        return;
+    }
+    Exchange ex;
+    try {
+        ex = parse_chat(body);
+    } catch (const json::exception& e) {
+        send_error(res, dialect, 400, std::string("Invalid request body: ") + e.what());
+        return;
+    }
+    if (azure) {
+        ex.model = std::string(deployment); // Azure answers with the deployment's model
+    }
+    Fault fault = state.faults->pick(req.path, ex.model);
+    if (apply_fault_before_answer(res, dialect, fault, ex.stream)) {
+        return;
+    }
+    Answer a = make_answer(ex, "call_fake");
+    std::string id = "chatcmpl-fake" + std::to_string(next_id());
+    res.set_header(azure ? "apim-request-id" : "x-request-id", "req_fake" + std::to_string(next_id()));
+    if (ex.stream) {
+        bool include_usage = body.contains("stream_options") && body["stream_options"].is_object() &&
+                             body["stream_options"].value("include_usage", false);
+        send_answer_stream(res, dialect, fault, completion_frames(ex, a, id, include_usage, azure));
+    } else {
+        send_answer_body(res, dialect, fault, completion_body(ex, a, id, azure));
+    }
+}
+
+const Dialect& openai_dialect() { return k_dialect; }
+
+namespace {
+
 void chat_completions(FakeState& state, const httplib::Request& req, httplib::Response& res) {
     if (!authorized(req)) {
         send_error(res, k_dialect, 401,
@@ -252,40 +331,7 @@ void chat_completions(FakeState& state, const httplib::Request& req, httplib::Re
                    "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).");
         return;
     }
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) {
-        send_error(res, k_dialect, 400, "We could not parse the JSON body of your request.");
-        return;
-    }
-    if (!body.contains("model") || !body["model"].is_string() || body["model"].get<std::string>().empty()) {
-        send_error(res, k_dialect, 400, "you must provide a model parameter");
-        return;
-    }
-    if (!body.contains("messages") || !body["messages"].is_array()) {
-        send_error(res, k_dialect, 400, "Missing required parameter: 'messages'.");
-        return;
-    }
-    Exchange ex;
-    try {
-        ex = parse_chat(body);
-    } catch (const json::exception& e) {
-        send_error(res, k_dialect, 400, std::string("Invalid request body: ") + e.what());
-        return;
-    }
-    Fault fault = state.faults->pick(req.path, ex.model);
-    if (apply_fault_before_answer(res, k_dialect, fault, ex.stream)) {
-        return;
-    }
-    Answer a = make_answer(ex, "call_fake");
-    std::string id = "chatcmpl-fake" + std::to_string(next_id());
-    res.set_header("x-request-id", "req_fake" + std::to_string(next_id()));
-    if (ex.stream) {
-        bool include_usage = body.contains("stream_options") && body["stream_options"].is_object() &&
-                             body["stream_options"].value("include_usage", false);
-        send_answer_stream(res, k_dialect, fault, completion_frames(ex, a, id, include_usage));
-    } else {
-        send_answer_body(res, k_dialect, fault, completion_body(ex, a, id));
-    }
+    serve_openai_chat(state, req, res, k_dialect, {});
 }
 
 const char* const k_models[] = {"gpt-4o",  "gpt-4o-mini", "gpt-4.1",       "gpt-4.1-mini",
@@ -323,19 +369,18 @@ void get_model(FakeState&, const httplib::Request& req, httplib::Response& res) 
     send_json(res, 200, model_json(req.matches[1].str()).dump());
 }
 
-void embeddings(FakeState& state, const httplib::Request& req, httplib::Response& res) {
-    if (!authorized(req)) {
-        send_error(res, k_dialect, 401);
-        return;
-    }
+} // namespace
+
+void serve_openai_embeddings(FakeState& state, const httplib::Request& req, httplib::Response& res,
+                             const Dialect& dialect, std::string_view deployment) {
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
-        send_error(res, k_dialect, 400, "We could not parse the JSON body of your request.");
+        send_error(res, dialect, 400, "We could not parse the JSON body of your request.");
         return;
     }
-    std::string model = body.value("model", "");
+    std::string model = deployment.empty() ? body.value("model", "") : std::string(deployment);
     if (model.empty()) {
-        send_error(res, k_dialect, 400, "you must provide a model parameter");
+        send_error(res, dialect, 400, "you must provide a model parameter");
         return;
     }
     // input: a string, an array of strings, an array of token ids, or an array of those arrays.
@@ -355,16 +400,16 @@ void embeddings(FakeState& state, const httplib::Request& req, httplib::Response
             } else if (item.is_array()) {
                 add_tokens(item);
             } else {
-                send_error(res, k_dialect, 400, "'input' must be a string, an array of strings or of tokens.");
+                send_error(res, dialect, 400, "'input' must be a string, an array of strings or of tokens.");
                 return;
             }
         }
     } else {
-        send_error(res, k_dialect, 400, "'input' is a required property and must not be empty.");
+        send_error(res, dialect, 400, "'input' is a required property and must not be empty.");
         return;
     }
     Fault fault = state.faults->pick(req.path, model);
-    if (apply_fault_before_answer(res, k_dialect, fault, false)) {
+    if (apply_fault_before_answer(res, dialect, fault, false)) {
         return;
     }
     std::size_t dims = 8;
@@ -385,7 +430,17 @@ void embeddings(FakeState& state, const httplib::Request& req, httplib::Response
                 {"data", std::move(data)},
                 {"model", model},
                 {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}};
-    send_answer_body(res, k_dialect, fault, out.dump());
+    send_answer_body(res, dialect, fault, out.dump());
+}
+
+namespace {
+
+void embeddings(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+    if (!authorized(req)) {
+        send_error(res, k_dialect, 401);
+        return;
+    }
+    serve_openai_embeddings(state, req, res, k_dialect, {});
 }
 
 } // namespace

@@ -179,6 +179,93 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 curl -s -m 1 "${OA[@]}" $U/v1/chat/completions -o /dev/null -d '{"model":"gpt-fault-hang","messages":[{"role":"user","content":"x"}]}'
 [ $? = 28 ]; check "fault-hang: client times out" $?
 
+# ---- Azure OpenAI
+AZ=(-H 'api-key: test' -H 'Content-Type: application/json')
+AZU="$U/openai/deployments/my-dep"
+curl -s "${AZ[@]}" "$AZU/chat/completions?api-version=2024-10-21" -o "$TMP/r" \
+  -d '{"messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hello there world"}]}'
+jqt "azure chat: echo, deployment as model, content filter results" "$TMP/r" '.model=="my-dep" and
+  .choices[0].message.content=="Echo: hello there world" and .usage.prompt_tokens==8 and
+  .choices[0].content_filter_results.hate.filtered==false and .prompt_filter_results[0].prompt_index==0'
+code=$(curl -s -o "$TMP/r" -w '%{http_code}' "${AZ[@]}" "$AZU/chat/completions" -d '{"messages":[{"role":"user","content":"x"}]}')
+[ "$code" = 404 ] && jq -e '.error.code=="404"' "$TMP/r" >/dev/null; check "azure: no api-version -> 404 Resource not found" $?
+code=$(curl -s -o "$TMP/r" -w '%{http_code}' -H 'Authorization: Bearer test' "$AZU/chat/completions?api-version=2024-10-21" -d '{"messages":[{"role":"user","content":"x"}]}')
+[ "$code" = 401 ] && jq -e '.error.code=="401"' "$TMP/r" >/dev/null; check "azure: no api-key header -> 401 Azure shape" $?
+curl -s "${AZ[@]}" "$AZU/chat/completions?api-version=2024-10-21" -o "$TMP/r" \
+  -d '{"stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"a b"}]}'
+first=$(grep -m1 '^data: ' "$TMP/r" | cut -c7-)
+echo "$first" | jq -e '.choices==[] and .prompt_filter_results[0].prompt_index==0' >/dev/null && tail -c 20 "$TMP/r" | grep -q '\[DONE\]'
+check "azure stream: opens with a choice-less filter chunk, ends with [DONE]" $?
+curl -s "${AZ[@]}" "$AZU/embeddings?api-version=2024-10-21" -o "$TMP/r" -d '{"input":"one two"}'
+jqt "azure embeddings" "$TMP/r" '(.data[0].embedding|length)==8 and .usage.prompt_tokens==2'
+code=$(curl -s -o "$TMP/r" -w '%{http_code}' "${AZ[@]}" "$U/openai/deployments/dep-fault-429/chat/completions?api-version=2024-10-21" -d '{"messages":[{"role":"user","content":"x"}]}')
+[ "$code" = 429 ] && jq -e '.error.code=="429"' "$TMP/r" >/dev/null; check "azure: fault-429 in the deployment name" $?
+
+# ---- Cohere v2
+CO=(-H 'Authorization: Bearer test' -H 'Content-Type: application/json')
+curl -s "${CO[@]}" $U/v2/chat -o "$TMP/r" \
+  -d '{"model":"command-r-08-2024","messages":[{"role":"system","content":"be brief"},{"role":"user","content":"hello there world"}]}'
+jqt "cohere chat: echo, COMPLETE, billed_units" "$TMP/r" '.message.role=="assistant" and
+  .message.content[0].text=="Echo: hello there world" and .finish_reason=="COMPLETE" and
+  .usage.billed_units.input_tokens==8 and .usage.billed_units.output_tokens==4 and .usage.tokens.input_tokens==13'
+curl -s "${CO[@]}" $U/v2/chat -o "$TMP/r" -d '{"model":"command-r","messages":[{"role":"user","content":"weather in Paris?"}],
+  "tools":[{"type":"function","function":{"name":"get_weather","parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"]}}}]}'
+jqt "cohere tools: TOOL_CALL with tool_plan" "$TMP/r" '.finish_reason=="TOOL_CALL" and (.message.tool_plan|length)>0 and
+  .message.tool_calls[0].function.name=="get_weather" and (.message.tool_calls[0].function.arguments|fromjson|.city)=="Paris"'
+curl -s "${CO[@]}" $U/v2/chat -o "$TMP/r" -d '{"model":"command-r","stream":true,"messages":[{"role":"user","content":"a b"}]}'
+events=$(grep '^event: ' "$TMP/r" | cut -c8- | tr '\n' ' ')
+[ "$events" = "message-start content-start content-delta content-delta content-delta content-end message-end " ]
+check "cohere stream: event order ($events)" $?
+grep '^data: ' "$TMP/r" | tail -1 | cut -c7- | jq -e '.type=="message-end" and .delta.finish_reason=="COMPLETE" and .delta.usage.billed_units.output_tokens==3' >/dev/null
+check "cohere stream: message-end has finish_reason and usage" $?
+curl -s "${CO[@]}" $U/v2/embed -o "$TMP/r" -d '{"model":"embed-v4.0","texts":["a b","c"],"input_type":"search_document","embedding_types":["float"]}'
+jqt "cohere embed" "$TMP/r" '(.embeddings.float|length)==2 and .meta.billed_units.input_tokens==3 and .response_type=="embeddings_by_type"'
+code=$(curl -s -o /dev/null -w '%{http_code}' "${CO[@]}" $U/v2/embed -d '{"model":"embed-v4.0","texts":["a"]}')
+[ "$code" = 400 ]; check "cohere embed: no input_type -> 400" $?
+code=$(curl -s -o "$TMP/r" -w '%{http_code}' $U/v2/chat -d '{"model":"command-r","messages":[{"role":"user","content":"x"}]}')
+[ "$code" = 401 ] && jq -e '.message|length>0' "$TMP/r" >/dev/null; check "cohere: no key -> 401 {id,message}" $?
+
+# ---- Bedrock Converse
+BR=(-H 'Authorization: AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20250101/us-east-1/bedrock/aws4_request, SignedHeaders=host;x-amz-date, Signature=00'
+    -H 'x-amz-date: 20250101T000000Z' -H 'Content-Type: application/json')
+BM="$U/model/anthropic.claude-3-haiku-20240307-v1%3A0"
+curl -s "${BR[@]}" "$BM/converse" -o "$TMP/r" \
+  -d '{"system":[{"text":"be brief"}],"messages":[{"role":"user","content":[{"text":"hello there world"}]}]}'
+jqt "bedrock converse: echo, end_turn, usage" "$TMP/r" '.output.message.role=="assistant" and
+  .output.message.content[0].text=="Echo: hello there world" and .stopReason=="end_turn" and
+  .usage.inputTokens==8 and .usage.outputTokens==4 and .usage.totalTokens==12'
+code=$(curl -s -D "$TMP/h" -o /dev/null -w '%{http_code}' "$BM/converse" -d '{"messages":[{"role":"user","content":[{"text":"x"}]}]}')
+[ "$code" = 403 ] && grep -qi '^x-amzn-ErrorType: MissingAuthenticationTokenException' "$TMP/h"; check "bedrock: no SigV4 -> 403 MissingAuthenticationToken" $?
+code=$(curl -s -o /dev/null -w '%{http_code}' "${BR[@]}" "$BM/converse" -d '{"messages":[{"role":"user","content":[{"text":"x"}]},{"role":"user","content":[{"text":"y"}]}]}')
+[ "$code" = 400 ]; check "bedrock: roles must alternate -> 400 ValidationException" $?
+curl -s -D "$TMP/h" "${BR[@]}" "$BM/converse-stream" -o "$TMP/r" -d '{"messages":[{"role":"user","content":[{"text":"a b"}]}]}'
+grep -qi '^content-type: application/vnd.amazon.eventstream' "$TMP/h" && grep -aq messageStart "$TMP/r" && grep -aq metadata "$TMP/r"
+check "bedrock converse-stream: eventstream content type and events" $?
+if command -v python3 >/dev/null; then
+  python3 - "$TMP/r" <<'PY'
+import sys, zlib, struct, json
+data = open(sys.argv[1], 'rb').read(); i = 0; names = []
+while i < len(data):
+    total, hlen, pcrc = struct.unpack('>III', data[i:i+12])
+    assert zlib.crc32(data[i:i+8]) == pcrc, 'prelude crc'
+    assert zlib.crc32(data[i:i+total-4]) == struct.unpack('>I', data[i+total-4:i+total])[0], 'message crc'
+    h = data[i+12:i+12+hlen]; j = 0; hdr = {}
+    while j < len(h):
+        n = h[j]; name = h[j+1:j+1+n].decode(); assert h[j+1+n] == 7
+        vl = struct.unpack('>H', h[j+2+n:j+4+n])[0]; hdr[name] = h[j+4+n:j+4+n+vl].decode(); j += 4 + n + vl
+    payload = json.loads(data[i+12+hlen:i+total-4]); names.append(hdr[':event-type'])
+    i += total
+assert names == ['messageStart', 'contentBlockDelta', 'contentBlockDelta', 'contentBlockDelta',
+                 'contentBlockStop', 'messageStop', 'metadata'], names
+assert payload['usage']['outputTokens'] == 3, payload
+PY
+  check "bedrock converse-stream: CRCs, headers and event order" $?
+fi
+code=$(curl -s -D "$TMP/h" -o /dev/null -w '%{http_code}' "${BR[@]}" "$U/model/fault-429/converse" -d '{"messages":[{"role":"user","content":[{"text":"x"}]}]}')
+[ "$code" = 429 ] && grep -qi '^x-amzn-ErrorType: ThrottlingException' "$TMP/h"; check "bedrock: fault-429 -> ThrottlingException" $?
+curl -s "${BR[@]}" "$U/model/amazon.titan-embed-text-v2%3A0/invoke" -o "$TMP/r" -d '{"inputText":"one two three"}'
+jqt "bedrock invoke: Titan embedding" "$TMP/r" '(.embedding|length)==8 and .inputTextTokenCount==3'
+
 # ---- Control API
 curl -s -X DELETE $U/_control/requests >/dev/null
 curl -s $U/_control/faults -o "$TMP/r" -d '{"path_contains":"/chat/completions","model_contains":"gpt","kind":"503","count":2,"retry_after":7}'

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 
 import Anthropic from '@anthropic-ai/sdk';
 
-import { GATEWAY_KEY, useGatewayStack, WEATHER_TOOL } from './helpers.mjs';
+import { FAKE_KEYS, GATEWAY_KEY, useGatewayStack, WEATHER_TOOL } from './helpers.mjs';
 
 let notServed = null; // the skip reason when /v1/messages is missing
 const stack = useGatewayStack({ onReady: probeMessages });
@@ -58,7 +58,7 @@ messagesTest('messages.create() to mock/echo answers in Anthropic shape with gat
   assert.ok(Number(response.headers.get('x-aigw-cost-usd')) >= 0);
 });
 
-for (const model of ['anthropic/claude-sonnet-4-5', 'openai/gpt-4o-mini']) {
+for (const model of ['anthropic/claude-sonnet-4-5', 'anthropic/claude-haiku-4-5', 'openai/gpt-4o-mini']) {
   messagesTest(`messages.create() to ${model} via the fake upstream`, async () => {
     const { data: msg, response } = await anthropic()
       .messages.create({ model, max_tokens: 256, system: 'be brief', messages: [{ role: 'user', content: 'hello there world' }] })
@@ -138,3 +138,178 @@ messagesTest('an upstream 429 is a RateLimitError through the Anthropic surface'
   assert.ok(err instanceof Anthropic.RateLimitError, `${err?.constructor?.name}: ${err?.message}`);
   assert.match(err.error?.error?.message ?? '', /rate limit/i);
 });
+
+// ---- Native passthrough, text events, mock/echo, error shapes ----
+
+const textOf = (content) =>
+  typeof content === 'string' ? content : (content ?? []).map((p) => p.text ?? '').filter(Boolean).join(' ');
+
+/// Runs `fn` on a clean upstream log; returns [result, requests whose path matches `pathRe`].
+async function withUpstream(pathRe, fn) {
+  await stack.clearUpstream();
+  const result = await fn();
+  const reqs = (await stack.upstreamRequests()).filter((r) => pathRe.test(r.path));
+  return [result, reqs];
+}
+
+messagesTest('native passthrough to anthropic: the body arrives as sent, only model and auth change', async () => {
+  const params = {
+    model: 'anthropic/claude-haiku-4-5',
+    max_tokens: 300,
+    system: [{ type: 'text', text: 'be brief', cache_control: { type: 'ephemeral' } }],
+    messages: [{ role: 'user', content: [{ type: 'text', text: 'pass me through' }] }],
+    temperature: 0.3,
+    top_k: 7,
+    stop_sequences: ['STOP'],
+    metadata: { user_id: 'user-123' },
+  };
+  const [msg, reqs] = await withUpstream(/^\/v1\/messages$/, () =>
+    anthropic().messages.create(params, {
+      headers: { 'anthropic-version': '2023-06-01', 'anthropic-beta': 'prompt-caching-2024-07-31' },
+    }),
+  );
+  assert.equal(msg.content[0].text, 'Echo: pass me through');
+  assert.equal(reqs.length, 1);
+  const up = reqs[0];
+  assert.deepEqual(up.json, { ...params, model: 'claude-haiku-4-5' }, `upstream body: ${up.body}`);
+  assert.equal(up.headers['x-api-key'], FAKE_KEYS.anthropic);
+  assert.equal(up.headers.authorization, undefined);
+  assert.ok(!JSON.stringify(up.headers).includes(GATEWAY_KEY), 'the gateway key never goes upstream');
+  assert.equal(up.headers['anthropic-version'], '2023-06-01', "the client's anthropic-version is forwarded");
+  assert.equal(up.headers['anthropic-beta'], 'prompt-caching-2024-07-31', 'anthropic-beta is forwarded');
+});
+
+for (const model of ['anthropic/claude-haiku-4-5', 'openai/gpt-4o-mini', 'mock/echo']) {
+  messagesTest(`messages.stream() text events from ${model} add up to finalMessage()`, async () => {
+    const stream = anthropic().messages.stream({
+      model,
+      max_tokens: 256,
+      messages: [{ role: 'user', content: 'count the text events' }],
+    });
+    let text = '';
+    let events = 0;
+    const types = [];
+    stream.on('text', (delta) => {
+      text += delta;
+      events++;
+    });
+    stream.on('streamEvent', (ev) => types.push(ev.type));
+    const final = await stream.finalMessage();
+    assert.ok(events >= 1, `${events} text events`);
+    assert.equal(text, final.content[0].text);
+    assert.match(text, /count the text events/);
+    assert.equal(types[0], 'message_start', types.join(','));
+    assert.equal(types.at(-1), 'message_stop', types.join(','));
+    assert.ok(types.includes('content_block_start') && types.includes('content_block_stop') && types.includes('message_delta'), types.join(','));
+    assert.equal(final.stop_reason, 'end_turn');
+    assert.ok(final.usage.output_tokens > 0, JSON.stringify(final.usage));
+  });
+}
+
+messagesTest('translated to openai: the upstream gets an OpenAI chat request', async () => {
+  const [msg, reqs] = await withUpstream(/^\/v1\/chat\/completions$/, () =>
+    anthropic().messages.create({
+      model: 'openai/gpt-4o-mini',
+      max_tokens: 100,
+      system: 'be brief',
+      messages: [{ role: 'user', content: 'translate me' }],
+    }),
+  );
+  assert.equal(msg.content[0].text, 'Echo: translate me');
+  assert.equal(reqs.length, 1);
+  const up = reqs[0].json;
+  assert.equal(reqs[0].headers.authorization, `Bearer ${FAKE_KEYS.openai}`);
+  assert.equal(up.model, 'gpt-4o-mini');
+  assert.equal(up.messages[0].role, 'system');
+  assert.equal(textOf(up.messages[0].content), 'be brief');
+  assert.equal(textOf(up.messages.at(-1).content), 'translate me');
+  assert.equal(up.max_completion_tokens ?? up.max_tokens, 100, JSON.stringify(up));
+});
+
+messagesTest('mock/echo through /v1/messages: create, stream and a tool call', async () => {
+  const client = anthropic();
+  const msg = await client.messages.create({
+    model: 'mock/echo',
+    max_tokens: 64,
+    tools: [WEATHER_TOOL_ANTHROPIC],
+    messages: [{ role: 'user', content: 'please call get_weather for Paris' }],
+  });
+  assert.equal(msg.stop_reason, 'tool_use', JSON.stringify(msg));
+  const use = msg.content.find((b) => b.type === 'tool_use');
+  assert.equal(use?.name, 'get_weather');
+  assert.equal(typeof use.input, 'object');
+  assert.ok(use.id);
+  const streamed = await client.messages
+    .stream({
+      model: 'mock/echo',
+      max_tokens: 64,
+      tools: [WEATHER_TOOL_ANTHROPIC],
+      messages: [{ role: 'user', content: 'please call get_weather for Paris' }],
+    })
+    .finalMessage();
+  const suse = streamed.content.find((b) => b.type === 'tool_use');
+  assert.deepEqual(suse?.input, use.input, JSON.stringify(streamed.content));
+  assert.equal(streamed.stop_reason, 'tool_use');
+});
+
+for (const model of ['anthropic/claude-haiku-4-5', 'openai/gpt-4o-mini']) {
+  messagesTest(`streamed tool use from ${model}: input_json deltas build the input`, async () => {
+    const stream = anthropic().messages.stream({
+      model,
+      max_tokens: 256,
+      tools: [WEATHER_TOOL_ANTHROPIC],
+      messages: [{ role: 'user', content: 'What is the weather in Paris?' }],
+    });
+    let json = '';
+    stream.on('inputJson', (partial) => {
+      json += partial;
+    });
+    const final = await stream.finalMessage();
+    const use = final.content.find((b) => b.type === 'tool_use');
+    assert.deepEqual(use?.input, { city: 'Paris' }, JSON.stringify(final.content));
+    assert.deepEqual(JSON.parse(json), { city: 'Paris' });
+    assert.equal(final.stop_reason, 'tool_use');
+  });
+}
+
+messagesTest('errors carry the Anthropic error types', async () => {
+  const attempt = async (client, model) => {
+    try {
+      await client.messages.create({ model, max_tokens: 16, messages: [{ role: 'user', content: 'x' }] });
+    } catch (e) {
+      return e;
+    }
+    return null;
+  };
+  const auth = await attempt(anthropic({ apiKey: 'wrong' }), 'anthropic/claude-haiku-4-5');
+  assert.ok(auth instanceof Anthropic.AuthenticationError, `${auth?.constructor?.name}: ${auth?.message}`);
+  assert.equal(auth.error?.error?.type, 'authentication_error', JSON.stringify(auth.error));
+
+  const unknown = await attempt(anthropic(), 'no-such-model-xyz');
+  assert.ok(unknown instanceof Anthropic.NotFoundError, `${unknown?.constructor?.name}: ${unknown?.message}`);
+  assert.equal(unknown.status, 404);
+  assert.equal(unknown.error?.type, 'error', JSON.stringify(unknown.error));
+  assert.equal(unknown.error?.error?.type, 'not_found_error', JSON.stringify(unknown.error));
+  assert.equal(typeof unknown.error?.error?.message, 'string');
+});
+
+for (const model of ['gemini/gemini-2.5-flash', 'azure/my-dep', 'cohere/command-r-08-2024', 'bedrock/anthropic.claude-3-haiku-20240307-v1:0']) {
+  messagesTest(`/v1/messages translated to ${model}: create, stream and a tool call`, async () => {
+    const client = anthropic();
+    const params = { model, max_tokens: 200, system: 'be brief', messages: [{ role: 'user', content: 'hello there world' }] };
+    const msg = await client.messages.create(params);
+    assert.equal(msg.type, 'message');
+    assert.equal(msg.content[0].text, 'Echo: hello there world');
+    assert.equal(msg.stop_reason, 'end_turn');
+    assert.equal(msg.usage.input_tokens, 8, JSON.stringify(msg.usage));
+    assert.equal(msg.usage.output_tokens, 4, JSON.stringify(msg.usage));
+    const final = await client.messages.stream(params).finalMessage();
+    assert.equal(final.content[0].text, 'Echo: hello there world');
+    assert.equal(final.usage.output_tokens, 4, JSON.stringify(final.usage));
+    const tool = await client.messages
+      .stream({ ...params, tools: [WEATHER_TOOL_ANTHROPIC], messages: [{ role: 'user', content: 'What is the weather in Paris?' }] })
+      .finalMessage();
+    assert.equal(tool.stop_reason, 'tool_use', JSON.stringify(tool));
+    assert.deepEqual(tool.content.find((b) => b.type === 'tool_use')?.input, { city: 'Paris' }, JSON.stringify(tool.content));
+  });
+}

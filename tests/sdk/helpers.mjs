@@ -15,6 +15,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
 
 export const GATEWAY_KEY = 'test-key';
+
+/// The provider keys aigwd gets (all fake); tests check that each reaches only its provider.
+export const FAKE_KEYS = {
+  openai: 'sk-fake-upstream-key',
+  anthropic: 'sk-ant-fake-upstream-key',
+  gemini: 'fake-gemini-key',
+  azure: 'fake-azure-key',
+  cohere: 'fake-cohere-key',
+  awsAccessKeyId: 'AKIDEXAMPLE',
+  awsSecretAccessKey: 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY',
+};
 const STARTUP_TIMEOUT_MS = 20000;
 
 function binaryPaths() {
@@ -96,16 +107,26 @@ async function startDaemon(bin, { dataDir, configHome, logFile, fakePort }) {
     XDG_CONFIG_HOME: configHome, // no user config leaks in
     XDG_DATA_HOME: path.join(configHome, '..', 'xdg-data'),
     AIGW_API_KEY: GATEWAY_KEY,
-    OPENAI_API_KEY: 'sk-fake-upstream-key',
-    ANTHROPIC_API_KEY: 'sk-ant-fake-upstream-key',
-    GEMINI_API_KEY: 'fake-gemini-key',
+    OPENAI_API_KEY: FAKE_KEYS.openai,
+    ANTHROPIC_API_KEY: FAKE_KEYS.anthropic,
+    GEMINI_API_KEY: FAKE_KEYS.gemini,
     GROQ_API_KEY: 'gsk-fake-upstream-key',
+    AZURE_OPENAI_API_KEY: FAKE_KEYS.azure,
+    COHERE_API_KEY: FAKE_KEYS.cohere,
+    AWS_ACCESS_KEY_ID: FAKE_KEYS.awsAccessKeyId,
+    AWS_SECRET_ACCESS_KEY: FAKE_KEYS.awsSecretAccessKey,
+    AWS_REGION: 'us-east-1',
     AIGW_OPENAI_BASE_URL: `${fake}/v1`,
     AIGW_GROQ_BASE_URL: `${fake}/v1`,
     AIGW_ANTHROPIC_BASE_URL: `${fake}/v1`,
     AIGW_GEMINI_BASE_URL: `${fake}/v1beta`,
+    AIGW_AZURE_BASE_URL: `${fake}/openai`,
+    AIGW_COHERE_BASE_URL: `${fake}/v2`,
+    AIGW_BEDROCK_BASE_URL: fake,
   };
   delete env.AIGW_HOST;
+  // Real AWS settings of the user must not change how requests are signed.
+  for (const k of ['AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_DEFAULT_REGION', 'AZURE_OPENAI_ENDPOINT']) delete env[k];
   const log = createWriteStream(logFile);
   const proc = spawn(bin, ['--port', '0', '--data-dir', dataDir], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   proc.stdout.pipe(log);
@@ -209,6 +230,20 @@ export function useGatewayStack({ onReady } = {}) {
     if (!r.ok) throw new Error(`fake-upstream ${method} ${p} -> ${r.status}: ${text}`);
     return JSON.parse(text);
   };
+
+  /// The provider requests the fake upstream received (oldest first), each with `json` = the
+  /// parsed body (null when it is not JSON). `clearUpstream()` empties the log.
+  stack.upstreamRequests = async () =>
+    (await stack.fakeControl('GET', '/_control/requests')).map((r) => {
+      let parsed = null;
+      try {
+        parsed = JSON.parse(r.body);
+      } catch {
+        // not JSON
+      }
+      return { ...r, json: parsed };
+    });
+  stack.clearUpstream = () => stack.fakeControl('DELETE', '/_control/requests');
 
   /// Whether the daemon process is still running.
   stack.alive = () => daemon?.proc.exitCode === null && daemon?.proc.signalCode === null;
