@@ -18,14 +18,20 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 
 status=0
 echo "==> unit and integration tests (ctest)" >&2
-ctest --test-dir "$build" --output-on-failure -j2 | tee "$build/ctest.log" || status=1
+# Verbose into a log (each doctest binary prints its own case counts); the per-binary
+# lines on the terminal, and the whole log when something failed.
+if ! ctest --test-dir "$build" -V -j2 > "$build/ctest.log" 2>&1; then
+  status=1
+  cat "$build/ctest.log"
+fi
+grep -E "Test +#[0-9]+:|test cases:|tests passed" "$build/ctest.log" | sed 's/^[0-9]*: //'
 
 echo "==> official SDK tests (npm openai, @anthropic-ai/sdk)" >&2
 bash tests/sdk/run.sh "$build" | tee "$build/sdk.log" || status=1
 
-# One closing line over everything that ran.
-ct_pass=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\2 \1/p' "$build/ctest.log" | awk '{print $1-$2}')
-ct_fail=$(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of.*/\1/p' "$build/ctest.log")
+# One closing line over every test case that ran (doctest cases + SDK tests).
+ct_pass=$(sed -n 's/.*test cases: *[0-9]* *| *\([0-9]*\) passed.*/\1/p' "$build/ctest.log" | awk '{s+=$1} END {print s+0}')
+ct_fail=$(sed -n 's/.*test cases: *[0-9]* *| *[0-9]* passed *| *\([0-9]*\) failed.*/\1/p' "$build/ctest.log" | awk '{s+=$1} END {print s+0}')
 sdk_pass=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$build/sdk.log" | tail -1)
 sdk_fail=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$build/sdk.log" | tail -1)
 passed=$(( ${ct_pass:-0} + ${sdk_pass:-0} ))
