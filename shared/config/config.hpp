@@ -54,13 +54,14 @@ std::expected<Config, std::string> load_config(const Env& env,
 /// Parses TOML text into a Config (no env, no file). Used by load_config and tests.
 /// Sections: [server] host, port, threads, keep_alive_max; [upstream] connect_timeout_ms,
 /// read_timeout_ms; [ledger] retention_days, log_bodies; [providers.NAME] type
-/// (openai|anthropic|gemini), base_url, api_key_env, key_required, display_name (a preset
-/// name overrides the preset; any other name adds a provider and needs base_url);
+/// (openai|anthropic|gemini|azure|bedrock|cohere|mock), base_url, api_key_env, key_required,
+/// display_name, and any other string key as a provider option (api_version, region) (a
+/// preset name overrides the preset; any other name adds a provider and needs base_url);
 /// [aliases] name = "provider/model"; [models."provider/model"] input, cached_input,
 /// cache_write, cache_write_1h, output, long_context_threshold, long_input,
 /// long_cached_input, long_cache_write, long_cache_write_1h, long_output (USD per 1M
 /// tokens), context_window, max_output_tokens, mode, tools, vision, json, reasoning --
-/// fields left out keep the built-in catalog's values. Unknown keys become `warnings`.
+/// fields left out keep the built-in catalog's values. Other unknown keys become `warnings`.
 std::expected<Config, std::string> parse_config(std::string_view toml_text, std::string_view source_name);
 
 struct ResolvedModel {

@@ -26,7 +26,7 @@ struct ProviderSpec {
 };
 
 /// The presets: openai, groq, together, fireworks, deepseek, mistral, xai, openrouter,
-/// cerebras, moonshot, perplexity, ollama, anthropic, gemini, mock.
+/// cerebras, moonshot, perplexity, ollama, anthropic, gemini, azure, bedrock, cohere, mock.
 const std::vector<ProviderSpec>& builtin_providers();
 
 /// `AIGW_<PROVIDER>_BASE_URL` for a provider name ("open-router" -> AIGW_OPEN_ROUTER_BASE_URL).
