@@ -46,16 +46,28 @@ public:
     {
     }
 
-    std::unique_ptr<httplib::Client> acquire()
+    /// A pooled client when one is idle (`reused` = true), else a new one.
+    std::unique_ptr<httplib::Client> acquire(bool* reused = nullptr)
     {
         {
             std::lock_guard lock(m_mu);
             if (!m_idle.empty()) {
                 auto c = std::move(m_idle.back());
                 m_idle.pop_back();
+                if (reused != nullptr) {
+                    *reused = true;
+                }
                 return c;
             }
         }
+        if (reused != nullptr) {
+            *reused = false;
+        }
+        return fresh();
+    }
+
+    std::unique_ptr<httplib::Client> fresh()
+    {
         auto c = std::make_unique<httplib::Client>(m_origin);
         c->set_keep_alive(true);
         c->set_tcp_nodelay(true);
@@ -87,6 +99,14 @@ private:
 };
 
 namespace {
+
+/// A pooled keep-alive connection the upstream closed while it sat idle fails on first
+/// use, before any byte of an answer arrives; such a failure is retried once on a new
+/// connection, as HTTP clients do. Connect timeouts and failures of new connections are not.
+bool stale_connection_error(httplib::Error err)
+{
+    return err == httplib::Error::Read || err == httplib::Error::Write || err == httplib::Error::Connection;
+}
 
 httplib::Request make_request(const HostPool& pool, const providers::UpstreamRequest& req)
 {
@@ -182,11 +202,19 @@ std::expected<HttpResponse, wire::Failure> UpstreamClient::send(const std::strin
         return std::unexpected(wire::internal_error("bad upstream base URL '" + redact_url(base_url) +
                                                     "'; it must start with http:// or https://"));
     }
-    auto client = pool.acquire();
+    bool reused = false;
+    auto client = pool.acquire(&reused);
     httplib::Request r = make_request(pool, req);
     httplib::Response res;
     httplib::Error err = httplib::Error::Success;
-    if (!client->send(r, res, err)) {
+    bool ok = client->send(r, res, err);
+    if (!ok && reused && stale_connection_error(err)) {
+        client = pool.fresh();
+        res = httplib::Response();
+        err = httplib::Error::Success;
+        ok = client->send(r, res, err);
+    }
+    if (!ok) {
         return std::unexpected(transport_failure(err, pool));
     }
     HttpResponse out{res.status, copy_headers(res.headers), std::move(res.body)};
@@ -209,7 +237,8 @@ std::shared_ptr<UpstreamStream> UpstreamClient::open_stream(const std::string& b
         ++m_workers;
     }
     std::thread([this, stream, &pool, r = make_request(pool, req)]() mutable {
-        auto client = pool.acquire();
+        bool reused = false;
+        auto client = pool.acquire(&reused);
         r.response_handler = [&](const httplib::Response& res) {
             std::lock_guard lock(stream->m_mu);
             stream->m_status = res.status;
@@ -230,6 +259,19 @@ std::shared_ptr<UpstreamStream> UpstreamClient::open_stream(const std::string& b
         httplib::Response res;
         httplib::Error err = httplib::Error::Success;
         bool ok = client->send(r, res, err);
+        if (!ok && reused && stale_connection_error(err)) {
+            bool nothing_arrived = false;
+            {
+                std::lock_guard lock(stream->m_mu);
+                nothing_arrived = !stream->m_have_status && stream->m_pending.empty();
+            }
+            if (nothing_arrived && !stream->m_cancelled.load()) {
+                client = pool.fresh();
+                res = httplib::Response();
+                err = httplib::Error::Success;
+                ok = client->send(r, res, err);
+            }
+        }
         {
             std::lock_guard lock(stream->m_mu);
             if (!ok && !stream->m_cancelled.load()) {
