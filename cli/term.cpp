@@ -206,14 +206,21 @@ std::string human_tokens(std::int64_t n) {
 }
 
 std::string group_thousands(std::int64_t n) {
-    std::string digits = std::to_string(n < 0 ? -n : n);
+    const std::string digits = std::to_string(n < 0 ? -n : n);
     std::string out;
-    const std::size_t first = digits.size() % 3 == 0 ? 3 : digits.size() % 3;
-    out = digits.substr(0, first);
-    for (std::size_t i = first; i < digits.size(); i += 3) {
-        out += "," + digits.substr(i, 3);
+    out.reserve(digits.size() + digits.size() / 3 + 1);
+    if (n < 0) {
+        out.push_back('-');
     }
-    return n < 0 ? "-" + out : out;
+    // Appended one character at a time: g++ 12 misreports string concatenation here
+    // (-Wstringop-overflow) in optimised builds.
+    for (std::size_t i = 0; i < digits.size(); ++i) {
+        if (i > 0 && (digits.size() - i) % 3 == 0) {
+            out.push_back(',');
+        }
+        out.push_back(digits[i]);
+    }
+    return out;
 }
 
 std::string format_usd(double usd) {
