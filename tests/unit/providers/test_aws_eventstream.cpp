@@ -105,7 +105,8 @@ TEST_CASE("eventstream: headers of every type are skipped correctly, strings kep
     h += std::string("\x01" "l" "\x05\x00\x00\x00\x00\x00\x00\x00\x01", 11);  // long
     h += std::string("\x03" "bin" "\x06\x00\x03\x01\x02\x03", 10);          // byte array
     h += std::string("\x02" "ts" "\x08\x00\x00\x01\x00\x00\x00\x00\x00", 12);  // timestamp
-    h += std::string("\x01" "u" "\x09", 3) + std::string(16, '\x42');     // uuid
+    h.append("\x01" "u" "\x09", 3);  // uuid
+    h.append(16, '\x42');
     h += string_header(":message-type", "event");
     es::Decoder d;
     std::vector<es::Message> out;

@@ -118,10 +118,8 @@ TEST_CASE("sigv4: a session token from the credentials is sent and signed (get-v
 
 TEST_CASE("sigv4: the signer adds X-Amz-Date and, on request, x-amz-content-sha256")
 {
-    sigv4::Request req;
-    req.method = "GET";
-    req.host = "example.amazonaws.com";
-    req.path = "/";
+    // Built in one initializer: g++ 12 misreports assigning "/" here (-Wstringop-overflow).
+    const sigv4::Request req{.method = "GET", .host = "example.amazonaws.com", .path = "/", .query = {}, .headers = {}, .payload = {}};
     auto s = sigv4::sign(req, suite_credentials(), "us-east-1", "service", k_suite_time);
     // Same as get-vanilla: the host and date the signer adds itself.
     CHECK(s.authorization == fixture("get-vanilla", "authz"));
