@@ -20,6 +20,7 @@
 // into message content (a JSON string), which works on every Claude model with tools.
 
 #include "daemon/providers/adapter.hpp"
+#include "daemon/providers/json_access.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -89,55 +90,10 @@ SamplingRules sampling_rules_for(std::string_view model)
     return rules;
 }
 
-wire::Failure upstream_failure(std::string message)
-{
-    wire::Failure f;
-    f.kind = wire::FailureKind::upstream;
-    f.status = 502;
-    f.message = std::move(message);
-    return f;
-}
 
-struct DataUrl {
-    std::string media_type;
-    std::string data;
-};
 
-/// "data:image/png;base64,AAAA" -> {image/png, AAAA}; nullopt for anything else.
-std::optional<DataUrl> parse_data_url(std::string_view url)
-{
-    if (!url.starts_with("data:")) {
-        return std::nullopt;
-    }
-    auto comma = url.find(',');
-    if (comma == std::string_view::npos) {
-        return std::nullopt;
-    }
-    std::string_view meta = url.substr(5, comma - 5);
-    if (!meta.ends_with(";base64")) {
-        return std::nullopt;
-    }
-    meta.remove_suffix(7);
-    return DataUrl{std::string(meta), std::string(url.substr(comma + 1))};
-}
 
-std::string string_at(const json& obj, const char* key)
-{
-    if (!obj.is_object()) {
-        return {};
-    }
-    auto it = obj.find(key);
-    return (it != obj.end() && it->is_string()) ? it->get<std::string>() : std::string{};
-}
 
-std::int64_t int_at(const json& obj, const char* key)
-{
-    if (!obj.is_object()) {
-        return 0;
-    }
-    auto it = obj.find(key);
-    return (it != obj.end() && it->is_number()) ? it->get<std::int64_t>() : 0;
-}
 
 /// An OpenAI image_url part -> an Anthropic image block.
 std::expected<json, wire::Failure> image_block(const json& part)
@@ -373,10 +329,6 @@ wire::Failure failure_from_error_object(const json& err, int status_hint)
     return f;
 }
 
-json chunk_base(const std::string& id, const std::string& model, std::int64_t created)
-{
-    return {{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model}};
-}
 
 json delta_chunk(const json& base, json delta, json finish_reason = nullptr)
 {

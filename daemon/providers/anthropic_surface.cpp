@@ -1,4 +1,5 @@
 #include "daemon/providers/anthropic_surface.hpp"
+#include "daemon/providers/json_access.hpp"
 
 #include "shared/wire/sse.hpp"
 
@@ -9,23 +10,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string string_at(const json& obj, const char* key)
-{
-    if (!obj.is_object()) {
-        return {};
-    }
-    auto it = obj.find(key);
-    return (it != obj.end() && it->is_string()) ? it->get<std::string>() : std::string{};
-}
 
-std::int64_t int_at(const json& obj, const char* key)
-{
-    if (!obj.is_object()) {
-        return 0;
-    }
-    auto it = obj.find(key);
-    return (it != obj.end() && it->is_number()) ? it->get<std::int64_t>() : 0;
-}
 
 /// An Anthropic image/document source -> a data URL or plain URL.
 std::string source_url(const json& source)

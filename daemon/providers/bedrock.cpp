@@ -27,6 +27,7 @@
 // Bedrock ({texts: [...]}) take a batch.
 
 #include "daemon/providers/adapter.hpp"
+#include "daemon/providers/json_access.hpp"
 #include "daemon/providers/aws_eventstream.hpp"
 #include "daemon/providers/sigv4.hpp"
 
@@ -57,42 +58,9 @@ using nlohmann::json;
 constexpr const char* k_json_tool = "json_response";
 constexpr const char* k_service = "bedrock";
 
-wire::Failure upstream_failure(std::string message)
-{
-    wire::Failure f;
-    f.kind = wire::FailureKind::upstream;
-    f.status = 502;
-    f.message = std::move(message);
-    return f;
-}
 
-std::string string_at(const json& obj, const char* key)
-{
-    if (!obj.is_object()) {
-        return {};
-    }
-    auto it = obj.find(key);
-    return (it != obj.end() && it->is_string()) ? it->get<std::string>() : std::string{};
-}
 
-std::int64_t int_at(const json& obj, const char* key)
-{
-    if (!obj.is_object()) {
-        return 0;
-    }
-    auto it = obj.find(key);
-    return (it != obj.end() && it->is_number()) ? it->get<std::int64_t>() : 0;
-}
 
-const json& object_at(const json& obj, const char* key)
-{
-    static const json k_empty = json::object();
-    if (!obj.is_object()) {
-        return k_empty;
-    }
-    auto it = obj.find(key);
-    return (it != obj.end() && it->is_object()) ? *it : k_empty;
-}
 
 std::string new_id()
 {
@@ -169,27 +137,7 @@ std::string model_path(const Target& target, std::string_view action)
 
 // ---- request mapping ---------------------------------------------------------------------
 
-struct DataUrl {
-    std::string media_type;
-    std::string data;
-};
 
-std::optional<DataUrl> parse_data_url(std::string_view url)
-{
-    if (!url.starts_with("data:")) {
-        return std::nullopt;
-    }
-    auto comma = url.find(',');
-    if (comma == std::string_view::npos) {
-        return std::nullopt;
-    }
-    std::string_view meta = url.substr(5, comma - 5);
-    if (!meta.ends_with(";base64")) {
-        return std::nullopt;
-    }
-    meta.remove_suffix(7);
-    return DataUrl{std::string(meta), std::string(url.substr(comma + 1))};
-}
 
 std::expected<json, wire::Failure> image_block(const json& part)
 {

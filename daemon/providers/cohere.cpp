@@ -19,6 +19,7 @@
 // input_type defaults to "search_document" and a request may set its own `input_type`.
 
 #include "daemon/providers/adapter.hpp"
+#include "daemon/providers/json_access.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -30,32 +31,8 @@ namespace {
 
 using nlohmann::json;
 
-wire::Failure upstream_failure(std::string message)
-{
-    wire::Failure f;
-    f.kind = wire::FailureKind::upstream;
-    f.status = 502;
-    f.message = std::move(message);
-    return f;
-}
 
-std::string string_at(const json& obj, const char* key)
-{
-    if (!obj.is_object()) {
-        return {};
-    }
-    auto it = obj.find(key);
-    return (it != obj.end() && it->is_string()) ? it->get<std::string>() : std::string{};
-}
 
-std::int64_t int_at(const json& obj, const char* key)
-{
-    if (!obj.is_object()) {
-        return 0;
-    }
-    auto it = obj.find(key);
-    return (it != obj.end() && it->is_number()) ? it->get<std::int64_t>() : 0;
-}
 
 /// obj[a][b]... or a null json when any step is missing.
 const json& path_at(const json& obj, std::initializer_list<const char*> keys)
@@ -281,10 +258,6 @@ std::expected<void, wire::Failure> apply_tool_choice(const json& choice, json& o
     return {};
 }
 
-json chunk_base(const std::string& id, const std::string& model, std::int64_t created)
-{
-    return {{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model}};
-}
 
 json delta_chunk(const json& base, json delta, json finish_reason = nullptr)
 {

@@ -12,6 +12,7 @@
 // "call_<n>__thought__<signature>".
 
 #include "daemon/providers/adapter.hpp"
+#include "daemon/providers/json_access.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -28,32 +29,8 @@ using nlohmann::json;
 
 constexpr std::string_view k_signature_separator = "__thought__";
 
-wire::Failure upstream_failure(std::string message)
-{
-    wire::Failure f;
-    f.kind = wire::FailureKind::upstream;
-    f.status = 502;
-    f.message = std::move(message);
-    return f;
-}
 
-std::string string_at(const json& obj, const char* key)
-{
-    if (!obj.is_object()) {
-        return {};
-    }
-    auto it = obj.find(key);
-    return (it != obj.end() && it->is_string()) ? it->get<std::string>() : std::string{};
-}
 
-std::int64_t int_at(const json& obj, const char* key)
-{
-    if (!obj.is_object()) {
-        return 0;
-    }
-    auto it = obj.find(key);
-    return (it != obj.end() && it->is_number()) ? it->get<std::int64_t>() : 0;
-}
 
 std::string tool_call_id(int n, const std::string& signature)
 {
@@ -340,10 +317,6 @@ wire::Failure failure_from_google_error(int status, const json& err, std::option
     return f;
 }
 
-json chunk_base(const std::string& id, const std::string& model, std::int64_t created)
-{
-    return {{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model}};
-}
 
 json delta_chunk(const json& base, int index, json delta, json finish_reason = nullptr)
 {

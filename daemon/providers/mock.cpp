@@ -1,5 +1,7 @@
 #include "daemon/providers/mock.hpp"
 
+#include "daemon/providers/json_access.hpp"
+
 #include <cmath>
 #include <cstdint>
 
@@ -93,11 +95,6 @@ Answer answer_for(const nlohmann::json& req, std::string_view model_name)
     }
     a.usage.output_tokens = token_estimate(a.content);
     return a;
-}
-
-nlohmann::json chunk_base(std::string_view id, std::string_view model, std::int64_t created)
-{
-    return {{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model}};
 }
 
 }  // namespace

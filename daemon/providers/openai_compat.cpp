@@ -3,6 +3,7 @@
 // is OpenAI's, so requests pass through with the model renamed and usage asked for.
 
 #include "daemon/providers/adapter.hpp"
+#include "daemon/providers/json_access.hpp"
 
 namespace aigw::daemon::providers {
 
@@ -10,12 +11,7 @@ namespace {
 
 wire::Failure malformed(std::string_view what)
 {
-    wire::Failure f;
-    f.kind = wire::FailureKind::upstream;
-    f.status = 502;
-    f.message = "upstream sent a malformed answer: ";
-    f.message.append(what);
-    return f;
+    return upstream_failure("upstream sent a malformed answer: " + std::string(what));
 }
 
 class OpenAiStream final : public StreamTranslator {

@@ -1,0 +1,37 @@
+#pragma once
+// Small pieces every adapter's translation uses: tolerant field access on provider JSON
+// (absent or mistyped fields read as empty), the failure for a malformed upstream answer,
+// data URLs, and the skeleton of an OpenAI chunk.
+
+#include "shared/wire/error.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace aigw::daemon::providers {
+
+/// obj[key] when it is a string, else "".
+std::string string_at(const nlohmann::json& obj, const char* key);
+/// obj[key] when it is a number, else 0.
+std::int64_t int_at(const nlohmann::json& obj, const char* key);
+/// obj[key] when it is an object, else an empty object.
+const nlohmann::json& object_at(const nlohmann::json& obj, const char* key);
+
+/// The upstream answered, but not in its documented shape: 502, upstream kind (retryable).
+wire::Failure upstream_failure(std::string message);
+
+struct DataUrl {
+    std::string media_type;
+    std::string data;  ///< still base64
+};
+/// "data:image/png;base64,AAAA" -> {image/png, AAAA}; nullopt for anything else.
+std::optional<DataUrl> parse_data_url(std::string_view url);
+
+/// {"id","object":"chat.completion.chunk","created","model"}: the fields every chunk repeats.
+nlohmann::json chunk_base(std::string_view id, std::string_view model, std::int64_t created);
+
+}  // namespace aigw::daemon::providers
