@@ -4,6 +4,7 @@
 
 #include <httplib.h>
 
+#include <algorithm>
 #include <csignal>
 
 namespace aigw::daemon::server {
@@ -136,7 +137,9 @@ void Gateway::install_admin_routes()
             return;
         }
         m_ledger->flush();
-        auto rows = m_ledger->recent(static_cast<int>(int_param(req, "limit", 50)), req.has_param("all_attempts"));
+        // recent() reads every row for a limit <= 0; the API caps what one call returns.
+        const auto limit = std::clamp<std::int64_t>(int_param(req, "limit", 50), 1, 10'000);
+        auto rows = m_ledger->recent(static_cast<int>(limit), req.has_param("all_attempts"));
         if (!rows) {
             send_failure(res, wire::internal_error("cannot read the ledger: " + rows.error()));
             return;

@@ -207,19 +207,14 @@ void install_stream_body(Gateway& gw, std::shared_ptr<StreamState> st, httplib::
                         }
                     }
                     st->chunks.clear();
-                    if (!st->failure) {
-                        out += bytes;  // an upstream error event is relayed as the upstream sent it
-                    } else {
-                        out += bytes;
-                        st->finished = true;
-                    }
+                    out += bytes;  // an upstream error event too goes out as the upstream sent it
                 } else {
                     write_chunks(*st, out);
                 }
-                if (st->failure && st->passthrough) {
-                    // already relayed
-                } else if (st->failure) {
-                    st->writer->error(*st->failure, out);
+                if (st->failure) {
+                    if (!st->passthrough) {
+                        st->writer->error(*st->failure, out);
+                    }
                     st->finished = true;
                 } else if (r == routing::UpstreamStream::ReadResult::failed ||
                            r == routing::UpstreamStream::ReadResult::end) {
