@@ -2,6 +2,7 @@
 
 #include "tests/integration/harness.hpp"
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -214,4 +215,45 @@ TEST_CASE("aigw keys set reads the key from stdin, stores it 0600, and never ech
     // The daemon reloaded its keys: groq now routes (and fails upstream, not on the key).
     auto r = d.post("/v1/chat/completions", {{"model", "groq/llama-3.3-70b-versatile"}, {"messages", json::array({{{"role", "user"}, {"content", "x"}}})}});
     CHECK(r->status != 401);
+}
+
+TEST_CASE("aigw chat keeps the conversation, switches model with /model, and leaves on /exit")
+{
+    Daemon d(nullptr);
+    auto r = run_command({AIGW_PATH, "chat", "-m", "mock/first"}, cli_env(d),
+                         "hello one\n/model mock/second\nhello two\n/exit\nnot sent\n");
+    CHECK(r.exit_code == 0);
+    CHECK(r.out.find("Mock answer from mock/first: hello one") != std::string::npos);
+    CHECK(r.out.find("Mock answer from mock/second: hello two") != std::string::npos);
+    CHECK(r.out.find("not sent") == std::string::npos);
+    REQUIRE(d.stop() == 0);
+    // The second turn carried the first question and answer: its prompt is larger.
+    SQLite::Database db((d.data_dir() / "ledger.db").string(), SQLite::OPEN_READONLY);
+    const auto first = db.execAndGet("SELECT input_tokens FROM requests WHERE served_model = 'mock/first'").getInt64();
+    const auto second = db.execAndGet("SELECT input_tokens FROM requests WHERE served_model = 'mock/second'").getInt64();
+    CHECK(second > first + 10);
+    CHECK(db.execAndGet("SELECT COUNT(*) FROM requests").getInt() == 2);
+}
+
+TEST_CASE("Ctrl-C in aigw chat stops the current answer without leaving the chat")
+{
+    Daemon d(nullptr);
+    const auto dir = aigw::test::make_temp_dir("chat-sigint");
+    // A FIFO keeps chat's stdin open while we interrupt it; mock/slow streams a word per 25 ms.
+    const std::string script =
+        "set -e; cd '" + dir.string() + "'; mkfifo in; \"$AIGW\" chat -m mock/slow < in > out 2> err & pid=$!; "
+        "exec 3> in; echo 'w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11 w12 w13 w14 w15 w16 w17 w18 w19 w20' >&3; "
+        "for i in $(seq 400); do grep -q w2 out 2>/dev/null && break; sleep 0.025; done; kill -INT $pid; sleep 0.3; "
+        "echo 'after the interrupt' >&3; echo /exit >&3; exec 3>&-; "
+        "wait $pid; echo \"rc=$?\"; cat out";
+    auto env = cli_env(d);
+    env["AIGW"] = AIGW_PATH;
+    auto r = run_command({"/bin/bash", "-c", script}, env, {}, 30000);
+    INFO(r.out << r.err << aigw::test::slurp(dir / "err"));
+    CHECK(r.out.find("rc=0") != std::string::npos);
+    CHECK(r.out.find("Mock answer from mock/slow: w1") != std::string::npos);
+    CHECK(r.out.find("w20") == std::string::npos);  // the first answer was cut short
+    CHECK(r.out.find("Mock answer from mock/slow: after the interrupt") != std::string::npos);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
 }
