@@ -558,42 +558,6 @@ private:
 
 // ---- embeddings helpers ------------------------------------------------------------------
 
-// encoding_format of the last embeddings request on this thread: embeddings_response only
-// gets the body, and the router calls request then response on the same thread.
-thread_local bool t_embeddings_base64 = false;
-
-std::string base64_of_floats(const json& values)
-{
-    static const char* k_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string bytes;
-    bytes.reserve(values.size() * 4);
-    for (const auto& v : values) {
-        float f = v.is_number() ? v.get<float>() : 0.0F;
-        std::uint32_t bits = 0;
-        std::memcpy(&bits, &f, 4);
-        for (int i = 0; i < 4; ++i) {
-            bytes.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
-        }
-    }
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    for (std::size_t i = 0; i < bytes.size(); i += 3) {
-        auto byte = [&](std::size_t k) { return static_cast<unsigned>(static_cast<unsigned char>(bytes[k])); };
-        unsigned v = byte(i) << 16;
-        if (i + 1 < bytes.size()) {
-            v |= byte(i + 1) << 8;
-        }
-        if (i + 2 < bytes.size()) {
-            v |= byte(i + 2);
-        }
-        out.push_back(k_alphabet[(v >> 18) & 63]);
-        out.push_back(k_alphabet[(v >> 12) & 63]);
-        out.push_back(i + 1 < bytes.size() ? k_alphabet[(v >> 6) & 63] : '=');
-        out.push_back(i + 2 < bytes.size() ? k_alphabet[v & 63] : '=');
-    }
-    return out;
-}
-
 bool is_cohere_embed(std::string_view model)
 {
     return model.find("cohere.embed") != std::string_view::npos;
@@ -965,7 +929,6 @@ std::expected<UpstreamRequest, wire::Failure> BedrockAdapter::embeddings_request
     if (auto ok = check_credentials(target); !ok) {
         return std::unexpected(ok.error());
     }
-    t_embeddings_base64 = string_at(canonical, "encoding_format") == "base64";
     json body;
     if (is_cohere_embed(target.model)) {
         std::string input_type = string_at(canonical, "input_type");
@@ -1008,7 +971,7 @@ std::expected<ChatResult, wire::Failure> BedrockAdapter::embeddings_response(std
     json data = json::array();
     for (std::size_t i = 0; i < vectors.size(); ++i) {
         json item = {{"object", "embedding"}, {"index", i}};
-        item["embedding"] = t_embeddings_base64 ? json(base64_of_floats(vectors[i])) : vectors[i];
+        item["embedding"] = vectors[i];
         data.push_back(std::move(item));
     }
     ChatResult result;

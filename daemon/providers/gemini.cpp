@@ -432,48 +432,6 @@ private:
     std::map<int, int> m_tool_calls;
 };
 
-// encoding_format of the last embeddings request on this thread. The Adapter interface
-// gives embeddings_response only the body, and Gemini answers with floats; the router
-// calls request and response on the same thread, one after the other.
-thread_local bool t_embeddings_base64 = false;
-
-std::string base64_encode(const unsigned char* data, std::size_t size)
-{
-    static const char* k_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string out;
-    out.reserve((size + 2) / 3 * 4);
-    for (std::size_t i = 0; i < size; i += 3) {
-        unsigned v = data[i] << 16;
-        if (i + 1 < size) {
-            v |= data[i + 1] << 8;
-        }
-        if (i + 2 < size) {
-            v |= data[i + 2];
-        }
-        out.push_back(k_alphabet[(v >> 18) & 63]);
-        out.push_back(k_alphabet[(v >> 12) & 63]);
-        out.push_back(i + 1 < size ? k_alphabet[(v >> 6) & 63] : '=');
-        out.push_back(i + 2 < size ? k_alphabet[v & 63] : '=');
-    }
-    return out;
-}
-
-/// Float32 little-endian bytes, base64: what OpenAI returns for encoding_format "base64".
-std::string floats_to_base64(const json& values)
-{
-    std::string bytes;
-    bytes.reserve(values.size() * 4);
-    for (const auto& v : values) {
-        float f = v.is_number() ? v.get<float>() : 0.0f;
-        std::uint32_t bits = 0;
-        std::memcpy(&bits, &f, 4);
-        for (int i = 0; i < 4; ++i) {
-            bytes.push_back(static_cast<char>((bits >> (8 * i)) & 0xff));
-        }
-    }
-    return base64_encode(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size());
-}
-
 class GeminiAdapter final : public Adapter {
 public:
     std::expected<UpstreamRequest, wire::Failure> chat_request(const json& canonical, const Target& target,
@@ -792,7 +750,6 @@ std::expected<UpstreamRequest, wire::Failure> GeminiAdapter::embeddings_request(
     if (texts.empty()) {
         return std::unexpected(wire::bad_request("The embeddings request needs a non-empty 'input'.", "input"));
     }
-    t_embeddings_base64 = string_at(canonical, "encoding_format") == "base64";
     json requests = json::array();
     for (auto& text : texts) {
         json r = {{"model", "models/" + target.model}, {"content", {{"parts", json::array({{{"text", text}}})}}}};
@@ -817,7 +774,7 @@ std::expected<ChatResult, wire::Failure> GeminiAdapter::embeddings_response(std:
         const json values = e.contains("values") ? e["values"] : json::array();
         data.push_back({{"object", "embedding"},
                         {"index", index++},
-                        {"embedding", t_embeddings_base64 ? json(floats_to_base64(values)) : values}});
+                        {"embedding", values}});
     }
     ChatResult result;
     // batchEmbedContents reports no token counts.

@@ -1,5 +1,7 @@
 #include "daemon/providers/json_access.hpp"
 
+#include <cstring>
+
 namespace aigw::daemon::providers {
 
 using nlohmann::json;
@@ -56,6 +58,37 @@ std::optional<DataUrl> parse_data_url(std::string_view url)
     }
     meta.remove_suffix(7);
     return DataUrl{std::string(meta), std::string(url.substr(comma + 1))};
+}
+
+std::string float32_base64(const json& v)
+{
+    static constexpr char k_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string bytes;
+    bytes.reserve(v.size() * 4);
+    for (const auto& x : v) {
+        float f = x.is_number() ? x.get<float>() : 0.0f;
+        std::uint32_t u = 0;
+        std::memcpy(&u, &f, sizeof u);
+        for (int i = 0; i < 4; ++i) {
+            bytes.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
+        }
+    }
+    std::string out;
+    out.reserve((bytes.size() + 2) / 3 * 4);
+    for (std::size_t i = 0; i < bytes.size(); i += 3) {
+        std::uint32_t n = static_cast<std::uint8_t>(bytes[i]) << 16;
+        if (i + 1 < bytes.size()) {
+            n |= static_cast<std::uint8_t>(bytes[i + 1]) << 8;
+        }
+        if (i + 2 < bytes.size()) {
+            n |= static_cast<std::uint8_t>(bytes[i + 2]);
+        }
+        out.push_back(k_b64[(n >> 18) & 63]);
+        out.push_back(k_b64[(n >> 12) & 63]);
+        out.push_back(i + 1 < bytes.size() ? k_b64[(n >> 6) & 63] : '=');
+        out.push_back(i + 2 < bytes.size() ? k_b64[n & 63] : '=');
+    }
+    return out;
 }
 
 json chunk_base(std::string_view id, std::string_view model, std::int64_t created)

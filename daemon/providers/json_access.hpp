@@ -31,6 +31,10 @@ struct DataUrl {
 /// "data:image/png;base64,AAAA" -> {image/png, AAAA}; nullopt for anything else.
 std::optional<DataUrl> parse_data_url(std::string_view url);
 
+/// Base64 of the little-endian float32s of a JSON number array: what OpenAI returns for
+/// embeddings with encoding_format "base64" (the openai SDK's default).
+std::string float32_base64(const nlohmann::json& values);
+
 /// {"id","object":"chat.completion.chunk","created","model"}: the fields every chunk repeats.
 nlohmann::json chunk_base(std::string_view id, std::string_view model, std::int64_t created);
 

@@ -1,11 +1,10 @@
 // The OpenAI-compatible surface: /v1/chat/completions, /v1/embeddings, /v1/models.
 
+#include "daemon/providers/json_access.hpp"
 #include "daemon/providers/mock.hpp"
 #include "daemon/server/chat_pipeline.hpp"
 
 #include <httplib.h>
-
-#include <cstring>
 
 namespace aigw::daemon::server {
 
@@ -47,39 +46,6 @@ std::expected<nlohmann::json, wire::Failure> parse_chat_body(const std::string& 
     return body;
 }
 
-/// Base64 of the little-endian float32s of `v`: what OpenAI returns for
-/// encoding_format "base64" (and what the openai SDK asks for by default).
-std::string float32_base64(const nlohmann::json& v)
-{
-    static constexpr char k_b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    std::string bytes;
-    bytes.reserve(v.size() * 4);
-    for (const auto& x : v) {
-        float f = x.is_number() ? x.get<float>() : 0.0f;
-        std::uint32_t u = 0;
-        std::memcpy(&u, &f, sizeof u);
-        for (int i = 0; i < 4; ++i) {
-            bytes.push_back(static_cast<char>((u >> (8 * i)) & 0xff));
-        }
-    }
-    std::string out;
-    out.reserve((bytes.size() + 2) / 3 * 4);
-    for (std::size_t i = 0; i < bytes.size(); i += 3) {
-        std::uint32_t n = static_cast<std::uint8_t>(bytes[i]) << 16;
-        if (i + 1 < bytes.size()) {
-            n |= static_cast<std::uint8_t>(bytes[i + 1]) << 8;
-        }
-        if (i + 2 < bytes.size()) {
-            n |= static_cast<std::uint8_t>(bytes[i + 2]);
-        }
-        out.push_back(k_b64[(n >> 18) & 63]);
-        out.push_back(k_b64[(n >> 12) & 63]);
-        out.push_back(i + 1 < bytes.size() ? k_b64[(n >> 6) & 63] : '=');
-        out.push_back(i + 2 < bytes.size() ? k_b64[n & 63] : '=');
-    }
-    return out;
-}
-
 /// Whatever the provider returned, answer in the encoding the client asked for.
 void apply_encoding_format(const nlohmann::json& request, nlohmann::json& response)
 {
@@ -93,7 +59,7 @@ void apply_encoding_format(const nlohmann::json& request, nlohmann::json& respon
     for (auto& item : *data) {
         auto e = item.find("embedding");
         if (e != item.end() && e->is_array()) {
-            *e = float32_base64(*e);
+            *e = providers::float32_base64(*e);
         }
     }
 }

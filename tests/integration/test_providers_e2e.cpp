@@ -7,6 +7,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <doctest/doctest.h>
 
+#include <cstring>
+
 using aigw::test::Daemon;
 using aigw::test::FakeUpstream;
 using nlohmann::json;
@@ -291,4 +293,53 @@ TEST_CASE("the Anthropic SDK's models.list shape is served when anthropic-versio
     auto body = json::parse(r->body);
     CHECK(body["has_more"] == false);
     CHECK(body["data"][0]["type"] == "model");
+}
+
+namespace {
+std::vector<float> decode_float32_base64(const std::string& b64)
+{
+    static const std::string k_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    std::string bytes;
+    unsigned buf = 0;
+    int bits = 0;
+    for (char c : b64) {
+        auto pos = k_alphabet.find(c);
+        if (pos == std::string::npos) {
+            continue;  // '=' padding
+        }
+        buf = (buf << 6) | static_cast<unsigned>(pos);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            bytes.push_back(static_cast<char>((buf >> bits) & 0xff));
+        }
+    }
+    std::vector<float> out(bytes.size() / 4);
+    std::memcpy(out.data(), bytes.data(), out.size() * 4);
+    return out;
+}
+}  // namespace
+
+TEST_CASE("embeddings answer in base64 when asked, whatever the provider returns")
+{
+    FakeUpstream up;
+    Daemon d(&up);
+    for (const char* model : {"gemini/text-embedding-004", "mock/embed"}) {
+        CAPTURE(model);
+        auto as_floats = d.post("/v1/embeddings", {{"model", model}, {"input", "the same text"}});
+        auto as_base64 = d.post("/v1/embeddings", {{"model", model}, {"input", "the same text"}, {"encoding_format", "base64"}});
+        REQUIRE(as_floats);
+        REQUIRE(as_base64);
+        REQUIRE_MESSAGE(as_floats->status == 200, as_floats->body);
+        REQUIRE(as_base64->status == 200);
+        auto floats = json::parse(as_floats->body)["data"][0]["embedding"];
+        auto encoded = json::parse(as_base64->body)["data"][0]["embedding"];
+        REQUIRE(floats.is_array());
+        REQUIRE(encoded.is_string());
+        auto decoded = decode_float32_base64(encoded.get<std::string>());
+        REQUIRE(decoded.size() == floats.size());
+        for (std::size_t i = 0; i < decoded.size(); ++i) {
+            CHECK(decoded[i] == doctest::Approx(floats[i].get<double>()).epsilon(1e-6));
+        }
+    }
 }

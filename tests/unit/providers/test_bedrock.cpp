@@ -2,11 +2,13 @@
 // requests with a fixed clock, usage without double counting, event-stream translation.
 
 #include "daemon/providers/adapter.hpp"
+#include "daemon/providers/json_access.hpp"
 #include "daemon/providers/aws_eventstream.hpp"
 #include "daemon/providers/sigv4.hpp"
 
 #include <doctest/doctest.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -27,7 +29,7 @@ constexpr const char* k_model = "anthropic.claude-3-haiku-20240307-v1:0";
 
 std::string fixture(const std::string& name)
 {
-    std::ifstream in(std::string(AIGW_FIXTURES_DIR) + "/bedrock/" + name, std::ios::binary);
+    std::ifstream in(std::filesystem::path(AIGW_FIXTURES_DIR) / "bedrock" / name, std::ios::binary);
     REQUIRE_MESSAGE(in.good(), "missing fixture " << name);
     std::stringstream ss;
     ss << in.rdbuf();
@@ -613,13 +615,11 @@ TEST_CASE("bedrock: Titan embeddings go through InvokeModel, one input per reque
     CHECK(many.error().message.find("one input per request") != std::string::npos);
 }
 
-TEST_CASE("bedrock: base64 embeddings are little-endian float32")
+TEST_CASE("base64 embeddings are little-endian float32")
 {
-    auto t = target("amazon.titan-embed-text-v2:0");
-    REQUIRE(p::bedrock_adapter().embeddings_request({{"input", "x"}, {"encoding_format", "base64"}}, t).has_value());
-    auto resp = p::bedrock_adapter().embeddings_response(R"({"embedding":[1.0],"inputTextTokenCount":1})", t);
-    REQUIRE(resp.has_value());
-    CHECK(resp->body["data"][0]["embedding"] == "AACAPw==");  // 1.0f = 00 00 80 3f
+    CHECK(p::float32_base64(json::array({1.0})) == "AACAPw==");  // 1.0f = 00 00 80 3f
+    CHECK(p::float32_base64(json::array({0.5, -1.0})) == "AAAAPwAAgL8=");
+    CHECK(p::float32_base64(json::array()) == "");
 }
 
 TEST_CASE("bedrock: Cohere embed models on Bedrock take a batch")
