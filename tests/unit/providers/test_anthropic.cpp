@@ -4,6 +4,8 @@
 #include "daemon/providers/adapter.hpp"
 #include "shared/wire/sse.hpp"
 
+#include "tests/unit/providers/support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -17,11 +19,7 @@ namespace {
 
 std::string fixture(const std::string& name)
 {
-    std::ifstream in(std::string(AIGW_FIXTURES_DIR) + "/anthropic/" + name, std::ios::binary);
-    REQUIRE_MESSAGE(in.good(), "missing fixture " << name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return aigw::test::read_fixture("anthropic", name);
 }
 
 p::Target target(std::string model = "claude-sonnet-4-5", std::int64_t default_max_tokens = 0)
@@ -41,31 +39,13 @@ json request_body(const json& canonical, const p::Target& t = target(), bool str
     return json::parse(req->body);
 }
 
-struct StreamRun {
-    std::vector<json> chunks;
-    std::optional<wire::Failure> failure;
-    bool finished = false;
-    wire::Usage usage;
-};
+using aigw::test::StreamRun;
 
 StreamRun run_stream(const std::string& name)
 {
     auto translator = p::anthropic_adapter().chat_stream(target());
-    wire::SseReader reader;
-    std::vector<wire::SseEvent> events;
-    reader.feed(fixture(name), events);
-    reader.finish(events);
-    StreamRun run;
-    for (const auto& ev : events) {
-        auto r = translator->on_event(ev, run.chunks);
-        if (!r) {
-            run.failure = r.error();
-            break;
-        }
-    }
-    run.finished = translator->finished();
-    run.usage = translator->usage();
-    return run;
+    const std::string bytes = fixture(name);
+    return aigw::test::run_sse(*translator, bytes, bytes.size() + 1);
 }
 
 json user(const std::string& text)

@@ -4,6 +4,8 @@
 #include "daemon/providers/anthropic_surface.hpp"
 #include "shared/wire/sse.hpp"
 
+#include "tests/unit/providers/support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -17,9 +19,7 @@ namespace {
 
 json fixture_json(const std::string& name)
 {
-    std::ifstream in(std::string(AIGW_FIXTURES_DIR) + "/anthropic/" + name, std::ios::binary);
-    REQUIRE_MESSAGE(in.good(), "missing fixture " << name);
-    return json::parse(in);
+    return json::parse(aigw::test::read_fixture("anthropic", name));
 }
 
 /// Parses the writer's output back into (event name, data) pairs.

@@ -5,6 +5,8 @@
 #include "daemon/providers/adapter.hpp"
 #include "shared/wire/sse.hpp"
 
+#include "tests/unit/providers/support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -18,11 +20,7 @@ namespace {
 
 std::string fixture(const std::string& name)
 {
-    std::ifstream in(std::string(AIGW_FIXTURES_DIR) + "/azure/" + name, std::ios::binary);
-    REQUIRE_MESSAGE(in.good(), "missing fixture " << name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return aigw::test::read_fixture("azure", name);
 }
 
 aigw::config::ProviderSpec azure_spec(std::string api_version = {})

@@ -6,6 +6,8 @@
 #include "daemon/providers/aws_eventstream.hpp"
 #include "daemon/providers/sigv4.hpp"
 
+#include "tests/unit/providers/support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <filesystem>
@@ -29,11 +31,7 @@ constexpr const char* k_model = "anthropic.claude-3-haiku-20240307-v1:0";
 
 std::string fixture(const std::string& name)
 {
-    std::ifstream in(std::filesystem::path(AIGW_FIXTURES_DIR) / "bedrock" / name, std::ios::binary);
-    REQUIRE_MESSAGE(in.good(), "missing fixture " << name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return aigw::test::read_fixture("bedrock", name);
 }
 
 /// Pins sigv4's clock for the lifetime of the object.
@@ -82,12 +80,7 @@ std::string exception(const std::string& type, const std::string& message)
                       json{{"message", message}}.dump());
 }
 
-struct StreamRun {
-    std::vector<json> chunks;
-    std::optional<wire::Failure> failure;
-    bool finished = false;
-    wire::Usage usage;
-};
+using aigw::test::StreamRun;
 
 /// Feeds `bytes` through the adapter's own stream decoder in pieces of `step` bytes.
 StreamRun run_stream(const std::string& bytes, std::size_t step)

@@ -4,6 +4,8 @@
 #include "daemon/providers/adapter.hpp"
 #include "shared/wire/sse.hpp"
 
+#include "tests/unit/providers/support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <fstream>
@@ -17,11 +19,7 @@ namespace {
 
 std::string fixture(const std::string& name)
 {
-    std::ifstream in(std::string(AIGW_FIXTURES_DIR) + "/cohere/" + name, std::ios::binary);
-    REQUIRE_MESSAGE(in.good(), "missing fixture " << name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return aigw::test::read_fixture("cohere", name);
 }
 
 p::Target target(std::string model = "command-a-03-2025")
@@ -52,36 +50,14 @@ json weather_tool()
                 {"required", json::array({"location"})}}}}}};
 }
 
-struct StreamRun {
-    std::vector<json> chunks;
-    std::optional<wire::Failure> failure;
-    bool finished = false;
-    wire::Usage usage;
-};
+using aigw::test::StreamRun;
 
 /// Feeds the fixture in pieces of `step` bytes, so events split anywhere.
 StreamRun run_stream(const std::string& name, std::size_t step = 5)
 {
     auto translator = p::cohere_adapter().chat_stream(target());
     REQUIRE(translator != nullptr);
-    wire::SseReader reader;
-    std::vector<wire::SseEvent> events;
-    const std::string data = fixture(name);
-    for (std::size_t i = 0; i < data.size(); i += step) {
-        reader.feed(std::string_view(data).substr(i, step), events);
-    }
-    reader.finish(events);
-    StreamRun run;
-    for (const auto& ev : events) {
-        auto r = translator->on_event(ev, run.chunks);
-        if (!r) {
-            run.failure = r.error();
-            break;
-        }
-    }
-    run.finished = translator->finished();
-    run.usage = translator->usage();
-    return run;
+    return aigw::test::run_sse(*translator, fixture(name), step);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 #include "daemon/providers/adapter.hpp"
 #include "shared/wire/sse.hpp"
 
+#include "tests/unit/providers/support.hpp"
+
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -18,11 +20,7 @@ namespace {
 
 std::string fixture(const std::string& name)
 {
-    std::ifstream in(std::string(AIGW_FIXTURES_DIR) + "/gemini/" + name, std::ios::binary);
-    REQUIRE_MESSAGE(in.good(), "missing fixture " << name);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
+    return aigw::test::read_fixture("gemini", name);
 }
 
 p::Target target(std::string model = "gemini-2.5-flash")
@@ -46,34 +44,13 @@ json user(const std::string& text)
     return {{"role", "user"}, {"content", text}};
 }
 
-struct StreamRun {
-    std::vector<json> chunks;
-    std::optional<wire::Failure> failure;
-    bool finished = false;
-    wire::Usage usage;
-};
+using aigw::test::StreamRun;
 
 /// Feeds the fixture in pieces of `step` bytes, so CRLF pairs and events split anywhere.
 StreamRun run_stream(const std::string& name, std::size_t step)
 {
     auto translator = p::gemini_adapter().chat_stream(target());
-    wire::SseReader reader;
-    std::string bytes = fixture(name);
-    StreamRun run;
-    for (std::size_t i = 0; i < bytes.size() && !run.failure; i += step) {
-        std::vector<wire::SseEvent> events;
-        reader.feed(std::string_view(bytes).substr(i, step), events);
-        for (const auto& ev : events) {
-            auto r = translator->on_event(ev, run.chunks);
-            if (!r) {
-                run.failure = r.error();
-                break;
-            }
-        }
-    }
-    run.finished = translator->finished();
-    run.usage = translator->usage();
-    return run;
+    return aigw::test::run_sse(*translator, fixture(name), step);
 }
 
 }  // namespace
