@@ -979,10 +979,7 @@ std::expected<ChatResult, wire::Failure> BedrockAdapter::embeddings_response(std
         result.usage.reported = true;
         result.usage.input_tokens = int_at(doc, "inputTextTokenCount");
     }
-    result.body = {{"object", "list"},
-                   {"data", std::move(data)},
-                   {"model", target.model},
-                   {"usage", {{"prompt_tokens", result.usage.input_tokens}, {"total_tokens", result.usage.input_tokens}}}};
+    result.body = embeddings_list(std::move(data), target.model, result.usage.input_tokens);
     return result;
 }
 

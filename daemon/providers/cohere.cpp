@@ -601,10 +601,7 @@ std::expected<ChatResult, wire::Failure> CohereAdapter::embeddings_response(std:
         r.usage.reported = true;
         r.usage.input_tokens = int_at(billed, "input_tokens");
     }
-    r.body = {{"object", "list"},
-              {"data", std::move(data)},
-              {"model", target.model},
-              {"usage", {{"prompt_tokens", r.usage.input_tokens}, {"total_tokens", r.usage.input_tokens}}}};
+    r.body = embeddings_list(std::move(data), target.model, r.usage.input_tokens);
     return r;
 }
 

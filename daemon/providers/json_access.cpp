@@ -91,6 +91,14 @@ std::string float32_base64(const json& v)
     return out;
 }
 
+json embeddings_list(json data, std::string_view model, std::int64_t input_tokens)
+{
+    return {{"object", "list"},
+            {"data", std::move(data)},
+            {"model", model},
+            {"usage", {{"prompt_tokens", input_tokens}, {"total_tokens", input_tokens}}}};
+}
+
 json chunk_base(std::string_view id, std::string_view model, std::int64_t created)
 {
     return {{"id", id}, {"object", "chat.completion.chunk"}, {"created", created}, {"model", model}};

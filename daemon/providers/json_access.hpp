@@ -35,6 +35,9 @@ std::optional<DataUrl> parse_data_url(std::string_view url);
 /// embeddings with encoding_format "base64" (the openai SDK's default).
 std::string float32_base64(const nlohmann::json& values);
 
+/// OpenAI's embeddings answer: {"object":"list","data","model","usage":{prompt_tokens,total_tokens}}.
+nlohmann::json embeddings_list(nlohmann::json data, std::string_view model, std::int64_t input_tokens);
+
 /// {"id","object":"chat.completion.chunk","created","model"}: the fields every chunk repeats.
 nlohmann::json chunk_base(std::string_view id, std::string_view model, std::int64_t created);
 

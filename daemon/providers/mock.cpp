@@ -211,10 +211,7 @@ ChatResult embeddings(const nlohmann::json& canonical, std::string_view model_na
         data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", v}});
         r.usage.input_tokens += token_estimate(inputs[i]);
     }
-    r.body = {{"object", "list"},
-              {"data", std::move(data)},
-              {"model", std::string("mock/") + std::string(model_name)},
-              {"usage", {{"prompt_tokens", r.usage.input_tokens}, {"total_tokens", r.usage.input_tokens}}}};
+    r.body = embeddings_list(std::move(data), std::string("mock/") + std::string(model_name), r.usage.input_tokens);
     return r;
 }
 
