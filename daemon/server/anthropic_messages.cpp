@@ -98,7 +98,7 @@ void Gateway::install_anthropic_routes()
         if (!authorize(req, res, true)) {
             return;
         }
-        auto ex = begin("anthropic.messages");
+        auto ex = begin("anthropic.messages", req);
         res.set_header("x-request-id", ex->request_id);
         res.set_header("request-id", ex->request_id);  // the Anthropic SDK reads this one
         auto fail = [&](const wire::Failure& f) {

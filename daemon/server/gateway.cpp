@@ -199,13 +199,17 @@ void Gateway::shutdown()
     }
 }
 
-std::shared_ptr<Exchange> Gateway::begin(std::string surface) const
+std::shared_ptr<Exchange> Gateway::begin(std::string surface, const httplib::Request& req) const
 {
     auto ex = std::make_shared<Exchange>();
     ex->request_id = "req_" + random_hex(12);
     ex->ts_ms = unix_ms();
     ex->t0 = std::chrono::steady_clock::now();
     ex->surface = std::move(surface);
+    ex->tag = req.get_header_value("x-aigw-tag");
+    if (ex->tag.size() > 200) {
+        ex->tag.resize(200);
+    }
     return ex;
 }
 
@@ -280,6 +284,8 @@ void Gateway::record(const Exchange& ex, int status, const wire::Usage& usage, d
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ex.t0).count();
     row.ttft_ms = ttft_ms;
     row.stream = ex.stream;
+    row.tag = ex.tag;
+    row.variant = ex.variant;
     if (m_cfg.log_bodies) {
         row.request_body = ex.request_body;
         row.response_body = std::move(response_body);

@@ -29,6 +29,8 @@ struct Exchange {
     std::string requested_model;
     routing::Route route;
     bool stream = false;
+    std::string tag;              ///< x-aigw-tag: groups requests in reports (bench runs, scripts)
+    std::string variant;          ///< A/B variant that served the request, when split
     std::string request_body;     ///< kept only when body logging is on
 };
 
@@ -58,7 +60,8 @@ public:
     int port() const { return m_port; }
 
     // ---- shared by the surfaces ----
-    std::shared_ptr<Exchange> begin(std::string surface) const;
+    /// A new exchange with its request id, clock and the caller's x-aigw-tag.
+    std::shared_ptr<Exchange> begin(std::string surface, const httplib::Request& req) const;
     /// Bearer (or x-api-key) check. False means the response was filled with a 401.
     bool authorize(const httplib::Request& req, httplib::Response& res, bool anthropic_shape) const;
     /// Writes a failure in the OpenAI (or Anthropic) shape with its status.

@@ -74,7 +74,7 @@ void Gateway::install_openai_routes()
         if (!authorize(req, res, false)) {
             return;
         }
-        auto ex = begin("openai.chat");
+        auto ex = begin("openai.chat", req);
         res.set_header("x-request-id", ex->request_id);
         auto body = parse_chat_body(req.body);
         if (!body) {
@@ -130,7 +130,7 @@ void Gateway::install_openai_routes()
         if (!authorize(req, res, false)) {
             return;
         }
-        auto ex = begin("openai.embeddings");
+        auto ex = begin("openai.embeddings", req);
         res.set_header("x-request-id", ex->request_id);
         auto body = nlohmann::json::parse(req.body, nullptr, false);
         if (body.is_discarded() || !body.is_object()) {
@@ -213,7 +213,7 @@ void Gateway::install_openai_routes()
             }
             body = {{"object", "list"}, {"data", std::move(data)}};
         }
-        res.set_header("x-request-id", begin("openai.models")->request_id);
+        res.set_header("x-request-id", begin("openai.models", req)->request_id);
         res.set_content(body.dump(), "application/json");
     };
     svr.Get("/v1/models", models);
