@@ -1,22 +1,106 @@
 #include "daemon/routing/router.hpp"
 
+#include <algorithm>
+#include <cmath>
+#include <random>
+
 namespace aigw::daemon::routing {
 
-Router::Router(const config::Config& cfg, config::Env env) : m_cfg(cfg), m_env(std::move(env))
+namespace {
+
+double unit_random()
+{
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+}
+
+/// A stable number in [0, 1) for a sticky choice (FNV-1a; the same user always lands in
+/// the same variant, across restarts).
+double unit_hash(std::string_view text)
+{
+    std::uint64_t h = 1469598103934665603ULL;
+    for (unsigned char c : text) {
+        h ^= c;
+        h *= 1099511628211ULL;
+    }
+    return static_cast<double>(h >> 11) / static_cast<double>(1ULL << 53);
+}
+
+/// Picks one entry by weight with `u` in [0, 1).
+std::size_t pick_weighted(const std::vector<config::WeightedModel>& items, double u)
+{
+    double total = 0;
+    for (const auto& w : items) {
+        total += w.weight;
+    }
+    double x = u * total;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        if (x < items[i].weight) {
+            return i;
+        }
+        x -= items[i].weight;
+    }
+    return items.size() - 1;
+}
+
+std::string trim(std::string_view s)
+{
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+        s.remove_suffix(1);
+    }
+    return std::string(s);
+}
+
+/// Price per 1M tokens in + out, for ordering automatic fallbacks by tier.
+double blended_price(const config::ModelInfo* m)
+{
+    return m != nullptr && m->price ? m->price->input + m->price->output : 0;
+}
+
+}  // namespace
+
+std::vector<std::string> split_model_list(std::string_view text)
+{
+    std::vector<std::string> out;
+    while (!text.empty()) {
+        auto comma = text.find(',');
+        auto item = trim(text.substr(0, comma));
+        if (!item.empty()) {
+            out.push_back(std::move(item));
+        }
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        text.remove_prefix(comma + 1);
+    }
+    return out;
+}
+
+Router::Router(const config::Config& cfg, config::Env env, SteadyClock clock)
+    : m_cfg(cfg),
+      m_env(std::move(env)),
+      m_health(HealthSettings{cfg.routing.circuit_failures, std::chrono::milliseconds(cfg.routing.circuit_cooldown_ms),
+                              std::chrono::milliseconds(cfg.routing.health_window_ms)},
+               clock),
+      m_keyboard(clock)
 {
     reload_keys();
 }
 
 void Router::reload_keys()
 {
-    std::map<std::string, std::string, std::less<>> keys;
+    std::map<std::string, std::vector<std::string>, std::less<>> keys;
     for (const auto& [name, spec] : m_cfg.providers) {
         if (spec.key_env.empty() && spec.wire == config::WireFormat::mock) {
             continue;
         }
-        auto key = config::provider_key(m_cfg, spec, m_env);
-        if (!key.empty()) {
-            keys.emplace(name, std::move(key));
+        // Several keys of one provider: comma-separated, rotated round-robin and on 429.
+        auto list = split_model_list(config::provider_key(m_cfg, spec, m_env));
+        if (!list.empty()) {
+            keys.emplace(name, std::move(list));
         }
     }
     auto env_or = [&](std::initializer_list<const char*> names) {
@@ -32,6 +116,7 @@ void Router::reload_keys()
     std::unique_lock lock(m_mu);
     m_keys = std::move(keys);
     m_aws = std::move(aws);
+    m_keyboard.reset();
 }
 
 bool Router::key_present(const config::ProviderSpec& p) const
@@ -43,7 +128,164 @@ bool Router::key_present(const config::ProviderSpec& p) const
     return m_keys.contains(p.name);
 }
 
-std::expected<Route, wire::Failure> Router::route(std::string_view requested) const
+std::map<std::string, int, std::less<>> Router::key_counts() const
+{
+    std::shared_lock lock(m_mu);
+    std::map<std::string, int, std::less<>> out;
+    for (const auto& [name, list] : m_keys) {
+        out.emplace(name, static_cast<int>(list.size()));
+    }
+    return out;
+}
+
+const config::ModelRouting* Router::routing_for(std::string_view name) const
+{
+    for (int depth = 0; depth < 16; ++depth) {
+        if (auto it = m_cfg.model_routing.find(name); it != m_cfg.model_routing.end()) {
+            return &it->second;
+        }
+        auto alias = m_cfg.aliases.find(name);
+        if (alias == m_cfg.aliases.end()) {
+            return nullptr;
+        }
+        name = alias->second;
+    }
+    return nullptr;
+}
+
+void Router::order_deployments(const config::ModelRouting& r, std::vector<Candidate>& out) const
+{
+    auto pool = r.deployments;
+    const auto strategy = r.strategy.value_or(m_cfg.routing.strategy);
+    if (strategy == config::BalanceStrategy::weighted) {
+        // Weighted sampling without replacement: the first pick carries the traffic share,
+        // the rest are the order of retreat.
+        while (!pool.empty()) {
+            auto i = pick_weighted(pool, unit_random());
+            out.push_back({std::move(pool[i].model), "deployment"});
+            pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+        return;
+    }
+    std::shuffle(pool.begin(), pool.end(), std::mt19937_64{static_cast<std::uint64_t>(unit_random() * 1e18)});
+    auto id_of = [&](const std::string& model) {
+        auto resolved = config::resolve_model(m_cfg, model);
+        return resolved ? resolved->id : model;
+    };
+    if (strategy == config::BalanceStrategy::least_busy) {
+        std::stable_sort(pool.begin(), pool.end(), [&](const auto& a, const auto& b) {
+            return m_health.inflight(id_of(a.model)) < m_health.inflight(id_of(b.model));
+        });
+    } else {
+        // Unknown latency sorts first, so a new deployment gets measured.
+        std::stable_sort(pool.begin(), pool.end(), [&](const auto& a, const auto& b) {
+            return m_health.latency_ewma_ms(id_of(a.model)) < m_health.latency_ewma_ms(id_of(b.model));
+        });
+    }
+    for (auto& d : pool) {
+        out.push_back({std::move(d.model), "deployment"});
+    }
+}
+
+void Router::add_auto_fallbacks(const PlanRequest& req, std::vector<Candidate>& out) const
+{
+    constexpr std::size_t k_max_auto = 3;
+    auto primary = config::resolve_model(m_cfg, out.front().model);
+    const double primary_price = primary ? blended_price(primary->info) : 0;
+    std::vector<const config::ModelInfo*> matches;
+    for (const auto* m : m_cfg.catalog.all()) {
+        if (m->mode != "chat" || (req.needs_tools && !m->tools) || (req.needs_vision && !m->vision) ||
+            (req.min_context > 0 && m->context_window > 0 && m->context_window < req.min_context)) {
+            continue;
+        }
+        auto p = m_cfg.providers.find(m->provider);
+        if (p == m_cfg.providers.end() || p->second.wire == config::WireFormat::mock || !key_present(p->second)) {
+            continue;
+        }
+        if (primary && m->id == primary->id) {
+            continue;
+        }
+        matches.push_back(m);
+    }
+    // Closest price tier first: a fallback for a small model should be small, too.
+    auto distance = [&](const config::ModelInfo* m) {
+        const double a = std::max(primary_price, 0.01);
+        const double b = std::max(blended_price(m), 0.01);
+        return std::abs(std::log(a / b));
+    };
+    std::stable_sort(matches.begin(), matches.end(),
+                     [&](const auto* a, const auto* b) { return distance(a) < distance(b); });
+    std::size_t added = 0;
+    for (const auto* m : matches) {
+        if (added == k_max_auto) {
+            break;
+        }
+        out.push_back({m->id, "auto fallback"});
+        ++added;
+    }
+}
+
+Plan Router::plan(const PlanRequest& req) const
+{
+    Plan plan;
+    std::string name(req.requested);
+    const config::ModelRouting* logical = routing_for(name);
+    if (logical != nullptr && !logical->split.empty()) {
+        const double u = req.user.empty() ? unit_random() : unit_hash(req.user);
+        plan.variant = logical->split[pick_weighted(logical->split, u)].model;
+        name = plan.variant;
+    }
+    const config::ModelRouting* routing = routing_for(name);
+    if (routing != nullptr && !routing->deployments.empty()) {
+        order_deployments(*routing, plan.candidates);
+    } else {
+        plan.candidates.push_back({name, "requested"});
+    }
+
+    bool auto_fallback = m_cfg.routing.auto_fallback;
+    auto header = split_model_list(req.fallback_header);
+    bool header_lists_models = false;
+    bool no_fallback = false;
+    for (auto& m : header) {
+        if (m == "auto") {
+            auto_fallback = true;
+        } else if (m == "none") {
+            no_fallback = true;
+            auto_fallback = false;
+        } else {
+            plan.candidates.push_back({std::move(m), "header fallback"});
+            header_lists_models = true;
+        }
+    }
+    // A request's own list replaces the configured one; otherwise the variant's fallbacks,
+    // then the logical name's.
+    if (!header_lists_models && !no_fallback) {
+        for (const auto* r : {routing, logical}) {
+            if (r != nullptr) {
+                for (const auto& m : r->fallback) {
+                    plan.candidates.push_back({m, "fallback"});
+                }
+            }
+            if (routing == logical) {
+                break;
+            }
+        }
+    }
+    if (auto_fallback) {
+        add_auto_fallbacks(req, plan.candidates);
+    }
+    // The same model twice gains nothing.
+    std::vector<Candidate> unique;
+    for (auto& c : plan.candidates) {
+        if (std::none_of(unique.begin(), unique.end(), [&](const Candidate& u) { return u.model == c.model; })) {
+            unique.push_back(std::move(c));
+        }
+    }
+    plan.candidates = std::move(unique);
+    return plan;
+}
+
+std::expected<Route, wire::Failure> Router::route(std::string_view requested, const std::vector<int>& exclude_keys) const
 {
     auto resolved = config::resolve_model(m_cfg, requested);
     if (!resolved) {
@@ -72,7 +314,13 @@ std::expected<Route, wire::Failure> Router::route(std::string_view requested) co
     {
         std::shared_lock lock(m_mu);
         if (auto it = m_keys.find(spec.name); it != m_keys.end()) {
-            r.target.api_key = it->second;
+            r.key_count = static_cast<int>(it->second.size());
+            auto idx = m_keyboard.pick(spec.name, r.key_count, exclude_keys);
+            if (!idx) {
+                return std::unexpected(no_usable_key(spec.name, r.key_count));
+            }
+            r.key_index = *idx;
+            r.target.api_key = it->second[static_cast<std::size_t>(*idx)];
         }
         if (spec.wire == config::WireFormat::bedrock) {
             r.target.aws = m_aws;
@@ -93,6 +341,37 @@ std::expected<Route, wire::Failure> Router::route(std::string_view requested) co
         return std::unexpected(std::move(f));
     }
     return r;
+}
+
+wire::Failure Router::no_usable_key(const std::string& provider, int count) const
+{
+    // Every key is either rejected or resting: say which, and when one is back.
+    std::int64_t soonest_ms = -1;
+    int bad = 0;
+    for (const auto& k : m_keyboard.all({{provider, count}})) {
+        if (k.bad) {
+            ++bad;
+        } else if (k.cooldown_ms > 0 && (soonest_ms < 0 || k.cooldown_ms < soonest_ms)) {
+            soonest_ms = k.cooldown_ms;
+        }
+    }
+    wire::Failure f;
+    const std::string keys = count == 1 ? "the key" : "all " + std::to_string(count) + " keys";
+    if (bad == count) {
+        f.kind = wire::FailureKind::auth;
+        f.status = 401;
+        f.message = "the provider '" + provider + "' rejected " + keys +
+                    " (401/403); fix it with 'aigw keys set " + provider + "' (the daemon reloads its keys)";
+        f.code = "provider_key_rejected";
+        return f;
+    }
+    f.kind = wire::FailureKind::rate_limited;
+    f.status = 429;
+    f.message = std::string("the provider '") + provider + "' rate-limited " + keys + "; try again in " +
+                std::to_string((std::max<std::int64_t>(soonest_ms, 0) + 999) / 1000) + " s";
+    f.code = "rate_limit_exceeded";
+    f.retry_after_s = static_cast<double>(std::max<std::int64_t>(soonest_ms, 0)) / 1000.0;
+    return f;
 }
 
 }  // namespace aigw::daemon::routing

@@ -1,8 +1,11 @@
 #pragma once
-// Model resolution into a concrete route: provider, adapter, key, base URL and price.
-// Provider keys are read once at start-up and on reload, never per request.
+// Model resolution into concrete routes, and a request's attempt plan: A/B variant,
+// load-balanced deployments, fallbacks (per request, per model, automatic). Provider keys
+// are read once at start-up and on reload, never per request; which key a route uses comes
+// from the KeyBoard (round-robin over keys that are neither cooling down nor bad).
 
 #include "daemon/providers/adapter.hpp"
+#include "daemon/routing/health.hpp"
 #include "shared/config/config.hpp"
 
 #include <mutex>
@@ -15,28 +18,72 @@ struct Route {
     providers::Target target;
     const providers::Adapter* adapter = nullptr;  ///< nullptr for the in-process mock
     std::optional<config::Price> price;           ///< nullopt: unpriced (cost 0, flagged)
+    int key_index = -1;                           ///< which of the provider's keys (-1: none)
+    int key_count = 0;
     bool is_mock() const { return adapter == nullptr; }
+};
+
+/// What shapes a request's plan besides configuration.
+struct PlanRequest {
+    std::string_view requested;
+    std::string_view fallback_header;  ///< x-aigw-fallback: "a/m1, b/m2" (and/or "auto")
+    std::string_view user;             ///< the body's `user`: keeps A/B variants sticky
+    bool needs_tools = false;
+    bool needs_vision = false;
+    std::int64_t min_context = 0;      ///< estimated prompt + answer tokens
+};
+
+/// One model to try, and why it is in the plan.
+struct Candidate {
+    std::string model;   ///< as written in config / headers ("provider/model" or alias)
+    std::string origin;  ///< "requested", "deployment", "fallback", "header fallback", "auto fallback"
+};
+
+struct Plan {
+    std::string variant;  ///< the A/B variant chosen, when the name splits
+    std::vector<Candidate> candidates;
 };
 
 class Router {
 public:
-    Router(const config::Config& cfg, config::Env env);
+    Router(const config::Config& cfg, config::Env env, SteadyClock clock = nullptr);
 
-    /// Resolves a requested model string. 404 model_not_found for unknown providers and
-    /// bare names; 401 with a what-to-do message when the provider needs a key and has none.
-    std::expected<Route, wire::Failure> route(std::string_view requested) const;
+    /// The ordered models to try for a request (at least one).
+    Plan plan(const PlanRequest& req) const;
 
-    /// Re-reads provider keys (environment and the provider-keys file).
+    /// Resolves a model string into a route with a usable key. 404 model_not_found for
+    /// unknown providers and bare names; 401 with a what-to-do message when the provider
+    /// needs a key and has none; when every key is cooling down (429) or was rejected
+    /// (401/403), a rate_limited / auth failure. `exclude_keys`: keys this request already
+    /// failed with.
+    std::expected<Route, wire::Failure> route(std::string_view requested, const std::vector<int>& exclude_keys = {}) const;
+
+    /// Re-reads provider keys (environment and the provider-keys file) and forgets key marks.
     void reload_keys();
     bool key_present(const config::ProviderSpec& p) const;
+    /// Number of keys per provider that has any (for status).
+    std::map<std::string, int, std::less<>> key_counts() const;
     const config::Config& config() const { return m_cfg; }
 
+    HealthBoard& health() const { return m_health; }
+    KeyBoard& keys() const { return m_keyboard; }
+
 private:
+    const config::ModelRouting* routing_for(std::string_view name) const;
+    void order_deployments(const config::ModelRouting& r, std::vector<Candidate>& out) const;
+    void add_auto_fallbacks(const PlanRequest& req, std::vector<Candidate>& out) const;
+    wire::Failure no_usable_key(const std::string& provider, int count) const;
+
     const config::Config& m_cfg;
     config::Env m_env;
     mutable std::shared_mutex m_mu;
-    std::map<std::string, std::string, std::less<>> m_keys;  ///< provider -> key (never logged)
-    providers::AwsCredentials m_aws;                         ///< for Bedrock (never logged)
+    std::map<std::string, std::vector<std::string>, std::less<>> m_keys;  ///< provider -> keys (never logged)
+    providers::AwsCredentials m_aws;                                      ///< for Bedrock (never logged)
+    mutable HealthBoard m_health;
+    mutable KeyBoard m_keyboard;
 };
+
+/// Splits "a/m1, b/m2" into trimmed, non-empty names.
+std::vector<std::string> split_model_list(std::string_view text);
 
 }  // namespace aigw::daemon::routing

@@ -72,11 +72,18 @@ public:
         c->set_keep_alive(true);
         c->set_tcp_nodelay(true);
         c->set_decompress(false);  // ask for identity: compressed SSE would be buffered
-        c->set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(m_timeouts.connect));
-        c->set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(m_timeouts.read));
+        apply(*c, m_timeouts);
         c->set_write_timeout(std::chrono::seconds(30));
         return c;
     }
+
+    /// Sets a client's timeouts; they apply from its next request on.
+    static void apply(httplib::Client& c, const UpstreamTimeouts& t)
+    {
+        c.set_connection_timeout(std::chrono::duration_cast<std::chrono::microseconds>(t.connect));
+        c.set_read_timeout(std::chrono::duration_cast<std::chrono::microseconds>(t.read));
+    }
+    const UpstreamTimeouts& timeouts() const { return m_timeouts; }
 
     void release(std::unique_ptr<httplib::Client> c)
     {
@@ -195,26 +202,39 @@ HostPool& UpstreamClient::pool_for(const std::string& base_url)
 }
 
 std::expected<HttpResponse, wire::Failure> UpstreamClient::send(const std::string& base_url,
-                                                                const providers::UpstreamRequest& req)
+                                                                const providers::UpstreamRequest& req,
+                                                                std::optional<UpstreamTimeouts> timeouts)
 {
     HostPool& pool = pool_for(base_url);
     if (pool.origin().empty()) {
         return std::unexpected(wire::internal_error("bad upstream base URL '" + redact_url(base_url) +
                                                     "'; it must start with http:// or https://"));
     }
+    const UpstreamTimeouts t = timeouts.value_or(pool.timeouts());
     bool reused = false;
     auto client = pool.acquire(&reused);
+    HostPool::apply(*client, t);
     httplib::Request r = make_request(pool, req);
     httplib::Response res;
     httplib::Error err = httplib::Error::Success;
+    const auto started = std::chrono::steady_clock::now();
     bool ok = client->send(r, res, err);
-    if (!ok && reused && stale_connection_error(err)) {
+    if (!ok && reused && stale_connection_error(err) && std::chrono::steady_clock::now() - started < t.read) {
         client = pool.fresh();
+        HostPool::apply(*client, t);
         res = httplib::Response();
         err = httplib::Error::Success;
         ok = client->send(r, res, err);
     }
     if (!ok) {
+        if (err == httplib::Error::Read && std::chrono::steady_clock::now() - started >= t.read) {
+            wire::Failure f;
+            f.kind = wire::FailureKind::timeout;
+            f.status = 504;
+            f.message = "upstream " + redact_url(pool.origin()) + " sent no answer within " +
+                        std::to_string(t.read.count()) + " ms";
+            return std::unexpected(std::move(f));
+        }
         return std::unexpected(transport_failure(err, pool));
     }
     HttpResponse out{res.status, copy_headers(res.headers), std::move(res.body)};
@@ -223,7 +243,8 @@ std::expected<HttpResponse, wire::Failure> UpstreamClient::send(const std::strin
 }
 
 std::shared_ptr<UpstreamStream> UpstreamClient::open_stream(const std::string& base_url,
-                                                            const providers::UpstreamRequest& req)
+                                                            const providers::UpstreamRequest& req,
+                                                            std::optional<UpstreamTimeouts> timeouts)
 {
     auto stream = std::make_shared<UpstreamStream>();
     HostPool& pool = pool_for(base_url);
@@ -236,9 +257,16 @@ std::shared_ptr<UpstreamStream> UpstreamClient::open_stream(const std::string& b
         std::lock_guard lock(m_workers_mu);
         ++m_workers;
     }
-    std::thread([this, stream, &pool, r = make_request(pool, req)]() mutable {
+    const UpstreamTimeouts t = timeouts.value_or(pool.timeouts());
+    std::thread([this, stream, &pool, t, r = make_request(pool, req)]() mutable {
         bool reused = false;
         auto client = pool.acquire(&reused);
+        HostPool::apply(*client, t);
+        auto attach = [&](httplib::Client* c) {
+            std::lock_guard lock(stream->m_client_mu);
+            stream->m_client = c;
+            return !stream->m_cancelled.load();
+        };
         r.response_handler = [&](const httplib::Response& res) {
             std::lock_guard lock(stream->m_mu);
             stream->m_status = res.status;
@@ -257,21 +285,24 @@ std::shared_ptr<UpstreamStream> UpstreamClient::open_stream(const std::string& b
             return true;
         };
         httplib::Response res;
-        httplib::Error err = httplib::Error::Success;
-        bool ok = client->send(r, res, err);
+        httplib::Error err = httplib::Error::Canceled;
+        bool ok = attach(client.get()) && client->send(r, res, err);
         if (!ok && reused && stale_connection_error(err)) {
             bool nothing_arrived = false;
             {
                 std::lock_guard lock(stream->m_mu);
                 nothing_arrived = !stream->m_have_status && stream->m_pending.empty();
             }
+            attach(nullptr);
             if (nothing_arrived && !stream->m_cancelled.load()) {
                 client = pool.fresh();
+                HostPool::apply(*client, t);
                 res = httplib::Response();
-                err = httplib::Error::Success;
-                ok = client->send(r, res, err);
+                err = httplib::Error::Canceled;
+                ok = attach(client.get()) && client->send(r, res, err);
             }
         }
+        attach(nullptr);
         {
             std::lock_guard lock(stream->m_mu);
             if (!ok && !stream->m_cancelled.load()) {
@@ -280,7 +311,7 @@ std::shared_ptr<UpstreamStream> UpstreamClient::open_stream(const std::string& b
             stream->m_done = true;
             stream->m_cv.notify_all();
         }
-        if (ok) {
+        if (ok && !stream->m_cancelled.load()) {
             pool.release(std::move(client));
         }
         client.reset();
@@ -299,10 +330,27 @@ void UpstreamClient::shutdown()
     m_workers_cv.wait_for(lock, std::chrono::seconds(10), [&] { return m_workers == 0; });
 }
 
-std::expected<int, wire::Failure> UpstreamStream::wait_status()
+void UpstreamStream::cancel()
+{
+    m_cancelled.store(true);
+    std::lock_guard lock(m_client_mu);
+    if (m_client != nullptr) {
+        m_client->stop();  // shuts the socket down; safe while another thread is inside send()
+    }
+}
+
+std::expected<int, wire::Failure> UpstreamStream::wait_status(std::chrono::steady_clock::time_point deadline)
 {
     std::unique_lock lock(m_mu);
-    m_cv.wait(lock, [&] { return m_have_status || m_done; });
+    if (!m_cv.wait_until(lock, deadline, [&] { return m_have_status || m_done; })) {
+        lock.unlock();
+        cancel();
+        wire::Failure f;
+        f.kind = wire::FailureKind::timeout;
+        f.status = 504;
+        f.message = "the upstream sent no response headers in time";
+        return std::unexpected(f);
+    }
     if (m_have_status) {
         return m_status;
     }
@@ -333,13 +381,17 @@ UpstreamStream::ReadResult UpstreamStream::read(std::string& out, std::chrono::m
     return ReadResult::waiting;
 }
 
-bool UpstreamStream::read_all(std::string& out)
+bool UpstreamStream::read_all(std::string& out, std::chrono::steady_clock::time_point deadline)
 {
     while (true) {
-        switch (read(out, std::chrono::milliseconds(1000))) {
+        switch (read(out, std::chrono::milliseconds(250))) {
         case ReadResult::end: return true;
         case ReadResult::failed: return false;
         default: break;
+        }
+        if (std::chrono::steady_clock::now() >= deadline) {
+            cancel();
+            return false;
         }
     }
 }

@@ -27,7 +27,7 @@ struct HttpResponse {
 
 struct UpstreamTimeouts {
     std::chrono::milliseconds connect{10'000};
-    std::chrono::milliseconds read{600'000};  ///< longest gap between two reads
+    std::chrono::milliseconds read{600'000};  ///< longest wait for the next bytes
 };
 
 class HostPool;
@@ -35,9 +35,10 @@ class HostPool;
 /// A streaming upstream response, filled by a worker thread.
 class UpstreamStream {
 public:
-    /// Waits until the status and headers arrived or the request failed.
-    /// Returns the failure when no HTTP response came at all (connect refused, timeout).
-    std::expected<int, wire::Failure> wait_status();
+    /// Waits until the status and headers arrived, the request failed, or `deadline`
+    /// passed (then the request is cancelled and the failure is a timeout). Returns the
+    /// failure when no HTTP response came at all (connect refused, timeout).
+    std::expected<int, wire::Failure> wait_status(std::chrono::steady_clock::time_point deadline);
     const providers::HeaderList& headers() const { return m_headers; }
 
     enum class ReadResult { data, end, failed, waiting };
@@ -45,14 +46,18 @@ public:
     /// finished cleanly and everything was read; `failed` when it broke (see failure()).
     /// Waits at most `wait` for something to happen.
     ReadResult read(std::string& out, std::chrono::milliseconds wait);
-    /// Reads everything to the end (for error bodies). Returns false on failure.
-    bool read_all(std::string& out);
+    /// Reads everything to the end (for error bodies), giving up (and cancelling) at
+    /// `deadline`. Returns false on failure.
+    bool read_all(std::string& out, std::chrono::steady_clock::time_point deadline);
     const std::optional<wire::Failure>& failure() const { return m_failure; }
-    /// Asks the worker to abort; the upstream connection is closed at its next read.
-    void cancel() { m_cancelled.store(true); }
+    /// Aborts the request: the upstream connection is shut down at once (a worker blocked
+    /// in a read returns) and never goes back to the pool.
+    void cancel();
 
 private:
     friend class UpstreamClient;
+    std::mutex m_client_mu;
+    httplib::Client* m_client = nullptr;  ///< while the worker's request runs
     std::mutex m_mu;
     std::condition_variable m_cv;
     bool m_have_status = false;
@@ -73,10 +78,15 @@ public:
 
     /// Sends `req` to `base_url` + req.path and reads the whole answer. A response with any
     /// status is a value; only "no response" is a Failure (network 502 / timeout 504).
-    std::expected<HttpResponse, wire::Failure> send(const std::string& base_url, const providers::UpstreamRequest& req);
+    /// `timeouts` overrides the client's defaults for this call (read: the whole wait
+    /// for the answer); a read that outlives it is a timeout (504).
+    std::expected<HttpResponse, wire::Failure> send(const std::string& base_url, const providers::UpstreamRequest& req,
+                                                    std::optional<UpstreamTimeouts> timeouts = std::nullopt);
 
-    /// Starts `req` on a worker thread and returns at once.
-    std::shared_ptr<UpstreamStream> open_stream(const std::string& base_url, const providers::UpstreamRequest& req);
+    /// Starts `req` on a worker thread and returns at once. `timeouts.read` is the
+    /// socket's backstop; the reader enforces its own first-byte and idle deadlines.
+    std::shared_ptr<UpstreamStream> open_stream(const std::string& base_url, const providers::UpstreamRequest& req,
+                                                std::optional<UpstreamTimeouts> timeouts = std::nullopt);
 
     /// Waits for stream workers to finish (they are cancelled first).
     void shutdown();

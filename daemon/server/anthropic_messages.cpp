@@ -115,89 +115,106 @@ void Gateway::install_anthropic_routes()
         if (m_cfg.log_bodies) {
             ex->request_body = req.body;
         }
-        auto route = m_router->route(ex->requested_model);
-        if (!route) {
-            fail(route.error());
-            return;
-        }
-        ex->route = std::move(*route);
-        set_route_headers(res, *ex);
-        const bool native = !ex->route.is_mock() && ex->route.resolved.provider->wire == config::WireFormat::anthropic;
+        // The native wire is used whenever the attempt's provider speaks it; any other model
+        // goes Anthropic -> canonical -> provider -> canonical -> Anthropic.
+        std::optional<nlohmann::json> canonical;
+        auto to_canonical = [&]() -> std::expected<void, wire::Failure> {
+            if (!canonical) {
+                auto c = providers::anthropic_request_to_canonical(*body);
+                if (!c) {
+                    return std::unexpected(std::move(c.error()));
+                }
+                (*c)["model"] = ex->requested_model;
+                if (ex->stream) {
+                    (*c)["stream"] = true;
+                }
+                canonical = std::move(*c);
+            }
+            return {};
+        };
+        std::string native_error_body;  ///< the upstream's own error, relayed as is when it is the last word
+        std::shared_ptr<StreamState> stream;
+        std::unique_ptr<StreamWriter> writer;
+        std::string answer;             ///< non-stream: the Anthropic body to return
+        wire::Usage usage;
+        std::string usage_error;
 
-        if (native) {
-            auto up = passthrough_request(req, *body, ex->route.target, "/messages");
+        auto served = run_attempts(*this, *ex, *body, [&](const routing::Route& route) -> std::expected<void, wire::Failure> {
+            native_error_body.clear();
+            const bool native = !route.is_mock() && route.resolved.provider->wire == config::WireFormat::anthropic;
+            if (native) {
+                auto up = passthrough_request(req, *body, route.target, "/messages");
+                if (ex->stream) {
+                    auto opened = open_passthrough_stream(*this, ex, up, route.adapter->chat_stream(route.target),
+                                                          &native_error_body);
+                    if (!opened) {
+                        return std::unexpected(std::move(opened.error()));
+                    }
+                    stream = std::move(*opened);
+                    writer = std::make_unique<PassthroughWriter>();
+                    return {};
+                }
+                auto resp = m_upstream->send(route.target.base_url, up, attempt_timeouts(*ex));
+                if (!resp) {
+                    return std::unexpected(std::move(resp.error()));
+                }
+                if (resp->status < 200 || resp->status >= 300) {
+                    native_error_body = std::move(resp->body);
+                    return std::unexpected(route.adapter->classify_error(resp->status, native_error_body, resp->headers));
+                }
+                // Usage for the ledger; the body itself goes back untouched.
+                auto parsed = route.adapter->chat_response(resp->body, route.target);
+                usage = parsed ? parsed->usage : wire::Usage{};
+                usage_error = parsed ? std::string() : parsed.error().message;
+                answer = std::move(resp->body);
+                return {};
+            }
+            if (auto ok = to_canonical(); !ok) {
+                return ok;
+            }
             if (ex->stream) {
-                auto started = start_passthrough_stream(*this, ex, up, ex->route.adapter->chat_stream(ex->route.target),
-                                                        std::make_unique<PassthroughWriter>(), res);
-                if (!started) {
-                    const auto& pf = started.error();
-                    if (!pf.upstream_body.empty() && nlohmann::json::accept(pf.upstream_body)) {
-                        res.status = pf.failure.status;
-                        res.set_content(pf.upstream_body, "application/json");  // the upstream's own error, as is
-                        record(*ex, pf.failure.status, {}, 0, pf.failure.message, -1);
-                    } else {
-                        fail(pf.failure);
-                    }
+                auto opened = open_chat_stream(*this, ex, *canonical);
+                if (!opened) {
+                    return std::unexpected(std::move(opened.error()));
                 }
-                return;
+                stream = std::move(*opened);
+                writer = std::make_unique<AnthropicSurfaceWriter>(ex->requested_model);
+                return {};
             }
-            auto resp = m_upstream->send(ex->route.target.base_url, up);
-            if (!resp) {
-                fail(resp.error());
-                return;
+            auto result = chat_once(*this, *ex, *canonical);
+            if (!result) {
+                return std::unexpected(std::move(result.error()));
             }
-            if (resp->status < 200 || resp->status >= 300) {
-                auto f = ex->route.adapter->classify_error(resp->status, resp->body, resp->headers);
-                if (nlohmann::json::accept(resp->body)) {
-                    res.status = resp->status;
-                    if (f.retry_after_s) {
-                        res.set_header("Retry-After", std::to_string(static_cast<long>(*f.retry_after_s + 0.999)));
-                    }
-                    res.set_content(resp->body, "application/json");
-                    record(*ex, f.status, {}, 0, f.message, -1);
-                } else {
-                    fail(f);
+            usage = result->usage;
+            usage_error.clear();
+            answer = providers::canonical_response_to_anthropic(result->body, ex->requested_model)
+                         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            return {};
+        });
+        set_route_headers(res, *ex);
+        if (!served) {
+            const auto& f = served.error();
+            if (!native_error_body.empty() && nlohmann::json::accept(native_error_body)) {
+                // The upstream's own error, as is.
+                res.status = f.status;
+                if (f.retry_after_s) {
+                    res.set_header("Retry-After", std::to_string(static_cast<long>(*f.retry_after_s + 0.999)));
                 }
-                return;
+                res.set_content(native_error_body, "application/json");
+                record(*ex, f.status, {}, 0, f.message, -1);
+            } else {
+                fail(f);
             }
-            // Usage for the ledger; the body itself goes back untouched.
-            auto parsed = ex->route.adapter->chat_response(resp->body, ex->route.target);
-            wire::Usage usage = parsed ? parsed->usage : wire::Usage{};
-            const double cost = cost_of(*ex, usage);
-            res.set_header("x-aigw-cost-usd", format_cost(cost));
-            record(*ex, 200, usage, cost, parsed ? std::string() : parsed.error().message, -1,
-                   m_cfg.log_bodies ? resp->body : std::string());
-            res.set_content(std::move(resp->body), "application/json");
             return;
         }
-
-        // Any other model: Anthropic -> canonical -> provider -> canonical -> Anthropic.
-        auto canonical = providers::anthropic_request_to_canonical(*body);
-        if (!canonical) {
-            fail(canonical.error());
-            return;
-        }
-        (*canonical)["model"] = ex->requested_model;
         if (ex->stream) {
-            (*canonical)["stream"] = true;
-            auto started = start_chat_stream(*this, ex, *canonical,
-                                             std::make_unique<AnthropicSurfaceWriter>(ex->requested_model), res);
-            if (!started) {
-                fail(started.error());
-            }
+            install_stream_body(*this, std::move(stream), std::move(writer), res);
             return;
         }
-        auto result = run_chat(*this, *ex, *canonical);
-        if (!result) {
-            fail(result.error());
-            return;
-        }
-        const double cost = cost_of(*ex, result->usage);
+        const double cost = cost_of(*ex, usage);
         res.set_header("x-aigw-cost-usd", format_cost(cost));
-        auto out = providers::canonical_response_to_anthropic(result->body, ex->requested_model)
-                       .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-        record(*ex, 200, result->usage, cost, {}, -1, m_cfg.log_bodies ? out : std::string());
-        res.set_content(std::move(out), "application/json");
+        record(*ex, 200, usage, cost, std::move(usage_error), -1, m_cfg.log_bodies ? answer : std::string());
+        res.set_content(std::move(answer), "application/json");
     });
 
     // Token counting: passthrough for Anthropic models; an estimate elsewhere.
@@ -210,7 +227,8 @@ void Gateway::install_anthropic_routes()
             send_failure(res, body.error(), true);
             return;
         }
-        auto route = m_router->route((*body)["model"].get<std::string>());
+        const auto model = (*body)["model"].get<std::string>();
+        auto route = m_router->route(m_router->plan({.requested = model}).candidates.front().model);
         if (!route) {
             send_failure(res, route.error(), true);
             return;

@@ -5,6 +5,8 @@
 
 #include "daemon/server/gateway.hpp"
 
+#include <functional>
+
 namespace aigw::daemon::server {
 
 /// Serialises canonical chunks into one surface's stream format.
@@ -32,28 +34,50 @@ private:
     bool m_include_usage;
 };
 
-/// A complete answer or the failure to return.
-std::expected<providers::ChatResult, wire::Failure> run_chat(Gateway& gw, Exchange& ex, const nlohmann::json& canonical);
+/// One attempt on ex.route; returns its failure for the router to judge.
+using AttemptFn = std::function<std::expected<void, wire::Failure>(const routing::Route&)>;
 
-/// Starts a streamed answer. On a failure before any byte is committed (route, upstream
-/// status) returns it so the surface can answer with a plain error and the right status;
-/// otherwise fills `res` with the streaming body and records the ledger row when it ends.
-std::expected<void, wire::Failure> start_chat_stream(Gateway& gw, std::shared_ptr<Exchange> ex,
-                                                     const nlohmann::json& canonical,
-                                                     std::unique_ptr<StreamWriter> writer, httplib::Response& res);
+/// Runs a request over its plan (A/B variant, load-balanced deployments, fallbacks):
+/// resolves each candidate to a route with a usable key, asks its circuit breaker, calls
+/// `attempt`, and on failure retries with backoff (honouring Retry-After), rotates keys
+/// (429: next key; 401/403: key marked bad), or moves to the next candidate. A failure
+/// that is the caller's fault ends it at once. Leaves ex.route on the route that served
+/// (or failed last) and notes every earlier failed attempt in `ex` for the ledger.
+std::expected<void, wire::Failure> run_attempts(Gateway& gw, Exchange& ex, const nlohmann::json& canonical,
+                                                const AttemptFn& attempt);
+
+/// Socket timeouts of one non-streamed attempt: the answer must come within the
+/// first-byte timeout and what is left of the request's total.
+routing::UpstreamTimeouts attempt_timeouts(const Exchange& ex);
+
+/// One non-streamed chat attempt on ex.route.
+std::expected<providers::ChatResult, wire::Failure> chat_once(Gateway& gw, Exchange& ex, const nlohmann::json& canonical);
+
+/// One non-streamed embeddings attempt on ex.route.
+std::expected<providers::ChatResult, wire::Failure> embeddings_once(Gateway& gw, Exchange& ex, const nlohmann::json& body);
+
+/// A streamed answer from one attempt, held back until its first content arrived.
+struct StreamState;
+
+/// One streamed attempt on ex->route: opens the upstream stream and reads until the first
+/// content (role-only and empty chunks don't count). A failure before that -- status,
+/// error event inside a 200 stream, a cut, no content before the first-byte deadline --
+/// comes back as a value, so the caller can fall back before any byte reached the client.
+std::expected<std::shared_ptr<StreamState>, wire::Failure> open_chat_stream(Gateway& gw, std::shared_ptr<Exchange> ex,
+                                                                             const nlohmann::json& canonical);
 
 /// Native passthrough of a stream: the upstream's bytes go to the client unchanged while
-/// `tap` reads the events for usage and the terminal event. A stream that ends without its
-/// terminal event gets `writer->error(...)` appended. Failures before the first byte come
-/// back as values (status and upstream body) so the surface can relay them.
-struct PassthroughFailure {
-    wire::Failure failure;
-    std::string upstream_body;  ///< the upstream's own error body, when there was one
-};
-std::expected<void, PassthroughFailure> start_passthrough_stream(Gateway& gw, std::shared_ptr<Exchange> ex,
-                                                                 const providers::UpstreamRequest& upstream_request,
-                                                                 std::unique_ptr<providers::StreamTranslator> tap,
-                                                                 std::unique_ptr<StreamWriter> writer,
-                                                                 httplib::Response& res);
+/// `tap` reads the events for usage, content and the terminal event. Held back like
+/// open_chat_stream; `upstream_body` keeps the upstream's own error body, when there was one.
+std::expected<std::shared_ptr<StreamState>, wire::Failure> open_passthrough_stream(
+    Gateway& gw, std::shared_ptr<Exchange> ex, const providers::UpstreamRequest& upstream_request,
+    std::unique_ptr<providers::StreamTranslator> tap, std::string* upstream_body);
+
+/// Commits the response: the held-back bytes first, then the rest as it arrives, written by
+/// `writer`. After the first byte a failure (cut, error event, idle or total timeout) ends
+/// the stream with `writer->error(...)`; a client that goes away cancels the upstream
+/// request at once. The ledger row is recorded when the stream ends.
+void install_stream_body(Gateway& gw, std::shared_ptr<StreamState> st, std::unique_ptr<StreamWriter> writer,
+                         httplib::Response& res);
 
 }  // namespace aigw::daemon::server

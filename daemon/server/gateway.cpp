@@ -4,6 +4,7 @@
 
 #include <sys/socket.h>
 
+#include <charconv>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -199,6 +200,92 @@ void Gateway::shutdown()
     }
 }
 
+namespace {
+
+/// "5000" (total) or "connect=500, first_byte=2000, idle=1000, total=5000" (any subset).
+/// Returns what is wrong, or nullopt after updating `t`.
+std::optional<std::string> parse_timeout_header(std::string_view text, RequestTimeouts& t)
+{
+    const std::string usage = "x-aigw-timeout-ms must be milliseconds, e.g. '5000', or "
+                              "'connect=500, first_byte=2000, idle=1000, total=5000'";
+    auto number = [](std::string_view s) -> std::optional<std::chrono::milliseconds> {
+        while (!s.empty() && s.front() == ' ') {
+            s.remove_prefix(1);
+        }
+        while (!s.empty() && s.back() == ' ') {
+            s.remove_suffix(1);
+        }
+        std::int64_t v = 0;
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || ec != std::errc{} || p != s.data() + s.size() || v <= 0) {
+            return std::nullopt;
+        }
+        return std::chrono::milliseconds(v);
+    };
+    if (text.find('=') == std::string_view::npos) {
+        auto v = number(text);
+        if (!v) {
+            return usage;
+        }
+        t.total = *v;
+        t.first_byte = std::min(t.first_byte, *v);
+        t.idle = std::min(t.idle, *v);
+        t.connect = std::min(t.connect, *v);
+        return std::nullopt;
+    }
+    while (!text.empty()) {
+        auto comma = text.find(',');
+        auto item = text.substr(0, comma);
+        auto eq = item.find('=');
+        if (eq == std::string_view::npos) {
+            return usage;
+        }
+        auto name = item.substr(0, eq);
+        while (!name.empty() && name.front() == ' ') {
+            name.remove_prefix(1);
+        }
+        while (!name.empty() && name.back() == ' ') {
+            name.remove_suffix(1);
+        }
+        auto v = number(item.substr(eq + 1));
+        if (!v) {
+            return usage;
+        }
+        if (name == "connect") {
+            t.connect = *v;
+        } else if (name == "first_byte") {
+            t.first_byte = *v;
+        } else if (name == "idle") {
+            t.idle = *v;
+        } else if (name == "total") {
+            t.total = *v;
+        } else {
+            return usage;
+        }
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        text.remove_prefix(comma + 1);
+    }
+    return std::nullopt;
+}
+
+/// Header values must not carry CR/LF (an upstream's message could).
+std::string header_safe(std::string s)
+{
+    for (char& c : s) {
+        if (c == '\r' || c == '\n') {
+            c = ' ';
+        }
+    }
+    if (s.size() > 300) {
+        s.resize(300);
+    }
+    return s;
+}
+
+}  // namespace
+
 std::shared_ptr<Exchange> Gateway::begin(std::string surface, const httplib::Request& req) const
 {
     auto ex = std::make_shared<Exchange>();
@@ -210,6 +297,28 @@ std::shared_ptr<Exchange> Gateway::begin(std::string surface, const httplib::Req
     if (ex->tag.size() > 200) {
         ex->tag.resize(200);
     }
+    ex->fallback_header = req.get_header_value("x-aigw-fallback");
+    ex->max_retries = m_cfg.routing.retries;
+    ex->timeouts = RequestTimeouts{std::chrono::milliseconds(m_cfg.connect_timeout_ms),
+                                   std::chrono::milliseconds(m_cfg.first_byte_timeout_ms),
+                                   std::chrono::milliseconds(m_cfg.idle_timeout_ms),
+                                   std::chrono::milliseconds(m_cfg.total_timeout_ms)};
+    if (req.has_header("x-aigw-timeout-ms")) {
+        if (auto bad = parse_timeout_header(req.get_header_value("x-aigw-timeout-ms"), ex->timeouts)) {
+            ex->header_error = wire::bad_request(*bad, "x-aigw-timeout-ms");
+        }
+    }
+    if (req.has_header("x-aigw-retries")) {
+        const auto& v = req.get_header_value("x-aigw-retries");
+        int n = -1;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc{} || p != v.data() + v.size() || n < 0 || n > 10) {
+            ex->header_error = wire::bad_request("x-aigw-retries must be a whole number from 0 to 10", "x-aigw-retries");
+        } else {
+            ex->max_retries = n;
+        }
+    }
+    ex->deadline = ex->t0 + ex->timeouts.total;
     return ex;
 }
 
@@ -251,6 +360,15 @@ void Gateway::set_route_headers(httplib::Response& res, const Exchange& ex)
         res.set_header("x-aigw-provider", ex.route.resolved.provider->name);
         res.set_header("x-aigw-model", ex.route.resolved.id);
     }
+    if (!ex.failed_attempts.empty()) {
+        res.set_header("x-aigw-attempts", std::to_string(ex.failed_attempts.size() + 1));
+    }
+    if (!ex.attempt_reason.empty()) {
+        res.set_header("x-aigw-fallback-reason", header_safe(ex.attempt_reason));
+    }
+    if (!ex.variant.empty()) {
+        res.set_header("x-aigw-variant", ex.variant);
+    }
 }
 
 double Gateway::cost_of(const Exchange& ex, const wire::Usage& usage) const
@@ -261,12 +379,35 @@ double Gateway::cost_of(const Exchange& ex, const wire::Usage& usage) const
 void Gateway::record(const Exchange& ex, int status, const wire::Usage& usage, double cost, std::string error,
                      std::int64_t ttft_ms, std::string response_body)
 {
-    ledger::LedgerRow row;
-    row.ts_ms = ex.ts_ms;
-    row.request_id = ex.request_id;
-    row.key_id = ex.key_id;
-    row.surface = ex.surface;
-    row.requested_model = ex.requested_model;
+    const int attempts = static_cast<int>(ex.failed_attempts.size()) + 1;
+    auto row_of_request = [&](int attempt) {
+        ledger::LedgerRow row;
+        row.ts_ms = ex.ts_ms;
+        row.request_id = ex.request_id;
+        row.key_id = ex.key_id;
+        row.surface = ex.surface;
+        row.requested_model = ex.requested_model;
+        row.stream = ex.stream;
+        row.tag = ex.tag;
+        row.variant = ex.variant;
+        row.attempt = attempt;
+        row.attempts = attempts;
+        return row;
+    };
+    for (std::size_t i = 0; i < ex.failed_attempts.size(); ++i) {
+        const AttemptNote& a = ex.failed_attempts[i];
+        ledger::LedgerRow row = row_of_request(static_cast<int>(i) + 1);
+        row.served_model = a.served_model;
+        row.provider = a.provider;
+        row.status = a.status;
+        row.error = a.error;
+        row.final_attempt = false;
+        row.fallback_reason = a.reason;
+        row.latency_ms = a.latency_ms;
+        m_ledger->record(std::move(row));
+    }
+    ledger::LedgerRow row = row_of_request(attempts);
+    row.fallback_reason = ex.attempt_reason;
     if (ex.route.resolved.provider != nullptr) {
         row.served_model = ex.route.resolved.id;
         row.provider = ex.route.resolved.provider->name;
@@ -283,9 +424,6 @@ void Gateway::record(const Exchange& ex, int status, const wire::Usage& usage, d
     row.latency_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ex.t0).count();
     row.ttft_ms = ttft_ms;
-    row.stream = ex.stream;
-    row.tag = ex.tag;
-    row.variant = ex.variant;
     if (m_cfg.log_bodies) {
         row.request_body = ex.request_body;
         row.response_body = std::move(response_body);

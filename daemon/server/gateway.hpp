@@ -19,6 +19,24 @@ struct Response;
 
 namespace aigw::daemon::server {
 
+/// A failed attempt of a request, kept for its ledger row.
+struct AttemptNote {
+    std::string served_model;  ///< "provider/model"
+    std::string provider;
+    int status = 0;
+    std::string error;
+    std::string reason;        ///< why this attempt happened ("" for the first)
+    std::int64_t latency_ms = 0;
+};
+
+/// Deadlines of one request: [upstream] defaults, x-aigw-timeout-ms overrides.
+struct RequestTimeouts {
+    std::chrono::milliseconds connect{10'000};
+    std::chrono::milliseconds first_byte{300'000};  ///< answer (non-stream) or first content (stream)
+    std::chrono::milliseconds idle{120'000};        ///< gap between stream chunks
+    std::chrono::milliseconds total{900'000};       ///< every attempt and wait included
+};
+
 /// Everything one inbound request carries through the pipeline, for headers and the ledger.
 struct Exchange {
     std::string request_id;
@@ -32,6 +50,16 @@ struct Exchange {
     std::string tag;              ///< x-aigw-tag: groups requests in reports (bench runs, scripts)
     std::string variant;          ///< A/B variant that served the request, when split
     std::string request_body;     ///< kept only when body logging is on
+
+    // ---- routing: read from the request's headers by begin() ----
+    std::string fallback_header;  ///< x-aigw-fallback
+    RequestTimeouts timeouts;
+    std::chrono::steady_clock::time_point deadline;  ///< t0 + timeouts.total
+    int max_retries = 2;          ///< [routing] retries, or x-aigw-retries
+    std::optional<wire::Failure> header_error;  ///< a routing header that could not be read
+    // ---- filled by the attempts ----
+    std::vector<AttemptNote> failed_attempts;   ///< before the final one
+    std::string attempt_reason;   ///< why the final attempt happened ("" when it was the first)
 };
 
 class Gateway {
@@ -66,9 +94,10 @@ public:
     bool authorize(const httplib::Request& req, httplib::Response& res, bool anthropic_shape) const;
     /// Writes a failure in the OpenAI (or Anthropic) shape with its status.
     static void send_failure(httplib::Response& res, const wire::Failure& f, bool anthropic_shape = false);
-    /// Sets x-aigw-provider and x-aigw-model (x-request-id is set when the request begins).
+    /// Sets x-aigw-provider, x-aigw-model and, when they apply, x-aigw-attempts,
+    /// x-aigw-fallback-reason and x-aigw-variant (x-request-id is set when the request begins).
     static void set_route_headers(httplib::Response& res, const Exchange& ex);
-    /// Records the request's ledger row.
+    /// Records the request's ledger rows: one per failed attempt, then the final one.
     void record(const Exchange& ex, int status, const wire::Usage& usage, double cost, std::string error,
                 std::int64_t ttft_ms, std::string response_body = {});
     double cost_of(const Exchange& ex, const wire::Usage& usage) const;

@@ -87,34 +87,49 @@ void Gateway::install_openai_routes()
         if (m_cfg.log_bodies) {
             ex->request_body = req.body;
         }
-        auto route = m_router->route(ex->requested_model);
-        if (!route) {
-            send_failure(res, route.error());
-            record(*ex, route.error().status, {}, 0, route.error().message, -1);
-            return;
-        }
-        ex->route = std::move(*route);
-        set_route_headers(res, *ex);
+        auto fail = [&](const wire::Failure& f) {
+            set_route_headers(res, *ex);
+            send_failure(res, f);
+            record(*ex, f.status, {}, 0, f.message, -1);
+        };
 
         if (ex->stream) {
             bool include_usage = false;
             if (auto so = body->find("stream_options"); so != body->end() && so->is_object()) {
                 include_usage = so->value("include_usage", false);
             }
-            auto started = start_chat_stream(*this, ex, *body, std::make_unique<OpenAiStreamWriter>(include_usage), res);
-            if (!started) {
-                send_failure(res, started.error());
-                record(*ex, started.error().status, {}, 0, started.error().message, -1);
+            std::shared_ptr<StreamState> stream;
+            auto served = run_attempts(*this, *ex, *body, [&](const routing::Route&) -> std::expected<void, wire::Failure> {
+                auto opened = open_chat_stream(*this, ex, *body);
+                if (!opened) {
+                    return std::unexpected(std::move(opened.error()));
+                }
+                stream = std::move(*opened);
+                return {};
+            });
+            if (!served) {
+                fail(served.error());
+                return;
             }
+            set_route_headers(res, *ex);
+            install_stream_body(*this, std::move(stream), std::make_unique<OpenAiStreamWriter>(include_usage), res);
             return;
         }
 
-        auto result = run_chat(*this, *ex, *body);
-        if (!result) {
-            send_failure(res, result.error());
-            record(*ex, result.error().status, {}, 0, result.error().message, -1);
+        std::optional<providers::ChatResult> result;
+        auto served = run_attempts(*this, *ex, *body, [&](const routing::Route&) -> std::expected<void, wire::Failure> {
+            auto answer = chat_once(*this, *ex, *body);
+            if (!answer) {
+                return std::unexpected(std::move(answer.error()));
+            }
+            result = std::move(*answer);
+            return {};
+        });
+        if (!served) {
+            fail(served.error());
             return;
         }
+        set_route_headers(res, *ex);
         const double cost = cost_of(*ex, result->usage);
         res.set_header("x-aigw-cost-usd", format_cost(cost));
         std::string out = !result->raw.empty()
@@ -146,32 +161,19 @@ void Gateway::install_openai_routes()
             return;
         }
         ex->requested_model = body["model"].get<std::string>();
-        auto route = m_router->route(ex->requested_model);
-        if (!route) {
-            send_failure(res, route.error());
-            record(*ex, route.error().status, {}, 0, route.error().message, -1);
-            return;
-        }
-        ex->route = std::move(*route);
-        set_route_headers(res, *ex);
-        std::expected<providers::ChatResult, wire::Failure> result;
-        if (ex->route.is_mock()) {
-            result = providers::mock::embeddings(body, ex->route.target.model);
-        } else {
-            auto up = ex->route.adapter->embeddings_request(body, ex->route.target);
-            if (!up) {
-                result = std::unexpected(up.error());
-            } else if (auto resp = m_upstream->send(ex->route.target.base_url, *up); !resp) {
-                result = std::unexpected(resp.error());
-            } else if (resp->status < 200 || resp->status >= 300) {
-                result = std::unexpected(ex->route.adapter->classify_error(resp->status, resp->body, resp->headers));
-            } else {
-                result = ex->route.adapter->embeddings_response(resp->body, ex->route.target);
+        std::optional<providers::ChatResult> result;
+        auto served = run_attempts(*this, *ex, body, [&](const routing::Route&) -> std::expected<void, wire::Failure> {
+            auto answer = embeddings_once(*this, *ex, body);
+            if (!answer) {
+                return std::unexpected(std::move(answer.error()));
             }
-        }
-        if (!result) {
-            send_failure(res, result.error());
-            record(*ex, result.error().status, {}, 0, result.error().message, -1);
+            result = std::move(*answer);
+            return {};
+        });
+        set_route_headers(res, *ex);
+        if (!served) {
+            send_failure(res, served.error());
+            record(*ex, served.error().status, {}, 0, served.error().message, -1);
             return;
         }
         apply_encoding_format(body, result->body);

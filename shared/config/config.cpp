@@ -39,6 +39,19 @@ std::string_view type_name(const toml::node& n) {
     return "nothing";
 }
 
+std::optional<BalanceStrategy> parse_strategy(std::string_view name) {
+    if (name == "weighted") {
+        return BalanceStrategy::weighted;
+    }
+    if (name == "least-busy" || name == "least_busy") {
+        return BalanceStrategy::least_busy;
+    }
+    if (name == "lowest-latency" || name == "lowest_latency") {
+        return BalanceStrategy::lowest_latency;
+    }
+    return std::nullopt;
+}
+
 /// Walks a parsed TOML document into a Config. Type errors stop the walk (returned as
 /// "file:line: ..."); unknown keys only add a warning, so a newer config still loads.
 class ConfigReader {
@@ -149,7 +162,12 @@ private:
     Result read_providers(const toml::table& t);
     Result read_provider(const toml::key& name_key, const toml::table& t);
     Result read_aliases(const toml::table& t);
+    Result read_routing(const toml::table& t);
     Result read_models(const toml::table& t);
+    /// Takes the routing keys (fallback, deployments, strategy, split) out of a
+    /// [models."NAME"] table. Returns whether `field` was one of them.
+    std::expected<bool, std::string> read_model_routing(const toml::key& k, const toml::node& v,
+                                                        std::string_view section, ModelRouting& out);
     Result read_model(const toml::key& id_key, const toml::table& t, Json& entry);
 
     std::string_view m_source;
@@ -159,8 +177,8 @@ private:
 std::expected<void, std::string> ConfigReader::read(const toml::table& root) {
     // toml++ iterates keys in sorted order; sections are read in dependency order instead
     // ([models] may name a provider defined under [providers]).
-    static constexpr std::array<std::string_view, 6> k_sections = {"server", "upstream", "ledger",
-                                                                   "providers", "aliases", "models"};
+    static constexpr std::array<std::string_view, 7> k_sections = {"server", "upstream", "ledger",   "providers",
+                                                                   "aliases", "routing", "models"};
     for (auto&& [k, v] : root) {
         const std::string_view name = k.str();
         if (name == "data_dir") {
@@ -195,6 +213,8 @@ std::expected<void, std::string> ConfigReader::read(const toml::table& root) {
             r = read_providers(*t);
         } else if (name == "aliases") {
             r = read_aliases(*t);
+        } else if (name == "routing") {
+            r = read_routing(*t);
         } else {
             r = read_models(*t);
         }
@@ -243,6 +263,12 @@ ConfigReader::Result ConfigReader::read_upstream(const toml::table& t) {
             r = integer(k, v, section, 1, k_max, m_cfg.connect_timeout_ms);
         } else if (name == "read_timeout_ms") {
             r = integer(k, v, section, 1, k_max, m_cfg.read_timeout_ms);
+        } else if (name == "first_byte_timeout_ms") {
+            r = integer(k, v, section, 1, k_max, m_cfg.first_byte_timeout_ms);
+        } else if (name == "idle_timeout_ms") {
+            r = integer(k, v, section, 1, k_max, m_cfg.idle_timeout_ms);
+        } else if (name == "total_timeout_ms") {
+            r = integer(k, v, section, 1, k_max, m_cfg.total_timeout_ms);
         } else {
             unknown_key(k, v, section);
         }
@@ -410,18 +436,43 @@ ConfigReader::Result ConfigReader::read_models(const toml::table& t) {
     Json models = Json::object();
     for (auto&& [k, v] : t) {
         const std::string id(k.str());
-        const auto slash = id.find('/');
-        if (slash == std::string::npos || slash == 0 || slash + 1 == id.size()) {
-            return std::unexpected(at(k, v) + ": [models.\"" + id +
-                                   "\"]: model ids are \"provider/model\", e.g. [models.\"openai/gpt-4o\"]");
-        }
         const auto* mt = v.as_table();
         if (mt == nullptr) {
             return std::unexpected(at(k, v) + ": [models.\"" + id + "\"] must be a table, not " +
                                    std::string(type_name(v)));
         }
+        const std::string section = "[models.\"" + id + "\"]";
+        // Routing keys first; whatever is left describes the model for the catalog.
+        ModelRouting routing;
+        toml::table rest;
+        for (auto&& [fk, fv] : *mt) {
+            auto taken = read_model_routing(fk, fv, section, routing);
+            if (!taken) {
+                return std::unexpected(std::move(taken.error()));
+            }
+            if (!*taken) {
+                rest.insert(fk, fv);
+            }
+        }
+        if (!routing.fallback.empty() || !routing.deployments.empty() || routing.strategy || !routing.split.empty()) {
+            m_cfg.model_routing.insert_or_assign(id, std::move(routing));
+        }
+        const auto slash = id.find('/');
+        const bool qualified = slash != std::string::npos && slash != 0 && slash + 1 != id.size();
+        if (!qualified) {
+            if (!rest.empty() || !m_cfg.model_routing.contains(id)) {
+                return std::unexpected(at(k, v) + ": " + section +
+                                       ": a name without a provider prefix is a logical model and takes only "
+                                       "fallback, deployments, strategy and split; to describe a model use "
+                                       "[models.\"provider/model\"], e.g. [models.\"openai/gpt-4o\"]");
+            }
+            continue;
+        }
+        if (rest.empty() && m_cfg.model_routing.contains(id)) {
+            continue;  // routing only: the catalog keeps what it knows of the model
+        }
         Json entry = Json::object();
-        if (auto r = read_model(k, *mt, entry); !r) {
+        if (auto r = read_model(k, rest, entry); !r) {
             return r;
         }
         // Range checks (and anything else the catalog demands) come from the catalog itself.
@@ -439,6 +490,137 @@ ConfigReader::Result ConfigReader::read_models(const toml::table& t) {
         return std::unexpected(std::string(m_source) + ": " + extra.error());
     }
     m_cfg.catalog.merge(*extra);
+    return {};
+}
+
+std::expected<bool, std::string> ConfigReader::read_model_routing(const toml::key& k, const toml::node& v,
+                                                                  std::string_view section, ModelRouting& out) {
+    const std::string_view field = k.str();
+    auto weight_of = [&](const toml::node& w, double& weight) -> Result {
+        if (auto r = number(k, w, section, weight); !r) {
+            return r;
+        }
+        if (weight <= 0) {
+            return error(k, w, section, "weights must be greater than 0");
+        }
+        return {};
+    };
+    if (field == "fallback") {
+        const auto* arr = v.as_array();
+        if (arr == nullptr) {
+            return error(k, v, section, "must be an array of model names, e.g. [\"anthropic/claude-sonnet-4-5\"]");
+        }
+        for (const auto& item : *arr) {
+            const auto* str = item.as_string();
+            if (str == nullptr || str->get().empty()) {
+                return error(k, v, section, "must be an array of model names (strings)");
+            }
+            out.fallback.push_back(str->get());
+        }
+        return true;
+    }
+    if (field == "deployments") {
+        const auto* arr = v.as_array();
+        if (arr == nullptr || arr->empty()) {
+            return error(k, v, section, "must be a non-empty array of \"provider/model\" or { model = ..., weight = N }");
+        }
+        for (const auto& item : *arr) {
+            WeightedModel wm;
+            if (const auto* str = item.as_string()) {
+                wm.model = str->get();
+            } else if (const auto* tbl = item.as_table()) {
+                for (auto&& [dk, dv] : *tbl) {
+                    if (dk.str() == "model") {
+                        if (auto r = string(dk, dv, section, wm.model); !r) {
+                            return std::unexpected(std::move(r.error()));
+                        }
+                    } else if (dk.str() == "weight") {
+                        if (auto r = weight_of(dv, wm.weight); !r) {
+                            return std::unexpected(std::move(r.error()));
+                        }
+                    } else {
+                        unknown_key(dk, dv, std::string(section) + " deployments");
+                    }
+                }
+            }
+            if (wm.model.empty()) {
+                return error(k, v, section, "entries need a model: \"provider/model\" or { model = \"provider/model\", weight = 2 }");
+            }
+            out.deployments.push_back(std::move(wm));
+        }
+        return true;
+    }
+    if (field == "strategy") {
+        std::string name;
+        if (auto r = string(k, v, section, name); !r) {
+            return std::unexpected(std::move(r.error()));
+        }
+        auto s = parse_strategy(name);
+        if (!s) {
+            return error(k, v, section, "must be \"weighted\", \"least-busy\" or \"lowest-latency\"");
+        }
+        out.strategy = *s;
+        return true;
+    }
+    if (field == "split") {
+        const auto* tbl = v.as_table();
+        if (tbl == nullptr || tbl->empty()) {
+            return error(k, v, section, "must be a table of model = weight, e.g. { \"openai/gpt-4o-mini\" = 70, \"anthropic/claude-haiku-4-5\" = 30 }");
+        }
+        for (auto&& [mk, mv] : *tbl) {
+            WeightedModel wm{std::string(mk.str()), 1};
+            if (auto r = weight_of(mv, wm.weight); !r) {
+                return std::unexpected(std::move(r.error()));
+            }
+            out.split.push_back(std::move(wm));
+        }
+        return true;
+    }
+    return false;
+}
+
+ConfigReader::Result ConfigReader::read_routing(const toml::table& t) {
+    constexpr std::string_view section = "[routing]";
+    constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
+    RoutingSettings& rs = m_cfg.routing;
+    for (auto&& [k, v] : t) {
+        const std::string_view name = k.str();
+        Result r;
+        if (name == "retries") {
+            r = integer(k, v, section, 0, 10, rs.retries);
+        } else if (name == "backoff_initial_ms") {
+            r = integer(k, v, section, 0, k_max, rs.backoff_initial_ms);
+        } else if (name == "backoff_max_ms") {
+            r = integer(k, v, section, 0, k_max, rs.backoff_max_ms);
+        } else if (name == "max_retry_wait_ms") {
+            r = integer(k, v, section, 0, k_max, rs.max_retry_wait_ms);
+        } else if (name == "key_cooldown_ms") {
+            r = integer(k, v, section, 0, k_max, rs.key_cooldown_ms);
+        } else if (name == "auto_fallback") {
+            r = boolean(k, v, section, rs.auto_fallback);
+        } else if (name == "circuit_failures") {
+            r = integer(k, v, section, 1, 1'000'000, rs.circuit_failures);
+        } else if (name == "circuit_cooldown_ms") {
+            r = integer(k, v, section, 0, k_max, rs.circuit_cooldown_ms);
+        } else if (name == "health_window_ms") {
+            r = integer(k, v, section, 1000, k_max, rs.health_window_ms);
+        } else if (name == "strategy") {
+            std::string sname;
+            r = string(k, v, section, sname);
+            if (r) {
+                if (auto st = parse_strategy(sname)) {
+                    rs.strategy = *st;
+                } else {
+                    r = error(k, v, section, "must be \"weighted\", \"least-busy\" or \"lowest-latency\"");
+                }
+            }
+        } else {
+            unknown_key(k, v, section);
+        }
+        if (!r) {
+            return r;
+        }
+    }
     return {};
 }
 
@@ -662,6 +844,15 @@ std::string provider_key(const Config& cfg, const ProviderSpec& p, const Env& en
         return {};
     }
     return it->get<std::string>();
+}
+
+std::string_view to_string(BalanceStrategy s) {
+    switch (s) {
+    case BalanceStrategy::weighted: return "weighted";
+    case BalanceStrategy::least_busy: return "least-busy";
+    case BalanceStrategy::lowest_latency: return "lowest-latency";
+    }
+    return "weighted";
 }
 
 }  // namespace aigw::config

@@ -18,6 +18,39 @@ namespace aigw::config {
 
 inline constexpr int k_default_port = 4141;
 
+/// How a logical model spreads requests over its deployments.
+enum class BalanceStrategy { weighted, least_busy, lowest_latency };
+std::string_view to_string(BalanceStrategy s);
+
+/// One concrete model behind a logical name, with its share of the traffic.
+struct WeightedModel {
+    std::string model;  ///< "provider/model" (or an alias)
+    double weight = 1;
+};
+
+/// Routing for one model name, from [models."NAME"]: where to go when it fails, which
+/// deployments serve it, and A/B splits. NAME may be "provider/model" or a logical name.
+struct ModelRouting {
+    std::vector<std::string> fallback;        ///< tried in order once NAME's own attempts fail
+    std::vector<WeightedModel> deployments;   ///< load-balanced; empty: NAME itself
+    std::optional<BalanceStrategy> strategy;  ///< unset: [routing] strategy
+    std::vector<WeightedModel> split;         ///< A/B variants (sticky per `user`)
+};
+
+/// [routing]: retries, backoff, circuit breakers and health.
+struct RoutingSettings {
+    int retries = 2;                        ///< extra tries of one deployment on retryable failures
+    std::int64_t backoff_initial_ms = 250;  ///< first backoff; doubles each retry, full jitter
+    std::int64_t backoff_max_ms = 8'000;
+    std::int64_t max_retry_wait_ms = 30'000;  ///< a longer Retry-After moves on instead of waiting
+    std::int64_t key_cooldown_ms = 30'000;    ///< a 429'd key rests this long without Retry-After
+    bool auto_fallback = false;             ///< fall back to capability-matched models too
+    int circuit_failures = 5;               ///< consecutive failures that open a circuit
+    std::int64_t circuit_cooldown_ms = 30'000;
+    std::int64_t health_window_ms = 300'000;
+    BalanceStrategy strategy = BalanceStrategy::weighted;
+};
+
 struct Config {
     // [server]
     std::string host = "127.0.0.1";
@@ -26,7 +59,11 @@ struct Config {
     int keep_alive_max = 10000;      ///< requests per inbound keep-alive connection
     // [upstream]
     std::int64_t connect_timeout_ms = 10'000;
-    std::int64_t read_timeout_ms = 600'000;
+    std::int64_t read_timeout_ms = 600'000;     ///< socket read timeout (backstop)
+    std::int64_t first_byte_timeout_ms = 300'000;  ///< until the answer (non-stream) or first content
+    std::int64_t idle_timeout_ms = 120'000;     ///< longest gap between two stream chunks
+    std::int64_t total_timeout_ms = 900'000;    ///< a whole request, every attempt included
+    RoutingSettings routing;
     // [ledger]
     int retention_days = 90;
     bool log_bodies = false;
@@ -37,6 +74,7 @@ struct Config {
     std::map<std::string, ProviderSpec, std::less<>> providers;  ///< presets + [providers.*], base URLs after env overrides
     std::map<std::string, std::string, std::less<>> aliases;     ///< [aliases] fast = "groq/llama-3.3-70b-versatile"
     Catalog catalog;                                             ///< builtin + [models."p/m"]
+    std::map<std::string, ModelRouting, std::less<>> model_routing;  ///< [models."NAME"] routing keys
 
     /// Problems that do not stop loading, e.g. "config.toml:12: unknown key 'foo' in [server]".
     /// The daemon logs them at start-up; `aigw` may print them.
@@ -61,7 +99,14 @@ std::expected<Config, std::string> load_config(const Env& env,
 /// cache_write, cache_write_1h, output, long_context_threshold, long_input,
 /// long_cached_input, long_cache_write, long_cache_write_1h, long_output (USD per 1M
 /// tokens), context_window, max_output_tokens, mode, tools, vision, json, reasoning --
-/// fields left out keep the built-in catalog's values. Other unknown keys become `warnings`.
+/// fields left out keep the built-in catalog's values -- and the routing keys fallback
+/// (array of model names), deployments (array of "p/m" or {model, weight}), strategy
+/// (weighted|least-busy|lowest-latency), split ({ "p/m" = weight, ... }); a NAME without a
+/// provider prefix is a logical model and may only have routing keys. [upstream] also takes
+/// first_byte_timeout_ms, idle_timeout_ms, total_timeout_ms; [routing] retries,
+/// backoff_initial_ms, backoff_max_ms, max_retry_wait_ms, key_cooldown_ms, auto_fallback,
+/// circuit_failures, circuit_cooldown_ms, health_window_ms, strategy.
+/// Other unknown keys become `warnings`.
 std::expected<Config, std::string> parse_config(std::string_view toml_text, std::string_view source_name);
 
 struct ResolvedModel {

@@ -295,7 +295,7 @@ void messages(FakeState& state, const httplib::Request& req, httplib::Response& 
         send_error(res, k_dialect, 400, std::string("Invalid request body: ") + e.what());
         return;
     }
-    Fault fault = state.faults->pick(req.path, ex.model);
+    Fault fault = state.faults->pick(req.path, ex.model, request_key(req));
     if (apply_fault_before_answer(res, k_dialect, fault, ex.stream)) {
         return;
     }
@@ -315,7 +315,7 @@ void count_tokens(FakeState& state, const httplib::Request& req, httplib::Respon
         return;
     }
     Exchange ex = parse_messages(body);
-    Fault fault = state.faults->pick(req.path, ex.model);
+    Fault fault = state.faults->pick(req.path, ex.model, request_key(req));
     if (apply_fault_before_answer(res, k_dialect, fault, false)) {
         return;
     }

@@ -85,6 +85,7 @@ std::string parse_rule(const json& j, FaultRule& rule) {
     rule.fault = *fault;
     rule.path_contains = j.value("path_contains", "");
     rule.model_contains = j.value("model_contains", "");
+    rule.key_contains = j.value("key_contains", "");
     rule.remaining = j.value("count", 1L);
     rule.fault.retry_after_s = j.value("retry_after", -1);
     rule.fault.delay_ms = j.value("delay_ms", -1L);
@@ -145,7 +146,7 @@ void register_control(httplib::Server& svr, FakeState& state) {
         send_json(res, 200, R"({"ok":true})");
     });
     svr.Get("/_control/stats", [&state](const httplib::Request&, httplib::Response& res) {
-        send_json(res, 200, json{{"requests", state.log->count()}}.dump());
+        send_json(res, 200, json{{"requests", state.log->count()}, {"open_streams", open_streams()}}.dump());
     });
 }
 

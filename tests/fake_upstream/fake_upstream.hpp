@@ -30,6 +30,16 @@ extern std::atomic<bool> g_stopping;
 /// Sleeps up to `ms` milliseconds; returns early (false) when the server is stopping.
 bool interruptible_sleep(long ms);
 
+/// The key a request presented (Authorization, x-api-key or api-key), for key-matched faults.
+inline std::string request_key(const httplib::Request& req) {
+    for (const char* h : {"Authorization", "x-api-key", "api-key"}) {
+        if (req.has_header(h)) {
+            return req.get_header_value(h);
+        }
+    }
+    return {};
+}
+
 /// A provider-neutral view of one generation request.
 struct ToolDecl {
     std::string name;

@@ -84,12 +84,13 @@ json FaultBook::describe() const {
     for (const auto& r : m_rules) {
         out.push_back({{"path_contains", r.path_contains},
                        {"model_contains", r.model_contains},
+                       {"key_contains", r.key_contains},
                        {"remaining", r.remaining}});
     }
     return out;
 }
 
-Fault FaultBook::pick(std::string_view path, std::string_view model) {
+Fault FaultBook::pick(std::string_view path, std::string_view model, std::string_view key) {
     if (m_rule_count.load(std::memory_order_relaxed) != 0) {
         std::lock_guard lock(m_mutex);
         for (auto it = m_rules.begin(); it != m_rules.end(); ++it) {
@@ -97,6 +98,9 @@ Fault FaultBook::pick(std::string_view path, std::string_view model) {
                 continue;
             }
             if (!it->model_contains.empty() && model.find(it->model_contains) == std::string_view::npos) {
+                continue;
+            }
+            if (!it->key_contains.empty() && key.find(it->key_contains) == std::string_view::npos) {
                 continue;
             }
             Fault f = it->fault;
@@ -176,6 +180,14 @@ void send_answer_body(httplib::Response& res, const Dialect& dialect, const Faul
                              });
 }
 
+namespace {
+std::atomic<int> g_open_streams{0};
+}
+
+int open_streams() {
+    return g_open_streams.load();
+}
+
 void send_answer_stream(httplib::Response& res, const Dialect& dialect, const Fault& fault,
                         std::vector<std::string> frames, const char* content_type) {
     bool cut = false;
@@ -195,6 +207,7 @@ void send_answer_stream(httplib::Response& res, const Dialect& dialect, const Fa
     res.status = 200;
     res.set_header("Cache-Control", "no-cache");
     auto shared = std::make_shared<std::vector<std::string>>(std::move(frames));
+    g_open_streams.fetch_add(1);
     res.set_chunked_content_provider(
         content_type, [shared, cut, gap_ms](std::size_t, httplib::DataSink& sink) {
             bool first = true;
@@ -212,7 +225,8 @@ void send_answer_stream(httplib::Response& res, const Dialect& dialect, const Fa
             }
             sink.done();
             return true;
-        });
+        },
+        [](bool) { g_open_streams.fetch_sub(1); });
 }
 
 } // namespace aigw::fake

@@ -26,6 +26,9 @@ struct Fault {
                              // any other kind: wait this long first
 };
 
+/// Streams being written right now (a client that goes away ends its stream at the next frame).
+int open_streams();
+
 /// Parses a control-API kind ("429", "slow", "stream-error", ...); nullopt when unknown.
 std::optional<Fault> parse_fault_kind(std::string_view kind);
 
@@ -35,6 +38,7 @@ Fault fault_from_model(std::string_view model);
 struct FaultRule {
     std::string path_contains;  // empty matches every path
     std::string model_contains; // empty matches every model
+    std::string key_contains;   // empty matches every key (Authorization, x-api-key, api-key)
     Fault fault;
     long remaining = 1;
 };
@@ -48,7 +52,7 @@ public:
 
     /// The fault for this request: the first matching counted rule (which is used up by one),
     /// else the one named in the model string, else none.
-    Fault pick(std::string_view path, std::string_view model);
+    Fault pick(std::string_view path, std::string_view model, std::string_view key = {});
 
 private:
     mutable std::mutex m_mutex;

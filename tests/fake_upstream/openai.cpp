@@ -304,7 +304,7 @@ void serve_openai_chat(FakeState& state, const httplib::Request& req, httplib::R
     if (azure) {
         ex.model = std::string(deployment); // Azure answers with the deployment's model
     }
-    Fault fault = state.faults->pick(req.path, ex.model);
+    Fault fault = state.faults->pick(req.path, ex.model, request_key(req));
     if (apply_fault_before_answer(res, dialect, fault, ex.stream)) {
         return;
     }

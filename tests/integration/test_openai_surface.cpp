@@ -286,7 +286,8 @@ TEST_CASE("upstream 500 comes back as 500 in OpenAI's shape, also for a stream r
     REQUIRE(r);
     CHECK(r->status == 500);
     error_of(r);
-    auto s = d.post("/v1/chat/completions", chat("openai/fault-500", "x", true));
+    // Another model: the first one's circuit may have opened after its retries.
+    auto s = d.post("/v1/chat/completions", chat("openai/gpt-4o-fault-500", "x", true));
     REQUIRE(s);
     CHECK(s->status == 500);
     error_of(s);
@@ -310,7 +311,7 @@ TEST_CASE("an unreachable upstream is a 502 that names the address")
     REQUIRE(r);
     CHECK(r->status == 502);
     CHECK(error_of(r)["message"].get<std::string>().find("127.0.0.1:1") != std::string::npos);
-    auto s = d.post("/v1/chat/completions", chat("openai/gpt-4o-mini", "x", true));
+    auto s = d.post("/v1/chat/completions", chat("openai/gpt-4o", "x", true));
     REQUIRE(s);
     CHECK(s->status == 502);
 }
@@ -342,17 +343,17 @@ TEST_CASE("a stream cut mid-way ends with an error event and no [DONE]")
     CHECK(ledger_count(d, "served_model = 'openai/fault-cut' AND status >= 500") == 1);
 }
 
-TEST_CASE("an error event inside a 200 stream reaches the client as an error event")
+TEST_CASE("an error event inside a 200 stream, before any content, is an error answer in OpenAI's shape")
 {
+    // The stream is held back until its first content, so nothing was committed yet: the
+    // client gets a plain error with a status (or a fallback's answer, see test_reliability).
     FakeUpstream up;
     Daemon d(&up);
     auto c = d.client();
     auto r = c.Post("/v1/chat/completions", chat("openai/fault-stream-error", "x", true).dump(), "application/json");
     REQUIRE(r);
-    auto lines = aigw::test::sse_data_lines(r->body);
-    REQUIRE_FALSE(lines.empty());
-    CHECK(lines.back() != "[DONE]");
-    CHECK(json::parse(lines.back()).contains("error"));
+    CHECK(r->status >= 500);
+    CHECK(error_of(r)["message"].get<std::string>().size() > 0);
 }
 
 TEST_CASE("GET /v1/models lists mock and what the configured keys reach, in OpenAI's shape")

@@ -1,0 +1,260 @@
+#include "daemon/routing/health.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace aigw::daemon::routing {
+
+namespace {
+
+constexpr double k_ewma_alpha = 0.2;
+
+/// Failures that say something about the deployment (not the caller, not one key).
+bool counts_against_deployment(wire::FailureKind k)
+{
+    switch (k) {
+    case wire::FailureKind::rate_limited:
+    case wire::FailureKind::timeout:
+    case wire::FailureKind::upstream:
+    case wire::FailureKind::network:
+        return true;
+    default:
+        return false;
+    }
+}
+
+std::int64_t ms_between(std::chrono::steady_clock::time_point a, std::chrono::steady_clock::time_point b)
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(b - a).count();
+}
+
+}  // namespace
+
+std::string_view to_string(CircuitState s)
+{
+    switch (s) {
+    case CircuitState::closed: return "closed";
+    case CircuitState::open: return "open";
+    case CircuitState::half_open: return "half-open";
+    }
+    return "closed";
+}
+
+HealthBoard::HealthBoard(HealthSettings settings, SteadyClock clock)
+    : m_settings(settings), m_clock(std::move(clock))
+{
+}
+
+std::chrono::steady_clock::time_point HealthBoard::now() const
+{
+    return m_clock ? m_clock() : std::chrono::steady_clock::now();
+}
+
+bool HealthBoard::try_start(const std::string& id)
+{
+    std::lock_guard lock(m_mu);
+    Entry& e = m_entries[id];
+    switch (e.state) {
+    case CircuitState::closed:
+        break;
+    case CircuitState::open:
+        if (now() - e.opened_at < m_settings.cooldown) {
+            return false;
+        }
+        e.state = CircuitState::half_open;
+        e.trial_in_flight = true;
+        break;
+    case CircuitState::half_open:
+        if (e.trial_in_flight) {
+            return false;
+        }
+        e.trial_in_flight = true;
+        break;
+    }
+    ++e.inflight;
+    return true;
+}
+
+void HealthBoard::finish(const std::string& id, const Outcome& outcome)
+{
+    std::lock_guard lock(m_mu);
+    Entry& e = m_entries[id];
+    const auto t = now();
+    e.inflight = std::max(0, e.inflight - 1);
+    const bool counted = !outcome.ok && outcome.failure && counts_against_deployment(*outcome.failure);
+    if (outcome.ok || counted) {
+        e.samples.push_back(Sample{t, outcome.latency.count(), outcome.ok, outcome.failure});
+        while (e.samples.size() > m_settings.max_samples) {
+            e.samples.pop_front();
+        }
+    }
+    if (outcome.ok) {
+        const double ms = static_cast<double>(outcome.latency.count());
+        e.ewma_ms = e.ewma_ms < 0 ? ms : k_ewma_alpha * ms + (1 - k_ewma_alpha) * e.ewma_ms;
+        e.consecutive_failures = 0;
+        e.state = CircuitState::closed;
+        e.trial_in_flight = false;
+        return;
+    }
+    if (!counted) {
+        if (e.state == CircuitState::half_open) {
+            e.trial_in_flight = false;  // the trial proved nothing; the next caller tries again
+        }
+        return;
+    }
+    ++e.consecutive_failures;
+    if (e.state == CircuitState::half_open || e.consecutive_failures >= m_settings.failures_to_open) {
+        e.state = CircuitState::open;
+        e.opened_at = t;
+        e.trial_in_flight = false;
+    }
+}
+
+DeploymentHealth HealthBoard::snapshot_locked(const std::string& id, const Entry& e) const
+{
+    DeploymentHealth h;
+    h.id = id;
+    h.state = e.state;
+    h.inflight = e.inflight;
+    h.consecutive_failures = e.consecutive_failures;
+    h.latency_ewma_ms = e.ewma_ms;
+    const auto t = now();
+    if (e.state == CircuitState::open) {
+        h.retry_in_ms = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                      m_settings.cooldown - (t - e.opened_at))
+                                                      .count());
+    }
+    std::vector<std::int64_t> latencies;
+    for (const auto& s : e.samples) {
+        if (ms_between(s.at, t) > m_settings.window.count()) {
+            continue;
+        }
+        ++h.requests;
+        if (s.ok) {
+            latencies.push_back(s.latency_ms);
+        } else if (*s.failure == wire::FailureKind::rate_limited) {
+            ++h.rate_limited;
+        } else if (*s.failure == wire::FailureKind::timeout) {
+            ++h.timeouts;
+        } else {
+            ++h.errors;
+        }
+    }
+    if (!latencies.empty()) {
+        // Nearest-rank p95.
+        std::sort(latencies.begin(), latencies.end());
+        auto rank = static_cast<std::size_t>(std::ceil(0.95 * static_cast<double>(latencies.size())));
+        h.p95_ms = latencies[std::max<std::size_t>(rank, 1) - 1];
+    }
+    if (h.requests > 0) {
+        h.error_rate = static_cast<double>(h.errors + h.rate_limited + h.timeouts) / static_cast<double>(h.requests);
+    }
+    h.score = e.state == CircuitState::open ? 0 : std::round(100 * (1 - h.error_rate));
+    return h;
+}
+
+DeploymentHealth HealthBoard::snapshot(const std::string& id) const
+{
+    std::lock_guard lock(m_mu);
+    auto it = m_entries.find(id);
+    return it == m_entries.end() ? DeploymentHealth{.id = id} : snapshot_locked(id, it->second);
+}
+
+std::vector<DeploymentHealth> HealthBoard::all() const
+{
+    std::lock_guard lock(m_mu);
+    std::vector<DeploymentHealth> out;
+    out.reserve(m_entries.size());
+    for (const auto& [id, e] : m_entries) {
+        out.push_back(snapshot_locked(id, e));
+    }
+    return out;
+}
+
+int HealthBoard::inflight(const std::string& id) const
+{
+    std::lock_guard lock(m_mu);
+    auto it = m_entries.find(id);
+    return it == m_entries.end() ? 0 : it->second.inflight;
+}
+
+double HealthBoard::latency_ewma_ms(const std::string& id) const
+{
+    std::lock_guard lock(m_mu);
+    auto it = m_entries.find(id);
+    return it == m_entries.end() ? -1 : it->second.ewma_ms;
+}
+
+KeyBoard::KeyBoard(SteadyClock clock) : m_clock(std::move(clock)) {}
+
+std::chrono::steady_clock::time_point KeyBoard::now() const
+{
+    return m_clock ? m_clock() : std::chrono::steady_clock::now();
+}
+
+std::optional<int> KeyBoard::pick(const std::string& provider, int count, const std::vector<int>& exclude)
+{
+    if (count <= 0) {
+        return std::nullopt;
+    }
+    std::lock_guard lock(m_mu);
+    const auto t = now();
+    unsigned& cursor = m_next[provider];
+    for (int i = 0; i < count; ++i) {
+        const int idx = static_cast<int>((cursor + static_cast<unsigned>(i)) % static_cast<unsigned>(count));
+        if (std::find(exclude.begin(), exclude.end(), idx) != exclude.end()) {
+            continue;
+        }
+        auto it = m_states.find({provider, idx});
+        if (it != m_states.end() && (it->second.bad || it->second.cool_until > t)) {
+            continue;
+        }
+        cursor = static_cast<unsigned>(idx + 1);
+        return idx;
+    }
+    return std::nullopt;
+}
+
+void KeyBoard::cool_down(const std::string& provider, int index, std::chrono::milliseconds how_long)
+{
+    std::lock_guard lock(m_mu);
+    State& s = m_states[{provider, index}];
+    s.cool_until = std::max(s.cool_until, now() + how_long);
+}
+
+void KeyBoard::mark_bad(const std::string& provider, int index, std::string reason)
+{
+    std::lock_guard lock(m_mu);
+    State& s = m_states[{provider, index}];
+    s.bad = true;
+    s.reason = std::move(reason);
+}
+
+void KeyBoard::reset()
+{
+    std::lock_guard lock(m_mu);
+    m_states.clear();
+}
+
+std::vector<KeyHealth> KeyBoard::all(const std::map<std::string, int, std::less<>>& key_counts) const
+{
+    std::lock_guard lock(m_mu);
+    const auto t = now();
+    std::vector<KeyHealth> out;
+    for (const auto& [provider, count] : key_counts) {
+        for (int i = 0; i < count; ++i) {
+            KeyHealth k{provider, i};
+            if (auto it = m_states.find({provider, i}); it != m_states.end()) {
+                k.bad = it->second.bad;
+                k.bad_reason = it->second.reason;
+                if (it->second.cool_until > t) {
+                    k.cooldown_ms = std::chrono::duration_cast<std::chrono::milliseconds>(it->second.cool_until - t).count();
+                }
+            }
+            out.push_back(std::move(k));
+        }
+    }
+    return out;
+}
+
+}  // namespace aigw::daemon::routing
