@@ -127,6 +127,45 @@ int run_stop(Context& ctx) {
     return 0;
 }
 
+/// Deployments the daemon has tried (circuit state, score, window numbers) and provider
+/// keys that are resting or were rejected.
+void print_health(const client::Status& st, bool colour) {
+    if (!st.deployments.empty()) {
+        std::cout << "\ndeployments (rolling window)\n";
+        const auto r = Align::right;
+        Table t({"deployment", "state", "score", "requests", "errors", "429s", "timeouts", "p95", "in flight"},
+                {Align::left, Align::left, r, r, r, r, r, r, r});
+        for (const auto& d : st.deployments) {
+            std::string state = d.state;
+            if (d.state == "open") {
+                state += " (trial in " + std::to_string((d.retry_in_ms + 999) / 1000) + " s)";
+            }
+            const Colour c = d.state == "closed" ? Colour::green : d.state == "open" ? Colour::red : Colour::yellow;
+            t.add_row({d.id, paint(state, c, colour), std::to_string(static_cast<int>(d.score)),
+                       std::to_string(d.requests), std::to_string(d.errors), std::to_string(d.rate_limited),
+                       std::to_string(d.timeouts), d.p95_ms < 0 ? "-" : std::to_string(d.p95_ms) + " ms",
+                       std::to_string(d.inflight)});
+        }
+        t.print(std::cout, colour);
+    }
+    bool notable = false;
+    for (const auto& k : st.keys) {
+        notable = notable || k.state != "ok";
+    }
+    if (notable) {
+        std::cout << "\nprovider keys\n";
+        Table t({"provider", "key", "state", "detail"});
+        for (const auto& k : st.keys) {
+            std::string detail = k.state == "cooling" ? "rate-limited; usable in " +
+                                                            std::to_string((k.cooldown_ms + 999) / 1000) + " s"
+                                                      : k.reason;
+            const Colour c = k.state == "ok" ? Colour::green : k.state == "bad" ? Colour::red : Colour::yellow;
+            t.add_row({k.provider, std::to_string(k.key), paint(k.state, c, colour), detail});
+        }
+        t.print(std::cout, colour);
+    }
+}
+
 int run_status(Context& ctx, const DaemonOptions& opts) {
     client::ConnectOptions o = ctx.connect_options();
     o.allow_spawn = false;
@@ -177,6 +216,7 @@ int run_status(Context& ctx, const DaemonOptions& opts) {
     t.print(os, false);
     const std::string text = os.str();
     std::cout << text.substr(text.find('\n') + 1);
+    print_health(*st, colour);
     if (st->version != client::client_version()) {
         std::cerr << "aigw: warning: aigwd is " << st->version << ", aigw is " << client::client_version()
                   << "; restart it with 'aigw daemon stop && aigw daemon start'\n";
@@ -257,6 +297,10 @@ void add_daemon_command(CLI::App& app, Context& ctx) {
     auto* status = cmd->add_subcommand("status", "Show pid, port, version, uptime and requests (exit 3 if stopped)");
     status->add_flag("--json", o->json, "Print JSON");
     status->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_status(ctx, *o); }; });
+    // `aigw status`: the same report at the top level, where users look for it.
+    auto* top = app.add_subcommand("status", "Show the daemon, each deployment's health and provider key states");
+    top->add_flag("--json", o->json, "Print JSON");
+    top->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_status(ctx, *o); }; });
     auto* logs = cmd->add_subcommand("logs", "Print the end of the daemon log");
     logs->add_flag("-f,--follow", o->follow, "Keep printing new lines");
     logs->add_option("-n,--lines", o->lines, "How many lines (default 50)")->check(CLI::NonNegativeNumber);

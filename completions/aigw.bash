@@ -17,7 +17,7 @@ _aigw() {
     fi
 
     local global_opts="--data-dir --no-spawn --version -V --help -h"
-    local commands="run chat models cost daemon keys"
+    local commands="run chat models cost daemon keys status"
 
     # Find the subcommand (and the sub-subcommand for daemon/keys).
     local cmd="" sub="" i
@@ -61,6 +61,8 @@ _aigw() {
             opts="--json --all --help" ;;
         cost)
             opts="--since --until --by --json --csv --help" ;;
+        status)
+            opts="--json --help" ;;
         daemon)
             case "$sub" in
                 "") opts="start stop status logs --help" ;;

@@ -1,7 +1,7 @@
 # fish completion for aigw. Keep in sync with cli/*.cpp (tests/unit/cli/test_completions.cpp
 # checks every subcommand and long option appears here).
 
-set -l aigw_commands run chat models cost daemon keys
+set -l aigw_commands run chat models cost daemon keys status
 set -l aigw_providers openai anthropic gemini groq together fireworks deepseek mistral xai openrouter cerebras moonshot perplexity
 
 complete -c aigw -f
@@ -15,6 +15,8 @@ complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a models -
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a cost -d 'Spend, requests and tokens'
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a daemon -d 'Start, stop and inspect aigwd'
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a keys -d 'Manage provider API keys'
+complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a status -d 'Daemon, deployment health and provider key states'
+complete -c aigw -n "__fish_seen_subcommand_from status" -l json -d 'Print JSON'
 
 # run
 complete -c aigw -n "__fish_seen_subcommand_from run" -s m -l model -r -d 'Model'

@@ -14,8 +14,8 @@ double unit_random()
     return std::uniform_real_distribution<double>(0.0, 1.0)(rng);
 }
 
-/// A stable number in [0, 1) for a sticky choice (FNV-1a; the same user always lands in
-/// the same variant, across restarts).
+/// A stable number in [0, 1) for a sticky choice (the same user always lands in the same
+/// variant, across restarts).
 double unit_hash(std::string_view text)
 {
     std::uint64_t h = 1469598103934665603ULL;
@@ -23,6 +23,12 @@ double unit_hash(std::string_view text)
         h ^= c;
         h *= 1099511628211ULL;
     }
+    // FNV's top bits barely move for short, similar strings ("u1", "u2"): mix them (splitmix64).
+    h ^= h >> 30;
+    h *= 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 27;
+    h *= 0x94d049bb133111ebULL;
+    h ^= h >> 31;
     return static_cast<double>(h >> 11) / static_cast<double>(1ULL << 53);
 }
 
@@ -198,8 +204,10 @@ void Router::add_auto_fallbacks(const PlanRequest& req, std::vector<Candidate>& 
             (req.min_context > 0 && m->context_window > 0 && m->context_window < req.min_context)) {
             continue;
         }
+        // Only providers with a key of their own: a keyless local server (ollama) may not run.
         auto p = m_cfg.providers.find(m->provider);
-        if (p == m_cfg.providers.end() || p->second.wire == config::WireFormat::mock || !key_present(p->second)) {
+        if (p == m_cfg.providers.end() || p->second.wire == config::WireFormat::mock || !p->second.key_required ||
+            !key_present(p->second)) {
             continue;
         }
         if (primary && m->id == primary->id) {

@@ -162,8 +162,35 @@ void Gateway::install_admin_routes()
                                  {"base_url", routing::redact_url(p.base_url)},
                                  {"key_present", m_router->key_present(p)}});
         }
+        // Health of every deployment tried so far, and the state of each provider key (by
+        // position, never the key).
+        nlohmann::json deployments = nlohmann::json::array();
+        for (const auto& h : m_router->health().all()) {
+            deployments.push_back({{"id", h.id},
+                                   {"state", routing::to_string(h.state)},
+                                   {"score", h.score},
+                                   {"requests", h.requests},
+                                   {"errors", h.errors},
+                                   {"rate_limited", h.rate_limited},
+                                   {"timeouts", h.timeouts},
+                                   {"error_rate", h.error_rate},
+                                   {"p95_ms", h.p95_ms},
+                                   {"inflight", h.inflight},
+                                   {"consecutive_failures", h.consecutive_failures},
+                                   {"retry_in_ms", h.retry_in_ms}});
+        }
+        nlohmann::json keys = nlohmann::json::array();
+        for (const auto& k : m_router->keys().all(m_router->key_counts())) {
+            keys.push_back({{"provider", k.provider},
+                            {"key", k.index + 1},
+                            {"state", k.bad ? "bad" : k.cooldown_ms > 0 ? "cooling" : "ok"},
+                            {"cooldown_ms", k.cooldown_ms},
+                            {"reason", k.bad_reason}});
+        }
         auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - m_started).count();
         nlohmann::json body = {{"version", AIGW_VERSION},
+                               {"deployments", std::move(deployments)},
+                               {"keys", std::move(keys)},
                                {"pid", ::getpid()},
                                {"port", m_port},
                                {"uptime_s", uptime},

@@ -232,6 +232,34 @@ std::expected<Status, ClientError> parse_status(const nlohmann::json& j) {
                 s.providers.push_back(std::move(ps));
             }
         }
+        if (auto it = j.find("deployments"); it != j.end() && it->is_array()) {
+            for (const auto& d : *it) {
+                DeploymentStatus ds;
+                ds.id = get_or<std::string>(d, "id", "");
+                ds.state = get_or<std::string>(d, "state", "closed");
+                ds.score = get_or<double>(d, "score", 100);
+                ds.requests = get_or<std::int64_t>(d, "requests", 0);
+                ds.errors = get_or<std::int64_t>(d, "errors", 0);
+                ds.rate_limited = get_or<std::int64_t>(d, "rate_limited", 0);
+                ds.timeouts = get_or<std::int64_t>(d, "timeouts", 0);
+                ds.error_rate = get_or<double>(d, "error_rate", 0);
+                ds.p95_ms = get_or<std::int64_t>(d, "p95_ms", -1);
+                ds.inflight = get_or<int>(d, "inflight", 0);
+                ds.retry_in_ms = get_or<std::int64_t>(d, "retry_in_ms", 0);
+                s.deployments.push_back(std::move(ds));
+            }
+        }
+        if (auto it = j.find("keys"); it != j.end() && it->is_array()) {
+            for (const auto& k : *it) {
+                KeyStatus ks;
+                ks.provider = get_or<std::string>(k, "provider", "");
+                ks.key = get_or<int>(k, "key", 1);
+                ks.state = get_or<std::string>(k, "state", "ok");
+                ks.cooldown_ms = get_or<std::int64_t>(k, "cooldown_ms", 0);
+                ks.reason = get_or<std::string>(k, "reason", "");
+                s.keys.push_back(std::move(ks));
+            }
+        }
         s.raw = j;
         return s;
     });

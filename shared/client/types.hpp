@@ -138,8 +138,34 @@ struct ProviderStatus {
     bool key_present = false;
 };
 
+/// One deployment's health: circuit state and rolling-window numbers.
+struct DeploymentStatus {
+    std::string id;
+    std::string state;  ///< closed | open | half-open
+    double score = 100;
+    std::int64_t requests = 0;
+    std::int64_t errors = 0;
+    std::int64_t rate_limited = 0;
+    std::int64_t timeouts = 0;
+    double error_rate = 0;
+    std::int64_t p95_ms = -1;
+    int inflight = 0;
+    std::int64_t retry_in_ms = 0;
+};
+
+/// A provider key by position (the key itself never leaves the daemon).
+struct KeyStatus {
+    std::string provider;
+    int key = 1;        ///< 1-based position in the provider's key list
+    std::string state;  ///< ok | cooling | bad
+    std::int64_t cooldown_ms = 0;
+    std::string reason;
+};
+
 struct Status {
     std::string version;
+    std::vector<DeploymentStatus> deployments;
+    std::vector<KeyStatus> keys;
     std::int64_t pid = 0;
     int port = 0;
     double uptime_s = 0;
