@@ -55,6 +55,87 @@ std::string header_value(const HeaderList& headers, std::string_view name)
     return {};
 }
 
+namespace {
+
+/// OpenAI's reset durations: "1s", "6m0s", "20ms", "1h2m3.5s".
+std::optional<double> parse_go_duration(std::string_view s)
+{
+    double total = 0;
+    bool any = false;
+    while (!s.empty()) {
+        double v = 0;
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (ec != std::errc{} || v < 0) {
+            return std::nullopt;
+        }
+        s.remove_prefix(static_cast<std::size_t>(p - s.data()));
+        if (s.starts_with("ms")) {
+            total += v / 1000.0;
+            s.remove_prefix(2);
+        } else if (s.starts_with("s")) {
+            total += v;
+            s.remove_prefix(1);
+        } else if (s.starts_with("m")) {
+            total += v * 60;
+            s.remove_prefix(1);
+        } else if (s.starts_with("h")) {
+            total += v * 3600;
+            s.remove_prefix(1);
+        } else {
+            return std::nullopt;
+        }
+        any = true;
+    }
+    return any ? std::optional<double>(total) : std::nullopt;
+}
+
+/// Anthropic's resets are RFC 3339 times: "2026-11-21T13:30:05Z". Seconds from now.
+std::optional<double> seconds_until_rfc3339(const std::string& s)
+{
+    std::tm tm{};
+    const char* rest = strptime(s.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
+    if (rest == nullptr) {
+        return std::nullopt;
+    }
+    const auto when = timegm(&tm);
+    const auto now = std::time(nullptr);
+    return when > now ? static_cast<double>(when - now) : 0.0;
+}
+
+/// When no Retry-After came: the reset of the limit that ran out (OpenAI/Groq
+/// x-ratelimit-*, Anthropic anthropic-ratelimit-*), else the latest reset given.
+std::optional<double> rate_limit_reset_seconds(const HeaderList& headers)
+{
+    std::optional<double> exhausted;
+    std::optional<double> latest;
+    auto consider = [&](std::optional<double> reset, const std::string& remaining) {
+        if (!reset) {
+            return;
+        }
+        latest = std::max(latest.value_or(0), *reset);
+        if (remaining == "0") {
+            exhausted = std::max(exhausted.value_or(0), *reset);
+        }
+    };
+    auto name = [](std::string_view a, std::string_view b, std::string_view c = {}) {
+        std::string n(a);
+        n.append(b).append(c);
+        return n;
+    };
+    for (std::string_view kind : {"requests", "tokens"}) {
+        consider(parse_go_duration(header_value(headers, name("x-ratelimit-reset-", kind))),
+                 header_value(headers, name("x-ratelimit-remaining-", kind)));
+    }
+    for (std::string_view kind : {"requests", "tokens", "input-tokens", "output-tokens"}) {
+        if (auto v = header_value(headers, name("anthropic-ratelimit-", kind, "-reset")); !v.empty()) {
+            consider(seconds_until_rfc3339(v), header_value(headers, name("anthropic-ratelimit-", kind, "-remaining")));
+        }
+    }
+    return exhausted ? exhausted : latest;
+}
+
+}  // namespace
+
 std::optional<double> retry_after_seconds(const HeaderList& headers)
 {
     if (auto ms = header_value(headers, "retry-after-ms"); !ms.empty()) {
@@ -83,13 +164,21 @@ std::optional<double> retry_after_seconds(const HeaderList& headers)
     return std::nullopt;
 }
 
+std::optional<double> rate_limit_wait_seconds(const HeaderList& headers)
+{
+    if (auto ra = retry_after_seconds(headers)) {
+        return ra;
+    }
+    return rate_limit_reset_seconds(headers);
+}
+
 wire::Failure Adapter::classify_error(int status, std::string_view body, const HeaderList& headers) const
 {
     wire::Failure f;
     f.status = status;
     if (status == 429) {
         f.kind = wire::FailureKind::rate_limited;
-        f.retry_after_s = retry_after_seconds(headers);
+        f.retry_after_s = rate_limit_wait_seconds(headers);
     } else if (status == 401 || status == 403) {
         f.kind = wire::FailureKind::auth;
     } else if (status == 404) {

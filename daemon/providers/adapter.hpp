@@ -130,5 +130,8 @@ const Adapter* adapter_for(config::WireFormat wire);
 /// Helpers shared by adapters.
 std::string header_value(const HeaderList& headers, std::string_view name);  ///< case-insensitive, "" if absent
 std::optional<double> retry_after_seconds(const HeaderList& headers);          ///< Retry-After (seconds or HTTP date), retry-after-ms
+/// For a 429: Retry-After, else when the exhausted limit resets (OpenAI/Groq
+/// `x-ratelimit-reset-requests|tokens` durations, Anthropic `anthropic-ratelimit-*-reset` times).
+std::optional<double> rate_limit_wait_seconds(const HeaderList& headers);
 
 }  // namespace aigw::daemon::providers

@@ -858,7 +858,9 @@ wire::Failure AnthropicAdapter::classify_error(int status, std::string_view body
     }
     wire::Failure f = failure_from_error_object(err, status);
     f.status = status == 529 ? 529 : (status >= 400 ? status : f.status);
-    if (f.kind == wire::FailureKind::rate_limited || f.kind == wire::FailureKind::upstream) {
+    if (f.kind == wire::FailureKind::rate_limited) {
+        f.retry_after_s = rate_limit_wait_seconds(headers);
+    } else if (f.kind == wire::FailureKind::upstream) {
         f.retry_after_s = retry_after_seconds(headers);
     }
     return f;

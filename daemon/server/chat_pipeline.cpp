@@ -707,7 +707,7 @@ void install_stream_body(Gateway& gw, std::shared_ptr<StreamState> st, std::uniq
             }
             return true;
         },
-        [st, gwp](bool success) {
+        [st, gwp](bool) {
             if (st->upstream) {
                 st->upstream->cancel();  // closes the upstream connection now if it is still open
             }
@@ -718,8 +718,10 @@ void install_stream_body(Gateway& gw, std::shared_ptr<StreamState> st, std::uniq
                 status = st->failure->status;
                 error = st->failure->message;
                 usage = delivered_usage(*st, usage);
-            } else if (!success || !st->finished) {
-                status = 499;  // client closed the connection before the end
+            } else if (!st->finished) {
+                // The client closed the connection before the end. (`success` is false too when
+                // it closed right after the terminal event: that answer was delivered whole.)
+                status = 499;
                 error = "client disconnected mid-stream";
                 usage = delivered_usage(*st, usage);
             }
