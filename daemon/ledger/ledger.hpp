@@ -38,7 +38,6 @@ struct LedgerRow {
     std::int64_t output_tokens = 0;
     std::int64_t reasoning_tokens = 0;
     double cost_usd = 0;
-    double saved_usd = 0;            ///< cache hit: what the answer would have cost upstream
     bool priced = true;              ///< false: model not in the catalog, cost is 0
     std::int64_t latency_ms = 0;
     std::int64_t ttft_ms = -1;       ///< -1 when not streamed
@@ -48,6 +47,7 @@ struct LedgerRow {
     std::string variant;             ///< A/B variant
     std::string request_body;        ///< only when body logging is on
     std::string response_body;       ///< only when body logging is on
+    double saved_usd = 0;            ///< cache hit: what the answer would have cost upstream
 };
 
 /// One group of a cost report.
@@ -59,9 +59,9 @@ struct CostGroup {
     std::int64_t cached_tokens = 0;
     std::int64_t output_tokens = 0;
     double cost_usd = 0;
-    double saved_usd = 0;            ///< sum of saved_usd (cache hits)
     std::int64_t cache_hits = 0;
     double avg_latency_ms = 0;
+    double saved_usd = 0;            ///< sum of saved_usd (cache hits)
 };
 
 struct CostQuery {

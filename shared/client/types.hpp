@@ -85,16 +85,16 @@ struct ModelRow {
 
 struct CostGroup {
     std::string key;
-    std::string name;                 ///< by key: the virtual key's name ("gateway key" for "default")
     std::int64_t requests = 0;
     std::int64_t errors = 0;
     std::int64_t input_tokens = 0;
     std::int64_t cached_tokens = 0;
     std::int64_t output_tokens = 0;
     double cost_usd = 0;
-    double saved_usd = 0;             ///< what cache hits saved
     std::int64_t cache_hits = 0;
     double avg_latency_ms = 0;
+    double saved_usd = 0;             ///< what cache hits saved
+    std::string name;                 ///< by key: the virtual key's name ("gateway key" for "default")
 };
 
 struct CostReport {
