@@ -287,6 +287,9 @@ std::optional<wire::Failure> Limiter::admit(const VirtualKey* key, std::string_v
 void Limiter::on_recorded(std::string_view key_id, const Reservation& reservation, std::int64_t used_tokens,
                           double cost_usd, bool final_row)
 {
+    if (reservation.tokens <= 0 && cost_usd <= 0) {
+        return;  // nothing to settle (mock models, refusals): no lock on the common path
+    }
     const auto now = m_clock.now_ms();
     std::shared_ptr<const VirtualKey> key;
     if (m_keys != nullptr && key_id != k_admin_key_id) {
