@@ -156,15 +156,30 @@ int run_cost(Context& ctx, const CostOptions& o) {
         return 0;
     }
     const bool colour = colour_enabled(1);
-    Table t({upper(o.by), "REQUESTS", "ERRORS", "IN TOK", "OUT TOK", "COST USD"},
-            {Align::left, Align::right, Align::right, Align::right, Align::right, Align::right});
+    // By key, the report also names the key and shows cache hits and what they saved.
+    const bool by_key = o.by == "key";
+    std::vector<std::string> headers = {upper(o.by), "REQUESTS", "ERRORS", "IN TOK", "OUT TOK", "COST USD"};
+    std::vector<Align> align = {Align::left, Align::right, Align::right, Align::right, Align::right, Align::right};
+    if (by_key) {
+        headers.insert(headers.begin() + 1, "NAME");
+        align.insert(align.begin() + 1, Align::left);
+        headers.insert(headers.end(), {"HITS", "SAVED USD"});
+        align.insert(align.end(), {Align::right, Align::right});
+    }
+    Table t(headers, align);
     auto row = [&](const client::CostGroup& g, std::string key) {
         std::string errors = std::to_string(g.errors);
         if (g.errors > 0) {
             errors = paint(errors, Colour::red, colour);
         }
-        t.add_row({std::move(key), group_thousands(g.requests), errors, group_thousands(g.input_tokens),
-                   group_thousands(g.output_tokens), format_usd(g.cost_usd)});
+        std::vector<std::string> cells = {std::move(key), group_thousands(g.requests), errors,
+                                          group_thousands(g.input_tokens), group_thousands(g.output_tokens),
+                                          format_usd(g.cost_usd)};
+        if (by_key) {
+            cells.insert(cells.begin() + 1, g.name.empty() ? std::string("-") : g.name);
+            cells.insert(cells.end(), {group_thousands(g.cache_hits), format_usd(g.saved_usd)});
+        }
+        t.add_row(std::move(cells));
     };
     for (const auto& g : report->groups) {
         row(g, g.key.empty() ? std::string("(none)") : g.key);

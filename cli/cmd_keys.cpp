@@ -1,10 +1,15 @@
-// aigw keys set|list|unset: provider keys stored 0600 in the data dir (never from argv).
+// aigw keys: provider keys (set|unset, stored 0600 in the data dir, never from argv) and
+// the gateway's virtual keys (create|show|revoke, through the daemon's admin API). `list`
+// shows both: the provider keys from this machine, the virtual keys from the daemon.
 
 #include "cli/cmd_keys.hpp"
 
 #include "cli/app.hpp"
+#include "cli/cmd_cost.hpp"
 #include "cli/term.hpp"
 
+#include <charconv>
+#include <ctime>
 #include <iostream>
 #include <memory>
 
@@ -23,9 +28,82 @@ std::string mask_key(std::string_view key) {
 
 namespace {
 
+std::optional<double> parse_number(std::string_view s) {
+    double v = 0;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size()) {
+        return std::nullopt;
+    }
+    return v;
+}
+
+}  // namespace
+
+std::expected<BudgetSpec, std::string> parse_budget(std::string_view text) {
+    const std::string bad = "'" + std::string(text) + "' is not a budget; use USD/day or USD/month, e.g. 5/day or 50/month";
+    const auto slash = text.find('/');
+    if (slash == std::string_view::npos) {
+        return std::unexpected(bad);
+    }
+    std::string_view amount = text.substr(0, slash);
+    const std::string_view period = text.substr(slash + 1);
+    if (amount.starts_with('$')) {
+        amount.remove_prefix(1);
+    }
+    auto usd = parse_number(amount);
+    if (!usd || !(*usd > 0)) {
+        return std::unexpected(bad);
+    }
+    if (period == "day" || period == "d" || period == "daily") {
+        return BudgetSpec{*usd, "day"};
+    }
+    if (period == "month" || period == "mo" || period == "monthly") {
+        return BudgetSpec{*usd, "month"};
+    }
+    return std::unexpected(bad);
+}
+
+std::expected<std::int64_t, std::string> parse_expiry(std::string_view text, std::chrono::system_clock::time_point now) {
+    const std::string bad = "'" + std::string(text) + "' is not an expiry; use YYYY-MM-DD, 30d, 12h or epoch milliseconds";
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+    if (text.size() >= 2 && (text.back() == 'd' || text.back() == 'h')) {
+        std::int64_t n = 0;
+        const auto digits = text.substr(0, text.size() - 1);
+        auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+        if (ec != std::errc() || p != digits.data() + digits.size() || n <= 0) {
+            return std::unexpected(bad);
+        }
+        return now_ms + n * (text.back() == 'd' ? 86'400'000 : 3'600'000);
+    }
+    if (text.size() == 10 && text[4] == '-' && text[7] == '-') {
+        // The key works through the whole named day: it expires at the next local midnight.
+        auto end = parse_time_spec(text, TimeEdge::until, now);
+        if (!end) {
+            return std::unexpected(bad);
+        }
+        return *end;
+    }
+    std::int64_t ms = 0;
+    auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), ms);
+    if (ec == std::errc() && p == text.data() + text.size() && ms > 0) {
+        return ms;
+    }
+    return std::unexpected(bad);
+}
+
+namespace {
+
 struct KeysOptions {
     std::string provider;
     bool json = false;
+    // virtual keys
+    std::string id_or_name;
+    std::string name;
+    std::int64_t rpm = 0;
+    std::int64_t tpm = 0;
+    std::string budget;
+    std::vector<std::string> models;
+    std::string expires;
 };
 
 nlohmann::json read_keys_file(const std::filesystem::path& path) {
@@ -118,11 +196,43 @@ int run_unset(Context& ctx, const KeysOptions& o) {
     return 0;
 }
 
-int run_list(Context& ctx, const KeysOptions& o) {
+std::string date_of(std::int64_t ms) {
+    if (ms <= 0) {
+        return "never";
+    }
+    const std::time_t t = static_cast<std::time_t>(ms / 1000);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
+    return buf;
+}
+
+std::string budget_of(const client::VirtualKeyInfo& k) {
+    return k.budget_usd ? format_usd(*k.budget_usd) + "/" + k.budget_period : std::string("-");
+}
+
+/// What counts against the key's budget: this UTC day or month (today when it has none).
+double spent_of(const client::VirtualKeyInfo& k) {
+    return k.budget_period == "month" ? k.spent_month_usd : k.spent_day_usd;
+}
+
+std::string limit_of(std::int64_t n) {
+    return n > 0 ? group_thousands(n) : std::string("-");
+}
+
+std::string models_of(const client::VirtualKeyInfo& k) {
+    std::string out;
+    for (const auto& m : k.models) {
+        out += (out.empty() ? "" : ",") + m;
+    }
+    return out.empty() ? std::string("*") : out;
+}
+
+/// The provider keys: which are set and where they come from (this machine, no daemon).
+nlohmann::json provider_keys(Context& ctx, Table& t, bool colour) {
     const auto path = config::provider_keys_file(ctx.data_dir());
     const nlohmann::json doc = read_keys_file(path);
-    const bool colour = colour_enabled(1);
-    Table t({"PROVIDER", "SOURCE", "KEY"});
     nlohmann::json out = nlohmann::json::array();
     for (const auto& [name, spec] : ctx.config().providers) {
         if (!spec.key_required && spec.key_env.empty()) {
@@ -148,11 +258,159 @@ int run_list(Context& ctx, const KeysOptions& o) {
         std::string shown_source = source == "env" ? "env " + spec.key_env : source;
         t.add_row({name, source == "none" ? paint(shown_source, Colour::dim, colour) : shown_source, masked});
     }
-    if (o.json) {
-        std::cout << nlohmann::json{{"keys", out}, {"file", path.string()}}.dump(2) << '\n';
-        return 0;
+    return out;
+}
+
+void print_virtual_keys(const std::vector<client::VirtualKeyInfo>& keys, bool colour) {
+    Table t({"ID", "NAME", "STATUS", "RPM", "TPM", "BUDGET", "SPENT", "MODELS", "EXPIRES"},
+            {Align::left, Align::left, Align::left, Align::right, Align::right, Align::right, Align::right, Align::left,
+             Align::left});
+    for (const auto& k : keys) {
+        const std::string status =
+            k.status == "active" ? paint(k.status, Colour::green, colour) : paint(k.status, Colour::dim, colour);
+        t.add_row({k.id, k.name, status, limit_of(k.rpm), limit_of(k.tpm), budget_of(k), format_usd(spent_of(k)),
+                   models_of(k), date_of(k.expires_ms)});
     }
     t.print(std::cout, colour);
+}
+
+// `keys list`: both kinds. The provider table comes from this machine; the virtual keys from
+// the daemon (started if needed). When the daemon cannot be asked, the provider keys are
+// still printed, with a warning and exit code 1.
+int run_list(Context& ctx, const KeysOptions& o) {
+    const bool colour = colour_enabled(1);
+    Table providers({"PROVIDER", "SOURCE", "KEY"});
+    const nlohmann::json provider_json = provider_keys(ctx, providers, colour);
+    std::optional<client::ClientError> error;
+    std::vector<client::VirtualKeyInfo> keys;
+    if (auto c = ctx.client(); !c) {
+        error = c.error();
+    } else if (auto listed = (*c)->list_keys(); !listed) {
+        error = listed.error();
+    } else {
+        keys = std::move(*listed);
+    }
+    if (o.json) {
+        nlohmann::json virtual_json = nlohmann::json::array();
+        for (const auto& k : keys) {
+            virtual_json.push_back(k.raw);
+        }
+        std::cout << nlohmann::json{{"keys", provider_json},
+                                    {"file", config::provider_keys_file(ctx.data_dir()).string()},
+                                    {"virtual_keys", error ? nlohmann::json() : virtual_json}}
+                         .dump(2)
+                  << '\n';
+    } else {
+        std::cout << paint("Provider keys", Colour::bold, colour) << '\n';
+        providers.print(std::cout, colour);
+        std::cout << '\n' << paint("Virtual keys", Colour::bold, colour) << '\n';
+        if (!error && keys.empty()) {
+            std::cout << "none; create one with 'aigw keys create --name NAME'\n";
+        } else if (!error) {
+            print_virtual_keys(keys, colour);
+        }
+    }
+    if (error) {
+        std::cerr << "aigw: cannot list the virtual keys: " << client::describe(*error) << '\n';
+        return k_exit_error;
+    }
+    return 0;
+}
+
+int run_create(Context& ctx, const KeysOptions& o) {
+    client::NewVirtualKey spec;
+    spec.name = o.name;
+    spec.rpm = o.rpm;
+    spec.tpm = o.tpm;
+    spec.models = o.models;
+    if (!o.budget.empty()) {
+        auto b = parse_budget(o.budget);
+        if (!b) {
+            std::cerr << "aigw keys create: --budget " << b.error() << '\n';
+            return k_exit_usage;
+        }
+        spec.budget_usd = b->usd;
+        spec.budget_period = b->period;
+    }
+    if (!o.expires.empty()) {
+        auto e = parse_expiry(o.expires, std::chrono::system_clock::now());
+        if (!e) {
+            std::cerr << "aigw keys create: --expires " << e.error() << '\n';
+            return k_exit_usage;
+        }
+        spec.expires_ms = *e;
+    }
+    auto c = ctx.client();
+    if (!c) {
+        return fail(c.error());
+    }
+    auto created = (*c)->create_key(spec);
+    if (!created) {
+        return fail(created.error());
+    }
+    const auto& k = created->info;
+    if (o.json) {
+        nlohmann::json j = k.raw;
+        j["key"] = created->secret;
+        std::cout << j.dump(2) << '\n';
+    } else {
+        // stdout is the key alone, so KEY=$(aigw keys create --name ci) works.
+        std::cout << created->secret << '\n';
+    }
+    std::cerr << "created virtual key '" << k.name << "' (" << k.id << "): rpm " << limit_of(k.rpm) << ", tpm "
+              << limit_of(k.tpm) << ", budget " << budget_of(k) << ", models " << models_of(k) << ", expires "
+              << date_of(k.expires_ms) << "\n"
+              << "the key is shown only this once; only its hash is stored\n";
+    return 0;
+}
+
+int run_show(Context& ctx, const KeysOptions& o) {
+    auto c = ctx.client();
+    if (!c) {
+        return fail(c.error());
+    }
+    auto k = (*c)->show_key(o.id_or_name);
+    if (!k) {
+        return fail(k.error());
+    }
+    if (o.json) {
+        std::cout << k->raw.dump(2) << '\n';
+        return 0;
+    }
+    const bool colour = colour_enabled(1);
+    Table t({"FIELD", "VALUE"});
+    t.add_row({"id", k->id});
+    t.add_row({"name", k->name});
+    t.add_row({"status", k->status});
+    t.add_row({"rpm", limit_of(k->rpm)});
+    t.add_row({"tpm", limit_of(k->tpm)});
+    t.add_row({"budget", budget_of(*k)});
+    t.add_row({"spent today (UTC)", format_usd(k->spent_day_usd)});
+    t.add_row({"spent this month (UTC)", format_usd(k->spent_month_usd)});
+    t.add_row({"models", models_of(*k)});
+    t.add_row({"created", date_of(k->created_ms)});
+    t.add_row({"expires", date_of(k->expires_ms)});
+    if (k->revoked_ms > 0) {
+        t.add_row({"revoked", date_of(k->revoked_ms)});
+    }
+    t.print(std::cout, colour);
+    return 0;
+}
+
+int run_revoke(Context& ctx, const KeysOptions& o) {
+    auto c = ctx.client();
+    if (!c) {
+        return fail(c.error());
+    }
+    auto k = (*c)->revoke_key(o.id_or_name);
+    if (!k) {
+        return fail(k.error());
+    }
+    if (o.json) {
+        std::cout << k->raw.dump(2) << '\n';
+    } else {
+        std::cout << "revoked " << k->id << " (" << k->name << ")\n";
+    }
     return 0;
 }
 
@@ -160,17 +418,35 @@ int run_list(Context& ctx, const KeysOptions& o) {
 
 void add_keys_command(CLI::App& app, Context& ctx) {
     auto o = std::make_shared<KeysOptions>();
-    auto* cmd = app.add_subcommand("keys", "Manage provider API keys (stored 0600 in the data dir)");
+    auto* cmd = app.add_subcommand("keys", "Manage provider API keys and the gateway's virtual keys");
     cmd->require_subcommand(1);
     auto* set = cmd->add_subcommand("set", "Store a provider key, read from the terminal (hidden) or stdin");
     set->add_option("provider", o->provider, "Provider name, e.g. openai")->required();
     set->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_set(ctx, *o); }; });
-    auto* list = cmd->add_subcommand("list", "Show which providers have a key and where it comes from");
+    auto* list = cmd->add_subcommand("list", "Show the provider keys (and where they come from) and the virtual keys");
     list->add_flag("--json", o->json, "Print JSON");
     list->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_list(ctx, *o); }; });
     auto* unset = cmd->add_subcommand("unset", "Remove a stored provider key");
     unset->add_option("provider", o->provider, "Provider name")->required();
     unset->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_unset(ctx, *o); }; });
+
+    auto* create = cmd->add_subcommand("create", "Create a virtual key with its own limits; prints it once");
+    create->add_option("--name", o->name, "Name of the key (letters, digits, . _ -)")->required();
+    create->add_option("--rpm", o->rpm, "Requests per minute (default: no limit)")->check(CLI::NonNegativeNumber);
+    create->add_option("--tpm", o->tpm, "Tokens per minute (default: no limit)")->check(CLI::NonNegativeNumber);
+    create->add_option("--budget", o->budget, "Spend limit: USD/day or USD/month (UTC), e.g. 5/day");
+    create->add_option("--models", o->models, "Allowed models, glob patterns, e.g. 'openai/*' mock/echo (default: all)");
+    create->add_option("--expires", o->expires, "Expiry: YYYY-MM-DD (through that day), 30d, 12h");
+    create->add_flag("--json", o->json, "Print {id, name, key, ...} as JSON");
+    create->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_create(ctx, *o); }; });
+    auto* show = cmd->add_subcommand("show", "Show a virtual key, its limits and its spend");
+    show->add_option("key", o->id_or_name, "Key id (vk_...) or name")->required();
+    show->add_flag("--json", o->json, "Print JSON");
+    show->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_show(ctx, *o); }; });
+    auto* revoke = cmd->add_subcommand("revoke", "Revoke a virtual key (it answers 401 from now on)");
+    revoke->add_option("key", o->id_or_name, "Key id (vk_...) or name")->required();
+    revoke->add_flag("--json", o->json, "Print JSON");
+    revoke->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_revoke(ctx, *o); }; });
 }
 
 }  // namespace aigw::cli

@@ -39,7 +39,13 @@ _aigw() {
         --data-dir)
             COMPREPLY=($(compgen -d -- "$cur"))
             return ;;
-        -m|--model|-s|--system|--temperature|--max-tokens|-n|--lines)
+        -m|--model|-s|--system|--temperature|--max-tokens|-n|--lines|--name|--rpm|--tpm|--models)
+            return ;;
+        --budget)
+            COMPREPLY=($(compgen -W "5/day 50/month" -- "$cur"))
+            return ;;
+        --expires)
+            COMPREPLY=($(compgen -W "30d 90d" -- "$cur"))
             return ;;
         --since|--until)
             COMPREPLY=($(compgen -W "today yesterday 7d 30d" -- "$cur"))
@@ -72,9 +78,10 @@ _aigw() {
             esac ;;
         keys)
             case "$sub" in
-                "") opts="set list unset --help" ;;
+                "") opts="set list unset create show revoke --help" ;;
                 set|unset) opts="$_aigw_providers --help" ;;
-                list) opts="--json --help" ;;
+                list|show|revoke) opts="--json --help" ;;
+                create) opts="--name --rpm --tpm --budget --models --expires --json --help" ;;
             esac ;;
     esac
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))

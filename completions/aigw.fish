@@ -14,7 +14,7 @@ complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a chat -d 
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a models -d 'List models with prices and key status'
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a cost -d 'Spend, requests and tokens'
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a daemon -d 'Start, stop and inspect aigwd'
-complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a keys -d 'Manage provider API keys'
+complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a keys -d 'Manage provider API keys and virtual keys'
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a status -d 'Daemon, deployment health and provider key states'
 complete -c aigw -n "__fish_seen_subcommand_from status" -l json -d 'Print JSON'
 
@@ -52,9 +52,18 @@ complete -c aigw -n "__fish_seen_subcommand_from daemon; and __fish_seen_subcomm
 complete -c aigw -n "__fish_seen_subcommand_from daemon; and __fish_seen_subcommand_from logs" -s n -l lines -r -d 'How many lines'
 
 # keys
-set -l aigw_keys_cmds set list unset
+set -l aigw_keys_cmds set list unset create show revoke
 complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $aigw_keys_cmds" -a set -d 'Store a provider key'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $aigw_keys_cmds" -a list -d 'Show which providers have a key'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $aigw_keys_cmds" -a unset -d 'Remove a stored provider key'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from set unset" -a "$aigw_providers"
-complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from list" -l json -d 'Print JSON'
+complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $aigw_keys_cmds" -a create -d 'Create a virtual key (printed once)'
+complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $aigw_keys_cmds" -a show -d 'Show a virtual key and its spend'
+complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $aigw_keys_cmds" -a revoke -d 'Revoke a virtual key'
+complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from list show revoke create" -l json -d 'Print JSON'
+complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from create" -l name -r -d 'Name of the key'
+complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from create" -l rpm -r -d 'Requests per minute'
+complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from create" -l tpm -r -d 'Tokens per minute'
+complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from create" -l budget -r -a '5/day 50/month' -d 'USD/day or USD/month'
+complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from create" -l models -r -d 'Allowed model patterns'
+complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from create" -l expires -r -d 'YYYY-MM-DD, 30d, 12h'

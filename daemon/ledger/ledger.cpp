@@ -30,8 +30,8 @@ constexpr const char* k_insert_request_sql =
     "INSERT INTO requests(ts_ms, request_id, key_id, surface, requested_model, served_model, "
     "provider, status, attempt, attempts, final_attempt, fallback_reason, error, input_tokens, "
     "cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_usd, priced, "
-    "latency_ms, ttft_ms, stream, cache_hit, tag, variant) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    "latency_ms, ttft_ms, stream, cache_hit, tag, variant, saved_usd) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 constexpr const char* k_insert_body_sql =
     "INSERT INTO request_bodies(request_row_id, request_body, response_body) VALUES (?, ?, ?)";
@@ -42,7 +42,7 @@ constexpr const char* k_select_row_sql =
     "r.provider, r.status, r.attempt, r.attempts, r.final_attempt, r.fallback_reason, r.error, "
     "r.input_tokens, r.cached_tokens, r.cache_write_tokens, r.output_tokens, r.reasoning_tokens, "
     "r.cost_usd, r.priced, r.latency_ms, r.ttft_ms, r.stream, r.cache_hit, r.tag, r.variant, "
-    "COALESCE(b.request_body, ''), COALESCE(b.response_body, '') "
+    "COALESCE(b.request_body, ''), COALESCE(b.response_body, ''), r.saved_usd "
     "FROM requests r LEFT JOIN request_bodies b ON b.request_row_id = r.id ";
 
 /// group_by names and the SQL expression each one groups on (a fixed list: never
@@ -113,6 +113,7 @@ LedgerRow row_from(SQLite::Statement& query) {
     row.variant = next().getString();
     row.request_body = next().getString();
     row.response_body = next().getString();
+    row.saved_usd = next().getDouble();
     return row;
 }
 
@@ -149,6 +150,7 @@ void write_batch(SQLite::Database& db, SQLite::Statement& insert_request, SQLite
         insert_request.bind(i++, static_cast<int>(row.cache_hit));
         insert_request.bindNoCopy(i++, row.tag);
         insert_request.bindNoCopy(i++, row.variant);
+        insert_request.bind(i++, row.saved_usd);
         insert_request.exec();
         insert_request.reset();
         if (!row.request_body.empty() || !row.response_body.empty()) {
@@ -344,7 +346,8 @@ std::expected<std::vector<CostGroup>, std::string> Ledger::cost(const CostQuery&
         "SUM(CASE WHEN final_attempt = 1 AND status >= 400 THEN 1 ELSE 0 END), "
         "SUM(input_tokens), SUM(cached_tokens), SUM(output_tokens), SUM(cost_usd), "
         "SUM(CASE WHEN final_attempt = 1 AND cache_hit = 1 THEN 1 ELSE 0 END), "
-        "COALESCE(AVG(CASE WHEN final_attempt = 1 THEN latency_ms END), 0) "
+        "COALESCE(AVG(CASE WHEN final_attempt = 1 THEN latency_ms END), 0), "
+        "SUM(saved_usd) "
         "FROM requests WHERE ts_ms >= ? AND ts_ms < ? "
         "GROUP BY group_key ORDER BY SUM(cost_usd) DESC, group_key ASC";
     try {
@@ -364,6 +367,7 @@ std::expected<std::vector<CostGroup>, std::string> Ledger::cost(const CostQuery&
             group.cost_usd = query.getColumn(6).getDouble();
             group.cache_hits = query.getColumn(7).getInt64();
             group.avg_latency_ms = query.getColumn(8).getDouble();
+            group.saved_usd = query.getColumn(9).getDouble();
             groups.push_back(std::move(group));
         }
         return groups;

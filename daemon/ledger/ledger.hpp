@@ -47,6 +47,7 @@ struct LedgerRow {
     std::string variant;             ///< A/B variant
     std::string request_body;        ///< only when body logging is on
     std::string response_body;       ///< only when body logging is on
+    double saved_usd = 0;            ///< cache hit: what the answer would have cost upstream
 };
 
 /// One group of a cost report.
@@ -60,6 +61,7 @@ struct CostGroup {
     double cost_usd = 0;
     std::int64_t cache_hits = 0;
     double avg_latency_ms = 0;
+    double saved_usd = 0;            ///< sum of saved_usd (cache hits)
 };
 
 struct CostQuery {

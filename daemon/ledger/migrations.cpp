@@ -60,6 +60,11 @@ CREATE INDEX requests_key_ts ON requests(key_id, ts_ms);
 CREATE INDEX requests_request_id ON requests(request_id);
 CREATE INDEX requests_tag ON requests(tag);
 )sql"},
+    // What a cache hit saved: the cost the request would have had upstream (0 otherwise).
+    Migration{3, "saved_usd for cache savings",
+              R"sql(
+ALTER TABLE requests ADD COLUMN saved_usd REAL NOT NULL DEFAULT 0;
+)sql"},
 };
 
 int current_version(SQLite::Database& db) {
@@ -73,22 +78,28 @@ int current_version(SQLite::Database& db) {
 std::span<const Migration> ledger_migrations() { return k_migrations; }
 
 std::expected<int, std::string> apply_migrations(SQLite::Database& db) {
-    const int latest = static_cast<int>(k_migrations.size());
+    return apply_migrations(db, k_migrations, "the ledger");
+}
+
+std::expected<int, std::string> apply_migrations(SQLite::Database& db, std::span<const Migration> migrations,
+                                                 std::string_view what) {
+    const int latest = static_cast<int>(migrations.size());
+    const std::string subject(what);
     int version = 0;
     try {
         db.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
                 "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
         version = current_version(db);
     } catch (const std::exception& e) {
-        return std::unexpected(std::string("cannot read the ledger's schema version: ") + e.what());
+        return std::unexpected("cannot read " + subject + "'s schema version: " + e.what());
     }
     if (version > latest) {
-        return std::unexpected("the ledger database has schema version " + std::to_string(version) +
+        return std::unexpected(subject + " database has schema version " + std::to_string(version) +
                                " but this aigw knows only up to version " + std::to_string(latest) +
                                "; it was written by a newer aigw: upgrade aigw, or point --data-dir "
                                "at another directory");
     }
-    for (const Migration& migration : k_migrations) {
+    for (const Migration& migration : migrations) {
         if (migration.version <= version) {
             continue;
         }
@@ -108,14 +119,14 @@ std::expected<int, std::string> apply_migrations(SQLite::Database& db) {
             insert.exec();
             transaction.commit();
         } catch (const std::exception& e) {
-            return std::unexpected("ledger migration " + std::to_string(migration.version) + " (" +
+            return std::unexpected(subject + " migration " + std::to_string(migration.version) + " (" +
                                    std::string(migration.name) + ") failed: " + e.what());
         }
     }
     try {
         return current_version(db);
     } catch (const std::exception& e) {
-        return std::unexpected(std::string("cannot read the ledger's schema version: ") + e.what());
+        return std::unexpected("cannot read " + subject + "'s schema version: " + e.what());
     }
 }
 

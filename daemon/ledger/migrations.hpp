@@ -25,4 +25,9 @@ std::span<const Migration> ledger_migrations();
 /// (its version is above what this build knows) or a migration fails.
 std::expected<int, std::string> apply_migrations(SQLite::Database& db);
 
+/// The same for another database with its own list (the virtual key store); `what` names
+/// the database in errors ("the key store").
+std::expected<int, std::string> apply_migrations(SQLite::Database& db, std::span<const Migration> migrations,
+                                                 std::string_view what);
+
 }  // namespace aigw::daemon::ledger

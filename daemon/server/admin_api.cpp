@@ -29,6 +29,7 @@ nlohmann::json row_json(const ledger::LedgerRow& r)
             {"output_tokens", r.output_tokens},
             {"reasoning_tokens", r.reasoning_tokens},
             {"cost_usd", r.cost_usd},
+            {"saved_usd", r.saved_usd},
             {"priced", r.priced},
             {"latency_ms", r.latency_ms},
             {"ttft_ms", r.ttft_ms},
@@ -45,6 +46,7 @@ nlohmann::json group_json(const ledger::CostGroup& g)
             {"cached_tokens", g.cached_tokens},
             {"output_tokens", g.output_tokens},
             {"cost_usd", g.cost_usd},
+            {"saved_usd", g.saved_usd},
             {"cache_hits", g.cache_hits},
             {"avg_latency_ms", g.avg_latency_ms}};
 }
@@ -124,9 +126,14 @@ void Gateway::install_admin_routes()
             total.cached_tokens += g.cached_tokens;
             total.output_tokens += g.output_tokens;
             total.cost_usd += g.cost_usd;
+            total.saved_usd += g.saved_usd;
             total.cache_hits += g.cache_hits;
             latency_sum += g.avg_latency_ms * static_cast<double>(g.requests);
             arr.push_back(group_json(g));
+            if (q.group_by == "key") {  // limits: a virtual key's name next to its id
+                auto k = m_keys->by_id(g.key);
+                arr.back()["name"] = k ? k->name : (g.key == "default" ? "gateway key" : "");
+            }
         }
         total.avg_latency_ms = total.requests > 0 ? latency_sum / static_cast<double>(total.requests) : 0;
         res.set_content(nlohmann::json({{"groups", std::move(arr)}, {"total", group_json(total)}}).dump(), "application/json");

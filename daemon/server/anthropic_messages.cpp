@@ -95,10 +95,10 @@ void Gateway::install_anthropic_routes()
     auto& svr = *m_server;
 
     svr.Post("/v1/messages", [this](const httplib::Request& req, httplib::Response& res) {
-        if (!authorize(req, res, true)) {
+        auto ex = begin("anthropic.messages", req);
+        if (!authorize(req, res, true, *ex)) {
             return;
         }
-        auto ex = begin("anthropic.messages", req);
         res.set_header("x-request-id", ex->request_id);
         res.set_header("request-id", ex->request_id);  // the Anthropic SDK reads this one
         auto fail = [&](const wire::Failure& f) {
@@ -114,6 +114,10 @@ void Gateway::install_anthropic_routes()
         ex->stream = body->value("stream", false);
         if (m_cfg.log_bodies) {
             ex->request_body = req.body;
+        }
+        if (auto refused = admit(*ex, *body)) {  // limits: key's models, budgets, rate limits
+            fail(*refused);
+            return;
         }
         // The native wire is used whenever the attempt's provider speaks it; any other model
         // goes Anthropic -> canonical -> provider -> canonical -> Anthropic.
@@ -219,7 +223,8 @@ void Gateway::install_anthropic_routes()
 
     // Token counting: passthrough for Anthropic models; an estimate elsewhere.
     svr.Post("/v1/messages/count_tokens", [this](const httplib::Request& req, httplib::Response& res) {
-        if (!authorize(req, res, true)) {
+        Exchange ex;
+        if (!authorize(req, res, true, ex)) {
             return;
         }
         auto body = parse_messages_body(req.body);

@@ -119,6 +119,16 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
         return std::unexpected("cannot open the ledger: " + ledger.error());
     }
     g->m_ledger = std::move(*ledger);
+    // ---- limits: virtual keys, rate limits, budgets seeded from the ledger ----
+    auto keys = limits::KeyStore::open(config::keys_file(g->m_cfg.data_dir), g->m_clock);
+    if (!keys) {
+        return std::unexpected(keys.error());
+    }
+    g->m_keys = std::move(*keys);
+    g->m_limiter = std::make_unique<limits::Limiter>(g->m_cfg, g->m_keys.get(), g->m_clock);
+    if (auto seeded = g->m_limiter->seed(*g->m_ledger); !seeded) {
+        return std::unexpected("cannot read this month's spend from the ledger: " + seeded.error());
+    }
     g->m_router = std::make_unique<routing::Router>(g->m_cfg, g->m_env);
     g->m_upstream = std::make_unique<routing::UpstreamClient>(routing::UpstreamTimeouts{
         std::chrono::milliseconds(g->m_cfg.connect_timeout_ms), std::chrono::milliseconds(g->m_cfg.read_timeout_ms)});
@@ -322,17 +332,40 @@ std::shared_ptr<Exchange> Gateway::begin(std::string surface, const httplib::Req
     return ex;
 }
 
-bool Gateway::authorize(const httplib::Request& req, httplib::Response& res, bool anthropic_shape) const
+std::string presented_key(const httplib::Request& req)
 {
-    std::string presented;
     const auto& auth = req.get_header_value("Authorization");
     if (auth.size() > 7 && (auth.compare(0, 7, "Bearer ") == 0 || auth.compare(0, 7, "bearer ") == 0)) {
-        presented = auth.substr(7);
-    } else if (req.has_header("x-api-key")) {
-        presented = req.get_header_value("x-api-key");
+        return auth.substr(7);
     }
-    if (!presented.empty() && same_secret(presented, m_gateway_key)) {
+    if (req.has_header("x-api-key")) {
+        return req.get_header_value("x-api-key");
+    }
+    return {};
+}
+
+bool Gateway::is_gateway_key(std::string_view presented) const
+{
+    return !presented.empty() && same_secret(presented, m_gateway_key);
+}
+
+bool Gateway::authorize(const httplib::Request& req, httplib::Response& res, bool anthropic_shape) const
+{
+    const std::string presented = presented_key(req);
+    if (is_gateway_key(presented)) {
         return true;
+    }
+    // ---- limits: a virtual key is known but may not use the admin API ----
+    if (m_keys && presented.starts_with(limits::k_virtual_key_prefix) &&
+        m_keys->authenticate(presented).verdict == limits::KeyStore::Verdict::ok) {
+        wire::Failure f;
+        f.kind = wire::FailureKind::auth;
+        f.status = 403;
+        f.code = "permission_denied";
+        f.message = "Virtual keys can call the model endpoints (/v1/chat/completions, /v1/embeddings, /v1/messages, "
+                    "/v1/models) but not the admin API under /aigw/v1; use the gateway key for that.";
+        send_failure(res, f, anthropic_shape);
+        return false;
     }
     send_failure(res,
                  wire::unauthorized(presented.empty()
@@ -429,6 +462,8 @@ void Gateway::record(const Exchange& ex, int status, const wire::Usage& usage, d
         row.response_body = std::move(response_body);
     }
     m_ledger->record(std::move(row));
+    // ---- limits: the cost goes to the budgets; the TPM reservation is corrected ----
+    m_limiter->on_recorded(ex.key_id, ex.reservation, usage.input_tokens + usage.output_tokens, cost);
     requests_served.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -442,6 +477,7 @@ void Gateway::install_routes()
     install_openai_routes();
     install_anthropic_routes();
     install_admin_routes();
+    install_keys_routes();
 
     svr.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
         if (!res.body.empty()) {

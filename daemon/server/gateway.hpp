@@ -3,6 +3,7 @@
 // auth, and the pieces every surface shares (request ids, headers, ledger rows).
 
 #include "daemon/ledger/ledger.hpp"
+#include "daemon/limits/limiter.hpp"
 #include "daemon/routing/router.hpp"
 #include "daemon/routing/upstream_client.hpp"
 #include "shared/config/config.hpp"
@@ -60,6 +61,8 @@ struct Exchange {
     // ---- filled by the attempts ----
     std::vector<AttemptNote> failed_attempts;   ///< before the final one
     std::string attempt_reason;   ///< why the final attempt happened ("" when it was the first)
+    // ---- limits: taken by Gateway::admit, settled by Gateway::record ----
+    limits::Reservation reservation;
 };
 
 class Gateway {
@@ -90,8 +93,25 @@ public:
     // ---- shared by the surfaces ----
     /// A new exchange with its request id, clock and the caller's x-aigw-tag.
     std::shared_ptr<Exchange> begin(std::string surface, const httplib::Request& req) const;
-    /// Bearer (or x-api-key) check. False means the response was filled with a 401.
+    /// Admin API check: only the gateway key passes. False means the response was filled
+    /// with a 401 (no or a wrong key) or a 403 (a virtual key).
     bool authorize(const httplib::Request& req, httplib::Response& res, bool anthropic_shape) const;
+
+    // ---- limits (daemon/server/admission.cpp) ----
+    /// Model endpoints: the gateway key (key_id "default") or an active virtual key (its
+    /// id) passes and sets ex.key_id. False means the response was filled with a 401
+    /// (missing, wrong, revoked or expired key).
+    bool authorize(const httplib::Request& req, httplib::Response& res, bool anthropic_shape, Exchange& ex) const;
+    /// One call per model request, once ex.requested_model is known and before routing:
+    /// the key's allowed models, budgets and rate limits. nullopt admits (and reserves in
+    /// ex.reservation); otherwise the failure to send (403, 402, 429 with Retry-After).
+    std::optional<wire::Failure> admit(Exchange& ex, const nlohmann::json& body);
+    /// Whether a model id shows up in /v1/models for the caller (a virtual key's patterns).
+    bool model_visible(const Exchange& ex, std::string_view model_id) const;
+    limits::KeyStore& keys() { return *m_keys; }
+    limits::Limiter& limiter() { return *m_limiter; }
+    // ---- end of limits ----
+
     /// Writes a failure in the OpenAI (or Anthropic) shape with its status.
     static void send_failure(httplib::Response& res, const wire::Failure& f, bool anthropic_shape = false);
     /// Sets x-aigw-provider, x-aigw-model and, when they apply, x-aigw-attempts,
@@ -110,6 +130,8 @@ private:
     void install_openai_routes();
     void install_anthropic_routes();
     void install_admin_routes();
+    void install_keys_routes();  ///< daemon/server/keys_api.cpp
+    bool is_gateway_key(std::string_view presented) const;
 
     config::Config m_cfg;
     config::Env m_env;
@@ -117,12 +139,19 @@ private:
     std::unique_ptr<routing::Router> m_router;
     std::unique_ptr<routing::UpstreamClient> m_upstream;
     std::unique_ptr<ledger::Ledger> m_ledger;
+    // ---- limits ----
+    limits::SystemClock m_clock;
+    std::unique_ptr<limits::KeyStore> m_keys;
+    std::unique_ptr<limits::Limiter> m_limiter;
     std::unique_ptr<httplib::Server> m_server;
     int m_port = 0;
     std::chrono::steady_clock::time_point m_started;
     std::atomic<bool> m_stopped{false};
     std::atomic<bool> m_shut_down{false};
 };
+
+/// The key a request presents: `Authorization: Bearer KEY`, else `x-api-key`; "" when none.
+std::string presented_key(const httplib::Request& req);
 
 /// "0.0000150" style: fixed point, trailing zeros trimmed.
 std::string format_cost(double usd);

@@ -71,10 +71,10 @@ void Gateway::install_openai_routes()
     auto& svr = *m_server;
 
     auto chat = [this](const httplib::Request& req, httplib::Response& res) {
-        if (!authorize(req, res, false)) {
+        auto ex = begin("openai.chat", req);
+        if (!authorize(req, res, false, *ex)) {
             return;
         }
-        auto ex = begin("openai.chat", req);
         res.set_header("x-request-id", ex->request_id);
         auto body = parse_chat_body(req.body);
         if (!body) {
@@ -86,6 +86,11 @@ void Gateway::install_openai_routes()
         ex->stream = body->value("stream", false);
         if (m_cfg.log_bodies) {
             ex->request_body = req.body;
+        }
+        if (auto refused = admit(*ex, *body)) {  // limits: key's models, budgets, rate limits
+            send_failure(res, *refused);
+            record(*ex, refused->status, {}, 0, refused->message, -1);
+            return;
         }
         auto fail = [&](const wire::Failure& f) {
             set_route_headers(res, *ex);
@@ -142,10 +147,10 @@ void Gateway::install_openai_routes()
     svr.Post("/chat/completions", chat);
 
     auto embeddings = [this](const httplib::Request& req, httplib::Response& res) {
-        if (!authorize(req, res, false)) {
+        auto ex = begin("openai.embeddings", req);
+        if (!authorize(req, res, false, *ex)) {
             return;
         }
-        auto ex = begin("openai.embeddings", req);
         res.set_header("x-request-id", ex->request_id);
         auto body = nlohmann::json::parse(req.body, nullptr, false);
         if (body.is_discarded() || !body.is_object()) {
@@ -161,6 +166,11 @@ void Gateway::install_openai_routes()
             return;
         }
         ex->requested_model = body["model"].get<std::string>();
+        if (auto refused = admit(*ex, body)) {  // limits: key's models, budgets, rate limits
+            send_failure(res, *refused);
+            record(*ex, refused->status, {}, 0, refused->message, -1);
+            return;
+        }
         std::optional<providers::ChatResult> result;
         auto served = run_attempts(*this, *ex, body, [&](const routing::Route&) -> std::expected<void, wire::Failure> {
             auto answer = embeddings_once(*this, *ex, body);
@@ -186,7 +196,8 @@ void Gateway::install_openai_routes()
     svr.Post("/embeddings", embeddings);
 
     auto models = [this](const httplib::Request& req, httplib::Response& res) {
-        if (!authorize(req, res, false)) {
+        auto ex = begin("openai.models", req);
+        if (!authorize(req, res, false, *ex)) {
             return;
         }
         // Everything the configured keys can reach, plus mock and the user's aliases.
@@ -201,6 +212,7 @@ void Gateway::install_openai_routes()
         for (const auto& [alias, target] : m_cfg.aliases) {
             ids.emplace_back(alias, "alias");
         }
+        std::erase_if(ids, [&](const auto& entry) { return !model_visible(*ex, entry.first); });  // limits
         nlohmann::json data = nlohmann::json::array();
         nlohmann::json body;
         if (req.has_header("anthropic-version")) {
@@ -208,14 +220,17 @@ void Gateway::install_openai_routes()
             for (const auto& [id, owner] : ids) {
                 data.push_back({{"type", "model"}, {"id", id}, {"display_name", id}, {"created_at", "2025-01-01T00:00:00Z"}});
             }
-            body = {{"data", data}, {"has_more", false}, {"first_id", ids.front().first}, {"last_id", ids.back().first}};
+            body = {{"data", data},
+                    {"has_more", false},
+                    {"first_id", ids.empty() ? nlohmann::json() : nlohmann::json(ids.front().first)},
+                    {"last_id", ids.empty() ? nlohmann::json() : nlohmann::json(ids.back().first)}};
         } else {
             for (const auto& [id, owner] : ids) {
                 data.push_back({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", owner}});
             }
             body = {{"object", "list"}, {"data", std::move(data)}};
         }
-        res.set_header("x-request-id", begin("openai.models", req)->request_id);
+        res.set_header("x-request-id", ex->request_id);
         res.set_content(body.dump(), "application/json");
     };
     svr.Get("/v1/models", models);

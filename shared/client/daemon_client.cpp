@@ -240,6 +240,42 @@ std::expected<void, ClientError> DaemonClient::shutdown() const {
     return {};
 }
 
+std::expected<CreatedVirtualKey, ClientError> DaemonClient::create_key(const NewVirtualKey& spec) const {
+    nlohmann::json body = {{"name", spec.name}, {"rpm", spec.rpm}, {"tpm", spec.tpm}, {"models", spec.models},
+                           {"expires_ms", spec.expires_ms}};
+    if (spec.budget_usd) {
+        body["budget_usd"] = *spec.budget_usd;
+        body["budget_period"] = spec.budget_period;
+    }
+    auto j = post_json("/aigw/v1/keys", body);
+    if (!j) {
+        return std::unexpected(j.error());
+    }
+    auto info = parse_virtual_key(*j);
+    if (!info) {
+        return std::unexpected(info.error());
+    }
+    CreatedVirtualKey out;
+    out.secret = j->value("key", "");
+    info->raw.erase("key");  // the secret stays out of anything that might be printed later
+    out.info = std::move(*info);
+    return out;
+}
+
+std::expected<std::vector<VirtualKeyInfo>, ClientError> DaemonClient::list_keys() const {
+    return then_parse(get_json("/aigw/v1/keys"), &parse_virtual_keys);
+}
+
+std::expected<VirtualKeyInfo, ClientError> DaemonClient::show_key(const std::string& id_or_name) const {
+    return then_parse(get_json("/aigw/v1/keys/" + httplib::detail::encode_query_param(id_or_name)), &parse_virtual_key);
+}
+
+std::expected<VirtualKeyInfo, ClientError> DaemonClient::revoke_key(const std::string& id_or_name) const {
+    return then_parse(post_json("/aigw/v1/keys/" + httplib::detail::encode_query_param(id_or_name) + "/revoke",
+                                nlohmann::json::object()),
+                      &parse_virtual_key);
+}
+
 std::expected<ChatResult, ClientError> DaemonClient::chat(nlohmann::json request) const {
     request["stream"] = false;
     const std::string model = requested_model_of(request);

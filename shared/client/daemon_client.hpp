@@ -40,6 +40,13 @@ public:
     std::expected<void, ClientError> reload() const;
     std::expected<void, ClientError> shutdown() const;
 
+    /// Virtual keys (admin API). create_key's answer carries the secret, the only time.
+    std::expected<CreatedVirtualKey, ClientError> create_key(const NewVirtualKey& spec) const;
+    std::expected<std::vector<VirtualKeyInfo>, ClientError> list_keys() const;
+    /// By id or name; 404 when there is none.
+    std::expected<VirtualKeyInfo, ClientError> show_key(const std::string& id_or_name) const;
+    std::expected<VirtualKeyInfo, ClientError> revoke_key(const std::string& id_or_name) const;
+
     /// POST /v1/chat/completions without streaming ("stream" is forced to false).
     std::expected<ChatResult, ClientError> chat(nlohmann::json request) const;
     /// POST /v1/chat/completions with "stream": true. `on_chunk` sees every chunk and may

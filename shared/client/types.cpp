@@ -23,12 +23,14 @@ ClientError protocol_error(std::string what) {
 CostGroup parse_cost_group(const nlohmann::json& g) {
     CostGroup c;
     c.key = get_or<std::string>(g, "key", "");
+    c.name = get_or<std::string>(g, "name", "");
     c.requests = get_or<std::int64_t>(g, "requests", 0);
     c.errors = get_or<std::int64_t>(g, "errors", 0);
     c.input_tokens = get_or<std::int64_t>(g, "input_tokens", 0);
     c.cached_tokens = get_or<std::int64_t>(g, "cached_tokens", 0);
     c.output_tokens = get_or<std::int64_t>(g, "output_tokens", 0);
     c.cost_usd = get_or<double>(g, "cost_usd", 0);
+    c.saved_usd = get_or<double>(g, "saved_usd", 0);
     c.cache_hits = get_or<std::int64_t>(g, "cache_hits", 0);
     c.avg_latency_ms = get_or<double>(g, "avg_latency_ms", 0);
     return c;
@@ -42,6 +44,27 @@ auto guarded(const char* what, F&& f) -> decltype(f()) {
     } catch (const nlohmann::json::exception& ex) {
         return std::unexpected(protocol_error(std::string(what) + ": " + ex.what()));
     }
+}
+
+VirtualKeyInfo virtual_key_from(const nlohmann::json& j) {
+    VirtualKeyInfo k;
+    k.id = get_or<std::string>(j, "id", "");
+    k.name = get_or<std::string>(j, "name", "");
+    k.status = get_or<std::string>(j, "status", "");
+    k.rpm = get_or<std::int64_t>(j, "rpm", 0);
+    k.tpm = get_or<std::int64_t>(j, "tpm", 0);
+    if (auto b = j.find("budget_usd"); b != j.end() && b->is_number()) {
+        k.budget_usd = b->get<double>();
+    }
+    k.budget_period = get_or<std::string>(j, "budget_period", "");
+    k.models = get_or<std::vector<std::string>>(j, "models", {});
+    k.expires_ms = get_or<std::int64_t>(j, "expires_ms", 0);
+    k.revoked_ms = get_or<std::int64_t>(j, "revoked_ms", 0);
+    k.created_ms = get_or<std::int64_t>(j, "created_ms", 0);
+    k.spent_day_usd = get_or<double>(j, "spent_day_usd", 0);
+    k.spent_month_usd = get_or<double>(j, "spent_month_usd", 0);
+    k.raw = j;
+    return k;
 }
 
 }  // namespace
@@ -262,6 +285,28 @@ std::expected<Status, ClientError> parse_status(const nlohmann::json& j) {
         }
         s.raw = j;
         return s;
+    });
+}
+
+std::expected<VirtualKeyInfo, ClientError> parse_virtual_key(const nlohmann::json& j) {
+    return guarded("key", [&]() -> std::expected<VirtualKeyInfo, ClientError> {
+        if (!j.is_object() || !j.contains("id")) {
+            return std::unexpected(protocol_error("a key without \"id\""));
+        }
+        return virtual_key_from(j);
+    });
+}
+
+std::expected<std::vector<VirtualKeyInfo>, ClientError> parse_virtual_keys(const nlohmann::json& j) {
+    return guarded("keys", [&]() -> std::expected<std::vector<VirtualKeyInfo>, ClientError> {
+        if (!j.is_object() || !j.contains("keys") || !j["keys"].is_array()) {
+            return std::unexpected(protocol_error("no \"keys\" array"));
+        }
+        std::vector<VirtualKeyInfo> keys;
+        for (const auto& k : j["keys"]) {
+            keys.push_back(virtual_key_from(k));
+        }
+        return keys;
     });
 }
 

@@ -93,6 +93,8 @@ struct CostGroup {
     double cost_usd = 0;
     std::int64_t cache_hits = 0;
     double avg_latency_ms = 0;
+    double saved_usd = 0;             ///< what cache hits saved
+    std::string name;                 ///< by key: the virtual key's name ("gateway key" for "default")
 };
 
 struct CostReport {
@@ -174,6 +176,40 @@ struct Status {
     nlohmann::json raw;
 };
 
+/// A virtual key as the admin API shows it (never its secret or hash).
+struct VirtualKeyInfo {
+    std::string id;
+    std::string name;
+    std::string status;               ///< "active", "revoked", "expired"
+    std::int64_t rpm = 0;             ///< 0 = no limit
+    std::int64_t tpm = 0;
+    std::optional<double> budget_usd;
+    std::string budget_period;        ///< "day" | "month" when budget_usd is set
+    std::vector<std::string> models;  ///< glob patterns; empty = every model
+    std::int64_t expires_ms = 0;      ///< 0 = never
+    std::int64_t revoked_ms = 0;
+    std::int64_t created_ms = 0;
+    double spent_day_usd = 0;         ///< this UTC day
+    double spent_month_usd = 0;       ///< this UTC month
+    nlohmann::json raw;
+};
+
+/// What `aigw keys create` asks for.
+struct NewVirtualKey {
+    std::string name;
+    std::int64_t rpm = 0;
+    std::int64_t tpm = 0;
+    std::optional<double> budget_usd;
+    std::string budget_period = "day";
+    std::vector<std::string> models;
+    std::int64_t expires_ms = 0;
+};
+
+struct CreatedVirtualKey {
+    VirtualKeyInfo info;
+    std::string secret;               ///< shown once
+};
+
 /// Parsers for the admin API's JSON (pure; a missing field keeps its default, a wrong
 /// shape is a protocol error).
 std::expected<Health, ClientError> parse_health(const nlohmann::json& j);
@@ -181,6 +217,8 @@ std::expected<std::vector<ModelRow>, ClientError> parse_models(const nlohmann::j
 std::expected<CostReport, ClientError> parse_cost(const nlohmann::json& j);
 std::expected<std::vector<LogRow>, ClientError> parse_logs(const nlohmann::json& j);
 std::expected<Status, ClientError> parse_status(const nlohmann::json& j);
+std::expected<VirtualKeyInfo, ClientError> parse_virtual_key(const nlohmann::json& j);
+std::expected<std::vector<VirtualKeyInfo>, ClientError> parse_virtual_keys(const nlohmann::json& j);
 
 /// A ClientError from an error answer: reads {"error":{message,type,code}} when present.
 ClientError error_from_response(int status, const std::string& body);

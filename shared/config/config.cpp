@@ -133,13 +133,14 @@ private:
         return {};
     }
     /// Prices may be written as 10 or 10.0.
-    Result number(const toml::key& k, const toml::node& v, std::string_view section, double& out) const {
+    Result number(const toml::key& k, const toml::node& v, std::string_view section, double& out,
+                  std::string_view unit = "USD per 1M tokens") const {
         if (const auto* i = v.as_integer()) {
             out = static_cast<double>(i->get());
         } else if (const auto* f = v.as_floating_point()) {
             out = f->get();
         } else {
-            return error(k, v, section, "must be a number (USD per 1M tokens), not " + std::string(type_name(v)));
+            return error(k, v, section, "must be a number (" + std::string(unit) + "), not " + std::string(type_name(v)));
         }
         if (out < 0) {
             return error(k, v, section, "must not be negative");
@@ -169,6 +170,9 @@ private:
     std::expected<bool, std::string> read_model_routing(const toml::key& k, const toml::node& v,
                                                         std::string_view section, ModelRouting& out);
     Result read_model(const toml::key& id_key, const toml::table& t, Json& entry);
+    Result read_model_policy(const toml::key& k, const toml::node& v, std::string_view section, ModelPolicy& policy,
+                             bool& known);
+    Result read_budget(const toml::table& t);
 
     std::string_view m_source;
     Config& m_cfg;
@@ -177,8 +181,8 @@ private:
 std::expected<void, std::string> ConfigReader::read(const toml::table& root) {
     // toml++ iterates keys in sorted order; sections are read in dependency order instead
     // ([models] may name a provider defined under [providers]).
-    static constexpr std::array<std::string_view, 7> k_sections = {"server", "upstream", "ledger",   "providers",
-                                                                   "aliases", "routing", "models"};
+    static constexpr std::array<std::string_view, 8> k_sections = {"server",  "upstream", "ledger", "providers",
+                                                                   "aliases", "routing",  "models", "budget"};
     for (auto&& [k, v] : root) {
         const std::string_view name = k.str();
         if (name == "data_dir") {
@@ -215,6 +219,8 @@ std::expected<void, std::string> ConfigReader::read(const toml::table& root) {
             r = read_aliases(*t);
         } else if (name == "routing") {
             r = read_routing(*t);
+        } else if (name == "budget") {
+            r = read_budget(*t);
         } else {
             r = read_models(*t);
         }
@@ -468,12 +474,12 @@ ConfigReader::Result ConfigReader::read_models(const toml::table& t) {
             }
             continue;
         }
-        if (rest.empty() && m_cfg.model_routing.contains(id)) {
-            continue;  // routing only: the catalog keeps what it knows of the model
-        }
         Json entry = Json::object();
         if (auto r = read_model(k, rest, entry); !r) {
             return r;
+        }
+        if (entry.empty()) {
+            continue;  // only policy keys (rpm, ...): the catalog entry stays as it is
         }
         // Range checks (and anything else the catalog demands) come from the catalog itself.
         if (auto check = model_from_json(id, entry); !check) {
@@ -668,6 +674,52 @@ ConfigReader::Result ConfigReader::read_model(const toml::key& id_key, const tom
             r = boolean(k, v, section, b);
             entry[std::string(field)] = b;
         } else {
+            bool known = false;
+            r = read_model_policy(k, v, section, m_cfg.model_policies[std::string(id_key.str())], known);
+            if (!known) {
+                unknown_key(k, v, section);
+            }
+        }
+        if (!r) {
+            return r;
+        }
+    }
+    return {};
+}
+
+// ---- limits: [models."p/m"] rpm / tpm and [budget] ----
+
+/// The ModelPolicy keys of a [models."p/m"] table; `known` is false for any other key.
+ConfigReader::Result ConfigReader::read_model_policy(const toml::key& k, const toml::node& v, std::string_view section,
+                                                     ModelPolicy& policy, bool& known) {
+    constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
+    const std::string_view field = k.str();
+    known = true;
+    if (field == "rpm") {
+        return integer(k, v, section, 0, k_max, policy.rpm);
+    }
+    if (field == "tpm") {
+        return integer(k, v, section, 0, k_max, policy.tpm);
+    }
+    known = false;
+    return {};
+}
+
+ConfigReader::Result ConfigReader::read_budget(const toml::table& t) {
+    constexpr std::string_view section = "[budget]";
+    for (auto&& [k, v] : t) {
+        const std::string_view name = k.str();
+        Result r;
+        if (name == "daily_usd") {
+            r = number(k, v, section, m_cfg.budget.daily_usd, "USD");
+        } else if (name == "monthly_usd") {
+            r = number(k, v, section, m_cfg.budget.monthly_usd, "USD");
+        } else if (name == "alert_at") {
+            r = number(k, v, section, m_cfg.budget.alert_at, "a fraction");
+            if (r && (m_cfg.budget.alert_at <= 0 || m_cfg.budget.alert_at > 1)) {
+                r = error(k, v, section, "must be a fraction above 0 and at most 1, e.g. 0.8");
+            }
+        } else {
             unknown_key(k, v, section);
         }
         if (!r) {
@@ -676,6 +728,8 @@ ConfigReader::Result ConfigReader::read_model(const toml::key& id_key, const tom
     }
     return {};
 }
+
+// ---- end of limits ----
 
 std::optional<std::string> non_empty(const Env& env, std::string_view name) {
     auto v = env(name);

@@ -51,6 +51,21 @@ struct RoutingSettings {
     BalanceStrategy strategy = BalanceStrategy::weighted;
 };
 
+/// [models."provider/model"]: how the gateway treats one model besides its catalog entry
+/// (prices and capabilities go to the catalog). Other features add their own block.
+struct ModelPolicy {
+    // ---- limits (daemon/limits) ----
+    std::int64_t rpm = 0;  ///< requests per minute over all callers; 0 = no limit
+    std::int64_t tpm = 0;  ///< tokens per minute over all callers; 0 = no limit
+};
+
+/// [budget]: spend limits over every key (the admin key included), in UTC days and months.
+struct BudgetConfig {
+    double daily_usd = 0;    ///< 0 = no daily budget
+    double monthly_usd = 0;  ///< 0 = no monthly budget
+    double alert_at = 0.8;   ///< fraction of any budget (overall or a key's) that logs an alert once per period
+};
+
 struct Config {
     // [server]
     std::string host = "127.0.0.1";
@@ -75,6 +90,8 @@ struct Config {
     std::map<std::string, std::string, std::less<>> aliases;     ///< [aliases] fast = "groq/llama-3.3-70b-versatile"
     Catalog catalog;                                             ///< builtin + [models."p/m"]
     std::map<std::string, ModelRouting, std::less<>> model_routing;  ///< [models."NAME"] routing keys
+    std::map<std::string, ModelPolicy, std::less<>> model_policies;  ///< [models."p/m"] non-catalog keys, by id
+    BudgetConfig budget;                                         ///< [budget]
 
     /// Problems that do not stop loading, e.g. "config.toml:12: unknown key 'foo' in [server]".
     /// The daemon logs them at start-up; `aigw` may print them.
@@ -106,6 +123,7 @@ std::expected<Config, std::string> load_config(const Env& env,
 /// first_byte_timeout_ms, idle_timeout_ms, total_timeout_ms; [routing] retries,
 /// backoff_initial_ms, backoff_max_ms, max_retry_wait_ms, key_cooldown_ms, auto_fallback,
 /// circuit_failures, circuit_cooldown_ms, health_window_ms, strategy.
+/// Also rpm, tpm (ModelPolicy); [budget] daily_usd, monthly_usd, alert_at.
 /// Other unknown keys become `warnings`.
 std::expected<Config, std::string> parse_config(std::string_view toml_text, std::string_view source_name);
 

@@ -78,6 +78,9 @@ std::string openai_error_type(const Failure& f)
 
 std::string anthropic_error_type(const Failure& f)
 {
+    if (f.status == 402) {
+        return "billing_error";  // a spent budget (ours or the upstream's)
+    }
     switch (f.kind) {
     case FailureKind::bad_request: return "invalid_request_error";
     case FailureKind::not_found: return "not_found_error";

@@ -180,3 +180,34 @@ TEST_CASE("keys are masked to a short prefix and the last four characters") {
     CHECK(mask_key("short-key") == "****");
     CHECK(mask_key("") == "****");
 }
+
+TEST_CASE("keys create --budget takes USD per day or per month") {
+    auto day = parse_budget("5/day");
+    REQUIRE(day.has_value());
+    CHECK(day->usd == doctest::Approx(5.0));
+    CHECK(day->period == "day");
+    auto month = parse_budget("$12.5/month");
+    REQUIRE(month.has_value());
+    CHECK(month->usd == doctest::Approx(12.5));
+    CHECK(month->period == "month");
+    CHECK(parse_budget("3/d")->period == "day");
+    CHECK(parse_budget("3/monthly")->period == "month");
+    for (const char* bad : {"5", "5/week", "0/day", "-1/day", "x/day", "/day"}) {
+        auto r = parse_budget(bad);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().find("5/day") != std::string::npos);
+    }
+}
+
+TEST_CASE("keys create --expires takes a date (through that day), days or hours from now") {
+    const auto now = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'738'281'600'000));
+    CHECK(*parse_expiry("30d", now) == 1'738'281'600'000 + 30 * 86'400'000LL);
+    CHECK(*parse_expiry("12h", now) == 1'738'281'600'000 + 12 * 3'600'000LL);
+    CHECK(*parse_expiry("1900000000000", now) == 1'900'000'000'000);
+    // A date means the end of that local day: the next local midnight.
+    CHECK(*parse_expiry("2025-03-01", now) == *parse_time_spec("2025-03-01", TimeEdge::until, now));
+    CHECK(*parse_expiry("2025-03-01", now) > *parse_time_spec("2025-03-01", TimeEdge::since, now));
+    for (const char* bad : {"soon", "0d", "2025-13-01", "-5h"}) {
+        CHECK_FALSE(parse_expiry(bad, now).has_value());
+    }
+}

@@ -564,3 +564,41 @@ TEST_CASE("close while recorders wait on a full queue still commits their rows")
         CHECK(static_cast<std::int64_t>(rows->size()) == row_count(dir.db()));
     }
 }
+
+TEST_CASE("saved_usd is stored, read back, and summed per key in cost reports") {
+    TempDir dir;
+    auto ledger = open_ledger(dir.db());
+    const auto now = now_ms();
+    LedgerRow hit = make_row(now - 1000, "r1", "openai/gpt-4o-mini", 0.0);
+    hit.key_id = "vk_team";
+    hit.cache_hit = true;
+    hit.saved_usd = 0.25;
+    LedgerRow miss = make_row(now - 900, "r2", "openai/gpt-4o-mini", 0.25);
+    miss.key_id = "vk_team";
+    LedgerRow other = make_row(now - 800, "r3", "openai/gpt-4o-mini", 0.1);
+    other.cache_hit = true;
+    other.saved_usd = 0.5;
+    ledger->record(hit);
+    ledger->record(miss);
+    ledger->record(other);
+    ledger->flush();
+
+    CostQuery q;
+    q.group_by = "key";
+    auto groups = ledger->cost(q);
+    REQUIRE(groups.has_value());
+    REQUIRE(groups->size() == 2);
+    for (const CostGroup& g : *groups) {
+        if (g.key == "vk_team") {
+            CHECK(g.saved_usd == doctest::Approx(0.25));
+            CHECK(g.cache_hits == 1);
+            CHECK(g.cost_usd == doctest::Approx(0.25));
+        } else {
+            CHECK(g.key == "default");
+            CHECK(g.saved_usd == doctest::Approx(0.5));
+        }
+    }
+    auto rows = ledger->recent(10);
+    REQUIRE(rows.has_value());
+    CHECK(rows->back().saved_usd == doctest::Approx(0.25));  // oldest last: the hit
+}

@@ -484,3 +484,43 @@ TEST_CASE("the preset providers have their real endpoints and key variables") {
     }
     CHECK_FALSE(aigw::config::wire_format_from_string("soap").has_value());
 }
+
+TEST_CASE("per-model rpm/tpm and the [budget] section are read; limits alone leave the catalog entry as it is") {
+    const Config base = parse_ok("");
+    const Config cfg = parse_ok(R"(
+[models."openai/gpt-4o"]
+rpm = 100
+tpm = 50000
+[models."openai/gpt-4o-mini"]
+output = 0.7
+rpm = 5
+[models."mock/echo"]
+rpm = 2
+[budget]
+daily_usd = 5
+monthly_usd = 50.5
+alert_at = 0.9
+)");
+    CHECK(cfg.warnings.empty());
+    CHECK(cfg.model_policies.at("openai/gpt-4o").rpm == 100);
+    CHECK(cfg.model_policies.at("openai/gpt-4o").tpm == 50000);
+    CHECK(cfg.model_policies.at("openai/gpt-4o-mini").rpm == 5);
+    CHECK(cfg.model_policies.at("mock/echo").rpm == 2);
+    CHECK(cfg.budget.daily_usd == doctest::Approx(5.0));
+    CHECK(cfg.budget.monthly_usd == doctest::Approx(50.5));
+    CHECK(cfg.budget.alert_at == doctest::Approx(0.9));
+    // Prices still come from the catalog (and the one override), and mock/echo gets no entry.
+    CHECK(cfg.catalog.find("openai/gpt-4o")->price->input == base.catalog.find("openai/gpt-4o")->price->input);
+    CHECK(cfg.catalog.find("openai/gpt-4o-mini")->price->output == doctest::Approx(0.7));
+    CHECK(cfg.catalog.find("mock/echo") == nullptr);
+}
+
+TEST_CASE("limits and budgets of the wrong type or range are errors naming the line") {
+    CHECK(parse_error("[models.\"openai/gpt-4o\"]\nrpm = -1\n").find("config.toml:2") != std::string::npos);
+    CHECK(parse_error("[models.\"openai/gpt-4o\"]\ntpm = \"lots\"\n").find("tpm") != std::string::npos);
+    CHECK(parse_error("[budget]\ndaily_usd = \"5\"\n").find("daily_usd") != std::string::npos);
+    CHECK(parse_error("[budget]\nalert_at = 1.5\n").find("alert_at") != std::string::npos);
+    const Config cfg = parse_ok("[budget]\nweekly_usd = 3\n");
+    REQUIRE(cfg.warnings.size() == 1);
+    CHECK(cfg.warnings[0].find("weekly_usd") != std::string::npos);
+}

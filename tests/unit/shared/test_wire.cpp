@@ -61,3 +61,16 @@ TEST_CASE("OpenAI usage round-trips, including cached and reasoning details")
     CHECK(back["prompt_tokens_details"]["cached_tokens"] == 40);
     CHECK_FALSE(usage_from_openai(nullptr).reported);
 }
+
+TEST_CASE("a 402 (a spent budget) is Anthropic's billing_error; OpenAI gets the failure's own type")
+{
+    aigw::wire::Failure f;
+    f.kind = aigw::wire::FailureKind::bad_request;
+    f.status = 402;
+    f.type = "insufficient_quota";
+    f.code = "budget_exceeded";
+    f.message = "Budget reached";
+    CHECK(aigw::wire::to_anthropic_error(f)["error"]["type"] == "billing_error");
+    CHECK(aigw::wire::to_openai_error(f)["error"]["type"] == "insufficient_quota");
+    CHECK(aigw::wire::to_openai_error(f)["error"]["code"] == "budget_exceeded");
+}

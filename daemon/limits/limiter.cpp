@@ -1,0 +1,368 @@
+#include "daemon/limits/limiter.hpp"
+
+#include "daemon/ledger/ledger.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <iostream>
+
+namespace aigw::daemon::limits {
+
+namespace {
+
+constexpr const char* k_admin_key_id = "default";
+
+/// "$0.0123", "$5.00": enough digits to see a small spend move.
+std::string usd(double v)
+{
+    char buf[64];
+    if (std::fabs(v) >= 1.0 || v == 0.0) {
+        std::snprintf(buf, sizeof buf, "$%.2f", v);
+        return buf;
+    }
+    std::snprintf(buf, sizeof buf, "$%.6f", v);
+    std::string s(buf);
+    while (s.back() == '0' && s.size() > 5) {
+        s.pop_back();
+    }
+    return s;
+}
+
+/// "2025-01-02" (UTC) of a unix ms instant.
+std::string utc_date(std::int64_t unix_ms)
+{
+    const std::chrono::sys_days day{std::chrono::days{period_index(Period::day, unix_ms)}};
+    const std::chrono::year_month_day ymd{day};
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%04d-%02u-%02u", static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+                  static_cast<unsigned>(ymd.day()));
+    return buf;
+}
+
+std::string_view adjective(Period p)
+{
+    return p == Period::day ? "daily" : "monthly";
+}
+
+std::string who_is(const VirtualKey& key)
+{
+    return "key '" + key.name + "' (" + key.id + ")";
+}
+
+void add_string_chars(const nlohmann::json& j, std::int64_t& chars)
+{
+    if (j.is_string()) {
+        chars += static_cast<std::int64_t>(j.get_ref<const std::string&>().size());
+    } else if (j.is_array() || j.is_object()) {
+        for (const auto& v : j) {
+            add_string_chars(v, chars);
+        }
+    }
+}
+
+wire::Failure budget_failure(std::string message, std::int64_t now_ms, Period p)
+{
+    const std::int64_t next = period_start_ms(p, period_index(p, now_ms) + 1);
+    wire::Failure f;
+    f.kind = wire::FailureKind::bad_request;  // our own refusal: never retried or fallen back from
+    f.status = 402;
+    f.type = "insufficient_quota";
+    f.code = "budget_exceeded";
+    f.message = std::move(message) + " It resets at " + utc_date(next) + " 00:00 UTC.";
+    f.retry_after_s = static_cast<double>(next - now_ms) / 1000.0;
+    return f;
+}
+
+}  // namespace
+
+std::int64_t estimate_tokens(const nlohmann::json& body)
+{
+    if (!body.is_object()) {
+        return 0;
+    }
+    std::int64_t chars = 0;
+    for (const char* field : {"messages", "system", "input", "prompt", "tools", "contents"}) {
+        if (auto it = body.find(field); it != body.end()) {
+            add_string_chars(*it, chars);
+        }
+    }
+    std::int64_t tokens = (chars + 3) / 4;
+    for (const char* field : {"max_tokens", "max_completion_tokens", "max_output_tokens"}) {
+        if (auto it = body.find(field); it != body.end() && it->is_number_integer() && it->get<std::int64_t>() > 0) {
+            tokens += it->get<std::int64_t>();
+            break;
+        }
+    }
+    return tokens;
+}
+
+Limiter::Limiter(const config::Config& cfg, const KeyStore* keys, const Clock& clock, LogSink log)
+    : m_cfg(cfg), m_keys(keys), m_clock(clock), m_log(std::move(log))
+{
+    if (!m_log) {
+        m_log = [](const std::string& line) { std::cerr << line << "\n"; };
+    }
+    const auto now = m_clock.now_ms();
+    for (const auto& [model, policy] : m_cfg.model_policies) {
+        if (policy.rpm > 0 || policy.tpm > 0) {
+            m_model_buckets.emplace(model, make_buckets(policy.rpm, policy.tpm, now));
+        }
+        if (policy.tpm > 0) {
+            m_tpm_models.insert(model);
+        }
+    }
+}
+
+Limiter::Buckets Limiter::make_buckets(std::int64_t rpm, std::int64_t tpm, std::int64_t now_ms) const
+{
+    Buckets b;
+    if (rpm > 0) {
+        b.rpm.emplace(rpm, now_ms);
+    }
+    if (tpm > 0) {
+        b.tpm.emplace(tpm, now_ms);
+    }
+    return b;
+}
+
+std::expected<void, std::string> Limiter::seed(const ledger::Ledger& ledger)
+{
+    const auto now = m_clock.now_ms();
+    ledger::CostQuery q;
+    q.group_by = "key";
+    q.since_ms = period_start_ms(Period::month, period_index(Period::month, now));
+    auto month = ledger.cost(q);
+    if (!month) {
+        return std::unexpected(month.error());
+    }
+    q.since_ms = period_start_ms(Period::day, period_index(Period::day, now));
+    auto day = ledger.cost(q);
+    if (!day) {
+        return std::unexpected(day.error());
+    }
+    std::lock_guard lock(m_mu);
+    for (const auto& g : *month) {
+        double today = 0;
+        for (const auto& d : *day) {
+            if (d.key == g.key) {
+                today = d.cost_usd;
+            }
+        }
+        m_budgets.seed(g.key, today, g.cost_usd, now);
+    }
+    return {};
+}
+
+std::optional<wire::Failure> Limiter::check_budgets(const VirtualKey* key, std::string_view key_id,
+                                                    std::int64_t now_ms) const
+{
+    // A request that would start past a budget is refused; one that starts under it runs
+    // to its end (its cost is not known before), so a budget can be passed by what is in
+    // flight when it is reached.
+    if (key != nullptr && key->budget) {
+        const double spent = m_budgets.spent(key_id, key->budget->period, now_ms);
+        if (spent >= key->budget->usd) {
+            return budget_failure("Budget reached: " + who_is(*key) + " has spent " + usd(spent) + " of its " +
+                                      usd(key->budget->usd) + " " + std::string(adjective(key->budget->period)) +
+                                      " budget (UTC " + std::string(to_string(key->budget->period)) +
+                                      "). Ask the gateway's admin for a larger budget or a new key.",
+                                  now_ms, key->budget->period);
+        }
+    }
+    for (Period p : {Period::day, Period::month}) {
+        const double limit = p == Period::day ? m_cfg.budget.daily_usd : m_cfg.budget.monthly_usd;
+        if (limit <= 0) {
+            continue;
+        }
+        const double spent = m_budgets.spent_total(p, now_ms);
+        if (spent >= limit) {
+            return budget_failure("Budget reached: the gateway's " + std::string(adjective(p)) + " budget of " +
+                                      usd(limit) + " is spent (" + usd(spent) + " this UTC " +
+                                      std::string(to_string(p)) + "). Raise [budget] " +
+                                      (p == Period::day ? "daily_usd" : "monthly_usd") +
+                                      " in the aigw config to go on.",
+                                  now_ms, p);
+        }
+    }
+    return std::nullopt;
+}
+
+bool Limiter::counts_tokens(const VirtualKey* key, std::string_view model_id) const
+{
+    return (key != nullptr && key->tpm > 0) || m_tpm_models.contains(model_id);
+}
+
+std::optional<wire::Failure> Limiter::admit(const VirtualKey* key, std::string_view key_id, std::string_view model_id,
+                                            std::string_view requested_model, std::int64_t estimated_tokens,
+                                            Reservation& out)
+{
+    if (key != nullptr && !key->allows(model_id, requested_model)) {
+        std::string allowed;
+        for (const auto& p : key->models) {
+            allowed += (allowed.empty() ? "" : ", ") + p;
+        }
+        wire::Failure f;
+        f.kind = wire::FailureKind::auth;
+        f.status = 403;
+        f.code = "permission_denied";
+        f.param = "model";
+        f.message = "The " + who_is(*key) + " may not use the model '" + std::string(requested_model) +
+                    "'. It may use: " + allowed + ".";
+        return f;
+    }
+
+    out = Reservation{};
+    const bool nothing_applies = key == nullptr && m_cfg.budget.daily_usd <= 0 && m_cfg.budget.monthly_usd <= 0 &&
+                                 !m_model_buckets.contains(model_id);
+    if (nothing_applies) {
+        return std::nullopt;  // the common case: the admin key, no limits configured; no lock
+    }
+    const auto now = m_clock.now_ms();
+    std::lock_guard lock(m_mu);
+    if (auto f = check_budgets(key, key_id, now)) {
+        return f;
+    }
+
+    Buckets* key_buckets = nullptr;
+    if (key != nullptr && (key->rpm > 0 || key->tpm > 0)) {
+        auto it = m_key_buckets.find(key_id);
+        if (it == m_key_buckets.end()) {
+            it = m_key_buckets.emplace(std::string(key_id), make_buckets(key->rpm, key->tpm, now)).first;
+        }
+        key_buckets = &it->second;
+    }
+    Buckets* model_buckets = nullptr;
+    if (auto it = m_model_buckets.find(model_id); it != m_model_buckets.end()) {
+        model_buckets = &it->second;
+    }
+
+    // Every limit that applies must let the request through; it waits for the slowest.
+    const double tokens = static_cast<double>(std::max<std::int64_t>(estimated_tokens, 1));
+    Blocked worst;
+    auto consider = [&](std::optional<TokenBucket>& bucket, double n, const std::string& who, const char* unit) {
+        if (!bucket) {
+            return;
+        }
+        const auto wait = bucket->wait_ms(n, now);
+        if (wait > worst.wait_ms) {
+            worst = Blocked{wait, who + " allows " + std::to_string(bucket->per_minute()) + " " + unit + " per minute"};
+        }
+    };
+    if (key_buckets != nullptr) {
+        consider(key_buckets->rpm, 1, "the " + who_is(*key), "requests");
+        consider(key_buckets->tpm, tokens, "the " + who_is(*key), "tokens");
+    }
+    if (model_buckets != nullptr) {
+        consider(model_buckets->rpm, 1, "the model " + std::string(model_id), "requests");
+        consider(model_buckets->tpm, tokens, "the model " + std::string(model_id), "tokens");
+    }
+    if (worst.wait_ms > 0) {
+        wire::Failure f;
+        f.kind = wire::FailureKind::rate_limited;
+        f.status = 429;
+        f.code = "rate_limit_exceeded";
+        f.retry_after_s = static_cast<double>(worst.wait_ms) / 1000.0;
+        f.message = "Rate limit reached: " + worst.message + ". Retry after " +
+                    std::to_string((worst.wait_ms + 999) / 1000) + " s.";
+        return f;
+    }
+
+    for (Buckets* b : {key_buckets, model_buckets}) {
+        if (b == nullptr) {
+            continue;
+        }
+        if (b->rpm) {
+            b->rpm->take(1, now);
+        }
+        if (b->tpm) {
+            b->tpm->take(tokens, now);
+            out.tokens = static_cast<std::int64_t>(tokens);
+        }
+    }
+    out.model = model_buckets != nullptr ? std::string(model_id) : std::string();
+    return std::nullopt;
+}
+
+void Limiter::on_recorded(std::string_view key_id, const Reservation& reservation, std::int64_t used_tokens,
+                          double cost_usd, bool final_row)
+{
+    if (reservation.tokens <= 0 && cost_usd <= 0) {
+        return;  // nothing to settle (mock models, refusals): no lock on the common path
+    }
+    const auto now = m_clock.now_ms();
+    std::shared_ptr<const VirtualKey> key;
+    if (m_keys != nullptr && key_id != k_admin_key_id) {
+        key = m_keys->by_id(key_id);
+    }
+    std::lock_guard lock(m_mu);
+    if (final_row && reservation.tokens > 0) {
+        const double correction = static_cast<double>(reservation.tokens - used_tokens);
+        if (auto it = m_key_buckets.find(key_id); it != m_key_buckets.end() && it->second.tpm) {
+            it->second.tpm->give(correction, now);
+        }
+        if (auto it = m_model_buckets.find(reservation.model); it != m_model_buckets.end() && it->second.tpm) {
+            it->second.tpm->give(correction, now);
+        }
+    }
+    if (cost_usd <= 0) {
+        return;
+    }
+    m_budgets.add(key_id, cost_usd, now);
+    if (key && key->budget) {
+        const std::string id = "key:" + key->id;
+        alert_if_needed(who_is(*key) + " has", id, m_budgets.spent(key_id, key->budget->period, now),
+                        key->budget->usd, key->budget->period, now);
+    }
+    for (Period p : {Period::day, Period::month}) {
+        const double limit = p == Period::day ? m_cfg.budget.daily_usd : m_cfg.budget.monthly_usd;
+        if (limit > 0) {
+            alert_if_needed("the gateway has", "total", m_budgets.spent_total(p, now), limit, p, now);
+        }
+    }
+}
+
+void Limiter::alert_if_needed(const std::string& who, const std::string& alert_id, double spent, double limit,
+                              Period p, std::int64_t now_ms)
+{
+    const auto period = period_index(p, now_ms);
+    const std::string suffix = ":" + std::string(to_string(p));
+    auto once = [&](const std::string& id) {
+        auto [it, inserted] = m_alerted.try_emplace(id, period);
+        if (!inserted && it->second == period) {
+            return false;
+        }
+        it->second = period;
+        return true;
+    };
+    const std::string budget = usd(limit) + " " + std::string(adjective(p)) + " budget";
+    if (spent >= limit) {
+        if (once(alert_id + suffix + ":reached")) {
+            m_log("aigwd: budget reached: " + who + " spent " + usd(spent) + " of its " + budget + " (UTC " +
+                  std::string(to_string(p)) + " of " + utc_date(now_ms) + "); new requests are refused until " +
+                  utc_date(period_start_ms(p, period + 1)) + " 00:00 UTC");
+        }
+        once(alert_id + suffix);  // no "alert" line after "reached" in the same period
+        return;
+    }
+    const double fraction = m_cfg.budget.alert_at;
+    if (fraction > 0 && spent >= fraction * limit && once(alert_id + suffix)) {
+        m_log("aigwd: budget alert: " + who + " spent " + usd(spent) + " of its " + budget + " (" +
+              std::to_string(static_cast<int>(std::floor(100.0 * spent / limit))) + "%, alert at " +
+              std::to_string(static_cast<int>(std::lround(100.0 * fraction))) + "%)");
+    }
+}
+
+Spend Limiter::spend(std::string_view key_id) const
+{
+    const auto now = m_clock.now_ms();
+    std::lock_guard lock(m_mu);
+    Spend s;
+    s.day = period_index(Period::day, now);
+    s.month = period_index(Period::month, now);
+    s.day_usd = m_budgets.spent(key_id, Period::day, now);
+    s.month_usd = m_budgets.spent(key_id, Period::month, now);
+    return s;
+}
+
+}  // namespace aigw::daemon::limits

@@ -1,0 +1,100 @@
+#pragma once
+// Admission control for model requests: per-key and per-model rate limits (requests and
+// tokens per minute, token buckets) and budgets (per key, and overall per UTC day and
+// month). One lock covers every bucket, so a request takes from all the buckets that apply
+// to it or from none, and N parallel clients never get more than a limit through.
+//
+// Tokens per minute are admitted on an estimate (prompt characters / 4 + max_tokens) and
+// corrected with the real usage when the request's ledger row is recorded, as LiteLLM and
+// Portkey do: the estimate is taken up front, the difference given back (or taken) later.
+
+#include "daemon/limits/budget.hpp"
+#include "daemon/limits/clock.hpp"
+#include "daemon/limits/key_store.hpp"
+#include "daemon/limits/token_bucket.hpp"
+#include "shared/config/config.hpp"
+#include "shared/wire/error.hpp"
+
+#include <functional>
+#include <map>
+#include <set>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace aigw::daemon::ledger { class Ledger; }
+
+namespace aigw::daemon::limits {
+
+/// Tokens a request may use: characters of its prompt-like fields / 4, plus max_tokens
+/// (or max_completion_tokens / max_output_tokens) when given.
+std::int64_t estimate_tokens(const nlohmann::json& body);
+
+/// What admission took, to settle when the request is recorded.
+struct Reservation {
+    std::string model;        ///< model id whose limits applied ("" when none)
+    std::int64_t tokens = 0;  ///< estimated tokens taken from the TPM buckets
+};
+
+using LogSink = std::function<void(const std::string& line)>;
+
+class Limiter {
+public:
+    /// `keys` may be null (no virtual keys). `log` gets budget alerts (default: stderr).
+    Limiter(const config::Config& cfg, const KeyStore* keys, const Clock& clock, LogSink log = {});
+
+    /// Sets the running totals from the ledger's rows of this UTC day and month.
+    std::expected<void, std::string> seed(const ledger::Ledger& ledger);
+
+    /// Whether admitting a request of `key` to `model_id` needs its token estimate (a TPM
+    /// limit applies). Lock-free: the set of limited models is fixed at construction.
+    bool counts_tokens(const VirtualKey* key, std::string_view model_id) const;
+
+    /// Decides whether a request may start. `key` is the caller's virtual key, or null for
+    /// the admin key (`key_id` "default"), which has no key limits but is held to the
+    /// per-model limits and the overall budget. `model_id` is the resolved "provider/model"
+    /// (or the requested name when it does not resolve). On success the buckets were taken
+    /// from and `out` says what to settle; otherwise the failure to answer with: 403 model
+    /// not allowed, 402 budget spent, 429 rate limited (with retry_after_s).
+    std::optional<wire::Failure> admit(const VirtualKey* key, std::string_view key_id, std::string_view model_id,
+                                       std::string_view requested_model, std::int64_t estimated_tokens,
+                                       Reservation& out);
+
+    /// A ledger row was recorded: adds its cost to the budgets (logging an alert when a
+    /// budget passes its alert fraction, once per period) and, on the request's final row,
+    /// corrects the TPM buckets by (used - reserved).
+    void on_recorded(std::string_view key_id, const Reservation& reservation, std::int64_t used_tokens,
+                     double cost_usd, bool final_row = true);
+
+    /// What `key_id` spent this UTC day and month.
+    Spend spend(std::string_view key_id) const;
+
+private:
+    struct Buckets {
+        std::optional<TokenBucket> rpm;
+        std::optional<TokenBucket> tpm;
+    };
+    struct Blocked {
+        std::int64_t wait_ms = 0;
+        std::string message;
+    };
+    Buckets make_buckets(std::int64_t rpm, std::int64_t tpm, std::int64_t now_ms) const;
+    std::optional<wire::Failure> check_budgets(const VirtualKey* key, std::string_view key_id, std::int64_t now_ms) const;
+    void alert_if_needed(const std::string& who, const std::string& alert_id, double spent, double limit, Period p,
+                         std::int64_t now_ms);
+
+    const config::Config& m_cfg;
+    const KeyStore* m_keys;
+    const Clock& m_clock;
+    LogSink m_log;
+
+    mutable std::mutex m_mu;
+    std::map<std::string, Buckets, std::less<>> m_key_buckets;    ///< by key id, made on first use
+    std::map<std::string, Buckets, std::less<>> m_model_buckets;  ///< by model id, from [models."..."]; keys fixed
+    std::set<std::string, std::less<>> m_tpm_models;               ///< models with a tpm limit (read without the lock)
+    BudgetTracker m_budgets;
+    std::map<std::string, std::int64_t, std::less<>> m_alerted;   ///< alert id -> period index alerted
+};
+
+}  // namespace aigw::daemon::limits
