@@ -18,9 +18,6 @@
 
 namespace aigw::cli {
 
-/// "90", "90%" or "0.9" -> 0.9; nullopt when not a number in 0..100.
-std::optional<double> parse_pass_rate(std::string_view text);
-
 namespace {
 
 struct EvalOptions {
@@ -304,7 +301,7 @@ int run_eval(Context& ctx, const EvalOptions& o) {
             nlohmann::json as = nlohmann::json::array();
             const auto& test = cfg.tests[c.test];
             for (std::size_t i = 0; i < c.asserts.size(); ++i) {
-                as.push_back({{"type", (test.asserts[i].negate ? "not-" : "") + test.asserts[i].type},
+                as.push_back({{"type", std::string(test.asserts[i].negate ? "not-" : "") + test.asserts[i].type},
                               {"pass", c.asserts[i].pass},
                               {"score", c.asserts[i].score},
                               {"reason", c.asserts[i].reason}});

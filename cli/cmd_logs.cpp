@@ -96,6 +96,10 @@ int run_show(Context& ctx, const LogsOptions& o) {
     }
     auto attempts = (*client)->log_attempts(o.show_id);
     if (!attempts) {
+        if (attempts.error().kind == client::ClientErrorKind::http && attempts.error().status == 404) {
+            return fail("no request " + o.show_id +
+                        " in the ledger; 'aigw logs' lists recent request ids (older rows are pruned after the retention)");
+        }
         return fail(attempts.error());
     }
     if (o.json) {

@@ -71,4 +71,7 @@ std::size_t levenshtein(std::string_view a, std::string_view b);
 bool test_passes(const std::vector<EvalAssertion>& asserts, const std::vector<AssertResult>& results,
                  std::optional<double> threshold, double* score_out = nullptr);
 
+/// --min-pass: "90", "90%" or "0.9" -> 0.9; nullopt when not a rate in 0..100%.
+std::optional<double> parse_pass_rate(std::string_view text);
+
 }  // namespace aigw::cli
