@@ -275,7 +275,7 @@ int run_eval(Context& ctx, const EvalOptions& o) {
             } catch (const std::exception& e) {  // one bad case never ends the run
                 results[i].error = std::string("internal error: ") + e.what();
             }
-            progress.tick(!results[i].pass);
+            progress.tick(!results[i].error.empty());
         }
     };
     std::vector<std::thread> threads;
@@ -292,7 +292,14 @@ int run_eval(Context& ctx, const EvalOptions& o) {
     }
 
     const auto summary = summarize_eval(cfg, results);
-    const auto picked = o.pick_cheapest ? pick_cheapest(summary, *min_pass) : std::nullopt;
+    // An index, not an optional: g++ 12 misreports an optional built by ?: as uninitialised.
+    std::size_t pick = summary.size();
+    if (o.pick_cheapest) {
+        if (auto p = pick_cheapest(summary, *min_pass)) {
+            pick = *p;
+        }
+    }
+    const bool picked = pick < summary.size();
     const bool all_passed = std::all_of(results.begin(), results.end(), [](const CaseResult& c) { return c.ran && c.pass; });
 
     if (o.json) {
@@ -340,7 +347,7 @@ int run_eval(Context& ctx, const EvalOptions& o) {
                               {"results", std::move(rs)},        {"grading_cost_usd", grading_cost},
                               {"warnings", cfg.warnings},        {"passed", all_passed}};
         if (o.pick_cheapest) {
-            doc["cheapest"] = picked ? nlohmann::json(summary[*picked].model) : nlohmann::json();
+            doc["cheapest"] = picked ? nlohmann::json(summary[pick].model) : nlohmann::json();
             doc["min_pass"] = *min_pass;
         }
         std::cout << doc.dump(2) << '\n';
@@ -444,7 +451,7 @@ int run_eval(Context& ctx, const EvalOptions& o) {
             const std::string bar = format_fixed(*min_pass * 100, 0) + "%";
             if (picked) {
                 std::cout << "cheapest with a pass rate of at least " << bar << ": "
-                          << paint(summary[*picked].label, Colour::bold, colour) << " (" << format_usd(summary[*picked].cost)
+                          << paint(summary[pick].label, Colour::bold, colour) << " (" << format_usd(summary[pick].cost)
                           << " USD for the eval)\n";
             } else {
                 std::cout << "no model reaches a pass rate of " << bar << "\n";

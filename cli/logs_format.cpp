@@ -169,8 +169,13 @@ std::string request_details(const std::vector<client::LogRow>& attempts, bool co
     field("variant", f.variant);
     field("cost", format_usd(total_cost) + " USD" + (f.priced ? "" : " (model not priced in the catalog)"));
     for (const auto& a : attempts) {
-        out += "\n" + paint("attempt " + std::to_string(a.attempt) + (a.final_attempt ? " (final)" : ""), Colour::bold, colour) +
-               "\n";
+        // Appended piecewise: g++ 12 misreports "lit" + std::string&& in optimised builds.
+        std::string heading = "attempt ";
+        heading += std::to_string(a.attempt);
+        heading += a.final_attempt ? " (final)" : "";
+        out += '\n';
+        out += paint(heading, Colour::bold, colour);
+        out += '\n';
         field("model", a.served_model.empty() ? a.requested_model : a.served_model + " (" + a.provider + ")");
         field("status", status_cell(a.status, colour));
         field("fallback reason", a.fallback_reason);
@@ -203,7 +208,9 @@ std::string request_details(const std::vector<client::LogRow>& attempts, bool co
     }
     if (std::none_of(attempts.begin(), attempts.end(),
                      [](const client::LogRow& a) { return !a.request_body.empty() || !a.response_body.empty(); })) {
-        out += "\n" + paint("(bodies are stored only with [ledger] log_bodies = true in the config)", Colour::dim, colour) + "\n";
+        out += '\n';
+        out += paint("(bodies are stored only with [ledger] log_bodies = true in the config)", Colour::dim, colour);
+        out += '\n';
     }
     return out;
 }
