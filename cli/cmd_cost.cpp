@@ -3,9 +3,12 @@
 #include "cli/cmd_cost.hpp"
 
 #include "cli/app.hpp"
+#include "cli/bench.hpp"
 #include "cli/term.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <cstdio>
 #include <ctime>
 #include <iostream>
 #include <memory>
@@ -90,18 +93,98 @@ std::expected<std::int64_t, std::string> parse_time_spec(std::string_view spec, 
 
 std::string cost_csv(const client::CostReport& r, std::string_view by) {
     std::string out = std::string(by) +
-                      ",requests,errors,input_tokens,cached_tokens,output_tokens,cost_usd,cache_hits,avg_latency_ms\n";
+                      ",requests,errors,input_tokens,cached_tokens,output_tokens,cost_usd,cache_hits,avg_latency_ms,"
+                      "p95_latency_ms\n";
     auto line = [&](const client::CostGroup& g) {
         out += csv_escape(g.key) + "," + std::to_string(g.requests) + "," + std::to_string(g.errors) + "," +
                std::to_string(g.input_tokens) + "," + std::to_string(g.cached_tokens) + "," +
                std::to_string(g.output_tokens) + "," + format_fixed(g.cost_usd, 6) + "," +
-               std::to_string(g.cache_hits) + "," + format_fixed(g.avg_latency_ms, 1) + "\n";
+               std::to_string(g.cache_hits) + "," + format_fixed(g.avg_latency_ms, 1) + "," +
+               format_fixed(g.p95_latency_ms, 0) + "\n";
     };
     for (const auto& g : r.groups) {
         line(g);
     }
     line(r.total);
     return out;
+}
+
+std::vector<client::CostGroup> fill_days(std::vector<client::CostGroup> days) {
+    std::sort(days.begin(), days.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
+    auto parse_day = [](const std::string& key) -> std::optional<std::time_t> {
+        std::tm tm{};
+        if (key.size() != 10 || std::sscanf(key.c_str(), "%d-%d-%d", &tm.tm_year, &tm.tm_mon, &tm.tm_mday) != 3) {
+            return std::nullopt;
+        }
+        tm.tm_year -= 1900;
+        tm.tm_mon -= 1;
+        return timegm(&tm);  // the ledger's days are UTC dates
+    };
+    std::vector<client::CostGroup> out;
+    for (auto& g : days) {
+        if (!out.empty()) {
+            const auto prev = parse_day(out.back().key);
+            const auto cur = parse_day(g.key);
+            if (prev && cur) {
+                for (std::time_t t = *prev + 86400; t < *cur && out.size() < 100000; t += 86400) {
+                    std::tm tm{};
+                    gmtime_r(&t, &tm);
+                    char buf[16];
+                    std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+                    client::CostGroup empty;
+                    empty.key = buf;
+                    out.push_back(std::move(empty));
+                }
+            }
+        }
+        out.push_back(std::move(g));
+    }
+    return out;
+}
+
+Table variant_table(const client::CostReport& r, bool colour) {
+    Table t({"VARIANT", "REQUESTS", "ERRORS", "ERROR %", "AVG MS", "P95 MS", "COST USD", "USD/REQ"},
+            {Align::left, Align::right, Align::right, Align::right, Align::right, Align::right, Align::right,
+             Align::right});
+    // Winners are compared among variants only: requests outside any split are context.
+    std::vector<std::optional<double>> err, avg, p95, per_req;
+    for (const auto& g : r.groups) {
+        const bool variant = !g.key.empty() && g.requests > 0;
+        err.push_back(variant ? std::optional<double>(static_cast<double>(g.errors) / static_cast<double>(g.requests))
+                              : std::nullopt);
+        avg.push_back(variant ? std::optional<double>(g.avg_latency_ms) : std::nullopt);
+        p95.push_back(variant ? std::optional<double>(g.p95_latency_ms) : std::nullopt);
+        per_req.push_back(variant ? std::optional<double>(g.cost_usd / static_cast<double>(g.requests)) : std::nullopt);
+    }
+    const auto w_err = winners(err, Better::lower);
+    const auto w_avg = winners(avg, Better::lower);
+    const auto w_p95 = winners(p95, Better::lower);
+    const auto w_req = winners(per_req, Better::lower);
+    auto mark = [&](std::string cell, bool win) { return win ? paint(cell + "*", Colour::green, colour) : cell + " "; };
+    for (std::size_t i = 0; i < r.groups.size(); ++i) {
+        const auto& g = r.groups[i];
+        const double rate = g.requests > 0 ? 100.0 * static_cast<double>(g.errors) / static_cast<double>(g.requests) : 0;
+        t.add_row({g.key.empty() ? std::string("(no split)") : g.key, group_thousands(g.requests), std::to_string(g.errors),
+                   mark(format_fixed(rate, 1), w_err[i]), mark(format_fixed(g.avg_latency_ms, 0), w_avg[i]),
+                   mark(format_fixed(g.p95_latency_ms, 0), w_p95[i]), format_usd(g.cost_usd),
+                   mark(g.requests > 0 ? format_usd(g.cost_usd / static_cast<double>(g.requests)) : "-", w_req[i])});
+    }
+    return t;
+}
+
+Table day_table(const client::CostReport& r, bool colour, std::size_t bar_width) {
+    const auto days = fill_days(r.groups);
+    double max = 0;
+    for (const auto& g : days) {
+        max = std::max(max, g.cost_usd);
+    }
+    Table t({"DAY", "REQUESTS", "ERRORS", "IN TOK", "OUT TOK", "COST USD", "SPEND"},
+            {Align::left, Align::right, Align::right, Align::right, Align::right, Align::right, Align::left});
+    for (const auto& g : days) {
+        t.add_row({g.key, group_thousands(g.requests), std::to_string(g.errors), group_thousands(g.input_tokens),
+                   group_thousands(g.output_tokens), format_usd(g.cost_usd), paint(bar(g.cost_usd, max, bar_width), Colour::blue, colour)});
+    }
+    return t;
 }
 
 namespace {
@@ -156,6 +239,30 @@ int run_cost(Context& ctx, const CostOptions& o) {
         return 0;
     }
     const bool colour = colour_enabled(1);
+    if (o.by == "variant" || o.by == "day") {
+        if (report->groups.empty()) {
+            std::cerr << "no requests in this period\n";
+            return 0;
+        }
+        Table special = o.by == "variant" ? variant_table(*report, colour)
+                                          : day_table(*report, colour, is_tty(1) ? std::min<std::size_t>(terminal_width(1) / 3, 40) : 30);
+        special.add_rule();
+        const auto& tot = report->total;
+        if (o.by == "variant") {
+            special.add_row({"TOTAL", group_thousands(tot.requests), std::to_string(tot.errors), "", format_fixed(tot.avg_latency_ms, 0),
+                             "", format_usd(tot.cost_usd), ""});
+        } else {
+            special.add_row({"TOTAL", group_thousands(tot.requests), std::to_string(tot.errors),
+                             group_thousands(tot.input_tokens), group_thousands(tot.output_tokens), format_usd(tot.cost_usd), ""});
+        }
+        special.print(std::cout, colour);
+        if (o.by == "variant") {
+            std::cout << paint("* best among the variants; variants come from [models.\"NAME\"] split in the config",
+                               Colour::dim, colour)
+                      << '\n';
+        }
+        return 0;
+    }
     // By key, the report also names the key and shows cache hits and what they saved.
     const bool by_key = o.by == "key";
     std::vector<std::string> headers = {upper(o.by), "REQUESTS", "ERRORS", "IN TOK", "OUT TOK", "COST USD"};

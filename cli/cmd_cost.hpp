@@ -1,6 +1,7 @@
 #pragma once
 // Pieces of `aigw cost` that are pure enough to test.
 
+#include "cli/term.hpp"
 #include "shared/client/types.hpp"
 
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <expected>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace aigw::cli {
 
@@ -25,5 +27,16 @@ std::int64_t local_midnight_ms(std::chrono::system_clock::time_point t);
 
 /// The report as CSV: a header line, one line per group and a "total" line.
 std::string cost_csv(const client::CostReport& r, std::string_view by);
+
+/// Day groups ("YYYY-MM-DD") in date order with the days between them that had no
+/// requests filled in as empty groups, so a chart shows the gaps.
+std::vector<client::CostGroup> fill_days(std::vector<client::CostGroup> days);
+
+/// `--by variant`: each A/B variant's requests, error rate, average and p95 latency, cost
+/// and cost per request; the best value of each column is marked '*'.
+Table variant_table(const client::CostReport& r, bool colour);
+
+/// `--by day`: the table with a bar of each day's spend.
+Table day_table(const client::CostReport& r, bool colour, std::size_t bar_width);
 
 }  // namespace aigw::cli

@@ -3,6 +3,7 @@
 #include "cli/cmd_run.hpp"
 
 #include "cli/app.hpp"
+#include "cli/conversation.hpp"
 #include "cli/term.hpp"
 
 #include <cstdio>
@@ -73,6 +74,18 @@ nlohmann::json build_chat_request(const std::string& model, const std::string& s
     return req;
 }
 
+nlohmann::json build_conversation_request(const std::string& model, const std::string& system,
+                                          const nlohmann::json& history, const std::string& prompt,
+                                          std::optional<double> temperature, std::optional<int> max_tokens) {
+    nlohmann::json req = build_chat_request(model, system, prompt, temperature, max_tokens);
+    auto& messages = req["messages"];
+    const auto at = messages.begin() + (system.empty() ? 0 : 1);
+    if (history.is_array()) {
+        messages.insert(at, history.begin(), history.end());
+    }
+    return req;
+}
+
 namespace {
 
 struct RunOptions {
@@ -83,7 +96,34 @@ struct RunOptions {
     bool json = false;
     std::optional<double> temperature;
     std::optional<int> max_tokens;
+    bool continue_last = false;
+    std::string cid;
+    std::string template_name;
+    std::string save_template_name;
+    bool no_save = false;
 };
+
+std::filesystem::path templates_dir(Context& ctx) {
+    const auto& cfg = ctx.config();
+    const auto dir = cfg.config_path.has_parent_path() ? cfg.config_path.parent_path() : std::filesystem::path(".");
+    return dir / "templates";
+}
+
+int save_run_template(Context& ctx, const RunOptions& o) {
+    RunTemplate t;
+    t.model = o.model;
+    t.system = o.system;
+    t.temperature = o.temperature;
+    t.max_tokens = o.max_tokens;
+    t.prompt = assemble_prompt(o.prompt, std::nullopt);
+    auto path = save_template(templates_dir(ctx), o.save_template_name, t);
+    if (!path) {
+        return fail(path.error());
+    }
+    std::cerr << "saved template " << o.save_template_name << " to " << path->string() << "; use it with 'aigw run -t "
+              << o.save_template_name << " ...'\n";
+    return 0;
+}
 
 // Writes to stdout unbuffered; false when stdout is gone (closed pipe).
 bool write_out(std::string_view text) {
@@ -97,16 +137,56 @@ bool write_out(std::string_view text) {
 }
 
 int run_run(Context& ctx, const RunOptions& o) {
+    if (!o.save_template_name.empty()) {
+        return save_run_template(ctx, o);
+    }
+    RunTemplate tmpl;
+    if (!o.template_name.empty()) {
+        auto t = load_template(templates_dir(ctx), o.template_name);
+        if (!t) {
+            std::cerr << "aigw run: " << t.error() << '\n';
+            return k_exit_usage;
+        }
+        tmpl = std::move(*t);
+    }
+    // The conversation this run continues (-c, --cid), or a new one.
+    const ConversationStore store(ctx.data_dir() / "conversations");
+    Conversation conv;
+    if (o.continue_last || !o.cid.empty()) {
+        std::string id = o.cid;
+        if (id.empty()) {
+            auto last = store.last_id();
+            if (!last) {
+                std::cerr << "aigw run: no conversation to continue yet; run 'aigw run \"...\"' first, or name one with --cid\n";
+                return k_exit_usage;
+            }
+            id = *last;
+        }
+        auto loaded = store.load(id);
+        if (!loaded) {
+            std::cerr << "aigw run: " << loaded.error() << '\n';
+            return k_exit_usage;
+        }
+        if (*loaded) {
+            conv = std::move(**loaded);
+        }
+        conv.id = id;
+    } else {
+        conv.id = new_conversation_id();
+    }
+
     std::optional<std::string> piped;
     if (!is_tty(0)) {
         piped = std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     }
-    const std::string prompt = assemble_prompt(o.prompt, piped);
+    const std::string prompt = apply_template_prompt(tmpl, assemble_prompt(o.prompt, piped));
     if (prompt.empty()) {
         std::cerr << "aigw run: no prompt; pass it as arguments (aigw run \"hello\") or pipe it on stdin\n";
         return k_exit_usage;
     }
-    const DefaultModel model = pick_model(o.model, ctx.config(), ctx.env);
+    // -m, then the template's model, then the conversation's, then the default.
+    const std::string wanted = !o.model.empty() ? o.model : !tmpl.model.empty() ? tmpl.model : conv.model;
+    const DefaultModel model = pick_model(wanted, ctx.config(), ctx.env);
     if (!model.reason.empty() && is_tty(2)) {
         std::cerr << paint("using " + model.model + " (" + model.reason + ")", Colour::dim, colour_enabled(2))
                   << '\n';
@@ -115,7 +195,23 @@ int run_run(Context& ctx, const RunOptions& o) {
     if (!client) {
         return fail(client.error());
     }
-    const nlohmann::json req = build_chat_request(model.model, o.system, prompt, o.temperature, o.max_tokens);
+    const std::string system = !o.system.empty() ? o.system : !tmpl.system.empty() ? tmpl.system : conv.system;
+    const nlohmann::json req =
+        build_conversation_request(model.model, system, conv.messages, prompt,
+                                   o.temperature ? o.temperature : tmpl.temperature, o.max_tokens ? o.max_tokens : tmpl.max_tokens);
+    // Remembers the turn once the whole answer is in.
+    auto remember = [&](const std::string& answer) {
+        if (o.no_save) {
+            return;
+        }
+        conv.model = model.model;
+        conv.system = system;
+        conv.messages.push_back({{"role", "user"}, {"content", prompt}});
+        conv.messages.push_back({{"role", "assistant"}, {"content", answer}});
+        if (auto saved = store.save(conv); !saved) {
+            std::cerr << "aigw run: " << saved.error() << '\n';
+        }
+    };
 
     std::string last;
     if (o.json || o.no_stream) {
@@ -123,6 +219,7 @@ int run_run(Context& ctx, const RunOptions& o) {
         if (!res) {
             return fail(res.error());
         }
+        remember(res->content);
         if (o.json) {
             std::cout << res->body.dump(2) << '\n';
             return 0;
@@ -161,6 +258,7 @@ int run_run(Context& ctx, const RunOptions& o) {
             }
             return fail(res.error());
         }
+        remember(res->content);
         if (res->finish_reason == "length") {
             write_out(last.empty() || last.back() != '\n' ? "\n" : "");
             last = "\n";
@@ -185,6 +283,12 @@ void add_run_command(CLI::App& app, Context& ctx) {
     cmd->add_flag("--json", o->json, "Print the whole response JSON (implies --no-stream)");
     cmd->add_option("--temperature", o->temperature, "Sampling temperature")->check(CLI::Range(0.0, 2.0));
     cmd->add_option("--max-tokens", o->max_tokens, "Maximum tokens in the answer")->check(CLI::PositiveNumber);
+    auto* cont = cmd->add_flag("-c,--continue", o->continue_last, "Continue the last conversation");
+    cmd->add_option("--cid", o->cid, "Continue (or start) the conversation with this id")->excludes(cont);
+    cmd->add_option("-t,--template", o->template_name, "Use a saved template (model, system prompt, parameters, prompt)");
+    cmd->add_option("--save-template", o->save_template_name,
+                    "Save -m, -s, --temperature, --max-tokens and the prompt (with {{input}}) as a template, and exit");
+    cmd->add_flag("--no-save", o->no_save, "Do not store this exchange as a conversation");
     cmd->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_run(ctx, *o); }; });
 }
 

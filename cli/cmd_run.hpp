@@ -29,4 +29,10 @@ DefaultModel pick_model(const std::string& flag, const config::Config& cfg, cons
 nlohmann::json build_chat_request(const std::string& model, const std::string& system, const std::string& prompt,
                                   std::optional<double> temperature, std::optional<int> max_tokens);
 
+/// build_chat_request with the earlier turns of a conversation (`history`: user/assistant
+/// messages) between the system prompt and the new prompt.
+nlohmann::json build_conversation_request(const std::string& model, const std::string& system,
+                                          const nlohmann::json& history, const std::string& prompt,
+                                          std::optional<double> temperature, std::optional<int> max_tokens);
+
 }  // namespace aigw::cli

@@ -3,7 +3,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <chrono>
 #include <iostream>
+#include <mutex>
+#include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -290,6 +293,109 @@ std::optional<std::string> read_secret(std::string_view prompt) {
     }
     const auto b = line.find_first_not_of(" \t");
     return b == std::string::npos ? std::string() : line.substr(b);
+}
+
+std::size_t terminal_width(int fd) {
+    winsize ws{};
+    if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
+        return ws.ws_col;
+    }
+    if (const char* cols = std::getenv("COLUMNS"); cols != nullptr) {
+        const long n = std::strtol(cols, nullptr, 10);
+        if (n > 0) {
+            return static_cast<std::size_t>(n);
+        }
+    }
+    return 100;
+}
+
+std::string bar(double value, double max, std::size_t width) {
+    if (!(value > 0) || !(max > 0) || width == 0) {
+        return "";
+    }
+    static constexpr const char* k_eighths[] = {"", "\u258F", "\u258E", "\u258D", "\u258C", "\u258B", "\u258A", "\u2589"};
+    const auto eighths = static_cast<std::size_t>(std::lround(std::min(value / max, 1.0) * static_cast<double>(width * 8)));
+    std::string out;
+    for (std::size_t i = 0; i < eighths / 8; ++i) {
+        out += "\u2588";
+    }
+    out += k_eighths[eighths % 8];
+    if (out.empty()) {
+        out = k_eighths[1];  // a value above zero is never invisible
+    }
+    return out;
+}
+
+std::string render_progress(std::size_t done, std::size_t total, std::size_t errors, double elapsed_s,
+                            std::size_t width) {
+    std::string tail = "  " + std::to_string(done) + "/" + std::to_string(total);
+    if (errors > 0) {
+        tail += "  " + std::to_string(errors) + (errors == 1 ? " error" : " errors");
+    }
+    tail += "  " + format_fixed(elapsed_s, 1) + "s";
+    const std::size_t room = width > tail.size() + 3 ? width - tail.size() - 3 : 0;
+    const std::size_t cells = std::min<std::size_t>(room, 40);
+    std::string line = "[";
+    const std::size_t filled = total > 0 ? cells * std::min(done, total) / total : 0;
+    line += std::string(filled, '#');
+    line += std::string(cells - filled, '.');
+    line += "]";
+    return line + tail;
+}
+
+struct ProgressBar::State {
+    std::mutex mu;
+    std::size_t total = 0;
+    std::size_t done = 0;
+    std::size_t errors = 0;
+    bool enabled = false;
+    bool finished = false;
+    std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();
+    std::chrono::steady_clock::time_point last_draw{};
+};
+
+ProgressBar::ProgressBar(std::size_t total, bool enabled) : m_state(std::make_unique<State>()) {
+    m_state->total = total;
+    m_state->enabled = enabled;
+    std::lock_guard lock(m_state->mu);
+    draw_locked(true);
+}
+
+ProgressBar::~ProgressBar() { finish(); }
+
+void ProgressBar::tick(bool error) {
+    std::lock_guard lock(m_state->mu);
+    ++m_state->done;
+    if (error) {
+        ++m_state->errors;
+    }
+    draw_locked(m_state->done == m_state->total);
+}
+
+void ProgressBar::draw_locked(bool force) {
+    State& s = *m_state;
+    if (!s.enabled || s.finished) {
+        return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && now - s.last_draw < std::chrono::milliseconds(100)) {
+        return;
+    }
+    s.last_draw = now;
+    const double elapsed = std::chrono::duration<double>(now - s.start).count();
+    const std::size_t width = std::min<std::size_t>(terminal_width(2), 100);
+    const std::string line = render_progress(s.done, s.total, s.errors, elapsed, width - 1);
+    std::fprintf(stderr, "\r%s\x1b[K", line.c_str());
+    std::fflush(stderr);
+}
+
+void ProgressBar::finish() {
+    std::lock_guard lock(m_state->mu);
+    if (m_state->enabled && !m_state->finished) {
+        std::fprintf(stderr, "\r\x1b[K");
+        std::fflush(stderr);
+    }
+    m_state->finished = true;
 }
 
 }  // namespace aigw::cli

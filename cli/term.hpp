@@ -3,6 +3,7 @@
 // aligned by display width, and number formatting for reports.
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -56,6 +57,34 @@ std::string format_fixed(double v, int decimals);
 /// Reads a secret from the terminal with echo off (prompt on stderr), or a whole line from
 /// stdin when it is not a terminal. nullopt on EOF / read failure.
 std::optional<std::string> read_secret(std::string_view prompt);
+
+/// Columns of the terminal on `fd`, else $COLUMNS, else 100.
+std::size_t terminal_width(int fd);
+
+/// A horizontal bar of `value / max` of `width` columns in eighth-blocks ("█▌"); empty for 0.
+std::string bar(double value, double max, std::size_t width);
+
+/// One progress line: "[#####.....] 12/40  2 errors  3.1s" fitted to `width` columns.
+std::string render_progress(std::size_t done, std::size_t total, std::size_t errors, double elapsed_s,
+                            std::size_t width);
+
+/// A live progress line on stderr, redrawn at most 10 times a second; silent when stderr
+/// is not a terminal. Thread-safe.
+class ProgressBar {
+public:
+    ProgressBar(std::size_t total, bool enabled);
+    ~ProgressBar();
+    ProgressBar(const ProgressBar&) = delete;
+    ProgressBar& operator=(const ProgressBar&) = delete;
+    void tick(bool error);
+    /// Erases the line (so the report starts on a clean line). Idempotent.
+    void finish();
+
+private:
+    void draw_locked(bool force);
+    struct State;
+    std::unique_ptr<State> m_state;
+};
 
 /// Appends CSV-escaped `cell` ("a,b" -> "\"a,b\"").
 std::string csv_escape(std::string_view cell);

@@ -17,7 +17,7 @@ _aigw() {
     fi
 
     local global_opts="--data-dir --no-spawn --version -V --help -h"
-    local commands="run chat models cost daemon keys status"
+    local commands="run chat models cost logs bench eval daemon keys status"
 
     # Find the subcommand (and the sub-subcommand for daemon/keys).
     local cmd="" sub="" i
@@ -28,7 +28,7 @@ _aigw() {
             *)
                 if [[ -z $cmd ]]; then
                     cmd="${words[i]}"
-                elif [[ -z $sub && ( $cmd == daemon || $cmd == keys ) ]]; then
+                elif [[ -z $sub && ( $cmd == daemon || $cmd == keys || $cmd == logs ) ]]; then
                     sub="${words[i]}"
                 fi
                 ;;
@@ -39,13 +39,18 @@ _aigw() {
         --data-dir)
             COMPREPLY=($(compgen -d -- "$cur"))
             return ;;
-        -m|--model|-s|--system|--temperature|--max-tokens|-n|--lines|--name|--rpm|--tpm|--models)
+        -m|--model|-s|--system|--temperature|--max-tokens|-n|--lines|--name|--rpm|--tpm|--models|--repeat|-c|--concurrency|-j|-p|--prompt|--tag|--cid|--judge|--embedding-model|--min-pass)
             return ;;
         --budget)
             COMPREPLY=($(compgen -W "5/day 50/month" -- "$cur"))
             return ;;
         --expires)
             COMPREPLY=($(compgen -W "30d 90d" -- "$cur"))
+            return ;;
+        -f|--file)
+            [[ $cmd == bench ]] && COMPREPLY=($(compgen -f -- "$cur"))
+            return ;;
+        -t|--template|--save-template)
             return ;;
         --since|--until)
             COMPREPLY=($(compgen -W "today yesterday 7d 30d" -- "$cur"))
@@ -60,7 +65,18 @@ _aigw() {
         "")
             opts="$global_opts $commands" ;;
         run)
-            opts="--model -m --system -s --no-stream --json --temperature --max-tokens --help" ;;
+            opts="--model -m --system -s --no-stream --json --temperature --max-tokens --continue -c --cid --template -t --save-template --no-save --help" ;;
+        bench)
+            opts="--prompt -p --file -f --repeat -n --concurrency -c --system -s --max-tokens --temperature --tag --no-stream --show-outputs --json --csv --help" ;;
+        eval)
+            opts="--model -m --concurrency -j --judge --embedding-model --pick-cheapest --min-pass --tag --show-outputs --json --help"
+            COMPREPLY=($(compgen -W "$opts" -- "$cur") $(compgen -f -X '!*.@(yaml|yml)' -- "$cur"))
+            return ;;
+        logs)
+            case "$sub" in
+                show) opts="--json --help" ;;
+                *) opts="show --lines -n --follow -f --json --all-attempts --tag --help" ;;
+            esac ;;
         chat)
             opts="--model -m --system -s --help" ;;
         models)

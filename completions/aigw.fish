@@ -1,7 +1,7 @@
 # fish completion for aigw. Keep in sync with cli/*.cpp (tests/unit/cli/test_completions.cpp
 # checks every subcommand and long option appears here).
 
-set -l aigw_commands run chat models cost daemon keys status
+set -l aigw_commands run chat models cost logs bench eval daemon keys status
 set -l aigw_providers openai anthropic gemini groq together fireworks deepseek mistral xai openrouter cerebras moonshot perplexity
 
 complete -c aigw -f
@@ -13,6 +13,9 @@ complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a run -d '
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a chat -d 'Interactive chat'
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a models -d 'List models with prices and key status'
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a cost -d 'Spend, requests and tokens'
+complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a logs -d 'Recent requests from the ledger'
+complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a bench -d 'Compare models on the same prompts'
+complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a eval -d 'Run a promptfoo-compatible eval config'
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a daemon -d 'Start, stop and inspect aigwd'
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a keys -d 'Manage provider API keys and virtual keys'
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a status -d 'Daemon, deployment health and provider key states'
@@ -25,6 +28,45 @@ complete -c aigw -n "__fish_seen_subcommand_from run" -l no-stream -d 'Wait for 
 complete -c aigw -n "__fish_seen_subcommand_from run" -l json -d 'Print the response JSON'
 complete -c aigw -n "__fish_seen_subcommand_from run" -l temperature -r -d 'Sampling temperature'
 complete -c aigw -n "__fish_seen_subcommand_from run" -l max-tokens -r -d 'Maximum tokens in the answer'
+complete -c aigw -n "__fish_seen_subcommand_from run" -s c -l continue -d 'Continue the last conversation'
+complete -c aigw -n "__fish_seen_subcommand_from run" -l cid -r -d 'Continue or start a named conversation'
+complete -c aigw -n "__fish_seen_subcommand_from run" -s t -l template -r -d 'Use a saved template'
+complete -c aigw -n "__fish_seen_subcommand_from run" -l save-template -r -d 'Save the options as a template'
+complete -c aigw -n "__fish_seen_subcommand_from run" -l no-save -d 'Do not store the exchange'
+
+# bench
+complete -c aigw -n "__fish_seen_subcommand_from bench" -s p -l prompt -r -d 'A prompt'
+complete -c aigw -n "__fish_seen_subcommand_from bench" -s f -l file -r -F -d 'Prompt file (text or JSONL)'
+complete -c aigw -n "__fish_seen_subcommand_from bench" -s n -l repeat -r -d 'Calls per prompt and model'
+complete -c aigw -n "__fish_seen_subcommand_from bench" -s c -l concurrency -r -d 'Calls in flight'
+complete -c aigw -n "__fish_seen_subcommand_from bench" -s s -l system -r -d 'System prompt'
+complete -c aigw -n "__fish_seen_subcommand_from bench" -l max-tokens -r -d 'Maximum tokens per answer'
+complete -c aigw -n "__fish_seen_subcommand_from bench" -l temperature -r -d 'Sampling temperature'
+complete -c aigw -n "__fish_seen_subcommand_from bench" -l tag -r -d 'Ledger tag of the run'
+complete -c aigw -n "__fish_seen_subcommand_from bench" -l no-stream -d 'Measure non-streamed calls'
+complete -c aigw -n "__fish_seen_subcommand_from bench" -l show-outputs -d 'Print answers side by side'
+complete -c aigw -n "__fish_seen_subcommand_from bench" -l json -d 'Print JSON'
+complete -c aigw -n "__fish_seen_subcommand_from bench" -l csv -d 'Print CSV'
+
+# eval
+complete -c aigw -n "__fish_seen_subcommand_from eval" -F
+complete -c aigw -n "__fish_seen_subcommand_from eval" -s m -l model -r -d 'Evaluate these models instead'
+complete -c aigw -n "__fish_seen_subcommand_from eval" -s j -l concurrency -r -d 'Cases in flight'
+complete -c aigw -n "__fish_seen_subcommand_from eval" -l judge -r -d 'Model that grades llm-rubric'
+complete -c aigw -n "__fish_seen_subcommand_from eval" -l embedding-model -r -d 'Model that embeds for similar'
+complete -c aigw -n "__fish_seen_subcommand_from eval" -l pick-cheapest -d 'Name the cheapest model that passes'
+complete -c aigw -n "__fish_seen_subcommand_from eval" -l min-pass -r -d 'Pass rate for --pick-cheapest'
+complete -c aigw -n "__fish_seen_subcommand_from eval" -l tag -r -d 'Ledger tag of the run'
+complete -c aigw -n "__fish_seen_subcommand_from eval" -l show-outputs -d 'Show answers in the matrix'
+complete -c aigw -n "__fish_seen_subcommand_from eval" -l json -d 'Print JSON'
+
+# logs (not daemon logs)
+complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon show" -a show -d 'One request in detail'
+complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -s n -l lines -r -d 'How many requests'
+complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -s f -l follow -d 'Keep printing new requests'
+complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l json -d 'Print JSON'
+complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l all-attempts -d 'One row per attempt'
+complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l tag -r -d 'Only this run tag'
 
 # chat
 complete -c aigw -n "__fish_seen_subcommand_from chat" -s m -l model -r -d 'Model'

@@ -81,9 +81,9 @@ SQLite::Database open_reader(const std::filesystem::path& path) {
     return SQLite::Database(path, SQLite::OPEN_READONLY, k_busy_timeout_ms);
 }
 
-LedgerRow row_from(SQLite::Statement& query) {
+LedgerRow row_from(SQLite::Statement& query, int first_column = 0) {
     LedgerRow row;
-    int column = 0;
+    int column = first_column;
     auto next = [&] { return query.getColumn(column++); };
     row.ts_ms = next().getInt64();
     row.request_id = next().getString();
@@ -370,6 +370,26 @@ std::expected<std::vector<CostGroup>, std::string> Ledger::cost(const CostQuery&
             group.saved_usd = query.getColumn(9).getDouble();
             groups.push_back(std::move(group));
         }
+        // Nearest-rank p95 of the final attempts' latency per group: the smallest latency
+        // whose rank within its group reaches 95% of the group's count.
+        const std::string p95_sql =
+            "SELECT group_key, MIN(latency_ms) FROM (SELECT " + std::string(column->second) +
+            " AS group_key, latency_ms, "
+            "ROW_NUMBER() OVER (PARTITION BY " + std::string(column->second) + " ORDER BY latency_ms) AS rn, "
+            "COUNT(*) OVER (PARTITION BY " + std::string(column->second) + ") AS n "
+            "FROM requests WHERE final_attempt = 1 AND ts_ms >= ? AND ts_ms < ?) "
+            "WHERE rn * 100 >= n * 95 GROUP BY group_key";
+        SQLite::Statement p95(db, p95_sql);
+        p95.bind(1, q.since_ms);
+        p95.bind(2, q.until_ms == 0 ? now_ms() : q.until_ms);
+        while (p95.executeStep()) {
+            const std::string key = p95.getColumn(0).getString();
+            for (auto& group : groups) {
+                if (group.key == key) {
+                    group.p95_latency_ms = p95.getColumn(1).getInt64();
+                }
+            }
+        }
         return groups;
     } catch (const std::exception& e) {
         return std::unexpected("cannot read the ledger " + m_path.string() + ": " + e.what());
@@ -393,6 +413,57 @@ std::expected<std::vector<LedgerRow>, std::string> Ledger::recent(int limit, boo
             rows.push_back(row_from(query));
         }
         return rows;
+    } catch (const std::exception& e) {
+        return std::unexpected("cannot read the ledger " + m_path.string() + ": " + e.what());
+    }
+}
+
+std::expected<std::vector<LedgerEntry>, std::string> Ledger::entries(const EntryFilter& f) const {
+    // k_select_row_sql with the row id in front: "SELECT r.id, r.ts_ms, ...".
+    std::string sql = "SELECT r.id, " + std::string(k_select_row_sql).substr(std::string_view("SELECT ").size());
+    std::vector<std::string> where;
+    if (!f.all_attempts && f.request_id.empty()) {
+        where.emplace_back("r.final_attempt = 1");
+    }
+    if (f.after_row_id) {
+        where.emplace_back("r.id > :after");
+    }
+    if (!f.request_id.empty()) {
+        where.emplace_back("r.request_id = :request_id");
+    }
+    if (!f.tag.empty()) {
+        where.emplace_back("r.tag = :tag");
+    }
+    for (std::size_t i = 0; i < where.size(); ++i) {
+        sql += (i == 0 ? "WHERE " : "AND ") + where[i] + " ";
+    }
+    // Without a cursor the newest rows are wanted: take them newest first, then reverse.
+    const bool newest = !f.after_row_id;
+    sql += newest ? "ORDER BY r.id DESC LIMIT :limit" : "ORDER BY r.id ASC LIMIT :limit";
+    try {
+        SQLite::Database db = open_reader(m_path);
+        SQLite::Statement query(db, sql);
+        if (f.after_row_id) {
+            query.bind(":after", *f.after_row_id);
+        }
+        if (!f.request_id.empty()) {
+            query.bind(":request_id", f.request_id);
+        }
+        if (!f.tag.empty()) {
+            query.bind(":tag", f.tag);
+        }
+        query.bind(":limit", f.limit > 0 ? f.limit : -1);
+        std::vector<LedgerEntry> out;
+        while (query.executeStep()) {
+            LedgerEntry entry;
+            entry.row_id = query.getColumn(0).getInt64();
+            entry.row = row_from(query, 1);
+            out.push_back(std::move(entry));
+        }
+        if (newest) {
+            std::reverse(out.begin(), out.end());
+        }
+        return out;
     } catch (const std::exception& e) {
         return std::unexpected("cannot read the ledger " + m_path.string() + ": " + e.what());
     }

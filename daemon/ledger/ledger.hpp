@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -62,12 +63,29 @@ struct CostGroup {
     std::int64_t cache_hits = 0;
     double avg_latency_ms = 0;
     double saved_usd = 0;            ///< sum of saved_usd (cache hits)
+    std::int64_t p95_latency_ms = 0;  ///< nearest-rank p95 of final attempts' latency
 };
 
 struct CostQuery {
     std::int64_t since_ms = 0;       ///< inclusive
     std::int64_t until_ms = 0;       ///< exclusive; 0 = now
     std::string group_by = "model";  ///< model | provider | key | day | variant | tag | surface
+};
+
+/// A row with its position in the table: row ids grow in commit order, so they are the
+/// cursor for following new rows.
+struct LedgerEntry {
+    std::int64_t row_id = 0;
+    LedgerRow row;
+};
+
+/// Which rows entries() returns. Empty strings do not filter.
+struct EntryFilter {
+    std::optional<std::int64_t> after_row_id;  ///< set: rows committed after this one, oldest first
+    int limit = 50;                 ///< <= 0: no limit
+    bool all_attempts = false;      ///< false: final attempts only
+    std::string request_id;         ///< every attempt of one request
+    std::string tag;                ///< every row of one run (bench/eval)
 };
 
 class Ledger {
@@ -99,6 +117,9 @@ public:
     /// Most recent rows first (final attempts only unless `all_attempts`), with their
     /// bodies when stored. `limit` <= 0 returns every row.
     std::expected<std::vector<LedgerRow>, std::string> recent(int limit, bool all_attempts = false) const;
+    /// Rows matching `f`, oldest first: with a cursor, the first `limit` rows after it;
+    /// without one, the newest `limit` rows. Bodies are included when stored.
+    std::expected<std::vector<LedgerEntry>, std::string> entries(const EntryFilter& f) const;
     /// Schema version after migrations.
     int schema_version() const;
 

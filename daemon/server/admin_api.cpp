@@ -34,7 +34,24 @@ nlohmann::json row_json(const ledger::LedgerRow& r)
             {"latency_ms", r.latency_ms},
             {"ttft_ms", r.ttft_ms},
             {"stream", r.stream},
-            {"cache_hit", r.cache_hit}};
+            {"cache_hit", r.cache_hit},
+            {"attempt", r.attempt},
+            {"final_attempt", r.final_attempt},
+            {"cache_write_tokens", r.cache_write_tokens},
+            {"tag", r.tag},
+            {"variant", r.variant}};
+}
+
+/// A row for `aigw logs`: row_json plus its cursor id and, when stored, the bodies.
+nlohmann::json entry_json(const ledger::LedgerEntry& e)
+{
+    nlohmann::json j = row_json(e.row);
+    j["row_id"] = e.row_id;
+    if (!e.row.request_body.empty() || !e.row.response_body.empty()) {
+        j["request_body"] = e.row.request_body;
+        j["response_body"] = e.row.response_body;
+    }
+    return j;
 }
 
 nlohmann::json group_json(const ledger::CostGroup& g)
@@ -48,7 +65,8 @@ nlohmann::json group_json(const ledger::CostGroup& g)
             {"cost_usd", g.cost_usd},
             {"saved_usd", g.saved_usd},
             {"cache_hits", g.cache_hits},
-            {"avg_latency_ms", g.avg_latency_ms}};
+            {"avg_latency_ms", g.avg_latency_ms},
+            {"p95_latency_ms", g.p95_latency_ms}};
 }
 
 std::int64_t int_param(const httplib::Request& req, const char* name, std::int64_t fallback)
@@ -146,6 +164,28 @@ void Gateway::install_admin_routes()
         m_ledger->flush();
         // recent() reads every row for a limit <= 0; the API caps what one call returns.
         const auto limit = std::clamp<std::int64_t>(int_param(req, "limit", 50), 1, 10'000);
+        // With a cursor (after_row_id, for `aigw logs -f`), a run tag or with_ids: rows with
+        // their ids, oldest first (without a cursor: the newest `limit` rows).
+        if (req.has_param("after_row_id") || req.has_param("tag") || req.has_param("with_ids")) {
+            ledger::EntryFilter f;
+            if (req.has_param("after_row_id")) {
+                f.after_row_id = int_param(req, "after_row_id", 0);
+            }
+            f.limit = static_cast<int>(limit);
+            f.all_attempts = req.has_param("all_attempts");
+            f.tag = req.get_param_value("tag");
+            auto entries = m_ledger->entries(f);
+            if (!entries) {
+                send_failure(res, wire::internal_error("cannot read the ledger: " + entries.error()));
+                return;
+            }
+            nlohmann::json arr = nlohmann::json::array();
+            for (const auto& e : *entries) {
+                arr.push_back(entry_json(e));
+            }
+            res.set_content(nlohmann::json({{"rows", std::move(arr)}}).dump(), "application/json");
+            return;
+        }
         auto rows = m_ledger->recent(static_cast<int>(limit), req.has_param("all_attempts"));
         if (!rows) {
             send_failure(res, wire::internal_error("cannot read the ledger: " + rows.error()));
@@ -156,6 +196,37 @@ void Gateway::install_admin_routes()
             arr.push_back(row_json(r));
         }
         res.set_content(nlohmann::json({{"rows", std::move(arr)}}).dump(), "application/json");
+    });
+
+    // Every attempt of one request, oldest first, with bodies when body logging is on.
+    svr.Get(R"(/aigw/v1/logs/([A-Za-z0-9_.\-]+))", [this](const httplib::Request& req, httplib::Response& res) {
+        if (!authorize(req, res, false)) {
+            return;
+        }
+        m_ledger->flush();
+        ledger::EntryFilter f;
+        f.request_id = req.matches[1].str();
+        f.limit = 0;
+        auto entries = m_ledger->entries(f);
+        if (!entries) {
+            send_failure(res, wire::internal_error("cannot read the ledger: " + entries.error()));
+            return;
+        }
+        if (entries->empty()) {
+            wire::Failure nf;
+            nf.status = 404;
+            nf.kind = wire::FailureKind::not_found;
+            nf.message = "No request " + f.request_id +
+                         " in the ledger; 'aigw logs' lists recent request ids (rows older than the retention are pruned).";
+            send_failure(res, nf);
+            return;
+        }
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& e : *entries) {
+            arr.push_back(entry_json(e));
+        }
+        res.set_content(nlohmann::json({{"request_id", f.request_id}, {"attempts", std::move(arr)}}).dump(),
+                        "application/json");
     });
 
     svr.Get("/aigw/v1/status", [this](const httplib::Request& req, httplib::Response& res) {

@@ -100,6 +100,68 @@ std::expected<T, ClientError> then_parse(std::expected<nlohmann::json, ClientErr
     return parse(*j);
 }
 
+double elapsed_ms(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// True when a chunk's delta carries part of the answer (text, reasoning or a tool call).
+bool delta_has_output(const nlohmann::json& chunk) {
+    auto choices = chunk.find("choices");
+    if (choices == chunk.end() || !choices->is_array() || choices->empty()) {
+        return false;
+    }
+    auto delta = (*choices)[0].find("delta");
+    if (delta == (*choices)[0].end() || !delta->is_object()) {
+        return false;
+    }
+    for (const char* key : {"content", "reasoning_content"}) {
+        if (auto c = delta->find(key); c != delta->end() && c->is_string() && !c->get_ref<const std::string&>().empty()) {
+            return true;
+        }
+    }
+    auto tc = delta->find("tool_calls");
+    return tc != delta->end() && tc->is_array() && !tc->empty();
+}
+
+// Assembles streamed tool_calls deltas (by index) into complete calls in `calls`.
+void merge_tool_call_deltas(const nlohmann::json& chunk, nlohmann::json& calls) {
+    auto choices = chunk.find("choices");
+    if (choices == chunk.end() || !choices->is_array() || choices->empty()) {
+        return;
+    }
+    const auto& choice = (*choices)[0];
+    auto delta = choice.find("delta");
+    if (delta == choice.end() || !delta->is_object()) {
+        return;
+    }
+    auto tcs = delta->find("tool_calls");
+    if (tcs == delta->end() || !tcs->is_array()) {
+        return;
+    }
+    if (!calls.is_array()) {
+        calls = nlohmann::json::array();
+    }
+    for (const auto& d : *tcs) {
+        const auto index = d.value("index", static_cast<std::size_t>(calls.size()));
+        while (calls.size() <= index) {
+            calls.push_back({{"id", ""}, {"type", "function"}, {"function", {{"name", ""}, {"arguments", ""}}}});
+        }
+        auto& call = calls[index];
+        if (auto id = d.find("id"); id != d.end() && id->is_string()) {
+            call["id"] = *id;
+        }
+        if (auto f = d.find("function"); f != d.end() && f->is_object()) {
+            if (auto n = f->find("name"); n != f->end() && n->is_string()) {
+                call["function"]["name"] = call["function"]["name"].get<std::string>() + n->get<std::string>();
+            }
+            if (auto a = f->find("arguments"); a != f->end() && a->is_string()) {
+                call["function"]["arguments"] =
+                    call["function"]["arguments"].get<std::string>() + a->get<std::string>();
+            }
+        }
+    }
+}
+
 }  // namespace
 
 std::optional<Endpoint> parse_endpoint(std::string_view text) {
@@ -154,6 +216,16 @@ std::optional<Endpoint> parse_endpoint(std::string_view text) {
 DaemonClient::DaemonClient(Endpoint endpoint, std::string gateway_key, ClientTimeouts timeouts)
     : m_endpoint(std::move(endpoint)), m_key(std::move(gateway_key)), m_timeouts(timeouts) {}
 
+void DaemonClient::set_header(std::string name, std::string value) {
+    for (auto& [k, v] : m_extra_headers) {
+        if (k == name) {
+            v = std::move(value);
+            return;
+        }
+    }
+    m_extra_headers.emplace_back(std::move(name), std::move(value));
+}
+
 std::expected<Health, ClientError> DaemonClient::health() const {
     ClientTimeouts t{std::chrono::milliseconds(1000), std::chrono::milliseconds(2000)};
     auto cli = make_http(m_endpoint, t);
@@ -188,6 +260,7 @@ std::expected<nlohmann::json, ClientError> DaemonClient::post_json(const std::st
                                                                    const nlohmann::json& body) const {
     auto cli = make_http(m_endpoint, m_timeouts);
     httplib::Headers h{{"Authorization", "Bearer " + m_key}};
+    h.insert(m_extra_headers.begin(), m_extra_headers.end());
     auto res = cli->Post(path, h, body.dump(), "application/json");
     if (!res) {
         return std::unexpected(transport_error(m_endpoint, res.error()));
@@ -218,6 +291,36 @@ std::expected<CostReport, ClientError> DaemonClient::cost(const CostQuery& q) co
 
 std::expected<std::vector<LogRow>, ClientError> DaemonClient::logs(int limit) const {
     return then_parse(get_json("/aigw/v1/logs?limit=" + std::to_string(limit)), &parse_logs);
+}
+
+std::expected<std::vector<LogRow>, ClientError> DaemonClient::logs(const LogQuery& q) const {
+    std::string path = "/aigw/v1/logs?with_ids=1&limit=" + std::to_string(q.limit);
+    if (q.after_row_id) {
+        path += "&after_row_id=" + std::to_string(*q.after_row_id);
+    }
+    if (!q.tag.empty()) {
+        path += "&tag=" + httplib::detail::encode_query_param(q.tag);
+    }
+    if (q.all_attempts) {
+        path += "&all_attempts=1";
+    }
+    return then_parse(get_json(path), &parse_logs);
+}
+
+std::expected<std::vector<LogRow>, ClientError> DaemonClient::log_attempts(const std::string& request_id) const {
+    return then_parse(get_json("/aigw/v1/logs/" + httplib::detail::encode_query_param(request_id)), &parse_log_attempts);
+}
+
+std::expected<nlohmann::json, ClientError> DaemonClient::embeddings(const nlohmann::json& request) const {
+    auto r = post_json("/v1/embeddings", request);
+    if (!r) {
+        ClientError e = r.error();
+        if (e.model.empty()) {
+            e.model = requested_model_of(request);
+        }
+        return std::unexpected(e);
+    }
+    return r;
 }
 
 std::expected<Status, ClientError> DaemonClient::status() const {
@@ -281,7 +384,10 @@ std::expected<ChatResult, ClientError> DaemonClient::chat(nlohmann::json request
     const std::string model = requested_model_of(request);
     auto cli = make_http(m_endpoint, m_timeouts);
     httplib::Headers h{{"Authorization", "Bearer " + m_key}};
+    h.insert(m_extra_headers.begin(), m_extra_headers.end());
+    const auto t0 = std::chrono::steady_clock::now();
     auto res = cli->Post("/v1/chat/completions", h, request.dump(), "application/json");
+    const double latency_ms = elapsed_ms(t0);
     if (!res) {
         return std::unexpected(transport_error(m_endpoint, res.error()));
     }
@@ -295,11 +401,15 @@ std::expected<ChatResult, ClientError> DaemonClient::chat(nlohmann::json request
     ChatResult out;
     out.meta = meta_from(res->headers);
     out.body = *j;
+    out.latency_ms = latency_ms;
     try {
         const auto& choice = out.body.at("choices").at(0);
         const auto& content = choice.at("message").value("content", nlohmann::json());
         if (content.is_string()) {
             out.content = content.get<std::string>();
+        }
+        if (auto tc = choice.at("message").find("tool_calls"); tc != choice.at("message").end() && tc->is_array()) {
+            out.tool_calls = *tc;
         }
         if (auto f = choice.find("finish_reason"); f != choice.end() && f->is_string()) {
             out.finish_reason = f->get<std::string>();
@@ -321,10 +431,17 @@ std::expected<ChatResult, ClientError> DaemonClient::chat_stream(nlohmann::json 
     auto cli = make_http(m_endpoint, m_timeouts);
 
     auto is_cancelled = [cancel] { return cancel != nullptr && cancel->load(); };
+    const auto t0 = std::chrono::steady_clock::now();
+    std::optional<double> ttft_ms;
+    nlohmann::json tool_calls;
     ChatStreamDecoder decoder([&](const nlohmann::json& chunk) {
         if (is_cancelled()) {
             return false;
         }
+        if (!ttft_ms && delta_has_output(chunk)) {
+            ttft_ms = elapsed_ms(t0);
+        }
+        merge_tool_call_deltas(chunk, tool_calls);
         return on_chunk ? on_chunk(chunk) : true;
     });
 
@@ -336,6 +453,7 @@ std::expected<ChatResult, ClientError> DaemonClient::chat_stream(nlohmann::json 
     req.method = "POST";
     req.path = "/v1/chat/completions";
     req.headers = {{"Authorization", "Bearer " + m_key}, {"Accept", "text/event-stream"}};
+    req.headers.insert(m_extra_headers.begin(), m_extra_headers.end());
     req.body = request.dump();
     req.set_header("Content-Type", "application/json");
     req.response_handler = [&](const httplib::Response& r) {
@@ -353,7 +471,9 @@ std::expected<ChatResult, ClientError> DaemonClient::chat_stream(nlohmann::json 
         if (is_cancelled()) {
             return false;
         }
-        return decoder.feed(std::string_view(data, n));
+        // After [DONE] the rest of the response is read, not cut: closing early makes the
+        // daemon see a client that left mid-stream.
+        return decoder.feed(std::string_view(data, n)) || decoder.done();
     };
 
     // The request runs on a worker so that `cancel` can abort it while it waits for bytes.
@@ -406,6 +526,9 @@ std::expected<ChatResult, ClientError> DaemonClient::chat_stream(nlohmann::json 
     out.content = decoder.content();
     out.finish_reason = decoder.finish_reason();
     out.usage = decoder.usage();
+    out.tool_calls = std::move(tool_calls);
+    out.latency_ms = elapsed_ms(t0);
+    out.ttft_ms = ttft_ms;
     if (out.meta.model.empty()) {
         out.meta.model = decoder.model();
     }

@@ -36,6 +36,9 @@ public:
     std::expected<std::vector<ModelRow>, ClientError> models() const;
     std::expected<CostReport, ClientError> cost(const CostQuery& q) const;
     std::expected<std::vector<LogRow>, ClientError> logs(int limit) const;
+    std::expected<std::vector<LogRow>, ClientError> logs(const LogQuery& q) const;
+    /// Every attempt of one request (GET /aigw/v1/logs/{id}); http 404 when unknown.
+    std::expected<std::vector<LogRow>, ClientError> log_attempts(const std::string& request_id) const;
     std::expected<Status, ClientError> status() const;
     std::expected<void, ClientError> reload() const;
     std::expected<void, ClientError> shutdown() const;
@@ -56,6 +59,13 @@ public:
     std::expected<ChatResult, ClientError> chat_stream(nlohmann::json request, const ChunkCallback& on_chunk,
                                                        const std::atomic<bool>* cancel = nullptr) const;
 
+    /// POST /v1/embeddings; the OpenAI embeddings list.
+    std::expected<nlohmann::json, ClientError> embeddings(const nlohmann::json& request) const;
+
+    /// A header sent with every later request of this client (e.g. x-aigw-tag for a bench
+    /// run). Not thread-safe against concurrent requests: set it before sharing the client.
+    void set_header(std::string name, std::string value);
+
     /// GET with auth returning the parsed JSON body (for endpoints without a typed method).
     std::expected<nlohmann::json, ClientError> get_json(const std::string& path) const;
     std::expected<nlohmann::json, ClientError> post_json(const std::string& path, const nlohmann::json& body) const;
@@ -64,6 +74,7 @@ private:
     Endpoint m_endpoint;
     std::string m_key;
     ClientTimeouts m_timeouts;
+    std::vector<std::pair<std::string, std::string>> m_extra_headers;
 };
 
 }  // namespace aigw::client

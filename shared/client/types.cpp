@@ -33,6 +33,7 @@ CostGroup parse_cost_group(const nlohmann::json& g) {
     c.saved_usd = get_or<double>(g, "saved_usd", 0);
     c.cache_hits = get_or<std::int64_t>(g, "cache_hits", 0);
     c.avg_latency_ms = get_or<double>(g, "avg_latency_ms", 0);
+    c.p95_latency_ms = get_or<double>(g, "p95_latency_ms", 0);
     return c;
 }
 
@@ -228,10 +229,25 @@ std::expected<std::vector<LogRow>, ClientError> parse_logs(const nlohmann::json&
             r.ttft_ms = get_or<double>(x, "ttft_ms", 0);
             r.stream = get_or<bool>(x, "stream", false);
             r.cache_hit = get_or<bool>(x, "cache_hit", false);
+            r.row_id = get_or<std::int64_t>(x, "row_id", 0);
+            r.attempt = get_or<int>(x, "attempt", 1);
+            r.final_attempt = get_or<bool>(x, "final_attempt", true);
+            r.cache_write_tokens = get_or<std::int64_t>(x, "cache_write_tokens", 0);
+            r.tag = get_or<std::string>(x, "tag", "");
+            r.variant = get_or<std::string>(x, "variant", "");
+            r.request_body = get_or<std::string>(x, "request_body", "");
+            r.response_body = get_or<std::string>(x, "response_body", "");
             rows.push_back(std::move(r));
         }
         return rows;
     });
+}
+
+std::expected<std::vector<LogRow>, ClientError> parse_log_attempts(const nlohmann::json& j) {
+    if (!j.is_object() || !j.contains("attempts")) {
+        return std::unexpected(protocol_error("no \"attempts\" array in the request's log"));
+    }
+    return parse_logs(nlohmann::json{{"rows", j["attempts"]}});
 }
 
 std::expected<Status, ClientError> parse_status(const nlohmann::json& j) {

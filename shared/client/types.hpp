@@ -54,6 +54,9 @@ struct ChatResult {
     std::string finish_reason;
     nlohmann::json usage;   ///< the usage object when the daemon sent one, else null
     bool cancelled = false; ///< stream stopped by the caller; content is the partial answer
+    nlohmann::json tool_calls;   ///< the message's tool_calls (stream: assembled), else null
+    double latency_ms = 0;       ///< request sent -> answer complete, measured by the client
+    std::optional<double> ttft_ms;  ///< stream: request sent -> first content or tool-call delta
 };
 
 struct Health {
@@ -95,6 +98,7 @@ struct CostGroup {
     double avg_latency_ms = 0;
     double saved_usd = 0;             ///< what cache hits saved
     std::string name;                 ///< by key: the virtual key's name ("gateway key" for "default")
+    double p95_latency_ms = 0;
 };
 
 struct CostReport {
@@ -131,6 +135,23 @@ struct LogRow {
     double ttft_ms = 0;
     bool stream = false;
     bool cache_hit = false;
+    std::int64_t row_id = 0;       ///< cursor for following new rows (when the daemon sends it)
+    int attempt = 1;
+    bool final_attempt = true;
+    std::int64_t cache_write_tokens = 0;
+    std::string tag;
+    std::string variant;
+    std::string request_body;      ///< only with body logging on
+    std::string response_body;
+};
+
+/// GET /aigw/v1/logs with row ids, oldest first: the newest `limit` rows, or the first
+/// `limit` rows after a cursor; only one run's rows when `tag` is set.
+struct LogQuery {
+    int limit = 50;
+    std::optional<std::int64_t> after_row_id;
+    std::string tag;
+    bool all_attempts = false;
 };
 
 struct ProviderStatus {
@@ -216,6 +237,8 @@ std::expected<Health, ClientError> parse_health(const nlohmann::json& j);
 std::expected<std::vector<ModelRow>, ClientError> parse_models(const nlohmann::json& j);
 std::expected<CostReport, ClientError> parse_cost(const nlohmann::json& j);
 std::expected<std::vector<LogRow>, ClientError> parse_logs(const nlohmann::json& j);
+/// GET /aigw/v1/logs/{request_id}: {"request_id", "attempts": [rows]}.
+std::expected<std::vector<LogRow>, ClientError> parse_log_attempts(const nlohmann::json& j);
 std::expected<Status, ClientError> parse_status(const nlohmann::json& j);
 std::expected<VirtualKeyInfo, ClientError> parse_virtual_key(const nlohmann::json& j);
 std::expected<std::vector<VirtualKeyInfo>, ClientError> parse_virtual_keys(const nlohmann::json& j);

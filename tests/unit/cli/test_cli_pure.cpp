@@ -167,8 +167,9 @@ TEST_CASE("cost CSV has a header, one line per group and a total") {
     r.total = {"total", 3, 0, 10, 2, 5, 0.0012, 0, 123.4};
     const auto lines = lines_of(cost_csv(r, "model"));
     REQUIRE(lines.size() == 3);
-    CHECK(lines[0] == "model,requests,errors,input_tokens,cached_tokens,output_tokens,cost_usd,cache_hits,avg_latency_ms");
-    CHECK(lines[1] == "openai/gpt-4o-mini,3,0,10,2,5,0.001200,0,123.4");
+    CHECK(lines[0] ==
+          "model,requests,errors,input_tokens,cached_tokens,output_tokens,cost_usd,cache_hits,avg_latency_ms,p95_latency_ms");
+    CHECK(lines[1] == "openai/gpt-4o-mini,3,0,10,2,5,0.001200,0,123.4,0");
     CHECK(lines[2].rfind("total,", 0) == 0);
 }
 

@@ -1,0 +1,138 @@
+// aigw logs: recent requests from the ledger (-f follows new ones), and `aigw logs show ID`
+// for one request's attempts, timing, cost and, when body logging is on, its bodies.
+
+#include "cli/app.hpp"
+#include "cli/logs_format.hpp"
+#include "cli/term.hpp"
+
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+namespace aigw::cli {
+namespace {
+
+struct LogsOptions {
+    int lines = 20;
+    bool follow = false;
+    bool json = false;
+    bool all_attempts = false;
+    std::string tag;
+    std::string show_id;
+};
+
+int run_list(Context& ctx, const LogsOptions& o) {
+    auto client = ctx.client();
+    if (!client) {
+        return fail(client.error());
+    }
+    client::LogQuery q;
+    q.limit = o.lines;
+    q.tag = o.tag;
+    q.all_attempts = o.all_attempts;
+    auto rows = (*client)->logs(q);
+    if (!rows) {
+        return fail(rows.error());
+    }
+    const bool colour = colour_enabled(1);
+    if (!o.follow) {
+        if (o.json) {
+            nlohmann::json arr = nlohmann::json::array();
+            for (const auto& r : *rows) {
+                arr.push_back(log_row_json(r));
+            }
+            std::cout << arr.dump(2) << '\n';
+            return 0;
+        }
+        if (rows->empty()) {
+            std::cerr << "no requests in the ledger yet\n";
+            return 0;
+        }
+        log_table(*rows, colour).print(std::cout, colour);
+        return 0;
+    }
+    // Follow: fixed-width lines so rows printed later still line up with the header.
+    auto print = [&](const client::LogRow& r) {
+        if (o.json) {
+            std::cout << log_row_json(r).dump() << '\n';
+        } else {
+            std::cout << log_line(r, colour) << '\n';
+        }
+        return static_cast<bool>(std::cout.flush());
+    };
+    if (!o.json) {
+        std::cout << log_line_header(colour) << '\n';
+    }
+    std::int64_t cursor = 0;
+    for (const auto& r : *rows) {
+        if (!print(r)) {
+            return 0;
+        }
+        cursor = std::max(cursor, r.row_id);
+    }
+    for (;;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        client::LogQuery next = q;
+        next.after_row_id = cursor;
+        next.limit = 1000;
+        auto more = (*client)->logs(next);
+        if (!more) {
+            std::cerr << "aigw logs: " << client::describe(more.error()) << "; still trying\n";
+            continue;
+        }
+        for (const auto& r : *more) {
+            if (!print(r)) {
+                return 0;  // stdout closed (| head)
+            }
+            cursor = std::max(cursor, r.row_id);
+        }
+    }
+}
+
+int run_show(Context& ctx, const LogsOptions& o) {
+    auto client = ctx.client();
+    if (!client) {
+        return fail(client.error());
+    }
+    auto attempts = (*client)->log_attempts(o.show_id);
+    if (!attempts) {
+        if (attempts.error().kind == client::ClientErrorKind::http && attempts.error().status == 404) {
+            return fail("no request " + o.show_id +
+                        " in the ledger; 'aigw logs' lists recent request ids (older rows are pruned after the retention)");
+        }
+        return fail(attempts.error());
+    }
+    if (o.json) {
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& r : *attempts) {
+            arr.push_back(log_row_json(r));
+        }
+        std::cout << nlohmann::json({{"request_id", o.show_id}, {"attempts", std::move(arr)}}).dump(2) << '\n';
+        return 0;
+    }
+    std::cout << request_details(*attempts, colour_enabled(1));
+    return 0;
+}
+
+}  // namespace
+
+void add_logs_command(CLI::App& app, Context& ctx) {
+    auto o = std::make_shared<LogsOptions>();
+    auto* cmd = app.add_subcommand("logs", "Recent requests from the ledger ('logs show ID' for one request)");
+    cmd->add_option("-n,--lines", o->lines, "How many recent requests (default 20)")->check(CLI::Range(1, 10000));
+    cmd->add_flag("-f,--follow", o->follow, "Keep printing new requests as they are recorded");
+    cmd->add_flag("--json", o->json, "Print JSON (one object per line with -f)");
+    cmd->add_flag("--all-attempts", o->all_attempts, "One row per attempt, not per request");
+    cmd->add_option("--tag", o->tag, "Only requests with this x-aigw-tag (a bench or eval run)");
+    auto* show = cmd->add_subcommand("show", "One request: every attempt, timing, tokens, cost and bodies");
+    show->add_option("request_id", o->show_id, "The request id (x-request-id; see 'aigw logs')")->required();
+    show->add_flag("--json", o->json, "Print JSON");
+    show->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_show(ctx, *o); }; });
+    cmd->callback([&ctx, o, show] {
+        if (!show->parsed()) {
+            ctx.action = [&ctx, o] { return run_list(ctx, *o); };
+        }
+    });
+}
+
+}  // namespace aigw::cli

@@ -1,0 +1,30 @@
+#pragma once
+// How `aigw logs` prints ledger rows: a table, fixed-width lines for -f, JSON, and the
+// detail view of one request. Pure (no sockets), so tests feed it rows.
+
+#include "cli/term.hpp"
+#include "shared/client/types.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <vector>
+
+namespace aigw::cli {
+
+/// Epoch ms as local "YYYY-MM-DD HH:MM:SS".
+std::string format_local_time(std::int64_t ts_ms);
+
+nlohmann::json log_row_json(const client::LogRow& r);
+
+/// TIME, REQUEST, MODEL, STATUS, IN, OUT, USD, MS, NOTE (cache hit, attempts, tag, error).
+Table log_table(const std::vector<client::LogRow>& rows, bool colour);
+std::string log_line_header(bool colour);
+/// One row in the fixed column widths of log_line_header().
+std::string log_line(const client::LogRow& r, bool colour);
+
+/// Every attempt of one request: models, status, timing, tokens, cost, fallback reasons,
+/// errors, and the bodies when they were stored (JSON pretty-printed).
+std::string request_details(const std::vector<client::LogRow>& attempts, bool colour);
+
+}  // namespace aigw::cli
