@@ -87,6 +87,7 @@ void build_app(CLI::App& app, Context& ctx) {
     add_cost_command(app, ctx);
     add_daemon_command(app, ctx);
     add_keys_command(app, ctx);
+    add_cache_command(app, ctx);
 }
 
 int cli_main(int argc, char** argv) {

@@ -55,6 +55,7 @@ void add_models_command(CLI::App& app, Context& ctx);
 void add_cost_command(CLI::App& app, Context& ctx);
 void add_daemon_command(CLI::App& app, Context& ctx);
 void add_keys_command(CLI::App& app, Context& ctx);
+void add_cache_command(CLI::App& app, Context& ctx);
 
 /// Entry point of the aigw executable.
 int cli_main(int argc, char** argv);

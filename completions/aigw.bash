@@ -17,7 +17,7 @@ _aigw() {
     fi
 
     local global_opts="--data-dir --no-spawn --version -V --help -h"
-    local commands="run chat models cost daemon keys"
+    local commands="run chat models cost daemon keys cache"
 
     # Find the subcommand (and the sub-subcommand for daemon/keys).
     local cmd="" sub="" i
@@ -28,7 +28,7 @@ _aigw() {
             *)
                 if [[ -z $cmd ]]; then
                     cmd="${words[i]}"
-                elif [[ -z $sub && ( $cmd == daemon || $cmd == keys ) ]]; then
+                elif [[ -z $sub && ( $cmd == daemon || $cmd == keys || $cmd == cache ) ]]; then
                     sub="${words[i]}"
                 fi
                 ;;
@@ -73,6 +73,11 @@ _aigw() {
                 "") opts="set list unset --help" ;;
                 set|unset) opts="$_aigw_providers --help" ;;
                 list) opts="--json --help" ;;
+            esac ;;
+        cache)
+            case "$sub" in
+                "") opts="stats clear --help" ;;
+                *) opts="--json --help" ;;
             esac ;;
     esac
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))

@@ -1,7 +1,7 @@
 # fish completion for aigw. Keep in sync with cli/*.cpp (tests/unit/cli/test_completions.cpp
 # checks every subcommand and long option appears here).
 
-set -l aigw_commands run chat models cost daemon keys
+set -l aigw_commands run chat models cost daemon keys cache
 set -l aigw_providers openai anthropic gemini groq together fireworks deepseek mistral xai openrouter cerebras moonshot perplexity
 
 complete -c aigw -f
@@ -15,6 +15,7 @@ complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a models -
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a cost -d 'Spend, requests and tokens'
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a daemon -d 'Start, stop and inspect aigwd'
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a keys -d 'Manage provider API keys'
+complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a cache -d 'Show or clear the response cache'
 
 # run
 complete -c aigw -n "__fish_seen_subcommand_from run" -s m -l model -r -d 'Model'
@@ -56,3 +57,9 @@ complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subco
 complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $aigw_keys_cmds" -a unset -d 'Remove a stored provider key'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from set unset" -a "$aigw_providers"
 complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from list" -l json -d 'Print JSON'
+
+# cache
+set -l aigw_cache_cmds stats clear
+complete -c aigw -n "__fish_seen_subcommand_from cache; and not __fish_seen_subcommand_from $aigw_cache_cmds" -a stats -d 'Entries, hits, misses, savings'
+complete -c aigw -n "__fish_seen_subcommand_from cache; and not __fish_seen_subcommand_from $aigw_cache_cmds" -a clear -d 'Remove every cached answer'
+complete -c aigw -n "__fish_seen_subcommand_from cache; and __fish_seen_subcommand_from $aigw_cache_cmds" -l json -d 'Print JSON'

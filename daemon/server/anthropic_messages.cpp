@@ -5,6 +5,7 @@
 // blocks, betas). To any other model it goes through the canonical (OpenAI) form and back.
 
 #include "daemon/providers/anthropic_surface.hpp"
+#include "daemon/server/cache_glue.hpp"
 #include "daemon/server/chat_pipeline.hpp"
 
 #include <httplib.h>
@@ -178,10 +179,20 @@ void Gateway::install_anthropic_routes()
             return;
         }
         (*canonical)["model"] = ex->requested_model;
+        std::unique_ptr<StreamWriter> writer;
+        if (ex->stream) {
+            writer = std::make_unique<AnthropicSurfaceWriter>(ex->requested_model);
+        }
+        auto render = [model = ex->requested_model](const nlohmann::json& completion) {
+            return providers::canonical_response_to_anthropic(completion, model)
+                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        };
+        if (serve_from_cache(*this, *ex, *canonical, req, res, writer.get(), render, true)) {
+            return;  // a cache hit (or a bad cache header)
+        }
         if (ex->stream) {
             (*canonical)["stream"] = true;
-            auto started = start_chat_stream(*this, ex, *canonical,
-                                             std::make_unique<AnthropicSurfaceWriter>(ex->requested_model), res);
+            auto started = start_chat_stream(*this, ex, *canonical, cache_stream_writer(*this, ex, std::move(writer)), res);
             if (!started) {
                 fail(started.error());
             }
@@ -194,6 +205,7 @@ void Gateway::install_anthropic_routes()
         }
         const double cost = cost_of(*ex, result->usage);
         res.set_header("x-aigw-cost-usd", format_cost(cost));
+        cache_store(*this, *ex, *result, cost);
         auto out = providers::canonical_response_to_anthropic(result->body, ex->requested_model)
                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         record(*ex, 200, result->usage, cost, {}, -1, m_cfg.log_bodies ? out : std::string());

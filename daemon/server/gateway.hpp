@@ -2,6 +2,7 @@
 // The daemon's HTTP server: inbound surfaces (OpenAI, later Anthropic), the admin API,
 // auth, and the pieces every surface shares (request ids, headers, ledger rows).
 
+#include "daemon/cache/response_cache.hpp"
 #include "daemon/ledger/ledger.hpp"
 #include "daemon/routing/router.hpp"
 #include "daemon/routing/upstream_client.hpp"
@@ -19,6 +20,8 @@ struct Response;
 
 namespace aigw::daemon::server {
 
+struct CacheTicket;  // daemon/server/cache_glue.hpp
+
 /// Everything one inbound request carries through the pipeline, for headers and the ledger.
 struct Exchange {
     std::string request_id;
@@ -32,6 +35,10 @@ struct Exchange {
     std::string tag;              ///< x-aigw-tag: groups requests in reports (bench runs, scripts)
     std::string variant;          ///< A/B variant that served the request, when split
     std::string request_body;     ///< kept only when body logging is on
+    // ---- response cache (cache_glue.hpp) ----
+    bool cache_hit = false;       ///< answered from the cache: cost 0, ledger cache_hit = 1
+    double saved_usd = 0;         ///< on a hit: what the original call cost (ledger saved_usd)
+    std::shared_ptr<CacheTicket> cache;  ///< on a miss that may be stored: what to store it under
 };
 
 class Gateway {
@@ -57,6 +64,7 @@ public:
     routing::Router& router() { return *m_router; }
     routing::UpstreamClient& upstream() { return *m_upstream; }
     ledger::Ledger& ledger() { return *m_ledger; }
+    cache::ResponseCache& cache() { return *m_cache; }
     int port() const { return m_port; }
 
     // ---- shared by the surfaces ----
@@ -81,6 +89,7 @@ private:
     void install_openai_routes();
     void install_anthropic_routes();
     void install_admin_routes();
+    void install_cache_routes();  ///< cache_admin.cpp
 
     config::Config m_cfg;
     config::Env m_env;
@@ -88,6 +97,7 @@ private:
     std::unique_ptr<routing::Router> m_router;
     std::unique_ptr<routing::UpstreamClient> m_upstream;
     std::unique_ptr<ledger::Ledger> m_ledger;
+    std::unique_ptr<cache::ResponseCache> m_cache;
     std::unique_ptr<httplib::Server> m_server;
     int m_port = 0;
     std::chrono::steady_clock::time_point m_started;

@@ -2,6 +2,7 @@
 
 #include "daemon/providers/json_access.hpp"
 #include "daemon/providers/mock.hpp"
+#include "daemon/server/cache_glue.hpp"
 #include "daemon/server/chat_pipeline.hpp"
 
 #include <httplib.h>
@@ -96,12 +97,19 @@ void Gateway::install_openai_routes()
         ex->route = std::move(*route);
         set_route_headers(res, *ex);
 
+        std::unique_ptr<StreamWriter> writer;
         if (ex->stream) {
             bool include_usage = false;
             if (auto so = body->find("stream_options"); so != body->end() && so->is_object()) {
                 include_usage = so->value("include_usage", false);
             }
-            auto started = start_chat_stream(*this, ex, *body, std::make_unique<OpenAiStreamWriter>(include_usage), res);
+            writer = std::make_unique<OpenAiStreamWriter>(include_usage);
+        }
+        if (serve_from_cache(*this, *ex, *body, req, res, writer.get())) {
+            return;  // a cache hit (or a bad cache header)
+        }
+        if (ex->stream) {
+            auto started = start_chat_stream(*this, ex, *body, cache_stream_writer(*this, ex, std::move(writer)), res);
             if (!started) {
                 send_failure(res, started.error());
                 record(*ex, started.error().status, {}, 0, started.error().message, -1);
@@ -117,6 +125,7 @@ void Gateway::install_openai_routes()
         }
         const double cost = cost_of(*ex, result->usage);
         res.set_header("x-aigw-cost-usd", format_cost(cost));
+        cache_store(*this, *ex, *result, cost);
         std::string out = !result->raw.empty()
                               ? std::move(result->raw)
                               : result->body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -39,6 +39,10 @@ public:
     std::expected<Status, ClientError> status() const;
     std::expected<void, ClientError> reload() const;
     std::expected<void, ClientError> shutdown() const;
+    /// GET /aigw/v1/cache.
+    std::expected<CacheStats, ClientError> cache_stats() const;
+    /// POST /aigw/v1/cache/clear: removes every entry; returns how many there were.
+    std::expected<std::int64_t, ClientError> cache_clear() const;
 
     /// POST /v1/chat/completions without streaming ("stream" is forced to false).
     std::expected<ChatResult, ClientError> chat(nlohmann::json request) const;
