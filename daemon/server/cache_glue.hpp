@@ -9,7 +9,8 @@
 // Headers: x-aigw-cache HIT|MISS on every chat answer (MISS also when the cache was
 // bypassed or is off); on a hit x-aigw-cache-age (s), x-aigw-cache-key (entry id),
 // x-aigw-cost-usd 0 and x-aigw-cache-saved-usd; on a semantic hit x-aigw-cache-match:
-// "<entry id>; similarity=0.973".
+// "<entry id>; similarity=0.973" (x-aigw-cache-semantic: unavailable when the embedding
+// call failed and only the exact key was tried).
 // Request headers: x-aigw-cache on|semantic|refresh|off, Cache-Control no-cache (= refresh:
 // skip the lookup, store the fresh answer) / no-store (= off), x-aigw-cache-ttl SECONDS (the
 // stored entry's TTL, and the oldest entry this request accepts).
