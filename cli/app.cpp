@@ -90,6 +90,7 @@ void build_app(CLI::App& app, Context& ctx) {
     add_bench_command(app, ctx);
     add_eval_command(app, ctx);
     add_logs_command(app, ctx);
+    add_cache_command(app, ctx);
 }
 
 int cli_main(int argc, char** argv) {

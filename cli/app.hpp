@@ -58,6 +58,7 @@ void add_keys_command(CLI::App& app, Context& ctx);
 void add_bench_command(CLI::App& app, Context& ctx);
 void add_eval_command(CLI::App& app, Context& ctx);
 void add_logs_command(CLI::App& app, Context& ctx);
+void add_cache_command(CLI::App& app, Context& ctx);
 
 /// Entry point of the aigw executable.
 int cli_main(int argc, char** argv);

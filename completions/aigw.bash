@@ -17,7 +17,7 @@ _aigw() {
     fi
 
     local global_opts="--data-dir --no-spawn --version -V --help -h"
-    local commands="run chat models cost logs bench eval daemon keys status"
+    local commands="run chat models cost logs bench eval daemon keys status cache"
 
     # Find the subcommand (and the sub-subcommand for daemon/keys).
     local cmd="" sub="" i
@@ -28,7 +28,7 @@ _aigw() {
             *)
                 if [[ -z $cmd ]]; then
                     cmd="${words[i]}"
-                elif [[ -z $sub && ( $cmd == daemon || $cmd == keys || $cmd == logs ) ]]; then
+                elif [[ -z $sub && ( $cmd == daemon || $cmd == keys || $cmd == logs || $cmd == cache ) ]]; then
                     sub="${words[i]}"
                 fi
                 ;;
@@ -98,6 +98,11 @@ _aigw() {
                 set|unset) opts="$_aigw_providers --help" ;;
                 list|show|revoke) opts="--json --help" ;;
                 create) opts="--name --rpm --tpm --budget --models --expires --json --help" ;;
+            esac ;;
+        cache)
+            case "$sub" in
+                "") opts="stats clear --help" ;;
+                *) opts="--json --help" ;;
             esac ;;
     esac
     COMPREPLY=($(compgen -W "$opts" -- "$cur"))

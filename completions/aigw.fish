@@ -1,7 +1,7 @@
 # fish completion for aigw. Keep in sync with cli/*.cpp (tests/unit/cli/test_completions.cpp
 # checks every subcommand and long option appears here).
 
-set -l aigw_commands run chat models cost logs bench eval daemon keys status
+set -l aigw_commands run chat models cost logs bench eval daemon keys status cache
 set -l aigw_providers openai anthropic gemini groq together fireworks deepseek mistral xai openrouter cerebras moonshot perplexity
 
 complete -c aigw -f
@@ -20,6 +20,7 @@ complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a daemon -
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a keys -d 'Manage provider API keys and virtual keys'
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a status -d 'Daemon, deployment health and provider key states'
 complete -c aigw -n "__fish_seen_subcommand_from status" -l json -d 'Print JSON'
+complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a cache -d 'Show or clear the response cache'
 
 # run
 complete -c aigw -n "__fish_seen_subcommand_from run" -s m -l model -r -d 'Model'
@@ -109,3 +110,9 @@ complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcomman
 complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from create" -l budget -r -a '5/day 50/month' -d 'USD/day or USD/month'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from create" -l models -r -d 'Allowed model patterns'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from create" -l expires -r -d 'YYYY-MM-DD, 30d, 12h'
+
+# cache
+set -l aigw_cache_cmds stats clear
+complete -c aigw -n "__fish_seen_subcommand_from cache; and not __fish_seen_subcommand_from $aigw_cache_cmds" -a stats -d 'Entries, hits, misses, savings'
+complete -c aigw -n "__fish_seen_subcommand_from cache; and not __fish_seen_subcommand_from $aigw_cache_cmds" -a clear -d 'Remove every cached answer'
+complete -c aigw -n "__fish_seen_subcommand_from cache; and __fish_seen_subcommand_from $aigw_cache_cmds" -l json -d 'Print JSON'

@@ -2,6 +2,7 @@
 
 #include "daemon/providers/json_access.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <cstdint>
 
@@ -97,7 +98,89 @@ Answer answer_for(const nlohmann::json& req, std::string_view model_name)
     return a;
 }
 
+constexpr std::size_t k_embedding_dims = 64;
+
+std::uint64_t fnv1a(std::string_view prefix, std::string_view text)
+{
+    std::uint64_t h = 1469598103934665603ull;
+    for (std::string_view part : {prefix, text}) {
+        for (unsigned char c : part) {
+            h = (h ^ c) * 1099511628211ull;
+        }
+    }
+    return h;
+}
+
+/// Words too common to say what a prompt is about (contraction tails included).
+bool is_stop_word(std::string_view w)
+{
+    static constexpr std::string_view k_stop[] = {"a",  "an", "the", "is", "are", "was", "were", "be", "of",   "to",
+                                                  "in", "on", "for", "and", "or", "s",   "t",    "d",  "ll",   "re",
+                                                  "ve", "m",  "it",  "this", "that", "please"};
+    for (auto s : k_stop) {
+        if (s == w) {
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace
+
+std::vector<double> text_vector(std::string_view text)
+{
+    // Lower-cased alphanumeric words without stop words (all words if nothing else is left).
+    std::vector<std::string> words;
+    std::string cur;
+    for (char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (std::isalnum(c) != 0 || c >= 0x80) {
+            cur.push_back(static_cast<char>(std::tolower(c)));
+        } else if (!cur.empty()) {
+            words.push_back(std::move(cur));
+            cur.clear();
+        }
+    }
+    if (!cur.empty()) {
+        words.push_back(std::move(cur));
+    }
+    std::vector<std::string> kept;
+    for (const auto& w : words) {
+        if (!is_stop_word(w)) {
+            kept.push_back(w);
+        }
+    }
+    if (kept.empty()) {
+        kept = std::move(words);
+    }
+    // Signed feature hashing of each word (weight 1) and its character trigrams (0.5), so
+    // shared words and near-spellings point the same way and unrelated texts are near 0.
+    std::vector<double> v(k_embedding_dims, 0.0);
+    auto add = [&](std::string_view prefix, std::string_view feature, double weight) {
+        const std::uint64_t h = fnv1a(prefix, feature);
+        v[h % k_embedding_dims] += ((h >> 32) & 1) != 0 ? weight : -weight;
+    };
+    for (const auto& w : kept) {
+        add("w:", w, 1.0);
+        const std::string padded = " " + w + " ";
+        for (std::size_t i = 0; i + 3 <= padded.size(); ++i) {
+            add("g:", std::string_view(padded).substr(i, 3), 0.5);
+        }
+    }
+    double norm = 0;
+    for (double x : v) {
+        norm += x * x;
+    }
+    if (norm == 0) {
+        v[0] = 1.0;  // empty text: still a unit vector
+        return v;
+    }
+    norm = std::sqrt(norm);
+    for (auto& x : v) {
+        x /= norm;
+    }
+    return v;
+}
 
 ChatResult complete(const nlohmann::json& canonical, std::string_view model_name, std::string_view request_id,
                     std::int64_t created)
@@ -193,22 +276,7 @@ ChatResult embeddings(const nlohmann::json& canonical, std::string_view model_na
     r.usage.reported = true;
     nlohmann::json data = nlohmann::json::array();
     for (std::size_t i = 0; i < inputs.size(); ++i) {
-        // FNV-1a seeded per dimension: same text, same vector; normalised to length 1.
-        std::vector<double> v(64);
-        double norm = 0;
-        for (std::size_t d = 0; d < v.size(); ++d) {
-            std::uint64_t h = 1469598103934665603ull ^ (d * 1099511628211ull);
-            for (unsigned char c : inputs[i]) {
-                h = (h ^ c) * 1099511628211ull;
-            }
-            v[d] = static_cast<double>(h % 20001) / 10000.0 - 1.0;
-            norm += v[d] * v[d];
-        }
-        norm = std::sqrt(norm > 0 ? norm : 1);
-        for (auto& x : v) {
-            x /= norm;
-        }
-        data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", v}});
+        data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", text_vector(inputs[i])}});
         r.usage.input_tokens += token_estimate(inputs[i]);
     }
     r.body = embeddings_list(std::move(data), std::string("mock/") + std::string(model_name), r.usage.input_tokens);

@@ -9,6 +9,7 @@
 // - With response_format json_object/json_schema, the answer is a JSON object.
 // - Tokens are counted as ceil(chars / 4) per message (+3 per message), deterministic.
 // - A model name containing "slow" waits 25 ms per streamed word (to watch streaming).
+// - Embeddings are bag-of-words hash vectors: similar wording, similar vectors.
 
 #include "daemon/providers/adapter.hpp"
 
@@ -28,7 +29,14 @@ std::vector<nlohmann::json> stream_chunks(const nlohmann::json& canonical, std::
 /// Delay between streamed chunks for this model name.
 std::chrono::milliseconds chunk_delay(std::string_view model_name);
 
-/// Embeddings: a deterministic unit vector of 64 floats per input (a hash of the text).
+/// Embeddings: text_vector() of each input.
 ChatResult embeddings(const nlohmann::json& canonical, std::string_view model_name);
+
+/// A deterministic unit vector of 64 floats that preserves rough similarity: a signed
+/// feature hash of the text's lower-cased words (stop words dropped) and their character
+/// trigrams. "What is the capital of France?" and "what's the capital of france" get the
+/// same vector; unrelated prompts are near orthogonal. Enough to exercise a semantic
+/// cache offline; not a language model.
+std::vector<double> text_vector(std::string_view text);
 
 }  // namespace aigw::daemon::providers::mock

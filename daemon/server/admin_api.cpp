@@ -294,6 +294,8 @@ void Gateway::install_admin_routes()
         // stop() joins the pool this handler runs on: hand it to the signal thread instead.
         ::kill(::getpid(), SIGTERM);
     });
+
+    install_cache_routes();
 }
 
 }  // namespace aigw::daemon::server

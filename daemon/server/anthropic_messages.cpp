@@ -5,6 +5,7 @@
 // blocks, betas). To any other model it goes through the canonical (OpenAI) form and back.
 
 #include "daemon/providers/anthropic_surface.hpp"
+#include "daemon/server/cache_glue.hpp"
 #include "daemon/server/chat_pipeline.hpp"
 
 #include <httplib.h>
@@ -143,6 +144,29 @@ void Gateway::install_anthropic_routes()
         wire::Usage usage;
         std::string usage_error;
 
+        // The response cache holds canonical answers: requests whose model is not served
+        // natively (Anthropic passthrough keeps every native field, so it is not cached).
+        auto first = config::resolve_model(m_cfg, ex->requested_model);
+        if (first && first->provider->wire == config::WireFormat::anthropic) {
+            res.set_header("x-aigw-cache", "MISS");
+        } else {
+            if (auto ok = to_canonical(); !ok) {
+                fail(ok.error());
+                return;
+            }
+            std::unique_ptr<StreamWriter> replay;
+            if (ex->stream) {
+                replay = std::make_unique<AnthropicSurfaceWriter>(ex->requested_model);
+            }
+            auto render = [model = ex->requested_model](const nlohmann::json& completion) {
+                return providers::canonical_response_to_anthropic(completion, model)
+                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            };
+            if (serve_from_cache(*this, *ex, *canonical, req, res, replay.get(), render, true)) {
+                return;  // a cache hit (or a bad cache header)
+            }
+        }
+
         auto served = run_attempts(*this, *ex, *body, [&](const routing::Route& route) -> std::expected<void, wire::Failure> {
             native_error_body.clear();
             const bool native = !route.is_mock() && route.resolved.provider->wire == config::WireFormat::anthropic;
@@ -182,7 +206,7 @@ void Gateway::install_anthropic_routes()
                     return std::unexpected(std::move(opened.error()));
                 }
                 stream = std::move(*opened);
-                writer = std::make_unique<AnthropicSurfaceWriter>(ex->requested_model);
+                writer = cache_stream_writer(*this, ex, std::make_unique<AnthropicSurfaceWriter>(ex->requested_model));
                 return {};
             }
             auto result = chat_once(*this, *ex, *canonical);
@@ -191,6 +215,7 @@ void Gateway::install_anthropic_routes()
             }
             usage = result->usage;
             usage_error.clear();
+            cache_store(*this, *ex, *result, cost_of(*ex, result->usage));
             answer = providers::canonical_response_to_anthropic(result->body, ex->requested_model)
                          .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
             return {};

@@ -58,6 +58,25 @@ int default_thread_count()
     return 512;
 }
 
+/// cache.db in the data dir; a cache that cannot be opened is kept in memory only, so the
+/// gateway still serves (with a warning saying what to do).
+std::unique_ptr<cache::ResponseCache> open_response_cache(const config::Config& cfg)
+{
+    cache::CacheOptions o;
+    o.default_ttl_s = cfg.cache.ttl_s;
+    o.max_bytes = cfg.cache.max_mb << 20;
+    o.max_entry_bytes = cfg.cache.max_entry_kb << 10;
+    o.max_semantic_entries = static_cast<std::size_t>(cfg.cache.semantic_max_entries);
+    const auto path = cfg.data_dir / "cache.db";
+    auto opened = cache::ResponseCache::open(path, o);
+    if (opened) {
+        return std::move(*opened);
+    }
+    std::cerr << "aigwd: warning: " << opened.error() << "; the response cache is kept in memory only until "
+              << "the file is fixed or removed\n";
+    return std::move(*cache::ResponseCache::open({}, o));
+}
+
 }  // namespace
 
 std::string format_cost(double usd)
@@ -129,6 +148,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     if (auto seeded = g->m_limiter->seed(*g->m_ledger); !seeded) {
         return std::unexpected("cannot read this month's spend from the ledger: " + seeded.error());
     }
+    g->m_cache = open_response_cache(g->m_cfg);
     g->m_router = std::make_unique<routing::Router>(g->m_cfg, g->m_env);
     g->m_upstream = std::make_unique<routing::UpstreamClient>(routing::UpstreamTimeouts{
         std::chrono::milliseconds(g->m_cfg.connect_timeout_ms), std::chrono::milliseconds(g->m_cfg.read_timeout_ms)});
@@ -204,6 +224,9 @@ void Gateway::shutdown()
     }
     if (m_upstream) {
         m_upstream->shutdown();
+    }
+    if (m_cache) {
+        m_cache->close();
     }
     if (m_ledger) {
         m_ledger->close();
@@ -457,6 +480,8 @@ void Gateway::record(const Exchange& ex, int status, const wire::Usage& usage, d
     row.latency_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ex.t0).count();
     row.ttft_ms = ttft_ms;
+    row.cache_hit = ex.cache_hit;
+    row.saved_usd = ex.saved_usd;
     if (m_cfg.log_bodies) {
         row.request_body = ex.request_body;
         row.response_body = std::move(response_body);

@@ -2,6 +2,7 @@
 // The daemon's HTTP server: inbound surfaces (OpenAI, later Anthropic), the admin API,
 // auth, and the pieces every surface shares (request ids, headers, ledger rows).
 
+#include "daemon/cache/response_cache.hpp"
 #include "daemon/ledger/ledger.hpp"
 #include "daemon/limits/limiter.hpp"
 #include "daemon/routing/router.hpp"
@@ -37,6 +38,7 @@ struct RequestTimeouts {
     std::chrono::milliseconds idle{120'000};        ///< gap between stream chunks
     std::chrono::milliseconds total{900'000};       ///< every attempt and wait included
 };
+struct CacheTicket;  // daemon/server/cache_glue.hpp
 
 /// Everything one inbound request carries through the pipeline, for headers and the ledger.
 struct Exchange {
@@ -63,6 +65,10 @@ struct Exchange {
     std::string attempt_reason;   ///< why the final attempt happened ("" when it was the first)
     // ---- limits: taken by Gateway::admit, settled by Gateway::record ----
     limits::Reservation reservation;
+    // ---- response cache (cache_glue.hpp) ----
+    bool cache_hit = false;       ///< answered from the cache: cost 0, ledger cache_hit = 1
+    double saved_usd = 0;         ///< on a hit: what the original call cost (ledger saved_usd)
+    std::shared_ptr<CacheTicket> cache;  ///< on a miss that may be stored: what to store it under
 };
 
 class Gateway {
@@ -88,6 +94,7 @@ public:
     routing::Router& router() { return *m_router; }
     routing::UpstreamClient& upstream() { return *m_upstream; }
     ledger::Ledger& ledger() { return *m_ledger; }
+    cache::ResponseCache& cache() { return *m_cache; }
     int port() const { return m_port; }
 
     // ---- shared by the surfaces ----
@@ -132,6 +139,7 @@ private:
     void install_admin_routes();
     void install_keys_routes();  ///< daemon/server/keys_api.cpp
     bool is_gateway_key(std::string_view presented) const;
+    void install_cache_routes();  ///< cache_admin.cpp
 
     config::Config m_cfg;
     config::Env m_env;
@@ -143,6 +151,7 @@ private:
     limits::SystemClock m_clock;
     std::unique_ptr<limits::KeyStore> m_keys;
     std::unique_ptr<limits::Limiter> m_limiter;
+    std::unique_ptr<cache::ResponseCache> m_cache;
     std::unique_ptr<httplib::Server> m_server;
     int m_port = 0;
     std::chrono::steady_clock::time_point m_started;

@@ -2,6 +2,7 @@
 
 #include "daemon/providers/json_access.hpp"
 #include "daemon/providers/mock.hpp"
+#include "daemon/server/cache_glue.hpp"
 #include "daemon/server/chat_pipeline.hpp"
 
 #include <httplib.h>
@@ -98,11 +99,19 @@ void Gateway::install_openai_routes()
             record(*ex, f.status, {}, 0, f.message, -1);
         };
 
+        std::unique_ptr<StreamWriter> writer;
         if (ex->stream) {
             bool include_usage = false;
             if (auto so = body->find("stream_options"); so != body->end() && so->is_object()) {
                 include_usage = so->value("include_usage", false);
             }
+            writer = std::make_unique<OpenAiStreamWriter>(include_usage);
+        }
+        if (serve_from_cache(*this, *ex, *body, req, res, writer.get())) {
+            return;  // a cache hit (or a bad cache header)
+        }
+
+        if (ex->stream) {
             std::shared_ptr<StreamState> stream;
             auto served = run_attempts(*this, *ex, *body, [&](const routing::Route&) -> std::expected<void, wire::Failure> {
                 auto opened = open_chat_stream(*this, ex, *body);
@@ -117,7 +126,7 @@ void Gateway::install_openai_routes()
                 return;
             }
             set_route_headers(res, *ex);
-            install_stream_body(*this, std::move(stream), std::make_unique<OpenAiStreamWriter>(include_usage), res);
+            install_stream_body(*this, std::move(stream), cache_stream_writer(*this, ex, std::move(writer)), res);
             return;
         }
 
@@ -137,6 +146,7 @@ void Gateway::install_openai_routes()
         set_route_headers(res, *ex);
         const double cost = cost_of(*ex, result->usage);
         res.set_header("x-aigw-cost-usd", format_cost(cost));
+        cache_store(*this, *ex, *result, cost);
         std::string out = !result->raw.empty()
                               ? std::move(result->raw)
                               : result->body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

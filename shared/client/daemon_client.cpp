@@ -379,6 +379,25 @@ std::expected<VirtualKeyInfo, ClientError> DaemonClient::revoke_key(const std::s
                       &parse_virtual_key);
 }
 
+std::expected<CacheStats, ClientError> DaemonClient::cache_stats() const {
+    return then_parse(get_json("/aigw/v1/cache"), &parse_cache_stats);
+}
+
+std::expected<std::int64_t, ClientError> DaemonClient::cache_clear() const {
+    auto r = post_json("/aigw/v1/cache/clear", nlohmann::json::object());
+    if (!r) {
+        return std::unexpected(r.error());
+    }
+    auto n = r->find("cleared");
+    if (n == r->end() || !n->is_number_integer()) {
+        ClientError e;
+        e.kind = ClientErrorKind::protocol;
+        e.message = "unexpected answer from aigwd to cache clear: " + r->dump();
+        return std::unexpected(e);
+    }
+    return n->get<std::int64_t>();
+}
+
 std::expected<ChatResult, ClientError> DaemonClient::chat(nlohmann::json request) const {
     request["stream"] = false;
     const std::string model = requested_model_of(request);

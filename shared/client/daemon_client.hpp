@@ -42,6 +42,10 @@ public:
     std::expected<Status, ClientError> status() const;
     std::expected<void, ClientError> reload() const;
     std::expected<void, ClientError> shutdown() const;
+    /// GET /aigw/v1/cache.
+    std::expected<CacheStats, ClientError> cache_stats() const;
+    /// POST /aigw/v1/cache/clear: removes every entry; returns how many there were.
+    std::expected<std::int64_t, ClientError> cache_clear() const;
 
     /// Virtual keys (admin API). create_key's answer carries the secret, the only time.
     std::expected<CreatedVirtualKey, ClientError> create_key(const NewVirtualKey& spec) const;

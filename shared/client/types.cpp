@@ -326,4 +326,32 @@ std::expected<std::vector<VirtualKeyInfo>, ClientError> parse_virtual_keys(const
     });
 }
 
+std::expected<CacheStats, ClientError> parse_cache_stats(const nlohmann::json& j) {
+    return guarded("cache stats", [&]() -> std::expected<CacheStats, ClientError> {
+        if (!j.is_object()) {
+            return std::unexpected(protocol_error("cache stats is not an object"));
+        }
+        CacheStats s;
+        s.enabled = get_or<bool>(j, "enabled", false);
+        s.ttl_s = get_or<std::int64_t>(j, "ttl_s", 0);
+        s.entries = get_or<std::int64_t>(j, "entries", 0);
+        s.bytes = get_or<std::int64_t>(j, "bytes", 0);
+        s.max_bytes = get_or<std::int64_t>(j, "max_bytes", 0);
+        s.semantic_entries = get_or<std::int64_t>(j, "semantic_entries", 0);
+        s.embedding_model = get_or<std::string>(j, "embedding_model", "");
+        s.semantic_threshold = get_or<double>(j, "semantic_threshold", 0);
+        s.hits = get_or<std::int64_t>(j, "hits", 0);
+        s.semantic_hits = get_or<std::int64_t>(j, "semantic_hits", 0);
+        s.misses = get_or<std::int64_t>(j, "misses", 0);
+        s.hit_rate = get_or<double>(j, "hit_rate", 0);
+        s.stores = get_or<std::int64_t>(j, "stores", 0);
+        s.evictions = get_or<std::int64_t>(j, "evictions", 0);
+        s.expirations = get_or<std::int64_t>(j, "expirations", 0);
+        s.too_large = get_or<std::int64_t>(j, "too_large", 0);
+        s.saved_usd = get_or<double>(j, "saved_usd", 0);
+        s.raw = j;
+        return s;
+    });
+}
+
 }  // namespace aigw::client

@@ -231,6 +231,28 @@ struct CreatedVirtualKey {
     std::string secret;               ///< shown once
 };
 
+/// GET /aigw/v1/cache. Counters are since the daemon started; entries and bytes are now.
+struct CacheStats {
+    bool enabled = false;             ///< [cache] enabled: requests use the cache without asking
+    std::int64_t ttl_s = 0;
+    std::int64_t entries = 0;
+    std::int64_t bytes = 0;
+    std::int64_t max_bytes = 0;
+    std::int64_t semantic_entries = 0;
+    std::string embedding_model;
+    double semantic_threshold = 0;
+    std::int64_t hits = 0;
+    std::int64_t semantic_hits = 0;
+    std::int64_t misses = 0;
+    double hit_rate = 0;
+    std::int64_t stores = 0;
+    std::int64_t evictions = 0;
+    std::int64_t expirations = 0;
+    std::int64_t too_large = 0;
+    double saved_usd = 0;
+    nlohmann::json raw;
+};
+
 /// Parsers for the admin API's JSON (pure; a missing field keeps its default, a wrong
 /// shape is a protocol error).
 std::expected<Health, ClientError> parse_health(const nlohmann::json& j);
@@ -242,6 +264,7 @@ std::expected<std::vector<LogRow>, ClientError> parse_log_attempts(const nlohman
 std::expected<Status, ClientError> parse_status(const nlohmann::json& j);
 std::expected<VirtualKeyInfo, ClientError> parse_virtual_key(const nlohmann::json& j);
 std::expected<std::vector<VirtualKeyInfo>, ClientError> parse_virtual_keys(const nlohmann::json& j);
+std::expected<CacheStats, ClientError> parse_cache_stats(const nlohmann::json& j);
 
 /// A ClientError from an error answer: reads {"error":{message,type,code}} when present.
 ClientError error_from_response(int status, const std::string& body);

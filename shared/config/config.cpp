@@ -160,6 +160,10 @@ private:
     Result read_server(const toml::table& t);
     Result read_upstream(const toml::table& t);
     Result read_ledger(const toml::table& t);
+    Result read_cache(const toml::table& t);
+    /// The cache keys of one [models."p/m"] table; true when `field` was one of them.
+    bool read_model_cache(const toml::key& k, const toml::node& v, std::string_view section, const std::string& id,
+                          Result& r);
     Result read_providers(const toml::table& t);
     Result read_provider(const toml::key& name_key, const toml::table& t);
     Result read_aliases(const toml::table& t);
@@ -181,7 +185,7 @@ private:
 std::expected<void, std::string> ConfigReader::read(const toml::table& root) {
     // toml++ iterates keys in sorted order; sections are read in dependency order instead
     // ([models] may name a provider defined under [providers]).
-    static constexpr std::array<std::string_view, 8> k_sections = {"server",  "upstream", "ledger", "providers",
+    static constexpr std::array<std::string_view, 9> k_sections = {"server",  "upstream", "ledger", "cache", "providers",
                                                                    "aliases", "routing",  "models", "budget"};
     for (auto&& [k, v] : root) {
         const std::string_view name = k.str();
@@ -213,6 +217,8 @@ std::expected<void, std::string> ConfigReader::read(const toml::table& root) {
             r = read_upstream(*t);
         } else if (name == "ledger") {
             r = read_ledger(*t);
+        } else if (name == "cache") {
+            r = read_cache(*t);
         } else if (name == "providers") {
             r = read_providers(*t);
         } else if (name == "aliases") {
@@ -303,6 +309,65 @@ ConfigReader::Result ConfigReader::read_ledger(const toml::table& t) {
         }
     }
     return {};
+}
+
+ConfigReader::Result ConfigReader::read_cache(const toml::table& t) {
+    constexpr std::string_view section = "[cache]";
+    constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
+    auto& c = m_cfg.cache;
+    for (auto&& [k, v] : t) {
+        const std::string_view name = k.str();
+        Result r;
+        if (name == "enabled") {
+            r = boolean(k, v, section, c.enabled);
+        } else if (name == "ttl_s") {
+            r = integer(k, v, section, 1, k_max, c.ttl_s);
+        } else if (name == "max_mb") {
+            r = integer(k, v, section, 1, 1'000'000, c.max_mb);
+        } else if (name == "max_entry_kb") {
+            r = integer(k, v, section, 1, 1'000'000, c.max_entry_kb);
+        } else if (name == "semantic_max_entries") {
+            r = integer(k, v, section, 0, 10'000'000, c.semantic_max_entries);
+        } else if (name == "embedding_model") {
+            r = string(k, v, section, c.embedding_model);
+        } else if (name == "semantic_threshold") {
+            const auto* f = v.as_floating_point();
+            const auto* i = v.as_integer();
+            const double d = f != nullptr ? f->get() : (i != nullptr ? static_cast<double>(i->get()) : -1.0);
+            if ((f == nullptr && i == nullptr) || d <= 0 || d > 1) {
+                r = error(k, v, section, "must be a number above 0 and at most 1 (a cosine similarity, e.g. 0.92)");
+            } else {
+                c.semantic_threshold = d;
+            }
+        } else {
+            unknown_key(k, v, section);
+        }
+        if (!r) {
+            return r;
+        }
+    }
+    return {};
+}
+
+bool ConfigReader::read_model_cache(const toml::key& k, const toml::node& v, std::string_view section,
+                                    const std::string& id, Result& r) {
+    const std::string_view field = k.str();
+    if (field != "cache" && field != "cache_ttl_s" && field != "semantic") {
+        return false;
+    }
+    auto& policy = m_cfg.model_cache[id];
+    if (field == "cache") {
+        bool b = false;
+        r = boolean(k, v, section, b);
+        policy.cache = b;
+    } else if (field == "cache_ttl_s") {
+        std::int64_t n = 0;
+        r = integer(k, v, section, 1, std::numeric_limits<std::int64_t>::max(), n);
+        policy.ttl_s = n;
+    } else {
+        r = boolean(k, v, section, policy.semantic);
+    }
+    return true;
 }
 
 ConfigReader::Result ConfigReader::read_providers(const toml::table& t) {
@@ -479,7 +544,7 @@ ConfigReader::Result ConfigReader::read_models(const toml::table& t) {
             return r;
         }
         if (entry.empty()) {
-            continue;  // only policy keys (rpm, ...): the catalog entry stays as it is
+            continue;  // only policy keys (rpm, cache, ...): the catalog entry stays as it is
         }
         // Range checks (and anything else the catalog demands) come from the catalog itself.
         if (auto check = model_from_json(id, entry); !check) {
@@ -646,7 +711,9 @@ ConfigReader::Result ConfigReader::read_model(const toml::key& id_key, const tom
     for (auto&& [k, v] : t) {
         const std::string_view field = k.str();
         Result r;
-        if (auto p = k_price_keys.find(field); p != k_price_keys.end()) {
+        if (read_model_cache(k, v, section, std::string(id_key.str()), r)) {
+            // a cache policy key, not a catalog field
+        } else if (auto p = k_price_keys.find(field); p != k_price_keys.end()) {
             double d = 0;
             r = number(k, v, section, d);
             entry["price"][std::string(p->second)] = d;

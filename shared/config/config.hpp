@@ -10,6 +10,7 @@
 #include <expected>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -66,6 +67,25 @@ struct BudgetConfig {
     double alert_at = 0.8;   ///< fraction of any budget (overall or a key's) that logs an alert once per period
 };
 
+/// [cache]: the response cache. Off by default: an identical request reaches the provider
+/// again unless the config or the request (`x-aigw-cache: on|semantic`) asks for the cache.
+struct CacheConfig {
+    bool enabled = false;                ///< cache every chat request unless it opts out
+    std::int64_t ttl_s = 3600;           ///< default time to live of an entry
+    std::int64_t max_mb = 256;           ///< memory and disk the entries may take (LRU beyond)
+    std::int64_t max_entry_kb = 1024;    ///< larger answers are not stored
+    double semantic_threshold = 0.92;    ///< cosine similarity a semantic match needs
+    std::string embedding_model;         ///< e.g. "openai/text-embedding-3-small"; "" = no semantic cache
+    std::int64_t semantic_max_entries = 10'000;
+};
+
+/// Per-model cache policy from [models."provider/model"]: cache, cache_ttl_s, semantic.
+struct ModelCachePolicy {
+    std::optional<bool> cache;           ///< overrides [cache] enabled for this model
+    std::optional<std::int64_t> ttl_s;   ///< overrides [cache] ttl_s
+    bool semantic = false;               ///< semantic matching without the request asking
+};
+
 struct Config {
     // [server]
     std::string host = "127.0.0.1";
@@ -82,6 +102,9 @@ struct Config {
     // [ledger]
     int retention_days = 90;
     bool log_bodies = false;
+    // [cache], and the cache keys of [models."p/m"] (by "provider/model")
+    CacheConfig cache;
+    std::map<std::string, ModelCachePolicy, std::less<>> model_cache;
 
     std::filesystem::path data_dir;
     std::filesystem::path config_path;  ///< the file read (may not exist)
@@ -108,7 +131,8 @@ std::expected<Config, std::string> load_config(const Env& env,
 
 /// Parses TOML text into a Config (no env, no file). Used by load_config and tests.
 /// Sections: [server] host, port, threads, keep_alive_max; [upstream] connect_timeout_ms,
-/// read_timeout_ms; [ledger] retention_days, log_bodies; [providers.NAME] type
+/// read_timeout_ms; [ledger] retention_days, log_bodies; [cache] enabled, ttl_s, max_mb,
+/// max_entry_kb, semantic_threshold, embedding_model, semantic_max_entries; [providers.NAME] type
 /// (openai|anthropic|gemini|azure|bedrock|cohere|mock), base_url, api_key_env, key_required,
 /// display_name, and any other string key as a provider option (api_version, region) (a
 /// preset name overrides the preset; any other name adds a provider and needs base_url);
@@ -124,6 +148,7 @@ std::expected<Config, std::string> load_config(const Env& env,
 /// backoff_initial_ms, backoff_max_ms, max_retry_wait_ms, key_cooldown_ms, auto_fallback,
 /// circuit_failures, circuit_cooldown_ms, health_window_ms, strategy.
 /// Also rpm, tpm (ModelPolicy); [budget] daily_usd, monthly_usd, alert_at.
+/// Also the cache policy cache, cache_ttl_s, semantic (into model_cache); [cache].
 /// Other unknown keys become `warnings`.
 std::expected<Config, std::string> parse_config(std::string_view toml_text, std::string_view source_name);
 
