@@ -156,9 +156,14 @@ void print_health(const client::Status& st, bool colour) {
         std::cout << "\nprovider keys\n";
         Table t({"provider", "key", "state", "detail"});
         for (const auto& k : st.keys) {
-            std::string detail = k.state == "cooling" ? "rate-limited; usable in " +
-                                                            std::to_string((k.cooldown_ms + 999) / 1000) + " s"
-                                                      : k.reason;
+            std::string detail = k.reason;
+            if (k.state == "cooling") {
+                detail = "rate-limited";
+                for (std::size_t i = 0; i < k.cooling_models.size(); ++i) {
+                    detail += (i == 0 ? " for " : ", ") + k.cooling_models[i];
+                }
+                detail += "; usable again within " + std::to_string((k.cooldown_ms + 999) / 1000) + " s";
+            }
             const Colour c = k.state == "ok" ? Colour::green : k.state == "bad" ? Colour::red : Colour::yellow;
             t.add_row({k.provider, std::to_string(k.key), paint(k.state, c, colour), detail});
         }

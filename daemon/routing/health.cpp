@@ -192,7 +192,14 @@ std::chrono::steady_clock::time_point KeyBoard::now() const
     return m_clock ? m_clock() : std::chrono::steady_clock::now();
 }
 
-std::optional<int> KeyBoard::pick(const std::string& provider, int count, const std::vector<int>& exclude)
+bool KeyBoard::cooling(const State& s, std::string_view model, std::chrono::steady_clock::time_point t)
+{
+    auto it = s.cool_until.find(model);
+    return it != s.cool_until.end() && it->second > t;
+}
+
+std::optional<int> KeyBoard::pick(const std::string& provider, std::string_view model, int count,
+                                  const std::vector<int>& exclude)
 {
     if (count <= 0) {
         return std::nullopt;
@@ -200,26 +207,48 @@ std::optional<int> KeyBoard::pick(const std::string& provider, int count, const 
     std::lock_guard lock(m_mu);
     const auto t = now();
     unsigned& cursor = m_next[provider];
-    for (int i = 0; i < count; ++i) {
-        const int idx = static_cast<int>((cursor + static_cast<unsigned>(i)) % static_cast<unsigned>(count));
-        if (std::find(exclude.begin(), exclude.end(), idx) != exclude.end()) {
-            continue;
+    // A bad key is used only when no good one is left: the provider, not aigw, then says
+    // what is wrong (a single key marked bad by one stray 401 must not take a provider down).
+    for (bool allow_bad : {false, true}) {
+        for (int i = 0; i < count; ++i) {
+            const int idx = static_cast<int>((cursor + static_cast<unsigned>(i)) % static_cast<unsigned>(count));
+            if (std::find(exclude.begin(), exclude.end(), idx) != exclude.end()) {
+                continue;
+            }
+            auto it = m_states.find({provider, idx});
+            if (it != m_states.end() && ((it->second.bad && !allow_bad) || cooling(it->second, model, t))) {
+                continue;
+            }
+            cursor = static_cast<unsigned>(idx + 1);
+            return idx;
         }
-        auto it = m_states.find({provider, idx});
-        if (it != m_states.end() && (it->second.bad || it->second.cool_until > t)) {
-            continue;
-        }
-        cursor = static_cast<unsigned>(idx + 1);
-        return idx;
     }
     return std::nullopt;
 }
 
-void KeyBoard::cool_down(const std::string& provider, int index, std::chrono::milliseconds how_long)
+void KeyBoard::cool_down(const std::string& provider, std::string_view model, int index,
+                         std::chrono::milliseconds how_long)
 {
     std::lock_guard lock(m_mu);
     State& s = m_states[{provider, index}];
-    s.cool_until = std::max(s.cool_until, now() + how_long);
+    auto& until = s.cool_until[std::string(model)];
+    until = std::max(until, now() + how_long);
+}
+
+std::chrono::milliseconds KeyBoard::soonest(const std::string& provider, std::string_view model, int count) const
+{
+    std::lock_guard lock(m_mu);
+    const auto t = now();
+    auto best = std::chrono::milliseconds::max();
+    for (int i = 0; i < count; ++i) {
+        auto it = m_states.find({provider, i});
+        if (it == m_states.end() || !cooling(it->second, model, t)) {
+            return std::chrono::milliseconds(0);
+        }
+        best = std::min(best, std::chrono::duration_cast<std::chrono::milliseconds>(
+                                  it->second.cool_until.find(model)->second - t));
+    }
+    return count > 0 ? best : std::chrono::milliseconds(0);
 }
 
 void KeyBoard::mark_bad(const std::string& provider, int index, std::string reason)
@@ -247,8 +276,12 @@ std::vector<KeyHealth> KeyBoard::all(const std::map<std::string, int, std::less<
             if (auto it = m_states.find({provider, i}); it != m_states.end()) {
                 k.bad = it->second.bad;
                 k.bad_reason = it->second.reason;
-                if (it->second.cool_until > t) {
-                    k.cooldown_ms = std::chrono::duration_cast<std::chrono::milliseconds>(it->second.cool_until - t).count();
+                for (const auto& [model, until] : it->second.cool_until) {
+                    if (until > t) {
+                        k.cooling_models.push_back(model);
+                        k.cooldown_ms = std::max<std::int64_t>(
+                            k.cooldown_ms, std::chrono::duration_cast<std::chrono::milliseconds>(until - t).count());
+                    }
                 }
             }
             out.push_back(std::move(k));

@@ -104,7 +104,8 @@ struct KeyHealth {
     int index = 0;            ///< 0-based position in the provider's key list
     bool bad = false;         ///< 401/403 from the provider: not used again until reload
     std::string bad_reason;
-    std::int64_t cooldown_ms = 0;  ///< > 0: resting after a 429, this much longer
+    std::int64_t cooldown_ms = 0;  ///< > 0: resting after a 429 (for some model), this much longer
+    std::vector<std::string> cooling_models;  ///< providers limit per key and model
 };
 
 /// Which keys of a provider may be used now. Cooldowns and bad marks persist across
@@ -113,11 +114,15 @@ class KeyBoard {
 public:
     explicit KeyBoard(SteadyClock clock = nullptr);
 
-    /// The next usable key of `provider` among `count` keys, round-robin, skipping bad and
-    /// cooling keys (and `exclude`, the keys this request already failed with). nullopt
-    /// when none is usable now.
-    std::optional<int> pick(const std::string& provider, int count, const std::vector<int>& exclude = {});
-    void cool_down(const std::string& provider, int index, std::chrono::milliseconds how_long);
+    /// The next usable key of `provider` among `count` keys, round-robin, skipping cooling
+    /// keys and `exclude` (the keys this request already failed with), and bad keys while a
+    /// good one is left. nullopt when none is usable now.
+    /// Cooldowns are per model: providers rate-limit each key per model.
+    std::optional<int> pick(const std::string& provider, std::string_view model, int count,
+                            const std::vector<int>& exclude = {});
+    void cool_down(const std::string& provider, std::string_view model, int index, std::chrono::milliseconds how_long);
+    /// How long until a key of `provider` is usable for `model` again (0: one is now).
+    std::chrono::milliseconds soonest(const std::string& provider, std::string_view model, int count) const;
     void mark_bad(const std::string& provider, int index, std::string reason);
     /// Forgets every mark (after the keys were reloaded).
     void reset();
@@ -127,8 +132,9 @@ private:
     struct State {
         bool bad = false;
         std::string reason;
-        std::chrono::steady_clock::time_point cool_until{};
+        std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> cool_until;  ///< by model
     };
+    static bool cooling(const State& s, std::string_view model, std::chrono::steady_clock::time_point t);
     std::chrono::steady_clock::time_point now() const;
 
     SteadyClock m_clock;

@@ -323,9 +323,9 @@ std::expected<Route, wire::Failure> Router::route(std::string_view requested, co
         std::shared_lock lock(m_mu);
         if (auto it = m_keys.find(spec.name); it != m_keys.end()) {
             r.key_count = static_cast<int>(it->second.size());
-            auto idx = m_keyboard.pick(spec.name, r.key_count, exclude_keys);
+            auto idx = m_keyboard.pick(spec.name, r.resolved.model, r.key_count, exclude_keys);
             if (!idx) {
-                return std::unexpected(no_usable_key(spec.name, r.key_count));
+                return std::unexpected(keys_resting(spec.name, r.resolved.model, r.key_count));
             }
             r.key_index = *idx;
             r.target.api_key = it->second[static_cast<std::size_t>(*idx)];
@@ -351,34 +351,17 @@ std::expected<Route, wire::Failure> Router::route(std::string_view requested, co
     return r;
 }
 
-wire::Failure Router::no_usable_key(const std::string& provider, int count) const
+wire::Failure Router::keys_resting(const std::string& provider, const std::string& model, int count) const
 {
-    // Every key is either rejected or resting: say which, and when one is back.
-    std::int64_t soonest_ms = -1;
-    int bad = 0;
-    for (const auto& k : m_keyboard.all({{provider, count}})) {
-        if (k.bad) {
-            ++bad;
-        } else if (k.cooldown_ms > 0 && (soonest_ms < 0 || k.cooldown_ms < soonest_ms)) {
-            soonest_ms = k.cooldown_ms;
-        }
-    }
+    const auto wait = m_keyboard.soonest(provider, model, count);
     wire::Failure f;
-    const std::string keys = count == 1 ? "the key" : "all " + std::to_string(count) + " keys";
-    if (bad == count) {
-        f.kind = wire::FailureKind::auth;
-        f.status = 401;
-        f.message = "the provider '" + provider + "' rejected " + keys +
-                    " (401/403); fix it with 'aigw keys set " + provider + "' (the daemon reloads its keys)";
-        f.code = "provider_key_rejected";
-        return f;
-    }
     f.kind = wire::FailureKind::rate_limited;
     f.status = 429;
-    f.message = std::string("the provider '") + provider + "' rate-limited " + keys + "; try again in " +
-                std::to_string((std::max<std::int64_t>(soonest_ms, 0) + 999) / 1000) + " s";
+    f.message = std::string("the provider '") + provider + "' rate-limited " +
+                (count == 1 ? std::string("the key") : "all " + std::to_string(count) + " keys") + " for " + model +
+                "; try again in " + std::to_string((wait.count() + 999) / 1000) + " s";
     f.code = "rate_limit_exceeded";
-    f.retry_after_s = static_cast<double>(std::max<std::int64_t>(soonest_ms, 0)) / 1000.0;
+    f.retry_after_s = static_cast<double>(wait.count()) / 1000.0;
     return f;
 }
 

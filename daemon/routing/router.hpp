@@ -53,9 +53,8 @@ public:
 
     /// Resolves a model string into a route with a usable key. 404 model_not_found for
     /// unknown providers and bare names; 401 with a what-to-do message when the provider
-    /// needs a key and has none; when every key is cooling down (429) or was rejected
-    /// (401/403), a rate_limited / auth failure. `exclude_keys`: keys this request already
-    /// failed with.
+    /// needs a key and has none; a rate_limited failure when every key is resting after
+    /// 429s for this model. `exclude_keys`: keys this request already failed with.
     std::expected<Route, wire::Failure> route(std::string_view requested, const std::vector<int>& exclude_keys = {}) const;
 
     /// Re-reads provider keys (environment and the provider-keys file) and forgets key marks.
@@ -72,7 +71,8 @@ private:
     const config::ModelRouting* routing_for(std::string_view name) const;
     void order_deployments(const config::ModelRouting& r, std::vector<Candidate>& out) const;
     void add_auto_fallbacks(const PlanRequest& req, std::vector<Candidate>& out) const;
-    wire::Failure no_usable_key(const std::string& provider, int count) const;
+    /// Every key of `provider` is resting after 429s for `model` (or this request already failed with it).
+    wire::Failure keys_resting(const std::string& provider, const std::string& model, int count) const;
 
     const config::Config& m_cfg;
     config::Env m_env;

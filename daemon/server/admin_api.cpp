@@ -263,6 +263,7 @@ void Gateway::install_admin_routes()
                             {"key", k.index + 1},
                             {"state", k.bad ? "bad" : k.cooldown_ms > 0 ? "cooling" : "ok"},
                             {"cooldown_ms", k.cooldown_ms},
+                            {"cooling_models", k.cooling_models},
                             {"reason", k.bad_reason}});
         }
         auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - m_started).count();

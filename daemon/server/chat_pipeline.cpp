@@ -329,7 +329,7 @@ std::expected<void, wire::Failure> run_attempts(Gateway& gw, Exchange& ex, const
                     const auto rest = f->retry_after_s
                                           ? std::chrono::milliseconds(static_cast<std::int64_t>(*f->retry_after_s * 1000))
                                           : std::chrono::milliseconds(rs.key_cooldown_ms);
-                    router.keys().cool_down(ex.route.resolved.provider->name, key, rest);
+                    router.keys().cool_down(ex.route.resolved.provider->name, ex.route.resolved.model, key, rest);
                     if (ex.route.key_count > 1) {
                         failed_keys.push_back(key);
                         if (static_cast<int>(failed_keys.size()) < ex.route.key_count) {

@@ -295,6 +295,13 @@ std::expected<Status, ClientError> parse_status(const nlohmann::json& j) {
                 ks.key = get_or<int>(k, "key", 1);
                 ks.state = get_or<std::string>(k, "state", "ok");
                 ks.cooldown_ms = get_or<std::int64_t>(k, "cooldown_ms", 0);
+                if (auto m = k.find("cooling_models"); m != k.end() && m->is_array()) {
+                    for (const auto& name : *m) {
+                        if (name.is_string()) {
+                            ks.cooling_models.push_back(name.get<std::string>());
+                        }
+                    }
+                }
                 ks.reason = get_or<std::string>(k, "reason", "");
                 s.keys.push_back(std::move(ks));
             }

@@ -182,6 +182,7 @@ struct KeyStatus {
     int key = 1;        ///< 1-based position in the provider's key list
     std::string state;  ///< ok | cooling | bad
     std::int64_t cooldown_ms = 0;
+    std::vector<std::string> cooling_models;  ///< rate limits are per key and model
     std::string reason;
 };
 

@@ -111,7 +111,8 @@ test('an upstream 500 is an InternalServerError with the upstream message', asyn
 test('a streamed upstream 500 (before any byte) fails the create() call itself', async () => {
   const client = stack.openai({ maxRetries: 0 });
   const err = await rejectsWith(
-    (async () => drain(await client.chat.completions.create({ model: 'openai/fault-500', messages: HELLO, stream: true })))(),
+    // Its own model name: the non-stream 500s above may have opened openai/fault-500's circuit.
+    (async () => drain(await client.chat.completions.create({ model: 'openai/stream-fault-500', messages: HELLO, stream: true })))(),
     OpenAI.APIError,
   );
   assert.equal(err.status, 500);
@@ -147,11 +148,11 @@ test('a non-stream answer cut mid-body is a 5xx APIError, not a hang', async () 
 });
 
 test('an error event in the upstream stream makes the SDK throw with the upstream message', async () => {
-  const client = stack.openai();
-  const stream = await client.chat.completions.create({ model: 'openai/fault-stream-error', messages: HELLO, stream: true });
+  // Before any content the stream is still held back, so the error comes as the HTTP answer.
+  const client = stack.openai({ maxRetries: 0 });
   let err = null;
   try {
-    await drain(stream);
+    await drain(await client.chat.completions.create({ model: 'openai/fault-stream-error', messages: HELLO, stream: true }));
   } catch (e) {
     err = e;
   }
@@ -161,9 +162,27 @@ test('an error event in the upstream stream makes the SDK throw with the upstrea
 });
 
 test('a malformed upstream stream frame makes the SDK throw, not end quietly', async () => {
-  const client = stack.openai();
-  const stream = await client.chat.completions.create({ model: 'openai/fault-malformed', messages: HELLO, stream: true });
-  await assert.rejects(drain(stream), (e) => e instanceof Error);
+  const client = stack.openai({ maxRetries: 0 });
+  await assert.rejects(
+    (async () => drain(await client.chat.completions.create({ model: 'openai/fault-malformed', messages: HELLO, stream: true })))(),
+    (e) => e instanceof Error,
+  );
+});
+
+test('a stream that fails before its first content falls back, and the SDK sees one normal stream', async () => {
+  const client = stack.openai({ defaultHeaders: { 'x-aigw-fallback': 'anthropic/claude-haiku-4-5' } });
+  const { data: stream, response } = await client.chat.completions
+    .create({ model: 'openai/gpt-4o-fault-stream-error', messages: HELLO, stream: true })
+    .withResponse();
+  assert.equal(response.headers.get('x-aigw-model'), 'anthropic/claude-haiku-4-5');
+  assert.match(response.headers.get('x-aigw-fallback-reason'), /fallback/);
+  assert.equal(await drain(stream), 'Echo: hello');
+});
+
+test('a stream cut after its first content makes the SDK throw instead of returning half an answer', async () => {
+  const client = stack.openai({ defaultHeaders: { 'x-aigw-fallback': 'anthropic/claude-haiku-4-5' } });
+  const stream = await client.chat.completions.create({ model: 'openai/gpt-4o-long-fault-cut', messages: HELLO, stream: true });
+  await assert.rejects(drain(stream), (e) => e instanceof OpenAI.APIError && /incomplete/.test(e.message));
 });
 
 test('the SDK timeout fires on a slow upstream, and the daemon is fine afterwards', async () => {

@@ -114,16 +114,19 @@ TEST_CASE("keys rotate round-robin, skip cooling and bad keys, and come back aft
 {
     ManualClock clock;
     KeyBoard keys(clock.fn());
-    CHECK(keys.pick("openai", 3) == 0);
-    CHECK(keys.pick("openai", 3) == 1);
-    CHECK(keys.pick("openai", 3) == 2);
-    keys.cool_down("openai", 0, 5s);
+    CHECK(keys.pick("openai", "gpt-4o", 3) == 0);
+    CHECK(keys.pick("openai", "gpt-4o", 3) == 1);
+    CHECK(keys.pick("openai", "gpt-4o", 3) == 2);
+    keys.cool_down("openai", "gpt-4o", 0, 5s);
+    CHECK(keys.pick("openai", "gpt-4o-mini", 3, {1, 2}) == 0);  // another model: the key is fine
     keys.mark_bad("openai", 1, "HTTP 401");
-    CHECK(keys.pick("openai", 3) == 2);
-    CHECK(keys.pick("openai", 3) == 2);
-    CHECK_FALSE(keys.pick("openai", 3, {2}));
+    CHECK(keys.pick("openai", "gpt-4o", 3) == 2);
+    CHECK(keys.pick("openai", "gpt-4o", 3) == 2);
+    // Only the bad key is left: it is used (the provider says what is wrong), never a cooling one.
+    CHECK(keys.pick("openai", "gpt-4o", 3, {2}) == 1);
+    CHECK_FALSE(keys.pick("openai", "gpt-4o", 3, {1, 2}));
     clock.now += 5s;
-    CHECK(keys.pick("openai", 3, {2}) == 0);
+    CHECK(keys.pick("openai", "gpt-4o", 3, {2}) == 0);
     auto all = keys.all({{"openai", 3}});
     REQUIRE(all.size() == 3);
     CHECK(all[1].bad);
