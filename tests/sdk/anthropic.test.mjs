@@ -313,3 +313,26 @@ for (const model of ['gemini/gemini-2.5-flash', 'azure/my-dep', 'cohere/command-
     assert.deepEqual(tool.content.find((b) => b.type === 'tool_use')?.input, { city: 'Paris' }, JSON.stringify(tool.content));
   });
 }
+
+messagesTest('a native stream that fails before its first content falls back to another provider, in Anthropic\'s shape', async () => {
+  const client = anthropic({ defaultHeaders: { 'x-aigw-fallback': 'openai/gpt-4o-mini' } });
+  const stream = client.messages.stream({
+    model: 'anthropic/claude-haiku-4-5-fault-stream-error',
+    max_tokens: 64,
+    messages: [{ role: 'user', content: 'hello' }],
+  });
+  const message = await stream.finalMessage();
+  assert.equal(message.content[0].type, 'text');
+  assert.equal(message.content[0].text, 'Echo: hello');
+  assert.equal(message.stop_reason, 'end_turn');
+});
+
+messagesTest('a native stream cut after its first content makes the SDK throw', async () => {
+  const client = anthropic({ defaultHeaders: { 'x-aigw-fallback': 'openai/gpt-4o-mini' } });
+  const stream = client.messages.stream({
+    model: 'anthropic/claude-haiku-4-5-long-fault-cut',
+    max_tokens: 512,
+    messages: [{ role: 'user', content: 'hello' }],
+  });
+  await assert.rejects(stream.finalMessage(), (e) => e instanceof Error);
+});
