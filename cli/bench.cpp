@@ -97,19 +97,9 @@ std::expected<std::vector<BenchPrompt>, std::string> parse_prompt_file(std::stri
 }
 
 std::string make_run_tag(std::string_view kind) {
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    localtime_r(&now, &tm);
-    char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    std::random_device rd;
-    char rand_hex[8];
-    std::snprintf(rand_hex, sizeof rand_hex, "%04x", static_cast<unsigned>(rd() & 0xFFFF));
     std::string tag(kind);
     tag += '-';
-    tag += stamp;
-    tag += '-';
-    tag += rand_hex;
+    tag += time_stamped_id();
     return tag;
 }
 

@@ -197,15 +197,7 @@ int run_unset(Context& ctx, const KeysOptions& o) {
 }
 
 std::string date_of(std::int64_t ms) {
-    if (ms <= 0) {
-        return "never";
-    }
-    const std::time_t t = static_cast<std::time_t>(ms / 1000);
-    std::tm tm{};
-    localtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M", &tm);
-    return buf;
+    return ms <= 0 ? std::string("never") : format_local_time(ms, "%Y-%m-%d %H:%M");
 }
 
 std::string budget_of(const client::VirtualKeyInfo& k) {

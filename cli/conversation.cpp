@@ -1,4 +1,5 @@
 #include "cli/conversation.hpp"
+#include "cli/term.hpp"
 
 #include "shared/config/paths.hpp"
 
@@ -32,20 +33,7 @@ std::string toml_quote(const std::string& s) {
 
 bool valid_conversation_id(std::string_view id) { return valid_name(id); }
 
-std::string new_conversation_id() {
-    const std::time_t now = std::time(nullptr);
-    std::tm tm{};
-    localtime_r(&now, &tm);
-    char stamp[32];
-    std::strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
-    std::random_device rd;
-    char suffix[8];
-    std::snprintf(suffix, sizeof suffix, "%04x", static_cast<unsigned>(rd() & 0xFFFF));
-    std::string id = stamp;
-    id += '-';
-    id += suffix;
-    return id;
-}
+std::string new_conversation_id() { return time_stamped_id(); }
 
 std::expected<std::optional<Conversation>, std::string> ConversationStore::load(const std::string& id) const {
     if (!valid_conversation_id(id)) {

@@ -64,15 +64,6 @@ std::string pretty_body(const std::string& body) {
 
 }  // namespace
 
-std::string format_local_time(std::int64_t ts_ms) {
-    const std::time_t t = static_cast<std::time_t>(ts_ms / 1000);
-    std::tm tm{};
-    localtime_r(&t, &tm);
-    char buf[32];
-    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-    return buf;
-}
-
 nlohmann::json log_row_json(const client::LogRow& r) {
     nlohmann::json j = {{"ts_ms", r.ts_ms},
                         {"request_id", r.request_id},

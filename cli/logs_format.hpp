@@ -12,8 +12,6 @@
 
 namespace aigw::cli {
 
-/// Epoch ms as local "YYYY-MM-DD HH:MM:SS".
-std::string format_local_time(std::int64_t ts_ms);
 
 nlohmann::json log_row_json(const client::LogRow& r);
 

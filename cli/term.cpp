@@ -5,7 +5,9 @@
 #include <cstdlib>
 #include <chrono>
 #include <iostream>
+#include <ctime>
 #include <mutex>
+#include <random>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -396,6 +398,28 @@ void ProgressBar::finish() {
         std::fflush(stderr);
     }
     m_state->finished = true;
+}
+
+std::string format_local_time(std::int64_t unix_ms, const char* format) {
+    const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
+    std::tm tm{};
+    localtime_r(&t, &tm);
+    char buf[64];
+    std::strftime(buf, sizeof buf, format, &tm);
+    return buf;
+}
+
+std::string time_stamped_id() {
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    std::random_device rd;
+    char suffix[8];
+    std::snprintf(suffix, sizeof suffix, "%04x", static_cast<unsigned>(rd() & 0xFFFF));
+    std::string id = format_local_time(now_ms, "%Y%m%d-%H%M%S");
+    id += '-';
+    id += suffix;
+    return id;
 }
 
 }  // namespace aigw::cli

@@ -89,4 +89,10 @@ private:
 /// Appends CSV-escaped `cell` ("a,b" -> "\"a,b\"").
 std::string csv_escape(std::string_view cell);
 
+/// A unix-ms time in local time, strftime `format`.
+std::string format_local_time(std::int64_t unix_ms, const char* format = "%Y-%m-%d %H:%M:%S");
+
+/// "20261121-140125-a54f": local time now and 16 random bits, for run tags and conversation ids.
+std::string time_stamped_id();
+
 }  // namespace aigw::cli
