@@ -228,12 +228,9 @@ std::expected<HttpResponse, wire::Failure> UpstreamClient::send(const std::strin
     }
     if (!ok) {
         if (err == httplib::Error::Read && std::chrono::steady_clock::now() - started >= t.read) {
-            wire::Failure f;
-            f.kind = wire::FailureKind::timeout;
-            f.status = 504;
-            f.message = "upstream " + redact_url(pool.origin()) + " sent no answer within " +
-                        std::to_string(t.read.count()) + " ms";
-            return std::unexpected(std::move(f));
+            return std::unexpected(wire::gateway_timeout("upstream " + redact_url(pool.origin()) +
+                                                         " sent no answer within " + std::to_string(t.read.count()) +
+                                                         " ms"));
         }
         return std::unexpected(transport_failure(err, pool));
     }
@@ -345,11 +342,7 @@ std::expected<int, wire::Failure> UpstreamStream::wait_status(std::chrono::stead
     if (!m_cv.wait_until(lock, deadline, [&] { return m_have_status || m_done; })) {
         lock.unlock();
         cancel();
-        wire::Failure f;
-        f.kind = wire::FailureKind::timeout;
-        f.status = 504;
-        f.message = "the upstream sent no response headers in time";
-        return std::unexpected(f);
+        return std::unexpected(wire::gateway_timeout("the upstream sent no response headers in time"));
     }
     if (m_have_status) {
         return m_status;

@@ -85,15 +85,6 @@ bool has_content(const nlohmann::json& chunk)
     return false;
 }
 
-wire::Failure timeout_failure(std::string message)
-{
-    wire::Failure f;
-    f.kind = wire::FailureKind::timeout;
-    f.status = 504;
-    f.message = std::move(message);
-    return f;
-}
-
 std::string ms_text(std::chrono::milliseconds ms)
 {
     return std::to_string(ms.count()) + " ms";
@@ -266,7 +257,7 @@ std::expected<void, wire::Failure> run_attempts(Gateway& gw, Exchange& ex, const
         int retries = 0;
         while (true) {
             if (Clock::now() >= ex.deadline) {
-                last = timeout_failure("the request ran out of time (" + ms_text(ex.timeouts.total) +
+                last = wire::gateway_timeout("the request ran out of time (" + ms_text(ex.timeouts.total) +
                                        ", x-aigw-timeout-ms or [upstream] total_timeout_ms) after " +
                                        std::to_string(ex.failed_attempts.size() + (last_note ? 1 : 0)) + " attempt(s)");
                 goto exhausted;
@@ -460,7 +451,7 @@ std::expected<void, wire::Failure> hold_back(StreamState& st)
         const auto now = Clock::now();
         if (now >= deadline) {
             st.upstream->cancel();
-            return std::unexpected(timeout_failure("no content from " + ex.route.resolved.id + " within " +
+            return std::unexpected(wire::gateway_timeout("no content from " + ex.route.resolved.id + " within " +
                                                    ms_text(std::min(ex.timeouts.first_byte, ex.timeouts.total)) +
                                                    " (first-byte timeout)"));
         }
@@ -624,7 +615,7 @@ bool pump_upstream(Gateway& gw, StreamState& st, httplib::DataSink& sink, std::s
             }
             if (now - st.last_data > ex.timeouts.idle || now >= ex.deadline) {
                 st.upstream->cancel();
-                st.failure = timeout_failure(
+                st.failure = wire::gateway_timeout(
                     now >= ex.deadline ? "the request ran out of time (" + ms_text(ex.timeouts.total) + ") mid-stream"
                                        : "no data from " + ex.route.resolved.id + " for " + ms_text(ex.timeouts.idle) +
                                              " mid-stream (idle timeout)");

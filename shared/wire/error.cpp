@@ -24,6 +24,12 @@ Failure model_not_found(std::string_view model)
                    .code = "model_not_found", .param = "model", .type = {}, .retry_after_s = {}};
 }
 
+Failure gateway_timeout(std::string message)
+{
+    return Failure{.kind = FailureKind::timeout, .status = 504, .message = std::move(message),
+                   .code = {}, .param = {}, .type = {}, .retry_after_s = {}};
+}
+
 Failure internal_error(std::string message)
 {
     return Failure{.kind = FailureKind::internal, .status = 500, .message = std::move(message),

@@ -35,6 +35,8 @@ Failure bad_request(std::string message, std::string param = {});
 Failure unauthorized(std::string message);
 Failure model_not_found(std::string_view model);
 Failure internal_error(std::string message);
+/// A deadline passed (connect, first byte, idle gap, total): 504, retryable.
+Failure gateway_timeout(std::string message);
 
 std::string_view to_string(FailureKind kind);
 
