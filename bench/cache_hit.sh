@@ -91,35 +91,9 @@ for c in "${conns_arr[@]}"; do [[ "$c" =~ ^[0-9]+$ && "$c" -ge "$wrk_threads" ]]
 [[ "$rate" =~ ^[0-9]+$ ]] || die "bad rate '$rate'"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/aigw-cache-bench.XXXXXX")"
-fake_pid=""
-daemon_pid=""
-cleanup() {
-    local rc=$?
-    for pid in $daemon_pid $fake_pid; do
-        kill -TERM "$pid" 2>/dev/null || true
-    done
-    for pid in $daemon_pid $fake_pid; do
-        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$pid" 2>/dev/null || true
-        wait "$pid" 2>/dev/null || true
-    done
-    rm -rf "$work"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
-
-"$FAKE_UPSTREAM" --port 0 >"$work/fake.out" 2>"$work/fake.err" &
-fake_pid=$!
-fake_port=""
-for _ in $(seq 100); do
-    fake_port="$(sed -n 's/^listening \([0-9]*\)$/\1/p' "$work/fake.out" | head -1)"
-    [[ -n "$fake_port" ]] && break
-    kill -0 "$fake_pid" 2>/dev/null || die "fake-upstream exited: $(cat "$work/fake.err")"
-    sleep 0.1
-done
-[[ -n "$fake_port" ]] || die "fake-upstream did not print its port"
+# shellcheck source=bench/lib.sh
+source "$here/lib.sh"
+start_fake_upstream
 
 # aigwd with its own data dir and config (the cache on; a user's config must not leak in).
 data_dir="$work/data"

@@ -62,6 +62,9 @@ std::vector<char*> c_strings(std::vector<std::string>& v)
 
 /// Notes failed assertions of the running test, so its temp dirs are kept for reading.
 bool g_current_test_failed = false;
+/// Dirs made by make_temp_dir() during the running test, removed when it ends (unless it failed).
+std::vector<std::filesystem::path> g_current_test_dirs;
+void remove_unless_failed(const std::filesystem::path& dir);
 
 struct FailureListener : doctest::IReporter {
     explicit FailureListener(const doctest::ContextOptions&) {}
@@ -70,7 +73,15 @@ struct FailureListener : doctest::IReporter {
     void test_run_end(const doctest::TestRunStats&) override {}
     void test_case_start(const doctest::TestCaseData&) override { g_current_test_failed = false; }
     void test_case_reenter(const doctest::TestCaseData&) override {}
-    void test_case_end(const doctest::CurrentTestCaseStats&) override {}
+    void test_case_end(const doctest::CurrentTestCaseStats&) override
+    {
+        for (const auto& dir : g_current_test_dirs) {
+            if (std::filesystem::exists(dir)) {
+                remove_unless_failed(dir);
+            }
+        }
+        g_current_test_dirs.clear();
+    }
     void test_case_exception(const doctest::TestCaseException&) override { g_current_test_failed = true; }
     void subcase_start(const doctest::SubcaseSignature&) override {}
     void subcase_end() override {}
@@ -204,6 +215,7 @@ std::filesystem::path make_temp_dir(const std::string& tag)
 {
     std::string tmpl = (std::filesystem::temp_directory_path() / ("aigw-it-" + tag + "-XXXXXX")).string();
     REQUIRE(::mkdtemp(tmpl.data()) != nullptr);
+    g_current_test_dirs.emplace_back(tmpl);
     return tmpl;
 }
 

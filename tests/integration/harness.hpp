@@ -104,7 +104,7 @@ struct CommandResult {
 CommandResult run_command(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
                           const std::string& stdin_text = {}, int timeout_ms = 20000);
 
-/// A fresh temp dir, removed at exit unless a test failed.
+/// A fresh temp dir, removed when the running test ends unless it failed.
 std::filesystem::path make_temp_dir(const std::string& tag);
 
 /// Whole file as a string ("" if unreadable).
