@@ -243,6 +243,7 @@ std::expected<void, wire::Failure> run_attempts(Gateway& gw, Exchange& ex, const
     std::optional<wire::Failure> last;
     std::optional<AttemptNote> last_note;  ///< the latest failed attempt, not yet known to be final
     std::string reason;                    ///< why the next attempt happens
+    bool caller_fault = false;             ///< an attempt failed by the caller's fault: no fallback
     auto note_failure = [&](AttemptNote note) {
         if (last_note) {
             ex.failed_attempts.push_back(std::move(*last_note));
@@ -266,10 +267,12 @@ std::expected<void, wire::Failure> run_attempts(Gateway& gw, Exchange& ex, const
             std::string where = cand.model;
             auto route = router.route(cand.model, failed_keys);
             if (!route) {
-                // Nothing was sent: no row, no health; the failure still decides what is next.
+                // Nothing was sent: no row, no health. Resting keys are waited for like a 429;
+                // anything else (unknown model, no key) is this candidate's problem: next one.
                 f = std::move(route.error());
-                if (f->kind == wire::FailureKind::bad_request && ci == 0 && plan.candidates.size() == 1) {
-                    return std::unexpected(std::move(*f));
+                if (f->kind != wire::FailureKind::rate_limited) {
+                    last = f;
+                    break;
                 }
             } else if (!route->is_mock() && !router.health().try_start(route->resolved.id)) {
                 // An open circuit is skipped at once: failing fast is its whole point.
@@ -302,7 +305,7 @@ std::expected<void, wire::Failure> run_attempts(Gateway& gw, Exchange& ex, const
                                          reason, latency.count()});
                 const int key = ex.route.key_index;
                 if (f->kind == wire::FailureKind::auth && key >= 0 && (f->status == 401 || f->status == 403)) {
-                    // The provider refused this key: never again (until the keys are reloaded), no backoff.
+                    // The provider refused this key: skipped while another key is left, no backoff.
                     router.keys().mark_bad(ex.route.resolved.provider->name, key,
                                            "HTTP " + std::to_string(f->status) + ": " + f->message.substr(0, 200));
                     failed_keys.push_back(key);
@@ -335,7 +338,8 @@ std::expected<void, wire::Failure> run_attempts(Gateway& gw, Exchange& ex, const
             }
             last = f;
             if (f->kind == wire::FailureKind::bad_request || f->kind == wire::FailureKind::internal) {
-                break;  // the caller's fault (or ours): another model would fail the same way
+                caller_fault = true;  // the caller's fault (or ours): another model would fail the same way
+                break;
             }
             if (wire::is_retryable(f->kind) && retries < ex.max_retries) {
                 const auto delay = backoff_delay(rs, retries + 1, *f);
@@ -351,7 +355,7 @@ std::expected<void, wire::Failure> run_attempts(Gateway& gw, Exchange& ex, const
             }
             break;
         }
-        if (last && (last->kind == wire::FailureKind::bad_request || last->kind == wire::FailureKind::internal)) {
+        if (caller_fault) {
             break;
         }
         if (more_candidates && last) {

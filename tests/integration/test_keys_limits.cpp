@@ -249,7 +249,15 @@ TEST_CASE("tokens per minute are admitted on the estimate and given back from th
     CHECK(second->status == 429);
     CHECK(json::parse(second->body)["error"]["message"].get<std::string>().find("1000 tokens per minute") !=
           std::string::npos);
-    // The first used far fewer tokens than reserved; what it did not use came back.
+    // The first used far fewer tokens than reserved; what it did not use came back once its
+    // row was recorded (just after its last byte reached the client): wait for the row.
+    for (int i = 0; i < 100; ++i) {
+        auto logs = d.get("/aigw/v1/logs?limit=10");
+        if (logs && logs->status == 200 && logs->body.find("\"status\":200") != std::string::npos) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
     auto third = d.post("/v1/chat/completions", slow, key.secret);
     REQUIRE(third);
     CHECK(third->status == 200);

@@ -461,3 +461,15 @@ TEST_CASE("a client that disconnects mid-stream closes the upstream connection w
     }
     CHECK(upstream_stats(up)["open_streams"] == 0);
 }
+
+TEST_CASE("a fallback that cannot be routed (unknown provider, no key) is skipped for the next one")
+{
+    FakeUpstream up;
+    Daemon d(&up, {.config_toml = "[routing]\nretries = 0\n"});
+    auto r = post(d, chat("openai/gpt-4o-fault-503"),
+                  {{"x-aigw-fallback", "nosuch/model, mistral/mistral-small-latest, anthropic/claude-haiku-4-5"}});
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(r->get_header_value("x-aigw-model") == "anthropic/claude-haiku-4-5");
+    CHECK(r->get_header_value("x-aigw-attempts") == "2");  // only attempts that were sent count
+}
