@@ -95,30 +95,7 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/aigw-cache-bench.XXXXXX")"
 source "$here/lib.sh"
 start_fake_upstream
 
-# aigwd with its own data dir and config (the cache on; a user's config must not leak in).
-data_dir="$work/data"
-mkdir -p "$work/xdg-config/aigw" "$data_dir"
-printf '[cache]\nenabled = true\n' >"$work/xdg-config/aigw/config.toml"
-gateway_key="bench-key"
-env -u AIGW_CONFIG -u AIGW_DATA_DIR -u AIGW_HOST AIGW_API_KEY="$gateway_key" OPENAI_API_KEY=sk-bench \
-    AIGW_OPENAI_BASE_URL="http://127.0.0.1:$fake_port/v1" \
-    XDG_CONFIG_HOME="$work/xdg-config" XDG_DATA_HOME="$work/xdg-data" \
-    "$AIGWD" --port 0 --data-dir "$data_dir" >"$work/aigwd.out" 2>"$work/aigwd.err" &
-daemon_pid=$!
-daemon_port=""
-for _ in $(seq 100); do
-    if [[ -f "$data_dir/aigwd.json" ]]; then
-        daemon_port="$(sed -n 's/.*"port":[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$data_dir/aigwd.json" | head -1)"
-        [[ -n "$daemon_port" ]] && break
-    fi
-    kill -0 "$daemon_pid" 2>/dev/null || die "aigwd exited: $(cat "$work/aigwd.err")"
-    sleep 0.1
-done
-[[ -n "$daemon_port" ]] || die "aigwd did not write $data_dir/aigwd.json"
-for _ in $(seq 100); do
-    curl -fsS "http://127.0.0.1:$daemon_port/health" >/dev/null 2>&1 && break
-    sleep 0.1
-done
+start_aigwd $'[cache]\nenabled = true\n'  # the cache on
 url="http://127.0.0.1:$daemon_port/v1/chat/completions"
 
 # Prime the entry by hand, and check the second request is a hit (a broken setup stops here).
