@@ -101,7 +101,8 @@ std::optional<std::string> semantic_text(const nlohmann::json& canonical)
         return std::nullopt;
     }
     const auto& last = msgs->back();
-    if (!last.is_object() || last.value("role", "") != "user") {
+    // Comparing json values, not value<string>(): a non-string role must not throw.
+    if (!last.is_object() || !last.contains("role") || last["role"] != "user") {
         return std::nullopt;
     }
     auto content = last.find("content");
@@ -116,7 +117,7 @@ std::optional<std::string> semantic_text(const nlohmann::json& canonical)
             if (!part.is_object()) {
                 continue;
             }
-            if (part.value("type", "") != "text") {
+            if (!part.contains("type") || part["type"] != "text") {
                 return std::nullopt;  // an image or audio part: the text alone is not the question
             }
             if (auto t = part.find("text"); t != part.end() && t->is_string()) {

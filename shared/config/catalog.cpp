@@ -341,6 +341,136 @@ const ModelInfo* Catalog::find_bare(std::string_view name) const {
     return best;
 }
 
+namespace {
+
+bool all_digits(std::string_view s)
+{
+    return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+/// "MMDD" with a plausible month and day (so "-8192", a context size, is not a date).
+bool is_month_day(std::string_view s)
+{
+    if (s.size() != 4 || !all_digits(s)) {
+        return false;
+    }
+    int month = (s[0] - '0') * 10 + (s[1] - '0');
+    int day = (s[2] - '0') * 10 + (s[3] - '0');
+    return month >= 1 && month <= 12 && day >= 1 && day <= 31;
+}
+
+/// "YYYYMMDD" or "YYYY-MM-DD" from 2020 on.
+bool is_date(std::string_view s)
+{
+    if (s.size() == 10 && s[4] == '-' && s[7] == '-') {
+        std::string compact = std::string(s.substr(0, 4)) + std::string(s.substr(5, 2)) + std::string(s.substr(8, 2));
+        return is_date(compact);
+    }
+    return s.size() == 8 && all_digits(s) && s.substr(0, 2) == "20" && is_month_day(s.substr(4));
+}
+
+}  // namespace
+
+std::string normalise_model_id(std::string_view id)
+{
+    auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; };
+    while (!id.empty() && is_space(id.front())) {
+        id.remove_prefix(1);
+    }
+    while (!id.empty() && is_space(id.back())) {
+        id.remove_suffix(1);
+    }
+    std::string out;
+    out.reserve(id.size());
+    for (char c : id) {
+        if (c == '/' && !out.empty() && out.back() == '/') {
+            continue;
+        }
+        out.push_back(c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c);
+    }
+    return out;
+}
+
+std::optional<std::string> strip_snapshot_suffix(std::string_view name)
+{
+    if (auto at = name.rfind('@'); at != std::string_view::npos && at > 0 && is_date(name.substr(at + 1))) {
+        return std::string(name.substr(0, at));
+    }
+    if (name.size() > 11 && name[name.size() - 11] == '-' && is_date(name.substr(name.size() - 10))) {
+        return std::string(name.substr(0, name.size() - 11));
+    }
+    auto dash = name.rfind('-');
+    if (dash == std::string_view::npos || dash == 0) {
+        return std::nullopt;
+    }
+    std::string_view head = name.substr(0, dash);
+    std::string_view tail = name.substr(dash + 1);
+    if (is_date(tail) || is_month_day(tail) || (tail.size() == 3 && all_digits(tail)) || tail == "latest" ||
+        tail == "preview" || tail == "exp") {
+        return std::string(head);
+    }
+    // -preview-MM-DD and -exp-MM-DD: the date is two dash-separated parts.
+    if (tail.size() == 2 && all_digits(tail)) {
+        auto dash2 = head.rfind('-');
+        if (dash2 != std::string_view::npos && dash2 > 0) {
+            std::string_view mm = head.substr(dash2 + 1);
+            std::string_view before = head.substr(0, dash2);
+            if (mm.size() == 2 && all_digits(mm) && (before.ends_with("-preview") || before.ends_with("-exp"))) {
+                return std::string(before.substr(0, before.rfind('-')));
+            }
+        }
+    }
+    return std::nullopt;
+}
+
+const ModelInfo* Catalog::find_priced(std::string_view id) const {
+    if (const ModelInfo* exact = find(id)) {
+        return exact;
+    }
+    std::string cur = normalise_model_id(id);
+    while (true) {
+        for (const auto& [key, m] : m_models) {
+            if (normalise_model_id(key) == cur) {
+                return &m;
+            }
+        }
+        // Only the model part loses suffixes: "openai/gpt-4o-2024-08-06" -> "openai/gpt-4o".
+        auto slash = cur.find('/');
+        auto stripped = strip_snapshot_suffix(slash == std::string::npos ? cur : cur.substr(slash + 1));
+        if (!stripped || stripped->empty()) {
+            return nullptr;
+        }
+        cur = slash == std::string::npos ? *stripped : cur.substr(0, slash + 1) + *stripped;
+    }
+}
+
+const ModelInfo* Catalog::find_bare_priced(std::string_view name) const {
+    if (const ModelInfo* exact = find_bare(name)) {
+        return exact;
+    }
+    std::string cur = normalise_model_id(name);
+    while (true) {
+        const ModelInfo* best = nullptr;
+        int best_rank = std::numeric_limits<int>::max();
+        for (const auto& [key, m] : m_models) {
+            if (normalise_model_id(m.name) == cur) {
+                if (int rank = provider_rank(m.provider); rank < best_rank) {
+                    best = &m;
+                    best_rank = rank;
+                }
+            }
+        }
+        if (best != nullptr) {
+            return best;
+        }
+        auto stripped = strip_snapshot_suffix(cur);
+        if (!stripped || stripped->empty()) {
+            return nullptr;
+        }
+        cur = *stripped;
+    }
+}
+
 std::vector<const ModelInfo*> Catalog::all() const {
     std::vector<const ModelInfo*> out;
     out.reserve(m_models.size());

@@ -57,6 +57,17 @@ nlohmann::json to_json(const ModelInfo& m);
 /// Error text names the entry and the bad field.
 std::expected<ModelInfo, std::string> model_from_json(std::string_view id, const nlohmann::json& entry);
 
+/// A model id made comparable for lookups: spaces and tabs trimmed at both ends, runs of
+/// '/' collapsed to one, ASCII lower-cased. "OpenAI//GPT-4o " -> "openai/gpt-4o". Only for
+/// finding catalog entries and prices; the name sent upstream keeps the caller's case.
+std::string normalise_model_id(std::string_view id);
+
+/// `name` without one dated-snapshot or channel suffix, or nullopt when it has none:
+/// -YYYY-MM-DD, -YYYYMMDD, @YYYYMMDD, -MMDD (a valid month and day), -NNN (three digits),
+/// -preview(-MM-DD), -latest, -exp(-MMDD). "gemini-2.5-flash-preview-05-20" ->
+/// "gemini-2.5-flash"; "gpt-4o-2024-08-06" -> "gpt-4o".
+std::optional<std::string> strip_snapshot_suffix(std::string_view name);
+
 class Catalog {
 public:
     /// The catalog compiled into the binary (shared/config/catalog.json).
@@ -72,6 +83,14 @@ public:
     /// A bare name ("gpt-4o") -> the catalog entry whose model name matches; prefers the
     /// model's first-party provider when several list it. nullptr when none.
     const ModelInfo* find_bare(std::string_view name) const;
+    /// The entry that prices `id` ("provider/model"): the exact entry when the catalog lists
+    /// it; else the entry whose normalise_model_id() matches; else, stripping snapshot
+    /// suffixes one at a time (strip_snapshot_suffix), its family's entry, so
+    /// "openai/gpt-4o-2024-08-06", "openai/GPT-4o" and "openai//gpt-4o " price as
+    /// "openai/gpt-4o". nullptr when nothing matches.
+    const ModelInfo* find_priced(std::string_view id) const;
+    /// find_bare with the same normalisation and family fallback as find_priced.
+    const ModelInfo* find_bare_priced(std::string_view name) const;
     std::vector<const ModelInfo*> all() const;  ///< sorted by id
     std::size_t size() const { return m_models.size(); }
 

@@ -1,5 +1,10 @@
 #include "shared/wire/error.hpp"
 
+#include "shared/wire/utf8.hpp"
+
+#include <algorithm>
+#include <cmath>
+
 namespace aigw::wire {
 
 Failure bad_request(std::string message, std::string param)
@@ -34,6 +39,15 @@ Failure internal_error(std::string message)
 {
     return Failure{.kind = FailureKind::internal, .status = 500, .message = std::move(message),
                    .code = {}, .param = {}, .type = {}, .retry_after_s = {}};
+}
+
+double clamp_retry_after(double seconds, double max_s)
+{
+    double cap = std::isnan(max_s) ? k_max_retry_after_s : std::clamp(max_s, 0.0, k_max_retry_after_s);
+    if (std::isnan(seconds) || seconds <= 0) {
+        return 0;
+    }
+    return std::min(seconds, cap);
 }
 
 std::string_view to_string(FailureKind kind)
@@ -103,17 +117,17 @@ std::string anthropic_error_type(const Failure& f)
 nlohmann::json to_openai_error(const Failure& f)
 {
     nlohmann::json err = {
-        {"message", f.message},
-        {"type", openai_error_type(f)},
-        {"param", f.param.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.param)},
-        {"code", f.code.empty() ? nlohmann::json(nullptr) : nlohmann::json(f.code)},
+        {"message", valid_utf8(f.message)},
+        {"type", valid_utf8(openai_error_type(f))},
+        {"param", f.param.empty() ? nlohmann::json(nullptr) : nlohmann::json(valid_utf8(f.param))},
+        {"code", f.code.empty() ? nlohmann::json(nullptr) : nlohmann::json(valid_utf8(f.code))},
     };
     return {{"error", std::move(err)}};
 }
 
 nlohmann::json to_anthropic_error(const Failure& f)
 {
-    return {{"type", "error"}, {"error", {{"type", anthropic_error_type(f)}, {"message", f.message}}}};
+    return {{"type", "error"}, {"error", {{"type", anthropic_error_type(f)}, {"message", valid_utf8(f.message)}}}};
 }
 
 }  // namespace aigw::wire

@@ -48,9 +48,17 @@ std::string openai_error_type(const Failure& f);
 /// Anthropic's error type: invalid_request_error, authentication_error, rate_limit_error, ...
 std::string anthropic_error_type(const Failure& f);
 
-/// `{"error":{"message","type","param","code"}}` (param and code null when empty).
+/// Longest wait a Retry-After or rate-limit reset may ask for: one day.
+inline constexpr double k_max_retry_after_s = 86400.0;
+
+/// A wait the upstream asked for, made sane: NaN and negative -> 0, infinite or above
+/// `max_s` -> `max_s` (itself capped at k_max_retry_after_s).
+double clamp_retry_after(double seconds, double max_s = k_max_retry_after_s);
+
+/// `{"error":{"message","type","param","code"}}` (param and code null when empty). Strings
+/// are made valid UTF-8, so the result always serialises.
 nlohmann::json to_openai_error(const Failure& f);
-/// `{"type":"error","error":{"type","message"}}`.
+/// `{"type":"error","error":{"type","message"}}`, strings made valid UTF-8.
 nlohmann::json to_anthropic_error(const Failure& f);
 
 }  // namespace aigw::wire

@@ -1,9 +1,12 @@
 #pragma once
 // Token usage in one canonical form, whatever the provider reported.
 
+#include "shared/wire/error.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <optional>
 
 namespace aigw::wire {
 
@@ -18,9 +21,30 @@ struct Usage {
     std::int64_t output_tokens = 0;
     std::int64_t reasoning_tokens = 0;
     bool reported = false;  ///< false when the upstream said nothing about usage
+    /// True when some count the upstream sent was not a plausible token count (see
+    /// token_count); the counts read as 0 and check_usage turns the answer into a 502.
+    bool impossible = false;
 
     bool operator==(const Usage&) const = default;
 };
+
+/// More tokens than any single request can plausibly use; a bound on what the ledger stores.
+inline constexpr std::int64_t k_max_token_count = 1'000'000'000'000;
+
+/// A JSON value as a token count: a finite, non-negative integral number no larger than
+/// k_max_token_count (2.0 counts, 2.5 does not). Returns nullopt for anything else.
+std::optional<std::int64_t> token_count(const nlohmann::json& value);
+
+/// obj[key] as a token count: 0 when obj is not an object or the key is absent or null;
+/// when the value is not a plausible count, 0 and `usage.impossible` is set.
+std::int64_t token_count_at(const nlohmann::json& obj, const char* key, Usage& usage);
+
+/// The upstream reported counts no request can have: 502, FailureKind::upstream.
+Failure impossible_usage_failure();
+
+/// Every translator calls this on the usage it built: nullopt when the counts are
+/// plausible (each in [0, k_max_token_count], not flagged impossible), else the failure.
+std::optional<Failure> check_usage(const Usage& usage);
 
 /// Reads an OpenAI `usage` object (prompt_tokens, completion_tokens, *_details).
 Usage usage_from_openai(const nlohmann::json& usage);

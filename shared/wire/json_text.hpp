@@ -1,0 +1,42 @@
+#pragma once
+// JSON text in and out without exceptions: a depth guard in front of nlohmann's recursive
+// parser, and serialisation that replaces invalid UTF-8 instead of throwing.
+
+#include "shared/wire/error.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <expected>
+#include <string>
+#include <string_view>
+
+namespace aigw::wire {
+
+/// Deepest nesting of arrays and objects a request body may have.
+inline constexpr int k_max_json_depth = 128;
+
+/// `value.dump()` with invalid UTF-8 in strings replaced by U+FFFD: never throws. Use it
+/// instead of `.dump()` on anything that may hold foreign text (upstream bytes, headers,
+/// client strings cut by us).
+std::string dump_json(const nlohmann::json& value);
+
+/// True when no array or object in `text` nests deeper than `max_depth`. A linear scan that
+/// knows strings and escapes; it does not validate the JSON (the parser does that), so it
+/// is safe to run before the parser on any bytes.
+bool json_depth_ok(std::string_view text, int max_depth = k_max_json_depth);
+
+/// Parses a request body. Returns the value, or a 400 bad_request Failure: "nesting deeper
+/// than 128 levels" (checked before parsing, so a 100,000-deep body cannot overflow the
+/// stack) or "could not parse JSON: <parser's reason>". Never throws.
+std::expected<nlohmann::json, Failure> parse_json_body(std::string_view text, int max_depth = k_max_json_depth);
+
+/// For translators that treat any unreadable text alike: the value, or a discarded value
+/// (`is_discarded()`) when `text` is not JSON or nests deeper than `max_depth`. Never throws.
+nlohmann::json parse_json_lenient(std::string_view text, int max_depth = k_max_json_depth);
+
+/// Like parse_json_body, for an upstream's answer: the same guards, but the failure is
+/// FailureKind::upstream (502) naming `what` ("the upstream's answer").
+std::expected<nlohmann::json, Failure> parse_upstream_json(std::string_view text, std::string_view what,
+                                                           int max_depth = k_max_json_depth);
+
+}  // namespace aigw::wire
