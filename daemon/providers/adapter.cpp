@@ -1,5 +1,8 @@
 #include "daemon/providers/adapter.hpp"
 
+#include "shared/wire/json_text.hpp"
+#include "shared/wire/utf8.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -18,10 +21,10 @@ bool iequals(std::string_view a, std::string_view b)
 /// The message and type of an error body in OpenAI, Anthropic or Google shape.
 void read_error_body(std::string_view body, wire::Failure& f)
 {
-    auto doc = nlohmann::json::parse(body, nullptr, false);
+    auto doc = wire::parse_json_lenient(body);
     if (doc.is_discarded() || !doc.is_object()) {
         if (!body.empty() && body.size() < 500) {
-            f.message.assign(body);
+            f.message = wire::valid_utf8(body);  // raw upstream bytes: may not be UTF-8
         }
         return;
     }
@@ -134,9 +137,7 @@ std::optional<double> rate_limit_reset_seconds(const HeaderList& headers)
     return exhausted ? exhausted : latest;
 }
 
-}  // namespace
-
-std::optional<double> retry_after_seconds(const HeaderList& headers)
+std::optional<double> raw_retry_after_seconds(const HeaderList& headers)
 {
     if (auto ms = header_value(headers, "retry-after-ms"); !ms.empty()) {
         double v = 0;
@@ -164,12 +165,25 @@ std::optional<double> retry_after_seconds(const HeaderList& headers)
     return std::nullopt;
 }
 
+}  // namespace
+
+std::optional<double> retry_after_seconds(const HeaderList& headers)
+{
+    if (auto ra = raw_retry_after_seconds(headers)) {
+        return wire::clamp_retry_after(*ra);
+    }
+    return std::nullopt;
+}
+
 std::optional<double> rate_limit_wait_seconds(const HeaderList& headers)
 {
     if (auto ra = retry_after_seconds(headers)) {
         return ra;
     }
-    return rate_limit_reset_seconds(headers);
+    if (auto reset = rate_limit_reset_seconds(headers)) {
+        return wire::clamp_retry_after(*reset);
+    }
+    return std::nullopt;
 }
 
 wire::Failure Adapter::classify_error(int status, std::string_view body, const HeaderList& headers) const
@@ -211,11 +225,22 @@ std::expected<ChatResult, wire::Failure> Adapter::embeddings_response(std::strin
 }
 
 namespace {
+/// The longest SSE line an upstream may send before its stream is treated as malformed: an
+/// endless line must not make the daemon hold an endless buffer.
+constexpr std::size_t k_max_sse_line_bytes = 16u << 20;
+
 class SseDecoder final : public StreamDecoder {
 public:
     std::expected<void, wire::Failure> feed(std::string_view bytes, std::vector<wire::SseEvent>& out) override
     {
         m_reader.feed(bytes, out);
+        if (m_reader.pending() > k_max_sse_line_bytes) {
+            wire::Failure f;
+            f.kind = wire::FailureKind::upstream;
+            f.status = 502;
+            f.message = "the upstream sent a stream line longer than 16 MiB; the stream was cut";
+            return std::unexpected(std::move(f));
+        }
         return {};
     }
     void finish(std::vector<wire::SseEvent>& out) override { m_reader.finish(out); }
@@ -239,7 +264,7 @@ const Adapter* adapter_for(config::WireFormat wire)
     case config::WireFormat::azure: return &azure_adapter();
     case config::WireFormat::bedrock: return &bedrock_adapter();
     case config::WireFormat::cohere: return &cohere_adapter();
-    case config::WireFormat::mock: return nullptr;
+    case config::WireFormat::mock: return &mock_adapter();
     }
     return nullptr;
 }

@@ -119,19 +119,24 @@ const Adapter& gemini_adapter();
 const Adapter& azure_adapter();
 const Adapter& bedrock_adapter();
 const Adapter& cohere_adapter();
+/// The offline mock provider: OpenAI's format over the in-process mock transport.
+const Adapter& mock_adapter();
 
 /// Bedrock's endpoint: Target::base_url when set, else https://bedrock-runtime.{region}.amazonaws.com.
 std::string bedrock_base_url(const Target& target);
 
-/// The adapter for a wire format (a static instance; never null except for WireFormat::mock,
-/// which the router answers in-process).
+/// The adapter for a wire format (a static instance; null only for a format this build
+/// does not speak).
 const Adapter* adapter_for(config::WireFormat wire);
 
 /// Helpers shared by adapters.
 std::string header_value(const HeaderList& headers, std::string_view name);  ///< case-insensitive, "" if absent
-std::optional<double> retry_after_seconds(const HeaderList& headers);          ///< Retry-After (seconds or HTTP date), retry-after-ms
+/// Retry-After (seconds or HTTP date), retry-after-ms; clamped with wire::clamp_retry_after
+/// (NaN/negative -> 0, at most one day). The caller clamps further to its configured maximum.
+std::optional<double> retry_after_seconds(const HeaderList& headers);
 /// For a 429: Retry-After, else when the exhausted limit resets (OpenAI/Groq
-/// `x-ratelimit-reset-requests|tokens` durations, Anthropic `anthropic-ratelimit-*-reset` times).
+/// `x-ratelimit-reset-requests|tokens` durations, Anthropic `anthropic-ratelimit-*-reset` times),
+/// clamped like retry_after_seconds.
 std::optional<double> rate_limit_wait_seconds(const HeaderList& headers);
 
 }  // namespace aigw::daemon::providers

@@ -21,6 +21,8 @@
 
 #include "daemon/providers/adapter.hpp"
 #include "daemon/providers/json_access.hpp"
+#include "shared/wire/utf8.hpp"
+#include "daemon/providers/validate.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -211,7 +213,7 @@ std::expected<json, wire::Failure> tool_use_blocks(const json& tool_calls)
         std::string args = string_at(fn, "arguments");
         json input = json::object();
         if (!args.empty()) {
-            input = json::parse(args, nullptr, false);
+            input = wire::parse_json_lenient(args);
             if (input.is_discarded() || !input.is_object()) {
                 return std::unexpected(wire::bad_request(
                     "The arguments of tool call '" + string_at(tc, "id") + "' (" + name +
@@ -261,20 +263,20 @@ void read_usage(const json& usage, wire::Usage& u)
     u.reported = true;
     if (usage.contains("input_tokens") || usage.contains("cache_read_input_tokens") ||
         usage.contains("cache_creation_input_tokens")) {
-        std::int64_t read = int_at(usage, "cache_read_input_tokens");
-        std::int64_t written = int_at(usage, "cache_creation_input_tokens");
-        u.input_tokens = int_at(usage, "input_tokens") + read + written;
+        std::int64_t read = wire::token_count_at(usage, "cache_read_input_tokens", u);
+        std::int64_t written = wire::token_count_at(usage, "cache_creation_input_tokens", u);
+        u.input_tokens = wire::token_count_at(usage, "input_tokens", u) + read + written;
         u.cached_tokens = read;
         u.cache_write_tokens = written;
         u.cache_write_1h_tokens = 0;
         if (auto it = usage.find("cache_creation"); it != usage.end() && it->is_object() &&
                                                      it->contains("ephemeral_1h_input_tokens")) {
-            u.cache_write_1h_tokens = int_at(*it, "ephemeral_1h_input_tokens");
-            u.cache_write_tokens = int_at(*it, "ephemeral_5m_input_tokens");
+            u.cache_write_1h_tokens = wire::token_count_at(*it, "ephemeral_1h_input_tokens", u);
+            u.cache_write_tokens = wire::token_count_at(*it, "ephemeral_5m_input_tokens", u);
         }
     }
     if (usage.contains("output_tokens")) {
-        u.output_tokens = int_at(usage, "output_tokens");
+        u.output_tokens = wire::token_count_at(usage, "output_tokens", u);
     }
 }
 
@@ -347,10 +349,10 @@ public:
         if (ev.data.empty()) {
             return {};
         }
-        json data = json::parse(ev.data, nullptr, false);
+        json data = wire::parse_json_lenient(ev.data);
         if (data.is_discarded() || !data.is_object()) {
             return std::unexpected(upstream_failure("Anthropic sent a stream event that is not JSON: " +
-                                                    ev.data.substr(0, 200)));
+                                                    wire::utf8_prefix(ev.data, 200)));
         }
         std::string type = string_at(data, "type");
         if (type.empty()) {
@@ -367,6 +369,9 @@ public:
             }
             if (msg.contains("usage")) {
                 read_usage(msg["usage"], m_usage);
+                if (auto bad = wire::check_usage(m_usage)) {
+                    return std::unexpected(std::move(*bad));
+                }
             }
             out.push_back(delta_chunk(chunk_base(m_id, m_model, m_created), {{"role", "assistant"}, {"content", ""}}));
         } else if (type == "content_block_start") {
@@ -384,6 +389,9 @@ public:
             }
             if (data.contains("usage")) {
                 read_usage(data["usage"], m_usage);
+                if (auto bad = wire::check_usage(m_usage)) {
+                    return std::unexpected(std::move(*bad));
+                }
             }
         } else if (type == "message_stop") {
             m_finished = true;
@@ -492,7 +500,10 @@ std::expected<UpstreamRequest, wire::Failure> AnthropicAdapter::chat_request(con
     if (!canonical.is_object() || !canonical.contains("messages") || !canonical["messages"].is_array()) {
         return std::unexpected(wire::bad_request("The request needs a 'messages' array.", "messages"));
     }
-    if (canonical.contains("n") && canonical["n"].is_number() && canonical["n"].get<int>() > 1) {
+    if (auto bad = validate_chat_fields(canonical)) {
+        return std::unexpected(std::move(*bad));
+    }
+    if (canonical.contains("n") && canonical["n"].is_number() && json_to_int64(canonical["n"]) > 1) {
         return std::unexpected(wire::bad_request("Anthropic models return one choice per request; set n to 1.", "n"));
     }
     const SamplingRules rules = sampling_rules_for(target.model);
@@ -585,9 +596,9 @@ std::expected<UpstreamRequest, wire::Failure> AnthropicAdapter::chat_request(con
     // max_tokens is required by Anthropic.
     std::int64_t max_tokens = 0;
     if (canonical.contains("max_completion_tokens") && canonical["max_completion_tokens"].is_number()) {
-        max_tokens = canonical["max_completion_tokens"].get<std::int64_t>();
+        max_tokens = json_to_int64(canonical["max_completion_tokens"]);
     } else if (canonical.contains("max_tokens") && canonical["max_tokens"].is_number()) {
-        max_tokens = canonical["max_tokens"].get<std::int64_t>();
+        max_tokens = json_to_int64(canonical["max_tokens"]);
     }
     if (max_tokens <= 0) {
         max_tokens = target.default_max_tokens > 0 ? target.default_max_tokens : k_default_max_tokens;
@@ -772,14 +783,14 @@ std::expected<UpstreamRequest, wire::Failure> AnthropicAdapter::chat_request(con
     }
     req.headers.emplace_back("anthropic-version", k_api_version);
     req.headers.emplace_back("content-type", "application/json");
-    req.body = out.dump();
+    req.body = wire::dump_json(out);
     return req;
 }
 
 std::expected<ChatResult, wire::Failure> AnthropicAdapter::chat_response(std::string_view body,
                                                                          const Target& target) const
 {
-    json msg = json::parse(body, nullptr, false);
+    json msg = wire::parse_json_lenient(body);
     if (msg.is_discarded() || !msg.is_object()) {
         return std::unexpected(upstream_failure("Anthropic sent a response that is not JSON."));
     }
@@ -806,13 +817,13 @@ std::expected<ChatResult, wire::Failure> AnthropicAdapter::chat_response(std::st
         } else if (type == "tool_use") {
             const json input = block.contains("input") ? block["input"] : json::object();
             if (string_at(block, "name") == k_json_tool) {
-                text = input.dump();  // the JSON answer replaces any preamble
+                text = wire::dump_json(input);  // the JSON answer replaces any preamble
                 json_answer = true;
                 continue;
             }
             tool_calls.push_back({{"id", string_at(block, "id")},
                                   {"type", "function"},
-                                  {"function", {{"name", string_at(block, "name")}, {"arguments", input.dump()}}}});
+                                  {"function", {{"name", string_at(block, "name")}, {"arguments", wire::dump_json(input)}}}});
         }
     }
     json message = {{"role", "assistant"}};
@@ -833,6 +844,9 @@ std::expected<ChatResult, wire::Failure> AnthropicAdapter::chat_response(std::st
 
     ChatResult result;
     read_usage(msg.contains("usage") ? msg["usage"] : json(), result.usage);
+    if (auto bad = wire::check_usage(result.usage)) {
+        return std::unexpected(std::move(*bad));
+    }
     std::string model = string_at(msg, "model");
     result.body = {
         {"id", string_at(msg, "id")},
@@ -848,12 +862,12 @@ std::expected<ChatResult, wire::Failure> AnthropicAdapter::chat_response(std::st
 
 wire::Failure AnthropicAdapter::classify_error(int status, std::string_view body, const HeaderList& headers) const
 {
-    json doc = json::parse(body, nullptr, false);
+    json doc = wire::parse_json_lenient(body);
     json err = json::object();
     if (!doc.is_discarded() && doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
         err = doc["error"];
     } else {
-        std::string text(body.substr(0, 300));
+        std::string text = wire::utf8_prefix(body, 300);
         err = {{"message", text.empty() ? "empty body" : text}};
     }
     wire::Failure f = failure_from_error_object(err, status);

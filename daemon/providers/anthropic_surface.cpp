@@ -1,6 +1,8 @@
 #include "daemon/providers/anthropic_surface.hpp"
 #include "daemon/providers/json_access.hpp"
+#include "daemon/providers/validate.hpp"
 
+#include "shared/wire/json_text.hpp"
 #include "shared/wire/sse.hpp"
 
 #include <algorithm>
@@ -34,9 +36,9 @@ std::expected<json, wire::Failure> parts_of(const json& blocks)
         if (type == "text") {
             part = {{"type", "text"}, {"text", string_at(b, "text")}};
         } else if (type == "image") {
-            part = {{"type", "image_url"}, {"image_url", {{"url", source_url(b.value("source", json::object()))}}}};
+            part = {{"type", "image_url"}, {"image_url", {{"url", source_url(object_at(b, "source"))}}}};
         } else if (type == "document") {
-            const json src = b.value("source", json::object());
+            const json& src = object_at(b, "source");
             if (string_at(src, "type") == "text") {
                 part = {{"type", "text"}, {"text", string_at(src, "data")}};
             } else {
@@ -89,7 +91,7 @@ std::string stop_reason_for(std::string_view finish)
 json anthropic_usage(const json& usage)
 {
     std::int64_t prompt = int_at(usage, "prompt_tokens");
-    const json details = usage.is_object() ? usage.value("prompt_tokens_details", json::object()) : json::object();
+    const json& details = object_at(usage, "prompt_tokens_details");
     std::int64_t read = int_at(details, "cached_tokens");
     std::int64_t written = int_at(details, "cache_creation_tokens");
     return {{"input_tokens", std::max<std::int64_t>(0, prompt - read - written)},
@@ -98,9 +100,15 @@ json anthropic_usage(const json& usage)
             {"output_tokens", int_at(usage, "completion_tokens")}};
 }
 
+/// A tool_use block's input as the canonical arguments string ("{}" when absent).
+std::string tool_input_text(const json& input)
+{
+    return input.is_null() ? std::string("{}") : wire::dump_json(input);
+}
+
 json parse_arguments(const std::string& args)
 {
-    json input = args.empty() ? json::object() : json::parse(args, nullptr, false);
+    json input = args.empty() ? json::object() : wire::parse_json_lenient(args);
     return (input.is_discarded() || !input.is_object()) ? json::object() : input;
 }
 
@@ -118,6 +126,9 @@ std::expected<json, wire::Failure> anthropic_request_to_canonical(const json& re
 {
     if (!req.is_object() || !req.contains("messages") || !req["messages"].is_array()) {
         return std::unexpected(wire::bad_request("messages: Field required (an array of messages).", "messages"));
+    }
+    if (auto bad = validate_messages_fields(req)) {
+        return std::unexpected(std::move(*bad));
     }
     json out = {{"model", req.value("model", json(""))}};
     json messages = json::array();
@@ -137,7 +148,7 @@ std::expected<json, wire::Failure> anthropic_request_to_canonical(const json& re
 
     for (const auto& m : req["messages"]) {
         std::string role = string_at(m, "role");
-        const json content = m.value("content", json());
+        const json& content = field_at(m, "content");
         if (role != "user" && role != "assistant") {
             return std::unexpected(wire::bad_request("messages: role must be 'user' or 'assistant'.", "messages"));
         }
@@ -156,7 +167,7 @@ std::expected<json, wire::Failure> anthropic_request_to_canonical(const json& re
                     rest.push_back(b);
                     continue;
                 }
-                const json rc = b.value("content", json(""));
+                const json& rc = field_at(b, "content");
                 std::string text;
                 if (rc.is_string()) {
                     text = rc.get<std::string>();
@@ -165,7 +176,7 @@ std::expected<json, wire::Failure> anthropic_request_to_canonical(const json& re
                         text += string_at(c, "text");
                     }
                 }
-                if (b.value("is_error", false)) {
+                if (bool_at(b, "is_error")) {
                     text = "Error: " + text;
                 }
                 messages.push_back({{"role", "tool"}, {"tool_call_id", string_at(b, "tool_use_id")}, {"content", text}});
@@ -189,7 +200,7 @@ std::expected<json, wire::Failure> anthropic_request_to_canonical(const json& re
                     tool_calls.push_back({{"id", string_at(b, "id")},
                                           {"type", "function"},
                                           {"function", {{"name", string_at(b, "name")},
-                                                        {"arguments", b.value("input", json::object()).dump()}}}});
+                                                        {"arguments", tool_input_text(field_at(b, "input"))}}}});
                 } else if (type == "thinking" || type == "redacted_thinking") {
                     thinking_blocks.push_back(b);
                 }
@@ -217,11 +228,11 @@ std::expected<json, wire::Failure> anthropic_request_to_canonical(const json& re
     if (req.contains("stop_sequences") && req["stop_sequences"].is_array() && !req["stop_sequences"].empty()) {
         out["stop"] = req["stop_sequences"];
     }
-    if (req.value("stream", false)) {
+    if (bool_at(req, "stream")) {
         out["stream"] = true;
         out["stream_options"] = {{"include_usage", true}};
     }
-    if (auto user = string_at(req.value("metadata", json::object()), "user_id"); !user.empty()) {
+    if (auto user = string_at(object_at(req, "metadata"), "user_id"); !user.empty()) {
         out["user"] = user;
     }
     if (req.contains("thinking") && string_at(req["thinking"], "type") == "enabled") {
@@ -240,7 +251,7 @@ std::expected<json, wire::Failure> anthropic_request_to_canonical(const json& re
                     "Tool type '" + type + "' is an Anthropic server tool and needs an Anthropic model.", "tools"));
             }
             json fn = {{"name", string_at(t, "name")},
-                       {"parameters", t.value("input_schema", json{{"type", "object"}, {"properties", json::object()}})}};
+                       {"parameters", field_at(t, "input_schema").is_object() ? field_at(t, "input_schema") : json{{"type", "object"}, {"properties", json::object()}}}};
             if (auto d = string_at(t, "description"); !d.empty()) {
                 fn["description"] = d;
             }
@@ -262,7 +273,7 @@ std::expected<json, wire::Failure> anthropic_request_to_canonical(const json& re
         } else {
             out["tool_choice"] = "auto";
         }
-        if (tc.value("disable_parallel_tool_use", false)) {
+        if (bool_at(tc, "disable_parallel_tool_use")) {
             out["parallel_tool_calls"] = false;
         }
     }
@@ -276,7 +287,7 @@ json canonical_response_to_anthropic(const json& cc, std::string_view model)
     if (cc.contains("choices") && cc["choices"].is_array() && !cc["choices"].empty()) {
         const json& choice = cc["choices"][0];
         finish = string_at(choice, "finish_reason");
-        const json msg = choice.value("message", json::object());
+        const json& msg = object_at(choice, "message");
         if (auto reasoning = string_at(msg, "reasoning_content"); !reasoning.empty()) {
             content.push_back({{"type", "thinking"}, {"thinking", reasoning}, {"signature", ""}});
         }
@@ -287,7 +298,7 @@ json canonical_response_to_anthropic(const json& cc, std::string_view model)
         }
         if (msg.contains("tool_calls") && msg["tool_calls"].is_array()) {
             for (const auto& tc : msg["tool_calls"]) {
-                const json fn = tc.value("function", json::object());
+                const json& fn = object_at(tc, "function");
                 content.push_back({{"type", "tool_use"},
                                    {"id", string_at(tc, "id")},
                                    {"name", string_at(fn, "name")},
@@ -302,7 +313,7 @@ json canonical_response_to_anthropic(const json& cc, std::string_view model)
             {"content", std::move(content)},
             {"stop_reason", stop_reason_for(finish)},
             {"stop_sequence", nullptr},
-            {"usage", anthropic_usage(cc.value("usage", json::object()))}};
+            {"usage", anthropic_usage(object_at(cc, "usage"))}};
 }
 
 AnthropicStreamWriter::AnthropicStreamWriter(std::string model) : m_model(std::move(model)) {}
@@ -322,7 +333,7 @@ void AnthropicStreamWriter::start_message(const json& chunk, std::vector<std::st
                     {"stop_reason", nullptr},
                     {"stop_sequence", nullptr},
                     {"usage", {{"input_tokens", 0}, {"output_tokens", 0}}}};
-    out.push_back(wire::sse_event("message_start", json{{"type", "message_start"}, {"message", message}}.dump()));
+    out.push_back(wire::sse_event("message_start", wire::dump_json(json{{"type", "message_start"}, {"message", message}})));
 }
 
 void AnthropicStreamWriter::open_block(Block type, json content_block, std::vector<std::string>& out)
@@ -332,7 +343,7 @@ void AnthropicStreamWriter::open_block(Block type, json content_block, std::vect
     ++m_block_index;
     out.push_back(wire::sse_event(
         "content_block_start",
-        json{{"type", "content_block_start"}, {"index", m_block_index}, {"content_block", std::move(content_block)}}.dump()));
+        wire::dump_json(json{{"type", "content_block_start"}, {"index", m_block_index}, {"content_block", std::move(content_block)}})));
 }
 
 void AnthropicStreamWriter::close_block(std::vector<std::string>& out)
@@ -341,7 +352,7 @@ void AnthropicStreamWriter::close_block(std::vector<std::string>& out)
         return;
     }
     out.push_back(
-        wire::sse_event("content_block_stop", json{{"type", "content_block_stop"}, {"index", m_block_index}}.dump()));
+        wire::sse_event("content_block_stop", wire::dump_json(json{{"type", "content_block_stop"}, {"index", m_block_index}})));
     m_block = Block::none;
 }
 
@@ -359,11 +370,11 @@ std::vector<std::string> AnthropicStreamWriter::on_chunk(const json& chunk)
         return out;
     }
     const json& choice = chunk["choices"][0];
-    const json delta = choice.value("delta", json::object());
+    const json& delta = object_at(choice, "delta");
     auto emit_delta = [&](int index, json d) {
         out.push_back(wire::sse_event(
             "content_block_delta",
-            json{{"type", "content_block_delta"}, {"index", index}, {"delta", std::move(d)}}.dump()));
+            wire::dump_json(json{{"type", "content_block_delta"}, {"index", index}, {"delta", std::move(d)}})));
     };
     if (auto reasoning = string_at(delta, "reasoning_content"); !reasoning.empty()) {
         if (m_block != Block::thinking) {
@@ -380,7 +391,7 @@ std::vector<std::string> AnthropicStreamWriter::on_chunk(const json& chunk)
     if (delta.contains("tool_calls") && delta["tool_calls"].is_array()) {
         for (const auto& tc : delta["tool_calls"]) {
             int index = static_cast<int>(int_at(tc, "index"));
-            const json fn = tc.value("function", json::object());
+            const json& fn = object_at(tc, "function");
             if (!m_tool_blocks.contains(index)) {
                 open_block(Block::tool_use,
                            {{"type", "tool_use"},
@@ -413,14 +424,14 @@ std::vector<std::string> AnthropicStreamWriter::finish()
     json delta = {{"type", "message_delta"},
                   {"delta", {{"stop_reason", m_stop_reason}, {"stop_sequence", nullptr}}},
                   {"usage", anthropic_usage(m_usage)}};
-    out.push_back(wire::sse_event("message_delta", delta.dump()));
-    out.push_back(wire::sse_event("message_stop", json{{"type", "message_stop"}}.dump()));
+    out.push_back(wire::sse_event("message_delta", wire::dump_json(delta)));
+    out.push_back(wire::sse_event("message_stop", wire::dump_json(json{{"type", "message_stop"}})));
     return out;
 }
 
 std::string AnthropicStreamWriter::error_event(const wire::Failure& failure)
 {
-    return wire::sse_event("error", wire::to_anthropic_error(failure).dump());
+    return wire::sse_event("error", wire::dump_json(wire::to_anthropic_error(failure)));
 }
 
 }  // namespace aigw::daemon::providers

@@ -1,5 +1,7 @@
 #include "daemon/providers/aws_eventstream.hpp"
 
+#include "shared/wire/json_text.hpp"
+
 #include <array>
 
 namespace aigw::daemon::providers::aws_eventstream {
@@ -209,15 +211,15 @@ wire::SseEvent to_event(const Message& message)
     std::string type = header(":message-type");
     if (type == "exception") {
         ev.event = "error";
-        auto doc = nlohmann::json::parse(message.payload, nullptr, false);
+        auto doc = wire::parse_json_lenient(message.payload);
         if (doc.is_discarded() || !doc.is_object()) {
             doc = {{"message", message.payload}};
         }
         doc["__type"] = header(":exception-type");
-        ev.data = doc.dump();
+        ev.data = wire::dump_json(doc);
     } else if (type == "error") {
         ev.event = "error";
-        ev.data = nlohmann::json{{"__type", header(":error-code")}, {"message", header(":error-message")}}.dump();
+        ev.data = wire::dump_json(nlohmann::json{{"__type", header(":error-code")}, {"message", header(":error-message")}});
     } else {
         ev.event = header(":event-type");
         ev.data = message.payload;

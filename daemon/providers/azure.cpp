@@ -14,6 +14,8 @@
 //   "preview": as v1, with ?api-version=preview
 
 #include "daemon/providers/adapter.hpp"
+#include "daemon/providers/json_access.hpp"
+#include "shared/wire/json_text.hpp"
 
 #include <cctype>
 
@@ -164,8 +166,8 @@ std::string filtered_categories(const json& results)
         return out;
     }
     for (const auto& [category, verdict] : results.items()) {
-        const bool filtered = verdict.is_object() && verdict.value("filtered", false);
-        const bool detected = verdict.is_object() && verdict.value("detected", false);
+        const bool filtered = bool_at(verdict, "filtered");
+        const bool detected = bool_at(verdict, "detected");
         if (filtered || detected) {
             out += out.empty() ? "" : ", ";
             out += category;
@@ -206,7 +208,7 @@ public:
     wire::Failure classify_error(int status, std::string_view body, const HeaderList& headers) const override
     {
         wire::Failure f = Adapter::classify_error(status, body, headers);
-        auto doc = json::parse(body, nullptr, false);
+        auto doc = wire::parse_json_lenient(body);
         const json* err = nullptr;
         if (doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
             err = &doc["error"];

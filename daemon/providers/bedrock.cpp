@@ -28,6 +28,8 @@
 
 #include "daemon/providers/adapter.hpp"
 #include "daemon/providers/json_access.hpp"
+#include "shared/wire/utf8.hpp"
+#include "daemon/providers/validate.hpp"
 #include "daemon/providers/aws_eventstream.hpp"
 #include "daemon/providers/sigv4.hpp"
 
@@ -276,7 +278,7 @@ std::expected<json, wire::Failure> tool_use_blocks(const json& tool_calls)
         std::string args = string_at(fn, "arguments");
         json input = json::object();
         if (!args.empty()) {
-            input = json::parse(args, nullptr, false);
+            input = wire::parse_json_lenient(args);
             if (input.is_discarded() || !input.is_object()) {
                 return std::unexpected(wire::bad_request(
                     "The arguments of tool call '" + string_at(tc, "id") + "' (" + name +
@@ -295,7 +297,7 @@ std::expected<json, wire::Failure> tool_result_block(const json& m, int& doc_cou
     const json content = m.contains("content") ? m["content"] : json();
     json parts = json::array();
     auto add_text = [&](const std::string& text) {
-        json parsed = json::parse(text, nullptr, false);
+        json parsed = wire::parse_json_lenient(text);
         if (!parsed.is_discarded() && parsed.is_object()) {
             parts.push_back({{"json", parsed}});
         } else {
@@ -365,12 +367,12 @@ void read_usage(const json& usage, wire::Usage& u)
         return;
     }
     u.reported = true;
-    std::int64_t read = int_at(usage, "cacheReadInputTokens");
-    std::int64_t written = int_at(usage, "cacheWriteInputTokens");
-    u.input_tokens = int_at(usage, "inputTokens") + read + written;
+    std::int64_t read = wire::token_count_at(usage, "cacheReadInputTokens", u);
+    std::int64_t written = wire::token_count_at(usage, "cacheWriteInputTokens", u);
+    u.input_tokens = wire::token_count_at(usage, "inputTokens", u) + read + written;
     u.cached_tokens = read;
     u.cache_write_tokens = written;
-    u.output_tokens = int_at(usage, "outputTokens");
+    u.output_tokens = wire::token_count_at(usage, "outputTokens", u);
 }
 
 /// A Bedrock exception name ("ThrottlingException", "throttlingException",
@@ -451,10 +453,10 @@ public:
 
     std::expected<void, wire::Failure> on_event(const wire::SseEvent& ev, std::vector<json>& out) override
     {
-        json data = ev.data.empty() ? json::object() : json::parse(ev.data, nullptr, false);
+        json data = ev.data.empty() ? json::object() : wire::parse_json_lenient(ev.data);
         if (data.is_discarded() || !data.is_object()) {
             return std::unexpected(
-                upstream_failure("Bedrock sent a stream event that is not JSON: " + ev.data.substr(0, 200)));
+                upstream_failure("Bedrock sent a stream event that is not JSON: " + wire::utf8_prefix(ev.data, 200)));
         }
         const json base = {{"id", m_id}, {"object", "chat.completion.chunk"}, {"created", m_created}, {"model", m_model}};
         const std::string& type = ev.event;
@@ -489,6 +491,9 @@ public:
             emit_usage_if_done(base, out);
         } else if (type == "metadata") {
             read_usage(data.contains("usage") ? data["usage"] : json(), m_usage);
+            if (auto bad = wire::check_usage(m_usage)) {
+                return std::unexpected(std::move(*bad));
+            }
             m_metadata = true;
             emit_usage_if_done(base, out);
         } else if (type == "error") {
@@ -588,7 +593,10 @@ std::expected<UpstreamRequest, wire::Failure> BedrockAdapter::chat_request(const
     if (!canonical.is_object() || !canonical.contains("messages") || !canonical["messages"].is_array()) {
         return std::unexpected(wire::bad_request("The request needs a 'messages' array.", "messages"));
     }
-    if (canonical.contains("n") && canonical["n"].is_number() && canonical["n"].get<int>() > 1) {
+    if (auto bad = validate_chat_fields(canonical)) {
+        return std::unexpected(std::move(*bad));
+    }
+    if (canonical.contains("n") && canonical["n"].is_number() && json_to_int64(canonical["n"]) > 1) {
         return std::unexpected(wire::bad_request("Bedrock returns one choice per request; set n to 1.", "n"));
     }
     if (auto ok = check_credentials(target); !ok) {
@@ -657,9 +665,9 @@ std::expected<UpstreamRequest, wire::Failure> BedrockAdapter::chat_request(const
     json inference = json::object();
     std::int64_t max_tokens = 0;
     if (canonical.contains("max_completion_tokens") && canonical["max_completion_tokens"].is_number()) {
-        max_tokens = canonical["max_completion_tokens"].get<std::int64_t>();
+        max_tokens = json_to_int64(canonical["max_completion_tokens"]);
     } else if (canonical.contains("max_tokens") && canonical["max_tokens"].is_number()) {
-        max_tokens = canonical["max_tokens"].get<std::int64_t>();
+        max_tokens = json_to_int64(canonical["max_tokens"]);
     }
     if (max_tokens <= 0 && target.default_max_tokens > 0) {
         max_tokens = target.default_max_tokens;
@@ -814,14 +822,14 @@ std::expected<UpstreamRequest, wire::Failure> BedrockAdapter::chat_request(const
         out["additionalModelRequestFields"].update(canonical["additionalModelRequestFields"]);
     }
 
-    return signed_post(target, model_path(target, stream ? "converse-stream" : "converse"), out.dump(),
+    return signed_post(target, model_path(target, stream ? "converse-stream" : "converse"), wire::dump_json(out),
                        stream ? "application/vnd.amazon.eventstream" : "application/json");
 }
 
 std::expected<ChatResult, wire::Failure> BedrockAdapter::chat_response(std::string_view body,
                                                                       const Target& target) const
 {
-    json doc = json::parse(body, nullptr, false);
+    json doc = wire::parse_json_lenient(body);
     if (doc.is_discarded() || !doc.is_object()) {
         return std::unexpected(upstream_failure("Bedrock sent a response that is not JSON."));
     }
@@ -843,13 +851,13 @@ std::expected<ChatResult, wire::Failure> BedrockAdapter::chat_response(std::stri
             const json& tu = block["toolUse"];
             json input = tu.contains("input") ? tu["input"] : json::object();
             if (string_at(tu, "name") == k_json_tool) {
-                text = input.dump();  // the JSON answer replaces any preamble
+                text = wire::dump_json(input);  // the JSON answer replaces any preamble
                 json_answer = true;
                 continue;
             }
             tool_calls.push_back({{"id", string_at(tu, "toolUseId")},
                                   {"type", "function"},
-                                  {"function", {{"name", string_at(tu, "name")}, {"arguments", input.dump()}}}});
+                                  {"function", {{"name", string_at(tu, "name")}, {"arguments", wire::dump_json(input)}}}});
         } else if (block.contains("reasoningContent")) {
             reasoning += string_at(object_at(block["reasoningContent"], "reasoningText"), "text");
         }
@@ -869,6 +877,9 @@ std::expected<ChatResult, wire::Failure> BedrockAdapter::chat_response(std::stri
 
     ChatResult result;
     read_usage(doc.contains("usage") ? doc["usage"] : json(), result.usage);
+    if (auto bad = wire::check_usage(result.usage)) {
+        return std::unexpected(std::move(*bad));
+    }
     result.body = {
         {"id", new_id()},
         {"object", "chat.completion"},
@@ -883,7 +894,7 @@ std::expected<ChatResult, wire::Failure> BedrockAdapter::chat_response(std::stri
 
 wire::Failure BedrockAdapter::classify_error(int status, std::string_view body, const HeaderList& headers) const
 {
-    json doc = json::parse(body, nullptr, false);
+    json doc = wire::parse_json_lenient(body);
     std::string message;
     std::string type = header_value(headers, "x-amzn-ErrorType");
     if (!doc.is_discarded() && doc.is_object()) {
@@ -895,7 +906,7 @@ wire::Failure BedrockAdapter::classify_error(int status, std::string_view body, 
             }
         }
     } else {
-        message = std::string(body.substr(0, 300));
+        message = wire::utf8_prefix(body, 300);
     }
     wire::Failure f = failure_for(type, status, message);
     if (status >= 400 && f.kind != wire::FailureKind::timeout) {
@@ -945,13 +956,13 @@ std::expected<UpstreamRequest, wire::Failure> BedrockAdapter::embeddings_request
             body["dimensions"] = canonical["dimensions"];  // Titan Text Embeddings V2: 256, 512 or 1024
         }
     }
-    return signed_post(target, model_path(target, "invoke"), body.dump(), "application/json");
+    return signed_post(target, model_path(target, "invoke"), wire::dump_json(body), "application/json");
 }
 
 std::expected<ChatResult, wire::Failure> BedrockAdapter::embeddings_response(std::string_view body,
                                                                             const Target& target) const
 {
-    json doc = json::parse(body, nullptr, false);
+    json doc = wire::parse_json_lenient(body);
     if (doc.is_discarded() || !doc.is_object()) {
         return std::unexpected(upstream_failure("Bedrock sent an embeddings response that is not JSON."));
     }

@@ -20,6 +20,8 @@
 
 #include "daemon/providers/adapter.hpp"
 #include "daemon/providers/json_access.hpp"
+#include "shared/wire/utf8.hpp"
+#include "daemon/providers/validate.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -71,11 +73,9 @@ wire::Usage usage_from_cohere(const json& usage)
         return u;
     }
     u.reported = true;
-    u.input_tokens = int_at(src, "input_tokens");
-    u.output_tokens = int_at(src, "output_tokens");
-    if (auto cached = path_at(usage, {"cached_tokens"}); cached.is_number()) {
-        u.cached_tokens = cached.get<std::int64_t>();
-    }
+    u.input_tokens = wire::token_count_at(src, "input_tokens", u);
+    u.output_tokens = wire::token_count_at(src, "output_tokens", u);
+    u.cached_tokens = wire::token_count_at(usage, "cached_tokens", u);
     return u;
 }
 
@@ -276,10 +276,10 @@ public:
         if (ev.data.empty() || ev.data == "[DONE]") {
             return {};
         }
-        json data = json::parse(ev.data, nullptr, false);
+        json data = wire::parse_json_lenient(ev.data);
         if (data.is_discarded() || !data.is_object()) {
             return std::unexpected(upstream_failure("Cohere sent a stream event that is not JSON: " +
-                                                    ev.data.substr(0, 200)));
+                                                    wire::utf8_prefix(ev.data, 200)));
         }
         std::string type = string_at(data, "type");
         if (type.empty()) {
@@ -326,6 +326,9 @@ public:
         } else if (type == "message-end") {
             const json& delta = path_at(data, {"delta"});
             m_usage = usage_from_cohere(path_at(delta, {"usage"}));
+            if (auto bad = wire::check_usage(m_usage)) {
+                return std::unexpected(std::move(*bad));
+            }
             std::string reason = string_at(delta, "finish_reason");
             m_finished = true;
             if (auto f = failure_for_finish(reason)) {
@@ -387,7 +390,10 @@ std::expected<UpstreamRequest, wire::Failure> CohereAdapter::chat_request(const 
     if (!canonical.is_object() || !canonical.contains("messages") || !canonical["messages"].is_array()) {
         return std::unexpected(wire::bad_request("The request needs a 'messages' array.", "messages"));
     }
-    if (canonical.contains("n") && canonical["n"].is_number() && canonical["n"].get<int>() > 1) {
+    if (auto bad = validate_chat_fields(canonical)) {
+        return std::unexpected(std::move(*bad));
+    }
+    if (canonical.contains("n") && canonical["n"].is_number() && json_to_int64(canonical["n"]) > 1) {
         return std::unexpected(wire::bad_request("Cohere models return one choice per request; set n to 1.", "n"));
     }
     auto messages = cohere_messages(canonical["messages"]);
@@ -425,7 +431,7 @@ std::expected<UpstreamRequest, wire::Failure> CohereAdapter::chat_request(const 
             if (string_at(t, "type") != "function" || !fn.is_object()) {
                 return std::unexpected(wire::bad_request("Cohere accepts only function tools.", "tools"));
             }
-            if (fn.value("strict", false)) {
+            if (bool_at(fn, "strict")) {
                 out["strict_tools"] = true;
             }
             json f = {{"name", string_at(fn, "name")}};
@@ -464,7 +470,7 @@ std::expected<UpstreamRequest, wire::Failure> CohereAdapter::chat_request(const 
 
 std::expected<ChatResult, wire::Failure> CohereAdapter::chat_response(std::string_view body, const Target& target) const
 {
-    auto doc = json::parse(body, nullptr, false);
+    auto doc = wire::parse_json_lenient(body);
     if (doc.is_discarded() || !doc.is_object()) {
         return std::unexpected(upstream_failure("Cohere sent an answer that is not JSON"));
     }
@@ -515,6 +521,9 @@ std::expected<ChatResult, wire::Failure> CohereAdapter::chat_response(std::strin
     }
     ChatResult r;
     r.usage = usage_from_cohere(path_at(doc, {"usage"}));
+    if (auto bad = wire::check_usage(r.usage)) {
+        return std::unexpected(std::move(*bad));
+    }
     r.body = {{"id", string_at(doc, "id")},
               {"object", "chat.completion"},
               {"created", static_cast<std::int64_t>(std::time(nullptr))},
@@ -586,7 +595,7 @@ std::expected<UpstreamRequest, wire::Failure> CohereAdapter::embeddings_request(
 std::expected<ChatResult, wire::Failure> CohereAdapter::embeddings_response(std::string_view body,
                                                                             const Target& target) const
 {
-    auto doc = json::parse(body, nullptr, false);
+    auto doc = wire::parse_json_lenient(body);
     const json& floats = path_at(doc, {"embeddings", "float"});
     if (doc.is_discarded() || !floats.is_array()) {
         return std::unexpected(upstream_failure("Cohere's embed answer has no embeddings.float"));

@@ -13,6 +13,8 @@
 
 #include "daemon/providers/adapter.hpp"
 #include "daemon/providers/json_access.hpp"
+#include "shared/wire/utf8.hpp"
+#include "daemon/providers/validate.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -86,7 +88,7 @@ std::expected<json, wire::Failure> media_part(const std::string& url, const std:
         return json{{"fileData", {{"mimeType", mime_from_url(url)}, {"fileUri", url}}}};
     }
     return std::unexpected(
-        wire::bad_request("Gemini takes media as base64 data URLs or http(s) URLs; got '" + url.substr(0, 40) + "'.",
+        wire::bad_request("Gemini takes media as base64 data URLs or http(s) URLs; got '" + wire::utf8_prefix(url, 40) + "'.",
                           "messages"));
 }
 
@@ -236,10 +238,10 @@ void read_usage(const json& meta, wire::Usage& u)
         return;
     }
     u.reported = true;
-    u.input_tokens = int_at(meta, "promptTokenCount") + int_at(meta, "toolUsePromptTokenCount");
-    u.cached_tokens = int_at(meta, "cachedContentTokenCount");
-    u.reasoning_tokens = int_at(meta, "thoughtsTokenCount");
-    u.output_tokens = int_at(meta, "candidatesTokenCount") + u.reasoning_tokens;
+    u.input_tokens = wire::token_count_at(meta, "promptTokenCount", u) + wire::token_count_at(meta, "toolUsePromptTokenCount", u);
+    u.cached_tokens = wire::token_count_at(meta, "cachedContentTokenCount", u);
+    u.reasoning_tokens = wire::token_count_at(meta, "thoughtsTokenCount", u);
+    u.output_tokens = wire::token_count_at(meta, "candidatesTokenCount", u) + u.reasoning_tokens;
 }
 
 /// A response with promptFeedback.blockReason and no candidates: the prompt was refused.
@@ -274,7 +276,7 @@ wire::Failure failure_from_google_error(int status, const json& err, std::option
                 double v = 0;
                 auto [p, ec] = std::from_chars(delay.data(), delay.data() + delay.size(), v);
                 if (ec == std::errc{}) {
-                    retry_after = v;  // "32s", "1.5s"
+                    retry_after = wire::clamp_retry_after(v);  // "32s", "1.5s"
                 }
             }
         }
@@ -337,13 +339,13 @@ public:
         if (ev.data.empty() || m_finished) {
             return {};
         }
-        json resp = json::parse(ev.data, nullptr, false);
+        json resp = wire::parse_json_lenient(ev.data);
         if (resp.is_array() && !resp.empty()) {
             resp = resp[0];
         }
         if (resp.is_discarded() || !resp.is_object()) {
             return std::unexpected(upstream_failure("Gemini sent a stream event that is not JSON: " +
-                                                    ev.data.substr(0, 200)));
+                                                    wire::utf8_prefix(ev.data, 200)));
         }
         if (resp.contains("error") && resp["error"].is_object()) {
             return std::unexpected(failure_from_google_error(0, resp["error"], std::nullopt));
@@ -362,6 +364,9 @@ public:
         }
         if (resp.contains("usageMetadata")) {
             read_usage(resp["usageMetadata"], m_usage);
+            if (auto bad = wire::check_usage(m_usage)) {
+                return std::unexpected(std::move(*bad));
+            }
         }
         json base = chunk_base(m_id, m_model, m_created);
         if (!resp.contains("candidates") || !resp["candidates"].is_array()) {
@@ -410,7 +415,7 @@ private:
             json call = {{"index", n},
                          {"id", tool_call_id(n, string_at(part, "thoughtSignature"))},
                          {"type", "function"},
-                         {"function", {{"name", string_at(fc, "name")}, {"arguments", args.dump()}}}};
+                         {"function", {{"name", string_at(fc, "name")}, {"arguments", wire::dump_json(args)}}}};
             out.push_back(delta_chunk(base, index, {{"tool_calls", json::array({call})}}));
             return;
         }
@@ -456,7 +461,7 @@ private:
             req.headers.emplace_back("x-goog-api-key", target.api_key);
         }
         req.headers.emplace_back("content-type", "application/json");
-        req.body = body.dump();
+        req.body = wire::dump_json(body);
         return req;
     }
 };
@@ -466,6 +471,9 @@ std::expected<UpstreamRequest, wire::Failure> GeminiAdapter::chat_request(const 
 {
     if (!canonical.is_object() || !canonical.contains("messages") || !canonical["messages"].is_array()) {
         return std::unexpected(wire::bad_request("The request needs a 'messages' array.", "messages"));
+    }
+    if (auto bad = validate_chat_fields(canonical)) {
+        return std::unexpected(std::move(*bad));
     }
     json out = json::object();
     json system_parts = json::array();
@@ -500,7 +508,7 @@ std::expected<UpstreamRequest, wire::Failure> GeminiAdapter::chat_request(const 
                     std::string name = string_at(fn, "name");
                     tool_names[id] = name;
                     std::string args = string_at(fn, "arguments");
-                    json parsed = args.empty() ? json::object() : json::parse(args, nullptr, false);
+                    json parsed = args.empty() ? json::object() : wire::parse_json_lenient(args);
                     if (parsed.is_discarded() || !parsed.is_object()) {
                         return std::unexpected(wire::bad_request(
                             "The arguments of tool call '" + id + "' (" + name + ") are not a JSON object.", "messages"));
@@ -530,7 +538,7 @@ std::expected<UpstreamRequest, wire::Failure> GeminiAdapter::chat_request(const 
                 }
             }
             // Gemini's response must be an object: a JSON object result goes as it is.
-            json parsed = json::parse(text, nullptr, false);
+            json parsed = wire::parse_json_lenient(text);
             json response = (!parsed.is_discarded() && parsed.is_object()) ? parsed : json{{"result", text}};
             append_content(contents, "user",
                            json::array({{{"functionResponse", {{"name", name}, {"response", std::move(response)}}}}}));
@@ -614,7 +622,7 @@ std::expected<UpstreamRequest, wire::Failure> GeminiAdapter::chat_request(const 
             gen["stopSequences"] = stop;
         }
     }
-    if (canonical.contains("n") && canonical["n"].is_number() && canonical["n"].get<int>() > 1) {
+    if (canonical.contains("n") && canonical["n"].is_number() && json_to_int64(canonical["n"]) > 1) {
         gen["candidateCount"] = canonical["n"];
     }
     if (canonical.contains("presence_penalty") && canonical["presence_penalty"].is_number()) {
@@ -650,7 +658,7 @@ std::expected<UpstreamRequest, wire::Failure> GeminiAdapter::chat_request(const 
 
 std::expected<ChatResult, wire::Failure> GeminiAdapter::chat_response(std::string_view body, const Target& target) const
 {
-    json resp = json::parse(body, nullptr, false);
+    json resp = wire::parse_json_lenient(body);
     if (resp.is_discarded() || !resp.is_object()) {
         return std::unexpected(upstream_failure("Gemini sent a response that is not JSON."));
     }
@@ -675,7 +683,7 @@ std::expected<ChatResult, wire::Failure> GeminiAdapter::chat_response(std::strin
                     tool_calls.push_back(
                         {{"id", tool_call_id(next_call++, string_at(part, "thoughtSignature"))},
                          {"type", "function"},
-                         {"function", {{"name", string_at(fc, "name")}, {"arguments", args.dump()}}}});
+                         {"function", {{"name", string_at(fc, "name")}, {"arguments", wire::dump_json(args)}}}});
                 } else if (part.contains("thought") && part["thought"] == true) {
                     reasoning += string_at(part, "text");
                 } else {
@@ -702,6 +710,9 @@ std::expected<ChatResult, wire::Failure> GeminiAdapter::chat_response(std::strin
     }
     ChatResult result;
     read_usage(resp.contains("usageMetadata") ? resp["usageMetadata"] : json(), result.usage);
+    if (auto bad = wire::check_usage(result.usage)) {
+        return std::unexpected(std::move(*bad));
+    }
     std::string id = string_at(resp, "responseId");
     std::string model = string_at(resp, "modelVersion");
     result.body = {
@@ -717,7 +728,7 @@ std::expected<ChatResult, wire::Failure> GeminiAdapter::chat_response(std::strin
 
 wire::Failure GeminiAdapter::classify_error(int status, std::string_view body, const HeaderList& headers) const
 {
-    json doc = json::parse(body, nullptr, false);
+    json doc = wire::parse_json_lenient(body);
     if (doc.is_array() && !doc.empty()) {
         doc = doc[0];  // streaming endpoints wrap the error in an array
     }
@@ -725,7 +736,7 @@ wire::Failure GeminiAdapter::classify_error(int status, std::string_view body, c
     if (!doc.is_discarded() && doc.is_object() && doc.contains("error") && doc["error"].is_object()) {
         err = doc["error"];
     } else {
-        std::string text(body.substr(0, 300));
+        std::string text = wire::utf8_prefix(body, 300);
         err = {{"message", text.empty() ? "empty body" : text}};
     }
     return failure_from_google_error(status, err, retry_after_seconds(headers));
@@ -764,7 +775,7 @@ std::expected<UpstreamRequest, wire::Failure> GeminiAdapter::embeddings_request(
 std::expected<ChatResult, wire::Failure> GeminiAdapter::embeddings_response(std::string_view body,
                                                                             const Target& target) const
 {
-    json resp = json::parse(body, nullptr, false);
+    json resp = wire::parse_json_lenient(body);
     if (resp.is_discarded() || !resp.is_object() || !resp.contains("embeddings") || !resp["embeddings"].is_array()) {
         return std::unexpected(upstream_failure("Gemini sent an embeddings response without 'embeddings'."));
     }

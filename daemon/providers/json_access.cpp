@@ -1,6 +1,9 @@
 #include "daemon/providers/json_access.hpp"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 
 namespace aigw::daemon::providers {
 
@@ -21,7 +24,60 @@ std::int64_t int_at(const json& obj, const char* key)
         return 0;
     }
     auto it = obj.find(key);
-    return (it != obj.end() && it->is_number()) ? it->get<std::int64_t>() : 0;
+    if (it == obj.end()) {
+        return 0;
+    }
+    return json_to_int64(*it);
+}
+
+std::int64_t json_to_int64(const json& v)
+{
+    constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
+    if (v.is_number_unsigned()) {
+        auto u = v.get<std::uint64_t>();
+        return u > static_cast<std::uint64_t>(k_max) ? k_max : static_cast<std::int64_t>(u);
+    }
+    if (v.is_number_integer()) {
+        return v.get<std::int64_t>();
+    }
+    if (v.is_number_float()) {
+        double d = v.get<double>();
+        if (std::isnan(d)) {
+            return 0;
+        }
+        // 2^63 is exactly representable; anything at or beyond it would be UB to cast.
+        if (d >= 9223372036854775808.0) {
+            return k_max;
+        }
+        if (d <= -9223372036854775808.0) {
+            return std::numeric_limits<std::int64_t>::min();
+        }
+        return static_cast<std::int64_t>(d);
+    }
+    return 0;
+}
+
+const json& field_at(const json& obj, const char* key)
+{
+    static const json k_null;
+    if (!obj.is_object()) {
+        return k_null;
+    }
+    auto it = obj.find(key);
+    return it != obj.end() ? *it : k_null;
+}
+
+const json& array_at(const json& obj, const char* key)
+{
+    static const json k_empty = json::array();
+    const json& v = field_at(obj, key);
+    return v.is_array() ? v : k_empty;
+}
+
+bool bool_at(const json& obj, const char* key, bool fallback)
+{
+    const json& v = field_at(obj, key);
+    return v.is_boolean() ? v.get<bool>() : fallback;
 }
 
 const json& object_at(const json& obj, const char* key)
@@ -66,7 +122,10 @@ std::string float32_base64(const json& v)
     std::string bytes;
     bytes.reserve(v.size() * 4);
     for (const auto& x : v) {
-        float f = x.is_number() ? x.get<float>() : 0.0f;
+        // A double beyond float's range is UB to narrow; such values are clamped.
+        double d = x.is_number() ? x.get<double>() : 0.0;
+        constexpr double k_float_max = std::numeric_limits<float>::max();
+        float f = std::isnan(d) ? 0.0f : static_cast<float>(std::clamp(d, -k_float_max, k_float_max));
         std::uint32_t u = 0;
         std::memcpy(&u, &f, sizeof u);
         for (int i = 0; i < 4; ++i) {

@@ -4,6 +4,8 @@
 // data URLs, and the skeleton of an OpenAI chunk.
 
 #include "shared/wire/error.hpp"
+#include "shared/wire/json_text.hpp"
+#include "shared/wire/usage.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -16,8 +18,18 @@ namespace aigw::daemon::providers {
 
 /// obj[key] when it is a string, else "".
 std::string string_at(const nlohmann::json& obj, const char* key);
-/// obj[key] when it is a number, else 0.
+/// obj[key] when it is a number (floats truncated, clamped to int64's range, NaN as 0), else 0.
+/// Never UB, never throws. Not for token counts: use wire::token_count_at.
 std::int64_t int_at(const nlohmann::json& obj, const char* key);
+/// A JSON number as int64 with int_at's rules; 0 for anything that is not a number.
+std::int64_t json_to_int64(const nlohmann::json& value);
+/// obj[key], or a null value when obj is not an object or lacks the key. Unlike
+/// `obj.value(key, default)`, never throws on a non-object or a mistyped field.
+const nlohmann::json& field_at(const nlohmann::json& obj, const char* key);
+/// obj[key] when it is an array, else an empty array.
+const nlohmann::json& array_at(const nlohmann::json& obj, const char* key);
+/// obj[key] when it is a boolean, else `fallback`.
+bool bool_at(const nlohmann::json& obj, const char* key, bool fallback = false);
 /// obj[key] when it is an object, else an empty object.
 const nlohmann::json& object_at(const nlohmann::json& obj, const char* key);
 

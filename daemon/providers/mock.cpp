@@ -1,6 +1,9 @@
 #include "daemon/providers/mock.hpp"
 
 #include "daemon/providers/json_access.hpp"
+#include "shared/wire/utf8.hpp"
+
+#include <algorithm>
 
 #include <cctype>
 #include <cmath>
@@ -24,7 +27,7 @@ std::string content_text(const nlohmann::json& content)
     std::string out;
     if (content.is_array()) {
         for (const auto& part : content) {
-            if (part.is_object() && part.value("type", "") == "text" && part.contains("text") && part["text"].is_string()) {
+            if (string_at(part, "type") == "text" && part.contains("text") && part["text"].is_string()) {
                 if (!out.empty()) {
                     out += ' ';
                 }
@@ -54,7 +57,7 @@ Answer answer_for(const nlohmann::json& req, std::string_view model_name)
             }
             std::string text = m.contains("content") ? content_text(m["content"]) : std::string();
             prompt_tokens += token_estimate(text) + 3;
-            if (m.value("role", "") == "user") {
+            if (string_at(m, "role") == "user") {
                 last_user = std::move(text);
             }
         }
@@ -65,15 +68,15 @@ Answer answer_for(const nlohmann::json& req, std::string_view model_name)
     // A tool named in the prompt is called.
     if (auto tools = req.find("tools"); tools != req.end() && tools->is_array()) {
         for (const auto& t : *tools) {
-            std::string name = t.contains("function") ? t["function"].value("name", "") : std::string();
+            std::string name = string_at(object_at(t, "function"), "name");
             if (!name.empty() && last_user.find(name) != std::string::npos) {
                 a.tool_calls = nlohmann::json::array({{
                     {"id", "call_mock_0"},
                     {"type", "function"},
-                    {"function", {{"name", name}, {"arguments", nlohmann::json({{"query", last_user}}).dump()}}},
+                    {"function", {{"name", name}, {"arguments", wire::dump_json(nlohmann::json({{"query", last_user}}))}}},
                 }});
                 a.finish_reason = "tool_calls";
-                a.usage.output_tokens = token_estimate(a.tool_calls.dump());
+                a.usage.output_tokens = token_estimate(wire::dump_json(a.tool_calls));
                 return a;
             }
         }
@@ -83,15 +86,16 @@ Answer answer_for(const nlohmann::json& req, std::string_view model_name)
     echo.append(model_name);
     echo += ": ";
     echo += last_user.empty() ? std::string("(no user message)") : last_user;
-    if (auto rf = req.find("response_format"); rf != req.end() && rf->is_object() &&
-                                               (rf->value("type", "") == "json_object" || rf->value("type", "") == "json_schema")) {
-        a.content = nlohmann::json({{"answer", echo}}).dump();
+    if (auto rf = req.find("response_format"); rf != req.end() && (string_at(*rf, "type") == "json_object" || string_at(*rf, "type") == "json_schema")) {
+        a.content = wire::dump_json(nlohmann::json({{"answer", echo}}));
     } else {
         a.content = std::move(echo);
     }
-    std::int64_t cap = req.value("max_completion_tokens", req.value("max_tokens", static_cast<std::int64_t>(0)));
+    const nlohmann::json& mct = field_at(req, "max_completion_tokens");
+    std::int64_t cap = json_to_int64(mct.is_number() ? mct : field_at(req, "max_tokens"));
     if (cap > 0 && token_estimate(a.content) > cap) {
-        a.content.resize(static_cast<std::size_t>(cap) * 4);
+        // Never inside a character: a cut "é" would be invalid UTF-8 on the wire.
+        a.content.resize(wire::utf8_safe_cut(a.content, static_cast<std::size_t>(cap) * 4));
         a.finish_reason = "length";
     }
     a.usage.output_tokens = token_estimate(a.content);
@@ -226,9 +230,15 @@ std::vector<nlohmann::json> stream_chunks(const nlohmann::json& canonical, std::
         out.push_back(delta_chunk({{"tool_calls", nlohmann::json::array({{{"index", 0}, {"id", call["id"]}, {"type", "function"},
             {"function", {{"name", call["function"]["name"]}, {"arguments", ""}}}}})}}));
         const std::string args = call["function"]["arguments"].get<std::string>();
-        for (std::size_t i = 0; i < args.size(); i += 16) {
+        // Pieces of about 16 bytes, each ending on a character boundary.
+        for (std::size_t i = 0; i < args.size();) {
+            std::size_t len = wire::utf8_safe_cut(std::string_view(args).substr(i), 16);
+            if (len == 0) {
+                len = std::min<std::size_t>(4, args.size() - i);  // a character longer than the piece
+            }
             out.push_back(delta_chunk({{"tool_calls", nlohmann::json::array({{{"index", 0},
-                {"function", {{"arguments", args.substr(i, 16)}}}}})}}));
+                {"function", {{"arguments", args.substr(i, len)}}}}})}}));
+            i += len;
         }
     } else {
         // Word by word, each word carrying the space before it.
@@ -268,7 +278,7 @@ ChatResult embeddings(const nlohmann::json& canonical, std::string_view model_na
             inputs.push_back(in->get<std::string>());
         } else if (in->is_array()) {
             for (const auto& s : *in) {
-                inputs.push_back(s.is_string() ? s.get<std::string>() : s.dump());
+                inputs.push_back(s.is_string() ? s.get<std::string>() : wire::dump_json(s));
             }
         }
     }

@@ -22,7 +22,7 @@ public:
             m_finished = true;
             return {};
         }
-        auto chunk = nlohmann::json::parse(ev.data, nullptr, false);
+        auto chunk = wire::parse_json_lenient(ev.data);
         if (chunk.is_discarded() || !chunk.is_object()) {
             return std::unexpected(malformed("a stream event is not JSON"));
         }
@@ -37,6 +37,9 @@ public:
         }
         if (auto u = chunk.find("usage"); u != chunk.end() && u->is_object()) {
             m_usage = wire::usage_from_openai(*u);
+            if (auto bad = wire::check_usage(m_usage)) {
+                return std::unexpected(std::move(*bad));
+            }
         }
         out.push_back(std::move(chunk));
         return {};
@@ -75,7 +78,7 @@ public:
 
     std::expected<ChatResult, wire::Failure> chat_response(std::string_view body, const Target&) const override
     {
-        auto doc = nlohmann::json::parse(body, nullptr, false);
+        auto doc = wire::parse_json_lenient(body);
         if (doc.is_discarded() || !doc.is_object()) {
             return std::unexpected(malformed("the body is not JSON"));
         }
@@ -86,6 +89,9 @@ public:
         ChatResult r;
         if (auto u = doc.find("usage"); u != doc.end()) {
             r.usage = wire::usage_from_openai(*u);
+            if (auto bad = wire::check_usage(r.usage)) {
+                return std::unexpected(std::move(*bad));
+            }
         }
         r.body = std::move(doc);
         r.raw.assign(body);
@@ -111,13 +117,16 @@ public:
 
     std::expected<ChatResult, wire::Failure> embeddings_response(std::string_view body, const Target&) const override
     {
-        auto doc = nlohmann::json::parse(body, nullptr, false);
+        auto doc = wire::parse_json_lenient(body);
         if (doc.is_discarded() || !doc.is_object() || !doc.contains("data")) {
             return std::unexpected(malformed("no data in the embeddings response"));
         }
         ChatResult r;
         if (auto u = doc.find("usage"); u != doc.end()) {
             r.usage = wire::usage_from_openai(*u);
+            if (auto bad = wire::check_usage(r.usage)) {
+                return std::unexpected(std::move(*bad));
+            }
         }
         r.body = std::move(doc);
         return r;

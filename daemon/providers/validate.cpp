@@ -1,0 +1,388 @@
+#include "daemon/providers/validate.hpp"
+
+#include <cmath>
+#include <string>
+
+namespace aigw::daemon::providers {
+namespace {
+
+using nlohmann::json;
+
+std::string type_name(const json& v)
+{
+    switch (v.type()) {
+    case json::value_t::null: return "null";
+    case json::value_t::boolean: return "a boolean";
+    case json::value_t::string: return "a string";
+    case json::value_t::array: return "an array";
+    case json::value_t::object: return "an object";
+    case json::value_t::number_float: return "a number with a fraction";
+    case json::value_t::number_integer:
+    case json::value_t::number_unsigned: return "an integer";
+    default: return "something else";
+    }
+}
+
+wire::Failure wrong(const std::string& field, const std::string& expected, const json& got)
+{
+    return wire::bad_request(field + ": must be " + expected + " (got " + type_name(got) + ").", field);
+}
+
+bool is_integer(const json& v, std::int64_t min)
+{
+    if (v.is_number_unsigned()) {
+        return v.get<std::uint64_t>() <= static_cast<std::uint64_t>(k_max_request_integer) &&
+               static_cast<std::int64_t>(v.get<std::uint64_t>()) >= min;
+    }
+    if (v.is_number_integer()) {
+        auto n = v.get<std::int64_t>();
+        return n >= min && n <= k_max_request_integer;
+    }
+    if (v.is_number_float()) {
+        double d = v.get<double>();
+        return std::isfinite(d) && std::trunc(d) == d && d >= static_cast<double>(min) &&
+               d <= static_cast<double>(k_max_request_integer);
+    }
+    return false;
+}
+
+/// Checks body[key] when present and not null, with `ok`; nullopt when fine.
+template <typename Check>
+std::optional<wire::Failure> optional_field(const json& body, const char* key, const std::string& expected, Check ok)
+{
+    auto it = body.find(key);
+    if (it == body.end() || it->is_null() || ok(*it)) {
+        return std::nullopt;
+    }
+    return wrong(key, expected, *it);
+}
+
+std::optional<wire::Failure> check_integer(const json& body, const char* key, std::int64_t min)
+{
+    auto it = body.find(key);
+    if (it == body.end() || it->is_null() || is_integer(*it, min)) {
+        return std::nullopt;
+    }
+    std::string expected = min == 1 ? "an integer >= 1" : min == 0 ? "an integer >= 0" : "an integer";
+    return wrong(key, expected, *it);
+}
+
+bool is_number(const json& v)
+{
+    return v.is_number() && std::isfinite(v.get<double>());
+}
+
+bool is_string_array(const json& v)
+{
+    if (!v.is_array()) {
+        return false;
+    }
+    for (const auto& s : v) {
+        if (!s.is_string()) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/// An array of objects each with a string `type` (content parts, tools); returns the
+/// failure for the first element that is not one.
+std::optional<wire::Failure> check_typed_objects(const json& arr, const std::string& field, bool type_required)
+{
+    for (std::size_t i = 0; i < arr.size(); ++i) {
+        const json& item = arr[i];
+        std::string name = field + "[" + std::to_string(i) + "]";
+        if (!item.is_object()) {
+            return wrong(name, "an object", item);
+        }
+        auto t = item.find("type");
+        if (t == item.end() ? type_required : !t->is_string()) {
+            return wire::bad_request(name + ".type: must be a string.", name + ".type");
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<wire::Failure> check_model(const json& body)
+{
+    auto it = body.find("model");
+    if (it == body.end() || it->is_null()) {
+        return wire::bad_request("model: Field required (e.g. \"openai/gpt-4o-mini\" or \"mock/echo\").", "model");
+    }
+    if (!it->is_string()) {
+        return wrong("model", "a string such as \"openai/gpt-4o-mini\"", *it);
+    }
+    if (it->get_ref<const std::string&>().empty()) {
+        return wire::bad_request("model: must not be empty (e.g. \"openai/gpt-4o-mini\").", "model");
+    }
+    return std::nullopt;
+}
+
+std::optional<wire::Failure> first_of(std::initializer_list<std::optional<wire::Failure>> checks)
+{
+    for (const auto& c : checks) {
+        if (c) {
+            return c;
+        }
+    }
+    return std::nullopt;
+}
+
+auto boolean = [](const json& v) { return v.is_boolean(); };
+auto string = [](const json& v) { return v.is_string(); };
+auto object = [](const json& v) { return v.is_object(); };
+auto number = [](const json& v) { return is_number(v); };
+
+std::optional<wire::Failure> check_chat_message(const json& m, std::size_t i)
+{
+    std::string name = "messages[" + std::to_string(i) + "]";
+    if (!m.is_object()) {
+        return wrong(name, "an object", m);
+    }
+    auto role = m.find("role");
+    if (role == m.end() || !role->is_string()) {
+        return wire::bad_request(name + ".role: must be a string such as \"user\".", name + ".role");
+    }
+    if (auto c = m.find("content"); c != m.end() && !c->is_null()) {
+        if (c->is_array()) {
+            if (auto f = check_typed_objects(*c, name + ".content", true)) {
+                return f;
+            }
+        } else if (!c->is_string()) {
+            return wrong(name + ".content", "a string, an array of content parts or null", *c);
+        }
+    }
+    if (auto tc = m.find("tool_calls"); tc != m.end() && !tc->is_null()) {
+        if (!tc->is_array()) {
+            return wrong(name + ".tool_calls", "an array", *tc);
+        }
+        for (std::size_t k = 0; k < tc->size(); ++k) {
+            const json& call = (*tc)[k];
+            std::string cname = name + ".tool_calls[" + std::to_string(k) + "]";
+            if (!call.is_object()) {
+                return wrong(cname, "an object", call);
+            }
+            if (auto fn = call.find("function"); fn != call.end() && !fn->is_object()) {
+                return wrong(cname + ".function", "an object", *fn);
+            }
+        }
+    }
+    for (const char* key : {"name", "tool_call_id"}) {
+        if (auto v = m.find(key); v != m.end() && !v->is_null() && !v->is_string()) {
+            return wrong(name + "." + key, "a string", *v);
+        }
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<wire::Failure> validate_chat_request(const json& body)
+{
+    if (!body.is_object()) {
+        return wire::bad_request("The request body must be a JSON object.");
+    }
+    if (auto f = check_model(body)) {
+        return f;
+    }
+    return validate_chat_fields(body);
+}
+
+std::optional<wire::Failure> validate_chat_fields(const json& body)
+{
+    if (!body.is_object()) {
+        return wire::bad_request("The request body must be a JSON object.");
+    }
+    auto messages = body.find("messages");
+    if (messages == body.end() || !messages->is_array()) {
+        return wire::bad_request("messages: must be an array of message objects.", "messages");
+    }
+    if (messages->empty()) {
+        return wire::bad_request("messages: must contain at least one message.", "messages");
+    }
+    for (std::size_t i = 0; i < messages->size(); ++i) {
+        if (auto f = check_chat_message((*messages)[i], i)) {
+            return f;
+        }
+    }
+    if (auto f = first_of({
+            optional_field(body, "stream", "a boolean", boolean),
+            optional_field(body, "logprobs", "a boolean", boolean),
+            optional_field(body, "parallel_tool_calls", "a boolean", boolean),
+            check_integer(body, "max_tokens", 1),
+            check_integer(body, "max_completion_tokens", 1),
+            check_integer(body, "n", 1),
+            check_integer(body, "top_logprobs", 0),
+            optional_field(body, "seed", "an integer",
+                           [](const json& v) { return v.is_number_integer() || v.is_number_unsigned(); }),
+            optional_field(body, "temperature", "a number", number),
+            optional_field(body, "top_p", "a number", number),
+            optional_field(body, "presence_penalty", "a number", number),
+            optional_field(body, "frequency_penalty", "a number", number),
+            optional_field(body, "stop", "a string or an array of strings",
+                           [](const json& v) { return v.is_string() || is_string_array(v); }),
+            optional_field(body, "tools", "an array of tool objects", [](const json& v) { return v.is_array(); }),
+            optional_field(body, "tool_choice", "a string or an object",
+                           [](const json& v) { return v.is_string() || v.is_object(); }),
+            optional_field(body, "response_format", "an object", object),
+            optional_field(body, "stream_options", "an object", object),
+            optional_field(body, "metadata", "an object", object),
+            optional_field(body, "user", "a string", string),
+            optional_field(body, "reasoning_effort", "a string", string),
+        })) {
+        return f;
+    }
+    if (auto tools = body.find("tools"); tools != body.end() && tools->is_array()) {
+        if (auto f = check_typed_objects(*tools, "tools", true)) {
+            return f;
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<wire::Failure> validate_messages_request(const json& body)
+{
+    if (!body.is_object()) {
+        return wire::bad_request("The request body must be a JSON object.");
+    }
+    if (auto f = check_model(body)) {
+        return f;
+    }
+    return validate_messages_fields(body);
+}
+
+std::optional<wire::Failure> validate_messages_fields(const json& body)
+{
+    if (!body.is_object()) {
+        return wire::bad_request("The request body must be a JSON object.");
+    }
+    auto messages = body.find("messages");
+    if (messages == body.end() || !messages->is_array()) {
+        return wire::bad_request("messages: Field required (an array of messages).", "messages");
+    }
+    for (std::size_t i = 0; i < messages->size(); ++i) {
+        const json& m = (*messages)[i];
+        std::string name = "messages[" + std::to_string(i) + "]";
+        if (!m.is_object()) {
+            return wrong(name, "an object", m);
+        }
+        auto role = m.find("role");
+        if (role == m.end() || !role->is_string() ||
+            (role->get_ref<const std::string&>() != "user" && role->get_ref<const std::string&>() != "assistant")) {
+            return wire::bad_request(name + ".role: must be \"user\" or \"assistant\".", name + ".role");
+        }
+        auto content = m.find("content");
+        if (content == m.end() || (!content->is_string() && !content->is_array())) {
+            return wire::bad_request(name + ".content: must be a string or an array of content blocks.",
+                                     name + ".content");
+        }
+        if (content->is_array()) {
+            if (auto f = check_typed_objects(*content, name + ".content", true)) {
+                return f;
+            }
+        }
+    }
+    if (auto sys = body.find("system"); sys != body.end() && !sys->is_null()) {
+        if (sys->is_array()) {
+            if (auto f = check_typed_objects(*sys, "system", true)) {
+                return f;
+            }
+        } else if (!sys->is_string()) {
+            return wrong("system", "a string or an array of text blocks", *sys);
+        }
+    }
+    if (auto f = first_of({
+            check_integer(body, "max_tokens", 1),
+            check_integer(body, "top_k", 0),
+            optional_field(body, "temperature", "a number", number),
+            optional_field(body, "top_p", "a number", number),
+            optional_field(body, "stream", "a boolean", boolean),
+            optional_field(body, "stop_sequences", "an array of strings", is_string_array),
+            optional_field(body, "tools", "an array of tool objects", [](const json& v) { return v.is_array(); }),
+            optional_field(body, "tool_choice", "an object", object),
+            optional_field(body, "metadata", "an object", object),
+            optional_field(body, "thinking", "an object", object),
+            optional_field(body, "output_config", "an object", object),
+        })) {
+        return f;
+    }
+    if (auto tools = body.find("tools"); tools != body.end() && tools->is_array()) {
+        if (auto f = check_typed_objects(*tools, "tools", false)) {
+            return f;
+        }
+        for (std::size_t i = 0; i < tools->size(); ++i) {
+            const json& t = (*tools)[i];
+            std::string name = "tools[" + std::to_string(i) + "]";
+            if (auto n = t.find("name"); n != t.end() && !n->is_string()) {
+                return wrong(name + ".name", "a string", *n);
+            }
+            if (auto s = t.find("input_schema"); s != t.end() && !s->is_object()) {
+                return wrong(name + ".input_schema", "an object", *s);
+            }
+        }
+    }
+    if (auto th = body.find("thinking"); th != body.end() && th->is_object()) {
+        if (auto f = check_integer(*th, "budget_tokens", 0)) {
+            f->message = "thinking." + f->message;
+            f->param = "thinking.budget_tokens";
+            return f;
+        }
+    }
+    if (auto md = body.find("metadata"); md != body.end() && md->is_object()) {
+        if (auto f = optional_field(*md, "user_id", "a string", string)) {
+            f->message = "metadata." + f->message;
+            f->param = "metadata.user_id";
+            return f;
+        }
+    }
+    return std::nullopt;
+}
+
+std::optional<wire::Failure> validate_embeddings_request(const json& body)
+{
+    if (!body.is_object()) {
+        return wire::bad_request("The request body must be a JSON object.");
+    }
+    if (auto f = check_model(body)) {
+        return f;
+    }
+    auto input = body.find("input");
+    if (input == body.end() || input->is_null()) {
+        return wire::bad_request("input: Field required (a string or an array of strings).", "input");
+    }
+    auto token_array = [](const json& v) {
+        if (!v.is_array() || v.empty()) {
+            return false;
+        }
+        for (const auto& t : v) {
+            if (!is_integer(t, 0)) {
+                return false;
+            }
+        }
+        return true;
+    };
+    bool ok = input->is_string() || (input->is_array() && !input->empty());
+    if (ok && input->is_array()) {
+        bool strings = is_string_array(*input);
+        bool tokens = token_array(*input);
+        bool token_lists = true;
+        for (const auto& item : *input) {
+            token_lists = token_lists && token_array(item);
+        }
+        ok = strings || tokens || token_lists;
+    }
+    if (!ok) {
+        return wrong("input", "a string, a non-empty array of strings or an array of token arrays", *input);
+    }
+    if (auto f = first_of({
+            check_integer(body, "dimensions", 1),
+            optional_field(body, "encoding_format", "\"float\" or \"base64\"",
+                           [](const json& v) { return v == "float" || v == "base64"; }),
+            optional_field(body, "user", "a string", string),
+        })) {
+        return f;
+    }
+    return std::nullopt;
+}
+
+}  // namespace aigw::daemon::providers
