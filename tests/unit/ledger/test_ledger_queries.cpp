@@ -113,7 +113,7 @@ TEST_CASE("entries by request id return every attempt; by tag only the run's row
     CHECK((*tagged)[0].row.request_id == "req_a");
 }
 
-TEST_CASE("cost groups carry the nearest-rank p95 latency of final attempts") {
+TEST_CASE("cost groups carry the p95 latency of final attempts, within the buckets' error bound") {
     QueryDir dir;
     auto ledger = open_in(dir);
     for (int i = 1; i <= 20; ++i) {
@@ -130,11 +130,12 @@ TEST_CASE("cost groups carry the nearest-rank p95 latency of final attempts") {
     q.until_ms = k_base_ms + 1000;
     q.group_by = "variant";
     auto groups = ledger->cost(q);
-    REQUIRE(groups.has_value());
+    REQUIRE_MESSAGE(groups.has_value(), groups.error());
     REQUIRE(groups->size() == 2);
     for (const auto& g : *groups) {
         if (g.key == "openai/gpt-4o-mini") {
-            CHECK(g.p95_latency_ms == 190);  // rank 19 of 20
+            // Rank 19 of 20 is 190 ms; read from the latency buckets, within 4.5% + 0.5 ms.
+            CHECK(static_cast<double>(g.p95_latency_ms) == doctest::Approx(190).epsilon(0.045));
             CHECK(g.avg_latency_ms == doctest::Approx(105));
         } else {
             CHECK(g.p95_latency_ms == 7);

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Builds a synthetic ledger of N rows over 90 days through the Ledger's own schema and writer
+# (bench/ledger_bench.cpp, compiled here with -O2 against daemon/ledger), then times each
+# report, logs query, budget seeding, start-up and the writer's rows/s at that size.
+#
+#   bench/ledger_scale.sh [--rows N] [--days D] [--keep DIR]
+#
+# A benchmark, not a test: it prints numbers. 5M rows take several minutes and ~1.7 GB.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+rows=5000000
+days=90
+keep=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --rows) rows=$2; shift 2 ;;
+        --days) days=$2; shift 2 ;;
+        --keep) keep=$2; shift 2 ;;
+        *) echo "usage: $0 [--rows N] [--days D] [--keep DIR]" >&2; exit 2 ;;
+    esac
+done
+work=$(mktemp -d "${TMPDIR:-/tmp}/aigw-ledger-bench-XXXXXX")
+[ -n "$keep" ] || trap 'rm -rf "$work"' EXIT
+bin="$work/bench-ledger"
+echo "compiling bench-ledger (-O2)..." >&2
+${CXX:-g++} -std=c++23 -O2 -I"$top" "$top"/daemon/ledger/*.cpp "$here/ledger_bench.cpp" -o "$bin" \
+    -lSQLiteCpp -lsqlite3 -pthread
+echo "load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores" >&2
+"$bin" --db "$work/ledger.db" --rows "$rows" --days "$days"
+ls -la "$work" | grep ledger.db >&2
+if [ -n "$keep" ]; then
+    mkdir -p "$keep" && mv "$work"/ledger.db* "$keep"/ && echo "kept in $keep" >&2
+fi
