@@ -25,20 +25,26 @@ public:
     std::string data_dir_option;  ///< --data-dir
     bool no_spawn = false;        ///< --no-spawn
     bool version = false;         ///< --version
+    /// Set by commands that must work with a config the daemon cannot load (daemon stop,
+    /// status, logs, --version, config): they get every value that could be read instead.
+    bool config_optional = false;
     config::Env env = config::process_env();
 
     /// The command to run after parsing (set by the chosen subcommand's callback).
     std::function<int()> action;
 
-    /// Config (file + env), with --data-dir applied. Throws std::runtime_error on a bad file.
+    /// Config (file + env), with --data-dir applied. Throws std::runtime_error naming every
+    /// problem (file:line) and how to fix it on a bad file, unless `config_optional`.
     const config::Config& config();
+    /// Every problem of the config file ("file:line: ..."); empty when it loads.
+    const std::vector<std::string>& config_errors();
     std::filesystem::path data_dir();
     client::ConnectOptions connect_options();
     /// The daemon client, starting the daemon unless --no-spawn.
     std::expected<client::DaemonClient*, client::ClientError> client();
 
 private:
-    std::optional<config::Config> m_config;
+    std::optional<config::ConfigCheck> m_check;
     std::optional<client::DaemonClient> m_client;
 };
 
@@ -59,6 +65,14 @@ void add_bench_command(CLI::App& app, Context& ctx);
 void add_eval_command(CLI::App& app, Context& ctx);
 void add_logs_command(CLI::App& app, Context& ctx);
 void add_cache_command(CLI::App& app, Context& ctx);
+void add_ledger_command(CLI::App& app, Context& ctx);
+void add_config_command(CLI::App& app, Context& ctx);
+void add_completions_command(CLI::App& app, Context& ctx);
+
+/// The message and exit code of a command-line parse failure, in aigw's voice:
+/// "aigw: unknown command 'rn'; did you mean 'run'?" with k_exit_usage; help and version
+/// requests print as CLI11 does and return 0.
+int report_parse_error(CLI::App& app, const CLI::ParseError& e);
 
 /// Entry point of the aigw executable.
 int cli_main(int argc, char** argv);

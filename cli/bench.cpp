@@ -113,6 +113,30 @@ std::optional<double> percentile(std::vector<double> values, double p) {
     return values[index];
 }
 
+std::string error_group_key(std::string_view message) {
+    std::string out(message.substr(0, message.find('\n')));
+    for (std::size_t at = out.find(" (x-request-id "); at != std::string::npos; at = out.find(" (x-request-id ")) {
+        const std::size_t end = out.find(')', at);
+        out.erase(at, end == std::string::npos ? std::string::npos : end - at + 1);
+    }
+    return out;
+}
+
+int bench_exit_code(const std::vector<BenchStats>& stats, bool interrupted, bool fail_on_errors) {
+    if (interrupted) {
+        return 1;
+    }
+    for (const auto& s : stats) {
+        if (s.calls > 0 && s.errors == s.calls) {
+            return 1;
+        }
+        if (fail_on_errors && s.errors > 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 BenchStats summarize(const std::string& model, std::size_t model_index, const std::vector<BenchSample>& samples) {
     BenchStats s;
     s.model = model;
@@ -130,7 +154,7 @@ BenchStats summarize(const std::string& model, std::size_t model_index, const st
         s.cost_total += x.cost_usd;
         if (!x.ok) {
             ++s.errors;
-            ++errors[x.error];
+            ++errors[error_group_key(x.error)];
             continue;
         }
         latency.push_back(x.latency_ms);
@@ -208,7 +232,7 @@ nlohmann::json opt_json(const std::optional<double>& v) { return v ? nlohmann::j
 }  // namespace
 
 Table bench_table(const std::vector<BenchStats>& stats, bool colour) {
-    Table t({"MODEL", "CALLS", "TTFT P50", "TTFT P95", "LAT P50", "LAT P95", "TOK/S", "IN/CALL", "OUT/CALL",
+    Table t({"MODEL", "CALLS", "TTFT P50 ms", "TTFT P95 ms", "LAT P50 ms", "LAT P95 ms", "TOK/S", "IN/CALL", "OUT/CALL",
              "USD/CALL", "USD TOTAL", "ERRORS"},
             {Align::left, Align::right, Align::right, Align::right, Align::right, Align::right, Align::right,
              Align::right, Align::right, Align::right, Align::right, Align::right});

@@ -71,6 +71,14 @@ struct BenchStats {
 /// Statistics of the samples of `model_index` (latencies and tokens of successful calls only).
 /// Output tokens/s = output tokens / (latency - ttft) summed over calls, or over the whole
 /// latency when the generation time is too short to measure (non-streamed, instant mocks).
+/// An error message without what differs between calls (request ids, hints on the next
+/// line), so equal failures group: "error 404 ... (x-request-id abc)" -> "error 404 ...".
+std::string error_group_key(std::string_view message);
+
+/// The exit code of a bench run: 1 when the run was interrupted, when some model failed
+/// every call, or when `fail_on_errors` and any call failed; else 0.
+int bench_exit_code(const std::vector<BenchStats>& stats, bool interrupted, bool fail_on_errors);
+
 BenchStats summarize(const std::string& model, std::size_t model_index, const std::vector<BenchSample>& samples);
 
 enum class Better { lower, higher };

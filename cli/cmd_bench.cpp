@@ -34,6 +34,7 @@ struct BenchOptions {
     bool show_outputs = false;
     bool json = false;
     bool csv = false;
+    bool fail_on_errors = false;
 };
 
 std::atomic<bool> g_interrupted{false};
@@ -283,8 +284,12 @@ int run_bench(Context& ctx, const BenchOptions& o) {
         }
     }
     std::cerr << "run tagged " << tag << " in the ledger: aigw cost --by tag\n";
-    const bool any_ok = std::any_of(samples.begin(), samples.end(), [](const BenchSample& s) { return s.ok; });
-    return any_ok ? 0 : k_exit_error;
+    const int rc = bench_exit_code(stats, g_interrupted, o.fail_on_errors);
+    if (rc != 0 && !g_interrupted) {
+        std::cerr << "aigw bench: "
+                  << (o.fail_on_errors ? "calls failed (--fail-on-errors)" : "a model failed every call") << '\n';
+    }
+    return rc;
 }
 
 }  // namespace
@@ -307,6 +312,7 @@ void add_bench_command(CLI::App& app, Context& ctx) {
     cmd->add_flag("--show-outputs", o->show_outputs, "Print the answers side by side before the table");
     auto* json = cmd->add_flag("--json", o->json, "Print the statistics and every sample as JSON");
     cmd->add_flag("--csv", o->csv, "Print the statistics as CSV")->excludes(json);
+    cmd->add_flag("--fail-on-errors", o->fail_on_errors, "Exit 1 when any call failed (default: only when a model failed every call)");
     cmd->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_bench(ctx, *o); }; });
 }
 

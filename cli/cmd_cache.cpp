@@ -54,7 +54,7 @@ int run_stats(Context& ctx, const CacheOptions& o) {
                            (s->semantic_hits > 0 ? " (" + group_thousands(s->semantic_hits) + " semantic)" : "")});
     t.add_row({"misses", group_thousands(s->misses)});
     t.add_row({"hit rate", s->hits + s->misses > 0 ? format_fixed(s->hit_rate * 100, 1) + "%" : std::string("-")});
-    t.add_row({"saved", "$" + format_usd(s->saved_usd)});
+    t.add_row({"saved", format_usd(s->saved_usd)});
     t.add_row({"evictions", group_thousands(s->evictions)});
     t.add_row({"expired", group_thousands(s->expirations)});
     t.add_row({"too large", group_thousands(s->too_large)});

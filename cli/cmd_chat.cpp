@@ -2,6 +2,8 @@
 
 #include "cli/app.hpp"
 #include "cli/cmd_run.hpp"
+#include "cli/line_editor.hpp"
+#include "cli/suggest.hpp"
 #include "cli/term.hpp"
 
 #include <atomic>
@@ -126,10 +128,38 @@ std::string trim(const std::string& s) {
     return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
+/// "fast (groq/llama-3.3-70b-versatile)" for an alias, the id itself otherwise; an error
+/// naming the closest known model when the name resolves to nothing.
+std::expected<std::string, std::string> describe_model(const config::Config& cfg, const std::string& name) {
+    auto resolved = config::resolve_model(cfg, name);
+    if (!resolved) {
+        std::vector<std::string> known;
+        for (const auto* m : cfg.catalog.all()) {
+            known.push_back(m->id);
+            known.push_back(m->name);
+        }
+        for (const auto& [alias, target] : cfg.aliases) {
+            known.push_back(alias);
+        }
+        std::string msg = "unknown model '" + name + "'";
+        if (auto s = suggest(name, known)) {
+            msg += "; did you mean '" + *s + "'?";
+        } else {
+            msg += "; 'aigw models' lists them";
+        }
+        return std::unexpected(msg);
+    }
+    if (resolved->id == name) {
+        return name;
+    }
+    return name + " (" + resolved->id + ")";
+}
+
 int run_chat(Context& ctx, const ChatOptions& o) {
     const bool tty = is_tty(0);
     const bool colour = colour_enabled(2);
     std::string model = pick_model(o.model, ctx.config(), ctx.env).model;
+    const auto shown = describe_model(ctx.config(), model);
 
     auto client = ctx.client();
     if (!client) {
@@ -137,19 +167,29 @@ int run_chat(Context& ctx, const ChatOptions& o) {
     }
     SigintGuard guard;
     LineReader reader(0);
+    // On a terminal, libedit edits the line (arrows never reach the model) and keeps history.
+    std::unique_ptr<LineEditor> editor;
+    if (tty) {
+        editor = std::make_unique<LineEditor>(ctx.data_dir() / "chat_history");
+    }
     nlohmann::json history = fresh_history(o.system);
 
     if (tty) {
-        std::cerr << paint("chatting with " + model + "; /help for commands, Ctrl-D to quit", Colour::dim, colour)
+        std::cerr << paint("chatting with " + shown.value_or(model) + "; /help for commands, Ctrl-D to quit",
+                           Colour::dim, colour)
                   << '\n';
     }
     for (;;) {
-        if (tty) {
-            std::cerr << paint("you> ", Colour::bold, colour) << std::flush;
-        }
         g_interrupted.store(false);
         std::string line;
-        const auto r = reader.read_line(line);
+        LineReader::Result r = LineReader::Result::line;
+        if (editor) {
+            if (editor->read_line("you> ", line) == LineEditor::Result::eof) {
+                r = g_interrupted.exchange(false) ? LineReader::Result::interrupted : LineReader::Result::eof;
+            }
+        } else {
+            r = reader.read_line(line);
+        }
         if (r == LineReader::Result::interrupted) {
             if (tty) {
                 std::cerr << "\n" << paint("(use /exit or Ctrl-D to quit)", Colour::dim, colour) << '\n';
@@ -163,7 +203,7 @@ int run_chat(Context& ctx, const ChatOptions& o) {
             break;
         }
         // A paste of several lines arrives at once: send it as one message.
-        if (tty) {
+        if (tty && !editor) {
             std::string more;
             while (reader.more_pending(15) && reader.read_line(more) == LineReader::Result::line) {
                 line += "\n" + more;
@@ -186,10 +226,15 @@ int run_chat(Context& ctx, const ChatOptions& o) {
                 history = fresh_history(o.system);
                 std::cerr << paint("(conversation cleared)", Colour::dim, colour) << '\n';
             } else if (cmd == "/model") {
-                if (!arg.empty()) {
-                    model = arg;
+                const auto checked = describe_model(ctx.config(), arg.empty() ? model : arg);
+                if (!checked) {
+                    std::cerr << "aigw: " << checked.error() << "; still using " << model << '\n';
+                } else {
+                    if (!arg.empty()) {
+                        model = arg;
+                    }
+                    std::cerr << paint("(model: " + *checked + ")", Colour::dim, colour) << '\n';
                 }
-                std::cerr << paint("(model: " + model + ")", Colour::dim, colour) << '\n';
             } else {
                 std::cerr << "aigw: unknown command " << cmd << "; /help lists them\n";
             }
@@ -210,7 +255,9 @@ int run_chat(Context& ctx, const ChatOptions& o) {
                     if (auto c = delta.find("content"); c != delta.end() && c->is_string()) {
                         const auto& t = c->get_ref<const std::string&>();
                         if (!t.empty()) {
-                            std::fwrite(t.data(), 1, t.size(), stdout);
+                            // A model's output must not drive the terminal (escape sequences).
+                            const std::string safe = is_tty(1) ? make_printable(t) : t;
+                            std::fwrite(safe.data(), 1, safe.size(), stdout);
                             std::fflush(stdout);
                             wrote_any = true;
                             last = t.back();

@@ -109,6 +109,29 @@ std::string cost_csv(const client::CostReport& r, std::string_view by) {
     return out;
 }
 
+std::vector<client::CostGroup> with_range_days(std::vector<client::CostGroup> days, std::int64_t since_ms,
+                                               std::int64_t until_ms) {
+    auto utc_day = [](std::int64_t ms) {
+        const std::time_t t = static_cast<std::time_t>(ms / 1000);
+        std::tm tm{};
+        gmtime_r(&t, &tm);
+        char buf[16];
+        std::strftime(buf, sizeof buf, "%Y-%m-%d", &tm);
+        return std::string(buf);
+    };
+    if (until_ms <= since_ms) {
+        return days;
+    }
+    for (const std::string& day : {utc_day(since_ms), utc_day(until_ms - 1)}) {
+        if (std::none_of(days.begin(), days.end(), [&](const client::CostGroup& g) { return g.key == day; })) {
+            client::CostGroup empty;
+            empty.key = day;
+            days.push_back(std::move(empty));
+        }
+    }
+    return days;
+}
+
 std::vector<client::CostGroup> fill_days(std::vector<client::CostGroup> days) {
     std::sort(days.begin(), days.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
     auto parse_day = [](const std::string& key) -> std::optional<std::time_t> {
@@ -221,6 +244,12 @@ int run_cost(Context& ctx, const CostOptions& o) {
             return k_exit_usage;
         }
         q.until_ms = *until;
+        if (*until <= *since) {
+            std::cerr << "aigw cost: the range is empty: --until " << o.until << " ("
+                      << format_local_time(*until, "%Y-%m-%d %H:%M") << ") is not after --since " << o.since << " ("
+                      << format_local_time(*since, "%Y-%m-%d %H:%M") << "); swap them\n";
+            return k_exit_usage;
+        }
     }
     auto client = ctx.client();
     if (!client) {
@@ -231,7 +260,18 @@ int run_cost(Context& ctx, const CostOptions& o) {
         return fail(report.error());
     }
     if (o.json) {
-        std::cout << report->raw.dump(2) << '\n';
+        // The range the report covers, so a saved report says what it is about.
+        nlohmann::json out = report->raw;
+        if (out.is_object()) {
+            const std::int64_t until_ms = q.until_ms ? *q.until_ms
+                                                     : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                           now.time_since_epoch()).count();
+            out["range"] = {{"since_ms", *q.since_ms},
+                            {"until_ms", until_ms},
+                            {"since", format_local_time(*q.since_ms, "%Y-%m-%dT%H:%M:%S%z")},
+                            {"until", format_local_time(until_ms, "%Y-%m-%dT%H:%M:%S%z")}};
+        }
+        std::cout << out.dump(2) << '\n';
         return 0;
     }
     if (o.csv) {
@@ -239,6 +279,12 @@ int run_cost(Context& ctx, const CostOptions& o) {
         return 0;
     }
     const bool colour = colour_enabled(1);
+    if (o.by == "day") {
+        const std::int64_t until_ms =
+            q.until_ms ? *q.until_ms
+                       : std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
+        report->groups = with_range_days(std::move(report->groups), *q.since_ms, until_ms);
+    }
     if (o.by == "variant" || o.by == "day") {
         if (report->groups.empty()) {
             std::cerr << "no requests in this period\n";

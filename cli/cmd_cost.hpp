@@ -32,6 +32,11 @@ std::string cost_csv(const client::CostReport& r, std::string_view by);
 /// requests filled in as empty groups, so a chart shows the gaps.
 std::vector<client::CostGroup> fill_days(std::vector<client::CostGroup> days);
 
+/// `days` with empty groups added for the first and last UTC day of [since_ms, until_ms)
+/// when missing, so fill_days shows every day of the range, quiet ones included.
+std::vector<client::CostGroup> with_range_days(std::vector<client::CostGroup> days, std::int64_t since_ms,
+                                               std::int64_t until_ms);
+
 /// `--by variant`: each A/B variant's requests, error rate, average and p95 latency, cost
 /// and cost per request; the best value of each column is marked '*'.
 Table variant_table(const client::CostReport& r, bool colour);

@@ -133,7 +133,7 @@ void print_health(const client::Status& st, bool colour) {
     if (!st.deployments.empty()) {
         std::cout << "\ndeployments (rolling window)\n";
         const auto r = Align::right;
-        Table t({"deployment", "state", "score", "requests", "errors", "429s", "timeouts", "p95", "in flight"},
+        Table t({"deployment", "state", "score", "requests", "errors", "429s", "timeouts", "p95 ms", "in flight"},
                 {Align::left, Align::left, r, r, r, r, r, r, r});
         for (const auto& d : st.deployments) {
             std::string state = d.state;
@@ -298,18 +298,30 @@ void add_daemon_command(CLI::App& app, Context& ctx) {
     auto* start = cmd->add_subcommand("start", "Start aigwd in the background (no-op when it runs)");
     start->callback([&ctx] { ctx.action = [&ctx] { return run_start(ctx); }; });
     auto* stop = cmd->add_subcommand("stop", "Stop aigwd (drains the ledger first)");
-    stop->callback([&ctx] { ctx.action = [&ctx] { return run_stop(ctx); }; });
+    stop->callback([&ctx] {
+        ctx.config_optional = true;
+        ctx.action = [&ctx] { return run_stop(ctx); };
+    });
     auto* status = cmd->add_subcommand("status", "Show pid, port, version, uptime and requests (exit 3 if stopped)");
     status->add_flag("--json", o->json, "Print JSON");
-    status->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_status(ctx, *o); }; });
+    status->callback([&ctx, o] {
+        ctx.config_optional = true;
+        ctx.action = [&ctx, o] { return run_status(ctx, *o); };
+    });
     // `aigw status`: the same report at the top level, where users look for it.
     auto* top = app.add_subcommand("status", "Show the daemon, each deployment's health and provider key states");
     top->add_flag("--json", o->json, "Print JSON");
-    top->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_status(ctx, *o); }; });
+    top->callback([&ctx, o] {
+        ctx.config_optional = true;
+        ctx.action = [&ctx, o] { return run_status(ctx, *o); };
+    });
     auto* logs = cmd->add_subcommand("logs", "Print the end of the daemon log");
     logs->add_flag("-f,--follow", o->follow, "Keep printing new lines");
     logs->add_option("-n,--lines", o->lines, "How many lines (default 50)")->check(CLI::NonNegativeNumber);
-    logs->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_logs(ctx, *o); }; });
+    logs->callback([&ctx, o] {
+        ctx.config_optional = true;
+        ctx.action = [&ctx, o] { return run_logs(ctx, *o); };
+    });
 }
 
 }  // namespace aigw::cli

@@ -31,6 +31,7 @@ struct EvalOptions {
     std::string tag;
     bool json = false;
     bool show_outputs = false;
+    bool skip_unsupported = false;
 };
 
 std::atomic<bool> g_eval_interrupted{false};
@@ -147,6 +148,25 @@ int run_eval(Context& ctx, const EvalOptions& o) {
     const bool colour_err = colour_enabled(2);
     for (const auto& w : cfg.warnings) {
         std::cerr << paint("aigw eval: warning: " + w, Colour::yellow, colour_err) << '\n';
+    }
+    // A typo'd assertion must not turn a CI gate green: it stops the run, as in promptfoo.
+    for (const auto& e : cfg.errors) {
+        std::cerr << "aigw eval: " << e << '\n';
+    }
+    if (!cfg.errors.empty()) {
+        return k_exit_usage;
+    }
+    for (const auto& u : cfg.unsupported) {
+        if (o.skip_unsupported) {
+            std::cerr << paint("aigw eval: warning: " + u + "; skipped (--skip-unsupported)", Colour::yellow, colour_err)
+                      << '\n';
+        } else {
+            std::cerr << "aigw eval: " << u << '\n';
+        }
+    }
+    if (!cfg.unsupported.empty() && !o.skip_unsupported) {
+        std::cerr << "  remove those assertions, or pass --skip-unsupported to run the rest without them\n";
+        return k_exit_usage;
     }
     if (!o.models.empty()) {
         cfg.providers.clear();
@@ -445,14 +465,14 @@ int run_eval(Context& ctx, const EvalOptions& o) {
         }
         t.print(std::cout, colour);
         if (grading_cost > 0) {
-            std::cout << "grading (judge and embeddings): " << format_usd(grading_cost) << " USD\n";
+            std::cout << "grading (judge and embeddings): " << format_usd(grading_cost) << "\n";
         }
         if (o.pick_cheapest) {
             const std::string bar = format_fixed(*min_pass * 100, 0) + "%";
             if (picked) {
                 std::cout << "cheapest with a pass rate of at least " << bar << ": "
                           << paint(summary[pick].label, Colour::bold, colour) << " (" << format_usd(summary[pick].cost)
-                          << " USD for the eval)\n";
+                          << " for the eval)\n";
             } else {
                 std::cout << "no model reaches a pass rate of " << bar << "\n";
             }
@@ -497,8 +517,12 @@ void add_eval_command(CLI::App& app, Context& ctx) {
     auto* cmd = app.add_subcommand("eval", "Run a promptfoo-compatible eval config through the gateway");
     cmd->add_option("config", o->file, "The config (YAML; default promptfooconfig.yaml)");
     cmd->add_option("-m,--model", o->models, "Evaluate these models instead of the config's providers (repeatable)");
-    cmd->add_option("-j,--concurrency", o->concurrency, "Cases in flight at once (default: evaluateOptions.maxConcurrency or 4)")
+    cmd->add_option("-c,--concurrency", o->concurrency, "Cases in flight at once (default: evaluateOptions.maxConcurrency or 4)")
         ->check(CLI::PositiveNumber);
+    // The old spelling, kept working but out of the help.
+    cmd->add_option("-j", o->concurrency, "Same as --concurrency")->check(CLI::PositiveNumber)->group("");
+    cmd->add_flag("--skip-unsupported", o->skip_unsupported,
+                  "Skip assertion types aigw cannot run (javascript, python, ...) instead of failing");
     cmd->add_option("--judge", o->judge, "Model that grades llm-rubric (default openai/gpt-4o-mini; mock/judge when all models are mock)");
     cmd->add_option("--embedding-model", o->embedder,
                     "Model that embeds for similar (default openai/text-embedding-3-small; mock/embed when all models are mock)");

@@ -363,7 +363,11 @@ int run_show(Context& ctx, const KeysOptions& o) {
     }
     auto k = (*c)->show_key(o.id_or_name);
     if (!k) {
-        return fail(k.error());
+        auto e = k.error();
+        if (e.status == 404 && e.hint.empty()) {
+            e.hint = "'aigw keys list' shows the virtual keys";
+        }
+        return fail(e);
     }
     if (o.json) {
         std::cout << k->raw.dump(2) << '\n';
@@ -396,7 +400,11 @@ int run_revoke(Context& ctx, const KeysOptions& o) {
     }
     auto k = (*c)->revoke_key(o.id_or_name);
     if (!k) {
-        return fail(k.error());
+        auto e = k.error();
+        if (e.status == 404 && e.hint.empty()) {
+            e.hint = "'aigw keys list' shows the virtual keys";
+        }
+        return fail(e);
     }
     if (o.json) {
         std::cout << k->raw.dump(2) << '\n';

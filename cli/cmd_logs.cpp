@@ -45,7 +45,11 @@ int run_list(Context& ctx, const LogsOptions& o) {
             return 0;
         }
         if (rows->empty()) {
-            std::cerr << "no requests in the ledger yet\n";
+            if (o.tag.empty()) {
+                std::cerr << "no requests in the ledger yet\n";
+            } else {
+                std::cerr << "no requests tagged '" << o.tag << "'; 'aigw cost --by tag' lists the tags\n";
+            }
             return 0;
         }
         log_table(*rows, colour).print(std::cout, colour);

@@ -6,12 +6,14 @@
 #include <algorithm>
 #include <iostream>
 #include <memory>
+#include <set>
 
 namespace aigw::cli {
 namespace {
 
 struct ModelsOptions {
     bool json = false;
+    bool names = false;
     bool all = false;
 };
 
@@ -22,7 +24,42 @@ bool shown_by_default(const client::ModelRow& m) {
     return (m.mode == "chat" || m.mode == "embedding") && m.key_present;
 }
 
+/// One model name a line, for shell completion: the running daemon's models (never starts
+/// one), else the catalog; aliases and logical models of the config either way.
+int print_names(Context& ctx) {
+    std::set<std::string> names;
+    client::ConnectOptions co = ctx.connect_options();
+    co.allow_spawn = false;
+    if (auto found = client::locate_daemon(co)) {
+        client::DaemonClient c(found->endpoint, client::gateway_key(ctx.env, co.data_dir));
+        if (auto rows = c.models()) {
+            for (const auto& m : *rows) {
+                names.insert(m.id);
+            }
+        }
+    }
+    const auto& cfg = ctx.config();
+    if (names.empty()) {
+        for (const auto* m : cfg.catalog.all()) {
+            names.insert(m->id);
+        }
+    }
+    for (const auto& [name, target] : cfg.aliases) {
+        names.insert(name);
+    }
+    for (const auto& [name, routing] : cfg.model_routing) {
+        names.insert(name);
+    }
+    for (const auto& n : names) {
+        std::cout << n << '\n';
+    }
+    return 0;
+}
+
 int run_models(Context& ctx, const ModelsOptions& o) {
+    if (o.names) {
+        return print_names(ctx);
+    }
     auto client = ctx.client();
     if (!client) {
         return fail(client.error());
@@ -76,7 +113,11 @@ void add_models_command(CLI::App& app, Context& ctx) {
     auto* cmd = app.add_subcommand("models", "List models with context size, prices per 1M tokens and key status");
     cmd->add_flag("--json", o->json, "Print JSON instead of a table");
     cmd->add_flag("--all", o->all, "Include models whose provider has no key, and every mode");
-    cmd->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_models(ctx, *o); }; });
+    cmd->add_flag("--names", o->names, "Print only the model names, one a line (for shell completion)");
+    cmd->callback([&ctx, o] {
+        ctx.config_optional = o->names;
+        ctx.action = [&ctx, o] { return run_models(ctx, *o); };
+    });
 }
 
 }  // namespace aigw::cli

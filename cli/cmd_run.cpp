@@ -283,8 +283,10 @@ void add_run_command(CLI::App& app, Context& ctx) {
     cmd->add_flag("--json", o->json, "Print the whole response JSON (implies --no-stream)");
     cmd->add_option("--temperature", o->temperature, "Sampling temperature")->check(CLI::Range(0.0, 2.0));
     cmd->add_option("--max-tokens", o->max_tokens, "Maximum tokens in the answer")->check(CLI::PositiveNumber);
-    auto* cont = cmd->add_flag("-c,--continue", o->continue_last, "Continue the last conversation");
-    cmd->add_option("--cid", o->cid, "Continue (or start) the conversation with this id")->excludes(cont);
+    auto* cont = cmd->add_flag("--continue", o->continue_last, "Continue the last conversation");
+    // -c is concurrency elsewhere (bench, eval); the old short spelling still works, unlisted.
+    auto* cont_short = cmd->add_flag("-c", o->continue_last, "Same as --continue")->group("");
+    cmd->add_option("--cid", o->cid, "Continue (or start) the conversation with this id")->excludes(cont)->excludes(cont_short);
     cmd->add_option("-t,--template", o->template_name, "Use a saved template (model, system prompt, parameters, prompt)");
     cmd->add_option("--save-template", o->save_template_name,
                     "Save -m, -s, --temperature, --max-tokens and the prompt (with {{input}}) as a template, and exit");

@@ -1,5 +1,7 @@
 #include "cli/eval_config.hpp"
 
+#include "cli/suggest.hpp"
+
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -79,6 +81,8 @@ struct Loader {
     std::string name;  ///< config file name for messages
     std::filesystem::path base;
     std::vector<std::string>* warnings;
+    std::vector<std::string>* errors;       ///< EvalConfig::errors
+    std::vector<std::string>* unsupported;  ///< EvalConfig::unsupported
 
     void warn(const YAML::Node& n, const std::string& what) const {
         warnings->push_back(name + ":" + std::to_string(line_of(n)) + ": " + what);
@@ -371,6 +375,15 @@ const std::set<std::string, std::less<>> k_supported_asserts{
     "contains-json", "is-valid-openai-tools-call", "cost",   "latency",  "similar",
     "llm-rubric", "levenshtein"};
 
+/// promptfoo's other assertion types: known, so not a typo, but aigw eval cannot run them.
+const std::set<std::string, std::less<>> k_promptfoo_only_asserts{
+    "javascript", "python", "ruby", "webhook", "is-xml", "contains-xml", "is-sql", "contains-sql",
+    "is-html", "contains-html", "is-refusal", "is-valid-openai-function-call", "model-graded-closedqa",
+    "model-graded-factuality", "factuality", "answer-relevance", "context-faithfulness", "context-recall",
+    "context-relevance", "classifier", "moderation", "perplexity", "perplexity-score", "rouge-n", "bleu",
+    "gleu", "meteor", "select-best", "human", "finish-reason", "g-eval", "guardrails", "trace-span-count",
+    "trace-span-duration", "trace-error-spans", "conversation-relevance", "pi", "word-count", "assert-set"};
+
 struct JudgeChoice {
     std::string judge;
     std::string embedder;
@@ -442,7 +455,17 @@ std::optional<EvalAssertion> parse_assertion(const Loader& L, const YAML::Node& 
         type = type.substr(4);
     }
     if (!k_supported_asserts.contains(type)) {
-        L.warn(n["type"], "assertion type '" + n["type"].as<std::string>() + "' is not supported by aigw eval; skipped");
+        const std::string typed = n["type"].as<std::string>();
+        if (k_promptfoo_only_asserts.contains(type)) {
+            L.unsupported->push_back(L.where(n["type"]) + "assertion type '" + typed + "' is not supported by aigw eval");
+        } else {
+            std::string msg = L.where(n["type"]) + "unknown assertion type '" + typed + "'";
+            const std::vector<std::string> known(k_supported_asserts.begin(), k_supported_asserts.end());
+            if (auto s = suggest(type, known)) {
+                msg += "; did you mean '" + std::string(a.negate ? "not-" : "") + *s + "'?";
+            }
+            L.errors->push_back(std::move(msg));
+        }
         return std::nullopt;
     }
     a.type = type;
@@ -571,7 +594,7 @@ std::expected<std::vector<EvalTest>, std::string> tests_from_file(const Loader& 
     }
     try {
         const YAML::Node doc = YAML::Load(*text);
-        Loader sub{L.resolve(ref).string(), L.resolve(ref).parent_path(), L.warnings};
+        Loader sub{L.resolve(ref).string(), L.resolve(ref).parent_path(), L.warnings, L.errors, L.unsupported};
         return parse_tests(sub, doc);
     } catch (const YAML::Exception& e) {
         return std::unexpected(L.where(at) + "cannot parse " + ref + ": " + e.what());
@@ -883,7 +906,7 @@ std::expected<std::vector<EvalTest>, std::string> tests_from_csv(std::string_vie
 std::expected<EvalConfig, std::string> parse_eval_config(std::string_view yaml_text, std::string_view name,
                                                          const std::filesystem::path& base_dir) {
     EvalConfig cfg;
-    Loader L{std::string(name), base_dir, &cfg.warnings};
+    Loader L{std::string(name), base_dir, &cfg.warnings, &cfg.errors, &cfg.unsupported};
     YAML::Node root;
     try {
         root = YAML::Load(std::string(yaml_text));

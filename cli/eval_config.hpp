@@ -59,6 +59,12 @@ struct EvalConfig {
     int max_concurrency = 0;       ///< evaluateOptions.maxConcurrency, 0 = not set
     int repeat = 1;                ///< evaluateOptions.repeat
     std::vector<std::string> warnings;  ///< "file:12: unknown key 'foo' in a test; ignored"
+    /// Assertion types nobody knows ("file:12: unknown assertion type 'contians'; did you
+    /// mean 'contains'?"): the config is wrong, the run must not start.
+    std::vector<std::string> errors;
+    /// promptfoo assertion types aigw cannot run (javascript, python, webhook, ...), one
+    /// "file:line: ..." each; they fail the run unless skipped on purpose (--skip-unsupported).
+    std::vector<std::string> unsupported;
 };
 
 /// promptfoo provider id -> gateway model; nullopt for providers that run code or call

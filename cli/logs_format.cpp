@@ -158,7 +158,7 @@ std::string request_details(const std::vector<client::LogRow>& attempts, bool co
     field("attempts", std::to_string(attempts.size()));
     field("tag", f.tag);
     field("variant", f.variant);
-    field("cost", format_usd(total_cost) + " USD" + (f.priced ? "" : " (model not priced in the catalog)"));
+    field("cost", format_usd(total_cost) + (f.priced ? "" : " (model not priced in the catalog)"));
     for (const auto& a : attempts) {
         // Appended piecewise: g++ 12 misreports "lit" + std::string&& in optimised builds.
         std::string heading = "attempt ";
@@ -188,7 +188,7 @@ std::string request_details(const std::vector<client::LogRow>& attempts, bool co
             tokens += " (" + group_thousands(a.reasoning_tokens) + " reasoning)";
         }
         field("tokens", tokens);
-        field("cost", format_usd(a.cost_usd) + " USD");
+        field("cost", format_usd(a.cost_usd));
         field("cache", a.cache_hit ? "hit" : "");
         if (!a.request_body.empty()) {
             out += paint("request body", Colour::dim, colour) + "\n" + pretty_body(a.request_body) + "\n";

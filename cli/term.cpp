@@ -1,5 +1,6 @@
 #include "cli/term.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -121,6 +122,69 @@ std::size_t display_width(std::string_view s) {
 Table::Table(std::vector<std::string> headers, std::vector<Align> align)
     : m_headers(std::move(headers)), m_align(std::move(align)) {
     m_align.resize(m_headers.size(), Align::left);
+    if (is_tty(1)) {
+        m_max_width = terminal_width(1);
+    }
+}
+
+std::vector<std::size_t> fit_widths(std::vector<std::size_t> widths, std::size_t max_total, std::size_t gap) {
+    if (max_total == 0 || widths.empty()) {
+        return widths;
+    }
+    constexpr std::size_t k_min = 3;
+    std::size_t total = gap * (widths.size() - 1);
+    for (auto w : widths) {
+        total += w;
+    }
+    while (total > max_total) {
+        auto widest = std::max_element(widths.begin(), widths.end());
+        if (*widest <= k_min) {
+            break;
+        }
+        --*widest;
+        --total;
+    }
+    return widths;
+}
+
+std::string truncate_to_width(std::string_view s, std::size_t width) {
+    if (display_width(s) <= width) {
+        return std::string(s);
+    }
+    // Drop ANSI escapes, then keep whole UTF-8 characters up to width - 1, then "…".
+    std::string plain;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '\x1b' && i + 1 < s.size() && s[i + 1] == '[') {
+            i += 2;
+            while (i < s.size() && !(s[i] >= '@' && s[i] <= '~')) {
+                ++i;
+            }
+            continue;
+        }
+        plain.push_back(s[i]);
+    }
+    std::string out;
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < plain.size();) {
+        std::size_t len = 1;
+        const auto lead = static_cast<unsigned char>(plain[i]);
+        if (lead >= 0xF0) {
+            len = 4;
+        } else if (lead >= 0xE0) {
+            len = 3;
+        } else if (lead >= 0xC0) {
+            len = 2;
+        }
+        const std::string_view ch = std::string_view(plain).substr(i, len);
+        const std::size_t w = display_width(ch);
+        if (used + w + 1 > width) {
+            break;
+        }
+        out += ch;
+        used += w;
+        i += len;
+    }
+    return out + "…";
 }
 
 void Table::add_row(std::vector<std::string> cells) {
@@ -140,12 +204,14 @@ void Table::print(std::ostream& out, bool colour) const {
             widths[c] = std::max(widths[c], display_width(row[c]));
         }
     }
+    widths = fit_widths(std::move(widths), m_max_width);
     auto print_row = [&](const std::vector<std::string>& cells, bool header) {
         std::string line;
         for (std::size_t c = 0; c < cells.size(); ++c) {
-            const std::size_t pad = widths[c] - display_width(cells[c]);
+            const std::string fitted = truncate_to_width(cells[c], widths[c]);
+            const std::size_t pad = widths[c] - display_width(fitted);
             const bool last = c + 1 == cells.size();
-            std::string cell = header ? paint(cells[c], Colour::bold, colour) : cells[c];
+            std::string cell = header ? paint(fitted, Colour::bold, colour) : fitted;
             if (m_align[c] == Align::right) {
                 line += std::string(pad, ' ') + cell;
             } else {
@@ -229,16 +295,14 @@ std::string group_thousands(std::int64_t n) {
 }
 
 std::string format_usd(double usd) {
-    if (usd == 0) {
-        return "0.00";
+    // One format everywhere: cents above a dollar, micro-dollars below (a call often costs
+    // a few millionths).
+    const std::string sign = usd < 0 ? "-" : "";
+    const double a = std::fabs(usd);
+    if (a == 0) {
+        return "$0.00";
     }
-    if (std::fabs(usd) >= 1) {
-        return format_fixed(usd, 2);
-    }
-    if (std::fabs(usd) >= 0.01) {
-        return format_fixed(usd, 4);
-    }
-    return format_fixed(usd, 6);
+    return sign + "$" + format_fixed(a, a >= 1 ? 2 : 6);
 }
 
 std::string format_price(double per_mtok) {

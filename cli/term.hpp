@@ -33,21 +33,35 @@ public:
     void add_row(std::vector<std::string> cells);
     /// A separator line before the next row (e.g. before a TOTAL line).
     void add_rule();
-    /// Two spaces between columns; no trailing spaces; headers bold when `colour`.
+    /// Two spaces between columns; no trailing spaces; headers bold when `colour`. Rows
+    /// never wrap: past the max width the widest column is cut with "…".
     void print(std::ostream& out, bool colour = false) const;
+    /// Columns a row may take; 0 = no limit. Defaults to the terminal's width when stdout
+    /// is a terminal, else no limit (pipes get whole cells).
+    void set_max_width(std::size_t columns) { m_max_width = columns; }
     std::size_t rows() const { return m_rows.size(); }
 
 private:
     std::vector<std::string> m_headers;
     std::vector<Align> m_align;
     std::vector<std::vector<std::string>> m_rows;  ///< an empty row is a rule
+    std::size_t m_max_width = 0;
 };
+
+/// Column widths that fit `max_total` columns with `gap` between columns: the widest column
+/// gives up one column at a time (never below 3) until the row fits or nothing can shrink.
+/// `max_total` 0 keeps the widths.
+std::vector<std::size_t> fit_widths(std::vector<std::size_t> widths, std::size_t max_total, std::size_t gap = 2);
+
+/// `s` cut to `width` display columns, ending in "…" when cut; colour codes are dropped
+/// from a cut cell.
+std::string truncate_to_width(std::string_view s, std::size_t width);
 
 /// 128000 -> "128k", 1048576 -> "1M", 2000000 -> "2M", 0 -> "-".
 std::string human_tokens(std::int64_t n);
 /// 1234567 -> "1,234,567".
 std::string group_thousands(std::int64_t n);
-/// Dollars with enough digits to be useful: 0 -> "0.00", 0.0012 -> "0.0012", 12.5 -> "12.50".
+/// The one money format: 0 -> "$0.00", 0.00001 -> "$0.000010", 0.25 -> "$0.250000", 12.5 -> "$12.50".
 std::string format_usd(double usd);
 /// Price per 1M tokens: 0.15 -> "0.15", 2.5 -> "2.50", 0.075 -> "0.075".
 std::string format_price(double per_mtok);

@@ -2,7 +2,12 @@
 # Keep in sync with cli/*.cpp (tests/unit/cli/test_completions.cpp checks every
 # subcommand and long option appears here).
 
-_aigw_providers="openai anthropic gemini groq together fireworks deepseek mistral xai openrouter cerebras moonshot perplexity"
+_aigw_providers="openai anthropic gemini groq together fireworks deepseek mistral xai openrouter cerebras moonshot perplexity ollama azure bedrock cohere"
+
+# Model names: from the running daemon, else from the catalog built into aigw.
+_aigw_models() {
+    aigw models --names 2>/dev/null
+}
 
 _aigw() {
     local cur prev words cword
@@ -17,7 +22,7 @@ _aigw() {
     fi
 
     local global_opts="--data-dir --no-spawn --version -V --help -h"
-    local commands="run chat models cost logs bench eval daemon keys status cache"
+    local commands="run chat models cost logs bench eval daemon keys status cache ledger config completions help"
 
     # Find the subcommand (and the sub-subcommand for daemon/keys).
     local cmd="" sub="" i
@@ -28,7 +33,7 @@ _aigw() {
             *)
                 if [[ -z $cmd ]]; then
                     cmd="${words[i]}"
-                elif [[ -z $sub && ( $cmd == daemon || $cmd == keys || $cmd == logs || $cmd == cache ) ]]; then
+                elif [[ -z $sub && ( $cmd == daemon || $cmd == keys || $cmd == logs || $cmd == cache || $cmd == ledger || $cmd == config ) ]]; then
                     sub="${words[i]}"
                 fi
                 ;;
@@ -39,7 +44,10 @@ _aigw() {
         --data-dir)
             COMPREPLY=($(compgen -d -- "$cur"))
             return ;;
-        -m|--model|-s|--system|--temperature|--max-tokens|-n|--lines|--name|--rpm|--tpm|--models|--repeat|-c|--concurrency|-j|-p|--prompt|--tag|--cid|--judge|--embedding-model|--min-pass)
+        -m|--model|--judge|--embedding-model)
+            COMPREPLY=($(compgen -W "$(_aigw_models)" -- "$cur"))
+            return ;;
+        -s|--system|--temperature|--max-tokens|-n|--lines|--name|--rpm|--tpm|--models|--repeat|-c|--concurrency|-j|-p|--prompt|--tag|--cid|--min-pass)
             return ;;
         --budget)
             COMPREPLY=($(compgen -W "5/day 50/month" -- "$cur"))
@@ -67,9 +75,9 @@ _aigw() {
         run)
             opts="--model -m --system -s --no-stream --json --temperature --max-tokens --continue -c --cid --template -t --save-template --no-save --help" ;;
         bench)
-            opts="--prompt -p --file -f --repeat -n --concurrency -c --system -s --max-tokens --temperature --tag --no-stream --show-outputs --json --csv --help" ;;
+            opts="--prompt -p --file -f --repeat -n --concurrency -c --system -s --max-tokens --temperature --tag --no-stream --show-outputs --json --csv --fail-on-errors --help" ;;
         eval)
-            opts="--model -m --concurrency -j --judge --embedding-model --pick-cheapest --min-pass --tag --show-outputs --json --help"
+            opts="--model -m --concurrency -c --skip-unsupported --judge --embedding-model --pick-cheapest --min-pass --tag --show-outputs --json --help"
             COMPREPLY=($(compgen -W "$opts" -- "$cur") $(compgen -f -X '!*.@(yaml|yml)' -- "$cur"))
             return ;;
         logs)
@@ -80,7 +88,7 @@ _aigw() {
         chat)
             opts="--model -m --system -s --help" ;;
         models)
-            opts="--json --all --help" ;;
+            opts="--json --all --names --help" ;;
         cost)
             opts="--since --until --by --json --csv --help" ;;
         status)
@@ -99,9 +107,27 @@ _aigw() {
                 list|show|revoke) opts="--json --help" ;;
                 create) opts="--name --rpm --tpm --budget --models --expires --json --help" ;;
             esac ;;
+        config)
+            case "$sub" in
+                "") opts="path show check edit --help" ;;
+                show|check) opts="--json --help" ;;
+                *) opts="--help" ;;
+            esac ;;
+        completions)
+            opts="bash zsh fish --help" ;;
+        help)
+            opts="$commands" ;;
         cache)
             case "$sub" in
                 "") opts="stats clear --help" ;;
+                *) opts="--json --help" ;;
+            esac ;;
+        ledger)
+            case "$sub" in
+                "") opts="stats prune vacuum export --help" ;;
+                stats) opts="--json --help" ;;
+                prune) opts="--older-than --json --help" ;;
+                export) opts="--format --since --until --help" ;;
                 *) opts="--json --help" ;;
             esac ;;
     esac

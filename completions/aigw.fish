@@ -1,8 +1,8 @@
 # fish completion for aigw. Keep in sync with cli/*.cpp (tests/unit/cli/test_completions.cpp
 # checks every subcommand and long option appears here).
 
-set -l aigw_commands run chat models cost logs bench eval daemon keys status cache
-set -l aigw_providers openai anthropic gemini groq together fireworks deepseek mistral xai openrouter cerebras moonshot perplexity
+set -l aigw_commands run chat models cost logs bench eval daemon keys status cache ledger config completions help
+set -l aigw_providers openai anthropic gemini groq together fireworks deepseek mistral xai openrouter cerebras moonshot perplexity ollama azure bedrock cohere
 
 complete -c aigw -f
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -l data-dir -r -a '(__fish_complete_directories)' -d 'Data dir of the daemon'
@@ -23,7 +23,7 @@ complete -c aigw -n "__fish_seen_subcommand_from status" -l json -d 'Print JSON'
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a cache -d 'Show or clear the response cache'
 
 # run
-complete -c aigw -n "__fish_seen_subcommand_from run" -s m -l model -r -d 'Model'
+complete -c aigw -n "__fish_seen_subcommand_from run" -s m -l model -r -a '(aigw models --names 2>/dev/null)' -d 'Model'
 complete -c aigw -n "__fish_seen_subcommand_from run" -s s -l system -r -d 'System prompt'
 complete -c aigw -n "__fish_seen_subcommand_from run" -l no-stream -d 'Wait for the whole answer'
 complete -c aigw -n "__fish_seen_subcommand_from run" -l json -d 'Print the response JSON'
@@ -46,13 +46,15 @@ complete -c aigw -n "__fish_seen_subcommand_from bench" -l temperature -r -d 'Sa
 complete -c aigw -n "__fish_seen_subcommand_from bench" -l tag -r -d 'Ledger tag of the run'
 complete -c aigw -n "__fish_seen_subcommand_from bench" -l no-stream -d 'Measure non-streamed calls'
 complete -c aigw -n "__fish_seen_subcommand_from bench" -l show-outputs -d 'Print answers side by side'
+complete -c aigw -n "__fish_seen_subcommand_from bench" -l fail-on-errors -d 'Exit 1 when any call failed'
 complete -c aigw -n "__fish_seen_subcommand_from bench" -l json -d 'Print JSON'
 complete -c aigw -n "__fish_seen_subcommand_from bench" -l csv -d 'Print CSV'
 
 # eval
 complete -c aigw -n "__fish_seen_subcommand_from eval" -F
-complete -c aigw -n "__fish_seen_subcommand_from eval" -s m -l model -r -d 'Evaluate these models instead'
-complete -c aigw -n "__fish_seen_subcommand_from eval" -s j -l concurrency -r -d 'Cases in flight'
+complete -c aigw -n "__fish_seen_subcommand_from eval" -s m -l model -r -a '(aigw models --names 2>/dev/null)' -d 'Evaluate these models instead'
+complete -c aigw -n "__fish_seen_subcommand_from eval" -s c -l concurrency -r -d 'Cases in flight'
+complete -c aigw -n "__fish_seen_subcommand_from eval" -l skip-unsupported -d 'Skip assertion types aigw cannot run'
 complete -c aigw -n "__fish_seen_subcommand_from eval" -l judge -r -d 'Model that grades llm-rubric'
 complete -c aigw -n "__fish_seen_subcommand_from eval" -l embedding-model -r -d 'Model that embeds for similar'
 complete -c aigw -n "__fish_seen_subcommand_from eval" -l pick-cheapest -d 'Name the cheapest model that passes'
@@ -70,7 +72,7 @@ complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subco
 complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l tag -r -d 'Only this run tag'
 
 # chat
-complete -c aigw -n "__fish_seen_subcommand_from chat" -s m -l model -r -d 'Model'
+complete -c aigw -n "__fish_seen_subcommand_from chat" -s m -l model -r -a '(aigw models --names 2>/dev/null)' -d 'Model'
 complete -c aigw -n "__fish_seen_subcommand_from chat" -s s -l system -r -d 'System prompt'
 
 # models
@@ -116,3 +118,32 @@ set -l aigw_cache_cmds stats clear
 complete -c aigw -n "__fish_seen_subcommand_from cache; and not __fish_seen_subcommand_from $aigw_cache_cmds" -a stats -d 'Entries, hits, misses, savings'
 complete -c aigw -n "__fish_seen_subcommand_from cache; and not __fish_seen_subcommand_from $aigw_cache_cmds" -a clear -d 'Remove every cached answer'
 complete -c aigw -n "__fish_seen_subcommand_from cache; and __fish_seen_subcommand_from $aigw_cache_cmds" -l json -d 'Print JSON'
+
+# config
+set -l aigw_config_cmds path show check edit
+complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a config -d 'See, check and edit the config file'
+complete -c aigw -n "__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from $aigw_config_cmds" -a path -d 'Where the config file is'
+complete -c aigw -n "__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from $aigw_config_cmds" -a show -d 'The effective config and sources'
+complete -c aigw -n "__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from $aigw_config_cmds" -a check -d 'Report every problem'
+complete -c aigw -n "__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from $aigw_config_cmds" -a edit -d 'Open in $EDITOR, then check'
+complete -c aigw -n "__fish_seen_subcommand_from config; and __fish_seen_subcommand_from show check" -l json -d 'Print JSON'
+
+# completions, help
+complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a completions -d 'Print the completion script'
+complete -c aigw -n "__fish_seen_subcommand_from completions" -a 'bash zsh fish'
+complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a help -d 'Show the help of a command'
+complete -c aigw -n "__fish_seen_subcommand_from help" -a "$aigw_commands"
+complete -c aigw -n "__fish_seen_subcommand_from models" -l names -d 'Print model names only'
+
+# ledger
+set -l aigw_ledger_cmds stats prune vacuum export
+complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a ledger -d 'Stats, prune, vacuum or export the ledger'
+complete -c aigw -n "__fish_seen_subcommand_from ledger; and not __fish_seen_subcommand_from $aigw_ledger_cmds" -a stats -d 'Rows, span, file size'
+complete -c aigw -n "__fish_seen_subcommand_from ledger; and not __fish_seen_subcommand_from $aigw_ledger_cmds" -a prune -d 'Delete old rows'
+complete -c aigw -n "__fish_seen_subcommand_from ledger; and not __fish_seen_subcommand_from $aigw_ledger_cmds" -a vacuum -d 'Shrink the file'
+complete -c aigw -n "__fish_seen_subcommand_from ledger; and not __fish_seen_subcommand_from $aigw_ledger_cmds" -a export -d 'Rows as JSON lines or CSV'
+complete -c aigw -n "__fish_seen_subcommand_from ledger; and __fish_seen_subcommand_from stats prune vacuum" -l json -d 'Print JSON'
+complete -c aigw -n "__fish_seen_subcommand_from ledger; and __fish_seen_subcommand_from prune" -l older-than -d 'e.g. 30d'
+complete -c aigw -n "__fish_seen_subcommand_from ledger; and __fish_seen_subcommand_from export" -l format -a 'jsonl csv' -d 'Format'
+complete -c aigw -n "__fish_seen_subcommand_from ledger; and __fish_seen_subcommand_from export" -l since -d 'e.g. 7d'
+complete -c aigw -n "__fish_seen_subcommand_from ledger; and __fish_seen_subcommand_from export" -l until -d 'e.g. 2025-06-30'

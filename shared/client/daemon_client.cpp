@@ -554,4 +554,35 @@ std::expected<ChatResult, ClientError> DaemonClient::chat_stream(nlohmann::json 
     return out;
 }
 
+std::expected<void, ClientError> DaemonClient::get_stream(const std::string& path,
+                                                        const std::function<bool(std::string_view)>& sink) const {
+    auto cli = make_http(m_endpoint, m_timeouts);
+    httplib::Headers h{{"Authorization", "Bearer " + m_key}};
+    std::string error_body;
+    int status = 0;
+    auto res = cli->Get(
+        path, h,
+        [&](const httplib::Response& r) {
+            status = r.status;
+            return true;
+        },
+        [&](const char* data, std::size_t n) {
+            if (status != 200) {
+                error_body.append(data, n);
+                return error_body.size() < 65536;
+            }
+            return sink(std::string_view(data, n));
+        });
+    if (!res) {
+        if (res.error() == httplib::Error::Canceled && status == 200) {
+            return {};  // the sink stopped
+        }
+        return std::unexpected(transport_error(m_endpoint, res.error()));
+    }
+    if (res->status != 200) {
+        return std::unexpected(http_error(res->status, error_body, res->headers, ""));
+    }
+    return {};
+}
+
 }  // namespace aigw::client

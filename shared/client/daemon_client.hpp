@@ -7,7 +7,9 @@
 #include <atomic>
 #include <chrono>
 #include <expected>
+#include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace aigw::client {
@@ -73,6 +75,12 @@ public:
     /// GET with auth returning the parsed JSON body (for endpoints without a typed method).
     std::expected<nlohmann::json, ClientError> get_json(const std::string& path) const;
     std::expected<nlohmann::json, ClientError> post_json(const std::string& path, const nlohmann::json& body) const;
+
+    /// GET with auth, handing the body to `sink` piece by piece as it arrives (e.g.
+    /// /aigw/v1/ledger/export); `sink` returns false to stop. A non-200 answer is an error
+    /// (its body is not passed to `sink`).
+    std::expected<void, ClientError> get_stream(const std::string& path,
+                                                const std::function<bool(std::string_view)>& sink) const;
 
 private:
     Endpoint m_endpoint;

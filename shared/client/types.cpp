@@ -128,7 +128,9 @@ ClientError error_from_response(int status, const std::string& body) {
         e.message = "no error message";
     }
     // The daemon's own messages already say what to do; add a hint only where they may not.
-    if ((e.code == "model_not_found" || status == 404) && e.message.find("aigw models") == std::string::npos) {
+    // Only for a model: a 404 for a key or a request id has its own hint (keys list, logs).
+    const bool about_model = e.code == "model_not_found" || (status == 404 && e.message.find("model") != std::string::npos);
+    if (about_model && e.message.find("aigw models") == std::string::npos) {
         e.hint = "list the models with 'aigw models --all'";
     }
     return e;

@@ -56,7 +56,10 @@ std::optional<BalanceStrategy> parse_strategy(std::string_view name) {
 /// "file:line: ..."); unknown keys only add a warning, so a newer config still loads.
 class ConfigReader {
 public:
-    ConfigReader(std::string_view source, Config& cfg) : m_source(source), m_cfg(cfg) {}
+    /// With `errors`, every error is recorded there and the walk goes on (aigw config check);
+    /// without, the first error ends it.
+    ConfigReader(std::string_view source, Config& cfg, std::vector<std::string>* errors = nullptr)
+        : m_source(source), m_cfg(cfg), m_errors(errors) {}
 
     std::expected<void, std::string> read(const toml::table& root);
 
@@ -177,21 +180,37 @@ private:
     Result read_model_policy(const toml::key& k, const toml::node& v, std::string_view section, ModelPolicy& policy,
                              bool& known);
     Result read_budget(const toml::table& t);
+    Result read_limits(const toml::table& t);
+
+    /// Whether the walk ends at `r`: true for an error unless errors are being collected, in
+    /// which case it is recorded and `r` becomes a success.
+    bool stop_at(Result& r) const {
+        if (r) {
+            return false;
+        }
+        if (m_errors == nullptr) {
+            return true;
+        }
+        m_errors->push_back(std::move(r.error()));
+        r = {};
+        return false;
+    }
 
     std::string_view m_source;
     Config& m_cfg;
+    std::vector<std::string>* m_errors = nullptr;
 };
 
 std::expected<void, std::string> ConfigReader::read(const toml::table& root) {
     // toml++ iterates keys in sorted order; sections are read in dependency order instead
     // ([models] may name a provider defined under [providers]).
-    static constexpr std::array<std::string_view, 9> k_sections = {"server",  "upstream", "ledger", "cache", "providers",
-                                                                   "aliases", "routing",  "models", "budget"};
+    static constexpr std::array<std::string_view, 10> k_sections = {"server",  "upstream", "ledger", "cache", "providers",
+                                                                    "aliases", "routing",  "models", "budget", "limits"};
     for (auto&& [k, v] : root) {
         const std::string_view name = k.str();
         if (name == "data_dir") {
             std::string dir;
-            if (auto r = string(k, v, "", dir); !r) {
+            if (auto r = string(k, v, "", dir); stop_at(r)) {
                 return r;
             }
             m_cfg.data_dir = dir;
@@ -202,7 +221,10 @@ std::expected<void, std::string> ConfigReader::read(const toml::table& root) {
                 unknown_key(k, v, "");
             }
         } else if (auto t = table(k, v); !t) {
-            return std::unexpected(std::move(t.error()));
+            Result r = std::unexpected(std::move(t.error()));
+            if (stop_at(r)) {
+                return r;
+            }
         }
     }
     for (std::string_view name : k_sections) {
@@ -227,10 +249,12 @@ std::expected<void, std::string> ConfigReader::read(const toml::table& root) {
             r = read_routing(*t);
         } else if (name == "budget") {
             r = read_budget(*t);
+        } else if (name == "limits") {
+            r = read_limits(*t);
         } else {
             r = read_models(*t);
         }
-        if (!r) {
+        if (stop_at(r)) {
             return r;
         }
     }
@@ -255,10 +279,31 @@ ConfigReader::Result ConfigReader::read_server(const toml::table& t) {
             r = integer(k, v, section, 0, 4096, m_cfg.threads);
         } else if (name == "keep_alive_max") {
             r = integer(k, v, section, 1, k_max, m_cfg.keep_alive_max);
+        } else if (name == "header_timeout_ms") {
+            r = integer(k, v, section, 100, k_max, m_cfg.header_timeout_ms);
+        } else if (name == "body_timeout_ms") {
+            r = integer(k, v, section, 100, k_max, m_cfg.body_timeout_ms);
+        } else if (name == "max_connections") {
+            r = integer(k, v, section, 1, k_max, m_cfg.max_connections);
+        } else if (name == "allowed_hosts") {
+            const auto* arr = v.as_array();
+            m_cfg.allowed_hosts.clear();
+            if (arr == nullptr) {
+                r = error(k, v, section, "must be a list of host names, e.g. [\"gateway.internal\"] (or [\"*\"])");
+            } else {
+                for (const auto& item : *arr) {
+                    if (const auto* str = item.as_string()) {
+                        m_cfg.allowed_hosts.push_back(str->get());
+                    } else {
+                        r = error(k, v, section, "must be a list of strings");
+                        break;
+                    }
+                }
+            }
         } else {
             unknown_key(k, v, section);
         }
-        if (!r) {
+        if (stop_at(r)) {
             return r;
         }
     }
@@ -284,7 +329,7 @@ ConfigReader::Result ConfigReader::read_upstream(const toml::table& t) {
         } else {
             unknown_key(k, v, section);
         }
-        if (!r) {
+        if (stop_at(r)) {
             return r;
         }
     }
@@ -304,7 +349,7 @@ ConfigReader::Result ConfigReader::read_ledger(const toml::table& t) {
         } else {
             unknown_key(k, v, section);
         }
-        if (!r) {
+        if (stop_at(r)) {
             return r;
         }
     }
@@ -342,7 +387,7 @@ ConfigReader::Result ConfigReader::read_cache(const toml::table& t) {
         } else {
             unknown_key(k, v, section);
         }
-        if (!r) {
+        if (stop_at(r)) {
             return r;
         }
     }
@@ -387,7 +432,7 @@ ConfigReader::Result ConfigReader::read_providers(const toml::table& t) {
             return std::unexpected(at(k, v) + ": [providers." + std::string(name) + "] must be a table, not " +
                                    std::string(type_name(v)));
         }
-        if (auto r = read_provider(k, *pt); !r) {
+        if (auto r = read_provider(k, *pt); stop_at(r)) {
             return r;
         }
     }
@@ -448,7 +493,7 @@ ConfigReader::Result ConfigReader::read_provider(const toml::key& name_key, cons
         } else {
             unknown_key(k, v, section);
         }
-        if (!r) {
+        if (stop_at(r)) {
             return r;
         }
     }
@@ -540,7 +585,7 @@ ConfigReader::Result ConfigReader::read_models(const toml::table& t) {
             continue;
         }
         Json entry = Json::object();
-        if (auto r = read_model(k, rest, entry); !r) {
+        if (auto r = read_model(k, rest, entry); stop_at(r)) {
             return r;
         }
         if (entry.empty()) {
@@ -688,7 +733,7 @@ ConfigReader::Result ConfigReader::read_routing(const toml::table& t) {
         } else {
             unknown_key(k, v, section);
         }
-        if (!r) {
+        if (stop_at(r)) {
             return r;
         }
     }
@@ -747,7 +792,7 @@ ConfigReader::Result ConfigReader::read_model(const toml::key& id_key, const tom
                 unknown_key(k, v, section);
             }
         }
-        if (!r) {
+        if (stop_at(r)) {
             return r;
         }
     }
@@ -789,6 +834,22 @@ ConfigReader::Result ConfigReader::read_budget(const toml::table& t) {
         } else {
             unknown_key(k, v, section);
         }
+        if (stop_at(r)) {
+            return r;
+        }
+    }
+    return {};
+}
+
+ConfigReader::Result ConfigReader::read_limits(const toml::table& t) {
+    constexpr std::string_view section = "[limits]";
+    for (auto&& [k, v] : t) {
+        Result r;
+        if (k.str() == "allow_unpriced") {
+            r = boolean(k, v, section, m_cfg.limits.allow_unpriced);
+        } else {
+            unknown_key(k, v, section);
+        }
         if (!r) {
             return r;
         }
@@ -822,7 +883,12 @@ fs::path expand_config_path(const fs::path& p, const fs::path& config_path, cons
 
 }  // namespace
 
-std::expected<Config, std::string> parse_config(std::string_view toml_text, std::string_view source_name) {
+namespace {
+
+/// parse_config; with `errors`, every problem is collected there and the Config holds every
+/// value that could be read (a TOML syntax error leaves the defaults).
+std::expected<Config, std::string> parse_config_impl(std::string_view toml_text, std::string_view source_name,
+                                                     std::vector<std::string>* errors) {
     Config cfg;
     for (const auto& p : builtin_providers()) {
         cfg.providers.insert_or_assign(p.name, p);
@@ -830,31 +896,38 @@ std::expected<Config, std::string> parse_config(std::string_view toml_text, std:
     cfg.catalog = Catalog::builtin();
 
     toml::table root;
+    auto syntax_error = [&](const toml::parse_error& e) -> std::expected<Config, std::string> {
+        std::string msg = std::string(source_name) + ":" + std::to_string(e.source().begin.line) + ":" +
+                          std::to_string(e.source().begin.column) + ": " + std::string(e.description());
+        if (errors != nullptr) {
+            errors->push_back(std::move(msg));
+            return cfg;
+        }
+        return std::unexpected(std::move(msg));
+    };
 #if TOML_EXCEPTIONS
     try {
         root = toml::parse(toml_text, source_name);
     } catch (const toml::parse_error& e) {
-        return std::unexpected(std::string(source_name) + ":" + std::to_string(e.source().begin.line) + ":" +
-                               std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+        return syntax_error(e);
     }
 #else
     auto parsed = toml::parse(toml_text, source_name);
     if (!parsed) {
-        const auto& e = parsed.error();
-        return std::unexpected(std::string(source_name) + ":" + std::to_string(e.source().begin.line) + ":" +
-                               std::to_string(e.source().begin.column) + ": " + std::string(e.description()));
+        return syntax_error(parsed.error());
     }
     root = std::move(parsed).table();
 #endif
 
-    ConfigReader reader(source_name, cfg);
+    ConfigReader reader(source_name, cfg, errors);
     if (auto r = reader.read(root); !r) {
         return std::unexpected(std::move(r.error()));
     }
     return cfg;
 }
 
-std::expected<Config, std::string> load_config(const Env& env, const fs::path& data_dir_override) {
+std::expected<Config, std::string> load_config_impl(const Env& env, const fs::path& data_dir_override,
+                                                    std::vector<std::string>* errors) {
     const fs::path path = default_config_path(env);
     std::expected<Config, std::string> parsed;
     std::error_code ec;
@@ -863,12 +936,17 @@ std::expected<Config, std::string> load_config(const Env& env, const fs::path& d
     if (fs::exists(path, ec)) {
         auto text = read_file(path);
         if (!text) {
-            return std::unexpected("cannot read the config file '" + path.string() +
-                                   "': check that it is a readable file, or set AIGW_CONFIG to another path");
+            std::string msg = "cannot read the config file '" + path.string() +
+                              "': check that it is a readable file, or set AIGW_CONFIG to another path";
+            if (errors == nullptr) {
+                return std::unexpected(std::move(msg));
+            }
+            errors->push_back(std::move(msg));
+            text = std::string();
         }
-        parsed = parse_config(*text, path.string());
+        parsed = parse_config_impl(*text, path.string(), errors);
     } else {
-        parsed = parse_config("", path.string());
+        parsed = parse_config_impl("", path.string(), errors);
     }
     if (!parsed) {
         return parsed;
@@ -908,10 +986,59 @@ std::expected<Config, std::string> load_config(const Env& env, const fs::path& d
     return parsed;
 }
 
+}  // namespace
+
+std::expected<Config, std::string> parse_config(std::string_view toml_text, std::string_view source_name) {
+    return parse_config_impl(toml_text, source_name, nullptr);
+}
+
+std::expected<Config, std::string> load_config(const Env& env, const fs::path& data_dir_override) {
+    return load_config_impl(env, data_dir_override, nullptr);
+}
+
+ConfigCheck check_config(const Env& env, const fs::path& data_dir_override) {
+    ConfigCheck out;
+    auto cfg = load_config_impl(env, data_dir_override, &out.errors);
+    if (cfg) {
+        out.config = std::move(*cfg);
+    } else {
+        out.errors.push_back(std::move(cfg.error()));
+    }
+    return out;
+}
+
 std::expected<ResolvedModel, wire::Failure> resolve_model(const Config& cfg, std::string_view requested) {
-    if (requested.empty()) {
+    // Normalisation (see the contract): surrounding spaces are trimmed and "//" collapsed;
+    // the provider part is matched case-insensitively and prices are found with
+    // Catalog::find_priced; the model part keeps its case upstream. Anything else odd in
+    // a name (control characters, inner spaces) is refused: it would reach headers and logs.
+    const std::string trimmed = [&] {
+        std::string_view v = requested;
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+            v.remove_prefix(1);
+        }
+        while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+            v.remove_suffix(1);
+        }
+        std::string out;
+        for (char c : v) {
+            if (!(c == '/' && !out.empty() && out.back() == '/')) {
+                out.push_back(c);
+            }
+        }
+        return out;
+    }();
+    if (trimmed.empty()) {
         return std::unexpected(wire::bad_request("you must provide a model parameter", "model"));
     }
+    for (char c : trimmed) {
+        auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7f || c == ' ') {
+            return std::unexpected(wire::bad_request(
+                "model: must not contain spaces or control characters (e.g. \"openai/gpt-4o-mini\").", "model"));
+        }
+    }
+    requested = trimmed;
     // Aliases first, so a user can point even a catalog name elsewhere. Chains are allowed;
     // parse_config rejects loops, the depth cap guards configs built by hand.
     std::string_view name = requested;
@@ -925,20 +1052,34 @@ std::expected<ResolvedModel, wire::Failure> resolve_model(const Config& cfg, std
 
     if (const auto slash = name.find('/'); slash != std::string_view::npos) {
         auto provider = cfg.providers.find(name.substr(0, slash));
+        if (provider == cfg.providers.end()) {
+            provider = cfg.providers.find(normalise_model_id(name.substr(0, slash)));
+        }
         if (provider != cfg.providers.end()) {
             const std::string_view rest = name.substr(slash + 1);
             if (rest.empty()) {
                 return std::unexpected(wire::model_not_found(requested));
             }
-            // Unknown models of a known provider go through unpriced (info == nullptr).
-            return ResolvedModel{&provider->second, std::string(rest), std::string(name), cfg.catalog.find(name)};
+            std::string id = provider->first + "/" + std::string(rest);
+            // Dated snapshots and case variants price as their family; unknown models of a
+            // known provider go through unpriced (info == nullptr). A mere case variant takes
+            // the catalog's id, so limits keyed by model id see one model.
+            const ModelInfo* info = cfg.catalog.find_priced(id);
+            if (info != nullptr && normalise_model_id(info->id) == normalise_model_id(id)) {
+                id = info->id;
+            }
+            return ResolvedModel{&provider->second, std::string(rest), id, info};
         }
         // Otherwise the slash may be part of a hosted model's own name: "meta-llama/llama-4-scout-...".
     }
-    if (const ModelInfo* info = cfg.catalog.find_bare(name)) {
+    if (const ModelInfo* info = cfg.catalog.find_bare_priced(name)) {
         auto provider = cfg.providers.find(info->provider);
         if (provider != cfg.providers.end()) {
-            return ResolvedModel{&provider->second, info->name, info->id, info};
+            if (normalise_model_id(info->name) == normalise_model_id(name)) {
+                return ResolvedModel{&provider->second, info->name, info->id, info};
+            }
+            // A dated snapshot of a catalog family: call it by its own name, price it as the family.
+            return ResolvedModel{&provider->second, std::string(name), info->provider + "/" + std::string(name), info};
         }
     }
     return std::unexpected(wire::model_not_found(requested));

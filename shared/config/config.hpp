@@ -67,6 +67,13 @@ struct BudgetConfig {
     double alert_at = 0.8;   ///< fraction of any budget (overall or a key's) that logs an alert once per period
 };
 
+/// [limits]: how admission treats what it cannot price.
+struct LimitsConfig {
+    /// false: a model with no price is refused while a budget (global or the key's) applies,
+    /// since its spend could not be counted. true: such requests pass and cost $0.
+    bool allow_unpriced = false;
+};
+
 /// [cache]: the response cache. Off by default: an identical request reaches the provider
 /// again unless the config or the request (`x-aigw-cache: on|semantic`) asks for the cache.
 struct CacheConfig {
@@ -92,6 +99,12 @@ struct Config {
     int port = k_default_port;
     int threads = 0;                 ///< 0: chosen at start-up from the core count
     int keep_alive_max = 10000;      ///< requests per inbound keep-alive connection
+    int header_timeout_ms = 30'000;  ///< a request's header must arrive within this (dribblers are cut off)
+    int body_timeout_ms = 120'000;   ///< and its body within this
+    int max_connections = 20000;     ///< open client connections; beyond, a 503 in the caller's shape
+    /// Host header names allowed besides localhost, 127.0.0.1, [::1] and the bound address
+    /// (DNS rebinding protection); "*" allows any.
+    std::vector<std::string> allowed_hosts;
     // [upstream]
     std::int64_t connect_timeout_ms = 10'000;
     std::int64_t read_timeout_ms = 600'000;     ///< socket read timeout (backstop)
@@ -115,6 +128,7 @@ struct Config {
     std::map<std::string, ModelRouting, std::less<>> model_routing;  ///< [models."NAME"] routing keys
     std::map<std::string, ModelPolicy, std::less<>> model_policies;  ///< [models."p/m"] non-catalog keys, by id
     BudgetConfig budget;                                         ///< [budget]
+    LimitsConfig limits;                                         ///< [limits]
 
     /// Problems that do not stop loading, e.g. "config.toml:12: unknown key 'foo' in [server]".
     /// The daemon logs them at start-up; `aigw` may print them.
@@ -129,8 +143,20 @@ struct Config {
 std::expected<Config, std::string> load_config(const Env& env,
                                                const std::filesystem::path& data_dir_override = {});
 
+/// Every problem of the config file at once, for `aigw config check` and for the commands
+/// that must work with a broken file (`aigw daemon stop`).
+struct ConfigCheck {
+    Config config;                    ///< every value that could be read; defaults and env elsewhere
+    std::vector<std::string> errors;  ///< "file:line: ..." each; the daemon would refuse to start
+};
+
+/// Like load_config, but goes on past errors and collects them all. Unknown keys stay
+/// warnings (in config.warnings). A TOML syntax error leaves only defaults and env.
+ConfigCheck check_config(const Env& env, const std::filesystem::path& data_dir_override = {});
+
 /// Parses TOML text into a Config (no env, no file). Used by load_config and tests.
-/// Sections: [server] host, port, threads, keep_alive_max; [upstream] connect_timeout_ms,
+/// Sections: [server] host, port, threads, keep_alive_max, max_connections, allowed_hosts,
+/// header_timeout_ms, body_timeout_ms; [upstream] connect_timeout_ms,
 /// read_timeout_ms; [ledger] retention_days, log_bodies; [cache] enabled, ttl_s, max_mb,
 /// max_entry_kb, semantic_threshold, embedding_model, semantic_max_entries; [providers.NAME] type
 /// (openai|anthropic|gemini|azure|bedrock|cohere|mock), base_url, api_key_env, key_required,
@@ -147,7 +173,7 @@ std::expected<Config, std::string> load_config(const Env& env,
 /// first_byte_timeout_ms, idle_timeout_ms, total_timeout_ms; [routing] retries,
 /// backoff_initial_ms, backoff_max_ms, max_retry_wait_ms, key_cooldown_ms, auto_fallback,
 /// circuit_failures, circuit_cooldown_ms, health_window_ms, strategy.
-/// Also rpm, tpm (ModelPolicy); [budget] daily_usd, monthly_usd, alert_at.
+/// Also rpm, tpm (ModelPolicy); [budget] daily_usd, monthly_usd, alert_at; [limits] allow_unpriced.
 /// Also the cache policy cache, cache_ttl_s, semantic (into model_cache); [cache].
 /// Other unknown keys become `warnings`.
 std::expected<Config, std::string> parse_config(std::string_view toml_text, std::string_view source_name);
@@ -161,6 +187,11 @@ struct ResolvedModel {
 
 /// "provider/model", an alias, or a bare catalog name -> provider and upstream model.
 /// Unknown provider or a bare name that resolves to none: 404 model_not_found.
+/// Names are normalised: surrounding spaces trimmed, "//" collapsed, the provider part
+/// matched case-insensitively; `info` comes from Catalog::find_priced (dated snapshots and
+/// case variants get their family's price; a case variant also gets the catalog's `id`).
+/// The model part keeps its case upstream. A name with inner spaces or control characters
+/// is a 400.
 std::expected<ResolvedModel, wire::Failure> resolve_model(const Config& cfg, std::string_view requested);
 
 /// The API key for a provider: its env var, else the provider-keys file in the data dir.

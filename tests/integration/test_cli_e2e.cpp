@@ -7,9 +7,15 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pty.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
+#include <chrono>
+#include <csignal>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -256,4 +262,316 @@ TEST_CASE("Ctrl-C in aigw chat stops the current answer without leaving the chat
     CHECK(r.out.find("Mock answer from mock/slow: after the interrupt") != std::string::npos);
     std::error_code ec;
     std::filesystem::remove_all(dir, ec);
+}
+
+// ---- issue 14: a CLI that never locks the user out and speaks in its own voice ----
+
+namespace {
+
+/// Environment for the CLI alone (no daemon): its own config and data dirs under `dir`.
+std::map<std::string, std::string> lone_env(const std::filesystem::path& dir)
+{
+    return {{"AIGW_CONFIG", (dir / "config.toml").string()},
+            {"XDG_CONFIG_HOME", (dir / "xdg-config").string()},
+            {"XDG_DATA_HOME", (dir / "xdg-data").string()},
+            {"AIGW_DATA_DIR", (dir / "data").string()},
+            {"NO_COLOR", "1"}};
+}
+
+}  // namespace
+
+TEST_CASE("aigw cli: a config the daemon cannot load still lets --version and daemon status, logs and stop work")
+{
+    // A daemon aigw itself started (not the harness's child, which would linger as a zombie).
+    const auto dir = aigw::test::make_temp_dir("cli-broken-config");
+    std::map<std::string, std::string> env = {{"AIGW_API_KEY", "broken-key"},
+                                              {"AIGW_CONFIG", (dir / "config.toml").string()},
+                                              {"XDG_CONFIG_HOME", (dir / "cfg").string()},
+                                              {"AIGWD_PATH", AIGWD_PATH},
+                                              {"NO_COLOR", "1"}};
+    std::ofstream(dir / "config.toml") << "[server]\nport = " << free_port() << "\n";
+    const std::string data = (dir / "data").string();
+    auto start = run_command({AIGW_PATH, "--data-dir", data, "daemon", "start"}, env);
+    REQUIRE_MESSAGE(start.exit_code == 0, start.err);
+
+    std::ofstream(dir / "config.toml") << "[routing]\nretries = \"one\"\n";
+    auto version = run_command({AIGW_PATH, "--data-dir", data, "--version"}, env);
+    CHECK_MESSAGE(version.exit_code == 0, version.err);
+    CHECK(version.out.find("aigwd ") != std::string::npos);
+    auto status = run_command({AIGW_PATH, "--data-dir", data, "daemon", "status"}, env);
+    CHECK_MESSAGE(status.exit_code == 0, status.err);
+    auto logs = run_command({AIGW_PATH, "--data-dir", data, "daemon", "logs", "-n", "5"}, env);
+    CHECK_MESSAGE(logs.exit_code == 0, logs.err);
+
+    // The rest say what is wrong, where, and how to fix it.
+    auto cost = run_command({AIGW_PATH, "--data-dir", data, "cost"}, env);
+    CHECK(cost.exit_code == 1);
+    CHECK(cost.err.find((dir / "config.toml").string() + ":2: [routing] retries must be an integer") !=
+          std::string::npos);
+    CHECK(cost.err.find("aigw config check") != std::string::npos);
+    CHECK(cost.err.find("aigw config edit") != std::string::npos);
+
+    auto stop = run_command({AIGW_PATH, "--data-dir", data, "daemon", "stop"}, env);
+    CHECK_MESSAGE(stop.exit_code == 0, stop.err);
+    auto after = run_command({AIGW_PATH, "--data-dir", data, "daemon", "status"}, env);
+    CHECK(after.exit_code == 3);
+}
+
+TEST_CASE("aigw cli: config check reports every problem with file:line, unknown keys included, and exits 1")
+{
+    const auto dir = aigw::test::make_temp_dir("cli-config-check");
+    const auto env = lone_env(dir);
+    const std::string file = (dir / "config.toml").string();
+    std::ofstream(file) << "[server]\nprot = 4000\n\n[routing]\nretries = \"one\"\nstrategy = \"fastest\"\n";
+    auto check = run_command({AIGW_PATH, "config", "check"}, env);
+    INFO(check.out << check.err);
+    CHECK(check.exit_code == 1);
+    CHECK(check.out.find(file + ":5: [routing] retries must be an integer") != std::string::npos);
+    CHECK(check.out.find(file + ":6: [routing] strategy must be") != std::string::npos);
+    CHECK(check.out.find(file + ":2: unknown key 'prot' in [server]") != std::string::npos);
+
+    auto json_check = run_command({AIGW_PATH, "config", "check", "--json"}, env);
+    CHECK(json_check.exit_code == 1);
+    const auto doc = json::parse(json_check.out);
+    CHECK(doc["errors"].size() == 2);
+    CHECK(doc["warnings"].size() == 1);
+
+    // `config show` works on the broken file too, and says where values came from.
+    auto show = run_command({AIGW_PATH, "config", "show", "--json"}, env);
+    CHECK(show.exit_code == 0);
+    bool saw_data_dir = false;
+    const json shown = json::parse(show.out);
+    for (const auto& v : shown["values"]) {
+        if (v["key"] == "data_dir") {
+            saw_data_dir = true;
+            CHECK(v["source"] == "env (AIGW_DATA_DIR)");
+        }
+    }
+    CHECK(saw_data_dir);
+
+    auto path = run_command({AIGW_PATH, "config", "path"}, env);
+    CHECK(path.out == file + "\n");
+
+    std::ofstream(file) << "[routing]\nretries = 1\n";
+    auto fixed = run_command({AIGW_PATH, "config", "check"}, env);
+    CHECK_MESSAGE(fixed.exit_code == 0, fixed.out);
+    CHECK(fixed.out.find(": OK") != std::string::npos);
+
+    // `config edit` runs $EDITOR on the file, then checks it.
+    std::ofstream(dir / "editor.sh") << "#!/bin/sh\nprintf '[routing]\\nretries = \"two\"\\n' > \"$1\"\n";
+    std::filesystem::permissions(dir / "editor.sh", std::filesystem::perms::owner_all);
+    auto edit_env = env;
+    edit_env["EDITOR"] = (dir / "editor.sh").string();
+    auto edit = run_command({AIGW_PATH, "config", "edit"}, edit_env);
+    CHECK(edit.exit_code == 1);
+    CHECK(edit.out.find(file + ":2: [routing] retries must be an integer") != std::string::npos);
+}
+
+TEST_CASE("aigw cli: usage errors exit 2 in aigw's voice, with a suggestion")
+{
+    const auto dir = aigw::test::make_temp_dir("cli-usage");
+    const auto env = lone_env(dir);
+    auto rn = run_command({AIGW_PATH, "rn", "hello"}, env);
+    CHECK(rn.exit_code == 2);
+    CHECK(rn.out.empty());
+    CHECK(rn.err.starts_with("aigw: unknown command 'rn'; did you mean 'run'?\n"));
+
+    auto opt = run_command({AIGW_PATH, "run", "--modle", "mock/echo", "hi"}, env);
+    CHECK(opt.exit_code == 2);
+    CHECK(opt.err.find("unknown option '--modle' for 'aigw run'; did you mean '--model'?") != std::string::npos);
+
+    auto sub = run_command({AIGW_PATH, "daemon", "stpo"}, env);
+    CHECK(sub.exit_code == 2);
+    CHECK(sub.err.find("did you mean 'stop'?") != std::string::npos);
+
+    auto missing = run_command({AIGW_PATH, "completions"}, env);
+    CHECK(missing.exit_code == 2);
+    CHECK(missing.err.find("shell") != std::string::npos);
+
+    auto help = run_command({AIGW_PATH, "help", "daemon"}, env);
+    CHECK(help.exit_code == 0);
+    CHECK(help.out.find("stop") != std::string::npos);
+    auto bad_help = run_command({AIGW_PATH, "help", "modles"}, env);
+    CHECK(bad_help.exit_code == 2);
+    CHECK(bad_help.err.find("did you mean 'models'?") != std::string::npos);
+
+    // Global flags after the subcommand.
+    auto late_flag = run_command({AIGW_PATH, "run", "-m", "mock/echo", "--no-spawn", "hi"}, env);
+    CHECK(late_flag.exit_code == 1);  // parsed; nothing runs, and --no-spawn kept it from starting one
+    CHECK(late_flag.err.find("unknown option") == std::string::npos);
+
+    auto completions = run_command({AIGW_PATH, "completions", "bash"}, env);
+    CHECK(completions.exit_code == 0);
+    CHECK(completions.out.find("complete -F _aigw aigw") != std::string::npos);
+}
+
+TEST_CASE("aigw cli: eval with a typo'd assertion type exits 2 and names its line")
+{
+    const auto dir = aigw::test::make_temp_dir("cli-eval-typo");
+    const auto env = lone_env(dir);
+    std::ofstream(dir / "eval.yaml") << "providers: [mock/echo]\nprompts: ['say {{x}}']\ntests:\n  - vars: {x: hi}\n"
+                                        "    assert:\n      - type: contians\n        value: hi\n";
+    auto typo = run_command({AIGW_PATH, "--no-spawn", "eval", (dir / "eval.yaml").string()}, env);
+    CHECK(typo.exit_code == 2);
+    CHECK(typo.err.find("eval.yaml:6: unknown assertion type 'contians'; did you mean 'contains'?") !=
+          std::string::npos);
+
+    std::ofstream(dir / "js.yaml") << "providers: [mock/echo]\nprompts: ['hi']\ntests:\n  - assert:\n"
+                                      "      - type: javascript\n        value: output.length > 0\n";
+    auto js = run_command({AIGW_PATH, "--no-spawn", "eval", (dir / "js.yaml").string()}, env);
+    CHECK(js.exit_code == 2);
+    CHECK(js.err.find("--skip-unsupported") != std::string::npos);
+}
+
+TEST_CASE("aigw cli: bench exits non-zero when a model failed every call, errors grouped without request ids")
+{
+    Daemon d(nullptr);
+    auto env = cli_env(d);
+    auto ok = run_command({AIGW_PATH, "bench", "mock/echo", "-p", "hi", "-n", "2"}, env);
+    CHECK_MESSAGE(ok.exit_code == 0, ok.err);
+
+    auto bad = run_command({AIGW_PATH, "bench", "mock/echo", "nosuch/model", "-p", "hi", "-n", "3"}, env);
+    INFO(bad.err);
+    CHECK(bad.exit_code == 1);
+    CHECK(bad.err.find("nosuch/model: 3x ") != std::string::npos);
+    CHECK(bad.err.find("x-request-id") == std::string::npos);
+    CHECK(bad.err.find("a model failed every call") != std::string::npos);
+}
+
+namespace {
+
+/// aigw in a pseudo-terminal, as a person at a keyboard runs it.
+class PtySession {
+public:
+    PtySession(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env)
+    {
+        winsize ws{};
+        ws.ws_row = 40;
+        ws.ws_col = 120;
+        m_pid = ::forkpty(&m_fd, nullptr, nullptr, &ws);
+        REQUIRE(m_pid >= 0);
+        if (m_pid == 0) {
+            std::vector<std::string> env_strings = {"TERM=xterm", "PATH=/usr/bin:/bin"};
+            for (const auto& [k, v] : env) {
+                env_strings.push_back(k + "=" + v);
+            }
+            std::vector<char*> envp;
+            for (auto& s : env_strings) {
+                envp.push_back(s.data());
+            }
+            envp.push_back(nullptr);
+            std::vector<std::string> args = argv;
+            std::vector<char*> argp;
+            for (auto& a : args) {
+                argp.push_back(a.data());
+            }
+            argp.push_back(nullptr);
+            ::execve(argp[0], argp.data(), envp.data());
+            ::_exit(127);
+        }
+    }
+    ~PtySession()
+    {
+        if (m_pid > 0 && !m_reaped) {
+            ::kill(m_pid, SIGKILL);
+            ::waitpid(m_pid, nullptr, 0);
+        }
+        ::close(m_fd);
+    }
+    PtySession(const PtySession&) = delete;
+    PtySession& operator=(const PtySession&) = delete;
+
+    /// Types once the line editor has the terminal in raw mode: keys typed before would be
+    /// taken by the kernel's line discipline (arrows echoed, Ctrl-D as end of file).
+    void type(std::string_view keys)
+    {
+        for (int i = 0; i < 500; ++i) {
+            termios t{};
+            // On Linux the master's attributes are the slave's.
+            if (::tcgetattr(m_fd, &t) == 0 && (t.c_lflag & ICANON) == 0) {
+                break;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        REQUIRE(::write(m_fd, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size()));
+    }
+
+    /// Reads the screen output until `needle` appears after what was already seen; false on timeout.
+    bool wait_for(std::string_view needle, int timeout_ms = 10000)
+    {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        while (m_seen.find(needle, m_mark) == std::string::npos) {
+            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+            if (left <= 0) {
+                return false;
+            }
+            pollfd p{m_fd, POLLIN, 0};
+            if (::poll(&p, 1, static_cast<int>(left)) <= 0) {
+                continue;
+            }
+            char buf[4096];
+            const ssize_t n = ::read(m_fd, buf, sizeof buf);
+            if (n <= 0) {
+                return false;
+            }
+            m_seen.append(buf, static_cast<std::size_t>(n));
+        }
+        m_mark = m_seen.find(needle, m_mark) + needle.size();
+        return true;
+    }
+
+    const std::string& screen() const { return m_seen; }
+
+private:
+    int m_fd = -1;
+    pid_t m_pid = -1;
+    bool m_reaped = false;
+    std::string m_seen;
+    std::size_t m_mark = 0;
+};
+
+}  // namespace
+
+TEST_CASE("aigw cli: chat on a terminal edits lines, never sends escape codes, and keeps history across runs")
+{
+    Daemon d(nullptr);
+    auto env = cli_env(d);
+    const auto data = d.data_dir().string();
+    {
+        PtySession chat({AIGW_PATH, "--data-dir", data, "chat", "-m", "mock/echo"}, env);
+        REQUIRE_MESSAGE(chat.wait_for("you> "), chat.screen());
+        // "helo", left, Home, End, left, then fix the typo: "hello".
+        chat.type("helo\x1b[D\x1b[H\x1b[F\x1b[Dl\r");
+        CHECK_MESSAGE(chat.wait_for("Mock answer from mock/echo: hello\r\n"), chat.screen());
+        REQUIRE_MESSAGE(chat.wait_for("you> "), chat.screen());
+        chat.type("/model nosuch-model-x\r");
+        CHECK_MESSAGE(chat.wait_for("unknown model 'nosuch-model-x'"), chat.screen());
+        REQUIRE(chat.wait_for("you> "));
+        chat.type("\x04");
+        // Ctrl-D at an empty line leaves the chat. (Whether the process is reaped promptly
+        // under a pty varies; the history was written with the line, so it is not waited for.)
+        CHECK_MESSAGE(chat.wait_for("^D"), chat.screen());
+    }
+    const auto history = d.data_dir() / "chat_history";
+    REQUIRE(std::filesystem::exists(history));
+    CHECK((std::filesystem::status(history).permissions() &
+           (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) == std::filesystem::perms::none);
+    const std::string saved = aigw::test::slurp(history);
+    CHECK(saved.find('\x1b') == std::string::npos);
+    {
+        // The line from the last run comes back with the up arrow.
+        PtySession chat({AIGW_PATH, "--data-dir", data, "chat", "-m", "mock/echo"}, env);
+        REQUIRE_MESSAGE(chat.wait_for("you> "), chat.screen());
+        chat.type("\x1b[A\x1b[A\r");
+        CHECK_MESSAGE(chat.wait_for("Mock answer from mock/echo: hello\r\n"), chat.screen());
+        REQUIRE(chat.wait_for("you> "));
+        chat.type("\x04");
+        // Ctrl-D at an empty line leaves the chat. (Whether the process is reaped promptly
+        // under a pty varies; the history was written with the line, so it is not waited for.)
+        CHECK_MESSAGE(chat.wait_for("^D"), chat.screen());
+    }
+    REQUIRE(d.stop() == 0);
+    // What reached the model: the edited text, twice, and never an escape byte.
+    SQLite::Database db((d.data_dir() / "ledger.db").string(), SQLite::OPEN_READONLY);
+    CHECK(db.execAndGet("SELECT COUNT(*) FROM requests WHERE served_model = 'mock/echo'").getInt() == 2);
 }

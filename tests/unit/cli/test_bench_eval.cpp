@@ -170,8 +170,8 @@ TEST_CASE("the bench table marks the winner of each column and aligns every row"
     REQUIRE(lines.size() == 3);
     CHECK(lines[1].find("10.0*") != std::string::npos);
     CHECK(lines[2].find("200 ") != std::string::npos);
-    CHECK(lines[2].find("0.001000*") != std::string::npos);
-    CHECK(lines[1].find("0.0100 ") != std::string::npos);
+    CHECK(lines[2].find("$0.001000*") != std::string::npos);
+    CHECK(lines[1].find("$0.010000 ") != std::string::npos);
     CHECK(display_width(lines[1]) == display_width(lines[2]));
 }
 
@@ -324,7 +324,7 @@ tests:
     CHECK(cfg.tests[2].threshold == 0.5);
 }
 
-TEST_CASE("unknown keys and unsupported assertions are warnings with their line") {
+TEST_CASE("unknown keys are warnings and assertion types aigw cannot run are listed, with their line") {
     const auto cfg = parse_ok(R"(providers: [mock/a]
 prompts: ['hi']
 colour: blue
@@ -341,12 +341,32 @@ outputPath: out.json
 )");
     CHECK(has_warning(cfg, "cfg.yaml:3: unknown key 'colour'"));
     CHECK(has_warning(cfg, "cfg.yaml:6: unknown test key 'frobnicate'"));
-    CHECK(has_warning(cfg, "cfg.yaml:8: assertion type 'javascript' is not supported"));
+    REQUIRE(cfg.unsupported.size() == 1);
+    CHECK(cfg.unsupported[0] == "cfg.yaml:8: assertion type 'javascript' is not supported by aigw eval");
+    CHECK(cfg.errors.empty());
     CHECK(has_warning(cfg, "cfg.yaml:12: unknown assertion key 'colour'"));
     CHECK(has_warning(cfg, "cfg.yaml:13: outputPath"));
     REQUIRE(cfg.tests.size() == 1);
     REQUIRE(cfg.tests[0].asserts.size() == 1);
     CHECK(cfg.tests[0].asserts[0].type == "contains");
+}
+
+TEST_CASE("a typo'd assertion type is an error with its line and a suggestion, not a skipped check") {
+    const auto cfg = parse_ok(R"(providers: [mock/a]
+prompts: ['hi']
+tests:
+  - assert:
+      - type: contians
+        value: hi
+      - type: not-icontans
+        value: x
+      - type: zzzzzz
+)");
+    REQUIRE(cfg.errors.size() == 3);
+    CHECK(cfg.errors[0] == "cfg.yaml:5: unknown assertion type 'contians'; did you mean 'contains'?");
+    CHECK(cfg.errors[1] == "cfg.yaml:7: unknown assertion type 'not-icontans'; did you mean 'not-icontains'?");
+    CHECK(cfg.errors[2] == "cfg.yaml:9: unknown assertion type 'zzzzzz'");
+    CHECK(cfg.unsupported.empty());
 }
 
 TEST_CASE("bad configs are errors that name the file and line") {
@@ -706,7 +726,7 @@ TEST_CASE("request details list every attempt with its fallback reason, and bodi
     CHECK(text.find("rate_limited") != std::string::npos);
     CHECK(text.find("served          anthropic/claude-haiku-4-5 (anthropic)") != std::string::npos);
     CHECK(text.find("\"model\": \"x\"") != std::string::npos);  // pretty-printed body
-    CHECK(text.find("0.001200 USD") != std::string::npos);
+    CHECK(text.find("$0.001200") != std::string::npos);
 }
 
 // ---- run continuity ----
