@@ -8,6 +8,8 @@ find_package(tomlplusplus REQUIRED)
 find_package(yaml-cpp 0.7 REQUIRED)  # aigw eval's promptfoo configs (CLI only)
 find_package(OpenSSL REQUIRED)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+# Line editing in `aigw chat` (CLI only). BSD-licensed.
+pkg_check_modules(LIBEDIT REQUIRED IMPORTED_TARGET libedit)
 
 # Debian builds cpp-httplib as a shared library with OpenSSL, zlib and brotli support; its
 # pkg-config file carries the matching CPPHTTPLIB_* definitions so our view of the classes
@@ -19,3 +21,11 @@ get_target_property(_httplib_inc PkgConfig::HTTPLIB INTERFACE_INCLUDE_DIRECTORIE
 if(_httplib_inc)
   target_include_directories(aigw_httplib SYSTEM INTERFACE ${_httplib_inc})
 endif()
+
+# The daemon's network layer: Boost.Asio + Boost.Beast (header-only) with C++20 coroutines.
+find_package(Boost 1.81 REQUIRED CONFIG)
+add_library(aigw_asio INTERFACE)
+target_link_libraries(aigw_asio INTERFACE Boost::headers OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
+# Beast's headers warn under our flags; treat them as system headers. Separate compilation
+# of Asio/Beast is not used: every TU that needs them includes them.
+target_compile_definitions(aigw_asio INTERFACE BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)

@@ -1,4 +1,4 @@
-#include "daemon/server/daemon_main.hpp"
+#include "daemon/app/daemon_main.hpp"
 
 int main(int argc, char** argv)
 {

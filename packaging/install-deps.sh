@@ -14,9 +14,12 @@ done
 
 pkgs=(build-essential cmake ninja-build pkg-config ccache ca-certificates
       libcli11-dev libcpp-httplib-dev nlohmann-json3-dev libsqlitecpp-dev doctest-dev
-      libtomlplusplus-dev libyaml-cpp-dev libssl-dev libsqlite3-dev)
+      libtomlplusplus-dev libyaml-cpp-dev libedit-dev libssl-dev libsqlite3-dev libboost1.81-dev)
 if [ "$want_tests" = 1 ]; then
-  pkgs+=(wrk curl)
+  # wrk and nginx (a fast fixed upstream) for bench/; curl for the scripts.
+  pkgs+=(wrk curl nginx-light)
+  # The fuzzing harnesses (tests/fuzz) build with g++ and their own libFuzzer-compatible
+  # driver: Debian 12's clang 14 cannot compile <expected>, so clang/libFuzzer are not needed.
   # The SDK tests run on Node.js; use the machine's node if it has one (it may come
   # from elsewhere than Debian), else Debian's.
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)

@@ -74,7 +74,63 @@ wire::Failure budget_failure(std::string message, std::int64_t now_ms, Period p)
     return f;
 }
 
+/// Starts `s` afresh when `now_ms` is in a later day or month than its sums.
+void roll_spend(Spend& s, std::int64_t now_ms)
+{
+    if (const auto d = period_index(Period::day, now_ms); s.day != d) {
+        s.day = d;
+        s.day_usd = 0;
+    }
+    if (const auto m = period_index(Period::month, now_ms); s.month != m) {
+        s.month = m;
+        s.month_usd = 0;
+    }
+}
+
+/// The request's max output tokens, or the default reserve when it sets none.
+std::int64_t max_output_tokens(const nlohmann::json& body)
+{
+    if (body.is_object()) {
+        for (const char* field : {"max_completion_tokens", "max_tokens", "max_output_tokens"}) {
+            auto it = body.find(field);
+            if (it == body.end()) {
+                continue;
+            }
+            if (it->is_number_unsigned() || it->is_number_integer()) {
+                auto n = it->get<std::int64_t>();
+                if (n > 0) {
+                    return std::min<std::int64_t>(n, 100'000'000);
+                }
+            }
+        }
+    }
+    return k_default_reserved_output_tokens;
+}
+
 }  // namespace
+
+CostEstimate estimate_cost(const nlohmann::json& body, const config::ResolvedModel& resolved)
+{
+    if (resolved.provider != nullptr && resolved.provider->wire == config::WireFormat::mock) {
+        return CostEstimate{.priced = true, .usd = 0};
+    }
+    if (resolved.info == nullptr || !resolved.info->price) {
+        return CostEstimate{.priced = false, .usd = 0};
+    }
+    const config::Price& p = *resolved.info->price;
+    std::int64_t chars = 0;
+    if (body.is_object()) {
+        for (const char* field : {"messages", "system", "input", "prompt", "tools", "contents"}) {
+            if (auto it = body.find(field); it != body.end()) {
+                add_string_chars(*it, chars);
+            }
+        }
+    }
+    wire::Usage u;
+    u.input_tokens = (chars + 3) / 4;
+    u.output_tokens = max_output_tokens(body);
+    return CostEstimate{.priced = true, .usd = config::cost_usd(p, u)};
+}
 
 std::int64_t estimate_tokens(const nlohmann::json& body)
 {
@@ -155,18 +211,41 @@ std::expected<void, std::string> Limiter::seed(const ledger::Ledger& ledger)
 }
 
 std::optional<wire::Failure> Limiter::check_budgets(const VirtualKey* key, std::string_view key_id,
-                                                    std::int64_t now_ms) const
+                                                    std::int64_t now_ms, double estimate_usd) const
 {
+    // Costs held by requests in flight count as spent, plus this request's own estimate.
+    auto held = [&](const Spend* h, Period p) {
+        if (h == nullptr) {
+            return 0.0;
+        }
+        return p == Period::day ? (h->day == period_index(Period::day, now_ms) ? h->day_usd : 0.0)
+                                : (h->month == period_index(Period::month, now_ms) ? h->month_usd : 0.0);
+    };
+    auto over = [&](double committed, double limit) {
+        return estimate_usd > 0 ? committed + estimate_usd > limit : committed >= limit;
+    };
+    auto held_key_it = m_held_by_key.find(key_id);
+    const Spend* held_key = held_key_it == m_held_by_key.end() ? nullptr : &held_key_it->second;
+    auto estimate_note = [&](double committed) {
+        if (estimate_usd <= 0 || committed < 0) {
+            return std::string();
+        }
+        return " This request could cost up to " + usd(estimate_usd) +
+               " (its prompt plus max_tokens at the model's prices); a smaller max_tokens may fit.";
+    };
     // A request that would start past a budget is refused; one that starts under it runs
     // to its end (its cost is not known before), so a budget can be passed by what is in
     // flight when it is reached.
     if (key != nullptr && key->budget) {
         const double spent = m_budgets.spent(key_id, key->budget->period, now_ms);
-        if (spent >= key->budget->usd) {
-            return budget_failure("Budget reached: " + who_is(*key) + " has spent " + usd(spent) + " of its " +
+        const double committed = spent + held(held_key, key->budget->period);
+        if (over(committed, key->budget->usd)) {
+            return budget_failure("Budget reached: " + who_is(*key) + " has spent or holds for requests in flight " +
+                                      usd(committed) + " of its " +
                                       usd(key->budget->usd) + " " + std::string(adjective(key->budget->period)) +
                                       " budget (UTC " + std::string(to_string(key->budget->period)) +
-                                      "). Ask the gateway's admin for a larger budget or a new key.",
+                                      ")." + estimate_note(committed) +
+                                      " Ask the gateway's admin for a larger budget or a new key.",
                                   now_ms, key->budget->period);
         }
     }
@@ -175,11 +254,12 @@ std::optional<wire::Failure> Limiter::check_budgets(const VirtualKey* key, std::
         if (limit <= 0) {
             continue;
         }
-        const double spent = m_budgets.spent_total(p, now_ms);
-        if (spent >= limit) {
+        const double spent = m_budgets.spent_total(p, now_ms) + held(&m_held_total, p);
+        if (over(spent, limit)) {
             return budget_failure("Budget reached: the gateway's " + std::string(adjective(p)) + " budget of " +
-                                      usd(limit) + " is spent (" + usd(spent) + " this UTC " +
-                                      std::string(to_string(p)) + "). Raise [budget] " +
+                                      usd(limit) + " is spent or held by requests in flight (" + usd(spent) +
+                                      " this UTC " + std::string(to_string(p)) + ")." + estimate_note(spent) +
+                                      " Raise [budget] " +
                                       (p == Period::day ? "daily_usd" : "monthly_usd") +
                                       " in the aigw config to go on.",
                                   now_ms, p);
@@ -197,21 +277,9 @@ std::optional<wire::Failure> Limiter::admit(const VirtualKey* key, std::string_v
                                             std::string_view requested_model, std::int64_t estimated_tokens,
                                             Reservation& out)
 {
-    if (key != nullptr && !key->allows(model_id, requested_model)) {
-        std::string allowed;
-        for (const auto& p : key->models) {
-            allowed += (allowed.empty() ? "" : ", ") + p;
-        }
-        wire::Failure f;
-        f.kind = wire::FailureKind::auth;
-        f.status = 403;
-        f.code = "permission_denied";
-        f.param = "model";
-        f.message = "The " + who_is(*key) + " may not use the model '" + std::string(requested_model) +
-                    "'. It may use: " + allowed + ".";
+    if (auto f = check_allowed(key, model_id, requested_model)) {
         return f;
     }
-
     out = Reservation{};
     const bool nothing_applies = key == nullptr && m_cfg.budget.daily_usd <= 0 && m_cfg.budget.monthly_usd <= 0 &&
                                  !m_model_buckets.contains(model_id);
@@ -220,7 +288,54 @@ std::optional<wire::Failure> Limiter::admit(const VirtualKey* key, std::string_v
     }
     const auto now = m_clock.now_ms();
     std::lock_guard lock(m_mu);
-    if (auto f = check_budgets(key, key_id, now)) {
+    return admit_locked(key, key_id, model_id, estimated_tokens, nullptr, now, out);
+}
+
+std::optional<wire::Failure> Limiter::admit(const VirtualKey* key, std::string_view key_id, std::string_view model_id,
+                                            std::string_view requested_model, std::int64_t estimated_tokens,
+                                            const CostEstimate& cost, Reservation& out)
+{
+    if (auto f = check_allowed(key, model_id, requested_model)) {
+        return f;
+    }
+    out = Reservation{};
+    const bool nothing_applies = !budget_applies(key) && !m_model_buckets.contains(model_id) &&
+                                 (key == nullptr || (key->rpm <= 0 && key->tpm <= 0));
+    if (nothing_applies) {
+        return std::nullopt;
+    }
+    const auto now = m_clock.now_ms();
+    std::lock_guard lock(m_mu);
+    return admit_locked(key, key_id, model_id, estimated_tokens, &cost, now, out);
+}
+
+bool Limiter::budget_applies(const VirtualKey* key) const
+{
+    return (key != nullptr && key->budget) || m_cfg.budget.daily_usd > 0 || m_cfg.budget.monthly_usd > 0;
+}
+
+std::optional<wire::Failure> Limiter::admit_locked(const VirtualKey* key, std::string_view key_id,
+                                                   std::string_view model_id, std::int64_t estimated_tokens,
+                                                   const CostEstimate* cost, std::int64_t now, Reservation& out)
+{
+    const bool budgeted = budget_applies(key);
+    if (cost != nullptr && budgeted && !cost->priced && !m_cfg.limits.allow_unpriced) {
+        wire::Failure f = budget_failure("The model '" + std::string(model_id) +
+                                             "' has no price in the catalog, so its spend cannot be counted against "
+                                             "the budget that applies to this request. Add its prices under "
+                                             "[models.\"" + std::string(model_id) +
+                                             "\"] (input, output) or set [limits] allow_unpriced = true in the aigw "
+                                             "config.",
+                                         now, Period::day);
+        f.code = "model_unpriced";
+        f.retry_after_s.reset();
+        if (auto pos = f.message.find(" It resets at"); pos != std::string::npos) {
+            f.message.erase(pos);
+        }
+        return f;
+    }
+    const double hold = cost != nullptr && cost->priced && budgeted ? std::max(0.0, cost->usd) : 0.0;
+    if (auto f = check_budgets(key, key_id, now, hold)) {
         return f;
     }
 
@@ -281,13 +396,73 @@ std::optional<wire::Failure> Limiter::admit(const VirtualKey* key, std::string_v
         }
     }
     out.model = model_buckets != nullptr ? std::string(model_id) : std::string();
+    if (hold > 0) {
+        for (Spend* held : {&m_held_by_key[std::string(key_id)], &m_held_total}) {
+            roll_spend(*held, now);
+            held->day_usd += hold;
+            held->month_usd += hold;
+        }
+        out.cost_usd = hold;
+        out.day = period_index(Period::day, now);
+        out.month = period_index(Period::month, now);
+    }
     return std::nullopt;
+}
+
+std::optional<wire::Failure> Limiter::check_allowed(const VirtualKey* key, std::string_view model_id,
+                                                    std::string_view requested_model) const
+{
+    if (key != nullptr && !key->allows(model_id, requested_model)) {
+        std::string allowed;
+        for (const auto& p : key->models) {
+            allowed += (allowed.empty() ? "" : ", ") + p;
+        }
+        wire::Failure f;
+        f.kind = wire::FailureKind::auth;
+        f.status = 403;
+        f.code = "permission_denied";
+        f.param = "model";
+        f.message = "The " + who_is(*key) + " may not use the model '" + std::string(requested_model) +
+                    "'. It may use: " + allowed + ".";
+        return f;
+    }
+
+    return std::nullopt;
+}
+
+void Limiter::release(std::string_view key_id, const Reservation& reservation)
+{
+    if (reservation.cost_usd <= 0) {
+        return;
+    }
+    std::lock_guard lock(m_mu);
+    release_locked(key_id, reservation);
+}
+
+void Limiter::release_locked(std::string_view key_id, const Reservation& reservation)
+{
+    if (reservation.cost_usd <= 0) {
+        return;
+    }
+    auto give_back = [&](Spend& held) {
+        // A hold from an earlier period was already dropped when the period rolled over.
+        if (held.day == reservation.day) {
+            held.day_usd = std::max(0.0, held.day_usd - reservation.cost_usd);
+        }
+        if (held.month == reservation.month) {
+            held.month_usd = std::max(0.0, held.month_usd - reservation.cost_usd);
+        }
+    };
+    if (auto it = m_held_by_key.find(key_id); it != m_held_by_key.end()) {
+        give_back(it->second);
+    }
+    give_back(m_held_total);
 }
 
 void Limiter::on_recorded(std::string_view key_id, const Reservation& reservation, std::int64_t used_tokens,
                           double cost_usd, bool final_row)
 {
-    if (reservation.tokens <= 0 && cost_usd <= 0) {
+    if (reservation.tokens <= 0 && cost_usd <= 0 && reservation.cost_usd <= 0) {
         return;  // nothing to settle (mock models, refusals): no lock on the common path
     }
     const auto now = m_clock.now_ms();
@@ -304,6 +479,9 @@ void Limiter::on_recorded(std::string_view key_id, const Reservation& reservatio
         if (auto it = m_model_buckets.find(reservation.model); it != m_model_buckets.end() && it->second.tpm) {
             it->second.tpm->give(correction, now);
         }
+    }
+    if (final_row) {
+        release_locked(key_id, reservation);  // the real cost replaces the estimate
     }
     if (cost_usd <= 0) {
         return;

@@ -31,10 +31,29 @@ namespace aigw::daemon::limits {
 /// (or max_completion_tokens / max_output_tokens) when given.
 std::int64_t estimate_tokens(const nlohmann::json& body);
 
+/// Output tokens assumed for the cost reservation when a request sets no max_tokens.
+inline constexpr std::int64_t k_default_reserved_output_tokens = 4096;
+
+/// What a request may cost, worked out before it is sent (see estimate_cost).
+struct CostEstimate {
+    bool priced = true;  ///< false: the model has no price, its spend cannot be counted
+    double usd = 0;      ///< prompt estimate at the input price + max output at the output price
+};
+
+/// The most `body` can cost on `resolved`: prompt characters / 4 at the input price plus
+/// max_tokens (max_completion_tokens, max_output_tokens; k_default_reserved_output_tokens
+/// when none is set) at the output price, both at the long-context tier when the prompt
+/// estimate passes its threshold. The mock provider is free (priced, $0); a model without
+/// a catalog price is `priced = false`. Pure.
+CostEstimate estimate_cost(const nlohmann::json& body, const config::ResolvedModel& resolved);
+
 /// What admission took, to settle when the request is recorded.
 struct Reservation {
     std::string model;        ///< model id whose limits applied ("" when none)
     std::int64_t tokens = 0;  ///< estimated tokens taken from the TPM buckets
+    double cost_usd = 0;      ///< estimated cost held against the key's and the global budgets
+    std::int64_t day = -1;    ///< UTC day index the cost was held in
+    std::int64_t month = -1;  ///< UTC month index the cost was held in
 };
 
 using LogSink = std::function<void(const std::string& line)>;
@@ -61,9 +80,26 @@ public:
                                        std::string_view requested_model, std::int64_t estimated_tokens,
                                        Reservation& out);
 
+    /// admit() that also holds the request's estimated cost against every budget that
+    /// applies (the key's, the global day and month), atomically with the budget check: it
+    /// is refused (402) when spent + costs held by requests in flight + this estimate would
+    /// pass a budget, so N parallel requests cannot overshoot it together. With a budget in
+    /// force, an unpriced model (`cost.priced == false`) is refused (402) unless [limits]
+    /// allow_unpriced = true. `out.cost_usd` is what on_recorded (final row) or release()
+    /// gives back. The bound that remains: a request may cost more than its estimate (a
+    /// prompt longer than chars/4 in tokens, tools' hidden tokens), by that difference.
+    std::optional<wire::Failure> admit(const VirtualKey* key, std::string_view key_id, std::string_view model_id,
+                                       std::string_view requested_model, std::int64_t estimated_tokens,
+                                       const CostEstimate& cost, Reservation& out);
+
+    /// Gives back what a request held when it ends without a final ledger row (it must be
+    /// called exactly once per admitted request that never reaches on_recorded(final_row)).
+    void release(std::string_view key_id, const Reservation& reservation);
+
     /// A ledger row was recorded: adds its cost to the budgets (logging an alert when a
     /// budget passes its alert fraction, once per period) and, on the request's final row,
-    /// corrects the TPM buckets by (used - reserved).
+    /// corrects the TPM buckets by (used - reserved) and replaces the cost held at admission
+    /// by the real cost.
     void on_recorded(std::string_view key_id, const Reservation& reservation, std::int64_t used_tokens,
                      double cost_usd, bool final_row = true);
 
@@ -80,7 +116,15 @@ private:
         std::string message;
     };
     Buckets make_buckets(std::int64_t rpm, std::int64_t tpm, std::int64_t now_ms) const;
-    std::optional<wire::Failure> check_budgets(const VirtualKey* key, std::string_view key_id, std::int64_t now_ms) const;
+    std::optional<wire::Failure> check_budgets(const VirtualKey* key, std::string_view key_id, std::int64_t now_ms,
+                                               double estimate_usd = 0) const;
+    std::optional<wire::Failure> admit_locked(const VirtualKey* key, std::string_view key_id,
+                                              std::string_view model_id, std::int64_t estimated_tokens,
+                                              const CostEstimate* cost, std::int64_t now, Reservation& out);
+    void release_locked(std::string_view key_id, const Reservation& reservation);
+    bool budget_applies(const VirtualKey* key) const;
+    std::optional<wire::Failure> check_allowed(const VirtualKey* key, std::string_view model_id,
+                                               std::string_view requested_model) const;
     void alert_if_needed(const std::string& who, const std::string& alert_id, double spent, double limit, Period p,
                          std::int64_t now_ms);
 
@@ -94,6 +138,10 @@ private:
     std::map<std::string, Buckets, std::less<>> m_model_buckets;  ///< by model id, from [models."..."]; keys fixed
     std::set<std::string, std::less<>> m_tpm_models;               ///< models with a tpm limit (read without the lock)
     BudgetTracker m_budgets;
+    /// Costs held by admitted requests not yet settled, per key and overall; `day`/`month`
+    /// say which period the sums belong to (a new period starts from 0).
+    std::map<std::string, Spend, std::less<>> m_held_by_key;
+    Spend m_held_total;
     std::map<std::string, std::int64_t, std::less<>> m_alerted;   ///< alert id -> period index alerted
 };
 

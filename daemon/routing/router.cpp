@@ -309,11 +309,14 @@ std::expected<Route, wire::Failure> Router::route(std::string_view requested, co
         r.price = r.resolved.info->price;
         r.target.default_max_tokens = r.resolved.info->max_output_tokens;
     }
+    r.adapter = providers::adapter_for(spec.wire);
     if (spec.wire == config::WireFormat::mock) {
         r.price = config::Price{};  // mock answers are free, and priced as such
+        if (r.target.base_url.empty()) {
+            r.target.base_url = "mock:";
+        }
         return r;
     }
-    r.adapter = providers::adapter_for(spec.wire);
     if (r.adapter == nullptr) {
         return std::unexpected(wire::bad_request("provider '" + spec.name + "' uses the " +
                                                  std::string(config::to_string(spec.wire)) +

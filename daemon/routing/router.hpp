@@ -16,11 +16,10 @@ namespace aigw::daemon::routing {
 struct Route {
     config::ResolvedModel resolved;
     providers::Target target;
-    const providers::Adapter* adapter = nullptr;  ///< nullptr for the in-process mock
+    const providers::Adapter* adapter = nullptr;  ///< never null for a route the router returned
     std::optional<config::Price> price;           ///< nullopt: unpriced (cost 0, flagged)
     int key_index = -1;                           ///< which of the provider's keys (-1: none)
     int key_count = 0;
-    bool is_mock() const { return adapter == nullptr; }
 };
 
 /// What shapes a request's plan besides configuration.

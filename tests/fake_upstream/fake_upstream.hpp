@@ -135,6 +135,11 @@ void register_gemini(httplib::Server& svr, FakeState& state);
 void register_azure(httplib::Server& svr, FakeState& state);
 void register_cohere(httplib::Server& svr, FakeState& state);
 void register_bedrock(httplib::Server& svr, FakeState& state);
+/// OpenAI's Responses API (/v1/responses and its stored-response routes), in responses.cpp.
+void register_responses(httplib::Server& svr, FakeState& state);
+
+/// OpenAI's error spelling (openai.cpp), shared by the Responses routes.
+const Dialect& openai_dialect();
 
 /// OpenAI's chat completions / embeddings after auth, errors spelled by `dialect`. A non-empty
 /// `deployment` is Azure's: the model comes from the path (the body's `model` is optional) and

@@ -57,6 +57,21 @@ json messages_body(const std::string& model = "mock/echo")
     return {{"model", model}, {"max_tokens", 20}, {"messages", k_hello}};
 }
 
+/// A 2,000-word prompt with max_tokens 10 to openai/gpt-4o-mini ($0.15/$0.60 per M): the
+/// budget check holds its estimate (10,000 characters / 4 = 2,500 tokens in, 10 out: about
+/// $0.000381) and it really costs about $0.000306 (the fake counts 2,003 prompt words).
+/// Under a $0.0005 budget the first fits and the second, on top of the first's spend, does not.
+json long_body()
+{
+    std::string words;
+    for (int i = 0; i < 2000; ++i) {
+        words += "word ";
+    }
+    return {{"model", "openai/gpt-4o-mini"},
+            {"max_tokens", 10},
+            {"messages", json::array({{{"role", "user"}, {"content", words}}})}};
+}
+
 httplib::Result post_anthropic(const Daemon& d, const json& body, const std::string& key)
 {
     httplib::Client c("127.0.0.1", d.port());
@@ -263,17 +278,17 @@ TEST_CASE("tokens per minute are admitted on the estimate and given back from th
     CHECK(third->status == 200);
 }
 
-TEST_CASE("a key's daily budget refuses the request that would start past it, on both surfaces")
+TEST_CASE("a key's daily budget refuses a request whose estimated cost would pass it, on both surfaces")
 {
     FakeUpstream up;
     Daemon d(&up);
-    auto key = create_key(d, {"--name", "tight", "--budget", "0.000001/day"});
-    auto first = d.post("/v1/chat/completions", chat_body("openai/gpt-4o-mini"), key.secret);
+    auto key = create_key(d, {"--name", "tight", "--budget", "0.0005/day"});
+    auto first = d.post("/v1/chat/completions", long_body(), key.secret);
     REQUIRE(first);
     REQUIRE(first->status == 200);
-    CHECK(std::stod(first->get_header_value("x-aigw-cost-usd")) > 0.000001);
+    CHECK(std::stod(first->get_header_value("x-aigw-cost-usd")) > 0.0002);
 
-    auto second = d.post("/v1/chat/completions", chat_body("openai/gpt-4o-mini"), key.secret);
+    auto second = d.post("/v1/chat/completions", long_body(), key.secret);
     REQUIRE(second);
     CHECK(second->status == 402);
     auto err = json::parse(second->body)["error"];
@@ -282,7 +297,7 @@ TEST_CASE("a key's daily budget refuses the request that would start past it, on
     CHECK(message.find("'tight'") != std::string::npos);
     CHECK(message.find("daily budget") != std::string::npos);
     CHECK(message.find("00:00 UTC") != std::string::npos);
-    auto anthropic = post_anthropic(d, messages_body("openai/gpt-4o-mini"), key.secret);
+    auto anthropic = post_anthropic(d, long_body(), key.secret);
     REQUIRE(anthropic);
     CHECK(anthropic->status == 402);
     CHECK(json::parse(anthropic->body)["error"]["type"] == "billing_error");
@@ -293,36 +308,37 @@ TEST_CASE("a key's daily budget refuses the request that would start past it, on
     }
     CHECK(upstream_chats == 1);
     // The gateway key has no such budget.
-    auto admin = d.post("/v1/chat/completions", chat_body("openai/gpt-4o-mini"));
+    auto admin = d.post("/v1/chat/completions", long_body());
     REQUIRE(admin);
     CHECK(admin->status == 200);
 
     auto show = run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "show", "tight", "--json"},
                             cli_env(d));
     REQUIRE(show.exit_code == 0);
-    CHECK(json::parse(show.out)["spent_day_usd"].get<double>() > 0.000001);
+    CHECK(json::parse(show.out)["spent_day_usd"].get<double>() > 0.0002);
 }
 
-TEST_CASE("the overall budget from the config refuses every key once spent and logs the alert once")
+TEST_CASE("the overall budget from the config refuses every key once the next estimate would pass it, and alerts once")
 {
     FakeUpstream up;
     DaemonOptions opts;
-    opts.config_toml = "[budget]\ndaily_usd = 0.0000001\nalert_at = 0.5\n";
+    opts.config_toml = "[budget]\ndaily_usd = 0.0005\nalert_at = 0.5\n";
     Daemon d(&up, opts);
     auto key = create_key(d, {"--name", "ci"});
-    auto first = d.post("/v1/chat/completions", chat_body("openai/gpt-4o-mini"));
+    auto first = d.post("/v1/chat/completions", long_body());
     REQUIRE(first);
     REQUIRE(first->status == 200);
     for (const std::string& k : {std::string("test-gateway-key"), key.secret}) {
-        auto r = d.post("/v1/chat/completions", chat_body("openai/gpt-4o-mini"), k);
+        auto r = d.post("/v1/chat/completions", long_body(), k);
         REQUIRE(r);
         CHECK(r->status == 402);
         CHECK(json::parse(r->body)["error"]["message"].get<std::string>().find("daily_usd") != std::string::npos);
     }
     REQUIRE(d.stop() == 0);
     const auto log = file_text(d.log_file());
-    CHECK(log.find("budget reached: the gateway") != std::string::npos);
-    CHECK(log.find("budget reached", log.find("budget reached") + 1) == std::string::npos);  // once per day
+    // Spend stops short of the budget (the next estimate would pass it), past alert_at: one alert.
+    CHECK(log.find("budget alert: the gateway") != std::string::npos);
+    CHECK(log.find("budget alert", log.find("budget alert") + 1) == std::string::npos);  // once per day
 }
 
 TEST_CASE("a revoked key gets 401 on both surfaces, with a message that says it was revoked")

@@ -6,7 +6,7 @@
 #include "daemon/cache/response_cache.hpp"
 #include "daemon/cache/semantic_index.hpp"
 #include "daemon/providers/mock.hpp"
-#include "daemon/server/cache_glue.hpp"
+#include "daemon/pipeline/cache_glue.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <doctest/doctest.h>
@@ -550,7 +550,7 @@ TEST_SUITE("semantic index")
 
 TEST_SUITE("cache plan")
 {
-    using aigw::daemon::server::plan_cache;
+    using aigw::daemon::pipeline::plan_cache;
 
     TEST_CASE("off by default; x-aigw-cache on or semantic opts a request in")
     {

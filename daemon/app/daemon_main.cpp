@@ -1,0 +1,164 @@
+#include "daemon/app/daemon_main.hpp"
+
+#include "daemon/app/gateway.hpp"
+
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <pthread.h>
+#include <thread>
+#include <unistd.h>
+
+namespace aigw::daemon {
+
+namespace {
+
+constexpr const char* k_usage =
+    "usage: aigwd [--port PORT] [--host HOST] [--data-dir DIR] [--config FILE]\n"
+    "\n"
+    "Runs the aigw gateway in the foreground. Clients authenticate with the gateway key\n"
+    "(AIGW_API_KEY, or gateway.key in the data dir, created on first start).\n"
+    "  --port PORT      listen port (default 4141; 0 picks a free one)\n"
+    "  --host HOST      listen address (default 127.0.0.1)\n"
+    "  --data-dir DIR   ledger, keys and state (default $XDG_DATA_HOME/aigw)\n"
+    "  --config FILE    config file (default $XDG_CONFIG_HOME/aigw/config.toml)\n"
+    "  --version        print the version and exit\n";
+
+std::int64_t unix_ms()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+int daemon_main(int argc, char** argv)
+{
+    std::optional<int> port;
+    std::string host;
+    std::filesystem::path data_dir;
+    std::optional<std::string> config_file;
+    for (int i = 1; i < argc; ++i) {
+        std::string_view a = argv[i];
+        auto value = [&](std::string_view flag) -> std::optional<std::string> {
+            if (a.starts_with(flag) && a.size() > flag.size() && a[flag.size()] == '=') {
+                return std::string(a.substr(flag.size() + 1));
+            }
+            if (a == flag && i + 1 < argc) {
+                return std::string(argv[++i]);
+            }
+            return std::nullopt;
+        };
+        if (a == "--help" || a == "-h") {
+            std::cout << k_usage;
+            return 0;
+        }
+        if (a == "--version") {
+            std::cout << "aigwd " << AIGW_VERSION << "\n";
+            return 0;
+        }
+        if (auto v = value("--port")) {
+            try {
+                port = std::stoi(*v);
+            } catch (...) {
+                std::cerr << "aigwd: --port needs a number, got '" << *v << "'\n";
+                return 2;
+            }
+        } else if (auto h = value("--host")) {
+            host = *h;
+        } else if (auto d = value("--data-dir")) {
+            data_dir = *d;
+        } else if (auto c = value("--config")) {
+            config_file = *c;
+        } else {
+            std::cerr << "aigwd: unknown argument '" << a << "'\n" << k_usage;
+            return 2;
+        }
+    }
+
+    config::Env env = config::process_env();
+    if (config_file) {
+        // --config wins over AIGW_CONFIG and XDG paths.
+        env = [base = env, file = *config_file](std::string_view name) -> std::optional<std::string> {
+            if (name == "AIGW_CONFIG") {
+                return file;
+            }
+            return base(name);
+        };
+    }
+    auto cfg = config::load_config(env, data_dir);
+    if (!cfg) {
+        std::cerr << "aigwd: " << cfg.error() << "\n";
+        return 1;
+    }
+    for (const auto& w : cfg->warnings) {
+        std::cerr << "aigwd: warning: " << w << "\n";
+    }
+    if (port) {
+        cfg->port = *port;
+    }
+    if (!host.empty()) {
+        cfg->host = host;
+    }
+    if (cfg->host != "127.0.0.1" && cfg->host != "localhost" && cfg->host != "::1") {
+        std::cerr << "aigwd: warning: listening on " << cfg->host
+                  << ", not loopback: anyone who can reach it and knows the gateway key can spend your provider keys\n";
+    }
+
+    // Signals are handled by one thread with sigwait; every other thread blocks them.
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+
+    auto gw = app::Gateway::create(std::move(*cfg), env);
+    if (!gw) {
+        std::cerr << "aigwd: " << gw.error() << "\n";
+        return 1;
+    }
+    auto bound = (*gw)->bind();
+    if (!bound) {
+        std::cerr << "aigwd: " << bound.error() << "\n";
+        return 1;
+    }
+    const auto& conf = (*gw)->config();
+    const auto state_path = config::state_file(conf.data_dir);
+    nlohmann::json state = {{"pid", ::getpid()}, {"host", conf.host}, {"port", *bound},
+                            {"version", AIGW_VERSION}, {"started_ms", unix_ms()}};
+    try {
+        config::write_private_file(state_path, state.dump() + "\n");
+    } catch (const std::exception& e) {
+        std::cerr << "aigwd: cannot write the state file " << state_path << ": " << e.what() << "\n";
+        return 1;
+    }
+    std::cerr << "aigwd " << AIGW_VERSION << " listening on http://" << conf.host << ":" << *bound
+              << " (data dir " << conf.data_dir.string() << ")\n";
+
+    std::thread signal_thread([&gw, sigs] {
+        int sig = 0;
+        sigwait(&sigs, &sig);
+        std::cerr << "aigwd: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down\n";
+        (*gw)->stop();
+    });
+    (*gw)->serve();
+    (*gw)->stop();      // also when serve() returned on its own
+    (*gw)->shutdown();  // every request has ended: drain the ledger
+    // Wake the signal thread if it is still waiting (serve() ended without a signal).
+    pthread_kill(signal_thread.native_handle(), SIGTERM);
+    signal_thread.join();
+
+    // Remove the state file only if it is still ours (another daemon may have replaced it).
+    if (auto text = config::read_file(state_path)) {
+        auto doc = nlohmann::json::parse(*text, nullptr, false);
+        if (!doc.is_discarded() && doc.value("pid", 0) == ::getpid()) {
+            std::error_code ec;
+            std::filesystem::remove(state_path, ec);
+        }
+    }
+    std::cerr << "aigwd: stopped; ledger flushed\n";
+    return 0;
+}
+
+}  // namespace aigw::daemon

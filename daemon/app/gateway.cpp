@@ -1,0 +1,249 @@
+#include "daemon/app/gateway.hpp"
+
+#include "daemon/upstream/http_client.hpp"
+#include "daemon/upstream/mock_transport.hpp"
+
+#include <unistd.h>
+
+#include <iostream>
+#include <random>
+
+namespace aigw::daemon::app {
+
+namespace asio = boost::asio;
+
+namespace {
+
+/// Bytes from a client made printable for a message or a log line (controls and non-ASCII as \\xNN).
+std::string printable(std::string_view s)
+{
+    std::string out;
+    for (unsigned char c : s) {
+        if (c < 0x20 || c >= 0x7f) {
+            static constexpr char k_hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += k_hex[c >> 4];
+            out += k_hex[c & 0xf];
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
+
+std::string random_hex(std::size_t bytes)
+{
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    static constexpr char k_hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes * 2);
+    std::uint64_t word = 0;
+    for (std::size_t i = 0; i < bytes; ++i) {
+        if (i % 8 == 0) {
+            word = rng();
+        }
+        auto b = static_cast<unsigned>(word & 0xff);
+        word >>= 8;
+        out.push_back(k_hex[b >> 4]);
+        out.push_back(k_hex[b & 0xf]);
+    }
+    return out;
+}
+
+/// cache.db in the data dir; a cache that cannot be opened is kept in memory only, so the
+/// gateway still serves (with a warning saying what to do).
+std::unique_ptr<cache::ResponseCache> open_response_cache(const config::Config& cfg)
+{
+    cache::CacheOptions o;
+    o.default_ttl_s = cfg.cache.ttl_s;
+    o.max_bytes = cfg.cache.max_mb << 20;
+    o.max_entry_bytes = cfg.cache.max_entry_kb << 10;
+    o.max_semantic_entries = static_cast<std::size_t>(cfg.cache.semantic_max_entries);
+    const auto path = cfg.data_dir / "cache.db";
+    auto opened = cache::ResponseCache::open(path, o);
+    if (opened) {
+        return std::move(*opened);
+    }
+    std::cerr << "aigwd: warning: " << opened.error() << "; the response cache is kept in memory only until "
+              << "the file is fixed or removed\n";
+    return std::move(*cache::ResponseCache::open({}, o));
+}
+
+/// The error shape of the surface a path belongs to.
+pipeline::Shape shape_of(std::string_view path)
+{
+    return path.starts_with("/v1/messages") ? pipeline::Shape::anthropic : pipeline::Shape::openai;
+}
+
+/// Unknown routes: a 404 (or 405) in the caller's shape, logged so a user can see why a tool fails.
+asio::awaitable<void> unknown_route(http::Request& req, http::Responder& out)
+{
+    wire::Failure f;
+    f.kind = wire::FailureKind::not_found;
+    f.status = 404;
+    f.message = "Unknown route " + req.method + " " + printable(req.path) +
+                ". aigw serves /v1/chat/completions, /v1/embeddings, /v1/models, /v1/messages and the admin API "
+                "under /aigw/v1.";
+    std::cerr << "aigwd: unknown route " << req.method << " " << printable(req.path) << " (user agent '"
+              << printable(std::string(req.header("User-Agent").substr(0, 120))) << "')\n";
+    co_await out.send(pipeline::failure_response(f, shape_of(req.path)));
+}
+
+}  // namespace
+
+std::expected<std::string, std::string> load_or_create_gateway_key(const std::filesystem::path& data_dir,
+                                                                   const config::Env& env)
+{
+    if (auto k = env("AIGW_API_KEY"); k && !k->empty()) {
+        return *k;
+    }
+    const auto path = config::gateway_key_file(data_dir);
+    if (auto text = config::read_file(path)) {
+        std::string key = *text;
+        while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' ')) {
+            key.pop_back();
+        }
+        if (!key.empty()) {
+            return key;
+        }
+    }
+    std::string key = "aigw-" + random_hex(24);
+    try {
+        config::write_private_file(path, key + "\n");
+    } catch (const std::exception& e) {
+        return std::unexpected("cannot write the gateway key to " + path.string() + ": " + e.what());
+    }
+    return key;
+}
+
+std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Config cfg, config::Env env)
+{
+    std::unique_ptr<Gateway> g(new Gateway());
+    g->m_cfg = std::move(cfg);
+    g->m_env = std::move(env);
+    try {
+        config::ensure_private_dir(g->m_cfg.data_dir);
+    } catch (const std::exception& e) {
+        return std::unexpected("cannot create the data dir " + g->m_cfg.data_dir.string() + ": " + e.what());
+    }
+    auto key = load_or_create_gateway_key(g->m_cfg.data_dir, g->m_env);
+    if (!key) {
+        return std::unexpected(key.error());
+    }
+    auto ledger = ledger::Ledger::open(config::ledger_file(g->m_cfg.data_dir), g->m_cfg.retention_days);
+    if (!ledger) {
+        return std::unexpected("cannot open the ledger: " + ledger.error());
+    }
+    g->m_ledger = std::move(*ledger);
+    // ---- limits: virtual keys, rate limits, budgets seeded from the ledger ----
+    auto keys = limits::KeyStore::open(config::keys_file(g->m_cfg.data_dir), g->m_clock);
+    if (!keys) {
+        return std::unexpected(keys.error());
+    }
+    g->m_keys = std::move(*keys);
+    g->m_limiter = std::make_unique<limits::Limiter>(g->m_cfg, g->m_keys.get(), g->m_clock);
+    if (auto seeded = g->m_limiter->seed(*g->m_ledger); !seeded) {
+        return std::unexpected("cannot read this month's spend from the ledger: " + seeded.error());
+    }
+    g->m_cache = open_response_cache(g->m_cfg);
+    g->m_router = std::make_unique<routing::Router>(g->m_cfg, g->m_env);
+    g->m_http = upstream::make_http_client();
+    g->m_mock = upstream::make_mock_transport();
+
+    pipeline::Services s;
+    s.cfg = &g->m_cfg;
+    s.gateway_key = std::move(*key);
+    s.router = g->m_router.get();
+    s.http = g->m_http.get();
+    s.mock = g->m_mock.get();
+    s.ledger = g->m_ledger.get();
+    s.limiter = g->m_limiter.get();
+    s.keys = g->m_keys.get();
+    s.cache = g->m_cache.get();
+    g->m_dispatcher = std::make_unique<pipeline::Dispatcher>(std::move(s));
+
+    Gateway* self = g.get();
+    http::Routes routes;
+    routes.add("GET", "/health", [](http::Request&, http::Responder& out) -> asio::awaitable<void> {
+        http::Response res;
+        res.set_content(nlohmann::json({{"status", "ok"}, {"version", AIGW_VERSION}, {"pid", ::getpid()}}).dump());
+        co_await out.send(std::move(res));
+    });
+    surfaces::install_openai_routes(routes, *g->m_dispatcher);
+    surfaces::install_anthropic_routes(routes, *g->m_dispatcher);
+    g->m_admin = std::make_unique<surfaces::AdminApi>(
+        *g->m_dispatcher, surfaces::AdminHooks{[self] { return self->m_port; }, std::chrono::steady_clock::now()});
+    g->m_admin->install(routes);
+    if (g->m_env("AIGW_TEST_HOOKS").value_or("") == "1") {
+        // For the hostile-client tests: a handler that throws, to prove the guard around every handler.
+        routes.add("POST", "/aigw/v1/debug/throw", [](http::Request&, http::Responder&) -> asio::awaitable<void> {
+            throw std::runtime_error("debug/throw: a handler threw on purpose");
+            co_return;
+        });
+    }
+
+    http::ServerOptions opts;
+    opts.host = g->m_cfg.host;
+    opts.port = g->m_cfg.port;
+    opts.threads = g->m_cfg.threads;
+    opts.max_connections = static_cast<std::size_t>(g->m_cfg.max_connections);
+    opts.header_timeout = std::chrono::milliseconds(g->m_cfg.header_timeout_ms);
+    opts.body_timeout = std::chrono::milliseconds(g->m_cfg.body_timeout_ms);
+    opts.allowed_hosts = g->m_cfg.allowed_hosts;
+    g->m_server = std::make_unique<http::Server>(
+        std::move(opts), std::move(routes), unknown_route,
+        [](const http::Request& req, const wire::Failure& f) {
+            if (f.status >= 500) {
+                std::cerr << "aigwd: " << req.method << " " << printable(req.path) << ": " << printable(f.message)
+                          << "\n";
+            }
+            return pipeline::failure_response(f, shape_of(req.path));
+        });
+    return g;
+}
+
+Gateway::~Gateway()
+{
+    stop();
+    shutdown();
+    // The upstream client's pools hold sockets of the server's event loops: it goes first.
+    m_dispatcher.reset();
+    m_http.reset();
+    m_server.reset();
+}
+
+std::expected<int, std::string> Gateway::bind()
+{
+    auto port = m_server->bind();
+    if (port) {
+        m_port = *port;
+    }
+    return port;
+}
+
+void Gateway::serve()
+{
+    m_server->run();
+}
+
+void Gateway::stop()
+{
+    if (m_server) {
+        m_server->stop();
+    }
+}
+
+void Gateway::shutdown()
+{
+    if (m_shut_down.exchange(true)) {
+        return;
+    }
+    if (m_cache) {
+        m_cache->close();
+    }
+    if (m_ledger) {
+        m_ledger->close();
+    }
+}
+
+}  // namespace aigw::daemon::app

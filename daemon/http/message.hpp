@@ -1,0 +1,89 @@
+#pragma once
+// The daemon's own view of an HTTP exchange: what a handler reads (Request) and writes
+// (Response, Responder). Beast stays inside daemon/http; handlers see only these types.
+
+#include <boost/asio/awaitable.hpp>
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace aigw::daemon::http {
+
+namespace asio = boost::asio;
+
+/// Header fields in arrival order; names compare case-insensitively.
+class Headers {
+public:
+    using Item = std::pair<std::string, std::string>;
+    void add(std::string name, std::string value);
+    /// Replaces every field of that name. Values are made safe for the wire: CR, LF and
+    /// other control characters become spaces, invalid UTF-8 becomes U+FFFD.
+    void set(std::string name, std::string value);
+    void remove(std::string_view name);
+    bool has(std::string_view name) const;
+    /// The first value of `name`, "" when absent.
+    std::string_view get(std::string_view name) const;
+    const std::vector<Item>& items() const { return m_items; }
+
+private:
+    std::vector<Item> m_items;
+};
+
+struct Request {
+    std::string method;  ///< "GET", "POST", "HEAD", "DELETE", ...
+    std::string target;  ///< as sent: "/v1/models?x=1"
+    std::string path;    ///< percent-decoded path without the query; raw bytes (may be invalid UTF-8)
+    std::string query;   ///< the raw query string after '?', "" when none
+    Headers headers;
+    std::string body;
+    unsigned version = 11;  ///< 10 or 11
+    std::string peer;       ///< "127.0.0.1:53412"
+
+    std::string_view header(std::string_view name) const { return headers.get(name); }
+    bool has_header(std::string_view name) const { return headers.has(name); }
+    /// A percent-decoded query parameter, nullopt when absent.
+    std::optional<std::string> query_param(std::string_view name) const;
+};
+
+struct Response {
+    int status = 200;
+    Headers headers;
+    std::string body;
+
+    void set_header(std::string name, std::string value) { headers.set(std::move(name), std::move(value)); }
+    /// Sets the body and Content-Type.
+    void set_content(std::string text, std::string_view content_type = "application/json");
+};
+
+/// Where a handler writes its answer: once with send(), or as a stream (begin_stream,
+/// write..., end_stream). Every call runs on the connection's executor.
+class Responder {
+public:
+    virtual ~Responder() = default;
+    /// Sends a whole response (Content-Length framing; no body for HEAD).
+    virtual asio::awaitable<void> send(Response res) = 0;
+    /// Sends the status and headers of a streamed answer: chunked on HTTP/1.1,
+    /// close-delimited on HTTP/1.0. Returns false when the client is gone.
+    virtual asio::awaitable<bool> begin_stream(Response head) = 0;
+    /// Writes bytes of a stream and returns once the socket took them, so a slow client
+    /// slows the caller (backpressure). Returns false when the client is gone.
+    virtual asio::awaitable<bool> write(std::string_view bytes) = 0;
+    /// Ends the stream (the last chunk). Idempotent.
+    virtual asio::awaitable<void> end_stream() = 0;
+    /// True once send() or begin_stream() went out.
+    virtual bool started() const = 0;
+    /// True once the client closed or reset the connection (noticed during a stream even
+    /// while nothing is being written).
+    virtual bool client_gone() const = 0;
+    /// `fn` runs once, on the connection's executor, when the client goes away before the
+    /// stream ended (e.g. to cancel the upstream request at once). Replaces an earlier one.
+    virtual void on_client_gone(std::function<void()> fn) = 0;
+};
+
+using Handler = std::function<asio::awaitable<void>(Request&, Responder&)>;
+
+}  // namespace aigw::daemon::http

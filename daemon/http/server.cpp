@@ -1,0 +1,1094 @@
+#include "daemon/http/server.hpp"
+
+#include "daemon/http/parsing.hpp"
+#include "daemon/http/utf8.hpp"
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_suffix.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/basic_parser.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <charconv>
+#include <iostream>
+#include <thread>
+
+namespace aigw::daemon::http {
+
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using error_code = boost::system::error_code;
+
+namespace {
+
+constexpr auto k_use = asio::as_tuple(asio::use_awaitable);
+/// A connection over max_connections gets this long to send its request head before the 503.
+constexpr std::chrono::milliseconds k_refusal_head_timeout{2'000};
+/// After an error answer the rest of the request is read and dropped for this long (at most
+/// k_linger_max_bytes), so closing does not reset the connection before the client read it.
+constexpr std::chrono::milliseconds k_linger_timeout{500};
+constexpr std::size_t k_linger_max_bytes = 1 << 20;
+/// While a handler runs, the client-gone watcher reads ahead at most this much of a
+/// pipelined next request; beyond it, it stops reading (and stops noticing a close).
+constexpr std::size_t k_max_read_ahead = 64 << 10;
+constexpr std::size_t k_watch_read_bytes = 4096;
+/// An idle connection keeps a read buffer of at most this capacity.
+constexpr std::size_t k_idle_buffer_capacity = 16 << 10;
+/// Descriptors or memory ran out: accepting again at once would spin.
+constexpr std::chrono::milliseconds k_accept_retry_delay{100};
+constexpr std::size_t k_max_body_reserve = 1 << 20;
+
+std::string seconds_text(std::chrono::milliseconds d)
+{
+    const auto ms = d.count();
+    if (ms % 1000 == 0) {
+        return std::to_string(ms / 1000) + " s";
+    }
+    return std::to_string(ms) + " ms";
+}
+
+bool is_http_error(const error_code& ec)
+{
+    return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category();
+}
+
+bool is_token_char(char c)
+{
+    const auto u = static_cast<unsigned char>(c);
+    if (u <= 0x20 || u >= 0x7F) {
+        return false;
+    }
+    return std::string_view("\"(),/:;<=>?@[\\]{}").find(c) == std::string_view::npos;
+}
+
+bool needs_sanitizing(std::string_view v)
+{
+    for (const char c : v) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7F || u >= 0x80) {
+            return u < 0x80 || !is_valid_utf8(v);
+        }
+    }
+    return false;
+}
+
+/// Fills a Request straight from Beast's parser callbacks (no intermediate beast message).
+class RequestParser final : public bhttp::basic_parser<true> {
+public:
+    explicit RequestParser(Request& req) : m_req(req) {}
+
+private:
+    void on_request_impl(bhttp::verb, beast::string_view method, beast::string_view target, int version,
+                         error_code&) override
+    {
+        m_req.method.assign(method.data(), method.size());
+        m_req.target.assign(target.data(), target.size());
+        m_req.version = version < 11 ? 10 : 11;
+    }
+    void on_response_impl(int, beast::string_view, int, error_code& ec) override { ec = bhttp::error::bad_version; }
+    void on_field_impl(bhttp::field, beast::string_view name, beast::string_view value, error_code&) override
+    {
+        m_req.headers.add(std::string(name.data(), name.size()), std::string(value.data(), value.size()));
+    }
+    void on_header_impl(error_code&) override {}
+    void on_body_init_impl(const boost::optional<std::uint64_t>& length, error_code&) override
+    {
+        if (length) {
+            m_req.body.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(*length, k_max_body_reserve)));
+        }
+    }
+    std::size_t on_body_impl(beast::string_view body, error_code&) override
+    {
+        m_req.body.append(body.data(), body.size());
+        return body.size();
+    }
+    void on_chunk_header_impl(std::uint64_t, beast::string_view, error_code&) override {}
+    std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view body, error_code&) override
+    {
+        m_req.body.append(body.data(), body.size());
+        return body.size();
+    }
+    void on_finish_impl(error_code&) override {}
+
+    Request& m_req;
+};
+
+class Connection;
+
+/// One event loop: an io_context run by one thread, and the connections it owns.
+struct Loop {
+    asio::io_context ctx{1};
+    std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{ctx.get_executor()};
+    asio::steady_timer grace{ctx};
+    Connection* head = nullptr;
+    std::size_t count = 0;
+    bool stopping = false;
+
+    void link(Connection* c);
+    void unlink(Connection* c);
+    void begin_stop(std::chrono::milliseconds grace_period);
+};
+
+/// Everything the connections share (Server::Impl is private to Server).
+struct Core {
+    ServerOptions opts;
+    Routes routes;
+    Handler fallback;
+    ErrorResponder errors;
+    HostPolicy hosts;
+    std::vector<std::unique_ptr<Loop>> loops;  // before the acceptor: destroyed after it
+    std::optional<tcp::acceptor> acceptor;
+    std::atomic<std::size_t> open{0};
+    std::atomic<std::size_t> active{0};
+    std::atomic<std::uint64_t> refused{0};
+    std::atomic<bool> stop_requested{false};
+    std::size_t next_loop = 0;
+
+    Core(ServerOptions o, Routes r, Handler f, ErrorResponder e)
+        : opts(std::move(o)), routes(std::move(r)), fallback(std::move(f)), errors(std::move(e)),
+          hosts(opts.host, opts.allowed_hosts)
+    {
+    }
+
+    asio::awaitable<void> accept_loop();
+};
+
+}  // namespace
+
+struct Server::Impl : Core {
+    using Core::Core;
+};
+
+namespace {
+
+/// One client connection: its coroutine reads a request, runs the handler, answers, loops.
+/// It is also the Responder of the request being handled.
+class Connection final : public Responder, public std::enable_shared_from_this<Connection> {
+public:
+    Connection(Core& server, Loop& loop, tcp::socket socket, bool refusing)
+        : m_server(server), m_loop(loop), m_socket(std::move(socket)), m_timer(m_loop.ctx),
+          m_watch_done(m_loop.ctx), m_refusing(refusing)
+    {
+        error_code ec;
+        const auto ep = m_socket.remote_endpoint(ec);
+        if (!ec) {
+            m_peer = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
+            m_peer += ':';
+            m_peer += std::to_string(ep.port());
+        }
+    }
+
+    asio::cancellation_slot cancel_slot() { return m_cancel.slot(); }
+
+    static asio::awaitable<void> serve(std::shared_ptr<Connection> self) { co_await self->run(); }
+
+    /// stop(): an idle connection closes at once, the others after their current request.
+    void on_server_stop()
+    {
+        if (m_phase == Phase::idle || m_refusing) {
+            error_code ec;
+            m_socket.cancel(ec);
+        }
+    }
+
+    /// The grace period is over: cancel whatever the coroutine awaits and close the socket.
+    void force_close()
+    {
+        m_cancel.emit(asio::cancellation_type::terminal);
+        error_code ec;
+        m_socket.close(ec);
+    }
+
+    Connection* m_prev = nullptr;
+    Connection* m_next = nullptr;
+
+    // Responder
+    asio::awaitable<void> send(Response res) override;
+    asio::awaitable<bool> begin_stream(Response head) override;
+    asio::awaitable<bool> write(std::string_view bytes) override;
+    asio::awaitable<void> end_stream() override;
+    bool started() const override { return m_started; }
+    bool client_gone() const override { return m_client_gone; }
+    void on_client_gone(std::function<void()> fn) override;
+
+private:
+    enum class Phase { idle, busy };
+    enum class Framing { length, chunked, close };
+
+    asio::awaitable<void> run();
+    asio::awaitable<bool> serve_one();
+    asio::awaitable<void> refuse();
+    asio::awaitable<void> answer_read_error(Request& req, const error_code& ec, bool in_body);
+    asio::awaitable<void> send_error(const Request& req, const wire::Failure& f);
+    asio::awaitable<void> linger_close();
+    asio::awaitable<void> call_handler(const Handler& h, Request& req);
+    /// Writes within write_timeout; false (and the client is gone) when that failed. A
+    /// whole answer is still tried after the client half-closed (`even_after_eof`).
+    template <class Buffers>
+    asio::awaitable<bool> write_all(const Buffers& buffers, bool even_after_eof = false);
+    void begin_exchange(const Request& req, bool keep_alive);
+    void build_head(int status, const Headers& headers, Framing framing, std::size_t length);
+    void finish();
+
+    // The deadline: one timer per connection; moving a deadline later costs no syscall.
+    void set_deadline(std::chrono::milliseconds d);
+    void clear_deadline() { m_deadline = Clock::time_point::max(); }
+    void arm(Clock::time_point t);
+    void on_timer(const error_code& ec);
+
+    // The client-gone watcher: a read that runs while the handler does.
+    void start_watch();
+    void watch_read();
+    void on_watch_read(const error_code& ec, std::size_t n);
+    asio::awaitable<void> stop_watch();
+    void notify_gone();
+
+    Core& m_server;
+    Loop& m_loop;
+    tcp::socket m_socket;
+    beast::flat_buffer m_buffer;
+    std::string m_peer;
+    std::string m_head;  ///< the serialised response head, reused
+    std::array<char, 24> m_chunk_line{};
+    asio::cancellation_signal m_cancel;
+
+    asio::steady_timer m_timer;
+    Clock::time_point m_deadline = Clock::time_point::max();
+    Clock::time_point m_armed_at = Clock::time_point::max();
+    bool m_timed_out = false;
+
+    asio::steady_timer m_watch_done;
+    asio::cancellation_signal m_watch_cancel;
+    bool m_watching = false;
+    bool m_watch_stopping = false;
+
+    Phase m_phase = Phase::busy;
+    bool m_refusing = false;
+    bool m_closed = false;
+
+    // The exchange in progress.
+    unsigned m_version = 11;
+    bool m_is_head = false;
+    bool m_keep_alive = false;
+    bool m_started = false;
+    bool m_streaming = false;
+    bool m_stream_ended = false;
+    bool m_chunked = false;
+    bool m_client_gone = false;
+    bool m_write_failed = false;
+    bool m_in_handler = false;
+    std::uint64_t m_exchange = 0;
+    std::function<void()> m_on_gone;
+};
+
+void Loop::link(Connection* c)
+{
+    c->m_next = head;
+    if (head != nullptr) {
+        head->m_prev = c;
+    }
+    head = c;
+    ++count;
+}
+
+void Loop::unlink(Connection* c)
+{
+    if (c->m_prev != nullptr) {
+        c->m_prev->m_next = c->m_next;
+    } else {
+        head = c->m_next;
+    }
+    if (c->m_next != nullptr) {
+        c->m_next->m_prev = c->m_prev;
+    }
+    c->m_prev = c->m_next = nullptr;
+    --count;
+    if (stopping && count == 0) {
+        grace.cancel();
+    }
+}
+
+void Loop::begin_stop(std::chrono::milliseconds grace_period)
+{
+    stopping = true;
+    work.reset();
+    for (Connection* c = head; c != nullptr;) {
+        Connection* next = c->m_next;
+        c->on_server_stop();
+        c = next;
+    }
+    if (count == 0) {
+        return;
+    }
+    grace.expires_after(grace_period);
+    grace.async_wait([this](const error_code& ec) {
+        if (ec) {
+            return;
+        }
+        for (Connection* c = head; c != nullptr;) {
+            Connection* next = c->m_next;
+            c->force_close();
+            c = next;
+        }
+    });
+}
+
+// --- deadline ---------------------------------------------------------------------------
+
+void Connection::set_deadline(std::chrono::milliseconds d)
+{
+    m_timed_out = false;
+    m_deadline = Clock::now() + d;
+    if (m_deadline < m_armed_at) {
+        arm(m_deadline);
+    }
+}
+
+void Connection::arm(Clock::time_point t)
+{
+    m_armed_at = t;
+    m_timer.expires_at(t);
+    m_timer.async_wait([self = shared_from_this()](const error_code& ec) { self->on_timer(ec); });
+}
+
+void Connection::on_timer(const error_code& ec)
+{
+    if (ec || m_closed) {
+        return;  // replaced by an earlier deadline, or the connection ended
+    }
+    const auto now = Clock::now();
+    if (m_timer.expiry() > now) {
+        return;  // a stale completion; a newer wait is pending
+    }
+    m_armed_at = Clock::time_point::max();
+    if (now >= m_deadline) {
+        m_deadline = Clock::time_point::max();
+        m_timed_out = true;
+        error_code ignored;
+        m_socket.cancel(ignored);
+    } else if (m_deadline != Clock::time_point::max()) {
+        arm(m_deadline);
+    }
+}
+
+// --- client-gone watcher -----------------------------------------------------------------
+
+void Connection::start_watch()
+{
+    m_watch_stopping = false;
+    m_watching = true;
+    watch_read();
+}
+
+void Connection::watch_read()
+{
+    if (m_buffer.size() >= k_max_read_ahead) {
+        m_watching = false;
+        m_watch_done.cancel();
+        return;
+    }
+    m_socket.async_read_some(
+        m_buffer.prepare(k_watch_read_bytes),
+        asio::bind_cancellation_slot(m_watch_cancel.slot(), [self = shared_from_this()](const error_code& ec, std::size_t n) {
+            self->on_watch_read(ec, n);
+        }));
+}
+
+void Connection::on_watch_read(const error_code& ec, std::size_t n)
+{
+    m_buffer.commit(n);  // a pipelined next request: kept for the next parse
+    if (!ec && !m_watch_stopping && !m_closed) {
+        watch_read();
+        return;
+    }
+    m_watching = false;
+    if (ec && !(ec == asio::error::operation_aborted && m_watch_stopping)) {
+        // EOF, reset, or the socket was cancelled or closed under the handler (deadline, stop).
+        m_client_gone = true;
+        m_keep_alive = false;
+        notify_gone();
+    }
+    m_watch_done.cancel();
+}
+
+asio::awaitable<void> Connection::stop_watch()
+{
+    if (!m_watching) {
+        co_return;
+    }
+    m_watch_stopping = true;
+    m_watch_cancel.emit(asio::cancellation_type::terminal);
+    while (m_watching) {
+        m_watch_done.expires_at(Clock::time_point::max());
+        co_await m_watch_done.async_wait(k_use);
+    }
+}
+
+void Connection::notify_gone()
+{
+    if (!m_in_handler || m_stream_ended || !m_on_gone) {
+        return;
+    }
+    // Posted, so it never runs inside a Responder call; skipped when the handler is over.
+    asio::post(m_loop.ctx, [self = shared_from_this(), exchange = m_exchange] {
+        if (self->m_exchange != exchange || !self->m_in_handler || self->m_stream_ended || !self->m_on_gone) {
+            return;
+        }
+        auto fn = std::move(self->m_on_gone);
+        self->m_on_gone = nullptr;
+        try {
+            fn();
+        } catch (const std::exception& e) {
+            std::cerr << "aigwd: client-gone callback threw: " << e.what() << "\n";
+        } catch (...) {
+            std::cerr << "aigwd: client-gone callback threw\n";
+        }
+    });
+}
+
+void Connection::on_client_gone(std::function<void()> fn)
+{
+    m_on_gone = std::move(fn);
+    if (m_client_gone) {
+        notify_gone();
+    }
+}
+
+// --- the connection's coroutine ----------------------------------------------------------
+
+asio::awaitable<void> Connection::run()
+{
+    m_loop.link(this);
+    try {
+        if (m_refusing) {
+            co_await refuse();
+        } else {
+            bool first = true;
+            for (;;) {
+                if (m_buffer.size() == 0) {
+                    if (m_loop.stopping) {
+                        break;
+                    }
+                    if (m_buffer.capacity() > k_idle_buffer_capacity) {
+                        m_buffer.shrink_to_fit();
+                    }
+                    // Waiting for the next request costs no buffer and no polling.
+                    m_phase = Phase::idle;
+                    set_deadline(first ? m_server.opts.header_timeout : m_server.opts.keep_alive_timeout);
+                    auto [ec] = co_await m_socket.async_wait(tcp::socket::wait_read, k_use);
+                    clear_deadline();
+                    m_phase = Phase::busy;
+                    if (ec) {
+                        break;  // idle too long, stop(), or the socket failed: close quietly
+                    }
+                }
+                first = false;
+                if (!co_await serve_one()) {
+                    break;
+                }
+            }
+        }
+    } catch (...) {
+        // Cancelled at the end of the grace period (or an I/O object failed): just close.
+    }
+    finish();
+}
+
+void Connection::finish()
+{
+    m_closed = true;
+    m_on_gone = nullptr;
+    error_code ec;
+    m_timer.cancel();
+    m_watch_done.cancel();
+    m_socket.shutdown(tcp::socket::shutdown_both, ec);
+    m_socket.close(ec);
+    m_loop.unlink(this);
+    if (!m_refusing) {
+        --m_server.open;
+    }
+}
+
+void Connection::begin_exchange(const Request& req, bool keep_alive)
+{
+    ++m_exchange;
+    m_version = req.version;
+    m_is_head = req.method == "HEAD";
+    m_keep_alive = keep_alive;
+    m_started = m_streaming = m_stream_ended = m_chunked = false;
+    m_client_gone = m_write_failed = false;
+    m_in_handler = false;
+    m_on_gone = nullptr;
+}
+
+asio::awaitable<bool> Connection::serve_one()
+{
+    const auto& opts = m_server.opts;
+    Request req;
+    req.peer = m_peer;
+    RequestParser parser(req);
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opts.max_header_bytes, UINT32_MAX)));
+    parser.body_limit(opts.max_body_bytes);
+
+    set_deadline(opts.header_timeout);
+    auto [ec, n] = co_await bhttp::async_read_header(m_socket, m_buffer, parser, k_use);
+    clear_deadline();
+    if (ec) {
+        co_await answer_read_error(req, ec, false);
+        co_return false;
+    }
+    const auto target = split_target(req.target);
+    req.path = percent_decode(target.path, false);
+    req.query = std::string(target.query);
+    begin_exchange(req, parser.keep_alive() && !m_loop.stopping);
+
+    std::size_t host_fields = 0;
+    std::string_view host;
+    for (const auto& [name, value] : req.headers.items()) {
+        if (beast::iequals(name, "host")) {
+            ++host_fields;
+            host = value;
+        }
+    }
+    if (host_fields > 1 || (host_fields == 0 && req.version == 11) || (host_fields == 1 && host_name(host).empty())) {
+        m_keep_alive = false;
+        co_await send_error(req, wire::bad_request(host_fields > 1 ? "the request has several Host headers; send one"
+                                                                   : "the request has no valid Host header (HTTP/1.1 requires one)"));
+        co_await linger_close();
+        co_return false;
+    }
+    if (host_fields == 1 && !m_server.hosts.allows(host)) {
+        m_keep_alive = false;
+        wire::Failure f{.kind = wire::FailureKind::auth, .status = 403, .message = host_refused_message(host)};
+        co_await send_error(req, f);
+        co_await linger_close();
+        co_return false;
+    }
+
+    if (!parser.is_done()) {
+        if (req.version == 11 && beast::iequals(req.header("Expect"), "100-continue")) {
+            static constexpr std::string_view k_continue = "HTTP/1.1 100 Continue\r\n\r\n";
+            if (!co_await write_all(asio::buffer(k_continue))) {
+                co_return false;
+            }
+        }
+        set_deadline(opts.body_timeout);
+        auto [body_ec, body_n] = co_await bhttp::async_read(m_socket, m_buffer, parser, k_use);
+        clear_deadline();
+        if (body_ec) {
+            co_await answer_read_error(req, body_ec, true);
+            co_return false;
+        }
+    }
+
+    bool path_exists = false;
+    const Handler* handler = m_server.routes.find(req.method, req.path, &path_exists);
+    if (handler == nullptr && m_is_head) {
+        handler = m_server.routes.find("GET", req.path, &path_exists);
+    }
+    if (handler == nullptr) {
+        handler = &m_server.fallback;
+    }
+    if (!*handler) {
+        co_await send_error(req, wire::Failure{.kind = wire::FailureKind::not_found, .status = 404,
+                                               .message = "no such endpoint: " + req.method + " " + req.path});
+    } else {
+        co_await call_handler(*handler, req);
+    }
+    co_return m_keep_alive && !m_client_gone && !m_loop.stopping && m_socket.is_open();
+}
+
+asio::awaitable<void> Connection::call_handler(const Handler& h, Request& req)
+{
+    ++m_server.active;
+    m_in_handler = true;
+    start_watch();
+    std::string failure;
+    try {
+        co_await h(req, *this);
+    } catch (const std::exception& e) {
+        failure = e.what();
+        if (failure.empty()) {
+            failure = "exception";
+        }
+    } catch (...) {
+        failure = "unknown exception";
+    }
+    m_in_handler = false;
+    m_on_gone = nullptr;  // its captures may refer to the handler's frame, which is gone
+    --m_server.active;
+    co_await stop_watch();
+
+    if (!failure.empty()) {
+        const std::string what = req.method + " " + req.path;
+        std::cerr << "aigwd: the handler for " << what << " failed: " << failure << "\n";
+        if (!m_started) {
+            co_await send_error(req, wire::internal_error("internal error while handling " + what + ": " + failure));
+        } else if (!m_stream_ended) {
+            m_keep_alive = false;  // a cut stream: the client sees it end early
+        }
+    } else if (!m_started) {
+        const std::string what = req.method + " " + req.path;
+        std::cerr << "aigwd: the handler for " << what << " returned without answering\n";
+        co_await send_error(req, wire::internal_error("internal error: the handler for " + what + " sent no answer"));
+    } else if (m_streaming && !m_stream_ended) {
+        co_await end_stream();
+    }
+}
+
+asio::awaitable<void> Connection::answer_read_error(Request& req, const error_code& ec, bool in_body)
+{
+    const auto& opts = m_server.opts;
+    const bool got_bytes = m_buffer.size() > 0 || !req.method.empty();
+    std::optional<wire::Failure> f;
+    if (m_timed_out) {
+        if (got_bytes) {
+            f = wire::Failure{.kind = wire::FailureKind::timeout, .status = 408,
+                              .message = "the request did not arrive within " +
+                                         seconds_text(in_body ? opts.body_timeout : opts.header_timeout) +
+                                         "; send it faster or check the network"};
+        }
+    } else if (ec == bhttp::error::header_limit) {
+        f = wire::Failure{.kind = wire::FailureKind::bad_request, .status = 431,
+                          .message = "the request header is larger than the limit of " +
+                                     std::to_string(opts.max_header_bytes) + " bytes"};
+    } else if (ec == bhttp::error::body_limit) {
+        f = wire::Failure{.kind = wire::FailureKind::bad_request, .status = 413,
+                          .message = "the request body is larger than the limit of " +
+                                     std::to_string(opts.max_body_bytes) + " bytes (server max_body_bytes)"};
+    } else if (is_http_error(ec) && ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
+        f = wire::bad_request("malformed HTTP request: " + ec.message());
+    }
+    if (!f) {
+        co_return;  // the client left or the connection failed: nothing to answer
+    }
+    if (req.method.empty()) {
+        const auto* data = static_cast<const char*>(m_buffer.data().data());
+        auto line = sniff_request_line(std::string_view(data, m_buffer.size()));
+        req.method = std::move(line.method);
+        req.target = std::move(line.target);
+        req.version = 11;
+    }
+    if (req.path.empty()) {
+        req.path = percent_decode(split_target(req.target).path, false);
+    }
+    begin_exchange(req, false);
+    co_await send_error(req, *f);
+    co_await linger_close();
+}
+
+asio::awaitable<void> Connection::refuse()
+{
+    Request req;
+    req.peer = m_peer;
+    RequestParser parser(req);
+    parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(m_server.opts.max_header_bytes, UINT32_MAX)));
+    set_deadline(k_refusal_head_timeout);
+    auto [ec, n] = co_await bhttp::async_read_header(m_socket, m_buffer, parser, k_use);
+    clear_deadline();
+    if (ec && !m_timed_out && !is_http_error(ec)) {
+        co_return;  // gone, or stop()
+    }
+    if (req.method.empty()) {
+        const auto* data = static_cast<const char*>(m_buffer.data().data());
+        auto line = sniff_request_line(std::string_view(data, m_buffer.size()));
+        req.method = std::move(line.method);
+        req.target = std::move(line.target);
+    }
+    req.path = percent_decode(split_target(req.target).path, false);
+    begin_exchange(req, false);
+    wire::Failure f{.kind = wire::FailureKind::rate_limited, .status = 503,
+                    .message = "aigwd is at its limit of " + std::to_string(m_server.opts.max_connections) +
+                               " open connections; retry in a moment, or raise [server] max_connections",
+                    .retry_after_s = 1.0};
+    co_await send_error(req, f);
+    co_await linger_close();
+}
+
+asio::awaitable<void> Connection::send_error(const Request& req, const wire::Failure& f)
+{
+    Response res;
+    bool made = false;
+    if (m_server.errors) {
+        try {
+            res = m_server.errors(req, f);
+            made = true;
+        } catch (const std::exception& e) {
+            std::cerr << "aigwd: the error responder threw: " << e.what() << "\n";
+        } catch (...) {
+            std::cerr << "aigwd: the error responder threw\n";
+        }
+    }
+    if (!made) {
+        res = Response{};
+        res.status = f.status;
+        res.set_content(wire::to_openai_error(f).dump());
+    }
+    co_await send(std::move(res));
+}
+
+asio::awaitable<void> Connection::linger_close()
+{
+    error_code ec;
+    m_socket.shutdown(tcp::socket::shutdown_send, ec);
+    if (ec) {
+        co_return;
+    }
+    m_buffer.clear();
+    set_deadline(k_linger_timeout);
+    std::size_t drained = 0;
+    while (drained < k_linger_max_bytes) {
+        auto [read_ec, n] = co_await m_socket.async_read_some(m_buffer.prepare(8192), k_use);
+        if (read_ec) {
+            break;
+        }
+        drained += n;
+    }
+    clear_deadline();
+}
+
+// --- writing -----------------------------------------------------------------------------
+
+template <class Buffers>
+asio::awaitable<bool> Connection::write_all(const Buffers& buffers, bool even_after_eof)
+{
+    if (m_write_failed || (m_client_gone && !even_after_eof)) {
+        co_return false;
+    }
+    // The deadline restarts whenever the client takes some bytes: a slow reader of a large
+    // answer is fine, one that takes nothing for write_timeout is not.
+    beast::buffers_suffix<Buffers> rest(buffers);
+    error_code ec;
+    while (beast::buffer_bytes(rest) > 0) {
+        set_deadline(m_server.opts.write_timeout);
+        auto [write_ec, n] = co_await m_socket.async_write_some(rest, k_use);
+        if (write_ec) {
+            ec = write_ec;
+            break;
+        }
+        rest.consume(n);
+    }
+    clear_deadline();
+    if (ec) {
+        m_client_gone = m_write_failed = true;
+        m_keep_alive = false;
+        if (m_timed_out) {
+            error_code ignored;
+            m_socket.close(ignored);  // a client that takes nothing is cut off
+        }
+        notify_gone();
+        co_return false;
+    }
+    co_return true;
+}
+
+void Connection::build_head(int status, const Headers& headers, Framing framing, std::size_t length)
+{
+    if (beast::iequals(headers.get("Connection"), "close") || m_loop.stopping) {
+        m_keep_alive = false;
+    }
+    m_head.clear();
+    m_head += m_version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ";
+    std::array<char, 24> num{};
+    auto [end, ec] = std::to_chars(num.data(), num.data() + num.size(), status);
+    m_head.append(num.data(), end);
+    m_head += ' ';
+    const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(status));
+    m_head += reason.starts_with('<') ? std::string_view("Unknown") : std::string_view(reason.data(), reason.size());
+    m_head += "\r\n";
+    for (const auto& [name, value] : headers.items()) {
+        if (name.empty() || !std::all_of(name.begin(), name.end(), is_token_char) ||
+            beast::iequals(name, "Content-Length") || beast::iequals(name, "Transfer-Encoding") ||
+            beast::iequals(name, "Connection")) {
+            continue;
+        }
+        m_head += name;
+        m_head += ": ";
+        if (needs_sanitizing(value)) {
+            m_head += sanitize_header_value(value);
+        } else {
+            m_head += value;
+        }
+        m_head += "\r\n";
+    }
+    if (framing == Framing::length) {
+        if (status >= 200 && status != 204 && status != 304) {
+            auto [len_end, len_ec] = std::to_chars(num.data(), num.data() + num.size(), length);
+            m_head += "Content-Length: ";
+            m_head.append(num.data(), len_end);
+            m_head += "\r\n";
+        }
+    } else if (framing == Framing::chunked) {
+        m_head += "Transfer-Encoding: chunked\r\n";
+    }
+    if (!m_keep_alive) {
+        m_head += "Connection: close\r\n";
+    } else if (m_version == 10) {
+        m_head += "Connection: keep-alive\r\n";
+    }
+    m_head += "\r\n";
+}
+
+asio::awaitable<void> Connection::send(Response res)
+{
+    if (m_started) {
+        m_keep_alive = false;  // a second answer is a handler bug; it is dropped
+        co_return;
+    }
+    m_started = true;
+    m_stream_ended = true;
+    build_head(res.status, res.headers, Framing::length, res.body.size());
+    const bool no_body = m_is_head || res.status < 200 || res.status == 204 || res.status == 304;
+    if (no_body || res.body.empty()) {
+        co_await write_all(asio::buffer(m_head), true);
+    } else {
+        const std::array<asio::const_buffer, 2> parts{asio::buffer(m_head), asio::buffer(res.body)};
+        co_await write_all(parts, true);
+    }
+}
+
+asio::awaitable<bool> Connection::begin_stream(Response head)
+{
+    if (m_started) {
+        co_return !m_client_gone;
+    }
+    m_started = true;
+    m_streaming = true;
+    m_chunked = m_version == 11;
+    if (!m_chunked) {
+        m_keep_alive = false;  // HTTP/1.0: the end of the stream is the close
+    }
+    build_head(head.status, head.headers, m_chunked ? Framing::chunked : Framing::close, 0);
+    co_return co_await write_all(asio::buffer(m_head));
+}
+
+asio::awaitable<bool> Connection::write(std::string_view bytes)
+{
+    if (!m_streaming || m_stream_ended || m_client_gone) {
+        co_return false;
+    }
+    if (bytes.empty() || m_is_head) {
+        co_return true;
+    }
+    if (!m_chunked) {
+        co_return co_await write_all(asio::buffer(bytes.data(), bytes.size()));
+    }
+    auto [end, ec] = std::to_chars(m_chunk_line.data(), m_chunk_line.data() + m_chunk_line.size() - 2, bytes.size(), 16);
+    *end++ = '\r';
+    *end++ = '\n';
+    static constexpr std::string_view k_crlf = "\r\n";
+    const std::array<asio::const_buffer, 3> parts{
+        asio::buffer(m_chunk_line.data(), static_cast<std::size_t>(end - m_chunk_line.data())),
+        asio::buffer(bytes.data(), bytes.size()), asio::buffer(k_crlf)};
+    co_return co_await write_all(parts);
+}
+
+asio::awaitable<void> Connection::end_stream()
+{
+    if (!m_streaming || m_stream_ended) {
+        co_return;
+    }
+    m_stream_ended = true;
+    if (m_is_head || !m_chunked) {
+        co_return;
+    }
+    static constexpr std::string_view k_last_chunk = "0\r\n\r\n";
+    co_await write_all(asio::buffer(k_last_chunk));
+}
+
+}  // namespace
+
+// --- the server --------------------------------------------------------------------------
+
+asio::awaitable<void> Core::accept_loop()
+{
+    asio::steady_timer retry(loops.front()->ctx);
+    for (;;) {
+        Loop& target = *loops[next_loop++ % loops.size()];
+        tcp::socket socket(target.ctx);
+        auto [ec] = co_await acceptor->async_accept(socket, k_use);
+        if (stop_requested.load() || !acceptor->is_open()) {
+            co_return;
+        }
+        if (ec) {
+            if (ec == asio::error::no_descriptors || ec == asio::error::no_buffer_space ||
+                ec == asio::error::no_memory || ec.value() == ENFILE) {
+                std::cerr << "aigwd: cannot accept a connection: " << ec.message()
+                          << " (raise the open-files limit or lower max_connections)\n";
+                retry.expires_after(k_accept_retry_delay);
+                co_await retry.async_wait(k_use);
+            }
+            continue;
+        }
+        error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        const bool refusing = open.load() >= opts.max_connections;
+        if (refusing) {
+            ++refused;
+        } else {
+            ++open;
+        }
+        auto conn = std::make_shared<Connection>(*this, target, std::move(socket), refusing);
+        auto slot = conn->cancel_slot();
+        // The completion handler keeps the connection (and so its cancellation signal, which
+        // the slot points into) alive until co_spawn is done with the slot.
+        asio::co_spawn(target.ctx, Connection::serve(conn),
+                       asio::bind_cancellation_slot(slot, [keep = conn](const std::exception_ptr&) {}));
+    }
+}
+
+Server::Server(ServerOptions opts, Routes routes, Handler fallback, ErrorResponder errors)
+    : m_impl(std::make_unique<Impl>(std::move(opts), std::move(routes), std::move(fallback), std::move(errors)))
+{
+    int threads = m_impl->opts.threads;
+    if (threads <= 0) {
+        threads = std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
+    }
+    for (int i = 0; i < threads; ++i) {
+        m_impl->loops.push_back(std::make_unique<Loop>());
+    }
+}
+
+Server::~Server()
+{
+    // The acceptor and the connections' I/O objects go before their io_contexts.
+    m_impl->acceptor.reset();
+}
+
+std::expected<int, std::string> Server::bind()
+{
+    auto& s = *m_impl;
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);  // a failure leaves the soft limit: not fatal
+    }
+    const bool v6_text = s.opts.host.find(':') != std::string::npos;
+    const std::string where =
+        (v6_text ? "[" + s.opts.host + "]" : s.opts.host) + ":" + std::to_string(s.opts.port);
+    const auto fail = [&](std::string why) {
+        return std::unexpected("cannot listen on " + where + ": " + std::move(why));
+    };
+    if (s.acceptor) {
+        return fail("already listening");
+    }
+    if (s.opts.port < 0 || s.opts.port > 65535) {
+        return fail("the port must be between 0 and 65535 (pick another with --port)");
+    }
+    error_code ec;
+    auto address = asio::ip::make_address(s.opts.host, ec);
+    if (ec) {
+        asio::io_context resolve_ctx;
+        tcp::resolver resolver(resolve_ctx);
+        const auto results = resolver.resolve(s.opts.host, std::to_string(s.opts.port), ec);
+        if (ec || results.empty()) {
+            return fail("cannot resolve '" + s.opts.host + "' (set [server] host to an address such as 127.0.0.1)");
+        }
+        address = results.begin()->endpoint().address();
+        for (const auto& r : results) {
+            if (r.endpoint().address().is_v4()) {
+                address = r.endpoint().address();  // "localhost" means 127.0.0.1 to most clients
+                break;
+            }
+        }
+    }
+    const tcp::endpoint endpoint(address, static_cast<unsigned short>(s.opts.port));
+    tcp::acceptor acceptor(s.loops.front()->ctx);
+    if (acceptor.open(endpoint.protocol(), ec); ec) {
+        return fail(ec.message());
+    }
+    acceptor.set_option(asio::socket_base::reuse_address(true), ec);
+    if (acceptor.bind(endpoint, ec); ec) {
+        if (ec == asio::error::address_in_use) {
+            return fail("address in use (another aigwd? pick another with --port)");
+        }
+        if (ec == asio::error::access_denied) {
+            return fail("permission denied (ports below 1024 need privileges; pick another with --port)");
+        }
+        if (ec == boost::system::errc::address_not_available) {
+            return fail("no such address on this machine (check [server] host)");
+        }
+        return fail(ec.message());
+    }
+    if (acceptor.listen(asio::socket_base::max_listen_connections, ec); ec) {
+        return fail(ec.message());
+    }
+    const int port = acceptor.local_endpoint(ec).port();
+    if (ec) {
+        return fail(ec.message());
+    }
+    s.acceptor.emplace(std::move(acceptor));
+    return port;
+}
+
+void Server::run()
+{
+    auto& s = *m_impl;
+    if (s.acceptor) {
+        asio::co_spawn(s.loops.front()->ctx, s.accept_loop(), asio::detached);
+    }
+    const auto run_loop = [](Loop& loop) {
+        for (;;) {
+            try {
+                loop.ctx.run();
+                return;
+            } catch (const std::exception& e) {
+                std::cerr << "aigwd: event loop: " << e.what() << "\n";
+            }
+        }
+    };
+    std::vector<std::thread> threads;
+    threads.reserve(s.loops.size() - 1);
+    for (std::size_t i = 1; i < s.loops.size(); ++i) {
+        threads.emplace_back(run_loop, std::ref(*s.loops[i]));
+    }
+    run_loop(*s.loops.front());
+    for (auto& t : threads) {
+        t.join();
+    }
+}
+
+void Server::stop()
+{
+    auto& s = *m_impl;
+    if (s.stop_requested.exchange(true)) {
+        return;
+    }
+    asio::post(s.loops.front()->ctx, [&s] {
+        if (s.acceptor) {
+            error_code ec;
+            s.acceptor->close(ec);
+        }
+    });
+    for (auto& loop : s.loops) {
+        asio::post(loop->ctx, [l = loop.get(), grace = s.opts.shutdown_grace] { l->begin_stop(grace); });
+    }
+}
+
+ServerStats Server::stats() const
+{
+    return ServerStats{.open_connections = m_impl->open.load(),
+                       .active_requests = m_impl->active.load(),
+                       .refused_connections = m_impl->refused.load()};
+}
+
+}  // namespace aigw::daemon::http

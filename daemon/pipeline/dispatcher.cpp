@@ -1,0 +1,833 @@
+#include "daemon/pipeline/dispatcher.hpp"
+
+#include "shared/wire/json_text.hpp"
+#include "shared/wire/secrets.hpp"
+#include "shared/wire/sse.hpp"
+#include "shared/wire/utf8.hpp"
+
+#include <boost/asio/this_coro.hpp>
+
+#include <charconv>
+#include <random>
+
+namespace aigw::daemon::pipeline {
+
+/// State of one streamed answer, shared by the attempt that opened it and the relay.
+struct StreamState {
+    std::shared_ptr<Exchange> ex;
+    std::shared_ptr<upstream::BodyStream> upstream;
+    std::unique_ptr<providers::StreamTranslator> translator;
+    std::unique_ptr<providers::StreamDecoder> decoder;
+    bool passthrough = false;    ///< relay upstream bytes as they are; the translator only taps
+    std::string held;            ///< passthrough: bytes read while holding back
+    bool ended = false;          ///< the upstream body ended cleanly (during hold-back too)
+    std::int64_t ttft_ms = -1;
+    bool saw_content = false;
+    std::size_t delivered_chars = 0;  ///< text sent to the client, to estimate usage of a cut stream
+    std::optional<wire::Failure> failure;
+    std::vector<wire::SseEvent> events;
+    std::vector<nlohmann::json> chunks;  ///< decoded, not yet written
+};
+
+namespace {
+
+constexpr const char* k_admin_key_id = "default";
+
+std::int64_t unix_ms()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+std::int64_t ms_since(Clock::time_point t0)
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+}
+
+std::string ms_text(std::chrono::milliseconds ms)
+{
+    return std::to_string(ms.count()) + " ms";
+}
+
+std::string random_hex(std::size_t bytes)
+{
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    static constexpr char k_hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes * 2);
+    std::uint64_t word = 0;
+    for (std::size_t i = 0; i < bytes; ++i) {
+        if (i % 8 == 0) {
+            word = rng();
+        }
+        auto b = static_cast<unsigned>(word & 0xff);
+        word >>= 8;
+        out.push_back(k_hex[b >> 4]);
+        out.push_back(k_hex[b & 0xf]);
+    }
+    return out;
+}
+
+/// Constant-time comparison, so the key check leaks no prefix length.
+bool same_secret(std::string_view a, std::string_view b)
+{
+    unsigned char diff = a.size() == b.size() ? 0 : 1;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        diff |= static_cast<unsigned char>(a[i] ^ b[i % (b.empty() ? 1 : b.size())]);
+    }
+    return diff == 0 && !b.empty();
+}
+
+std::string utc_date_time(std::int64_t unix_ms_value)
+{
+    const std::time_t t = static_cast<std::time_t>(unix_ms_value / 1000);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M UTC", &tm);
+    return buf;
+}
+
+/// "5000" (total) or "connect=500, first_byte=2000, idle=1000, total=5000" (any subset).
+/// Returns what is wrong, or nullopt after updating `t`.
+std::optional<std::string> parse_timeout_header(std::string_view text, RequestTimeouts& t)
+{
+    const std::string usage = "x-aigw-timeout-ms must be milliseconds, e.g. '5000', or "
+                              "'connect=500, first_byte=2000, idle=1000, total=5000'";
+    auto number = [](std::string_view s) -> std::optional<std::chrono::milliseconds> {
+        while (!s.empty() && s.front() == ' ') {
+            s.remove_prefix(1);
+        }
+        while (!s.empty() && s.back() == ' ') {
+            s.remove_suffix(1);
+        }
+        std::int64_t v = 0;
+        auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || ec != std::errc{} || p != s.data() + s.size() || v <= 0) {
+            return std::nullopt;
+        }
+        return std::chrono::milliseconds(v);
+    };
+    if (text.find('=') == std::string_view::npos) {
+        auto v = number(text);
+        if (!v) {
+            return usage;
+        }
+        t.total = *v;
+        t.first_byte = std::min(t.first_byte, *v);
+        t.idle = std::min(t.idle, *v);
+        t.connect = std::min(t.connect, *v);
+        return std::nullopt;
+    }
+    while (!text.empty()) {
+        auto comma = text.find(',');
+        auto item = text.substr(0, comma);
+        auto eq = item.find('=');
+        if (eq == std::string_view::npos) {
+            return usage;
+        }
+        auto name = item.substr(0, eq);
+        while (!name.empty() && name.front() == ' ') {
+            name.remove_prefix(1);
+        }
+        while (!name.empty() && name.back() == ' ') {
+            name.remove_suffix(1);
+        }
+        auto v = number(item.substr(eq + 1));
+        if (!v) {
+            return usage;
+        }
+        if (name == "connect") {
+            t.connect = *v;
+        } else if (name == "first_byte") {
+            t.first_byte = *v;
+        } else if (name == "idle") {
+            t.idle = *v;
+        } else if (name == "total") {
+            t.total = *v;
+        } else {
+            return usage;
+        }
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        text.remove_prefix(comma + 1);
+    }
+    return std::nullopt;
+}
+
+wire::Failure cut_stream_failure(const Exchange& ex)
+{
+    wire::Failure f;
+    f.kind = wire::FailureKind::upstream;
+    f.status = 502;
+    f.message = "the upstream stream from " + ex.route.resolved.id +
+                " ended before its final event; the answer is incomplete";
+    return f;
+}
+
+/// The deadlines of one attempt: connect within the connect timeout, the answer (or the
+/// stream's status line) within the first-byte timeout, neither past the request's total.
+upstream::Deadlines attempt_deadlines(const Exchange& ex)
+{
+    const auto now = Clock::now();
+    return upstream::Deadlines{std::min(now + ex.timeouts.connect, ex.deadline),
+                               std::min(now + ex.timeouts.first_byte, ex.deadline)};
+}
+
+/// The usage to bill for a stream that ended early: what the upstream reported, else an
+/// estimate from the text delivered (about four characters a token).
+wire::Usage delivered_usage(const StreamState& st, const wire::Usage& reported)
+{
+    wire::Usage u = reported;
+    if (u.output_tokens == 0 && st.delivered_chars > 0) {
+        u.output_tokens = static_cast<std::int64_t>((st.delivered_chars + 3) / 4);
+    }
+    return u;
+}
+
+/// Decodes what `bytes` completes into chunks (st.chunks). `end`: the body ended. Returns
+/// false once the stream failed (st.failure set).
+bool decode(StreamState& st, std::string_view bytes, bool end)
+{
+    st.events.clear();
+    if (!bytes.empty()) {
+        if (auto fed = st.decoder->feed(bytes, st.events); !fed) {
+            st.failure = std::move(fed.error());
+        }
+    }
+    if (end) {
+        st.decoder->finish(st.events);
+    }
+    for (const auto& ev : st.events) {
+        if (st.failure || st.translator->finished()) {
+            break;
+        }
+        try {
+            auto ok = st.translator->on_event(ev, st.chunks);
+            if (!ok) {
+                st.failure = std::move(ok.error());
+            }
+        } catch (const std::exception& e) {
+            // A translator must never throw; if one does, the answer is malformed.
+            wire::Failure f;
+            f.kind = wire::FailureKind::upstream;
+            f.status = 502;
+            f.message = "the upstream stream from " + st.ex->route.resolved.id + " could not be read: " + e.what();
+            st.failure = std::move(f);
+        }
+    }
+    st.events.clear();
+    for (const auto& c : st.chunks) {
+        if (!st.saw_content && has_content(c)) {
+            st.saw_content = true;
+            st.ttft_ms = ms_since(st.ex->t0);
+        }
+    }
+    return !st.failure;
+}
+
+/// Writes the decoded chunks through the surface's writer, counting delivered text.
+void write_chunks(StreamState& st, StreamWriter& writer, std::string& out)
+{
+    for (const auto& c : st.chunks) {
+        if (auto choices = c.find("choices"); choices != c.end() && choices->is_array()) {
+            for (const auto& choice : *choices) {
+                if (!choice.is_object()) {
+                    continue;
+                }
+                auto d = choice.find("delta");
+                if (d != choice.end() && d->is_object()) {
+                    if (auto t = d->find("content"); t != d->end() && t->is_string()) {
+                        st.delivered_chars += t->get_ref<const std::string&>().size();
+                    }
+                }
+            }
+        }
+        writer.chunk(c, out);
+    }
+    st.chunks.clear();
+}
+
+/// Reads the upstream until the first content, the end, a failure or the first-byte
+/// deadline, keeping what arrived (chunks, and raw bytes for passthrough) for the client.
+asio::awaitable<std::expected<void, wire::Failure>> hold_back(StreamState& st)
+{
+    const Exchange& ex = *st.ex;
+    const auto deadline = std::min(Clock::now() + ex.timeouts.first_byte, ex.deadline);
+    std::string bytes;
+    while (!st.saw_content) {
+        bytes.clear();
+        auto r = co_await st.upstream->read(bytes, deadline);
+        if (!r) {
+            st.upstream->cancel();
+            if (r.error().kind == wire::FailureKind::timeout) {
+                co_return std::unexpected(wire::gateway_timeout(
+                    "no content from " + ex.route.resolved.id + " within " +
+                    ms_text(std::min(ex.timeouts.first_byte, ex.timeouts.total)) + " (first-byte timeout)"));
+            }
+            co_return std::unexpected(std::move(r.error()));
+        }
+        const bool end = !*r;
+        st.ended = end;
+        if (st.passthrough) {
+            st.held += bytes;
+        }
+        if (!decode(st, bytes, end)) {
+            st.upstream->cancel();
+            co_return std::unexpected(*st.failure);
+        }
+        if (st.translator->finished()) {
+            break;  // a complete answer without content (empty text): nothing left to fail
+        }
+        if (end) {
+            co_return std::unexpected(cut_stream_failure(ex));
+        }
+    }
+    co_return std::expected<void, wire::Failure>{};
+}
+
+}  // namespace
+
+http::Response failure_response(const wire::Failure& f, Shape shape)
+{
+    http::Response res;
+    res.status = f.status;
+    if (f.retry_after_s && *f.retry_after_s >= 0 && *f.retry_after_s < 1e9) {
+        res.set_header("Retry-After", std::to_string(static_cast<long>(*f.retry_after_s + 0.999)));
+    }
+    res.set_content(wire::dump_json(shape == Shape::anthropic ? wire::to_anthropic_error(f) : wire::to_openai_error(f)));
+    return res;
+}
+
+http::Response failure_response(const wire::Failure& f, Shape shape, const http::Headers& so_far)
+{
+    http::Response res = failure_response(f, shape);
+    for (const auto& [name, value] : so_far.items()) {
+        if (!res.headers.has(name)) {
+            res.headers.add(name, value);
+        }
+    }
+    return res;
+}
+
+void set_route_headers(http::Response& res, const Exchange& ex)
+{
+    if (ex.route.resolved.provider != nullptr) {
+        res.set_header("x-aigw-provider", ex.route.resolved.provider->name);
+        res.set_header("x-aigw-model", wire::header_safe(ex.route.resolved.id));
+    }
+    if (!ex.failed_attempts.empty()) {
+        res.set_header("x-aigw-attempts", std::to_string(ex.failed_attempts.size() + 1));
+    }
+    if (!ex.attempt_reason.empty()) {
+        res.set_header("x-aigw-fallback-reason", wire::header_safe(ex.attempt_reason));
+    }
+    if (!ex.variant.empty()) {
+        res.set_header("x-aigw-variant", wire::header_safe(ex.variant));
+    }
+}
+
+std::string presented_key(const http::Request& req)
+{
+    const auto auth = req.header("Authorization");
+    if (auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer "))) {
+        return std::string(auth.substr(7));
+    }
+    return std::string(req.header("x-api-key"));
+}
+
+Dispatcher::Dispatcher(Services s, AttemptEnv env) : m_s(std::move(s)), m_env(std::move(env)) {}
+
+std::shared_ptr<Exchange> Dispatcher::begin(std::string surface, const http::Request& req) const
+{
+    const config::Config& cfg = *m_s.cfg;
+    auto ex = std::make_shared<Exchange>();
+    ex->request_id = "req_" + random_hex(12);
+    ex->ts_ms = unix_ms();
+    ex->t0 = Clock::now();
+    ex->surface = std::move(surface);
+    ex->tag = std::string(req.header("x-aigw-tag").substr(0, 200));
+    ex->fallback_header = std::string(req.header("x-aigw-fallback"));
+    ex->max_retries = cfg.routing.retries;
+    ex->timeouts = RequestTimeouts{std::chrono::milliseconds(cfg.connect_timeout_ms),
+                                   std::chrono::milliseconds(cfg.first_byte_timeout_ms),
+                                   std::chrono::milliseconds(cfg.idle_timeout_ms),
+                                   std::chrono::milliseconds(cfg.total_timeout_ms)};
+    if (req.has_header("x-aigw-timeout-ms")) {
+        if (auto bad = parse_timeout_header(req.header("x-aigw-timeout-ms"), ex->timeouts)) {
+            ex->header_error = wire::bad_request(*bad, "x-aigw-timeout-ms");
+        }
+    }
+    if (req.has_header("x-aigw-retries")) {
+        const auto v = req.header("x-aigw-retries");
+        int n = -1;
+        auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
+        if (ec != std::errc{} || p != v.data() + v.size() || n < 0 || n > 10) {
+            ex->header_error = wire::bad_request("x-aigw-retries must be a whole number from 0 to 10", "x-aigw-retries");
+        } else {
+            ex->max_retries = n;
+        }
+    }
+    ex->deadline = ex->t0 + ex->timeouts.total;
+    return ex;
+}
+
+bool Dispatcher::is_gateway_key(std::string_view presented) const
+{
+    return !presented.empty() && same_secret(presented, m_s.gateway_key);
+}
+
+std::optional<wire::Failure> Dispatcher::authorize_admin(const http::Request& req) const
+{
+    const std::string presented = presented_key(req);
+    if (is_gateway_key(presented)) {
+        return std::nullopt;
+    }
+    if (m_s.keys != nullptr && presented.starts_with(limits::k_virtual_key_prefix) &&
+        m_s.keys->authenticate(presented).verdict == limits::KeyStore::Verdict::ok) {
+        wire::Failure f;
+        f.kind = wire::FailureKind::auth;
+        f.status = 403;
+        f.code = "permission_denied";
+        f.message = "Virtual keys can call the model endpoints (/v1/chat/completions, /v1/embeddings, /v1/messages, "
+                    "/v1/models) but not the admin API under /aigw/v1; use the gateway key for that.";
+        return f;
+    }
+    return wire::unauthorized(presented.empty()
+                                  ? "Missing gateway key. Send 'Authorization: Bearer <key>'; the key is "
+                                    "AIGW_API_KEY or the file gateway.key in the aigw data dir."
+                                  : "Incorrect gateway key. Use AIGW_API_KEY or the key in gateway.key in "
+                                    "the aigw data dir (this is aigw's own key, not a provider key).");
+}
+
+std::optional<wire::Failure> Dispatcher::authorize(const http::Request& req, Exchange& ex) const
+{
+    const std::string presented = presented_key(req);
+    if (is_gateway_key(presented)) {
+        ex.key_id = k_admin_key_id;
+        return std::nullopt;
+    }
+    if (presented.starts_with(limits::k_virtual_key_prefix)) {
+        const auto found = m_s.keys->authenticate(presented);
+        switch (found.verdict) {
+        case limits::KeyStore::Verdict::ok:
+            ex.key_id = found.key->id;
+            return std::nullopt;
+        case limits::KeyStore::Verdict::revoked:
+            return wire::unauthorized("The key '" + found.key->name + "' (" + found.key->id + ") was revoked on " +
+                                      utc_date_time(found.key->revoked_ms) + ". Ask the gateway's admin for a new key.");
+        case limits::KeyStore::Verdict::expired:
+            return wire::unauthorized("The key '" + found.key->name + "' (" + found.key->id + ") expired on " +
+                                      utc_date_time(found.key->expires_ms) + ". Ask the gateway's admin for a new key.");
+        case limits::KeyStore::Verdict::unknown:
+            break;
+        }
+    }
+    return authorize_admin(req).value_or(wire::unauthorized("Incorrect gateway key."));
+}
+
+std::optional<wire::Failure> Dispatcher::admit(Exchange& ex, const nlohmann::json& body, const config::ResolvedModel& model)
+{
+    std::shared_ptr<const limits::VirtualKey> key;
+    if (ex.key_id != k_admin_key_id) {
+        key = m_s.keys->by_id(ex.key_id);
+    }
+    const std::string& model_id = model.id;
+    std::int64_t estimate = 0;
+    if (m_s.limiter->counts_tokens(key.get(), model_id)) {
+        estimate = limits::estimate_tokens(body);
+    }
+    if (ex.admitted_model == model_id) {
+        return std::nullopt;  // admitted up front, before the cache lookup
+    }
+    // A fallback candidate is admitted on its own; what the previous one held goes back first.
+    if (!ex.reservation.model.empty() || ex.reservation.cost_usd > 0 || ex.reservation.tokens > 0) {
+        m_s.limiter->release(ex.key_id, ex.reservation);
+        ex.reservation = {};
+    }
+    auto refused = m_s.limiter->admit(key.get(), ex.key_id, model_id, ex.requested_model, estimate,
+                                      limits::estimate_cost(body, model), ex.reservation);
+    if (!refused) {
+        ex.admitted_model = model_id;
+    }
+    return refused;
+}
+
+std::optional<wire::Failure> Dispatcher::admit_requested(Exchange& ex, const nlohmann::json& body)
+{
+    // Resolved without routing: picking a route would advance the provider's key rotation.
+    auto model = config::resolve_model(*m_s.cfg, ex.requested_model);
+    if (!model) {
+        ex.cache_blocked = true;  // the attempts will say why (or a fallback serves)
+        return std::nullopt;
+    }
+    return admit(ex, body, *model);
+}
+
+bool Dispatcher::model_visible(const Exchange& ex, std::string_view model_id) const
+{
+    if (ex.key_id == k_admin_key_id) {
+        return true;
+    }
+    auto key = m_s.keys->by_id(ex.key_id);
+    if (!key) {
+        return true;
+    }
+    auto resolved = config::resolve_model(*m_s.cfg, model_id);
+    return key->allows(resolved ? std::string_view(resolved->id) : model_id, model_id);
+}
+
+asio::awaitable<std::expected<void, wire::Failure>> Dispatcher::run(Exchange& ex, const nlohmann::json& canonical,
+                                                                    const nlohmann::json& body, AttemptFn attempt)
+{
+    // Whatever an attempt's failure says goes to the client, the log and the ledger: scrubbed
+    // of every credential the gateway holds first (some proxies echo the key they were sent).
+    auto scrubbed = [this, &attempt](const routing::Route& route) -> asio::awaitable<std::expected<void, wire::Failure>> {
+        auto r = co_await attempt(route);
+        if (!r) {
+            r.error().message = wire::scrub_secrets(r.error().message, secrets_of(route));
+        }
+        co_return r;
+    };
+    co_return co_await run_attempts(
+        *m_s.router, m_s.cfg->routing, ex, canonical, scrubbed,
+        [this, &ex, &body](const routing::Route& route) { return admit(ex, body, route.resolved); }, m_env);
+}
+
+std::vector<std::string> Dispatcher::secrets_of(const routing::Route& route) const
+{
+    return {route.target.api_key, route.target.aws.secret_access_key, route.target.aws.session_token,
+            m_s.gateway_key};
+}
+
+upstream::Transport& Dispatcher::transport_for(const routing::Route& route)
+{
+    const bool mock = route.resolved.provider != nullptr && route.resolved.provider->wire == config::WireFormat::mock;
+    return mock ? *m_s.mock : *m_s.http;
+}
+
+asio::awaitable<std::expected<upstream::HttpResponse, wire::Failure>> Dispatcher::send(
+    const Exchange& ex, const providers::UpstreamRequest& req)
+{
+    auto r = co_await transport_for(ex.route).send(ex.route.target.base_url, req, attempt_deadlines(ex));
+    if (!r && r.error().kind == wire::FailureKind::timeout) {
+        r.error().message = "no answer from " + ex.route.resolved.id + " within " +
+                            ms_text(std::min(ex.timeouts.first_byte, ex.timeouts.total)) + " (" + r.error().message + ")";
+    }
+    co_return r;
+}
+
+asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> Dispatcher::chat_once(
+    const Exchange& ex, const nlohmann::json& canonical)
+{
+    const routing::Route& route = ex.route;
+    auto up_req = route.adapter->chat_request(canonical, route.target, false);
+    if (!up_req) {
+        co_return std::unexpected(std::move(up_req.error()));
+    }
+    auto resp = co_await send(ex, *up_req);
+    if (!resp) {
+        co_return std::unexpected(std::move(resp.error()));
+    }
+    if (resp->status < 200 || resp->status >= 300) {
+        co_return std::unexpected(route.adapter->classify_error(resp->status, resp->body, resp->headers));
+    }
+    co_return route.adapter->chat_response(resp->body, route.target);
+}
+
+asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> Dispatcher::embeddings_once(
+    const Exchange& ex, const nlohmann::json& body)
+{
+    const routing::Route& route = ex.route;
+    auto up = route.adapter->embeddings_request(body, route.target);
+    if (!up) {
+        co_return std::unexpected(std::move(up.error()));
+    }
+    auto resp = co_await send(ex, *up);
+    if (!resp) {
+        co_return std::unexpected(std::move(resp.error()));
+    }
+    if (resp->status < 200 || resp->status >= 300) {
+        co_return std::unexpected(route.adapter->classify_error(resp->status, resp->body, resp->headers));
+    }
+    co_return route.adapter->embeddings_response(resp->body, route.target);
+}
+
+namespace {
+
+/// Opens the upstream stream and checks its status; the error body of a non-2xx answer
+/// goes to `error_body` when asked for.
+asio::awaitable<std::expected<void, wire::Failure>> open_upstream(upstream::Transport& transport, StreamState& st,
+                                                                  const providers::UpstreamRequest& req,
+                                                                  std::string* error_body)
+{
+    const Exchange& ex = *st.ex;
+    const auto deadlines = attempt_deadlines(ex);
+    auto opened = co_await transport.open(ex.route.target.base_url, req, deadlines);
+    if (!opened) {
+        if (opened.error().kind == wire::FailureKind::timeout) {
+            opened.error().message = "no answer from " + ex.route.resolved.id + " within " +
+                                     ms_text(std::min(ex.timeouts.first_byte, ex.timeouts.total)) + " (" +
+                                     opened.error().message + ")";
+        }
+        co_return std::unexpected(std::move(opened.error()));
+    }
+    st.upstream = std::move(*opened);
+    const int status = st.upstream->status();
+    if (status < 200 || status >= 300) {
+        std::string body;
+        while (body.size() < (1u << 20)) {
+            auto r = co_await st.upstream->read(body, deadlines.headers);
+            if (!r || !*r) {
+                break;
+            }
+        }
+        st.upstream->cancel();
+        auto f = ex.route.adapter->classify_error(status, body, st.upstream->headers());
+        if (error_body != nullptr) {
+            *error_body = std::move(body);
+        }
+        co_return std::unexpected(std::move(f));
+    }
+    co_return std::expected<void, wire::Failure>{};
+}
+
+}  // namespace
+
+asio::awaitable<std::expected<std::shared_ptr<StreamState>, wire::Failure>> Dispatcher::open_chat_stream(
+    std::shared_ptr<Exchange> ex, const nlohmann::json& canonical)
+{
+    auto st = std::make_shared<StreamState>();
+    st->ex = ex;
+    const routing::Route& route = ex->route;
+    auto up_req = route.adapter->chat_request(canonical, route.target, true);
+    if (!up_req) {
+        co_return std::unexpected(std::move(up_req.error()));
+    }
+    if (auto opened = co_await open_upstream(transport_for(route), *st, *up_req, nullptr); !opened) {
+        co_return std::unexpected(std::move(opened.error()));
+    }
+    st->translator = route.adapter->chat_stream(route.target);
+    st->decoder = route.adapter->stream_decoder();
+    if (auto held = co_await hold_back(*st); !held) {
+        co_return std::unexpected(std::move(held.error()));
+    }
+    co_return st;
+}
+
+asio::awaitable<std::expected<std::shared_ptr<StreamState>, wire::Failure>> Dispatcher::open_passthrough_stream(
+    std::shared_ptr<Exchange> ex, const providers::UpstreamRequest& req, std::unique_ptr<providers::StreamTranslator> tap,
+    std::string* upstream_body)
+{
+    auto st = std::make_shared<StreamState>();
+    st->ex = ex;
+    st->passthrough = true;
+    st->translator = std::move(tap);
+    st->decoder = providers::make_sse_decoder();
+    if (auto opened = co_await open_upstream(transport_for(ex->route), *st, req, upstream_body); !opened) {
+        co_return std::unexpected(std::move(opened.error()));
+    }
+    if (auto held = co_await hold_back(*st); !held) {
+        co_return std::unexpected(std::move(held.error()));
+    }
+    co_return st;
+}
+
+asio::awaitable<void> Dispatcher::relay(std::shared_ptr<StreamState> st, std::unique_ptr<StreamWriter> writer,
+                                        http::Responder& out, http::Response head)
+{
+    const Exchange& ex = *st->ex;
+    head.set_header("Content-Type", "text/event-stream");
+    head.set_header("Cache-Control", "no-cache");
+    head.set_header("X-Accel-Buffering", "no");
+    std::weak_ptr<upstream::BodyStream> weak = st->upstream;
+    out.on_client_gone([weak] {
+        if (auto s = weak.lock()) {
+            s->cancel();  // the client left: close the upstream connection now
+        }
+    });
+    bool client_ok = co_await out.begin_stream(std::move(head));
+    bool finished = false;  ///< the terminal bytes were written (complete or error)
+    std::string buf;
+    auto finish_with_failure = [&](wire::Failure f) {
+        writer->error(f, buf);
+        st->failure = std::move(f);
+        finished = true;
+    };
+    auto finish_complete = [&] {
+        const auto usage = st->translator->usage();
+        if (!st->passthrough) {
+            writer->done(usage, cost_of(ex, usage), buf);
+        }
+        finished = true;
+    };
+    // What the hold-back read goes out first.
+    if (st->passthrough) {
+        buf = std::move(st->held);
+        st->chunks.clear();
+    } else {
+        write_chunks(*st, *writer, buf);
+    }
+    if (st->translator->finished()) {
+        finish_complete();
+    }
+    std::string bytes;
+    while (client_ok && !finished) {
+        if (!buf.empty()) {
+            client_ok = co_await out.write(buf);
+            buf.clear();
+            if (!client_ok) {
+                break;
+            }
+        }
+        bytes.clear();
+        const auto now = Clock::now();
+        const bool idle_first = now + ex.timeouts.idle < ex.deadline;
+        auto r = co_await st->upstream->read(bytes, idle_first ? now + ex.timeouts.idle : ex.deadline);
+        if (!r) {
+            if (out.client_gone()) {
+                client_ok = false;
+                break;
+            }
+            if (r.error().kind == wire::FailureKind::timeout) {
+                st->upstream->cancel();
+                finish_with_failure(wire::gateway_timeout(
+                    !idle_first ? "the request ran out of time (" + ms_text(ex.timeouts.total) + ") mid-stream"
+                                : "no data from " + ex.route.resolved.id + " for " + ms_text(ex.timeouts.idle) +
+                                      " mid-stream (idle timeout)"));
+            } else {
+                // The connection broke mid-body: the answer is incomplete, whatever the socket said.
+                wire::Failure cut = cut_stream_failure(ex);
+                cut.message += " (" + r.error().message + ")";
+                finish_with_failure(std::move(cut));
+            }
+            break;
+        }
+        const bool end = !*r;
+        st->ended = end;
+        decode(*st, bytes, end);
+        if (st->passthrough) {
+            st->chunks.clear();
+            buf += bytes;  // an upstream error event too goes out as the upstream sent it
+        } else {
+            write_chunks(*st, *writer, buf);
+        }
+        if (st->failure) {
+            if (!st->passthrough) {
+                writer->error(*st->failure, buf);
+            }
+            finished = true;
+        } else if (st->translator->finished()) {
+            finish_complete();
+        } else if (end) {
+            finish_with_failure(cut_stream_failure(ex));
+        }
+    }
+    if (client_ok && !buf.empty()) {
+        client_ok = co_await out.write(buf);
+    }
+    if (client_ok) {
+        co_await out.end_stream();
+    }
+    out.on_client_gone({});
+    // Whatever trails the terminal event is read briefly so a keep-alive connection can go
+    // back to its pool; a stream that did not end cleanly is closed.
+    if (!st->ended && client_ok && finished && !st->failure) {
+        const auto until = Clock::now() + std::chrono::milliseconds(200);
+        for (int i = 0; i < 4 && !st->ended; ++i) {
+            bytes.clear();
+            auto r = co_await st->upstream->read(bytes, until);
+            if (!r) {
+                break;
+            }
+            st->ended = !*r;
+        }
+    }
+    if (!st->ended) {
+        st->upstream->cancel();
+    }
+
+    wire::Usage usage = st->translator->usage();
+    int status = 200;
+    std::string error;
+    if (st->failure) {
+        status = st->failure->status;
+        error = st->failure->message;
+        usage = delivered_usage(*st, usage);
+    } else if (!finished || !client_ok) {
+        if (!finished) {
+            status = 499;
+            error = "client disconnected mid-stream";
+            usage = delivered_usage(*st, usage);
+        }
+    }
+    record(ex, status, usage, cost_of(ex, usage), std::move(error), st->ttft_ms);
+}
+
+double Dispatcher::cost_of(const Exchange& ex, const wire::Usage& usage) const
+{
+    return ex.route.price ? config::cost_usd(*ex.route.price, usage) : 0.0;
+}
+
+void Dispatcher::record(const Exchange& ex, int status, const wire::Usage& usage, double cost, std::string error,
+                        std::int64_t ttft_ms, std::string response_body)
+{
+    const int attempts = static_cast<int>(ex.failed_attempts.size()) + 1;
+    auto row_of_request = [&](int attempt) {
+        ledger::LedgerRow row;
+        row.ts_ms = ex.ts_ms;
+        row.request_id = ex.request_id;
+        row.key_id = ex.key_id;
+        row.surface = ex.surface;
+        row.requested_model = ex.requested_model;
+        row.stream = ex.stream;
+        row.tag = ex.tag;
+        row.variant = ex.variant;
+        row.attempt = attempt;
+        row.attempts = attempts;
+        return row;
+    };
+    for (std::size_t i = 0; i < ex.failed_attempts.size(); ++i) {
+        const AttemptNote& a = ex.failed_attempts[i];
+        ledger::LedgerRow row = row_of_request(static_cast<int>(i) + 1);
+        row.served_model = a.served_model;
+        row.provider = a.provider;
+        row.status = a.status;
+        row.error = a.error;
+        row.final_attempt = false;
+        row.fallback_reason = a.reason;
+        row.latency_ms = a.latency_ms;
+        m_s.ledger->record(std::move(row));
+    }
+    ledger::LedgerRow row = row_of_request(attempts);
+    row.fallback_reason = ex.attempt_reason;
+    if (ex.route.resolved.provider != nullptr) {
+        row.served_model = ex.route.resolved.id;
+        row.provider = ex.route.resolved.provider->name;
+    }
+    row.status = status;
+    row.error = std::move(error);
+    row.input_tokens = usage.input_tokens;
+    row.cached_tokens = usage.cached_tokens;
+    row.cache_write_tokens = usage.cache_write_tokens + usage.cache_write_1h_tokens;
+    row.output_tokens = usage.output_tokens;
+    row.reasoning_tokens = usage.reasoning_tokens;
+    row.cost_usd = cost;
+    row.priced = ex.route.price.has_value();
+    row.latency_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ex.t0).count();
+    row.ttft_ms = ttft_ms;
+    row.cache_hit = ex.cache_hit;
+    row.saved_usd = ex.saved_usd;
+    if (m_s.cfg->log_bodies) {
+        row.request_body = ex.request_body;
+        row.response_body = std::move(response_body);
+    }
+    m_s.ledger->record(std::move(row));
+    // ---- limits: the cost goes to the budgets; the TPM reservation is corrected ----
+    m_s.limiter->on_recorded(ex.key_id, ex.reservation, usage.input_tokens + usage.output_tokens, cost);
+    requests_served.fetch_add(1, std::memory_order_relaxed);
+}
+
+}  // namespace aigw::daemon::pipeline

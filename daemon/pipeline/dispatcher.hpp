@@ -1,0 +1,133 @@
+#pragma once
+// The one dispatcher every surface calls: who is calling (authorize), whether each
+// candidate may be used (admit), one attempt or one stream on a route (deadline, circuit
+// breaker via run(), ledger row), and the relay of a stream to the client with
+// backpressure. A surface turns its request into canonical JSON, calls these, and writes
+// the canonical answer (or chunks) in its own format.
+
+#include "daemon/cache/response_cache.hpp"
+#include "daemon/http/message.hpp"
+#include "daemon/ledger/ledger.hpp"
+#include "daemon/limits/key_store.hpp"
+#include "daemon/pipeline/attempts.hpp"
+#include "daemon/pipeline/stream_writer.hpp"
+#include "daemon/upstream/transport.hpp"
+
+#include <atomic>
+
+namespace aigw::daemon::pipeline {
+
+/// The error shape of an inbound surface.
+enum class Shape { openai, anthropic };
+
+/// What the pipeline works with; owned by the composition root (app/gateway).
+struct Services {
+    const config::Config* cfg = nullptr;
+    std::string gateway_key;
+    routing::Router* router = nullptr;
+    upstream::Transport* http = nullptr;  ///< http:// and https:// providers
+    upstream::Transport* mock = nullptr;  ///< the in-process mock provider
+    ledger::Ledger* ledger = nullptr;
+    limits::Limiter* limiter = nullptr;
+    limits::KeyStore* keys = nullptr;
+    cache::ResponseCache* cache = nullptr;
+};
+
+/// A streamed answer from one attempt, held back until its first content arrived.
+struct StreamState;
+
+class Dispatcher {
+public:
+    explicit Dispatcher(Services s, AttemptEnv env = real_attempt_env());
+
+    const config::Config& config() const { return *m_s.cfg; }
+    routing::Router& router() { return *m_s.router; }
+    ledger::Ledger& ledger() { return *m_s.ledger; }
+    limits::KeyStore& keys() { return *m_s.keys; }
+    limits::Limiter& limiter() { return *m_s.limiter; }
+    cache::ResponseCache& cache() { return *m_s.cache; }
+
+    /// A new exchange with its request id, clock, tag and routing headers.
+    std::shared_ptr<Exchange> begin(std::string surface, const http::Request& req) const;
+    /// Model endpoints: the gateway key (key_id "default") or an active virtual key (its
+    /// id) passes and sets ex.key_id; otherwise the 401 to send.
+    std::optional<wire::Failure> authorize(const http::Request& req, Exchange& ex) const;
+    /// Admin API: only the gateway key passes; otherwise the 401 (or 403 for a virtual key).
+    std::optional<wire::Failure> authorize_admin(const http::Request& req) const;
+    /// Whether the caller may use `model` now: the key's allowed models, budgets
+    /// and rate limits, for the model that will really be called. nullopt admits (and
+    /// reserves in ex.reservation).
+    std::optional<wire::Failure> admit(Exchange& ex, const nlohmann::json& body, const config::ResolvedModel& model);
+    /// admit() for the model the request names, before the cache is looked up (a cache hit
+    /// is limited like a call). When that model cannot be routed, admission is left to the
+    /// attempts and the cache is skipped (ex.cache_blocked).
+    std::optional<wire::Failure> admit_requested(Exchange& ex, const nlohmann::json& body);
+    /// Whether a model id shows up in /v1/models for the caller (a virtual key's patterns).
+    bool model_visible(const Exchange& ex, std::string_view model_id) const;
+
+    /// Runs `attempt` over the request's plan (run_attempts), admitting each candidate
+    /// against `body` (the request as the client sent it, for token estimates).
+    asio::awaitable<std::expected<void, wire::Failure>> run(Exchange& ex, const nlohmann::json& canonical,
+                                                            const nlohmann::json& body, AttemptFn attempt);
+
+    /// One non-streamed upstream call on ex.route within the attempt's deadlines.
+    asio::awaitable<std::expected<upstream::HttpResponse, wire::Failure>> send(const Exchange& ex,
+                                                                               const providers::UpstreamRequest& req);
+    /// One non-streamed chat attempt on ex.route.
+    asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> chat_once(const Exchange& ex,
+                                                                                   const nlohmann::json& canonical);
+    /// One non-streamed embeddings attempt on ex.route.
+    asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> embeddings_once(const Exchange& ex,
+                                                                                         const nlohmann::json& body);
+    /// One streamed attempt on ex->route: opens the upstream stream and reads until the
+    /// first content. A failure before that (status, error event in a 200 stream, a cut,
+    /// no content before the first-byte deadline) comes back as a value, so the caller can
+    /// fall back before any byte reached the client.
+    asio::awaitable<std::expected<std::shared_ptr<StreamState>, wire::Failure>> open_chat_stream(
+        std::shared_ptr<Exchange> ex, const nlohmann::json& canonical);
+    /// Native passthrough of a stream: the upstream's bytes go to the client unchanged
+    /// while `tap` reads the events for usage and the terminal event. Held back like
+    /// open_chat_stream; `upstream_body` keeps the upstream's own error body, if any.
+    asio::awaitable<std::expected<std::shared_ptr<StreamState>, wire::Failure>> open_passthrough_stream(
+        std::shared_ptr<Exchange> ex, const providers::UpstreamRequest& req,
+        std::unique_ptr<providers::StreamTranslator> tap, std::string* upstream_body);
+    /// Sends `head` and then the stream: the held-back bytes first, then the rest as it
+    /// arrives, each write awaited before the next read (backpressure). After the first
+    /// byte a failure (cut, error event, idle or total timeout) ends the stream with
+    /// `writer->error(...)`; a client that goes away cancels the upstream at once. Records
+    /// the ledger row when the stream ends.
+    asio::awaitable<void> relay(std::shared_ptr<StreamState> st, std::unique_ptr<StreamWriter> writer,
+                                http::Responder& out, http::Response head);
+
+    /// Records the request's ledger rows: one per failed attempt, then the final one; the
+    /// cost goes to the budgets.
+    void record(const Exchange& ex, int status, const wire::Usage& usage, double cost, std::string error,
+                std::int64_t ttft_ms, std::string response_body = {});
+    double cost_of(const Exchange& ex, const wire::Usage& usage) const;
+
+    /// The transport that reaches `route` (the in-process one for mock).
+    upstream::Transport& transport_for(const routing::Route& route);
+    /// Every credential a failure on `route` could echo: the provider key, AWS secrets, the gateway key.
+    std::vector<std::string> secrets_of(const routing::Route& route) const;
+
+    std::atomic<std::uint64_t> requests_served{0};
+
+private:
+    bool is_gateway_key(std::string_view presented) const;
+
+    Services m_s;
+    AttemptEnv m_env;
+};
+
+/// A failure as a whole response in the surface's shape, with Retry-After when it has one.
+http::Response failure_response(const wire::Failure& f, Shape shape);
+/// The same, carrying over the headers a handler gathered so far (x-request-id, route,
+/// cache) that the failure does not set itself.
+http::Response failure_response(const wire::Failure& f, Shape shape, const http::Headers& so_far);
+/// Sets x-aigw-provider, x-aigw-model and, when they apply, x-aigw-attempts,
+/// x-aigw-fallback-reason and x-aigw-variant.
+void set_route_headers(http::Response& res, const Exchange& ex);
+/// The key a request presents: `Authorization: Bearer KEY`, else `x-api-key`; "" when none.
+std::string presented_key(const http::Request& req);
+
+}  // namespace aigw::daemon::pipeline

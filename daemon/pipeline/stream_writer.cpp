@@ -1,0 +1,81 @@
+#include "daemon/pipeline/stream_writer.hpp"
+
+#include "shared/wire/sse.hpp"
+
+#include <cstdio>
+
+namespace aigw::daemon::pipeline {
+
+bool is_usage_only(const nlohmann::json& chunk)
+{
+    auto c = chunk.find("choices");
+    auto u = chunk.find("usage");
+    return c != chunk.end() && c->is_array() && c->empty() && u != chunk.end() && u->is_object();
+}
+
+bool has_content(const nlohmann::json& chunk)
+{
+    auto c = chunk.find("choices");
+    if (c == chunk.end() || !c->is_array()) {
+        return false;
+    }
+    for (const auto& choice : *c) {
+        if (!choice.is_object()) {
+            continue;
+        }
+        auto d = choice.find("delta");
+        if (d == choice.end() || !d->is_object()) {
+            continue;
+        }
+        for (const char* field : {"content", "reasoning_content", "refusal"}) {
+            auto f = d->find(field);
+            if (f != d->end() && f->is_string() && !f->get_ref<const std::string&>().empty()) {
+                return true;
+            }
+        }
+        if (d->contains("tool_calls")) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string format_cost(double usd)
+{
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.10f", usd);
+    std::string s(buf);
+    while (s.size() > 1 && s.back() == '0') {
+        s.pop_back();
+    }
+    if (s.back() == '.') {
+        s.pop_back();
+    }
+    return s;
+}
+
+void OpenAiStreamWriter::chunk(const nlohmann::json& chunk, std::string& out)
+{
+    if (!m_include_usage && is_usage_only(chunk)) {
+        return;
+    }
+    out += "data: ";
+    out += chunk.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out += "\n\n";
+}
+
+void OpenAiStreamWriter::done(const wire::Usage&, double cost_usd, std::string& out)
+{
+    // The cost is not known when the headers go out; an SSE comment carries it at the end
+    // for clients that want it (SDKs ignore comments).
+    out += ": x-aigw-cost-usd=";
+    out += format_cost(cost_usd);
+    out += "\n\ndata: [DONE]\n\n";
+}
+
+void OpenAiStreamWriter::error(const wire::Failure& f, std::string& out)
+{
+    out += wire::sse_data(wire::to_openai_error(f).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+}
+
+}  // namespace aigw::daemon::pipeline

@@ -1,0 +1,45 @@
+#pragma once
+// Serialises canonical chat.completion.chunk objects into one surface's stream format.
+
+#include "shared/wire/error.hpp"
+#include "shared/wire/usage.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <string>
+
+namespace aigw::daemon::pipeline {
+
+class StreamWriter {
+public:
+    virtual ~StreamWriter() = default;
+    /// Appends the bytes for one canonical chunk (may append nothing).
+    virtual void chunk(const nlohmann::json& chunk, std::string& out) = 0;
+    /// Appends the terminal bytes after a complete stream.
+    virtual void done(const wire::Usage& usage, double cost_usd, std::string& out) = 0;
+    /// Appends an error event; the stream ends right after it.
+    virtual void error(const wire::Failure& f, std::string& out) = 0;
+};
+
+/// OpenAI's chat.completion.chunk stream: `data: {...}`, `data: [DONE]`; the usage-only
+/// chunk only when the client asked for it; errors as `data: {"error":{...}}`.
+class OpenAiStreamWriter final : public StreamWriter {
+public:
+    explicit OpenAiStreamWriter(bool include_usage) : m_include_usage(include_usage) {}
+    void chunk(const nlohmann::json& chunk, std::string& out) override;
+    void done(const wire::Usage& usage, double cost_usd, std::string& out) override;
+    void error(const wire::Failure& f, std::string& out) override;
+
+private:
+    bool m_include_usage;
+};
+
+/// A chunk with empty `choices` and a `usage` object (the stream's usage chunk).
+bool is_usage_only(const nlohmann::json& chunk);
+/// A chunk that carries text, reasoning or a tool call (role-only and empty ones don't).
+bool has_content(const nlohmann::json& chunk);
+
+/// "0.0000150" style: fixed point, trailing zeros trimmed.
+std::string format_cost(double usd);
+
+}  // namespace aigw::daemon::pipeline

@@ -1,0 +1,53 @@
+#pragma once
+// The admin API under /aigw/v1 (gateway key only), used by the aigw CLI (shared/client):
+// models, cost, logs, status, reload, shutdown, virtual keys, cache. Its handlers read
+// and write SQLite, so each runs on the blocking pool, never on an event loop.
+
+#include "daemon/http/server.hpp"
+#include "daemon/pipeline/dispatcher.hpp"
+
+namespace aigw::daemon::surfaces {
+
+namespace asio = boost::asio;
+
+/// What the admin API needs from the daemon around it.
+struct AdminHooks {
+    std::function<int()> port;
+    std::chrono::steady_clock::time_point started;
+};
+
+class AdminApi {
+public:
+    AdminApi(pipeline::Dispatcher& d, AdminHooks hooks);
+    /// Adds every admin route to `routes`. The AdminApi must outlive the server.
+    void install(http::Routes& routes);
+
+private:
+    using SyncHandler = std::function<void(const http::Request&, http::Response&)>;
+    /// A route whose handler runs on the blocking pool after the gateway-key check.
+    void add(std::string method, std::string pattern, SyncHandler h);
+    static void fail(http::Response& res, const wire::Failure& f);
+    void install_admin_routes();
+    void install_keys_routes();   ///< keys_api.cpp
+    void install_cache_routes();  ///< cache_admin.cpp
+    void install_ledger_routes();
+
+    pipeline::Dispatcher& m_d;
+    AdminHooks m_hooks;
+    const config::Config& m_cfg;
+    routing::Router* m_router;
+    ledger::Ledger* m_ledger;
+    limits::KeyStore* m_keys;
+    cache::ResponseCache* m_cache;
+    limits::Limiter* m_limiter;
+    limits::SystemClock m_clock;
+    http::Routes* m_routes = nullptr;
+};
+
+/// The OpenAI surface: /v1/chat/completions, /v1/embeddings, /v1/models (and the same
+/// without /v1).
+void install_openai_routes(http::Routes& routes, pipeline::Dispatcher& d);
+/// The Anthropic surface: /v1/messages and /v1/messages/count_tokens.
+void install_anthropic_routes(http::Routes& routes, pipeline::Dispatcher& d);
+
+}  // namespace aigw::daemon::surfaces

@@ -1,0 +1,319 @@
+// The Anthropic-compatible surface: POST /v1/messages (and count_tokens).
+// To an anthropic/* model it is native passthrough: the body goes upstream as the client
+// sent it with only the model and auth changed, and the answer (or stream) comes back
+// byte for byte, so nothing a provider understands is lost (cache_control, thinking
+// blocks, betas). To any other model it goes through the canonical (OpenAI) form and back.
+
+#include "daemon/pipeline/cache_glue.hpp"
+#include "daemon/providers/anthropic_surface.hpp"
+#include "daemon/providers/validate.hpp"
+#include "shared/wire/json_text.hpp"
+#include "shared/wire/secrets.hpp"
+#include "daemon/surfaces/admin/admin_api.hpp"
+
+namespace aigw::daemon::surfaces {
+
+using pipeline::Dispatcher;
+using pipeline::Shape;
+using pipeline::StreamWriter;
+
+namespace {
+
+constexpr const char* k_default_anthropic_version = "2023-06-01";
+
+/// Writes canonical chunks as Anthropic's SSE event sequence.
+class AnthropicSurfaceWriter final : public StreamWriter {
+public:
+    explicit AnthropicSurfaceWriter(std::string model) : m_writer(std::move(model)) {}
+    void chunk(const nlohmann::json& chunk, std::string& out) override
+    {
+        for (auto& s : m_writer.on_chunk(chunk)) {
+            out += s;
+        }
+    }
+    void done(const wire::Usage&, double, std::string& out) override
+    {
+        for (auto& s : m_writer.finish()) {
+            out += s;
+        }
+    }
+    void error(const wire::Failure& f, std::string& out) override
+    {
+        out += providers::AnthropicStreamWriter::error_event(f);
+    }
+
+private:
+    providers::AnthropicStreamWriter m_writer;
+};
+
+/// Relays an already-framed upstream stream; only adds an error event when it was cut.
+class PassthroughWriter final : public StreamWriter {
+public:
+    void chunk(const nlohmann::json&, std::string&) override {}
+    void done(const wire::Usage&, double, std::string&) override {}
+    void error(const wire::Failure& f, std::string& out) override
+    {
+        out += providers::AnthropicStreamWriter::error_event(f);
+    }
+};
+
+/// The upstream request for native passthrough: the client's body with our model name,
+/// the provider key, and the client's anthropic-version / anthropic-beta headers.
+providers::UpstreamRequest passthrough_request(const http::Request& req, nlohmann::json body,
+                                               const providers::Target& target, std::string path)
+{
+    body["model"] = target.model;
+    providers::UpstreamRequest up;
+    up.path = std::move(path);
+    up.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    up.headers.emplace_back("Content-Type", "application/json");
+    up.headers.emplace_back("x-api-key", target.api_key);
+    up.headers.emplace_back("anthropic-version", req.has_header("anthropic-version")
+                                                     ? std::string(req.header("anthropic-version"))
+                                                     : std::string(k_default_anthropic_version));
+    if (req.has_header("anthropic-beta")) {
+        up.headers.emplace_back("anthropic-beta", std::string(req.header("anthropic-beta")));
+    }
+    return up;
+}
+
+std::expected<nlohmann::json, wire::Failure> parse_messages_body(const std::string& text)
+{
+    auto body = wire::parse_json_body(text);
+    if (!body) {
+        return body;
+    }
+    if (auto bad = providers::validate_messages_request(*body)) {
+        return std::unexpected(std::move(*bad));
+    }
+    return body;
+}
+
+/// Sends `f` in Anthropic's shape with the headers gathered so far.
+asio::awaitable<void> send_failure(http::Responder& out, const http::Response& so_far, const wire::Failure& f)
+{
+    co_await out.send(pipeline::failure_response(f, Shape::anthropic, so_far.headers));
+}
+
+asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responder& out)
+{
+    auto ex = d.begin("anthropic.messages", req);
+    http::Response res;
+    res.set_header("x-request-id", ex->request_id);
+    res.set_header("request-id", ex->request_id);  // the Anthropic SDK reads this one
+    if (auto refused = d.authorize(req, *ex)) {
+        co_await send_failure(out, res, *refused);
+        co_return;
+    }
+    auto body = parse_messages_body(req.body);
+    if (!body) {
+        d.record(*ex, body.error().status, {}, 0, body.error().message, -1);
+        co_await send_failure(out, res, body.error());
+        co_return;
+    }
+    ex->requested_model = (*body)["model"].get<std::string>();
+    if (auto s = body->find("stream"); s != body->end() && s->is_boolean()) {
+        ex->stream = s->get<bool>();
+    }
+    if (d.config().log_bodies) {
+        ex->request_body = req.body;
+    }
+    if (auto refused = d.admit_requested(*ex, *body)) {  // limits: key's models, budgets, rate limits
+        d.record(*ex, refused->status, {}, 0, refused->message, -1);
+        co_await send_failure(out, res, *refused);
+        co_return;
+    }
+    // The native wire is used whenever the attempt's provider speaks it; any other model
+    // goes Anthropic -> canonical -> provider -> canonical -> Anthropic.
+    std::optional<nlohmann::json> canonical;
+    auto to_canonical = [&]() -> std::expected<void, wire::Failure> {
+        if (!canonical) {
+            auto c = providers::anthropic_request_to_canonical(*body);
+            if (!c) {
+                return std::unexpected(std::move(c.error()));
+            }
+            (*c)["model"] = ex->requested_model;
+            if (ex->stream) {
+                (*c)["stream"] = true;
+            }
+            canonical = std::move(*c);
+        }
+        return {};
+    };
+    std::string native_error_body;  ///< the upstream's own error, relayed as is when it is the last word
+    std::shared_ptr<pipeline::StreamState> stream;
+    std::unique_ptr<StreamWriter> writer;
+    std::string answer;             ///< non-stream: the Anthropic body to return
+    wire::Usage usage;
+    std::string usage_error;
+
+    // The response cache holds canonical answers: requests whose model is not served
+    // natively (Anthropic passthrough keeps every native field, so it is not cached).
+    auto first = config::resolve_model(d.config(), ex->requested_model);
+    if (first && first->provider->wire == config::WireFormat::anthropic) {
+        res.set_header("x-aigw-cache", "MISS");
+    } else {
+        if (auto ok = to_canonical(); !ok) {
+            d.record(*ex, ok.error().status, {}, 0, ok.error().message, -1);
+            co_await send_failure(out, res, ok.error());
+            co_return;
+        }
+        std::unique_ptr<StreamWriter> replay;
+        if (ex->stream) {
+            replay = std::make_unique<AnthropicSurfaceWriter>(ex->requested_model);
+        }
+        auto render = [model = ex->requested_model](const nlohmann::json& completion) {
+            return providers::canonical_response_to_anthropic(completion, model)
+                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        };
+        if (co_await pipeline::serve_from_cache(d, *ex, *canonical, req, res, replay.get(), render, Shape::anthropic)) {
+            co_await out.send(std::move(res));  // a cache hit (or a bad cache header)
+            co_return;
+        }
+    }
+
+    auto served = co_await d.run(
+        *ex, canonical ? *canonical : *body, *body,
+        [&](const routing::Route& route) -> asio::awaitable<std::expected<void, wire::Failure>> {
+            native_error_body.clear();
+            const bool native = route.resolved.provider->wire == config::WireFormat::anthropic;
+            if (native) {
+                auto up = passthrough_request(req, *body, route.target, "/messages");
+                if (ex->stream) {
+                    auto opened = co_await d.open_passthrough_stream(ex, up, route.adapter->chat_stream(route.target),
+                                                                     &native_error_body);
+                    native_error_body = wire::scrub_secrets(native_error_body, d.secrets_of(route));
+                    if (!opened) {
+                        co_return std::unexpected(std::move(opened.error()));
+                    }
+                    stream = std::move(*opened);
+                    writer = std::make_unique<PassthroughWriter>();
+                    co_return std::expected<void, wire::Failure>{};
+                }
+                auto resp = co_await d.send(*ex, up);
+                if (!resp) {
+                    co_return std::unexpected(std::move(resp.error()));
+                }
+                if (resp->status < 200 || resp->status >= 300) {
+                    native_error_body = wire::scrub_secrets(resp->body, d.secrets_of(route));
+                    co_return std::unexpected(
+                        route.adapter->classify_error(resp->status, native_error_body, resp->headers));
+                }
+                // Usage for the ledger; the body itself goes back untouched.
+                auto parsed = route.adapter->chat_response(resp->body, route.target);
+                usage = parsed ? parsed->usage : wire::Usage{};
+                usage_error = parsed ? std::string() : parsed.error().message;
+                answer = std::move(resp->body);
+                co_return std::expected<void, wire::Failure>{};
+            }
+            if (auto ok = to_canonical(); !ok) {
+                co_return ok;
+            }
+            if (ex->stream) {
+                auto opened = co_await d.open_chat_stream(ex, *canonical);
+                if (!opened) {
+                    co_return std::unexpected(std::move(opened.error()));
+                }
+                stream = std::move(*opened);
+                writer = pipeline::cache_stream_writer(d, ex, std::make_unique<AnthropicSurfaceWriter>(ex->requested_model));
+                co_return std::expected<void, wire::Failure>{};
+            }
+            auto result = co_await d.chat_once(*ex, *canonical);
+            if (!result) {
+                co_return std::unexpected(std::move(result.error()));
+            }
+            usage = result->usage;
+            usage_error.clear();
+            pipeline::cache_store(d, *ex, *result, d.cost_of(*ex, result->usage));
+            answer = providers::canonical_response_to_anthropic(result->body, ex->requested_model)
+                         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            co_return std::expected<void, wire::Failure>{};
+        });
+    pipeline::set_route_headers(res, *ex);
+    if (!served) {
+        const auto& f = served.error();
+        d.record(*ex, f.status, {}, 0, f.message, -1);
+        if (!native_error_body.empty() && nlohmann::json::accept(native_error_body)) {
+            // The upstream's own error, as is.
+            res.status = f.status;
+            if (f.retry_after_s && *f.retry_after_s >= 0 && *f.retry_after_s < 1e9) {
+                res.set_header("Retry-After", std::to_string(static_cast<long>(*f.retry_after_s + 0.999)));
+            }
+            res.set_content(std::move(native_error_body));
+            co_await out.send(std::move(res));
+        } else {
+            co_await send_failure(out, res, f);
+        }
+        co_return;
+    }
+    if (ex->stream) {
+        co_await d.relay(std::move(stream), std::move(writer), out, std::move(res));
+        co_return;
+    }
+    const double cost = d.cost_of(*ex, usage);
+    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
+    d.record(*ex, 200, usage, cost, std::move(usage_error), -1, d.config().log_bodies ? answer : std::string());
+    res.set_content(std::move(answer));
+    co_await out.send(std::move(res));
+}
+
+/// Token counting: passthrough for Anthropic models; an estimate elsewhere.
+asio::awaitable<void> count_tokens(Dispatcher& d, http::Request& req, http::Responder& out)
+{
+    auto ex = d.begin("anthropic.count_tokens", req);
+    http::Response res;
+    res.set_header("x-request-id", ex->request_id);
+    if (auto refused = d.authorize(req, *ex)) {
+        co_await send_failure(out, res, *refused);
+        co_return;
+    }
+    auto body = parse_messages_body(req.body);
+    if (!body) {
+        co_await send_failure(out, res, body.error());
+        co_return;
+    }
+    ex->requested_model = (*body)["model"].get<std::string>();
+    auto route = d.router().route(d.router().plan({.requested = ex->requested_model}).candidates.front().model);
+    if (!route) {
+        co_await send_failure(out, res, route.error());
+        co_return;
+    }
+    // The key's allow-list applies to counting too.
+    if (auto refused = d.admit(*ex, nlohmann::json::object(), route->resolved)) {
+        co_await send_failure(out, res, *refused);
+        co_return;
+    }
+    ex->route = std::move(*route);
+    if (ex->route.resolved.provider->wire == config::WireFormat::anthropic) {
+        auto resp = co_await d.send(*ex, passthrough_request(req, *body, ex->route.target, "/messages/count_tokens"));
+        if (!resp) {
+            co_await send_failure(out, res, resp.error());
+            co_return;
+        }
+        res.status = resp->status;
+        res.set_content(std::move(resp->body));
+        co_await out.send(std::move(res));
+        co_return;
+    }
+    // Rough count (4 characters a token) for models without a counting endpoint: the
+    // messages, the system prompt and the tools all count.
+    std::size_t chars = (*body)["messages"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size();
+    for (const char* field : {"system", "tools"}) {
+        if (auto f = body->find(field); f != body->end()) {
+            chars += f->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size();
+        }
+    }
+    res.set_content(nlohmann::json({{"input_tokens", (chars + 3) / 4}}).dump());
+    co_await out.send(std::move(res));
+}
+
+}  // namespace
+
+void install_anthropic_routes(http::Routes& routes, Dispatcher& d)
+{
+    routes.add("POST", "/v1/messages", [&d](http::Request& req, http::Responder& out) { return messages(d, req, out); });
+    routes.add("POST", "/v1/messages/count_tokens",
+               [&d](http::Request& req, http::Responder& out) { return count_tokens(d, req, out); });
+}
+
+}  // namespace aigw::daemon::surfaces

@@ -1,0 +1,256 @@
+// The OpenAI-compatible surface: /v1/chat/completions, /v1/embeddings, /v1/models.
+
+#include "daemon/pipeline/cache_glue.hpp"
+#include "daemon/providers/json_access.hpp"
+#include "daemon/providers/validate.hpp"
+#include "shared/wire/json_text.hpp"
+#include "daemon/surfaces/admin/admin_api.hpp"
+
+namespace aigw::daemon::surfaces {
+
+using pipeline::Dispatcher;
+using pipeline::Exchange;
+using pipeline::Shape;
+
+namespace {
+
+/// Parses and checks the body of a chat request. The body is parsed once, here.
+std::expected<nlohmann::json, wire::Failure> parse_chat_body(const std::string& text)
+{
+    auto body = wire::parse_json_body(text);
+    if (!body) {
+        return body;
+    }
+    if (auto bad = providers::validate_chat_request(*body)) {
+        return std::unexpected(std::move(*bad));
+    }
+    return body;
+}
+
+/// Whatever the provider returned, answer in the encoding the client asked for.
+void apply_encoding_format(const nlohmann::json& request, nlohmann::json& response)
+{
+    if (request.value("encoding_format", "float") != "base64") {
+        return;
+    }
+    auto data = response.find("data");
+    if (data == response.end() || !data->is_array()) {
+        return;
+    }
+    for (auto& item : *data) {
+        auto e = item.find("embedding");
+        if (e != item.end() && e->is_array()) {
+            *e = providers::float32_base64(*e);
+        }
+    }
+}
+
+
+
+/// Sends `f` in OpenAI's shape with the headers gathered so far (x-request-id, route, cache).
+asio::awaitable<void> send_failure(http::Responder& out, const http::Response& so_far, const wire::Failure& f)
+{
+    co_await out.send(pipeline::failure_response(f, Shape::openai, so_far.headers));
+}
+
+asio::awaitable<void> chat(Dispatcher& d, http::Request& req, http::Responder& out)
+{
+    auto ex = d.begin("openai.chat", req);
+    http::Response res;
+    res.set_header("x-request-id", ex->request_id);
+    if (auto refused = d.authorize(req, *ex)) {
+        co_await send_failure(out, res, *refused);
+        co_return;
+    }
+    auto body = parse_chat_body(req.body);
+    if (!body) {
+        d.record(*ex, body.error().status, {}, 0, body.error().message, -1);
+        co_await send_failure(out, res, body.error());
+        co_return;
+    }
+    ex->requested_model = (*body)["model"].get<std::string>();
+    ex->stream = body->value("stream", false);
+    if (d.config().log_bodies) {
+        ex->request_body = req.body;
+    }
+    std::unique_ptr<pipeline::StreamWriter> writer;
+    if (ex->stream) {
+        bool include_usage = false;
+        if (auto so = body->find("stream_options"); so != body->end() && so->is_object()) {
+            if (auto iu = so->find("include_usage"); iu != so->end() && iu->is_boolean()) {
+                include_usage = iu->get<bool>();
+            }
+        }
+        writer = std::make_unique<pipeline::OpenAiStreamWriter>(include_usage);
+    }
+    auto fail = [&](const wire::Failure& f) -> asio::awaitable<void> {
+        pipeline::set_route_headers(res, *ex);
+        d.record(*ex, f.status, {}, 0, f.message, -1);
+        co_await send_failure(out, res, f);
+    };
+    if (auto refused = d.admit_requested(*ex, *body)) {  // limits: key's models, budgets, rate limits
+        co_await fail(*refused);
+        co_return;
+    }
+    if (co_await pipeline::serve_from_cache(d, *ex, *body, req, res, writer.get())) {
+        co_await out.send(std::move(res));  // a cache hit (or a bad cache header)
+        co_return;
+    }
+
+    if (ex->stream) {
+        std::shared_ptr<pipeline::StreamState> stream;
+        auto served = co_await d.run(*ex, *body, *body,
+                                     [&](const routing::Route&) -> asio::awaitable<std::expected<void, wire::Failure>> {
+                                         auto opened = co_await d.open_chat_stream(ex, *body);
+                                         if (!opened) {
+                                             co_return std::unexpected(std::move(opened.error()));
+                                         }
+                                         stream = std::move(*opened);
+                                         co_return std::expected<void, wire::Failure>{};
+                                     });
+        if (!served) {
+            co_await fail(served.error());
+            co_return;
+        }
+        pipeline::set_route_headers(res, *ex);
+        co_await d.relay(std::move(stream), pipeline::cache_stream_writer(d, ex, std::move(writer)), out,
+                         std::move(res));
+        co_return;
+    }
+
+    std::optional<providers::ChatResult> result;
+    auto served = co_await d.run(*ex, *body, *body,
+                                 [&](const routing::Route&) -> asio::awaitable<std::expected<void, wire::Failure>> {
+                                     auto answer = co_await d.chat_once(*ex, *body);
+                                     if (!answer) {
+                                         co_return std::unexpected(std::move(answer.error()));
+                                     }
+                                     result = std::move(*answer);
+                                     co_return std::expected<void, wire::Failure>{};
+                                 });
+    if (!served) {
+        co_await fail(served.error());
+        co_return;
+    }
+    pipeline::set_route_headers(res, *ex);
+    const double cost = d.cost_of(*ex, result->usage);
+    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
+    pipeline::cache_store(d, *ex, *result, cost);
+    std::string text = !result->raw.empty()
+                           ? std::move(result->raw)
+                           : result->body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    d.record(*ex, 200, result->usage, cost, {}, -1, d.config().log_bodies ? text : std::string());
+    res.set_content(std::move(text));
+    co_await out.send(std::move(res));
+}
+
+asio::awaitable<void> embeddings(Dispatcher& d, http::Request& req, http::Responder& out)
+{
+    auto ex = d.begin("openai.embeddings", req);
+    http::Response res;
+    res.set_header("x-request-id", ex->request_id);
+    if (auto refused = d.authorize(req, *ex)) {
+        co_await send_failure(out, res, *refused);
+        co_return;
+    }
+    auto parsed = wire::parse_json_body(req.body);
+    if (parsed) {
+        if (auto bad = providers::validate_embeddings_request(*parsed)) {
+            parsed = std::unexpected(std::move(*bad));
+        }
+    }
+    if (!parsed) {
+        d.record(*ex, parsed.error().status, {}, 0, parsed.error().message, -1);
+        co_await send_failure(out, res, parsed.error());
+        co_return;
+    }
+    const nlohmann::json body = std::move(*parsed);
+    ex->requested_model = body["model"].get<std::string>();
+    if (auto refused = d.admit_requested(*ex, body)) {  // limits: key's models, budgets, rate limits
+        d.record(*ex, refused->status, {}, 0, refused->message, -1);
+        co_await send_failure(out, res, *refused);
+        co_return;
+    }
+    std::optional<providers::ChatResult> result;
+    auto served = co_await d.run(*ex, body, body,
+                                 [&](const routing::Route&) -> asio::awaitable<std::expected<void, wire::Failure>> {
+                                     auto answer = co_await d.embeddings_once(*ex, body);
+                                     if (!answer) {
+                                         co_return std::unexpected(std::move(answer.error()));
+                                     }
+                                     result = std::move(*answer);
+                                     co_return std::expected<void, wire::Failure>{};
+                                 });
+    pipeline::set_route_headers(res, *ex);
+    if (!served) {
+        d.record(*ex, served.error().status, {}, 0, served.error().message, -1);
+        co_await send_failure(out, res, served.error());
+        co_return;
+    }
+    apply_encoding_format(body, result->body);
+    const double cost = d.cost_of(*ex, result->usage);
+    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
+    d.record(*ex, 200, result->usage, cost, {}, -1);
+    res.set_content(result->body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    co_await out.send(std::move(res));
+}
+
+asio::awaitable<void> models(Dispatcher& d, http::Request& req, http::Responder& out)
+{
+    auto ex = d.begin("openai.models", req);
+    http::Response res;
+    res.set_header("x-request-id", ex->request_id);
+    if (auto refused = d.authorize(req, *ex)) {
+        co_await send_failure(out, res, *refused);
+        co_return;
+    }
+    const config::Config& cfg = d.config();
+    // Everything the configured keys can reach, plus mock and the user's aliases.
+    std::vector<std::pair<std::string, std::string>> ids = {{"mock/echo", "mock"}};
+    for (const auto* m : cfg.catalog.all()) {
+        auto p = cfg.providers.find(m->provider);
+        if (p != cfg.providers.end() && d.router().key_present(p->second) &&
+            p->second.wire != config::WireFormat::mock) {
+            ids.emplace_back(m->id, m->provider);
+        }
+    }
+    for (const auto& [alias, target] : cfg.aliases) {
+        ids.emplace_back(alias, "alias");
+    }
+    std::erase_if(ids, [&](const auto& entry) { return !d.model_visible(*ex, entry.first); });  // limits
+    nlohmann::json data = nlohmann::json::array();
+    nlohmann::json out_body;
+    if (req.has_header("anthropic-version")) {
+        // The Anthropic SDK's models.list(): its own page shape.
+        for (const auto& [id, owner] : ids) {
+            data.push_back({{"type", "model"}, {"id", id}, {"display_name", id}, {"created_at", "2025-01-01T00:00:00Z"}});
+        }
+        out_body = {{"data", data},
+                    {"has_more", false},
+                    {"first_id", ids.empty() ? nlohmann::json() : nlohmann::json(ids.front().first)},
+                    {"last_id", ids.empty() ? nlohmann::json() : nlohmann::json(ids.back().first)}};
+    } else {
+        for (const auto& [id, owner] : ids) {
+            data.push_back({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", owner}});
+        }
+        out_body = {{"object", "list"}, {"data", std::move(data)}};
+    }
+    res.set_content(out_body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    co_await out.send(std::move(res));
+}
+
+}  // namespace
+
+void install_openai_routes(http::Routes& routes, Dispatcher& d)
+{
+    for (const char* prefix : {"/v1", ""}) {
+        const std::string p = prefix;
+        routes.add("POST", p + "/chat/completions",
+                   [&d](http::Request& req, http::Responder& out) { return chat(d, req, out); });
+        routes.add("POST", p + "/embeddings",
+                   [&d](http::Request& req, http::Responder& out) { return embeddings(d, req, out); });
+        routes.add("GET", p + "/models", [&d](http::Request& req, http::Responder& out) { return models(d, req, out); });
+    }
+}
+
+}  // namespace aigw::daemon::surfaces

@@ -1,0 +1,176 @@
+#include "daemon/http/parsing.hpp"
+#include "daemon/http/server.hpp"
+#include "daemon/http/utf8.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <doctest/doctest.h>
+
+using namespace aigw::daemon::http;
+
+TEST_CASE("utf8: well-formed text is valid, overlongs, surrogates and stray bytes are not")
+{
+    CHECK(is_valid_utf8("plain ascii"));
+    CHECK(is_valid_utf8("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80"));
+    CHECK_FALSE(is_valid_utf8("\xC0\xAF"));          // overlong '/'
+    CHECK_FALSE(is_valid_utf8("\xED\xA0\x80"));      // surrogate
+    CHECK_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+    CHECK_FALSE(is_valid_utf8("abc\xE2\x82"));       // truncated
+    CHECK_FALSE(is_valid_utf8("\xFF"));
+}
+
+TEST_CASE("header values lose control characters and invalid UTF-8")
+{
+    CHECK(sanitize_header_value("a\r\nSet-Cookie: x") == "a  Set-Cookie: x");
+    CHECK(sanitize_header_value("tab\there\x7F") == "tab here ");
+    CHECK(sanitize_header_value("caf\xC3\xA9") == "caf\xC3\xA9");
+    CHECK(sanitize_header_value("bad\xFFz") == "bad\xEF\xBF\xBDz");
+}
+
+TEST_CASE("Headers::set replaces every field of that name and sanitises; get is case-insensitive")
+{
+    Headers h;
+    h.add("X-A", "1");
+    h.add("x-a", "2");
+    h.add("Other", "o");
+    h.set("X-a", "line1\r\nInjected: yes");
+    CHECK(h.items().size() == 2);
+    CHECK(h.get("X-A") == "line1  Injected: yes");
+    CHECK(h.has("other"));
+    h.remove("OTHER");
+    CHECK_FALSE(h.has("Other"));
+    CHECK(h.get("missing").empty());
+}
+
+TEST_CASE("percent-decoding keeps raw bytes and malformed escapes, '+' only in queries")
+{
+    CHECK(percent_decode("/a%20b", false) == "/a b");
+    CHECK(percent_decode("/x%FF%fe", false) == "/x\xFF\xFE");
+    CHECK(percent_decode("/bad%zz%4", false) == "/bad%zz%4");
+    CHECK(percent_decode("a+b", false) == "a+b");
+    CHECK(percent_decode("a+b%2B", true) == "a b+");
+}
+
+TEST_CASE("targets split into path and query in origin and absolute form")
+{
+    auto t = split_target("/v1/models?limit=2&x");
+    CHECK(t.path == "/v1/models");
+    CHECK(t.query == "limit=2&x");
+    t = split_target("http://localhost:4141/v1/chat?a=1");
+    CHECK(t.path == "/v1/chat");
+    CHECK(t.query == "a=1");
+    t = split_target("http://localhost:4141");
+    CHECK(t.path == "/");
+    CHECK(split_target("/plain").query.empty());
+}
+
+TEST_CASE("query_param decodes names and values, nullopt when absent")
+{
+    Request r;
+    r.query = "q=hello+world%21&empty=&flag&x%20y=1";
+    CHECK(r.query_param("q") == "hello world!");
+    CHECK(r.query_param("empty") == "");
+    CHECK(r.query_param("flag") == "");
+    CHECK(r.query_param("x y") == "1");
+    CHECK_FALSE(r.query_param("nope").has_value());
+}
+
+TEST_CASE("Host names: port and IPv6 brackets are stripped")
+{
+    CHECK(host_name("localhost:4141") == "localhost");
+    CHECK(host_name("[::1]:4141") == "::1");
+    CHECK(host_name("[::1]") == "::1");
+    CHECK(host_name("::1") == "::1");
+    CHECK(host_name("Example.COM.") == "Example.COM");
+    CHECK(host_name("[::1").empty());
+    CHECK(host_name("").empty());
+}
+
+TEST_CASE("the Host policy allows localhost names, the bound host and allowed_hosts only")
+{
+    const HostPolicy p("10.0.0.5", {"gw.internal", "[fd00::1]"});
+    CHECK(p.allows("localhost"));
+    CHECK(p.allows("LOCALHOST:4141"));
+    CHECK(p.allows("127.0.0.1:80"));
+    CHECK(p.allows("[::1]:4141"));
+    CHECK(p.allows("10.0.0.5:4141"));
+    CHECK(p.allows("GW.internal"));
+    CHECK(p.allows("[fd00::1]:1"));
+    CHECK_FALSE(p.allows("evil.example"));
+    CHECK_FALSE(p.allows("localhost.evil.example"));
+    CHECK_FALSE(p.allows(""));
+    const HostPolicy any("127.0.0.1", {"*"});
+    CHECK(any.allows("evil.example"));
+    CHECK(host_refused_message("evil.example:80") ==
+          "Host 'evil.example' is not allowed: aigwd answers only to localhost names (DNS rebinding protection). "
+          "Add it to [server] allowed_hosts to allow it.");
+}
+
+TEST_CASE("the request line is sniffed from raw bytes")
+{
+    auto l = sniff_request_line("POST /v1/chat?x=1 HTTP/1.1\r\nHost: a\r\n");
+    CHECK(l.method == "POST");
+    CHECK(l.target == "/v1/chat?x=1");
+    l = sniff_request_line("GET /partial");
+    CHECK(l.method == "GET");
+    CHECK(l.target == "/partial");
+    CHECK(sniff_request_line("").method.empty());
+}
+
+namespace {
+Handler tagged(int* out, int tag)
+{
+    return [out, tag](Request&, Responder&) -> boost::asio::awaitable<void> {
+        *out = tag;
+        co_return;
+    };
+}
+}  // namespace
+
+TEST_CASE("routes: exact beats prefix, longer prefix beats shorter, other methods tell 405 from 404")
+{
+    int hit = 0;
+    Routes r;
+    r.add("GET", "/v1/*", tagged(&hit, 1));
+    r.add("GET", "/v1/responses/*", tagged(&hit, 2));
+    r.add("GET", "/v1/responses/special", tagged(&hit, 3));
+    r.add("POST", "/v1/chat/completions", tagged(&hit, 4));
+
+    bool exists = false;
+    CHECK(r.find("GET", "/v1/responses/special", &exists) != nullptr);
+    CHECK(exists);
+    const auto tag_of = [&](std::string_view m, std::string_view p) {
+        const Handler* h = r.find(m, p);
+        REQUIRE(h != nullptr);
+        Request req;
+        hit = 0;
+        // The handlers set `hit` before their first suspension; run them on a throwaway context.
+        boost::asio::io_context ctx;
+        struct Dummy final : Responder {
+            boost::asio::awaitable<void> send(Response) override { co_return; }
+            boost::asio::awaitable<bool> begin_stream(Response) override { co_return true; }
+            boost::asio::awaitable<bool> write(std::string_view) override { co_return true; }
+            boost::asio::awaitable<void> end_stream() override { co_return; }
+            bool started() const override { return false; }
+            bool client_gone() const override { return false; }
+            void on_client_gone(std::function<void()>) override {}
+        } dummy;
+        boost::asio::co_spawn(ctx, (*h)(req, dummy), boost::asio::detached);
+        ctx.run();
+        return hit;
+    };
+    CHECK(tag_of("GET", "/v1/responses/special") == 3);
+    CHECK(tag_of("GET", "/v1/responses/abc") == 2);
+    CHECK(tag_of("GET", "/v1/models") == 1);
+    CHECK(tag_of("POST", "/v1/chat/completions") == 4);
+
+    exists = true;
+    CHECK(r.find("GET", "/other", &exists) == nullptr);
+    CHECK_FALSE(exists);
+    CHECK(r.find("GET", "/v1/chat/completions", &exists) != nullptr);  // the GET prefix /v1/* covers it
+    CHECK(r.find("DELETE", "/v1/chat/completions", &exists) == nullptr);
+    CHECK(exists);
+    CHECK(r.find("POST", "/v1/other", &exists) == nullptr);
+    CHECK(exists);
+}

@@ -1,0 +1,440 @@
+#include "tests/unit/upstream/test_support.hpp"
+
+#include <thread>
+
+using namespace aigw::daemon::upstream;
+using namespace aigw::daemon::upstream::test;
+using namespace std::chrono_literals;
+
+namespace {
+
+/// Answers every request on a connection with `response` until the client closes it.
+TestServer::Handler answer_each_request(std::string response, std::vector<std::string>* targets = nullptr)
+{
+    return [response, targets](tcp::socket s) -> asio::awaitable<void> {
+        beast::flat_buffer buffer;
+        while (auto req = co_await read_request(s, buffer)) {
+            if (targets != nullptr) {
+                targets->push_back(std::string(req->target()));
+            }
+            if (!co_await write_raw(s, response)) {
+                co_return;
+            }
+        }
+    };
+}
+
+}  // namespace
+
+TEST_CASE("send reads a Content-Length answer and sends path, Host, User-Agent and body")
+{
+    asio::io_context ctx;
+    std::optional<http::request<http::string_body>> seen;
+    TestServer server(ctx, [&](tcp::socket s) -> asio::awaitable<void> {
+        beast::flat_buffer buffer;
+        seen = co_await read_request(s, buffer);
+        co_await write_raw(s, "HTTP/1.1 201 Created\r\nContent-Length: 5\r\nX-Thing: yes\r\n\r\nhello");
+    });
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto res = co_await client->send(server.url("http", "/v1/"), post("/chat/completions", R"({"a":1})"), within(5s));
+        REQUIRE(res.has_value());
+        CHECK(res->status == 201);
+        CHECK(res->body == "hello");
+        bool has_thing = false;
+        for (const auto& [k, v] : res->headers) {
+            has_thing = has_thing || (k == "X-Thing" && v == "yes");
+        }
+        CHECK(has_thing);
+    }());
+    REQUIRE(seen.has_value());
+    CHECK(seen->method() == http::verb::post);
+    CHECK(seen->target() == "/v1/chat/completions");
+    CHECK((*seen)[http::field::host] == "127.0.0.1:" + std::to_string(server.port()));
+    CHECK((*seen)[http::field::user_agent].starts_with("aigw/"));
+    CHECK((*seen)[http::field::content_type] == "application/json");
+    CHECK(seen->body() == R"({"a":1})");
+}
+
+TEST_CASE("send removes chunked framing from the body")
+{
+    asio::io_context ctx;
+    TestServer server(ctx, answer_each_request("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk("hel") +
+                                               chunk("lo, ") + chunk("world") + "0\r\n\r\n"));
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto res = co_await client->send(server.url(), post("/x"), within(5s));
+        REQUIRE(res.has_value());
+        CHECK(res->status == 200);
+        CHECK(res->body == "hello, world");
+    }());
+}
+
+TEST_CASE("a close-delimited answer is read to the end and its connection is not reused")
+{
+    asio::io_context ctx;
+    TestServer server(ctx, [](tcp::socket s) -> asio::awaitable<void> {
+        beast::flat_buffer buffer;
+        co_await read_request(s, buffer);
+        co_await write_raw(s, "HTTP/1.1 200 OK\r\n\r\nuntil close");
+        s.close();
+    });
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 2; ++i) {
+            auto res = co_await client->send(server.url(), post("/x"), within(5s));
+            REQUIRE(res.has_value());
+            CHECK(res->body == "until close");
+        }
+    }());
+    CHECK(server.accepted == 2);
+}
+
+TEST_CASE("three sequential requests to one origin share one keep-alive connection")
+{
+    asio::io_context ctx;
+    std::vector<std::string> targets;
+    TestServer server(ctx, answer_each_request("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", &targets));
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 3; ++i) {
+            auto res = co_await client->send(server.url(), post("/n" + std::to_string(i)), within(5s));
+            REQUIRE(res.has_value());
+            CHECK(res->body == "ok");
+        }
+    }());
+    CHECK(server.accepted == 1);
+    CHECK(targets == std::vector<std::string>{"/n0", "/n1", "/n2"});
+}
+
+TEST_CASE("max_idle_per_origin 0 keeps no connection")
+{
+    asio::io_context ctx;
+    TestServer server(ctx, answer_each_request("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    auto opts = direct_options();
+    opts.max_idle_per_origin = 0;
+    auto client = make_http_client(opts);
+    run(ctx, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 2; ++i) {
+            auto res = co_await client->send(server.url(), post("/x"), within(5s));
+            REQUIRE(res.has_value());
+        }
+    }());
+    CHECK(server.accepted == 2);
+}
+
+TEST_CASE("a pooled connection the upstream closed while idle is retried once on a new one")
+{
+    asio::io_context ctx;
+    Event closed(ctx);
+    TestServer server(ctx, [&](tcp::socket s) -> asio::awaitable<void> {
+        beast::flat_buffer buffer;
+        if (co_await read_request(s, buffer)) {
+            // A keep-alive answer, then the server drops the connection anyway.
+            co_await write_raw(s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }
+        s.close();
+        closed.notify();
+    });
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto first = co_await client->send(server.url(), post("/x"), within(5s));
+        REQUIRE(first.has_value());
+        co_await closed.wait();
+        auto second = co_await client->send(server.url(), post("/x"), within(5s));
+        REQUIRE_MESSAGE(second.has_value(), second.error().message);
+        CHECK(second->body == "ok");
+    }());
+    CHECK(server.accepted == 2);
+}
+
+TEST_CASE("open returns after the header and read delivers each SSE chunk as it arrives")
+{
+    asio::io_context ctx;
+    Event first_seen(ctx);
+    TestServer server(ctx, [&](tcp::socket s) -> asio::awaitable<void> {
+        beast::flat_buffer buffer;
+        if (!co_await read_request(s, buffer)) {
+            co_return;
+        }
+        co_await write_raw(s, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+        co_await write_raw(s, chunk("data: one\n\n"));
+        // The second event is sent only after the client has seen the first: a client that
+        // waited for a full buffer would hang here until its deadline.
+        co_await first_seen.wait();
+        co_await write_raw(s, chunk("data: two\n\n"));
+        co_await write_raw(s, "0\r\n\r\n");
+        while (co_await read_request(s, buffer)) {
+            co_await write_raw(s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+        }
+    });
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto stream = co_await client->open(server.url(), post("/stream"), within(5s));
+        REQUIRE(stream.has_value());
+        CHECK((*stream)->status() == 200);
+        std::string out;
+        while (out.find("\n\n") == std::string::npos) {
+            auto more = co_await (*stream)->read(out, Clock::now() + 5s);
+            REQUIRE_MESSAGE(more.has_value(), more.error().message);
+            REQUIRE(*more);
+        }
+        CHECK(out == "data: one\n\n");
+        first_seen.notify();
+        out.clear();
+        while (out.find("\n\n") == std::string::npos) {
+            auto more = co_await (*stream)->read(out, Clock::now() + 5s);
+            REQUIRE_MESSAGE(more.has_value(), more.error().message);
+            REQUIRE(*more);
+        }
+        CHECK(out == "data: two\n\n");
+        auto end = co_await (*stream)->read(out, Clock::now() + 5s);
+        REQUIRE(end.has_value());
+        CHECK_FALSE(*end);
+        auto again = co_await (*stream)->read(out, Clock::now() + 5s);
+        REQUIRE(again.has_value());
+        CHECK_FALSE(*again);
+        // The stream was read to the end, so its connection went back to the pool.
+        auto next = co_await client->send(server.url(), post("/x"), within(5s));
+        REQUIRE(next.has_value());
+        CHECK(next->body == "ok");
+    }());
+    CHECK(server.accepted == 1);
+}
+
+TEST_CASE("an upstream that never answers is a 504 timeout at the deadline")
+{
+    asio::io_context ctx;
+    Event never(ctx);
+    TestServer server(ctx, [&](tcp::socket s) -> asio::awaitable<void> {
+        beast::flat_buffer buffer;
+        co_await read_request(s, buffer);
+        co_await never.wait();
+    });
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto res = co_await client->send(server.url(), post("/x"), within(200ms));
+        REQUIRE_FALSE(res.has_value());
+        CHECK(res.error().kind == aigw::wire::FailureKind::timeout);
+        CHECK(res.error().status == 504);
+        CHECK(res.error().message.find(server.url()) != std::string::npos);
+        auto stream = co_await client->open(server.url(), post("/x"), within(200ms));
+        REQUIRE_FALSE(stream.has_value());
+        CHECK(stream.error().status == 504);
+    }());
+}
+
+TEST_CASE("connection refused is a 502 network failure naming the origin without its userinfo")
+{
+    asio::io_context ctx;
+    unsigned short port = 0;
+    {
+        tcp::acceptor probe(ctx, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+        port = probe.local_endpoint().port();
+    }
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto res = co_await client->send("http://user:secret@127.0.0.1:" + std::to_string(port) + "/v1", post("/x"),
+                                         within(5s));
+        REQUIRE_FALSE(res.has_value());
+        CHECK(res.error().kind == aigw::wire::FailureKind::network);
+        CHECK(res.error().status == 502);
+        CHECK(res.error().message.find("http://127.0.0.1:" + std::to_string(port)) != std::string::npos);
+        CHECK(res.error().message.find("secret") == std::string::npos);
+    }());
+}
+
+TEST_CASE("a bad base URL is an internal failure that says what it must look like")
+{
+    asio::io_context ctx;
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto res = co_await client->send("ftp://example.com", post("/x"), within(5s));
+        REQUIRE_FALSE(res.has_value());
+        CHECK(res.error().message.find("http://") != std::string::npos);
+    }());
+}
+
+TEST_CASE("a read deadline passing in the middle of a body is a 504")
+{
+    asio::io_context ctx;
+    Event never(ctx);
+    TestServer server(ctx, [&](tcp::socket s) -> asio::awaitable<void> {
+        beast::flat_buffer buffer;
+        co_await read_request(s, buffer);
+        co_await write_raw(s, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+        co_await never.wait();
+    });
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto stream = co_await client->open(server.url(), post("/x"), within(5s));
+        REQUIRE(stream.has_value());
+        std::string out;
+        while (out.size() < 10) {
+            auto more = co_await (*stream)->read(out, Clock::now() + 5s);
+            REQUIRE(more.has_value());
+            REQUIRE(*more);
+        }
+        CHECK(out == "0123456789");
+        auto stalled = co_await (*stream)->read(out, Clock::now() + 200ms);
+        REQUIRE_FALSE(stalled.has_value());
+        CHECK(stalled.error().kind == aigw::wire::FailureKind::timeout);
+        CHECK(stalled.error().status == 504);
+    }());
+}
+
+TEST_CASE("send's deadline covers the whole body")
+{
+    asio::io_context ctx;
+    Event never(ctx);
+    TestServer server(ctx, [&](tcp::socket s) -> asio::awaitable<void> {
+        beast::flat_buffer buffer;
+        co_await read_request(s, buffer);
+        co_await write_raw(s, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n0123456789");
+        co_await never.wait();
+    });
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto res = co_await client->send(server.url(), post("/x"), within(300ms));
+        REQUIRE_FALSE(res.has_value());
+        CHECK(res.error().status == 504);
+    }());
+}
+
+TEST_CASE("cancel() completes a pending read with a failure and the connection is not reused")
+{
+    asio::io_context ctx;
+    Event never(ctx);
+    TestServer server(ctx, [&](tcp::socket s) -> asio::awaitable<void> {
+        beast::flat_buffer buffer;
+        co_await read_request(s, buffer);
+        co_await write_raw(s, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n");
+        co_await never.wait();
+    });
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto stream = co_await client->open(server.url(), post("/x"), within(5s));
+        REQUIRE(stream.has_value());
+        std::optional<std::expected<bool, aigw::wire::Failure>> result;
+        Event read_done(ctx);
+        std::string out;
+        asio::co_spawn(
+            ctx,
+            [&]() -> asio::awaitable<void> {
+                result = co_await (*stream)->read(out, Clock::now() + 30s);
+                read_done.notify();
+            },
+            asio::detached);
+        // Let the read start and suspend on the socket before cancelling it.
+        for (int i = 0; i < 10; ++i) {
+            co_await asio::post(ctx, asio::use_awaitable);
+        }
+        CHECK_FALSE(result.has_value());
+        (*stream)->cancel();
+        (*stream)->cancel();  // idempotent
+        co_await read_done.wait();
+        REQUIRE(result.has_value());
+        REQUIRE_FALSE(result->has_value());
+        CHECK(result->error().message.find("cancelled") != std::string::npos);
+        auto after = co_await (*stream)->read(out, Clock::now() + 5s);
+        CHECK_FALSE(after.has_value());
+    }());
+    CHECK(server.accepted == 1);
+}
+
+TEST_CASE("a non-streamed answer over max_body_bytes is a 502 that names the origin and the cap")
+{
+    asio::io_context ctx;
+    TestServer server(ctx, answer_each_request("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'x')));
+    auto opts = direct_options();
+    opts.max_body_bytes = 1000;
+    auto client = make_http_client(opts);
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto res = co_await client->send(server.url(), post("/x"), within(5s));
+        REQUIRE_FALSE(res.has_value());
+        CHECK(res.error().status == 502);
+        CHECK(res.error().kind == aigw::wire::FailureKind::network);
+        CHECK(res.error().message.find("larger than 1000 bytes") != std::string::npos);
+        CHECK(res.error().message.find(server.url()) != std::string::npos);
+    }());
+}
+
+TEST_CASE("response headers over 64 KiB are a 502")
+{
+    asio::io_context ctx;
+    TestServer server(ctx, answer_each_request("HTTP/1.1 200 OK\r\nX-Big: " + std::string(70 * 1024, 'h') +
+                                               "\r\nContent-Length: 2\r\n\r\nok"));
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto res = co_await client->send(server.url(), post("/x"), within(5s));
+        REQUIRE_FALSE(res.has_value());
+        CHECK(res.error().status == 502);
+        CHECK(res.error().message.find("headers") != std::string::npos);
+    }());
+}
+
+TEST_CASE("a pooled connection idle longer than idle_ttl is closed, not reused")
+{
+    asio::io_context ctx;
+    TestServer server(ctx, answer_each_request("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    auto opts = direct_options();
+    opts.idle_ttl = std::chrono::milliseconds(0);
+    auto client = make_http_client(opts);
+    run(ctx, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 2; ++i) {
+            auto res = co_await client->send(server.url(), post("/x"), within(5s));
+            REQUIRE(res.has_value());
+        }
+    }());
+    CHECK(server.accepted == 2);
+}
+
+TEST_CASE("each event loop has its own pool: a connection is reused only on the loop that made it")
+{
+    // The server runs on its own thread and loop; the client is driven on two others.
+    asio::io_context server_ctx;
+    TestServer server(server_ctx, answer_each_request("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"));
+    auto guard = asio::make_work_guard(server_ctx);
+    std::thread server_thread([&] { server_ctx.run(); });
+    struct Join {
+        asio::io_context& ctx;
+        std::thread& thread;
+        ~Join()
+        {
+            ctx.stop();
+            thread.join();
+        }
+    } join{server_ctx, server_thread};
+
+    asio::io_context loop_a;
+    asio::io_context loop_b;
+    auto client = make_http_client(direct_options());
+    auto one_request = [&]() -> asio::awaitable<void> {
+        auto res = co_await client->send(server.url(), post("/x"), within(5s));
+        REQUIRE_MESSAGE(res.has_value(), res.error().message);
+    };
+    run(loop_a, one_request());
+    CHECK(server.accepted == 1);
+    run(loop_b, one_request());
+    CHECK(server.accepted == 2);
+    run(loop_a, one_request());
+    run(loop_b, one_request());
+    CHECK(server.accepted == 2);
+}
+
+TEST_CASE("a chunked answer over max_body_bytes is a 502 too")
+{
+    asio::io_context ctx;
+    TestServer server(ctx, answer_each_request("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                               chunk(std::string(800, 'x')) + chunk(std::string(800, 'y')) +
+                                               "0\r\n\r\n"));
+    auto opts = direct_options();
+    opts.max_body_bytes = 1000;
+    auto client = make_http_client(opts);
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto res = co_await client->send(server.url(), post("/x"), within(5s));
+        REQUIRE_FALSE(res.has_value());
+        CHECK(res.error().status == 502);
+        CHECK(res.error().message.find("larger than 1000 bytes") != std::string::npos);
+    }());
+}
