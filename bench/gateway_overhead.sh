@@ -18,6 +18,8 @@
 #       --rate R       paced instead of saturating: offer about R requests/s in total (each
 #                      connection waits a random 0..2*CONNS/R s before each request), so the
 #                      latency columns show service time rather than queueing
+#       --upstream U   nginx (default when installed: Debian's nginx-light with canned JSON
+#                      and SSE, fast enough not to be the bottleneck) or fake (fake-upstream)
 #       --out FILE     JSON results file (default bench/results/<timestamp>[-stream].json)
 #   -h, --help
 # Binaries can also be given directly with env AIGWD=/path/aigwd FAKE_UPSTREAM=/path/fake-upstream.
@@ -42,6 +44,7 @@ stream=0
 rate=0
 out=""
 build_dir=""
+upstream_kind=""
 
 usage() { sed -n '/^# usage:/,/^#   -h/p' "$0" | sed 's/^# \{0,1\}//'; }
 
@@ -55,6 +58,7 @@ while (($#)); do
         --stream) stream=1; shift ;;
         --rate) rate="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
+        --upstream) upstream_kind="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
         -*) echo "gateway_overhead: unknown option $1" >&2; usage >&2; exit 2 ;;
         *) build_dir="$1"; shift ;;
@@ -99,11 +103,18 @@ for c in "${conns_arr[@]}"; do [[ "$c" =~ ^[0-9]+$ && "$c" -ge "$wrk_threads" ]]
 work="$(mktemp -d "${TMPDIR:-/tmp}/aigw-bench.XXXXXX")"
 # shellcheck source=bench/lib.sh
 source "$here/lib.sh"
-start_fake_upstream
+[[ -n "$upstream_kind" ]] || { command -v nginx >/dev/null && upstream_kind=nginx || upstream_kind=fake; }
+upstream_prefix=""
+if [[ "$upstream_kind" == nginx ]]; then
+    start_nginx_upstream
+    [[ "$stream" == 1 ]] && upstream_prefix="/sse"
+else
+    start_fake_upstream
+fi
 
 start_aigwd
 
-direct_url="http://127.0.0.1:$fake_port/v1/chat/completions"
+direct_url="http://127.0.0.1:$fake_port$upstream_prefix/v1/chat/completions"
 aigwd_url="http://127.0.0.1:$daemon_port/v1/chat/completions"
 
 # Settings of one path: URL, model, key.

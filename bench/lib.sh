@@ -48,7 +48,7 @@ start_aigwd() {
     fi
     gateway_key="bench-key"
     env -u AIGW_CONFIG -u AIGW_DATA_DIR -u AIGW_HOST AIGW_API_KEY="$gateway_key" OPENAI_API_KEY=sk-bench \
-        AIGW_OPENAI_BASE_URL="http://127.0.0.1:$fake_port/v1" \
+        AIGW_OPENAI_BASE_URL="http://127.0.0.1:$fake_port${upstream_prefix:-}/v1" \
         XDG_CONFIG_HOME="$work/xdg-config" XDG_DATA_HOME="$work/xdg-data" \
         "$AIGWD" --port 0 --data-dir "$data_dir" >"$work/aigwd.out" 2>"$work/aigwd.err" &
     daemon_pid=$!
@@ -67,4 +67,43 @@ start_aigwd() {
         sleep 0.1
     done
     curl -fsS "http://127.0.0.1:$daemon_port/health" >/dev/null || die "aigwd /health does not answer"
+}
+
+# Starts nginx (Debian's nginx-light) as a fast fixed upstream on a free port: canned
+# OpenAI JSON at /v1/chat/completions and a canned SSE stream at /sse/v1/chat/completions.
+# Sets fake_pid and fake_port; the path prefix for a stream is "/sse".
+start_nginx_upstream() {
+    command -v nginx >/dev/null || die "nginx is not installed (apt-get install nginx-light)"
+    fake_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    mkdir -p "$work/nginx"
+    local json='{"id":"chatcmpl-nginx","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from a fast upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":6,"total_tokens":18}}'
+    local chunk='{"id":"chatcmpl-nginx","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hello "},"finish_reason":null}]}'
+    local last='{"id":"chatcmpl-nginx","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}'
+    local usage='{"id":"chatcmpl-nginx","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":6,"total_tokens":18}}'
+    local sse="data: $chunk\n\ndata: $chunk\n\ndata: $last\n\ndata: $usage\n\ndata: [DONE]\n\n"
+    cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+error_log $work/nginx/error.log;
+pid $work/nginx/nginx.pid;
+events { worker_connections 20000; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx;
+    keepalive_requests 1000000;
+    server {
+        listen 127.0.0.1:$fake_port;
+        location = /v1/chat/completions { default_type application/json; return 200 '$json'; }
+        location = /sse/v1/chat/completions { default_type text/event-stream; return 200 '$sse'; }
+    }
+}
+NGINX
+    nginx -c "$work/nginx/nginx.conf" >"$work/fake.out" 2>"$work/fake.err" &
+    fake_pid=$!
+    for _ in $(seq 50); do
+        curl -fsS -o /dev/null -X POST "http://127.0.0.1:$fake_port/v1/chat/completions" 2>/dev/null && return 0
+        kill -0 "$fake_pid" 2>/dev/null || die "nginx exited: $(cat "$work/fake.err" "$work/nginx/error.log" 2>/dev/null)"
+        sleep 0.1
+    done
+    die "nginx did not answer on port $fake_port"
 }

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Long-stream benchmark: an upstream that streams each answer as 20 chunks 100 ms apart (a
+# 2 s answer; bench/slow_upstream.cpp), and wrk holding N concurrent streams open, straight
+# to it and through aigwd. Prints completed streams, errors, p50/p99, and aigwd's CPU per
+# stream and per relayed chunk and its peak RSS. A benchmark, not a test: nothing asserts.
+#
+# usage: bench/long_streams.sh [BUILD_DIR] [CLIENTS...]     (default clients: 100 1000 5000)
+#   env BENCH_DURATION (s per run, default 12), BENCH_CHUNKS (20), BENCH_INTERVAL_MS (100)
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo="$(cd "$here/.." && pwd)"
+build_dir="${1:-$repo/build}"
+shift || true
+clients=("$@")
+[[ ${#clients[@]} -gt 0 ]] || clients=(100 1000 5000)
+duration="${BENCH_DURATION:-12}"
+chunks="${BENCH_CHUNKS:-20}"
+interval="${BENCH_INTERVAL_MS:-100}"
+AIGWD="${AIGWD:-$build_dir/daemon/aigwd}"
+SLOW="${SLOW_UPSTREAM:-$build_dir/bench/slow-upstream}"
+die() { echo "long_streams: $*" >&2; exit 1; }
+[[ -x "$AIGWD" && -x "$SLOW" ]] || die "build aigwd and slow-upstream first (cmake --build $build_dir --target aigwd slow-upstream)"
+command -v wrk >/dev/null || die "wrk is not installed (apt-get install wrk)"
+ulimit -n "$(ulimit -Hn)"
+
+work="$(mktemp -d)"
+FAKE_UPSTREAM="$SLOW"
+source "$here/lib.sh"
+"$SLOW" --port 0 --chunks "$chunks" --interval-ms "$interval" >"$work/slow.out" 2>"$work/slow.err" &
+fake_pid=$!
+for _ in $(seq 100); do
+    fake_port="$(sed -n 's/^listening \([0-9]*\)$/\1/p' "$work/slow.out" | head -1)"
+    [[ -n "$fake_port" ]] && break
+    sleep 0.1
+done
+[[ -n "$fake_port" ]] || die "slow-upstream did not start: $(cat "$work/slow.err")"
+start_aigwd $'[ledger]\nretention_days = 0\n[upstream]\nidle_timeout_ms = 60000\n'
+
+cat >"$work/post.lua" <<'LUA'
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer bench-key"
+wrk.body = '{"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+LUA
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$daemon_pid/stat"; }
+hz=$(getconf CLK_TCK)
+
+run() {  # $1 label, $2 url, $3 clients
+    local out
+    out="$(wrk -t2 -c"$3" -d"${duration}s" --timeout 30s --latency -s "$work/post.lua" "$2" 2>&1)"
+    local reqs p50 p99 errs
+    reqs="$(sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' <<<"$out")"
+    p50="$(awk '$1=="50%"{print $2}' <<<"$out")"
+    p99="$(awk '$1=="99%"{print $2}' <<<"$out")"
+    errs="$(sed -n 's/.*Socket errors: \(.*\)/\1/p; s/.*Non-2xx or 3xx responses: \([0-9]*\).*/non-2xx \1/p' <<<"$out" | tr '\n' ' ')"
+    printf '%-8s %6s clients  %7s streams  p50 %8s  p99 %8s  errors: %s\n' "$1" "$3" "${reqs:-0}" "${p50:--}" "${p99:--}" "${errs:-none}"
+    last_reqs="${reqs:-0}"
+}
+
+echo "upstream: $chunks chunks, $interval ms apart; $duration s per run"
+for c in "${clients[@]}"; do
+    run direct "http://127.0.0.1:$fake_port/v1/chat/completions" "$c"
+    before=$(cpu_ticks)
+    run aigwd "http://127.0.0.1:$daemon_port/v1/chat/completions" "$c"
+    after=$(cpu_ticks)
+    cpu_ms=$(( (after - before) * 1000 / hz ))
+    if [[ "$last_reqs" -gt 0 ]]; then
+        per_stream_us=$(( cpu_ms * 1000 / last_reqs ))
+        per_chunk_us=$(( per_stream_us / (chunks + 2) ))
+    else
+        per_stream_us=0 per_chunk_us=0
+    fi
+    rss_mb=$(( $(awk '/VmHWM/{print $2}' "/proc/$daemon_pid/status") / 1024 ))
+    printf '         aigwd CPU %d ms: %d us a stream, %d us a relayed chunk; peak RSS %d MB\n' \
+        "$cpu_ms" "$per_stream_us" "$per_chunk_us" "$rss_mb"
+done
