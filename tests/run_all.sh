@@ -10,7 +10,7 @@ bash packaging/install-deps.sh --test
 build="${AIGW_TEST_BUILD_DIR:-build-test}"
 sanitize="${AIGW_SANITIZE:-ON}"
 echo "==> building in $build (sanitizers: $sanitize)" >&2
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAIGW_SANITIZE="$sanitize" -DAIGW_WERROR=ON >/dev/null
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAIGW_SANITIZE="$sanitize" -DAIGW_WERROR=ON -DAIGW_FUZZ=ON >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-}"
@@ -29,13 +29,28 @@ grep -E "Test +#[0-9]+:|test cases:|tests passed" "$build/ctest.log" | sed 's/^[
 echo "==> official SDK tests (npm openai, @anthropic-ai/sdk)" >&2
 bash tests/sdk/run.sh "$build" | tee "$build/sdk.log" || status=1
 
+# Fuzzing: every pure parser and translator, each for a bounded time from the fixtures'
+# seed corpus; an input that crashes is kept under tests/fixtures/fuzz-regressions/.
+fuzz_seconds="${AIGW_FUZZ_SECONDS:-15}"
+echo "==> fuzzing (${fuzz_seconds} s per harness)" >&2
+fuzz_pass=0
+fuzz_fail=0
+if bash tests/fuzz/run.sh "$build" "$fuzz_seconds" > "$build/fuzz.log" 2>&1; then
+  fuzz_pass=$(grep -c '^== ' "$build/fuzz.log" || true)
+else
+  status=1
+  fuzz_fail=1
+  cat "$build/fuzz.log"
+fi
+tail -1 "$build/fuzz.log"
+
 # One closing line over every test case that ran (doctest cases + SDK tests).
 ct_pass=$(sed -n 's/.*test cases: *[0-9]* *| *\([0-9]*\) passed.*/\1/p' "$build/ctest.log" | awk '{s+=$1} END {print s+0}')
 ct_fail=$(sed -n 's/.*test cases: *[0-9]* *| *[0-9]* passed *| *\([0-9]*\) failed.*/\1/p' "$build/ctest.log" | awk '{s+=$1} END {print s+0}')
 sdk_pass=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$build/sdk.log" | tail -1)
 sdk_fail=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$build/sdk.log" | tail -1)
-passed=$(( ${ct_pass:-0} + ${sdk_pass:-0} ))
-failed=$(( ${ct_fail:-0} + ${sdk_fail:-0} ))
+passed=$(( ${ct_pass:-0} + ${sdk_pass:-0} + fuzz_pass ))
+failed=$(( ${ct_fail:-0} + ${sdk_fail:-0} + fuzz_fail ))
 if [ "$status" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi
 echo "summary: $passed passed, $failed failed"
 exit "$status"
