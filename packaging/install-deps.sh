@@ -18,8 +18,9 @@ pkgs=(build-essential cmake ninja-build pkg-config ccache ca-certificates
 if [ "$want_tests" = 1 ]; then
   # wrk and nginx (a fast fixed upstream) for bench/; curl for the scripts.
   pkgs+=(wrk curl nginx-light)
-  # The fuzzing harnesses (tests/fuzz) build with g++ and their own libFuzzer-compatible
-  # driver: Debian 12's clang 14 cannot compile <expected>, so clang/libFuzzer are not needed.
+  # The fuzzing harnesses (tests/fuzz) link libFuzzer with clang 16: Debian 12's default
+  # clang 14 cannot compile <expected>.
+  pkgs+=(clang-16 libfuzzer-16-dev libclang-rt-16-dev)
   # The SDK tests run on Node.js; use the machine's node if it has one (it may come
   # from elsewhere than Debian), else Debian's.
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)

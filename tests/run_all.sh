@@ -10,7 +10,7 @@ bash packaging/install-deps.sh --test
 build="${AIGW_TEST_BUILD_DIR:-build-test}"
 sanitize="${AIGW_SANITIZE:-ON}"
 echo "==> building in $build (sanitizers: $sanitize)" >&2
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAIGW_SANITIZE="$sanitize" -DAIGW_WERROR=ON -DAIGW_FUZZ=ON >/dev/null
+cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAIGW_SANITIZE="$sanitize" -DAIGW_WERROR=ON -DAIGW_FUZZ=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)"
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-}"
@@ -31,11 +31,13 @@ bash tests/sdk/run.sh "$build" | tee "$build/sdk.log" || status=1
 
 # Fuzzing: every pure parser and translator, each for a bounded time from the fixtures'
 # seed corpus; an input that crashes is kept under tests/fixtures/fuzz-regressions/.
-fuzz_seconds="${AIGW_FUZZ_SECONDS:-15}"
+fuzz_seconds="${AIGW_FUZZ_SECONDS:-25}"
 echo "==> fuzzing (${fuzz_seconds} s per harness)" >&2
 fuzz_pass=0
 fuzz_fail=0
-if bash tests/fuzz/run.sh "$build" "$fuzz_seconds" > "$build/fuzz.log" 2>&1; then
+# The harnesses build in a dir of their own: libFuzzer needs clang (16, see tests/fuzz).
+fuzz_build="${AIGW_FUZZ_BUILD_DIR:-$build-fuzz}"
+if bash tests/fuzz/run.sh "$fuzz_build" "$fuzz_seconds" > "$build/fuzz.log" 2>&1; then
   fuzz_pass=$(grep -c '^== ' "$build/fuzz.log" || true)
 else
   status=1

@@ -18,8 +18,15 @@ only=${3:-.*}
 root=$(cd "$(dirname "$0")/../.." && pwd)
 regressions=$root/tests/fixtures/fuzz-regressions
 
+# libFuzzer with Debian's clang 16 when it is installed (install-deps.sh --test does), else
+# the g++ driver (see CMakeLists.txt). A build dir keeps the compiler it was configured with.
 if ! grep -q '^AIGW_FUZZ:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
-  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAIGW_FUZZ=ON -DAIGW_WERROR=ON || exit 1
+  compiler=()
+  if command -v clang++-16 >/dev/null 2>&1; then
+    compiler=(-DCMAKE_CXX_COMPILER=clang++-16 -DCMAKE_C_COMPILER=clang-16)
+  fi
+  cmake -S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DAIGW_FUZZ=ON -DAIGW_WERROR=ON \
+    "${compiler[@]}" >/dev/null || exit 1
 fi
 cmake --build "$build" -j"${AIGW_FUZZ_JOBS:-2}" --target aigw_fuzz || exit 1
 
