@@ -49,24 +49,6 @@ std::string ms_text(std::chrono::milliseconds ms)
     return std::to_string(ms.count()) + " ms";
 }
 
-std::string random_hex(std::size_t bytes)
-{
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    static constexpr char k_hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes * 2);
-    std::uint64_t word = 0;
-    for (std::size_t i = 0; i < bytes; ++i) {
-        if (i % 8 == 0) {
-            word = rng();
-        }
-        auto b = static_cast<unsigned>(word & 0xff);
-        word >>= 8;
-        out.push_back(k_hex[b >> 4]);
-        out.push_back(k_hex[b & 0xf]);
-    }
-    return out;
-}
 
 /// Constant-time comparison, so the key check leaks no prefix length.
 bool same_secret(std::string_view a, std::string_view b)
@@ -337,14 +319,33 @@ std::string presented_key(const http::Request& req)
     return std::string(req.header("x-api-key"));
 }
 
+std::string request_id_at(std::int64_t unix_ms_now)
+{
+    thread_local std::mt19937_64 rng{std::random_device{}()};
+    static constexpr char k_hex[] = "0123456789abcdef";
+    std::string out = "req_";
+    out.resize(4 + 24);
+    auto t = static_cast<std::uint64_t>(unix_ms_now);
+    for (int i = 11; i >= 0; --i) {
+        out[4 + static_cast<std::size_t>(i)] = k_hex[t & 0xf];
+        t >>= 4;
+    }
+    std::uint64_t r = rng();
+    for (std::size_t i = 16; i < 28; ++i) {
+        out[i] = k_hex[r & 0xf];
+        r >>= 4;
+    }
+    return out;
+}
+
 Dispatcher::Dispatcher(Services s, AttemptEnv env) : m_s(std::move(s)), m_env(std::move(env)) {}
 
 std::shared_ptr<Exchange> Dispatcher::begin(std::string surface, const http::Request& req) const
 {
     const config::Config& cfg = *m_s.cfg;
     auto ex = std::make_shared<Exchange>();
-    ex->request_id = "req_" + random_hex(12);
     ex->ts_ms = unix_ms();
+    ex->request_id = request_id_at(ex->ts_ms);
     ex->t0 = Clock::now();
     ex->surface = std::move(surface);
     ex->tag = std::string(req.header("x-aigw-tag").substr(0, 200));
