@@ -255,16 +255,29 @@ std::unique_ptr<StreamDecoder> make_sse_decoder()
     return std::make_unique<SseDecoder>();
 }
 
+namespace {
+
+/// The providers: one row per wire format, each adapter in its own folder
+/// (providers/<name>/). A new wire format is a folder, a WireFormat value and a row here.
+struct Registered {
+    config::WireFormat wire;
+    const Adapter& (*adapter)();
+};
+constexpr Registered k_registry[] = {
+    {config::WireFormat::openai, openai_adapter},    {config::WireFormat::anthropic, anthropic_adapter},
+    {config::WireFormat::gemini, gemini_adapter},    {config::WireFormat::azure, azure_adapter},
+    {config::WireFormat::bedrock, bedrock_adapter},  {config::WireFormat::cohere, cohere_adapter},
+    {config::WireFormat::mock, mock_adapter},
+};
+
+}  // namespace
+
 const Adapter* adapter_for(config::WireFormat wire)
 {
-    switch (wire) {
-    case config::WireFormat::openai: return &openai_adapter();
-    case config::WireFormat::anthropic: return &anthropic_adapter();
-    case config::WireFormat::gemini: return &gemini_adapter();
-    case config::WireFormat::azure: return &azure_adapter();
-    case config::WireFormat::bedrock: return &bedrock_adapter();
-    case config::WireFormat::cohere: return &cohere_adapter();
-    case config::WireFormat::mock: return &mock_adapter();
+    for (const Registered& r : k_registry) {
+        if (r.wire == wire) {
+            return &r.adapter();
+        }
     }
     return nullptr;
 }

@@ -1,6 +1,6 @@
 #include "daemon/upstream/mock_transport.hpp"
 
-#include "daemon/providers/mock.hpp"
+#include "daemon/providers/mock/mock.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>

@@ -4,8 +4,8 @@
 #include "tests/fuzz/fuzz_support.hpp"
 
 #include "daemon/cache/cache_key.hpp"
-#include "daemon/providers/anthropic_surface.hpp"
-#include "daemon/providers/mock.hpp"
+#include "daemon/providers/anthropic/anthropic_surface.hpp"
+#include "daemon/providers/mock/mock.hpp"
 #include "daemon/providers/validate.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size)

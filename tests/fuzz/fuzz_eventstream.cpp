@@ -1,7 +1,7 @@
 // AWS event-stream decoder: any bytes, any split; framing errors are Failures, never throws.
 #include "tests/fuzz/fuzz_support.hpp"
 
-#include "daemon/providers/aws_eventstream.hpp"
+#include "daemon/providers/bedrock/aws_eventstream.hpp"
 
 #include <vector>
 

@@ -6,7 +6,7 @@
 #include "tests/fuzz/fuzz_support.hpp"
 
 #include "daemon/providers/adapter.hpp"
-#include "daemon/providers/anthropic_surface.hpp"
+#include "daemon/providers/anthropic/anthropic_surface.hpp"
 #include "shared/config/providers.hpp"
 
 #include <vector>

@@ -5,7 +5,7 @@
 // blocks, betas). To any other model it goes through the canonical (OpenAI) form and back.
 
 #include "daemon/pipeline/cache_glue.hpp"
-#include "daemon/providers/anthropic_surface.hpp"
+#include "daemon/providers/anthropic/anthropic_surface.hpp"
 #include "daemon/providers/validate.hpp"
 #include "shared/wire/json_text.hpp"
 #include "shared/wire/secrets.hpp"

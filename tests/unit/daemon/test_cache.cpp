@@ -5,7 +5,7 @@
 #include "daemon/cache/replay.hpp"
 #include "daemon/cache/response_cache.hpp"
 #include "daemon/cache/semantic_index.hpp"
-#include "daemon/providers/mock.hpp"
+#include "daemon/providers/mock/mock.hpp"
 #include "daemon/pipeline/cache_glue.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>

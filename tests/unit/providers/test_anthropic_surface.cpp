@@ -1,7 +1,7 @@
 // The inbound Anthropic surface's translators: Anthropic request -> canonical, canonical
 // answer and chunks -> Anthropic message and SSE events.
 
-#include "daemon/providers/anthropic_surface.hpp"
+#include "daemon/providers/anthropic/anthropic_surface.hpp"
 #include "shared/wire/sse.hpp"
 
 #include "tests/unit/providers/support.hpp"

@@ -1,7 +1,7 @@
 // AWS event-stream framing (application/vnd.amazon.eventstream): CRCs, headers of every
 // type, messages split at any byte, and the SseEvent each message becomes.
 
-#include "daemon/providers/aws_eventstream.hpp"
+#include "daemon/providers/bedrock/aws_eventstream.hpp"
 
 #include <doctest/doctest.h>
 

@@ -3,8 +3,8 @@
 
 #include "daemon/providers/adapter.hpp"
 #include "daemon/providers/json_access.hpp"
-#include "daemon/providers/aws_eventstream.hpp"
-#include "daemon/providers/sigv4.hpp"
+#include "daemon/providers/bedrock/aws_eventstream.hpp"
+#include "daemon/providers/bedrock/sigv4.hpp"
 
 #include "tests/unit/providers/support.hpp"
 

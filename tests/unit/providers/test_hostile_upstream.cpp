@@ -2,8 +2,8 @@
 // deep nesting, absurd Retry-After. Each is a clean Failure or skipped, never an exception.
 
 #include "daemon/providers/adapter.hpp"
-#include "daemon/providers/anthropic_surface.hpp"
-#include "daemon/providers/mock.hpp"
+#include "daemon/providers/anthropic/anthropic_surface.hpp"
+#include "daemon/providers/mock/mock.hpp"
 #include "shared/wire/utf8.hpp"
 
 #include "tests/unit/providers/support.hpp"

@@ -1,7 +1,7 @@
 // The inbound Responses surface's translators: Responses request -> canonical, canonical
 // answer and chunks -> Responses response object and SSE events, and the passthrough tap.
 
-#include "daemon/providers/responses_surface.hpp"
+#include "daemon/providers/openai/responses_surface.hpp"
 #include "shared/wire/sse.hpp"
 
 #include "tests/unit/providers/support.hpp"

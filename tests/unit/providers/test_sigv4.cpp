@@ -1,7 +1,7 @@
 // SigV4 signer against AWS's aws-sig-v4-test-suite (tests/fixtures/sigv4/<case>/<case>.*):
 // the canonical request, the string to sign and the Authorization header must match exactly.
 
-#include "daemon/providers/sigv4.hpp"
+#include "daemon/providers/bedrock/sigv4.hpp"
 
 #include <doctest/doctest.h>
 

@@ -1,7 +1,7 @@
 // Wrong types in a request body are 400s naming the field, never a type_error (500).
 
 #include "daemon/providers/adapter.hpp"
-#include "daemon/providers/anthropic_surface.hpp"
+#include "daemon/providers/anthropic/anthropic_surface.hpp"
 #include "daemon/providers/validate.hpp"
 
 #include <doctest/doctest.h>

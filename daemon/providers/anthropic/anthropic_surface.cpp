@@ -1,4 +1,4 @@
-#include "daemon/providers/anthropic_surface.hpp"
+#include "daemon/providers/anthropic/anthropic_surface.hpp"
 #include "daemon/providers/json_access.hpp"
 #include "daemon/providers/validate.hpp"
 

@@ -1,4 +1,4 @@
-#include "daemon/providers/sigv4.hpp"
+#include "daemon/providers/bedrock/sigv4.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/hmac.h>

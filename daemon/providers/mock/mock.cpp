@@ -1,4 +1,4 @@
-#include "daemon/providers/mock.hpp"
+#include "daemon/providers/mock/mock.hpp"
 
 #include "daemon/providers/json_access.hpp"
 #include "shared/wire/utf8.hpp"

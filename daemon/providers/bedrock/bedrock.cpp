@@ -30,8 +30,8 @@
 #include "daemon/providers/json_access.hpp"
 #include "shared/wire/utf8.hpp"
 #include "daemon/providers/validate.hpp"
-#include "daemon/providers/aws_eventstream.hpp"
-#include "daemon/providers/sigv4.hpp"
+#include "daemon/providers/bedrock/aws_eventstream.hpp"
+#include "daemon/providers/bedrock/sigv4.hpp"
 
 #include <algorithm>
 #include <atomic>

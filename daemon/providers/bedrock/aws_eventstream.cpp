@@ -1,4 +1,4 @@
-#include "daemon/providers/aws_eventstream.hpp"
+#include "daemon/providers/bedrock/aws_eventstream.hpp"
 
 #include "shared/wire/json_text.hpp"
 

@@ -1,4 +1,4 @@
-#include "daemon/providers/responses_surface.hpp"
+#include "daemon/providers/openai/responses_surface.hpp"
 #include "daemon/providers/json_access.hpp"
 
 #include <openssl/evp.h>
