@@ -36,21 +36,23 @@ constexpr std::int64_t k_day_ms = 86'400'000;
 constexpr int k_models = 30;
 constexpr int k_keys = 20;
 
-std::int64_t wall_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+std::int64_t wall_ms()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
 /// CPU time of the whole process: on a shared machine rows per CPU-second compare builds
 /// better than rows per wall-second (the generator's share is the same in both).
-double cpu_ms() {
+double cpu_ms()
+{
     timespec ts{};
     ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return static_cast<double>(ts.tv_sec) * 1000 + static_cast<double>(ts.tv_nsec) / 1e6;
 }
 
-double since_ms(Clock::time_point start) {
+double since_ms(Clock::time_point start)
+{
     return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
 }
 
@@ -62,7 +64,8 @@ struct Generator {
 
     /// One request's rows (one, or two with a retry) at `ts`.
     template <typename Sink>
-    void request(std::int64_t ts, Sink&& sink) {
+    void request(std::int64_t ts, Sink&& sink)
+    {
         std::uniform_int_distribution<int> key_d(0, k_keys - 1);
         std::uniform_real_distribution<double> u(0, 1);
         std::lognormal_distribution<double> latency_d(6.5, 0.8);
@@ -86,7 +89,8 @@ struct Generator {
         row.output_tokens = static_cast<std::int64_t>(20 + u(rng) * 800);
         row.reasoning_tokens = m % 5 == 0 ? row.output_tokens / 3 : 0;
         row.cost_usd = (static_cast<double>(row.input_tokens) * (0.15 + m * 0.1) +
-                        static_cast<double>(row.output_tokens) * (0.6 + m * 0.4)) / 1e6;
+                        static_cast<double>(row.output_tokens) * (0.6 + m * 0.4)) /
+                       1e6;
         row.latency_ms = static_cast<std::int64_t>(latency_d(rng));
         row.ttft_ms = row.latency_ms / 4;
         row.stream = u(rng) < 0.5;
@@ -117,19 +121,22 @@ struct Generator {
     }
 };
 
-void report(std::string_view name, double ms, std::string_view extra = "") {
+void report(std::string_view name, double ms, std::string_view extra = "")
+{
     std::printf("%-34s %10.1f ms %s\n", std::string(name).c_str(), ms, std::string(extra).c_str());
     std::fflush(stdout);
 }
 
 template <typename F>
-void time_it(std::string_view name, F&& f) {
+void time_it(std::string_view name, F&& f)
+{
     const auto start = Clock::now();
     std::string extra = f();
     report(name, since_ms(start), extra);
 }
 
-std::unique_ptr<Ledger> open_or_die(const std::string& path) {
+std::unique_ptr<Ledger> open_or_die(const std::string& path)
+{
     auto ledger = Ledger::open(path, 0);
     if (!ledger) {
         std::cerr << "bench-ledger: " << ledger.error() << "\n";
@@ -141,8 +148,13 @@ std::unique_ptr<Ledger> open_or_die(const std::string& path) {
 /// Filters and functions that only the newer ledger has; a template so that the same file
 /// still compiles against the older one (the discarded branches are not instantiated).
 template <typename L, typename F>
-void newer_benches(L& ledger, std::int64_t now, std::int64_t month_start) {
-    if constexpr (requires(F f) { f.key_id = "x"; f.model = "x"; f.status = 1; }) {
+void newer_benches(L& ledger, std::int64_t now, std::int64_t month_start)
+{
+    if constexpr (requires(F f) {
+                      f.key_id = "x";
+                      f.model = "x";
+                      f.status = 1;
+                  }) {
         time_it("logs --key vk_7", [&] {
             F f;
             f.key_id = "vk_7";
@@ -175,14 +187,14 @@ void newer_benches(L& ledger, std::int64_t now, std::int64_t month_start) {
             return s ? std::to_string(s->by_key.size()) + " keys" : s.error();
         });
     }
-
 }
 
 /// Retention as the writer runs it, when the ledger has prune_before (a template for the
 /// same reason as newer_benches).
 template <typename L>
-void prune_bench(L& ledger, std::int64_t now, int prune_days) {
-    if constexpr (requires(L& l) { l.prune_before(std::int64_t{0}); }) {
+void prune_bench(L& ledger, std::int64_t now, int prune_days)
+{
+    if constexpr (requires(L & l) { l.prune_before(std::int64_t{0}); }) {
         if (prune_days > 0) {
             // Retention as the writer runs it: 5,000 rows per transaction, then incremental vacuum.
             time_it("prune --older-than " + std::to_string(prune_days) + "d (+ incremental vacuum)", [&] {
@@ -198,7 +210,8 @@ void prune_bench(L& ledger, std::int64_t now, int prune_days) {
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv)
+{
     std::string db;
     std::int64_t rows = 1'000'000;
     int days = 90;
@@ -220,7 +233,8 @@ int main(int argc, char** argv) {
         } else if (a == "--writer-only") {
             writer_only = true;
         } else {
-            std::cerr << "usage: bench-ledger --db PATH [--rows N] [--days D] [--skip-build] [--writer-only] [--prune-days N]\n";
+            std::cerr << "usage: bench-ledger --db PATH [--rows N] [--days D] [--skip-build] [--writer-only] "
+                         "[--prune-days N]\n";
             return 2;
         }
     }
@@ -253,11 +267,12 @@ int main(int argc, char** argv) {
         }
         ledger->flush();
         const double ms = since_ms(start);
-        report("build (record+flush)", ms,
-               std::to_string(recorded) + " rows, " +
-                   std::to_string(static_cast<long long>(static_cast<double>(recorded) * 1000 / ms)) + " rows/s, " +
-                   std::to_string(static_cast<long long>(static_cast<double>(recorded) * 1000 / (cpu_ms() - cpu_start))) +
-                   " rows per CPU-second");
+        report(
+            "build (record+flush)", ms,
+            std::to_string(recorded) + " rows, " +
+                std::to_string(static_cast<long long>(static_cast<double>(recorded) * 1000 / ms)) + " rows/s, " +
+                std::to_string(static_cast<long long>(static_cast<double>(recorded) * 1000 / (cpu_ms() - cpu_start))) +
+                " rows per CPU-second");
     }
 
     // Start-up: open (migrations, and whatever the old code did at open) and budget seeding,
@@ -328,10 +343,11 @@ int main(int argc, char** argv) {
         }
         ledger->flush();
         const double ms = since_ms(start);
-        report("writer, 200k rows at full size", ms,
-               std::to_string(static_cast<long long>(static_cast<double>(recorded) * 1000 / ms)) + " rows/s, " +
-                   std::to_string(static_cast<long long>(static_cast<double>(recorded) * 1000 / (cpu_ms() - cpu_start))) +
-                   " rows per CPU-second");
+        report(
+            "writer, 200k rows at full size", ms,
+            std::to_string(static_cast<long long>(static_cast<double>(recorded) * 1000 / ms)) + " rows/s, " +
+                std::to_string(static_cast<long long>(static_cast<double>(recorded) * 1000 / (cpu_ms() - cpu_start))) +
+                " rows per CPU-second");
     }
     prune_bench<Ledger>(*ledger, now, prune_days);
     time_it("close", [&] {

@@ -50,21 +50,27 @@ int main(int argc, char** argv)
             co_return;
         }
         asio::steady_timer timer(co_await asio::this_coro::executor);
-        const std::string prefix = R"(data: {"id":"chatcmpl-slow","object":"chat.completion.chunk","created":1,"model":"slow","choices":[{"index":0,"delta":{)";
+        const std::string prefix =
+            R"(data: {"id":"chatcmpl-slow","object":"chat.completion.chunk","created":1,"model":"slow","choices":[{"index":0,"delta":{)";
         for (int i = 0; i < chunks; ++i) {
             if (i > 0) {
                 timer.expires_after(std::chrono::milliseconds(interval_ms));
                 co_await timer.async_wait(asio::use_awaitable);
             }
-            std::string line = prefix + (i == 0 ? R"("role":"assistant","content":"w0 ")" : R"("content":"w)" + std::to_string(i) + R"( ")") +
-                               "},\"finish_reason\":null}]}\n\n";
+            std::string line =
+                prefix +
+                (i == 0 ? R"("role":"assistant","content":"w0 ")" : R"("content":"w)" + std::to_string(i) + R"( ")") +
+                "},\"finish_reason\":null}]}\n\n";
             if (!co_await out.write(line)) {
                 co_return;
             }
         }
-        co_await out.write(prefix + R"(},"finish_reason":"stop"}]})" "\n\n"
-                           R"(data: {"id":"chatcmpl-slow","object":"chat.completion.chunk","created":1,"model":"slow","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":20,"total_tokens":30}})"
-                           "\n\ndata: [DONE]\n\n");
+        co_await out.write(
+            prefix +
+            R"(},"finish_reason":"stop"}]})"
+            "\n\n"
+            R"(data: {"id":"chatcmpl-slow","object":"chat.completion.chunk","created":1,"model":"slow","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":20,"total_tokens":30}})"
+            "\n\ndata: [DONE]\n\n");
         co_await out.end_stream();
     };
     http::Routes routes;

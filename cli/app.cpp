@@ -9,14 +9,16 @@
 
 namespace aigw::cli {
 
-const std::vector<std::string>& Context::config_errors() {
+const std::vector<std::string>& Context::config_errors()
+{
     if (!m_check) {
         m_check = config::check_config(env, data_dir_option);
     }
     return m_check->errors;
 }
 
-const config::Config& Context::config() {
+const config::Config& Context::config()
+{
     const auto& errors = config_errors();
     if (!errors.empty() && !config_optional) {
         std::string msg = "the config file " + m_check->config.config_path.string() + " cannot be loaded:";
@@ -29,14 +31,16 @@ const config::Config& Context::config() {
     return m_check->config;
 }
 
-std::filesystem::path Context::data_dir() {
+std::filesystem::path Context::data_dir()
+{
     if (!data_dir_option.empty()) {
         return data_dir_option;
     }
     return config().data_dir;
 }
 
-client::ConnectOptions Context::connect_options() {
+client::ConnectOptions Context::connect_options()
+{
     client::ConnectOptions o;
     o.data_dir = data_dir();
     o.allow_spawn = !no_spawn;
@@ -45,7 +49,8 @@ client::ConnectOptions Context::connect_options() {
     return o;
 }
 
-std::expected<client::DaemonClient*, client::ClientError> Context::client() {
+std::expected<client::DaemonClient*, client::ClientError> Context::client()
+{
     if (!m_client) {
         auto c = client::connect(connect_options());
         if (!c) {
@@ -56,16 +61,21 @@ std::expected<client::DaemonClient*, client::ClientError> Context::client() {
     return &*m_client;
 }
 
-int fail(std::string_view message) {
+int fail(std::string_view message)
+{
     std::cerr << "aigw: " << message << '\n';
     return k_exit_error;
 }
 
-int fail(const client::ClientError& e) { return fail(client::describe(e)); }
+int fail(const client::ClientError& e)
+{
+    return fail(client::describe(e));
+}
 
 namespace {
 
-int print_version(Context& ctx) {
+int print_version(Context& ctx)
+{
     ctx.config_optional = true;
     std::cout << "aigw " << client::client_version() << '\n';
     client::ConnectOptions o = ctx.connect_options();
@@ -85,7 +95,8 @@ int print_version(Context& ctx) {
     return 0;
 }
 
-std::vector<std::string> subcommand_names(const CLI::App& app) {
+std::vector<std::string> subcommand_names(const CLI::App& app)
+{
     std::vector<std::string> names;
     for (const auto* sub : app.get_subcommands([](const CLI::App*) { return true; })) {
         names.push_back(sub->get_name());
@@ -94,7 +105,8 @@ std::vector<std::string> subcommand_names(const CLI::App& app) {
 }
 
 /// "aigw daemon stop" for the daemon stop subcommand.
-std::string command_path(const CLI::App* app) {
+std::string command_path(const CLI::App* app)
+{
     std::string path;
     for (; app != nullptr; app = app->get_parent()) {
         path = path.empty() ? app->get_name() : app->get_name() + " " + path;
@@ -103,7 +115,8 @@ std::string command_path(const CLI::App* app) {
 }
 
 /// Long and short names of the options `app` accepts, its parents' included (fallthrough).
-std::vector<std::string> option_names(const CLI::App* app) {
+std::vector<std::string> option_names(const CLI::App* app)
+{
     std::vector<std::string> names;
     for (; app != nullptr; app = app->get_parent()) {
         for (const auto* opt : app->get_options()) {
@@ -118,7 +131,8 @@ std::vector<std::string> option_names(const CLI::App* app) {
     return names;
 }
 
-std::string with_suggestion(std::string msg, std::string_view typed, const std::vector<std::string>& candidates) {
+std::string with_suggestion(std::string msg, std::string_view typed, const std::vector<std::string>& candidates)
+{
     if (auto s = suggest(typed, candidates)) {
         msg += "; did you mean '" + *s + "'?";
     }
@@ -126,14 +140,16 @@ std::string with_suggestion(std::string msg, std::string_view typed, const std::
 }
 
 /// Prints usage trouble in aigw's voice; returns k_exit_usage.
-int usage_error(const std::string& msg, const std::string& help_for) {
+int usage_error(const std::string& msg, const std::string& help_for)
+{
     const std::string help = help_for.empty() ? "aigw help" : "aigw help " + help_for;
     std::cerr << (msg.starts_with("aigw") ? "" : "aigw: ") << msg << "\n  see '" << help << "'\n";
     return k_exit_usage;
 }
 
 /// `aigw help [COMMAND...]`: the help of that command, or of aigw.
-int run_help(CLI::App& root, const std::vector<std::string>& words) {
+int run_help(CLI::App& root, const std::vector<std::string>& words)
+{
     CLI::App* app = &root;
     for (const auto& w : words) {
         CLI::App* sub = nullptr;
@@ -154,7 +170,8 @@ int run_help(CLI::App& root, const std::vector<std::string>& words) {
 
 }  // namespace
 
-int report_parse_error(CLI::App& app, const CLI::ParseError& e) {
+int report_parse_error(CLI::App& app, const CLI::ParseError& e)
+{
     if (dynamic_cast<const CLI::CallForHelp*>(&e) != nullptr ||
         dynamic_cast<const CLI::CallForAllHelp*>(&e) != nullptr ||
         dynamic_cast<const CLI::CallForVersion*>(&e) != nullptr || e.get_exit_code() == 0) {
@@ -177,15 +194,14 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& e) {
     if (!word.empty()) {
         if (word.starts_with("-")) {
             const std::string name = word.substr(0, word.find('='));
-            return usage_error(with_suggestion("unknown option '" + name + "' for '" + path + "'", name,
-                                               option_names(deepest)),
-                               help_for);
+            return usage_error(
+                with_suggestion("unknown option '" + name + "' for '" + path + "'", name, option_names(deepest)),
+                help_for);
         }
         if (has_subcommands) {
             const std::string where = deepest == &app ? "" : " for '" + path + "'";
             return usage_error(
-                with_suggestion("unknown command '" + word + "'" + where, word, subcommand_names(*deepest)),
-                help_for);
+                with_suggestion("unknown command '" + word + "'" + where, word, subcommand_names(*deepest)), help_for);
         }
         return usage_error("unexpected argument '" + word + "' for '" + path + "'", help_for);
     }
@@ -206,7 +222,8 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& e) {
     return usage_error(path + ": " + what, help_for);
 }
 
-void build_app(CLI::App& app, Context& ctx) {
+void build_app(CLI::App& app, Context& ctx)
+{
     app.description("aigw: one key, every model. Talks to the local aigwd gateway daemon.");
     app.name("aigw");
     // Global flags (--no-spawn, --data-dir) are accepted after the subcommand too.
@@ -238,7 +255,8 @@ void build_app(CLI::App& app, Context& ctx) {
     });
 }
 
-int cli_main(int argc, char** argv) {
+int cli_main(int argc, char** argv)
+{
     std::signal(SIGPIPE, SIG_IGN);
     CLI::App app;
     Context ctx;

@@ -9,7 +9,8 @@
 
 namespace aigw::cli {
 
-BenchPrompt prompt_from_text(const std::string& text) {
+BenchPrompt prompt_from_text(const std::string& text)
+{
     BenchPrompt p;
     p.label = text;
     p.messages = nlohmann::json::array({{{"role", "user"}, {"content", text}}});
@@ -19,7 +20,8 @@ BenchPrompt prompt_from_text(const std::string& text) {
 namespace {
 
 // The text a prompt is known by: its last user message.
-std::string label_of(const nlohmann::json& messages) {
+std::string label_of(const nlohmann::json& messages)
+{
     for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
         if (it->is_object() && it->value("role", "") == "user") {
             const auto& c = (*it)["content"];
@@ -31,7 +33,8 @@ std::string label_of(const nlohmann::json& messages) {
 
 }  // namespace
 
-std::expected<std::vector<BenchPrompt>, std::string> parse_prompt_file(std::string_view text, std::string_view name) {
+std::expected<std::vector<BenchPrompt>, std::string> parse_prompt_file(std::string_view text, std::string_view name)
+{
     std::vector<BenchPrompt> out;
     std::istringstream in{std::string(text)};
     std::string line;
@@ -96,14 +99,16 @@ std::expected<std::vector<BenchPrompt>, std::string> parse_prompt_file(std::stri
     return out;
 }
 
-std::string make_run_tag(std::string_view kind) {
+std::string make_run_tag(std::string_view kind)
+{
     std::string tag(kind);
     tag += '-';
     tag += time_stamped_id();
     return tag;
 }
 
-std::optional<double> percentile(std::vector<double> values, double p) {
+std::optional<double> percentile(std::vector<double> values, double p)
+{
     if (values.empty()) {
         return std::nullopt;
     }
@@ -113,7 +118,8 @@ std::optional<double> percentile(std::vector<double> values, double p) {
     return values[index];
 }
 
-std::string error_group_key(std::string_view message) {
+std::string error_group_key(std::string_view message)
+{
     std::string out(message.substr(0, message.find('\n')));
     for (std::size_t at = out.find(" (x-request-id "); at != std::string::npos; at = out.find(" (x-request-id ")) {
         const std::size_t end = out.find(')', at);
@@ -122,7 +128,8 @@ std::string error_group_key(std::string_view message) {
     return out;
 }
 
-int bench_exit_code(const std::vector<BenchStats>& stats, bool interrupted, bool fail_on_errors) {
+int bench_exit_code(const std::vector<BenchStats>& stats, bool interrupted, bool fail_on_errors)
+{
     if (interrupted) {
         return 1;
     }
@@ -137,7 +144,8 @@ int bench_exit_code(const std::vector<BenchStats>& stats, bool interrupted, bool
     return 0;
 }
 
-BenchStats summarize(const std::string& model, std::size_t model_index, const std::vector<BenchSample>& samples) {
+BenchStats summarize(const std::string& model, std::size_t model_index, const std::vector<BenchSample>& samples)
+{
     BenchStats s;
     s.model = model;
     std::vector<double> ttft;
@@ -190,7 +198,8 @@ BenchStats summarize(const std::string& model, std::size_t model_index, const st
     return s;
 }
 
-std::vector<bool> winners(const std::vector<std::optional<double>>& values, Better better) {
+std::vector<bool> winners(const std::vector<std::optional<double>>& values, Better better)
+{
     std::vector<bool> marks(values.size(), false);
     std::optional<double> best;
     std::optional<double> worst;
@@ -218,20 +227,28 @@ std::vector<bool> winners(const std::vector<std::optional<double>>& values, Bett
 
 namespace {
 
-std::string ms_cell(const std::optional<double>& v) {
+std::string ms_cell(const std::optional<double>& v)
+{
     if (!v) {
         return "-";
     }
     return *v >= 100 ? format_fixed(*v, 0) : format_fixed(*v, 1);
 }
 
-std::string opt_csv(const std::optional<double>& v, int decimals) { return v ? format_fixed(*v, decimals) : ""; }
+std::string opt_csv(const std::optional<double>& v, int decimals)
+{
+    return v ? format_fixed(*v, decimals) : "";
+}
 
-nlohmann::json opt_json(const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); }
+nlohmann::json opt_json(const std::optional<double>& v)
+{
+    return v ? nlohmann::json(*v) : nlohmann::json(nullptr);
+}
 
 }  // namespace
 
-Table bench_table(const std::vector<BenchStats>& stats, bool colour) {
+Table bench_table(const std::vector<BenchStats>& stats, bool colour)
+{
     Table t({"MODEL", "CALLS", "TTFT P50 ms", "TTFT P95 ms", "LAT P50 ms", "LAT P95 ms", "TOK/S", "IN/CALL", "OUT/CALL",
              "USD/CALL", "USD TOTAL", "ERRORS"},
             {Align::left, Align::right, Align::right, Align::right, Align::right, Align::right, Align::right,
@@ -258,9 +275,7 @@ Table bench_table(const std::vector<BenchStats>& stats, bool colour) {
                                    return s.calls > 0 ? std::optional<double>(s.error_rate) : std::nullopt;
                                }),
                                Better::lower);
-    auto mark = [&](std::string cell, bool win) {
-        return win ? paint(cell + "*", Colour::green, colour) : cell + " ";
-    };
+    auto mark = [&](std::string cell, bool win) { return win ? paint(cell + "*", Colour::green, colour) : cell + " "; };
     for (std::size_t i = 0; i < stats.size(); ++i) {
         const auto& s = stats[i];
         const int ok = s.calls - s.errors;
@@ -279,7 +294,8 @@ Table bench_table(const std::vector<BenchStats>& stats, bool colour) {
     return t;
 }
 
-std::string bench_csv(const std::vector<BenchStats>& stats) {
+std::string bench_csv(const std::vector<BenchStats>& stats)
+{
     std::string out =
         "model,calls,errors,error_rate,ttft_p50_ms,ttft_p95_ms,latency_p50_ms,latency_p95_ms,output_tokens_per_s,"
         "input_tokens,output_tokens,cost_per_call_usd,cost_total_usd\n";
@@ -294,7 +310,8 @@ std::string bench_csv(const std::vector<BenchStats>& stats) {
 }
 
 nlohmann::json bench_json(const std::string& tag, const std::vector<BenchStats>& stats,
-                          const std::vector<BenchSample>& samples, const std::vector<std::string>& models) {
+                          const std::vector<BenchSample>& samples, const std::vector<std::string>& models)
+{
     nlohmann::json ms = nlohmann::json::array();
     for (const auto& s : stats) {
         nlohmann::json errors = nlohmann::json::array();
@@ -338,7 +355,8 @@ nlohmann::json bench_json(const std::string& tag, const std::vector<BenchStats>&
 namespace {
 
 // Length in bytes of the UTF-8 sequence starting with `b`.
-std::size_t utf8_len(unsigned char b) {
+std::size_t utf8_len(unsigned char b)
+{
     if (b >= 0xF0) {
         return 4;
     }
@@ -352,7 +370,8 @@ std::size_t utf8_len(unsigned char b) {
 }
 
 // Splits `word` into pieces of at most `width` display columns.
-std::vector<std::string> cut_word(std::string_view word, std::size_t width) {
+std::vector<std::string> cut_word(std::string_view word, std::size_t width)
+{
     std::vector<std::string> out;
     std::string cur;
     for (std::size_t i = 0; i < word.size();) {
@@ -374,13 +393,15 @@ std::vector<std::string> cut_word(std::string_view word, std::size_t width) {
 
 }  // namespace
 
-std::vector<std::string> wrap_text(std::string_view text, std::size_t width) {
+std::vector<std::string> wrap_text(std::string_view text, std::size_t width)
+{
     width = std::max<std::size_t>(width, 1);
     std::vector<std::string> lines;
     std::size_t start = 0;
     while (start <= text.size()) {
         const std::size_t nl = text.find('\n', start);
-        const std::string_view para = text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
+        const std::string_view para =
+            text.substr(start, nl == std::string_view::npos ? std::string_view::npos : nl - start);
         std::string line;
         std::size_t i = 0;
         bool any = false;
@@ -419,7 +440,8 @@ std::vector<std::string> wrap_text(std::string_view text, std::size_t width) {
 }
 
 std::string side_by_side(const std::vector<std::string>& headers, const std::vector<std::string>& texts,
-                         std::size_t width) {
+                         std::size_t width)
+{
     const std::size_t n = std::max<std::size_t>(headers.size(), 1);
     const std::size_t gap = 3;
     const std::size_t col = std::max<std::size_t>((width > gap * (n - 1) ? width - gap * (n - 1) : n) / n, 8);

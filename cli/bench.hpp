@@ -36,7 +36,7 @@ struct BenchSample {
     std::size_t prompt = 0;
     int repeat = 0;
     bool ok = false;
-    bool cancelled = false;        ///< stopped by Ctrl-C: left out of the statistics
+    bool cancelled = false;  ///< stopped by Ctrl-C: left out of the statistics
     std::string error;
     std::string request_id;
     double latency_ms = 0;
@@ -55,16 +55,16 @@ std::optional<double> percentile(std::vector<double> values, double p);
 
 struct BenchStats {
     std::string model;
-    int calls = 0;                 ///< finished calls (ok + errors), cancelled ones excluded
+    int calls = 0;  ///< finished calls (ok + errors), cancelled ones excluded
     int errors = 0;
     std::optional<double> ttft_p50, ttft_p95;
     std::optional<double> latency_p50, latency_p95;
     std::optional<double> tokens_per_s;  ///< output tokens per second of generation
     std::int64_t input_tokens = 0;       ///< totals over successful calls
     std::int64_t output_tokens = 0;
-    double cost_total = 0;               ///< every call, failed ones included (they may be billed)
-    std::optional<double> cost_per_call; ///< mean over successful calls
-    double error_rate = 0;               ///< errors / calls
+    double cost_total = 0;                                  ///< every call, failed ones included (they may be billed)
+    std::optional<double> cost_per_call;                    ///< mean over successful calls
+    double error_rate = 0;                                  ///< errors / calls
     std::vector<std::pair<std::string, int>> error_counts;  ///< distinct messages, most frequent first
 };
 

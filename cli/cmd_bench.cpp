@@ -39,9 +39,13 @@ struct BenchOptions {
 
 std::atomic<bool> g_interrupted{false};
 
-extern "C" void on_bench_sigint(int) { g_interrupted.store(true); }
+extern "C" void on_bench_sigint(int)
+{
+    g_interrupted.store(true);
+}
 
-std::expected<std::vector<BenchPrompt>, std::string> collect_prompts(const BenchOptions& o) {
+std::expected<std::vector<BenchPrompt>, std::string> collect_prompts(const BenchOptions& o)
+{
     std::vector<BenchPrompt> out;
     for (const auto& p : o.prompts) {
         out.push_back(prompt_from_text(p));
@@ -81,7 +85,8 @@ std::expected<std::vector<BenchPrompt>, std::string> collect_prompts(const Bench
 }
 
 BenchSample run_one(const client::DaemonClient& client, const BenchOptions& o, const std::string& model,
-                    const BenchPrompt& prompt) {
+                    const BenchPrompt& prompt)
+{
     nlohmann::json req = prompt.extra;
     req["model"] = model;
     req["messages"] = prompt.messages;
@@ -124,7 +129,8 @@ BenchSample run_one(const client::DaemonClient& client, const BenchOptions& o, c
 /// Replaces tokens and cost with the ledger's rows of this run: the ledger is what the
 /// daemon billed (streamed answers carry no cost header). Returns how many samples matched.
 std::size_t fill_from_ledger(const client::DaemonClient& client, const std::string& tag,
-                             std::vector<BenchSample>& samples) {
+                             std::vector<BenchSample>& samples)
+{
     // Every attempt of a request was billed: sum them.
     std::map<std::string, std::tuple<std::int64_t, std::int64_t, double>> by_id;
     client::LogQuery q;
@@ -167,7 +173,8 @@ std::size_t fill_from_ledger(const client::DaemonClient& client, const std::stri
     return matched;
 }
 
-int run_bench(Context& ctx, const BenchOptions& o) {
+int run_bench(Context& ctx, const BenchOptions& o)
+{
     if (o.json && o.csv) {
         std::cerr << "aigw bench: --json and --csv exclude each other\n";
         return k_exit_usage;
@@ -259,8 +266,7 @@ int run_bench(Context& ctx, const BenchOptions& o) {
         const bool colour = colour_enabled(1);
         if (o.show_outputs) {
             for (std::size_t p = 0; p < prompts->size(); ++p) {
-                std::cout << paint("prompt " + std::to_string(p + 1) + ": " + (*prompts)[p].label, Colour::bold,
-                                   colour)
+                std::cout << paint("prompt " + std::to_string(p + 1) + ": " + (*prompts)[p].label, Colour::bold, colour)
                           << "\n";
                 std::vector<std::string> texts(o.models.size());
                 for (const auto& s : samples) {
@@ -294,12 +300,15 @@ int run_bench(Context& ctx, const BenchOptions& o) {
 
 }  // namespace
 
-void add_bench_command(CLI::App& app, Context& ctx) {
+void add_bench_command(CLI::App& app, Context& ctx)
+{
     auto o = std::make_shared<BenchOptions>();
-    auto* cmd = app.add_subcommand("bench", "Send the same prompts to several models and compare speed, cost and errors");
+    auto* cmd =
+        app.add_subcommand("bench", "Send the same prompts to several models and compare speed, cost and errors");
     cmd->add_option("models", o->models, "Models to compare (provider/model or aliases)")->required();
     cmd->add_option("-p,--prompt", o->prompts, "A prompt (repeatable)");
-    cmd->add_option("-f,--file", o->files, "Prompt file: plain text, or JSONL with {\"messages\":[...]} per line (repeatable)")
+    cmd->add_option("-f,--file", o->files,
+                    "Prompt file: plain text, or JSONL with {\"messages\":[...]} per line (repeatable)")
         ->check(CLI::ExistingFile);
     cmd->add_option("-n,--repeat", o->repeats, "Calls per prompt and model (default 1)")->check(CLI::PositiveNumber);
     cmd->add_option("-c,--concurrency", o->concurrency, "Calls in flight at once (default 1)")
@@ -312,7 +321,8 @@ void add_bench_command(CLI::App& app, Context& ctx) {
     cmd->add_flag("--show-outputs", o->show_outputs, "Print the answers side by side before the table");
     auto* json = cmd->add_flag("--json", o->json, "Print the statistics and every sample as JSON");
     cmd->add_flag("--csv", o->csv, "Print the statistics as CSV")->excludes(json);
-    cmd->add_flag("--fail-on-errors", o->fail_on_errors, "Exit 1 when any call failed (default: only when a model failed every call)");
+    cmd->add_flag("--fail-on-errors", o->fail_on_errors,
+                  "Exit 1 when any call failed (default: only when a model failed every call)");
     cmd->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_bench(ctx, *o); }; });
 }
 

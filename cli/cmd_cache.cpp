@@ -15,7 +15,8 @@ struct CacheOptions {
 };
 
 /// 1536 -> "1.5 KiB"; bytes below 1 KiB as they are.
-std::string human_bytes(std::int64_t n) {
+std::string human_bytes(std::int64_t n)
+{
     static constexpr const char* k_units[] = {"KiB", "MiB", "GiB"};
     if (n < 1024) {
         return std::to_string(n) + " B";
@@ -29,7 +30,8 @@ std::string human_bytes(std::int64_t n) {
     return format_fixed(v, v < 10 ? 1 : 0) + " " + k_units[unit];
 }
 
-int run_stats(Context& ctx, const CacheOptions& o) {
+int run_stats(Context& ctx, const CacheOptions& o)
+{
     auto client = ctx.client();
     if (!client) {
         return fail(client.error());
@@ -44,10 +46,12 @@ int run_stats(Context& ctx, const CacheOptions& o) {
     }
     const bool colour = colour_enabled(1);
     Table t({"", ""});
-    t.add_row({"default", s->enabled ? paint("on", Colour::green, colour)
-                                     : std::string("off (per request: x-aigw-cache: on; for all: [cache] enabled = true)")});
-    t.add_row({"entries", group_thousands(s->entries) +
-                              (s->semantic_entries > 0 ? " (" + group_thousands(s->semantic_entries) + " semantic)" : "")});
+    t.add_row({"default", s->enabled
+                              ? paint("on", Colour::green, colour)
+                              : std::string("off (per request: x-aigw-cache: on; for all: [cache] enabled = true)")});
+    t.add_row(
+        {"entries", group_thousands(s->entries) +
+                        (s->semantic_entries > 0 ? " (" + group_thousands(s->semantic_entries) + " semantic)" : "")});
     t.add_row({"size", human_bytes(s->bytes) + " of " + human_bytes(s->max_bytes)});
     t.add_row({"ttl", std::to_string(s->ttl_s) + " s"});
     t.add_row({"hits", group_thousands(s->hits) +
@@ -73,7 +77,8 @@ int run_stats(Context& ctx, const CacheOptions& o) {
     return 0;
 }
 
-int run_clear(Context& ctx, const CacheOptions& o) {
+int run_clear(Context& ctx, const CacheOptions& o)
+{
     auto client = ctx.client();
     if (!client) {
         return fail(client.error());
@@ -92,7 +97,8 @@ int run_clear(Context& ctx, const CacheOptions& o) {
 
 }  // namespace
 
-void add_cache_command(CLI::App& app, Context& ctx) {
+void add_cache_command(CLI::App& app, Context& ctx)
+{
     auto o = std::make_shared<CacheOptions>();
     auto* cmd = app.add_subcommand("cache", "Show or clear the daemon's response cache");
     cmd->require_subcommand(1);

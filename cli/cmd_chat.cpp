@@ -20,12 +20,16 @@ namespace {
 
 std::atomic<bool> g_interrupted{false};
 
-void on_sigint(int) { g_interrupted.store(true); }
+void on_sigint(int)
+{
+    g_interrupted.store(true);
+}
 
 /// Installs the SIGINT handler without SA_RESTART so a blocked read returns EINTR.
 class SigintGuard {
 public:
-    SigintGuard() {
+    SigintGuard()
+    {
         struct sigaction sa {};
         sa.sa_handler = on_sigint;
         sigemptyset(&sa.sa_mask);
@@ -47,7 +51,8 @@ public:
 
     explicit LineReader(int fd) : m_fd(fd) {}
 
-    Result read_line(std::string& line) {
+    Result read_line(std::string& line)
+    {
         for (;;) {
             if (auto nl = m_buf.find('\n'); nl != std::string::npos) {
                 line = m_buf.substr(0, nl);
@@ -83,7 +88,8 @@ public:
     }
 
     /// True when another line is already waiting (a multi-line paste), checked briefly.
-    bool more_pending(int wait_ms) {
+    bool more_pending(int wait_ms)
+    {
         if (m_buf.find('\n') != std::string::npos) {
             return true;
         }
@@ -105,7 +111,8 @@ struct ChatOptions {
     std::string system;
 };
 
-void print_help() {
+void print_help()
+{
     std::cerr << "  /model NAME   switch model (the conversation is kept)\n"
                  "  /model        show the current model\n"
                  "  /clear        forget the conversation\n"
@@ -114,7 +121,8 @@ void print_help() {
                  "  Ctrl-C stops the answer being written; pasted lines are sent as one message.\n";
 }
 
-nlohmann::json fresh_history(const std::string& system) {
+nlohmann::json fresh_history(const std::string& system)
+{
     nlohmann::json h = nlohmann::json::array();
     if (!system.empty()) {
         h.push_back({{"role", "system"}, {"content", system}});
@@ -122,7 +130,8 @@ nlohmann::json fresh_history(const std::string& system) {
     return h;
 }
 
-std::string trim(const std::string& s) {
+std::string trim(const std::string& s)
+{
     const auto b = s.find_first_not_of(" \t\r\n");
     const auto e = s.find_last_not_of(" \t\r\n");
     return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
@@ -130,7 +139,8 @@ std::string trim(const std::string& s) {
 
 /// "fast (groq/llama-3.3-70b-versatile)" for an alias, the id itself otherwise; an error
 /// naming the closest known model when the name resolves to nothing.
-std::expected<std::string, std::string> describe_model(const config::Config& cfg, const std::string& name) {
+std::expected<std::string, std::string> describe_model(const config::Config& cfg, const std::string& name)
+{
     auto resolved = config::resolve_model(cfg, name);
     if (!resolved) {
         std::vector<std::string> known;
@@ -155,7 +165,8 @@ std::expected<std::string, std::string> describe_model(const config::Config& cfg
     return name + " (" + resolved->id + ")";
 }
 
-int run_chat(Context& ctx, const ChatOptions& o) {
+int run_chat(Context& ctx, const ChatOptions& o)
+{
     const bool tty = is_tty(0);
     const bool colour = colour_enabled(2);
     std::string model = pick_model(o.model, ctx.config(), ctx.env).model;
@@ -291,7 +302,8 @@ int run_chat(Context& ctx, const ChatOptions& o) {
 
 }  // namespace
 
-void add_chat_command(CLI::App& app, Context& ctx) {
+void add_chat_command(CLI::App& app, Context& ctx)
+{
     auto o = std::make_shared<ChatOptions>();
     auto* cmd = app.add_subcommand("chat", "Interactive chat (reads lines from stdin; /help inside for commands)");
     cmd->add_option("-m,--model", o->model, "Model: provider/model or an alias");

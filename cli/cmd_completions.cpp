@@ -11,7 +11,8 @@ extern const std::string_view k_completion_bash;
 extern const std::string_view k_completion_zsh;
 extern const std::string_view k_completion_fish;
 
-void add_completions_command(CLI::App& app, Context& ctx) {
+void add_completions_command(CLI::App& app, Context& ctx)
+{
     auto shell = std::make_shared<std::string>();
     auto* cmd = app.add_subcommand("completions", "Print the completion script: aigw completions bash|zsh|fish");
     cmd->add_option("shell", *shell, "bash, zsh or fish")->required()->check(CLI::IsMember({"bash", "zsh", "fish"}));

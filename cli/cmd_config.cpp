@@ -24,14 +24,16 @@ struct ConfigOptions {
     bool json = false;
 };
 
-std::string file_text(const fs::path& path) {
+std::string file_text(const fs::path& path)
+{
     std::ifstream in(path);
     std::stringstream ss;
     ss << in.rdbuf();
     return ss.str();
 }
 
-int run_path(Context& ctx) {
+int run_path(Context& ctx)
+{
     const auto& cfg = ctx.config();
     std::cout << cfg.config_path.string() << '\n';
     std::error_code ec;
@@ -41,10 +43,10 @@ int run_path(Context& ctx) {
     return 0;
 }
 
-int run_show(Context& ctx, const ConfigOptions& o) {
+int run_show(Context& ctx, const ConfigOptions& o)
+{
     const auto& cfg = ctx.config();
-    const auto values =
-        effective_config(cfg, file_text(cfg.config_path), ctx.env, !ctx.data_dir_option.empty());
+    const auto values = effective_config(cfg, file_text(cfg.config_path), ctx.env, !ctx.data_dir_option.empty());
     if (o.json) {
         nlohmann::json out = {{"config_path", cfg.config_path.string()},
                               {"errors", ctx.config_errors()},
@@ -73,7 +75,8 @@ int run_show(Context& ctx, const ConfigOptions& o) {
 }
 
 /// Prints every problem; returns 1 when the daemon could not load the file.
-int report_check(Context& ctx, const ConfigOptions& o) {
+int report_check(Context& ctx, const ConfigOptions& o)
+{
     const auto& cfg = ctx.config();
     const auto& errors = ctx.config_errors();
     if (o.json) {
@@ -109,7 +112,8 @@ int report_check(Context& ctx, const ConfigOptions& o) {
     return 0;
 }
 
-constexpr std::string_view k_template = R"(# aigw configuration. Every key is optional; 'aigw config show' lists them with their defaults.
+constexpr std::string_view k_template =
+    R"(# aigw configuration. Every key is optional; 'aigw config show' lists them with their defaults.
 #
 # [server]
 # port = 4141
@@ -122,7 +126,8 @@ constexpr std::string_view k_template = R"(# aigw configuration. Every key is op
 )";
 
 /// Runs $VISUAL, else $EDITOR, else vi on `path` through the shell (editors may have arguments).
-int run_editor(const config::Env& env, const fs::path& path) {
+int run_editor(const config::Env& env, const fs::path& path)
+{
     std::string editor = "vi";
     for (const char* name : {"VISUAL", "EDITOR"}) {
         if (auto v = env(name); v && !v->empty()) {
@@ -148,7 +153,8 @@ int run_editor(const config::Env& env, const fs::path& path) {
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-int run_edit(Context& ctx, const ConfigOptions& o) {
+int run_edit(Context& ctx, const ConfigOptions& o)
+{
     const fs::path path = ctx.config().config_path;
     std::error_code ec;
     if (!fs::exists(path, ec)) {
@@ -173,7 +179,8 @@ int run_edit(Context& ctx, const ConfigOptions& o) {
 
 }  // namespace
 
-void add_config_command(CLI::App& app, Context& ctx) {
+void add_config_command(CLI::App& app, Context& ctx)
+{
     auto o = std::make_shared<ConfigOptions>();
     auto* cmd = app.add_subcommand("config", "See, check and edit the config file");
     cmd->require_subcommand(1);

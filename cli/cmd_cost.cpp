@@ -16,11 +16,13 @@
 namespace aigw::cli {
 namespace {
 
-std::int64_t to_ms(std::chrono::system_clock::time_point t) {
+std::int64_t to_ms(std::chrono::system_clock::time_point t)
+{
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-std::int64_t mktime_ms(std::tm tm) {
+std::int64_t mktime_ms(std::tm tm)
+{
     tm.tm_hour = 0;
     tm.tm_min = 0;
     tm.tm_sec = 0;
@@ -28,7 +30,8 @@ std::int64_t mktime_ms(std::tm tm) {
     return static_cast<std::int64_t>(std::mktime(&tm)) * 1000;
 }
 
-std::optional<std::int64_t> parse_int(std::string_view s) {
+std::optional<std::int64_t> parse_int(std::string_view s)
+{
     std::int64_t v = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc() || p != s.data() + s.size()) {
@@ -39,7 +42,8 @@ std::optional<std::int64_t> parse_int(std::string_view s) {
 
 }  // namespace
 
-std::int64_t local_midnight_ms(std::chrono::system_clock::time_point t) {
+std::int64_t local_midnight_ms(std::chrono::system_clock::time_point t)
+{
     const std::time_t tt = std::chrono::system_clock::to_time_t(t);
     std::tm tm{};
     localtime_r(&tt, &tm);
@@ -47,7 +51,8 @@ std::int64_t local_midnight_ms(std::chrono::system_clock::time_point t) {
 }
 
 std::expected<std::int64_t, std::string> parse_time_spec(std::string_view spec, TimeEdge edge,
-                                                         std::chrono::system_clock::time_point now) {
+                                                         std::chrono::system_clock::time_point now)
+{
     using namespace std::chrono;
     const std::string bad = "'" + std::string(spec) +
                             "' is not a time; use today, yesterday, now, 7d, 12h, YYYY-MM-DD or epoch milliseconds";
@@ -91,7 +96,8 @@ std::expected<std::int64_t, std::string> parse_time_spec(std::string_view spec, 
     return std::unexpected(bad);
 }
 
-std::string cost_csv(const client::CostReport& r, std::string_view by) {
+std::string cost_csv(const client::CostReport& r, std::string_view by)
+{
     std::string out = std::string(by) +
                       ",requests,errors,input_tokens,cached_tokens,output_tokens,cost_usd,cache_hits,avg_latency_ms,"
                       "p95_latency_ms\n";
@@ -110,7 +116,8 @@ std::string cost_csv(const client::CostReport& r, std::string_view by) {
 }
 
 std::vector<client::CostGroup> with_range_days(std::vector<client::CostGroup> days, std::int64_t since_ms,
-                                               std::int64_t until_ms) {
+                                               std::int64_t until_ms)
+{
     auto utc_day = [](std::int64_t ms) {
         const std::time_t t = static_cast<std::time_t>(ms / 1000);
         std::tm tm{};
@@ -132,7 +139,8 @@ std::vector<client::CostGroup> with_range_days(std::vector<client::CostGroup> da
     return days;
 }
 
-std::vector<client::CostGroup> fill_days(std::vector<client::CostGroup> days) {
+std::vector<client::CostGroup> fill_days(std::vector<client::CostGroup> days)
+{
     std::sort(days.begin(), days.end(), [](const auto& a, const auto& b) { return a.key < b.key; });
     auto parse_day = [](const std::string& key) -> std::optional<std::time_t> {
         std::tm tm{};
@@ -165,7 +173,8 @@ std::vector<client::CostGroup> fill_days(std::vector<client::CostGroup> days) {
     return out;
 }
 
-Table variant_table(const client::CostReport& r, bool colour) {
+Table variant_table(const client::CostReport& r, bool colour)
+{
     Table t({"VARIANT", "REQUESTS", "ERRORS", "ERROR %", "AVG MS", "P95 MS", "COST USD", "USD/REQ"},
             {Align::left, Align::right, Align::right, Align::right, Align::right, Align::right, Align::right,
              Align::right});
@@ -186,16 +195,19 @@ Table variant_table(const client::CostReport& r, bool colour) {
     auto mark = [&](std::string cell, bool win) { return win ? paint(cell + "*", Colour::green, colour) : cell + " "; };
     for (std::size_t i = 0; i < r.groups.size(); ++i) {
         const auto& g = r.groups[i];
-        const double rate = g.requests > 0 ? 100.0 * static_cast<double>(g.errors) / static_cast<double>(g.requests) : 0;
-        t.add_row({g.key.empty() ? std::string("(no split)") : g.key, group_thousands(g.requests), std::to_string(g.errors),
-                   mark(format_fixed(rate, 1), w_err[i]), mark(format_fixed(g.avg_latency_ms, 0), w_avg[i]),
-                   mark(format_fixed(g.p95_latency_ms, 0), w_p95[i]), format_usd(g.cost_usd),
+        const double rate =
+            g.requests > 0 ? 100.0 * static_cast<double>(g.errors) / static_cast<double>(g.requests) : 0;
+        t.add_row({g.key.empty() ? std::string("(no split)") : g.key, group_thousands(g.requests),
+                   std::to_string(g.errors), mark(format_fixed(rate, 1), w_err[i]),
+                   mark(format_fixed(g.avg_latency_ms, 0), w_avg[i]), mark(format_fixed(g.p95_latency_ms, 0), w_p95[i]),
+                   format_usd(g.cost_usd),
                    mark(g.requests > 0 ? format_usd(g.cost_usd / static_cast<double>(g.requests)) : "-", w_req[i])});
     }
     return t;
 }
 
-Table day_table(const client::CostReport& r, bool colour, std::size_t bar_width) {
+Table day_table(const client::CostReport& r, bool colour, std::size_t bar_width)
+{
     const auto days = fill_days(r.groups);
     double max = 0;
     for (const auto& g : days) {
@@ -205,7 +217,8 @@ Table day_table(const client::CostReport& r, bool colour, std::size_t bar_width)
             {Align::left, Align::right, Align::right, Align::right, Align::right, Align::right, Align::left});
     for (const auto& g : days) {
         t.add_row({g.key, group_thousands(g.requests), std::to_string(g.errors), group_thousands(g.input_tokens),
-                   group_thousands(g.output_tokens), format_usd(g.cost_usd), paint(bar(g.cost_usd, max, bar_width), Colour::blue, colour)});
+                   group_thousands(g.output_tokens), format_usd(g.cost_usd),
+                   paint(bar(g.cost_usd, max, bar_width), Colour::blue, colour)});
     }
     return t;
 }
@@ -220,14 +233,16 @@ struct CostOptions {
     bool csv = false;
 };
 
-std::string upper(std::string s) {
+std::string upper(std::string s)
+{
     for (auto& c : s) {
         c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     }
     return s;
 }
 
-int run_cost(Context& ctx, const CostOptions& o) {
+int run_cost(Context& ctx, const CostOptions& o)
+{
     const auto now = std::chrono::system_clock::now();
     client::CostQuery q;
     q.by = o.by;
@@ -263,9 +278,9 @@ int run_cost(Context& ctx, const CostOptions& o) {
         // The range the report covers, so a saved report says what it is about.
         nlohmann::json out = report->raw;
         if (out.is_object()) {
-            const std::int64_t until_ms = q.until_ms ? *q.until_ms
-                                                     : std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                           now.time_since_epoch()).count();
+            const std::int64_t until_ms =
+                q.until_ms ? *q.until_ms
+                           : std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
             out["range"] = {{"since_ms", *q.since_ms},
                             {"until_ms", until_ms},
                             {"since", format_local_time(*q.since_ms, "%Y-%m-%dT%H:%M:%S%z")},
@@ -290,16 +305,19 @@ int run_cost(Context& ctx, const CostOptions& o) {
             std::cerr << "no requests in this period\n";
             return 0;
         }
-        Table special = o.by == "variant" ? variant_table(*report, colour)
-                                          : day_table(*report, colour, is_tty(1) ? std::min<std::size_t>(terminal_width(1) / 3, 40) : 30);
+        Table special =
+            o.by == "variant"
+                ? variant_table(*report, colour)
+                : day_table(*report, colour, is_tty(1) ? std::min<std::size_t>(terminal_width(1) / 3, 40) : 30);
         special.add_rule();
         const auto& tot = report->total;
         if (o.by == "variant") {
-            special.add_row({"TOTAL", group_thousands(tot.requests), std::to_string(tot.errors), "", format_fixed(tot.avg_latency_ms, 0),
-                             "", format_usd(tot.cost_usd), ""});
+            special.add_row({"TOTAL", group_thousands(tot.requests), std::to_string(tot.errors), "",
+                             format_fixed(tot.avg_latency_ms, 0), "", format_usd(tot.cost_usd), ""});
         } else {
             special.add_row({"TOTAL", group_thousands(tot.requests), std::to_string(tot.errors),
-                             group_thousands(tot.input_tokens), group_thousands(tot.output_tokens), format_usd(tot.cost_usd), ""});
+                             group_thousands(tot.input_tokens), group_thousands(tot.output_tokens),
+                             format_usd(tot.cost_usd), ""});
         }
         special.print(std::cout, colour);
         if (o.by == "variant") {
@@ -325,8 +343,11 @@ int run_cost(Context& ctx, const CostOptions& o) {
         if (g.errors > 0) {
             errors = paint(errors, Colour::red, colour);
         }
-        std::vector<std::string> cells = {std::move(key), group_thousands(g.requests), errors,
-                                          group_thousands(g.input_tokens), group_thousands(g.output_tokens),
+        std::vector<std::string> cells = {std::move(key),
+                                          group_thousands(g.requests),
+                                          errors,
+                                          group_thousands(g.input_tokens),
+                                          group_thousands(g.output_tokens),
                                           format_usd(g.cost_usd)};
         if (by_key) {
             cells.insert(cells.begin() + 1, g.name.empty() ? std::string("-") : g.name);
@@ -348,7 +369,8 @@ int run_cost(Context& ctx, const CostOptions& o) {
 
 }  // namespace
 
-void add_cost_command(CLI::App& app, Context& ctx) {
+void add_cost_command(CLI::App& app, Context& ctx)
+{
     auto o = std::make_shared<CostOptions>();
     auto* cmd = app.add_subcommand("cost", "Spend, requests and tokens from the ledger");
     cmd->add_option("--since", o->since, "Start: today, yesterday, 7d, 30d, 12h, YYYY-MM-DD (default today)");

@@ -23,7 +23,8 @@ struct DaemonOptions {
     int lines = 50;
 };
 
-bool wait_for_exit(std::int64_t pid, milliseconds timeout) {
+bool wait_for_exit(std::int64_t pid, milliseconds timeout)
+{
     const auto deadline = steady_clock::now() + timeout;
     while (steady_clock::now() < deadline) {
         if (!client::pid_alive(pid)) {
@@ -34,7 +35,8 @@ bool wait_for_exit(std::int64_t pid, milliseconds timeout) {
     return !client::pid_alive(pid);
 }
 
-std::string format_uptime(double s) {
+std::string format_uptime(double s)
+{
     auto secs = static_cast<std::int64_t>(s);
     const std::int64_t d = secs / 86400;
     const std::int64_t h = secs % 86400 / 3600;
@@ -52,7 +54,8 @@ std::string format_uptime(double s) {
     return std::to_string(secs) + "s";
 }
 
-int run_start(Context& ctx) {
+int run_start(Context& ctx)
+{
     client::ConnectOptions o = ctx.connect_options();
     o.allow_spawn = false;
     if (auto found = client::locate_daemon(o)) {
@@ -74,7 +77,8 @@ int run_start(Context& ctx) {
     return 0;
 }
 
-int run_stop(Context& ctx) {
+int run_stop(Context& ctx)
+{
     client::ConnectOptions o = ctx.connect_options();
     o.allow_spawn = false;
     auto found = client::locate_daemon(o);
@@ -129,7 +133,8 @@ int run_stop(Context& ctx) {
 
 /// Deployments the daemon has tried (circuit state, score, window numbers) and provider
 /// keys that are resting or were rejected.
-void print_health(const client::Status& st, bool colour) {
+void print_health(const client::Status& st, bool colour)
+{
     if (!st.deployments.empty()) {
         std::cout << "\ndeployments (rolling window)\n";
         const auto r = Align::right;
@@ -171,7 +176,8 @@ void print_health(const client::Status& st, bool colour) {
     }
 }
 
-int run_status(Context& ctx, const DaemonOptions& opts) {
+int run_status(Context& ctx, const DaemonOptions& opts)
+{
     client::ConnectOptions o = ctx.connect_options();
     o.allow_spawn = false;
     auto found = client::locate_daemon(o);
@@ -230,7 +236,8 @@ int run_status(Context& ctx, const DaemonOptions& opts) {
 }
 
 /// The last `n` lines of `text`.
-std::string last_lines(const std::string& text, int n) {
+std::string last_lines(const std::string& text, int n)
+{
     if (n <= 0) {
         return {};
     }
@@ -248,7 +255,8 @@ std::string last_lines(const std::string& text, int n) {
     return text.substr(pos);
 }
 
-int run_logs(Context& ctx, const DaemonOptions& opts) {
+int run_logs(Context& ctx, const DaemonOptions& opts)
+{
     const auto path = config::daemon_log_file(ctx.data_dir());
     std::ifstream in(path, std::ios::binary);
     if (!in && !opts.follow) {
@@ -291,7 +299,8 @@ int run_logs(Context& ctx, const DaemonOptions& opts) {
 
 }  // namespace
 
-void add_daemon_command(CLI::App& app, Context& ctx) {
+void add_daemon_command(CLI::App& app, Context& ctx)
+{
     auto o = std::make_shared<DaemonOptions>();
     auto* cmd = app.add_subcommand("daemon", "Start, stop and inspect the background aigwd");
     cmd->require_subcommand(1);

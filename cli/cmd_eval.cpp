@@ -35,15 +35,18 @@ struct EvalOptions {
 };
 
 std::atomic<bool> g_eval_interrupted{false};
-extern "C" void on_eval_sigint(int) { g_eval_interrupted.store(true); }
+extern "C" void on_eval_sigint(int)
+{
+    g_eval_interrupted.store(true);
+}
 
 struct CaseResult {
     std::size_t test = 0;
     std::size_t prompt = 0;
     std::size_t provider = 0;
     int repeat = 0;
-    bool ran = false;          ///< false when interrupted before it started
-    std::string error;         ///< the call failed
+    bool ran = false;   ///< false when interrupted before it started
+    std::string error;  ///< the call failed
     std::string output;
     std::string request_id;
     double cost_usd = 0;
@@ -66,7 +69,8 @@ struct ProviderSummary {
     std::optional<double> cost_per_pass;
 };
 
-std::string test_label(const EvalTest& t, std::size_t index) {
+std::string test_label(const EvalTest& t, std::size_t index)
+{
     if (!t.description.empty()) {
         return t.description;
     }
@@ -84,12 +88,14 @@ std::string test_label(const EvalTest& t, std::size_t index) {
     return display_width(s) > 48 ? s.substr(0, 45) + "..." : s;
 }
 
-std::string one_line(std::string s, std::size_t max) {
+std::string one_line(std::string s, std::size_t max)
+{
     std::replace(s.begin(), s.end(), '\n', ' ');
     return s.size() > max ? s.substr(0, max - 3) + "..." : s;
 }
 
-std::vector<ProviderSummary> summarize_eval(const EvalConfig& cfg, const std::vector<CaseResult>& results) {
+std::vector<ProviderSummary> summarize_eval(const EvalConfig& cfg, const std::vector<CaseResult>& results)
+{
     std::vector<ProviderSummary> out;
     for (std::size_t p = 0; p < cfg.providers.size(); ++p) {
         ProviderSummary s;
@@ -124,7 +130,8 @@ std::vector<ProviderSummary> summarize_eval(const EvalConfig& cfg, const std::ve
 }
 
 /// The cheapest model whose pass rate reaches `min_pass` (ties: the faster one).
-std::optional<std::size_t> pick_cheapest(const std::vector<ProviderSummary>& s, double min_pass) {
+std::optional<std::size_t> pick_cheapest(const std::vector<ProviderSummary>& s, double min_pass)
+{
     std::optional<std::size_t> best;
     for (std::size_t i = 0; i < s.size(); ++i) {
         if (s[i].cases == 0 || s[i].pass_rate + 1e-9 < min_pass) {
@@ -138,7 +145,8 @@ std::optional<std::size_t> pick_cheapest(const std::vector<ProviderSummary>& s, 
     return best;
 }
 
-int run_eval(Context& ctx, const EvalOptions& o) {
+int run_eval(Context& ctx, const EvalOptions& o)
+{
     auto loaded = load_eval_config(o.file);
     if (!loaded) {
         std::cerr << "aigw eval: " << loaded.error() << '\n';
@@ -158,7 +166,8 @@ int run_eval(Context& ctx, const EvalOptions& o) {
     }
     for (const auto& u : cfg.unsupported) {
         if (o.skip_unsupported) {
-            std::cerr << paint("aigw eval: warning: " + u + "; skipped (--skip-unsupported)", Colour::yellow, colour_err)
+            std::cerr << paint("aigw eval: warning: " + u + "; skipped (--skip-unsupported)", Colour::yellow,
+                               colour_err)
                       << '\n';
         } else {
             std::cerr << "aigw eval: " << u << '\n';
@@ -182,11 +191,12 @@ int run_eval(Context& ctx, const EvalOptions& o) {
     // An all-offline eval stays offline: mock models are graded by mock models.
     const bool all_mock = std::all_of(cfg.providers.begin(), cfg.providers.end(),
                                       [](const EvalProvider& p) { return p.model.starts_with("mock/"); });
-    const std::string default_judge =
-        !o.judge.empty() ? map_provider_id(o.judge).value_or(o.judge) : all_mock ? "mock/judge" : "openai/gpt-4o-mini";
+    const std::string default_judge = !o.judge.empty() ? map_provider_id(o.judge).value_or(o.judge)
+                                      : all_mock       ? "mock/judge"
+                                                       : "openai/gpt-4o-mini";
     const std::string default_embedder = !o.embedder.empty() ? map_provider_id(o.embedder).value_or(o.embedder)
-                                         : all_mock        ? "mock/embed"
-                                                           : "openai/text-embedding-3-small";
+                                         : all_mock          ? "mock/embed"
+                                                             : "openai/text-embedding-3-small";
 
     auto connected = ctx.client();
     if (!connected) {
@@ -210,7 +220,8 @@ int run_eval(Context& ctx, const EvalOptions& o) {
         grading_cost += r->meta.cost_usd.value_or(0);
         return r->content;
     };
-    services.embed = [&](const std::string& model, const std::string& text) -> std::expected<std::vector<double>, std::string> {
+    services.embed = [&](const std::string& model,
+                         const std::string& text) -> std::expected<std::vector<double>, std::string> {
         {
             std::lock_guard lock(grading_mu);
             if (auto it = embedding_cache.find({model, text}); it != embedding_cache.end()) {
@@ -320,7 +331,8 @@ int run_eval(Context& ctx, const EvalOptions& o) {
         }
     }
     const bool picked = pick < summary.size();
-    const bool all_passed = std::all_of(results.begin(), results.end(), [](const CaseResult& c) { return c.ran && c.pass; });
+    const bool all_passed =
+        std::all_of(results.begin(), results.end(), [](const CaseResult& c) { return c.ran && c.pass; });
 
     if (o.json) {
         nlohmann::json rs = nlohmann::json::array();
@@ -352,20 +364,25 @@ int run_eval(Context& ctx, const EvalOptions& o) {
         }
         nlohmann::json ps = nlohmann::json::array();
         for (const auto& s : summary) {
-            ps.push_back({{"provider", s.label},
-                          {"model", s.model},
-                          {"cases", s.cases},
-                          {"passed", s.passed},
-                          {"errors", s.errors},
-                          {"pass_rate", s.pass_rate},
-                          {"cost_usd", s.cost},
-                          {"avg_latency_ms", s.avg_latency},
-                          {"p95_latency_ms", s.p95_latency ? nlohmann::json(*s.p95_latency) : nlohmann::json()},
-                          {"cost_per_pass_usd", s.cost_per_pass ? nlohmann::json(*s.cost_per_pass) : nlohmann::json()}});
+            ps.push_back(
+                {{"provider", s.label},
+                 {"model", s.model},
+                 {"cases", s.cases},
+                 {"passed", s.passed},
+                 {"errors", s.errors},
+                 {"pass_rate", s.pass_rate},
+                 {"cost_usd", s.cost},
+                 {"avg_latency_ms", s.avg_latency},
+                 {"p95_latency_ms", s.p95_latency ? nlohmann::json(*s.p95_latency) : nlohmann::json()},
+                 {"cost_per_pass_usd", s.cost_per_pass ? nlohmann::json(*s.cost_per_pass) : nlohmann::json()}});
         }
-        nlohmann::json doc = {{"description", cfg.description}, {"tag", tag},          {"providers", std::move(ps)},
-                              {"results", std::move(rs)},        {"grading_cost_usd", grading_cost},
-                              {"warnings", cfg.warnings},        {"passed", all_passed}};
+        nlohmann::json doc = {{"description", cfg.description},
+                              {"tag", tag},
+                              {"providers", std::move(ps)},
+                              {"results", std::move(rs)},
+                              {"grading_cost_usd", grading_cost},
+                              {"warnings", cfg.warnings},
+                              {"passed", all_passed}};
         if (o.pick_cheapest) {
             doc["cheapest"] = picked ? nlohmann::json(summary[pick].model) : nlohmann::json();
             doc["min_pass"] = *min_pass;
@@ -392,15 +409,16 @@ int run_eval(Context& ctx, const EvalOptions& o) {
         }
         for (const auto& [key, cells] : rows) {
             const auto& [t, p, rep] = key;
-            std::vector<std::string> row{test_label(cfg.tests[t], t) + (cfg.repeat > 1 ? " #" + std::to_string(rep + 1) : "")};
+            std::vector<std::string> row{test_label(cfg.tests[t], t) +
+                                         (cfg.repeat > 1 ? " #" + std::to_string(rep + 1) : "")};
             if (many_prompts) {
                 row.push_back("P" + std::to_string(p + 1));
             }
             for (const CaseResult* c : cells) {
-                std::string cell = !c->ran                ? paint("-", Colour::dim, colour)
-                                   : !c->error.empty()    ? paint("ERROR", Colour::red, colour)
-                                   : c->pass              ? paint("PASS", Colour::green, colour)
-                                                          : paint("FAIL", Colour::red, colour);
+                std::string cell = !c->ran             ? paint("-", Colour::dim, colour)
+                                   : !c->error.empty() ? paint("ERROR", Colour::red, colour)
+                                   : c->pass           ? paint("PASS", Colour::green, colour)
+                                                       : paint("FAIL", Colour::red, colour);
                 if (o.show_outputs && c->ran) {
                     cell += " " + one_line(c->output, 40);
                 }
@@ -411,7 +429,8 @@ int run_eval(Context& ctx, const EvalOptions& o) {
         matrix.print(std::cout, colour);
         if (many_prompts) {
             for (std::size_t p = 0; p < cfg.prompts.size(); ++p) {
-                std::cout << paint("P" + std::to_string(p + 1) + ": " + one_line(cfg.prompts[p].label, 100), Colour::dim, colour)
+                std::cout << paint("P" + std::to_string(p + 1) + ": " + one_line(cfg.prompts[p].label, 100),
+                                   Colour::dim, colour)
                           << '\n';
             }
         }
@@ -433,8 +452,8 @@ int run_eval(Context& ctx, const EvalOptions& o) {
                 for (std::size_t i = 0; i < c.asserts.size(); ++i) {
                     if (!c.asserts[i].pass) {
                         const auto& a = cfg.tests[c.test].asserts[i];
-                        why += (why.empty() ? "" : "; ") + (a.negate ? std::string("not-") : std::string()) + a.type + ": " +
-                               c.asserts[i].reason;
+                        why += (why.empty() ? "" : "; ") + (a.negate ? std::string("not-") : std::string()) + a.type +
+                               ": " + c.asserts[i].reason;
                     }
                 }
                 if (why.empty()) {
@@ -456,10 +475,13 @@ int run_eval(Context& ctx, const EvalOptions& o) {
                  Align::right});
         for (const auto& s : summary) {
             std::string rate = format_fixed(s.pass_rate * 100, 0) + "%";
-            rate = paint(rate, s.pass_rate >= 1 ? Colour::green : s.pass_rate >= *min_pass ? Colour::yellow : Colour::red,
+            rate = paint(rate,
+                         s.pass_rate >= 1           ? Colour::green
+                         : s.pass_rate >= *min_pass ? Colour::yellow
+                                                    : Colour::red,
                          colour);
-            t.add_row({s.label, std::to_string(s.passed) + "/" + std::to_string(s.cases), rate, std::to_string(s.errors),
-                       format_usd(s.cost), format_fixed(s.avg_latency, 0),
+            t.add_row({s.label, std::to_string(s.passed) + "/" + std::to_string(s.cases), rate,
+                       std::to_string(s.errors), format_usd(s.cost), format_fixed(s.avg_latency, 0),
                        s.p95_latency ? format_fixed(*s.p95_latency, 0) : "-",
                        s.cost_per_pass ? format_usd(*s.cost_per_pass) : "-"});
         }
@@ -487,7 +509,8 @@ int run_eval(Context& ctx, const EvalOptions& o) {
 
 }  // namespace
 
-std::optional<double> parse_pass_rate(std::string_view text) {
+std::optional<double> parse_pass_rate(std::string_view text)
+{
     std::string s(text);
     bool percent = false;
     if (!s.empty() && s.back() == '%') {
@@ -512,20 +535,24 @@ std::optional<double> parse_pass_rate(std::string_view text) {
     }
 }
 
-void add_eval_command(CLI::App& app, Context& ctx) {
+void add_eval_command(CLI::App& app, Context& ctx)
+{
     auto o = std::make_shared<EvalOptions>();
     auto* cmd = app.add_subcommand("eval", "Run a promptfoo-compatible eval config through the gateway");
     cmd->add_option("config", o->file, "The config (YAML; default promptfooconfig.yaml)");
     cmd->add_option("-m,--model", o->models, "Evaluate these models instead of the config's providers (repeatable)");
-    cmd->add_option("-c,--concurrency", o->concurrency, "Cases in flight at once (default: evaluateOptions.maxConcurrency or 4)")
+    cmd->add_option("-c,--concurrency", o->concurrency,
+                    "Cases in flight at once (default: evaluateOptions.maxConcurrency or 4)")
         ->check(CLI::PositiveNumber);
     // The old spelling, kept working but out of the help.
     cmd->add_option("-j", o->concurrency, "Same as --concurrency")->check(CLI::PositiveNumber)->group("");
     cmd->add_flag("--skip-unsupported", o->skip_unsupported,
                   "Skip assertion types aigw cannot run (javascript, python, ...) instead of failing");
-    cmd->add_option("--judge", o->judge, "Model that grades llm-rubric (default openai/gpt-4o-mini; mock/judge when all models are mock)");
-    cmd->add_option("--embedding-model", o->embedder,
-                    "Model that embeds for similar (default openai/text-embedding-3-small; mock/embed when all models are mock)");
+    cmd->add_option("--judge", o->judge,
+                    "Model that grades llm-rubric (default openai/gpt-4o-mini; mock/judge when all models are mock)");
+    cmd->add_option(
+        "--embedding-model", o->embedder,
+        "Model that embeds for similar (default openai/text-embedding-3-small; mock/embed when all models are mock)");
     cmd->add_flag("--pick-cheapest", o->pick_cheapest, "Name the cheapest model whose pass rate reaches --min-pass");
     cmd->add_option("--min-pass", o->min_pass, "Pass rate for --pick-cheapest: 90, 90% or 0.9 (default 100%)");
     cmd->add_option("--tag", o->tag, "Ledger tag of the run (default eval-<time>-<random>)");

@@ -15,7 +15,8 @@
 
 namespace aigw::cli {
 
-std::string mask_key(std::string_view key) {
+std::string mask_key(std::string_view key)
+{
     if (key.size() < 12) {
         return "****";
     }
@@ -28,7 +29,8 @@ std::string mask_key(std::string_view key) {
 
 namespace {
 
-std::optional<double> parse_number(std::string_view s) {
+std::optional<double> parse_number(std::string_view s)
+{
     double v = 0;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec != std::errc() || p != s.data() + s.size()) {
@@ -39,8 +41,10 @@ std::optional<double> parse_number(std::string_view s) {
 
 }  // namespace
 
-std::expected<BudgetSpec, std::string> parse_budget(std::string_view text) {
-    const std::string bad = "'" + std::string(text) + "' is not a budget; use USD/day or USD/month, e.g. 5/day or 50/month";
+std::expected<BudgetSpec, std::string> parse_budget(std::string_view text)
+{
+    const std::string bad =
+        "'" + std::string(text) + "' is not a budget; use USD/day or USD/month, e.g. 5/day or 50/month";
     const auto slash = text.find('/');
     if (slash == std::string_view::npos) {
         return std::unexpected(bad);
@@ -63,8 +67,10 @@ std::expected<BudgetSpec, std::string> parse_budget(std::string_view text) {
     return std::unexpected(bad);
 }
 
-std::expected<std::int64_t, std::string> parse_expiry(std::string_view text, std::chrono::system_clock::time_point now) {
-    const std::string bad = "'" + std::string(text) + "' is not an expiry; use YYYY-MM-DD, 30d, 12h or epoch milliseconds";
+std::expected<std::int64_t, std::string> parse_expiry(std::string_view text, std::chrono::system_clock::time_point now)
+{
+    const std::string bad =
+        "'" + std::string(text) + "' is not an expiry; use YYYY-MM-DD, 30d, 12h or epoch milliseconds";
     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count();
     if (text.size() >= 2 && (text.back() == 'd' || text.back() == 'h')) {
         std::int64_t n = 0;
@@ -106,7 +112,8 @@ struct KeysOptions {
     std::string expires;
 };
 
-nlohmann::json read_keys_file(const std::filesystem::path& path) {
+nlohmann::json read_keys_file(const std::filesystem::path& path)
+{
     auto text = config::read_file(path);
     if (!text) {
         return nlohmann::json::object();
@@ -118,13 +125,15 @@ nlohmann::json read_keys_file(const std::filesystem::path& path) {
     return doc;
 }
 
-const config::ProviderSpec* find_provider(Context& ctx, const std::string& name) {
+const config::ProviderSpec* find_provider(Context& ctx, const std::string& name)
+{
     const auto& providers = ctx.config().providers;
     auto it = providers.find(name);
     return it == providers.end() ? nullptr : &it->second;
 }
 
-std::string provider_names(Context& ctx) {
+std::string provider_names(Context& ctx)
+{
     std::string out;
     for (const auto& [name, spec] : ctx.config().providers) {
         if (spec.key_required) {
@@ -135,7 +144,8 @@ std::string provider_names(Context& ctx) {
 }
 
 // Tells a running daemon to re-read the keys; never starts one for this.
-void reload_if_running(Context& ctx) {
+void reload_if_running(Context& ctx)
+{
     client::ConnectOptions o = ctx.connect_options();
     o.allow_spawn = false;
     auto found = client::locate_daemon(o);
@@ -151,7 +161,8 @@ void reload_if_running(Context& ctx) {
     }
 }
 
-int run_set(Context& ctx, const KeysOptions& o) {
+int run_set(Context& ctx, const KeysOptions& o)
+{
     const auto* spec = find_provider(ctx, o.provider);
     if (spec == nullptr) {
         return fail("unknown provider '" + o.provider + "'; known: " + provider_names(ctx));
@@ -177,7 +188,8 @@ int run_set(Context& ctx, const KeysOptions& o) {
     return 0;
 }
 
-int run_unset(Context& ctx, const KeysOptions& o) {
+int run_unset(Context& ctx, const KeysOptions& o)
+{
     const auto path = config::provider_keys_file(ctx.data_dir());
     nlohmann::json doc = read_keys_file(path);
     if (!doc.contains(o.provider)) {
@@ -196,24 +208,29 @@ int run_unset(Context& ctx, const KeysOptions& o) {
     return 0;
 }
 
-std::string date_of(std::int64_t ms) {
+std::string date_of(std::int64_t ms)
+{
     return ms <= 0 ? std::string("never") : format_local_time(ms, "%Y-%m-%d %H:%M");
 }
 
-std::string budget_of(const client::VirtualKeyInfo& k) {
+std::string budget_of(const client::VirtualKeyInfo& k)
+{
     return k.budget_usd ? format_usd(*k.budget_usd) + "/" + k.budget_period : std::string("-");
 }
 
 /// What counts against the key's budget: this UTC day or month (today when it has none).
-double spent_of(const client::VirtualKeyInfo& k) {
+double spent_of(const client::VirtualKeyInfo& k)
+{
     return k.budget_period == "month" ? k.spent_month_usd : k.spent_day_usd;
 }
 
-std::string limit_of(std::int64_t n) {
+std::string limit_of(std::int64_t n)
+{
     return n > 0 ? group_thousands(n) : std::string("-");
 }
 
-std::string models_of(const client::VirtualKeyInfo& k) {
+std::string models_of(const client::VirtualKeyInfo& k)
+{
     std::string out;
     for (const auto& m : k.models) {
         out += (out.empty() ? "" : ",") + m;
@@ -222,7 +239,8 @@ std::string models_of(const client::VirtualKeyInfo& k) {
 }
 
 /// The provider keys: which are set and where they come from (this machine, no daemon).
-nlohmann::json provider_keys(Context& ctx, Table& t, bool colour) {
+nlohmann::json provider_keys(Context& ctx, Table& t, bool colour)
+{
     const auto path = config::provider_keys_file(ctx.data_dir());
     const nlohmann::json doc = read_keys_file(path);
     nlohmann::json out = nlohmann::json::array();
@@ -245,7 +263,9 @@ nlohmann::json provider_keys(Context& ctx, Table& t, bool colour) {
             }
         }
         const std::string masked = key.empty() ? std::string("-") : mask_key(key);
-        out.push_back({{"provider", name}, {"source", source}, {"env", spec.key_env},
+        out.push_back({{"provider", name},
+                       {"source", source},
+                       {"env", spec.key_env},
                        {"key", key.empty() ? nlohmann::json() : nlohmann::json(masked)}});
         std::string shown_source = source == "env" ? "env " + spec.key_env : source;
         t.add_row({name, source == "none" ? paint(shown_source, Colour::dim, colour) : shown_source, masked});
@@ -253,7 +273,8 @@ nlohmann::json provider_keys(Context& ctx, Table& t, bool colour) {
     return out;
 }
 
-void print_virtual_keys(const std::vector<client::VirtualKeyInfo>& keys, bool colour) {
+void print_virtual_keys(const std::vector<client::VirtualKeyInfo>& keys, bool colour)
+{
     Table t({"ID", "NAME", "STATUS", "RPM", "TPM", "BUDGET", "SPENT", "MODELS", "EXPIRES"},
             {Align::left, Align::left, Align::left, Align::right, Align::right, Align::right, Align::right, Align::left,
              Align::left});
@@ -269,7 +290,8 @@ void print_virtual_keys(const std::vector<client::VirtualKeyInfo>& keys, bool co
 // `keys list`: both kinds. The provider table comes from this machine; the virtual keys from
 // the daemon (started if needed). When the daemon cannot be asked, the provider keys are
 // still printed, with a warning and exit code 1.
-int run_list(Context& ctx, const KeysOptions& o) {
+int run_list(Context& ctx, const KeysOptions& o)
+{
     const bool colour = colour_enabled(1);
     Table providers({"PROVIDER", "SOURCE", "KEY"});
     const nlohmann::json provider_json = provider_keys(ctx, providers, colour);
@@ -309,7 +331,8 @@ int run_list(Context& ctx, const KeysOptions& o) {
     return 0;
 }
 
-int run_create(Context& ctx, const KeysOptions& o) {
+int run_create(Context& ctx, const KeysOptions& o)
+{
     client::NewVirtualKey spec;
     spec.name = o.name;
     spec.rpm = o.rpm;
@@ -356,7 +379,8 @@ int run_create(Context& ctx, const KeysOptions& o) {
     return 0;
 }
 
-int run_show(Context& ctx, const KeysOptions& o) {
+int run_show(Context& ctx, const KeysOptions& o)
+{
     auto c = ctx.client();
     if (!c) {
         return fail(c.error());
@@ -393,7 +417,8 @@ int run_show(Context& ctx, const KeysOptions& o) {
     return 0;
 }
 
-int run_revoke(Context& ctx, const KeysOptions& o) {
+int run_revoke(Context& ctx, const KeysOptions& o)
+{
     auto c = ctx.client();
     if (!c) {
         return fail(c.error());
@@ -416,7 +441,8 @@ int run_revoke(Context& ctx, const KeysOptions& o) {
 
 }  // namespace
 
-void add_keys_command(CLI::App& app, Context& ctx) {
+void add_keys_command(CLI::App& app, Context& ctx)
+{
     auto o = std::make_shared<KeysOptions>();
     auto* cmd = app.add_subcommand("keys", "Manage provider API keys and the gateway's virtual keys");
     cmd->require_subcommand(1);
@@ -435,7 +461,8 @@ void add_keys_command(CLI::App& app, Context& ctx) {
     create->add_option("--rpm", o->rpm, "Requests per minute (default: no limit)")->check(CLI::NonNegativeNumber);
     create->add_option("--tpm", o->tpm, "Tokens per minute (default: no limit)")->check(CLI::NonNegativeNumber);
     create->add_option("--budget", o->budget, "Spend limit: USD/day or USD/month (UTC), e.g. 5/day");
-    create->add_option("--models", o->models, "Allowed models, glob patterns, e.g. 'openai/*' mock/echo (default: all)");
+    create->add_option("--models", o->models,
+                       "Allowed models, glob patterns, e.g. 'openai/*' mock/echo (default: all)");
     create->add_option("--expires", o->expires, "Expiry: YYYY-MM-DD (through that day), 30d, 12h");
     create->add_flag("--json", o->json, "Print {id, name, key, ...} as JSON");
     create->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_create(ctx, *o); }; });

@@ -22,7 +22,8 @@ struct LedgerOptions {
     std::string until;
 };
 
-std::string human_bytes(std::int64_t n) {
+std::string human_bytes(std::int64_t n)
+{
     static constexpr const char* k_units[] = {"KiB", "MiB", "GiB", "TiB"};
     if (n < 1024) {
         return std::to_string(n) + " B";
@@ -37,7 +38,8 @@ std::string human_bytes(std::int64_t n) {
 }
 
 /// Epoch ms as "YYYY-MM-DD HH:MM UTC"; "-" for 0.
-std::string utc_time(std::int64_t ms) {
+std::string utc_time(std::int64_t ms)
+{
     if (ms <= 0) {
         return "-";
     }
@@ -49,12 +51,14 @@ std::string utc_time(std::int64_t ms) {
     return buf;
 }
 
-std::int64_t int_of(const nlohmann::json& j, const char* name) {
+std::int64_t int_of(const nlohmann::json& j, const char* name)
+{
     const auto it = j.find(name);
     return it != j.end() && it->is_number() ? it->get<std::int64_t>() : 0;
 }
 
-int run_stats(Context& ctx, const LedgerOptions& o) {
+int run_stats(Context& ctx, const LedgerOptions& o)
+{
     auto client = ctx.client();
     if (!client) {
         return fail(client.error());
@@ -73,14 +77,17 @@ int run_stats(Context& ctx, const LedgerOptions& o) {
     t.add_row({"oldest", utc_time(int_of(*s, "oldest_ts_ms"))});
     t.add_row({"newest", utc_time(int_of(*s, "newest_ts_ms"))});
     t.add_row({"rollup rows", group_thousands(int_of(*s, "rollup_rows"))});
-    t.add_row({"file", human_bytes(int_of(*s, "file_bytes")) + " (+ " + human_bytes(int_of(*s, "wal_bytes")) + " WAL)"});
+    t.add_row(
+        {"file", human_bytes(int_of(*s, "file_bytes")) + " (+ " + human_bytes(int_of(*s, "wal_bytes")) + " WAL)"});
     t.add_row({"free", human_bytes(int_of(*s, "free_pages") * page_size) + " in " +
                            group_thousands(int_of(*s, "free_pages")) + " pages"});
     const std::string vacuum_mode = s->value("auto_vacuum", std::string("?"));
-    t.add_row({"auto vacuum", vacuum_mode == "incremental" ? vacuum_mode : vacuum_mode + " ('aigw ledger vacuum' switches it)"});
+    t.add_row({"auto vacuum",
+               vacuum_mode == "incremental" ? vacuum_mode : vacuum_mode + " ('aigw ledger vacuum' switches it)"});
     const std::int64_t retention = int_of(*s, "retention_days");
     t.add_row({"retention", retention > 0 ? std::to_string(retention) + " days" : std::string("keep everything")});
-    t.add_row({"queue", group_thousands(int_of(*s, "queue_depth")) + " of " + group_thousands(int_of(*s, "queue_capacity"))});
+    t.add_row(
+        {"queue", group_thousands(int_of(*s, "queue_depth")) + " of " + group_thousands(int_of(*s, "queue_capacity"))});
     t.add_row({"schema", std::to_string(int_of(*s, "schema_version"))});
     std::ostringstream os;
     t.print(os, false);
@@ -89,7 +96,8 @@ int run_stats(Context& ctx, const LedgerOptions& o) {
     return 0;
 }
 
-int run_prune(Context& ctx, const LedgerOptions& o) {
+int run_prune(Context& ctx, const LedgerOptions& o)
+{
     const auto before = parse_time_spec(o.older_than, TimeEdge::since, std::chrono::system_clock::now());
     if (!before) {
         std::cerr << "aigw ledger prune: --older-than " << before.error() << '\n';
@@ -112,7 +120,8 @@ int run_prune(Context& ctx, const LedgerOptions& o) {
     return 0;
 }
 
-int run_vacuum(Context& ctx, const LedgerOptions& o) {
+int run_vacuum(Context& ctx, const LedgerOptions& o)
+{
     auto client = ctx.client();
     if (!client) {
         return fail(client.error());
@@ -130,7 +139,8 @@ int run_vacuum(Context& ctx, const LedgerOptions& o) {
     return 0;
 }
 
-int run_export(Context& ctx, const LedgerOptions& o) {
+int run_export(Context& ctx, const LedgerOptions& o)
+{
     if (o.format != "jsonl" && o.format != "csv") {
         std::cerr << "aigw ledger export: --format must be jsonl or csv\n";
         return k_exit_usage;
@@ -170,7 +180,8 @@ int run_export(Context& ctx, const LedgerOptions& o) {
 
 }  // namespace
 
-void add_ledger_command(CLI::App& app, Context& ctx) {
+void add_ledger_command(CLI::App& app, Context& ctx)
+{
     auto o = std::make_shared<LedgerOptions>();
     auto* cmd = app.add_subcommand("ledger", "The usage ledger's size and upkeep: stats, prune, vacuum, export");
     cmd->require_subcommand(1);

@@ -21,7 +21,8 @@ struct LogsOptions {
     std::string show_id;
 };
 
-int run_list(Context& ctx, const LogsOptions& o) {
+int run_list(Context& ctx, const LogsOptions& o)
+{
     auto client = ctx.client();
     if (!client) {
         return fail(client.error());
@@ -93,7 +94,8 @@ int run_list(Context& ctx, const LogsOptions& o) {
     }
 }
 
-int run_show(Context& ctx, const LogsOptions& o) {
+int run_show(Context& ctx, const LogsOptions& o)
+{
     auto client = ctx.client();
     if (!client) {
         return fail(client.error());
@@ -101,8 +103,9 @@ int run_show(Context& ctx, const LogsOptions& o) {
     auto attempts = (*client)->log_attempts(o.show_id);
     if (!attempts) {
         if (attempts.error().kind == client::ClientErrorKind::http && attempts.error().status == 404) {
-            return fail("no request " + o.show_id +
-                        " in the ledger; 'aigw logs' lists recent request ids (older rows are pruned after the retention)");
+            return fail(
+                "no request " + o.show_id +
+                " in the ledger; 'aigw logs' lists recent request ids (older rows are pruned after the retention)");
         }
         return fail(attempts.error());
     }
@@ -120,7 +123,8 @@ int run_show(Context& ctx, const LogsOptions& o) {
 
 }  // namespace
 
-void add_logs_command(CLI::App& app, Context& ctx) {
+void add_logs_command(CLI::App& app, Context& ctx)
+{
     auto o = std::make_shared<LogsOptions>();
     auto* cmd = app.add_subcommand("logs", "Recent requests from the ledger ('logs show ID' for one request)");
     cmd->add_option("-n,--lines", o->lines, "How many recent requests (default 20)")->check(CLI::Range(1, 10000));

@@ -17,7 +17,8 @@ struct ModelsOptions {
     bool all = false;
 };
 
-bool shown_by_default(const client::ModelRow& m) {
+bool shown_by_default(const client::ModelRow& m)
+{
     if (m.provider == "mock") {
         return true;
     }
@@ -26,7 +27,8 @@ bool shown_by_default(const client::ModelRow& m) {
 
 /// One model name a line, for shell completion: the running daemon's models (never starts
 /// one), else the catalog; aliases and logical models of the config either way.
-int print_names(Context& ctx) {
+int print_names(Context& ctx)
+{
     std::set<std::string> names;
     client::ConnectOptions co = ctx.connect_options();
     co.allow_spawn = false;
@@ -56,7 +58,8 @@ int print_names(Context& ctx) {
     return 0;
 }
 
-int run_models(Context& ctx, const ModelsOptions& o) {
+int run_models(Context& ctx, const ModelsOptions& o)
+{
     if (o.names) {
         return print_names(ctx);
     }
@@ -74,9 +77,8 @@ int run_models(Context& ctx, const ModelsOptions& o) {
             shown.push_back(std::move(m));
         }
     }
-    std::sort(shown.begin(), shown.end(), [](const auto& a, const auto& b) {
-        return std::tie(a.provider, a.id) < std::tie(b.provider, b.id);
-    });
+    std::sort(shown.begin(), shown.end(),
+              [](const auto& a, const auto& b) { return std::tie(a.provider, a.id) < std::tie(b.provider, b.id); });
     if (o.json) {
         nlohmann::json out = {{"models", nlohmann::json::array()}};
         for (const auto& m : shown) {
@@ -108,7 +110,8 @@ int run_models(Context& ctx, const ModelsOptions& o) {
 
 }  // namespace
 
-void add_models_command(CLI::App& app, Context& ctx) {
+void add_models_command(CLI::App& app, Context& ctx)
+{
     auto o = std::make_shared<ModelsOptions>();
     auto* cmd = app.add_subcommand("models", "List models with context size, prices per 1M tokens and key status");
     cmd->add_flag("--json", o->json, "Print JSON instead of a table");

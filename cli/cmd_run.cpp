@@ -13,7 +13,8 @@
 
 namespace aigw::cli {
 
-std::string assemble_prompt(const std::vector<std::string>& args, const std::optional<std::string>& stdin_text) {
+std::string assemble_prompt(const std::vector<std::string>& args, const std::optional<std::string>& stdin_text)
+{
     std::string from_args;
     for (const auto& a : args) {
         if (!from_args.empty()) {
@@ -37,7 +38,8 @@ std::string assemble_prompt(const std::vector<std::string>& args, const std::opt
     return from_args + "\n\n" + piped;
 }
 
-DefaultModel pick_model(const std::string& flag, const config::Config& cfg, const config::Env& env) {
+DefaultModel pick_model(const std::string& flag, const config::Config& cfg, const config::Env& env)
+{
     if (!flag.empty()) {
         return {flag, ""};
     }
@@ -58,7 +60,8 @@ DefaultModel pick_model(const std::string& flag, const config::Config& cfg, cons
 }
 
 nlohmann::json build_chat_request(const std::string& model, const std::string& system, const std::string& prompt,
-                                  std::optional<double> temperature, std::optional<int> max_tokens) {
+                                  std::optional<double> temperature, std::optional<int> max_tokens)
+{
     nlohmann::json messages = nlohmann::json::array();
     if (!system.empty()) {
         messages.push_back({{"role", "system"}, {"content", system}});
@@ -76,7 +79,8 @@ nlohmann::json build_chat_request(const std::string& model, const std::string& s
 
 nlohmann::json build_conversation_request(const std::string& model, const std::string& system,
                                           const nlohmann::json& history, const std::string& prompt,
-                                          std::optional<double> temperature, std::optional<int> max_tokens) {
+                                          std::optional<double> temperature, std::optional<int> max_tokens)
+{
     nlohmann::json req = build_chat_request(model, system, prompt, temperature, max_tokens);
     auto& messages = req["messages"];
     const auto at = messages.begin() + (system.empty() ? 0 : 1);
@@ -103,13 +107,15 @@ struct RunOptions {
     bool no_save = false;
 };
 
-std::filesystem::path templates_dir(Context& ctx) {
+std::filesystem::path templates_dir(Context& ctx)
+{
     const auto& cfg = ctx.config();
     const auto dir = cfg.config_path.has_parent_path() ? cfg.config_path.parent_path() : std::filesystem::path(".");
     return dir / "templates";
 }
 
-int save_run_template(Context& ctx, const RunOptions& o) {
+int save_run_template(Context& ctx, const RunOptions& o)
+{
     RunTemplate t;
     t.model = o.model;
     t.system = o.system;
@@ -126,7 +132,8 @@ int save_run_template(Context& ctx, const RunOptions& o) {
 }
 
 // Writes to stdout unbuffered; false when stdout is gone (closed pipe).
-bool write_out(std::string_view text) {
+bool write_out(std::string_view text)
+{
     if (text.empty()) {
         return true;
     }
@@ -136,7 +143,8 @@ bool write_out(std::string_view text) {
     return std::fflush(stdout) == 0;
 }
 
-int run_run(Context& ctx, const RunOptions& o) {
+int run_run(Context& ctx, const RunOptions& o)
+{
     if (!o.save_template_name.empty()) {
         return save_run_template(ctx, o);
     }
@@ -157,7 +165,8 @@ int run_run(Context& ctx, const RunOptions& o) {
         if (id.empty()) {
             auto last = store.last_id();
             if (!last) {
-                std::cerr << "aigw run: no conversation to continue yet; run 'aigw run \"...\"' first, or name one with --cid\n";
+                std::cerr << "aigw run: no conversation to continue yet; run 'aigw run \"...\"' first, or name one "
+                             "with --cid\n";
                 return k_exit_usage;
             }
             id = *last;
@@ -188,17 +197,16 @@ int run_run(Context& ctx, const RunOptions& o) {
     const std::string wanted = !o.model.empty() ? o.model : !tmpl.model.empty() ? tmpl.model : conv.model;
     const DefaultModel model = pick_model(wanted, ctx.config(), ctx.env);
     if (!model.reason.empty() && is_tty(2)) {
-        std::cerr << paint("using " + model.model + " (" + model.reason + ")", Colour::dim, colour_enabled(2))
-                  << '\n';
+        std::cerr << paint("using " + model.model + " (" + model.reason + ")", Colour::dim, colour_enabled(2)) << '\n';
     }
     auto client = ctx.client();
     if (!client) {
         return fail(client.error());
     }
     const std::string system = !o.system.empty() ? o.system : !tmpl.system.empty() ? tmpl.system : conv.system;
-    const nlohmann::json req =
-        build_conversation_request(model.model, system, conv.messages, prompt,
-                                   o.temperature ? o.temperature : tmpl.temperature, o.max_tokens ? o.max_tokens : tmpl.max_tokens);
+    const nlohmann::json req = build_conversation_request(model.model, system, conv.messages, prompt,
+                                                          o.temperature ? o.temperature : tmpl.temperature,
+                                                          o.max_tokens ? o.max_tokens : tmpl.max_tokens);
     // Remembers the turn once the whole answer is in.
     auto remember = [&](const std::string& answer) {
         if (o.no_save) {
@@ -273,7 +281,8 @@ int run_run(Context& ctx, const RunOptions& o) {
 
 }  // namespace
 
-void add_run_command(CLI::App& app, Context& ctx) {
+void add_run_command(CLI::App& app, Context& ctx)
+{
     auto o = std::make_shared<RunOptions>();
     auto* cmd = app.add_subcommand("run", "Send one prompt and print the answer (stdin is read when piped)");
     cmd->add_option("prompt", o->prompt, "The prompt (words are joined with spaces)");
@@ -286,8 +295,11 @@ void add_run_command(CLI::App& app, Context& ctx) {
     auto* cont = cmd->add_flag("--continue", o->continue_last, "Continue the last conversation");
     // -c is concurrency elsewhere (bench, eval); the old short spelling still works, unlisted.
     auto* cont_short = cmd->add_flag("-c", o->continue_last, "Same as --continue")->group("");
-    cmd->add_option("--cid", o->cid, "Continue (or start) the conversation with this id")->excludes(cont)->excludes(cont_short);
-    cmd->add_option("-t,--template", o->template_name, "Use a saved template (model, system prompt, parameters, prompt)");
+    cmd->add_option("--cid", o->cid, "Continue (or start) the conversation with this id")
+        ->excludes(cont)
+        ->excludes(cont_short);
+    cmd->add_option("-t,--template", o->template_name,
+                    "Use a saved template (model, system prompt, parameters, prompt)");
     cmd->add_option("--save-template", o->save_template_name,
                     "Save -m, -s, --temperature, --max-tokens and the prompt (with {{input}}) as a template, and exit");
     cmd->add_flag("--no-save", o->no_save, "Do not store this exchange as a conversation");

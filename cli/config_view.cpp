@@ -12,7 +12,8 @@ namespace aigw::cli {
 
 namespace {
 
-std::optional<toml::table> parse_quietly(std::string_view text) {
+std::optional<toml::table> parse_quietly(std::string_view text)
+{
 #if TOML_EXCEPTIONS
     try {
         return toml::parse(text);
@@ -28,9 +29,16 @@ std::optional<toml::table> parse_quietly(std::string_view text) {
 #endif
 }
 
-std::string toml_string(std::string_view s) { return "\"" + std::string(s) + "\""; }
-std::string boolean(bool b) { return b ? "true" : "false"; }
-std::string number(double d) {
+std::string toml_string(std::string_view s)
+{
+    return "\"" + std::string(s) + "\"";
+}
+std::string boolean(bool b)
+{
+    return b ? "true" : "false";
+}
+std::string number(double d)
+{
     std::string s = format_fixed(d, 6);
     while (s.ends_with('0') && !s.ends_with(".0")) {
         s.pop_back();
@@ -40,12 +48,11 @@ std::string number(double d) {
 
 }  // namespace
 
-std::vector<ConfigValue> effective_config(const config::Config& cfg, std::string_view file_text,
-                                          const config::Env& env, bool data_dir_flag) {
+std::vector<ConfigValue> effective_config(const config::Config& cfg, std::string_view file_text, const config::Env& env,
+                                          bool data_dir_flag)
+{
     const auto root = parse_quietly(file_text);
-    auto in_file = [&](std::string_view path) {
-        return root && static_cast<bool>(root->at_path(path));
-    };
+    auto in_file = [&](std::string_view path) { return root && static_cast<bool>(root->at_path(path)); };
     std::vector<ConfigValue> out;
     auto add = [&](std::string key, std::string value) {
         std::string source = in_file(key) ? "file" : "default";

@@ -19,7 +19,7 @@ struct ConfigValue {
 /// Every scalar setting of `cfg` with its source. `file_text` is the config file's text
 /// ("" when absent or unreadable); a key written there counts as "file" unless the
 /// environment or --data-dir overrode it. Provider keys are masked.
-std::vector<ConfigValue> effective_config(const config::Config& cfg, std::string_view file_text,
-                                          const config::Env& env, bool data_dir_flag);
+std::vector<ConfigValue> effective_config(const config::Config& cfg, std::string_view file_text, const config::Env& env,
+                                          bool data_dir_flag);
 
 }  // namespace aigw::cli

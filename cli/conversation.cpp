@@ -14,7 +14,8 @@ namespace aigw::cli {
 
 namespace {
 
-bool valid_name(std::string_view id) {
+bool valid_name(std::string_view id)
+{
     if (id.empty() || id.size() > 64 || id.front() == '.') {
         return false;
     }
@@ -23,7 +24,8 @@ bool valid_name(std::string_view id) {
     });
 }
 
-std::string toml_quote(const std::string& s) {
+std::string toml_quote(const std::string& s)
+{
     std::ostringstream out;
     out << toml::value<std::string>(s);
     return out.str();
@@ -31,11 +33,18 @@ std::string toml_quote(const std::string& s) {
 
 }  // namespace
 
-bool valid_conversation_id(std::string_view id) { return valid_name(id); }
+bool valid_conversation_id(std::string_view id)
+{
+    return valid_name(id);
+}
 
-std::string new_conversation_id() { return time_stamped_id(); }
+std::string new_conversation_id()
+{
+    return time_stamped_id();
+}
 
-std::expected<std::optional<Conversation>, std::string> ConversationStore::load(const std::string& id) const {
+std::expected<std::optional<Conversation>, std::string> ConversationStore::load(const std::string& id) const
+{
     if (!valid_conversation_id(id)) {
         return std::unexpected("'" + id + "' is not a conversation id (letters, digits, '.', '_' and '-', at most 64)");
     }
@@ -57,7 +66,8 @@ std::expected<std::optional<Conversation>, std::string> ConversationStore::load(
     return c;
 }
 
-std::optional<std::string> ConversationStore::last_id() const {
+std::optional<std::string> ConversationStore::last_id() const
+{
     auto text = config::read_file(m_dir / "last");
     if (!text) {
         return std::nullopt;
@@ -68,7 +78,8 @@ std::optional<std::string> ConversationStore::last_id() const {
     return valid_conversation_id(*text) ? std::optional<std::string>(*text) : std::nullopt;
 }
 
-std::expected<void, std::string> ConversationStore::save(const Conversation& c) const {
+std::expected<void, std::string> ConversationStore::save(const Conversation& c) const
+{
     if (!valid_conversation_id(c.id)) {
         return std::unexpected("'" + c.id + "' is not a conversation id");
     }
@@ -89,7 +100,8 @@ std::expected<void, std::string> ConversationStore::save(const Conversation& c) 
     return {};
 }
 
-std::expected<RunTemplate, std::string> parse_template(std::string_view toml_text, std::string_view source) {
+std::expected<RunTemplate, std::string> parse_template(std::string_view toml_text, std::string_view source)
+{
     toml::table tbl;
     try {
         tbl = toml::parse(toml_text, source);
@@ -120,13 +132,15 @@ std::expected<RunTemplate, std::string> parse_template(std::string_view toml_tex
             }
             t.max_tokens = static_cast<int>(*v);
         } else {
-            return std::unexpected(where + "unknown key '" + k + "' (a template has model, system, prompt, temperature, max_tokens)");
+            return std::unexpected(where + "unknown key '" + k +
+                                   "' (a template has model, system, prompt, temperature, max_tokens)");
         }
     }
     return t;
 }
 
-std::expected<RunTemplate, std::string> load_template(const std::filesystem::path& dir, const std::string& name) {
+std::expected<RunTemplate, std::string> load_template(const std::filesystem::path& dir, const std::string& name)
+{
     if (!valid_name(name)) {
         return std::unexpected("'" + name + "' is not a template name (letters, digits, '.', '_' and '-')");
     }
@@ -139,8 +153,9 @@ std::expected<RunTemplate, std::string> load_template(const std::filesystem::pat
     return parse_template(*text, path.string());
 }
 
-std::expected<std::filesystem::path, std::string> save_template(const std::filesystem::path& dir, const std::string& name,
-                                                                const RunTemplate& t) {
+std::expected<std::filesystem::path, std::string> save_template(const std::filesystem::path& dir,
+                                                                const std::string& name, const RunTemplate& t)
+{
     if (!valid_name(name)) {
         return std::unexpected("'" + name + "' is not a template name (letters, digits, '.', '_' and '-')");
     }
@@ -172,7 +187,8 @@ std::expected<std::filesystem::path, std::string> save_template(const std::files
     return path;
 }
 
-std::string apply_template_prompt(const RunTemplate& t, const std::string& input) {
+std::string apply_template_prompt(const RunTemplate& t, const std::string& input)
+{
     if (t.prompt.empty()) {
         return input;
     }

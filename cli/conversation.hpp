@@ -53,8 +53,8 @@ struct RunTemplate {
 std::expected<RunTemplate, std::string> parse_template(std::string_view toml_text, std::string_view source);
 std::expected<RunTemplate, std::string> load_template(const std::filesystem::path& dir, const std::string& name);
 /// Writes <dir>/NAME.toml (0600).
-std::expected<std::filesystem::path, std::string> save_template(const std::filesystem::path& dir, const std::string& name,
-                                                                const RunTemplate& t);
+std::expected<std::filesystem::path, std::string> save_template(const std::filesystem::path& dir,
+                                                                const std::string& name, const RunTemplate& t);
 /// The template's prompt with {{input}} replaced; the input alone when the template has none
 /// (input appended after a blank line when the template prompt lacks {{input}}).
 std::string apply_template_prompt(const RunTemplate& t, const std::string& input);

@@ -9,14 +9,16 @@ namespace aigw::cli {
 
 namespace {
 
-std::string lower(std::string s) {
+std::string lower(std::string s)
+{
     for (auto& c : s) {
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
     return s;
 }
 
-std::string text_of(const nlohmann::json& v, const nlohmann::json& vars) {
+std::string text_of(const nlohmann::json& v, const nlohmann::json& vars)
+{
     if (v.is_string()) {
         return render_template(v.get<std::string>(), vars);
     }
@@ -24,7 +26,8 @@ std::string text_of(const nlohmann::json& v, const nlohmann::json& vars) {
 }
 
 /// A list value: an array, or a comma-separated string (promptfoo's shorthand).
-std::vector<std::string> list_of(const nlohmann::json& v, const nlohmann::json& vars) {
+std::vector<std::string> list_of(const nlohmann::json& v, const nlohmann::json& vars)
+{
     std::vector<std::string> out;
     if (v.is_array()) {
         for (const auto& x : v) {
@@ -50,17 +53,22 @@ std::vector<std::string> list_of(const nlohmann::json& v, const nlohmann::json& 
     return out;
 }
 
-std::string fmt(double v, int decimals) {
+std::string fmt(double v, int decimals)
+{
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
     return buf;
 }
 
-AssertResult result(bool pass, std::string reason) { return {pass, pass ? 1.0 : 0.0, std::move(reason)}; }
+AssertResult result(bool pass, std::string reason)
+{
+    return {pass, pass ? 1.0 : 0.0, std::move(reason)};
+}
 
 // Position of the end of the JSON value starting at text[start] ('{' or '['), by bracket
 // counting outside strings; npos when unbalanced.
-std::size_t balanced_end(std::string_view text, std::size_t start) {
+std::size_t balanced_end(std::string_view text, std::size_t start)
+{
     int depth = 0;
     bool in_string = false;
     for (std::size_t i = start; i < text.size(); ++i) {
@@ -86,7 +94,8 @@ std::size_t balanced_end(std::string_view text, std::size_t start) {
     return std::string_view::npos;
 }
 
-AssertResult check_tools_call(const std::string& output, const nlohmann::json& tools) {
+AssertResult check_tools_call(const std::string& output, const nlohmann::json& tools)
+{
     nlohmann::json calls = nlohmann::json::parse(output, nullptr, false);
     if (calls.is_object() && calls.contains("tool_calls")) {
         calls = calls["tool_calls"];
@@ -126,7 +135,8 @@ AssertResult check_tools_call(const std::string& output, const nlohmann::json& t
     return result(true, "valid tool calls");
 }
 
-bool type_matches(const nlohmann::json& v, const std::string& type) {
+bool type_matches(const nlohmann::json& v, const std::string& type)
+{
     if (type == "object") {
         return v.is_object();
     }
@@ -153,7 +163,8 @@ bool type_matches(const nlohmann::json& v, const std::string& type) {
 
 }  // namespace
 
-std::vector<nlohmann::json> json_values_in(std::string_view text) {
+std::vector<nlohmann::json> json_values_in(std::string_view text)
+{
     std::vector<nlohmann::json> out;
     std::size_t i = 0;
     while (i < text.size()) {
@@ -175,7 +186,8 @@ std::vector<nlohmann::json> json_values_in(std::string_view text) {
     return out;
 }
 
-std::string schema_violation(const nlohmann::json& value, const nlohmann::json& schema, const std::string& path) {
+std::string schema_violation(const nlohmann::json& value, const nlohmann::json& schema, const std::string& path)
+{
     if (!schema.is_object()) {
         return "";
     }
@@ -184,8 +196,9 @@ std::string schema_violation(const nlohmann::json& value, const nlohmann::json& 
         if (t->is_string()) {
             ok = type_matches(value, t->get<std::string>());
         } else if (t->is_array()) {
-            ok = std::any_of(t->begin(), t->end(),
-                             [&](const nlohmann::json& x) { return x.is_string() && type_matches(value, x.get<std::string>()); });
+            ok = std::any_of(t->begin(), t->end(), [&](const nlohmann::json& x) {
+                return x.is_string() && type_matches(value, x.get<std::string>());
+            });
         } else {
             ok = true;
         }
@@ -202,10 +215,12 @@ std::string schema_violation(const nlohmann::json& value, const nlohmann::json& 
         return path + " should be " + c->dump();
     }
     if (value.is_number()) {
-        if (auto m = schema.find("minimum"); m != schema.end() && m->is_number() && value.get<double>() < m->get<double>()) {
+        if (auto m = schema.find("minimum");
+            m != schema.end() && m->is_number() && value.get<double>() < m->get<double>()) {
             return path + " should be >= " + m->dump();
         }
-        if (auto m = schema.find("maximum"); m != schema.end() && m->is_number() && value.get<double>() > m->get<double>()) {
+        if (auto m = schema.find("maximum");
+            m != schema.end() && m->is_number() && value.get<double>() > m->get<double>()) {
             return path + " should be <= " + m->dump();
         }
     }
@@ -243,10 +258,12 @@ std::string schema_violation(const nlohmann::json& value, const nlohmann::json& 
         }
     }
     if (value.is_array()) {
-        if (auto m = schema.find("minItems"); m != schema.end() && m->is_number() && value.size() < m->get<std::size_t>()) {
+        if (auto m = schema.find("minItems");
+            m != schema.end() && m->is_number() && value.size() < m->get<std::size_t>()) {
             return path + " has fewer than " + m->dump() + " items";
         }
-        if (auto m = schema.find("maxItems"); m != schema.end() && m->is_number() && value.size() > m->get<std::size_t>()) {
+        if (auto m = schema.find("maxItems");
+            m != schema.end() && m->is_number() && value.size() > m->get<std::size_t>()) {
             return path + " has more than " + m->dump() + " items";
         }
         if (auto items = schema.find("items"); items != schema.end()) {
@@ -260,7 +277,8 @@ std::string schema_violation(const nlohmann::json& value, const nlohmann::json& 
     return "";
 }
 
-double cosine_similarity(const std::vector<double>& a, const std::vector<double>& b) {
+double cosine_similarity(const std::vector<double>& a, const std::vector<double>& b)
+{
     if (a.empty() || a.size() != b.size()) {
         return 0;
     }
@@ -275,7 +293,8 @@ double cosine_similarity(const std::vector<double>& a, const std::vector<double>
     return na > 0 && nb > 0 ? dot / (std::sqrt(na) * std::sqrt(nb)) : 0;
 }
 
-std::size_t levenshtein(std::string_view a, std::string_view b) {
+std::size_t levenshtein(std::string_view a, std::string_view b)
+{
     std::vector<std::size_t> prev(b.size() + 1);
     std::vector<std::size_t> cur(b.size() + 1);
     for (std::size_t j = 0; j <= b.size(); ++j) {
@@ -291,7 +310,8 @@ std::size_t levenshtein(std::string_view a, std::string_view b) {
     return prev[b.size()];
 }
 
-nlohmann::json rubric_messages(const std::string& rubric, const std::string& output) {
+nlohmann::json rubric_messages(const std::string& rubric, const std::string& output)
+{
     const std::string system =
         "You grade an output against a rubric. The output passes when the rubric's statement is true of it. "
         "Reply with only a JSON object, no other text: {\"reason\": \"<one sentence>\", \"pass\": true or false, "
@@ -301,7 +321,8 @@ nlohmann::json rubric_messages(const std::string& rubric, const std::string& out
     return nlohmann::json::array({{{"role", "system"}, {"content", system}}, {{"role", "user"}, {"content", user}}});
 }
 
-std::expected<Verdict, std::string> parse_verdict(std::string_view answer) {
+std::expected<Verdict, std::string> parse_verdict(std::string_view answer)
+{
     for (const auto& j : json_values_in(answer)) {
         if (!j.is_object() || (!j.contains("pass") && !j.contains("score"))) {
             continue;
@@ -347,7 +368,8 @@ std::expected<Verdict, std::string> parse_verdict(std::string_view answer) {
                            std::string(answer.substr(0, 200)));
 }
 
-AssertResult evaluate_assertion(const EvalAssertion& a, const AssertInput& in, const GradingServices& services) {
+AssertResult evaluate_assertion(const EvalAssertion& a, const AssertInput& in, const GradingServices& services)
+{
     AssertResult r;
     const std::string& out = in.output;
     const std::string& t = a.type;
@@ -361,8 +383,8 @@ AssertResult evaluate_assertion(const EvalAssertion& a, const AssertInput& in, c
         }
     } else if (t == "contains" || t == "icontains") {
         const std::string want = text_of(a.value, in.vars);
-        const bool found = t == "contains" ? out.find(want) != std::string::npos
-                                           : lower(out).find(lower(want)) != std::string::npos;
+        const bool found =
+            t == "contains" ? out.find(want) != std::string::npos : lower(out).find(lower(want)) != std::string::npos;
         r = result(found, "expected the output to contain \"" + want + "\"");
     } else if (t == "contains-any" || t == "icontains-any" || t == "contains-all" || t == "icontains-all") {
         const bool ci = t.starts_with("i");
@@ -430,7 +452,8 @@ AssertResult evaluate_assertion(const EvalAssertion& a, const AssertInput& in, c
             return {false, 0, "a latency assertion needs a threshold (ms)"};
         }
         r = result(in.latency_ms <= *a.threshold, "latency " + std::to_string(static_cast<long long>(in.latency_ms)) +
-                                                        " ms, threshold " + std::to_string(static_cast<long long>(*a.threshold)));
+                                                      " ms, threshold " +
+                                                      std::to_string(static_cast<long long>(*a.threshold)));
     } else if (t == "levenshtein") {
         const std::string want = text_of(a.value, in.vars);
         const double limit = a.threshold.value_or(5);
@@ -455,8 +478,7 @@ AssertResult evaluate_assertion(const EvalAssertion& a, const AssertInput& in, c
             }
             best = std::max(best, cosine_similarity(*got, *ref));
         }
-        r = {best >= threshold, std::max(best, 0.0),
-             "similarity " + fmt(best, 3) + ", threshold " + fmt(threshold, 3)};
+        r = {best >= threshold, std::max(best, 0.0), "similarity " + fmt(best, 3) + ", threshold " + fmt(threshold, 3)};
     } else if (t == "llm-rubric") {
         const std::string model = !a.provider.empty() ? a.provider : in.judge;
         if (!services.complete) {
@@ -484,7 +506,8 @@ AssertResult evaluate_assertion(const EvalAssertion& a, const AssertInput& in, c
 }
 
 bool test_passes(const std::vector<EvalAssertion>& asserts, const std::vector<AssertResult>& results,
-                 std::optional<double> threshold, double* score_out) {
+                 std::optional<double> threshold, double* score_out)
+{
     double weighted = 0;
     double weights = 0;
     bool all = true;

@@ -24,7 +24,8 @@ struct AssertResult {
 /// The gateway calls that grading needs. Each returns an error text on failure.
 struct GradingServices {
     /// Embedding of `text` with `model`.
-    std::function<std::expected<std::vector<double>, std::string>(const std::string& model, const std::string& text)> embed;
+    std::function<std::expected<std::vector<double>, std::string>(const std::string& model, const std::string& text)>
+        embed;
     /// The answer text of `model` to `messages`.
     std::function<std::expected<std::string, std::string>(const std::string& model, const nlohmann::json& messages)>
         complete;
@@ -32,13 +33,13 @@ struct GradingServices {
 
 /// What an assertion looks at.
 struct AssertInput {
-    std::string output;        ///< the answer text, or the tool_calls JSON when the model called tools
+    std::string output;  ///< the answer text, or the tool_calls JSON when the model called tools
     double cost_usd = 0;
     double latency_ms = 0;
     nlohmann::json vars = nlohmann::json::object();
-    nlohmann::json tools;      ///< the tools offered to the model (for is-valid-openai-tools-call)
-    std::string judge;         ///< llm-rubric model unless the assertion names one
-    std::string embedder;      ///< similar's embedding model unless the assertion names one
+    nlohmann::json tools;  ///< the tools offered to the model (for is-valid-openai-tools-call)
+    std::string judge;     ///< llm-rubric model unless the assertion names one
+    std::string embedder;  ///< similar's embedding model unless the assertion names one
 };
 
 AssertResult evaluate_assertion(const EvalAssertion& a, const AssertInput& in, const GradingServices& services);

@@ -17,12 +17,14 @@ namespace {
 
 // ---- helpers over yaml-cpp ----
 
-int line_of(const YAML::Node& n) {
+int line_of(const YAML::Node& n)
+{
     const int line = n.Mark().line;
     return line >= 0 ? line + 1 : 0;
 }
 
-std::string lower(std::string s) {
+std::string lower(std::string s)
+{
     for (auto& c : s) {
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     }
@@ -30,7 +32,8 @@ std::string lower(std::string s) {
 }
 
 /// A YAML node as JSON: plain scalars become booleans, null and numbers where they look it.
-nlohmann::json to_json(const YAML::Node& n) {
+nlohmann::json to_json(const YAML::Node& n)
+{
     if (!n.IsDefined() || n.IsNull()) {
         return nullptr;
     }
@@ -84,12 +87,14 @@ struct Loader {
     std::vector<std::string>* errors;       ///< EvalConfig::errors
     std::vector<std::string>* unsupported;  ///< EvalConfig::unsupported
 
-    void warn(const YAML::Node& n, const std::string& what) const {
+    void warn(const YAML::Node& n, const std::string& what) const
+    {
         warnings->push_back(name + ":" + std::to_string(line_of(n)) + ": " + what);
     }
     std::string where(const YAML::Node& n) const { return name + ":" + std::to_string(line_of(n)) + ": "; }
 
-    std::filesystem::path resolve(std::string_view ref) const {
+    std::filesystem::path resolve(std::string_view ref) const
+    {
         std::string p(ref);
         if (p.starts_with("file://")) {
             p = p.substr(7);
@@ -98,36 +103,55 @@ struct Loader {
         return path.is_absolute() ? path : base / path;
     }
 
-    std::expected<std::string, std::string> read(const YAML::Node& at, std::string_view ref) const {
+    std::expected<std::string, std::string> read(const YAML::Node& at, std::string_view ref) const
+    {
         const auto path = resolve(ref);
         std::ifstream in(path, std::ios::binary);
         if (!in) {
-            return std::unexpected(where(at) + "cannot read " + path.string() + " (paths are relative to the config file)");
+            return std::unexpected(where(at) + "cannot read " + path.string() +
+                                   " (paths are relative to the config file)");
         }
         return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     }
 };
 
-std::string extension_of(std::string_view ref) { return lower(std::filesystem::path(std::string(ref)).extension().string()); }
+std::string extension_of(std::string_view ref)
+{
+    return lower(std::filesystem::path(std::string(ref)).extension().string());
+}
 
 // ---- providers ----
 
-constexpr std::array k_request_params{"temperature",      "max_tokens",        "max_completion_tokens", "top_p",
-                                      "top_k",            "stop",              "seed",                  "presence_penalty",
-                                      "frequency_penalty", "tools",            "tool_choice",           "response_format",
-                                      "reasoning_effort", "thinking",          "parallel_tool_calls",   "logit_bias",
+constexpr std::array k_request_params{"temperature",
+                                      "max_tokens",
+                                      "max_completion_tokens",
+                                      "top_p",
+                                      "top_k",
+                                      "stop",
+                                      "seed",
+                                      "presence_penalty",
+                                      "frequency_penalty",
+                                      "tools",
+                                      "tool_choice",
+                                      "response_format",
+                                      "reasoning_effort",
+                                      "thinking",
+                                      "parallel_tool_calls",
+                                      "logit_bias",
                                       "user"};
-constexpr std::array k_endpoint_params{"apiKey",   "apiKeyEnvar",     "apiBaseUrl", "apiHost", "baseUrl", "organization",
-                                       "headers",  "region",          "accessKeyId", "secretAccessKey", "sessionToken",
-                                       "project",  "projectId",       "location",   "cost",   "apiVersion"};
+constexpr std::array k_endpoint_params{
+    "apiKey",      "apiKeyEnvar",     "apiBaseUrl",   "apiHost", "baseUrl",   "organization", "headers", "region",
+    "accessKeyId", "secretAccessKey", "sessionToken", "project", "projectId", "location",     "cost",    "apiVersion"};
 
 template <std::size_t N>
-bool one_of(const std::array<const char*, N>& list, std::string_view s) {
+bool one_of(const std::array<const char*, N>& list, std::string_view s)
+{
     return std::find(list.begin(), list.end(), s) != list.end();
 }
 
 std::expected<EvalProvider, std::string> provider_from(const Loader& L, const YAML::Node& at, const std::string& id,
-                                                       const YAML::Node& options) {
+                                                       const YAML::Node& options)
+{
     EvalProvider p;
     p.id = id;
     p.label = id;
@@ -166,7 +190,8 @@ std::expected<EvalProvider, std::string> provider_from(const Loader& L, const YA
                             try {
                                 v = to_json(YAML::Load(*text));
                             } catch (const YAML::Exception& e) {
-                                return std::unexpected(L.where(c.second) + "cannot parse " + ckey + " file: " + e.what());
+                                return std::unexpected(L.where(c.second) + "cannot parse " + ckey +
+                                                       " file: " + e.what());
                             }
                         }
                     }
@@ -186,9 +211,11 @@ std::expected<EvalProvider, std::string> provider_from(const Loader& L, const YA
     return p;
 }
 
-std::expected<std::vector<EvalProvider>, std::string> parse_providers(const Loader& L, const YAML::Node& n) {
+std::expected<std::vector<EvalProvider>, std::string> parse_providers(const Loader& L, const YAML::Node& n)
+{
     std::vector<EvalProvider> out;
-    auto add = [&](const YAML::Node& at, const std::string& id, const YAML::Node& options) -> std::expected<void, std::string> {
+    auto add = [&](const YAML::Node& at, const std::string& id,
+                   const YAML::Node& options) -> std::expected<void, std::string> {
         auto p = provider_from(L, at, id, options);
         if (!p) {
             return std::unexpected(p.error());
@@ -229,13 +256,15 @@ std::expected<std::vector<EvalProvider>, std::string> parse_providers(const Load
 
 // ---- prompts ----
 
-std::string short_label(std::string_view raw) {
+std::string short_label(std::string_view raw)
+{
     std::string s(raw.substr(0, 60));
     std::replace(s.begin(), s.end(), '\n', ' ');
     return raw.size() > 60 ? s + "..." : s;
 }
 
-bool looks_like_prompt_file(std::string_view s) {
+bool looks_like_prompt_file(std::string_view s)
+{
     if (s.find_first_of(" \t\n") != std::string_view::npos || s.find("{{") != std::string_view::npos) {
         return false;
     }
@@ -244,9 +273,11 @@ bool looks_like_prompt_file(std::string_view s) {
 }
 
 std::expected<std::vector<EvalPrompt>, std::string> prompts_from_file(const Loader& L, const YAML::Node& at,
-                                                                      const std::string& ref, const std::string& label) {
+                                                                      const std::string& ref, const std::string& label)
+{
     if (ref.find('*') != std::string::npos) {
-        return std::unexpected(L.where(at) + "prompt globs (" + ref + ") are not supported by aigw eval; list the files");
+        return std::unexpected(L.where(at) + "prompt globs (" + ref +
+                               ") are not supported by aigw eval; list the files");
     }
     auto text = L.read(at, ref);
     if (!text) {
@@ -303,14 +334,16 @@ std::expected<std::vector<EvalPrompt>, std::string> prompts_from_file(const Load
 }
 
 std::expected<std::vector<EvalPrompt>, std::string> prompt_from_string(const Loader& L, const YAML::Node& at,
-                                                                       const std::string& s, const std::string& label) {
+                                                                       const std::string& s, const std::string& label)
+{
     if (s.starts_with("file://") || (looks_like_prompt_file(s) && std::filesystem::exists(L.resolve(s)))) {
         return prompts_from_file(L, at, s, label);
     }
     return std::vector<EvalPrompt>{{label.empty() ? short_label(s) : label, s}};
 }
 
-std::expected<std::vector<EvalPrompt>, std::string> parse_prompts(const Loader& L, const YAML::Node& n) {
+std::expected<std::vector<EvalPrompt>, std::string> parse_prompts(const Loader& L, const YAML::Node& n)
+{
     std::vector<EvalPrompt> out;
     auto append = [&](std::expected<std::vector<EvalPrompt>, std::string> r) -> std::expected<void, std::string> {
         if (!r) {
@@ -370,19 +403,50 @@ std::expected<std::vector<EvalPrompt>, std::string> parse_prompts(const Loader& 
 // ---- tests ----
 
 const std::set<std::string, std::less<>> k_supported_asserts{
-    "equals",     "contains",     "icontains",    "contains-any",  "contains-all",
-    "icontains-any", "icontains-all", "regex",      "starts-with",   "is-json",
-    "contains-json", "is-valid-openai-tools-call", "cost",   "latency",  "similar",
-    "llm-rubric", "levenshtein"};
+    "equals",        "contains", "icontains",   "contains-any", "contains-all",  "icontains-any",
+    "icontains-all", "regex",    "starts-with", "is-json",      "contains-json", "is-valid-openai-tools-call",
+    "cost",          "latency",  "similar",     "llm-rubric",   "levenshtein"};
 
 /// promptfoo's other assertion types: known, so not a typo, but aigw eval cannot run them.
-const std::set<std::string, std::less<>> k_promptfoo_only_asserts{
-    "javascript", "python", "ruby", "webhook", "is-xml", "contains-xml", "is-sql", "contains-sql",
-    "is-html", "contains-html", "is-refusal", "is-valid-openai-function-call", "model-graded-closedqa",
-    "model-graded-factuality", "factuality", "answer-relevance", "context-faithfulness", "context-recall",
-    "context-relevance", "classifier", "moderation", "perplexity", "perplexity-score", "rouge-n", "bleu",
-    "gleu", "meteor", "select-best", "human", "finish-reason", "g-eval", "guardrails", "trace-span-count",
-    "trace-span-duration", "trace-error-spans", "conversation-relevance", "pi", "word-count", "assert-set"};
+const std::set<std::string, std::less<>> k_promptfoo_only_asserts{"javascript",
+                                                                  "python",
+                                                                  "ruby",
+                                                                  "webhook",
+                                                                  "is-xml",
+                                                                  "contains-xml",
+                                                                  "is-sql",
+                                                                  "contains-sql",
+                                                                  "is-html",
+                                                                  "contains-html",
+                                                                  "is-refusal",
+                                                                  "is-valid-openai-function-call",
+                                                                  "model-graded-closedqa",
+                                                                  "model-graded-factuality",
+                                                                  "factuality",
+                                                                  "answer-relevance",
+                                                                  "context-faithfulness",
+                                                                  "context-recall",
+                                                                  "context-relevance",
+                                                                  "classifier",
+                                                                  "moderation",
+                                                                  "perplexity",
+                                                                  "perplexity-score",
+                                                                  "rouge-n",
+                                                                  "bleu",
+                                                                  "gleu",
+                                                                  "meteor",
+                                                                  "select-best",
+                                                                  "human",
+                                                                  "finish-reason",
+                                                                  "g-eval",
+                                                                  "guardrails",
+                                                                  "trace-span-count",
+                                                                  "trace-span-duration",
+                                                                  "trace-error-spans",
+                                                                  "conversation-relevance",
+                                                                  "pi",
+                                                                  "word-count",
+                                                                  "assert-set"};
 
 struct JudgeChoice {
     std::string judge;
@@ -390,7 +454,8 @@ struct JudgeChoice {
 };
 
 /// options.provider: "openai:gpt-4o", {id}, or {text: ..., embedding: ...}.
-JudgeChoice judge_from(const Loader& L, const YAML::Node& provider) {
+JudgeChoice judge_from(const Loader& L, const YAML::Node& provider)
+{
     JudgeChoice c;
     auto id_of = [&](const YAML::Node& n) -> std::string {
         std::string id;
@@ -422,7 +487,8 @@ JudgeChoice judge_from(const Loader& L, const YAML::Node& provider) {
     return c;
 }
 
-JudgeChoice options_from(const Loader& L, const YAML::Node& options) {
+JudgeChoice options_from(const Loader& L, const YAML::Node& options)
+{
     JudgeChoice c;
     if (!options.IsMap()) {
         return c;
@@ -438,7 +504,8 @@ JudgeChoice options_from(const Loader& L, const YAML::Node& options) {
     return c;
 }
 
-std::optional<EvalAssertion> parse_assertion(const Loader& L, const YAML::Node& n) {
+std::optional<EvalAssertion> parse_assertion(const Loader& L, const YAML::Node& n)
+{
     if (!n.IsMap()) {
         L.warn(n, "an assertion is a mapping with 'type'; skipped");
         return std::nullopt;
@@ -457,7 +524,8 @@ std::optional<EvalAssertion> parse_assertion(const Loader& L, const YAML::Node& 
     if (!k_supported_asserts.contains(type)) {
         const std::string typed = n["type"].as<std::string>();
         if (k_promptfoo_only_asserts.contains(type)) {
-            L.unsupported->push_back(L.where(n["type"]) + "assertion type '" + typed + "' is not supported by aigw eval");
+            L.unsupported->push_back(L.where(n["type"]) + "assertion type '" + typed +
+                                     "' is not supported by aigw eval");
         } else {
             std::string msg = L.where(n["type"]) + "unknown assertion type '" + typed + "'";
             const std::vector<std::string> known(k_supported_asserts.begin(), k_supported_asserts.end());
@@ -479,7 +547,8 @@ std::optional<EvalAssertion> parse_assertion(const Loader& L, const YAML::Node& 
                 auto text = L.read(kv.second, a.value.get<std::string>());
                 if (text) {
                     const std::string ext = extension_of(a.value.get<std::string>());
-                    nlohmann::json parsed = ext == ".json" ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
+                    nlohmann::json parsed =
+                        ext == ".json" ? nlohmann::json::parse(*text, nullptr, false) : nlohmann::json();
                     a.value = parsed.is_discarded() || parsed.is_null() ? nlohmann::json(*text) : parsed;
                 } else {
                     L.warn(kv.second, text.error());
@@ -503,7 +572,8 @@ std::optional<EvalAssertion> parse_assertion(const Loader& L, const YAML::Node& 
     return a;
 }
 
-nlohmann::json load_var_value(const Loader& L, const YAML::Node& at, nlohmann::json v) {
+nlohmann::json load_var_value(const Loader& L, const YAML::Node& at, nlohmann::json v)
+{
     if (!v.is_string() || !v.get<std::string>().starts_with("file://")) {
         return v;
     }
@@ -530,7 +600,8 @@ nlohmann::json load_var_value(const Loader& L, const YAML::Node& at, nlohmann::j
 
 std::expected<std::vector<EvalTest>, std::string> parse_tests(const Loader& L, const YAML::Node& n);
 
-std::expected<EvalTest, std::string> parse_test(const Loader& L, const YAML::Node& n) {
+std::expected<EvalTest, std::string> parse_test(const Loader& L, const YAML::Node& n)
+{
     EvalTest t;
     t.line = line_of(n);
     if (!n.IsMap()) {
@@ -580,7 +651,8 @@ std::expected<EvalTest, std::string> parse_test(const Loader& L, const YAML::Nod
 }
 
 std::expected<std::vector<EvalTest>, std::string> tests_from_file(const Loader& L, const YAML::Node& at,
-                                                                  const std::string& ref) {
+                                                                  const std::string& ref)
+{
     if (ref.find('*') != std::string::npos) {
         return std::unexpected(L.where(at) + "test globs (" + ref + ") are not supported by aigw eval; list the files");
     }
@@ -601,7 +673,8 @@ std::expected<std::vector<EvalTest>, std::string> tests_from_file(const Loader& 
     }
 }
 
-std::expected<std::vector<EvalTest>, std::string> parse_tests(const Loader& L, const YAML::Node& n) {
+std::expected<std::vector<EvalTest>, std::string> parse_tests(const Loader& L, const YAML::Node& n)
+{
     std::vector<EvalTest> out;
     if (n.IsScalar()) {
         return tests_from_file(L, n, n.as<std::string>());
@@ -628,7 +701,8 @@ std::expected<std::vector<EvalTest>, std::string> parse_tests(const Loader& L, c
 }
 
 /// promptfoo runs a test once per combination of its array-valued vars.
-std::vector<EvalTest> expand_var_arrays(const EvalTest& t) {
+std::vector<EvalTest> expand_var_arrays(const EvalTest& t)
+{
     std::vector<EvalTest> out{t};
     for (const auto& [name, value] : t.vars.items()) {
         if (!value.is_array() || value.empty()) {
@@ -649,7 +723,8 @@ std::vector<EvalTest> expand_var_arrays(const EvalTest& t) {
 
 // ---- CSV ----
 
-std::vector<std::vector<std::string>> parse_csv(std::string_view text) {
+std::vector<std::vector<std::string>> parse_csv(std::string_view text)
+{
     std::vector<std::vector<std::string>> rows;
     std::vector<std::string> row;
     std::string field;
@@ -694,7 +769,8 @@ std::vector<std::vector<std::string>> parse_csv(std::string_view text) {
 
 }  // namespace
 
-std::optional<std::string> map_provider_id(std::string_view id) {
+std::optional<std::string> map_provider_id(std::string_view id)
+{
     for (std::string_view code : {"file://", "exec:", "python:", "http:", "https:", "webhook:", "script:", "golang:",
                                   "ruby:", "javascript:", "js:"}) {
         if (id.starts_with(code)) {
@@ -711,21 +787,22 @@ std::optional<std::string> map_provider_id(std::string_view id) {
     std::string prefix = lower(std::string(id.substr(0, colon)));
     std::string rest(id.substr(colon + 1));
     static const std::map<std::string, std::string, std::less<>> k_prefixes{
-        {"vertex", "gemini"},   {"google", "gemini"},   {"togetherai", "together"}, {"azureopenai", "azure"},
-        {"azure", "azure"},     {"bedrock", "bedrock"}, {"openai", "openai"},       {"anthropic", "anthropic"}};
+        {"vertex", "gemini"}, {"google", "gemini"},   {"togetherai", "together"}, {"azureopenai", "azure"},
+        {"azure", "azure"},   {"bedrock", "bedrock"}, {"openai", "openai"},       {"anthropic", "anthropic"}};
     if (auto it = k_prefixes.find(prefix); it != k_prefixes.end()) {
         prefix = it->second;
     }
     // "openai:chat:gpt-4o", "anthropic:messages:claude-x", "openai:embedding:text-embedding-3-small".
-    static const std::set<std::string, std::less<>> k_kinds{"chat",     "completion", "messages",  "embedding",
-                                                            "embeddings", "responses", "assistant", "converse"};
+    static const std::set<std::string, std::less<>> k_kinds{"chat",       "completion", "messages",  "embedding",
+                                                            "embeddings", "responses",  "assistant", "converse"};
     if (const auto c2 = rest.find(':'); c2 != std::string::npos && k_kinds.contains(rest.substr(0, c2))) {
         rest = rest.substr(c2 + 1);
     }
     return prefix + "/" + rest;
 }
 
-std::string render_template(std::string_view tmpl, const nlohmann::json& vars) {
+std::string render_template(std::string_view tmpl, const nlohmann::json& vars)
+{
     std::string out;
     std::size_t i = 0;
     while (i < tmpl.size()) {
@@ -796,10 +873,12 @@ std::string render_template(std::string_view tmpl, const nlohmann::json& vars) {
     return out;
 }
 
-nlohmann::json render_messages(const EvalPrompt& prompt, const nlohmann::json& vars) {
+nlohmann::json render_messages(const EvalPrompt& prompt, const nlohmann::json& vars)
+{
     auto is_chat = [](const nlohmann::json& j) {
-        return j.is_array() && !j.empty() &&
-               std::all_of(j.begin(), j.end(), [](const nlohmann::json& m) { return m.is_object() && m.contains("role"); });
+        return j.is_array() && !j.empty() && std::all_of(j.begin(), j.end(), [](const nlohmann::json& m) {
+                   return m.is_object() && m.contains("role");
+               });
     };
     nlohmann::json parsed = nlohmann::json::parse(prompt.raw, nullptr, false);
     if (!parsed.is_discarded() && is_chat(parsed)) {
@@ -823,7 +902,8 @@ nlohmann::json render_messages(const EvalPrompt& prompt, const nlohmann::json& v
     return nlohmann::json::array({{{"role", "user"}, {"content", text}}});
 }
 
-EvalAssertion assertion_from_string(std::string_view text) {
+EvalAssertion assertion_from_string(std::string_view text)
+{
     static const std::regex k_form(R"(^(not-)?([a-z][a-z0-9-]*)(?:\(([0-9]*\.?[0-9]+)\))?(?::\s?([\s\S]*))?$)");
     EvalAssertion a;
     std::string s(text);
@@ -833,7 +913,8 @@ EvalAssertion assertion_from_string(std::string_view text) {
         if (type == "grade") {
             type = "llm-rubric";
         }
-        const bool needs_no_value = type == "is-json" || type == "contains-json" || type == "is-valid-openai-tools-call";
+        const bool needs_no_value =
+            type == "is-json" || type == "contains-json" || type == "is-valid-openai-tools-call";
         if (k_supported_asserts.contains(type) && (m[4].matched || needs_no_value)) {
             a.type = type;
             a.negate = m[1].matched;
@@ -843,7 +924,8 @@ EvalAssertion assertion_from_string(std::string_view text) {
             if (m[4].matched) {
                 a.value = m[4].str();
             }
-            if ((type == "contains-any" || type == "contains-all" || type == "icontains-any" || type == "icontains-all") &&
+            if ((type == "contains-any" || type == "contains-all" || type == "icontains-any" ||
+                 type == "icontains-all") &&
                 a.value.is_string()) {
                 nlohmann::json list = nlohmann::json::array();
                 std::string item;
@@ -866,7 +948,8 @@ EvalAssertion assertion_from_string(std::string_view text) {
     return a;
 }
 
-std::expected<std::vector<EvalTest>, std::string> tests_from_csv(std::string_view text, std::string_view name) {
+std::expected<std::vector<EvalTest>, std::string> tests_from_csv(std::string_view text, std::string_view name)
+{
     auto rows = parse_csv(text);
     if (rows.empty()) {
         return std::vector<EvalTest>{};
@@ -904,14 +987,16 @@ std::expected<std::vector<EvalTest>, std::string> tests_from_csv(std::string_vie
 }
 
 std::expected<EvalConfig, std::string> parse_eval_config(std::string_view yaml_text, std::string_view name,
-                                                         const std::filesystem::path& base_dir) {
+                                                         const std::filesystem::path& base_dir)
+{
     EvalConfig cfg;
     Loader L{std::string(name), base_dir, &cfg.warnings, &cfg.errors, &cfg.unsupported};
     YAML::Node root;
     try {
         root = YAML::Load(std::string(yaml_text));
     } catch (const YAML::ParserException& e) {
-        return std::unexpected(std::string(name) + ":" + std::to_string(e.mark.line + 1) + ": not valid YAML: " + e.msg);
+        return std::unexpected(std::string(name) + ":" + std::to_string(e.mark.line + 1) +
+                               ": not valid YAML: " + e.msg);
     }
     if (!root.IsMap()) {
         return std::unexpected(std::string(name) + ": the config must be a mapping with providers, prompts and tests");
@@ -956,8 +1041,8 @@ std::expected<EvalConfig, std::string> parse_eval_config(std::string_view yaml_t
                         cfg.max_concurrency = o.second.as<int>();
                     } else if (okey == "repeat") {
                         cfg.repeat = std::max(1, o.second.as<int>());
-                    } else if (okey != "showProgressBar" && okey != "cache" && okey != "timeoutMs" &&
-                               okey != "delay" && okey != "maxEvalTimeMs") {
+                    } else if (okey != "showProgressBar" && okey != "cache" && okey != "timeoutMs" && okey != "delay" &&
+                               okey != "maxEvalTimeMs") {
                         L.warn(o.first, "unknown evaluateOptions key '" + okey + "'; ignored");
                     }
                 }
@@ -968,8 +1053,8 @@ std::expected<EvalConfig, std::string> parse_eval_config(std::string_view yaml_t
             } else if (key == "tags" || key == "metadata" || key == "sharing" || key == "writeLatestResults" ||
                        key == "commandLineOptions") {
                 continue;  // no effect on results
-            } else if (key == "scenarios" || key == "nunjucksFilters" || key == "derivedMetrics" || key == "extensions" ||
-                       key == "redteam") {
+            } else if (key == "scenarios" || key == "nunjucksFilters" || key == "derivedMetrics" ||
+                       key == "extensions" || key == "redteam") {
                 L.warn(kv.first, "'" + key + "' is not supported by aigw eval; ignored");
             } else {
                 L.warn(kv.first, "unknown key '" + key + "'; ignored");
@@ -979,7 +1064,9 @@ std::expected<EvalConfig, std::string> parse_eval_config(std::string_view yaml_t
         return std::unexpected(std::string(name) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
     }
     if (cfg.providers.empty()) {
-        return std::unexpected(std::string(name) + ": no providers; list the models to evaluate, e.g. providers: [openai:gpt-4o-mini, mock/echo]");
+        return std::unexpected(
+            std::string(name) +
+            ": no providers; list the models to evaluate, e.g. providers: [openai:gpt-4o-mini, mock/echo]");
     }
     if (cfg.prompts.empty()) {
         return std::unexpected(std::string(name) + ": no prompts; add prompts: ['Answer: {{question}}']");
@@ -1026,13 +1113,16 @@ std::expected<EvalConfig, std::string> parse_eval_config(std::string_view yaml_t
     return cfg;
 }
 
-std::expected<EvalConfig, std::string> load_eval_config(const std::filesystem::path& path) {
+std::expected<EvalConfig, std::string> load_eval_config(const std::filesystem::path& path)
+{
     std::ifstream in(path, std::ios::binary);
     if (!in) {
-        return std::unexpected("cannot read " + path.string() + "; give the path of a promptfoo config (promptfooconfig.yaml)");
+        return std::unexpected("cannot read " + path.string() +
+                               "; give the path of a promptfoo config (promptfooconfig.yaml)");
     }
     const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return parse_eval_config(text, path.string(), path.has_parent_path() ? path.parent_path() : std::filesystem::path("."));
+    return parse_eval_config(text, path.string(),
+                             path.has_parent_path() ? path.parent_path() : std::filesystem::path("."));
 }
 
 }  // namespace aigw::cli

@@ -20,19 +20,19 @@
 namespace aigw::cli {
 
 struct EvalProvider {
-    std::string id;       ///< as written in the config
-    std::string model;    ///< gateway model the id maps to
-    std::string label;    ///< shown in reports (label, else id)
+    std::string id;                                    ///< as written in the config
+    std::string model;                                 ///< gateway model the id maps to
+    std::string label;                                 ///< shown in reports (label, else id)
     nlohmann::json params = nlohmann::json::object();  ///< request fields from `config`
 };
 
 struct EvalPrompt {
     std::string label;
-    std::string raw;      ///< template text; a JSON array of {role, content} is a chat prompt
+    std::string raw;  ///< template text; a JSON array of {role, content} is a chat prompt
 };
 
 struct EvalAssertion {
-    std::string type;     ///< without the "not-" prefix
+    std::string type;  ///< without the "not-" prefix
     bool negate = false;
     nlohmann::json value;  ///< null when absent
     std::optional<double> threshold;
@@ -55,9 +55,9 @@ struct EvalConfig {
     std::string description;
     std::vector<EvalProvider> providers;
     std::vector<EvalPrompt> prompts;
-    std::vector<EvalTest> tests;   ///< defaultTest already merged in; var arrays expanded
-    int max_concurrency = 0;       ///< evaluateOptions.maxConcurrency, 0 = not set
-    int repeat = 1;                ///< evaluateOptions.repeat
+    std::vector<EvalTest> tests;        ///< defaultTest already merged in; var arrays expanded
+    int max_concurrency = 0;            ///< evaluateOptions.maxConcurrency, 0 = not set
+    int repeat = 1;                     ///< evaluateOptions.repeat
     std::vector<std::string> warnings;  ///< "file:12: unknown key 'foo' in a test; ignored"
     /// Assertion types nobody knows ("file:12: unknown assertion type 'contians'; did you
     /// mean 'contains'?"): the config is wrong, the run must not start.

@@ -13,7 +13,8 @@ namespace {
 constexpr int k_history_lines = 1000;
 }
 
-LineEditor::LineEditor(std::filesystem::path history_file) : m_history_file(std::move(history_file)) {
+LineEditor::LineEditor(std::filesystem::path history_file) : m_history_file(std::move(history_file))
+{
     // The prompt and the editing go to stderr: stdout carries only the answers.
     rl_outstream = stderr;
     rl_initialize();
@@ -27,7 +28,8 @@ LineEditor::LineEditor(std::filesystem::path history_file) : m_history_file(std:
 
 LineEditor::~LineEditor() = default;
 
-LineEditor::Result LineEditor::read_line(const std::string& prompt, std::string& line) {
+LineEditor::Result LineEditor::read_line(const std::string& prompt, std::string& line)
+{
     char* raw = readline(prompt.c_str());
     if (raw == nullptr) {
         return Result::eof;
@@ -48,7 +50,8 @@ LineEditor::Result LineEditor::read_line(const std::string& prompt, std::string&
     return Result::line;
 }
 
-std::string make_printable(std::string_view text) {
+std::string make_printable(std::string_view text)
+{
     static constexpr char k_hex[] = "0123456789abcdef";
     std::string out;
     out.reserve(text.size());

@@ -6,9 +6,13 @@ namespace aigw::cli {
 
 namespace {
 
-std::string model_of(const client::LogRow& r) { return r.served_model.empty() ? r.requested_model : r.served_model; }
+std::string model_of(const client::LogRow& r)
+{
+    return r.served_model.empty() ? r.requested_model : r.served_model;
+}
 
-std::string note_of(const client::LogRow& r) {
+std::string note_of(const client::LogRow& r)
+{
     std::string note;
     auto add = [&](const std::string& s) {
         if (!s.empty()) {
@@ -39,12 +43,14 @@ std::string note_of(const client::LogRow& r) {
     return note;
 }
 
-std::string status_cell(int status, bool colour) {
+std::string status_cell(int status, bool colour)
+{
     const std::string s = std::to_string(status);
     return status >= 400 ? paint(s, Colour::red, colour) : s;
 }
 
-std::string pad_right(std::string s, std::size_t width) {
+std::string pad_right(std::string s, std::size_t width)
+{
     const std::size_t w = display_width(s);
     if (w < width) {
         s += std::string(width - w, ' ');
@@ -52,19 +58,22 @@ std::string pad_right(std::string s, std::size_t width) {
     return s;
 }
 
-std::string pad_left(const std::string& s, std::size_t width) {
+std::string pad_left(const std::string& s, std::size_t width)
+{
     const std::size_t w = display_width(s);
     return w < width ? std::string(width - w, ' ') + s : s;
 }
 
-std::string pretty_body(const std::string& body) {
+std::string pretty_body(const std::string& body)
+{
     auto j = nlohmann::json::parse(body, nullptr, false);
     return j.is_discarded() ? body : j.dump(2);
 }
 
 }  // namespace
 
-nlohmann::json log_row_json(const client::LogRow& r) {
+nlohmann::json log_row_json(const client::LogRow& r)
+{
     nlohmann::json j = {{"ts_ms", r.ts_ms},
                         {"request_id", r.request_id},
                         {"key_id", r.key_id},
@@ -98,10 +107,11 @@ nlohmann::json log_row_json(const client::LogRow& r) {
     return j;
 }
 
-Table log_table(const std::vector<client::LogRow>& rows, bool colour) {
+Table log_table(const std::vector<client::LogRow>& rows, bool colour)
+{
     Table t({"TIME", "REQUEST", "MODEL", "STATUS", "IN", "OUT", "USD", "MS", "NOTE"},
-            {Align::left, Align::left, Align::left, Align::right, Align::right, Align::right, Align::right, Align::right,
-             Align::left});
+            {Align::left, Align::left, Align::left, Align::right, Align::right, Align::right, Align::right,
+             Align::right, Align::left});
     for (const auto& r : rows) {
         t.add_row({format_local_time(r.ts_ms), r.request_id, model_of(r), status_cell(r.status, colour),
                    group_thousands(r.input_tokens), group_thousands(r.output_tokens), format_usd(r.cost_usd),
@@ -110,26 +120,29 @@ Table log_table(const std::vector<client::LogRow>& rows, bool colour) {
     return t;
 }
 
-std::string log_line_header(bool colour) {
-    const std::string h = pad_right("TIME", 19) + "  " + pad_right("REQUEST", 28) + "  " + pad_right("MODEL", 30) + "  " +
-                          "STATUS" + "  " + pad_left("IN", 7) + "  " + pad_left("OUT", 7) + "  " + pad_left("USD", 9) +
-                          "  " + pad_left("MS", 7) + "  NOTE";
+std::string log_line_header(bool colour)
+{
+    const std::string h = pad_right("TIME", 19) + "  " + pad_right("REQUEST", 28) + "  " + pad_right("MODEL", 30) +
+                          "  " + "STATUS" + "  " + pad_left("IN", 7) + "  " + pad_left("OUT", 7) + "  " +
+                          pad_left("USD", 9) + "  " + pad_left("MS", 7) + "  NOTE";
     return paint(h, Colour::bold, colour);
 }
 
-std::string log_line(const client::LogRow& r, bool colour) {
+std::string log_line(const client::LogRow& r, bool colour)
+{
     std::string line = format_local_time(r.ts_ms) + "  " + pad_right(r.request_id, 28) + "  " +
                        pad_right(model_of(r), 30) + "  " + pad_left(status_cell(r.status, colour), 6) + "  " +
-                       pad_left(group_thousands(r.input_tokens), 7) + "  " + pad_left(group_thousands(r.output_tokens), 7) +
-                       "  " + pad_left(format_usd(r.cost_usd), 9) + "  " + pad_left(format_fixed(r.latency_ms, 0), 7) +
-                       "  " + note_of(r);
+                       pad_left(group_thousands(r.input_tokens), 7) + "  " +
+                       pad_left(group_thousands(r.output_tokens), 7) + "  " + pad_left(format_usd(r.cost_usd), 9) +
+                       "  " + pad_left(format_fixed(r.latency_ms, 0), 7) + "  " + note_of(r);
     while (!line.empty() && line.back() == ' ') {
         line.pop_back();
     }
     return line;
 }
 
-std::string request_details(const std::vector<client::LogRow>& attempts, bool colour) {
+std::string request_details(const std::vector<client::LogRow>& attempts, bool colour)
+{
     if (attempts.empty()) {
         return "";
     }

@@ -12,7 +12,6 @@
 
 namespace aigw::cli {
 
-
 nlohmann::json log_row_json(const client::LogRow& r);
 
 /// TIME, REQUEST, MODEL, STATUS, IN, OUT, USD, MS, NOTE (cache hit, attempts, tag, error).

@@ -5,7 +5,8 @@
 
 namespace aigw::cli {
 
-std::size_t edit_distance(std::string_view a, std::string_view b) {
+std::size_t edit_distance(std::string_view a, std::string_view b)
+{
     // One row of the dynamic-programming table at a time.
     std::vector<std::size_t> row(b.size() + 1);
     std::iota(row.begin(), row.end(), std::size_t{0});
@@ -22,7 +23,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     return row[b.size()];
 }
 
-std::optional<std::string> suggest(std::string_view typed, const std::vector<std::string>& candidates) {
+std::optional<std::string> suggest(std::string_view typed, const std::vector<std::string>& candidates)
+{
     std::optional<std::string> best;
     std::size_t best_distance = 3;
     for (const auto& c : candidates) {

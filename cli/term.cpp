@@ -15,9 +15,13 @@
 
 namespace aigw::cli {
 
-bool is_tty(int fd) { return ::isatty(fd) == 1; }
+bool is_tty(int fd)
+{
+    return ::isatty(fd) == 1;
+}
 
-bool colour_enabled(int fd) {
+bool colour_enabled(int fd)
+{
     const char* no = std::getenv("NO_COLOR");
     if (no != nullptr && *no != '\0') {
         return false;
@@ -29,19 +33,33 @@ bool colour_enabled(int fd) {
     return is_tty(fd);
 }
 
-std::string paint(std::string_view text, Colour c, bool enabled) {
+std::string paint(std::string_view text, Colour c, bool enabled)
+{
     if (!enabled || c == Colour::none) {
         return std::string(text);
     }
     const char* code = "";
     switch (c) {
-    case Colour::red: code = "31"; break;
-    case Colour::green: code = "32"; break;
-    case Colour::yellow: code = "33"; break;
-    case Colour::blue: code = "34"; break;
-    case Colour::dim: code = "2"; break;
-    case Colour::bold: code = "1"; break;
-    case Colour::none: break;
+        case Colour::red:
+            code = "31";
+            break;
+        case Colour::green:
+            code = "32";
+            break;
+        case Colour::yellow:
+            code = "33";
+            break;
+        case Colour::blue:
+            code = "34";
+            break;
+        case Colour::dim:
+            code = "2";
+            break;
+        case Colour::bold:
+            code = "1";
+            break;
+        case Colour::none:
+            break;
     }
     return "\x1b[" + std::string(code) + "m" + std::string(text) + "\x1b[0m";
 }
@@ -49,7 +67,8 @@ std::string paint(std::string_view text, Colour c, bool enabled) {
 namespace {
 
 // Decodes one UTF-8 code point at s[i]; advances i. Invalid bytes decode as themselves.
-char32_t next_code_point(std::string_view s, std::size_t& i) {
+char32_t next_code_point(std::string_view s, std::size_t& i)
+{
     const auto b0 = static_cast<unsigned char>(s[i]);
     int len = 1;
     char32_t cp = b0;
@@ -81,13 +100,15 @@ char32_t next_code_point(std::string_view s, std::size_t& i) {
     return cp;
 }
 
-bool is_combining(char32_t c) {
+bool is_combining(char32_t c)
+{
     return (c >= 0x0300 && c <= 0x036F) || (c >= 0x1AB0 && c <= 0x1AFF) || (c >= 0x1DC0 && c <= 0x1DFF) ||
-           (c >= 0x20D0 && c <= 0x20FF) || (c >= 0xFE20 && c <= 0xFE2F) || c == 0x200B || c == 0x200C ||
-           c == 0x200D || (c >= 0xFE00 && c <= 0xFE0F);
+           (c >= 0x20D0 && c <= 0x20FF) || (c >= 0xFE20 && c <= 0xFE2F) || c == 0x200B || c == 0x200C || c == 0x200D ||
+           (c >= 0xFE00 && c <= 0xFE0F);
 }
 
-bool is_wide(char32_t c) {
+bool is_wide(char32_t c)
+{
     return (c >= 0x1100 && c <= 0x115F) || (c >= 0x2E80 && c <= 0x303E) || (c >= 0x3041 && c <= 0x33FF) ||
            (c >= 0x3400 && c <= 0x4DBF) || (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0xA000 && c <= 0xA4CF) ||
            (c >= 0xAC00 && c <= 0xD7A3) || (c >= 0xF900 && c <= 0xFAFF) || (c >= 0xFE30 && c <= 0xFE4F) ||
@@ -97,7 +118,8 @@ bool is_wide(char32_t c) {
 
 }  // namespace
 
-std::size_t display_width(std::string_view s) {
+std::size_t display_width(std::string_view s)
+{
     std::size_t width = 0;
     std::size_t i = 0;
     while (i < s.size()) {
@@ -120,14 +142,16 @@ std::size_t display_width(std::string_view s) {
 }
 
 Table::Table(std::vector<std::string> headers, std::vector<Align> align)
-    : m_headers(std::move(headers)), m_align(std::move(align)) {
+    : m_headers(std::move(headers)), m_align(std::move(align))
+{
     m_align.resize(m_headers.size(), Align::left);
     if (is_tty(1)) {
         m_max_width = terminal_width(1);
     }
 }
 
-std::vector<std::size_t> fit_widths(std::vector<std::size_t> widths, std::size_t max_total, std::size_t gap) {
+std::vector<std::size_t> fit_widths(std::vector<std::size_t> widths, std::size_t max_total, std::size_t gap)
+{
     if (max_total == 0 || widths.empty()) {
         return widths;
     }
@@ -147,7 +171,8 @@ std::vector<std::size_t> fit_widths(std::vector<std::size_t> widths, std::size_t
     return widths;
 }
 
-std::string truncate_to_width(std::string_view s, std::size_t width) {
+std::string truncate_to_width(std::string_view s, std::size_t width)
+{
     if (display_width(s) <= width) {
         return std::string(s);
     }
@@ -187,14 +212,19 @@ std::string truncate_to_width(std::string_view s, std::size_t width) {
     return out + "…";
 }
 
-void Table::add_row(std::vector<std::string> cells) {
+void Table::add_row(std::vector<std::string> cells)
+{
     cells.resize(m_headers.size());
     m_rows.push_back(std::move(cells));
 }
 
-void Table::add_rule() { m_rows.emplace_back(); }
+void Table::add_rule()
+{
+    m_rows.emplace_back();
+}
 
-void Table::print(std::ostream& out, bool colour) const {
+void Table::print(std::ostream& out, bool colour) const
+{
     std::vector<std::size_t> widths(m_headers.size(), 0);
     for (std::size_t c = 0; c < m_headers.size(); ++c) {
         widths[c] = display_width(m_headers[c]);
@@ -243,13 +273,15 @@ void Table::print(std::ostream& out, bool colour) const {
     }
 }
 
-std::string format_fixed(double v, int decimals) {
+std::string format_fixed(double v, int decimals)
+{
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
     return buf;
 }
 
-std::string human_tokens(std::int64_t n) {
+std::string human_tokens(std::int64_t n)
+{
     if (n <= 0) {
         return "-";
     }
@@ -276,7 +308,8 @@ std::string human_tokens(std::int64_t n) {
     return std::to_string(n);
 }
 
-std::string group_thousands(std::int64_t n) {
+std::string group_thousands(std::int64_t n)
+{
     const std::string digits = std::to_string(n < 0 ? -n : n);
     std::string out;
     out.reserve(digits.size() + digits.size() / 3 + 1);
@@ -294,7 +327,8 @@ std::string group_thousands(std::int64_t n) {
     return out;
 }
 
-std::string format_usd(double usd) {
+std::string format_usd(double usd)
+{
     // One format everywhere: cents above a dollar, micro-dollars below (a call often costs
     // a few millionths).
     const std::string sign = usd < 0 ? "-" : "";
@@ -305,7 +339,8 @@ std::string format_usd(double usd) {
     return sign + "$" + format_fixed(a, a >= 1 ? 2 : 6);
 }
 
-std::string format_price(double per_mtok) {
+std::string format_price(double per_mtok)
+{
     std::string s = format_fixed(per_mtok, 4);
     // Keep at least two decimals, drop trailing zeros beyond that.
     while (s.size() > 3 && s.back() == '0' && s[s.size() - 3] != '.') {
@@ -314,7 +349,8 @@ std::string format_price(double per_mtok) {
     return s;
 }
 
-std::string csv_escape(std::string_view cell) {
+std::string csv_escape(std::string_view cell)
+{
     if (cell.find_first_of(",\"\n\r") == std::string_view::npos) {
         return std::string(cell);
     }
@@ -328,7 +364,8 @@ std::string csv_escape(std::string_view cell) {
     return out + "\"";
 }
 
-std::optional<std::string> read_secret(std::string_view prompt) {
+std::optional<std::string> read_secret(std::string_view prompt)
+{
     std::string line;
     if (!is_tty(0)) {
         if (!std::getline(std::cin, line)) {
@@ -361,7 +398,8 @@ std::optional<std::string> read_secret(std::string_view prompt) {
     return b == std::string::npos ? std::string() : line.substr(b);
 }
 
-std::size_t terminal_width(int fd) {
+std::size_t terminal_width(int fd)
+{
     winsize ws{};
     if (::ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0) {
         return ws.ws_col;
@@ -375,12 +413,15 @@ std::size_t terminal_width(int fd) {
     return 100;
 }
 
-std::string bar(double value, double max, std::size_t width) {
+std::string bar(double value, double max, std::size_t width)
+{
     if (!(value > 0) || !(max > 0) || width == 0) {
         return "";
     }
-    static constexpr const char* k_eighths[] = {"", "\u258F", "\u258E", "\u258D", "\u258C", "\u258B", "\u258A", "\u2589"};
-    const auto eighths = static_cast<std::size_t>(std::lround(std::min(value / max, 1.0) * static_cast<double>(width * 8)));
+    static constexpr const char* k_eighths[] = {"",       "\u258F", "\u258E", "\u258D",
+                                                "\u258C", "\u258B", "\u258A", "\u2589"};
+    const auto eighths =
+        static_cast<std::size_t>(std::lround(std::min(value / max, 1.0) * static_cast<double>(width * 8)));
     std::string out;
     for (std::size_t i = 0; i < eighths / 8; ++i) {
         out += "\u2588";
@@ -393,7 +434,8 @@ std::string bar(double value, double max, std::size_t width) {
 }
 
 std::string render_progress(std::size_t done, std::size_t total, std::size_t errors, double elapsed_s,
-                            std::size_t width) {
+                            std::size_t width)
+{
     std::string tail = "  " + std::to_string(done) + "/" + std::to_string(total);
     if (errors > 0) {
         tail += "  " + std::to_string(errors) + (errors == 1 ? " error" : " errors");
@@ -420,16 +462,21 @@ struct ProgressBar::State {
     std::chrono::steady_clock::time_point last_draw{};
 };
 
-ProgressBar::ProgressBar(std::size_t total, bool enabled) : m_state(std::make_unique<State>()) {
+ProgressBar::ProgressBar(std::size_t total, bool enabled) : m_state(std::make_unique<State>())
+{
     m_state->total = total;
     m_state->enabled = enabled;
     std::lock_guard lock(m_state->mu);
     draw_locked(true);
 }
 
-ProgressBar::~ProgressBar() { finish(); }
+ProgressBar::~ProgressBar()
+{
+    finish();
+}
 
-void ProgressBar::tick(bool error) {
+void ProgressBar::tick(bool error)
+{
     std::lock_guard lock(m_state->mu);
     ++m_state->done;
     if (error) {
@@ -438,7 +485,8 @@ void ProgressBar::tick(bool error) {
     draw_locked(m_state->done == m_state->total);
 }
 
-void ProgressBar::draw_locked(bool force) {
+void ProgressBar::draw_locked(bool force)
+{
     State& s = *m_state;
     if (!s.enabled || s.finished) {
         return;
@@ -455,7 +503,8 @@ void ProgressBar::draw_locked(bool force) {
     std::fflush(stderr);
 }
 
-void ProgressBar::finish() {
+void ProgressBar::finish()
+{
     std::lock_guard lock(m_state->mu);
     if (m_state->enabled && !m_state->finished) {
         std::fprintf(stderr, "\r\x1b[K");
@@ -464,7 +513,8 @@ void ProgressBar::finish() {
     m_state->finished = true;
 }
 
-std::string format_local_time(std::int64_t unix_ms, const char* format) {
+std::string format_local_time(std::int64_t unix_ms, const char* format)
+{
     const std::time_t t = static_cast<std::time_t>(unix_ms / 1000);
     std::tm tm{};
     localtime_r(&t, &tm);
@@ -473,10 +523,11 @@ std::string format_local_time(std::int64_t unix_ms, const char* format) {
     return buf;
 }
 
-std::string time_stamped_id() {
-    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                            std::chrono::system_clock::now().time_since_epoch())
-                            .count();
+std::string time_stamped_id()
+{
+    const auto now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
     std::random_device rd;
     char suffix[8];
     std::snprintf(suffix, sizeof suffix, "%04x", static_cast<unsigned>(rd() & 0xFFFF));

@@ -17,6 +17,10 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
 
 status=0
+echo "==> format (.clang-format)" >&2
+format_fail=0
+bash tests/check_format.sh || { status=1; format_fail=1; }
+
 echo "==> unit and integration tests (ctest)" >&2
 # Verbose into a log (each doctest binary prints its own case counts); the per-binary
 # lines on the terminal, and the whole log when something failed.
@@ -52,7 +56,7 @@ ct_fail=$(sed -n 's/.*test cases: *[0-9]* *| *[0-9]* passed *| *\([0-9]*\) faile
 sdk_pass=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$build/sdk.log" | tail -1)
 sdk_fail=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$build/sdk.log" | tail -1)
 passed=$(( ${ct_pass:-0} + ${sdk_pass:-0} + fuzz_pass ))
-failed=$(( ${ct_fail:-0} + ${sdk_fail:-0} + fuzz_fail ))
+failed=$(( ${ct_fail:-0} + ${sdk_fail:-0} + fuzz_fail + format_fail ))
 if [ "$status" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi
 echo "summary: $passed passed, $failed failed"
 exit "$status"

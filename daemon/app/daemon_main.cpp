@@ -125,16 +125,19 @@ int daemon_main(int argc, char** argv)
     }
     const auto& conf = (*gw)->config();
     const auto state_path = config::state_file(conf.data_dir);
-    nlohmann::json state = {{"pid", ::getpid()}, {"host", conf.host}, {"port", *bound},
-                            {"version", AIGW_VERSION}, {"started_ms", unix_ms()}};
+    nlohmann::json state = {{"pid", ::getpid()},
+                            {"host", conf.host},
+                            {"port", *bound},
+                            {"version", AIGW_VERSION},
+                            {"started_ms", unix_ms()}};
     try {
         config::write_private_file(state_path, state.dump() + "\n");
     } catch (const std::exception& e) {
         std::cerr << "aigwd: cannot write the state file " << state_path << ": " << e.what() << "\n";
         return 1;
     }
-    std::cerr << "aigwd " << AIGW_VERSION << " listening on http://" << conf.host << ":" << *bound
-              << " (data dir " << conf.data_dir.string() << ")\n";
+    std::cerr << "aigwd " << AIGW_VERSION << " listening on http://" << conf.host << ":" << *bound << " (data dir "
+              << conf.data_dir.string() << ")\n";
 
     std::thread signal_thread([&gw, sigs] {
         int sig = 0;

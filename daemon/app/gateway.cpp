@@ -191,8 +191,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     opts.body_timeout = std::chrono::milliseconds(g->m_cfg.body_timeout_ms);
     opts.allowed_hosts = g->m_cfg.allowed_hosts;
     g->m_server = std::make_unique<http::Server>(
-        std::move(opts), std::move(routes), unknown_route,
-        [](const http::Request& req, const wire::Failure& f) {
+        std::move(opts), std::move(routes), unknown_route, [](const http::Request& req, const wire::Failure& f) {
             if (f.status >= 500) {
                 std::cerr << "aigwd: " << req.method << " " << printable(req.path) << ": " << printable(f.message)
                           << "\n";

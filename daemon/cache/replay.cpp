@@ -72,11 +72,11 @@ std::vector<nlohmann::json> replay_chunks(const nlohmann::json& completion)
                 for (std::size_t j = 0; j < calls->size(); ++j) {
                     const auto& call = (*calls)[j];
                     const nlohmann::json fn = call.value("function", nlohmann::json::object());
-                    nlohmann::json piece = {{"index", j},
-                                            {"id", call.value("id", "")},
-                                            {"type", call.value("type", "function")},
-                                            {"function", {{"name", fn.value("name", "")},
-                                                          {"arguments", fn.value("arguments", "")}}}};
+                    nlohmann::json piece = {
+                        {"index", j},
+                        {"id", call.value("id", "")},
+                        {"type", call.value("type", "function")},
+                        {"function", {{"name", fn.value("name", "")}, {"arguments", fn.value("arguments", "")}}}};
                     chunk(index, {{"tool_calls", nlohmann::json::array({std::move(piece)})}});
                 }
             }

@@ -89,8 +89,9 @@ void migrate(SQLite::Database& db)
     const int version = db.execAndGet("PRAGMA user_version").getInt();
     const int latest = static_cast<int>(std::size(k_migrations));
     if (version > latest) {
-        throw std::runtime_error("it has schema version " + std::to_string(version) + " but this aigw knows only up to " +
-                                 std::to_string(latest) + " (written by a newer aigw): upgrade aigw, or run 'aigw cache clear' "
+        throw std::runtime_error("it has schema version " + std::to_string(version) +
+                                 " but this aigw knows only up to " + std::to_string(latest) +
+                                 " (written by a newer aigw): upgrade aigw, or run 'aigw cache clear' "
                                  "after deleting the file");
     }
     for (int v = version; v < latest; ++v) {
@@ -103,8 +104,7 @@ void migrate(SQLite::Database& db)
 
 }  // namespace
 
-ResponseCache::ResponseCache(CacheOptions options)
-    : m_opts(std::move(options)), m_semantic(m_opts.max_semantic_entries)
+ResponseCache::ResponseCache(CacheOptions options) : m_opts(std::move(options)), m_semantic(m_opts.max_semantic_entries)
 {
     if (!m_opts.now_ms) {
         m_opts.now_ms = system_now_ms;
@@ -120,8 +120,8 @@ std::expected<std::unique_ptr<ResponseCache>, std::string> ResponseCache::open(c
         return c;
     }
     try {
-        c->m_db = std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
-                                                     k_busy_timeout_ms);
+        c->m_db =
+            std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, k_busy_timeout_ms);
         // Answers are private: the file is the user's alone, as the data dir is.
         ::chmod(path.c_str(), 0600);
         const std::string mode = c->m_db->execAndGet("PRAGMA journal_mode=WAL").getString();

@@ -25,7 +25,9 @@
 #include <unordered_map>
 #include <vector>
 
-namespace SQLite { class Database; }
+namespace SQLite {
+class Database;
+}
 
 namespace aigw::daemon::cache {
 
@@ -55,8 +57,8 @@ struct CachedAnswer {
 struct CacheHit {
     std::shared_ptr<const CachedAnswer> answer;
     std::int64_t age_s = 0;
-    double saved_usd = 0;                ///< the original cost; the ledger's saved_usd for this hit
-    std::optional<double> similarity;    ///< set for a semantic match
+    double saved_usd = 0;              ///< the original cost; the ledger's saved_usd for this hit
+    std::optional<double> similarity;  ///< set for a semantic match
 };
 
 struct CacheStats {
@@ -66,14 +68,17 @@ struct CacheStats {
     std::int64_t semantic_entries = 0;
     // Since the daemon started:
     std::int64_t hits = 0;
-    std::int64_t semantic_hits = 0;      ///< included in hits
+    std::int64_t semantic_hits = 0;  ///< included in hits
     std::int64_t misses = 0;
     std::int64_t stores = 0;
-    std::int64_t evictions = 0;          ///< dropped for room (LRU)
-    std::int64_t expirations = 0;        ///< dropped after their TTL
-    std::int64_t too_large = 0;          ///< answers over the entry cap, not stored
-    double saved_usd = 0;                ///< sum of what the hits saved
-    double hit_rate() const { return hits + misses > 0 ? static_cast<double>(hits) / static_cast<double>(hits + misses) : 0; }
+    std::int64_t evictions = 0;    ///< dropped for room (LRU)
+    std::int64_t expirations = 0;  ///< dropped after their TTL
+    std::int64_t too_large = 0;    ///< answers over the entry cap, not stored
+    double saved_usd = 0;          ///< sum of what the hits saved
+    double hit_rate() const
+    {
+        return hits + misses > 0 ? static_cast<double>(hits) / static_cast<double>(hits + misses) : 0;
+    }
 };
 
 /// A vector to index with a stored answer (semantic cache).

@@ -146,8 +146,9 @@ std::string host_refused_message(std::string_view host_header)
     }
     std::string msg = "Host '";
     msg += name;
-    msg += "' is not allowed: aigwd answers only to localhost names (DNS rebinding protection). "
-           "Add it to [server] allowed_hosts to allow it.";
+    msg +=
+        "' is not allowed: aigwd answers only to localhost names (DNS rebinding protection). "
+        "Add it to [server] allowed_hosts to allow it.";
     return msg;
 }
 

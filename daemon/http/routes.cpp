@@ -30,9 +30,8 @@ void Routes::add(std::string method, std::string pattern, Handler h)
         pattern.pop_back();
         m_prefix.emplace_back(std::move(method), std::move(pattern), std::move(h));
         // Longest prefix first, so the first match is the best one.
-        std::stable_sort(m_prefix.begin(), m_prefix.end(), [](const auto& a, const auto& b) {
-            return std::get<1>(a).size() > std::get<1>(b).size();
-        });
+        std::stable_sort(m_prefix.begin(), m_prefix.end(),
+                         [](const auto& a, const auto& b) { return std::get<1>(a).size() > std::get<1>(b).size(); });
         return;
     }
     m_exact.insert_or_assign(std::pair(std::move(method), std::move(pattern)), std::move(h));
@@ -55,9 +54,10 @@ const Handler* Routes::find(std::string_view method, std::string_view path, bool
         }
     }
     if (path_exists != nullptr) {
-        *path_exists = std::any_of(m_exact.begin(), m_exact.end(), [path](const auto& e) { return e.first.second == path; })
-                       || std::any_of(m_prefix.begin(), m_prefix.end(),
-                                      [path](const auto& p) { return path.starts_with(std::get<1>(p)); });
+        *path_exists =
+            std::any_of(m_exact.begin(), m_exact.end(), [path](const auto& e) { return e.first.second == path; }) ||
+            std::any_of(m_prefix.begin(), m_prefix.end(),
+                        [path](const auto& p) { return path.starts_with(std::get<1>(p)); });
     }
     return nullptr;
 }

@@ -164,10 +164,12 @@ struct Core {
     std::size_t next_loop = 0;
 
     Core(ServerOptions o, Routes r, Handler f, ErrorResponder e)
-        : opts(std::move(o)), routes(std::move(r)), fallback(std::move(f)), errors(std::move(e)),
+        : opts(std::move(o)),
+          routes(std::move(r)),
+          fallback(std::move(f)),
+          errors(std::move(e)),
           hosts(opts.host, opts.allowed_hosts)
-    {
-    }
+    {}
 
     asio::awaitable<void> accept_loop();
 };
@@ -185,8 +187,12 @@ namespace {
 class Connection final : public Responder, public std::enable_shared_from_this<Connection> {
 public:
     Connection(Core& server, Loop& loop, tcp::socket socket, bool refusing)
-        : m_server(server), m_loop(loop), m_socket(std::move(socket)), m_timer(m_loop.ctx),
-          m_watch_done(m_loop.ctx), m_refusing(refusing)
+        : m_server(server),
+          m_loop(loop),
+          m_socket(std::move(socket)),
+          m_timer(m_loop.ctx),
+          m_watch_done(m_loop.ctx),
+          m_refusing(refusing)
     {
         error_code ec;
         const auto ep = m_socket.remote_endpoint(ec);
@@ -408,9 +414,9 @@ void Connection::watch_read()
     }
     m_socket.async_read_some(
         m_buffer.prepare(k_watch_read_bytes),
-        asio::bind_cancellation_slot(m_watch_cancel.slot(), [self = shared_from_this()](const error_code& ec, std::size_t n) {
-            self->on_watch_read(ec, n);
-        }));
+        asio::bind_cancellation_slot(
+            m_watch_cancel.slot(),
+            [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_watch_read(ec, n); }));
 }
 
 void Connection::on_watch_read(const error_code& ec, std::size_t n)
@@ -571,8 +577,9 @@ asio::awaitable<bool> Connection::serve_one()
     }
     if (host_fields > 1 || (host_fields == 0 && req.version == 11) || (host_fields == 1 && host_name(host).empty())) {
         m_keep_alive = false;
-        co_await send_error(req, wire::bad_request(host_fields > 1 ? "the request has several Host headers; send one"
-                                                                   : "the request has no valid Host header (HTTP/1.1 requires one)"));
+        co_await send_error(
+            req, wire::bad_request(host_fields > 1 ? "the request has several Host headers; send one"
+                                                   : "the request has no valid Host header (HTTP/1.1 requires one)"));
         co_await linger_close();
         co_return false;
     }
@@ -609,7 +616,8 @@ asio::awaitable<bool> Connection::serve_one()
         handler = &m_server.fallback;
     }
     if (!*handler) {
-        co_await send_error(req, wire::Failure{.kind = wire::FailureKind::not_found, .status = 404,
+        co_await send_error(req, wire::Failure{.kind = wire::FailureKind::not_found,
+                                               .status = 404,
                                                .message = "no such endpoint: " + req.method + " " + req.path});
     } else {
         co_await call_handler(*handler, req);
@@ -662,17 +670,20 @@ asio::awaitable<void> Connection::answer_read_error(Request& req, const error_co
     std::optional<wire::Failure> f;
     if (m_timed_out) {
         if (got_bytes) {
-            f = wire::Failure{.kind = wire::FailureKind::timeout, .status = 408,
+            f = wire::Failure{.kind = wire::FailureKind::timeout,
+                              .status = 408,
                               .message = "the request did not arrive within " +
                                          seconds_text(in_body ? opts.body_timeout : opts.header_timeout) +
                                          "; send it faster or check the network"};
         }
     } else if (ec == bhttp::error::header_limit) {
-        f = wire::Failure{.kind = wire::FailureKind::bad_request, .status = 431,
+        f = wire::Failure{.kind = wire::FailureKind::bad_request,
+                          .status = 431,
                           .message = "the request header is larger than the limit of " +
                                      std::to_string(opts.max_header_bytes) + " bytes"};
     } else if (ec == bhttp::error::body_limit) {
-        f = wire::Failure{.kind = wire::FailureKind::bad_request, .status = 413,
+        f = wire::Failure{.kind = wire::FailureKind::bad_request,
+                          .status = 413,
                           .message = "the request body is larger than the limit of " +
                                      std::to_string(opts.max_body_bytes) + " bytes (server max_body_bytes)"};
     } else if (is_http_error(ec) && ec != bhttp::error::end_of_stream && ec != bhttp::error::partial_message) {
@@ -716,7 +727,8 @@ asio::awaitable<void> Connection::refuse()
     }
     req.path = percent_decode(split_target(req.target).path, false);
     begin_exchange(req, false);
-    wire::Failure f{.kind = wire::FailureKind::rate_limited, .status = 503,
+    wire::Failure f{.kind = wire::FailureKind::rate_limited,
+                    .status = 503,
                     .message = "aigwd is at its limit of " + std::to_string(m_server.opts.max_connections) +
                                " open connections; retry in a moment, or raise [server] max_connections",
                     .retry_after_s = 1.0};
@@ -892,7 +904,8 @@ asio::awaitable<bool> Connection::write(std::string_view bytes)
     if (!m_chunked) {
         co_return co_await write_all(asio::buffer(bytes.data(), bytes.size()));
     }
-    auto [end, ec] = std::to_chars(m_chunk_line.data(), m_chunk_line.data() + m_chunk_line.size() - 2, bytes.size(), 16);
+    auto [end, ec] =
+        std::to_chars(m_chunk_line.data(), m_chunk_line.data() + m_chunk_line.size() - 2, bytes.size(), 16);
     *end++ = '\r';
     *end++ = '\n';
     static constexpr std::string_view k_crlf = "\r\n";
@@ -983,8 +996,7 @@ std::expected<int, std::string> Server::bind()
         setrlimit(RLIMIT_NOFILE, &limit);  // a failure leaves the soft limit: not fatal
     }
     const bool v6_text = s.opts.host.find(':') != std::string::npos;
-    const std::string where =
-        (v6_text ? "[" + s.opts.host + "]" : s.opts.host) + ":" + std::to_string(s.opts.port);
+    const std::string where = (v6_text ? "[" + s.opts.host + "]" : s.opts.host) + ":" + std::to_string(s.opts.port);
     const auto fail = [&](std::string why) {
         return std::unexpected("cannot listen on " + where + ": " + std::move(why));
     };

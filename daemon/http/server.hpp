@@ -14,15 +14,15 @@ namespace aigw::daemon::http {
 
 struct ServerOptions {
     std::string host = "127.0.0.1";
-    int port = 0;  ///< 0: any free port
-    int threads = 0;  ///< event-loop threads; 0: one per core (at least 2)
-    std::size_t max_header_bytes = 64 << 10;         ///< beyond: 431
-    std::size_t max_body_bytes = 64 << 20;           ///< beyond (chunked included): 413, read no further
-    std::chrono::milliseconds header_timeout{30'000};  ///< a request's header must arrive within this
-    std::chrono::milliseconds body_timeout{120'000};   ///< and its body within this (dribblers are cut off)
+    int port = 0;                                           ///< 0: any free port
+    int threads = 0;                                        ///< event-loop threads; 0: one per core (at least 2)
+    std::size_t max_header_bytes = 64 << 10;                ///< beyond: 431
+    std::size_t max_body_bytes = 64 << 20;                  ///< beyond (chunked included): 413, read no further
+    std::chrono::milliseconds header_timeout{30'000};       ///< a request's header must arrive within this
+    std::chrono::milliseconds body_timeout{120'000};        ///< and its body within this (dribblers are cut off)
     std::chrono::milliseconds keep_alive_timeout{120'000};  ///< an idle keep-alive connection is closed after this
-    std::chrono::milliseconds write_timeout{120'000};  ///< a client that takes no bytes for this long is cut off
-    std::size_t max_connections = 20'000;            ///< beyond: 503 in the caller's shape, then close
+    std::chrono::milliseconds write_timeout{120'000};       ///< a client that takes no bytes for this long is cut off
+    std::size_t max_connections = 20'000;                   ///< beyond: 503 in the caller's shape, then close
     /// Host header values allowed (without port), besides localhost, 127.0.0.1, [::1] and
     /// the bound address. "*" allows any (a team gateway behind its own proxy).
     std::vector<std::string> allowed_hosts;

@@ -13,7 +13,9 @@
 #include <string>
 #include <string_view>
 
-namespace SQLite { class Database; }
+namespace SQLite {
+class Database;
+}
 
 namespace aigw::daemon::ledger {
 

@@ -53,7 +53,8 @@ constexpr const char* k_insert_request_head =
     "cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_usd, priced, "
     "latency_ms, ttft_ms, stream, cache_hit, tag, variant, saved_usd) VALUES ";
 
-std::string insert_request_sql(int rows) {
+std::string insert_request_sql(int rows)
+{
     std::string tuple = "(";
     for (int c = 0; c < k_columns_per_row; ++c) {
         tuple += c == 0 ? "?" : ",?";
@@ -112,28 +113,38 @@ constexpr std::array<GroupColumn, 7> k_group_columns{{
 }};
 
 /// Every dimension the writer rolls up, and the value a row has in it.
-constexpr std::array<std::string_view, 8> k_dims{"all", "model", "provider", "key", "tag", "variant", "surface", "status"};
+constexpr std::array<std::string_view, 8> k_dims{"all", "model",   "provider", "key",
+                                                 "tag", "variant", "surface",  "status"};
 
-std::string dim_value(std::string_view dim, const LedgerRow& row) {
-    if (dim == "model") return row.served_model;
-    if (dim == "provider") return row.provider;
-    if (dim == "key") return row.key_id;
-    if (dim == "tag") return row.tag;
-    if (dim == "variant") return row.variant;
-    if (dim == "surface") return row.surface;
-    if (dim == "status") return std::to_string(row.status / 100) + "xx";  // as migration 4 writes it
+std::string dim_value(std::string_view dim, const LedgerRow& row)
+{
+    if (dim == "model")
+        return row.served_model;
+    if (dim == "provider")
+        return row.provider;
+    if (dim == "key")
+        return row.key_id;
+    if (dim == "tag")
+        return row.tag;
+    if (dim == "variant")
+        return row.variant;
+    if (dim == "surface")
+        return row.surface;
+    if (dim == "status")
+        return std::to_string(row.status / 100) + "xx";  // as migration 4 writes it
     return {};
 }
 
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+std::int64_t now_ms()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
 /// Deletes up to `limit` of the oldest rows before `cutoff_ms` and their bodies, and, when
 /// none are left, the rollups before it; one transaction. Returns the rows deleted.
-std::int64_t prune_batch(SQLite::Database& db, std::int64_t cutoff_ms, int limit) {
+std::int64_t prune_batch(SQLite::Database& db, std::int64_t cutoff_ms, int limit)
+{
     SQLite::Transaction transaction(db, SQLite::TransactionBehavior::IMMEDIATE);
     // Both statements pick the same rows: the first `limit` in (ts_ms, id) order.
     SQLite::Statement bodies(db,
@@ -165,14 +176,16 @@ std::int64_t prune_batch(SQLite::Database& db, std::int64_t cutoff_ms, int limit
     return deleted;
 }
 
-std::int64_t day_start(std::int64_t ts_ms) {
+std::int64_t day_start(std::int64_t ts_ms)
+{
     return ts_ms / k_ms_per_day * k_ms_per_day;
 }
 
 /// The main file, -wal and -shm to 0600 (the ones that exist); creates the main file 0600
 /// when it does not exist, so that SQLite, which gives -wal and -shm the main file's mode,
 /// never creates them readable by others.
-void make_private(const std::filesystem::path& path) {
+void make_private(const std::filesystem::path& path)
+{
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd >= 0) {
         ::close(fd);
@@ -186,13 +199,15 @@ void make_private(const std::filesystem::path& path) {
     }
 }
 
-SQLite::Database open_reader(const std::filesystem::path& path) {
+SQLite::Database open_reader(const std::filesystem::path& path)
+{
     SQLite::Database db(path, SQLite::OPEN_READONLY, k_busy_timeout_ms);
     register_hist_functions(db);
     return db;
 }
 
-LedgerRow row_from(SQLite::Statement& query, int first_column = 0) {
+LedgerRow row_from(SQLite::Statement& query, int first_column = 0)
+{
     LedgerRow row;
     int column = first_column;
     auto next = [&] { return query.getColumn(column++); };
@@ -230,7 +245,8 @@ LedgerRow row_from(SQLite::Statement& query, int first_column = 0) {
 
 /// Binds `row` to the 27 parameters of one VALUES tuple starting at `first`. The rows
 /// outlive each exec(), so strings are bound without copying.
-void bind_row(SQLite::Statement& insert, int first, const LedgerRow& row) {
+void bind_row(SQLite::Statement& insert, int first, const LedgerRow& row)
+{
     int i = first;
     insert.bind(i++, row.ts_ms);
     insert.bindNoCopy(i++, row.request_id);
@@ -268,7 +284,8 @@ struct RollupKey {
     std::int64_t start_hour = 0;
     std::string value;
 
-    bool operator<(const RollupKey& other) const {
+    bool operator<(const RollupKey& other) const
+    {
         return std::tie(dim, span_hours, start_hour, value) <
                std::tie(other.dim, other.span_hours, other.start_hour, other.value);
     }
@@ -282,7 +299,8 @@ struct RollupDelta {
     std::int64_t latency_sum_ms = 0;
     std::map<int, std::uint64_t> latency;  ///< bucket -> count (final attempts)
 
-    void add(const LedgerRow& row) {
+    void add(const LedgerRow& row)
+    {
         ++rows;
         input_tokens += row.input_tokens;
         cached_tokens += row.cached_tokens;
@@ -311,9 +329,11 @@ struct WriterStatements {
         : insert_one(db, insert_request_sql(1)),
           insert_many(db, insert_request_sql(k_rows_per_insert)),
           insert_body(db, k_insert_body_sql),
-          upsert_rollup(db, k_upsert_rollup_sql) {}
+          upsert_rollup(db, k_upsert_rollup_sql)
+    {}
 
-    void reset() {
+    void reset()
+    {
         insert_one.tryReset();
         insert_many.tryReset();
         insert_body.tryReset();
@@ -322,17 +342,19 @@ struct WriterStatements {
 };
 
 /// Writes one batch and its rollups in one transaction.
-void write_batch(SQLite::Database& db, WriterStatements& st, const std::vector<LedgerRow>& batch) {
+void write_batch(SQLite::Database& db, WriterStatements& st, const std::vector<LedgerRow>& batch)
+{
     SQLite::Transaction transaction(db);
     std::size_t i = 0;
     while (i < batch.size()) {
         // Runs of rows without bodies go k_rows_per_insert at a time; row order (and so row
         // id order) stays the batch's order.
         const std::size_t run_end = std::min(batch.size(), i + k_rows_per_insert);
-        const bool plain_run = run_end - i == static_cast<std::size_t>(k_rows_per_insert) &&
-                               std::all_of(batch.begin() + static_cast<std::ptrdiff_t>(i),
-                                           batch.begin() + static_cast<std::ptrdiff_t>(run_end),
-                                           [](const LedgerRow& r) { return r.request_body.empty() && r.response_body.empty(); });
+        const bool plain_run =
+            run_end - i == static_cast<std::size_t>(k_rows_per_insert) &&
+            std::all_of(batch.begin() + static_cast<std::ptrdiff_t>(i),
+                        batch.begin() + static_cast<std::ptrdiff_t>(run_end),
+                        [](const LedgerRow& r) { return r.request_body.empty() && r.response_body.empty(); });
         if (plain_run) {
             for (int r = 0; r < k_rows_per_insert; ++r) {
                 bind_row(st.insert_many, 1 + r * k_columns_per_row, batch[i + static_cast<std::size_t>(r)]);
@@ -401,17 +423,24 @@ void write_batch(SQLite::Database& db, WriterStatements& st, const std::vector<L
 /// A report range split into what the rollups answer (whole UTC days, whole hours) and
 /// what the rows answer (the partial hours at the edges).
 struct RangePlan {
-    std::int64_t day_from = 0, day_to = 0;      ///< start hours of whole days [from, to)
+    std::int64_t day_from = 0, day_to = 0;        ///< start hours of whole days [from, to)
     std::int64_t hour_from_a = 0, hour_to_a = 0;  ///< whole hours before the days
     std::int64_t hour_from_b = 0, hour_to_b = 0;  ///< whole hours after the days
     std::int64_t raw_from_a = 0, raw_to_a = 0;    ///< ms
     std::int64_t raw_from_b = 0, raw_to_b = 0;
 };
 
-std::int64_t floor_div(std::int64_t a, std::int64_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
-std::int64_t ceil_div(std::int64_t a, std::int64_t b) { return -floor_div(-a, b); }
+std::int64_t floor_div(std::int64_t a, std::int64_t b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+std::int64_t ceil_div(std::int64_t a, std::int64_t b)
+{
+    return -floor_div(-a, b);
+}
 
-RangePlan plan_range(std::int64_t since_ms, std::int64_t until_ms) {
+RangePlan plan_range(std::int64_t since_ms, std::int64_t until_ms)
+{
     RangePlan p;
     const std::int64_t h0 = std::max<std::int64_t>(0, ceil_div(since_ms, k_ms_per_hour));
     const std::int64_t h1 = floor_div(until_ms, k_ms_per_hour);
@@ -442,7 +471,8 @@ RangePlan plan_range(std::int64_t since_ms, std::int64_t until_ms) {
 
 /// The report's SQL: one row per group with requests, errors, input, cached, output, cost,
 /// cache hits, latency sum, saved and the merged latency histogram, most cost first.
-std::string cost_sql(const GroupColumn& column, const RangePlan& p) {
+std::string cost_sql(const GroupColumn& column, const RangePlan& p)
+{
     const std::string rollup_cols =
         " AS g, requests AS n, errors AS e, input_tokens AS i, cached_tokens AS c, output_tokens AS o, "
         "cost_usd AS usd, cache_hits AS h, latency_sum_ms AS l, saved_usd AS s, latency_hist AS hist FROM rollups ";
@@ -450,8 +480,8 @@ std::string cost_sql(const GroupColumn& column, const RangePlan& p) {
     auto rollup_part = [&](int span, std::int64_t from, std::int64_t to) {
         if (from < to) {
             parts.push_back("SELECT " + std::string(column.rollup_expr) + rollup_cols + "WHERE dim = '" +
-                            std::string(column.dim) + "' AND span_hours = " + std::to_string(span) + " AND start_hour >= " +
-                            std::to_string(from) + " AND start_hour < " + std::to_string(to));
+                            std::string(column.dim) + "' AND span_hours = " + std::to_string(span) +
+                            " AND start_hour >= " + std::to_string(from) + " AND start_hour < " + std::to_string(to));
         }
     };
     auto row_part = [&](std::int64_t from, std::int64_t to) {
@@ -464,8 +494,8 @@ std::string cost_sql(const GroupColumn& column, const RangePlan& p) {
                 "SUM(CASE WHEN final_attempt = 1 AND cache_hit = 1 THEN 1 ELSE 0 END) AS h, "
                 "SUM(CASE WHEN final_attempt = 1 THEN latency_ms ELSE 0 END) AS l, SUM(saved_usd) AS s, "
                 "aigw_latency_hist(CASE WHEN final_attempt = 1 THEN latency_ms END) AS hist "
-                "FROM requests WHERE ts_ms >= " + std::to_string(from) + " AND ts_ms < " + std::to_string(to) +
-                " GROUP BY g");
+                "FROM requests WHERE ts_ms >= " +
+                std::to_string(from) + " AND ts_ms < " + std::to_string(to) + " GROUP BY g");
         }
     };
     rollup_part(24, p.day_from, p.day_to);
@@ -481,30 +511,42 @@ std::string cost_sql(const GroupColumn& column, const RangePlan& p) {
         inner += inner.empty() ? part : " UNION ALL " + part;
     }
     return "SELECT g, SUM(n), SUM(e), SUM(i), SUM(c), SUM(o), SUM(usd), SUM(h), SUM(l), SUM(s), "
-           "aigw_hist_merge(hist) FROM (" + inner + ") GROUP BY g ORDER BY 7 DESC, 1 ASC";
+           "aigw_hist_merge(hist) FROM (" +
+           inner + ") GROUP BY g ORDER BY 7 DESC, 1 ASC";
 }
 
 /// Appends `text` as a JSON string: escaped, invalid UTF-8 replaced by U+FFFD.
-void append_json_string(std::string& out, std::string_view text) {
+void append_json_string(std::string& out, std::string_view text)
+{
     out.push_back('"');
     std::size_t i = 0;
     while (i < text.size()) {
         const auto c = static_cast<unsigned char>(text[i]);
         if (c < 0x80) {
             switch (c) {
-            case '"': out += "\\\""; break;
-            case '\\': out += "\\\\"; break;
-            case '\n': out += "\\n"; break;
-            case '\r': out += "\\r"; break;
-            case '\t': out += "\\t"; break;
-            default:
-                if (c < 0x20) {
-                    char buf[8];
-                    std::snprintf(buf, sizeof buf, "\\u%04x", c);
-                    out += buf;
-                } else {
-                    out.push_back(static_cast<char>(c));
-                }
+                case '"':
+                    out += "\\\"";
+                    break;
+                case '\\':
+                    out += "\\\\";
+                    break;
+                case '\n':
+                    out += "\\n";
+                    break;
+                case '\r':
+                    out += "\\r";
+                    break;
+                case '\t':
+                    out += "\\t";
+                    break;
+                default:
+                    if (c < 0x20) {
+                        char buf[8];
+                        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+                        out += buf;
+                    } else {
+                        out.push_back(static_cast<char>(c));
+                    }
             }
             ++i;
             continue;
@@ -529,7 +571,8 @@ void append_json_string(std::string& out, std::string_view text) {
             cp = (cp << 6) | (cc & 0x3f);
         }
         if (ok) {
-            ok = !(len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) && !(len == 4 && (cp < 0x10000 || cp > 0x10ffff));
+            ok = !(len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) &&
+                 !(len == 4 && (cp < 0x10000 || cp > 0x10ffff));
         }
         if (ok) {
             out.append(text.substr(i, static_cast<std::size_t>(len)));
@@ -542,7 +585,8 @@ void append_json_string(std::string& out, std::string_view text) {
     out.push_back('"');
 }
 
-void append_csv_field(std::string& out, std::string_view text) {
+void append_csv_field(std::string& out, std::string_view text)
+{
     if (text.find_first_of(",\"\r\n") == std::string_view::npos) {
         out.append(text);
         return;
@@ -557,7 +601,8 @@ void append_csv_field(std::string& out, std::string_view text) {
     out.push_back('"');
 }
 
-std::string number(double v) {
+std::string number(double v)
+{
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.17g", v);
     return buf;
@@ -569,15 +614,15 @@ std::string number(double v) {
 struct Ledger::Job {
     enum Kind { prune = 0, vacuum = 1 };
     int kind = prune;
-    std::int64_t cutoff_ms = 0;   ///< prune: a UTC day's start
+    std::int64_t cutoff_ms = 0;  ///< prune: a UTC day's start
     std::int64_t deleted = 0;
-    bool rows_done = false;       ///< prune: rows and rollups deleted, vacuum steps left
+    bool rows_done = false;  ///< prune: rows and rollups deleted, vacuum steps left
     std::promise<std::expected<std::int64_t, std::string>> done;
 };
 
-std::expected<std::unique_ptr<Ledger>, std::string> Ledger::open(const std::filesystem::path& path,
-                                                                 int retention_days,
-                                                                 std::size_t queue_capacity) {
+std::expected<std::unique_ptr<Ledger>, std::string> Ledger::open(const std::filesystem::path& path, int retention_days,
+                                                                 std::size_t queue_capacity)
+{
     LedgerOptions options;
     options.retention_days = retention_days;
     options.queue_capacity = queue_capacity;
@@ -585,7 +630,8 @@ std::expected<std::unique_ptr<Ledger>, std::string> Ledger::open(const std::file
 }
 
 std::expected<std::unique_ptr<Ledger>, std::string> Ledger::open(const std::filesystem::path& path,
-                                                                 const LedgerOptions& options) {
+                                                                 const LedgerOptions& options)
+{
     std::unique_ptr<Ledger> ledger(new Ledger());
     ledger->m_path = path;
     ledger->m_options = options;
@@ -597,8 +643,8 @@ std::expected<std::unique_ptr<Ledger>, std::string> Ledger::open(const std::file
             std::filesystem::create_directories(path.parent_path(), ignored);
         }
         make_private(path);
-        ledger->m_db = std::make_unique<SQLite::Database>(
-            path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, k_busy_timeout_ms);
+        ledger->m_db =
+            std::make_unique<SQLite::Database>(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, k_busy_timeout_ms);
         register_hist_functions(*ledger->m_db);
         // auto_vacuum can only be chosen before the first table exists; an older file
         // switches on vacuum().
@@ -607,8 +653,7 @@ std::expected<std::unique_ptr<Ledger>, std::string> Ledger::open(const std::file
         }
         const std::string mode = ledger->m_db->execAndGet("PRAGMA journal_mode=WAL").getString();
         if (mode != "wal") {
-            return std::unexpected("cannot put the ledger database " + path.string() +
-                                   " in WAL mode (got '" + mode +
+            return std::unexpected("cannot put the ledger database " + path.string() + " in WAL mode (got '" + mode +
                                    "'); put the data dir on a local filesystem");
         }
         ledger->m_db->exec("PRAGMA synchronous=NORMAL");
@@ -631,9 +676,13 @@ std::expected<std::unique_ptr<Ledger>, std::string> Ledger::open(const std::file
     return ledger;
 }
 
-Ledger::~Ledger() { close(); }
+Ledger::~Ledger()
+{
+    close();
+}
 
-void Ledger::record(LedgerRow row) {
+void Ledger::record(LedgerRow row)
+{
     std::unique_lock lock(m_mu);
     if (m_stopping) {
         return;
@@ -654,7 +703,8 @@ void Ledger::record(LedgerRow row) {
     }
 }
 
-bool Ledger::try_record(LedgerRow&& row) {
+bool Ledger::try_record(LedgerRow&& row)
+{
     std::unique_lock lock(m_mu);
     if (m_stopping || m_queue.size() >= m_capacity) {
         return false;
@@ -667,18 +717,21 @@ bool Ledger::try_record(LedgerRow&& row) {
     return true;
 }
 
-std::size_t Ledger::queue_depth() const {
+std::size_t Ledger::queue_depth() const
+{
     std::lock_guard lock(m_mu);
     return static_cast<std::size_t>(m_enqueued - m_committed);
 }
 
-void Ledger::flush() {
+void Ledger::flush()
+{
     std::unique_lock lock(m_mu);
     const std::uint64_t target = m_enqueued;
     m_cv_flushed.wait(lock, [&] { return m_committed >= target; });
 }
 
-void Ledger::close() {
+void Ledger::close()
+{
     std::lock_guard close_lock(m_close_mu);
     {
         std::lock_guard lock(m_mu);
@@ -692,7 +745,8 @@ void Ledger::close() {
     m_db.reset();
 }
 
-void Ledger::prune(std::int64_t now_ms) {
+void Ledger::prune(std::int64_t now_ms)
+{
     if (m_options.retention_days <= 0) {
         return;
     }
@@ -703,7 +757,8 @@ void Ledger::prune(std::int64_t now_ms) {
     }
 }
 
-std::expected<std::int64_t, std::string> Ledger::run_job(int kind, std::int64_t before_ms) {
+std::expected<std::int64_t, std::string> Ledger::run_job(int kind, std::int64_t before_ms)
+{
     auto job = std::make_shared<Job>();
     job->kind = kind;
     job->cutoff_ms = day_start(before_ms);
@@ -719,13 +774,18 @@ std::expected<std::int64_t, std::string> Ledger::run_job(int kind, std::int64_t 
     return done.get();
 }
 
-std::expected<std::int64_t, std::string> Ledger::prune_before(std::int64_t before_ms) {
+std::expected<std::int64_t, std::string> Ledger::prune_before(std::int64_t before_ms)
+{
     return run_job(Job::prune, before_ms);
 }
 
-std::expected<std::int64_t, std::string> Ledger::vacuum() { return run_job(Job::vacuum, 0); }
+std::expected<std::int64_t, std::string> Ledger::vacuum()
+{
+    return run_job(Job::vacuum, 0);
+}
 
-bool Ledger::maintenance_step() {
+bool Ledger::maintenance_step()
+{
     std::shared_ptr<Job> job;
     bool retention = false;
     {
@@ -787,7 +847,8 @@ bool Ledger::maintenance_step() {
     return true;
 }
 
-void Ledger::writer_loop() {
+void Ledger::writer_loop()
+{
     std::optional<WriterStatements> statements;
     std::vector<LedgerRow> batch;
     batch.reserve(k_max_batch_rows);
@@ -850,9 +911,8 @@ void Ledger::writer_loop() {
                         statements->reset();
                     }
                     if (attempt == k_write_tries) {
-                        std::cerr << "aigw ledger: lost " << batch.size() << " rows, writing "
-                                  << m_path.string() << " failed " << k_write_tries
-                                  << " times: " << e.what() << "\n";
+                        std::cerr << "aigw ledger: lost " << batch.size() << " rows, writing " << m_path.string()
+                                  << " failed " << k_write_tries << " times: " << e.what() << "\n";
                     } else {
                         std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
                     }
@@ -879,7 +939,8 @@ void Ledger::writer_loop() {
     }
 }
 
-std::expected<std::vector<CostGroup>, std::string> Ledger::cost(const CostQuery& q) const {
+std::expected<std::vector<CostGroup>, std::string> Ledger::cost(const CostQuery& q) const
+{
     const auto column = std::find_if(k_group_columns.begin(), k_group_columns.end(),
                                      [&](const GroupColumn& entry) { return entry.name == q.group_by; });
     if (column == k_group_columns.end()) {
@@ -929,7 +990,8 @@ std::expected<std::vector<CostGroup>, std::string> Ledger::cost(const CostQuery&
     }
 }
 
-std::expected<Spend, std::string> Ledger::spend_since(std::int64_t since_ms) const {
+std::expected<Spend, std::string> Ledger::spend_since(std::int64_t since_ms) const
+{
     CostQuery q;
     q.since_ms = since_ms;
     q.group_by = "key";
@@ -946,7 +1008,8 @@ std::expected<Spend, std::string> Ledger::spend_since(std::int64_t since_ms) con
     return spend;
 }
 
-std::expected<LedgerStats, std::string> Ledger::stats() const {
+std::expected<LedgerStats, std::string> Ledger::stats() const
+{
     LedgerStats st;
     st.schema_version = m_schema_version;
     st.retention_days = m_options.retention_days;
@@ -975,12 +1038,37 @@ std::expected<LedgerStats, std::string> Ledger::stats() const {
 }
 
 std::expected<std::int64_t, std::string> Ledger::export_rows(std::int64_t since_ms, std::int64_t until_ms,
-                                                             ExportFormat format, std::ostream& out) const {
-    static constexpr std::array<std::string_view, 29> k_names{
-        "ts_ms", "request_id", "key_id", "surface", "requested_model", "served_model", "provider", "status",
-        "attempt", "attempts", "final_attempt", "fallback_reason", "error", "input_tokens", "cached_tokens",
-        "cache_write_tokens", "output_tokens", "reasoning_tokens", "cost_usd", "priced", "latency_ms",
-        "ttft_ms", "stream", "cache_hit", "tag", "variant", "request_body", "response_body", "saved_usd"};
+                                                             ExportFormat format, std::ostream& out) const
+{
+    static constexpr std::array<std::string_view, 29> k_names{"ts_ms",
+                                                              "request_id",
+                                                              "key_id",
+                                                              "surface",
+                                                              "requested_model",
+                                                              "served_model",
+                                                              "provider",
+                                                              "status",
+                                                              "attempt",
+                                                              "attempts",
+                                                              "final_attempt",
+                                                              "fallback_reason",
+                                                              "error",
+                                                              "input_tokens",
+                                                              "cached_tokens",
+                                                              "cache_write_tokens",
+                                                              "output_tokens",
+                                                              "reasoning_tokens",
+                                                              "cost_usd",
+                                                              "priced",
+                                                              "latency_ms",
+                                                              "ttft_ms",
+                                                              "stream",
+                                                              "cache_hit",
+                                                              "tag",
+                                                              "variant",
+                                                              "request_body",
+                                                              "response_body",
+                                                              "saved_usd"};
     const std::string sql = std::string(k_select_row_sql) + "WHERE r.ts_ms >= ? AND r.ts_ms < ? ORDER BY r.ts_ms, r.id";
     std::int64_t written = 0;
     try {
@@ -1047,7 +1135,8 @@ std::expected<std::int64_t, std::string> Ledger::export_rows(std::int64_t since_
     }
 }
 
-std::expected<std::vector<LedgerRow>, std::string> Ledger::recent(int limit, bool all_attempts) const {
+std::expected<std::vector<LedgerRow>, std::string> Ledger::recent(int limit, bool all_attempts) const
+{
     // ORDER BY ts_ms, id walks the ts_ms index backwards (it holds the rowid) and stops at
     // the limit; the final_attempt filter is applied on the way.
     std::string sql = k_select_row_sql;
@@ -1069,7 +1158,8 @@ std::expected<std::vector<LedgerRow>, std::string> Ledger::recent(int limit, boo
     }
 }
 
-std::expected<std::vector<LedgerEntry>, std::string> Ledger::entries(const EntryFilter& f) const {
+std::expected<std::vector<LedgerEntry>, std::string> Ledger::entries(const EntryFilter& f) const
+{
     // k_select_row_sql with the row id in front: "SELECT r.id, r.ts_ms, ...".
     std::string sql = "SELECT r.id, " + std::string(k_select_row_sql).substr(std::string_view("SELECT ").size());
     std::vector<std::string> where;
@@ -1155,8 +1245,14 @@ std::expected<std::vector<LedgerEntry>, std::string> Ledger::entries(const Entry
     }
 }
 
-int Ledger::schema_version() const { return m_schema_version; }
+int Ledger::schema_version() const
+{
+    return m_schema_version;
+}
 
-int Ledger::latest_schema_version() { return static_cast<int>(ledger_migrations().size()); }
+int Ledger::latest_schema_version()
+{
+    return static_cast<int>(ledger_migrations().size());
+}
 
 }  // namespace aigw::daemon::ledger

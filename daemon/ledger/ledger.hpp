@@ -39,45 +39,47 @@
 #include <utility>
 #include <vector>
 
-namespace SQLite { class Database; }
+namespace SQLite {
+class Database;
+}
 
 namespace aigw::daemon::ledger {
 
 struct LedgerRow {
-    std::int64_t ts_ms = 0;          ///< unix ms when the request arrived
+    std::int64_t ts_ms = 0;  ///< unix ms when the request arrived
     std::string request_id;
-    std::string key_id;              ///< gateway key id ("default" for the main key)
-    std::string surface;             ///< "openai.chat", "anthropic.messages", "openai.embeddings"
+    std::string key_id;   ///< gateway key id ("default" for the main key)
+    std::string surface;  ///< "openai.chat", "anthropic.messages", "openai.embeddings"
     std::string requested_model;
-    std::string served_model;        ///< "provider/model" that answered (or was tried)
+    std::string served_model;  ///< "provider/model" that answered (or was tried)
     std::string provider;
-    int status = 0;                  ///< HTTP status returned (or of this attempt)
-    int attempt = 1;                 ///< 1-based attempt number within the request
-    int attempts = 1;                ///< total attempts of the request
-    bool final_attempt = true;       ///< the row that represents the request's outcome
-    std::string fallback_reason;     ///< why this attempt happened ("" for the first)
-    std::string error;               ///< short error text, never a key
+    int status = 0;               ///< HTTP status returned (or of this attempt)
+    int attempt = 1;              ///< 1-based attempt number within the request
+    int attempts = 1;             ///< total attempts of the request
+    bool final_attempt = true;    ///< the row that represents the request's outcome
+    std::string fallback_reason;  ///< why this attempt happened ("" for the first)
+    std::string error;            ///< short error text, never a key
     std::int64_t input_tokens = 0;
     std::int64_t cached_tokens = 0;
     std::int64_t cache_write_tokens = 0;
     std::int64_t output_tokens = 0;
     std::int64_t reasoning_tokens = 0;
     double cost_usd = 0;
-    bool priced = true;              ///< false: model not in the catalog, cost is 0
+    bool priced = true;  ///< false: model not in the catalog, cost is 0
     std::int64_t latency_ms = 0;
-    std::int64_t ttft_ms = -1;       ///< -1 when not streamed
+    std::int64_t ttft_ms = -1;  ///< -1 when not streamed
     bool stream = false;
     bool cache_hit = false;
-    std::string tag;                 ///< e.g. a bench run id
-    std::string variant;             ///< A/B variant
-    std::string request_body;        ///< only when body logging is on
-    std::string response_body;       ///< only when body logging is on
-    double saved_usd = 0;            ///< cache hit: what the answer would have cost upstream
+    std::string tag;            ///< e.g. a bench run id
+    std::string variant;        ///< A/B variant
+    std::string request_body;   ///< only when body logging is on
+    std::string response_body;  ///< only when body logging is on
+    double saved_usd = 0;       ///< cache hit: what the answer would have cost upstream
 };
 
 /// One group of a cost report.
 struct CostGroup {
-    std::string key;                 ///< model, provider, key id, day (YYYY-MM-DD), ...
+    std::string key;  ///< model, provider, key id, day (YYYY-MM-DD), ...
     std::int64_t requests = 0;
     std::int64_t errors = 0;
     std::int64_t input_tokens = 0;
@@ -86,7 +88,7 @@ struct CostGroup {
     double cost_usd = 0;
     std::int64_t cache_hits = 0;
     double avg_latency_ms = 0;
-    double saved_usd = 0;            ///< sum of saved_usd (cache hits)
+    double saved_usd = 0;             ///< sum of saved_usd (cache hits)
     std::int64_t p95_latency_ms = 0;  ///< nearest-rank p95 of final attempts' latency
 };
 
@@ -106,33 +108,33 @@ struct LedgerEntry {
 /// Which rows entries() returns. Empty strings do not filter.
 struct EntryFilter {
     std::optional<std::int64_t> after_row_id;  ///< set: rows committed after this one, oldest first
-    int limit = 50;                 ///< <= 0: no limit
-    bool all_attempts = false;      ///< false: final attempts only
-    std::string request_id;         ///< every attempt of one request
-    std::string tag;                ///< every row of one run (bench/eval)
-    std::string key_id;             ///< one key's rows (index requests_key)
-    std::string model;              ///< served model (index requests_model)
-    int status = 0;                 ///< one HTTP status; 0: any
-    bool errors_only = false;       ///< status >= 400 (index requests_errors)
-    std::int64_t since_ms = 0;      ///< > 0: ts_ms >= since_ms
-    std::int64_t until_ms = 0;      ///< > 0: ts_ms < until_ms
+    int limit = 50;                            ///< <= 0: no limit
+    bool all_attempts = false;                 ///< false: final attempts only
+    std::string request_id;                    ///< every attempt of one request
+    std::string tag;                           ///< every row of one run (bench/eval)
+    std::string key_id;                        ///< one key's rows (index requests_key)
+    std::string model;                         ///< served model (index requests_model)
+    int status = 0;                            ///< one HTTP status; 0: any
+    bool errors_only = false;                  ///< status >= 400 (index requests_errors)
+    std::int64_t since_ms = 0;                 ///< > 0: ts_ms >= since_ms
+    std::int64_t until_ms = 0;                 ///< > 0: ts_ms < until_ms
 };
 
 /// What `aigw ledger stats` shows.
 struct LedgerStats {
-    std::int64_t rows = 0;              ///< rows in `requests` (every attempt)
-    std::int64_t oldest_ts_ms = 0;      ///< 0 when empty
+    std::int64_t rows = 0;          ///< rows in `requests` (every attempt)
+    std::int64_t oldest_ts_ms = 0;  ///< 0 when empty
     std::int64_t newest_ts_ms = 0;
     std::int64_t rollup_rows = 0;
-    std::int64_t file_bytes = 0;        ///< ledger.db
-    std::int64_t wal_bytes = 0;         ///< ledger.db-wal
+    std::int64_t file_bytes = 0;  ///< ledger.db
+    std::int64_t wal_bytes = 0;   ///< ledger.db-wal
     std::int64_t page_size = 0;
     std::int64_t page_count = 0;
-    std::int64_t free_pages = 0;        ///< pages incremental vacuum can return
-    std::string auto_vacuum;            ///< "none", "full" or "incremental"
+    std::int64_t free_pages = 0;  ///< pages incremental vacuum can return
+    std::string auto_vacuum;      ///< "none", "full" or "incremental"
     int schema_version = 0;
     int retention_days = 0;
-    std::size_t queue_depth = 0;        ///< rows recorded, not yet committed
+    std::size_t queue_depth = 0;  ///< rows recorded, not yet committed
     std::size_t queue_capacity = 0;
 };
 
@@ -146,8 +148,8 @@ enum class ExportFormat { jsonl, csv };
 
 /// Options of Ledger::open beyond the path.
 struct LedgerOptions {
-    int retention_days = 0;                  ///< 0 keeps everything
-    std::size_t queue_capacity = 262'144;    ///< rows; record() waits when it is full
+    int retention_days = 0;                ///< 0 keeps everything
+    std::size_t queue_capacity = 262'144;  ///< rows; record() waits when it is full
     /// Retention runs this long after open, then every `retention_interval`.
     std::chrono::milliseconds first_retention_delay{10'000};
     std::chrono::milliseconds retention_interval{300'000};
@@ -254,7 +256,7 @@ private:
     std::size_t m_waiting_recorders = 0;  ///< record() calls blocked on a full queue
     bool m_stopping = false;
     bool m_writer_idle = false;  ///< the writer waits for rows and must be notified
-    std::mutex m_close_mu;                ///< serialises close() so the writer is joined once
+    std::mutex m_close_mu;       ///< serialises close() so the writer is joined once
     std::thread m_writer;
     int m_schema_version = 0;
     LedgerOptions m_options;

@@ -141,7 +141,8 @@ CREATE INDEX requests_errors ON requests(status) WHERE status >= 400;
 )sql"},
 };
 
-int current_version(SQLite::Database& db) {
+int current_version(SQLite::Database& db)
+{
     SQLite::Statement query(db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
     query.executeStep();
     return query.getColumn(0).getInt();
@@ -149,20 +150,26 @@ int current_version(SQLite::Database& db) {
 
 }  // namespace
 
-std::span<const Migration> ledger_migrations() { return k_migrations; }
+std::span<const Migration> ledger_migrations()
+{
+    return k_migrations;
+}
 
-std::expected<int, std::string> apply_migrations(SQLite::Database& db) {
+std::expected<int, std::string> apply_migrations(SQLite::Database& db)
+{
     return apply_migrations(db, k_migrations, "the ledger");
 }
 
 std::expected<int, std::string> apply_migrations(SQLite::Database& db, std::span<const Migration> migrations,
-                                                 std::string_view what) {
+                                                 std::string_view what)
+{
     const int latest = static_cast<int>(migrations.size());
     const std::string subject(what);
     int version = 0;
     try {
-        db.exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
+        db.exec(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            "version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
         version = current_version(db);
     } catch (const std::exception& e) {
         return std::unexpected("cannot read " + subject + "'s schema version: " + e.what());

@@ -7,14 +7,16 @@
 #include <string>
 #include <string_view>
 
-namespace SQLite { class Database; }
+namespace SQLite {
+class Database;
+}
 
 namespace aigw::daemon::ledger {
 
 struct Migration {
-    int version = 0;          ///< 1-based, contiguous
-    std::string_view name;    ///< short description stored with the version
-    std::string_view sql;     ///< one or more statements, run in one transaction
+    int version = 0;        ///< 1-based, contiguous
+    std::string_view name;  ///< short description stored with the version
+    std::string_view sql;   ///< one or more statements, run in one transaction
 };
 
 /// Every migration this build knows, in order.

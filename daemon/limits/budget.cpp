@@ -50,9 +50,9 @@ std::int64_t period_start_ms(Period p, std::int64_t index)
     if (p == Period::day) {
         return index * k_ms_per_day;
     }
-    const std::chrono::year_month_day first{std::chrono::year{static_cast<int>(floor_div(index, 12))},
-                                            std::chrono::month{static_cast<unsigned>(index - floor_div(index, 12) * 12 + 1)},
-                                            std::chrono::day{1}};
+    const std::chrono::year_month_day first{
+        std::chrono::year{static_cast<int>(floor_div(index, 12))},
+        std::chrono::month{static_cast<unsigned>(index - floor_div(index, 12) * 12 + 1)}, std::chrono::day{1}};
     return static_cast<std::int64_t>(std::chrono::sys_days{first}.time_since_epoch().count()) * k_ms_per_day;
 }
 

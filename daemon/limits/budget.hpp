@@ -23,7 +23,7 @@ std::int64_t period_start_ms(Period p, std::int64_t index);
 
 /// What one key (or everything) spent in the current day and month.
 struct Spend {
-    std::int64_t day = -1;    ///< period_index(day) the day total belongs to
+    std::int64_t day = -1;  ///< period_index(day) the day total belongs to
     double day_usd = 0;
     std::int64_t month = -1;  ///< period_index(month) the month total belongs to
     double month_usd = 0;

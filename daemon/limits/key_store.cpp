@@ -82,8 +82,8 @@ bool valid_name(std::string_view name)
 std::expected<void, KeyError> validate(const KeySpec& spec, std::int64_t now_ms)
 {
     if (!valid_name(spec.name)) {
-        return std::unexpected(KeyError{400, "the key name must be 1 to 64 letters, digits, '.', '_' or '-' (got '" +
-                                                 spec.name + "')"});
+        return std::unexpected(
+            KeyError{400, "the key name must be 1 to 64 letters, digits, '.', '_' or '-' (got '" + spec.name + "')"});
     }
     if (spec.name.starts_with("vk_")) {
         return std::unexpected(KeyError{400, "the key name must not start with 'vk_' (key ids do)"});
@@ -196,8 +196,8 @@ std::expected<std::unique_ptr<KeyStore>, std::string> KeyStore::open(const std::
             }
         }
         ::chmod(file.c_str(), 0600);
-        store->m_db = std::make_unique<SQLite::Database>(file, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE,
-                                                         k_busy_timeout_ms);
+        store->m_db =
+            std::make_unique<SQLite::Database>(file, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE, k_busy_timeout_ms);
     } catch (const std::exception& e) {
         return std::unexpected("cannot open the key store " + file.string() + ": " + e.what() +
                                "; check that the data dir is writable");
@@ -212,7 +212,8 @@ std::expected<std::unique_ptr<KeyStore>, std::string> KeyStore::open(const std::
     return store;
 }
 
-KeyStore::KeyStore(const Clock& clock) : m_clock(clock) {}
+KeyStore::KeyStore(const Clock& clock) : m_clock(clock)
+{}
 
 KeyStore::~KeyStore() = default;
 
@@ -257,9 +258,10 @@ std::expected<KeyStore::Created, KeyError> KeyStore::create(KeySpec spec)
     }
     const std::string hash = key_hash(out.secret);
     try {
-        SQLite::Statement insert(*m_db,
-                                 "INSERT INTO virtual_keys(id, name, key_hash, rpm, tpm, budget_usd, budget_period, "
-                                 "models, expires_ms, revoked_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)");
+        SQLite::Statement insert(
+            *m_db,
+            "INSERT INTO virtual_keys(id, name, key_hash, rpm, tpm, budget_usd, budget_period, "
+            "models, expires_ms, revoked_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)");
         insert.bind(1, out.key.id);
         insert.bind(2, out.key.name);
         insert.bind(3, hash);

@@ -19,7 +19,9 @@
 #include <unordered_map>
 #include <vector>
 
-namespace SQLite { class Database; }
+namespace SQLite {
+class Database;
+}
 
 namespace aigw::daemon::limits {
 
@@ -44,9 +46,9 @@ struct KeySpec {
 /// A stored key. It deliberately has no field for the secret or its hash, so nothing that
 /// serialises a VirtualKey can leak them.
 struct VirtualKey : KeySpec {
-    std::string id;                   ///< "vk_" + 16 hex: what the ledger and reports show
+    std::string id;  ///< "vk_" + 16 hex: what the ledger and reports show
     std::int64_t created_ms = 0;
-    std::int64_t revoked_ms = 0;      ///< 0 = active
+    std::int64_t revoked_ms = 0;  ///< 0 = active
 
     bool revoked() const { return revoked_ms != 0; }
     bool expired(std::int64_t now_ms) const { return expires_ms != 0 && now_ms >= expires_ms; }
@@ -105,10 +107,10 @@ private:
     const Clock& m_clock;
     std::unique_ptr<SQLite::Database> m_db;  ///< used under m_write_mu only (admin calls)
     std::mutex m_write_mu;
-    mutable std::shared_mutex m_mu;          ///< guards the maps below
+    mutable std::shared_mutex m_mu;  ///< guards the maps below
     std::unordered_map<std::string, std::shared_ptr<const VirtualKey>> m_by_hash;
     std::unordered_map<std::string, std::shared_ptr<const VirtualKey>> m_by_id;
-    std::vector<std::string> m_order;        ///< ids, oldest first
+    std::vector<std::string> m_order;  ///< ids, oldest first
 };
 
 }  // namespace aigw::daemon::limits

@@ -210,8 +210,8 @@ std::expected<void, std::string> Limiter::seed(const ledger::Ledger& ledger)
     return {};
 }
 
-std::optional<wire::Failure> Limiter::check_budgets(const VirtualKey* key, std::string_view key_id,
-                                                    std::int64_t now_ms, double estimate_usd) const
+std::optional<wire::Failure> Limiter::check_budgets(const VirtualKey* key, std::string_view key_id, std::int64_t now_ms,
+                                                    double estimate_usd) const
 {
     // Costs held by requests in flight count as spent, plus this request's own estimate.
     auto held = [&](const Spend* h, Period p) {
@@ -241,10 +241,9 @@ std::optional<wire::Failure> Limiter::check_budgets(const VirtualKey* key, std::
         const double committed = spent + held(held_key, key->budget->period);
         if (over(committed, key->budget->usd)) {
             return budget_failure("Budget reached: " + who_is(*key) + " has spent or holds for requests in flight " +
-                                      usd(committed) + " of its " +
-                                      usd(key->budget->usd) + " " + std::string(adjective(key->budget->period)) +
-                                      " budget (UTC " + std::string(to_string(key->budget->period)) +
-                                      ")." + estimate_note(committed) +
+                                      usd(committed) + " of its " + usd(key->budget->usd) + " " +
+                                      std::string(adjective(key->budget->period)) + " budget (UTC " +
+                                      std::string(to_string(key->budget->period)) + ")." + estimate_note(committed) +
                                       " Ask the gateway's admin for a larger budget or a new key.",
                                   now_ms, key->budget->period);
         }
@@ -259,8 +258,7 @@ std::optional<wire::Failure> Limiter::check_budgets(const VirtualKey* key, std::
             return budget_failure("Budget reached: the gateway's " + std::string(adjective(p)) + " budget of " +
                                       usd(limit) + " is spent or held by requests in flight (" + usd(spent) +
                                       " this UTC " + std::string(to_string(p)) + ")." + estimate_note(spent) +
-                                      " Raise [budget] " +
-                                      (p == Period::day ? "daily_usd" : "monthly_usd") +
+                                      " Raise [budget] " + (p == Period::day ? "daily_usd" : "monthly_usd") +
                                       " in the aigw config to go on.",
                                   now_ms, p);
         }
@@ -323,7 +321,8 @@ std::optional<wire::Failure> Limiter::admit_locked(const VirtualKey* key, std::s
         wire::Failure f = budget_failure("The model '" + std::string(model_id) +
                                              "' has no price in the catalog, so its spend cannot be counted against "
                                              "the budget that applies to this request. Add its prices under "
-                                             "[models.\"" + std::string(model_id) +
+                                             "[models.\"" +
+                                             std::string(model_id) +
                                              "\"] (input, output) or set [limits] allow_unpriced = true in the aigw "
                                              "config.",
                                          now, Period::day);
@@ -489,8 +488,8 @@ void Limiter::on_recorded(std::string_view key_id, const Reservation& reservatio
     m_budgets.add(key_id, cost_usd, now);
     if (key && key->budget) {
         const std::string id = "key:" + key->id;
-        alert_if_needed(who_is(*key) + " has", id, m_budgets.spent(key_id, key->budget->period, now),
-                        key->budget->usd, key->budget->period, now);
+        alert_if_needed(who_is(*key) + " has", id, m_budgets.spent(key_id, key->budget->period, now), key->budget->usd,
+                        key->budget->period, now);
     }
     for (Period p : {Period::day, Period::month}) {
         const double limit = p == Period::day ? m_cfg.budget.daily_usd : m_cfg.budget.monthly_usd;
@@ -500,8 +499,8 @@ void Limiter::on_recorded(std::string_view key_id, const Reservation& reservatio
     }
 }
 
-void Limiter::alert_if_needed(const std::string& who, const std::string& alert_id, double spent, double limit,
-                              Period p, std::int64_t now_ms)
+void Limiter::alert_if_needed(const std::string& who, const std::string& alert_id, double spent, double limit, Period p,
+                              std::int64_t now_ms)
 {
     const auto period = period_index(p, now_ms);
     const std::string suffix = ":" + std::string(to_string(p));

@@ -23,7 +23,9 @@
 #include <string>
 #include <string_view>
 
-namespace aigw::daemon::ledger { class Ledger; }
+namespace aigw::daemon::ledger {
+class Ledger;
+}
 
 namespace aigw::daemon::limits {
 
@@ -100,8 +102,8 @@ public:
     /// budget passes its alert fraction, once per period) and, on the request's final row,
     /// corrects the TPM buckets by (used - reserved) and replaces the cost held at admission
     /// by the real cost.
-    void on_recorded(std::string_view key_id, const Reservation& reservation, std::int64_t used_tokens,
-                     double cost_usd, bool final_row = true);
+    void on_recorded(std::string_view key_id, const Reservation& reservation, std::int64_t used_tokens, double cost_usd,
+                     bool final_row = true);
 
     /// What `key_id` spent this UTC day and month.
     Spend spend(std::string_view key_id) const;
@@ -118,9 +120,9 @@ private:
     Buckets make_buckets(std::int64_t rpm, std::int64_t tpm, std::int64_t now_ms) const;
     std::optional<wire::Failure> check_budgets(const VirtualKey* key, std::string_view key_id, std::int64_t now_ms,
                                                double estimate_usd = 0) const;
-    std::optional<wire::Failure> admit_locked(const VirtualKey* key, std::string_view key_id,
-                                              std::string_view model_id, std::int64_t estimated_tokens,
-                                              const CostEstimate* cost, std::int64_t now, Reservation& out);
+    std::optional<wire::Failure> admit_locked(const VirtualKey* key, std::string_view key_id, std::string_view model_id,
+                                              std::int64_t estimated_tokens, const CostEstimate* cost, std::int64_t now,
+                                              Reservation& out);
     void release_locked(std::string_view key_id, const Reservation& reservation);
     bool budget_applies(const VirtualKey* key) const;
     std::optional<wire::Failure> check_allowed(const VirtualKey* key, std::string_view model_id,
@@ -136,13 +138,13 @@ private:
     mutable std::mutex m_mu;
     std::map<std::string, Buckets, std::less<>> m_key_buckets;    ///< by key id, made on first use
     std::map<std::string, Buckets, std::less<>> m_model_buckets;  ///< by model id, from [models."..."]; keys fixed
-    std::set<std::string, std::less<>> m_tpm_models;               ///< models with a tpm limit (read without the lock)
+    std::set<std::string, std::less<>> m_tpm_models;              ///< models with a tpm limit (read without the lock)
     BudgetTracker m_budgets;
     /// Costs held by admitted requests not yet settled, per key and overall; `day`/`month`
     /// say which period the sums belong to (a new period starts from 0).
     std::map<std::string, Spend, std::less<>> m_held_by_key;
     Spend m_held_total;
-    std::map<std::string, std::int64_t, std::less<>> m_alerted;   ///< alert id -> period index alerted
+    std::map<std::string, std::int64_t, std::less<>> m_alerted;  ///< alert id -> period index alerted
 };
 
 }  // namespace aigw::daemon::limits

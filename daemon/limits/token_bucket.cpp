@@ -12,9 +12,10 @@ constexpr double k_ms_per_minute = 60'000.0;
 }  // namespace
 
 TokenBucket::TokenBucket(std::int64_t per_minute, std::int64_t now_ms)
-    : m_per_minute(std::max<std::int64_t>(per_minute, 1)), m_tokens(static_cast<double>(m_per_minute)), m_last_ms(now_ms)
-{
-}
+    : m_per_minute(std::max<std::int64_t>(per_minute, 1)),
+      m_tokens(static_cast<double>(m_per_minute)),
+      m_last_ms(now_ms)
+{}
 
 void TokenBucket::refill(std::int64_t now_ms)
 {

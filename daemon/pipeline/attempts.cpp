@@ -30,8 +30,10 @@ wire::Failure circuit_open_failure(const std::string& id, std::int64_t retry_in_
     f.kind = wire::FailureKind::upstream;
     f.status = 503;
     f.code = "circuit_open";
-    f.message = id + " is failing and aigw stopped sending it requests for now (circuit open); it gets a trial "
-                     "request in " + std::to_string((retry_in_ms + 999) / 1000) +
+    f.message = id +
+                " is failing and aigw stopped sending it requests for now (circuit open); it gets a trial "
+                "request in " +
+                std::to_string((retry_in_ms + 999) / 1000) +
                 " s. Add a fallback (x-aigw-fallback header or fallback = [...] in the config) to be served meanwhile.";
     f.retry_after_s = static_cast<double>(retry_in_ms) / 1000.0;
     return f;
@@ -186,7 +188,8 @@ asio::awaitable<std::expected<void, wire::Failure>> run_attempts(const routing::
             }
             if (!router.health().try_start(route->resolved.id)) {
                 // An open circuit is skipped at once: failing fast is its whole point.
-                last = circuit_open_failure(route->resolved.id, router.health().snapshot(route->resolved.id).retry_in_ms);
+                last =
+                    circuit_open_failure(route->resolved.id, router.health().snapshot(route->resolved.id).retry_in_ms);
                 break;
             }
             ex.route = std::move(*route);
@@ -224,7 +227,8 @@ asio::awaitable<std::expected<void, wire::Failure>> run_attempts(const routing::
                                       std::chrono::duration_cast<std::chrono::milliseconds>(ex.deadline - env.now())},
                 env.jitter());
             if (d.mark_key_bad) {
-                router.keys().mark_bad(provider, key, "HTTP " + std::to_string(f.status) + ": " + f.message.substr(0, 200));
+                router.keys().mark_bad(provider, key,
+                                       "HTTP " + std::to_string(f.status) + ": " + f.message.substr(0, 200));
             }
             if (d.rest_key) {
                 router.keys().cool_down(provider, ex.route.resolved.model, key, *d.rest_key);
@@ -234,10 +238,10 @@ asio::awaitable<std::expected<void, wire::Failure>> run_attempts(const routing::
             }
             last = f;
             if (d.step == routing::Step::next_key) {
-                reason = key_refused ? "provider key " + std::to_string(key + 1) + " of " + provider +
-                                           " was rejected (" + std::to_string(f.status) + ")"
-                                     : "429 on provider key " + std::to_string(key + 1) + " of " + provider +
-                                           "; next key";
+                reason = key_refused
+                             ? "provider key " + std::to_string(key + 1) + " of " + provider + " was rejected (" +
+                                   std::to_string(f.status) + ")"
+                             : "429 on provider key " + std::to_string(key + 1) + " of " + provider + "; next key";
                 continue;
             }
             if (d.step == routing::Step::retry) {

@@ -21,7 +21,7 @@ using Clock = std::chrono::steady_clock;
 struct AttemptEnv {
     std::function<Clock::time_point()> now;
     std::function<asio::awaitable<void>(std::chrono::milliseconds)> sleep;  ///< a timer, never a blocking sleep
-    std::function<double()> jitter;  ///< uniform in [0, 1)
+    std::function<double()> jitter;                                         ///< uniform in [0, 1)
 };
 
 /// The steady clock, an Asio timer on the caller's executor, and a per-thread PRNG.

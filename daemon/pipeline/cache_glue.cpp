@@ -112,8 +112,7 @@ class CachingStreamWriter final : public StreamWriter {
 public:
     CachingStreamWriter(Dispatcher& d, std::shared_ptr<Exchange> ex, std::unique_ptr<StreamWriter> inner)
         : m_d(d), m_ex(std::move(ex)), m_inner(std::move(inner))
-    {
-    }
+    {}
     void chunk(const nlohmann::json& chunk, std::string& out) override
     {
         if (m_collecting) {
@@ -202,10 +201,10 @@ std::expected<CachePlan, wire::Failure> plan_cache(const config::Config& cfg, st
         std::int64_t n = 0;
         auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), n);
         if (ec != std::errc() || end != t.data() + t.size() || n < 1) {
-            return std::unexpected(wire::bad_request(
-                "x-aigw-cache-ttl must be a whole number of seconds, at least 1 (got '" +
-                    std::string(x_aigw_cache_ttl.substr(0, 40)) + "').",
-                "x-aigw-cache-ttl"));
+            return std::unexpected(
+                wire::bad_request("x-aigw-cache-ttl must be a whole number of seconds, at least 1 (got '" +
+                                      std::string(x_aigw_cache_ttl.substr(0, 40)) + "').",
+                                  "x-aigw-cache-ttl"));
         }
         plan.ttl_s = n;
         plan.max_age_s = n;
@@ -294,8 +293,8 @@ void cache_store(Dispatcher& d, const Exchange& ex, const providers::ChatResult&
     }
     cache::CachedAnswer a;
     a.key = ex.cache->key;
-    a.body = !result.raw.empty() ? result.raw
-                                 : result.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    a.body =
+        !result.raw.empty() ? result.raw : result.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     a.usage = result.usage;
     a.cost_usd = cost_usd;
     a.served_model = ex.route.resolved.id;
@@ -345,8 +344,8 @@ asio::awaitable<std::expected<std::vector<float>, wire::Failure>> embed_text(Dis
         co_return std::unexpected(served.error());
     }
     std::vector<float> v;
-    if (auto data = result->body.find("data"); data != result->body.end() && data->is_array() && !data->empty() &&
-                                               (*data)[0].is_object()) {
+    if (auto data = result->body.find("data");
+        data != result->body.end() && data->is_array() && !data->empty() && (*data)[0].is_object()) {
         if (auto e = (*data)[0].find("embedding"); e != (*data)[0].end() && e->is_array()) {
             for (const auto& x : *e) {
                 if (!x.is_number()) {

@@ -18,9 +18,9 @@ struct StreamState {
     std::shared_ptr<upstream::BodyStream> upstream;
     std::unique_ptr<providers::StreamTranslator> translator;
     std::unique_ptr<providers::StreamDecoder> decoder;
-    bool passthrough = false;    ///< relay upstream bytes as they are; the translator only taps
-    std::string held;            ///< passthrough: bytes read while holding back
-    bool ended = false;          ///< the upstream body ended cleanly (during hold-back too)
+    bool passthrough = false;  ///< relay upstream bytes as they are; the translator only taps
+    std::string held;          ///< passthrough: bytes read while holding back
+    bool ended = false;        ///< the upstream body ended cleanly (during hold-back too)
     std::int64_t ttft_ms = -1;
     bool saw_content = false;
     std::size_t delivered_chars = 0;  ///< text sent to the client, to estimate usage of a cut stream
@@ -49,7 +49,6 @@ std::string ms_text(std::chrono::milliseconds ms)
     return std::to_string(ms.count()) + " ms";
 }
 
-
 /// Constant-time comparison, so the key check leaks no prefix length.
 bool same_secret(std::string_view a, std::string_view b)
 {
@@ -74,8 +73,9 @@ std::string utc_date_time(std::int64_t unix_ms_value)
 /// Returns what is wrong, or nullopt after updating `t`.
 std::optional<std::string> parse_timeout_header(std::string_view text, RequestTimeouts& t)
 {
-    const std::string usage = "x-aigw-timeout-ms must be milliseconds, e.g. '5000', or "
-                              "'connect=500, first_byte=2000, idle=1000, total=5000'";
+    const std::string usage =
+        "x-aigw-timeout-ms must be milliseconds, e.g. '5000', or "
+        "'connect=500, first_byte=2000, idle=1000, total=5000'";
     auto number = [](std::string_view s) -> std::optional<std::chrono::milliseconds> {
         while (!s.empty() && s.front() == ' ') {
             s.remove_prefix(1);
@@ -143,8 +143,8 @@ wire::Failure cut_stream_failure(const Exchange& ex)
     wire::Failure f;
     f.kind = wire::FailureKind::upstream;
     f.status = 502;
-    f.message = "the upstream stream from " + ex.route.resolved.id +
-                " ended before its final event; the answer is incomplete";
+    f.message =
+        "the upstream stream from " + ex.route.resolved.id + " ended before its final event; the answer is incomplete";
     return f;
 }
 
@@ -278,7 +278,8 @@ http::Response failure_response(const wire::Failure& f, Shape shape)
     if (f.retry_after_s && *f.retry_after_s >= 0 && *f.retry_after_s < 1e9) {
         res.set_header("Retry-After", std::to_string(static_cast<long>(*f.retry_after_s + 0.999)));
     }
-    res.set_content(wire::dump_json(shape == Shape::anthropic ? wire::to_anthropic_error(f) : wire::to_openai_error(f)));
+    res.set_content(
+        wire::dump_json(shape == Shape::anthropic ? wire::to_anthropic_error(f) : wire::to_openai_error(f)));
     return res;
 }
 
@@ -338,7 +339,8 @@ std::string request_id_at(std::int64_t unix_ms_now)
     return out;
 }
 
-Dispatcher::Dispatcher(Services s, AttemptEnv env) : m_s(std::move(s)), m_env(std::move(env)) {}
+Dispatcher::Dispatcher(Services s, AttemptEnv env) : m_s(std::move(s)), m_env(std::move(env))
+{}
 
 std::shared_ptr<Exchange> Dispatcher::begin(std::string surface, const http::Request& req) const
 {
@@ -351,10 +353,9 @@ std::shared_ptr<Exchange> Dispatcher::begin(std::string surface, const http::Req
     ex->tag = std::string(req.header("x-aigw-tag").substr(0, 200));
     ex->fallback_header = std::string(req.header("x-aigw-fallback"));
     ex->max_retries = cfg.routing.retries;
-    ex->timeouts = RequestTimeouts{std::chrono::milliseconds(cfg.connect_timeout_ms),
-                                   std::chrono::milliseconds(cfg.first_byte_timeout_ms),
-                                   std::chrono::milliseconds(cfg.idle_timeout_ms),
-                                   std::chrono::milliseconds(cfg.total_timeout_ms)};
+    ex->timeouts = RequestTimeouts{
+        std::chrono::milliseconds(cfg.connect_timeout_ms), std::chrono::milliseconds(cfg.first_byte_timeout_ms),
+        std::chrono::milliseconds(cfg.idle_timeout_ms), std::chrono::milliseconds(cfg.total_timeout_ms)};
     if (req.has_header("x-aigw-timeout-ms")) {
         if (auto bad = parse_timeout_header(req.header("x-aigw-timeout-ms"), ex->timeouts)) {
             ex->header_error = wire::bad_request(*bad, "x-aigw-timeout-ms");
@@ -365,7 +366,8 @@ std::shared_ptr<Exchange> Dispatcher::begin(std::string surface, const http::Req
         int n = -1;
         auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), n);
         if (ec != std::errc{} || p != v.data() + v.size() || n < 0 || n > 10) {
-            ex->header_error = wire::bad_request("x-aigw-retries must be a whole number from 0 to 10", "x-aigw-retries");
+            ex->header_error =
+                wire::bad_request("x-aigw-retries must be a whole number from 0 to 10", "x-aigw-retries");
         } else {
             ex->max_retries = n;
         }
@@ -391,8 +393,9 @@ std::optional<wire::Failure> Dispatcher::authorize_admin(const http::Request& re
         f.kind = wire::FailureKind::auth;
         f.status = 403;
         f.code = "permission_denied";
-        f.message = "Virtual keys can call the model endpoints (/v1/chat/completions, /v1/embeddings, /v1/messages, "
-                    "/v1/models) but not the admin API under /aigw/v1; use the gateway key for that.";
+        f.message =
+            "Virtual keys can call the model endpoints (/v1/chat/completions, /v1/embeddings, /v1/messages, "
+            "/v1/models) but not the admin API under /aigw/v1; use the gateway key for that.";
         return f;
     }
     return wire::unauthorized(presented.empty()
@@ -412,23 +415,26 @@ std::optional<wire::Failure> Dispatcher::authorize(const http::Request& req, Exc
     if (presented.starts_with(limits::k_virtual_key_prefix)) {
         const auto found = m_s.keys->authenticate(presented);
         switch (found.verdict) {
-        case limits::KeyStore::Verdict::ok:
-            ex.key_id = found.key->id;
-            return std::nullopt;
-        case limits::KeyStore::Verdict::revoked:
-            return wire::unauthorized("The key '" + found.key->name + "' (" + found.key->id + ") was revoked on " +
-                                      utc_date_time(found.key->revoked_ms) + ". Ask the gateway's admin for a new key.");
-        case limits::KeyStore::Verdict::expired:
-            return wire::unauthorized("The key '" + found.key->name + "' (" + found.key->id + ") expired on " +
-                                      utc_date_time(found.key->expires_ms) + ". Ask the gateway's admin for a new key.");
-        case limits::KeyStore::Verdict::unknown:
-            break;
+            case limits::KeyStore::Verdict::ok:
+                ex.key_id = found.key->id;
+                return std::nullopt;
+            case limits::KeyStore::Verdict::revoked:
+                return wire::unauthorized("The key '" + found.key->name + "' (" + found.key->id + ") was revoked on " +
+                                          utc_date_time(found.key->revoked_ms) +
+                                          ". Ask the gateway's admin for a new key.");
+            case limits::KeyStore::Verdict::expired:
+                return wire::unauthorized("The key '" + found.key->name + "' (" + found.key->id + ") expired on " +
+                                          utc_date_time(found.key->expires_ms) +
+                                          ". Ask the gateway's admin for a new key.");
+            case limits::KeyStore::Verdict::unknown:
+                break;
         }
     }
     return authorize_admin(req).value_or(wire::unauthorized("Incorrect gateway key."));
 }
 
-std::optional<wire::Failure> Dispatcher::admit(Exchange& ex, const nlohmann::json& body, const config::ResolvedModel& model)
+std::optional<wire::Failure> Dispatcher::admit(Exchange& ex, const nlohmann::json& body,
+                                               const config::ResolvedModel& model)
 {
     std::shared_ptr<const limits::VirtualKey> key;
     if (ex.key_id != k_admin_key_id) {
@@ -484,7 +490,8 @@ asio::awaitable<std::expected<void, wire::Failure>> Dispatcher::run(Exchange& ex
 {
     // Whatever an attempt's failure says goes to the client, the log and the ledger: scrubbed
     // of every credential the gateway holds first (some proxies echo the key they were sent).
-    auto scrubbed = [this, &attempt](const routing::Route& route) -> asio::awaitable<std::expected<void, wire::Failure>> {
+    auto scrubbed = [this,
+                     &attempt](const routing::Route& route) -> asio::awaitable<std::expected<void, wire::Failure>> {
         auto r = co_await attempt(route);
         if (!r) {
             r.error().message = wire::scrub_secrets(r.error().message, secrets_of(route));
@@ -498,8 +505,7 @@ asio::awaitable<std::expected<void, wire::Failure>> Dispatcher::run(Exchange& ex
 
 std::vector<std::string> Dispatcher::secrets_of(const routing::Route& route) const
 {
-    return {route.target.api_key, route.target.aws.secret_access_key, route.target.aws.session_token,
-            m_s.gateway_key};
+    return {route.target.api_key, route.target.aws.secret_access_key, route.target.aws.session_token, m_s.gateway_key};
 }
 
 upstream::Transport& Dispatcher::transport_for(const routing::Route& route)
@@ -514,7 +520,8 @@ asio::awaitable<std::expected<upstream::HttpResponse, wire::Failure>> Dispatcher
     auto r = co_await transport_for(ex.route).send(ex.route.target.base_url, req, attempt_deadlines(ex));
     if (!r && r.error().kind == wire::FailureKind::timeout) {
         r.error().message = "no answer from " + ex.route.resolved.id + " within " +
-                            ms_text(std::min(ex.timeouts.first_byte, ex.timeouts.total)) + " (" + r.error().message + ")";
+                            ms_text(std::min(ex.timeouts.first_byte, ex.timeouts.total)) + " (" + r.error().message +
+                            ")";
     }
     co_return r;
 }
@@ -618,8 +625,8 @@ asio::awaitable<std::expected<std::shared_ptr<StreamState>, wire::Failure>> Disp
 }
 
 asio::awaitable<std::expected<std::shared_ptr<StreamState>, wire::Failure>> Dispatcher::open_passthrough_stream(
-    std::shared_ptr<Exchange> ex, const providers::UpstreamRequest& req, std::unique_ptr<providers::StreamTranslator> tap,
-    std::string* upstream_body)
+    std::shared_ptr<Exchange> ex, const providers::UpstreamRequest& req,
+    std::unique_ptr<providers::StreamTranslator> tap, std::string* upstream_body)
 {
     auto st = std::make_shared<StreamState>();
     st->ex = ex;

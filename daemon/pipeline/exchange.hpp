@@ -19,7 +19,7 @@ struct AttemptNote {
     std::string provider;
     int status = 0;
     std::string error;
-    std::string reason;        ///< why this attempt happened ("" for the first)
+    std::string reason;  ///< why this attempt happened ("" for the first)
     std::int64_t latency_ms = 0;
 };
 
@@ -38,31 +38,31 @@ struct Exchange {
     std::string request_id;
     std::int64_t ts_ms = 0;
     std::chrono::steady_clock::time_point t0;
-    std::string surface;          ///< "openai.chat", "openai.embeddings", ...
+    std::string surface;  ///< "openai.chat", "openai.embeddings", ...
     std::string key_id = "default";
     std::string requested_model;
     routing::Route route;
     bool stream = false;
-    std::string tag;              ///< x-aigw-tag: groups requests in reports (bench runs, scripts)
-    std::string variant;          ///< A/B variant that served the request, when split
-    std::string request_body;     ///< kept only when body logging is on
+    std::string tag;           ///< x-aigw-tag: groups requests in reports (bench runs, scripts)
+    std::string variant;       ///< A/B variant that served the request, when split
+    std::string request_body;  ///< kept only when body logging is on
 
     // ---- routing: read from the request's headers by Dispatcher::begin() ----
     std::string fallback_header;  ///< x-aigw-fallback
     RequestTimeouts timeouts;
     std::chrono::steady_clock::time_point deadline;  ///< t0 + timeouts.total
-    int max_retries = 2;          ///< [routing] retries, or x-aigw-retries
-    std::optional<wire::Failure> header_error;  ///< a routing header that could not be read
+    int max_retries = 2;                             ///< [routing] retries, or x-aigw-retries
+    std::optional<wire::Failure> header_error;       ///< a routing header that could not be read
     // ---- filled by the attempts ----
-    std::vector<AttemptNote> failed_attempts;   ///< before the final one
-    std::string attempt_reason;   ///< why the final attempt happened ("" when it was the first)
+    std::vector<AttemptNote> failed_attempts;  ///< before the final one
+    std::string attempt_reason;                ///< why the final attempt happened ("" when it was the first)
     // ---- limits: taken by Dispatcher::admit, settled by Dispatcher::record ----
     limits::Reservation reservation;
-    std::string admitted_model;   ///< the model id the caller was last admitted for
-    bool cache_blocked = false;   ///< the requested model could not be admitted up front: no cache lookup
+    std::string admitted_model;  ///< the model id the caller was last admitted for
+    bool cache_blocked = false;  ///< the requested model could not be admitted up front: no cache lookup
     // ---- response cache (cache_glue.hpp) ----
-    bool cache_hit = false;       ///< answered from the cache: cost 0, ledger cache_hit = 1
-    double saved_usd = 0;         ///< on a hit: what the original call cost (ledger saved_usd)
+    bool cache_hit = false;              ///< answered from the cache: cost 0, ledger cache_hit = 1
+    double saved_usd = 0;                ///< on a hit: what the original call cost (ledger saved_usd)
     std::shared_ptr<CacheTicket> cache;  ///< on a miss that may be stored: what to store it under
 };
 

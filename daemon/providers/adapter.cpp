@@ -212,9 +212,11 @@ wire::Failure Adapter::classify_error(int status, std::string_view body, const H
     return f;
 }
 
-std::expected<UpstreamRequest, wire::Failure> Adapter::embeddings_request(const nlohmann::json&, const Target& target) const
+std::expected<UpstreamRequest, wire::Failure> Adapter::embeddings_request(const nlohmann::json&,
+                                                                          const Target& target) const
 {
-    return std::unexpected(wire::bad_request("provider '" + (target.provider ? target.provider->name : std::string("?")) +
+    return std::unexpected(wire::bad_request("provider '" +
+                                                 (target.provider ? target.provider->name : std::string("?")) +
                                                  "' does not serve embeddings through aigw",
                                              "model"));
 }
@@ -264,9 +266,9 @@ struct Registered {
     const Adapter& (*adapter)();
 };
 constexpr Registered k_registry[] = {
-    {config::WireFormat::openai, openai_adapter},    {config::WireFormat::anthropic, anthropic_adapter},
-    {config::WireFormat::gemini, gemini_adapter},    {config::WireFormat::azure, azure_adapter},
-    {config::WireFormat::bedrock, bedrock_adapter},  {config::WireFormat::cohere, cohere_adapter},
+    {config::WireFormat::openai, openai_adapter},   {config::WireFormat::anthropic, anthropic_adapter},
+    {config::WireFormat::gemini, gemini_adapter},   {config::WireFormat::azure, azure_adapter},
+    {config::WireFormat::bedrock, bedrock_adapter}, {config::WireFormat::cohere, cohere_adapter},
     {config::WireFormat::mock, mock_adapter},
 };
 

@@ -32,11 +32,11 @@ struct AwsCredentials {
 /// Where one attempt goes.
 struct Target {
     const config::ProviderSpec* provider = nullptr;
-    std::string model;     ///< upstream model name (no provider prefix); Azure: the deployment
-    std::string api_key;   ///< never logged
-    std::string base_url;  ///< e.g. "https://api.openai.com/v1"
+    std::string model;                    ///< upstream model name (no provider prefix); Azure: the deployment
+    std::string api_key;                  ///< never logged
+    std::string base_url;                 ///< e.g. "https://api.openai.com/v1"
     std::int64_t default_max_tokens = 0;  ///< from the catalog, for providers that require it
-    AwsCredentials aws;    ///< Bedrock only
+    AwsCredentials aws;                   ///< Bedrock only
 };
 
 /// Splits an upstream byte stream into events: SSE for most providers, AWS event-stream
@@ -57,7 +57,7 @@ std::unique_ptr<StreamDecoder> make_sse_decoder();
 /// An HTTP request relative to Target::base_url.
 struct UpstreamRequest {
     std::string method = "POST";
-    std::string path;  ///< appended to the base URL's path, e.g. "/chat/completions"
+    std::string path;    ///< appended to the base URL's path, e.g. "/chat/completions"
     HeaderList headers;  ///< includes auth; content-type
     std::string body;
 };
@@ -78,8 +78,7 @@ public:
     /// Feeds one upstream event; appends zero or more chunks to `out`. The final usage
     /// chunk (empty choices, `usage` set) is emitted like any other; the surface drops it
     /// when the client did not ask for usage. Returns a Failure for an error event.
-    virtual std::expected<void, wire::Failure> on_event(const wire::SseEvent& ev,
-                                                        std::vector<nlohmann::json>& out) = 0;
+    virtual std::expected<void, wire::Failure> on_event(const wire::SseEvent& ev, std::vector<nlohmann::json>& out) = 0;
     /// True once the upstream's terminal event arrived ([DONE], message_stop, final finishReason).
     virtual bool finished() const = 0;
     /// Usage as reported so far.
@@ -92,8 +91,7 @@ public:
 
     /// The upstream request for a canonical chat request. `stream` asks for SSE (and usage in it).
     virtual std::expected<UpstreamRequest, wire::Failure> chat_request(const nlohmann::json& canonical,
-                                                                       const Target& target,
-                                                                       bool stream) const = 0;
+                                                                       const Target& target, bool stream) const = 0;
     /// A 2xx upstream body -> canonical response. A malformed body is FailureKind::upstream.
     virtual std::expected<ChatResult, wire::Failure> chat_response(std::string_view body,
                                                                    const Target& target) const = 0;

@@ -24,10 +24,10 @@ struct AttemptPolicySettings {
 
 /// Where one candidate's attempts stand when an attempt failed.
 struct AttemptState {
-    int key_index = -1;      ///< the key the failed attempt used (-1: none)
-    int key_count = 0;       ///< keys the provider has
-    int keys_failed = 0;     ///< keys of this candidate already given up on, the failed one included
-    int retries = 0;         ///< retries of this candidate so far
+    int key_index = -1;   ///< the key the failed attempt used (-1: none)
+    int key_count = 0;    ///< keys the provider has
+    int keys_failed = 0;  ///< keys of this candidate already given up on, the failed one included
+    int retries = 0;      ///< retries of this candidate so far
     bool more_candidates = false;
     std::chrono::milliseconds time_left{0};  ///< until the request's total deadline
 };
@@ -41,10 +41,10 @@ enum class Step {
 
 struct Decision {
     Step step = Step::next_candidate;
-    std::chrono::milliseconds delay{0};          ///< retry: wait this long first
-    bool mark_key_bad = false;                   ///< the provider refused the key (401/403)
+    std::chrono::milliseconds delay{0};                 ///< retry: wait this long first
+    bool mark_key_bad = false;                          ///< the provider refused the key (401/403)
     std::optional<std::chrono::milliseconds> rest_key;  ///< 429: the key rests this long for this model
-    bool reset_failed_keys = false;              ///< every key rested: a retry may use any again
+    bool reset_failed_keys = false;                     ///< every key rested: a retry may use any again
 };
 
 /// Decides what follows `f`. `jitter` in [0, 1) scales the exponential backoff (full jitter).

@@ -13,13 +13,13 @@ constexpr double k_ewma_alpha = 0.2;
 bool counts_against_deployment(wire::FailureKind k)
 {
     switch (k) {
-    case wire::FailureKind::rate_limited:
-    case wire::FailureKind::timeout:
-    case wire::FailureKind::upstream:
-    case wire::FailureKind::network:
-        return true;
-    default:
-        return false;
+        case wire::FailureKind::rate_limited:
+        case wire::FailureKind::timeout:
+        case wire::FailureKind::upstream:
+        case wire::FailureKind::network:
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -33,17 +33,18 @@ std::int64_t ms_between(std::chrono::steady_clock::time_point a, std::chrono::st
 std::string_view to_string(CircuitState s)
 {
     switch (s) {
-    case CircuitState::closed: return "closed";
-    case CircuitState::open: return "open";
-    case CircuitState::half_open: return "half-open";
+        case CircuitState::closed:
+            return "closed";
+        case CircuitState::open:
+            return "open";
+        case CircuitState::half_open:
+            return "half-open";
     }
     return "closed";
 }
 
-HealthBoard::HealthBoard(HealthSettings settings, SteadyClock clock)
-    : m_settings(settings), m_clock(std::move(clock))
-{
-}
+HealthBoard::HealthBoard(HealthSettings settings, SteadyClock clock) : m_settings(settings), m_clock(std::move(clock))
+{}
 
 std::chrono::steady_clock::time_point HealthBoard::now() const
 {
@@ -55,21 +56,21 @@ bool HealthBoard::try_start(const std::string& id)
     std::lock_guard lock(m_mu);
     Entry& e = m_entries[id];
     switch (e.state) {
-    case CircuitState::closed:
-        break;
-    case CircuitState::open:
-        if (now() - e.opened_at < m_settings.cooldown) {
-            return false;
-        }
-        e.state = CircuitState::half_open;
-        e.trial_in_flight = true;
-        break;
-    case CircuitState::half_open:
-        if (e.trial_in_flight) {
-            return false;
-        }
-        e.trial_in_flight = true;
-        break;
+        case CircuitState::closed:
+            break;
+        case CircuitState::open:
+            if (now() - e.opened_at < m_settings.cooldown) {
+                return false;
+            }
+            e.state = CircuitState::half_open;
+            e.trial_in_flight = true;
+            break;
+        case CircuitState::half_open:
+            if (e.trial_in_flight) {
+                return false;
+            }
+            e.trial_in_flight = true;
+            break;
     }
     ++e.inflight;
     return true;
@@ -120,9 +121,8 @@ DeploymentHealth HealthBoard::snapshot_locked(const std::string& id, const Entry
     h.latency_ewma_ms = e.ewma_ms;
     const auto t = now();
     if (e.state == CircuitState::open) {
-        h.retry_in_ms = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                      m_settings.cooldown - (t - e.opened_at))
-                                                      .count());
+        h.retry_in_ms = std::max<std::int64_t>(
+            0, std::chrono::duration_cast<std::chrono::milliseconds>(m_settings.cooldown - (t - e.opened_at)).count());
     }
     std::vector<std::int64_t> latencies;
     for (const auto& s : e.samples) {
@@ -185,7 +185,8 @@ double HealthBoard::latency_ewma_ms(const std::string& id) const
     return it == m_entries.end() ? -1 : it->second.ewma_ms;
 }
 
-KeyBoard::KeyBoard(SteadyClock clock) : m_clock(std::move(clock)) {}
+KeyBoard::KeyBoard(SteadyClock clock) : m_clock(std::move(clock))
+{}
 
 std::chrono::steady_clock::time_point KeyBoard::now() const
 {
@@ -245,8 +246,8 @@ std::chrono::milliseconds KeyBoard::soonest(const std::string& provider, std::st
         if (it == m_states.end() || !cooling(it->second, model, t)) {
             return std::chrono::milliseconds(0);
         }
-        best = std::min(best, std::chrono::duration_cast<std::chrono::milliseconds>(
-                                  it->second.cool_until.find(model)->second - t));
+        best = std::min(
+            best, std::chrono::duration_cast<std::chrono::milliseconds>(it->second.cool_until.find(model)->second - t));
     }
     return count > 0 ? best : std::chrono::milliseconds(0);
 }

@@ -20,10 +20,10 @@ namespace aigw::daemon::routing {
 using SteadyClock = std::function<std::chrono::steady_clock::time_point()>;
 
 struct HealthSettings {
-    int failures_to_open = 5;                         ///< consecutive failures that open the circuit
-    std::chrono::milliseconds cooldown{30'000};       ///< open -> half-open after this
-    std::chrono::milliseconds window{300'000};        ///< rolling window for the score
-    std::size_t max_samples = 2000;                   ///< per deployment, oldest dropped first
+    int failures_to_open = 5;                    ///< consecutive failures that open the circuit
+    std::chrono::milliseconds cooldown{30'000};  ///< open -> half-open after this
+    std::chrono::milliseconds window{300'000};   ///< rolling window for the score
+    std::size_t max_samples = 2000;              ///< per deployment, oldest dropped first
 };
 
 enum class CircuitState { closed, open, half_open };
@@ -45,12 +45,12 @@ struct DeploymentHealth {
     std::int64_t errors = 0;        ///< 5xx, network and malformed answers in the window
     std::int64_t rate_limited = 0;  ///< 429s in the window
     std::int64_t timeouts = 0;
-    double error_rate = 0;          ///< (errors + rate_limited + timeouts) / requests
-    std::int64_t p95_ms = -1;       ///< -1: no successful attempt in the window
-    double latency_ewma_ms = -1;    ///< smoothed latency of successes, for lowest-latency
+    double error_rate = 0;        ///< (errors + rate_limited + timeouts) / requests
+    std::int64_t p95_ms = -1;     ///< -1: no successful attempt in the window
+    double latency_ewma_ms = -1;  ///< smoothed latency of successes, for lowest-latency
     int inflight = 0;
     int consecutive_failures = 0;
-    std::int64_t retry_in_ms = 0;   ///< open: time until the half-open trial
+    std::int64_t retry_in_ms = 0;  ///< open: time until the half-open trial
 };
 
 class HealthBoard {
@@ -101,10 +101,10 @@ private:
 /// State of one provider key, by provider and position in its key list (never the key).
 struct KeyHealth {
     std::string provider;
-    int index = 0;            ///< 0-based position in the provider's key list
-    bool bad = false;         ///< 401/403 from the provider: not used again until reload
+    int index = 0;     ///< 0-based position in the provider's key list
+    bool bad = false;  ///< 401/403 from the provider: not used again until reload
     std::string bad_reason;
-    std::int64_t cooldown_ms = 0;  ///< > 0: resting after a 429 (for some model), this much longer
+    std::int64_t cooldown_ms = 0;             ///< > 0: resting after a 429 (for some model), this much longer
     std::vector<std::string> cooling_models;  ///< providers limit per key and model
 };
 

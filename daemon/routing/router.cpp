@@ -293,7 +293,8 @@ Plan Router::plan(const PlanRequest& req) const
     return plan;
 }
 
-std::expected<Route, wire::Failure> Router::route(std::string_view requested, const std::vector<int>& exclude_keys) const
+std::expected<Route, wire::Failure> Router::route(std::string_view requested,
+                                                  const std::vector<int>& exclude_keys) const
 {
     auto resolved = config::resolve_model(m_cfg, requested);
     if (!resolved) {
@@ -345,9 +346,9 @@ std::expected<Route, wire::Failure> Router::route(std::string_view requested, co
         }
     }
     if (r.target.api_key.empty() && spec.key_required) {
-        wire::Failure f = wire::unauthorized(
-            "no API key for provider '" + spec.name + "': set " + (spec.key_env.empty() ? std::string("its key") : spec.key_env) +
-            " in the daemon's environment or run 'aigw keys set " + spec.name + "'");
+        wire::Failure f = wire::unauthorized("no API key for provider '" + spec.name + "': set " +
+                                             (spec.key_env.empty() ? std::string("its key") : spec.key_env) +
+                                             " in the daemon's environment or run 'aigw keys set " + spec.name + "'");
         f.code = "missing_provider_key";
         return std::unexpected(std::move(f));
     }

@@ -29,7 +29,7 @@ struct PlanRequest {
     std::string_view user;             ///< the body's `user`: keeps A/B variants sticky
     bool needs_tools = false;
     bool needs_vision = false;
-    std::int64_t min_context = 0;      ///< estimated prompt + answer tokens
+    std::int64_t min_context = 0;  ///< estimated prompt + answer tokens
 };
 
 /// One model to try, and why it is in the plan.
@@ -54,7 +54,8 @@ public:
     /// unknown providers and bare names; 401 with a what-to-do message when the provider
     /// needs a key and has none; a rate_limited failure when every key is resting after
     /// 429s for this model. `exclude_keys`: keys this request already failed with.
-    std::expected<Route, wire::Failure> route(std::string_view requested, const std::vector<int>& exclude_keys = {}) const;
+    std::expected<Route, wire::Failure> route(std::string_view requested,
+                                              const std::vector<int>& exclude_keys = {}) const;
 
     /// Re-reads provider keys (environment and the provider-keys file) and forgets key marks.
     void reload_keys();

@@ -50,7 +50,7 @@ wire::Failure network_failure(std::string message)
 /// A parsed origin: "https://host:port" with the userinfo dropped.
 struct Origin {
     bool tls = false;
-    std::string host;       ///< without brackets for IPv6
+    std::string host;  ///< without brackets for IPv6
     std::string port;
     std::string authority;  ///< Host header value: host[:port], port only when not the default
     std::string key;        ///< pool key: "https://host:port"
@@ -388,8 +388,8 @@ public:
     }
 
     asio::awaitable<std::expected<HttpResponse, wire::Failure>> send(const std::string& base_url,
-                                                                       const providers::UpstreamRequest& req,
-                                                                       Deadlines deadlines) override
+                                                                     const providers::UpstreamRequest& req,
+                                                                     Deadlines deadlines) override
     {
         auto ex = co_await start(base_url, req, deadlines);
         if (!ex) {
@@ -408,9 +408,9 @@ public:
             if (ec) {
                 ex->conn->close();
                 if (ec == http::error::body_limit) {
-                    co_return std::unexpected(network_failure(
-                        "the answer from " + ex->origin.redacted + " is larger than " + size_text(cap) +
-                        "; ask for a shorter answer or raise the limit"));
+                    co_return std::unexpected(network_failure("the answer from " + ex->origin.redacted +
+                                                              " is larger than " + size_text(cap) +
+                                                              "; ask for a shorter answer or raise the limit"));
                 }
                 if (is_timeout(ec, deadlines.headers)) {
                     co_return std::unexpected(wire::gateway_timeout(
@@ -551,8 +551,9 @@ private:
                                                                 (proxy ? proxy->redacted : origin.redacted)));
             }
             co_return std::unexpected(network_failure(
-                "could not resolve the host of " + (proxy ? "the proxy " + proxy->redacted : "upstream " + origin.redacted) +
-                " (" + resolve_ec.message() + "); is the " + (proxy ? "proxy setting" : "base URL") + " right?"));
+                "could not resolve the host of " +
+                (proxy ? "the proxy " + proxy->redacted : "upstream " + origin.redacted) + " (" + resolve_ec.message() +
+                "); is the " + (proxy ? "proxy setting" : "base URL") + " right?"));
         }
         conn->tcp().expires_at(deadline);
         auto [connect_ec, endpoint] = co_await conn->tcp().async_connect(endpoints, k_tuple);
@@ -562,9 +563,9 @@ private:
                     wire::gateway_timeout("timed out connecting to upstream " + origin.redacted + via));
             }
             if (proxy) {
-                co_return std::unexpected(network_failure("could not connect to the proxy " + proxy->redacted +
-                                                          " for upstream " + origin.redacted + " (" +
-                                                          connect_ec.message() + "); check HTTPS_PROXY / HTTP_PROXY / NO_PROXY"));
+                co_return std::unexpected(network_failure(
+                    "could not connect to the proxy " + proxy->redacted + " for upstream " + origin.redacted + " (" +
+                    connect_ec.message() + "); check HTTPS_PROXY / HTTP_PROXY / NO_PROXY"));
             }
             co_return std::unexpected(network_failure("could not connect to upstream " + origin.redacted + " (" +
                                                       connect_ec.message() +
@@ -588,11 +589,11 @@ private:
     }
 
     asio::awaitable<std::expected<void, wire::Failure>> open_tunnel(Connection& conn, const Origin& origin,
-                                                                     const ProxyEndpoint& proxy,
-                                                                     Clock::time_point deadline)
+                                                                    const ProxyEndpoint& proxy,
+                                                                    Clock::time_point deadline)
     {
-        const std::string authority = (origin.host.find(':') != std::string::npos ? "[" + origin.host + "]" : origin.host) +
-                                      ":" + origin.port;
+        const std::string authority =
+            (origin.host.find(':') != std::string::npos ? "[" + origin.host + "]" : origin.host) + ":" + origin.port;
         http::request<http::empty_body> connect_req{http::verb::connect, authority, 11};
         connect_req.set(http::field::host, authority);
         connect_req.set(http::field::user_agent, "aigw/" AIGW_VERSION);
@@ -609,14 +610,17 @@ private:
         if (ec) {
             if (is_timeout(ec, deadline)) {
                 co_return std::unexpected(wire::gateway_timeout("timed out opening a tunnel to upstream " +
-                                                                origin.redacted + " through the proxy " + proxy.redacted));
+                                                                origin.redacted + " through the proxy " +
+                                                                proxy.redacted));
             }
-            co_return std::unexpected(network_failure("the proxy " + proxy.redacted + " broke the connection to upstream " +
-                                                      origin.redacted + " (" + ec.message() + ")"));
+            co_return std::unexpected(network_failure("the proxy " + proxy.redacted +
+                                                      " broke the connection to upstream " + origin.redacted + " (" +
+                                                      ec.message() + ")"));
         }
         const unsigned status = parser.get().result_int();
         if (status / 100 != 2) {
-            std::string hint = status == 407 ? "; check the credentials in HTTPS_PROXY" : "; check HTTPS_PROXY / NO_PROXY";
+            std::string hint =
+                status == 407 ? "; check the credentials in HTTPS_PROXY" : "; check HTTPS_PROXY / NO_PROXY";
             co_return std::unexpected(network_failure("the proxy " + proxy.redacted + " refused to open a tunnel to " +
                                                       origin.redacted + " (status " + std::to_string(status) + ")" +
                                                       hint));
@@ -629,7 +633,7 @@ private:
     }
 
     asio::awaitable<std::expected<void, wire::Failure>> tls_handshake(Connection& conn, const Origin& origin,
-                                                                       Clock::time_point deadline)
+                                                                      Clock::time_point deadline)
     {
         conn.start_tls(m_tls_ctx);
         SSL* ssl_handle = conn.tls_stream().native_handle();
@@ -648,18 +652,18 @@ private:
             co_return std::expected<void, wire::Failure>{};
         }
         if (is_timeout(ec, deadline)) {
-            co_return std::unexpected(wire::gateway_timeout("timed out in the TLS handshake with upstream " +
-                                                            origin.redacted));
+            co_return std::unexpected(
+                wire::gateway_timeout("timed out in the TLS handshake with upstream " + origin.redacted));
         }
         const long verify = SSL_get_verify_result(ssl_handle);
         if (verify != X509_V_OK) {
             co_return std::unexpected(network_failure(
-                "TLS certificate of " + origin.redacted + " could not be verified: " +
-                X509_verify_cert_error_string(verify) +
+                "TLS certificate of " + origin.redacted +
+                " could not be verified: " + X509_verify_cert_error_string(verify) +
                 "; if it is signed by a private CA, add that CA to the system store or the client's CA file"));
         }
-        co_return std::unexpected(network_failure("the TLS handshake with upstream " + origin.redacted + " failed (" +
-                                                  ec.message() + ")"));
+        co_return std::unexpected(
+            network_failure("the TLS handshake with upstream " + origin.redacted + " failed (" + ec.message() + ")"));
     }
 
     /// Writes `req` and reads the response header, on a pooled connection when there is
@@ -712,8 +716,8 @@ private:
                 continue;
             }
             if (timed_out) {
-                co_return std::unexpected(wire::gateway_timeout("upstream " + origin->redacted +
-                                                                " sent no answer before the deadline"));
+                co_return std::unexpected(
+                    wire::gateway_timeout("upstream " + origin->redacted + " sent no answer before the deadline"));
             }
             if (ec == http::error::header_limit) {
                 co_return std::unexpected(network_failure("the response headers from " + origin->redacted +

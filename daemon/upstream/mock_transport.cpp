@@ -73,7 +73,8 @@ public:
                 co_return std::unexpected(cancelled());
             }
             if (deadline < wake) {
-                co_return std::unexpected(wire::gateway_timeout("the mock stream's next chunk is later than the deadline"));
+                co_return std::unexpected(
+                    wire::gateway_timeout("the mock stream's next chunk is later than the deadline"));
             }
         }
         out += m_pieces[m_next++];
@@ -109,8 +110,8 @@ private:
 class MockTransport final : public Transport {
 public:
     asio::awaitable<std::expected<HttpResponse, wire::Failure>> send(const std::string&,
-                                                                       const providers::UpstreamRequest& req,
-                                                                       Deadlines) override
+                                                                     const providers::UpstreamRequest& req,
+                                                                     Deadlines) override
     {
         auto body = nlohmann::json::parse(req.body, nullptr, false);
         if (!body.is_object()) {

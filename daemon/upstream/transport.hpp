@@ -53,8 +53,8 @@ public:
     /// status is a value; only "no response" is a failure: network (502), timeout (504),
     /// a body over the size cap (502).
     virtual asio::awaitable<std::expected<HttpResponse, wire::Failure>> send(const std::string& base_url,
-                                                                               const providers::UpstreamRequest& req,
-                                                                               Deadlines deadlines) = 0;
+                                                                             const providers::UpstreamRequest& req,
+                                                                             Deadlines deadlines) = 0;
     /// Sends `req` and returns once the status and headers arrived; the body is read from
     /// the stream. Failures as for send().
     virtual asio::awaitable<std::expected<std::shared_ptr<BodyStream>, wire::Failure>> open(

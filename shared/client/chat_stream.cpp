@@ -2,7 +2,8 @@
 
 namespace aigw::client {
 
-bool ChatStreamDecoder::feed(std::string_view bytes) {
+bool ChatStreamDecoder::feed(std::string_view bytes)
+{
     if (m_done || m_stopped || m_error) {
         return false;
     }
@@ -16,7 +17,8 @@ bool ChatStreamDecoder::feed(std::string_view bytes) {
     return true;
 }
 
-std::expected<void, ClientError> ChatStreamDecoder::finish() {
+std::expected<void, ClientError> ChatStreamDecoder::finish()
+{
     if (!m_done && !m_stopped && !m_error) {
         m_events.clear();
         if (m_reader.finish(m_events)) {
@@ -46,7 +48,8 @@ std::expected<void, ClientError> ChatStreamDecoder::finish() {
     return {};
 }
 
-bool ChatStreamDecoder::handle_event(const wire::SseEvent& ev) {
+bool ChatStreamDecoder::handle_event(const wire::SseEvent& ev)
+{
     if (ev.data.empty()) {
         return true;
     }

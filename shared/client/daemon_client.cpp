@@ -9,7 +9,8 @@
 namespace aigw::client {
 namespace {
 
-std::unique_ptr<httplib::Client> make_http(const Endpoint& ep, const ClientTimeouts& t) {
+std::unique_ptr<httplib::Client> make_http(const Endpoint& ep, const ClientTimeouts& t)
+{
     auto cli = std::make_unique<httplib::Client>(ep.url);
     auto secs = [](std::chrono::milliseconds ms) { return static_cast<time_t>(ms.count() / 1000); };
     auto usecs = [](std::chrono::milliseconds ms) { return static_cast<time_t>((ms.count() % 1000) * 1000); };
@@ -20,30 +21,32 @@ std::unique_ptr<httplib::Client> make_http(const Endpoint& ep, const ClientTimeo
     return cli;
 }
 
-ClientError transport_error(const Endpoint& ep, httplib::Error err) {
+ClientError transport_error(const Endpoint& ep, httplib::Error err)
+{
     ClientError e;
     e.kind = ClientErrorKind::connect;
     switch (err) {
-    case httplib::Error::Connection:
-        e.message = "could not connect to aigwd at " + ep.url;
-        e.hint = "start it with 'aigw daemon start' (or check AIGW_HOST)";
-        break;
-    case httplib::Error::Read:
-        e.message = "aigwd at " + ep.url + " closed the connection or timed out while answering";
-        e.hint = "see 'aigw daemon logs'";
-        break;
-    case httplib::Error::Canceled:
-        e.kind = ClientErrorKind::cancelled;
-        e.message = "request cancelled";
-        break;
-    default:
-        e.message = "request to aigwd at " + ep.url + " failed: " + httplib::to_string(err);
-        break;
+        case httplib::Error::Connection:
+            e.message = "could not connect to aigwd at " + ep.url;
+            e.hint = "start it with 'aigw daemon start' (or check AIGW_HOST)";
+            break;
+        case httplib::Error::Read:
+            e.message = "aigwd at " + ep.url + " closed the connection or timed out while answering";
+            e.hint = "see 'aigw daemon logs'";
+            break;
+        case httplib::Error::Canceled:
+            e.kind = ClientErrorKind::cancelled;
+            e.message = "request cancelled";
+            break;
+        default:
+            e.message = "request to aigwd at " + ep.url + " failed: " + httplib::to_string(err);
+            break;
     }
     return e;
 }
 
-ResponseMeta meta_from(const httplib::Headers& h) {
+ResponseMeta meta_from(const httplib::Headers& h)
+{
     auto get = [&](const char* k) {
         auto it = h.find(k);
         return it == h.end() ? std::string() : it->second;
@@ -65,7 +68,8 @@ ResponseMeta meta_from(const httplib::Headers& h) {
 }
 
 ClientError http_error(int status, const std::string& body, const httplib::Headers& headers,
-                       const std::string& requested_model) {
+                       const std::string& requested_model)
+{
     ClientError e = error_from_response(status, body);
     ResponseMeta m = meta_from(headers);
     e.request_id = m.request_id;
@@ -74,7 +78,8 @@ ClientError http_error(int status, const std::string& body, const httplib::Heade
     return e;
 }
 
-std::expected<nlohmann::json, ClientError> parse_body(const std::string& body, const char* what) {
+std::expected<nlohmann::json, ClientError> parse_body(const std::string& body, const char* what)
+{
     nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
     if (j.is_discarded()) {
         ClientError e;
@@ -85,7 +90,8 @@ std::expected<nlohmann::json, ClientError> parse_body(const std::string& body, c
     return j;
 }
 
-std::string requested_model_of(const nlohmann::json& req) {
+std::string requested_model_of(const nlohmann::json& req)
+{
     auto it = req.find("model");
     return (it != req.end() && it->is_string()) ? it->get<std::string>() : std::string();
 }
@@ -93,19 +99,22 @@ std::string requested_model_of(const nlohmann::json& req) {
 // g++ 12's std::expected has no and_then yet.
 template <typename T>
 std::expected<T, ClientError> then_parse(std::expected<nlohmann::json, ClientError> j,
-                                         std::expected<T, ClientError> (*parse)(const nlohmann::json&)) {
+                                         std::expected<T, ClientError> (*parse)(const nlohmann::json&))
+{
     if (!j) {
         return std::unexpected(j.error());
     }
     return parse(*j);
 }
 
-double elapsed_ms(std::chrono::steady_clock::time_point t0) {
+double elapsed_ms(std::chrono::steady_clock::time_point t0)
+{
     return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // True when a chunk's delta carries part of the answer (text, reasoning or a tool call).
-bool delta_has_output(const nlohmann::json& chunk) {
+bool delta_has_output(const nlohmann::json& chunk)
+{
     auto choices = chunk.find("choices");
     if (choices == chunk.end() || !choices->is_array() || choices->empty()) {
         return false;
@@ -115,7 +124,8 @@ bool delta_has_output(const nlohmann::json& chunk) {
         return false;
     }
     for (const char* key : {"content", "reasoning_content"}) {
-        if (auto c = delta->find(key); c != delta->end() && c->is_string() && !c->get_ref<const std::string&>().empty()) {
+        if (auto c = delta->find(key);
+            c != delta->end() && c->is_string() && !c->get_ref<const std::string&>().empty()) {
             return true;
         }
     }
@@ -124,7 +134,8 @@ bool delta_has_output(const nlohmann::json& chunk) {
 }
 
 // Assembles streamed tool_calls deltas (by index) into complete calls in `calls`.
-void merge_tool_call_deltas(const nlohmann::json& chunk, nlohmann::json& calls) {
+void merge_tool_call_deltas(const nlohmann::json& chunk, nlohmann::json& calls)
+{
     auto choices = chunk.find("choices");
     if (choices == chunk.end() || !choices->is_array() || choices->empty()) {
         return;
@@ -164,7 +175,8 @@ void merge_tool_call_deltas(const nlohmann::json& chunk, nlohmann::json& calls) 
 
 }  // namespace
 
-std::optional<Endpoint> parse_endpoint(std::string_view text) {
+std::optional<Endpoint> parse_endpoint(std::string_view text)
+{
     std::string s(text);
     while (!s.empty() && (s.back() == '/' || s.back() == ' ' || s.back() == '\n')) {
         s.pop_back();
@@ -206,17 +218,18 @@ std::optional<Endpoint> parse_endpoint(std::string_view text) {
         host = s.substr(0, colon);
         port = s.substr(colon + 1);
     }
-    if (host.empty() || port.empty() || port.find_first_not_of("0123456789") != std::string::npos ||
-        port.size() > 5) {
+    if (host.empty() || port.empty() || port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5) {
         return std::nullopt;
     }
     return Endpoint{scheme + "://" + host + ":" + port};
 }
 
 DaemonClient::DaemonClient(Endpoint endpoint, std::string gateway_key, ClientTimeouts timeouts)
-    : m_endpoint(std::move(endpoint)), m_key(std::move(gateway_key)), m_timeouts(timeouts) {}
+    : m_endpoint(std::move(endpoint)), m_key(std::move(gateway_key)), m_timeouts(timeouts)
+{}
 
-void DaemonClient::set_header(std::string name, std::string value) {
+void DaemonClient::set_header(std::string name, std::string value)
+{
     for (auto& [k, v] : m_extra_headers) {
         if (k == name) {
             v = std::move(value);
@@ -226,7 +239,8 @@ void DaemonClient::set_header(std::string name, std::string value) {
     m_extra_headers.emplace_back(std::move(name), std::move(value));
 }
 
-std::expected<Health, ClientError> DaemonClient::health() const {
+std::expected<Health, ClientError> DaemonClient::health() const
+{
     ClientTimeouts t{std::chrono::milliseconds(1000), std::chrono::milliseconds(2000)};
     auto cli = make_http(m_endpoint, t);
     auto res = cli->Get("/health");
@@ -243,7 +257,8 @@ std::expected<Health, ClientError> DaemonClient::health() const {
     return parse_health(*j);
 }
 
-std::expected<nlohmann::json, ClientError> DaemonClient::get_json(const std::string& path) const {
+std::expected<nlohmann::json, ClientError> DaemonClient::get_json(const std::string& path) const
+{
     auto cli = make_http(m_endpoint, m_timeouts);
     httplib::Headers h{{"Authorization", "Bearer " + m_key}};
     auto res = cli->Get(path, h);
@@ -257,7 +272,8 @@ std::expected<nlohmann::json, ClientError> DaemonClient::get_json(const std::str
 }
 
 std::expected<nlohmann::json, ClientError> DaemonClient::post_json(const std::string& path,
-                                                                   const nlohmann::json& body) const {
+                                                                   const nlohmann::json& body) const
+{
     auto cli = make_http(m_endpoint, m_timeouts);
     httplib::Headers h{{"Authorization", "Bearer " + m_key}};
     h.insert(m_extra_headers.begin(), m_extra_headers.end());
@@ -274,11 +290,13 @@ std::expected<nlohmann::json, ClientError> DaemonClient::post_json(const std::st
     return parse_body(res->body, path.c_str());
 }
 
-std::expected<std::vector<ModelRow>, ClientError> DaemonClient::models() const {
+std::expected<std::vector<ModelRow>, ClientError> DaemonClient::models() const
+{
     return then_parse(get_json("/aigw/v1/models"), &parse_models);
 }
 
-std::expected<CostReport, ClientError> DaemonClient::cost(const CostQuery& q) const {
+std::expected<CostReport, ClientError> DaemonClient::cost(const CostQuery& q) const
+{
     std::string path = "/aigw/v1/cost?by=" + httplib::detail::encode_query_param(q.by);
     if (q.since_ms) {
         path += "&since_ms=" + std::to_string(*q.since_ms);
@@ -289,11 +307,13 @@ std::expected<CostReport, ClientError> DaemonClient::cost(const CostQuery& q) co
     return then_parse(get_json(path), &parse_cost);
 }
 
-std::expected<std::vector<LogRow>, ClientError> DaemonClient::logs(int limit) const {
+std::expected<std::vector<LogRow>, ClientError> DaemonClient::logs(int limit) const
+{
     return then_parse(get_json("/aigw/v1/logs?limit=" + std::to_string(limit)), &parse_logs);
 }
 
-std::expected<std::vector<LogRow>, ClientError> DaemonClient::logs(const LogQuery& q) const {
+std::expected<std::vector<LogRow>, ClientError> DaemonClient::logs(const LogQuery& q) const
+{
     std::string path = "/aigw/v1/logs?with_ids=1&limit=" + std::to_string(q.limit);
     if (q.after_row_id) {
         path += "&after_row_id=" + std::to_string(*q.after_row_id);
@@ -307,11 +327,14 @@ std::expected<std::vector<LogRow>, ClientError> DaemonClient::logs(const LogQuer
     return then_parse(get_json(path), &parse_logs);
 }
 
-std::expected<std::vector<LogRow>, ClientError> DaemonClient::log_attempts(const std::string& request_id) const {
-    return then_parse(get_json("/aigw/v1/logs/" + httplib::detail::encode_query_param(request_id)), &parse_log_attempts);
+std::expected<std::vector<LogRow>, ClientError> DaemonClient::log_attempts(const std::string& request_id) const
+{
+    return then_parse(get_json("/aigw/v1/logs/" + httplib::detail::encode_query_param(request_id)),
+                      &parse_log_attempts);
 }
 
-std::expected<nlohmann::json, ClientError> DaemonClient::embeddings(const nlohmann::json& request) const {
+std::expected<nlohmann::json, ClientError> DaemonClient::embeddings(const nlohmann::json& request) const
+{
     auto r = post_json("/v1/embeddings", request);
     if (!r) {
         ClientError e = r.error();
@@ -323,11 +346,13 @@ std::expected<nlohmann::json, ClientError> DaemonClient::embeddings(const nlohma
     return r;
 }
 
-std::expected<Status, ClientError> DaemonClient::status() const {
+std::expected<Status, ClientError> DaemonClient::status() const
+{
     return then_parse(get_json("/aigw/v1/status"), &parse_status);
 }
 
-std::expected<void, ClientError> DaemonClient::reload() const {
+std::expected<void, ClientError> DaemonClient::reload() const
+{
     auto r = post_json("/aigw/v1/reload", nlohmann::json::object());
     if (!r) {
         return std::unexpected(r.error());
@@ -335,7 +360,8 @@ std::expected<void, ClientError> DaemonClient::reload() const {
     return {};
 }
 
-std::expected<void, ClientError> DaemonClient::shutdown() const {
+std::expected<void, ClientError> DaemonClient::shutdown() const
+{
     auto r = post_json("/aigw/v1/shutdown", nlohmann::json::object());
     if (!r) {
         return std::unexpected(r.error());
@@ -343,8 +369,12 @@ std::expected<void, ClientError> DaemonClient::shutdown() const {
     return {};
 }
 
-std::expected<CreatedVirtualKey, ClientError> DaemonClient::create_key(const NewVirtualKey& spec) const {
-    nlohmann::json body = {{"name", spec.name}, {"rpm", spec.rpm}, {"tpm", spec.tpm}, {"models", spec.models},
+std::expected<CreatedVirtualKey, ClientError> DaemonClient::create_key(const NewVirtualKey& spec) const
+{
+    nlohmann::json body = {{"name", spec.name},
+                           {"rpm", spec.rpm},
+                           {"tpm", spec.tpm},
+                           {"models", spec.models},
                            {"expires_ms", spec.expires_ms}};
     if (spec.budget_usd) {
         body["budget_usd"] = *spec.budget_usd;
@@ -365,25 +395,30 @@ std::expected<CreatedVirtualKey, ClientError> DaemonClient::create_key(const New
     return out;
 }
 
-std::expected<std::vector<VirtualKeyInfo>, ClientError> DaemonClient::list_keys() const {
+std::expected<std::vector<VirtualKeyInfo>, ClientError> DaemonClient::list_keys() const
+{
     return then_parse(get_json("/aigw/v1/keys"), &parse_virtual_keys);
 }
 
-std::expected<VirtualKeyInfo, ClientError> DaemonClient::show_key(const std::string& id_or_name) const {
+std::expected<VirtualKeyInfo, ClientError> DaemonClient::show_key(const std::string& id_or_name) const
+{
     return then_parse(get_json("/aigw/v1/keys/" + httplib::detail::encode_query_param(id_or_name)), &parse_virtual_key);
 }
 
-std::expected<VirtualKeyInfo, ClientError> DaemonClient::revoke_key(const std::string& id_or_name) const {
+std::expected<VirtualKeyInfo, ClientError> DaemonClient::revoke_key(const std::string& id_or_name) const
+{
     return then_parse(post_json("/aigw/v1/keys/" + httplib::detail::encode_query_param(id_or_name) + "/revoke",
                                 nlohmann::json::object()),
                       &parse_virtual_key);
 }
 
-std::expected<CacheStats, ClientError> DaemonClient::cache_stats() const {
+std::expected<CacheStats, ClientError> DaemonClient::cache_stats() const
+{
     return then_parse(get_json("/aigw/v1/cache"), &parse_cache_stats);
 }
 
-std::expected<std::int64_t, ClientError> DaemonClient::cache_clear() const {
+std::expected<std::int64_t, ClientError> DaemonClient::cache_clear() const
+{
     auto r = post_json("/aigw/v1/cache/clear", nlohmann::json::object());
     if (!r) {
         return std::unexpected(r.error());
@@ -398,7 +433,8 @@ std::expected<std::int64_t, ClientError> DaemonClient::cache_clear() const {
     return n->get<std::int64_t>();
 }
 
-std::expected<ChatResult, ClientError> DaemonClient::chat(nlohmann::json request) const {
+std::expected<ChatResult, ClientError> DaemonClient::chat(nlohmann::json request) const
+{
     request["stream"] = false;
     const std::string model = requested_model_of(request);
     auto cli = make_http(m_endpoint, m_timeouts);
@@ -442,9 +478,9 @@ std::expected<ChatResult, ClientError> DaemonClient::chat(nlohmann::json request
     return out;
 }
 
-std::expected<ChatResult, ClientError> DaemonClient::chat_stream(nlohmann::json request,
-                                                                 const ChunkCallback& on_chunk,
-                                                                 const std::atomic<bool>* cancel) const {
+std::expected<ChatResult, ClientError> DaemonClient::chat_stream(nlohmann::json request, const ChunkCallback& on_chunk,
+                                                                 const std::atomic<bool>* cancel) const
+{
     request["stream"] = true;
     const std::string model = requested_model_of(request);
     auto cli = make_http(m_endpoint, m_timeouts);
@@ -555,7 +591,8 @@ std::expected<ChatResult, ClientError> DaemonClient::chat_stream(nlohmann::json 
 }
 
 std::expected<void, ClientError> DaemonClient::get_stream(const std::string& path,
-                                                        const std::function<bool(std::string_view)>& sink) const {
+                                                          const std::function<bool(std::string_view)>& sink) const
+{
     auto cli = make_http(m_endpoint, m_timeouts);
     httplib::Headers h{{"Authorization", "Bearer " + m_key}};
     std::string error_body;

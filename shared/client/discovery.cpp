@@ -19,18 +19,21 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string trim(std::string s) {
+std::string trim(std::string s)
+{
     const auto b = s.find_first_not_of(" \t\r\n");
     const auto e = s.find_last_not_of(" \t\r\n");
     return b == std::string::npos ? std::string() : s.substr(b, e - b + 1);
 }
 
-bool is_executable(const fs::path& p) {
+bool is_executable(const fs::path& p)
+{
     std::error_code ec;
     return fs::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0;
 }
 
-ClientError not_running(const ConnectOptions& opts, std::string why) {
+ClientError not_running(const ConnectOptions& opts, std::string why)
+{
     ClientError e;
     e.kind = ClientErrorKind::not_running;
     e.message = "aigwd is not running (" + why + ")";
@@ -38,7 +41,8 @@ ClientError not_running(const ConnectOptions& opts, std::string why) {
     return e;
 }
 
-void warn_mismatch_once(const Health& h) {
+void warn_mismatch_once(const Health& h)
+{
     static bool warned = false;
     if (warned || h.version.empty() || h.version == client_version()) {
         return;
@@ -51,7 +55,8 @@ void warn_mismatch_once(const Health& h) {
 }
 
 // What the log gained after `offset` (the spawned daemon's own lines), at most max_bytes.
-std::string log_since(const fs::path& p, std::uintmax_t offset, std::size_t max_bytes) {
+std::string log_since(const fs::path& p, std::uintmax_t offset, std::size_t max_bytes)
+{
     auto text = config::read_file(p);
     if (!text || text->size() <= offset) {
         return {};
@@ -68,9 +73,13 @@ std::string log_since(const fs::path& p, std::uintmax_t offset, std::size_t max_
 
 }  // namespace
 
-std::string_view client_version() { return AIGW_VERSION; }
+std::string_view client_version()
+{
+    return AIGW_VERSION;
+}
 
-Endpoint DaemonState::endpoint() const {
+Endpoint DaemonState::endpoint() const
+{
     std::string h = host.empty() ? std::string("127.0.0.1") : host;
     if (h == "0.0.0.0") {
         h = "127.0.0.1";
@@ -82,7 +91,8 @@ Endpoint DaemonState::endpoint() const {
     return Endpoint{"http://" + h + ":" + std::to_string(port)};
 }
 
-std::optional<DaemonState> parse_state(std::string_view text) {
+std::optional<DaemonState> parse_state(std::string_view text)
+{
     nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
     if (!j.is_object()) {
         return std::nullopt;
@@ -103,7 +113,8 @@ std::optional<DaemonState> parse_state(std::string_view text) {
     }
 }
 
-std::optional<DaemonState> read_state(const fs::path& data_dir) {
+std::optional<DaemonState> read_state(const fs::path& data_dir)
+{
     auto text = config::read_file(config::state_file(data_dir));
     if (!text) {
         return std::nullopt;
@@ -111,14 +122,16 @@ std::optional<DaemonState> read_state(const fs::path& data_dir) {
     return parse_state(*text);
 }
 
-bool pid_alive(std::int64_t pid) {
+bool pid_alive(std::int64_t pid)
+{
     if (pid <= 0) {
         return false;
     }
     return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
 }
 
-std::string gateway_key(const config::Env& env, const fs::path& data_dir) {
+std::string gateway_key(const config::Env& env, const fs::path& data_dir)
+{
     if (auto k = env("AIGW_API_KEY"); k && !k->empty()) {
         return *k;
     }
@@ -128,7 +141,8 @@ std::string gateway_key(const config::Env& env, const fs::path& data_dir) {
     return {};
 }
 
-fs::path find_aigwd(const config::Env& env) {
+fs::path find_aigwd(const config::Env& env)
+{
     if (auto p = env("AIGWD_PATH"); p && !p->empty()) {
         return is_executable(*p) ? fs::path(*p) : fs::path();
     }
@@ -160,7 +174,8 @@ fs::path find_aigwd(const config::Env& env) {
     return {};
 }
 
-std::expected<Located, ClientError> locate_daemon(const ConnectOptions& opts) {
+std::expected<Located, ClientError> locate_daemon(const ConnectOptions& opts)
+{
     if (auto host = opts.env("AIGW_HOST"); host && !host->empty()) {
         auto ep = parse_endpoint(*host);
         if (!ep) {
@@ -191,13 +206,14 @@ std::expected<Located, ClientError> locate_daemon(const ConnectOptions& opts) {
     DaemonClient c(state->endpoint(), {});
     auto h = c.health();
     if (!h) {
-        return std::unexpected(not_running(opts, "pid " + std::to_string(state->pid) + " does not answer at " +
-                                                     state->endpoint().url));
+        return std::unexpected(
+            not_running(opts, "pid " + std::to_string(state->pid) + " does not answer at " + state->endpoint().url));
     }
     return Located{state->endpoint(), *h, state, false, false};
 }
 
-std::expected<Located, ClientError> spawn_daemon(const ConnectOptions& opts) {
+std::expected<Located, ClientError> spawn_daemon(const ConnectOptions& opts)
+{
     const fs::path log_path = config::daemon_log_file(opts.data_dir);
     auto fail = [&](std::string why) {
         ClientError e;
@@ -227,7 +243,9 @@ std::expected<Located, ClientError> spawn_daemon(const ConnectOptions& opts) {
     const fs::path state_path = config::state_file(opts.data_dir);
     std::error_code ec;
     fs::remove(state_path, ec);
-    const std::uintmax_t log_offset = fs::exists(log_path, ec) ? fs::file_size(log_path, ec) : 0;  // a stale file from a dead daemon must not be mistaken for ours
+    const std::uintmax_t log_offset = fs::exists(log_path, ec)
+                                          ? fs::file_size(log_path, ec)
+                                          : 0;  // a stale file from a dead daemon must not be mistaken for ours
 
     const pid_t pid = ::fork();
     if (pid < 0) {
@@ -285,7 +303,8 @@ std::expected<Located, ClientError> spawn_daemon(const ConnectOptions& opts) {
                 std::to_string(pid) + ")");
 }
 
-std::expected<Located, ClientError> ensure_daemon(const ConnectOptions& opts) {
+std::expected<Located, ClientError> ensure_daemon(const ConnectOptions& opts)
+{
     auto found = locate_daemon(opts);
     if (found || found.error().kind != ClientErrorKind::not_running) {
         return found;
@@ -298,7 +317,8 @@ std::expected<Located, ClientError> ensure_daemon(const ConnectOptions& opts) {
     return spawn_daemon(opts);
 }
 
-std::expected<DaemonClient, ClientError> connect(const ConnectOptions& opts) {
+std::expected<DaemonClient, ClientError> connect(const ConnectOptions& opts)
+{
     auto found = ensure_daemon(opts);
     if (!found) {
         return std::unexpected(found.error());

@@ -4,7 +4,8 @@ namespace aigw::client {
 namespace {
 
 template <typename T>
-T get_or(const nlohmann::json& j, const char* key, T fallback) {
+T get_or(const nlohmann::json& j, const char* key, T fallback)
+{
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) {
         return fallback;
@@ -12,7 +13,8 @@ T get_or(const nlohmann::json& j, const char* key, T fallback) {
     return it->get<T>();
 }
 
-ClientError protocol_error(std::string what) {
+ClientError protocol_error(std::string what)
+{
     ClientError e;
     e.kind = ClientErrorKind::protocol;
     e.message = "unexpected answer from aigwd: " + std::move(what) +
@@ -20,7 +22,8 @@ ClientError protocol_error(std::string what) {
     return e;
 }
 
-CostGroup parse_cost_group(const nlohmann::json& g) {
+CostGroup parse_cost_group(const nlohmann::json& g)
+{
     CostGroup c;
     c.key = get_or<std::string>(g, "key", "");
     c.name = get_or<std::string>(g, "name", "");
@@ -39,7 +42,8 @@ CostGroup parse_cost_group(const nlohmann::json& g) {
 
 // Runs a parser, turning json type errors into a protocol error.
 template <typename F>
-auto guarded(const char* what, F&& f) -> decltype(f()) {
+auto guarded(const char* what, F&& f) -> decltype(f())
+{
     try {
         return f();
     } catch (const nlohmann::json::exception& ex) {
@@ -47,7 +51,8 @@ auto guarded(const char* what, F&& f) -> decltype(f()) {
     }
 }
 
-VirtualKeyInfo virtual_key_from(const nlohmann::json& j) {
+VirtualKeyInfo virtual_key_from(const nlohmann::json& j)
+{
     VirtualKeyInfo k;
     k.id = get_or<std::string>(j, "id", "");
     k.name = get_or<std::string>(j, "name", "");
@@ -70,26 +75,27 @@ VirtualKeyInfo virtual_key_from(const nlohmann::json& j) {
 
 }  // namespace
 
-std::string describe(const ClientError& e) {
+std::string describe(const ClientError& e)
+{
     std::string out;
     const std::string where = !e.model.empty() ? e.model : e.provider;
     switch (e.kind) {
-    case ClientErrorKind::http:
-        // Only a provider header means the daemon reached an upstream.
-        if (!e.provider.empty()) {
-            out = "upstream error " + std::to_string(e.status) + " from " + where + ": " + e.message;
-        } else if (!e.model.empty()) {
-            out = "error " + std::to_string(e.status) + " for " + e.model + ": " + e.message;
-        } else {
-            out = "error " + std::to_string(e.status) + " from aigwd: " + e.message;
-        }
-        break;
-    case ClientErrorKind::stream:
-        out = where.empty() ? "stream error: " + e.message : "stream error from " + where + ": " + e.message;
-        break;
-    default:
-        out = e.message;
-        break;
+        case ClientErrorKind::http:
+            // Only a provider header means the daemon reached an upstream.
+            if (!e.provider.empty()) {
+                out = "upstream error " + std::to_string(e.status) + " from " + where + ": " + e.message;
+            } else if (!e.model.empty()) {
+                out = "error " + std::to_string(e.status) + " for " + e.model + ": " + e.message;
+            } else {
+                out = "error " + std::to_string(e.status) + " from aigwd: " + e.message;
+            }
+            break;
+        case ClientErrorKind::stream:
+            out = where.empty() ? "stream error: " + e.message : "stream error from " + where + ": " + e.message;
+            break;
+        default:
+            out = e.message;
+            break;
     }
     if (!e.request_id.empty()) {
         out += " (x-request-id " + e.request_id + ")";
@@ -100,7 +106,8 @@ std::string describe(const ClientError& e) {
     return out;
 }
 
-ClientError error_from_response(int status, const std::string& body) {
+ClientError error_from_response(int status, const std::string& body)
+{
     ClientError e;
     e.kind = ClientErrorKind::http;
     e.status = status;
@@ -129,14 +136,16 @@ ClientError error_from_response(int status, const std::string& body) {
     }
     // The daemon's own messages already say what to do; add a hint only where they may not.
     // Only for a model: a 404 for a key or a request id has its own hint (keys list, logs).
-    const bool about_model = e.code == "model_not_found" || (status == 404 && e.message.find("model") != std::string::npos);
+    const bool about_model =
+        e.code == "model_not_found" || (status == 404 && e.message.find("model") != std::string::npos);
     if (about_model && e.message.find("aigw models") == std::string::npos) {
         e.hint = "list the models with 'aigw models --all'";
     }
     return e;
 }
 
-std::expected<Health, ClientError> parse_health(const nlohmann::json& j) {
+std::expected<Health, ClientError> parse_health(const nlohmann::json& j)
+{
     return guarded("/health", [&]() -> std::expected<Health, ClientError> {
         if (!j.is_object()) {
             return std::unexpected(protocol_error("/health is not an object"));
@@ -149,7 +158,8 @@ std::expected<Health, ClientError> parse_health(const nlohmann::json& j) {
     });
 }
 
-std::expected<std::vector<ModelRow>, ClientError> parse_models(const nlohmann::json& j) {
+std::expected<std::vector<ModelRow>, ClientError> parse_models(const nlohmann::json& j)
+{
     return guarded("models", [&]() -> std::expected<std::vector<ModelRow>, ClientError> {
         if (!j.is_object() || !j.contains("models") || !j["models"].is_array()) {
             return std::unexpected(protocol_error("no \"models\" array"));
@@ -184,7 +194,8 @@ std::expected<std::vector<ModelRow>, ClientError> parse_models(const nlohmann::j
     });
 }
 
-std::expected<CostReport, ClientError> parse_cost(const nlohmann::json& j) {
+std::expected<CostReport, ClientError> parse_cost(const nlohmann::json& j)
+{
     return guarded("cost", [&]() -> std::expected<CostReport, ClientError> {
         if (!j.is_object() || !j.contains("groups") || !j["groups"].is_array()) {
             return std::unexpected(protocol_error("no \"groups\" array in the cost report"));
@@ -202,7 +213,8 @@ std::expected<CostReport, ClientError> parse_cost(const nlohmann::json& j) {
     });
 }
 
-std::expected<std::vector<LogRow>, ClientError> parse_logs(const nlohmann::json& j) {
+std::expected<std::vector<LogRow>, ClientError> parse_logs(const nlohmann::json& j)
+{
     return guarded("logs", [&]() -> std::expected<std::vector<LogRow>, ClientError> {
         if (!j.is_object() || !j.contains("rows") || !j["rows"].is_array()) {
             return std::unexpected(protocol_error("no \"rows\" array in the logs"));
@@ -245,14 +257,16 @@ std::expected<std::vector<LogRow>, ClientError> parse_logs(const nlohmann::json&
     });
 }
 
-std::expected<std::vector<LogRow>, ClientError> parse_log_attempts(const nlohmann::json& j) {
+std::expected<std::vector<LogRow>, ClientError> parse_log_attempts(const nlohmann::json& j)
+{
     if (!j.is_object() || !j.contains("attempts")) {
         return std::unexpected(protocol_error("no \"attempts\" array in the request's log"));
     }
     return parse_logs(nlohmann::json{{"rows", j["attempts"]}});
 }
 
-std::expected<Status, ClientError> parse_status(const nlohmann::json& j) {
+std::expected<Status, ClientError> parse_status(const nlohmann::json& j)
+{
     return guarded("status", [&]() -> std::expected<Status, ClientError> {
         if (!j.is_object()) {
             return std::unexpected(protocol_error("status is not an object"));
@@ -313,7 +327,8 @@ std::expected<Status, ClientError> parse_status(const nlohmann::json& j) {
     });
 }
 
-std::expected<VirtualKeyInfo, ClientError> parse_virtual_key(const nlohmann::json& j) {
+std::expected<VirtualKeyInfo, ClientError> parse_virtual_key(const nlohmann::json& j)
+{
     return guarded("key", [&]() -> std::expected<VirtualKeyInfo, ClientError> {
         if (!j.is_object() || !j.contains("id")) {
             return std::unexpected(protocol_error("a key without \"id\""));
@@ -322,7 +337,8 @@ std::expected<VirtualKeyInfo, ClientError> parse_virtual_key(const nlohmann::jso
     });
 }
 
-std::expected<std::vector<VirtualKeyInfo>, ClientError> parse_virtual_keys(const nlohmann::json& j) {
+std::expected<std::vector<VirtualKeyInfo>, ClientError> parse_virtual_keys(const nlohmann::json& j)
+{
     return guarded("keys", [&]() -> std::expected<std::vector<VirtualKeyInfo>, ClientError> {
         if (!j.is_object() || !j.contains("keys") || !j["keys"].is_array()) {
             return std::unexpected(protocol_error("no \"keys\" array"));
@@ -335,7 +351,8 @@ std::expected<std::vector<VirtualKeyInfo>, ClientError> parse_virtual_keys(const
     });
 }
 
-std::expected<CacheStats, ClientError> parse_cache_stats(const nlohmann::json& j) {
+std::expected<CacheStats, ClientError> parse_cache_stats(const nlohmann::json& j)
+{
     return guarded("cache stats", [&]() -> std::expected<CacheStats, ClientError> {
         if (!j.is_object()) {
             return std::unexpected(protocol_error("cache stats is not an object"));

@@ -49,13 +49,13 @@ struct ResponseMeta {
 
 struct ChatResult {
     ResponseMeta meta;
-    nlohmann::json body;    ///< non-stream: the whole response; stream: null
-    std::string content;    ///< assistant text (stream: concatenated deltas)
+    nlohmann::json body;  ///< non-stream: the whole response; stream: null
+    std::string content;  ///< assistant text (stream: concatenated deltas)
     std::string finish_reason;
-    nlohmann::json usage;   ///< the usage object when the daemon sent one, else null
-    bool cancelled = false; ///< stream stopped by the caller; content is the partial answer
-    nlohmann::json tool_calls;   ///< the message's tool_calls (stream: assembled), else null
-    double latency_ms = 0;       ///< request sent -> answer complete, measured by the client
+    nlohmann::json usage;           ///< the usage object when the daemon sent one, else null
+    bool cancelled = false;         ///< stream stopped by the caller; content is the partial answer
+    nlohmann::json tool_calls;      ///< the message's tool_calls (stream: assembled), else null
+    double latency_ms = 0;          ///< request sent -> answer complete, measured by the client
     std::optional<double> ttft_ms;  ///< stream: request sent -> first content or tool-call delta
 };
 
@@ -83,7 +83,7 @@ struct ModelRow {
     bool reasoning = false;
     std::optional<ModelPrice> price;  ///< nullopt: unpriced
     bool key_present = false;
-    nlohmann::json raw;               ///< the row as the daemon sent it (for --json)
+    nlohmann::json raw;  ///< the row as the daemon sent it (for --json)
 };
 
 struct CostGroup {
@@ -96,8 +96,8 @@ struct CostGroup {
     double cost_usd = 0;
     std::int64_t cache_hits = 0;
     double avg_latency_ms = 0;
-    double saved_usd = 0;             ///< what cache hits saved
-    std::string name;                 ///< by key: the virtual key's name ("gateway key" for "default")
+    double saved_usd = 0;  ///< what cache hits saved
+    std::string name;      ///< by key: the virtual key's name ("gateway key" for "default")
     double p95_latency_ms = 0;
 };
 
@@ -135,13 +135,13 @@ struct LogRow {
     double ttft_ms = 0;
     bool stream = false;
     bool cache_hit = false;
-    std::int64_t row_id = 0;       ///< cursor for following new rows (when the daemon sends it)
+    std::int64_t row_id = 0;  ///< cursor for following new rows (when the daemon sends it)
     int attempt = 1;
     bool final_attempt = true;
     std::int64_t cache_write_tokens = 0;
     std::string tag;
     std::string variant;
-    std::string request_body;      ///< only with body logging on
+    std::string request_body;  ///< only with body logging on
     std::string response_body;
 };
 
@@ -202,8 +202,8 @@ struct Status {
 struct VirtualKeyInfo {
     std::string id;
     std::string name;
-    std::string status;               ///< "active", "revoked", "expired"
-    std::int64_t rpm = 0;             ///< 0 = no limit
+    std::string status;    ///< "active", "revoked", "expired"
+    std::int64_t rpm = 0;  ///< 0 = no limit
     std::int64_t tpm = 0;
     std::optional<double> budget_usd;
     std::string budget_period;        ///< "day" | "month" when budget_usd is set
@@ -211,8 +211,8 @@ struct VirtualKeyInfo {
     std::int64_t expires_ms = 0;      ///< 0 = never
     std::int64_t revoked_ms = 0;
     std::int64_t created_ms = 0;
-    double spent_day_usd = 0;         ///< this UTC day
-    double spent_month_usd = 0;       ///< this UTC month
+    double spent_day_usd = 0;    ///< this UTC day
+    double spent_month_usd = 0;  ///< this UTC month
     nlohmann::json raw;
 };
 
@@ -229,12 +229,12 @@ struct NewVirtualKey {
 
 struct CreatedVirtualKey {
     VirtualKeyInfo info;
-    std::string secret;               ///< shown once
+    std::string secret;  ///< shown once
 };
 
 /// GET /aigw/v1/cache. Counters are since the daemon started; entries and bytes are now.
 struct CacheStats {
-    bool enabled = false;             ///< [cache] enabled: requests use the cache without asking
+    bool enabled = false;  ///< [cache] enabled: requests use the cache without asking
     std::int64_t ttl_s = 0;
     std::int64_t entries = 0;
     std::int64_t bytes = 0;

@@ -15,7 +15,10 @@ namespace {
 constexpr double k_per_million = 1'000'000.0;
 
 /// `v` when non-zero, else `fallback`: price fields use 0 for "not set".
-double or_else(double v, double fallback) { return v != 0 ? v : fallback; }
+double or_else(double v, double fallback)
+{
+    return v != 0 ? v : fallback;
+}
 
 using Json = nlohmann::json;
 
@@ -24,7 +27,8 @@ class EntryReader {
 public:
     explicit EntryReader(std::string_view id) : m_id(id) {}
 
-    std::unexpected<std::string> fail(std::string_view field, std::string_view what) const {
+    std::unexpected<std::string> fail(std::string_view field, std::string_view what) const
+    {
         std::string msg = "model catalog entry '" + m_id + "': ";
         msg += field;
         msg += ' ';
@@ -32,7 +36,8 @@ public:
         return std::unexpected(std::move(msg));
     }
 
-    std::expected<void, std::string> number(const Json& obj, const char* key, std::string_view field, double& out) const {
+    std::expected<void, std::string> number(const Json& obj, const char* key, std::string_view field, double& out) const
+    {
         auto it = obj.find(key);
         if (it == obj.end() || it->is_null()) {
             return {};
@@ -45,7 +50,8 @@ public:
     }
 
     std::expected<void, std::string> integer(const Json& obj, const char* key, std::string_view field,
-                                             std::int64_t& out) const {
+                                             std::int64_t& out) const
+    {
         auto it = obj.find(key);
         if (it == obj.end() || it->is_null()) {
             return {};
@@ -57,7 +63,8 @@ public:
         return {};
     }
 
-    std::expected<void, std::string> boolean(const Json& obj, const char* key, bool& out) const {
+    std::expected<void, std::string> boolean(const Json& obj, const char* key, bool& out) const
+    {
         auto it = obj.find(key);
         if (it == obj.end() || it->is_null()) {
             return {};
@@ -71,7 +78,8 @@ public:
 
     /// Rejects keys outside `known`: a typo in a price field would otherwise price a model at 0.
     std::expected<void, std::string> only_known(const Json& obj, std::string_view where,
-                                                std::initializer_list<std::string_view> known) const {
+                                                std::initializer_list<std::string_view> known) const
+    {
         for (const auto& [key, value] : obj.items()) {
             if (std::find(known.begin(), known.end(), key) == known.end()) {
                 std::string field(where);
@@ -87,18 +95,20 @@ private:
     std::string m_id;
 };
 
-#define AIGW_TRY(expr)                                   \
-    do {                                                 \
-        if (auto _r = (expr); !_r) {                     \
+#define AIGW_TRY(expr)                                     \
+    do {                                                   \
+        if (auto _r = (expr); !_r) {                       \
             return std::unexpected(std::move(_r.error())); \
-        }                                                \
+        }                                                  \
     } while (0)
 
-std::expected<Price, std::string> price_from_json(const EntryReader& r, const Json& j) {
+std::expected<Price, std::string> price_from_json(const EntryReader& r, const Json& j)
+{
     if (!j.is_object()) {
         return r.fail("price", "must be an object like {\"input\": 1.0, \"output\": 2.0}");
     }
-    AIGW_TRY(r.only_known(j, "price", {"input", "cached_input", "cache_write", "cache_write_1h", "output", "long_context"}));
+    AIGW_TRY(
+        r.only_known(j, "price", {"input", "cached_input", "cache_write", "cache_write_1h", "output", "long_context"}));
     Price p;
     AIGW_TRY(r.number(j, "input", "price.input", p.input));
     AIGW_TRY(r.number(j, "cached_input", "price.cached_input", p.cached_input));
@@ -127,7 +137,8 @@ std::expected<Price, std::string> price_from_json(const EntryReader& r, const Js
 
 /// Where a provider ranks when several list the same bare model name: the model makers
 /// first, aggregators last. Lower is better.
-int provider_rank(std::string_view provider) {
+int provider_rank(std::string_view provider)
+{
     static constexpr std::array<std::string_view, 8> k_first_party = {
         "openai", "anthropic", "gemini", "mistral", "deepseek", "xai", "moonshot", "perplexity"};
     for (std::size_t i = 0; i < k_first_party.size(); ++i) {
@@ -141,7 +152,8 @@ int provider_rank(std::string_view provider) {
 
 }  // namespace
 
-double cost_usd(const Price& p, const wire::Usage& u) {
+double cost_usd(const Price& p, const wire::Usage& u)
+{
     const bool long_tier = p.long_context_threshold > 0 && u.input_tokens > p.long_context_threshold;
     double input = p.input;
     double cached = p.cached_input;
@@ -169,7 +181,8 @@ double cost_usd(const Price& p, const wire::Usage& u) {
     return total / k_per_million;
 }
 
-nlohmann::json to_json(const ModelInfo& m) {
+nlohmann::json to_json(const ModelInfo& m)
+{
     Json j = {
         {"mode", m.mode},
         {"context_window", m.context_window},
@@ -207,7 +220,8 @@ nlohmann::json to_json(const ModelInfo& m) {
     return j;
 }
 
-std::expected<ModelInfo, std::string> model_from_json(std::string_view id, const nlohmann::json& entry) {
+std::expected<ModelInfo, std::string> model_from_json(std::string_view id, const nlohmann::json& entry)
+{
     EntryReader r(id);
     const auto slash = id.find('/');
     if (slash == std::string_view::npos || slash == 0 || slash + 1 == id.size()) {
@@ -216,8 +230,9 @@ std::expected<ModelInfo, std::string> model_from_json(std::string_view id, const
     if (!entry.is_object()) {
         return r.fail("entry", "must be an object");
     }
-    AIGW_TRY(r.only_known(entry, "", {"mode", "context_window", "max_output_tokens", "tools", "vision", "json",
-                                      "reasoning", "price", "description"}));
+    AIGW_TRY(r.only_known(entry, "",
+                          {"mode", "context_window", "max_output_tokens", "tools", "vision", "json", "reasoning",
+                           "price", "description"}));
     ModelInfo m;
     m.id = std::string(id);
     m.provider = std::string(id.substr(0, slash));
@@ -244,7 +259,8 @@ std::expected<ModelInfo, std::string> model_from_json(std::string_view id, const
     return m;
 }
 
-const Catalog& Catalog::builtin() {
+const Catalog& Catalog::builtin()
+{
     static const Catalog k_catalog = [] {
         auto doc = Json::parse(k_builtin_catalog_json, nullptr, /*allow_exceptions=*/false);
         if (doc.is_discarded()) {
@@ -259,7 +275,8 @@ const Catalog& Catalog::builtin() {
     return k_catalog;
 }
 
-std::expected<Catalog, std::string> Catalog::parse(const nlohmann::json& doc) {
+std::expected<Catalog, std::string> Catalog::parse(const nlohmann::json& doc)
+{
     if (!doc.is_object()) {
         return std::unexpected(std::string("model catalog must be a JSON object with a \"models\" object"));
     }
@@ -282,7 +299,8 @@ std::expected<Catalog, std::string> Catalog::parse(const nlohmann::json& doc) {
     return c;
 }
 
-void Catalog::merge(const Catalog& extra) {
+void Catalog::merge(const Catalog& extra)
+{
     for (const auto& [id, m] : extra.m_models) {
         auto old = m_models.find(id);
         auto src = extra.m_sources.find(id);
@@ -305,7 +323,8 @@ void Catalog::merge(const Catalog& extra) {
     }
 }
 
-void Catalog::upsert(ModelInfo m) {
+void Catalog::upsert(ModelInfo m)
+{
     if (m.id.empty()) {
         m.id = m.provider + "/" + m.name;
     } else if (m.provider.empty() || m.name.empty()) {
@@ -320,12 +339,14 @@ void Catalog::upsert(ModelInfo m) {
     m_models.insert_or_assign(std::move(id), std::move(m));
 }
 
-const ModelInfo* Catalog::find(std::string_view id) const {
+const ModelInfo* Catalog::find(std::string_view id) const
+{
     auto it = m_models.find(id);
     return it == m_models.end() ? nullptr : &it->second;
 }
 
-const ModelInfo* Catalog::find_bare(std::string_view name) const {
+const ModelInfo* Catalog::find_bare(std::string_view name) const
+{
     const ModelInfo* best = nullptr;
     int best_rank = std::numeric_limits<int>::max();
     for (const auto& [id, m] : m_models) {
@@ -423,7 +444,8 @@ std::optional<std::string> strip_snapshot_suffix(std::string_view name)
     return std::nullopt;
 }
 
-const ModelInfo* Catalog::find_priced(std::string_view id) const {
+const ModelInfo* Catalog::find_priced(std::string_view id) const
+{
     if (const ModelInfo* exact = find(id)) {
         return exact;
     }
@@ -444,7 +466,8 @@ const ModelInfo* Catalog::find_priced(std::string_view id) const {
     }
 }
 
-const ModelInfo* Catalog::find_bare_priced(std::string_view name) const {
+const ModelInfo* Catalog::find_bare_priced(std::string_view name) const
+{
     if (const ModelInfo* exact = find_bare(name)) {
         return exact;
     }
@@ -471,7 +494,8 @@ const ModelInfo* Catalog::find_bare_priced(std::string_view name) const {
     }
 }
 
-std::vector<const ModelInfo*> Catalog::all() const {
+std::vector<const ModelInfo*> Catalog::all() const
+{
     std::vector<const ModelInfo*> out;
     out.reserve(m_models.size());
     for (const auto& [id, m] : m_models) {

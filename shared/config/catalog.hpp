@@ -34,9 +34,9 @@ struct Price {
 };
 
 struct ModelInfo {
-    std::string id;        ///< "provider/model"
+    std::string id;  ///< "provider/model"
     std::string provider;
-    std::string name;      ///< model name as the provider knows it
+    std::string name;           ///< model name as the provider knows it
     std::string mode = "chat";  ///< "chat" or "embedding"
     std::int64_t context_window = 0;
     std::int64_t max_output_tokens = 0;

@@ -16,30 +16,43 @@ namespace {
 using Json = nlohmann::json;
 
 /// "http://host/v1/" -> "http://host/v1": adapters append "/chat/completions" etc.
-std::string strip_trailing_slashes(std::string url) {
+std::string strip_trailing_slashes(std::string url)
+{
     while (!url.empty() && url.back() == '/') {
         url.pop_back();
     }
     return url;
 }
 
-std::string_view type_name(const toml::node& n) {
+std::string_view type_name(const toml::node& n)
+{
     switch (n.type()) {
-        case toml::node_type::string: return "a string";
-        case toml::node_type::integer: return "an integer";
-        case toml::node_type::floating_point: return "a float";
-        case toml::node_type::boolean: return "a boolean";
-        case toml::node_type::table: return "a table";
-        case toml::node_type::array: return "an array";
-        case toml::node_type::date: return "a date";
-        case toml::node_type::time: return "a time";
-        case toml::node_type::date_time: return "a date-time";
-        case toml::node_type::none: break;
+        case toml::node_type::string:
+            return "a string";
+        case toml::node_type::integer:
+            return "an integer";
+        case toml::node_type::floating_point:
+            return "a float";
+        case toml::node_type::boolean:
+            return "a boolean";
+        case toml::node_type::table:
+            return "a table";
+        case toml::node_type::array:
+            return "an array";
+        case toml::node_type::date:
+            return "a date";
+        case toml::node_type::time:
+            return "a time";
+        case toml::node_type::date_time:
+            return "a date-time";
+        case toml::node_type::none:
+            break;
     }
     return "nothing";
 }
 
-std::optional<BalanceStrategy> parse_strategy(std::string_view name) {
+std::optional<BalanceStrategy> parse_strategy(std::string_view name)
+{
     if (name == "weighted") {
         return BalanceStrategy::weighted;
     }
@@ -59,14 +72,16 @@ public:
     /// With `errors`, every error is recorded there and the walk goes on (aigw config check);
     /// without, the first error ends it.
     ConfigReader(std::string_view source, Config& cfg, std::vector<std::string>* errors = nullptr)
-        : m_source(source), m_cfg(cfg), m_errors(errors) {}
+        : m_source(source), m_cfg(cfg), m_errors(errors)
+    {}
 
     std::expected<void, std::string> read(const toml::table& root);
 
 private:
     using Result = std::expected<void, std::string>;
 
-    std::string at(const toml::source_region& where) const {
+    std::string at(const toml::source_region& where) const
+    {
         std::string s(m_source);
         if (where.begin.line > 0) {
             s += ':';
@@ -75,15 +90,18 @@ private:
         return s;
     }
     /// A key's own position, else its value's (keys from dotted paths may lack one).
-    std::string at(const toml::key& k, const toml::node& v) const {
+    std::string at(const toml::key& k, const toml::node& v) const
+    {
         return at(k.source().begin.line > 0 ? k.source() : v.source());
     }
     std::unexpected<std::string> error(const toml::key& k, const toml::node& v, std::string_view section,
-                                       std::string_view what) const {
+                                       std::string_view what) const
+    {
         std::string msg = at(k, v) + ": " + std::string(section) + " " + std::string(k.str()) + " " + std::string(what);
         return std::unexpected(std::move(msg));
     }
-    void unknown_key(const toml::key& k, const toml::node& v, std::string_view section) {
+    void unknown_key(const toml::key& k, const toml::node& v, std::string_view section)
+    {
         std::string msg = at(k, v) + ": unknown key '" + std::string(k.str()) + "'";
         if (!section.empty()) {
             msg += " in " + std::string(section);
@@ -91,8 +109,9 @@ private:
         m_cfg.warnings.push_back(std::move(msg));
     }
 
-    Result integer(const toml::key& k, const toml::node& v, std::string_view section, std::int64_t lo,
-                   std::int64_t hi, std::int64_t& out) const {
+    Result integer(const toml::key& k, const toml::node& v, std::string_view section, std::int64_t lo, std::int64_t hi,
+                   std::int64_t& out) const
+    {
         const auto* i = v.as_integer();
         if (i == nullptr || i->get() < lo || i->get() > hi) {
             std::string what = "must be an integer";
@@ -110,8 +129,9 @@ private:
         out = i->get();
         return {};
     }
-    Result integer(const toml::key& k, const toml::node& v, std::string_view section, std::int64_t lo,
-                   std::int64_t hi, int& out) const {
+    Result integer(const toml::key& k, const toml::node& v, std::string_view section, std::int64_t lo, std::int64_t hi,
+                   int& out) const
+    {
         std::int64_t wide = 0;
         if (auto r = integer(k, v, section, lo, hi, wide); !r) {
             return r;
@@ -119,7 +139,8 @@ private:
         out = static_cast<int>(wide);
         return {};
     }
-    Result string(const toml::key& k, const toml::node& v, std::string_view section, std::string& out) const {
+    Result string(const toml::key& k, const toml::node& v, std::string_view section, std::string& out) const
+    {
         const auto* s = v.as_string();
         if (s == nullptr) {
             return error(k, v, section, "must be a string, not " + std::string(type_name(v)));
@@ -127,7 +148,8 @@ private:
         out = s->get();
         return {};
     }
-    Result boolean(const toml::key& k, const toml::node& v, std::string_view section, bool& out) const {
+    Result boolean(const toml::key& k, const toml::node& v, std::string_view section, bool& out) const
+    {
         const auto* b = v.as_boolean();
         if (b == nullptr) {
             return error(k, v, section, "must be true or false, not " + std::string(type_name(v)));
@@ -137,13 +159,15 @@ private:
     }
     /// Prices may be written as 10 or 10.0.
     Result number(const toml::key& k, const toml::node& v, std::string_view section, double& out,
-                  std::string_view unit = "USD per 1M tokens") const {
+                  std::string_view unit = "USD per 1M tokens") const
+    {
         if (const auto* i = v.as_integer()) {
             out = static_cast<double>(i->get());
         } else if (const auto* f = v.as_floating_point()) {
             out = f->get();
         } else {
-            return error(k, v, section, "must be a number (" + std::string(unit) + "), not " + std::string(type_name(v)));
+            return error(k, v, section,
+                         "must be a number (" + std::string(unit) + "), not " + std::string(type_name(v)));
         }
         if (out < 0) {
             return error(k, v, section, "must not be negative");
@@ -151,7 +175,8 @@ private:
         return {};
     }
     /// `[section]` must be a table; points at the offending line otherwise.
-    std::expected<const toml::table*, std::string> table(const toml::key& k, const toml::node& v) const {
+    std::expected<const toml::table*, std::string> table(const toml::key& k, const toml::node& v) const
+    {
         const auto* t = v.as_table();
         if (t == nullptr) {
             return std::unexpected(at(k, v) + ": '" + std::string(k.str()) + "' must be a table ([" +
@@ -184,7 +209,8 @@ private:
 
     /// Whether the walk ends at `r`: true for an error unless errors are being collected, in
     /// which case it is recorded and `r` becomes a success.
-    bool stop_at(Result& r) const {
+    bool stop_at(Result& r) const
+    {
         if (r) {
             return false;
         }
@@ -201,11 +227,12 @@ private:
     std::vector<std::string>* m_errors = nullptr;
 };
 
-std::expected<void, std::string> ConfigReader::read(const toml::table& root) {
+std::expected<void, std::string> ConfigReader::read(const toml::table& root)
+{
     // toml++ iterates keys in sorted order; sections are read in dependency order instead
     // ([models] may name a provider defined under [providers]).
-    static constexpr std::array<std::string_view, 10> k_sections = {"server",  "upstream", "ledger", "cache", "providers",
-                                                                    "aliases", "routing",  "models", "budget", "limits"};
+    static constexpr std::array<std::string_view, 10> k_sections = {
+        "server", "upstream", "ledger", "cache", "providers", "aliases", "routing", "models", "budget", "limits"};
     for (auto&& [k, v] : root) {
         const std::string_view name = k.str();
         if (name == "data_dir") {
@@ -261,7 +288,8 @@ std::expected<void, std::string> ConfigReader::read(const toml::table& root) {
     return {};
 }
 
-ConfigReader::Result ConfigReader::read_server(const toml::table& t) {
+ConfigReader::Result ConfigReader::read_server(const toml::table& t)
+{
     constexpr std::string_view section = "[server]";
     constexpr auto k_max = std::numeric_limits<int>::max();
     for (auto&& [k, v] : t) {
@@ -310,7 +338,8 @@ ConfigReader::Result ConfigReader::read_server(const toml::table& t) {
     return {};
 }
 
-ConfigReader::Result ConfigReader::read_upstream(const toml::table& t) {
+ConfigReader::Result ConfigReader::read_upstream(const toml::table& t)
+{
     constexpr std::string_view section = "[upstream]";
     constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
     for (auto&& [k, v] : t) {
@@ -336,7 +365,8 @@ ConfigReader::Result ConfigReader::read_upstream(const toml::table& t) {
     return {};
 }
 
-ConfigReader::Result ConfigReader::read_ledger(const toml::table& t) {
+ConfigReader::Result ConfigReader::read_ledger(const toml::table& t)
+{
     constexpr std::string_view section = "[ledger]";
     for (auto&& [k, v] : t) {
         const std::string_view name = k.str();
@@ -356,7 +386,8 @@ ConfigReader::Result ConfigReader::read_ledger(const toml::table& t) {
     return {};
 }
 
-ConfigReader::Result ConfigReader::read_cache(const toml::table& t) {
+ConfigReader::Result ConfigReader::read_cache(const toml::table& t)
+{
     constexpr std::string_view section = "[cache]";
     constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
     auto& c = m_cfg.cache;
@@ -395,7 +426,8 @@ ConfigReader::Result ConfigReader::read_cache(const toml::table& t) {
 }
 
 bool ConfigReader::read_model_cache(const toml::key& k, const toml::node& v, std::string_view section,
-                                    const std::string& id, Result& r) {
+                                    const std::string& id, Result& r)
+{
     const std::string_view field = k.str();
     if (field != "cache" && field != "cache_ttl_s" && field != "semantic") {
         return false;
@@ -415,12 +447,13 @@ bool ConfigReader::read_model_cache(const toml::key& k, const toml::node& v, std
     return true;
 }
 
-ConfigReader::Result ConfigReader::read_providers(const toml::table& t) {
+ConfigReader::Result ConfigReader::read_providers(const toml::table& t)
+{
     for (auto&& [k, v] : t) {
         const std::string_view name = k.str();
         const bool valid_name = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
-                   c == '_' || c == '.';
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+                   c == '.';
         });
         if (!valid_name) {
             return std::unexpected(at(k, v) + ": provider name '" + std::string(name) +
@@ -439,7 +472,8 @@ ConfigReader::Result ConfigReader::read_providers(const toml::table& t) {
     return {};
 }
 
-ConfigReader::Result ConfigReader::read_provider(const toml::key& name_key, const toml::table& t) {
+ConfigReader::Result ConfigReader::read_provider(const toml::key& name_key, const toml::table& t)
+{
     const std::string name(name_key.str());
     const std::string section = "[providers." + name + "]";
     auto existing = m_cfg.providers.find(name);
@@ -461,7 +495,8 @@ ConfigReader::Result ConfigReader::read_provider(const toml::key& name_key, cons
                 if (!wire) {
                     r = error(k, v, section,
                               "must be one of \"openai\", \"anthropic\", \"gemini\", \"azure\", \"bedrock\", "
-                              "\"cohere\", \"mock\", not \"" + type + "\"");
+                              "\"cohere\", \"mock\", not \"" +
+                                  type + "\"");
                 } else {
                     spec.wire = *wire;
                 }
@@ -520,7 +555,8 @@ ConfigReader::Result ConfigReader::read_provider(const toml::key& name_key, cons
     return {};
 }
 
-ConfigReader::Result ConfigReader::read_aliases(const toml::table& t) {
+ConfigReader::Result ConfigReader::read_aliases(const toml::table& t)
+{
     constexpr std::string_view section = "[aliases]";
     for (auto&& [k, v] : t) {
         std::string target;
@@ -548,7 +584,8 @@ ConfigReader::Result ConfigReader::read_aliases(const toml::table& t) {
     return {};
 }
 
-ConfigReader::Result ConfigReader::read_models(const toml::table& t) {
+ConfigReader::Result ConfigReader::read_models(const toml::table& t)
+{
     Json models = Json::object();
     for (auto&& [k, v] : t) {
         const std::string id(k.str());
@@ -610,7 +647,8 @@ ConfigReader::Result ConfigReader::read_models(const toml::table& t) {
 }
 
 std::expected<bool, std::string> ConfigReader::read_model_routing(const toml::key& k, const toml::node& v,
-                                                                  std::string_view section, ModelRouting& out) {
+                                                                  std::string_view section, ModelRouting& out)
+{
     const std::string_view field = k.str();
     auto weight_of = [&](const toml::node& w, double& weight) -> Result {
         if (auto r = number(k, w, section, weight); !r) {
@@ -638,7 +676,8 @@ std::expected<bool, std::string> ConfigReader::read_model_routing(const toml::ke
     if (field == "deployments") {
         const auto* arr = v.as_array();
         if (arr == nullptr || arr->empty()) {
-            return error(k, v, section, "must be a non-empty array of \"provider/model\" or { model = ..., weight = N }");
+            return error(k, v, section,
+                         "must be a non-empty array of \"provider/model\" or { model = ..., weight = N }");
         }
         for (const auto& item : *arr) {
             WeightedModel wm;
@@ -660,7 +699,8 @@ std::expected<bool, std::string> ConfigReader::read_model_routing(const toml::ke
                 }
             }
             if (wm.model.empty()) {
-                return error(k, v, section, "entries need a model: \"provider/model\" or { model = \"provider/model\", weight = 2 }");
+                return error(k, v, section,
+                             "entries need a model: \"provider/model\" or { model = \"provider/model\", weight = 2 }");
             }
             out.deployments.push_back(std::move(wm));
         }
@@ -681,7 +721,9 @@ std::expected<bool, std::string> ConfigReader::read_model_routing(const toml::ke
     if (field == "split") {
         const auto* tbl = v.as_table();
         if (tbl == nullptr || tbl->empty()) {
-            return error(k, v, section, "must be a table of model = weight, e.g. { \"openai/gpt-4o-mini\" = 70, \"anthropic/claude-haiku-4-5\" = 30 }");
+            return error(k, v, section,
+                         "must be a table of model = weight, e.g. { \"openai/gpt-4o-mini\" = 70, "
+                         "\"anthropic/claude-haiku-4-5\" = 30 }");
         }
         for (auto&& [mk, mv] : *tbl) {
             WeightedModel wm{std::string(mk.str()), 1};
@@ -695,7 +737,8 @@ std::expected<bool, std::string> ConfigReader::read_model_routing(const toml::ke
     return false;
 }
 
-ConfigReader::Result ConfigReader::read_routing(const toml::table& t) {
+ConfigReader::Result ConfigReader::read_routing(const toml::table& t)
+{
     constexpr std::string_view section = "[routing]";
     constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
     RoutingSettings& rs = m_cfg.routing;
@@ -742,15 +785,20 @@ ConfigReader::Result ConfigReader::read_routing(const toml::table& t) {
 
 /// Flat TOML keys -> one catalog entry (JSON). Only keys that are present are set, so a
 /// merge keeps the catalog's values for the rest.
-ConfigReader::Result ConfigReader::read_model(const toml::key& id_key, const toml::table& t, Json& entry) {
+ConfigReader::Result ConfigReader::read_model(const toml::key& id_key, const toml::table& t, Json& entry)
+{
     const std::string section = "[models.\"" + std::string(id_key.str()) + "\"]";
     // TOML key -> key inside "price" or inside "price.long_context".
-    static const std::map<std::string_view, std::string_view> k_price_keys = {
-        {"input", "input"}, {"cached_input", "cached_input"}, {"cache_write", "cache_write"},
-        {"cache_write_1h", "cache_write_1h"}, {"output", "output"}};
-    static const std::map<std::string_view, std::string_view> k_long_keys = {
-        {"long_input", "input"}, {"long_cached_input", "cached_input"}, {"long_cache_write", "cache_write"},
-        {"long_cache_write_1h", "cache_write_1h"}, {"long_output", "output"}};
+    static const std::map<std::string_view, std::string_view> k_price_keys = {{"input", "input"},
+                                                                              {"cached_input", "cached_input"},
+                                                                              {"cache_write", "cache_write"},
+                                                                              {"cache_write_1h", "cache_write_1h"},
+                                                                              {"output", "output"}};
+    static const std::map<std::string_view, std::string_view> k_long_keys = {{"long_input", "input"},
+                                                                             {"long_cached_input", "cached_input"},
+                                                                             {"long_cache_write", "cache_write"},
+                                                                             {"long_cache_write_1h", "cache_write_1h"},
+                                                                             {"long_output", "output"}};
     constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
 
     for (auto&& [k, v] : t) {
@@ -803,7 +851,8 @@ ConfigReader::Result ConfigReader::read_model(const toml::key& id_key, const tom
 
 /// The ModelPolicy keys of a [models."p/m"] table; `known` is false for any other key.
 ConfigReader::Result ConfigReader::read_model_policy(const toml::key& k, const toml::node& v, std::string_view section,
-                                                     ModelPolicy& policy, bool& known) {
+                                                     ModelPolicy& policy, bool& known)
+{
     constexpr auto k_max = std::numeric_limits<std::int64_t>::max();
     const std::string_view field = k.str();
     known = true;
@@ -817,7 +866,8 @@ ConfigReader::Result ConfigReader::read_model_policy(const toml::key& k, const t
     return {};
 }
 
-ConfigReader::Result ConfigReader::read_budget(const toml::table& t) {
+ConfigReader::Result ConfigReader::read_budget(const toml::table& t)
+{
     constexpr std::string_view section = "[budget]";
     for (auto&& [k, v] : t) {
         const std::string_view name = k.str();
@@ -841,7 +891,8 @@ ConfigReader::Result ConfigReader::read_budget(const toml::table& t) {
     return {};
 }
 
-ConfigReader::Result ConfigReader::read_limits(const toml::table& t) {
+ConfigReader::Result ConfigReader::read_limits(const toml::table& t)
+{
     constexpr std::string_view section = "[limits]";
     for (auto&& [k, v] : t) {
         Result r;
@@ -859,7 +910,8 @@ ConfigReader::Result ConfigReader::read_limits(const toml::table& t) {
 
 // ---- end of limits ----
 
-std::optional<std::string> non_empty(const Env& env, std::string_view name) {
+std::optional<std::string> non_empty(const Env& env, std::string_view name)
+{
     auto v = env(name);
     if (v && !v->empty()) {
         return v;
@@ -868,7 +920,8 @@ std::optional<std::string> non_empty(const Env& env, std::string_view name) {
 }
 
 /// "~/x" -> "$HOME/x"; a relative path is taken from the config file's directory.
-fs::path expand_config_path(const fs::path& p, const fs::path& config_path, const Env& env) {
+fs::path expand_config_path(const fs::path& p, const fs::path& config_path, const Env& env)
+{
     const std::string s = p.string();
     if (s == "~" || s.starts_with("~/")) {
         if (auto home = non_empty(env, "HOME")) {
@@ -888,7 +941,8 @@ namespace {
 /// parse_config; with `errors`, every problem is collected there and the Config holds every
 /// value that could be read (a TOML syntax error leaves the defaults).
 std::expected<Config, std::string> parse_config_impl(std::string_view toml_text, std::string_view source_name,
-                                                     std::vector<std::string>* errors) {
+                                                     std::vector<std::string>* errors)
+{
     Config cfg;
     for (const auto& p : builtin_providers()) {
         cfg.providers.insert_or_assign(p.name, p);
@@ -927,7 +981,8 @@ std::expected<Config, std::string> parse_config_impl(std::string_view toml_text,
 }
 
 std::expected<Config, std::string> load_config_impl(const Env& env, const fs::path& data_dir_override,
-                                                    std::vector<std::string>* errors) {
+                                                    std::vector<std::string>* errors)
+{
     const fs::path path = default_config_path(env);
     std::expected<Config, std::string> parsed;
     std::error_code ec;
@@ -988,15 +1043,18 @@ std::expected<Config, std::string> load_config_impl(const Env& env, const fs::pa
 
 }  // namespace
 
-std::expected<Config, std::string> parse_config(std::string_view toml_text, std::string_view source_name) {
+std::expected<Config, std::string> parse_config(std::string_view toml_text, std::string_view source_name)
+{
     return parse_config_impl(toml_text, source_name, nullptr);
 }
 
-std::expected<Config, std::string> load_config(const Env& env, const fs::path& data_dir_override) {
+std::expected<Config, std::string> load_config(const Env& env, const fs::path& data_dir_override)
+{
     return load_config_impl(env, data_dir_override, nullptr);
 }
 
-ConfigCheck check_config(const Env& env, const fs::path& data_dir_override) {
+ConfigCheck check_config(const Env& env, const fs::path& data_dir_override)
+{
     ConfigCheck out;
     auto cfg = load_config_impl(env, data_dir_override, &out.errors);
     if (cfg) {
@@ -1007,7 +1065,8 @@ ConfigCheck check_config(const Env& env, const fs::path& data_dir_override) {
     return out;
 }
 
-std::expected<ResolvedModel, wire::Failure> resolve_model(const Config& cfg, std::string_view requested) {
+std::expected<ResolvedModel, wire::Failure> resolve_model(const Config& cfg, std::string_view requested)
+{
     // Normalisation (see the contract): surrounding spaces are trimmed and "//" collapsed;
     // the provider part is matched case-insensitively and prices are found with
     // Catalog::find_priced; the model part keeps its case upstream. Anything else odd in
@@ -1085,7 +1144,8 @@ std::expected<ResolvedModel, wire::Failure> resolve_model(const Config& cfg, std
     return std::unexpected(wire::model_not_found(requested));
 }
 
-std::string provider_key(const Config& cfg, const ProviderSpec& p, const Env& env) {
+std::string provider_key(const Config& cfg, const ProviderSpec& p, const Env& env)
+{
     if (!p.key_env.empty()) {
         if (auto key = non_empty(env, p.key_env)) {
             return *key;
@@ -1108,11 +1168,15 @@ std::string provider_key(const Config& cfg, const ProviderSpec& p, const Env& en
     return it->get<std::string>();
 }
 
-std::string_view to_string(BalanceStrategy s) {
+std::string_view to_string(BalanceStrategy s)
+{
     switch (s) {
-    case BalanceStrategy::weighted: return "weighted";
-    case BalanceStrategy::least_busy: return "least-busy";
-    case BalanceStrategy::lowest_latency: return "lowest-latency";
+        case BalanceStrategy::weighted:
+            return "weighted";
+        case BalanceStrategy::least_busy:
+            return "least-busy";
+        case BalanceStrategy::lowest_latency:
+            return "lowest-latency";
     }
     return "weighted";
 }

@@ -45,8 +45,8 @@ struct RoutingSettings {
     std::int64_t backoff_max_ms = 8'000;
     std::int64_t max_retry_wait_ms = 30'000;  ///< a longer Retry-After moves on instead of waiting
     std::int64_t key_cooldown_ms = 30'000;    ///< a 429'd key rests this long without Retry-After
-    bool auto_fallback = false;             ///< fall back to capability-matched models too
-    int circuit_failures = 5;               ///< consecutive failures that open a circuit
+    bool auto_fallback = false;               ///< fall back to capability-matched models too
+    int circuit_failures = 5;                 ///< consecutive failures that open a circuit
     std::int64_t circuit_cooldown_ms = 30'000;
     std::int64_t health_window_ms = 300'000;
     BalanceStrategy strategy = BalanceStrategy::weighted;
@@ -77,20 +77,20 @@ struct LimitsConfig {
 /// [cache]: the response cache. Off by default: an identical request reaches the provider
 /// again unless the config or the request (`x-aigw-cache: on|semantic`) asks for the cache.
 struct CacheConfig {
-    bool enabled = false;                ///< cache every chat request unless it opts out
-    std::int64_t ttl_s = 3600;           ///< default time to live of an entry
-    std::int64_t max_mb = 256;           ///< memory and disk the entries may take (LRU beyond)
-    std::int64_t max_entry_kb = 1024;    ///< larger answers are not stored
-    double semantic_threshold = 0.92;    ///< cosine similarity a semantic match needs
-    std::string embedding_model;         ///< e.g. "openai/text-embedding-3-small"; "" = no semantic cache
+    bool enabled = false;              ///< cache every chat request unless it opts out
+    std::int64_t ttl_s = 3600;         ///< default time to live of an entry
+    std::int64_t max_mb = 256;         ///< memory and disk the entries may take (LRU beyond)
+    std::int64_t max_entry_kb = 1024;  ///< larger answers are not stored
+    double semantic_threshold = 0.92;  ///< cosine similarity a semantic match needs
+    std::string embedding_model;       ///< e.g. "openai/text-embedding-3-small"; "" = no semantic cache
     std::int64_t semantic_max_entries = 10'000;
 };
 
 /// Per-model cache policy from [models."provider/model"]: cache, cache_ttl_s, semantic.
 struct ModelCachePolicy {
-    std::optional<bool> cache;           ///< overrides [cache] enabled for this model
-    std::optional<std::int64_t> ttl_s;   ///< overrides [cache] ttl_s
-    bool semantic = false;               ///< semantic matching without the request asking
+    std::optional<bool> cache;          ///< overrides [cache] enabled for this model
+    std::optional<std::int64_t> ttl_s;  ///< overrides [cache] ttl_s
+    bool semantic = false;              ///< semantic matching without the request asking
 };
 
 struct Config {
@@ -107,10 +107,10 @@ struct Config {
     std::vector<std::string> allowed_hosts;
     // [upstream]
     std::int64_t connect_timeout_ms = 10'000;
-    std::int64_t read_timeout_ms = 600'000;     ///< socket read timeout (backstop)
+    std::int64_t read_timeout_ms = 600'000;        ///< socket read timeout (backstop)
     std::int64_t first_byte_timeout_ms = 300'000;  ///< until the answer (non-stream) or first content
-    std::int64_t idle_timeout_ms = 120'000;     ///< longest gap between two stream chunks
-    std::int64_t total_timeout_ms = 900'000;    ///< a whole request, every attempt included
+    std::int64_t idle_timeout_ms = 120'000;        ///< longest gap between two stream chunks
+    std::int64_t total_timeout_ms = 900'000;       ///< a whole request, every attempt included
     RoutingSettings routing;
     // [ledger]
     int retention_days = 90;
@@ -122,13 +122,14 @@ struct Config {
     std::filesystem::path data_dir;
     std::filesystem::path config_path;  ///< the file read (may not exist)
 
-    std::map<std::string, ProviderSpec, std::less<>> providers;  ///< presets + [providers.*], base URLs after env overrides
-    std::map<std::string, std::string, std::less<>> aliases;     ///< [aliases] fast = "groq/llama-3.3-70b-versatile"
-    Catalog catalog;                                             ///< builtin + [models."p/m"]
+    std::map<std::string, ProviderSpec, std::less<>>
+        providers;  ///< presets + [providers.*], base URLs after env overrides
+    std::map<std::string, std::string, std::less<>> aliases;  ///< [aliases] fast = "groq/llama-3.3-70b-versatile"
+    Catalog catalog;                                          ///< builtin + [models."p/m"]
     std::map<std::string, ModelRouting, std::less<>> model_routing;  ///< [models."NAME"] routing keys
     std::map<std::string, ModelPolicy, std::less<>> model_policies;  ///< [models."p/m"] non-catalog keys, by id
-    BudgetConfig budget;                                         ///< [budget]
-    LimitsConfig limits;                                         ///< [limits]
+    BudgetConfig budget;                                             ///< [budget]
+    LimitsConfig limits;                                             ///< [limits]
 
     /// Problems that do not stop loading, e.g. "config.toml:12: unknown key 'foo' in [server]".
     /// The daemon logs them at start-up; `aigw` may print them.
@@ -140,8 +141,7 @@ struct Config {
 /// $AIGW_DATA_DIR, else a top-level `data_dir = "..."` in the file (relative to the file,
 /// "~/" expanded), else the XDG default. AIGW_<PROVIDER>_BASE_URL beats the file.
 /// Returns an error message naming the file and line when the TOML is bad.
-std::expected<Config, std::string> load_config(const Env& env,
-                                               const std::filesystem::path& data_dir_override = {});
+std::expected<Config, std::string> load_config(const Env& env, const std::filesystem::path& data_dir_override = {});
 
 /// Every problem of the config file at once, for `aigw config check` and for the commands
 /// that must work with a broken file (`aigw daemon stop`).
@@ -180,8 +180,8 @@ std::expected<Config, std::string> parse_config(std::string_view toml_text, std:
 
 struct ResolvedModel {
     const ProviderSpec* provider = nullptr;
-    std::string model;   ///< as sent upstream, without the provider prefix
-    std::string id;      ///< "provider/model"
+    std::string model;                ///< as sent upstream, without the provider prefix
+    std::string id;                   ///< "provider/model"
     const ModelInfo* info = nullptr;  ///< nullptr: unknown model of a known provider (unpriced)
 };
 

@@ -16,7 +16,8 @@ namespace aigw::config {
 
 namespace fs = std::filesystem;
 
-Env process_env() {
+Env process_env()
+{
     return [](std::string_view name) -> std::optional<std::string> {
         const char* v = std::getenv(std::string(name).c_str());
         if (v == nullptr) {
@@ -29,7 +30,8 @@ Env process_env() {
 namespace {
 
 /// The variable's value when set and non-empty.
-std::optional<std::string> non_empty(const Env& env, std::string_view name) {
+std::optional<std::string> non_empty(const Env& env, std::string_view name)
+{
     auto v = env(name);
     if (v && !v->empty()) {
         return v;
@@ -38,7 +40,8 @@ std::optional<std::string> non_empty(const Env& env, std::string_view name) {
 }
 
 /// An XDG base directory variable: per the spec, relative paths are invalid and ignored.
-std::optional<fs::path> xdg_dir(const Env& env, std::string_view name) {
+std::optional<fs::path> xdg_dir(const Env& env, std::string_view name)
+{
     auto v = non_empty(env, name);
     if (v && fs::path(*v).is_absolute()) {
         return fs::path(*v);
@@ -46,7 +49,8 @@ std::optional<fs::path> xdg_dir(const Env& env, std::string_view name) {
     return std::nullopt;
 }
 
-fs::path home_dir(const Env& env) {
+fs::path home_dir(const Env& env)
+{
     if (auto home = non_empty(env, "HOME")) {
         return *home;
     }
@@ -57,13 +61,15 @@ fs::path home_dir(const Env& env) {
     return fs::current_path();
 }
 
-[[noreturn]] void throw_errno(int err, const std::string& what, const fs::path& path) {
+[[noreturn]] void throw_errno(int err, const std::string& what, const fs::path& path)
+{
     throw std::system_error(err, std::generic_category(), what + " '" + path.string() + "'");
 }
 
 }  // namespace
 
-fs::path default_data_dir(const Env& env) {
+fs::path default_data_dir(const Env& env)
+{
     if (auto dir = non_empty(env, "AIGW_DATA_DIR")) {
         return *dir;
     }
@@ -73,7 +79,8 @@ fs::path default_data_dir(const Env& env) {
     return home_dir(env) / ".local" / "share" / "aigw";
 }
 
-fs::path default_config_path(const Env& env) {
+fs::path default_config_path(const Env& env)
+{
     if (auto path = non_empty(env, "AIGW_CONFIG")) {
         return *path;
     }
@@ -83,7 +90,8 @@ fs::path default_config_path(const Env& env) {
     return home_dir(env) / ".config" / "aigw" / "config.toml";
 }
 
-void ensure_private_dir(const fs::path& dir) {
+void ensure_private_dir(const fs::path& dir)
+{
     std::error_code ec;
     fs::create_directories(dir, ec);
     if (ec) {
@@ -95,7 +103,8 @@ void ensure_private_dir(const fs::path& dir) {
     }
 }
 
-void write_private_file(const fs::path& path, std::string_view content) {
+void write_private_file(const fs::path& path, std::string_view content)
+{
     fs::path dir = path.parent_path();
     if (dir.empty()) {
         dir = ".";
@@ -160,7 +169,8 @@ void write_private_file(const fs::path& path, std::string_view content) {
     }
 }
 
-std::optional<std::string> read_file(const fs::path& path) {
+std::optional<std::string> read_file(const fs::path& path)
+{
     std::error_code ec;
     if (!fs::is_regular_file(path, ec)) {
         return std::nullopt;

@@ -26,11 +26,29 @@ void write_private_file(const std::filesystem::path& path, std::string_view cont
 std::optional<std::string> read_file(const std::filesystem::path& path);
 
 /// Files inside the data dir.
-inline std::filesystem::path state_file(const std::filesystem::path& data_dir) { return data_dir / "aigwd.json"; }
-inline std::filesystem::path gateway_key_file(const std::filesystem::path& data_dir) { return data_dir / "gateway.key"; }
-inline std::filesystem::path provider_keys_file(const std::filesystem::path& data_dir) { return data_dir / "provider-keys.json"; }
-inline std::filesystem::path ledger_file(const std::filesystem::path& data_dir) { return data_dir / "ledger.db"; }
-inline std::filesystem::path keys_file(const std::filesystem::path& data_dir) { return data_dir / "keys.db"; }
-inline std::filesystem::path daemon_log_file(const std::filesystem::path& data_dir) { return data_dir / "aigwd.log"; }
+inline std::filesystem::path state_file(const std::filesystem::path& data_dir)
+{
+    return data_dir / "aigwd.json";
+}
+inline std::filesystem::path gateway_key_file(const std::filesystem::path& data_dir)
+{
+    return data_dir / "gateway.key";
+}
+inline std::filesystem::path provider_keys_file(const std::filesystem::path& data_dir)
+{
+    return data_dir / "provider-keys.json";
+}
+inline std::filesystem::path ledger_file(const std::filesystem::path& data_dir)
+{
+    return data_dir / "ledger.db";
+}
+inline std::filesystem::path keys_file(const std::filesystem::path& data_dir)
+{
+    return data_dir / "keys.db";
+}
+inline std::filesystem::path daemon_log_file(const std::filesystem::path& data_dir)
+{
+    return data_dir / "aigwd.log";
+}
 
 }  // namespace aigw::config

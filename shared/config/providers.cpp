@@ -4,20 +4,29 @@
 
 namespace aigw::config {
 
-std::string_view to_string(WireFormat w) {
+std::string_view to_string(WireFormat w)
+{
     switch (w) {
-        case WireFormat::openai: return "openai";
-        case WireFormat::anthropic: return "anthropic";
-        case WireFormat::gemini: return "gemini";
-        case WireFormat::azure: return "azure";
-        case WireFormat::bedrock: return "bedrock";
-        case WireFormat::cohere: return "cohere";
-        case WireFormat::mock: return "mock";
+        case WireFormat::openai:
+            return "openai";
+        case WireFormat::anthropic:
+            return "anthropic";
+        case WireFormat::gemini:
+            return "gemini";
+        case WireFormat::azure:
+            return "azure";
+        case WireFormat::bedrock:
+            return "bedrock";
+        case WireFormat::cohere:
+            return "cohere";
+        case WireFormat::mock:
+            return "mock";
     }
     return "openai";
 }
 
-std::optional<WireFormat> wire_format_from_string(std::string_view s) {
+std::optional<WireFormat> wire_format_from_string(std::string_view s)
+{
     for (auto w : {WireFormat::openai, WireFormat::anthropic, WireFormat::gemini, WireFormat::azure,
                    WireFormat::bedrock, WireFormat::cohere, WireFormat::mock}) {
         if (to_string(w) == s) {
@@ -30,7 +39,8 @@ std::optional<WireFormat> wire_format_from_string(std::string_view s) {
 namespace {
 
 ProviderSpec preset(std::string name, WireFormat wire, std::string base_url, std::string key_env, bool key_required,
-                    std::string display_name) {
+                    std::string display_name)
+{
     ProviderSpec p;
     p.name = std::move(name);
     p.wire = wire;
@@ -41,20 +51,21 @@ ProviderSpec preset(std::string name, WireFormat wire, std::string base_url, std
     return p;
 }
 
-ProviderSpec openai_compatible(std::string name, std::string base_url, std::string key_env,
-                               std::string display_name) {
+ProviderSpec openai_compatible(std::string name, std::string base_url, std::string key_env, std::string display_name)
+{
     return preset(std::move(name), WireFormat::openai, std::move(base_url), std::move(key_env), true,
                   std::move(display_name));
 }
 
-std::vector<ProviderSpec> make_builtin_providers() {
+std::vector<ProviderSpec> make_builtin_providers()
+{
     std::vector<ProviderSpec> v;
     // OpenAI-compatible chat-completions endpoints.
     v.push_back(openai_compatible("openai", "https://api.openai.com/v1", "OPENAI_API_KEY", "OpenAI"));
     v.push_back(openai_compatible("groq", "https://api.groq.com/openai/v1", "GROQ_API_KEY", "Groq"));
     v.push_back(openai_compatible("together", "https://api.together.xyz/v1", "TOGETHER_API_KEY", "Together AI"));
-    v.push_back(openai_compatible("fireworks", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY",
-                                  "Fireworks AI"));
+    v.push_back(
+        openai_compatible("fireworks", "https://api.fireworks.ai/inference/v1", "FIREWORKS_API_KEY", "Fireworks AI"));
     v.push_back(openai_compatible("deepseek", "https://api.deepseek.com/v1", "DEEPSEEK_API_KEY", "DeepSeek"));
     v.push_back(openai_compatible("mistral", "https://api.mistral.ai/v1", "MISTRAL_API_KEY", "Mistral AI"));
     v.push_back(openai_compatible("xai", "https://api.x.ai/v1", "XAI_API_KEY", "xAI"));
@@ -86,12 +97,14 @@ std::vector<ProviderSpec> make_builtin_providers() {
 
 }  // namespace
 
-const std::vector<ProviderSpec>& builtin_providers() {
+const std::vector<ProviderSpec>& builtin_providers()
+{
     static const std::vector<ProviderSpec> k_providers = make_builtin_providers();
     return k_providers;
 }
 
-std::string base_url_env_name(std::string_view provider) {
+std::string base_url_env_name(std::string_view provider)
+{
     std::string out = "AIGW_";
     for (char c : provider) {
         auto u = static_cast<unsigned char>(c);

@@ -15,10 +15,10 @@ std::string_view to_string(WireFormat w);
 std::optional<WireFormat> wire_format_from_string(std::string_view s);
 
 struct ProviderSpec {
-    std::string name;        ///< prefix in model strings: "openai", "groq", ...
+    std::string name;  ///< prefix in model strings: "openai", "groq", ...
     WireFormat wire = WireFormat::openai;
-    std::string base_url;    ///< e.g. "https://api.openai.com/v1" (no trailing slash)
-    std::string key_env;     ///< e.g. "OPENAI_API_KEY"; empty when no key is used
+    std::string base_url;      ///< e.g. "https://api.openai.com/v1" (no trailing slash)
+    std::string key_env;       ///< e.g. "OPENAI_API_KEY"; empty when no key is used
     bool key_required = true;  ///< false for ollama, vllm, mock
     std::string display_name;
     /// Wire-specific settings from [providers.NAME]: Azure "api_version", Bedrock "region".

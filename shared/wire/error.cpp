@@ -9,36 +9,62 @@ namespace aigw::wire {
 
 Failure bad_request(std::string message, std::string param)
 {
-    return Failure{.kind = FailureKind::bad_request, .status = 400, .message = std::move(message),
-                   .code = {}, .param = std::move(param), .type = {}, .retry_after_s = {}};
+    return Failure{.kind = FailureKind::bad_request,
+                   .status = 400,
+                   .message = std::move(message),
+                   .code = {},
+                   .param = std::move(param),
+                   .type = {},
+                   .retry_after_s = {}};
 }
 
 Failure unauthorized(std::string message)
 {
-    return Failure{.kind = FailureKind::auth, .status = 401, .message = std::move(message),
-                   .code = "invalid_api_key", .param = {}, .type = {}, .retry_after_s = {}};
+    return Failure{.kind = FailureKind::auth,
+                   .status = 401,
+                   .message = std::move(message),
+                   .code = "invalid_api_key",
+                   .param = {},
+                   .type = {},
+                   .retry_after_s = {}};
 }
 
 Failure model_not_found(std::string_view model)
 {
     std::string msg = "The model '";
     msg.append(model);
-    msg += "' does not exist or no provider serves it. Use provider/model (e.g. openai/gpt-4o-mini, "
-           "mock/echo) or run 'aigw models' to list what is available.";
-    return Failure{.kind = FailureKind::not_found, .status = 404, .message = std::move(msg),
-                   .code = "model_not_found", .param = "model", .type = {}, .retry_after_s = {}};
+    msg +=
+        "' does not exist or no provider serves it. Use provider/model (e.g. openai/gpt-4o-mini, "
+        "mock/echo) or run 'aigw models' to list what is available.";
+    return Failure{.kind = FailureKind::not_found,
+                   .status = 404,
+                   .message = std::move(msg),
+                   .code = "model_not_found",
+                   .param = "model",
+                   .type = {},
+                   .retry_after_s = {}};
 }
 
 Failure gateway_timeout(std::string message)
 {
-    return Failure{.kind = FailureKind::timeout, .status = 504, .message = std::move(message),
-                   .code = {}, .param = {}, .type = {}, .retry_after_s = {}};
+    return Failure{.kind = FailureKind::timeout,
+                   .status = 504,
+                   .message = std::move(message),
+                   .code = {},
+                   .param = {},
+                   .type = {},
+                   .retry_after_s = {}};
 }
 
 Failure internal_error(std::string message)
 {
-    return Failure{.kind = FailureKind::internal, .status = 500, .message = std::move(message),
-                   .code = {}, .param = {}, .type = {}, .retry_after_s = {}};
+    return Failure{.kind = FailureKind::internal,
+                   .status = 500,
+                   .message = std::move(message),
+                   .code = {},
+                   .param = {},
+                   .type = {},
+                   .retry_after_s = {}};
 }
 
 double clamp_retry_after(double seconds, double max_s)
@@ -53,14 +79,22 @@ double clamp_retry_after(double seconds, double max_s)
 std::string_view to_string(FailureKind kind)
 {
     switch (kind) {
-    case FailureKind::bad_request: return "bad_request";
-    case FailureKind::auth: return "auth";
-    case FailureKind::not_found: return "not_found";
-    case FailureKind::rate_limited: return "rate_limited";
-    case FailureKind::timeout: return "timeout";
-    case FailureKind::upstream: return "upstream";
-    case FailureKind::network: return "network";
-    case FailureKind::internal: return "internal";
+        case FailureKind::bad_request:
+            return "bad_request";
+        case FailureKind::auth:
+            return "auth";
+        case FailureKind::not_found:
+            return "not_found";
+        case FailureKind::rate_limited:
+            return "rate_limited";
+        case FailureKind::timeout:
+            return "timeout";
+        case FailureKind::upstream:
+            return "upstream";
+        case FailureKind::network:
+            return "network";
+        case FailureKind::internal:
+            return "internal";
     }
     return "internal";
 }
@@ -68,13 +102,13 @@ std::string_view to_string(FailureKind kind)
 bool is_retryable(FailureKind kind)
 {
     switch (kind) {
-    case FailureKind::rate_limited:
-    case FailureKind::timeout:
-    case FailureKind::upstream:
-    case FailureKind::network:
-        return true;
-    default:
-        return false;
+        case FailureKind::rate_limited:
+        case FailureKind::timeout:
+        case FailureKind::upstream:
+        case FailureKind::network:
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -84,14 +118,20 @@ std::string openai_error_type(const Failure& f)
         return f.type;
     }
     switch (f.kind) {
-    case FailureKind::bad_request:
-    case FailureKind::not_found: return "invalid_request_error";
-    case FailureKind::auth: return f.status == 403 ? "permission_error" : "authentication_error";
-    case FailureKind::rate_limited: return "rate_limit_error";
-    case FailureKind::timeout: return "timeout_error";
-    case FailureKind::upstream:
-    case FailureKind::network: return "upstream_error";
-    case FailureKind::internal: return "api_error";
+        case FailureKind::bad_request:
+        case FailureKind::not_found:
+            return "invalid_request_error";
+        case FailureKind::auth:
+            return f.status == 403 ? "permission_error" : "authentication_error";
+        case FailureKind::rate_limited:
+            return "rate_limit_error";
+        case FailureKind::timeout:
+            return "timeout_error";
+        case FailureKind::upstream:
+        case FailureKind::network:
+            return "upstream_error";
+        case FailureKind::internal:
+            return "api_error";
     }
     return "api_error";
 }
@@ -102,14 +142,21 @@ std::string anthropic_error_type(const Failure& f)
         return "billing_error";  // a spent budget (ours or the upstream's)
     }
     switch (f.kind) {
-    case FailureKind::bad_request: return "invalid_request_error";
-    case FailureKind::not_found: return "not_found_error";
-    case FailureKind::auth: return f.status == 403 ? "permission_error" : "authentication_error";
-    case FailureKind::rate_limited: return "rate_limit_error";
-    case FailureKind::timeout: return "timeout_error";
-    case FailureKind::upstream: return f.status == 529 ? "overloaded_error" : "api_error";
-    case FailureKind::network:
-    case FailureKind::internal: return "api_error";
+        case FailureKind::bad_request:
+            return "invalid_request_error";
+        case FailureKind::not_found:
+            return "not_found_error";
+        case FailureKind::auth:
+            return f.status == 403 ? "permission_error" : "authentication_error";
+        case FailureKind::rate_limited:
+            return "rate_limit_error";
+        case FailureKind::timeout:
+            return "timeout_error";
+        case FailureKind::upstream:
+            return f.status == 529 ? "overloaded_error" : "api_error";
+        case FailureKind::network:
+        case FailureKind::internal:
+            return "api_error";
     }
     return "api_error";
 }

@@ -23,11 +23,11 @@ enum class FailureKind {
 
 struct Failure {
     FailureKind kind = FailureKind::internal;
-    int status = 500;          ///< HTTP status the client sees
-    std::string message;       ///< human text: what happened and what to do
-    std::string code;          ///< OpenAI `error.code`, e.g. "model_not_found"; may be empty
-    std::string param;         ///< OpenAI `error.param`; may be empty
-    std::string type;          ///< overrides the type derived from kind when set (upstream's own type)
+    int status = 500;                     ///< HTTP status the client sees
+    std::string message;                  ///< human text: what happened and what to do
+    std::string code;                     ///< OpenAI `error.code`, e.g. "model_not_found"; may be empty
+    std::string param;                    ///< OpenAI `error.param`; may be empty
+    std::string type;                     ///< overrides the type derived from kind when set (upstream's own type)
     std::optional<double> retry_after_s;  ///< from Retry-After or rate-limit reset headers
 };
 

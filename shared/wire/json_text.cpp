@@ -26,20 +26,23 @@ bool json_depth_ok(std::string_view text, int max_depth)
             continue;
         }
         switch (c) {
-        case '"': in_string = true; break;
-        case '[':
-        case '{':
-            if (++depth > max_depth) {
-                return false;
-            }
-            break;
-        case ']':
-        case '}':
-            if (depth > 0) {
-                --depth;
-            }
-            break;
-        default: break;
+            case '"':
+                in_string = true;
+                break;
+            case '[':
+            case '{':
+                if (++depth > max_depth) {
+                    return false;
+                }
+                break;
+            case ']':
+            case '}':
+                if (depth > 0) {
+                    --depth;
+                }
+                break;
+            default:
+                break;
         }
     }
     return true;
@@ -84,8 +87,7 @@ std::expected<nlohmann::json, Failure> parse_json_body(std::string_view text, in
     return std::move(*parsed);
 }
 
-std::expected<nlohmann::json, Failure> parse_upstream_json(std::string_view text, std::string_view what,
-                                                           int max_depth)
+std::expected<nlohmann::json, Failure> parse_upstream_json(std::string_view text, std::string_view what, int max_depth)
 {
     auto parsed = parse_guarded(text, max_depth);
     if (!parsed) {

@@ -79,9 +79,9 @@ std::string redact_bearer(std::string_view text)
         }
         std::size_t start = at + k_word.size();
         std::size_t n = 0;
-        while (start + n < text.size() && (is_key_char(text[start + n]) || text[start + n] == '.' ||
-                                          text[start + n] == '~' || text[start + n] == '+' ||
-                                          text[start + n] == '/' || text[start + n] == '=')) {
+        while (start + n < text.size() &&
+               (is_key_char(text[start + n]) || text[start + n] == '.' || text[start + n] == '~' ||
+                text[start + n] == '+' || text[start + n] == '/' || text[start + n] == '=')) {
             ++n;
         }
         out.append(text.substr(i, start - i));

@@ -8,8 +8,9 @@ std::optional<std::int64_t> token_count(const nlohmann::json& value)
 {
     if (value.is_number_unsigned()) {
         auto n = value.get<std::uint64_t>();
-        return n <= static_cast<std::uint64_t>(k_max_token_count) ? std::optional<std::int64_t>(static_cast<std::int64_t>(n))
-                                                                   : std::nullopt;
+        return n <= static_cast<std::uint64_t>(k_max_token_count)
+                   ? std::optional<std::int64_t>(static_cast<std::int64_t>(n))
+                   : std::nullopt;
     }
     if (value.is_number_integer()) {
         auto n = value.get<std::int64_t>();
@@ -47,8 +48,9 @@ Failure impossible_usage_failure()
     Failure f;
     f.kind = FailureKind::upstream;
     f.status = 502;
-    f.message = "The upstream reported an impossible token count (not a whole number between 0 and 10^12); "
-                "the answer was treated as malformed and nothing was charged.";
+    f.message =
+        "The upstream reported an impossible token count (not a whole number between 0 and 10^12); "
+        "the answer was treated as malformed and nothing was charged.";
     return f;
 }
 

@@ -17,14 +17,16 @@ namespace {
 
 constexpr std::size_t k_echo_words = 40;
 constexpr std::size_t k_long_answer_words = 200;
-constexpr const char* k_filler[] = {"lorem", "ipsum", "dolor",  "sit",    "amet",  "consectetur",
-                                    "adipiscing", "elit", "sed", "do", "eiusmod", "tempor"};
+constexpr const char* k_filler[] = {"lorem",      "ipsum", "dolor", "sit", "amet",    "consectetur",
+                                    "adipiscing", "elit",  "sed",   "do",  "eiusmod", "tempor"};
 
-bool is_space(char c) {
+bool is_space(char c)
+{
     return c == ' ' || c == '\n' || c == '\t' || c == '\r' || c == '\f' || c == '\v';
 }
 
-std::string join(const std::vector<std::string>& words, std::size_t from, std::size_t to) {
+std::string join(const std::vector<std::string>& words, std::size_t from, std::size_t to)
+{
     std::string out;
     for (std::size_t i = from; i < to && i < words.size(); ++i) {
         if (!out.empty()) {
@@ -36,7 +38,8 @@ std::string join(const std::vector<std::string>& words, std::size_t from, std::s
 }
 
 /// The first type named by a JSON schema, lower-cased ("STRING" in Gemini's schemas).
-std::string schema_type(const json& schema) {
+std::string schema_type(const json& schema)
+{
     if (!schema.is_object()) {
         return {};
     }
@@ -61,7 +64,8 @@ std::string schema_type(const json& schema) {
 }
 
 /// A value that satisfies `schema`, filling strings with `text` (and places with "Paris").
-json example_for(const json& schema, std::string_view name, const std::string& text, int depth) {
+json example_for(const json& schema, std::string_view name, const std::string& text, int depth)
+{
     if (schema.is_object()) {
         auto e = schema.find("enum");
         if (e != schema.end() && e->is_array() && !e->empty()) {
@@ -85,8 +89,7 @@ json example_for(const json& schema, std::string_view name, const std::string& t
         auto required = schema.find("required");
         bool only_required = required != schema.end() && required->is_array() && !required->empty();
         for (const auto& [key, sub] : props->items()) {
-            if (only_required &&
-                std::find(required->begin(), required->end(), json(key)) == required->end()) {
+            if (only_required && std::find(required->begin(), required->end(), json(key)) == required->end()) {
                 continue;
             }
             out[key] = example_for(sub, key, text, depth + 1);
@@ -116,7 +119,8 @@ json example_for(const json& schema, std::string_view name, const std::string& t
     return text;
 }
 
-const ToolDecl* chosen_tool(const Exchange& ex) {
+const ToolDecl* chosen_tool(const Exchange& ex)
+{
     if (ex.tools.empty() || ex.tools_disabled) {
         return nullptr;
     }
@@ -140,22 +144,24 @@ const ToolDecl* chosen_tool(const Exchange& ex) {
     return &ex.tools.front();
 }
 
-} // namespace
+}  // namespace
 
-bool interruptible_sleep(long ms) {
+bool interruptible_sleep(long ms)
+{
     auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
     while (!g_stopping.load(std::memory_order_relaxed)) {
         auto now = std::chrono::steady_clock::now();
         if (now >= until) {
             return true;
         }
-        std::this_thread::sleep_for(std::min<std::chrono::steady_clock::duration>(
-            until - now, std::chrono::milliseconds(50)));
+        std::this_thread::sleep_for(
+            std::min<std::chrono::steady_clock::duration>(until - now, std::chrono::milliseconds(50)));
     }
     return false;
 }
 
-std::vector<std::string> split_words(std::string_view text) {
+std::vector<std::string> split_words(std::string_view text)
+{
     std::vector<std::string> out;
     std::size_t i = 0;
     while (i < text.size()) {
@@ -173,7 +179,8 @@ std::vector<std::string> split_words(std::string_view text) {
     return out;
 }
 
-long count_words(std::string_view text) {
+long count_words(std::string_view text)
+{
     long n = 0;
     bool in_word = false;
     for (char c : text) {
@@ -187,7 +194,8 @@ long count_words(std::string_view text) {
     return n;
 }
 
-std::vector<std::string> word_pieces(std::string_view text) {
+std::vector<std::string> word_pieces(std::string_view text)
+{
     std::vector<std::string> pieces = split_words(text);
     for (std::size_t i = 1; i < pieces.size(); ++i) {
         pieces[i].insert(0, 1, ' ');
@@ -195,7 +203,8 @@ std::vector<std::string> word_pieces(std::string_view text) {
     return pieces;
 }
 
-std::vector<std::string> split_even(std::string_view text, std::size_t parts) {
+std::vector<std::string> split_even(std::string_view text, std::size_t parts)
+{
     std::vector<std::string> out;
     if (parts == 0) {
         parts = 1;
@@ -210,14 +219,16 @@ std::vector<std::string> split_even(std::string_view text, std::size_t parts) {
     return out;
 }
 
-bool contains_ci(std::string_view haystack, std::string_view needle) {
-    auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(),
-                          [](char a, char b) { return std::tolower(static_cast<unsigned char>(a)) ==
-                                                      std::tolower(static_cast<unsigned char>(b)); });
+bool contains_ci(std::string_view haystack, std::string_view needle)
+{
+    auto it = std::search(haystack.begin(), haystack.end(), needle.begin(), needle.end(), [](char a, char b) {
+        return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+    });
     return it != haystack.end() || needle.empty();
 }
 
-std::string lower(std::string_view s) {
+std::string lower(std::string_view s)
+{
     std::string out(s);
     for (char& c : out) {
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
@@ -225,12 +236,14 @@ std::string lower(std::string_view s) {
     return out;
 }
 
-std::uint64_t next_id() {
+std::uint64_t next_id()
+{
     static std::atomic<std::uint64_t> counter{0};
     return ++counter;
 }
 
-void send_json(httplib::Response& res, int status, std::string body) {
+void send_json(httplib::Response& res, int status, std::string body)
+{
     res.status = status;
     auto shared = std::make_shared<std::string>(std::move(body));
     res.set_content_provider(shared->size(), "application/json",
@@ -239,7 +252,8 @@ void send_json(httplib::Response& res, int status, std::string body) {
                              });
 }
 
-Answer make_answer(const Exchange& ex, std::string_view tool_id_prefix) {
+Answer make_answer(const Exchange& ex, std::string_view tool_id_prefix)
+{
     Answer a;
     a.prompt_tokens = std::max<long>(1, ex.prompt_words + 3);
     if (contains_ci(ex.model, "cached")) {
@@ -247,8 +261,8 @@ Answer make_answer(const Exchange& ex, std::string_view tool_id_prefix) {
     }
     std::vector<std::string> user_words = split_words(ex.last_user_text);
     if (ex.reasoning) {
-        a.thinking = "Let me think. The user wrote " + std::to_string(user_words.size()) +
-                     " words, so I will echo them back.";
+        a.thinking =
+            "Let me think. The user wrote " + std::to_string(user_words.size()) + " words, so I will echo them back.";
         a.reasoning_tokens = count_words(a.thinking);
     }
     std::string echo = "Echo:";
@@ -261,8 +275,7 @@ Answer make_answer(const Exchange& ex, std::string_view tool_id_prefix) {
         if (!args.is_object()) {
             args = json::object();
         }
-        a.tool_call = ToolCall{std::string(tool_id_prefix) + std::to_string(next_id()), tool->name,
-                               args.dump()};
+        a.tool_call = ToolCall{std::string(tool_id_prefix) + std::to_string(next_id()), tool->name, args.dump()};
         a.finish = Finish::tool;
         a.completion_tokens = 1 + count_words(a.tool_call->arguments);
         return a;
@@ -297,7 +310,8 @@ Answer make_answer(const Exchange& ex, std::string_view tool_id_prefix) {
     return a;
 }
 
-std::vector<float> embedding_for(std::string_view text, std::size_t dims) {
+std::vector<float> embedding_for(std::string_view text, std::size_t dims)
+{
     // FNV-1a seeds a small LCG; the vector is normalised so cosine similarity is meaningful.
     std::uint64_t h = 1469598103934665603ULL;
     for (char c : text) {
@@ -320,14 +334,15 @@ std::vector<float> embedding_for(std::string_view text, std::size_t dims) {
     return v;
 }
 
-std::string base64_of_floats(const std::vector<float>& values) {
+std::string base64_of_floats(const std::vector<float>& values)
+{
     static const char* k_alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     std::string bytes;
     bytes.reserve(values.size() * 4);
     for (float f : values) {
         std::uint32_t u = 0;
         std::memcpy(&u, &f, 4);
-        for (int i = 0; i < 4; ++i) { // little-endian regardless of the host
+        for (int i = 0; i < 4; ++i) {  // little-endian regardless of the host
             bytes += static_cast<char>((u >> (8 * i)) & 0xff);
         }
     }
@@ -336,8 +351,7 @@ std::string base64_of_floats(const std::vector<float>& values) {
     std::size_t i = 0;
     for (; i + 2 < bytes.size(); i += 3) {
         std::uint32_t n = (static_cast<unsigned char>(bytes[i]) << 16) |
-                          (static_cast<unsigned char>(bytes[i + 1]) << 8) |
-                          static_cast<unsigned char>(bytes[i + 2]);
+                          (static_cast<unsigned char>(bytes[i + 1]) << 8) | static_cast<unsigned char>(bytes[i + 2]);
         out += k_alphabet[(n >> 18) & 63];
         out += k_alphabet[(n >> 12) & 63];
         out += k_alphabet[(n >> 6) & 63];
@@ -356,4 +370,4 @@ std::string base64_of_floats(const std::vector<float>& values) {
     return out;
 }
 
-} // namespace aigw::fake
+}  // namespace aigw::fake

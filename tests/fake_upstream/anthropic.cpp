@@ -11,54 +11,54 @@ constexpr const char* k_signature = "ZmFrZS11cHN0cmVhbS10aGlua2luZy1zaWduYXR1cmU
 
 class AnthropicDialect final : public Dialect {
 public:
-    std::string error_body(int status, std::string_view message) const override {
+    std::string error_body(int status, std::string_view message) const override
+    {
         std::string type;
         std::string text(message);
         switch (status) {
-        case 400:
-            type = "invalid_request_error";
-            break;
-        case 401:
-            type = "authentication_error";
-            if (text.empty()) {
-                text = "invalid x-api-key";
-            }
-            break;
-        case 403:
-            type = "permission_error";
-            break;
-        case 404:
-            type = "not_found_error";
-            break;
-        case 413:
-            type = "request_too_large";
-            break;
-        case 429:
-            type = "rate_limit_error";
-            if (text.empty()) {
-                text = "Number of requests has exceeded your per-minute rate limit (fake-upstream).";
-            }
-            break;
-        case 529:
-            type = "overloaded_error";
-            if (text.empty()) {
-                text = "Overloaded";
-            }
-            break;
-        default:
-            type = status >= 500 ? "api_error" : "invalid_request_error";
-            break;
+            case 400:
+                type = "invalid_request_error";
+                break;
+            case 401:
+                type = "authentication_error";
+                if (text.empty()) {
+                    text = "invalid x-api-key";
+                }
+                break;
+            case 403:
+                type = "permission_error";
+                break;
+            case 404:
+                type = "not_found_error";
+                break;
+            case 413:
+                type = "request_too_large";
+                break;
+            case 429:
+                type = "rate_limit_error";
+                if (text.empty()) {
+                    text = "Number of requests has exceeded your per-minute rate limit (fake-upstream).";
+                }
+                break;
+            case 529:
+                type = "overloaded_error";
+                if (text.empty()) {
+                    text = "Overloaded";
+                }
+                break;
+            default:
+                type = status >= 500 ? "api_error" : "invalid_request_error";
+                break;
         }
         if (text.empty()) {
             text = status >= 500 ? "Internal server error" : "fake-upstream fault " + std::to_string(status);
         }
         return json{{"type", "error"}, {"error", {{"type", type}, {"message", text}}}}.dump();
     }
-    std::string stream_error_frame() const override {
-        return "event: error\ndata: " + error_body(529, {}) + "\n\n";
-    }
+    std::string stream_error_frame() const override { return "event: error\ndata: " + error_body(529, {}) + "\n\n"; }
     std::string malformed_body() const override { return R"({"content": [)"; }
-    std::string malformed_frame() const override {
+    std::string malformed_frame() const override
+    {
         return "event: content_block_delta\ndata: {\"type\": \"content_block_delta\", \"index\": 0, \"delta\": {\n\n";
     }
     // message_start, content_block_start, ping and 3 deltas.
@@ -67,7 +67,8 @@ public:
 
 const AnthropicDialect k_dialect;
 
-bool authorized(const httplib::Request& req) {
+bool authorized(const httplib::Request& req)
+{
     if (!req.get_header_value("x-api-key").empty()) {
         return true;
     }
@@ -77,7 +78,8 @@ bool authorized(const httplib::Request& req) {
 }
 
 /// Text of a content value: a string, or blocks (text, and tool_result with its content).
-std::string content_text(const json& content, bool* has_tool_result = nullptr) {
+std::string content_text(const json& content, bool* has_tool_result = nullptr)
+{
     if (content.is_string()) {
         return content.get<std::string>();
     }
@@ -109,7 +111,8 @@ std::string content_text(const json& content, bool* has_tool_result = nullptr) {
     return out;
 }
 
-Exchange parse_messages(const json& body) {
+Exchange parse_messages(const json& body)
+{
     Exchange ex;
     ex.model = body.value("model", "");
     ex.stream = body.value("stream", false);
@@ -151,26 +154,29 @@ Exchange parse_messages(const json& body) {
     return ex;
 }
 
-const char* stop_reason(Finish f) {
+const char* stop_reason(Finish f)
+{
     switch (f) {
-    case Finish::length:
-        return "max_tokens";
-    case Finish::tool:
-        return "tool_use";
-    case Finish::stop:
-        break;
+        case Finish::length:
+            return "max_tokens";
+        case Finish::tool:
+            return "tool_use";
+        case Finish::stop:
+            break;
     }
     return "end_turn";
 }
 
-json usage_json(const Answer& a, long output_tokens) {
+json usage_json(const Answer& a, long output_tokens)
+{
     return {{"input_tokens", a.prompt_tokens - a.cached_tokens},
             {"cache_creation_input_tokens", 0},
             {"cache_read_input_tokens", a.cached_tokens},
             {"output_tokens", output_tokens}};
 }
 
-std::string message_body(const Exchange& ex, const Answer& a, const std::string& id) {
+std::string message_body(const Exchange& ex, const Answer& a, const std::string& id)
+{
     json content = json::array();
     if (!a.thinking.empty()) {
         content.push_back({{"type", "thinking"}, {"thinking", a.thinking}, {"signature", k_signature}});
@@ -194,7 +200,8 @@ std::string message_body(const Exchange& ex, const Answer& a, const std::string&
     return out.dump();
 }
 
-std::vector<std::string> message_frames(const Exchange& ex, const Answer& a, const std::string& id) {
+std::vector<std::string> message_frames(const Exchange& ex, const Answer& a, const std::string& id)
+{
     std::vector<std::string> frames;
     auto event = [&frames](const char* name, const json& data) {
         frames.push_back(std::string("event: ") + name + "\ndata: " + data.dump() + "\n\n");
@@ -234,7 +241,8 @@ std::vector<std::string> message_frames(const Exchange& ex, const Answer& a, con
         stop_block();
     }
     if (a.tool_call) {
-        start_block({{"type", "tool_use"}, {"id", a.tool_call->id}, {"name", a.tool_call->name}, {"input", json::object()}});
+        start_block(
+            {{"type", "tool_use"}, {"id", a.tool_call->id}, {"name", a.tool_call->name}, {"input", json::object()}});
         delta({{"type", "input_json_delta"}, {"partial_json", ""}});
         for (auto& piece : split_even(a.tool_call->arguments, 4)) {
             delta({{"type", "input_json_delta"}, {"partial_json", piece}});
@@ -254,7 +262,8 @@ std::vector<std::string> message_frames(const Exchange& ex, const Answer& a, con
 }
 
 /// Checks auth, anthropic-version and the JSON body; sends the error and returns false on failure.
-bool admit(const httplib::Request& req, httplib::Response& res, json& body) {
+bool admit(const httplib::Request& req, httplib::Response& res, json& body)
+{
     if (!authorized(req)) {
         send_error(res, k_dialect, 401, "x-api-key header is required");
         return false;
@@ -279,7 +288,8 @@ bool admit(const httplib::Request& req, httplib::Response& res, json& body) {
     return true;
 }
 
-void messages(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void messages(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     json body;
     if (!admit(req, res, body)) {
         return;
@@ -309,7 +319,8 @@ void messages(FakeState& state, const httplib::Request& req, httplib::Response& 
     }
 }
 
-void count_tokens(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void count_tokens(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     json body;
     if (!admit(req, res, body)) {
         return;
@@ -322,9 +333,10 @@ void count_tokens(FakeState& state, const httplib::Request& req, httplib::Respon
     send_json(res, 200, json{{"input_tokens", std::max<long>(1, ex.prompt_words + 3)}}.dump());
 }
 
-} // namespace
+}  // namespace
 
-void anthropic_list_models(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void anthropic_list_models(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (!authorized(req)) {
         send_error(res, k_dialect, 401, "x-api-key header is required");
         return;
@@ -332,10 +344,9 @@ void anthropic_list_models(FakeState& state, const httplib::Request& req, httpli
     if (apply_fault_before_answer(res, k_dialect, state.faults->pick(req.path, ""), false)) {
         return;
     }
-    static const std::pair<const char*, const char*> k_models[] = {
-        {"claude-sonnet-4-5", "Claude Sonnet 4.5"},
-        {"claude-haiku-4-5", "Claude Haiku 4.5"},
-        {"claude-opus-4-1", "Claude Opus 4.1"}};
+    static const std::pair<const char*, const char*> k_models[] = {{"claude-sonnet-4-5", "Claude Sonnet 4.5"},
+                                                                   {"claude-haiku-4-5", "Claude Haiku 4.5"},
+                                                                   {"claude-opus-4-1", "Claude Opus 4.1"}};
     json data = json::array();
     for (const auto& [id, name] : k_models) {
         data.push_back({{"type", "model"}, {"id", id}, {"display_name", name}, {"created_at", "2025-09-29T00:00:00Z"}});
@@ -344,9 +355,10 @@ void anthropic_list_models(FakeState& state, const httplib::Request& req, httpli
     send_json(res, 200, out.dump());
 }
 
-void register_anthropic(httplib::Server& svr, FakeState& state) {
+void register_anthropic(httplib::Server& svr, FakeState& state)
+{
     svr.Post(R"((?:/v1)?/messages)", recorded(state, messages));
     svr.Post(R"((?:/v1)?/messages/count_tokens)", recorded(state, count_tokens));
 }
 
-} // namespace aigw::fake
+}  // namespace aigw::fake

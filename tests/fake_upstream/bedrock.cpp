@@ -17,7 +17,8 @@ namespace aigw::fake {
 
 namespace {
 
-std::uint32_t crc32(std::string_view data, std::uint32_t crc = 0) {
+std::uint32_t crc32(std::string_view data, std::uint32_t crc = 0)
+{
     static const std::array<std::uint32_t, 256> table = [] {
         std::array<std::uint32_t, 256> t{};
         for (std::uint32_t i = 0; i < 256; ++i) {
@@ -36,7 +37,8 @@ std::uint32_t crc32(std::string_view data, std::uint32_t crc = 0) {
     return ~crc;
 }
 
-void put_u32(std::string& out, std::uint32_t v) {
+void put_u32(std::string& out, std::uint32_t v)
+{
     for (int shift = 24; shift >= 0; shift -= 8) {
         out += static_cast<char>((v >> shift) & 0xFFU);
     }
@@ -44,8 +46,8 @@ void put_u32(std::string& out, std::uint32_t v) {
 
 /// One AWS event-stream message: prelude (total length, headers length, prelude CRC),
 /// string headers (name-len u8, name, type 7, value-len u16, value), payload, message CRC.
-std::string eventstream_frame(const std::vector<std::pair<std::string, std::string>>& headers,
-                              std::string_view payload) {
+std::string eventstream_frame(const std::vector<std::pair<std::string, std::string>>& headers, std::string_view payload)
+{
     std::string hdrs;
     for (const auto& [name, value] : headers) {
         hdrs += static_cast<char>(name.size());
@@ -66,81 +68,87 @@ std::string eventstream_frame(const std::vector<std::pair<std::string, std::stri
     return out;
 }
 
-std::string event_frame(const std::string& type, const json& payload) {
+std::string event_frame(const std::string& type, const json& payload)
+{
     return eventstream_frame({{":event-type", type}, {":content-type", "application/json"}, {":message-type", "event"}},
                              payload.dump());
 }
 
 /// Bedrock pads stream events with a "p" field of varying length (against traffic analysis).
-json padded(json payload) {
+json padded(json payload)
+{
     static const std::string k_pad = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0";
     payload["p"] = k_pad.substr(0, 1 + next_id() % k_pad.size());
     return payload;
 }
 
-const char* exception_for(int status) {
+const char* exception_for(int status)
+{
     switch (status) {
-    case 400:
-        return "ValidationException";
-    case 401:
-        return "UnrecognizedClientException";
-    case 403:
-        return "AccessDeniedException";
-    case 404:
-        return "ResourceNotFoundException";
-    case 408:
-        return "ModelTimeoutException";
-    case 424:
-        return "ModelErrorException";
-    case 429:
-        return "ThrottlingException";
-    case 503:
-    case 529:
-        return "ServiceUnavailableException";
-    default:
-        return status >= 500 ? "InternalServerException" : "ValidationException";
+        case 400:
+            return "ValidationException";
+        case 401:
+            return "UnrecognizedClientException";
+        case 403:
+            return "AccessDeniedException";
+        case 404:
+            return "ResourceNotFoundException";
+        case 408:
+            return "ModelTimeoutException";
+        case 424:
+            return "ModelErrorException";
+        case 429:
+            return "ThrottlingException";
+        case 503:
+        case 529:
+            return "ServiceUnavailableException";
+        default:
+            return status >= 500 ? "InternalServerException" : "ValidationException";
     }
 }
 
 /// Bedrock's errors: body {"message": "..."}, the exception's name in `x-amzn-ErrorType`.
 class BedrockDialect final : public Dialect {
 public:
-    std::string error_body(int status, std::string_view message) const override {
+    std::string error_body(int status, std::string_view message) const override
+    {
         std::string text(message);
         if (text.empty()) {
             switch (status) {
-            case 401:
-                text = "The security token included in the request is invalid.";
-                break;
-            case 403:
-                text = "You don't have access to the model with the specified model ID.";
-                break;
-            case 404:
-                text = "The provided model identifier is invalid or not found. (fake-upstream)";
-                break;
-            case 429:
-                text = "Too many requests, please wait before trying again.";
-                break;
-            case 503:
-            case 529:
-                text = "Bedrock is unable to process your request.";
-                break;
-            default:
-                text = status >= 500 ? "The system encountered an unexpected error during processing. Try your "
-                                       "request again."
-                                     : "Invalid request (fake-upstream fault " + std::to_string(status) + ").";
-                break;
+                case 401:
+                    text = "The security token included in the request is invalid.";
+                    break;
+                case 403:
+                    text = "You don't have access to the model with the specified model ID.";
+                    break;
+                case 404:
+                    text = "The provided model identifier is invalid or not found. (fake-upstream)";
+                    break;
+                case 429:
+                    text = "Too many requests, please wait before trying again.";
+                    break;
+                case 503:
+                case 529:
+                    text = "Bedrock is unable to process your request.";
+                    break;
+                default:
+                    text = status >= 500 ? "The system encountered an unexpected error during processing. Try your "
+                                           "request again."
+                                         : "Invalid request (fake-upstream fault " + std::to_string(status) + ").";
+                    break;
             }
         }
         return json{{"message", text}}.dump();
     }
-    void error_headers(httplib::Response& res, int status) const override {
+    void error_headers(httplib::Response& res, int status) const override
+    {
         res.set_header("x-amzn-ErrorType",
                        std::string(exception_for(status)) + ":http://internal.amazon.com/coral/com.amazon.bedrock/");
         res.set_header("x-amzn-RequestId", "fake-" + std::to_string(next_id()));
     }
     /// An exception message in the stream (:message-type exception).
-    std::string stream_error_frame() const override {
+    std::string stream_error_frame() const override
+    {
         return eventstream_frame({{":exception-type", "internalServerException"},
                                   {":content-type", "application/json"},
                                   {":message-type", "exception"}},
@@ -148,23 +156,25 @@ public:
     }
     std::string malformed_body() const override { return R"({"output": {)"; }
     /// A well-framed event whose JSON payload is cut short.
-    std::string malformed_frame() const override {
-        return eventstream_frame({{":event-type", "contentBlockDelta"},
-                                  {":content-type", "application/json"},
-                                  {":message-type", "event"}},
-                                 R"({"contentBlockIndex":0,"delta":{)");
+    std::string malformed_frame() const override
+    {
+        return eventstream_frame(
+            {{":event-type", "contentBlockDelta"}, {":content-type", "application/json"}, {":message-type", "event"}},
+            R"({"contentBlockIndex":0,"delta":{)");
     }
-    std::size_t frames_before_cut() const override { return 4; } // messageStart + 3 deltas
+    std::size_t frames_before_cut() const override { return 4; }  // messageStart + 3 deltas
 };
 
 const BedrockDialect k_dialect;
 
-void validation_error(httplib::Response& res, const std::string& message) {
+void validation_error(httplib::Response& res, const std::string& message)
+{
     send_error(res, k_dialect, 400, message);
 }
 
 /// Checks the SigV4 Authorization header's shape (not the signature); answers when it fails.
-bool authorized(const httplib::Request& req, httplib::Response& res) {
+bool authorized(const httplib::Request& req, httplib::Response& res)
+{
     std::string auth = req.get_header_value("Authorization");
     auto fail = [&](const char* type, const std::string& message) {
         res.set_header("x-amzn-ErrorType", type);
@@ -179,7 +189,8 @@ bool authorized(const httplib::Request& req, httplib::Response& res) {
         return fail("IncompleteSignatureException",
                     "Authorization header requires 'Credential' parameter. Authorization header requires "
                     "'Signature' parameter. Authorization header requires 'SignedHeaders' parameter. (Hashed "
-                    "with SHA-256 and encoded with Base64) Authorization=" + auth.substr(0, 20));
+                    "with SHA-256 and encoded with Base64) Authorization=" +
+                        auth.substr(0, 20));
     }
     if (!req.has_header("x-amz-date") && !req.has_header("date")) {
         return fail("IncompleteSignatureException",
@@ -196,7 +207,8 @@ bool authorized(const httplib::Request& req, httplib::Response& res) {
     return true;
 }
 
-std::string block_text(const json& block) {
+std::string block_text(const json& block)
+{
     if (!block.is_object()) {
         return {};
     }
@@ -209,7 +221,8 @@ std::string block_text(const json& block) {
     return {};
 }
 
-std::string blocks_text(const json& blocks) {
+std::string blocks_text(const json& blocks)
+{
     std::string out;
     if (!blocks.is_array()) {
         return out;
@@ -227,7 +240,8 @@ std::string blocks_text(const json& blocks) {
 }
 
 /// Parses and validates a Converse request as Bedrock does; returns an error message or "".
-std::string parse_converse(const json& body, const std::string& model, Exchange& ex) {
+std::string parse_converse(const json& body, const std::string& model, Exchange& ex)
+{
     ex.model = model;
     auto msgs = body.find("messages");
     if (msgs == body.end() || !msgs->is_array() || msgs->empty()) {
@@ -239,7 +253,8 @@ std::string parse_converse(const json& body, const std::string& model, Exchange&
         const json& m = (*msgs)[i];
         std::string where = "messages." + std::to_string(i);
         if (!m.is_object()) {
-            return "Malformed input request: " + where + " must be an object, please reformat your input and try again.";
+            return "Malformed input request: " + where +
+                   " must be an object, please reformat your input and try again.";
         }
         std::string role = m.value("role", "");
         if (role != "user" && role != "assistant") {
@@ -265,12 +280,13 @@ std::string parse_converse(const json& body, const std::string& model, Exchange&
             const json& b = content[k];
             std::string at = where + ".content." + std::to_string(k);
             if (!b.is_object() || b.size() != 1) {
-                return "Malformed input request: " + at + " must have exactly one member (text, image, "
+                return "Malformed input request: " + at +
+                       " must have exactly one member (text, image, "
                        "document, toolUse, toolResult, reasoningContent, ...).";
             }
             if (b.contains("text")) {
-                if (!b["text"].is_string() || b["text"].get<std::string>().find_first_not_of(" \t\n\r") ==
-                                                  std::string::npos) {
+                if (!b["text"].is_string() ||
+                    b["text"].get<std::string>().find_first_not_of(" \t\n\r") == std::string::npos) {
                     return "The text field in the ContentBlock object at " + at +
                            " is blank. Add text to the text field, and try again.";
                 }
@@ -339,20 +355,22 @@ std::string parse_converse(const json& body, const std::string& model, Exchange&
     return {};
 }
 
-const char* stop_reason(Finish f) {
+const char* stop_reason(Finish f)
+{
     switch (f) {
-    case Finish::length:
-        return "max_tokens";
-    case Finish::tool:
-        return "tool_use";
-    case Finish::stop:
-        break;
+        case Finish::length:
+            return "max_tokens";
+        case Finish::tool:
+            return "tool_use";
+        case Finish::stop:
+            break;
     }
     return "end_turn";
 }
 
 /// inputTokens excludes cache reads, which come apart as cacheReadInputTokens.
-json usage_json(const Answer& a) {
+json usage_json(const Answer& a)
+{
     long input = a.prompt_tokens - a.cached_tokens;
     long output = a.completion_tokens + a.reasoning_tokens;
     json u = {{"inputTokens", input}, {"outputTokens", output}, {"totalTokens", a.prompt_tokens + output}};
@@ -363,10 +381,12 @@ json usage_json(const Answer& a) {
     return u;
 }
 
-std::string converse_body(const Answer& a) {
+std::string converse_body(const Answer& a)
+{
     json content = json::array();
     if (!a.thinking.empty()) {
-        content.push_back({{"reasoningContent", {{"reasoningText", {{"text", a.thinking}, {"signature", "fake-signature"}}}}}});
+        content.push_back(
+            {{"reasoningContent", {{"reasoningText", {{"text", a.thinking}, {"signature", "fake-signature"}}}}}});
     }
     if (a.tool_call) {
         content.push_back({{"toolUse",
@@ -383,7 +403,8 @@ std::string converse_body(const Answer& a) {
         .dump();
 }
 
-std::vector<std::string> converse_frames(const Answer& a) {
+std::vector<std::string> converse_frames(const Answer& a)
+{
     std::vector<std::string> frames;
     frames.push_back(event_frame("messageStart", padded({{"role", "assistant"}})));
     int index = 0;
@@ -393,9 +414,9 @@ std::vector<std::string> converse_frames(const Answer& a) {
                 "contentBlockDelta",
                 padded({{"contentBlockIndex", index}, {"delta", {{"reasoningContent", {{"text", piece}}}}}})));
         }
-        frames.push_back(event_frame(
-            "contentBlockDelta",
-            padded({{"contentBlockIndex", index}, {"delta", {{"reasoningContent", {{"signature", "fake-signature"}}}}}})));
+        frames.push_back(event_frame("contentBlockDelta",
+                                     padded({{"contentBlockIndex", index},
+                                             {"delta", {{"reasoningContent", {{"signature", "fake-signature"}}}}}})));
         frames.push_back(event_frame("contentBlockStop", padded({{"contentBlockIndex", index}})));
         ++index;
     }
@@ -405,24 +426,23 @@ std::vector<std::string> converse_frames(const Answer& a) {
             padded({{"contentBlockIndex", index},
                     {"start", {{"toolUse", {{"toolUseId", a.tool_call->id}, {"name", a.tool_call->name}}}}}})));
         for (auto& piece : split_even(a.tool_call->arguments, 4)) {
-            frames.push_back(event_frame(
-                "contentBlockDelta",
-                padded({{"contentBlockIndex", index}, {"delta", {{"toolUse", {{"input", piece}}}}}})));
+            frames.push_back(event_frame("contentBlockDelta", padded({{"contentBlockIndex", index},
+                                                                      {"delta", {{"toolUse", {{"input", piece}}}}}})));
         }
     } else {
         for (auto& piece : word_pieces(a.text)) {
-            frames.push_back(event_frame("contentBlockDelta",
-                                         padded({{"contentBlockIndex", index}, {"delta", {{"text", piece}}}})));
+            frames.push_back(
+                event_frame("contentBlockDelta", padded({{"contentBlockIndex", index}, {"delta", {{"text", piece}}}})));
         }
     }
     frames.push_back(event_frame("contentBlockStop", padded({{"contentBlockIndex", index}})));
     frames.push_back(event_frame("messageStop", padded({{"stopReason", stop_reason(a.finish)}})));
-    frames.push_back(
-        event_frame("metadata", padded({{"metrics", {{"latencyMs", 42}}}, {"usage", usage_json(a)}})));
+    frames.push_back(event_frame("metadata", padded({{"metrics", {{"latencyMs", 42}}}, {"usage", usage_json(a)}})));
     return frames;
 }
 
-void converse(FakeState& state, const httplib::Request& req, httplib::Response& res, bool stream) {
+void converse(FakeState& state, const httplib::Request& req, httplib::Response& res, bool stream)
+{
     if (!authorized(req, res)) {
         return;
     }
@@ -457,17 +477,20 @@ void converse(FakeState& state, const httplib::Request& req, httplib::Response& 
     }
 }
 
-void converse_plain(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void converse_plain(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     converse(state, req, res, false);
 }
 
-void converse_stream(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void converse_stream(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     converse(state, req, res, true);
 }
 
 /// InvokeModel for embedding models: Titan {inputText, dimensions?} -> {embedding,
 /// inputTextTokenCount}; Cohere Embed {texts, input_type} -> {embeddings, id, texts, ...}.
-void invoke(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void invoke(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (!authorized(req, res)) {
         return;
     }
@@ -479,8 +502,9 @@ void invoke(FakeState& state, const httplib::Request& req, httplib::Response& re
     }
     bool titan = body.contains("inputText");
     if (!titan && !body.contains("texts")) {
-        validation_error(res, "Malformed input request: fake-upstream's InvokeModel only knows Titan "
-                              "({inputText}) and Cohere Embed ({texts}) bodies.");
+        validation_error(res,
+                         "Malformed input request: fake-upstream's InvokeModel only knows Titan "
+                         "({inputText}) and Cohere Embed ({texts}) bodies.");
         return;
     }
     if (titan && !body["inputText"].is_string()) {
@@ -523,12 +547,13 @@ void invoke(FakeState& state, const httplib::Request& req, httplib::Response& re
     send_answer_body(res, k_dialect, fault, out.dump());
 }
 
-} // namespace
+}  // namespace
 
-void register_bedrock(httplib::Server& svr, FakeState& state) {
+void register_bedrock(httplib::Server& svr, FakeState& state)
+{
     svr.Post(R"(/model/(.+)/converse-stream)", recorded(state, converse_stream));
     svr.Post(R"(/model/(.+)/converse)", recorded(state, converse_plain));
     svr.Post(R"(/model/(.+)/invoke)", recorded(state, invoke));
 }
 
-} // namespace aigw::fake
+}  // namespace aigw::fake

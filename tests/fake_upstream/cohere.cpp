@@ -12,55 +12,62 @@ namespace {
 /// Cohere's errors: {"id": "...", "message": "..."}.
 class CohereDialect final : public Dialect {
 public:
-    std::string error_body(int status, std::string_view message) const override {
+    std::string error_body(int status, std::string_view message) const override
+    {
         std::string text(message);
         if (text.empty()) {
             switch (status) {
-            case 400:
-                text = "invalid request (fake-upstream fault 400)";
-                break;
-            case 401:
-                text = "invalid api token";
-                break;
-            case 403:
-                text = "Forbidden (fake-upstream fault 403)";
-                break;
-            case 404:
-                text = "model not found, make sure the correct model ID was used and that you have access to "
-                       "the model.";
-                break;
-            case 429:
-                text = "You are past the per minute request limit, please wait and try again later. "
-                       "(fake-upstream)";
-                break;
-            case 503:
-                text = "service unavailable";
-                break;
-            default:
-                text = status >= 500 ? "internal server error, this has been reported to our developers"
-                                     : "invalid request (fake-upstream fault " + std::to_string(status) + ")";
-                break;
+                case 400:
+                    text = "invalid request (fake-upstream fault 400)";
+                    break;
+                case 401:
+                    text = "invalid api token";
+                    break;
+                case 403:
+                    text = "Forbidden (fake-upstream fault 403)";
+                    break;
+                case 404:
+                    text =
+                        "model not found, make sure the correct model ID was used and that you have access to "
+                        "the model.";
+                    break;
+                case 429:
+                    text =
+                        "You are past the per minute request limit, please wait and try again later. "
+                        "(fake-upstream)";
+                    break;
+                case 503:
+                    text = "service unavailable";
+                    break;
+                default:
+                    text = status >= 500 ? "internal server error, this has been reported to our developers"
+                                         : "invalid request (fake-upstream fault " + std::to_string(status) + ")";
+                    break;
             }
         }
         return json{{"id", "fake-" + std::to_string(next_id())}, {"message", text}}.dump();
     }
     /// Cohere reports an error inside a stream as a message-end with finish_reason ERROR.
-    std::string stream_error_frame() const override {
+    std::string stream_error_frame() const override
+    {
         json ev = {{"type", "message-end"},
-                   {"delta", {{"error", "internal server error, this has been reported to our developers"},
-                              {"finish_reason", "ERROR"}}}};
+                   {"delta",
+                    {{"error", "internal server error, this has been reported to our developers"},
+                     {"finish_reason", "ERROR"}}}};
         return "event: message-end\ndata: " + ev.dump() + "\n\n";
     }
     std::string malformed_body() const override { return R"({"message": {)"; }
-    std::string malformed_frame() const override {
+    std::string malformed_frame() const override
+    {
         return "event: content-delta\ndata: {\"type\": \"content-delta\", \"delta\": {\n\n";
     }
-    std::size_t frames_before_cut() const override { return 5; } // message-start, content-start, 3 deltas
+    std::size_t frames_before_cut() const override { return 5; }  // message-start, content-start, 3 deltas
 };
 
 const CohereDialect k_dialect;
 
-bool authorized(const httplib::Request& req) {
+bool authorized(const httplib::Request& req)
+{
     std::string auth = req.get_header_value("Authorization");
     return auth.size() > 7 && lower(auth.substr(0, 7)) == "bearer " &&
            auth.find_first_not_of(' ', 7) != std::string::npos;
@@ -68,7 +75,8 @@ bool authorized(const httplib::Request& req) {
 
 /// Text of a v2 message content: a string, or an array of {type:"text", text} (tool results
 /// may also hold {type:"document", document:{data}}). Images are not text.
-std::string content_text(const json& content) {
+std::string content_text(const json& content)
+{
     if (content.is_string()) {
         return content.get<std::string>();
     }
@@ -95,7 +103,8 @@ std::string content_text(const json& content) {
     return out;
 }
 
-Exchange parse_chat(const json& body) {
+Exchange parse_chat(const json& body)
+{
     Exchange ex;
     ex.model = body.value("model", "");
     ex.stream = body.value("stream", false);
@@ -142,37 +151,42 @@ Exchange parse_chat(const json& body) {
     return ex;
 }
 
-const char* finish_reason(Finish f) {
+const char* finish_reason(Finish f)
+{
     switch (f) {
-    case Finish::length:
-        return "MAX_TOKENS";
-    case Finish::tool:
-        return "TOOL_CALL";
-    case Finish::stop:
-        break;
+        case Finish::length:
+            return "MAX_TOKENS";
+        case Finish::tool:
+            return "TOOL_CALL";
+        case Finish::stop:
+            break;
     }
     return "COMPLETE";
 }
 
 /// billed_units is what the key pays for; `tokens` also counts the 5 tokens of Cohere's own
 /// prompt scaffolding, which is not billed.
-json usage_json(const Answer& a) {
+json usage_json(const Answer& a)
+{
     long output = a.completion_tokens + a.reasoning_tokens;
     return {{"billed_units", {{"input_tokens", a.prompt_tokens}, {"output_tokens", output}}},
             {"tokens", {{"input_tokens", a.prompt_tokens + 5}, {"output_tokens", output}}}};
 }
 
-std::string tool_plan(const ToolCall& call) { return "I will use the " + call.name + " tool."; }
+std::string tool_plan(const ToolCall& call)
+{
+    return "I will use the " + call.name + " tool.";
+}
 
-std::string chat_body(const Answer& a, const std::string& id) {
+std::string chat_body(const Answer& a, const std::string& id)
+{
     json message = {{"role", "assistant"}};
     if (a.tool_call) {
         message["tool_plan"] = tool_plan(*a.tool_call);
-        message["tool_calls"] = json::array({{{"id", a.tool_call->id},
-                                              {"type", "function"},
-                                              {"function",
-                                               {{"name", a.tool_call->name},
-                                                {"arguments", a.tool_call->arguments}}}}});
+        message["tool_calls"] =
+            json::array({{{"id", a.tool_call->id},
+                          {"type", "function"},
+                          {"function", {{"name", a.tool_call->name}, {"arguments", a.tool_call->arguments}}}}});
     } else {
         json content = json::array();
         if (!a.thinking.empty()) {
@@ -188,11 +202,13 @@ std::string chat_body(const Answer& a, const std::string& id) {
         .dump();
 }
 
-std::string event(const json& payload) {
+std::string event(const json& payload)
+{
     return "event: " + payload["type"].get<std::string>() + "\ndata: " + payload.dump() + "\n\n";
 }
 
-std::vector<std::string> chat_frames(const Answer& a, const std::string& id) {
+std::vector<std::string> chat_frames(const Answer& a, const std::string& id)
+{
     std::vector<std::string> frames;
     frames.push_back(event({{"id", id},
                             {"type", "message-start"},
@@ -216,17 +232,19 @@ std::vector<std::string> chat_frames(const Answer& a, const std::string& id) {
                                       {"type", "function"},
                                       {"function", {{"name", a.tool_call->name}, {"arguments", ""}}}}}}}}}}));
         for (auto& piece : split_even(a.tool_call->arguments, 4)) {
-            frames.push_back(event({{"type", "tool-call-delta"},
-                                    {"index", 0},
-                                    {"delta", {{"message", {{"tool_calls", {{"function", {{"arguments", piece}}}}}}}}}}));
+            frames.push_back(
+                event({{"type", "tool-call-delta"},
+                       {"index", 0},
+                       {"delta", {{"message", {{"tool_calls", {{"function", {{"arguments", piece}}}}}}}}}}));
         }
         frames.push_back(event({{"type", "tool-call-end"}, {"index", 0}}));
     } else {
         int index = 0;
         if (!a.thinking.empty()) {
-            frames.push_back(event({{"type", "content-start"},
-                                    {"index", index},
-                                    {"delta", {{"message", {{"content", {{"type", "thinking"}, {"thinking", ""}}}}}}}}));
+            frames.push_back(
+                event({{"type", "content-start"},
+                       {"index", index},
+                       {"delta", {{"message", {{"content", {{"type", "thinking"}, {"thinking", ""}}}}}}}}));
             for (auto& piece : word_pieces(a.thinking)) {
                 frames.push_back(event({{"type", "content-delta"},
                                         {"index", index},
@@ -245,12 +263,13 @@ std::vector<std::string> chat_frames(const Answer& a, const std::string& id) {
         }
         frames.push_back(event({{"type", "content-end"}, {"index", index}}));
     }
-    frames.push_back(event({{"type", "message-end"},
-                            {"delta", {{"finish_reason", finish_reason(a.finish)}, {"usage", usage_json(a)}}}}));
+    frames.push_back(event(
+        {{"type", "message-end"}, {"delta", {{"finish_reason", finish_reason(a.finish)}, {"usage", usage_json(a)}}}}));
     return frames;
 }
 
-void chat(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void chat(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (!authorized(req)) {
         send_error(res, k_dialect, 401, "no api key supplied");
         return;
@@ -289,7 +308,8 @@ void chat(FakeState& state, const httplib::Request& req, httplib::Response& res)
     }
 }
 
-void embed(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void embed(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (!authorized(req)) {
         send_error(res, k_dialect, 401, "no api key supplied");
         return;
@@ -305,8 +325,7 @@ void embed(FakeState& state, const httplib::Request& req, httplib::Response& res
         return;
     }
     if (!body.contains("input_type") || !body["input_type"].is_string()) {
-        send_error(res, k_dialect, 400,
-                   "invalid request: valid input_type must be provided with the provided model");
+        send_error(res, k_dialect, 400, "invalid request: valid input_type must be provided with the provided model");
         return;
     }
     std::vector<std::string> texts;
@@ -372,11 +391,12 @@ void embed(FakeState& state, const httplib::Request& req, httplib::Response& res
     send_answer_body(res, k_dialect, fault, out.dump());
 }
 
-} // namespace
+}  // namespace
 
-void register_cohere(httplib::Server& svr, FakeState& state) {
+void register_cohere(httplib::Server& svr, FakeState& state)
+{
     svr.Post(R"(/v2/chat)", recorded(state, chat));
     svr.Post(R"(/v2/embed)", recorded(state, embed));
 }
 
-} // namespace aigw::fake
+}  // namespace aigw::fake

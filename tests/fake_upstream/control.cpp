@@ -6,7 +6,8 @@
 
 namespace aigw::fake {
 
-void RequestLog::record(const httplib::Request& req) {
+void RequestLog::record(const httplib::Request& req)
+{
     Entry e;
     e.method = req.method;
     e.path = req.path;
@@ -38,13 +39,15 @@ void RequestLog::record(const httplib::Request& req) {
     m_count.fetch_add(1, std::memory_order_relaxed);
 }
 
-void RequestLog::clear() {
+void RequestLog::clear()
+{
     std::lock_guard lock(m_mutex);
     m_entries.clear();
     m_count = 0;
 }
 
-json RequestLog::to_json() const {
+json RequestLog::to_json() const
+{
     std::lock_guard lock(m_mutex);
     json out = json::array();
     for (const auto& e : m_entries) {
@@ -64,12 +67,14 @@ json RequestLog::to_json() const {
 
 namespace {
 
-void control_error(httplib::Response& res, std::string message) {
+void control_error(httplib::Response& res, std::string message)
+{
     send_json(res, 400, json{{"error", std::move(message)}}.dump());
 }
 
 /// Parses one rule of POST /_control/faults; returns an error message or "" on success.
-std::string parse_rule(const json& j, FaultRule& rule) {
+std::string parse_rule(const json& j, FaultRule& rule)
+{
     if (!j.is_object()) {
         return "each fault must be a JSON object";
     }
@@ -95,16 +100,18 @@ std::string parse_rule(const json& j, FaultRule& rule) {
     return {};
 }
 
-} // namespace
+}  // namespace
 
-httplib::Server::Handler recorded(FakeState& state, ProviderHandler handler) {
+httplib::Server::Handler recorded(FakeState& state, ProviderHandler handler)
+{
     return [&state, handler = std::move(handler)](const httplib::Request& req, httplib::Response& res) {
         state.log->record(req);
         handler(state, req, res);
     };
 }
 
-void register_control(httplib::Server& svr, FakeState& state) {
+void register_control(httplib::Server& svr, FakeState& state)
+{
     svr.Post("/_control/faults", [&state](const httplib::Request& req, httplib::Response& res) {
         json body = json::parse(req.body, nullptr, false);
         if (body.is_discarded()) {
@@ -150,4 +157,4 @@ void register_control(httplib::Server& svr, FakeState& state) {
     });
 }
 
-} // namespace aigw::fake
+}  // namespace aigw::fake

@@ -30,8 +30,8 @@ public:
 private:
     struct Entry {
         std::string method;
-        std::string path;     // decoded by httplib ("%3A" -> ":")
-        std::string raw_path; // as sent, before percent-decoding
+        std::string path;      // decoded by httplib ("%3A" -> ":")
+        std::string raw_path;  // as sent, before percent-decoding
         std::string query;
         std::vector<std::pair<std::string, std::string>> headers;
         std::string body;
@@ -41,4 +41,4 @@ private:
     std::atomic<std::uint64_t> m_count{0};
 };
 
-} // namespace aigw::fake
+}  // namespace aigw::fake

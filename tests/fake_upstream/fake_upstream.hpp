@@ -31,7 +31,8 @@ extern std::atomic<bool> g_stopping;
 bool interruptible_sleep(long ms);
 
 /// The key a request presented (Authorization, x-api-key or api-key), for key-matched faults.
-inline std::string request_key(const httplib::Request& req) {
+inline std::string request_key(const httplib::Request& req)
+{
     for (const char* h : {"Authorization", "x-api-key", "api-key"}) {
         if (req.has_header(h)) {
             return req.get_header_value(h);
@@ -43,22 +44,22 @@ inline std::string request_key(const httplib::Request& req) {
 /// A provider-neutral view of one generation request.
 struct ToolDecl {
     std::string name;
-    json parameters; // JSON schema of the arguments (may be null)
+    json parameters;  // JSON schema of the arguments (may be null)
 };
 
 struct Exchange {
     std::string model;
-    std::string last_user_text;       // text of the last user turn (or of the tool result)
-    bool last_is_tool_result = false; // the conversation ends with a tool result
-    long prompt_words = 0;            // whitespace words over all messages and the system prompt
+    std::string last_user_text;        // text of the last user turn (or of the tool result)
+    bool last_is_tool_result = false;  // the conversation ends with a tool result
+    long prompt_words = 0;             // whitespace words over all messages and the system prompt
     std::vector<ToolDecl> tools;
-    std::string forced_tool;          // tool_choice names a function
-    bool tool_required = false;       // tool_choice "required"/"any"/mode ANY
-    bool tools_disabled = false;      // tool_choice "none"
-    long max_output_tokens = 0;       // 0 = no limit
+    std::string forced_tool;      // tool_choice names a function
+    bool tool_required = false;   // tool_choice "required"/"any"/mode ANY
+    bool tools_disabled = false;  // tool_choice "none"
+    long max_output_tokens = 0;   // 0 = no limit
     bool json_mode = false;
-    json json_schema;                 // schema for structured output, null if none
-    bool reasoning = false;           // reasoning_effort / thinking / thinkingConfig given
+    json json_schema;        // schema for structured output, null if none
+    bool reasoning = false;  // reasoning_effort / thinking / thinkingConfig given
     bool stream = false;
 };
 
@@ -67,19 +68,19 @@ enum class Finish { stop, length, tool };
 struct ToolCall {
     std::string id;
     std::string name;
-    std::string arguments; // JSON text
+    std::string arguments;  // JSON text
 };
 
 /// The deterministic answer to an Exchange. Token counts are whitespace word counts.
 struct Answer {
-    std::string text;                  // visible text; empty for a tool call
+    std::string text;  // visible text; empty for a tool call
     std::optional<ToolCall> tool_call;
-    std::string thinking;              // reasoning text; empty unless Exchange::reasoning
+    std::string thinking;  // reasoning text; empty unless Exchange::reasoning
     Finish finish = Finish::stop;
-    long prompt_tokens = 0;            // prompt_words + 3
-    long completion_tokens = 0;        // visible text / tool call, without reasoning
-    long reasoning_tokens = 0;         // words of `thinking`
-    long cached_tokens = 0;            // half the prompt when the model name contains "cached"
+    long prompt_tokens = 0;      // prompt_words + 3
+    long completion_tokens = 0;  // visible text / tool call, without reasoning
+    long reasoning_tokens = 0;   // words of `thinking`
+    long cached_tokens = 0;      // half the prompt when the model name contains "cached"
 };
 
 /// Builds the answer: a tool call when tools are offered and asked for (the last user turn
@@ -144,12 +145,12 @@ const Dialect& openai_dialect();
 /// OpenAI's chat completions / embeddings after auth, errors spelled by `dialect`. A non-empty
 /// `deployment` is Azure's: the model comes from the path (the body's `model` is optional) and
 /// answers carry Azure's content-filter results (streams open with a choice-less chunk).
-void serve_openai_chat(FakeState& state, const httplib::Request& req, httplib::Response& res,
-                       const Dialect& dialect, std::string_view deployment);
+void serve_openai_chat(FakeState& state, const httplib::Request& req, httplib::Response& res, const Dialect& dialect,
+                       std::string_view deployment);
 void serve_openai_embeddings(FakeState& state, const httplib::Request& req, httplib::Response& res,
                              const Dialect& dialect, std::string_view deployment);
 
 /// GET /v1/models in Anthropic's shape (the OpenAI route hands over when anthropic-version is set).
 void anthropic_list_models(FakeState& state, const httplib::Request& req, httplib::Response& res);
 
-} // namespace aigw::fake
+}  // namespace aigw::fake

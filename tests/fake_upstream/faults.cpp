@@ -12,18 +12,20 @@ constexpr long k_default_slow_ms = 1500;
 constexpr long k_default_hang_ms = 30000;
 constexpr long k_default_drip_ms = 100;
 
-Fault status_fault(int status) {
+Fault status_fault(int status)
+{
     Fault f;
     f.kind = FaultKind::status;
     f.status = status;
     return f;
 }
 
-} // namespace
+}  // namespace
 
-std::optional<Fault> parse_fault_kind(std::string_view kind) {
-    if (kind == "400" || kind == "401" || kind == "403" || kind == "404" || kind == "429" ||
-        kind == "500" || kind == "502" || kind == "503" || kind == "504" || kind == "529") {
+std::optional<Fault> parse_fault_kind(std::string_view kind)
+{
+    if (kind == "400" || kind == "401" || kind == "403" || kind == "404" || kind == "429" || kind == "500" ||
+        kind == "502" || kind == "503" || kind == "504" || kind == "529") {
         return status_fault(std::stoi(std::string(kind)));
     }
     Fault f;
@@ -45,7 +47,8 @@ std::optional<Fault> parse_fault_kind(std::string_view kind) {
     return f;
 }
 
-Fault fault_from_model(std::string_view model) {
+Fault fault_from_model(std::string_view model)
+{
     auto at = model.find("fault-");
     if (at == std::string_view::npos) {
         return {};
@@ -53,10 +56,8 @@ Fault fault_from_model(std::string_view model) {
     std::string_view rest = model.substr(at + 6);
     // The kind runs to the end of the model string or to the next separator other than '-'
     // inside "stream-error"; try the known kinds as prefixes.
-    static const char* const k_kinds[] = {"stream-error", "malformed", "slow", "cut", "hang",
-                                          "drip",         "400",       "401",  "403", "404",
-                                          "429",          "500",       "502",  "503", "504",
-                                          "529"};
+    static const char* const k_kinds[] = {"stream-error", "malformed", "slow", "cut", "hang", "drip", "400", "401",
+                                          "403",          "404",       "429",  "500", "502",  "503",  "504", "529"};
     for (const char* kind : k_kinds) {
         std::string_view k(kind);
         if (rest.substr(0, k.size()) == k) {
@@ -66,19 +67,22 @@ Fault fault_from_model(std::string_view model) {
     return {};
 }
 
-void FaultBook::add(FaultRule rule) {
+void FaultBook::add(FaultRule rule)
+{
     std::lock_guard lock(m_mutex);
     m_rules.push_back(std::move(rule));
     m_rule_count = m_rules.size();
 }
 
-void FaultBook::clear() {
+void FaultBook::clear()
+{
     std::lock_guard lock(m_mutex);
     m_rules.clear();
     m_rule_count = 0;
 }
 
-json FaultBook::describe() const {
+json FaultBook::describe() const
+{
     std::lock_guard lock(m_mutex);
     json out = json::array();
     for (const auto& r : m_rules) {
@@ -90,7 +94,8 @@ json FaultBook::describe() const {
     return out;
 }
 
-Fault FaultBook::pick(std::string_view path, std::string_view model, std::string_view key) {
+Fault FaultBook::pick(std::string_view path, std::string_view model, std::string_view key)
+{
     if (m_rule_count.load(std::memory_order_relaxed) != 0) {
         std::lock_guard lock(m_mutex);
         for (auto it = m_rules.begin(); it != m_rules.end(); ++it) {
@@ -114,8 +119,8 @@ Fault FaultBook::pick(std::string_view path, std::string_view model, std::string
     return fault_from_model(model);
 }
 
-void send_error(httplib::Response& res, const Dialect& dialect, int status, std::string_view message,
-                int retry_after_s) {
+void send_error(httplib::Response& res, const Dialect& dialect, int status, std::string_view message, int retry_after_s)
+{
     if (retry_after_s >= 0) {
         res.set_header("Retry-After", std::to_string(retry_after_s));
     }
@@ -123,20 +128,20 @@ void send_error(httplib::Response& res, const Dialect& dialect, int status, std:
     send_json(res, status, dialect.error_body(status, message));
 }
 
-bool apply_fault_before_answer(httplib::Response& res, const Dialect& dialect, const Fault& fault,
-                               bool stream) {
+bool apply_fault_before_answer(httplib::Response& res, const Dialect& dialect, const Fault& fault, bool stream)
+{
     switch (fault.kind) {
-    case FaultKind::none:
-        return false;
-    case FaultKind::slow:
-        interruptible_sleep(fault.delay_ms >= 0 ? fault.delay_ms : k_default_slow_ms);
-        return false;
-    case FaultKind::hang:
-        interruptible_sleep(fault.delay_ms >= 0 ? fault.delay_ms : k_default_hang_ms);
-        send_error(res, dialect, 504, "fake-upstream: gave up hanging");
-        return true;
-    default:
-        break;
+        case FaultKind::none:
+            return false;
+        case FaultKind::slow:
+            interruptible_sleep(fault.delay_ms >= 0 ? fault.delay_ms : k_default_slow_ms);
+            return false;
+        case FaultKind::hang:
+            interruptible_sleep(fault.delay_ms >= 0 ? fault.delay_ms : k_default_hang_ms);
+            send_error(res, dialect, 504, "fake-upstream: gave up hanging");
+            return true;
+        default:
+            break;
     }
     if (fault.kind != FaultKind::drip && fault.delay_ms > 0) {
         interruptible_sleep(fault.delay_ms);
@@ -156,8 +161,8 @@ bool apply_fault_before_answer(httplib::Response& res, const Dialect& dialect, c
     return false;
 }
 
-void send_answer_body(httplib::Response& res, const Dialect& dialect, const Fault& fault,
-                      std::string body) {
+void send_answer_body(httplib::Response& res, const Dialect& dialect, const Fault& fault, std::string body)
+{
     if (fault.kind == FaultKind::stream_error) {
         send_json(res, 200, dialect.error_body(500, {}));
         return;
@@ -184,12 +189,14 @@ namespace {
 std::atomic<int> g_open_streams{0};
 }
 
-int open_streams() {
+int open_streams()
+{
     return g_open_streams.load();
 }
 
 void send_answer_stream(httplib::Response& res, const Dialect& dialect, const Fault& fault,
-                        std::vector<std::string> frames, const char* content_type) {
+                        std::vector<std::string> frames, const char* content_type)
+{
     bool cut = false;
     long gap_ms = 0;
     if (fault.kind == FaultKind::stream_error) {
@@ -209,7 +216,8 @@ void send_answer_stream(httplib::Response& res, const Dialect& dialect, const Fa
     auto shared = std::make_shared<std::vector<std::string>>(std::move(frames));
     g_open_streams.fetch_add(1);
     res.set_chunked_content_provider(
-        content_type, [shared, cut, gap_ms](std::size_t, httplib::DataSink& sink) {
+        content_type,
+        [shared, cut, gap_ms](std::size_t, httplib::DataSink& sink) {
             bool first = true;
             for (const auto& frame : *shared) {
                 if (!first && gap_ms > 0 && !interruptible_sleep(gap_ms)) {
@@ -221,7 +229,7 @@ void send_answer_stream(httplib::Response& res, const Dialect& dialect, const Fa
                 }
             }
             if (cut) {
-                return false; // no terminating chunk: the client sees the connection drop
+                return false;  // no terminating chunk: the client sees the connection drop
             }
             sink.done();
             return true;
@@ -229,4 +237,4 @@ void send_answer_stream(httplib::Response& res, const Dialect& dialect, const Fa
         [](bool) { g_open_streams.fetch_sub(1); });
 }
 
-} // namespace aigw::fake
+}  // namespace aigw::fake

@@ -36,9 +36,9 @@ std::optional<Fault> parse_fault_kind(std::string_view kind);
 Fault fault_from_model(std::string_view model);
 
 struct FaultRule {
-    std::string path_contains;  // empty matches every path
-    std::string model_contains; // empty matches every model
-    std::string key_contains;   // empty matches every key (Authorization, x-api-key, api-key)
+    std::string path_contains;   // empty matches every path
+    std::string model_contains;  // empty matches every model
+    std::string key_contains;    // empty matches every key (Authorization, x-api-key, api-key)
     Fault fault;
     long remaining = 1;
 };
@@ -57,7 +57,7 @@ public:
 private:
     mutable std::mutex m_mutex;
     std::vector<FaultRule> m_rules;
-    std::atomic<std::size_t> m_rule_count{0}; // lets pick() skip the lock when there are none
+    std::atomic<std::size_t> m_rule_count{0};  // lets pick() skip the lock when there are none
 };
 
 /// How one provider spells errors and stream frames.
@@ -79,24 +79,21 @@ public:
 };
 
 /// Sends the provider's error body with `status` (and Retry-After when retry_after_s >= 0).
-void send_error(httplib::Response& res, const Dialect& dialect, int status,
-                std::string_view message = {}, int retry_after_s = -1);
+void send_error(httplib::Response& res, const Dialect& dialect, int status, std::string_view message = {},
+                int retry_after_s = -1);
 
 /// Applies what a fault does before any answer exists: waits (slow, delay_ms), answers with
 /// an error status, hangs, or sends a malformed non-stream body. Returns true when the
 /// response is complete and the handler must not answer.
-bool apply_fault_before_answer(httplib::Response& res, const Dialect& dialect, const Fault& fault,
-                               bool stream);
+bool apply_fault_before_answer(httplib::Response& res, const Dialect& dialect, const Fault& fault, bool stream);
 
 /// Sends a complete non-stream JSON answer, honouring cut (Content-Length larger than the
 /// bytes sent, then the connection closes) and stream-error (200 with an error body).
-void send_answer_body(httplib::Response& res, const Dialect& dialect, const Fault& fault,
-                      std::string body);
+void send_answer_body(httplib::Response& res, const Dialect& dialect, const Fault& fault, std::string body);
 
 /// Sends stream frames (each one complete with its framing), honouring cut, malformed,
 /// stream-error and drip.
 void send_answer_stream(httplib::Response& res, const Dialect& dialect, const Fault& fault,
-                        std::vector<std::string> frames,
-                        const char* content_type = "text/event-stream");
+                        std::vector<std::string> frames, const char* content_type = "text/event-stream");
 
-} // namespace aigw::fake
+}  // namespace aigw::fake

@@ -8,65 +8,66 @@ namespace aigw::fake {
 
 namespace {
 
-const char* status_name(int status) {
+const char* status_name(int status)
+{
     switch (status) {
-    case 400:
-        return "INVALID_ARGUMENT";
-    case 401:
-        return "UNAUTHENTICATED";
-    case 403:
-        return "PERMISSION_DENIED";
-    case 404:
-        return "NOT_FOUND";
-    case 429:
-        return "RESOURCE_EXHAUSTED";
-    case 501:
-        return "UNIMPLEMENTED";
-    case 503:
-    case 529:
-        return "UNAVAILABLE";
-    case 504:
-        return "DEADLINE_EXCEEDED";
-    default:
-        return status >= 500 ? "INTERNAL" : "FAILED_PRECONDITION";
+        case 400:
+            return "INVALID_ARGUMENT";
+        case 401:
+            return "UNAUTHENTICATED";
+        case 403:
+            return "PERMISSION_DENIED";
+        case 404:
+            return "NOT_FOUND";
+        case 429:
+            return "RESOURCE_EXHAUSTED";
+        case 501:
+            return "UNIMPLEMENTED";
+        case 503:
+        case 529:
+            return "UNAVAILABLE";
+        case 504:
+            return "DEADLINE_EXCEEDED";
+        default:
+            return status >= 500 ? "INTERNAL" : "FAILED_PRECONDITION";
     }
 }
 
 class GeminiDialect final : public Dialect {
 public:
-    std::string error_body(int status, std::string_view message) const override {
+    std::string error_body(int status, std::string_view message) const override
+    {
         std::string text(message);
         if (text.empty()) {
             switch (status) {
-            case 401:
-                text = "Request had invalid authentication credentials.";
-                break;
-            case 429:
-                text = "Resource has been exhausted (e.g. check quota).";
-                break;
-            case 500:
-                text = "An internal error has occurred. Please retry or report in "
-                       "https://developers.generativeai.google/guide/troubleshooting";
-                break;
-            case 503:
-            case 529:
-                text = "The model is overloaded. Please try again later.";
-                break;
-            default:
-                text = "fake-upstream fault " + std::to_string(status);
-                break;
+                case 401:
+                    text = "Request had invalid authentication credentials.";
+                    break;
+                case 429:
+                    text = "Resource has been exhausted (e.g. check quota).";
+                    break;
+                case 500:
+                    text =
+                        "An internal error has occurred. Please retry or report in "
+                        "https://developers.generativeai.google/guide/troubleshooting";
+                    break;
+                case 503:
+                case 529:
+                    text = "The model is overloaded. Please try again later.";
+                    break;
+                default:
+                    text = "fake-upstream fault " + std::to_string(status);
+                    break;
             }
         }
         json err = {{"code", status}, {"message", text}, {"status", status_name(status)}};
         if (status == 429) {
-            err["details"] = json::array(
-                {{{"@type", "type.googleapis.com/google.rpc.RetryInfo"}, {"retryDelay", "1s"}}});
+            err["details"] =
+                json::array({{{"@type", "type.googleapis.com/google.rpc.RetryInfo"}, {"retryDelay", "1s"}}});
         }
         return json{{"error", std::move(err)}}.dump();
     }
-    std::string stream_error_frame() const override {
-        return "data: " + error_body(500, {}) + "\r\n\r\n";
-    }
+    std::string stream_error_frame() const override { return "data: " + error_body(500, {}) + "\r\n\r\n"; }
     std::string malformed_body() const override { return R"({"candidates": [)"; }
     std::string malformed_frame() const override { return "data: {\"candidates\": [\r\n\r\n"; }
     std::size_t frames_before_cut() const override { return 3; }
@@ -75,10 +76,11 @@ public:
 const GeminiDialect k_dialect;
 
 /// Google's answers: no key at all is 403, an empty key is 400 API_KEY_INVALID.
-bool admit_key(const httplib::Request& req, httplib::Response& res) {
+bool admit_key(const httplib::Request& req, httplib::Response& res)
+{
     bool has = req.has_header("x-goog-api-key") || req.has_param("key");
-    std::string key = req.has_header("x-goog-api-key") ? req.get_header_value("x-goog-api-key")
-                                                        : req.get_param_value("key");
+    std::string key =
+        req.has_header("x-goog-api-key") ? req.get_header_value("x-goog-api-key") : req.get_param_value("key");
     if (!has) {
         send_error(res, k_dialect, 403,
                    "Method doesn't allow unregistered callers (callers without established identity). "
@@ -90,17 +92,17 @@ bool admit_key(const httplib::Request& req, httplib::Response& res) {
                      {{"code", 400},
                       {"message", "API key not valid. Please pass a valid API key."},
                       {"status", "INVALID_ARGUMENT"},
-                      {"details",
-                       json::array({{{"@type", "type.googleapis.com/google.rpc.ErrorInfo"},
-                                     {"reason", "API_KEY_INVALID"},
-                                     {"domain", "googleapis.com"}}})}}}};
+                      {"details", json::array({{{"@type", "type.googleapis.com/google.rpc.ErrorInfo"},
+                                                {"reason", "API_KEY_INVALID"},
+                                                {"domain", "googleapis.com"}}})}}}};
         send_json(res, 400, err.dump());
         return false;
     }
     return true;
 }
 
-const json* field(const json& obj, const char* camel, const char* snake) {
+const json* field(const json& obj, const char* camel, const char* snake)
+{
     if (!obj.is_object()) {
         return nullptr;
     }
@@ -114,7 +116,8 @@ const json* field(const json& obj, const char* camel, const char* snake) {
 }
 
 /// Text of a Content's parts; sets *function_response when a part is a functionResponse.
-std::string parts_text(const json& content, bool* function_response = nullptr) {
+std::string parts_text(const json& content, bool* function_response = nullptr)
+{
     std::string out;
     const json* parts = field(content, "parts", "parts");
     if (!parts || !parts->is_array()) {
@@ -145,7 +148,8 @@ struct GeminiRequest {
     bool include_thoughts = false;
 };
 
-GeminiRequest parse_generate(const json& body, const std::string& model, bool stream) {
+GeminiRequest parse_generate(const json& body, const std::string& model, bool stream)
+{
     GeminiRequest g;
     Exchange& ex = g.ex;
     ex.model = model;
@@ -214,7 +218,8 @@ GeminiRequest parse_generate(const json& body, const std::string& model, bool st
     return g;
 }
 
-json usage_json(const Answer& a, bool final) {
+json usage_json(const Answer& a, bool final)
+{
     json u = {{"promptTokenCount", a.prompt_tokens}};
     if (final) {
         u["candidatesTokenCount"] = a.completion_tokens;
@@ -231,11 +236,13 @@ json usage_json(const Answer& a, bool final) {
     return u;
 }
 
-const char* finish_reason(Finish f) {
+const char* finish_reason(Finish f)
+{
     return f == Finish::length ? "MAX_TOKENS" : "STOP";
 }
 
-json response_json(const Exchange& ex, const Answer& a, const std::string& id, json parts, bool final) {
+json response_json(const Exchange& ex, const Answer& a, const std::string& id, json parts, bool final)
+{
     json candidate = {{"content", {{"role", "model"}, {"parts", std::move(parts)}}}, {"index", 0}};
     if (final) {
         candidate["finishReason"] = finish_reason(a.finish);
@@ -246,10 +253,12 @@ json response_json(const Exchange& ex, const Answer& a, const std::string& id, j
             {"responseId", id}};
 }
 
-json answer_parts(const Answer& a) {
+json answer_parts(const Answer& a)
+{
     json parts = json::array();
     if (a.tool_call) {
-        parts.push_back({{"functionCall", {{"name", a.tool_call->name}, {"args", json::parse(a.tool_call->arguments)}}}});
+        parts.push_back(
+            {{"functionCall", {{"name", a.tool_call->name}, {"args", json::parse(a.tool_call->arguments)}}}});
     } else {
         parts.push_back({{"text", a.text}});
     }
@@ -257,10 +266,12 @@ json answer_parts(const Answer& a) {
 }
 
 /// The stream as GenerateContentResponse JSON texts, one per chunk.
-std::vector<std::string> stream_chunks(const GeminiRequest& g, const Answer& a, const std::string& id) {
+std::vector<std::string> stream_chunks(const GeminiRequest& g, const Answer& a, const std::string& id)
+{
     std::vector<std::string> chunks;
     if (g.include_thoughts) {
-        chunks.push_back(response_json(g.ex, a, id, json::array({{{"text", a.thinking}, {"thought", true}}}), false).dump());
+        chunks.push_back(
+            response_json(g.ex, a, id, json::array({{{"text", a.thinking}, {"thought", true}}}), false).dump());
     }
     if (a.tool_call) {
         chunks.push_back(response_json(g.ex, a, id, answer_parts(a), true).dump());
@@ -278,7 +289,8 @@ std::vector<std::string> stream_chunks(const GeminiRequest& g, const Answer& a, 
 }
 
 void generate(FakeState& state, const httplib::Request& req, httplib::Response& res, const std::string& model,
-              bool stream) {
+              bool stream)
+{
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
         send_error(res, k_dialect, 400, "Invalid JSON payload received.");
@@ -326,13 +338,14 @@ void generate(FakeState& state, const httplib::Request& req, httplib::Response& 
     send_answer_stream(res, k_dialect, fault, std::move(frames), "application/json");
 }
 
-std::size_t dims_of(const json& request) {
+std::size_t dims_of(const json& request)
+{
     const json* d = field(request, "outputDimensionality", "output_dimensionality");
     return d && d->is_number_integer() && d->get<long>() > 0 ? d->get<std::size_t>() : 8;
 }
 
-void embed(FakeState& state, const httplib::Request& req, httplib::Response& res, const std::string& model,
-           bool batch) {
+void embed(FakeState& state, const httplib::Request& req, httplib::Response& res, const std::string& model, bool batch)
+{
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
         send_error(res, k_dialect, 400, "Invalid JSON payload received.");
@@ -368,7 +381,8 @@ void embed(FakeState& state, const httplib::Request& req, httplib::Response& res
     send_answer_body(res, k_dialect, fault, out.dump());
 }
 
-void count_tokens(FakeState& state, const httplib::Request& req, httplib::Response& res, const std::string& model) {
+void count_tokens(FakeState& state, const httplib::Request& req, httplib::Response& res, const std::string& model)
+{
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
         send_error(res, k_dialect, 400, "Invalid JSON payload received.");
@@ -382,22 +396,23 @@ void count_tokens(FakeState& state, const httplib::Request& req, httplib::Respon
     send_json(res, 200, json{{"totalTokens", std::max<long>(1, g.ex.prompt_words + 3)}}.dump());
 }
 
-const char* const k_models[] = {"gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite",
-                                "gemini-embedding-001", "text-embedding-004"};
+const char* const k_models[] = {"gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite", "gemini-embedding-001",
+                                "text-embedding-004"};
 
-json model_json(const std::string& id) {
+json model_json(const std::string& id)
+{
     bool embedding = id.find("embedding") != std::string::npos;
     return {{"name", "models/" + id},
             {"version", "001"},
             {"displayName", id},
             {"inputTokenLimit", embedding ? 2048 : 1048576},
             {"outputTokenLimit", embedding ? 1 : 65536},
-            {"supportedGenerationMethods",
-             embedding ? json::array({"embedContent", "batchEmbedContents"})
-                       : json::array({"generateContent", "countTokens"})}};
+            {"supportedGenerationMethods", embedding ? json::array({"embedContent", "batchEmbedContents"})
+                                                     : json::array({"generateContent", "countTokens"})}};
 }
 
-void model_method(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void model_method(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (!admit_key(req, res)) {
         return;
     }
@@ -418,7 +433,8 @@ void model_method(FakeState& state, const httplib::Request& req, httplib::Respon
     }
 }
 
-void list_models(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void list_models(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (!admit_key(req, res)) {
         return;
     }
@@ -432,20 +448,22 @@ void list_models(FakeState& state, const httplib::Request& req, httplib::Respons
     send_json(res, 200, json{{"models", std::move(models)}}.dump());
 }
 
-void get_model(FakeState&, const httplib::Request& req, httplib::Response& res) {
+void get_model(FakeState&, const httplib::Request& req, httplib::Response& res)
+{
     if (!admit_key(req, res)) {
         return;
     }
     send_json(res, 200, model_json(req.matches[1].str()).dump());
 }
 
-} // namespace
+}  // namespace
 
-void register_gemini(httplib::Server& svr, FakeState& state) {
+void register_gemini(httplib::Server& svr, FakeState& state)
+{
     svr.Post(R"(/v1(?:beta)?/models/([^/:]+):([A-Za-z]+))", recorded(state, model_method));
     // GET /v1/models belongs to OpenAI (and Anthropic); Gemini lists under /v1beta only.
     svr.Get(R"(/v1beta/models)", recorded(state, list_models));
     svr.Get(R"(/v1beta/models/([^/:]+))", recorded(state, get_model));
 }
 
-} // namespace aigw::fake
+}  // namespace aigw::fake

@@ -25,7 +25,8 @@ public:
     void raise_backlog(int backlog) { ::listen(svr_sock_, backlog); }
 };
 
-void usage(const char* argv0) {
+void usage(const char* argv0)
+{
     std::fprintf(stderr,
                  "usage: %s [--host 127.0.0.1] [--port 0] [--threads 320]\n"
                  "Fake OpenAI / Anthropic / Gemini / Azure / Cohere / Bedrock upstream with fault injection; see "
@@ -33,7 +34,8 @@ void usage(const char* argv0) {
                  argv0);
 }
 
-int fake_upstream_main(int argc, char** argv) {
+int fake_upstream_main(int argc, char** argv)
+{
     std::string host = "127.0.0.1";
     int port = 0;
     long threads = 320;
@@ -80,20 +82,20 @@ int fake_upstream_main(int argc, char** argv) {
     svr.set_tcp_nodelay(true);
     // httplib calls this for every status >= 400; only fill in bodies for unrouted requests.
     // Routed provider requests are recorded by their handlers (see recorded()).
-    svr.set_error_handler(httplib::Server::HandlerWithResponse([&log](const httplib::Request& req,
-                                                                       httplib::Response& res) {
-        if (!res.body.empty() || res.content_provider_) {
-            return httplib::Server::HandlerResponse::Unhandled;
-        }
-        log.record(req); // unrouted: recorded too, to show a client calling the wrong path
-        json err = {{"error",
-                     {{"message", "fake-upstream: no route for " + req.method + " " + req.path},
-                      {"type", "invalid_request_error"},
-                      {"param", nullptr},
-                      {"code", "unknown_url"}}}};
-        res.set_content(err.dump(), "application/json");
-        return httplib::Server::HandlerResponse::Handled;
-    }));
+    svr.set_error_handler(
+        httplib::Server::HandlerWithResponse([&log](const httplib::Request& req, httplib::Response& res) {
+            if (!res.body.empty() || res.content_provider_) {
+                return httplib::Server::HandlerResponse::Unhandled;
+            }
+            log.record(req);  // unrouted: recorded too, to show a client calling the wrong path
+            json err = {{"error",
+                         {{"message", "fake-upstream: no route for " + req.method + " " + req.path},
+                          {"type", "invalid_request_error"},
+                          {"param", nullptr},
+                          {"code", "unknown_url"}}}};
+            res.set_content(err.dump(), "application/json");
+            return httplib::Server::HandlerResponse::Handled;
+        }));
     svr.set_exception_handler([](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "unknown exception";
         try {
@@ -118,8 +120,7 @@ int fake_upstream_main(int argc, char** argv) {
 
     int bound = port == 0 ? svr.bind_to_any_port(host) : (svr.bind_to_port(host, port) ? port : -1);
     if (bound <= 0) {
-        std::fprintf(stderr, "fake-upstream: cannot listen on %s:%d: %s\n", host.c_str(), port,
-                     std::strerror(errno));
+        std::fprintf(stderr, "fake-upstream: cannot listen on %s:%d: %s\n", host.c_str(), port, std::strerror(errno));
         return 1;
     }
     svr.raise_backlog(1024);
@@ -143,10 +144,11 @@ int fake_upstream_main(int argc, char** argv) {
     _exit(0);
 }
 
-} // namespace
+}  // namespace
 
-} // namespace aigw::fake
+}  // namespace aigw::fake
 
-int main(int argc, char** argv) {
+int main(int argc, char** argv)
+{
     return aigw::fake::fake_upstream_main(argc, argv);
 }

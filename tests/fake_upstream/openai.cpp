@@ -10,58 +10,58 @@ namespace {
 
 class OpenAiDialect final : public Dialect {
 public:
-    std::string error_body(int status, std::string_view message) const override {
+    std::string error_body(int status, std::string_view message) const override
+    {
         std::string type = "invalid_request_error";
         json code = nullptr;
         std::string text(message);
         switch (status) {
-        case 401:
-            code = "invalid_api_key";
-            if (text.empty()) {
-                text = "Incorrect API key provided. You can find your API key at "
-                       "https://platform.openai.com/account/api-keys.";
-            }
-            break;
-        case 404:
-            code = "model_not_found";
-            if (text.empty()) {
-                text = "The model does not exist or you do not have access to it.";
-            }
-            break;
-        case 429:
-            type = "requests";
-            code = "rate_limit_exceeded";
-            if (text.empty()) {
-                text = "Rate limit reached for requests (fake-upstream). Please try again in 1s.";
-            }
-            break;
-        default:
-            if (status >= 500) {
-                type = "server_error";
+            case 401:
+                code = "invalid_api_key";
                 if (text.empty()) {
-                    text = status == 503 ? "The server is overloaded or not ready yet."
-                                         : "The server had an error while processing your request. "
-                                           "Sorry about that!";
+                    text =
+                        "Incorrect API key provided. You can find your API key at "
+                        "https://platform.openai.com/account/api-keys.";
                 }
-            } else if (text.empty()) {
-                text = "Invalid request (fake-upstream fault " + std::to_string(status) + ").";
-            }
-            break;
+                break;
+            case 404:
+                code = "model_not_found";
+                if (text.empty()) {
+                    text = "The model does not exist or you do not have access to it.";
+                }
+                break;
+            case 429:
+                type = "requests";
+                code = "rate_limit_exceeded";
+                if (text.empty()) {
+                    text = "Rate limit reached for requests (fake-upstream). Please try again in 1s.";
+                }
+                break;
+            default:
+                if (status >= 500) {
+                    type = "server_error";
+                    if (text.empty()) {
+                        text = status == 503 ? "The server is overloaded or not ready yet."
+                                             : "The server had an error while processing your request. "
+                                               "Sorry about that!";
+                    }
+                } else if (text.empty()) {
+                    text = "Invalid request (fake-upstream fault " + std::to_string(status) + ").";
+                }
+                break;
         }
-        return json{{"error", {{"message", text}, {"type", type}, {"param", nullptr}, {"code", code}}}}
-            .dump();
+        return json{{"error", {{"message", text}, {"type", type}, {"param", nullptr}, {"code", code}}}}.dump();
     }
-    std::string stream_error_frame() const override {
-        return "data: " + error_body(500, {}) + "\n\n";
-    }
+    std::string stream_error_frame() const override { return "data: " + error_body(500, {}) + "\n\n"; }
     std::string malformed_body() const override { return R"({"choices": [)"; }
     std::string malformed_frame() const override { return "data: {\"choices\": [\n\n"; }
-    std::size_t frames_before_cut() const override { return 4; } // role + 3 content chunks
+    std::size_t frames_before_cut() const override { return 4; }  // role + 3 content chunks
 };
 
 const OpenAiDialect k_dialect;
 
-bool authorized(const httplib::Request& req) {
+bool authorized(const httplib::Request& req)
+{
     std::string auth = req.get_header_value("Authorization");
     if (auth.size() < 7 || lower(auth.substr(0, 7)) != "bearer ") {
         return false;
@@ -70,7 +70,8 @@ bool authorized(const httplib::Request& req) {
 }
 
 /// Text of an OpenAI message content: a string or an array of parts.
-std::string content_text(const json& content) {
+std::string content_text(const json& content)
+{
     if (content.is_string()) {
         return content.get<std::string>();
     }
@@ -88,7 +89,8 @@ std::string content_text(const json& content) {
     return out;
 }
 
-Exchange parse_chat(const json& body) {
+Exchange parse_chat(const json& body)
+{
     Exchange ex;
     ex.model = body.value("model", "");
     ex.stream = body.value("stream", false);
@@ -141,19 +143,21 @@ Exchange parse_chat(const json& body) {
     return ex;
 }
 
-const char* finish_reason(Finish f) {
+const char* finish_reason(Finish f)
+{
     switch (f) {
-    case Finish::length:
-        return "length";
-    case Finish::tool:
-        return "tool_calls";
-    case Finish::stop:
-        break;
+        case Finish::length:
+            return "length";
+        case Finish::tool:
+            return "tool_calls";
+        case Finish::stop:
+            break;
     }
     return "stop";
 }
 
-json usage_json(const Answer& a) {
+json usage_json(const Answer& a)
+{
     long completion = a.completion_tokens + a.reasoning_tokens;
     return {{"prompt_tokens", a.prompt_tokens},
             {"completion_tokens", completion},
@@ -166,17 +170,15 @@ json usage_json(const Answer& a) {
               {"rejected_prediction_tokens", 0}}}};
 }
 
-json chunk_base(const std::string& id, std::time_t created, const std::string& model) {
-    return {{"id", id},
-            {"object", "chat.completion.chunk"},
-            {"created", created},
-            {"model", model},
-            {"service_tier", "default"},
-            {"system_fingerprint", "fp_fake"}};
+json chunk_base(const std::string& id, std::time_t created, const std::string& model)
+{
+    return {{"id", id},       {"object", "chat.completion.chunk"}, {"created", created},
+            {"model", model}, {"service_tier", "default"},         {"system_fingerprint", "fp_fake"}};
 }
 
 /// Azure's content-filter annotations (all categories "safe").
-json azure_filter_results() {
+json azure_filter_results()
+{
     json r = json::object();
     for (const char* cat : {"hate", "self_harm", "sexual", "violence"}) {
         r[cat] = {{"filtered", false}, {"severity", "safe"}};
@@ -184,15 +186,15 @@ json azure_filter_results() {
     return r;
 }
 
-std::string completion_body(const Exchange& ex, const Answer& a, const std::string& id, bool azure) {
+std::string completion_body(const Exchange& ex, const Answer& a, const std::string& id, bool azure)
+{
     json message = {{"role", "assistant"}, {"refusal", nullptr}, {"annotations", json::array()}};
     if (a.tool_call) {
         message["content"] = nullptr;
-        message["tool_calls"] = json::array({{{"id", a.tool_call->id},
-                                              {"type", "function"},
-                                              {"function",
-                                               {{"name", a.tool_call->name},
-                                                {"arguments", a.tool_call->arguments}}}}});
+        message["tool_calls"] =
+            json::array({{{"id", a.tool_call->id},
+                          {"type", "function"},
+                          {"function", {{"name", a.tool_call->name}, {"arguments", a.tool_call->arguments}}}}});
     } else {
         message["content"] = a.text;
     }
@@ -217,7 +219,8 @@ std::string completion_body(const Exchange& ex, const Answer& a, const std::stri
 }
 
 std::vector<std::string> completion_frames(const Exchange& ex, const Answer& a, const std::string& id,
-                                           bool include_usage, bool azure) {
+                                           bool include_usage, bool azure)
+{
     std::vector<std::string> frames;
     json base = chunk_base(id, std::time(nullptr), ex.model);
     if (azure) {
@@ -249,11 +252,10 @@ std::vector<std::string> completion_frames(const Exchange& ex, const Answer& a, 
         frame({{"role", "assistant"},
                {"content", nullptr},
                {"refusal", nullptr},
-               {"tool_calls",
-                json::array({{{"index", 0},
-                              {"id", a.tool_call->id},
-                              {"type", "function"},
-                              {"function", {{"name", a.tool_call->name}, {"arguments", ""}}}}})}},
+               {"tool_calls", json::array({{{"index", 0},
+                                            {"id", a.tool_call->id},
+                                            {"type", "function"},
+                                            {"function", {{"name", a.tool_call->name}, {"arguments", ""}}}}})}},
               nullptr);
         for (auto& piece : split_even(a.tool_call->arguments, 4)) {
             frame({{"tool_calls", json::array({{{"index", 0}, {"function", {{"arguments", piece}}}}})}}, nullptr);
@@ -275,18 +277,18 @@ std::vector<std::string> completion_frames(const Exchange& ex, const Answer& a, 
     return frames;
 }
 
-} // namespace
+}  // namespace
 
-void serve_openai_chat(FakeState& state, const httplib::Request& req, httplib::Response& res,
-                       const Dialect& dialect, std::string_view deployment) {
+void serve_openai_chat(FakeState& state, const httplib::Request& req, httplib::Response& res, const Dialect& dialect,
+                       std::string_view deployment)
+{
     bool azure = !deployment.empty();
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
         send_error(res, dialect, 400, "We could not parse the JSON body of your request.");
         return;
     }
-    if (!azure &&
-        (!body.contains("model") || !body["model"].is_string() || body["model"].get<std::string>().empty())) {
+    if (!azure && (!body.contains("model") || !body["model"].is_string() || body["model"].get<std::string>().empty())) {
         send_error(res, dialect, 400, "you must provide a model parameter");
         return;
     }
@@ -302,7 +304,7 @@ void serve_openai_chat(FakeState& state, const httplib::Request& req, httplib::R
         return;
     }
     if (azure) {
-        ex.model = std::string(deployment); // Azure answers with the deployment's model
+        ex.model = std::string(deployment);  // Azure answers with the deployment's model
     }
     Fault fault = state.faults->pick(req.path, ex.model, request_key(req));
     if (apply_fault_before_answer(res, dialect, fault, ex.stream)) {
@@ -320,11 +322,15 @@ void serve_openai_chat(FakeState& state, const httplib::Request& req, httplib::R
     }
 }
 
-const Dialect& openai_dialect() { return k_dialect; }
+const Dialect& openai_dialect()
+{
+    return k_dialect;
+}
 
 namespace {
 
-void chat_completions(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void chat_completions(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (!authorized(req)) {
         send_error(res, k_dialect, 401,
                    "You didn't provide an API key. You need to provide your API key in an Authorization "
@@ -334,15 +340,22 @@ void chat_completions(FakeState& state, const httplib::Request& req, httplib::Re
     serve_openai_chat(state, req, res, k_dialect, {});
 }
 
-const char* const k_models[] = {"gpt-4o",  "gpt-4o-mini", "gpt-4.1",       "gpt-4.1-mini",
-                                 "o3-mini", "gpt-5-mini",  "text-embedding-3-small",
-                                 "text-embedding-3-large"};
+const char* const k_models[] = {"gpt-4o",
+                                "gpt-4o-mini",
+                                "gpt-4.1",
+                                "gpt-4.1-mini",
+                                "o3-mini",
+                                "gpt-5-mini",
+                                "text-embedding-3-small",
+                                "text-embedding-3-large"};
 
-json model_json(std::string_view id) {
+json model_json(std::string_view id)
+{
     return {{"id", id}, {"object", "model"}, {"created", 1715367049}, {"owned_by", "openai"}};
 }
 
-void list_models(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void list_models(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (req.has_header("anthropic-version")) {
         anthropic_list_models(state, req, res);
         return;
@@ -361,7 +374,8 @@ void list_models(FakeState& state, const httplib::Request& req, httplib::Respons
     send_json(res, 200, json{{"object", "list"}, {"data", std::move(data)}}.dump());
 }
 
-void get_model(FakeState&, const httplib::Request& req, httplib::Response& res) {
+void get_model(FakeState&, const httplib::Request& req, httplib::Response& res)
+{
     if (!authorized(req) && !req.has_header("x-api-key")) {
         send_error(res, k_dialect, 401);
         return;
@@ -369,10 +383,11 @@ void get_model(FakeState&, const httplib::Request& req, httplib::Response& res) 
     send_json(res, 200, model_json(req.matches[1].str()).dump());
 }
 
-} // namespace
+}  // namespace
 
 void serve_openai_embeddings(FakeState& state, const httplib::Request& req, httplib::Response& res,
-                             const Dialect& dialect, std::string_view deployment) {
+                             const Dialect& dialect, std::string_view deployment)
+{
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
         send_error(res, dialect, 400, "We could not parse the JSON body of your request.");
@@ -384,11 +399,9 @@ void serve_openai_embeddings(FakeState& state, const httplib::Request& req, http
         return;
     }
     // input: a string, an array of strings, an array of token ids, or an array of those arrays.
-    std::vector<std::pair<std::string, long>> inputs; // text to hash, tokens
+    std::vector<std::pair<std::string, long>> inputs;  // text to hash, tokens
     const json& input = body.contains("input") ? body["input"] : json();
-    auto add_tokens = [&](const json& arr) {
-        inputs.emplace_back(arr.dump(), static_cast<long>(arr.size()));
-    };
+    auto add_tokens = [&](const json& arr) { inputs.emplace_back(arr.dump(), static_cast<long>(arr.size())); };
     if (input.is_string()) {
         inputs.emplace_back(input.get<std::string>(), count_words(input.get<std::string>()));
     } else if (input.is_array() && !input.empty() && input[0].is_number()) {
@@ -435,7 +448,8 @@ void serve_openai_embeddings(FakeState& state, const httplib::Request& req, http
 
 namespace {
 
-void embeddings(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void embeddings(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (!authorized(req)) {
         send_error(res, k_dialect, 401);
         return;
@@ -443,9 +457,10 @@ void embeddings(FakeState& state, const httplib::Request& req, httplib::Response
     serve_openai_embeddings(state, req, res, k_dialect, {});
 }
 
-} // namespace
+}  // namespace
 
-void register_openai(httplib::Server& svr, FakeState& state) {
+void register_openai(httplib::Server& svr, FakeState& state)
+{
     svr.Post(R"((?:/v1)?/chat/completions)", recorded(state, chat_completions));
     svr.Post(R"((?:/v1)?/embeddings)", recorded(state, embeddings));
     // Anthropic lists its models on the same path; its requests carry anthropic-version.
@@ -453,4 +468,4 @@ void register_openai(httplib::Server& svr, FakeState& state) {
     svr.Get(R"((?:/v1)?/models/([^/:]+))", recorded(state, get_model));
 }
 
-} // namespace aigw::fake
+}  // namespace aigw::fake

@@ -17,15 +17,17 @@ namespace {
 /// Errors in OpenAI's shape; stream frames as Responses events.
 class ResponsesDialect final : public Dialect {
 public:
-    std::string error_body(int status, std::string_view message) const override {
+    std::string error_body(int status, std::string_view message) const override
+    {
         return openai_dialect().error_body(status, message);
     }
     /// What OpenAI sends when a response fails after it started: created, in_progress, an
     /// `error` event, then response.failed (one "frame" holding the four events).
-    std::string stream_error_frame() const override {
+    std::string stream_error_frame() const override
+    {
         const char* message = "The server had an error while processing your request. Sorry about that!";
         json response = {{"id", "resp_fake_error"}, {"object", "response"}, {"created_at", 0},
-                         {"status", "in_progress"}, {"error", nullptr}, {"model", ""},
+                         {"status", "in_progress"}, {"error", nullptr},     {"model", ""},
                          {"output", json::array()}, {"usage", nullptr}};
         json failed = response;
         failed["status"] = "failed";
@@ -41,7 +43,8 @@ public:
                frame("response.failed", 3, {{"response", failed}});
     }
     std::string malformed_body() const override { return R"({"output": [)"; }
-    std::string malformed_frame() const override {
+    std::string malformed_frame() const override
+    {
         return "event: response.output_text.delta\ndata: {\"type\":\"response.output_text.delta\",\"delta\":\n\n";
     }
     // created, in_progress, output_item.added, content_part.added, one delta
@@ -51,12 +54,14 @@ public:
 const ResponsesDialect k_dialect;
 
 /// body[key] when it is a boolean, else `fallback` (null counts as absent).
-bool bool_at(const json& body, const char* key, bool fallback) {
+bool bool_at(const json& body, const char* key, bool fallback)
+{
     auto it = body.find(key);
     return it != body.end() && it->is_boolean() ? it->get<bool>() : fallback;
 }
 
-bool authorized(const httplib::Request& req) {
+bool authorized(const httplib::Request& req)
+{
     std::string auth = req.get_header_value("Authorization");
     return auth.size() > 7 && lower(auth.substr(0, 7)) == "bearer " &&
            auth.find_first_not_of(' ', 7) != std::string::npos;
@@ -65,14 +70,15 @@ bool authorized(const httplib::Request& req) {
 /// Stored responses (store != false), for previous_response_id, GET and DELETE.
 struct Stored {
     json response;
-    json input_items; // the request's input as items, ids added
+    json input_items;  // the request's input as items, ids added
 };
 
 class ResponseStore {
 public:
     static constexpr std::size_t k_capacity = 1000;
 
-    void put(const std::string& id, Stored s) {
+    void put(const std::string& id, Stored s)
+    {
         std::lock_guard lock(m_mutex);
         if (m_by_id.size() >= k_capacity && !m_order.empty()) {
             m_by_id.erase(m_order.front());
@@ -81,12 +87,14 @@ public:
         m_by_id[id] = std::move(s);
         m_order.push_back(id);
     }
-    std::optional<Stored> get(const std::string& id) const {
+    std::optional<Stored> get(const std::string& id) const
+    {
         std::lock_guard lock(m_mutex);
         auto it = m_by_id.find(id);
         return it == m_by_id.end() ? std::nullopt : std::optional<Stored>(it->second);
     }
-    bool erase(const std::string& id) {
+    bool erase(const std::string& id)
+    {
         std::lock_guard lock(m_mutex);
         return m_by_id.erase(id) > 0;
     }
@@ -97,13 +105,15 @@ private:
     std::deque<std::string> m_order;
 };
 
-ResponseStore& store() {
+ResponseStore& store()
+{
     static ResponseStore s;
     return s;
 }
 
 /// Text of a content value: a string or parts with `text` (input_text, output_text, ...).
-std::string content_text(const json& content) {
+std::string content_text(const json& content)
+{
     if (content.is_string()) {
         return content.get<std::string>();
     }
@@ -122,7 +132,8 @@ std::string content_text(const json& content) {
 }
 
 /// The request's input as a list of items (a string input is one user message).
-json input_items(const json& body) {
+json input_items(const json& body)
+{
     json items = json::array();
     const json input = body.contains("input") ? body["input"] : json();
     if (input.is_string()) {
@@ -135,7 +146,8 @@ json input_items(const json& body) {
     return items;
 }
 
-void read_items(const json& items, Exchange& ex) {
+void read_items(const json& items, Exchange& ex)
+{
     for (const auto& item : items) {
         if (!item.is_object()) {
             continue;
@@ -157,12 +169,15 @@ void read_items(const json& items, Exchange& ex) {
     }
 }
 
-json custom_schema() {
-    return {{"type", "object"}, {"properties", {{"input", {{"type", "string"}}}}}, {"required", json::array({"input"})}};
+json custom_schema()
+{
+    return {
+        {"type", "object"}, {"properties", {{"input", {{"type", "string"}}}}}, {"required", json::array({"input"})}};
 }
 
 /// The provider-neutral view of a Responses request (previous items included).
-Exchange parse_responses(const json& body, const json& previous_items) {
+Exchange parse_responses(const json& body, const json& previous_items)
+{
     Exchange ex;
     ex.model = body.value("model", "");
     ex.stream = bool_at(body, "stream", false);
@@ -207,7 +222,8 @@ Exchange parse_responses(const json& body, const json& previous_items) {
     return ex;
 }
 
-bool is_custom_tool(const json& body, const std::string& name) {
+bool is_custom_tool(const json& body, const std::string& name)
+{
     if (auto t = body.find("tools"); t != body.end() && t->is_array()) {
         for (const auto& tool : *t) {
             if (tool.is_object() && tool.value("type", "") == "custom" && tool.value("name", "") == name) {
@@ -218,7 +234,8 @@ bool is_custom_tool(const json& body, const std::string& name) {
     return false;
 }
 
-bool includes(const json& body, std::string_view what) {
+bool includes(const json& body, std::string_view what)
+{
     if (auto inc = body.find("include"); inc != body.end() && inc->is_array()) {
         for (const auto& v : *inc) {
             if (v.is_string() && v.get<std::string>() == what) {
@@ -229,7 +246,8 @@ bool includes(const json& body, std::string_view what) {
     return false;
 }
 
-json usage_json(const Answer& a) {
+json usage_json(const Answer& a)
+{
     long output = a.completion_tokens + a.reasoning_tokens;
     return {{"input_tokens", a.prompt_tokens},
             {"input_tokens_details", {{"cached_tokens", a.cached_tokens}}},
@@ -238,14 +256,16 @@ json usage_json(const Answer& a) {
             {"total_tokens", a.prompt_tokens + output}};
 }
 
-json echo(const json& body, const char* key, json fallback) {
+json echo(const json& body, const char* key, json fallback)
+{
     auto it = body.find(key);
     return it != body.end() && !it->is_null() ? *it : fallback;
 }
 
 /// The response object, echoing the request the way OpenAI does.
-json response_json(const json& body, const std::string& id, std::time_t created, const std::string& status,
-                   json output, json usage) {
+json response_json(const json& body, const std::string& id, std::time_t created, const std::string& status, json output,
+                   json usage)
+{
     json reasoning = {{"effort", nullptr}, {"summary", nullptr}};
     if (auto r = body.find("reasoning"); r != body.end() && r->is_object()) {
         reasoning = {{"effort", echo(*r, "effort", nullptr)}, {"summary", echo(*r, "summary", nullptr)}};
@@ -281,17 +301,19 @@ json response_json(const json& body, const std::string& id, std::time_t created,
             {"metadata", echo(body, "metadata", json::object())}};
 }
 
-json text_part(const std::string& text) {
+json text_part(const std::string& text)
+{
     return {{"type", "output_text"}, {"annotations", json::array()}, {"logprobs", json::array()}, {"text", text}};
 }
 
 /// The output items of an answer: reasoning (when thinking), then a message or one tool call.
-json output_items(const json& body, const Answer& a, const std::string& suffix) {
+json output_items(const json& body, const Answer& a, const std::string& suffix)
+{
     json output = json::array();
     if (!a.thinking.empty()) {
         json item = {{"id", "rs_" + suffix}, {"type", "reasoning"}, {"summary", json::array()}};
-        if (auto r = body.find("reasoning"); r != body.end() && r->is_object() && r->contains("summary") &&
-                                             (*r)["summary"].is_string()) {
+        if (auto r = body.find("reasoning");
+            r != body.end() && r->is_object() && r->contains("summary") && (*r)["summary"].is_string()) {
             item["summary"].push_back({{"type", "summary_text"}, {"text", a.thinking}});
         }
         if (includes(body, "reasoning.encrypted_content")) {
@@ -330,7 +352,8 @@ json output_items(const json& body, const Answer& a, const std::string& suffix) 
 }
 
 /// The documented event sequence for a finished response object.
-std::vector<std::string> event_frames(const json& final_response) {
+std::vector<std::string> event_frames(const json& final_response)
+{
     std::vector<std::string> frames;
     long seq = 0;
     auto emit = [&](const char* type, json data) {
@@ -411,7 +434,8 @@ std::vector<std::string> event_frames(const json& final_response) {
 }
 
 /// Parses and validates a Responses body; sends a 400 and returns nullopt when it is not one.
-std::optional<json> parse_body(const httplib::Request& req, httplib::Response& res, bool need_input) {
+std::optional<json> parse_body(const httplib::Request& req, httplib::Response& res, bool need_input)
+{
     json body = json::parse(req.body, nullptr, false);
     if (body.is_discarded() || !body.is_object()) {
         send_error(res, k_dialect, 400, "We could not parse the JSON body of your request.");
@@ -429,7 +453,8 @@ std::optional<json> parse_body(const httplib::Request& req, httplib::Response& r
 }
 
 /// Stored input + output items of previous_response_id (and what it chained to), oldest first.
-std::optional<json> previous_items(const json& body, httplib::Response& res) {
+std::optional<json> previous_items(const json& body, httplib::Response& res)
+{
     json items = json::array();
     auto it = body.find("previous_response_id");
     if (it == body.end() || it->is_null()) {
@@ -464,7 +489,8 @@ std::optional<json> previous_items(const json& body, httplib::Response& res) {
     return items;
 }
 
-bool require_auth(const httplib::Request& req, httplib::Response& res) {
+bool require_auth(const httplib::Request& req, httplib::Response& res)
+{
     if (authorized(req)) {
         return true;
     }
@@ -474,7 +500,8 @@ bool require_auth(const httplib::Request& req, httplib::Response& res) {
     return false;
 }
 
-void create_response(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void create_response(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (!require_auth(req, res)) {
         return;
     }
@@ -500,8 +527,9 @@ void create_response(FakeState& state, const httplib::Request& req, httplib::Res
     Answer a = make_answer(ex, "call_fake");
     std::string suffix = "fake" + std::to_string(next_id());
     std::string id = "resp_" + suffix;
-    json response = response_json(*body, id, std::time(nullptr), a.finish == Finish::length ? "incomplete" : "completed",
-                                  output_items(*body, a, suffix), usage_json(a));
+    json response =
+        response_json(*body, id, std::time(nullptr), a.finish == Finish::length ? "incomplete" : "completed",
+                      output_items(*body, a, suffix), usage_json(a));
     if (a.finish == Finish::length) {
         response["incomplete_details"] = {{"reason", "max_output_tokens"}};
     }
@@ -522,7 +550,8 @@ void create_response(FakeState& state, const httplib::Request& req, httplib::Res
     }
 }
 
-void send_not_found(httplib::Response& res, const std::string& id) {
+void send_not_found(httplib::Response& res, const std::string& id)
+{
     send_json(res, 404,
               json{{"error",
                     {{"message", "No response found with id '" + id + "'."},
@@ -533,7 +562,8 @@ void send_not_found(httplib::Response& res, const std::string& id) {
 }
 
 /// GET/DELETE on a stored response: auth, path faults, then the lookup.
-std::optional<Stored> stored_for(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+std::optional<Stored> stored_for(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (!require_auth(req, res)) {
         return std::nullopt;
     }
@@ -547,13 +577,15 @@ std::optional<Stored> stored_for(FakeState& state, const httplib::Request& req, 
     return s;
 }
 
-void get_response(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void get_response(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (auto s = stored_for(state, req, res)) {
         send_json(res, 200, s->response.dump());
     }
 }
 
-void get_input_items(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void get_input_items(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (auto s = stored_for(state, req, res)) {
         const json& items = s->input_items;
         json out = {{"object", "list"},
@@ -565,7 +597,8 @@ void get_input_items(FakeState& state, const httplib::Request& req, httplib::Res
     }
 }
 
-void delete_response(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void delete_response(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (auto s = stored_for(state, req, res)) {
         store().erase(req.matches[1].str());
         send_json(res, 200,
@@ -573,7 +606,8 @@ void delete_response(FakeState& state, const httplib::Request& req, httplib::Res
     }
 }
 
-void input_tokens(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void input_tokens(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (!require_auth(req, res)) {
         return;
     }
@@ -596,13 +630,13 @@ void input_tokens(FakeState& state, const httplib::Request& req, httplib::Respon
     if (apply_fault_before_answer(res, k_dialect, fault, false)) {
         return;
     }
-    long tokens = std::max<long>(1, ex.prompt_words + 3); // as make_answer counts the prompt
-    send_answer_body(res, k_dialect, fault,
-                     json{{"object", "response.input_tokens"}, {"input_tokens", tokens}}.dump());
+    long tokens = std::max<long>(1, ex.prompt_words + 3);  // as make_answer counts the prompt
+    send_answer_body(res, k_dialect, fault, json{{"object", "response.input_tokens"}, {"input_tokens", tokens}}.dump());
 }
 
 /// Compaction: every user message of the conversation, then one compaction item.
-void compact(FakeState& state, const httplib::Request& req, httplib::Response& res) {
+void compact(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
     if (!require_auth(req, res)) {
         return;
     }
@@ -663,9 +697,10 @@ void compact(FakeState& state, const httplib::Request& req, httplib::Response& r
     send_answer_body(res, k_dialect, fault, out.dump());
 }
 
-} // namespace
+}  // namespace
 
-void register_responses(httplib::Server& svr, FakeState& state) {
+void register_responses(httplib::Server& svr, FakeState& state)
+{
     svr.Post(R"((?:/v1)?/responses)", recorded(state, create_response));
     svr.Post(R"((?:/v1)?/responses/input_tokens)", recorded(state, input_tokens));
     svr.Post(R"((?:/v1)?/responses/compact)", recorded(state, compact));
@@ -674,4 +709,4 @@ void register_responses(httplib::Server& svr, FakeState& state) {
     svr.Delete(R"((?:/v1)?/responses/([^/]+))", recorded(state, delete_response));
 }
 
-} // namespace aigw::fake
+}  // namespace aigw::fake

@@ -119,14 +119,67 @@ int run_one(const std::string& input)
 const std::vector<std::string>& dictionary()
 {
     static const std::vector<std::string> k_words = {
-        "{", "}", "[", "]", "\"", ":", ",", "null", "true", "false", "0", "-1", "1e300", "-5", "1.5",
-        "18446744073709551616", "\"x\"", "[5]", "{}", "[]", "\\u0000", "\\ud800", "\xff", "\xc3", "\xe2\x82",
-        "\xf0\x9f\x98", "\r\n", "\n\n", "data: ", "event: ", "data: [DONE]\n\n", "\"choices\":", "\"delta\":",
-        "\"usage\":", "\"tool_calls\":", "\"content\":", "\"messages\":", "\"type\":", "\"text\":",
-        "\"index\":", "\"function\":", "\"arguments\":", "\"role\":", "\"max_tokens\":", "\"stream\":",
-        "\"input_tokens\":", "\"output_tokens\":", "\"prompt_tokens\":", "\"candidates\":", "\"parts\":",
-        "\"usageMetadata\":", "\"promptTokenCount\":", "\"model\":", "\"tools\":", "[[[[[[[[[[[[[[[[", "=", "[",
-        "\"\"\"", "'''", "\x00\x00\x00\x10", ":event-type",
+        "{",
+        "}",
+        "[",
+        "]",
+        "\"",
+        ":",
+        ",",
+        "null",
+        "true",
+        "false",
+        "0",
+        "-1",
+        "1e300",
+        "-5",
+        "1.5",
+        "18446744073709551616",
+        "\"x\"",
+        "[5]",
+        "{}",
+        "[]",
+        "\\u0000",
+        "\\ud800",
+        "\xff",
+        "\xc3",
+        "\xe2\x82",
+        "\xf0\x9f\x98",
+        "\r\n",
+        "\n\n",
+        "data: ",
+        "event: ",
+        "data: [DONE]\n\n",
+        "\"choices\":",
+        "\"delta\":",
+        "\"usage\":",
+        "\"tool_calls\":",
+        "\"content\":",
+        "\"messages\":",
+        "\"type\":",
+        "\"text\":",
+        "\"index\":",
+        "\"function\":",
+        "\"arguments\":",
+        "\"role\":",
+        "\"max_tokens\":",
+        "\"stream\":",
+        "\"input_tokens\":",
+        "\"output_tokens\":",
+        "\"prompt_tokens\":",
+        "\"candidates\":",
+        "\"parts\":",
+        "\"usageMetadata\":",
+        "\"promptTokenCount\":",
+        "\"model\":",
+        "\"tools\":",
+        "[[[[[[[[[[[[[[[[",
+        "=",
+        "[",
+        "\"\"\"",
+        "'''",
+        "\x00\x00\x00\x10",
+        ":event-type",
     };
     return k_words;
 }
@@ -138,53 +191,54 @@ std::string mutate(std::string s, const std::vector<std::string>& pool, std::mt1
     for (int op = 0; op < ops; ++op) {
         std::size_t pos = pick(s.size() + 1);
         switch (rng() % 8) {
-        case 0:
-            if (!s.empty()) {
-                s[pick(s.size())] ^= static_cast<char>(1u << (rng() % 8));
+            case 0:
+                if (!s.empty()) {
+                    s[pick(s.size())] ^= static_cast<char>(1u << (rng() % 8));
+                }
+                break;
+            case 1:
+                if (!s.empty()) {
+                    s[pick(s.size())] = static_cast<char>(rng() & 0xff);
+                }
+                break;
+            case 2: {
+                const auto& w = dictionary()[pick(dictionary().size())];
+                s.insert(pos, w);
+                break;
             }
-            break;
-        case 1:
-            if (!s.empty()) {
-                s[pick(s.size())] = static_cast<char>(rng() & 0xff);
+            case 3:
+                if (!s.empty()) {
+                    s.erase(pos == s.size() ? pos - 1 : pos, 1 + pick(std::min<std::size_t>(16, s.size() - pos + 1)));
+                }
+                break;
+            case 4:
+                if (!s.empty() && pos < s.size()) {
+                    std::size_t len = 1 + pick(std::min<std::size_t>(64, s.size() - pos));
+                    s.insert(pick(s.size() + 1), s.substr(pos, len));
+                }
+                break;
+            case 5:
+                if (!pool.empty()) {
+                    const std::string& other = pool[pick(pool.size())];
+                    std::size_t from = pick(other.size() + 1);
+                    s = s.substr(0, pos) + other.substr(from, pick(other.size() - from + 1));
+                }
+                break;
+            case 6:
+                s.resize(pos);
+                break;
+            default: {
+                // Replace a number-looking run with an extreme one.
+                static const std::array<const char*, 6> k_numbers = {"1e300",  "-5", "\"x\"", "9223372036854775808",
+                                                                     "-1e309", "0.5"};
+                std::size_t start = s.find_first_of("0123456789", pos);
+                if (start != std::string::npos) {
+                    std::size_t end = s.find_first_not_of("0123456789.eE+-", start);
+                    s.replace(start, (end == std::string::npos ? s.size() : end) - start,
+                              k_numbers[pick(k_numbers.size())]);
+                }
+                break;
             }
-            break;
-        case 2: {
-            const auto& w = dictionary()[pick(dictionary().size())];
-            s.insert(pos, w);
-            break;
-        }
-        case 3:
-            if (!s.empty()) {
-                s.erase(pos == s.size() ? pos - 1 : pos, 1 + pick(std::min<std::size_t>(16, s.size() - pos + 1)));
-            }
-            break;
-        case 4:
-            if (!s.empty() && pos < s.size()) {
-                std::size_t len = 1 + pick(std::min<std::size_t>(64, s.size() - pos));
-                s.insert(pick(s.size() + 1), s.substr(pos, len));
-            }
-            break;
-        case 5:
-            if (!pool.empty()) {
-                const std::string& other = pool[pick(pool.size())];
-                std::size_t from = pick(other.size() + 1);
-                s = s.substr(0, pos) + other.substr(from, pick(other.size() - from + 1));
-            }
-            break;
-        case 6:
-            s.resize(pos);
-            break;
-        default: {
-            // Replace a number-looking run with an extreme one.
-            static const std::array<const char*, 6> k_numbers = {"1e300", "-5", "\"x\"", "9223372036854775808",
-                                                                 "-1e309", "0.5"};
-            std::size_t start = s.find_first_of("0123456789", pos);
-            if (start != std::string::npos) {
-                std::size_t end = s.find_first_not_of("0123456789.eE+-", start);
-                s.replace(start, (end == std::string::npos ? s.size() : end) - start, k_numbers[pick(k_numbers.size())]);
-            }
-            break;
-        }
         }
     }
     return s;

@@ -62,7 +62,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     } else {
         check_failure(r.error());
     }
-    check_failure(adapter->classify_error(400 + (size % 200), text, {{"retry-after", std::string(text.substr(0, 20))}}));
+    check_failure(
+        adapter->classify_error(400 + (size % 200), text, {{"retry-after", std::string(text.substr(0, 20))}}));
 
     auto decoder = adapter->stream_decoder();
     auto translator = adapter->chat_stream(target());

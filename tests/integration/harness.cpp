@@ -154,7 +154,8 @@ std::string Process::read_line(int timeout_ms)
             m_buf.erase(0, nl + 1);
             return line;
         }
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
         if (left <= 0 || m_stdout_fd < 0) {
             return {};
         }
@@ -233,8 +234,8 @@ FakeUpstream::FakeUpstream()
     m_proc = std::make_unique<Process>(std::vector<std::string>{FAKE_UPSTREAM_PATH, "--port", "0"},
                                        std::map<std::string, std::string>{}, m_dir / "fake.stderr");
     std::string line = m_proc->read_line(10000);
-    REQUIRE_MESSAGE(line.starts_with("listening "), "fake-upstream did not start: '" << line << "' "
-                                                                                        << slurp(m_dir / "fake.stderr"));
+    REQUIRE_MESSAGE(line.starts_with("listening "),
+                    "fake-upstream did not start: '" << line << "' " << slurp(m_dir / "fake.stderr"));
     m_port = std::stoi(line.substr(10));
 }
 

@@ -77,7 +77,8 @@ public:
     std::filesystem::path log_file() const { return m_dir / "aigwd.stderr"; }
     httplib::Client client(const std::string& key = "test-gateway-key") const;
     /// POST JSON with the gateway key.
-    httplib::Result post(const std::string& path, const nlohmann::json& body, const std::string& key = "test-gateway-key") const;
+    httplib::Result post(const std::string& path, const nlohmann::json& body,
+                         const std::string& key = "test-gateway-key") const;
     httplib::Result get(const std::string& path, const std::string& key = "test-gateway-key") const;
     int stop();  ///< SIGTERM and wait; returns exit status
     Process& process() { return *m_proc; }

@@ -91,7 +91,8 @@ TEST_CASE("with the cache on, a repeated request is answered from the cache and 
     CHECK(first_cost > 0);
 
     // Another key order and a user field: the same question.
-    json reordered = json::parse(R"({"user": "someone", "messages": [{"content": "cache me if you can", "role": "user"}],
+    json reordered =
+        json::parse(R"({"user": "someone", "messages": [{"content": "cache me if you can", "role": "user"}],
                                      "model": "openai/gpt-4o-mini"})");
     auto second = post(d, "/v1/chat/completions", reordered);
     REQUIRE(second);
@@ -305,12 +306,14 @@ TEST_CASE("semantic cache: a reworded question matches with its similarity, an u
     Daemon d(&up, DaemonOptions{{}, k_semantic});
     const httplib::Headers semantic = {{"x-aigw-cache", "semantic"}};
 
-    auto first = post(d, "/v1/chat/completions", chat("openai/gpt-4o-mini", "What is the capital of France?"), semantic);
+    auto first =
+        post(d, "/v1/chat/completions", chat("openai/gpt-4o-mini", "What is the capital of France?"), semantic);
     REQUIRE(first->status == 200);
     CHECK(first->get_header_value("x-aigw-cache") == "MISS");
     const std::string id = first->get_header_value("x-request-id");
 
-    auto reworded = post(d, "/v1/chat/completions", chat("openai/gpt-4o-mini", "what's the capital of france"), semantic);
+    auto reworded =
+        post(d, "/v1/chat/completions", chat("openai/gpt-4o-mini", "what's the capital of france"), semantic);
     REQUIRE(reworded->status == 200);
     CHECK(reworded->get_header_value("x-aigw-cache") == "HIT");
     const std::string match = reworded->get_header_value("x-aigw-cache-match");
@@ -318,7 +321,8 @@ TEST_CASE("semantic cache: a reworded question matches with its similarity, an u
     CHECK(std::stod(match.substr(match.find('=') + 1)) >= 0.92);
     CHECK(json::parse(reworded->body)["choices"][0]["message"]["content"] == "Echo: What is the capital of France?");
 
-    auto other = post(d, "/v1/chat/completions", chat("openai/gpt-4o-mini", "What is the capital of Germany?"), semantic);
+    auto other =
+        post(d, "/v1/chat/completions", chat("openai/gpt-4o-mini", "What is the capital of Germany?"), semantic);
     CHECK(other->get_header_value("x-aigw-cache") == "MISS");
     CHECK(other->get_header_value("x-aigw-cache-match").empty());
 
@@ -338,7 +342,8 @@ TEST_CASE("semantic cache: a reworded question matches with its similarity, an u
     REQUIRE(d.stop() == 0);
     auto db = ledger(d);
     // Each semantic request embedded its prompt through the gateway, recorded under its request id.
-    CHECK(db.execAndGet("SELECT COUNT(*) FROM requests WHERE surface = 'cache.embeddings' AND status = 200").getInt() == 4);
+    CHECK(db.execAndGet("SELECT COUNT(*) FROM requests WHERE surface = 'cache.embeddings' AND status = 200").getInt() ==
+          4);
     SQLite::Statement q(db, "SELECT served_model FROM requests WHERE surface = 'cache.embeddings' AND request_id = ?");
     q.bind(1, id);
     REQUIRE(q.executeStep());

@@ -130,11 +130,13 @@ TEST_CASE("aigw cost reports what the ledger holds, as JSON and as an aligned ta
     FakeUpstream up;
     Daemon d(&up);
     for (int i = 0; i < 3; ++i) {
-        REQUIRE(d.post("/v1/chat/completions", {{"model", "openai/gpt-4o-mini"},
-                                                {"messages", json::array({{{"role", "user"}, {"content", "cost me"}}})}})
-                    ->status == 200);
+        REQUIRE(
+            d.post("/v1/chat/completions", {{"model", "openai/gpt-4o-mini"},
+                                            {"messages", json::array({{{"role", "user"}, {"content", "cost me"}}})}})
+                ->status == 200);
     }
-    REQUIRE(d.post("/v1/chat/completions", {{"model", "mock/echo"}, {"messages", json::array({{{"role", "user"}, {"content", "free"}}})}})
+    REQUIRE(d.post("/v1/chat/completions",
+                   {{"model", "mock/echo"}, {"messages", json::array({{{"role", "user"}, {"content", "free"}}})}})
                 ->status == 200);
     auto r = run_command({AIGW_PATH, "cost", "--json"}, cli_env(d));
     REQUIRE(r.exit_code == 0);
@@ -206,20 +208,22 @@ TEST_CASE("aigw keys set reads the key from stdin, stores it 0600, and never ech
 {
     Daemon d(nullptr);
     auto env = cli_env(d);
-    auto set = run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "set", "groq"}, env, "gsk-PIPED-SECRET-0000\n");
+    auto set = run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "set", "groq"}, env,
+                           "gsk-PIPED-SECRET-0000\n");
     CHECK(set.exit_code == 0);
     CHECK(set.out.find("PIPED-SECRET") == std::string::npos);
     CHECK(set.err.find("PIPED-SECRET") == std::string::npos);
     const auto file = d.data_dir() / "provider-keys.json";
     REQUIRE(std::filesystem::exists(file));
-    CHECK((std::filesystem::status(file).permissions() & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) ==
-          std::filesystem::perms::none);
+    CHECK((std::filesystem::status(file).permissions() &
+           (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) == std::filesystem::perms::none);
     auto list = run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "list"}, env);
     CHECK(list.exit_code == 0);
     CHECK(list.out.find("groq") != std::string::npos);
     CHECK(list.out.find("PIPED-SECRET") == std::string::npos);
     // The daemon reloaded its keys: groq now routes (and fails upstream, not on the key).
-    auto r = d.post("/v1/chat/completions", {{"model", "groq/llama-3.3-70b-versatile"}, {"messages", json::array({{{"role", "user"}, {"content", "x"}}})}});
+    auto r = d.post("/v1/chat/completions", {{"model", "groq/llama-3.3-70b-versatile"},
+                                             {"messages", json::array({{{"role", "user"}, {"content", "x"}}})}});
     CHECK(r->status != 401);
 }
 
@@ -236,7 +240,8 @@ TEST_CASE("aigw chat keeps the conversation, switches model with /model, and lea
     // The second turn carried the first question and answer: its prompt is larger.
     SQLite::Database db((d.data_dir() / "ledger.db").string(), SQLite::OPEN_READONLY);
     const auto first = db.execAndGet("SELECT input_tokens FROM requests WHERE served_model = 'mock/first'").getInt64();
-    const auto second = db.execAndGet("SELECT input_tokens FROM requests WHERE served_model = 'mock/second'").getInt64();
+    const auto second =
+        db.execAndGet("SELECT input_tokens FROM requests WHERE served_model = 'mock/second'").getInt64();
     CHECK(second > first + 10);
     CHECK(db.execAndGet("SELECT COUNT(*) FROM requests").getInt() == 2);
 }
@@ -247,7 +252,8 @@ TEST_CASE("Ctrl-C in aigw chat stops the current answer without leaving the chat
     const auto dir = aigw::test::make_temp_dir("chat-sigint");
     // A FIFO keeps chat's stdin open while we interrupt it; mock/slow streams a word per 25 ms.
     const std::string script =
-        "set -e; cd '" + dir.string() + "'; mkfifo in; \"$AIGW\" chat -m mock/slow < in > out 2> err & pid=$!; "
+        "set -e; cd '" + dir.string() +
+        "'; mkfifo in; \"$AIGW\" chat -m mock/slow < in > out 2> err & pid=$!; "
         "exec 3> in; echo 'w1 w2 w3 w4 w5 w6 w7 w8 w9 w10 w11 w12 w13 w14 w15 w16 w17 w18 w19 w20' >&3; "
         "for i in $(seq 400); do grep -q w2 out 2>/dev/null && break; sleep 0.025; done; kill -INT $pid; sleep 0.3; "
         "echo 'after the interrupt' >&3; echo /exit >&3; exec 3>&-; "
@@ -501,7 +507,9 @@ public:
     {
         const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
         while (m_seen.find(needle, m_mark) == std::string::npos) {
-            const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+            const auto left =
+                std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now())
+                    .count();
             if (left <= 0) {
                 return false;
             }

@@ -20,27 +20,34 @@ using nlohmann::json;
 
 namespace {
 
-std::map<std::string, std::string> tool_env(const Daemon& d) {
+std::map<std::string, std::string> tool_env(const Daemon& d)
+{
     auto env = d.env();
     env["AIGW_HOST"] = "http://127.0.0.1:" + std::to_string(d.port());
     env["NO_COLOR"] = "1";
     return env;
 }
 
-json parse_out(const aigw::test::CommandResult& r) {
+json parse_out(const aigw::test::CommandResult& r)
+{
     auto doc = json::parse(r.out, nullptr, false);
     REQUIRE_MESSAGE(!doc.is_discarded(), "not JSON: " << r.out << "\nstderr: " << r.err);
     return doc;
 }
 
 /// Commits the daemon's queued ledger rows (the admin API flushes before reading).
-void flush_ledger(const Daemon& d) { REQUIRE(d.get("/aigw/v1/cost")->status == 200); }
+void flush_ledger(const Daemon& d)
+{
+    REQUIRE(d.get("/aigw/v1/cost")->status == 200);
+}
 
-SQLite::Database ledger_of(const Daemon& d) {
+SQLite::Database ledger_of(const Daemon& d)
+{
     return SQLite::Database((d.data_dir() / "ledger.db").string(), SQLite::OPEN_READONLY);
 }
 
-const json* find_by(const json& list, const char* key, const std::string& value) {
+const json* find_by(const json& list, const char* key, const std::string& value)
+{
     for (const auto& x : list) {
         if (x.value(key, "") == value) {
             return &x;
@@ -49,18 +56,21 @@ const json* find_by(const json& list, const char* key, const std::string& value)
     return nullptr;
 }
 
-std::string fixture(const std::string& rel) {
+std::string fixture(const std::string& rel)
+{
     return (std::filesystem::path(AIGW_TEST_SOURCE_DIR) / "tests/fixtures/promptfoo" / rel).string();
 }
 
-std::int64_t now_ms() {
+std::int64_t now_ms()
+{
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
 }  // namespace
 
-TEST_CASE("aigw bench compares models, counts upstream faults as errors, and its numbers are the ledger's") {
+TEST_CASE("aigw bench compares models, counts upstream faults as errors, and its numbers are the ledger's")
+{
     FakeUpstream up;
     Daemon d(&up);
     const std::string tag = "bench-it-1";
@@ -91,8 +101,9 @@ TEST_CASE("aigw bench compares models, counts upstream faults as errors, and its
     // Tokens and cost are the ledger's rows of this run.
     flush_ledger(d);
     auto db = ledger_of(d);
-    SQLite::Statement q(db, "SELECT COUNT(*), SUM(cost_usd), SUM(input_tokens), SUM(output_tokens) FROM requests "
-                            "WHERE tag = ? AND served_model = 'openai/gpt-4o-mini'");
+    SQLite::Statement q(db,
+                        "SELECT COUNT(*), SUM(cost_usd), SUM(input_tokens), SUM(output_tokens) FROM requests "
+                        "WHERE tag = ? AND served_model = 'openai/gpt-4o-mini'");
     q.bind(1, tag);
     REQUIRE(q.executeStep());
     CHECK(q.getColumn(0).getInt() == 4);
@@ -103,8 +114,8 @@ TEST_CASE("aigw bench compares models, counts upstream faults as errors, and its
     CHECK(db.execAndGet("SELECT COUNT(*) FROM requests WHERE tag = '" + tag + "' AND status = 200").getInt() == 8);
 
     // The same run as a table and CSV; aigw cost --by tag shows the run.
-    auto table = run_command({AIGW_PATH, "bench", "mock/fast", "mock/slow-one", "-p", "a b c d", "-n", "2"}, tool_env(d),
-                             {}, 60000);
+    auto table = run_command({AIGW_PATH, "bench", "mock/fast", "mock/slow-one", "-p", "a b c d", "-n", "2"},
+                             tool_env(d), {}, 60000);
     REQUIRE(table.exit_code == 0);
     CHECK(table.out.find("MODEL") == 0);
     CHECK(table.out.find('*') != std::string::npos);  // mock/fast wins on latency
@@ -121,11 +132,14 @@ TEST_CASE("aigw bench compares models, counts upstream faults as errors, and its
     CHECK((*run)["errors"] == 8);
 }
 
-TEST_CASE("aigw bench reads prompts from a JSONL file and refuses a run without prompts") {
+TEST_CASE("aigw bench reads prompts from a JSONL file and refuses a run without prompts")
+{
     Daemon d(nullptr);
     const auto dir = aigw::test::make_temp_dir("bench-file");
-    std::ofstream(dir / "p.jsonl") << R"({"messages":[{"role":"user","content":"from the file"}]})" << "\n"
-                                   << R"({"prompt":"second line"})" << "\n";
+    std::ofstream(dir / "p.jsonl") << R"({"messages":[{"role":"user","content":"from the file"}]})"
+                                   << "\n"
+                                   << R"({"prompt":"second line"})"
+                                   << "\n";
     auto r = run_command({AIGW_PATH, "bench", "mock/a", "-f", (dir / "p.jsonl").string(), "--json", "--show-outputs"},
                          tool_env(d));
     REQUIRE_MESSAGE(r.exit_code == 0, r.err);
@@ -137,11 +151,13 @@ TEST_CASE("aigw bench reads prompts from a JSONL file and refuses a run without 
     CHECK(none.err.find("no prompt") != std::string::npos);
 }
 
-TEST_CASE("aigw eval runs promptfoo's getting-started example as is, and fails in CI when assertions fail") {
+TEST_CASE("aigw eval runs promptfoo's getting-started example as is, and fails in CI when assertions fail")
+{
     FakeUpstream up;
     Daemon d(&up);
-    auto r = run_command({AIGW_PATH, "eval", fixture("getting-started/promptfooconfig.yaml"), "--json", "--tag", "eval-it-1"},
-                         tool_env(d), {}, 60000);
+    auto r = run_command(
+        {AIGW_PATH, "eval", fixture("getting-started/promptfooconfig.yaml"), "--json", "--tag", "eval-it-1"},
+        tool_env(d), {}, 60000);
     CHECK(r.exit_code == 1);  // the fake echoes, so no translation is right
     const json doc = parse_out(r);
     CHECK(doc["description"] == "Getting started");
@@ -152,7 +168,8 @@ TEST_CASE("aigw eval runs promptfoo's getting-started example as is, and fails i
         CHECK(res["pass"] == false);
     }
     const json* first = &doc["results"][0];
-    CHECK((*first)["output"].get<std::string>().find("Convert this English to French: Hello world") != std::string::npos);
+    CHECK((*first)["output"].get<std::string>().find("Convert this English to French: Hello world") !=
+          std::string::npos);
     flush_ledger(d);
     auto db = ledger_of(d);
     for (const std::string model : {"openai/gpt-4.1", "openai/o4-mini"}) {
@@ -160,7 +177,9 @@ TEST_CASE("aigw eval runs promptfoo's getting-started example as is, and fails i
         REQUIRE(p != nullptr);
         CHECK((*p)["cases"] == 4);
         CHECK((*p)["pass_rate"] == 0.0);
-        SQLite::Statement q(db, "SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM requests WHERE tag = 'eval-it-1' AND served_model = ?");
+        SQLite::Statement q(
+            db,
+            "SELECT COUNT(*), COALESCE(SUM(cost_usd), 0) FROM requests WHERE tag = 'eval-it-1' AND served_model = ?");
         q.bind(1, model);
         REQUIRE(q.executeStep());
         CHECK(q.getColumn(0).getInt() == 4);
@@ -170,7 +189,8 @@ TEST_CASE("aigw eval runs promptfoo's getting-started example as is, and fails i
     CHECK(gpt41["cost_usd"].get<double>() > 0);  // priced in the catalog
 
     // The matrix on a terminal-less stdout: a row per test and prompt, a column per model.
-    auto table = run_command({AIGW_PATH, "eval", fixture("getting-started/promptfooconfig.yaml")}, tool_env(d), {}, 60000);
+    auto table =
+        run_command({AIGW_PATH, "eval", fixture("getting-started/promptfooconfig.yaml")}, tool_env(d), {}, 60000);
     CHECK(table.exit_code == 1);
     CHECK(table.out.find("openai:gpt-4.1") != std::string::npos);
     CHECK(table.out.find("FAIL") != std::string::npos);
@@ -178,17 +198,21 @@ TEST_CASE("aigw eval runs promptfoo's getting-started example as is, and fails i
     CHECK(table.out.find("Bonjour le monde") != std::string::npos);  // why it failed
 }
 
-TEST_CASE("aigw eval runs the configuration guide's example: file prompts, vertex provider, similar via the gateway, warnings with lines") {
+TEST_CASE(
+    "aigw eval runs the configuration guide's example: file prompts, vertex provider, similar via the gateway, "
+    "warnings with lines")
+{
     FakeUpstream up;
     Daemon d(&up);
     // javascript is promptfoo's, not ours: the config fails unless it is skipped on purpose.
     auto strict = run_command({AIGW_PATH, "eval", fixture("translation-guide/promptfooconfig.yaml"), "--json"},
                               tool_env(d), {}, 60000);
     CHECK(strict.exit_code == 2);
-    CHECK(strict.err.find("promptfooconfig.yaml:13: assertion type 'javascript' is not supported") != std::string::npos);
-    auto r = run_command({AIGW_PATH, "eval", fixture("translation-guide/promptfooconfig.yaml"), "--json",
-                          "--skip-unsupported"},
-                         tool_env(d), {}, 60000);
+    CHECK(strict.err.find("promptfooconfig.yaml:13: assertion type 'javascript' is not supported") !=
+          std::string::npos);
+    auto r = run_command(
+        {AIGW_PATH, "eval", fixture("translation-guide/promptfooconfig.yaml"), "--json", "--skip-unsupported"},
+        tool_env(d), {}, 60000);
     CHECK(r.exit_code == 1);
     CHECK(r.err.find("promptfooconfig.yaml:13: assertion type 'javascript' is not supported by aigw eval; skipped") !=
           std::string::npos);
@@ -213,7 +237,8 @@ TEST_CASE("aigw eval runs the configuration guide's example: file prompts, verte
     CHECK(embedded);  // similar's embeddings went through the gateway to the provider
 }
 
-TEST_CASE("aigw eval exits 0 when everything passes, 1 when one assertion fails, and grades with mock offline") {
+TEST_CASE("aigw eval exits 0 when everything passes, 1 when one assertion fails, and grades with mock offline")
+{
     Daemon d(nullptr);
     const auto dir = aigw::test::make_temp_dir("eval-mock");
     const std::string passing = R"(description: offline
@@ -255,9 +280,11 @@ tests:
       - type: llm-rubric
         value: is fine
 )";
-    auto ok = run_command({AIGW_PATH, "eval", (dir / "pass.yaml").string(), "-m", "mock/a", "--json"}, tool_env(d), {}, 60000);
+    auto ok = run_command({AIGW_PATH, "eval", (dir / "pass.yaml").string(), "-m", "mock/a", "--json"}, tool_env(d), {},
+                          60000);
     CHECK_MESSAGE(ok.exit_code == 0, ok.out << ok.err);
-    auto bad = run_command({AIGW_PATH, "eval", (dir / "fail.yaml").string(), "-m", "mock/a", "--json"}, tool_env(d), {}, 60000);
+    auto bad = run_command({AIGW_PATH, "eval", (dir / "fail.yaml").string(), "-m", "mock/a", "--json"}, tool_env(d), {},
+                           60000);
     CHECK(bad.exit_code == 1);
     const json doc = parse_out(bad);
     int failed = 0;
@@ -293,7 +320,9 @@ tests:
     CHECK_MESSAGE(tools.exit_code == 0, tools.out);
 }
 
-TEST_CASE("aigw eval --pick-cheapest names the cheapest model that meets --min-pass, graded by a judge via the fake upstream") {
+TEST_CASE(
+    "aigw eval --pick-cheapest names the cheapest model that meets --min-pass, graded by a judge via the fake upstream")
+{
     FakeUpstream up;
     Daemon d(&up);
     const auto dir = aigw::test::make_temp_dir("eval-pick");
@@ -310,9 +339,9 @@ tests:
     CHECK(r.exit_code == 0);
     CHECK(r.out.find("cheapest with a pass rate of at least 100%: openai:gpt-4o-mini") != std::string::npos);
     CHECK(r.out.find("ERROR") != std::string::npos);  // the faulty model's cell
-    auto none = run_command({AIGW_PATH, "eval", (dir / "pick.yaml").string(), "-m", "openai/gpt-4o-mini-fault-500",
-                             "--pick-cheapest"},
-                            tool_env(d), {}, 60000);
+    auto none = run_command(
+        {AIGW_PATH, "eval", (dir / "pick.yaml").string(), "-m", "openai/gpt-4o-mini-fault-500", "--pick-cheapest"},
+        tool_env(d), {}, 60000);
     CHECK(none.exit_code == 1);
     CHECK(none.out.find("no model reaches") != std::string::npos);
 
@@ -341,7 +370,8 @@ tests:
     CHECK(doc["grading_cost_usd"].get<double>() > 0);
 }
 
-TEST_CASE("aigw cost --by variant, --by tag and --by day report exactly the ledger's rows") {
+TEST_CASE("aigw cost --by variant, --by tag and --by day report exactly the ledger's rows")
+{
     Daemon d(nullptr);
     flush_ledger(d);
     const std::int64_t now = now_ms();
@@ -384,7 +414,8 @@ TEST_CASE("aigw cost --by variant, --by tag and --by day report exactly the ledg
     CHECK((*mini)["errors"] == 2);
     CHECK((*mini)["cost_usd"].get<double>() == doctest::Approx(0.02));
     CHECK((*mini)["avg_latency_ms"].get<double>() == doctest::Approx(195));
-    CHECK((*mini)["p95_latency_ms"].get<double>() == doctest::Approx(280).epsilon(0.05));  // rank 19 of 20 (log-spaced buckets)
+    CHECK((*mini)["p95_latency_ms"].get<double>() ==
+          doctest::Approx(280).epsilon(0.05));  // rank 19 of 20 (log-spaced buckets)
     CHECK((*haiku)["requests"] == 10);
     CHECK((*haiku)["cost_usd"].get<double>() == doctest::Approx(0.04));
     CHECK((*haiku)["p95_latency_ms"].get<double>() == doctest::Approx(95).epsilon(0.05));
@@ -393,7 +424,7 @@ TEST_CASE("aigw cost --by variant, --by tag and --by day report exactly the ledg
     REQUIRE(table.exit_code == 0);
     CHECK(table.out.find("ERROR %") != std::string::npos);
     CHECK(table.out.find("10.0 ") != std::string::npos);  // 2 of 20
-    CHECK(table.out.find("0.0*") != std::string::npos);    // haiku: no errors, the best
+    CHECK(table.out.find("0.0*") != std::string::npos);   // haiku: no errors, the best
 
     auto csv = run_command({AIGW_PATH, "cost", "--by", "tag", "--since", "1d", "--csv"}, tool_env(d));
     REQUIRE(csv.exit_code == 0);
@@ -405,7 +436,8 @@ TEST_CASE("aigw cost --by variant, --by tag and --by day report exactly the ledg
     CHECK(days.out.find("\u2588") != std::string::npos);  // the day's spend as a bar
 }
 
-TEST_CASE("aigw logs lists requests, follows new ones, and logs show prints a request's attempts and bodies") {
+TEST_CASE("aigw logs lists requests, follows new ones, and logs show prints a request's attempts and bodies")
+{
     DaemonOptions opts;
     opts.config_toml = "[ledger]\nlog_bodies = true\n";
     Daemon d(nullptr, opts);
@@ -440,9 +472,10 @@ TEST_CASE("aigw logs lists requests, follows new ones, and logs show prints a re
     auto env = tool_env(d);
     env["AIGW"] = AIGW_PATH;
     const auto dir = aigw::test::make_temp_dir("logs-follow");
-    const std::string script = "cd '" + dir.string() +
-                               "'; \"$AIGW\" logs -f -n 1 > out 2> err & pid=$!; sleep 0.8; "
-                               "\"$AIGW\" run -m mock/followed late --no-save > /dev/null; sleep 1.2; kill $pid; wait $pid; cat out";
+    const std::string script =
+        "cd '" + dir.string() +
+        "'; \"$AIGW\" logs -f -n 1 > out 2> err & pid=$!; sleep 0.8; "
+        "\"$AIGW\" run -m mock/followed late --no-save > /dev/null; sleep 1.2; kill $pid; wait $pid; cat out";
     auto follow = run_command({"/bin/bash", "-c", script}, env, {}, 30000);
     CHECK(follow.out.find("TIME") != std::string::npos);
     CHECK(follow.out.find("mock/two") != std::string::npos);
@@ -450,7 +483,8 @@ TEST_CASE("aigw logs lists requests, follows new ones, and logs show prints a re
     CHECK(follow.out.find("mock/one") == std::string::npos);  // only the last one before following
 }
 
-TEST_CASE("aigw run -c continues the last conversation, --cid a named one, and -t applies a saved template") {
+TEST_CASE("aigw run -c continues the last conversation, --cid a named one, and -t applies a saved template")
+{
     FakeUpstream up;
     Daemon d(&up);
     auto env = tool_env(d);
@@ -468,7 +502,8 @@ TEST_CASE("aigw run -c continues the last conversation, --cid a named one, and -
     CHECK(msgs[1]["content"] == "Echo: first question");
     CHECK(msgs[2]["content"] == "second question");
 
-    REQUIRE(run_command({AIGW_PATH, "run", "--cid", "proj", "-m", "openai/gpt-4o-mini", "-s", "Be brief", "alpha"}, env).exit_code == 0);
+    REQUIRE(run_command({AIGW_PATH, "run", "--cid", "proj", "-m", "openai/gpt-4o-mini", "-s", "Be brief", "alpha"}, env)
+                .exit_code == 0);
     REQUIRE(run_command({AIGW_PATH, "run", "-m", "openai/gpt-4o-mini", "unrelated"}, env).exit_code == 0);
     REQUIRE(run_command({AIGW_PATH, "run", "--cid", "proj", "beta"}, env).exit_code == 0);
     msgs = last_messages();
@@ -479,8 +514,8 @@ TEST_CASE("aigw run -c continues the last conversation, --cid a named one, and -
     auto bad_id = run_command({AIGW_PATH, "run", "--cid", "../x", "hi"}, env);
     CHECK(bad_id.exit_code == 2);
 
-    auto saved = run_command({AIGW_PATH, "run", "--save-template", "terse", "-m", "openai/gpt-4o-mini", "-s", "Answer in one word",
-                              "--max-tokens", "20", "Q: {{input}}"},
+    auto saved = run_command({AIGW_PATH, "run", "--save-template", "terse", "-m", "openai/gpt-4o-mini", "-s",
+                              "Answer in one word", "--max-tokens", "20", "Q: {{input}}"},
                              env);
     REQUIRE_MESSAGE(saved.exit_code == 0, saved.err);
     auto templated = run_command({AIGW_PATH, "run", "-t", "terse", "--no-save"}, env, "why is the sky blue\n");

@@ -106,7 +106,8 @@ std::string body_of(const std::string& response)
 /// The daemon still serves a normal request.
 void still_serves(const Daemon& d)
 {
-    auto r = d.post("/v1/chat/completions", {{"model", "mock/echo"}, {"messages", {{{"role", "user"}, {"content", "ok?"}}}}});
+    auto r = d.post("/v1/chat/completions",
+                    {{"model", "mock/echo"}, {"messages", {{{"role", "user"}, {"content", "ok?"}}}}});
     REQUIRE(r);
     CHECK(r->status == 200);
 }
@@ -125,8 +126,9 @@ TEST_CASE("invalid UTF-8 in a path is a 404 in OpenAI's shape, with or without a
     FakeUpstream up;
     Daemon d(&up);
     for (const std::string path : {"/%FF", "/v1/%C3", "/aigw/v1/logs/%FF"}) {
-        auto r = raw(d.port(), "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer test-gateway-key\r\n\r\n",
-                     "}}");
+        auto r =
+            raw(d.port(),
+                "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer test-gateway-key\r\n\r\n", "}}");
         CHECK(status_of(r) == 404);
         auto body = json::parse(body_of(r), nullptr, false);
         CHECK_MESSAGE(body.contains("error"), r);
@@ -185,8 +187,9 @@ TEST_CASE("header values with invalid bytes (tag, fallback list) never break a r
 {
     FakeUpstream up;
     Daemon d(&up);
-    std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer test-gateway-key\r\n"
-                      "x-aigw-tag: \xff\xfe\r\nx-aigw-fallback: mock/\xff\r\nContent-Type: application/json\r\n";
+    std::string req =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer test-gateway-key\r\n"
+        "x-aigw-tag: \xff\xfe\r\nx-aigw-fallback: mock/\xff\r\nContent-Type: application/json\r\n";
     std::string body = R"({"model":"openai/nosuch-model-x","messages":[{"role":"user","content":"hi"}]})";
     req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
     auto r = raw(d.port(), req, "}}");
@@ -213,8 +216,9 @@ TEST_CASE("a body over the limit is refused with 413 before it is read, chunked 
 {
     FakeUpstream up;
     Daemon d(&up);
-    auto r = raw(d.port(), "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                           "Content-Length: 1073741824\r\n\r\n{",
+    auto r = raw(d.port(),
+                 "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                 "Content-Length: 1073741824\r\n\r\n{",
                  "}}");
     CHECK(status_of(r) == 413);
     CHECK(json::parse(body_of(r), nullptr, false).contains("error"));
@@ -236,7 +240,8 @@ TEST_CASE("a body over the limit is refused with 413 before it is read, chunked 
     ::close(fd);
     CHECK(status_of(answer) == 413);
 
-    r = raw(d.port(), "GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: " + std::string(200'000, 'x') + "\r\n\r\n", "}");
+    r = raw(d.port(), "GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: " + std::string(200'000, 'x') + "\r\n\r\n",
+            "}");
     CHECK(status_of(r) == 431);
     still_serves(d);
 }
@@ -264,8 +269,9 @@ TEST_CASE("pipelined requests all get answers, in order; HTTP/1.0 gets Content-L
     FakeUpstream up;
     Daemon d(&up);
     int fd = connect_to(d.port());
-    send_all(fd, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\nGET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
-                 "GET /nosuch HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    send_all(fd,
+             "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\nGET /health HTTP/1.1\r\nHost: localhost\r\n\r\n"
+             "GET /nosuch HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
     auto all = read_until(fd, {}, 5000);
     ::close(fd);
     CHECK(all.find("HTTP/1.1 200") != std::string::npos);
@@ -363,17 +369,20 @@ TEST_CASE("a client that stops reading a stream slows the upstream read instead 
     int fd = connect_to(d.port());
     int small = 4096;
     ::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small);
-    const std::string body = R"({"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]})";
-    send_all(fd, "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer test-gateway-key\r\n"
-                 "Content-Type: application/json\r\nContent-Length: " +
-                     std::to_string(body.size()) + "\r\n\r\n" + body);
+    const std::string body =
+        R"({"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]})";
+    send_all(fd,
+             "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer test-gateway-key\r\n"
+             "Content-Type: application/json\r\nContent-Length: " +
+                 std::to_string(body.size()) + "\r\n\r\n" + body);
     // Never read. Give the relay time to fill every buffer it is allowed to fill.
     std::this_thread::sleep_for(std::chrono::seconds(3));
     const std::size_t sent = hose.sent();
     const long rss_after = rss_kb(d.process().pid());
     ::close(fd);
-    MESSAGE("upstream sent " << sent / 1024 << " KiB; daemon RSS " << rss_before / 1024 << " -> " << rss_after / 1024 << " MiB");
-    CHECK(sent < (64u << 20));                 // without backpressure it would be all 512 MiB
+    MESSAGE("upstream sent " << sent / 1024 << " KiB; daemon RSS " << rss_before / 1024 << " -> " << rss_after / 1024
+                             << " MiB");
+    CHECK(sent < (64u << 20));                   // without backpressure it would be all 512 MiB
     CHECK(rss_after - rss_before < 100 * 1024);  // and not held in the daemon
     still_serves(d);
 }
@@ -387,10 +396,12 @@ TEST_CASE("2,000 concurrent slow streams all complete (loopback, bounded in time
     FakeUpstream up;
     Daemon d(&up);
     const int n = 2000;
-    const std::string body = R"({"model":"mock/slow","stream":true,"messages":[{"role":"user","content":"one two three four"}]})";
-    const std::string req = "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer test-gateway-key\r\n"
-                            "Content-Type: application/json\r\nConnection: close\r\nContent-Length: " +
-                            std::to_string(body.size()) + "\r\n\r\n" + body;
+    const std::string body =
+        R"({"model":"mock/slow","stream":true,"messages":[{"role":"user","content":"one two three four"}]})";
+    const std::string req =
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer test-gateway-key\r\n"
+        "Content-Type: application/json\r\nConnection: close\r\nContent-Length: " +
+        std::to_string(body.size()) + "\r\n\r\n" + body;
     std::vector<int> fds;
     std::vector<std::string> got(n);
     for (int i = 0; i < n; ++i) {

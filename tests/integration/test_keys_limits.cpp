@@ -135,8 +135,8 @@ TEST_CASE("a key made with aigw keys create works on every model endpoint and is
 {
     Daemon d(nullptr);
     // Plain output: stdout is the key alone, so KEY=$(aigw keys create ...) works.
-    auto plain = run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "create", "--name", "shell"},
-                             cli_env(d));
+    auto plain =
+        run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "create", "--name", "shell"}, cli_env(d));
     REQUIRE_MESSAGE(plain.exit_code == 0, plain.err);
     CHECK(plain.out.starts_with("aigw-vk-"));
     CHECK(plain.out.find('\n') == plain.out.size() - 1);
@@ -225,9 +225,12 @@ TEST_CASE("a per-model rpm from the config holds across both surfaces and every 
     auto key = create_key(d, {"--name", "ci"});
     auto out = fire(16, [&](int i) {
         switch (i % 3) {
-        case 0: return d.post("/v1/chat/completions", chat_body(), key.secret);
-        case 1: return post_anthropic(d, messages_body(), "test-gateway-key");
-        default: return d.post("/v1/chat/completions", chat_body());
+            case 0:
+                return d.post("/v1/chat/completions", chat_body(), key.secret);
+            case 1:
+                return post_anthropic(d, messages_body(), "test-gateway-key");
+            default:
+                return d.post("/v1/chat/completions", chat_body());
         }
     });
     CHECK(out.ok == 4);
@@ -312,8 +315,8 @@ TEST_CASE("a key's daily budget refuses a request whose estimated cost would pas
     REQUIRE(admin);
     CHECK(admin->status == 200);
 
-    auto show = run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "show", "tight", "--json"},
-                            cli_env(d));
+    auto show =
+        run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "show", "tight", "--json"}, cli_env(d));
     REQUIRE(show.exit_code == 0);
     CHECK(json::parse(show.out)["spent_day_usd"].get<double>() > 0.0002);
 }
@@ -367,7 +370,8 @@ TEST_CASE("a revoked key gets 401 on both surfaces, with a message that says it 
     auto list = run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "list"}, cli_env(d));
     CHECK(list.exit_code == 0);
     CHECK(list.out.find("revoked") != std::string::npos);
-    auto unknown = run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "revoke", "nobody"}, cli_env(d));
+    auto unknown =
+        run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "revoke", "nobody"}, cli_env(d));
     CHECK(unknown.exit_code == 1);
     CHECK(unknown.err.find("keys list") != std::string::npos);
 }
@@ -436,7 +440,8 @@ TEST_CASE("no virtual key secret or key hash appears in responses, the CLI's rep
     Daemon d(&up, opts);
     auto env = cli_env(d);
     const auto dir = d.data_dir().string();
-    auto key = create_key(d, {"--name", "secretive", "--rpm", "3", "--budget", "5/day", "--models", "openai/*", "mock/*"});
+    auto key =
+        create_key(d, {"--name", "secretive", "--rpm", "3", "--budget", "5/day", "--models", "openai/*", "mock/*"});
     std::string seen;  // everything a client or an admin could read
     auto keep = [&](const httplib::Result& r) {
         REQUIRE(r);
@@ -449,19 +454,19 @@ TEST_CASE("no virtual key secret or key hash appears in responses, the CLI's rep
     keep(d.post("/v1/chat/completions", {{"model", "openai/gpt-4o-mini"}, {"stream", true}, {"messages", k_hello}},
                 key.secret));
     keep(post_anthropic(d, messages_body("mock/echo"), key.secret));
-    keep(d.post("/v1/chat/completions", chat_body("mock/echo"), key.secret));  // 429
+    keep(d.post("/v1/chat/completions", chat_body("mock/echo"), key.secret));                   // 429
     keep(d.post("/v1/chat/completions", chat_body("anthropic/claude-haiku-4-5"), key.secret));  // 403
-    keep(d.get("/aigw/v1/cost", key.secret));  // 403
+    keep(d.get("/aigw/v1/cost", key.secret));                                                   // 403
     keep(d.get("/aigw/v1/keys"));
     keep(d.get("/aigw/v1/keys/secretive"));
     keep(d.get("/aigw/v1/logs?limit=100"));
     keep(d.get("/aigw/v1/cost?by=key"));
     for (const std::vector<std::string>& args : {std::vector<std::string>{"keys", "list"},
-                                                {"keys", "list", "--json"},
-                                                {"keys", "show", "secretive"},
-                                                {"keys", "show", "secretive", "--json"},
-                                                {"cost", "--by", "key", "--json"},
-                                                {"keys", "revoke", "secretive", "--json"}}) {
+                                                 {"keys", "list", "--json"},
+                                                 {"keys", "show", "secretive"},
+                                                 {"keys", "show", "secretive", "--json"},
+                                                 {"cost", "--by", "key", "--json"},
+                                                 {"keys", "revoke", "secretive", "--json"}}) {
         std::vector<std::string> argv = {AIGW_PATH, "--data-dir", dir};
         argv.insert(argv.end(), args.begin(), args.end());
         auto r = run_command(argv, env);
@@ -472,7 +477,8 @@ TEST_CASE("no virtual key secret or key hash appears in responses, the CLI's rep
     REQUIRE(d.stop() == 0);
 
     SQLite::Database keys_db((d.data_dir() / "keys.db").string(), SQLite::OPEN_READONLY);
-    const std::string hash = keys_db.execAndGet("SELECT key_hash FROM virtual_keys WHERE name = 'secretive'").getString();
+    const std::string hash =
+        keys_db.execAndGet("SELECT key_hash FROM virtual_keys WHERE name = 'secretive'").getString();
     REQUIRE(hash.size() == 64);
     const std::string random_part = key.secret.substr(std::string("aigw-vk-").size());
     std::string stored;

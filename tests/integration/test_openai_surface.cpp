@@ -164,7 +164,8 @@ TEST_CASE("openai/gpt-4o-mini reaches the upstream as OpenAI documents it and co
     REQUIRE(r);
     REQUIRE_MESSAGE(r->status == 200, r->body);
     auto body = json::parse(r->body);
-    CHECK(body["choices"][0]["message"]["content"].get<std::string>().find("what is two plus two") != std::string::npos);
+    CHECK(body["choices"][0]["message"]["content"].get<std::string>().find("what is two plus two") !=
+          std::string::npos);
     CHECK(r->get_header_value("x-aigw-provider") == "openai");
     CHECK(r->get_header_value("x-aigw-model") == "openai/gpt-4o-mini");
     CHECK(std::stod(r->get_header_value("x-aigw-cost-usd")) > 0.0);
@@ -207,7 +208,8 @@ TEST_CASE("streaming always asks the upstream for usage but passes the usage chu
     Daemon d(&up);
     auto c = d.client();
 
-    auto plain = c.Post("/v1/chat/completions", chat("openai/gpt-4o-mini", "stream me please", true).dump(), "application/json");
+    auto plain =
+        c.Post("/v1/chat/completions", chat("openai/gpt-4o-mini", "stream me please", true).dump(), "application/json");
     REQUIRE(plain);
     REQUIRE(plain->status == 200);
     CHECK(plain->get_header_value("Content-Type").starts_with("text/event-stream"));
@@ -243,7 +245,8 @@ TEST_CASE("streaming always asks the upstream for usage but passes the usage chu
 
     REQUIRE(d.stop() == 0);
     // Both streams were priced from the upstream's usage, even the one whose client did not ask.
-    CHECK(ledger_count(d, "served_model = 'openai/gpt-4o-mini' AND stream = 1 AND cost_usd > 0 AND output_tokens > 0") == 2);
+    CHECK(ledger_count(
+              d, "served_model = 'openai/gpt-4o-mini' AND stream = 1 AND cost_usd > 0 AND output_tokens > 0") == 2);
 }
 
 TEST_CASE("mock streams word by word and ends with [DONE]")
@@ -385,7 +388,8 @@ TEST_CASE("every request served is in the ledger even when the daemon is stopped
     auto c = d.client();
     const int n = 200;
     for (int i = 0; i < n; ++i) {
-        auto r = c.Post("/v1/chat/completions", chat("mock/echo", "row " + std::to_string(i)).dump(), "application/json");
+        auto r =
+            c.Post("/v1/chat/completions", chat("mock/echo", "row " + std::to_string(i)).dump(), "application/json");
         REQUIRE(r);
         REQUIRE(r->status == 200);
     }
@@ -411,7 +415,8 @@ TEST_CASE("provider keys appear in no response, log line or ledger row")
         all_responses += d.get(path)->body;
     }
     REQUIRE(d.stop() == 0);
-    std::string ledger_bytes = aigw::test::slurp(d.data_dir() / "ledger.db") + aigw::test::slurp(d.data_dir() / "ledger.db-wal");
+    std::string ledger_bytes =
+        aigw::test::slurp(d.data_dir() / "ledger.db") + aigw::test::slurp(d.data_dir() / "ledger.db-wal");
     std::string log = aigw::test::slurp(d.log_file());
     for (const char* secret : {"SECRET-1234", "SECRET-5678", "SECRET-9012"}) {
         CHECK_MESSAGE(all_responses.find(secret) == std::string::npos, "key in a response");

@@ -136,12 +136,14 @@ TEST_CASE("native Anthropic passthrough keeps every field, cache_control and bet
 {
     FakeUpstream up;
     Daemon d(&up);
-    json req = {{"model", "anthropic/claude-sonnet-4-5"},
-                {"max_tokens", 321},
-                {"system", json::array({{{"type", "text"}, {"text", "long cached prefix"}, {"cache_control", {{"type", "ephemeral"}}}}})},
-                {"metadata", {{"user_id", "u-42"}}},
-                {"some_future_field", {{"nested", true}}},
-                {"messages", k_user_hello}};
+    json req = {
+        {"model", "anthropic/claude-sonnet-4-5"},
+        {"max_tokens", 321},
+        {"system",
+         json::array({{{"type", "text"}, {"text", "long cached prefix"}, {"cache_control", {{"type", "ephemeral"}}}}})},
+        {"metadata", {{"user_id", "u-42"}}},
+        {"some_future_field", {{"nested", true}}},
+        {"messages", k_user_hello}};
     auto r = post_anthropic(d, req, "test-gateway-key", "prompt-caching-2024-07-31");
     REQUIRE(r);
     REQUIRE_MESSAGE(r->status == 200, r->body);
@@ -163,7 +165,8 @@ TEST_CASE("native Anthropic stream comes back event for event and ends with mess
 {
     FakeUpstream up;
     Daemon d(&up);
-    json req = {{"model", "anthropic/claude-haiku-4-5"}, {"max_tokens", 50}, {"stream", true}, {"messages", k_user_hello}};
+    json req = {
+        {"model", "anthropic/claude-haiku-4-5"}, {"max_tokens", 50}, {"stream", true}, {"messages", k_user_hello}};
     auto r = post_anthropic(d, req);
     REQUIRE(r);
     REQUIRE(r->status == 200);
@@ -180,7 +183,9 @@ TEST_CASE("native Anthropic stream comes back event for event and ends with mess
     CHECK(text.find("hello upstream") != std::string::npos);
     REQUIRE(d.stop() == 0);
     SQLite::Database db((d.data_dir() / "ledger.db").string(), SQLite::OPEN_READONLY);
-    CHECK(db.execAndGet("SELECT COUNT(*) FROM requests WHERE surface = 'anthropic.messages' AND stream = 1 AND output_tokens > 0 AND cost_usd > 0").getInt() == 1);
+    CHECK(db.execAndGet("SELECT COUNT(*) FROM requests WHERE surface = 'anthropic.messages' AND stream = 1 AND "
+                        "output_tokens > 0 AND cost_usd > 0")
+              .getInt() == 1);
 }
 
 TEST_CASE("a cut native Anthropic stream ends with an error event, not a silent stop")
@@ -247,7 +252,8 @@ TEST_CASE("Anthropic surface errors are in Anthropic's shape with the right stat
     CHECK(unknown->status == 404);
     CHECK(json::parse(unknown->body)["error"]["type"] == "not_found_error");
 
-    auto overloaded = post_anthropic(d, {{"model", "anthropic/fault-529"}, {"max_tokens", 5}, {"messages", k_user_hello}});
+    auto overloaded =
+        post_anthropic(d, {{"model", "anthropic/fault-529"}, {"max_tokens", 5}, {"messages", k_user_hello}});
     CHECK(overloaded->status == 529);
     CHECK(json::parse(overloaded->body)["error"]["type"] == "overloaded_error");
 
@@ -270,8 +276,9 @@ context_window = 128000
     for (int i = 0; i < 100; ++i) {
         long_prompt += "word ";
     }
-    auto r = d.post("/v1/chat/completions",
-                    {{"model", "openai/gpt-cached-test"}, {"messages", json::array({{{"role", "user"}, {"content", long_prompt}}})}});
+    auto r =
+        d.post("/v1/chat/completions", {{"model", "openai/gpt-cached-test"},
+                                        {"messages", json::array({{{"role", "user"}, {"content", long_prompt}}})}});
     REQUIRE(r);
     REQUIRE_MESSAGE(r->status == 200, r->body);
     auto usage = json::parse(r->body)["usage"];
@@ -327,7 +334,8 @@ TEST_CASE("embeddings answer in base64 when asked, whatever the provider returns
     for (const char* model : {"gemini/text-embedding-004", "mock/embed"}) {
         CAPTURE(model);
         auto as_floats = d.post("/v1/embeddings", {{"model", model}, {"input", "the same text"}});
-        auto as_base64 = d.post("/v1/embeddings", {{"model", model}, {"input", "the same text"}, {"encoding_format", "base64"}});
+        auto as_base64 =
+            d.post("/v1/embeddings", {{"model", model}, {"input", "the same text"}, {"encoding_format", "base64"}});
         REQUIRE(as_floats);
         REQUIRE(as_base64);
         REQUIRE_MESSAGE(as_floats->status == 200, as_floats->body);

@@ -61,8 +61,9 @@ struct Row {
 std::vector<Row> rows_of(const Daemon& d, const std::string& request_id)
 {
     SQLite::Database db((d.data_dir() / "ledger.db").string(), SQLite::OPEN_READONLY);
-    SQLite::Statement q(db, "SELECT served_model, status, attempt, attempts, final_attempt, fallback_reason, "
-                            "output_tokens, variant FROM requests WHERE request_id = ? ORDER BY attempt");
+    SQLite::Statement q(db,
+                        "SELECT served_model, status, attempt, attempts, final_attempt, fallback_reason, "
+                        "output_tokens, variant FROM requests WHERE request_id = ? ORDER BY attempt");
     q.bind(1, request_id);
     std::vector<Row> out;
     while (q.executeStep()) {
@@ -414,10 +415,12 @@ TEST_CASE("automatic fallback picks a capable model with a key when asked for")
     Daemon d(&up, {.config_toml = "[routing]\nretries = 0\n"});
     json body = chat("openai/gpt-4o-fault-503", "what is the weather in Paris");
     body["tools"] = json::array({{{"type", "function"},
-                                  {"function", {{"name", "get_weather"},
-                                                {"parameters", {{"type", "object"},
-                                                                {"properties", {{"location", {{"type", "string"}}}}},
-                                                                {"required", {"location"}}}}}}}});
+                                  {"function",
+                                   {{"name", "get_weather"},
+                                    {"parameters",
+                                     {{"type", "object"},
+                                      {"properties", {{"location", {{"type", "string"}}}}},
+                                      {"required", {"location"}}}}}}}});
     auto none = post(d, body);
     REQUIRE(none);
     CHECK(none->status == 503);

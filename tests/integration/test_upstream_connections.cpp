@@ -73,8 +73,9 @@ private:
     {
         const std::string body =
             R"({"id":"x","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"pooled ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}})";
-        std::string resp = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: keep-alive\r\nContent-Length: " +
-                           std::to_string(body.size()) + "\r\n\r\n" + body;
+        std::string resp =
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: keep-alive\r\nContent-Length: " +
+            std::to_string(body.size()) + "\r\n\r\n" + body;
         auto n = ::send(c, resp.data(), resp.size(), MSG_NOSIGNAL);
         (void)n;
     }

@@ -41,9 +41,9 @@ constexpr std::int64_t k_default_max_tokens = 4096;
 
 /// What a Claude generation accepts.
 struct SamplingRules {
-    bool sampling = true;         ///< temperature/top_p/top_k at all
+    bool sampling = true;            ///< temperature/top_p/top_k at all
     bool one_of_temp_top_p = false;  ///< 4.5/4.6: temperature or top_p, not both
-    bool budget_thinking = true;  ///< thinking {type: enabled, budget_tokens}; else adaptive + effort
+    bool budget_thinking = true;     ///< thinking {type: enabled, budget_tokens}; else adaptive + effort
 };
 
 /// Reads "claude-3-5-sonnet-20241022", "claude-sonnet-4-5-20250929", "claude-opus-4-7",
@@ -92,11 +92,6 @@ SamplingRules sampling_rules_for(std::string_view model)
     return rules;
 }
 
-
-
-
-
-
 /// An OpenAI image_url part -> an Anthropic image block.
 std::expected<json, wire::Failure> image_block(const json& part)
 {
@@ -113,8 +108,7 @@ std::expected<json, wire::Failure> image_block(const json& part)
         return json{{"type", "image"}, {"source", {{"type", "url"}, {"url", url}}}};
     }
     return std::unexpected(wire::bad_request(
-        "Anthropic takes images as base64 data URLs (data:image/png;base64,...) or http(s) URLs.",
-        "messages"));
+        "Anthropic takes images as base64 data URLs (data:image/png;base64,...) or http(s) URLs.", "messages"));
 }
 
 /// An OpenAI file part ({file: {file_data: "data:application/pdf;base64,..."}}) -> a document block.
@@ -123,10 +117,10 @@ std::expected<json, wire::Failure> document_block(const json& part)
     const json& file = part.contains("file") ? part["file"] : json();
     auto d = parse_data_url(string_at(file, "file_data"));
     if (!d) {
-        return std::unexpected(wire::bad_request(
-            "Anthropic takes files inline only: send file.file_data as a base64 data URL "
-            "(file_id references are not supported).",
-            "messages"));
+        return std::unexpected(
+            wire::bad_request("Anthropic takes files inline only: send file.file_data as a base64 data URL "
+                              "(file_id references are not supported).",
+                              "messages"));
     }
     json block = {{"type", "document"},
                   {"source", {{"type", "base64"}, {"media_type", d->media_type}, {"data", d->data}}}};
@@ -215,10 +209,10 @@ std::expected<json, wire::Failure> tool_use_blocks(const json& tool_calls)
         if (!args.empty()) {
             input = wire::parse_json_lenient(args);
             if (input.is_discarded() || !input.is_object()) {
-                return std::unexpected(wire::bad_request(
-                    "The arguments of tool call '" + string_at(tc, "id") + "' (" + name +
-                        ") are not a JSON object; Anthropic needs tool input as an object.",
-                    "messages"));
+                return std::unexpected(
+                    wire::bad_request("The arguments of tool call '" + string_at(tc, "id") + "' (" + name +
+                                          ") are not a JSON object; Anthropic needs tool input as an object.",
+                                      "messages"));
             }
         }
         blocks.push_back({{"type", "tool_use"}, {"id", string_at(tc, "id")}, {"name", name}, {"input", input}});
@@ -269,8 +263,8 @@ void read_usage(const json& usage, wire::Usage& u)
         u.cached_tokens = read;
         u.cache_write_tokens = written;
         u.cache_write_1h_tokens = 0;
-        if (auto it = usage.find("cache_creation"); it != usage.end() && it->is_object() &&
-                                                     it->contains("ephemeral_1h_input_tokens")) {
+        if (auto it = usage.find("cache_creation");
+            it != usage.end() && it->is_object() && it->contains("ephemeral_1h_input_tokens")) {
             u.cache_write_1h_tokens = wire::token_count_at(*it, "ephemeral_1h_input_tokens", u);
             u.cache_write_tokens = wire::token_count_at(*it, "ephemeral_5m_input_tokens", u);
         }
@@ -331,12 +325,13 @@ wire::Failure failure_from_error_object(const json& err, int status_hint)
     return f;
 }
 
-
 json delta_chunk(const json& base, json delta, json finish_reason = nullptr)
 {
     json c = base;
-    c["choices"] = json::array(
-        {{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", std::move(finish_reason)}}});
+    c["choices"] = json::array({{{"index", 0},
+                                 {"delta", std::move(delta)},
+                                 {"logprobs", nullptr},
+                                 {"finish_reason", std::move(finish_reason)}}});
     return c;
 }
 
@@ -351,8 +346,8 @@ public:
         }
         json data = wire::parse_json_lenient(ev.data);
         if (data.is_discarded() || !data.is_object()) {
-            return std::unexpected(upstream_failure("Anthropic sent a stream event that is not JSON: " +
-                                                    wire::utf8_prefix(ev.data, 200)));
+            return std::unexpected(
+                upstream_failure("Anthropic sent a stream event that is not JSON: " + wire::utf8_prefix(ev.data, 200)));
         }
         std::string type = string_at(data, "type");
         if (type.empty()) {
@@ -821,9 +816,10 @@ std::expected<ChatResult, wire::Failure> AnthropicAdapter::chat_response(std::st
                 json_answer = true;
                 continue;
             }
-            tool_calls.push_back({{"id", string_at(block, "id")},
-                                  {"type", "function"},
-                                  {"function", {{"name", string_at(block, "name")}, {"arguments", wire::dump_json(input)}}}});
+            tool_calls.push_back(
+                {{"id", string_at(block, "id")},
+                 {"type", "function"},
+                 {"function", {{"name", string_at(block, "name")}, {"arguments", wire::dump_json(input)}}}});
         }
     }
     json message = {{"role", "assistant"}};
@@ -853,8 +849,9 @@ std::expected<ChatResult, wire::Failure> AnthropicAdapter::chat_response(std::st
         {"object", "chat.completion"},
         {"created", static_cast<std::int64_t>(std::time(nullptr))},
         {"model", model.empty() ? target.model : model},
-        {"choices", json::array({{{"index", 0}, {"message", std::move(message)}, {"logprobs", nullptr},
-                                  {"finish_reason", finish}}})},
+        {"choices",
+         json::array(
+             {{{"index", 0}, {"message", std::move(message)}, {"logprobs", nullptr}, {"finish_reason", finish}}})},
         {"usage", wire::usage_to_openai(result.usage)},
     };
     return result;

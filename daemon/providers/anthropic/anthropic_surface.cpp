@@ -12,8 +12,6 @@ namespace {
 
 using nlohmann::json;
 
-
-
 /// An Anthropic image/document source -> a data URL or plain URL.
 std::string source_url(const json& source)
 {
@@ -179,7 +177,8 @@ std::expected<json, wire::Failure> anthropic_request_to_canonical(const json& re
                 if (bool_at(b, "is_error")) {
                     text = "Error: " + text;
                 }
-                messages.push_back({{"role", "tool"}, {"tool_call_id", string_at(b, "tool_use_id")}, {"content", text}});
+                messages.push_back(
+                    {{"role", "tool"}, {"tool_call_id", string_at(b, "tool_use_id")}, {"content", text}});
             }
             if (!rest.empty()) {
                 auto parts = parts_of(rest);
@@ -197,15 +196,17 @@ std::expected<json, wire::Failure> anthropic_request_to_canonical(const json& re
                 if (type == "text") {
                     text += string_at(b, "text");
                 } else if (type == "tool_use") {
-                    tool_calls.push_back({{"id", string_at(b, "id")},
-                                          {"type", "function"},
-                                          {"function", {{"name", string_at(b, "name")},
-                                                        {"arguments", tool_input_text(field_at(b, "input"))}}}});
+                    tool_calls.push_back(
+                        {{"id", string_at(b, "id")},
+                         {"type", "function"},
+                         {"function",
+                          {{"name", string_at(b, "name")}, {"arguments", tool_input_text(field_at(b, "input"))}}}});
                 } else if (type == "thinking" || type == "redacted_thinking") {
                     thinking_blocks.push_back(b);
                 }
             }
-            json msg = {{"role", "assistant"}, {"content", text.empty() && !tool_calls.empty() ? json(nullptr) : json(text)}};
+            json msg = {{"role", "assistant"},
+                        {"content", text.empty() && !tool_calls.empty() ? json(nullptr) : json(text)}};
             if (!tool_calls.empty()) {
                 msg["tool_calls"] = std::move(tool_calls);
             }
@@ -251,7 +252,9 @@ std::expected<json, wire::Failure> anthropic_request_to_canonical(const json& re
                     "Tool type '" + type + "' is an Anthropic server tool and needs an Anthropic model.", "tools"));
             }
             json fn = {{"name", string_at(t, "name")},
-                       {"parameters", field_at(t, "input_schema").is_object() ? field_at(t, "input_schema") : json{{"type", "object"}, {"properties", json::object()}}}};
+                       {"parameters", field_at(t, "input_schema").is_object()
+                                          ? field_at(t, "input_schema")
+                                          : json{{"type", "object"}, {"properties", json::object()}}}};
             if (auto d = string_at(t, "description"); !d.empty()) {
                 fn["description"] = d;
             }
@@ -316,7 +319,8 @@ json canonical_response_to_anthropic(const json& cc, std::string_view model)
             {"usage", anthropic_usage(object_at(cc, "usage"))}};
 }
 
-AnthropicStreamWriter::AnthropicStreamWriter(std::string model) : m_model(std::move(model)) {}
+AnthropicStreamWriter::AnthropicStreamWriter(std::string model) : m_model(std::move(model))
+{}
 
 void AnthropicStreamWriter::start_message(const json& chunk, std::vector<std::string>& out)
 {
@@ -333,7 +337,8 @@ void AnthropicStreamWriter::start_message(const json& chunk, std::vector<std::st
                     {"stop_reason", nullptr},
                     {"stop_sequence", nullptr},
                     {"usage", {{"input_tokens", 0}, {"output_tokens", 0}}}};
-    out.push_back(wire::sse_event("message_start", wire::dump_json(json{{"type", "message_start"}, {"message", message}})));
+    out.push_back(
+        wire::sse_event("message_start", wire::dump_json(json{{"type", "message_start"}, {"message", message}})));
 }
 
 void AnthropicStreamWriter::open_block(Block type, json content_block, std::vector<std::string>& out)
@@ -343,7 +348,8 @@ void AnthropicStreamWriter::open_block(Block type, json content_block, std::vect
     ++m_block_index;
     out.push_back(wire::sse_event(
         "content_block_start",
-        wire::dump_json(json{{"type", "content_block_start"}, {"index", m_block_index}, {"content_block", std::move(content_block)}})));
+        wire::dump_json(json{
+            {"type", "content_block_start"}, {"index", m_block_index}, {"content_block", std::move(content_block)}})));
 }
 
 void AnthropicStreamWriter::close_block(std::vector<std::string>& out)
@@ -351,8 +357,8 @@ void AnthropicStreamWriter::close_block(std::vector<std::string>& out)
     if (m_block == Block::none) {
         return;
     }
-    out.push_back(
-        wire::sse_event("content_block_stop", wire::dump_json(json{{"type", "content_block_stop"}, {"index", m_block_index}})));
+    out.push_back(wire::sse_event("content_block_stop",
+                                  wire::dump_json(json{{"type", "content_block_stop"}, {"index", m_block_index}})));
     m_block = Block::none;
 }
 

@@ -80,12 +80,15 @@ std::expected<std::string, wire::Failure> azure_path(const Target& t, std::strin
 {
     if (t.base_url.empty()) {
         const std::string name = provider_name(t);
-        wire::Failure f = wire::bad_request(
-            "provider '" + name + "' has no Azure OpenAI endpoint configured: set AZURE_OPENAI_ENDPOINT=https://"
-            "RESOURCE.openai.azure.com in the daemon's environment, or base_url = "
-            "\"https://RESOURCE.openai.azure.com/openai\" under [providers." + name + "] in config.toml, "
-            "then restart the daemon",
-            "model");
+        wire::Failure f =
+            wire::bad_request("provider '" + name +
+                                  "' has no Azure OpenAI endpoint configured: set AZURE_OPENAI_ENDPOINT=https://"
+                                  "RESOURCE.openai.azure.com in the daemon's environment, or base_url = "
+                                  "\"https://RESOURCE.openai.azure.com/openai\" under [providers." +
+                                  name +
+                                  "] in config.toml, "
+                                  "then restart the daemon",
+                              "model");
         f.code = "azure_endpoint_missing";
         return std::unexpected(std::move(f));
     }
@@ -238,8 +241,9 @@ public:
             f.message = std::move(msg);
         } else if (f.code == "DeploymentNotFound") {
             f.kind = wire::FailureKind::not_found;
-            f.message += " (the model in \"azure/NAME\" is your deployment's name, as listed under "
-                         "Deployments in Azure AI Foundry)";
+            f.message +=
+                " (the model in \"azure/NAME\" is your deployment's name, as listed under "
+                "Deployments in Azure AI Foundry)";
         } else if (status == 401 && f.message.empty()) {
             f.message = "Azure OpenAI rejected the API key: check AZURE_OPENAI_API_KEY";
         }

@@ -72,31 +72,44 @@ std::expected<std::map<std::string, std::string>, wire::Failure> parse_headers(s
         i += 1;
         std::size_t fixed = 0;
         switch (type) {
-        case 0:
-        case 1: fixed = 0; break;
-        case 2: fixed = 1; break;
-        case 3: fixed = 2; break;
-        case 4: fixed = 4; break;
-        case 5:
-        case 8: fixed = 8; break;
-        case 9: fixed = 16; break;
-        case 6:
-        case 7: {
-            if (i + 2 > h.size()) {
-                return std::unexpected(framing_failure("header value length runs past the headers"));
+            case 0:
+            case 1:
+                fixed = 0;
+                break;
+            case 2:
+                fixed = 1;
+                break;
+            case 3:
+                fixed = 2;
+                break;
+            case 4:
+                fixed = 4;
+                break;
+            case 5:
+            case 8:
+                fixed = 8;
+                break;
+            case 9:
+                fixed = 16;
+                break;
+            case 6:
+            case 7: {
+                if (i + 2 > h.size()) {
+                    return std::unexpected(framing_failure("header value length runs past the headers"));
+                }
+                std::size_t len = read_u16(h, i);
+                i += 2;
+                if (i + len > h.size()) {
+                    return std::unexpected(framing_failure("header value runs past the headers"));
+                }
+                if (type == 7) {
+                    out[name] = std::string(h.substr(i, len));
+                }
+                i += len;
+                continue;
             }
-            std::size_t len = read_u16(h, i);
-            i += 2;
-            if (i + len > h.size()) {
-                return std::unexpected(framing_failure("header value runs past the headers"));
-            }
-            if (type == 7) {
-                out[name] = std::string(h.substr(i, len));
-            }
-            i += len;
-            continue;
-        }
-        default: return std::unexpected(framing_failure("unknown header type " + std::to_string(type)));
+            default:
+                return std::unexpected(framing_failure("unknown header type " + std::to_string(type)));
         }
         if (i + fixed > h.size()) {
             return std::unexpected(framing_failure("header value runs past the headers"));
@@ -219,7 +232,8 @@ wire::SseEvent to_event(const Message& message)
         ev.data = wire::dump_json(doc);
     } else if (type == "error") {
         ev.event = "error";
-        ev.data = wire::dump_json(nlohmann::json{{"__type", header(":error-code")}, {"message", header(":error-message")}});
+        ev.data =
+            wire::dump_json(nlohmann::json{{"__type", header(":error-code")}, {"message", header(":error-message")}});
     } else {
         ev.event = header(":event-type");
         ev.data = message.payload;

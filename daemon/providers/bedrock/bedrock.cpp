@@ -60,10 +60,6 @@ using nlohmann::json;
 constexpr const char* k_json_tool = "json_response";
 constexpr const char* k_service = "bedrock";
 
-
-
-
-
 std::string new_id()
 {
     static std::atomic<std::uint64_t> counter{0};
@@ -76,13 +72,13 @@ std::string new_id()
 std::expected<void, wire::Failure> check_credentials(const Target& target)
 {
     if (target.aws.access_key_id.empty() || target.aws.secret_access_key.empty()) {
-        return std::unexpected(wire::unauthorized(
-            "No AWS credentials for Bedrock: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and "
-            "AWS_SESSION_TOKEN for temporary credentials) in the daemon's environment."));
+        return std::unexpected(
+            wire::unauthorized("No AWS credentials for Bedrock: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and "
+                               "AWS_SESSION_TOKEN for temporary credentials) in the daemon's environment."));
     }
     if (target.aws.region.empty()) {
-        wire::Failure f = wire::unauthorized(
-            "No AWS region for Bedrock: set AWS_REGION (or AWS_DEFAULT_REGION), e.g. us-east-1.");
+        wire::Failure f =
+            wire::unauthorized("No AWS region for Bedrock: set AWS_REGION (or AWS_DEFAULT_REGION), e.g. us-east-1.");
         f.code = "missing_region";
         return std::unexpected(f);
     }
@@ -139,18 +135,16 @@ std::string model_path(const Target& target, std::string_view action)
 
 // ---- request mapping ---------------------------------------------------------------------
 
-
-
 std::expected<json, wire::Failure> image_block(const json& part)
 {
     const json& iu = part.contains("image_url") ? part["image_url"] : json();
     std::string url = iu.is_string() ? iu.get<std::string>() : string_at(iu, "url");
     auto d = parse_data_url(url);
     if (!d) {
-        return std::unexpected(wire::bad_request(
-            "Bedrock takes images as bytes only: send the image as a base64 data URL "
-            "(data:image/png;base64,...), not as an http(s) URL.",
-            "messages"));
+        return std::unexpected(
+            wire::bad_request("Bedrock takes images as bytes only: send the image as a base64 data URL "
+                              "(data:image/png;base64,...), not as an http(s) URL.",
+                              "messages"));
     }
     std::string format = d->media_type.starts_with("image/") ? d->media_type.substr(6) : std::string();
     if (format == "jpg") {
@@ -173,21 +167,25 @@ std::expected<json, wire::Failure> document_block(const json& part, int& counter
             "Bedrock takes files inline only: send file.file_data as a base64 data URL.", "messages"));
     }
     static const std::map<std::string, std::string> k_formats = {
-        {"application/pdf", "pdf"}, {"text/csv", "csv"}, {"application/msword", "doc"},
+        {"application/pdf", "pdf"},
+        {"text/csv", "csv"},
+        {"application/msword", "doc"},
         {"application/vnd.openxmlformats-officedocument.wordprocessingml.document", "docx"},
         {"application/vnd.ms-excel", "xls"},
         {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", "xlsx"},
-        {"text/html", "html"}, {"text/plain", "txt"}, {"text/markdown", "md"}};
+        {"text/html", "html"},
+        {"text/plain", "txt"},
+        {"text/markdown", "md"}};
     auto it = k_formats.find(d->media_type);
     if (it == k_formats.end()) {
-        return std::unexpected(wire::bad_request(
-            "Bedrock does not take documents of type '" + d->media_type + "'.", "messages"));
+        return std::unexpected(
+            wire::bad_request("Bedrock does not take documents of type '" + d->media_type + "'.", "messages"));
     }
     // Bedrock's document names allow letters, digits, spaces, hyphens, parentheses, brackets.
     std::string name;
     for (char c : string_at(file, "filename")) {
-        if (std::isalnum(static_cast<unsigned char>(c)) || c == ' ' || c == '-' || c == '(' || c == ')' ||
-            c == '[' || c == ']') {
+        if (std::isalnum(static_cast<unsigned char>(c)) || c == ' ' || c == '-' || c == '(' || c == ')' || c == '[' ||
+            c == ']') {
             name += c;
         }
     }
@@ -232,8 +230,8 @@ std::expected<json, wire::Failure> content_blocks(const json& content, int& doc_
         } else if (part.is_object() && type.empty() && !part.empty()) {
             block = part;  // already a Converse block ({text}, {image}, {cachePoint}, ...)
         } else {
-            return std::unexpected(wire::bad_request("Content part type '" + type + "' is not supported on Bedrock.",
-                                                     "messages"));
+            return std::unexpected(
+                wire::bad_request("Content part type '" + type + "' is not supported on Bedrock.", "messages"));
         }
         if (!block) {
             return std::unexpected(block.error());
@@ -280,10 +278,10 @@ std::expected<json, wire::Failure> tool_use_blocks(const json& tool_calls)
         if (!args.empty()) {
             input = wire::parse_json_lenient(args);
             if (input.is_discarded() || !input.is_object()) {
-                return std::unexpected(wire::bad_request(
-                    "The arguments of tool call '" + string_at(tc, "id") + "' (" + name +
-                        ") are not a JSON object; Bedrock needs tool input as an object.",
-                    "messages"));
+                return std::unexpected(
+                    wire::bad_request("The arguments of tool call '" + string_at(tc, "id") + "' (" + name +
+                                          ") are not a JSON object; Bedrock needs tool input as an object.",
+                                      "messages"));
             }
         }
         blocks.push_back({{"toolUse", {{"toolUseId", string_at(tc, "id")}, {"name", name}, {"input", input}}}});
@@ -423,8 +421,9 @@ wire::Failure failure_for(std::string type, int status, const std::string& messa
     }
     f.message = what + ": " + (message.empty() ? std::string("no error message") : message);
     if (f.kind == wire::FailureKind::auth) {
-        f.message += " Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN and that this "
-                     "model is enabled for the account in the Bedrock console for this region.";
+        f.message +=
+            " Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY / AWS_SESSION_TOKEN and that this "
+            "model is enabled for the account in the Bedrock console for this region.";
     }
     f.type = type;
     return f;
@@ -439,17 +438,17 @@ std::string message_of(const json& doc)
 json delta_chunk(const json& base, json delta, json finish_reason = nullptr)
 {
     json c = base;
-    c["choices"] = json::array(
-        {{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", std::move(finish_reason)}}});
+    c["choices"] = json::array({{{"index", 0},
+                                 {"delta", std::move(delta)},
+                                 {"logprobs", nullptr},
+                                 {"finish_reason", std::move(finish_reason)}}});
     return c;
 }
 
 class BedrockStream final : public StreamTranslator {
 public:
-    explicit BedrockStream(std::string model)
-        : m_id(new_id()), m_model(std::move(model)), m_created(std::time(nullptr))
-    {
-    }
+    explicit BedrockStream(std::string model) : m_id(new_id()), m_model(std::move(model)), m_created(std::time(nullptr))
+    {}
 
     std::expected<void, wire::Failure> on_event(const wire::SseEvent& ev, std::vector<json>& out) override
     {
@@ -458,7 +457,8 @@ public:
             return std::unexpected(
                 upstream_failure("Bedrock sent a stream event that is not JSON: " + wire::utf8_prefix(ev.data, 200)));
         }
-        const json base = {{"id", m_id}, {"object", "chat.completion.chunk"}, {"created", m_created}, {"model", m_model}};
+        const json base = {
+            {"id", m_id}, {"object", "chat.completion.chunk"}, {"created", m_created}, {"model", m_model}};
         const std::string& type = ev.event;
         if (type == "messageStart") {
             out.push_back(delta_chunk(base, {{"role", "assistant"}, {"content", ""}}));
@@ -588,7 +588,7 @@ public:
 };
 
 std::expected<UpstreamRequest, wire::Failure> BedrockAdapter::chat_request(const json& canonical, const Target& target,
-                                                                          bool stream) const
+                                                                           bool stream) const
 {
     if (!canonical.is_object() || !canonical.contains("messages") || !canonical["messages"].is_array()) {
         return std::unexpected(wire::bad_request("The request needs a 'messages' array.", "messages"));
@@ -787,8 +787,9 @@ std::expected<UpstreamRequest, wire::Failure> BedrockAdapter::chat_request(const
                     description += " " + d;
                 }
             }
-            tools.push_back({{"toolSpec",
-                              {{"name", k_json_tool}, {"description", description}, {"inputSchema", {{"json", schema}}}}}});
+            tools.push_back(
+                {{"toolSpec",
+                  {{"name", k_json_tool}, {"description", description}, {"inputSchema", {{"json", schema}}}}}});
             if (thinking) {
                 // Forcing a tool is not allowed with thinking; ask for it instead.
                 tool_choice = {{"auto", json::object()}};
@@ -827,7 +828,7 @@ std::expected<UpstreamRequest, wire::Failure> BedrockAdapter::chat_request(const
 }
 
 std::expected<ChatResult, wire::Failure> BedrockAdapter::chat_response(std::string_view body,
-                                                                      const Target& target) const
+                                                                       const Target& target) const
 {
     json doc = wire::parse_json_lenient(body);
     if (doc.is_discarded() || !doc.is_object()) {
@@ -855,9 +856,10 @@ std::expected<ChatResult, wire::Failure> BedrockAdapter::chat_response(std::stri
                 json_answer = true;
                 continue;
             }
-            tool_calls.push_back({{"id", string_at(tu, "toolUseId")},
-                                  {"type", "function"},
-                                  {"function", {{"name", string_at(tu, "name")}, {"arguments", wire::dump_json(input)}}}});
+            tool_calls.push_back(
+                {{"id", string_at(tu, "toolUseId")},
+                 {"type", "function"},
+                 {"function", {{"name", string_at(tu, "name")}, {"arguments", wire::dump_json(input)}}}});
         } else if (block.contains("reasoningContent")) {
             reasoning += string_at(object_at(block["reasoningContent"], "reasoningText"), "text");
         }
@@ -885,8 +887,9 @@ std::expected<ChatResult, wire::Failure> BedrockAdapter::chat_response(std::stri
         {"object", "chat.completion"},
         {"created", static_cast<std::int64_t>(std::time(nullptr))},
         {"model", target.model},
-        {"choices", json::array({{{"index", 0}, {"message", std::move(message)}, {"logprobs", nullptr},
-                                  {"finish_reason", finish}}})},
+        {"choices",
+         json::array(
+             {{{"index", 0}, {"message", std::move(message)}, {"logprobs", nullptr}, {"finish_reason", finish}}})},
         {"usage", wire::usage_to_openai(result.usage)},
     };
     return result;
@@ -919,7 +922,7 @@ wire::Failure BedrockAdapter::classify_error(int status, std::string_view body, 
 }
 
 std::expected<UpstreamRequest, wire::Failure> BedrockAdapter::embeddings_request(const json& canonical,
-                                                                                const Target& target) const
+                                                                                 const Target& target) const
 {
     const json input = canonical.is_object() && canonical.contains("input") ? canonical["input"] : json();
     json texts = json::array();
@@ -960,7 +963,7 @@ std::expected<UpstreamRequest, wire::Failure> BedrockAdapter::embeddings_request
 }
 
 std::expected<ChatResult, wire::Failure> BedrockAdapter::embeddings_response(std::string_view body,
-                                                                            const Target& target) const
+                                                                             const Target& target) const
 {
     json doc = wire::parse_json_lenient(body);
     if (doc.is_discarded() || !doc.is_object()) {

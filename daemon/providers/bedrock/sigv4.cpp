@@ -142,7 +142,8 @@ std::string canonical_uri(std::string_view path, const Options& options)
     std::size_t start = 0;
     while (start <= path.size()) {
         auto slash = path.find('/', start);
-        std::string_view seg = path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
+        std::string_view seg =
+            path.substr(start, slash == std::string_view::npos ? std::string_view::npos : slash - start);
         if (seg == "..") {
             if (!segments.empty()) {
                 segments.pop_back();
@@ -173,7 +174,8 @@ std::string canonical_query(std::string_view query)
     std::size_t start = 0;
     while (start < query.size()) {
         auto amp = query.find('&', start);
-        std::string_view pair = query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
+        std::string_view pair =
+            query.substr(start, amp == std::string_view::npos ? std::string_view::npos : amp - start);
         if (!pair.empty()) {
             auto eq = pair.find('=');
             std::string_view name = pair.substr(0, eq);
@@ -214,8 +216,8 @@ std::string sha256_hex(std::string_view data)
     return to_hex(digest.data(), digest.size());
 }
 
-Signed sign(const Request& req, const AwsCredentials& credentials, std::string_view region,
-            std::string_view service, std::time_t timestamp, const Options& options)
+Signed sign(const Request& req, const AwsCredentials& credentials, std::string_view region, std::string_view service,
+            std::time_t timestamp, const Options& options)
 {
     const std::string date_time = amz_date(timestamp);
     const std::string date = date_time.substr(0, 8);
@@ -274,8 +276,8 @@ Signed sign(const Request& req, const AwsCredentials& credentials, std::string_v
                             "\n" + canonical_headers + "\n" + signed_headers + "\n" + payload_hash;
 
     const std::string scope = date + "/" + std::string(region) + "/" + std::string(service) + "/aws4_request";
-    out.string_to_sign = std::string(k_algorithm) + "\n" + date_time + "\n" + scope + "\n" +
-                         sha256_hex(out.canonical_request);
+    out.string_to_sign =
+        std::string(k_algorithm) + "\n" + date_time + "\n" + scope + "\n" + sha256_hex(out.canonical_request);
 
     std::string key = hmac_sha256("AWS4" + credentials.secret_access_key, date);
     key = hmac_sha256(key, region);

@@ -27,9 +27,9 @@ struct Request {
 };
 
 struct Options {
-    bool double_encode = true;       ///< every service but S3
-    bool normalize_path = true;      ///< remove "." and ".." segments and empty segments (not S3)
-    bool content_sha256 = false;     ///< also send and sign x-amz-content-sha256
+    bool double_encode = true;    ///< every service but S3
+    bool normalize_path = true;   ///< remove "." and ".." segments and empty segments (not S3)
+    bool content_sha256 = false;  ///< also send and sign x-amz-content-sha256
 };
 
 /// The result of signing: the headers to add to the request, and the intermediate strings
@@ -44,8 +44,8 @@ struct Signed {
 /// Signs `req` for `service` in `region` at `timestamp` (seconds since the epoch, UTC).
 /// The session token, when the credentials have one, is sent and signed as
 /// X-Amz-Security-Token. A Host header in req.headers wins over req.host.
-Signed sign(const Request& req, const AwsCredentials& credentials, std::string_view region,
-            std::string_view service, std::time_t timestamp, const Options& options = {});
+Signed sign(const Request& req, const AwsCredentials& credentials, std::string_view region, std::string_view service,
+            std::time_t timestamp, const Options& options = {});
 
 /// Signs a full URL ("https://host[:port]/path?query") with the given extra headers.
 Signed sign_url(std::string_view method, std::string_view url, const HeaderList& headers, std::string_view payload,

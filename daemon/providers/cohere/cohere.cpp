@@ -33,9 +33,6 @@ namespace {
 
 using nlohmann::json;
 
-
-
-
 /// obj[a][b]... or a null json when any step is missing.
 const json& path_at(const json& obj, std::initializer_list<const char*> keys)
 {
@@ -98,8 +95,9 @@ std::optional<wire::Failure> failure_for_finish(std::string_view reason)
         return upstream_failure("Cohere stopped generating with finish_reason ERROR; retry the request");
     }
     if (reason == "TIMEOUT") {
-        wire::Failure f = upstream_failure("Cohere stopped generating with finish_reason TIMEOUT; retry the request "
-                                           "or lower max_tokens");
+        wire::Failure f = upstream_failure(
+            "Cohere stopped generating with finish_reason TIMEOUT; retry the request "
+            "or lower max_tokens");
         f.kind = wire::FailureKind::timeout;
         f.status = 504;
         return f;
@@ -117,15 +115,16 @@ std::expected<std::string, wire::Failure> text_of(const json& content, std::stri
         return content.get<std::string>();
     }
     if (!content.is_array()) {
-        return std::unexpected(wire::bad_request("The content of a " + std::string(role) +
-                                                 " message must be a string or an array of parts.", "messages"));
+        return std::unexpected(wire::bad_request(
+            "The content of a " + std::string(role) + " message must be a string or an array of parts.", "messages"));
     }
     std::string text;
     for (const auto& part : content) {
         std::string type = string_at(part, "type");
         if (type != "text") {
-            return std::unexpected(wire::bad_request("Cohere accepts only text parts in " + std::string(role) +
-                                                     " messages, not '" + type + "'.", "messages"));
+            return std::unexpected(wire::bad_request(
+                "Cohere accepts only text parts in " + std::string(role) + " messages, not '" + type + "'.",
+                "messages"));
         }
         text += string_at(part, "text");
     }
@@ -139,8 +138,8 @@ std::expected<json, wire::Failure> user_content(const json& content)
         return content;
     }
     if (!content.is_array()) {
-        return std::unexpected(wire::bad_request("The content of a user message must be a string or an array of parts.",
-                                                 "messages"));
+        return std::unexpected(
+            wire::bad_request("The content of a user message must be a string or an array of parts.", "messages"));
     }
     json parts = json::array();
     for (const auto& part : content) {
@@ -155,8 +154,8 @@ std::expected<json, wire::Failure> user_content(const json& content)
             }
             parts.push_back({{"type", "image_url"}, {"image_url", std::move(image)}});
         } else {
-            return std::unexpected(wire::bad_request("Cohere does not accept '" + type +
-                                                     "' content parts; send text or image_url parts.", "messages"));
+            return std::unexpected(wire::bad_request(
+                "Cohere does not accept '" + type + "' content parts; send text or image_url parts.", "messages"));
         }
     }
     return parts;
@@ -251,19 +250,21 @@ std::expected<void, wire::Failure> apply_tool_choice(const json& choice, json& o
         }
     }
     if (kept.empty()) {
-        return std::unexpected(wire::bad_request("tool_choice names '" + name + "', which is not in tools.", "tool_choice"));
+        return std::unexpected(
+            wire::bad_request("tool_choice names '" + name + "', which is not in tools.", "tool_choice"));
     }
     out["tools"] = std::move(kept);
     out["tool_choice"] = "REQUIRED";
     return {};
 }
 
-
 json delta_chunk(const json& base, json delta, json finish_reason = nullptr)
 {
     json c = base;
-    c["choices"] = json::array(
-        {{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", std::move(finish_reason)}}});
+    c["choices"] = json::array({{{"index", 0},
+                                 {"delta", std::move(delta)},
+                                 {"logprobs", nullptr},
+                                 {"finish_reason", std::move(finish_reason)}}});
     return c;
 }
 
@@ -278,8 +279,8 @@ public:
         }
         json data = wire::parse_json_lenient(ev.data);
         if (data.is_discarded() || !data.is_object()) {
-            return std::unexpected(upstream_failure("Cohere sent a stream event that is not JSON: " +
-                                                    wire::utf8_prefix(ev.data, 200)));
+            return std::unexpected(
+                upstream_failure("Cohere sent a stream event that is not JSON: " + wire::utf8_prefix(ev.data, 200)));
         }
         std::string type = string_at(data, "type");
         if (type.empty()) {
@@ -340,7 +341,8 @@ public:
             usage_chunk["usage"] = wire::usage_to_openai(m_usage);
             out.push_back(std::move(usage_chunk));
         } else if (type == "error" || (!data.contains("type") && data.contains("message"))) {
-            return std::unexpected(upstream_failure("Cohere reported an error mid-stream: " + string_at(data, "message")));
+            return std::unexpected(
+                upstream_failure("Cohere reported an error mid-stream: " + string_at(data, "message")));
         }
         // content-end, tool-call-end, citation-start/-end, debug and later types need no chunk.
         return {};
@@ -438,7 +440,8 @@ std::expected<UpstreamRequest, wire::Failure> CohereAdapter::chat_request(const 
             if (auto d = string_at(fn, "description"); !d.empty()) {
                 f["description"] = d;
             }
-            f["parameters"] = fn.contains("parameters") ? fn["parameters"] : json{{"type", "object"}, {"properties", json::object()}};
+            f["parameters"] =
+                fn.contains("parameters") ? fn["parameters"] : json{{"type", "object"}, {"properties", json::object()}};
             tools.push_back({{"type", "function"}, {"function", std::move(f)}});
         }
         out["tools"] = std::move(tools);
@@ -543,7 +546,8 @@ wire::Failure CohereAdapter::classify_error(int status, std::string_view body, c
         // 498 is Cohere's "invalid token"; clients know 401.
         f.kind = wire::FailureKind::auth;
         f.status = 401;
-        f.message = "Cohere rejected the API key (" + f.message + "): check COHERE_API_KEY or run 'aigw keys set cohere'";
+        f.message =
+            "Cohere rejected the API key (" + f.message + "): check COHERE_API_KEY or run 'aigw keys set cohere'";
     } else if (status == 402) {
         f.kind = wire::FailureKind::auth;
         f.message = "Cohere refused the request for billing reasons (" + f.message +
@@ -563,14 +567,12 @@ std::expected<UpstreamRequest, wire::Failure> CohereAdapter::embeddings_request(
     json texts = json::array();
     if (input.is_string()) {
         texts.push_back(input);
-    } else if (input.is_array() && !input.empty() && std::all_of(input.begin(), input.end(), [](const json& v) {
-                   return v.is_string();
-               })) {
+    } else if (input.is_array() && !input.empty() &&
+               std::all_of(input.begin(), input.end(), [](const json& v) { return v.is_string(); })) {
         texts = input;
     } else {
-        return std::unexpected(
-            wire::bad_request("Cohere embeds text: 'input' must be a string or an array of strings (not token ids).",
-                              "input"));
+        return std::unexpected(wire::bad_request(
+            "Cohere embeds text: 'input' must be a string or an array of strings (not token ids).", "input"));
     }
     json out = {{"model", target.model},
                 {"texts", std::move(texts)},

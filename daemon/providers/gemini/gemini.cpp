@@ -31,9 +31,6 @@ using nlohmann::json;
 
 constexpr std::string_view k_signature_separator = "__thought__";
 
-
-
-
 std::string tool_call_id(int n, const std::string& signature)
 {
     std::string id = "call_" + std::to_string(n);
@@ -58,10 +55,9 @@ std::string mime_from_url(std::string_view url)
     std::string path(url.substr(0, q));
     std::transform(path.begin(), path.end(), path.begin(), [](unsigned char c) { return std::tolower(c); });
     static const std::pair<const char*, const char*> k_types[] = {
-        {".png", "image/png"},       {".jpg", "image/jpeg"},      {".jpeg", "image/jpeg"},
-        {".webp", "image/webp"},     {".gif", "image/gif"},       {".heic", "image/heic"},
-        {".heif", "image/heif"},     {".pdf", "application/pdf"}, {".mp3", "audio/mp3"},
-        {".wav", "audio/wav"},       {".mp4", "video/mp4"},       {".txt", "text/plain"},
+        {".png", "image/png"}, {".jpg", "image/jpeg"},  {".jpeg", "image/jpeg"}, {".webp", "image/webp"},
+        {".gif", "image/gif"}, {".heic", "image/heic"}, {".heif", "image/heif"}, {".pdf", "application/pdf"},
+        {".mp3", "audio/mp3"}, {".wav", "audio/wav"},   {".mp4", "video/mp4"},   {".txt", "text/plain"},
     };
     for (const auto& [ext, type] : k_types) {
         if (path.ends_with(ext)) {
@@ -81,15 +77,16 @@ std::expected<json, wire::Failure> media_part(const std::string& url, const std:
             return std::unexpected(wire::bad_request("Data URLs must be base64 (data:<type>;base64,...).", "messages"));
         }
         meta.remove_suffix(7);
-        return json{{"inlineData", {{"mimeType", meta.empty() ? fallback_mime : std::string(meta)},
-                                    {"data", url.substr(comma + 1)}}}};
+        return json{
+            {"inlineData",
+             {{"mimeType", meta.empty() ? fallback_mime : std::string(meta)}, {"data", url.substr(comma + 1)}}}};
     }
     if (url.starts_with("http://") || url.starts_with("https://") || url.starts_with("gs://")) {
         return json{{"fileData", {{"mimeType", mime_from_url(url)}, {"fileUri", url}}}};
     }
-    return std::unexpected(
-        wire::bad_request("Gemini takes media as base64 data URLs or http(s) URLs; got '" + wire::utf8_prefix(url, 40) + "'.",
-                          "messages"));
+    return std::unexpected(wire::bad_request(
+        "Gemini takes media as base64 data URLs or http(s) URLs; got '" + wire::utf8_prefix(url, 40) + "'.",
+        "messages"));
 }
 
 /// Canonical content (string, parts or null) -> Gemini parts.
@@ -125,8 +122,9 @@ std::expected<json, wire::Failure> parts_of(const json& content)
         } else if (type == "input_audio") {
             const json& a = p.contains("input_audio") ? p["input_audio"] : json::object();
             std::string format = string_at(a, "format");
-            parts.push_back({{"inlineData", {{"mimeType", "audio/" + (format.empty() ? std::string("wav") : format)},
-                                             {"data", string_at(a, "data")}}}});
+            parts.push_back({{"inlineData",
+                              {{"mimeType", "audio/" + (format.empty() ? std::string("wav") : format)},
+                               {"data", string_at(a, "data")}}}});
         } else if (type == "file") {
             const json& f = p.contains("file") ? p["file"] : json::object();
             auto part = media_part(string_at(f, "file_data"), "application/pdf");
@@ -151,10 +149,9 @@ json gemini_schema(const json& schema)
         return schema;
     }
     static const std::set<std::string> k_keep = {
-        "type",      "format",   "title",         "description",   "nullable", "enum",
-        "maxItems",  "minItems", "required",      "minProperties", "maxProperties",
-        "minLength", "maxLength", "pattern",      "example",       "propertyOrdering",
-        "default",   "minimum",  "maximum",
+        "type",     "format",           "title",         "description",   "nullable",  "enum",      "maxItems",
+        "minItems", "required",         "minProperties", "maxProperties", "minLength", "maxLength", "pattern",
+        "example",  "propertyOrdering", "default",       "minimum",       "maximum",
     };
     json out = json::object();
     for (auto it = schema.begin(); it != schema.end(); ++it) {
@@ -238,7 +235,8 @@ void read_usage(const json& meta, wire::Usage& u)
         return;
     }
     u.reported = true;
-    u.input_tokens = wire::token_count_at(meta, "promptTokenCount", u) + wire::token_count_at(meta, "toolUsePromptTokenCount", u);
+    u.input_tokens =
+        wire::token_count_at(meta, "promptTokenCount", u) + wire::token_count_at(meta, "toolUsePromptTokenCount", u);
     u.cached_tokens = wire::token_count_at(meta, "cachedContentTokenCount", u);
     u.reasoning_tokens = wire::token_count_at(meta, "thoughtsTokenCount", u);
     u.output_tokens = wire::token_count_at(meta, "candidatesTokenCount", u) + u.reasoning_tokens;
@@ -319,7 +317,6 @@ wire::Failure failure_from_google_error(int status, const json& err, std::option
     return f;
 }
 
-
 json delta_chunk(const json& base, int index, json delta, json finish_reason = nullptr)
 {
     json c = base;
@@ -344,8 +341,8 @@ public:
             resp = resp[0];
         }
         if (resp.is_discarded() || !resp.is_object()) {
-            return std::unexpected(upstream_failure("Gemini sent a stream event that is not JSON: " +
-                                                    wire::utf8_prefix(ev.data, 200)));
+            return std::unexpected(
+                upstream_failure("Gemini sent a stream event that is not JSON: " + wire::utf8_prefix(ev.data, 200)));
         }
         if (resp.contains("error") && resp["error"].is_object()) {
             return std::unexpected(failure_from_google_error(0, resp["error"], std::nullopt));
@@ -511,7 +508,8 @@ std::expected<UpstreamRequest, wire::Failure> GeminiAdapter::chat_request(const 
                     json parsed = args.empty() ? json::object() : wire::parse_json_lenient(args);
                     if (parsed.is_discarded() || !parsed.is_object()) {
                         return std::unexpected(wire::bad_request(
-                            "The arguments of tool call '" + id + "' (" + name + ") are not a JSON object.", "messages"));
+                            "The arguments of tool call '" + id + "' (" + name + ") are not a JSON object.",
+                            "messages"));
                     }
                     json part = {{"functionCall", {{"name", name}, {"args", std::move(parsed)}}}};
                     if (auto sig = signature_of(id); !sig.empty()) {
@@ -567,7 +565,8 @@ std::expected<UpstreamRequest, wire::Failure> GeminiAdapter::chat_request(const 
             if (auto d = string_at(fn, "description"); !d.empty()) {
                 decl["description"] = d;
             }
-            if (fn.contains("parameters") && fn["parameters"].is_object() && !fn["parameters"].value("properties", json::object()).empty()) {
+            if (fn.contains("parameters") && fn["parameters"].is_object() &&
+                !fn["parameters"].value("properties", json::object()).empty()) {
                 decl["parameters"] = gemini_schema(fn["parameters"]);
             }
             decls.push_back(std::move(decl));
@@ -588,8 +587,7 @@ std::expected<UpstreamRequest, wire::Failure> GeminiAdapter::chat_request(const 
                 std::string s = tc.get<std::string>();
                 config = {{"mode", s == "required" ? "ANY" : s == "none" ? "NONE" : "AUTO"}};
             } else if (tc.is_object() && tc.contains("function")) {
-                config = {{"mode", "ANY"},
-                          {"allowedFunctionNames", json::array({string_at(tc["function"], "name")})}};
+                config = {{"mode", "ANY"}, {"allowedFunctionNames", json::array({string_at(tc["function"], "name")})}};
             }
             if (!config.is_null()) {
                 out["toolConfig"] = {{"functionCallingConfig", std::move(config)}};
@@ -752,8 +750,8 @@ std::expected<UpstreamRequest, wire::Failure> GeminiAdapter::embeddings_request(
     } else if (input.is_array()) {
         for (const auto& item : input) {
             if (!item.is_string()) {
-                return std::unexpected(wire::bad_request(
-                    "Gemini embeddings take text input only (strings, not token arrays).", "input"));
+                return std::unexpected(
+                    wire::bad_request("Gemini embeddings take text input only (strings, not token arrays).", "input"));
             }
             texts.push_back(item);
         }
@@ -783,9 +781,7 @@ std::expected<ChatResult, wire::Failure> GeminiAdapter::embeddings_response(std:
     int index = 0;
     for (const auto& e : resp["embeddings"]) {
         const json values = e.contains("values") ? e["values"] : json::array();
-        data.push_back({{"object", "embedding"},
-                        {"index", index++},
-                        {"embedding", values}});
+        data.push_back({{"object", "embedding"}, {"index", index++}, {"embedding", values}});
     }
     ChatResult result;
     // batchEmbedContents reports no token counts.

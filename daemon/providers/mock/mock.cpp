@@ -73,7 +73,8 @@ Answer answer_for(const nlohmann::json& req, std::string_view model_name)
                 a.tool_calls = nlohmann::json::array({{
                     {"id", "call_mock_0"},
                     {"type", "function"},
-                    {"function", {{"name", name}, {"arguments", wire::dump_json(nlohmann::json({{"query", last_user}}))}}},
+                    {"function",
+                     {{"name", name}, {"arguments", wire::dump_json(nlohmann::json({{"query", last_user}}))}}},
                 }});
                 a.finish_reason = "tool_calls";
                 a.usage.output_tokens = token_estimate(wire::dump_json(a.tool_calls));
@@ -86,7 +87,8 @@ Answer answer_for(const nlohmann::json& req, std::string_view model_name)
     echo.append(model_name);
     echo += ": ";
     echo += last_user.empty() ? std::string("(no user message)") : last_user;
-    if (auto rf = req.find("response_format"); rf != req.end() && (string_at(*rf, "type") == "json_object" || string_at(*rf, "type") == "json_schema")) {
+    if (auto rf = req.find("response_format");
+        rf != req.end() && (string_at(*rf, "type") == "json_object" || string_at(*rf, "type") == "json_schema")) {
         a.content = wire::dump_json(nlohmann::json({{"answer", echo}}));
     } else {
         a.content = std::move(echo);
@@ -118,9 +120,9 @@ std::uint64_t fnv1a(std::string_view prefix, std::string_view text)
 /// Words too common to say what a prompt is about (contraction tails included).
 bool is_stop_word(std::string_view w)
 {
-    static constexpr std::string_view k_stop[] = {"a",  "an", "the", "is", "are", "was", "were", "be", "of",   "to",
-                                                  "in", "on", "for", "and", "or", "s",   "t",    "d",  "ll",   "re",
-                                                  "ve", "m",  "it",  "this", "that", "please"};
+    static constexpr std::string_view k_stop[] = {"a",  "an", "the", "is",  "are", "was",  "were", "be",    "of",
+                                                  "to", "in", "on",  "for", "and", "or",   "s",    "t",     "d",
+                                                  "ll", "re", "ve",  "m",   "it",  "this", "that", "please"};
     for (auto s : k_stop) {
         if (s == w) {
             return true;
@@ -203,7 +205,9 @@ ChatResult complete(const nlohmann::json& canonical, std::string_view model_name
         {"object", "chat.completion"},
         {"created", created},
         {"model", std::string("mock/") + std::string(model_name)},
-        {"choices", nlohmann::json::array({{{"index", 0}, {"message", std::move(message)}, {"logprobs", nullptr},
+        {"choices", nlohmann::json::array({{{"index", 0},
+                                            {"message", std::move(message)},
+                                            {"logprobs", nullptr},
                                             {"finish_reason", a.finish_reason}}})},
         {"usage", wire::usage_to_openai(a.usage)},
     };
@@ -220,15 +224,19 @@ std::vector<nlohmann::json> stream_chunks(const nlohmann::json& canonical, std::
 
     auto delta_chunk = [&](nlohmann::json delta) {
         auto c = chunk_base(id, model, created);
-        c["choices"] = nlohmann::json::array({{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr},
-                                               {"finish_reason", nullptr}}});
+        c["choices"] = nlohmann::json::array(
+            {{{"index", 0}, {"delta", std::move(delta)}, {"logprobs", nullptr}, {"finish_reason", nullptr}}});
         return c;
     };
     out.push_back(delta_chunk({{"role", "assistant"}, {"content", ""}, {"refusal", nullptr}}));
     if (a.tool_calls.is_array()) {
         const auto& call = a.tool_calls[0];
-        out.push_back(delta_chunk({{"tool_calls", nlohmann::json::array({{{"index", 0}, {"id", call["id"]}, {"type", "function"},
-            {"function", {{"name", call["function"]["name"]}, {"arguments", ""}}}}})}}));
+        out.push_back(delta_chunk(
+            {{"tool_calls",
+              nlohmann::json::array({{{"index", 0},
+                                      {"id", call["id"]},
+                                      {"type", "function"},
+                                      {"function", {{"name", call["function"]["name"]}, {"arguments", ""}}}}})}}));
         const std::string args = call["function"]["arguments"].get<std::string>();
         // Pieces of about 16 bytes, each ending on a character boundary.
         for (std::size_t i = 0; i < args.size();) {
@@ -236,8 +244,9 @@ std::vector<nlohmann::json> stream_chunks(const nlohmann::json& canonical, std::
             if (len == 0) {
                 len = std::min<std::size_t>(4, args.size() - i);  // a character longer than the piece
             }
-            out.push_back(delta_chunk({{"tool_calls", nlohmann::json::array({{{"index", 0},
-                {"function", {{"arguments", args.substr(i, len)}}}}})}}));
+            out.push_back(delta_chunk(
+                {{"tool_calls",
+                  nlohmann::json::array({{{"index", 0}, {"function", {{"arguments", args.substr(i, len)}}}}})}}));
             i += len;
         }
     } else {
@@ -254,7 +263,9 @@ std::vector<nlohmann::json> stream_chunks(const nlohmann::json& canonical, std::
         }
     }
     auto fin = chunk_base(id, model, created);
-    fin["choices"] = nlohmann::json::array({{{"index", 0}, {"delta", nlohmann::json::object()}, {"logprobs", nullptr},
+    fin["choices"] = nlohmann::json::array({{{"index", 0},
+                                             {"delta", nlohmann::json::object()},
+                                             {"logprobs", nullptr},
                                              {"finish_reason", a.finish_reason}}});
     out.push_back(std::move(fin));
     auto usage = chunk_base(id, model, created);
@@ -267,7 +278,7 @@ std::vector<nlohmann::json> stream_chunks(const nlohmann::json& canonical, std::
 std::chrono::milliseconds chunk_delay(std::string_view model_name)
 {
     return model_name.find("slow") != std::string_view::npos ? std::chrono::milliseconds(25)
-                                                              : std::chrono::milliseconds(0);
+                                                             : std::chrono::milliseconds(0);
 }
 
 ChatResult embeddings(const nlohmann::json& canonical, std::string_view model_name)

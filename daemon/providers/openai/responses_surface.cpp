@@ -17,16 +17,35 @@ constexpr std::string_view k_opaque_prefix = "aigw:v1:";
 constexpr std::array<const char*, 2> k_opaque_fields = {"thinking_blocks", "reasoning_opaque"};
 
 /// Request fields that only OpenAI can honour: present (and not null/false/0) -> 400.
-constexpr std::array<const char*, 6> k_openai_only = {"background",  "conversation", "prompt",
-                                                     "max_tool_calls", "context_management", "top_logprobs"};
+constexpr std::array<const char*, 6> k_openai_only = {"background",     "conversation",       "prompt",
+                                                      "max_tool_calls", "context_management", "top_logprobs"};
 
 /// Request fields read by the translation or safe to ignore off OpenAI.
-constexpr std::array<const char*, 25> k_known = {
-    "model",        "input",          "instructions",          "tools",         "tool_choice",
-    "parallel_tool_calls", "text",    "reasoning",             "max_output_tokens", "temperature",
-    "top_p",        "metadata",       "user",                  "safety_identifier", "stream",
-    "stream_options", "store",        "prompt_cache_key",      "prompt_cache_retention", "include",
-    "truncation",   "service_tier",   "previous_response_id",  "client_metadata", "prompt_cache_options"};
+constexpr std::array<const char*, 25> k_known = {"model",
+                                                 "input",
+                                                 "instructions",
+                                                 "tools",
+                                                 "tool_choice",
+                                                 "parallel_tool_calls",
+                                                 "text",
+                                                 "reasoning",
+                                                 "max_output_tokens",
+                                                 "temperature",
+                                                 "top_p",
+                                                 "metadata",
+                                                 "user",
+                                                 "safety_identifier",
+                                                 "stream",
+                                                 "stream_options",
+                                                 "store",
+                                                 "prompt_cache_key",
+                                                 "prompt_cache_retention",
+                                                 "include",
+                                                 "truncation",
+                                                 "service_tier",
+                                                 "previous_response_id",
+                                                 "client_metadata",
+                                                 "prompt_cache_options"};
 
 std::string not_supported(const std::string& what)
 {
@@ -101,9 +120,10 @@ std::expected<json, wire::Failure> parts_of(const json& content, const std::stri
             parts.push_back({{"type", "text"}, {"text", string_at(p, "refusal")}});
         } else if (type == "input_image") {
             if (!string_at(p, "file_id").empty()) {
-                return std::unexpected(field_error(
-                    at + ".file_id", "an OpenAI file id cannot be read by other providers; send image_url (a URL or a "
-                                     "data: URL) instead."));
+                return std::unexpected(
+                    field_error(at + ".file_id",
+                                "an OpenAI file id cannot be read by other providers; send image_url (a URL or a "
+                                "data: URL) instead."));
             }
             std::string url = string_at(p, "image_url");
             if (url.empty()) {
@@ -175,8 +195,7 @@ class MessageBuilder {
 public:
     explicit MessageBuilder(const ResponsesItemLookup& lookup, const std::vector<json>& previous)
         : m_lookup(lookup), m_previous(previous)
-    {
-    }
+    {}
 
     std::expected<void, wire::Failure> add(const json& item, const std::string& at, bool resolved = false)
     {
@@ -238,8 +257,9 @@ public:
             auto fields = decode_reasoning_opaque(string_at(item, "encrypted_content"));
             if (!fields || string_at(*fields, "compaction_summary").empty()) {
                 return std::unexpected(field_error(
-                    at, "a compaction item made by OpenAI can only be read by OpenAI models; compact this conversation "
-                        "again with the model you are using now."));
+                    at,
+                    "a compaction item made by OpenAI can only be read by OpenAI models; compact this conversation "
+                    "again with the model you are using now."));
             }
             flush();
             m_messages.push_back({{"role", "user"}, {"content", string_at(*fields, "compaction_summary")}});
@@ -428,10 +448,11 @@ std::expected<json, wire::Failure> tools_of(const json& tools)
         } else if (type == "custom") {
             out.push_back({{"type", "function"}, {"function", custom_tool_function(t)}});
         } else {
-            return std::unexpected(wire::bad_request(
-                "tool type '" + type + "' is not supported by aigw for non-OpenAI models (only function and custom "
-                "tools are); use an OpenAI model for OpenAI's built-in tools.",
-                "tools"));
+            return std::unexpected(
+                wire::bad_request("tool type '" + type +
+                                      "' is not supported by aigw for non-OpenAI models (only function and custom "
+                                      "tools are); use an OpenAI model for OpenAI's built-in tools.",
+                                  "tools"));
         }
     }
     return out;
@@ -572,15 +593,16 @@ json message_item(std::string id, const std::string& text, const char* status)
 json function_call_item(std::string id, const std::string& call_id, const std::string& name,
                         const std::string& arguments, const char* status)
 {
-    return {{"id", std::move(id)}, {"type", "function_call"}, {"status", status},
-            {"arguments", arguments},  {"call_id", call_id},         {"name", name}};
+    return {{"id", std::move(id)},    {"type", "function_call"}, {"status", status},
+            {"arguments", arguments}, {"call_id", call_id},      {"name", name}};
 }
 
 json custom_tool_call_item(std::string id, const std::string& call_id, const std::string& name,
                            const std::string& input)
 {
-    return {{"id", std::move(id)}, {"type", "custom_tool_call"}, {"status", "completed"},
-            {"call_id", call_id},  {"name", name},                {"input", input}};
+    return {{"id", std::move(id)},   {"type", "custom_tool_call"},
+            {"status", "completed"}, {"call_id", call_id},
+            {"name", name},          {"input", input}};
 }
 
 json responses_usage_json(const json& canonical_usage)
@@ -624,7 +646,8 @@ json response_object(const ResponsesContext& ctx, const char* status, json outpu
             {"parallel_tool_calls", echo(req, "parallel_tool_calls", true)},
             {"previous_response_id", echo(req, "previous_response_id", nullptr)},
             {"prompt_cache_key", echo(req, "prompt_cache_key", nullptr)},
-            {"reasoning", {{"effort", echo(reasoning, "effort", nullptr)}, {"summary", echo(reasoning, "summary", nullptr)}}},
+            {"reasoning",
+             {{"effort", echo(reasoning, "effort", nullptr)}, {"summary", echo(reasoning, "summary", nullptr)}}},
             {"safety_identifier", echo(req, "safety_identifier", nullptr)},
             {"service_tier", "default"},
             {"store", echo(req, "store", true)},
@@ -658,12 +681,12 @@ std::string error_code_for(const wire::Failure& f)
         return f.code;
     }
     switch (f.kind) {
-    case wire::FailureKind::rate_limited:
-        return "rate_limit_exceeded";
-    case wire::FailureKind::bad_request:
-        return "invalid_prompt";
-    default:
-        return "server_error";
+        case wire::FailureKind::rate_limited:
+            return "rate_limit_exceeded";
+        case wire::FailureKind::bad_request:
+            return "invalid_prompt";
+        default:
+            return "server_error";
     }
 }
 
@@ -859,9 +882,8 @@ std::expected<json, wire::Failure> responses_request_to_canonical(const json& bo
     }
     if (body.contains("truncation") && !body["truncation"].is_null() && body["truncation"] != "disabled") {
         if (body["truncation"] == "auto") {
-            return std::unexpected(wire::bad_request(not_supported("truncation 'auto'") +
-                                                         " Leave it out or set it to 'disabled'.",
-                                                     "truncation"));
+            return std::unexpected(wire::bad_request(
+                not_supported("truncation 'auto'") + " Leave it out or set it to 'disabled'.", "truncation"));
         }
         return std::unexpected(field_error("truncation", "must be 'auto' or 'disabled'."));
     }
@@ -932,7 +954,8 @@ json canonical_response_to_responses(const json& cc, const ResponsesContext& ctx
             }
         }
     }
-    json response = response_object(ctx, "completed", std::move(output), responses_usage_json(cc.value("usage", json())));
+    json response =
+        response_object(ctx, "completed", std::move(output), responses_usage_json(cc.value("usage", json())));
     apply_finish(response, finish);
     return response;
 }
@@ -980,27 +1003,30 @@ json ResponsesStreamWriter::item_json(const Item& item, bool done) const
 {
     const char* status = done ? "completed" : "in_progress";
     switch (item.kind) {
-    case Kind::reasoning: {
-        if (!done) {
-            return {{"id", item.id}, {"type", "reasoning"}, {"summary", json::array()}};
+        case Kind::reasoning: {
+            if (!done) {
+                return {{"id", item.id}, {"type", "reasoning"}, {"summary", json::array()}};
+            }
+            return reasoning_item(item.id, item.text, item.thinking_blocks, {});
         }
-        return reasoning_item(item.id, item.text, item.thinking_blocks, {});
-    }
-    case Kind::message: {
-        if (!done) {
-            return {{"id", item.id}, {"type", "message"}, {"status", status}, {"role", "assistant"},
-                    {"content", json::array()}};
+        case Kind::message: {
+            if (!done) {
+                return {{"id", item.id},
+                        {"type", "message"},
+                        {"status", status},
+                        {"role", "assistant"},
+                        {"content", json::array()}};
+            }
+            bool incomplete = m_finish_reason == "length" || m_finish_reason == "content_filter";
+            return message_item(item.id, item.text, incomplete ? "incomplete" : "completed");
         }
-        bool incomplete = m_finish_reason == "length" || m_finish_reason == "content_filter";
-        return message_item(item.id, item.text, incomplete ? "incomplete" : "completed");
-    }
-    case Kind::function_call:
-        return function_call_item(item.id, item.call_id, item.name, done ? item.text : std::string{}, status);
-    case Kind::custom_tool_call: {
-        json j = custom_tool_call_item(item.id, item.call_id, item.name, done ? item.text : std::string{});
-        j["status"] = status;
-        return j;
-    }
+        case Kind::function_call:
+            return function_call_item(item.id, item.call_id, item.name, done ? item.text : std::string{}, status);
+        case Kind::custom_tool_call: {
+            json j = custom_tool_call_item(item.id, item.call_id, item.name, done ? item.text : std::string{});
+            j["status"] = status;
+            return j;
+        }
     }
     return json::object();
 }
@@ -1018,31 +1044,36 @@ void ResponsesStreamWriter::close_item(Item& item, std::vector<std::string>& out
         return d;
     };
     switch (item.kind) {
-    case Kind::reasoning:
-        if (item.has_part) {
-            out.push_back(emit("response.reasoning_summary_text.done", with({{"summary_index", 0}, {"text", item.text}})));
-            out.push_back(emit("response.reasoning_summary_part.done",
-                               with({{"summary_index", 0}, {"part", {{"type", "summary_text"}, {"text", item.text}}}})));
-        }
-        break;
-    case Kind::message:
-        out.push_back(emit("response.output_text.done",
-                           with({{"content_index", 0}, {"text", item.text}, {"logprobs", json::array()}})));
-        out.push_back(emit("response.content_part.done", with({{"content_index", 0}, {"part", output_text_part(item.text)}})));
-        break;
-    case Kind::function_call:
-        out.push_back(emit("response.function_call_arguments.done", with({{"arguments", item.text}, {"name", item.name}})));
-        break;
-    case Kind::custom_tool_call:
-        // The input arrives as JSON text of {"input": "..."}: it is decoded once it is complete.
-        item.text = custom_input_of(item.text);
-        if (!item.text.empty()) {
-            out.push_back(emit("response.custom_tool_call_input.delta", with({{"delta", item.text}})));
-        }
-        out.push_back(emit("response.custom_tool_call_input.done", with({{"input", item.text}})));
-        break;
+        case Kind::reasoning:
+            if (item.has_part) {
+                out.push_back(
+                    emit("response.reasoning_summary_text.done", with({{"summary_index", 0}, {"text", item.text}})));
+                out.push_back(
+                    emit("response.reasoning_summary_part.done",
+                         with({{"summary_index", 0}, {"part", {{"type", "summary_text"}, {"text", item.text}}}})));
+            }
+            break;
+        case Kind::message:
+            out.push_back(emit("response.output_text.done",
+                               with({{"content_index", 0}, {"text", item.text}, {"logprobs", json::array()}})));
+            out.push_back(emit("response.content_part.done",
+                               with({{"content_index", 0}, {"part", output_text_part(item.text)}})));
+            break;
+        case Kind::function_call:
+            out.push_back(
+                emit("response.function_call_arguments.done", with({{"arguments", item.text}, {"name", item.name}})));
+            break;
+        case Kind::custom_tool_call:
+            // The input arrives as JSON text of {"input": "..."}: it is decoded once it is complete.
+            item.text = custom_input_of(item.text);
+            if (!item.text.empty()) {
+                out.push_back(emit("response.custom_tool_call_input.delta", with({{"delta", item.text}})));
+            }
+            out.push_back(emit("response.custom_tool_call_input.done", with({{"input", item.text}})));
+            break;
     }
-    out.push_back(emit("response.output_item.done", {{"output_index", item.output_index}, {"item", item_json(item, true)}}));
+    out.push_back(
+        emit("response.output_item.done", {{"output_index", item.output_index}, {"item", item_json(item, true)}}));
 }
 
 void ResponsesStreamWriter::close_current(std::vector<std::string>& out)
@@ -1081,23 +1112,24 @@ std::vector<std::string> ResponsesStreamWriter::on_chunk(const json& chunk)
     };
 
     if (auto reasoning = string_at(delta, "reasoning_content"); !reasoning.empty()) {
-        Item* item = current_is(Kind::reasoning) ? &m_items[static_cast<std::size_t>(m_current)] : &open_current(Kind::reasoning);
+        Item* item = current_is(Kind::reasoning) ? &m_items[static_cast<std::size_t>(m_current)]
+                                                 : &open_current(Kind::reasoning);
         if (!item->has_part) {
             item->has_part = true;
-            out.push_back(emit("response.reasoning_summary_part.added",
-                               {{"item_id", item->id},
-                                {"output_index", item->output_index},
-                                {"summary_index", 0},
-                                {"part", {{"type", "summary_text"}, {"text", ""}}}}));
+            out.push_back(
+                emit("response.reasoning_summary_part.added", {{"item_id", item->id},
+                                                               {"output_index", item->output_index},
+                                                               {"summary_index", 0},
+                                                               {"part", {{"type", "summary_text"}, {"text", ""}}}}));
         }
         item->text += reasoning;
-        out.push_back(emit("response.reasoning_summary_text.delta", {{"item_id", item->id},
-                                                                     {"output_index", item->output_index},
-                                                                     {"summary_index", 0},
-                                                                     {"delta", reasoning}}));
+        out.push_back(emit(
+            "response.reasoning_summary_text.delta",
+            {{"item_id", item->id}, {"output_index", item->output_index}, {"summary_index", 0}, {"delta", reasoning}}));
     }
     if (delta.contains("thinking_blocks") && delta["thinking_blocks"].is_array()) {
-        Item* item = current_is(Kind::reasoning) ? &m_items[static_cast<std::size_t>(m_current)] : &open_current(Kind::reasoning);
+        Item* item = current_is(Kind::reasoning) ? &m_items[static_cast<std::size_t>(m_current)]
+                                                 : &open_current(Kind::reasoning);
         for (auto block : delta["thinking_blocks"]) {
             // Anthropic streams the thinking text apart from its signature: the signed block
             // covers the text since the previous one.
@@ -1113,7 +1145,8 @@ std::vector<std::string> ResponsesStreamWriter::on_chunk(const json& chunk)
         text = string_at(delta, "refusal");
     }
     if (!text.empty()) {
-        Item* item = current_is(Kind::message) ? &m_items[static_cast<std::size_t>(m_current)] : &open_current(Kind::message);
+        Item* item =
+            current_is(Kind::message) ? &m_items[static_cast<std::size_t>(m_current)] : &open_current(Kind::message);
         if (item->text.empty()) {
             out.push_back(emit("response.content_part.added", {{"item_id", item->id},
                                                                {"output_index", item->output_index},
@@ -1268,7 +1301,8 @@ std::expected<void, wire::Failure> ResponsesStreamTap::on_event(const wire::SseE
         wire::Failure f = upstream_failure(string_at(err, "message"));
         f.code = string_at(err, "code");
         if (f.message.empty()) {
-            f.message = "the upstream's Responses stream failed" + (f.code.empty() ? std::string() : " (" + f.code + ")");
+            f.message =
+                "the upstream's Responses stream failed" + (f.code.empty() ? std::string() : " (" + f.code + ")");
         }
         if (f.code == "rate_limit_exceeded") {
             f.kind = wire::FailureKind::rate_limited;

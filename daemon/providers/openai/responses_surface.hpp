@@ -52,7 +52,7 @@ std::expected<nlohmann::json, wire::Failure> responses_request_to_canonical(
 struct ResponsesContext {
     std::string response_id;  ///< "resp_..."; item ids are derived from it
     std::int64_t created_at = 0;
-    std::string model;  ///< the model reported in the response
+    std::string model;                                  ///< the model reported in the response
     nlohmann::json request = nlohmann::json::object();  ///< the client's Responses request
 };
 
@@ -122,11 +122,11 @@ private:
     bool m_started = false;
     bool m_ended = false;
     std::vector<Item> m_items;
-    int m_current = -1;                   ///< index in m_items of the open reasoning/message item
-    std::map<int, int> m_tool_items;      ///< canonical tool_calls index -> index in m_items
+    int m_current = -1;                       ///< index in m_items of the open reasoning/message item
+    std::map<int, int> m_tool_items;          ///< canonical tool_calls index -> index in m_items
     std::vector<std::string> m_custom_tools;  ///< names of the request's custom tools
     std::string m_finish_reason;
-    nlohmann::json m_usage;               ///< last canonical usage seen
+    nlohmann::json m_usage;  ///< last canonical usage seen
 };
 
 /// Usage of a native Responses `response` object (usage.input_tokens, ...); `reported`

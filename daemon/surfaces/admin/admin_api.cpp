@@ -3,7 +3,6 @@
 #include "daemon/surfaces/admin/admin_api.hpp"
 #include "daemon/upstream/http_client.hpp"
 
-
 #include <algorithm>
 #include <charconv>
 #include <csignal>
@@ -85,10 +84,15 @@ std::int64_t int_param(const http::Request& req, const char* name, std::int64_t 
 }  // namespace
 
 AdminApi::AdminApi(pipeline::Dispatcher& d, AdminHooks hooks)
-    : m_d(d), m_hooks(std::move(hooks)), m_cfg(d.config()), m_router(&d.router()), m_ledger(&d.ledger()),
-      m_keys(&d.keys()), m_cache(&d.cache()), m_limiter(&d.limiter())
-{
-}
+    : m_d(d),
+      m_hooks(std::move(hooks)),
+      m_cfg(d.config()),
+      m_router(&d.router()),
+      m_ledger(&d.ledger()),
+      m_keys(&d.keys()),
+      m_cache(&d.cache()),
+      m_limiter(&d.limiter())
+{}
 
 void AdminApi::install(http::Routes& routes)
 {
@@ -118,14 +122,14 @@ void AdminApi::add(std::string method, std::string pattern, SyncHandler h)
 
 void AdminApi::install_admin_routes()
 {
-
     add("GET", "/aigw/v1/models", [this](const http::Request&, http::Response& res) {
         nlohmann::json models = nlohmann::json::array();
         for (const auto* m : m_cfg.catalog.all()) {
             auto p = m_cfg.providers.find(m->provider);
             nlohmann::json price = nullptr;
             if (m->price) {
-                price = {{"input", m->price->input}, {"cached_input", m->price->cached_input}, {"output", m->price->output}};
+                price = {
+                    {"input", m->price->input}, {"cached_input", m->price->cached_input}, {"output", m->price->output}};
             }
             models.push_back({{"id", m->id},
                               {"provider", m->provider},
@@ -139,11 +143,20 @@ void AdminApi::install_admin_routes()
                               {"price", std::move(price)},
                               {"key_present", p != m_cfg.providers.end() && m_router->key_present(p->second)}});
         }
-        models.push_back({{"id", "mock/echo"}, {"provider", "mock"}, {"mode", "chat"}, {"context_window", 1000000},
-                          {"max_output_tokens", 100000}, {"tools", true}, {"vision", false}, {"json", true},
-                          {"reasoning", false}, {"price", {{"input", 0}, {"cached_input", 0}, {"output", 0}}},
+        models.push_back({{"id", "mock/echo"},
+                          {"provider", "mock"},
+                          {"mode", "chat"},
+                          {"context_window", 1000000},
+                          {"max_output_tokens", 100000},
+                          {"tools", true},
+                          {"vision", false},
+                          {"json", true},
+                          {"reasoning", false},
+                          {"price", {{"input", 0}, {"cached_input", 0}, {"output", 0}}},
                           {"key_present", true}});
-        res.set_content(nlohmann::json({{"models", std::move(models)}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+        res.set_content(nlohmann::json({{"models", std::move(models)}})
+                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                        "application/json");
     });
 
     add("GET", "/aigw/v1/cost", [this](const http::Request& req, http::Response& res) {
@@ -180,7 +193,9 @@ void AdminApi::install_admin_routes()
             }
         }
         total.avg_latency_ms = total.requests > 0 ? latency_sum / static_cast<double>(total.requests) : 0;
-        res.set_content(nlohmann::json({{"groups", std::move(arr)}, {"total", group_json(total)}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+        res.set_content(nlohmann::json({{"groups", std::move(arr)}, {"total", group_json(total)}})
+                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                        "application/json");
     });
 
     add("GET", "/aigw/v1/logs", [this](const http::Request& req, http::Response& res) {
@@ -189,9 +204,8 @@ void AdminApi::install_admin_routes()
         const auto limit = std::clamp<std::int64_t>(int_param(req, "limit", 50), 1, 10'000);
         // With a cursor (after_row_id, for `aigw logs -f`), a run tag or with_ids: rows with
         // their ids, oldest first (without a cursor: the newest `limit` rows).
-        static constexpr const char* k_filters[] = {"after_row_id", "tag",   "with_ids", "key",
-                                                    "model",        "status", "errors",  "since_ms",
-                                                    "until_ms"};
+        static constexpr const char* k_filters[] = {"after_row_id", "tag",    "with_ids", "key",     "model",
+                                                    "status",       "errors", "since_ms", "until_ms"};
         const bool filtered = std::any_of(std::begin(k_filters), std::end(k_filters),
                                           [&](const char* name) { return req.query_param(name).has_value(); });
         if (filtered) {
@@ -217,7 +231,9 @@ void AdminApi::install_admin_routes()
             for (const auto& e : *entries) {
                 arr.push_back(entry_json(e));
             }
-            res.set_content(nlohmann::json({{"rows", std::move(arr)}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+            res.set_content(nlohmann::json({{"rows", std::move(arr)}})
+                                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                            "application/json");
             return;
         }
         auto rows = m_ledger->recent(static_cast<int>(limit), req.query_param("all_attempts").has_value());
@@ -229,7 +245,9 @@ void AdminApi::install_admin_routes()
         for (const auto& r : *rows) {
             arr.push_back(row_json(r));
         }
-        res.set_content(nlohmann::json({{"rows", std::move(arr)}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+        res.set_content(
+            nlohmann::json({{"rows", std::move(arr)}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+            "application/json");
     });
 
     // Every attempt of one request, oldest first, with bodies when body logging is on.
@@ -248,8 +266,9 @@ void AdminApi::install_admin_routes()
             wire::Failure nf;
             nf.status = 404;
             nf.kind = wire::FailureKind::not_found;
-            nf.message = "No request " + f.request_id +
-                         " in the ledger; 'aigw logs' lists recent request ids (rows older than the retention are pruned).";
+            nf.message =
+                "No request " + f.request_id +
+                " in the ledger; 'aigw logs' lists recent request ids (rows older than the retention are pruned).";
             fail(res, nf);
             return;
         }
@@ -290,12 +309,16 @@ void AdminApi::install_admin_routes()
         for (const auto& k : m_router->keys().all(m_router->key_counts())) {
             keys.push_back({{"provider", k.provider},
                             {"key", k.index + 1},
-                            {"state", k.bad ? "bad" : k.cooldown_ms > 0 ? "cooling" : "ok"},
+                            {"state", k.bad               ? "bad"
+                                      : k.cooldown_ms > 0 ? "cooling"
+                                                          : "ok"},
                             {"cooldown_ms", k.cooldown_ms},
                             {"cooling_models", k.cooling_models},
                             {"reason", k.bad_reason}});
         }
-        auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - m_hooks.started).count();
+        auto uptime =
+            std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - m_hooks.started)
+                .count();
         nlohmann::json body = {{"version", AIGW_VERSION},
                                {"deployments", std::move(deployments)},
                                {"keys", std::move(keys)},
@@ -370,55 +393,56 @@ void AdminApi::install_ledger_routes()
         res.set_content(nlohmann::json({{"file_bytes", *bytes}}).dump());
     });
     // Export: streamed a UTC day at a time, so a year of rows never sits in memory at once.
-    m_routes->add("GET", "/aigw/v1/ledger/export", [this](http::Request& req, http::Responder& out) -> asio::awaitable<void> {
-        if (auto refused = m_d.authorize_admin(req)) {
-            co_await out.send(pipeline::failure_response(*refused, pipeline::Shape::openai));
-            co_return;
-        }
-        const std::string format = req.query_param("format").value_or("jsonl");
-        if (format != "jsonl" && format != "csv") {
-            co_await out.send(pipeline::failure_response(wire::bad_request("format must be jsonl or csv", "format"),
-                                                         pipeline::Shape::openai));
-            co_return;
-        }
-        const auto fmt = format == "csv" ? ledger::ExportFormat::csv : ledger::ExportFormat::jsonl;
-        const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count();
-        std::int64_t since = int_param(req, "since_ms", 0);
-        const std::int64_t until = int_param(req, "until_ms", 0) > 0 ? int_param(req, "until_ms", 0) : now_ms + 1;
-        if (since <= 0) {
-            auto st = co_await http::run_blocking([this] { return m_ledger->stats(); });
-            since = st && st->oldest_ts_ms > 0 ? st->oldest_ts_ms : until;
-        }
-        http::Response head;
-        head.set_header("Content-Type", format == "csv" ? "text/csv" : "application/x-ndjson");
-        if (!co_await out.begin_stream(std::move(head))) {
-            co_return;
-        }
-        constexpr std::int64_t k_day_ms = 86'400'000;
-        bool first = true;
-        for (std::int64_t from = since; from < until; from += k_day_ms) {
-            const std::int64_t to = std::min(until, from + k_day_ms);
-            auto piece = co_await http::run_blocking([&] {
-                std::ostringstream os;
-                auto r = m_ledger->export_rows(from, to, fmt, os);
-                return r ? std::optional<std::string>(os.str()) : std::nullopt;
-            });
-            if (!piece) {
-                break;  // the client sees a cut stream; the log says why
-            }
-            if (!first && fmt == ledger::ExportFormat::csv) {
-                const auto nl = piece->find('\n');
-                piece->erase(0, nl == std::string::npos ? piece->size() : nl + 1);  // the header once
-            }
-            first = false;
-            if (!piece->empty() && !co_await out.write(*piece)) {
+    m_routes->add(
+        "GET", "/aigw/v1/ledger/export", [this](http::Request& req, http::Responder& out) -> asio::awaitable<void> {
+            if (auto refused = m_d.authorize_admin(req)) {
+                co_await out.send(pipeline::failure_response(*refused, pipeline::Shape::openai));
                 co_return;
             }
-        }
-        co_await out.end_stream();
-    });
+            const std::string format = req.query_param("format").value_or("jsonl");
+            if (format != "jsonl" && format != "csv") {
+                co_await out.send(pipeline::failure_response(wire::bad_request("format must be jsonl or csv", "format"),
+                                                             pipeline::Shape::openai));
+                co_return;
+            }
+            const auto fmt = format == "csv" ? ledger::ExportFormat::csv : ledger::ExportFormat::jsonl;
+            const std::int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                            std::chrono::system_clock::now().time_since_epoch())
+                                            .count();
+            std::int64_t since = int_param(req, "since_ms", 0);
+            const std::int64_t until = int_param(req, "until_ms", 0) > 0 ? int_param(req, "until_ms", 0) : now_ms + 1;
+            if (since <= 0) {
+                auto st = co_await http::run_blocking([this] { return m_ledger->stats(); });
+                since = st && st->oldest_ts_ms > 0 ? st->oldest_ts_ms : until;
+            }
+            http::Response head;
+            head.set_header("Content-Type", format == "csv" ? "text/csv" : "application/x-ndjson");
+            if (!co_await out.begin_stream(std::move(head))) {
+                co_return;
+            }
+            constexpr std::int64_t k_day_ms = 86'400'000;
+            bool first = true;
+            for (std::int64_t from = since; from < until; from += k_day_ms) {
+                const std::int64_t to = std::min(until, from + k_day_ms);
+                auto piece = co_await http::run_blocking([&] {
+                    std::ostringstream os;
+                    auto r = m_ledger->export_rows(from, to, fmt, os);
+                    return r ? std::optional<std::string>(os.str()) : std::nullopt;
+                });
+                if (!piece) {
+                    break;  // the client sees a cut stream; the log says why
+                }
+                if (!first && fmt == ledger::ExportFormat::csv) {
+                    const auto nl = piece->find('\n');
+                    piece->erase(0, nl == std::string::npos ? piece->size() : nl + 1);  // the header once
+                }
+                first = false;
+                if (!piece->empty() && !co_await out.write(*piece)) {
+                    co_return;
+                }
+            }
+            co_await out.end_stream();
+        });
 }
 
 }  // namespace aigw::daemon::surfaces

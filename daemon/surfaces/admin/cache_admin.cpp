@@ -3,7 +3,6 @@
 
 #include "daemon/surfaces/admin/admin_api.hpp"
 
-
 namespace aigw::daemon::surfaces {
 
 namespace {
@@ -34,12 +33,16 @@ nlohmann::json stats_json(const cache::CacheStats& s, const config::CacheConfig&
 void AdminApi::install_cache_routes()
 {
     add("GET", "/aigw/v1/cache", [this](const http::Request&, http::Response& res) {
-        res.set_content(stats_json(m_cache->stats(), m_cfg.cache).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+        res.set_content(
+            stats_json(m_cache->stats(), m_cfg.cache).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+            "application/json");
     });
     auto clear = [this](const http::Request&, http::Response& res) {
         const std::int64_t removed = m_cache->clear();
         m_cache->flush();  // gone from disk too when the answer says so
-        res.set_content(nlohmann::json({{"cleared", removed}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+        res.set_content(
+            nlohmann::json({{"cleared", removed}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+            "application/json");
     };
     add("DELETE", "/aigw/v1/cache", clear);
     add("POST", "/aigw/v1/cache/clear", clear);

@@ -6,7 +6,6 @@
 
 #include "daemon/surfaces/admin/admin_api.hpp"
 
-
 namespace aigw::daemon::surfaces {
 
 namespace {
@@ -21,19 +20,20 @@ std::string key_status(const limits::VirtualKey& k, std::int64_t now_ms)
 
 nlohmann::json key_json(const limits::VirtualKey& k, const limits::Spend& spend, std::int64_t now_ms)
 {
-    nlohmann::json j = {{"id", k.id},
-                        {"name", k.name},
-                        {"status", key_status(k, now_ms)},
-                        {"rpm", k.rpm},
-                        {"tpm", k.tpm},
-                        {"budget_usd", k.budget ? nlohmann::json(k.budget->usd) : nlohmann::json()},
-                        {"budget_period", k.budget ? nlohmann::json(limits::to_string(k.budget->period)) : nlohmann::json()},
-                        {"models", k.models},
-                        {"expires_ms", k.expires_ms},
-                        {"revoked_ms", k.revoked_ms},
-                        {"created_ms", k.created_ms},
-                        {"spent_day_usd", spend.day_usd},
-                        {"spent_month_usd", spend.month_usd}};
+    nlohmann::json j = {
+        {"id", k.id},
+        {"name", k.name},
+        {"status", key_status(k, now_ms)},
+        {"rpm", k.rpm},
+        {"tpm", k.tpm},
+        {"budget_usd", k.budget ? nlohmann::json(k.budget->usd) : nlohmann::json()},
+        {"budget_period", k.budget ? nlohmann::json(limits::to_string(k.budget->period)) : nlohmann::json()},
+        {"models", k.models},
+        {"expires_ms", k.expires_ms},
+        {"revoked_ms", k.revoked_ms},
+        {"created_ms", k.created_ms},
+        {"spent_day_usd", spend.day_usd},
+        {"spent_month_usd", spend.month_usd}};
     return j;
 }
 
@@ -42,7 +42,7 @@ wire::Failure key_failure(const limits::KeyError& e)
     wire::Failure f;
     f.status = e.status;
     f.message = e.message;
-    f.kind = e.status == 404 ? wire::FailureKind::not_found
+    f.kind = e.status == 404   ? wire::FailureKind::not_found
              : e.status >= 500 ? wire::FailureKind::internal
                                : wire::FailureKind::bad_request;
     return f;
@@ -69,7 +69,8 @@ std::expected<limits::KeySpec, wire::Failure> spec_from(const std::string& text)
             budget.usd = b->get<double>();
             const std::string period = body.value("budget_period", "day");
             if (!limits::parse_period(period, budget.period)) {
-                return std::unexpected(wire::bad_request("budget_period must be \"day\" or \"month\"", "budget_period"));
+                return std::unexpected(
+                    wire::bad_request("budget_period must be \"day\" or \"month\"", "budget_period"));
             }
             spec.budget = budget;
         }
@@ -83,7 +84,6 @@ std::expected<limits::KeySpec, wire::Failure> spec_from(const std::string& text)
 
 void AdminApi::install_keys_routes()
 {
-
     add("POST", "/aigw/v1/keys", [this](const http::Request& req, http::Response& res) {
         auto spec = spec_from(req.body);
         if (!spec) {
@@ -107,18 +107,21 @@ void AdminApi::install_keys_routes()
         for (const auto& k : m_keys->list()) {
             arr.push_back(key_json(k, m_limiter->spend(k.id), now));
         }
-        res.set_content(nlohmann::json({{"keys", std::move(arr)}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+        res.set_content(
+            nlohmann::json({{"keys", std::move(arr)}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+            "application/json");
     });
 
     add("GET", "/aigw/v1/keys/*", [this](const http::Request& req, http::Response& res) {
         const std::string id = req.path.substr(std::string_view("/aigw/v1/keys/").size());
         auto k = m_keys->find(id);
         if (!k) {
-            fail(res, key_failure({404, "no virtual key with id or name '" + id +
-                                                    "'; see 'aigw keys list'"}));
+            fail(res, key_failure({404, "no virtual key with id or name '" + id + "'; see 'aigw keys list'"}));
             return;
         }
-        res.set_content(key_json(*k, m_limiter->spend(k->id), m_clock.now_ms()).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+        res.set_content(key_json(*k, m_limiter->spend(k->id), m_clock.now_ms())
+                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                        "application/json");
     });
 
     add("POST", "/aigw/v1/keys/*", [this](const http::Request& req, http::Response& res) {
@@ -133,7 +136,9 @@ void AdminApi::install_keys_routes()
             fail(res, key_failure(k.error()));
             return;
         }
-        res.set_content(key_json(*k, m_limiter->spend(k->id), m_clock.now_ms()).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
+        res.set_content(key_json(*k, m_limiter->spend(k->id), m_clock.now_ms())
+                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                        "application/json");
     });
 }
 

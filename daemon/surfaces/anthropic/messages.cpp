@@ -143,7 +143,7 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
     std::string native_error_body;  ///< the upstream's own error, relayed as is when it is the last word
     std::shared_ptr<pipeline::StreamState> stream;
     std::unique_ptr<StreamWriter> writer;
-    std::string answer;             ///< non-stream: the Anthropic body to return
+    std::string answer;  ///< non-stream: the Anthropic body to return
     wire::Usage usage;
     std::string usage_error;
 
@@ -172,63 +172,64 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
         }
     }
 
-    auto served = co_await d.run(
-        *ex, canonical ? *canonical : *body, *body,
-        [&](const routing::Route& route) -> asio::awaitable<std::expected<void, wire::Failure>> {
-            native_error_body.clear();
-            const bool native = route.resolved.provider->wire == config::WireFormat::anthropic;
-            if (native) {
-                auto up = passthrough_request(req, *body, route.target, "/messages");
-                if (ex->stream) {
-                    auto opened = co_await d.open_passthrough_stream(ex, up, route.adapter->chat_stream(route.target),
-                                                                     &native_error_body);
-                    native_error_body = wire::scrub_secrets(native_error_body, d.secrets_of(route));
-                    if (!opened) {
-                        co_return std::unexpected(std::move(opened.error()));
-                    }
-                    stream = std::move(*opened);
-                    writer = std::make_unique<PassthroughWriter>();
-                    co_return std::expected<void, wire::Failure>{};
-                }
-                auto resp = co_await d.send(*ex, up);
-                if (!resp) {
-                    co_return std::unexpected(std::move(resp.error()));
-                }
-                if (resp->status < 200 || resp->status >= 300) {
-                    native_error_body = wire::scrub_secrets(resp->body, d.secrets_of(route));
-                    co_return std::unexpected(
-                        route.adapter->classify_error(resp->status, native_error_body, resp->headers));
-                }
-                // Usage for the ledger; the body itself goes back untouched.
-                auto parsed = route.adapter->chat_response(resp->body, route.target);
-                usage = parsed ? parsed->usage : wire::Usage{};
-                usage_error = parsed ? std::string() : parsed.error().message;
-                answer = std::move(resp->body);
-                co_return std::expected<void, wire::Failure>{};
-            }
-            if (auto ok = to_canonical(); !ok) {
-                co_return ok;
-            }
-            if (ex->stream) {
-                auto opened = co_await d.open_chat_stream(ex, *canonical);
-                if (!opened) {
-                    co_return std::unexpected(std::move(opened.error()));
-                }
-                stream = std::move(*opened);
-                writer = pipeline::cache_stream_writer(d, ex, std::make_unique<AnthropicSurfaceWriter>(ex->requested_model));
-                co_return std::expected<void, wire::Failure>{};
-            }
-            auto result = co_await d.chat_once(*ex, *canonical);
-            if (!result) {
-                co_return std::unexpected(std::move(result.error()));
-            }
-            usage = result->usage;
-            usage_error.clear();
-            pipeline::cache_store(d, *ex, *result, d.cost_of(*ex, result->usage));
-            answer = providers::canonical_response_to_anthropic(result->body, ex->requested_model)
-                         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-            co_return std::expected<void, wire::Failure>{};
-        });
+    auto served =
+        co_await d.run(*ex, canonical ? *canonical : *body, *body,
+                       [&](const routing::Route& route) -> asio::awaitable<std::expected<void, wire::Failure>> {
+                           native_error_body.clear();
+                           const bool native = route.resolved.provider->wire == config::WireFormat::anthropic;
+                           if (native) {
+                               auto up = passthrough_request(req, *body, route.target, "/messages");
+                               if (ex->stream) {
+                                   auto opened = co_await d.open_passthrough_stream(
+                                       ex, up, route.adapter->chat_stream(route.target), &native_error_body);
+                                   native_error_body = wire::scrub_secrets(native_error_body, d.secrets_of(route));
+                                   if (!opened) {
+                                       co_return std::unexpected(std::move(opened.error()));
+                                   }
+                                   stream = std::move(*opened);
+                                   writer = std::make_unique<PassthroughWriter>();
+                                   co_return std::expected<void, wire::Failure>{};
+                               }
+                               auto resp = co_await d.send(*ex, up);
+                               if (!resp) {
+                                   co_return std::unexpected(std::move(resp.error()));
+                               }
+                               if (resp->status < 200 || resp->status >= 300) {
+                                   native_error_body = wire::scrub_secrets(resp->body, d.secrets_of(route));
+                                   co_return std::unexpected(
+                                       route.adapter->classify_error(resp->status, native_error_body, resp->headers));
+                               }
+                               // Usage for the ledger; the body itself goes back untouched.
+                               auto parsed = route.adapter->chat_response(resp->body, route.target);
+                               usage = parsed ? parsed->usage : wire::Usage{};
+                               usage_error = parsed ? std::string() : parsed.error().message;
+                               answer = std::move(resp->body);
+                               co_return std::expected<void, wire::Failure>{};
+                           }
+                           if (auto ok = to_canonical(); !ok) {
+                               co_return ok;
+                           }
+                           if (ex->stream) {
+                               auto opened = co_await d.open_chat_stream(ex, *canonical);
+                               if (!opened) {
+                                   co_return std::unexpected(std::move(opened.error()));
+                               }
+                               stream = std::move(*opened);
+                               writer = pipeline::cache_stream_writer(
+                                   d, ex, std::make_unique<AnthropicSurfaceWriter>(ex->requested_model));
+                               co_return std::expected<void, wire::Failure>{};
+                           }
+                           auto result = co_await d.chat_once(*ex, *canonical);
+                           if (!result) {
+                               co_return std::unexpected(std::move(result.error()));
+                           }
+                           usage = result->usage;
+                           usage_error.clear();
+                           pipeline::cache_store(d, *ex, *result, d.cost_of(*ex, result->usage));
+                           answer = providers::canonical_response_to_anthropic(result->body, ex->requested_model)
+                                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+                           co_return std::expected<void, wire::Failure>{};
+                       });
     pipeline::set_route_headers(res, *ex);
     if (!served) {
         const auto& f = served.error();
@@ -311,7 +312,8 @@ asio::awaitable<void> count_tokens(Dispatcher& d, http::Request& req, http::Resp
 
 void install_anthropic_routes(http::Routes& routes, Dispatcher& d)
 {
-    routes.add("POST", "/v1/messages", [&d](http::Request& req, http::Responder& out) { return messages(d, req, out); });
+    routes.add("POST", "/v1/messages",
+               [&d](http::Request& req, http::Responder& out) { return messages(d, req, out); });
     routes.add("POST", "/v1/messages/count_tokens",
                [&d](http::Request& req, http::Responder& out) { return count_tokens(d, req, out); });
 }

@@ -45,8 +45,6 @@ void apply_encoding_format(const nlohmann::json& request, nlohmann::json& respon
     }
 }
 
-
-
 /// Sends `f` in OpenAI's shape with the headers gathered so far (x-request-id, route, cache).
 asio::awaitable<void> send_failure(http::Responder& out, const http::Response& so_far, const wire::Failure& f)
 {
@@ -223,7 +221,8 @@ asio::awaitable<void> models(Dispatcher& d, http::Request& req, http::Responder&
     if (req.has_header("anthropic-version")) {
         // The Anthropic SDK's models.list(): its own page shape.
         for (const auto& [id, owner] : ids) {
-            data.push_back({{"type", "model"}, {"id", id}, {"display_name", id}, {"created_at", "2025-01-01T00:00:00Z"}});
+            data.push_back(
+                {{"type", "model"}, {"id", id}, {"display_name", id}, {"created_at", "2025-01-01T00:00:00Z"}});
         }
         out_body = {{"data", data},
                     {"has_more", false},
@@ -249,7 +248,8 @@ void install_openai_routes(http::Routes& routes, Dispatcher& d)
                    [&d](http::Request& req, http::Responder& out) { return chat(d, req, out); });
         routes.add("POST", p + "/embeddings",
                    [&d](http::Request& req, http::Responder& out) { return embeddings(d, req, out); });
-        routes.add("GET", p + "/models", [&d](http::Request& req, http::Responder& out) { return models(d, req, out); });
+        routes.add("GET", p + "/models",
+                   [&d](http::Request& req, http::Responder& out) { return models(d, req, out); });
     }
 }
 

@@ -21,7 +21,8 @@ using nlohmann::json;
 
 namespace {
 
-std::vector<std::string> lines_in(const std::string& text) {
+std::vector<std::string> lines_in(const std::string& text)
+{
     std::vector<std::string> out;
     std::istringstream in(text);
     for (std::string l; std::getline(in, l);) {
@@ -31,7 +32,8 @@ std::vector<std::string> lines_in(const std::string& text) {
 }
 
 BenchSample ok_sample(std::size_t model, double latency, std::optional<double> ttft, std::int64_t out_tokens,
-                      double cost) {
+                      double cost)
+{
     BenchSample s;
     s.model = model;
     s.ok = true;
@@ -44,12 +46,14 @@ BenchSample ok_sample(std::size_t model, double latency, std::optional<double> t
 }
 
 struct ScratchDir {
-    ScratchDir() {
+    ScratchDir()
+    {
         std::string pattern = (std::filesystem::temp_directory_path() / "aigw-cli-unit-XXXXXX").string();
         REQUIRE(::mkdtemp(pattern.data()) != nullptr);
         path = pattern;
     }
-    ~ScratchDir() {
+    ~ScratchDir()
+    {
         std::error_code ec;
         std::filesystem::remove_all(path, ec);
     }
@@ -57,13 +61,15 @@ struct ScratchDir {
     std::filesystem::path path;
 };
 
-EvalConfig parse_ok(const std::string& yaml, const std::filesystem::path& base = ".") {
+EvalConfig parse_ok(const std::string& yaml, const std::filesystem::path& base = ".")
+{
     auto cfg = parse_eval_config(yaml, "cfg.yaml", base);
     REQUIRE_MESSAGE(cfg.has_value(), (cfg ? "" : cfg.error()));
     return *cfg;
 }
 
-bool has_warning(const EvalConfig& cfg, const std::string& needle) {
+bool has_warning(const EvalConfig& cfg, const std::string& needle)
+{
     for (const auto& w : cfg.warnings) {
         if (w.find(needle) != std::string::npos) {
             return true;
@@ -73,7 +79,8 @@ bool has_warning(const EvalConfig& cfg, const std::string& needle) {
 }
 
 AssertResult check(const std::string& type, const json& value, const std::string& output,
-                   std::optional<double> threshold = std::nullopt, const GradingServices& services = {}) {
+                   std::optional<double> threshold = std::nullopt, const GradingServices& services = {})
+{
     EvalAssertion a;
     a.type = type;
     if (type.starts_with("not-")) {
@@ -94,7 +101,8 @@ AssertResult check(const std::string& type, const json& value, const std::string
 
 // ---- bench ----
 
-TEST_CASE("percentile is nearest-rank and empty input has none") {
+TEST_CASE("percentile is nearest-rank and empty input has none")
+{
     CHECK_FALSE(percentile({}, 50).has_value());
     CHECK(*percentile({5}, 95) == 5);
     CHECK(*percentile({4, 1, 3, 2}, 50) == 2);
@@ -106,7 +114,8 @@ TEST_CASE("percentile is nearest-rank and empty input has none") {
     CHECK(*percentile(hundred, 100) == 100);
 }
 
-TEST_CASE("summarize counts errors, leaves cancelled calls out, and measures tokens per second of generation") {
+TEST_CASE("summarize counts errors, leaves cancelled calls out, and measures tokens per second of generation")
+{
     std::vector<BenchSample> samples{ok_sample(0, 1100, 100, 100, 0.002), ok_sample(0, 2100, 100, 200, 0.004)};
     BenchSample err;
     err.model = 0;
@@ -136,12 +145,14 @@ TEST_CASE("summarize counts errors, leaves cancelled calls out, and measures tok
     CHECK(s.error_counts[0] == std::pair<std::string, int>{"error 429", 2});
 }
 
-TEST_CASE("tokens per second falls back to the whole latency when generation is too fast to time") {
+TEST_CASE("tokens per second falls back to the whole latency when generation is too fast to time")
+{
     std::vector<BenchSample> samples{ok_sample(0, 500, 500, 50, 0), ok_sample(0, 500, std::nullopt, 50, 0)};
     CHECK(*summarize("m", 0, samples).tokens_per_s == doctest::Approx(100));
 }
 
-TEST_CASE("winners mark the best values, share ties, and mark nothing without a contest") {
+TEST_CASE("winners mark the best values, share ties, and mark nothing without a contest")
+{
     using V = std::vector<std::optional<double>>;
     CHECK(winners(V{3.0, 1.0, 2.0}, Better::lower) == std::vector<bool>{false, true, false});
     CHECK(winners(V{3.0, 1.0, 3.0}, Better::higher) == std::vector<bool>{true, false, true});
@@ -150,7 +161,8 @@ TEST_CASE("winners mark the best values, share ties, and mark nothing without a 
     CHECK(winners(V{std::nullopt, 2.0, 1.0}, Better::lower) == std::vector<bool>{false, false, true});
 }
 
-TEST_CASE("the bench table marks the winner of each column and aligns every row") {
+TEST_CASE("the bench table marks the winner of each column and aligns every row")
+{
     BenchStats fast;
     fast.model = "mock/fast";
     fast.calls = 2;
@@ -175,7 +187,8 @@ TEST_CASE("the bench table marks the winner of each column and aligns every row"
     CHECK(display_width(lines[1]) == display_width(lines[2]));
 }
 
-TEST_CASE("bench CSV quotes fields and leaves unknown numbers empty") {
+TEST_CASE("bench CSV quotes fields and leaves unknown numbers empty")
+{
     BenchStats s;
     s.model = "weird,\"name\"";
     s.calls = 1;
@@ -187,9 +200,11 @@ TEST_CASE("bench CSV quotes fields and leaves unknown numbers empty") {
     CHECK(lines[1].starts_with("\"weird,\"\"name\"\"\",1,1,1.0000,,,,,,0,0,,"));
 }
 
-TEST_CASE("prompt files are JSONL with messages or prompt, or one plain-text prompt") {
+TEST_CASE("prompt files are JSONL with messages or prompt, or one plain-text prompt")
+{
     auto jsonl = parse_prompt_file(
-        "{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":\"q1\"}],\"max_tokens\":5,\"model\":\"x\"}\n"
+        "{\"messages\":[{\"role\":\"system\",\"content\":\"s\"},{\"role\":\"user\",\"content\":\"q1\"}],\"max_tokens\":"
+        "5,\"model\":\"x\"}\n"
         "\n{\"prompt\":\"q2\"}\n\"q3\"\n",
         "p.jsonl");
     REQUIRE(jsonl.has_value());
@@ -211,7 +226,8 @@ TEST_CASE("prompt files are JSONL with messages or prompt, or one plain-text pro
     CHECK_FALSE(parse_prompt_file("{\"messages\": []}", "p.jsonl").has_value());
 }
 
-TEST_CASE("answers side by side wrap within their columns") {
+TEST_CASE("answers side by side wrap within their columns")
+{
     const std::string out = side_by_side({"a/model", "b/model"}, {"one two three four five six", "short"}, 30);
     const auto lines = lines_in(out);
     REQUIRE(lines.size() >= 3);
@@ -225,7 +241,8 @@ TEST_CASE("answers side by side wrap within their columns") {
     CHECK(wrap_text("a\n\nb", 10) == std::vector<std::string>{"a", "", "b"});
 }
 
-TEST_CASE("run tags name their kind, a timestamp and a random suffix") {
+TEST_CASE("run tags name their kind, a timestamp and a random suffix")
+{
     const std::string tag = make_run_tag("bench");
     CHECK(tag.starts_with("bench-"));
     CHECK(tag.size() == std::string("bench-20250101-120000-abcd").size());
@@ -234,14 +251,16 @@ TEST_CASE("run tags name their kind, a timestamp and a random suffix") {
 
 // ---- eval config ----
 
-TEST_CASE("promptfoo provider ids map to gateway models") {
+TEST_CASE("promptfoo provider ids map to gateway models")
+{
     CHECK(map_provider_id("openai:gpt-4o-mini") == "openai/gpt-4o-mini");
     CHECK(map_provider_id("openai:chat:gpt-4o-mini") == "openai/gpt-4o-mini");
     CHECK(map_provider_id("anthropic:messages:claude-haiku-4-5") == "anthropic/claude-haiku-4-5");
     CHECK(map_provider_id("vertex:gemini-pro") == "gemini/gemini-pro");
     CHECK(map_provider_id("google:gemini-2.5-flash") == "gemini/gemini-2.5-flash");
     CHECK(map_provider_id("openai:embedding:text-embedding-3-small") == "openai/text-embedding-3-small");
-    CHECK(map_provider_id("bedrock:anthropic.claude-3-haiku-20240307-v1:0") == "bedrock/anthropic.claude-3-haiku-20240307-v1:0");
+    CHECK(map_provider_id("bedrock:anthropic.claude-3-haiku-20240307-v1:0") ==
+          "bedrock/anthropic.claude-3-haiku-20240307-v1:0");
     CHECK(map_provider_id("ollama:chat:llama3.2") == "ollama/llama3.2");
     CHECK(map_provider_id("echo") == "mock/echo");
     CHECK(map_provider_id("mock/echo") == "mock/echo");
@@ -250,7 +269,8 @@ TEST_CASE("promptfoo provider ids map to gateway models") {
     CHECK_FALSE(map_provider_id("exec:./run.sh").has_value());
 }
 
-TEST_CASE("templates substitute vars, dotted paths and filters; unknown names render empty") {
+TEST_CASE("templates substitute vars, dotted paths and filters; unknown names render empty")
+{
     const json vars = {{"name", "Ada"}, {"user", {{"city", "Paris"}}}, {"n", 3}, {"list", {"a", "b"}}};
     CHECK(render_template("Hi {{name}} from {{ user.city }}!", vars) == "Hi Ada from Paris!");
     CHECK(render_template("{{n}} {{list.1}} {{ list | dump }}", vars) == "3 b [\"a\",\"b\"]");
@@ -258,7 +278,8 @@ TEST_CASE("templates substitute vars, dotted paths and filters; unknown names re
     CHECK(render_template("{% if x %}keep{% endif %} {{ unclosed", vars) == "{% if x %}keep{% endif %} {{ unclosed");
 }
 
-TEST_CASE("chat prompts render inside their strings, so vars with quotes keep the JSON valid") {
+TEST_CASE("chat prompts render inside their strings, so vars with quotes keep the JSON valid")
+{
     EvalPrompt chat{"chat", R"([{"role":"system","content":"Be {{tone}}"},{"role":"user","content":"{{q}}"}])"};
     const json msgs = render_messages(chat, {{"tone", "brief"}, {"q", "say \"hi\""}});
     REQUIRE(msgs.size() == 2);
@@ -268,7 +289,8 @@ TEST_CASE("chat prompts render inside their strings, so vars with quotes keep th
     CHECK(plain == json::array({{{"role", "user"}, {"content", "Tell me about SSE"}}}));
 }
 
-TEST_CASE("a promptfoo config parses providers in every form, merges defaultTest and expands var arrays") {
+TEST_CASE("a promptfoo config parses providers in every form, merges defaultTest and expands var arrays")
+{
     const auto cfg = parse_ok(R"(description: demo
 providers:
   - openai:chat:gpt-4o-mini
@@ -324,7 +346,8 @@ tests:
     CHECK(cfg.tests[2].threshold == 0.5);
 }
 
-TEST_CASE("unknown keys are warnings and assertion types aigw cannot run are listed, with their line") {
+TEST_CASE("unknown keys are warnings and assertion types aigw cannot run are listed, with their line")
+{
     const auto cfg = parse_ok(R"(providers: [mock/a]
 prompts: ['hi']
 colour: blue
@@ -351,7 +374,8 @@ outputPath: out.json
     CHECK(cfg.tests[0].asserts[0].type == "contains");
 }
 
-TEST_CASE("a typo'd assertion type is an error with its line and a suggestion, not a skipped check") {
+TEST_CASE("a typo'd assertion type is an error with its line and a suggestion, not a skipped check")
+{
     const auto cfg = parse_ok(R"(providers: [mock/a]
 prompts: ['hi']
 tests:
@@ -369,7 +393,8 @@ tests:
     CHECK(cfg.unsupported.empty());
 }
 
-TEST_CASE("bad configs are errors that name the file and line") {
+TEST_CASE("bad configs are errors that name the file and line")
+{
     auto not_yaml = parse_eval_config("providers: [a\nprompts: x", "bad.yaml", ".");
     REQUIRE_FALSE(not_yaml.has_value());
     CHECK(not_yaml.error().starts_with("bad.yaml:"));
@@ -384,7 +409,8 @@ TEST_CASE("bad configs are errors that name the file and line") {
     CHECK(missing.error().find("nope.txt") != std::string::npos);
 }
 
-TEST_CASE("file references load prompts (split on ---), chat JSON, var files and CSV tests") {
+TEST_CASE("file references load prompts (split on ---), chat JSON, var files and CSV tests")
+{
     ScratchDir dir;
     dir.write("prompts.txt", "First {{x}}\n---\nSecond {{x}}\n");
     dir.write("chat.json", R"([{"role":"user","content":"Chat {{x}}"}])");
@@ -417,7 +443,8 @@ tests:
     CHECK(cfg.tests[2].asserts[0].type == "is-json");
 }
 
-TEST_CASE("CSV assertion strings follow promptfoo's syntax") {
+TEST_CASE("CSV assertion strings follow promptfoo's syntax")
+{
     auto sim = assertion_from_string("similar(0.8): hello world");
     CHECK(sim.type == "similar");
     CHECK(sim.threshold == 0.8);
@@ -433,7 +460,8 @@ TEST_CASE("CSV assertion strings follow promptfoo's syntax") {
 
 // ---- assertions ----
 
-TEST_CASE("text assertions: equals, contains, icontains, any/all, regex, starts-with, levenshtein, not-") {
+TEST_CASE("text assertions: equals, contains, icontains, any/all, regex, starts-with, levenshtein, not-")
+{
     CHECK(check("equals", "Hello Ada", "Hello Ada").pass);
     CHECK(check("equals", "Hello {{name}}", "Hello Ada").pass);  // values are templates too
     CHECK_FALSE(check("equals", "Hello", "Hello Ada").pass);
@@ -456,14 +484,16 @@ TEST_CASE("text assertions: equals, contains, icontains, any/all, regex, starts-
     CHECK_FALSE(check("not-contains", "good", "all good").pass);
 }
 
-TEST_CASE("JSON assertions: is-json, contains-json, schemas, and OpenAI tool calls") {
+TEST_CASE("JSON assertions: is-json, contains-json, schemas, and OpenAI tool calls")
+{
     CHECK(check("is-json", nullptr, R"({"a":1})").pass);
     CHECK_FALSE(check("is-json", nullptr, "Sure! {\"a\":1}").pass);
     CHECK(check("contains-json", nullptr, "Sure! ```json\n{\"a\": [1, \"}\"]}\n```").pass);
     CHECK_FALSE(check("contains-json", nullptr, "no json {here").pass);
-    const json schema = {{"type", "object"},
-                         {"required", {"city"}},
-                         {"properties", {{"city", {{"type", "string"}}}, {"n", {{"type", "integer"}, {"minimum", 1}}}}}};
+    const json schema = {
+        {"type", "object"},
+        {"required", {"city"}},
+        {"properties", {{"city", {{"type", "string"}}}, {"n", {{"type", "integer"}, {"minimum", 1}}}}}};
     CHECK(check("is-json", schema, R"({"city":"Paris","n":2})").pass);
     const auto bad = check("is-json", schema, R"({"n":0})");
     CHECK_FALSE(bad.pass);
@@ -480,7 +510,8 @@ TEST_CASE("JSON assertions: is-json, contains-json, schemas, and OpenAI tool cal
     a.type = "is-valid-openai-tools-call";
     AssertInput in;
     in.tools = tools;
-    in.output = R"([{"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{\"location\":\"Paris\"}"}}])";
+    in.output =
+        R"([{"id":"c1","type":"function","function":{"name":"get_weather","arguments":"{\"location\":\"Paris\"}"}}])";
     CHECK(evaluate_assertion(a, in, {}).pass);
     in.output = R"([{"type":"function","function":{"name":"get_weather","arguments":"{}"}}])";
     CHECK_FALSE(evaluate_assertion(a, in, {}).pass);
@@ -490,7 +521,8 @@ TEST_CASE("JSON assertions: is-json, contains-json, schemas, and OpenAI tool cal
     CHECK_FALSE(evaluate_assertion(a, in, {}).pass);
 }
 
-TEST_CASE("cost and latency compare against their thresholds") {
+TEST_CASE("cost and latency compare against their thresholds")
+{
     EvalAssertion cost;
     cost.type = "cost";
     cost.threshold = 0.001;
@@ -510,10 +542,12 @@ TEST_CASE("cost and latency compare against their thresholds") {
     CHECK_FALSE(evaluate_assertion(latency, in, {}).pass);
 }
 
-TEST_CASE("similar embeds through the service with the chosen model and compares by cosine") {
+TEST_CASE("similar embeds through the service with the chosen model and compares by cosine")
+{
     std::vector<std::string> models;
     GradingServices svc;
-    svc.embed = [&](const std::string& model, const std::string& text) -> std::expected<std::vector<double>, std::string> {
+    svc.embed = [&](const std::string& model,
+                    const std::string& text) -> std::expected<std::vector<double>, std::string> {
         models.push_back(model);
         if (text == "boom") {
             return std::unexpected("upstream 500");
@@ -533,7 +567,8 @@ TEST_CASE("similar embeds through the service with the chosen model and compares
     CHECK(failed.reason.find("upstream 500") != std::string::npos);
 }
 
-TEST_CASE("judge verdicts come from a JSON object or a PASS/FAIL word") {
+TEST_CASE("judge verdicts come from a JSON object or a PASS/FAIL word")
+{
     auto j = parse_verdict("Sure.\n```json\n{\"reason\": \"polite\", \"pass\": true, \"score\": 0.9}\n```");
     REQUIRE(j.has_value());
     CHECK(j->pass);
@@ -552,7 +587,8 @@ TEST_CASE("judge verdicts come from a JSON object or a PASS/FAIL word") {
     CHECK_FALSE(parse_verdict("I think it is fine").has_value());
 }
 
-TEST_CASE("llm-rubric sends the output and rubric to the judge and applies the threshold to the score") {
+TEST_CASE("llm-rubric sends the output and rubric to the judge and applies the threshold to the score")
+{
     json seen;
     std::string judge_model;
     std::string answer = R"({"reason":"ok","pass":true,"score":0.7})";
@@ -575,7 +611,8 @@ TEST_CASE("llm-rubric sends the output and rubric to the judge and applies the t
     CHECK(unreadable.reason.find("no verdict") != std::string::npos);
 }
 
-TEST_CASE("a test passes when all weighted assertions pass, or when its score reaches its threshold") {
+TEST_CASE("a test passes when all weighted assertions pass, or when its score reaches its threshold")
+{
     std::vector<EvalAssertion> as(2);
     as[1].weight = 3;
     std::vector<AssertResult> rs{{true, 1, ""}, {false, 0.5, ""}};
@@ -589,7 +626,8 @@ TEST_CASE("a test passes when all weighted assertions pass, or when its score re
     CHECK(test_passes({}, {}, std::nullopt));
 }
 
-TEST_CASE("--min-pass accepts a percentage or a fraction") {
+TEST_CASE("--min-pass accepts a percentage or a fraction")
+{
     CHECK(parse_pass_rate("90") == 0.9);
     CHECK(parse_pass_rate("90%") == 0.9);
     CHECK(parse_pass_rate("0.9") == 0.9);
@@ -602,7 +640,8 @@ TEST_CASE("--min-pass accepts a percentage or a fraction") {
 
 // ---- cost, logs, terminal ----
 
-TEST_CASE("day reports are in date order with empty days filled in") {
+TEST_CASE("day reports are in date order with empty days filled in")
+{
     aigw::client::CostGroup a;
     a.key = "2025-03-03";
     a.cost_usd = 2;
@@ -618,7 +657,8 @@ TEST_CASE("day reports are in date order with empty days filled in") {
     CHECK(days[4].key == "2025-03-03");
 }
 
-TEST_CASE("the variant table compares error rate, latency and cost per request, marking the best") {
+TEST_CASE("the variant table compares error rate, latency and cost per request, marking the best")
+{
     aigw::client::CostReport r;
     aigw::client::CostGroup a;
     a.key = "openai/gpt-4o-mini";
@@ -650,7 +690,8 @@ TEST_CASE("the variant table compares error rate, latency and cost per request, 
     CHECK(lines[3].find('*') == std::string::npos);
 }
 
-TEST_CASE("day tables draw a bar per day scaled to the biggest spend") {
+TEST_CASE("day tables draw a bar per day scaled to the biggest spend")
+{
     aigw::client::CostReport r;
     aigw::client::CostGroup a;
     a.key = "2025-01-01";
@@ -671,7 +712,8 @@ TEST_CASE("day tables draw a bar per day scaled to the biggest spend") {
     CHECK(display_width(bar(0.0001, 1, 10)) == 1);  // any spend is visible
 }
 
-TEST_CASE("the progress line shows done, total, errors and time within its width") {
+TEST_CASE("the progress line shows done, total, errors and time within its width")
+{
     const std::string line = render_progress(5, 10, 2, 1.3, 100);
     CHECK(line.find("5/10") != std::string::npos);
     CHECK(line.find("2 errors") != std::string::npos);
@@ -680,7 +722,8 @@ TEST_CASE("the progress line shows done, total, errors and time within its width
     CHECK(line.starts_with("[" + std::string(20, '#') + std::string(20, '.') + "]"));
 }
 
-TEST_CASE("log lines keep fixed columns and show why a request is notable") {
+TEST_CASE("log lines keep fixed columns and show why a request is notable")
+{
     aigw::client::LogRow r;
     r.ts_ms = 1'735'689'600'000;
     r.request_id = "req_0123456789abcdef01234567";
@@ -699,7 +742,8 @@ TEST_CASE("log lines keep fixed columns and show why a request is notable") {
     CHECK(log_line(r, false).find("attempts=2 tag=bench-1 rate limited") != std::string::npos);
 }
 
-TEST_CASE("request details list every attempt with its fallback reason, and bodies when stored") {
+TEST_CASE("request details list every attempt with its fallback reason, and bodies when stored")
+{
     aigw::client::LogRow first;
     first.request_id = "req_x";
     first.attempt = 1;
@@ -731,7 +775,8 @@ TEST_CASE("request details list every attempt with its fallback reason, and bodi
 
 // ---- run continuity ----
 
-TEST_CASE("conversations are saved 0600, the last one is remembered, and bad ids are refused") {
+TEST_CASE("conversations are saved 0600, the last one is remembered, and bad ids are refused")
+{
     ScratchDir dir;
     const ConversationStore store(dir.path / "conversations");
     CHECK_FALSE(store.last_id().has_value());
@@ -751,24 +796,29 @@ TEST_CASE("conversations are saved 0600, the last one is remembered, and bad ids
     CHECK((*back)->system == "Be brief");
     CHECK((*back)->messages == c.messages);
     const auto perms = std::filesystem::status(dir.path / "conversations" / "proj-1.json").permissions();
-    CHECK((perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) == std::filesystem::perms::none);
+    CHECK((perms & (std::filesystem::perms::group_all | std::filesystem::perms::others_all)) ==
+          std::filesystem::perms::none);
     CHECK_FALSE(store.load("../etc/passwd").has_value());
     CHECK_FALSE(valid_conversation_id(".hidden"));
     CHECK(valid_conversation_id(new_conversation_id()));
 }
 
-TEST_CASE("a conversation request puts the history between the system prompt and the new prompt") {
-    const json history = json::array({{{"role", "user"}, {"content", "q1"}}, {{"role", "assistant"}, {"content", "a1"}}});
+TEST_CASE("a conversation request puts the history between the system prompt and the new prompt")
+{
+    const json history =
+        json::array({{{"role", "user"}, {"content", "q1"}}, {{"role", "assistant"}, {"content", "a1"}}});
     const json req = build_conversation_request("mock/echo", "sys", history, "q2", 0.5, std::nullopt);
     REQUIRE(req["messages"].size() == 4);
     CHECK(req["messages"][0]["role"] == "system");
     CHECK(req["messages"][1]["content"] == "q1");
     CHECK(req["messages"][3]["content"] == "q2");
     CHECK(req["temperature"] == 0.5);
-    CHECK(build_conversation_request("m", "", history, "q2", std::nullopt, std::nullopt)["messages"][0]["content"] == "q1");
+    CHECK(build_conversation_request("m", "", history, "q2", std::nullopt, std::nullopt)["messages"][0]["content"] ==
+          "q1");
 }
 
-TEST_CASE("templates round-trip through TOML and place the input at {{input}}") {
+TEST_CASE("templates round-trip through TOML and place the input at {{input}}")
+{
     ScratchDir dir;
     RunTemplate t;
     t.model = "mock/echo";

@@ -11,7 +11,8 @@ using aigw::client::ClientErrorKind;
 
 namespace {
 
-std::string chunk(const std::string& content) {
+std::string chunk(const std::string& content)
+{
     nlohmann::json c = {{"id", "c1"},
                         {"object", "chat.completion.chunk"},
                         {"model", "openai/gpt-4o-mini"},
@@ -20,7 +21,8 @@ std::string chunk(const std::string& content) {
 }
 
 // Feeds `bytes` in pieces of `step` bytes until the decoder says stop.
-void feed_in_pieces(ChatStreamDecoder& d, const std::string& bytes, std::size_t step) {
+void feed_in_pieces(ChatStreamDecoder& d, const std::string& bytes, std::size_t step)
+{
     for (std::size_t i = 0; i < bytes.size(); i += step) {
         if (!d.feed(std::string_view(bytes).substr(i, step))) {
             break;
@@ -30,7 +32,8 @@ void feed_in_pieces(ChatStreamDecoder& d, const std::string& bytes, std::size_t 
 
 }  // namespace
 
-TEST_CASE("a complete stream yields every delta in order and ends at [DONE]") {
+TEST_CASE("a complete stream yields every delta in order and ends at [DONE]")
+{
     const std::string bytes = chunk("Hel") + chunk("lo") +
                               "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}],"
                               "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2}}\n\n"
@@ -52,7 +55,8 @@ TEST_CASE("a complete stream yields every delta in order and ends at [DONE]") {
     }
 }
 
-TEST_CASE("CRLF line endings and comments are handled") {
+TEST_CASE("CRLF line endings and comments are handled")
+{
     ChatStreamDecoder d(nullptr);
     std::string bytes = ": keep-alive\r\n\r\n" + chunk("x") + "data: [DONE]\r\n\r\n";
     d.feed(bytes);
@@ -60,7 +64,8 @@ TEST_CASE("CRLF line endings and comments are handled") {
     CHECK(d.content() == "x");
 }
 
-TEST_CASE("an error event mid-stream is an error carrying the daemon's message") {
+TEST_CASE("an error event mid-stream is an error carrying the daemon's message")
+{
     ChatStreamDecoder d(nullptr);
     const std::string bytes = chunk("partial") +
                               "data: {\"error\":{\"message\":\"Rate limit reached\",\"type\":\"rate_limit_error\","
@@ -77,7 +82,8 @@ TEST_CASE("an error event mid-stream is an error carrying the daemon's message")
     CHECK(text.find("openai/gpt-4o-mini") != std::string::npos);
 }
 
-TEST_CASE("a stream that ends without [DONE] is reported as incomplete") {
+TEST_CASE("a stream that ends without [DONE] is reported as incomplete")
+{
     ChatStreamDecoder d(nullptr);
     d.feed(chunk("cut") + "data: {\"choices\":[{\"delta\":{\"content\":\" off");
     auto r = d.finish();
@@ -87,7 +93,8 @@ TEST_CASE("a stream that ends without [DONE] is reported as incomplete") {
     CHECK(d.content() == "cut");
 }
 
-TEST_CASE("the callback returning false stops the stream without an error") {
+TEST_CASE("the callback returning false stops the stream without an error")
+{
     int seen = 0;
     ChatStreamDecoder d([&](const nlohmann::json&) { return ++seen < 2; });
     const bool more = d.feed(chunk("a") + chunk("b") + chunk("c") + "data: [DONE]\n\n");
@@ -98,7 +105,8 @@ TEST_CASE("the callback returning false stops the stream without an error") {
     CHECK(d.content() == "ab");
 }
 
-TEST_CASE("a non-JSON event is a protocol error") {
+TEST_CASE("a non-JSON event is a protocol error")
+{
     ChatStreamDecoder d(nullptr);
     d.feed("data: not json\n\n");
     auto r = d.finish();
@@ -106,9 +114,11 @@ TEST_CASE("a non-JSON event is a protocol error") {
     CHECK(r.error().kind == ClientErrorKind::protocol);
 }
 
-TEST_CASE("an OpenAI error body becomes a ClientError with message, code and a hint") {
+TEST_CASE("an OpenAI error body becomes a ClientError with message, code and a hint")
+{
     auto e = aigw::client::error_from_response(
-        404, R"({"error":{"message":"model 'x/y' not found","type":"invalid_request_error","param":"model","code":"model_not_found"}})");
+        404,
+        R"({"error":{"message":"model 'x/y' not found","type":"invalid_request_error","param":"model","code":"model_not_found"}})");
     CHECK(e.status == 404);
     CHECK(e.message == "model 'x/y' not found");
     CHECK(e.code == "model_not_found");
@@ -126,7 +136,8 @@ TEST_CASE("an OpenAI error body becomes a ClientError with message, code and a h
     CHECK(aigw::client::describe(e) == "upstream error 429 from openai/gpt-4o: Rate limit (x-request-id req-1)");
 }
 
-TEST_CASE("AIGW_HOST forms are parsed into an endpoint URL") {
+TEST_CASE("AIGW_HOST forms are parsed into an endpoint URL")
+{
     using aigw::client::parse_endpoint;
     CHECK(parse_endpoint("http://127.0.0.1:4141")->url == "http://127.0.0.1:4141");
     CHECK(parse_endpoint("http://127.0.0.1:4141/")->url == "http://127.0.0.1:4141");
@@ -140,8 +151,10 @@ TEST_CASE("AIGW_HOST forms are parsed into an endpoint URL") {
     CHECK_FALSE(parse_endpoint("http://h:1/v1").has_value());
 }
 
-TEST_CASE("the state file is parsed, and a broken one is ignored") {
-    auto s = aigw::client::parse_state(R"({"pid":123,"host":"127.0.0.1","port":4141,"version":"0.1.0","started_ms":1})");
+TEST_CASE("the state file is parsed, and a broken one is ignored")
+{
+    auto s =
+        aigw::client::parse_state(R"({"pid":123,"host":"127.0.0.1","port":4141,"version":"0.1.0","started_ms":1})");
     REQUIRE(s.has_value());
     CHECK(s->pid == 123);
     CHECK(s->endpoint().url == "http://127.0.0.1:4141");
@@ -150,7 +163,8 @@ TEST_CASE("the state file is parsed, and a broken one is ignored") {
     CHECK_FALSE(aigw::client::parse_state(R"({"pid":"x","port":1})").has_value());
 }
 
-TEST_CASE("admin API answers parse into typed rows") {
+TEST_CASE("admin API answers parse into typed rows")
+{
     auto models = aigw::client::parse_models(nlohmann::json::parse(R"({"models":[
         {"id":"openai/gpt-4o-mini","provider":"openai","mode":"chat","context_window":128000,
          "max_output_tokens":16384,"tools":true,"vision":true,"json":true,"reasoning":false,

@@ -14,21 +14,24 @@ using namespace aigw::cli;
 
 namespace {
 
-aigw::config::Env env_of(std::map<std::string, std::string> vars) {
+aigw::config::Env env_of(std::map<std::string, std::string> vars)
+{
     return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
         auto it = vars.find(std::string(name));
         return it == vars.end() ? std::nullopt : std::optional<std::string>(it->second);
     };
 }
 
-aigw::config::Config config_from(std::string_view toml) {
+aigw::config::Config config_from(std::string_view toml)
+{
     auto cfg = aigw::config::parse_config(toml, "test.toml");
     REQUIRE(cfg.has_value());
     cfg->data_dir = "/nonexistent/aigw-test";
     return *cfg;
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
+std::vector<std::string> lines_of(const std::string& text)
+{
     std::vector<std::string> out;
     std::istringstream in(text);
     for (std::string l; std::getline(in, l);) {
@@ -39,7 +42,8 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("the prompt comes from the arguments, from stdin, or both with args first") {
+TEST_CASE("the prompt comes from the arguments, from stdin, or both with args first")
+{
     CHECK(assemble_prompt({"hello", "world"}, std::nullopt) == "hello world");
     CHECK(assemble_prompt({}, std::string("from stdin\n")) == "from stdin");
     CHECK(assemble_prompt({"summarise", "this:"}, std::string("line 1\nline 2\n\n")) ==
@@ -49,7 +53,8 @@ TEST_CASE("the prompt comes from the arguments, from stdin, or both with args fi
     CHECK(assemble_prompt({}, std::nullopt).empty());
 }
 
-TEST_CASE("the default model: flag, AIGW_MODEL, alias 'default', first keyed provider, else mock") {
+TEST_CASE("the default model: flag, AIGW_MODEL, alias 'default', first keyed provider, else mock")
+{
     const auto plain = config_from("");
     CHECK(pick_model("x/y", plain, env_of({{"AIGW_MODEL", "a/b"}})).model == "x/y");
     CHECK(pick_model("", plain, env_of({{"AIGW_MODEL", "a/b"}})).model == "a/b");
@@ -63,7 +68,8 @@ TEST_CASE("the default model: flag, AIGW_MODEL, alias 'default', first keyed pro
     CHECK(pick_model("", aliased, env_of({{"OPENAI_API_KEY", "o"}})).model == "default");
 }
 
-TEST_CASE("the chat request carries system, user, temperature and max_tokens only when given") {
+TEST_CASE("the chat request carries system, user, temperature and max_tokens only when given")
+{
     auto r = build_chat_request("m/x", "", "hi", std::nullopt, std::nullopt);
     CHECK(r["messages"].size() == 1);
     CHECK_FALSE(r.contains("temperature"));
@@ -74,7 +80,8 @@ TEST_CASE("the chat request carries system, user, temperature and max_tokens onl
     CHECK(r["max_tokens"] == 10);
 }
 
-TEST_CASE("table columns line up by display width, numbers right-aligned, no trailing spaces") {
+TEST_CASE("table columns line up by display width, numbers right-aligned, no trailing spaces")
+{
     Table t({"MODEL", "REQUESTS", "COST USD"}, {Align::left, Align::right, Align::right});
     t.add_row({"openai/gpt-4o-mini", "3", "0.0012"});
     t.add_row({"模型", "12,345", "10.50"});
@@ -95,14 +102,16 @@ TEST_CASE("table columns line up by display width, numbers right-aligned, no tra
     CHECK(lines[4] == std::string(38, '-'));
 }
 
-TEST_CASE("display width ignores colour codes and counts wide characters twice") {
+TEST_CASE("display width ignores colour codes and counts wide characters twice")
+{
     CHECK(display_width("abc") == 3);
     CHECK(display_width("\x1b[31mabc\x1b[0m") == 3);
     CHECK(display_width("日本") == 4);
     CHECK(display_width("e\xcc\x81") == 1);  // e + combining acute
 }
 
-TEST_CASE("numbers are formatted for people") {
+TEST_CASE("numbers are formatted for people")
+{
     CHECK(human_tokens(128000) == "128k");
     CHECK(human_tokens(200000) == "200k");
     CHECK(human_tokens(1048576) == "1M");
@@ -129,7 +138,8 @@ TEST_CASE("numbers are formatted for people") {
     CHECK(csv_escape("say \"hi\"") == "\"say \"\"hi\"\"\"");
 }
 
-TEST_CASE("--since and --until accept today, Nd, Nh, dates and epoch ms") {
+TEST_CASE("--since and --until accept today, Nd, Nh, dates and epoch ms")
+{
     using namespace std::chrono;
     const auto now = system_clock::now();
     const std::int64_t now_ms = duration_cast<milliseconds>(now.time_since_epoch()).count();
@@ -163,19 +173,22 @@ TEST_CASE("--since and --until accept today, Nd, Nh, dates and epoch ms") {
     }
 }
 
-TEST_CASE("cost CSV has a header, one line per group and a total") {
+TEST_CASE("cost CSV has a header, one line per group and a total")
+{
     aigw::client::CostReport r;
     r.groups.push_back({"openai/gpt-4o-mini", 3, 0, 10, 2, 5, 0.0012, 0, 123.4});
     r.total = {"total", 3, 0, 10, 2, 5, 0.0012, 0, 123.4};
     const auto lines = lines_of(cost_csv(r, "model"));
     REQUIRE(lines.size() == 3);
     CHECK(lines[0] ==
-          "model,requests,errors,input_tokens,cached_tokens,output_tokens,cost_usd,cache_hits,avg_latency_ms,p95_latency_ms");
+          "model,requests,errors,input_tokens,cached_tokens,output_tokens,cost_usd,cache_hits,avg_latency_ms,p95_"
+          "latency_ms");
     CHECK(lines[1] == "openai/gpt-4o-mini,3,0,10,2,5,0.001200,0,123.4,0");
     CHECK(lines[2].rfind("total,", 0) == 0);
 }
 
-TEST_CASE("keys are masked to a short prefix and the last four characters") {
+TEST_CASE("keys are masked to a short prefix and the last four characters")
+{
     CHECK(mask_key("sk-proj-abcdefghijklmnop1234") == "sk-...1234");
     CHECK(mask_key("sk-ant-api03-xxxxxxxxxxxxabcd") == "sk-...abcd");
     CHECK(mask_key("AIzaSyD-xxxxxxxxxxxxxxxxwxyz") == "...wxyz");
@@ -184,7 +197,8 @@ TEST_CASE("keys are masked to a short prefix and the last four characters") {
     CHECK(mask_key("") == "****");
 }
 
-TEST_CASE("keys create --budget takes USD per day or per month") {
+TEST_CASE("keys create --budget takes USD per day or per month")
+{
     auto day = parse_budget("5/day");
     REQUIRE(day.has_value());
     CHECK(day->usd == doctest::Approx(5.0));
@@ -202,7 +216,8 @@ TEST_CASE("keys create --budget takes USD per day or per month") {
     }
 }
 
-TEST_CASE("keys create --expires takes a date (through that day), days or hours from now") {
+TEST_CASE("keys create --expires takes a date (through that day), days or hours from now")
+{
     const auto now = std::chrono::system_clock::time_point(std::chrono::milliseconds(1'738'281'600'000));
     CHECK(*parse_expiry("30d", now) == 1'738'281'600'000 + 30 * 86'400'000LL);
     CHECK(*parse_expiry("12h", now) == 1'738'281'600'000 + 12 * 3'600'000LL);

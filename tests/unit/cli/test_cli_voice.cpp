@@ -22,20 +22,23 @@ using namespace aigw::cli;
 
 namespace {
 
-aigw::config::Env env_of(std::map<std::string, std::string> vars) {
+aigw::config::Env env_of(std::map<std::string, std::string> vars)
+{
     return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
         auto it = vars.find(std::string(name));
         return it == vars.end() ? std::nullopt : std::optional<std::string>(it->second);
     };
 }
 
-const ConfigValue* find_value(const std::vector<ConfigValue>& values, std::string_view key) {
+const ConfigValue* find_value(const std::vector<ConfigValue>& values, std::string_view key)
+{
     auto it = std::find_if(values.begin(), values.end(), [&](const ConfigValue& v) { return v.key == key; });
     return it == values.end() ? nullptr : &*it;
 }
 
 /// Parses `args` as aigw would; returns the exit code of a parse failure, or -1 when it parsed.
-int parse_exit(std::vector<std::string> args) {
+int parse_exit(std::vector<std::string> args)
+{
     CLI::App app;
     Context ctx;
     build_app(app, ctx);
@@ -50,7 +53,8 @@ int parse_exit(std::vector<std::string> args) {
 
 }  // namespace
 
-TEST_CASE("edit distance counts inserts, deletes and substitutions") {
+TEST_CASE("edit distance counts inserts, deletes and substitutions")
+{
     CHECK(edit_distance("", "") == 0);
     CHECK(edit_distance("rn", "run") == 1);
     CHECK(edit_distance("contians", "contains") == 2);
@@ -58,7 +62,8 @@ TEST_CASE("edit distance counts inserts, deletes and substitutions") {
     CHECK(edit_distance("abc", "") == 3);
 }
 
-TEST_CASE("a typo gets the closest command; something unrelated gets no suggestion") {
+TEST_CASE("a typo gets the closest command; something unrelated gets no suggestion")
+{
     const std::vector<std::string> commands = {"run", "chat", "models", "cost", "logs", "daemon"};
     CHECK(suggest("rn", commands) == "run");
     CHECK(suggest("modles", commands) == "models");
@@ -68,7 +73,8 @@ TEST_CASE("a typo gets the closest command; something unrelated gets no suggesti
     CHECK_FALSE(suggest("r", commands).has_value());
 }
 
-TEST_CASE("every usage error exits 2: unknown command, unknown option, missing argument, bad value") {
+TEST_CASE("every usage error exits 2: unknown command, unknown option, missing argument, bad value")
+{
     CHECK(parse_exit({"rn"}) == k_exit_usage);
     CHECK(parse_exit({"run", "--modle", "x", "hi"}) == k_exit_usage);
     CHECK(parse_exit({"daemon", "stpo"}) == k_exit_usage);
@@ -78,12 +84,14 @@ TEST_CASE("every usage error exits 2: unknown command, unknown option, missing a
     CHECK(parse_exit({"--help"}) == 0);
 }
 
-TEST_CASE("global flags are accepted after the subcommand") {
+TEST_CASE("global flags are accepted after the subcommand")
+{
     CHECK(parse_exit({"models", "--no-spawn"}) == -1);
     CHECK(parse_exit({"daemon", "status", "--no-spawn", "--data-dir", "/tmp/x"}) == -1);
 }
 
-TEST_CASE("config check collects every error with its line, and keeps the values it could read") {
+TEST_CASE("config check collects every error with its line, and keeps the values it could read")
+{
     std::vector<std::string> errors;
     const std::string toml = R"([routing]
 retries = "one"
@@ -112,7 +120,8 @@ colour = "blue"
     std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("a TOML syntax error is one problem with its line; the defaults still apply") {
+TEST_CASE("a TOML syntax error is one problem with its line; the defaults still apply")
+{
     const auto dir = std::filesystem::temp_directory_path() / ("aigw-cfgsyntax-" + std::to_string(::getpid()));
     std::filesystem::create_directories(dir);
     std::ofstream(dir / "config.toml") << "[server]\nport = = 1\n";
@@ -124,7 +133,8 @@ TEST_CASE("a TOML syntax error is one problem with its line; the defaults still 
     std::filesystem::remove_all(dir);
 }
 
-TEST_CASE("config show says where each value came from and masks keys") {
+TEST_CASE("config show says where each value came from and masks keys")
+{
     const std::string toml = "[routing]\nretries = 4\n[aliases]\nfast = \"groq/llama-3.3-70b-versatile\"\n";
     auto cfg = aigw::config::parse_config(toml, "config.toml");
     REQUIRE(cfg.has_value());
@@ -148,7 +158,8 @@ TEST_CASE("config show says where each value came from and masks keys") {
     CHECK(find_value(effective_config(*cfg, toml, env, true), "data_dir")->source == "flag (--data-dir)");
 }
 
-TEST_CASE("a table wider than the terminal gives up columns from its widest column, never wrapping a row") {
+TEST_CASE("a table wider than the terminal gives up columns from its widest column, never wrapping a row")
+{
     CHECK(fit_widths({10, 40, 8}, 0) == std::vector<std::size_t>{10, 40, 8});
     CHECK(fit_widths({10, 40, 8}, 100) == std::vector<std::size_t>{10, 40, 8});
     CHECK(fit_widths({10, 40, 8}, 40) == std::vector<std::size_t>{10, 18, 8});
@@ -167,14 +178,16 @@ TEST_CASE("a table wider than the terminal gives up columns from its widest colu
     CHECK(out.str().find("…") != std::string::npos);
 }
 
-TEST_CASE("a cut cell ends in an ellipsis and keeps whole characters") {
+TEST_CASE("a cut cell ends in an ellipsis and keeps whole characters")
+{
     CHECK(truncate_to_width("short", 10) == "short");
     CHECK(truncate_to_width("abcdefghij", 5) == "abcd…");
     CHECK(truncate_to_width("日本語テキスト", 5) == "日本…");
     CHECK(truncate_to_width("\x1b[31mredredred\x1b[0m", 4) == "red…");
 }
 
-TEST_CASE("bench groups errors by message without their request ids") {
+TEST_CASE("bench groups errors by message without their request ids")
+{
     CHECK(error_group_key("error 404 from mock: no such model (model_not_found) (x-request-id abc123)") ==
           "error 404 from mock: no such model (model_not_found)");
     CHECK(error_group_key("timeout (x-request-id r1)\n  raise --timeout") == "timeout");
@@ -190,7 +203,8 @@ TEST_CASE("bench groups errors by message without their request ids") {
     CHECK(stats.error_counts[0].second == 3);
 }
 
-TEST_CASE("bench fails when a model failed every call, when interrupted, or on any error when asked") {
+TEST_CASE("bench fails when a model failed every call, when interrupted, or on any error when asked")
+{
     BenchStats good;
     good.calls = 4;
     good.errors = 1;
@@ -203,7 +217,8 @@ TEST_CASE("bench fails when a model failed every call, when interrupted, or on a
     CHECK(bench_exit_code({good}, true, false) == 1);
 }
 
-TEST_CASE("cost by day shows every day of the range, the quiet ones too") {
+TEST_CASE("cost by day shows every day of the range, the quiet ones too")
+{
     aigw::client::CostGroup busy;
     busy.key = "2026-03-03";
     busy.requests = 5;
@@ -219,16 +234,19 @@ TEST_CASE("cost by day shows every day of the range, the quiet ones too") {
     CHECK(days[3].key == "2026-03-04");
 }
 
-TEST_CASE("money has one format: dollars with micro-dollars below one") {
+TEST_CASE("money has one format: dollars with micro-dollars below one")
+{
     CHECK(format_usd(0.00001) == "$0.000010");
     CHECK(format_usd(1234.5) == "$1234.50");
 }
 
-TEST_CASE("model output cannot drive the terminal: control characters become visible, newlines and tabs stay") {
+TEST_CASE("model output cannot drive the terminal: control characters become visible, newlines and tabs stay")
+{
     CHECK(make_printable("plain text, ünïcode 日本") == "plain text, ünïcode 日本");
     CHECK(make_printable("a\tb\nc") == "a\tb\nc");
     CHECK(make_printable("\x1b[2J\x1b]0;pwned\x07") == "^[[2J^[]0;pwned^G");
     CHECK(make_printable("over\rwrite\x7f") == "over^Mwrite^?");
-    CHECK(make_printable("csi \xc2\x9b" "31m") == "csi \\u009b31m");
+    CHECK(make_printable("csi \xc2\x9b"
+                         "31m") == "csi \\u009b31m");
     CHECK(make_printable("\x1b").find('\x1b') == std::string::npos);
 }

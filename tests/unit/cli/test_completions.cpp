@@ -11,7 +11,8 @@
 
 namespace {
 
-std::string read_completion(const std::string& name) {
+std::string read_completion(const std::string& name)
+{
     const auto root = std::filesystem::path(AIGW_FIXTURES_DIR).parent_path().parent_path();
     std::ifstream in(root / "completions" / name);
     REQUIRE_MESSAGE(in.good(), "missing completions/" << name);
@@ -21,11 +22,12 @@ std::string read_completion(const std::string& name) {
 }
 
 struct Defined {
-    std::vector<std::string> subcommands;  ///< "daemon start" -> "start"
-    std::vector<std::string> long_options; ///< without dashes
+    std::vector<std::string> subcommands;   ///< "daemon start" -> "start"
+    std::vector<std::string> long_options;  ///< without dashes
 };
 
-void collect(const CLI::App& app, Defined& out) {
+void collect(const CLI::App& app, Defined& out)
+{
     for (const CLI::Option* opt : app.get_options()) {
         for (const auto& l : opt->get_lnames()) {
             if (l != "help") {
@@ -39,14 +41,16 @@ void collect(const CLI::App& app, Defined& out) {
     }
 }
 
-bool has_word(const std::string& text, const std::string& word) {
+bool has_word(const std::string& text, const std::string& word)
+{
     const std::regex re("(^|[^A-Za-z0-9_-])" + word + "($|[^A-Za-z0-9_-])");
     return std::regex_search(text, re);
 }
 
 }  // namespace
 
-TEST_CASE("every subcommand and long option appears in the bash, zsh and fish completions") {
+TEST_CASE("every subcommand and long option appears in the bash, zsh and fish completions")
+{
     CLI::App app;
     aigw::cli::Context ctx;
     aigw::cli::build_app(app, ctx);

@@ -102,13 +102,13 @@ routing::Router make_router(const aigw::config::Config& cfg, VirtualTime& vt, st
     return routing::Router(
         cfg,
         [openai_keys](std::string_view name) -> std::optional<std::string> {
-        if (name == "OPENAI_API_KEY") {
-            return openai_keys;
-        }
-        if (name == "ANTHROPIC_API_KEY") {
-            return std::string("sk-ant-x");
-        }
-        return std::nullopt;
+            if (name == "OPENAI_API_KEY") {
+                return openai_keys;
+            }
+            if (name == "ANTHROPIC_API_KEY") {
+                return std::string("sk-ant-x");
+            }
+            return std::nullopt;
         },
         [&vt] { return vt.now; });
 }
@@ -117,8 +117,9 @@ routing::Router make_router(const aigw::config::Config& cfg, VirtualTime& vt, st
 
 TEST_CASE("a 5xx is retried with exponential backoff in virtual time, then the fallback serves")
 {
-    auto cfg = config_from("[routing]\nbackoff_initial_ms = 1000\n[models.\"openai/gpt-4o\"]\n"
-                           "fallback = [\"anthropic/claude-sonnet-4-5\"]\n");
+    auto cfg = config_from(
+        "[routing]\nbackoff_initial_ms = 1000\n[models.\"openai/gpt-4o\"]\n"
+        "fallback = [\"anthropic/claude-sonnet-4-5\"]\n");
     VirtualTime vt;
     auto router = make_router(cfg, vt);
     Script script;
@@ -153,8 +154,9 @@ TEST_CASE("a 429 with Retry-After rests the key and waits exactly that long befo
 
 TEST_CASE("a Retry-After longer than max_retry_wait moves to the fallback at once")
 {
-    auto cfg = config_from("[routing]\nmax_retry_wait_ms = 5000\n[models.\"openai/gpt-4o\"]\n"
-                           "fallback = [\"anthropic/claude-sonnet-4-5\"]\n");
+    auto cfg = config_from(
+        "[routing]\nmax_retry_wait_ms = 5000\n[models.\"openai/gpt-4o\"]\n"
+        "fallback = [\"anthropic/claude-sonnet-4-5\"]\n");
     VirtualTime vt;
     auto router = make_router(cfg, vt);
     Script script;
@@ -257,8 +259,9 @@ TEST_CASE("when admission refuses the only candidate, its refusal is the answer"
     auto router = make_router(cfg, vt);
     Script script;
     auto ex = exchange(vt, "openai/gpt-4o");
-    auto r = run(cfg, router, ex, script, vt,
-                 [](const routing::Route&) -> std::optional<Failure> { return failure(FailureKind::rate_limited, 429, 7.0); });
+    auto r = run(cfg, router, ex, script, vt, [](const routing::Route&) -> std::optional<Failure> {
+        return failure(FailureKind::rate_limited, 429, 7.0);
+    });
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().status == 429);
     CHECK(script.calls.empty());

@@ -20,7 +20,7 @@ TEST_CASE("UTC days and months: indexes and their starts")
     CHECK(period_index(Period::month, k_jan31) == 2025 * 12 + 0);
     CHECK(period_index(Period::month, k_jan31 + k_day) == 2025 * 12 + 1);  // Feb 1
     CHECK(period_start_ms(Period::month, 2025 * 12 + 1) == k_jan31 + k_day);
-    CHECK(period_start_ms(Period::month, 2025 * 12 + 0) == k_jan31 - 30 * k_day);  // Jan 1
+    CHECK(period_start_ms(Period::month, 2025 * 12 + 0) == k_jan31 - 30 * k_day);   // Jan 1
     CHECK(period_start_ms(Period::month, 2024 * 12 + 11) == k_jan31 - 61 * k_day);  // Dec 1, 2024
 }
 

@@ -34,7 +34,8 @@ struct Fixture {
     }
     std::unique_ptr<Limiter> limiter()
     {
-        return std::make_unique<Limiter>(cfg, keys.get(), clock, [this](const std::string& line) { log.push_back(line); });
+        return std::make_unique<Limiter>(cfg, keys.get(), clock,
+                                         [this](const std::string& line) { log.push_back(line); });
     }
     std::shared_ptr<const VirtualKey> budget_key(double usd)
     {
@@ -183,13 +184,15 @@ TEST_CASE("estimate_cost prices the prompt and max_tokens (or the default reserv
     REQUIRE(gpt->info != nullptr);
     REQUIRE(gpt->info->price.has_value());
     const auto& price = *gpt->info->price;
-    nlohmann::json body = {{"messages", {{{"role", "user"}, {"content", std::string(400, 'x')}}}}, {"max_tokens", 1000}};
+    nlohmann::json body = {{"messages", {{{"role", "user"}, {"content", std::string(400, 'x')}}}},
+                           {"max_tokens", 1000}};
     auto e = estimate_cost(body, *gpt);
     CHECK(e.priced);
     CHECK(e.usd == doctest::Approx((100 * price.input + 1000 * price.output) / 1e6).epsilon(0.05));
     body.erase("max_tokens");
     auto d = estimate_cost(body, *gpt);
-    CHECK(d.usd == doctest::Approx((100 * price.input + k_default_reserved_output_tokens * price.output) / 1e6).epsilon(0.05));
+    CHECK(d.usd ==
+          doctest::Approx((100 * price.input + k_default_reserved_output_tokens * price.output) / 1e6).epsilon(0.05));
 
     auto mock = aigw::config::resolve_model(*cfg, "mock/echo");
     REQUIRE(mock.has_value());

@@ -34,8 +34,8 @@ namespace {
 json request(const std::string& prompt = "What is SSE?")
 {
     return {{"model", "openai/gpt-4o-mini"},
-            {"messages", json::array({{{"role", "system"}, {"content", "Be brief."}},
-                                      {{"role", "user"}, {"content", prompt}}})},
+            {"messages",
+             json::array({{{"role", "system"}, {"content", "Be brief."}}, {{"role", "user"}, {"content", prompt}}})},
             {"temperature", 0.2}};
 }
 
@@ -178,7 +178,8 @@ TEST_SUITE("cache key")
         using aigw::daemon::cache::semantic_text;
         CHECK(semantic_text(request("hello")) == "hello");
         json parts = request();
-        parts["messages"][1]["content"] = json::array({{{"type", "text"}, {"text", "one"}}, {{"type", "text"}, {"text", "two"}}});
+        parts["messages"][1]["content"] =
+            json::array({{{"type", "text"}, {"text", "one"}}, {{"type", "text"}, {"text", "two"}}});
         CHECK(semantic_text(parts) == "one\ntwo");
         json image = request();
         image["messages"][1]["content"] = json::array({{{"type", "text"}, {"text", "what is this"}},
@@ -325,7 +326,7 @@ TEST_SUITE("response cache")
             c->store(answer("vec"), std::nullopt, SemanticVector{"part", {0.6f, 0.8f}});
             c->close();
         }
-        struct stat st{};
+        struct stat st {};
         REQUIRE(::stat(path.c_str(), &st) == 0);
         CHECK((st.st_mode & 0777) == 0600);
         clock.advance_s(2);
@@ -431,7 +432,8 @@ TEST_SUITE("replay")
     TEST_CASE("a mock stream assembles into the mock's non-stream answer")
     {
         namespace mock = aigw::daemon::providers::mock;
-        const json req = {{"model", "mock/echo"}, {"messages", json::array({{{"role", "user"}, {"content", "one two three"}}})}};
+        const json req = {{"model", "mock/echo"},
+                          {"messages", json::array({{{"role", "user"}, {"content", "one two three"}}})}};
         auto whole = mock::complete(req, "echo", "r1", 100).body;
         auto back = assemble_completion(mock::stream_chunks(req, "echo", "r1", 100));
         REQUIRE(back.has_value());
@@ -443,14 +445,27 @@ TEST_SUITE("replay")
     TEST_CASE("tool-call pieces are merged by index, and a stream without finish_reason is not complete")
     {
         std::vector<json> chunks = {
-            {{"id", "x"}, {"choices", json::array({{{"index", 0}, {"delta", {{"role", "assistant"}, {"content", ""}}}}})}},
-            {{"id", "x"}, {"choices", json::array({{{"index", 0}, {"delta", {{"tool_calls", json::array({
-                {{"index", 0}, {"id", "c1"}, {"type", "function"}, {"function", {{"name", "f"}, {"arguments", "{\"a\""}}}}})}}}}})}},
-            {{"id", "x"}, {"choices", json::array({{{"index", 0}, {"delta", {{"tool_calls", json::array({
-                {{"index", 0}, {"function", {{"arguments", ":1}"}}}}})}}}}})}},
+            {{"id", "x"},
+             {"choices", json::array({{{"index", 0}, {"delta", {{"role", "assistant"}, {"content", ""}}}}})}},
+            {{"id", "x"},
+             {"choices",
+              json::array(
+                  {{{"index", 0},
+                    {"delta",
+                     {{"tool_calls", json::array({{{"index", 0},
+                                                   {"id", "c1"},
+                                                   {"type", "function"},
+                                                   {"function", {{"name", "f"}, {"arguments", "{\"a\""}}}}})}}}}})}},
+            {{"id", "x"},
+             {"choices", json::array({{{"index", 0},
+                                       {"delta",
+                                        {{"tool_calls",
+                                          json::array({{{"index", 0}, {"function", {{"arguments", ":1}"}}}}})}}}}})}},
         };
         CHECK_FALSE(assemble_completion(chunks).has_value());
-        chunks.push_back({{"id", "x"}, {"choices", json::array({{{"index", 0}, {"delta", json::object()}, {"finish_reason", "tool_calls"}}})}});
+        chunks.push_back(
+            {{"id", "x"},
+             {"choices", json::array({{{"index", 0}, {"delta", json::object()}, {"finish_reason", "tool_calls"}}})}});
         auto done = assemble_completion(chunks);
         REQUIRE(done.has_value());
         const auto& msg = (*done)["choices"][0]["message"];

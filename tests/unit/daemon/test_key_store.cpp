@@ -62,8 +62,10 @@ TEST_CASE("a created key authenticates by its secret; the file holds its hash, n
         CHECK(store->authenticate("").verdict == KeyStore::Verdict::unknown);
     }
     const auto file = dir.path() / "keys.db";
-    CHECK((std::filesystem::status(file).permissions() & std::filesystem::perms::group_all) == std::filesystem::perms::none);
-    CHECK((std::filesystem::status(file).permissions() & std::filesystem::perms::others_all) == std::filesystem::perms::none);
+    CHECK((std::filesystem::status(file).permissions() & std::filesystem::perms::group_all) ==
+          std::filesystem::perms::none);
+    CHECK((std::filesystem::status(file).permissions() & std::filesystem::perms::others_all) ==
+          std::filesystem::perms::none);
     SQLite::Database db(file.string(), SQLite::OPEN_READONLY);
     CHECK(db.execAndGet("SELECT key_hash FROM virtual_keys WHERE id = '" + id + "'").getString() == key_hash(secret));
     std::string everything = file_bytes(file);
@@ -195,7 +197,7 @@ TEST_CASE("model patterns: globs over the resolved model, or the name the caller
     VirtualKey k;
     CHECK(k.allows("anthropic/claude", "claude"));  // no patterns: every model
     k.models = {"openai/*", "fast"};
-    CHECK(k.allows("openai/gpt-4o", "gpt-4o"));            // a bare name resolves to openai
-    CHECK(k.allows("groq/llama-3.3-70b", "fast"));          // an alias the admin allowed
+    CHECK(k.allows("openai/gpt-4o", "gpt-4o"));     // a bare name resolves to openai
+    CHECK(k.allows("groq/llama-3.3-70b", "fast"));  // an alias the admin allowed
     CHECK_FALSE(k.allows("anthropic/claude-haiku-4-5", "anthropic/claude-haiku-4-5"));
 }

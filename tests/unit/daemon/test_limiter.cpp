@@ -34,7 +34,8 @@ struct Fixture {
     }
     std::unique_ptr<Limiter> limiter()
     {
-        return std::make_unique<Limiter>(cfg, keys.get(), clock, [this](const std::string& line) { log.push_back(line); });
+        return std::make_unique<Limiter>(cfg, keys.get(), clock,
+                                         [this](const std::string& line) { log.push_back(line); });
     }
     std::shared_ptr<const VirtualKey> key(KeySpec spec)
     {
@@ -166,15 +167,15 @@ TEST_CASE("tokens per minute: admitted on the estimate, corrected by the recorde
 
 TEST_CASE("the token estimate counts prompt characters / 4 and max_tokens")
 {
-    const nlohmann::json chat = {{"model", "m"},
-                                 {"max_tokens", 50},
-                                 {"messages", {{{"role", "user"}, {"content", std::string(400, 'x')}}}}};
+    const nlohmann::json chat = {
+        {"model", "m"}, {"max_tokens", 50}, {"messages", {{{"role", "user"}, {"content", std::string(400, 'x')}}}}};
     CHECK(estimate_tokens(chat) == (400 + 4 + 3) / 4 + 50);  // "user" counts too
     const nlohmann::json embeddings = {{"model", "m"}, {"input", {"abcd", "efgh"}}};
     CHECK(estimate_tokens(embeddings) == 2);
-    const nlohmann::json anthropic = {{"system", std::string(40, 's')},
-                                      {"max_tokens", 10},
-                                      {"messages", {{{"role", "user"}, {"content", {{{"type", "text"}, {"text", "hi"}}}}}}}};
+    const nlohmann::json anthropic = {
+        {"system", std::string(40, 's')},
+        {"max_tokens", 10},
+        {"messages", {{{"role", "user"}, {"content", {{{"type", "text"}, {"text", "hi"}}}}}}}};
     CHECK(estimate_tokens(anthropic) == (40 + 4 + 4 + 2 + 3) / 4 + 10);  // system, "user", "text", "hi"
 }
 
@@ -189,7 +190,7 @@ TEST_CASE("a key's budget refuses the request that would start past it, with 402
     REQUIRE_FALSE(limiter->admit(k.get(), k->id, "openai/gpt-4o", "gpt-4o", 1, r));
     limiter->on_recorded(k->id, r, 10, 0.6);
     REQUIRE_FALSE(limiter->admit(k.get(), k->id, "openai/gpt-4o", "gpt-4o", 1, r));  // 0.6 < 1.0: starts
-    limiter->on_recorded(k->id, r, 10, 0.6);                                          // and ends at 1.2
+    limiter->on_recorded(k->id, r, 10, 0.6);                                         // and ends at 1.2
     auto refused = limiter->admit(k.get(), k->id, "openai/gpt-4o", "gpt-4o", 1, r);
     REQUIRE(refused.has_value());
     CHECK(refused->status == 402);
@@ -292,7 +293,7 @@ TEST_CASE("budgets are seeded from the ledger's rows of this UTC day and month")
     const std::int64_t day_start = period_start_ms(Period::day, period_index(Period::day, now));
     const std::int64_t month_start = period_start_ms(Period::month, period_index(Period::month, now));
     row("vk_a", 0.25, now - 1);
-    row("vk_a", 0.5, month_start);     // this month (maybe today too)
+    row("vk_a", 0.5, month_start);      // this month (maybe today too)
     row("vk_a", 9.0, month_start - 1);  // last month
     row("default", 1.0, now - 1);
     (*ledger)->flush();

@@ -39,7 +39,8 @@ aigw::config::Config config_from(const std::string& toml)
 
 }  // namespace
 
-TEST_CASE("a circuit opens after N consecutive failures, half-opens for one trial after the cooldown, closes on success")
+TEST_CASE(
+    "a circuit opens after N consecutive failures, half-opens for one trial after the cooldown, closes on success")
 {
     ManualClock clock;
     HealthBoard board(HealthSettings{.failures_to_open = 3, .cooldown = 30s}, clock.fn());
@@ -136,14 +137,16 @@ TEST_CASE("keys rotate round-robin, skip cooling and bad keys, and come back aft
 
 TEST_CASE("a plan lists the model, the request's fallbacks replacing the configured ones, without duplicates")
 {
-    auto cfg = config_from("[models.\"openai/gpt-4o\"]\nfallback = [\"anthropic/claude-sonnet-4-5\", \"gemini/gemini-2.5-pro\"]\n");
+    auto cfg = config_from(
+        "[models.\"openai/gpt-4o\"]\nfallback = [\"anthropic/claude-sonnet-4-5\", \"gemini/gemini-2.5-pro\"]\n");
     Router router(cfg, [](std::string_view) { return std::optional<std::string>(); });
     auto plan = router.plan({.requested = "openai/gpt-4o"});
     REQUIRE(plan.candidates.size() == 3);
     CHECK(plan.candidates[1].model == "anthropic/claude-sonnet-4-5");
     CHECK(plan.candidates[1].origin == "fallback");
 
-    plan = router.plan({.requested = "openai/gpt-4o", .fallback_header = "groq/llama-3.3-70b-versatile, openai/gpt-4o"});
+    plan =
+        router.plan({.requested = "openai/gpt-4o", .fallback_header = "groq/llama-3.3-70b-versatile, openai/gpt-4o"});
     REQUIRE(plan.candidates.size() == 2);
     CHECK(plan.candidates[1].model == "groq/llama-3.3-70b-versatile");
     CHECK(router.plan({.requested = "openai/gpt-4o", .fallback_header = "none"}).candidates.size() == 1);
@@ -151,8 +154,9 @@ TEST_CASE("a plan lists the model, the request's fallbacks replacing the configu
 
 TEST_CASE("least-busy and lowest-latency order a logical model's deployments from the health board")
 {
-    auto cfg = config_from("[models.pool]\ndeployments = [\"openai/gpt-4o\", \"azure/gpt-4o\"]\nstrategy = \"least-busy\"\n\n"
-                           "[models.quick]\ndeployments = [\"openai/gpt-4o\", \"azure/gpt-4o\"]\nstrategy = \"lowest-latency\"\n");
+    auto cfg = config_from(
+        "[models.pool]\ndeployments = [\"openai/gpt-4o\", \"azure/gpt-4o\"]\nstrategy = \"least-busy\"\n\n"
+        "[models.quick]\ndeployments = [\"openai/gpt-4o\", \"azure/gpt-4o\"]\nstrategy = \"lowest-latency\"\n");
     Router router(cfg, [](std::string_view) { return std::optional<std::string>(); });
     REQUIRE(router.health().try_start("openai/gpt-4o"));
     REQUIRE(router.health().try_start("openai/gpt-4o"));
@@ -172,7 +176,8 @@ TEST_CASE("least-busy and lowest-latency order a logical model's deployments fro
 
 TEST_CASE("an A/B split picks the same variant for the same user, and both variants get traffic")
 {
-    auto cfg = config_from("[models.exp]\nsplit = { \"openai/gpt-4o-mini\" = 1, \"anthropic/claude-haiku-4-5\" = 1 }\n");
+    auto cfg =
+        config_from("[models.exp]\nsplit = { \"openai/gpt-4o-mini\" = 1, \"anthropic/claude-haiku-4-5\" = 1 }\n");
     Router router(cfg, [](std::string_view) { return std::optional<std::string>(); });
     const auto first = router.plan({.requested = "exp", .user = "user-42"}).variant;
     for (int i = 0; i < 10; ++i) {
@@ -187,9 +192,10 @@ TEST_CASE("an A/B split picks the same variant for the same user, and both varia
 
 TEST_CASE("config: routing keys, logical names and their errors")
 {
-    auto cfg = config_from("[routing]\nretries = 4\nstrategy = \"lowest-latency\"\ncircuit_cooldown_ms = 5000\n\n"
-                           "[upstream]\nidle_timeout_ms = 1500\n\n"
-                           "[models.\"openai/gpt-4o\"]\ninput = 2.5\nfallback = [\"anthropic/claude-sonnet-4-5\"]\n");
+    auto cfg = config_from(
+        "[routing]\nretries = 4\nstrategy = \"lowest-latency\"\ncircuit_cooldown_ms = 5000\n\n"
+        "[upstream]\nidle_timeout_ms = 1500\n\n"
+        "[models.\"openai/gpt-4o\"]\ninput = 2.5\nfallback = [\"anthropic/claude-sonnet-4-5\"]\n");
     CHECK(cfg.routing.retries == 4);
     CHECK(cfg.routing.strategy == aigw::config::BalanceStrategy::lowest_latency);
     CHECK(cfg.idle_timeout_ms == 1500);
@@ -199,8 +205,8 @@ TEST_CASE("config: routing keys, logical names and their errors")
     auto bad = aigw::config::parse_config("[models.pool]\ninput = 1.0\n", "config.toml");
     REQUIRE_FALSE(bad);
     CHECK(bad.error().find("logical model") != std::string::npos);
-    auto weight = aigw::config::parse_config("[models.pool]\ndeployments = [{ model = \"openai/gpt-4o\", weight = 0 }]\n",
-                                             "config.toml");
+    auto weight = aigw::config::parse_config(
+        "[models.pool]\ndeployments = [{ model = \"openai/gpt-4o\", weight = 0 }]\n", "config.toml");
     REQUIRE_FALSE(weight);
     CHECK(weight.error().find("config.toml:2") == 0);
 }

@@ -51,7 +51,8 @@ Response error_answer(const Request& req, const aigw::wire::Failure& f)
     Response r;
     r.status = f.status;
     r.set_header("x-from", "error-responder");
-    r.set_content(nlohmann::json{{"error", {{"message", f.message}, {"method", req.method}, {"path", req.path}}}}.dump());
+    r.set_content(
+        nlohmann::json{{"error", {{"message", f.message}, {"method", req.method}, {"path", req.path}}}}.dump());
     return r;
 }
 
@@ -83,9 +84,8 @@ Routes common_routes()
         co_await res.send(text(200, "prefix:" + req.path));
     });
     r.add("GET", "/pre/special", reply("special"));
-    r.add("POST", "/echo", [](Request& req, Responder& res) -> asio::awaitable<void> {
-        co_await res.send(text(200, req.body));
-    });
+    r.add("POST", "/echo",
+          [](Request& req, Responder& res) -> asio::awaitable<void> { co_await res.send(text(200, req.body)); });
     r.add("GET", "/info", [](Request& req, Responder& res) -> asio::awaitable<void> {
         co_await res.send(text(200, "q=" + req.query_param("q").value_or("-") + " peer=" + req.peer));
     });
@@ -116,11 +116,12 @@ struct TestServer {
     std::thread thread;
 
     explicit TestServer(Routes routes, ServerOptions opts = quick_options())
-        : server(std::move(opts), std::move(routes),
-                 [](Request& req, Responder& res) -> asio::awaitable<void> {
-                     co_await res.send(text(404, "no route for " + req.path));
-                 },
-                 error_answer)
+        : server(
+              std::move(opts), std::move(routes),
+              [](Request& req, Responder& res) -> asio::awaitable<void> {
+                  co_await res.send(text(404, "no route for " + req.path));
+              },
+              error_answer)
     {
         auto bound = server.bind();
         const std::string why = bound ? std::string() : bound.error();
@@ -159,7 +160,8 @@ struct RawResponse {
         return std::any_of(headers.begin(), headers.end(), [&](const auto& h) {
             return h.first.size() == name.size() &&
                    std::equal(h.first.begin(), h.first.end(), name.begin(), [](char a, char b) {
-                       return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+                       return std::tolower(static_cast<unsigned char>(a)) ==
+                              std::tolower(static_cast<unsigned char>(b));
                    });
         });
     }
@@ -874,7 +876,8 @@ namespace {
 asio::awaitable<void> stream_client(int port, int* completed)
 {
     asio::ip::tcp::socket sock(co_await asio::this_coro::executor);
-    auto [ec] = co_await sock.async_connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)}, k_use);
+    auto [ec] =
+        co_await sock.async_connect({asio::ip::make_address("127.0.0.1"), static_cast<unsigned short>(port)}, k_use);
     if (ec) {
         co_return;
     }

@@ -39,7 +39,8 @@ struct FailureListener : doctest::IReporter {
     void test_case_exception(const doctest::TestCaseException&) override { g_test_failed = true; }
     void subcase_start(const doctest::SubcaseSignature&) override {}
     void subcase_end() override {}
-    void log_assert(const doctest::AssertData& data) override {
+    void log_assert(const doctest::AssertData& data) override
+    {
         if (data.m_failed) {
             g_test_failed = true;
         }
@@ -52,12 +53,14 @@ REGISTER_LISTENER("ledger_failure_listener", 1, FailureListener);
 /// A fresh directory, removed at the end of a passing test and kept (and named) otherwise.
 class TempDir {
 public:
-    TempDir() {
+    TempDir()
+    {
         std::string pattern = (fs::temp_directory_path() / "aigw-ledger-XXXXXX").string();
         REQUIRE(::mkdtemp(pattern.data()) != nullptr);
         m_path = pattern;
     }
-    ~TempDir() {
+    ~TempDir()
+    {
         if (g_test_failed || std::uncaught_exceptions() > 0) {
             MESSAGE("kept test dir " << m_path.string());
             return;
@@ -74,8 +77,8 @@ private:
     fs::path m_path;
 };
 
-std::unique_ptr<Ledger> open_ledger(const fs::path& path, int retention_days = 0,
-                                    std::size_t capacity = 65536) {
+std::unique_ptr<Ledger> open_ledger(const fs::path& path, int retention_days = 0, std::size_t capacity = 65536)
+{
     auto ledger = Ledger::open(path, retention_days, capacity);
     if (!ledger) {
         FAIL("Ledger::open failed: " << ledger.error());
@@ -84,7 +87,8 @@ std::unique_ptr<Ledger> open_ledger(const fs::path& path, int retention_days = 0
 }
 
 LedgerRow make_row(std::int64_t ts_ms, std::string request_id, std::string served_model = "openai/gpt-4o-mini",
-                   double cost_usd = 0.001) {
+                   double cost_usd = 0.001)
+{
     LedgerRow row;
     row.ts_ms = ts_ms;
     row.request_id = std::move(request_id);
@@ -103,16 +107,20 @@ LedgerRow make_row(std::int64_t ts_ms, std::string request_id, std::string serve
 }
 
 /// Runs a one-value query on a separate connection, as an outside reader would.
-std::int64_t query_int(const fs::path& db_path, const std::string& sql) {
+std::int64_t query_int(const fs::path& db_path, const std::string& sql)
+{
     SQLite::Database db(db_path, SQLite::OPEN_READONLY);
     return db.execAndGet(sql).getInt64();
 }
 
-std::int64_t row_count(const fs::path& db_path) { return query_int(db_path, "SELECT COUNT(*) FROM requests"); }
+std::int64_t row_count(const fs::path& db_path)
+{
+    return query_int(db_path, "SELECT COUNT(*) FROM requests");
+}
 
-std::int64_t now_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+std::int64_t now_ms()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -126,7 +134,8 @@ std::string numbered_id(int i)
     return id;
 }
 
-TEST_CASE("migrations are recorded and re-opening applies none twice") {
+TEST_CASE("migrations are recorded and re-opening applies none twice")
+{
     TempDir dir;
     std::string first_applied_at;
     {
@@ -151,7 +160,8 @@ TEST_CASE("migrations are recorded and re-opening applies none twice") {
     CHECK(db.execAndGet("SELECT applied_at FROM schema_migrations WHERE version = 1").getString() == first_applied_at);
 }
 
-TEST_CASE("a database written by a newer aigw is refused") {
+TEST_CASE("a database written by a newer aigw is refused")
+{
     TempDir dir;
     open_ledger(dir.db())->close();
     {
@@ -166,14 +176,16 @@ TEST_CASE("a database written by a newer aigw is refused") {
     CHECK(ledger.error().find(std::to_string(Ledger::latest_schema_version() + 1)) != std::string::npos);
 }
 
-TEST_CASE("the database is in WAL mode") {
+TEST_CASE("the database is in WAL mode")
+{
     TempDir dir;
     auto ledger = open_ledger(dir.db());
     SQLite::Database db(dir.db(), SQLite::OPEN_READONLY);
     CHECK(db.execAndGet("PRAGMA journal_mode").getString() == "wal");
 }
 
-TEST_CASE("flushed rows show in cost grouped by model, provider, key and day") {
+TEST_CASE("flushed rows show in cost grouped by model, provider, key and day")
+{
     TempDir dir;
     auto ledger = open_ledger(dir.db());
     const std::int64_t day1 = k_jan_1_2025_ms + 3'600'000;
@@ -190,7 +202,8 @@ TEST_CASE("flushed rows show in cost grouped by model, provider, key and day") {
 
     const CostQuery whole{k_jan_1_2025_ms, k_jan_1_2025_ms + 10 * k_day_ms, "model"};
 
-    SUBCASE("model") {
+    SUBCASE("model")
+    {
         auto groups = ledger->cost(whole);
         REQUIRE(groups.has_value());
         REQUIRE(groups->size() == 3);
@@ -208,7 +221,8 @@ TEST_CASE("flushed rows show in cost grouped by model, provider, key and day") {
         CHECK((*groups)[1].cache_hits == 1);
         CHECK((*groups)[1].avg_latency_ms == doctest::Approx(2));
     }
-    SUBCASE("provider") {
+    SUBCASE("provider")
+    {
         CostQuery q = whole;
         q.group_by = "provider";
         auto groups = ledger->cost(q);
@@ -219,7 +233,8 @@ TEST_CASE("flushed rows show in cost grouped by model, provider, key and day") {
         CHECK((*groups)[1].requests == 3);
         CHECK((*groups)[1].cost_usd == doctest::Approx(0.007));
     }
-    SUBCASE("key") {
+    SUBCASE("key")
+    {
         CostQuery q = whole;
         q.group_by = "key";
         auto groups = ledger->cost(q);
@@ -230,7 +245,8 @@ TEST_CASE("flushed rows show in cost grouped by model, provider, key and day") {
         CHECK((*groups)[1].key == "team-a");
         CHECK((*groups)[1].cost_usd == doctest::Approx(0.004));
     }
-    SUBCASE("day, in UTC") {
+    SUBCASE("day, in UTC")
+    {
         CostQuery q = whole;
         q.group_by = "day";
         auto groups = ledger->cost(q);
@@ -242,20 +258,23 @@ TEST_CASE("flushed rows show in cost grouped by model, provider, key and day") {
         CHECK((*groups)[1].key == "2025-01-01");
         CHECK((*groups)[1].cost_usd == doctest::Approx(0.003));
     }
-    SUBCASE("the range is since inclusive, until exclusive") {
+    SUBCASE("the range is since inclusive, until exclusive")
+    {
         auto groups = ledger->cost(CostQuery{day1, day2, "model"});
         REQUIRE(groups.has_value());
         REQUIRE(groups->size() == 1);
         CHECK((*groups)[0].key == "openai/gpt-4o-mini");
     }
-    SUBCASE("until 0 means now") {
+    SUBCASE("until 0 means now")
+    {
         auto groups = ledger->cost(CostQuery{k_jan_1_2025_ms, 0, "surface"});
         REQUIRE(groups.has_value());
         REQUIRE(groups->size() == 1);
         CHECK((*groups)[0].key == "openai.chat");
         CHECK((*groups)[0].requests == 4);
     }
-    SUBCASE("an unknown group_by is an error naming the valid ones") {
+    SUBCASE("an unknown group_by is an error naming the valid ones")
+    {
         auto groups = ledger->cost(CostQuery{0, 0, "colour"});
         REQUIRE_FALSE(groups.has_value());
         CHECK(groups.error().find("colour") != std::string::npos);
@@ -263,7 +282,8 @@ TEST_CASE("flushed rows show in cost grouped by model, provider, key and day") {
     }
 }
 
-TEST_CASE("cost counts money on every attempt but requests and errors on final attempts only") {
+TEST_CASE("cost counts money on every attempt but requests and errors on final attempts only")
+{
     TempDir dir;
     auto ledger = open_ledger(dir.db());
     const std::int64_t ts = k_jan_1_2025_ms;
@@ -330,7 +350,8 @@ TEST_CASE("cost counts money on every attempt but requests and errors on final a
     CHECK((*all)[3].status == 429);
 }
 
-TEST_CASE("recent returns every field, newest first, up to the limit") {
+TEST_CASE("recent returns every field, newest first, up to the limit")
+{
     TempDir dir;
     auto ledger = open_ledger(dir.db());
     LedgerRow full = make_row(k_jan_1_2025_ms + 10, "full", "gemini/gemini-2.5-flash", 0.5);
@@ -387,7 +408,8 @@ TEST_CASE("recent returns every field, newest first, up to the limit") {
     CHECK(everything->size() == 6);
 }
 
-TEST_CASE("bodies are stored only when given") {
+TEST_CASE("bodies are stored only when given")
+{
     TempDir dir;
     auto ledger = open_ledger(dir.db());
     ledger->record(make_row(k_jan_1_2025_ms, "no-body"));
@@ -411,7 +433,8 @@ TEST_CASE("bodies are stored only when given") {
     CHECK((*rows)[2].request_body.empty());
 }
 
-TEST_CASE("retention prunes old rows and their bodies") {
+TEST_CASE("retention prunes old rows and their bodies")
+{
     TempDir dir;
     const std::int64_t now = now_ms();
     {
@@ -425,7 +448,8 @@ TEST_CASE("retention prunes old rows and their bodies") {
     }
     CHECK(row_count(dir.db()) == 2);
 
-    SUBCASE("not at open, but when asked (and by the writer itself, later)") {
+    SUBCASE("not at open, but when asked (and by the writer itself, later)")
+    {
         auto ledger = open_ledger(dir.db(), 30);
         CHECK(row_count(dir.db()) == 2);  // open never prunes: the daemon must listen first
         ledger->prune(now);
@@ -441,14 +465,16 @@ TEST_CASE("retention prunes old rows and their bodies") {
         CHECK(row_count(dir.db()) == 0);
         CHECK(query_int(dir.db(), "SELECT COUNT(*) FROM request_bodies") == 0);
     }
-    SUBCASE("retention 0 keeps everything") {
+    SUBCASE("retention 0 keeps everything")
+    {
         auto ledger = open_ledger(dir.db(), 0);
         ledger->prune(now + 1000 * k_day_ms);
         CHECK(row_count(dir.db()) == 2);
     }
 }
 
-TEST_CASE("flush waits for every row queued before it") {
+TEST_CASE("flush waits for every row queued before it")
+{
     TempDir dir;
     auto ledger = open_ledger(dir.db());
     for (int i = 0; i < 3000; ++i) {
@@ -458,7 +484,8 @@ TEST_CASE("flush waits for every row queued before it") {
     CHECK(row_count(dir.db()) == 3000);
 }
 
-TEST_CASE("rows queued before close are all committed") {
+TEST_CASE("rows queued before close are all committed")
+{
     TempDir dir;
     constexpr int k_rows = 50'000;
     {
@@ -475,7 +502,8 @@ TEST_CASE("rows queued before close are all committed") {
     CHECK(query_int(dir.db(), "SELECT COUNT(DISTINCT request_id) FROM requests") == k_rows);
 }
 
-TEST_CASE("the destructor drains the queue") {
+TEST_CASE("the destructor drains the queue")
+{
     TempDir dir;
     {
         auto ledger = open_ledger(dir.db());
@@ -486,7 +514,8 @@ TEST_CASE("the destructor drains the queue") {
     CHECK(row_count(dir.db()) == 5000);
 }
 
-TEST_CASE("many threads recording concurrently lose nothing") {
+TEST_CASE("many threads recording concurrently lose nothing")
+{
     TempDir dir;
     constexpr int k_threads = 8;
     constexpr int k_rows_per_thread = 5000;
@@ -511,7 +540,8 @@ TEST_CASE("many threads recording concurrently lose nothing") {
     CHECK(query_int(dir.db(), "SELECT COUNT(DISTINCT request_id) FROM requests") == k_threads * k_rows_per_thread);
 }
 
-TEST_CASE("a small queue blocks recorders instead of dropping rows") {
+TEST_CASE("a small queue blocks recorders instead of dropping rows")
+{
     TempDir dir;
     constexpr int k_threads = 4;
     constexpr int k_rows_per_thread = 5000;
@@ -533,7 +563,8 @@ TEST_CASE("a small queue blocks recorders instead of dropping rows") {
     CHECK(row_count(dir.db()) == k_threads * k_rows_per_thread);
 }
 
-TEST_CASE("close while recorders wait on a full queue still commits their rows") {
+TEST_CASE("close while recorders wait on a full queue still commits their rows")
+{
     TempDir dir;
     constexpr int k_threads = 4;
     constexpr int k_rows_per_thread = 2000;
@@ -567,7 +598,8 @@ TEST_CASE("close while recorders wait on a full queue still commits their rows")
     }
 }
 
-TEST_CASE("saved_usd is stored, read back, and summed per key in cost reports") {
+TEST_CASE("saved_usd is stored, read back, and summed per key in cost reports")
+{
     TempDir dir;
     auto ledger = open_ledger(dir.db());
     const auto now = now_ms();

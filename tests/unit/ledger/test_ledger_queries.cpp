@@ -19,19 +19,22 @@ namespace {
 constexpr std::int64_t k_base_ms = 1'735'689'600'000;  // 2025-01-01T00:00:00Z
 
 struct QueryDir {
-    QueryDir() {
+    QueryDir()
+    {
         std::string pattern = (fs::temp_directory_path() / "aigw-ledger-q-XXXXXX").string();
         REQUIRE(::mkdtemp(pattern.data()) != nullptr);
         path = pattern;
     }
-    ~QueryDir() {
+    ~QueryDir()
+    {
         std::error_code ignored;
         fs::remove_all(path, ignored);
     }
     fs::path path;
 };
 
-LedgerRow row_of(std::string request_id, std::int64_t ts_ms, std::int64_t latency_ms) {
+LedgerRow row_of(std::string request_id, std::int64_t ts_ms, std::int64_t latency_ms)
+{
     LedgerRow r;
     r.ts_ms = ts_ms;
     r.request_id = std::move(request_id);
@@ -42,7 +45,8 @@ LedgerRow row_of(std::string request_id, std::int64_t ts_ms, std::int64_t latenc
     return r;
 }
 
-std::unique_ptr<Ledger> open_in(const QueryDir& dir) {
+std::unique_ptr<Ledger> open_in(const QueryDir& dir)
+{
     auto l = Ledger::open(dir.path / "ledger.db", 0);
     REQUIRE(l.has_value());
     return std::move(*l);
@@ -50,7 +54,8 @@ std::unique_ptr<Ledger> open_in(const QueryDir& dir) {
 
 }  // namespace
 
-TEST_CASE("entries without a cursor are the newest rows, oldest first; a cursor returns only later rows") {
+TEST_CASE("entries without a cursor are the newest rows, oldest first; a cursor returns only later rows")
+{
     QueryDir dir;
     auto ledger = open_in(dir);
     for (int i = 0; i < 5; ++i) {
@@ -76,7 +81,8 @@ TEST_CASE("entries without a cursor are the newest rows, oldest first; a cursor 
     CHECK((*later)[0].row.request_id == "q5");
 }
 
-TEST_CASE("entries by request id return every attempt; by tag only the run's rows") {
+TEST_CASE("entries by request id return every attempt; by tag only the run's rows")
+{
     QueryDir dir;
     auto ledger = open_in(dir);
     LedgerRow first = row_of("req_a", k_base_ms, 30);
@@ -113,7 +119,8 @@ TEST_CASE("entries by request id return every attempt; by tag only the run's row
     CHECK((*tagged)[0].row.request_id == "req_a");
 }
 
-TEST_CASE("cost groups carry the p95 latency of final attempts, within the buckets' error bound") {
+TEST_CASE("cost groups carry the p95 latency of final attempts, within the buckets' error bound")
+{
     QueryDir dir;
     auto ledger = open_in(dir);
     for (int i = 1; i <= 20; ++i) {

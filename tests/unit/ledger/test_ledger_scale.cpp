@@ -39,12 +39,14 @@ constexpr std::int64_t k_day_ms = 86'400'000;
 constexpr std::int64_t k_base_ms = 1'735'689'600'000;  // 2025-01-01T00:00:00Z
 
 struct ScaleDir {
-    ScaleDir() {
+    ScaleDir()
+    {
         std::string pattern = (fs::temp_directory_path() / "aigw-ledger-s-XXXXXX").string();
         REQUIRE(::mkdtemp(pattern.data()) != nullptr);
         path = pattern;
     }
-    ~ScaleDir() {
+    ~ScaleDir()
+    {
         std::error_code ignored;
         fs::remove_all(path, ignored);
     }
@@ -52,24 +54,27 @@ struct ScaleDir {
     fs::path path;
 };
 
-std::unique_ptr<Ledger> open_at(const fs::path& db, int retention_days = 0) {
+std::unique_ptr<Ledger> open_at(const fs::path& db, int retention_days = 0)
+{
     auto l = Ledger::open(db, retention_days);
     REQUIRE_MESSAGE(l.has_value(), (l ? std::string() : l.error()));
     return std::move(*l);
 }
 
-std::int64_t wall_ms() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::system_clock::now().time_since_epoch())
+std::int64_t wall_ms()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
-std::int64_t query_int(const fs::path& db, const std::string& sql) {
+std::int64_t query_int(const fs::path& db, const std::string& sql)
+{
     SQLite::Database c(db, SQLite::OPEN_READONLY);
     return c.execAndGet(sql).getInt64();
 }
 
-int mode_of(const fs::path& p) {
+int mode_of(const fs::path& p)
+{
     struct stat st {};
     REQUIRE(::stat(p.c_str(), &st) == 0);
     return static_cast<int>(st.st_mode & 0777);
@@ -77,7 +82,8 @@ int mode_of(const fs::path& p) {
 
 /// Random rows over `hours` hours from `start_ms`: several models, keys, tags, variants,
 /// statuses, retries (non-final attempts) and latencies.
-std::vector<LedgerRow> random_rows(int n, std::int64_t start_ms, int hours, unsigned seed) {
+std::vector<LedgerRow> random_rows(int n, std::int64_t start_ms, int hours, unsigned seed)
+{
     std::mt19937 rng(seed);
     auto pick = [&](int k) { return static_cast<int>(rng() % static_cast<unsigned>(k)); };
     std::vector<LedgerRow> rows;
@@ -109,21 +115,27 @@ std::vector<LedgerRow> random_rows(int n, std::int64_t start_ms, int hours, unsi
     return rows;
 }
 
-const char* row_expr(const std::string& by) {
-    if (by == "model") return "served_model";
-    if (by == "key") return "key_id";
-    if (by == "day") return "date(ts_ms / 1000, 'unixepoch')";
+const char* row_expr(const std::string& by)
+{
+    if (by == "model")
+        return "served_model";
+    if (by == "key")
+        return "key_id";
+    if (by == "day")
+        return "date(ts_ms / 1000, 'unixepoch')";
     return by == "provider" ? "provider" : (by == "variant" ? "variant" : (by == "tag" ? "tag" : "surface"));
 }
 
 /// What a report must say, computed from the rows table directly (no rollups).
 std::map<std::string, CostGroup> raw_report(const fs::path& db, const std::string& by, std::int64_t since,
-                                            std::int64_t until) {
+                                            std::int64_t until)
+{
     SQLite::Database c(db, SQLite::OPEN_READONLY);
-    SQLite::Statement q(c, std::string("SELECT ") + row_expr(by) +
-                               ", SUM(final_attempt), SUM(final_attempt = 1 AND status >= 400), SUM(input_tokens), "
-                               "SUM(cached_tokens), SUM(output_tokens), SUM(cost_usd), SUM(final_attempt = 1 AND cache_hit = 1), "
-                               "SUM(saved_usd) FROM requests WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1");
+    SQLite::Statement q(
+        c, std::string("SELECT ") + row_expr(by) +
+               ", SUM(final_attempt), SUM(final_attempt = 1 AND status >= 400), SUM(input_tokens), "
+               "SUM(cached_tokens), SUM(output_tokens), SUM(cost_usd), SUM(final_attempt = 1 AND cache_hit = 1), "
+               "SUM(saved_usd) FROM requests WHERE ts_ms >= ? AND ts_ms < ? GROUP BY 1");
     q.bind(1, since);
     q.bind(2, until);
     std::map<std::string, CostGroup> out;
@@ -139,8 +151,10 @@ std::map<std::string, CostGroup> raw_report(const fs::path& db, const std::strin
         g.cache_hits = q.getColumn(7).getInt64();
         g.saved_usd = q.getColumn(8).getDouble();
         // Exact nearest-rank p95 of final attempts.
-        SQLite::Statement lat(c, std::string("SELECT latency_ms FROM requests WHERE final_attempt = 1 AND ts_ms >= ? AND ts_ms < ? AND ") +
-                                     row_expr(by) + " = ? ORDER BY latency_ms");
+        SQLite::Statement lat(
+            c,
+            std::string("SELECT latency_ms FROM requests WHERE final_attempt = 1 AND ts_ms >= ? AND ts_ms < ? AND ") +
+                row_expr(by) + " = ? ORDER BY latency_ms");
         lat.bind(1, since);
         lat.bind(2, until);
         lat.bind(3, g.key);
@@ -158,7 +172,8 @@ std::map<std::string, CostGroup> raw_report(const fs::path& db, const std::strin
 }
 
 void check_report_matches_rows(const Ledger& ledger, const fs::path& db, const std::string& by, std::int64_t since,
-                               std::int64_t until) {
+                               std::int64_t until)
+{
     CAPTURE(by);
     CAPTURE(since);
     CAPTURE(until);
@@ -191,7 +206,8 @@ void check_report_matches_rows(const Ledger& ledger, const fs::path& db, const s
 
 }  // namespace
 
-TEST_CASE("reports from the rollups agree with aggregates of the raw rows, for every group and range") {
+TEST_CASE("reports from the rollups agree with aggregates of the raw rows, for every group and range")
+{
     ScaleDir dir;
     auto ledger = open_at(dir.db());
     // Two batches of random rows over three days, recorded out of time order.
@@ -202,11 +218,11 @@ TEST_CASE("reports from the rollups agree with aggregates of the raw rows, for e
         ledger->flush();
     }
     const std::vector<std::pair<std::int64_t, std::int64_t>> ranges{
-        {0, k_base_ms + 3 * k_day_ms},                                    // everything: whole days
-        {k_base_ms + 5 * k_hour_ms + 1234, k_base_ms + 50 * k_hour_ms + 99},  // partial hours, days, hours
-        {k_base_ms + 7 * k_hour_ms, k_base_ms + 9 * k_hour_ms},           // whole hours only
+        {0, k_base_ms + 3 * k_day_ms},                                          // everything: whole days
+        {k_base_ms + 5 * k_hour_ms + 1234, k_base_ms + 50 * k_hour_ms + 99},    // partial hours, days, hours
+        {k_base_ms + 7 * k_hour_ms, k_base_ms + 9 * k_hour_ms},                 // whole hours only
         {k_base_ms + 7 * k_hour_ms + 10, k_base_ms + 7 * k_hour_ms + 900'000},  // inside one hour
-        {k_base_ms + 24 * k_hour_ms, k_base_ms + 48 * k_hour_ms},         // exactly one day
+        {k_base_ms + 24 * k_hour_ms, k_base_ms + 48 * k_hour_ms},               // exactly one day
     };
     for (const char* by : {"model", "provider", "key", "day", "variant", "tag", "surface"}) {
         for (const auto& [since, until] : ranges) {
@@ -215,11 +231,16 @@ TEST_CASE("reports from the rollups agree with aggregates of the raw rows, for e
     }
     auto spend = ledger->spend_since(0);
     REQUIRE(spend.has_value());
-    CHECK(spend->total_usd == doctest::Approx(static_cast<double>(query_int(dir.db(), "SELECT CAST(SUM(cost_usd) * 1e6 AS INTEGER) FROM requests")) / 1e6).epsilon(1e-6));
+    CHECK(
+        spend->total_usd ==
+        doctest::Approx(
+            static_cast<double>(query_int(dir.db(), "SELECT CAST(SUM(cost_usd) * 1e6 AS INTEGER) FROM requests")) / 1e6)
+            .epsilon(1e-6));
     CHECK(spend->by_key.size() == 4);
 }
 
-TEST_CASE("the rollups are maintained in the rows' own transaction: committed counts always agree") {
+TEST_CASE("the rollups are maintained in the rows' own transaction: committed counts always agree")
+{
     ScaleDir dir;
     auto ledger = open_at(dir.db());
     std::atomic<bool> done{false};
@@ -236,14 +257,16 @@ TEST_CASE("the rollups are maintained in the rows' own transaction: committed co
         SQLite::Database c(dir.db(), SQLite::OPEN_READONLY);
         SQLite::Transaction snapshot(c);  // one read snapshot for both counts
         const auto rows = c.execAndGet("SELECT COUNT(*) FROM requests").getInt64();
-        const auto rolled = c.execAndGet("SELECT COALESCE(SUM(rows), 0) FROM rollups WHERE dim = 'all' AND span_hours = 1").getInt64();
+        const auto rolled =
+            c.execAndGet("SELECT COALESCE(SUM(rows), 0) FROM rollups WHERE dim = 'all' AND span_hours = 1").getInt64();
         CHECK(rows == rolled);
         ++checks;
     }
     writer.join();
 }
 
-TEST_CASE("prune removes rows, bodies and rollups before the window's UTC day; reports inside it are unchanged") {
+TEST_CASE("prune removes rows, bodies and rollups before the window's UTC day; reports inside it are unchanged")
+{
     ScaleDir dir;
     auto ledger = open_at(dir.db());
     auto rows = random_rows(3000, k_base_ms, 24 * 6, 3);
@@ -266,7 +289,8 @@ TEST_CASE("prune removes rows, bodies and rollups before the window's UTC day; r
     CHECK(query_int(dir.db(), "SELECT COUNT(*) FROM requests WHERE ts_ms < " + std::to_string(cutoff)) == 0);
     CHECK(query_int(dir.db(), "SELECT COUNT(*) FROM requests WHERE ts_ms >= " + std::to_string(cutoff)) > 0);
     CHECK(query_int(dir.db(), "SELECT COUNT(*) FROM request_bodies") == 0);
-    CHECK(query_int(dir.db(), "SELECT COUNT(*) FROM rollups WHERE start_hour < " + std::to_string(cutoff / k_hour_ms)) == 0);
+    CHECK(query_int(dir.db(),
+                    "SELECT COUNT(*) FROM rollups WHERE start_hour < " + std::to_string(cutoff / k_hour_ms)) == 0);
     CHECK(raw_report(dir.db(), "model", cutoff, end).size() == before_in_window.size());
     for (const char* by : {"model", "key", "day"}) {
         check_report_matches_rows(*ledger, dir.db(), by, cutoff, end);
@@ -274,7 +298,8 @@ TEST_CASE("prune removes rows, bodies and rollups before the window's UTC day; r
     }
 }
 
-TEST_CASE("the writer applies retention by itself while it runs, not at open") {
+TEST_CASE("the writer applies retention by itself while it runs, not at open")
+{
     ScaleDir dir;
     const std::int64_t now = wall_ms();
     {
@@ -298,7 +323,8 @@ TEST_CASE("the writer applies retention by itself while it runs, not at open") {
                                   std::to_string((now - 30 * k_day_ms) / k_hour_ms - 24)) == 0);
 }
 
-TEST_CASE("the file shrinks after prune and incremental vacuum") {
+TEST_CASE("the file shrinks after prune and incremental vacuum")
+{
     ScaleDir dir;
     auto ledger = open_at(dir.db());
     auto stats = ledger->stats();
@@ -324,7 +350,8 @@ TEST_CASE("the file shrinks after prune and incremental vacuum") {
     CHECK(after->rows == 400);
 }
 
-TEST_CASE("vacuum switches an older file to incremental auto-vacuum and shrinks it") {
+TEST_CASE("vacuum switches an older file to incremental auto-vacuum and shrinks it")
+{
     ScaleDir dir;
     {
         SQLite::Database old_file(dir.db(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
@@ -349,10 +376,12 @@ TEST_CASE("vacuum switches an older file to incremental auto-vacuum and shrinks 
     CHECK(mode_of(dir.db()) == 0600);
 }
 
-TEST_CASE("ledger.db, -wal and -shm are 0600, whatever the umask, and an older 0644 file is made private") {
+TEST_CASE("ledger.db, -wal and -shm are 0600, whatever the umask, and an older 0644 file is made private")
+{
     ScaleDir dir;
     const mode_t old_umask = ::umask(022);
-    SUBCASE("a new ledger") {
+    SUBCASE("a new ledger")
+    {
         auto ledger = open_at(dir.db());
         ledger->record(random_rows(1, k_base_ms, 1, 1)[0]);
         ledger->flush();
@@ -361,7 +390,8 @@ TEST_CASE("ledger.db, -wal and -shm are 0600, whatever the umask, and an older 0
             CHECK(mode_of(dir.db().string() + suffix) == 0600);
         }
     }
-    SUBCASE("an existing ledger written by an older aigw") {
+    SUBCASE("an existing ledger written by an older aigw")
+    {
         {
             SQLite::Database old_file(dir.db(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
             old_file.exec("PRAGMA journal_mode=WAL; CREATE TABLE t(x)");
@@ -383,7 +413,9 @@ TEST_CASE("ledger.db, -wal and -shm are 0600, whatever the umask, and an older 0
 /// asserted: on a shared machine under sanitizers the writer thread itself can be held off
 /// the CPU longer than that; what is asserted is that rows reach the disk without a flush
 /// or a close, and stay there through SIGKILL.
-static std::pair<std::int64_t, std::int64_t> wait_for_count(const fs::path& db, const std::string& sql, std::int64_t want) {
+static std::pair<std::int64_t, std::int64_t> wait_for_count(const fs::path& db, const std::string& sql,
+                                                            std::int64_t want)
+{
     const auto start = std::chrono::steady_clock::now();
     std::int64_t got = -1;
     for (int i = 0; i < 2000; ++i) {
@@ -397,9 +429,11 @@ static std::pair<std::int64_t, std::int64_t> wait_for_count(const fs::path& db, 
     return {got, waited.count()};
 }
 
-TEST_CASE("rows reach the disk by themselves, without flush or close, and survive a SIGKILL intact") {
+TEST_CASE("rows reach the disk by themselves, without flush or close, and survive a SIGKILL intact")
+{
     ScaleDir dir;
-    SUBCASE("seen by another connection while the writer runs") {
+    SUBCASE("seen by another connection while the writer runs")
+    {
         auto ledger = open_at(dir.db());
         for (int i = 0; i < 500; ++i) {
             ledger->record(random_rows(1, k_base_ms, 1, static_cast<unsigned>(i))[0]);
@@ -409,7 +443,8 @@ TEST_CASE("rows reach the disk by themselves, without flush or close, and surviv
         MESSAGE("500 rows committed within " << waited_ms << " ms of being recorded (bound: "
                                              << Ledger::k_max_commit_delay.count() << " ms when not backlogged)");
     }
-    SUBCASE("a daemon killed with SIGKILL while it keeps recording") {
+    SUBCASE("a daemon killed with SIGKILL while it keeps recording")
+    {
         int ready[2];
         REQUIRE(::pipe(ready) == 0);
         const pid_t child = ::fork();
@@ -462,14 +497,17 @@ TEST_CASE("rows reach the disk by themselves, without flush or close, and surviv
     }
 }
 
-TEST_CASE("a ledger of the previous schema is migrated: rollups backfilled, unused indexes dropped") {
+TEST_CASE("a ledger of the previous schema is migrated: rollups backfilled, unused indexes dropped")
+{
     ScaleDir dir;
     const auto rows = random_rows(2000, k_base_ms, 48, 11);
     {
         // The schema as the previous aigw left it: migrations 1 to 3, rows inserted by SQL.
         SQLite::Database old_db(dir.db(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
         old_db.exec("PRAGMA journal_mode=WAL");
-        old_db.exec("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)");
+        old_db.exec(
+            "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT "
+            "NULL)");
         for (const auto& m : aigw::daemon::ledger::ledger_migrations()) {
             if (m.version > 3) {
                 break;
@@ -477,10 +515,11 @@ TEST_CASE("a ledger of the previous schema is migrated: rollups backfilled, unus
             old_db.exec(std::string(m.sql));
             old_db.exec("INSERT INTO schema_migrations VALUES (" + std::to_string(m.version) + ", 'old', 'then')");
         }
-        SQLite::Statement insert(old_db,
-                                 "INSERT INTO requests(ts_ms, request_id, key_id, surface, served_model, provider, status, "
-                                 "final_attempt, input_tokens, cached_tokens, output_tokens, cost_usd, cache_hit, saved_usd, "
-                                 "latency_ms, tag, variant) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        SQLite::Statement insert(
+            old_db,
+            "INSERT INTO requests(ts_ms, request_id, key_id, surface, served_model, provider, status, "
+            "final_attempt, input_tokens, cached_tokens, output_tokens, cost_usd, cache_hit, saved_usd, "
+            "latency_ms, tag, variant) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
         for (const auto& r : rows) {
             int i = 1;
             insert.bind(i++, r.ts_ms);
@@ -508,7 +547,8 @@ TEST_CASE("a ledger of the previous schema is migrated: rollups backfilled, unus
     CHECK(ledger->schema_version() == Ledger::latest_schema_version());
     CHECK(query_int(dir.db(), "SELECT SUM(rows) FROM rollups WHERE dim = 'all' AND span_hours = 1") == 2000);
     CHECK(query_int(dir.db(), "SELECT SUM(rows) FROM rollups WHERE dim = 'all' AND span_hours = 24") == 2000);
-    CHECK(query_int(dir.db(), "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('requests_model_ts', 'requests_key_ts')") == 0);
+    CHECK(query_int(dir.db(),
+                    "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('requests_model_ts', 'requests_key_ts')") == 0);
     for (const char* by : {"model", "key", "tag", "day"}) {
         check_report_matches_rows(*ledger, dir.db(), by, 0, k_base_ms + 2 * k_day_ms);
         check_report_matches_rows(*ledger, dir.db(), by, k_base_ms + 3 * k_hour_ms + 5, k_base_ms + 30 * k_hour_ms);
@@ -521,7 +561,8 @@ TEST_CASE("a ledger of the previous schema is migrated: rollups backfilled, unus
     check_report_matches_rows(*ledger, dir.db(), "model", 0, k_base_ms + 2 * k_day_ms);
 }
 
-TEST_CASE("query plans: reports read the rollups; logs filters use their indexes") {
+TEST_CASE("query plans: reports read the rollups; logs filters use their indexes")
+{
     ScaleDir dir;
     auto ledger = open_at(dir.db());
     ledger->record(random_rows(1, k_base_ms, 1, 1)[0]);
@@ -535,7 +576,8 @@ TEST_CASE("query plans: reports read the rollups; logs filters use their indexes
         }
         return out;
     };
-    CHECK(plan("SELECT value, cost_usd FROM rollups WHERE dim = 'model' AND span_hours = 24 AND start_hour >= 10 AND start_hour < 99")
+    CHECK(plan("SELECT value, cost_usd FROM rollups WHERE dim = 'model' AND span_hours = 24 AND start_hour >= 10 AND "
+               "start_hour < 99")
               .find("SEARCH rollups USING PRIMARY KEY") != std::string::npos);
     CHECK(plan("SELECT * FROM requests WHERE final_attempt = 1 AND key_id = 'k' ORDER BY id DESC LIMIT 50")
               .find("USING INDEX requests_key") != std::string::npos);
@@ -545,7 +587,8 @@ TEST_CASE("query plans: reports read the rollups; logs filters use their indexes
               .find("USING INDEX requests_errors") != std::string::npos);
 }
 
-TEST_CASE("entries filter by key, model, status, errors and time") {
+TEST_CASE("entries filter by key, model, status, errors and time")
+{
     ScaleDir dir;
     auto ledger = open_at(dir.db());
     auto rows = random_rows(600, k_base_ms, 10, 5);
@@ -579,11 +622,14 @@ TEST_CASE("entries filter by key, model, status, errors and time") {
                                               " AND ts_ms < " + std::to_string(f.until_ms)));
 }
 
-TEST_CASE("export writes every row in range as JSON lines or CSV, invalid UTF-8 replaced") {
+TEST_CASE("export writes every row in range as JSON lines or CSV, invalid UTF-8 replaced")
+{
     ScaleDir dir;
     auto ledger = open_at(dir.db());
     LedgerRow odd = random_rows(1, k_base_ms, 1, 1)[0];
-    odd.tag = "bad\xff" "byte, \"quoted\"\nline";
+    odd.tag =
+        "bad\xff"
+        "byte, \"quoted\"\nline";
     ledger->record(odd);
     for (auto& r : random_rows(9, k_base_ms, 1, 2)) {
         ledger->record(std::move(r));
@@ -596,17 +642,20 @@ TEST_CASE("export writes every row in range as JSON lines or CSV, invalid UTF-8 
     CHECK(*n == 10);
     const std::string j = jsonl.str();
     CHECK(std::count(j.begin(), j.end(), '\n') == 10);
-    CHECK(j.find("bad\xef\xbf\xbd" "byte, \\\"quoted\\\"\\nline") != std::string::npos);
+    CHECK(j.find("bad\xef\xbf\xbd"
+                 "byte, \\\"quoted\\\"\\nline") != std::string::npos);
     CHECK(j.find('\xff') == std::string::npos);
     std::ostringstream csv;
     n = ledger->export_rows(k_base_ms, k_base_ms + k_hour_ms, ExportFormat::csv, csv);
     REQUIRE(n.has_value());
     CHECK(*n == 10);
     CHECK(csv.str().rfind("ts_ms,request_id,", 0) == 0);
-    CHECK(csv.str().find("\"bad\xff" "byte, \"\"quoted\"\"\nline\"") != std::string::npos);
+    CHECK(csv.str().find("\"bad\xff"
+                         "byte, \"\"quoted\"\"\nline\"") != std::string::npos);
 }
 
-TEST_CASE("try_record refuses a row when the queue is full and leaves it intact; record never drops") {
+TEST_CASE("try_record refuses a row when the queue is full and leaves it intact; record never drops")
+{
     ScaleDir dir;
     LedgerOptions options;
     options.queue_capacity = 1;
@@ -632,7 +681,8 @@ TEST_CASE("try_record refuses a row when the queue is full and leaves it intact;
     CHECK(ledger->queue_depth() == 0);
 }
 
-TEST_CASE("a report until now includes every row of the current hour, and agrees with the rows") {
+TEST_CASE("a report until now includes every row of the current hour, and agrees with the rows")
+{
     ScaleDir dir;
     auto ledger = open_at(dir.db());
     const std::int64_t now = wall_ms();

@@ -57,8 +57,8 @@ json user(const std::string& text)
 
 TEST_CASE("the request goes to /messages with x-api-key and anthropic-version 2023-06-01")
 {
-    auto req = p::anthropic_adapter().chat_request({{"model", "anthropic/claude-sonnet-4-5"}, {"messages", {user("hi")}}},
-                                                   target(), true);
+    auto req = p::anthropic_adapter().chat_request(
+        {{"model", "anthropic/claude-sonnet-4-5"}, {"messages", {user("hi")}}}, target(), true);
     REQUIRE(req.has_value());
     CHECK(req->method == "POST");
     CHECK(req->path == "/messages");
@@ -98,16 +98,13 @@ TEST_CASE("max_tokens defaults from the catalog when absent")
     CHECK(request_body({{"messages", {user("x")}}}, target("claude-sonnet-4-5", 64000))["max_tokens"] == 64000);
     CHECK(request_body({{"messages", {user("x")}}})["max_tokens"] == 4096);
     CHECK(request_body({{"messages", {user("x")}}, {"max_tokens", 100}})["max_tokens"] == 100);
-    CHECK(request_body({{"messages", {user("x")}}, {"max_tokens", 100}, {"max_completion_tokens", 200}})["max_tokens"] ==
-          200);
+    CHECK(request_body(
+              {{"messages", {user("x")}}, {"max_tokens", 100}, {"max_completion_tokens", 200}})["max_tokens"] == 200);
 }
 
 TEST_CASE("stop, metadata.user and sampling parameters are translated")
 {
-    json body = request_body({{"messages", {user("x")}},
-                              {"stop", "END"},
-                              {"temperature", 1.7},
-                              {"user", "user-42"}},
+    json body = request_body({{"messages", {user("x")}}, {"stop", "END"}, {"temperature", 1.7}, {"user", "user-42"}},
                              target("claude-3-5-sonnet-20241022"));
     CHECK(body["stop_sequences"] == json::array({"END"}));
     CHECK(body["temperature"] == 1.0);  // OpenAI's 0..2 clamped to Anthropic's 0..1
@@ -146,14 +143,15 @@ TEST_CASE("models from Opus 4.7 on get no sampling parameters and adaptive think
 
 TEST_CASE("reasoning_effort becomes a thinking budget below max_tokens")
 {
-    json body = request_body({{"messages", {user("x")}}, {"reasoning_effort", "medium"}, {"max_tokens", 1000},
-                              {"temperature", 0.3}});
+    json body = request_body(
+        {{"messages", {user("x")}}, {"reasoning_effort", "medium"}, {"max_tokens", 1000}, {"temperature", 0.3}});
     CHECK(body["thinking"] == json{{"type", "enabled"}, {"budget_tokens", 4096}});
     CHECK(body["max_tokens"].get<int>() > 4096);
     CHECK_FALSE(body.contains("temperature"));  // thinking allows no temperature change
 
     CHECK(request_body({{"messages", {user("x")}}, {"reasoning_effort", "low"}})["thinking"]["budget_tokens"] == 1024);
-    CHECK(request_body({{"messages", {user("x")}}, {"reasoning_effort", "high"}})["thinking"]["budget_tokens"] == 16384);
+    CHECK(request_body({{"messages", {user("x")}}, {"reasoning_effort", "high"}})["thinking"]["budget_tokens"] ==
+          16384);
     CHECK(request_body({{"messages", {user("x")}}, {"reasoning_effort", "high"}})["max_tokens"].get<int>() > 16384);
 }
 
@@ -161,8 +159,8 @@ TEST_CASE("function tools and tool_choice become Anthropic tools")
 {
     json tools = json::parse(R"([{"type":"function","function":{"name":"get_weather","description":"Weather now",
         "parameters":{"type":"object","properties":{"location":{"type":"string"}},"required":["location"]}}}])");
-    json body = request_body({{"messages", {user("x")}}, {"tools", tools}, {"tool_choice", "required"},
-                              {"parallel_tool_calls", false}});
+    json body = request_body(
+        {{"messages", {user("x")}}, {"tools", tools}, {"tool_choice", "required"}, {"parallel_tool_calls", false}});
     REQUIRE(body["tools"].size() == 1);
     CHECK(body["tools"][0]["name"] == "get_weather");
     CHECK(body["tools"][0]["description"] == "Weather now");
@@ -223,9 +221,10 @@ TEST_CASE("image parts become base64 or url image blocks")
     json body = request_body({{"messages", {{{"role", "user"}, {"content", content}}}}});
     const json& blocks = body["messages"][0]["content"];
     REQUIRE(blocks.size() == 3);
-    CHECK(blocks[1] == json::parse(
-                           R"({"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}})"));
-    CHECK(blocks[2] == json::parse(R"({"type":"image","source":{"type":"url","url":"https://upload.wikimedia.org/ant.jpg"}})"));
+    CHECK(blocks[1] ==
+          json::parse(R"({"type":"image","source":{"type":"base64","media_type":"image/png","data":"iVBORw0KGgo="}})"));
+    CHECK(blocks[2] ==
+          json::parse(R"({"type":"image","source":{"type":"url","url":"https://upload.wikimedia.org/ant.jpg"}})"));
 }
 
 TEST_CASE("JSON mode forces the json_response tool and maps its input back to content")
@@ -461,13 +460,13 @@ TEST_CASE("Anthropic error bodies are classified: 529 overloaded, 429 with Retry
     CHECK(*f.retry_after_s == doctest::Approx(12));
     CHECK(f.message.find("50 input tokens per minute") != std::string::npos);
 
-    f = a.classify_error(401, R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})",
-                         {});
+    f = a.classify_error(
+        401, R"({"type":"error","error":{"type":"authentication_error","message":"invalid x-api-key"}})", {});
     CHECK(f.kind == wire::FailureKind::auth);
     CHECK(f.message.find("ANTHROPIC_API_KEY") != std::string::npos);
 
-    f = a.classify_error(400, R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: required"}})",
-                         {});
+    f = a.classify_error(
+        400, R"({"type":"error","error":{"type":"invalid_request_error","message":"max_tokens: required"}})", {});
     CHECK(f.kind == wire::FailureKind::bad_request);
     CHECK(f.status == 400);
 

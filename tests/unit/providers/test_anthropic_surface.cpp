@@ -41,9 +41,10 @@ std::vector<std::pair<std::string, json>> parse_events(const std::vector<std::st
 
 json chunk(json delta, json finish = nullptr)
 {
-    return {{"id", "chatcmpl-1"},
-            {"object", "chat.completion.chunk"},
-            {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", std::move(finish)}}})}};
+    return {
+        {"id", "chatcmpl-1"},
+        {"object", "chat.completion.chunk"},
+        {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", std::move(finish)}}})}};
 }
 
 }  // namespace
@@ -135,12 +136,12 @@ TEST_CASE("canonical chunks become Anthropic's exact event sequence")
     for (const auto& [name, data] : events) {
         names.push_back(name);
     }
-    CHECK(names == std::vector<std::string>{
-                       "message_start",
-                       "content_block_start", "content_block_delta", "content_block_stop",                         // thinking
-                       "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",  // text
-                       "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",  // tool
-                       "message_delta", "message_stop"});
+    CHECK(names ==
+          std::vector<std::string>{
+              "message_start", "content_block_start", "content_block_delta", "content_block_stop",        // thinking
+              "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",  // text
+              "content_block_start", "content_block_delta", "content_block_delta", "content_block_stop",  // tool
+              "message_delta", "message_stop"});
     CHECK(events[0].second["message"]["id"] == "msg_chatcmpl-1");
     CHECK(events[0].second["message"]["model"] == "openai/gpt-4o");
     CHECK(events[1].second["content_block"]["type"] == "thinking");

@@ -97,15 +97,51 @@ TEST_CASE("eventstream: headers of every type are skipped correctly, strings kep
 {
     std::string h;
     h += string_header(":event-type", "metadata");
-    h += std::string("\x04" "true" "\x00", 6);                                // bool true, no value
-    h += std::string("\x05" "false" "\x01", 7);                               // bool false
-    h += std::string("\x01" "b" "\x02\x7f", 4);                           // byte
-    h += std::string("\x01" "s" "\x03\x01\x02", 5);                       // short
-    h += std::string("\x01" "i" "\x04\x00\x00\x00\x01", 7);               // int
-    h += std::string("\x01" "l" "\x05\x00\x00\x00\x00\x00\x00\x00\x01", 11);  // long
-    h += std::string("\x03" "bin" "\x06\x00\x03\x01\x02\x03", 10);          // byte array
-    h += std::string("\x02" "ts" "\x08\x00\x00\x01\x00\x00\x00\x00\x00", 12);  // timestamp
-    h.append("\x01" "u" "\x09", 3);  // uuid
+    h += std::string(
+        "\x04"
+        "true"
+        "\x00",
+        6);  // bool true, no value
+    h += std::string(
+        "\x05"
+        "false"
+        "\x01",
+        7);  // bool false
+    h += std::string(
+        "\x01"
+        "b"
+        "\x02\x7f",
+        4);  // byte
+    h += std::string(
+        "\x01"
+        "s"
+        "\x03\x01\x02",
+        5);  // short
+    h += std::string(
+        "\x01"
+        "i"
+        "\x04\x00\x00\x00\x01",
+        7);  // int
+    h += std::string(
+        "\x01"
+        "l"
+        "\x05\x00\x00\x00\x00\x00\x00\x00\x01",
+        11);  // long
+    h += std::string(
+        "\x03"
+        "bin"
+        "\x06\x00\x03\x01\x02\x03",
+        10);  // byte array
+    h += std::string(
+        "\x02"
+        "ts"
+        "\x08\x00\x00\x01\x00\x00\x00\x00\x00",
+        12);  // timestamp
+    h.append(
+        "\x01"
+        "u"
+        "\x09",
+        3);  // uuid
     h.append(16, '\x42');
     h += string_header(":message-type", "event");
     es::Decoder d;

@@ -95,7 +95,8 @@ TEST_CASE("azure api_version v1 uses the version-less v1 path with the deploymen
     CHECK(p::header_value(req->headers, "api-key") == "azure-test-key");
 
     // A base URL that already ends in /v1 is not given a second one.
-    auto again = p::azure_adapter().chat_request(hello(), target(spec, "https://myres.openai.azure.com/openai/v1"), false);
+    auto again =
+        p::azure_adapter().chat_request(hello(), target(spec, "https://myres.openai.azure.com/openai/v1"), false);
     REQUIRE(again.has_value());
     CHECK(again->path == "/chat/completions");
 

@@ -37,7 +37,10 @@ std::string fixture(const std::string& name)
 /// Pins sigv4's clock for the lifetime of the object.
 struct FixedClock {
     std::function<std::time_t()> saved = sigv4::clock();
-    FixedClock() { sigv4::clock() = [] { return k_fixed_time; }; }
+    FixedClock()
+    {
+        sigv4::clock() = [] { return k_fixed_time; };
+    }
     ~FixedClock() { sigv4::clock() = saved; }
     FixedClock(const FixedClock&) = delete;
     FixedClock& operator=(const FixedClock&) = delete;
@@ -76,8 +79,9 @@ std::string event(const std::string& type, const json& payload)
 
 std::string exception(const std::string& type, const std::string& message)
 {
-    return es::encode({{":exception-type", type}, {":content-type", "application/json"}, {":message-type", "exception"}},
-                      json{{"message", message}}.dump());
+    return es::encode(
+        {{":exception-type", type}, {":content-type", "application/json"}, {":message-type", "exception"}},
+        json{{"message", message}}.dump());
 }
 
 using aigw::test::StreamRun;
@@ -144,8 +148,9 @@ TEST_CASE("bedrock: converse goes to /model/{id}/converse with ':' percent-encod
     CHECK(p::header_value(req.headers, "X-Amz-Date") == "20231114T221320Z");
     CHECK(p::header_value(req.headers, "X-Amz-Security-Token").empty());
     std::string auth = p::header_value(req.headers, "Authorization");
-    CHECK(auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/us-east-1/bedrock/aws4_request, "
-                           "SignedHeaders=accept;content-type;host;x-amz-date, Signature="));
+    CHECK(
+        auth.starts_with("AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20231114/us-east-1/bedrock/aws4_request, "
+                         "SignedHeaders=accept;content-type;host;x-amz-date, Signature="));
 
     // The same signature as signing the wire request by hand; AWS checks %253A in the canonical URI.
     sigv4::Request sreq;
@@ -155,8 +160,8 @@ TEST_CASE("bedrock: converse goes to /model/{id}/converse with ':' percent-encod
     sreq.payload = req.body;
     auto expected = sigv4::sign(sreq, target().aws, "us-east-1", "bedrock", k_fixed_time);
     CHECK(auth == expected.authorization);
-    CHECK(expected.canonical_request.starts_with(
-        "POST\n/model/anthropic.claude-3-haiku-20240307-v1%253A0/converse\n\n"));
+    CHECK(
+        expected.canonical_request.starts_with("POST\n/model/anthropic.claude-3-haiku-20240307-v1%253A0/converse\n\n"));
 
     // Deterministic for a fixed clock.
     auto again = request({{"messages", json::array({user("Hi")})}});
@@ -240,10 +245,10 @@ TEST_CASE("bedrock: missing AWS credentials are a 401 that names the variables t
 TEST_CASE("bedrock: system, messages and inferenceConfig map to Converse")
 {
     json body = request_body({{"messages", json::array({{{"role", "system"}, {"content", "Be brief."}},
-                                                       {{"role", "developer"}, {"content", "Answer in French."}},
-                                                       user("Hello"),
-                                                       {{"role", "assistant"}, {"content", "Bonjour"}},
-                                                       user("Weather?")})},
+                                                        {{"role", "developer"}, {"content", "Answer in French."}},
+                                                        user("Hello"),
+                                                        {{"role", "assistant"}, {"content", "Bonjour"}},
+                                                        user("Weather?")})},
                               {"max_tokens", 256},
                               {"temperature", 1.5},
                               {"top_p", 0.9},
@@ -266,19 +271,20 @@ TEST_CASE("bedrock: tools, tool_choice, tool calls and tool results map to toolC
     json tools = json::parse(R"([{"type": "function", "function": {"name": "get_weather",
         "description": "Weather for a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}}])");
-    json messages = json::array(
-        {user("Weather in Paris and Rome?"),
-         {{"role", "assistant"},
-          {"content", nullptr},
-          {"tool_calls", json::array({{{"id", "call_1"},
-                                       {"type", "function"},
-                                       {"function", {{"name", "get_weather"}, {"arguments", "{\"city\":\"Paris\"}"}}}},
-                                      {{"id", "call_2"},
-                                       {"type", "function"},
-                                       {"function", {{"name", "get_weather"}, {"arguments", "{\"city\":\"Rome\"}"}}}}})}},
-         {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "{\"temp\":21}"}},
-         {{"role", "tool"}, {"tool_call_id", "call_2"}, {"content", "sunny"}},
-         user("Thanks, which is warmer?")});
+    json messages =
+        json::array({user("Weather in Paris and Rome?"),
+                     {{"role", "assistant"},
+                      {"content", nullptr},
+                      {"tool_calls",
+                       json::array({{{"id", "call_1"},
+                                     {"type", "function"},
+                                     {"function", {{"name", "get_weather"}, {"arguments", "{\"city\":\"Paris\"}"}}}},
+                                    {{"id", "call_2"},
+                                     {"type", "function"},
+                                     {"function", {{"name", "get_weather"}, {"arguments", "{\"city\":\"Rome\"}"}}}}})}},
+                     {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", "{\"temp\":21}"}},
+                     {{"role", "tool"}, {"tool_call_id", "call_2"}, {"content", "sunny"}},
+                     user("Thanks, which is warmer?")});
     json body = request_body({{"messages", messages}, {"tools", tools}, {"tool_choice", "required"}});
 
     REQUIRE(body["toolConfig"]["tools"].size() == 1);
@@ -345,21 +351,22 @@ TEST_CASE("bedrock: reasoning_effort turns on thinking for Claude models through
 TEST_CASE("bedrock: response_format json_schema forces the json_response tool and comes back as content")
 {
     json schema = {{"type", "object"}, {"properties", {{"answer", {{"type", "string"}}}}}};
-    json body = request_body({{"messages", json::array({user("x")})},
-                              {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "a"}, {"schema", schema}}}}}});
+    json body = request_body(
+        {{"messages", json::array({user("x")})},
+         {"response_format", {{"type", "json_schema"}, {"json_schema", {{"name", "a"}, {"schema", schema}}}}}});
     CHECK(body["toolConfig"]["tools"][0]["toolSpec"]["name"] == "json_response");
     CHECK(body["toolConfig"]["tools"][0]["toolSpec"]["inputSchema"]["json"] == schema);
     CHECK(body["toolConfig"]["toolChoice"] == json{{"tool", {{"name", "json_response"}}}});
 
-    json answer = {{"output",
-                    {{"message",
-                      {{"role", "assistant"},
-                       {"content", json::array({{{"toolUse",
-                                                  {{"toolUseId", "t1"},
-                                                   {"name", "json_response"},
-                                                   {"input", {{"answer", "42"}}}}}}})}}}}},
-                   {"stopReason", "tool_use"},
-                   {"usage", {{"inputTokens", 5}, {"outputTokens", 6}, {"totalTokens", 11}}}};
+    json answer = {
+        {"output",
+         {{"message",
+           {{"role", "assistant"},
+            {"content",
+             json::array(
+                 {{{"toolUse", {{"toolUseId", "t1"}, {"name", "json_response"}, {"input", {{"answer", "42"}}}}}}})}}}}},
+        {"stopReason", "tool_use"},
+        {"usage", {{"inputTokens", 5}, {"outputTokens", 6}, {"totalTokens", 11}}}};
     auto r = p::bedrock_adapter().chat_response(answer.dump(), target());
     REQUIRE(r.has_value());
     CHECK(json::parse(r->body["choices"][0]["message"]["content"].get<std::string>()) == json{{"answer", "42"}});

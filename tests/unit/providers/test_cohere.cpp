@@ -64,24 +64,24 @@ StreamRun run_stream(const std::string& name, std::size_t step = 5)
 
 TEST_CASE("cohere chat posts to /chat with a bearer key and the messages mapped 1:1")
 {
-    json canonical = {{"model", "cohere/command-a-03-2025"},
-                      {"messages",
-                       json::array({{{"role", "system"}, {"content", "Be brief."}},
-                                    {{"role", "developer"}, {"content", json::array({{{"type", "text"}, {"text", "No emoji."}}})}},
-                                    {{"role", "user"}, {"content", "What is an LLM?"}},
-                                    {{"role", "assistant"}, {"content", "A model."}},
-                                    {{"role", "user"},
-                                     {"content",
-                                      json::array({{{"type", "text"}, {"text", "And this?"}},
-                                                   {{"type", "image_url"},
-                                                    {"image_url", {{"url", "data:image/png;base64,iVBORw0KGgo="}}}}})}}})},
-                      {"max_tokens", 300},
-                      {"temperature", 0.3},
-                      {"top_p", 0.9},
-                      {"seed", 7},
-                      {"frequency_penalty", 0.1},
-                      {"stop", "END"},
-                      {"user", "u-1"}};
+    json canonical = {
+        {"model", "cohere/command-a-03-2025"},
+        {"messages",
+         json::array({{{"role", "system"}, {"content", "Be brief."}},
+                      {{"role", "developer"}, {"content", json::array({{{"type", "text"}, {"text", "No emoji."}}})}},
+                      {{"role", "user"}, {"content", "What is an LLM?"}},
+                      {{"role", "assistant"}, {"content", "A model."}},
+                      {{"role", "user"},
+                       {"content", json::array({{{"type", "text"}, {"text", "And this?"}},
+                                                {{"type", "image_url"},
+                                                 {"image_url", {{"url", "data:image/png;base64,iVBORw0KGgo="}}}}})}}})},
+        {"max_tokens", 300},
+        {"temperature", 0.3},
+        {"top_p", 0.9},
+        {"seed", 7},
+        {"frequency_penalty", 0.1},
+        {"stop", "END"},
+        {"user", "u-1"}};
     auto req = p::cohere_adapter().chat_request(canonical, target(), false);
     REQUIRE(req.has_value());
     CHECK(req->path == "/chat");
@@ -112,14 +112,15 @@ TEST_CASE("cohere tools, tool calls and tool results keep OpenAI's shape, with c
 {
     json canonical = {
         {"messages",
-         json::array({{{"role", "user"}, {"content", "Weather in Toronto?"}},
-                      {{"role", "assistant"},
-                       {"content", "I will check the weather."},
-                       {"tool_calls",
-                        json::array({{{"id", "get_weather_1byjy32y4hvq"},
-                                      {"type", "function"},
-                                      {"function", {{"name", "get_weather"}, {"arguments", "{\"location\":\"Toronto\"}"}}}}})}},
-                      {{"role", "tool"}, {"tool_call_id", "get_weather_1byjy32y4hvq"}, {"content", "{\"temp\":20}"}}})},
+         json::array(
+             {{{"role", "user"}, {"content", "Weather in Toronto?"}},
+              {{"role", "assistant"},
+               {"content", "I will check the weather."},
+               {"tool_calls",
+                json::array({{{"id", "get_weather_1byjy32y4hvq"},
+                              {"type", "function"},
+                              {"function", {{"name", "get_weather"}, {"arguments", "{\"location\":\"Toronto\"}"}}}}})}},
+              {{"role", "tool"}, {"tool_call_id", "get_weather_1byjy32y4hvq"}, {"content", "{\"temp\":20}"}}})},
         {"tools", json::array({weather_tool()})},
         {"tool_choice", "required"}};
     json body = request_body(canonical);
@@ -168,7 +169,8 @@ TEST_CASE("cohere json mode: json_object and json_schema become response_format 
                       {"response_format", {{"type", "json_object"}}}};
     CHECK(request_body(canonical)["response_format"] == json{{"type", "json_object"}});
 
-    json schema = {{"type", "object"}, {"properties", {{"name", {{"type", "string"}}}}}, {"required", json::array({"name"})}};
+    json schema = {
+        {"type", "object"}, {"properties", {{"name", {{"type", "string"}}}}}, {"required", json::array({"name"})}};
     canonical["response_format"] = {{"type", "json_schema"},
                                     {"json_schema", {{"name", "person"}, {"strict", true}, {"schema", schema}}}};
     json body = request_body(canonical);
@@ -192,10 +194,11 @@ TEST_CASE("cohere rejects what it cannot express with a clear 400")
           std::string::npos);
     CHECK(bad({{"messages", json::array({{{"role", "function"}, {"content", "x"}}})}}).find("function") !=
           std::string::npos);
-    CHECK(bad({{"messages",
-                json::array({{{"role", "user"},
-                              {"content", json::array({{{"type", "input_audio"}, {"input_audio", json::object()}}})}}})}})
-              .find("input_audio") != std::string::npos);
+    CHECK(
+        bad({{"messages",
+              json::array({{{"role", "user"},
+                            {"content", json::array({{{"type", "input_audio"}, {"input_audio", json::object()}}})}}})}})
+            .find("input_audio") != std::string::npos);
 }
 
 TEST_CASE("a cohere text answer joins its text parts, maps COMPLETE to stop and bills billed_units")
@@ -308,7 +311,8 @@ TEST_CASE("a cohere tool call stream gives indexed tool call deltas whose argume
                     call["name"] = tc["function"]["name"];
                     CHECK(tc["type"] == "function");
                 }
-                call["arguments"] = call.value("arguments", std::string()) + tc["function"]["arguments"].get<std::string>();
+                call["arguments"] =
+                    call.value("arguments", std::string()) + tc["function"]["arguments"].get<std::string>();
             }
         }
         if (!choice["finish_reason"].is_null()) {
@@ -358,8 +362,8 @@ TEST_CASE("a cohere stream ending in finish_reason ERROR is a failure")
 TEST_CASE("cohere embeddings post texts to /embed and come back as an OpenAI list")
 {
     auto t = target("embed-v4.0");
-    auto req = p::cohere_adapter().embeddings_request({{"model", "cohere/embed-v4.0"}, {"input", json::array({"hello", "goodbye"})}},
-                                                      t);
+    auto req = p::cohere_adapter().embeddings_request(
+        {{"model", "cohere/embed-v4.0"}, {"input", json::array({"hello", "goodbye"})}}, t);
     REQUIRE(req.has_value());
     CHECK(req->path == "/embed");
     CHECK(p::header_value(req->headers, "Authorization") == "Bearer co-test-key");

@@ -66,8 +66,7 @@ TEST_CASE("Gemini requests go to generateContent or streamGenerateContent with x
     req = p::gemini_adapter().chat_request({{"messages", {user("hi")}}}, target(), true);
     REQUIRE(req.has_value());
     CHECK(req->path == "/models/gemini-2.5-flash:streamGenerateContent?alt=sse");
-    CHECK(json::parse(req->body)["contents"] ==
-          json::parse(R"([{"role":"user","parts":[{"text":"hi"}]}])"));
+    CHECK(json::parse(req->body)["contents"] == json::parse(R"([{"role":"user","parts":[{"text":"hi"}]}])"));
 }
 
 TEST_CASE("Gemini: system messages become systemInstruction and assistant turns are model turns")
@@ -145,7 +144,8 @@ TEST_CASE("Gemini: images become inlineData or fileData")
     json body = request_body({{"messages", {{{"role", "user"}, {"content", content}}}}});
     const json& parts = body["contents"][0]["parts"];
     CHECK(parts[1] == json::parse(R"({"inlineData":{"mimeType":"image/webp","data":"UklGRg=="}})"));
-    CHECK(parts[2] == json::parse(R"({"fileData":{"mimeType":"image/png","fileUri":"https://example.com/cat.PNG?size=large"}})"));
+    CHECK(parts[2] ==
+          json::parse(R"({"fileData":{"mimeType":"image/png","fileUri":"https://example.com/cat.PNG?size=large"}})"));
 }
 
 TEST_CASE("Gemini: sampling, stop, n, JSON schema and reasoning go to generationConfig")
@@ -167,7 +167,8 @@ TEST_CASE("Gemini: sampling, stop, n, JSON schema and reasoning go to generation
     CHECK(g["stopSequences"] == json::array({"END"}));
     CHECK(g["candidateCount"] == 2);
     CHECK(g["responseMimeType"] == "application/json");
-    CHECK(g["responseSchema"] == json::parse(R"({"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]})"));
+    CHECK(g["responseSchema"] ==
+          json::parse(R"({"type":"object","properties":{"n":{"type":"integer"}},"required":["n"]})"));
     CHECK(g["thinkingConfig"] == json::parse(R"({"thinkingBudget":1024,"includeThoughts":true})"));
 }
 
@@ -306,7 +307,8 @@ TEST_CASE("Gemini error bodies are classified")
 
     f = g.classify_error(403, R"({"error":{"code":403,"message":"denied","status":"PERMISSION_DENIED"}})", {});
     CHECK(f.kind == wire::FailureKind::auth);
-    f = g.classify_error(503, R"({"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}})", {});
+    f = g.classify_error(503, R"({"error":{"code":503,"message":"The model is overloaded.","status":"UNAVAILABLE"}})",
+                         {});
     CHECK(f.kind == wire::FailureKind::upstream);
     CHECK(f.status == 503);
 }

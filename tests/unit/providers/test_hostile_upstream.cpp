@@ -94,9 +94,14 @@ TEST_CASE("hostile chunks {choices:[5]} and tool_calls:[5] do not throw in the A
 
 TEST_CASE("every provider's stream translator skips or refuses wrong-shaped events without throwing")
 {
-    const char* datas[] = {R"({"choices":[5]})", R"({"choices":[{"delta":{"tool_calls":[5]}}]})", "5", "[]",
-                           R"({"candidates":[5]})", R"({"type":"content_block_delta","index":"x","delta":5})",
-                           R"({"type":"message_start","message":5})", R"({"delta":{"usage":5}})"};
+    const char* datas[] = {R"({"choices":[5]})",
+                           R"({"choices":[{"delta":{"tool_calls":[5]}}]})",
+                           "5",
+                           "[]",
+                           R"({"candidates":[5]})",
+                           R"({"type":"content_block_delta","index":"x","delta":5})",
+                           R"({"type":"message_start","message":5})",
+                           R"({"delta":{"usage":5}})"};
     for (const p::Adapter* a : {&p::openai_adapter(), &p::anthropic_adapter(), &p::gemini_adapter(),
                                 &p::bedrock_adapter(), &p::cohere_adapter(), &p::azure_adapter()}) {
         for (const char* d : datas) {
@@ -135,14 +140,18 @@ TEST_CASE("Retry-After that is negative, NaN, inf or decades away is clamped to 
 
 TEST_CASE("the mock never cuts a UTF-8 character, in tool arguments or at max_tokens")
 {
-    json tools = {{{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", {{"type", "object"}}}}}}};
-    json req = {{"model", "mock/echo"}, {"messages", {{{"role", "user"}, {"content", "abcdeé get_weather"}}}},
+    json tools = {
+        {{"type", "function"}, {"function", {{"name", "get_weather"}, {"parameters", {{"type", "object"}}}}}}};
+    json req = {{"model", "mock/echo"},
+                {"messages", {{{"role", "user"}, {"content", "abcdeé get_weather"}}}},
                 {"tools", tools}};
     std::string args;
     p::AnthropicStreamWriter w("mock/echo");
     for (const auto& chunk : p::mock::stream_chunks(req, "echo", "r", 0)) {
         CHECK_NOTHROW((void)chunk.dump());
-        for (const auto& tc : chunk["choices"].empty() ? json::array() : chunk["choices"][0]["delta"].value("tool_calls", json::array())) {
+        for (const auto& tc : chunk["choices"].empty()
+                                  ? json::array()
+                                  : chunk["choices"][0]["delta"].value("tool_calls", json::array())) {
             std::string piece = tc["function"].value("arguments", "");
             CHECK(aigw::wire::is_valid_utf8(piece));
             args += piece;
@@ -153,7 +162,8 @@ TEST_CASE("the mock never cuts a UTF-8 character, in tool arguments or at max_to
 
     for (int cap = 1; cap <= 12; ++cap) {
         CAPTURE(cap);
-        json capped = {{"model", "mock/echo"}, {"messages", {{{"role", "user"}, {"content", "ééééééééééééééééééééé"}}}},
+        json capped = {{"model", "mock/echo"},
+                       {"messages", {{{"role", "user"}, {"content", "ééééééééééééééééééééé"}}}},
                        {"max_tokens", cap}};
         auto r = p::mock::complete(capped, "echo", "r", 0);
         CHECK_NOTHROW((void)r.body.dump());

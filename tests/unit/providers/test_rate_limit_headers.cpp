@@ -23,8 +23,10 @@ std::string rfc3339_in(int seconds)
 
 TEST_CASE("a 429 without Retry-After waits for the OpenAI limit that ran out")
 {
-    HeaderList h = {{"x-ratelimit-remaining-requests", "10"}, {"x-ratelimit-reset-requests", "1s"},
-                    {"x-ratelimit-remaining-tokens", "0"}, {"x-ratelimit-reset-tokens", "6m0s"}};
+    HeaderList h = {{"x-ratelimit-remaining-requests", "10"},
+                    {"x-ratelimit-reset-requests", "1s"},
+                    {"x-ratelimit-remaining-tokens", "0"},
+                    {"x-ratelimit-reset-tokens", "6m0s"}};
     auto f = openai_adapter().classify_error(429, R"({"error":{"message":"slow down"}})", h);
     REQUIRE(f.retry_after_s);
     CHECK(*f.retry_after_s == doctest::Approx(360));
@@ -36,8 +38,9 @@ TEST_CASE("Retry-After wins over reset headers, and a 5xx never waits for a rate
 {
     HeaderList h = {{"retry-after", "2"}, {"x-ratelimit-remaining-tokens", "0"}, {"x-ratelimit-reset-tokens", "6m0s"}};
     CHECK(*rate_limit_wait_seconds(h) == doctest::Approx(2));
-    auto f = openai_adapter().classify_error(500, R"({"error":{"message":"boom"}})",
-                                              {{"x-ratelimit-remaining-tokens", "0"}, {"x-ratelimit-reset-tokens", "6m0s"}});
+    auto f =
+        openai_adapter().classify_error(500, R"({"error":{"message":"boom"}})",
+                                        {{"x-ratelimit-remaining-tokens", "0"}, {"x-ratelimit-reset-tokens", "6m0s"}});
     CHECK_FALSE(f.retry_after_s);
 }
 

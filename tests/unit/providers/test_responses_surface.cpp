@@ -59,9 +59,10 @@ void append(std::vector<std::string>& all, std::vector<std::string> more)
 
 json chunk(json delta, json finish = nullptr)
 {
-    return {{"id", "chatcmpl-1"},
-            {"object", "chat.completion.chunk"},
-            {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", std::move(finish)}}})}};
+    return {
+        {"id", "chatcmpl-1"},
+        {"object", "chat.completion.chunk"},
+        {"choices", json::array({{{"index", 0}, {"delta", std::move(delta)}, {"finish_reason", std::move(finish)}}})}};
 }
 
 json usage_chunk()
@@ -167,30 +168,34 @@ TEST_CASE("Responses: a Vercel AI SDK request becomes a canonical chat request")
     CHECK_FALSE(c.contains("metadata"));  // echoed in the response, never sent to the provider
     CHECK(c["tool_choice"] == json{{"type", "function"}, {"function", {{"name", "get_weather"}}}});
     CHECK(c["tools"][0]["function"]["strict"] == true);
-    CHECK(c["response_format"] ==
-          json{{"type", "json_schema"},
-               {"json_schema",
-                {{"name", "answer"},
-                 {"description", "The answer"},
-                 {"strict", true},
-                 {"schema",
-                  {{"type", "object"},
-                   {"properties", {{"summary", {{"type", "string"}}}}},
-                   {"required", json::array({"summary"})},
-                   {"additionalProperties", false}}}}}});
+    CHECK(c["response_format"] == json{{"type", "json_schema"},
+                                       {"json_schema",
+                                        {{"name", "answer"},
+                                         {"description", "The answer"},
+                                         {"strict", true},
+                                         {"schema",
+                                          {{"type", "object"},
+                                           {"properties", {{"summary", {{"type", "string"}}}}},
+                                           {"required", json::array({"summary"})},
+                                           {"additionalProperties", false}}}}}});
 
     const json& m = c["messages"];
     REQUIRE(m.size() == 4);
     CHECK(m[0] == json{{"role", "system"}, {"content", "You answer with JSON."}});
-    CHECK(m[1]["content"][0] == json{{"type", "text"}, {"text", "What is in this picture, and what is the weather there?"}});
+    CHECK(m[1]["content"][0] ==
+          json{{"type", "text"}, {"text", "What is in this picture, and what is the weather there?"}});
     CHECK(m[1]["content"][1] ==
-          json{{"type", "image_url"}, {"image_url", {{"url", "data:image/png;base64,iVBORw0KGgo="}, {"detail", "auto"}}}});
+          json{{"type", "image_url"},
+               {"image_url", {{"url", "data:image/png;base64,iVBORw0KGgo="}, {"detail", "auto"}}}});
     CHECK(m[1]["content"][2] ==
-          json{{"type", "file"}, {"file", {{"file_data", "data:application/pdf;base64,JVBERi0xLjQK"}, {"filename", "notes.pdf"}}}});
+          json{{"type", "file"},
+               {"file", {{"file_data", "data:application/pdf;base64,JVBERi0xLjQK"}, {"filename", "notes.pdf"}}}});
     // An assistant message followed by its function call: one assistant turn.
     CHECK(m[2]["content"] == "Let me check the weather.");
     CHECK(m[2]["tool_calls"][0]["id"] == "call_1__thought__c2lnbmF0dXJl");  // Gemini's signature rides in the id
-    CHECK(m[3] == json{{"role", "tool"}, {"tool_call_id", "call_1__thought__c2lnbmF0dXJl"}, {"content", "{\"temperature\":21}"}});
+    CHECK(m[3] == json{{"role", "tool"},
+                       {"tool_call_id", "call_1__thought__c2lnbmF0dXJl"},
+                       {"content", "{\"temperature\":21}"}});
 }
 
 TEST_CASE("Responses: an openai SDK request with a string input, instructions and previous items")
@@ -241,8 +246,8 @@ TEST_CASE("Responses: built-in tools are a 400 naming the tool type")
         json body = {{"model", "m"}, {"input", "hi"}, {"tools", json::array({{{"type", type}}})}};
         auto r = p::responses_request_to_canonical(body);
         CHECK(error_param(r) == "tools");
-        CHECK(r.error().message.find(std::string("tool type '") + type + "' is not supported by aigw for non-OpenAI models") !=
-              std::string::npos);
+        CHECK(r.error().message.find(std::string("tool type '") + type +
+                                     "' is not supported by aigw for non-OpenAI models") != std::string::npos);
     }
 }
 
@@ -257,10 +262,13 @@ TEST_CASE("Responses: wrong types are a 400 naming the field, never an exception
         {{{"input", json::array({"not an item"})}}, "input[0]"},
         {{{"input", json::array({{{"role", "user"}, {"content", 7}}})}}, "input[0].content"},
         {{{"input", json::array({{{"role", "robot"}, {"content", "x"}}})}}, "input[0].role"},
-        {{{"input", json::array({{{"type", "function_call"}, {"name", "f"}, {"arguments", "{}"}}})}}, "input[0].call_id"},
-        {{{"input", json::array({{{"type", "function_call"}, {"call_id", "c"}, {"name", "f"}, {"arguments", json::object()}}})}},
+        {{{"input", json::array({{{"type", "function_call"}, {"name", "f"}, {"arguments", "{}"}}})}},
+         "input[0].call_id"},
+        {{{"input",
+           json::array({{{"type", "function_call"}, {"call_id", "c"}, {"name", "f"}, {"arguments", json::object()}}})}},
          "input[0].arguments"},
-        {{{"input", json::array({{{"role", "user"}, {"content", json::array({{{"type", "input_text"}, {"text", 1}}})}}})}},
+        {{{"input",
+           json::array({{{"role", "user"}, {"content", json::array({{{"type", "input_text"}, {"text", 1}}})}}})}},
          "input[0].content[0].text"},
         {{{"instructions", json::array()}}, "instructions"},
         {{{"temperature", "hot"}}, "temperature"},
@@ -286,29 +294,35 @@ TEST_CASE("Responses: wrong types are a 400 naming the field, never an exception
 
 TEST_CASE("Responses: fields only OpenAI can honour are a 400; harmless ones are accepted")
 {
-    for (const auto& [key, value] : std::vector<std::pair<std::string, json>>{
-             {"background", true},
-             {"conversation", "conv_1"},
-             {"prompt", {{"id", "pmpt_1"}}},
-             {"max_tool_calls", 3},
-             {"top_logprobs", 5},
-             {"truncation", "auto"},
-             {"brand_new_field", 1}}) {
+    for (const auto& [key, value] : std::vector<std::pair<std::string, json>>{{"background", true},
+                                                                              {"conversation", "conv_1"},
+                                                                              {"prompt", {{"id", "pmpt_1"}}},
+                                                                              {"max_tool_calls", 3},
+                                                                              {"top_logprobs", 5},
+                                                                              {"truncation", "auto"},
+                                                                              {"brand_new_field", 1}}) {
         json body = {{"model", "m"}, {"input", "hi"}, {key, value}};
         CHECK(error_param(p::responses_request_to_canonical(body)) == key);
     }
-    json ok = {{"model", "m"},          {"input", "hi"},        {"store", false},
-               {"prompt_cache_key", "k"}, {"include", json::array({"reasoning.encrypted_content"})},
-               {"truncation", "disabled"}, {"service_tier", "auto"}, {"background", false},
-               {"top_logprobs", 0},       {"previous_response_id", "resp_1"}};
+    json ok = {{"model", "m"},
+               {"input", "hi"},
+               {"store", false},
+               {"prompt_cache_key", "k"},
+               {"include", json::array({"reasoning.encrypted_content"})},
+               {"truncation", "disabled"},
+               {"service_tier", "auto"},
+               {"background", false},
+               {"top_logprobs", 0},
+               {"previous_response_id", "resp_1"}};
     CHECK(p::responses_request_to_canonical(ok).has_value());
 }
 
 TEST_CASE("Responses: file ids and file urls are a 400 naming the part")
 {
-    json body = {{"model", "m"},
-                 {"input", json::array({{{"role", "user"},
-                                         {"content", json::array({{{"type", "input_image"}, {"file_id", "file-1"}}})}}})}};
+    json body = {
+        {"model", "m"},
+        {"input", json::array({{{"role", "user"},
+                                {"content", json::array({{{"type", "input_image"}, {"file_id", "file-1"}}})}}})}};
     CHECK(error_param(p::responses_request_to_canonical(body)) == "input[0].content[0].file_id");
     body["input"][0]["content"][0] = {{"type", "input_file"}, {"file_url", "https://example.com/a.pdf"}};
     CHECK(error_param(p::responses_request_to_canonical(body)) == "input[0].content[0].file_url");
@@ -321,18 +335,24 @@ TEST_CASE("Responses: a canonical answer becomes a response object with usage an
         {"id", "chatcmpl-9"},
         {"object", "chat.completion"},
         {"choices",
-         json::array({{{"index", 0},
-                       {"finish_reason", "tool_calls"},
-                       {"message",
-                        {{"role", "assistant"},
-                         {"content", "I will look."},
-                         {"reasoning_content", "Need the weather."},
-                         {"thinking_blocks", json::array({{{"type", "thinking"}, {"thinking", "Need the weather."}, {"signature", "sig1"}}})},
-                         {"tool_calls",
-                          json::array({{{"id", "toolu_1"}, {"type", "function"}, {"function", {{"name", "shell"}, {"arguments", "{\"command\":[\"ls\"]}"}}}},
-                                       {{"id", "toolu_2"},
-                                        {"type", "function"},
-                                        {"function", {{"name", "apply_patch"}, {"arguments", "{\"input\":\"*** Begin Patch\\n\"}"}}}}})}}}}})},
+         json::array(
+             {{{"index", 0},
+               {"finish_reason", "tool_calls"},
+               {"message",
+                {{"role", "assistant"},
+                 {"content", "I will look."},
+                 {"reasoning_content", "Need the weather."},
+                 {"thinking_blocks",
+                  json::array({{{"type", "thinking"}, {"thinking", "Need the weather."}, {"signature", "sig1"}}})},
+                 {"tool_calls",
+                  json::array(
+                      {{{"id", "toolu_1"},
+                        {"type", "function"},
+                        {"function", {{"name", "shell"}, {"arguments", "{\"command\":[\"ls\"]}"}}}},
+                       {{"id", "toolu_2"},
+                        {"type", "function"},
+                        {"function",
+                         {{"name", "apply_patch"}, {"arguments", "{\"input\":\"*** Begin Patch\\n\"}"}}}}})}}}}})},
         {"usage", usage_chunk()["usage"]}};
     json r = p::canonical_response_to_responses(completion, context(request));
     CHECK(r["id"] == "resp_test1");
@@ -400,17 +420,18 @@ TEST_CASE("Responses: reasoning round-trips: a reasoning item sent back reaches 
 {
     json blocks = json::array({{{"type", "thinking"}, {"thinking", "hmm"}, {"signature", "S1"}},
                                {{"type", "redacted_thinking"}, {"data", "R2"}}});
-    json completion = {{"choices", json::array({{{"index", 0},
-                                                 {"finish_reason", "tool_calls"},
-                                                 {"message",
-                                                  {{"role", "assistant"},
-                                                   {"content", nullptr},
-                                                   {"reasoning_content", "hmm"},
-                                                   {"thinking_blocks", blocks},
-                                                   {"tool_calls",
-                                                    json::array({{{"id", "toolu_9"},
-                                                                  {"type", "function"},
-                                                                  {"function", {{"name", "f"}, {"arguments", "{}"}}}}})}}}}})}};
+    json completion = {
+        {"choices",
+         json::array({{{"index", 0},
+                       {"finish_reason", "tool_calls"},
+                       {"message",
+                        {{"role", "assistant"},
+                         {"content", nullptr},
+                         {"reasoning_content", "hmm"},
+                         {"thinking_blocks", blocks},
+                         {"tool_calls", json::array({{{"id", "toolu_9"},
+                                                      {"type", "function"},
+                                                      {"function", {{"name", "f"}, {"arguments", "{}"}}}}})}}}}})}};
     json answer = p::canonical_response_to_responses(completion, context(json::object()));
 
     // The next turn, as Codex sends it: the previous output items, then the tool output.
@@ -436,22 +457,27 @@ TEST_CASE("Responses: reasoning round-trips: a reasoning item sent back reaches 
 
 TEST_CASE("Responses: a custom tool round-trips as custom_tool_call and comes back as a function call")
 {
-    json request = {{"model", "m"},
-                    {"input", "patch it"},
-                    {"tools", json::array({{{"type", "custom"}, {"name", "apply_patch"}, {"description", "edit files"}}})}};
+    json request = {
+        {"model", "m"},
+        {"input", "patch it"},
+        {"tools", json::array({{{"type", "custom"}, {"name", "apply_patch"}, {"description", "edit files"}}})}};
     auto canonical = p::responses_request_to_canonical(request);
     REQUIRE(canonical.has_value());
     CHECK((*canonical)["tools"][0]["function"]["name"] == "apply_patch");
 
-    json completion = {{"choices", json::array({{{"index", 0},
-                                                 {"finish_reason", "tool_calls"},
-                                                 {"message",
-                                                  {{"role", "assistant"},
-                                                   {"content", nullptr},
-                                                   {"tool_calls",
-                                                    json::array({{{"id", "call_7"},
-                                                                  {"type", "function"},
-                                                                  {"function", {{"name", "apply_patch"}, {"arguments", "{\"input\":\"*** Begin Patch\\n*** End Patch\"}"}}}}})}}}}})}};
+    json completion = {
+        {"choices",
+         json::array({{{"index", 0},
+                       {"finish_reason", "tool_calls"},
+                       {"message",
+                        {{"role", "assistant"},
+                         {"content", nullptr},
+                         {"tool_calls",
+                          json::array({{{"id", "call_7"},
+                                        {"type", "function"},
+                                        {"function",
+                                         {{"name", "apply_patch"},
+                                          {"arguments", "{\"input\":\"*** Begin Patch\\n*** End Patch\"}"}}}}})}}}}})}};
     json answer = p::canonical_response_to_responses(completion, context(request));
     REQUIRE(answer["output"].size() == 1);
     const json& call = answer["output"][0];
@@ -530,22 +556,31 @@ TEST_CASE("Responses: a canonical stream with reasoning, text and parallel tool 
     auto fields = p::decode_reasoning_opaque(events[8].second["item"]["encrypted_content"].get<std::string>());
     REQUIRE(fields.has_value());
     CHECK((*fields)["thinking_blocks"] ==
-          json::array({{{"type", "thinking"}, {"thinking", "The user asks for the weather."}, {"signature", "sigABC=="}}}));
+          json::array(
+              {{{"type", "thinking"}, {"thinking", "The user asks for the weather."}, {"signature", "sigABC=="}}}));
 
     // The final response is what the non-stream translator makes of the same answer.
     const json& final_response = events.back().second["response"];
-    json completion = {{"choices",
-                        json::array({{{"index", 0},
-                                      {"finish_reason", "tool_calls"},
-                                      {"message",
-                                       {{"role", "assistant"},
-                                        {"content", "Checking now."},
-                                        {"reasoning_content", "The user asks for the weather."},
-                                        {"thinking_blocks", (*fields)["thinking_blocks"]},
-                                        {"tool_calls",
-                                         json::array({{{"id", "toolu_A"}, {"type", "function"}, {"function", {{"name", "get_weather"}, {"arguments", "{\"location\":\"Paris\"}"}}}},
-                                                      {{"id", "toolu_B"}, {"type", "function"}, {"function", {{"name", "apply_patch"}, {"arguments", "{\"input\":\"*** Begin Patch\\n\"}"}}}}})}}}}})},
-                       {"usage", usage_chunk()["usage"]}};
+    json completion = {
+        {"choices",
+         json::array(
+             {{{"index", 0},
+               {"finish_reason", "tool_calls"},
+               {"message",
+                {{"role", "assistant"},
+                 {"content", "Checking now."},
+                 {"reasoning_content", "The user asks for the weather."},
+                 {"thinking_blocks", (*fields)["thinking_blocks"]},
+                 {"tool_calls",
+                  json::array(
+                      {{{"id", "toolu_A"},
+                        {"type", "function"},
+                        {"function", {{"name", "get_weather"}, {"arguments", "{\"location\":\"Paris\"}"}}}},
+                       {{"id", "toolu_B"},
+                        {"type", "function"},
+                        {"function",
+                         {{"name", "apply_patch"}, {"arguments", "{\"input\":\"*** Begin Patch\\n\"}"}}}}})}}}}})},
+        {"usage", usage_chunk()["usage"]}};
     CHECK(final_response == p::canonical_response_to_responses(completion, context(request)));
     CHECK(final_response == writer.response());
     CHECK(final_response["usage"]["output_tokens_details"]["reasoning_tokens"] == 12);
@@ -634,7 +669,8 @@ TEST_CASE("Responses: the passthrough tap turns response.failed into a Failure")
 
     p::ResponsesStreamTap tap2;
     std::vector<json> out;
-    auto r = tap2.on_event({"error", R"({"type":"error","code":"rate_limit_exceeded","message":"slow down","param":null})", ""}, out);
+    auto r = tap2.on_event(
+        {"error", R"({"type":"error","code":"rate_limit_exceeded","message":"slow down","param":null})", ""}, out);
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().kind == wire::FailureKind::rate_limited);
 }

@@ -84,16 +84,38 @@ sigv4::Signed sign_case(const std::string& name, p::AwsCredentials creds = suite
 
 }  // namespace
 
-TEST_CASE("sigv4: every aws-sig-v4-test-suite case gives the suite's canonical request, string to sign and Authorization")
+TEST_CASE(
+    "sigv4: every aws-sig-v4-test-suite case gives the suite's canonical request, string to sign and Authorization")
 {
     const char* cases[] = {
-        "get-vanilla", "get-vanilla-query", "get-vanilla-query-order-key-case", "get-vanilla-query-order-key",
-        "get-vanilla-query-order-value", "get-vanilla-empty-query-key", "get-vanilla-query-unreserved",
-        "get-vanilla-utf8-query", "get-unreserved", "get-utf8", "get-space", "get-slash", "get-slashes",
-        "get-slash-dot-slash", "get-slash-pointless-dot", "get-relative", "get-relative-relative",
-        "get-header-key-duplicate", "get-header-value-order", "get-header-value-trim", "post-vanilla",
-        "post-vanilla-query", "post-header-key-case", "post-header-key-sort", "post-header-value-case",
-        "post-x-www-form-urlencoded", "post-x-www-form-urlencoded-parameters", "post-sts-header-before",
+        "get-vanilla",
+        "get-vanilla-query",
+        "get-vanilla-query-order-key-case",
+        "get-vanilla-query-order-key",
+        "get-vanilla-query-order-value",
+        "get-vanilla-empty-query-key",
+        "get-vanilla-query-unreserved",
+        "get-vanilla-utf8-query",
+        "get-unreserved",
+        "get-utf8",
+        "get-space",
+        "get-slash",
+        "get-slashes",
+        "get-slash-dot-slash",
+        "get-slash-pointless-dot",
+        "get-relative",
+        "get-relative-relative",
+        "get-header-key-duplicate",
+        "get-header-value-order",
+        "get-header-value-trim",
+        "post-vanilla",
+        "post-vanilla-query",
+        "post-header-key-case",
+        "post-header-key-sort",
+        "post-header-value-case",
+        "post-x-www-form-urlencoded",
+        "post-x-www-form-urlencoded-parameters",
+        "post-sts-header-before",
     };
     for (const char* name : cases) {
         CAPTURE(name);
@@ -119,7 +141,8 @@ TEST_CASE("sigv4: a session token from the credentials is sent and signed (get-v
 TEST_CASE("sigv4: the signer adds X-Amz-Date and, on request, x-amz-content-sha256")
 {
     // Built in one initializer: g++ 12 misreports assigning "/" here (-Wstringop-overflow).
-    const sigv4::Request req{.method = "GET", .host = "example.amazonaws.com", .path = "/", .query = {}, .headers = {}, .payload = {}};
+    const sigv4::Request req{
+        .method = "GET", .host = "example.amazonaws.com", .path = "/", .query = {}, .headers = {}, .payload = {}};
     auto s = sigv4::sign(req, suite_credentials(), "us-east-1", "service", k_suite_time);
     // Same as get-vanilla: the host and date the signer adds itself.
     CHECK(s.authorization == fixture("get-vanilla", "authz"));

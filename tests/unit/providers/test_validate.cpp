@@ -41,9 +41,13 @@ struct Case {
 
 TEST_CASE("a well-formed chat request passes validation")
 {
-    CHECK_FALSE(p::validate_chat_request(chat({{"stream", true}, {"max_tokens", 5}, {"temperature", 0.2},
+    CHECK_FALSE(p::validate_chat_request(chat({{"stream", true},
+                                               {"max_tokens", 5},
+                                               {"temperature", 0.2},
                                                {"tools", {{{"type", "function"}, {"function", {{"name", "f"}}}}}},
-                                               {"stop", {"\n"}}, {"n", 1}, {"max_completion_tokens", nullptr}}))
+                                               {"stop", {"\n"}},
+                                               {"n", 1},
+                                               {"max_completion_tokens", nullptr}}))
                     .has_value());
     json parts = chat({});
     parts["messages"][0]["content"] = {{{"type", "text"}, {"text", "hi"}}};
@@ -134,10 +138,10 @@ TEST_CASE("embeddings requests: input must be text or tokens")
     CHECK_FALSE(p::validate_embeddings_request({{"model", "m"}, {"input", {"a", "b"}}}).has_value());
     CHECK_FALSE(p::validate_embeddings_request({{"model", "m"}, {"input", {1, 2, 3}}}).has_value());
     CHECK_FALSE(p::validate_embeddings_request({{"model", "m"}, {"input", {{1, 2}, {3}}}}).has_value());
-    for (const json& bad : {json{{"model", "m"}}, json{{"model", "m"}, {"input", 5}},
-                            json{{"model", "m"}, {"input", json::array()}}, json{{"model", "m"}, {"input", {"a", 1}}},
-                            json{{"model", "m"}, {"input", "x"}, {"dimensions", "8"}},
-                            json{{"model", "m"}, {"input", "x"}, {"encoding_format", "hex"}}}) {
+    for (const json& bad :
+         {json{{"model", "m"}}, json{{"model", "m"}, {"input", 5}}, json{{"model", "m"}, {"input", json::array()}},
+          json{{"model", "m"}, {"input", {"a", 1}}}, json{{"model", "m"}, {"input", "x"}, {"dimensions", "8"}},
+          json{{"model", "m"}, {"input", "x"}, {"encoding_format", "hex"}}}) {
         CAPTURE(bad.dump());
         auto f = p::validate_embeddings_request(bad);
         REQUIRE(f.has_value());
@@ -153,10 +157,10 @@ TEST_CASE("provider request builders answer 400 for mistyped canonical fields, n
     t.base_url = "http://127.0.0.1:1";
     t.default_max_tokens = 1024;
     t.aws = {"AKIDEXAMPLE", "secret", "", "us-east-1"};
-    for (const p::Adapter* a : {&p::anthropic_adapter(), &p::gemini_adapter(), &p::bedrock_adapter(),
-                                &p::cohere_adapter()}) {
-        for (const json& extra : {json{{"max_tokens", "x"}}, json{{"n", 1e300}}, json{{"tools", {1}}},
-                                  json{{"temperature", "hot"}}}) {
+    for (const p::Adapter* a :
+         {&p::anthropic_adapter(), &p::gemini_adapter(), &p::bedrock_adapter(), &p::cohere_adapter()}) {
+        for (const json& extra :
+             {json{{"max_tokens", "x"}}, json{{"n", 1e300}}, json{{"tools", {1}}}, json{{"temperature", "hot"}}}) {
             CAPTURE(extra.dump());
             std::expected<p::UpstreamRequest, aigw::wire::Failure> r = std::unexpected(aigw::wire::Failure{});
             CHECK_NOTHROW(r = a->chat_request(chat(extra), t, false));

@@ -14,7 +14,8 @@ using aigw::wire::Usage;
 
 namespace {
 
-Price gpt4o_price() {
+Price gpt4o_price()
+{
     Price p;
     p.input = 2.5;
     p.cached_input = 1.25;
@@ -22,7 +23,8 @@ Price gpt4o_price() {
     return p;
 }
 
-Price claude_sonnet_price() {
+Price claude_sonnet_price()
+{
     Price p;
     p.input = 3;
     p.cached_input = 0.3;
@@ -38,7 +40,8 @@ Price claude_sonnet_price() {
     return p;
 }
 
-Catalog parse_ok(const nlohmann::json& doc) {
+Catalog parse_ok(const nlohmann::json& doc)
+{
     auto c = Catalog::parse(doc);
     REQUIRE_MESSAGE(c.has_value(), (c ? "" : c.error()));
     return *c;
@@ -46,14 +49,16 @@ Catalog parse_ok(const nlohmann::json& doc) {
 
 }  // namespace
 
-TEST_CASE("cost of plain input and output tokens is priced per million") {
+TEST_CASE("cost of plain input and output tokens is priced per million")
+{
     Usage u;
     u.input_tokens = 1'000'000;
     u.output_tokens = 500'000;
     CHECK(cost_usd(gpt4o_price(), u) == doctest::Approx(2.5 + 5.0));
 }
 
-TEST_CASE("cached input tokens are priced at the cache-read rate and not counted again as input") {
+TEST_CASE("cached input tokens are priced at the cache-read rate and not counted again as input")
+{
     Usage u;
     u.input_tokens = 10'000;  // includes the 8000 cached
     u.cached_tokens = 8'000;
@@ -62,7 +67,8 @@ TEST_CASE("cached input tokens are priced at the cache-read rate and not counted
     CHECK(cost_usd(gpt4o_price(), u) == doctest::Approx(expected));
 }
 
-TEST_CASE("5-minute and 1-hour cache writes use their own prices") {
+TEST_CASE("5-minute and 1-hour cache writes use their own prices")
+{
     Usage u;
     u.input_tokens = 100'000;
     u.cached_tokens = 20'000;
@@ -73,7 +79,8 @@ TEST_CASE("5-minute and 1-hour cache writes use their own prices") {
     CHECK(cost_usd(claude_sonnet_price(), u) == doctest::Approx(expected));
 }
 
-TEST_CASE("unset cache write prices fall back: 1h to 5m, 5m to input") {
+TEST_CASE("unset cache write prices fall back: 1h to 5m, 5m to input")
+{
     Price p;
     p.input = 2;
     p.output = 4;
@@ -86,7 +93,8 @@ TEST_CASE("unset cache write prices fall back: 1h to 5m, 5m to input") {
     CHECK(cost_usd(p, u) == doctest::Approx((1'000 * 2.0 + 2'000 * 2.5) / 1e6));
 }
 
-TEST_CASE("prompts above the long-context threshold pay the long-context prices for every token") {
+TEST_CASE("prompts above the long-context threshold pay the long-context prices for every token")
+{
     const Price p = claude_sonnet_price();
     Usage at_threshold;
     at_threshold.input_tokens = 200'000;
@@ -100,7 +108,8 @@ TEST_CASE("prompts above the long-context threshold pay the long-context prices 
     CHECK(cost_usd(p, above) == doctest::Approx((100'000 * 6.0 + 100'000 * 0.6 + 1 * 7.5 + 1'000 * 22.5) / 1e6));
 }
 
-TEST_CASE("a long-context price left at 0 falls back to the normal price") {
+TEST_CASE("a long-context price left at 0 falls back to the normal price")
+{
     Price p = gpt4o_price();
     p.long_context_threshold = 1'000;
     p.long_input = 5;  // long output and cached input unset
@@ -111,7 +120,8 @@ TEST_CASE("a long-context price left at 0 falls back to the normal price") {
     CHECK(cost_usd(p, u) == doctest::Approx((1'000 * 5.0 + 1'000 * 1.25 + 1'000 * 10.0) / 1e6));
 }
 
-TEST_CASE("reasoning tokens are inside output tokens and are not charged twice") {
+TEST_CASE("reasoning tokens are inside output tokens and are not charged twice")
+{
     Usage u;
     u.input_tokens = 1'000;
     u.output_tokens = 5'000;
@@ -122,14 +132,16 @@ TEST_CASE("reasoning tokens are inside output tokens and are not charged twice")
     CHECK(cost_usd(gpt4o_price(), u) == doctest::Approx((1'000 * 2.5 + 5'000 * 10.0) / 1e6));
 }
 
-TEST_CASE("cache counts larger than the prompt never make the uncached input negative") {
+TEST_CASE("cache counts larger than the prompt never make the uncached input negative")
+{
     Usage u;
     u.input_tokens = 100;
     u.cached_tokens = 150;
     CHECK(cost_usd(gpt4o_price(), u) == doctest::Approx(150 * 1.25 / 1e6));
 }
 
-TEST_CASE("catalog parse errors name the bad entry and field") {
+TEST_CASE("catalog parse errors name the bad entry and field")
+{
     auto bad_price = Catalog::parse(nlohmann::json::parse(R"({"models": {
         "openai/gpt-4o": {"price": {"input": 2.5, "output": 10}},
         "acme/broken": {"price": {"input": "cheap"}}}})"));
@@ -157,7 +169,8 @@ TEST_CASE("catalog parse errors name the bad entry and field") {
     CHECK_FALSE(Catalog::parse(nlohmann::json::parse(R"([1, 2])")).has_value());
 }
 
-TEST_CASE("a catalog entry keeps the slashes of hosted model names after the provider") {
+TEST_CASE("a catalog entry keeps the slashes of hosted model names after the provider")
+{
     auto c = parse_ok(nlohmann::json::parse(R"({"models": {"openrouter/openai/gpt-4o-mini": {
         "context_window": 128000, "tools": true, "json": true,
         "price": {"input": 0.15, "cached_input": 0.075, "output": 0.6,
@@ -176,13 +189,15 @@ TEST_CASE("a catalog entry keeps the slashes of hosted model names after the pro
     CHECK(m->price->long_input == doctest::Approx(0.3));
 }
 
-TEST_CASE("an entry without a price is unpriced, not free") {
+TEST_CASE("an entry without a price is unpriced, not free")
+{
     auto c = parse_ok(nlohmann::json::parse(R"({"models": {"vllm/qwen": {"context_window": 32768}}})"));
     REQUIRE(c.find("vllm/qwen") != nullptr);
     CHECK_FALSE(c.find("vllm/qwen")->price.has_value());
 }
 
-TEST_CASE("to_json and model_from_json round-trip an entry") {
+TEST_CASE("to_json and model_from_json round-trip an entry")
+{
     const ModelInfo* m = Catalog::builtin().find("anthropic/claude-sonnet-4-5");
     REQUIRE(m != nullptr);
     auto back = aigw::config::model_from_json(m->id, aigw::config::to_json(*m));
@@ -193,7 +208,8 @@ TEST_CASE("to_json and model_from_json round-trip an entry") {
     CHECK(*back->price == *m->price);
 }
 
-TEST_CASE("the built-in catalog parses and prices every model it lists") {
+TEST_CASE("the built-in catalog parses and prices every model it lists")
+{
     const Catalog& c = Catalog::builtin();
     CHECK(c.size() >= 60);
     std::set<std::string> providers;
@@ -222,7 +238,8 @@ TEST_CASE("the built-in catalog parses and prices every model it lists") {
     }
 }
 
-TEST_CASE("built-in Anthropic prices follow the cache multipliers") {
+TEST_CASE("built-in Anthropic prices follow the cache multipliers")
+{
     for (const ModelInfo* m : Catalog::builtin().all()) {
         if (m->provider != "anthropic") {
             continue;
@@ -242,7 +259,8 @@ TEST_CASE("built-in Anthropic prices follow the cache multipliers") {
     CHECK(gemini_pro.long_input > gemini_pro.input);
 }
 
-TEST_CASE("the catalog's own example entry: openai/gpt-4o-mini") {
+TEST_CASE("the catalog's own example entry: openai/gpt-4o-mini")
+{
     const ModelInfo* m = Catalog::builtin().find("openai/gpt-4o-mini");
     REQUIRE(m != nullptr);
     CHECK(m->context_window == 128'000);
@@ -253,7 +271,8 @@ TEST_CASE("the catalog's own example entry: openai/gpt-4o-mini") {
     CHECK(Catalog::builtin().find("openai/text-embedding-3-small")->mode == "embedding");
 }
 
-TEST_CASE("find_bare prefers the model's first-party provider") {
+TEST_CASE("find_bare prefers the model's first-party provider")
+{
     const Catalog& c = Catalog::builtin();
     REQUIRE(c.find_bare("gpt-4o") != nullptr);
     CHECK(c.find_bare("gpt-4o")->id == "openai/gpt-4o");
@@ -267,7 +286,8 @@ TEST_CASE("find_bare prefers the model's first-party provider") {
     CHECK(c.find_bare("openai/gpt-4o")->id == "openrouter/openai/gpt-4o");
 }
 
-TEST_CASE("find_bare ranks openai > anthropic > gemini > mistral > deepseek > xai > others") {
+TEST_CASE("find_bare ranks openai > anthropic > gemini > mistral > deepseek > xai > others")
+{
     auto c = parse_ok(nlohmann::json::parse(R"({"models": {
         "zeta/shared": {}, "groq/shared": {}, "xai/shared": {}, "deepseek/shared": {},
         "mistral/shared": {}, "gemini/shared": {}, "anthropic/shared": {}, "openai/shared": {},
@@ -291,7 +311,8 @@ TEST_CASE("find_bare ranks openai > anthropic > gemini > mistral > deepseek > xa
     CHECK(c.find_bare("only-here")->provider == "groq");
 }
 
-TEST_CASE("merge patches only the fields the extra entry names, and adds new models") {
+TEST_CASE("merge patches only the fields the extra entry names, and adds new models")
+{
     Catalog base = Catalog::builtin();
     auto extra = parse_ok(nlohmann::json::parse(R"({"models": {
         "openai/gpt-4o": {"price": {"input": 2.0}, "context_window": 64000},
@@ -300,7 +321,7 @@ TEST_CASE("merge patches only the fields the extra entry names, and adds new mod
     const ModelInfo* m = base.find("openai/gpt-4o");
     REQUIRE(m != nullptr);
     CHECK(m->price->input == doctest::Approx(2.0));
-    CHECK(m->price->output == doctest::Approx(10.0));  // kept
+    CHECK(m->price->output == doctest::Approx(10.0));        // kept
     CHECK(m->price->cached_input == doctest::Approx(1.25));  // kept
     CHECK(m->context_window == 64'000);
     CHECK(m->vision);  // kept
@@ -309,7 +330,8 @@ TEST_CASE("merge patches only the fields the extra entry names, and adds new mod
     CHECK(base.size() == Catalog::builtin().size() + 1);
 }
 
-TEST_CASE("upsert replaces a model whole and fills provider and name from the id") {
+TEST_CASE("upsert replaces a model whole and fills provider and name from the id")
+{
     Catalog c;
     ModelInfo m;
     m.id = "acme/model/v1";

@@ -20,7 +20,8 @@ using aigw::config::WireFormat;
 
 namespace {
 
-Env fake_env(std::map<std::string, std::string> vars) {
+Env fake_env(std::map<std::string, std::string> vars)
+{
     return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
         auto it = vars.find(std::string(name));
         if (it == vars.end()) {
@@ -30,13 +31,15 @@ Env fake_env(std::map<std::string, std::string> vars) {
     };
 }
 
-Config parse_ok(std::string_view text) {
+Config parse_ok(std::string_view text)
+{
     auto cfg = parse_config(text, "config.toml");
     REQUIRE_MESSAGE(cfg.has_value(), (cfg ? "" : cfg.error()));
     return *cfg;
 }
 
-std::string parse_error(std::string_view text) {
+std::string parse_error(std::string_view text)
+{
     auto cfg = parse_config(text, "config.toml");
     REQUIRE_FALSE(cfg.has_value());
     return cfg.error();
@@ -45,12 +48,14 @@ std::string parse_error(std::string_view text) {
 /// A fresh directory under $TMPDIR, removed at the end of the test.
 struct TempDir {
     fs::path path;
-    TempDir() {
+    TempDir()
+    {
         std::string templ = (fs::temp_directory_path() / "aigw-config-test-XXXXXX").string();
         REQUIRE(::mkdtemp(templ.data()) != nullptr);
         path = templ;
     }
-    ~TempDir() {
+    ~TempDir()
+    {
         std::error_code ec;
         fs::remove_all(path, ec);
     }
@@ -58,20 +63,23 @@ struct TempDir {
     TempDir& operator=(const TempDir&) = delete;
 };
 
-unsigned mode_of(const fs::path& p) {
+unsigned mode_of(const fs::path& p)
+{
     struct stat st {};
     REQUIRE(::stat(p.c_str(), &st) == 0);
     return st.st_mode & 07777;
 }
 
-void write_text(const fs::path& p, std::string_view text) {
+void write_text(const fs::path& p, std::string_view text)
+{
     std::ofstream out(p, std::ios::binary);
     out << text;
 }
 
 }  // namespace
 
-TEST_CASE("an empty config gives the documented defaults and every preset provider") {
+TEST_CASE("an empty config gives the documented defaults and every preset provider")
+{
     Config cfg = parse_ok("");
     CHECK(cfg.host == "127.0.0.1");
     CHECK(cfg.port == 4141);
@@ -88,7 +96,8 @@ TEST_CASE("an empty config gives the documented defaults and every preset provid
     CHECK(cfg.catalog.size() == aigw::config::Catalog::builtin().size());
 }
 
-TEST_CASE("every section of the config file is read") {
+TEST_CASE("every section of the config file is read")
+{
     Config cfg = parse_ok(R"(
 [server]
 host = "0.0.0.0"
@@ -172,7 +181,8 @@ tools = true
     CHECK(qwen->price->output == 0);
 }
 
-TEST_CASE("a custom provider can speak the anthropic or gemini wire format") {
+TEST_CASE("a custom provider can speak the anthropic or gemini wire format")
+{
     Config cfg = parse_ok(R"(
 [providers.claude-proxy]
 type = "anthropic"
@@ -183,7 +193,8 @@ api_key_env = "PROXY_KEY"
     CHECK(parse_error("[providers.x]\ntype = \"soap\"\nbase_url = \"http://h\"\n").find("config.toml:2:") == 0);
 }
 
-TEST_CASE("other string keys of a provider table become its options, not warnings") {
+TEST_CASE("other string keys of a provider table become its options, not warnings")
+{
     Config cfg = parse_ok(R"(
 [providers.azure]
 base_url = "https://res.openai.azure.com/openai"
@@ -218,7 +229,8 @@ api_key_env = "AZURE_EU_KEY"
     CHECK(odd.providers.at("cohere").options.empty());
 }
 
-TEST_CASE("a custom provider can speak the azure, cohere or bedrock wire format") {
+TEST_CASE("a custom provider can speak the azure, cohere or bedrock wire format")
+{
     Config cfg = parse_ok("[providers.co]\ntype = \"cohere\"\nbase_url = \"https://proxy.example/v2\"\n");
     CHECK(cfg.providers.at("co").wire == WireFormat::cohere);
     std::string err = parse_error("[providers.x]\ntype = \"soap\"\nbase_url = \"http://h\"\n");
@@ -226,7 +238,8 @@ TEST_CASE("a custom provider can speak the azure, cohere or bedrock wire format"
     CHECK(err.find("\"soap\"") != std::string::npos);
 }
 
-TEST_CASE("AZURE_OPENAI_ENDPOINT gives the azure provider its endpoint when nothing else does") {
+TEST_CASE("AZURE_OPENAI_ENDPOINT gives the azure provider its endpoint when nothing else does")
+{
     TempDir tmp;
     const fs::path config = tmp.path / "config.toml";
     std::map<std::string, std::string> vars = {
@@ -257,7 +270,8 @@ TEST_CASE("AZURE_OPENAI_ENDPOINT gives the azure provider its endpoint when noth
     CHECK(cfg->providers.at("azure").base_url == "http://127.0.0.1:9000/openai");
 }
 
-TEST_CASE("a custom provider without base_url is an error naming the section") {
+TEST_CASE("a custom provider without base_url is an error naming the section")
+{
     std::string err = parse_error("\n[providers.vllm]\ntype = \"openai\"\n");
     CHECK(err.find("config.toml:2") == 0);
     CHECK(err.find("[providers.vllm]") != std::string::npos);
@@ -265,7 +279,8 @@ TEST_CASE("a custom provider without base_url is an error naming the section") {
     CHECK(parse_error("[providers.vllm]\nbase_url = \"127.0.0.1:8000\"\n").find("http://") != std::string::npos);
 }
 
-TEST_CASE("an unknown key is a warning naming the file, line and section, not an error") {
+TEST_CASE("an unknown key is a warning naming the file, line and section, not an error")
+{
     Config cfg = parse_ok("[server]\nport = 4242\n\nfoo = 1\n[ledger]\nretain = 3\n[weird]\nx = 1\n");
     CHECK(cfg.port == 4242);
     REQUIRE(cfg.warnings.size() == 3);
@@ -281,7 +296,8 @@ TEST_CASE("an unknown key is a warning naming the file, line and section, not an
     CHECK(model_cfg.warnings[0] == "config.toml:3: unknown key 'price_in' in [models.\"openai/gpt-4o\"]");
 }
 
-TEST_CASE("a value of the wrong type is an error naming the file and line") {
+TEST_CASE("a value of the wrong type is an error naming the file and line")
+{
     std::string err = parse_error("[server]\nhost = \"::1\"\nport = \"x\"\n");
     CHECK(err.find("config.toml:3:") == 0);
     CHECK(err.find("port") != std::string::npos);
@@ -297,24 +313,28 @@ TEST_CASE("a value of the wrong type is an error naming the file and line") {
     CHECK(parse_error("[models.gpt-4o]\ninput = 1\n").find("provider/model") != std::string::npos);
 }
 
-TEST_CASE("a TOML syntax error names the file, line and column") {
+TEST_CASE("a TOML syntax error names the file, line and column")
+{
     std::string err = parse_error("[server]\nport = = 3\n");
     CHECK(err.find("config.toml:2:") == 0);
 }
 
-TEST_CASE("an alias that loops is an error") {
+TEST_CASE("an alias that loops is an error")
+{
     std::string err = parse_error("[aliases]\na = \"b\"\nb = \"a\"\n");
     CHECK(err.find("loops") != std::string::npos);
     CHECK(err.find("config.toml:") == 0);
 }
 
-TEST_CASE("a model override for an unknown provider is a warning") {
+TEST_CASE("a model override for an unknown provider is a warning")
+{
     Config cfg = parse_ok("[models.\"nowhere/m\"]\ninput = 1\noutput = 1\n");
     REQUIRE(cfg.warnings.size() == 1);
     CHECK(cfg.warnings[0].find("nowhere") != std::string::npos);
 }
 
-TEST_CASE("load_config reads the file named by AIGW_CONFIG and applies the environment") {
+TEST_CASE("load_config reads the file named by AIGW_CONFIG and applies the environment")
+{
     TempDir tmp;
     const fs::path config = tmp.path / "custom.toml";
     write_text(config, "[server]\nport = 6000\n[providers.vllm]\nbase_url = \"http://10.0.0.1:8000/v1\"\n");
@@ -341,7 +361,8 @@ TEST_CASE("load_config reads the file named by AIGW_CONFIG and applies the envir
     CHECK(overridden->data_dir == tmp.path / "flag");
 }
 
-TEST_CASE("load_config without a config file is the zero-config case and creates nothing") {
+TEST_CASE("load_config without a config file is the zero-config case and creates nothing")
+{
     TempDir tmp;
     auto env = fake_env({{"HOME", tmp.path.string()}});
     auto cfg = aigw::config::load_config(env);
@@ -352,7 +373,8 @@ TEST_CASE("load_config without a config file is the zero-config case and creates
     CHECK(fs::is_empty(tmp.path));
 }
 
-TEST_CASE("load_config reports a bad file with its path and line") {
+TEST_CASE("load_config reports a bad file with its path and line")
+{
     TempDir tmp;
     const fs::path config = tmp.path / "config.toml";
     write_text(config, "[server]\nport = \"x\"\n");
@@ -361,7 +383,8 @@ TEST_CASE("load_config reports a bad file with its path and line") {
     CHECK(cfg.error().find(config.string() + ":2:") == 0);
 }
 
-TEST_CASE("data_dir in the config file is used when neither flag nor env sets one") {
+TEST_CASE("data_dir in the config file is used when neither flag nor env sets one")
+{
     TempDir tmp;
     const fs::path config = tmp.path / "config.toml";
     write_text(config, "data_dir = \"state\"\n");
@@ -375,7 +398,8 @@ TEST_CASE("data_dir in the config file is used when neither flag nor env sets on
     CHECK(cfg->data_dir == fs::path("/home/u/aigw-data"));
 }
 
-TEST_CASE("default paths follow AIGW_*, then XDG, then HOME") {
+TEST_CASE("default paths follow AIGW_*, then XDG, then HOME")
+{
     using aigw::config::default_config_path;
     using aigw::config::default_data_dir;
     auto home_only = fake_env({{"HOME", "/home/u"}});
@@ -390,8 +414,10 @@ TEST_CASE("default paths follow AIGW_*, then XDG, then HOME") {
     auto relative_xdg = fake_env({{"HOME", "/home/u"}, {"XDG_DATA_HOME", "rel"}});
     CHECK(default_data_dir(relative_xdg) == fs::path("/home/u/.local/share/aigw"));
 
-    auto explicit_env = fake_env({{"HOME", "/home/u"}, {"XDG_DATA_HOME", "/xdg/data"},
-                                  {"AIGW_DATA_DIR", "/srv/aigw"}, {"AIGW_CONFIG", "/etc/aigw.toml"}});
+    auto explicit_env = fake_env({{"HOME", "/home/u"},
+                                  {"XDG_DATA_HOME", "/xdg/data"},
+                                  {"AIGW_DATA_DIR", "/srv/aigw"},
+                                  {"AIGW_CONFIG", "/etc/aigw.toml"}});
     CHECK(default_data_dir(explicit_env) == fs::path("/srv/aigw"));
     CHECK(default_config_path(explicit_env) == fs::path("/etc/aigw.toml"));
 
@@ -399,7 +425,8 @@ TEST_CASE("default paths follow AIGW_*, then XDG, then HOME") {
     CHECK(aigw::config::provider_keys_file("/d") == fs::path("/d/provider-keys.json"));
 }
 
-TEST_CASE("process_env reads the real environment") {
+TEST_CASE("process_env reads the real environment")
+{
     ::setenv("AIGW_TEST_CONFIG_VAR", "value", 1);
     auto env = aigw::config::process_env();
     CHECK(env("AIGW_TEST_CONFIG_VAR") == std::optional<std::string>("value"));
@@ -407,15 +434,16 @@ TEST_CASE("process_env reads the real environment") {
     CHECK_FALSE(env("AIGW_TEST_CONFIG_VAR").has_value());
 }
 
-TEST_CASE("write_private_file writes atomically with mode 0600 and replaces old content") {
+TEST_CASE("write_private_file writes atomically with mode 0600 and replaces old content")
+{
     TempDir tmp;
     const fs::path file = tmp.path / "gateway.key";
     aigw::config::write_private_file(file, "first");
     CHECK(mode_of(file) == 0600);
     CHECK(aigw::config::read_file(file) == std::optional<std::string>("first"));
 
-    fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
-                              fs::perms::others_read);
+    fs::permissions(file,
+                    fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read | fs::perms::others_read);
     aigw::config::write_private_file(file, std::string("second\0with nul", 15));
     CHECK(mode_of(file) == 0600);
     CHECK(aigw::config::read_file(file) == std::optional<std::string>(std::string("second\0with nul", 15)));
@@ -425,7 +453,8 @@ TEST_CASE("write_private_file writes atomically with mode 0600 and replaces old 
     CHECK_THROWS(aigw::config::write_private_file(tmp.path / "missing-dir" / "f", "x"));
 }
 
-TEST_CASE("ensure_private_dir creates parents and makes the leaf 0700") {
+TEST_CASE("ensure_private_dir creates parents and makes the leaf 0700")
+{
     TempDir tmp;
     const fs::path dir = tmp.path / "a" / "b";
     aigw::config::ensure_private_dir(dir);
@@ -436,7 +465,8 @@ TEST_CASE("ensure_private_dir creates parents and makes the leaf 0700") {
     CHECK(mode_of(dir) == 0700);
 }
 
-TEST_CASE("read_file returns nullopt for missing files and directories") {
+TEST_CASE("read_file returns nullopt for missing files and directories")
+{
     TempDir tmp;
     CHECK_FALSE(aigw::config::read_file(tmp.path / "nope").has_value());
     CHECK_FALSE(aigw::config::read_file(tmp.path).has_value());
@@ -444,13 +474,15 @@ TEST_CASE("read_file returns nullopt for missing files and directories") {
     CHECK(aigw::config::read_file(tmp.path / "empty") == std::optional<std::string>(""));
 }
 
-TEST_CASE("base_url_env_name upper-cases and replaces non-alphanumerics") {
+TEST_CASE("base_url_env_name upper-cases and replaces non-alphanumerics")
+{
     CHECK(aigw::config::base_url_env_name("openai") == "AIGW_OPENAI_BASE_URL");
     CHECK(aigw::config::base_url_env_name("open-router") == "AIGW_OPEN_ROUTER_BASE_URL");
     CHECK(aigw::config::base_url_env_name("lm.studio2") == "AIGW_LM_STUDIO2_BASE_URL");
 }
 
-TEST_CASE("the preset providers have their real endpoints and key variables") {
+TEST_CASE("the preset providers have their real endpoints and key variables")
+{
     std::map<std::string, aigw::config::ProviderSpec> by_name;
     for (const auto& p : aigw::config::builtin_providers()) {
         CHECK_FALSE(p.base_url.ends_with("/"));
@@ -485,7 +517,8 @@ TEST_CASE("the preset providers have their real endpoints and key variables") {
     CHECK_FALSE(aigw::config::wire_format_from_string("soap").has_value());
 }
 
-TEST_CASE("per-model rpm/tpm and the [budget] section are read; limits alone leave the catalog entry as it is") {
+TEST_CASE("per-model rpm/tpm and the [budget] section are read; limits alone leave the catalog entry as it is")
+{
     const Config base = parse_ok("");
     const Config cfg = parse_ok(R"(
 [models."openai/gpt-4o"]
@@ -515,7 +548,8 @@ alert_at = 0.9
     CHECK(cfg.catalog.find("mock/echo") == nullptr);
 }
 
-TEST_CASE("limits and budgets of the wrong type or range are errors naming the line") {
+TEST_CASE("limits and budgets of the wrong type or range are errors naming the line")
+{
     CHECK(parse_error("[models.\"openai/gpt-4o\"]\nrpm = -1\n").find("config.toml:2") != std::string::npos);
     CHECK(parse_error("[models.\"openai/gpt-4o\"]\ntpm = \"lots\"\n").find("tpm") != std::string::npos);
     CHECK(parse_error("[budget]\ndaily_usd = \"5\"\n").find("daily_usd") != std::string::npos);

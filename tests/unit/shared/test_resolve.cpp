@@ -13,18 +13,21 @@ using aigw::config::resolve_model;
 
 namespace {
 
-Config config_from(std::string_view text) {
+Config config_from(std::string_view text)
+{
     auto cfg = aigw::config::parse_config(text, "config.toml");
     REQUIRE_MESSAGE(cfg.has_value(), (cfg ? "" : cfg.error()));
     return *cfg;
 }
 
-const Config& default_config() {
+const Config& default_config()
+{
     static const Config cfg = *aigw::config::parse_config("", "config.toml");
     return cfg;
 }
 
-aigw::config::Env fake_env(std::map<std::string, std::string> vars) {
+aigw::config::Env fake_env(std::map<std::string, std::string> vars)
+{
     return [vars = std::move(vars)](std::string_view name) -> std::optional<std::string> {
         auto it = vars.find(std::string(name));
         return it == vars.end() ? std::nullopt : std::optional<std::string>(it->second);
@@ -32,7 +35,8 @@ aigw::config::Env fake_env(std::map<std::string, std::string> vars) {
 }
 
 void check_not_found(const std::expected<aigw::config::ResolvedModel, aigw::wire::Failure>& r,
-                     std::string_view requested) {
+                     std::string_view requested)
+{
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().status == 404);
     CHECK(r.error().kind == aigw::wire::FailureKind::not_found);
@@ -42,7 +46,8 @@ void check_not_found(const std::expected<aigw::config::ResolvedModel, aigw::wire
 
 }  // namespace
 
-TEST_CASE("provider/model resolves to that provider with the catalog entry") {
+TEST_CASE("provider/model resolves to that provider with the catalog entry")
+{
     auto r = resolve_model(default_config(), "openai/gpt-4o-mini");
     REQUIRE(r.has_value());
     REQUIRE(r->provider != nullptr);
@@ -53,7 +58,8 @@ TEST_CASE("provider/model resolves to that provider with the catalog entry") {
     CHECK(r->info->id == "openai/gpt-4o-mini");
 }
 
-TEST_CASE("an unknown model of a known provider resolves unpriced") {
+TEST_CASE("an unknown model of a known provider resolves unpriced")
+{
     auto r = resolve_model(default_config(), "ollama/my-finetune:latest");
     REQUIRE(r.has_value());
     CHECK(r->provider->name == "ollama");
@@ -67,7 +73,8 @@ TEST_CASE("an unknown model of a known provider resolves unpriced") {
     CHECK(mock->info == nullptr);
 }
 
-TEST_CASE("the model part after the provider may itself contain slashes") {
+TEST_CASE("the model part after the provider may itself contain slashes")
+{
     auto r = resolve_model(default_config(), "openrouter/openai/gpt-4o-mini");
     REQUIRE(r.has_value());
     CHECK(r->provider->name == "openrouter");
@@ -82,7 +89,8 @@ TEST_CASE("the model part after the provider may itself contain slashes") {
     REQUIRE(groq->info != nullptr);
 }
 
-TEST_CASE("a slashed name whose prefix is not a provider is looked up as a hosted model name") {
+TEST_CASE("a slashed name whose prefix is not a provider is looked up as a hosted model name")
+{
     auto r = resolve_model(default_config(), "meta-llama/llama-4-scout-17b-16e-instruct");
     REQUIRE(r.has_value());
     CHECK(r->provider->name == "groq");
@@ -93,7 +101,8 @@ TEST_CASE("a slashed name whose prefix is not a provider is looked up as a hoste
     check_not_found(resolve_model(default_config(), "acme/model-x"), "acme/model-x");
 }
 
-TEST_CASE("a bare name resolves through the catalog to its first-party provider") {
+TEST_CASE("a bare name resolves through the catalog to its first-party provider")
+{
     auto gpt = resolve_model(default_config(), "gpt-4o");
     REQUIRE(gpt.has_value());
     CHECK(gpt->provider->name == "openai");
@@ -107,7 +116,8 @@ TEST_CASE("a bare name resolves through the catalog to its first-party provider"
     CHECK(claude->provider->wire == aigw::config::WireFormat::anthropic);
 }
 
-TEST_CASE("an unknown bare name is 404 model_not_found in the OpenAI error shape") {
+TEST_CASE("an unknown bare name is 404 model_not_found in the OpenAI error shape")
+{
     auto r = resolve_model(default_config(), "gpt-17");
     check_not_found(r, "gpt-17");
     CHECK(r.error().param == "model");
@@ -116,11 +126,13 @@ TEST_CASE("an unknown bare name is 404 model_not_found in the OpenAI error shape
     CHECK(body["error"]["type"] == "invalid_request_error");
 }
 
-TEST_CASE("a provider prefix with nothing after it is not a model") {
+TEST_CASE("a provider prefix with nothing after it is not a model")
+{
     check_not_found(resolve_model(default_config(), "openai/"), "openai/");
 }
 
-TEST_CASE("an empty model is a 400 naming the model parameter") {
+TEST_CASE("an empty model is a 400 naming the model parameter")
+{
     auto r = resolve_model(default_config(), "");
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().status == 400);
@@ -129,7 +141,8 @@ TEST_CASE("an empty model is a 400 naming the model parameter") {
     CHECK(r.error().message == "you must provide a model parameter");
 }
 
-TEST_CASE("aliases resolve to their target, through chains and onto bare names") {
+TEST_CASE("aliases resolve to their target, through chains and onto bare names")
+{
     Config cfg = config_from(R"(
 [aliases]
 fast = "groq/llama-3.3-70b-versatile"
@@ -161,7 +174,8 @@ broken = "nowhere/model"
     check_not_found(resolve_model(cfg, "broken"), "broken");
 }
 
-TEST_CASE("models of a custom provider resolve with their configured prices") {
+TEST_CASE("models of a custom provider resolve with their configured prices")
+{
     Config cfg = config_from(R"(
 [providers.vllm]
 base_url = "http://127.0.0.1:8000/v1"
@@ -183,7 +197,8 @@ output = 0.2
     CHECK(bare->provider->name == "vllm");
 }
 
-TEST_CASE("provider_key prefers the environment, then the provider-keys file") {
+TEST_CASE("provider_key prefers the environment, then the provider-keys file")
+{
     std::string templ = (fs::temp_directory_path() / "aigw-keys-test-XXXXXX").string();
     REQUIRE(::mkdtemp(templ.data()) != nullptr);
     const fs::path dir = templ;

@@ -20,18 +20,26 @@ TEST_CASE("valid UTF-8 passes unchanged and ill-formed sequences become U+FFFD")
     CHECK(is_valid_utf8("plain é ✓ 😀"));
     CHECK(valid_utf8("plain é ✓ 😀") == "plain é ✓ 😀");
     CHECK_FALSE(is_valid_utf8("\xff"));
-    CHECK(valid_utf8("a\xff" "b") == "a\xEF\xBF\xBD" "b");
-    CHECK(valid_utf8("cut \xC3") == "cut \xEF\xBF\xBD");                 // truncated 2-byte
-    CHECK(valid_utf8("\xE2\x82" "x") == "\xEF\xBF\xBD" "x");              // one FFFD for the maximal subpart
-    CHECK_FALSE(is_valid_utf8("\xC0\xAF"));                               // overlong '/'
-    CHECK_FALSE(is_valid_utf8("\xED\xA0\x80"));                           // a surrogate
-    CHECK_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));                       // above U+10FFFF
+    CHECK(valid_utf8("a\xff"
+                     "b") ==
+          "a\xEF\xBF\xBD"
+          "b");
+    CHECK(valid_utf8("cut \xC3") == "cut \xEF\xBF\xBD");  // truncated 2-byte
+    CHECK(valid_utf8("\xE2\x82"
+                     "x") ==
+          "\xEF\xBF\xBD"
+          "x");                                      // one FFFD for the maximal subpart
+    CHECK_FALSE(is_valid_utf8("\xC0\xAF"));          // overlong '/'
+    CHECK_FALSE(is_valid_utf8("\xED\xA0\x80"));      // a surrogate
+    CHECK_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
     CHECK(is_valid_utf8(valid_utf8("\xF4\x90\x80\x80\xC3\xA9\xff")));
 }
 
 TEST_CASE("utf8_safe_cut never splits a character")
 {
-    const std::string s = "ab\xC3\xA9" "cd";  // a b é c d
+    const std::string s =
+        "ab\xC3\xA9"
+        "cd";  // a b é c d
     CHECK(utf8_safe_cut(s, 100) == s.size());
     CHECK(utf8_safe_cut(s, 2) == 2);
     CHECK(utf8_safe_cut(s, 3) == 2);  // inside é: back to its start
@@ -103,9 +111,10 @@ TEST_CASE("parse_json_body names the parser's reason and never throws")
 TEST_CASE("scrub_secrets redacts the gateway's own secrets and common key shapes")
 {
     std::vector<std::string> secrets = {"my-provider-key-123", "short"};
-    std::string text = "Invalid key my-provider-key-123 (short) sent as Bearer abcdefghijkl.mnop and "
-                       "sk-proj-ABCDEFGHIJKLMNOPQRSTUV, sk-ant-api03-ABCDEFGHIJKLMNOPQRST, "
-                       "AIzaSyABCDEFGHIJKLMNOPQRSTUVWXYZ0123456, AKIAIOSFODNN7EXAMPLE; sk-learn stays";
+    std::string text =
+        "Invalid key my-provider-key-123 (short) sent as Bearer abcdefghijkl.mnop and "
+        "sk-proj-ABCDEFGHIJKLMNOPQRSTUV, sk-ant-api03-ABCDEFGHIJKLMNOPQRST, "
+        "AIzaSyABCDEFGHIJKLMNOPQRSTUVWXYZ0123456, AKIAIOSFODNN7EXAMPLE; sk-learn stays";
     std::string out = scrub_secrets(text, secrets);
     CHECK(out.find("my-provider-key-123") == std::string::npos);
     CHECK(out.find("(short)") != std::string::npos);  // under 8 bytes: not treated as a secret

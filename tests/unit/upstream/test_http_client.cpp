@@ -37,7 +37,8 @@ TEST_CASE("send reads a Content-Length answer and sends path, Host, User-Agent a
     });
     auto client = make_http_client(direct_options());
     run(ctx, [&]() -> asio::awaitable<void> {
-        auto res = co_await client->send(server.url("http", "/v1/"), post("/chat/completions", R"({"a":1})"), within(5s));
+        auto res =
+            co_await client->send(server.url("http", "/v1/"), post("/chat/completions", R"({"a":1})"), within(5s));
         REQUIRE(res.has_value());
         CHECK(res->status == 201);
         CHECK(res->body == "hello");
@@ -157,7 +158,8 @@ TEST_CASE("open returns after the header and read delivers each SSE chunk as it 
         if (!co_await read_request(s, buffer)) {
             co_return;
         }
-        co_await write_raw(s, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+        co_await write_raw(s,
+                           "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
         co_await write_raw(s, chunk("data: one\n\n"));
         // The second event is sent only after the client has seen the first: a client that
         // waited for a full buffer would hang here until its deadline.
@@ -345,7 +347,8 @@ TEST_CASE("cancel() completes a pending read with a failure and the connection i
 TEST_CASE("a non-streamed answer over max_body_bytes is a 502 that names the origin and the cap")
 {
     asio::io_context ctx;
-    TestServer server(ctx, answer_each_request("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'x')));
+    TestServer server(ctx,
+                      answer_each_request("HTTP/1.1 200 OK\r\nContent-Length: 5000\r\n\r\n" + std::string(5000, 'x')));
     auto opts = direct_options();
     opts.max_body_bytes = 1000;
     auto client = make_http_client(opts);
@@ -425,9 +428,9 @@ TEST_CASE("each event loop has its own pool: a connection is reused only on the 
 TEST_CASE("a chunked answer over max_body_bytes is a 502 too")
 {
     asio::io_context ctx;
-    TestServer server(ctx, answer_each_request("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                                               chunk(std::string(800, 'x')) + chunk(std::string(800, 'y')) +
-                                               "0\r\n\r\n"));
+    TestServer server(ctx,
+                      answer_each_request("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                          chunk(std::string(800, 'x')) + chunk(std::string(800, 'y')) + "0\r\n\r\n"));
     auto opts = direct_options();
     opts.max_body_bytes = 1000;
     auto client = make_http_client(opts);
