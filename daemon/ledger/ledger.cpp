@@ -181,24 +181,6 @@ std::int64_t day_start(std::int64_t ts_ms)
     return ts_ms / k_ms_per_day * k_ms_per_day;
 }
 
-/// The main file, -wal and -shm to 0600 (the ones that exist); creates the main file 0600
-/// when it does not exist, so that SQLite, which gives -wal and -shm the main file's mode,
-/// never creates them readable by others.
-void make_private(const std::filesystem::path& path)
-{
-    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-        ::close(fd);
-    }
-    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
-        const std::string file = path.string() + suffix;
-        struct stat st {};
-        if (::stat(file.c_str(), &st) == 0 && (st.st_mode & 0777) != 0600) {
-            ::chmod(file.c_str(), 0600);
-        }
-    }
-}
-
 SQLite::Database open_reader(const std::filesystem::path& path)
 {
     SQLite::Database db(path, SQLite::OPEN_READONLY, k_busy_timeout_ms);
@@ -609,6 +591,21 @@ std::string number(double v)
 }
 
 }  // namespace
+
+void make_private(const std::filesystem::path& path)
+{
+    const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        ::close(fd);
+    }
+    for (const char* suffix : {"", "-wal", "-shm", "-journal"}) {
+        const std::string file = path.string() + suffix;
+        struct stat st {};
+        if (::stat(file.c_str(), &st) == 0 && (st.st_mode & 0777) != 0600) {
+            ::chmod(file.c_str(), 0600);
+        }
+    }
+}
 
 /// A prune or vacuum the writer runs between write batches; whoever asked waits on `done`.
 struct Ledger::Job {

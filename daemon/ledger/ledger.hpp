@@ -155,6 +155,11 @@ struct LedgerOptions {
     std::chrono::milliseconds retention_interval{300'000};
 };
 
+/// Sets a SQLite database's main file, -wal, -shm and -journal to 0600 (the ones that
+/// exist), creating the main file 0600 when it does not exist, so that SQLite, which gives
+/// -wal and -shm the main file's mode, never creates them readable by others.
+void make_private(const std::filesystem::path& path);
+
 class Ledger {
 public:
     /// At most this many rows are committed in one transaction.

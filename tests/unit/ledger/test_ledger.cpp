@@ -1,6 +1,7 @@
 // Ledger behaviour against a real SQLite file in a temp dir per test (kept when it fails).
 
 #include "daemon/ledger/ledger.hpp"
+#include "daemon/ledger/response_store.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <doctest/doctest.h>
@@ -13,6 +14,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <sys/stat.h>
 
 namespace fs = std::filesystem;
 using aigw::daemon::ledger::CostGroup;
@@ -635,4 +638,76 @@ TEST_CASE("saved_usd is stored, read back, and summed per key in cost reports")
     auto rows = ledger->recent(10);
     REQUIRE(rows.has_value());
     CHECK(rows->back().saved_usd == doctest::Approx(0.25));  // oldest last: the hit
+}
+
+// ---- the response store (stored /v1/responses answers) ----
+
+TEST_CASE("response store: put, get by the owning key, remove; other keys see nothing")
+{
+    using aigw::daemon::ledger::ResponseStore;
+    using aigw::daemon::ledger::StoredResponse;
+    TempDir dir;
+    const auto path = dir.db().parent_path() / "responses.db";
+    auto store = ResponseStore::open(path, 0);
+    REQUIRE(store.has_value());
+
+    StoredResponse r;
+    r.id = "resp_1";
+    r.key_id = "vk_a";
+    r.created_ms = k_jan_1_2025_ms;
+    r.response = {{"id", "resp_1"}, {"object", "response"}, {"output_text", "caf\xC3\xA9"}};
+    r.input_items = {{{"role", "user"}, {"content", "hi"}}};
+    r.conversation = {{{"role", "user"}, {"content", "hi"}}, {{"type", "message"}, {"role", "assistant"}}};
+    REQUIRE((*store)->put(r).has_value());
+
+    auto got = (*store)->get("resp_1", "vk_a", false);
+    REQUIRE(got.has_value());
+    CHECK(got->response == r.response);
+    CHECK(got->input_items == r.input_items);
+    CHECK(got->conversation == r.conversation);
+    CHECK_FALSE((*store)->get("resp_1", "vk_b", false).has_value());
+    CHECK((*store)->get("resp_1", "default", true).has_value());
+    r.response["output"] = nlohmann::json::array(
+        {{{"id", "fc_1"}, {"type", "function_call"}, {"name", "get_weather"}, {"call_id", "c1"}, {"arguments", "{}"}}});
+    REQUIRE((*store)->put(r).has_value());
+    auto item = (*store)->find_item("fc_1", "vk_a", false);
+    REQUIRE(item.has_value());
+    CHECK((*item)["name"] == "get_weather");
+    CHECK_FALSE((*store)->find_item("fc_1", "vk_b", false).has_value());
+    CHECK_FALSE((*store)->remove("resp_1", "vk_b", false));
+    CHECK((*store)->remove("resp_1", "vk_a", false));
+    CHECK_FALSE((*store)->get("resp_1", "vk_a", false).has_value());
+    CHECK_FALSE((*store)->find_item("fc_1", "vk_a", false).has_value());  // its items went with it
+
+    // The files hold prompts and answers: owner-only.
+    struct stat st {};
+    REQUIRE(::stat(path.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0600);
+}
+
+TEST_CASE("response store: what is older than the retention window is pruned, and survives a reopen otherwise")
+{
+    using aigw::daemon::ledger::ResponseStore;
+    using aigw::daemon::ledger::StoredResponse;
+    TempDir dir;
+    const auto path = dir.db().parent_path() / "responses.db";
+    const auto now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    {
+        auto store = ResponseStore::open(path, 0);
+        REQUIRE(store.has_value());
+        for (auto [id, age_days] : {std::pair{"resp_old", 40}, std::pair{"resp_new", 1}}) {
+            StoredResponse r;
+            r.id = id;
+            r.key_id = "default";
+            r.created_ms = now_ms - age_days * k_day_ms;
+            r.response = {{"id", id}};
+            REQUIRE((*store)->put(r).has_value());
+        }
+    }
+    auto store = ResponseStore::open(path, 30);  // opening prunes
+    REQUIRE(store.has_value());
+    CHECK_FALSE((*store)->get("resp_old", "default", true).has_value());
+    CHECK((*store)->get("resp_new", "default", true).has_value());
 }
