@@ -9,6 +9,9 @@
 namespace aigw::daemon::providers {
 namespace {
 
+/// Joins a namespace tool's name and one of its tools' names into one function name.
+constexpr const char* k_namespace_separator = "__";
+
 using nlohmann::json;
 
 constexpr std::string_view k_opaque_prefix = "aigw:v1:";
@@ -215,6 +218,9 @@ public:
         if (type == "function_call" || type == "custom_tool_call") {
             std::string call_id = string_at(item, "call_id");
             std::string name = string_at(item, "name");
+            if (auto ns = string_at(item, "namespace"); !ns.empty() && !name.empty()) {
+                name = ns + k_namespace_separator + name;
+            }
             if (call_id.empty()) {
                 return std::unexpected(field_error(at + ".call_id", "must be a non-empty string."));
             }
@@ -447,6 +453,34 @@ std::expected<json, wire::Failure> tools_of(const json& tools)
             out.push_back({{"type", "function"}, {"function", std::move(fn)}});
         } else if (type == "custom") {
             out.push_back({{"type", "function"}, {"function", custom_tool_function(t)}});
+        } else if (type == "namespace") {
+            // A group of function/custom tools (Codex's agents, an MCP server): each becomes a
+            // function named "<namespace>__<name>"; calls are split back on the way out.
+            const std::string ns = string_at(t, "name");
+            if (ns.empty() || !t.contains("tools") || !t["tools"].is_array()) {
+                return std::unexpected(field_error(at, "a namespace tool needs a name and a tools array."));
+            }
+            json inner = json::array();
+            for (const auto& nt : t["tools"]) {
+                if (!nt.is_object()) {
+                    return std::unexpected(field_error(at + ".tools", "must be an array of objects."));
+                }
+                json flat = nt;
+                flat["name"] = ns + k_namespace_separator + string_at(nt, "name");
+                if (auto d = string_at(t, "description"); !d.empty()) {
+                    flat["description"] = "(" + ns + ": " + d + ") " + string_at(nt, "description");
+                }
+                inner.push_back(std::move(flat));
+            }
+            auto converted = tools_of(inner);
+            if (!converted) {
+                wire::Failure f = converted.error();
+                f.param = at + ".tools";
+                return std::unexpected(std::move(f));
+            }
+            for (auto& c : *converted) {
+                out.push_back(std::move(c));
+            }
         } else {
             return std::unexpected(
                 wire::bad_request("tool type '" + type +
@@ -517,6 +551,44 @@ std::expected<void, wire::Failure> text_of_request(const json& text, json& out)
     return {};
 }
 
+/// The request's namespace tool names.
+std::vector<std::string> namespace_names(const json& request)
+{
+    std::vector<std::string> names;
+    if (request.is_object() && request.contains("tools") && request["tools"].is_array()) {
+        for (const auto& t : request["tools"]) {
+            if (string_at(t, "type") == "namespace" && !string_at(t, "name").empty()) {
+                names.push_back(string_at(t, "name"));
+            }
+        }
+    }
+    return names;
+}
+
+/// A flattened "<namespace>__<name>" call name split back into {namespace, name}; the
+/// namespace is empty when `flat` is not one of the request's namespaced tools.
+std::pair<std::string, std::string> split_namespaced(const std::vector<std::string>& namespaces,
+                                                     const std::string& flat)
+{
+    for (const auto& ns : namespaces) {
+        const std::string prefix = ns + k_namespace_separator;
+        if (flat.size() > prefix.size() && flat.starts_with(prefix)) {
+            return {ns, flat.substr(prefix.size())};
+        }
+    }
+    return {{}, flat};
+}
+
+/// Sets a call item's name (and `namespace`, for a namespaced tool) from the flat name.
+void set_call_name(json& item, const std::vector<std::string>& namespaces, const std::string& flat)
+{
+    auto [ns, name] = split_namespaced(namespaces, flat);
+    item["name"] = name;
+    if (!ns.empty()) {
+        item["namespace"] = ns;
+    }
+}
+
 std::vector<std::string> custom_tool_names(const json& request)
 {
     std::vector<std::string> names;
@@ -524,6 +596,12 @@ std::vector<std::string> custom_tool_names(const json& request)
         for (const auto& t : request["tools"]) {
             if (string_at(t, "type") == "custom") {
                 names.push_back(string_at(t, "name"));
+            } else if (string_at(t, "type") == "namespace" && t.contains("tools") && t["tools"].is_array()) {
+                for (const auto& nt : t["tools"]) {
+                    if (string_at(nt, "type") == "custom") {
+                        names.push_back(string_at(t, "name") + k_namespace_separator + string_at(nt, "name"));
+                    }
+                }
             }
         }
     }
@@ -912,6 +990,7 @@ std::expected<json, wire::Failure> responses_request_to_canonical(const json& bo
 json canonical_response_to_responses(const json& cc, const ResponsesContext& ctx)
 {
     std::vector<std::string> custom = custom_tool_names(ctx.request);
+    const std::vector<std::string> namespaces = namespace_names(ctx.request);
     json output = json::array();
     std::string finish = "stop";
     if (cc.contains("choices") && cc["choices"].is_array() && !cc["choices"].empty()) {
@@ -951,6 +1030,7 @@ json canonical_response_to_responses(const json& cc, const ResponsesContext& ctx
                     output.push_back(function_call_item(item_id(ctx, "fc", index), string_at(tc, "id"), name,
                                                         string_at(fn, "arguments"), "completed"));
                 }
+                set_call_name(output.back(), namespaces, name);
             }
         }
     }
@@ -963,7 +1043,9 @@ json canonical_response_to_responses(const json& cc, const ResponsesContext& ctx
 // -------------------------------------------------------------------------------------------
 
 ResponsesStreamWriter::ResponsesStreamWriter(ResponsesContext ctx)
-    : m_ctx(std::move(ctx)), m_custom_tools(custom_tool_names(m_ctx.request))
+    : m_ctx(std::move(ctx)),
+      m_custom_tools(custom_tool_names(m_ctx.request)),
+      m_namespaces(namespace_names(m_ctx.request))
 {
     m_response = response_object(m_ctx, "in_progress", json::array(), nullptr);
 }
@@ -1020,11 +1102,15 @@ json ResponsesStreamWriter::item_json(const Item& item, bool done) const
             bool incomplete = m_finish_reason == "length" || m_finish_reason == "content_filter";
             return message_item(item.id, item.text, incomplete ? "incomplete" : "completed");
         }
-        case Kind::function_call:
-            return function_call_item(item.id, item.call_id, item.name, done ? item.text : std::string{}, status);
+        case Kind::function_call: {
+            json j = function_call_item(item.id, item.call_id, item.name, done ? item.text : std::string{}, status);
+            set_call_name(j, m_namespaces, item.name);
+            return j;
+        }
         case Kind::custom_tool_call: {
             json j = custom_tool_call_item(item.id, item.call_id, item.name, done ? item.text : std::string{});
             j["status"] = status;
+            set_call_name(j, m_namespaces, item.name);
             return j;
         }
     }
@@ -1061,7 +1147,8 @@ void ResponsesStreamWriter::close_item(Item& item, std::vector<std::string>& out
             break;
         case Kind::function_call:
             out.push_back(
-                emit("response.function_call_arguments.done", with({{"arguments", item.text}, {"name", item.name}})));
+                emit("response.function_call_arguments.done",
+                     with({{"arguments", item.text}, {"name", split_namespaced(m_namespaces, item.name).second}})));
             break;
         case Kind::custom_tool_call:
             // The input arrives as JSON text of {"input": "..."}: it is decoded once it is complete.
@@ -1284,7 +1371,7 @@ std::vector<json> responses_output_items(const json& response)
     return items;
 }
 
-std::expected<void, wire::Failure> ResponsesStreamTap::on_event(const wire::SseEvent& ev, std::vector<json>&)
+std::expected<void, wire::Failure> ResponsesStreamTap::on_event(const wire::SseEvent& ev, std::vector<json>& out)
 {
     if (ev.data.empty() || ev.data == "[DONE]") {
         return {};
@@ -1321,6 +1408,12 @@ std::expected<void, wire::Failure> ResponsesStreamTap::on_event(const wire::SseE
         }
     } else if (type == "error") {
         return std::unexpected(failure_from(data.contains("error") ? object_at(data, "error") : data));
+    } else if (type == "response.output_item.added") {
+        // The answer has started: one marker chunk, so the relay stops holding the stream
+        // back (a failure before this point can still be retried or fall back). The relay
+        // writes the upstream's bytes, never this chunk.
+        out.push_back({{"object", "chat.completion.chunk"},
+                       {"choices", json::array({{{"index", 0}, {"delta", {{"content", " "}}}}})}});
     }
     return {};
 }

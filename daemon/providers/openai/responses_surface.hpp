@@ -125,6 +125,7 @@ private:
     int m_current = -1;                       ///< index in m_items of the open reasoning/message item
     std::map<int, int> m_tool_items;          ///< canonical tool_calls index -> index in m_items
     std::vector<std::string> m_custom_tools;  ///< names of the request's custom tools
+    std::vector<std::string> m_namespaces;    ///< names of the request's namespace tools
     std::string m_finish_reason;
     nlohmann::json m_usage;  ///< last canonical usage seen
 };
@@ -137,8 +138,9 @@ std::expected<wire::Usage, wire::Failure> responses_usage(const nlohmann::json& 
 std::vector<nlohmann::json> responses_output_items(const nlohmann::json& response);
 
 /// Watches a native Responses SSE stream (OpenAI, Azure) that is relayed byte for byte:
-/// appends no chunks; finished on response.completed / response.incomplete, with usage from
-/// the response they carry; response.failed and `error` events are Failures.
+/// appends one marker chunk (a content delta) when the first output item starts, so the
+/// relay knows the answer began; finished on response.completed / response.incomplete, with
+/// usage from the response they carry; response.failed and `error` events are Failures.
 class ResponsesStreamTap final : public StreamTranslator {
 public:
     std::expected<void, wire::Failure> on_event(const wire::SseEvent& ev, std::vector<nlohmann::json>& out) override;

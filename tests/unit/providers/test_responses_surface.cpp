@@ -493,6 +493,74 @@ TEST_CASE("Responses: a custom tool round-trips as custom_tool_call and comes ba
     CHECK(m[1] == json{{"role", "tool"}, {"tool_call_id", "call_7"}, {"content", "Done"}});
 }
 
+TEST_CASE("Responses: namespace tools (Codex's agents, MCP servers) flatten to functions and split back")
+{
+    json ns_tool = {{"type", "namespace"},
+                    {"name", "multi_agent_v1"},
+                    {"description", "sub-agents"},
+                    {"tools", json::array({{{"type", "function"},
+                                            {"name", "close_agent"},
+                                            {"description", "close one"},
+                                            {"parameters", {{"type", "object"}, {"properties", json::object()}}}}})}};
+    json request = {{"model", "m"}, {"input", "close it"}, {"tools", json::array({ns_tool})}};
+    auto canonical = p::responses_request_to_canonical(request);
+    REQUIRE(canonical.has_value());
+    REQUIRE((*canonical)["tools"].size() == 1);
+    CHECK((*canonical)["tools"][0]["function"]["name"] == "multi_agent_v1__close_agent");
+
+    json completion = {
+        {"choices",
+         json::array(
+             {{{"index", 0},
+               {"finish_reason", "tool_calls"},
+               {"message",
+                {{"role", "assistant"},
+                 {"content", nullptr},
+                 {"tool_calls",
+                  json::array({{{"id", "call_9"},
+                                {"type", "function"},
+                                {"function", {{"name", "multi_agent_v1__close_agent"}, {"arguments", "{}"}}}}})}}}}})}};
+    json answer = p::canonical_response_to_responses(completion, context(request));
+    REQUIRE(answer["output"].size() == 1);
+    const json& call = answer["output"][0];
+    CHECK(call["type"] == "function_call");
+    CHECK(call["name"] == "close_agent");
+    CHECK(call["namespace"] == "multi_agent_v1");
+
+    // Sent back with its namespace, the call reaches the provider under the flat name again.
+    json input = json::array({call, {{"type", "function_call_output"}, {"call_id", "call_9"}, {"output", "closed"}}});
+    auto next = p::responses_request_to_canonical({{"model", "m"}, {"input", input}, {"tools", request["tools"]}});
+    REQUIRE(next.has_value());
+    CHECK((*next)["messages"][0]["tool_calls"][0]["function"]["name"] == "multi_agent_v1__close_agent");
+
+    // Streamed: the item and the arguments.done event carry the short name and the namespace.
+    p::ResponsesStreamWriter writer(context(request));
+    std::string frames;
+    for (auto& f : writer.on_chunk(
+             {{"choices", json::array({{{"index", 0},
+                                        {"delta",
+                                         {{"tool_calls", json::array({{{"index", 0},
+                                                                       {"id", "call_9"},
+                                                                       {"function",
+                                                                        {{"name", "multi_agent_v1__close_agent"},
+                                                                         {"arguments", "{}"}}}}})}}}}})}})) {
+        frames += f;
+    }
+    for (auto& f : writer.on_chunk(
+             {{"choices",
+               json::array({{{"index", 0}, {"delta", json::object()}, {"finish_reason", "tool_calls"}}})}})) {
+        frames += f;
+    }
+    for (auto& f : writer.finish()) {
+        frames += f;
+    }
+    const json& item = writer.response()["output"][0];
+    CHECK(item["name"] == "close_agent");
+    CHECK(item["namespace"] == "multi_agent_v1");
+    CHECK(frames.find("\"name\":\"close_agent\"") != std::string::npos);
+    CHECK(frames.find("multi_agent_v1__close_agent") == std::string::npos);
+}
+
 TEST_CASE("Responses: a canonical stream with reasoning, text and parallel tool calls becomes the documented events")
 {
     json request = fixture_json("request_codex.json");
@@ -646,7 +714,9 @@ TEST_CASE("Responses: the passthrough tap reads usage from response.completed of
     auto run = aigw::test::run_sse(tap, aigw::test::read_fixture("responses", "openai_stream.sse"), 7);
     CHECK_FALSE(run.failure.has_value());
     CHECK(run.finished);
-    CHECK(run.chunks.empty());
+    // One marker chunk when the first output item starts (the relay stops holding back).
+    REQUIRE(run.chunks.size() == 1);
+    CHECK(run.chunks[0]["choices"][0]["delta"].contains("content"));
     CHECK(run.usage.reported);
     CHECK(run.usage.input_tokens == 37);
     CHECK(run.usage.cached_tokens == 5);
