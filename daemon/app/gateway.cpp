@@ -145,6 +145,11 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     if (auto seeded = g->m_limiter->seed(*g->m_ledger); !seeded) {
         return std::unexpected("cannot read this month's spend from the ledger: " + seeded.error());
     }
+    auto responses = ledger::ResponseStore::open(g->m_cfg.data_dir / "responses.db", g->m_cfg.retention_days);
+    if (!responses) {
+        return std::unexpected("cannot open the response store: " + responses.error());
+    }
+    g->m_responses = std::move(*responses);
     g->m_cache = open_response_cache(g->m_cfg);
     g->m_router = std::make_unique<routing::Router>(g->m_cfg, g->m_env);
     g->m_http = upstream::make_http_client();
@@ -170,6 +175,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
         co_await out.send(std::move(res));
     });
     surfaces::install_openai_routes(routes, *g->m_dispatcher);
+    surfaces::install_responses_routes(routes, *g->m_dispatcher, *g->m_responses);
     surfaces::install_anthropic_routes(routes, *g->m_dispatcher);
     g->m_admin = std::make_unique<surfaces::AdminApi>(
         *g->m_dispatcher, surfaces::AdminHooks{[self] { return self->m_port; }, std::chrono::steady_clock::now()});

@@ -42,6 +42,7 @@ private:
     std::unique_ptr<upstream::Transport> m_http;
     std::unique_ptr<upstream::Transport> m_mock;
     std::unique_ptr<ledger::Ledger> m_ledger;
+    std::unique_ptr<ledger::ResponseStore> m_responses;  ///< stored /v1/responses answers
     limits::SystemClock m_clock;
     std::unique_ptr<limits::KeyStore> m_keys;
     std::unique_ptr<limits::Limiter> m_limiter;

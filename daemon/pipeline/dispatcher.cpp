@@ -31,8 +31,6 @@ struct StreamState {
 
 namespace {
 
-constexpr const char* k_admin_key_id = "default";
-
 std::int64_t unix_ms()
 {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())

@@ -33,6 +33,9 @@ struct Services {
     cache::ResponseCache* cache = nullptr;
 };
 
+/// The key id a request made with the gateway key (not a virtual key) is recorded under.
+inline constexpr const char* k_admin_key_id = "default";
+
 /// A request's id: "req_" + 12 hex digits of the Unix time in ms + 12 random ones. Ids sort by
 /// time, so the ledger's request_id index grows at its right edge instead of touching a
 /// random page per row (at thousands of rows a second that was a large part of the

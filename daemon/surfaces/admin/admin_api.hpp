@@ -4,6 +4,7 @@
 // and write SQLite, so each runs on the blocking pool, never on an event loop.
 
 #include "daemon/http/server.hpp"
+#include "daemon/ledger/response_store.hpp"
 #include "daemon/pipeline/dispatcher.hpp"
 
 namespace aigw::daemon::surfaces {
@@ -47,6 +48,9 @@ private:
 /// The OpenAI surface: /v1/chat/completions, /v1/embeddings, /v1/models (and the same
 /// without /v1).
 void install_openai_routes(http::Routes& routes, pipeline::Dispatcher& d);
+/// The OpenAI Responses surface: POST /v1/responses, GET/DELETE /v1/responses/{id},
+/// GET /v1/responses/{id}/input_items (and the same without /v1).
+void install_responses_routes(http::Routes& routes, pipeline::Dispatcher& d, ledger::ResponseStore& store);
 /// The Anthropic surface: /v1/messages and /v1/messages/count_tokens.
 void install_anthropic_routes(http::Routes& routes, pipeline::Dispatcher& d);
 
