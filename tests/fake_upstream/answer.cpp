@@ -119,10 +119,34 @@ json example_for(const json& schema, std::string_view name, const std::string& t
     return text;
 }
 
+/// A shell command the user asked for in backticks ("run `echo hi`"), or "" (also after a
+/// tool result: the command ran, the model answers).
+std::string requested_command(const Exchange& ex)
+{
+    if (ex.last_is_tool_result) {
+        return {};
+    }
+    const auto a = ex.last_user_text.find('`');
+    const auto b = a == std::string::npos ? a : ex.last_user_text.find('`', a + 1);
+    return b == std::string::npos ? std::string() : ex.last_user_text.substr(a + 1, b - a - 1);
+}
+
+bool is_shell_tool(const ToolDecl& t)
+{
+    return contains_ci(t.name, "shell") || contains_ci(t.name, "exec");
+}
+
 const ToolDecl* chosen_tool(const Exchange& ex)
 {
     if (ex.tools.empty() || ex.tools_disabled) {
         return nullptr;
+    }
+    if (ex.forced_tool.empty() && !requested_command(ex).empty()) {
+        for (const auto& t : ex.tools) {
+            if (is_shell_tool(t)) {
+                return &t;  // an agent's shell tool, for the command the user asked for
+            }
+        }
     }
     if (!ex.forced_tool.empty()) {
         for (const auto& t : ex.tools) {
@@ -274,6 +298,13 @@ Answer make_answer(const Exchange& ex, std::string_view tool_id_prefix)
         json args = example_for(tool->parameters, "", echo, 0);
         if (!args.is_object()) {
             args = json::object();
+        }
+        if (const std::string command = requested_command(ex); !command.empty() && is_shell_tool(*tool)) {
+            for (const char* key : {"command", "cmd"}) {
+                if (args.contains(key)) {
+                    args[key] = args[key].is_array() ? json::array({"bash", "-lc", command}) : json(command);
+                }
+            }
         }
         a.tool_call = ToolCall{std::string(tool_id_prefix) + std::to_string(next_id()), tool->name, args.dump()};
         a.finish = Finish::tool;
