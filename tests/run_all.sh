@@ -30,8 +30,11 @@ if ! ctest --test-dir "$build" -V -j2 > "$build/ctest.log" 2>&1; then
 fi
 grep -E "Test +#[0-9]+:|test cases:|tests passed" "$build/ctest.log" | sed 's/^[0-9]*: //'
 
-echo "==> official SDK tests (npm openai, @anthropic-ai/sdk)" >&2
+echo "==> official SDK tests (npm openai, @anthropic-ai/sdk) and real clients (Codex CLI, Vercel AI SDK)" >&2
 bash tests/sdk/run.sh "$build" | tee "$build/sdk.log" || status=1
+
+echo "==> promptfoo (npm, openai:responses providers)" >&2
+bash tests/clients/run.sh "$build" | tee "$build/clients.log" || status=1
 
 # Fuzzing: every pure parser and translator, each for a bounded time from the fixtures'
 # seed corpus; an input that crashes is kept under tests/fixtures/fuzz-regressions/.
@@ -55,8 +58,10 @@ ct_pass=$(sed -n 's/.*test cases: *[0-9]* *| *\([0-9]*\) passed.*/\1/p' "$build/
 ct_fail=$(sed -n 's/.*test cases: *[0-9]* *| *[0-9]* passed *| *\([0-9]*\) failed.*/\1/p' "$build/ctest.log" | awk '{s+=$1} END {print s+0}')
 sdk_pass=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$build/sdk.log" | tail -1)
 sdk_fail=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$build/sdk.log" | tail -1)
-passed=$(( ${ct_pass:-0} + ${sdk_pass:-0} + fuzz_pass ))
-failed=$(( ${ct_fail:-0} + ${sdk_fail:-0} + fuzz_fail + format_fail ))
+clients_pass=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$build/clients.log" | tail -1)
+clients_fail=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$build/clients.log" | tail -1)
+passed=$(( ${ct_pass:-0} + ${sdk_pass:-0} + ${clients_pass:-0} + fuzz_pass ))
+failed=$(( ${ct_fail:-0} + ${sdk_fail:-0} + ${clients_fail:-0} + fuzz_fail + format_fail ))
 if [ "$status" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi
 echo "summary: $passed passed, $failed failed"
 exit "$status"
