@@ -292,6 +292,17 @@ http::Response failure_response(const wire::Failure& f, Shape shape, const http:
     return res;
 }
 
+http::Response upstream_failure_response(const wire::Failure& f, std::string native_body, Shape shape,
+                                         const http::Headers& so_far)
+{
+    if (native_body.empty() || !nlohmann::json::accept(native_body)) {
+        return failure_response(f, shape, so_far);
+    }
+    http::Response res = failure_response(f, shape, so_far);  // status, Retry-After, our headers
+    res.set_content(std::move(native_body));
+    return res;
+}
+
 void set_route_headers(http::Response& res, const Exchange& ex)
 {
     if (ex.route.resolved.provider != nullptr) {

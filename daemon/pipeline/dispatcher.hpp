@@ -135,6 +135,11 @@ http::Response failure_response(const wire::Failure& f, Shape shape);
 http::Response failure_response(const wire::Failure& f, Shape shape, const http::Headers& so_far);
 /// Sets x-aigw-provider, x-aigw-model and, when they apply, x-aigw-attempts,
 /// x-aigw-fallback-reason and x-aigw-variant.
+/// For native passthrough, where the client expects the provider's own words: the
+/// upstream's error body as is (when it is JSON) with `f`'s status and Retry-After; else
+/// `f` in `shape`. `native_body` must already be scrubbed of secrets.
+http::Response upstream_failure_response(const wire::Failure& f, std::string native_body, Shape shape,
+                                         const http::Headers& so_far);
 void set_route_headers(http::Response& res, const Exchange& ex);
 /// The key a request presents: `Authorization: Bearer KEY`, else `x-api-key`; "" when none.
 std::string presented_key(const http::Request& req);

@@ -234,17 +234,8 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
     if (!served) {
         const auto& f = served.error();
         d.record(*ex, f.status, {}, 0, f.message, -1);
-        if (!native_error_body.empty() && nlohmann::json::accept(native_error_body)) {
-            // The upstream's own error, as is.
-            res.status = f.status;
-            if (f.retry_after_s && *f.retry_after_s >= 0 && *f.retry_after_s < 1e9) {
-                res.set_header("Retry-After", std::to_string(static_cast<long>(*f.retry_after_s + 0.999)));
-            }
-            res.set_content(std::move(native_error_body));
-            co_await out.send(std::move(res));
-        } else {
-            co_await send_failure(out, res, f);
-        }
+        co_await out.send(
+            pipeline::upstream_failure_response(f, std::move(native_error_body), Shape::anthropic, res.headers));
         co_return;
     }
     if (ex->stream) {

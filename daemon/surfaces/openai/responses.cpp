@@ -182,14 +182,16 @@ bool bool_field(const nlohmann::json& body, const char* key, bool fallback)
     return it != body.end() && it->is_boolean() ? it->get<bool>() : fallback;
 }
 
-asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::Request& req, http::Responder& out)
+/// The parsed and checked body of a Responses request, authorized; nullopt when the answer
+/// (401, 400) has been sent already. Failures of a model call are recorded in the ledger
+/// when `record` is set.
+asio::awaitable<std::optional<nlohmann::json>> accept_request(Dispatcher& d, pipeline::Exchange& ex, http::Request& req,
+                                                              http::Responder& out, const http::Response& res,
+                                                              bool record)
 {
-    auto ex = d.begin("openai.responses", req);
-    http::Response res;
-    res.set_header("x-request-id", ex->request_id);
-    if (auto refused = d.authorize(req, *ex)) {
+    if (auto refused = d.authorize(req, ex)) {
         co_await send_failure(out, res, *refused);
-        co_return;
+        co_return std::nullopt;
     }
     auto body = wire::parse_json_body(req.body);
     if (body) {
@@ -198,43 +200,87 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
         }
     }
     if (!body) {
-        d.record(*ex, body.error().status, {}, 0, body.error().message, -1);
+        if (record) {
+            d.record(ex, body.error().status, {}, 0, body.error().message, -1);
+        }
         co_await send_failure(out, res, body.error());
+        co_return std::nullopt;
+    }
+    ex.requested_model = (*body)["model"].get<std::string>();
+    co_return std::move(*body);
+}
+
+/// A request continued from a stored response: the stored conversation, and the body for
+/// OpenAI with that conversation in front of the new input (no previous_response_id left).
+struct Continued {
+    std::vector<nlohmann::json> previous;
+    nlohmann::json native_body;
+};
+
+std::expected<Continued, wire::Failure> continue_from_store(ledger::ResponseStore& store, const nlohmann::json& body,
+                                                            const std::vector<nlohmann::json>& input_items,
+                                                            const std::string& key_id, bool admin)
+{
+    Continued c;
+    c.native_body = body;
+    c.native_body.erase("previous_response_id");
+    auto prev = body.find("previous_response_id");
+    if (prev == body.end() || !prev->is_string()) {
+        return c;
+    }
+    auto found = store.get(prev->get<std::string>(), key_id, admin);
+    if (!found) {
+        return std::unexpected(previous_not_found(prev->get<std::string>()));
+    }
+    c.previous = std::move(found->conversation);
+    nlohmann::json input = nlohmann::json(c.previous);
+    for (const auto& item : input_items) {
+        input.push_back(item);
+    }
+    c.native_body["input"] = std::move(input);
+    return c;
+}
+
+/// continue_from_store for this request's key; nullopt when the previous response is not
+/// there (the 400 has been sent and recorded).
+asio::awaitable<std::optional<Continued>> continue_or_refuse(Dispatcher& d, pipeline::Exchange& ex,
+                                                             ledger::ResponseStore& store, const nlohmann::json& body,
+                                                             const std::vector<nlohmann::json>& input_items,
+                                                             http::Responder& out, const http::Response& res)
+{
+    auto continued = continue_from_store(store, body, input_items, ex.key_id, ex.key_id == pipeline::k_admin_key_id);
+    if (!continued) {
+        d.record(ex, continued.error().status, {}, 0, continued.error().message, -1);
+        co_await send_failure(out, res, continued.error());
+        co_return std::nullopt;
+    }
+    co_return std::move(*continued);
+}
+
+asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::Request& req, http::Responder& out)
+{
+    auto ex = d.begin("openai.responses", req);
+    http::Response res;
+    res.set_header("x-request-id", ex->request_id);
+    auto body = co_await accept_request(d, *ex, req, out, res, true);
+    if (!body) {
         co_return;
     }
-    ex->requested_model = (*body)["model"].get<std::string>();
     ex->stream = bool_field(*body, "stream", false);
     if (d.config().log_bodies) {
         ex->request_body = req.body;
     }
-    const bool admin = ex->key_id == pipeline::k_admin_key_id;
     const bool keep = bool_field(*body, "store", true);
     const std::vector<nlohmann::json> input_items = input_items_of(*body);
 
     // previous_response_id: the stored conversation goes in front of the new input, for
     // every provider (OpenAI gets it as input too, so it needs no state of its own).
-    std::vector<nlohmann::json> previous;
-    nlohmann::json native_body = *body;
-    if (auto prev = body->find("previous_response_id"); prev != body->end() && prev->is_string()) {
-        const std::string prev_id = prev->get<std::string>();
-        auto found = store.get(prev_id, ex->key_id, admin);
-        if (!found) {
-            const auto f = previous_not_found(prev_id);
-            d.record(*ex, f.status, {}, 0, f.message, -1);
-            co_await send_failure(out, res, f);
-            co_return;
-        }
-        previous = std::move(found->conversation);
-        nlohmann::json input = nlohmann::json::array();
-        for (const auto& item : previous) {
-            input.push_back(item);
-        }
-        for (const auto& item : input_items) {
-            input.push_back(item);
-        }
-        native_body["input"] = std::move(input);
+    auto continued = co_await continue_or_refuse(d, *ex, store, *body, input_items, out, res);
+    if (!continued) {
+        co_return;
     }
-    native_body.erase("previous_response_id");
+    const std::vector<nlohmann::json>& previous = continued->previous;
+    const nlohmann::json& native_body = continued->native_body;
 
     // The canonical request, for admission's estimate and for every translated attempt. A
     // request that cannot be translated is still served natively by OpenAI.
@@ -242,7 +288,8 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
     without_previous.erase("previous_response_id");
     // item_reference input items name stored items (the Vercel AI SDK sends its previous
     // output that way when store is on).
-    providers::ResponsesItemLookup lookup = [&store, key_id = ex->key_id, admin](std::string_view id) {
+    providers::ResponsesItemLookup lookup = [&store, key_id = ex->key_id,
+                                             admin = ex->key_id == pipeline::k_admin_key_id](std::string_view id) {
         return store.find_item(std::string(id), key_id, admin);
     };
     auto translated = providers::responses_request_to_canonical(without_previous, previous, lookup);
@@ -371,13 +418,8 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
     if (!served) {
         const auto& f = served.error();
         d.record(*ex, f.status, {}, 0, f.message, -1);
-        if (!native_error_body.empty() && nlohmann::json::accept(native_error_body)) {
-            res.status = f.status;  // OpenAI's own error, as is
-            res.set_content(std::move(native_error_body));
-            co_await out.send(std::move(res));
-        } else {
-            co_await send_failure(out, res, f);
-        }
+        co_await out.send(
+            pipeline::upstream_failure_response(f, std::move(native_error_body), Shape::openai, res.headers));
         co_return;
     }
     if (ex->stream) {
@@ -419,42 +461,17 @@ asio::awaitable<void> compact(Dispatcher& d, ledger::ResponseStore& store, http:
     auto ex = d.begin("openai.responses.compact", req);
     http::Response res;
     res.set_header("x-request-id", ex->request_id);
-    if (auto refused = d.authorize(req, *ex)) {
-        co_await send_failure(out, res, *refused);
-        co_return;
-    }
-    auto body = wire::parse_json_body(req.body);
-    if (body) {
-        if (auto bad = check_request(*body)) {
-            body = std::unexpected(std::move(*bad));
-        }
-    }
+    auto body = co_await accept_request(d, *ex, req, out, res, true);
     if (!body) {
-        d.record(*ex, body.error().status, {}, 0, body.error().message, -1);
-        co_await send_failure(out, res, body.error());
         co_return;
     }
-    ex->requested_model = (*body)["model"].get<std::string>();
-    const bool admin = ex->key_id == pipeline::k_admin_key_id;
-    std::vector<nlohmann::json> items = input_items_of(*body);
-    std::vector<nlohmann::json> previous;
-    nlohmann::json native_body = *body;
-    if (auto prev = body->find("previous_response_id"); prev != body->end() && prev->is_string()) {
-        auto found = store.get(prev->get<std::string>(), ex->key_id, admin);
-        if (!found) {
-            const auto f = previous_not_found(prev->get<std::string>());
-            d.record(*ex, f.status, {}, 0, f.message, -1);
-            co_await send_failure(out, res, f);
-            co_return;
-        }
-        previous = std::move(found->conversation);
-        nlohmann::json input = nlohmann::json(previous);
-        for (const auto& item : items) {
-            input.push_back(item);
-        }
-        native_body["input"] = std::move(input);
+    const std::vector<nlohmann::json> items = input_items_of(*body);
+    auto continued = co_await continue_or_refuse(d, *ex, store, *body, items, out, res);
+    if (!continued) {
+        co_return;
     }
-    native_body.erase("previous_response_id");
+    const std::vector<nlohmann::json>& previous = continued->previous;
+    const nlohmann::json& native_body = continued->native_body;
 
     // The summary request: the conversation, then the instruction; no tools, so it answers in text.
     nlohmann::json summary_request = {{"model", ex->requested_model}, {"input", nlohmann::json(items)}};
@@ -544,13 +561,8 @@ asio::awaitable<void> compact(Dispatcher& d, ledger::ResponseStore& store, http:
     if (!served) {
         const auto& f = served.error();
         d.record(*ex, f.status, {}, 0, f.message, -1);
-        if (!native_error_body.empty() && nlohmann::json::accept(native_error_body)) {
-            res.status = f.status;
-            res.set_content(std::move(native_error_body));
-            co_await out.send(std::move(res));
-        } else {
-            co_await send_failure(out, res, f);
-        }
+        co_await out.send(
+            pipeline::upstream_failure_response(f, std::move(native_error_body), Shape::openai, res.headers));
         co_return;
     }
     const double cost = d.cost_of(*ex, usage);
@@ -567,21 +579,10 @@ asio::awaitable<void> input_tokens(Dispatcher& d, http::Request& req, http::Resp
     auto ex = d.begin("openai.responses.input_tokens", req);
     http::Response res;
     res.set_header("x-request-id", ex->request_id);
-    if (auto refused = d.authorize(req, *ex)) {
-        co_await send_failure(out, res, *refused);
-        co_return;
-    }
-    auto body = wire::parse_json_body(req.body);
-    if (body) {
-        if (auto bad = check_request(*body)) {
-            body = std::unexpected(std::move(*bad));
-        }
-    }
+    auto body = co_await accept_request(d, *ex, req, out, res, false);
     if (!body) {
-        co_await send_failure(out, res, body.error());
         co_return;
     }
-    ex->requested_model = (*body)["model"].get<std::string>();
     auto route = d.router().route(d.router().plan({.requested = ex->requested_model}).candidates.front().model);
     if (!route) {
         co_await send_failure(out, res, route.error());
