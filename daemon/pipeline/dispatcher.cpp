@@ -403,8 +403,8 @@ std::optional<wire::Failure> Dispatcher::authorize_admin(const http::Request& re
         f.status = 403;
         f.code = "permission_denied";
         f.message =
-            "Virtual keys can call the model endpoints (/v1/chat/completions, /v1/embeddings, /v1/messages, "
-            "/v1/models) but not the admin API under /aigw/v1; use the gateway key for that.";
+            "Virtual keys can call the model endpoints (/v1/chat/completions, /v1/responses, /v1/embeddings, "
+            "/v1/messages, /v1/models) but not the admin API under /aigw/v1; use the gateway key for that.";
         return f;
     }
     return wire::unauthorized(presented.empty()
