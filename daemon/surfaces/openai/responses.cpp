@@ -317,7 +317,8 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
     ctx.request = *body;
 
     // What a completed response leaves in the store, when the request asked for it.
-    OnResponse remember = [&store, input_items, previous, keep, key_id = ex->key_id](const nlohmann::json& response) {
+    OnResponse remember = [&store, input_items, previous, keep, key_id = ex->key_id,
+                           now_ms = ex->ts_ms](const nlohmann::json& response) {
         if (!keep || !response.is_object() || !response.contains("id") || !response["id"].is_string() ||
             response.value("status", "") == "failed") {
             return;
@@ -325,9 +326,7 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
         ledger::StoredResponse r;
         r.id = response["id"].get<std::string>();
         r.key_id = key_id;
-        const auto created = response.find("created_at");
-        r.created_ms =
-            created != response.end() && created->is_number_integer() ? created->get<std::int64_t>() * 1000 : 0;
+        r.created_ms = now_ms;  // the gateway's clock: retention counts from here
         r.response = response;
         r.input_items = input_items;
         r.conversation = previous;
