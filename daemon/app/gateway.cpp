@@ -1,4 +1,5 @@
 #include "daemon/app/gateway.hpp"
+#include "daemon/limits/key_store.hpp"
 
 #include "daemon/upstream/http_client.hpp"
 #include "daemon/upstream/mock_transport.hpp"
@@ -6,7 +7,6 @@
 #include <unistd.h>
 
 #include <iostream>
-#include <random>
 
 namespace aigw::daemon::app {
 
@@ -27,25 +27,6 @@ std::string printable(std::string_view s)
         } else {
             out += static_cast<char>(c);
         }
-    }
-    return out;
-}
-
-std::string random_hex(std::size_t bytes)
-{
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    static constexpr char k_hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes * 2);
-    std::uint64_t word = 0;
-    for (std::size_t i = 0; i < bytes; ++i) {
-        if (i % 8 == 0) {
-            word = rng();
-        }
-        auto b = static_cast<unsigned>(word & 0xff);
-        word >>= 8;
-        out.push_back(k_hex[b >> 4]);
-        out.push_back(k_hex[b & 0xf]);
     }
     return out;
 }
@@ -107,7 +88,7 @@ std::expected<std::string, std::string> load_or_create_gateway_key(const std::fi
             return key;
         }
     }
-    std::string key = "aigw-" + random_hex(24);
+    std::string key = "aigw-" + limits::random_hex(24);  // CSPRNG: the key is a secret
     try {
         config::write_private_file(path, key + "\n");
     } catch (const std::exception& e) {

@@ -54,16 +54,6 @@ std::string to_hex(const unsigned char* bytes, std::size_t n)
     return out;
 }
 
-/// Hex of `n` bytes from OpenSSL's CSPRNG.
-std::string random_hex(std::size_t n)
-{
-    std::vector<unsigned char> bytes(n);
-    if (RAND_bytes(bytes.data(), static_cast<int>(n)) != 1) {
-        throw std::runtime_error("the system random generator failed");
-    }
-    return to_hex(bytes.data(), n);
-}
-
 bool valid_name(std::string_view name)
 {
     if (name.empty() || name.size() > k_max_name) {
@@ -135,6 +125,15 @@ VirtualKey key_from(SQLite::Statement& q)
 }
 
 }  // namespace
+
+std::string random_hex(std::size_t n)
+{
+    std::vector<unsigned char> bytes(n);
+    if (RAND_bytes(bytes.data(), static_cast<int>(n)) != 1) {
+        throw std::runtime_error("the system random generator failed");
+    }
+    return to_hex(bytes.data(), n);
+}
 
 bool glob_match(std::string_view pattern, std::string_view text)
 {

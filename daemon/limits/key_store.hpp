@@ -62,6 +62,9 @@ bool glob_match(std::string_view pattern, std::string_view text);
 /// SHA-256 of `secret`, lowercase hex.
 std::string key_hash(std::string_view secret);
 
+/// Hex of `n` bytes from OpenSSL's CSPRNG (secrets and ids that must not be guessed).
+std::string random_hex(std::size_t n);
+
 struct KeyError {
     int status = 400;  ///< 400 bad spec, 404 unknown key, 409 name taken, 500 storage
     std::string message;

@@ -14,6 +14,8 @@
 // providers the gateway summarises with the same model / estimates the count.
 
 #include "daemon/ledger/response_store.hpp"
+#include "daemon/limits/key_store.hpp"
+#include "daemon/providers/json_access.hpp"
 #include "daemon/providers/openai/responses_surface.hpp"
 #include "daemon/surfaces/admin/admin_api.hpp"
 #include "shared/wire/json_text.hpp"
@@ -22,7 +24,6 @@
 #include <algorithm>
 #include <functional>
 #include <iostream>
-#include <random>
 
 namespace aigw::daemon::surfaces {
 
@@ -81,17 +82,7 @@ public:
 
 std::string new_response_id()
 {
-    thread_local std::mt19937_64 rng{std::random_device{}()};
-    static constexpr char k_hex[] = "0123456789abcdef";
-    std::string id = "resp_";
-    for (int w = 0; w < 3; ++w) {
-        std::uint64_t r = rng();
-        for (int i = 0; i < 16; ++i) {
-            id.push_back(k_hex[r & 0xf]);
-            r >>= 4;
-        }
-    }
-    return id;
+    return "resp_" + limits::random_hex(24);
 }
 
 /// OpenAI itself (not the OpenAI-compatible providers, which have no Responses API).
@@ -174,12 +165,6 @@ wire::Failure response_not_found(const std::string& id)
 asio::awaitable<void> send_failure(http::Responder& out, const http::Response& so_far, const wire::Failure& f)
 {
     co_await out.send(pipeline::failure_response(f, Shape::openai, so_far.headers));
-}
-
-bool bool_field(const nlohmann::json& body, const char* key, bool fallback)
-{
-    auto it = body.find(key);
-    return it != body.end() && it->is_boolean() ? it->get<bool>() : fallback;
 }
 
 /// The parsed and checked body of a Responses request, authorized; nullopt when the answer
@@ -266,11 +251,11 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
     if (!body) {
         co_return;
     }
-    ex->stream = bool_field(*body, "stream", false);
+    ex->stream = providers::bool_at(*body, "stream", false);
     if (d.config().log_bodies) {
         ex->request_body = req.body;
     }
-    const bool keep = bool_field(*body, "store", true);
+    const bool keep = providers::bool_at(*body, "store", true);
     const std::vector<nlohmann::json> input_items = input_items_of(*body);
 
     // previous_response_id: the stored conversation goes in front of the new input, for
