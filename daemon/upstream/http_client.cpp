@@ -215,6 +215,7 @@ struct Exchange {
     std::unique_ptr<Parser> parser;
     Origin origin;
     std::weak_ptr<ConnectionPool> pool;
+    std::unique_ptr<char[]> scratch;  ///< k_read_chunk bytes the body is read into, then appended
 };
 
 providers::HeaderList copy_headers(const Parser& parser)
@@ -245,16 +246,19 @@ void release(Exchange& ex)
 /// appended (0 only at the end of the body) or the error. Chunk headers are skipped.
 asio::awaitable<std::pair<error_code, std::size_t>> read_body_some(Exchange& ex, std::string& out)
 {
+    // Read into a scratch buffer and append what came: growing `out` by k_read_chunk first
+    // would zero-fill 16 KiB for every SSE event of a few hundred bytes.
+    if (!ex.scratch) {
+        ex.scratch = std::make_unique_for_overwrite<char[]>(k_read_chunk);
+    }
     std::size_t appended = 0;
     while (!ex.parser->is_done()) {
-        const std::size_t old_size = out.size();
-        out.resize(old_size + k_read_chunk);
-        ex.parser->get().body().data = out.data() + old_size;
+        ex.parser->get().body().data = ex.scratch.get();
         ex.parser->get().body().size = k_read_chunk;
         auto [ec, n] = co_await ex.conn->with_stream(
             [&](auto& s) { return http::async_read_some(s, ex.conn->buffer(), *ex.parser, k_tuple); });
         appended = k_read_chunk - ex.parser->get().body().size;
-        out.resize(old_size + appended);
+        out.append(ex.scratch.get(), appended);
         ex.parser->get().body().data = nullptr;
         if (ec == http::error::need_buffer) {
             ec = {};
