@@ -212,6 +212,10 @@ int run_status(Context& ctx, const DaemonOptions& opts)
     t.add_row({"version", st->version});
     t.add_row({"uptime", format_uptime(st->uptime_s)});
     t.add_row({"requests", group_thousands(st->requests_served)});
+    if (st->unknown_routes > 0) {
+        // A tool calling a route aigwd does not serve fails in ways its user cannot see.
+        t.add_row({"unknown routes", group_thousands(st->unknown_routes) + ", last: " + st->last_unknown_route});
+    }
     if (!found->from_env) {
         t.add_row({"data dir", o.data_dir.string()});
     }

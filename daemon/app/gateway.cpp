@@ -56,18 +56,34 @@ pipeline::Shape shape_of(std::string_view path)
     return path.starts_with("/v1/messages") ? pipeline::Shape::anthropic : pipeline::Shape::openai;
 }
 
-/// Unknown routes: a 404 (or 405) in the caller's shape, logged so a user can see why a tool fails.
-asio::awaitable<void> unknown_route(http::Request& req, http::Responder& out)
+/// Unknown routes: a 404 (or 405) in the caller's shape, logged and counted (`aigw status`)
+/// so a user can see why a tool fails.
+asio::awaitable<void> unknown_route(pipeline::Dispatcher& d, http::Request& req, http::Responder& out)
 {
     wire::Failure f;
     f.kind = wire::FailureKind::not_found;
     f.status = 404;
     f.message = "Unknown route " + req.method + " " + printable(req.path) +
-                ". aigw serves /v1/chat/completions, /v1/embeddings, /v1/models, /v1/messages and the admin API "
-                "under /aigw/v1.";
-    std::cerr << "aigwd: unknown route " << req.method << " " << printable(req.path) << " (user agent '"
-              << printable(std::string(req.header("User-Agent").substr(0, 120))) << "')\n";
+                ". aigw serves /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/models, /v1/messages and "
+                "the admin API under /aigw/v1.";
+    const std::string agent = printable(std::string(req.header("User-Agent").substr(0, 120)));
+    std::cerr << "aigwd: unknown route " << req.method << " " << printable(req.path) << " (user agent '" << agent
+              << "')\n";
+    d.note_unknown_route(req.method, printable(req.path.substr(0, 200)), agent);
     co_await out.send(pipeline::failure_response(f, shape_of(req.path)));
+}
+
+/// GET / and HEAD /: what answers here, for a person or a health probe that tries the root.
+asio::awaitable<void> hello(http::Request&, http::Responder& out)
+{
+    http::Response res;
+    res.set_content(nlohmann::json({{"name", "aigw"},
+                                    {"version", AIGW_VERSION},
+                                    {"description",
+                                     "aigw AI gateway: OpenAI (/v1/chat/completions, /v1/responses), "
+                                     "Anthropic (/v1/messages) and the admin API (/aigw/v1)"}})
+                        .dump());
+    co_await out.send(std::move(res));
 }
 
 }  // namespace
@@ -155,6 +171,8 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
         res.set_content(nlohmann::json({{"status", "ok"}, {"version", AIGW_VERSION}, {"pid", ::getpid()}}).dump());
         co_await out.send(std::move(res));
     });
+    routes.add("GET", "/", hello);
+    routes.add("HEAD", "/", hello);
     surfaces::install_openai_routes(routes, *g->m_dispatcher);
     surfaces::install_responses_routes(routes, *g->m_dispatcher, *g->m_responses);
     surfaces::install_anthropic_routes(routes, *g->m_dispatcher);
@@ -178,7 +196,9 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     opts.body_timeout = std::chrono::milliseconds(g->m_cfg.body_timeout_ms);
     opts.allowed_hosts = g->m_cfg.allowed_hosts;
     g->m_server = std::make_unique<http::Server>(
-        std::move(opts), std::move(routes), unknown_route, [](const http::Request& req, const wire::Failure& f) {
+        std::move(opts), std::move(routes),
+        [self](http::Request& req, http::Responder& out) { return unknown_route(*self->m_dispatcher, req, out); },
+        [](const http::Request& req, const wire::Failure& f) {
             if (f.status >= 500) {
                 std::cerr << "aigwd: " << req.method << " " << printable(req.path) << ": " << printable(f.message)
                           << "\n";

@@ -847,4 +847,21 @@ void Dispatcher::record(const Exchange& ex, int status, const wire::Usage& usage
     requests_served.fetch_add(1, std::memory_order_relaxed);
 }
 
+void Dispatcher::note_unknown_route(std::string method, std::string path, std::string user_agent)
+{
+    constexpr std::size_t k_keep = 5;
+    std::lock_guard lock(m_unknown_mu);
+    ++m_unknown_count;
+    if (m_unknown_last.size() == k_keep) {
+        m_unknown_last.erase(m_unknown_last.begin());
+    }
+    m_unknown_last.push_back({std::move(method), std::move(path), std::move(user_agent)});
+}
+
+std::pair<std::uint64_t, std::vector<Dispatcher::UnknownRoute>> Dispatcher::unknown_routes() const
+{
+    std::lock_guard lock(m_unknown_mu);
+    return {m_unknown_count, m_unknown_last};
+}
+
 }  // namespace aigw::daemon::pipeline

@@ -14,6 +14,7 @@
 #include "daemon/upstream/transport.hpp"
 
 #include <atomic>
+#include <mutex>
 
 namespace aigw::daemon::pipeline {
 
@@ -51,6 +52,7 @@ public:
 
     const config::Config& config() const { return *m_s.cfg; }
     routing::Router& router() { return *m_s.router; }
+    const routing::Router& router() const { return *m_s.router; }
     ledger::Ledger& ledger() { return *m_s.ledger; }
     limits::KeyStore& keys() { return *m_s.keys; }
     limits::Limiter& limiter() { return *m_s.limiter; }
@@ -121,11 +123,21 @@ public:
 
     std::atomic<std::uint64_t> requests_served{0};
 
+    /// A request for a route aigwd does not serve, kept for `aigw status` (count and the last few).
+    void note_unknown_route(std::string method, std::string path, std::string user_agent);
+    struct UnknownRoute {
+        std::string method, path, user_agent;
+    };
+    std::pair<std::uint64_t, std::vector<UnknownRoute>> unknown_routes() const;
+
 private:
     bool is_gateway_key(std::string_view presented) const;
 
     Services m_s;
     AttemptEnv m_env;
+    mutable std::mutex m_unknown_mu;
+    std::uint64_t m_unknown_count = 0;
+    std::vector<UnknownRoute> m_unknown_last;  ///< the last few, newest last
 };
 
 /// A failure as a whole response in the surface's shape, with Retry-After when it has one.

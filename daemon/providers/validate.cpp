@@ -275,9 +275,16 @@ std::optional<wire::Failure> validate_messages_fields(const json& body)
             return wrong(name, "an object", m);
         }
         auto role = m.find("role");
-        if (role == m.end() || !role->is_string() ||
-            (role->get_ref<const std::string&>() != "user" && role->get_ref<const std::string&>() != "assistant")) {
-            return wire::bad_request(name + ".role: must be \"user\" or \"assistant\".", name + ".role");
+        if (role == m.end() || !role->is_string()) {
+            return wire::bad_request(name + ".role: Field required (\"user\" or \"assistant\").", name + ".role");
+        }
+        // "system" mid-conversation is Claude Code's (beta mid-conversation-system); the
+        // wording for anything else is Anthropic's own, which clients match on.
+        const std::string& r = role->get_ref<const std::string&>();
+        if (r != "user" && r != "assistant" && r != "system") {
+            return wire::bad_request(
+                "messages: Unexpected role \"" + r + "\". Allowed roles are \"user\" or \"assistant\".",
+                name + ".role");
         }
         auto content = m.find("content");
         if (content == m.end() || (!content->is_string() && !content->is_array())) {

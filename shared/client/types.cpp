@@ -277,6 +277,14 @@ std::expected<Status, ClientError> parse_status(const nlohmann::json& j)
         s.port = get_or<int>(j, "port", 0);
         s.uptime_s = get_or<double>(j, "uptime_s", 0);
         s.requests_served = get_or<std::int64_t>(j, "requests_served", 0);
+        if (auto u = j.find("unknown_routes"); u != j.end() && u->is_object()) {
+            s.unknown_routes = get_or<std::int64_t>(*u, "count", 0);
+            if (auto last = u->find("last"); last != u->end() && last->is_array() && !last->empty()) {
+                const auto& l = last->back();
+                s.last_unknown_route = get_or<std::string>(l, "method", "") + " " + get_or<std::string>(l, "path", "") +
+                                       " (user agent '" + get_or<std::string>(l, "user_agent", "") + "')";
+            }
+        }
         if (auto it = j.find("providers"); it != j.end() && it->is_array()) {
             for (const auto& p : *it) {
                 ProviderStatus ps;

@@ -194,6 +194,8 @@ struct Status {
     int port = 0;
     double uptime_s = 0;
     std::int64_t requests_served = 0;
+    std::int64_t unknown_routes = 0;  ///< requests for routes aigwd does not serve
+    std::string last_unknown_route;   ///< "POST /v1/foo (user agent 'x')", "" when none
     std::vector<ProviderStatus> providers;
     nlohmann::json raw;
 };

@@ -195,6 +195,7 @@ private:
     Result read_providers(const toml::table& t);
     Result read_provider(const toml::key& name_key, const toml::table& t);
     Result read_aliases(const toml::table& t);
+    Result read_model_families(const toml::table& t);
     Result read_routing(const toml::table& t);
     Result read_models(const toml::table& t);
     /// Takes the routing keys (fallback, deployments, strategy, split) out of a
@@ -231,8 +232,9 @@ std::expected<void, std::string> ConfigReader::read(const toml::table& root)
 {
     // toml++ iterates keys in sorted order; sections are read in dependency order instead
     // ([models] may name a provider defined under [providers]).
-    static constexpr std::array<std::string_view, 10> k_sections = {
-        "server", "upstream", "ledger", "cache", "providers", "aliases", "routing", "models", "budget", "limits"};
+    static constexpr std::array<std::string_view, 11> k_sections = {
+        "server",         "upstream", "ledger", "cache",  "providers", "aliases",
+        "model_families", "routing",  "models", "budget", "limits"};
     for (auto&& [k, v] : root) {
         const std::string_view name = k.str();
         if (name == "data_dir") {
@@ -272,6 +274,8 @@ std::expected<void, std::string> ConfigReader::read(const toml::table& root)
             r = read_providers(*t);
         } else if (name == "aliases") {
             r = read_aliases(*t);
+        } else if (name == "model_families") {
+            r = read_model_families(*t);
         } else if (name == "routing") {
             r = read_routing(*t);
         } else if (name == "budget") {
@@ -580,6 +584,30 @@ ConfigReader::Result ConfigReader::read_aliases(const toml::table& t)
             }
             it = m_cfg.aliases.find(it->second);
         }
+    }
+    return {};
+}
+
+ConfigReader::Result ConfigReader::read_model_families(const toml::table& t)
+{
+    constexpr std::string_view section = "[model_families]";
+    for (auto&& [k, v] : t) {
+        std::string provider;
+        if (auto r = string(k, v, section, provider); !r) {
+            return r;
+        }
+        if (k.str().empty() || k.str() == "*") {
+            return error(k, v, section, "must be a model name prefix such as \"claude-*\"");
+        }
+        if (provider.empty()) {
+            m_cfg.model_families.erase(std::string(k.str()));  // "" turns a built-in family off
+            continue;
+        }
+        if (!m_cfg.providers.contains(provider)) {
+            return error(k, v, section,
+                         "names no provider ('" + provider + "'); define it under [providers." + provider + "] first");
+        }
+        m_cfg.model_families.insert_or_assign(std::string(k.str()), std::move(provider));
     }
     return {};
 }
@@ -948,6 +976,7 @@ std::expected<Config, std::string> parse_config_impl(std::string_view toml_text,
         cfg.providers.insert_or_assign(p.name, p);
     }
     cfg.catalog = Catalog::builtin();
+    cfg.model_families = default_model_families();
 
     toml::table root;
     auto syntax_error = [&](const toml::parse_error& e) -> std::expected<Config, std::string> {
@@ -1065,6 +1094,85 @@ ConfigCheck check_config(const Env& env, const fs::path& data_dir_override)
     return out;
 }
 
+std::map<std::string, std::string, std::less<>> default_model_families()
+{
+    return {
+        {"claude-*", "anthropic"},
+        {"gpt-*", "openai"},
+        {"chatgpt-*", "openai"},
+        {"codex-*", "openai"},
+        {"o1*", "openai"},
+        {"o2*", "openai"},
+        {"o3*", "openai"},
+        {"o4*", "openai"},
+        {"o5*", "openai"},
+        {"o6*", "openai"},
+        {"o7*", "openai"},
+        {"o8*", "openai"},
+        {"o9*", "openai"},
+        {"text-embedding-3-*", "openai"},
+        {"text-embedding-ada-*", "openai"},
+        {"davinci-*", "openai"},
+        {"babbage-*", "openai"},
+        {"gemini-*", "gemini"},
+        {"gemma-*", "gemini"},
+        {"text-embedding-004", "gemini"},
+        {"command-*", "cohere"},
+        {"embed-*", "cohere"},
+        {"mistral-*", "mistral"},
+        {"codestral-*", "mistral"},
+        {"ministral-*", "mistral"},
+        {"magistral-*", "mistral"},
+        {"devstral-*", "mistral"},
+        {"deepseek-*", "deepseek"},
+        {"grok-*", "xai"},
+        {"sonar*", "perplexity"},
+        {"kimi-*", "moonshot"},
+    };
+}
+
+namespace {
+
+/// The provider of a bare name by the longest family prefix it matches, or nullptr.
+const ProviderSpec* family_provider(const Config& cfg, std::string_view name)
+{
+    const std::string lower = normalise_model_id(name);
+    const std::string* best = nullptr;
+    std::size_t best_len = 0;
+    for (const auto& [pattern, provider] : cfg.model_families) {
+        std::string_view p = pattern;
+        const bool prefix = p.ends_with('*');
+        if (prefix) {
+            p.remove_suffix(1);
+        }
+        const std::string want = normalise_model_id(p);
+        const bool hit = prefix ? std::string_view(lower).starts_with(want) : lower == want;
+        if (hit && (best == nullptr || want.size() > best_len)) {
+            best = &provider;
+            best_len = want.size();
+        }
+    }
+    if (best == nullptr) {
+        return nullptr;
+    }
+    auto it = cfg.providers.find(*best);
+    return it == cfg.providers.end() ? nullptr : &it->second;
+}
+
+/// Claude Code names a model with its context window in brackets ("claude-opus-4-8[1m]");
+/// the window is a request option (a beta header), not part of the model's name.
+std::string_view without_bracket_suffix(std::string_view name)
+{
+    if (name.ends_with(']')) {
+        if (auto open = name.rfind('['); open != std::string_view::npos && open > 0) {
+            return name.substr(0, open);
+        }
+    }
+    return name;
+}
+
+}  // namespace
+
 std::expected<ResolvedModel, wire::Failure> resolve_model(const Config& cfg, std::string_view requested)
 {
     // Normalisation (see the contract): surrounding spaces are trimmed and "//" collapsed;
@@ -1098,9 +1206,10 @@ std::expected<ResolvedModel, wire::Failure> resolve_model(const Config& cfg, std
         }
     }
     requested = trimmed;
+    const std::string_view unbracketed = without_bracket_suffix(requested);
     // Aliases first, so a user can point even a catalog name elsewhere. Chains are allowed;
     // parse_config rejects loops, the depth cap guards configs built by hand.
-    std::string_view name = requested;
+    std::string_view name = cfg.aliases.contains(requested) ? requested : unbracketed;
     for (int depth = 0; depth < 16; ++depth) {
         auto alias = cfg.aliases.find(name);
         if (alias == cfg.aliases.end()) {
@@ -1139,6 +1248,13 @@ std::expected<ResolvedModel, wire::Failure> resolve_model(const Config& cfg, std
             }
             // A dated snapshot of a catalog family: call it by its own name, price it as the family.
             return ResolvedModel{&provider->second, std::string(name), info->provider + "/" + std::string(name), info};
+        }
+    }
+    // A bare name the catalog does not know (a model newer than it, or an agent's default):
+    // its family names the provider; it goes through unpriced.
+    if (name.find('/') == std::string_view::npos) {
+        if (const ProviderSpec* p = family_provider(cfg, name)) {
+            return ResolvedModel{p, std::string(name), p->name + "/" + std::string(name), nullptr};
         }
     }
     return std::unexpected(wire::model_not_found(requested));

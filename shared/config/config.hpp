@@ -125,7 +125,10 @@ struct Config {
     std::map<std::string, ProviderSpec, std::less<>>
         providers;  ///< presets + [providers.*], base URLs after env overrides
     std::map<std::string, std::string, std::less<>> aliases;  ///< [aliases] fast = "groq/llama-3.3-70b-versatile"
-    Catalog catalog;                                          ///< builtin + [models."p/m"]
+    /// [model_families] "claude-*" = "anthropic": the provider of a bare model name the
+    /// catalog does not know, by its longest matching prefix (defaults: default_model_families()).
+    std::map<std::string, std::string, std::less<>> model_families;
+    Catalog catalog;                                                 ///< builtin + [models."p/m"]
     std::map<std::string, ModelRouting, std::less<>> model_routing;  ///< [models."NAME"] routing keys
     std::map<std::string, ModelPolicy, std::less<>> model_policies;  ///< [models."p/m"] non-catalog keys, by id
     BudgetConfig budget;                                             ///< [budget]
@@ -177,6 +180,13 @@ ConfigCheck check_config(const Env& env, const std::filesystem::path& data_dir_o
 /// Also the cache policy cache, cache_ttl_s, semantic (into model_cache); [cache].
 /// Other unknown keys become `warnings`.
 std::expected<Config, std::string> parse_config(std::string_view toml_text, std::string_view source_name);
+
+/// The built-in families: claude-* to anthropic, gpt-*, o1..o9*, chatgpt-*, codex-*,
+/// text-embedding-3-*, davinci/babbage to openai, gemini-*, gemma-*, text-embedding-004 to
+/// gemini, command-*/embed-* to cohere, mistral-*, codestral-*, ministral-*, magistral-*,
+/// devstral-* to mistral, deepseek-* to deepseek, grok-* to xai, sonar* to perplexity,
+/// kimi-* to moonshot. Keys are prefixes ending in '*' (or whole names).
+std::map<std::string, std::string, std::less<>> default_model_families();
 
 struct ResolvedModel {
     const ProviderSpec* provider = nullptr;

@@ -336,3 +336,107 @@ messagesTest('a native stream cut after its first content makes the SDK throw', 
   });
   await assert.rejects(stream.finalMessage(), (e) => e instanceof Error);
 });
+
+// ---- What Claude Code relies on (issue 13) ----
+
+messagesTest('a mid-conversation system message reaches a translated model as a system message, and anthropic as sent', async () => {
+  const messages = [
+    { role: 'user', content: 'first turn' },
+    { role: 'assistant', content: 'ok' },
+    { role: 'system', content: 'mid-conversation rule' },
+    { role: 'user', content: 'second turn' },
+  ];
+  const [msg, reqs] = await withUpstream(/^\/v1\/chat\/completions$/, () =>
+    anthropic().messages.create({ model: 'openai/gpt-4o-mini', max_tokens: 64, messages }),
+  );
+  assert.equal(msg.content[0].text, 'Echo: second turn');
+  const sys = reqs[0].json.messages.filter((m) => m.role === 'system').map((m) => textOf(m.content));
+  assert.deepEqual(sys, ['mid-conversation rule']);
+
+  const [native, nreqs] = await withUpstream(/^\/v1\/messages$/, () =>
+    anthropic().messages.create(
+      { model: 'anthropic/claude-haiku-4-5', max_tokens: 64, messages },
+      { headers: { 'anthropic-beta': 'mid-conversation-system-2026-04-07' } },
+    ),
+  );
+  assert.equal(native.type, 'message');
+  assert.deepEqual(nreqs[0].json.messages, messages);
+  assert.equal(nreqs[0].headers['anthropic-beta'], 'mid-conversation-system-2026-04-07');
+
+  const mock = await anthropic().messages.create({ model: 'mock/echo', max_tokens: 64, messages });
+  assert.match(mock.content[0].text, /second turn/);
+});
+
+messagesTest("an unknown role is a 400 in Anthropic's own wording", async () => {
+  await assert.rejects(
+    anthropic().messages.create({ model: 'openai/gpt-4o-mini', max_tokens: 8, messages: [{ role: 'tool', content: 'x' }] }),
+    (e) =>
+      e.status === 400 &&
+      /^messages: Unexpected role "tool"/.test(e.error?.error?.message) &&
+      e.error?.error?.type === 'invalid_request_error',
+  );
+});
+
+messagesTest('the model is resolved before the body is checked: an unknown model is a 404 whatever else is wrong', async () => {
+  await assert.rejects(
+    anthropic().messages.create({ model: 'nosuch-model-17', max_tokens: 8, messages: [{ role: 'tool', content: 'x' }] }),
+    (e) => e.status === 404 && e.error?.error?.type === 'not_found_error',
+  );
+});
+
+messagesTest("bare names the catalog does not know go to their family's provider, [1m] suffix and ?beta=true included", async () => {
+  // As Claude Code calls it: the beta surface (?beta=true) with a beta header.
+  const [msg, reqs] = await withUpstream(/^\/v1\/messages$/, async () => {
+    const r = await fetch(`${stack.origin}/v1/messages?beta=true`, {
+      method: 'POST',
+      headers: {
+        'x-api-key': GATEWAY_KEY,
+        'anthropic-version': '2023-06-01',
+        'anthropic-beta': 'context-1m-2025-08-07',
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ model: 'claude-opus-9-9[1m]', max_tokens: 32, messages: [{ role: 'user', content: 'family routing' }] }),
+    });
+    assert.equal(r.status, 200);
+    return r.json();
+  });
+  assert.equal(msg.content[0].text, 'Echo: family routing');
+  assert.equal(reqs.length, 1);
+  assert.equal(reqs[0].json.model, 'claude-opus-9-9');
+  assert.equal(reqs[0].query, 'beta=true', 'the beta surface goes upstream as the client called it');
+  assert.match(reqs[0].headers['anthropic-beta'], /context-1m-2025-08-07/);
+
+  const [gpt, greqs] = await withUpstream(/^\/v1\/chat\/completions$/, () =>
+    anthropic().messages.create({ model: 'gpt-17-preview', max_tokens: 32, messages: [{ role: 'user', content: 'to openai' }] }),
+  );
+  assert.equal(gpt.content[0].text, 'Echo: to openai');
+  assert.equal(greqs[0].json.model, 'gpt-17-preview');
+});
+
+messagesTest('a translated stream reports input tokens in message_start and the real counts in message_delta', async () => {
+  const stream = anthropic().messages.stream({
+    model: 'openai/gpt-4o-mini',
+    max_tokens: 64,
+    system: 'a system prompt that has to count as well',
+    messages: [{ role: 'user', content: 'count my input tokens please' }],
+  });
+  let start = null;
+  let delta = null;
+  stream.on('streamEvent', (ev) => {
+    if (ev.type === 'message_start') start = ev.message.usage;
+    if (ev.type === 'message_delta') delta = ev.usage;
+  });
+  await stream.finalMessage();
+  assert.ok(start.input_tokens > 0, JSON.stringify(start));
+  assert.ok(delta.input_tokens > 0 && delta.output_tokens > 0, JSON.stringify(delta));
+});
+
+messagesTest('count_tokens counts tools and system for a translated model', async () => {
+  const base = { model: 'openai/gpt-4o-mini', messages: [{ role: 'user', content: 'hello there' }] };
+  const plain = await anthropic().messages.countTokens(base);
+  const withSystem = await anthropic().messages.countTokens({ ...base, system: 'x'.repeat(400) });
+  const withTools = await anthropic().messages.countTokens({ ...base, tools: [WEATHER_TOOL_ANTHROPIC] });
+  assert.ok(plain.input_tokens > 0);
+  assert.ok(withSystem.input_tokens >= plain.input_tokens + 90, JSON.stringify([plain, withSystem]));
+  assert.ok(withTools.input_tokens > plain.input_tokens, JSON.stringify([plain, withTools]));
+});

@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
-import { useGatewayStack } from './helpers.mjs';
+import { GATEWAY_KEY, useGatewayStack } from './helpers.mjs';
 
 const stack = useGatewayStack();
 
@@ -21,6 +21,43 @@ test('models.list() lists mock/echo and the openai models', async () => {
   assert.ok(ids.includes('openai/gpt-4o-mini'), `openai/gpt-4o-mini not in ${ids.join(', ')}`);
   assert.ok(ids.filter((id) => id.startsWith('openai/')).length >= 2, 'expected several openai/ models');
   assert.equal(new Set(ids).size, ids.length, 'duplicate model ids');
+});
+
+test('models.retrieve() finds a listed model, a routable name the catalog does not list, and 404s the rest', async () => {
+  const client = stack.openai();
+  const listed = await client.models.retrieve('openai/gpt-4o-mini');
+  assert.equal(listed.id, 'openai/gpt-4o-mini');
+  assert.equal(listed.object, 'model');
+  assert.equal(listed.owned_by, 'openai');
+  const bare = await client.models.retrieve('gpt-17-preview'); // routed by its family
+  assert.equal(bare.id, 'gpt-17-preview');
+  assert.equal(bare.owned_by, 'openai');
+  await assert.rejects(client.models.retrieve('nosuch-model-17'), (e) => e.status === 404 && e.code === 'model_not_found');
+  const noKey = await fetch(`${stack.origin}/v1/models/openai/gpt-4o-mini`);
+  assert.equal(noKey.status, 401);
+});
+
+test('GET / and HEAD / answer a short hello naming aigw; an unknown route is a 404 counted in status', async () => {
+  const root = await fetch(`${stack.origin}/`);
+  assert.equal(root.status, 200);
+  const hello = await root.json();
+  assert.equal(hello.name, 'aigw');
+  assert.match(hello.version, /^\d+\.\d+/);
+  const head = await fetch(`${stack.origin}/`, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), '');
+
+  const status = async () =>
+    (await (await fetch(`${stack.origin}/aigw/v1/status`, { headers: { authorization: `Bearer ${GATEWAY_KEY}` } })).json())
+      .unknown_routes;
+  const before = await status();
+  const r = await fetch(`${stack.origin}/v1/nosuch/thing`, { method: 'POST', headers: { 'user-agent': 'probe-agent/1.0' } });
+  assert.equal(r.status, 404);
+  const body = await r.json();
+  assert.match(body.error.message, /Unknown route POST \/v1\/nosuch\/thing/);
+  const after = await status();
+  assert.equal(after.count, before.count + 1);
+  assert.deepEqual(after.last.at(-1), { method: 'POST', path: '/v1/nosuch/thing', user_agent: 'probe-agent/1.0' });
 });
 
 function norm(v) {

@@ -147,8 +147,24 @@ std::expected<json, wire::Failure> anthropic_request_to_canonical(const json& re
     for (const auto& m : req["messages"]) {
         std::string role = string_at(m, "role");
         const json& content = field_at(m, "content");
+        if (role == "system") {
+            // A mid-conversation system message: the canonical form keeps it in place; each
+            // adapter folds it into its target's system prompt.
+            if (content.is_string()) {
+                messages.push_back({{"role", "system"}, {"content", content}});
+            } else {
+                auto parts = parts_of(content);
+                if (!parts) {
+                    return std::unexpected(parts.error());
+                }
+                messages.push_back({{"role", "system"}, {"content", collapse(std::move(*parts))}});
+            }
+            continue;
+        }
         if (role != "user" && role != "assistant") {
-            return std::unexpected(wire::bad_request("messages: role must be 'user' or 'assistant'.", "messages"));
+            return std::unexpected(wire::bad_request(
+                "messages: Unexpected role \"" + role + "\". Allowed roles are \"user\" or \"assistant\".",
+                "messages"));
         }
         if (content.is_string()) {
             messages.push_back({{"role", role}, {"content", content}});
@@ -319,7 +335,8 @@ json canonical_response_to_anthropic(const json& cc, std::string_view model)
             {"usage", anthropic_usage(object_at(cc, "usage"))}};
 }
 
-AnthropicStreamWriter::AnthropicStreamWriter(std::string model) : m_model(std::move(model))
+AnthropicStreamWriter::AnthropicStreamWriter(std::string model, std::int64_t input_tokens)
+    : m_model(std::move(model)), m_input_tokens(input_tokens)
 {}
 
 void AnthropicStreamWriter::start_message(const json& chunk, std::vector<std::string>& out)
@@ -336,7 +353,12 @@ void AnthropicStreamWriter::start_message(const json& chunk, std::vector<std::st
                     {"content", json::array()},
                     {"stop_reason", nullptr},
                     {"stop_sequence", nullptr},
-                    {"usage", {{"input_tokens", 0}, {"output_tokens", 0}}}};
+                    {"usage", {{"input_tokens", m_input_tokens}, {"output_tokens", 0}}}};
+    if (auto u = chunk.find("usage"); u != chunk.end() && u->is_object() && int_at(*u, "prompt_tokens") > 0) {
+        json usage = anthropic_usage(*u);
+        usage["output_tokens"] = 0;
+        message["usage"] = std::move(usage);
+    }
     out.push_back(
         wire::sse_event("message_start", wire::dump_json(json{{"type", "message_start"}, {"message", message}})));
 }

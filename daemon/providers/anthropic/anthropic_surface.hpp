@@ -31,7 +31,10 @@ nlohmann::json canonical_response_to_anthropic(const nlohmann::json& chat_comple
 /// "event: X\ndata: {...}\n\n".
 class AnthropicStreamWriter {
 public:
-    explicit AnthropicStreamWriter(std::string model);
+    /// `input_tokens`: what message_start reports when the first chunk carries no usage
+    /// (most upstreams count the prompt only at the end; clients such as Claude Code show
+    /// cost from message_start). message_delta carries the real counts.
+    explicit AnthropicStreamWriter(std::string model, std::int64_t input_tokens = 0);
 
     /// Events for one canonical chunk (the usage-only chunk included).
     std::vector<std::string> on_chunk(const nlohmann::json& chunk);
@@ -48,6 +51,7 @@ private:
     void close_block(std::vector<std::string>& out);
 
     std::string m_model;
+    std::int64_t m_input_tokens = 0;
     std::string m_id;
     bool m_started = false;
     bool m_finished = false;

@@ -12,6 +12,17 @@ namespace aigw::daemon::surfaces {
 
 namespace {
 
+/// {"count": N, "last": [{"method", "path", "user_agent"}, ...]}
+nlohmann::json unknown_routes_json(const pipeline::Dispatcher& d)
+{
+    auto [count, last] = d.unknown_routes();
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& u : last) {
+        items.push_back({{"method", u.method}, {"path", u.path}, {"user_agent", u.user_agent}});
+    }
+    return {{"count", count}, {"last", std::move(items)}};
+}
+
 nlohmann::json row_json(const ledger::LedgerRow& r)
 {
     return {{"ts_ms", r.ts_ms},
@@ -326,6 +337,7 @@ void AdminApi::install_admin_routes()
                                {"port", m_hooks.port()},
                                {"uptime_s", uptime},
                                {"requests_served", m_d.requests_served.load()},
+                               {"unknown_routes", unknown_routes_json(m_d)},
                                {"data_dir", m_cfg.data_dir.string()},
                                {"providers", std::move(providers)}};
         res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");

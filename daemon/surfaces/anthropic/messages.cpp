@@ -24,7 +24,7 @@ constexpr const char* k_default_anthropic_version = "2023-06-01";
 /// Writes canonical chunks as Anthropic's SSE event sequence.
 class AnthropicSurfaceWriter final : public StreamWriter {
 public:
-    explicit AnthropicSurfaceWriter(std::string model) : m_writer(std::move(model)) {}
+    AnthropicSurfaceWriter(std::string model, std::int64_t input_tokens) : m_writer(std::move(model), input_tokens) {}
     void chunk(const nlohmann::json& chunk, std::string& out) override
     {
         for (auto& s : m_writer.on_chunk(chunk)) {
@@ -65,6 +65,9 @@ providers::UpstreamRequest passthrough_request(const http::Request& req, nlohman
     body["model"] = target.model;
     providers::UpstreamRequest up;
     up.path = std::move(path);
+    if (req.query_param("beta") == "true") {
+        up.path += "?beta=true";  // Claude Code's beta surface; Anthropic serves both
+    }
     up.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
     up.headers.emplace_back("Content-Type", "application/json");
     up.headers.emplace_back("x-api-key", target.api_key);
@@ -77,16 +80,54 @@ providers::UpstreamRequest passthrough_request(const http::Request& req, nlohman
     return up;
 }
 
-std::expected<nlohmann::json, wire::Failure> parse_messages_body(const std::string& text)
+/// 404 when no model the request could be sent to resolves (the requested one and its
+/// fallbacks), so a client sees "unknown model" rather than a complaint about a body that
+/// the right model would have accepted.
+std::optional<wire::Failure> unknown_model(const Dispatcher& d, const nlohmann::json& body)
+{
+    auto m = body.find("model");
+    if (m == body.end() || !m->is_string()) {
+        return std::nullopt;  // the validator names the missing field
+    }
+    std::optional<wire::Failure> first;
+    for (const auto& c : d.router().plan({.requested = m->get_ref<const std::string&>()}).candidates) {
+        auto r = config::resolve_model(d.config(), c.model);
+        if (r || r.error().status != 404) {
+            return std::nullopt;
+        }
+        if (!first) {
+            first = std::move(r.error());
+        }
+    }
+    return first;
+}
+
+std::expected<nlohmann::json, wire::Failure> parse_messages_body(const Dispatcher& d, const std::string& text)
 {
     auto body = wire::parse_json_body(text);
     if (!body) {
         return body;
     }
+    if (auto unknown = unknown_model(d, *body)) {
+        return std::unexpected(std::move(*unknown));
+    }
     if (auto bad = providers::validate_messages_request(*body)) {
         return std::unexpected(std::move(*bad));
     }
     return body;
+}
+
+/// A rough count (4 characters a token) for models without a counting endpoint: the
+/// messages, the system prompt and the tools all count.
+std::int64_t estimated_input_tokens(const nlohmann::json& body)
+{
+    std::size_t chars = 0;
+    for (const char* field : {"messages", "system", "tools"}) {
+        if (auto f = body.find(field); f != body.end()) {
+            chars += f->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size();
+        }
+    }
+    return static_cast<std::int64_t>((chars + 3) / 4);
 }
 
 /// Sends `f` in Anthropic's shape with the headers gathered so far.
@@ -105,7 +146,7 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
         co_await send_failure(out, res, *refused);
         co_return;
     }
-    auto body = parse_messages_body(req.body);
+    auto body = parse_messages_body(d, req.body);
     if (!body) {
         d.record(*ex, body.error().status, {}, 0, body.error().message, -1);
         co_await send_failure(out, res, body.error());
@@ -125,6 +166,7 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
     }
     // The native wire is used whenever the attempt's provider speaks it; any other model
     // goes Anthropic -> canonical -> provider -> canonical -> Anthropic.
+    const std::int64_t prompt_tokens = ex->stream ? estimated_input_tokens(*body) : 0;
     std::optional<nlohmann::json> canonical;
     auto to_canonical = [&]() -> std::expected<void, wire::Failure> {
         if (!canonical) {
@@ -160,7 +202,7 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
         }
         std::unique_ptr<StreamWriter> replay;
         if (ex->stream) {
-            replay = std::make_unique<AnthropicSurfaceWriter>(ex->requested_model);
+            replay = std::make_unique<AnthropicSurfaceWriter>(ex->requested_model, prompt_tokens);
         }
         auto render = [model = ex->requested_model](const nlohmann::json& completion) {
             return providers::canonical_response_to_anthropic(completion, model)
@@ -216,7 +258,7 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
                                }
                                stream = std::move(*opened);
                                writer = pipeline::cache_stream_writer(
-                                   d, ex, std::make_unique<AnthropicSurfaceWriter>(ex->requested_model));
+                                   d, ex, std::make_unique<AnthropicSurfaceWriter>(ex->requested_model, prompt_tokens));
                                co_return std::expected<void, wire::Failure>{};
                            }
                            auto result = co_await d.chat_once(*ex, *canonical);
@@ -259,7 +301,7 @@ asio::awaitable<void> count_tokens(Dispatcher& d, http::Request& req, http::Resp
         co_await send_failure(out, res, *refused);
         co_return;
     }
-    auto body = parse_messages_body(req.body);
+    auto body = parse_messages_body(d, req.body);
     if (!body) {
         co_await send_failure(out, res, body.error());
         co_return;
@@ -287,15 +329,7 @@ asio::awaitable<void> count_tokens(Dispatcher& d, http::Request& req, http::Resp
         co_await out.send(std::move(res));
         co_return;
     }
-    // Rough count (4 characters a token) for models without a counting endpoint: the
-    // messages, the system prompt and the tools all count.
-    std::size_t chars = (*body)["messages"].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size();
-    for (const char* field : {"system", "tools"}) {
-        if (auto f = body->find(field); f != body->end()) {
-            chars += f->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size();
-        }
-    }
-    res.set_content(nlohmann::json({{"input_tokens", (chars + 3) / 4}}).dump());
+    res.set_content(nlohmann::json({{"input_tokens", estimated_input_tokens(*body)}}).dump());
     co_await out.send(std::move(res));
 }
 

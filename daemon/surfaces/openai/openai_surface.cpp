@@ -193,17 +193,11 @@ asio::awaitable<void> embeddings(Dispatcher& d, http::Request& req, http::Respon
     co_await out.send(std::move(res));
 }
 
-asio::awaitable<void> models(Dispatcher& d, http::Request& req, http::Responder& out)
+/// Everything the configured keys can reach, plus mock and the user's aliases, that the
+/// caller's key may see: (id, owner).
+std::vector<std::pair<std::string, std::string>> visible_models(const Dispatcher& d, const pipeline::Exchange& ex)
 {
-    auto ex = d.begin("openai.models", req);
-    http::Response res;
-    res.set_header("x-request-id", ex->request_id);
-    if (auto refused = d.authorize(req, *ex)) {
-        co_await send_failure(out, res, *refused);
-        co_return;
-    }
     const config::Config& cfg = d.config();
-    // Everything the configured keys can reach, plus mock and the user's aliases.
     std::vector<std::pair<std::string, std::string>> ids = {{"mock/echo", "mock"}};
     for (const auto* m : cfg.catalog.all()) {
         auto p = cfg.providers.find(m->provider);
@@ -215,26 +209,75 @@ asio::awaitable<void> models(Dispatcher& d, http::Request& req, http::Responder&
     for (const auto& [alias, target] : cfg.aliases) {
         ids.emplace_back(alias, "alias");
     }
-    std::erase_if(ids, [&](const auto& entry) { return !d.model_visible(*ex, entry.first); });  // limits
+    std::erase_if(ids, [&](const auto& entry) { return !d.model_visible(ex, entry.first); });  // limits
+    return ids;
+}
+
+/// One model in the caller's shape: the Anthropic SDK sends anthropic-version.
+nlohmann::json model_object(const http::Request& req, const std::string& id, const std::string& owner)
+{
+    if (req.has_header("anthropic-version")) {
+        return {{"type", "model"}, {"id", id}, {"display_name", id}, {"created_at", "2025-01-01T00:00:00Z"}};
+    }
+    return {{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", owner}};
+}
+
+asio::awaitable<void> models(Dispatcher& d, http::Request& req, http::Responder& out)
+{
+    auto ex = d.begin("openai.models", req);
+    http::Response res;
+    res.set_header("x-request-id", ex->request_id);
+    if (auto refused = d.authorize(req, *ex)) {
+        co_await send_failure(out, res, *refused);
+        co_return;
+    }
+    const auto ids = visible_models(d, *ex);
     nlohmann::json data = nlohmann::json::array();
+    for (const auto& [id, owner] : ids) {
+        data.push_back(model_object(req, id, owner));
+    }
     nlohmann::json out_body;
     if (req.has_header("anthropic-version")) {
         // The Anthropic SDK's models.list(): its own page shape.
-        for (const auto& [id, owner] : ids) {
-            data.push_back(
-                {{"type", "model"}, {"id", id}, {"display_name", id}, {"created_at", "2025-01-01T00:00:00Z"}});
-        }
-        out_body = {{"data", data},
+        out_body = {{"data", std::move(data)},
                     {"has_more", false},
                     {"first_id", ids.empty() ? nlohmann::json() : nlohmann::json(ids.front().first)},
                     {"last_id", ids.empty() ? nlohmann::json() : nlohmann::json(ids.back().first)}};
     } else {
-        for (const auto& [id, owner] : ids) {
-            data.push_back({{"id", id}, {"object", "model"}, {"created", 0}, {"owned_by", owner}});
-        }
         out_body = {{"object", "list"}, {"data", std::move(data)}};
     }
     res.set_content(out_body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    co_await out.send(std::move(res));
+}
+
+/// GET /v1/models/{id} (models.retrieve): a listed model, or any name the gateway can route
+/// (a dated snapshot, a provider's model the catalog does not list); else 404.
+asio::awaitable<void> model(Dispatcher& d, http::Request& req, http::Responder& out, std::string_view prefix)
+{
+    auto ex = d.begin("openai.models", req);
+    http::Response res;
+    res.set_header("x-request-id", ex->request_id);
+    const Shape shape = req.has_header("anthropic-version") ? Shape::anthropic : Shape::openai;
+    if (auto refused = d.authorize(req, *ex)) {
+        co_await out.send(pipeline::failure_response(*refused, shape, res.headers));
+        co_return;
+    }
+    const std::string id = req.path.substr(prefix.size());
+    for (const auto& [listed, owner] : visible_models(d, *ex)) {
+        if (listed == id) {
+            res.set_content(
+                model_object(req, listed, owner).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+            co_await out.send(std::move(res));
+            co_return;
+        }
+    }
+    auto resolved = config::resolve_model(d.config(), id);
+    if (!resolved || !d.model_visible(*ex, resolved->id)) {
+        co_await out.send(pipeline::failure_response(wire::model_not_found(id), shape, res.headers));
+        co_return;
+    }
+    res.set_content(
+        model_object(req, id, resolved->provider->name).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     co_await out.send(std::move(res));
 }
 
@@ -250,6 +293,9 @@ void install_openai_routes(http::Routes& routes, Dispatcher& d)
                    [&d](http::Request& req, http::Responder& out) { return embeddings(d, req, out); });
         routes.add("GET", p + "/models",
                    [&d](http::Request& req, http::Responder& out) { return models(d, req, out); });
+        routes.add("GET", p + "/models/*", [&d, prefix = p + "/models/"](http::Request& req, http::Responder& out) {
+            return model(d, req, out, prefix);
+        });
     }
 }
 

@@ -116,10 +116,10 @@ TEST_CASE("a bare name resolves through the catalog to its first-party provider"
     CHECK(claude->provider->wire == aigw::config::WireFormat::anthropic);
 }
 
-TEST_CASE("an unknown bare name is 404 model_not_found in the OpenAI error shape")
+TEST_CASE("an unknown bare name of no family is 404 model_not_found in the OpenAI error shape")
 {
-    auto r = resolve_model(default_config(), "gpt-17");
-    check_not_found(r, "gpt-17");
+    auto r = resolve_model(default_config(), "nosuch-17");
+    check_not_found(r, "nosuch-17");
     CHECK(r.error().param == "model");
     auto body = aigw::wire::to_openai_error(r.error());
     CHECK(body["error"]["code"] == "model_not_found");
@@ -227,4 +227,65 @@ TEST_CASE("provider_key prefers the environment, then the provider-keys file")
 
     std::error_code ec;
     fs::remove_all(dir, ec);
+}
+
+TEST_CASE("a bare name the catalog does not know goes to its family's provider, unpriced")
+{
+    auto cfg = default_config();
+    auto gpt = resolve_model(cfg, "gpt-17");
+    REQUIRE(gpt.has_value());
+    CHECK(gpt->provider->name == "openai");
+    CHECK(gpt->id == "openai/gpt-17");
+    CHECK(gpt->model == "gpt-17");
+    CHECK(gpt->info == nullptr);
+    auto claude = resolve_model(cfg, "claude-opus-9-9");
+    REQUIRE(claude.has_value());
+    CHECK(claude->provider->name == "anthropic");
+    auto o7 = resolve_model(cfg, "o7-mini");
+    REQUIRE(o7.has_value());
+    CHECK(o7->provider->name == "openai");
+    auto gemini = resolve_model(cfg, "Gemini-9-Pro");
+    REQUIRE(gemini.has_value());
+    CHECK(gemini->provider->name == "gemini");
+    CHECK(gemini->model == "Gemini-9-Pro");  // the case goes upstream as sent
+    check_not_found(resolve_model(cfg, "gptx"), "gptx");
+}
+
+TEST_CASE("Claude Code's bracketed context suffix is not part of the model name")
+{
+    auto r = resolve_model(default_config(), "claude-opus-9-9[1m]");
+    REQUIRE(r.has_value());
+    CHECK(r->provider->name == "anthropic");
+    CHECK(r->model == "claude-opus-9-9");
+    auto slashed = resolve_model(default_config(), "anthropic/claude-opus-9-9[1m]");
+    REQUIRE(slashed.has_value());
+    CHECK(slashed->model == "claude-opus-9-9");
+}
+
+TEST_CASE("[model_families] overrides, adds and turns off families")
+{
+    auto cfg = aigw::config::parse_config(R"([model_families]
+"gpt-*" = "groq"
+"qwen*" = "together"
+"claude-*" = ""
+)",
+                                          "test.toml");
+    REQUIRE(cfg.has_value());
+    auto gpt = resolve_model(*cfg, "gpt-17");
+    REQUIRE(gpt.has_value());
+    CHECK(gpt->provider->name == "groq");
+    auto qwen = resolve_model(*cfg, "qwen3-coder");
+    REQUIRE(qwen.has_value());
+    CHECK(qwen->provider->name == "together");
+    check_not_found(resolve_model(*cfg, "claude-opus-9-9"), "claude-opus-9-9");
+    // The longest prefix wins over a shorter built-in one.
+    auto longer = aigw::config::parse_config("[model_families]\n\"gpt-oss*\" = \"groq\"\n", "test.toml");
+    REQUIRE(longer.has_value());
+    CHECK(resolve_model(*longer, "gpt-oss-999")->provider->name == "groq");
+    CHECK(resolve_model(*longer, "gpt-17")->provider->name == "openai");
+
+    auto bad = aigw::config::parse_config("[model_families]\n\"foo-*\" = \"nosuch\"\n", "test.toml");
+    REQUIRE_FALSE(bad.has_value());
+    CHECK(bad.error().find("test.toml:2") != std::string::npos);
+    CHECK(bad.error().find("nosuch") != std::string::npos);
 }
