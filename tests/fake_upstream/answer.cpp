@@ -131,9 +131,10 @@ std::string requested_command(const Exchange& ex)
     return b == std::string::npos ? std::string() : ex.last_user_text.substr(a + 1, b - a - 1);
 }
 
+/// An agent's tool that runs a command: Codex's `shell`/`exec_command`, opencode's `bash`.
 bool is_shell_tool(const ToolDecl& t)
 {
-    return contains_ci(t.name, "shell") || contains_ci(t.name, "exec");
+    return contains_ci(t.name, "shell") || contains_ci(t.name, "exec") || contains_ci(t.name, "bash");
 }
 
 const ToolDecl* chosen_tool(const Exchange& ex)

@@ -1,8 +1,11 @@
 // Real clients of the Responses API, from npm and pinned, against aigwd and the fake upstream:
 // Codex CLI (`codex exec` with a custom model provider at aigwd, wire_api = "responses")
 // running one shell command through a tool call and answering, once natively (OpenAI) and
-// once translated (Anthropic, Gemini); and the Vercel AI SDK's `openai(model)` (its default
-// is the Responses API) with generateText and streamText and a tool it executes.
+// once translated (Anthropic, Gemini); opencode (`opencode run` with its built-in OpenAI
+// provider, which speaks the Responses API, given aigwd as baseURL) answering plainly and
+// running one command through its `bash` tool, natively and translated; and the Vercel AI
+// SDK's `openai(model)` (its default is the Responses API) with generateText and streamText
+// and a tool it executes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -19,12 +22,14 @@ import { GATEWAY_KEY, useGatewayStack } from './helpers.mjs';
 const stack = useGatewayStack();
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CODEX = path.join(here, 'node_modules', '.bin', 'codex');
+const OPENCODE = path.join(here, 'node_modules', '.bin', 'opencode');
 
-/// Runs a program with stdin closed (`codex exec` reads a piped stdin to its end).
+/// Runs a program with stdin closed (`codex exec` reads a piped stdin to its end); killed after
+/// 50 s (`code` is then null and `signal` SIGTERM).
 function run(cmd, args, opts) {
   return new Promise((resolve) => {
     const child = execFile(cmd, args, { maxBuffer: 16 << 20, timeout: 50000, ...opts }, (error, stdout, stderr) => {
-      resolve({ code: error ? (error.code ?? 1) : 0, stdout, stderr });
+      resolve({ code: error ? (error.code ?? 1) : 0, signal: error?.signal ?? null, stdout, stderr });
     });
     child.stdin.end();
   });
@@ -81,6 +86,147 @@ for (const { model, provider, toolResultIn } of [
     assert.ok(withResult.length >= 1, `the tool result never reached ${provider}: ${context}`);
     // ...and the model's answer (the fake echoes the tool result) is Codex's last message.
     assert.match(r.stdout, new RegExp(marker), context);
+  });
+}
+
+/// Runs `opencode run --format json PROMPT` with the model `openai/<model>`: opencode's built-in
+/// OpenAI provider (the Responses API) with aigwd as its baseURL and the gateway key, from a
+/// config file in a temp HOME with every XDG dir under it, so nothing of the user's is read or
+/// written, run in an empty dir there. Nothing goes to the network but aigwd: no models.dev
+/// fetch (opencode then uses the snapshot it ships), autoupdate, sharing, LSP or formatter
+/// downloads, default or external plugins, and npm offline for the @opencode-ai/plugin
+/// package opencode installs into its config dir in the background (the install fails at
+/// once; run does not need it). Resolves with run()'s result plus `events`, the JSON lines
+/// opencode printed.
+async function opencodeRun(model, prompt) {
+  const home = mkdtempSync(path.join(stack.dir, 'opencode-home-'));
+  const work = path.join(home, 'work');
+  mkdirSync(work);
+  const configFile = path.join(home, 'opencode.json');
+  writeFileSync(
+    configFile,
+    JSON.stringify(
+      {
+        $schema: 'https://opencode.ai/config.json',
+        autoupdate: false,
+        share: 'disabled',
+        lsp: false,
+        formatter: false,
+        enabled_providers: ['openai'],
+        model: `openai/${model}`,
+        // The session title is written by the small model: the same one, so that every
+        // request of the run goes to the provider under test.
+        small_model: `openai/${model}`,
+        permission: { bash: 'allow', edit: 'deny', webfetch: 'deny', external_directory: 'deny' },
+        provider: {
+          openai: {
+            options: { baseURL: stack.baseURL, apiKey: GATEWAY_KEY },
+            // aigw's model names are not in opencode's snapshot of models.dev.
+            models: {
+              [model]: { name: model, tool_call: true, reasoning: false, limit: { context: 128000, output: 4096 } },
+            },
+          },
+        },
+      },
+      null,
+      2,
+    ),
+  );
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) {
+    if (/^(OPENCODE|OPENAI_|XDG_|npm_config_)/i.test(k)) delete env[k];
+  }
+  Object.assign(env, {
+    HOME: home,
+    XDG_CONFIG_HOME: path.join(home, '.config'),
+    XDG_DATA_HOME: path.join(home, '.local', 'share'),
+    XDG_CACHE_HOME: path.join(home, '.cache'),
+    XDG_STATE_HOME: path.join(home, '.local', 'state'),
+    OPENCODE_CONFIG: configFile,
+    OPENCODE_DISABLE_AUTOUPDATE: '1',
+    OPENCODE_DISABLE_MODELS_FETCH: '1',
+    OPENCODE_DISABLE_SHARE: '1',
+    OPENCODE_DISABLE_LSP_DOWNLOAD: '1',
+    OPENCODE_DISABLE_DEFAULT_PLUGINS: '1',
+    OPENCODE_DISABLE_CLAUDE_CODE: '1',
+    OPENCODE_DISABLE_EXTERNAL_SKILLS: '1',
+    npm_config_offline: 'true',
+    // opencode takes its project directory from $PWD, not from the process's cwd.
+    PWD: work,
+    NO_COLOR: '1',
+  });
+  const r = await run(OPENCODE, ['run', '--pure', '--format', 'json', '--dir', work, '--model', `openai/${model}`, prompt], {
+    env,
+    cwd: work,
+  });
+  r.events = r.stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        return null;
+      }
+    })
+    .filter(Boolean);
+  return r;
+}
+
+/// The text opencode answered (its `text` events), the tools it ran and the token counts of
+/// each model call (`step_finish` events).
+function opencodeOutputs(events) {
+  const text = events.filter((e) => e.type === 'text').map((e) => e.part?.text ?? '').join('');
+  const tools = events.filter((e) => e.type === 'tool_use').map((e) => e.part);
+  const steps = events.filter((e) => e.type === 'step_finish').map((e) => e.part?.tokens);
+  return { text, tools, steps };
+}
+
+/// Every model call reported the usage aigwd relayed (the fake counts words, so never 0).
+function assertUsage(steps, context) {
+  assert.ok(steps.length >= 1, context);
+  for (const t of steps) assert.ok(t?.input > 0 && t?.output > 0, `tokens ${JSON.stringify(t)}: ${context}`);
+}
+
+for (const { model, provider, upstreamPath } of [
+  { model: 'openai/gpt-4o-mini', provider: 'openai', upstreamPath: /^\/v1\/responses$/ },
+  { model: 'anthropic/claude-haiku-4-5', provider: 'anthropic', upstreamPath: /^\/v1\/messages$/ },
+]) {
+  test(`opencode through aigwd (${provider}): a plain answer`, async () => {
+    await stack.clearUpstream();
+    const marker = `aigw-opencode-${provider}-hello`;
+    const r = await opencodeRun(model, `Say ${marker} back to me.`);
+    const upstream = await stack.upstreamRequests();
+    const { text, steps } = opencodeOutputs(r.events);
+    const context = `exit ${r.code} ${r.signal ?? ''}\nstdout:\n${r.stdout}\nstderr (tail):\n${r.stderr.slice(-3000)}\nupstream: ${upstream.map((u) => u.path).join(' ')}`;
+    assert.equal(r.code, 0, context);
+    // The fake echoes the prompt: the answer made the whole way back through aigwd.
+    assert.match(text, new RegExp(`Echo:.*${marker}`), context);
+    assert.ok(upstream.length >= 1 && upstream.every((u) => upstreamPath.test(u.path)), context);
+    assertUsage(steps, context);
+  });
+
+  test(`opencode through aigwd (${provider}): runs a command via its bash tool and answers`, async () => {
+    await stack.clearUpstream();
+    const marker = `aigw-opencode-${provider}-ok`;
+    const r = await opencodeRun(model, `Please run \`echo ${marker}\` and tell me what it printed.`);
+    const upstream = await stack.upstreamRequests();
+    const { text, tools, steps } = opencodeOutputs(r.events);
+    const context = `exit ${r.code} ${r.signal ?? ''}\nstdout:\n${r.stdout}\nstderr (tail):\n${r.stderr.slice(-3000)}\nupstream: ${upstream.map((u) => u.path).join(' ')}`;
+    assert.equal(r.code, 0, context);
+    // opencode ran the command the model asked for with its bash tool...
+    const bash = tools.find((t) => t.tool === 'bash');
+    assert.ok(bash, `no bash tool call: ${context}`);
+    assert.equal(bash.state?.status, 'completed', context);
+    assert.equal(bash.state?.input?.command, `echo ${marker}`, context);
+    assert.match(bash.state?.output ?? '', new RegExp(`^${marker}\\n`), context);
+    // ...its output went back to the provider as the tool's result (escaped \n in the JSON)...
+    const withResult = upstream.filter((u) => upstreamPath.test(u.path) && u.body.includes(`${marker}\\n`));
+    assert.ok(withResult.length >= 1, `the tool result never reached ${provider}: ${context}`);
+    // ...and the model's answer (the fake echoes the tool result) is what opencode printed.
+    assert.match(text, new RegExp(`Echo:.*${marker}`), context);
+    assert.equal(steps.length, 2, `one call that asks for the tool, one that answers: ${context}`);
+    assertUsage(steps, context);
   });
 }
 
