@@ -75,7 +75,7 @@ std::string similarity_text(double s)
 
 /// Answers from a cache entry: headers, the body (or a replayed stream), the ledger row.
 void reply_hit(Dispatcher& d, Exchange& ex, const cache::CacheHit& hit, http::Response& res, StreamWriter* writer,
-               const RenderCached& render)
+               const RenderCached& render, const RenderCached& render_stream = {})
 {
     const auto& answer = *hit.answer;
     ex.cache_hit = true;
@@ -90,7 +90,12 @@ void reply_hit(Dispatcher& d, Exchange& ex, const cache::CacheHit& hit, http::Re
     }
     std::string body;
     std::int64_t ttft_ms = -1;
-    if (ex.stream && writer != nullptr) {
+    if (ex.stream && render_stream) {
+        body = render_stream(nlohmann::json::parse(answer.body, nullptr, false));
+        ttft_ms = ms_since(ex.t0);
+        res.set_header("Cache-Control", "no-cache");
+        res.set_content(body, "text/event-stream");
+    } else if (ex.stream && writer != nullptr) {
         const auto completion = nlohmann::json::parse(answer.body, nullptr, false);
         for (const auto& c : cache::replay_chunks(completion)) {
             writer->chunk(c, body);
@@ -284,6 +289,60 @@ asio::awaitable<bool> serve_from_cache(Dispatcher& d, Exchange& ex, const nlohma
         ex.cache = std::make_shared<CacheTicket>(CacheTicket{key, plan->ttl_s, std::move(vector)});
     }
     co_return false;
+}
+
+asio::awaitable<bool> serve_from_exact_cache(Dispatcher& d, Exchange& ex, const nlohmann::json& keyed,
+                                             const http::Request& req, http::Response& res, const CachedReplay& replay)
+{
+    auto resolved = config::resolve_model(d.config(), ex.requested_model);
+    const std::string served = resolved ? resolved->id : ex.requested_model;
+    auto plan = plan_cache(d.config(), served, req.header("x-aigw-cache"), req.header("Cache-Control"),
+                           req.header("x-aigw-cache-ttl"));
+    if (!plan) {
+        res = failure_response(plan.error(), Shape::openai);
+        res.set_header("x-request-id", ex.request_id);
+        d.record(ex, plan.error().status, {}, 0, plan.error().message, -1);
+        co_return true;
+    }
+    if (ex.cache_blocked) {
+        plan->lookup = false;
+        plan->store = false;
+    }
+    res.set_header("x-aigw-cache", "MISS");  // replaced on a hit
+    if (!plan->lookup && !plan->store) {
+        co_return false;
+    }
+    auto& cache = d.cache();
+    const std::string key = cache::cache_key(keyed, served);
+    if (plan->lookup) {
+        if (auto hit = cache.lookup(key, plan->max_age_s)) {
+            if (resolved) {
+                ex.route.resolved = *resolved;
+                set_route_headers(res, ex);
+            }
+            reply_hit(d, ex, *hit, res, nullptr, replay.body, replay.stream);
+            co_return true;
+        }
+        cache.count_miss();
+    }
+    if (plan->store) {
+        ex.cache = std::make_shared<CacheTicket>(CacheTicket{key, plan->ttl_s, std::nullopt});
+    }
+    co_return false;
+}
+
+void cache_store_body(Dispatcher& d, const Exchange& ex, std::string body, const wire::Usage& usage, double cost_usd)
+{
+    if (!ex.cache) {
+        return;
+    }
+    cache::CachedAnswer a;
+    a.key = ex.cache->key;
+    a.body = std::move(body);
+    a.usage = usage;
+    a.cost_usd = cost_usd;
+    a.served_model = ex.route.resolved.id;
+    d.cache().store(std::move(a), ex.cache->ttl_s, std::nullopt);
 }
 
 void cache_store(Dispatcher& d, const Exchange& ex, const providers::ChatResult& result, double cost_usd)

@@ -46,6 +46,14 @@ std::expected<CachePlan, wire::Failure> plan_cache(const config::Config& cfg, st
 /// Renders a cached chat.completion as the surface's non-stream body; empty = as stored.
 using RenderCached = std::function<std::string(const nlohmann::json& completion)>;
 
+/// How a surface whose cached answers are not chat completions (/v1/responses stores its
+/// `response` objects under keys of its own) answers a hit: the body for a non-stream
+/// request, the whole event stream for a stream. Each is called at most once, for the hit.
+struct CachedReplay {
+    RenderCached body;
+    RenderCached stream;
+};
+
 /// Looks the request up (exact key, then semantic when planned). Returns true when `res`
 /// is final (the caller sends it): a hit (replayed through `writer` when the client asked for a stream, else the
 /// body via `render`; ledger row with cost 0 and cache_hit) or a 400 for a bad cache
@@ -55,6 +63,16 @@ using RenderCached = std::function<std::string(const nlohmann::json& completion)
 asio::awaitable<bool> serve_from_cache(Dispatcher& d, Exchange& ex, const nlohmann::json& canonical,
                                        const http::Request& req, http::Response& res, StreamWriter* writer,
                                        const RenderCached& render = {}, Shape shape = Shape::openai);
+
+/// serve_from_cache for a surface with its own cached shape: `keyed` is what the exact key
+/// is computed from (the surface's request minus what does not change the answer, plus a
+/// marker of the surface, so its entries never meet chat's); no semantic lookup; a hit is
+/// answered by `replay`. Same headers, ledger row and ex.cache ticket as serve_from_cache.
+asio::awaitable<bool> serve_from_exact_cache(Dispatcher& d, Exchange& ex, const nlohmann::json& keyed,
+                                             const http::Request& req, http::Response& res, const CachedReplay& replay);
+
+/// Stores `body` (the surface's own answer, already known to be whole) when `ex.cache` says so.
+void cache_store_body(Dispatcher& d, const Exchange& ex, std::string body, const wire::Usage& usage, double cost_usd);
 
 /// Stores a complete non-stream answer when `ex.cache` says so (every choice finished):
 /// result.raw when set (the upstream's own bytes), else result.body; `cost_usd` is what

@@ -226,6 +226,18 @@ std::expected<ChatResult, wire::Failure> Adapter::embeddings_response(std::strin
     return std::unexpected(wire::internal_error("embeddings are not supported by this provider adapter"));
 }
 
+bool Adapter::serves_responses(const Target&, std::string_view) const
+{
+    return false;
+}
+
+std::expected<UpstreamRequest, wire::Failure> Adapter::responses_request(nlohmann::json, const Target& target,
+                                                                         std::string_view) const
+{
+    return std::unexpected(wire::internal_error(
+        "provider '" + (target.provider ? target.provider->name : std::string("?")) + "' has no native Responses API"));
+}
+
 namespace {
 /// The longest SSE line an upstream may send before its stream is treated as malformed: an
 /// endless line must not make the daemon hold an endless buffer.

@@ -108,6 +108,16 @@ public:
                                                                              const Target& target) const;
     virtual std::expected<ChatResult, wire::Failure> embeddings_response(std::string_view body,
                                                                          const Target& target) const;
+
+    /// Whether `target`'s provider serves the OpenAI Responses API itself for `operation`
+    /// ("" for POST /responses, "/compact", "/input_tokens"), so a /v1/responses body can
+    /// pass through natively. Default: no (the surface translates through the chat form).
+    virtual bool serves_responses(const Target& target, std::string_view operation) const;
+    /// The native Responses request for `operation`: `body` unchanged but for `model`
+    /// (set to Target::model), the provider's path and auth. Only called when
+    /// serves_responses() said yes; a Failure for a target that lacks what it needs.
+    virtual std::expected<UpstreamRequest, wire::Failure> responses_request(nlohmann::json body, const Target& target,
+                                                                            std::string_view operation) const;
 };
 
 /// Each format's adapter, defined in its own file (openai_compat.cpp, anthropic.cpp, gemini.cpp, ...).

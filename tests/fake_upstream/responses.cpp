@@ -2,6 +2,11 @@
 // /v1/responses/{id}, GET /v1/responses/{id}/input_items, POST /v1/responses/input_tokens,
 // POST /v1/responses/compact. Answers come from make_answer() like every other format;
 // errors are OpenAI's, faults are the shared ones.
+//
+// Azure OpenAI serves the same API on its v1 surface (base URL http://127.0.0.1:PORT/openai):
+// POST /openai/v1/responses, GET/DELETE /openai/v1/responses/{id}, the deployment in the
+// body's `model`, `api-key` (or Bearer) auth, no api-version (only "preview" is accepted, as
+// a dated version is refused on /openai/v1 paths).
 
 #include <ctime>
 #include <deque>
@@ -60,8 +65,16 @@ bool bool_at(const json& body, const char* key, bool fallback)
     return it != body.end() && it->is_boolean() ? it->get<bool>() : fallback;
 }
 
+bool is_azure(const httplib::Request& req)
+{
+    return req.path.starts_with("/openai/");
+}
+
 bool authorized(const httplib::Request& req)
 {
+    if (is_azure(req) && req.get_header_value("api-key").find_first_not_of(' ') != std::string::npos) {
+        return true;
+    }
     std::string auth = req.get_header_value("Authorization");
     return auth.size() > 7 && lower(auth.substr(0, 7)) == "bearer " &&
            auth.find_first_not_of(' ', 7) != std::string::npos;
@@ -491,6 +504,28 @@ std::optional<json> previous_items(const json& body, httplib::Response& res)
 
 bool require_auth(const httplib::Request& req, httplib::Response& res)
 {
+    if (is_azure(req)) {
+        if (!authorized(req)) {
+            send_json(res, 401,
+                      json{{"error",
+                            {{"code", "401"},
+                             {"message",
+                              "Access denied due to invalid subscription key or wrong API endpoint. Make "
+                              "sure to provide a valid key for an active subscription and use a correct "
+                              "regional API endpoint for your resource."}}}}
+                          .dump());
+            return false;
+        }
+        if (std::string v = req.get_param_value("api-version"); !v.empty() && v != "preview") {
+            send_json(res, 400,
+                      json{{"error",
+                            {{"code", "BadRequest"},
+                             {"message", "api-version query parameter is not allowed when using /v1 path"}}}}
+                          .dump());
+            return false;
+        }
+        return true;
+    }
     if (authorized(req)) {
         return true;
     }
@@ -707,6 +742,11 @@ void register_responses(httplib::Server& svr, FakeState& state)
     svr.Get(R"((?:/v1)?/responses/([^/]+)/input_items)", recorded(state, get_input_items));
     svr.Get(R"((?:/v1)?/responses/([^/]+))", recorded(state, get_response));
     svr.Delete(R"((?:/v1)?/responses/([^/]+))", recorded(state, delete_response));
+    // Azure OpenAI's v1 surface (create, retrieve, input items, delete).
+    svr.Post(R"(/openai/v1/responses)", recorded(state, create_response));
+    svr.Get(R"(/openai/v1/responses/([^/]+)/input_items)", recorded(state, get_input_items));
+    svr.Get(R"(/openai/v1/responses/([^/]+))", recorded(state, get_response));
+    svr.Delete(R"(/openai/v1/responses/([^/]+))", recorded(state, delete_response));
 }
 
 }  // namespace aigw::fake

@@ -125,3 +125,73 @@ test('the Anthropic SDK reads a cached answer, plain and streamed, from a transl
   assert.equal(streamed.stop_reason, first.stop_reason);
   assert.equal(await upstreamChats(), before + 1);
 });
+
+/// Responses requests the fake upstream has received (native /responses or translated /messages).
+async function upstreamResponses() {
+  return (await stack.upstreamRequests()).filter((r) => /\/responses$|\/v1\/messages$/.test(r.path)).length;
+}
+
+for (const model of ['openai/gpt-4o-mini', 'azure/my-gpt4o-mini', 'anthropic/claude-haiku-4-5']) {
+  test(`/v1/responses on ${model}: a hit is a new stored response, plain and replayed as the event stream`, async () => {
+    const client = stack.openai();
+    const body = { model, instructions: 'be brief', input: `responses cache for ${model}` };
+    const before = await upstreamResponses();
+    const first = await client.responses.create(body, CACHE_ON).withResponse();
+    assert.equal(gatewayHeaders(first.response.headers).cache, 'MISS');
+    const second = await client.responses.create(body, CACHE_ON).withResponse();
+    const h = gatewayHeaders(second.response.headers);
+    assert.equal(h.cache, 'HIT');
+    assert.equal(h.cost, 0);
+    assert.notEqual(second.data.id, first.data.id, 'a hit is a response of its own');
+    assert.equal(second.data.output_text, first.data.output_text);
+    assert.match(second.data.output_text, /responses cache for/);
+    assert.deepEqual(second.data.usage, first.data.usage);
+    assert.equal(await upstreamResponses(), before + 1, 'the hit did not reach the upstream');
+
+    // Streamed: the documented events, sequence numbers from 0, parsed by the SDK.
+    const { data: stream, response } = await client.responses.create({ ...body, stream: true }, CACHE_ON).withResponse();
+    assert.equal(response.headers.get('x-aigw-cache'), 'HIT');
+    const types = [];
+    const seqs = [];
+    let text = '';
+    let completed = null;
+    for await (const ev of stream) {
+      types.push(ev.type);
+      seqs.push(ev.sequence_number);
+      if (ev.type === 'response.output_text.delta') text += ev.delta;
+      if (ev.type === 'response.completed') completed = ev.response;
+    }
+    assert.deepEqual(seqs, seqs.map((_, i) => i));
+    assert.equal(types[0], 'response.created');
+    for (const t of ['response.output_item.added', 'response.content_part.added', 'response.output_text.done',
+      'response.output_item.done']) {
+      assert.ok(types.includes(t), `${t} missing from ${types.join(' ')}`);
+    }
+    assert.equal(text, first.data.output_text);
+    assert.ok(completed && completed.id !== first.data.id && completed.id !== second.data.id);
+    const helper = await client.responses.stream(body, CACHE_ON).finalResponse();
+    assert.equal(helper.output_text, first.data.output_text);
+    assert.equal(await upstreamResponses(), before + 1);
+
+    // The hit was stored: retrieve it, and previous_response_id continues from it.
+    assert.equal((await client.responses.retrieve(second.data.id)).output_text, first.data.output_text);
+    const next = await client.responses.create({ model, input: 'and after the cache?', previous_response_id: second.data.id });
+    assert.equal(next.status, 'completed');
+    assert.equal(await upstreamResponses(), before + 2);
+  });
+}
+
+test('/v1/responses: a different input, or x-aigw-cache off, is never answered from the cache', async () => {
+  const client = stack.openai();
+  const body = { model: 'openai/gpt-4o-mini', input: 'responses cache miss check' };
+  await client.responses.create(body, CACHE_ON);
+  const other = await client.responses.create({ ...body, input: 'responses cache miss check, reworded' }, CACHE_ON).withResponse();
+  assert.equal(other.response.headers.get('x-aigw-cache'), 'MISS');
+  const off = await client.responses.create(body, { headers: { 'x-aigw-cache': 'off' } }).withResponse();
+  assert.equal(off.response.headers.get('x-aigw-cache'), 'MISS');
+  // metadata and store say how to deliver, not what to answer: still a hit.
+  const hit = await client.responses.create({ ...body, metadata: { run: '2' }, store: false }, CACHE_ON).withResponse();
+  assert.equal(hit.response.headers.get('x-aigw-cache'), 'HIT');
+  assert.deepEqual(hit.data.metadata, { run: '2' });
+  assert.equal(hit.data.store, false);
+});

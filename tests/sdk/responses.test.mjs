@@ -1,6 +1,7 @@
-// The Responses API (/v1/responses) through the official openai SDK: OpenAI served natively
-// (the body and the stream relayed), Anthropic, Gemini and the mock translated through the
-// canonical form, plain and streamed, with tools, and the request each upstream received.
+// The Responses API (/v1/responses) through the official openai SDK: OpenAI and Azure served
+// natively (the body and the stream relayed), Anthropic, Gemini and the mock translated
+// through the canonical form, plain and streamed, with tools, and the request each upstream
+// received.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 
@@ -23,6 +24,8 @@ const WEATHER = {
 
 const MODELS = [
   { model: 'openai/gpt-4o-mini', provider: 'openai', path: /^\/v1\/responses$/ },
+  // Azure deployments are not in the catalog: unpriced.
+  { model: 'azure/my-gpt4o-mini', provider: 'azure', path: /^\/openai\/v1\/responses$/, unpriced: true },
   { model: 'anthropic/claude-haiku-4-5', provider: 'anthropic', path: /^\/v1\/messages$/ },
   { model: 'gemini/gemini-2.5-flash', provider: 'gemini', path: /generatecontent/i },
   { model: 'cohere/command-r-08-2024', provider: 'cohere', path: /^\/v2\/chat$/ },
@@ -62,6 +65,12 @@ for (const { model, provider, path, unpriced } of MODELS) {
       assert.equal(up.json.model, 'gpt-4o-mini');
       assert.equal(up.json.instructions, 'be brief');
       assert.equal(up.json.input, 'hello there world');
+    } else if (provider === 'azure') {
+      // Native on Azure's v1 API: api-key auth, the deployment as the model, no api-version.
+      assert.equal(up.headers['api-key'], FAKE_KEYS.azure);
+      assert.equal(up.headers.authorization, undefined);
+      assert.equal(up.query, '');
+      assert.deepEqual(up.json, { model: 'my-gpt4o-mini', instructions: 'be brief', input: 'hello there world' });
     } else if (provider === 'anthropic') {
       assert.equal(up.headers['x-api-key'], FAKE_KEYS.anthropic);
       assert.equal(up.json.model, 'claude-haiku-4-5');
@@ -119,6 +128,57 @@ for (const { model, provider, path, unpriced } of MODELS) {
   });
 }
 
+/// A request only native passthrough carries as is: a custom tool, include values, a
+/// reasoning summary, metadata. The fake answers with its own reasoning item
+/// (encrypted_content "fake-encrypted:N"), which the translated path would never produce.
+const NATIVE_ONLY = {
+  input: 'hello from the azure sdk test',
+  reasoning: { effort: 'low', summary: 'auto' },
+  include: ['reasoning.encrypted_content'],
+  tools: [{ type: 'custom', name: 'apply_patch', description: 'edit files' }],
+  metadata: { case: 'azure-native' },
+};
+
+test('Azure gets the native Responses body (custom tool, include, reasoning), plain and streamed', async () => {
+  const client = stack.openai();
+  for (const stream of [false, true]) {
+    await stack.clearUpstream();
+    const body = { model: 'azure/my-gpt4o-mini', ...NATIVE_ONLY };
+    const final = stream
+      ? await client.responses.stream(body).finalResponse()
+      : await client.responses.create(body);
+    assert.equal(final.status, 'completed');
+    const reasoning = final.output.find((o) => o.type === 'reasoning');
+    assert.ok(reasoning, JSON.stringify(final.output));
+    assert.match(reasoning.encrypted_content, /^fake-encrypted:/, 'the upstream\'s own item, relayed');
+    assert.match(final.output_text, /hello from the azure sdk test/);
+
+    const ups = await stack.upstreamRequests();
+    assert.ok(!ups.some((r) => r.path.includes('/chat/completions')), 'not translated to chat');
+    const up = ups.filter((r) => r.path === '/openai/v1/responses');
+    assert.equal(up.length, 1, JSON.stringify(ups.map((r) => r.path)));
+    assert.equal(up[0].headers['api-key'], FAKE_KEYS.azure);
+    const expected = { ...body, model: 'my-gpt4o-mini' };
+    if (stream) expected.stream = true;
+    assert.deepEqual(up[0].json, expected);
+  }
+});
+
+test('a built-in tool to a provider that cannot run it is a 400 naming the tool type and the provider', async () => {
+  const client = stack.openai();
+  await stack.clearUpstream();
+  for (const type of ['web_search', 'web_search_preview', 'file_search', 'code_interpreter', 'image_generation']) {
+    for (const stream of [false, true]) {
+      await assert.rejects(
+        client.responses.create({ model: 'anthropic/claude-haiku-4-5', input: 'look it up', tools: [{ type }], stream }),
+        (e) => e.status === 400 && e.error?.param === 'tools' && e.message.includes(`tool type '${type}'`) &&
+          e.message.includes("provider 'anthropic'"),
+      );
+    }
+  }
+  assert.equal((await stack.upstreamRequests()).length, 0, 'nothing went upstream with the tool dropped');
+});
+
 test('responses from the mock provider, streamed, without any key', async () => {
   const client = stack.openai();
   const stream = client.responses.stream({ model: 'mock/echo', input: 'ping pong' });
@@ -140,8 +200,8 @@ for (const { model, provider, path } of MODELS) {
     const sent = JSON.stringify(up[0].json);
     assert.ok(sent.includes('My name is Ada and I like tea'), `first turn missing upstream: ${sent}`);
     assert.ok(sent.includes('What is my name'), sent);
-    if (provider === 'openai') {
-      assert.equal(up[0].json.previous_response_id, undefined, 'OpenAI gets the conversation, not our id');
+    if (provider === 'openai' || provider === 'azure') {
+      assert.equal(up[0].json.previous_response_id, undefined, 'a native provider gets the conversation, not our id');
     }
 
     const got = await client.responses.retrieve(second.id);

@@ -12,6 +12,11 @@
 //     POST {base}/deployments/{deployment}/chat/completions?api-version={v}
 //   "v1" (the version-less v1 API): POST {base}/v1/chat/completions, deployment in "model"
 //   "preview": as v1, with ?api-version=preview
+//
+// The Responses API (/v1/responses passes through natively) exists only on the v1 API,
+// whatever api_version says: POST {base}/v1/responses with the deployment in "model", no
+// api-version (Microsoft's "API version lifecycle": the v1 API needs none), `api-key` auth;
+// "preview" still adds ?api-version=preview.
 
 #include "daemon/providers/adapter.hpp"
 #include "daemon/providers/json_access.hpp"
@@ -75,8 +80,8 @@ std::string_view url_path(std::string_view url)
     return path;
 }
 
-/// The path (relative to Target::base_url) of an operation ("chat/completions", "embeddings").
-std::expected<std::string, wire::Failure> azure_path(const Target& t, std::string_view operation)
+/// Why `t` cannot be called: no endpoint, or no deployment name; nullopt when it can.
+std::optional<wire::Failure> target_problem(const Target& t)
 {
     if (t.base_url.empty()) {
         const std::string name = provider_name(t);
@@ -90,11 +95,20 @@ std::expected<std::string, wire::Failure> azure_path(const Target& t, std::strin
                                   "then restart the daemon",
                               "model");
         f.code = "azure_endpoint_missing";
-        return std::unexpected(std::move(f));
+        return f;
     }
     if (t.model.empty()) {
-        return std::unexpected(wire::bad_request(
-            "the Azure deployment name is missing: use model \"" + provider_name(t) + "/DEPLOYMENT\"", "model"));
+        return wire::bad_request(
+            "the Azure deployment name is missing: use model \"" + provider_name(t) + "/DEPLOYMENT\"", "model");
+    }
+    return std::nullopt;
+}
+
+/// The path (relative to Target::base_url) of an operation ("chat/completions", "embeddings").
+std::expected<std::string, wire::Failure> azure_path(const Target& t, std::string_view operation)
+{
+    if (auto problem = target_problem(t)) {
+        return std::unexpected(std::move(*problem));
     }
     const std::string_view base_path = url_path(t.base_url);
     // The bare resource URL: Azure serves the inference API under /openai.
@@ -115,6 +129,24 @@ std::expected<std::string, wire::Failure> azure_path(const Target& t, std::strin
     }
     return prefix + "/deployments/" + percent_encode(t.model) + "/" + std::string(operation) +
            "?api-version=" + percent_encode(version);
+}
+
+/// The v1 API's path of a Responses operation ("/responses" + suffix), relative to Target::base_url.
+std::expected<std::string, wire::Failure> azure_responses_path(const Target& t, std::string_view operation)
+{
+    if (auto problem = target_problem(t)) {
+        return std::unexpected(std::move(*problem));
+    }
+    const std::string_view base_path = url_path(t.base_url);
+    std::string path = base_path.empty() ? "/openai" : "";
+    if (!base_path.ends_with("/v1")) {
+        path += "/v1";
+    }
+    path += "/responses" + std::string(operation);
+    if (option(t, "api_version") == "preview") {
+        path += "?api-version=preview";
+    }
+    return path;
 }
 
 /// Azure authenticates with `api-key`, not `Authorization: Bearer`.
@@ -270,6 +302,25 @@ public:
                                                                  const Target& target) const override
     {
         return openai_adapter().embeddings_response(body, target);
+    }
+
+    /// POST /responses only: compact and input_tokens are OpenAI's own (the gateway answers
+    /// them for Azure as for any translated provider).
+    bool serves_responses(const Target&, std::string_view operation) const override { return operation.empty(); }
+
+    std::expected<UpstreamRequest, wire::Failure> responses_request(json body, const Target& target,
+                                                                    std::string_view operation) const override
+    {
+        auto path = azure_responses_path(target, operation);
+        if (!path) {
+            return std::unexpected(std::move(path.error()));
+        }
+        body["model"] = target.model;
+        UpstreamRequest req;
+        req.path = std::move(*path);
+        req.body = wire::dump_json(body);
+        azure_headers(req.headers, target);
+        return req;
     }
 };
 

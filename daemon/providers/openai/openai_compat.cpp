@@ -132,6 +132,31 @@ public:
         return r;
     }
 
+    /// OpenAI itself, and an OpenAI-compatible server configured with `responses = "native"`
+    /// under [providers.NAME] (one that serves /responses, e.g. vLLM or a proxy in front of OpenAI).
+    bool serves_responses(const Target& target, std::string_view) const override
+    {
+        if (target.provider == nullptr) {
+            return false;
+        }
+        if (target.provider->name == "openai") {
+            return true;
+        }
+        auto opt = target.provider->options.find("responses");
+        return opt != target.provider->options.end() && opt->second == "native";
+    }
+
+    std::expected<UpstreamRequest, wire::Failure> responses_request(nlohmann::json body, const Target& target,
+                                                                    std::string_view operation) const override
+    {
+        body["model"] = target.model;
+        UpstreamRequest req;
+        req.path = "/responses" + std::string(operation);
+        req.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        auth_headers(req.headers, target);
+        return req;
+    }
+
 private:
     static void auth_headers(HeaderList& headers, const Target& target)
     {

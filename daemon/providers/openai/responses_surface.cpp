@@ -485,7 +485,7 @@ std::expected<json, wire::Failure> tools_of(const json& tools)
             return std::unexpected(
                 wire::bad_request("tool type '" + type +
                                       "' is not supported by aigw for non-OpenAI models (only function and custom "
-                                      "tools are); use an OpenAI model for OpenAI's built-in tools.",
+                                      "tools are); use an OpenAI or Azure model for OpenAI's built-in tools.",
                                   "tools"));
         }
     }
@@ -1342,6 +1342,170 @@ std::string ResponsesStreamWriter::error_event(const wire::Failure& failure, std
 
 // -------------------------------------------------------------------------------------------
 
+wire::Failure translation_failure_for(wire::Failure failure, std::string_view provider)
+{
+    failure.message = "provider '" + std::string(provider) +
+                      "' has no Responses API of its own, so aigw translates the request for it, and " +
+                      failure.message;
+    return failure;
+}
+
+bool responses_cacheable(const json& response)
+{
+    if (!response.is_object() || string_at(response, "object") != "response" || !response.contains("output") ||
+        !response["output"].is_array()) {
+        return false;
+    }
+    const std::string status = string_at(response, "status");
+    return status == "completed" || status == "incomplete";
+}
+
+json responses_from_cache(json cached, const std::string& response_id, std::int64_t created_at, const json& request)
+{
+    if (!cached.is_object()) {
+        return cached;
+    }
+    auto base_of = [](std::string_view id) {
+        if (id.starts_with("resp_")) {
+            id.remove_prefix(5);
+        }
+        return std::string(id);
+    };
+    const std::string old_base = base_of(string_at(cached, "id"));
+    const std::string new_base = base_of(response_id);
+    cached["id"] = response_id;
+    cached["created_at"] = created_at;
+    if (auto out = cached.find("output"); out != cached.end() && out->is_array() && !old_base.empty()) {
+        for (auto& item : *out) {
+            if (!item.is_object() || !item.contains("id") || !item["id"].is_string()) {
+                continue;
+            }
+            std::string id = item["id"].get<std::string>();
+            if (auto at = id.find("_" + old_base + "_"); at != std::string::npos) {
+                id.replace(at + 1, old_base.size(), new_base);
+                item["id"] = std::move(id);
+            }
+        }
+    }
+    for (const char* key :
+         {"metadata", "user", "store", "previous_response_id", "safety_identifier", "prompt_cache_key"}) {
+        if (!cached.contains(key)) {
+            continue;
+        }
+        auto r = request.is_object() ? request.find(key) : request.end();
+        if (r != request.end() && !r->is_null()) {
+            cached[key] = *r;
+        } else if (std::string_view(key) == "store") {
+            cached[key] = true;
+        } else if (std::string_view(key) == "metadata") {
+            cached[key] = json::object();
+        } else {
+            cached[key] = nullptr;
+        }
+    }
+    return cached;
+}
+
+std::vector<std::string> responses_replay_events(const json& response)
+{
+    std::vector<std::string> out;
+    std::int64_t seq = 0;
+    auto emit = [&](const char* type, json data) {
+        data["type"] = type;
+        data["sequence_number"] = seq++;
+        out.push_back(wire::sse_event(type, dump(data)));
+    };
+    json start = response;
+    start["status"] = "in_progress";
+    start["output"] = json::array();
+    start["usage"] = nullptr;
+    start["incomplete_details"] = nullptr;
+    emit("response.created", {{"response", start}});
+    emit("response.in_progress", {{"response", start}});
+    const json& output =
+        response.contains("output") && response["output"].is_array() ? response["output"] : json::array();
+    for (std::size_t i = 0; i < output.size(); ++i) {
+        const json& item = output[i];
+        if (!item.is_object()) {
+            continue;
+        }
+        const std::string type = string_at(item, "type");
+        const json id = item.contains("id") ? item["id"] : json(nullptr);
+        auto at = [&](json extra) {
+            extra["item_id"] = id;
+            extra["output_index"] = i;
+            return extra;
+        };
+        json added = item;
+        if (added.contains("status")) {
+            added["status"] = "in_progress";
+        }
+        if (type == "message") {
+            added["content"] = json::array();
+        } else if (type == "reasoning") {
+            added["summary"] = json::array();
+            added.erase("encrypted_content");
+        } else if (type == "function_call") {
+            added["arguments"] = "";
+        } else if (type == "custom_tool_call") {
+            added["input"] = "";
+        }
+        emit("response.output_item.added", {{"output_index", i}, {"item", std::move(added)}});
+        if (type == "message" && item.contains("content") && item["content"].is_array()) {
+            const json& parts = item["content"];
+            for (std::size_t c = 0; c < parts.size(); ++c) {
+                const json& part = parts[c];
+                const std::string part_type = string_at(part, "type");
+                json empty = part;
+                if (part_type == "output_text") {
+                    empty["text"] = "";
+                    if (empty.contains("annotations")) {
+                        empty["annotations"] = json::array();
+                    }
+                } else if (part_type == "refusal") {
+                    empty["refusal"] = "";
+                }
+                emit("response.content_part.added", at({{"content_index", c}, {"part", std::move(empty)}}));
+                if (part_type == "output_text") {
+                    const std::string text = string_at(part, "text");
+                    emit("response.output_text.delta",
+                         at({{"content_index", c}, {"delta", text}, {"logprobs", json::array()}}));
+                    emit("response.output_text.done",
+                         at({{"content_index", c}, {"text", text}, {"logprobs", json::array()}}));
+                } else if (part_type == "refusal") {
+                    const std::string text = string_at(part, "refusal");
+                    emit("response.refusal.delta", at({{"content_index", c}, {"delta", text}}));
+                    emit("response.refusal.done", at({{"content_index", c}, {"refusal", text}}));
+                }
+                emit("response.content_part.done", at({{"content_index", c}, {"part", part}}));
+            }
+        } else if (type == "reasoning" && item.contains("summary") && item["summary"].is_array()) {
+            const json& parts = item["summary"];
+            for (std::size_t k = 0; k < parts.size(); ++k) {
+                const std::string text = string_at(parts[k], "text");
+                emit("response.reasoning_summary_part.added",
+                     at({{"summary_index", k}, {"part", {{"type", "summary_text"}, {"text", ""}}}}));
+                emit("response.reasoning_summary_text.delta", at({{"summary_index", k}, {"delta", text}}));
+                emit("response.reasoning_summary_text.done", at({{"summary_index", k}, {"text", text}}));
+                emit("response.reasoning_summary_part.done", at({{"summary_index", k}, {"part", parts[k]}}));
+            }
+        } else if (type == "function_call") {
+            const std::string args = string_at(item, "arguments");
+            emit("response.function_call_arguments.delta", at({{"delta", args}}));
+            emit("response.function_call_arguments.done",
+                 at({{"arguments", args}, {"name", item.value("name", json())}}));
+        } else if (type == "custom_tool_call") {
+            const std::string input = string_at(item, "input");
+            emit("response.custom_tool_call_input.delta", at({{"delta", input}}));
+            emit("response.custom_tool_call_input.done", at({{"input", input}}));
+        }
+        emit("response.output_item.done", {{"output_index", i}, {"item", item}});
+    }
+    const bool incomplete = string_at(response, "status") == "incomplete";
+    emit(incomplete ? "response.incomplete" : "response.completed", {{"response", response}});
+    return out;
+}
+
 std::expected<wire::Usage, wire::Failure> responses_usage(const json& response)
 {
     if (!response.is_object() || string_at(response, "object") != "response") {
@@ -1379,6 +1543,9 @@ std::expected<void, wire::Failure> ResponsesStreamTap::on_event(const wire::SseE
     json data = json::parse(ev.data, nullptr, false);
     if (data.is_discarded() || !data.is_object()) {
         return std::unexpected(upstream_failure("upstream sent a malformed answer: a stream event is not JSON"));
+    }
+    if (auto seq = data.find("sequence_number"); seq != data.end() && seq->is_number_integer()) {
+        m_last_sequence = std::max(m_last_sequence, seq->get<std::int64_t>());
     }
     std::string type = string_at(data, "type");
     if (type.empty()) {

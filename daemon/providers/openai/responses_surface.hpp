@@ -46,6 +46,12 @@ std::expected<nlohmann::json, wire::Failure> responses_request_to_canonical(
     const nlohmann::json& body, const std::vector<nlohmann::json>& previous_items = {},
     const ResponsesItemLookup& lookup = {});
 
+/// A failure of responses_request_to_canonical as sent to the client when the route's
+/// `provider` has no Responses API of its own: the message names the provider (so a
+/// built-in tool reads "provider 'anthropic' ... tool type 'web_search' is not supported
+/// ..."). Status, type, param and code are kept.
+wire::Failure translation_failure_for(wire::Failure failure, std::string_view provider);
+
 /// What the answer needs from its request: the ids, and the request itself for the fields
 /// a `response` object echoes (instructions, tools, tool_choice, temperature, ...) and to
 /// know which tools were custom (their calls go back as custom_tool_call items).
@@ -137,6 +143,29 @@ std::expected<wire::Usage, wire::Failure> responses_usage(const nlohmann::json& 
 /// The output items of a `response` object, to store for a later previous_response_id.
 std::vector<nlohmann::json> responses_output_items(const nlohmann::json& response);
 
+/// Whether a `response` object may go to the response cache: a whole answer (status
+/// completed, or incomplete: it stopped at max_output_tokens or a filter, as a chat answer
+/// with finish_reason length is cached), never failed, cancelled, queued or in progress.
+bool responses_cacheable(const nlohmann::json& response);
+
+/// A cached `response` object made into this request's own answer: `response_id` and
+/// `created_at`; item ids that were derived from the old response id (the gateway's own,
+/// "msg_<id>_0") derived from the new one, the provider's own item ids kept; and the
+/// fields that only echo how the request was delivered (metadata, user, store,
+/// previous_response_id, safety_identifier, prompt_cache_key), which the cache key leaves
+/// out, taken from `request`.
+nlohmann::json responses_from_cache(nlohmann::json cached, const std::string& response_id, std::int64_t created_at,
+                                    const nlohmann::json& request);
+
+/// The documented event sequence of a finished `response` object, for a cached answer a
+/// client asked to stream: response.created and response.in_progress (status in_progress,
+/// no output), per output item output_item.added, its content events in one delta each
+/// (content_part / output_text or refusal, reasoning_summary_part / _text,
+/// function_call_arguments, custom_tool_call_input), output_item.done; then
+/// response.completed or response.incomplete with the whole response. `sequence_number`
+/// counts from 0. Each string is one complete "event: X\ndata: {...}\n\n".
+std::vector<std::string> responses_replay_events(const nlohmann::json& response);
+
 /// Watches a native Responses SSE stream (OpenAI, Azure) that is relayed byte for byte:
 /// appends one marker chunk (a content delta) when the first output item starts, so the
 /// relay knows the answer began; finished on response.completed / response.incomplete, with
@@ -148,8 +177,12 @@ public:
     wire::Usage usage() const override { return m_usage; }
     /// The response object of the terminal event (null before it).
     const nlohmann::json& final_response() const { return m_response; }
+    /// The sequence_number an event the gateway appends must carry: one past the last
+    /// upstream event's (0 before any event had one).
+    std::int64_t next_sequence_number() const { return m_last_sequence + 1; }
 
 private:
+    std::int64_t m_last_sequence = -1;
     bool m_finished = false;
     wire::Usage m_usage;
     nlohmann::json m_response;

@@ -1,9 +1,10 @@
 // The OpenAI Responses surface: POST /v1/responses, GET and DELETE /v1/responses/{id},
 // GET /v1/responses/{id}/input_items.
-// To OpenAI itself it is native passthrough: the client's body goes upstream with only the
-// model and auth changed, and the answer (or stream) comes back byte for byte, usage read
-// from response.completed. To every other provider it goes through the canonical (chat)
-// form and back (providers/openai/responses_surface.hpp), streaming included.
+// To OpenAI and Azure (and an OpenAI-compatible server configured with responses = "native")
+// it is native passthrough: the client's body goes upstream with only the model and auth
+// changed (Adapter::responses_request), and the answer (or stream) comes back byte for byte,
+// usage read from response.completed. To every other provider it goes through the canonical
+// (chat) form and back (providers/openai/responses_surface.hpp), streaming included.
 //
 // With `store` (the default, as at OpenAI) the response, its input items and the whole
 // conversation so far go to the response store (ledger/response_store.hpp), so that
@@ -14,6 +15,7 @@
 // providers the gateway summarises with the same model / estimates the count.
 
 #include "daemon/ledger/response_store.hpp"
+#include "daemon/pipeline/cache_glue.hpp"
 #include "daemon/limits/key_store.hpp"
 #include "daemon/providers/json_access.hpp"
 #include "daemon/providers/openai/responses_surface.hpp"
@@ -34,12 +36,14 @@ using pipeline::StreamWriter;
 namespace {
 
 using OnResponse = std::function<void(const nlohmann::json&)>;
+/// A finished answer: the response object, its usage and cost.
+using OnFinished = std::function<void(const nlohmann::json&, const wire::Usage&, double)>;
 
 /// Writes canonical chunks as the Responses event sequence.
 class ResponsesSurfaceWriter final : public StreamWriter {
 public:
     /// `on_done` gets the final response object of a stream that completed.
-    ResponsesSurfaceWriter(providers::ResponsesContext ctx, OnResponse on_done)
+    ResponsesSurfaceWriter(providers::ResponsesContext ctx, OnFinished on_done)
         : m_writer(std::move(ctx)), m_on_done(std::move(on_done))
     {}
     void chunk(const nlohmann::json& chunk, std::string& out) override
@@ -48,13 +52,13 @@ public:
             out += s;
         }
     }
-    void done(const wire::Usage&, double, std::string& out) override
+    void done(const wire::Usage& usage, double cost_usd, std::string& out) override
     {
         for (auto& s : m_writer.finish()) {
             out += s;
         }
         if (m_on_done) {
-            m_on_done(m_writer.response());
+            m_on_done(m_writer.response(), usage, cost_usd);
         }
     }
     void error(const wire::Failure& f, std::string& out) override
@@ -66,18 +70,23 @@ public:
 
 private:
     providers::ResponsesStreamWriter m_writer;
-    OnResponse m_on_done;
+    OnFinished m_on_done;
 };
 
-/// Relays OpenAI's own stream; only adds an error event when it was cut.
+/// Relays the provider's own stream; only adds an error event when it was cut, numbered
+/// after the last upstream event (`tap` outlives the writer: the stream owns it).
 class PassthroughWriter final : public StreamWriter {
 public:
+    explicit PassthroughWriter(const providers::ResponsesStreamTap& tap) : m_tap(tap) {}
     void chunk(const nlohmann::json&, std::string&) override {}
     void done(const wire::Usage&, double, std::string&) override {}
     void error(const wire::Failure& f, std::string& out) override
     {
-        out += providers::ResponsesStreamWriter::error_event(f, 0);
+        out += providers::ResponsesStreamWriter::error_event(f, m_tap.next_sequence_number());
     }
+
+private:
+    const providers::ResponsesStreamTap& m_tap;
 };
 
 std::string new_response_id()
@@ -85,24 +94,20 @@ std::string new_response_id()
     return "resp_" + limits::random_hex(24);
 }
 
-/// OpenAI itself (not the OpenAI-compatible providers, which have no Responses API).
-bool serves_responses_natively(const routing::Route& route)
+/// Whether `route`'s provider has its own Responses API for `operation` ("" = POST
+/// /responses): OpenAI, Azure (create only), an OpenAI-compatible server configured with
+/// responses = "native".
+bool serves_responses_natively(const routing::Route& route, std::string_view operation = {})
 {
-    const auto* p = route.resolved.provider;
-    return p != nullptr && p->wire == config::WireFormat::openai && p->name == "openai";
+    return route.adapter != nullptr && route.adapter->serves_responses(route.target, operation);
 }
 
-providers::UpstreamRequest passthrough_request(nlohmann::json body, const providers::Target& target)
+/// The client's body for the provider's own Responses API: only model, path and auth change.
+std::expected<providers::UpstreamRequest, wire::Failure> passthrough_request(const nlohmann::json& body,
+                                                                             const routing::Route& route,
+                                                                             std::string_view operation = {})
 {
-    body["model"] = target.model;
-    providers::UpstreamRequest up;
-    up.path = "/responses";
-    up.body = wire::dump_json(body);
-    up.headers.emplace_back("Content-Type", "application/json");
-    if (!target.api_key.empty()) {
-        up.headers.emplace_back("Authorization", "Bearer " + target.api_key);
-    }
-    return up;
+    return route.adapter->responses_request(body, route.target, operation);
 }
 
 /// The checks every request gets before routing.
@@ -324,32 +329,73 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
         }
     };
 
-    std::string native_error_body;  ///< OpenAI's own error, relayed as is when it is the last word
+    // The response cache (exact, as for chat): keyed on the body as it would go upstream
+    // natively (previous_response_id resolved into the stored conversation in front of the
+    // input) minus what only says how to deliver it, marked so that Responses entries never
+    // meet chat's. A hit is a new response (new id, stored when `store` is on) so that
+    // previous_response_id keeps working; replayed as the event sequence for a stream.
+    // `conversation` names state kept at OpenAI, so such a request is never cached.
+    const bool cacheable_request = !body->contains("conversation") || (*body)["conversation"].is_null();
+    auto cache_answer = [&d, ex](const nlohmann::json& response, const wire::Usage& u, double cost) {
+        if (providers::responses_cacheable(response)) {
+            pipeline::cache_store_body(d, *ex, wire::dump_json(response), u, cost);
+        }
+    };
+    if (cacheable_request) {
+        nlohmann::json keyed = native_body;
+        keyed["aigw_cache_surface"] = "responses";
+        auto fresh = [&](const nlohmann::json& cached) {
+            nlohmann::json r = providers::responses_from_cache(cached, ctx.response_id, ctx.created_at, *body);
+            remember(r);
+            return r;
+        };
+        pipeline::CachedReplay replay;
+        replay.body = [&](const nlohmann::json& cached) { return wire::dump_json(fresh(cached)); };
+        replay.stream = [&](const nlohmann::json& cached) {
+            std::string events;
+            for (const auto& e : providers::responses_replay_events(fresh(cached))) {
+                events += e;
+            }
+            return events;
+        };
+        if (co_await pipeline::serve_from_exact_cache(d, *ex, keyed, req, res, replay)) {
+            co_await out.send(std::move(res));  // a cache hit (or a bad cache header)
+            co_return;
+        }
+    } else {
+        res.set_header("x-aigw-cache", "MISS");
+    }
+
+    std::string native_error_body;  ///< the provider's own error, relayed as is when it is the last word
     std::shared_ptr<pipeline::StreamState> stream;
     providers::ResponsesStreamTap* native_tap = nullptr;  ///< owned by `stream` (a native stream)
     std::unique_ptr<StreamWriter> writer;
     std::string answer;
+    nlohmann::json answer_json;  ///< the non-stream answer's response object
     wire::Usage usage;
 
     auto attempt = [&](const routing::Route& route) -> asio::awaitable<std::expected<void, wire::Failure>> {
         native_error_body.clear();
         native_tap = nullptr;
         if (serves_responses_natively(route)) {
-            auto up = passthrough_request(native_body, route.target);
+            auto up = passthrough_request(native_body, route);
+            if (!up) {
+                co_return std::unexpected(std::move(up.error()));
+            }
             if (ex->stream) {
                 auto tap = std::make_unique<providers::ResponsesStreamTap>();
                 auto* tap_ptr = tap.get();
-                auto opened = co_await d.open_passthrough_stream(ex, up, std::move(tap), &native_error_body);
+                auto opened = co_await d.open_passthrough_stream(ex, *up, std::move(tap), &native_error_body);
                 native_error_body = wire::scrub_secrets(native_error_body, d.secrets_of(route));
                 if (!opened) {
                     co_return std::unexpected(std::move(opened.error()));
                 }
                 stream = std::move(*opened);
                 native_tap = tap_ptr;
-                writer = std::make_unique<PassthroughWriter>();
+                writer = std::make_unique<PassthroughWriter>(*tap_ptr);
                 co_return std::expected<void, wire::Failure>{};
             }
-            auto resp = co_await d.send(*ex, up);
+            auto resp = co_await d.send(*ex, *up);
             if (!resp) {
                 co_return std::unexpected(std::move(resp.error()));
             }
@@ -363,7 +409,7 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
                 wire::Failure f;
                 f.kind = wire::FailureKind::upstream;
                 f.status = 502;
-                f.message = "OpenAI's /responses answer is not JSON";
+                f.message = "the upstream's /responses answer is not JSON";
                 co_return std::unexpected(std::move(f));
             }
             auto u = providers::responses_usage(*parsed);
@@ -373,10 +419,15 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
             usage = *u;
             remember(*parsed);
             answer = std::move(resp->body);
+            answer_json = std::move(*parsed);
             co_return std::expected<void, wire::Failure>{};
         }
         if (!translated) {
-            co_return std::unexpected(translated.error());
+            // Never a silent drop: what the chat form cannot carry (a built-in tool, ...) is
+            // a 400 naming the field and this provider.
+            co_return std::unexpected(providers::translation_failure_for(
+                translated.error(),
+                route.target.provider != nullptr ? route.target.provider->name : route.resolved.id));
         }
         if (ex->stream) {
             auto opened = co_await d.open_chat_stream(ex, *translated);
@@ -384,7 +435,11 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
                 co_return std::unexpected(std::move(opened.error()));
             }
             stream = std::move(*opened);
-            writer = std::make_unique<ResponsesSurfaceWriter>(ctx, remember);
+            writer = std::make_unique<ResponsesSurfaceWriter>(
+                ctx, [remember, cache_answer](const nlohmann::json& response, const wire::Usage& u, double cost) {
+                    remember(response);
+                    cache_answer(response, u, cost);
+                });
             co_return std::expected<void, wire::Failure>{};
         }
         auto result = co_await d.chat_once(*ex, *translated);
@@ -395,6 +450,7 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
         const nlohmann::json response = providers::canonical_response_to_responses(result->body, ctx);
         remember(response);
         answer = wire::dump_json(response);
+        answer_json = response;
         co_return std::expected<void, wire::Failure>{};
     };
     auto served = co_await d.run(*ex, canonical, canonical, attempt);
@@ -411,11 +467,13 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
         co_await d.relay(std::move(stream), std::move(writer), out, std::move(res));
         if (native_tap != nullptr && native_tap->finished()) {
             remember(native_tap->final_response());
+            cache_answer(native_tap->final_response(), native_tap->usage(), d.cost_of(*ex, native_tap->usage()));
         }
         co_return;
     }
     const double cost = d.cost_of(*ex, usage);
     res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
+    cache_answer(answer_json, usage, cost);
     d.record(*ex, 200, usage, cost, {}, -1, d.config().log_bodies ? answer : std::string());
     res.set_content(std::move(answer));
     co_await out.send(std::move(res));
@@ -484,10 +542,12 @@ asio::awaitable<void> compact(Dispatcher& d, ledger::ResponseStore& store, http:
     std::string native_error_body;
     auto attempt = [&](const routing::Route& route) -> asio::awaitable<std::expected<void, wire::Failure>> {
         native_error_body.clear();
-        if (serves_responses_natively(route)) {
-            auto up = passthrough_request(native_body, route.target);
-            up.path = "/responses/compact";
-            auto resp = co_await d.send(*ex, up);
+        if (serves_responses_natively(route, "/compact")) {
+            auto up = passthrough_request(native_body, route, "/compact");
+            if (!up) {
+                co_return std::unexpected(std::move(up.error()));
+            }
+            auto resp = co_await d.send(*ex, *up);
             if (!resp) {
                 co_return std::unexpected(std::move(resp.error()));
             }
@@ -506,7 +566,8 @@ asio::awaitable<void> compact(Dispatcher& d, ledger::ResponseStore& store, http:
             co_return std::expected<void, wire::Failure>{};
         }
         if (!canonical) {
-            co_return std::unexpected(canonical.error());
+            co_return std::unexpected(providers::translation_failure_for(
+                canonical.error(), route.target.provider != nullptr ? route.target.provider->name : route.resolved.id));
         }
         auto result = co_await d.chat_once(*ex, *canonical);
         if (!result) {
@@ -577,10 +638,13 @@ asio::awaitable<void> input_tokens(Dispatcher& d, http::Request& req, http::Resp
         co_return;
     }
     ex->route = std::move(*route);
-    if (serves_responses_natively(ex->route)) {
-        auto up = passthrough_request(*body, ex->route.target);
-        up.path = "/responses/input_tokens";
-        auto resp = co_await d.send(*ex, up);
+    if (serves_responses_natively(ex->route, "/input_tokens")) {
+        auto up = passthrough_request(*body, ex->route, "/input_tokens");
+        if (!up) {
+            co_await send_failure(out, res, up.error());
+            co_return;
+        }
+        auto resp = co_await d.send(*ex, *up);
         if (!resp) {
             co_await send_failure(out, res, resp.error());
             co_return;

@@ -245,3 +245,39 @@ TEST_CASE("the azure wire format has its adapter")
 {
     CHECK(p::adapter_for(aigw::config::WireFormat::azure) == &p::azure_adapter());
 }
+
+TEST_CASE("azure serves /v1/responses natively on the v1 API: deployment in model, api-key, no dated api-version")
+{
+    const json body = {{"model", "azure/gpt4o-prod"},
+                       {"input", "hi"},
+                       {"include", json::array({"reasoning.encrypted_content"})},
+                       {"tools", json::array({{{"type", "custom"}, {"name", "apply_patch"}}})}};
+    for (const char* version : {"", "2024-10-21", "v1"}) {
+        const auto spec = azure_spec(version);
+        CHECK(p::azure_adapter().serves_responses(target(spec), ""));
+        CHECK_FALSE(p::azure_adapter().serves_responses(target(spec), "/compact"));
+        CHECK_FALSE(p::azure_adapter().serves_responses(target(spec), "/input_tokens"));
+        auto req = p::azure_adapter().responses_request(body, target(spec), "");
+        REQUIRE(req.has_value());
+        CHECK(req->method == "POST");
+        CHECK(req->path == "/v1/responses");  // base URL .../openai
+        CHECK(p::header_value(req->headers, "api-key") == "azure-test-key");
+        CHECK(p::header_value(req->headers, "Authorization").empty());
+        json sent = json::parse(req->body);
+        CHECK(sent["model"] == "gpt4o-prod");
+        json expected = body;
+        expected["model"] = "gpt4o-prod";
+        CHECK(sent == expected);  // nothing else changed
+    }
+    const auto preview = azure_spec("preview");
+    CHECK(p::azure_adapter().responses_request(body, target(preview), "")->path == "/v1/responses?api-version=preview");
+    const auto plain = azure_spec();
+    CHECK(p::azure_adapter().responses_request(body, target(plain, "https://myres.openai.azure.com"), "")->path ==
+          "/openai/v1/responses");
+    CHECK(p::azure_adapter()
+              .responses_request(body, target(plain, "https://myres.openai.azure.com/openai/v1"), "")
+              ->path == "/responses");
+    auto missing = p::azure_adapter().responses_request(body, target(plain, ""), "");
+    REQUIRE_FALSE(missing.has_value());
+    CHECK(missing.error().code == "azure_endpoint_missing");
+}

@@ -1,6 +1,7 @@
 // The inbound Responses surface's translators: Responses request -> canonical, canonical
 // answer and chunks -> Responses response object and SSE events, and the passthrough tap.
 
+#include "daemon/providers/json_access.hpp"
 #include "daemon/providers/openai/responses_surface.hpp"
 #include "shared/wire/sse.hpp"
 
@@ -776,4 +777,158 @@ TEST_CASE("Responses: the Codex, Vercel AI SDK and openai SDK requests translate
         REQUIRE(canonical.has_value());
         CHECK(*canonical == fixture_json(std::string("canonical_") + client + ".json"));
     }
+}
+
+TEST_CASE("Responses: OpenAI is native; an OpenAI-compatible provider only when configured responses = \"native\"")
+{
+    aigw::config::ProviderSpec openai;
+    openai.name = "openai";
+    aigw::config::ProviderSpec groq;
+    groq.name = "groq";
+    p::Target t;
+    t.provider = &openai;
+    t.model = "gpt-4o-mini";
+    t.api_key = "sk-test";
+    CHECK(p::openai_adapter().serves_responses(t, ""));
+    CHECK(p::openai_adapter().serves_responses(t, "/compact"));
+    auto req = p::openai_adapter().responses_request({{"model", "openai/gpt-4o-mini"}, {"input", "hi"}}, t, "/compact");
+    REQUIRE(req.has_value());
+    CHECK(req->path == "/responses/compact");
+    CHECK(p::header_value(req->headers, "Authorization") == "Bearer sk-test");
+    CHECK(json::parse(req->body) == json{{"model", "gpt-4o-mini"}, {"input", "hi"}});
+
+    t.provider = &groq;
+    CHECK_FALSE(p::openai_adapter().serves_responses(t, ""));
+    groq.options["responses"] = "native";
+    CHECK(p::openai_adapter().serves_responses(t, ""));
+    CHECK_FALSE(p::anthropic_adapter().serves_responses(t, ""));
+}
+
+TEST_CASE("Responses: a built-in tool off OpenAI is a 400 naming the tool type and the provider")
+{
+    for (const char* type : {"web_search", "web_search_preview", "file_search", "code_interpreter",
+                             "computer_use_preview", "image_generation", "mcp"}) {
+        json body = {{"model", "m"}, {"input", "hi"}, {"tools", json::array({{{"type", type}}})}};
+        auto r = p::responses_request_to_canonical(body);
+        REQUIRE_FALSE(r.has_value());
+        wire::Failure f = p::translation_failure_for(r.error(), "anthropic");
+        CHECK(f.status == 400);
+        CHECK(f.kind == wire::FailureKind::bad_request);
+        CHECK(f.param == "tools");
+        CHECK(f.message.find("provider 'anthropic'") != std::string::npos);
+        CHECK(f.message.find(std::string("tool type '") + type + "'") != std::string::npos);
+    }
+}
+
+TEST_CASE("Responses: the passthrough tap numbers an appended event after the last upstream one")
+{
+    p::ResponsesStreamTap tap;
+    CHECK(tap.next_sequence_number() == 0);
+    std::vector<json> out;
+    REQUIRE(
+        tap.on_event({"response.created", R"({"type":"response.created","sequence_number":0,"response":{}})", ""}, out)
+            .has_value());
+    REQUIRE(tap.on_event({"response.output_text.delta",
+                          R"({"type":"response.output_text.delta","sequence_number":4,"delta":"Hi"})", ""},
+                         out)
+                .has_value());
+    CHECK(tap.next_sequence_number() == 5);
+    auto frame = p::ResponsesStreamWriter::error_event(p::upstream_failure("cut"), tap.next_sequence_number());
+    auto events = parse_events({frame});
+    REQUIRE(events.size() == 1);
+    CHECK(events[0].second["sequence_number"] == 5);
+}
+
+TEST_CASE("Responses: a cached response becomes a new one: new id and item ids, this request's echoes")
+{
+    json cached = {{"id", "resp_abc123"},
+                   {"object", "response"},
+                   {"created_at", 100},
+                   {"status", "completed"},
+                   {"metadata", {{"run", "first"}}},
+                   {"store", true},
+                   {"previous_response_id", nullptr},
+                   {"user", "alice"},
+                   {"output", json::array({{{"id", "msg_abc123_0"}, {"type", "message"}, {"role", "assistant"}},
+                                           {{"id", "fc_openai_own"}, {"type", "function_call"}}})}};
+    CHECK(p::responses_cacheable(cached));
+    json request = {{"model", "m"}, {"input", "hi"}, {"store", false}, {"metadata", {{"run", "second"}}}};
+    json fresh = p::responses_from_cache(cached, "resp_new999", 200, request);
+    CHECK(fresh["id"] == "resp_new999");
+    CHECK(fresh["created_at"] == 200);
+    CHECK(fresh["output"][0]["id"] == "msg_new999_0");
+    CHECK(fresh["output"][1]["id"] == "fc_openai_own");  // the provider's own ids are kept
+    CHECK(fresh["metadata"] == json{{"run", "second"}});
+    CHECK(fresh["store"] == false);
+    CHECK(fresh["user"].is_null());
+
+    json failed = cached;
+    failed["status"] = "failed";
+    CHECK_FALSE(p::responses_cacheable(failed));
+    CHECK_FALSE(p::responses_cacheable(json{{"object", "chat.completion"}}));
+}
+
+TEST_CASE("Responses: a cached response replays as the documented event sequence, numbered from 0")
+{
+    json response = {
+        {"id", "resp_r1"},
+        {"object", "response"},
+        {"created_at", 1},
+        {"status", "completed"},
+        {"usage", {{"input_tokens", 3}, {"output_tokens", 2}, {"total_tokens", 5}}},
+        {"output",
+         json::array({{{"id", "rs_1"},
+                       {"type", "reasoning"},
+                       {"summary", json::array({{{"type", "summary_text"}, {"text", "thinking"}}})},
+                       {"encrypted_content", "opaque"}},
+                      {{"id", "msg_1"},
+                       {"type", "message"},
+                       {"status", "completed"},
+                       {"role", "assistant"},
+                       {"content",
+                        json::array({{{"type", "output_text"}, {"text", "Hello"}, {"annotations", json::array()}}})}},
+                      {{"id", "fc_1"},
+                       {"type", "function_call"},
+                       {"status", "completed"},
+                       {"call_id", "call_1"},
+                       {"name", "get_weather"},
+                       {"arguments", R"({"city":"Paris"})"}}})}};
+    auto events = parse_events(p::responses_replay_events(response));
+    std::vector<std::string> types;
+    for (std::size_t i = 0; i < events.size(); ++i) {
+        types.push_back(events[i].first);
+        CHECK(events[i].second["sequence_number"] == i);
+    }
+    const std::vector<std::string> expected = {"response.created",
+                                               "response.in_progress",
+                                               "response.output_item.added",
+                                               "response.reasoning_summary_part.added",
+                                               "response.reasoning_summary_text.delta",
+                                               "response.reasoning_summary_text.done",
+                                               "response.reasoning_summary_part.done",
+                                               "response.output_item.done",
+                                               "response.output_item.added",
+                                               "response.content_part.added",
+                                               "response.output_text.delta",
+                                               "response.output_text.done",
+                                               "response.content_part.done",
+                                               "response.output_item.done",
+                                               "response.output_item.added",
+                                               "response.function_call_arguments.delta",
+                                               "response.function_call_arguments.done",
+                                               "response.output_item.done",
+                                               "response.completed"};
+    CHECK(types == expected);
+    CHECK(events[0].second["response"]["status"] == "in_progress");
+    CHECK(events[0].second["response"]["output"].empty());
+    CHECK(events[2].second["item"].contains("encrypted_content") == false);
+    CHECK(events[10].second["delta"] == "Hello");
+    CHECK(events[10].second["item_id"] == "msg_1");
+    CHECK(events[10].second["output_index"] == 1);
+    CHECK(events[9].second["part"]["text"] == "");
+    CHECK(events[15].second["delta"] == R"({"city":"Paris"})");
+    CHECK(events.back().second["response"] == response);
+
+    response["status"] = "incomplete";
+    CHECK(parse_events(p::responses_replay_events(response)).back().first == "response.incomplete");
 }
