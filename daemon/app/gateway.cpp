@@ -64,7 +64,8 @@ asio::awaitable<void> unknown_route(pipeline::Dispatcher& d, http::Request& req,
     f.kind = wire::FailureKind::not_found;
     f.status = 404;
     f.message = "Unknown route " + req.method + " " + printable(req.path) +
-                ". aigw serves /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/models, /v1/messages and "
+                ". aigw serves /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings, /v1/models, "
+                "/v1/messages and "
                 "the admin API under /aigw/v1.";
     const std::string agent = printable(std::string(req.header("User-Agent").substr(0, 120)));
     std::cerr << "aigwd: unknown route " << req.method << " " << printable(req.path) << " (user agent '" << agent
@@ -175,6 +176,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     routes.add("HEAD", "/", hello);
     surfaces::install_openai_routes(routes, *g->m_dispatcher);
     surfaces::install_responses_routes(routes, *g->m_dispatcher, *g->m_responses);
+    surfaces::install_completions_routes(routes, *g->m_dispatcher);
     surfaces::install_anthropic_routes(routes, *g->m_dispatcher);
     g->m_admin = std::make_unique<surfaces::AdminApi>(
         *g->m_dispatcher, surfaces::AdminHooks{[self] { return self->m_port; }, std::chrono::steady_clock::now()});

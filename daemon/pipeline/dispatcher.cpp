@@ -635,11 +635,11 @@ asio::awaitable<std::expected<std::shared_ptr<StreamState>, wire::Failure>> Disp
 
 asio::awaitable<std::expected<std::shared_ptr<StreamState>, wire::Failure>> Dispatcher::open_passthrough_stream(
     std::shared_ptr<Exchange> ex, const providers::UpstreamRequest& req,
-    std::unique_ptr<providers::StreamTranslator> tap, std::string* upstream_body)
+    std::unique_ptr<providers::StreamTranslator> tap, std::string* upstream_body, bool relay_bytes)
 {
     auto st = std::make_shared<StreamState>();
     st->ex = ex;
-    st->passthrough = true;
+    st->passthrough = relay_bytes;
     st->translator = std::move(tap);
     st->decoder = providers::make_sse_decoder();
     if (auto opened = co_await open_upstream(transport_for(ex->route), *st, req, upstream_body); !opened) {

@@ -99,9 +99,11 @@ public:
     /// Native passthrough of a stream: the upstream's bytes go to the client unchanged
     /// while `tap` reads the events for usage and the terminal event. Held back like
     /// open_chat_stream; `upstream_body` keeps the upstream's own error body, if any.
+    /// `relay_bytes` false: the relay writes the tap's chunks through the surface's writer
+    /// instead of the upstream's bytes (for a native stream the surface must filter).
     asio::awaitable<std::expected<std::shared_ptr<StreamState>, wire::Failure>> open_passthrough_stream(
         std::shared_ptr<Exchange> ex, const providers::UpstreamRequest& req,
-        std::unique_ptr<providers::StreamTranslator> tap, std::string* upstream_body);
+        std::unique_ptr<providers::StreamTranslator> tap, std::string* upstream_body, bool relay_bytes = true);
     /// Sends `head` and then the stream: the held-back bytes first, then the rest as it
     /// arrives, each write awaited before the next read (backpressure). After the first
     /// byte a failure (cut, error event, idle or total timeout) ends the stream with

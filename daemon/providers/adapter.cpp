@@ -238,6 +238,17 @@ std::expected<UpstreamRequest, wire::Failure> Adapter::responses_request(nlohman
         "provider '" + (target.provider ? target.provider->name : std::string("?")) + "' has no native Responses API"));
 }
 
+bool Adapter::serves_completions(const Target&) const
+{
+    return false;
+}
+
+std::expected<UpstreamRequest, wire::Failure> Adapter::completions_request(nlohmann::json, const Target& target) const
+{
+    return std::unexpected(wire::internal_error(
+        "provider '" + (target.provider ? target.provider->name : std::string("?")) + "' has no completions endpoint"));
+}
+
 namespace {
 /// The longest SSE line an upstream may send before its stream is treated as malformed: an
 /// endless line must not make the daemon hold an endless buffer.

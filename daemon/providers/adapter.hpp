@@ -118,6 +118,14 @@ public:
     /// serves_responses() said yes; a Failure for a target that lacks what it needs.
     virtual std::expected<UpstreamRequest, wire::Failure> responses_request(nlohmann::json body, const Target& target,
                                                                             std::string_view operation) const;
+
+    /// Whether `target`'s provider serves the legacy POST /completions itself, so a
+    /// /v1/completions body (fill-in-the-middle `suffix` included) passes through natively.
+    /// Default: no (the surface asks the model through the chat form).
+    virtual bool serves_completions(const Target& target) const;
+    /// The native completions request: `body` unchanged but for `model`, the path and auth.
+    virtual std::expected<UpstreamRequest, wire::Failure> completions_request(nlohmann::json body,
+                                                                              const Target& target) const;
 };
 
 /// Each format's adapter, defined in its own file (openai_compat.cpp, anthropic.cpp, gemini.cpp, ...).

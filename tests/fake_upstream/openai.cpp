@@ -1,4 +1,5 @@
-// OpenAI's wire format: /v1/chat/completions (plain and streamed), /v1/models, /v1/embeddings.
+// OpenAI's wire format: /v1/chat/completions (plain and streamed), /v1/models, /v1/embeddings,
+// and the legacy /v1/completions (text_completion, with `suffix` for fill-in-the-middle).
 
 #include <ctime>
 
@@ -459,8 +460,92 @@ void embeddings(FakeState& state, const httplib::Request& req, httplib::Response
 
 }  // namespace
 
+namespace {
+
+/// POST /v1/completions: the answer is "Echo: " and the prompt's last line; with `suffix`
+/// (fill-in-the-middle) it is "FIM[<last line of the prompt>|<first line of the suffix>]",
+/// so a test sees both reached the upstream. Streamed as text_completion chunks, a word
+/// each, the usage chunk when stream_options.include_usage asks for it, then [DONE].
+void legacy_completions(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
+    if (!authorized(req)) {
+        send_error(res, k_dialect, 401);
+        return;
+    }
+    json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object() || !body.contains("prompt")) {
+        send_error(res, k_dialect, 400, "'prompt' is a required property");
+        return;
+    }
+    const std::string model = body.value("model", "");
+    const json& p = body["prompt"];
+    std::string prompt = p.is_string()                                    ? p.get<std::string>()
+                         : p.is_array() && !p.empty() && p[0].is_string() ? p[0].get<std::string>()
+                                                                          : p.dump();
+    auto last_line = [](std::string_view t) {
+        while (!t.empty() && t.back() == '\n') {
+            t.remove_suffix(1);
+        }
+        auto nl = t.rfind('\n');
+        return std::string(nl == std::string_view::npos ? t : t.substr(nl + 1));
+    };
+    std::string text = "Echo: " + last_line(prompt);
+    if (auto sfx = body.find("suffix"); sfx != body.end() && sfx->is_string()) {
+        std::string_view s = sfx->get_ref<const std::string&>();
+        text = "FIM[" + last_line(prompt) + "|" + std::string(s.substr(0, s.find('\n'))) + "]";
+    }
+    Fault fault = state.faults->pick(req.path, model, request_key(req));
+    const bool stream = body.value("stream", false);
+    if (apply_fault_before_answer(res, k_dialect, fault, stream)) {
+        return;
+    }
+    const long prompt_tokens = std::max<long>(1, count_words(prompt));
+    const long completion_tokens = std::max<long>(1, count_words(text));
+    const json usage = {{"prompt_tokens", prompt_tokens},
+                        {"completion_tokens", completion_tokens},
+                        {"total_tokens", prompt_tokens + completion_tokens}};
+    const std::string id = "cmpl-fake" + std::to_string(next_id());
+    json base = {{"id", id}, {"object", "text_completion"}, {"created", std::time(nullptr)}, {"model", model}};
+    if (!stream) {
+        json out = base;
+        out["choices"] =
+            json::array({{{"text", text}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", "stop"}}});
+        out["usage"] = usage;
+        send_answer_body(res, k_dialect, fault, out.dump());
+        return;
+    }
+    std::vector<std::string> frames;
+    std::size_t start = 0;
+    while (start < text.size()) {
+        std::size_t end = text.find(' ', start);
+        end = end == std::string::npos ? text.size() : end + 1;
+        json c = base;
+        c["choices"] = json::array({{{"text", text.substr(start, end - start)},
+                                     {"index", 0},
+                                     {"logprobs", nullptr},
+                                     {"finish_reason", nullptr}}});
+        frames.push_back("data: " + c.dump() + "\n\n");
+        start = end;
+    }
+    json last = base;
+    last["choices"] = json::array({{{"text", ""}, {"index", 0}, {"logprobs", nullptr}, {"finish_reason", "stop"}}});
+    frames.push_back("data: " + last.dump() + "\n\n");
+    if (body.contains("stream_options") && body["stream_options"].is_object() &&
+        body["stream_options"].value("include_usage", false)) {
+        json u = base;
+        u["choices"] = json::array();
+        u["usage"] = usage;
+        frames.push_back("data: " + u.dump() + "\n\n");
+    }
+    frames.push_back("data: [DONE]\n\n");
+    send_answer_stream(res, k_dialect, fault, std::move(frames));
+}
+
+}  // namespace
+
 void register_openai(httplib::Server& svr, FakeState& state)
 {
+    svr.Post(R"((?:/v1)?/completions)", recorded(state, legacy_completions));
     svr.Post(R"((?:/v1)?/chat/completions)", recorded(state, chat_completions));
     svr.Post(R"((?:/v1)?/embeddings)", recorded(state, embeddings));
     // Anthropic lists its models on the same path; its requests carry anthropic-version.

@@ -157,6 +157,40 @@ public:
         return req;
     }
 
+    /// OpenAI (its instruct models), local servers (ollama, vLLM, llama.cpp, LM Studio: any
+    /// provider defined in the config) and the hosts known to serve /completions; the
+    /// others (groq, mistral, deepseek's beta FIM, ...) go through chat. `completions =
+    /// "native"` or `"chat"` under [providers.NAME] decides for any provider.
+    bool serves_completions(const Target& target) const override
+    {
+        if (target.provider == nullptr) {
+            return false;
+        }
+        if (auto opt = target.provider->options.find("completions"); opt != target.provider->options.end()) {
+            return opt->second == "native";
+        }
+        static constexpr std::array<std::string_view, 5> k_native = {"openai", "ollama", "together", "fireworks",
+                                                                     "openrouter"};
+        const auto& builtin = config::builtin_providers();
+        const bool is_builtin =
+            std::any_of(builtin.begin(), builtin.end(), [&](const auto& p) { return p.name == target.provider->name; });
+        return !is_builtin || std::find(k_native.begin(), k_native.end(), target.provider->name) != k_native.end();
+    }
+
+    std::expected<UpstreamRequest, wire::Failure> completions_request(nlohmann::json body,
+                                                                      const Target& target) const override
+    {
+        body["model"] = target.model;
+        if (body.value("stream", false)) {
+            body["stream_options"]["include_usage"] = true;  // exact cost; the surface drops it if unasked
+        }
+        UpstreamRequest req;
+        req.path = "/completions";
+        req.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        auth_headers(req.headers, target);
+        return req;
+    }
+
 private:
     static void auth_headers(HeaderList& headers, const Target& target)
     {

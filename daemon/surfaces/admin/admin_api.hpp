@@ -51,6 +51,8 @@ void install_openai_routes(http::Routes& routes, pipeline::Dispatcher& d);
 /// The OpenAI Responses surface: POST /v1/responses, GET/DELETE /v1/responses/{id},
 /// GET /v1/responses/{id}/input_items (and the same without /v1).
 void install_responses_routes(http::Routes& routes, pipeline::Dispatcher& d, ledger::ResponseStore& store);
+/// The legacy completions surface: POST /v1/completions (and /completions).
+void install_completions_routes(http::Routes& routes, pipeline::Dispatcher& d);
 /// The Anthropic surface: /v1/messages and /v1/messages/count_tokens.
 void install_anthropic_routes(http::Routes& routes, pipeline::Dispatcher& d);
 
