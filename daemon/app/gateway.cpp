@@ -53,6 +53,9 @@ std::unique_ptr<cache::ResponseCache> open_response_cache(const config::Config& 
 /// The error shape of the surface a path belongs to.
 pipeline::Shape shape_of(std::string_view path)
 {
+    if (path.starts_with("/v1beta/") || (path.starts_with("/v1/models/") && path.find(':') != std::string_view::npos)) {
+        return pipeline::Shape::gemini;
+    }
     return path.starts_with("/v1/messages") ? pipeline::Shape::anthropic : pipeline::Shape::openai;
 }
 
@@ -63,7 +66,8 @@ asio::awaitable<void> unknown_route(http::Request& req, http::Responder& out)
     f.kind = wire::FailureKind::not_found;
     f.status = 404;
     f.message = "Unknown route " + req.method + " " + printable(req.path) +
-                ". aigw serves /v1/chat/completions, /v1/embeddings, /v1/models, /v1/messages and the admin API "
+                ". aigw serves /v1/chat/completions, /v1/embeddings, /v1/models, /v1/messages, "
+                "/v1beta/models/{model}:generateContent and the admin API "
                 "under /aigw/v1.";
     std::cerr << "aigwd: unknown route " << req.method << " " << printable(req.path) << " (user agent '"
               << printable(std::string(req.header("User-Agent").substr(0, 120))) << "')\n";
@@ -158,6 +162,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     surfaces::install_openai_routes(routes, *g->m_dispatcher);
     surfaces::install_responses_routes(routes, *g->m_dispatcher, *g->m_responses);
     surfaces::install_anthropic_routes(routes, *g->m_dispatcher);
+    surfaces::install_gemini_routes(routes, *g->m_dispatcher);
     g->m_admin = std::make_unique<surfaces::AdminApi>(
         *g->m_dispatcher, surfaces::AdminHooks{[self] { return self->m_port; }, std::chrono::steady_clock::now()});
     g->m_admin->install(routes);
