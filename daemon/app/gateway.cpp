@@ -53,6 +53,9 @@ std::unique_ptr<cache::ResponseCache> open_response_cache(const config::Config& 
 /// The error shape of the surface a path belongs to.
 pipeline::Shape shape_of(std::string_view path)
 {
+    if (path.starts_with("/v1beta/") || (path.starts_with("/v1/models/") && path.find(':') != std::string_view::npos)) {
+        return pipeline::Shape::gemini;
+    }
     return path.starts_with("/v1/messages") ? pipeline::Shape::anthropic : pipeline::Shape::openai;
 }
 
@@ -65,8 +68,7 @@ asio::awaitable<void> unknown_route(pipeline::Dispatcher& d, http::Request& req,
     f.status = 404;
     f.message = "Unknown route " + req.method + " " + printable(req.path) +
                 ". aigw serves /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings, /v1/models, "
-                "/v1/messages and "
-                "the admin API under /aigw/v1.";
+                "/v1/messages, /v1beta/models/{model}:generateContent and the admin API under /aigw/v1.";
     const std::string agent = printable(std::string(req.header("User-Agent").substr(0, 120)));
     std::cerr << "aigwd: unknown route " << req.method << " " << printable(req.path) << " (user agent '" << agent
               << "')\n";
@@ -178,6 +180,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     surfaces::install_responses_routes(routes, *g->m_dispatcher, *g->m_responses);
     surfaces::install_completions_routes(routes, *g->m_dispatcher);
     surfaces::install_anthropic_routes(routes, *g->m_dispatcher);
+    surfaces::install_gemini_routes(routes, *g->m_dispatcher);
     g->m_admin = std::make_unique<surfaces::AdminApi>(
         *g->m_dispatcher, surfaces::AdminHooks{[self] { return self->m_port; }, std::chrono::steady_clock::now()});
     g->m_admin->install(routes);

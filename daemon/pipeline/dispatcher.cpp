@@ -276,8 +276,17 @@ http::Response failure_response(const wire::Failure& f, Shape shape)
     if (f.retry_after_s && *f.retry_after_s >= 0 && *f.retry_after_s < 1e9) {
         res.set_header("Retry-After", std::to_string(static_cast<long>(*f.retry_after_s + 0.999)));
     }
-    res.set_content(
-        wire::dump_json(shape == Shape::anthropic ? wire::to_anthropic_error(f) : wire::to_openai_error(f)));
+    switch (shape) {
+        case Shape::anthropic:
+            res.set_content(wire::dump_json(wire::to_anthropic_error(f)));
+            break;
+        case Shape::gemini:
+            res.set_content(wire::dump_json(wire::to_gemini_error(f)));
+            break;
+        case Shape::openai:
+            res.set_content(wire::dump_json(wire::to_openai_error(f)));
+            break;
+    }
     return res;
 }
 
@@ -326,7 +335,10 @@ std::string presented_key(const http::Request& req)
     if (auth.size() > 7 && (auth.starts_with("Bearer ") || auth.starts_with("bearer "))) {
         return std::string(auth.substr(7));
     }
-    return std::string(req.header("x-api-key"));
+    if (req.has_header("x-api-key")) {
+        return std::string(req.header("x-api-key"));
+    }
+    return std::string(req.header("x-goog-api-key"));  // the Gemini API's header
 }
 
 std::string request_id_at(std::int64_t unix_ms_now)
@@ -635,13 +647,14 @@ asio::awaitable<std::expected<std::shared_ptr<StreamState>, wire::Failure>> Disp
 
 asio::awaitable<std::expected<std::shared_ptr<StreamState>, wire::Failure>> Dispatcher::open_passthrough_stream(
     std::shared_ptr<Exchange> ex, const providers::UpstreamRequest& req,
-    std::unique_ptr<providers::StreamTranslator> tap, std::string* upstream_body, bool relay_bytes)
+    std::unique_ptr<providers::StreamTranslator> tap, std::string* upstream_body,
+    std::unique_ptr<providers::StreamDecoder> decoder, bool relay_bytes)
 {
     auto st = std::make_shared<StreamState>();
     st->ex = ex;
     st->passthrough = relay_bytes;
     st->translator = std::move(tap);
-    st->decoder = providers::make_sse_decoder();
+    st->decoder = decoder ? std::move(decoder) : providers::make_sse_decoder();
     if (auto opened = co_await open_upstream(transport_for(ex->route), *st, req, upstream_body); !opened) {
         co_return std::unexpected(std::move(opened.error()));
     }
@@ -655,7 +668,10 @@ asio::awaitable<void> Dispatcher::relay(std::shared_ptr<StreamState> st, std::un
                                         http::Responder& out, http::Response head)
 {
     const Exchange& ex = *st->ex;
-    head.set_header("Content-Type", "text/event-stream");
+    if (!head.headers.has("Content-Type")) {
+        head.set_header("Content-Type",
+                        "text/event-stream");  // a surface may stream another type (Gemini's JSON array)
+    }
     head.set_header("Cache-Control", "no-cache");
     head.set_header("X-Accel-Buffering", "no");
     std::weak_ptr<upstream::BodyStream> weak = st->upstream;
@@ -674,9 +690,7 @@ asio::awaitable<void> Dispatcher::relay(std::shared_ptr<StreamState> st, std::un
     };
     auto finish_complete = [&] {
         const auto usage = st->translator->usage();
-        if (!st->passthrough) {
-            writer->done(usage, cost_of(ex, usage), buf);
-        }
+        writer->done(usage, cost_of(ex, usage), buf);  // a passthrough writer may close its framing here
         finished = true;
     };
     // What the hold-back read goes out first.

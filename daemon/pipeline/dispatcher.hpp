@@ -19,7 +19,7 @@
 namespace aigw::daemon::pipeline {
 
 /// The error shape of an inbound surface.
-enum class Shape { openai, anthropic };
+enum class Shape { openai, anthropic, gemini };
 
 /// What the pipeline works with; owned by the composition root (app/gateway).
 struct Services {
@@ -99,12 +99,15 @@ public:
     /// Native passthrough of a stream: the upstream's bytes go to the client unchanged
     /// while `tap` reads the events for usage and the terminal event. Held back like
     /// open_chat_stream; `upstream_body` keeps the upstream's own error body, if any.
-    /// `relay_bytes` false: the relay writes the tap's chunks through the surface's writer
-    /// instead of the upstream's bytes (for a native stream the surface must filter).
+    /// `decoder` splits the bytes into events for the tap (default: SSE). `relay_bytes`
+    /// false: the relay writes the tap's chunks through the surface's writer instead of the
+    /// upstream's bytes (for a native stream the surface must filter).
     asio::awaitable<std::expected<std::shared_ptr<StreamState>, wire::Failure>> open_passthrough_stream(
         std::shared_ptr<Exchange> ex, const providers::UpstreamRequest& req,
-        std::unique_ptr<providers::StreamTranslator> tap, std::string* upstream_body, bool relay_bytes = true);
-    /// Sends `head` and then the stream: the held-back bytes first, then the rest as it
+        std::unique_ptr<providers::StreamTranslator> tap, std::string* upstream_body,
+        std::unique_ptr<providers::StreamDecoder> decoder = nullptr, bool relay_bytes = true);
+    /// Sends `head` and then the stream (Content-Type text/event-stream unless `head` sets
+    /// one): the held-back bytes first, then the rest as it
     /// arrives, each write awaited before the next read (backpressure). After the first
     /// byte a failure (cut, error event, idle or total timeout) ends the stream with
     /// `writer->error(...)`; a client that goes away cancels the upstream at once. Records
@@ -155,7 +158,8 @@ http::Response failure_response(const wire::Failure& f, Shape shape, const http:
 http::Response upstream_failure_response(const wire::Failure& f, std::string native_body, Shape shape,
                                          const http::Headers& so_far);
 void set_route_headers(http::Response& res, const Exchange& ex);
-/// The key a request presents: `Authorization: Bearer KEY`, else `x-api-key`; "" when none.
+/// The key a request presents: `Authorization: Bearer KEY`, else `x-api-key`, else
+/// `x-goog-api-key`; "" when none.
 std::string presented_key(const http::Request& req);
 
 }  // namespace aigw::daemon::pipeline

@@ -177,4 +177,41 @@ nlohmann::json to_anthropic_error(const Failure& f)
     return {{"type", "error"}, {"error", {{"type", anthropic_error_type(f)}, {"message", valid_utf8(f.message)}}}};
 }
 
+std::string_view gemini_status_name(int http_status)
+{
+    switch (http_status) {
+        case 400:
+        case 413:
+        case 422:
+            return "INVALID_ARGUMENT";
+        case 401:
+            return "UNAUTHENTICATED";
+        case 403:
+            return "PERMISSION_DENIED";
+        case 404:
+            return "NOT_FOUND";
+        case 409:
+            return "ABORTED";
+        case 429:
+            return "RESOURCE_EXHAUSTED";
+        case 499:
+            return "CANCELLED";
+        case 501:
+            return "UNIMPLEMENTED";
+        case 502:
+        case 503:
+            return "UNAVAILABLE";
+        case 504:
+            return "DEADLINE_EXCEEDED";
+        default:
+            return http_status >= 500 ? "INTERNAL" : "FAILED_PRECONDITION";
+    }
+}
+
+nlohmann::json to_gemini_error(const Failure& f)
+{
+    return {
+        {"error", {{"code", f.status}, {"message", valid_utf8(f.message)}, {"status", gemini_status_name(f.status)}}}};
+}
+
 }  // namespace aigw::wire

@@ -61,4 +61,11 @@ nlohmann::json to_openai_error(const Failure& f);
 /// `{"type":"error","error":{"type","message"}}`, strings made valid UTF-8.
 nlohmann::json to_anthropic_error(const Failure& f);
 
+/// Google's canonical status name for an HTTP status: 400 INVALID_ARGUMENT, 401
+/// UNAUTHENTICATED, 403 PERMISSION_DENIED, 404 NOT_FOUND, 429 RESOURCE_EXHAUSTED, 503
+/// UNAVAILABLE, 504 DEADLINE_EXCEEDED, other 5xx INTERNAL.
+std::string_view gemini_status_name(int http_status);
+/// `{"error":{"code","message","status"}}` (Gemini's shape), the message made valid UTF-8.
+nlohmann::json to_gemini_error(const Failure& f);
+
 }  // namespace aigw::wire

@@ -55,5 +55,7 @@ void install_responses_routes(http::Routes& routes, pipeline::Dispatcher& d, led
 void install_completions_routes(http::Routes& routes, pipeline::Dispatcher& d);
 /// The Anthropic surface: /v1/messages and /v1/messages/count_tokens.
 void install_anthropic_routes(http::Routes& routes, pipeline::Dispatcher& d);
+/// The Gemini API surface: /v1beta/models/{model}:generateContent and friends (also under /v1).
+void install_gemini_routes(http::Routes& routes, pipeline::Dispatcher& d);
 
 }  // namespace aigw::daemon::surfaces

@@ -117,8 +117,12 @@ asio::awaitable<void> completions(Dispatcher& d, http::Request& req, http::Respo
                     co_return std::unexpected(std::move(up.error()));
                 }
                 if (ex->stream) {
-                    auto opened = co_await d.open_passthrough_stream(
-                        ex, *up, std::make_unique<providers::CompletionsStreamTap>(), &native_error_body, false);
+                    // Named, of the parameters' exact types: see the note in gemini/generate.cpp.
+                    std::unique_ptr<providers::StreamTranslator> tap =
+                        std::make_unique<providers::CompletionsStreamTap>();
+                    std::unique_ptr<providers::StreamDecoder> sse_decoder;  // null: SSE
+                    auto opened = co_await d.open_passthrough_stream(ex, *up, std::move(tap), &native_error_body,
+                                                                     std::move(sse_decoder), false);
                     native_error_body = wire::scrub_secrets(native_error_body, d.secrets_of(route));
                     if (!opened) {
                         co_return std::unexpected(std::move(opened.error()));
