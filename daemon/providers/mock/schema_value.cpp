@@ -18,6 +18,12 @@ using nlohmann::json;
 constexpr int k_max_depth = 24;
 /// Past this depth only what is required is made: a recursive schema (a tree of steps) ends.
 constexpr int k_lean_depth = 8;
+/// Work allowed for one value (a unit per value made, one per byte of string): a hostile
+/// schema (nested minItems, properties that $ref each other) cannot make the daemon build
+/// gigabytes. Past it, the smallest value of each type.
+constexpr std::int64_t k_budget = 1'000'000;
+/// A pattern is tried only when it and the candidates are short: std::regex recurses.
+constexpr std::size_t k_max_pattern = 256;
 
 std::size_t code_points(std::string_view s)
 {
@@ -55,7 +61,7 @@ std::optional<std::size_t> count_at(const json& s, const char* key)
     if (!v.is_number() || v.get<double>() < 0) {
         return std::nullopt;
     }
-    return static_cast<std::size_t>(std::min(v.get<double>(), 1e6));
+    return static_cast<std::size_t>(std::min(v.get<double>(), 1e5));
 }
 
 /// The type a schema asks for: its `type` (the first that is not "null" in a list), else
@@ -138,6 +144,9 @@ std::string format_value(std::string_view format)
 
 bool matches(const std::string& pattern, const std::string& value)
 {
+    if (pattern.size() > k_max_pattern || value.size() > k_max_pattern) {
+        return true;  // not tried: see k_max_pattern
+    }
     try {
         return std::regex_search(value, std::regex(pattern, std::regex::ECMAScript));
     } catch (const std::exception&) {
@@ -154,7 +163,7 @@ public:
         if (schema.is_boolean() || !schema.is_object()) {
             return "mock";  // `true` or `{}`-like: anything validates
         }
-        if (depth > k_max_depth) {
+        if (depth > k_max_depth || --m_budget < 0) {
             return shallow(deref(schema));
         }
         if (const json& ref = field_at(schema, "$ref"); ref.is_string()) {
@@ -209,7 +218,9 @@ public:
             return array(schema, hint, depth);
         }
         if (type == "string") {
-            return string(schema, hint, variant);
+            json s = string(schema, hint, variant);
+            m_budget -= static_cast<std::int64_t>(s.get_ref<const std::string&>().size());
+            return s;
         }
         if (type == "integer" || type == "number") {
             return number(schema, type == "integer", variant);
@@ -329,6 +340,7 @@ private:
             if (top && m_fill_left && free_form_string(schema)) {
                 m_fill_left = false;
                 out[name] = fit_length(deref(schema), m_fill);
+                m_budget -= static_cast<std::int64_t>(m_fill.size());
                 return;
             }
             out[name] = value(schema, name, variant, depth + 1);
@@ -479,6 +491,7 @@ private:
     std::string m_fill;
     bool m_fill_left;
     bool m_seen_object = false;
+    std::int64_t m_budget = k_budget;
 };
 
 }  // namespace

@@ -514,3 +514,19 @@ TEST_CASE("the validator these tests use rejects values that do not fit")
     CHECK(violation(json::parse(R"({"n":2,"a":[1,1]})"), schema) != "");
     CHECK(violation(json::parse(R"({"n":2,"r":"abc"})"), schema) != "");
 }
+
+TEST_CASE("a hostile schema gets a bounded value, not gigabytes or a crash")
+{
+    const json nested = json::parse(R"({"type":"array","minItems":1000000,"items":{"type":"array","minItems":1000000,
+        "items":{"type":"string","minLength":1000000}}})");
+    const json v = p::mock::value_for_schema(nested);
+    CHECK(v.dump().size() < 16'000'000);
+    // Every property a $ref to the same wide object: exponential if nothing stopped it.
+    json wide = {{"$defs", {{"w", {{"type", "object"}, {"properties", json::object()}}}}}, {"$ref", "#/$defs/w"}};
+    for (const char* name : {"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l"}) {
+        wide["$defs"]["w"]["properties"][name] = {{"$ref", "#/$defs/w"}};
+    }
+    CHECK(p::mock::value_for_schema(wide).dump().size() < 16'000'000);
+    CHECK(p::mock::value_for_schema(json::parse(R"({"$ref":"#/nowhere"})")).is_string());
+    CHECK(p::mock::value_for_schema(json::parse(R"({"type":"string","pattern":"(a*)*b"})")).is_string());
+}
