@@ -201,7 +201,8 @@ test('tools on mock/echo: streamed via the SDK stream helper, finalChatCompletio
   const call = final.choices[0].message.tool_calls?.[0];
   assert.ok(call, JSON.stringify(final.choices[0]));
   assert.equal(call.function.name, 'get_weather');
-  assert.deepEqual(JSON.parse(call.function.arguments), { query: prompt });
+  // The arguments fit the tool's schema: the prompt in its first free-form string, enums' first value.
+  assert.deepEqual(JSON.parse(call.function.arguments), { city: prompt, unit: 'celsius' });
   assert.equal(final.choices[0].finish_reason, 'tool_calls');
   assert.ok(argDeltas > 1, `arguments came in ${argDeltas} deltas`);
 });

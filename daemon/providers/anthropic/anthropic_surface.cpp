@@ -259,6 +259,16 @@ std::expected<json, wire::Failure> anthropic_request_to_canonical(const json& re
         out["reasoning_effort"] = string_at(req["output_config"], "effort");
     }
 
+    // Structured outputs: `output_config.format` (and the beta's `output_format`) is a JSON
+    // schema the answer must follow, which is what response_format says in canonical form.
+    const json& format = object_at(req, "output_config").contains("format") ? object_at(req, "output_config")["format"]
+                                                                            : field_at(req, "output_format");
+    if (string_at(format, "type") == "json_schema" && field_at(format, "schema").is_object()) {
+        out["response_format"] = {
+            {"type", "json_schema"},
+            {"json_schema", {{"name", "response"}, {"schema", format["schema"]}, {"strict", true}}}};
+    }
+
     if (req.contains("tools") && req["tools"].is_array()) {
         json tools = json::array();
         for (const auto& t : req["tools"]) {

@@ -1,6 +1,7 @@
 #include "daemon/providers/mock/mock.hpp"
 
 #include "daemon/providers/json_access.hpp"
+#include "daemon/providers/mock/schema_value.hpp"
 #include "shared/wire/utf8.hpp"
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdint>
+#include <optional>
 
 namespace aigw::daemon::providers::mock {
 
@@ -45,50 +47,202 @@ struct Answer {
     wire::Usage usage;
 };
 
-Answer answer_for(const nlohmann::json& req, std::string_view model_name)
-{
-    Answer a;
+/// What the answer is made from: the conversation's texts.
+struct Prompt {
     std::string last_user;
-    std::int64_t prompt_tokens = 0;
-    if (auto msgs = req.find("messages"); msgs != req.end() && msgs->is_array()) {
-        for (const auto& m : *msgs) {
-            if (!m.is_object()) {
-                continue;
+    std::string system;       // every system/developer message, joined
+    bool after_tool = false;  // the last message is a tool result
+    std::int64_t tokens = 0;
+};
+
+Prompt read_prompt(const nlohmann::json& req)
+{
+    Prompt p;
+    for (const auto& m : array_at(req, "messages")) {
+        if (!m.is_object()) {
+            continue;
+        }
+        std::string text = m.contains("content") ? content_text(m["content"]) : std::string();
+        p.tokens += token_estimate(text) + 3;
+        const std::string role = string_at(m, "role");
+        p.after_tool = role == "tool";
+        if (role == "user") {
+            p.last_user = std::move(text);
+        } else if (role == "system" || role == "developer") {
+            p.system += p.system.empty() ? text : "\n" + text;
+        }
+    }
+    return p;
+}
+
+struct ToolPick {
+    std::string name;
+    nlohmann::json parameters;
+};
+
+/// The tool to call, as a model that follows instructions would pick it: the one a forced
+/// tool_choice names; for "required", the tool the prompt names, else the first; for "auto",
+/// the tool the prompt names unless the last message is already a tool's result; none for "none".
+std::optional<ToolPick> pick_tool(const nlohmann::json& req, const Prompt& prompt)
+{
+    const nlohmann::json& tools = array_at(req, "tools");
+    const nlohmann::json& choice = field_at(req, "tool_choice");
+    if (tools.empty() || choice == "none") {
+        return std::nullopt;
+    }
+    auto pick = [](const nlohmann::json& t) {
+        const nlohmann::json& fn = object_at(t, "function");
+        return ToolPick{string_at(fn, "name"), field_at(fn, "parameters")};
+    };
+    if (choice.is_object()) {
+        // {"type":"function","function":{"name":X}}, or the Responses shape {"type":"function","name":X}.
+        std::string forced = string_at(object_at(choice, "function"), "name");
+        if (forced.empty()) {
+            forced = string_at(choice, "name");
+        }
+        if (!forced.empty()) {
+            for (const auto& t : tools) {
+                if (string_at(object_at(t, "function"), "name") == forced) {
+                    return pick(t);
+                }
             }
-            std::string text = m.contains("content") ? content_text(m["content"]) : std::string();
-            prompt_tokens += token_estimate(text) + 3;
-            if (string_at(m, "role") == "user") {
-                last_user = std::move(text);
+            return ToolPick{forced, nlohmann::json::object()};
+        }
+    }
+    const bool required = choice == "required" || (choice.is_object() && string_at(choice, "type") == "required");
+    if (required || !prompt.after_tool) {
+        for (const auto& t : tools) {
+            std::string name = string_at(object_at(t, "function"), "name");
+            if (!name.empty() && prompt.last_user.find(name) != std::string::npos) {
+                return pick(t);
             }
         }
     }
-    a.usage.reported = true;
-    a.usage.input_tokens = std::max<std::int64_t>(prompt_tokens, 1);
+    if (required) {
+        return pick(tools[0]);
+    }
+    return std::nullopt;
+}
 
-    // A tool named in the prompt is called.
-    if (auto tools = req.find("tools"); tools != req.end() && tools->is_array()) {
-        for (const auto& t : *tools) {
-            std::string name = string_at(object_at(t, "function"), "name");
-            if (!name.empty() && last_user.find(name) != std::string::npos) {
-                a.tool_calls = nlohmann::json::array({{
-                    {"id", "call_mock_0"},
-                    {"type", "function"},
-                    {"function",
-                     {{"name", name}, {"arguments", wire::dump_json(nlohmann::json({{"query", last_user}}))}}},
-                }});
-                a.finish_reason = "tool_calls";
-                a.usage.output_tokens = token_estimate(wire::dump_json(a.tool_calls));
-                return a;
-            }
+/// True when a parameters schema says nothing about its properties: such a tool gets
+/// {"query": <prompt>}, as before schemas were read.
+bool free_form_object(const nlohmann::json& schema)
+{
+    if (!schema.is_object()) {
+        return true;
+    }
+    for (const char* k : {"properties", "required", "$ref", "anyOf", "oneOf", "allOf", "const", "enum",
+                          "additionalProperties", "minProperties", "patternProperties"}) {
+        if (schema.contains(k)) {
+            return false;
         }
+    }
+    const std::string type = string_at(schema, "type");
+    return type.empty() || type == "object";
+}
+
+/// Text between `open` and `close` in `text`, or nullopt when the tags are missing.
+std::optional<std::string> between(const std::string& text, std::string_view open, std::string_view close)
+{
+    const auto a = text.find(open);
+    if (a == std::string::npos) {
+        return std::nullopt;
+    }
+    const auto b = text.find(close, a + open.size());
+    if (b == std::string::npos) {
+        return std::nullopt;
+    }
+    return text.substr(a + open.size(), b - a - open.size());
+}
+
+bool has_word(std::string_view text, std::string_view word)
+{
+    for (auto pos = text.find(word); pos != std::string_view::npos; pos = text.find(word, pos + 1)) {
+        const bool start = pos == 0 || std::isalnum(static_cast<unsigned char>(text[pos - 1])) == 0;
+        const auto end = pos + word.size();
+        const bool stop = end == text.size() || std::isalnum(static_cast<unsigned char>(text[end])) == 0;
+        if (start && stop) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::string trimmed(std::string_view s)
+{
+    const auto a = s.find_first_not_of(" \t\r\n");
+    if (a == std::string_view::npos) {
+        return {};
+    }
+    return std::string(s.substr(a, s.find_last_not_of(" \t\r\n") - a + 1));
+}
+
+}  // namespace
+
+std::optional<nlohmann::json> judge_verdict(const nlohmann::json& canonical)
+{
+    const Prompt p = read_prompt(canonical);
+    // promptfoo's llm-rubric and aigw eval both put <Output> and <Rubric> in the user message
+    // and ask (in the system message) for {reason, pass, score}.
+    auto output = between(p.last_user, "<Output>", "</Output>");
+    auto rubric = between(p.last_user, "<Rubric>", "</Rubric>");
+    const bool asks_verdict =
+        p.system.find("rubric") != std::string::npos && p.system.find("pass") != std::string::npos;
+    if (!output || (!rubric && !asks_verdict)) {
+        return std::nullopt;
+    }
+    const std::string out = trimmed(*output);
+    const std::string rub = rubric ? trimmed(*rubric) : std::string();
+    nlohmann::json v;
+    if (out.empty()) {
+        v = {{"reason", "The output is empty, so it cannot meet the rubric (mock judge)."}};
+        v["pass"] = false;
+    } else if (has_word(out, "FAIL")) {
+        v = {{"reason", "The output says FAIL, so the mock judge fails it."}};
+        v["pass"] = false;
+    } else {
+        v = {{"reason", "The mock judge passes every non-empty output without the word FAIL; rubric: " +
+                            wire::utf8_prefix(rub, 200)}};
+        v["pass"] = true;
+    }
+    v["score"] = v["pass"].get<bool>() ? 1.0 : 0.0;
+    return v;
+}
+
+namespace {
+
+Answer answer_for(const nlohmann::json& req, std::string_view model_name)
+{
+    Answer a;
+    const Prompt prompt = read_prompt(req);
+    a.usage.reported = true;
+    a.usage.input_tokens = std::max<std::int64_t>(prompt.tokens, 1);
+
+    if (auto tool = pick_tool(req, prompt)) {
+        nlohmann::json args = free_form_object(tool->parameters) ? nlohmann::json({{"query", prompt.last_user}})
+                                                                 : value_for_schema(tool->parameters, prompt.last_user);
+        a.tool_calls = nlohmann::json::array({{
+            {"id", "call_mock_0"},
+            {"type", "function"},
+            {"function", {{"name", tool->name}, {"arguments", wire::dump_json(args)}}},
+        }});
+        a.finish_reason = "tool_calls";
+        a.usage.output_tokens = token_estimate(wire::dump_json(a.tool_calls));
+        return a;
     }
 
     std::string echo = "Mock answer from mock/";
     echo.append(model_name);
     echo += ": ";
-    echo += last_user.empty() ? std::string("(no user message)") : last_user;
-    if (auto rf = req.find("response_format");
-        rf != req.end() && (string_at(*rf, "type") == "json_object" || string_at(*rf, "type") == "json_schema")) {
+    echo += prompt.last_user.empty() ? std::string("(no user message)") : prompt.last_user;
+    const nlohmann::json& rf = field_at(req, "response_format");
+    const std::string rf_type = string_at(rf, "type");
+    const nlohmann::json& schema = field_at(object_at(rf, "json_schema"), "schema");
+    if (auto verdict = judge_verdict(req)) {
+        a.content = wire::dump_json(*verdict);
+    } else if (rf_type == "json_schema" && schema.is_object() && !free_form_object(schema)) {
+        a.content = wire::dump_json(value_for_schema(schema, echo));
+    } else if (rf_type == "json_object" || rf_type == "json_schema") {
         a.content = wire::dump_json(nlohmann::json({{"answer", echo}}));
     } else {
         a.content = std::move(echo);
@@ -105,6 +259,8 @@ Answer answer_for(const nlohmann::json& req, std::string_view model_name)
 }
 
 constexpr std::size_t k_embedding_dims = 64;
+/// The longest streamed content piece, in bytes.
+constexpr std::size_t k_max_piece = 24;
 
 std::uint64_t fnv1a(std::string_view prefix, std::string_view text)
 {
@@ -250,16 +406,21 @@ std::vector<nlohmann::json> stream_chunks(const nlohmann::json& canonical, std::
             i += len;
         }
     } else {
-        // Word by word, each word carrying the space before it.
+        // Word by word, each word carrying the space before it; a long word (CJK text has no
+        // spaces) in pieces that never end inside a character.
+        const std::string_view text = a.content;
         std::size_t pos = 0;
-        const std::string& text = a.content;
         while (pos < text.size()) {
             std::size_t next = text.find(' ', pos + 1);
-            if (next == std::string::npos) {
+            if (next == std::string_view::npos) {
                 next = text.size();
             }
-            out.push_back(delta_chunk({{"content", text.substr(pos, next - pos)}}));
-            pos = next;
+            std::size_t len = wire::utf8_safe_cut(text.substr(pos, next - pos), k_max_piece);
+            if (len == 0) {
+                len = std::min(next - pos, k_max_piece);  // not UTF-8 after all: cut anywhere
+            }
+            out.push_back(delta_chunk({{"content", std::string(text.substr(pos, len))}}));
+            pos += len;
         }
     }
     auto fin = chunk_base(id, model, created);

@@ -5,8 +5,15 @@
 //
 // Behaviour (documented in the README):
 // - The answer echoes the last user message: "Mock answer from mock/<name>: <text>".
-// - With `tools`, a user message naming one of the tools gets a call to that tool.
-// - With response_format json_object/json_schema, the answer is a JSON object.
+// - With `tools`, a forced tool_choice is obeyed ("required": the tool the prompt names, else
+//   the first); otherwise a user message naming one of the tools gets a call to that tool
+//   (not right after a tool result). Arguments validate against the tool's parameters
+//   (schema_value.hpp), the prompt text in the first free-form string.
+// - With response_format json_schema, the answer is JSON that validates against the schema;
+//   with json_object (or a schema that allows any object), {"answer": <echo>}.
+// - An llm-rubric judge prompt (promptfoo's, aigw eval's: <Output>...</Output> and a rubric)
+//   gets a JSON verdict {"reason", "pass", "score"}: it fails an empty output or one with the
+//   word FAIL, and passes the rest.
 // - Tokens are counted as ceil(chars / 4) per message (+3 per message), deterministic.
 // - A model name containing "slow" waits 25 ms per streamed word (to watch streaming).
 // - Embeddings are bag-of-words hash vectors: similar wording, similar vectors.
@@ -14,6 +21,7 @@
 #include "daemon/providers/adapter.hpp"
 
 #include <chrono>
+#include <optional>
 
 namespace aigw::daemon::providers::mock {
 
@@ -21,10 +29,17 @@ namespace aigw::daemon::providers::mock {
 ChatResult complete(const nlohmann::json& canonical, std::string_view model_name, std::string_view request_id,
                     std::int64_t created);
 
-/// The same answer as a sequence of chat.completion.chunk objects, word by word, ending
-/// with the finish chunk and a usage chunk (choices: []).
+/// The same answer as a sequence of chat.completion.chunk objects, word by word (a word
+/// longer than 24 bytes in pieces, each a whole number of UTF-8 characters), ending with the
+/// finish chunk and a usage chunk (choices: []).
 std::vector<nlohmann::json> stream_chunks(const nlohmann::json& canonical, std::string_view model_name,
                                           std::string_view request_id, std::int64_t created);
+
+/// The verdict the mock gives when `canonical` is an llm-rubric judge prompt: the user message
+/// holds <Output>...</Output> and <Rubric>...</Rubric> (or a system message asks for a rubric
+/// verdict). {"reason", "pass": false, "score": 0} when the output is empty or has the word
+/// FAIL, else pass with score 1. nullopt for any other prompt.
+std::optional<nlohmann::json> judge_verdict(const nlohmann::json& canonical);
 
 /// Delay between streamed chunks for this model name.
 std::chrono::milliseconds chunk_delay(std::string_view model_name);
