@@ -245,6 +245,7 @@ void build_app(CLI::App& app, Context& ctx)
     add_ledger_command(app, ctx);
     add_config_command(app, ctx);
     add_completions_command(app, ctx);
+    add_agent_commands(app, ctx);
 
     auto* help = app.add_subcommand("help", "Show the help of aigw or of a command: aigw help [COMMAND...]");
     auto words = std::make_shared<std::vector<std::string>>();

@@ -68,6 +68,8 @@ void add_cache_command(CLI::App& app, Context& ctx);
 void add_ledger_command(CLI::App& app, Context& ctx);
 void add_config_command(CLI::App& app, Context& ctx);
 void add_completions_command(CLI::App& app, Context& ctx);
+/// aigw claude, codex, gemini and opencode (cmd_agents.cpp).
+void add_agent_commands(CLI::App& app, Context& ctx);
 
 /// The message and exit code of a command-line parse failure, in aigw's voice:
 /// "aigw: unknown command 'rn'; did you mean 'run'?" with k_exit_usage; help and version

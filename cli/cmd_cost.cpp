@@ -376,7 +376,7 @@ void add_cost_command(CLI::App& app, Context& ctx)
     cmd->add_option("--since", o->since, "Start: today, yesterday, 7d, 30d, 12h, YYYY-MM-DD (default today)");
     cmd->add_option("--until", o->until, "End (exclusive; a date means the end of that day; default now)");
     cmd->add_option("--by", o->by, "Group by")
-        ->check(CLI::IsMember({"model", "provider", "key", "day", "variant", "tag", "surface"}));
+        ->check(CLI::IsMember({"model", "provider", "key", "day", "variant", "tag", "surface", "session"}));
     auto* json = cmd->add_flag("--json", o->json, "Print the report JSON");
     cmd->add_flag("--csv", o->csv, "Print CSV")->excludes(json);
     cmd->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_cost(ctx, *o); }; });

@@ -18,6 +18,7 @@ struct LogsOptions {
     bool json = false;
     bool all_attempts = false;
     std::string tag;
+    std::string session;
     std::string show_id;
 };
 
@@ -30,6 +31,7 @@ int run_list(Context& ctx, const LogsOptions& o)
     client::LogQuery q;
     q.limit = o.lines;
     q.tag = o.tag;
+    q.session = o.session;
     q.all_attempts = o.all_attempts;
     auto rows = (*client)->logs(q);
     if (!rows) {
@@ -46,7 +48,10 @@ int run_list(Context& ctx, const LogsOptions& o)
             return 0;
         }
         if (rows->empty()) {
-            if (o.tag.empty()) {
+            if (!o.session.empty()) {
+                std::cerr << "no requests in session '" << o.session
+                          << "'; 'aigw cost --by session' lists the sessions\n";
+            } else if (o.tag.empty()) {
                 std::cerr << "no requests in the ledger yet\n";
             } else {
                 std::cerr << "no requests tagged '" << o.tag << "'; 'aigw cost --by tag' lists the tags\n";
@@ -132,6 +137,8 @@ void add_logs_command(CLI::App& app, Context& ctx)
     cmd->add_flag("--json", o->json, "Print JSON (one object per line with -f)");
     cmd->add_flag("--all-attempts", o->all_attempts, "One row per attempt, not per request");
     cmd->add_option("--tag", o->tag, "Only requests with this x-aigw-tag (a bench or eval run)");
+    cmd->add_option("--session", o->session,
+                    "Only requests of this agent session (see 'aigw cost --by session'; 'aigw claude' etc. start one)");
     auto* show = cmd->add_subcommand("show", "One request: every attempt, timing, tokens, cost and bodies");
     show->add_option("request_id", o->show_id, "The request id (x-request-id; see 'aigw logs')")->required();
     show->add_flag("--json", o->json, "Print JSON");

@@ -31,6 +31,9 @@ std::string note_of(const client::LogRow& r)
     if (!r.tag.empty()) {
         add("tag=" + r.tag);
     }
+    if (!r.session.empty()) {
+        add("session=" + r.session);
+    }
     if (!r.error.empty()) {
         std::string e = r.error.substr(0, 60);
         for (auto& c : e) {
@@ -99,7 +102,8 @@ nlohmann::json log_row_json(const client::LogRow& r)
                         {"stream", r.stream},
                         {"cache_hit", r.cache_hit},
                         {"tag", r.tag},
-                        {"variant", r.variant}};
+                        {"variant", r.variant},
+                        {"session", r.session}};
     if (!r.request_body.empty() || !r.response_body.empty()) {
         j["request_body"] = r.request_body;
         j["response_body"] = r.response_body;
@@ -170,6 +174,7 @@ std::string request_details(const std::vector<client::LogRow>& attempts, bool co
     field("status", status_cell(f.status, colour));
     field("attempts", std::to_string(attempts.size()));
     field("tag", f.tag);
+    field("session", f.session);
     field("variant", f.variant);
     field("cost", format_usd(total_cost) + (f.priced ? "" : " (model not priced in the catalog)"));
     for (const auto& a : attempts) {

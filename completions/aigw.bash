@@ -22,7 +22,7 @@ _aigw() {
     fi
 
     local global_opts="--data-dir --no-spawn --version -V --help -h"
-    local commands="run chat models cost logs bench eval daemon keys status cache ledger config completions help"
+    local commands="run chat models cost logs bench eval daemon keys status cache ledger config completions claude codex gemini opencode help"
 
     # Find the subcommand (and the sub-subcommand for daemon/keys).
     local cmd="" sub="" i
@@ -47,7 +47,7 @@ _aigw() {
         -m|--model|--judge|--embedding-model)
             COMPREPLY=($(compgen -W "$(_aigw_models)" -- "$cur"))
             return ;;
-        -s|--system|--temperature|--max-tokens|-n|--lines|--name|--rpm|--tpm|--models|--repeat|-c|--concurrency|-j|-p|--prompt|--tag|--cid|--min-pass)
+        -s|--system|--temperature|--max-tokens|-n|--lines|--name|--rpm|--tpm|--models|--repeat|-c|--concurrency|-j|-p|--prompt|--tag|--session|--cid|--min-pass)
             return ;;
         --budget)
             COMPREPLY=($(compgen -W "5/day 50/month" -- "$cur"))
@@ -64,7 +64,7 @@ _aigw() {
             COMPREPLY=($(compgen -W "today yesterday 7d 30d" -- "$cur"))
             return ;;
         --by)
-            COMPREPLY=($(compgen -W "model provider key day variant tag surface" -- "$cur"))
+            COMPREPLY=($(compgen -W "model provider key day variant tag surface session" -- "$cur"))
             return ;;
     esac
 
@@ -83,10 +83,16 @@ _aigw() {
         logs)
             case "$sub" in
                 show) opts="--json --help" ;;
-                *) opts="show --lines -n --follow -f --json --all-attempts --tag --help" ;;
+                *) opts="show --lines -n --follow -f --json --all-attempts --tag --session --help" ;;
             esac ;;
         chat)
             opts="--model -m --system -s --help" ;;
+        claude|codex|gemini|opencode)
+            # After --, the words are the agent's own.
+            for ((i = 1; i < cword; i++)); do
+                [[ ${words[i]} == -- ]] && return
+            done
+            opts="--model -m -- --help" ;;
         models)
             opts="--json --all --names --help" ;;
         cost)

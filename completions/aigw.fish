@@ -1,7 +1,7 @@
 # fish completion for aigw. Keep in sync with cli/*.cpp (tests/unit/cli/test_completions.cpp
 # checks every subcommand and long option appears here).
 
-set -l aigw_commands run chat models cost logs bench eval daemon keys status cache ledger config completions help
+set -l aigw_commands run chat models cost logs bench eval daemon keys status cache ledger config completions claude codex gemini opencode help
 set -l aigw_providers openai anthropic gemini groq together fireworks deepseek mistral xai openrouter cerebras moonshot perplexity ollama azure bedrock cohere
 
 complete -c aigw -f
@@ -21,6 +21,11 @@ complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a keys -d 
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a status -d 'Daemon, deployment health and provider key states'
 complete -c aigw -n "__fish_seen_subcommand_from status" -l json -d 'Print JSON'
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a cache -d 'Show or clear the response cache'
+complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a claude -d 'Run Claude Code through the gateway in a new session'
+complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a codex -d 'Run Codex CLI through the gateway in a new session'
+complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a gemini -d 'Run Gemini CLI through the gateway in a new session'
+complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a opencode -d 'Run opencode through the gateway in a new session'
+complete -c aigw -n "__fish_seen_subcommand_from claude codex gemini opencode" -s m -l model -r -a '(aigw models --names 2>/dev/null)' -d 'Model the agent runs on'
 
 # run
 complete -c aigw -n "__fish_seen_subcommand_from run" -s m -l model -r -a '(aigw models --names 2>/dev/null)' -d 'Model'
@@ -70,6 +75,7 @@ complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subco
 complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l json -d 'Print JSON'
 complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l all-attempts -d 'One row per attempt'
 complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l tag -r -d 'Only this run tag'
+complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l session -r -d 'Only this agent session'
 
 # chat
 complete -c aigw -n "__fish_seen_subcommand_from chat" -s m -l model -r -a '(aigw models --names 2>/dev/null)' -d 'Model'
@@ -82,7 +88,7 @@ complete -c aigw -n "__fish_seen_subcommand_from models" -l all -d 'Include ever
 # cost
 complete -c aigw -n "__fish_seen_subcommand_from cost" -l since -r -a 'today yesterday 7d 30d' -d 'Start'
 complete -c aigw -n "__fish_seen_subcommand_from cost" -l until -r -a 'today yesterday' -d 'End'
-complete -c aigw -n "__fish_seen_subcommand_from cost" -l by -r -a 'model provider key day variant tag surface' -d 'Group by'
+complete -c aigw -n "__fish_seen_subcommand_from cost" -l by -r -a 'model provider key day variant tag surface session' -d 'Group by'
 complete -c aigw -n "__fish_seen_subcommand_from cost" -l json -d 'Print the report JSON'
 complete -c aigw -n "__fish_seen_subcommand_from cost" -l csv -d 'Print CSV'
 

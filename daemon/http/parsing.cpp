@@ -170,4 +170,36 @@ RequestLine sniff_request_line(std::string_view raw)
     return line;
 }
 
+bool is_valid_session_id(std::string_view id)
+{
+    return !id.empty() && id.size() <= k_max_session_length && std::all_of(id.begin(), id.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+               c == ':' || c == '-';
+    });
+}
+
+std::string invalid_session_message(std::string_view where)
+{
+    return "the session in " + std::string(where) + " must be 1 to " + std::to_string(k_max_session_length) +
+           " characters of A-Z, a-z, 0-9, '.', '_', ':' and '-'";
+}
+
+std::expected<std::optional<SessionPrefix>, std::string> split_session_prefix(std::string_view path)
+{
+    static constexpr std::string_view k_prefix = "/s/";
+    if (!path.starts_with(k_prefix)) {
+        return std::nullopt;
+    }
+    const std::string_view rest = path.substr(k_prefix.size());
+    const std::size_t slash = rest.find('/');
+    const std::string_view session = rest.substr(0, slash);
+    if (!is_valid_session_id(session)) {
+        return std::unexpected(invalid_session_message("the path /s/{session}/"));
+    }
+    SessionPrefix out;
+    out.session = std::string(session);
+    out.path = slash == std::string_view::npos ? "/" : std::string(rest.substr(slash));
+    return out;
+}
+
 }  // namespace aigw::daemon::http

@@ -2,6 +2,9 @@
 // Small pure helpers of the request path: target splitting, percent-decoding, the Host
 // check. No sockets; tested on their own.
 
+#include <cstddef>
+#include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -46,6 +49,26 @@ struct RequestLine {
     std::string method;
     std::string target;
 };
+
+/// Longest session id accepted in x-aigw-session or a /s/{session}/ path.
+inline constexpr std::size_t k_max_session_length = 128;
+
+/// True for a session id aigw records: 1 to k_max_session_length characters of
+/// A-Z a-z 0-9 . _ : - (a UUID, "claude-1767225600-3fa9").
+bool is_valid_session_id(std::string_view id);
+
+/// The message of the 400 for a session id that is not valid; `where` names its source.
+std::string invalid_session_message(std::string_view where);
+
+struct SessionPrefix {
+    std::string session;
+    std::string path;  ///< what follows the prefix, from its '/' ("/" when nothing follows)
+};
+
+/// Splits "/s/{session}/rest" (a decoded path) into the session and "/rest", so that any
+/// client whose base URL can be set can carry a session. nullopt when the path does not
+/// start with "/s/"; an error message when the session is not a valid id.
+std::expected<std::optional<SessionPrefix>, std::string> split_session_prefix(std::string_view path);
 
 /// Method and target from the start of a raw request, for answering a request whose
 /// header could not be parsed (431, 408). Empty fields when they are not there yet.

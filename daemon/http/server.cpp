@@ -607,6 +607,14 @@ asio::awaitable<bool> Connection::serve_one()
         }
     }
 
+    // /s/{session}/v1/...: the route of /v1/... with the session as x-aigw-session, for
+    // agents whose base URL can be set but not their headers (aigw claude|codex|...).
+    auto prefix = split_session_prefix(req.path);
+    if (prefix && *prefix) {
+        req.path = std::move((*prefix)->path);
+        req.headers.set("x-aigw-session", std::move((*prefix)->session));
+    }
+
     bool path_exists = false;
     const Handler* handler = m_server.routes.find(req.method, req.path, &path_exists);
     if (handler == nullptr && m_is_head) {
@@ -615,7 +623,9 @@ asio::awaitable<bool> Connection::serve_one()
     if (handler == nullptr) {
         handler = &m_server.fallback;
     }
-    if (!*handler) {
+    if (!prefix) {
+        co_await send_error(req, wire::bad_request(prefix.error()));
+    } else if (!*handler) {
         co_await send_error(req, wire::Failure{.kind = wire::FailureKind::not_found,
                                                .status = 404,
                                                .message = "no such endpoint: " + req.method + " " + req.path});

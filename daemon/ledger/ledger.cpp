@@ -38,7 +38,7 @@ constexpr std::chrono::milliseconds k_linger_step{2};
 /// Rows per multi-row INSERT; a batch is written as such statements plus single-row ones
 /// for the remainder and for rows with bodies (which need their own row id).
 constexpr int k_rows_per_insert = 32;
-constexpr int k_columns_per_row = 27;
+constexpr int k_columns_per_row = 28;
 /// Pages returned to the filesystem per incremental-vacuum step (4 KiB pages: 8 MiB).
 constexpr int k_vacuum_pages_per_step = 2048;
 constexpr std::int64_t k_ms_per_hour = 3'600'000;
@@ -51,7 +51,7 @@ constexpr const char* k_insert_request_head =
     "INSERT INTO requests(ts_ms, request_id, key_id, surface, requested_model, served_model, "
     "provider, status, attempt, attempts, final_attempt, fallback_reason, error, input_tokens, "
     "cached_tokens, cache_write_tokens, output_tokens, reasoning_tokens, cost_usd, priced, "
-    "latency_ms, ttft_ms, stream, cache_hit, tag, variant, saved_usd) VALUES ";
+    "latency_ms, ttft_ms, stream, cache_hit, tag, variant, saved_usd, session) VALUES ";
 
 std::string insert_request_sql(int rows)
 {
@@ -90,7 +90,7 @@ constexpr const char* k_select_row_sql =
     "r.provider, r.status, r.attempt, r.attempts, r.final_attempt, r.fallback_reason, r.error, "
     "r.input_tokens, r.cached_tokens, r.cache_write_tokens, r.output_tokens, r.reasoning_tokens, "
     "r.cost_usd, r.priced, r.latency_ms, r.ttft_ms, r.stream, r.cache_hit, r.tag, r.variant, "
-    "COALESCE(b.request_body, ''), COALESCE(b.response_body, ''), r.saved_usd "
+    "COALESCE(b.request_body, ''), COALESCE(b.response_body, ''), r.saved_usd, r.session "
     "FROM requests r LEFT JOIN request_bodies b ON b.request_row_id = r.id ";
 
 /// group_by names, the rollups' dimension each one reads (and the expression on its
@@ -102,7 +102,7 @@ struct GroupColumn {
     std::string_view rollup_expr;
     std::string_view row_expr;
 };
-constexpr std::array<GroupColumn, 7> k_group_columns{{
+constexpr std::array<GroupColumn, 8> k_group_columns{{
     {"model", "model", "value", "served_model"},
     {"provider", "provider", "value", "provider"},
     {"key", "key", "value", "key_id"},
@@ -110,11 +110,12 @@ constexpr std::array<GroupColumn, 7> k_group_columns{{
     {"variant", "variant", "value", "variant"},
     {"tag", "tag", "value", "tag"},
     {"surface", "surface", "value", "surface"},
+    {"session", "session", "value", "session"},
 }};
 
 /// Every dimension the writer rolls up, and the value a row has in it.
-constexpr std::array<std::string_view, 8> k_dims{"all", "model",   "provider", "key",
-                                                 "tag", "variant", "surface",  "status"};
+constexpr std::array<std::string_view, 9> k_dims{"all",     "model",   "provider", "key",    "tag",
+                                                 "variant", "surface", "status",   "session"};
 
 std::string dim_value(std::string_view dim, const LedgerRow& row)
 {
@@ -132,6 +133,8 @@ std::string dim_value(std::string_view dim, const LedgerRow& row)
         return row.surface;
     if (dim == "status")
         return std::to_string(row.status / 100) + "xx";  // as migration 4 writes it
+    if (dim == "session")
+        return row.session;
     return {};
 }
 
@@ -222,10 +225,11 @@ LedgerRow row_from(SQLite::Statement& query, int first_column = 0)
     row.request_body = next().getString();
     row.response_body = next().getString();
     row.saved_usd = next().getDouble();
+    row.session = next().getString();
     return row;
 }
 
-/// Binds `row` to the 27 parameters of one VALUES tuple starting at `first`. The rows
+/// Binds `row` to the 28 parameters of one VALUES tuple starting at `first`. The rows
 /// outlive each exec(), so strings are bound without copying.
 void bind_row(SQLite::Statement& insert, int first, const LedgerRow& row)
 {
@@ -257,6 +261,7 @@ void bind_row(SQLite::Statement& insert, int first, const LedgerRow& row)
     insert.bindNoCopy(i++, row.tag);
     insert.bindNoCopy(i++, row.variant);
     insert.bind(i++, row.saved_usd);
+    insert.bindNoCopy(i++, row.session);
 }
 
 /// A rollup row's identity (the rollups' primary key).
@@ -942,7 +947,7 @@ std::expected<std::vector<CostGroup>, std::string> Ledger::cost(const CostQuery&
                                      [&](const GroupColumn& entry) { return entry.name == q.group_by; });
     if (column == k_group_columns.end()) {
         return std::unexpected("unknown group_by '" + q.group_by +
-                               "'; use one of: model, provider, key, day, variant, tag, surface");
+                               "'; use one of: model, provider, key, day, variant, tag, surface, session");
     }
     // Money and tokens count every attempt (a stream cut mid-way was billed); requests,
     // errors, cache hits and latency describe outcomes, so only final attempts count (the
@@ -1037,7 +1042,7 @@ std::expected<LedgerStats, std::string> Ledger::stats() const
 std::expected<std::int64_t, std::string> Ledger::export_rows(std::int64_t since_ms, std::int64_t until_ms,
                                                              ExportFormat format, std::ostream& out) const
 {
-    static constexpr std::array<std::string_view, 29> k_names{"ts_ms",
+    static constexpr std::array<std::string_view, 30> k_names{"ts_ms",
                                                               "request_id",
                                                               "key_id",
                                                               "surface",
@@ -1065,7 +1070,8 @@ std::expected<std::int64_t, std::string> Ledger::export_rows(std::int64_t since_
                                                               "variant",
                                                               "request_body",
                                                               "response_body",
-                                                              "saved_usd"};
+                                                              "saved_usd",
+                                                              "session"};
     const std::string sql = std::string(k_select_row_sql) + "WHERE r.ts_ms >= ? AND r.ts_ms < ? ORDER BY r.ts_ms, r.id";
     std::int64_t written = 0;
     try {
@@ -1175,6 +1181,9 @@ std::expected<std::vector<LedgerEntry>, std::string> Ledger::entries(const Entry
     if (!f.key_id.empty()) {
         where.emplace_back("r.key_id = :key_id");
     }
+    if (!f.session.empty()) {
+        where.emplace_back("r.session = :session");
+    }
     if (!f.model.empty()) {
         where.emplace_back("r.served_model = :model");
     }
@@ -1212,6 +1221,9 @@ std::expected<std::vector<LedgerEntry>, std::string> Ledger::entries(const Entry
         }
         if (!f.key_id.empty()) {
             query.bind(":key_id", f.key_id);
+        }
+        if (!f.session.empty()) {
+            query.bind(":session", f.session);
         }
         if (!f.model.empty()) {
             query.bind(":model", f.model);

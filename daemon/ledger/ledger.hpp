@@ -75,6 +75,7 @@ struct LedgerRow {
     std::string request_body;   ///< only when body logging is on
     std::string response_body;  ///< only when body logging is on
     double saved_usd = 0;       ///< cache hit: what the answer would have cost upstream
+    std::string session;        ///< the agent session (x-aigw-session, an agent's session id)
 };
 
 /// One group of a cost report.
@@ -95,7 +96,7 @@ struct CostGroup {
 struct CostQuery {
     std::int64_t since_ms = 0;       ///< inclusive
     std::int64_t until_ms = 0;       ///< exclusive; 0 = now (every committed row)
-    std::string group_by = "model";  ///< model | provider | key | day | variant | tag | surface
+    std::string group_by = "model";  ///< model | provider | key | day | variant | tag | surface | session
 };
 
 /// A row with its position in the table: row ids grow in commit order, so they are the
@@ -113,6 +114,7 @@ struct EntryFilter {
     std::string request_id;                    ///< every attempt of one request
     std::string tag;                           ///< every row of one run (bench/eval)
     std::string key_id;                        ///< one key's rows (index requests_key)
+    std::string session;                       ///< one agent session's rows (index requests_session)
     std::string model;                         ///< served model (index requests_model)
     int status = 0;                            ///< one HTTP status; 0: any
     bool errors_only = false;                  ///< status >= 400 (index requests_errors)

@@ -8,7 +8,7 @@ namespace aigw::daemon::ledger {
 
 namespace {
 
-// Indexes, by the query that needs them (as of migration 4):
+// Indexes, by the query that needs them (as of migration 5):
 //   ts_ms                 the raw edges of cost() ranges, recent() newest-first, export,
 //                         retention pruning (oldest first)
 //   request_id            `aigw logs <request id>` (all attempts of one request)
@@ -16,6 +16,7 @@ namespace {
 //   key_id                `aigw logs --key`: walks the key's rows in row-id order
 //   served_model          `aigw logs --model`, the same way
 //   status >= 400         `aigw logs --status 5xx/--errors`: a partial index, errors only
+//   session               `aigw logs --session`: one agent session's rows
 // Reports (cost, budgets) read the rollups table by its primary key (dim, span, start hour).
 // Migration 4's SQL calls aigw_latency_hist() and aigw_hist_merge(): Ledger::open registers
 // them on its connection before applying migrations.
@@ -138,6 +139,19 @@ DROP INDEX IF EXISTS requests_key_ts;
 CREATE INDEX requests_key ON requests(key_id);
 CREATE INDEX requests_model ON requests(served_model);
 CREATE INDEX requests_errors ON requests(status) WHERE status >= 400;
+)sql"},
+    // The agent session a request belongs to (x-aigw-session, an agent's own session header
+    // or the /s/{session}/ path prefix), for `aigw cost --by session` and `aigw logs
+    // --session`. Every existing row has session '', so its rollups are the 'all' rows under
+    // another name: copied, not recomputed from the rows.
+    Migration{5, "session column, index and rollups",
+              R"sql(
+ALTER TABLE requests ADD COLUMN session TEXT NOT NULL DEFAULT '';
+CREATE INDEX requests_session ON requests(session);
+INSERT INTO rollups
+SELECT 'session', span_hours, start_hour, '', rows, requests, errors, cache_hits, input_tokens, cached_tokens,
+       output_tokens, reasoning_tokens, cost_usd, saved_usd, latency_sum_ms, latency_hist
+FROM rollups WHERE dim = 'all';
 )sql"},
 };
 

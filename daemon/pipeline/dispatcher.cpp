@@ -1,5 +1,6 @@
 #include "daemon/pipeline/dispatcher.hpp"
 
+#include "daemon/http/parsing.hpp"
 #include "shared/wire/json_text.hpp"
 #include "shared/wire/secrets.hpp"
 #include "shared/wire/sse.hpp"
@@ -360,6 +361,24 @@ std::string request_id_at(std::int64_t unix_ms_now)
     return out;
 }
 
+std::expected<std::string, std::string> session_of(const http::Request& req)
+{
+    if (req.has_header("x-aigw-session")) {
+        const std::string_view explicit_session = req.header("x-aigw-session");
+        if (!http::is_valid_session_id(explicit_session)) {
+            return std::unexpected(http::invalid_session_message("x-aigw-session"));
+        }
+        return std::string(explicit_session);
+    }
+    for (const std::string_view name : k_agent_session_headers) {
+        const std::string_view value = req.header(name);
+        if (http::is_valid_session_id(value)) {
+            return std::string(value);
+        }
+    }
+    return std::string();
+}
+
 Dispatcher::Dispatcher(Services s, AttemptEnv env) : m_s(std::move(s)), m_env(std::move(env))
 {}
 
@@ -372,6 +391,11 @@ std::shared_ptr<Exchange> Dispatcher::begin(std::string surface, const http::Req
     ex->t0 = Clock::now();
     ex->surface = std::move(surface);
     ex->tag = std::string(req.header("x-aigw-tag").substr(0, 200));
+    if (auto session = session_of(req)) {
+        ex->session = std::move(*session);
+    } else {
+        ex->header_error = wire::bad_request(session.error(), "x-aigw-session");
+    }
     ex->fallback_header = std::string(req.header("x-aigw-fallback"));
     ex->max_retries = cfg.routing.retries;
     ex->timeouts = RequestTimeouts{
@@ -814,6 +838,7 @@ void Dispatcher::record(const Exchange& ex, int status, const wire::Usage& usage
         row.requested_model = ex.requested_model;
         row.stream = ex.stream;
         row.tag = ex.tag;
+        row.session = ex.session;
         row.variant = ex.variant;
         row.attempt = attempt;
         row.attempts = attempts;

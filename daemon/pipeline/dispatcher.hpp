@@ -13,8 +13,11 @@
 #include "daemon/pipeline/stream_writer.hpp"
 #include "daemon/upstream/transport.hpp"
 
+#include <array>
 #include <atomic>
+#include <expected>
 #include <mutex>
+#include <string_view>
 
 namespace aigw::daemon::pipeline {
 
@@ -42,6 +45,19 @@ inline constexpr const char* k_admin_key_id = "default";
 /// random page per row (at thousands of rows a second that was a large part of the
 /// ledger's disk writes).
 std::string request_id_at(std::int64_t unix_ms);
+
+/// The agent session a request belongs to, recorded in the ledger's `session` column:
+/// x-aigw-session (which the server also sets from a /s/{session}/ path), else the first
+/// agent session header that holds a valid id (http::is_valid_session_id), in the order of
+/// k_agent_session_headers; "" when there is none. An x-aigw-session that is not a valid
+/// id is an error message (the request's 400); an agent's is skipped.
+std::expected<std::string, std::string> session_of(const http::Request& req);
+
+/// The session headers agents send by themselves, most specific first: Claude Code's,
+/// Codex CLI's (session-id; session_id in older versions), opencode's (X-Session-Id to
+/// providers other than its own, x-opencode-session to those).
+inline constexpr std::array<std::string_view, 5> k_agent_session_headers{
+    "x-claude-code-session-id", "session-id", "session_id", "x-session-id", "x-opencode-session"};
 
 /// A streamed answer from one attempt, held back until its first content arrived.
 struct StreamState;

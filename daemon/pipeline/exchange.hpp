@@ -45,6 +45,7 @@ struct Exchange {
     bool stream = false;
     std::string tag;           ///< x-aigw-tag: groups requests in reports (bench runs, scripts)
     std::string variant;       ///< A/B variant that served the request, when split
+    std::string session;       ///< the agent session (see session_of in dispatcher.hpp)
     std::string request_body;  ///< kept only when body logging is on
 
     // ---- routing: read from the request's headers by Dispatcher::begin() ----

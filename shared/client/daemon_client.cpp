@@ -321,6 +321,9 @@ std::expected<std::vector<LogRow>, ClientError> DaemonClient::logs(const LogQuer
     if (!q.tag.empty()) {
         path += "&tag=" + httplib::detail::encode_query_param(q.tag);
     }
+    if (!q.session.empty()) {
+        path += "&session=" + httplib::detail::encode_query_param(q.session);
+    }
     if (q.all_attempts) {
         path += "&all_attempts=1";
     }

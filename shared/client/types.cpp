@@ -249,6 +249,7 @@ std::expected<std::vector<LogRow>, ClientError> parse_logs(const nlohmann::json&
             r.cache_write_tokens = get_or<std::int64_t>(x, "cache_write_tokens", 0);
             r.tag = get_or<std::string>(x, "tag", "");
             r.variant = get_or<std::string>(x, "variant", "");
+            r.session = get_or<std::string>(x, "session", "");
             r.request_body = get_or<std::string>(x, "request_body", "");
             r.response_body = get_or<std::string>(x, "response_body", "");
             rows.push_back(std::move(r));

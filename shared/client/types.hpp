@@ -141,16 +141,19 @@ struct LogRow {
     std::int64_t cache_write_tokens = 0;
     std::string tag;
     std::string variant;
+    std::string session;       ///< the agent session ("" when none)
     std::string request_body;  ///< only with body logging on
     std::string response_body;
 };
 
 /// GET /aigw/v1/logs with row ids, oldest first: the newest `limit` rows, or the first
-/// `limit` rows after a cursor; only one run's rows when `tag` is set.
+/// `limit` rows after a cursor; only one run's rows when `tag` is set, one agent session's
+/// when `session` is.
 struct LogQuery {
     int limit = 50;
     std::optional<std::int64_t> after_row_id;
     std::string tag;
+    std::string session;
     bool all_attempts = false;
 };
 

@@ -120,15 +120,17 @@ json example_for(const json& schema, std::string_view name, const std::string& t
 }
 
 /// A shell command the user asked for in backticks ("run `echo hi`"), or "" (also after a
-/// tool result: the command ran, the model answers).
+/// tool result: the command ran, the model answers). The last backticked span: agents put
+/// their own context, backticks and all, before the user's words (Claude Code's
+/// <system-reminder> text in the same message).
 std::string requested_command(const Exchange& ex)
 {
     if (ex.last_is_tool_result) {
         return {};
     }
-    const auto a = ex.last_user_text.find('`');
-    const auto b = a == std::string::npos ? a : ex.last_user_text.find('`', a + 1);
-    return b == std::string::npos ? std::string() : ex.last_user_text.substr(a + 1, b - a - 1);
+    const auto b = ex.last_user_text.rfind('`');
+    const auto a = b == std::string::npos || b == 0 ? std::string::npos : ex.last_user_text.rfind('`', b - 1);
+    return a == std::string::npos ? std::string() : ex.last_user_text.substr(a + 1, b - a - 1);
 }
 
 /// An agent's tool that runs a command: Codex's `shell`/`exec_command`, opencode's `bash`.

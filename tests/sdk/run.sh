@@ -3,8 +3,8 @@
 #
 #   tests/sdk/run.sh BUILD_DIR [TEST_FILE...]
 #
-# Uses BUILD_DIR/daemon/aigwd and BUILD_DIR/tests/fake-upstream (build them first:
-# ninja -C BUILD_DIR aigwd fake-upstream). Installs the pinned packages with `npm ci` when
+# Uses BUILD_DIR/daemon/aigwd, BUILD_DIR/cli/aigw and BUILD_DIR/tests/fake-upstream (build
+# them first: ninja -C BUILD_DIR aigwd aigw fake-upstream). Installs the pinned packages with `npm ci` when
 # node_modules is missing or was installed from another package-lock.json. Each test file starts
 # its own fake upstream and daemon (see helpers.mjs); a failing file keeps its temp dir and
 # prints "# kept <dir>". Output is TAP, ending with "# pass N" / "# fail N" lines.
@@ -20,9 +20,9 @@ fi
 build=$(cd "$1" && pwd)
 shift
 
-for bin in "$build/daemon/aigwd" "$build/tests/fake-upstream"; do
+for bin in "$build/daemon/aigwd" "$build/cli/aigw" "$build/tests/fake-upstream"; do
   if [[ ! -x $bin ]]; then
-    echo "$0: $bin is missing; build it with: ninja -C $build aigwd fake-upstream" >&2
+    echo "$0: $bin is missing; build it with: ninja -C $build aigwd aigw fake-upstream" >&2
     exit 2
   fi
 done

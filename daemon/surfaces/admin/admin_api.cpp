@@ -51,7 +51,8 @@ nlohmann::json row_json(const ledger::LedgerRow& r)
             {"final_attempt", r.final_attempt},
             {"cache_write_tokens", r.cache_write_tokens},
             {"tag", r.tag},
-            {"variant", r.variant}};
+            {"variant", r.variant},
+            {"session", r.session}};
 }
 
 /// A row for `aigw logs`: row_json plus its cursor id and, when stored, the bodies.
@@ -215,8 +216,8 @@ void AdminApi::install_admin_routes()
         const auto limit = std::clamp<std::int64_t>(int_param(req, "limit", 50), 1, 10'000);
         // With a cursor (after_row_id, for `aigw logs -f`), a run tag or with_ids: rows with
         // their ids, oldest first (without a cursor: the newest `limit` rows).
-        static constexpr const char* k_filters[] = {"after_row_id", "tag",    "with_ids", "key",     "model",
-                                                    "status",       "errors", "since_ms", "until_ms"};
+        static constexpr const char* k_filters[] = {"after_row_id", "tag",    "with_ids", "key",      "model",
+                                                    "status",       "errors", "since_ms", "until_ms", "session"};
         const bool filtered = std::any_of(std::begin(k_filters), std::end(k_filters),
                                           [&](const char* name) { return req.query_param(name).has_value(); });
         if (filtered) {
@@ -228,6 +229,7 @@ void AdminApi::install_admin_routes()
             f.all_attempts = req.query_param("all_attempts").has_value();
             f.tag = req.query_param("tag").value_or("");
             f.key_id = req.query_param("key").value_or("");
+            f.session = req.query_param("session").value_or("");
             f.model = req.query_param("model").value_or("");
             f.status = static_cast<int>(int_param(req, "status", 0));
             f.errors_only = req.query_param("errors").has_value();

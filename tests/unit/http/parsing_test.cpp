@@ -118,6 +118,51 @@ TEST_CASE("the request line is sniffed from raw bytes")
     CHECK(sniff_request_line("").method.empty());
 }
 
+TEST_CASE("session ids: short, of letters, digits and . _ : - only")
+{
+    CHECK(is_valid_session_id("claude-1767225600-3fa9"));
+    CHECK(is_valid_session_id("d6caeff6-37d9-4b7b-b863-e46e24adebbb"));
+    CHECK(is_valid_session_id("a.b_c:d"));
+    CHECK(is_valid_session_id(std::string(k_max_session_length, 'x')));
+    CHECK_FALSE(is_valid_session_id(""));
+    CHECK_FALSE(is_valid_session_id(std::string(k_max_session_length + 1, 'x')));
+    CHECK_FALSE(is_valid_session_id("has space"));
+    CHECK_FALSE(is_valid_session_id("slash/inside"));
+    CHECK_FALSE(is_valid_session_id("caf\xC3\xA9"));
+    CHECK_FALSE(is_valid_session_id("new\nline"));
+}
+
+TEST_CASE("/s/{session}/... is split into the session and the path after it")
+{
+    auto p = split_session_prefix("/s/claude-1-ab/v1/messages");
+    REQUIRE(p.has_value());
+    REQUIRE(p->has_value());
+    CHECK((*p)->session == "claude-1-ab");
+    CHECK((*p)->path == "/v1/messages");
+    p = split_session_prefix("/s/abc");
+    REQUIRE(p.has_value());
+    REQUIRE(p->has_value());
+    CHECK((*p)->session == "abc");
+    CHECK((*p)->path == "/");
+    p = split_session_prefix("/s/abc/");
+    REQUIRE((p && *p));
+    CHECK((*p)->path == "/");
+    // Not a session prefix: left alone.
+    for (const char* path : {"/v1/messages", "/s", "/sessions/x", "/x/s/abc/v1"}) {
+        CAPTURE(path);
+        p = split_session_prefix(path);
+        REQUIRE(p.has_value());
+        CHECK_FALSE(p->has_value());
+    }
+    // A prefix with a session that is not an id: an error naming what is allowed.
+    for (const char* path : {"/s//v1/messages", "/s/a b/v1", "/s/"}) {
+        CAPTURE(path);
+        p = split_session_prefix(path);
+        REQUIRE_FALSE(p.has_value());
+        CHECK(p.error().find("A-Z, a-z, 0-9") != std::string::npos);
+    }
+}
+
 namespace {
 Handler tagged(int* out, int tag)
 {

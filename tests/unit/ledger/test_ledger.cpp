@@ -371,6 +371,7 @@ TEST_CASE("recent returns every field, newest first, up to the limit")
     full.cache_hit = true;
     full.tag = "bench-1";
     full.variant = "B";
+    full.session = "claude-1800000000-ab12";
     for (int i = 0; i < 5; ++i) {
         ledger->record(make_row(k_jan_1_2025_ms + i, "old-" + std::to_string(i)));
     }
@@ -405,6 +406,7 @@ TEST_CASE("recent returns every field, newest first, up to the limit")
     CHECK(got.cache_hit);
     CHECK(got.tag == "bench-1");
     CHECK(got.variant == "B");
+    CHECK(got.session == "claude-1800000000-ab12");
 
     auto everything = ledger->recent(0);
     REQUIRE(everything.has_value());

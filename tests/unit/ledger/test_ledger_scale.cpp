@@ -1,6 +1,7 @@
 // The ledger at scale: rollups that agree with the rows, retention and vacuum, private files,
 // the durability bound under SIGKILL, and the migration that adds the rollups.
 
+#include "daemon/ledger/latency_hist.hpp"
 #include "daemon/ledger/ledger.hpp"
 #include "daemon/ledger/migrations.hpp"
 
@@ -99,6 +100,7 @@ std::vector<LedgerRow> random_rows(int n, std::int64_t start_ms, int hours, unsi
         r.surface = pick(2) == 0 ? "openai.chat" : "anthropic.messages";
         r.tag = pick(3) == 0 ? "run-" + std::to_string(pick(2)) : "";
         r.variant = pick(4) == 0 ? "A" : "";
+        r.session = pick(3) == 0 ? "claude-" + std::to_string(pick(3)) : "";
         const int s = pick(10);
         r.status = s == 0 ? 500 : (s == 1 ? 429 : 200);
         r.final_attempt = pick(8) != 0;
@@ -123,6 +125,8 @@ const char* row_expr(const std::string& by)
         return "key_id";
     if (by == "day")
         return "date(ts_ms / 1000, 'unixepoch')";
+    if (by == "session")
+        return "session";
     return by == "provider" ? "provider" : (by == "variant" ? "variant" : (by == "tag" ? "tag" : "surface"));
 }
 
@@ -224,7 +228,7 @@ TEST_CASE("reports from the rollups agree with aggregates of the raw rows, for e
         {k_base_ms + 7 * k_hour_ms + 10, k_base_ms + 7 * k_hour_ms + 900'000},  // inside one hour
         {k_base_ms + 24 * k_hour_ms, k_base_ms + 48 * k_hour_ms},               // exactly one day
     };
-    for (const char* by : {"model", "provider", "key", "day", "variant", "tag", "surface"}) {
+    for (const char* by : {"model", "provider", "key", "day", "variant", "tag", "surface", "session"}) {
         for (const auto& [since, until] : ranges) {
             check_report_matches_rows(*ledger, dir.db(), by, since, until);
         }
@@ -549,7 +553,7 @@ TEST_CASE("a ledger of the previous schema is migrated: rollups backfilled, unus
     CHECK(query_int(dir.db(), "SELECT SUM(rows) FROM rollups WHERE dim = 'all' AND span_hours = 24") == 2000);
     CHECK(query_int(dir.db(),
                     "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('requests_model_ts', 'requests_key_ts')") == 0);
-    for (const char* by : {"model", "key", "tag", "day"}) {
+    for (const char* by : {"model", "key", "tag", "day", "session"}) {
         check_report_matches_rows(*ledger, dir.db(), by, 0, k_base_ms + 2 * k_day_ms);
         check_report_matches_rows(*ledger, dir.db(), by, k_base_ms + 3 * k_hour_ms + 5, k_base_ms + 30 * k_hour_ms);
     }
@@ -585,9 +589,69 @@ TEST_CASE("query plans: reports read the rollups; logs filters use their indexes
               .find("USING INDEX requests_model") != std::string::npos);
     CHECK(plan("SELECT * FROM requests WHERE status = 500 AND status >= 400 ORDER BY id DESC LIMIT 50")
               .find("USING INDEX requests_errors") != std::string::npos);
+    CHECK(plan("SELECT * FROM requests WHERE final_attempt = 1 AND session = 's' ORDER BY id DESC LIMIT 50")
+              .find("USING INDEX requests_session") != std::string::npos);
 }
 
-TEST_CASE("entries filter by key, model, status, errors and time")
+TEST_CASE("a ledger of schema 4 gains sessions: every old row is in session '', its rollups copied from 'all'")
+{
+    ScaleDir dir;
+    const auto old_rows = random_rows(1500, k_base_ms, 60, 21);
+    {
+        // Schema 4 as the previous aigw left it, rows inserted by SQL and rolled up by migration 4.
+        SQLite::Database old_db(dir.db(), SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE);
+        old_db.exec("PRAGMA journal_mode=WAL");
+        aigw::daemon::ledger::register_hist_functions(old_db);
+        const auto all = aigw::daemon::ledger::ledger_migrations();
+        REQUIRE(aigw::daemon::ledger::apply_migrations(old_db, all.subspan(0, 3), "the ledger") == 3);
+        SQLite::Statement insert(old_db,
+                                 "INSERT INTO requests(ts_ms, request_id, key_id, served_model, provider, status, "
+                                 "final_attempt, input_tokens, output_tokens, cost_usd, latency_ms, tag) "
+                                 "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)");
+        for (const auto& r : old_rows) {
+            int i = 1;
+            insert.bind(i++, r.ts_ms);
+            insert.bind(i++, r.request_id);
+            insert.bind(i++, r.key_id);
+            insert.bind(i++, r.served_model);
+            insert.bind(i++, r.provider);
+            insert.bind(i++, r.status);
+            insert.bind(i++, static_cast<int>(r.final_attempt));
+            insert.bind(i++, r.input_tokens);
+            insert.bind(i++, r.output_tokens);
+            insert.bind(i++, r.cost_usd);
+            insert.bind(i++, r.latency_ms);
+            insert.bind(i++, r.tag);
+            insert.exec();
+            insert.reset();
+        }
+        REQUIRE(aigw::daemon::ledger::apply_migrations(old_db, all.subspan(0, 4), "the ledger") == 4);
+    }
+    auto ledger = open_at(dir.db());
+    CHECK(ledger->schema_version() == Ledger::latest_schema_version());
+    CHECK(query_int(dir.db(), "SELECT COUNT(*) FROM requests WHERE session <> ''") == 0);
+    CHECK(query_int(dir.db(), "SELECT COUNT(*) FROM rollups WHERE dim = 'session'") ==
+          query_int(dir.db(), "SELECT COUNT(*) FROM rollups WHERE dim = 'all'"));
+    CHECK(query_int(dir.db(), "SELECT SUM(rows) FROM rollups WHERE dim = 'session' AND span_hours = 24") == 1500);
+    for (const auto& [since, until] : std::vector<std::pair<std::int64_t, std::int64_t>>{
+             {0, k_base_ms + 3 * k_day_ms}, {k_base_ms + 3 * k_hour_ms + 5, k_base_ms + 40 * k_hour_ms}}) {
+        check_report_matches_rows(*ledger, dir.db(), "session", since, until);
+    }
+    // New rows, some in sessions, add to the copied rollups.
+    for (auto& r : random_rows(300, k_base_ms, 60, 22)) {
+        ledger->record(std::move(r));
+    }
+    ledger->flush();
+    check_report_matches_rows(*ledger, dir.db(), "session", 0, k_base_ms + 3 * k_day_ms);
+    CostQuery q;
+    q.group_by = "session";
+    q.until_ms = k_base_ms + 3 * k_day_ms;
+    auto report = ledger->cost(q);
+    REQUIRE(report.has_value());
+    CHECK(report->size() == 4);  // '' and claude-0..2
+}
+
+TEST_CASE("entries filter by key, model, status, errors, session and time")
 {
     ScaleDir dir;
     auto ledger = open_at(dir.db());
@@ -616,6 +680,10 @@ TEST_CASE("entries filter by key, model, status, errors and time")
     f.errors_only = true;
     CHECK(count(f) == query_int(dir.db(), "SELECT COUNT(*) FROM requests WHERE status >= 400"));
     f.errors_only = false;
+    f.session = "claude-1";
+    CHECK(count(f) > 0);
+    CHECK(count(f) == query_int(dir.db(), "SELECT COUNT(*) FROM requests WHERE session = 'claude-1'"));
+    f.session.clear();
     f.since_ms = k_base_ms + 2 * k_hour_ms;
     f.until_ms = k_base_ms + 3 * k_hour_ms;
     CHECK(count(f) == query_int(dir.db(), "SELECT COUNT(*) FROM requests WHERE ts_ms >= " + std::to_string(f.since_ms) +

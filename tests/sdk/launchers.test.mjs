@@ -1,0 +1,111 @@
+// `aigw codex` and `aigw opencode` with the built aigw and the agents from npm (pinned): each
+// launched through the gateway in a session of its own (no config file of the agent's
+// written: Codex gets -c overrides, opencode OPENCODE_CONFIG_CONTENT with {env:AIGW_API_KEY}),
+// runs one shell command through a tool call, and its session shows in `aigw cost --by
+// session` and `aigw logs --session`. (`aigw claude` is in claude_code.test.mjs.)
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { GATEWAY_KEY, useGatewayStack } from './helpers.mjs';
+
+const stack = useGatewayStack();
+const here = path.dirname(fileURLToPath(import.meta.url));
+const BIN = path.join(here, 'node_modules', '.bin');
+const AIGW = path.join(process.env.AIGW_BUILD_DIR ?? '', 'cli', 'aigw');
+
+function run(cmd, args, opts) {
+  return new Promise((resolve) => {
+    const child = execFile(cmd, args, { maxBuffer: 16 << 20, timeout: 50000, ...opts }, (error, stdout, stderr) => {
+      resolve({ code: error ? (error.code ?? 1) : 0, signal: error?.signal ?? null, stdout, stderr });
+    });
+    child.stdin.end();
+  });
+}
+
+/// A temp HOME with every XDG dir under it, nothing of the user's agent or aigw settings, the
+/// daemon the test started found through AIGW_HOST, the agents from node_modules on PATH.
+function launchEnv(prefix) {
+  const home = mkdtempSync(path.join(stack.dir, `${prefix}-home-`));
+  const work = path.join(home, 'work');
+  mkdirSync(work);
+  mkdirSync(path.join(home, '.codex'));
+  const env = { ...process.env };
+  for (const k of Object.keys(env)) {
+    if (/^(OPENCODE|OPENAI_|ANTHROPIC_|CODEX|AIGW_|XDG_|npm_config_)/i.test(k)) delete env[k];
+  }
+  Object.assign(env, {
+    HOME: home,
+    CODEX_HOME: path.join(home, '.codex'),
+    XDG_CONFIG_HOME: path.join(home, '.config'),
+    XDG_DATA_HOME: path.join(home, '.local', 'share'),
+    XDG_CACHE_HOME: path.join(home, '.cache'),
+    XDG_STATE_HOME: path.join(home, '.local', 'state'),
+    OPENCODE_DISABLE_AUTOUPDATE: '1',
+    OPENCODE_DISABLE_MODELS_FETCH: '1',
+    OPENCODE_DISABLE_SHARE: '1',
+    OPENCODE_DISABLE_LSP_DOWNLOAD: '1',
+    OPENCODE_DISABLE_DEFAULT_PLUGINS: '1',
+    OPENCODE_DISABLE_CLAUDE_CODE: '1',
+    OPENCODE_DISABLE_EXTERNAL_SKILLS: '1',
+    npm_config_offline: 'true',
+    PWD: work,
+    NO_COLOR: '1',
+    AIGW_HOST: stack.origin,
+    AIGW_API_KEY: GATEWAY_KEY,
+    PATH: `${BIN}:${process.env.PATH}`,
+  });
+  return { env, work };
+}
+
+/// The one session of `agent` in `aigw cost --by session`, and its rows from `aigw logs`.
+async function sessionOf(agent, env) {
+  const cost = await run(AIGW, ['cost', '--by', 'session', '--json'], { env });
+  assert.equal(cost.code, 0, cost.stderr);
+  const groups = JSON.parse(cost.stdout).groups.filter((g) => new RegExp(`^${agent}-\\d+-[0-9a-f]{6}$`).test(g.key));
+  assert.equal(groups.length, 1, cost.stdout);
+  const logs = await run(AIGW, ['logs', '--session', groups[0].key, '--json', '-n', '100'], { env });
+  assert.equal(logs.code, 0, logs.stderr);
+  return { group: groups[0], rows: JSON.parse(logs.stdout) };
+}
+
+for (const { agent, args, surface } of [
+  {
+    agent: 'codex',
+    args: (prompt) => ['exec', '--skip-git-repo-check', '--color', 'never', '-s', 'danger-full-access', prompt],
+    surface: 'openai.responses',
+  },
+  {
+    agent: 'opencode',
+    args: (prompt) => ['run', '--pure', '--format', 'json', prompt],
+    surface: 'anthropic.messages',
+  },
+]) {
+  test(`aigw ${agent} -m anthropic/claude-haiku-4-5: a shell command through a tool call, the session in cost and logs`, async () => {
+    assert.ok(existsSync(AIGW), `${AIGW} is missing; build it with: ninja -C $AIGW_BUILD_DIR aigw`);
+    await stack.clearUpstream();
+    const marker = `aigw-launched-${agent}-ok`;
+    const { env, work } = launchEnv(agent);
+    const r = await run(
+      AIGW,
+      [agent, '-m', 'anthropic/claude-haiku-4-5', '--', ...args(`Please run \`echo ${marker}\` and tell me what it printed.`)],
+      { env, cwd: work },
+    );
+    const upstream = await stack.upstreamRequests();
+    const context = `exit ${r.code} ${r.signal ?? ''}\nstdout (tail):\n${r.stdout.slice(-3000)}\nstderr (tail):\n${r.stderr.slice(-3000)}\nupstream: ${upstream.map((u) => u.path).join(' ')}`;
+    assert.equal(r.code, 0, context);
+    // The command's output went to the model as a tool result, and its echo is the answer.
+    assert.ok(upstream.some((u) => u.path === '/v1/messages' && u.body.includes(`${marker}\\n`)), context);
+    assert.match(r.stdout, new RegExp(`Echo:.*${marker}`), context);
+    const { group, rows } = await sessionOf(agent, env);
+    assert.ok(group.requests >= 2 && group.cost_usd > 0, JSON.stringify(group));
+    assert.equal(rows.length, group.requests);
+    for (const row of rows) {
+      assert.equal(row.served_model, 'anthropic/claude-haiku-4-5');
+      assert.equal(row.surface, surface);
+    }
+  });
+}
