@@ -28,6 +28,13 @@ void Routes::add(std::string method, std::string pattern, Handler h)
 {
     if (!pattern.empty() && pattern.back() == '*') {
         pattern.pop_back();
+        // Adding a route again replaces it, as for exact routes (a surface may wrap another's).
+        auto same = std::find_if(m_prefix.begin(), m_prefix.end(),
+                                 [&](const auto& p) { return std::get<0>(p) == method && std::get<1>(p) == pattern; });
+        if (same != m_prefix.end()) {
+            std::get<2>(*same) = std::move(h);
+            return;
+        }
         m_prefix.emplace_back(std::move(method), std::move(pattern), std::move(h));
         // Longest prefix first, so the first match is the best one.
         std::stable_sort(m_prefix.begin(), m_prefix.end(),

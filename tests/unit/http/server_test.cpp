@@ -360,6 +360,31 @@ TEST_CASE("requests are routed to exact and prefix handlers, the rest to the fal
     CHECK(r.body.starts_with("q=a b! peer=127.0.0.1:"));
 }
 
+TEST_CASE("adding a route again replaces it, prefix routes too, so one surface can wrap another's")
+{
+    Routes routes = common_routes();
+    const Handler* before = routes.find("GET", "/pre/abc");
+    REQUIRE(before != nullptr);
+    Handler inner = *before;
+    routes.add("GET", "/pre/*", [inner](Request& req, Responder& res) -> asio::awaitable<void> {
+        if (req.path == "/pre/wrapped") {
+            co_await res.send(text(200, "wrapper"));
+            co_return;
+        }
+        co_await inner(req, res);
+    });
+    TestServer s(std::move(routes));
+    Client c(s.port);
+    REQUIRE(c.send(get("/pre/wrapped")));
+    auto r = c.response();
+    REQUIRE(r);
+    CHECK(r->body == "wrapper");
+    REQUIRE(c.send(get("/pre/abc")));
+    r = c.response();
+    REQUIRE(r);
+    CHECK(r->body == "prefix:/pre/abc");
+}
+
 TEST_CASE("HEAD gets the GET handler's headers and no body")
 {
     TestServer s(common_routes());
