@@ -571,6 +571,17 @@ asio::awaitable<std::expected<upstream::HttpResponse, wire::Failure>> Dispatcher
     co_return r;
 }
 
+asio::awaitable<std::expected<upstream::HttpResponse, wire::Failure>> Dispatcher::send_native(
+    const Exchange& ex, const providers::UpstreamRequest& req, std::string& upstream_body)
+{
+    auto resp = co_await send(ex, req);
+    if (resp && (resp->status < 200 || resp->status >= 300)) {
+        upstream_body = wire::scrub_secrets(resp->body, secrets_of(ex.route));
+        co_return std::unexpected(ex.route.adapter->classify_error(resp->status, upstream_body, resp->headers));
+    }
+    co_return resp;
+}
+
 asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> Dispatcher::chat_once(
     const Exchange& ex, const nlohmann::json& canonical)
 {

@@ -100,6 +100,11 @@ public:
     /// One non-streamed upstream call on ex.route within the attempt's deadlines.
     asio::awaitable<std::expected<upstream::HttpResponse, wire::Failure>> send(const Exchange& ex,
                                                                                const providers::UpstreamRequest& req);
+    /// send() for a native passthrough: a non-2xx answer becomes the adapter's classified
+    /// failure, and its body (secrets scrubbed) goes to `upstream_body` so the surface can
+    /// relay the provider's own error when it is the last word.
+    asio::awaitable<std::expected<upstream::HttpResponse, wire::Failure>> send_native(
+        const Exchange& ex, const providers::UpstreamRequest& req, std::string& upstream_body);
     /// One non-streamed chat attempt on ex.route.
     asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> chat_once(const Exchange& ex,
                                                                                    const nlohmann::json& canonical);

@@ -232,14 +232,9 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
                                    writer = std::make_unique<PassthroughWriter>();
                                    co_return std::expected<void, wire::Failure>{};
                                }
-                               auto resp = co_await d.send(*ex, up);
+                               auto resp = co_await d.send_native(*ex, up, native_error_body);
                                if (!resp) {
                                    co_return std::unexpected(std::move(resp.error()));
-                               }
-                               if (resp->status < 200 || resp->status >= 300) {
-                                   native_error_body = wire::scrub_secrets(resp->body, d.secrets_of(route));
-                                   co_return std::unexpected(
-                                       route.adapter->classify_error(resp->status, native_error_body, resp->headers));
                                }
                                // Usage for the ledger; the body itself goes back untouched.
                                auto parsed = route.adapter->chat_response(resp->body, route.target);

@@ -275,14 +275,10 @@ asio::awaitable<void> generate(Dispatcher& d, http::Request& req, http::Responde
                     writer = std::make_unique<PassthroughWriter>(sse, closed);
                     co_return std::expected<void, wire::Failure>{};
                 }
-                auto resp = co_await d.send(*ex, passthrough_request(req.body, route.target, "generateContent"));
+                auto resp = co_await d.send_native(*ex, passthrough_request(req.body, route.target, "generateContent"),
+                                                   native_error_body);
                 if (!resp) {
                     co_return std::unexpected(std::move(resp.error()));
-                }
-                if (resp->status < 200 || resp->status >= 300) {
-                    native_error_body = wire::scrub_secrets(resp->body, d.secrets_of(route));
-                    co_return std::unexpected(
-                        route.adapter->classify_error(resp->status, native_error_body, resp->headers));
                 }
                 // Usage for the ledger; the body itself goes back untouched.
                 auto parsed = route.adapter->chat_response(resp->body, route.target);
@@ -413,15 +409,12 @@ asio::awaitable<void> embed(Dispatcher& d, http::Request& req, http::Responder& 
                 } else if (up_body.contains("model")) {
                     up_body["model"] = model_field;
                 }
-                auto resp = co_await d.send(*ex, passthrough_request(dump(up_body), route.target,
-                                                                     batch ? "batchEmbedContents" : "embedContent"));
+                auto resp = co_await d.send_native(
+                    *ex,
+                    passthrough_request(dump(up_body), route.target, batch ? "batchEmbedContents" : "embedContent"),
+                    native_error_body);
                 if (!resp) {
                     co_return std::unexpected(std::move(resp.error()));
-                }
-                if (resp->status < 200 || resp->status >= 300) {
-                    native_error_body = wire::scrub_secrets(resp->body, d.secrets_of(route));
-                    co_return std::unexpected(
-                        route.adapter->classify_error(resp->status, native_error_body, resp->headers));
                 }
                 // Gemini's embedding answers carry no token counts; usageMetadata when they do.
                 json parsed = wire::parse_json_lenient(resp->body);

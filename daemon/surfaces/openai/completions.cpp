@@ -130,14 +130,9 @@ asio::awaitable<void> completions(Dispatcher& d, http::Request& req, http::Respo
                     stream = std::move(*opened);
                     co_return std::expected<void, wire::Failure>{};
                 }
-                auto resp = co_await d.send(*ex, *up);
+                auto resp = co_await d.send_native(*ex, *up, native_error_body);
                 if (!resp) {
                     co_return std::unexpected(std::move(resp.error()));
-                }
-                if (resp->status < 200 || resp->status >= 300) {
-                    native_error_body = wire::scrub_secrets(resp->body, d.secrets_of(route));
-                    co_return std::unexpected(
-                        route.adapter->classify_error(resp->status, native_error_body, resp->headers));
                 }
                 auto doc = wire::parse_json_lenient(resp->body);
                 if (doc.is_discarded() || !doc.is_object() || !doc.contains("choices")) {

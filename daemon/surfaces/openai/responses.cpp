@@ -395,14 +395,9 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
                 writer = std::make_unique<PassthroughWriter>(*tap_ptr);
                 co_return std::expected<void, wire::Failure>{};
             }
-            auto resp = co_await d.send(*ex, *up);
+            auto resp = co_await d.send_native(*ex, *up, native_error_body);
             if (!resp) {
                 co_return std::unexpected(std::move(resp.error()));
-            }
-            if (resp->status < 200 || resp->status >= 300) {
-                native_error_body = wire::scrub_secrets(resp->body, d.secrets_of(route));
-                co_return std::unexpected(
-                    route.adapter->classify_error(resp->status, native_error_body, resp->headers));
             }
             auto parsed = wire::parse_json_body(resp->body);
             if (!parsed) {
@@ -547,14 +542,9 @@ asio::awaitable<void> compact(Dispatcher& d, ledger::ResponseStore& store, http:
             if (!up) {
                 co_return std::unexpected(std::move(up.error()));
             }
-            auto resp = co_await d.send(*ex, *up);
+            auto resp = co_await d.send_native(*ex, *up, native_error_body);
             if (!resp) {
                 co_return std::unexpected(std::move(resp.error()));
-            }
-            if (resp->status < 200 || resp->status >= 300) {
-                native_error_body = wire::scrub_secrets(resp->body, d.secrets_of(route));
-                co_return std::unexpected(
-                    route.adapter->classify_error(resp->status, native_error_body, resp->headers));
             }
             auto parsed = wire::parse_json_body(resp->body);
             if (parsed) {
