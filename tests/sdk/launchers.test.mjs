@@ -1,4 +1,4 @@
-// `aigw codex` and `aigw opencode` with the built aigw and the agents from npm (pinned): each
+// `aigw codex`, `aigw opencode` and `aigw gemini` with the built aigw and the agents from npm (pinned): each
 // launched through the gateway in a session of its own (no config file of the agent's
 // written: Codex gets -c overrides, opencode OPENCODE_CONFIG_CONTENT with {env:AIGW_API_KEY}),
 // runs one shell command through a tool call, and its session shows in `aigw cost --by
@@ -6,7 +6,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -109,3 +110,44 @@ for (const { agent, args, surface } of [
     }
   });
 }
+
+// Gemini CLI refuses a settings file under a directory others may write to (the temp dir),
+// and `aigw gemini` writes its system settings into the data dir: that one lives under the
+// real home (0700 for root in CI), removed afterwards.
+test('aigw gemini -m openai/gpt-4o-mini: Gemini CLI runs a shell command through the Gemini surface, translated, in its session', async (t) => {
+  assert.ok(existsSync(AIGW), `${AIGW} is missing; build it with: ninja -C $AIGW_BUILD_DIR aigw`);
+  await stack.clearUpstream();
+  const marker = 'aigw-launched-gemini-ok';
+  const { env, work } = launchEnv('gemini');
+  const dataHome = mkdtempSync(path.join(os.homedir(), '.aigw-sdk-gemini-'));
+  t.after(() => rmSync(dataHome, { recursive: true, force: true }));
+  for (const k of Object.keys(env)) {
+    if (/^(GEMINI_|GOOGLE_)/.test(k)) delete env[k];
+  }
+  Object.assign(env, {
+    XDG_DATA_HOME: dataHome,
+    GEMINI_CLI_TRUST_WORKSPACE: 'true', // headless in a folder it has never seen
+    GEMINI_TELEMETRY_ENABLED: 'false',
+  });
+  const r = await run(
+    AIGW,
+    ['gemini', '-m', 'openai/gpt-4o-mini', '--', '-p', `Please run \`echo ${marker}\` and tell me what it printed.`, '--yolo'],
+    { env, cwd: work },
+  );
+  const upstream = await stack.upstreamRequests();
+  const context = `exit ${r.code} ${r.signal ?? ''}\nstdout (tail):\n${r.stdout.slice(-3000)}\nstderr (tail):\n${r.stderr.slice(-3000)}\nupstream: ${upstream.map((u) => u.path).join(' ')}`;
+  assert.equal(r.code, 0, context);
+  // Gemini CLI spoke Gemini's API to aigwd; aigwd asked OpenAI; the shell tool's output came back.
+  const chat = upstream.filter((u) => u.path === '/v1/chat/completions');
+  assert.ok(chat.length >= 2, context);
+  assert.ok(chat.some((u) => u.json.tools?.some((tool) => /shell/.test(tool.function?.name))), context);
+  const toolResults = chat.flatMap((u) => (u.json.messages ?? []).filter((m) => m.role === 'tool'));
+  assert.ok(toolResults.some((m) => JSON.stringify(m.content).includes(`Output: ${marker}`)), context);
+  assert.match(r.stdout, new RegExp(`Echo:.*${marker}`), context);
+  const { group, rows } = await sessionOf('gemini', env);
+  assert.ok(group.requests >= 2 && group.cost_usd > 0, JSON.stringify(group));
+  for (const row of rows) {
+    assert.equal(row.served_model, 'openai/gpt-4o-mini');
+    assert.match(row.surface, /^gemini\./);
+  }
+});
