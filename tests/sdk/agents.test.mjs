@@ -98,7 +98,10 @@ for (const { model, provider, toolResultIn } of [
 /// package opencode installs into its config dir in the background (the install fails at
 /// once; run does not need it). Resolves with run()'s result plus `events`, the JSON lines
 /// opencode printed.
-async function opencodeRun(model, prompt) {
+async function opencodeRun(model, prompt, { compatible = false } = {}) {
+  // Its built-in OpenAI provider (the Responses API), or an OpenAI-compatible one (chat
+  // completions) named aigw, as a user adds any gateway.
+  const id = compatible ? 'aigw' : 'openai';
   const home = mkdtempSync(path.join(stack.dir, 'opencode-home-'));
   const work = path.join(home, 'work');
   mkdirSync(work);
@@ -112,14 +115,15 @@ async function opencodeRun(model, prompt) {
         share: 'disabled',
         lsp: false,
         formatter: false,
-        enabled_providers: ['openai'],
-        model: `openai/${model}`,
+        enabled_providers: [id],
+        model: `${id}/${model}`,
         // The session title is written by the small model: the same one, so that every
         // request of the run goes to the provider under test.
-        small_model: `openai/${model}`,
+        small_model: `${id}/${model}`,
         permission: { bash: 'allow', edit: 'deny', webfetch: 'deny', external_directory: 'deny' },
         provider: {
-          openai: {
+          [id]: {
+            ...(compatible ? { npm: '@ai-sdk/openai-compatible', name: 'aigw' } : {}),
             options: { baseURL: stack.baseURL, apiKey: GATEWAY_KEY },
             // aigw's model names are not in opencode's snapshot of models.dev.
             models: {
@@ -155,7 +159,7 @@ async function opencodeRun(model, prompt) {
     PWD: work,
     NO_COLOR: '1',
   });
-  const r = await run(OPENCODE, ['run', '--pure', '--format', 'json', '--dir', work, '--model', `openai/${model}`, prompt], {
+  const r = await run(OPENCODE, ['run', '--pure', '--format', 'json', '--dir', work, '--model', `${id}/${model}`, prompt], {
     env,
     cwd: work,
   });
@@ -188,14 +192,22 @@ function assertUsage(steps, context) {
   for (const t of steps) assert.ok(t?.input > 0 && t?.output > 0, `tokens ${JSON.stringify(t)}: ${context}`);
 }
 
-for (const { model, provider, upstreamPath } of [
+for (const { model, provider, upstreamPath, compatible = false } of [
   { model: 'openai/gpt-4o-mini', provider: 'openai', upstreamPath: /^\/v1\/responses$/ },
   { model: 'anthropic/claude-haiku-4-5', provider: 'anthropic', upstreamPath: /^\/v1\/messages$/ },
+  // opencode's OpenAI-compatible provider speaks chat completions; translated to Anthropic.
+  {
+    model: 'anthropic/claude-haiku-4-5',
+    provider: 'anthropic, compatible',
+    upstreamPath: /^\/v1\/messages$/,
+    compatible: true,
+  },
 ]) {
+  const surface = compatible ? 'openai.chat' : 'openai.responses';
   test(`opencode through aigwd (${provider}): a plain answer`, async () => {
     await stack.clearUpstream();
-    const marker = `aigw-opencode-${provider}-hello`;
-    const r = await opencodeRun(model, `Say ${marker} back to me.`);
+    const marker = `aigw-opencode-${provider.replace(', ', '-')}-hello`;
+    const r = await opencodeRun(model, `Say ${marker} back to me.`, { compatible });
     const upstream = await stack.upstreamRequests();
     const { text, steps } = opencodeOutputs(r.events);
     const context = `exit ${r.code} ${r.signal ?? ''}\nstdout:\n${r.stdout}\nstderr (tail):\n${r.stderr.slice(-3000)}\nupstream: ${upstream.map((u) => u.path).join(' ')}`;
@@ -208,8 +220,8 @@ for (const { model, provider, upstreamPath } of [
 
   test(`opencode through aigwd (${provider}): runs a command via its bash tool and answers`, async () => {
     await stack.clearUpstream();
-    const marker = `aigw-opencode-${provider}-ok`;
-    const r = await opencodeRun(model, `Please run \`echo ${marker}\` and tell me what it printed.`);
+    const marker = `aigw-opencode-${provider.replace(', ', '-')}-ok`;
+    const r = await opencodeRun(model, `Please run \`echo ${marker}\` and tell me what it printed.`, { compatible });
     const upstream = await stack.upstreamRequests();
     const { text, tools, steps } = opencodeOutputs(r.events);
     const context = `exit ${r.code} ${r.signal ?? ''}\nstdout:\n${r.stdout}\nstderr (tail):\n${r.stderr.slice(-3000)}\nupstream: ${upstream.map((u) => u.path).join(' ')}`;
@@ -227,6 +239,10 @@ for (const { model, provider, upstreamPath } of [
     assert.match(text, new RegExp(`Echo:.*${marker}`), context);
     assert.equal(steps.length, 2, `one call that asks for the tool, one that answers: ${context}`);
     assertUsage(steps, context);
+    // Both calls came in on the surface this provider speaks.
+    const logs = await fetch(`${stack.origin}/aigw/v1/logs?limit=2`, { headers: { authorization: `Bearer ${GATEWAY_KEY}` } });
+    const rows = (await logs.json()).rows;
+    assert.deepEqual(rows.map((row) => row.surface), [surface, surface], context);
   });
 }
 
