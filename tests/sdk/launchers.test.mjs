@@ -63,10 +63,12 @@ function launchEnv(prefix) {
 }
 
 /// The one session of `agent` in `aigw cost --by session`, and its rows from `aigw logs`.
-async function sessionOf(agent, env) {
+async function sessionOf(agent, env, except = []) {
   const cost = await run(AIGW, ['cost', '--by', 'session', '--json'], { env });
   assert.equal(cost.code, 0, cost.stderr);
-  const groups = JSON.parse(cost.stdout).groups.filter((g) => new RegExp(`^${agent}-\\d+-[0-9a-f]{6}$`).test(g.key));
+  const groups = JSON.parse(cost.stdout).groups.filter(
+    (g) => new RegExp(`^${agent}-\\d+-[0-9a-f]{6}$`).test(g.key) && !except.includes(g.key),
+  );
   assert.equal(groups.length, 1, cost.stdout);
   const logs = await run(AIGW, ['logs', '--session', groups[0].key, '--json', '-n', '100'], { env });
   assert.equal(logs.code, 0, logs.stderr);
@@ -114,40 +116,46 @@ for (const { agent, args, surface } of [
 // Gemini CLI refuses a settings file under a directory others may write to (the temp dir),
 // and `aigw gemini` writes its system settings into the data dir: that one lives under the
 // real home (0700 for root in CI), removed afterwards.
-test('aigw gemini -m openai/gpt-4o-mini: Gemini CLI runs a shell command through the Gemini surface, translated, in its session', async (t) => {
-  assert.ok(existsSync(AIGW), `${AIGW} is missing; build it with: ninja -C $AIGW_BUILD_DIR aigw`);
-  await stack.clearUpstream();
-  const marker = 'aigw-launched-gemini-ok';
-  const { env, work } = launchEnv('gemini');
-  const dataHome = mkdtempSync(path.join(os.homedir(), '.aigw-sdk-gemini-'));
-  t.after(() => rmSync(dataHome, { recursive: true, force: true }));
-  for (const k of Object.keys(env)) {
-    if (/^(GEMINI_|GOOGLE_)/.test(k)) delete env[k];
-  }
-  Object.assign(env, {
-    XDG_DATA_HOME: dataHome,
-    GEMINI_CLI_TRUST_WORKSPACE: 'true', // headless in a folder it has never seen
-    GEMINI_TELEMETRY_ENABLED: 'false',
+for (const { model, upstreamPath } of [
+  { model: 'gemini/gemini-2.5-flash', upstreamPath: /^\/v1beta\/models\/gemini-2\.5-flash:streamGenerateContent$/ },
+  { model: 'openai/gpt-4o-mini', upstreamPath: /^\/v1\/chat\/completions$/ },
+]) {
+  test(`aigw gemini -m ${model}: Gemini CLI runs a shell command through the Gemini surface, in its session`, async (t) => {
+    assert.ok(existsSync(AIGW), `${AIGW} is missing; build it with: ninja -C $AIGW_BUILD_DIR aigw`);
+    await stack.clearUpstream();
+    const marker = `aigw-launched-gemini-${model.split('/')[0]}-ok`;
+    const { env, work } = launchEnv('gemini');
+    const costBefore = await run(AIGW, ['cost', '--by', 'session', '--json'], { env });
+    const earlierSessions = costBefore.code === 0 ? JSON.parse(costBefore.stdout).groups.map((g) => g.key) : [];
+    const dataHome = mkdtempSync(path.join(os.homedir(), '.aigw-sdk-gemini-'));
+    t.after(() => rmSync(dataHome, { recursive: true, force: true }));
+    for (const k of Object.keys(env)) {
+      if (/^(GEMINI_|GOOGLE_)/.test(k)) delete env[k];
+    }
+    Object.assign(env, {
+      XDG_DATA_HOME: dataHome,
+      GEMINI_CLI_TRUST_WORKSPACE: 'true', // headless in a folder it has never seen
+      GEMINI_TELEMETRY_ENABLED: 'false',
+    });
+    const r = await run(
+      AIGW,
+      ['gemini', '-m', model, '--', '-p', `Please run \`echo ${marker}\` and tell me what it printed.`, '--yolo'],
+      { env, cwd: work },
+    );
+    const upstream = await stack.upstreamRequests();
+    const context = `exit ${r.code} ${r.signal ?? ''}\nstdout (tail):\n${r.stdout.slice(-3000)}\nstderr (tail):\n${r.stderr.slice(-3000)}\nupstream: ${upstream.map((u) => u.path).join(' ')}`;
+    assert.equal(r.code, 0, context);
+    // Gemini CLI spoke Gemini's API to aigwd, which called the model's provider (natively or
+    // translated); the shell tool's output went back to the model and is its answer.
+    const calls = upstream.filter((u) => upstreamPath.test(u.path));
+    assert.ok(calls.length >= 2 && calls.length === upstream.length, context);
+    assert.ok(calls.slice(1).some((u) => u.body.includes(`Output: ${marker}`)), context);
+    assert.match(r.stdout, new RegExp(`Echo:.*${marker}`), context);
+    const { group, rows } = await sessionOf('gemini', env, earlierSessions);
+    assert.ok(group.requests >= 2 && group.cost_usd > 0, JSON.stringify(group));
+    for (const row of rows) {
+      assert.equal(row.served_model, model);
+      assert.match(row.surface, /^gemini\./);
+    }
   });
-  const r = await run(
-    AIGW,
-    ['gemini', '-m', 'openai/gpt-4o-mini', '--', '-p', `Please run \`echo ${marker}\` and tell me what it printed.`, '--yolo'],
-    { env, cwd: work },
-  );
-  const upstream = await stack.upstreamRequests();
-  const context = `exit ${r.code} ${r.signal ?? ''}\nstdout (tail):\n${r.stdout.slice(-3000)}\nstderr (tail):\n${r.stderr.slice(-3000)}\nupstream: ${upstream.map((u) => u.path).join(' ')}`;
-  assert.equal(r.code, 0, context);
-  // Gemini CLI spoke Gemini's API to aigwd; aigwd asked OpenAI; the shell tool's output came back.
-  const chat = upstream.filter((u) => u.path === '/v1/chat/completions');
-  assert.ok(chat.length >= 2, context);
-  assert.ok(chat.some((u) => u.json.tools?.some((tool) => /shell/.test(tool.function?.name))), context);
-  const toolResults = chat.flatMap((u) => (u.json.messages ?? []).filter((m) => m.role === 'tool'));
-  assert.ok(toolResults.some((m) => JSON.stringify(m.content).includes(`Output: ${marker}`)), context);
-  assert.match(r.stdout, new RegExp(`Echo:.*${marker}`), context);
-  const { group, rows } = await sessionOf('gemini', env);
-  assert.ok(group.requests >= 2 && group.cost_usd > 0, JSON.stringify(group));
-  for (const row of rows) {
-    assert.equal(row.served_model, 'openai/gpt-4o-mini');
-    assert.match(row.surface, /^gemini\./);
-  }
-});
+}
