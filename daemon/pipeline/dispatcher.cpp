@@ -562,7 +562,8 @@ upstream::Transport& Dispatcher::transport_for(const routing::Route& route)
 asio::awaitable<std::expected<upstream::HttpResponse, wire::Failure>> Dispatcher::send(
     const Exchange& ex, const providers::UpstreamRequest& req)
 {
-    auto r = co_await transport_for(ex.route).send(ex.route.target.base_url, req, attempt_deadlines(ex));
+    const std::string& base_url = req.base_url.empty() ? ex.route.target.base_url : req.base_url;
+    auto r = co_await transport_for(ex.route).send(base_url, req, attempt_deadlines(ex));
     if (!r && r.error().kind == wire::FailureKind::timeout) {
         r.error().message = "no answer from " + ex.route.resolved.id + " within " +
                             ms_text(std::min(ex.timeouts.first_byte, ex.timeouts.total)) + " (" + r.error().message +
@@ -628,7 +629,8 @@ asio::awaitable<std::expected<void, wire::Failure>> open_upstream(upstream::Tran
 {
     const Exchange& ex = *st.ex;
     const auto deadlines = attempt_deadlines(ex);
-    auto opened = co_await transport.open(ex.route.target.base_url, req, deadlines);
+    const std::string& base_url = req.base_url.empty() ? ex.route.target.base_url : req.base_url;
+    auto opened = co_await transport.open(base_url, req, deadlines);
     if (!opened) {
         if (opened.error().kind == wire::FailureKind::timeout) {
             opened.error().message = "no answer from " + ex.route.resolved.id + " within " +

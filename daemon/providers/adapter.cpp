@@ -249,6 +249,11 @@ std::expected<UpstreamRequest, wire::Failure> Adapter::completions_request(nlohm
         "provider '" + (target.provider ? target.provider->name : std::string("?")) + "' has no completions endpoint"));
 }
 
+bool Adapter::completions_answer_is_chat(const Target&) const
+{
+    return false;
+}
+
 namespace {
 /// The longest SSE line an upstream may send before its stream is treated as malformed: an
 /// endless line must not make the daemon hold an endless buffer.

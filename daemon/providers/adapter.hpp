@@ -60,6 +60,9 @@ struct UpstreamRequest {
     std::string path;    ///< appended to the base URL's path, e.g. "/chat/completions"
     HeaderList headers;  ///< includes auth; content-type
     std::string body;
+    /// When set, replaces Target::base_url for this request: an endpoint that lives beside
+    /// the provider's usual base (DeepSeek's FIM under /beta, next to its /v1).
+    std::string base_url;
 };
 
 /// A complete, successful answer in canonical form.
@@ -123,9 +126,15 @@ public:
     /// /v1/completions body (fill-in-the-middle `suffix` included) passes through natively.
     /// Default: no (the surface asks the model through the chat form).
     virtual bool serves_completions(const Target& target) const;
-    /// The native completions request: `body` unchanged but for `model`, the path and auth.
+    /// The native completions request: `body` unchanged but for `model`, the path and auth
+    /// (for a FIM endpoint with its own schema, the body in that schema; a Failure for what
+    /// it cannot take).
     virtual std::expected<UpstreamRequest, wire::Failure> completions_request(nlohmann::json body,
                                                                               const Target& target) const;
+    /// Whether that native endpoint answers in the chat shape (chat.completion, and
+    /// chat.completion.chunk when streamed: Mistral's FIM) rather than as a text_completion;
+    /// the surface then reads it with chat_response / chat_stream and converts it. Default: no.
+    virtual bool completions_answer_is_chat(const Target& target) const;
 };
 
 /// Each format's adapter, defined in its own file (openai_compat.cpp, anthropic.cpp, gemini.cpp, ...).

@@ -69,9 +69,15 @@ std::optional<wire::Failure> validate_completions_request(const json& body, bool
     if (!translated) {
         return std::nullopt;
     }
-    // A chat model answers one prompt with one text; say so rather than drop what was asked.
-    const std::string why = " is not supported when the model is reached through chat (it has no completions endpoint)";
-    if (!single_prompt(*prompt)) {
+    return refuse_beyond_one_text(
+        body, " is not supported when the model is reached through chat (it has no completions endpoint)");
+}
+
+std::optional<wire::Failure> refuse_beyond_one_text(const json& body, std::string_view why_text)
+{
+    // One prompt in, one text out; say so rather than drop what was asked.
+    const std::string why(why_text);
+    if (!single_prompt(field_at(body, "prompt"))) {
         return wire::bad_request("prompt: token ids and several prompts" + why + "; send one string.", "prompt");
     }
     if (bool_at(body, "echo")) {
@@ -176,6 +182,9 @@ std::optional<json> canonical_chunk_to_completion(const json& chunk, std::string
         return std::nullopt;
     }
     base["choices"] = std::move(out);
+    if (auto u = chunk.find("usage"); u != chunk.end() && u->is_object()) {
+        base["usage"] = *u;  // on the last chunk, as Mistral sends it, as the chat surface passes it on
+    }
     return base;
 }
 

@@ -19,6 +19,11 @@ namespace aigw::daemon::providers {
 /// n > 1, token-id prompts, several prompts) is refused here only when `translated`.
 std::optional<wire::Failure> validate_completions_request(const nlohmann::json& body, bool translated);
 
+/// What an endpoint that answers one prompt with one text cannot do (token ids or several
+/// prompts, echo, logprobs, n or best_of > 1): a 400 naming the parameter, its message the
+/// parameter + `why` (" is not supported by ..."); nullopt when the body asks for none of it.
+std::optional<wire::Failure> refuse_beyond_one_text(const nlohmann::json& body, std::string_view why);
+
 /// A completions body -> a canonical chat request. Without `suffix` the prompt is the user
 /// message; with it, a fill-in-the-middle instruction frames prefix and suffix.
 std::expected<nlohmann::json, wire::Failure> completions_to_canonical(const nlohmann::json& body);

@@ -1,8 +1,9 @@
 // POST /v1/completions, the legacy OpenAI completions API that editors' autocomplete still
 // calls (Continue's tab completion, fill-in-the-middle with `suffix`). A provider that
 // serves it gets the client's body natively (OpenAI's instruct models, ollama, vLLM and
-// other local servers; see Adapter::serves_completions); any other model is asked through
-// the chat form and answers as a text_completion.
+// other local servers, DeepSeek's and Mistral's FIM endpoints; see
+// Adapter::serves_completions); any other model is asked through the chat form and
+// answers as a text_completion.
 
 #include "daemon/pipeline/cache_glue.hpp"
 #include "daemon/providers/json_access.hpp"
@@ -116,14 +117,19 @@ asio::awaitable<void> completions(Dispatcher& d, http::Request& req, http::Respo
                 if (!up) {
                     co_return std::unexpected(std::move(up.error()));
                 }
+                // A FIM endpoint that answers in the chat shape (Mistral's) is read as chat and
+                // converted; its errors are not OpenAI's shape, so the client gets ours.
+                const bool chat_shaped = route.adapter->completions_answer_is_chat(route.target);
                 if (ex->stream) {
                     // Named, of the parameters' exact types: see the note in gemini/generate.cpp.
                     std::unique_ptr<providers::StreamTranslator> tap =
-                        std::make_unique<providers::CompletionsStreamTap>();
+                        chat_shaped ? route.adapter->chat_stream(route.target)
+                                    : std::make_unique<providers::CompletionsStreamTap>();
                     std::unique_ptr<providers::StreamDecoder> sse_decoder;  // null: SSE
                     auto opened = co_await d.open_passthrough_stream(ex, *up, std::move(tap), &native_error_body,
                                                                      std::move(sse_decoder), false);
-                    native_error_body = wire::scrub_secrets(native_error_body, d.secrets_of(route));
+                    native_error_body =
+                        chat_shaped ? std::string() : wire::scrub_secrets(native_error_body, d.secrets_of(route));
                     if (!opened) {
                         co_return std::unexpected(std::move(opened.error()));
                     }
@@ -131,8 +137,21 @@ asio::awaitable<void> completions(Dispatcher& d, http::Request& req, http::Respo
                     co_return std::expected<void, wire::Failure>{};
                 }
                 auto resp = co_await d.send_native(*ex, *up, native_error_body);
+                if (chat_shaped) {
+                    native_error_body.clear();
+                }
                 if (!resp) {
                     co_return std::unexpected(std::move(resp.error()));
+                }
+                if (chat_shaped) {
+                    auto result = route.adapter->chat_response(resp->body, route.target);
+                    if (!result) {
+                        co_return std::unexpected(std::move(result.error()));
+                    }
+                    usage = result->usage;
+                    answer = providers::canonical_to_completion(result->body, ex->requested_model)
+                                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+                    co_return std::expected<void, wire::Failure>{};
                 }
                 auto doc = wire::parse_json_lenient(resp->body);
                 if (doc.is_discarded() || !doc.is_object() || !doc.contains("choices")) {
