@@ -4,6 +4,7 @@
 
 #include "daemon/providers/adapter.hpp"
 #include "daemon/providers/json_access.hpp"
+#include "daemon/providers/openai/completions_surface.hpp"
 
 namespace aigw::daemon::providers {
 
@@ -158,9 +159,10 @@ public:
     }
 
     /// OpenAI (its instruct models), local servers (ollama, vLLM, llama.cpp, LM Studio: any
-    /// provider defined in the config) and the hosts known to serve /completions; the
-    /// others (groq, mistral, deepseek's beta FIM, ...) go through chat. `completions =
-    /// "native"` or `"chat"` under [providers.NAME] decides for any provider.
+    /// provider defined in the config), the hosts known to serve /completions, and the FIM
+    /// endpoints of deepseek (every model but deepseek-reasoner, which has no FIM) and mistral
+    /// (codestral-* only); the others (groq, xai, ...) go through chat. `completions =
+    /// "native"` or `"chat"` under [providers.NAME] decides for every model of any provider.
     bool serves_completions(const Target& target) const override
     {
         if (target.provider == nullptr) {
@@ -168,6 +170,12 @@ public:
         }
         if (auto opt = target.provider->options.find("completions"); opt != target.provider->options.end()) {
             return opt->second == "native";
+        }
+        if (target.provider->name == "deepseek") {
+            return !target.model.contains("reasoner");
+        }
+        if (target.provider->name == "mistral") {
+            return target.model.starts_with("codestral");
         }
         static constexpr std::array<std::string_view, 5> k_native = {"openai", "ollama", "together", "fireworks",
                                                                      "openrouter"};
@@ -177,21 +185,96 @@ public:
         return !is_builtin || std::find(k_native.begin(), k_native.end(), target.provider->name) != k_native.end();
     }
 
+    /// Mistral: its FIM schema at /fim/completions. DeepSeek: the body as is, at its beta
+    /// base. Everyone else: the body as is at /completions.
     std::expected<UpstreamRequest, wire::Failure> completions_request(nlohmann::json body,
                                                                       const Target& target) const override
     {
+        UpstreamRequest req;
+        if (is_provider(target, "mistral")) {
+            auto fim = mistral_fim_body(body, target.model);
+            if (!fim) {
+                return std::unexpected(std::move(fim.error()));
+            }
+            req.path = "/fim/completions";
+            req.body = fim->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            auth_headers(req.headers, target);
+            return req;
+        }
         body["model"] = target.model;
         if (body.value("stream", false)) {
             body["stream_options"]["include_usage"] = true;  // exact cost; the surface drops it if unasked
         }
-        UpstreamRequest req;
         req.path = "/completions";
+        if (is_provider(target, "deepseek")) {
+            req.base_url = deepseek_beta_base_url(target.base_url);
+        }
         req.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
         auth_headers(req.headers, target);
         return req;
     }
 
+    /// Mistral's FIM answers as chat.completion (chunks).
+    bool completions_answer_is_chat(const Target& target) const override { return is_provider(target, "mistral"); }
+
 private:
+    static bool is_provider(const Target& target, std::string_view name)
+    {
+        return target.provider != nullptr && target.provider->name == name;
+    }
+
+    /// DeepSeek serves FIM at {origin}/beta/completions, beside its chat base
+    /// (https://api.deepseek.com, or .../v1 as configured here): a trailing /v1 gives way to
+    /// /beta; a base that already ends in /beta is kept.
+    static std::string deepseek_beta_base_url(std::string_view base)
+    {
+        if (base.ends_with("/beta")) {
+            return std::string(base);
+        }
+        if (base.ends_with("/v1")) {
+            base.remove_suffix(3);
+        }
+        return std::string(base) + "/beta";
+    }
+
+    /// A completions body in Mistral's FIM schema (model, prompt, suffix, max_tokens,
+    /// min_tokens, temperature, top_p, stop, stream, random_seed), which refuses any other
+    /// field, so the body is built rather than passed on. What it cannot do is a 400 naming
+    /// the parameter; fields that change nothing at their neutral value are left out.
+    static std::expected<nlohmann::json, wire::Failure> mistral_fim_body(const nlohmann::json& body,
+                                                                         const std::string& model)
+    {
+        if (auto bad = refuse_beyond_one_text(body, " is not supported by Mistral's FIM endpoint")) {
+            return std::unexpected(std::move(*bad));
+        }
+        const std::string why =
+            " is not supported by Mistral's FIM endpoint; set completions = \"chat\" under "
+            "[providers.mistral] to have these models answer completions through chat";
+        for (const char* penalty : {"presence_penalty", "frequency_penalty"}) {
+            if (auto v = body.find(penalty); v != body.end() && v->is_number() && v->get<double>() != 0) {
+                return std::unexpected(wire::bad_request(std::string(penalty) + why + ".", penalty));
+            }
+        }
+        if (auto lb = body.find("logit_bias"); lb != body.end() && lb->is_object() && !lb->empty()) {
+            return std::unexpected(wire::bad_request("logit_bias" + why + ".", "logit_bias"));
+        }
+        const nlohmann::json& prompt = body["prompt"];
+        nlohmann::json out = {{"model", model}, {"prompt", prompt.is_array() ? prompt[0] : prompt}};
+        for (const char* key : {"suffix", "max_tokens", "min_tokens", "temperature", "top_p", "stop", "random_seed"}) {
+            if (auto v = body.find(key); v != body.end() && !v->is_null()) {
+                out[key] = *v;
+            }
+        }
+        if (auto seed = body.find("seed");
+            seed != body.end() && seed->is_number_integer() && !out.contains("random_seed")) {
+            out["random_seed"] = *seed;
+        }
+        if (bool_at(body, "stream")) {
+            out["stream"] = true;  // Mistral's stream reports usage in its last chunk unasked
+        }
+        return out;
+    }
+
     static void auth_headers(HeaderList& headers, const Target& target)
     {
         headers.emplace_back("Content-Type", "application/json");

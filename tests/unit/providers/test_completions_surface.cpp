@@ -3,6 +3,10 @@
 
 #include "daemon/providers/openai/completions_surface.hpp"
 #include "shared/wire/sse.hpp"
+#include "shared/config/providers.hpp"
+
+#include <map>
+#include <utility>
 
 #include <doctest/doctest.h>
 
@@ -125,4 +129,141 @@ TEST_CASE("the native stream tap: canonical chunks carrying the upstream's, usag
     CHECK(r.error().message.find("overloaded") != std::string::npos);
     ev.data = "not json";
     CHECK_FALSE(failing.on_event(ev, out).has_value());
+}
+
+namespace {
+
+/// A target on a copy of the built-in provider `name`, with `options` set.
+struct FimTarget {
+    aigw::config::ProviderSpec spec;
+    p::Target target;
+    FimTarget(const std::string& name, const std::string& model, std::map<std::string, std::string> options = {})
+    {
+        for (const auto& b : aigw::config::builtin_providers()) {
+            if (b.name == name) {
+                spec = b;
+            }
+        }
+        for (auto& [k, v] : options) {
+            spec.options[k] = v;
+        }
+        target.provider = &spec;
+        target.model = model;
+        target.api_key = "sk-test";
+        target.base_url = spec.base_url;
+    }
+};
+
+}  // namespace
+
+TEST_CASE("deepseek and mistral FIM: which models go native, and completions = native|chat decides for all")
+{
+    const auto& a = p::openai_adapter();
+    CHECK(a.serves_completions(FimTarget("deepseek", "deepseek-chat").target));
+    CHECK_FALSE(a.serves_completions(FimTarget("deepseek", "deepseek-reasoner").target));  // no FIM there
+    CHECK(a.serves_completions(FimTarget("mistral", "codestral-latest").target));
+    CHECK(a.serves_completions(FimTarget("mistral", "codestral-2501").target));
+    CHECK_FALSE(a.serves_completions(FimTarget("mistral", "mistral-small-latest").target));
+    CHECK_FALSE(a.serves_completions(FimTarget("mistral", "devstral-small-latest").target));
+    CHECK_FALSE(a.serves_completions(FimTarget("mistral", "codestral-latest", {{"completions", "chat"}}).target));
+    CHECK(a.serves_completions(FimTarget("mistral", "mistral-small-latest", {{"completions", "native"}}).target));
+    CHECK_FALSE(a.serves_completions(FimTarget("deepseek", "deepseek-chat", {{"completions", "chat"}}).target));
+    CHECK(a.serves_completions(FimTarget("deepseek", "deepseek-reasoner", {{"completions", "native"}}).target));
+    CHECK_FALSE(a.serves_completions(FimTarget("groq", "llama-3.3-70b-versatile").target));
+    CHECK(a.completions_answer_is_chat(FimTarget("mistral", "codestral-latest").target));
+    CHECK_FALSE(a.completions_answer_is_chat(FimTarget("deepseek", "deepseek-chat").target));
+    CHECK_FALSE(a.completions_answer_is_chat(FimTarget("openai", "gpt-3.5-turbo-instruct").target));
+}
+
+TEST_CASE("deepseek FIM: the body as sent at {origin}/beta/completions, whatever its chat base looks like")
+{
+    const auto& a = p::openai_adapter();
+    json body = {{"model", "deepseek/deepseek-chat"}, {"prompt", "def f():"}, {"suffix", "\nf()"}, {"stream", true}};
+    for (auto [base, beta] : {std::pair{"https://api.deepseek.com/v1", "https://api.deepseek.com/beta"},
+                              std::pair{"https://api.deepseek.com", "https://api.deepseek.com/beta"},
+                              std::pair{"https://api.deepseek.com/beta", "https://api.deepseek.com/beta"},
+                              std::pair{"http://127.0.0.1:9000/proxy/v1", "http://127.0.0.1:9000/proxy/beta"}}) {
+        FimTarget t("deepseek", "deepseek-chat");
+        t.target.base_url = base;
+        auto req = a.completions_request(body, t.target);
+        REQUIRE(req.has_value());
+        CHECK(req->base_url == beta);
+        CHECK(req->path == "/completions");
+        auto sent = json::parse(req->body);
+        CHECK(sent["model"] == "deepseek-chat");
+        CHECK(sent["suffix"] == "\nf()");
+        CHECK(sent["stream_options"]["include_usage"] == true);
+    }
+    // Other providers keep their base.
+    auto openai = a.completions_request(body, FimTarget("openai", "gpt-3.5-turbo-instruct").target);
+    REQUIRE(openai.has_value());
+    CHECK(openai->base_url.empty());
+}
+
+TEST_CASE("mistral FIM: the body in its schema, seed as random_seed, neutral extras left out, the rest refused")
+{
+    const auto& a = p::openai_adapter();
+    FimTarget t("mistral", "codestral-latest");
+    json body = {{"model", "mistral/codestral-latest"},
+                 {"prompt", json::array({"a = "})},
+                 {"suffix", "\nprint(a)"},
+                 {"max_tokens", 16},
+                 {"min_tokens", 1},
+                 {"temperature", 0},
+                 {"top_p", 1},
+                 {"stop", "\n\n"},
+                 {"seed", 3},
+                 {"stream", true},
+                 {"stream_options", {{"include_usage", true}}},
+                 {"presence_penalty", 0},
+                 {"frequency_penalty", 0},
+                 {"logit_bias", json::object()},
+                 {"user", "u1"},
+                 {"n", 1},
+                 {"echo", false}};
+    auto req = a.completions_request(body, t.target);
+    REQUIRE(req.has_value());
+    CHECK(req->path == "/fim/completions");
+    CHECK(req->base_url.empty());
+    CHECK(json::parse(req->body) == json{{"model", "codestral-latest"},
+                                         {"prompt", "a = "},
+                                         {"suffix", "\nprint(a)"},
+                                         {"max_tokens", 16},
+                                         {"min_tokens", 1},
+                                         {"temperature", 0},
+                                         {"top_p", 1},
+                                         {"stop", "\n\n"},
+                                         {"random_seed", 3},
+                                         {"stream", true}});
+    bool auth = false;
+    for (const auto& [k, v] : req->headers) {
+        auth |= k == "Authorization" && v == "Bearer sk-test";
+    }
+    CHECK(auth);
+
+    auto refused = [&](json extra) {
+        json b = {{"model", "m"}, {"prompt", "x"}};
+        b.update(extra);
+        auto r = a.completions_request(b, t.target);
+        REQUIRE_FALSE(r.has_value());
+        CHECK(r.error().status == 400);
+        CHECK(r.error().message.find("Mistral's FIM") != std::string::npos);
+        return r.error().param;
+    };
+    CHECK(refused({{"presence_penalty", 0.5}}) == "presence_penalty");
+    CHECK(refused({{"logit_bias", {{"50256", -100}}}}) == "logit_bias");
+    CHECK(refused({{"echo", true}}) == "echo");
+    CHECK(refused({{"n", 2}}) == "n");
+    CHECK(refused({{"prompt", json::array({"a", "b"})}}) == "prompt");
+}
+
+TEST_CASE("a chat chunk's usage rides along on its text_completion chunk (Mistral's last chunk)")
+{
+    json last = {{"id", "x"},
+                 {"choices", json::array({{{"index", 0}, {"delta", {{"content", ""}}}, {"finish_reason", "stop"}}})},
+                 {"usage", {{"prompt_tokens", 4}, {"completion_tokens", 2}}}};
+    auto c = p::canonical_chunk_to_completion(last, "mistral/codestral-latest");
+    REQUIRE(c.has_value());
+    CHECK((*c)["choices"][0]["finish_reason"] == "stop");
+    CHECK((*c)["usage"]["completion_tokens"] == 2);
 }
