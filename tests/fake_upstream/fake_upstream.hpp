@@ -150,6 +150,18 @@ void serve_openai_chat(FakeState& state, const httplib::Request& req, httplib::R
 void serve_openai_embeddings(FakeState& state, const httplib::Request& req, httplib::Response& res,
                              const Dialect& dialect, std::string_view deployment);
 
+/// A legacy or FIM completion's prompt (a string, or the first of an array) and answer:
+/// "Echo: " + the prompt's last line; with `suffix`, "FIM[<last line of the prompt>|<first
+/// line of the suffix>]", so a test sees both reached the upstream.
+struct CompletionText {
+    std::string prompt;
+    std::string text;
+};
+CompletionText completion_text(const json& body);
+
+/// Mistral's FIM endpoint, POST /v1/fim/completions (mistral.cpp).
+void register_mistral(httplib::Server& svr, FakeState& state);
+
 /// GET /v1/models in Anthropic's shape (the OpenAI route hands over when anthropic-version is set).
 void anthropic_list_models(FakeState& state, const httplib::Request& req, httplib::Response& res);
 

@@ -117,6 +117,7 @@ int fake_upstream_main(int argc, char** argv)
     register_cohere(svr, state);
     register_bedrock(svr, state);
     register_responses(svr, state);
+    register_mistral(svr, state);
 
     int bound = port == 0 ? svr.bind_to_any_port(host) : (svr.bind_to_port(host, port) ? port : -1);
     if (bound <= 0) {

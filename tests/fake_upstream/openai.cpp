@@ -1,5 +1,6 @@
 // OpenAI's wire format: /v1/chat/completions (plain and streamed), /v1/models, /v1/embeddings,
-// and the legacy /v1/completions (text_completion, with `suffix` for fill-in-the-middle).
+// and the legacy /v1/completions (text_completion, with `suffix` for fill-in-the-middle),
+// also served at /beta/completions as DeepSeek's FIM endpoint.
 
 #include <ctime>
 
@@ -460,24 +461,8 @@ void embeddings(FakeState& state, const httplib::Request& req, httplib::Response
 
 }  // namespace
 
-namespace {
-
-/// POST /v1/completions: the answer is "Echo: " and the prompt's last line; with `suffix`
-/// (fill-in-the-middle) it is "FIM[<last line of the prompt>|<first line of the suffix>]",
-/// so a test sees both reached the upstream. Streamed as text_completion chunks, a word
-/// each, the usage chunk when stream_options.include_usage asks for it, then [DONE].
-void legacy_completions(FakeState& state, const httplib::Request& req, httplib::Response& res)
+CompletionText completion_text(const json& body)
 {
-    if (!authorized(req)) {
-        send_error(res, k_dialect, 401);
-        return;
-    }
-    json body = json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object() || !body.contains("prompt")) {
-        send_error(res, k_dialect, 400, "'prompt' is a required property");
-        return;
-    }
-    const std::string model = body.value("model", "");
     const json& p = body["prompt"];
     std::string prompt = p.is_string()                                    ? p.get<std::string>()
                          : p.is_array() && !p.empty() && p[0].is_string() ? p[0].get<std::string>()
@@ -494,6 +479,27 @@ void legacy_completions(FakeState& state, const httplib::Request& req, httplib::
         std::string_view s = sfx->get_ref<const std::string&>();
         text = "FIM[" + last_line(prompt) + "|" + std::string(s.substr(0, s.find('\n'))) + "]";
     }
+    return {std::move(prompt), std::move(text)};
+}
+
+namespace {
+
+/// POST /v1/completions (and DeepSeek's FIM, POST /beta/completions, in the same format): the
+/// answer is completion_text(); streamed as text_completion chunks, a word each, the usage
+/// chunk when stream_options.include_usage asks for it, then [DONE].
+void legacy_completions(FakeState& state, const httplib::Request& req, httplib::Response& res)
+{
+    if (!authorized(req)) {
+        send_error(res, k_dialect, 401);
+        return;
+    }
+    json body = json::parse(req.body, nullptr, false);
+    if (body.is_discarded() || !body.is_object() || !body.contains("prompt")) {
+        send_error(res, k_dialect, 400, "'prompt' is a required property");
+        return;
+    }
+    const std::string model = body.value("model", "");
+    auto [prompt, text] = completion_text(body);
     Fault fault = state.faults->pick(req.path, model, request_key(req));
     const bool stream = body.value("stream", false);
     if (apply_fault_before_answer(res, k_dialect, fault, stream)) {
@@ -546,6 +552,7 @@ void legacy_completions(FakeState& state, const httplib::Request& req, httplib::
 void register_openai(httplib::Server& svr, FakeState& state)
 {
     svr.Post(R"((?:/v1)?/completions)", recorded(state, legacy_completions));
+    svr.Post("/beta/completions", recorded(state, legacy_completions));  // DeepSeek's FIM (beta)
     svr.Post(R"((?:/v1)?/chat/completions)", recorded(state, chat_completions));
     svr.Post(R"((?:/v1)?/embeddings)", recorded(state, embeddings));
     // Anthropic lists its models on the same path; its requests carry anthropic-version.
