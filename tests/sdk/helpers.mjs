@@ -100,7 +100,7 @@ function startFake(bin, logFile) {
 }
 
 /// Starts aigwd --port 0 and resolves once <data-dir>/aigwd.json names a port and /health answers.
-async function startDaemon(bin, { dataDir, configHome, logFile, fakePort }) {
+async function startDaemon(bin, { dataDir, configHome, logFile, fakePort, extraEnv }) {
   const fake = `http://127.0.0.1:${fakePort}`;
   const env = {
     ...process.env,
@@ -123,6 +123,7 @@ async function startDaemon(bin, { dataDir, configHome, logFile, fakePort }) {
     AIGW_AZURE_BASE_URL: `${fake}/openai`,
     AIGW_COHERE_BASE_URL: `${fake}/v2`,
     AIGW_BEDROCK_BASE_URL: fake,
+    ...Object.fromEntries(Object.entries(extraEnv ?? {}).map(([k, v]) => [k, v.replaceAll('{fake}', fake)])),
   };
   delete env.AIGW_HOST;
   // Real AWS settings of the user must not change how requests are signed.
@@ -167,7 +168,9 @@ async function startDaemon(bin, { dataDir, configHome, logFile, fakePort }) {
 /// the before hook: { baseURL, origin, port, fakeURL, dir, openai(opts), fakeControl(method, path, body) }.
 /// `onReady(stack)` runs inside that hook once both processes are up: Node 20 runs a file's
 /// top-level before() hooks concurrently, so a second before() could not rely on the stack.
-export function useGatewayStack({ onReady } = {}) {
+/// `env` adds daemon environment variables (more provider keys and base URLs); `{fake}` in a
+/// value is the fake upstream's origin.
+export function useGatewayStack({ onReady, env } = {}) {
   const stack = {};
   let failed = false;
   let fake = null;
@@ -188,6 +191,7 @@ export function useGatewayStack({ onReady } = {}) {
         configHome,
         logFile: path.join(stack.dir, 'aigwd.log'),
         fakePort: fake.port,
+        extraEnv: env,
       });
     } catch (e) {
       failed = true;
