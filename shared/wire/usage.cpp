@@ -81,6 +81,11 @@ Usage usage_from_openai(const nlohmann::json& usage)
     if (auto it = usage.find("completion_tokens_details"); it != usage.end()) {
         u.reasoning_tokens = token_count_at(*it, "reasoning_tokens", u);
     }
+    if (u.cached_tokens == 0) {
+        // DeepSeek counts its cache hits (part of prompt_tokens) here instead; they cost a
+        // tenth, and an editor's FIM prompts share long prefixes.
+        u.cached_tokens = token_count_at(usage, "prompt_cache_hit_tokens", u);
+    }
     return u;
 }
 

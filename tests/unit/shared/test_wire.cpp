@@ -62,6 +62,21 @@ TEST_CASE("OpenAI usage round-trips, including cached and reasoning details")
     CHECK_FALSE(usage_from_openai(nullptr).reported);
 }
 
+TEST_CASE("DeepSeek's prompt_cache_hit_tokens count as cached input when prompt_tokens_details has none")
+{
+    using namespace aigw::wire;
+    Usage u = usage_from_openai(nlohmann::json{{"prompt_tokens", 100},
+                                               {"completion_tokens", 5},
+                                               {"prompt_cache_hit_tokens", 64},
+                                               {"prompt_cache_miss_tokens", 36}});
+    CHECK(u.input_tokens == 100);
+    CHECK(u.cached_tokens == 64);
+    // Both reported (the same count): read once.
+    Usage both = usage_from_openai(nlohmann::json{
+        {"prompt_tokens", 100}, {"prompt_tokens_details", {{"cached_tokens", 64}}}, {"prompt_cache_hit_tokens", 64}});
+    CHECK(both.cached_tokens == 64);
+}
+
 TEST_CASE("a 402 (a spent budget) is Anthropic's billing_error; OpenAI gets the failure's own type")
 {
     aigw::wire::Failure f;
