@@ -62,6 +62,7 @@ std::vector<ConfigValue> effective_config(const config::Config& cfg, std::string
     add("server.port", std::to_string(cfg.port));
     add("server.threads", std::to_string(cfg.threads));
     add("server.keep_alive_max", std::to_string(cfg.keep_alive_max));
+    add("server.metrics_token", cfg.metrics_token.empty() ? "(not set)" : mask_key(cfg.metrics_token));
     add("upstream.connect_timeout_ms", std::to_string(cfg.connect_timeout_ms));
     add("upstream.read_timeout_ms", std::to_string(cfg.read_timeout_ms));
     add("upstream.first_byte_timeout_ms", std::to_string(cfg.first_byte_timeout_ms));

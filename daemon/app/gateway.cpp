@@ -68,7 +68,7 @@ asio::awaitable<void> unknown_route(pipeline::Dispatcher& d, http::Request& req,
     f.status = 404;
     f.message = "Unknown route " + req.method + " " + printable(req.path) +
                 ". aigw serves /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings, /v1/models, "
-                "/v1/messages, /v1beta/models/{model}:generateContent and the admin API under /aigw/v1.";
+                "/v1/messages, /v1beta/models/{model}:generateContent, /metrics and the admin API under /aigw/v1.";
     const std::string agent = printable(std::string(req.header("User-Agent").substr(0, 120)));
     std::cerr << "aigwd: unknown route " << req.method << " " << printable(req.path) << " (user agent '" << agent
               << "')\n";
@@ -182,7 +182,9 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     surfaces::install_anthropic_routes(routes, *g->m_dispatcher);
     surfaces::install_gemini_routes(routes, *g->m_dispatcher);
     g->m_admin = std::make_unique<surfaces::AdminApi>(
-        *g->m_dispatcher, surfaces::AdminHooks{[self] { return self->m_port; }, std::chrono::steady_clock::now()});
+        *g->m_dispatcher, surfaces::AdminHooks{.port = [self] { return self->m_port; },
+                                               .started = std::chrono::steady_clock::now(),
+                                               .server_stats = [self] { return self->m_server->stats(); }});
     g->m_admin->install(routes);
     if (g->m_env("AIGW_TEST_HOOKS").value_or("") == "1") {
         // For the hostile-client tests: a handler that throws, to prove the guard around every handler.

@@ -696,6 +696,7 @@ void Ledger::record(LedgerRow row)
         --m_waiting_recorders;
     }
     m_queue.push_back(std::move(row));
+    m_queued_at.push_back(std::chrono::steady_clock::now());
     ++m_enqueued;
     // Notified under the lock: once the writer can see this row, close() may finish and
     // destroy the ledger, so this thread must not touch it after unlocking. Only an idle
@@ -712,6 +713,7 @@ bool Ledger::try_record(LedgerRow&& row)
         return false;
     }
     m_queue.push_back(std::move(row));
+    m_queued_at.push_back(std::chrono::steady_clock::now());
     ++m_enqueued;
     if (m_writer_idle) {
         m_cv_has_rows.notify_one();
@@ -723,6 +725,19 @@ std::size_t Ledger::queue_depth() const
 {
     std::lock_guard lock(m_mu);
     return static_cast<std::size_t>(m_enqueued - m_committed);
+}
+
+std::chrono::milliseconds Ledger::lag() const
+{
+    std::lock_guard lock(m_mu);
+    std::optional<std::chrono::steady_clock::time_point> oldest = m_batch_queued_at;
+    if (!oldest && !m_queued_at.empty()) {
+        oldest = m_queued_at.front();
+    }
+    if (!oldest) {
+        return std::chrono::milliseconds{0};
+    }
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - *oldest);
 }
 
 void Ledger::flush()
@@ -896,6 +911,10 @@ void Ledger::writer_loop()
             std::move(m_queue.begin(), end, std::back_inserter(batch));
             m_queue.erase(m_queue.begin(), end);
             if (n > 0) {
+                m_batch_queued_at = m_queued_at.front();
+                m_queued_at.erase(m_queued_at.begin(), m_queued_at.begin() + static_cast<std::ptrdiff_t>(n));
+            }
+            if (n > 0) {
                 m_cv_room.notify_all();
             }
         }
@@ -923,6 +942,7 @@ void Ledger::writer_loop()
             {
                 std::lock_guard lock(m_mu);
                 m_committed += batch.size();
+                m_batch_queued_at.reset();
                 m_cv_flushed.notify_all();
             }
             batch.clear();

@@ -193,6 +193,9 @@ public:
     bool try_record(LedgerRow&& row);
     /// Rows recorded and not yet committed.
     std::size_t queue_depth() const;
+    /// How long the oldest row not yet committed has waited since it was recorded (zero
+    /// when every row is committed): the writer's lag behind the request path.
+    std::chrono::milliseconds lag() const;
     /// Blocks until every row queued so far is committed.
     void flush();
     /// Drains the queue, commits and stops the writer. Idempotent. Rows recorded after
@@ -255,8 +258,10 @@ private:
     std::condition_variable m_cv_room;
     std::condition_variable m_cv_flushed;
     std::deque<LedgerRow> m_queue;
-    std::deque<std::shared_ptr<Job>> m_jobs;  ///< prune/vacuum requests for the writer
-    std::shared_ptr<Job> m_retention_job;     ///< the writer's own retention run, if one is going
+    std::deque<std::chrono::steady_clock::time_point> m_queued_at;           ///< when each row of m_queue was recorded
+    std::optional<std::chrono::steady_clock::time_point> m_batch_queued_at;  ///< the batch being written: its oldest
+    std::deque<std::shared_ptr<Job>> m_jobs;                                 ///< prune/vacuum requests for the writer
+    std::shared_ptr<Job> m_retention_job;  ///< the writer's own retention run, if one is going
     std::size_t m_capacity = 0;
     std::uint64_t m_enqueued = 0;
     std::uint64_t m_committed = 0;

@@ -450,6 +450,18 @@ std::optional<wire::Failure> Dispatcher::authorize_admin(const http::Request& re
                                     "the aigw data dir (this is aigw's own key, not a provider key).");
 }
 
+std::optional<wire::Failure> Dispatcher::authorize_metrics(const http::Request& req) const
+{
+    const std::string& token = m_s.cfg->metrics_token;
+    if (!token.empty()) {
+        const std::string presented = presented_key(req);
+        if (!presented.empty() && same_secret(presented, token)) {
+            return std::nullopt;
+        }
+    }
+    return authorize_admin(req);
+}
+
 std::optional<wire::Failure> Dispatcher::authorize(const http::Request& req, Exchange& ex) const
 {
     const std::string presented = presented_key(req);
@@ -502,6 +514,8 @@ std::optional<wire::Failure> Dispatcher::admit(Exchange& ex, const nlohmann::jso
                                       limits::estimate_cost(body, model), ex.reservation);
     if (!refused) {
         ex.admitted_model = model_id;
+    } else {
+        m_metrics.on_refusal(ex.key_id, refused->code.empty() ? std::string_view("other") : refused->code);
     }
     return refused;
 }
@@ -705,6 +719,14 @@ asio::awaitable<void> Dispatcher::relay(std::shared_ptr<StreamState> st, std::un
                                         http::Responder& out, http::Response head)
 {
     const Exchange& ex = *st->ex;
+    // Counted while the client holds the stream: every exit below, cancellation included, ends it.
+    struct OpenStream {
+        std::atomic<std::int64_t>& n;
+        explicit OpenStream(std::atomic<std::int64_t>& c) : n(c) { n.fetch_add(1, std::memory_order_relaxed); }
+        ~OpenStream() { n.fetch_sub(1, std::memory_order_relaxed); }
+        OpenStream(const OpenStream&) = delete;
+        OpenStream& operator=(const OpenStream&) = delete;
+    } open_stream(m_metrics.open_streams);
     if (!head.headers.has("Content-Type")) {
         head.set_header("Content-Type",
                         "text/event-stream");  // a surface may stream another type (Gemini's JSON array)
@@ -884,8 +906,8 @@ void Dispatcher::record(const Exchange& ex, int status, const wire::Usage& usage
     row.reasoning_tokens = usage.reasoning_tokens;
     row.cost_usd = cost;
     row.priced = ex.route.price.has_value();
-    row.latency_ms =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - ex.t0).count();
+    const auto elapsed = std::chrono::steady_clock::now() - ex.t0;
+    row.latency_ms = std::chrono::duration_cast<std::chrono::milliseconds>(elapsed).count();
     row.ttft_ms = ttft_ms;
     row.cache_hit = ex.cache_hit;
     row.saved_usd = ex.saved_usd;
@@ -893,6 +915,17 @@ void Dispatcher::record(const Exchange& ex, int status, const wire::Usage& usage
         row.request_body = ex.request_body;
         row.response_body = std::move(response_body);
     }
+    m_metrics.on_request(RequestSample{.provider = row.provider,
+                                       .model = row.served_model,
+                                       .key_id = row.key_id,
+                                       .status = status,
+                                       .input_tokens = usage.input_tokens,
+                                       .cached_tokens = usage.cached_tokens,
+                                       .output_tokens = usage.output_tokens,
+                                       .reasoning_tokens = usage.reasoning_tokens,
+                                       .cost_usd = cost,
+                                       .latency_s = std::chrono::duration<double>(elapsed).count(),
+                                       .ttft_ms = ttft_ms});
     m_s.ledger->record(std::move(row));
     // ---- limits: the cost goes to the budgets; the TPM reservation is corrected ----
     m_s.limiter->on_recorded(ex.key_id, ex.reservation, usage.input_tokens + usage.output_tokens, cost);

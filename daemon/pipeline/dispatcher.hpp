@@ -10,6 +10,7 @@
 #include "daemon/ledger/ledger.hpp"
 #include "daemon/limits/key_store.hpp"
 #include "daemon/pipeline/attempts.hpp"
+#include "daemon/pipeline/metrics.hpp"
 #include "daemon/pipeline/stream_writer.hpp"
 #include "daemon/upstream/transport.hpp"
 
@@ -73,6 +74,7 @@ public:
     limits::KeyStore& keys() { return *m_s.keys; }
     limits::Limiter& limiter() { return *m_s.limiter; }
     cache::ResponseCache& cache() { return *m_s.cache; }
+    const RequestMetrics& metrics() const { return m_metrics; }
 
     /// A new exchange with its request id, clock, tag and routing headers.
     std::shared_ptr<Exchange> begin(std::string surface, const http::Request& req) const;
@@ -81,6 +83,9 @@ public:
     std::optional<wire::Failure> authorize(const http::Request& req, Exchange& ex) const;
     /// Admin API: only the gateway key passes; otherwise the 401 (or 403 for a virtual key).
     std::optional<wire::Failure> authorize_admin(const http::Request& req) const;
+    /// GET /metrics: the gateway key, or [server] metrics_token when one is set, as a bearer
+    /// token; otherwise what authorize_admin() says.
+    std::optional<wire::Failure> authorize_metrics(const http::Request& req) const;
     /// Whether the caller may use `model` now: the key's allowed models, budgets
     /// and rate limits, for the model that will really be called. nullopt admits (and
     /// reserves in ex.reservation).
@@ -137,7 +142,7 @@ public:
                                 http::Responder& out, http::Response head);
 
     /// Records the request's ledger rows: one per failed attempt, then the final one; the
-    /// cost goes to the budgets.
+    /// cost goes to the budgets and the request to the metrics.
     void record(const Exchange& ex, int status, const wire::Usage& usage, double cost, std::string error,
                 std::int64_t ttft_ms, std::string response_body = {});
     double cost_of(const Exchange& ex, const wire::Usage& usage) const;
@@ -161,6 +166,7 @@ private:
 
     Services m_s;
     AttemptEnv m_env;
+    RequestMetrics m_metrics;
     mutable std::mutex m_unknown_mu;
     std::uint64_t m_unknown_count = 0;
     std::vector<UnknownRoute> m_unknown_last;  ///< the last few, newest last

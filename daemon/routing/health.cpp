@@ -43,6 +43,12 @@ std::string_view to_string(CircuitState s)
     return "closed";
 }
 
+std::string_view attempt_outcome_name(std::size_t index)
+{
+    return index == 0 || index >= k_attempt_outcomes ? std::string_view("success")
+                                                     : wire::to_string(static_cast<wire::FailureKind>(index - 1));
+}
+
 HealthBoard::HealthBoard(HealthSettings settings, SteadyClock clock) : m_settings(settings), m_clock(std::move(clock))
 {}
 
@@ -82,6 +88,9 @@ void HealthBoard::finish(const std::string& id, const Outcome& outcome)
     Entry& e = m_entries[id];
     const auto t = now();
     e.inflight = std::max(0, e.inflight - 1);
+    ++e.attempts_total[outcome.ok
+                           ? 0
+                           : 1 + static_cast<std::size_t>(outcome.failure.value_or(wire::FailureKind::internal))];
     const bool counted = !outcome.ok && outcome.failure && counts_against_deployment(*outcome.failure);
     if (outcome.ok || counted) {
         e.samples.push_back(Sample{t, outcome.latency.count(), outcome.ok, outcome.failure});
@@ -119,6 +128,7 @@ DeploymentHealth HealthBoard::snapshot_locked(const std::string& id, const Entry
     h.inflight = e.inflight;
     h.consecutive_failures = e.consecutive_failures;
     h.latency_ewma_ms = e.ewma_ms;
+    h.attempts_total = e.attempts_total;
     const auto t = now();
     if (e.state == CircuitState::open) {
         h.retry_in_ms = std::max<std::int64_t>(

@@ -6,6 +6,7 @@
 
 #include "shared/wire/error.hpp"
 
+#include <array>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -36,6 +37,12 @@ struct Outcome {
     std::chrono::milliseconds latency{0};
 };
 
+/// Attempt outcomes counted since start: index 0 is a success, 1 + FailureKind a failure
+/// of that kind (for /metrics' aigw_upstream_attempts_total{outcome=...}).
+inline constexpr std::size_t k_attempt_outcomes = 1 + static_cast<std::size_t>(wire::FailureKind::internal) + 1;
+/// "success", or the FailureKind's name ("rate_limited", "timeout", ...).
+std::string_view attempt_outcome_name(std::size_t index);
+
 /// A deployment's state as `aigw status` shows it.
 struct DeploymentHealth {
     std::string id;
@@ -51,6 +58,8 @@ struct DeploymentHealth {
     int inflight = 0;
     int consecutive_failures = 0;
     std::int64_t retry_in_ms = 0;  ///< open: time until the half-open trial
+    /// Attempts finished since start, by outcome (see k_attempt_outcomes); never reset.
+    std::array<std::int64_t, k_attempt_outcomes> attempts_total{};
 };
 
 class HealthBoard {
@@ -88,6 +97,7 @@ private:
         int inflight = 0;
         double ewma_ms = -1;
         std::deque<Sample> samples;
+        std::array<std::int64_t, k_attempt_outcomes> attempts_total{};
     };
     std::chrono::steady_clock::time_point now() const;
     DeploymentHealth snapshot_locked(const std::string& id, const Entry& e) const;

@@ -317,6 +317,13 @@ ConfigReader::Result ConfigReader::read_server(const toml::table& t)
             r = integer(k, v, section, 100, k_max, m_cfg.body_timeout_ms);
         } else if (name == "max_connections") {
             r = integer(k, v, section, 1, k_max, m_cfg.max_connections);
+        } else if (name == "metrics_token") {
+            r = string(k, v, section, m_cfg.metrics_token);
+            if (r && !m_cfg.metrics_token.empty() && m_cfg.metrics_token.size() < 16) {
+                r = error(k, v, section,
+                          "is too short to be a secret: use at least 16 characters (e.g. the output of "
+                          "'openssl rand -hex 24'), or leave it out to accept only the gateway key");
+            }
         } else if (name == "allowed_hosts") {
             const auto* arr = v.as_array();
             m_cfg.allowed_hosts.clear();

@@ -105,6 +105,10 @@ struct Config {
     /// Host header names allowed besides localhost, 127.0.0.1, [::1] and the bound address
     /// (DNS rebinding protection); "*" allows any.
     std::vector<std::string> allowed_hosts;
+    /// A bearer token GET /metrics accepts besides the gateway key (for a Prometheus that
+    /// should not hold the gateway key); "" accepts only the gateway key. A secret: masked
+    /// by `aigw config show`.
+    std::string metrics_token;
     // [upstream]
     std::int64_t connect_timeout_ms = 10'000;
     std::int64_t read_timeout_ms = 600'000;        ///< socket read timeout (backstop)
@@ -159,7 +163,7 @@ ConfigCheck check_config(const Env& env, const std::filesystem::path& data_dir_o
 
 /// Parses TOML text into a Config (no env, no file). Used by load_config and tests.
 /// Sections: [server] host, port, threads, keep_alive_max, max_connections, allowed_hosts,
-/// header_timeout_ms, body_timeout_ms; [upstream] connect_timeout_ms,
+/// header_timeout_ms, body_timeout_ms, metrics_token; [upstream] connect_timeout_ms,
 /// read_timeout_ms; [ledger] retention_days, log_bodies; [cache] enabled, ttl_s, max_mb,
 /// max_entry_kb, semantic_threshold, embedding_model, semantic_max_entries; [providers.NAME] type
 /// (openai|anthropic|gemini|azure|bedrock|cohere|mock), base_url, api_key_env, key_required,

@@ -358,6 +358,7 @@ void AdminApi::install_admin_routes()
 
     install_cache_routes();
     install_ledger_routes();
+    install_metrics_route();
 }
 
 void AdminApi::install_ledger_routes()

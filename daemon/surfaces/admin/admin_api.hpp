@@ -1,6 +1,7 @@
 #pragma once
 // The admin API under /aigw/v1 (gateway key only), used by the aigw CLI (shared/client):
-// models, cost, logs, status, reload, shutdown, virtual keys, cache. Its handlers read
+// models, cost, logs, status, reload, shutdown, virtual keys, cache; and GET /metrics for
+// Prometheus (the gateway key or the metrics token). Its handlers read
 // and write SQLite, so each runs on the blocking pool, never on an event loop.
 
 #include "daemon/http/server.hpp"
@@ -15,6 +16,7 @@ namespace asio = boost::asio;
 struct AdminHooks {
     std::function<int()> port;
     std::chrono::steady_clock::time_point started;
+    std::function<http::ServerStats()> server_stats;  ///< open connections, active requests
 };
 
 class AdminApi {
@@ -31,6 +33,8 @@ private:
     void install_admin_routes();
     void install_keys_routes();   ///< keys_api.cpp
     void install_cache_routes();  ///< cache_admin.cpp
+    /// GET /metrics in the Prometheus text format (metrics_api.cpp).
+    void install_metrics_route();
     void install_ledger_routes();
 
     pipeline::Dispatcher& m_d;

@@ -747,6 +747,7 @@ TEST_CASE("try_record refuses a row when the queue is full and leaves it intact;
     CHECK(accepted + refused == 2000);
     CHECK(ledger->stats()->rows == 2000);
     CHECK(ledger->queue_depth() == 0);
+    CHECK(ledger->lag() == std::chrono::milliseconds{0});  // nothing waits: no lag, not the last batch's
 }
 
 TEST_CASE("a report until now includes every row of the current hour, and agrees with the rows")

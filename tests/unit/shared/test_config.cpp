@@ -558,3 +558,13 @@ TEST_CASE("limits and budgets of the wrong type or range are errors naming the l
     REQUIRE(cfg.warnings.size() == 1);
     CHECK(cfg.warnings[0].find("weekly_usd") != std::string::npos);
 }
+
+TEST_CASE("[server] metrics_token is read, and a token too short to be a secret is an error")
+{
+    CHECK(parse_ok("").metrics_token.empty());
+    CHECK(parse_ok("[server]\nmetrics_token = \"0123456789abcdef0123\"\n").metrics_token == "0123456789abcdef0123");
+    const std::string err = parse_error("[server]\nmetrics_token = \"short\"\n");
+    CHECK(err.find("metrics_token") != std::string::npos);
+    CHECK(err.find("16 characters") != std::string::npos);
+    CHECK(parse_error("[server]\nmetrics_token = 42\n").find("must be a string") != std::string::npos);
+}
