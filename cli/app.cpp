@@ -1,7 +1,9 @@
 #include "cli/app.hpp"
 
 #include "cli/suggest.hpp"
+#include "cli/term.hpp"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -52,7 +54,17 @@ client::ConnectOptions Context::connect_options()
 std::expected<client::DaemonClient*, client::ClientError> Context::client()
 {
     if (!m_client) {
-        auto c = client::connect(connect_options());
+        client::ConnectOptions o = connect_options();
+        if (is_tty(2)) {
+            o.on_spawn = [&o] {
+                std::cerr << paint("aigw: starting aigwd (port " + std::to_string(o.port) + ", data dir " +
+                                       o.data_dir.string() +
+                                       "); it keeps running in the background until 'aigw daemon stop'",
+                                   Colour::dim, colour_enabled(2))
+                          << '\n';
+            };
+        }
+        auto c = client::connect(o);
         if (!c) {
             return std::unexpected(c.error());
         }
@@ -164,13 +176,70 @@ int run_help(CLI::App& root, const std::vector<std::string>& words)
         }
         app = sub;
     }
-    std::cout << app->help();
+    // Not app->help(): that prints the help of the subcommand parsed last, which for a bare
+    // 'aigw help' is 'help' itself.
+    std::cout << app->get_formatter()->make_help(app, command_path(app), CLI::AppFormatMode::Normal);
     return 0;
+}
+
+/// How the user spelled `opt` on the command line ("-m" or "--model"); its name when absent.
+std::string typed_name(const CLI::Option& opt, const std::vector<std::string>& args)
+{
+    for (auto it = args.rbegin(); it != args.rend(); ++it) {
+        const std::string& a = *it;
+        for (const auto& l : opt.get_lnames()) {
+            if (a == "--" + l || a.starts_with("--" + l + "=")) {
+                return "--" + l;
+            }
+        }
+        for (const auto& sn : opt.get_snames()) {
+            if (a.size() >= 2 && a[0] == '-' && a[1] != '-' && a.substr(1, sn.size()) == sn) {
+                return "-" + sn;
+            }
+        }
+    }
+    if (!opt.get_lnames().empty()) {
+        return "--" + opt.get_lnames().front();
+    }
+    if (!opt.get_snames().empty()) {
+        return "-" + opt.get_snames().front();
+    }
+    return opt.get_name();
+}
+
+/// The option of `app` (or a parent) whose name starts CLI11's message `what` ("--lines: ...").
+const CLI::Option* option_named_in(const CLI::App* app, const std::string& what)
+{
+    for (; app != nullptr; app = app->get_parent()) {
+        for (const CLI::Option* opt : app->get_options()) {
+            const std::string name = opt->get_name();
+            if (!name.empty() && what.starts_with(name) &&
+                (what.size() == name.size() || what[name.size()] == ':' || what[name.size()] == ' ')) {
+                return opt;
+            }
+        }
+    }
+    return nullptr;
+}
+
+/// "2.000000" -> "2", "0.500000" -> "0.5", "10" -> "10".
+std::string trim_decimals(std::string n)
+{
+    if (n.find('.') == std::string::npos) {
+        return n;
+    }
+    while (n.ends_with("0")) {
+        n.pop_back();
+    }
+    if (n.ends_with(".")) {
+        n.pop_back();
+    }
+    return n;
 }
 
 }  // namespace
 
-int report_parse_error(CLI::App& app, const CLI::ParseError& e)
+int report_parse_error(CLI::App& app, const CLI::ParseError& e, const std::vector<std::string>& args)
 {
     if (dynamic_cast<const CLI::CallForHelp*>(&e) != nullptr ||
         dynamic_cast<const CLI::CallForAllHelp*>(&e) != nullptr ||
@@ -212,14 +281,83 @@ int report_parse_error(CLI::App& app, const CLI::ParseError& e)
         }
         return usage_error("'" + path + "' needs a command: " + names, help_for);
     }
+    const std::string prefix = path + ": ";
+    // Two options that exclude each other, named as typed ("-c and --cid ...").
+    if (dynamic_cast<const CLI::ExcludesError*>(&e) != nullptr) {
+        for (const CLI::App* a = deepest; a != nullptr; a = a->get_parent()) {
+            for (const CLI::Option* opt : a->get_options()) {
+                if (opt->count() == 0) {
+                    continue;
+                }
+                for (const CLI::Option* other : opt->get_excludes()) {
+                    if (other->count() > 0) {
+                        return usage_error(prefix + typed_name(*opt, args) + " and " + typed_name(*other, args) +
+                                               " cannot be used together",
+                                           help_for);
+                    }
+                }
+            }
+        }
+    }
     std::string what = e.what();
+    // CLI11 starts an option's error with its name: use the spelling the user typed.
+    const CLI::Option* opt = option_named_in(deepest, what);
+    if (opt != nullptr) {
+        const std::string name = opt->get_name();
+        std::string detail = what.substr(name.size());
+        if (detail.starts_with(": ")) {
+            detail = detail.substr(2);
+        }
+        const std::string typed = typed_name(*opt, args);
+        static const std::regex k_missing(R"(^\d+ required (.+) missing$)");
+        static const std::regex k_range(R"(^Value (.*) not in range (\S+) to (\S+)$)");
+        static const std::regex k_member(R"(^(.*) not in \{(.*)\}$)");
+        std::smatch m;
+        if (std::regex_match(detail, m, k_missing)) {
+            std::string msg = prefix + typed + " needs a value";
+            const std::string type = m[1];
+            if (auto brace = type.find(":{"); brace != std::string::npos && type.ends_with("}")) {
+                std::string choices = type.substr(brace + 2, type.size() - brace - 3);
+                std::replace(choices.begin(), choices.end(), ',', ' ');
+                msg += ": one of " + choices;
+            }
+            return usage_error(msg, help_for);
+        }
+        if (std::regex_match(detail, m, k_range)) {
+            const std::string hi = m[3];
+            // A positive number's range ends at the largest double: "0.000000 to 1797...".
+            if (hi.size() > 30) {
+                return usage_error(prefix + typed + ": '" + m[1].str() + "' is not a positive number", help_for);
+            }
+            return usage_error(prefix + typed + ": '" + m[1].str() + "' is not a number from " + trim_decimals(m[2]) +
+                                   " to " + trim_decimals(hi),
+                               help_for);
+        }
+        if (std::regex_match(detail, m, k_member)) {
+            std::vector<std::string> choices;
+            std::string list = m[2];
+            for (std::size_t at = 0; at <= list.size();) {
+                const std::size_t comma = std::min(list.find(',', at), list.size());
+                choices.push_back(list.substr(at, comma - at));
+                at = comma + 1;
+            }
+            std::string joined;
+            for (const auto& c : choices) {
+                joined += (joined.empty() ? "" : ", ") + c;
+            }
+            return usage_error(
+                with_suggestion(prefix + typed + ": '" + m[1].str() + "' is not one of " + joined, m[1].str(), choices),
+                help_for);
+        }
+        if (detail.starts_with("File does not exist: ")) {
+            return usage_error(prefix + typed + ": no such file '" + detail.substr(21) + "'", help_for);
+        }
+        what = typed + ": " + detail;
+    }
     if (dynamic_cast<const CLI::RequiredError*>(&e) != nullptr && what.ends_with(" is required")) {
         what = "missing " + what.substr(0, what.size() - std::string_view(" is required").size());
     }
-    // CLI11's range text for a positive number ("not in range 0.000000 to 1797...") helps nobody.
-    static const std::regex k_positive(R"(Value (.*) not in range 0\.0+ to [0-9.]{30,})");
-    what = std::regex_replace(what, k_positive, "'$1' is not a positive number");
-    return usage_error(path + ": " + what, help_for);
+    return usage_error(prefix + what, help_for);
 }
 
 void build_app(CLI::App& app, Context& ctx)
@@ -256,16 +394,46 @@ void build_app(CLI::App& app, Context& ctx)
     });
 }
 
+std::vector<std::string> hoist_output_flags(std::vector<std::string> args)
+{
+    std::vector<std::string> hoisted;
+    std::size_t i = 1;
+    while (i < args.size()) {
+        const std::string& a = args[i];
+        if (a == "--json" || a == "--csv") {
+            hoisted.push_back(a);
+            args.erase(args.begin() + static_cast<std::ptrdiff_t>(i));
+            continue;
+        }
+        if (a == "--" || !a.starts_with("-")) {
+            break;  // the command
+        }
+        i += a == "--data-dir" ? 2 : 1;
+    }
+    if (hoisted.empty() || i >= args.size() || args[i] == "--") {
+        return args;
+    }
+    // Before an agent's own arguments ('aigw claude -- ...'), else at the end.
+    auto at = std::find(args.begin() + static_cast<std::ptrdiff_t>(i), args.end(), std::string("--"));
+    args.insert(at, hoisted.begin(), hoisted.end());
+    return args;
+}
+
 int cli_main(int argc, char** argv)
 {
     std::signal(SIGPIPE, SIG_IGN);
     CLI::App app;
     Context ctx;
     build_app(app, ctx);
+    std::vector<std::string> args = hoist_output_flags(std::vector<std::string>(argv, argv + argc));
+    std::vector<char*> arg_ptrs;
+    for (auto& a : args) {
+        arg_ptrs.push_back(a.data());
+    }
     try {
-        app.parse(argc, argv);
+        app.parse(static_cast<int>(arg_ptrs.size()), arg_ptrs.data());
     } catch (const CLI::ParseError& e) {
-        return report_parse_error(app, e);
+        return report_parse_error(app, e, args);
     }
     try {
         if (ctx.version) {

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace aigw::cli {
 
@@ -73,8 +74,13 @@ void add_agent_commands(CLI::App& app, Context& ctx);
 
 /// The message and exit code of a command-line parse failure, in aigw's voice:
 /// "aigw: unknown command 'rn'; did you mean 'run'?" with k_exit_usage; help and version
-/// requests print as CLI11 does and return 0.
-int report_parse_error(CLI::App& app, const CLI::ParseError& e);
+/// requests print as CLI11 does and return 0. `args` (argv) lets an option be named the way
+/// the user typed it ("-m needs a value", not "--model: 1 required TEXT missing").
+int report_parse_error(CLI::App& app, const CLI::ParseError& e, const std::vector<std::string>& args = {});
+
+/// `args` (argv, program name first) with --json and --csv given before the command moved
+/// after it (before a '--'), so 'aigw --json cost' means 'aigw cost --json'.
+std::vector<std::string> hoist_output_flags(std::vector<std::string> args);
 
 /// Entry point of the aigw executable.
 int cli_main(int argc, char** argv);

@@ -287,8 +287,9 @@ Table bench_table(const std::vector<BenchStats>& stats, bool colour)
         t.add_row({s.model, std::to_string(s.calls), mark(ms_cell(s.ttft_p50), w_ttft50[i]),
                    mark(ms_cell(s.ttft_p95), w_ttft95[i]), mark(ms_cell(s.latency_p50), w_lat50[i]),
                    mark(ms_cell(s.latency_p95), w_lat95[i]),
-                   mark(s.tokens_per_s ? format_fixed(*s.tokens_per_s, 1) : "-", w_tps[i]), per_call(s.input_tokens),
-                   per_call(s.output_tokens), mark(s.cost_per_call ? format_usd(*s.cost_per_call) : "-", w_cpc[i]),
+                   mark(s.tokens_per_s ? format_fixed(*s.tokens_per_s, *s.tokens_per_s >= 100 ? 0 : 1) : "-", w_tps[i]),
+                   per_call(s.input_tokens), per_call(s.output_tokens),
+                   mark(s.cost_per_call ? format_usd(*s.cost_per_call) : "-", w_cpc[i]),
                    mark(format_usd(s.cost_total), w_total[i]), mark(err, w_err[i])});
     }
     return t;

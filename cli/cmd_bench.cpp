@@ -207,12 +207,16 @@ int run_bench(Context& ctx, const BenchOptions& o)
     }
     const bool err_tty = is_tty(2);
     if (err_tty) {
-        std::cerr << paint("bench " + tag + ": " + std::to_string(jobs.size()) + " calls (" +
-                               std::to_string(o.models.size()) + " models x " + std::to_string(prompts->size()) +
-                               " prompts x " + std::to_string(o.repeats) + "), concurrency " +
-                               std::to_string(o.concurrency),
-                           Colour::dim, colour_enabled(2))
-                  << '\n';
+        auto count = [](std::size_t n, const char* what) {
+            return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+        };
+        std::string plan = "bench " + tag + ": " + count(jobs.size(), "call") + " (" + count(o.models.size(), "model") +
+                           " \u00d7 " + count(prompts->size(), "prompt");
+        if (o.repeats > 1) {
+            plan += " \u00d7 " + count(static_cast<std::size_t>(o.repeats), "repeat");
+        }
+        plan += "), concurrency " + std::to_string(o.concurrency);
+        std::cerr << paint(plan, Colour::dim, colour_enabled(2)) << '\n';
     }
 
     g_interrupted = false;

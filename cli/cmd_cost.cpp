@@ -173,9 +173,18 @@ std::vector<client::CostGroup> fill_days(std::vector<client::CostGroup> days)
     return out;
 }
 
+namespace {
+
+std::string p95_cell(const client::CostGroup& g)
+{
+    return g.requests > 0 ? format_fixed(g.p95_latency_ms, 0) : std::string("-");
+}
+
+}  // namespace
+
 Table variant_table(const client::CostReport& r, bool colour)
 {
-    Table t({"VARIANT", "REQUESTS", "ERRORS", "ERROR %", "AVG MS", "P95 MS", "COST USD", "USD/REQ"},
+    Table t({"VARIANT", "REQUESTS", "ERRORS", "ERROR %", "AVG ms", "P95 ms", "COST USD", "USD/REQ"},
             {Align::left, Align::right, Align::right, Align::right, Align::right, Align::right, Align::right,
              Align::right});
     // Winners are compared among variants only: requests outside any split are context.
@@ -213,11 +222,12 @@ Table day_table(const client::CostReport& r, bool colour, std::size_t bar_width)
     for (const auto& g : days) {
         max = std::max(max, g.cost_usd);
     }
-    Table t({"DAY", "REQUESTS", "ERRORS", "IN TOK", "OUT TOK", "COST USD", "SPEND"},
-            {Align::left, Align::right, Align::right, Align::right, Align::right, Align::right, Align::left});
+    Table t(
+        {"DAY", "REQUESTS", "ERRORS", "IN TOK", "OUT TOK", "P95 ms", "COST USD", "SPEND"},
+        {Align::left, Align::right, Align::right, Align::right, Align::right, Align::right, Align::right, Align::left});
     for (const auto& g : days) {
         t.add_row({g.key, group_thousands(g.requests), std::to_string(g.errors), group_thousands(g.input_tokens),
-                   group_thousands(g.output_tokens), format_usd(g.cost_usd),
+                   group_thousands(g.output_tokens), p95_cell(g), format_usd(g.cost_usd),
                    paint(bar(g.cost_usd, max, bar_width), Colour::blue, colour)});
     }
     return t;
@@ -312,11 +322,16 @@ int run_cost(Context& ctx, const CostOptions& o)
         special.add_rule();
         const auto& tot = report->total;
         if (o.by == "variant") {
-            special.add_row({"TOTAL", group_thousands(tot.requests), std::to_string(tot.errors), "",
-                             format_fixed(tot.avg_latency_ms, 0), "", format_usd(tot.cost_usd), ""});
+            const double rate =
+                tot.requests > 0 ? 100.0 * static_cast<double>(tot.errors) / static_cast<double>(tot.requests) : 0;
+            special.add_row({"TOTAL", group_thousands(tot.requests), std::to_string(tot.errors),
+                             format_fixed(rate, 1) + " ", format_fixed(tot.avg_latency_ms, 0) + " ",
+                             p95_cell(tot) + " ", format_usd(tot.cost_usd),
+                             tot.requests > 0 ? format_usd(tot.cost_usd / static_cast<double>(tot.requests)) + " "
+                                              : std::string("- ")});
         } else {
             special.add_row({"TOTAL", group_thousands(tot.requests), std::to_string(tot.errors),
-                             group_thousands(tot.input_tokens), group_thousands(tot.output_tokens),
+                             group_thousands(tot.input_tokens), group_thousands(tot.output_tokens), p95_cell(tot),
                              format_usd(tot.cost_usd), ""});
         }
         special.print(std::cout, colour);
@@ -329,8 +344,9 @@ int run_cost(Context& ctx, const CostOptions& o)
     }
     // By key, the report also names the key and shows cache hits and what they saved.
     const bool by_key = o.by == "key";
-    std::vector<std::string> headers = {upper(o.by), "REQUESTS", "ERRORS", "IN TOK", "OUT TOK", "COST USD"};
-    std::vector<Align> align = {Align::left, Align::right, Align::right, Align::right, Align::right, Align::right};
+    std::vector<std::string> headers = {upper(o.by), "REQUESTS", "ERRORS", "IN TOK", "OUT TOK", "P95 ms", "COST USD"};
+    std::vector<Align> align = {Align::left,  Align::right, Align::right, Align::right,
+                                Align::right, Align::right, Align::right};
     if (by_key) {
         headers.insert(headers.begin() + 1, "NAME");
         align.insert(align.begin() + 1, Align::left);
@@ -348,6 +364,7 @@ int run_cost(Context& ctx, const CostOptions& o)
                                           errors,
                                           group_thousands(g.input_tokens),
                                           group_thousands(g.output_tokens),
+                                          p95_cell(g),
                                           format_usd(g.cost_usd)};
         if (by_key) {
             cells.insert(cells.begin() + 1, g.name.empty() ? std::string("-") : g.name);

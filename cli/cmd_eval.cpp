@@ -32,6 +32,7 @@ struct EvalOptions {
     bool json = false;
     bool show_outputs = false;
     bool skip_unsupported = false;
+    bool csv = false;
 };
 
 std::atomic<bool> g_eval_interrupted{false};
@@ -291,6 +292,19 @@ int run_eval(Context& ctx, const EvalOptions& o)
     };
 
     const int concurrency = o.concurrency > 0 ? o.concurrency : cfg.max_concurrency > 0 ? cfg.max_concurrency : 4;
+    if (is_tty(2)) {
+        auto count = [](std::size_t n, const char* what) {
+            return std::to_string(n) + " " + what + (n == 1 ? "" : "s");
+        };
+        std::string plan = "eval " + tag + ": " + count(results.size(), "case") + " (" +
+                           count(cfg.tests.size(), "test") + " \u00d7 " + count(cfg.providers.size(), "model") +
+                           " \u00d7 " + count(cfg.prompts.size(), "prompt");
+        if (cfg.repeat > 1) {
+            plan += " \u00d7 " + count(static_cast<std::size_t>(cfg.repeat), "repeat");
+        }
+        plan += "), concurrency " + std::to_string(concurrency);
+        std::cerr << paint(plan, Colour::dim, colour_enabled(2)) << '\n';
+    }
     g_eval_interrupted = false;
     auto previous = std::signal(SIGINT, on_eval_sigint);
     ProgressBar progress(results.size(), is_tty(2));
@@ -388,6 +402,25 @@ int run_eval(Context& ctx, const EvalOptions& o)
             doc["min_pass"] = *min_pass;
         }
         std::cout << doc.dump(2) << '\n';
+    } else if (o.csv) {
+        std::cout << "test,description,prompt,provider,model,repeat,result,score,cost_usd,latency_ms,request_id,"
+                     "reason,output\n";
+        for (const auto& c : results) {
+            const auto& test = cfg.tests[c.test];
+            std::string reason = c.error;
+            for (std::size_t i = 0; i < c.asserts.size() && reason.empty(); ++i) {
+                if (!c.asserts[i].pass) {
+                    reason = test.asserts[i].type + ": " + c.asserts[i].reason;
+                }
+            }
+            const std::string result = !c.ran ? "skipped" : !c.error.empty() ? "error" : c.pass ? "pass" : "fail";
+            std::cout << c.test + 1 << ',' << csv_escape(test.description) << ','
+                      << csv_escape(cfg.prompts[c.prompt].label) << ',' << csv_escape(cfg.providers[c.provider].label)
+                      << ',' << csv_escape(cfg.providers[c.provider].model) << ',' << c.repeat + 1 << ',' << result
+                      << ',' << format_fixed(c.score, 2) << ',' << format_fixed(c.cost_usd, 6) << ','
+                      << format_fixed(c.latency_ms, 0) << ',' << csv_escape(c.request_id) << ',' << csv_escape(reason)
+                      << ',' << csv_escape(c.output) << '\n';
+        }
     } else {
         const bool colour = colour_enabled(1);
         if (!cfg.description.empty()) {
@@ -470,7 +503,7 @@ int run_eval(Context& ctx, const EvalOptions& o)
             }
         }
         std::cout << '\n';
-        Table t({"MODEL", "PASSED", "PASS RATE", "ERRORS", "COST USD", "AVG MS", "P95 MS", "USD/PASS"},
+        Table t({"MODEL", "PASSED", "PASS RATE", "ERRORS", "COST USD", "AVG ms", "P95 ms", "USD/PASS"},
                 {Align::left, Align::right, Align::right, Align::right, Align::right, Align::right, Align::right,
                  Align::right});
         for (const auto& s : summary) {
@@ -557,7 +590,8 @@ void add_eval_command(CLI::App& app, Context& ctx)
     cmd->add_option("--min-pass", o->min_pass, "Pass rate for --pick-cheapest: 90, 90% or 0.9 (default 100%)");
     cmd->add_option("--tag", o->tag, "Ledger tag of the run (default eval-<time>-<random>)");
     cmd->add_flag("--show-outputs", o->show_outputs, "Show the start of each answer in the matrix");
-    cmd->add_flag("--json", o->json, "Print every result as JSON");
+    auto* json = cmd->add_flag("--json", o->json, "Print every result as JSON");
+    cmd->add_flag("--csv", o->csv, "Print one CSV line per case (test, prompt, model)")->excludes(json);
     cmd->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_eval(ctx, *o); }; });
 }
 

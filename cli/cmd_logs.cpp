@@ -16,6 +16,7 @@ struct LogsOptions {
     int lines = 20;
     bool follow = false;
     bool json = false;
+    bool csv = false;
     bool all_attempts = false;
     std::string tag;
     std::string session;
@@ -47,6 +48,10 @@ int run_list(Context& ctx, const LogsOptions& o)
             std::cout << arr.dump(2) << '\n';
             return 0;
         }
+        if (o.csv) {
+            std::cout << log_csv(*rows);
+            return 0;
+        }
         if (rows->empty()) {
             if (!o.session.empty()) {
                 std::cerr << "no requests in session '" << o.session
@@ -61,17 +66,25 @@ int run_list(Context& ctx, const LogsOptions& o)
         log_table(*rows, colour).print(std::cout, colour);
         return 0;
     }
-    // Follow: fixed-width lines so rows printed later still line up with the header.
+    // Follow: fixed-width lines so rows printed later still line up with the header; on a
+    // terminal each line is cut to its width (a wrapped row would break the columns).
+    auto fit = [](const std::string& line) { return is_tty(1) ? truncate_to_width(line, terminal_width(1)) : line; };
     auto print = [&](const client::LogRow& r) {
         if (o.json) {
             std::cout << log_row_json(r).dump() << '\n';
+        } else if (o.csv) {
+            const std::string csv = log_csv({r});
+            std::cout << csv.substr(csv.find('\n') + 1);
         } else {
-            std::cout << log_line(r, colour) << '\n';
+            std::cout << fit(log_line(r, colour)) << '\n';
         }
         return static_cast<bool>(std::cout.flush());
     };
-    if (!o.json) {
-        std::cout << log_line_header(colour) << '\n';
+    if (o.csv) {
+        const std::string header = log_csv({});
+        std::cout << header;
+    } else if (!o.json) {
+        std::cout << fit(log_line_header(colour)) << '\n';
     }
     std::int64_t cursor = 0;
     for (const auto& r : *rows) {
@@ -134,7 +147,8 @@ void add_logs_command(CLI::App& app, Context& ctx)
     auto* cmd = app.add_subcommand("logs", "Recent requests from the ledger ('logs show ID' for one request)");
     cmd->add_option("-n,--lines", o->lines, "How many recent requests (default 20)")->check(CLI::Range(1, 10000));
     cmd->add_flag("-f,--follow", o->follow, "Keep printing new requests as they are recorded");
-    cmd->add_flag("--json", o->json, "Print JSON (one object per line with -f)");
+    auto* json = cmd->add_flag("--json", o->json, "Print JSON (one object per line with -f)");
+    cmd->add_flag("--csv", o->csv, "Print CSV")->excludes(json);
     cmd->add_flag("--all-attempts", o->all_attempts, "One row per attempt, not per request");
     cmd->add_option("--tag", o->tag, "Only requests with this x-aigw-tag (a bench or eval run)");
     cmd->add_option("--session", o->session,

@@ -90,6 +90,71 @@ nlohmann::json build_conversation_request(const std::string& model, const std::s
     return req;
 }
 
+std::int64_t estimate_tokens(const nlohmann::json& messages)
+{
+    std::int64_t ascii = 0;
+    std::int64_t other = 0;
+    auto count = [&](const std::string& text) {
+        for (const char ch : text) {
+            const auto b = static_cast<unsigned char>(ch);
+            if (b < 0x80) {
+                ++ascii;
+            } else if ((b & 0xC0) != 0x80) {
+                ++other;  // the first byte of a multi-byte character
+            }
+        }
+    };
+    if (!messages.is_array()) {
+        return 0;
+    }
+    for (const auto& m : messages) {
+        const auto content = m.find("content");
+        if (content == m.end()) {
+            continue;
+        }
+        if (content->is_string()) {
+            count(content->get_ref<const std::string&>());
+        } else if (content->is_array()) {
+            for (const auto& part : *content) {
+                if (part.is_object() && part.value("type", "") == "text" && part.contains("text") &&
+                    part["text"].is_string()) {
+                    count(part["text"].get_ref<const std::string&>());
+                }
+            }
+        }
+    }
+    return (ascii + 3) / 4 + other;
+}
+
+std::string context_window_warning(const config::Config& cfg, const std::string& model, std::int64_t estimated)
+{
+    auto resolved = config::resolve_model(cfg, model);
+    if (!resolved || resolved->info == nullptr || resolved->info->context_window <= 0 ||
+        estimated <= resolved->info->context_window) {
+        return "";
+    }
+    return "the prompt is about " + group_thousands(estimated) + " tokens, more than the " +
+           human_tokens(resolved->info->context_window) + "-token context window of " + resolved->id +
+           "; the provider will likely refuse it or cut it. Shorten it, or pick a model with a larger window "
+           "('aigw models' shows CONTEXT)";
+}
+
+std::string served_note(const client::ResponseMeta& meta)
+{
+    if (meta.cache == "HIT") {
+        return "answered from the cache (no model was called; no cost)";
+    }
+    if (meta.attempts.empty() || meta.attempts == "1") {
+        return "";
+    }
+    std::string note = "answered by " + (meta.model.empty() ? std::string("the gateway") : meta.model) + " after " +
+                       meta.attempts + " attempts";
+    if (!meta.fallback_reason.empty()) {
+        note += ": " + meta.fallback_reason;
+    }
+    return note;
+}
+
 namespace {
 
 struct RunOptions {
@@ -199,14 +264,25 @@ int run_run(Context& ctx, const RunOptions& o)
     if (!model.reason.empty() && is_tty(2)) {
         std::cerr << paint("using " + model.model + " (" + model.reason + ")", Colour::dim, colour_enabled(2)) << '\n';
     }
-    auto client = ctx.client();
-    if (!client) {
-        return fail(client.error());
-    }
     const std::string system = !o.system.empty() ? o.system : !tmpl.system.empty() ? tmpl.system : conv.system;
     const nlohmann::json req = build_conversation_request(model.model, system, conv.messages, prompt,
                                                           o.temperature ? o.temperature : tmpl.temperature,
                                                           o.max_tokens ? o.max_tokens : tmpl.max_tokens);
+    if (const std::string warning = context_window_warning(ctx.config(), model.model, estimate_tokens(req["messages"]));
+        !warning.empty()) {
+        std::cerr << paint("aigw run: warning: " + warning, Colour::yellow, colour_enabled(2)) << '\n';
+    }
+    auto client = ctx.client();
+    if (!client) {
+        return fail(client.error());
+    }
+    // Who answered, when it was not simply the model asked for (terminal only: stderr of a
+    // script stays quiet).
+    auto note_served = [](const client::ResponseMeta& meta) {
+        if (const std::string note = served_note(meta); !note.empty() && is_tty(2)) {
+            std::cerr << paint("aigw: " + note, Colour::dim, colour_enabled(2)) << '\n';
+        }
+    };
     // Remembers the turn once the whole answer is in.
     auto remember = [&](const std::string& answer) {
         if (o.no_save) {
@@ -234,6 +310,11 @@ int run_run(Context& ctx, const RunOptions& o)
         }
         last = res->content;
         write_out(res->content);
+        if (last.empty() || last.back() != '\n') {
+            write_out("\n");
+            last = "\n";
+        }
+        note_served(res->meta);
         if (res->finish_reason == "length") {
             std::cerr << "aigw: the answer was cut at the token limit (finish_reason length)\n";
         }
@@ -267,9 +348,12 @@ int run_run(Context& ctx, const RunOptions& o)
             return fail(res.error());
         }
         remember(res->content);
-        if (res->finish_reason == "length") {
-            write_out(last.empty() || last.back() != '\n' ? "\n" : "");
+        if (last.empty() || last.back() != '\n') {
+            write_out("\n");  // the note goes under the answer, not after its last word
             last = "\n";
+        }
+        note_served(res->meta);
+        if (res->finish_reason == "length") {
             std::cerr << "aigw: the answer was cut at the token limit (finish_reason length)\n";
         }
     }

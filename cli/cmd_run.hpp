@@ -1,6 +1,7 @@
 #pragma once
 // Pieces of `aigw run` and `aigw chat` that are pure enough to test.
 
+#include "shared/client/types.hpp"
 #include "shared/config/config.hpp"
 
 #include <nlohmann/json.hpp>
@@ -34,5 +35,17 @@ nlohmann::json build_chat_request(const std::string& model, const std::string& s
 nlohmann::json build_conversation_request(const std::string& model, const std::string& system,
                                           const nlohmann::json& history, const std::string& prompt,
                                           std::optional<double> temperature, std::optional<int> max_tokens);
+
+/// A rough token count of the messages' text, for a warning before sending: a token per
+/// four ASCII characters and one per other character (CJK text is about a token a character).
+std::int64_t estimate_tokens(const nlohmann::json& messages);
+
+/// The warning to print before sending `estimated` tokens to `model`, or "" when the
+/// prompt fits its context window (or the catalog does not know the window).
+std::string context_window_warning(const config::Config& cfg, const std::string& model, std::int64_t estimated);
+
+/// What a terminal user should know about who answered: "answered from the cache" or
+/// "answered by M after N attempts: REASON"; "" for a plain first-try answer.
+std::string served_note(const client::ResponseMeta& meta);
 
 }  // namespace aigw::cli

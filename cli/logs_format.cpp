@@ -113,9 +113,10 @@ nlohmann::json log_row_json(const client::LogRow& r)
 
 Table log_table(const std::vector<client::LogRow>& rows, bool colour)
 {
-    Table t({"TIME", "REQUEST", "MODEL", "STATUS", "IN", "OUT", "USD", "MS", "NOTE"},
+    Table t({"TIME", "REQUEST", "MODEL", "STATUS", "IN TOK", "OUT TOK", "COST USD", "LAT ms", "NOTE"},
             {Align::left, Align::left, Align::left, Align::right, Align::right, Align::right, Align::right,
              Align::right, Align::left});
+    t.keep_whole(0);  // a cut time says nothing
     for (const auto& r : rows) {
         t.add_row({format_local_time(r.ts_ms), r.request_id, model_of(r), status_cell(r.status, colour),
                    group_thousands(r.input_tokens), group_thousands(r.output_tokens), format_usd(r.cost_usd),
@@ -127,8 +128,8 @@ Table log_table(const std::vector<client::LogRow>& rows, bool colour)
 std::string log_line_header(bool colour)
 {
     const std::string h = pad_right("TIME", 19) + "  " + pad_right("REQUEST", 28) + "  " + pad_right("MODEL", 30) +
-                          "  " + "STATUS" + "  " + pad_left("IN", 7) + "  " + pad_left("OUT", 7) + "  " +
-                          pad_left("USD", 9) + "  " + pad_left("MS", 7) + "  NOTE";
+                          "  " + "STATUS" + "  " + pad_left("IN TOK", 7) + "  " + pad_left("OUT TOK", 7) + "  " +
+                          pad_left("COST USD", 10) + "  " + pad_left("LAT ms", 7) + "  NOTE";
     return paint(h, Colour::bold, colour);
 }
 
@@ -137,12 +138,30 @@ std::string log_line(const client::LogRow& r, bool colour)
     std::string line = format_local_time(r.ts_ms) + "  " + pad_right(r.request_id, 28) + "  " +
                        pad_right(model_of(r), 30) + "  " + pad_left(status_cell(r.status, colour), 6) + "  " +
                        pad_left(group_thousands(r.input_tokens), 7) + "  " +
-                       pad_left(group_thousands(r.output_tokens), 7) + "  " + pad_left(format_usd(r.cost_usd), 9) +
+                       pad_left(group_thousands(r.output_tokens), 7) + "  " + pad_left(format_usd(r.cost_usd), 10) +
                        "  " + pad_left(format_fixed(r.latency_ms, 0), 7) + "  " + note_of(r);
     while (!line.empty() && line.back() == ' ') {
         line.pop_back();
     }
     return line;
+}
+
+std::string log_csv(const std::vector<client::LogRow>& rows)
+{
+    std::string out =
+        "time,request_id,requested_model,served_model,provider,status,attempts,input_tokens,cached_tokens,"
+        "output_tokens,cost_usd,latency_ms,ttft_ms,cache_hit,tag,variant,session,error\n";
+    for (const auto& r : rows) {
+        out += csv_escape(format_local_time(r.ts_ms, "%Y-%m-%dT%H:%M:%S%z")) + "," + csv_escape(r.request_id) + "," +
+               csv_escape(r.requested_model) + "," + csv_escape(r.served_model) + "," + csv_escape(r.provider) + "," +
+               std::to_string(r.status) + "," + std::to_string(r.attempts) + "," + std::to_string(r.input_tokens) +
+               "," + std::to_string(r.cached_tokens) + "," + std::to_string(r.output_tokens) + "," +
+               format_fixed(r.cost_usd, 6) + "," + format_fixed(r.latency_ms, 0) + "," +
+               (r.stream && r.ttft_ms >= 0 ? format_fixed(r.ttft_ms, 0) : std::string()) + "," +
+               (r.cache_hit ? "1" : "0") + "," + csv_escape(r.tag) + "," + csv_escape(r.variant) + "," +
+               csv_escape(r.session) + "," + csv_escape(r.error) + "\n";
+    }
+    return out;
 }
 
 std::string request_details(const std::vector<client::LogRow>& attempts, bool colour)

@@ -14,11 +14,15 @@ namespace aigw::cli {
 
 nlohmann::json log_row_json(const client::LogRow& r);
 
-/// TIME, REQUEST, MODEL, STATUS, IN, OUT, USD, MS, NOTE (cache hit, attempts, tag, error).
+/// TIME, REQUEST, MODEL, STATUS, IN TOK, OUT TOK, COST USD, LAT ms, NOTE (cache hit,
+/// attempts, tag, error): the same columns as log_line_header().
 Table log_table(const std::vector<client::LogRow>& rows, bool colour);
 std::string log_line_header(bool colour);
 /// One row in the fixed column widths of log_line_header().
 std::string log_line(const client::LogRow& r, bool colour);
+
+/// The rows as CSV with a header line; times in ISO 8601 local time, money unrounded to 6 decimals.
+std::string log_csv(const std::vector<client::LogRow>& rows);
 
 /// Every attempt of one request: models, status, timing, tokens, cost, fallback reasons,
 /// errors, and the bodies when they were stored (JSON pretty-printed).

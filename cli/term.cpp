@@ -145,12 +145,17 @@ Table::Table(std::vector<std::string> headers, std::vector<Align> align)
     : m_headers(std::move(headers)), m_align(std::move(align))
 {
     m_align.resize(m_headers.size(), Align::left);
+    // Numbers are never cut (a cut number lies); text columns give way first.
+    for (const Align a : m_align) {
+        m_keep.push_back(a == Align::right);
+    }
     if (is_tty(1)) {
         m_max_width = terminal_width(1);
     }
 }
 
-std::vector<std::size_t> fit_widths(std::vector<std::size_t> widths, std::size_t max_total, std::size_t gap)
+std::vector<std::size_t> fit_widths(std::vector<std::size_t> widths, std::size_t max_total, std::size_t gap,
+                                    std::vector<std::size_t> mins)
 {
     if (max_total == 0 || widths.empty()) {
         return widths;
@@ -160,13 +165,28 @@ std::vector<std::size_t> fit_widths(std::vector<std::size_t> widths, std::size_t
     for (auto w : widths) {
         total += w;
     }
-    while (total > max_total) {
-        auto widest = std::max_element(widths.begin(), widths.end());
-        if (*widest <= k_min) {
-            break;
+    // First the columns that may be cut (down to their minimum), then those columns down to
+    // k_min, and only then, if the row still does not fit, every column down to k_min.
+    mins.resize(widths.size(), k_min);
+    const std::vector<std::size_t> original = widths;
+    for (const int pass : {0, 1, 2}) {
+        while (total > max_total) {
+            std::optional<std::size_t> widest;
+            for (std::size_t c = 0; c < widths.size(); ++c) {
+                const bool kept = mins[c] >= original[c];
+                const std::size_t floor = pass == 0           ? std::max(mins[c], k_min)
+                                          : pass == 1 && kept ? std::max(mins[c], k_min)
+                                                              : k_min;
+                if (widths[c] > floor && (!widest || widths[c] > widths[*widest])) {
+                    widest = c;
+                }
+            }
+            if (!widest) {
+                break;
+            }
+            --widths[*widest];
+            --total;
         }
-        --*widest;
-        --total;
     }
     return widths;
 }
@@ -223,18 +243,69 @@ void Table::add_rule()
     m_rows.emplace_back();
 }
 
-void Table::print(std::ostream& out, bool colour) const
+namespace {
+
+/// A header split at the space that makes its longer line shortest ("TTFT P50 ms" ->
+/// "TTFT", "P50 ms"); a header without a space stays on one line.
+std::pair<std::string, std::string> split_header(const std::string& h)
 {
-    std::vector<std::size_t> widths(m_headers.size(), 0);
-    for (std::size_t c = 0; c < m_headers.size(); ++c) {
-        widths[c] = display_width(m_headers[c]);
-    }
-    for (const auto& row : m_rows) {
-        for (std::size_t c = 0; c < row.size(); ++c) {
-            widths[c] = std::max(widths[c], display_width(row[c]));
+    std::pair<std::string, std::string> best{h, ""};
+    std::size_t best_width = display_width(h);
+    for (std::size_t at = h.find(' '); at != std::string::npos; at = h.find(' ', at + 1)) {
+        const std::string top = h.substr(0, at);
+        const std::string bottom = h.substr(at + 1);
+        const std::size_t w = std::max(display_width(top), display_width(bottom));
+        if (w < best_width) {
+            best = {top, bottom};
+            best_width = w;
         }
     }
-    widths = fit_widths(std::move(widths), m_max_width);
+    return best;
+}
+
+}  // namespace
+
+void Table::print(std::ostream& out, bool colour) const
+{
+    const std::size_t n = m_headers.size();
+    std::vector<std::size_t> cell_widths(n, 0);
+    for (const auto& row : m_rows) {
+        for (std::size_t c = 0; c < row.size(); ++c) {
+            cell_widths[c] = std::max(cell_widths[c], display_width(row[c]));
+        }
+    }
+    auto widths_with = [&](const std::vector<std::string>& top, const std::vector<std::string>& bottom) {
+        std::vector<std::size_t> w(n);
+        for (std::size_t c = 0; c < n; ++c) {
+            w[c] = std::max({cell_widths[c], display_width(top[c]), display_width(bottom[c])});
+        }
+        return w;
+    };
+    auto row_width = [](const std::vector<std::size_t>& w) {
+        std::size_t total = 0;
+        for (std::size_t c = 0; c < w.size(); ++c) {
+            total += w[c] + (c + 1 < w.size() ? 2 : 0);
+        }
+        return total;
+    };
+    // Headers on one line when the table fits; else on two lines ("TTFT" over "P50 ms"),
+    // which often saves enough not to cut any cell.
+    std::vector<std::string> top = m_headers;
+    std::vector<std::string> bottom(n);
+    std::vector<std::size_t> widths = widths_with(top, bottom);
+    if (m_max_width > 0 && row_width(widths) > m_max_width) {
+        for (std::size_t c = 0; c < n; ++c) {
+            std::tie(top[c], bottom[c]) = split_header(m_headers[c]);
+        }
+        widths = widths_with(top, bottom);
+    }
+    const bool two_line = std::any_of(bottom.begin(), bottom.end(), [](const std::string& b) { return !b.empty(); });
+    std::vector<std::size_t> mins(n, 0);
+    for (std::size_t c = 0; c < n; ++c) {
+        mins[c] =
+            m_keep[c] ? widths[c] : std::min(widths[c], std::max(display_width(top[c]), display_width(bottom[c])));
+    }
+    widths = fit_widths(std::move(widths), m_max_width, 2, std::move(mins));
     auto print_row = [&](const std::vector<std::string>& cells, bool header) {
         std::string line;
         for (std::size_t c = 0; c < cells.size(); ++c) {
@@ -259,11 +330,25 @@ void Table::print(std::ostream& out, bool colour) const
         }
         out << line << '\n';
     };
-    print_row(m_headers, true);
-    std::size_t total = 0;
-    for (std::size_t c = 0; c < widths.size(); ++c) {
-        total += widths[c] + (c + 1 < widths.size() ? 2 : 0);
+    if (two_line) {
+        // The first line holds what does not fit on the second, so short headers sit on the
+        // line next to the values.
+        std::vector<std::string> first(n);
+        std::vector<std::string> second(n);
+        for (std::size_t c = 0; c < n; ++c) {
+            if (bottom[c].empty()) {
+                second[c] = top[c];
+            } else {
+                first[c] = top[c];
+                second[c] = bottom[c];
+            }
+        }
+        print_row(first, true);
+        print_row(second, true);
+    } else {
+        print_row(top, true);
     }
+    const std::size_t total = row_width(widths);
     for (const auto& row : m_rows) {
         if (row.empty()) {
             out << paint(std::string(total, '-'), Colour::dim, colour) << '\n';
@@ -329,14 +414,12 @@ std::string group_thousands(std::int64_t n)
 
 std::string format_usd(double usd)
 {
-    // One format everywhere: cents above a dollar, micro-dollars below (a call often costs
-    // a few millionths).
-    const std::string sign = usd < 0 ? "-" : "";
+    // One format everywhere, micro-dollars (a call often costs a few millionths), so a
+    // right-aligned column lines up on the decimal point and $0 looks like the rest.
     const double a = std::fabs(usd);
-    if (a == 0) {
-        return "$0.00";
-    }
-    return sign + "$" + format_fixed(a, a >= 1 ? 2 : 6);
+    const std::string digits = format_fixed(a, 6);
+    const bool negative = usd < 0 && digits != format_fixed(0, 6);
+    return (negative ? "-$" : "$") + digits;
 }
 
 std::string format_price(double per_mtok)

@@ -39,19 +39,24 @@ public:
     /// Columns a row may take; 0 = no limit. Defaults to the terminal's width when stdout
     /// is a terminal, else no limit (pipes get whole cells).
     void set_max_width(std::size_t columns) { m_max_width = columns; }
+    /// Column `c` is cut only when cutting every other column is not enough (right-aligned
+    /// columns, numbers, are kept whole by default).
+    void keep_whole(std::size_t c) { m_keep.at(c) = true; }
     std::size_t rows() const { return m_rows.size(); }
 
 private:
     std::vector<std::string> m_headers;
     std::vector<Align> m_align;
     std::vector<std::vector<std::string>> m_rows;  ///< an empty row is a rule
+    std::vector<bool> m_keep;                      ///< columns cut only as a last resort
     std::size_t m_max_width = 0;
 };
 
 /// Column widths that fit `max_total` columns with `gap` between columns: the widest column
-/// gives up one column at a time (never below 3) until the row fits or nothing can shrink.
-/// `max_total` 0 keeps the widths.
-std::vector<std::size_t> fit_widths(std::vector<std::size_t> widths, std::size_t max_total, std::size_t gap = 2);
+/// above its minimum (`mins`, default 3) gives up one column at a time until the row fits;
+/// when that is not enough, every column may shrink down to 3. `max_total` 0 keeps the widths.
+std::vector<std::size_t> fit_widths(std::vector<std::size_t> widths, std::size_t max_total, std::size_t gap = 2,
+                                    std::vector<std::size_t> mins = {});
 
 /// `s` cut to `width` display columns, ending in "…" when cut; colour codes are dropped
 /// from a cut cell.
@@ -61,7 +66,7 @@ std::string truncate_to_width(std::string_view s, std::size_t width);
 std::string human_tokens(std::int64_t n);
 /// 1234567 -> "1,234,567".
 std::string group_thousands(std::int64_t n);
-/// The one money format: 0 -> "$0.00", 0.00001 -> "$0.000010", 0.25 -> "$0.250000", 12.5 -> "$12.50".
+/// The one money format, micro-dollars: 0 -> "$0.000000", 0.00001 -> "$0.000010", 12.5 -> "$12.500000".
 std::string format_usd(double usd);
 /// Price per 1M tokens: 0.15 -> "0.15", 2.5 -> "2.50", 0.075 -> "0.075".
 std::string format_price(double per_mtok);

@@ -77,13 +77,13 @@ _aigw() {
         bench)
             opts="--prompt -p --file -f --repeat -n --concurrency -c --system -s --max-tokens --temperature --tag --no-stream --show-outputs --json --csv --fail-on-errors --help" ;;
         eval)
-            opts="--model -m --concurrency -c --skip-unsupported --judge --embedding-model --pick-cheapest --min-pass --tag --show-outputs --json --help"
+            opts="--model -m --concurrency -c --skip-unsupported --judge --embedding-model --pick-cheapest --min-pass --tag --show-outputs --json --csv --help"
             COMPREPLY=($(compgen -W "$opts" -- "$cur") $(compgen -f -X '!*.@(yaml|yml)' -- "$cur"))
             return ;;
         logs)
             case "$sub" in
                 show) opts="--json --help" ;;
-                *) opts="show --lines -n --follow -f --json --all-attempts --tag --session --help" ;;
+                *) opts="show --lines -n --follow -f --json --csv --all-attempts --tag --session --help" ;;
             esac ;;
         chat)
             opts="--model -m --system -s --help" ;;

@@ -67,12 +67,14 @@ complete -c aigw -n "__fish_seen_subcommand_from eval" -l min-pass -r -d 'Pass r
 complete -c aigw -n "__fish_seen_subcommand_from eval" -l tag -r -d 'Ledger tag of the run'
 complete -c aigw -n "__fish_seen_subcommand_from eval" -l show-outputs -d 'Show answers in the matrix'
 complete -c aigw -n "__fish_seen_subcommand_from eval" -l json -d 'Print JSON'
+complete -c aigw -n "__fish_seen_subcommand_from eval" -l csv -d 'Print CSV'
 
 # logs (not daemon logs)
 complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon show" -a show -d 'One request in detail'
 complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -s n -l lines -r -d 'How many requests'
 complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -s f -l follow -d 'Keep printing new requests'
 complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l json -d 'Print JSON'
+complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l csv -d 'Print CSV'
 complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l all-attempts -d 'One row per attempt'
 complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l tag -r -d 'Only this run tag'
 complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l session -r -d 'Only this agent session'

@@ -999,9 +999,10 @@ std::expected<std::vector<CostGroup>, std::string> Ledger::cost(const CostQuery&
             group.saved_usd = query.getColumn(9).getDouble();
             const SQLite::Column hist = query.getColumn(10);
             if (hist.isBlob()) {
+                group.latency_hist.assign(static_cast<const char*>(hist.getBlob()),
+                                          static_cast<std::size_t>(hist.getBytes()));
                 LatencyCounts counts{};
-                add_encoded(counts, std::string_view(static_cast<const char*>(hist.getBlob()),
-                                                     static_cast<std::size_t>(hist.getBytes())));
+                add_encoded(counts, group.latency_hist);
                 group.p95_latency_ms = percentile_ms(counts, 95);
             }
             groups.push_back(std::move(group));

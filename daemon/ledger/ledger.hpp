@@ -91,6 +91,9 @@ struct CostGroup {
     double avg_latency_ms = 0;
     double saved_usd = 0;             ///< sum of saved_usd (cache hits)
     std::int64_t p95_latency_ms = 0;  ///< nearest-rank p95 of final attempts' latency
+    /// The group's latency histogram (latency_hist.hpp's blob), so groups' histograms add
+    /// up to the p95 of a total.
+    std::string latency_hist;
 };
 
 struct CostQuery {

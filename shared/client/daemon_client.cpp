@@ -57,6 +57,7 @@ ResponseMeta meta_from(const httplib::Headers& h)
     m.model = get("x-aigw-model");
     m.cache = get("x-aigw-cache");
     m.attempts = get("x-aigw-attempts");
+    m.fallback_reason = get("x-aigw-fallback-reason");
     if (auto c = get("x-aigw-cost-usd"); !c.empty()) {
         try {
             m.cost_usd = std::stod(c);

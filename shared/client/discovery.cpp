@@ -314,6 +314,9 @@ std::expected<Located, ClientError> ensure_daemon(const ConnectOptions& opts)
         e.hint = "start it with 'aigw daemon start', or drop --no-spawn";
         return std::unexpected(e);
     }
+    if (opts.on_spawn) {
+        opts.on_spawn();
+    }
     return spawn_daemon(opts);
 }
 

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -38,6 +39,8 @@ struct ConnectOptions {
     config::Env env = config::process_env();
     std::chrono::milliseconds spawn_timeout{5000};
     bool warn_version_mismatch = true;
+    /// Called by ensure_daemon just before it starts aigwd (the CLI says so on a terminal).
+    std::function<void()> on_spawn;
 };
 
 /// A daemon that answered /health.

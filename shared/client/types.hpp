@@ -43,8 +43,9 @@ struct ResponseMeta {
     std::string provider;
     std::string model;
     std::optional<double> cost_usd;
-    std::string cache;     ///< "HIT", "MISS" or empty
-    std::string attempts;  ///< x-aigw-attempts when retries or fallbacks happened
+    std::string cache;            ///< "HIT", "MISS" or empty
+    std::string attempts;         ///< x-aigw-attempts when retries or fallbacks happened
+    std::string fallback_reason;  ///< x-aigw-fallback-reason: why the attempt that answered was made
 };
 
 struct ChatResult {

@@ -1,6 +1,8 @@
 // The admin API under /aigw/v1, used by the aigw CLI (shared/client). Typed JSON only.
 
 #include "daemon/surfaces/admin/admin_api.hpp"
+
+#include "daemon/ledger/latency_hist.hpp"
 #include "daemon/upstream/http_client.hpp"
 
 #include <algorithm>
@@ -187,6 +189,7 @@ void AdminApi::install_admin_routes()
         ledger::CostGroup total;
         total.key = "total";
         double latency_sum = 0;
+        ledger::LatencyCounts latencies{};
         nlohmann::json arr = nlohmann::json::array();
         for (const auto& g : *groups) {
             total.requests += g.requests;
@@ -198,6 +201,7 @@ void AdminApi::install_admin_routes()
             total.saved_usd += g.saved_usd;
             total.cache_hits += g.cache_hits;
             latency_sum += g.avg_latency_ms * static_cast<double>(g.requests);
+            ledger::add_encoded(latencies, g.latency_hist);
             arr.push_back(group_json(g));
             if (q.group_by == "key") {  // limits: a virtual key's name next to its id
                 auto k = m_keys->by_id(g.key);
@@ -205,6 +209,7 @@ void AdminApi::install_admin_routes()
             }
         }
         total.avg_latency_ms = total.requests > 0 ? latency_sum / static_cast<double>(total.requests) : 0;
+        total.p95_latency_ms = ledger::percentile_ms(latencies, 95);
         res.set_content(nlohmann::json({{"groups", std::move(arr)}, {"total", group_json(total)}})
                             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                         "application/json");

@@ -125,12 +125,13 @@ TEST_CASE("numbers are formatted for people")
     CHECK(group_thousands(0) == "0");
     CHECK(group_thousands(1234567) == "1,234,567");
     CHECK(group_thousands(123) == "123");
-    CHECK(format_usd(0) == "$0.00");
+    CHECK(format_usd(0) == "$0.000000");
     CHECK(format_usd(0.00001) == "$0.000010");
     CHECK(format_usd(0.0012) == "$0.001200");
     CHECK(format_usd(0.25) == "$0.250000");
-    CHECK(format_usd(12.5) == "$12.50");
-    CHECK(format_usd(-3) == "-$3.00");
+    CHECK(format_usd(12.5) == "$12.500000");
+    CHECK(format_usd(-3) == "-$3.000000");
+    CHECK(format_usd(-0.0000001) == "$0.000000");
     CHECK(format_price(0.15) == "0.15");
     CHECK(format_price(2.5) == "2.50");
     CHECK(format_price(0.075) == "0.075");

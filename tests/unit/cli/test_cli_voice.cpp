@@ -234,10 +234,11 @@ TEST_CASE("cost by day shows every day of the range, the quiet ones too")
     CHECK(days[3].key == "2026-03-04");
 }
 
-TEST_CASE("money has one format: dollars with micro-dollars below one")
+TEST_CASE("money has one format, micro-dollars, from zero to thousands")
 {
+    CHECK(format_usd(0) == "$0.000000");
     CHECK(format_usd(0.00001) == "$0.000010");
-    CHECK(format_usd(1234.5) == "$1234.50");
+    CHECK(format_usd(1234.5) == "$1234.500000");
 }
 
 TEST_CASE("model output cannot drive the terminal: control characters become visible, newlines and tabs stay")

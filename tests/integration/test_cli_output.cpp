@@ -1,0 +1,563 @@
+// What the aigw CLI prints and how it exits, as a user at a terminal or a script sees it:
+// usage errors, help, tables on a narrow terminal, one money format, cost ranges, logs,
+// notes on stderr, and shell completions.
+
+#include "daemon/ledger/ledger.hpp"
+#include "tests/integration/harness.hpp"
+
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pty.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cctype>
+#include <chrono>
+#include <csignal>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+using aigw::test::Daemon;
+using aigw::test::DaemonOptions;
+using aigw::test::FakeUpstream;
+using aigw::test::run_command;
+using nlohmann::json;
+
+namespace {
+
+/// The CLI reaching `d` through AIGW_HOST (never spawning another daemon), in UTC.
+std::map<std::string, std::string> out_env(const Daemon& d)
+{
+    auto env = d.env();
+    env["AIGW_HOST"] = "http://127.0.0.1:" + std::to_string(d.port());
+    env["NO_COLOR"] = "1";
+    env["TZ"] = "UTC";
+    return env;
+}
+
+/// A CLI with no daemon and its own dirs.
+std::map<std::string, std::string> alone_env(const std::filesystem::path& dir)
+{
+    return {{"AIGW_CONFIG", (dir / "config.toml").string()},
+            {"XDG_CONFIG_HOME", (dir / "xdg-config").string()},
+            {"XDG_DATA_HOME", (dir / "xdg-data").string()},
+            {"AIGW_DATA_DIR", (dir / "data").string()},
+            {"HOME", dir.string()},
+            {"NO_COLOR", "1"},
+            {"TZ", "UTC"}};
+}
+
+int unused_port()
+{
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+std::vector<std::string> lines_of(const std::string& text)
+{
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty() && line.back() == '\r') {
+            line.pop_back();
+        }
+        out.push_back(line);
+    }
+    return out;
+}
+
+/// Columns a line takes on a terminal (UTF-8 characters; no escape codes with NO_COLOR).
+std::size_t columns(const std::string& line)
+{
+    std::size_t n = 0;
+    for (const char ch : line) {
+        if ((static_cast<unsigned char>(ch) & 0xC0) != 0x80) {
+            ++n;
+        }
+    }
+    return n;
+}
+
+/// aigw on a pseudo-terminal of `cols` columns (stdin, stdout and stderr all the terminal).
+class Terminal {
+public:
+    Terminal(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, int cols = 120)
+    {
+        winsize ws{};
+        ws.ws_row = 50;
+        ws.ws_col = static_cast<unsigned short>(cols);
+        m_pid = ::forkpty(&m_fd, nullptr, nullptr, &ws);
+        REQUIRE(m_pid >= 0);
+        if (m_pid == 0) {
+            std::vector<std::string> env_strings = {"TERM=xterm", "PATH=/usr/bin:/bin"};
+            for (const auto& [k, v] : env) {
+                env_strings.push_back(k + "=" + v);
+            }
+            std::vector<char*> envp;
+            for (auto& s : env_strings) {
+                envp.push_back(s.data());
+            }
+            envp.push_back(nullptr);
+            std::vector<std::string> args = argv;
+            std::vector<char*> argp;
+            for (auto& a : args) {
+                argp.push_back(a.data());
+            }
+            argp.push_back(nullptr);
+            ::execve(argp[0], argp.data(), envp.data());
+            ::_exit(127);
+        }
+    }
+    ~Terminal()
+    {
+        if (m_pid > 0 && !m_reaped) {
+            ::kill(m_pid, SIGKILL);
+            ::waitpid(m_pid, nullptr, 0);
+        }
+        ::close(m_fd);
+    }
+    Terminal(const Terminal&) = delete;
+    Terminal& operator=(const Terminal&) = delete;
+
+    /// Reads until `needle` shows up; false on timeout or end of output.
+    bool wait_for(std::string_view needle, int timeout_ms = 15000)
+    {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        while (m_seen.find(needle) == std::string::npos) {
+            if (!read_some(deadline)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    void type(std::string_view keys)
+    {
+        REQUIRE(::write(m_fd, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size()));
+    }
+    /// Reads everything up to the end and returns the exit code (-1 on timeout).
+    int finish(int timeout_ms = 30000)
+    {
+        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+        while (read_some(deadline)) {
+        }
+        int status = 0;
+        for (int i = 0; i < 500; ++i) {
+            if (::waitpid(m_pid, &status, WNOHANG) == m_pid) {
+                m_reaped = true;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return -1;
+    }
+    const std::string& screen() const { return m_seen; }
+
+private:
+    bool read_some(std::chrono::steady_clock::time_point deadline)
+    {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0) {
+            return false;
+        }
+        pollfd p{m_fd, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left)) <= 0) {
+            return false;
+        }
+        char buf[4096];
+        const ssize_t n = ::read(m_fd, buf, sizeof buf);
+        if (n <= 0) {
+            return false;  // EIO: the program exited and the terminal closed
+        }
+        m_seen.append(buf, static_cast<std::size_t>(n));
+        return true;
+    }
+
+    int m_fd = -1;
+    pid_t m_pid = -1;
+    bool m_reaped = false;
+    std::string m_seen;
+};
+
+json chat_body(const std::string& model, const std::string& text)
+{
+    return {{"model", model}, {"messages", json::array({{{"role", "user"}, {"content", text}}})}};
+}
+
+}  // namespace
+
+TEST_CASE("aigw cli output: 'aigw help' prints aigw's own help and 'aigw help daemon stop' that command's")
+{
+    const auto dir = aigw::test::make_temp_dir("out-help");
+    const auto env = alone_env(dir);
+    auto top = run_command({AIGW_PATH, "help"}, env);
+    CHECK(top.exit_code == 0);
+    CHECK(top.out.find("Usage: aigw [OPTIONS] [SUBCOMMAND]") != std::string::npos);
+    CHECK(top.out.find("bench") != std::string::npos);
+    CHECK(top.out.find("Usage: aigw help") == std::string::npos);
+
+    auto stop = run_command({AIGW_PATH, "help", "daemon", "stop"}, env);
+    CHECK(stop.exit_code == 0);
+    CHECK(stop.out.find("Usage: aigw daemon stop") != std::string::npos);
+}
+
+TEST_CASE("aigw cli output: usage errors name options as they were typed, suggest, and exit 2")
+{
+    const auto dir = aigw::test::make_temp_dir("out-usage");
+    const auto env = alone_env(dir);
+    auto expect = [&](std::vector<std::string> args, const std::string& text) {
+        args.insert(args.begin(), {AIGW_PATH, "--no-spawn"});
+        auto r = run_command(args, env);
+        INFO(r.err);
+        CHECK(r.exit_code == 2);
+        CHECK(r.out.empty());
+        CHECK(r.err.find(text) != std::string::npos);
+    };
+    expect({"run", "-m"}, "aigw run: -m needs a value");
+    expect({"run", "hi", "--model"}, "aigw run: --model needs a value");
+    expect({"cost", "--by"}, "aigw cost: --by needs a value: one of model provider");
+    expect({"cost", "--by", "modle"}, "aigw cost: --by: 'modle' is not one of model, provider");
+    expect({"cost", "--by", "modle"}, "did you mean 'model'?");
+    expect({"logs", "-n", "0"}, "aigw logs: -n: '0' is not a number from 1 to 10000");
+    expect({"run", "--temperature", "5", "hi"}, "'5' is not a number from 0 to 2");
+    expect({"bench", "mock/echo", "-p", "hi", "-c", "0"}, "aigw bench: -c: '0' is not a positive number");
+    expect({"run", "-c", "--cid", "x", "hi"}, "aigw run: -c and --cid cannot be used together");
+    expect({"cost", "--json", "--csv"}, "aigw cost: --json and --csv cannot be used together");
+    expect({"bench", "mock/echo", "-f", "nosuch.txt"}, "aigw bench: -f: no such file 'nosuch.txt'");
+    expect({"keys", "show"}, "aigw keys show: missing key");
+    expect({"rn", "hi"}, "aigw: unknown command 'rn'; did you mean 'run'?");
+}
+
+TEST_CASE("aigw cli output: --json before the command means what it means after it")
+{
+    Daemon d(nullptr);
+    const auto env = out_env(d);
+    REQUIRE(d.post("/v1/chat/completions", chat_body("mock/echo", "hi"))->status == 200);
+    auto before = run_command({AIGW_PATH, "--json", "cost"}, env);
+    REQUIRE(before.exit_code == 0);
+    const json doc = json::parse(before.out);
+    CHECK(doc["total"]["requests"] == 1);
+    CHECK(doc.contains("range"));
+    auto logs = run_command({AIGW_PATH, "--json", "logs", "-n", "1"}, env);
+    REQUIRE(logs.exit_code == 0);
+    CHECK(json::parse(logs.out).size() == 1);
+    // A command without --json says so in aigw's voice.
+    auto stop = run_command({AIGW_PATH, "--no-spawn", "--json", "daemon", "stop"}, env);
+    CHECK(stop.exit_code == 2);
+    CHECK(stop.err.find("unknown option '--json'") != std::string::npos);
+}
+
+TEST_CASE("aigw cli output: money has one format, $0.000000 on an empty ledger's TOTAL row too")
+{
+    Daemon d(nullptr);
+    auto r = run_command({AIGW_PATH, "cost"}, out_env(d));
+    REQUIRE(r.exit_code == 0);
+    const auto lines = lines_of(r.out);
+    REQUIRE_FALSE(lines.empty());
+    CHECK(lines.front().find("P95 ms") != std::string::npos);
+    CHECK(lines.back().starts_with("TOTAL"));
+    CHECK(lines.back().ends_with("$0.000000"));
+    CHECK(r.out.find("$0.00\n") == std::string::npos);
+}
+
+TEST_CASE("aigw cli output: cost totals carry their p95, --by day shows the quiet days of the range, --json the range")
+{
+    Daemon d(nullptr);
+    REQUIRE(d.get("/aigw/v1/cost")->status == 200);  // the ledger exists before a second writer opens it
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    {
+        auto ledger = aigw::daemon::ledger::Ledger::open(d.data_dir() / "ledger.db", 0);
+        REQUIRE(ledger);
+        auto add = [&](int i, const std::string& model, int latency) {
+            aigw::daemon::ledger::LedgerRow row;
+            row.ts_ms = now - 1000 - i;
+            row.request_id = "req_p95_" + std::to_string(i);
+            row.requested_model = model;
+            row.served_model = model;
+            row.provider = "openai";
+            row.status = 200;
+            row.cost_usd = 0.00001;
+            row.latency_ms = latency;
+            (*ledger)->record(std::move(row));
+        };
+        for (int i = 0; i < 19; ++i) {
+            add(i, "openai/fast", 10);
+        }
+        add(19, "openai/slow", 1000);  // the total's p95 is read from both groups' histograms
+        add(20, "openai/slow", 1000);
+        (*ledger)->close();
+    }
+    const auto env = out_env(d);
+    auto r = run_command({AIGW_PATH, "cost", "--since", "1d", "--json"}, env);
+    INFO(r.err);
+    REQUIRE(r.exit_code == 0);
+    const json doc = json::parse(r.out);
+    // 21 requests: 19 at 10 ms (all of openai/fast), 2 at 1000 ms; the 20th is slow.
+    CHECK(doc["total"]["requests"] == 21);
+    CHECK(doc["total"]["p95_latency_ms"].get<double>() == doctest::Approx(1000).epsilon(0.05));
+    REQUIRE(doc["range"].is_object());
+    CHECK(doc["range"]["until_ms"].get<std::int64_t>() - doc["range"]["since_ms"].get<std::int64_t>() ==
+          doctest::Approx(86'400'000).epsilon(0.001));
+    CHECK(doc["range"]["since"].get<std::string>().ends_with("+0000"));
+
+    auto table = run_command({AIGW_PATH, "cost", "--since", "1d"}, env);
+    REQUIRE(table.exit_code == 0);
+    const auto total = lines_of(table.out).back();
+    CHECK(total.starts_with("TOTAL"));
+    const auto p95 = doc["total"]["p95_latency_ms"].get<std::int64_t>();
+    CHECK(total.find(" " + std::to_string(p95) + " ") != std::string::npos);
+    CHECK(total.find("$0.000210") != std::string::npos);
+
+    auto days = run_command({AIGW_PATH, "cost", "--by", "day", "--since", "3d"}, env);
+    REQUIRE(days.exit_code == 0);
+    int day_rows = 0;
+    int quiet = 0;
+    for (const auto& line : lines_of(days.out)) {
+        if (line.size() > 10 && std::isdigit(static_cast<unsigned char>(line[0])) != 0 && line[4] == '-' &&
+            line[7] == '-') {
+            ++day_rows;
+            quiet += line.find(" 0 ") != std::string::npos && line.find("$0.000000") != std::string::npos;
+        }
+    }
+    CHECK(day_rows == 4);  // three days ago .. today
+    CHECK(quiet == 3);
+
+    auto inverted = run_command({AIGW_PATH, "cost", "--since", "today", "--until", "yesterday"}, env);
+    CHECK(inverted.exit_code == 2);
+    CHECK(inverted.out.empty());
+    CHECK(inverted.err.find("is not after --since") != std::string::npos);
+}
+
+TEST_CASE("aigw cli output: logs and logs -f print the same columns; --csv; a tag with no rows says so")
+{
+    Daemon d(nullptr);
+    const auto env = out_env(d);
+    REQUIRE(run_command({AIGW_PATH, "run", "-m", "mock/echo", "one", "--no-save"}, env).exit_code == 0);
+    auto table = run_command({AIGW_PATH, "logs"}, env);
+    REQUIRE(table.exit_code == 0);
+    const std::string header = lines_of(table.out).front();
+    CHECK(header.find("IN TOK") != std::string::npos);
+    CHECK(header.find("COST USD") != std::string::npos);
+    CHECK(header.find("LAT ms") != std::string::npos);
+
+    auto follow_env = env;
+    follow_env["AIGW"] = AIGW_PATH;
+    const auto dir = aigw::test::make_temp_dir("out-follow");
+    const std::string script = "cd '" + dir.string() +
+                               "'; \"$AIGW\" logs -f -n 1 > out 2> err & pid=$!; sleep 1; kill $pid; wait $pid; "
+                               "head -1 out";
+    auto follow = run_command({"/bin/bash", "-c", script}, follow_env, {}, 30000);
+    // The same column names in the same order.
+    auto names = [](const std::string& h) {
+        std::vector<std::string> out;
+        std::istringstream in(h);
+        for (std::string w; in >> w;) {
+            out.push_back(w);
+        }
+        return out;
+    };
+    CHECK(names(lines_of(follow.out).front()) == names(header));
+
+    auto csv = run_command({AIGW_PATH, "logs", "--csv"}, env);
+    REQUIRE(csv.exit_code == 0);
+    const auto rows = lines_of(csv.out);
+    REQUIRE(rows.size() == 2);
+    CHECK(rows[0].starts_with("time,request_id,requested_model,served_model,provider,status,"));
+    CHECK(rows[1].find(",mock/echo,mock/echo,mock,200,1,") != std::string::npos);
+
+    auto tag = run_command({AIGW_PATH, "logs", "--tag", "nosuch-run"}, env);
+    CHECK(tag.exit_code == 0);
+    CHECK(tag.out.empty());
+    CHECK(tag.err.find("no requests tagged 'nosuch-run'") != std::string::npos);
+    CHECK(tag.err.find("in the ledger yet") == std::string::npos);
+}
+
+TEST_CASE("aigw cli output: on an 80-column terminal no row of logs or cost is wider than the terminal")
+{
+    Daemon d(nullptr);
+    auto env = out_env(d);
+    for (const char* model : {"mock/a-model-with-a-rather-long-name-for-a-table", "mock/echo"}) {
+        REQUIRE(run_command({AIGW_PATH, "run", "-m", model, "hi", "--no-save"}, env).exit_code == 0);
+    }
+    REQUIRE(run_command({AIGW_PATH, "run", "-m", "nosuch/model", "hi", "--no-save"}, env).exit_code == 1);
+    for (const auto& args : std::vector<std::vector<std::string>>{{AIGW_PATH, "logs"}, {AIGW_PATH, "cost"}}) {
+        Terminal t(args, env, 80);
+        CHECK(t.finish() == 0);
+        INFO(t.screen());
+        const auto lines = lines_of(t.screen());
+        REQUIRE(lines.size() >= 3);
+        for (const auto& line : lines) {
+            CHECK(columns(line) <= 80);
+        }
+        CHECK(t.screen().find("…") != std::string::npos);  // the long name was cut, not wrapped
+    }
+    // Piped, the same table keeps whole cells.
+    auto piped = run_command({AIGW_PATH, "logs"}, env);
+    CHECK(piped.out.find("mock/a-model-with-a-rather-long-name-for-a-table") != std::string::npos);
+}
+
+TEST_CASE("aigw cli output: bench on a terminal announces '2 models × 1 prompt'; --fail-on-errors and Ctrl-C exit 1")
+{
+    FakeUpstream up;
+    Daemon d(&up, DaemonOptions{{}, "[routing]\nretries = 0\n"});
+    auto env = out_env(d);
+    {
+        Terminal t({AIGW_PATH, "bench", "mock/echo", "mock/two", "-p", "hi"}, env);
+        CHECK(t.finish() == 0);
+        CHECK(t.screen().find("2 calls (2 models \u00d7 1 prompt)") != std::string::npos);
+    }
+    // One failed call of three: exit 0 by default, 1 with --fail-on-errors.
+    up.add_fault({{"kind", "500"}, {"count", 1}, {"model_contains", "gpt-4o-mini"}});
+    auto lenient = run_command({AIGW_PATH, "bench", "openai/gpt-4o-mini", "-p", "hi", "-n", "3"}, env);
+    CHECK_MESSAGE(lenient.exit_code == 0, lenient.err);
+    up.add_fault({{"kind", "500"}, {"count", 1}, {"model_contains", "gpt-4o-mini"}});
+    auto strict =
+        run_command({AIGW_PATH, "bench", "openai/gpt-4o-mini", "-p", "hi", "-n", "3", "--fail-on-errors"}, env);
+    INFO(strict.err);
+    CHECK(strict.exit_code == 1);
+    CHECK(strict.err.find("1x upstream error 500") != std::string::npos);
+    CHECK(strict.err.find("--fail-on-errors") != std::string::npos);
+
+    // Interrupted: the report covers what finished, and the exit code says it is partial.
+    Terminal t({AIGW_PATH, "bench", "mock/slow", "-p", "a b c d e f g h", "-n", "400"}, env);
+    REQUIRE(t.wait_for("/400"));
+    t.type("\x03");
+    CHECK(t.finish() == 1);
+    CHECK(t.screen().find("interrupted") != std::string::npos);
+}
+
+TEST_CASE("aigw cli output: aigw run on a terminal says when a retry or the cache answered; piped it stays quiet")
+{
+    FakeUpstream up;
+    Daemon d(&up, DaemonOptions{{}, "[cache]\nenabled = true\n\n[routing]\nretries = 1\nbackoff_initial_ms = 1\n"});
+    auto env = out_env(d);
+    up.add_fault({{"kind", "500"}, {"count", 1}, {"model_contains", "gpt-4o-mini"}});
+    {
+        Terminal t({AIGW_PATH, "run", "-m", "openai/gpt-4o-mini", "--no-save", "first question"}, env);
+        CHECK(t.finish() == 0);
+        CHECK(t.screen().find("aigw: answered by openai/gpt-4o-mini after 2 attempts: retry 1 after") !=
+              std::string::npos);
+    }
+    {
+        Terminal t({AIGW_PATH, "run", "-m", "openai/gpt-4o-mini", "--no-save", "first question"}, env);
+        CHECK(t.finish() == 0);
+        CHECK(t.screen().find("aigw: answered from the cache") != std::string::npos);
+    }
+    auto piped = run_command({AIGW_PATH, "run", "-m", "openai/gpt-4o-mini", "--no-save", "first question"}, env);
+    CHECK(piped.exit_code == 0);
+    CHECK(piped.err.empty());
+}
+
+TEST_CASE("aigw cli output: aigw run warns before sending a prompt larger than the model's context window")
+{
+    FakeUpstream up;
+    Daemon d(&up);
+    const auto env = out_env(d);
+    const std::string huge(600'000, 'a');  // about 150k tokens; gpt-4o-mini takes 128k
+    auto r = run_command({AIGW_PATH, "run", "-m", "openai/gpt-4o-mini", "--no-save"}, env, huge + " end");
+    CHECK(r.err.find("warning: the prompt is about 150,001 tokens, more than the 128k-token context window of "
+                     "openai/gpt-4o-mini") != std::string::npos);
+    auto small = run_command({AIGW_PATH, "run", "-m", "openai/gpt-4o-mini", "--no-save", "hi"}, env);
+    CHECK(small.exit_code == 0);
+    CHECK(small.err.find("context window") == std::string::npos);
+}
+
+TEST_CASE("aigw cli output: the daemon starting on first use says so on a terminal")
+{
+    const auto dir = aigw::test::make_temp_dir("out-spawn");
+    auto env = alone_env(dir);
+    env["AIGWD_PATH"] = AIGWD_PATH;
+    const int port = unused_port();
+    std::ofstream(dir / "config.toml") << "[server]\nport = " << port << "\n";
+    {
+        Terminal t({AIGW_PATH, "run", "-m", "mock/echo", "--no-save", "hello"}, env);
+        CHECK(t.finish() == 0);
+        CHECK(t.screen().find("aigw: starting aigwd (port " + std::to_string(port)) != std::string::npos);
+    }
+    // Running now: nothing to say.
+    {
+        Terminal t({AIGW_PATH, "run", "-m", "mock/echo", "--no-save", "again"}, env);
+        CHECK(t.finish() == 0);
+        CHECK(t.screen().find("starting aigwd") == std::string::npos);
+    }
+    CHECK(run_command({AIGW_PATH, "daemon", "stop"}, env).exit_code == 0);
+}
+
+TEST_CASE("aigw cli output: eval --csv prints one line per case")
+{
+    Daemon d(nullptr);
+    const auto dir = aigw::test::make_temp_dir("out-eval-csv");
+    std::ofstream(dir / "eval.yaml") << "providers: [mock/echo]\nprompts: ['say {{x}}']\ntests:\n"
+                                        "  - vars: {x: hi}\n    assert:\n      - type: contains\n        value: hi\n"
+                                        "  - vars: {x: yo}\n    assert:\n      - type: contains\n        value: nope\n";
+    auto r = run_command({AIGW_PATH, "eval", (dir / "eval.yaml").string(), "--csv"}, out_env(d));
+    CHECK(r.exit_code == 1);  // one case failed
+    const auto rows = lines_of(r.out);
+    REQUIRE(rows.size() == 3);
+    CHECK(rows[0].starts_with("test,description,prompt,provider,model,repeat,result,"));
+    CHECK(rows[1].starts_with("1,,say {{x}},mock/echo,mock/echo,1,pass,"));
+    CHECK(rows[2].starts_with("2,,say {{x}},mock/echo,mock/echo,1,fail,"));
+    CHECK(rows[2].find("contains:") != std::string::npos);
+}
+
+TEST_CASE("aigw cli output: a 404 for a virtual key hints at keys list, not at the models")
+{
+    Daemon d(nullptr);
+    auto r = run_command({AIGW_PATH, "keys", "show", "nosuch"}, out_env(d));
+    CHECK(r.exit_code == 1);
+    CHECK(r.err.find("aigw keys list") != std::string::npos);
+    CHECK(r.err.find("models --all") == std::string::npos);
+}
+
+TEST_CASE("aigw cli output: bash completes model names without a daemon and every provider for keys set")
+{
+    const auto dir = aigw::test::make_temp_dir("out-completion");
+    auto env = alone_env(dir);
+    const std::string bin_dir = std::filesystem::path(AIGW_PATH).parent_path().string();
+    env["PATH"] = bin_dir + ":/usr/bin:/bin";
+    auto complete = [&](const std::string& words, int cword) {
+        const std::string script = "source <(aigw completions bash) && COMP_WORDS=(" + words +
+                                   ") && COMP_CWORD=" + std::to_string(cword) +
+                                   " && { _aigw; printf '%s\\n' \"${COMPREPLY[@]}\"; }";
+        auto r = run_command({"/bin/bash", "-c", script}, env);
+        INFO(r.err);
+        CHECK(r.exit_code == 0);
+        return r.out;
+    };
+    // No daemon runs (and none is started): the catalog's names.
+    const std::string models = complete("aigw run -m ''", 3);
+    CHECK(models.find("openai/gpt-4o-mini\n") != std::string::npos);
+    CHECK(models.find("anthropic/") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir / "data" / "aigwd.json"));
+    CHECK(complete("aigw bench mock/echo -m gemini/", 4).find("gemini/gemini-2.5-flash\n") != std::string::npos);
+
+    // Every provider that takes a key, as `keys list` knows them.
+    auto list = run_command({AIGW_PATH, "--no-spawn", "keys", "list", "--json"}, env);
+    const json doc = json::parse(list.out);
+    const json& providers = doc["keys"];
+    REQUIRE(providers.is_array());
+    REQUIRE(providers.size() >= 10);
+    const std::string offered = complete("aigw keys set ''", 3);
+    for (const auto& p : providers) {
+        const std::string name = p["provider"];
+        CHECK_MESSAGE(offered.find(name + "\n") != std::string::npos, name);
+    }
+
+    CHECK(complete("aigw logs --c", 2).find("--csv") != std::string::npos);
+    CHECK(complete("aigw rn", 1).find_first_not_of("\n") == std::string::npos);
+}
