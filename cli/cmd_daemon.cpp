@@ -30,7 +30,7 @@ bool wait_for_exit(std::int64_t pid, milliseconds timeout)
         if (!client::pid_alive(pid)) {
             return true;
         }
-        std::this_thread::sleep_for(milliseconds(50));
+        std::this_thread::sleep_for(milliseconds(10));
     }
     return !client::pid_alive(pid);
 }
