@@ -101,8 +101,7 @@ int print_version(Context& ctx)
               << ")\n";
     if (found->health.version != client::client_version()) {
         std::cerr << "aigw: warning: the daemon (" << found->health.version << ") and the CLI ("
-                  << client::client_version()
-                  << ") differ; restart the daemon with 'aigw daemon stop && aigw daemon start'\n";
+                  << client::client_version() << ") differ; restart the daemon with 'aigw daemon restart'\n";
     }
     return 0;
 }

@@ -172,7 +172,7 @@ int run_edit(Context& ctx, const ConfigOptions& o)
     fresh.config_optional = true;
     const int checked = report_check(fresh, o);
     if (checked == 0 && is_tty(2)) {
-        std::cerr << "a running aigwd picks the change up after 'aigw daemon stop' and the next command\n";
+        std::cerr << "apply it to a running aigwd with 'aigw daemon reload'\n";
     }
     return checked;
 }

@@ -30,7 +30,7 @@ bool wait_for_exit(std::int64_t pid, milliseconds timeout)
         if (!client::pid_alive(pid)) {
             return true;
         }
-        std::this_thread::sleep_for(milliseconds(50));
+        std::this_thread::sleep_for(milliseconds(10));
     }
     return !client::pid_alive(pid);
 }
@@ -70,6 +70,14 @@ int run_start(Context& ctx)
         return fail(started.error());
     }
     std::cout << "aigwd started (pid " << started->health.pid << ", " << started->endpoint.url << ")\n";
+    // What the daemon warned about at start-up (unknown config keys, a cache it could not
+    // open) belongs on the terminal of the one who started it, not only in its log.
+    client::DaemonClient c(started->endpoint, client::gateway_key(ctx.env, o.data_dir));
+    if (auto st = c.status()) {
+        for (const auto& w : st->warnings) {
+            std::cerr << paint("aigwd: warning: ", Colour::yellow, colour_enabled(2)) << w << '\n';
+        }
+    }
     if (is_tty(2)) {
         std::cerr << paint("logs: " + config::daemon_log_file(o.data_dir).string(), Colour::dim, colour_enabled(2))
                   << '\n';
@@ -129,6 +137,73 @@ int run_stop(Context& ctx)
     }
     std::cout << "aigwd stopped\n";
     return 0;
+}
+
+int run_reload(Context& ctx, const DaemonOptions& opts)
+{
+    client::ConnectOptions o = ctx.connect_options();
+    o.allow_spawn = false;
+    auto found = client::locate_daemon(o);
+    if (!found) {
+        if (found.error().kind == client::ClientErrorKind::not_running) {
+            std::cerr << "aigw: aigwd is not running; 'aigw daemon start' starts it with the config as it is\n";
+            return k_exit_not_running;
+        }
+        return fail(found.error());
+    }
+    client::DaemonClient c(found->endpoint, client::gateway_key(ctx.env, o.data_dir));
+    auto r = c.reload();
+    if (!r) {
+        return fail(r.error());
+    }
+    if (opts.json) {
+        std::cout << nlohmann::json{{"applied", r->applied},
+                                    {"needs_restart", r->needs_restart},
+                                    {"warnings", r->warnings}}
+                         .dump(2)
+                  << '\n';
+        return 0;
+    }
+    auto list = [](const std::vector<std::string>& keys) {
+        std::string out;
+        for (const auto& k : keys) {
+            out += (out.empty() ? "" : ", ") + k;
+        }
+        return out;
+    };
+    const bool colour = colour_enabled(2);
+    std::cout << "aigwd reloaded " << ctx.config().config_path.string() << '\n';
+    if (!r->applied.empty()) {
+        std::cout << "applied: " << list(r->applied) << '\n';
+    }
+    if (!r->needs_restart.empty()) {
+        std::cout << "needs a restart ('aigw daemon restart'): " << list(r->needs_restart) << '\n';
+    }
+    if (r->applied.empty() && r->needs_restart.empty()) {
+        std::cout << "no setting changed; provider keys re-read\n";
+    }
+    for (const auto& w : r->warnings) {
+        std::cerr << paint("aigwd: warning: ", Colour::yellow, colour) << w << '\n';
+    }
+    return 0;
+}
+
+int run_restart(Context& ctx)
+{
+    // Check before stopping: a config the new daemon could not load must not leave the
+    // user with no daemon at all.
+    if (const auto& errors = ctx.config_errors(); !errors.empty()) {
+        std::string msg = "not restarting: the config file " + ctx.config().config_path.string() + " has errors:";
+        for (const auto& e : errors) {
+            msg += "\n  " + e;
+        }
+        msg += "\n  aigwd keeps running as it was; fix the file with 'aigw config edit'";
+        return fail(msg);
+    }
+    if (const int rc = run_stop(ctx); rc != 0) {
+        return rc;
+    }
+    return run_start(ctx);
 }
 
 /// Deployments the daemon has tried (circuit state, score, window numbers) and provider
@@ -221,7 +296,10 @@ int run_status(Context& ctx, const DaemonOptions& opts)
     }
     std::string with_key;
     for (const auto& p : st->providers) {
-        if (p.key_present) {
+        // A local server (ollama) needs no key; it counts when something answers there.
+        const bool usable = p.key_present && (p.key_required || p.wire == "mock" ||
+                                              client::server_answers(p.base_url, milliseconds(1000)));
+        if (usable) {
             with_key += (with_key.empty() ? "" : ", ") + p.name;
         }
     }
@@ -232,9 +310,12 @@ int run_status(Context& ctx, const DaemonOptions& opts)
     const std::string text = os.str();
     std::cout << text.substr(text.find('\n') + 1);
     print_health(*st, colour);
+    for (const auto& w : st->warnings) {
+        std::cerr << paint("aigwd: warning: ", Colour::yellow, colour_enabled(2)) << w << '\n';
+    }
     if (st->version != client::client_version()) {
         std::cerr << "aigw: warning: aigwd is " << st->version << ", aigw is " << client::client_version()
-                  << "; restart it with 'aigw daemon stop && aigw daemon start'\n";
+                  << "; restart it with 'aigw daemon restart'\n";
     }
     return 0;
 }
@@ -314,6 +395,18 @@ void add_daemon_command(CLI::App& app, Context& ctx)
     stop->callback([&ctx] {
         ctx.config_optional = true;
         ctx.action = [&ctx] { return run_stop(ctx); };
+    });
+    auto* restart = cmd->add_subcommand("restart", "Stop aigwd and start it again (checks the config first)");
+    restart->callback([&ctx] {
+        ctx.config_optional = true;
+        ctx.action = [&ctx] { return run_restart(ctx); };
+    });
+    auto* reload =
+        cmd->add_subcommand("reload", "Apply the config file to the running aigwd; say what needs a restart");
+    reload->add_flag("--json", o->json, "Print JSON");
+    reload->callback([&ctx, o] {
+        ctx.config_optional = true;
+        ctx.action = [&ctx, o] { return run_reload(ctx, *o); };
     });
     auto* status = cmd->add_subcommand("status", "Show pid, port, version, uptime and requests (exit 3 if stopped)");
     status->add_flag("--json", o->json, "Print JSON");

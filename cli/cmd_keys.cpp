@@ -154,8 +154,9 @@ void reload_if_running(Context& ctx)
     }
     client::DaemonClient c(found->endpoint, client::gateway_key(ctx.env, o.data_dir));
     if (auto r = c.reload(); !r) {
-        std::cerr << "aigw: warning: the daemon did not reload: " << client::describe(r.error())
-                  << "\n  restart it with 'aigw daemon stop && aigw daemon start'\n";
+        // The daemon re-reads the keys even when its config file has errors.
+        std::cerr << "aigw: warning: aigwd did not reload its config: " << client::describe(r.error())
+                  << "\n  the keys were re-read if it answered; fix the config and run 'aigw daemon reload'\n";
     } else {
         std::cerr << "aigwd reloaded\n";
     }

@@ -101,8 +101,8 @@ _aigw() {
             opts="--json --help" ;;
         daemon)
             case "$sub" in
-                "") opts="start stop status logs --help" ;;
-                status) opts="--json --help" ;;
+                "") opts="start stop restart reload status logs --help" ;;
+                status|reload) opts="--json --help" ;;
                 logs) opts="--follow -f --lines -n --help" ;;
                 *) opts="--help" ;;
             esac ;;

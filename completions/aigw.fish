@@ -95,12 +95,15 @@ complete -c aigw -n "__fish_seen_subcommand_from cost" -l json -d 'Print the rep
 complete -c aigw -n "__fish_seen_subcommand_from cost" -l csv -d 'Print CSV'
 
 # daemon
-set -l aigw_daemon_cmds start stop status logs
+set -l aigw_daemon_cmds start stop restart reload status logs
 complete -c aigw -n "__fish_seen_subcommand_from daemon; and not __fish_seen_subcommand_from $aigw_daemon_cmds" -a start -d 'Start aigwd in the background'
 complete -c aigw -n "__fish_seen_subcommand_from daemon; and not __fish_seen_subcommand_from $aigw_daemon_cmds" -a stop -d 'Stop aigwd'
+complete -c aigw -n "__fish_seen_subcommand_from daemon; and not __fish_seen_subcommand_from $aigw_daemon_cmds" -a restart -d 'Stop aigwd and start it again'
+complete -c aigw -n "__fish_seen_subcommand_from daemon; and not __fish_seen_subcommand_from $aigw_daemon_cmds" -a reload -d 'Apply the config file to the running aigwd'
 complete -c aigw -n "__fish_seen_subcommand_from daemon; and not __fish_seen_subcommand_from $aigw_daemon_cmds" -a status -d 'Show pid, port, version, uptime'
 complete -c aigw -n "__fish_seen_subcommand_from daemon; and not __fish_seen_subcommand_from $aigw_daemon_cmds" -a logs -d 'Print the end of the daemon log'
 complete -c aigw -n "__fish_seen_subcommand_from daemon; and __fish_seen_subcommand_from status" -l json -d 'Print JSON'
+complete -c aigw -n "__fish_seen_subcommand_from daemon; and __fish_seen_subcommand_from reload" -l json -d 'Print JSON'
 complete -c aigw -n "__fish_seen_subcommand_from daemon; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Keep printing new lines'
 complete -c aigw -n "__fish_seen_subcommand_from daemon; and __fish_seen_subcommand_from logs" -s n -l lines -r -d 'How many lines'
 

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <iostream>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <thread>
 #include <unistd.h>
 
@@ -75,6 +76,11 @@ int daemon_main(int argc, char** argv)
             return 2;
         }
     }
+
+    // Everything aigwd writes (ledger, caches, SQLite's side files, keys, its log) may hold
+    // keys, prompts or answers: nobody else may read it, whatever the caller's umask. The
+    // files are also created 0600 one by one; this covers what SQLite creates on its own.
+    ::umask(077);
 
     config::Env env = config::process_env();
     if (config_file) {

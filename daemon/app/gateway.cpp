@@ -33,7 +33,7 @@ std::string printable(std::string_view s)
 
 /// cache.db in the data dir; a cache that cannot be opened is kept in memory only, so the
 /// gateway still serves (with a warning saying what to do).
-std::unique_ptr<cache::ResponseCache> open_response_cache(const config::Config& cfg)
+std::unique_ptr<cache::ResponseCache> open_response_cache(const config::Config& cfg, std::vector<std::string>& warnings)
 {
     cache::CacheOptions o;
     o.default_ttl_s = cfg.cache.ttl_s;
@@ -45,8 +45,9 @@ std::unique_ptr<cache::ResponseCache> open_response_cache(const config::Config& 
     if (opened) {
         return std::move(*opened);
     }
-    std::cerr << "aigwd: warning: " << opened.error() << "; the response cache is kept in memory only until "
-              << "the file is fixed or removed\n";
+    warnings.push_back(opened.error() +
+                       "; the response cache is kept in memory only until the file is fixed or removed");
+    std::cerr << "aigwd: warning: " << warnings.back() << "\n";
     return std::move(*cache::ResponseCache::open({}, o));
 }
 
@@ -119,44 +120,46 @@ std::expected<std::string, std::string> load_or_create_gateway_key(const std::fi
 std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Config cfg, config::Env env)
 {
     std::unique_ptr<Gateway> g(new Gateway());
-    g->m_cfg = std::move(cfg);
+    g->m_file_text = config::read_file(cfg.config_path).value_or("");
+    g->m_live = std::make_unique<config::LiveConfig>(std::move(cfg));
     g->m_env = std::move(env);
+    const config::Config& first = g->m_live->current();
     try {
-        config::ensure_private_dir(g->m_cfg.data_dir);
+        config::ensure_private_dir(first.data_dir);
     } catch (const std::exception& e) {
-        return std::unexpected("cannot create the data dir " + g->m_cfg.data_dir.string() + ": " + e.what());
+        return std::unexpected("cannot create the data dir " + first.data_dir.string() + ": " + e.what());
     }
-    auto key = load_or_create_gateway_key(g->m_cfg.data_dir, g->m_env);
+    auto key = load_or_create_gateway_key(first.data_dir, g->m_env);
     if (!key) {
         return std::unexpected(key.error());
     }
-    auto ledger = ledger::Ledger::open(config::ledger_file(g->m_cfg.data_dir), g->m_cfg.retention_days);
+    auto ledger = ledger::Ledger::open(config::ledger_file(first.data_dir), first.retention_days);
     if (!ledger) {
         return std::unexpected("cannot open the ledger: " + ledger.error());
     }
     g->m_ledger = std::move(*ledger);
     // ---- limits: virtual keys, rate limits, budgets seeded from the ledger ----
-    auto keys = limits::KeyStore::open(config::keys_file(g->m_cfg.data_dir), g->m_clock);
+    auto keys = limits::KeyStore::open(config::keys_file(first.data_dir), g->m_clock);
     if (!keys) {
         return std::unexpected(keys.error());
     }
     g->m_keys = std::move(*keys);
-    g->m_limiter = std::make_unique<limits::Limiter>(g->m_cfg, g->m_keys.get(), g->m_clock);
+    g->m_limiter = std::make_unique<limits::Limiter>(*g->m_live, g->m_keys.get(), g->m_clock);
     if (auto seeded = g->m_limiter->seed(*g->m_ledger); !seeded) {
         return std::unexpected("cannot read this month's spend from the ledger: " + seeded.error());
     }
-    auto responses = ledger::ResponseStore::open(g->m_cfg.data_dir / "responses.db", g->m_cfg.retention_days);
+    auto responses = ledger::ResponseStore::open(first.data_dir / "responses.db", first.retention_days);
     if (!responses) {
         return std::unexpected("cannot open the response store: " + responses.error());
     }
     g->m_responses = std::move(*responses);
-    g->m_cache = open_response_cache(g->m_cfg);
-    g->m_router = std::make_unique<routing::Router>(g->m_cfg, g->m_env);
+    g->m_cache = open_response_cache(first, g->m_runtime_warnings);
+    g->m_router = std::make_unique<routing::Router>(*g->m_live, g->m_env);
     g->m_http = upstream::make_http_client();
     g->m_mock = upstream::make_mock_transport();
 
     pipeline::Services s;
-    s.cfg = &g->m_cfg;
+    s.live = g->m_live.get();
     s.gateway_key = std::move(*key);
     s.router = g->m_router.get();
     s.http = g->m_http.get();
@@ -182,9 +185,21 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     surfaces::install_anthropic_routes(routes, *g->m_dispatcher);
     surfaces::install_gemini_routes(routes, *g->m_dispatcher);
     g->m_admin = std::make_unique<surfaces::AdminApi>(
-        *g->m_dispatcher, surfaces::AdminHooks{.port = [self] { return self->m_port; },
-                                               .started = std::chrono::steady_clock::now(),
-                                               .server_stats = [self] { return self->m_server->stats(); }});
+        *g->m_dispatcher,
+        surfaces::AdminHooks{.port = [self] { return self->m_port; },
+                             .started = std::chrono::steady_clock::now(),
+                             .server_stats = [self] { return self->m_server->stats(); },
+                             .reload = [self]() -> std::expected<nlohmann::json, std::string> {
+                                 auto r = self->reload();
+                                 if (!r) {
+                                     return std::unexpected(r.error());
+                                 }
+                                 return nlohmann::json{{"ok", true},
+                                                       {"applied", r->applied},
+                                                       {"needs_restart", r->needs_restart},
+                                                       {"warnings", r->warnings}};
+                             },
+                             .warnings = [self] { return self->warnings(); }});
     g->m_admin->install(routes);
     if (g->m_env("AIGW_TEST_HOOKS").value_or("") == "1") {
         // For the hostile-client tests: a handler that throws, to prove the guard around every handler.
@@ -195,13 +210,13 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     }
 
     http::ServerOptions opts;
-    opts.host = g->m_cfg.host;
-    opts.port = g->m_cfg.port;
-    opts.threads = g->m_cfg.threads;
-    opts.max_connections = static_cast<std::size_t>(g->m_cfg.max_connections);
-    opts.header_timeout = std::chrono::milliseconds(g->m_cfg.header_timeout_ms);
-    opts.body_timeout = std::chrono::milliseconds(g->m_cfg.body_timeout_ms);
-    opts.allowed_hosts = g->m_cfg.allowed_hosts;
+    opts.host = first.host;
+    opts.port = first.port;
+    opts.threads = first.threads;
+    opts.max_connections = static_cast<std::size_t>(first.max_connections);
+    opts.header_timeout = std::chrono::milliseconds(first.header_timeout_ms);
+    opts.body_timeout = std::chrono::milliseconds(first.body_timeout_ms);
+    opts.allowed_hosts = first.allowed_hosts;
     g->m_server = std::make_unique<http::Server>(
         std::move(opts), std::move(routes),
         [self](http::Request& req, http::Responder& out) { return unknown_route(*self->m_dispatcher, req, out); },
@@ -213,6 +228,65 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
             return pipeline::failure_response(f, shape_of(req.path));
         });
     return g;
+}
+
+std::expected<Gateway::ReloadResult, std::string> Gateway::reload()
+{
+    std::lock_guard lock(m_reload_mu);
+    const config::Config& old = m_live->current();
+    auto check = config::check_config(m_env, old.data_dir);
+    if (!check.errors.empty()) {
+        // The keys file is not the config: `aigw keys set` still takes effect.
+        m_router->reload_keys();
+        std::string msg;
+        for (const auto& e : check.errors) {
+            msg += (msg.empty() ? "" : "\n") + e;
+        }
+        return std::unexpected(std::move(msg));
+    }
+    config::Config next = std::move(check.config);
+    // What the running server and databases were built with stays until a restart.
+    next.host = old.host;
+    next.port = old.port;
+    next.threads = old.threads;
+    next.data_dir = old.data_dir;
+
+    const std::string text = config::read_file(next.config_path).value_or("");
+    ReloadResult out;
+    for (auto& key : config::changed_keys(m_file_text, text)) {
+        (config::needs_restart(key) ? out.needs_restart : out.applied).push_back(std::move(key));
+    }
+    out.warnings = next.warnings;
+    m_file_text = text;
+    m_live->publish(std::move(next));
+    // Providers may have come or gone, and `aigw keys set` writes the keys file.
+    m_router->reload_keys();
+    std::cerr << "aigwd: config reloaded from " << m_live->current().config_path.string();
+    if (!out.applied.empty()) {
+        std::cerr << "; applied:";
+        for (const auto& k : out.applied) {
+            std::cerr << ' ' << k;
+        }
+    }
+    if (!out.needs_restart.empty()) {
+        std::cerr << "; needs a restart:";
+        for (const auto& k : out.needs_restart) {
+            std::cerr << ' ' << k;
+        }
+    }
+    std::cerr << "\n";
+    for (const auto& w : out.warnings) {
+        std::cerr << "aigwd: warning: " << w << "\n";
+    }
+    return out;
+}
+
+std::vector<std::string> Gateway::warnings() const
+{
+    std::lock_guard lock(m_reload_mu);
+    std::vector<std::string> out = m_live->current().warnings;
+    out.insert(out.end(), m_runtime_warnings.begin(), m_runtime_warnings.end());
+    return out;
 }
 
 Gateway::~Gateway()

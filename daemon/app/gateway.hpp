@@ -7,10 +7,12 @@
 #include "daemon/pipeline/dispatcher.hpp"
 #include "daemon/surfaces/admin/admin_api.hpp"
 #include "shared/config/config.hpp"
+#include "shared/config/live_config.hpp"
 
 #include <atomic>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 
 namespace aigw::daemon::app {
 
@@ -30,13 +32,31 @@ public:
     /// After serve() returned: drains and closes the cache and the ledger. Idempotent.
     void shutdown();
 
-    const config::Config& config() const { return m_cfg; }
+    /// Reads the config file again and applies it to new requests: providers, base URLs,
+    /// keys, aliases, models and routing, budgets, timeouts, cache policy. The listening
+    /// address, the data dir and sizes fixed at start-up keep their old values until a
+    /// restart, and are listed in `needs_restart`. A file with errors changes nothing.
+    struct ReloadResult {
+        std::vector<std::string> applied;        ///< dotted keys now in effect
+        std::vector<std::string> needs_restart;  ///< dotted keys that wait for a restart
+        std::vector<std::string> warnings;       ///< of the new config ("file:line: ...")
+    };
+    /// Returns what changed, or every error of the file ("file:line: ...", one a line).
+    std::expected<ReloadResult, std::string> reload();
+
+    /// The current config generation.
+    const config::Config& config() const { return m_live->current(); }
+    /// What start-up or the last reload warned about (config problems, a cache kept in memory).
+    std::vector<std::string> warnings() const;
     int port() const { return m_port; }
 
 private:
     Gateway() = default;
 
-    config::Config m_cfg;
+    std::unique_ptr<config::LiveConfig> m_live;
+    std::string m_file_text;  ///< the config file as last loaded, to tell what a reload changes
+    std::vector<std::string> m_runtime_warnings;
+    mutable std::mutex m_reload_mu;
     config::Env m_env;
     std::unique_ptr<routing::Router> m_router;
     std::unique_ptr<upstream::Transport> m_http;

@@ -153,14 +153,21 @@ std::int64_t estimate_tokens(const nlohmann::json& body)
     return tokens;
 }
 
+Limiter::Limiter(const config::LiveConfig& live, const KeyStore* keys, const Clock& clock, LogSink log)
+    : Limiter(live.current(), keys, clock, std::move(log))
+{
+    m_fixed = nullptr;
+    m_live = &live;
+}
+
 Limiter::Limiter(const config::Config& cfg, const KeyStore* keys, const Clock& clock, LogSink log)
-    : m_cfg(cfg), m_keys(keys), m_clock(clock), m_log(std::move(log))
+    : m_fixed(&cfg), m_keys(keys), m_clock(clock), m_log(std::move(log))
 {
     if (!m_log) {
         m_log = [](const std::string& line) { std::cerr << line << "\n"; };
     }
     const auto now = m_clock.now_ms();
-    for (const auto& [model, policy] : m_cfg.model_policies) {
+    for (const auto& [model, policy] : cfg.model_policies) {
         if (policy.rpm > 0 || policy.tpm > 0) {
             m_model_buckets.emplace(model, make_buckets(policy.rpm, policy.tpm, now));
         }
@@ -249,7 +256,7 @@ std::optional<wire::Failure> Limiter::check_budgets(const VirtualKey* key, std::
         }
     }
     for (Period p : {Period::day, Period::month}) {
-        const double limit = p == Period::day ? m_cfg.budget.daily_usd : m_cfg.budget.monthly_usd;
+        const double limit = p == Period::day ? cfg().budget.daily_usd : cfg().budget.monthly_usd;
         if (limit <= 0) {
             continue;
         }
@@ -279,7 +286,7 @@ std::optional<wire::Failure> Limiter::admit(const VirtualKey* key, std::string_v
         return f;
     }
     out = Reservation{};
-    const bool nothing_applies = key == nullptr && m_cfg.budget.daily_usd <= 0 && m_cfg.budget.monthly_usd <= 0 &&
+    const bool nothing_applies = key == nullptr && cfg().budget.daily_usd <= 0 && cfg().budget.monthly_usd <= 0 &&
                                  !m_model_buckets.contains(model_id);
     if (nothing_applies) {
         return std::nullopt;  // the common case: the admin key, no limits configured; no lock
@@ -309,7 +316,7 @@ std::optional<wire::Failure> Limiter::admit(const VirtualKey* key, std::string_v
 
 bool Limiter::budget_applies(const VirtualKey* key) const
 {
-    return (key != nullptr && key->budget) || m_cfg.budget.daily_usd > 0 || m_cfg.budget.monthly_usd > 0;
+    return (key != nullptr && key->budget) || cfg().budget.daily_usd > 0 || cfg().budget.monthly_usd > 0;
 }
 
 std::optional<wire::Failure> Limiter::admit_locked(const VirtualKey* key, std::string_view key_id,
@@ -317,7 +324,7 @@ std::optional<wire::Failure> Limiter::admit_locked(const VirtualKey* key, std::s
                                                    const CostEstimate* cost, std::int64_t now, Reservation& out)
 {
     const bool budgeted = budget_applies(key);
-    if (cost != nullptr && budgeted && !cost->priced && !m_cfg.limits.allow_unpriced) {
+    if (cost != nullptr && budgeted && !cost->priced && !cfg().limits.allow_unpriced) {
         wire::Failure f = budget_failure("The model '" + std::string(model_id) +
                                              "' has no price in the catalog, so its spend cannot be counted against "
                                              "the budget that applies to this request. Add its prices under "
@@ -492,7 +499,7 @@ void Limiter::on_recorded(std::string_view key_id, const Reservation& reservatio
                         key->budget->period, now);
     }
     for (Period p : {Period::day, Period::month}) {
-        const double limit = p == Period::day ? m_cfg.budget.daily_usd : m_cfg.budget.monthly_usd;
+        const double limit = p == Period::day ? cfg().budget.daily_usd : cfg().budget.monthly_usd;
         if (limit > 0) {
             alert_if_needed("the gateway has", "total", m_budgets.spent_total(p, now), limit, p, now);
         }
@@ -522,7 +529,7 @@ void Limiter::alert_if_needed(const std::string& who, const std::string& alert_i
         once(alert_id + suffix);  // no "alert" line after "reached" in the same period
         return;
     }
-    const double fraction = m_cfg.budget.alert_at;
+    const double fraction = cfg().budget.alert_at;
     if (fraction > 0 && spent >= fraction * limit && once(alert_id + suffix)) {
         m_log("aigwd: budget alert: " + who + " spent " + usd(spent) + " of its " + budget + " (" +
               std::to_string(static_cast<int>(std::floor(100.0 * spent / limit))) + "%, alert at " +

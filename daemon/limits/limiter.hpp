@@ -13,6 +13,7 @@
 #include "daemon/limits/key_store.hpp"
 #include "daemon/limits/token_bucket.hpp"
 #include "shared/config/config.hpp"
+#include "shared/config/live_config.hpp"
 #include "shared/wire/error.hpp"
 
 #include <functional>
@@ -64,6 +65,8 @@ class Limiter {
 public:
     /// `keys` may be null (no virtual keys). `log` gets budget alerts (default: stderr).
     Limiter(const config::Config& cfg, const KeyStore* keys, const Clock& clock, LogSink log = {});
+    /// Follows `live` for budgets; per-model rate limits stay those of its first generation.
+    Limiter(const config::LiveConfig& live, const KeyStore* keys, const Clock& clock, LogSink log = {});
 
     /// Sets the running totals from the ledger's rows of this UTC day and month.
     std::expected<void, std::string> seed(const ledger::Ledger& ledger);
@@ -130,7 +133,10 @@ private:
     void alert_if_needed(const std::string& who, const std::string& alert_id, double spent, double limit, Period p,
                          std::int64_t now_ms);
 
-    const config::Config& m_cfg;
+    const config::Config& cfg() const { return m_live != nullptr ? m_live->current() : *m_fixed; }
+
+    const config::Config* m_fixed = nullptr;
+    const config::LiveConfig* m_live = nullptr;
     const KeyStore* m_keys;
     const Clock& m_clock;
     LogSink m_log;

@@ -384,7 +384,7 @@ Dispatcher::Dispatcher(Services s, AttemptEnv env) : m_s(std::move(s)), m_env(st
 
 std::shared_ptr<Exchange> Dispatcher::begin(std::string surface, const http::Request& req) const
 {
-    const config::Config& cfg = *m_s.cfg;
+    const config::Config& cfg = config();
     auto ex = std::make_shared<Exchange>();
     ex->ts_ms = unix_ms();
     ex->request_id = request_id_at(ex->ts_ms);
@@ -452,7 +452,7 @@ std::optional<wire::Failure> Dispatcher::authorize_admin(const http::Request& re
 
 std::optional<wire::Failure> Dispatcher::authorize_metrics(const http::Request& req) const
 {
-    const std::string& token = m_s.cfg->metrics_token;
+    const std::string& token = config().metrics_token;
     if (!token.empty()) {
         const std::string presented = presented_key(req);
         if (!presented.empty() && same_secret(presented, token)) {
@@ -523,7 +523,7 @@ std::optional<wire::Failure> Dispatcher::admit(Exchange& ex, const nlohmann::jso
 std::optional<wire::Failure> Dispatcher::admit_requested(Exchange& ex, const nlohmann::json& body)
 {
     // Resolved without routing: picking a route would advance the provider's key rotation.
-    auto model = config::resolve_model(*m_s.cfg, ex.requested_model);
+    auto model = config::resolve_model(config(), ex.requested_model);
     if (!model) {
         ex.cache_blocked = true;  // the attempts will say why (or a fallback serves)
         return std::nullopt;
@@ -540,7 +540,7 @@ bool Dispatcher::model_visible(const Exchange& ex, std::string_view model_id) co
     if (!key) {
         return true;
     }
-    auto resolved = config::resolve_model(*m_s.cfg, model_id);
+    auto resolved = config::resolve_model(config(), model_id);
     return key->allows(resolved ? std::string_view(resolved->id) : model_id, model_id);
 }
 
@@ -558,7 +558,7 @@ asio::awaitable<std::expected<void, wire::Failure>> Dispatcher::run(Exchange& ex
         co_return r;
     };
     co_return co_await run_attempts(
-        *m_s.router, m_s.cfg->routing, ex, canonical, scrubbed,
+        *m_s.router, config().routing, ex, canonical, scrubbed,
         [this, &ex, &body](const routing::Route& route) { return admit(ex, body, route.resolved); }, m_env);
 }
 
@@ -911,7 +911,7 @@ void Dispatcher::record(const Exchange& ex, int status, const wire::Usage& usage
     row.ttft_ms = ttft_ms;
     row.cache_hit = ex.cache_hit;
     row.saved_usd = ex.saved_usd;
-    if (m_s.cfg->log_bodies) {
+    if (config().log_bodies) {
         row.request_body = ex.request_body;
         row.response_body = std::move(response_body);
     }

@@ -27,7 +27,8 @@ enum class Shape { openai, anthropic, gemini };
 
 /// What the pipeline works with; owned by the composition root (app/gateway).
 struct Services {
-    const config::Config* cfg = nullptr;
+    const config::Config* cfg = nullptr;       ///< a fixed config (tests), unless `live` is set
+    const config::LiveConfig* live = nullptr;  ///< the daemon's: reloads apply to new requests
     std::string gateway_key;
     routing::Router* router = nullptr;
     upstream::Transport* http = nullptr;  ///< http:// and https:// providers
@@ -67,7 +68,8 @@ class Dispatcher {
 public:
     explicit Dispatcher(Services s, AttemptEnv env = real_attempt_env());
 
-    const config::Config& config() const { return *m_s.cfg; }
+    /// The current config generation; a request should read it once and keep the reference.
+    const config::Config& config() const { return m_s.live != nullptr ? m_s.live->current() : *m_s.cfg; }
     routing::Router& router() { return *m_s.router; }
     const routing::Router& router() const { return *m_s.router; }
     ledger::Ledger& ledger() { return *m_s.ledger; }

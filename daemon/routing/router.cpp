@@ -85,8 +85,15 @@ std::vector<std::string> split_model_list(std::string_view text)
     return out;
 }
 
+Router::Router(const config::LiveConfig& live, config::Env env, SteadyClock clock)
+    : Router(live.current(), std::move(env), std::move(clock))
+{
+    m_fixed = nullptr;
+    m_live = &live;
+}
+
 Router::Router(const config::Config& cfg, config::Env env, SteadyClock clock)
-    : m_cfg(cfg),
+    : m_fixed(&cfg),
       m_env(std::move(env)),
       m_health(HealthSettings{cfg.routing.circuit_failures, std::chrono::milliseconds(cfg.routing.circuit_cooldown_ms),
                               std::chrono::milliseconds(cfg.routing.health_window_ms)},
@@ -99,12 +106,12 @@ Router::Router(const config::Config& cfg, config::Env env, SteadyClock clock)
 void Router::reload_keys()
 {
     std::map<std::string, std::vector<std::string>, std::less<>> keys;
-    for (const auto& [name, spec] : m_cfg.providers) {
+    for (const auto& [name, spec] : config().providers) {
         if (spec.key_env.empty() && spec.wire == config::WireFormat::mock) {
             continue;
         }
         // Several keys of one provider: comma-separated, rotated round-robin and on 429.
-        auto list = split_model_list(config::provider_key(m_cfg, spec, m_env));
+        auto list = split_model_list(config::provider_key(config(), spec, m_env));
         if (!list.empty()) {
             keys.emplace(name, std::move(list));
         }
@@ -147,11 +154,11 @@ std::map<std::string, int, std::less<>> Router::key_counts() const
 const config::ModelRouting* Router::routing_for(std::string_view name) const
 {
     for (int depth = 0; depth < 16; ++depth) {
-        if (auto it = m_cfg.model_routing.find(name); it != m_cfg.model_routing.end()) {
+        if (auto it = config().model_routing.find(name); it != config().model_routing.end()) {
             return &it->second;
         }
-        auto alias = m_cfg.aliases.find(name);
-        if (alias == m_cfg.aliases.end()) {
+        auto alias = config().aliases.find(name);
+        if (alias == config().aliases.end()) {
             return nullptr;
         }
         name = alias->second;
@@ -162,7 +169,7 @@ const config::ModelRouting* Router::routing_for(std::string_view name) const
 void Router::order_deployments(const config::ModelRouting& r, std::vector<Candidate>& out) const
 {
     auto pool = r.deployments;
-    const auto strategy = r.strategy.value_or(m_cfg.routing.strategy);
+    const auto strategy = r.strategy.value_or(config().routing.strategy);
     if (strategy == config::BalanceStrategy::weighted) {
         // Weighted sampling without replacement: the first pick carries the traffic share,
         // the rest are the order of retreat.
@@ -175,7 +182,7 @@ void Router::order_deployments(const config::ModelRouting& r, std::vector<Candid
     }
     std::shuffle(pool.begin(), pool.end(), std::mt19937_64{static_cast<std::uint64_t>(unit_random() * 1e18)});
     auto id_of = [&](const std::string& model) {
-        auto resolved = config::resolve_model(m_cfg, model);
+        auto resolved = config::resolve_model(config(), model);
         return resolved ? resolved->id : model;
     };
     if (strategy == config::BalanceStrategy::least_busy) {
@@ -196,17 +203,17 @@ void Router::order_deployments(const config::ModelRouting& r, std::vector<Candid
 void Router::add_auto_fallbacks(const PlanRequest& req, std::vector<Candidate>& out) const
 {
     constexpr std::size_t k_max_auto = 3;
-    auto primary = config::resolve_model(m_cfg, out.front().model);
+    auto primary = config::resolve_model(config(), out.front().model);
     const double primary_price = primary ? blended_price(primary->info) : 0;
     std::vector<const config::ModelInfo*> matches;
-    for (const auto* m : m_cfg.catalog.all()) {
+    for (const auto* m : config().catalog.all()) {
         if (m->mode != "chat" || (req.needs_tools && !m->tools) || (req.needs_vision && !m->vision) ||
             (req.min_context > 0 && m->context_window > 0 && m->context_window < req.min_context)) {
             continue;
         }
         // Only providers with a key of their own: a keyless local server (ollama) may not run.
-        auto p = m_cfg.providers.find(m->provider);
-        if (p == m_cfg.providers.end() || p->second.wire == config::WireFormat::mock || !p->second.key_required ||
+        auto p = config().providers.find(m->provider);
+        if (p == config().providers.end() || p->second.wire == config::WireFormat::mock || !p->second.key_required ||
             !key_present(p->second)) {
             continue;
         }
@@ -250,7 +257,7 @@ Plan Router::plan(const PlanRequest& req) const
         plan.candidates.push_back({name, "requested"});
     }
 
-    bool auto_fallback = m_cfg.routing.auto_fallback;
+    bool auto_fallback = config().routing.auto_fallback;
     auto header = split_model_list(req.fallback_header);
     bool header_lists_models = false;
     bool no_fallback = false;
@@ -296,7 +303,7 @@ Plan Router::plan(const PlanRequest& req) const
 std::expected<Route, wire::Failure> Router::route(std::string_view requested,
                                                   const std::vector<int>& exclude_keys) const
 {
-    auto resolved = config::resolve_model(m_cfg, requested);
+    auto resolved = config::resolve_model(config(), requested);
     if (!resolved) {
         return std::unexpected(std::move(resolved.error()));
     }

@@ -7,6 +7,7 @@
 #include "daemon/providers/adapter.hpp"
 #include "daemon/routing/health.hpp"
 #include "shared/config/config.hpp"
+#include "shared/config/live_config.hpp"
 
 #include <mutex>
 #include <shared_mutex>
@@ -45,7 +46,11 @@ struct Plan {
 
 class Router {
 public:
+    /// A router over one fixed config (tests, tools).
     Router(const config::Config& cfg, config::Env env, SteadyClock clock = nullptr);
+    /// A router that follows `live` (the daemon): each call reads its current generation.
+    /// Circuit breaker settings are taken from the first one.
+    Router(const config::LiveConfig& live, config::Env env, SteadyClock clock = nullptr);
 
     /// The ordered models to try for a request (at least one).
     Plan plan(const PlanRequest& req) const;
@@ -58,11 +63,12 @@ public:
                                               const std::vector<int>& exclude_keys = {}) const;
 
     /// Re-reads provider keys (environment and the provider-keys file) and forgets key marks.
+    /// Call after publishing a new config generation too: providers and key files may differ.
     void reload_keys();
     bool key_present(const config::ProviderSpec& p) const;
     /// Number of keys per provider that has any (for status).
     std::map<std::string, int, std::less<>> key_counts() const;
-    const config::Config& config() const { return m_cfg; }
+    const config::Config& config() const { return m_live != nullptr ? m_live->current() : *m_fixed; }
 
     HealthBoard& health() const { return m_health; }
     KeyBoard& keys() const { return m_keyboard; }
@@ -74,7 +80,8 @@ private:
     /// Every key of `provider` is resting after 429s for `model` (or this request already failed with it).
     wire::Failure keys_resting(const std::string& provider, const std::string& model, int count) const;
 
-    const config::Config& m_cfg;
+    const config::Config* m_fixed = nullptr;
+    const config::LiveConfig* m_live = nullptr;
     config::Env m_env;
     mutable std::shared_mutex m_mu;
     std::map<std::string, std::vector<std::string>, std::less<>> m_keys;  ///< provider -> keys (never logged)

@@ -355,13 +355,26 @@ std::expected<Status, ClientError> DaemonClient::status() const
     return then_parse(get_json("/aigw/v1/status"), &parse_status);
 }
 
-std::expected<void, ClientError> DaemonClient::reload() const
+std::expected<ReloadReport, ClientError> DaemonClient::reload() const
 {
     auto r = post_json("/aigw/v1/reload", nlohmann::json::object());
     if (!r) {
         return std::unexpected(r.error());
     }
-    return {};
+    ReloadReport out;
+    auto strings = [&](const char* name, std::vector<std::string>& into) {
+        if (auto it = r->find(name); it != r->end() && it->is_array()) {
+            for (const auto& s : *it) {
+                if (s.is_string()) {
+                    into.push_back(s.get<std::string>());
+                }
+            }
+        }
+    };
+    strings("applied", out.applied);
+    strings("needs_restart", out.needs_restart);
+    strings("warnings", out.warnings);
+    return out;
 }
 
 std::expected<void, ClientError> DaemonClient::shutdown() const
@@ -624,6 +637,27 @@ std::expected<void, ClientError> DaemonClient::get_stream(const std::string& pat
         return std::unexpected(http_error(res->status, error_body, res->headers, ""));
     }
     return {};
+}
+
+bool server_answers(const std::string& base_url, std::chrono::milliseconds timeout)
+{
+    const auto scheme = base_url.find("://");
+    if (scheme == std::string::npos) {
+        return false;
+    }
+    const auto slash = base_url.find('/', scheme + 3);
+    const std::string origin = base_url.substr(0, slash);
+    const std::string path = (slash == std::string::npos ? std::string() : base_url.substr(slash)) + "/models";
+    httplib::Client cli(origin);
+    if (!cli.is_valid()) {
+        return false;
+    }
+    const auto secs = static_cast<time_t>(timeout.count() / 1000);
+    const auto usecs = static_cast<time_t>((timeout.count() % 1000) * 1000);
+    cli.set_connection_timeout(secs, usecs);
+    cli.set_read_timeout(secs, usecs);
+    cli.set_write_timeout(secs, usecs);
+    return static_cast<bool>(cli.Get(path));
 }
 
 }  // namespace aigw::client

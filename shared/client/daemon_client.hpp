@@ -42,7 +42,9 @@ public:
     /// Every attempt of one request (GET /aigw/v1/logs/{id}); http 404 when unknown.
     std::expected<std::vector<LogRow>, ClientError> log_attempts(const std::string& request_id) const;
     std::expected<Status, ClientError> status() const;
-    std::expected<void, ClientError> reload() const;
+    /// POST /aigw/v1/reload: the daemon reads its config file again. An error (with every
+    /// problem of the file) leaves the daemon's config as it was.
+    std::expected<ReloadReport, ClientError> reload() const;
     std::expected<void, ClientError> shutdown() const;
     /// GET /aigw/v1/cache.
     std::expected<CacheStats, ClientError> cache_stats() const;
@@ -88,5 +90,10 @@ private:
     ClientTimeouts m_timeouts;
     std::vector<std::pair<std::string, std::string>> m_extra_headers;
 };
+
+/// Whether an HTTP server answers at `base_url` ("http://127.0.0.1:11434/v1"): GET
+/// base_url + "/models" gets any HTTP status within `timeout`. For providers that need no
+/// key (ollama, local servers), where an answer is what makes the provider usable.
+bool server_answers(const std::string& base_url, std::chrono::milliseconds timeout);
 
 }  // namespace aigw::client

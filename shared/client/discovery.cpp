@@ -5,6 +5,7 @@
 #include <cstring>
 #include <cstdio>
 #include <fcntl.h>
+#include <fstream>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <thread>
@@ -127,7 +128,22 @@ bool pid_alive(std::int64_t pid)
     if (pid <= 0) {
         return false;
     }
-    return ::kill(static_cast<pid_t>(pid), 0) == 0 || errno == EPERM;
+    if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno != EPERM) {
+        return false;
+    }
+    // A daemon that has exited stays a zombie until its parent (init, once the CLI that
+    // spawned it is gone) reaps it; some inits (containers) take a second or more to.
+    // A zombie serves nothing and holds nothing: it is not alive.
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string line;
+    if (stat && std::getline(stat, line)) {
+        const auto paren = line.rfind(')');
+        if (paren != std::string::npos && paren + 2 < line.size()) {
+            const char state = line[paren + 2];
+            return state != 'Z' && state != 'X';
+        }
+    }
+    return true;
 }
 
 std::string gateway_key(const config::Env& env, const fs::path& data_dir)

@@ -29,7 +29,7 @@ struct DaemonState {
 std::optional<DaemonState> parse_state(std::string_view text);
 /// Reads config::state_file(data_dir); nullopt when absent or unreadable.
 std::optional<DaemonState> read_state(const std::filesystem::path& data_dir);
-/// kill(pid, 0) succeeds (or fails only with EPERM).
+/// kill(pid, 0) succeeds (or fails only with EPERM) and the process is not a zombie.
 bool pid_alive(std::int64_t pid);
 
 struct ConnectOptions {

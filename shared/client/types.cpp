@@ -286,6 +286,13 @@ std::expected<Status, ClientError> parse_status(const nlohmann::json& j)
                                        " (user agent '" + get_or<std::string>(l, "user_agent", "") + "')";
             }
         }
+        if (auto it = j.find("warnings"); it != j.end() && it->is_array()) {
+            for (const auto& w : *it) {
+                if (w.is_string()) {
+                    s.warnings.push_back(w.get<std::string>());
+                }
+            }
+        }
         if (auto it = j.find("providers"); it != j.end() && it->is_array()) {
             for (const auto& p : *it) {
                 ProviderStatus ps;
@@ -293,6 +300,7 @@ std::expected<Status, ClientError> parse_status(const nlohmann::json& j)
                 ps.wire = get_or<std::string>(p, "wire", "");
                 ps.base_url = get_or<std::string>(p, "base_url", "");
                 ps.key_present = get_or<bool>(p, "key_present", false);
+                ps.key_required = get_or<bool>(p, "key_required", true);
                 s.providers.push_back(std::move(ps));
             }
         }

@@ -163,6 +163,7 @@ struct ProviderStatus {
     std::string wire;
     std::string base_url;
     bool key_present = false;
+    bool key_required = true;  ///< false: a local server (ollama) that is usable when it answers
 };
 
 /// One deployment's health: circuit state and rolling-window numbers.
@@ -201,7 +202,15 @@ struct Status {
     std::int64_t unknown_routes = 0;  ///< requests for routes aigwd does not serve
     std::string last_unknown_route;   ///< "POST /v1/foo (user agent 'x')", "" when none
     std::vector<ProviderStatus> providers;
+    std::vector<std::string> warnings;  ///< from start-up or the last reload ("file:line: ...")
     nlohmann::json raw;
+};
+
+/// What POST /aigw/v1/reload applied (dotted config keys) and what waits for a restart.
+struct ReloadReport {
+    std::vector<std::string> applied;
+    std::vector<std::string> needs_restart;
+    std::vector<std::string> warnings;
 };
 
 /// A virtual key as the admin API shows it (never its secret or hash).

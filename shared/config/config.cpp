@@ -65,6 +65,15 @@ std::optional<BalanceStrategy> parse_strategy(std::string_view name)
     return std::nullopt;
 }
 
+/// The [providers.NAME] string settings an adapter reads besides the common keys: Azure's
+/// api_version, Bedrock's region, and `responses` / `completions` ("native" or "chat") for
+/// OpenAI-compatible servers. Any other key is reported as unknown (a typo of base_url must
+/// not pass silently).
+bool is_provider_option(std::string_view key)
+{
+    return key == "api_version" || key == "region" || key == "responses" || key == "completions";
+}
+
 /// Walks a parsed TOML document into a Config. Type errors stop the walk (returned as
 /// "file:line: ..."); unknown keys only add a warning, so a newer config still loads.
 class ConfigReader {
@@ -532,9 +541,9 @@ ConfigReader::Result ConfigReader::read_provider(const toml::key& name_key, cons
             key_required = b;
         } else if (field == "display_name") {
             r = string(k, v, section, spec.display_name);
-        } else if (const auto* text = v.as_string()) {
+        } else if (const auto* text = v.as_string(); text != nullptr && is_provider_option(field)) {
             // Wire-specific settings (Azure api_version, Bedrock region, ...): the adapter
-            // reads what it knows, so any string is kept rather than warned about.
+            // reads what it knows.
             spec.options.insert_or_assign(std::string(field), text->get());
         } else {
             unknown_key(k, v, section);

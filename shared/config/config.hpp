@@ -167,7 +167,7 @@ ConfigCheck check_config(const Env& env, const std::filesystem::path& data_dir_o
 /// read_timeout_ms; [ledger] retention_days, log_bodies; [cache] enabled, ttl_s, max_mb,
 /// max_entry_kb, semantic_threshold, embedding_model, semantic_max_entries; [providers.NAME] type
 /// (openai|anthropic|gemini|azure|bedrock|cohere|mock), base_url, api_key_env, key_required,
-/// display_name, and any other string key as a provider option (api_version, region) (a
+/// display_name, and the provider options api_version, region, responses, completions (a
 /// preset name overrides the preset; any other name adds a provider and needs base_url);
 /// [aliases] name = "provider/model"; [models."provider/model"] input, cached_input,
 /// cache_write, cache_write_1h, output, long_context_threshold, long_input,

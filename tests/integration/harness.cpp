@@ -2,7 +2,12 @@
 
 #include <doctest/doctest.h>
 
+#include <arpa/inet.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <pty.h>
+#include <sys/socket.h>
+#include <termios.h>
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
@@ -426,6 +431,102 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::map<s
     ::waitpid(pid, &st, 0);
     r.exit_code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
     return r;
+}
+
+std::map<std::string, std::string> cli_env(const Daemon& d)
+{
+    auto env = d.env();
+    env["AIGW_HOST"] = "http://127.0.0.1:" + std::to_string(d.port());
+    env["NO_COLOR"] = "1";
+    return env;
+}
+
+int free_port()
+{
+    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+    ::close(fd);
+    return ntohs(addr.sin_port);
+}
+
+PtySession::PtySession(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env)
+{
+    winsize ws{};
+    ws.ws_row = 40;
+    ws.ws_col = 120;
+    m_pid = ::forkpty(&m_fd, nullptr, nullptr, &ws);
+    REQUIRE(m_pid >= 0);
+    if (m_pid == 0) {
+        std::vector<std::string> env_strings = {"TERM=xterm", "PATH=/usr/bin:/bin"};
+        for (const auto& [k, v] : env) {
+            env_strings.push_back(k + "=" + v);
+        }
+        std::vector<char*> envp;
+        for (auto& s : env_strings) {
+            envp.push_back(s.data());
+        }
+        envp.push_back(nullptr);
+        std::vector<std::string> args = argv;
+        std::vector<char*> argp;
+        for (auto& a : args) {
+            argp.push_back(a.data());
+        }
+        argp.push_back(nullptr);
+        ::execve(argp[0], argp.data(), envp.data());
+        ::_exit(127);
+    }
+}
+
+PtySession::~PtySession()
+{
+    if (m_pid > 0 && !m_reaped) {
+        ::kill(m_pid, SIGKILL);
+        ::waitpid(m_pid, nullptr, 0);
+    }
+    ::close(m_fd);
+}
+
+void PtySession::type(std::string_view keys)
+{
+    for (int i = 0; i < 500; ++i) {
+        termios t{};
+        // On Linux the master's attributes are the slave's.
+        if (::tcgetattr(m_fd, &t) == 0 && (t.c_lflag & ICANON) == 0) {
+            break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(::write(m_fd, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size()));
+}
+
+bool PtySession::wait_for(std::string_view needle, int timeout_ms)
+{
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (m_seen.find(needle, m_mark) == std::string::npos) {
+        const auto left =
+            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+        if (left <= 0) {
+            return false;
+        }
+        pollfd p{m_fd, POLLIN, 0};
+        if (::poll(&p, 1, static_cast<int>(left)) <= 0) {
+            continue;
+        }
+        char buf[4096];
+        const ssize_t n = ::read(m_fd, buf, sizeof buf);
+        if (n <= 0) {
+            return false;
+        }
+        m_seen.append(buf, static_cast<std::size_t>(n));
+    }
+    m_mark = m_seen.find(needle, m_mark) + needle.size();
+    return true;
 }
 
 }  // namespace aigw::test

@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace aigw::test {
@@ -110,5 +111,34 @@ std::filesystem::path make_temp_dir(const std::string& tag);
 
 /// Whole file as a string ("" if unreadable).
 std::string slurp(const std::filesystem::path& p);
+
+/// Environment for the CLI to reach `d` through AIGW_HOST, never spawning another daemon.
+std::map<std::string, std::string> cli_env(const Daemon& d);
+
+/// A port nobody listens on right now (bound to 0, read back, closed).
+int free_port();
+
+/// aigw in a pseudo-terminal, as a person at a keyboard runs it.
+class PtySession {
+public:
+    PtySession(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env);
+    ~PtySession();
+    PtySession(const PtySession&) = delete;
+    PtySession& operator=(const PtySession&) = delete;
+
+    /// Types once the line editor has the terminal in raw mode: keys typed before would be
+    /// taken by the kernel's line discipline (arrows echoed, Ctrl-D as end of file).
+    void type(std::string_view keys);
+    /// Reads the screen output until `needle` appears after what was already seen; false on timeout.
+    bool wait_for(std::string_view needle, int timeout_ms = 10000);
+    const std::string& screen() const { return m_seen; }
+
+private:
+    int m_fd = -1;
+    int m_pid = -1;
+    bool m_reaped = false;
+    std::string m_seen;
+    std::size_t m_mark = 0;
+};
 
 }  // namespace aigw::test

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <thread>
 
+using aigw::test::cli_env;
 using aigw::test::Daemon;
 using aigw::test::DaemonOptions;
 using aigw::test::FakeUpstream;
@@ -19,14 +20,6 @@ using aigw::test::run_command;
 using nlohmann::json;
 
 namespace {
-
-std::map<std::string, std::string> cli_env(const Daemon& d)
-{
-    auto env = d.env();
-    env["AIGW_HOST"] = "http://127.0.0.1:" + std::to_string(d.port());
-    env["NO_COLOR"] = "1";
-    return env;
-}
 
 struct NewKey {
     std::string id;

@@ -12,20 +12,13 @@
 #include <regex>
 #include <sstream>
 
+using aigw::test::cli_env;
 using aigw::test::Daemon;
 using aigw::test::FakeUpstream;
 using aigw::test::run_command;
 using nlohmann::json;
 
 namespace {
-
-std::map<std::string, std::string> cli_env(const Daemon& d)
-{
-    auto env = d.env();
-    env["AIGW_HOST"] = "http://127.0.0.1:" + std::to_string(d.port());
-    env["NO_COLOR"] = "1";
-    return env;
-}
 
 json chat_body(const std::string& text)
 {

@@ -100,7 +100,6 @@ std::int64_t int_param(const http::Request& req, const char* name, std::int64_t 
 AdminApi::AdminApi(pipeline::Dispatcher& d, AdminHooks hooks)
     : m_d(d),
       m_hooks(std::move(hooks)),
-      m_cfg(d.config()),
       m_router(&d.router()),
       m_ledger(&d.ledger()),
       m_keys(&d.keys()),
@@ -138,8 +137,8 @@ void AdminApi::install_admin_routes()
 {
     add("GET", "/aigw/v1/models", [this](const http::Request&, http::Response& res) {
         nlohmann::json models = nlohmann::json::array();
-        for (const auto* m : m_cfg.catalog.all()) {
-            auto p = m_cfg.providers.find(m->provider);
+        for (const auto* m : m_d.config().catalog.all()) {
+            auto p = m_d.config().providers.find(m->provider);
             nlohmann::json price = nullptr;
             if (m->price) {
                 price = {
@@ -155,7 +154,7 @@ void AdminApi::install_admin_routes()
                               {"json", m->json_mode},
                               {"reasoning", m->reasoning},
                               {"price", std::move(price)},
-                              {"key_present", p != m_cfg.providers.end() && m_router->key_present(p->second)}});
+                              {"key_present", p != m_d.config().providers.end() && m_router->key_present(p->second)}});
         }
         models.push_back({{"id", "mock/echo"},
                           {"provider", "mock"},
@@ -300,11 +299,12 @@ void AdminApi::install_admin_routes()
 
     add("GET", "/aigw/v1/status", [this](const http::Request&, http::Response& res) {
         nlohmann::json providers = nlohmann::json::array();
-        for (const auto& [name, p] : m_cfg.providers) {
+        for (const auto& [name, p] : m_d.config().providers) {
             providers.push_back({{"name", name},
                                  {"wire", config::to_string(p.wire)},
                                  {"base_url", upstream::redact_url(p.base_url)},
-                                 {"key_present", m_router->key_present(p)}});
+                                 {"key_present", m_router->key_present(p)},
+                                 {"key_required", p.key_required}});
         }
         // Health of every deployment tried so far, and the state of each provider key (by
         // position, never the key).
@@ -345,14 +345,32 @@ void AdminApi::install_admin_routes()
                                {"uptime_s", uptime},
                                {"requests_served", m_d.requests_served.load()},
                                {"unknown_routes", unknown_routes_json(m_d)},
-                               {"data_dir", m_cfg.data_dir.string()},
+                               {"data_dir", m_d.config().data_dir.string()},
+                               {"warnings", m_hooks.warnings ? m_hooks.warnings() : std::vector<std::string>()},
                                {"providers", std::move(providers)}};
         res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
     });
 
     add("POST", "/aigw/v1/reload", [this](const http::Request&, http::Response& res) {
-        m_router->reload_keys();
-        res.set_content(R"({"ok":true})", "application/json");
+        if (!m_hooks.reload) {
+            m_router->reload_keys();
+            res.set_content(R"({"ok":true})", "application/json");
+            return;
+        }
+        auto r = m_hooks.reload();
+        if (!r) {
+            wire::Failure f;
+            f.kind = wire::FailureKind::bad_request;
+            f.status = 400;
+            f.code = "config_invalid";
+            f.message =
+                "The config file has errors; aigwd keeps the config it had. Fix them ('aigw config check', "
+                "'aigw config edit') and reload again.\n" +
+                r.error();
+            fail(res, f);
+            return;
+        }
+        res.set_content(r->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");
     });
 
     add("POST", "/aigw/v1/shutdown", [this](const http::Request&, http::Response& res) {

@@ -17,6 +17,11 @@ struct AdminHooks {
     std::function<int()> port;
     std::chrono::steady_clock::time_point started;
     std::function<http::ServerStats()> server_stats;  ///< open connections, active requests
+    /// Re-reads the config: {"ok", "applied", "needs_restart", "warnings"}, or every error
+    /// of the file. Unset: a reload re-reads the provider keys only.
+    std::function<std::expected<nlohmann::json, std::string>()> reload;
+    /// What start-up or the last reload warned about.
+    std::function<std::vector<std::string>()> warnings;
 };
 
 class AdminApi {
@@ -39,7 +44,6 @@ private:
 
     pipeline::Dispatcher& m_d;
     AdminHooks m_hooks;
-    const config::Config& m_cfg;
     routing::Router* m_router;
     ledger::Ledger* m_ledger;
     limits::KeyStore* m_keys;

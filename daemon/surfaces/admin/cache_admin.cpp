@@ -33,9 +33,9 @@ nlohmann::json stats_json(const cache::CacheStats& s, const config::CacheConfig&
 void AdminApi::install_cache_routes()
 {
     add("GET", "/aigw/v1/cache", [this](const http::Request&, http::Response& res) {
-        res.set_content(
-            stats_json(m_cache->stats(), m_cfg.cache).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-            "application/json");
+        res.set_content(stats_json(m_cache->stats(), m_d.config().cache)
+                            .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                        "application/json");
     });
     auto clear = [this](const http::Request&, http::Response& res) {
         const std::int64_t removed = m_cache->clear();

@@ -193,7 +193,7 @@ api_key_env = "PROXY_KEY"
     CHECK(parse_error("[providers.x]\ntype = \"soap\"\nbase_url = \"http://h\"\n").find("config.toml:2:") == 0);
 }
 
-TEST_CASE("other string keys of a provider table become its options, not warnings")
+TEST_CASE("the option keys adapters read (api_version, region, ...) become provider options, not warnings")
 {
     Config cfg = parse_ok(R"(
 [providers.azure]
@@ -227,6 +227,12 @@ api_key_env = "AZURE_EU_KEY"
     REQUIRE(odd.warnings.size() == 1);
     CHECK(odd.warnings[0] == "config.toml:2: unknown key 'timeout' in [providers.cohere]");
     CHECK(odd.providers.at("cohere").options.empty());
+
+    // Any other key, a typo of base_url included, is an unknown key (a warning), not an option.
+    Config typo = parse_ok("[providers.openai]\nbase_urll = \"http://x\"\n");
+    REQUIRE(typo.warnings.size() == 1);
+    CHECK(typo.warnings[0] == "config.toml:2: unknown key 'base_urll' in [providers.openai]");
+    CHECK(typo.providers.at("openai").options.empty());
 }
 
 TEST_CASE("a custom provider can speak the azure, cohere or bedrock wire format")
