@@ -185,21 +185,20 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     surfaces::install_anthropic_routes(routes, *g->m_dispatcher);
     surfaces::install_gemini_routes(routes, *g->m_dispatcher);
     g->m_admin = std::make_unique<surfaces::AdminApi>(
-        *g->m_dispatcher,
-        surfaces::AdminHooks{.port = [self] { return self->m_port; },
-                             .started = std::chrono::steady_clock::now(),
-                             .server_stats = [self] { return self->m_server->stats(); },
-                             .reload = [self]() -> std::expected<nlohmann::json, std::string> {
-                                 auto r = self->reload();
-                                 if (!r) {
-                                     return std::unexpected(r.error());
-                                 }
-                                 return nlohmann::json{{"ok", true},
-                                                       {"applied", r->applied},
-                                                       {"needs_restart", r->needs_restart},
-                                                       {"warnings", r->warnings}};
-                             },
-                             .warnings = [self] { return self->warnings(); }});
+        *g->m_dispatcher, surfaces::AdminHooks{.port = [self] { return self->m_port; },
+                                               .started = std::chrono::steady_clock::now(),
+                                               .server_stats = [self] { return self->m_server->stats(); },
+                                               .reload = [self]() -> std::expected<nlohmann::json, std::string> {
+                                                   auto r = self->reload();
+                                                   if (!r) {
+                                                       return std::unexpected(r.error());
+                                                   }
+                                                   return nlohmann::json{{"ok", true},
+                                                                         {"applied", r->applied},
+                                                                         {"needs_restart", r->needs_restart},
+                                                                         {"warnings", r->warnings}};
+                                               },
+                                               .warnings = [self] { return self->warnings(); }});
     g->m_admin->install(routes);
     if (g->m_env("AIGW_TEST_HOOKS").value_or("") == "1") {
         // For the hostile-client tests: a handler that throws, to prove the guard around every handler.

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -455,11 +456,11 @@ int free_port()
     return ntohs(addr.sin_port);
 }
 
-PtySession::PtySession(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env)
+PtySession::PtySession(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, int cols)
 {
     winsize ws{};
     ws.ws_row = 40;
-    ws.ws_col = 120;
+    ws.ws_col = static_cast<unsigned short>(cols);
     m_pid = ::forkpty(&m_fd, nullptr, nullptr, &ws);
     REQUIRE(m_pid >= 0);
     if (m_pid == 0) {
@@ -505,28 +506,61 @@ void PtySession::type(std::string_view keys)
     REQUIRE(::write(m_fd, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size()));
 }
 
+void PtySession::send(std::string_view keys)
+{
+    REQUIRE(::write(m_fd, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size()));
+}
+
+bool PtySession::read_some(std::chrono::steady_clock::time_point deadline)
+{
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0) {
+        return false;
+    }
+    pollfd p{m_fd, POLLIN, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(left));
+    if (ready < 0 && errno == EINTR) {
+        return true;
+    }
+    if (ready <= 0) {
+        return false;
+    }
+    char buf[4096];
+    const ssize_t n = ::read(m_fd, buf, sizeof buf);
+    if (n <= 0) {
+        return false;  // EIO: the program exited and the terminal closed
+    }
+    m_seen.append(buf, static_cast<std::size_t>(n));
+    return true;
+}
+
 bool PtySession::wait_for(std::string_view needle, int timeout_ms)
 {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     while (m_seen.find(needle, m_mark) == std::string::npos) {
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-        if (left <= 0) {
+        if (!read_some(deadline)) {
             return false;
         }
-        pollfd p{m_fd, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left)) <= 0) {
-            continue;
-        }
-        char buf[4096];
-        const ssize_t n = ::read(m_fd, buf, sizeof buf);
-        if (n <= 0) {
-            return false;
-        }
-        m_seen.append(buf, static_cast<std::size_t>(n));
     }
     m_mark = m_seen.find(needle, m_mark) + needle.size();
     return true;
+}
+
+int PtySession::finish(int timeout_ms)
+{
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (read_some(deadline)) {
+    }
+    int status = 0;
+    for (int i = 0; i < 500; ++i) {
+        if (::waitpid(m_pid, &status, WNOHANG) == m_pid) {
+            m_reaped = true;
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return -1;
 }
 
 }  // namespace aigw::test

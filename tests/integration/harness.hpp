@@ -5,6 +5,7 @@
 #include <httplib.h>
 #include <nlohmann/json.hpp>
 
+#include <chrono>
 #include <filesystem>
 #include <map>
 #include <optional>
@@ -121,7 +122,7 @@ int free_port();
 /// aigw in a pseudo-terminal, as a person at a keyboard runs it.
 class PtySession {
 public:
-    PtySession(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env);
+    PtySession(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, int cols = 120);
     ~PtySession();
     PtySession(const PtySession&) = delete;
     PtySession& operator=(const PtySession&) = delete;
@@ -129,6 +130,10 @@ public:
     /// Types once the line editor has the terminal in raw mode: keys typed before would be
     /// taken by the kernel's line discipline (arrows echoed, Ctrl-D as end of file).
     void type(std::string_view keys);
+    /// Writes `keys` at once, for a program that never leaves cooked mode (Ctrl-C to bench).
+    void send(std::string_view keys);
+    /// Reads everything up to the end and returns the exit code (-1 on timeout).
+    int finish(int timeout_ms = 30000);
     /// Reads the screen output until `needle` appears after what was already seen; false on timeout.
     bool wait_for(std::string_view needle, int timeout_ms = 10000);
     const std::string& screen() const { return m_seen; }
@@ -139,6 +144,9 @@ private:
     bool m_reaped = false;
     std::string m_seen;
     std::size_t m_mark = 0;
+
+    /// Appends what the terminal shows before `deadline`; false on timeout or when it closed.
+    bool read_some(std::chrono::steady_clock::time_point deadline);
 };
 
 }  // namespace aigw::test

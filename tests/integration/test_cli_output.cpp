@@ -7,24 +7,15 @@
 
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <poll.h>
-#include <pty.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cctype>
 #include <chrono>
-#include <csignal>
 #include <fstream>
 #include <sstream>
-#include <thread>
 
 using aigw::test::Daemon;
 using aigw::test::DaemonOptions;
 using aigw::test::FakeUpstream;
+using aigw::test::PtySession;
 using aigw::test::run_command;
 using nlohmann::json;
 
@@ -33,9 +24,7 @@ namespace {
 /// The CLI reaching `d` through AIGW_HOST (never spawning another daemon), in UTC.
 std::map<std::string, std::string> out_env(const Daemon& d)
 {
-    auto env = d.env();
-    env["AIGW_HOST"] = "http://127.0.0.1:" + std::to_string(d.port());
-    env["NO_COLOR"] = "1";
+    auto env = aigw::test::cli_env(d);
     env["TZ"] = "UTC";
     return env;
 }
@@ -50,20 +39,6 @@ std::map<std::string, std::string> alone_env(const std::filesystem::path& dir)
             {"HOME", dir.string()},
             {"NO_COLOR", "1"},
             {"TZ", "UTC"}};
-}
-
-int unused_port()
-{
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-    ::close(fd);
-    return ntohs(addr.sin_port);
 }
 
 std::vector<std::string> lines_of(const std::string& text)
@@ -90,107 +65,6 @@ std::size_t columns(const std::string& line)
     }
     return n;
 }
-
-/// aigw on a pseudo-terminal of `cols` columns (stdin, stdout and stderr all the terminal).
-class Terminal {
-public:
-    Terminal(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, int cols = 120)
-    {
-        winsize ws{};
-        ws.ws_row = 50;
-        ws.ws_col = static_cast<unsigned short>(cols);
-        m_pid = ::forkpty(&m_fd, nullptr, nullptr, &ws);
-        REQUIRE(m_pid >= 0);
-        if (m_pid == 0) {
-            std::vector<std::string> env_strings = {"TERM=xterm", "PATH=/usr/bin:/bin"};
-            for (const auto& [k, v] : env) {
-                env_strings.push_back(k + "=" + v);
-            }
-            std::vector<char*> envp;
-            for (auto& s : env_strings) {
-                envp.push_back(s.data());
-            }
-            envp.push_back(nullptr);
-            std::vector<std::string> args = argv;
-            std::vector<char*> argp;
-            for (auto& a : args) {
-                argp.push_back(a.data());
-            }
-            argp.push_back(nullptr);
-            ::execve(argp[0], argp.data(), envp.data());
-            ::_exit(127);
-        }
-    }
-    ~Terminal()
-    {
-        if (m_pid > 0 && !m_reaped) {
-            ::kill(m_pid, SIGKILL);
-            ::waitpid(m_pid, nullptr, 0);
-        }
-        ::close(m_fd);
-    }
-    Terminal(const Terminal&) = delete;
-    Terminal& operator=(const Terminal&) = delete;
-
-    /// Reads until `needle` shows up; false on timeout or end of output.
-    bool wait_for(std::string_view needle, int timeout_ms = 15000)
-    {
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-        while (m_seen.find(needle) == std::string::npos) {
-            if (!read_some(deadline)) {
-                return false;
-            }
-        }
-        return true;
-    }
-    void type(std::string_view keys)
-    {
-        REQUIRE(::write(m_fd, keys.data(), keys.size()) == static_cast<ssize_t>(keys.size()));
-    }
-    /// Reads everything up to the end and returns the exit code (-1 on timeout).
-    int finish(int timeout_ms = 30000)
-    {
-        const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-        while (read_some(deadline)) {
-        }
-        int status = 0;
-        for (int i = 0; i < 500; ++i) {
-            if (::waitpid(m_pid, &status, WNOHANG) == m_pid) {
-                m_reaped = true;
-                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        }
-        return -1;
-    }
-    const std::string& screen() const { return m_seen; }
-
-private:
-    bool read_some(std::chrono::steady_clock::time_point deadline)
-    {
-        const auto left =
-            std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
-        if (left <= 0) {
-            return false;
-        }
-        pollfd p{m_fd, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left)) <= 0) {
-            return false;
-        }
-        char buf[4096];
-        const ssize_t n = ::read(m_fd, buf, sizeof buf);
-        if (n <= 0) {
-            return false;  // EIO: the program exited and the terminal closed
-        }
-        m_seen.append(buf, static_cast<std::size_t>(n));
-        return true;
-    }
-
-    int m_fd = -1;
-    pid_t m_pid = -1;
-    bool m_reaped = false;
-    std::string m_seen;
-};
 
 json chat_body(const std::string& model, const std::string& text)
 {
@@ -396,7 +270,7 @@ TEST_CASE("aigw cli output: on an 80-column terminal no row of logs or cost is w
     }
     REQUIRE(run_command({AIGW_PATH, "run", "-m", "nosuch/model", "hi", "--no-save"}, env).exit_code == 1);
     for (const auto& args : std::vector<std::vector<std::string>>{{AIGW_PATH, "logs"}, {AIGW_PATH, "cost"}}) {
-        Terminal t(args, env, 80);
+        PtySession t(args, env, 80);
         CHECK(t.finish() == 0);
         INFO(t.screen());
         const auto lines = lines_of(t.screen());
@@ -417,7 +291,7 @@ TEST_CASE("aigw cli output: bench on a terminal announces '2 models × 1 prompt'
     Daemon d(&up, DaemonOptions{{}, "[routing]\nretries = 0\n"});
     auto env = out_env(d);
     {
-        Terminal t({AIGW_PATH, "bench", "mock/echo", "mock/two", "-p", "hi"}, env);
+        PtySession t({AIGW_PATH, "bench", "mock/echo", "mock/two", "-p", "hi"}, env);
         CHECK(t.finish() == 0);
         CHECK(t.screen().find("2 calls (2 models \u00d7 1 prompt)") != std::string::npos);
     }
@@ -434,9 +308,9 @@ TEST_CASE("aigw cli output: bench on a terminal announces '2 models × 1 prompt'
     CHECK(strict.err.find("--fail-on-errors") != std::string::npos);
 
     // Interrupted: the report covers what finished, and the exit code says it is partial.
-    Terminal t({AIGW_PATH, "bench", "mock/slow", "-p", "a b c d e f g h", "-n", "400"}, env);
+    PtySession t({AIGW_PATH, "bench", "mock/slow", "-p", "a b c d e f g h", "-n", "400"}, env);
     REQUIRE(t.wait_for("/400"));
-    t.type("\x03");
+    t.send("\x03");
     CHECK(t.finish() == 1);
     CHECK(t.screen().find("interrupted") != std::string::npos);
 }
@@ -448,13 +322,13 @@ TEST_CASE("aigw cli output: aigw run on a terminal says when a retry or the cach
     auto env = out_env(d);
     up.add_fault({{"kind", "500"}, {"count", 1}, {"model_contains", "gpt-4o-mini"}});
     {
-        Terminal t({AIGW_PATH, "run", "-m", "openai/gpt-4o-mini", "--no-save", "first question"}, env);
+        PtySession t({AIGW_PATH, "run", "-m", "openai/gpt-4o-mini", "--no-save", "first question"}, env);
         CHECK(t.finish() == 0);
         CHECK(t.screen().find("aigw: answered by openai/gpt-4o-mini after 2 attempts: retry 1 after") !=
               std::string::npos);
     }
     {
-        Terminal t({AIGW_PATH, "run", "-m", "openai/gpt-4o-mini", "--no-save", "first question"}, env);
+        PtySession t({AIGW_PATH, "run", "-m", "openai/gpt-4o-mini", "--no-save", "first question"}, env);
         CHECK(t.finish() == 0);
         CHECK(t.screen().find("aigw: answered from the cache") != std::string::npos);
     }
@@ -482,16 +356,16 @@ TEST_CASE("aigw cli output: the daemon starting on first use says so on a termin
     const auto dir = aigw::test::make_temp_dir("out-spawn");
     auto env = alone_env(dir);
     env["AIGWD_PATH"] = AIGWD_PATH;
-    const int port = unused_port();
+    const int port = aigw::test::free_port();
     std::ofstream(dir / "config.toml") << "[server]\nport = " << port << "\n";
     {
-        Terminal t({AIGW_PATH, "run", "-m", "mock/echo", "--no-save", "hello"}, env);
+        PtySession t({AIGW_PATH, "run", "-m", "mock/echo", "--no-save", "hello"}, env);
         CHECK(t.finish() == 0);
         CHECK(t.screen().find("aigw: starting aigwd (port " + std::to_string(port)) != std::string::npos);
     }
     // Running now: nothing to say.
     {
-        Terminal t({AIGW_PATH, "run", "-m", "mock/echo", "--no-save", "again"}, env);
+        PtySession t({AIGW_PATH, "run", "-m", "mock/echo", "--no-save", "again"}, env);
         CHECK(t.finish() == 0);
         CHECK(t.screen().find("starting aigwd") == std::string::npos);
     }
