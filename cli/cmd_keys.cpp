@@ -102,6 +102,7 @@ namespace {
 struct KeysOptions {
     std::string provider;
     bool json = false;
+    bool names = false;  ///< `keys list --names`: the providers that take a key, for completion
     // virtual keys
     std::string id_or_name;
     std::string name;
@@ -293,6 +294,16 @@ void print_virtual_keys(const std::vector<client::VirtualKeyInfo>& keys, bool co
 // still printed, with a warning and exit code 1.
 int run_list(Context& ctx, const KeysOptions& o)
 {
+    if (o.names) {
+        // The shells complete `keys set` from this: built-in and config-defined providers,
+        // without asking (or starting) the daemon.
+        for (const auto& [name, spec] : ctx.config().providers) {
+            if (spec.key_required || !spec.key_env.empty()) {
+                std::cout << name << '\n';
+            }
+        }
+        return 0;
+    }
     const bool colour = colour_enabled(1);
     Table providers({"PROVIDER", "SOURCE", "KEY"});
     const nlohmann::json provider_json = provider_keys(ctx, providers, colour);
@@ -451,7 +462,9 @@ void add_keys_command(CLI::App& app, Context& ctx)
     set->add_option("provider", o->provider, "Provider name, e.g. openai")->required();
     set->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_set(ctx, *o); }; });
     auto* list = cmd->add_subcommand("list", "Show the provider keys (and where they come from) and the virtual keys");
-    list->add_flag("--json", o->json, "Print JSON");
+    auto* list_json = list->add_flag("--json", o->json, "Print JSON");
+    list->add_flag("--names", o->names, "Print only the names of the providers that take a key (for shell completion)")
+        ->excludes(list_json);
     list->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_list(ctx, *o); }; });
     auto* unset = cmd->add_subcommand("unset", "Remove a stored provider key");
     unset->add_option("provider", o->provider, "Provider name")->required();

@@ -17,6 +17,7 @@ using std::chrono::milliseconds;
 
 struct ModelsOptions {
     bool json = false;
+    bool csv = false;
     bool names = false;
     bool all = false;
 };
@@ -180,6 +181,21 @@ int run_models(Context& ctx, const ModelsOptions& o)
         std::cout << out.dump(2) << '\n';
         return 0;
     }
+    if (o.csv) {
+        // Numbers as numbers (prices per 1M tokens, empty when unknown); one row per model.
+        std::cout << "model,provider,context_window,input_usd_per_1m,output_usd_per_1m,cached_input_usd_per_1m,key,"
+                     "default\n";
+        for (const auto& m : shown) {
+            auto price = [&](double v) { return m.price ? nlohmann::json(v).dump() : std::string(); };
+            const std::string key = silent.contains(m.provider) ? "no server" : (m.key_present ? "yes" : "no");
+            std::cout << csv_escape(m.id) << ',' << csv_escape(m.provider) << ','
+                      << (m.context_window > 0 ? std::to_string(m.context_window) : std::string()) << ','
+                      << price(m.price ? m.price->input : 0) << ',' << price(m.price ? m.price->output : 0) << ','
+                      << price(m.price ? m.price->cached_input : 0) << ',' << key << ','
+                      << (m.id == def_id ? "true" : "false") << '\n';
+        }
+        return 0;
+    }
     const bool colour = colour_enabled(1);
     Table t({"MODEL", "PROVIDER", "CONTEXT", "$IN/1M", "$OUT/1M", "$CACHED/1M", "KEY"},
             {Align::left, Align::left, Align::right, Align::right, Align::right, Align::right, Align::left});
@@ -239,7 +255,8 @@ void add_models_command(CLI::App& app, Context& ctx)
 {
     auto o = std::make_shared<ModelsOptions>();
     auto* cmd = app.add_subcommand("models", "List models with context size, prices per 1M tokens and key status");
-    cmd->add_flag("--json", o->json, "Print JSON instead of a table");
+    auto* json_flag = cmd->add_flag("--json", o->json, "Print JSON instead of a table");
+    cmd->add_flag("--csv", o->csv, "Print CSV (the models table)")->excludes(json_flag);
     cmd->add_flag("--all", o->all, "Include models whose provider has no key, and every mode");
     cmd->add_flag("--names", o->names, "Print only the model names, one a line (for shell completion)");
     cmd->callback([&ctx, o] {

@@ -4,6 +4,11 @@
 
 _aigw_providers="openai anthropic gemini groq together fireworks deepseek mistral xai openrouter cerebras moonshot perplexity ollama azure bedrock cohere"
 
+# Providers that take a key: the built-in ones and those defined in the config.
+_aigw_key_providers() {
+    aigw keys list --names 2>/dev/null || echo "$_aigw_providers"
+}
+
 # Model names: from the running daemon, else from the catalog built into aigw.
 _aigw_models() {
     aigw models --names 2>/dev/null
@@ -94,7 +99,7 @@ _aigw() {
             done
             opts="--model -m -- --help" ;;
         models)
-            opts="--json --all --names --help" ;;
+            opts="--json --csv --all --names --help" ;;
         cost)
             opts="--since --until --by --json --csv --help" ;;
         status)
@@ -109,8 +114,9 @@ _aigw() {
         keys)
             case "$sub" in
                 "") opts="set list unset create show revoke --help" ;;
-                set|unset) opts="$_aigw_providers --help" ;;
-                list|show|revoke) opts="--json --help" ;;
+                set|unset) opts="$(_aigw_key_providers) --help" ;;
+                list) opts="--json --names --help" ;;
+                show|revoke) opts="--json --help" ;;
                 create) opts="--name --rpm --tpm --budget --models --expires --json --help" ;;
             esac ;;
         config)

@@ -85,6 +85,7 @@ complete -c aigw -n "__fish_seen_subcommand_from chat" -s s -l system -r -d 'Sys
 
 # models
 complete -c aigw -n "__fish_seen_subcommand_from models" -l json -d 'Print JSON'
+complete -c aigw -n "__fish_seen_subcommand_from models" -l csv -d 'Print CSV'
 complete -c aigw -n "__fish_seen_subcommand_from models" -l all -d 'Include every model'
 
 # cost
@@ -112,11 +113,12 @@ set -l aigw_keys_cmds set list unset create show revoke
 complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $aigw_keys_cmds" -a set -d 'Store a provider key'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $aigw_keys_cmds" -a list -d 'Show which providers have a key'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $aigw_keys_cmds" -a unset -d 'Remove a stored provider key'
-complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from set unset" -a "$aigw_providers"
+complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from set unset" -a "(aigw keys list --names 2>/dev/null; or string split ' ' -- $aigw_providers)"
 complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $aigw_keys_cmds" -a create -d 'Create a virtual key (printed once)'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $aigw_keys_cmds" -a show -d 'Show a virtual key and its spend'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $aigw_keys_cmds" -a revoke -d 'Revoke a virtual key'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from list show revoke create" -l json -d 'Print JSON'
+complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from list" -l names -d 'Print only the providers that take a key'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from create" -l name -r -d 'Name of the key'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from create" -l rpm -r -d 'Requests per minute'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from create" -l tpm -r -d 'Tokens per minute'

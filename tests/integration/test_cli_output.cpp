@@ -7,6 +7,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <fstream>
@@ -402,6 +403,9 @@ TEST_CASE("aigw cli output: bash completes model names without a daemon and ever
 {
     const auto dir = aigw::test::make_temp_dir("out-completion");
     auto env = alone_env(dir);
+    // A provider of the user's own takes a key too.
+    std::ofstream(dir / "config.toml") << "[providers.mylab]\ntype = \"openai\"\n"
+                                          "base_url = \"http://127.0.0.1:9/v1\"\napi_key_env = \"MYLAB_API_KEY\"\n";
     const std::string bin_dir = std::filesystem::path(AIGW_PATH).parent_path().string();
     env["PATH"] = bin_dir + ":/usr/bin:/bin";
     auto complete = [&](const std::string& words, int cword) {
@@ -431,7 +435,34 @@ TEST_CASE("aigw cli output: bash completes model names without a daemon and ever
         const std::string name = p["provider"];
         CHECK_MESSAGE(offered.find(name + "\n") != std::string::npos, name);
     }
+    CHECK(offered.find("mylab\n") != std::string::npos);
+    CHECK(offered.find("mock\n") == std::string::npos);  // nothing to set for mock
 
     CHECK(complete("aigw logs --c", 2).find("--csv") != std::string::npos);
     CHECK(complete("aigw rn", 1).find_first_not_of("\n") == std::string::npos);
+}
+
+TEST_CASE("aigw cli output: models --csv has the table's rows, numbers as numbers and the default marked once")
+{
+    Daemon d(nullptr);
+    const auto env = out_env(d);
+    auto as_json = run_command({AIGW_PATH, "models", "--json"}, env);
+    REQUIRE(as_json.exit_code == 0);
+    const json doc = json::parse(as_json.out);
+    auto csv = run_command({AIGW_PATH, "models", "--csv"}, env);
+    REQUIRE(csv.exit_code == 0);
+    const auto lines = lines_of(csv.out);
+    REQUIRE(lines.size() == doc["models"].size() + 1);
+    CHECK(lines[0] ==
+          "model,provider,context_window,input_usd_per_1m,output_usd_per_1m,cached_input_usd_per_1m,key,default");
+    int defaults = 0;
+    for (std::size_t i = 1; i < lines.size(); ++i) {
+        INFO(lines[i]);
+        CHECK(std::count(lines[i].begin(), lines[i].end(), ',') == 7);
+        CHECK(lines[i].find('$') == std::string::npos);
+        defaults += lines[i].ends_with(",true") ? 1 : 0;
+        CHECK(lines[i].starts_with(doc["models"][i - 1]["id"].get<std::string>() + ","));
+    }
+    CHECK(defaults == 1);
+    CHECK(run_command({AIGW_PATH, "models", "--csv", "--json"}, env).exit_code == 2);
 }
