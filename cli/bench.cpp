@@ -253,6 +253,12 @@ Table bench_table(const std::vector<BenchStats>& stats, bool colour)
              "USD/CALL", "USD TOTAL", "ERRORS"},
             {Align::left, Align::right, Align::right, Align::right, Align::right, Align::right, Align::right,
              Align::right, Align::right, Align::right, Align::right, Align::right});
+    // On a narrow terminal these go first (the p50s, cost and errors decide most A/B runs);
+    // the model's name is never cut.
+    t.keep_whole(0);
+    for (const std::size_t c : {7, 8, 3, 5, 6, 10}) {
+        t.drop_when_narrow(c);
+    }
     // One column of values per metric, to find its winner.
     auto column = [&](auto get) {
         std::vector<std::optional<double>> v;

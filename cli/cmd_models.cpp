@@ -199,6 +199,12 @@ int run_models(Context& ctx, const ModelsOptions& o)
     const bool colour = colour_enabled(1);
     Table t({"MODEL", "PROVIDER", "CONTEXT", "$IN/1M", "$OUT/1M", "$CACHED/1M", "KEY"},
             {Align::left, Align::left, Align::right, Align::right, Align::right, Align::right, Align::left});
+    // A cut model id is useless (dated snapshots differ at the end): on a narrow terminal
+    // the provider (already the id's prefix), the cached price and the context go first.
+    t.keep_whole(0);
+    for (const std::size_t c : {1, 5, 2}) {
+        t.drop_when_narrow(c);
+    }
     for (const auto& m : shown) {
         auto price = [&](double v) { return m.price ? format_price(v) : std::string("-"); };
         std::string key = m.key_present ? paint("yes", Colour::green, colour) : paint("no", Colour::red, colour);

@@ -1,6 +1,7 @@
 #include "cli/term.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +10,7 @@
 #include <ctime>
 #include <mutex>
 #include <random>
+#include <sstream>
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
@@ -267,6 +269,81 @@ std::pair<std::string, std::string> split_header(const std::string& h)
 
 void Table::print(std::ostream& out, bool colour) const
 {
+    std::vector<std::string> hidden;
+    print_fitted(out, colour, hidden);
+    if (!hidden.empty()) {
+        std::string names;
+        for (const auto& h : hidden) {
+            names += (names.empty() ? "" : ", ") + h;
+        }
+        // The note wraps between words: a table that fits must not end in a line that does not.
+        const std::string note =
+            "hidden to fit " + std::to_string(m_max_width) + " columns: " + names + " (--csv shows all)";
+        std::string line;
+        std::istringstream words(note);
+        for (std::string word; words >> word;) {
+            if (!line.empty() && m_max_width > 0 && display_width(line) + 1 + display_width(word) > m_max_width) {
+                out << paint(line, Colour::dim, colour) << '\n';
+                line.clear();
+            }
+            line += (line.empty() ? "" : " ") + word;
+        }
+        out << paint(line, Colour::dim, colour) << '\n';
+    }
+}
+
+void Table::print_csv(std::ostream& out) const
+{
+    auto plain = [](std::string_view s) {
+        std::string text;
+        for (std::size_t i = 0; i < s.size(); ++i) {
+            if (s[i] == '\x1b' && i + 1 < s.size() && s[i + 1] == '[') {
+                i += 2;
+                while (i < s.size() && !(s[i] >= '@' && s[i] <= '~')) {
+                    ++i;
+                }
+                continue;
+            }
+            text.push_back(s[i]);
+        }
+        return text;
+    };
+    auto name_of = [&](const std::string& h, std::size_t c) {
+        if (h.empty()) {
+            return std::string(c == 0 ? "field" : c == 1 ? "value" : "column" + std::to_string(c + 1));
+        }
+        std::string name;
+        for (const char ch : h) {
+            if (std::isalnum(static_cast<unsigned char>(ch)) != 0) {
+                name.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(ch))));
+            } else if (ch == '$') {
+                name += "usd_";
+            } else if (!name.empty() && name.back() != '_') {
+                name.push_back('_');
+            }
+        }
+        while (!name.empty() && name.back() == '_') {
+            name.pop_back();
+        }
+        return name;
+    };
+    for (std::size_t c = 0; c < m_headers.size(); ++c) {
+        out << (c > 0 ? "," : "") << csv_escape(name_of(m_headers[c], c));
+    }
+    out << '\n';
+    for (const auto& row : m_rows) {
+        if (row.empty()) {
+            continue;
+        }
+        for (std::size_t c = 0; c < row.size(); ++c) {
+            out << (c > 0 ? "," : "") << csv_escape(plain(row[c]));
+        }
+        out << '\n';
+    }
+}
+
+void Table::print_fitted(std::ostream& out, bool colour, std::vector<std::string>& hidden) const
+{
     const std::size_t n = m_headers.size();
     std::vector<std::size_t> cell_widths(n, 0);
     for (const auto& row : m_rows) {
@@ -305,7 +382,33 @@ void Table::print(std::ostream& out, bool colour) const
         mins[c] =
             m_keep[c] ? widths[c] : std::min(widths[c], std::max(display_width(top[c]), display_width(bottom[c])));
     }
+    const std::vector<std::size_t> wanted = widths;
     widths = fit_widths(std::move(widths), m_max_width, 2, std::move(mins));
+    bool number_cut = false;
+    for (std::size_t c = 0; c < n; ++c) {
+        number_cut = number_cut || (m_keep[c] && widths[c] < wanted[c]);
+    }
+    if (number_cut && !m_drop.empty() && n > 1) {
+        const std::size_t gone = m_drop.front();
+        Table narrower = *this;
+        narrower.m_headers.erase(narrower.m_headers.begin() + static_cast<std::ptrdiff_t>(gone));
+        narrower.m_align.erase(narrower.m_align.begin() + static_cast<std::ptrdiff_t>(gone));
+        narrower.m_keep.erase(narrower.m_keep.begin() + static_cast<std::ptrdiff_t>(gone));
+        for (auto& row : narrower.m_rows) {
+            if (!row.empty()) {
+                row.erase(row.begin() + static_cast<std::ptrdiff_t>(gone));
+            }
+        }
+        narrower.m_drop.clear();
+        for (std::size_t i = 1; i < m_drop.size(); ++i) {
+            if (m_drop[i] != gone) {
+                narrower.m_drop.push_back(m_drop[i] > gone ? m_drop[i] - 1 : m_drop[i]);
+            }
+        }
+        hidden.push_back(m_headers[gone]);
+        narrower.print_fitted(out, colour, hidden);
+        return;
+    }
     auto print_row = [&](const std::vector<std::string>& cells, bool header) {
         std::string line;
         for (std::size_t c = 0; c < cells.size(); ++c) {

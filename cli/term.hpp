@@ -42,13 +42,24 @@ public:
     /// Column `c` is cut only when cutting every other column is not enough (right-aligned
     /// columns, numbers, are kept whole by default).
     void keep_whole(std::size_t c) { m_keep.at(c) = true; }
+    /// Column `c` is left out (with a note under the table) when the row would otherwise
+    /// have to cut a number; columns marked first go first.
+    void drop_when_narrow(std::size_t c) { m_drop.push_back(c); }
     std::size_t rows() const { return m_rows.size(); }
+    /// The table as CSV: a header line of snake_case names ("TTFT P50 ms" -> ttft_p50_ms,
+    /// an empty header -> field/value), every row, no rules, no colour codes.
+    void print_csv(std::ostream& out) const;
 
 private:
+    /// Prints the table, or, when a number would be cut and a column may be dropped, the
+    /// table without it (its header added to `hidden`).
+    void print_fitted(std::ostream& out, bool colour, std::vector<std::string>& hidden) const;
+
     std::vector<std::string> m_headers;
     std::vector<Align> m_align;
     std::vector<std::vector<std::string>> m_rows;  ///< an empty row is a rule
     std::vector<bool> m_keep;                      ///< columns cut only as a last resort
+    std::vector<std::size_t> m_drop;               ///< columns left out on a narrow terminal, in order
     std::size_t m_max_width = 0;
 };
 

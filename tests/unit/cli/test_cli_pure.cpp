@@ -102,6 +102,42 @@ TEST_CASE("table columns line up by display width, numbers right-aligned, no tra
     CHECK(lines[4] == std::string(38, '-'));
 }
 
+TEST_CASE("a table as CSV: snake_case headers, no colour, quoted cells, no rules")
+{
+    Table t({"MODEL", "TTFT P50 ms", "$IN/1M", ""});
+    t.add_row({"a,b", paint("7", Colour::red, true), "say \"hi\"", "x"});
+    t.add_rule();
+    t.add_row({"TOTAL", "8", "", ""});
+    std::ostringstream out;
+    t.print_csv(out);
+    CHECK(out.str() == "model,ttft_p50_ms,usd_in_1m,column4\n\"a,b\",7,\"say \"\"hi\"\"\",x\nTOTAL,8,,\n");
+}
+
+TEST_CASE("a table too wide for the terminal leaves out its droppable columns, in order, before it cuts a number")
+{
+    Table t({"MODEL", "A", "B", "C"}, {Align::left, Align::right, Align::right, Align::right});
+    t.add_row({"model-name", "123456789012", "223456789012", "323456789012"});
+    t.keep_whole(0);
+    t.drop_when_narrow(2);
+    t.drop_when_narrow(1);
+    auto printed = [&](std::size_t width) {
+        t.set_max_width(width);
+        std::ostringstream out;
+        t.print(out);
+        return lines_of(out.str());
+    };
+    CHECK(printed(52).size() == 2);  // fits: nothing left out
+    const auto narrow = printed(50);
+    REQUIRE(narrow.size() == 3);
+    CHECK(narrow[1] == "model-name  123456789012  323456789012");
+    CHECK(narrow[2] == "hidden to fit 50 columns: B (--csv shows all)");
+    const auto narrower = printed(26);
+    REQUIRE(narrower.size() >= 3);
+    CHECK(narrower[1] == "model-name  323456789012");
+    CHECK(narrower[2] == "hidden to fit 26 columns:");
+    CHECK(narrower[3] == "B, A (--csv shows all)");
+}
+
 TEST_CASE("display width ignores colour codes and counts wide characters twice")
 {
     CHECK(display_width("abc") == 3);
