@@ -22,6 +22,7 @@ namespace fs = std::filesystem;
 
 struct ConfigOptions {
     bool json = false;
+    bool csv = false;
 };
 
 std::string file_text(const fs::path& path)
@@ -58,13 +59,17 @@ int run_show(Context& ctx, const ConfigOptions& o)
         std::cout << out.dump(2) << '\n';
         return 0;
     }
-    const bool colour = colour_enabled(1);
-    std::cout << "# " << cfg.config_path.string() << '\n';
+    const bool colour = colour_enabled(1) && !o.csv;
     Table t({"KEY", "VALUE", "SOURCE"});
     for (const auto& v : values) {
         t.add_row({v.key, v.value, v.source == "default" ? paint(v.source, Colour::dim, colour) : v.source});
     }
-    t.print(std::cout, colour);
+    if (o.csv) {
+        t.print_csv(std::cout);
+    } else {
+        std::cout << "# " << cfg.config_path.string() << '\n';
+        t.print(std::cout, colour);
+    }
     for (const auto& e : ctx.config_errors()) {
         std::cerr << "aigw: error: " << e << '\n';
     }
@@ -192,7 +197,8 @@ void add_config_command(CLI::App& app, Context& ctx)
     };
     cmd->add_subcommand("path", "Print where the config file is")->callback(optional([&ctx] { return run_path(ctx); }));
     auto* show = cmd->add_subcommand("show", "The effective config: defaults, file and env, secrets masked");
-    show->add_flag("--json", o->json, "Print JSON");
+    auto* show_json = show->add_flag("--json", o->json, "Print JSON");
+    show->add_flag("--csv", o->csv, "Print CSV (key,value,source)")->excludes(show_json);
     show->callback(optional([&ctx, o] { return run_show(ctx, *o); }));
     auto* check = cmd->add_subcommand("check", "Report every problem of the config file (exit 1 on errors)");
     check->add_flag("--json", o->json, "Print JSON");

@@ -102,6 +102,7 @@ namespace {
 struct KeysOptions {
     std::string provider;
     bool json = false;
+    bool csv = false;
     bool names = false;  ///< `keys list --names`: the providers that take a key, for completion
     // virtual keys
     std::string id_or_name;
@@ -316,7 +317,24 @@ int run_list(Context& ctx, const KeysOptions& o)
     } else {
         keys = std::move(*listed);
     }
-    if (o.json) {
+    if (o.csv) {
+        // One CSV for both kinds, a `kind` column apart; empty cells where a kind has no value.
+        Table t({"KIND", "NAME", "ID", "STATUS", "SOURCE", "KEY", "RPM", "TPM", "BUDGET USD", "BUDGET PERIOD",
+                 "SPENT USD", "MODELS", "EXPIRES"});
+        for (const auto& p : provider_json) {
+            const std::string source = p.value("source", "none");
+            t.add_row({"provider", p.value("provider", ""), "", source == "none" ? "unset" : "set",
+                       source == "env" ? "env " + p.value("env", "") : source,
+                       p["key"].is_string() ? p["key"].get<std::string>() : ""});
+        }
+        for (const auto& k : keys) {
+            auto number = [](std::int64_t n) { return n > 0 ? std::to_string(n) : std::string(); };
+            t.add_row({"virtual", k.name, k.id, k.status, "", "", number(k.rpm), number(k.tpm),
+                       k.budget_usd ? format_fixed(*k.budget_usd, 6) : "", k.budget_usd ? k.budget_period : "",
+                       format_fixed(spent_of(k), 6), models_of(k), k.expires_ms > 0 ? date_of(k.expires_ms) : ""});
+        }
+        t.print_csv(std::cout);
+    } else if (o.json) {
         nlohmann::json virtual_json = nlohmann::json::array();
         for (const auto& k : keys) {
             virtual_json.push_back(k.raw);
@@ -463,8 +481,11 @@ void add_keys_command(CLI::App& app, Context& ctx)
     set->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_set(ctx, *o); }; });
     auto* list = cmd->add_subcommand("list", "Show the provider keys (and where they come from) and the virtual keys");
     auto* list_json = list->add_flag("--json", o->json, "Print JSON");
+    auto* list_csv =
+        list->add_flag("--csv", o->csv, "Print CSV, both kinds in one table (a kind column)")->excludes(list_json);
     list->add_flag("--names", o->names, "Print only the names of the providers that take a key (for shell completion)")
-        ->excludes(list_json);
+        ->excludes(list_json)
+        ->excludes(list_csv);
     list->callback([&ctx, o] { ctx.action = [&ctx, o] { return run_list(ctx, *o); }; });
     auto* unset = cmd->add_subcommand("unset", "Remove a stored provider key");
     unset->add_option("provider", o->provider, "Provider name")->required();

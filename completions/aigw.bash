@@ -115,14 +115,15 @@ _aigw() {
             case "$sub" in
                 "") opts="set list unset create show revoke --help" ;;
                 set|unset) opts="$(_aigw_key_providers) --help" ;;
-                list) opts="--json --names --help" ;;
+                list) opts="--json --csv --names --help" ;;
                 show|revoke) opts="--json --help" ;;
                 create) opts="--name --rpm --tpm --budget --models --expires --json --help" ;;
             esac ;;
         config)
             case "$sub" in
                 "") opts="path show check edit --help" ;;
-                show|check) opts="--json --help" ;;
+                show) opts="--json --csv --help" ;;
+                check) opts="--json --help" ;;
                 *) opts="--help" ;;
             esac ;;
         completions)

@@ -119,6 +119,7 @@ complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subco
 complete -c aigw -n "__fish_seen_subcommand_from keys; and not __fish_seen_subcommand_from $aigw_keys_cmds" -a revoke -d 'Revoke a virtual key'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from list show revoke create" -l json -d 'Print JSON'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from list" -l names -d 'Print only the providers that take a key'
+complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from list" -l csv -d 'Print CSV'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from create" -l name -r -d 'Name of the key'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from create" -l rpm -r -d 'Requests per minute'
 complete -c aigw -n "__fish_seen_subcommand_from keys; and __fish_seen_subcommand_from create" -l tpm -r -d 'Tokens per minute'
@@ -140,6 +141,7 @@ complete -c aigw -n "__fish_seen_subcommand_from config; and not __fish_seen_sub
 complete -c aigw -n "__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from $aigw_config_cmds" -a check -d 'Report every problem'
 complete -c aigw -n "__fish_seen_subcommand_from config; and not __fish_seen_subcommand_from $aigw_config_cmds" -a edit -d 'Open in $EDITOR, then check'
 complete -c aigw -n "__fish_seen_subcommand_from config; and __fish_seen_subcommand_from show check" -l json -d 'Print JSON'
+complete -c aigw -n "__fish_seen_subcommand_from config; and __fish_seen_subcommand_from show" -l csv -d 'Print CSV'
 
 # completions, help
 complete -c aigw -n "not __fish_seen_subcommand_from $aigw_commands" -a completions -d 'Print the completion script'

@@ -23,6 +23,8 @@ if [ "$want_tests" = 1 ]; then
   pkgs+=(clang-16 libfuzzer-16-dev libclang-rt-16-dev)
   # tests/check_format.sh: the tree's .clang-format is written for clang-format 14.
   pkgs+=(clang-format)
+  # The shell completions are tested in the shells they are written for.
+  pkgs+=(zsh fish)
   # The SDK tests run on Node.js; use the machine's node if it has one (it may come
   # from elsewhere than Debian), else Debian's.
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)

@@ -442,6 +442,57 @@ TEST_CASE("aigw cli output: bash completes model names without a daemon and ever
     CHECK(complete("aigw rn", 1).find_first_not_of("\n") == std::string::npos);
 }
 
+TEST_CASE("aigw cli output: zsh and fish complete model names, providers for keys set, and the new flags")
+{
+    const auto dir = aigw::test::make_temp_dir("out-completion-shells");
+    auto env = alone_env(dir);
+    std::ofstream(dir / "config.toml") << "[providers.mylab]\ntype = \"openai\"\n"
+                                          "base_url = \"http://127.0.0.1:9/v1\"\napi_key_env = \"MYLAB_API_KEY\"\n";
+    const std::string bin_dir = std::filesystem::path(AIGW_PATH).parent_path().string();
+    env["PATH"] = bin_dir + ":/usr/bin:/bin";
+    for (const char* shell : {"/usr/bin/zsh", "/usr/bin/fish"}) {
+        REQUIRE_MESSAGE(std::filesystem::exists(shell), shell << " is missing: bash packaging/install-deps.sh --test");
+    }
+    // zsh: the file parses, and its model and provider functions offer what aigw knows. The
+    // completion system's builtins are stubbed: _describe prints the array it was given.
+    const std::string file = (dir / "_aigw").string();
+    auto zsh = run_command({"/usr/bin/zsh", "-f", "-c",
+                            "aigw completions zsh > " + file + " && zsh -n " + file +
+                                " && _arguments() { :; } && _describe() { print -rl -- ${(P)2}; } && source " + file +
+                                " && print -r -- '== models' && _aigw_models && print -r -- '== providers' && "
+                                "_aigw_providers"},
+                           env);
+    INFO(zsh.err);
+    REQUIRE(zsh.exit_code == 0);
+    const auto models_at = zsh.out.find("== models\n");
+    const auto providers_at = zsh.out.find("== providers\n");
+    REQUIRE(models_at != std::string::npos);
+    REQUIRE(providers_at != std::string::npos);
+    const std::string zsh_models = zsh.out.substr(models_at, providers_at - models_at);
+    const std::string zsh_providers = zsh.out.substr(providers_at);
+    CHECK(zsh_models.find("\nopenai/gpt-4o-mini\n") != std::string::npos);
+    CHECK(zsh_providers.find("\nmylab\n") != std::string::npos);
+    CHECK(zsh_providers.find("\nanthropic\n") != std::string::npos);
+    CHECK(zsh_providers.find("\nmock\n") == std::string::npos);
+
+    // fish: `complete -C` asks the real completion engine.
+    auto fish = [&](const std::string& line) {
+        auto r = run_command(
+            {"/usr/bin/fish", "--no-config", "-c", "aigw completions fish | source; and complete -C '" + line + "'"},
+            env);
+        INFO(r.err);
+        CHECK(r.exit_code == 0);
+        return r.out;
+    };
+    CHECK(fish("aigw run -m gemini/").find("gemini/gemini-2.5-flash\t") != std::string::npos);
+    const std::string providers = fish("aigw keys set ");
+    CHECK(providers.find("mylab") != std::string::npos);
+    CHECK(providers.find("openai") != std::string::npos);
+    CHECK(fish("aigw keys list --").find("--csv") != std::string::npos);
+    CHECK(fish("aigw config show --").find("--csv") != std::string::npos);
+    CHECK_FALSE(std::filesystem::exists(dir / "data" / "aigwd.json"));  // no daemon was started
+}
+
 TEST_CASE("aigw cli output: models --csv has the table's rows, numbers as numbers and the default marked once")
 {
     Daemon d(nullptr);
@@ -465,4 +516,86 @@ TEST_CASE("aigw cli output: models --csv has the table's rows, numbers as number
     }
     CHECK(defaults == 1);
     CHECK(run_command({AIGW_PATH, "models", "--csv", "--json"}, env).exit_code == 2);
+}
+
+TEST_CASE("aigw cli output: on an 80-column terminal bench and models leave out columns instead of cutting numbers")
+{
+    Daemon d(nullptr);
+    auto env = out_env(d);
+    {
+        PtySession t({AIGW_PATH, "bench", "mock/echo", "mock/a-model-with-a-long-name", "-p", "hi"}, env, 80);
+        CHECK(t.finish() == 0);
+        INFO(t.screen());
+        const std::string screen = t.screen();
+        // Every row fits (the progress bar redraws its line with \r), the model names are
+        // whole, and the note says what was left out.
+        for (auto line : lines_of(screen)) {
+            line = line.substr(line.rfind('\r') == std::string::npos ? 0 : line.rfind('\r') + 1);
+            CHECK(columns(line) <= 80);
+        }
+        CHECK(screen.find("mock/a-model-with-a-long-name ") != std::string::npos);
+        CHECK(screen.find("…") == std::string::npos);
+        CHECK(screen.find("hidden to fit 80 columns: IN/CALL, OUT/CALL") != std::string::npos);
+        CHECK(screen.find("USD/CALL") != std::string::npos);
+    }
+    {
+        // At 160 columns nothing is left out.
+        PtySession t({AIGW_PATH, "bench", "mock/echo", "mock/a-model-with-a-long-name", "-p", "hi"}, env, 160);
+        CHECK(t.finish() == 0);
+        CHECK(t.screen().find("hidden to fit") == std::string::npos);
+        CHECK(t.screen().find("IN/CALL") != std::string::npos);
+    }
+    {
+        PtySession t({AIGW_PATH, "models", "--all"}, env, 80);
+        CHECK(t.finish() == 0);
+        INFO(t.screen());
+        const auto lines = lines_of(t.screen());
+        const auto blank = std::find(lines.begin(), lines.end(), "");  // the table ends there
+        for (auto it = lines.begin(); it != blank; ++it) {
+            CHECK(columns(*it) <= 80);
+        }
+        // Dated snapshots differ only at the end of their ids: they are whole.
+        CHECK(t.screen().find("anthropic/claude-3-5-haiku-20241022 ") != std::string::npos);
+        CHECK(t.screen().find("hidden to fit 80 columns: PROVIDER") != std::string::npos);
+    }
+}
+
+TEST_CASE("aigw cli output: keys list --csv holds both kinds of key, config show --csv every value")
+{
+    Daemon d(nullptr);
+    auto env = out_env(d);
+    REQUIRE(run_command({AIGW_PATH, "keys", "create", "--name", "ci-bot", "--rpm", "30", "--budget", "2/day"}, env)
+                .exit_code == 0);
+    env["OPENAI_API_KEY"] = "sk-test-csv-0123456789abcdef";
+    auto csv = run_command({AIGW_PATH, "keys", "list", "--csv"}, env);
+    REQUIRE_MESSAGE(csv.exit_code == 0, csv.err);
+    const auto lines = lines_of(csv.out);
+    REQUIRE(lines.size() >= 3);
+    CHECK(lines[0] == "kind,name,id,status,source,key,rpm,tpm,budget_usd,budget_period,spent_usd,models,expires");
+    bool openai = false;
+    bool bot = false;
+    for (std::size_t i = 1; i < lines.size(); ++i) {
+        INFO(lines[i]);
+        CHECK(std::count(lines[i].begin(), lines[i].end(), ',') == 12);
+        CHECK(lines[i].find("0123456789abcdef") == std::string::npos);  // masked, as in the table
+        if (lines[i].starts_with("provider,openai,,set,env OPENAI_API_KEY,")) {
+            openai = true;
+        }
+        if (lines[i].starts_with("virtual,ci-bot,vk_")) {
+            bot = true;
+            CHECK(lines[i].find(",active,,,30,,2.000000,day,0.000000,*,") != std::string::npos);
+        }
+    }
+    CHECK(openai);
+    CHECK(bot);
+    CHECK(run_command({AIGW_PATH, "keys", "list", "--csv", "--json"}, env).exit_code == 2);
+
+    auto config = run_command({AIGW_PATH, "config", "show", "--csv"}, env);
+    REQUIRE_MESSAGE(config.exit_code == 0, config.err);
+    const auto config_lines = lines_of(config.out);
+    REQUIRE(config_lines.size() > 10);
+    CHECK(config_lines[0] == "key,value,source");
+    CHECK(std::any_of(config_lines.begin(), config_lines.end(),
+                      [](const std::string& l) { return l.starts_with("server.port,"); }));
+    CHECK(std::find(config_lines.begin(), config_lines.end(), "routing.retries,2,default") != config_lines.end());
 }
