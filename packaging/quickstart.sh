@@ -44,13 +44,15 @@ echo >&2
 echo "==> aigw cost (today)" >&2
 aigw cost
 echo >&2
-cat >&2 <<TXT
-aigwd is running on 127.0.0.1:${port:-4141}. Next:
-  aigw chat -m $model           talk to it (Ctrl-C stops an answer, /exit leaves)
-  echo "hi" | aigw run          pipe prompts from scripts
-  OPENAI_BASE_URL=http://127.0.0.1:${port:-4141}/v1 OPENAI_API_KEY=\$(cat $key_file)  your SDK, unchanged
-  aigw daemon stop              stop the daemon
-TXT
+{
+  echo "aigwd is running on 127.0.0.1:${port:-4141}. Next:"
+  # One column for the descriptions, whatever the model's name is.
+  printf '  %-28s  %s\n' "aigw chat -m $model" "talk to it (Ctrl-C stops an answer, /exit leaves)" \
+    'echo "hi" | aigw run' "pipe prompts from scripts" \
+    "aigw daemon stop" "stop the daemon"
+  echo "  your SDK, unchanged:"
+  echo "    OPENAI_BASE_URL=http://127.0.0.1:${port:-4141}/v1 OPENAI_API_KEY=\$(cat $key_file)"
+} >&2
 if [ -t 0 ] && [ -t 1 ] && [ -z "${CI:-}" ]; then
   exec aigw chat -m "$model"
 fi
