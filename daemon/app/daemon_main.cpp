@@ -116,6 +116,7 @@ int daemon_main(int argc, char** argv)
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);  // reload the config file, as `aigw daemon reload` and `systemctl reload` do
     pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 
@@ -146,10 +147,27 @@ int daemon_main(int argc, char** argv)
               << conf.data_dir.string() << ")\n";
 
     std::thread signal_thread([&gw, sigs] {
-        int sig = 0;
-        sigwait(&sigs, &sig);
-        std::cerr << "aigwd: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down\n";
-        (*gw)->stop();
+        for (;;) {
+            int sig = 0;
+            sigwait(&sigs, &sig);
+            if (sig == SIGHUP) {
+                auto r = (*gw)->reload();
+                if (!r) {
+                    std::cerr << "aigwd: SIGHUP: the config file has errors; nothing changed:\n" << r.error() << "\n";
+                    continue;
+                }
+                std::string waits;
+                for (const auto& k : r->needs_restart) {
+                    waits += (waits.empty() ? "" : ", ") + k;
+                }
+                std::cerr << "aigwd: SIGHUP: config reloaded (" << r->applied.size() << " applied"
+                          << (waits.empty() ? std::string() : "; waiting for a restart: " + waits) << ")\n";
+                continue;
+            }
+            std::cerr << "aigwd: " << (sig == SIGINT ? "SIGINT" : "SIGTERM") << ", shutting down\n";
+            (*gw)->stop();
+            return;
+        }
     });
     (*gw)->serve();
     (*gw)->stop();      // also when serve() returned on its own

@@ -6,6 +6,7 @@
 
 #include <doctest/doctest.h>
 
+#include <csignal>
 #include <sys/stat.h>
 
 #include <fstream>
@@ -164,6 +165,47 @@ TEST_CASE("aigw daemon reload sends requests to a changed base_url and names wha
     // Against the last file loaded (the second one): the alias and the port are gone.
     CHECK(doc["applied"].size() == 2);
     CHECK(doc["needs_restart"] == json::array({"server.port"}));
+}
+
+TEST_CASE("SIGHUP reloads the config as aigw daemon reload does (systemctl reload); a broken file changes nothing")
+{
+    FakeUpstream first;
+    FakeUpstream second;
+    DaemonOptions o;
+    o.env = {{"OPENAI_API_KEY", "sk-test-sighup"}};
+    o.config_toml = "[providers.openai]\nbase_url = \"" + first.base() + "/v1\"\n";
+    Daemon d(nullptr, o);
+    const fs::path file = d.env().at("AIGW_CONFIG");
+    auto wait_for_requests = [&](FakeUpstream& up, int n) {
+        // The signal is handled on the daemon's signal thread: poll until it took effect.
+        for (int i = 0; i < 100; ++i) {
+            auto r = d.post("/v1/chat/completions", chat_body("openai/gpt-4o-mini"));
+            REQUIRE(r);
+            REQUIRE(r->status == 200);
+            if (chat_requests(up) >= n) {
+                return true;
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+        return false;
+    };
+    REQUIRE(wait_for_requests(first, 1));
+
+    std::ofstream(file) << "[providers.openai]\nbase_url = \"" << second.base() << "/v1\"\n";
+    REQUIRE(::kill(d.process().pid(), SIGHUP) == 0);
+    CHECK(wait_for_requests(second, 1));
+    const int first_count = chat_requests(first);
+
+    // A broken file: the daemon keeps serving with the config it had.
+    std::ofstream(file) << "[routing]\nretries = \"one\"\n[providers.openai]\nbase_url = \"" << first.base()
+                        << "/v1\"\n";
+    REQUIRE(::kill(d.process().pid(), SIGHUP) == 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    auto r = d.post("/v1/chat/completions", chat_body("openai/gpt-4o-mini"));
+    REQUIRE(r);
+    CHECK(r->status == 200);
+    CHECK(chat_requests(first) == first_count);
+    CHECK(d.process().alive());
 }
 
 TEST_CASE("aigw daemon start shows start-up warnings; restart checks the config before stopping anything")
