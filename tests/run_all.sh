@@ -36,6 +36,9 @@ bash tests/sdk/run.sh "$build" | tee "$build/sdk.log" || status=1
 echo "==> promptfoo (npm, openai:responses providers)" >&2
 bash tests/clients/run.sh "$build" | tee "$build/clients.log" || status=1
 
+echo "==> package (.deb from CPack: dpkg -i, the system unit's command as its user, purge)" >&2
+bash tests/packaging/test_deb.sh "$build" | tee "$build/package.log" || status=1
+
 # Fuzzing: every pure parser and translator, each for a bounded time from the fixtures'
 # seed corpus; an input that crashes is kept under tests/fixtures/fuzz-regressions/.
 fuzz_seconds="${AIGW_FUZZ_SECONDS:-25}"
@@ -60,8 +63,10 @@ sdk_pass=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$build/sdk.log" | tail -1)
 sdk_fail=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$build/sdk.log" | tail -1)
 clients_pass=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$build/clients.log" | tail -1)
 clients_fail=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$build/clients.log" | tail -1)
-passed=$(( ${ct_pass:-0} + ${sdk_pass:-0} + ${clients_pass:-0} + fuzz_pass ))
-failed=$(( ${ct_fail:-0} + ${sdk_fail:-0} + ${clients_fail:-0} + fuzz_fail + format_fail ))
+package_pass=$(sed -n 's/^# pass \([0-9]*\)/\1/p' "$build/package.log" | tail -1)
+package_fail=$(sed -n 's/^# fail \([0-9]*\)/\1/p' "$build/package.log" | tail -1)
+passed=$(( ${ct_pass:-0} + ${sdk_pass:-0} + ${clients_pass:-0} + ${package_pass:-0} + fuzz_pass ))
+failed=$(( ${ct_fail:-0} + ${sdk_fail:-0} + ${clients_fail:-0} + ${package_fail:-0} + fuzz_fail + format_fail ))
 if [ "$status" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi
 echo "summary: $passed passed, $failed failed"
 exit "$status"
