@@ -117,6 +117,19 @@ std::expected<std::string, std::string> load_or_create_gateway_key(const std::fi
     return key;
 }
 
+nlohmann::json not_ready_reasons(bool stopping, std::size_t ledger_depth, std::size_t ledger_capacity)
+{
+    nlohmann::json reasons = nlohmann::json::array();
+    if (stopping) {
+        reasons.push_back("shutting down");
+    }
+    if (ledger_capacity > 0 && ledger_depth * 10 >= ledger_capacity * 9) {
+        reasons.push_back("the ledger writer is behind: " + std::to_string(ledger_depth) + " of " +
+                          std::to_string(ledger_capacity) + " rows queued");
+    }
+    return reasons;
+}
+
 std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Config cfg, config::Env env)
 {
     std::unique_ptr<Gateway> g(new Gateway());
@@ -175,6 +188,19 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     routes.add("GET", "/health", [](http::Request&, http::Responder& out) -> asio::awaitable<void> {
         http::Response res;
         res.set_content(nlohmann::json({{"status", "ok"}, {"version", AIGW_VERSION}, {"pid", ::getpid()}}).dump());
+        co_await out.send(std::move(res));
+    });
+    // For a load balancer: /health says the process answers; /ready whether to send it
+    // traffic. Not ready while stopping (SIGTERM's grace period) or when the ledger writer
+    // is so far behind that new requests would wait for room in its queue. A provider
+    // being down is not a reason: fallbacks and other instances are no better off.
+    routes.add("GET", "/ready", [self](http::Request&, http::Responder& out) -> asio::awaitable<void> {
+        const nlohmann::json reasons =
+            not_ready_reasons(self->m_stopping.load(), self->m_ledger->queue_depth(), self->m_ledger->queue_capacity());
+        http::Response res;
+        res.status = reasons.empty() ? 200 : 503;
+        res.set_content(reasons.empty() ? nlohmann::json({{"status", "ready"}}).dump()
+                                        : nlohmann::json({{"status", "not_ready"}, {"reasons", reasons}}).dump());
         co_await out.send(std::move(res));
     });
     routes.add("GET", "/", hello);
@@ -314,6 +340,7 @@ void Gateway::serve()
 
 void Gateway::stop()
 {
+    m_stopping.store(true);
     if (m_server) {
         m_server->stop();
     }

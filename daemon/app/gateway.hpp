@@ -16,6 +16,9 @@
 
 namespace aigw::daemon::app {
 
+/// Why GET /ready answers 503 (empty: ready): stopping, or the ledger queue 90% full.
+nlohmann::json not_ready_reasons(bool stopping, std::size_t ledger_depth, std::size_t ledger_capacity);
+
 class Gateway {
 public:
     /// Takes ownership of the loaded config; opens the ledger. Errors say what to fix.
@@ -72,6 +75,7 @@ private:
     std::unique_ptr<http::Server> m_server;
     int m_port = 0;
     std::atomic<bool> m_shut_down{false};
+    std::atomic<bool> m_stopping{false};  ///< stop() was called: /ready answers 503
 };
 
 /// Reads the gateway key from AIGW_API_KEY or the key file, creating the file (0600) on first start.

@@ -196,6 +196,8 @@ public:
     bool try_record(LedgerRow&& row);
     /// Rows recorded and not yet committed.
     std::size_t queue_depth() const;
+    /// Rows the queue holds before record() waits.
+    std::size_t queue_capacity() const { return m_capacity; }
     /// How long the oldest row not yet committed has waited since it was recorded (zero
     /// when every row is committed): the writer's lag behind the request path.
     std::chrono::milliseconds lag() const;

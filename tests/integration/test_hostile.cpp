@@ -212,6 +212,20 @@ TEST_CASE("a Host that is not a localhost name is refused (DNS rebinding), local
     CHECK(status_of(r) == 200);
 }
 
+TEST_CASE("/health and /ready answer a load balancer without a key; /ready says ready as JSON")
+{
+    FakeUpstream up;
+    Daemon d(&up);
+    auto r = raw(d.port(), "GET /ready HTTP/1.1\r\nHost: localhost\r\n\r\n", "}");
+    CHECK(status_of(r) == 200);
+    CHECK(json::parse(body_of(r), nullptr, false) == json{{"status", "ready"}});
+    r = raw(d.port(), "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n", "}");
+    CHECK(status_of(r) == 200);
+    CHECK(json::parse(body_of(r), nullptr, false)["status"] == "ok");
+    r = raw(d.port(), "GET /ready HTTP/1.1\r\nHost: evil.example\r\n\r\n", "}");
+    CHECK(status_of(r) == 403);
+}
+
 TEST_CASE("a body over the limit is refused with 413 before it is read, chunked too; huge headers get 431")
 {
     FakeUpstream up;
