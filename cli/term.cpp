@@ -193,12 +193,8 @@ std::vector<std::size_t> fit_widths(std::vector<std::size_t> widths, std::size_t
     return widths;
 }
 
-std::string truncate_to_width(std::string_view s, std::size_t width)
+std::string strip_colour(std::string_view s)
 {
-    if (display_width(s) <= width) {
-        return std::string(s);
-    }
-    // Drop ANSI escapes, then keep whole UTF-8 characters up to width - 1, then "…".
     std::string plain;
     for (std::size_t i = 0; i < s.size(); ++i) {
         if (s[i] == '\x1b' && i + 1 < s.size() && s[i + 1] == '[') {
@@ -210,6 +206,16 @@ std::string truncate_to_width(std::string_view s, std::size_t width)
         }
         plain.push_back(s[i]);
     }
+    return plain;
+}
+
+std::string truncate_to_width(std::string_view s, std::size_t width)
+{
+    if (display_width(s) <= width) {
+        return std::string(s);
+    }
+    // Drop ANSI escapes, then keep whole UTF-8 characters up to width - 1, then "…".
+    const std::string plain = strip_colour(s);
     std::string out;
     std::size_t used = 0;
     for (std::size_t i = 0; i < plain.size();) {
@@ -294,20 +300,6 @@ void Table::print(std::ostream& out, bool colour) const
 
 void Table::print_csv(std::ostream& out) const
 {
-    auto plain = [](std::string_view s) {
-        std::string text;
-        for (std::size_t i = 0; i < s.size(); ++i) {
-            if (s[i] == '\x1b' && i + 1 < s.size() && s[i + 1] == '[') {
-                i += 2;
-                while (i < s.size() && !(s[i] >= '@' && s[i] <= '~')) {
-                    ++i;
-                }
-                continue;
-            }
-            text.push_back(s[i]);
-        }
-        return text;
-    };
     auto name_of = [&](const std::string& h, std::size_t c) {
         if (h.empty()) {
             return std::string(c == 0 ? "field" : c == 1 ? "value" : "column" + std::to_string(c + 1));
@@ -336,7 +328,7 @@ void Table::print_csv(std::ostream& out) const
             continue;
         }
         for (std::size_t c = 0; c < row.size(); ++c) {
-            out << (c > 0 ? "," : "") << csv_escape(plain(row[c]));
+            out << (c > 0 ? "," : "") << csv_escape(strip_colour(row[c]));
         }
         out << '\n';
     }

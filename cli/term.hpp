@@ -69,6 +69,8 @@ private:
 std::vector<std::size_t> fit_widths(std::vector<std::size_t> widths, std::size_t max_total, std::size_t gap = 2,
                                     std::vector<std::size_t> mins = {});
 
+/// `s` without its ANSI colour codes.
+std::string strip_colour(std::string_view s);
 /// `s` cut to `width` display columns, ending in "…" when cut; colour codes are dropped
 /// from a cut cell.
 std::string truncate_to_width(std::string_view s, std::size_t width);
