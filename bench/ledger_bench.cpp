@@ -3,6 +3,11 @@
 // of it. A benchmark, not a test: it prints numbers and asserts nothing.
 //
 //   bench-ledger --db PATH [--rows N] [--days D] [--skip-build] [--writer-only] [--prune-days N]
+//   bench-ledger --db PATH --bodies N
+//
+// --bodies N writes N conversations of 20 turns with body logging on (each turn's request
+// carries the whole conversation so far, as chat clients send it) and prints the writer's
+// rows/s and the file's bytes per row, then a search when the ledger has one.
 //
 // The rows are shaped like real traffic rather than uniform noise: 20 keys, each with a
 // surface and three favourite models out of 30 (70/20/10), 6 providers, a tag on one row in
@@ -18,6 +23,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <functional>
 #include <iostream>
 #include <random>
@@ -208,6 +214,86 @@ void prune_bench(L& ledger, std::int64_t now, int prune_days)
     }
 }
 
+/// A sentence of `words` words from a small vocabulary (deterministic per rng).
+std::string sentence(std::mt19937_64& rng, int words)
+{
+    static constexpr std::string_view k_vocabulary[] = {
+        "the",     "refund", "policy", "order",   "shipping", "customer", "account", "invoice", "please",
+        "thanks",  "could",  "you",    "explain", "why",      "delivery", "arrived", "late",    "and",
+        "billing", "charge", "twice",  "support", "ticket",   "number",   "status",  "update",  "when"};
+    std::uniform_int_distribution<std::size_t> pick(0, std::size(k_vocabulary) - 1);
+    std::string out;
+    for (int w = 0; w < words; ++w) {
+        out += (w == 0 ? "" : " ") + std::string(k_vocabulary[pick(rng)]);
+    }
+    return out;
+}
+
+/// Body logging: `conversations` chats of 20 turns; turn t's request holds a system prompt
+/// and t user messages with t-1 assistant answers (about 60 words each), its response the
+/// t-th answer. A template so that the same file compiles against a ledger without search.
+template <typename L>
+void bodies_bench(const std::string& db, int conversations)
+{
+    constexpr int k_turns = 20;
+    std::mt19937_64 rng(7);
+    std::int64_t recorded = 0;
+    std::int64_t body_bytes = 0;
+    {
+        auto ledger = open_or_die(db);
+        const std::int64_t now = wall_ms();
+        const auto start = Clock::now();
+        const double cpu_start = cpu_ms();
+        for (int c = 0; c < conversations; ++c) {
+            std::string messages =
+                R"({"role":"system","content":"You are the support agent of shop )" + std::to_string(c) + R"(."})";
+            for (int t = 1; t <= k_turns; ++t) {
+                messages += R"(,{"role":"user","content":")" + sentence(rng, 40) + R"("})";
+                LedgerRow row;
+                row.ts_ms = now - (conversations - c) * 60'000 + t;
+                row.request_id = "req_" + std::to_string(c) + "_" + std::to_string(t);
+                row.key_id = "default";
+                row.surface = "openai.chat";
+                row.requested_model = row.served_model = "openai/gpt-4o-mini";
+                row.provider = "openai";
+                row.status = 200;
+                row.request_body = R"({"model":"gpt-4o-mini","messages":[)" + messages + R"(],"temperature":0.2})";
+                const std::string answer = sentence(rng, 60);
+                row.response_body = answer;
+                body_bytes += static_cast<std::int64_t>(row.request_body.size() + row.response_body.size());
+                messages += R"(,{"role":"assistant","content":")" + answer + R"("})";
+                ledger->record(std::move(row));
+                ++recorded;
+            }
+        }
+        ledger->flush();
+        const double ms = since_ms(start);
+        report(
+            "bodies: build (record+flush)", ms,
+            std::to_string(recorded) + " rows, " +
+                std::to_string(static_cast<long long>(static_cast<double>(recorded) * 1000 / ms)) + " rows/s, " +
+                std::to_string(static_cast<long long>(static_cast<double>(recorded) * 1000 / (cpu_ms() - cpu_start))) +
+                " rows per CPU-second, " + std::to_string(body_bytes / recorded) + " body bytes per row sent");
+        L& l = *ledger;
+        if constexpr (requires { l.search(std::string(), EntryFilter{}); }) {
+            time_it("bodies: search \"refund policy\"", [&] {
+                EntryFilter f;
+                f.limit = 20;
+                auto hits = l.search("\"refund policy\"", f);
+                return hits ? std::to_string(hits->size()) + " hits" : hits.error().message;
+            });
+        }
+        time_it("bodies: logs (recent 50, rebuilt)", [&] {
+            auto r = ledger->recent(50);
+            return r ? std::to_string(r->size()) + " rows" : r.error();
+        });
+    }
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(db, ec);
+    std::printf("bodies: file %lld bytes, %lld bytes per row\n", static_cast<long long>(size),
+                static_cast<long long>(size) / std::max<std::int64_t>(recorded, 1));
+}
+
 }  // namespace
 
 int main(int argc, char** argv)
@@ -218,6 +304,7 @@ int main(int argc, char** argv)
     bool skip_build = false;
     bool writer_only = false;
     int prune_days = 0;
+    int bodies = 0;
     for (int i = 1; i < argc; ++i) {
         const std::string_view a = argv[i];
         if (a == "--db" && i + 1 < argc) {
@@ -232,15 +319,21 @@ int main(int argc, char** argv)
             prune_days = std::atoi(argv[++i]);
         } else if (a == "--writer-only") {
             writer_only = true;
+        } else if (a == "--bodies" && i + 1 < argc) {
+            bodies = std::atoi(argv[++i]);
         } else {
             std::cerr << "usage: bench-ledger --db PATH [--rows N] [--days D] [--skip-build] [--writer-only] "
-                         "[--prune-days N]\n";
+                         "[--prune-days N] [--bodies N]\n";
             return 2;
         }
     }
     if (db.empty()) {
         std::cerr << "bench-ledger: --db PATH is required\n";
         return 2;
+    }
+    if (bodies > 0) {
+        bodies_bench<Ledger>(db, bodies);
+        return 0;
     }
     Generator gen;
     const std::int64_t now = wall_ms();

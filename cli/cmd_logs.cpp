@@ -1,7 +1,9 @@
 // aigw logs: recent requests from the ledger (-f follows new ones), and `aigw logs show ID`
 // for one request's attempts, timing, cost and, when body logging is on, its bodies.
+// `aigw logs -q WORDS` searches the stored bodies (full-text, newest first).
 
 #include "cli/app.hpp"
+#include "cli/cmd_cost.hpp"
 #include "cli/logs_format.hpp"
 #include "cli/term.hpp"
 
@@ -21,19 +23,83 @@ struct LogsOptions {
     std::string tag;
     std::string session;
     std::string show_id;
+    std::string query;
+    std::string model;
+    std::string key;
+    std::string status;
+    std::string since;
 };
+
+/// `aigw logs -q`: the matching requests, newest first, with the words that matched.
+int run_search(client::DaemonClient& client, const client::LogQuery& q, const LogsOptions& o)
+{
+    auto rows = client.logs(q);
+    if (!rows) {
+        if (rows.error().kind == client::ClientErrorKind::http && rows.error().status == 400) {
+            std::cerr << "aigw logs: -q: " << rows.error().message << '\n';
+            return k_exit_usage;
+        }
+        return fail(rows.error());
+    }
+    if (o.json) {
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& r : *rows) {
+            nlohmann::json j = log_row_json(r);
+            j["snippet"] = r.snippet;
+            arr.push_back(std::move(j));
+        }
+        std::cout << arr.dump(2) << '\n';
+        return 0;
+    }
+    if (o.csv) {
+        std::cout << search_csv(*rows);
+        return 0;
+    }
+    if (rows->empty()) {
+        std::cerr << "no stored bodies match '" << o.query
+                  << "' (bodies are stored only with [ledger] log_bodies = true in the config)\n";
+        return 0;
+    }
+    const bool colour = colour_enabled(1);
+    search_table(*rows, colour).print(std::cout, colour);
+    return 0;
+}
 
 int run_list(Context& ctx, const LogsOptions& o)
 {
-    auto client = ctx.client();
-    if (!client) {
-        return fail(client.error());
-    }
     client::LogQuery q;
     q.limit = o.lines;
     q.tag = o.tag;
     q.session = o.session;
     q.all_attempts = o.all_attempts;
+    q.query = o.query;
+    q.model = o.model;
+    q.key = o.key;
+    if (!o.status.empty()) {
+        if (auto ok = parse_status_filter(o.status, q); !ok) {
+            std::cerr << "aigw logs: --status " << ok.error() << '\n';
+            return k_exit_usage;
+        }
+    }
+    if (!o.since.empty()) {
+        auto since = parse_time_spec(o.since, TimeEdge::since, std::chrono::system_clock::now());
+        if (!since) {
+            std::cerr << "aigw logs: --since " << since.error() << '\n';
+            return k_exit_usage;
+        }
+        q.since_ms = *since;
+    }
+    if (o.query.find_first_not_of(" \t") == std::string::npos && !o.query.empty()) {
+        std::cerr << "aigw logs: -q needs words to look for, e.g. -q \"refund policy\"\n";
+        return k_exit_usage;
+    }
+    auto client = ctx.client();
+    if (!client) {
+        return fail(client.error());
+    }
+    if (!q.query.empty()) {
+        return run_search(**client, q, o);
+    }
     auto rows = (*client)->logs(q);
     if (!rows) {
         return fail(rows.error());
@@ -145,8 +211,16 @@ void add_logs_command(CLI::App& app, Context& ctx)
 {
     auto o = std::make_shared<LogsOptions>();
     auto* cmd = app.add_subcommand("logs", "Recent requests from the ledger ('logs show ID' for one request)");
-    cmd->add_option("-n,--lines", o->lines, "How many recent requests (default 20)")->check(CLI::Range(1, 10000));
-    cmd->add_flag("-f,--follow", o->follow, "Keep printing new requests as they are recorded");
+    cmd->add_option("-n,--lines,--limit", o->lines, "How many recent requests (default 20)")
+        ->check(CLI::Range(1, 10000));
+    auto* follow = cmd->add_flag("-f,--follow", o->follow, "Keep printing new requests as they are recorded");
+    cmd->add_option("-q,--query", o->query,
+                    "Search the stored bodies (words, \"a phrase\", prefix*, AND/OR/NOT); newest first")
+        ->excludes(follow);
+    cmd->add_option("--model", o->model, "Only requests served by this model (provider/model)");
+    cmd->add_option("--key", o->key, "Only requests made with this key id (see 'aigw keys list')");
+    cmd->add_option("--status", o->status, "Only requests with this status: 200, 429, a class like 4xx, or error");
+    cmd->add_option("--since", o->since, "Only requests since: 7d, 12h, today, yesterday, 2026-12-01");
     auto* json = cmd->add_flag("--json", o->json, "Print JSON (one object per line with -f)");
     cmd->add_flag("--csv", o->csv, "Print CSV")->excludes(json);
     cmd->add_flag("--all-attempts", o->all_attempts, "One row per attempt, not per request");

@@ -1,5 +1,6 @@
 #include "cli/logs_format.hpp"
 
+#include <algorithm>
 #include <ctime>
 
 namespace aigw::cli {
@@ -162,6 +163,62 @@ std::string log_csv(const std::vector<client::LogRow>& rows)
                csv_escape(r.session) + "," + csv_escape(r.error) + "\n";
     }
     return out;
+}
+
+namespace {
+
+std::string one_line(std::string s)
+{
+    for (auto& c : s) {
+        if (c == '\n' || c == '\r' || c == '\t') {
+            c = ' ';
+        }
+    }
+    return s;
+}
+
+}  // namespace
+
+Table search_table(const std::vector<client::LogRow>& rows, bool colour)
+{
+    Table t({"TIME", "REQUEST", "MODEL", "STATUS", "COST USD", "MATCH"},
+            {Align::left, Align::left, Align::left, Align::right, Align::right, Align::left});
+    t.keep_whole(0);
+    for (const auto& r : rows) {
+        t.add_row({format_local_time(r.ts_ms), r.request_id, model_of(r), status_cell(r.status, colour),
+                   format_usd(r.cost_usd), one_line(r.snippet)});
+    }
+    return t;
+}
+
+std::string search_csv(const std::vector<client::LogRow>& rows)
+{
+    const std::string header = log_csv({});
+    std::string out = header.substr(0, header.size() - 1) + ",snippet\n";
+    for (const auto& r : rows) {
+        const std::string line = log_csv({r}).substr(header.size());
+        out += line.substr(0, line.size() - 1) + "," + csv_escape(one_line(r.snippet)) + "\n";
+    }
+    return out;
+}
+
+std::expected<void, std::string> parse_status_filter(std::string_view text, client::LogQuery& q)
+{
+    if (text == "error" || text == "errors") {
+        q.errors = true;
+        return {};
+    }
+    if (text.size() == 3 && text[0] >= '1' && text[0] <= '5' && (text.substr(1) == "xx" || text.substr(1) == "XX")) {
+        q.status_class = text[0] - '0';
+        return {};
+    }
+    if (text.size() == 3 && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+        text[0] >= '1' && text[0] <= '5') {
+        q.status = std::stoi(std::string(text));
+        return {};
+    }
+    return std::unexpected("'" + std::string(text) +
+                           "' is not a status; use one like 200 or 429, a class like 4xx, or error");
 }
 
 std::string request_details(const std::vector<client::LogRow>& attempts, bool colour)

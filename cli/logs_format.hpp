@@ -7,7 +7,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include <expected>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace aigw::cli {
@@ -23,6 +25,16 @@ std::string log_line(const client::LogRow& r, bool colour);
 
 /// The rows as CSV with a header line; times in ISO 8601 local time, money unrounded to 6 decimals.
 std::string log_csv(const std::vector<client::LogRow>& rows);
+
+/// Search results (`aigw logs -q`): TIME, REQUEST, MODEL, STATUS, COST USD, MATCH (the
+/// snippet on one line, matched words in brackets).
+Table search_table(const std::vector<client::LogRow>& rows, bool colour);
+/// Search results as CSV: log_csv's columns plus `snippet`.
+std::string search_csv(const std::vector<client::LogRow>& rows);
+
+/// `--status` of `aigw logs`: "200" (one status), "4xx" (a class), "error" / "errors"
+/// (>= 400). Sets the query's status, status_class or errors; or says what is accepted.
+std::expected<void, std::string> parse_status_filter(std::string_view text, client::LogQuery& q);
 
 /// Every attempt of one request: models, status, timing, tokens, cost, fallback reasons,
 /// errors, and the bodies when they were stored (JSON pretty-printed).

@@ -88,7 +88,7 @@ _aigw() {
         logs)
             case "$sub" in
                 show) opts="--json --help" ;;
-                *) opts="show --lines -n --follow -f --json --csv --all-attempts --tag --session --help" ;;
+                *) opts="show --lines -n --limit --follow -f --query -q --model --key --status --since --json --csv --all-attempts --tag --session --help" ;;
             esac ;;
         chat)
             opts="--model -m --system -s --help" ;;

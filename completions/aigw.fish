@@ -78,6 +78,12 @@ complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subco
 complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l all-attempts -d 'One row per attempt'
 complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l tag -r -d 'Only this run tag'
 complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l session -r -d 'Only this agent session'
+complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -s q -l query -r -d 'Search the stored bodies'
+complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l limit -r -d 'How many requests'
+complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l model -r -d 'Only this served model'
+complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l key -r -d 'Only this key id'
+complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l status -x -a '200 4xx 5xx error' -d 'Only this status, class or error'
+complete -c aigw -n "__fish_seen_subcommand_from logs; and not __fish_seen_subcommand_from daemon" -l since -x -a 'today yesterday 1d 7d 30d' -d 'Only requests since'
 
 # chat
 complete -c aigw -n "__fish_seen_subcommand_from chat" -s m -l model -r -a '(aigw models --names 2>/dev/null)' -d 'Model'

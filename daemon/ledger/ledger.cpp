@@ -1,5 +1,6 @@
 #include "daemon/ledger/ledger.hpp"
 
+#include "daemon/ledger/body_chain.hpp"
 #include "daemon/ledger/latency_hist.hpp"
 #include "daemon/ledger/migrations.hpp"
 
@@ -82,7 +83,18 @@ constexpr const char* k_upsert_rollup_sql =
     "latency_hist = aigw_hist_add(latency_hist, excluded.latency_hist)";
 
 constexpr const char* k_insert_body_sql =
-    "INSERT INTO request_bodies(request_row_id, request_body, response_body) VALUES (?, ?, ?)";
+    "INSERT INTO request_bodies(request_row_id, request_body, response_body, chain_node, chain_layout) "
+    "VALUES (?, ?, ?, ?, ?)";
+constexpr const char* k_find_node_sql = "SELECT id FROM body_nodes WHERE hash = ?";
+constexpr const char* k_insert_node_sql =
+    "INSERT INTO body_nodes(hash, parent_id, first_row_id, item) VALUES (?, ?, ?, ?)";
+constexpr const char* k_insert_node_fts_sql = "INSERT INTO node_fts(rowid, text) VALUES (?, ?)";
+constexpr const char* k_insert_row_fts_sql = "INSERT INTO row_fts(rowid, text) VALUES (?, ?)";
+/// A chain's items, oldest first, from its last node.
+constexpr const char* k_chain_sql =
+    "WITH RECURSIVE c(id, parent, item, depth) AS (SELECT id, parent_id, item, 0 FROM body_nodes WHERE id = ? "
+    "UNION ALL SELECT n.id, n.parent_id, n.item, c.depth + 1 FROM body_nodes n JOIN c ON n.id = c.parent) "
+    "SELECT item FROM c ORDER BY depth DESC";
 
 /// Columns read back into a LedgerRow, in the order row_from() expects them.
 constexpr const char* k_select_row_sql =
@@ -90,8 +102,11 @@ constexpr const char* k_select_row_sql =
     "r.provider, r.status, r.attempt, r.attempts, r.final_attempt, r.fallback_reason, r.error, "
     "r.input_tokens, r.cached_tokens, r.cache_write_tokens, r.output_tokens, r.reasoning_tokens, "
     "r.cost_usd, r.priced, r.latency_ms, r.ttft_ms, r.stream, r.cache_hit, r.tag, r.variant, "
-    "COALESCE(b.request_body, ''), COALESCE(b.response_body, ''), r.saved_usd, r.session "
+    "COALESCE(b.request_body, ''), COALESCE(b.response_body, ''), r.saved_usd, r.session, "
+    "COALESCE(b.chain_node, 0), COALESCE(b.chain_layout, '') "
     "FROM requests r LEFT JOIN request_bodies b ON b.request_row_id = r.id ";
+/// Columns of k_select_row_sql: the row's 30, then the chain's last node and layout.
+constexpr int k_select_row_columns = 32;
 
 /// group_by names, the rollups' dimension each one reads (and the expression on its
 /// rows) and the expression on the requests table (a fixed list: never interpolate user
@@ -156,6 +171,12 @@ std::int64_t prune_batch(SQLite::Database& db, std::int64_t cutoff_ms, int limit
     bodies.bind(1, cutoff_ms);
     bodies.bind(2, limit);
     bodies.exec();
+    SQLite::Statement words(db,
+                            "DELETE FROM row_fts WHERE rowid IN "
+                            "(SELECT id FROM requests WHERE ts_ms < ?1 ORDER BY ts_ms, id LIMIT ?2)");
+    words.bind(1, cutoff_ms);
+    words.bind(2, limit);
+    words.exec();
     SQLite::Statement rows(db,
                            "DELETE FROM requests WHERE id IN "
                            "(SELECT id FROM requests WHERE ts_ms < ?1 ORDER BY ts_ms, id LIMIT ?2)");
@@ -179,6 +200,33 @@ std::int64_t prune_batch(SQLite::Database& db, std::int64_t cutoff_ms, int limit
     return deleted;
 }
 
+/// Deletes the body nodes no kept request's conversation reaches (and their words), and
+/// points each kept node's first_row_id at the earliest kept request that holds it; one
+/// transaction. Walks every kept chain (as many steps as the kept requests hold items in
+/// total), so it runs once per prune, after the rows are gone. Returns the nodes deleted.
+std::int64_t sweep_nodes(SQLite::Database& db)
+{
+    if (db.execAndGet("SELECT EXISTS (SELECT 1 FROM body_nodes)").getInt() == 0) {
+        return 0;
+    }
+    SQLite::Transaction transaction(db, SQLite::TransactionBehavior::IMMEDIATE);
+    db.exec("CREATE TEMP TABLE IF NOT EXISTS live_nodes(id INTEGER PRIMARY KEY, first_row INTEGER NOT NULL)");
+    db.exec("DELETE FROM live_nodes");
+    db.exec(
+        "WITH RECURSIVE walk(id, row) AS (SELECT chain_node, request_row_id FROM request_bodies WHERE chain_node > 0 "
+        "UNION ALL SELECT n.parent_id, w.row FROM body_nodes n JOIN walk w ON n.id = w.id WHERE n.parent_id > 0) "
+        "INSERT INTO live_nodes(id, first_row) SELECT id, MIN(row) FROM walk GROUP BY id");
+    db.exec(
+        "DELETE FROM node_fts WHERE rowid IN (SELECT id FROM body_nodes WHERE id NOT IN (SELECT id FROM live_nodes))");
+    const std::int64_t deleted = db.exec("DELETE FROM body_nodes WHERE id NOT IN (SELECT id FROM live_nodes)");
+    db.exec(
+        "UPDATE body_nodes SET first_row_id = l.first_row FROM live_nodes l "
+        "WHERE l.id = body_nodes.id AND body_nodes.first_row_id <> l.first_row");
+    db.exec("DELETE FROM live_nodes");
+    transaction.commit();
+    return deleted;
+}
+
 std::int64_t day_start(std::int64_t ts_ms)
 {
     return ts_ms / k_ms_per_day * k_ms_per_day;
@@ -191,7 +239,25 @@ SQLite::Database open_reader(const std::filesystem::path& path)
     return db;
 }
 
-LedgerRow row_from(SQLite::Statement& query, int first_column = 0)
+/// The request body of a row read with k_select_row_sql: stored whole, or rebuilt from its
+/// chain. A chain that cannot be rebuilt (a damaged file) gives a note saying so, not an error.
+std::string stored_request_body(SQLite::Database& db, std::string rest, std::int64_t chain_node,
+                                const std::string& layout)
+{
+    if (chain_node <= 0) {
+        return rest;
+    }
+    SQLite::Statement chain(db, k_chain_sql);
+    chain.bind(1, chain_node);
+    std::vector<std::string> items;
+    while (chain.executeStep()) {
+        items.push_back(chain.getColumn(0).getString());
+    }
+    auto body = join_body(rest, layout, items);
+    return body ? std::move(*body) : "(" + body.error() + ")";
+}
+
+LedgerRow row_from(SQLite::Database& db, SQLite::Statement& query, int first_column = 0)
 {
     LedgerRow row;
     int column = first_column;
@@ -226,6 +292,9 @@ LedgerRow row_from(SQLite::Statement& query, int first_column = 0)
     row.response_body = next().getString();
     row.saved_usd = next().getDouble();
     row.session = next().getString();
+    const std::int64_t chain_node = next().getInt64();
+    const std::string layout = next().getString();
+    row.request_body = stored_request_body(db, std::move(row.request_body), chain_node, layout);
     return row;
 }
 
@@ -311,12 +380,20 @@ struct WriterStatements {
     SQLite::Statement insert_many;
     SQLite::Statement insert_body;
     SQLite::Statement upsert_rollup;
+    SQLite::Statement find_node;
+    SQLite::Statement insert_node;
+    SQLite::Statement insert_node_fts;
+    SQLite::Statement insert_row_fts;
 
     explicit WriterStatements(SQLite::Database& db)
         : insert_one(db, insert_request_sql(1)),
           insert_many(db, insert_request_sql(k_rows_per_insert)),
           insert_body(db, k_insert_body_sql),
-          upsert_rollup(db, k_upsert_rollup_sql)
+          upsert_rollup(db, k_upsert_rollup_sql),
+          find_node(db, k_find_node_sql),
+          insert_node(db, k_insert_node_sql),
+          insert_node_fts(db, k_insert_node_fts_sql),
+          insert_row_fts(db, k_insert_row_fts_sql)
     {}
 
     void reset()
@@ -325,8 +402,79 @@ struct WriterStatements {
         insert_many.tryReset();
         insert_body.tryReset();
         upsert_rollup.tryReset();
+        find_node.tryReset();
+        insert_node.tryReset();
+        insert_node_fts.tryReset();
+        insert_row_fts.tryReset();
     }
 };
+
+/// Stores the bodies of the request row `row_id`: a conversation as the nodes its prefix
+/// does not share with one stored before (found from the last item backwards: turn N of a
+/// conversation finds turn N-1's chain after one or two lookups), the rest of the body
+/// and the answer in request_bodies; the new nodes' words and the row's own in the
+/// full-text tables.
+void write_bodies(SQLite::Database& db, WriterStatements& st, std::int64_t row_id, const LedgerRow& row)
+{
+    SplitBody split = row.request_body.empty() ? SplitBody{} : split_body(row.request_body);
+    std::int64_t head = 0;
+    std::string words = searchable_text(row.response_body);
+    if (split.layout.empty()) {
+        const std::string request_words = searchable_text(row.request_body);
+        if (!request_words.empty()) {
+            words = request_words + (words.empty() ? "" : "\n" + words);
+        }
+    } else {
+        std::vector<NodeHash> hashes(split.items.size());
+        NodeHash parent{};
+        for (std::size_t k = 0; k < split.items.size(); ++k) {
+            hashes[k] = node_hash(parent, split.items[k]);
+            parent = hashes[k];
+        }
+        // The longest stored prefix: items [0, stored) have nodes, the last one `head`.
+        std::size_t stored = split.items.size();
+        for (; stored > 0; --stored) {
+            const NodeHash& h = hashes[stored - 1];
+            st.find_node.bindNoCopy(1, static_cast<const void*>(h.data()), static_cast<int>(h.size()));
+            const bool found = st.find_node.executeStep();
+            head = found ? st.find_node.getColumn(0).getInt64() : 0;
+            st.find_node.reset();
+            if (found) {
+                break;
+            }
+        }
+        for (std::size_t k = stored; k < split.items.size(); ++k) {
+            const NodeHash& h = hashes[k];
+            st.insert_node.bindNoCopy(1, static_cast<const void*>(h.data()), static_cast<int>(h.size()));
+            st.insert_node.bind(2, head);
+            st.insert_node.bind(3, row_id);
+            st.insert_node.bindNoCopy(4, split.items[k]);
+            st.insert_node.exec();
+            st.insert_node.reset();
+            head = db.getLastInsertRowid();
+            const std::string text = searchable_text(split.items[k]);
+            if (!text.empty()) {
+                st.insert_node_fts.bind(1, head);
+                st.insert_node_fts.bindNoCopy(2, text);
+                st.insert_node_fts.exec();
+                st.insert_node_fts.reset();
+            }
+        }
+    }
+    st.insert_body.bind(1, row_id);
+    st.insert_body.bindNoCopy(2, split.layout.empty() ? row.request_body : split.rest);
+    st.insert_body.bindNoCopy(3, row.response_body);
+    st.insert_body.bind(4, head);
+    st.insert_body.bindNoCopy(5, split.layout);
+    st.insert_body.exec();
+    st.insert_body.reset();
+    if (!words.empty()) {
+        st.insert_row_fts.bind(1, row_id);
+        st.insert_row_fts.bindNoCopy(2, words);
+        st.insert_row_fts.exec();
+        st.insert_row_fts.reset();
+    }
+}
 
 /// Writes one batch and its rollups in one transaction.
 void write_batch(SQLite::Database& db, WriterStatements& st, const std::vector<LedgerRow>& batch)
@@ -356,11 +504,7 @@ void write_batch(SQLite::Database& db, WriterStatements& st, const std::vector<L
         st.insert_one.exec();
         st.insert_one.reset();
         if (!row.request_body.empty() || !row.response_body.empty()) {
-            st.insert_body.bind(1, db.getLastInsertRowid());
-            st.insert_body.bindNoCopy(2, row.request_body);
-            st.insert_body.bindNoCopy(3, row.response_body);
-            st.insert_body.exec();
-            st.insert_body.reset();
+            write_bodies(db, st, db.getLastInsertRowid(), row);
         }
     }
 
@@ -846,6 +990,9 @@ bool Ledger::maintenance_step()
             const std::int64_t deleted = prune_batch(*m_db, job->cutoff_ms, k_prune_batch_rows);
             job->deleted += deleted;
             job->rows_done = deleted < k_prune_batch_rows;
+            if (job->rows_done && job->deleted > 0) {
+                sweep_nodes(*m_db);
+            }
             return true;
         }
         // The freed pages go back to the filesystem a few MiB per step (a no-op unless the
@@ -1115,6 +1262,22 @@ std::expected<std::int64_t, std::string> Ledger::export_rows(std::int64_t since_
             for (int c = 0; c < static_cast<int>(k_names.size()); ++c) {
                 const SQLite::Column col = query.getColumn(c);
                 const std::string_view name = k_names[static_cast<std::size_t>(c)];
+                if (name == "request_body" && query.getColumn(k_select_row_columns - 2).getInt64() > 0) {
+                    const std::string body =
+                        stored_request_body(db, col.getString(), query.getColumn(k_select_row_columns - 2).getInt64(),
+                                            query.getColumn(k_select_row_columns - 1).getString());
+                    if (c > 0) {
+                        line.push_back(',');
+                    }
+                    if (format == ExportFormat::jsonl) {
+                        append_json_string(line, name);
+                        line.push_back(':');
+                        append_json_string(line, body);
+                    } else {
+                        append_csv_field(line, body);
+                    }
+                    continue;
+                }
                 if (format == ExportFormat::jsonl) {
                     if (c > 0) {
                         line.push_back(',');
@@ -1174,7 +1337,7 @@ std::expected<std::vector<LedgerRow>, std::string> Ledger::recent(int limit, boo
         query.bind(1, limit > 0 ? limit : -1);  // SQLite: a negative LIMIT means none
         std::vector<LedgerRow> rows;
         while (query.executeStep()) {
-            rows.push_back(row_from(query));
+            rows.push_back(row_from(db, query));
         }
         return rows;
     } catch (const std::exception& e) {
@@ -1182,10 +1345,11 @@ std::expected<std::vector<LedgerRow>, std::string> Ledger::recent(int limit, boo
     }
 }
 
-std::expected<std::vector<LedgerEntry>, std::string> Ledger::entries(const EntryFilter& f) const
+namespace {
+
+/// The WHERE terms of `f` on requests r (its cursor included), for entries() and search().
+std::vector<std::string> filter_terms(const EntryFilter& f)
 {
-    // k_select_row_sql with the row id in front: "SELECT r.id, r.ts_ms, ...".
-    std::string sql = "SELECT r.id, " + std::string(k_select_row_sql).substr(std::string_view("SELECT ").size());
     std::vector<std::string> where;
     if (!f.all_attempts && f.request_id.empty()) {
         where.emplace_back("r.final_attempt = 1");
@@ -1211,9 +1375,12 @@ std::expected<std::vector<LedgerEntry>, std::string> Ledger::entries(const Entry
     if (f.status > 0) {
         where.emplace_back("r.status = :status");
     }
+    if (f.status_class > 0) {
+        where.emplace_back("r.status >= :status_from AND r.status < :status_to");
+    }
     // Stated even with an exact error status: the partial index requests_errors is used
     // only when the query repeats its condition.
-    if (f.errors_only || f.status >= 400) {
+    if (f.errors_only || f.status >= 400 || f.status_class >= 4) {
         where.emplace_back("r.status >= 400");
     }
     if (f.since_ms > 0) {
@@ -1222,6 +1389,52 @@ std::expected<std::vector<LedgerEntry>, std::string> Ledger::entries(const Entry
     if (f.until_ms > 0) {
         where.emplace_back("r.ts_ms < :until");
     }
+    return where;
+}
+
+void bind_filter(SQLite::Statement& query, const EntryFilter& f)
+{
+    if (f.after_row_id) {
+        query.bind(":after", *f.after_row_id);
+    }
+    if (!f.request_id.empty()) {
+        query.bind(":request_id", f.request_id);
+    }
+    if (!f.tag.empty()) {
+        query.bind(":tag", f.tag);
+    }
+    if (!f.key_id.empty()) {
+        query.bind(":key_id", f.key_id);
+    }
+    if (!f.session.empty()) {
+        query.bind(":session", f.session);
+    }
+    if (!f.model.empty()) {
+        query.bind(":model", f.model);
+    }
+    if (f.status > 0) {
+        query.bind(":status", f.status);
+    }
+    if (f.status_class > 0) {
+        query.bind(":status_from", f.status_class * 100);
+        query.bind(":status_to", f.status_class * 100 + 100);
+    }
+    if (f.since_ms > 0) {
+        query.bind(":since", f.since_ms);
+    }
+    if (f.until_ms > 0) {
+        query.bind(":until", f.until_ms);
+    }
+    query.bind(":limit", f.limit > 0 ? f.limit : -1);
+}
+
+}  // namespace
+
+std::expected<std::vector<LedgerEntry>, std::string> Ledger::entries(const EntryFilter& f) const
+{
+    // k_select_row_sql with the row id in front: "SELECT r.id, r.ts_ms, ...".
+    std::string sql = "SELECT r.id, " + std::string(k_select_row_sql).substr(std::string_view("SELECT ").size());
+    const std::vector<std::string> where = filter_terms(f);
     for (std::size_t i = 0; i < where.size(); ++i) {
         sql += (i == 0 ? "WHERE " : "AND ") + where[i] + " ";
     }
@@ -1231,39 +1444,12 @@ std::expected<std::vector<LedgerEntry>, std::string> Ledger::entries(const Entry
     try {
         SQLite::Database db = open_reader(m_path);
         SQLite::Statement query(db, sql);
-        if (f.after_row_id) {
-            query.bind(":after", *f.after_row_id);
-        }
-        if (!f.request_id.empty()) {
-            query.bind(":request_id", f.request_id);
-        }
-        if (!f.tag.empty()) {
-            query.bind(":tag", f.tag);
-        }
-        if (!f.key_id.empty()) {
-            query.bind(":key_id", f.key_id);
-        }
-        if (!f.session.empty()) {
-            query.bind(":session", f.session);
-        }
-        if (!f.model.empty()) {
-            query.bind(":model", f.model);
-        }
-        if (f.status > 0) {
-            query.bind(":status", f.status);
-        }
-        if (f.since_ms > 0) {
-            query.bind(":since", f.since_ms);
-        }
-        if (f.until_ms > 0) {
-            query.bind(":until", f.until_ms);
-        }
-        query.bind(":limit", f.limit > 0 ? f.limit : -1);
+        bind_filter(query, f);
         std::vector<LedgerEntry> out;
         while (query.executeStep()) {
             LedgerEntry entry;
             entry.row_id = query.getColumn(0).getInt64();
-            entry.row = row_from(query, 1);
+            entry.row = row_from(db, query, 1);
             out.push_back(std::move(entry));
         }
         if (newest) {
@@ -1272,6 +1458,66 @@ std::expected<std::vector<LedgerEntry>, std::string> Ledger::entries(const Entry
         return out;
     } catch (const std::exception& e) {
         return std::unexpected("cannot read the ledger " + m_path.string() + ": " + e.what());
+    }
+}
+
+std::expected<std::vector<SearchHit>, SearchError> Ledger::search(const std::string& text, const EntryFilter& f) const
+{
+    // Matches in nodes map to the node's first request; matches in a row's own words to
+    // that row. One hit per request: the best-ranked match gives the snippet (SQLite takes
+    // a bare column from the row that has the MIN()).
+    std::string sql =
+        "WITH hits(row_id, snip, score) AS ("
+        "SELECT n.first_row_id, snippet(node_fts, 0, '[', ']', '...', 12), node_fts.rank "
+        "FROM node_fts JOIN body_nodes n ON n.id = node_fts.rowid WHERE node_fts MATCH :q "
+        "UNION ALL "
+        "SELECT row_fts.rowid, snippet(row_fts, 0, '[', ']', '...', 12), row_fts.rank "
+        "FROM row_fts WHERE row_fts MATCH :q), "
+        "best(row_id, snip, score) AS (SELECT row_id, snip, MIN(score) FROM hits GROUP BY row_id) "
+        "SELECT r.id, best.snip, " +
+        std::string(k_select_row_sql).substr(std::string_view("SELECT ").size());
+    const std::string_view from_clause = "FROM requests r ";
+    sql.replace(sql.find(from_clause), from_clause.size(), "FROM best JOIN requests r ON r.id = best.row_id ");
+    EntryFilter filter = f;
+    filter.after_row_id.reset();
+    filter.all_attempts = true;  // bodies are on final attempts; a request_id filter means every attempt
+    const std::vector<std::string> where = filter_terms(filter);
+    for (std::size_t i = 0; i < where.size(); ++i) {
+        sql += (i == 0 ? "WHERE " : "AND ") + where[i] + " ";
+    }
+    sql += "ORDER BY r.id DESC LIMIT :limit";
+    try {
+        SQLite::Database db = open_reader(m_path);
+        SQLite::Statement query(db, sql);
+        query.bind(":q", text);
+        bind_filter(query, filter);
+        std::vector<SearchHit> out;
+        try {
+            while (query.executeStep()) {
+                SearchHit hit;
+                hit.entry.row_id = query.getColumn(0).getInt64();
+                hit.snippet = query.getColumn(1).getString();
+                hit.entry.row = row_from(db, query, 2);
+                out.push_back(std::move(hit));
+            }
+        } catch (const SQLite::Exception& e) {
+            // FTS5 reports a query it cannot parse as "fts5: syntax error near ...", an
+            // unknown column filter ("body: words") as "no such column", an unknown
+            // special query as "unknown special query".
+            const std::string what = e.what();
+            if (what.starts_with("fts5:") || what.find("no such column") != std::string::npos ||
+                what.find("unknown special query") != std::string::npos ||
+                what.find("unterminated string") != std::string::npos) {
+                return std::unexpected(SearchError{
+                    true, "not a valid search query '" + text + "' (" + what +
+                              "); use words, \"a phrase\", prefix*, AND, OR, NOT, and put a word with - or : in "
+                              "double quotes"});
+            }
+            throw;
+        }
+        return out;
+    } catch (const std::exception& e) {
+        return std::unexpected(SearchError{false, "cannot read the ledger " + m_path.string() + ": " + e.what()});
     }
 }
 

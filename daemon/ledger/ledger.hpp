@@ -120,9 +120,23 @@ struct EntryFilter {
     std::string session;                       ///< one agent session's rows (index requests_session)
     std::string model;                         ///< served model (index requests_model)
     int status = 0;                            ///< one HTTP status; 0: any
+    int status_class = 0;                      ///< 1..5: status in [100 x class, 100 x class + 100)
     bool errors_only = false;                  ///< status >= 400 (index requests_errors)
     std::int64_t since_ms = 0;                 ///< > 0: ts_ms >= since_ms
     std::int64_t until_ms = 0;                 ///< > 0: ts_ms < until_ms
+};
+
+/// One request that full-text search found, with the matching words in context.
+struct SearchHit {
+    LedgerEntry entry;
+    std::string snippet;  ///< "... the [refund] [policy] says ...": matched words in brackets
+};
+
+/// Why search() failed: a query the FTS5 syntax does not accept (the caller's mistake), or
+/// the database.
+struct SearchError {
+    bool bad_query = false;
+    std::string message;
 };
 
 /// What `aigw ledger stats` shows.
@@ -241,6 +255,13 @@ public:
     /// Rows matching `f`, oldest first: with a cursor, the first `limit` rows after it;
     /// without one, the newest `limit` rows. Bodies are included when stored.
     std::expected<std::vector<LedgerEntry>, std::string> entries(const EntryFilter& f) const;
+    /// Requests whose stored bodies match the FTS5 query `query` (words, "a phrase",
+    /// prefix*, AND/OR/NOT, NEAR), newest first, filtered by `f` (its cursor is ignored;
+    /// `limit` <= 0: every match). A word in a conversation's history matches the earliest
+    /// request that holds that message, not every later turn that repeats it; an answer
+    /// matches the request that got it (and the turn that first sends it back as history).
+    /// Bodies are included. Errors: bad_query for a query FTS5 rejects.
+    std::expected<std::vector<SearchHit>, SearchError> search(const std::string& query, const EntryFilter& f) const;
     /// Schema version after migrations.
     int schema_version() const;
 

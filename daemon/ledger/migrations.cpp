@@ -153,6 +153,43 @@ SELECT 'session', span_hours, start_hour, '', rows, requests, errors, cache_hits
        output_tokens, reasoning_tokens, cost_usd, saved_usd, latency_sum_ms, latency_hist
 FROM rollups WHERE dim = 'all';
 )sql"},
+    // Bodies once per distinct prompt prefix (body_chain.hpp): a request's conversation is
+    // a chain of content-addressed nodes, and its request_bodies row keeps the rest of the
+    // body with chain_node pointing at the chain's last node (0: the body is stored whole,
+    // as every row before this migration is). Full-text search: node_fts indexes each
+    // node's words once (rowid = node id); row_fts each request row's own words (its answer,
+    // and its body when stored whole; rowid = request row id). first_row_id is the earliest
+    // request whose conversation holds the node: a match in history maps to it.
+    // The backfill indexes existing bodies' strings with json_tree (their keys filtered like
+    // searchable_text()).
+    Migration{6, "body chain nodes and full-text search",
+              R"sql(
+CREATE TABLE body_nodes (
+    id                 INTEGER PRIMARY KEY,
+    hash               BLOB    NOT NULL UNIQUE,
+    parent_id          INTEGER NOT NULL DEFAULT 0,
+    first_row_id       INTEGER NOT NULL DEFAULT 0,
+    item               TEXT    NOT NULL
+);
+ALTER TABLE request_bodies ADD COLUMN chain_node INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE request_bodies ADD COLUMN chain_layout TEXT NOT NULL DEFAULT '';
+CREATE VIRTUAL TABLE node_fts USING fts5(text);
+CREATE VIRTUAL TABLE row_fts USING fts5(text);
+INSERT INTO row_fts(rowid, text)
+SELECT request_row_id,
+       CASE WHEN json_valid(request_body) THEN
+           COALESCE((SELECT group_concat(value, char(10)) FROM json_tree(request_body)
+                     WHERE type = 'text' AND value NOT LIKE 'data:%' AND key NOT IN
+                     ('role', 'type', 'id', 'call_id', 'tool_call_id', 'model', 'object', 'signature', 'data',
+                      'url', 'mime_type', 'mimeType', 'media_type', 'finish_reason', 'stop_reason',
+                      'encrypted_content', 'file_id')), '')
+       ELSE request_body END || char(10) ||
+       CASE WHEN json_valid(response_body) THEN
+           COALESCE((SELECT group_concat(value, char(10)) FROM json_tree(response_body)
+                     WHERE type = 'text' AND key NOT IN ('role', 'type', 'id', 'model', 'object')), '')
+       ELSE response_body END
+FROM request_bodies;
+)sql"},
 };
 
 int current_version(SQLite::Database& db)

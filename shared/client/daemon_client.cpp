@@ -328,6 +328,27 @@ std::expected<std::vector<LogRow>, ClientError> DaemonClient::logs(const LogQuer
     if (q.all_attempts) {
         path += "&all_attempts=1";
     }
+    if (!q.query.empty()) {
+        path += "&q=" + httplib::detail::encode_query_param(q.query);
+    }
+    if (!q.key.empty()) {
+        path += "&key=" + httplib::detail::encode_query_param(q.key);
+    }
+    if (!q.model.empty()) {
+        path += "&model=" + httplib::detail::encode_query_param(q.model);
+    }
+    if (q.status > 0) {
+        path += "&status=" + std::to_string(q.status);
+    }
+    if (q.status_class > 0) {
+        path += "&status_class=" + std::to_string(q.status_class);
+    }
+    if (q.errors) {
+        path += "&errors=1";
+    }
+    if (q.since_ms) {
+        path += "&since_ms=" + std::to_string(*q.since_ms);
+    }
     return then_parse(get_json(path), &parse_logs);
 }
 

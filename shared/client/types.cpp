@@ -252,6 +252,7 @@ std::expected<std::vector<LogRow>, ClientError> parse_logs(const nlohmann::json&
             r.session = get_or<std::string>(x, "session", "");
             r.request_body = get_or<std::string>(x, "request_body", "");
             r.response_body = get_or<std::string>(x, "response_body", "");
+            r.snippet = get_or<std::string>(x, "snippet", "");
             rows.push_back(std::move(r));
         }
         return rows;

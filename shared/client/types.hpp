@@ -145,6 +145,7 @@ struct LogRow {
     std::string session;       ///< the agent session ("" when none)
     std::string request_body;  ///< only with body logging on
     std::string response_body;
+    std::string snippet;  ///< a search's matching words in context ("[refund] [policy]")
 };
 
 /// GET /aigw/v1/logs with row ids, oldest first: the newest `limit` rows, or the first
@@ -156,6 +157,15 @@ struct LogQuery {
     std::string tag;
     std::string session;
     bool all_attempts = false;
+    /// Full-text search of the stored bodies (FTS5 syntax); the rows come newest first,
+    /// each with a snippet. An http 400 means the daemon could not parse the query.
+    std::string query;
+    std::string key;                       ///< one key id's rows
+    std::string model;                     ///< served model
+    int status = 0;                        ///< one HTTP status
+    int status_class = 0;                  ///< 2 = 2xx, 4 = 4xx, 5 = 5xx
+    bool errors = false;                   ///< status >= 400
+    std::optional<std::int64_t> since_ms;  ///< rows at or after
 };
 
 struct ProviderStatus {

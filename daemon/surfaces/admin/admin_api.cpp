@@ -220,8 +220,9 @@ void AdminApi::install_admin_routes()
         const auto limit = std::clamp<std::int64_t>(int_param(req, "limit", 50), 1, 10'000);
         // With a cursor (after_row_id, for `aigw logs -f`), a run tag or with_ids: rows with
         // their ids, oldest first (without a cursor: the newest `limit` rows).
-        static constexpr const char* k_filters[] = {"after_row_id", "tag",    "with_ids", "key",      "model",
-                                                    "status",       "errors", "since_ms", "until_ms", "session"};
+        static constexpr const char* k_filters[] = {"after_row_id", "tag",     "with_ids", "key",
+                                                    "model",        "status",  "errors",   "since_ms",
+                                                    "until_ms",     "session", "q",        "status_class"};
         const bool filtered = std::any_of(std::begin(k_filters), std::end(k_filters),
                                           [&](const char* name) { return req.query_param(name).has_value(); });
         if (filtered) {
@@ -236,9 +237,37 @@ void AdminApi::install_admin_routes()
             f.session = req.query_param("session").value_or("");
             f.model = req.query_param("model").value_or("");
             f.status = static_cast<int>(int_param(req, "status", 0));
+            f.status_class = static_cast<int>(std::clamp<std::int64_t>(int_param(req, "status_class", 0), 0, 5));
             f.errors_only = req.query_param("errors").has_value();
             f.since_ms = int_param(req, "since_ms", 0);
             f.until_ms = int_param(req, "until_ms", 0);
+            // q: full-text search of the stored bodies, newest first, each row with the
+            // matching words in "snippet". A query FTS5 cannot parse is the caller's 400.
+            if (const auto q = req.query_param("q"); q.has_value()) {
+                if (q->empty()) {
+                    fail(res, wire::bad_request("the search query is empty; give words to look for", "q"));
+                    return;
+                }
+                auto hits = m_ledger->search(std::string(*q), f);
+                if (!hits) {
+                    if (hits.error().bad_query) {
+                        fail(res, wire::bad_request(hits.error().message, "q"));
+                    } else {
+                        fail(res, wire::internal_error("cannot search the ledger: " + hits.error().message));
+                    }
+                    return;
+                }
+                nlohmann::json arr = nlohmann::json::array();
+                for (const auto& h : *hits) {
+                    nlohmann::json j = entry_json(h.entry);
+                    j["snippet"] = h.snippet;
+                    arr.push_back(std::move(j));
+                }
+                res.set_content(nlohmann::json({{"rows", std::move(arr)}})
+                                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                                "application/json");
+                return;
+            }
             auto entries = m_ledger->entries(f);
             if (!entries) {
                 fail(res, wire::internal_error("cannot read the ledger: " + entries.error()));
