@@ -1,6 +1,7 @@
 // Config file parsing, environment overrides, paths and private files.
 
 #include "shared/config/config.hpp"
+#include "shared/config/live_config.hpp"
 
 #include <doctest/doctest.h>
 
@@ -607,4 +608,8 @@ TEST_CASE("[log] format and requests are read, checked with file:line, and AIGW_
     cfg = aigw::config::load_config(fake_env(vars));
     REQUIRE_FALSE(cfg.has_value());
     CHECK(cfg.error().find("AIGW_LOG_FORMAT") != std::string::npos);
+
+    // A reload applies [log] at once: the logger reads it per line.
+    CHECK_FALSE(aigw::config::needs_restart("log.format"));
+    CHECK_FALSE(aigw::config::needs_restart("log.requests"));
 }
