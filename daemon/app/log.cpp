@@ -115,8 +115,8 @@ std::string rfc3339_utc_ms(std::int64_t unix_ms)
     std::tm tm{};
     gmtime_r(&t, &tm);
     char buf[80];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
     return buf;
 }
 
@@ -252,7 +252,8 @@ std::string_view level_of_text_line(std::string_view line, std::string_view& msg
     return "info";
 }
 
-Logger::Logger(Sink sink) : m_sink(std::move(sink)) {}
+Logger::Logger(Sink sink) : m_sink(std::move(sink))
+{}
 
 void Logger::configure(config::LogFormat format, bool requests)
 {

@@ -38,8 +38,8 @@ struct AccessEntry {
     std::string_view path;  ///< percent-decoded, without the query; raw bytes (may be invalid UTF-8)
     int status = 0;         ///< 0: no answer went out (the client left first)
     std::int64_t latency_ms = 0;
-    std::string_view error_type;     ///< from an error answer's body ("" otherwise)
-    std::string_view error_message;  ///< likewise
+    std::string_view error_type;       ///< from an error answer's body ("" otherwise)
+    std::string_view error_message;    ///< likewise
     const AccessNote* note = nullptr;  ///< null when the request never reached a handler
 };
 

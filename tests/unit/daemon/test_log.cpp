@@ -78,7 +78,8 @@ TEST_CASE("an access entry of a served request has the pipeline's fields, one of
     note.input_tokens = 12;
     note.output_tokens = 34;
     note.cost_usd = 0.000123;
-    AccessEntry served{.method = "POST", .path = "/v1/chat/completions", .status = 200, .latency_ms = 77, .note = &note};
+    AccessEntry served{
+        .method = "POST", .path = "/v1/chat/completions", .status = 200, .latency_ms = 77, .note = &note};
     const auto f = access_fields(served);
     CHECK(f["request_id"] == "req_0123");
     CHECK(f["route"] == "/v1/chat/completions");
@@ -127,8 +128,9 @@ TEST_CASE("a text access line is one printable line with status, route, latency,
     AccessEntry e{.method = "POST", .path = "/v1/chat/\ncompletions", .status = 502, .latency_ms = 9, .note = &note};
     note.error = "upstream said no";
     const std::string line = text_access_line(e);
-    CHECK(line == "aigwd: 502 POST /v1/chat/\\x0acompletions 9 ms model=openai/gpt-4o-mini cache=miss tokens=0/0 "
-                  "cost=$0.000000 key=default req_0123 error=\"upstream said no\"\n");
+    CHECK(line ==
+          "aigwd: 502 POST /v1/chat/\\x0acompletions 9 ms model=openai/gpt-4o-mini cache=miss tokens=0/0 "
+          "cost=$0.000000 key=default req_0123 error=\"upstream said no\"\n");
 }
 
 TEST_CASE("the logger writes JSON or text, skips access lines when requests is off, and maps stderr lines to levels")
