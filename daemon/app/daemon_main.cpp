@@ -153,10 +153,14 @@ int daemon_main(int argc, char** argv)
         std::cerr << "aigwd: cannot write the state file " << state_path << ": " << e.what() << "\n";
         return 1;
     }
-    log.log("info",
-            std::string("aigwd ") + AIGW_VERSION + " listening on http://" + conf.host + ":" + std::to_string(*bound) +
-                " (data dir " + conf.data_dir.string() + ")",
-            {{"version", AIGW_VERSION}, {"host", conf.host}, {"port", *bound}, {"pid", ::getpid()}});
+    const std::string listening = std::string("aigwd ") + AIGW_VERSION + " listening on http://" + conf.host + ":" +
+                                  std::to_string(*bound) + " (data dir " + conf.data_dir.string() + ")";
+    if (log.format() == config::LogFormat::json) {
+        log.log("info", listening,
+                {{"version", AIGW_VERSION}, {"host", conf.host}, {"port", *bound}, {"pid", ::getpid()}});
+    } else {
+        std::cerr << listening << "\n";  // as before: the line people and scripts look for
+    }
 
     std::thread signal_thread([&gw, sigs] {
         int sig = 0;
