@@ -280,9 +280,11 @@ if ((daemon_alive == 0)); then
     echo "WARNING: aigwd no longer answers /health after the run"
     overall=FAIL
 fi
-if grep -qiv 'listening on' "$work/aigwd.err" 2>/dev/null; then
+# Access lines ([log] requests, on by default) are not news; anything else is.
+not_news='listening on|^aigwd: [0-9]{3} |"msg":"request"'
+if grep -qivE "$not_news" "$work/aigwd.err" 2>/dev/null; then
     echo "aigwd stderr (last lines):"
-    grep -iv 'listening on' "$work/aigwd.err" | tail -5 | sed 's/^/  /'
+    grep -ivE "$not_news" "$work/aigwd.err" | tail -5 | sed 's/^/  /'
 fi
 
 # --- JSON ----------------------------------------------------------------------------

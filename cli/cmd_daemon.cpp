@@ -1,6 +1,7 @@
 // aigw daemon start|stop|status|logs: manage the background aigwd.
 
 #include "cli/app.hpp"
+#include "cli/daemon_log_view.hpp"
 #include "cli/term.hpp"
 
 #include <csignal>
@@ -10,6 +11,7 @@
 #include <iostream>
 #include <memory>
 #include <thread>
+#include <unistd.h>
 
 namespace aigw::cli {
 namespace {
@@ -340,18 +342,79 @@ std::string last_lines(const std::string& text, int n)
     return text.substr(pos);
 }
 
+/// Prints whole lines of the daemon log: as they are for scripts (--json, or stdout not a
+/// terminal), JSON lines rendered as aligned columns for a person.
+class LogPrinter {
+public:
+    LogPrinter(bool render, bool colour) : m_render(render), m_colour(colour) {}
+
+    /// Prints every complete line of `bytes` (after what an earlier call left over); a
+    /// partial last line waits for the rest. False when stdout is gone.
+    bool feed(std::string_view bytes)
+    {
+        m_pending.append(bytes);
+        std::size_t start = 0;
+        for (std::size_t nl = m_pending.find('\n'); nl != std::string::npos; nl = m_pending.find('\n', start)) {
+            line(std::string_view(m_pending).substr(start, nl - start));
+            start = nl + 1;
+        }
+        m_pending.erase(0, start);
+        std::cout << std::flush;
+        return static_cast<bool>(std::cout);
+    }
+    /// Prints a partial last line too (the end of a log read without -f).
+    void flush()
+    {
+        if (!m_pending.empty()) {
+            line(m_pending);
+            m_pending.clear();
+        }
+        std::cout << std::flush;
+    }
+
+private:
+    void line(std::string_view text)
+    {
+        if (!m_render) {
+            std::cout << text << '\n';
+            return;
+        }
+        if (auto shown = render_daemon_log_line(text, m_colour)) {
+            if (!m_header_shown) {
+                std::cout << daemon_log_header(m_colour) << '\n';
+                m_header_shown = true;
+            }
+            std::cout << *shown << '\n';
+        } else {
+            std::cout << text << '\n';
+        }
+    }
+
+    bool m_render;
+    bool m_colour;
+    bool m_header_shown = false;
+    std::string m_pending;
+};
+
 int run_logs(Context& ctx, const DaemonOptions& opts)
 {
     const auto path = config::daemon_log_file(ctx.data_dir());
     std::ifstream in(path, std::ios::binary);
     if (!in && !opts.follow) {
-        return fail("no daemon log at " + path.string() + " (it is written when aigwd runs in the background)");
+        return fail("no daemon log at " + path.string() +
+                    " (it is written when aigwd runs in the background: run 'aigw daemon start')");
     }
+    LogPrinter out(!opts.json && is_tty(STDOUT_FILENO), colour_enabled(STDOUT_FILENO));
     std::uintmax_t offset = 0;
     if (in) {
         std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-        std::cout << last_lines(text, opts.lines) << std::flush;
         offset = text.size();
+        // Without -f a partial last line is shown as it is; with -f it waits for its end.
+        const std::string shown = last_lines(text, opts.lines);
+        out.feed(shown);
+        if (!opts.follow) {
+            out.flush();
+        }
     }
     if (!opts.follow) {
         return 0;
@@ -375,8 +438,7 @@ int run_logs(Context& ctx, const DaemonOptions& opts)
         f.read(chunk.data(), static_cast<std::streamsize>(chunk.size()));
         chunk.resize(static_cast<std::size_t>(f.gcount()));
         offset += chunk.size();
-        std::cout << chunk << std::flush;
-        if (!std::cout) {
+        if (!out.feed(chunk)) {
             return 0;
         }
     }
@@ -424,6 +486,7 @@ void add_daemon_command(CLI::App& app, Context& ctx)
     auto* logs = cmd->add_subcommand("logs", "Print the end of the daemon log");
     logs->add_flag("-f,--follow", o->follow, "Keep printing new lines");
     logs->add_option("-n,--lines", o->lines, "How many lines (default 50)")->check(CLI::NonNegativeNumber);
+    logs->add_flag("--json", o->json, "Print the log's lines as they are (the default when stdout is not a terminal)");
     logs->callback([&ctx, o] {
         ctx.config_optional = true;
         ctx.action = [&ctx, o] { return run_logs(ctx, *o); };

@@ -81,6 +81,11 @@ std::vector<ConfigValue> effective_config(const config::Config& cfg, std::string
     add("routing.strategy", toml_string(config::to_string(r.strategy)));
     add("ledger.retention_days", std::to_string(cfg.retention_days));
     add("ledger.log_bodies", boolean(cfg.log_bodies));
+    add("log.format", toml_string(std::string(config::to_string(cfg.log_format))));
+    if (auto v = env("AIGW_LOG_FORMAT"); v && !v->empty()) {
+        out.back().source = "env (AIGW_LOG_FORMAT)";
+    }
+    add("log.requests", boolean(cfg.log_requests));
     const auto& c = cfg.cache;
     add("cache.enabled", boolean(c.enabled));
     add("cache.ttl_s", std::to_string(c.ttl_s));

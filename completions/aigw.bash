@@ -108,7 +108,7 @@ _aigw() {
             case "$sub" in
                 "") opts="start stop restart reload status logs --help" ;;
                 status|reload) opts="--json --help" ;;
-                logs) opts="--follow -f --lines -n --help" ;;
+                logs) opts="--follow -f --lines -n --json --help" ;;
                 *) opts="--help" ;;
             esac ;;
         keys)

@@ -113,6 +113,7 @@ complete -c aigw -n "__fish_seen_subcommand_from daemon; and __fish_seen_subcomm
 complete -c aigw -n "__fish_seen_subcommand_from daemon; and __fish_seen_subcommand_from reload" -l json -d 'Print JSON'
 complete -c aigw -n "__fish_seen_subcommand_from daemon; and __fish_seen_subcommand_from logs" -s f -l follow -d 'Keep printing new lines'
 complete -c aigw -n "__fish_seen_subcommand_from daemon; and __fish_seen_subcommand_from logs" -s n -l lines -r -d 'How many lines'
+complete -c aigw -n "__fish_seen_subcommand_from daemon; and __fish_seen_subcommand_from logs" -l json -d 'Print the lines as they are'
 
 # keys
 set -l aigw_keys_cmds set list unset create show revoke

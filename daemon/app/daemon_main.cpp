@@ -1,8 +1,10 @@
 #include "daemon/app/daemon_main.hpp"
 
 #include "daemon/app/gateway.hpp"
+#include "daemon/app/log.hpp"
 
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <pthread.h>
@@ -35,6 +37,14 @@ std::int64_t unix_ms()
 
 int daemon_main(int argc, char** argv)
 {
+    // Every line aigwd writes to stderr goes through its one logger (line-atomic; JSON with
+    // [log] format = "json"). AIGW_LOG_FORMAT counts before the config is read, so even a
+    // config error is a JSON line in a JSON log.
+    app::Logger& log = app::daemon_log();
+    if (const char* f = std::getenv("AIGW_LOG_FORMAT")) {
+        log.configure(config::log_format_from_string(f).value_or(config::LogFormat::text), true);
+    }
+    log.capture_stderr();
     std::optional<int> port;
     std::string host;
     std::filesystem::path data_dir;
@@ -97,6 +107,7 @@ int daemon_main(int argc, char** argv)
         std::cerr << "aigwd: " << cfg.error() << "\n";
         return 1;
     }
+    log.configure(cfg->log_format, cfg->log_requests);
     for (const auto& w : cfg->warnings) {
         std::cerr << "aigwd: warning: " << w << "\n";
     }
@@ -143,8 +154,14 @@ int daemon_main(int argc, char** argv)
         std::cerr << "aigwd: cannot write the state file " << state_path << ": " << e.what() << "\n";
         return 1;
     }
-    std::cerr << "aigwd " << AIGW_VERSION << " listening on http://" << conf.host << ":" << *bound << " (data dir "
-              << conf.data_dir.string() << ")\n";
+    const std::string listening = std::string("aigwd ") + AIGW_VERSION + " listening on http://" + conf.host + ":" +
+                                  std::to_string(*bound) + " (data dir " + conf.data_dir.string() + ")";
+    if (log.format() == config::LogFormat::json) {
+        log.log("info", listening,
+                {{"version", AIGW_VERSION}, {"host", conf.host}, {"port", *bound}, {"pid", ::getpid()}});
+    } else {
+        std::cerr << listening << "\n";  // as before: the line people and scripts look for
+    }
 
     std::thread signal_thread([&gw, sigs] {
         for (;;) {

@@ -1,4 +1,6 @@
 #include "daemon/app/gateway.hpp"
+
+#include "daemon/app/log.hpp"
 #include "daemon/limits/key_store.hpp"
 
 #include "daemon/upstream/http_client.hpp"
@@ -74,7 +76,15 @@ asio::awaitable<void> unknown_route(pipeline::Dispatcher& d, http::Request& req,
     std::cerr << "aigwd: unknown route " << req.method << " " << printable(req.path) << " (user agent '" << agent
               << "')\n";
     d.note_unknown_route(req.method, printable(req.path.substr(0, 200)), agent);
-    co_await out.send(pipeline::failure_response(f, shape_of(req.path)));
+    http::Response res = pipeline::failure_response(f, shape_of(req.path));
+    if (req.access) {
+        // The id of the access line, so a client's 404 can be found in the log.
+        req.access->request_id = pipeline::request_id_at(
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count());
+        res.set_header("x-request-id", req.access->request_id);
+    }
+    co_await out.send(std::move(res));
 }
 
 /// GET / and HEAD /: what answers here, for a person or a health probe that tries the root.
@@ -242,6 +252,8 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     opts.header_timeout = std::chrono::milliseconds(first.header_timeout_ms);
     opts.body_timeout = std::chrono::milliseconds(first.body_timeout_ms);
     opts.allowed_hosts = first.allowed_hosts;
+    // One access line per finished request, refused ones included ([log] requests).
+    opts.access_log = [](const http::AccessEntry& e) { daemon_log().access(e); };
     g->m_server = std::make_unique<http::Server>(
         std::move(opts), std::move(routes),
         [self](http::Request& req, http::Responder& out) { return unknown_route(*self->m_dispatcher, req, out); },
@@ -284,6 +296,7 @@ std::expected<Gateway::ReloadResult, std::string> Gateway::reload()
     out.warnings = next.warnings;
     m_file_text = text;
     m_live->publish(std::move(next));
+    daemon_log().configure(m_live->current().log_format, m_live->current().log_requests);
     // Providers may have come or gone, and `aigw keys set` writes the keys file.
     m_router->reload_keys();
     std::cerr << "aigwd: config reloaded from " << m_live->current().config_path.string();

@@ -2,9 +2,12 @@
 // The daemon's own view of an HTTP exchange: what a handler reads (Request) and writes
 // (Response, Responder). Beast stays inside daemon/http; handlers see only these types.
 
+#include "daemon/http/access.hpp"
+
 #include <boost/asio/awaitable.hpp>
 
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -42,6 +45,8 @@ struct Request {
     std::string body;
     unsigned version = 11;  ///< 10 or 11
     std::string peer;       ///< "127.0.0.1:53412"
+    /// What the pipeline learned, for the access log; null when the server logs no access.
+    std::shared_ptr<AccessNote> access;
 
     std::string_view header(std::string_view name) const { return headers.get(name); }
     bool has_header(std::string_view name) const { return headers.has(name); }

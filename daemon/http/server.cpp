@@ -20,6 +20,7 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/status.hpp>
+#include <nlohmann/json.hpp>
 
 #include <sys/resource.h>
 
@@ -252,6 +253,8 @@ private:
     template <class Buffers>
     asio::awaitable<bool> write_all(const Buffers& buffers, bool even_after_eof = false);
     void begin_exchange(const Request& req, bool keep_alive);
+    /// The exchange is over: hands its entry to ServerOptions::access_log, if any.
+    void log_exchange(const Request& req);
     void build_head(int status, const Headers& headers, Framing framing, std::size_t length);
     void finish();
 
@@ -304,6 +307,11 @@ private:
     bool m_in_handler = false;
     std::uint64_t m_exchange = 0;
     std::function<void()> m_on_gone;
+    // For the access log.
+    Clock::time_point m_exchange_t0;
+    int m_status = 0;
+    std::string m_error_type;
+    std::string m_error_message;
 };
 
 void Loop::link(Connection* c)
@@ -544,6 +552,57 @@ void Connection::begin_exchange(const Request& req, bool keep_alive)
     m_client_gone = m_write_failed = false;
     m_in_handler = false;
     m_on_gone = nullptr;
+    m_exchange_t0 = Clock::now();
+    m_status = 0;
+    m_error_type.clear();
+    m_error_message.clear();
+}
+
+/// An error answer's type and message: every surface's error shape has error.message
+/// (OpenAI, Anthropic, Gemini), and error.type (or Gemini's error.status).
+void error_of(std::string_view body, std::string& type, std::string& message)
+{
+    constexpr std::size_t k_max_error_body = 64 << 10;
+    if (body.empty() || body.size() > k_max_error_body || body.front() != '{') {
+        return;
+    }
+    const auto doc = nlohmann::json::parse(body, nullptr, false);
+    if (doc.is_discarded() || !doc.is_object()) {
+        return;
+    }
+    const auto it = doc.find("error");
+    if (it == doc.end() || !it->is_object()) {
+        return;
+    }
+    auto text = [&](const char* name) -> std::string {
+        const auto f = it->find(name);
+        return f != it->end() && f->is_string() ? f->get<std::string>() : std::string();
+    };
+    message = text("message");
+    type = text("type");
+    if (type.empty()) {
+        type = text("status");
+    }
+}
+
+void Connection::log_exchange(const Request& req)
+{
+    if (!m_server.opts.access_log) {
+        return;
+    }
+    AccessEntry e;
+    e.method = req.method;
+    e.path = req.path;
+    e.status = m_status;
+    e.latency_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - m_exchange_t0).count();
+    e.error_type = m_error_type;
+    e.error_message = m_error_message;
+    e.note = req.access.get();
+    try {
+        m_server.opts.access_log(e);
+    } catch (...) {
+        // A log line is not worth a connection.
+    }
 }
 
 asio::awaitable<bool> Connection::serve_one()
@@ -566,6 +625,9 @@ asio::awaitable<bool> Connection::serve_one()
     req.path = percent_decode(target.path, false);
     req.query = std::string(target.query);
     begin_exchange(req, parser.keep_alive() && !m_loop.stopping);
+    if (opts.access_log) {
+        req.access = std::make_shared<AccessNote>();
+    }
 
     std::size_t host_fields = 0;
     std::string_view host;
@@ -580,6 +642,7 @@ asio::awaitable<bool> Connection::serve_one()
         co_await send_error(
             req, wire::bad_request(host_fields > 1 ? "the request has several Host headers; send one"
                                                    : "the request has no valid Host header (HTTP/1.1 requires one)"));
+        log_exchange(req);
         co_await linger_close();
         co_return false;
     }
@@ -587,6 +650,7 @@ asio::awaitable<bool> Connection::serve_one()
         m_keep_alive = false;
         wire::Failure f{.kind = wire::FailureKind::auth, .status = 403, .message = host_refused_message(host)};
         co_await send_error(req, f);
+        log_exchange(req);
         co_await linger_close();
         co_return false;
     }
@@ -632,6 +696,7 @@ asio::awaitable<bool> Connection::serve_one()
     } else {
         co_await call_handler(*handler, req);
     }
+    log_exchange(req);
     co_return m_keep_alive && !m_client_gone && !m_loop.stopping && m_socket.is_open();
 }
 
@@ -714,6 +779,7 @@ asio::awaitable<void> Connection::answer_read_error(Request& req, const error_co
     }
     begin_exchange(req, false);
     co_await send_error(req, *f);
+    log_exchange(req);
     co_await linger_close();
 }
 
@@ -743,6 +809,7 @@ asio::awaitable<void> Connection::refuse()
                                " open connections; retry in a moment, or raise [server] max_connections",
                     .retry_after_s = 1.0};
     co_await send_error(req, f);
+    log_exchange(req);
     co_await linger_close();
 }
 
@@ -878,6 +945,10 @@ asio::awaitable<void> Connection::send(Response res)
     }
     m_started = true;
     m_stream_ended = true;
+    m_status = res.status;
+    if (res.status >= 400 && m_server.opts.access_log) {
+        error_of(res.body, m_error_type, m_error_message);
+    }
     build_head(res.status, res.headers, Framing::length, res.body.size());
     const bool no_body = m_is_head || res.status < 200 || res.status == 204 || res.status == 304;
     if (no_body || res.body.empty()) {
@@ -895,6 +966,7 @@ asio::awaitable<bool> Connection::begin_stream(Response head)
     }
     m_started = true;
     m_streaming = true;
+    m_status = head.status;
     m_chunked = m_version == 11;
     if (!m_chunked) {
         m_keep_alive = false;  // HTTP/1.0: the end of the stream is the close

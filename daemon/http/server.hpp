@@ -27,6 +27,9 @@ struct ServerOptions {
     /// the bound address. "*" allows any (a team gateway behind its own proxy).
     std::vector<std::string> allowed_hosts;
     std::chrono::milliseconds shutdown_grace{10'000};  ///< in-flight requests get this long after stop()
+    /// Called once per finished exchange on its event loop, refused ones (400, 403 Host,
+    /// 404, 408, 413, 431, 503 full) included; it must not block. Unset: no access log.
+    AccessLog access_log;
 };
 
 /// Answers for failures the server finds before or around a handler (400 bad framing,

@@ -418,6 +418,11 @@ std::shared_ptr<Exchange> Dispatcher::begin(std::string surface, const http::Req
         }
     }
     ex->deadline = ex->t0 + ex->timeouts.total;
+    if (req.access) {
+        ex->access = req.access;
+        ex->access->request_id = ex->request_id;
+        ex->access->surface = ex->surface;
+    }
     return ex;
 }
 
@@ -467,6 +472,9 @@ std::optional<wire::Failure> Dispatcher::authorize(const http::Request& req, Exc
     const std::string presented = presented_key(req);
     if (is_gateway_key(presented)) {
         ex.key_id = k_admin_key_id;
+        if (ex.access) {
+            ex.access->key_id = ex.key_id;
+        }
         return std::nullopt;
     }
     if (presented.starts_with(limits::k_virtual_key_prefix)) {
@@ -474,6 +482,9 @@ std::optional<wire::Failure> Dispatcher::authorize(const http::Request& req, Exc
         switch (found.verdict) {
             case limits::KeyStore::Verdict::ok:
                 ex.key_id = found.key->id;
+                if (ex.access) {
+                    ex.access->key_id = ex.key_id;
+                }
                 return std::nullopt;
             case limits::KeyStore::Verdict::revoked:
                 return wire::unauthorized("The key '" + found.key->name + "' (" + found.key->id + ") was revoked on " +
@@ -926,6 +937,22 @@ void Dispatcher::record(const Exchange& ex, int status, const wire::Usage& usage
                                        .cost_usd = cost,
                                        .latency_s = std::chrono::duration<double>(elapsed).count(),
                                        .ttft_ms = ttft_ms});
+    if (ex.access) {
+        http::AccessNote& a = *ex.access;
+        a.recorded = true;
+        a.key_id = row.key_id;
+        a.requested_model = row.requested_model;
+        a.served_model = row.served_model;
+        a.provider = row.provider;
+        a.stream = row.stream;
+        a.attempts = attempts;
+        a.ttft_ms = ttft_ms;
+        a.cache_hit = row.cache_hit;
+        a.input_tokens = row.input_tokens;
+        a.output_tokens = row.output_tokens;
+        a.cost_usd = cost;
+        a.error = row.error;
+    }
     m_s.ledger->record(std::move(row));
     // ---- limits: the cost goes to the budgets; the TPM reservation is corrected ----
     m_s.limiter->on_recorded(ex.key_id, ex.reservation, usage.input_tokens + usage.output_tokens, cost);

@@ -2,6 +2,7 @@
 // One inbound request as it moves through the pipeline: who sent it, what it asked for,
 // its deadlines, which attempts it made. It ends as the request's ledger rows.
 
+#include "daemon/http/access.hpp"
 #include "daemon/limits/limiter.hpp"
 #include "daemon/routing/router.hpp"
 
@@ -65,6 +66,8 @@ struct Exchange {
     bool cache_hit = false;              ///< answered from the cache: cost 0, ledger cache_hit = 1
     double saved_usd = 0;                ///< on a hit: what the original call cost (ledger saved_usd)
     std::shared_ptr<CacheTicket> cache;  ///< on a miss that may be stored: what to store it under
+    // ---- the access log: the server's note on the request, filled by begin/authorize/record ----
+    std::shared_ptr<http::AccessNote> access;
 };
 
 }  // namespace aigw::daemon::pipeline

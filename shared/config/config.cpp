@@ -197,6 +197,7 @@ private:
     Result read_server(const toml::table& t);
     Result read_upstream(const toml::table& t);
     Result read_ledger(const toml::table& t);
+    Result read_log(const toml::table& t);
     Result read_cache(const toml::table& t);
     /// The cache keys of one [models."p/m"] table; true when `field` was one of them.
     bool read_model_cache(const toml::key& k, const toml::node& v, std::string_view section, const std::string& id,
@@ -241,9 +242,9 @@ std::expected<void, std::string> ConfigReader::read(const toml::table& root)
 {
     // toml++ iterates keys in sorted order; sections are read in dependency order instead
     // ([models] may name a provider defined under [providers]).
-    static constexpr std::array<std::string_view, 11> k_sections = {
+    static constexpr std::array<std::string_view, 12> k_sections = {
         "server",         "upstream", "ledger", "cache",  "providers", "aliases",
-        "model_families", "routing",  "models", "budget", "limits"};
+        "model_families", "routing",  "models", "budget", "limits",    "log"};
     for (auto&& [k, v] : root) {
         const std::string_view name = k.str();
         if (name == "data_dir") {
@@ -277,6 +278,8 @@ std::expected<void, std::string> ConfigReader::read(const toml::table& root)
             r = read_upstream(*t);
         } else if (name == "ledger") {
             r = read_ledger(*t);
+        } else if (name == "log") {
+            r = read_log(*t);
         } else if (name == "cache") {
             r = read_cache(*t);
         } else if (name == "providers") {
@@ -396,6 +399,34 @@ ConfigReader::Result ConfigReader::read_ledger(const toml::table& t)
             r = integer(k, v, section, 0, 1'000'000, m_cfg.retention_days);
         } else if (name == "log_bodies") {
             r = boolean(k, v, section, m_cfg.log_bodies);
+        } else {
+            unknown_key(k, v, section);
+        }
+        if (stop_at(r)) {
+            return r;
+        }
+    }
+    return {};
+}
+
+ConfigReader::Result ConfigReader::read_log(const toml::table& t)
+{
+    constexpr std::string_view section = "[log]";
+    for (auto&& [k, v] : t) {
+        const std::string_view name = k.str();
+        Result r;
+        if (name == "format") {
+            std::string text;
+            r = string(k, v, section, text);
+            if (r) {
+                if (auto f = log_format_from_string(text)) {
+                    m_cfg.log_format = *f;
+                } else {
+                    r = error(k, v, section, "must be \"text\" or \"json\", not \"" + text + "\"");
+                }
+            }
+        } else if (name == "requests") {
+            r = boolean(k, v, section, m_cfg.log_requests);
         } else {
             unknown_key(k, v, section);
         }
@@ -1065,6 +1096,19 @@ std::expected<Config, std::string> load_config_impl(const Env& env, const fs::pa
         cfg.data_dir = default_data_dir(env);
     }
 
+    if (auto format = non_empty(env, "AIGW_LOG_FORMAT")) {
+        auto f = log_format_from_string(*format);
+        if (!f) {
+            std::string msg = "AIGW_LOG_FORMAT must be \"text\" or \"json\", not \"" + *format + "\"";
+            if (errors == nullptr) {
+                return std::unexpected(std::move(msg));
+            }
+            errors->push_back(std::move(msg));
+        } else {
+            cfg.log_format = *f;
+        }
+    }
+
     // AIGW_<PROVIDER>_BASE_URL beats the file, for presets and custom providers alike.
     for (auto& [name, spec] : cfg.providers) {
         if (auto url = non_empty(env, base_url_env_name(name))) {
@@ -1087,6 +1131,25 @@ std::expected<Config, std::string> load_config_impl(const Env& env, const fs::pa
 }
 
 }  // namespace
+
+std::string_view to_string(LogFormat f)
+{
+    return f == LogFormat::json ? "json" : "text";
+}
+
+std::optional<LogFormat> log_format_from_string(std::string_view s)
+{
+    std::string lower(s);
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    if (lower == "text") {
+        return LogFormat::text;
+    }
+    if (lower == "json") {
+        return LogFormat::json;
+    }
+    return std::nullopt;
+}
 
 std::expected<Config, std::string> parse_config(std::string_view toml_text, std::string_view source_name)
 {

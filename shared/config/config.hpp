@@ -93,6 +93,13 @@ struct ModelCachePolicy {
     bool semantic = false;              ///< semantic matching without the request asking
 };
 
+/// How aigwd writes its log lines: human text, or one JSON object per line.
+enum class LogFormat { text, json };
+/// "text" or "json".
+std::string_view to_string(LogFormat f);
+/// "text" / "json" (any case), nullopt otherwise.
+std::optional<LogFormat> log_format_from_string(std::string_view s);
+
 struct Config {
     // [server]
     std::string host = "127.0.0.1";
@@ -119,6 +126,9 @@ struct Config {
     // [ledger]
     int retention_days = 90;
     bool log_bodies = false;
+    // [log]: the daemon's own log (stderr, which `aigw daemon start` sends to daemon.log)
+    LogFormat log_format = LogFormat::text;  ///< AIGW_LOG_FORMAT beats the file
+    bool log_requests = true;                ///< one access line per request, in both formats
     // [cache], and the cache keys of [models."p/m"] (by "provider/model")
     CacheConfig cache;
     std::map<std::string, ModelCachePolicy, std::less<>> model_cache;
@@ -164,7 +174,8 @@ ConfigCheck check_config(const Env& env, const std::filesystem::path& data_dir_o
 /// Parses TOML text into a Config (no env, no file). Used by load_config and tests.
 /// Sections: [server] host, port, threads, keep_alive_max, max_connections, allowed_hosts,
 /// header_timeout_ms, body_timeout_ms, metrics_token; [upstream] connect_timeout_ms,
-/// read_timeout_ms; [ledger] retention_days, log_bodies; [cache] enabled, ttl_s, max_mb,
+/// read_timeout_ms; [ledger] retention_days, log_bodies; [log] format (text|json), requests;
+/// [cache] enabled, ttl_s, max_mb,
 /// max_entry_kb, semantic_threshold, embedding_model, semantic_max_entries; [providers.NAME] type
 /// (openai|anthropic|gemini|azure|bedrock|cohere|mock), base_url, api_key_env, key_required,
 /// display_name, and the provider options api_version, region, responses, completions (a

@@ -1,6 +1,7 @@
 // Config file parsing, environment overrides, paths and private files.
 
 #include "shared/config/config.hpp"
+#include "shared/config/live_config.hpp"
 
 #include <doctest/doctest.h>
 
@@ -573,4 +574,42 @@ TEST_CASE("[server] metrics_token is read, and a token too short to be a secret 
     CHECK(err.find("metrics_token") != std::string::npos);
     CHECK(err.find("16 characters") != std::string::npos);
     CHECK(parse_error("[server]\nmetrics_token = 42\n").find("must be a string") != std::string::npos);
+}
+
+TEST_CASE("[log] format and requests are read, checked with file:line, and AIGW_LOG_FORMAT beats the file")
+{
+    const Config defaults = parse_ok("");
+    CHECK(defaults.log_format == aigw::config::LogFormat::text);
+    CHECK(defaults.log_requests);
+
+    const Config json = parse_ok("[log]\nformat = \"json\"\nrequests = false\n");
+    CHECK(json.log_format == aigw::config::LogFormat::json);
+    CHECK_FALSE(json.log_requests);
+    CHECK(json.warnings.empty());
+
+    const std::string bad = parse_error("\n[log]\nformat = \"yaml\"\n");
+    CHECK(bad.find("config.toml:3") != std::string::npos);
+    CHECK(bad.find("\"text\" or \"json\"") != std::string::npos);
+    CHECK(parse_error("[log]\nrequests = \"yes\"\n").find("config.toml:2") != std::string::npos);
+
+    const Config typo = parse_ok("[log]\nformt = \"json\"\n");
+    REQUIRE(typo.warnings.size() == 1);
+    CHECK(typo.warnings[0].find("unknown key 'formt' in [log]") != std::string::npos);
+
+    TempDir tmp;
+    const fs::path config = tmp.path / "config.toml";
+    write_text(config, "[log]\nformat = \"text\"\n");
+    std::map<std::string, std::string> vars = {
+        {"AIGW_CONFIG", config.string()}, {"AIGW_DATA_DIR", (tmp.path / "data").string()}, {"AIGW_LOG_FORMAT", "JSON"}};
+    auto cfg = aigw::config::load_config(fake_env(vars));
+    REQUIRE(cfg.has_value());
+    CHECK(cfg->log_format == aigw::config::LogFormat::json);
+    vars["AIGW_LOG_FORMAT"] = "xml";
+    cfg = aigw::config::load_config(fake_env(vars));
+    REQUIRE_FALSE(cfg.has_value());
+    CHECK(cfg.error().find("AIGW_LOG_FORMAT") != std::string::npos);
+
+    // A reload applies [log] at once: the logger reads it per line.
+    CHECK_FALSE(aigw::config::needs_restart("log.format"));
+    CHECK_FALSE(aigw::config::needs_restart("log.requests"));
 }
