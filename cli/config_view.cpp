@@ -85,7 +85,7 @@ std::vector<ConfigValue> effective_config(const config::Config& cfg, std::string
     if (auto v = env("AIGW_LOG_FORMAT"); v && !v->empty()) {
         out.back().source = "env (AIGW_LOG_FORMAT)";
     }
-    add("log.requests", boolean(cfg.log_requests));
+    add("log.requests", boolean(cfg.access_log_on()));
     const auto& c = cfg.cache;
     add("cache.enabled", boolean(c.enabled));
     add("cache.ttl_s", std::to_string(c.ttl_s));

@@ -107,7 +107,7 @@ int daemon_main(int argc, char** argv)
         std::cerr << "aigwd: " << cfg.error() << "\n";
         return 1;
     }
-    log.configure(cfg->log_format, cfg->log_requests);
+    log.configure(cfg->log_format, cfg->access_log_on());
     for (const auto& w : cfg->warnings) {
         std::cerr << "aigwd: warning: " << w << "\n";
     }

@@ -296,7 +296,7 @@ std::expected<Gateway::ReloadResult, std::string> Gateway::reload()
     out.warnings = next.warnings;
     m_file_text = text;
     m_live->publish(std::move(next));
-    daemon_log().configure(m_live->current().log_format, m_live->current().log_requests);
+    daemon_log().configure(m_live->current().log_format, m_live->current().access_log_on());
     // Providers may have come or gone, and `aigw keys set` writes the keys file.
     m_router->reload_keys();
     std::cerr << "aigwd: config reloaded from " << m_live->current().config_path.string();

@@ -426,7 +426,11 @@ ConfigReader::Result ConfigReader::read_log(const toml::table& t)
                 }
             }
         } else if (name == "requests") {
-            r = boolean(k, v, section, m_cfg.log_requests);
+            bool on = false;
+            r = boolean(k, v, section, on);
+            if (r) {
+                m_cfg.log_requests = on;
+            }
         } else {
             unknown_key(k, v, section);
         }

@@ -128,7 +128,11 @@ struct Config {
     bool log_bodies = false;
     // [log]: the daemon's own log (stderr, which `aigw daemon start` sends to daemon.log)
     LogFormat log_format = LogFormat::text;  ///< AIGW_LOG_FORMAT beats the file
-    bool log_requests = true;                ///< one access line per request, in both formats
+    /// One access line per request; unset: on with format = "json" (logs meant for tools),
+    /// off with "text" (a line per request costs ~10-20 us of CPU, and `aigw logs -f` shows
+    /// the traffic to a person).
+    std::optional<bool> log_requests;
+    bool access_log_on() const { return log_requests.value_or(log_format == LogFormat::json); }
     // [cache], and the cache keys of [models."p/m"] (by "provider/model")
     CacheConfig cache;
     std::map<std::string, ModelCachePolicy, std::less<>> model_cache;

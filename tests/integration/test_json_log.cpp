@@ -231,9 +231,18 @@ TEST_CASE(
     }
 }
 
-TEST_CASE("text log: a person sees one access line per request, with status, route and request id")
+TEST_CASE("text log: with requests = true a person sees one access line per request; by default none")
 {
-    Daemon d(nullptr);
+    {
+        Daemon quiet(nullptr);
+        REQUIRE(quiet.get("/health"));
+        CHECK(quiet.stop() == 0);
+        const std::string text = aigw::test::slurp(quiet.log_file());
+        INFO(text);
+        CHECK(text.find("listening on") != std::string::npos);
+        CHECK(text.find("GET /health") == std::string::npos);
+    }
+    Daemon d(nullptr, {.config_toml = "[log]\nrequests = true\n"});
     auto ok = d.get("/health");
     REQUIRE(ok);
     CHECK(d.stop() == 0);

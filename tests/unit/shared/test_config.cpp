@@ -580,11 +580,13 @@ TEST_CASE("[log] format and requests are read, checked with file:line, and AIGW_
 {
     const Config defaults = parse_ok("");
     CHECK(defaults.log_format == aigw::config::LogFormat::text);
-    CHECK(defaults.log_requests);
+    CHECK_FALSE(defaults.access_log_on());  // text: off unless asked
+    CHECK(parse_ok("[log]\nformat = \"json\"\n").access_log_on());
+    CHECK(parse_ok("[log]\nrequests = true\n").access_log_on());
 
     const Config json = parse_ok("[log]\nformat = \"json\"\nrequests = false\n");
     CHECK(json.log_format == aigw::config::LogFormat::json);
-    CHECK_FALSE(json.log_requests);
+    CHECK_FALSE(json.access_log_on());
     CHECK(json.warnings.empty());
 
     const std::string bad = parse_error("\n[log]\nformat = \"yaml\"\n");
