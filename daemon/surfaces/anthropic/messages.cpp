@@ -148,8 +148,7 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
     }
     auto body = parse_messages_body(d, req.body);
     if (!body) {
-        d.record(*ex, body.error().status, {}, 0, body.error().message, -1);
-        co_await send_failure(out, res, body.error());
+        co_await d.finish_failed(*ex, body.error(), {}, Shape::anthropic, res.headers, out);
         co_return;
     }
     ex->requested_model = (*body)["model"].get<std::string>();
@@ -160,8 +159,7 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
         ex->request_body = req.body;
     }
     if (auto refused = d.admit_requested(*ex, *body)) {  // limits: key's models, budgets, rate limits
-        d.record(*ex, refused->status, {}, 0, refused->message, -1);
-        co_await send_failure(out, res, *refused);
+        co_await d.finish_failed(*ex, *refused, {}, Shape::anthropic, res.headers, out);
         co_return;
     }
     // The native wire is used whenever the attempt's provider speaks it; any other model
@@ -196,8 +194,7 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
         res.set_header("x-aigw-cache", "MISS");
     } else {
         if (auto ok = to_canonical(); !ok) {
-            d.record(*ex, ok.error().status, {}, 0, ok.error().message, -1);
-            co_await send_failure(out, res, ok.error());
+            co_await d.finish_failed(*ex, ok.error(), {}, Shape::anthropic, res.headers, out);
             co_return;
         }
         std::unique_ptr<StreamWriter> replay;
@@ -269,21 +266,15 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
                        });
     pipeline::set_route_headers(res, *ex);
     if (!served) {
-        const auto& f = served.error();
-        d.record(*ex, f.status, {}, 0, f.message, -1);
-        co_await out.send(
-            pipeline::upstream_failure_response(f, std::move(native_error_body), Shape::anthropic, res.headers));
+        co_await d.finish_failed(*ex, served.error(), std::move(native_error_body), Shape::anthropic, res.headers, out);
         co_return;
     }
     if (ex->stream) {
         co_await d.relay(std::move(stream), std::move(writer), out, std::move(res));
         co_return;
     }
-    const double cost = d.cost_of(*ex, usage);
-    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
-    d.record(*ex, 200, usage, cost, std::move(usage_error), -1, d.config().log_bodies ? answer : std::string());
-    res.set_content(std::move(answer));
-    co_await out.send(std::move(res));
+    co_await d.finish_answered(*ex, usage, d.cost_of(*ex, usage), std::move(answer), std::move(res), out,
+                               Dispatcher::BodyLog::when_configured, std::move(usage_error));
 }
 
 /// Token counting: passthrough for Anthropic models; an estimate elsewhere.

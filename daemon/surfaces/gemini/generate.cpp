@@ -173,8 +173,7 @@ asio::awaitable<std::optional<Start>> start(Dispatcher& d, std::string surface, 
         body = std::unexpected(wire::bad_request("The request body must be a JSON object."));
     }
     if (!body) {
-        d.record(*s.ex, body.error().status, {}, 0, body.error().message, -1);
-        co_await send_failure(out, s.res, body.error());
+        co_await d.finish_failed(*s.ex, body.error(), {}, Shape::gemini, s.res.headers, out);
         co_return std::nullopt;
     }
     s.body = std::move(*body);
@@ -197,8 +196,7 @@ asio::awaitable<void> generate(Dispatcher& d, http::Request& req, http::Responde
     ex->stream = stream;
     const bool sse = req.query_param("alt").value_or("") == "sse";
     if (auto refused = d.admit_requested(*ex, body)) {  // limits: key's models, budgets, rate limits
-        d.record(*ex, refused->status, {}, 0, refused->message, -1);
-        co_await send_failure(out, res, *refused);
+        co_await d.finish_failed(*ex, *refused, {}, Shape::gemini, res.headers, out);
         co_return;
     }
     std::optional<json> canonical;
@@ -229,8 +227,7 @@ asio::awaitable<void> generate(Dispatcher& d, http::Request& req, http::Responde
         res.set_header("x-aigw-cache", "MISS");
     } else {
         if (auto ok = to_canonical(); !ok) {
-            d.record(*ex, ok.error().status, {}, 0, ok.error().message, -1);
-            co_await send_failure(out, res, ok.error());
+            co_await d.finish_failed(*ex, ok.error(), {}, Shape::gemini, res.headers, out);
             co_return;
         }
         std::unique_ptr<StreamWriter> replay;
@@ -312,10 +309,7 @@ asio::awaitable<void> generate(Dispatcher& d, http::Request& req, http::Responde
         });
     pipeline::set_route_headers(res, *ex);
     if (!served) {
-        const auto& f = served.error();
-        d.record(*ex, f.status, {}, 0, f.message, -1);
-        co_await out.send(
-            pipeline::upstream_failure_response(f, std::move(native_error_body), Shape::gemini, res.headers));
+        co_await d.finish_failed(*ex, served.error(), std::move(native_error_body), Shape::gemini, res.headers, out);
         co_return;
     }
     if (stream) {
@@ -325,11 +319,8 @@ asio::awaitable<void> generate(Dispatcher& d, http::Request& req, http::Responde
         co_await d.relay(std::move(st), std::move(writer), out, std::move(res));
         co_return;
     }
-    const double cost = d.cost_of(*ex, usage);
-    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
-    d.record(*ex, 200, usage, cost, std::move(usage_error), -1, d.config().log_bodies ? answer : std::string());
-    res.set_content(std::move(answer));
-    co_await out.send(std::move(res));
+    co_await d.finish_answered(*ex, usage, d.cost_of(*ex, usage), std::move(answer), std::move(res), out,
+                               Dispatcher::BodyLog::when_configured, std::move(usage_error));
 }
 
 /// Token counting: passthrough for Gemini models; an estimate elsewhere.
@@ -379,14 +370,12 @@ asio::awaitable<void> embed(Dispatcher& d, http::Request& req, http::Responder& 
     auto& body = started->body;
     auto canonical = gemini::embed_request_to_canonical(body, batch);
     if (!canonical) {
-        d.record(*ex, canonical.error().status, {}, 0, canonical.error().message, -1);
-        co_await send_failure(out, res, canonical.error());
+        co_await d.finish_failed(*ex, canonical.error(), {}, Shape::gemini, res.headers, out);
         co_return;
     }
     (*canonical)["model"] = ex->requested_model;
     if (auto refused = d.admit_requested(*ex, *canonical)) {
-        d.record(*ex, refused->status, {}, 0, refused->message, -1);
-        co_await send_failure(out, res, *refused);
+        co_await d.finish_failed(*ex, *refused, {}, Shape::gemini, res.headers, out);
         co_return;
     }
     std::string native_error_body;
@@ -435,17 +424,11 @@ asio::awaitable<void> embed(Dispatcher& d, http::Request& req, http::Responder& 
         });
     pipeline::set_route_headers(res, *ex);
     if (!served) {
-        const auto& f = served.error();
-        d.record(*ex, f.status, {}, 0, f.message, -1);
-        co_await out.send(
-            pipeline::upstream_failure_response(f, std::move(native_error_body), Shape::gemini, res.headers));
+        co_await d.finish_failed(*ex, served.error(), std::move(native_error_body), Shape::gemini, res.headers, out);
         co_return;
     }
-    const double cost = d.cost_of(*ex, usage);
-    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
-    d.record(*ex, 200, usage, cost, {}, -1);
-    res.set_content(std::move(answer));
-    co_await out.send(std::move(res));
+    co_await d.finish_answered(*ex, usage, d.cost_of(*ex, usage), std::move(answer), std::move(res), out,
+                               Dispatcher::BodyLog::never);
 }
 
 /// POST .../models/{model}:{method}

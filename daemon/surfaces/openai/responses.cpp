@@ -240,8 +240,7 @@ asio::awaitable<std::optional<Continued>> continue_or_refuse(Dispatcher& d, pipe
 {
     auto continued = continue_from_store(store, body, input_items, ex.key_id, ex.key_id == pipeline::k_admin_key_id);
     if (!continued) {
-        d.record(ex, continued.error().status, {}, 0, continued.error().message, -1);
-        co_await send_failure(out, res, continued.error());
+        co_await d.finish_failed(ex, continued.error(), {}, Shape::openai, res.headers, out);
         co_return std::nullopt;
     }
     co_return std::move(*continued);
@@ -292,8 +291,7 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
     const nlohmann::json& canonical = translated ? *translated : *body;
     auto fail = [&](const wire::Failure& f) -> asio::awaitable<void> {
         pipeline::set_route_headers(res, *ex);
-        d.record(*ex, f.status, {}, 0, f.message, -1);
-        co_await send_failure(out, res, f);
+        co_await d.finish_failed(*ex, f, {}, Shape::openai, res.headers, out);
     };
     if (auto refused = d.admit_requested(*ex, canonical)) {  // limits: key's models, budgets, rate limits
         co_await fail(*refused);
@@ -451,10 +449,7 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
     auto served = co_await d.run(*ex, canonical, canonical, attempt);
     pipeline::set_route_headers(res, *ex);
     if (!served) {
-        const auto& f = served.error();
-        d.record(*ex, f.status, {}, 0, f.message, -1);
-        co_await out.send(
-            pipeline::upstream_failure_response(f, std::move(native_error_body), Shape::openai, res.headers));
+        co_await d.finish_failed(*ex, served.error(), std::move(native_error_body), Shape::openai, res.headers, out);
         co_return;
     }
     if (ex->stream) {
@@ -467,11 +462,8 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
         co_return;
     }
     const double cost = d.cost_of(*ex, usage);
-    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
     cache_answer(answer_json, usage, cost);
-    d.record(*ex, 200, usage, cost, {}, -1, d.config().log_bodies ? answer : std::string());
-    res.set_content(std::move(answer));
-    co_await out.send(std::move(res));
+    co_await d.finish_answered(*ex, usage, cost, std::move(answer), std::move(res), out);
 }
 
 /// Usage in the Responses shape.
@@ -528,8 +520,7 @@ asio::awaitable<void> compact(Dispatcher& d, ledger::ResponseStore& store, http:
     const nlohmann::json& admitted = canonical ? *canonical : *body;
     if (auto refused = d.admit_requested(*ex, admitted)) {
         pipeline::set_route_headers(res, *ex);
-        d.record(*ex, refused->status, {}, 0, refused->message, -1);
-        co_await send_failure(out, res, *refused);
+        co_await d.finish_failed(*ex, *refused, {}, Shape::openai, res.headers, out);
         co_return;
     }
     std::string answer;
@@ -594,17 +585,11 @@ asio::awaitable<void> compact(Dispatcher& d, ledger::ResponseStore& store, http:
     auto served = co_await d.run(*ex, admitted, admitted, attempt);
     pipeline::set_route_headers(res, *ex);
     if (!served) {
-        const auto& f = served.error();
-        d.record(*ex, f.status, {}, 0, f.message, -1);
-        co_await out.send(
-            pipeline::upstream_failure_response(f, std::move(native_error_body), Shape::openai, res.headers));
+        co_await d.finish_failed(*ex, served.error(), std::move(native_error_body), Shape::openai, res.headers, out);
         co_return;
     }
-    const double cost = d.cost_of(*ex, usage);
-    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
-    d.record(*ex, 200, usage, cost, {}, -1);
-    res.set_content(std::move(answer));
-    co_await out.send(std::move(res));
+    co_await d.finish_answered(*ex, usage, d.cost_of(*ex, usage), std::move(answer), std::move(res), out,
+                               Dispatcher::BodyLog::never);
 }
 
 /// POST /v1/responses/input_tokens: OpenAI counts; elsewhere an estimate (4 characters a
