@@ -200,18 +200,20 @@ asio::awaitable<std::optional<nlohmann::json>> accept_request(Dispatcher& d, pip
     co_return std::move(*body);
 }
 
-/// A request continued from a stored response: the stored conversation, and the body for
-/// OpenAI with that conversation in front of the new input (no previous_response_id left).
+/// A request, continued from a stored response when it names one: its own input items,
+/// the stored conversation, and the body for OpenAI with that conversation in front of the
+/// new input (no previous_response_id left).
 struct Continued {
-    std::vector<nlohmann::json> previous;
+    std::vector<nlohmann::json> input_items;  ///< input_items_of(body)
+    std::vector<nlohmann::json> previous;     ///< empty without previous_response_id
     nlohmann::json native_body;
 };
 
 std::expected<Continued, wire::Failure> continue_from_store(ledger::ResponseStore& store, const nlohmann::json& body,
-                                                            const std::vector<nlohmann::json>& input_items,
                                                             const std::string& key_id, bool admin)
 {
     Continued c;
+    c.input_items = input_items_of(body);
     c.native_body = body;
     c.native_body.erase("previous_response_id");
     auto prev = body.find("previous_response_id");
@@ -224,7 +226,7 @@ std::expected<Continued, wire::Failure> continue_from_store(ledger::ResponseStor
     }
     c.previous = std::move(found->conversation);
     nlohmann::json input = nlohmann::json(c.previous);
-    for (const auto& item : input_items) {
+    for (const auto& item : c.input_items) {
         input.push_back(item);
     }
     c.native_body["input"] = std::move(input);
@@ -235,10 +237,9 @@ std::expected<Continued, wire::Failure> continue_from_store(ledger::ResponseStor
 /// there (the 400 has been sent and recorded).
 asio::awaitable<std::optional<Continued>> continue_or_refuse(Dispatcher& d, pipeline::Exchange& ex,
                                                              ledger::ResponseStore& store, const nlohmann::json& body,
-                                                             const std::vector<nlohmann::json>& input_items,
                                                              http::Responder& out, const http::Response& res)
 {
-    auto continued = continue_from_store(store, body, input_items, ex.key_id, ex.key_id == pipeline::k_admin_key_id);
+    auto continued = continue_from_store(store, body, ex.key_id, ex.key_id == pipeline::k_admin_key_id);
     if (!continued) {
         co_await d.finish_failed(ex, continued.error(), {}, Shape::openai, res.headers, out);
         co_return std::nullopt;
@@ -260,14 +261,14 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
         ex->request_body = req.body;
     }
     const bool keep = providers::bool_at(*body, "store", true);
-    const std::vector<nlohmann::json> input_items = input_items_of(*body);
 
     // previous_response_id: the stored conversation goes in front of the new input, for
     // every provider (OpenAI gets it as input too, so it needs no state of its own).
-    auto continued = co_await continue_or_refuse(d, *ex, store, *body, input_items, out, res);
+    auto continued = co_await continue_or_refuse(d, *ex, store, *body, out, res);
     if (!continued) {
         co_return;
     }
+    const std::vector<nlohmann::json>& input_items = continued->input_items;
     const std::vector<nlohmann::json>& previous = continued->previous;
     const nlohmann::json& native_body = continued->native_body;
 
@@ -494,11 +495,11 @@ asio::awaitable<void> compact(Dispatcher& d, ledger::ResponseStore& store, http:
     if (!body) {
         co_return;
     }
-    const std::vector<nlohmann::json> items = input_items_of(*body);
-    auto continued = co_await continue_or_refuse(d, *ex, store, *body, items, out, res);
+    auto continued = co_await continue_or_refuse(d, *ex, store, *body, out, res);
     if (!continued) {
         co_return;
     }
+    const std::vector<nlohmann::json>& items = continued->input_items;
     const std::vector<nlohmann::json>& previous = continued->previous;
     const nlohmann::json& native_body = continued->native_body;
 
