@@ -976,4 +976,22 @@ std::pair<std::uint64_t, std::vector<Dispatcher::UnknownRoute>> Dispatcher::unkn
     return {m_unknown_count, m_unknown_last};
 }
 
+asio::awaitable<void> Dispatcher::finish_failed(const Exchange& ex, const wire::Failure& f, std::string native_body,
+                                                Shape shape, const http::Headers& so_far, http::Responder& out)
+{
+    record(ex, f.status, {}, 0, f.message, -1);
+    co_await out.send(upstream_failure_response(f, std::move(native_body), shape, so_far));
+}
+
+asio::awaitable<void> Dispatcher::finish_answered(const Exchange& ex, const wire::Usage& usage, double cost,
+                                                  std::string body, http::Response res, http::Responder& out,
+                                                  BodyLog log, std::string usage_error)
+{
+    res.set_header("x-aigw-cost-usd", format_cost(cost));
+    const bool keep_body = log == BodyLog::when_configured && config().log_bodies;
+    record(ex, 200, usage, cost, std::move(usage_error), -1, keep_body ? body : std::string());
+    res.set_content(std::move(body));
+    co_await out.send(std::move(res));
+}
+
 }  // namespace aigw::daemon::pipeline

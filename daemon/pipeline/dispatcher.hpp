@@ -163,6 +163,22 @@ public:
     };
     std::pair<std::uint64_t, std::vector<UnknownRoute>> unknown_routes() const;
 
+    // ---- a request's last word, the same on every surface ----
+    /// Whether finish_answered() keeps the answer's body in the ledger when body logging is on.
+    enum class BodyLog { when_configured, never };
+    /// Ends a request that failed: records `f` (ledger row, budgets, metrics) and sends it
+    /// with the headers gathered so far: the upstream's own error body `native_body` (already
+    /// scrubbed of secrets) when it is JSON, else `f` in `shape` (upstream_failure_response).
+    /// `native_body` is "" for a failure of the gateway's own.
+    asio::awaitable<void> finish_failed(const Exchange& ex, const wire::Failure& f, std::string native_body,
+                                        Shape shape, const http::Headers& so_far, http::Responder& out);
+    /// Ends a request answered in one piece: sets x-aigw-cost-usd on `res`, records the 200
+    /// with `usage` and `cost` (and `usage_error`, why the usage could not be read, if so),
+    /// and sends `body` with `res`'s headers.
+    asio::awaitable<void> finish_answered(const Exchange& ex, const wire::Usage& usage, double cost, std::string body,
+                                          http::Response res, http::Responder& out,
+                                          BodyLog log = BodyLog::when_configured, std::string usage_error = {});
+
 private:
     bool is_gateway_key(std::string_view presented) const;
 

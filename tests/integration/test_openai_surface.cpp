@@ -432,3 +432,28 @@ TEST_CASE("the daemon binds to loopback only by default")
     CHECK(state["host"] == "127.0.0.1");
     CHECK(state["pid"].get<int>() == d.process().pid());
 }
+
+TEST_CASE("with log_bodies on, a chat answer's body is in its ledger row and an embeddings answer's is not")
+{
+    Daemon d(nullptr, {.config_toml = "[ledger]\nlog_bodies = true\n"});
+    auto c = d.post("/v1/chat/completions", chat("mock/echo", "keep this answer"));
+    REQUIRE(c);
+    REQUIRE(c->status == 200);
+    CHECK(c->get_header_value("x-aigw-cost-usd") == "0");
+    auto e = d.post("/v1/embeddings", json{{"model", "mock/embed"}, {"input", "a vector, not kept"}});
+    REQUIRE(e);
+    REQUIRE(e->status == 200);
+    CHECK(e->has_header("x-aigw-cost-usd"));
+    REQUIRE(d.stop() == 0);
+    SQLite::Database db((d.data_dir() / "ledger.db").string(), SQLite::OPEN_READONLY);
+    auto response_body_of = [&](const std::string& surface) {
+        return db
+            .execAndGet(
+                "SELECT COALESCE((SELECT b.response_body FROM request_bodies b WHERE b.request_row_id = r.id), "
+                "'') FROM requests r WHERE r.surface = '" +
+                surface + "'")
+            .getString();
+    };
+    CHECK(response_body_of("openai.chat") == c->body);
+    CHECK(response_body_of("openai.embeddings").empty());
+}

@@ -17,7 +17,7 @@ import { createOpenAI } from '@ai-sdk/openai';
 import { generateText, stepCountIs, streamText, tool } from 'ai';
 import { z } from 'zod';
 
-import { GATEWAY_KEY, useGatewayStack } from './helpers.mjs';
+import { GATEWAY_KEY, jsonLines, opencodeEnv, useGatewayStack } from './helpers.mjs';
 
 const stack = useGatewayStack();
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -140,40 +140,12 @@ async function opencodeRun(model, prompt, { compatible = false } = {}) {
   for (const k of Object.keys(env)) {
     if (/^(OPENCODE|OPENAI_|XDG_|npm_config_)/i.test(k)) delete env[k];
   }
-  Object.assign(env, {
-    HOME: home,
-    XDG_CONFIG_HOME: path.join(home, '.config'),
-    XDG_DATA_HOME: path.join(home, '.local', 'share'),
-    XDG_CACHE_HOME: path.join(home, '.cache'),
-    XDG_STATE_HOME: path.join(home, '.local', 'state'),
-    OPENCODE_CONFIG: configFile,
-    OPENCODE_DISABLE_AUTOUPDATE: '1',
-    OPENCODE_DISABLE_MODELS_FETCH: '1',
-    OPENCODE_DISABLE_SHARE: '1',
-    OPENCODE_DISABLE_LSP_DOWNLOAD: '1',
-    OPENCODE_DISABLE_DEFAULT_PLUGINS: '1',
-    OPENCODE_DISABLE_CLAUDE_CODE: '1',
-    OPENCODE_DISABLE_EXTERNAL_SKILLS: '1',
-    npm_config_offline: 'true',
-    // opencode takes its project directory from $PWD, not from the process's cwd.
-    PWD: work,
-    NO_COLOR: '1',
-  });
+  Object.assign(env, opencodeEnv(home, work), { OPENCODE_CONFIG: configFile });
   const r = await run(OPENCODE, ['run', '--pure', '--format', 'json', '--dir', work, '--model', `${id}/${model}`, prompt], {
     env,
     cwd: work,
   });
-  r.events = r.stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => {
-      try {
-        return JSON.parse(l);
-      } catch {
-        return null;
-      }
-    })
-    .filter(Boolean);
+  r.events = jsonLines(r.stdout);
   return r;
 }
 

@@ -14,7 +14,7 @@ import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { GATEWAY_KEY, useGatewayStack } from './helpers.mjs';
+import { GATEWAY_KEY, jsonLines, useGatewayStack } from './helpers.mjs';
 
 const stack = useGatewayStack();
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -80,17 +80,7 @@ function printArgs(prompt, model) {
 /// The JSON events of a stream-json run, and what they tell: the Bash calls, the tool results
 /// Claude Code sent back, the final result event and the session id.
 function outcome(stdout) {
-  const events = stdout
-    .split('\n')
-    .filter((l) => l.startsWith('{'))
-    .map((l) => {
-      try {
-        return JSON.parse(l);
-      } catch {
-        return null;
-      }
-    })
-    .filter(Boolean);
+  const events = jsonLines(stdout);
   const blocks = (type) =>
     events
       .filter((e) => e.type === type)

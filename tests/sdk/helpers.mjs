@@ -290,3 +290,44 @@ export const WEATHER_TOOL = {
     },
   },
 };
+
+/// The JSON events an agent prints one a line (Claude Code's `--output-format stream-json`,
+/// opencode's `--format json`); other lines and lines that are not whole JSON are skipped.
+export function jsonLines(stdout) {
+  return stdout
+    .split('\n')
+    .filter((l) => l.startsWith('{'))
+    .map((l) => {
+      try {
+        return JSON.parse(l);
+      } catch {
+        return null;
+      }
+    })
+    .filter(Boolean);
+}
+
+/// The environment that keeps an opencode run to itself: HOME and every XDG dir under `home`,
+/// no auto-update, models.dev fetch, sharing, LSP download, default plugins, Claude Code
+/// import or external skills, npm offline, no colour, and `work` as its project (opencode
+/// takes its project directory from $PWD, not from the process's cwd). Merge it into a copy
+/// of process.env from which OPENCODE*, XDG_* and npm_config_* were removed.
+export function opencodeEnv(home, work) {
+  return {
+    HOME: home,
+    XDG_CONFIG_HOME: path.join(home, '.config'),
+    XDG_DATA_HOME: path.join(home, '.local', 'share'),
+    XDG_CACHE_HOME: path.join(home, '.cache'),
+    XDG_STATE_HOME: path.join(home, '.local', 'state'),
+    OPENCODE_DISABLE_AUTOUPDATE: '1',
+    OPENCODE_DISABLE_MODELS_FETCH: '1',
+    OPENCODE_DISABLE_SHARE: '1',
+    OPENCODE_DISABLE_LSP_DOWNLOAD: '1',
+    OPENCODE_DISABLE_DEFAULT_PLUGINS: '1',
+    OPENCODE_DISABLE_CLAUDE_CODE: '1',
+    OPENCODE_DISABLE_EXTERNAL_SKILLS: '1',
+    npm_config_offline: 'true',
+    PWD: work,
+    NO_COLOR: '1',
+  };
+}

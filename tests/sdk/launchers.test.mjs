@@ -11,7 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { GATEWAY_KEY, useGatewayStack } from './helpers.mjs';
+import { GATEWAY_KEY, opencodeEnv, useGatewayStack } from './helpers.mjs';
 
 const stack = useGatewayStack();
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -38,23 +38,8 @@ function launchEnv(prefix) {
   for (const k of Object.keys(env)) {
     if (/^(OPENCODE|OPENAI_|ANTHROPIC_|CODEX|AIGW_|XDG_|npm_config_)/i.test(k)) delete env[k];
   }
-  Object.assign(env, {
-    HOME: home,
+  Object.assign(env, opencodeEnv(home, work), {
     CODEX_HOME: path.join(home, '.codex'),
-    XDG_CONFIG_HOME: path.join(home, '.config'),
-    XDG_DATA_HOME: path.join(home, '.local', 'share'),
-    XDG_CACHE_HOME: path.join(home, '.cache'),
-    XDG_STATE_HOME: path.join(home, '.local', 'state'),
-    OPENCODE_DISABLE_AUTOUPDATE: '1',
-    OPENCODE_DISABLE_MODELS_FETCH: '1',
-    OPENCODE_DISABLE_SHARE: '1',
-    OPENCODE_DISABLE_LSP_DOWNLOAD: '1',
-    OPENCODE_DISABLE_DEFAULT_PLUGINS: '1',
-    OPENCODE_DISABLE_CLAUDE_CODE: '1',
-    OPENCODE_DISABLE_EXTERNAL_SKILLS: '1',
-    npm_config_offline: 'true',
-    PWD: work,
-    NO_COLOR: '1',
     AIGW_HOST: stack.origin,
     AIGW_API_KEY: GATEWAY_KEY,
     PATH: `${BIN}:${process.env.PATH}`,

@@ -4,7 +4,7 @@
 // byte for byte, so nothing a provider understands is lost (cache_control, thinking
 // blocks, betas). To any other model it goes through the canonical (OpenAI) form and back.
 
-#include "daemon/pipeline/cache_glue.hpp"
+#include "daemon/pipeline/native_or_translated.hpp"
 #include "daemon/providers/anthropic/anthropic_surface.hpp"
 #include "daemon/providers/validate.hpp"
 #include "shared/wire/json_text.hpp"
@@ -148,8 +148,7 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
     }
     auto body = parse_messages_body(d, req.body);
     if (!body) {
-        d.record(*ex, body.error().status, {}, 0, body.error().message, -1);
-        co_await send_failure(out, res, body.error());
+        co_await d.finish_failed(*ex, body.error(), {}, Shape::anthropic, res.headers, out);
         co_return;
     }
     ex->requested_model = (*body)["model"].get<std::string>();
@@ -160,130 +159,57 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
         ex->request_body = req.body;
     }
     if (auto refused = d.admit_requested(*ex, *body)) {  // limits: key's models, budgets, rate limits
-        d.record(*ex, refused->status, {}, 0, refused->message, -1);
-        co_await send_failure(out, res, *refused);
+        co_await d.finish_failed(*ex, *refused, {}, Shape::anthropic, res.headers, out);
         co_return;
     }
     // The native wire is used whenever the attempt's provider speaks it; any other model
-    // goes Anthropic -> canonical -> provider -> canonical -> Anthropic.
+    // goes Anthropic -> canonical -> provider -> canonical -> Anthropic. Anthropic
+    // passthrough keeps every native field, so only the translated requests are cached.
     const std::int64_t prompt_tokens = ex->stream ? estimated_input_tokens(*body) : 0;
-    std::optional<nlohmann::json> canonical;
-    auto to_canonical = [&]() -> std::expected<void, wire::Failure> {
-        if (!canonical) {
-            auto c = providers::anthropic_request_to_canonical(*body);
-            if (!c) {
-                return std::unexpected(std::move(c.error()));
-            }
-            (*c)["model"] = ex->requested_model;
-            if (ex->stream) {
-                (*c)["stream"] = true;
-            }
-            canonical = std::move(*c);
-        }
-        return {};
+    pipeline::SurfaceWire surface_wire{
+        .native = config::WireFormat::anthropic,
+        .shape = Shape::anthropic,
+        .to_canonical = providers::anthropic_request_to_canonical,
+        .stream_writer = [model = ex->requested_model, prompt_tokens]() -> std::unique_ptr<StreamWriter> {
+            return std::make_unique<AnthropicSurfaceWriter>(model, prompt_tokens);
+        },
+        .render =
+            [model = ex->requested_model](const nlohmann::json& completion) {
+                return providers::canonical_response_to_anthropic(completion, model)
+                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            },
     };
-    std::string native_error_body;  ///< the upstream's own error, relayed as is when it is the last word
-    std::shared_ptr<pipeline::StreamState> stream;
-    std::unique_ptr<StreamWriter> writer;
-    std::string answer;  ///< non-stream: the Anthropic body to return
-    wire::Usage usage;
-    std::string usage_error;
-
-    // The response cache holds canonical answers: requests whose model is not served
-    // natively (Anthropic passthrough keeps every native field, so it is not cached).
-    auto first = config::resolve_model(d.config(), ex->requested_model);
-    if (first && first->provider->wire == config::WireFormat::anthropic) {
-        res.set_header("x-aigw-cache", "MISS");
-    } else {
-        if (auto ok = to_canonical(); !ok) {
-            d.record(*ex, ok.error().status, {}, 0, ok.error().message, -1);
-            co_await send_failure(out, res, ok.error());
-            co_return;
-        }
-        std::unique_ptr<StreamWriter> replay;
-        if (ex->stream) {
-            replay = std::make_unique<AnthropicSurfaceWriter>(ex->requested_model, prompt_tokens);
-        }
-        auto render = [model = ex->requested_model](const nlohmann::json& completion) {
-            return providers::canonical_response_to_anthropic(completion, model)
-                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-        };
-        if (co_await pipeline::serve_from_cache(d, *ex, *canonical, req, res, replay.get(), render, Shape::anthropic)) {
-            co_await out.send(std::move(res));  // a cache hit (or a bad cache header)
-            co_return;
-        }
+    pipeline::NativeOrTranslated nt(d, ex, *body, std::move(surface_wire));
+    if (co_await nt.answered_from_cache(req, res, out)) {
+        co_return;
     }
-
     auto served =
-        co_await d.run(*ex, canonical ? *canonical : *body, *body,
+        co_await d.run(*ex, nt.run_body(), *body,
                        [&](const routing::Route& route) -> asio::awaitable<std::expected<void, wire::Failure>> {
-                           native_error_body.clear();
-                           const bool native = route.resolved.provider->wire == config::WireFormat::anthropic;
-                           if (native) {
-                               auto up = passthrough_request(req, *body, route.target, "/messages");
-                               if (ex->stream) {
-                                   auto opened = co_await d.open_passthrough_stream(
-                                       ex, up, route.adapter->chat_stream(route.target), &native_error_body);
-                                   native_error_body = wire::scrub_secrets(native_error_body, d.secrets_of(route));
-                                   if (!opened) {
-                                       co_return std::unexpected(std::move(opened.error()));
-                                   }
-                                   stream = std::move(*opened);
-                                   writer = std::make_unique<PassthroughWriter>();
-                                   co_return std::expected<void, wire::Failure>{};
-                               }
-                               auto resp = co_await d.send_native(*ex, up, native_error_body);
-                               if (!resp) {
-                                   co_return std::unexpected(std::move(resp.error()));
-                               }
-                               // Usage for the ledger; the body itself goes back untouched.
-                               auto parsed = route.adapter->chat_response(resp->body, route.target);
-                               usage = parsed ? parsed->usage : wire::Usage{};
-                               usage_error = parsed ? std::string() : parsed.error().message;
-                               answer = std::move(resp->body);
-                               co_return std::expected<void, wire::Failure>{};
+                           nt.native_error_body.clear();
+                           if (route.resolved.provider->wire != config::WireFormat::anthropic) {
+                               co_return co_await nt.translated_attempt();
                            }
-                           if (auto ok = to_canonical(); !ok) {
-                               co_return ok;
-                           }
+                           auto up = passthrough_request(req, *body, route.target, "/messages");
                            if (ex->stream) {
-                               auto opened = co_await d.open_chat_stream(ex, *canonical);
+                               auto opened = co_await d.open_passthrough_stream(
+                                   ex, up, route.adapter->chat_stream(route.target), &nt.native_error_body);
+                               nt.native_error_body = wire::scrub_secrets(nt.native_error_body, d.secrets_of(route));
                                if (!opened) {
                                    co_return std::unexpected(std::move(opened.error()));
                                }
-                               stream = std::move(*opened);
-                               writer = pipeline::cache_stream_writer(
-                                   d, ex, std::make_unique<AnthropicSurfaceWriter>(ex->requested_model, prompt_tokens));
+                               nt.stream = std::move(*opened);
+                               nt.writer = std::make_unique<PassthroughWriter>();
                                co_return std::expected<void, wire::Failure>{};
                            }
-                           auto result = co_await d.chat_once(*ex, *canonical);
-                           if (!result) {
-                               co_return std::unexpected(std::move(result.error()));
+                           auto resp = co_await d.send_native(*ex, up, nt.native_error_body);
+                           if (!resp) {
+                               co_return std::unexpected(std::move(resp.error()));
                            }
-                           usage = result->usage;
-                           usage_error.clear();
-                           pipeline::cache_store(d, *ex, *result, d.cost_of(*ex, result->usage));
-                           answer = providers::canonical_response_to_anthropic(result->body, ex->requested_model)
-                                        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+                           nt.take_native_answer(std::move(resp->body), route);
                            co_return std::expected<void, wire::Failure>{};
                        });
-    pipeline::set_route_headers(res, *ex);
-    if (!served) {
-        const auto& f = served.error();
-        d.record(*ex, f.status, {}, 0, f.message, -1);
-        co_await out.send(
-            pipeline::upstream_failure_response(f, std::move(native_error_body), Shape::anthropic, res.headers));
-        co_return;
-    }
-    if (ex->stream) {
-        co_await d.relay(std::move(stream), std::move(writer), out, std::move(res));
-        co_return;
-    }
-    const double cost = d.cost_of(*ex, usage);
-    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
-    d.record(*ex, 200, usage, cost, std::move(usage_error), -1, d.config().log_bodies ? answer : std::string());
-    res.set_content(std::move(answer));
-    co_await out.send(std::move(res));
+    co_await nt.finish(served, std::move(res), out);
 }
 
 /// Token counting: passthrough for Anthropic models; an estimate elsewhere.

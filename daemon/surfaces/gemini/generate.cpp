@@ -13,7 +13,7 @@
 // that neither the catalog nor an alias knows ("gemini-3-pro-preview") is tried as
 // gemini/{name}, since on this surface a bare name means a Gemini model.
 
-#include "daemon/pipeline/cache_glue.hpp"
+#include "daemon/pipeline/native_or_translated.hpp"
 #include "daemon/surfaces/admin/admin_api.hpp"
 #include "daemon/surfaces/gemini/translate.hpp"
 #include "shared/wire/json_text.hpp"
@@ -173,8 +173,7 @@ asio::awaitable<std::optional<Start>> start(Dispatcher& d, std::string surface, 
         body = std::unexpected(wire::bad_request("The request body must be a JSON object."));
     }
     if (!body) {
-        d.record(*s.ex, body.error().status, {}, 0, body.error().message, -1);
-        co_await send_failure(out, s.res, body.error());
+        co_await d.finish_failed(*s.ex, body.error(), {}, Shape::gemini, s.res.headers, out);
         co_return std::nullopt;
     }
     s.body = std::move(*body);
@@ -197,139 +196,64 @@ asio::awaitable<void> generate(Dispatcher& d, http::Request& req, http::Responde
     ex->stream = stream;
     const bool sse = req.query_param("alt").value_or("") == "sse";
     if (auto refused = d.admit_requested(*ex, body)) {  // limits: key's models, budgets, rate limits
-        d.record(*ex, refused->status, {}, 0, refused->message, -1);
-        co_await send_failure(out, res, *refused);
+        co_await d.finish_failed(*ex, *refused, {}, Shape::gemini, res.headers, out);
         co_return;
     }
-    std::optional<json> canonical;
-    auto to_canonical = [&]() -> std::expected<void, wire::Failure> {
-        if (!canonical) {
-            auto c = gemini::request_to_canonical(body);
-            if (!c) {
-                return std::unexpected(std::move(c.error()));
-            }
-            (*c)["model"] = ex->requested_model;
-            if (stream) {
-                (*c)["stream"] = true;
-            }
-            canonical = std::move(*c);
-        }
-        return {};
-    };
-    std::string native_error_body;  ///< the upstream's own error, relayed as is when it is the last word
-    std::shared_ptr<pipeline::StreamState> st;
-    std::unique_ptr<StreamWriter> writer;
-    std::string answer;
-    wire::Usage usage;
-    std::string usage_error;
-
-    // The response cache holds canonical answers: only requests that are not served natively.
-    auto first = config::resolve_model(d.config(), ex->requested_model);
-    if (first && first->provider->wire == config::WireFormat::gemini) {
-        res.set_header("x-aigw-cache", "MISS");
-    } else {
-        if (auto ok = to_canonical(); !ok) {
-            d.record(*ex, ok.error().status, {}, 0, ok.error().message, -1);
-            co_await send_failure(out, res, ok.error());
-            co_return;
-        }
-        std::unique_ptr<StreamWriter> replay;
-        if (stream) {
-            replay = std::make_unique<GeminiSurfaceWriter>(ex->requested_model, sse);
-            if (!sse) {
-                res.set_header("Content-Type", "application/json");
-            }
-        }
-        auto render = [model = ex->requested_model](const json& completion) {
-            return dump(gemini::response_from_canonical(completion, model));
-        };
-        if (co_await pipeline::serve_from_cache(d, *ex, *canonical, req, res, replay.get(), render, Shape::gemini)) {
-            co_await out.send(std::move(res));  // a cache hit (or a bad cache header)
-            co_return;
-        }
+    if (stream && !sse) {
+        res.set_header("Content-Type", "application/json");  // the stream is one JSON array
     }
-
+    // Gemini passthrough keeps every native field (thought signatures), so only the
+    // translated requests are cached.
+    pipeline::SurfaceWire surface_wire{
+        .native = config::WireFormat::gemini,
+        .shape = Shape::gemini,
+        .to_canonical = gemini::request_to_canonical,
+        .stream_writer = [model = ex->requested_model, sse]() -> std::unique_ptr<StreamWriter> {
+            return std::make_unique<GeminiSurfaceWriter>(model, sse);
+        },
+        .render = [model = ex->requested_model](
+                      const json& completion) { return dump(gemini::response_from_canonical(completion, model)); },
+    };
+    pipeline::NativeOrTranslated nt(d, ex, body, std::move(surface_wire));
+    if (co_await nt.answered_from_cache(req, res, out)) {
+        co_return;
+    }
     auto served = co_await d.run(
-        *ex, canonical ? *canonical : body, body,
+        *ex, nt.run_body(), body,
         [&](const routing::Route& route) -> asio::awaitable<std::expected<void, wire::Failure>> {
-            native_error_body.clear();
-            if (is_native(route)) {
-                if (stream) {
-                    auto closed = std::make_shared<bool>(false);
-                    auto up =
-                        passthrough_request(req.body, route.target, "streamGenerateContent", sse ? "alt=sse" : "");
-                    // Named, of the parameter's exact type: g++ 12 destroys a converted temporary
-                    // passed to a coroutine at the end of the full expression, while the
-                    // coroutine's frame still refers to it (the stream then read freed memory).
-                    std::unique_ptr<providers::StreamDecoder> decoder;
-                    if (!sse) {
-                        decoder = std::make_unique<gemini::JsonArrayStreamDecoder>(closed);
-                    }
-                    auto opened = co_await d.open_passthrough_stream(ex, up, route.adapter->chat_stream(route.target),
-                                                                     &native_error_body, std::move(decoder));
-                    native_error_body = wire::scrub_secrets(native_error_body, d.secrets_of(route));
-                    if (!opened) {
-                        co_return std::unexpected(std::move(opened.error()));
-                    }
-                    st = std::move(*opened);
-                    writer = std::make_unique<PassthroughWriter>(sse, closed);
-                    co_return std::expected<void, wire::Failure>{};
-                }
-                auto resp = co_await d.send_native(*ex, passthrough_request(req.body, route.target, "generateContent"),
-                                                   native_error_body);
-                if (!resp) {
-                    co_return std::unexpected(std::move(resp.error()));
-                }
-                // Usage for the ledger; the body itself goes back untouched.
-                auto parsed = route.adapter->chat_response(resp->body, route.target);
-                usage = parsed ? parsed->usage : wire::Usage{};
-                usage_error = parsed ? std::string() : parsed.error().message;
-                answer = std::move(resp->body);
-                co_return std::expected<void, wire::Failure>{};
-            }
-            if (auto ok = to_canonical(); !ok) {
-                co_return ok;
+            nt.native_error_body.clear();
+            if (!is_native(route)) {
+                co_return co_await nt.translated_attempt();
             }
             if (stream) {
-                auto opened = co_await d.open_chat_stream(ex, *canonical);
+                auto closed = std::make_shared<bool>(false);
+                auto up = passthrough_request(req.body, route.target, "streamGenerateContent", sse ? "alt=sse" : "");
+                // Named, of the parameter's exact type: g++ 12 destroys a converted temporary
+                // passed to a coroutine at the end of the full expression, while the
+                // coroutine's frame still refers to it (the stream then read freed memory).
+                std::unique_ptr<providers::StreamDecoder> decoder;
+                if (!sse) {
+                    decoder = std::make_unique<gemini::JsonArrayStreamDecoder>(closed);
+                }
+                auto opened = co_await d.open_passthrough_stream(ex, up, route.adapter->chat_stream(route.target),
+                                                                 &nt.native_error_body, std::move(decoder));
+                nt.native_error_body = wire::scrub_secrets(nt.native_error_body, d.secrets_of(route));
                 if (!opened) {
                     co_return std::unexpected(std::move(opened.error()));
                 }
-                st = std::move(*opened);
-                writer = pipeline::cache_stream_writer(d, ex,
-                                                       std::make_unique<GeminiSurfaceWriter>(ex->requested_model, sse));
+                nt.stream = std::move(*opened);
+                nt.writer = std::make_unique<PassthroughWriter>(sse, closed);
                 co_return std::expected<void, wire::Failure>{};
             }
-            auto result = co_await d.chat_once(*ex, *canonical);
-            if (!result) {
-                co_return std::unexpected(std::move(result.error()));
+            auto resp = co_await d.send_native(*ex, passthrough_request(req.body, route.target, "generateContent"),
+                                               nt.native_error_body);
+            if (!resp) {
+                co_return std::unexpected(std::move(resp.error()));
             }
-            usage = result->usage;
-            usage_error.clear();
-            pipeline::cache_store(d, *ex, *result, d.cost_of(*ex, result->usage));
-            answer = dump(gemini::response_from_canonical(result->body, ex->requested_model));
+            nt.take_native_answer(std::move(resp->body), route);
             co_return std::expected<void, wire::Failure>{};
         });
-    pipeline::set_route_headers(res, *ex);
-    if (!served) {
-        const auto& f = served.error();
-        d.record(*ex, f.status, {}, 0, f.message, -1);
-        co_await out.send(
-            pipeline::upstream_failure_response(f, std::move(native_error_body), Shape::gemini, res.headers));
-        co_return;
-    }
-    if (stream) {
-        if (!sse) {
-            res.set_header("Content-Type", "application/json");
-        }
-        co_await d.relay(std::move(st), std::move(writer), out, std::move(res));
-        co_return;
-    }
-    const double cost = d.cost_of(*ex, usage);
-    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
-    d.record(*ex, 200, usage, cost, std::move(usage_error), -1, d.config().log_bodies ? answer : std::string());
-    res.set_content(std::move(answer));
-    co_await out.send(std::move(res));
+    co_await nt.finish(served, std::move(res), out);
 }
 
 /// Token counting: passthrough for Gemini models; an estimate elsewhere.
@@ -379,14 +303,12 @@ asio::awaitable<void> embed(Dispatcher& d, http::Request& req, http::Responder& 
     auto& body = started->body;
     auto canonical = gemini::embed_request_to_canonical(body, batch);
     if (!canonical) {
-        d.record(*ex, canonical.error().status, {}, 0, canonical.error().message, -1);
-        co_await send_failure(out, res, canonical.error());
+        co_await d.finish_failed(*ex, canonical.error(), {}, Shape::gemini, res.headers, out);
         co_return;
     }
     (*canonical)["model"] = ex->requested_model;
     if (auto refused = d.admit_requested(*ex, *canonical)) {
-        d.record(*ex, refused->status, {}, 0, refused->message, -1);
-        co_await send_failure(out, res, *refused);
+        co_await d.finish_failed(*ex, *refused, {}, Shape::gemini, res.headers, out);
         co_return;
     }
     std::string native_error_body;
@@ -435,17 +357,11 @@ asio::awaitable<void> embed(Dispatcher& d, http::Request& req, http::Responder& 
         });
     pipeline::set_route_headers(res, *ex);
     if (!served) {
-        const auto& f = served.error();
-        d.record(*ex, f.status, {}, 0, f.message, -1);
-        co_await out.send(
-            pipeline::upstream_failure_response(f, std::move(native_error_body), Shape::gemini, res.headers));
+        co_await d.finish_failed(*ex, served.error(), std::move(native_error_body), Shape::gemini, res.headers, out);
         co_return;
     }
-    const double cost = d.cost_of(*ex, usage);
-    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
-    d.record(*ex, 200, usage, cost, {}, -1);
-    res.set_content(std::move(answer));
-    co_await out.send(std::move(res));
+    co_await d.finish_answered(*ex, usage, d.cost_of(*ex, usage), std::move(answer), std::move(res), out,
+                               Dispatcher::BodyLog::never);
 }
 
 /// POST .../models/{model}:{method}

@@ -71,8 +71,7 @@ asio::awaitable<void> completions(Dispatcher& d, http::Request& req, http::Respo
     res.set_header("x-request-id", ex->request_id);
     auto fail = [&](const wire::Failure& f, std::string native_body = {}) -> asio::awaitable<void> {
         pipeline::set_route_headers(res, *ex);
-        d.record(*ex, f.status, {}, 0, f.message, -1);
-        co_await out.send(pipeline::upstream_failure_response(f, std::move(native_body), Shape::openai, res.headers));
+        co_await d.finish_failed(*ex, f, std::move(native_body), Shape::openai, res.headers, out);
     };
     if (auto refused = d.authorize(req, *ex)) {
         co_await out.send(pipeline::failure_response(*refused, Shape::openai, res.headers));
@@ -193,11 +192,7 @@ asio::awaitable<void> completions(Dispatcher& d, http::Request& req, http::Respo
                          std::move(res));
         co_return;
     }
-    const double cost = d.cost_of(*ex, usage);
-    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
-    d.record(*ex, 200, usage, cost, {}, -1, d.config().log_bodies ? answer : std::string());
-    res.set_content(std::move(answer));
-    co_await out.send(std::move(res));
+    co_await d.finish_answered(*ex, usage, d.cost_of(*ex, usage), std::move(answer), std::move(res), out);
 }
 
 }  // namespace

@@ -62,8 +62,7 @@ asio::awaitable<void> chat(Dispatcher& d, http::Request& req, http::Responder& o
     }
     auto body = parse_chat_body(req.body);
     if (!body) {
-        d.record(*ex, body.error().status, {}, 0, body.error().message, -1);
-        co_await send_failure(out, res, body.error());
+        co_await d.finish_failed(*ex, body.error(), {}, Shape::openai, res.headers, out);
         co_return;
     }
     ex->requested_model = (*body)["model"].get<std::string>();
@@ -83,8 +82,7 @@ asio::awaitable<void> chat(Dispatcher& d, http::Request& req, http::Responder& o
     }
     auto fail = [&](const wire::Failure& f) -> asio::awaitable<void> {
         pipeline::set_route_headers(res, *ex);
-        d.record(*ex, f.status, {}, 0, f.message, -1);
-        co_await send_failure(out, res, f);
+        co_await d.finish_failed(*ex, f, {}, Shape::openai, res.headers, out);
     };
     if (auto refused = d.admit_requested(*ex, *body)) {  // limits: key's models, budgets, rate limits
         co_await fail(*refused);
@@ -132,14 +130,11 @@ asio::awaitable<void> chat(Dispatcher& d, http::Request& req, http::Responder& o
     }
     pipeline::set_route_headers(res, *ex);
     const double cost = d.cost_of(*ex, result->usage);
-    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
     pipeline::cache_store(d, *ex, *result, cost);
     std::string text = !result->raw.empty()
                            ? std::move(result->raw)
                            : result->body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
-    d.record(*ex, 200, result->usage, cost, {}, -1, d.config().log_bodies ? text : std::string());
-    res.set_content(std::move(text));
-    co_await out.send(std::move(res));
+    co_await d.finish_answered(*ex, result->usage, cost, std::move(text), std::move(res), out);
 }
 
 asio::awaitable<void> embeddings(Dispatcher& d, http::Request& req, http::Responder& out)
@@ -158,15 +153,13 @@ asio::awaitable<void> embeddings(Dispatcher& d, http::Request& req, http::Respon
         }
     }
     if (!parsed) {
-        d.record(*ex, parsed.error().status, {}, 0, parsed.error().message, -1);
-        co_await send_failure(out, res, parsed.error());
+        co_await d.finish_failed(*ex, parsed.error(), {}, Shape::openai, res.headers, out);
         co_return;
     }
     const nlohmann::json body = std::move(*parsed);
     ex->requested_model = body["model"].get<std::string>();
     if (auto refused = d.admit_requested(*ex, body)) {  // limits: key's models, budgets, rate limits
-        d.record(*ex, refused->status, {}, 0, refused->message, -1);
-        co_await send_failure(out, res, *refused);
+        co_await d.finish_failed(*ex, *refused, {}, Shape::openai, res.headers, out);
         co_return;
     }
     std::optional<providers::ChatResult> result;
@@ -181,16 +174,13 @@ asio::awaitable<void> embeddings(Dispatcher& d, http::Request& req, http::Respon
                                  });
     pipeline::set_route_headers(res, *ex);
     if (!served) {
-        d.record(*ex, served.error().status, {}, 0, served.error().message, -1);
-        co_await send_failure(out, res, served.error());
+        co_await d.finish_failed(*ex, served.error(), {}, Shape::openai, res.headers, out);
         co_return;
     }
     apply_encoding_format(body, result->body);
-    const double cost = d.cost_of(*ex, result->usage);
-    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
-    d.record(*ex, 200, result->usage, cost, {}, -1);
-    res.set_content(result->body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
-    co_await out.send(std::move(res));
+    co_await d.finish_answered(*ex, result->usage, d.cost_of(*ex, result->usage),
+                               result->body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+                               std::move(res), out, Dispatcher::BodyLog::never);
 }
 
 /// Everything the configured keys can reach, plus mock and the user's aliases, that the

@@ -200,18 +200,20 @@ asio::awaitable<std::optional<nlohmann::json>> accept_request(Dispatcher& d, pip
     co_return std::move(*body);
 }
 
-/// A request continued from a stored response: the stored conversation, and the body for
-/// OpenAI with that conversation in front of the new input (no previous_response_id left).
+/// A request, continued from a stored response when it names one: its own input items,
+/// the stored conversation, and the body for OpenAI with that conversation in front of the
+/// new input (no previous_response_id left).
 struct Continued {
-    std::vector<nlohmann::json> previous;
+    std::vector<nlohmann::json> input_items;  ///< input_items_of(body)
+    std::vector<nlohmann::json> previous;     ///< empty without previous_response_id
     nlohmann::json native_body;
 };
 
 std::expected<Continued, wire::Failure> continue_from_store(ledger::ResponseStore& store, const nlohmann::json& body,
-                                                            const std::vector<nlohmann::json>& input_items,
                                                             const std::string& key_id, bool admin)
 {
     Continued c;
+    c.input_items = input_items_of(body);
     c.native_body = body;
     c.native_body.erase("previous_response_id");
     auto prev = body.find("previous_response_id");
@@ -224,7 +226,7 @@ std::expected<Continued, wire::Failure> continue_from_store(ledger::ResponseStor
     }
     c.previous = std::move(found->conversation);
     nlohmann::json input = nlohmann::json(c.previous);
-    for (const auto& item : input_items) {
+    for (const auto& item : c.input_items) {
         input.push_back(item);
     }
     c.native_body["input"] = std::move(input);
@@ -235,13 +237,11 @@ std::expected<Continued, wire::Failure> continue_from_store(ledger::ResponseStor
 /// there (the 400 has been sent and recorded).
 asio::awaitable<std::optional<Continued>> continue_or_refuse(Dispatcher& d, pipeline::Exchange& ex,
                                                              ledger::ResponseStore& store, const nlohmann::json& body,
-                                                             const std::vector<nlohmann::json>& input_items,
                                                              http::Responder& out, const http::Response& res)
 {
-    auto continued = continue_from_store(store, body, input_items, ex.key_id, ex.key_id == pipeline::k_admin_key_id);
+    auto continued = continue_from_store(store, body, ex.key_id, ex.key_id == pipeline::k_admin_key_id);
     if (!continued) {
-        d.record(ex, continued.error().status, {}, 0, continued.error().message, -1);
-        co_await send_failure(out, res, continued.error());
+        co_await d.finish_failed(ex, continued.error(), {}, Shape::openai, res.headers, out);
         co_return std::nullopt;
     }
     co_return std::move(*continued);
@@ -261,14 +261,14 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
         ex->request_body = req.body;
     }
     const bool keep = providers::bool_at(*body, "store", true);
-    const std::vector<nlohmann::json> input_items = input_items_of(*body);
 
     // previous_response_id: the stored conversation goes in front of the new input, for
     // every provider (OpenAI gets it as input too, so it needs no state of its own).
-    auto continued = co_await continue_or_refuse(d, *ex, store, *body, input_items, out, res);
+    auto continued = co_await continue_or_refuse(d, *ex, store, *body, out, res);
     if (!continued) {
         co_return;
     }
+    const std::vector<nlohmann::json>& input_items = continued->input_items;
     const std::vector<nlohmann::json>& previous = continued->previous;
     const nlohmann::json& native_body = continued->native_body;
 
@@ -292,8 +292,7 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
     const nlohmann::json& canonical = translated ? *translated : *body;
     auto fail = [&](const wire::Failure& f) -> asio::awaitable<void> {
         pipeline::set_route_headers(res, *ex);
-        d.record(*ex, f.status, {}, 0, f.message, -1);
-        co_await send_failure(out, res, f);
+        co_await d.finish_failed(*ex, f, {}, Shape::openai, res.headers, out);
     };
     if (auto refused = d.admit_requested(*ex, canonical)) {  // limits: key's models, budgets, rate limits
         co_await fail(*refused);
@@ -451,10 +450,7 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
     auto served = co_await d.run(*ex, canonical, canonical, attempt);
     pipeline::set_route_headers(res, *ex);
     if (!served) {
-        const auto& f = served.error();
-        d.record(*ex, f.status, {}, 0, f.message, -1);
-        co_await out.send(
-            pipeline::upstream_failure_response(f, std::move(native_error_body), Shape::openai, res.headers));
+        co_await d.finish_failed(*ex, served.error(), std::move(native_error_body), Shape::openai, res.headers, out);
         co_return;
     }
     if (ex->stream) {
@@ -467,11 +463,8 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
         co_return;
     }
     const double cost = d.cost_of(*ex, usage);
-    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
     cache_answer(answer_json, usage, cost);
-    d.record(*ex, 200, usage, cost, {}, -1, d.config().log_bodies ? answer : std::string());
-    res.set_content(std::move(answer));
-    co_await out.send(std::move(res));
+    co_await d.finish_answered(*ex, usage, cost, std::move(answer), std::move(res), out);
 }
 
 /// Usage in the Responses shape.
@@ -502,11 +495,11 @@ asio::awaitable<void> compact(Dispatcher& d, ledger::ResponseStore& store, http:
     if (!body) {
         co_return;
     }
-    const std::vector<nlohmann::json> items = input_items_of(*body);
-    auto continued = co_await continue_or_refuse(d, *ex, store, *body, items, out, res);
+    auto continued = co_await continue_or_refuse(d, *ex, store, *body, out, res);
     if (!continued) {
         co_return;
     }
+    const std::vector<nlohmann::json>& items = continued->input_items;
     const std::vector<nlohmann::json>& previous = continued->previous;
     const nlohmann::json& native_body = continued->native_body;
 
@@ -528,8 +521,7 @@ asio::awaitable<void> compact(Dispatcher& d, ledger::ResponseStore& store, http:
     const nlohmann::json& admitted = canonical ? *canonical : *body;
     if (auto refused = d.admit_requested(*ex, admitted)) {
         pipeline::set_route_headers(res, *ex);
-        d.record(*ex, refused->status, {}, 0, refused->message, -1);
-        co_await send_failure(out, res, *refused);
+        co_await d.finish_failed(*ex, *refused, {}, Shape::openai, res.headers, out);
         co_return;
     }
     std::string answer;
@@ -594,17 +586,11 @@ asio::awaitable<void> compact(Dispatcher& d, ledger::ResponseStore& store, http:
     auto served = co_await d.run(*ex, admitted, admitted, attempt);
     pipeline::set_route_headers(res, *ex);
     if (!served) {
-        const auto& f = served.error();
-        d.record(*ex, f.status, {}, 0, f.message, -1);
-        co_await out.send(
-            pipeline::upstream_failure_response(f, std::move(native_error_body), Shape::openai, res.headers));
+        co_await d.finish_failed(*ex, served.error(), std::move(native_error_body), Shape::openai, res.headers, out);
         co_return;
     }
-    const double cost = d.cost_of(*ex, usage);
-    res.set_header("x-aigw-cost-usd", pipeline::format_cost(cost));
-    d.record(*ex, 200, usage, cost, {}, -1);
-    res.set_content(std::move(answer));
-    co_await out.send(std::move(res));
+    co_await d.finish_answered(*ex, usage, d.cost_of(*ex, usage), std::move(answer), std::move(res), out,
+                               Dispatcher::BodyLog::never);
 }
 
 /// POST /v1/responses/input_tokens: OpenAI counts; elsewhere an estimate (4 characters a
