@@ -12,6 +12,7 @@
 #include "daemon/pipeline/attempts.hpp"
 #include "daemon/pipeline/metrics.hpp"
 #include "daemon/pipeline/stream_writer.hpp"
+#include "daemon/telemetry/exporter.hpp"
 #include "daemon/upstream/transport.hpp"
 
 #include <array>
@@ -37,6 +38,7 @@ struct Services {
     limits::Limiter* limiter = nullptr;
     limits::KeyStore* keys = nullptr;
     cache::ResponseCache* cache = nullptr;
+    telemetry::SpanExporter* traces = nullptr;  ///< [otel]: null when no collector is configured
 };
 
 /// The key id a request made with the gateway key (not a virtual key) is recorded under.
@@ -77,8 +79,11 @@ public:
     limits::Limiter& limiter() { return *m_s.limiter; }
     cache::ResponseCache& cache() { return *m_s.cache; }
     const RequestMetrics& metrics() const { return m_metrics; }
+    /// The trace exporter, or null when traces are not exported.
+    const telemetry::SpanExporter* traces() const { return m_s.traces; }
 
-    /// A new exchange with its request id, clock, tag and routing headers.
+    /// A new exchange with its request id, clock, tag, routing headers and trace context (the
+    /// client's traceparent continued; a malformed one is ignored and a new trace begins).
     std::shared_ptr<Exchange> begin(std::string surface, const http::Request& req) const;
     /// Model endpoints: the gateway key (key_id "default") or an active virtual key (its
     /// id) passes and sets ex.key_id; otherwise the 401 to send.
@@ -165,6 +170,8 @@ public:
 
 private:
     bool is_gateway_key(std::string_view presented) const;
+    /// Sets up ex.trace from the client's traceparent and the exporter's sampling.
+    void begin_trace(Exchange& ex, const http::Request& req) const;
 
     Services m_s;
     AttemptEnv m_env;

@@ -4,6 +4,7 @@
 
 #include "daemon/limits/limiter.hpp"
 #include "daemon/routing/router.hpp"
+#include "daemon/telemetry/request_trace.hpp"
 
 #include <chrono>
 #include <memory>
@@ -65,6 +66,8 @@ struct Exchange {
     bool cache_hit = false;              ///< answered from the cache: cost 0, ledger cache_hit = 1
     double saved_usd = 0;                ///< on a hit: what the original call cost (ledger saved_usd)
     std::shared_ptr<CacheTicket> cache;  ///< on a miss that may be stored: what to store it under
+    // ---- tracing (daemon/telemetry): set up by Dispatcher::begin, one entry per attempt ----
+    telemetry::RequestTrace trace;
 };
 
 }  // namespace aigw::daemon::pipeline
