@@ -78,6 +78,12 @@ bool SpanExporter::send(const std::vector<Span>& batch, Clock::time_point deadli
 {
     const std::string body = encode_traces_json(m_opts.resource, batch);
     for (int attempt = 1;; ++attempt) {
+        {
+            std::lock_guard lock(m_mu);
+            if (m_stopping) {
+                deadline = std::min(deadline, m_stop_deadline);  // shutdown's grace bounds retries too
+            }
+        }
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
         if (left.count() <= 0) {
             return false;

@@ -30,8 +30,11 @@ struct ExporterOptions {
     std::size_t max_queue = 4096;  ///< spans waiting; more are dropped (reason queue_full)
     std::size_t max_batch = 512;   ///< spans per POST
     std::chrono::milliseconds flush_interval{1000};
-    std::chrono::milliseconds timeout{5000};  ///< one POST, connect included
-    int max_tries = 2;                        ///< a batch that fails this often is dropped (export_failed)
+    /// One POST, connect included. A POST in flight when shutdown() is called may take this
+    /// long past its grace period (it cannot be cut short), so it stays well below the 5 s
+    /// `aigw daemon stop` waits.
+    std::chrono::milliseconds timeout{3000};
+    int max_tries = 2;  ///< a batch that fails this often is dropped (export_failed)
     std::chrono::milliseconds retry_delay{200};
 };
 

@@ -11,6 +11,10 @@
 #include <regex>
 #include <thread>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 using aigw::test::Daemon;
 using aigw::test::DaemonOptions;
 using aigw::test::FakeUpstream;
@@ -351,4 +355,68 @@ TEST_CASE("otel: a collector that is down costs dropped spans in /metrics, never
     auto m = d.get("/metrics");
     REQUIRE(m);
     CHECK(metric(m->body, "aigw_otel_spans_exported_total") == 0);
+}
+
+TEST_CASE("otel: a collector that accepts connections and never answers does not slow requests")
+{
+    // A listening socket nobody accepts from: connects succeed, every POST waits for its timeout.
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+    REQUIRE(::listen(fd, 64) == 0);
+    socklen_t len = sizeof addr;
+    REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+    const int port = ntohs(addr.sin_port);
+    {
+        FakeUpstream up;
+        Daemon d(&up, DaemonOptions{.config_toml = otel_config("http://127.0.0.1:" + std::to_string(port))});
+        // Let the first batch go out and hang (the exporter flushes every second).
+        REQUIRE(chat(d, "openai/gpt-4o-mini", {}));
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        const auto t0 = Clock::now();
+        for (int i = 0; i < 5; ++i) {
+            auto r = chat(d, "openai/gpt-4o-mini", {});
+            REQUIRE(r);
+            CHECK(r->status == 200);
+        }
+        // An export on the request path would wait 3 s (the POST timeout) per request.
+        CHECK(Clock::now() - t0 < std::chrono::seconds(3));
+        auto m = d.get("/metrics");
+        REQUIRE(m);
+        CHECK(metric(m->body, "aigw_otel_spans_exported_total") == 0);
+        CHECK(metric(m->body, "aigw_otel_queue_spans") == 10);  // waiting behind the stuck POST
+    }
+    ::close(fd);
+}
+
+TEST_CASE("otel: a streamed request's CLIENT span lasts until the stream ends and carries its usage")
+{
+    FakeCollector collector;
+    FakeUpstream up;
+    Daemon d(&up, DaemonOptions{.config_toml = otel_config(collector.endpoint())});
+    const std::string client_tp = std::string("00-") + k_client_trace + "-" + k_client_span + "-01";
+    auto c = d.client();
+    c.set_read_timeout(std::chrono::seconds(30));
+    const json body = {{"model", "openai/gpt-4o-mini"},
+                       {"stream", true},
+                       {"stream_options", {{"include_usage", true}}},
+                       {"messages", json::array({{{"role", "user"}, {"content", "hello there world"}}})}};
+    auto r = c.Post("/v1/chat/completions", {{"traceparent", client_tp}}, body.dump(), "application/json");
+    REQUIRE(r);
+    REQUIRE(r->status == 200);
+    const auto spans = collector.spans_of(k_client_trace, 2);
+    const auto servers = of_kind(spans, 2);
+    const auto clients = of_kind(spans, 3);
+    REQUIRE(servers.size() == 1);
+    REQUIRE(clients.size() == 1);
+    CHECK(attr(servers[0], "aigw.stream")["boolValue"] == true);
+    CHECK(attr(clients[0], "gen_ai.usage.input_tokens")["intValue"] == "6");
+    CHECK(attr(clients[0], "gen_ai.usage.output_tokens")["intValue"] == "4");
+    CHECK(clients[0]["endTimeUnixNano"] == servers[0]["endTimeUnixNano"]);
+    const auto tps = upstream_traceparents(up);
+    REQUIRE(tps.size() == 1);
+    CHECK(tps[0] == std::string("00-") + k_client_trace + "-" + clients[0]["spanId"].get<std::string>() + "-01");
 }
