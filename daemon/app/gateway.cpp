@@ -1,5 +1,6 @@
 #include "daemon/app/gateway.hpp"
 #include "daemon/limits/key_store.hpp"
+#include "daemon/telemetry/exporter.hpp"
 
 #include "daemon/upstream/http_client.hpp"
 #include "daemon/upstream/mock_transport.hpp"

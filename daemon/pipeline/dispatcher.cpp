@@ -2,6 +2,7 @@
 
 #include "daemon/http/parsing.hpp"
 #include "daemon/pipeline/trace_spans.hpp"
+#include "daemon/telemetry/exporter.hpp"
 #include "shared/wire/json_text.hpp"
 #include "shared/wire/secrets.hpp"
 #include "shared/wire/sse.hpp"

@@ -12,7 +12,6 @@
 #include "daemon/pipeline/attempts.hpp"
 #include "daemon/pipeline/metrics.hpp"
 #include "daemon/pipeline/stream_writer.hpp"
-#include "daemon/telemetry/exporter.hpp"
 #include "daemon/upstream/transport.hpp"
 
 #include <array>
@@ -20,6 +19,10 @@
 #include <expected>
 #include <mutex>
 #include <string_view>
+
+namespace aigw::daemon::telemetry {
+class SpanExporter;  // daemon/telemetry/exporter.hpp: only the dispatcher and /metrics need it whole
+}
 
 namespace aigw::daemon::pipeline {
 

@@ -5,6 +5,7 @@
 
 #include "daemon/surfaces/admin/admin_api.hpp"
 #include "daemon/surfaces/admin/prometheus_text.hpp"
+#include "daemon/telemetry/exporter.hpp"
 
 namespace aigw::daemon::surfaces {
 
