@@ -97,6 +97,26 @@ std::vector<ConfigValue> effective_config(const config::Config& cfg, std::string
     add("budget.daily_usd", number(cfg.budget.daily_usd));
     add("budget.monthly_usd", number(cfg.budget.monthly_usd));
     add("budget.alert_at", number(cfg.budget.alert_at));
+    const auto& o = cfg.otel;
+    add("otel.endpoint", toml_string(o.endpoint));
+    if (o.endpoint.empty() && !o.traces_endpoint.empty()) {
+        add("otel.traces_endpoint", toml_string(o.traces_endpoint));
+    }
+    for (const char* var : {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"}) {
+        if (auto v = env(var); v && !v->empty() && out.back().source == "default" && !o.traces_url().empty()) {
+            out.back().source = std::string("env (") + var + ")";
+            break;
+        }
+    }
+    add("otel.service_name", toml_string(o.service_name));
+    add("otel.sample_ratio", number(o.sample_ratio));
+    for (const auto& [name, value] : o.headers) {
+        // Collector credentials: masked like provider keys.
+        add("otel.headers." + name, mask_key(value));
+        if (out.back().source == "default") {
+            out.back().source = "env (OTEL_EXPORTER_OTLP_HEADERS)";
+        }
+    }
 
     add("data_dir", toml_string(cfg.data_dir.string()));
     if (data_dir_flag) {

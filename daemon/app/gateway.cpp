@@ -2,6 +2,7 @@
 
 #include "daemon/app/log.hpp"
 #include "daemon/limits/key_store.hpp"
+#include "daemon/telemetry/exporter.hpp"
 
 #include "daemon/upstream/http_client.hpp"
 #include "daemon/upstream/mock_transport.hpp"
@@ -180,6 +181,16 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     g->m_router = std::make_unique<routing::Router>(*g->m_live, g->m_env);
     g->m_http = upstream::make_http_client();
     g->m_mock = upstream::make_mock_transport();
+    if (const std::string url = first.otel.traces_url(); !url.empty()) {
+        telemetry::ExporterOptions o;
+        o.url = url;
+        o.headers = first.otel.headers;
+        o.resource.service_name = first.otel.service_name;
+        o.resource.service_version = AIGW_VERSION;
+        o.sample_ratio = first.otel.sample_ratio;
+        g->m_traces = std::make_unique<telemetry::SpanExporter>(std::move(o));
+        std::cerr << "aigwd: exporting traces (OTLP/HTTP JSON) to " << upstream::redact_url(url) << "\n";
+    }
 
     pipeline::Services s;
     s.live = g->m_live.get();
@@ -191,6 +202,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     s.limiter = g->m_limiter.get();
     s.keys = g->m_keys.get();
     s.cache = g->m_cache.get();
+    s.traces = g->m_traces.get();
     g->m_dispatcher = std::make_unique<pipeline::Dispatcher>(std::move(s));
 
     Gateway* self = g.get();
@@ -369,6 +381,9 @@ void Gateway::shutdown()
     }
     if (m_ledger) {
         m_ledger->close();
+    }
+    if (m_traces) {
+        m_traces->shutdown(std::chrono::milliseconds(2000));
     }
 }
 

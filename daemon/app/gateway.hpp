@@ -32,7 +32,8 @@ public:
     void serve();
     /// Asks serve() to return. Safe from any thread, idempotent, does not wait.
     void stop();
-    /// After serve() returned: drains and closes the cache and the ledger. Idempotent.
+    /// After serve() returned: drains and closes the cache and the ledger, and sends the
+    /// queued spans (at most 2 s). Idempotent.
     void shutdown();
 
     /// Reads the config file again and applies it to new requests: providers, base URLs,
@@ -70,6 +71,7 @@ private:
     std::unique_ptr<limits::KeyStore> m_keys;
     std::unique_ptr<limits::Limiter> m_limiter;
     std::unique_ptr<cache::ResponseCache> m_cache;
+    std::unique_ptr<telemetry::SpanExporter> m_traces;  ///< [otel]; outlives the dispatcher
     std::unique_ptr<pipeline::Dispatcher> m_dispatcher;
     std::unique_ptr<surfaces::AdminApi> m_admin;
     std::unique_ptr<http::Server> m_server;

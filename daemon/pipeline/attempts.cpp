@@ -39,6 +39,12 @@ wire::Failure circuit_open_failure(const std::string& id, std::int64_t retry_in_
     return f;
 }
 
+/// A steady-clock time of the request as Unix nanoseconds, from when it began.
+std::int64_t unix_ns_at(const Exchange& ex, Clock::time_point t)
+{
+    return ex.trace.start_unix_ns + std::chrono::duration_cast<std::chrono::nanoseconds>(t - ex.t0).count();
+}
+
 }  // namespace
 
 AttemptEnv real_attempt_env()
@@ -194,8 +200,31 @@ asio::awaitable<std::expected<void, wire::Failure>> run_attempts(const routing::
             }
             ex.route = std::move(*route);
             const auto started = env.now();
+            if (ex.trace.on) {
+                // A CLIENT span per attempt; its id goes upstream in this attempt's traceparent.
+                telemetry::AttemptTrace at;
+                at.span_id = telemetry::random_span_id();
+                at.start_unix_ns = unix_ns_at(ex, started);
+                at.model_id = ex.route.resolved.id;
+                at.provider = ex.route.resolved.provider != nullptr ? ex.route.resolved.provider->name : "";
+                at.upstream_model = ex.route.resolved.model;
+                at.base_url = ex.route.target.base_url;
+                at.reason = reason;
+                ex.trace.attempts.push_back(std::move(at));
+            }
             auto r = co_await attempt(ex.route);
             const auto latency = std::chrono::duration_cast<std::chrono::milliseconds>(env.now() - started);
+            if (ex.trace.on && !ex.trace.attempts.empty()) {
+                auto& at = ex.trace.attempts.back();
+                if (r) {
+                    at.outcome = "success";
+                } else {
+                    at.end_unix_ns = std::max(at.start_unix_ns + 1, unix_ns_at(ex, env.now()));
+                    at.status = r.error().status;
+                    at.outcome = std::string(wire::to_string(r.error().kind));
+                    at.error = r.error().message.substr(0, 500);
+                }
+            }
             routing::Outcome o;
             o.ok = r.has_value();
             o.latency = latency;

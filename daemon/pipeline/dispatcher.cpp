@@ -1,6 +1,8 @@
 #include "daemon/pipeline/dispatcher.hpp"
 
 #include "daemon/http/parsing.hpp"
+#include "daemon/pipeline/trace_spans.hpp"
+#include "daemon/telemetry/exporter.hpp"
 #include "shared/wire/json_text.hpp"
 #include "shared/wire/secrets.hpp"
 #include "shared/wire/sse.hpp"
@@ -8,6 +10,8 @@
 
 #include <boost/asio/this_coro.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <random>
 
@@ -36,6 +40,58 @@ std::int64_t unix_ms()
 {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
         .count();
+}
+
+std::int64_t unix_ns()
+{
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+/// Sets `name` in `headers`, replacing any value it had (names compared case-insensitively).
+void set_header(providers::HeaderList& headers, std::string_view name, std::string value)
+{
+    std::erase_if(headers, [name](const auto& h) {
+        return h.first.size() == name.size() &&
+               std::equal(h.first.begin(), h.first.end(), name.begin(), [](char a, char b) {
+                   return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
+               });
+    });
+    headers.emplace_back(std::string(name), std::move(value));
+}
+
+/// Adds the attempt's traceparent (and the client's tracestate) to an upstream request.
+/// Returns false when the request carries no trace context.
+bool add_trace_headers(const Exchange& ex, providers::HeaderList& headers)
+{
+    std::string tp = ex.trace.upstream_traceparent();
+    if (tp.empty()) {
+        return false;
+    }
+    set_header(headers, "traceparent", std::move(tp));
+    if (!ex.trace.tracestate.empty()) {
+        set_header(headers, "tracestate", ex.trace.tracestate);
+    }
+    return true;
+}
+
+/// `req` as it goes upstream: with the trace headers, in a copy (held in `copy`) only when
+/// there are some to add and it does not carry them yet.
+const providers::UpstreamRequest& traced(const Exchange& ex, const providers::UpstreamRequest& req,
+                                         std::optional<providers::UpstreamRequest>& copy)
+{
+    const std::string tp = ex.trace.upstream_traceparent();
+    if (tp.empty()) {
+        return req;
+    }
+    for (const auto& [name, value] : req.headers) {
+        if (value == tp && (name == "traceparent" || name == "Traceparent")) {
+            return req;  // added where the request was built
+        }
+    }
+    copy = req;
+    add_trace_headers(ex, copy->headers);
+    return *copy;
 }
 
 std::int64_t ms_since(Clock::time_point t0)
@@ -423,7 +479,38 @@ std::shared_ptr<Exchange> Dispatcher::begin(std::string surface, const http::Req
         ex->access->request_id = ex->request_id;
         ex->access->surface = ex->surface;
     }
+    if (m_s.traces != nullptr || req.has_header("traceparent")) {
+        begin_trace(*ex, req);
+    }
     return ex;
+}
+
+void Dispatcher::begin_trace(Exchange& ex, const http::Request& req) const
+{
+    telemetry::RequestTrace& t = ex.trace;
+    const auto parent =
+        req.has_header("traceparent") ? telemetry::parse_traceparent(req.header("traceparent")) : std::nullopt;
+    if (parent) {
+        // tracestate is only meaningful with the traceparent it came with.
+        t.client_traceparent = std::string(req.header("traceparent"));
+        t.tracestate = std::string(req.header("tracestate").substr(0, 512));
+    }
+    if (m_s.traces == nullptr) {
+        return;  // nothing exported: the client's traceparent goes upstream unchanged
+    }
+    t.on = true;
+    t.start_unix_ns = unix_ns();
+    t.span_id = telemetry::random_span_id();
+    if (parent) {
+        t.trace_id = parent->trace_id;
+        t.parent = parent->parent_id;
+        t.flags = parent->flags & 1;
+        t.sampled = parent->sampled();  // the caller decided for its trace
+    } else {
+        t.trace_id = telemetry::random_trace_id();
+        t.sampled = telemetry::sampled_by_ratio(t.trace_id, m_s.traces->options().sample_ratio);
+        t.flags = t.sampled ? 1 : 0;
+    }
 }
 
 bool Dispatcher::is_gateway_key(std::string_view presented) const
@@ -560,6 +647,9 @@ asio::awaitable<std::expected<void, wire::Failure>> Dispatcher::run(Exchange& ex
 {
     // Whatever an attempt's failure says goes to the client, the log and the ledger: scrubbed
     // of every credential the gateway holds first (some proxies echo the key they were sent).
+    if (ex.trace.on) {
+        note_request_parameters(ex, canonical);
+    }
     auto scrubbed = [this,
                      &attempt](const routing::Route& route) -> asio::awaitable<std::expected<void, wire::Failure>> {
         auto r = co_await attempt(route);
@@ -588,7 +678,8 @@ asio::awaitable<std::expected<upstream::HttpResponse, wire::Failure>> Dispatcher
     const Exchange& ex, const providers::UpstreamRequest& req)
 {
     const std::string& base_url = req.base_url.empty() ? ex.route.target.base_url : req.base_url;
-    auto r = co_await transport_for(ex.route).send(base_url, req, attempt_deadlines(ex));
+    std::optional<providers::UpstreamRequest> copy;
+    auto r = co_await transport_for(ex.route).send(base_url, traced(ex, req, copy), attempt_deadlines(ex));
     if (!r && r.error().kind == wire::FailureKind::timeout) {
         r.error().message = "no answer from " + ex.route.resolved.id + " within " +
                             ms_text(std::min(ex.timeouts.first_byte, ex.timeouts.total)) + " (" + r.error().message +
@@ -616,6 +707,7 @@ asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> Dispatcher:
     if (!up_req) {
         co_return std::unexpected(std::move(up_req.error()));
     }
+    add_trace_headers(ex, up_req->headers);
     auto resp = co_await send(ex, *up_req);
     if (!resp) {
         co_return std::unexpected(std::move(resp.error()));
@@ -634,6 +726,7 @@ asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> Dispatcher:
     if (!up) {
         co_return std::unexpected(std::move(up.error()));
     }
+    add_trace_headers(ex, up->headers);
     auto resp = co_await send(ex, *up);
     if (!resp) {
         co_return std::unexpected(std::move(resp.error()));
@@ -655,7 +748,8 @@ asio::awaitable<std::expected<void, wire::Failure>> open_upstream(upstream::Tran
     const Exchange& ex = *st.ex;
     const auto deadlines = attempt_deadlines(ex);
     const std::string& base_url = req.base_url.empty() ? ex.route.target.base_url : req.base_url;
-    auto opened = co_await transport.open(base_url, req, deadlines);
+    std::optional<providers::UpstreamRequest> copy;
+    auto opened = co_await transport.open(base_url, traced(ex, req, copy), deadlines);
     if (!opened) {
         if (opened.error().kind == wire::FailureKind::timeout) {
             opened.error().message = "no answer from " + ex.route.resolved.id + " within " +
@@ -696,6 +790,7 @@ asio::awaitable<std::expected<std::shared_ptr<StreamState>, wire::Failure>> Disp
     if (!up_req) {
         co_return std::unexpected(std::move(up_req.error()));
     }
+    add_trace_headers(*ex, up_req->headers);
     if (auto opened = co_await open_upstream(transport_for(route), *st, *up_req, nullptr); !opened) {
         co_return std::unexpected(std::move(opened.error()));
     }
@@ -925,6 +1020,12 @@ void Dispatcher::record(const Exchange& ex, int status, const wire::Usage& usage
     if (config().log_bodies) {
         row.request_body = ex.request_body;
         row.response_body = std::move(response_body);
+    }
+    if (m_s.traces != nullptr && ex.trace.on && ex.trace.sampled) {
+        // Built here, sent by the exporter's own thread: the queue never waits for the collector.
+        m_s.traces->submit(request_spans(
+            ex, RequestOutcome{
+                    .status = status, .usage = usage, .cost_usd = cost, .error = row.error, .end_unix_ns = unix_ns()}));
     }
     m_metrics.on_request(RequestSample{.provider = row.provider,
                                        .model = row.served_model,

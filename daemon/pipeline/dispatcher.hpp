@@ -20,6 +20,10 @@
 #include <mutex>
 #include <string_view>
 
+namespace aigw::daemon::telemetry {
+class SpanExporter;  // daemon/telemetry/exporter.hpp: only the dispatcher and /metrics need it whole
+}
+
 namespace aigw::daemon::pipeline {
 
 /// The error shape of an inbound surface.
@@ -37,6 +41,7 @@ struct Services {
     limits::Limiter* limiter = nullptr;
     limits::KeyStore* keys = nullptr;
     cache::ResponseCache* cache = nullptr;
+    telemetry::SpanExporter* traces = nullptr;  ///< [otel]: null when no collector is configured
 };
 
 /// The key id a request made with the gateway key (not a virtual key) is recorded under.
@@ -77,8 +82,11 @@ public:
     limits::Limiter& limiter() { return *m_s.limiter; }
     cache::ResponseCache& cache() { return *m_s.cache; }
     const RequestMetrics& metrics() const { return m_metrics; }
+    /// The trace exporter, or null when traces are not exported.
+    const telemetry::SpanExporter* traces() const { return m_s.traces; }
 
-    /// A new exchange with its request id, clock, tag and routing headers.
+    /// A new exchange with its request id, clock, tag, routing headers and trace context (the
+    /// client's traceparent continued; a malformed one is ignored and a new trace begins).
     std::shared_ptr<Exchange> begin(std::string surface, const http::Request& req) const;
     /// Model endpoints: the gateway key (key_id "default") or an active virtual key (its
     /// id) passes and sets ex.key_id; otherwise the 401 to send.
@@ -181,6 +189,8 @@ public:
 
 private:
     bool is_gateway_key(std::string_view presented) const;
+    /// Sets up ex.trace from the client's traceparent and the exporter's sampling.
+    void begin_trace(Exchange& ex, const http::Request& req) const;
 
     Services m_s;
     AttemptEnv m_env;

@@ -5,6 +5,7 @@
 #include "daemon/http/access.hpp"
 #include "daemon/limits/limiter.hpp"
 #include "daemon/routing/router.hpp"
+#include "daemon/telemetry/request_trace.hpp"
 
 #include <chrono>
 #include <memory>
@@ -68,6 +69,8 @@ struct Exchange {
     std::shared_ptr<CacheTicket> cache;  ///< on a miss that may be stored: what to store it under
     // ---- the access log: the server's note on the request, filled by begin/authorize/record ----
     std::shared_ptr<http::AccessNote> access;
+    // ---- tracing (daemon/telemetry): set up by Dispatcher::begin, one entry per attempt ----
+    telemetry::RequestTrace trace;
 };
 
 }  // namespace aigw::daemon::pipeline

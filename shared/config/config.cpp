@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <limits>
 #include <set>
 
@@ -217,6 +218,7 @@ private:
                              bool& known);
     Result read_budget(const toml::table& t);
     Result read_limits(const toml::table& t);
+    Result read_otel(const toml::table& t);
 
     /// Whether the walk ends at `r`: true for an error unless errors are being collected, in
     /// which case it is recorded and `r` becomes a success.
@@ -242,9 +244,9 @@ std::expected<void, std::string> ConfigReader::read(const toml::table& root)
 {
     // toml++ iterates keys in sorted order; sections are read in dependency order instead
     // ([models] may name a provider defined under [providers]).
-    static constexpr std::array<std::string_view, 12> k_sections = {
-        "server",         "upstream", "ledger", "cache",  "providers", "aliases",
-        "model_families", "routing",  "models", "budget", "limits",    "log"};
+    static constexpr std::array<std::string_view, 13> k_sections = {
+        "server",  "upstream", "ledger", "cache",  "providers", "aliases", "model_families",
+        "routing", "models",   "budget", "limits", "log",       "otel"};
     for (auto&& [k, v] : root) {
         const std::string_view name = k.str();
         if (name == "data_dir") {
@@ -294,6 +296,8 @@ std::expected<void, std::string> ConfigReader::read(const toml::table& root)
             r = read_budget(*t);
         } else if (name == "limits") {
             r = read_limits(*t);
+        } else if (name == "otel") {
+            r = read_otel(*t);
         } else {
             r = read_models(*t);
         }
@@ -989,6 +993,70 @@ ConfigReader::Result ConfigReader::read_limits(const toml::table& t)
 
 // ---- end of limits ----
 
+ConfigReader::Result ConfigReader::read_otel(const toml::table& t)
+{
+    constexpr std::string_view section = "[otel]";
+    auto& o = m_cfg.otel;
+    auto url = [&](const toml::key& k, const toml::node& v, std::string& out) -> Result {
+        if (auto r = string(k, v, section, out); !r) {
+            return r;
+        }
+        if (!out.empty() && !out.starts_with("http://") && !out.starts_with("https://")) {
+            return error(k, v, section,
+                         "must be an http:// or https:// URL, e.g. \"http://127.0.0.1:4318\" (OTLP/HTTP)");
+        }
+        while (out.ends_with('/')) {
+            out.pop_back();
+        }
+        return {};
+    };
+    for (auto&& [k, v] : t) {
+        const std::string_view name = k.str();
+        Result r;
+        if (name == "endpoint") {
+            r = url(k, v, o.endpoint);
+        } else if (name == "traces_endpoint") {
+            r = url(k, v, o.traces_endpoint);
+        } else if (name == "service_name") {
+            r = string(k, v, section, o.service_name);
+            if (r && o.service_name.empty()) {
+                r = error(k, v, section, "must not be empty");
+            }
+        } else if (name == "sample_ratio") {
+            r = number(k, v, section, o.sample_ratio, "a fraction of new traces");
+            if (r && o.sample_ratio > 1) {
+                r = error(k, v, section, "must be between 0 and 1, e.g. 0.1 to keep one trace in ten");
+            }
+        } else if (name == "headers") {
+            const auto* h = v.as_table();
+            if (h == nullptr) {
+                r = error(k, v, section,
+                          "must be a table of strings, e.g. headers = { authorization = \"Bearer ...\" }, not " +
+                              std::string(type_name(v)));
+            } else {
+                for (auto&& [hk, hv] : *h) {
+                    std::string value;
+                    r = string(hk, hv, "[otel] headers", value);
+                    if (r && (hk.str().empty() || hk.str().find_first_of(" :\r\n") != std::string_view::npos ||
+                              value.find_first_of("\r\n") != std::string::npos)) {
+                        r = error(hk, hv, "[otel] headers", "is not a valid HTTP header name or value");
+                    }
+                    if (stop_at(r)) {
+                        return r;
+                    }
+                    o.headers.insert_or_assign(std::string(hk.str()), std::move(value));
+                }
+            }
+        } else {
+            unknown_key(k, v, section);
+        }
+        if (stop_at(r)) {
+            return r;
+        }
+    }
+    return {};
+}
+
 std::optional<std::string> non_empty(const Env& env, std::string_view name)
 {
     auto v = env(name);
@@ -1060,6 +1128,84 @@ std::expected<Config, std::string> parse_config_impl(std::string_view toml_text,
     return cfg;
 }
 
+/// The standard OTel exporter variables fill in what [otel] leaves out, as the OTel SDKs
+/// read them: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (the full URL), OTEL_EXPORTER_OTLP_ENDPOINT
+/// (a base: /v1/traces is appended), OTEL_EXPORTER_OTLP_HEADERS ("k=v,k2=v2", values
+/// percent-decoded), OTEL_SERVICE_NAME; OTEL_SDK_DISABLED=true turns export off. A value
+/// that is not an http(s) URL is skipped with a warning.
+void apply_otel_env(Config& cfg, const Env& env)
+{
+    auto& o = cfg.otel;
+    if (auto off = non_empty(env, "OTEL_SDK_DISABLED"); off && (*off == "true" || *off == "TRUE" || *off == "1")) {
+        o.endpoint.clear();
+        o.traces_endpoint.clear();
+        return;
+    }
+    auto url_from = [&](const char* name) -> std::string {
+        auto v = non_empty(env, name);
+        if (!v) {
+            return {};
+        }
+        if (!v->starts_with("http://") && !v->starts_with("https://")) {
+            cfg.warnings.push_back(std::string(name) + " is not an http:// or https:// URL; traces are not exported");
+            return {};
+        }
+        return *v;
+    };
+    if (o.endpoint.empty() && o.traces_endpoint.empty()) {
+        o.traces_endpoint = url_from("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+        if (o.traces_endpoint.empty()) {
+            o.endpoint = strip_trailing_slashes(url_from("OTEL_EXPORTER_OTLP_ENDPOINT"));
+        }
+    }
+    if (auto name = non_empty(env, "OTEL_SERVICE_NAME"); name && o.service_name == "aigwd") {
+        o.service_name = *name;
+    }
+    if (auto headers = non_empty(env, "OTEL_EXPORTER_OTLP_TRACES_HEADERS").or_else([&] {
+            return non_empty(env, "OTEL_EXPORTER_OTLP_HEADERS");
+        })) {
+        auto decode = [](std::string_view s) {
+            std::string out;
+            for (std::size_t i = 0; i < s.size(); ++i) {
+                if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+                    std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+                    out += static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16));
+                    i += 2;
+                } else {
+                    out += s[i];
+                }
+            }
+            return out;
+        };
+        auto trim = [](std::string_view s) {
+            while (!s.empty() && s.front() == ' ') {
+                s.remove_prefix(1);
+            }
+            while (!s.empty() && s.back() == ' ') {
+                s.remove_suffix(1);
+            }
+            return s;
+        };
+        std::string_view rest = *headers;
+        while (!rest.empty()) {
+            const auto comma = rest.find(',');
+            const std::string_view item = rest.substr(0, comma);
+            rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+            const auto eq = item.find('=');
+            if (eq == std::string_view::npos) {
+                continue;
+            }
+            std::string name = decode(trim(item.substr(0, eq)));
+            std::string value = decode(trim(item.substr(eq + 1)));
+            if (name.empty() || name.find_first_of(" :\r\n") != std::string::npos ||
+                value.find_first_of("\r\n") != std::string::npos) {
+                continue;
+            }
+            o.headers.try_emplace(std::move(name), std::move(value));  // the file's own headers win
+        }
+    }
+}
+
 std::expected<Config, std::string> load_config_impl(const Env& env, const fs::path& data_dir_override,
                                                     std::vector<std::string>* errors)
 {
@@ -1112,6 +1258,7 @@ std::expected<Config, std::string> load_config_impl(const Env& env, const fs::pa
             cfg.log_format = *f;
         }
     }
+    apply_otel_env(cfg, env);
 
     // AIGW_<PROVIDER>_BASE_URL beats the file, for presets and custom providers alike.
     for (auto& [name, spec] : cfg.providers) {
@@ -1153,6 +1300,14 @@ std::optional<LogFormat> log_format_from_string(std::string_view s)
         return LogFormat::json;
     }
     return std::nullopt;
+}
+
+std::string OtelConfig::traces_url() const
+{
+    if (!traces_endpoint.empty()) {
+        return traces_endpoint;
+    }
+    return endpoint.empty() ? std::string() : endpoint + "/v1/traces";
 }
 
 std::expected<Config, std::string> parse_config(std::string_view toml_text, std::string_view source_name)

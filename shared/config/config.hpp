@@ -100,6 +100,20 @@ std::string_view to_string(LogFormat f);
 /// "text" / "json" (any case), nullopt otherwise.
 std::optional<LogFormat> log_format_from_string(std::string_view s);
 
+/// [otel]: OpenTelemetry traces over OTLP/HTTP (JSON). Without an endpoint (here or in
+/// OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT) nothing is exported. The file's values win; the
+/// standard OTEL_* variables fill in what it leaves out (they are shared with other tools).
+struct OtelConfig {
+    std::string endpoint;         ///< collector base, e.g. "http://127.0.0.1:4318"; traces go to {endpoint}/v1/traces
+    std::string traces_endpoint;  ///< the full traces URL, used as is (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)
+    std::map<std::string, std::string, std::less<>> headers;  ///< sent with every export (auth): secrets
+    std::string service_name = "aigwd";
+    double sample_ratio = 1.0;  ///< of new traces; a client's traceparent decides for its own
+
+    /// Where spans are POSTed: traces_endpoint, else endpoint + "/v1/traces"; "" = export off.
+    std::string traces_url() const;
+};
+
 struct Config {
     // [server]
     std::string host = "127.0.0.1";
@@ -151,6 +165,7 @@ struct Config {
     std::map<std::string, ModelPolicy, std::less<>> model_policies;  ///< [models."p/m"] non-catalog keys, by id
     BudgetConfig budget;                                             ///< [budget]
     LimitsConfig limits;                                             ///< [limits]
+    OtelConfig otel;                                                 ///< [otel], OTEL_* env filled in
 
     /// Problems that do not stop loading, e.g. "config.toml:12: unknown key 'foo' in [server]".
     /// The daemon logs them at start-up; `aigw` may print them.
@@ -197,6 +212,8 @@ ConfigCheck check_config(const Env& env, const std::filesystem::path& data_dir_o
 /// circuit_failures, circuit_cooldown_ms, health_window_ms, strategy.
 /// Also rpm, tpm (ModelPolicy); [budget] daily_usd, monthly_usd, alert_at; [limits] allow_unpriced.
 /// Also the cache policy cache, cache_ttl_s, semantic (into model_cache); [cache].
+/// [otel] endpoint, traces_endpoint (http:// or https:// URLs), headers (a table of strings),
+/// service_name, sample_ratio (0..1).
 /// Other unknown keys become `warnings`.
 std::expected<Config, std::string> parse_config(std::string_view toml_text, std::string_view source_name);
 

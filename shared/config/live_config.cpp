@@ -109,7 +109,8 @@ bool needs_restart(std::string_view key)
     if (key == "server.metrics_token") {
         return false;  // read per scrape from the current generation
     }
-    if (key.starts_with("server.") || key == "server") {
+    if (key.starts_with("server.") || key == "server" || key.starts_with("otel.") || key == "otel") {
+        // the trace exporter is built at start-up
         return true;
     }
     for (auto fixed : k_fixed) {

@@ -5,6 +5,7 @@
 
 #include "daemon/surfaces/admin/admin_api.hpp"
 #include "daemon/surfaces/admin/prometheus_text.hpp"
+#include "daemon/telemetry/exporter.hpp"
 
 namespace aigw::daemon::surfaces {
 
@@ -128,6 +129,26 @@ void write_cache(PrometheusText& out, const cache::CacheStats& s)
     out.sample("aigw_cache_bytes", {}, static_cast<double>(s.bytes));
 }
 
+void write_traces(PrometheusText& out, const telemetry::SpanExporter& traces)
+{
+    const telemetry::ExporterStats s = traces.stats();
+    out.family("aigw_otel_spans_exported_total", "counter", "Spans the OTLP collector accepted.");
+    out.sample("aigw_otel_spans_exported_total", {}, static_cast<double>(s.exported));
+    out.family("aigw_otel_spans_dropped_total", "counter",
+               "Spans not exported, by reason: queue_full (the collector could not keep up), export_failed (it "
+               "was down or refused them), shutdown.");
+    for (std::size_t i = 0; i < telemetry::k_drop_reasons; ++i) {
+        out.sample("aigw_otel_spans_dropped_total",
+                   {{"reason", telemetry::to_string(static_cast<telemetry::DropReason>(i))}},
+                   static_cast<double>(s.dropped[i]));
+    }
+    out.family("aigw_otel_export_errors_total", "counter",
+               "POSTs to the OTLP collector that failed (retries included).");
+    out.sample("aigw_otel_export_errors_total", {}, static_cast<double>(s.export_errors));
+    out.family("aigw_otel_queue_spans", "gauge", "Spans waiting to be exported.");
+    out.sample("aigw_otel_queue_spans", {}, static_cast<double>(s.queued));
+}
+
 }  // namespace
 
 void AdminApi::install_metrics_route()
@@ -165,6 +186,9 @@ void AdminApi::install_metrics_route()
                     static_cast<double>(m_d.metrics().open_streams.load(std::memory_order_relaxed)));
         text.family("aigw_unknown_routes_total", "counter", "Requests for routes aigwd does not serve (404/405).");
         text.sample("aigw_unknown_routes_total", {}, static_cast<double>(m_d.unknown_routes().first));
+        if (m_d.traces() != nullptr) {
+            write_traces(text, *m_d.traces());
+        }
 
         http::Response res;
         res.set_content(text.take(), k_prometheus_content_type);

@@ -158,6 +158,23 @@ TEST_CASE("config show says where each value came from and masks keys")
     CHECK(find_value(effective_config(*cfg, toml, env, true), "data_dir")->source == "flag (--data-dir)");
 }
 
+TEST_CASE("config show lists [otel] with its collector headers masked")
+{
+    const std::string toml =
+        "[otel]\nendpoint = \"http://127.0.0.1:4318\"\nheaders = { authorization = \"Bearer collector-secret-9876\" "
+        "}\n";
+    auto cfg = aigw::config::parse_config(toml, "config.toml");
+    REQUIRE(cfg.has_value());
+    const auto values = effective_config(*cfg, toml, env_of({}), false);
+    REQUIRE(find_value(values, "otel.endpoint") != nullptr);
+    CHECK(find_value(values, "otel.endpoint")->value == "\"http://127.0.0.1:4318\"");
+    CHECK(find_value(values, "otel.endpoint")->source == "file");
+    const auto* header = find_value(values, "otel.headers.authorization");
+    REQUIRE(header != nullptr);
+    CHECK(header->value.find("collector-secret") == std::string::npos);
+    CHECK(header->source == "file");
+}
+
 TEST_CASE("a table wider than the terminal gives up columns from its widest column, never wrapping a row")
 {
     CHECK(fit_widths({10, 40, 8}, 0) == std::vector<std::size_t>{10, 40, 8});
