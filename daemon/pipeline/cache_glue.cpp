@@ -90,11 +90,14 @@ void reply_hit(Dispatcher& d, Exchange& ex, const cache::CacheHit& hit, http::Re
     }
     std::string body;
     std::int64_t ttft_ms = -1;
+    // A surface may stream another type (Gemini without ?alt=sse: one JSON array).
+    const std::string stream_type =
+        res.headers.has("Content-Type") ? std::string(res.headers.get("Content-Type")) : "text/event-stream";
     if (ex.stream && render_stream) {
         body = render_stream(nlohmann::json::parse(answer.body, nullptr, false));
         ttft_ms = ms_since(ex.t0);
         res.set_header("Cache-Control", "no-cache");
-        res.set_content(body, "text/event-stream");
+        res.set_content(body, stream_type);
     } else if (ex.stream && writer != nullptr) {
         const auto completion = nlohmann::json::parse(answer.body, nullptr, false);
         for (const auto& c : cache::replay_chunks(completion)) {
@@ -103,7 +106,7 @@ void reply_hit(Dispatcher& d, Exchange& ex, const cache::CacheHit& hit, http::Re
         writer->done(answer.usage, 0.0, body);
         ttft_ms = ms_since(ex.t0);
         res.set_header("Cache-Control", "no-cache");
-        res.set_content(body, "text/event-stream");
+        res.set_content(body, stream_type);
     } else {
         body = render ? render(nlohmann::json::parse(answer.body, nullptr, false)) : answer.body;
         res.set_content(body, "application/json");

@@ -186,6 +186,32 @@ test('streamGenerateContent without alt=sse answers one JSON array, native and t
   }
 });
 
+test('a cached answer replayed without alt=sse is still one JSON array, as application/json', async () => {
+  const ask = () =>
+    fetch(`${stack.origin}/v1beta/models/openai/gpt-4o-mini:streamGenerateContent`, {
+      method: 'POST',
+      headers: { 'x-goog-api-key': GATEWAY_KEY, 'content-type': 'application/json', 'x-aigw-cache': 'on' },
+      body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'cached array please' }] }] }),
+    });
+  const first = await ask();
+  assert.equal(first.status, 200);
+  assert.equal(first.headers.get('x-aigw-cache'), 'MISS');
+  await first.text();
+  let hit;
+  for (let i = 0; i < 50; i++) {  // the answer is stored once its stream completed
+    hit = await ask();
+    if (hit.headers.get('x-aigw-cache') === 'HIT') break;
+    await hit.text();
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.equal(hit.headers.get('x-aigw-cache'), 'HIT');
+  assert.match(hit.headers.get('content-type'), /application\/json/);
+  const events = JSON.parse(await hit.text());
+  assert.ok(Array.isArray(events) && events.length >= 1);
+  const text = events.map((e) => e.candidates?.[0]?.content?.parts?.map((p) => p.text ?? '').join('') ?? '').join('');
+  assert.equal(text, 'Echo: cached array please');
+});
+
 test('?key= authenticates like x-goog-api-key; a wrong key is 401 UNAUTHENTICATED in Gemini shape', async () => {
   const body = JSON.stringify({ contents: [{ parts: [{ text: 'hi' }] }] });
   const ok = await fetch(`${stack.origin}/v1beta/models/mock/echo:generateContent?key=${GATEWAY_KEY}`, {

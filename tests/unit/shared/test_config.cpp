@@ -614,70 +614,72 @@ TEST_CASE("[log] format and requests are read, checked with file:line, and AIGW_
     // A reload applies [log] at once: the logger reads it per line.
     CHECK_FALSE(aigw::config::needs_restart("log.format"));
     CHECK_FALSE(aigw::config::needs_restart("log.requests"));
+}
 
-    TEST_CASE("[otel] reads endpoint, headers, service name and sample ratio; traces go to {endpoint}/v1/traces")
-    {
-        Config cfg = parse_ok(
-            "[otel]\nendpoint = \"http://127.0.0.1:4318/\"\nservice_name = \"gw-eu\"\nsample_ratio = 0.5\n"
-            "headers = { authorization = \"Bearer abc\", \"x-tenant\" = \"t1\" }\n");
-        CHECK(cfg.otel.endpoint == "http://127.0.0.1:4318");
-        CHECK(cfg.otel.traces_url() == "http://127.0.0.1:4318/v1/traces");
-        CHECK(cfg.otel.service_name == "gw-eu");
-        CHECK(cfg.otel.sample_ratio == 0.5);
-        CHECK(cfg.otel.headers.at("authorization") == "Bearer abc");
-        CHECK(cfg.otel.headers.at("x-tenant") == "t1");
-        CHECK(parse_ok("").otel.traces_url().empty());  // no endpoint: nothing exported
-        CHECK(parse_ok("[otel]\ntraces_endpoint = \"https://c.example/custom\"\n").otel.traces_url() ==
-              "https://c.example/custom");
-    }
+TEST_CASE("[otel] reads endpoint, headers, service name and sample ratio; traces go to {endpoint}/v1/traces")
+{
+    Config cfg = parse_ok(
+        "[otel]\nendpoint = \"http://127.0.0.1:4318/\"\nservice_name = \"gw-eu\"\nsample_ratio = 0.5\n"
+        "headers = { authorization = \"Bearer abc\", \"x-tenant\" = \"t1\" }\n");
+    CHECK(cfg.otel.endpoint == "http://127.0.0.1:4318");
+    CHECK(cfg.otel.traces_url() == "http://127.0.0.1:4318/v1/traces");
+    CHECK(cfg.otel.service_name == "gw-eu");
+    CHECK(cfg.otel.sample_ratio == 0.5);
+    CHECK(cfg.otel.headers.at("authorization") == "Bearer abc");
+    CHECK(cfg.otel.headers.at("x-tenant") == "t1");
+    CHECK(parse_ok("").otel.traces_url().empty());  // no endpoint: nothing exported
+    CHECK(parse_ok("[otel]\ntraces_endpoint = \"https://c.example/custom\"\n").otel.traces_url() ==
+          "https://c.example/custom");
+}
 
-    TEST_CASE("[otel] errors name the file and line; unknown keys are warnings")
-    {
-        CHECK(parse_error("[otel]\nendpoint = \"127.0.0.1:4318\"\n")
-                  .find("config.toml:2: [otel] endpoint must be an http") != std::string::npos);
-        CHECK(parse_error("[otel]\n\nsample_ratio = 2\n").find("config.toml:3:") != std::string::npos);
-        CHECK(parse_error("[otel]\nheaders = \"x\"\n").find("must be a table of strings") != std::string::npos);
-        CHECK(parse_error("[otel]\nheaders = { \"bad name\" = \"v\" }\n").find("not a valid HTTP header") !=
-              std::string::npos);
-        Config cfg = parse_ok("[otel]\nendpont = \"http://x\"\n");
-        REQUIRE(cfg.warnings.size() == 1);
-        CHECK(cfg.warnings[0].find("unknown key 'endpont' in [otel]") != std::string::npos);
-    }
+TEST_CASE("[otel] errors name the file and line; unknown keys are warnings")
+{
+    CHECK(
+        parse_error("[otel]\nendpoint = \"127.0.0.1:4318\"\n").find("config.toml:2: [otel] endpoint must be an http") !=
+        std::string::npos);
+    CHECK(parse_error("[otel]\n\nsample_ratio = 2\n").find("config.toml:3:") != std::string::npos);
+    CHECK(parse_error("[otel]\nheaders = \"x\"\n").find("must be a table of strings") != std::string::npos);
+    CHECK(parse_error("[otel]\nheaders = { \"bad name\" = \"v\" }\n").find("not a valid HTTP header") !=
+          std::string::npos);
+    Config cfg = parse_ok("[otel]\nendpont = \"http://x\"\n");
+    REQUIRE(cfg.warnings.size() == 1);
+    CHECK(cfg.warnings[0].find("unknown key 'endpont' in [otel]") != std::string::npos);
+}
 
-    TEST_CASE("the OTEL_* variables fill in what [otel] leaves out, as the OTel SDKs read them")
-    {
-        TempDir tmp;
-        const fs::path config = tmp.path / "config.toml";
-        std::map<std::string, std::string> vars = {
-            {"AIGW_CONFIG", config.string()},
-            {"AIGW_DATA_DIR", (tmp.path / "data").string()},
-            {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"},
-            {"OTEL_EXPORTER_OTLP_HEADERS", "api-key=s%3Dcret, x-team = ml"},
-            {"OTEL_SERVICE_NAME", "gw-env"},
-        };
-        auto cfg = aigw::config::load_config(fake_env(vars));
-        REQUIRE(cfg.has_value());
-        CHECK(cfg->otel.traces_url() == "http://collector:4318/v1/traces");
-        CHECK(cfg->otel.headers.at("api-key") == "s=cret");
-        CHECK(cfg->otel.headers.at("x-team") == "ml");
-        CHECK(cfg->otel.service_name == "gw-env");
+TEST_CASE("the OTEL_* variables fill in what [otel] leaves out, as the OTel SDKs read them")
+{
+    TempDir tmp;
+    const fs::path config = tmp.path / "config.toml";
+    std::map<std::string, std::string> vars = {
+        {"AIGW_CONFIG", config.string()},
+        {"AIGW_DATA_DIR", (tmp.path / "data").string()},
+        {"OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"},
+        {"OTEL_EXPORTER_OTLP_HEADERS", "api-key=s%3Dcret, x-team = ml"},
+        {"OTEL_SERVICE_NAME", "gw-env"},
+    };
+    auto cfg = aigw::config::load_config(fake_env(vars));
+    REQUIRE(cfg.has_value());
+    CHECK(cfg->otel.traces_url() == "http://collector:4318/v1/traces");
+    CHECK(cfg->otel.headers.at("api-key") == "s=cret");
+    CHECK(cfg->otel.headers.at("x-team") == "ml");
+    CHECK(cfg->otel.service_name == "gw-env");
 
-        // The traces variable is a whole URL, used as is.
-        vars["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "http://collector:4318/custom/traces";
-        cfg = aigw::config::load_config(fake_env(vars));
-        REQUIRE(cfg.has_value());
-        CHECK(cfg->otel.traces_url() == "http://collector:4318/custom/traces");
+    // The traces variable is a whole URL, used as is.
+    vars["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = "http://collector:4318/custom/traces";
+    cfg = aigw::config::load_config(fake_env(vars));
+    REQUIRE(cfg.has_value());
+    CHECK(cfg->otel.traces_url() == "http://collector:4318/custom/traces");
 
-        // The file wins over the shared variables.
-        write_text(config, "[otel]\nendpoint = \"http://file:4318\"\nheaders = { api-key = \"file\" }\n");
-        cfg = aigw::config::load_config(fake_env(vars));
-        REQUIRE(cfg.has_value());
-        CHECK(cfg->otel.traces_url() == "http://file:4318/v1/traces");
-        CHECK(cfg->otel.headers.at("api-key") == "file");
+    // The file wins over the shared variables.
+    write_text(config, "[otel]\nendpoint = \"http://file:4318\"\nheaders = { api-key = \"file\" }\n");
+    cfg = aigw::config::load_config(fake_env(vars));
+    REQUIRE(cfg.has_value());
+    CHECK(cfg->otel.traces_url() == "http://file:4318/v1/traces");
+    CHECK(cfg->otel.headers.at("api-key") == "file");
 
-        // OTEL_SDK_DISABLED turns export off whatever else says.
-        vars["OTEL_SDK_DISABLED"] = "true";
-        cfg = aigw::config::load_config(fake_env(vars));
-        REQUIRE(cfg.has_value());
-        CHECK(cfg->otel.traces_url().empty());
-    }
+    // OTEL_SDK_DISABLED turns export off whatever else says.
+    vars["OTEL_SDK_DISABLED"] = "true";
+    cfg = aigw::config::load_config(fake_env(vars));
+    REQUIRE(cfg.has_value());
+    CHECK(cfg->otel.traces_url().empty());
+}
