@@ -17,23 +17,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-/// Bytes from a client made printable for a message or a log line (controls and non-ASCII as \\xNN).
-std::string printable(std::string_view s)
-{
-    std::string out;
-    for (unsigned char c : s) {
-        if (c < 0x20 || c >= 0x7f) {
-            static constexpr char k_hex[] = "0123456789abcdef";
-            out += "\\x";
-            out += k_hex[c >> 4];
-            out += k_hex[c & 0xf];
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out;
-}
-
 /// cache.db in the data dir; a cache that cannot be opened is kept in memory only, so the
 /// gateway still serves (with a warning saying what to do).
 std::unique_ptr<cache::ResponseCache> open_response_cache(const config::Config& cfg, std::vector<std::string>& warnings)

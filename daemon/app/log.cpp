@@ -25,24 +25,6 @@ std::int64_t now_unix_ms()
         .count();
 }
 
-/// Client bytes for a text line: controls and non-ASCII as \xNN, so a line stays one line.
-std::string printable(std::string_view s)
-{
-    std::string out;
-    out.reserve(s.size());
-    for (unsigned char c : s) {
-        if (c < 0x20 || c >= 0x7f) {
-            static constexpr char k_hex[] = "0123456789abcdef";
-            out += "\\x";
-            out += k_hex[c >> 4];
-            out += k_hex[c & 0xf];
-        } else {
-            out += static_cast<char>(c);
-        }
-    }
-    return out;
-}
-
 std::string money(double usd)
 {
     char buf[32];
@@ -102,6 +84,23 @@ private:
 };
 
 }  // namespace
+
+std::string printable(std::string_view s)
+{
+    std::string out;
+    out.reserve(s.size());
+    for (unsigned char c : s) {
+        if (c < 0x20 || c >= 0x7f) {
+            static constexpr char k_hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += k_hex[c >> 4];
+            out += k_hex[c & 0xf];
+        } else {
+            out += static_cast<char>(c);
+        }
+    }
+    return out;
+}
 
 std::string rfc3339_utc_ms(std::int64_t unix_ms)
 {

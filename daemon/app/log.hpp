@@ -19,6 +19,10 @@
 
 namespace aigw::daemon::app {
 
+/// Bytes from a client made printable for a message or a text log line: controls and
+/// non-ASCII as \xNN, so a line stays one line.
+std::string printable(std::string_view s);
+
 /// "2026-12-05T06:50:01.123Z" (RFC 3339, UTC, milliseconds).
 std::string rfc3339_utc_ms(std::int64_t unix_ms);
 

@@ -226,6 +226,19 @@ std::filesystem::path make_temp_dir(const std::string& tag)
     return tmpl;
 }
 
+std::vector<std::string> lines_of(const std::string& text)
+{
+    std::vector<std::string> out;
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+        if (!line.empty() && line.back() == '\r') {
+            line.pop_back();
+        }
+        out.push_back(line);
+    }
+    return out;
+}
+
 std::string slurp(const std::filesystem::path& p)
 {
     std::ifstream in(p, std::ios::binary);

@@ -112,6 +112,8 @@ std::filesystem::path make_temp_dir(const std::string& tag);
 
 /// Whole file as a string ("" if unreadable).
 std::string slurp(const std::filesystem::path& p);
+/// `text` split at '\n', each line without a trailing '\r' (a terminal's output).
+std::vector<std::string> lines_of(const std::string& text);
 
 /// Environment for the CLI to reach `d` through AIGW_HOST, never spawning another daemon.
 std::map<std::string, std::string> cli_env(const Daemon& d);

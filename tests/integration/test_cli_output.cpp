@@ -16,6 +16,7 @@
 using aigw::test::Daemon;
 using aigw::test::DaemonOptions;
 using aigw::test::FakeUpstream;
+using aigw::test::lines_of;
 using aigw::test::PtySession;
 using aigw::test::run_command;
 using nlohmann::json;
@@ -40,19 +41,6 @@ std::map<std::string, std::string> alone_env(const std::filesystem::path& dir)
             {"HOME", dir.string()},
             {"NO_COLOR", "1"},
             {"TZ", "UTC"}};
-}
-
-std::vector<std::string> lines_of(const std::string& text)
-{
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-        if (!line.empty() && line.back() == '\r') {
-            line.pop_back();
-        }
-        out.push_back(line);
-    }
-    return out;
 }
 
 /// Columns a line takes on a terminal (UTF-8 characters; no escape codes with NO_COLOR).

@@ -20,25 +20,13 @@
 using aigw::test::Daemon;
 using aigw::test::DaemonOptions;
 using aigw::test::FakeUpstream;
+using aigw::test::lines_of;
 using aigw::test::Process;
 using aigw::test::PtySession;
 using aigw::test::run_command;
 using nlohmann::json;
 
 namespace {
-
-std::vector<std::string> lines_of(const std::string& text)
-{
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-        if (!line.empty() && line.back() == '\r') {
-            line.pop_back();
-        }
-        out.push_back(line);
-    }
-    return out;
-}
 
 json chat_body(const std::string& model)
 {

@@ -15,6 +15,7 @@
 using aigw::test::cli_env;
 using aigw::test::Daemon;
 using aigw::test::FakeUpstream;
+using aigw::test::lines_of;
 using aigw::test::run_command;
 using nlohmann::json;
 
@@ -60,16 +61,6 @@ void write_fake_agent(const std::filesystem::path& bin_dir, const std::string& n
                         << "env > '" << (out_dir / "env").string() << "'\n"
                         << "exit 7\n";
     ::chmod(path.c_str(), 0755);
-}
-
-std::vector<std::string> lines_of(const std::string& text)
-{
-    std::vector<std::string> out;
-    std::istringstream in(text);
-    for (std::string line; std::getline(in, line);) {
-        out.push_back(line);
-    }
-    return out;
 }
 
 std::map<std::string, std::string> env_file(const std::filesystem::path& p)
