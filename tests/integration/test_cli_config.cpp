@@ -176,7 +176,7 @@ TEST_CASE("SIGHUP reloads the config as aigw daemon reload does (systemctl reloa
     o.config_toml = "[providers.openai]\nbase_url = \"" + first.base() + "/v1\"\n";
     Daemon d(nullptr, o);
     const fs::path file = d.env().at("AIGW_CONFIG");
-    auto wait_for_requests = [&](FakeUpstream& up, int n) {
+    auto wait_for_requests = [&](FakeUpstream& up, std::size_t n) {
         // The signal is handled on the daemon's signal thread: poll until it took effect.
         for (int i = 0; i < 100; ++i) {
             auto r = d.post("/v1/chat/completions", chat_body("openai/gpt-4o-mini"));
@@ -194,7 +194,7 @@ TEST_CASE("SIGHUP reloads the config as aigw daemon reload does (systemctl reloa
     std::ofstream(file) << "[providers.openai]\nbase_url = \"" << second.base() << "/v1\"\n";
     REQUIRE(::kill(d.process().pid(), SIGHUP) == 0);
     CHECK(wait_for_requests(second, 1));
-    const int first_count = chat_requests(first);
+    const std::size_t first_count = chat_requests(first);
 
     // A broken file: the daemon keeps serving with the config it had.
     std::ofstream(file) << "[routing]\nretries = \"one\"\n[providers.openai]\nbase_url = \"" << first.base()
