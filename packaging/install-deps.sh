@@ -25,6 +25,9 @@ if [ "$want_tests" = 1 ]; then
   pkgs+=(clang-format)
   # The shell completions are tested in the shells they are written for.
   pkgs+=(zsh fish)
+  # tests/packaging: cpack's dependency list (dpkg-shlibdeps), the package's postinst
+  # (adduser) and the units' check (systemd-analyze).
+  pkgs+=(dpkg-dev adduser systemd)
   # The SDK tests run on Node.js; use the machine's node if it has one (it may come
   # from elsewhere than Debian), else Debian's.
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
