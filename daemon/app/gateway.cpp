@@ -249,6 +249,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     opts.allowed_hosts = first.allowed_hosts;
     // One access line per finished request, refused ones included ([log] requests).
     opts.access_log = [](const http::AccessEntry& e) { daemon_log().access(e); };
+    opts.access_log_on = [] { return daemon_log().requests(); };
     g->m_server = std::make_unique<http::Server>(
         std::move(opts), std::move(routes),
         [self](http::Request& req, http::Responder& out) { return unknown_route(*self->m_dispatcher, req, out); },

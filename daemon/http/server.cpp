@@ -312,6 +312,7 @@ private:
     int m_status = 0;
     std::string m_error_type;
     std::string m_error_message;
+    bool m_logging = false;  ///< this exchange gathers an access entry (set by begin_exchange)
 };
 
 void Loop::link(Connection* c)
@@ -556,6 +557,7 @@ void Connection::begin_exchange(const Request& req, bool keep_alive)
     m_status = 0;
     m_error_type.clear();
     m_error_message.clear();
+    m_logging = m_server.opts.access_log && (!m_server.opts.access_log_on || m_server.opts.access_log_on());
 }
 
 /// An error answer's type and message: every surface's error shape has error.message
@@ -587,7 +589,7 @@ void error_of(std::string_view body, std::string& type, std::string& message)
 
 void Connection::log_exchange(const Request& req)
 {
-    if (!m_server.opts.access_log) {
+    if (!m_logging) {
         return;
     }
     AccessEntry e;
@@ -625,7 +627,7 @@ asio::awaitable<bool> Connection::serve_one()
     req.path = percent_decode(target.path, false);
     req.query = std::string(target.query);
     begin_exchange(req, parser.keep_alive() && !m_loop.stopping);
-    if (opts.access_log) {
+    if (m_logging) {
         req.access = std::make_shared<AccessNote>();
     }
 
@@ -946,7 +948,7 @@ asio::awaitable<void> Connection::send(Response res)
     m_started = true;
     m_stream_ended = true;
     m_status = res.status;
-    if (res.status >= 400 && m_server.opts.access_log) {
+    if (res.status >= 400 && m_logging) {
         error_of(res.body, m_error_type, m_error_message);
     }
     build_head(res.status, res.headers, Framing::length, res.body.size());

@@ -30,6 +30,9 @@ struct ServerOptions {
     /// Called once per finished exchange on its event loop, refused ones (400, 403 Host,
     /// 404, 408, 413, 431, 503 full) included; it must not block. Unset: no access log.
     AccessLog access_log;
+    /// Whether access_log wants entries now (read once per exchange); unset: always. When it
+    /// says no, nothing is gathered for the exchange: no note, no error-body parse.
+    std::function<bool()> access_log_on;
 };
 
 /// Answers for failures the server finds before or around a handler (400 bad framing,
