@@ -28,6 +28,8 @@ if [ "$want_tests" = 1 ]; then
   # tests/packaging: cpack's dependency list (dpkg-shlibdeps), the package's postinst
   # (adduser) and the units' check (systemd-analyze).
   pkgs+=(dpkg-dev adduser systemd)
+  # The cluster tests start a real Redis on loopback.
+  pkgs+=(redis-server)
   # The SDK tests run on Node.js; use the machine's node if it has one (it may come
   # from elsewhere than Debian), else Debian's.
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)
