@@ -1,15 +1,20 @@
 // The asynchronous Redis client against a real redis-server (Debian's) on a free loopback
 // port: commands, Lua scripts, AUTH, a server that goes away and comes back, a deadline.
 
+#include "daemon/cluster/rate_limit.hpp"
 #include "daemon/cluster/redis_client.hpp"
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/use_future.hpp>
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
+#include <atomic>
 #include <csignal>
+#include <fcntl.h>
 #include <filesystem>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -67,6 +72,8 @@ public:
                 argv.push_back(a.data());
             }
             argv.push_back(nullptr);
+            const int devnull = ::open("/dev/null", O_WRONLY);
+            ::dup2(devnull, 1);  // its start-up banner and warnings: not the test's output
             ::execv(argv[0], argv.data());
             ::_exit(127);
         }
@@ -220,4 +227,71 @@ TEST_CASE("a Redis that is down is an error within the connect timeout; when it 
     auto back = ping();  // the dead idle connection is dropped and a new one made
     REQUIRE(back.has_value());
     CHECK(back->text == "PONG");
+}
+
+TEST_CASE("a shared bucket of 30 per minute lets exactly 30 of 100 concurrent takes through, from three instances")
+{
+    const int port = free_port();
+    RedisServer server(port);
+    RedisOptions o;
+    o.port = port;
+    std::atomic<int> allowed{0};
+    std::atomic<int> refused_with_retry{0};
+    std::atomic<int> errors{0};
+    std::vector<std::thread> instances;
+    for (int instance = 0; instance < 3; ++instance) {
+        const int takes = instance == 0 ? 34 : 33;
+        instances.emplace_back([&, takes] {
+            // An instance: its own event loop and its own client, as in a separate aigwd.
+            asio::io_context io;
+            RedisClient c(io.get_executor(), o);
+            for (int i = 0; i < takes; ++i) {
+                asio::co_spawn(
+                    io,
+                    [&]() -> asio::awaitable<void> {
+                        auto r = co_await take_tokens(c, "aigw:rl:vk_test:rpm", 30, 60'000);
+                        if (!r) {
+                            ++errors;
+                        } else if (r->allowed) {
+                            ++allowed;
+                        } else if (r->retry_after_ms > 0) {
+                            ++refused_with_retry;
+                        }
+                    },
+                    asio::detached);
+            }
+            io.run();
+        });
+    }
+    for (auto& t : instances) {
+        t.join();
+    }
+    CHECK(errors.load() == 0);
+    CHECK(allowed.load() == 30);
+    CHECK(refused_with_retry.load() == 70);
+}
+
+TEST_CASE("the bucket refills at its rate, by the Redis server's clock")
+{
+    const int port = free_port();
+    RedisServer server(port);
+    RedisOptions o;
+    o.port = port;
+    const auto counts = run([&](asio::any_io_executor ex) -> asio::awaitable<std::pair<int, int>> {
+        RedisClient c(ex, o);
+        int first = 0;
+        for (int i = 0; i < 12; ++i) {
+            first += (co_await take_tokens(c, "aigw:rl:refill", 10, 1000)).value().allowed ? 1 : 0;
+        }
+        asio::steady_timer t(ex, std::chrono::milliseconds(350));  // 3.5 tokens come back
+        co_await t.async_wait(asio::use_awaitable);
+        int second = 0;
+        for (int i = 0; i < 10; ++i) {
+            second += (co_await take_tokens(c, "aigw:rl:refill", 10, 1000)).value().allowed ? 1 : 0;
+        }
+        co_return std::pair{first, second};
+    });
+    CHECK(counts.first == 10);
+    CHECK(counts.second >= 3);
+    CHECK(counts.second <= 4);
 }
