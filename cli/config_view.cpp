@@ -117,6 +117,21 @@ std::vector<ConfigValue> effective_config(const config::Config& cfg, std::string
             out.back().source = "env (OTEL_EXPORTER_OTLP_HEADERS)";
         }
     }
+    // [cluster]: the URLs carry passwords; shown with the password masked.
+    auto masked_url = [](const std::string& url) {
+        const auto scheme = url.find("://");
+        const auto at = url.rfind('@');
+        if (scheme == std::string::npos || at == std::string::npos || at < scheme) {
+            return url;
+        }
+        const auto colon = url.find(':', scheme + 3);
+        const auto secret_from = colon != std::string::npos && colon < at ? colon + 1 : scheme + 3;
+        return url.substr(0, secret_from) + "****" + url.substr(at);
+    };
+    add("cluster.redis_url", toml_string(masked_url(cfg.cluster.redis_url)));
+    add("cluster.postgres_url", toml_string(masked_url(cfg.cluster.postgres_url)));
+    add("cluster.redis_down",
+        toml_string(cfg.cluster.redis_down == config::ClusterConfig::RedisDown::refuse ? "refuse" : "local"));
 
     add("data_dir", toml_string(cfg.data_dir.string()));
     if (data_dir_flag) {

@@ -199,6 +199,7 @@ private:
     Result read_upstream(const toml::table& t);
     Result read_ledger(const toml::table& t);
     Result read_log(const toml::table& t);
+    Result read_cluster(const toml::table& t);
     Result read_cache(const toml::table& t);
     /// The cache keys of one [models."p/m"] table; true when `field` was one of them.
     bool read_model_cache(const toml::key& k, const toml::node& v, std::string_view section, const std::string& id,
@@ -244,9 +245,9 @@ std::expected<void, std::string> ConfigReader::read(const toml::table& root)
 {
     // toml++ iterates keys in sorted order; sections are read in dependency order instead
     // ([models] may name a provider defined under [providers]).
-    static constexpr std::array<std::string_view, 13> k_sections = {
+    static constexpr std::array<std::string_view, 14> k_sections = {
         "server",  "upstream", "ledger", "cache",  "providers", "aliases", "model_families",
-        "routing", "models",   "budget", "limits", "log",       "otel"};
+        "routing", "models",   "budget", "limits", "log",       "otel",    "cluster"};
     for (auto&& [k, v] : root) {
         const std::string_view name = k.str();
         if (name == "data_dir") {
@@ -298,6 +299,8 @@ std::expected<void, std::string> ConfigReader::read(const toml::table& root)
             r = read_limits(*t);
         } else if (name == "otel") {
             r = read_otel(*t);
+        } else if (name == "cluster") {
+            r = read_cluster(*t);
         } else {
             r = read_models(*t);
         }
@@ -434,6 +437,44 @@ ConfigReader::Result ConfigReader::read_log(const toml::table& t)
             r = boolean(k, v, section, on);
             if (r) {
                 m_cfg.log_requests = on;
+            }
+        } else {
+            unknown_key(k, v, section);
+        }
+        if (stop_at(r)) {
+            return r;
+        }
+    }
+    return {};
+}
+
+ConfigReader::Result ConfigReader::read_cluster(const toml::table& t)
+{
+    constexpr std::string_view section = "[cluster]";
+    auto& c = m_cfg.cluster;
+    for (auto&& [k, v] : t) {
+        const std::string_view name = k.str();
+        Result r;
+        if (name == "redis_url") {
+            r = string(k, v, section, c.redis_url);
+            if (r && !c.redis_url.empty() && !c.redis_url.starts_with("redis://")) {
+                r = error(k, v, section, "must be a redis:// URL, e.g. \"redis://10.0.0.5:6379/0\"");
+            }
+        } else if (name == "postgres_url") {
+            r = string(k, v, section, c.postgres_url);
+            if (r && !c.postgres_url.empty() && !c.postgres_url.starts_with("postgresql://") &&
+                !c.postgres_url.starts_with("postgres://")) {
+                r = error(k, v, section, "must be a postgresql:// URL, e.g. \"postgresql://aigw@10.0.0.6/aigw\"");
+            }
+        } else if (name == "redis_down") {
+            std::string mode;
+            r = string(k, v, section, mode);
+            if (r && mode == "local") {
+                c.redis_down = ClusterConfig::RedisDown::local;
+            } else if (r && mode == "refuse") {
+                c.redis_down = ClusterConfig::RedisDown::refuse;
+            } else if (r) {
+                r = error(k, v, section, "must be \"local\" or \"refuse\", not \"" + mode + "\"");
             }
         } else {
             unknown_key(k, v, section);

@@ -114,6 +114,15 @@ struct OtelConfig {
     std::string traces_url() const;
 };
 
+/// [cluster]: what several aigwd share (issue 16). Both empty: everything stays local.
+struct ClusterConfig {
+    std::string redis_url;     ///< "redis://[[user]:password@]host[:port][/db]": a secret (its password)
+    std::string postgres_url;  ///< "postgresql://...": a secret (its password)
+    /// When Redis cannot be reached: "local" limits per instance (logged loudly), or
+    /// "refuse" requests that need a shared limit (503).
+    enum class RedisDown { local, refuse } redis_down = RedisDown::local;
+};
+
 struct Config {
     // [server]
     std::string host = "127.0.0.1";
@@ -165,7 +174,9 @@ struct Config {
     std::map<std::string, ModelPolicy, std::less<>> model_policies;  ///< [models."p/m"] non-catalog keys, by id
     BudgetConfig budget;                                             ///< [budget]
     LimitsConfig limits;                                             ///< [limits]
-    OtelConfig otel;                                                 ///< [otel], OTEL_* env filled in
+    OtelConfig otel;
+    ClusterConfig
+        cluster;  ///< [cluster]                                                 ///< [otel], OTEL_* env filled in
 
     /// Problems that do not stop loading, e.g. "config.toml:12: unknown key 'foo' in [server]".
     /// The daemon logs them at start-up; `aigw` may print them.

@@ -109,8 +109,9 @@ bool needs_restart(std::string_view key)
     if (key == "server.metrics_token") {
         return false;  // read per scrape from the current generation
     }
-    if (key.starts_with("server.") || key == "server" || key.starts_with("otel.") || key == "otel") {
-        // the trace exporter is built at start-up
+    if (key.starts_with("server.") || key == "server" || key.starts_with("otel.") || key == "otel" ||
+        key.starts_with("cluster.") || key == "cluster") {
+        // the trace exporter and the cluster engines' connections are built at start-up
         return true;
     }
     for (auto fixed : k_fixed) {

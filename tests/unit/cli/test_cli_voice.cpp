@@ -175,6 +175,25 @@ TEST_CASE("config show lists [otel] with its collector headers masked")
     CHECK(header->source == "file");
 }
 
+TEST_CASE("config show lists [cluster] with the passwords in its URLs masked")
+{
+    const std::string toml =
+        "[cluster]\nredis_url = \"redis://:redis-secret-1@10.0.0.5:6379/1\"\n"
+        "postgres_url = \"postgresql://aigw:pg-secret-2@10.0.0.6/aigw\"\n";
+    auto cfg = aigw::config::parse_config(toml, "config.toml");
+    REQUIRE(cfg.has_value());
+    const auto values = effective_config(*cfg, toml, env_of({}), false);
+    const auto* redis = find_value(values, "cluster.redis_url");
+    const auto* pg = find_value(values, "cluster.postgres_url");
+    REQUIRE(redis != nullptr);
+    REQUIRE(pg != nullptr);
+    CHECK(redis->value == "\"redis://:****@10.0.0.5:6379/1\"");
+    CHECK(pg->value == "\"postgresql://aigw:****@10.0.0.6/aigw\"");
+    CHECK(redis->source == "file");
+    REQUIRE(find_value(values, "cluster.redis_down") != nullptr);
+    CHECK(find_value(values, "cluster.redis_down")->value == "\"local\"");
+}
+
 TEST_CASE("a table wider than the terminal gives up columns from its widest column, never wrapping a row")
 {
     CHECK(fit_widths({10, 40, 8}, 0) == std::vector<std::size_t>{10, 40, 8});

@@ -683,3 +683,26 @@ TEST_CASE("the OTEL_* variables fill in what [otel] leaves out, as the OTel SDKs
     REQUIRE(cfg.has_value());
     CHECK(cfg->otel.traces_url().empty());
 }
+
+TEST_CASE("[cluster] redis_url, postgres_url and redis_down are read and checked with file:line")
+{
+    const Config local = parse_ok("");
+    CHECK(local.cluster.redis_url.empty());
+    CHECK(local.cluster.postgres_url.empty());
+    CHECK(local.cluster.redis_down == aigw::config::ClusterConfig::RedisDown::local);
+
+    const Config team = parse_ok(
+        "[cluster]\nredis_url = \"redis://:pw@10.0.0.5:6379/1\"\n"
+        "postgres_url = \"postgresql://aigw@10.0.0.6/aigw\"\nredis_down = \"refuse\"\n");
+    CHECK(team.cluster.redis_url == "redis://:pw@10.0.0.5:6379/1");
+    CHECK(team.cluster.postgres_url == "postgresql://aigw@10.0.0.6/aigw");
+    CHECK(team.cluster.redis_down == aigw::config::ClusterConfig::RedisDown::refuse);
+    CHECK(team.warnings.empty());
+
+    CHECK(parse_error("[cluster]\n\nredis_url = \"http://x\"\n").find("config.toml:3") != std::string::npos);
+    CHECK(parse_error("[cluster]\nredis_down = \"maybe\"\n").find("\"local\" or \"refuse\"") != std::string::npos);
+    CHECK(parse_error("[cluster]\npostgres_url = \"mysql://x\"\n").find("postgresql://") != std::string::npos);
+    const Config typo = parse_ok("[cluster]\nredis_ur = \"redis://x\"\n");
+    REQUIRE(typo.warnings.size() == 1);
+    CHECK(typo.warnings[0].find("unknown key 'redis_ur' in [cluster]") != std::string::npos);
+}
