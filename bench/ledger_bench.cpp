@@ -3,6 +3,7 @@
 // of it. A benchmark, not a test: it prints numbers and asserts nothing.
 //
 //   bench-ledger --db PATH [--rows N] [--days D] [--skip-build] [--writer-only] [--prune-days N]
+//                [--random-ids]
 //   bench-ledger --db PATH --bodies N
 //
 // --bodies N writes N conversations of 20 turns with body logging on (each turn's request
@@ -65,6 +66,7 @@ double since_ms(Clock::time_point start)
 struct Generator {
     std::mt19937_64 rng{42};
     std::uint64_t next_id = 0;
+    bool random_ids = false;
 
     std::string model(int m) const { return "p" + std::to_string(m % 6) + "/model-" + std::to_string(m); }
 
@@ -81,8 +83,16 @@ struct Generator {
         const int m = (key * 7 + favourite * 11) % k_models;
         LedgerRow row;
         row.ts_ms = ts;
-        char id[32];
-        std::snprintf(id, sizeof id, "req_%012llx", static_cast<unsigned long long>(rng() & 0xffffffffffffULL));
+        // As aigwd makes them (pipeline::request_id_at): 12 hex digits of the time in ms, then
+        // 12 random ones, so the request_id index grows at its end. --random-ids gives the
+        // ids before 65d25fc (12 random digits), which insert into random index pages.
+        char id[40];
+        if (random_ids) {
+            std::snprintf(id, sizeof id, "req_%012llx", static_cast<unsigned long long>(rng() & 0xffffffffffffULL));
+        } else {
+            std::snprintf(id, sizeof id, "req_%012llx%012llx", static_cast<unsigned long long>(ts) & 0xffffffffffffULL,
+                          static_cast<unsigned long long>(rng() & 0xffffffffffffULL));
+        }
         row.request_id = id;
         ++next_id;
         row.key_id = key == 0 ? "default" : "vk_" + std::to_string(key);
@@ -303,6 +313,7 @@ int main(int argc, char** argv)
     int days = 90;
     bool skip_build = false;
     bool writer_only = false;
+    bool random_ids = false;
     int prune_days = 0;
     int bodies = 0;
     for (int i = 1; i < argc; ++i) {
@@ -319,11 +330,13 @@ int main(int argc, char** argv)
             prune_days = std::atoi(argv[++i]);
         } else if (a == "--writer-only") {
             writer_only = true;
+        } else if (a == "--random-ids") {
+            random_ids = true;
         } else if (a == "--bodies" && i + 1 < argc) {
             bodies = std::atoi(argv[++i]);
         } else {
             std::cerr << "usage: bench-ledger --db PATH [--rows N] [--days D] [--skip-build] [--writer-only] "
-                         "[--prune-days N] [--bodies N]\n";
+                         "[--prune-days N] [--bodies N] [--random-ids]\n";
             return 2;
         }
     }
@@ -336,6 +349,7 @@ int main(int argc, char** argv)
         return 0;
     }
     Generator gen;
+    gen.random_ids = random_ids;
     const std::int64_t now = wall_ms();
     if (!skip_build) {
         auto ledger = open_or_die(db);

@@ -1360,14 +1360,16 @@ std::vector<std::string> filter_terms(const EntryFilter& f)
     if (!f.request_id.empty()) {
         where.emplace_back("r.request_id = :request_id");
     }
+    // tag <> '' and session <> '' (true of any value asked for) let the planner use the
+    // partial indexes requests_tag and requests_session, as status >= 400 below does.
     if (!f.tag.empty()) {
-        where.emplace_back("r.tag = :tag");
+        where.emplace_back("r.tag = :tag AND r.tag <> ''");
     }
     if (!f.key_id.empty()) {
         where.emplace_back("r.key_id = :key_id");
     }
     if (!f.session.empty()) {
-        where.emplace_back("r.session = :session");
+        where.emplace_back("r.session = :session AND r.session <> ''");
     }
     if (!f.model.empty()) {
         where.emplace_back("r.served_model = :model");
