@@ -10,6 +10,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -135,6 +136,24 @@ std::vector<std::string> hit_ids(const std::vector<aigw::daemon::ledger::SearchH
     return ids;
 }
 
+/// Whether a JSON parser's reading of `body` has a conversation split_body() should take:
+/// an object with a non-empty array of objects under messages, contents or input.
+bool parser_sees_conversation(const std::string& body)
+{
+    const auto j = ordered::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) {
+        return false;
+    }
+    for (const char* key : {"messages", "contents", "input"}) {
+        const auto it = j.find(key);
+        if (it != j.end() && it->is_array() && !it->empty() &&
+            std::all_of(it->begin(), it->end(), [](const ordered& e) { return e.is_object(); })) {
+            return true;
+        }
+    }
+    return false;
+}
+
 }  // namespace
 
 TEST_CASE("every surface's conversation is split into items and joined back to the same body")
@@ -168,6 +187,106 @@ TEST_CASE("every surface's conversation is split into items and joined back to t
     REQUIRE(joined.has_value());
     CHECK(ordered::parse(*joined) == ordered::parse(pretty));
     CHECK(*joined == bodies[1].second);
+}
+
+TEST_CASE("split_body takes the items as the client wrote them: hashed and stored without re-serialising")
+{
+    // Spaces as Python's json.dumps writes them: kept, so each turn hashes the same bytes.
+    const std::string body = R"({"model": "gpt-4o", "messages": [ {"role": "user", "content": "caf\u00e9"}, )"
+                             R"({"role": "assistant", "content": [1, 2.5e3, true, null]} ], "n": 1})";
+    const auto split = split_body(body);
+    REQUIRE(split.layout == "messages");
+    REQUIRE(split.items.size() == 2);
+    CHECK(split.items[0] == R"({"role": "user", "content": "caf\u00e9"})");
+    CHECK(split.items[1] == R"({"role": "assistant", "content": [1, 2.5e3, true, null]})");
+    CHECK(split.rest == R"({"model": "gpt-4o", "messages": 0, "n": 1})");
+    auto joined = join_body(split.rest, split.layout, split.items);
+    REQUIRE(joined.has_value());
+    CHECK(ordered::parse(*joined) == ordered::parse(body));
+
+    // A key written with an escape, or given twice, is read as a JSON parser reads it.
+    const auto escaped = split_body(R"({"mess\u0061ges":[{"role":"user","content":"hi"}]})");
+    CHECK(escaped.layout == "messages");
+    CHECK(escaped.items == std::vector<std::string>{R"({"role":"user","content":"hi"})"});
+    const auto twice = split_body(R"({"messages":[{"a":1}],"messages":[{"b":2}]})");
+    REQUIRE(twice.layout == "messages");
+    CHECK(twice.items == std::vector<std::string>{R"({"b":2})"});  // the last one, as nlohmann keeps it
+
+    // Nesting deep enough to exhaust a recursive parser's stack is only "not a conversation".
+    CHECK(split_body(R"({"messages":[{"a":)" + std::string(200'000, '[') + "}]}").layout.empty());
+    CHECK(split_body(std::string(200'000, '[') + std::string(200'000, ']')).layout.empty());
+}
+
+TEST_CASE("split_body agrees with a JSON parser on thousands of damaged bodies")
+{
+    const std::vector<std::string> seeds{
+        R"({"model":"gpt-4o","messages":[{"role":"system","content":"Be \"brief\".\n"},{"role":"user","content":"h\u00e9 \ud83d\ude00 é 😀"}],"temperature":0.5,"stop":["\\"]})",
+        ordered::parse(
+            R"({"system":[{"type":"text","text":"S"}],"messages":[{"role":"user","content":[{"type":"text","text":"x"}]},{"role":"assistant","content":"y"}],"max_tokens":-1.5E-3})")
+            .dump(2),
+        R"( { "contents" : [ { "role" : "user" , "parts" : [ { "text" : "q" } ] } ] , "systemInstruction" : null , "system_instruction" : { "parts" : [ ] } } )",
+        R"({"input":[{"type":"message","role":"user","content":"1"},{"type":"function_call_output","call_id":"c","output":"{}"}],"instructions":"I"})",
+    };
+    // Bytes that break JSON in interesting ways: structure, quotes, escapes, invalid UTF-8.
+    const std::vector<std::string> inserts{"\"",   "\\",      "{",        "}",
+                                           "[",    "]",       ",",        ":",
+                                           "0",    "-",       "e",        " ",
+                                           "\xff", "\xc3",    "\xe2\x82", "\xed\xa0\x80",
+                                           "\\u",  "\\ud800", "\\udc00",  std::string(1, '\0'),
+                                           "\x01", "n",       "tru"};
+    std::uint64_t state = 12345;
+    auto next = [&](std::uint64_t n) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        return (state >> 33) % n;
+    };
+    int conversations = 0;
+    int stored_whole = 0;
+    for (int round = 0; round < 4000; ++round) {
+        std::string body = seeds[static_cast<std::size_t>(round) % seeds.size()];
+        const int edits = 1 + static_cast<int>(next(3));
+        for (int e = 0; e < edits && round >= static_cast<int>(seeds.size()); ++e) {
+            const std::size_t at = next(body.size() + 1);
+            switch (next(3)) {
+                case 0:
+                    if (at < body.size()) {
+                        body.erase(at, 1);
+                    }
+                    break;
+                case 1:
+                    body.insert(at, inserts[next(inserts.size())]);
+                    break;
+                default:
+                    if (at < body.size()) {
+                        body[at] = inserts[next(inserts.size())][0];
+                    }
+            }
+        }
+        CAPTURE(body);
+        const auto split = split_body(body);
+        const bool valid = ordered::accept(body);
+        if (!valid) {
+            CHECK(split.layout.empty());
+            ++stored_whole;
+            continue;
+        }
+        if (split.layout.empty()) {
+            CHECK_FALSE(parser_sees_conversation(body));
+            ++stored_whole;
+            continue;
+        }
+        CHECK(parser_sees_conversation(body));
+        ++conversations;
+        // Every item is JSON by itself, and they join back to what the parser read.
+        for (const auto& item : split.items) {
+            CHECK(ordered::accept(item));
+        }
+        auto joined = join_body(split.rest, split.layout, split.items);
+        REQUIRE(joined.has_value());
+        CHECK(*joined == ordered::parse(body).dump());
+    }
+    // Both kinds happened often enough for the comparison to mean something.
+    CHECK(conversations > 500);
+    CHECK(stored_whole > 500);
 }
 
 TEST_CASE("a body that is not a conversation is stored whole")
