@@ -202,8 +202,9 @@ public:
     Ledger& operator=(const Ledger&) = delete;
 
     /// Queues a row; never blocks on disk and never drops a row: when the queue is full
-    /// (queue_capacity rows, the writer far behind) it waits for room. On an event loop use
-    /// try_record() and keep the row for later when it returns false.
+    /// (queue_capacity rows, the writer far behind) it waits for room, that is until the
+    /// writer takes its next batch. The daemon's dispatcher calls this on its event loop, so
+    /// a full queue stalls that loop (README, "The ledger"); try_record() never waits.
     void record(LedgerRow row);
     /// Queues a row and returns true; or returns false, leaving `row` untouched, when the
     /// queue is full (or the ledger is closed). Never blocks.
