@@ -260,6 +260,7 @@ bool decode(StreamState& st, std::string_view bytes, bool end)
             st.saw_content = true;
             st.ttft_ms = ms_since(st.ex->t0);
         }
+        note_finish_reasons(st.ex->trace, c);
     }
     return !st.failure;
 }
@@ -700,7 +701,7 @@ asio::awaitable<std::expected<upstream::HttpResponse, wire::Failure>> Dispatcher
 }
 
 asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> Dispatcher::chat_once(
-    const Exchange& ex, const nlohmann::json& canonical)
+    Exchange& ex, const nlohmann::json& canonical)
 {
     const routing::Route& route = ex.route;
     auto up_req = route.adapter->chat_request(canonical, route.target, false);
@@ -715,7 +716,12 @@ asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> Dispatcher:
     if (resp->status < 200 || resp->status >= 300) {
         co_return std::unexpected(route.adapter->classify_error(resp->status, resp->body, resp->headers));
     }
-    co_return route.adapter->chat_response(resp->body, route.target);
+    auto result = route.adapter->chat_response(resp->body, route.target);
+    if (result) {
+        ex.trace.finish_reasons.clear();
+        note_finish_reasons(ex.trace, result->body);
+    }
+    co_return result;
 }
 
 asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> Dispatcher::embeddings_once(
@@ -745,6 +751,7 @@ asio::awaitable<std::expected<void, wire::Failure>> open_upstream(upstream::Tran
                                                                   const providers::UpstreamRequest& req,
                                                                   std::string* error_body)
 {
+    st.ex->trace.finish_reasons.clear();  // this attempt's answer gives them
     const Exchange& ex = *st.ex;
     const auto deadlines = attempt_deadlines(ex);
     const std::string& base_url = req.base_url.empty() ? ex.route.target.base_url : req.base_url;

@@ -120,8 +120,8 @@ public:
     /// relay the provider's own error when it is the last word.
     asio::awaitable<std::expected<upstream::HttpResponse, wire::Failure>> send_native(
         const Exchange& ex, const providers::UpstreamRequest& req, std::string& upstream_body);
-    /// One non-streamed chat attempt on ex.route.
-    asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> chat_once(const Exchange& ex,
+    /// One non-streamed chat attempt on ex.route; its answer's finish reasons go to ex.trace.
+    asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> chat_once(Exchange& ex,
                                                                                    const nlohmann::json& canonical);
     /// One non-streamed embeddings attempt on ex.route.
     asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> embeddings_once(const Exchange& ex,

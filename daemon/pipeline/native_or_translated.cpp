@@ -1,5 +1,7 @@
 #include "daemon/pipeline/native_or_translated.hpp"
 
+#include "daemon/pipeline/trace_spans.hpp"
+
 namespace aigw::daemon::pipeline {
 
 NativeOrTranslated::NativeOrTranslated(Dispatcher& d, std::shared_ptr<Exchange> ex, const nlohmann::json& body,
@@ -75,6 +77,10 @@ asio::awaitable<std::expected<void, wire::Failure>> NativeOrTranslated::translat
 void NativeOrTranslated::take_native_answer(std::string body, const routing::Route& route)
 {
     auto parsed = route.adapter->chat_response(body, route.target);
+    m_ex->trace.finish_reasons.clear();
+    if (parsed) {
+        note_finish_reasons(m_ex->trace, parsed->body);
+    }
     usage = parsed ? parsed->usage : wire::Usage{};
     usage_error = parsed ? std::string() : parsed.error().message;
     answer = std::move(body);

@@ -134,6 +134,9 @@ std::vector<telemetry::Span> request_spans(const Exchange& ex, const RequestOutc
     }
     set_request_parameters(server, t);
     set_usage(server, out.usage);
+    if (!t.finish_reasons.empty()) {
+        server.set("gen_ai.response.finish_reasons", t.finish_reasons);
+    }
     server.set("http.response.status_code", out.status);
     server.set("aigw.request_id", ex.request_id);
     server.set("aigw.surface", ex.surface);
@@ -204,6 +207,9 @@ std::vector<telemetry::Span> request_spans(const Exchange& ex, const RequestOutc
         } else if (served) {
             set_usage(s, out.usage);
         }
+        if (served && !t.finish_reasons.empty()) {
+            s.set("gen_ai.response.finish_reasons", t.finish_reasons);
+        }
         if (!served || out.status >= 400) {
             s.set("error.type", served ? std::to_string(out.status) : a.outcome);
             s.status = telemetry::StatusCode::error;
@@ -230,6 +236,26 @@ void note_request_parameters(Exchange& ex, const nlohmann::json& canonical)
     }
     if (auto v = canonical.find("top_p"); v != canonical.end() && v->is_number()) {
         ex.trace.top_p = v->get<double>();
+    }
+}
+
+void note_finish_reasons(telemetry::RequestTrace& t, const nlohmann::json& canonical)
+{
+    if (!t.on || !t.sampled || !canonical.is_object()) {
+        return;
+    }
+    const auto choices = canonical.find("choices");
+    if (choices == canonical.end() || !choices->is_array()) {
+        return;
+    }
+    for (const auto& choice : *choices) {
+        if (!choice.is_object()) {
+            continue;
+        }
+        const auto reason = choice.find("finish_reason");
+        if (reason != choice.end() && reason->is_string() && !reason->get_ref<const std::string&>().empty()) {
+            t.finish_reasons.push_back(reason->get<std::string>());
+        }
     }
 }
 

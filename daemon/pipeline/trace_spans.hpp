@@ -34,4 +34,9 @@ std::vector<telemetry::Span> request_spans(const Exchange& ex, const RequestOutc
 /// Reads gen_ai.request.* (max tokens, temperature, top_p) from a canonical body into ex.trace.
 void note_request_parameters(Exchange& ex, const nlohmann::json& canonical);
 
+/// Adds the finish reasons of a canonical chat.completion, or of a chat.completion.chunk
+/// (only the last chunk of each choice has one), to t.finish_reasons; a no-op unless the
+/// request's spans are exported.
+void note_finish_reasons(telemetry::RequestTrace& t, const nlohmann::json& canonical);
+
 }  // namespace aigw::daemon::pipeline

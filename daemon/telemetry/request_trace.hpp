@@ -41,6 +41,10 @@ struct RequestTrace {
     std::optional<std::int64_t> max_tokens;
     std::optional<double> temperature;
     std::optional<double> top_p;
+    /// Why the model stopped, one per choice of the answer as the pipeline read it
+    /// ("stop", "length", "tool_calls", ...: gen_ai.response.finish_reasons); empty when
+    /// unknown (a failure, a cache hit, a passthrough the pipeline does not read).
+    std::vector<std::string> finish_reasons;
     std::vector<AttemptTrace> attempts;
 
     /// The traceparent the current attempt sends upstream: the attempt's own span when export

@@ -420,3 +420,71 @@ TEST_CASE("otel: a streamed request's CLIENT span lasts until the stream ends an
     REQUIRE(tps.size() == 1);
     CHECK(tps[0] == std::string("00-") + k_client_trace + "-" + clients[0]["spanId"].get<std::string>() + "-01");
 }
+
+TEST_CASE("otel: gen_ai.response.finish_reasons says why the answer ended, streamed, translated or native")
+{
+    FakeCollector collector;
+    FakeUpstream up;
+    Daemon d(&up, DaemonOptions{.config_toml = otel_config(collector.endpoint())});
+    // The fake upstream stops at max_tokens words ("length"), else at the end of its echo ("stop").
+    struct Case {
+        const char* name;
+        const char* path;
+        std::string model;
+        bool stream;
+        int max_tokens;
+        const char* want;
+    };
+    const std::vector<Case> cases{
+        {"chat, whole", "/v1/chat/completions", "openai/gpt-4o-mini", false, 50, "stop"},
+        {"chat, cut by max_tokens", "/v1/chat/completions", "openai/gpt-4o-mini", false, 2, "length"},
+        {"chat, streamed and cut", "/v1/chat/completions", "openai/gpt-4o-mini", true, 2, "length"},
+        {"messages, native passthrough, cut", "/v1/messages", "anthropic/claude-haiku-4-5", false, 2, "length"},
+        {"messages, native stream", "/v1/messages", "anthropic/claude-haiku-4-5", true, 50, "stop"},
+    };
+    int n = 0;
+    for (const auto& c : cases) {
+        CAPTURE(c.name);
+        const std::string trace = "4bf92f3577b34da6a3ce929d0e0e000" + std::to_string(++n);  // 32 hex digits
+        REQUIRE(trace.size() == 32);
+        const std::string tp = std::string("00-") + trace + "-" + k_client_span + "-01";
+        json body = {{"model", c.model},
+                     {"max_tokens", c.max_tokens},
+                     {"messages", json::array({{{"role", "user"}, {"content", "hello there wide world"}}})}};
+        if (c.stream) {
+            body["stream"] = true;
+        }
+        auto cli = d.client();
+        cli.set_read_timeout(std::chrono::seconds(30));
+        auto r = cli.Post(c.path, {{"traceparent", tp}, {"anthropic-version", "2023-06-01"}}, body.dump(),
+                          "application/json");
+        REQUIRE(r);
+        REQUIRE(r->status == 200);
+        const auto spans = collector.spans_of(trace, 2);
+        const auto servers = of_kind(spans, 2);
+        const auto clients = of_kind(spans, 3);
+        REQUIRE(servers.size() == 1);
+        REQUIRE(clients.size() == 1);
+        const json want = {{"arrayValue", {{"values", json::array({{{"stringValue", c.want}}})}}}};
+        CHECK(attr(servers[0], "gen_ai.response.finish_reasons") == want);
+        CHECK(attr(clients[0], "gen_ai.response.finish_reasons") == want);
+    }
+}
+
+TEST_CASE("otel: a request that got no answer has no gen_ai.response.finish_reasons")
+{
+    FakeCollector collector;
+    FakeUpstream up;
+    Daemon d(&up, DaemonOptions{.config_toml = otel_config(collector.endpoint()) +
+                                               "[routing]\nretries = 0\nbackoff_initial_ms = 10\n"});
+    up.add_fault({{"kind", "500"}, {"count", 5}});
+    const std::string tp = std::string("00-") + k_client_trace + "-" + k_client_span + "-01";
+    auto r = chat(d, "openai/gpt-4o-mini", {{"traceparent", tp}});
+    REQUIRE(r);
+    CHECK(r->status == 500);
+    const auto spans = collector.spans_of(k_client_trace, 2);
+    const auto servers = of_kind(spans, 2);
+    REQUIRE(servers.size() == 1);
+    CHECK(attr(servers[0], "gen_ai.response.finish_reasons").is_null());
+    CHECK(attr(servers[0], "http.response.status_code")["intValue"] == "500");
+}
