@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <pty.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <termios.h>
 #include <poll.h>
 #include <signal.h>
@@ -467,6 +468,87 @@ int free_port()
     ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
     ::close(fd);
     return ntohs(addr.sin_port);
+}
+
+int connect_to(int port)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<std::uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    REQUIRE_MESSAGE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0,
+                    "cannot connect to 127.0.0.1:" << port << ": " << std::strerror(errno));
+    timeval tv{10, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    return fd;
+}
+
+void send_all(int fd, std::string_view data)
+{
+    while (!data.empty()) {
+        const auto n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+        if (n <= 0) {
+            return;
+        }
+        data.remove_prefix(static_cast<std::size_t>(n));
+    }
+}
+
+std::string read_until(int fd, std::string_view until, int timeout_ms)
+{
+    std::string out;
+    char buf[16384];
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+        pollfd p{fd, POLLIN, 0};
+        if (::poll(&p, 1, 100) <= 0) {
+            continue;
+        }
+        const auto n = ::recv(fd, buf, sizeof buf, 0);
+        if (n <= 0) {
+            break;
+        }
+        out.append(buf, static_cast<std::size_t>(n));
+        if (!until.empty() && out.find(until) != std::string::npos) {
+            break;
+        }
+    }
+    return out;
+}
+
+std::string raw_request(int port, const std::string& request, std::string_view until)
+{
+    const int fd = connect_to(port);
+    send_all(fd, request);
+    auto out = read_until(fd, until);
+    // Read the body too when the head says how long it is.
+    const auto head_end = out.find("\r\n\r\n");
+    const auto cl = out.find("Content-Length: ");
+    if (head_end != std::string::npos && cl != std::string::npos && cl < head_end) {
+        const auto len = std::stoul(out.substr(cl + 16));
+        while (out.size() < head_end + 4 + len) {
+            auto more = read_until(fd, {}, 2000);
+            if (more.empty()) {
+                break;
+            }
+            out += more;
+        }
+    }
+    ::close(fd);
+    return out;
+}
+
+int status_of(const std::string& response)
+{
+    return response.starts_with("HTTP/1.") && response.size() >= 12 ? std::atoi(response.c_str() + 9) : 0;
+}
+
+std::string body_of(const std::string& response)
+{
+    const auto p = response.find("\r\n\r\n");
+    return p == std::string::npos ? std::string() : response.substr(p + 4);
 }
 
 PtySession::PtySession(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env, int cols)

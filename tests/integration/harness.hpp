@@ -121,6 +121,24 @@ std::map<std::string, std::string> cli_env(const Daemon& d);
 /// A port nobody listens on right now (bound to 0, read back, closed).
 int free_port();
 
+// Raw HTTP over a socket, for what httplib will not send (malformed, oversized or
+// half-written requests).
+
+/// A TCP connection to 127.0.0.1:`port` with a 10 s receive timeout; fails the test when
+/// nothing listens there. The caller closes it.
+int connect_to(int port);
+/// Sends all of `data` (stops quietly when the peer has closed).
+void send_all(int fd, std::string_view data);
+/// Reads until the peer closes, `until` appears or `timeout_ms` passes; returns what arrived.
+std::string read_until(int fd, std::string_view until = {}, int timeout_ms = 10'000);
+/// One raw request on a new connection: the answer read up to `until`, and its body too
+/// when the head gives a Content-Length.
+std::string raw_request(int port, const std::string& request, std::string_view until = "\r\n\r\n");
+/// The status code of a raw answer ("HTTP/1.1 404 ..." -> 404), 0 when there is none.
+int status_of(const std::string& response);
+/// What follows the head of a raw answer ("" when the head did not end).
+std::string body_of(const std::string& response);
+
 /// aigw in a pseudo-terminal, as a person at a keyboard runs it.
 class PtySession {
 public:

@@ -16,92 +16,17 @@
 #include <chrono>
 #include <thread>
 
+using aigw::test::body_of;
+using aigw::test::connect_to;
 using aigw::test::Daemon;
 using aigw::test::FakeUpstream;
+using aigw::test::raw_request;
+using aigw::test::read_until;
+using aigw::test::send_all;
+using aigw::test::status_of;
 using nlohmann::json;
 
 namespace {
-
-int connect_to(int port)
-{
-    int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    timeval tv{10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    return fd;
-}
-
-void send_all(int fd, std::string_view data)
-{
-    while (!data.empty()) {
-        auto n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
-        if (n <= 0) {
-            return;
-        }
-        data.remove_prefix(static_cast<std::size_t>(n));
-    }
-}
-
-/// Reads until the peer closes or `until` appears; returns what arrived.
-std::string read_until(int fd, std::string_view until = {}, int timeout_ms = 10'000)
-{
-    std::string out;
-    char buf[16384];
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (std::chrono::steady_clock::now() < deadline) {
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, 100) <= 0) {
-            continue;
-        }
-        auto n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) {
-            break;
-        }
-        out.append(buf, static_cast<std::size_t>(n));
-        if (!until.empty() && out.find(until) != std::string::npos) {
-            break;
-        }
-    }
-    return out;
-}
-
-/// One raw request on a new connection; the whole answer (the daemon closes or answers in full).
-std::string raw(int port, const std::string& request, std::string_view until = "\r\n\r\n")
-{
-    int fd = connect_to(port);
-    send_all(fd, request);
-    auto out = read_until(fd, until);
-    // Read the body too when the head says how long it is.
-    auto head_end = out.find("\r\n\r\n");
-    auto cl = out.find("Content-Length: ");
-    if (head_end != std::string::npos && cl != std::string::npos && cl < head_end) {
-        const auto len = std::stoul(out.substr(cl + 16));
-        while (out.size() < head_end + 4 + len) {
-            auto more = read_until(fd, {}, 2000);
-            if (more.empty()) {
-                break;
-            }
-            out += more;
-        }
-    }
-    ::close(fd);
-    return out;
-}
-
-int status_of(const std::string& response)
-{
-    return response.size() > 12 ? std::atoi(response.c_str() + 9) : 0;
-}
-
-std::string body_of(const std::string& response)
-{
-    auto p = response.find("\r\n\r\n");
-    return p == std::string::npos ? std::string() : response.substr(p + 4);
-}
 
 /// The daemon still serves a normal request.
 void still_serves(const Daemon& d)
@@ -126,9 +51,9 @@ TEST_CASE("invalid UTF-8 in a path is a 404 in OpenAI's shape, with or without a
     FakeUpstream up;
     Daemon d(&up);
     for (const std::string path : {"/%FF", "/v1/%C3", "/aigw/v1/logs/%FF"}) {
-        auto r =
-            raw(d.port(),
-                "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer test-gateway-key\r\n\r\n", "}}");
+        auto r = raw_request(
+            d.port(), "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer test-gateway-key\r\n\r\n",
+            "}}");
         CHECK(status_of(r) == 404);
         auto body = json::parse(body_of(r), nullptr, false);
         CHECK_MESSAGE(body.contains("error"), r);
@@ -192,7 +117,7 @@ TEST_CASE("header values with invalid bytes (tag, fallback list) never break a r
         "x-aigw-tag: \xff\xfe\r\nx-aigw-fallback: mock/\xff\r\nContent-Type: application/json\r\n";
     std::string body = R"({"model":"openai/nosuch-model-x","messages":[{"role":"user","content":"hi"}]})";
     req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-    auto r = raw(d.port(), req, "}}");
+    auto r = raw_request(d.port(), req, "}}");
     CHECK(status_of(r) > 0);
     auto logs = d.get("/aigw/v1/logs?limit=5");
     REQUIRE(logs);
@@ -205,10 +130,10 @@ TEST_CASE("a Host that is not a localhost name is refused (DNS rebinding), local
 {
     FakeUpstream up;
     Daemon d(&up);
-    auto r = raw(d.port(), "GET /health HTTP/1.1\r\nHost: evil.example\r\n\r\n", "}");
+    auto r = raw_request(d.port(), "GET /health HTTP/1.1\r\nHost: evil.example\r\n\r\n", "}");
     CHECK(status_of(r) == 403);
     CHECK(body_of(r).find("allowed_hosts") != std::string::npos);
-    r = raw(d.port(), "GET /health HTTP/1.1\r\nHost: localhost:" + std::to_string(d.port()) + "\r\n\r\n", "}");
+    r = raw_request(d.port(), "GET /health HTTP/1.1\r\nHost: localhost:" + std::to_string(d.port()) + "\r\n\r\n", "}");
     CHECK(status_of(r) == 200);
 }
 
@@ -216,13 +141,13 @@ TEST_CASE("/health and /ready answer a load balancer without a key; /ready says 
 {
     FakeUpstream up;
     Daemon d(&up);
-    auto r = raw(d.port(), "GET /ready HTTP/1.1\r\nHost: localhost\r\n\r\n", "}");
+    auto r = raw_request(d.port(), "GET /ready HTTP/1.1\r\nHost: localhost\r\n\r\n", "}");
     CHECK(status_of(r) == 200);
     CHECK(json::parse(body_of(r), nullptr, false) == json{{"status", "ready"}});
-    r = raw(d.port(), "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n", "}");
+    r = raw_request(d.port(), "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n", "}");
     CHECK(status_of(r) == 200);
     CHECK(json::parse(body_of(r), nullptr, false)["status"] == "ok");
-    r = raw(d.port(), "GET /ready HTTP/1.1\r\nHost: evil.example\r\n\r\n", "}");
+    r = raw_request(d.port(), "GET /ready HTTP/1.1\r\nHost: evil.example\r\n\r\n", "}");
     CHECK(status_of(r) == 403);
 }
 
@@ -230,10 +155,10 @@ TEST_CASE("a body over the limit is refused with 413 before it is read, chunked 
 {
     FakeUpstream up;
     Daemon d(&up);
-    auto r = raw(d.port(),
-                 "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                 "Content-Length: 1073741824\r\n\r\n{",
-                 "}}");
+    auto r = raw_request(d.port(),
+                         "POST /v1/chat/completions HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                         "Content-Length: 1073741824\r\n\r\n{",
+                         "}}");
     CHECK(status_of(r) == 413);
     CHECK(json::parse(body_of(r), nullptr, false).contains("error"));
 
@@ -254,8 +179,8 @@ TEST_CASE("a body over the limit is refused with 413 before it is read, chunked 
     ::close(fd);
     CHECK(status_of(answer) == 413);
 
-    r = raw(d.port(), "GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: " + std::string(200'000, 'x') + "\r\n\r\n",
-            "}");
+    r = raw_request(d.port(),
+                    "GET /health HTTP/1.1\r\nHost: localhost\r\nX-Big: " + std::string(200'000, 'x') + "\r\n\r\n", "}");
     CHECK(status_of(r) == 431);
     still_serves(d);
 }
@@ -291,7 +216,7 @@ TEST_CASE("pipelined requests all get answers, in order; HTTP/1.0 gets Content-L
     CHECK(all.find("HTTP/1.1 200") != std::string::npos);
     CHECK(all.find("HTTP/1.1 200", all.find("HTTP/1.1 200") + 1) != std::string::npos);
     CHECK(all.find("HTTP/1.1 404") > all.rfind("HTTP/1.1 200"));
-    auto r10 = raw(d.port(), "GET /health HTTP/1.0\r\n\r\n", "}");
+    auto r10 = raw_request(d.port(), "GET /health HTTP/1.0\r\n\r\n", "}");
     CHECK(r10.starts_with("HTTP/1.0 200"));
     CHECK(r10.find("Content-Length:") != std::string::npos);
     CHECK(r10.find("chunked") == std::string::npos);

@@ -6,12 +6,6 @@
 
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -23,7 +17,9 @@ using aigw::test::FakeUpstream;
 using aigw::test::lines_of;
 using aigw::test::Process;
 using aigw::test::PtySession;
+using aigw::test::raw_request;
 using aigw::test::run_command;
+using aigw::test::status_of;
 using nlohmann::json;
 
 namespace {
@@ -63,32 +59,6 @@ std::vector<json> parse_log(const std::string& text)
         }
     }
     return out;
-}
-
-/// Sends one raw request on a new connection and returns the answer's status (0: none).
-int raw_status(int port, const std::string& request)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-    timeval tv{10, 0};
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    (void)::send(fd, request.data(), request.size(), MSG_NOSIGNAL);
-    std::string got;
-    char buf[4096];
-    while (got.find("\r\n") == std::string::npos) {
-        const auto n = ::recv(fd, buf, sizeof buf, 0);
-        if (n <= 0) {
-            break;
-        }
-        got.append(buf, static_cast<std::size_t>(n));
-    }
-    ::close(fd);
-    return got.starts_with("HTTP/1.1 ") && got.size() >= 12 ? std::stoi(got.substr(9, 3)) : 0;
 }
 
 }  // namespace
@@ -196,9 +166,9 @@ TEST_CASE(
         REQUIRE(host);
         CHECK(host->status == 403);
         // A body over the limit, announced by its Content-Length: refused before it is read.
-        CHECK(raw_status(d.port(),
-                         "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                         "Content-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n{") == 413);
+        CHECK(status_of(raw_request(d.port(),
+                                    "POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                    "Content-Type: application/json\r\nContent-Length: 99999999999\r\n\r\n{")) == 413);
         CHECK(d.stop() == 0);
         const auto log = parse_log(aigw::test::slurp(d.log_file()));
         const auto hosts = access_lines(log, "route", "/health");
