@@ -57,8 +57,13 @@ asio::awaitable<void> unknown_route(pipeline::Dispatcher& d, http::Request& req,
                 ". aigw serves /v1/chat/completions, /v1/responses, /v1/completions, /v1/embeddings, /v1/models, "
                 "/v1/messages, /v1beta/models/{model}:generateContent, /metrics and the admin API under /aigw/v1.";
     const std::string agent = printable(std::string(req.header("User-Agent").substr(0, 120)));
-    std::cerr << "aigwd: unknown route " << req.method << " " << printable(req.path) << " (user agent '" << agent
-              << "')\n";
+    if (req.access) {
+        // The access line says it (with the user agent): one entry per request, not two.
+        req.access->user_agent = agent;
+    } else {
+        std::cerr << "aigwd: unknown route " << req.method << " " << printable(req.path) << " (user agent '" << agent
+                  << "')\n";
+    }
     d.note_unknown_route(req.method, printable(req.path.substr(0, 200)), agent);
     http::Response res = pipeline::failure_response(f, shape_of(req.path));
     if (req.access) {

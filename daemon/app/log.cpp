@@ -160,6 +160,9 @@ nlohmann::ordered_json access_fields(const http::AccessEntry& e, std::string_vie
         if (!n->key_id.empty()) {
             f["key_id"] = n->key_id;
         }
+        if (!n->user_agent.empty()) {
+            f["user_agent"] = n->user_agent;
+        }
         if (n->recorded) {
             if (!n->requested_model.empty()) {
                 f["requested_model"] = n->requested_model;
@@ -227,6 +230,9 @@ std::string text_access_line(const http::AccessEntry& e, std::string_view fallba
     }
     if (f.contains("request_id")) {
         out += " " + str("request_id");
+    }
+    if (f.contains("user_agent")) {
+        out += " agent=\"" + str("user_agent") + "\"";
     }
     if (f.contains("error")) {
         out += " error=\"" + str("error") + "\"";

@@ -33,9 +33,9 @@ std::string json_log_line(std::int64_t unix_ms, std::string_view level, std::str
                           const nlohmann::ordered_json& fields = nlohmann::ordered_json::object());
 
 /// The fields of an access entry: request_id, method, route, status, latency_ms, and what
-/// the pipeline learned (surface, key_id, requested_model, model, provider, attempts,
-/// ttft_ms when streamed, cache, tokens_in, tokens_out, cost_usd), error_type and error
-/// when it failed. Fields not known for the request are left out; `fallback_id` is the
+/// the pipeline learned (surface, key_id, user_agent of an unknown route, requested_model,
+/// model, provider, attempts, ttft_ms when streamed, cache, tokens_in, tokens_out,
+/// cost_usd), error_type and error when it failed. Fields not known for the request are left out; `fallback_id` is the
 /// request_id of a request the pipeline never saw (refused by the server itself).
 nlohmann::ordered_json access_fields(const http::AccessEntry& e, std::string_view fallback_id = {});
 

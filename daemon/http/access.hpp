@@ -29,7 +29,8 @@ struct AccessNote {
     std::int64_t input_tokens = 0;
     std::int64_t output_tokens = 0;
     double cost_usd = 0;
-    std::string error;  ///< the recorded error, "" when the request succeeded
+    std::string error;       ///< the recorded error, "" when the request succeeded
+    std::string user_agent;  ///< set for an unknown route (which tool called it), printable
 };
 
 /// One finished exchange, handed to ServerOptions::access_log.

@@ -126,6 +126,13 @@ TEST_CASE("json log: served, unknown, refused and failed requests each leave one
     CHECK(u[0]["route"] == "/v1/no-such-thing");  // the path without its query
     CHECK(u[0]["level"] == "warn");
     CHECK(u[0]["error"].get<std::string>().find("Unknown route") != std::string::npos);
+    CHECK(u[0].value("user_agent", "").starts_with("cpp-httplib"));  // which tool called it
+    // One entry for it: no plain "unknown route" line besides the access entry.
+    std::size_t unknown_lines = 0;
+    for (const auto& doc : log) {
+        unknown_lines += doc.dump().find("no-such-thing") != std::string::npos ? 1 : 0;
+    }
+    CHECK(unknown_lines == 1);
 
     const auto r = access_lines(log, "request_id", refused_id);
     REQUIRE(r.size() == 1);
@@ -191,22 +198,37 @@ TEST_CASE(
 
 TEST_CASE("text log: with requests = true a person sees one access line per request; by default none")
 {
+    auto count = [](const std::string& text, std::string_view what) {
+        std::size_t n = 0;
+        for (const auto& line : lines_of(text)) {
+            n += line.find(what) != std::string::npos ? 1 : 0;
+        }
+        return n;
+    };
     {
         Daemon quiet(nullptr);
         REQUIRE(quiet.get("/health"));
+        REQUIRE(quiet.get("/v1/nowhere")->status == 404);
         CHECK(quiet.stop() == 0);
         const std::string text = aigw::test::slurp(quiet.log_file());
         INFO(text);
         CHECK(text.find("listening on") != std::string::npos);
         CHECK(text.find("GET /health") == std::string::npos);
+        // Without access lines an unknown route still gets its own line (a tool that fails shows why).
+        CHECK(count(text, "unknown route GET /v1/nowhere (user agent 'cpp-httplib") == 1);
     }
     Daemon d(nullptr, {.config_toml = "[log]\nrequests = true\n"});
     auto ok = d.get("/health");
     REQUIRE(ok);
+    REQUIRE(d.get("/v1/nowhere")->status == 404);
     CHECK(d.stop() == 0);
     const std::string text = aigw::test::slurp(d.log_file());
     INFO(text);
     CHECK(text.find("aigwd: 200 GET /health ") != std::string::npos);
+    // With them, its access line is the only one, with the user agent.
+    CHECK(count(text, "/v1/nowhere") == 1);
+    CHECK(count(text, "aigwd: 404 GET /v1/nowhere ") == 1);
+    CHECK(count(text, "agent=\"cpp-httplib") == 1);
     CHECK(text.find("listening on") != std::string::npos);
     for (const auto& line : lines_of(text)) {
         CHECK_FALSE(line.starts_with("{"));
