@@ -187,6 +187,10 @@ TEST_CASE("three instances share one Redis: a key made on one works on all, and 
         CHECK(log.find(key.secret) == std::string::npos);
         CHECK(log.find(second.secret) == std::string::npos);
     }
+    // The sync's thread and loop end cleanly with the daemon.
+    for (Daemon* d : {&a, &b, &c, &late}) {
+        CHECK(d->stop() == 0);
+    }
 }
 
 TEST_CASE("with Redis down instances keep serving the keys they know; what changed meanwhile is shared once it is back")
