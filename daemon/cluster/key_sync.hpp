@@ -102,10 +102,10 @@ struct KeySyncOptions {
 };
 
 struct KeySyncStatus {
-    bool reachable = false;   ///< the last exchange with the store worked
-    std::uint64_t rounds = 0; ///< full comparisons done
-    std::uint64_t pulled = 0; ///< records taken in from the store
-    std::uint64_t pushed = 0; ///< records written to the store
+    bool reachable = false;    ///< the last exchange with the store worked
+    std::uint64_t rounds = 0;  ///< full comparisons done
+    std::uint64_t pulled = 0;  ///< records taken in from the store
+    std::uint64_t pushed = 0;  ///< records written to the store
     std::string last_error;
 };
 

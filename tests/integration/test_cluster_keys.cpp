@@ -98,9 +98,8 @@ std::pair<int, std::string> chat(const Daemon& d, const std::string& secret)
 
 /// Polls until every daemon answers `status` for `secret`; returns how long that took, or
 /// nullopt at `deadline`.
-std::optional<std::chrono::milliseconds> until_all(const std::vector<const Daemon*>& daemons,
-                                                   const std::string& secret, int status,
-                                                   std::chrono::milliseconds deadline)
+std::optional<std::chrono::milliseconds> until_all(const std::vector<const Daemon*>& daemons, const std::string& secret,
+                                                   int status, std::chrono::milliseconds deadline)
 {
     const auto start = Clock::now();
     std::vector<bool> done(daemons.size(), false);
@@ -140,8 +139,9 @@ std::size_t count_of(const std::string& text, const std::string& needle)
 
 }  // namespace
 
-TEST_CASE("three instances share one Redis: a key made on one works on all, and one revoked through another is "
-          "refused by all within a second")
+TEST_CASE(
+    "three instances share one Redis: a key made on one works on all, and one revoked through another is "
+    "refused by all within a second")
 {
     const auto dir = aigw::test::make_temp_dir("cluster-keys");
     const int redis_port = aigw::test::free_port();
