@@ -1,5 +1,6 @@
 #include "daemon/app/gateway.hpp"
 
+#include "daemon/app/key_sharing.hpp"
 #include "daemon/app/log.hpp"
 #include "daemon/limits/key_store.hpp"
 #include "daemon/telemetry/exporter.hpp"
@@ -156,6 +157,13 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
         return std::unexpected(keys.error());
     }
     g->m_keys = std::move(*keys);
+    if (!first.cluster.redis_url.empty()) {
+        auto sharing = KeySharing::start(first.cluster.redis_url, *g->m_keys);
+        if (!sharing) {
+            return std::unexpected(sharing.error());
+        }
+        g->m_key_sharing = std::move(*sharing);
+    }
     g->m_limiter = std::make_unique<limits::Limiter>(*g->m_live, g->m_keys.get(), g->m_clock);
     if (auto seeded = g->m_limiter->seed(*g->m_ledger); !seeded) {
         return std::unexpected("cannot read this month's spend from the ledger: " + seeded.error());
@@ -365,6 +373,7 @@ void Gateway::shutdown()
     if (m_shut_down.exchange(true)) {
         return;
     }
+    m_key_sharing.reset();
     if (m_cache) {
         m_cache->close();
     }

@@ -16,6 +16,8 @@
 
 namespace aigw::daemon::app {
 
+class KeySharing;
+
 /// Why GET /ready answers 503 (empty: ready): stopping, or the ledger queue 90% full.
 nlohmann::json not_ready_reasons(bool stopping, std::size_t ledger_depth, std::size_t ledger_capacity);
 
@@ -69,6 +71,7 @@ private:
     std::unique_ptr<ledger::ResponseStore> m_responses;  ///< stored /v1/responses answers
     limits::SystemClock m_clock;
     std::unique_ptr<limits::KeyStore> m_keys;
+    std::unique_ptr<KeySharing> m_key_sharing;  ///< [cluster] redis_url: keys shared by every instance
     std::unique_ptr<limits::Limiter> m_limiter;
     std::unique_ptr<cache::ResponseCache> m_cache;
     std::unique_ptr<telemetry::SpanExporter> m_traces;  ///< [otel]; outlives the dispatcher

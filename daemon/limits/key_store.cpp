@@ -7,6 +7,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <stdexcept>
@@ -69,6 +70,8 @@ bool valid_name(std::string_view name)
     return true;
 }
 
+/// Checks a spec as create() takes it; `now_ms` 0 skips the expiry check (a shared record
+/// of a key that has expired since is still a record).
 std::expected<void, KeyError> validate(const KeySpec& spec, std::int64_t now_ms)
 {
     if (!valid_name(spec.name)) {
@@ -92,7 +95,7 @@ std::expected<void, KeyError> validate(const KeySpec& spec, std::int64_t now_ms)
             return std::unexpected(KeyError{400, "model patterns must be 1 to 200 characters, e.g. \"openai/*\""});
         }
     }
-    if (spec.expires_ms != 0 && spec.expires_ms <= now_ms) {
+    if (now_ms != 0 && spec.expires_ms != 0 && spec.expires_ms <= now_ms) {
         return std::unexpected(KeyError{400, "the expiry is in the past; give a future date"});
     }
     return {};
@@ -182,6 +185,98 @@ std::string key_hash(std::string_view secret)
     return to_hex(digest.data(), digest.size());
 }
 
+std::string encode_key_record(const StoredKey& k)
+{
+    // nlohmann's objects keep their fields sorted, and its numbers print the shortest text
+    // that reads back the same: one key, one text.
+    const nlohmann::json j = {
+        {"v", 1},
+        {"id", k.key.id},
+        {"name", k.key.name},
+        {"key_hash", k.hash},
+        {"rpm", k.key.rpm},
+        {"tpm", k.key.tpm},
+        {"budget_usd", k.key.budget ? k.key.budget->usd : 0.0},
+        {"budget_period", k.key.budget ? std::string(to_string(k.key.budget->period)) : std::string()},
+        {"models", k.key.models},
+        {"expires_ms", k.key.expires_ms},
+        {"created_ms", k.key.created_ms},
+        {"revoked_ms", k.key.revoked_ms},
+    };
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::expected<StoredKey, std::string> decode_key_record(std::string_view text)
+{
+    const auto j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object()) {
+        return std::unexpected(std::string("a key record must be a JSON object"));
+    }
+    if (j.value("v", 0) != 1) {
+        return std::unexpected(std::string("a key record of an unknown version (\"v\" is not 1); upgrade this aigwd"));
+    }
+    auto string_field = [&](const char* name, std::string& out) -> std::expected<void, std::string> {
+        auto it = j.find(name);
+        if (it == j.end() || !it->is_string()) {
+            return std::unexpected(std::string("the key record's \"") + name + "\" must be a string");
+        }
+        out = it->get<std::string>();
+        return {};
+    };
+    auto int_field = [&](const char* name, std::int64_t& out) -> std::expected<void, std::string> {
+        auto it = j.find(name);
+        if (it == j.end() || !it->is_number_integer() || it->get<std::int64_t>() < 0) {
+            return std::unexpected(std::string("the key record's \"") + name + "\" must be a whole number, 0 or more");
+        }
+        out = it->get<std::int64_t>();
+        return {};
+    };
+    StoredKey out;
+    VirtualKey& k = out.key;
+    std::string period;
+    for (auto r : {string_field("id", k.id), string_field("name", k.name), string_field("key_hash", out.hash),
+                   string_field("budget_period", period), int_field("rpm", k.rpm), int_field("tpm", k.tpm),
+                   int_field("expires_ms", k.expires_ms), int_field("created_ms", k.created_ms),
+                   int_field("revoked_ms", k.revoked_ms)}) {
+        if (!r) {
+            return std::unexpected(r.error());
+        }
+    }
+    const bool id_ok = k.id.size() > 3 && k.id.size() <= 67 && k.id.starts_with("vk_") &&
+                       k.id.find_first_not_of("0123456789abcdef", 3) == std::string::npos;
+    if (!id_ok) {
+        return std::unexpected("the key record's id must be vk_ and hex digits, not '" + k.id.substr(0, 80) + "'");
+    }
+    if (out.hash.size() != 64 || out.hash.find_first_not_of("0123456789abcdef") != std::string::npos) {
+        return std::unexpected("the key record of " + k.id + " has no SHA-256 hash (64 lowercase hex)");
+    }
+    auto budget = j.find("budget_usd");
+    if (budget == j.end() || !budget->is_number()) {
+        return std::unexpected("the key record of " + k.id + ": \"budget_usd\" must be a number");
+    }
+    if (const double usd = budget->get<double>(); usd != 0) {
+        KeyBudget b{usd, Period::day};
+        if (!parse_period(period, b.period)) {
+            return std::unexpected("the key record of " + k.id + ": \"budget_period\" must be \"day\" or \"month\"");
+        }
+        k.budget = b;
+    }
+    auto models = j.find("models");
+    if (models == j.end() || !models->is_array()) {
+        return std::unexpected("the key record of " + k.id + ": \"models\" must be an array of patterns");
+    }
+    for (const auto& m : *models) {
+        if (!m.is_string()) {
+            return std::unexpected("the key record of " + k.id + ": \"models\" must be an array of patterns");
+        }
+        k.models.push_back(m.get<std::string>());
+    }
+    if (auto ok = validate(k, 0); !ok) {
+        return std::unexpected("the key record of " + k.id + ": " + ok.error().message);
+    }
+    return out;
+}
+
 std::expected<std::unique_ptr<KeyStore>, std::string> KeyStore::open(const std::filesystem::path& file,
                                                                      const Clock& clock)
 {
@@ -224,10 +319,7 @@ std::expected<void, std::string> KeyStore::load()
                             "created_ms, key_hash FROM virtual_keys ORDER BY created_ms, rowid");
         std::unique_lock lock(m_mu);
         while (q.executeStep()) {
-            auto key = std::make_shared<const VirtualKey>(key_from(q));
-            m_by_hash[q.getColumn(10).getString()] = key;
-            m_by_id[key->id] = key;
-            m_order.push_back(key->id);
+            index(std::make_shared<const VirtualKey>(key_from(q)), q.getColumn(10).getString());
         }
     } catch (const std::exception& e) {
         return std::unexpected(std::string("cannot read the virtual keys: ") + e.what());
@@ -275,11 +367,11 @@ std::expected<KeyStore::Created, KeyError> KeyStore::create(KeySpec spec)
     } catch (const std::exception& e) {
         return std::unexpected(KeyError{500, std::string("cannot store the key: ") + e.what()});
     }
-    auto shared = std::make_shared<const VirtualKey>(out.key);
-    std::unique_lock lock(m_mu);
-    m_by_hash[hash] = shared;
-    m_by_id[shared->id] = shared;
-    m_order.push_back(shared->id);
+    {
+        std::unique_lock lock(m_mu);
+        index(std::make_shared<const VirtualKey>(out.key), hash);
+    }
+    changed(out.key.id);
     return out;
 }
 
@@ -303,14 +395,12 @@ std::expected<VirtualKey, KeyError> KeyStore::revoke(std::string_view id_or_name
     } catch (const std::exception& e) {
         return std::unexpected(KeyError{500, std::string("cannot store the revocation: ") + e.what()});
     }
-    auto shared = std::make_shared<const VirtualKey>(*key);
-    std::unique_lock lock(m_mu);
-    for (auto& [hash, k] : m_by_hash) {
-        if (k->id == shared->id) {
-            k = shared;
-        }
+    {
+        std::unique_lock lock(m_mu);
+        const std::string hash = m_hash_by_id.at(key->id);
+        index(std::make_shared<const VirtualKey>(*key), hash);
     }
-    m_by_id[shared->id] = shared;
+    changed(key->id);
     return *key;
 }
 
@@ -374,6 +464,118 @@ KeyStore::Authenticated KeyStore::authenticate(std::string_view secret) const
         return {Verdict::expired, key};
     }
     return {Verdict::ok, key};
+}
+
+void KeyStore::index(std::shared_ptr<const VirtualKey> key, const std::string& hash)
+{
+    auto known = m_by_id.find(key->id);
+    if (known == m_by_id.end()) {
+        // Oldest first, also for keys that arrive from other instances out of order.
+        const auto pos = std::upper_bound(
+            m_order.begin(), m_order.end(), key->created_ms,
+            [this](std::int64_t ms, const std::string& id) { return ms < m_by_id.at(id)->created_ms; });
+        m_order.insert(pos, key->id);
+    }
+    m_by_hash[hash] = key;
+    m_hash_by_id[key->id] = hash;
+    m_by_id[key->id] = std::move(key);
+}
+
+void KeyStore::changed(const std::string& id)
+{
+    std::function<void(const std::string&)> fn;
+    {
+        std::lock_guard lock(m_listener_mu);
+        fn = m_listener;
+    }
+    if (fn) {
+        fn(id);
+    }
+}
+
+void KeyStore::on_change(std::function<void(const std::string& id)> fn)
+{
+    std::lock_guard lock(m_listener_mu);
+    m_listener = std::move(fn);
+}
+
+std::vector<StoredKey> KeyStore::stored() const
+{
+    std::shared_lock lock(m_mu);
+    std::vector<StoredKey> out;
+    out.reserve(m_order.size());
+    for (const auto& id : m_order) {
+        out.push_back(StoredKey{*m_by_id.at(id), m_hash_by_id.at(id)});
+    }
+    return out;
+}
+
+std::optional<StoredKey> KeyStore::stored(std::string_view id) const
+{
+    std::shared_lock lock(m_mu);
+    auto it = m_by_id.find(std::string(id));
+    if (it == m_by_id.end()) {
+        return std::nullopt;
+    }
+    return StoredKey{*it->second, m_hash_by_id.at(it->first)};
+}
+
+std::expected<bool, std::string> KeyStore::merge(const StoredKey& incoming)
+{
+    std::lock_guard write_lock(m_write_mu);
+    std::optional<StoredKey> mine = stored(incoming.key.id);
+    {
+        std::shared_lock lock(m_mu);
+        auto owner = m_by_hash.find(incoming.hash);
+        if (owner != m_by_hash.end() && owner->second->id != incoming.key.id) {
+            return std::unexpected("the shared key " + incoming.key.id + " has the hash of the local key " +
+                                   owner->second->id + "; kept the local one");
+        }
+    }
+    VirtualKey next = incoming.key;
+    if (mine) {
+        if (mine->hash != incoming.hash) {
+            return std::unexpected("the shared key " + incoming.key.id +
+                                   " has another secret hash than the local one; kept the local one");
+        }
+        const std::int64_t a = mine->key.revoked_ms;
+        const std::int64_t b = incoming.key.revoked_ms;
+        next.revoked_ms = (a == 0 || b == 0) ? std::max(a, b) : std::min(a, b);
+        if (encode_key_record(StoredKey{next, incoming.hash}) == encode_key_record(*mine)) {
+            return false;
+        }
+    }
+    try {
+        SQLite::Statement upsert(
+            *m_db,
+            "INSERT INTO virtual_keys(id, name, key_hash, rpm, tpm, budget_usd, budget_period, models, expires_ms, "
+            "revoked_ms, created_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+            "name = excluded.name, rpm = excluded.rpm, tpm = excluded.tpm, budget_usd = excluded.budget_usd, "
+            "budget_period = excluded.budget_period, models = excluded.models, expires_ms = excluded.expires_ms, "
+            "revoked_ms = excluded.revoked_ms, created_ms = excluded.created_ms");
+        upsert.bind(1, next.id);
+        upsert.bind(2, next.name);
+        upsert.bind(3, incoming.hash);
+        upsert.bind(4, next.rpm);
+        upsert.bind(5, next.tpm);
+        upsert.bind(6, next.budget ? next.budget->usd : 0.0);
+        upsert.bind(7, next.budget ? std::string(to_string(next.budget->period)) : std::string());
+        upsert.bind(8, nlohmann::json(next.models).dump());
+        upsert.bind(9, next.expires_ms);
+        upsert.bind(10, next.revoked_ms);
+        upsert.bind(11, next.created_ms);
+        upsert.exec();
+    } catch (const std::exception& e) {
+        return std::unexpected("cannot store the shared key " + next.id + ": " + e.what());
+    }
+    std::unique_lock lock(m_mu);
+    if (mine && mine->key.created_ms != next.created_ms) {
+        // Re-placed in the order by its (other) creation time.
+        std::erase(m_order, next.id);
+        m_by_id.erase(next.id);
+    }
+    index(std::make_shared<const VirtualKey>(std::move(next)), incoming.hash);
+    return true;
 }
 
 }  // namespace aigw::daemon::limits

@@ -2,7 +2,9 @@
 // Virtual keys: gateway keys with their own name, limits, budget, allowed models and
 // expiry, handed out by the admin. Only the SHA-256 of a key's secret is stored (keys.db in
 // the data dir, 0600); the secret is shown once, when the key is created. The request path
-// checks keys in memory, without touching the disk.
+// checks keys in memory, without touching the disk. With [cluster] redis_url the keys are
+// shared by every instance (daemon/cluster/key_sync.hpp); this store stays each instance's
+// copy, and merge() takes in what other instances wrote.
 
 #include "daemon/limits/budget.hpp"
 #include "daemon/limits/clock.hpp"
@@ -10,6 +12,7 @@
 #include <cstdint>
 #include <expected>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -65,6 +68,20 @@ std::string key_hash(std::string_view secret);
 /// Hex of `n` bytes from OpenSSL's CSPRNG (secrets and ids that must not be guessed).
 std::string random_hex(std::size_t n);
 
+/// A key as stored: the record plus its secret's hash. What the instances of a cluster share;
+/// the secret itself is in no record.
+struct StoredKey {
+    VirtualKey key;
+    std::string hash;  ///< key_hash(secret): 64 lowercase hex
+};
+
+/// The shared form of a stored key: JSON with sorted fields, so the same key is the same
+/// bytes on every instance (instances compare records as text).
+std::string encode_key_record(const StoredKey& k);
+/// Reads a record made by encode_key_record, checking every field as create() would (the
+/// expiry may be past); errors name the field that is wrong.
+std::expected<StoredKey, std::string> decode_key_record(std::string_view text);
+
 struct KeyError {
     int status = 400;  ///< 400 bad spec, 404 unknown key, 409 name taken, 500 storage
     std::string message;
@@ -103,9 +120,26 @@ public:
     /// Looks the presented secret up by its hash; in memory only.
     Authenticated authenticate(std::string_view secret) const;
 
+    /// Every key with its hash, oldest first; in memory only.
+    std::vector<StoredKey> stored() const;
+    /// One key with its hash, by id; in memory only.
+    std::optional<StoredKey> stored(std::string_view id) const;
+    /// Takes in a key another instance wrote: an unknown key is added; a known one takes the
+    /// other's fields, except that a revocation is never undone and the earlier of two
+    /// revocations counts (so every instance ends with the same record). Returns whether
+    /// anything changed. Errors: the id is known here with another hash, or the hash
+    /// belongs to another key; storage. Writes SQLite: never call it on an event loop.
+    std::expected<bool, std::string> merge(const StoredKey& incoming);
+    /// `fn(id)` runs after each create() and revoke() (not after merge()), on the caller's
+    /// thread; it must not block. Empty: nobody is told.
+    void on_change(std::function<void(const std::string& id)> fn);
+
 private:
     explicit KeyStore(const Clock& clock);
     std::expected<void, std::string> load();
+    void changed(const std::string& id);
+    /// Puts `key` in the maps (replacing the one with its id); m_mu held exclusively.
+    void index(std::shared_ptr<const VirtualKey> key, const std::string& hash);
 
     const Clock& m_clock;
     std::unique_ptr<SQLite::Database> m_db;  ///< used under m_write_mu only (admin calls)
@@ -113,7 +147,10 @@ private:
     mutable std::shared_mutex m_mu;  ///< guards the maps below
     std::unordered_map<std::string, std::shared_ptr<const VirtualKey>> m_by_hash;
     std::unordered_map<std::string, std::shared_ptr<const VirtualKey>> m_by_id;
+    std::unordered_map<std::string, std::string> m_hash_by_id;
     std::vector<std::string> m_order;  ///< ids, oldest first
+    std::mutex m_listener_mu;
+    std::function<void(const std::string&)> m_listener;
 };
 
 }  // namespace aigw::daemon::limits

@@ -1,0 +1,235 @@
+// Virtual keys shared by three aigwd through one real redis-server ([cluster] redis_url),
+// all on loopback: a key created on one works on the others, a key revoked through one is
+// refused by all within a second, Redis holds hashes and never a secret, and keys created
+// or revoked while Redis is down reach the others once it is back (even empty).
+
+#include "tests/integration/harness.hpp"
+
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <thread>
+#include <unistd.h>
+
+using aigw::test::cli_env;
+using aigw::test::Daemon;
+using aigw::test::DaemonOptions;
+using aigw::test::Process;
+using aigw::test::run_command;
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+namespace {
+
+bool port_open(int port)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+}
+
+/// redis-server on `port` without persistence, in a temp dir; stopped by PID.
+std::unique_ptr<Process> start_redis(int port, const std::filesystem::path& dir)
+{
+    REQUIRE_MESSAGE(std::filesystem::exists("/usr/bin/redis-server"),
+                    "redis-server is missing: bash packaging/install-deps.sh --test");
+    auto p = std::make_unique<Process>(
+        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1",
+                                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir.string()},
+        std::map<std::string, std::string>{}, dir / "redis.log", false);
+    for (int i = 0; i < 500 && !port_open(port); ++i) {
+        std::this_thread::sleep_for(10ms);
+    }
+    REQUIRE_MESSAGE(port_open(port), "redis-server did not start on port " << port);
+    return p;
+}
+
+DaemonOptions clustered(int redis_port)
+{
+    DaemonOptions o;
+    o.config_toml = "[cluster]\nredis_url = \"redis://127.0.0.1:" + std::to_string(redis_port) + "\"\n";
+    return o;
+}
+
+struct NewKey {
+    std::string id;
+    std::string secret;
+};
+
+NewKey create_key(const Daemon& d, const std::string& name)
+{
+    auto r = run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "create", "--json", "--name", name},
+                         cli_env(d));
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    auto j = json::parse(r.out, nullptr, false);
+    REQUIRE_MESSAGE(j.is_object(), r.out);
+    return NewKey{j["id"].get<std::string>(), j["key"].get<std::string>()};
+}
+
+void revoke(const Daemon& d, const std::string& name)
+{
+    auto r = run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "revoke", name}, cli_env(d));
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+}
+
+/// The status of a chat request with `secret` (and its error message when refused).
+std::pair<int, std::string> chat(const Daemon& d, const std::string& secret)
+{
+    const json body = {{"model", "mock/echo"}, {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}};
+    auto r = d.post("/v1/chat/completions", body, secret);
+    REQUIRE(r);
+    std::string message;
+    if (r->status != 200) {
+        const json j = json::parse(r->body, nullptr, false);
+        if (j.is_object() && j.contains("error")) {
+            message = j["error"].value("message", "");
+        }
+    }
+    return {r->status, message};
+}
+
+/// Polls until every daemon answers `status` for `secret`; returns how long that took, or
+/// nullopt at `deadline`.
+std::optional<std::chrono::milliseconds> until_all(const std::vector<const Daemon*>& daemons, const std::string& secret,
+                                                   int status, std::chrono::milliseconds deadline)
+{
+    const auto start = Clock::now();
+    std::vector<bool> done(daemons.size(), false);
+    while (Clock::now() - start < deadline) {
+        bool all = true;
+        for (std::size_t i = 0; i < daemons.size(); ++i) {
+            if (!done[i]) {
+                done[i] = chat(*daemons[i], secret).first == status;
+            }
+            all = all && done[i];
+        }
+        if (all) {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    return std::nullopt;
+}
+
+std::string redis_cli(int port, const std::vector<std::string>& args)
+{
+    std::vector<std::string> argv{"/usr/bin/redis-cli", "-p", std::to_string(port)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = run_command(argv, {});
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    return r.out;
+}
+
+std::size_t count_of(const std::string& text, const std::string& needle)
+{
+    std::size_t n = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+        ++n;
+    }
+    return n;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "three instances share one Redis: a key made on one works on all, and one revoked through another is "
+    "refused by all within a second")
+{
+    const auto dir = aigw::test::make_temp_dir("cluster-keys");
+    const int redis_port = aigw::test::free_port();
+    auto redis = start_redis(redis_port, dir);
+    Daemon a(nullptr, clustered(redis_port));
+    Daemon b(nullptr, clustered(redis_port));
+    Daemon c(nullptr, clustered(redis_port));
+
+    auto key = create_key(a, "shared-bot");
+    CHECK(chat(a, key.secret).first == 200);
+    auto reached = until_all({&b, &c}, key.secret, 200, 3000ms);
+    REQUIRE_MESSAGE(reached.has_value(), "the key made on A did not work on B and C within 3 s");
+    MESSAGE("created on A, usable on B and C after " << reached->count() << " ms");
+    CHECK(*reached <= 1500ms);
+
+    // Redis holds the record with the secret's hash, never the secret.
+    const std::string stored = redis_cli(redis_port, {"HGETALL", "aigw:keys"});
+    CHECK(stored.find(key.id) != std::string::npos);
+    CHECK(stored.find(key.secret) == std::string::npos);
+    CHECK(stored.find(key.secret.substr(8)) == std::string::npos);
+
+    // B lists it (its own copy) and revokes it.
+    auto list = run_command({AIGW_PATH, "--data-dir", b.data_dir().string(), "keys", "list", "--json"}, cli_env(b));
+    REQUIRE_MESSAGE(list.exit_code == 0, list.err);
+    CHECK(list.out.find(key.id) != std::string::npos);
+    revoke(b, "shared-bot");
+    auto refused = until_all({&a, &c}, key.secret, 401, 3000ms);
+    REQUIRE_MESSAGE(refused.has_value(), "A and C still took the key revoked through B after 3 s");
+    MESSAGE("revoked through B, refused by A and C after " << refused->count() << " ms");
+    CHECK(*refused <= 1500ms);
+    const auto [status, message] = chat(c, key.secret);
+    CHECK(status == 401);
+    CHECK(message.find("revoked") != std::string::npos);
+    CHECK(message.find(key.id) != std::string::npos);
+
+    // A new instance that starts later knows the cluster's keys from its first request.
+    Daemon late(nullptr, clustered(redis_port));
+    CHECK(chat(late, key.secret).first == 401);
+    auto second = create_key(c, "second-bot");
+    CHECK(until_all({&a, &b, &late}, second.secret, 200, 3000ms).has_value());
+    for (const Daemon* d : {&a, &b, &c, &late}) {
+        const std::string log = aigw::test::slurp(d->log_file());
+        CHECK(log.find(key.secret) == std::string::npos);
+        CHECK(log.find(second.secret) == std::string::npos);
+    }
+    // The sync's thread and loop end cleanly with the daemon.
+    for (Daemon* d : {&a, &b, &c, &late}) {
+        CHECK(d->stop() == 0);
+    }
+}
+
+TEST_CASE("with Redis down instances keep serving the keys they know; what changed meanwhile is shared once it is back")
+{
+    const auto dir = aigw::test::make_temp_dir("cluster-keys-down");
+    const int redis_port = aigw::test::free_port();
+    auto redis = start_redis(redis_port, dir);
+    Daemon a(nullptr, clustered(redis_port));
+    Daemon b(nullptr, clustered(redis_port));
+    auto old_key = create_key(a, "old-bot");
+    REQUIRE(until_all({&b}, old_key.secret, 200, 3000ms).has_value());
+
+    redis->terminate();
+    redis.reset();
+    // Both still take the key they know; changes made now stay local for the moment.
+    CHECK(chat(a, old_key.secret).first == 200);
+    CHECK(chat(b, old_key.secret).first == 200);
+    auto new_key = create_key(a, "new-bot");
+    CHECK(chat(a, new_key.secret).first == 200);
+    revoke(b, "old-bot");
+    CHECK(chat(b, old_key.secret).first == 401);
+    std::this_thread::sleep_for(1500ms);
+    CHECK(chat(b, new_key.secret).first == 401);  // unknown on B while Redis is down
+    CHECK(chat(a, old_key.secret).first == 200);  // not yet revoked on A
+    for (const Daemon* d : {&a, &b}) {
+        const std::string log = aigw::test::slurp(d->log_file());
+        CHECK(count_of(log, "cannot reach Redis at 127.0.0.1:" + std::to_string(redis_port)) == 1);
+    }
+
+    // Back, and empty (no persistence): the instances fill it from their copies.
+    redis = start_redis(redis_port, dir);
+    auto shared = until_all({&b}, new_key.secret, 200, 5000ms);
+    CHECK_MESSAGE(shared.has_value(), "the key made on A while Redis was down did not reach B");
+    auto revoked = until_all({&a}, old_key.secret, 401, 5000ms);
+    CHECK_MESSAGE(revoked.has_value(), "the key revoked on B while Redis was down was still taken by A");
+    for (const Daemon* d : {&a, &b}) {
+        CHECK(aigw::test::slurp(d->log_file()).find("answers again") != std::string::npos);
+    }
+    const std::string stored = redis_cli(redis_port, {"HGETALL", "aigw:keys"});
+    CHECK(stored.find(old_key.id) != std::string::npos);
+    CHECK(stored.find(new_key.id) != std::string::npos);
+}
