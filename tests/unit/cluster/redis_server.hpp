@@ -1,6 +1,6 @@
 #pragma once
-// redis-server (Debian's) on a free loopback port for the cluster tests, without
-// persistence, stopped by PID; the same as test_redis_client.cpp's, shared by later tests.
+// redis-server (Debian's) on a free loopback port, without persistence, stopped by PID:
+// shared by the cluster tests.
 
 #include <doctest/doctest.h>
 
