@@ -155,6 +155,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
         o.url = url;
         o.ledger_path = config::ledger_file(first.data_dir);
         o.instance_id = *instance;
+        o.data_dir = first.data_dir;
         g->m_pg = std::make_unique<cluster::PgLedger>(std::move(o));
         std::cerr << "aigwd: shared ledger: copying this instance's ledger rows (instance " << *instance
                   << ") to PostgreSQL at " << cluster::redact_postgres_url(url) << "\n";

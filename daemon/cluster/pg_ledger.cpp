@@ -73,12 +73,11 @@ CREATE INDEX aigw_ledger_requests_request_id ON aigw_ledger_requests (request_id
 
 /// The columns replicated, in the order of encode_insert's parameters.
 constexpr std::array<std::string_view, 30> k_columns{
-    "instance_id",     "local_id",         "ts_ms",          "request_id",    "key_id",
-    "surface",         "requested_model",  "served_model",   "provider",      "status",
-    "attempt",         "attempts",         "final_attempt",  "fallback_reason", "error",
-    "input_tokens",    "cached_tokens",    "cache_write_tokens", "output_tokens", "reasoning_tokens",
-    "cost_usd",        "priced",           "latency_ms",     "ttft_ms",       "stream",
-    "cache_hit",       "tag",              "variant",        "saved_usd",     "session"};
+    "instance_id",     "local_id",         "ts_ms",    "request_id",   "key_id",        "surface",
+    "requested_model", "served_model",     "provider", "status",       "attempt",       "attempts",
+    "final_attempt",   "fallback_reason",  "error",    "input_tokens", "cached_tokens", "cache_write_tokens",
+    "output_tokens",   "reasoning_tokens", "cost_usd", "priced",       "latency_ms",    "ttft_ms",
+    "stream",          "cache_hit",        "tag",      "variant",      "saved_usd",     "session"};
 
 /// Text PostgreSQL accepts: valid UTF-8 (invalid bytes become U+FFFD) without NUL bytes.
 std::string pg_text(std::string_view s)
@@ -155,7 +154,8 @@ std::expected<PgConn, std::string> pg_connect(const std::string& url)
     if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
         return std::unexpected(pg_error(conn.get()));
     }
-    PQsetNoticeProcessor(conn.get(), [](void*, const char*) {}, nullptr);
+    PQsetNoticeProcessor(
+        conn.get(), [](void*, const char*) {}, nullptr);
     return conn;
 }
 
@@ -439,13 +439,22 @@ PgInsert encode_insert(std::string_view instance_id, const std::vector<ledger::L
     return ins;
 }
 
+std::expected<std::string, std::string> renew_instance_id(const std::filesystem::path& data_dir)
+{
+    std::error_code ec;
+    std::filesystem::remove(data_dir / "instance_id", ec);
+    if (ec) {
+        return std::unexpected("cannot remove " + (data_dir / "instance_id").string() + ": " + ec.message());
+    }
+    return load_or_create_instance_id(data_dir);
+}
+
 std::expected<std::string, std::string> load_or_create_instance_id(const std::filesystem::path& data_dir)
 {
     const auto path = data_dir / "instance_id";
     auto valid = [](const std::string& id) {
-        return id.size() == 32 && std::all_of(id.begin(), id.end(), [](char c) {
-                   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-               });
+        return id.size() == 32 && std::all_of(id.begin(), id.end(),
+                                              [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
     };
     if (std::ifstream in(path); in) {
         std::string id;
@@ -503,8 +512,7 @@ bool PgLedger::sync(std::chrono::milliseconds timeout)
     }
     const auto gen = ++m_sync_requested;
     m_cv.notify_all();
-    return m_cv_synced.wait_for(lock, timeout, [&] { return m_sync_done >= gen || m_stopping; }) &&
-           m_sync_done >= gen;
+    return m_cv_synced.wait_for(lock, timeout, [&] { return m_sync_done >= gen || m_stopping; }) && m_sync_done >= gen;
 }
 
 void PgLedger::stop(std::chrono::milliseconds timeout)
@@ -531,8 +539,8 @@ void PgLedger::run()
     std::optional<SQLite::Database> local;
     std::int64_t high_water = 0;
     std::chrono::milliseconds backoff{0};
-    bool down = false;             // logged as down; the next catch-up is logged
-    std::int64_t caught_up = 0;    // rows copied since it came back
+    bool down = false;           // logged as down; the next catch-up is logged
+    std::int64_t caught_up = 0;  // rows copied since it came back
     std::string last_error;
 
     // One pass: connect when needed, then copy batches until the local ledger has no newer
@@ -572,7 +580,30 @@ void PgLedger::run()
                 return std::unexpected("reading the local ledger " + m_options.ledger_path.string() + ": " + e.what());
             }
             if (rows.empty()) {
-                return true;
+                // Row ids below the high-water mark only: the local ledger was started
+                // anew under this id. Its rows would be skipped, or dropped as duplicates
+                // of the old rows with the same ids: they go under a new id instead.
+                std::int64_t local_max = 0;
+                try {
+                    local_max = local->execAndGet("SELECT COALESCE(MAX(id), 0) FROM requests").getInt64();
+                } catch (const std::exception& e) {
+                    local.reset();
+                    return std::unexpected("reading the local ledger " + m_options.ledger_path.string() + ": " +
+                                           e.what());
+                }
+                if (local_max == 0 || local_max >= high_water || m_options.data_dir.empty()) {
+                    return true;
+                }
+                auto renewed = renew_instance_id(m_options.data_dir);
+                if (!renewed) {
+                    return std::unexpected(renewed.error());
+                }
+                std::cerr << "aigwd: shared ledger: the local ledger's row ids start again (" << local_max << " < "
+                          << high_water << " already copied as instance " << m_options.instance_id
+                          << "): a new ledger.db; its rows are copied as instance " << *renewed << "\n";
+                m_options.instance_id = *renewed;
+                high_water = 0;
+                continue;
             }
             const auto ins = encode_insert(m_options.instance_id, rows);
             if (auto r = pg_exec(conn.get(), ins.sql, ins.params); !r) {
@@ -628,8 +659,8 @@ void PgLedger::run()
                 caught_up = 0;
             }
             last_error = result.error();
-            backoff = std::min(m_options.max_backoff,
-                               backoff.count() == 0 ? std::chrono::milliseconds(100) : backoff * 2);
+            backoff =
+                std::min(m_options.max_backoff, backoff.count() == 0 ? std::chrono::milliseconds(100) : backoff * 2);
         }
         if (stopping) {
             const bool done = result && *result;

@@ -12,7 +12,8 @@
 //
 // Instance id: 32 random hex digits generated once into `instance_id` (0600) in the data
 // dir, so a restart on the same data dir (after a SIGKILL too) resumes where PostgreSQL
-// stopped, and two data dirs on one host are two instances.
+// stopped, and two data dirs on one host are two instances. It is renewed when the local
+// row ids start again below the high-water mark (a new ledger.db under an old id).
 //
 // When PostgreSQL is unreachable the replicator retries with backoff (100 ms doubling to
 // 2 s), logs once when it goes down and once when it has caught up again with how many
@@ -64,6 +65,8 @@ PgInsert encode_insert(std::string_view instance_id, const std::vector<ledger::L
 /// Reads the instance id from `data_dir`/instance_id, creating it (32 random hex digits,
 /// 0600) on first use. Errors name the file.
 std::expected<std::string, std::string> load_or_create_instance_id(const std::filesystem::path& data_dir);
+/// Replaces `data_dir`/instance_id with a new random id and returns it.
+std::expected<std::string, std::string> renew_instance_id(const std::filesystem::path& data_dir);
 
 /// A cost report answered by PostgreSQL: its groups (ordered like Ledger::cost: cost
 /// descending, then key) and the total over every instance. p95 is exact (nearest rank).
@@ -79,8 +82,13 @@ struct PgCostReport {
 struct PgLedgerOptions {
     std::string url;                    ///< postgresql://... (a secret: never logged as is)
     std::filesystem::path ledger_path;  ///< the local SQLite ledger (ledger.db)
+    /// This data dir's id (load_or_create_instance_id). When the local ledger's row ids
+    /// start again below what PostgreSQL holds for it (ledger.db deleted, or retention
+    /// pruned every row), the replicator renews the id in `data_dir`, so the new rows are
+    /// not taken for rows already copied.
     std::string instance_id;
-    std::chrono::milliseconds poll{200};         ///< how often the local ledger is checked for new rows
+    std::filesystem::path data_dir;
+    std::chrono::milliseconds poll{200};          ///< how often the local ledger is checked for new rows
     std::chrono::milliseconds max_backoff{2000};  ///< retry delay cap while PostgreSQL is down
     std::size_t batch_rows = 1000;
 };
@@ -110,7 +118,6 @@ public:
     bool up() const { return m_up.load(); }
     /// Rows this process copied to PostgreSQL (not counting rows already there).
     std::int64_t replicated_rows() const { return m_replicated.load(); }
-    const std::string& instance_id() const { return m_options.instance_id; }
 
 private:
     void run();
@@ -118,10 +125,10 @@ private:
     PgLedgerOptions m_options;
     std::string m_redacted_url;
     mutable std::mutex m_mu;
-    std::condition_variable m_cv;        ///< wakes the replicator (sync request, stop)
+    std::condition_variable m_cv;         ///< wakes the replicator (sync request, stop)
     std::condition_variable m_cv_synced;  ///< wakes sync() waiters
-    std::uint64_t m_sync_requested = 0;  ///< generation asked for by sync()
-    std::uint64_t m_sync_done = 0;       ///< generation the replicator caught up to
+    std::uint64_t m_sync_requested = 0;   ///< generation asked for by sync()
+    std::uint64_t m_sync_done = 0;        ///< generation the replicator caught up to
     bool m_stopping = false;
     std::chrono::steady_clock::time_point m_stop_deadline;
     std::atomic<bool> m_up{false};

@@ -95,8 +95,8 @@ void PgServer::start()
     // fsync off: a test server; the data dir is thrown away.
     m_proc = std::make_unique<Process>(
         std::vector<std::string>{k_runuser, "-u", "postgres", "--", std::string(k_bin) + "/postgres", "-D", data, "-p",
-                                 std::to_string(m_port), "-k", m_dir.string(), "-c", "listen_addresses=127.0.0.1",
-                                 "-c", "fsync=off"},
+                                 std::to_string(m_port), "-k", m_dir.string(), "-c", "listen_addresses=127.0.0.1", "-c",
+                                 "fsync=off"},
         std::map<std::string, std::string>{}, m_dir / "postgres.log", false);
     wait_ready("postgres");
 }

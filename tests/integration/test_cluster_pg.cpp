@@ -165,9 +165,10 @@ TEST_CASE("PostgreSQL stopped mid-load and restarted: every served request reach
     // No doctest assertions in these threads: failures are counted and checked after.
     auto load = [&](const Daemon& d, int base) {
         for (int k = 0; go.load(); ++k) {
-            auto r = d.post("/v1/chat/completions",
-                            {{"model", "openai/gpt-4o-mini"},
-                             {"messages", json::array({{{"role", "user"}, {"content", "load " + std::to_string(base + k)}}})}});
+            auto r = d.post(
+                "/v1/chat/completions",
+                {{"model", "openai/gpt-4o-mini"},
+                 {"messages", json::array({{{"role", "user"}, {"content", "load " + std::to_string(base + k)}}})}});
             if (!r || r->status != 200 || !r->has_header("x-request-id")) {
                 ++failed;
                 continue;
@@ -257,4 +258,39 @@ TEST_CASE("an instance killed with SIGKILL: its rows reach PostgreSQL when it re
     CHECK(count_of(pg, "SELECT count(*) FROM aigw_ledger_requests") == 12);
     CHECK(count_of(pg, "SELECT count(DISTINCT request_id) FROM aigw_ledger_requests") == 12);
     CHECK(count_of(pg, "SELECT count(DISTINCT instance_id) FROM aigw_ledger_requests") == 1);
+}
+
+TEST_CASE("a new ledger.db under an old instance id is copied under a new id, not dropped as duplicates")
+{
+    if (!have_postgres()) {
+        return;
+    }
+    PgServer pg;
+    FakeUpstream up;
+    DaemonOptions o;
+    o.config_toml = cluster_config(pg);
+    Daemon first(&up, o);
+    for (int i = 0; i < 4; ++i) {
+        serve_one(first, "openai/gpt-4o-mini", i);
+    }
+    REQUIRE(wait_for_rows(pg, 4) == 4);
+    REQUIRE(first.stop() == 0);
+    const std::string old_id = slurp(first.data_dir() / "instance_id").substr(0, 32);
+    for (const char* f : {"ledger.db", "ledger.db-wal", "ledger.db-shm"}) {
+        std::filesystem::remove(first.data_dir() / f);
+    }
+
+    DaemonOptions again = o;
+    again.data_dir = first.data_dir();
+    Daemon second(&up, again);
+    for (int i = 0; i < 2; ++i) {
+        serve_one(second, "openai/gpt-4o-mini", 100 + i);  // local row ids 1 and 2 again
+    }
+    CHECK(wait_for_rows(pg, 6) == 6);
+    CHECK(count_of(pg, "SELECT count(DISTINCT request_id) FROM aigw_ledger_requests") == 6);
+    CHECK(count_of(pg, "SELECT count(DISTINCT instance_id) FROM aigw_ledger_requests") == 2);
+    const std::string new_id = slurp(first.data_dir() / "instance_id").substr(0, 32);
+    CHECK(new_id.size() == 32);
+    CHECK(new_id != old_id);
+    CHECK(slurp(second.log_file()).find("row ids start again") != std::string::npos);
 }
