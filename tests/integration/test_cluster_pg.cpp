@@ -7,6 +7,8 @@
 
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <mutex>
 #include <set>
 #include <thread>
 
