@@ -10,6 +10,8 @@ find_package(OpenSSL REQUIRED)
 pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 # Line editing in `aigw chat` (CLI only). BSD-licensed.
 pkg_check_modules(LIBEDIT REQUIRED IMPORTED_TARGET libedit)
+# The shared team ledger in PostgreSQL (daemon/cluster/pg_ledger only): Debian's libpq-dev.
+pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 
 # Debian builds cpp-httplib as a shared library with OpenSSL, zlib and brotli support; its
 # pkg-config file carries the matching CPPHTTPLIB_* definitions so our view of the classes

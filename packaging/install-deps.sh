@@ -14,7 +14,7 @@ done
 
 pkgs=(build-essential cmake ninja-build pkg-config ccache ca-certificates
       libcli11-dev libcpp-httplib-dev nlohmann-json3-dev libsqlitecpp-dev doctest-dev
-      libtomlplusplus-dev libyaml-cpp-dev libedit-dev libssl-dev libsqlite3-dev libboost1.81-dev)
+      libtomlplusplus-dev libyaml-cpp-dev libedit-dev libssl-dev libsqlite3-dev libboost1.81-dev libpq-dev)
 if [ "$want_tests" = 1 ]; then
   # wrk and nginx (a fast fixed upstream) for bench/; curl for the scripts.
   pkgs+=(wrk curl nginx-light)
@@ -30,6 +30,8 @@ if [ "$want_tests" = 1 ]; then
   pkgs+=(dpkg-dev adduser systemd)
   # The cluster tests start a real Redis on loopback.
   pkgs+=(redis-server)
+  # ... and a real PostgreSQL (started under its own system user, in a temp dir).
+  pkgs+=(postgresql)
   # The SDK tests run on Node.js; use the machine's node if it has one (it may come
   # from elsewhere than Debian), else Debian's.
   command -v node >/dev/null 2>&1 || pkgs+=(nodejs)

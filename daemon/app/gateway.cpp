@@ -151,6 +151,21 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
         return std::unexpected("cannot open the ledger: " + ledger.error());
     }
     g->m_ledger = std::move(*ledger);
+    // ---- the team's shared ledger: this instance's rows copied to PostgreSQL ----
+    if (const std::string& url = first.cluster.postgres_url; !url.empty()) {
+        auto instance = cluster::load_or_create_instance_id(first.data_dir);
+        if (!instance) {
+            return std::unexpected("cannot set up the shared ledger: " + instance.error());
+        }
+        cluster::PgLedgerOptions o;
+        o.url = url;
+        o.ledger_path = config::ledger_file(first.data_dir);
+        o.instance_id = *instance;
+        o.data_dir = first.data_dir;
+        g->m_pg = std::make_unique<cluster::PgLedger>(std::move(o));
+        std::cerr << "aigwd: shared ledger: copying this instance's ledger rows (instance " << *instance
+                  << ") to PostgreSQL at " << cluster::redact_postgres_url(url) << "\n";
+    }
     // ---- limits: virtual keys, rate limits, budgets seeded from the ledger ----
     auto keys = limits::KeyStore::open(config::keys_file(first.data_dir), g->m_clock);
     if (!keys) {
@@ -228,21 +243,28 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     surfaces::install_completions_routes(routes, *g->m_dispatcher);
     surfaces::install_anthropic_routes(routes, *g->m_dispatcher);
     surfaces::install_gemini_routes(routes, *g->m_dispatcher);
-    g->m_admin = std::make_unique<surfaces::AdminApi>(
-        *g->m_dispatcher, surfaces::AdminHooks{.port = [self] { return self->m_port; },
-                                               .started = std::chrono::steady_clock::now(),
-                                               .server_stats = [self] { return self->m_server->stats(); },
-                                               .reload = [self]() -> std::expected<nlohmann::json, std::string> {
-                                                   auto r = self->reload();
-                                                   if (!r) {
-                                                       return std::unexpected(r.error());
-                                                   }
-                                                   return nlohmann::json{{"ok", true},
-                                                                         {"applied", r->applied},
-                                                                         {"needs_restart", r->needs_restart},
-                                                                         {"warnings", r->warnings}};
-                                               },
-                                               .warnings = [self] { return self->warnings(); }});
+    surfaces::AdminHooks hooks{
+        .port = [self] { return self->m_port; },
+        .started = std::chrono::steady_clock::now(),
+        .server_stats = [self] { return self->m_server->stats(); },
+        .reload = [self]() -> std::expected<nlohmann::json, std::string> {
+            auto r = self->reload();
+            if (!r) {
+                return std::unexpected(r.error());
+            }
+            return nlohmann::json{
+                {"ok", true}, {"applied", r->applied}, {"needs_restart", r->needs_restart}, {"warnings", r->warnings}};
+        },
+        .warnings = [self] { return self->warnings(); }};
+    if (g->m_pg) {
+        // Reports count every instance's rows: this instance's tail is pushed first (at
+        // most 2 s; on the blocking pool, like every admin handler).
+        hooks.shared_cost = [self](const ledger::CostQuery& q) {
+            self->m_pg->sync(std::chrono::milliseconds(2000));
+            return self->m_pg->cost(q);
+        };
+    }
+    g->m_admin = std::make_unique<surfaces::AdminApi>(*g->m_dispatcher, std::move(hooks));
     g->m_admin->install(routes);
     if (g->m_env("AIGW_TEST_HOOKS").value_or("") == "1") {
         // For the hostile-client tests: a handler that throws, to prove the guard around every handler.
@@ -379,6 +401,9 @@ void Gateway::shutdown()
     }
     if (m_ledger) {
         m_ledger->close();
+    }
+    if (m_pg) {
+        m_pg->stop(std::chrono::milliseconds(2000));  // one last bounded push of the tail
     }
     if (m_traces) {
         m_traces->shutdown(std::chrono::milliseconds(2000));

@@ -3,6 +3,7 @@
 // router, transports), the dispatcher over them, the surfaces' routes and the HTTP
 // server, and tears them down in order. Nothing on the request path lives here.
 
+#include "daemon/cluster/pg_ledger.hpp"
 #include "daemon/http/server.hpp"
 #include "daemon/pipeline/dispatcher.hpp"
 #include "daemon/surfaces/admin/admin_api.hpp"
@@ -68,6 +69,8 @@ private:
     std::unique_ptr<upstream::Transport> m_http;
     std::unique_ptr<upstream::Transport> m_mock;
     std::unique_ptr<ledger::Ledger> m_ledger;
+    /// [cluster] postgres_url: copies the ledger's rows to the team's PostgreSQL.
+    std::unique_ptr<cluster::PgLedger> m_pg;
     std::unique_ptr<ledger::ResponseStore> m_responses;  ///< stored /v1/responses answers
     limits::SystemClock m_clock;
     std::unique_ptr<limits::KeyStore> m_keys;

@@ -283,7 +283,12 @@ void FakeUpstream::add_fault(const nlohmann::json& fault)
 
 Daemon::Daemon(const FakeUpstream* upstream, DaemonOptions opts)
 {
-    m_dir = make_temp_dir("daemon");
+    if (opts.data_dir.empty()) {
+        m_dir = make_temp_dir("daemon");
+    } else {
+        m_dir = opts.data_dir;
+        std::filesystem::remove(m_dir / "aigwd.json");
+    }
     m_env = {{"AIGW_API_KEY", "test-gateway-key"},
              {"XDG_CONFIG_HOME", (m_dir / "xdg-config").string()},
              {"XDG_DATA_HOME", (m_dir / "xdg-data").string()},

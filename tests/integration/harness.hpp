@@ -65,6 +65,9 @@ private:
 struct DaemonOptions {
     std::map<std::string, std::string> env;  ///< extra environment
     std::string config_toml;                 ///< written to <dir>/config.toml when set
+    /// Set: start on this data dir (a stopped or killed daemon's, to restart it) instead of
+    /// a new one; its stale state file is removed first.
+    std::filesystem::path data_dir;
 };
 
 /// aigwd on a free port with its own data dir, pointed at `upstream` for every provider.

@@ -180,35 +180,61 @@ void AdminApi::install_admin_routes()
             q.group_by = req.query_param("by").value_or("");
         }
         m_ledger->flush();  // a report right after a request includes it
-        auto groups = m_ledger->cost(q);
-        if (!groups) {
-            fail(res, wire::bad_request(groups.error(), "by"));
-            return;
-        }
+        std::vector<ledger::CostGroup> groups;
         ledger::CostGroup total;
         total.key = "total";
-        double latency_sum = 0;
-        ledger::LatencyCounts latencies{};
+        if (m_hooks.shared_cost) {
+            // The team's ledger: every instance's rows, from PostgreSQL.
+            if (!cluster::known_group_by(q.group_by)) {
+                fail(res, wire::bad_request("unknown group_by '" + q.group_by +
+                                                "'; use one of: model, provider, key, day, variant, tag, surface, "
+                                                "session",
+                                            "by"));
+                return;
+            }
+            auto report = m_hooks.shared_cost(q);
+            if (!report) {
+                wire::Failure down;
+                down.kind = wire::FailureKind::upstream;
+                down.status = 503;
+                down.message = report.error();
+                fail(res, down);
+                return;
+            }
+            groups = std::move(report->groups);
+            total = std::move(report->total);
+        } else {
+            auto local = m_ledger->cost(q);
+            if (!local) {
+                fail(res, wire::bad_request(local.error(), "by"));
+                return;
+            }
+            groups = std::move(*local);
+            double latency_sum = 0;
+            ledger::LatencyCounts latencies{};
+            for (const auto& g : groups) {
+                total.requests += g.requests;
+                total.errors += g.errors;
+                total.input_tokens += g.input_tokens;
+                total.cached_tokens += g.cached_tokens;
+                total.output_tokens += g.output_tokens;
+                total.cost_usd += g.cost_usd;
+                total.saved_usd += g.saved_usd;
+                total.cache_hits += g.cache_hits;
+                latency_sum += g.avg_latency_ms * static_cast<double>(g.requests);
+                ledger::add_encoded(latencies, g.latency_hist);
+            }
+            total.avg_latency_ms = total.requests > 0 ? latency_sum / static_cast<double>(total.requests) : 0;
+            total.p95_latency_ms = ledger::percentile_ms(latencies, 95);
+        }
         nlohmann::json arr = nlohmann::json::array();
-        for (const auto& g : *groups) {
-            total.requests += g.requests;
-            total.errors += g.errors;
-            total.input_tokens += g.input_tokens;
-            total.cached_tokens += g.cached_tokens;
-            total.output_tokens += g.output_tokens;
-            total.cost_usd += g.cost_usd;
-            total.saved_usd += g.saved_usd;
-            total.cache_hits += g.cache_hits;
-            latency_sum += g.avg_latency_ms * static_cast<double>(g.requests);
-            ledger::add_encoded(latencies, g.latency_hist);
+        for (const auto& g : groups) {
             arr.push_back(group_json(g));
             if (q.group_by == "key") {  // limits: a virtual key's name next to its id
                 auto k = m_keys->by_id(g.key);
                 arr.back()["name"] = k ? k->name : (g.key == "default" ? "gateway key" : "");
             }
         }
-        total.avg_latency_ms = total.requests > 0 ? latency_sum / static_cast<double>(total.requests) : 0;
-        total.p95_latency_ms = ledger::percentile_ms(latencies, 95);
         res.set_content(nlohmann::json({{"groups", std::move(arr)}, {"total", group_json(total)}})
                             .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
                         "application/json");

@@ -4,6 +4,7 @@
 // Prometheus (the gateway key or the metrics token). Its handlers read
 // and write SQLite, so each runs on the blocking pool, never on an event loop.
 
+#include "daemon/cluster/pg_ledger.hpp"
 #include "daemon/http/server.hpp"
 #include "daemon/ledger/response_store.hpp"
 #include "daemon/pipeline/dispatcher.hpp"
@@ -22,6 +23,9 @@ struct AdminHooks {
     std::function<std::expected<nlohmann::json, std::string>()> reload;
     /// What start-up or the last reload warned about.
     std::function<std::vector<std::string>()> warnings;
+    /// Set when [cluster] postgres_url is: the cost report over every instance's rows,
+    /// from PostgreSQL (blocking; called on the blocking pool). Unset: the local ledger.
+    std::function<std::expected<cluster::PgCostReport, std::string>(const ledger::CostQuery&)> shared_cost;
 };
 
 class AdminApi {
