@@ -610,6 +610,8 @@ asio::awaitable<void> Connection<Stream>::run()
 template <class Stream>
 asio::awaitable<bool> Connection<Stream>::handshake()
 {
+    // Idle until the handshake is done: stop() closes a connection that sent no request yet.
+    m_phase = Phase::idle;
     set_deadline(m_server.opts.handshake_timeout);
     auto [wait_ec] = co_await sock().async_wait(tcp::socket::wait_read, k_use);
     if (wait_ec) {
@@ -629,6 +631,7 @@ asio::awaitable<bool> Connection<Stream>::handshake()
     }
     auto [ec] = co_await m_stream.async_handshake(asio::ssl::stream_base::server, k_use);
     clear_deadline();
+    m_phase = Phase::busy;
     if (ec) {
         // A scanner, a client that does not trust the certificate, or garbage: no log line
         // per attempt (that would let anyone fill the log), a counter instead.
@@ -1426,8 +1429,15 @@ std::expected<asio::ssl::context, std::string> make_tls_context(const std::files
                                " (tls_cert must be a PEM file: the certificate, then its chain)");
     }
     if (ctx.use_private_key_file(key.string(), asio::ssl::context::pem, ec); ec) {
-        const std::string why = openssl_error();
-        return std::unexpected("cannot load the TLS key " + key.string() + ": " + (why.empty() ? ec.message() : why) +
+        std::string why = openssl_error();  // asio usually took it already: then ec says it
+        if (why.empty()) {
+            why = ec.message();
+        }
+        if (why.find("key values mismatch") != std::string::npos) {
+            return std::unexpected("the TLS key " + key.string() + " does not belong to the certificate " +
+                                   cert.string());
+        }
+        return std::unexpected("cannot load the TLS key " + key.string() + ": " + why +
                                " (tls_key must be an unencrypted PEM private key)");
     }
     if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {

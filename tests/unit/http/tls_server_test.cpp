@@ -244,7 +244,7 @@ TEST_CASE("make_tls_context refuses a key every user can read, a missing file an
 
     auto mismatch = make_tls_context(a.cert, b.key);
     REQUIRE_FALSE(mismatch);
-    CHECK(mismatch.error().find("does not belong") != std::string::npos);
+    CHECK_MESSAGE(mismatch.error().find("does not belong") != std::string::npos, mismatch.error());
     fs::remove_all(a.dir);
     fs::remove_all(b.dir);
 }
