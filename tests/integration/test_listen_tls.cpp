@@ -198,7 +198,7 @@ TEST_CASE("a garbage handshake and a client that distrusts the certificate only 
     const auto c = make_certificate();
     Daemon d(nullptr, DaemonOptions{.config_toml = tls_config(c)});
     // A TLS record header (handshake, TLS 1.0) followed by junk.
-    std::string junk = "\x16\x03\x01\x00\x40";
+    std::string junk("\x16\x03\x01\x00\x40", 5);
     for (int i = 0; i < 64; ++i) {
         junk += static_cast<char>((i * 37 + 11) & 0xff);
     }
