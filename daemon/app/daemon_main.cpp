@@ -22,7 +22,9 @@ constexpr const char* k_usage =
     "Runs the aigw gateway in the foreground. Clients authenticate with the gateway key\n"
     "(AIGW_API_KEY, or gateway.key in the data dir, created on first start).\n"
     "  --port PORT      listen port (default 4141; 0 picks a free one)\n"
-    "  --host HOST      listen address (default 127.0.0.1)\n"
+    "  --host HOST      listen address (default 127.0.0.1); beyond loopback, [server] needs\n"
+    "                   tls_cert, tls_key and require_virtual_keys = true\n"
+    "  (--port and --host override [server] listen, or host and port, of the config file)\n"
     "  --data-dir DIR   ledger, keys and state (default $XDG_DATA_HOME/aigw)\n"
     "  --config FILE    config file (default $XDG_CONFIG_HOME/aigw/config.toml)\n"
     "  --version        print the version and exit\n";
@@ -117,9 +119,10 @@ int daemon_main(int argc, char** argv)
     if (!host.empty()) {
         cfg->host = host;
     }
-    if (cfg->host != "127.0.0.1" && cfg->host != "localhost" && cfg->host != "::1") {
-        std::cerr << "aigwd: warning: listening on " << cfg->host
-                  << ", not loopback: anyone who can reach it and knows the gateway key can spend your provider keys\n";
+    // Beyond loopback only with TLS and virtual keys; --host counts like [server] listen.
+    if (auto refusal = config::listen_refusal(*cfg)) {
+        std::cerr << "aigwd: " << *refusal << "\n";
+        return 1;
     }
 
     // Signals are handled by one thread with sigwait; every other thread blocks them.
@@ -143,19 +146,20 @@ int daemon_main(int argc, char** argv)
     }
     const auto& conf = (*gw)->config();
     const auto state_path = config::state_file(conf.data_dir);
-    nlohmann::json state = {{"pid", ::getpid()},
-                            {"host", conf.host},
-                            {"port", *bound},
-                            {"version", AIGW_VERSION},
-                            {"started_ms", unix_ms()}};
+    nlohmann::json state = {{"pid", ::getpid()},       {"host", conf.host},
+                            {"port", *bound},          {"tls", !conf.tls_cert.empty()},
+                            {"version", AIGW_VERSION}, {"started_ms", unix_ms()}};
     try {
         config::write_private_file(state_path, state.dump() + "\n");
     } catch (const std::exception& e) {
         std::cerr << "aigwd: cannot write the state file " << state_path << ": " << e.what() << "\n";
         return 1;
     }
-    const std::string listening = std::string("aigwd ") + AIGW_VERSION + " listening on http://" + conf.host + ":" +
-                                  std::to_string(*bound) + " (data dir " + conf.data_dir.string() + ")";
+    const bool v6 = conf.host.find(':') != std::string::npos;
+    const std::string listening =
+        std::string("aigwd ") + AIGW_VERSION + " listening on " + (conf.tls_cert.empty() ? "http://" : "https://") +
+        (v6 ? "[" : "") + conf.host + (v6 ? "]" : "") + ":" + std::to_string(*bound) + " (data dir " +
+        conf.data_dir.string() + ")" + (conf.require_virtual_keys ? "; model endpoints need virtual keys" : "");
     if (log.format() == config::LogFormat::json) {
         log.log("info", listening,
                 {{"version", AIGW_VERSION}, {"host", conf.host}, {"port", *bound}, {"pid", ::getpid()}});

@@ -8,6 +8,7 @@
 #include "daemon/upstream/http_client.hpp"
 #include "daemon/upstream/mock_transport.hpp"
 
+#include <openssl/crypto.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -75,6 +76,28 @@ asio::awaitable<void> unknown_route(pipeline::Dispatcher& d, http::Request& req,
         res.set_header("x-request-id", req.access->request_id);
     }
     co_await out.send(std::move(res));
+}
+
+/// [server] require_virtual_keys: the model endpoints refuse the gateway key (403 in the
+/// surface's shape); any other key goes on to the handler, which checks it as always.
+asio::awaitable<void> refuse_gateway_key(const http::Handler& inner, const std::string& gateway_key, http::Request& req,
+                                         http::Responder& out)
+{
+    const std::string presented = pipeline::presented_key(req);
+    if (presented.size() == gateway_key.size() && !presented.empty() &&
+        CRYPTO_memcmp(presented.data(), gateway_key.data(), presented.size()) == 0) {
+        wire::Failure f;
+        f.kind = wire::FailureKind::auth;
+        f.status = 403;
+        f.code = "permission_denied";
+        f.message =
+            "This gateway requires virtual keys ([server] require_virtual_keys = true): the gateway key "
+            "only opens the admin API under /aigw/v1. Ask the admin for a key ('aigw keys create --name "
+            "NAME') and send it instead.";
+        co_await out.send(pipeline::failure_response(f, shape_of(req.path)));
+        co_return;
+    }
+    co_await inner(req, out);
 }
 
 /// GET / and HEAD /: what answers here, for a person or a health probe that tries the root.
@@ -205,6 +228,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
 
     pipeline::Services s;
     s.live = g->m_live.get();
+    const std::string gateway_key = *key;
     s.gateway_key = std::move(*key);
     s.router = g->m_router.get();
     s.http = g->m_http.get();
@@ -218,6 +242,20 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
 
     Gateway* self = g.get();
     http::Routes routes;
+    // The model endpoints first, so require_virtual_keys can guard exactly them.
+    surfaces::install_openai_routes(routes, *g->m_dispatcher);
+    surfaces::install_responses_routes(routes, *g->m_dispatcher, *g->m_responses);
+    surfaces::install_completions_routes(routes, *g->m_dispatcher);
+    surfaces::install_anthropic_routes(routes, *g->m_dispatcher);
+    surfaces::install_gemini_routes(routes, *g->m_dispatcher);
+    if (first.require_virtual_keys) {
+        // Fixed at start-up like the listening address: a reload cannot open a team gateway.
+        routes.wrap_all([gateway_key](http::Handler inner) -> http::Handler {
+            return [inner = std::move(inner), gateway_key](http::Request& req, http::Responder& out) {
+                return refuse_gateway_key(inner, gateway_key, req, out);
+            };
+        });
+    }
     routes.add("GET", "/health", [](http::Request&, http::Responder& out) -> asio::awaitable<void> {
         http::Response res;
         res.set_content(nlohmann::json({{"status", "ok"}, {"version", AIGW_VERSION}, {"pid", ::getpid()}}).dump());
@@ -238,11 +276,6 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     });
     routes.add("GET", "/", hello);
     routes.add("HEAD", "/", hello);
-    surfaces::install_openai_routes(routes, *g->m_dispatcher);
-    surfaces::install_responses_routes(routes, *g->m_dispatcher, *g->m_responses);
-    surfaces::install_completions_routes(routes, *g->m_dispatcher);
-    surfaces::install_anthropic_routes(routes, *g->m_dispatcher);
-    surfaces::install_gemini_routes(routes, *g->m_dispatcher);
     surfaces::AdminHooks hooks{
         .port = [self] { return self->m_port; },
         .started = std::chrono::steady_clock::now(),
@@ -282,6 +315,8 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     opts.header_timeout = std::chrono::milliseconds(first.header_timeout_ms);
     opts.body_timeout = std::chrono::milliseconds(first.body_timeout_ms);
     opts.allowed_hosts = first.allowed_hosts;
+    opts.tls_cert = first.tls_cert;
+    opts.tls_key = first.tls_key;
     // One access line per finished request, refused ones included ([log] requests).
     opts.access_log = [](const http::AccessEntry& e) { daemon_log().access(e); };
     opts.access_log_on = [] { return daemon_log().requests(); };

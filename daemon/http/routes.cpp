@@ -44,6 +44,16 @@ void Routes::add(std::string method, std::string pattern, Handler h)
     m_exact.insert_or_assign(std::pair(std::move(method), std::move(pattern)), std::move(h));
 }
 
+void Routes::wrap_all(const std::function<Handler(Handler)>& wrap)
+{
+    for (auto& [key, h] : m_exact) {
+        h = wrap(std::move(h));
+    }
+    for (auto& route : m_prefix) {
+        std::get<2>(route) = wrap(std::move(std::get<2>(route)));
+    }
+}
+
 const Handler* Routes::find(std::string_view method, std::string_view path, bool* path_exists) const
 {
     if (auto it = m_exact.find(RouteKey{method, path}); it != m_exact.end()) {

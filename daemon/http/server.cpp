@@ -11,6 +11,9 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/buffers_suffix.hpp>
@@ -22,14 +25,19 @@
 #include <boost/beast/http/status.hpp>
 #include <nlohmann/json.hpp>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <cstring>
 #include <iostream>
 #include <thread>
+#include <type_traits>
 
 namespace aigw::daemon::http {
 
@@ -133,19 +141,33 @@ private:
     Request& m_req;
 };
 
-class Connection;
+/// What a Loop needs of its connections, whatever their stream (plain TCP or TLS). Called
+/// only when the server stops: the I/O path makes no virtual call.
+class ConnectionBase {
+public:
+    /// stop(): an idle connection closes at once, the others after their current request.
+    virtual void on_server_stop() = 0;
+    /// The grace period is over: cancel whatever the coroutine awaits and close the socket.
+    virtual void force_close() = 0;
+
+    ConnectionBase* m_prev = nullptr;
+    ConnectionBase* m_next = nullptr;
+
+protected:
+    ~ConnectionBase() = default;
+};
 
 /// One event loop: an io_context run by one thread, and the connections it owns.
 struct Loop {
     asio::io_context ctx{1};
     std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work{ctx.get_executor()};
     asio::steady_timer grace{ctx};
-    Connection* head = nullptr;
+    ConnectionBase* head = nullptr;
     std::size_t count = 0;
     bool stopping = false;
 
-    void link(Connection* c);
-    void unlink(Connection* c);
+    void link(ConnectionBase* c);
+    void unlink(ConnectionBase* c);
     void begin_stop(std::chrono::milliseconds grace_period);
 };
 
@@ -158,7 +180,10 @@ struct Core {
     HostPolicy hosts;
     std::vector<std::unique_ptr<Loop>> loops;  // before the acceptor: destroyed after it
     std::optional<tcp::acceptor> acceptor;
+    /// Loaded by bind() when opts.tls_cert is set: then every connection speaks TLS.
+    std::optional<asio::ssl::context> tls;
     std::atomic<std::size_t> open{0};
+    std::atomic<std::uint64_t> tls_failures{0};
     std::atomic<std::size_t> active{0};
     std::atomic<std::uint64_t> refused{0};
     std::atomic<bool> stop_requested{false};
@@ -173,6 +198,8 @@ struct Core {
     {}
 
     asio::awaitable<void> accept_loop();
+    template <class C>
+    void spawn_connection(std::shared_ptr<C> conn);
 };
 
 }  // namespace
@@ -183,20 +210,29 @@ struct Server::Impl : Core {
 
 namespace {
 
+using TlsStream = asio::ssl::stream<tcp::socket>;
+
 /// One client connection: its coroutine reads a request, runs the handler, answers, loops.
-/// It is also the Responder of the request being handled.
-class Connection final : public Responder, public std::enable_shared_from_this<Connection> {
+/// It is also the Responder of the request being handled. `Stream` is tcp::socket or
+/// TlsStream; the TLS-only steps are `if constexpr`, so plain connections run the same code
+/// as before TLS existed.
+template <class Stream>
+class Connection final : public ConnectionBase,
+                         public Responder,
+                         public std::enable_shared_from_this<Connection<Stream>> {
 public:
-    Connection(Core& server, Loop& loop, tcp::socket socket, bool refusing)
+    static constexpr bool k_tls = !std::is_same_v<Stream, tcp::socket>;
+
+    Connection(Core& server, Loop& loop, Stream stream, bool refusing)
         : m_server(server),
           m_loop(loop),
-          m_socket(std::move(socket)),
+          m_stream(std::move(stream)),
           m_timer(m_loop.ctx),
           m_watch_done(m_loop.ctx),
           m_refusing(refusing)
     {
         error_code ec;
-        const auto ep = m_socket.remote_endpoint(ec);
+        const auto ep = sock().remote_endpoint(ec);
         if (!ec) {
             m_peer = ep.address().is_v6() ? "[" + ep.address().to_string() + "]" : ep.address().to_string();
             m_peer += ':';
@@ -205,28 +241,24 @@ public:
     }
 
     asio::cancellation_slot cancel_slot() { return m_cancel.slot(); }
+    asio::io_context& loop_context() { return m_loop.ctx; }
 
     static asio::awaitable<void> serve(std::shared_ptr<Connection> self) { co_await self->run(); }
 
-    /// stop(): an idle connection closes at once, the others after their current request.
-    void on_server_stop()
+    void on_server_stop() override
     {
         if (m_phase == Phase::idle || m_refusing) {
             error_code ec;
-            m_socket.cancel(ec);
+            sock().cancel(ec);
         }
     }
 
-    /// The grace period is over: cancel whatever the coroutine awaits and close the socket.
-    void force_close()
+    void force_close() override
     {
         m_cancel.emit(asio::cancellation_type::terminal);
         error_code ec;
-        m_socket.close(ec);
+        sock().close(ec);
     }
-
-    Connection* m_prev = nullptr;
-    Connection* m_next = nullptr;
 
     // Responder
     asio::awaitable<void> send(Response res) override;
@@ -241,7 +273,23 @@ private:
     enum class Phase { idle, busy };
     enum class Framing { length, chunked, close };
 
+    /// The TCP socket under the stream.
+    tcp::socket& sock()
+    {
+        if constexpr (k_tls) {
+            return m_stream.next_layer();
+        } else {
+            return m_stream;
+        }
+    }
+
     asio::awaitable<void> run();
+    /// TLS: the handshake within handshake_timeout; false (counted in tls_failures) when it
+    /// failed or the client sent plain HTTP, which gets a plain 400 saying to use https://.
+    asio::awaitable<bool> handshake();
+    asio::awaitable<void> refuse_plain_http();
+    /// TLS: sends close_notify (and waits at most k_linger_timeout for the client's), once.
+    asio::awaitable<void> close_tls();
     asio::awaitable<bool> serve_one();
     asio::awaitable<void> refuse();
     asio::awaitable<void> answer_read_error(Request& req, const error_code& ec, bool in_body);
@@ -273,7 +321,8 @@ private:
 
     Core& m_server;
     Loop& m_loop;
-    tcp::socket m_socket;
+    Stream m_stream;
+    bool m_tls_up = false;  ///< the handshake succeeded and no close_notify was sent yet
     beast::flat_buffer m_buffer;
     std::string m_peer;
     std::string m_head;  ///< the serialised response head, reused
@@ -315,7 +364,7 @@ private:
     bool m_logging = false;  ///< this exchange gathers an access entry (set by begin_exchange)
 };
 
-void Loop::link(Connection* c)
+void Loop::link(ConnectionBase* c)
 {
     c->m_next = head;
     if (head != nullptr) {
@@ -325,7 +374,7 @@ void Loop::link(Connection* c)
     ++count;
 }
 
-void Loop::unlink(Connection* c)
+void Loop::unlink(ConnectionBase* c)
 {
     if (c->m_prev != nullptr) {
         c->m_prev->m_next = c->m_next;
@@ -346,8 +395,8 @@ void Loop::begin_stop(std::chrono::milliseconds grace_period)
 {
     stopping = true;
     work.reset();
-    for (Connection* c = head; c != nullptr;) {
-        Connection* next = c->m_next;
+    for (ConnectionBase* c = head; c != nullptr;) {
+        ConnectionBase* next = c->m_next;
         c->on_server_stop();
         c = next;
     }
@@ -359,8 +408,8 @@ void Loop::begin_stop(std::chrono::milliseconds grace_period)
         if (ec) {
             return;
         }
-        for (Connection* c = head; c != nullptr;) {
-            Connection* next = c->m_next;
+        for (ConnectionBase* c = head; c != nullptr;) {
+            ConnectionBase* next = c->m_next;
             c->force_close();
             c = next;
         }
@@ -369,7 +418,8 @@ void Loop::begin_stop(std::chrono::milliseconds grace_period)
 
 // --- deadline ---------------------------------------------------------------------------
 
-void Connection::set_deadline(std::chrono::milliseconds d)
+template <class Stream>
+void Connection<Stream>::set_deadline(std::chrono::milliseconds d)
 {
     m_timed_out = false;
     m_deadline = Clock::now() + d;
@@ -378,14 +428,16 @@ void Connection::set_deadline(std::chrono::milliseconds d)
     }
 }
 
-void Connection::arm(Clock::time_point t)
+template <class Stream>
+void Connection<Stream>::arm(Clock::time_point t)
 {
     m_armed_at = t;
     m_timer.expires_at(t);
-    m_timer.async_wait([self = shared_from_this()](const error_code& ec) { self->on_timer(ec); });
+    m_timer.async_wait([self = this->shared_from_this()](const error_code& ec) { self->on_timer(ec); });
 }
 
-void Connection::on_timer(const error_code& ec)
+template <class Stream>
+void Connection<Stream>::on_timer(const error_code& ec)
 {
     if (ec || m_closed) {
         return;  // replaced by an earlier deadline, or the connection ended
@@ -399,7 +451,7 @@ void Connection::on_timer(const error_code& ec)
         m_deadline = Clock::time_point::max();
         m_timed_out = true;
         error_code ignored;
-        m_socket.cancel(ignored);
+        sock().cancel(ignored);
     } else if (m_deadline != Clock::time_point::max()) {
         arm(m_deadline);
     }
@@ -407,28 +459,31 @@ void Connection::on_timer(const error_code& ec)
 
 // --- client-gone watcher -----------------------------------------------------------------
 
-void Connection::start_watch()
+template <class Stream>
+void Connection<Stream>::start_watch()
 {
     m_watch_stopping = false;
     m_watching = true;
     watch_read();
 }
 
-void Connection::watch_read()
+template <class Stream>
+void Connection<Stream>::watch_read()
 {
     if (m_buffer.size() >= k_max_read_ahead) {
         m_watching = false;
         m_watch_done.cancel();
         return;
     }
-    m_socket.async_read_some(
+    m_stream.async_read_some(
         m_buffer.prepare(k_watch_read_bytes),
         asio::bind_cancellation_slot(
             m_watch_cancel.slot(),
-            [self = shared_from_this()](const error_code& ec, std::size_t n) { self->on_watch_read(ec, n); }));
+            [self = this->shared_from_this()](const error_code& ec, std::size_t n) { self->on_watch_read(ec, n); }));
 }
 
-void Connection::on_watch_read(const error_code& ec, std::size_t n)
+template <class Stream>
+void Connection<Stream>::on_watch_read(const error_code& ec, std::size_t n)
 {
     m_buffer.commit(n);  // a pipelined next request: kept for the next parse
     if (!ec && !m_watch_stopping && !m_closed) {
@@ -445,7 +500,8 @@ void Connection::on_watch_read(const error_code& ec, std::size_t n)
     m_watch_done.cancel();
 }
 
-asio::awaitable<void> Connection::stop_watch()
+template <class Stream>
+asio::awaitable<void> Connection<Stream>::stop_watch()
 {
     if (!m_watching) {
         co_return;
@@ -458,13 +514,14 @@ asio::awaitable<void> Connection::stop_watch()
     }
 }
 
-void Connection::notify_gone()
+template <class Stream>
+void Connection<Stream>::notify_gone()
 {
     if (!m_in_handler || m_stream_ended || !m_on_gone) {
         return;
     }
     // Posted, so it never runs inside a Responder call; skipped when the handler is over.
-    asio::post(m_loop.ctx, [self = shared_from_this(), exchange = m_exchange] {
+    asio::post(m_loop.ctx, [self = this->shared_from_this(), exchange = m_exchange] {
         if (self->m_exchange != exchange || !self->m_in_handler || self->m_stream_ended || !self->m_on_gone) {
             return;
         }
@@ -480,7 +537,8 @@ void Connection::notify_gone()
     });
 }
 
-void Connection::on_client_gone(std::function<void()> fn)
+template <class Stream>
+void Connection<Stream>::on_client_gone(std::function<void()> fn)
 {
     m_on_gone = std::move(fn);
     if (m_client_gone) {
@@ -490,11 +548,18 @@ void Connection::on_client_gone(std::function<void()> fn)
 
 // --- the connection's coroutine ----------------------------------------------------------
 
-asio::awaitable<void> Connection::run()
+template <class Stream>
+asio::awaitable<void> Connection<Stream>::run()
 {
     m_loop.link(this);
     try {
-        if (m_refusing) {
+        bool ready = true;
+        if constexpr (k_tls) {
+            ready = co_await handshake();
+        }
+        if (!ready) {
+            // a failed handshake, or plain HTTP on the TLS port (answered): nothing to serve
+        } else if (m_refusing) {
             co_await refuse();
         } else {
             bool first = true;
@@ -506,10 +571,21 @@ asio::awaitable<void> Connection::run()
                     if (m_buffer.capacity() > k_idle_buffer_capacity) {
                         m_buffer.shrink_to_fit();
                     }
-                    // Waiting for the next request costs no buffer and no polling.
                     m_phase = Phase::idle;
                     set_deadline(first ? m_server.opts.header_timeout : m_server.opts.keep_alive_timeout);
-                    auto [ec] = co_await m_socket.async_wait(tcp::socket::wait_read, k_use);
+                    error_code ec;
+                    if constexpr (k_tls) {
+                        // OpenSSL may already hold the next request's bytes, which the socket
+                        // no longer shows: wait by reading (an idle TLS connection keeps a
+                        // small buffer).
+                        auto [read_ec, n] =
+                            co_await m_stream.async_read_some(m_buffer.prepare(k_watch_read_bytes), k_use);
+                        m_buffer.commit(n);
+                        ec = n > 0 ? error_code() : read_ec;
+                    } else {
+                        // Waiting for the next request costs no buffer and no polling.
+                        std::tie(ec) = co_await sock().async_wait(tcp::socket::wait_read, k_use);
+                    }
                     clear_deadline();
                     m_phase = Phase::busy;
                     if (ec) {
@@ -522,28 +598,110 @@ asio::awaitable<void> Connection::run()
                 }
             }
         }
+        if constexpr (k_tls) {
+            co_await close_tls();
+        }
     } catch (...) {
         // Cancelled at the end of the grace period (or an I/O object failed): just close.
     }
     finish();
 }
 
-void Connection::finish()
+template <class Stream>
+asio::awaitable<bool> Connection<Stream>::handshake()
+{
+    // Idle until the handshake is done: stop() closes a connection that sent no request yet.
+    m_phase = Phase::idle;
+    set_deadline(m_server.opts.handshake_timeout);
+    auto [wait_ec] = co_await sock().async_wait(tcp::socket::wait_read, k_use);
+    if (wait_ec) {
+        clear_deadline();
+        co_return false;
+    }
+    // A TLS client starts with a handshake record (0x16); a request line starts with a
+    // letter. Peeking costs one syscall per connection and tells a person what is wrong.
+    std::array<char, 1> first{};
+    error_code peek_ec;
+    const std::size_t peeked = sock().receive(asio::buffer(first), tcp::socket::message_peek, peek_ec);
+    if (!peek_ec && peeked == 1 && first[0] >= 'A' && first[0] <= 'Z') {
+        clear_deadline();
+        ++m_server.tls_failures;
+        co_await refuse_plain_http();
+        co_return false;
+    }
+    auto [ec] = co_await m_stream.async_handshake(asio::ssl::stream_base::server, k_use);
+    clear_deadline();
+    m_phase = Phase::busy;
+    if (ec) {
+        // A scanner, a client that does not trust the certificate, or garbage: no log line
+        // per attempt (that would let anyone fill the log), a counter instead.
+        ++m_server.tls_failures;
+        co_return false;
+    }
+    m_tls_up = true;
+    co_return true;
+}
+
+template <class Stream>
+asio::awaitable<void> Connection<Stream>::refuse_plain_http()
+{
+    const std::string body =
+        wire::to_openai_error(wire::bad_request("this aigwd port speaks HTTPS only ([server] tls_cert is set): "
+                                                "connect with https:// instead of http://"))
+            .dump();
+    const std::string res =
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+        "\r\nConnection: close\r\n\r\n" + body;
+    set_deadline(m_server.opts.write_timeout);
+    auto [ec, n] = co_await asio::async_write(sock(), asio::buffer(res), k_use);
+    clear_deadline();
+    if (ec) {
+        co_return;
+    }
+    // Read what the client sent (and drop it) before closing, so the close does not reset
+    // the connection before the client read the answer.
+    sock().shutdown(tcp::socket::shutdown_send, ec);
+    set_deadline(k_linger_timeout);
+    std::size_t drained = 0;
+    std::array<char, 4096> sink{};
+    while (!ec && drained < k_linger_max_bytes) {
+        auto [read_ec, got] = co_await sock().async_read_some(asio::buffer(sink), k_use);
+        ec = read_ec;
+        drained += got;
+    }
+    clear_deadline();
+}
+
+template <class Stream>
+asio::awaitable<void> Connection<Stream>::close_tls()
+{
+    if (!m_tls_up || m_write_failed || !sock().is_open()) {
+        co_return;
+    }
+    m_tls_up = false;
+    set_deadline(k_linger_timeout);
+    co_await m_stream.async_shutdown(k_use);  // an error only means the client left first
+    clear_deadline();
+}
+
+template <class Stream>
+void Connection<Stream>::finish()
 {
     m_closed = true;
     m_on_gone = nullptr;
     error_code ec;
     m_timer.cancel();
     m_watch_done.cancel();
-    m_socket.shutdown(tcp::socket::shutdown_both, ec);
-    m_socket.close(ec);
+    sock().shutdown(tcp::socket::shutdown_both, ec);
+    sock().close(ec);
     m_loop.unlink(this);
     if (!m_refusing) {
         --m_server.open;
     }
 }
 
-void Connection::begin_exchange(const Request& req, bool keep_alive)
+template <class Stream>
+void Connection<Stream>::begin_exchange(const Request& req, bool keep_alive)
 {
     ++m_exchange;
     m_version = req.version;
@@ -587,7 +745,8 @@ void error_of(std::string_view body, std::string& type, std::string& message)
     }
 }
 
-void Connection::log_exchange(const Request& req)
+template <class Stream>
+void Connection<Stream>::log_exchange(const Request& req)
 {
     if (!m_logging) {
         return;
@@ -607,7 +766,8 @@ void Connection::log_exchange(const Request& req)
     }
 }
 
-asio::awaitable<bool> Connection::serve_one()
+template <class Stream>
+asio::awaitable<bool> Connection<Stream>::serve_one()
 {
     const auto& opts = m_server.opts;
     Request req;
@@ -617,7 +777,7 @@ asio::awaitable<bool> Connection::serve_one()
     parser.body_limit(opts.max_body_bytes);
 
     set_deadline(opts.header_timeout);
-    auto [ec, n] = co_await bhttp::async_read_header(m_socket, m_buffer, parser, k_use);
+    auto [ec, n] = co_await bhttp::async_read_header(m_stream, m_buffer, parser, k_use);
     clear_deadline();
     if (ec) {
         co_await answer_read_error(req, ec, false);
@@ -665,7 +825,7 @@ asio::awaitable<bool> Connection::serve_one()
             }
         }
         set_deadline(opts.body_timeout);
-        auto [body_ec, body_n] = co_await bhttp::async_read(m_socket, m_buffer, parser, k_use);
+        auto [body_ec, body_n] = co_await bhttp::async_read(m_stream, m_buffer, parser, k_use);
         clear_deadline();
         if (body_ec) {
             co_await answer_read_error(req, body_ec, true);
@@ -699,10 +859,11 @@ asio::awaitable<bool> Connection::serve_one()
         co_await call_handler(*handler, req);
     }
     log_exchange(req);
-    co_return m_keep_alive && !m_client_gone && !m_loop.stopping && m_socket.is_open();
+    co_return m_keep_alive && !m_client_gone && !m_loop.stopping && sock().is_open();
 }
 
-asio::awaitable<void> Connection::call_handler(const Handler& h, Request& req)
+template <class Stream>
+asio::awaitable<void> Connection<Stream>::call_handler(const Handler& h, Request& req)
 {
     ++m_server.active;
     m_in_handler = true;
@@ -740,7 +901,8 @@ asio::awaitable<void> Connection::call_handler(const Handler& h, Request& req)
     }
 }
 
-asio::awaitable<void> Connection::answer_read_error(Request& req, const error_code& ec, bool in_body)
+template <class Stream>
+asio::awaitable<void> Connection<Stream>::answer_read_error(Request& req, const error_code& ec, bool in_body)
 {
     const auto& opts = m_server.opts;
     const bool got_bytes = m_buffer.size() > 0 || !req.method.empty();
@@ -785,14 +947,15 @@ asio::awaitable<void> Connection::answer_read_error(Request& req, const error_co
     co_await linger_close();
 }
 
-asio::awaitable<void> Connection::refuse()
+template <class Stream>
+asio::awaitable<void> Connection<Stream>::refuse()
 {
     Request req;
     req.peer = m_peer;
     RequestParser parser(req);
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(m_server.opts.max_header_bytes, UINT32_MAX)));
     set_deadline(k_refusal_head_timeout);
-    auto [ec, n] = co_await bhttp::async_read_header(m_socket, m_buffer, parser, k_use);
+    auto [ec, n] = co_await bhttp::async_read_header(m_stream, m_buffer, parser, k_use);
     clear_deadline();
     if (ec && !m_timed_out && !is_http_error(ec)) {
         co_return;  // gone, or stop()
@@ -815,7 +978,8 @@ asio::awaitable<void> Connection::refuse()
     co_await linger_close();
 }
 
-asio::awaitable<void> Connection::send_error(const Request& req, const wire::Failure& f)
+template <class Stream>
+asio::awaitable<void> Connection<Stream>::send_error(const Request& req, const wire::Failure& f)
 {
     Response res;
     bool made = false;
@@ -837,10 +1001,14 @@ asio::awaitable<void> Connection::send_error(const Request& req, const wire::Fai
     co_await send(std::move(res));
 }
 
-asio::awaitable<void> Connection::linger_close()
+template <class Stream>
+asio::awaitable<void> Connection<Stream>::linger_close()
 {
+    if constexpr (k_tls) {
+        co_await close_tls();  // close_notify first; the rest is drained as raw bytes
+    }
     error_code ec;
-    m_socket.shutdown(tcp::socket::shutdown_send, ec);
+    sock().shutdown(tcp::socket::shutdown_send, ec);
     if (ec) {
         co_return;
     }
@@ -848,7 +1016,7 @@ asio::awaitable<void> Connection::linger_close()
     set_deadline(k_linger_timeout);
     std::size_t drained = 0;
     while (drained < k_linger_max_bytes) {
-        auto [read_ec, n] = co_await m_socket.async_read_some(m_buffer.prepare(8192), k_use);
+        auto [read_ec, n] = co_await sock().async_read_some(m_buffer.prepare(8192), k_use);
         if (read_ec) {
             break;
         }
@@ -859,8 +1027,9 @@ asio::awaitable<void> Connection::linger_close()
 
 // --- writing -----------------------------------------------------------------------------
 
+template <class Stream>
 template <class Buffers>
-asio::awaitable<bool> Connection::write_all(const Buffers& buffers, bool even_after_eof)
+asio::awaitable<bool> Connection<Stream>::write_all(const Buffers& buffers, bool even_after_eof)
 {
     if (m_write_failed || (m_client_gone && !even_after_eof)) {
         co_return false;
@@ -871,7 +1040,7 @@ asio::awaitable<bool> Connection::write_all(const Buffers& buffers, bool even_af
     error_code ec;
     while (beast::buffer_bytes(rest) > 0) {
         set_deadline(m_server.opts.write_timeout);
-        auto [write_ec, n] = co_await m_socket.async_write_some(rest, k_use);
+        auto [write_ec, n] = co_await m_stream.async_write_some(rest, k_use);
         if (write_ec) {
             ec = write_ec;
             break;
@@ -884,7 +1053,7 @@ asio::awaitable<bool> Connection::write_all(const Buffers& buffers, bool even_af
         m_keep_alive = false;
         if (m_timed_out) {
             error_code ignored;
-            m_socket.close(ignored);  // a client that takes nothing is cut off
+            sock().close(ignored);  // a client that takes nothing is cut off
         }
         notify_gone();
         co_return false;
@@ -892,7 +1061,8 @@ asio::awaitable<bool> Connection::write_all(const Buffers& buffers, bool even_af
     co_return true;
 }
 
-void Connection::build_head(int status, const Headers& headers, Framing framing, std::size_t length)
+template <class Stream>
+void Connection<Stream>::build_head(int status, const Headers& headers, Framing framing, std::size_t length)
 {
     if (beast::iequals(headers.get("Connection"), "close") || m_loop.stopping) {
         m_keep_alive = false;
@@ -939,7 +1109,8 @@ void Connection::build_head(int status, const Headers& headers, Framing framing,
     m_head += "\r\n";
 }
 
-asio::awaitable<void> Connection::send(Response res)
+template <class Stream>
+asio::awaitable<void> Connection<Stream>::send(Response res)
 {
     if (m_started) {
         m_keep_alive = false;  // a second answer is a handler bug; it is dropped
@@ -961,7 +1132,8 @@ asio::awaitable<void> Connection::send(Response res)
     }
 }
 
-asio::awaitable<bool> Connection::begin_stream(Response head)
+template <class Stream>
+asio::awaitable<bool> Connection<Stream>::begin_stream(Response head)
 {
     if (m_started) {
         co_return !m_client_gone;
@@ -977,7 +1149,8 @@ asio::awaitable<bool> Connection::begin_stream(Response head)
     co_return co_await write_all(asio::buffer(m_head));
 }
 
-asio::awaitable<bool> Connection::write(std::string_view bytes)
+template <class Stream>
+asio::awaitable<bool> Connection<Stream>::write(std::string_view bytes)
 {
     if (!m_streaming || m_stream_ended || m_client_gone) {
         co_return false;
@@ -999,7 +1172,8 @@ asio::awaitable<bool> Connection::write(std::string_view bytes)
     co_return co_await write_all(parts);
 }
 
-asio::awaitable<void> Connection::end_stream()
+template <class Stream>
+asio::awaitable<void> Connection<Stream>::end_stream()
 {
     if (!m_streaming || m_stream_ended) {
         co_return;
@@ -1044,13 +1218,24 @@ asio::awaitable<void> Core::accept_loop()
         } else {
             ++open;
         }
-        auto conn = std::make_shared<Connection>(*this, target, std::move(socket), refusing);
-        auto slot = conn->cancel_slot();
-        // The completion handler keeps the connection (and so its cancellation signal, which
-        // the slot points into) alive until co_spawn is done with the slot.
-        asio::co_spawn(target.ctx, Connection::serve(conn),
-                       asio::bind_cancellation_slot(slot, [keep = conn](const std::exception_ptr&) {}));
+        if (tls) {
+            spawn_connection(
+                std::make_shared<Connection<TlsStream>>(*this, target, TlsStream(std::move(socket), *tls), refusing));
+        } else {
+            spawn_connection(std::make_shared<Connection<tcp::socket>>(*this, target, std::move(socket), refusing));
+        }
     }
+}
+
+template <class C>
+void Core::spawn_connection(std::shared_ptr<C> conn)
+{
+    auto slot = conn->cancel_slot();
+    auto& ctx = conn->loop_context();
+    // The completion handler keeps the connection (and so its cancellation signal, which
+    // the slot points into) alive until co_spawn is done with the slot.
+    asio::co_spawn(ctx, C::serve(conn),
+                   asio::bind_cancellation_slot(slot, [keep = conn](const std::exception_ptr&) {}));
 }
 
 Server::Server(ServerOptions opts, Routes routes, Handler fallback, ErrorResponder errors)
@@ -1089,6 +1274,13 @@ std::expected<int, std::string> Server::bind()
     }
     if (s.opts.port < 0 || s.opts.port > 65535) {
         return fail("the port must be between 0 and 65535 (pick another with --port)");
+    }
+    if (!s.opts.tls_cert.empty() || !s.opts.tls_key.empty()) {
+        auto ctx = make_tls_context(s.opts.tls_cert, s.opts.tls_key);
+        if (!ctx) {
+            return fail(ctx.error());
+        }
+        s.tls.emplace(std::move(*ctx));
     }
     error_code ec;
     auto address = asio::ip::make_address(s.opts.host, ec);
@@ -1184,7 +1376,75 @@ ServerStats Server::stats() const
 {
     return ServerStats{.open_connections = m_impl->open.load(),
                        .active_requests = m_impl->active.load(),
-                       .refused_connections = m_impl->refused.load()};
+                       .refused_connections = m_impl->refused.load(),
+                       .tls_handshake_failures = m_impl->tls_failures.load()};
+}
+
+namespace {
+
+/// OpenSSL's most recent error as text ("" when none), and the queue cleared.
+std::string openssl_error()
+{
+    std::string out;
+    while (const unsigned long e = ERR_get_error()) {
+        std::array<char, 256> text{};
+        ERR_error_string_n(e, text.data(), text.size());
+        out = text.data();  // the last is the most specific
+    }
+    return out;
+}
+
+}  // namespace
+
+std::expected<asio::ssl::context, std::string> make_tls_context(const std::filesystem::path& cert,
+                                                                const std::filesystem::path& key)
+{
+    if (cert.empty() || key.empty()) {
+        return std::unexpected(std::string("TLS needs both [server] tls_cert and tls_key"));
+    }
+    struct stat st {};
+    if (::stat(key.c_str(), &st) != 0) {
+        return std::unexpected("cannot read the TLS key " + key.string() + ": " + std::strerror(errno) +
+                               " (check [server] tls_key)");
+    }
+    if ((st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
+        // Refused, not warned about: anyone on the machine could impersonate the gateway.
+        return std::unexpected("the TLS key " + key.string() +
+                               " can be read by every user on this machine; run 'chmod 600 " + key.string() +
+                               "' (or 640 with a group aigwd's user is in)");
+    }
+    asio::ssl::context ctx(asio::ssl::context::tls_server);
+    ctx.set_options(asio::ssl::context::default_workarounds | asio::ssl::context::no_sslv2 |
+                    asio::ssl::context::no_sslv3 | asio::ssl::context::no_tlsv1 | asio::ssl::context::no_tlsv1_1 |
+                    asio::ssl::context::single_dh_use);
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+    // Idle keep-alive connections give their read/write buffers back (~34 KiB each).
+    SSL_CTX_set_mode(ctx.native_handle(), SSL_MODE_RELEASE_BUFFERS);
+    error_code ec;
+    ERR_clear_error();
+    if (ctx.use_certificate_chain_file(cert.string(), ec); ec) {
+        const std::string why = openssl_error();
+        return std::unexpected("cannot load the TLS certificate " + cert.string() + ": " +
+                               (why.empty() ? ec.message() : why) +
+                               " (tls_cert must be a PEM file: the certificate, then its chain)");
+    }
+    if (ctx.use_private_key_file(key.string(), asio::ssl::context::pem, ec); ec) {
+        std::string why = openssl_error();  // asio usually took it already: then ec says it
+        if (why.empty()) {
+            why = ec.message();
+        }
+        if (why.find("key values mismatch") != std::string::npos) {
+            return std::unexpected("the TLS key " + key.string() + " does not belong to the certificate " +
+                                   cert.string());
+        }
+        return std::unexpected("cannot load the TLS key " + key.string() + ": " + why +
+                               " (tls_key must be an unencrypted PEM private key)");
+    }
+    if (SSL_CTX_check_private_key(ctx.native_handle()) != 1) {
+        openssl_error();
+        return std::unexpected("the TLS key " + key.string() + " does not belong to the certificate " + cert.string());
+    }
+    return ctx;
 }
 
 }  // namespace aigw::daemon::http

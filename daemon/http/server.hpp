@@ -5,7 +5,10 @@
 #include "daemon/http/message.hpp"
 #include "shared/wire/error.hpp"
 
+#include <boost/asio/ssl/context.hpp>
+
 #include <chrono>
+#include <filesystem>
 #include <expected>
 #include <map>
 #include <memory>
@@ -22,7 +25,12 @@ struct ServerOptions {
     std::chrono::milliseconds body_timeout{120'000};        ///< and its body within this (dribblers are cut off)
     std::chrono::milliseconds keep_alive_timeout{120'000};  ///< an idle keep-alive connection is closed after this
     std::chrono::milliseconds write_timeout{120'000};       ///< a client that takes no bytes for this long is cut off
-    std::size_t max_connections = 20'000;                   ///< beyond: 503 in the caller's shape, then close
+    std::chrono::milliseconds handshake_timeout{10'000};    ///< TLS: the handshake must be done within this
+    /// PEM certificate (chain) and private key: both set, every connection speaks TLS 1.2+
+    /// (loaded once, by bind()). Both empty: plain HTTP.
+    std::filesystem::path tls_cert;
+    std::filesystem::path tls_key;
+    std::size_t max_connections = 20'000;  ///< beyond: 503 in the caller's shape, then close
     /// Host header values allowed (without port), besides localhost, 127.0.0.1, [::1] and
     /// the bound address. "*" allows any (a team gateway behind its own proxy).
     std::vector<std::string> allowed_hosts;
@@ -49,6 +57,9 @@ public:
     /// The handler for a request; nullptr when nothing matches. `method_allowed` tells
     /// whether the path exists under another method (405 vs 404).
     const Handler* find(std::string_view method, std::string_view path, bool* path_exists = nullptr) const;
+    /// Replaces every route added so far by `wrap(its handler)` (e.g. a check in front of
+    /// every model endpoint); routes added later are not wrapped.
+    void wrap_all(const std::function<Handler(Handler)>& wrap);
 
 private:
     std::map<std::pair<std::string, std::string>, Handler, std::less<>> m_exact;
@@ -58,8 +69,15 @@ private:
 struct ServerStats {
     std::size_t open_connections = 0;
     std::size_t active_requests = 0;
-    std::uint64_t refused_connections = 0;  ///< answered 503 because max_connections was reached
+    std::uint64_t refused_connections = 0;     ///< answered 503 because max_connections was reached
+    std::uint64_t tls_handshake_failures = 0;  ///< TLS connections closed before a request (plain HTTP included)
 };
+
+/// A TLS 1.2+ server context from PEM files, or what is wrong with them: missing or
+/// unreadable files, a key file that every user can read (refused), a key that does not
+/// match the certificate.
+std::expected<asio::ssl::context, std::string> make_tls_context(const std::filesystem::path& cert,
+                                                                const std::filesystem::path& key);
 
 class Server {
 public:

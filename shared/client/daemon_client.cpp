@@ -12,6 +12,9 @@ namespace {
 std::unique_ptr<httplib::Client> make_http(const Endpoint& ep, const ClientTimeouts& t)
 {
     auto cli = std::make_unique<httplib::Client>(ep.url);
+    if (!ep.ca_cert.empty() && ep.url.starts_with("https://")) {
+        cli->set_ca_cert_path(ep.ca_cert);
+    }
     auto secs = [](std::chrono::milliseconds ms) { return static_cast<time_t>(ms.count() / 1000); };
     auto usecs = [](std::chrono::milliseconds ms) { return static_cast<time_t>((ms.count() % 1000) * 1000); };
     cli->set_connection_timeout(secs(t.connect), usecs(t.connect));
@@ -37,6 +40,14 @@ ClientError transport_error(const Endpoint& ep, httplib::Error err)
         case httplib::Error::Canceled:
             e.kind = ClientErrorKind::cancelled;
             e.message = "request cancelled";
+            break;
+        case httplib::Error::SSLConnection:
+        case httplib::Error::SSLServerVerification:
+            e.message = "no TLS connection to aigwd at " + ep.url + ": " + httplib::to_string(err);
+            e.hint = ep.url.starts_with("https://")
+                         ? "use the name its certificate is for in AIGW_HOST (https://NAME:PORT), and for a private "
+                           "CA or a self-signed certificate set AIGW_CA_CERT to its PEM file"
+                         : "the daemon speaks HTTPS: set AIGW_HOST=https://NAME:PORT";
             break;
         default:
             e.message = "request to aigwd at " + ep.url + " failed: " + httplib::to_string(err);
@@ -222,7 +233,7 @@ std::optional<Endpoint> parse_endpoint(std::string_view text)
     if (host.empty() || port.empty() || port.find_first_not_of("0123456789") != std::string::npos || port.size() > 5) {
         return std::nullopt;
     }
-    return Endpoint{scheme + "://" + host + ":" + port};
+    return Endpoint{scheme + "://" + host + ":" + port, {}};
 }
 
 DaemonClient::DaemonClient(Endpoint endpoint, std::string gateway_key, ClientTimeouts timeouts)

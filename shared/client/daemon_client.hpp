@@ -17,6 +17,9 @@ namespace aigw::client {
 /// Where a daemon listens: "http://127.0.0.1:4141".
 struct Endpoint {
     std::string url;
+    /// https:// only: a PEM file of CA certificates to trust besides the system's
+    /// ($AIGW_CA_CERT, for a gateway with a private CA or a self-signed certificate).
+    std::string ca_cert;
 };
 
 /// "http://h:p", "https://h:p", "h:p" or "h" (port 4141) -> Endpoint; nullopt when malformed.

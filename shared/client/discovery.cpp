@@ -89,7 +89,9 @@ Endpoint DaemonState::endpoint() const
     } else if (h.find(':') != std::string::npos && h.front() != '[') {
         h = "[" + h + "]";
     }
-    return Endpoint{"http://" + h + ":" + std::to_string(port)};
+    // With TLS the certificate must name the host: a certificate for the gateway's DNS name
+    // does not match 127.0.0.1, so such a daemon is reached through AIGW_HOST instead.
+    return Endpoint{(tls ? "https://" : "http://") + h + ":" + std::to_string(port), {}};
 }
 
 std::optional<DaemonState> parse_state(std::string_view text)
@@ -105,6 +107,7 @@ std::optional<DaemonState> parse_state(std::string_view text)
         s.port = j.value("port", 0);
         s.version = j.value("version", std::string());
         s.started_ms = j.value("started_ms", std::int64_t{0});
+        s.tls = j.value("tls", false);
         if (s.pid <= 0 || s.port <= 0 || s.port > 65535) {
             return std::nullopt;
         }
@@ -201,13 +204,17 @@ std::expected<Located, ClientError> locate_daemon(const ConnectOptions& opts)
             e.hint = "set it like AIGW_HOST=http://127.0.0.1:4141, or unset it to use the local daemon";
             return std::unexpected(e);
         }
+        ep->ca_cert = opts.env("AIGW_CA_CERT").value_or("");
         DaemonClient c(*ep, {});
         auto h = c.health();
         if (!h) {
             ClientError e = h.error();
             e.kind = ClientErrorKind::connect;
             e.message = "no aigwd answers at " + ep->url + " (from AIGW_HOST): " + h.error().message;
-            e.hint = "start the daemon there, or unset AIGW_HOST to use (and start) the local one";
+            // A TLS failure keeps its own advice (the certificate's name, AIGW_CA_CERT).
+            e.hint = h.error().message.starts_with("no TLS connection")
+                         ? h.error().hint
+                         : "start the daemon there, or unset AIGW_HOST to use (and start) the local one";
             return std::unexpected(e);
         }
         return Located{*ep, *h, std::nullopt, true, false};
@@ -219,13 +226,15 @@ std::expected<Located, ClientError> locate_daemon(const ConnectOptions& opts)
     if (!pid_alive(state->pid)) {
         return std::unexpected(not_running(opts, "pid " + std::to_string(state->pid) + " from the state file is gone"));
     }
-    DaemonClient c(state->endpoint(), {});
+    Endpoint ep = state->endpoint();
+    ep.ca_cert = opts.env("AIGW_CA_CERT").value_or("");
+    DaemonClient c(ep, {});
     auto h = c.health();
     if (!h) {
         return std::unexpected(
-            not_running(opts, "pid " + std::to_string(state->pid) + " does not answer at " + state->endpoint().url));
+            not_running(opts, "pid " + std::to_string(state->pid) + " does not answer at " + ep.url));
     }
-    return Located{state->endpoint(), *h, state, false, false};
+    return Located{ep, *h, state, false, false};
 }
 
 std::expected<Located, ClientError> spawn_daemon(const ConnectOptions& opts)
@@ -308,9 +317,11 @@ std::expected<Located, ClientError> spawn_daemon(const ConnectOptions& opts)
             return fail(how);
         }
         if (auto st = read_state(opts.data_dir); st && st->pid == pid) {
-            DaemonClient c(st->endpoint(), {});
+            Endpoint ep = st->endpoint();
+            ep.ca_cert = opts.env("AIGW_CA_CERT").value_or("");
+            DaemonClient c(ep, {});
             if (auto h = c.health()) {
-                return Located{st->endpoint(), *h, st, false, true};
+                return Located{ep, *h, st, false, true};
             }
         }
         std::this_thread::sleep_for(std::chrono::milliseconds(20));

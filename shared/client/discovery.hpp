@@ -21,6 +21,7 @@ struct DaemonState {
     int port = 0;
     std::string version;
     std::int64_t started_ms = 0;
+    bool tls = false;  ///< the daemon speaks HTTPS ([server] tls_cert)
 
     Endpoint endpoint() const;
 };

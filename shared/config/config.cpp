@@ -2,7 +2,11 @@
 
 #include <toml++/toml.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <algorithm>
+#include <charconv>
 #include <array>
 #include <cctype>
 #include <limits>
@@ -318,7 +322,32 @@ ConfigReader::Result ConfigReader::read_server(const toml::table& t)
     for (auto&& [k, v] : t) {
         const std::string_view name = k.str();
         Result r;
-        if (name == "host") {
+        if (name == "listen") {
+            std::string text;
+            r = string(k, v, section, text);
+            if (r) {
+                auto parsed = parse_listen(text);
+                if (!parsed) {
+                    r = error(k, v, section, parsed.error());
+                } else if (t.contains("host") || t.contains("port")) {
+                    r = error(k, v, section,
+                              "and host/port both set the listening address: keep only listen = \"" + text + "\"");
+                } else {
+                    m_cfg.host = parsed->first;
+                    m_cfg.port = parsed->second;
+                }
+            }
+        } else if (name == "tls_cert" || name == "tls_key") {
+            std::string path;
+            r = string(k, v, section, path);
+            if (r && path.empty()) {
+                r = error(k, v, section, "must be the path of a PEM file (or leave it out for plain HTTP)");
+            } else if (r) {
+                (name == "tls_cert" ? m_cfg.tls_cert : m_cfg.tls_key) = path;
+            }
+        } else if (name == "require_virtual_keys") {
+            r = boolean(k, v, section, m_cfg.require_virtual_keys);
+        } else if (name == "host") {
             r = string(k, v, section, m_cfg.host);
             if (r && m_cfg.host.empty()) {
                 r = error(k, v, section, "must not be empty (use \"127.0.0.1\" to listen on this machine only)");
@@ -1287,6 +1316,13 @@ std::expected<Config, std::string> load_config_impl(const Env& env, const fs::pa
         cfg.data_dir = default_data_dir(env);
     }
 
+    // TLS files, like data_dir, are relative to the config file.
+    for (fs::path* p : {&cfg.tls_cert, &cfg.tls_key}) {
+        if (!p->empty()) {
+            *p = expand_config_path(*p, path, env);
+        }
+    }
+
     if (auto format = non_empty(env, "AIGW_LOG_FORMAT")) {
         auto f = log_format_from_string(*format);
         if (!f) {
@@ -1371,6 +1407,97 @@ ConfigCheck check_config(const Env& env, const fs::path& data_dir_override)
         out.errors.push_back(std::move(cfg.error()));
     }
     return out;
+}
+
+std::expected<std::pair<std::string, int>, std::string> parse_listen(std::string_view text)
+{
+    const std::string example = " (e.g. \"0.0.0.0:4141\", \"[::]:4141\" or \"127.0.0.1:4141\")";
+    std::string host;
+    std::string_view port_text;
+    if (text.starts_with('[')) {
+        const auto close = text.find(']');
+        if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+            return std::unexpected("must be \"[IPv6 address]:port\"" + example);
+        }
+        host = std::string(text.substr(1, close - 1));
+        port_text = text.substr(close + 2);
+        in6_addr a6{};
+        if (inet_pton(AF_INET6, host.c_str(), &a6) != 1) {
+            return std::unexpected("has '" + host + "' in brackets, which is not an IPv6 address" + example);
+        }
+    } else {
+        const auto colon = text.rfind(':');
+        if (colon == std::string_view::npos) {
+            return std::unexpected("needs a port: \"host:port\"" + example);
+        }
+        host = std::string(text.substr(0, colon));
+        port_text = text.substr(colon + 1);
+        if (host.find(':') != std::string::npos) {
+            return std::unexpected("has an IPv6 address without brackets: write \"[" + host +
+                                   "]:" + std::string(port_text) + "\"");
+        }
+        if (host.empty()) {
+            host = "0.0.0.0";  // ":4141", as Go and others read it: every IPv4 address
+        }
+    }
+    int port = -1;
+    const auto [end, ec] = std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+    if (port_text.empty() || ec != std::errc() || end != port_text.data() + port_text.size() || port < 0 ||
+        port > 65535) {
+        return std::unexpected("needs a port between 0 and 65535 after the last ':', not '" + std::string(port_text) +
+                               "'" + example);
+    }
+    return std::pair(std::move(host), port);
+}
+
+bool is_loopback_host(std::string_view host)
+{
+    if (host.starts_with('[') && host.ends_with(']')) {
+        host = host.substr(1, host.size() - 2);
+    }
+    if (host == "localhost") {
+        return true;
+    }
+    const std::string h(host);
+    in_addr a4{};
+    if (inet_pton(AF_INET, h.c_str(), &a4) == 1) {
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    }
+    in6_addr a6{};
+    if (inet_pton(AF_INET6, h.c_str(), &a6) == 1) {
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    }
+    return false;
+}
+
+std::optional<std::string> listen_refusal(const Config& cfg)
+{
+    if (cfg.tls_cert.empty() != cfg.tls_key.empty()) {
+        return std::string("[server] ") +
+               (cfg.tls_cert.empty() ? "tls_key is set without tls_cert" : "tls_cert is set without tls_key") +
+               ": TLS needs both, the certificate (PEM, with its chain) and its private key (PEM)";
+    }
+    if (is_loopback_host(cfg.host)) {
+        return std::nullopt;
+    }
+    std::string missing;
+    if (cfg.tls_cert.empty()) {
+        missing +=
+            "\n  tls_cert = \"/etc/aigw/tls/cert.pem\"   # the certificate (PEM, with its chain)"
+            "\n  tls_key = \"/etc/aigw/tls/key.pem\"     # its private key (PEM, chmod 600)";
+    }
+    if (!cfg.require_virtual_keys) {
+        missing += "\n  require_virtual_keys = true           # callers use keys from 'aigw keys create'";
+    }
+    if (missing.empty()) {
+        return std::nullopt;
+    }
+    return "refusing to listen on " + cfg.host + ", which is reachable from other machines, without " +
+           std::string(cfg.tls_cert.empty() && !cfg.require_virtual_keys ? "TLS and required virtual keys"
+                       : cfg.tls_cert.empty()                            ? "TLS"
+                                                                         : "required virtual keys") +
+           ". Add to [server] in " + cfg.config_path.string() + ":" + missing +
+           "\nor listen on loopback only (listen = \"127.0.0.1:" + std::to_string(cfg.port) + "\").";
 }
 
 std::map<std::string, std::string, std::less<>> default_model_families()

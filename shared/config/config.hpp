@@ -139,6 +139,14 @@ struct Config {
     /// should not hold the gateway key); "" accepts only the gateway key. A secret: masked
     /// by `aigw config show`.
     std::string metrics_token;
+    /// TLS for inbound connections: PEM certificate (chain) and private key files, both or
+    /// neither (relative paths are relative to the config file; "~/" expanded). Set: the
+    /// daemon speaks only HTTPS on its port. The key file must not be world-readable.
+    std::filesystem::path tls_cert;
+    std::filesystem::path tls_key;
+    /// Model endpoints refuse the gateway key: callers need a virtual key (`aigw keys
+    /// create`); the gateway key still opens the admin API. Required to listen beyond loopback.
+    bool require_virtual_keys = false;
     // [upstream]
     std::int64_t connect_timeout_ms = 10'000;
     std::int64_t read_timeout_ms = 600'000;        ///< socket read timeout (backstop)
@@ -202,7 +210,8 @@ struct ConfigCheck {
 ConfigCheck check_config(const Env& env, const std::filesystem::path& data_dir_override = {});
 
 /// Parses TOML text into a Config (no env, no file). Used by load_config and tests.
-/// Sections: [server] host, port, threads, keep_alive_max, max_connections, allowed_hosts,
+/// Sections: [server] host, port, listen ("host:port", instead of host and port), tls_cert,
+/// tls_key, require_virtual_keys, threads, keep_alive_max, max_connections, allowed_hosts,
 /// header_timeout_ms, body_timeout_ms, metrics_token; [upstream] connect_timeout_ms,
 /// read_timeout_ms; [ledger] retention_days, log_bodies; [log] format (text|json), requests;
 /// [cache] enabled, ttl_s, max_mb,
@@ -227,6 +236,19 @@ ConfigCheck check_config(const Env& env, const std::filesystem::path& data_dir_o
 /// service_name, sample_ratio (0..1).
 /// Other unknown keys become `warnings`.
 std::expected<Config, std::string> parse_config(std::string_view toml_text, std::string_view source_name);
+
+/// `[server] listen`: "host:port", "[v6addr]:port" or ":port" (all IPv4 addresses) -> host
+/// and port; an error message saying what is wrong otherwise.
+std::expected<std::pair<std::string, int>, std::string> parse_listen(std::string_view text);
+
+/// Whether a listen host only accepts connections from this machine: "localhost", an
+/// address in 127.0.0.0/8, or ::1. Any other name or address is reachable from outside.
+bool is_loopback_host(std::string_view host);
+
+/// Why aigwd must not start with this [server] section, or nullopt: beyond loopback it needs
+/// TLS (tls_cert and tls_key) and require_virtual_keys = true; tls_cert without tls_key
+/// (or the reverse) is always an error. The message names the settings to add.
+std::optional<std::string> listen_refusal(const Config& cfg);
 
 /// The built-in families: claude-* to anthropic, gpt-*, o1..o9*, chatgpt-*, codex-*,
 /// text-embedding-3-*, davinci/babbage to openai, gemini-*, gemma-*, text-embedding-004 to
