@@ -16,8 +16,7 @@ constexpr std::int64_t k_minute_ms = 60'000;
 
 std::int64_t steady_ms()
 {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
         .count();
 }
 
@@ -55,8 +54,8 @@ SharedLimits::SharedLimits(SharedLimitsOptions options)
         [this]() -> asio::awaitable<void> {
             const Ping p = co_await ping();
             if (p.ok) {
-                m_options.log("aigwd: cluster: rate limits are shared through Redis at " +
-                              where(m_client->options()) + " (PING " + std::to_string(p.latency_ms) + " ms)");
+                m_options.log("aigwd: cluster: rate limits are shared through Redis at " + where(m_client->options()) +
+                              " (PING " + std::to_string(p.latency_ms) + " ms)");
             }
         },
         asio::detached);
@@ -97,14 +96,13 @@ void SharedLimits::note_failure(const std::string& why)
     m_errors.fetch_add(1, std::memory_order_relaxed);
     m_next_probe_ms.store(steady_ms() + m_options.probe_interval.count(), std::memory_order_relaxed);
     if (m_up.exchange(false)) {
-        m_options.log(
-            "aigwd: cluster: REDIS UNREACHABLE at " + where(m_client->options()) + " (" + why + "); " +
-            (m_options.refuse_when_down
-                 ? std::string("requests under a rate limit are refused with 503 until it is back ([cluster] "
-                               "redis_down = \"refuse\")")
-                 : std::string("rate limits are now per instance, not shared, until it is back ([cluster] "
-                               "redis_down = \"local\")")) +
-            ". Start Redis or check [cluster] redis_url.");
+        m_options.log("aigwd: cluster: REDIS UNREACHABLE at " + where(m_client->options()) + " (" + why + "); " +
+                      (m_options.refuse_when_down
+                           ? std::string("requests under a rate limit are refused with 503 until it is back ([cluster] "
+                                         "redis_down = \"refuse\")")
+                           : std::string("rate limits are now per instance, not shared, until it is back ([cluster] "
+                                         "redis_down = \"local\")")) +
+                      ". Start Redis or check [cluster] redis_url.");
     }
 }
 

@@ -43,15 +43,22 @@ bool accepts(int port)
 /// redis-server on a loopback port with its files in a temp dir, no persistence.
 class Redis {
 public:
-    explicit Redis(int port) : m_port(port), m_dir(aigw::test::make_temp_dir("redis")) { start(); }
+    explicit Redis(int port, std::string password = {})
+        : m_port(port), m_password(std::move(password)), m_dir(aigw::test::make_temp_dir("redis"))
+    {
+        start();
+    }
     void start()
     {
         REQUIRE_MESSAGE(std::filesystem::exists("/usr/bin/redis-server"),
                         "redis-server is missing: bash packaging/install-deps.sh --test");
-        m_proc = std::make_unique<Process>(
-            std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(m_port), "--bind", "127.0.0.1",
-                                     "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", m_dir.string()},
-            std::map<std::string, std::string>{}, m_dir / "redis.stderr", false);
+        std::vector<std::string> argv{
+            "/usr/bin/redis-server", "--port", std::to_string(m_port), "--bind", "127.0.0.1", "--save",      "",
+            "--appendonly",          "no",     "--daemonize",          "no",     "--dir",     m_dir.string()};
+        if (!m_password.empty()) {
+            argv.insert(argv.end(), {"--requirepass", m_password});
+        }
+        m_proc = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, m_dir / "redis.stderr", false);
         for (int i = 0; i < 300 && !accepts(m_port); ++i) {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
@@ -59,7 +66,11 @@ public:
     }
     /// SIGKILL by PID: Redis disappears as in a crash.
     void kill() { m_proc->kill_now(); }
-    std::string url() const { return "redis://127.0.0.1:" + std::to_string(m_port); }
+    std::string url() const
+    {
+        return "redis://" + (m_password.empty() ? std::string() : ":" + m_password + "@") +
+               "127.0.0.1:" + std::to_string(m_port);
+    }
     /// redis-cli ARGS... against this server; its stdout.
     std::string cli(std::vector<std::string> args) const
     {
@@ -70,6 +81,7 @@ public:
 
 private:
     int m_port;
+    std::string m_password;
     std::filesystem::path m_dir;
     std::unique_ptr<Process> m_proc;
 };
@@ -186,8 +198,8 @@ TEST_CASE("a virtual key's rpm is taken from its bucket in Redis")
 {
     Redis redis(aigw::test::free_port());
     Daemon d(nullptr, cluster_options(redis, "local"));
-    std::vector<std::string> argv = {AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "create", "--json",
-                                     "--name",  "shared",     "--rpm",               "5"};
+    std::vector<std::string> argv = {
+        AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "create", "--json", "--name", "shared", "--rpm", "5"};
     auto made = run_command(argv, aigw::test::cli_env(d));
     REQUIRE_MESSAGE(made.exit_code == 0, made.err);
     const json key = json::parse(made.out);
@@ -272,4 +284,49 @@ TEST_CASE("Redis killed with redis_down = refuse: limited requests get a 503 tha
     auto metrics = d.get("/metrics");
     REQUIRE(metrics);
     CHECK(metrics->body.find("aigw_cluster_refusals_total 0") == std::string::npos);
+}
+
+TEST_CASE("aigw status shows the cluster's Redis without its password, reachable with a PING time, then unreachable")
+{
+    const std::string password = "s3cret-redis-pass";
+    Redis redis(aigw::test::free_port(), password);
+    Daemon d(nullptr, cluster_options(redis, "local", "[models.\"mock/echo\"]\nrpm = 100\n"));
+    REQUIRE(d.post("/v1/chat/completions", chat_body("mock/echo"))->status == 200);  // AUTH works
+    const std::vector<std::string> json_argv = {AIGW_PATH, "status", "--json"};
+    auto st = run_command(json_argv, aigw::test::cli_env(d));
+    REQUIRE_MESSAGE(st.exit_code == 0, st.err);
+    CHECK(st.out.find(password) == std::string::npos);
+    const json j = json::parse(st.out);
+    const json& cl = j["cluster"];
+    CHECK(cl["enabled"] == true);
+    CHECK(cl["redis_down"] == "local");
+    CHECK(cl["redis"]["reachable"] == true);
+    CHECK(cl["redis"]["ping_ms"].get<double>() >= 0);
+    CHECK(cl["redis"]["url"].get<std::string>().find(":***@127.0.0.1") != std::string::npos);
+
+    const std::vector<std::string> text_argv = {AIGW_PATH, "status"};
+    auto text = run_command(text_argv, aigw::test::cli_env(d));
+    REQUIRE_MESSAGE(text.exit_code == 0, text.err);
+    CHECK(text.out.find("cluster redis") != std::string::npos);
+    CHECK(text.out.find("reachable (PING") != std::string::npos);
+    CHECK(text.out.find(password) == std::string::npos);
+
+    redis.kill();
+    auto down = run_command(json_argv, aigw::test::cli_env(d));
+    REQUIRE_MESSAGE(down.exit_code == 0, down.err);
+    const json dj = json::parse(down.out);
+    CHECK(dj["cluster"]["redis"]["reachable"] == false);
+    CHECK_FALSE(dj["cluster"]["redis"]["error"].get<std::string>().empty());
+    CHECK(down.out.find(password) == std::string::npos);
+    CHECK(log_has(d, "REDIS UNREACHABLE"));
+    CHECK(aigw::test::slurp(d.log_file()).find(password) == std::string::npos);
+}
+
+TEST_CASE("without [cluster] redis_url aigw status says the cluster is off")
+{
+    Daemon d(nullptr);
+    const std::vector<std::string> argv = {AIGW_PATH, "status", "--json"};
+    auto st = run_command(argv, aigw::test::cli_env(d));
+    REQUIRE_MESSAGE(st.exit_code == 0, st.err);
+    CHECK(json::parse(st.out)["cluster"]["enabled"] == false);
 }
