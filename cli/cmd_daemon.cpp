@@ -306,6 +306,20 @@ int run_status(Context& ctx, const DaemonOptions& opts)
         }
     }
     t.add_row({"providers", with_key.empty() ? "(none with a key)" : with_key});
+    if (st->cluster.enabled) {
+        // Shared rate limits: where, whether Redis answers, and what happens when it does not.
+        std::string redis = st->cluster.redis_url + "  ";
+        if (st->cluster.reachable) {
+            char ms[32];
+            std::snprintf(ms, sizeof ms, "%.2f", st->cluster.ping_ms);
+            redis += paint("reachable", Colour::green, colour) + " (PING " + ms + " ms)";
+        } else {
+            redis += paint("unreachable", Colour::red, colour) + ": " + st->cluster.error;
+        }
+        t.add_row({"cluster redis", redis});
+        t.add_row({"shared", "rate limits; when Redis is down: " +
+                                 std::string(st->cluster.redis_down == "refuse" ? "refuse (503)" : "local limits")});
+    }
     // No header line for a key/value listing.
     std::ostringstream os;
     t.print(os, false);

@@ -206,6 +206,20 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     if (auto seeded = g->m_limiter->seed(*g->m_ledger); !seeded) {
         return std::unexpected("cannot read this month's spend from the ledger: " + seeded.error());
     }
+    if (const std::string& url = first.cluster.redis_url; !url.empty()) {
+        // Rate limits shared by every instance on this Redis. Short deadlines: when Redis is
+        // away, requests fall back (or are refused, [cluster] redis_down) within 250 ms.
+        auto redis = cluster::parse_redis_url(url);
+        if (!redis) {
+            return std::unexpected("[cluster] redis_url: " + redis.error());
+        }
+        redis->connect_timeout = std::chrono::milliseconds(250);
+        redis->command_timeout = std::chrono::milliseconds(250);
+        cluster::SharedLimitsOptions o;
+        o.redis = std::move(*redis);
+        o.refuse_when_down = first.cluster.redis_down == config::ClusterConfig::RedisDown::refuse;
+        g->m_shared_limits = std::make_unique<cluster::SharedLimits>(std::move(o));
+    }
     auto responses = ledger::ResponseStore::open(first.data_dir / "responses.db", first.retention_days);
     if (!responses) {
         return std::unexpected("cannot open the response store: " + responses.error());
@@ -238,6 +252,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     s.keys = g->m_keys.get();
     s.cache = g->m_cache.get();
     s.traces = g->m_traces.get();
+    s.shared_limits = g->m_shared_limits.get();
     g->m_dispatcher = std::make_unique<pipeline::Dispatcher>(std::move(s));
 
     Gateway* self = g.get();

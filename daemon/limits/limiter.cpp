@@ -107,7 +107,24 @@ std::int64_t max_output_tokens(const nlohmann::json& body)
     return k_default_reserved_output_tokens;
 }
 
+wire::Failure rate_limited(std::int64_t wait_ms, const std::string& what)
+{
+    wire::Failure f;
+    f.kind = wire::FailureKind::rate_limited;
+    f.status = 429;
+    f.code = "rate_limit_exceeded";
+    f.retry_after_s = static_cast<double>(wait_ms) / 1000.0;
+    f.message = "Rate limit reached: " + what + ". Retry after " + std::to_string((wait_ms + 999) / 1000) + " s.";
+    return f;
+}
+
 }  // namespace
+
+wire::Failure rate_limit_failure(std::int64_t wait_ms, const RateNeed& need)
+{
+    return rate_limited(std::max<std::int64_t>(wait_ms, 1),
+                        need.who + " allows " + std::to_string(need.per_minute) + " " + need.unit + " per minute");
+}
 
 CostEstimate estimate_cost(const nlohmann::json& body, const config::ResolvedModel& resolved)
 {
@@ -321,7 +338,8 @@ bool Limiter::budget_applies(const VirtualKey* key) const
 
 std::optional<wire::Failure> Limiter::admit_locked(const VirtualKey* key, std::string_view key_id,
                                                    std::string_view model_id, std::int64_t estimated_tokens,
-                                                   const CostEstimate* cost, std::int64_t now, Reservation& out)
+                                                   const CostEstimate* cost, std::int64_t now, Reservation& out,
+                                                   std::vector<RateNeed>* rates)
 {
     const bool budgeted = budget_applies(key);
     if (cost != nullptr && budgeted && !cost->priced && !cfg().limits.allow_unpriced) {
@@ -345,6 +363,56 @@ std::optional<wire::Failure> Limiter::admit_locked(const VirtualKey* key, std::s
         return f;
     }
 
+    if (rates != nullptr) {
+        // Shared buckets: say which apply; the caller takes them all or none in Redis.
+        const double tokens = static_cast<double>(std::max<std::int64_t>(estimated_tokens, 1));
+        auto need = [&](const char* scope, std::string_view id, const char* kind, std::int64_t per_minute,
+                        double amount, std::string who, const char* unit) {
+            rates->push_back(RateNeed{.bucket = std::string(scope) + ":" + std::string(id) + ":" + kind,
+                                      .per_minute = per_minute,
+                                      .amount = amount,
+                                      .who = std::move(who),
+                                      .unit = unit});
+        };
+        if (key != nullptr && key->rpm > 0) {
+            need("key", key_id, "rpm", key->rpm, 1, "the " + who_is(*key), "requests");
+        }
+        if (key != nullptr && key->tpm > 0) {
+            need("key", key_id, "tpm", key->tpm, tokens, "the " + who_is(*key), "tokens");
+            out.tokens = static_cast<std::int64_t>(tokens);
+        }
+        if (auto it = m_model_buckets.find(model_id); it != m_model_buckets.end()) {
+            if (it->second.rpm) {
+                need("model", model_id, "rpm", it->second.rpm->per_minute(), 1, "the model " + std::string(model_id),
+                     "requests");
+            }
+            if (it->second.tpm) {
+                need("model", model_id, "tpm", it->second.tpm->per_minute(), tokens,
+                     "the model " + std::string(model_id), "tokens");
+                out.tokens = static_cast<std::int64_t>(tokens);
+            }
+            out.model = std::string(model_id);
+        }
+    } else if (auto f = take_buckets_locked(key, key_id, model_id, estimated_tokens, now, out)) {
+        return f;
+    }
+    if (hold > 0) {
+        for (Spend* held : {&m_held_by_key[std::string(key_id)], &m_held_total}) {
+            roll_spend(*held, now);
+            held->day_usd += hold;
+            held->month_usd += hold;
+        }
+        out.cost_usd = hold;
+        out.day = period_index(Period::day, now);
+        out.month = period_index(Period::month, now);
+    }
+    return std::nullopt;
+}
+
+std::optional<wire::Failure> Limiter::take_buckets_locked(const VirtualKey* key, std::string_view key_id,
+                                                          std::string_view model_id, std::int64_t estimated_tokens,
+                                                          std::int64_t now, Reservation& out)
+{
     Buckets* key_buckets = nullptr;
     if (key != nullptr && (key->rpm > 0 || key->tpm > 0)) {
         auto it = m_key_buckets.find(key_id);
@@ -379,14 +447,7 @@ std::optional<wire::Failure> Limiter::admit_locked(const VirtualKey* key, std::s
         consider(model_buckets->tpm, tokens, "the model " + std::string(model_id), "tokens");
     }
     if (worst.wait_ms > 0) {
-        wire::Failure f;
-        f.kind = wire::FailureKind::rate_limited;
-        f.status = 429;
-        f.code = "rate_limit_exceeded";
-        f.retry_after_s = static_cast<double>(worst.wait_ms) / 1000.0;
-        f.message = "Rate limit reached: " + worst.message + ". Retry after " +
-                    std::to_string((worst.wait_ms + 999) / 1000) + " s.";
-        return f;
+        return rate_limited(worst.wait_ms, worst.message);
     }
 
     for (Buckets* b : {key_buckets, model_buckets}) {
@@ -402,17 +463,38 @@ std::optional<wire::Failure> Limiter::admit_locked(const VirtualKey* key, std::s
         }
     }
     out.model = model_buckets != nullptr ? std::string(model_id) : std::string();
-    if (hold > 0) {
-        for (Spend* held : {&m_held_by_key[std::string(key_id)], &m_held_total}) {
-            roll_spend(*held, now);
-            held->day_usd += hold;
-            held->month_usd += hold;
-        }
-        out.cost_usd = hold;
-        out.day = period_index(Period::day, now);
-        out.month = period_index(Period::month, now);
-    }
     return std::nullopt;
+}
+
+std::optional<wire::Failure> Limiter::admit_shared(const VirtualKey* key, std::string_view key_id,
+                                                   std::string_view model_id, std::string_view requested_model,
+                                                   std::int64_t estimated_tokens, const CostEstimate& cost,
+                                                   Reservation& out, std::vector<RateNeed>& rates)
+{
+    if (auto f = check_allowed(key, model_id, requested_model)) {
+        return f;
+    }
+    out = Reservation{};
+    const bool nothing_applies = !budget_applies(key) && !m_model_buckets.contains(model_id) &&
+                                 (key == nullptr || (key->rpm <= 0 && key->tpm <= 0));
+    if (nothing_applies) {
+        return std::nullopt;
+    }
+    const auto now = m_clock.now_ms();
+    std::lock_guard lock(m_mu);
+    return admit_locked(key, key_id, model_id, estimated_tokens, &cost, now, out, &rates);
+}
+
+std::optional<wire::Failure> Limiter::take_local_rates(const VirtualKey* key, std::string_view key_id,
+                                                       std::string_view model_id, std::int64_t estimated_tokens,
+                                                       Reservation& out)
+{
+    const auto now = m_clock.now_ms();
+    std::lock_guard lock(m_mu);
+    out.tokens = 0;
+    out.shared_rates = false;
+    out.shared_tpm.clear();
+    return take_buckets_locked(key, key_id, model_id, estimated_tokens, now, out);
 }
 
 std::optional<wire::Failure> Limiter::check_allowed(const VirtualKey* key, std::string_view model_id,
@@ -477,7 +559,7 @@ void Limiter::on_recorded(std::string_view key_id, const Reservation& reservatio
         key = m_keys->by_id(key_id);
     }
     std::lock_guard lock(m_mu);
-    if (final_row && reservation.tokens > 0) {
+    if (final_row && reservation.tokens > 0 && !reservation.shared_rates) {
         const double correction = static_cast<double>(reservation.tokens - used_tokens);
         if (auto it = m_key_buckets.find(key_id); it != m_key_buckets.end() && it->second.tpm) {
             it->second.tpm->give(correction, now);

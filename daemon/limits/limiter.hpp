@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace aigw::daemon::ledger {
 class Ledger;
@@ -50,6 +51,19 @@ struct CostEstimate {
 /// a catalog price is `priced = false`. Pure.
 CostEstimate estimate_cost(const nlohmann::json& body, const config::ResolvedModel& resolved);
 
+/// A rate-limit bucket a request must take from, when the buckets are shared by several
+/// instances (in Redis) instead of held here.
+struct RateNeed {
+    std::string bucket;           ///< "key:<key id>:rpm", "key:<key id>:tpm", "model:<model id>:rpm", ...
+    std::int64_t per_minute = 0;  ///< the limit (the bucket's capacity, refilled per minute)
+    double amount = 0;            ///< 1 request, or the estimated tokens
+    std::string who;              ///< "the key 'ci' (vk_...)", "the model openai/gpt-4o": for the 429
+    std::string unit;             ///< "requests" or "tokens"
+};
+
+/// The 429 for a request that must wait `wait_ms` for the bucket of `need`.
+wire::Failure rate_limit_failure(std::int64_t wait_ms, const RateNeed& need);
+
 /// What admission took, to settle when the request is recorded.
 struct Reservation {
     std::string model;        ///< model id whose limits applied ("" when none)
@@ -57,6 +71,10 @@ struct Reservation {
     double cost_usd = 0;      ///< estimated cost held against the key's and the global budgets
     std::int64_t day = -1;    ///< UTC day index the cost was held in
     std::int64_t month = -1;  ///< UTC month index the cost was held in
+    /// The rate buckets were taken in Redis, not here: on_recorded leaves the local TPM
+    /// buckets alone, and the caller sends the correction to `shared_tpm`.
+    bool shared_rates = false;
+    std::vector<RateNeed> shared_tpm;  ///< the TPM buckets taken in Redis
 };
 
 using LogSink = std::function<void(const std::string& line)>;
@@ -97,6 +115,22 @@ public:
                                        std::string_view requested_model, std::int64_t estimated_tokens,
                                        const CostEstimate& cost, Reservation& out);
 
+    /// admit(cost) for shared rate limits: the allow-list and the budgets (with the cost
+    /// hold) are decided here, but the rate buckets that apply are not taken; they are
+    /// appended to `rates` for the caller to take all-or-none elsewhere (Redis), and
+    /// `out.tokens` / `out.model` are set as if they were. When the caller cannot take them
+    /// (refused, or Redis down and the request refused), it must release(out).
+    std::optional<wire::Failure> admit_shared(const VirtualKey* key, std::string_view key_id, std::string_view model_id,
+                                              std::string_view requested_model, std::int64_t estimated_tokens,
+                                              const CostEstimate& cost, Reservation& out, std::vector<RateNeed>& rates);
+
+    /// Takes the rate buckets admit_shared() left out from this instance's own buckets
+    /// (Redis is unreachable and [cluster] redis_down = "local"): all or none; the 429 when
+    /// one of them must wait.
+    std::optional<wire::Failure> take_local_rates(const VirtualKey* key, std::string_view key_id,
+                                                  std::string_view model_id, std::int64_t estimated_tokens,
+                                                  Reservation& out);
+
     /// Gives back what a request held when it ends without a final ledger row (it must be
     /// called exactly once per admitted request that never reaches on_recorded(final_row)).
     void release(std::string_view key_id, const Reservation& reservation);
@@ -125,7 +159,10 @@ private:
                                                double estimate_usd = 0) const;
     std::optional<wire::Failure> admit_locked(const VirtualKey* key, std::string_view key_id, std::string_view model_id,
                                               std::int64_t estimated_tokens, const CostEstimate* cost, std::int64_t now,
-                                              Reservation& out);
+                                              Reservation& out, std::vector<RateNeed>* rates = nullptr);
+    std::optional<wire::Failure> take_buckets_locked(const VirtualKey* key, std::string_view key_id,
+                                                     std::string_view model_id, std::int64_t estimated_tokens,
+                                                     std::int64_t now, Reservation& out);
     void release_locked(std::string_view key_id, const Reservation& reservation);
     bool budget_applies(const VirtualKey* key) const;
     std::optional<wire::Failure> check_allowed(const VirtualKey* key, std::string_view model_id,

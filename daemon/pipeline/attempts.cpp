@@ -180,7 +180,7 @@ asio::awaitable<std::expected<void, wire::Failure>> run_attempts(const routing::
             if (!admitted && admit) {
                 // The caller's key, limits and budgets are checked against the model that
                 // will really be called, once per candidate.
-                if (auto refused = admit(*route)) {
+                if (auto refused = co_await admit(*route)) {
                     if (!first_refusal) {
                         first_refusal = refused;
                     }

@@ -31,7 +31,7 @@ AttemptEnv real_attempt_env();
 using AttemptFn = std::function<asio::awaitable<std::expected<void, wire::Failure>>(const routing::Route&)>;
 /// Whether the caller may use this route's model now: nullopt admits (and reserves); a
 /// failure skips the candidate (it is named in the ledger and x-aigw-fallback-reason).
-using AdmitFn = std::function<std::optional<wire::Failure>(const routing::Route&)>;
+using AdmitFn = std::function<asio::awaitable<std::optional<wire::Failure>>(const routing::Route&)>;
 
 /// What the router needs to know of the request itself.
 routing::PlanRequest plan_request(const Exchange& ex, const nlohmann::json& canonical);

@@ -1,5 +1,6 @@
 #include "daemon/pipeline/dispatcher.hpp"
 
+#include "daemon/cluster/shared_limits.hpp"
 #include "daemon/http/parsing.hpp"
 #include "daemon/pipeline/trace_spans.hpp"
 #include "daemon/telemetry/exporter.hpp"
@@ -589,8 +590,8 @@ std::optional<wire::Failure> Dispatcher::authorize(const http::Request& req, Exc
     return authorize_admin(req).value_or(wire::unauthorized("Incorrect gateway key."));
 }
 
-std::optional<wire::Failure> Dispatcher::admit(Exchange& ex, const nlohmann::json& body,
-                                               const config::ResolvedModel& model)
+asio::awaitable<std::optional<wire::Failure>> Dispatcher::admit(Exchange& ex, const nlohmann::json& body,
+                                                                const config::ResolvedModel& model)
 {
     std::shared_ptr<const limits::VirtualKey> key;
     if (ex.key_id != k_admin_key_id) {
@@ -602,32 +603,101 @@ std::optional<wire::Failure> Dispatcher::admit(Exchange& ex, const nlohmann::jso
         estimate = limits::estimate_tokens(body);
     }
     if (ex.admitted_model == model_id) {
-        return std::nullopt;  // admitted up front, before the cache lookup
+        co_return std::nullopt;  // admitted up front, before the cache lookup
     }
     // A fallback candidate is admitted on its own; what the previous one held goes back first.
     if (!ex.reservation.model.empty() || ex.reservation.cost_usd > 0 || ex.reservation.tokens > 0) {
         m_s.limiter->release(ex.key_id, ex.reservation);
         ex.reservation = {};
     }
-    auto refused = m_s.limiter->admit(key.get(), ex.key_id, model_id, ex.requested_model, estimate,
-                                      limits::estimate_cost(body, model), ex.reservation);
+    std::optional<wire::Failure> refused;
+    if (m_s.shared_limits == nullptr) {
+        refused = m_s.limiter->admit(key.get(), ex.key_id, model_id, ex.requested_model, estimate,
+                                     limits::estimate_cost(body, model), ex.reservation);
+    } else {
+        limits::CostEstimate cost = limits::estimate_cost(body, model);
+        refused = co_await admit_shared(ex, key.get(), model_id, estimate, cost);
+    }
     if (!refused) {
         ex.admitted_model = model_id;
     } else {
         m_metrics.on_refusal(ex.key_id, refused->code.empty() ? std::string_view("other") : refused->code);
     }
-    return refused;
+    co_return refused;
 }
 
-std::optional<wire::Failure> Dispatcher::admit_requested(Exchange& ex, const nlohmann::json& body)
+asio::awaitable<std::optional<wire::Failure>> Dispatcher::admit_shared(Exchange& ex, const limits::VirtualKey* key,
+                                                                       const std::string& model_id,
+                                                                       std::int64_t estimate, limits::CostEstimate cost)
+{
+    std::vector<limits::RateNeed> rates;
+    auto refused =
+        m_s.limiter->admit_shared(key, ex.key_id, model_id, ex.requested_model, estimate, cost, ex.reservation, rates);
+    if (refused || rates.empty()) {
+        co_return refused;  // allow-list, budget, or no rate limit applies: Redis is not asked
+    }
+    std::vector<cluster::BucketNeed> needs;
+    needs.reserve(rates.size());
+    for (const auto& r : rates) {
+        needs.push_back(
+            cluster::BucketNeed{.key = r.bucket, .capacity = static_cast<double>(r.per_minute), .amount = r.amount});
+    }
+    const cluster::SharedLimits::Outcome outcome = co_await m_s.shared_limits->take(std::move(needs));
+    auto give_back = [&] {
+        m_s.limiter->release(ex.key_id, ex.reservation);
+        ex.reservation = {};
+    };
+    switch (outcome.verdict) {
+        case cluster::SharedLimits::Verdict::allowed:
+            ex.reservation.shared_rates = true;
+            for (auto& r : rates) {
+                if (r.unit == "tokens") {
+                    ex.reservation.shared_tpm.push_back(std::move(r));
+                }
+            }
+            co_return std::nullopt;
+        case cluster::SharedLimits::Verdict::refused:
+            give_back();
+            co_return limits::rate_limit_failure(outcome.retry_after_ms,
+                                                 rates[std::min(outcome.blocked, rates.size() - 1)]);
+        case cluster::SharedLimits::Verdict::unreachable:
+            break;
+    }
+    if (config().cluster.redis_down == config::ClusterConfig::RedisDown::refuse) {
+        m_cluster_refusals.fetch_add(1, std::memory_order_relaxed);
+        give_back();
+        const auto& o = m_s.shared_limits->redis_options();
+        wire::Failure f;
+        f.kind = wire::FailureKind::upstream;
+        f.status = 503;
+        f.code = "rate_limit_store_unavailable";
+        f.type = "service_unavailable";
+        f.retry_after_s = 1;
+        f.message = "This request is under a rate limit shared through Redis, and Redis at " + o.host + ":" +
+                    std::to_string(o.port) + " cannot be reached (" + outcome.error +
+                    "). The gateway is set to refuse such requests then ([cluster] redis_down = \"refuse\"): "
+                    "start Redis or fix [cluster] redis_url, or set redis_down = \"local\" to fall back to "
+                    "per-instance limits.";
+        co_return f;
+    }
+    // redis_down = "local": this instance's own buckets, for this request (logged once per outage).
+    m_cluster_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    if (auto f = m_s.limiter->take_local_rates(key, ex.key_id, model_id, estimate, ex.reservation)) {
+        give_back();
+        co_return f;
+    }
+    co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<wire::Failure>> Dispatcher::admit_requested(Exchange& ex, const nlohmann::json& body)
 {
     // Resolved without routing: picking a route would advance the provider's key rotation.
     auto model = config::resolve_model(config(), ex.requested_model);
     if (!model) {
         ex.cache_blocked = true;  // the attempts will say why (or a fallback serves)
-        return std::nullopt;
+        co_return std::nullopt;
     }
-    return admit(ex, body, *model);
+    co_return co_await admit(ex, body, *model);
 }
 
 bool Dispatcher::model_visible(const Exchange& ex, std::string_view model_id) const
@@ -1064,6 +1134,14 @@ void Dispatcher::record(const Exchange& ex, int status, const wire::Usage& usage
     m_s.ledger->record(std::move(row));
     // ---- limits: the cost goes to the budgets; the TPM reservation is corrected ----
     m_s.limiter->on_recorded(ex.key_id, ex.reservation, usage.input_tokens + usage.output_tokens, cost);
+    if (ex.reservation.shared_rates && m_s.shared_limits != nullptr && ex.reservation.tokens > 0) {
+        // The TPM estimate taken in Redis is corrected there too, in the background.
+        const double correction =
+            static_cast<double>(ex.reservation.tokens - (usage.input_tokens + usage.output_tokens));
+        for (const auto& r : ex.reservation.shared_tpm) {
+            m_s.shared_limits->give(r.bucket, static_cast<double>(r.per_minute), correction);
+        }
+    }
     requests_served.fetch_add(1, std::memory_order_relaxed);
 }
 

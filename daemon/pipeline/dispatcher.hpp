@@ -20,6 +20,10 @@
 #include <mutex>
 #include <string_view>
 
+namespace aigw::daemon::cluster {
+class SharedLimits;  // daemon/cluster/shared_limits.hpp
+}
+
 namespace aigw::daemon::telemetry {
 class SpanExporter;  // daemon/telemetry/exporter.hpp: only the dispatcher and /metrics need it whole
 }
@@ -42,6 +46,9 @@ struct Services {
     limits::KeyStore* keys = nullptr;
     cache::ResponseCache* cache = nullptr;
     telemetry::SpanExporter* traces = nullptr;  ///< [otel]: null when no collector is configured
+    /// [cluster] redis_url: the rate buckets live in Redis, shared by every instance; null:
+    /// they are this instance's own (the limiter's).
+    cluster::SharedLimits* shared_limits = nullptr;
 };
 
 /// The key id a request made with the gateway key (not a virtual key) is recorded under.
@@ -98,12 +105,22 @@ public:
     std::optional<wire::Failure> authorize_metrics(const http::Request& req) const;
     /// Whether the caller may use `model` now: the key's allowed models, budgets
     /// and rate limits, for the model that will really be called. nullopt admits (and
-    /// reserves in ex.reservation).
-    std::optional<wire::Failure> admit(Exchange& ex, const nlohmann::json& body, const config::ResolvedModel& model);
+    /// reserves in ex.reservation). With shared limits ([cluster] redis_url) the rate
+    /// buckets are taken in Redis (one round trip, only when a rate limit applies); when
+    /// Redis cannot be reached, [cluster] redis_down says: this instance's own buckets
+    /// ("local") or a 503 ("refuse"). Without them it never suspends.
+    asio::awaitable<std::optional<wire::Failure>> admit(Exchange& ex, const nlohmann::json& body,
+                                                        const config::ResolvedModel& model);
     /// admit() for the model the request names, before the cache is looked up (a cache hit
     /// is limited like a call). When that model cannot be routed, admission is left to the
     /// attempts and the cache is skipped (ex.cache_blocked).
-    std::optional<wire::Failure> admit_requested(Exchange& ex, const nlohmann::json& body);
+    asio::awaitable<std::optional<wire::Failure>> admit_requested(Exchange& ex, const nlohmann::json& body);
+    /// The shared rate limits, or null when [cluster] redis_url is not set.
+    cluster::SharedLimits* shared_limits() const { return m_s.shared_limits; }
+    /// Requests admitted on this instance's own buckets because Redis was unreachable.
+    std::uint64_t cluster_fallbacks() const { return m_cluster_fallbacks.load(std::memory_order_relaxed); }
+    /// Requests refused (503) because Redis was unreachable and redis_down = "refuse".
+    std::uint64_t cluster_refusals() const { return m_cluster_refusals.load(std::memory_order_relaxed); }
     /// Whether a model id shows up in /v1/models for the caller (a virtual key's patterns).
     bool model_visible(const Exchange& ex, std::string_view model_id) const;
 
@@ -189,6 +206,10 @@ public:
 
 private:
     bool is_gateway_key(std::string_view presented) const;
+    /// admit()'s rate-limit step with shared limits (see admit()).
+    asio::awaitable<std::optional<wire::Failure>> admit_shared(Exchange& ex, const limits::VirtualKey* key,
+                                                               const std::string& model_id, std::int64_t estimate,
+                                                               limits::CostEstimate cost);
     /// Sets up ex.trace from the client's traceparent and the exporter's sampling.
     void begin_trace(Exchange& ex, const http::Request& req) const;
 
@@ -198,6 +219,8 @@ private:
     mutable std::mutex m_unknown_mu;
     std::uint64_t m_unknown_count = 0;
     std::vector<UnknownRoute> m_unknown_last;  ///< the last few, newest last
+    std::atomic<std::uint64_t> m_cluster_fallbacks{0};
+    std::atomic<std::uint64_t> m_cluster_refusals{0};
 };
 
 /// A failure as a whole response in the surface's shape, with Retry-After when it has one.

@@ -287,6 +287,18 @@ std::expected<Status, ClientError> parse_status(const nlohmann::json& j)
                                        " (user agent '" + get_or<std::string>(l, "user_agent", "") + "')";
             }
         }
+        if (auto c = j.find("cluster"); c != j.end() && c->is_object()) {
+            s.cluster.enabled = get_or<bool>(*c, "enabled", false);
+            s.cluster.redis_down = get_or<std::string>(*c, "redis_down", "");
+            if (auto r = c->find("redis"); r != c->end() && r->is_object()) {
+                s.cluster.redis_url = get_or<std::string>(*r, "url", "");
+                s.cluster.reachable = get_or<bool>(*r, "reachable", false);
+                if (auto ms = r->find("ping_ms"); ms != r->end() && ms->is_number()) {
+                    s.cluster.ping_ms = ms->get<double>();
+                }
+                s.cluster.error = get_or<std::string>(*r, "error", "");
+            }
+        }
         if (auto it = j.find("warnings"); it != j.end() && it->is_array()) {
             for (const auto& w : *it) {
                 if (w.is_string()) {

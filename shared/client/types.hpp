@@ -201,6 +201,16 @@ struct KeyStatus {
     std::string reason;
 };
 
+/// [cluster] as `aigw status` shows it: where the shared state lives and whether it answers.
+struct ClusterStatus {
+    bool enabled = false;    ///< [cluster] redis_url is set
+    std::string redis_url;   ///< without its password
+    bool reachable = false;  ///< PING answered
+    double ping_ms = 0;      ///< when reachable
+    std::string error;       ///< when not
+    std::string redis_down;  ///< "local" or "refuse"
+};
+
 struct Status {
     std::string version;
     std::vector<DeploymentStatus> deployments;
@@ -213,6 +223,7 @@ struct Status {
     std::string last_unknown_route;   ///< "POST /v1/foo (user agent 'x')", "" when none
     std::vector<ProviderStatus> providers;
     std::vector<std::string> warnings;  ///< from start-up or the last reload ("file:line: ...")
+    ClusterStatus cluster;
     nlohmann::json raw;
 };
 

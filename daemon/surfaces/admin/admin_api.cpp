@@ -2,6 +2,8 @@
 
 #include "daemon/surfaces/admin/admin_api.hpp"
 
+#include "daemon/cluster/shared_limits.hpp"
+
 #include "daemon/ledger/latency_hist.hpp"
 #include "daemon/upstream/http_client.hpp"
 
@@ -106,6 +108,32 @@ AdminApi::AdminApi(pipeline::Dispatcher& d, AdminHooks hooks)
       m_cache(&d.cache()),
       m_limiter(&d.limiter())
 {}
+
+namespace {
+
+/// [cluster] for `aigw status`: the Redis URL without its password, and a timed PING
+/// (this handler runs on the blocking pool, so it may wait for it: 250 ms at most).
+nlohmann::json cluster_json(const pipeline::Dispatcher& d)
+{
+    const config::ClusterConfig& c = d.config().cluster;
+    cluster::SharedLimits* shared = d.shared_limits();
+    if (shared == nullptr) {
+        return {{"enabled", false}};
+    }
+    const auto ping = shared->ping_blocking();
+    nlohmann::json redis = {{"url", cluster::redact_redis_url(c.redis_url)},
+                            {"reachable", ping.ok},
+                            {"ping_ms", ping.ok ? nlohmann::json(ping.latency_ms) : nlohmann::json(nullptr)}};
+    if (!ping.ok) {
+        redis["error"] = ping.error;
+    }
+    return {{"enabled", true},
+            {"redis", std::move(redis)},
+            {"redis_down", c.redis_down == config::ClusterConfig::RedisDown::refuse ? "refuse" : "local"},
+            {"shared", nlohmann::json::array({"rate limits (per key and per model rpm/tpm)"})}};
+}
+
+}  // namespace
 
 void AdminApi::install(http::Routes& routes)
 {
@@ -401,6 +429,7 @@ void AdminApi::install_admin_routes()
                                {"requests_served", m_d.requests_served.load()},
                                {"unknown_routes", unknown_routes_json(m_d)},
                                {"data_dir", m_d.config().data_dir.string()},
+                               {"cluster", cluster_json(m_d)},
                                {"warnings", m_hooks.warnings ? m_hooks.warnings() : std::vector<std::string>()},
                                {"providers", std::move(providers)}};
         res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");

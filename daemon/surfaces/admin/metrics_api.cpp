@@ -4,6 +4,8 @@
 // and touches no database, so it runs on the event loop.
 
 #include "daemon/surfaces/admin/admin_api.hpp"
+
+#include "daemon/cluster/shared_limits.hpp"
 #include "daemon/surfaces/admin/prometheus_text.hpp"
 #include "daemon/telemetry/exporter.hpp"
 
@@ -129,6 +131,24 @@ void write_cache(PrometheusText& out, const cache::CacheStats& s)
     out.sample("aigw_cache_bytes", {}, static_cast<double>(s.bytes));
 }
 
+/// [cluster] redis_url is set: whether Redis answered last, and what its outages cost.
+void write_cluster(PrometheusText& out, const cluster::SharedLimits& shared, const pipeline::Dispatcher& d)
+{
+    out.family("aigw_cluster_redis_up", "gauge",
+               "1 when the last call to the shared rate limits' Redis succeeded, 0 during an outage.");
+    out.sample("aigw_cluster_redis_up", {}, shared.redis_up() ? 1 : 0);
+    out.family("aigw_cluster_redis_errors_total", "counter",
+               "Calls to Redis that failed (unreachable, timed out, refused).");
+    out.sample("aigw_cluster_redis_errors_total", {}, static_cast<double>(shared.errors()));
+    out.family("aigw_cluster_fallbacks_total", "counter",
+               "Requests admitted on this instance's own rate limits because Redis was unreachable "
+               "(redis_down = \"local\").");
+    out.sample("aigw_cluster_fallbacks_total", {}, static_cast<double>(d.cluster_fallbacks()));
+    out.family("aigw_cluster_refusals_total", "counter",
+               "Requests answered 503 because Redis was unreachable (redis_down = \"refuse\").");
+    out.sample("aigw_cluster_refusals_total", {}, static_cast<double>(d.cluster_refusals()));
+}
+
 void write_traces(PrometheusText& out, const telemetry::SpanExporter& traces)
 {
     const telemetry::ExporterStats s = traces.stats();
@@ -188,6 +208,9 @@ void AdminApi::install_metrics_route()
         text.sample("aigw_unknown_routes_total", {}, static_cast<double>(m_d.unknown_routes().first));
         if (m_d.traces() != nullptr) {
             write_traces(text, *m_d.traces());
+        }
+        if (const cluster::SharedLimits* shared = m_d.shared_limits(); shared != nullptr) {
+            write_cluster(text, *shared, m_d);
         }
 
         http::Response res;

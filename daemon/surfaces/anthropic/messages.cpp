@@ -158,7 +158,7 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
     if (d.config().log_bodies) {
         ex->request_body = req.body;
     }
-    if (auto refused = d.admit_requested(*ex, *body)) {  // limits: key's models, budgets, rate limits
+    if (auto refused = co_await d.admit_requested(*ex, *body)) {  // limits: key's models, budgets, rate limits
         co_await d.finish_failed(*ex, *refused, {}, Shape::anthropic, res.headers, out);
         co_return;
     }
@@ -234,7 +234,8 @@ asio::awaitable<void> count_tokens(Dispatcher& d, http::Request& req, http::Resp
         co_return;
     }
     // The key's allow-list applies to counting too.
-    if (auto refused = d.admit(*ex, nlohmann::json::object(), route->resolved)) {
+    const nlohmann::json no_body = nlohmann::json::object();
+    if (auto refused = co_await d.admit(*ex, no_body, route->resolved)) {
         co_await send_failure(out, res, *refused);
         co_return;
     }

@@ -195,7 +195,7 @@ asio::awaitable<void> generate(Dispatcher& d, http::Request& req, http::Responde
     auto& body = started->body;
     ex->stream = stream;
     const bool sse = req.query_param("alt").value_or("") == "sse";
-    if (auto refused = d.admit_requested(*ex, body)) {  // limits: key's models, budgets, rate limits
+    if (auto refused = co_await d.admit_requested(*ex, body)) {  // limits: key's models, budgets, rate limits
         co_await d.finish_failed(*ex, *refused, {}, Shape::gemini, res.headers, out);
         co_return;
     }
@@ -271,7 +271,8 @@ asio::awaitable<void> count_tokens(Dispatcher& d, http::Request& req, http::Resp
         co_await send_failure(out, res, route.error());
         co_return;
     }
-    if (auto refused = d.admit(*ex, json::object(), route->resolved)) {  // the key's allow-list applies here too
+    const nlohmann::json no_body = nlohmann::json::object();
+    if (auto refused = co_await d.admit(*ex, no_body, route->resolved)) {  // the key's allow-list applies here too
         co_await send_failure(out, res, *refused);
         co_return;
     }
@@ -307,7 +308,7 @@ asio::awaitable<void> embed(Dispatcher& d, http::Request& req, http::Responder& 
         co_return;
     }
     (*canonical)["model"] = ex->requested_model;
-    if (auto refused = d.admit_requested(*ex, *canonical)) {
+    if (auto refused = co_await d.admit_requested(*ex, *canonical)) {
         co_await d.finish_failed(*ex, *refused, {}, Shape::gemini, res.headers, out);
         co_return;
     }

@@ -95,7 +95,7 @@ asio::awaitable<void> completions(Dispatcher& d, http::Request& req, http::Respo
     if (auto so = body->find("stream_options"); so != body->end() && so->is_object()) {
         include_usage = so->value("include_usage", false);
     }
-    if (auto refused = d.admit_requested(*ex, *body)) {  // limits: key's models, budgets, rate limits
+    if (auto refused = co_await d.admit_requested(*ex, *body)) {  // limits: key's models, budgets, rate limits
         co_await fail(*refused);
         co_return;
     }

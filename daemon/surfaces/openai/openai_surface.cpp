@@ -84,7 +84,7 @@ asio::awaitable<void> chat(Dispatcher& d, http::Request& req, http::Responder& o
         pipeline::set_route_headers(res, *ex);
         co_await d.finish_failed(*ex, f, {}, Shape::openai, res.headers, out);
     };
-    if (auto refused = d.admit_requested(*ex, *body)) {  // limits: key's models, budgets, rate limits
+    if (auto refused = co_await d.admit_requested(*ex, *body)) {  // limits: key's models, budgets, rate limits
         co_await fail(*refused);
         co_return;
     }
@@ -158,7 +158,7 @@ asio::awaitable<void> embeddings(Dispatcher& d, http::Request& req, http::Respon
     }
     const nlohmann::json body = std::move(*parsed);
     ex->requested_model = body["model"].get<std::string>();
-    if (auto refused = d.admit_requested(*ex, body)) {  // limits: key's models, budgets, rate limits
+    if (auto refused = co_await d.admit_requested(*ex, body)) {  // limits: key's models, budgets, rate limits
         co_await d.finish_failed(*ex, *refused, {}, Shape::openai, res.headers, out);
         co_return;
     }

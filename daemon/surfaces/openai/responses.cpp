@@ -294,7 +294,7 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
         pipeline::set_route_headers(res, *ex);
         co_await d.finish_failed(*ex, f, {}, Shape::openai, res.headers, out);
     };
-    if (auto refused = d.admit_requested(*ex, canonical)) {  // limits: key's models, budgets, rate limits
+    if (auto refused = co_await d.admit_requested(*ex, canonical)) {  // limits: key's models, budgets, rate limits
         co_await fail(*refused);
         co_return;
     }
@@ -519,7 +519,7 @@ asio::awaitable<void> compact(Dispatcher& d, ledger::ResponseStore& store, http:
         (*canonical)["messages"].push_back({{"role", "user"}, {"content", k_compact_instruction}});
     }
     const nlohmann::json& admitted = canonical ? *canonical : *body;
-    if (auto refused = d.admit_requested(*ex, admitted)) {
+    if (auto refused = co_await d.admit_requested(*ex, admitted)) {
         pipeline::set_route_headers(res, *ex);
         co_await d.finish_failed(*ex, *refused, {}, Shape::openai, res.headers, out);
         co_return;
@@ -609,7 +609,8 @@ asio::awaitable<void> input_tokens(Dispatcher& d, http::Request& req, http::Resp
         co_await send_failure(out, res, route.error());
         co_return;
     }
-    if (auto refused = d.admit(*ex, nlohmann::json::object(), route->resolved)) {  // the key's allow-list
+    const nlohmann::json no_body = nlohmann::json::object();
+    if (auto refused = co_await d.admit(*ex, no_body, route->resolved)) {  // the key's allow-list
         co_await send_failure(out, res, *refused);
         co_return;
     }

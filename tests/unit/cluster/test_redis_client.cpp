@@ -208,3 +208,69 @@ TEST_CASE("the bucket refills at its rate, by the Redis server's clock")
     CHECK(counts.second >= 3);
     CHECK(counts.second <= 4);
 }
+
+TEST_CASE("take_all takes from every bucket or from none, and a refusal leaves the buckets as they were")
+{
+    const int port = free_port();
+    RedisServer server(port);
+    RedisOptions o;
+    o.port = port;
+    auto result = run([&](asio::any_io_executor ex) -> asio::awaitable<std::vector<std::string>> {
+        RedisClient redis(ex, o);
+        std::vector<std::string> log;
+        // Two buckets: a roomy one (100) and a tight one (2).
+        std::vector<BucketNeed> both{{"t:roomy", 100, 1}, {"t:tight", 2, 1}};
+        for (int i = 0; i < 3; ++i) {
+            auto r = co_await take_all(redis, both, 60'000);
+            log.push_back(
+                !r ? "error: " + r.error()
+                   : (r->allowed ? std::string("allowed")
+                                 : "refused " + std::to_string(r->blocked) + " " + std::to_string(r->retry_after_ms)));
+        }
+        std::vector<std::string> hget{"HGET", "t:roomy", "tokens"};
+        auto roomy = co_await redis.command(hget);
+        log.push_back(roomy ? roomy->text : roomy.error());
+        co_return log;
+    });
+    REQUIRE(result.size() == 4);
+    CHECK(result[0] == "allowed");
+    CHECK(result[1] == "allowed");
+    // The third waits for the tight bucket (index 1): one token in 30 s at 2 a minute.
+    CHECK(result[2].starts_with("refused 1 "));
+    const auto wait = std::stoll(result[2].substr(std::string("refused 1 ").size()));
+    CHECK(wait > 29'000);
+    CHECK(wait <= 30'000);
+    // Two takes from the roomy bucket, not three: the refused one took nothing (a little
+    // refill may show in the decimals).
+    CHECK(std::stod(result[3]) >= 98.0);
+    CHECK(std::stod(result[3]) < 98.1);
+}
+
+TEST_CASE("a take larger than the whole bucket waits for a full bucket, then leaves it in debt; give_tokens repays")
+{
+    const int port = free_port();
+    RedisServer server(port);
+    RedisOptions o;
+    o.port = port;
+    auto result = run([&](asio::any_io_executor ex) -> asio::awaitable<std::vector<std::string>> {
+        RedisClient redis(ex, o);
+        std::vector<std::string> log;
+        std::vector<BucketNeed> big{{"t:tpm", 1000, 5000}};
+        auto first = co_await take_all(redis, big, 60'000);
+        log.push_back(first && first->allowed ? "allowed" : "refused");
+        std::vector<BucketNeed> small{{"t:tpm", 1000, 1}};
+        auto second = co_await take_all(redis, small, 60'000);
+        log.push_back(second && second->allowed ? "allowed" : "refused");
+        // The request used 100 tokens of the 5000 it reserved: 4900 come back.
+        auto gave = co_await give_tokens(redis, "t:tpm", 1000, 60'000, 4900);
+        log.push_back(gave ? "gave" : gave.error());
+        auto third = co_await take_all(redis, small, 60'000);
+        log.push_back(third && third->allowed ? "allowed" : "refused");
+        co_return log;
+    });
+    REQUIRE(result.size() == 4);
+    CHECK(result[0] == "allowed");  // a full bucket lets a request larger than itself through
+    CHECK(result[1] == "refused");  // which leaves it 4000 in debt
+    CHECK(result[2] == "gave");
+    CHECK(result[3] == "allowed");  // 900 left after the correction
+}

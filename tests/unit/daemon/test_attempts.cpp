@@ -235,13 +235,14 @@ TEST_CASE("a candidate the caller's key may not use is skipped and named; nothin
                                         failure(FailureKind::upstream, 500)};
     auto ex = exchange(vt, "openai/gpt-4o");
     std::vector<std::string> asked;
-    auto r = run(cfg, router, ex, script, vt, [&](const routing::Route& route) -> std::optional<Failure> {
-        asked.push_back(route.resolved.id);
-        if (route.resolved.provider->name == "anthropic") {
-            return failure(FailureKind::auth, 403);
-        }
-        return std::nullopt;
-    });
+    auto r =
+        run(cfg, router, ex, script, vt, [&](const routing::Route& route) -> asio::awaitable<std::optional<Failure>> {
+            asked.push_back(route.resolved.id);
+            if (route.resolved.provider->name == "anthropic") {
+                co_return failure(FailureKind::auth, 403);
+            }
+            co_return std::nullopt;
+        });
     REQUIRE(r.has_value());
     CHECK(ex.route.resolved.id == "mock/echo");
     for (const auto& c : script.calls) {
@@ -259,8 +260,8 @@ TEST_CASE("when admission refuses the only candidate, its refusal is the answer"
     auto router = make_router(cfg, vt);
     Script script;
     auto ex = exchange(vt, "openai/gpt-4o");
-    auto r = run(cfg, router, ex, script, vt, [](const routing::Route&) -> std::optional<Failure> {
-        return failure(FailureKind::rate_limited, 429, 7.0);
+    auto r = run(cfg, router, ex, script, vt, [](const routing::Route&) -> asio::awaitable<std::optional<Failure>> {
+        co_return failure(FailureKind::rate_limited, 429, 7.0);
     });
     REQUIRE_FALSE(r.has_value());
     CHECK(r.error().status == 429);

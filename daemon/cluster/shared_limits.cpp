@@ -1,0 +1,176 @@
+#include "daemon/cluster/shared_limits.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_future.hpp>
+
+#include <iostream>
+
+namespace aigw::daemon::cluster {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::int64_t k_minute_ms = 60'000;
+
+std::int64_t steady_ms()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+std::string where(const RedisOptions& o)
+{
+    return o.host + ":" + std::to_string(o.port);
+}
+
+}  // namespace
+
+std::string redact_redis_url(std::string_view url)
+{
+    const auto scheme = url.find("://");
+    const auto at = url.rfind('@');
+    if (scheme == std::string_view::npos || at == std::string_view::npos || at < scheme) {
+        return std::string(url);
+    }
+    const std::string_view auth = url.substr(scheme + 3, at - scheme - 3);
+    const auto colon = auth.find(':');
+    const std::string user = colon == std::string_view::npos ? std::string() : std::string(auth.substr(0, colon));
+    return std::string(url.substr(0, scheme + 3)) + user + ":***" + std::string(url.substr(at));
+}
+
+SharedLimits::SharedLimits(SharedLimitsOptions options)
+    : m_options(std::move(options)), m_work(asio::make_work_guard(m_io))
+{
+    if (!m_options.log) {
+        m_options.log = [](const std::string& line) { std::cerr << line << "\n"; };
+    }
+    m_client = std::make_unique<RedisClient>(m_io.get_executor(), m_options.redis);
+    m_thread = std::thread([this] { m_io.run(); });
+    // Say at start-up whether Redis answers, instead of at the first limited request.
+    asio::co_spawn(
+        m_io,
+        [this]() -> asio::awaitable<void> {
+            const Ping p = co_await ping();
+            if (p.ok) {
+                m_options.log("aigwd: cluster: rate limits are shared through Redis at " + where(m_client->options()) +
+                              " (PING " + std::to_string(p.latency_ms) + " ms)");
+            }
+        },
+        asio::detached);
+}
+
+SharedLimits::~SharedLimits()
+{
+    m_work.reset();
+    m_io.stop();
+    if (m_thread.joinable()) {
+        m_thread.join();
+    }
+}
+
+bool SharedLimits::should_try()
+{
+    if (m_up.load(std::memory_order_relaxed)) {
+        return true;
+    }
+    const std::int64_t now = steady_ms();
+    std::int64_t due = m_next_probe_ms.load(std::memory_order_relaxed);
+    if (now < due) {
+        return false;
+    }
+    return m_next_probe_ms.compare_exchange_strong(due, now + m_options.probe_interval.count());
+}
+
+void SharedLimits::note_success()
+{
+    if (!m_up.exchange(true)) {
+        m_options.log("aigwd: cluster: redis reachable again at " + where(m_client->options()) +
+                      "; rate limits are shared across instances again");
+    }
+}
+
+void SharedLimits::note_failure(const std::string& why)
+{
+    m_errors.fetch_add(1, std::memory_order_relaxed);
+    m_next_probe_ms.store(steady_ms() + m_options.probe_interval.count(), std::memory_order_relaxed);
+    if (m_up.exchange(false)) {
+        m_options.log("aigwd: cluster: REDIS UNREACHABLE at " + where(m_client->options()) + " (" + why + "); " +
+                      (m_options.refuse_when_down
+                           ? std::string("requests under a rate limit are refused with 503 until it is back ([cluster] "
+                                         "redis_down = \"refuse\")")
+                           : std::string("rate limits are now per instance, not shared, until it is back ([cluster] "
+                                         "redis_down = \"local\")")) +
+                      ". Start Redis or check [cluster] redis_url.");
+    }
+}
+
+asio::awaitable<SharedLimits::Outcome> SharedLimits::take(std::vector<BucketNeed> needs)
+{
+    Outcome out;
+    if (!should_try()) {
+        out.error = "Redis at " + where(m_client->options()) + " is unreachable";
+        co_return out;
+    }
+    for (auto& n : needs) {
+        n.key.insert(0, m_options.key_prefix);
+    }
+    auto r = co_await take_all(*m_client, needs, k_minute_ms);
+    if (!r) {
+        note_failure(r.error());
+        out.error = r.error();
+        co_return out;
+    }
+    note_success();
+    out.verdict = r->allowed ? Verdict::allowed : Verdict::refused;
+    out.blocked = r->blocked;
+    out.retry_after_ms = r->retry_after_ms;
+    co_return out;
+}
+
+void SharedLimits::give(std::string bucket, double capacity, double amount)
+{
+    if (amount == 0 || !m_up.load(std::memory_order_relaxed)) {
+        return;  // during an outage the correction is lost: the bucket refills within a minute anyway
+    }
+    bucket.insert(0, m_options.key_prefix);
+    asio::co_spawn(
+        m_io,
+        [this, bucket = std::move(bucket), capacity, amount]() -> asio::awaitable<void> {
+            auto r = co_await give_tokens(*m_client, bucket, capacity, k_minute_ms, amount);
+            if (!r) {
+                note_failure(r.error());
+            }
+        },
+        asio::detached);
+}
+
+SharedLimits::Ping SharedLimits::ping_blocking()
+{
+    return asio::co_spawn(m_io, ping(), asio::use_future).get();
+}
+
+asio::awaitable<SharedLimits::Ping> SharedLimits::ping()
+{
+    Ping p;
+    std::vector<std::string> args;
+    args.emplace_back("PING");
+    const auto start = std::chrono::steady_clock::now();
+    auto r = co_await m_client->command(std::move(args));
+    p.latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (!r) {
+        note_failure(r.error());
+        p.error = r.error();
+        co_return p;
+    }
+    if (r->is_error()) {
+        p.error = "Redis answered PING with an error: " + r->text;
+        co_return p;
+    }
+    note_success();
+    p.ok = true;
+    co_return p;
+}
+
+}  // namespace aigw::daemon::cluster
