@@ -219,6 +219,8 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
         o.redis = std::move(*redis);
         o.refuse_when_down = first.cluster.redis_down == config::ClusterConfig::RedisDown::refuse;
         g->m_shared_limits = std::make_unique<cluster::SharedLimits>(std::move(o));
+        g->m_shared_cache =
+            std::make_unique<cluster::SharedCache>(g->m_shared_limits->redis(), g->m_shared_limits->executor());
     }
     auto responses = ledger::ResponseStore::open(first.data_dir / "responses.db", first.retention_days);
     if (!responses) {
@@ -253,6 +255,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     s.cache = g->m_cache.get();
     s.traces = g->m_traces.get();
     s.shared_limits = g->m_shared_limits.get();
+    s.shared_cache = g->m_shared_cache.get();
     g->m_dispatcher = std::make_unique<pipeline::Dispatcher>(std::move(s));
 
     Gateway* self = g.get();

@@ -4,6 +4,7 @@
 // server, and tears them down in order. Nothing on the request path lives here.
 
 #include "daemon/cluster/pg_ledger.hpp"
+#include "daemon/cluster/shared_cache.hpp"
 #include "daemon/cluster/shared_limits.hpp"
 #include "daemon/http/server.hpp"
 #include "daemon/pipeline/dispatcher.hpp"
@@ -77,6 +78,9 @@ private:
     std::unique_ptr<limits::KeyStore> m_keys;
     std::unique_ptr<KeySharing> m_key_sharing;  ///< [cluster] redis_url: keys shared by every instance
     std::unique_ptr<limits::Limiter> m_limiter;
+    /// [cluster] redis_url: the cache's Redis tier, on m_shared_limits' client and thread;
+    /// declared first so it is destroyed after them (a store in flight may still use it).
+    std::unique_ptr<cluster::SharedCache> m_shared_cache;
     std::unique_ptr<cluster::SharedLimits> m_shared_limits;  ///< [cluster] redis_url; outlives the dispatcher
     std::unique_ptr<cache::ResponseCache> m_cache;
     std::unique_ptr<telemetry::SpanExporter> m_traces;  ///< [otel]; outlives the dispatcher

@@ -79,6 +79,72 @@ wire::Usage usage_from_text(const std::string& text)
     return u;
 }
 
+}  // namespace
+
+std::string encode_cached_answer(const CachedAnswer& a)
+{
+    return nlohmann::json({{"v", 1},
+                           {"key", a.key},
+                           {"body", a.body},
+                           {"usage", nlohmann::json::parse(usage_text(a.usage))},
+                           {"cost_usd", a.cost_usd},
+                           {"served_model", a.served_model},
+                           {"created_ms", a.created_ms},
+                           {"expires_ms", a.expires_ms}})
+        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::expected<CachedAnswer, std::string> decode_cached_answer(std::string_view text)
+{
+    auto j = nlohmann::json::parse(text, nullptr, false);
+    if (!j.is_object()) {
+        return std::unexpected("a cache entry must be a JSON object");
+    }
+    if (auto v = j.find("v"); v == j.end() || !v->is_number_integer() || v->get<std::int64_t>() != 1) {
+        return std::unexpected("a cache entry of an unknown version");
+    }
+    const auto str = [&](const char* name) -> const std::string* {
+        auto it = j.find(name);
+        return it != j.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
+    };
+    const auto num = [&](const char* name) -> const nlohmann::json* {
+        auto it = j.find(name);
+        return it != j.end() && it->is_number() ? &*it : nullptr;
+    };
+    const std::string* key = str("key");
+    const std::string* body = str("body");
+    const std::string* served = str("served_model");
+    const nlohmann::json* cost = num("cost_usd");
+    const nlohmann::json* created = num("created_ms");
+    const nlohmann::json* expires = num("expires_ms");
+    auto usage = j.find("usage");
+    if (key == nullptr || key->empty() || body == nullptr || body->empty() || served == nullptr || cost == nullptr ||
+        created == nullptr || expires == nullptr || !created->is_number_integer() || !expires->is_number_integer() ||
+        usage == j.end() || !usage->is_object()) {
+        return std::unexpected(
+            "a cache entry needs key, body, usage, cost_usd, served_model, created_ms and expires_ms");
+    }
+    CachedAnswer a;
+    a.key = *key;
+    a.body = *body;
+    for (const auto& [name, count] : usage->items()) {
+        if (name == "reported" ? !count.is_boolean() : !count.is_number_integer()) {
+            return std::unexpected("a cache entry's usage has a " + name + " that is not a count");
+        }
+    }
+    a.usage = usage_from_text(usage->dump());
+    a.cost_usd = cost->get<double>();
+    a.served_model = *served;
+    a.created_ms = created->get<std::int64_t>();
+    a.expires_ms = expires->get<std::int64_t>();
+    if (!(a.cost_usd >= 0) || a.expires_ms < a.created_ms) {
+        return std::unexpected("a cache entry with a negative cost or an expiry before its creation");
+    }
+    return a;
+}
+
+namespace {
+
 std::int64_t entry_bytes(const CachedAnswer& a)
 {
     return static_cast<std::int64_t>(a.body.size() + a.key.size() + a.served_model.size()) + k_entry_overhead;
@@ -282,6 +348,41 @@ std::optional<CacheHit> ResponseCache::lookup_semantic(const std::string& partit
     return hit_locked(match->key, max_age_s, match->similarity);
 }
 
+std::optional<CacheHit> ResponseCache::adopt(CachedAnswer answer, std::optional<std::int64_t> max_age_s)
+{
+    if (answer.key.empty() || answer.body.empty()) {
+        return std::nullopt;
+    }
+    std::lock_guard lock(m_mu);
+    const std::int64_t now = now_ms();
+    if (answer.expires_ms <= now) {
+        return std::nullopt;
+    }
+    const std::int64_t age_ms = std::max<std::int64_t>(now - answer.created_ms, 0);
+    if (max_age_s && age_ms > *max_age_s * 1000) {
+        return std::nullopt;
+    }
+    const std::string key = answer.key;
+    auto kept = std::make_shared<const CachedAnswer>(answer);
+    if (insert_locked(std::move(answer), std::nullopt) == StoreResult::stored) {
+        return hit_locked(key, max_age_s, std::nullopt);
+    }
+    // Too large to keep here: served once all the same.
+    ++m_stats.hits;
+    m_stats.saved_usd += kept->cost_usd;
+    return CacheHit{kept, age_ms / 1000, kept->cost_usd, std::nullopt};
+}
+
+std::shared_ptr<const CachedAnswer> ResponseCache::entry(const std::string& key) const
+{
+    std::lock_guard lock(m_mu);
+    auto it = m_slots.find(key);
+    if (it == m_slots.end() || it->second.answer->expires_ms <= now_ms()) {
+        return nullptr;
+    }
+    return it->second.answer;
+}
+
 void ResponseCache::count_miss()
 {
     std::lock_guard lock(m_mu);
@@ -296,6 +397,13 @@ StoreResult ResponseCache::store(CachedAnswer answer, std::optional<std::int64_t
         return StoreResult::not_cacheable;
     }
     std::lock_guard lock(m_mu);
+    answer.created_ms = now_ms();
+    answer.expires_ms = answer.created_ms + ttl * 1000;
+    return insert_locked(std::move(answer), std::move(semantic));
+}
+
+StoreResult ResponseCache::insert_locked(CachedAnswer answer, std::optional<SemanticVector> semantic)
+{
     if (static_cast<std::int64_t>(answer.body.size()) > m_opts.max_entry_bytes) {
         ++m_stats.too_large;
         return StoreResult::too_large;
@@ -305,8 +413,6 @@ StoreResult ResponseCache::store(CachedAnswer answer, std::optional<std::int64_t
         ++m_stats.too_large;
         return StoreResult::too_large;
     }
-    answer.created_ms = now_ms();
-    answer.expires_ms = answer.created_ms + ttl * 1000;
     if (auto old = m_slots.find(answer.key); old != m_slots.end()) {
         drop_locked(old);
     }

@@ -89,6 +89,12 @@ struct SemanticVector {
 
 enum class StoreResult { stored, too_large, not_cacheable };
 
+/// An entry as one JSON text (key, body, usage, cost, served model, created and expiry
+/// times): what instances of a cluster share through Redis.
+std::string encode_cached_answer(const CachedAnswer& answer);
+/// The entry encode_cached_answer() wrote, or why the text is not one.
+std::expected<CachedAnswer, std::string> decode_cached_answer(std::string_view text);
+
 class ResponseCache {
 public:
     /// Opens (creating, mode 0600) the database at `path` and loads the live entries into
@@ -107,6 +113,12 @@ public:
     /// least `threshold`; counted as a (semantic) hit.
     std::optional<CacheHit> lookup_semantic(const std::string& partition, std::span<const float> vector,
                                             double threshold, std::optional<std::int64_t> max_age_s = std::nullopt);
+    /// Takes in an entry another instance stored (decode_cached_answer), keeping its
+    /// creation and expiry times, and serves it: the hit, counted like a lookup() hit, or
+    /// nullopt when it has expired or is older than `max_age_s`. Kept when it fits.
+    std::optional<CacheHit> adopt(CachedAnswer answer, std::optional<std::int64_t> max_age_s = std::nullopt);
+    /// The live entry for `key` without touching its LRU position or the counters.
+    std::shared_ptr<const CachedAnswer> entry(const std::string& key) const;
     /// Counts a request that found nothing and went upstream.
     void count_miss();
 
@@ -149,6 +161,8 @@ private:
     void enqueue_locked(Op op);
     std::optional<CacheHit> hit_locked(const std::string& key, std::optional<std::int64_t> max_age_s,
                                        std::optional<double> similarity);
+    /// Puts `answer` (times set) in memory and queues its write. Caller holds m_mu.
+    StoreResult insert_locked(CachedAnswer answer, std::optional<SemanticVector> semantic);
     void load(std::int64_t now);
     void writer_loop();
 

@@ -75,6 +75,10 @@ public:
     bool redis_up() const { return m_up.load(std::memory_order_relaxed); }
     std::uint64_t errors() const { return m_errors.load(std::memory_order_relaxed); }
     const RedisOptions& redis_options() const { return m_client->options(); }
+    /// The Redis client and the thread's executor, for the cluster's other Redis users
+    /// (the shared response cache): one connection pool and one thread per instance.
+    RedisClient& redis() { return *m_client; }
+    boost::asio::any_io_executor executor() { return m_io.get_executor(); }
 
 private:
     /// Whether this call should try Redis: always while it is up; during an outage only

@@ -2,6 +2,7 @@
 
 #include "daemon/cache/cache_key.hpp"
 #include "daemon/cache/replay.hpp"
+#include "daemon/cluster/shared_cache.hpp"
 
 #include <charconv>
 #include <cstdio>
@@ -113,6 +114,54 @@ void reply_hit(Dispatcher& d, Exchange& ex, const cache::CacheHit& hit, http::Re
     }
     // Nothing reached a provider: no tokens, no cost. What the hit saved is ex.saved_usd.
     d.record(ex, 200, wire::Usage{}, 0.0, {}, ttft_ms, d.config().log_bodies ? body : std::string());
+}
+
+/// After a local miss: the entry another instance shared through Redis ([cluster]
+/// redis_url), taken into the local cache and served as a hit; nullopt when there is no
+/// shared cache, Redis has no live entry (a miss) or cannot be asked (an error): both go on
+/// upstream. One GET, awaited without blocking this loop.
+asio::awaitable<std::optional<cache::CacheHit>> shared_lookup(Dispatcher& d, const std::string& key,
+                                                              std::optional<std::int64_t> max_age_s)
+{
+    cluster::SharedCache* shared = d.shared_cache();
+    if (shared == nullptr) {
+        co_return std::nullopt;
+    }
+    auto value = co_await shared->get(key);
+    if (!value) {
+        co_return std::nullopt;  // counted by get(); the request goes on from this instance
+    }
+    if (!*value) {
+        shared->count_miss();
+        co_return std::nullopt;
+    }
+    auto answer = cache::decode_cached_answer(**value);
+    if (!answer || answer->key != key) {
+        shared->count_bad_entry();
+        co_return std::nullopt;
+    }
+    auto hit = d.cache().adopt(std::move(*answer), max_age_s);
+    if (!hit) {
+        shared->count_miss();  // expired, or older than this request accepts
+        co_return std::nullopt;
+    }
+    shared->count_hit();
+    co_return hit;
+}
+
+/// Shares the entry just stored under `key` through Redis, with the time it has left.
+void share_entry(Dispatcher& d, const std::string& key)
+{
+    cluster::SharedCache* shared = d.shared_cache();
+    if (shared == nullptr) {
+        return;
+    }
+    auto entry = d.cache().entry(key);
+    if (!entry) {
+        return;
+    }
+    const std::int64_t ttl_ms = entry->expires_ms - d.cache().options().now_ms();
+    shared->put(key, cache::encode_cached_answer(*entry), ttl_ms);
 }
 
 /// Collects a stream's chunks and stores the assembled answer when the stream completes.
@@ -263,6 +312,11 @@ asio::awaitable<bool> serve_from_cache(Dispatcher& d, Exchange& ex, const nlohma
             reply_hit(d, ex, *hit, res, writer, render);
             co_return true;
         }
+        if (auto hit = co_await shared_lookup(d, key, plan->max_age_s)) {
+            hit_headers();
+            reply_hit(d, ex, *hit, res, writer, render);
+            co_return true;
+        }
     }
     std::optional<cache::SemanticVector> vector;
     if (plan->semantic) {
@@ -326,6 +380,14 @@ asio::awaitable<bool> serve_from_exact_cache(Dispatcher& d, Exchange& ex, const 
             reply_hit(d, ex, *hit, res, nullptr, replay.body, replay.stream);
             co_return true;
         }
+        if (auto hit = co_await shared_lookup(d, key, plan->max_age_s)) {
+            if (resolved) {
+                ex.route.resolved = *resolved;
+                set_route_headers(res, ex);
+            }
+            reply_hit(d, ex, *hit, res, nullptr, replay.body, replay.stream);
+            co_return true;
+        }
         cache.count_miss();
     }
     if (plan->store) {
@@ -345,7 +407,9 @@ void cache_store_body(Dispatcher& d, const Exchange& ex, std::string body, const
     a.usage = usage;
     a.cost_usd = cost_usd;
     a.served_model = ex.route.resolved.id;
-    d.cache().store(std::move(a), ex.cache->ttl_s, std::nullopt);
+    if (d.cache().store(std::move(a), ex.cache->ttl_s, std::nullopt) == cache::StoreResult::stored) {
+        share_entry(d, ex.cache->key);
+    }
 }
 
 void cache_store(Dispatcher& d, const Exchange& ex, const providers::ChatResult& result, double cost_usd)
@@ -360,7 +424,9 @@ void cache_store(Dispatcher& d, const Exchange& ex, const providers::ChatResult&
     a.usage = result.usage;
     a.cost_usd = cost_usd;
     a.served_model = ex.route.resolved.id;
-    d.cache().store(std::move(a), ex.cache->ttl_s, ex.cache->semantic);
+    if (d.cache().store(std::move(a), ex.cache->ttl_s, ex.cache->semantic) == cache::StoreResult::stored) {
+        share_entry(d, ex.cache->key);
+    }
 }
 
 std::unique_ptr<StreamWriter> cache_stream_writer(Dispatcher& d, const std::shared_ptr<Exchange>& ex,

@@ -22,7 +22,8 @@
 
 namespace aigw::daemon::cluster {
 class SharedLimits;  // daemon/cluster/shared_limits.hpp
-}
+class SharedCache;   // daemon/cluster/shared_cache.hpp
+}  // namespace aigw::daemon::cluster
 
 namespace aigw::daemon::telemetry {
 class SpanExporter;  // daemon/telemetry/exporter.hpp: only the dispatcher and /metrics need it whole
@@ -49,6 +50,8 @@ struct Services {
     /// [cluster] redis_url: the rate buckets live in Redis, shared by every instance; null:
     /// they are this instance's own (the limiter's).
     cluster::SharedLimits* shared_limits = nullptr;
+    /// [cluster] redis_url: exact cache entries are shared through Redis too; null: local only.
+    cluster::SharedCache* shared_cache = nullptr;
 };
 
 /// The key id a request made with the gateway key (not a virtual key) is recorded under.
@@ -117,6 +120,8 @@ public:
     asio::awaitable<std::optional<wire::Failure>> admit_requested(Exchange& ex, const nlohmann::json& body);
     /// The shared rate limits, or null when [cluster] redis_url is not set.
     cluster::SharedLimits* shared_limits() const { return m_s.shared_limits; }
+    /// The response cache's Redis tier, or null when [cluster] redis_url is not set.
+    cluster::SharedCache* shared_cache() const { return m_s.shared_cache; }
     /// Requests admitted on this instance's own buckets because Redis was unreachable.
     std::uint64_t cluster_fallbacks() const { return m_cluster_fallbacks.load(std::memory_order_relaxed); }
     /// Requests refused (503) because Redis was unreachable and redis_down = "refuse".

@@ -5,6 +5,7 @@
 
 #include "daemon/surfaces/admin/admin_api.hpp"
 
+#include "daemon/cluster/shared_cache.hpp"
 #include "daemon/cluster/shared_limits.hpp"
 #include "daemon/surfaces/admin/prometheus_text.hpp"
 #include "daemon/telemetry/exporter.hpp"
@@ -149,6 +150,26 @@ void write_cluster(PrometheusText& out, const cluster::SharedLimits& shared, con
     out.sample("aigw_cluster_refusals_total", {}, static_cast<double>(d.cluster_refusals()));
 }
 
+/// [cluster] redis_url is set: the response cache's Redis tier, asked after a local miss.
+void write_cluster_cache(PrometheusText& out, const cluster::SharedCache& shared)
+{
+    const cluster::SharedCacheStats s = shared.stats();
+    out.family("aigw_cluster_cache_hits_total", "counter",
+               "Local cache misses answered from an entry another instance shared through Redis.");
+    out.sample("aigw_cluster_cache_hits_total", {}, static_cast<double>(s.hits));
+    out.family("aigw_cluster_cache_misses_total", "counter", "Local cache misses Redis had no live entry for either.");
+    out.sample("aigw_cluster_cache_misses_total", {}, static_cast<double>(s.misses));
+    out.family("aigw_cluster_cache_errors_total", "counter",
+               "Cache lookups and stores in Redis that failed (unreachable, timed out, a bad entry); a failed "
+               "lookup is a miss.");
+    out.sample("aigw_cluster_cache_errors_total", {}, static_cast<double>(s.errors));
+    out.family("aigw_cluster_cache_stores_total", "counter", "Cache entries written to Redis.");
+    out.sample("aigw_cluster_cache_stores_total", {}, static_cast<double>(s.stores));
+    out.family("aigw_cluster_cache_too_large_total", "counter",
+               "Cache entries over 1 MiB encoded, kept on this instance only.");
+    out.sample("aigw_cluster_cache_too_large_total", {}, static_cast<double>(s.too_large));
+}
+
 void write_traces(PrometheusText& out, const telemetry::SpanExporter& traces)
 {
     const telemetry::ExporterStats s = traces.stats();
@@ -211,6 +232,9 @@ void AdminApi::install_metrics_route()
         }
         if (const cluster::SharedLimits* shared = m_d.shared_limits(); shared != nullptr) {
             write_cluster(text, *shared, m_d);
+        }
+        if (const cluster::SharedCache* shared = m_d.shared_cache(); shared != nullptr) {
+            write_cluster_cache(text, *shared);
         }
 
         http::Response res;
