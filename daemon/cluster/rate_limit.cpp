@@ -111,8 +111,6 @@ redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - tokens) * period_us / capac
 return 1
 )lua";
 
-namespace {
-
 std::string sha1_hex(const char* text)
 {
     unsigned char digest[SHA_DIGEST_LENGTH];
@@ -149,8 +147,6 @@ boost::asio::awaitable<std::expected<RespValue, std::string>> run_script(RedisCl
     }
     co_return r;
 }
-
-}  // namespace
 
 boost::asio::awaitable<std::expected<MultiTake, std::string>> take_all(RedisClient& redis,
                                                                        const std::vector<BucketNeed>& needs,

@@ -4,7 +4,9 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/use_future.hpp>
 
+#include <cstdio>
 #include <iostream>
+#include <random>
 
 namespace aigw::daemon::cluster {
 
@@ -47,6 +49,10 @@ SharedLimits::SharedLimits(SharedLimitsOptions options)
         m_options.log = [](const std::string& line) { std::cerr << line << "\n"; };
     }
     m_client = std::make_unique<RedisClient>(m_io.get_executor(), m_options.redis);
+    std::random_device rd;
+    char tag[32];
+    std::snprintf(tag, sizeof tag, "%08x%08x:", rd(), rd());
+    m_hold_prefix = tag;
     m_thread = std::thread([this] { m_io.run(); });
     // Say at start-up whether Redis answers, instead of at the first limited request.
     asio::co_spawn(
@@ -141,6 +147,61 @@ void SharedLimits::give(std::string bucket, double capacity, double amount)
             auto r = co_await give_tokens(*m_client, bucket, capacity, k_minute_ms, amount);
             if (!r) {
                 note_failure(r.error());
+            }
+        },
+        asio::detached);
+}
+
+asio::awaitable<SharedLimits::BudgetOutcome> SharedLimits::hold(std::vector<BudgetHold> holds, double estimate_usd,
+                                                                std::int64_t hold_ttl_ms)
+{
+    BudgetOutcome out;
+    if (!should_try()) {
+        out.error = "Redis at " + where(m_client->options()) + " is unreachable";
+        co_return out;
+    }
+    for (auto& h : holds) {
+        h.key.insert(0, m_options.budget_prefix);
+    }
+    std::string id = m_hold_prefix + std::to_string(m_next_hold.fetch_add(1, std::memory_order_relaxed));
+    auto r = co_await hold_budgets(*m_client, holds, id, estimate_usd, hold_ttl_ms);
+    if (!r) {
+        note_failure(r.error());
+        out.error = r.error();
+        co_return out;
+    }
+    note_success();
+    out.verdict = r->allowed ? Verdict::allowed : Verdict::refused;
+    out.blocked = r->blocked;
+    out.committed_usd = r->committed_usd;
+    if (r->allowed) {
+        out.hold_id = std::move(id);
+    }
+    co_return out;
+}
+
+void SharedLimits::settle(std::vector<std::string> keys, std::string hold_id, double cost_usd,
+                          std::function<void(const std::vector<double>&)> done)
+{
+    if (keys.empty() || hold_id.empty()) {
+        return;
+    }
+    for (auto& k : keys) {
+        k.insert(0, m_options.budget_prefix);
+    }
+    // Sent even during an outage: a settle lost while Redis is down leaves a hold that
+    // lapses on its own, and a spend the next seeding of the period does not see.
+    asio::co_spawn(
+        m_io,
+        [this, keys = std::move(keys), hold_id = std::move(hold_id), cost_usd,
+         done = std::move(done)]() -> asio::awaitable<void> {
+            auto r = co_await settle_budgets(*m_client, keys, hold_id, cost_usd);
+            if (!r) {
+                note_failure(r.error());
+                co_return;
+            }
+            if (done) {
+                done(*r);
             }
         },
         asio::detached);

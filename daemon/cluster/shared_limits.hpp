@@ -11,6 +11,7 @@
 
 #include "daemon/cluster/rate_limit.hpp"
 #include "daemon/cluster/redis_client.hpp"
+#include "daemon/cluster/shared_budget.hpp"
 
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -29,6 +30,7 @@ namespace aigw::daemon::cluster {
 struct SharedLimitsOptions {
     RedisOptions redis;  ///< connect and command deadlines should be short (250 ms)
     std::string key_prefix = "aigw:rl:";
+    std::string budget_prefix = "aigw:budget:";
     std::chrono::milliseconds probe_interval{1000};  ///< during an outage: how often Redis is tried again
     bool refuse_when_down = false;                   ///< only for the log line's wording
     std::function<void(const std::string&)> log;     ///< default: stderr
@@ -60,6 +62,24 @@ public:
     /// Gives `amount` tokens back to `bucket` (negative: takes more), in the background on
     /// the Redis thread: the caller does not wait, and a failure is only counted.
     void give(std::string bucket, double capacity, double amount);
+
+    struct BudgetOutcome {
+        Verdict verdict = Verdict::unreachable;
+        std::size_t blocked = 0;   ///< refused: the index in `holds` that does not fit
+        double committed_usd = 0;  ///< refused: its spent + held
+        std::string hold_id;       ///< allowed: what settle_budgets() is given
+        std::string error;         ///< unreachable: why (no secret in it)
+    };
+    /// Holds `estimate_usd` in every budget of `holds` (keys without the prefix) or in none
+    /// (see cluster::hold_budgets); a hold lapses after `hold_ttl_ms` if never settled.
+    /// Never throws; an unreachable Redis is an outcome.
+    boost::asio::awaitable<BudgetOutcome> hold(std::vector<BudgetHold> holds, double estimate_usd,
+                                               std::int64_t hold_ttl_ms);
+    /// Replaces the hold `hold_id` in the budgets `keys` (without the prefix) by `cost_usd`
+    /// (0: the request ended without a cost), in the background on the Redis thread; then
+    /// calls `done` there with each budget's spend after it (-1: unknown), unless it failed.
+    void settle(std::vector<std::string> keys, std::string hold_id, double cost_usd,
+                std::function<void(const std::vector<double>&)> done = {});
 
     struct Ping {
         bool ok = false;
@@ -95,6 +115,8 @@ private:
     std::atomic<bool> m_up{true};
     std::atomic<std::int64_t> m_next_probe_ms{0};  ///< steady ms; during an outage
     std::atomic<std::uint64_t> m_errors{0};
+    std::string m_hold_prefix;  ///< unique per instance run: hold ids never collide across instances
+    std::atomic<std::uint64_t> m_next_hold{0};
 };
 
 }  // namespace aigw::daemon::cluster

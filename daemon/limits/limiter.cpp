@@ -12,6 +12,7 @@ namespace aigw::daemon::limits {
 namespace {
 
 constexpr const char* k_admin_key_id = "default";
+constexpr std::int64_t k_ms_per_day = 86'400'000;  ///< shared budget keys outlive their period by this
 
 /// "$0.0123", "$5.00": enough digits to see a small spend move.
 std::string usd(double v)
@@ -72,6 +73,37 @@ wire::Failure budget_failure(std::string message, std::int64_t now_ms, Period p)
     f.message = std::move(message) + " It resets at " + utc_date(next) + " 00:00 UTC.";
     f.retry_after_s = static_cast<double>(next - now_ms) / 1000.0;
     return f;
+}
+
+std::string estimate_note(double estimate_usd, double committed)
+{
+    if (estimate_usd <= 0 || committed < 0) {
+        return std::string();
+    }
+    return " This request could cost up to " + usd(estimate_usd) +
+           " (its prompt plus max_tokens at the model's prices); a smaller max_tokens may fit.";
+}
+
+/// The 402 for `key`'s budget of `limit` per `p`, of which `committed` is spent or held.
+wire::Failure key_budget_failure(const VirtualKey& key, Period p, double limit, double committed, double estimate_usd,
+                                 std::int64_t now_ms)
+{
+    return budget_failure(
+        "Budget reached: " + who_is(key) + " has spent or holds for requests in flight " + usd(committed) + " of its " +
+            usd(limit) + " " + std::string(adjective(p)) + " budget (UTC " + std::string(to_string(p)) + ")." +
+            estimate_note(estimate_usd, committed) + " Ask the gateway's admin for a larger budget or a new key.",
+        now_ms, p);
+}
+
+/// The 402 for the gateway's [budget] of `limit` per `p`, of which `committed` is spent or held.
+wire::Failure gateway_budget_failure(Period p, double limit, double committed, double estimate_usd, std::int64_t now_ms)
+{
+    return budget_failure("Budget reached: the gateway's " + std::string(adjective(p)) + " budget of " + usd(limit) +
+                              " is spent or held by requests in flight (" + usd(committed) + " this UTC " +
+                              std::string(to_string(p)) + ")." + estimate_note(estimate_usd, committed) +
+                              " Raise [budget] " + (p == Period::day ? "daily_usd" : "monthly_usd") +
+                              " in the aigw config to go on.",
+                          now_ms, p);
 }
 
 /// Starts `s` afresh when `now_ms` is in a later day or month than its sums.
@@ -250,13 +282,6 @@ std::optional<wire::Failure> Limiter::check_budgets(const VirtualKey* key, std::
     };
     auto held_key_it = m_held_by_key.find(key_id);
     const Spend* held_key = held_key_it == m_held_by_key.end() ? nullptr : &held_key_it->second;
-    auto estimate_note = [&](double committed) {
-        if (estimate_usd <= 0 || committed < 0) {
-            return std::string();
-        }
-        return " This request could cost up to " + usd(estimate_usd) +
-               " (its prompt plus max_tokens at the model's prices); a smaller max_tokens may fit.";
-    };
     // A request that would start past a budget is refused; one that starts under it runs
     // to its end (its cost is not known before), so a budget can be passed by what is in
     // flight when it is reached.
@@ -264,12 +289,7 @@ std::optional<wire::Failure> Limiter::check_budgets(const VirtualKey* key, std::
         const double spent = m_budgets.spent(key_id, key->budget->period, now_ms);
         const double committed = spent + held(held_key, key->budget->period);
         if (over(committed, key->budget->usd)) {
-            return budget_failure("Budget reached: " + who_is(*key) + " has spent or holds for requests in flight " +
-                                      usd(committed) + " of its " + usd(key->budget->usd) + " " +
-                                      std::string(adjective(key->budget->period)) + " budget (UTC " +
-                                      std::string(to_string(key->budget->period)) + ")." + estimate_note(committed) +
-                                      " Ask the gateway's admin for a larger budget or a new key.",
-                                  now_ms, key->budget->period);
+            return key_budget_failure(*key, key->budget->period, key->budget->usd, committed, estimate_usd, now_ms);
         }
     }
     for (Period p : {Period::day, Period::month}) {
@@ -279,15 +299,73 @@ std::optional<wire::Failure> Limiter::check_budgets(const VirtualKey* key, std::
         }
         const double spent = m_budgets.spent_total(p, now_ms) + held(&m_held_total, p);
         if (over(spent, limit)) {
-            return budget_failure("Budget reached: the gateway's " + std::string(adjective(p)) + " budget of " +
-                                      usd(limit) + " is spent or held by requests in flight (" + usd(spent) +
-                                      " this UTC " + std::string(to_string(p)) + ")." + estimate_note(spent) +
-                                      " Raise [budget] " + (p == Period::day ? "daily_usd" : "monthly_usd") +
-                                      " in the aigw config to go on.",
-                                  now_ms, p);
+            return gateway_budget_failure(p, limit, spent, estimate_usd, now_ms);
         }
     }
     return std::nullopt;
+}
+
+wire::Failure Limiter::shared_budget_failure(const VirtualKey* key, const BudgetNeed& need, double committed_usd,
+                                             double estimate_usd) const
+{
+    const auto now = m_clock.now_ms();
+    if (!need.gateway && key != nullptr) {
+        return key_budget_failure(*key, need.period, need.limit_usd, committed_usd, estimate_usd, now);
+    }
+    return gateway_budget_failure(need.period, need.limit_usd, committed_usd, estimate_usd, now);
+}
+
+std::optional<wire::Failure> Limiter::hold_local_budgets(const VirtualKey* key, std::string_view key_id,
+                                                         Reservation& out)
+{
+    const auto now = m_clock.now_ms();
+    std::lock_guard lock(m_mu);
+    const double hold = out.cost_usd;
+    out.shared_budget = false;
+    out.shared_budgets.clear();
+    out.hold_id.clear();
+    out.cost_usd = 0;
+    if (auto f = check_budgets(key, key_id, now, hold)) {
+        return f;
+    }
+    hold_locked(key_id, hold, now, out);
+    return std::nullopt;
+}
+
+void Limiter::hold_locked(std::string_view key_id, double hold, std::int64_t now, Reservation& out)
+{
+    if (hold <= 0) {
+        return;
+    }
+    for (Spend* held : {&m_held_by_key[std::string(key_id)], &m_held_total}) {
+        roll_spend(*held, now);
+        held->day_usd += hold;
+        held->month_usd += hold;
+    }
+    out.cost_usd = hold;
+    out.day = period_index(Period::day, now);
+    out.month = period_index(Period::month, now);
+}
+
+void Limiter::on_shared_spend(std::string_view key_id, const Reservation& reservation, const std::vector<double>& spent)
+{
+    const auto now = m_clock.now_ms();
+    std::shared_ptr<const VirtualKey> key;
+    if (m_keys != nullptr && key_id != k_admin_key_id) {
+        key = m_keys->by_id(key_id);
+    }
+    std::lock_guard lock(m_mu);
+    for (std::size_t i = 0; i < spent.size() && i < reservation.shared_budgets.size(); ++i) {
+        const BudgetNeed& need = reservation.shared_budgets[i];
+        if (spent[i] < 0) {
+            continue;
+        }
+        if (need.gateway) {
+            alert_if_needed("the gateway has", "total", spent[i], need.limit_usd, need.period, now);
+        } else if (key) {
+            alert_if_needed(who_is(*key) + " has", "key:" + key->id, spent[i], need.limit_usd, need.period, now);
+        }
+    }
 }
 
 bool Limiter::counts_tokens(const VirtualKey* key, std::string_view model_id) const
@@ -339,7 +417,7 @@ bool Limiter::budget_applies(const VirtualKey* key) const
 std::optional<wire::Failure> Limiter::admit_locked(const VirtualKey* key, std::string_view key_id,
                                                    std::string_view model_id, std::int64_t estimated_tokens,
                                                    const CostEstimate* cost, std::int64_t now, Reservation& out,
-                                                   std::vector<RateNeed>* rates)
+                                                   std::vector<RateNeed>* rates, std::vector<BudgetNeed>* budgets)
 {
     const bool budgeted = budget_applies(key);
     if (cost != nullptr && budgeted && !cost->priced && !cfg().limits.allow_unpriced) {
@@ -359,7 +437,29 @@ std::optional<wire::Failure> Limiter::admit_locked(const VirtualKey* key, std::s
         return f;
     }
     const double hold = cost != nullptr && cost->priced && budgeted ? std::max(0.0, cost->usd) : 0.0;
-    if (auto f = check_budgets(key, key_id, now, hold)) {
+    const bool shared_budget = budgets != nullptr && budgeted;
+    if (shared_budget) {
+        // The caller holds `hold` in Redis against each of these, all or none.
+        auto need = [&](std::string scope, Period p, double limit, double seed, bool gateway) {
+            const auto index = period_index(p, now);
+            budgets->push_back(BudgetNeed{.key = scope + ":" + std::string(to_string(p)) + ":" + std::to_string(index),
+                                          .limit_usd = limit,
+                                          .seed_usd = seed,
+                                          .expire_at_ms = period_start_ms(p, index + 1) + k_ms_per_day,
+                                          .gateway = gateway,
+                                          .period = p});
+        };
+        if (key != nullptr && key->budget) {
+            need("key:" + std::string(key_id), key->budget->period, key->budget->usd,
+                 m_budgets.spent(key_id, key->budget->period, now), false);
+        }
+        for (Period p : {Period::day, Period::month}) {
+            const double limit = p == Period::day ? cfg().budget.daily_usd : cfg().budget.monthly_usd;
+            if (limit > 0) {
+                need("total", p, limit, m_budgets.spent_total(p, now), true);
+            }
+        }
+    } else if (auto f = check_budgets(key, key_id, now, hold)) {
         return f;
     }
 
@@ -396,15 +496,13 @@ std::optional<wire::Failure> Limiter::admit_locked(const VirtualKey* key, std::s
     } else if (auto f = take_buckets_locked(key, key_id, model_id, estimated_tokens, now, out)) {
         return f;
     }
-    if (hold > 0) {
-        for (Spend* held : {&m_held_by_key[std::string(key_id)], &m_held_total}) {
-            roll_spend(*held, now);
-            held->day_usd += hold;
-            held->month_usd += hold;
-        }
+    if (shared_budget) {
+        out.shared_budget = true;
         out.cost_usd = hold;
         out.day = period_index(Period::day, now);
         out.month = period_index(Period::month, now);
+    } else {
+        hold_locked(key_id, hold, now, out);
     }
     return std::nullopt;
 }
@@ -469,7 +567,8 @@ std::optional<wire::Failure> Limiter::take_buckets_locked(const VirtualKey* key,
 std::optional<wire::Failure> Limiter::admit_shared(const VirtualKey* key, std::string_view key_id,
                                                    std::string_view model_id, std::string_view requested_model,
                                                    std::int64_t estimated_tokens, const CostEstimate& cost,
-                                                   Reservation& out, std::vector<RateNeed>& rates)
+                                                   Reservation& out, std::vector<RateNeed>& rates,
+                                                   std::vector<BudgetNeed>* budgets)
 {
     if (auto f = check_allowed(key, model_id, requested_model)) {
         return f;
@@ -482,7 +581,7 @@ std::optional<wire::Failure> Limiter::admit_shared(const VirtualKey* key, std::s
     }
     const auto now = m_clock.now_ms();
     std::lock_guard lock(m_mu);
-    return admit_locked(key, key_id, model_id, estimated_tokens, &cost, now, out, &rates);
+    return admit_locked(key, key_id, model_id, estimated_tokens, &cost, now, out, &rates, budgets);
 }
 
 std::optional<wire::Failure> Limiter::take_local_rates(const VirtualKey* key, std::string_view key_id,
@@ -529,7 +628,7 @@ void Limiter::release(std::string_view key_id, const Reservation& reservation)
 
 void Limiter::release_locked(std::string_view key_id, const Reservation& reservation)
 {
-    if (reservation.cost_usd <= 0) {
+    if (reservation.cost_usd <= 0 || reservation.shared_budget) {
         return;
     }
     auto give_back = [&](Spend& held) {
@@ -575,6 +674,9 @@ void Limiter::on_recorded(std::string_view key_id, const Reservation& reservatio
         return;
     }
     m_budgets.add(key_id, cost_usd, now);
+    if (reservation.shared_budget) {
+        return;  // the alerts follow the cluster's spend (on_shared_spend)
+    }
     if (key && key->budget) {
         const std::string id = "key:" + key->id;
         alert_if_needed(who_is(*key) + " has", id, m_budgets.spent(key_id, key->budget->period, now), key->budget->usd,

@@ -64,6 +64,17 @@ struct RateNeed {
 /// The 429 for a request that must wait `wait_ms` for the bucket of `need`.
 wire::Failure rate_limit_failure(std::int64_t wait_ms, const RateNeed& need);
 
+/// A budget a request must be held against, when budgets are shared by several instances
+/// (in Redis) instead of held here.
+struct BudgetNeed {
+    std::string key;                ///< "key:<key id>:day:<day index>", "total:month:<month index>", ...
+    double limit_usd = 0;           ///< the budget
+    double seed_usd = 0;            ///< what this instance's ledger has for the period (seeds Redis once)
+    std::int64_t expire_at_ms = 0;  ///< the period's end plus a day: then Redis forgets it
+    bool gateway = false;           ///< [budget] daily_usd / monthly_usd, not the key's
+    Period period = Period::day;
+};
+
 /// What admission took, to settle when the request is recorded.
 struct Reservation {
     std::string model;        ///< model id whose limits applied ("" when none)
@@ -75,6 +86,11 @@ struct Reservation {
     /// buckets alone, and the caller sends the correction to `shared_tpm`.
     bool shared_rates = false;
     std::vector<RateNeed> shared_tpm;  ///< the TPM buckets taken in Redis
+    /// The cost was held in Redis (under `hold_id` in `shared_budgets`), not here: release
+    /// and on_recorded leave the local holds alone, and the caller settles it there.
+    bool shared_budget = false;
+    std::vector<BudgetNeed> shared_budgets;
+    std::string hold_id;
 };
 
 using LogSink = std::function<void(const std::string& line)>;
@@ -120,9 +136,28 @@ public:
     /// appended to `rates` for the caller to take all-or-none elsewhere (Redis), and
     /// `out.tokens` / `out.model` are set as if they were. When the caller cannot take them
     /// (refused, or Redis down and the request refused), it must release(out).
+    ///
+    /// With `budgets` (budgets shared too), the budgets are not checked nor held here
+    /// either: those that apply are appended to `budgets` for the caller to hold in Redis
+    /// (all or none, spent + held + out.cost_usd each), and `out.shared_budget` is set.
     std::optional<wire::Failure> admit_shared(const VirtualKey* key, std::string_view key_id, std::string_view model_id,
                                               std::string_view requested_model, std::int64_t estimated_tokens,
-                                              const CostEstimate& cost, Reservation& out, std::vector<RateNeed>& rates);
+                                              const CostEstimate& cost, Reservation& out, std::vector<RateNeed>& rates,
+                                              std::vector<BudgetNeed>* budgets = nullptr);
+
+    /// The 402 for a request whose estimate `out.cost_usd` does not fit `need`, which has
+    /// `committed_usd` spent or held across the cluster.
+    wire::Failure shared_budget_failure(const VirtualKey* key, const BudgetNeed& need, double committed_usd,
+                                        double estimate_usd) const;
+
+    /// Checks and holds the budgets admit_shared() left out against this instance's own
+    /// tracker (Redis is unreachable and [cluster] redis_down = "local"): the 402 when one
+    /// does not fit. Clears `out.shared_budget`.
+    std::optional<wire::Failure> hold_local_budgets(const VirtualKey* key, std::string_view key_id, Reservation& out);
+
+    /// The cluster's spend after a shared settle (`spent[i]` for `reservation.shared_budgets[i]`,
+    /// negative: unknown): logs the budget alerts as on_recorded does for local budgets.
+    void on_shared_spend(std::string_view key_id, const Reservation& reservation, const std::vector<double>& spent);
 
     /// Takes the rate buckets admit_shared() left out from this instance's own buckets
     /// (Redis is unreachable and [cluster] redis_down = "local"): all or none; the 429 when
@@ -159,11 +194,13 @@ private:
                                                double estimate_usd = 0) const;
     std::optional<wire::Failure> admit_locked(const VirtualKey* key, std::string_view key_id, std::string_view model_id,
                                               std::int64_t estimated_tokens, const CostEstimate* cost, std::int64_t now,
-                                              Reservation& out, std::vector<RateNeed>* rates = nullptr);
+                                              Reservation& out, std::vector<RateNeed>* rates = nullptr,
+                                              std::vector<BudgetNeed>* budgets = nullptr);
     std::optional<wire::Failure> take_buckets_locked(const VirtualKey* key, std::string_view key_id,
                                                      std::string_view model_id, std::int64_t estimated_tokens,
                                                      std::int64_t now, Reservation& out);
     void release_locked(std::string_view key_id, const Reservation& reservation);
+    void hold_locked(std::string_view key_id, double hold, std::int64_t now, Reservation& out);
     bool budget_applies(const VirtualKey* key) const;
     std::optional<wire::Failure> check_allowed(const VirtualKey* key, std::string_view model_id,
                                                std::string_view requested_model) const;

@@ -606,9 +606,9 @@ asio::awaitable<std::optional<wire::Failure>> Dispatcher::admit(Exchange& ex, co
         co_return std::nullopt;  // admitted up front, before the cache lookup
     }
     // A fallback candidate is admitted on its own; what the previous one held goes back first.
-    if (!ex.reservation.model.empty() || ex.reservation.cost_usd > 0 || ex.reservation.tokens > 0) {
-        m_s.limiter->release(ex.key_id, ex.reservation);
-        ex.reservation = {};
+    if (!ex.reservation.model.empty() || ex.reservation.cost_usd > 0 || ex.reservation.tokens > 0 ||
+        !ex.reservation.hold_id.empty()) {
+        release_reservation(ex);
     }
     std::optional<wire::Failure> refused;
     if (m_s.shared_limits == nullptr) {
@@ -631,10 +631,20 @@ asio::awaitable<std::optional<wire::Failure>> Dispatcher::admit_shared(Exchange&
                                                                        std::int64_t estimate, limits::CostEstimate cost)
 {
     std::vector<limits::RateNeed> rates;
-    auto refused =
-        m_s.limiter->admit_shared(key, ex.key_id, model_id, ex.requested_model, estimate, cost, ex.reservation, rates);
-    if (refused || rates.empty()) {
-        co_return refused;  // allow-list, budget, or no rate limit applies: Redis is not asked
+    std::vector<limits::BudgetNeed> budgets;
+    auto refused = m_s.limiter->admit_shared(key, ex.key_id, model_id, ex.requested_model, estimate, cost,
+                                             ex.reservation, rates, &budgets);
+    if (refused) {
+        co_return refused;  // allow-list, unpriced model under a budget: Redis is not asked
+    }
+    bool fell_back = false;
+    if (!budgets.empty()) {
+        if (auto f = co_await hold_shared_budgets(ex, key, std::move(budgets), fell_back)) {
+            co_return f;
+        }
+    }
+    if (rates.empty()) {
+        co_return std::nullopt;  // no rate limit applies
     }
     std::vector<cluster::BucketNeed> needs;
     needs.reserve(rates.size());
@@ -643,10 +653,7 @@ asio::awaitable<std::optional<wire::Failure>> Dispatcher::admit_shared(Exchange&
             cluster::BucketNeed{.key = r.bucket, .capacity = static_cast<double>(r.per_minute), .amount = r.amount});
     }
     const cluster::SharedLimits::Outcome outcome = co_await m_s.shared_limits->take(std::move(needs));
-    auto give_back = [&] {
-        m_s.limiter->release(ex.key_id, ex.reservation);
-        ex.reservation = {};
-    };
+    auto give_back = [&] { release_reservation(ex); };
     switch (outcome.verdict) {
         case cluster::SharedLimits::Verdict::allowed:
             ex.reservation.shared_rates = true;
@@ -681,12 +688,85 @@ asio::awaitable<std::optional<wire::Failure>> Dispatcher::admit_shared(Exchange&
         co_return f;
     }
     // redis_down = "local": this instance's own buckets, for this request (logged once per outage).
-    m_cluster_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    if (!fell_back) {
+        m_cluster_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    }
     if (auto f = m_s.limiter->take_local_rates(key, ex.key_id, model_id, estimate, ex.reservation)) {
         give_back();
         co_return f;
     }
     co_return std::nullopt;
+}
+
+asio::awaitable<std::optional<wire::Failure>> Dispatcher::hold_shared_budgets(Exchange& ex,
+                                                                              const limits::VirtualKey* key,
+                                                                              std::vector<limits::BudgetNeed> budgets,
+                                                                              bool& fell_back)
+{
+    std::vector<cluster::BudgetHold> holds;
+    holds.reserve(budgets.size());
+    for (const auto& b : budgets) {
+        holds.push_back(cluster::BudgetHold{
+            .key = b.key, .limit_usd = b.limit_usd, .seed_usd = b.seed_usd, .expire_at_ms = b.expire_at_ms});
+    }
+    // A hold outlives the longest the request may take; one never settled (its instance
+    // died) lapses then instead of holding the budget until the period ends.
+    const std::int64_t hold_ttl_ms = ex.timeouts.total.count() + 60'000;
+    const double estimate = ex.reservation.cost_usd;
+    const cluster::SharedLimits::BudgetOutcome outcome =
+        co_await m_s.shared_limits->hold(std::move(holds), estimate, hold_ttl_ms);
+    switch (outcome.verdict) {
+        case cluster::SharedLimits::Verdict::allowed:
+            ex.reservation.shared_budgets = std::move(budgets);
+            ex.reservation.hold_id = outcome.hold_id;
+            co_return std::nullopt;
+        case cluster::SharedLimits::Verdict::refused: {
+            wire::Failure f = m_s.limiter->shared_budget_failure(
+                key, budgets[std::min(outcome.blocked, budgets.size() - 1)], outcome.committed_usd, estimate);
+            ex.reservation = {};
+            co_return f;
+        }
+        case cluster::SharedLimits::Verdict::unreachable:
+            break;
+    }
+    if (config().cluster.redis_down == config::ClusterConfig::RedisDown::refuse) {
+        m_cluster_refusals.fetch_add(1, std::memory_order_relaxed);
+        ex.reservation = {};
+        const auto& o = m_s.shared_limits->redis_options();
+        wire::Failure f;
+        f.kind = wire::FailureKind::upstream;
+        f.status = 503;
+        f.code = "budget_store_unavailable";
+        f.type = "service_unavailable";
+        f.retry_after_s = 1;
+        f.message = "This request is under a budget shared through Redis, and Redis at " + o.host + ":" +
+                    std::to_string(o.port) + " cannot be reached (" + outcome.error +
+                    "). The gateway is set to refuse such requests then ([cluster] redis_down = \"refuse\"): "
+                    "start Redis or fix [cluster] redis_url, or set redis_down = \"local\" to fall back to "
+                    "per-instance budgets.";
+        co_return f;
+    }
+    // redis_down = "local": this instance's own tracker (the outage is logged once).
+    m_cluster_fallbacks.fetch_add(1, std::memory_order_relaxed);
+    fell_back = true;
+    if (auto f = m_s.limiter->hold_local_budgets(key, ex.key_id, ex.reservation)) {
+        ex.reservation = {};
+        co_return f;
+    }
+    co_return std::nullopt;
+}
+
+void Dispatcher::release_reservation(Exchange& ex)
+{
+    m_s.limiter->release(ex.key_id, ex.reservation);
+    if (ex.reservation.shared_budget && !ex.reservation.hold_id.empty() && m_s.shared_limits != nullptr) {
+        std::vector<std::string> keys;
+        for (const auto& b : ex.reservation.shared_budgets) {
+            keys.push_back(b.key);
+        }
+        m_s.shared_limits->settle(std::move(keys), ex.reservation.hold_id, 0);
+    }
+    ex.reservation = {};
 }
 
 asio::awaitable<std::optional<wire::Failure>> Dispatcher::admit_requested(Exchange& ex, const nlohmann::json& body)
@@ -1141,6 +1221,18 @@ void Dispatcher::record(const Exchange& ex, int status, const wire::Usage& usage
         for (const auto& r : ex.reservation.shared_tpm) {
             m_s.shared_limits->give(r.bucket, static_cast<double>(r.per_minute), correction);
         }
+    }
+    if (ex.reservation.shared_budget && !ex.reservation.hold_id.empty() && m_s.shared_limits != nullptr) {
+        // The hold in Redis becomes the real cost, in the background; the alerts follow the
+        // cluster's spend it answers with.
+        std::vector<std::string> keys;
+        for (const auto& b : ex.reservation.shared_budgets) {
+            keys.push_back(b.key);
+        }
+        m_s.shared_limits->settle(
+            std::move(keys), ex.reservation.hold_id, cost,
+            [limiter = m_s.limiter, key_id = ex.key_id, reservation = ex.reservation](
+                const std::vector<double>& spent) { limiter->on_shared_spend(key_id, reservation, spent); });
     }
     requests_served.fetch_add(1, std::memory_order_relaxed);
 }

@@ -215,6 +215,15 @@ private:
     asio::awaitable<std::optional<wire::Failure>> admit_shared(Exchange& ex, const limits::VirtualKey* key,
                                                                const std::string& model_id, std::int64_t estimate,
                                                                limits::CostEstimate cost);
+    /// admit_shared()'s budget step: holds ex.reservation.cost_usd in Redis against
+    /// `budgets`, or applies [cluster] redis_down when Redis is unreachable. On a refusal
+    /// nothing stays held. `fell_back` is set when the local tracker was used.
+    asio::awaitable<std::optional<wire::Failure>> hold_shared_budgets(Exchange& ex, const limits::VirtualKey* key,
+                                                                      std::vector<limits::BudgetNeed> budgets,
+                                                                      bool& fell_back);
+    /// Gives back everything ex.reservation holds (local buckets and budgets, a budget
+    /// hold in Redis) and clears it: for a request that ends without its final row.
+    void release_reservation(Exchange& ex);
     /// Sets up ex.trace from the client's traceparent and the exporter's sampling.
     void begin_trace(Exchange& ex, const http::Request& req) const;
 

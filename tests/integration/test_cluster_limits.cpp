@@ -2,9 +2,8 @@
 // redis-server (loopback, a temp dir, stopped by PID) hold a model's rpm exactly across
 // instances; Redis going away is survived as [cluster] redis_down says (local limits,
 // logged, or 503), and its return is noticed.
-//
-// Virtual keys live in each instance's own SQLite in this branch, so a key cannot be known
-// to all three: the key test checks that one instance takes its key's bucket in Redis.
+// A virtual key created through one instance (shared through Redis) is held to its rpm
+// across all three.
 
 #include "tests/integration/harness.hpp"
 
@@ -192,6 +191,55 @@ TEST_CASE("three instances on one Redis: a model with rpm 30 gets exactly 30 of 
     }
     // Each instance alone would have let 30 through: the limit is the cluster's.
     CHECK(redis.cli({"EXISTS", "aigw:rl:model:mock/echo:rpm"}).find('1') != std::string::npos);
+}
+
+TEST_CASE("three instances on one Redis: a virtual key with --rpm 30 gets exactly 30 of 100 concurrent requests")
+{
+    Redis redis(aigw::test::free_port());
+    Daemon a(nullptr, cluster_options(redis, "local"));
+    Daemon b(nullptr, cluster_options(redis, "local"));
+    Daemon c(nullptr, cluster_options(redis, "local"));
+    const Daemon* all[] = {&a, &b, &c};
+    std::vector<std::string> argv = {
+        AIGW_PATH,  "--data-dir", a.data_dir().string(), "keys", "create", "--json", "--name", "team", "--rpm", "30",
+        "--models", "mock/echo"};
+    auto made = run_command(argv, aigw::test::cli_env(a));
+    REQUIRE_MESSAGE(made.exit_code == 0, made.err);
+    const json key = json::parse(made.out);
+    const std::string secret = key["key"].get<std::string>();
+    // Known to B and C once a model outside its allow-list gets 403 there instead of 401:
+    // a refusal by the allow-list takes nothing from the rpm bucket.
+    const json other = chat_body("mock/other");
+    bool known = false;
+    for (int waited = 0; waited <= 5000 && !known; waited += 50) {
+        known = true;
+        for (const Daemon* d : all) {
+            auto r = d->post("/v1/chat/completions", other, secret);
+            known = known && r && r->status == 403;
+        }
+        if (!known) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    }
+    REQUIRE_MESSAGE(known, "the key created through A did not reach B and C within 5 s");
+
+    const json body = chat_body("mock/echo");
+    const auto started = std::chrono::steady_clock::now();
+    auto out = fire(100, [&](int i) { return all[i % 3]->post("/v1/chat/completions", body, secret); });
+    const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    // The bucket refills one request every 2 s: a slow run may fairly admit one more per 2 s.
+    const int refilled = static_cast<int>(std::floor(elapsed_s / 2.0));
+    INFO("elapsed " << elapsed_s << " s");
+    CHECK(out.ok >= 30);
+    CHECK(out.ok <= 30 + refilled);
+    CHECK(out.ok + out.limited == 100);
+    CHECK(out.other == 0);
+    for (const auto& text : out.bodies) {
+        auto err = json::parse(text)["error"];
+        CHECK(err["code"] == "rate_limit_exceeded");
+        CHECK(err["message"].get<std::string>().find("'team'") != std::string::npos);
+    }
+    CHECK(redis.cli({"EXISTS", "aigw:rl:key:" + key["id"].get<std::string>() + ":rpm"}).find('1') != std::string::npos);
 }
 
 TEST_CASE("a virtual key's rpm is taken from its bucket in Redis")

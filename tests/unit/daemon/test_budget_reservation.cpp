@@ -202,3 +202,70 @@ TEST_CASE("estimate_cost prices the prompt and max_tokens (or the default reserv
     REQUIRE(unknown.has_value());
     CHECK_FALSE(estimate_cost(body, *unknown).priced);
 }
+
+TEST_CASE("with shared budgets admit_shared names every budget to hold in Redis and holds nothing here")
+{
+    Fixture f;
+    f.cfg.budget.daily_usd = 1.0;
+    auto key = f.budget_key(0.01);
+    auto lim = f.limiter();
+    std::vector<RateNeed> rates;
+    std::vector<BudgetNeed> budgets;
+    Reservation r;
+    REQUIRE_FALSE(
+        lim->admit_shared(key.get(), key->id, "openai/gpt-4o", "openai/gpt-4o", 0, k_cent_fifth, r, rates, &budgets));
+    CHECK(r.shared_budget);
+    CHECK(r.cost_usd == doctest::Approx(0.0015));
+    REQUIRE(budgets.size() == 2);  // the key's day, the gateway's day (no monthly budget set)
+    const auto day = period_index(Period::day, f.clock.now_ms());
+    CHECK(budgets[0].key == "key:" + key->id + ":day:" + std::to_string(day));
+    CHECK(budgets[0].limit_usd == doctest::Approx(0.01));
+    CHECK_FALSE(budgets[0].gateway);
+    CHECK(budgets[1].key == "total:day:" + std::to_string(day));
+    CHECK(budgets[1].gateway);
+    // Kept until the period is over, plus a day.
+    CHECK(budgets[0].expire_at_ms == period_start_ms(Period::day, day + 1) + 86'400'000);
+
+    // Nothing was held locally: a local admission still sees the whole budget.
+    Reservation local;
+    for (int i = 0; i < 6; ++i) {
+        CHECK_FALSE(lim->admit(key.get(), key->id, "openai/gpt-4o", "openai/gpt-4o", 0, k_cent_fifth, local));
+    }
+    // This instance's recorded spend seeds the next request's budgets (for Redis to use once).
+    lim->on_recorded(key->id, r, 0, 0.004);
+    budgets.clear();
+    Reservation again;
+    REQUIRE_FALSE(lim->admit_shared(key.get(), key->id, "openai/gpt-4o", "openai/gpt-4o", 0, k_cent_fifth, again, rates,
+                                    &budgets));
+    REQUIRE(budgets.size() == 2);
+    CHECK(budgets[0].seed_usd == doctest::Approx(0.004));
+
+    // The 402 for a refusal in Redis names the budget, as a local one does.
+    const auto failure = lim->shared_budget_failure(key.get(), budgets[0], 0.0095, 0.0015);
+    CHECK(failure.status == 402);
+    CHECK(failure.code == "budget_exceeded");
+    CHECK(failure.message.find("'ci'") != std::string::npos);
+    CHECK(failure.message.find("$0.0095") != std::string::npos);
+    const auto gateway = lim->shared_budget_failure(key.get(), budgets[1], 1.0, 0.0015);
+    CHECK(gateway.message.find("daily_usd") != std::string::npos);
+}
+
+TEST_CASE("Redis down with redis_down = local: hold_local_budgets checks and holds against this instance's tracker")
+{
+    Fixture f;
+    auto key = f.budget_key(0.01);
+    auto lim = f.limiter();
+    std::vector<RateNeed> rates;
+    int admitted = 0;
+    for (int i = 0; i < 10; ++i) {
+        std::vector<BudgetNeed> budgets;
+        Reservation r;
+        REQUIRE_FALSE(lim->admit_shared(key.get(), key->id, "openai/gpt-4o", "openai/gpt-4o", 0, k_cent_fifth, r, rates,
+                                        &budgets));
+        if (!lim->hold_local_budgets(key.get(), key->id, r)) {
+            CHECK_FALSE(r.shared_budget);
+            ++admitted;
+        }
+    }
+    CHECK(admitted == 6);  // as the local budget alone: 6 x $0.0015 fit $0.01
+}

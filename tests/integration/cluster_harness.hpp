@@ -1,0 +1,125 @@
+#pragma once
+// Helpers for the tests of several aigwd on one real redis-server (loopback, a temp dir,
+// stopped by PID): the server, and a burst of concurrent requests.
+
+#include "tests/integration/harness.hpp"
+
+#include <doctest/doctest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
+
+namespace aigw::test {
+
+/// Whether something accepts connections on 127.0.0.1:`port`.
+inline bool accepts_on(int port)
+{
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<std::uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+}
+
+/// redis-server on a free loopback port with its files in a temp dir, no persistence.
+class ClusterRedis {
+public:
+    ClusterRedis() : m_port(free_port()), m_dir(make_temp_dir("redis"))
+    {
+        REQUIRE_MESSAGE(std::filesystem::exists("/usr/bin/redis-server"),
+                        "redis-server is missing: bash packaging/install-deps.sh --test");
+        m_proc = std::make_unique<Process>(
+            std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(m_port), "--bind", "127.0.0.1",
+                                     "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", m_dir.string()},
+            std::map<std::string, std::string>{}, m_dir / "redis.stderr", false);
+        for (int i = 0; i < 300 && !accepts_on(m_port); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        REQUIRE_MESSAGE(accepts_on(m_port), "redis-server did not start on port " << m_port);
+    }
+    /// SIGKILL by PID: Redis disappears as in a crash.
+    void kill() { m_proc->kill_now(); }
+    std::string url() const { return "redis://127.0.0.1:" + std::to_string(m_port); }
+    /// redis-cli ARGS... against this server; its stdout.
+    std::string cli(std::vector<std::string> args) const
+    {
+        std::vector<std::string> argv = {"/usr/bin/redis-cli", "-p", std::to_string(m_port)};
+        argv.insert(argv.end(), args.begin(), args.end());
+        return run_command(argv, {}).out;
+    }
+
+private:
+    int m_port;
+    std::filesystem::path m_dir;
+    std::unique_ptr<Process> m_proc;
+};
+
+/// What one request of fire_concurrently() got.
+struct Answer {
+    bool answered = false;  ///< false: no HTTP answer at all
+    int status = 0;
+    std::string body;
+    std::string cost_usd;  ///< x-aigw-cost-usd
+};
+
+/// `n` requests at once, each on its own thread and connection, request i by `send(i)`;
+/// their answers in order.
+inline std::vector<Answer> fire_concurrently(int n, const std::function<httplib::Result(int)>& send)
+{
+    std::vector<Answer> out(static_cast<std::size_t>(n));
+    std::atomic<bool> go{false};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < n; ++i) {
+        threads.emplace_back([&, i] {
+            while (!go) {
+                std::this_thread::yield();
+            }
+            auto r = send(i);
+            if (r) {
+                out[static_cast<std::size_t>(i)] = Answer{.answered = true,
+                                                          .status = r->status,
+                                                          .body = r->body,
+                                                          .cost_usd = r->get_header_value("x-aigw-cost-usd")};
+            }
+        });
+    }
+    go = true;
+    for (auto& t : threads) {
+        t.join();
+    }
+    return out;
+}
+
+/// Polls every daemon until a request with `secret` to `model` gets `status` on it (a
+/// key created on one instance reaching the others); false after `deadline_ms`.
+inline bool until_known(const std::vector<const Daemon*>& daemons, const std::string& secret, const std::string& model,
+                        int status, int deadline_ms = 5000)
+{
+    const nlohmann::json body = {{"model", model},
+                                 {"messages", nlohmann::json::array({{{"role", "user"}, {"content", "hi"}}})}};
+    for (int waited = 0; waited <= deadline_ms; waited += 50) {
+        bool all = true;
+        for (const Daemon* d : daemons) {
+            auto r = d->post("/v1/chat/completions", body, secret);
+            all = all && r && r->status == status;
+        }
+        if (all) {
+            return true;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+}
+
+}  // namespace aigw::test
