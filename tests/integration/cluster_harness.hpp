@@ -32,17 +32,27 @@ inline bool accepts_on(int port)
     return ok;
 }
 
-/// redis-server on a free loopback port with its files in a temp dir, no persistence.
+/// redis-server on a loopback port (a free one unless given) with its files in a temp dir,
+/// no persistence; stopped by PID when it goes out of scope.
 class ClusterRedis {
 public:
-    ClusterRedis() : m_port(free_port()), m_dir(make_temp_dir("redis"))
+    explicit ClusterRedis(int port = free_port(), std::string password = {})
+        : m_port(port), m_password(std::move(password)), m_dir(make_temp_dir("redis"))
+    {
+        start();
+    }
+    /// Starts it (again, empty) on the same port.
+    void start()
     {
         REQUIRE_MESSAGE(std::filesystem::exists("/usr/bin/redis-server"),
                         "redis-server is missing: bash packaging/install-deps.sh --test");
-        m_proc = std::make_unique<Process>(
-            std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(m_port), "--bind", "127.0.0.1",
-                                     "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", m_dir.string()},
-            std::map<std::string, std::string>{}, m_dir / "redis.stderr", false);
+        std::vector<std::string> argv{
+            "/usr/bin/redis-server", "--port", std::to_string(m_port), "--bind", "127.0.0.1", "--save",      "",
+            "--appendonly",          "no",     "--daemonize",          "no",     "--dir",     m_dir.string()};
+        if (!m_password.empty()) {
+            argv.insert(argv.end(), {"--requirepass", m_password});
+        }
+        m_proc = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, m_dir / "redis.stderr", false);
         for (int i = 0; i < 300 && !accepts_on(m_port); ++i) {
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
@@ -50,17 +60,28 @@ public:
     }
     /// SIGKILL by PID: Redis disappears as in a crash.
     void kill() { m_proc->kill_now(); }
-    std::string url() const { return "redis://127.0.0.1:" + std::to_string(m_port); }
+    /// SIGTERM by PID, waiting for it to exit.
+    void stop() { m_proc->terminate(); }
+    int port() const { return m_port; }
+    std::string url() const
+    {
+        return "redis://" + (m_password.empty() ? std::string() : ":" + m_password + "@") +
+               "127.0.0.1:" + std::to_string(m_port);
+    }
     /// redis-cli ARGS... against this server; its stdout.
     std::string cli(std::vector<std::string> args) const
     {
         std::vector<std::string> argv = {"/usr/bin/redis-cli", "-p", std::to_string(m_port)};
+        if (!m_password.empty()) {
+            argv.insert(argv.end(), {"-a", m_password, "--no-auth-warning"});
+        }
         argv.insert(argv.end(), args.begin(), args.end());
         return run_command(argv, {}).out;
     }
 
 private:
     int m_port;
+    std::string m_password;
     std::filesystem::path m_dir;
     std::unique_ptr<Process> m_proc;
 };

@@ -3,15 +3,11 @@
 // fake upstream sees the question once, the entry's TTL holds in Redis too, and Redis
 // killed leaves every instance serving from the upstream (a miss), logged, never a crash.
 
+#include "tests/integration/cluster_harness.hpp"
 #include "tests/integration/harness.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <doctest/doctest.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <thread>
 
@@ -25,49 +21,7 @@ using nlohmann::json;
 
 namespace {
 
-bool accepts(int port)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-}
-
-/// redis-server on a loopback port with its files in a temp dir, no persistence; killed by PID.
-class Redis {
-public:
-    explicit Redis(int port) : m_port(port), m_dir(aigw::test::make_temp_dir("redis"))
-    {
-        REQUIRE_MESSAGE(std::filesystem::exists("/usr/bin/redis-server"),
-                        "redis-server is missing: bash packaging/install-deps.sh --test");
-        std::vector<std::string> argv{
-            "/usr/bin/redis-server", "--port", std::to_string(m_port), "--bind", "127.0.0.1", "--save",      "",
-            "--appendonly",          "no",     "--daemonize",          "no",     "--dir",     m_dir.string()};
-        m_proc = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, m_dir / "redis.stderr", false);
-        for (int i = 0; i < 300 && !accepts(m_port); ++i) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        REQUIRE_MESSAGE(accepts(m_port), "redis-server did not start on port " << m_port);
-    }
-    void kill() { m_proc->kill_now(); }
-    std::string url() const { return "redis://127.0.0.1:" + std::to_string(m_port); }
-    /// redis-cli ARGS... against this server; its stdout.
-    std::string cli(std::vector<std::string> args) const
-    {
-        std::vector<std::string> argv = {"/usr/bin/redis-cli", "-p", std::to_string(m_port)};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return run_command(argv, {}).out;
-    }
-
-private:
-    int m_port;
-    std::filesystem::path m_dir;
-    std::unique_ptr<Process> m_proc;
-};
+using Redis = aigw::test::ClusterRedis;
 
 DaemonOptions cache_cluster(const Redis& redis)
 {

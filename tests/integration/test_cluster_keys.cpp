@@ -3,15 +3,12 @@
 // refused by all within a second, Redis holds hashes and never a secret, and keys created
 // or revoked while Redis is down reach the others once it is back (even empty).
 
+#include "tests/integration/cluster_harness.hpp"
 #include "tests/integration/harness.hpp"
 
 #include <doctest/doctest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <thread>
-#include <unistd.h>
 
 using aigw::test::cli_env;
 using aigw::test::Daemon;
@@ -24,33 +21,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-bool port_open(int port)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-}
-
-/// redis-server on `port` without persistence, in a temp dir; stopped by PID.
-std::unique_ptr<Process> start_redis(int port, const std::filesystem::path& dir)
-{
-    REQUIRE_MESSAGE(std::filesystem::exists("/usr/bin/redis-server"),
-                    "redis-server is missing: bash packaging/install-deps.sh --test");
-    auto p = std::make_unique<Process>(
-        std::vector<std::string>{"/usr/bin/redis-server", "--port", std::to_string(port), "--bind", "127.0.0.1",
-                                 "--save", "", "--appendonly", "no", "--daemonize", "no", "--dir", dir.string()},
-        std::map<std::string, std::string>{}, dir / "redis.log", false);
-    for (int i = 0; i < 500 && !port_open(port); ++i) {
-        std::this_thread::sleep_for(10ms);
-    }
-    REQUIRE_MESSAGE(port_open(port), "redis-server did not start on port " << port);
-    return p;
-}
+using aigw::test::ClusterRedis;
 
 DaemonOptions clustered(int redis_port)
 {
@@ -119,15 +90,6 @@ std::optional<std::chrono::milliseconds> until_all(const std::vector<const Daemo
     return std::nullopt;
 }
 
-std::string redis_cli(int port, const std::vector<std::string>& args)
-{
-    std::vector<std::string> argv{"/usr/bin/redis-cli", "-p", std::to_string(port)};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto r = run_command(argv, {});
-    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-    return r.out;
-}
-
 std::size_t count_of(const std::string& text, const std::string& needle)
 {
     std::size_t n = 0;
@@ -143,9 +105,8 @@ TEST_CASE(
     "three instances share one Redis: a key made on one works on all, and one revoked through another is "
     "refused by all within a second")
 {
-    const auto dir = aigw::test::make_temp_dir("cluster-keys");
     const int redis_port = aigw::test::free_port();
-    auto redis = start_redis(redis_port, dir);
+    auto redis = std::make_unique<ClusterRedis>(redis_port);
     Daemon a(nullptr, clustered(redis_port));
     Daemon b(nullptr, clustered(redis_port));
     Daemon c(nullptr, clustered(redis_port));
@@ -158,7 +119,7 @@ TEST_CASE(
     CHECK(*reached <= 1500ms);
 
     // Redis holds the record with the secret's hash, never the secret.
-    const std::string stored = redis_cli(redis_port, {"HGETALL", "aigw:keys"});
+    const std::string stored = redis->cli({"HGETALL", "aigw:keys"});
     CHECK(stored.find(key.id) != std::string::npos);
     CHECK(stored.find(key.secret) == std::string::npos);
     CHECK(stored.find(key.secret.substr(8)) == std::string::npos);
@@ -195,15 +156,14 @@ TEST_CASE(
 
 TEST_CASE("with Redis down instances keep serving the keys they know; what changed meanwhile is shared once it is back")
 {
-    const auto dir = aigw::test::make_temp_dir("cluster-keys-down");
     const int redis_port = aigw::test::free_port();
-    auto redis = start_redis(redis_port, dir);
+    auto redis = std::make_unique<ClusterRedis>(redis_port);
     Daemon a(nullptr, clustered(redis_port));
     Daemon b(nullptr, clustered(redis_port));
     auto old_key = create_key(a, "old-bot");
     REQUIRE(until_all({&b}, old_key.secret, 200, 3000ms).has_value());
 
-    redis->terminate();
+    redis->stop();
     redis.reset();
     // Both still take the key they know; changes made now stay local for the moment.
     CHECK(chat(a, old_key.secret).first == 200);
@@ -221,7 +181,7 @@ TEST_CASE("with Redis down instances keep serving the keys they know; what chang
     }
 
     // Back, and empty (no persistence): the instances fill it from their copies.
-    redis = start_redis(redis_port, dir);
+    redis = std::make_unique<ClusterRedis>(redis_port);
     auto shared = until_all({&b}, new_key.secret, 200, 5000ms);
     CHECK_MESSAGE(shared.has_value(), "the key made on A while Redis was down did not reach B");
     auto revoked = until_all({&a}, old_key.secret, 401, 5000ms);
@@ -229,7 +189,7 @@ TEST_CASE("with Redis down instances keep serving the keys they know; what chang
     for (const Daemon* d : {&a, &b}) {
         CHECK(aigw::test::slurp(d->log_file()).find("answers again") != std::string::npos);
     }
-    const std::string stored = redis_cli(redis_port, {"HGETALL", "aigw:keys"});
+    const std::string stored = redis->cli({"HGETALL", "aigw:keys"});
     CHECK(stored.find(old_key.id) != std::string::npos);
     CHECK(stored.find(new_key.id) != std::string::npos);
 }

@@ -5,14 +5,10 @@
 // A virtual key created through one instance (shared through Redis) is held to its rpm
 // across all three.
 
+#include "tests/integration/cluster_harness.hpp"
 #include "tests/integration/harness.hpp"
 
 #include <doctest/doctest.h>
-
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
@@ -27,63 +23,7 @@ using nlohmann::json;
 
 namespace {
 
-bool accepts(int port)
-{
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(port));
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-    ::close(fd);
-    return ok;
-}
-
-/// redis-server on a loopback port with its files in a temp dir, no persistence.
-class Redis {
-public:
-    explicit Redis(int port, std::string password = {})
-        : m_port(port), m_password(std::move(password)), m_dir(aigw::test::make_temp_dir("redis"))
-    {
-        start();
-    }
-    void start()
-    {
-        REQUIRE_MESSAGE(std::filesystem::exists("/usr/bin/redis-server"),
-                        "redis-server is missing: bash packaging/install-deps.sh --test");
-        std::vector<std::string> argv{
-            "/usr/bin/redis-server", "--port", std::to_string(m_port), "--bind", "127.0.0.1", "--save",      "",
-            "--appendonly",          "no",     "--daemonize",          "no",     "--dir",     m_dir.string()};
-        if (!m_password.empty()) {
-            argv.insert(argv.end(), {"--requirepass", m_password});
-        }
-        m_proc = std::make_unique<Process>(argv, std::map<std::string, std::string>{}, m_dir / "redis.stderr", false);
-        for (int i = 0; i < 300 && !accepts(m_port); ++i) {
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        REQUIRE_MESSAGE(accepts(m_port), "redis-server did not start on port " << m_port);
-    }
-    /// SIGKILL by PID: Redis disappears as in a crash.
-    void kill() { m_proc->kill_now(); }
-    std::string url() const
-    {
-        return "redis://" + (m_password.empty() ? std::string() : ":" + m_password + "@") +
-               "127.0.0.1:" + std::to_string(m_port);
-    }
-    /// redis-cli ARGS... against this server; its stdout.
-    std::string cli(std::vector<std::string> args) const
-    {
-        std::vector<std::string> argv = {"/usr/bin/redis-cli", "-p", std::to_string(m_port)};
-        argv.insert(argv.end(), args.begin(), args.end());
-        return run_command(argv, {}).out;
-    }
-
-private:
-    int m_port;
-    std::string m_password;
-    std::filesystem::path m_dir;
-    std::unique_ptr<Process> m_proc;
-};
+using Redis = aigw::test::ClusterRedis;
 
 DaemonOptions cluster_options(const Redis& redis, const std::string& redis_down, const std::string& extra = {})
 {
@@ -161,7 +101,7 @@ bool log_has(const Daemon& d, std::string_view needle, int timeout_ms = 3000)
 
 TEST_CASE("three instances on one Redis: a model with rpm 30 gets exactly 30 of 100 concurrent requests")
 {
-    Redis redis(aigw::test::free_port());
+    Redis redis;
     const std::string limit = "[models.\"mock/echo\"]\nrpm = 30\n";
     Daemon a(nullptr, cluster_options(redis, "local", limit));
     Daemon b(nullptr, cluster_options(redis, "local", limit));
@@ -195,7 +135,7 @@ TEST_CASE("three instances on one Redis: a model with rpm 30 gets exactly 30 of 
 
 TEST_CASE("three instances on one Redis: a virtual key with --rpm 30 gets exactly 30 of 100 concurrent requests")
 {
-    Redis redis(aigw::test::free_port());
+    Redis redis;
     Daemon a(nullptr, cluster_options(redis, "local"));
     Daemon b(nullptr, cluster_options(redis, "local"));
     Daemon c(nullptr, cluster_options(redis, "local"));
@@ -244,7 +184,7 @@ TEST_CASE("three instances on one Redis: a virtual key with --rpm 30 gets exactl
 
 TEST_CASE("a virtual key's rpm is taken from its bucket in Redis")
 {
-    Redis redis(aigw::test::free_port());
+    Redis redis;
     Daemon d(nullptr, cluster_options(redis, "local"));
     std::vector<std::string> argv = {
         AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "create", "--json", "--name", "shared", "--rpm", "5"};
@@ -267,8 +207,7 @@ TEST_CASE("a virtual key's rpm is taken from its bucket in Redis")
 
 TEST_CASE("Redis killed with redis_down = local: instances keep serving on local limits, say so, and notice its return")
 {
-    const int port = aigw::test::free_port();
-    auto redis = std::make_unique<Redis>(port);
+    auto redis = std::make_unique<Redis>();
     const std::string limit = "[models.\"mock/echo\"]\nrpm = 1000\n";
     Daemon a(nullptr, cluster_options(*redis, "local", limit));
     Daemon b(nullptr, cluster_options(*redis, "local", limit));
@@ -304,7 +243,7 @@ TEST_CASE("Redis killed with redis_down = local: instances keep serving on local
 
 TEST_CASE("Redis killed with redis_down = refuse: limited requests get a 503 that says Redis is down")
 {
-    Redis redis(aigw::test::free_port());
+    Redis redis;
     Daemon d(nullptr, cluster_options(redis, "refuse", "[models.\"mock/echo\"]\nrpm = 1000\n"));
     const json limited = chat_body("mock/echo");
     REQUIRE(d.post("/v1/chat/completions", limited)->status == 200);
