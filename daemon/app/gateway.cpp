@@ -174,14 +174,17 @@ std::expected<void, std::string> Gateway::start_cluster_view(Gateway& g, const s
     const auto started =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();
-    o.self = [self, started] {
+    o.self = [self, started]() -> nlohmann::json {
+        if (self->m_port == 0) {
+            return nullptr;  // not bound yet: a heartbeat without a port would mislead
+        }
         char host[256] = {};
         if (::gethostname(host, sizeof host - 1) != 0) {
             host[0] = '\0';
         }
         return nlohmann::json{{"host", host},
                               {"listen", self->m_live->current().host},
-                              {"port", self->m_port},
+                              {"port", self->m_port.load()},
                               {"pid", ::getpid()},
                               {"version", AIGW_VERSION},
                               {"started", started}};
@@ -355,7 +358,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     routes.add("GET", "/", hello);
     routes.add("HEAD", "/", hello);
     surfaces::AdminHooks hooks{
-        .port = [self] { return self->m_port; },
+        .port = [self] { return self->m_port.load(); },
         .started = std::chrono::steady_clock::now(),
         .server_stats = [self] { return self->m_server->stats(); },
         .reload = [self]() -> std::expected<nlohmann::json, std::string> {

@@ -89,7 +89,7 @@ private:
     std::unique_ptr<pipeline::Dispatcher> m_dispatcher;
     std::unique_ptr<surfaces::AdminApi> m_admin;
     std::unique_ptr<http::Server> m_server;
-    int m_port = 0;
+    std::atomic<int> m_port{0};  ///< read by the cluster thread's heartbeat
     std::atomic<bool> m_shut_down{false};
     std::atomic<bool> m_stopping{false};  ///< stop() was called: /ready answers 503
 };

@@ -149,9 +149,9 @@ void ClusterView::note(bool ok, const std::string& error)
     m_was_reachable = ok;
     const std::string where = "Redis at " + m_options.redis.host + ":" + std::to_string(m_options.redis.port);
     if (ok) {
-        m_options.log(where + " answers again: circuit breakers and resting keys are shared again");
+        m_options.log("breakers: " + where + " is back: circuit breakers and resting keys are shared again");
     } else {
-        m_options.log("cannot reach " + where + " (" + error +
+        m_options.log("breakers: no answer from " + where + " (" + error +
                       "): circuit breakers and resting keys are this instance's own until it answers");
     }
 }
@@ -192,9 +192,12 @@ asio::awaitable<void> ClusterView::write_now(Pending p)
     }
 }
 
-asio::awaitable<bool> ClusterView::heartbeat()
+asio::awaitable<std::optional<bool>> ClusterView::heartbeat()
 {
     nlohmann::json info = m_options.self ? m_options.self() : nlohmann::json::object();
+    if (info.is_null()) {
+        co_return false;  // not ready to say who it is (no port yet): at the next poll
+    }
     info["id"] = m_options.instance_id;
     info["last_seen"] = unix_ms();
     std::vector<std::string> args = {"SET", m_options.prefix + "instances:" + m_options.instance_id, info.dump(), "PX",
@@ -202,7 +205,7 @@ asio::awaitable<bool> ClusterView::heartbeat()
     auto r = co_await m_client->command(std::move(args));
     if (!r || r->is_error()) {
         note(false, r ? r->text : r.error());
-        co_return false;
+        co_return std::nullopt;
     }
     co_return true;
 }
@@ -220,10 +223,13 @@ asio::awaitable<bool> ClusterView::poll_once()
     }
     const auto now = std::chrono::steady_clock::now();
     if (now >= m_next_heartbeat) {
-        if (!co_await heartbeat()) {
+        auto beat = co_await heartbeat();
+        if (!beat) {
             co_return false;
         }
-        m_next_heartbeat = now + m_options.heartbeat;
+        if (*beat) {
+            m_next_heartbeat = now + m_options.heartbeat;
+        }
     }
     std::vector<std::string> args = {"EVAL", k_read_script, "0", m_options.prefix + "cb:*",
                                      m_options.prefix + "instances:*"};

@@ -42,8 +42,9 @@ struct ClusterViewOptions {
     std::chrono::milliseconds poll{300};
     std::chrono::milliseconds heartbeat{2500};
     std::chrono::milliseconds heartbeat_ttl{10'000};
-    /// This instance as the heartbeat describes it ({host, port, pid, version, started});
-    /// called on the cluster thread, must be thread-safe. instance id and last_seen are added.
+    /// This instance as the heartbeat describes it ({host, port, pid, version, started}), or
+    /// null while it cannot say yet (no heartbeat then); called on the cluster thread, must
+    /// be thread-safe. instance id and last_seen are added.
     std::function<nlohmann::json()> self;
     /// Open targets and the time each stays open, after every successful poll (on the
     /// cluster thread; must not block).
@@ -98,7 +99,8 @@ private:
     };
     boost::asio::awaitable<void> loop();
     boost::asio::awaitable<bool> poll_once();
-    boost::asio::awaitable<bool> heartbeat();
+    /// Whether it wrote one (false: self() not ready yet); nullopt when Redis did not answer.
+    boost::asio::awaitable<std::optional<bool>> heartbeat();
     boost::asio::awaitable<bool> write(Pending p);
     boost::asio::awaitable<void> write_now(Pending p);
     void note(bool ok, const std::string& error);
