@@ -263,14 +263,23 @@ TEST_CASE("a key rest is reported to the rest hook unless it came from the clust
 {
     ManualClock clock;
     KeyBoard keys(clock.fn());
-    std::vector<std::string> rests;
+    struct Rest {
+        std::string provider;
+        int index;
+        std::string model;
+        std::chrono::milliseconds how_long;
+    };
+    std::vector<Rest> rests;
     keys.on_rest([&](const std::string& provider, int index, const std::string& model, std::chrono::milliseconds d) {
-        rests.push_back(provider + "#" + std::to_string(index) + "#" + model + "#" + std::to_string(d.count()));
+        rests.push_back(Rest{provider, index, model, d});
     });
     keys.cool_down("openai", "gpt-4o", 0, 30'000ms);
     keys.cool_down("openai", "gpt-4o", 1, 5'000ms, true);
     REQUIRE(rests.size() == 1);
-    CHECK(rests[0] == "openai#0#gpt-4o#30000");
+    CHECK(rests[0].provider == "openai");
+    CHECK(rests[0].index == 0);
+    CHECK(rests[0].model == "gpt-4o");
+    CHECK(rests[0].how_long == 30'000ms);
     CHECK_FALSE(keys.pick("openai", "gpt-4o", 2).has_value());  // both rest, whoever said so
     clock.now += 5001ms;
     CHECK(keys.pick("openai", "gpt-4o", 2) == 1);
