@@ -4,6 +4,8 @@
 #include "cli/daemon_log_view.hpp"
 #include "cli/term.hpp"
 
+#include <algorithm>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
@@ -220,7 +222,9 @@ void print_health(const client::Status& st, bool colour)
         for (const auto& d : st.deployments) {
             std::string state = d.state;
             if (d.state == "open") {
-                state += " (trial in " + std::to_string((d.retry_in_ms + 999) / 1000) + " s)";
+                state += d.opened_elsewhere
+                             ? " (by another instance, for " + std::to_string((d.retry_in_ms + 999) / 1000) + " s)"
+                             : " (trial in " + std::to_string((d.retry_in_ms + 999) / 1000) + " s)";
             }
             const Colour c = d.state == "closed" ? Colour::green : d.state == "open" ? Colour::red : Colour::yellow;
             t.add_row({d.id, paint(state, c, colour), std::to_string(static_cast<int>(d.score)),
@@ -251,6 +255,28 @@ void print_health(const client::Status& st, bool colour)
         }
         t.print(std::cout, colour);
     }
+}
+
+/// The cluster's live instances (from their heartbeats), one row each.
+void print_instances(const client::ClusterStatus& cl, bool colour)
+{
+    if (cl.instances.empty()) {
+        return;
+    }
+    const auto now_ms =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    std::cout << "\ncluster instances\n";
+    Table t({"instance", "host", "port", "pid", "version", "up", "last heartbeat"},
+            {Align::left, Align::left, Align::right, Align::right, Align::left, Align::right, Align::right});
+    for (const auto& i : cl.instances) {
+        const std::string id = i.id.substr(0, 12) + (i.self ? " (this)" : "");
+        const double up_s = i.started_ms > 0 ? static_cast<double>(now_ms - i.started_ms) / 1000.0 : 0;
+        const std::int64_t seen_ms = i.last_seen_ms > 0 ? std::max<std::int64_t>(0, now_ms - i.last_seen_ms) : 0;
+        t.add_row({i.self ? paint(id, Colour::green, colour) : id, i.host, std::to_string(i.port),
+                   std::to_string(i.pid), i.version, format_uptime(up_s), std::to_string(seen_ms / 1000) + " s ago"});
+    }
+    t.print(std::cout, colour);
 }
 
 int run_status(Context& ctx, const DaemonOptions& opts)
@@ -317,8 +343,17 @@ int run_status(Context& ctx, const DaemonOptions& opts)
             redis += paint("unreachable", Colour::red, colour) + ": " + st->cluster.error;
         }
         t.add_row({"cluster redis", redis});
-        t.add_row({"shared", "rate limits; when Redis is down: " +
+        t.add_row({"shared", "rate limits, virtual keys, circuit breakers; when Redis is down: " +
                                  std::string(st->cluster.redis_down == "refuse" ? "refuse (503)" : "local limits")});
+        t.add_row({"instances", std::to_string(st->cluster.instances.size()) + " live (heartbeats in Redis)"});
+    }
+    if (st->cluster.postgres_configured) {
+        t.add_row({"cluster postgres",
+                   st->cluster.postgres_url + "  " +
+                       (st->cluster.postgres_reachable
+                            ? paint("reachable", Colour::green, colour) + " (" +
+                                  group_thousands(st->cluster.rows_replicated) + " rows copied by this instance)"
+                            : paint("unreachable", Colour::red, colour) + ": ledger rows wait in the local ledger")});
     }
     // No header line for a key/value listing.
     std::ostringstream os;
@@ -326,6 +361,7 @@ int run_status(Context& ctx, const DaemonOptions& opts)
     const std::string text = os.str();
     std::cout << text.substr(text.find('\n') + 1);
     print_health(*st, colour);
+    print_instances(st->cluster, colour);
     for (const auto& w : st->warnings) {
         std::cerr << paint("aigwd: warning: ", Colour::yellow, colour_enabled(2)) << w << '\n';
     }

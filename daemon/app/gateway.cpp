@@ -2,6 +2,7 @@
 
 #include "daemon/app/key_sharing.hpp"
 #include "daemon/app/log.hpp"
+#include "daemon/cluster/cluster_view.hpp"
 #include "daemon/limits/key_store.hpp"
 #include "daemon/telemetry/exporter.hpp"
 
@@ -153,6 +154,66 @@ nlohmann::json not_ready_reasons(bool stopping, std::size_t ledger_depth, std::s
     return reasons;
 }
 
+std::expected<void, std::string> Gateway::start_cluster_view(Gateway& g, const std::string& url)
+{
+    auto redis = cluster::parse_redis_url(url);
+    if (!redis) {
+        return std::unexpected("[cluster] redis_url: " + redis.error());
+    }
+    const config::Config& first = g.m_live->current();
+    auto instance = cluster::load_or_create_instance_id(first.data_dir);
+    if (!instance) {
+        return std::unexpected("cannot set up the cluster: " + instance.error());
+    }
+    redis->connect_timeout = std::chrono::milliseconds(250);
+    redis->command_timeout = std::chrono::milliseconds(250);
+    cluster::ClusterViewOptions o;
+    o.redis = std::move(*redis);
+    o.instance_id = *instance;
+    Gateway* self = &g;
+    const auto started =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count();
+    o.self = [self, started]() -> nlohmann::json {
+        if (self->m_port == 0) {
+            return nullptr;  // not bound yet: a heartbeat without a port would mislead
+        }
+        char host[256] = {};
+        if (::gethostname(host, sizeof host - 1) != 0) {
+            host[0] = '\0';
+        }
+        return nlohmann::json{{"host", host},
+                              {"listen", self->m_live->current().host},
+                              {"port", self->m_port.load()},
+                              {"pid", ::getpid()},
+                              {"version", AIGW_VERSION},
+                              {"started", started}};
+    };
+    routing::Router* router = g.m_router.get();
+    o.on_open = [router](const std::map<std::string, std::chrono::milliseconds, std::less<>>& open) {
+        std::map<std::string, std::chrono::milliseconds, std::less<>> deployments;
+        for (const auto& [target, left] : open) {
+            if (target.starts_with("dep:")) {
+                deployments.emplace(target.substr(4), left);
+            } else if (auto rest = cluster::parse_key_rest_target(target)) {
+                router->keys().cool_down(rest->provider, rest->model, rest->index, left, true);
+            }
+        }
+        router->health().set_opened_elsewhere(deployments);
+    };
+    g.m_cluster_view = std::make_unique<cluster::ClusterView>(std::move(o));
+    cluster::ClusterView* view = g.m_cluster_view.get();
+    router->health().on_transition(
+        [view](const std::string& id, std::chrono::milliseconds open_for) { view->publish("dep:" + id, open_for); });
+    router->keys().on_rest(
+        [view](const std::string& provider, int index, const std::string& model, std::chrono::milliseconds how_long) {
+            view->publish(cluster::key_rest_target(provider, index, model), how_long);
+        });
+    std::cerr << "aigwd: circuit breakers and resting keys shared through Redis (instance " << view->instance_id()
+              << ")\n";
+    return {};
+}
+
 std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Config cfg, config::Env env)
 {
     std::unique_ptr<Gateway> g(new Gateway());
@@ -229,6 +290,11 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     g->m_responses = std::move(*responses);
     g->m_cache = open_response_cache(first, g->m_runtime_warnings);
     g->m_router = std::make_unique<routing::Router>(*g->m_live, g->m_env);
+    if (const std::string& url = first.cluster.redis_url; !url.empty()) {
+        if (auto view = start_cluster_view(*g, url); !view) {
+            return std::unexpected(view.error());
+        }
+    }
     g->m_http = upstream::make_http_client();
     g->m_mock = upstream::make_mock_transport();
     if (const std::string url = first.otel.traces_url(); !url.empty()) {
@@ -295,7 +361,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
     routes.add("GET", "/", hello);
     routes.add("HEAD", "/", hello);
     surfaces::AdminHooks hooks{
-        .port = [self] { return self->m_port; },
+        .port = [self] { return self->m_port.load(); },
         .started = std::chrono::steady_clock::now(),
         .server_stats = [self] { return self->m_server->stats(); },
         .reload = [self]() -> std::expected<nlohmann::json, std::string> {
@@ -315,6 +381,33 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
             return self->m_pg->cost(q);
         };
     }
+    // The cluster as `aigw status` shows it: live instances (from their heartbeats, read by
+    // the cluster thread's poll: no Redis round trip here) and the shared ledger's health.
+    hooks.cluster_members = [self] {
+        nlohmann::json out = nlohmann::json::object();
+        if (self->m_cluster_view) {
+            nlohmann::json list = nlohmann::json::array();
+            for (const auto& i : self->m_cluster_view->instances()) {
+                nlohmann::json row = i.info;
+                row["id"] = i.id;
+                row["self"] = i.id == self->m_cluster_view->instance_id();
+                list.push_back(std::move(row));
+            }
+            out["instance_id"] = self->m_cluster_view->instance_id();
+            out["instances"] = std::move(list);
+            out["breakers_shared"] = self->m_cluster_view->reachable();
+        }
+        const std::string& pg_url = self->m_live->current().cluster.postgres_url;
+        if (self->m_pg) {
+            out["postgres"] = {{"configured", true},
+                               {"url", cluster::redact_postgres_url(pg_url)},
+                               {"reachable", self->m_pg->up()},
+                               {"rows_replicated", self->m_pg->replicated_rows()}};
+        } else {
+            out["postgres"] = {{"configured", false}};
+        }
+        return out;
+    };
     g->m_admin = std::make_unique<surfaces::AdminApi>(*g->m_dispatcher, std::move(hooks));
     g->m_admin->install(routes);
     if (g->m_env("AIGW_TEST_HOOKS").value_or("") == "1") {
@@ -449,6 +542,11 @@ void Gateway::shutdown()
         return;
     }
     m_key_sharing.reset();
+    if (m_cluster_view) {
+        m_router->health().on_transition(nullptr);
+        m_router->keys().on_rest(nullptr);
+        m_cluster_view.reset();
+    }
     if (m_cache) {
         m_cache->close();
     }

@@ -3,6 +3,7 @@
 // router, transports), the dispatcher over them, the surfaces' routes and the HTTP
 // server, and tears them down in order. Nothing on the request path lives here.
 
+#include "daemon/cluster/cluster_view.hpp"
 #include "daemon/cluster/pg_ledger.hpp"
 #include "daemon/cluster/shared_cache.hpp"
 #include "daemon/cluster/shared_limits.hpp"
@@ -61,6 +62,8 @@ public:
 
 private:
     Gateway() = default;
+    /// [cluster] redis_url: starts m_cluster_view and hooks the router's boards to it.
+    static std::expected<void, std::string> start_cluster_view(Gateway& g, const std::string& url);
 
     std::unique_ptr<config::LiveConfig> m_live;
     std::string m_file_text;  ///< the config file as last loaded, to tell what a reload changes
@@ -68,6 +71,9 @@ private:
     mutable std::mutex m_reload_mu;
     config::Env m_env;
     std::unique_ptr<routing::Router> m_router;
+    /// [cluster] redis_url: breakers and resting keys shared, heartbeats. After the router
+    /// (whose boards it feeds), before everything that sends requests.
+    std::unique_ptr<cluster::ClusterView> m_cluster_view;
     std::unique_ptr<upstream::Transport> m_http;
     std::unique_ptr<upstream::Transport> m_mock;
     std::unique_ptr<ledger::Ledger> m_ledger;
@@ -87,7 +93,7 @@ private:
     std::unique_ptr<pipeline::Dispatcher> m_dispatcher;
     std::unique_ptr<surfaces::AdminApi> m_admin;
     std::unique_ptr<http::Server> m_server;
-    int m_port = 0;
+    std::atomic<int> m_port{0};  ///< read by the cluster thread's heartbeat
     std::atomic<bool> m_shut_down{false};
     std::atomic<bool> m_stopping{false};  ///< stop() was called: /ready answers 503
 };

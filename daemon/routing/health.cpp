@@ -57,12 +57,41 @@ std::chrono::steady_clock::time_point HealthBoard::now() const
     return m_clock ? m_clock() : std::chrono::steady_clock::now();
 }
 
+void HealthBoard::on_transition(TransitionHook hook)
+{
+    std::lock_guard lock(m_mu);
+    m_hook = std::move(hook);
+}
+
+void HealthBoard::set_opened_elsewhere(const std::map<std::string, std::chrono::milliseconds, std::less<>>& open)
+{
+    const auto t = now();
+    std::lock_guard lock(m_mu);
+    m_elsewhere.clear();
+    for (const auto& [id, left] : open) {
+        if (left.count() > 0) {
+            m_elsewhere.emplace(id, t + left);
+        }
+    }
+}
+
+bool HealthBoard::open_elsewhere_locked(const std::string& id, std::chrono::steady_clock::time_point t) const
+{
+    auto it = m_elsewhere.find(id);
+    return it != m_elsewhere.end() && it->second > t;
+}
+
 bool HealthBoard::try_start(const std::string& id)
 {
     std::lock_guard lock(m_mu);
     Entry& e = m_entries[id];
     switch (e.state) {
         case CircuitState::closed:
+            // Opened on another instance: skipped here until it expires there (or its
+            // opener's trial closes it); the opener alone probes.
+            if (open_elsewhere_locked(id, now())) {
+                return false;
+            }
             break;
         case CircuitState::open:
             if (now() - e.opened_at < m_settings.cooldown) {
@@ -84,7 +113,23 @@ bool HealthBoard::try_start(const std::string& id)
 
 void HealthBoard::finish(const std::string& id, const Outcome& outcome)
 {
-    std::lock_guard lock(m_mu);
+    TransitionHook hook;
+    std::optional<std::chrono::milliseconds> transition;  ///< opened for this long (0: closed)
+    {
+        std::lock_guard lock(m_mu);
+        finish_locked(id, outcome, transition);
+        if (transition) {
+            hook = m_hook;
+        }
+    }
+    if (hook) {
+        hook(id, *transition);
+    }
+}
+
+void HealthBoard::finish_locked(const std::string& id, const Outcome& outcome,
+                                std::optional<std::chrono::milliseconds>& transition)
+{
     Entry& e = m_entries[id];
     const auto t = now();
     e.inflight = std::max(0, e.inflight - 1);
@@ -102,6 +147,10 @@ void HealthBoard::finish(const std::string& id, const Outcome& outcome)
         const double ms = static_cast<double>(outcome.latency.count());
         e.ewma_ms = e.ewma_ms < 0 ? ms : k_ewma_alpha * ms + (1 - k_ewma_alpha) * e.ewma_ms;
         e.consecutive_failures = 0;
+        if (e.state != CircuitState::closed) {
+            transition = std::chrono::milliseconds(0);
+            m_elsewhere.erase(id);  // our own shared entry, deleted now; the next poll agrees
+        }
         e.state = CircuitState::closed;
         e.trial_in_flight = false;
         return;
@@ -114,6 +163,9 @@ void HealthBoard::finish(const std::string& id, const Outcome& outcome)
     }
     ++e.consecutive_failures;
     if (e.state == CircuitState::half_open || e.consecutive_failures >= m_settings.failures_to_open) {
+        if (e.state != CircuitState::open) {
+            transition = m_settings.cooldown;
+        }
         e.state = CircuitState::open;
         e.opened_at = t;
         e.trial_in_flight = false;
@@ -133,6 +185,10 @@ DeploymentHealth HealthBoard::snapshot_locked(const std::string& id, const Entry
     if (e.state == CircuitState::open) {
         h.retry_in_ms = std::max<std::int64_t>(
             0, std::chrono::duration_cast<std::chrono::milliseconds>(m_settings.cooldown - (t - e.opened_at)).count());
+    } else if (e.state == CircuitState::closed && open_elsewhere_locked(id, t)) {
+        h.state = CircuitState::open;
+        h.opened_elsewhere = true;
+        h.retry_in_ms = std::chrono::duration_cast<std::chrono::milliseconds>(m_elsewhere.find(id)->second - t).count();
     }
     std::vector<std::int64_t> latencies;
     for (const auto& s : e.samples) {
@@ -159,7 +215,7 @@ DeploymentHealth HealthBoard::snapshot_locked(const std::string& id, const Entry
     if (h.requests > 0) {
         h.error_rate = static_cast<double>(h.errors + h.rate_limited + h.timeouts) / static_cast<double>(h.requests);
     }
-    h.score = e.state == CircuitState::open ? 0 : std::round(100 * (1 - h.error_rate));
+    h.score = h.state == CircuitState::open ? 0 : std::round(100 * (1 - h.error_rate));
     return h;
 }
 
@@ -167,7 +223,7 @@ DeploymentHealth HealthBoard::snapshot(const std::string& id) const
 {
     std::lock_guard lock(m_mu);
     auto it = m_entries.find(id);
-    return it == m_entries.end() ? DeploymentHealth{.id = id} : snapshot_locked(id, it->second);
+    return it == m_entries.end() ? snapshot_locked(id, Entry{}) : snapshot_locked(id, it->second);
 }
 
 std::vector<DeploymentHealth> HealthBoard::all() const
@@ -177,6 +233,12 @@ std::vector<DeploymentHealth> HealthBoard::all() const
     out.reserve(m_entries.size());
     for (const auto& [id, e] : m_entries) {
         out.push_back(snapshot_locked(id, e));
+    }
+    const auto t = now();
+    for (const auto& [id, until] : m_elsewhere) {
+        if (until > t && !m_entries.contains(id)) {
+            out.push_back(snapshot_locked(id, Entry{}));
+        }
     }
     return out;
 }
@@ -237,13 +299,28 @@ std::optional<int> KeyBoard::pick(const std::string& provider, std::string_view 
     return std::nullopt;
 }
 
-void KeyBoard::cool_down(const std::string& provider, std::string_view model, int index,
-                         std::chrono::milliseconds how_long)
+void KeyBoard::on_rest(RestHook hook)
 {
     std::lock_guard lock(m_mu);
-    State& s = m_states[{provider, index}];
-    auto& until = s.cool_until[std::string(model)];
-    until = std::max(until, now() + how_long);
+    m_hook = std::move(hook);
+}
+
+void KeyBoard::cool_down(const std::string& provider, std::string_view model, int index,
+                         std::chrono::milliseconds how_long, bool from_cluster)
+{
+    RestHook hook;
+    {
+        std::lock_guard lock(m_mu);
+        State& s = m_states[{provider, index}];
+        auto& until = s.cool_until[std::string(model)];
+        until = std::max(until, now() + how_long);
+        if (!from_cluster) {
+            hook = m_hook;
+        }
+    }
+    if (hook) {
+        hook(provider, index, std::string(model), how_long);
+    }
 }
 
 std::chrono::milliseconds KeyBoard::soonest(const std::string& provider, std::string_view model, int count) const

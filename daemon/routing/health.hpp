@@ -57,7 +57,8 @@ struct DeploymentHealth {
     double latency_ewma_ms = -1;  ///< smoothed latency of successes, for lowest-latency
     int inflight = 0;
     int consecutive_failures = 0;
-    std::int64_t retry_in_ms = 0;  ///< open: time until the half-open trial
+    std::int64_t retry_in_ms = 0;   ///< open: time until the half-open trial
+    bool opened_elsewhere = false;  ///< open because another instance of the cluster opened it
     /// Attempts finished since start, by outcome (see k_attempt_outcomes); never reset.
     std::array<std::int64_t, k_attempt_outcomes> attempts_total{};
 };
@@ -78,6 +79,16 @@ public:
 
     DeploymentHealth snapshot(const std::string& id) const;
     std::vector<DeploymentHealth> all() const;
+
+    /// Called (outside the board's lock, on the caller's thread: it must not block) when a
+    /// circuit opens, with how long it stays open, and when a success closes an open or
+    /// half-open one (`open_for` 0). For sharing breakers across a cluster; set before use.
+    using TransitionHook = std::function<void(const std::string& id, std::chrono::milliseconds open_for)>;
+    void on_transition(TransitionHook hook);
+    /// Circuits other instances opened, with the time each stays open; replaces the last set.
+    /// A deployment in it whose own breaker is closed is skipped by try_start() until then;
+    /// one whose own breaker is open or half-open keeps its own probe logic.
+    void set_opened_elsewhere(const std::map<std::string, std::chrono::milliseconds, std::less<>>& open);
     /// In-flight attempts and smoothed latency, for load balancing (cheap: no window scan).
     int inflight(const std::string& id) const;
     double latency_ewma_ms(const std::string& id) const;  ///< -1 when unknown
@@ -101,11 +112,18 @@ private:
     };
     std::chrono::steady_clock::time_point now() const;
     DeploymentHealth snapshot_locked(const std::string& id, const Entry& e) const;
+    /// finish() under the lock; sets `transition` when the circuit opened (for how long) or closed (0).
+    void finish_locked(const std::string& id, const Outcome& outcome,
+                       std::optional<std::chrono::milliseconds>& transition);
+
+    bool open_elsewhere_locked(const std::string& id, std::chrono::steady_clock::time_point t) const;
 
     HealthSettings m_settings;
     SteadyClock m_clock;
     mutable std::mutex m_mu;
     std::map<std::string, Entry, std::less<>> m_entries;
+    std::map<std::string, std::chrono::steady_clock::time_point, std::less<>> m_elsewhere;  ///< id -> open until
+    TransitionHook m_hook;
 };
 
 /// State of one provider key, by provider and position in its key list (never the key).
@@ -130,7 +148,14 @@ public:
     /// Cooldowns are per model: providers rate-limit each key per model.
     std::optional<int> pick(const std::string& provider, std::string_view model, int count,
                             const std::vector<int>& exclude = {});
-    void cool_down(const std::string& provider, std::string_view model, int index, std::chrono::milliseconds how_long);
+    /// Rests a key for `model`; calls the rest hook unless `from_cluster` (a rest another
+    /// instance published).
+    void cool_down(const std::string& provider, std::string_view model, int index, std::chrono::milliseconds how_long,
+                   bool from_cluster = false);
+    /// Called (outside the lock; must not block) when a key starts resting, for the cluster.
+    using RestHook = std::function<void(const std::string& provider, int index, const std::string& model,
+                                        std::chrono::milliseconds how_long)>;
+    void on_rest(RestHook hook);
     /// How long until a key of `provider` is usable for `model` again (0: one is now).
     std::chrono::milliseconds soonest(const std::string& provider, std::string_view model, int count) const;
     void mark_bad(const std::string& provider, int index, std::string reason);
@@ -151,6 +176,7 @@ private:
     mutable std::mutex m_mu;
     std::map<std::pair<std::string, int>, State> m_states;
     std::map<std::string, unsigned, std::less<>> m_next;  ///< round-robin cursor per provider
+    RestHook m_hook;
 };
 
 }  // namespace aigw::daemon::routing

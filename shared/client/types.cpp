@@ -298,6 +298,29 @@ std::expected<Status, ClientError> parse_status(const nlohmann::json& j)
                 }
                 s.cluster.error = get_or<std::string>(*r, "error", "");
             }
+            if (auto in = c->find("instances"); in != c->end() && in->is_array()) {
+                for (const auto& i : *in) {
+                    if (!i.is_object()) {
+                        continue;
+                    }
+                    ClusterStatus::Instance x;
+                    x.id = get_or<std::string>(i, "id", "");
+                    x.host = get_or<std::string>(i, "host", "");
+                    x.port = get_or<int>(i, "port", 0);
+                    x.pid = get_or<std::int64_t>(i, "pid", 0);
+                    x.version = get_or<std::string>(i, "version", "");
+                    x.started_ms = get_or<std::int64_t>(i, "started", 0);
+                    x.last_seen_ms = get_or<std::int64_t>(i, "last_seen", 0);
+                    x.self = get_or<bool>(i, "self", false);
+                    s.cluster.instances.push_back(std::move(x));
+                }
+            }
+            if (auto pg = c->find("postgres"); pg != c->end() && pg->is_object()) {
+                s.cluster.postgres_configured = get_or<bool>(*pg, "configured", false);
+                s.cluster.postgres_url = get_or<std::string>(*pg, "url", "");
+                s.cluster.postgres_reachable = get_or<bool>(*pg, "reachable", false);
+                s.cluster.rows_replicated = get_or<std::int64_t>(*pg, "rows_replicated", 0);
+            }
         }
         if (auto it = j.find("warnings"); it != j.end() && it->is_array()) {
             for (const auto& w : *it) {
@@ -331,6 +354,7 @@ std::expected<Status, ClientError> parse_status(const nlohmann::json& j)
                 ds.p95_ms = get_or<std::int64_t>(d, "p95_ms", -1);
                 ds.inflight = get_or<int>(d, "inflight", 0);
                 ds.retry_in_ms = get_or<std::int64_t>(d, "retry_in_ms", 0);
+                ds.opened_elsewhere = get_or<bool>(d, "opened_elsewhere", false);
                 s.deployments.push_back(std::move(ds));
             }
         }

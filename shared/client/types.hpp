@@ -189,6 +189,7 @@ struct DeploymentStatus {
     std::int64_t p95_ms = -1;
     int inflight = 0;
     std::int64_t retry_in_ms = 0;
+    bool opened_elsewhere = false;  ///< open because another instance of the cluster opened it
 };
 
 /// A provider key by position (the key itself never leaves the daemon).
@@ -209,6 +210,22 @@ struct ClusterStatus {
     double ping_ms = 0;      ///< when reachable
     std::string error;       ///< when not
     std::string redis_down;  ///< "local" or "refuse"
+    /// A live instance of the cluster, from its heartbeat in Redis.
+    struct Instance {
+        std::string id;
+        std::string host;
+        int port = 0;
+        std::int64_t pid = 0;
+        std::string version;
+        std::int64_t started_ms = 0;    ///< unix ms
+        std::int64_t last_seen_ms = 0;  ///< unix ms of its last heartbeat
+        bool self = false;              ///< the instance that answered
+    };
+    std::vector<Instance> instances;
+    bool postgres_configured = false;  ///< [cluster] postgres_url is set
+    std::string postgres_url;          ///< without its password
+    bool postgres_reachable = false;   ///< the replicator's last attempt worked
+    std::int64_t rows_replicated = 0;  ///< by the instance that answered, since it started
 };
 
 struct Status {

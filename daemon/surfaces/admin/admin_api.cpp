@@ -113,7 +113,25 @@ namespace {
 
 /// [cluster] for `aigw status`: the Redis URL without its password, and a timed PING
 /// (this handler runs on the blocking pool, so it may wait for it: 250 ms at most).
-nlohmann::json cluster_json(const pipeline::Dispatcher& d)
+nlohmann::json cluster_core_json(const pipeline::Dispatcher& d);
+
+/// cluster_core_json() with the members and the shared ledger (AdminHooks::cluster_members).
+nlohmann::json cluster_json(const pipeline::Dispatcher& d, const AdminHooks& hooks)
+{
+    nlohmann::json out = cluster_core_json(d);
+    if (hooks.cluster_members) {
+        out.update(hooks.cluster_members());
+    }
+    if (!out.contains("postgres")) {
+        out["postgres"] = {{"configured", false}};
+    }
+    if (!out.contains("instances")) {
+        out["instances"] = nlohmann::json::array();
+    }
+    return out;
+}
+
+nlohmann::json cluster_core_json(const pipeline::Dispatcher& d)
 {
     const config::ClusterConfig& c = d.config().cluster;
     cluster::SharedLimits* shared = d.shared_limits();
@@ -130,7 +148,8 @@ nlohmann::json cluster_json(const pipeline::Dispatcher& d)
     return {{"enabled", true},
             {"redis", std::move(redis)},
             {"redis_down", c.redis_down == config::ClusterConfig::RedisDown::refuse ? "refuse" : "local"},
-            {"shared", nlohmann::json::array({"rate limits (per key and per model rpm/tpm)"})}};
+            {"shared", nlohmann::json::array({"rate limits (per key and per model rpm/tpm)", "virtual keys",
+                                              "circuit breakers and resting provider keys"})}};
 }
 
 }  // namespace
@@ -404,7 +423,8 @@ void AdminApi::install_admin_routes()
                                    {"p95_ms", h.p95_ms},
                                    {"inflight", h.inflight},
                                    {"consecutive_failures", h.consecutive_failures},
-                                   {"retry_in_ms", h.retry_in_ms}});
+                                   {"retry_in_ms", h.retry_in_ms},
+                                   {"opened_elsewhere", h.opened_elsewhere}});
         }
         nlohmann::json keys = nlohmann::json::array();
         for (const auto& k : m_router->keys().all(m_router->key_counts())) {
@@ -429,7 +449,7 @@ void AdminApi::install_admin_routes()
                                {"requests_served", m_d.requests_served.load()},
                                {"unknown_routes", unknown_routes_json(m_d)},
                                {"data_dir", m_d.config().data_dir.string()},
-                               {"cluster", cluster_json(m_d)},
+                               {"cluster", cluster_json(m_d, m_hooks)},
                                {"warnings", m_hooks.warnings ? m_hooks.warnings() : std::vector<std::string>()},
                                {"providers", std::move(providers)}};
         res.set_content(body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), "application/json");

@@ -26,6 +26,10 @@ struct AdminHooks {
     /// Set when [cluster] postgres_url is: the cost report over every instance's rows,
     /// from PostgreSQL (blocking; called on the blocking pool). Unset: the local ledger.
     std::function<std::expected<cluster::PgCostReport, std::string>(const ledger::CostQuery&)> shared_cost;
+    /// The cluster's members and the shared ledger's health for `aigw status`:
+    /// {"instances": [...], "instance_id", "breakers_shared", "postgres": {...}}; in memory,
+    /// does not wait for Redis or PostgreSQL. Unset: not part of a cluster.
+    std::function<nlohmann::json()> cluster_members;
 };
 
 class AdminApi {

@@ -210,3 +210,77 @@ TEST_CASE("config: routing keys, logical names and their errors")
     REQUIRE_FALSE(weight);
     CHECK(weight.error().find("config.toml:2") == 0);
 }
+
+TEST_CASE("a circuit opened elsewhere is skipped until it expires there; one opened here keeps its own trial")
+{
+    ManualClock clock;
+    HealthBoard board(HealthSettings{.failures_to_open = 2, .cooldown = 1000ms}, clock.fn());
+    std::vector<std::pair<std::string, std::chrono::milliseconds>> published;
+    board.on_transition(
+        [&](const std::string& id, std::chrono::milliseconds open_for) { published.emplace_back(id, open_for); });
+
+    // Another instance opened "a/x" for 500 ms more: skipped here without a failure of ours.
+    board.set_opened_elsewhere({{"a/x", 500ms}});
+    CHECK_FALSE(board.try_start("a/x"));
+    auto h = board.snapshot("a/x");
+    CHECK(h.state == CircuitState::open);
+    CHECK(h.opened_elsewhere);
+    CHECK(h.retry_in_ms == 500);
+    CHECK(h.score == 0);
+    REQUIRE(board.all().size() == 1);  // listed although never tried here
+    CHECK(board.try_start("b/y"));     // other deployments are not affected
+    board.finish("b/y", ok(5ms));
+    clock.now += 501ms;
+    CHECK(board.try_start("a/x"));  // expired there: called again here
+    board.finish("a/x", ok(5ms));
+    CHECK(published.empty());  // nothing opened or closed here
+
+    // Opened here: published once with the cooldown, and the trial is ours even while the
+    // shared entry (our own) is still listed.
+    board.finish("b/y", failed(FailureKind::upstream));
+    REQUIRE(board.try_start("b/y"));
+    board.finish("b/y", failed(FailureKind::upstream));
+    REQUIRE(board.try_start("b/y") == false);
+    board.finish("b/y", failed(FailureKind::upstream));  // a late failure of an attempt in flight
+    REQUIRE(published.size() == 1);
+    CHECK(published[0] == std::pair<std::string, std::chrono::milliseconds>{"b/y", 1000ms});
+    board.set_opened_elsewhere({{"b/y", 900ms}});
+    CHECK_FALSE(board.snapshot("b/y").opened_elsewhere);
+    clock.now += 1001ms;
+    board.set_opened_elsewhere({{"b/y", 50ms}});
+    CHECK(board.try_start("b/y"));  // our half-open trial
+    board.finish("b/y", ok(5ms));
+    REQUIRE(published.size() == 2);
+    CHECK(published[1] == std::pair<std::string, std::chrono::milliseconds>{"b/y", 0ms});  // closed: delete it
+    // An empty set clears what was opened elsewhere.
+    board.set_opened_elsewhere({{"a/x", 10'000ms}});
+    CHECK_FALSE(board.try_start("a/x"));
+    board.set_opened_elsewhere({});
+    CHECK(board.try_start("a/x"));
+}
+
+TEST_CASE("a key rest is reported to the rest hook unless it came from the cluster")
+{
+    ManualClock clock;
+    KeyBoard keys(clock.fn());
+    struct Rest {
+        std::string provider;
+        int index;
+        std::string model;
+        std::chrono::milliseconds how_long;
+    };
+    std::vector<Rest> rests;
+    keys.on_rest([&](const std::string& provider, int index, const std::string& model, std::chrono::milliseconds d) {
+        rests.push_back(Rest{provider, index, model, d});
+    });
+    keys.cool_down("openai", "gpt-4o", 0, 30'000ms);
+    keys.cool_down("openai", "gpt-4o", 1, 5'000ms, true);
+    REQUIRE(rests.size() == 1);
+    CHECK(rests[0].provider == "openai");
+    CHECK(rests[0].index == 0);
+    CHECK(rests[0].model == "gpt-4o");
+    CHECK(rests[0].how_long == 30'000ms);
+    CHECK_FALSE(keys.pick("openai", "gpt-4o", 2).has_value());  // both rest, whoever said so
+    clock.now += 5001ms;
+    CHECK(keys.pick("openai", "gpt-4o", 2) == 1);
+}
