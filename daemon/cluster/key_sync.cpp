@@ -7,7 +7,6 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <openssl/sha.h>
 
 #include <charconv>
 #include <exception>
@@ -45,19 +44,6 @@ return 1
 namespace {
 
 constexpr auto k_tuple = asio::as_tuple(asio::use_awaitable);
-
-std::string sha1_hex(const char* text)
-{
-    unsigned char digest[SHA_DIGEST_LENGTH];
-    SHA1(reinterpret_cast<const unsigned char*>(text), std::char_traits<char>::length(text), digest);
-    static constexpr char k_hex[] = "0123456789abcdef";
-    std::string out;
-    for (const unsigned char b : digest) {
-        out += k_hex[b >> 4];
-        out += k_hex[b & 0xf];
-    }
-    return out;
-}
 
 }  // namespace
 
@@ -127,18 +113,9 @@ asio::awaitable<std::expected<bool, std::string>> RedisKeyStore::put(SharedKey k
     args.push_back(m_version);
     args.push_back(std::move(key.id));
     args.push_back(std::move(key.record));
-    auto r = co_await m_redis.command(args);
-    if (r && r->is_error() && r->text.starts_with("NOSCRIPT")) {
-        // First use on this Redis (or after a restart): send the script itself once.
-        args[0] = "EVAL";
-        args[1] = k_put_key_script;
-        r = co_await m_redis.command(args);
-    }
+    auto r = co_await run_script(m_redis, k_put_key_script, std::move(args));
     if (!r) {
         co_return std::unexpected(r.error());
-    }
-    if (r->is_error()) {
-        co_return std::unexpected("Redis refused the key script: " + r->text);
     }
     if (r->type != RespValue::Type::integer) {
         co_return std::unexpected(std::string("the key script answered an unexpected shape"));

@@ -1,7 +1,5 @@
 #include "daemon/cluster/rate_limit.hpp"
 
-#include <openssl/sha.h>
-
 #include <cmath>
 
 namespace aigw::daemon::cluster {
@@ -111,41 +109,11 @@ redis.call('PEXPIRE', KEYS[1], math.ceil((capacity - tokens) * period_us / capac
 return 1
 )lua";
 
-std::string sha1_hex(const char* text)
-{
-    unsigned char digest[SHA_DIGEST_LENGTH];
-    SHA1(reinterpret_cast<const unsigned char*>(text), std::char_traits<char>::length(text), digest);
-    static constexpr char k_hex[] = "0123456789abcdef";
-    std::string out;
-    for (const unsigned char b : digest) {
-        out += k_hex[b >> 4];
-        out += k_hex[b & 0xf];
-    }
-    return out;
-}
-
 std::string number_text(double v)
 {
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.17g", v);
     return buf;
-}
-
-/// EVALSHA `args` (args[0] "EVALSHA", args[1] the script's SHA1); EVAL once with the script's
-/// text when Redis does not have it yet (first use, or after a restart).
-boost::asio::awaitable<std::expected<RespValue, std::string>> run_script(RedisClient& redis, const char* script,
-                                                                         std::vector<std::string> args)
-{
-    auto r = co_await redis.command(args);
-    if (r && r->is_error() && r->text.starts_with("NOSCRIPT")) {
-        args[0] = "EVAL";
-        args[1] = script;
-        r = co_await redis.command(args);
-    }
-    if (r && r->is_error()) {
-        co_return std::unexpected("Redis refused the rate-limit script: " + r->text);
-    }
-    co_return r;
 }
 
 boost::asio::awaitable<std::expected<MultiTake, std::string>> take_all(RedisClient& redis,
@@ -217,18 +185,9 @@ boost::asio::awaitable<std::expected<BucketTake, std::string>> take_tokens(Redis
     args.push_back(number_text(capacity));
     args.push_back(std::to_string(period_ms));
     args.push_back(number_text(cost));
-    auto r = co_await redis.command(args);
-    if (r && r->is_error() && r->text.starts_with("NOSCRIPT")) {
-        // First use on this Redis (or after a restart): send the script itself once.
-        args[0] = "EVAL";
-        args[1] = k_take_script;
-        r = co_await redis.command(args);
-    }
+    auto r = co_await run_script(redis, k_take_script, std::move(args));
     if (!r) {
         co_return std::unexpected(r.error());
-    }
-    if (r->is_error()) {
-        co_return std::unexpected("Redis refused the rate-limit script: " + r->text);
     }
     if (r->type != RespValue::Type::array || r->items.size() != 3) {
         co_return std::unexpected(std::string("the rate-limit script answered an unexpected shape"));

@@ -63,14 +63,7 @@ boost::asio::awaitable<std::expected<void, std::string>> give_tokens(RedisClient
                                                                      double capacity, std::int64_t period_ms,
                                                                      double amount);
 
-/// The SHA1 of a script's text, in hex (its EVALSHA name).
-std::string sha1_hex(const char* text);
 /// `v` in full precision, for a script's argument.
 std::string number_text(double v);
-/// EVALSHA `args` (args[0] "EVALSHA", args[1] the script's SHA1); EVAL once with the
-/// script's text when Redis does not have it yet (first use, or after a restart). A Redis
-/// error reply is an error.
-boost::asio::awaitable<std::expected<RespValue, std::string>> run_script(RedisClient& redis, const char* script,
-                                                                         std::vector<std::string> args);
 
 }  // namespace aigw::daemon::cluster

@@ -6,6 +6,8 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 
+#include <openssl/sha.h>
+
 #include <charconv>
 
 namespace aigw::daemon::cluster {
@@ -210,6 +212,34 @@ asio::awaitable<std::expected<RespValue, std::string>> RedisClient::command(std:
         }
     }
     co_return std::unexpected(std::string("Redis is unreachable"));
+}
+
+std::string sha1_hex(const char* text)
+{
+    unsigned char digest[SHA_DIGEST_LENGTH];
+    SHA1(reinterpret_cast<const unsigned char*>(text), std::char_traits<char>::length(text), digest);
+    static constexpr char k_hex[] = "0123456789abcdef";
+    std::string out;
+    for (const unsigned char b : digest) {
+        out += k_hex[b >> 4];
+        out += k_hex[b & 0xf];
+    }
+    return out;
+}
+
+boost::asio::awaitable<std::expected<RespValue, std::string>> run_script(RedisClient& redis, const char* script,
+                                                                         std::vector<std::string> args)
+{
+    auto r = co_await redis.command(args);
+    if (r && r->is_error() && r->text.starts_with("NOSCRIPT")) {
+        args[0] = "EVAL";
+        args[1] = script;
+        r = co_await redis.command(args);
+    }
+    if (r && r->is_error()) {
+        co_return std::unexpected("Redis refused a script: " + r->text);
+    }
+    co_return r;
 }
 
 }  // namespace aigw::daemon::cluster

@@ -58,4 +58,13 @@ private:
     std::vector<std::unique_ptr<Connection>> m_idle;
 };
 
+/// The SHA1 of a Lua script's text, in hex (its EVALSHA name).
+std::string sha1_hex(const char* text);
+
+/// EVALSHA `args` (args[0] "EVALSHA", args[1] the script's SHA1); EVAL once with the
+/// script's text when Redis does not have it yet (first use, or after a restart). A Redis
+/// error reply is an error.
+boost::asio::awaitable<std::expected<RespValue, std::string>> run_script(RedisClient& redis, const char* script,
+                                                                         std::vector<std::string> args);
+
 }  // namespace aigw::daemon::cluster
