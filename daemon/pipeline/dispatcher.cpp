@@ -673,19 +673,7 @@ asio::awaitable<std::optional<wire::Failure>> Dispatcher::admit_shared(Exchange&
     if (config().cluster.redis_down == config::ClusterConfig::RedisDown::refuse) {
         m_cluster_refusals.fetch_add(1, std::memory_order_relaxed);
         give_back();
-        const auto& o = m_s.shared_limits->redis_options();
-        wire::Failure f;
-        f.kind = wire::FailureKind::upstream;
-        f.status = 503;
-        f.code = "rate_limit_store_unavailable";
-        f.type = "service_unavailable";
-        f.retry_after_s = 1;
-        f.message = "This request is under a rate limit shared through Redis, and Redis at " + o.host + ":" +
-                    std::to_string(o.port) + " cannot be reached (" + outcome.error +
-                    "). The gateway is set to refuse such requests then ([cluster] redis_down = \"refuse\"): "
-                    "start Redis or fix [cluster] redis_url, or set redis_down = \"local\" to fall back to "
-                    "per-instance limits.";
-        co_return f;
+        co_return redis_down_refusal("rate_limit_store_unavailable", "rate limit", "limits", outcome.error);
     }
     // redis_down = "local": this instance's own buckets, for this request (logged once per outage).
     if (!fell_back) {
@@ -696,6 +684,25 @@ asio::awaitable<std::optional<wire::Failure>> Dispatcher::admit_shared(Exchange&
         co_return f;
     }
     co_return std::nullopt;
+}
+
+wire::Failure Dispatcher::redis_down_refusal(std::string_view code, std::string_view what, std::string_view local,
+                                             const std::string& error) const
+{
+    const auto& o = m_s.shared_limits->redis_options();
+    wire::Failure f;
+    f.kind = wire::FailureKind::upstream;
+    f.status = 503;
+    f.code = std::string(code);
+    f.type = "service_unavailable";
+    f.retry_after_s = 1;
+    f.message = "This request is under a " + std::string(what) + " shared through Redis, and Redis at " + o.host + ":" +
+                std::to_string(o.port) + " cannot be reached (" + error +
+                "). The gateway is set to refuse such requests then ([cluster] redis_down = \"refuse\"): "
+                "start Redis or fix [cluster] redis_url, or set redis_down = \"local\" to fall back to "
+                "per-instance " +
+                std::string(local) + ".";
+    return f;
 }
 
 asio::awaitable<std::optional<wire::Failure>> Dispatcher::hold_shared_budgets(Exchange& ex,
@@ -732,19 +739,7 @@ asio::awaitable<std::optional<wire::Failure>> Dispatcher::hold_shared_budgets(Ex
     if (config().cluster.redis_down == config::ClusterConfig::RedisDown::refuse) {
         m_cluster_refusals.fetch_add(1, std::memory_order_relaxed);
         ex.reservation = {};
-        const auto& o = m_s.shared_limits->redis_options();
-        wire::Failure f;
-        f.kind = wire::FailureKind::upstream;
-        f.status = 503;
-        f.code = "budget_store_unavailable";
-        f.type = "service_unavailable";
-        f.retry_after_s = 1;
-        f.message = "This request is under a budget shared through Redis, and Redis at " + o.host + ":" +
-                    std::to_string(o.port) + " cannot be reached (" + outcome.error +
-                    "). The gateway is set to refuse such requests then ([cluster] redis_down = \"refuse\"): "
-                    "start Redis or fix [cluster] redis_url, or set redis_down = \"local\" to fall back to "
-                    "per-instance budgets.";
-        co_return f;
+        co_return redis_down_refusal("budget_store_unavailable", "budget", "budgets", outcome.error);
     }
     // redis_down = "local": this instance's own tracker (the outage is logged once).
     m_cluster_fallbacks.fetch_add(1, std::memory_order_relaxed);

@@ -221,6 +221,11 @@ private:
     asio::awaitable<std::optional<wire::Failure>> hold_shared_budgets(Exchange& ex, const limits::VirtualKey* key,
                                                                       std::vector<limits::BudgetNeed> budgets,
                                                                       bool& fell_back);
+    /// The 503 for a request under a `what` ("rate limit", "budget") shared through Redis
+    /// when Redis is unreachable and [cluster] redis_down = "refuse"; `local` names what
+    /// redis_down = "local" would use instead.
+    wire::Failure redis_down_refusal(std::string_view code, std::string_view what, std::string_view local,
+                                     const std::string& error) const;
     /// Gives back everything ex.reservation holds (local buckets and budgets, a budget
     /// hold in Redis) and clears it: for a request that ends without its final row.
     void release_reservation(Exchange& ex);
