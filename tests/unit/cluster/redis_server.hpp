@@ -2,6 +2,9 @@
 // redis-server (Debian's) on a free loopback port, without persistence, stopped by PID:
 // shared by the cluster tests.
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/use_future.hpp>
 #include <doctest/doctest.h>
 
 #include <arpa/inet.h>
@@ -101,5 +104,15 @@ private:
     int m_port;
     pid_t m_pid = -1;
 };
+
+/// Runs `fn` (a coroutine taking an executor) on a fresh io_context and returns its result.
+template <class Fn>
+auto run(Fn fn)
+{
+    boost::asio::io_context io;
+    auto fut = boost::asio::co_spawn(io, fn(io.get_executor()), boost::asio::use_future);
+    io.run();
+    return fut.get();
+}
 
 }  // namespace aigw::test

@@ -19,20 +19,7 @@ namespace asio = boost::asio;
 using namespace aigw::daemon::cluster;
 using aigw::test::free_port;
 using aigw::test::RedisServer;
-
-namespace {
-
-/// Runs `fn` (a coroutine) on a fresh io_context and returns its result.
-template <class Fn>
-auto run(Fn fn)
-{
-    asio::io_context io;
-    auto fut = asio::co_spawn(io, fn(io.get_executor()), asio::use_future);
-    io.run();
-    return fut.get();
-}
-
-}  // namespace
+using aigw::test::run;
 
 TEST_CASE("redis URLs: host, port, db, credentials; errors never show the password")
 {

@@ -20,18 +20,9 @@ namespace asio = boost::asio;
 using namespace aigw::daemon::cluster;
 using aigw::test::free_port;
 using aigw::test::RedisServer;
+using aigw::test::run;
 
 namespace {
-
-/// Runs `fn` (a coroutine) on a fresh io_context and returns its result.
-template <class Fn>
-auto run(Fn fn)
-{
-    asio::io_context io;
-    auto fut = asio::co_spawn(io, fn(io.get_executor()), asio::use_future);
-    io.run();
-    return fut.get();
-}
 
 std::int64_t in_a_day_ms()
 {
