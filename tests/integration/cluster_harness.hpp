@@ -91,7 +91,8 @@ struct Answer {
     bool answered = false;  ///< false: no HTTP answer at all
     int status = 0;
     std::string body;
-    std::string cost_usd;  ///< x-aigw-cost-usd
+    std::string cost_usd;     ///< x-aigw-cost-usd
+    std::string retry_after;  ///< Retry-After
 };
 
 /// `n` requests at once, each on its own thread and connection, request i by `send(i)`;
@@ -111,7 +112,8 @@ inline std::vector<Answer> fire_concurrently(int n, const std::function<httplib:
                 out[static_cast<std::size_t>(i)] = Answer{.answered = true,
                                                           .status = r->status,
                                                           .body = r->body,
-                                                          .cost_usd = r->get_header_value("x-aigw-cost-usd")};
+                                                          .cost_usd = r->get_header_value("x-aigw-cost-usd"),
+                                                          .retry_after = r->get_header_value("Retry-After")};
             }
         });
     }

@@ -10,9 +10,7 @@
 
 #include <doctest/doctest.h>
 
-#include <atomic>
 #include <cmath>
-#include <mutex>
 #include <thread>
 
 using aigw::test::Daemon;
@@ -46,42 +44,28 @@ struct Tally {
     std::vector<std::string> bodies;       ///< of each non-200
 };
 
-/// `n` requests at once, each on its own connection, request i to `send(i)`.
+/// `n` requests at once, each on its own connection, request i to `send(i)`, counted.
 Tally fire(int n, const std::function<httplib::Result(int)>& send)
 {
     Tally out;
-    std::mutex mu;
-    std::atomic<bool> go{false};
-    std::vector<std::thread> threads;
-    for (int i = 0; i < n; ++i) {
-        threads.emplace_back([&, i] {
-            while (!go) {
-                std::this_thread::yield();
-            }
-            auto r = send(i);
-            std::lock_guard lock(mu);
-            if (!r) {
-                ++out.other;
-                return;
-            }
-            if (r->status == 200) {
-                ++out.ok;
-                return;
-            }
-            out.bodies.push_back(r->body);
-            if (r->status == 429) {
-                ++out.limited;
-                out.retry_after.push_back(r->get_header_value("Retry-After"));
-            } else if (r->status == 503) {
-                ++out.unavailable;
-            } else {
-                ++out.other;
-            }
-        });
-    }
-    go = true;
-    for (auto& t : threads) {
-        t.join();
+    for (const auto& a : aigw::test::fire_concurrently(n, send)) {
+        if (!a.answered) {
+            ++out.other;
+            continue;
+        }
+        if (a.status == 200) {
+            ++out.ok;
+            continue;
+        }
+        out.bodies.push_back(a.body);
+        if (a.status == 429) {
+            ++out.limited;
+            out.retry_after.push_back(a.retry_after);
+        } else if (a.status == 503) {
+            ++out.unavailable;
+        } else {
+            ++out.other;
+        }
     }
     return out;
 }
