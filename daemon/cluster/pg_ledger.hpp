@@ -22,6 +22,7 @@
 //
 // Bodies (request/response) are not replicated: they stay in each instance's SQLite.
 
+#include "daemon/cluster/pg.hpp"
 #include "daemon/ledger/ledger.hpp"
 
 #include <atomic>
@@ -38,18 +39,6 @@
 #include <vector>
 
 namespace aigw::daemon::cluster {
-
-/// `url` with its password (userinfo after ':' or a password=... parameter) replaced by
-/// "***": the form that may appear in logs and errors.
-std::string redact_postgres_url(std::string_view url);
-
-/// The PostgreSQL schema of the shared ledger, one numbered migration each.
-struct PgMigration {
-    int version;
-    std::string_view name;
-    std::string_view sql;
-};
-std::vector<PgMigration> pg_ledger_migrations();
 
 /// One multi-row INSERT: its SQL with $n placeholders and the parameters in text form.
 struct PgInsert {

@@ -92,7 +92,7 @@ TEST_CASE("the instance id is made once per data dir, 0600, and read back the sa
 
 TEST_CASE("the shared ledger's migrations are numbered 1, 2, ... and cost() knows the CLI's groupings")
 {
-    const auto migrations = cluster::pg_ledger_migrations();
+    const auto migrations = cluster::pg_migrations();
     REQUIRE_FALSE(migrations.empty());
     for (std::size_t i = 0; i < migrations.size(); ++i) {
         CHECK(migrations[i].version == static_cast<int>(i) + 1);
