@@ -246,6 +246,7 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
         o.ledger_path = config::ledger_file(first.data_dir);
         o.instance_id = *instance;
         o.data_dir = first.data_dir;
+        o.retention_days = first.retention_days;
         g->m_pg = std::make_unique<cluster::PgLedger>(std::move(o));
         std::cerr << "aigwd: shared ledger: copying this instance's ledger rows (instance " << *instance
                   << ") to PostgreSQL at " << cluster::redact_postgres_url(url) << "\n";
@@ -374,11 +375,11 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
         },
         .warnings = [self] { return self->warnings(); }};
     if (g->m_pg) {
-        // Reports count every instance's rows: this instance's tail is pushed first (at
-        // most 2 s; on the blocking pool, like every admin handler).
-        hooks.shared_cost = [self](const ledger::CostQuery& q) {
+        // Reports and logs read every instance's rows: this instance's tail is pushed first
+        // (at most 2 s; on the blocking pool, like every admin handler).
+        hooks.team_ledger = [self]() -> const ledger::LedgerReader& {
             self->m_pg->sync(std::chrono::milliseconds(2000));
-            return self->m_pg->cost(q);
+            return *self->m_pg;
         };
     }
     // The cluster as `aigw status` shows it: live instances (from their heartbeats, read by

@@ -1,5 +1,7 @@
 #include "daemon/cluster/pg_ledger.hpp"
 
+#include "daemon/ledger/latency_hist.hpp"
+
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <openssl/rand.h>
 
@@ -8,7 +10,9 @@
 #include <charconv>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <optional>
+#include <variant>
 #include <sys/stat.h>
 
 namespace aigw::daemon::cluster {
@@ -79,34 +83,7 @@ std::vector<ledger::LedgerEntry> read_rows(SQLite::Database& db, std::int64_t af
     return out;
 }
 
-/// The SQL expression of each group_by on aigw_ledger_requests (a fixed list: user text is
-/// never put into SQL).
-std::optional<std::string_view> group_expr(std::string_view group_by)
-{
-    static constexpr std::array<std::pair<std::string_view, std::string_view>, 8> k_groups{{
-        {"model", "served_model"},
-        {"provider", "provider"},
-        {"key", "key_id"},
-        {"day", "to_char(to_timestamp(ts_ms / 1000) AT TIME ZONE 'UTC', 'YYYY-MM-DD')"},
-        {"variant", "variant"},
-        {"tag", "tag"},
-        {"surface", "surface"},
-        {"session", "session"},
-    }};
-    for (const auto& [name, expr] : k_groups) {
-        if (name == group_by) {
-            return expr;
-        }
-    }
-    return std::nullopt;
-}
-
 }  // namespace
-
-bool known_group_by(std::string_view group_by)
-{
-    return group_expr(group_by).has_value();
-}
 
 PgInsert encode_insert(std::string_view instance_id, const std::vector<ledger::LedgerEntry>& rows)
 {
@@ -274,6 +251,7 @@ void PgLedger::run()
     bool down = false;           // logged as down; the next catch-up is logged
     std::int64_t caught_up = 0;  // rows copied since it came back
     std::string last_error;
+    auto next_retention = clock::now();
 
     // One pass: connect when needed, then copy batches until the local ledger has no newer
     // row (true) or `deadline` passes (false). An error closes the connection, so the next
@@ -366,6 +344,15 @@ void PgLedger::run()
             }
         }
         auto result = pass(stopping ? deadline : clock::now() + std::chrono::seconds(1));
+        if (result && !stopping && m_options.retention_days > 0 && clock::now() >= next_retention) {
+            next_retention = clock::now() + m_options.retention_interval;
+            const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                    std::chrono::system_clock::now().time_since_epoch())
+                                    .count();
+            if (auto pruned = prune_before(now_ms - std::int64_t{m_options.retention_days} * 86'400'000); !pruned) {
+                std::cerr << "aigwd: shared ledger: retention: " << pruned.error() << "\n";
+            }
+        }
         if (result) {
             m_up = true;
             backoff = std::chrono::milliseconds(0);
@@ -416,13 +403,8 @@ void PgLedger::run()
     }
 }
 
-std::expected<PgCostReport, std::string> PgLedger::cost(const ledger::CostQuery& q) const
+std::expected<PgConn, std::string> PgLedger::connect_for_reading() const
 {
-    const auto expr = group_expr(q.group_by);
-    if (!expr) {
-        return std::unexpected("unknown group_by '" + q.group_by +
-                               "'; use one of: model, provider, key, day, variant, tag, surface, session");
-    }
     auto conn = pg_connect(m_options.url);
     if (!conn) {
         return std::unexpected("cannot reach the shared ledger in PostgreSQL at " + m_redacted_url + ": " +
@@ -430,27 +412,53 @@ std::expected<PgCostReport, std::string> PgLedger::cost(const ledger::CostQuery&
                                "; every instance's rows are kept in its local ledger until it is back: start "
                                "PostgreSQL or fix [cluster] postgres_url, then ask again");
     }
+    return conn;
+}
+
+std::expected<ledger::CostReport, std::string> PgLedger::cost_report(const ledger::CostQuery& q) const
+{
+    const auto expr = ledger::group_expression(q.group_by, ledger::SqlDialect::postgres);
+    if (!expr) {
+        return std::unexpected(*ledger::check_group_by(q.group_by));
+    }
+    auto conn = connect_for_reading();
+    if (!conn) {
+        return std::unexpected(conn.error());
+    }
     // Money and tokens count every attempt; requests, errors, cache hits and latency only
-    // final attempts (as Ledger::cost). ROLLUP adds the total as the last row.
-    const std::string sql =
-        "SELECT g, SUM(final_attempt), SUM(CASE WHEN final_attempt = 1 AND status >= 400 THEN 1 ELSE 0 END), "
+    // final attempts (as Ledger::cost). The second query gives each group's latencies,
+    // which become the same buckets the local ledger's p95 is read from.
+    const std::string range =
+        " FROM aigw_ledger_requests WHERE ts_ms >= $1::bigint AND ($2::bigint = 0 OR ts_ms < $2::bigint)";
+    const std::string totals_sql =
+        "SELECT " + std::string(*expr) +
+        " AS g, SUM(final_attempt), SUM(CASE WHEN final_attempt = 1 AND status >= 400 THEN 1 ELSE 0 END), "
         "SUM(input_tokens), SUM(cached_tokens), SUM(output_tokens), SUM(cost_usd), "
         "SUM(CASE WHEN final_attempt = 1 AND cache_hit = 1 THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN final_attempt = 1 THEN latency_ms ELSE 0 END), SUM(saved_usd), "
-        "percentile_disc(0.95) WITHIN GROUP (ORDER BY latency_ms) FILTER (WHERE final_attempt = 1), "
-        "GROUPING(g) FROM (SELECT " +
-        std::string(*expr) +
-        " AS g, * FROM aigw_ledger_requests WHERE ts_ms >= $1::bigint AND ($2::bigint = 0 OR ts_ms < $2::bigint)) r "
-        "GROUP BY ROLLUP (g) ORDER BY GROUPING(g), 7 DESC, 1 ASC";
-    auto res = pg_exec(conn->get(), sql, {std::to_string(q.since_ms), std::to_string(q.until_ms)});
-    if (!res) {
-        return std::unexpected("reading the shared ledger in PostgreSQL at " + m_redacted_url + ": " + res.error());
+        "SUM(CASE WHEN final_attempt = 1 THEN latency_ms ELSE 0 END), SUM(saved_usd)" +
+        range + " GROUP BY g";
+    const std::string latency_sql =
+        "SELECT " + std::string(*expr) + " AS g, latency_ms, COUNT(*)" + range + " AND final_attempt = 1 GROUP BY g, 2";
+    const std::vector<std::string> params{std::to_string(q.since_ms), std::to_string(q.until_ms)};
+    // One snapshot for both queries, so rows arriving between them cannot skew the p95.
+    if (auto r = pg_exec(conn->get(), "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); !r) {
+        return std::unexpected("reading the shared ledger in PostgreSQL at " + m_redacted_url + ": " + r.error());
     }
-    PgCostReport report;
-    PGresult* r = res->get();
+    auto totals = pg_exec(conn->get(), totals_sql, params);
+    if (!totals) {
+        return std::unexpected("reading the shared ledger in PostgreSQL at " + m_redacted_url + ": " + totals.error());
+    }
+    auto latencies = pg_exec(conn->get(), latency_sql, params);
+    if (!latencies) {
+        return std::unexpected("reading the shared ledger in PostgreSQL at " + m_redacted_url + ": " +
+                               latencies.error());
+    }
+    std::vector<ledger::CostGroup> groups;
+    std::map<std::string, ledger::LatencyCounts> hist;
+    PGresult* r = totals->get();
     for (int i = 0; i < PQntuples(r); ++i) {
         ledger::CostGroup g;
-        g.key = PQgetisnull(r, i, 0) ? "" : PQgetvalue(r, i, 0);
+        g.key = pg_text_at(r, i, 0);
         g.requests = pg_int_at(r, i, 1);
         g.errors = pg_int_at(r, i, 2);
         g.input_tokens = pg_int_at(r, i, 3);
@@ -461,15 +469,113 @@ std::expected<PgCostReport, std::string> PgLedger::cost(const ledger::CostQuery&
         const auto latency_sum = pg_int_at(r, i, 8);
         g.avg_latency_ms = g.requests > 0 ? static_cast<double>(latency_sum) / static_cast<double>(g.requests) : 0;
         g.saved_usd = pg_double_at(r, i, 9);
-        g.p95_latency_ms = pg_int_at(r, i, 10);
-        if (pg_int_at(r, i, 11) == 1) {
-            g.key = "total";
-            report.total = std::move(g);
-        } else {
-            report.groups.push_back(std::move(g));
+        groups.push_back(std::move(g));
+    }
+    PGresult* l = latencies->get();
+    for (int i = 0; i < PQntuples(l); ++i) {
+        auto& counts = hist.try_emplace(pg_text_at(l, i, 0), ledger::LatencyCounts{}).first->second;
+        counts[static_cast<std::size_t>(ledger::latency_bucket(pg_int_at(l, i, 1)))] +=
+            static_cast<std::uint64_t>(pg_int_at(l, i, 2));
+    }
+    for (auto& g : groups) {
+        if (const auto it = hist.find(g.key); it != hist.end()) {
+            g.latency_hist = ledger::encode(it->second);
+            g.p95_latency_ms = ledger::percentile_ms(it->second, 95);
         }
     }
-    return report;
+    return ledger::make_report(std::move(groups));
+}
+
+std::expected<std::vector<ledger::LedgerEntry>, std::string> PgLedger::entries(const ledger::EntryFilter& f) const
+{
+    auto conn = connect_for_reading();
+    if (!conn) {
+        return std::unexpected(conn.error());
+    }
+    const auto where = ledger::entries_where(f, ledger::SqlDialect::postgres, "r.seq");
+    std::string sql = "SELECT r.seq";
+    for (std::size_t c = 2; c < k_columns.size(); ++c) {  // every column but instance_id and local_id
+        sql += ", r.";
+        sql += k_columns[c];
+    }
+    sql += " FROM aigw_ledger_requests r " + where.sql + ledger::entries_order(f, "r.seq");
+    std::vector<std::string> params;
+    for (const auto& p : where.params) {
+        params.push_back(std::holds_alternative<std::int64_t>(p) ? std::to_string(std::get<std::int64_t>(p))
+                                                                 : pg_text(std::get<std::string>(p)));
+    }
+    auto res = pg_exec(conn->get(), sql, params);
+    if (!res) {
+        return std::unexpected("reading the shared ledger in PostgreSQL at " + m_redacted_url + ": " + res.error());
+    }
+    PGresult* r = res->get();
+    std::vector<ledger::LedgerEntry> out;
+    out.reserve(static_cast<std::size_t>(PQntuples(r)));
+    for (int i = 0; i < PQntuples(r); ++i) {
+        ledger::LedgerEntry e;
+        e.row_id = pg_int_at(r, i, 0);
+        auto& row = e.row;
+        row.ts_ms = pg_int_at(r, i, 1);
+        row.request_id = pg_text_at(r, i, 2);
+        row.key_id = pg_text_at(r, i, 3);
+        row.surface = pg_text_at(r, i, 4);
+        row.requested_model = pg_text_at(r, i, 5);
+        row.served_model = pg_text_at(r, i, 6);
+        row.provider = pg_text_at(r, i, 7);
+        row.status = static_cast<int>(pg_int_at(r, i, 8));
+        row.attempt = static_cast<int>(pg_int_at(r, i, 9));
+        row.attempts = static_cast<int>(pg_int_at(r, i, 10));
+        row.final_attempt = pg_int_at(r, i, 11) != 0;
+        row.fallback_reason = pg_text_at(r, i, 12);
+        row.error = pg_text_at(r, i, 13);
+        row.input_tokens = pg_int_at(r, i, 14);
+        row.cached_tokens = pg_int_at(r, i, 15);
+        row.cache_write_tokens = pg_int_at(r, i, 16);
+        row.output_tokens = pg_int_at(r, i, 17);
+        row.reasoning_tokens = pg_int_at(r, i, 18);
+        row.cost_usd = pg_double_at(r, i, 19);
+        row.priced = pg_int_at(r, i, 20) != 0;
+        row.latency_ms = pg_int_at(r, i, 21);
+        row.ttft_ms = pg_int_at(r, i, 22);
+        row.stream = pg_int_at(r, i, 23) != 0;
+        row.cache_hit = pg_int_at(r, i, 24) != 0;
+        row.tag = pg_text_at(r, i, 25);
+        row.variant = pg_text_at(r, i, 26);
+        row.saved_usd = pg_double_at(r, i, 27);
+        row.session = pg_text_at(r, i, 28);
+        out.push_back(std::move(e));
+    }
+    if (ledger::newest_first(f)) {
+        std::reverse(out.begin(), out.end());
+    }
+    return out;
+}
+
+std::expected<std::int64_t, std::string> PgLedger::prune_before(std::int64_t before_ms) const
+{
+    constexpr std::int64_t k_ms_per_day = 86'400'000;
+    const std::int64_t cutoff = before_ms - ((before_ms % k_ms_per_day) + k_ms_per_day) % k_ms_per_day;
+    auto conn = connect_for_reading();
+    if (!conn) {
+        return std::unexpected(conn.error());
+    }
+    std::int64_t deleted = 0;
+    for (;;) {
+        // Bounded statements: a first prune of a large table does not hold one long lock.
+        auto r = pg_exec(conn->get(),
+                         "DELETE FROM aigw_ledger_requests WHERE ctid IN (SELECT ctid FROM aigw_ledger_requests "
+                         "WHERE ts_ms < $1::bigint LIMIT 10000)",
+                         {std::to_string(cutoff)});
+        if (!r) {
+            return std::unexpected("pruning the shared ledger in PostgreSQL at " + m_redacted_url + ": " + r.error());
+        }
+        const char* n = PQcmdTuples(r->get());
+        const std::int64_t batch = n && *n ? std::stoll(n) : 0;
+        deleted += batch;
+        if (batch < 10000) {
+            return deleted;
+        }
+    }
 }
 
 }  // namespace aigw::daemon::cluster

@@ -24,6 +24,7 @@
 
 #include "daemon/cluster/pg.hpp"
 #include "daemon/ledger/ledger.hpp"
+#include "daemon/ledger/ledger_query.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -57,17 +58,6 @@ std::expected<std::string, std::string> load_or_create_instance_id(const std::fi
 /// Replaces `data_dir`/instance_id with a new random id and returns it.
 std::expected<std::string, std::string> renew_instance_id(const std::filesystem::path& data_dir);
 
-/// A cost report answered by PostgreSQL: its groups (ordered like Ledger::cost: cost
-/// descending, then key) and the total over every instance. p95 is exact (nearest rank).
-/// Whether `group_by` names a grouping cost() knows: model, provider, key, day, variant,
-/// tag, surface, session.
-bool known_group_by(std::string_view group_by);
-
-struct PgCostReport {
-    std::vector<ledger::CostGroup> groups;
-    ledger::CostGroup total;
-};
-
 struct PgLedgerOptions {
     std::string url;                    ///< postgresql://... (a secret: never logged as is)
     std::filesystem::path ledger_path;  ///< the local SQLite ledger (ledger.db)
@@ -80,9 +70,19 @@ struct PgLedgerOptions {
     std::chrono::milliseconds poll{200};          ///< how often the local ledger is checked for new rows
     std::chrono::milliseconds max_backoff{2000};  ///< retry delay cap while PostgreSQL is down
     std::size_t batch_rows = 1000;
+    /// > 0: rows older than the start of the UTC day `retention_days` ago are deleted from
+    /// PostgreSQL (hourly, 10,000 rows per statement), as the local ledger's retention does.
+    /// Instances with different settings: the shortest wins.
+    int retention_days = 0;
+    std::chrono::milliseconds retention_interval{3'600'000};
 };
 
-class PgLedger {
+/// The replicator, and the team ledger's answers to `aigw cost` and `aigw logs`
+/// (ledger_query.hpp: the same SQL and the same finishing as the SQLite ledger's). Each
+/// answer opens its own connection and blocks: call it on a thread made for that (the
+/// admin API's blocking pool), never an event loop. Errors name the redacted URL and say
+/// what to do.
+class PgLedger final : public ledger::LedgerReader {
 public:
     /// Starts the replicator thread. Never fails: an unreachable server is retried.
     explicit PgLedger(PgLedgerOptions options);
@@ -98,10 +98,14 @@ public:
     /// Idempotent.
     void stop(std::chrono::milliseconds timeout);
 
-    /// The cost report over every instance's rows (on a connection of its own, opened per
-    /// call; blocking: run it on a thread made for that). Errors: an unknown group_by, or
-    /// PostgreSQL unreachable (the message names the redacted URL and what to do).
-    std::expected<PgCostReport, std::string> cost(const ledger::CostQuery& q) const;
+    /// Every instance's rows. p95 comes from the same latency buckets as the local ledger's.
+    std::expected<ledger::CostReport, std::string> cost_report(const ledger::CostQuery& q) const override;
+    /// Every instance's rows; LedgerEntry::row_id is the team ledger's cursor (`seq`: the
+    /// order rows reached PostgreSQL), not an instance's row id. Bodies stay in each
+    /// instance's SQLite ledger and are not included.
+    std::expected<std::vector<ledger::LedgerEntry>, std::string> entries(const ledger::EntryFilter& f) const override;
+    /// Deletes rows before the start of the UTC day containing `before_ms`. Returns how many.
+    std::expected<std::int64_t, std::string> prune_before(std::int64_t before_ms) const;
 
     /// Whether the last attempt to reach PostgreSQL succeeded.
     bool up() const { return m_up.load(); }
@@ -110,6 +114,7 @@ public:
 
 private:
     void run();
+    std::expected<PgConn, std::string> connect_for_reading() const;
 
     PgLedgerOptions m_options;
     std::string m_redacted_url;

@@ -1,5 +1,7 @@
 #include "daemon/ledger/ledger.hpp"
 
+#include "daemon/ledger/ledger_query.hpp"
+
 #include "daemon/ledger/body_chain.hpp"
 #include "daemon/ledger/latency_hist.hpp"
 #include "daemon/ledger/migrations.hpp"
@@ -1347,87 +1349,17 @@ std::expected<std::vector<LedgerRow>, std::string> Ledger::recent(int limit, boo
 
 namespace {
 
-/// The WHERE terms of `f` on requests r (its cursor included), for entries() and search().
-std::vector<std::string> filter_terms(const EntryFilter& f)
+/// Binds what entries_where() built (its :p1, :p2, ... placeholders).
+void bind_where(SQLite::Statement& query, const SqlWhere& where)
 {
-    std::vector<std::string> where;
-    if (!f.all_attempts && f.request_id.empty()) {
-        where.emplace_back("r.final_attempt = 1");
+    for (std::size_t i = 0; i < where.params.size(); ++i) {
+        const std::string name = ":p" + std::to_string(i + 1);
+        if (const auto* n = std::get_if<std::int64_t>(&where.params[i])) {
+            query.bind(name, *n);
+        } else {
+            query.bind(name, std::get<std::string>(where.params[i]));
+        }
     }
-    if (f.after_row_id) {
-        where.emplace_back("r.id > :after");
-    }
-    if (!f.request_id.empty()) {
-        where.emplace_back("r.request_id = :request_id");
-    }
-    // tag <> '' and session <> '' (true of any value asked for) let the planner use the
-    // partial indexes requests_tag and requests_session, as status >= 400 below does.
-    if (!f.tag.empty()) {
-        where.emplace_back("r.tag = :tag AND r.tag <> ''");
-    }
-    if (!f.key_id.empty()) {
-        where.emplace_back("r.key_id = :key_id");
-    }
-    if (!f.session.empty()) {
-        where.emplace_back("r.session = :session AND r.session <> ''");
-    }
-    if (!f.model.empty()) {
-        where.emplace_back("r.served_model = :model");
-    }
-    if (f.status > 0) {
-        where.emplace_back("r.status = :status");
-    }
-    if (f.status_class > 0) {
-        where.emplace_back("r.status >= :status_from AND r.status < :status_to");
-    }
-    // Stated even with an exact error status: the partial index requests_errors is used
-    // only when the query repeats its condition.
-    if (f.errors_only || f.status >= 400 || f.status_class >= 4) {
-        where.emplace_back("r.status >= 400");
-    }
-    if (f.since_ms > 0) {
-        where.emplace_back("r.ts_ms >= :since");
-    }
-    if (f.until_ms > 0) {
-        where.emplace_back("r.ts_ms < :until");
-    }
-    return where;
-}
-
-void bind_filter(SQLite::Statement& query, const EntryFilter& f)
-{
-    if (f.after_row_id) {
-        query.bind(":after", *f.after_row_id);
-    }
-    if (!f.request_id.empty()) {
-        query.bind(":request_id", f.request_id);
-    }
-    if (!f.tag.empty()) {
-        query.bind(":tag", f.tag);
-    }
-    if (!f.key_id.empty()) {
-        query.bind(":key_id", f.key_id);
-    }
-    if (!f.session.empty()) {
-        query.bind(":session", f.session);
-    }
-    if (!f.model.empty()) {
-        query.bind(":model", f.model);
-    }
-    if (f.status > 0) {
-        query.bind(":status", f.status);
-    }
-    if (f.status_class > 0) {
-        query.bind(":status_from", f.status_class * 100);
-        query.bind(":status_to", f.status_class * 100 + 100);
-    }
-    if (f.since_ms > 0) {
-        query.bind(":since", f.since_ms);
-    }
-    if (f.until_ms > 0) {
-        query.bind(":until", f.until_ms);
-    }
-    query.bind(":limit", f.limit > 0 ? f.limit : -1);
 }
 
 }  // namespace
@@ -1436,17 +1368,13 @@ std::expected<std::vector<LedgerEntry>, std::string> Ledger::entries(const Entry
 {
     // k_select_row_sql with the row id in front: "SELECT r.id, r.ts_ms, ...".
     std::string sql = "SELECT r.id, " + std::string(k_select_row_sql).substr(std::string_view("SELECT ").size());
-    const std::vector<std::string> where = filter_terms(f);
-    for (std::size_t i = 0; i < where.size(); ++i) {
-        sql += (i == 0 ? "WHERE " : "AND ") + where[i] + " ";
-    }
-    // Without a cursor the newest rows are wanted: take them newest first, then reverse.
-    const bool newest = !f.after_row_id;
-    sql += newest ? "ORDER BY r.id DESC LIMIT :limit" : "ORDER BY r.id ASC LIMIT :limit";
+    const SqlWhere where = entries_where(f, SqlDialect::sqlite, "r.id");
+    sql += where.sql + entries_order(f, "r.id");
+    const bool newest = newest_first(f);
     try {
         SQLite::Database db = open_reader(m_path);
         SQLite::Statement query(db, sql);
-        bind_filter(query, f);
+        bind_where(query, where);
         std::vector<LedgerEntry> out;
         while (query.executeStep()) {
             LedgerEntry entry;
@@ -1483,16 +1411,16 @@ std::expected<std::vector<SearchHit>, SearchError> Ledger::search(const std::str
     EntryFilter filter = f;
     filter.after_row_id.reset();
     filter.all_attempts = true;  // bodies are on final attempts; a request_id filter means every attempt
-    const std::vector<std::string> where = filter_terms(filter);
-    for (std::size_t i = 0; i < where.size(); ++i) {
-        sql += (i == 0 ? "WHERE " : "AND ") + where[i] + " ";
+    const SqlWhere where = entries_where(filter, SqlDialect::sqlite, "r.id");
+    sql += where.sql + "ORDER BY r.id DESC";
+    if (filter.limit > 0) {
+        sql += " LIMIT " + std::to_string(filter.limit);
     }
-    sql += "ORDER BY r.id DESC LIMIT :limit";
     try {
         SQLite::Database db = open_reader(m_path);
         SQLite::Statement query(db, sql);
         query.bind(":q", text);
-        bind_filter(query, filter);
+        bind_where(query, where);
         std::vector<SearchHit> out;
         try {
             while (query.executeStep()) {

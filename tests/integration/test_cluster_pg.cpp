@@ -5,6 +5,7 @@
 #include "tests/integration/harness.hpp"
 #include "tests/integration/pg_server.hpp"
 
+#include <SQLiteCpp/SQLiteCpp.h>
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -58,14 +59,38 @@ long long wait_for_rows(const PgServer& pg, long long n)
     return seen;
 }
 
-/// True when PgServer can run here; otherwise says why (the test then checks nothing).
+/// True when PgServer can run here; otherwise the test fails, saying why: the test
+/// command installs PostgreSQL (packaging/install-deps.sh --test).
 bool have_postgres()
 {
     if (auto why = PgServer::unavailable()) {
-        MESSAGE("skipped: no PostgreSQL to test against: " << *why);
+        FAIL_CHECK("no PostgreSQL to test against: " << *why
+                                                     << "; run packaging/install-deps.sh --test (Debian's postgresql)");
         return false;
     }
     return true;
+}
+
+/// Rows in an instance's own SQLite ledger (every attempt).
+long long local_rows(const Daemon& d)
+{
+    SQLite::Database db((d.data_dir() / "ledger.db").string(), SQLite::OPEN_READONLY);
+    return db.execAndGet("SELECT count(*) FROM requests").getInt64();
+}
+
+/// Waits (at most 10 s) until `d`'s own ledger holds `n` rows; returns the last count.
+long long wait_for_local_rows(const Daemon& d, long long n)
+{
+    long long seen = -1;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (std::chrono::steady_clock::now() < deadline) {
+        seen = local_rows(d);
+        if (seen >= n) {
+            return seen;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return seen;
 }
 
 }  // namespace
@@ -135,10 +160,9 @@ TEST_CASE("three instances sharing one PostgreSQL: every request is in it once a
         CHECK(days["total"]["requests"].get<int>() == n);
     }
     // The instances' own ledgers still hold only their own rows.
-    auto local = a.get("/aigw/v1/logs?limit=100");
-    REQUIRE(local);
-    const json rows = json::parse(local->body);
-    CHECK(rows["rows"].size() == static_cast<std::size_t>(n / 3));
+    for (const Daemon* d : instances) {
+        CHECK(local_rows(*d) == n / 3);
+    }
     // The URL is not logged with a password (there is none here), but it is redacted form.
     CHECK(slurp(a.log_file()).find("shared ledger: copying") != std::string::npos);
 }
@@ -247,9 +271,7 @@ TEST_CASE("an instance killed with SIGKILL: its rows reach PostgreSQL when it re
     for (int i = 5; i < 12; ++i) {
         serve_one(first, "openai/gpt-4o-mini", i);
     }
-    auto logs = first.get("/aigw/v1/logs?limit=100");  // flushes: every row committed locally
-    REQUIRE(logs);
-    REQUIRE(json::parse(logs->body)["rows"].size() == 12);
+    REQUIRE(wait_for_local_rows(first, 12) == 12);
     first.process().kill_now();
     pg.start();
     CHECK(count_of(pg, "SELECT count(*) FROM aigw_ledger_requests") == 5);
@@ -297,4 +319,67 @@ TEST_CASE("a new ledger.db under an old instance id is copied under a new id, no
     CHECK(new_id.size() == 32);
     CHECK(new_id != old_id);
     CHECK(slurp(second.log_file()).find("row ids start again") != std::string::npos);
+}
+
+TEST_CASE("aigw logs on any instance lists every instance's rows, follows them, and shows another's request")
+{
+    if (!have_postgres()) {
+        return;
+    }
+    PgServer pg;
+    FakeUpstream up;
+    DaemonOptions o;
+    o.config_toml = cluster_config(pg);
+    Daemon a(&up, o);
+    Daemon b(&up, o);
+    std::vector<std::string> ids;
+    for (int i = 0; i < 6; ++i) {
+        ids.push_back(serve_one(i % 2 == 0 ? a : b, "openai/gpt-4o-mini", i));
+    }
+    // From either instance: all six, whichever served them (each pushes its own tail first,
+    // and b's rows reach PostgreSQL on its own within its poll).
+    REQUIRE(wait_for_rows(pg, 6) == 6);
+    for (const Daemon* d : {&a, &b}) {
+        auto r = run_command({AIGW_PATH, "logs", "--json", "-n", "50"}, cli_env(*d));
+        REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+        const json listed_rows = json::parse(r.out);
+        std::set<std::string> listed;
+        for (const auto& row : listed_rows) {
+            listed.insert(row["request_id"].get<std::string>());
+        }
+        CHECK(listed == std::set<std::string>(ids.begin(), ids.end()));
+    }
+    // Filters are answered by PostgreSQL too.
+    auto errors = a.get("/aigw/v1/logs?errors=1");
+    REQUIRE(errors);
+    REQUIRE_MESSAGE(errors->status == 200, errors->body);
+    CHECK(json::parse(errors->body)["rows"].empty());
+    // The cursor (what `logs -f` polls with) moves over every instance's rows: a request
+    // served by b after the cursor is read through a.
+    auto page = a.get("/aigw/v1/logs?with_ids=1&limit=50");
+    REQUIRE(page);
+    const json rows = json::parse(page->body)["rows"];
+    REQUIRE(rows.size() == 6);
+    const auto cursor = rows.back()["row_id"].get<long long>();
+    const std::string later = serve_one(b, "openai/gpt-4o-mini", 6);
+    REQUIRE(wait_for_rows(pg, 7) == 7);
+    auto next = a.get("/aigw/v1/logs?after_row_id=" + std::to_string(cursor));
+    REQUIRE(next);
+    const json after = json::parse(next->body)["rows"];
+    REQUIRE(after.size() == 1);
+    CHECK(after[0]["request_id"] == later);
+    // `logs show` of a request another instance served.
+    auto show = run_command({AIGW_PATH, "logs", "show", ids[1], "--json"}, cli_env(a));
+    REQUIRE_MESSAGE(show.exit_code == 0, show.err);
+    CHECK(json::parse(show.out)["request_id"] == ids[1]);
+    // PostgreSQL down: logs says so (503 with what to do), and the daemon keeps serving.
+    pg.stop();
+    auto down = a.get("/aigw/v1/logs?limit=5");
+    REQUIRE(down);
+    CHECK(down->status == 503);
+    CHECK(down->body.find("postgres_url") != std::string::npos);
+    auto cli = run_command({AIGW_PATH, "logs", "-n", "5"}, cli_env(a));
+    CHECK(cli.exit_code != 0);
+    CHECK(cli.err.find("PostgreSQL") != std::string::npos);
+    serve_one(a, "openai/gpt-4o-mini", 7);
 }

@@ -166,6 +166,36 @@ void AdminApi::fail(http::Response& res, const wire::Failure& f)
     res = pipeline::failure_response(f, pipeline::Shape::openai);
 }
 
+wire::Failure AdminApi::ledger_failure(bool team, const std::string& message)
+{
+    if (!team) {
+        return wire::internal_error("cannot read the ledger: " + message);
+    }
+    wire::Failure down;
+    down.kind = wire::FailureKind::upstream;
+    down.status = 503;
+    down.message = message;
+    return down;
+}
+
+void AdminApi::send_entries(http::Response& res, const ledger::EntryFilter& f)
+{
+    const ledger::SqliteLedgerReader local(*m_ledger);
+    const bool team = static_cast<bool>(m_hooks.team_ledger);
+    auto entries = (team ? m_hooks.team_ledger() : local).entries(f);
+    if (!entries) {
+        fail(res, ledger_failure(team, entries.error()));
+        return;
+    }
+    nlohmann::json arr = nlohmann::json::array();
+    for (const auto& e : *entries) {
+        arr.push_back(entry_json(e));
+    }
+    res.set_content(
+        nlohmann::json({{"rows", std::move(arr)}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+        "application/json");
+}
+
 void AdminApi::add(std::string method, std::string pattern, SyncHandler h)
 {
     m_routes->add(std::move(method), std::move(pattern),
@@ -226,54 +256,20 @@ void AdminApi::install_admin_routes()
         if (req.query_param("by").has_value()) {
             q.group_by = req.query_param("by").value_or("");
         }
-        m_ledger->flush();  // a report right after a request includes it
-        std::vector<ledger::CostGroup> groups;
-        ledger::CostGroup total;
-        total.key = "total";
-        if (m_hooks.shared_cost) {
-            // The team's ledger: every instance's rows, from PostgreSQL.
-            if (!cluster::known_group_by(q.group_by)) {
-                fail(res, wire::bad_request("unknown group_by '" + q.group_by +
-                                                "'; use one of: model, provider, key, day, variant, tag, surface, "
-                                                "session",
-                                            "by"));
-                return;
-            }
-            auto report = m_hooks.shared_cost(q);
-            if (!report) {
-                wire::Failure down;
-                down.kind = wire::FailureKind::upstream;
-                down.status = 503;
-                down.message = report.error();
-                fail(res, down);
-                return;
-            }
-            groups = std::move(report->groups);
-            total = std::move(report->total);
-        } else {
-            auto local = m_ledger->cost(q);
-            if (!local) {
-                fail(res, wire::bad_request(local.error(), "by"));
-                return;
-            }
-            groups = std::move(*local);
-            double latency_sum = 0;
-            ledger::LatencyCounts latencies{};
-            for (const auto& g : groups) {
-                total.requests += g.requests;
-                total.errors += g.errors;
-                total.input_tokens += g.input_tokens;
-                total.cached_tokens += g.cached_tokens;
-                total.output_tokens += g.output_tokens;
-                total.cost_usd += g.cost_usd;
-                total.saved_usd += g.saved_usd;
-                total.cache_hits += g.cache_hits;
-                latency_sum += g.avg_latency_ms * static_cast<double>(g.requests);
-                ledger::add_encoded(latencies, g.latency_hist);
-            }
-            total.avg_latency_ms = total.requests > 0 ? latency_sum / static_cast<double>(total.requests) : 0;
-            total.p95_latency_ms = ledger::percentile_ms(latencies, 95);
+        if (auto bad = ledger::check_group_by(q.group_by)) {
+            fail(res, wire::bad_request(*bad, "by"));
+            return;
         }
+        m_ledger->flush();  // a report right after a request includes it
+        const ledger::SqliteLedgerReader local(*m_ledger);
+        const bool team = static_cast<bool>(m_hooks.team_ledger);
+        auto report = (team ? m_hooks.team_ledger() : local).cost_report(q);
+        if (!report) {
+            fail(res, ledger_failure(team, report.error()));
+            return;
+        }
+        const auto& groups = report->groups;
+        const auto& total = report->total;
         nlohmann::json arr = nlohmann::json::array();
         for (const auto& g : groups) {
             arr.push_back(group_json(g));
@@ -341,18 +337,14 @@ void AdminApi::install_admin_routes()
                                 "application/json");
                 return;
             }
-            auto entries = m_ledger->entries(f);
-            if (!entries) {
-                fail(res, wire::internal_error("cannot read the ledger: " + entries.error()));
-                return;
-            }
-            nlohmann::json arr = nlohmann::json::array();
-            for (const auto& e : *entries) {
-                arr.push_back(entry_json(e));
-            }
-            res.set_content(nlohmann::json({{"rows", std::move(arr)}})
-                                .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
-                            "application/json");
+            send_entries(res, f);
+            return;
+        }
+        if (m_hooks.team_ledger) {
+            ledger::EntryFilter f;
+            f.limit = static_cast<int>(limit);
+            f.all_attempts = req.query_param("all_attempts").has_value();
+            send_entries(res, f);
             return;
         }
         auto rows = m_ledger->recent(static_cast<int>(limit), req.query_param("all_attempts").has_value());
@@ -376,10 +368,18 @@ void AdminApi::install_admin_routes()
         ledger::EntryFilter f;
         f.request_id = id;
         f.limit = 0;
+        // This instance's ledger first: it holds the bodies of the requests it served.
         auto entries = m_ledger->entries(f);
         if (!entries) {
             fail(res, wire::internal_error("cannot read the ledger: " + entries.error()));
             return;
+        }
+        if (entries->empty() && m_hooks.team_ledger) {  // another instance's request
+            entries = m_hooks.team_ledger().entries(f);
+            if (!entries) {
+                fail(res, ledger_failure(true, entries.error()));
+                return;
+            }
         }
         if (entries->empty()) {
             wire::Failure nf;

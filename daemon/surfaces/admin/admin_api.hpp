@@ -4,7 +4,7 @@
 // Prometheus (the gateway key or the metrics token). Its handlers read
 // and write SQLite, so each runs on the blocking pool, never on an event loop.
 
-#include "daemon/cluster/pg_ledger.hpp"
+#include "daemon/ledger/ledger_query.hpp"
 #include "daemon/http/server.hpp"
 #include "daemon/ledger/response_store.hpp"
 #include "daemon/pipeline/dispatcher.hpp"
@@ -23,9 +23,11 @@ struct AdminHooks {
     std::function<std::expected<nlohmann::json, std::string>()> reload;
     /// What start-up or the last reload warned about.
     std::function<std::vector<std::string>()> warnings;
-    /// Set when [cluster] postgres_url is: the cost report over every instance's rows,
-    /// from PostgreSQL (blocking; called on the blocking pool). Unset: the local ledger.
-    std::function<std::expected<cluster::PgCostReport, std::string>(const ledger::CostQuery&)> shared_cost;
+    /// Set when [cluster] postgres_url is: the team's ledger (every instance's rows, from
+    /// PostgreSQL), which `aigw cost` and `aigw logs` then read, after this instance's
+    /// newest rows reached it (blocking; called on the blocking pool). Unset: the local
+    /// ledger.
+    std::function<const ledger::LedgerReader&()> team_ledger;
     /// The cluster's members and the shared ledger's health for `aigw status`:
     /// {"instances": [...], "instance_id", "breakers_shared", "postgres": {...}}; in memory,
     /// does not wait for Redis or PostgreSQL. Unset: not part of a cluster.
@@ -43,6 +45,12 @@ private:
     /// A route whose handler runs on the blocking pool after the gateway-key check.
     void add(std::string method, std::string pattern, SyncHandler h);
     static void fail(http::Response& res, const wire::Failure& f);
+    /// A ledger that could not be read: the team's (PostgreSQL down) is a 503 the caller may
+    /// retry; the local one a 500.
+    static wire::Failure ledger_failure(bool team, const std::string& message);
+    /// Answers {"rows": [...]} with the entries `f` selects, from the team's ledger when
+    /// there is one, else this instance's.
+    void send_entries(http::Response& res, const ledger::EntryFilter& f);
     void install_admin_routes();
     void install_keys_routes();   ///< keys_api.cpp
     void install_cache_routes();  ///< cache_admin.cpp

@@ -90,7 +90,7 @@ TEST_CASE("the instance id is made once per data dir, 0600, and read back the sa
     std::filesystem::remove_all(other);
 }
 
-TEST_CASE("the shared ledger's migrations are numbered 1, 2, ... and cost() knows the CLI's groupings")
+TEST_CASE("the team database's migrations are numbered 1, 2, ...")
 {
     const auto migrations = cluster::pg_migrations();
     REQUIRE_FALSE(migrations.empty());
@@ -98,9 +98,4 @@ TEST_CASE("the shared ledger's migrations are numbered 1, 2, ... and cost() know
         CHECK(migrations[i].version == static_cast<int>(i) + 1);
         CHECK_FALSE(migrations[i].sql.empty());
     }
-    for (const char* g : {"model", "provider", "key", "day", "variant", "tag", "surface", "session"}) {
-        CHECK(cluster::known_group_by(g));
-    }
-    CHECK_FALSE(cluster::known_group_by("model; DROP TABLE x"));
-    CHECK_FALSE(cluster::known_group_by(""));
 }
