@@ -7,6 +7,8 @@
 --   BENCH_DELAY_MS  if set and > 0, each connection waits a random 0..2x this many ms before
 --                 each request (mean: this), so wrk offers a paced load instead of saturating;
 --                 the random spread keeps the connections from firing in lockstep.
+--   BENCH_UNIQUE  "1": every request's prompt carries its own number (thread and counter), so
+--                 a response cache never answers it (each request is a MISS that is stored)
 --
 -- wrk itself counts only socket errors (connect/read/write/timeout) and, separately,
 -- status >= 400. We count every non-2xx status and every 2xx answer whose body does not
@@ -32,6 +34,16 @@ wrk.body = '{"model":"' .. model .. '","messages":[' ..
     (stream and ',"stream":true,"stream_options":{"include_usage":true}' or '') .. '}'
 
 local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0") or 0
+
+if os.getenv("BENCH_UNIQUE") == "1" then
+    local counter = 0
+    local head, tail = string.match(wrk.body, '^(.*Say hello in five words)(.*)$')
+    function request()
+        counter = counter + 1
+        -- run_tag (set in init) keeps a later wrk run (after a warm-up) from repeating prompts.
+        return wrk.format(nil, nil, nil, head .. " #" .. run_tag .. "." .. (thread_no or 0) .. "." .. counter .. tail)
+    end
+end
 
 -- What a finished answer must contain.
 local done_marker = stream and "[DONE]" or '"choices"'
@@ -66,6 +78,7 @@ end
 
 function init(args)
     math.randomseed(os.time() * 1000 + (thread_no or 0))
+    run_tag = os.time() .. "-" .. math.random(1, 1000000000)
 end
 
 if delay_ms > 0 then
