@@ -83,7 +83,12 @@ int run_show(Context& ctx, const ConfigOptions& o)
 int report_check(Context& ctx, const ConfigOptions& o)
 {
     const auto& cfg = ctx.config();
-    const auto& errors = ctx.config_errors();
+    // What aigwd refuses at start beyond the file's own errors: listening beyond loopback
+    // without TLS and required virtual keys.
+    std::vector<std::string> errors = ctx.config_errors();
+    if (auto refusal = config::listen_refusal(cfg); refusal && errors.empty()) {
+        errors.push_back(std::move(*refusal));
+    }
     if (o.json) {
         nlohmann::json out = {{"config_path", cfg.config_path.string()},
                               {"ok", errors.empty()},

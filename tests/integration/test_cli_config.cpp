@@ -113,6 +113,29 @@ TEST_CASE("aigw config check names a typo'd provider key as unknown, next to a b
     CHECK(json::parse(ok.out)["warnings"].empty());
 }
 
+TEST_CASE("aigw config check reports what aigwd would refuse: listening beyond loopback without TLS and virtual keys")
+{
+    const auto dir = aigw::test::make_temp_dir("cli-config-listen");
+    const std::string file = (dir / "config.toml").string();
+    std::ofstream(file) << "[server]\nlisten = \"0.0.0.0:4141\"\n";
+    const std::map<std::string, std::string> env = {{"AIGW_CONFIG", file},
+                                                    {"XDG_CONFIG_HOME", (dir / "cfg").string()},
+                                                    {"AIGW_DATA_DIR", (dir / "data").string()},
+                                                    {"NO_COLOR", "1"}};
+    auto check = run_command({AIGW_PATH, "config", "check"}, env);
+    INFO(check.out << check.err);
+    CHECK(check.exit_code == 1);
+    CHECK(check.out.find("refusing to listen on 0.0.0.0") != std::string::npos);
+    CHECK(check.out.find("tls_cert") != std::string::npos);
+    CHECK(check.out.find("require_virtual_keys = true") != std::string::npos);
+    auto as_json = run_command({AIGW_PATH, "config", "check", "--json"}, env);
+    CHECK(as_json.exit_code == 1);
+    CHECK_FALSE(json::parse(as_json.out)["ok"].get<bool>());
+    // On loopback the same file is fine.
+    std::ofstream(file) << "[server]\nlisten = \"127.0.0.1:4141\"\n";
+    CHECK(run_command({AIGW_PATH, "config", "check"}, env).exit_code == 0);
+}
+
 TEST_CASE("aigw daemon reload sends requests to a changed base_url and names what waits for a restart")
 {
     FakeUpstream first;
