@@ -220,6 +220,14 @@ TEST_CASE("a garbage handshake and a client that distrusts the certificate only 
     REQUIRE(ok);
     CHECK(ok->status == 200);
     CHECK(d.process().alive());
+
+    // Each of the three refused connections is counted for /metrics.
+    auto metrics = https_client(d, c)->Get("/metrics");
+    REQUIRE(metrics);
+    REQUIRE(metrics->status == 200);
+    const auto at = metrics->body.find("\naigw_tls_handshake_failures_total ");
+    REQUIRE(at != std::string::npos);
+    CHECK(std::stod(metrics->body.substr(at + 35)) >= 3);
 }
 
 TEST_CASE("listening beyond loopback without TLS is refused, naming tls_cert and tls_key")

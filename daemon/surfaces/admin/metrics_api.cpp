@@ -222,6 +222,9 @@ void AdminApi::install_metrics_route()
         text.sample("aigw_active_requests", {}, static_cast<double>(server.active_requests));
         text.family("aigw_refused_connections_total", "counter", "Connections answered 503 at max_connections.");
         text.sample("aigw_refused_connections_total", {}, static_cast<double>(server.refused_connections));
+        text.family("aigw_tls_handshake_failures_total", "counter",
+                    "TLS connections closed before a request: failed handshakes and plain HTTP on the TLS port.");
+        text.sample("aigw_tls_handshake_failures_total", {}, static_cast<double>(server.tls_handshake_failures));
         text.family("aigw_open_streams", "gauge", "Streamed answers being relayed to clients now.");
         text.sample("aigw_open_streams", {},
                     static_cast<double>(m_d.metrics().open_streams.load(std::memory_order_relaxed)));
