@@ -472,6 +472,14 @@ std::expected<Gateway::ReloadResult, std::string> Gateway::reload()
         (config::needs_restart(key) ? out.needs_restart : out.applied).push_back(std::move(key));
     }
     out.warnings = next.warnings;
+    // A renewed certificate (same files, new contents) serves the connections accepted from
+    // now on; a bad one leaves the current one in use and says why.
+    if (auto tls = m_server->reload_tls(); !tls) {
+        out.warnings.push_back("[server] tls_cert/tls_key not reloaded, the current certificate stays in use: " +
+                               tls.error());
+    } else if (*tls) {
+        out.applied.emplace_back("tls certificate (re-read)");
+    }
     m_file_text = text;
     m_live->publish(std::move(next));
     daemon_log().configure(m_live->current().log_format, m_live->current().access_log_on());

@@ -36,6 +36,8 @@
 #include <charconv>
 #include <cstring>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <thread>
 #include <type_traits>
 
@@ -181,7 +183,15 @@ struct Core {
     std::vector<std::unique_ptr<Loop>> loops;  // before the acceptor: destroyed after it
     std::optional<tcp::acceptor> acceptor;
     /// Loaded by bind() when opts.tls_cert is set: then every connection speaks TLS.
-    std::optional<asio::ssl::context> tls;
+    /// reload_tls() swaps in a new one for the connections accepted after it; a connection
+    /// keeps what it was accepted with (OpenSSL counts the references of each SSL_CTX).
+    std::shared_ptr<asio::ssl::context> tls;
+    mutable std::mutex tls_mu;  ///< guards the pointer `tls`, not the context
+    std::shared_ptr<asio::ssl::context> current_tls() const
+    {
+        std::lock_guard lock(tls_mu);
+        return tls;
+    }
     std::atomic<std::size_t> open{0};
     std::atomic<std::uint64_t> tls_failures{0};
     std::atomic<std::size_t> active{0};
@@ -1218,9 +1228,9 @@ asio::awaitable<void> Core::accept_loop()
         } else {
             ++open;
         }
-        if (tls) {
+        if (const auto ctx = current_tls()) {
             spawn_connection(
-                std::make_shared<Connection<TlsStream>>(*this, target, TlsStream(std::move(socket), *tls), refusing));
+                std::make_shared<Connection<TlsStream>>(*this, target, TlsStream(std::move(socket), *ctx), refusing));
         } else {
             spawn_connection(std::make_shared<Connection<tcp::socket>>(*this, target, std::move(socket), refusing));
         }
@@ -1280,7 +1290,7 @@ std::expected<int, std::string> Server::bind()
         if (!ctx) {
             return fail(ctx.error());
         }
-        s.tls.emplace(std::move(*ctx));
+        s.tls = std::make_shared<asio::ssl::context>(std::move(*ctx));
     }
     error_code ec;
     auto address = asio::ip::make_address(s.opts.host, ec);
@@ -1370,6 +1380,22 @@ void Server::stop()
     for (auto& loop : s.loops) {
         asio::post(loop->ctx, [l = loop.get(), grace = s.opts.shutdown_grace] { l->begin_stop(grace); });
     }
+}
+
+std::expected<bool, std::string> Server::reload_tls()
+{
+    Impl& s = *m_impl;
+    if (!s.current_tls()) {
+        return false;
+    }
+    auto ctx = make_tls_context(s.opts.tls_cert, s.opts.tls_key);
+    if (!ctx) {
+        return std::unexpected(ctx.error());
+    }
+    auto next = std::make_shared<asio::ssl::context>(std::move(*ctx));
+    std::lock_guard lock(s.tls_mu);
+    s.tls = std::move(next);
+    return true;
 }
 
 ServerStats Server::stats() const

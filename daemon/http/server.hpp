@@ -96,6 +96,10 @@ public:
     /// thread; idempotent; does not wait.
     void stop();
     ServerStats stats() const;
+    /// Reads tls_cert and tls_key again (a renewed certificate) for the connections accepted
+    /// from now on; open connections keep theirs. Returns false without TLS. Errors (the
+    /// files' problems, as at bind()) leave the current certificate in use. Thread-safe.
+    std::expected<bool, std::string> reload_tls();
 
 private:
     struct Impl;

@@ -6,6 +6,9 @@
 
 #include <doctest/doctest.h>
 
+#include <csignal>
+#include <thread>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -228,6 +231,43 @@ TEST_CASE("a garbage handshake and a client that distrusts the certificate only 
     const auto at = metrics->body.find("\naigw_tls_handshake_failures_total ");
     REQUIRE(at != std::string::npos);
     CHECK(std::stod(metrics->body.substr(at + 35)) >= 3);
+}
+
+TEST_CASE("SIGHUP re-reads a renewed certificate for new connections; a broken one leaves the current one serving")
+{
+    const auto c = make_certificate();
+    Daemon d(nullptr, DaemonOptions{.config_toml = tls_config(c)});
+    // The first certificate, kept aside: a client that trusts only it.
+    Certificate first = c;
+    first.cert = c.dir / "first.pem";
+    fs::copy_file(c.cert, first.cert);
+    REQUIRE(https_client(d, first)->Get("/health"));
+
+    // Renewal: a new key and certificate written over the same files, then SIGHUP (what
+    // `systemctl reload` sends).
+    const auto renewed = make_certificate();
+    fs::copy_file(renewed.cert, c.cert, fs::copy_options::overwrite_existing);
+    fs::copy_file(renewed.key, c.key, fs::copy_options::overwrite_existing);
+    REQUIRE(::kill(d.process().pid(), SIGHUP) == 0);
+    bool switched = false;
+    for (int i = 0; i < 100 && !switched; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        switched = static_cast<bool>(https_client(d, renewed)->Get("/health"));
+    }
+    CHECK(switched);
+    CHECK_FALSE(https_client(d, first)->Get("/health"));  // the old certificate is no longer served
+    CHECK(slurp(d.log_file()).find("tls certificate (re-read)") != std::string::npos);
+
+    // A broken renewal (a key that does not match): a warning, and the renewed one serves on.
+    fs::copy_file(first.cert, c.cert, fs::copy_options::overwrite_existing);
+    auto reload = https_client(d, renewed)->Post("/aigw/v1/reload", "", "application/json");
+    REQUIRE(reload);
+    CHECK(reload->status == 200);
+    CHECK(reload->body.find("not reloaded") != std::string::npos);
+    auto still = https_client(d, renewed)->Get("/health");
+    REQUIRE(still);
+    CHECK(still->status == 200);
+    CHECK(d.process().alive());
 }
 
 TEST_CASE("listening beyond loopback without TLS is refused, naming tls_cert and tls_key")
