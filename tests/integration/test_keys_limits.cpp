@@ -2,6 +2,7 @@
 // hold under parallel clients (exact counts), budgets refused before the call, revocation,
 // model patterns, and no secret or key hash in any response, log or ledger.
 
+#include "tests/integration/cluster_harness.hpp"
 #include "tests/integration/harness.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -81,8 +82,8 @@ std::string file_text(const std::filesystem::path& p)
     return s.str();
 }
 
-/// Fires `n` requests at once, each on its own connection; returns their statuses, with
-/// every non-200 answer's body and Retry-After in `refusals`.
+/// Fires `n` requests at once, each on its own connection (fire_concurrently); returns
+/// their statuses, with every non-200 answer's body and Retry-After in `refusals`.
 struct Outcome {
     int ok = 0;
     int limited = 0;
@@ -92,32 +93,18 @@ struct Outcome {
 Outcome fire(int n, const std::function<httplib::Result(int)>& send)
 {
     Outcome out;
-    std::mutex mu;
-    std::atomic<bool> go{false};
-    std::vector<std::thread> threads;
-    for (int i = 0; i < n; ++i) {
-        threads.emplace_back([&, i] {
-            while (!go) {
-                std::this_thread::yield();
-            }
-            auto r = send(i);
-            std::lock_guard lock(mu);
-            if (!r) {
-                ++out.other;
-            } else if (r->status == 200) {
-                ++out.ok;
-            } else if (r->status == 429) {
-                ++out.limited;
-                out.refusals.emplace_back(r->get_header_value("Retry-After"), r->body);
-            } else {
-                ++out.other;
-                out.refusals.emplace_back(std::to_string(r->status), r->body);
-            }
-        });
-    }
-    go = true;
-    for (auto& t : threads) {
-        t.join();
+    for (const auto& a : aigw::test::fire_concurrently(n, send)) {
+        if (!a.answered) {
+            ++out.other;
+        } else if (a.status == 200) {
+            ++out.ok;
+        } else if (a.status == 429) {
+            ++out.limited;
+            out.refusals.emplace_back(a.retry_after, a.body);
+        } else {
+            ++out.other;
+            out.refusals.emplace_back(std::to_string(a.status), a.body);
+        }
     }
     return out;
 }
