@@ -6,8 +6,9 @@
 // $AIGW_BUILD_DIR/tests/fake-upstream (tests/sdk/run.sh sets AIGW_BUILD_DIR).
 
 import { after, afterEach, before } from 'node:test';
-import { spawn } from 'node:child_process';
-import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, mkdirSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { chmodSync, createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, mkdirSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -99,8 +100,33 @@ function startFake(bin, logFile) {
   });
 }
 
-/// Starts aigwd --port 0 and resolves once <data-dir>/aigwd.json names a port and /health answers.
-async function startDaemon(bin, { dataDir, configHome, logFile, fakePort, extraEnv }) {
+/// GET /health over HTTPS trusting only `ca` (PEM text); resolves with the status.
+function httpsHealth(port, ca) {
+  return new Promise((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', servername: 'localhost', port, path: '/health', ca }, (res) => {
+      res.resume();
+      resolve(res.statusCode);
+    });
+    req.on('error', reject);
+  });
+}
+
+/// A self-signed certificate for localhost and 127.0.0.1 in `dir` (cert.pem; key.pem 0600).
+function makeCertificate(dir) {
+  mkdirSync(dir, { recursive: true });
+  const cert = path.join(dir, 'cert.pem');
+  const key = path.join(dir, 'key.pem');
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
+    '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
+    '-keyout', key, '-out', cert], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl req failed: ${r.stderr}`);
+  chmodSync(key, 0o600);
+  return { cert, key };
+}
+
+/// Starts aigwd --port 0 and resolves once <data-dir>/aigwd.json names a port and /health
+/// answers (over HTTPS trusting `tlsCa` when given).
+async function startDaemon(bin, { dataDir, configHome, logFile, fakePort, extraEnv, tlsCa }) {
   const fake = `http://127.0.0.1:${fakePort}`;
   const env = {
     ...process.env,
@@ -152,8 +178,12 @@ async function startDaemon(bin, { dataDir, configHome, logFile, fakePort, extraE
     }
     if (port !== null) {
       try {
-        const r = await fetch(`http://127.0.0.1:${port}/health`);
-        if (r.ok) return { proc, port };
+        if (tlsCa) {
+          if ((await httpsHealth(port, tlsCa)) === 200) return { proc, port };
+        } else {
+          const r = await fetch(`http://127.0.0.1:${port}/health`);
+          if (r.ok) return { proc, port };
+        }
       } catch {
         // not accepting yet
       }
@@ -169,8 +199,10 @@ async function startDaemon(bin, { dataDir, configHome, logFile, fakePort, extraE
 /// `onReady(stack)` runs inside that hook once both processes are up: Node 20 runs a file's
 /// top-level before() hooks concurrently, so a second before() could not rely on the stack.
 /// `env` adds daemon environment variables (more provider keys and base URLs); `{fake}` in a
-/// value is the fake upstream's origin.
-export function useGatewayStack({ onReady, env } = {}) {
+/// value is the fake upstream's origin. `tls: true` serves HTTPS with a self-signed
+/// certificate for localhost ([server] tls_cert/tls_key): then origin is https://localhost:PORT
+/// and `caFile` the certificate a client must trust.
+export function useGatewayStack({ onReady, env, tls = false } = {}) {
   const stack = {};
   let failed = false;
   let fake = null;
@@ -184,6 +216,15 @@ export function useGatewayStack({ onReady, env } = {}) {
     mkdirSync(dataDir);
     mkdirSync(configHome);
     try {
+      let tlsCa;
+      if (tls) {
+        const c = makeCertificate(path.join(stack.dir, 'tls'));
+        mkdirSync(path.join(configHome, 'aigw'));
+        writeFileSync(path.join(configHome, 'aigw', 'config.toml'),
+          `[server]\ntls_cert = "${c.cert}"\ntls_key = "${c.key}"\n`);
+        stack.caFile = c.cert;
+        tlsCa = readFileSync(c.cert, 'utf8');
+      }
       fake = await startFake(bins.fake, path.join(stack.dir, 'fake-upstream.log'));
       stack.fakeURL = `http://127.0.0.1:${fake.port}`;
       daemon = await startDaemon(bins.aigwd, {
@@ -192,13 +233,14 @@ export function useGatewayStack({ onReady, env } = {}) {
         logFile: path.join(stack.dir, 'aigwd.log'),
         fakePort: fake.port,
         extraEnv: env,
+        tlsCa,
       });
     } catch (e) {
       failed = true;
       throw e;
     }
     stack.port = daemon.port;
-    stack.origin = `http://127.0.0.1:${daemon.port}`;
+    stack.origin = tls ? `https://localhost:${daemon.port}` : `http://127.0.0.1:${daemon.port}`;
     stack.baseURL = `${stack.origin}/v1`;
     stack.daemonProc = daemon.proc;
     if (onReady) await onReady(stack);
