@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <charconv>
+#include <limits>
 #include <utility>
 
 namespace aigw::daemon::cluster {
@@ -39,11 +40,18 @@ std::expected<std::int64_t, std::string> record_revoked_ms(const std::string& re
     if (it == j.end()) {
         return 0;
     }
+    if (it->is_number_unsigned()) {
+        return it->get<std::uint64_t>() > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())
+                   ? std::numeric_limits<std::int64_t>::max()
+                   : static_cast<std::int64_t>(it->get<std::uint64_t>());
+    }
     if (it->is_number_integer()) {
         return it->get<std::int64_t>();
     }
-    if (it->is_number_unsigned() || it->is_number_float()) {
-        return static_cast<std::int64_t>(it->get<double>());
+    if (it->is_number_float()) {
+        // Out of range (or NaN) counts as not revoked rather than as an undefined cast.
+        const double d = it->get<double>();
+        return d >= 1 && d < 9.2e18 ? static_cast<std::int64_t>(d) : 0;
     }
     if (it->is_string()) {
         // As Lua's tonumber in RedisKeyStore's script: a number written as text counts.

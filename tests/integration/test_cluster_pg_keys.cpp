@@ -156,6 +156,20 @@ std::size_t count_of(const std::string& text, const std::string& needle)
 
 }  // namespace
 
+TEST_CASE("a record's revoked_ms as put compares it: a number (or a number in text), else 0; not JSON is an error")
+{
+    using aigw::daemon::cluster::record_revoked_ms;
+    CHECK(record_revoked_ms(record("vk", 1234)).value() == 1234);
+    CHECK(record_revoked_ms("{\"revoked_ms\":\"77\"}").value() == 77);
+    CHECK(record_revoked_ms("{\"revoked_ms\":12.5}").value() == 12);
+    CHECK(record_revoked_ms("{\"revoked_ms\":1e300}").value() == 0);
+    CHECK(record_revoked_ms("{\"revoked_ms\":18446744073709551615}").value() == INT64_MAX);
+    CHECK(record_revoked_ms("{\"revoked_ms\":null}").value() == 0);
+    CHECK(record_revoked_ms("{\"id\":\"vk\"}").value() == 0);
+    CHECK_FALSE(record_revoked_ms("[1]").has_value());
+    CHECK_FALSE(record_revoked_ms("not json").has_value());
+}
+
 TEST_CASE("PgKeyStore: a new key is written, an active one is not replaced, a revocation is, the earlier one wins")
 {
     require_postgres();
