@@ -354,3 +354,102 @@ TEST_CASE("PgKeyStore: a call runs on the store's worker, not on the caller's lo
     CHECK(ticks.load() >= 10);  // the loop ran timers while the put waited ~300 ms
     CHECK(c.version() == 1);
 }
+
+TEST_CASE(
+    "three instances with only postgres_url share virtual keys: made on one works on all, revoked through one is "
+    "refused by all within a second")
+{
+    require_postgres();
+    PgServer pg;
+    Daemon a(nullptr, pg_only(pg));
+    Daemon b(nullptr, pg_only(pg));
+    Daemon c(nullptr, pg_only(pg));
+
+    auto key = create_key(a, "pg-bot");
+    CHECK(chat(a, key.secret) == 200);
+    auto reached = until_all({&b, &c}, key.secret, 200, 3000ms);
+    REQUIRE_MESSAGE(reached.has_value(), "the key made on A did not work on B and C within 3 s");
+    MESSAGE("created on A, usable on B and C after " << reached->count() << " ms");
+    CHECK(*reached <= 1500ms);
+    // PostgreSQL holds the record with the secret's hash, never the secret.
+    const std::string stored = pg.query("SELECT record FROM aigw_keys WHERE id = '" + key.id + "'");
+    CHECK(stored.find(key.id) != std::string::npos);
+    CHECK(stored.find(key.secret) == std::string::npos);
+    CHECK(stored.find(key.secret.substr(8)) == std::string::npos);
+
+    revoke(b, "pg-bot");
+    auto refused = until_all({&a, &c}, key.secret, 401, 3000ms);
+    REQUIRE_MESSAGE(refused.has_value(), "A and C still took the key revoked through B after 3 s");
+    MESSAGE("revoked through B, refused by A and C after " << refused->count() << " ms");
+    CHECK(*refused <= 1000ms);
+    CHECK(pg.query("SELECT revoked_ms > 0 FROM aigw_keys WHERE id = '" + key.id + "'") == "t");
+
+    // Where keys are shared is said at start and in `aigw status`.
+    for (const Daemon* d : {&a, &b, &c}) {
+        CHECK(slurp(d->log_file()).find("virtual keys shared through PostgreSQL at " + pg.url()) != std::string::npos);
+    }
+    auto st = run_command({AIGW_PATH, "status", "--json"}, cli_env(a));
+    REQUIRE_MESSAGE(st.exit_code == 0, st.err);
+    const json status = json::parse(st.out, nullptr, false);
+    REQUIRE(status.is_object());
+    CHECK(status["cluster"]["keys"]["shared_through"] == "PostgreSQL at " + pg.url());
+    CHECK(status["cluster"]["keys"]["reachable"] == true);
+
+    // PostgreSQL stopped: every instance keeps serving the keys it knows, and says so once.
+    auto kept = create_key(c, "kept-bot");
+    REQUIRE(until_all({&a, &b}, kept.secret, 200, 3000ms).has_value());
+    auto doomed = create_key(a, "doomed-bot");
+    REQUIRE(until_all({&b, &c}, doomed.secret, 200, 3000ms).has_value());
+    pg.stop();
+    std::this_thread::sleep_for(1500ms);
+    for (const Daemon* d : {&a, &b, &c}) {
+        CHECK(chat(*d, kept.secret) == 200);
+        CHECK(chat(*d, doomed.secret) == 200);
+    }
+    revoke(a, "doomed-bot");  // while PostgreSQL is down: refused here at once, elsewhere later
+    CHECK(chat(a, doomed.secret) == 401);
+    std::this_thread::sleep_for(1500ms);
+    CHECK(chat(b, doomed.secret) == 200);
+    for (const Daemon* d : {&a, &b, &c}) {
+        const std::string log = slurp(d->log_file());
+        CHECK(count_of(log, "cannot reach PostgreSQL at " + pg.url()) == 1);
+        CHECK(chat(*d, kept.secret) == 200);
+    }
+
+    // Back: the revocation made meanwhile reaches the others.
+    pg.start();
+    auto caught_up = until_all({&b, &c}, doomed.secret, 401, 5000ms);
+    REQUIRE_MESSAGE(caught_up.has_value(), "the key revoked on A while PostgreSQL was down was still taken by B or C");
+    MESSAGE("revoked while PostgreSQL was down, refused by B and C " << caught_up->count() << " ms after it was back");
+    CHECK(chat(b, kept.secret) == 200);
+    for (const Daemon* d : {&a, &b, &c}) {
+        const std::string log = slurp(d->log_file());
+        CHECK(log.find("PostgreSQL at " + pg.url() + " answers again") != std::string::npos);
+        CHECK(log.find(key.secret) == std::string::npos);
+        CHECK(log.find(doomed.secret) == std::string::npos);
+    }
+    for (Daemon* d : {&a, &b, &c}) {
+        CHECK(d->stop() == 0);
+    }
+}
+
+TEST_CASE("with both redis_url and postgres_url, virtual keys live in PostgreSQL and not in Redis")
+{
+    require_postgres();
+    PgServer pg;
+    ClusterRedis redis;
+    DaemonOptions o;
+    o.config_toml = "[cluster]\nredis_url = \"redis://127.0.0.1:" + std::to_string(redis.port()) +
+                    "\"\npostgres_url = \"" + pg.url() + "\"\n";
+    Daemon a(nullptr, o);
+    Daemon b(nullptr, o);
+    auto key = create_key(a, "both-bot");
+    REQUIRE(until_all({&b}, key.secret, 200, 3000ms).has_value());
+    CHECK(pg.query("SELECT count(*) FROM aigw_keys WHERE id = '" + key.id + "'") == "1");
+    CHECK(redis.cli({"EXISTS", "aigw:keys"}).find('0') != std::string::npos);
+    auto st = run_command({AIGW_PATH, "status"}, cli_env(a));
+    REQUIRE_MESSAGE(st.exit_code == 0, st.err);
+    CHECK(st.out.find("virtual keys") != std::string::npos);
+    CHECK(st.out.find("shared through PostgreSQL at " + pg.url()) != std::string::npos);
+    CHECK(st.out.find("rate limits, circuit breakers; when Redis is down") != std::string::npos);
+}
