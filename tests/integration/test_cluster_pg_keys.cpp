@@ -453,3 +453,27 @@ TEST_CASE("with both redis_url and postgres_url, virtual keys live in PostgreSQL
     CHECK(st.out.find("shared through PostgreSQL at " + pg.url()) != std::string::npos);
     CHECK(st.out.find("rate limits, circuit breakers; when Redis is down") != std::string::npos);
 }
+
+TEST_CASE(
+    "with PostgreSQL unreachable at start an instance serves its own keys, says where it tried, and stops promptly")
+{
+    const int port = free_port();  // nothing listens there
+    DaemonOptions o;
+    const std::string url = "postgresql://aigw:hunter2-pg@127.0.0.1:" + std::to_string(port) + "/aigw";
+    o.config_toml = "[cluster]\npostgres_url = \"" + url + "\"\n";
+    Daemon a(nullptr, o);
+    auto key = create_key(a, "local-bot");
+    CHECK(chat(a, key.secret) == 200);
+    const std::string log = slurp(a.log_file());
+    CHECK(count_of(log, "cannot reach PostgreSQL at postgresql://aigw:***@127.0.0.1:" + std::to_string(port)) == 1);
+    CHECK(log.find("hunter2-pg") == std::string::npos);
+    auto st = run_command({AIGW_PATH, "status", "--json"}, cli_env(a));
+    REQUIRE_MESSAGE(st.exit_code == 0, st.err);
+    const json status = json::parse(st.out, nullptr, false);
+    REQUIRE(status.is_object());
+    CHECK(status["cluster"]["keys"]["reachable"] == false);
+    CHECK(st.out.find("hunter2-pg") == std::string::npos);
+    const auto t0 = Clock::now();
+    CHECK(a.stop() == 0);
+    CHECK(Clock::now() - t0 < 5s);
+}
