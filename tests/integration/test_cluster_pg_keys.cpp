@@ -222,7 +222,7 @@ TEST_CASE("PgKeyStore: concurrent puts of one key from several connections bump 
         REQUIRE(callers.back()->version() == 0);  // each connected (and migrated) before the race
     }
     // No doctest assertions in the threads: results are gathered and checked after.
-    auto race = [&](const std::function<std::string(int)>& record_of) {
+    auto race = [&](const std::string& id, const std::function<std::string(int)>& record_of) {
         std::latch go(n);
         std::atomic<int> wrote{0};
         std::atomic<int> failed{0};
@@ -231,7 +231,7 @@ TEST_CASE("PgKeyStore: concurrent puts of one key from several connections bump 
             threads.emplace_back([&, i] {
                 go.arrive_and_wait();
                 Caller& c = *callers[static_cast<std::size_t>(i)];
-                auto r = run_on(c.io, c.store.put(SharedKey{"vk_race", record_of(i)}));
+                auto r = run_on(c.io, c.store.put(SharedKey{id, record_of(i)}));
                 if (!r) {
                     ++failed;
                 } else if (*r) {
@@ -246,17 +246,27 @@ TEST_CASE("PgKeyStore: concurrent puts of one key from several connections bump 
         return wrote.load();
     };
 
-    // The same new record from everyone: written once.
-    CHECK(race([](int) { return record("vk_race", 0); }) == 1);
-    CHECK(callers[0]->version() == 1);
-    // Revocations at different times from everyone: however they interleave, the earliest
-    // ends up stored, and the version moved exactly once per write that happened.
-    const int revocations = race([](int i) { return record("vk_race", 5000 - i * 100); });
-    CHECK(revocations >= 1);
-    CHECK(revocations <= n);
-    CHECK(callers[0]->version() == 1 + revocations);
-    CHECK(callers[0]->all()["vk_race"] == record("vk_race", 5000 - (n - 1) * 100));
-    MESSAGE(revocations << " of " << n << " concurrent revocations were writes");
+    // Rounds, so that many interleavings are tried. In each: the same new record from
+    // everyone is written once; then revocations at different times from everyone: however
+    // they interleave, the earliest ends up stored, and the version moved exactly once per
+    // write that happened.
+    constexpr int rounds = 20;
+    std::int64_t expected = 0;
+    int revocations = 0;
+    for (int round = 0; round < rounds; ++round) {
+        const std::string id = "vk_race_" + std::to_string(round);
+        CHECK(race(id, [&id](int) { return record(id, 0); }) == 1);
+        ++expected;
+        CHECK(callers[0]->version() == expected);
+        const int wrote = race(id, [&id, round](int i) { return record(id, 5000 - ((i * 3 + round) % n) * 100); });
+        CHECK(wrote >= 1);
+        CHECK(wrote <= n);
+        expected += wrote;
+        revocations += wrote;
+        CHECK(callers[0]->version() == expected);
+        CHECK(callers[0]->all()[id] == record(id, 5000 - (n - 1) * 100));
+    }
+    MESSAGE(revocations << " of " << rounds * n << " concurrent revocations were writes");
     // Different keys at once: one write each.
     std::latch go(n);
     std::atomic<int> wrote{0};
@@ -276,8 +286,8 @@ TEST_CASE("PgKeyStore: concurrent puts of one key from several connections bump 
         t.join();
     }
     CHECK(wrote.load() == n);
-    CHECK(callers[0]->version() == 1 + revocations + n);
-    CHECK(callers[0]->all().size() == static_cast<std::size_t>(n + 1));
+    CHECK(callers[0]->version() == expected + n);
+    CHECK(callers[0]->all().size() == static_cast<std::size_t>(rounds + n));
 }
 
 TEST_CASE("PgKeyStore: a stopped server is an error without the password; it reconnects once the server is back")
