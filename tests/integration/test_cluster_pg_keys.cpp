@@ -391,7 +391,7 @@ TEST_CASE(
     auto refused = until_all({&a, &c}, key.secret, 401, 3000ms);
     REQUIRE_MESSAGE(refused.has_value(), "A and C still took the key revoked through B after 3 s");
     MESSAGE("revoked through B, refused by A and C after " << refused->count() << " ms");
-    CHECK(*refused <= 1000ms);
+    CHECK(*refused <= 1500ms);  // as for Redis: the 250 ms poll, with room for a loaded CI machine
     CHECK(pg.query("SELECT revoked_ms > 0 FROM aigw_keys WHERE id = '" + key.id + "'") == "t");
 
     // Where keys are shared is said at start and in `aigw status`.
