@@ -136,8 +136,10 @@ PgKeyStore::PgKeyStore(std::string url)
 
 PgKeyStore::~PgKeyStore()
 {
-    // Without stop(): the calls already queued run (each bounded by the timeouts), so no
-    // awaiting coroutine is left without an answer while this store is still whole.
+    // Without stop(): the calls already queued run, so no awaiting coroutine is left without
+    // an answer while this store is still whole; they answer at once (only the one running
+    // may still wait, bounded by the timeouts).
+    m_closing = true;
     m_worker.join();
 }
 
@@ -180,6 +182,9 @@ asio::awaitable<std::expected<T, std::string>> PgKeyStore::on_worker(
 {
     std::function<std::expected<T, std::string>()> job = [this, fn = std::move(fn)]() -> std::expected<T, std::string> {
         for (int attempt = 0;; ++attempt) {
+            if (m_closing) {
+                return std::unexpected(std::string("aigwd is stopping"));
+            }
             auto conn = connection();
             if (!conn) {
                 return std::unexpected(scrub(conn.error()));

@@ -13,6 +13,7 @@
 
 #include <boost/asio/thread_pool.hpp>
 
+#include <atomic>
 #include <cstdint>
 #include <expected>
 #include <functional>
@@ -26,8 +27,9 @@ public:
     /// `url`: postgresql://... (a secret: only its redacted form is shown). Connects lazily,
     /// on the first call.
     explicit PgKeyStore(std::string url);
-    /// Waits for the call running on the worker (bounded by libpq's 2 s connect timeout and
-    /// the 5 s statement timeout) and closes the connection.
+    /// Waits for the call running on the worker (bounded by libpq's 2 s connect timeout, the
+    /// 5 s statement timeout and TCP keepalives); calls still queued answer "stopping" at
+    /// once. Closes the connection.
     ~PgKeyStore() override;
     PgKeyStore(const PgKeyStore&) = delete;
     PgKeyStore& operator=(const PgKeyStore&) = delete;
@@ -55,8 +57,9 @@ private:
 
     std::string m_url;
     std::string m_redacted;
-    std::string m_password;  ///< to scrub from errors; "" when the URL has none
-    PgConn m_conn;           ///< worker only
+    std::string m_password;              ///< to scrub from errors; "" when the URL has none
+    PgConn m_conn;                       ///< worker only
+    std::atomic<bool> m_closing{false};  ///< set by the destructor: queued calls answer at once
     boost::asio::thread_pool m_worker{1};
 };
 
