@@ -343,7 +343,10 @@ int run_status(Context& ctx, const DaemonOptions& opts)
             redis += paint("unreachable", Colour::red, colour) + ": " + st->cluster.error;
         }
         t.add_row({"cluster redis", redis});
-        t.add_row({"shared", "rate limits, virtual keys, circuit breakers; when Redis is down: " +
+        const bool keys_in_redis = st->cluster.keys_shared_through.starts_with("Redis");
+        t.add_row({"shared", std::string(keys_in_redis ? "rate limits, virtual keys, circuit breakers"
+                                                       : "rate limits, circuit breakers") +
+                                 "; when Redis is down: " +
                                  std::string(st->cluster.redis_down == "refuse" ? "refuse (503)" : "local limits")});
         t.add_row({"instances", std::to_string(st->cluster.instances.size()) + " live (heartbeats in Redis)"});
     }
@@ -354,6 +357,12 @@ int run_status(Context& ctx, const DaemonOptions& opts)
                             ? paint("reachable", Colour::green, colour) + " (" +
                                   group_thousands(st->cluster.rows_replicated) + " rows copied by this instance)"
                             : paint("unreachable", Colour::red, colour) + ": ledger rows wait in the local ledger")});
+    }
+    if (!st->cluster.keys_shared_through.empty()) {
+        t.add_row({"virtual keys", "shared through " + st->cluster.keys_shared_through + "  " +
+                                       (st->cluster.keys_reachable ? paint("reachable", Colour::green, colour)
+                                                                   : paint("unreachable", Colour::red, colour) +
+                                                                         ": serving the keys known here")});
     }
     // No header line for a key/value listing.
     std::ostringstream os;

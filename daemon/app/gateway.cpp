@@ -257,8 +257,10 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
         return std::unexpected(keys.error());
     }
     g->m_keys = std::move(*keys);
-    if (!first.cluster.redis_url.empty()) {
-        auto sharing = KeySharing::start(first.cluster.redis_url, *g->m_keys);
+    // Virtual keys: in PostgreSQL when postgres_url is set (the team's store of record),
+    // else in Redis.
+    if (const auto at = SharedKeysAt::choose(first.cluster.redis_url, first.cluster.postgres_url)) {
+        auto sharing = KeySharing::start(*at, *g->m_keys);
         if (!sharing) {
             return std::unexpected(sharing.error());
         }
@@ -397,6 +399,10 @@ std::expected<std::unique_ptr<Gateway>, std::string> Gateway::create(config::Con
             out["instance_id"] = self->m_cluster_view->instance_id();
             out["instances"] = std::move(list);
             out["breakers_shared"] = self->m_cluster_view->reachable();
+        }
+        if (self->m_key_sharing) {
+            out["keys"] = {{"shared_through", self->m_key_sharing->where()},
+                           {"reachable", self->m_key_sharing->status().reachable}};
         }
         const std::string& pg_url = self->m_live->current().cluster.postgres_url;
         if (self->m_pg) {

@@ -82,7 +82,7 @@ private:
     std::unique_ptr<ledger::ResponseStore> m_responses;  ///< stored /v1/responses answers
     limits::SystemClock m_clock;
     std::unique_ptr<limits::KeyStore> m_keys;
-    std::unique_ptr<KeySharing> m_key_sharing;  ///< [cluster] redis_url: keys shared by every instance
+    std::unique_ptr<KeySharing> m_key_sharing;  ///< [cluster] postgres_url or redis_url: keys shared by all
     std::unique_ptr<limits::Limiter> m_limiter;
     /// [cluster] redis_url: the cache's Redis tier, on m_shared_limits' client and thread;
     /// declared first so it is destroyed after them (a store in flight may still use it).

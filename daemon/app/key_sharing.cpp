@@ -1,5 +1,6 @@
 #include "daemon/app/key_sharing.hpp"
 
+#include "daemon/cluster/pg_key_store.hpp"
 #include "daemon/cluster/redis_client.hpp"
 #include "daemon/http/server.hpp"
 #include "daemon/limits/key_store.hpp"
@@ -73,26 +74,41 @@ struct KeySharing::Impl {
     limits::KeyStore& keys;
     asio::io_context io{1};
     asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
-    std::unique_ptr<cluster::RedisClient> redis;
-    std::unique_ptr<cluster::RedisKeyStore> store;
+    std::unique_ptr<cluster::RedisClient> redis;  ///< Redis only
+    std::unique_ptr<cluster::SharedKeyStore> store;
     KeyStoreRecords local;
     std::unique_ptr<cluster::KeySync> sync;
     std::thread thread;
 };
 
-std::expected<std::unique_ptr<KeySharing>, std::string> KeySharing::start(const std::string& redis_url,
+std::optional<SharedKeysAt> SharedKeysAt::choose(const std::string& redis_url, const std::string& postgres_url)
+{
+    if (!postgres_url.empty()) {
+        return SharedKeysAt{Engine::postgres, postgres_url};
+    }
+    if (!redis_url.empty()) {
+        return SharedKeysAt{Engine::redis, redis_url};
+    }
+    return std::nullopt;
+}
+
+std::expected<std::unique_ptr<KeySharing>, std::string> KeySharing::start(const SharedKeysAt& at,
                                                                           limits::KeyStore& keys,
                                                                           std::chrono::milliseconds wait)
 {
-    auto options = cluster::parse_redis_url(redis_url);
-    if (!options) {
-        return std::unexpected("[cluster] redis_url: " + options.error());
-    }
     std::unique_ptr<KeySharing> out(new KeySharing());
     out->m_impl = std::make_unique<Impl>(keys);
     Impl& s = *out->m_impl;
-    s.redis = std::make_unique<cluster::RedisClient>(s.io.get_executor(), std::move(*options));
-    s.store = std::make_unique<cluster::RedisKeyStore>(*s.redis);
+    if (at.engine == SharedKeysAt::Engine::postgres) {
+        s.store = std::make_unique<cluster::PgKeyStore>(at.url);
+    } else {
+        auto options = cluster::parse_redis_url(at.url);
+        if (!options) {
+            return std::unexpected("[cluster] redis_url: " + options.error());
+        }
+        s.redis = std::make_unique<cluster::RedisClient>(s.io.get_executor(), std::move(*options));
+        s.store = std::make_unique<cluster::RedisKeyStore>(*s.redis);
+    }
     cluster::KeySyncOptions o;
     o.log = log_line;
     s.sync = std::make_unique<cluster::KeySync>(s.io.get_executor(), *s.store, s.local, std::move(o));
@@ -137,6 +153,11 @@ KeySharing::~KeySharing()
 cluster::KeySyncStatus KeySharing::status() const
 {
     return m_impl->sync->status();
+}
+
+std::string KeySharing::where() const
+{
+    return m_impl->store->where();
 }
 
 }  // namespace aigw::daemon::app

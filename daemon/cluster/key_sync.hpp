@@ -1,7 +1,7 @@
 #pragma once
 // Virtual keys shared by every aigwd of a cluster. Each instance keeps its own copy (the
 // key store, SQLite and memory), so a request is checked without a round trip; the cluster
-// keeps one shared copy (Redis today, PostgreSQL later: SharedKeyStore is the seam). A
+// keeps one shared copy (PostgreSQL or Redis: SharedKeyStore is the seam). A
 // key created or revoked through any instance is written to the shared copy at once, and
 // every instance polls the shared copy's version (every 250 ms) and takes in what changed:
 // a revocation reaches every instance within about a quarter of a second.

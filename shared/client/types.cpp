@@ -321,6 +321,10 @@ std::expected<Status, ClientError> parse_status(const nlohmann::json& j)
                 s.cluster.postgres_reachable = get_or<bool>(*pg, "reachable", false);
                 s.cluster.rows_replicated = get_or<std::int64_t>(*pg, "rows_replicated", 0);
             }
+            if (auto k = c->find("keys"); k != c->end() && k->is_object()) {
+                s.cluster.keys_shared_through = get_or<std::string>(*k, "shared_through", "");
+                s.cluster.keys_reachable = get_or<bool>(*k, "reachable", false);
+            }
         }
         if (auto it = j.find("warnings"); it != j.end() && it->is_array()) {
             for (const auto& w : *it) {

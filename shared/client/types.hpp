@@ -226,6 +226,9 @@ struct ClusterStatus {
     std::string postgres_url;          ///< without its password
     bool postgres_reachable = false;   ///< the replicator's last attempt worked
     std::int64_t rows_replicated = 0;  ///< by the instance that answered, since it started
+    /// Where virtual keys are shared ("PostgreSQL at ...", "Redis at ..."); "" when they are not.
+    std::string keys_shared_through;
+    bool keys_reachable = false;  ///< the key sync's last exchange with that store worked
 };
 
 struct Status {
