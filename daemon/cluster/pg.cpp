@@ -227,8 +227,15 @@ std::string pg_text(std::string_view s)
 
 std::expected<PgConn, std::string> pg_connect(const std::string& url)
 {
-    const char* keys[] = {"dbname", "connect_timeout", "application_name", nullptr};
-    const char* values[] = {url.c_str(), "2", "aigwd", nullptr};
+    // TCP keepalives and tcp_user_timeout bound libpq's blocking reads and writes on a peer
+    // that vanished without closing (a partition, a host powered off) to about 10 s, instead
+    // of the kernel's retransmission timeout: the replicator, key sync, report readers and
+    // shutdown do not hang on it. Keys before dbname yield to the URL's own settings; the
+    // 2 s connect timeout after it does not.
+    const char* keys[] = {"keepalives",       "keepalives_idle",  "keepalives_interval",
+                          "keepalives_count", "tcp_user_timeout", "dbname",
+                          "connect_timeout",  "application_name", nullptr};
+    const char* values[] = {"1", "5", "2", "2", "10000", url.c_str(), "2", "aigwd", nullptr};
     PgConn conn(PQconnectdbParams(keys, values, 1));
     if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
         return std::unexpected(pg_error(conn.get()));

@@ -96,31 +96,6 @@ void replace_all(std::string& text, const std::string& what, const std::string& 
     }
 }
 
-/// pg_connect with a bound on a peer that vanished without closing (a partition, a host
-/// powered off): TCP keepalives and tcp_user_timeout make libpq's blocking reads and writes
-/// fail within about 10 s, so neither key sync nor the daemon's shutdown (which waits for the
-/// worker) hangs on the kernel's retransmission timeout. The URL's own settings win, except
-/// the 2 s connect timeout, as in pg_connect.
-std::expected<PgConn, std::string> connect_bounded(const std::string& url)
-{
-    const char* keys[] = {"keepalives",       "keepalives_idle",  "keepalives_interval",
-                          "keepalives_count", "tcp_user_timeout", "dbname",
-                          "connect_timeout",  "application_name", nullptr};
-    const char* values[] = {"1", "5", "2", "2", "10000", url.c_str(), "2", "aigwd", nullptr};
-    PgConn conn(PQconnectdbParams(keys, values, 1));
-    if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
-        std::string e = conn ? PQerrorMessage(conn.get()) : "out of memory";
-        while (!e.empty() && (e.back() == '\n' || e.back() == ' ')) {
-            e.pop_back();
-        }
-        std::replace(e.begin(), e.end(), '\n', ' ');
-        return std::unexpected(e);
-    }
-    PQsetNoticeProcessor(
-        conn.get(), [](void*, const char*) {}, nullptr);
-    return conn;
-}
-
 /// Runs `fn` on the executor this is co_spawned on (the worker).
 template <class T>
 asio::awaitable<std::expected<T, std::string>> run_job(std::function<std::expected<T, std::string>()> fn)
@@ -161,7 +136,7 @@ std::expected<PGconn*, std::string> PgKeyStore::connection()
         return m_conn.get();
     }
     m_conn.reset();
-    auto conn = connect_bounded(m_url);
+    auto conn = pg_connect(m_url);
     if (!conn) {
         return std::unexpected(conn.error());
     }
