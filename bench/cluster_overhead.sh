@@ -191,6 +191,12 @@ for c in "${conns_arr[@]}"; do
 done
 keys="$(redis-cli -p "$redis_port" --raw DBSIZE 2>/dev/null || true)"
 echo "Redis keys after the run: ${keys:-(redis-cli not installed)}"
+redis_stats="$(redis-cli -p "$redis_port" INFO stats 2>/dev/null | tr -d '\r' |
+    grep -E '^(total_connections_received|total_commands_processed):' | tr '\n' ' ' || true)"
+echo "Redis: ${redis_stats:-(redis-cli not installed)}; CPU $(ps -o time= -p "$redis_pid" 2>/dev/null | tr -d ' ')"
+if [[ -n "${BENCH_REDIS_COMMANDS:-}" ]]; then
+    redis-cli -p "$redis_port" INFO commandstats 2>/dev/null | tr -d '\r' | grep '^cmdstat' || true
+fi
 if [[ -n "$pg_url" ]]; then
     echo "ledger rows in PostgreSQL after the run: $("$pg_bin/psql" -qtA -h 127.0.0.1 -p "$pg_port" -U aigw -d aigw \
         -c 'SELECT count(*) FROM aigw_ledger_requests' 2>/dev/null || echo '?')"

@@ -524,8 +524,12 @@ Gateway::~Gateway()
     stop();
     shutdown();
     // The upstream client's pools hold sockets of the server's event loops: it goes first.
+    // So do the Redis client's (limits, budgets, cache): its idle connections are closed.
     m_dispatcher.reset();
     m_http.reset();
+    if (m_shared_limits) {
+        m_shared_limits->redis().close_idle();
+    }
     m_server.reset();
 }
 

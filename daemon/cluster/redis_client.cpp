@@ -1,6 +1,7 @@
 #include "daemon/cluster/redis_client.hpp"
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -8,7 +9,9 @@
 
 #include <openssl/sha.h>
 
+#include <array>
 #include <charconv>
+#include <span>
 
 namespace aigw::daemon::cluster {
 
@@ -69,7 +72,8 @@ std::expected<RedisOptions, std::string> parse_redis_url(std::string_view url)
 struct RedisClient::Connection {
     explicit Connection(asio::any_io_executor ex) : stream(ex) {}
     beast::tcp_stream stream;
-    std::string buf;
+    std::string buf;                      ///< bytes read and not yet parsed
+    std::array<char, 16 * 1024> chunk{};  ///< what one read fills, reused
 };
 
 RedisClient::RedisClient(asio::any_io_executor ex, RedisOptions options)
@@ -78,22 +82,43 @@ RedisClient::RedisClient(asio::any_io_executor ex, RedisOptions options)
 
 RedisClient::~RedisClient() = default;
 
-std::unique_ptr<RedisClient::Connection> RedisClient::take_idle()
+std::unique_ptr<RedisClient::Connection> RedisClient::take_idle(const asio::any_io_executor& ex)
 {
     std::lock_guard lock(m_mu);
-    if (m_idle.empty()) {
-        return nullptr;
+    for (auto& pool : m_pools) {
+        if (pool.ex == ex) {
+            if (pool.idle.empty()) {
+                return nullptr;
+            }
+            auto c = std::move(pool.idle.back());
+            pool.idle.pop_back();
+            return c;
+        }
     }
-    auto c = std::move(m_idle.back());
-    m_idle.pop_back();
-    return c;
+    return nullptr;
 }
 
-void RedisClient::give_back(std::unique_ptr<Connection> c)
+void RedisClient::give_back(const asio::any_io_executor& ex, std::unique_ptr<Connection> c)
 {
     std::lock_guard lock(m_mu);
-    if (m_idle.size() < m_options.max_idle) {
-        m_idle.push_back(std::move(c));
+    for (auto& pool : m_pools) {
+        if (pool.ex == ex) {
+            if (pool.idle.size() < m_options.max_idle) {
+                pool.idle.push_back(std::move(c));
+            }
+            return;
+        }
+    }
+    m_pools.push_back(Pool{ex, {}});
+    m_pools.back().idle.push_back(std::move(c));
+}
+
+void RedisClient::close_idle()
+{
+    std::vector<Pool> pools;
+    {
+        std::lock_guard lock(m_mu);
+        pools.swap(m_pools);
     }
 }
 
@@ -101,7 +126,7 @@ namespace {
 
 /// Writes `wire` and reads one reply on `stream` before `deadline`.
 asio::awaitable<std::expected<RespValue, std::string>> round_trip(beast::tcp_stream& stream, std::string& buf,
-                                                                  const std::string& wire,
+                                                                  std::span<char> chunk, const std::string& wire,
                                                                   std::chrono::steady_clock::time_point deadline)
 {
     stream.expires_at(deadline);
@@ -121,8 +146,7 @@ asio::awaitable<std::expected<RespValue, std::string>> round_trip(beast::tcp_str
             buf.erase(0, consumed);
             co_return std::move(**parsed);
         }
-        std::string chunk(16 * 1024, '\0');
-        auto [rec, n] = co_await stream.async_read_some(asio::buffer(chunk), k_tuple);
+        auto [rec, n] = co_await stream.async_read_some(asio::buffer(chunk.data(), chunk.size()), k_tuple);
         if (rec) {
             co_return std::unexpected(rec == beast::error::timeout ? std::string("Redis did not answer in time")
                                                                    : "reading from Redis failed: " + rec.message());
@@ -133,10 +157,11 @@ asio::awaitable<std::expected<RespValue, std::string>> round_trip(beast::tcp_str
 
 }  // namespace
 
-asio::awaitable<std::expected<std::unique_ptr<RedisClient::Connection>, std::string>> RedisClient::connect()
+asio::awaitable<std::expected<std::unique_ptr<RedisClient::Connection>, std::string>> RedisClient::connect(
+    asio::any_io_executor ex)
 {
-    auto c = std::make_unique<Connection>(m_ex);
-    tcp::resolver resolver(m_ex);
+    auto c = std::make_unique<Connection>(ex);
+    tcp::resolver resolver(ex);
     auto [rec, endpoints] = co_await resolver.async_resolve(m_options.host, std::to_string(m_options.port), k_tuple);
     if (rec) {
         co_return std::unexpected("cannot resolve the Redis host " + m_options.host + ": " + rec.message());
@@ -160,7 +185,7 @@ asio::awaitable<std::expected<std::unique_ptr<RedisClient::Connection>, std::str
         }
         auth.push_back(m_options.password);
         const std::string wire = encode_command(auth);
-        auto r = co_await round_trip(c->stream, c->buf, wire, deadline);
+        auto r = co_await round_trip(c->stream, c->buf, c->chunk, wire, deadline);
         if (!r) {
             co_return std::unexpected(r.error());
         }
@@ -173,7 +198,7 @@ asio::awaitable<std::expected<std::unique_ptr<RedisClient::Connection>, std::str
         select.emplace_back("SELECT");
         select.push_back(std::to_string(m_options.db));
         const std::string wire = encode_command(select);
-        auto r = co_await round_trip(c->stream, c->buf, wire, deadline);
+        auto r = co_await round_trip(c->stream, c->buf, c->chunk, wire, deadline);
         if (!r) {
             co_return std::unexpected(r.error());
         }
@@ -188,23 +213,24 @@ asio::awaitable<std::expected<std::unique_ptr<RedisClient::Connection>, std::str
 asio::awaitable<std::expected<RespValue, std::string>> RedisClient::command(std::vector<std::string> args)
 {
     const std::string wire = encode_command(args);
+    const asio::any_io_executor ex = co_await asio::this_coro::executor;
     // An idle connection may have been closed by Redis (timeout, restart): one retry on a
     // fresh connection, only when the reused one failed before any reply.
     for (int attempt = 0; attempt < 2; ++attempt) {
-        std::unique_ptr<Connection> c = attempt == 0 ? take_idle() : nullptr;
+        std::unique_ptr<Connection> c = attempt == 0 ? take_idle(ex) : nullptr;
         const bool reused = c != nullptr;
         if (!c) {
-            auto opened = co_await connect();
+            auto opened = co_await connect(ex);
             if (!opened) {
                 co_return std::unexpected(opened.error());
             }
             c = std::move(*opened);
         }
-        auto r =
-            co_await round_trip(c->stream, c->buf, wire, std::chrono::steady_clock::now() + m_options.command_timeout);
+        auto r = co_await round_trip(c->stream, c->buf, c->chunk, wire,
+                                     std::chrono::steady_clock::now() + m_options.command_timeout);
         if (r) {
             c->stream.expires_never();
-            give_back(std::move(c));
+            give_back(ex, std::move(c));
             co_return r;
         }
         if (!reused) {
