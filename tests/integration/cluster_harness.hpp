@@ -15,6 +15,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 
 namespace aigw::test {
@@ -143,6 +144,82 @@ inline bool until_known(const std::vector<const Daemon*>& daemons, const std::st
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     return false;
+}
+
+/// A virtual key as `aigw keys create --json` printed it.
+struct NewKey {
+    std::string id;
+    std::string secret;
+};
+
+/// `aigw keys create --json ARGS...` through `d`'s data dir.
+inline NewKey create_key(const Daemon& d, const std::vector<std::string>& args)
+{
+    std::vector<std::string> argv = {AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "create", "--json"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = run_command(argv, cli_env(d));
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+    const nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    REQUIRE_MESSAGE(j.is_object(), r.out);
+    return NewKey{j["id"].get<std::string>(), j["key"].get<std::string>()};
+}
+
+/// `aigw keys revoke NAME` through `d`'s data dir.
+inline void revoke_key(const Daemon& d, const std::string& name)
+{
+    auto r = run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "revoke", name}, cli_env(d));
+    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
+}
+
+/// The status of a mock/echo chat request with `secret`, and its error message when refused.
+inline std::pair<int, std::string> chat_with_key(const Daemon& d, const std::string& secret)
+{
+    const nlohmann::json body = {{"model", "mock/echo"},
+                                 {"messages", nlohmann::json::array({{{"role", "user"}, {"content", "hi"}}})}};
+    auto r = d.post("/v1/chat/completions", body, secret);
+    REQUIRE(r);
+    std::string message;
+    if (r->status != 200) {
+        const nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);
+        if (j.is_object() && j.contains("error")) {
+            message = j["error"].value("message", "");
+        }
+    }
+    return {r->status, message};
+}
+
+/// Polls until every daemon answers `status` to chat_with_key(`secret`); how long that
+/// took, or nullopt at `deadline`.
+inline std::optional<std::chrono::milliseconds> until_all(const std::vector<const Daemon*>& daemons,
+                                                          const std::string& secret, int status,
+                                                          std::chrono::milliseconds deadline)
+{
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<bool> done(daemons.size(), false);
+    while (std::chrono::steady_clock::now() - start < deadline) {
+        bool all = true;
+        for (std::size_t i = 0; i < daemons.size(); ++i) {
+            if (!done[i]) {
+                done[i] = chat_with_key(*daemons[i], secret).first == status;
+            }
+            all = all && done[i];
+        }
+        if (all) {
+            return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start);
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return std::nullopt;
+}
+
+/// How many times `needle` occurs in `text` (a log line that must appear once).
+inline std::size_t count_of(const std::string& text, const std::string& needle)
+{
+    std::size_t n = 0;
+    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
+        ++n;
+    }
+    return n;
 }
 
 }  // namespace aigw::test

@@ -25,23 +25,6 @@ DaemonOptions clustered(const ClusterRedis& redis, const std::string& redis_down
     return o;
 }
 
-struct NewKey {
-    std::string id;
-    std::string secret;
-};
-
-/// `aigw keys create --json ARGS...` through `d`.
-NewKey create_key(const Daemon& d, std::vector<std::string> args)
-{
-    std::vector<std::string> argv = {AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "create", "--json"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto r = run_command(argv, aigw::test::cli_env(d));
-    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-    const json j = json::parse(r.out, nullptr, false);
-    REQUIRE_MESSAGE(j.is_object(), r.out);
-    return NewKey{j["id"].get<std::string>(), j["key"].get<std::string>()};
-}
-
 /// A 2,000-word prompt with max_tokens 10 to openai/gpt-4o-mini ($0.15/$0.60 per M): held
 /// at its estimate (10,000 characters / 4 = 2,500 tokens in, 10 out: $0.000381), it really
 /// costs about $0.000306 (the fake counts 2,003 prompt words).

@@ -21,82 +21,18 @@ using namespace std::chrono_literals;
 
 namespace {
 
+using aigw::test::chat_with_key;
 using aigw::test::ClusterRedis;
+using aigw::test::count_of;
+using aigw::test::create_key;
+using aigw::test::revoke_key;
+using aigw::test::until_all;
 
 DaemonOptions clustered(int redis_port)
 {
     DaemonOptions o;
     o.config_toml = "[cluster]\nredis_url = \"redis://127.0.0.1:" + std::to_string(redis_port) + "\"\n";
     return o;
-}
-
-struct NewKey {
-    std::string id;
-    std::string secret;
-};
-
-NewKey create_key(const Daemon& d, const std::string& name)
-{
-    auto r = run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "create", "--json", "--name", name},
-                         cli_env(d));
-    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-    auto j = json::parse(r.out, nullptr, false);
-    REQUIRE_MESSAGE(j.is_object(), r.out);
-    return NewKey{j["id"].get<std::string>(), j["key"].get<std::string>()};
-}
-
-void revoke(const Daemon& d, const std::string& name)
-{
-    auto r = run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "revoke", name}, cli_env(d));
-    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-}
-
-/// The status of a chat request with `secret` (and its error message when refused).
-std::pair<int, std::string> chat(const Daemon& d, const std::string& secret)
-{
-    const json body = {{"model", "mock/echo"}, {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}};
-    auto r = d.post("/v1/chat/completions", body, secret);
-    REQUIRE(r);
-    std::string message;
-    if (r->status != 200) {
-        const json j = json::parse(r->body, nullptr, false);
-        if (j.is_object() && j.contains("error")) {
-            message = j["error"].value("message", "");
-        }
-    }
-    return {r->status, message};
-}
-
-/// Polls until every daemon answers `status` for `secret`; returns how long that took, or
-/// nullopt at `deadline`.
-std::optional<std::chrono::milliseconds> until_all(const std::vector<const Daemon*>& daemons, const std::string& secret,
-                                                   int status, std::chrono::milliseconds deadline)
-{
-    const auto start = Clock::now();
-    std::vector<bool> done(daemons.size(), false);
-    while (Clock::now() - start < deadline) {
-        bool all = true;
-        for (std::size_t i = 0; i < daemons.size(); ++i) {
-            if (!done[i]) {
-                done[i] = chat(*daemons[i], secret).first == status;
-            }
-            all = all && done[i];
-        }
-        if (all) {
-            return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-    return std::nullopt;
-}
-
-std::size_t count_of(const std::string& text, const std::string& needle)
-{
-    std::size_t n = 0;
-    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-        ++n;
-    }
-    return n;
 }
 
 }  // namespace
@@ -111,8 +47,8 @@ TEST_CASE(
     Daemon b(nullptr, clustered(redis_port));
     Daemon c(nullptr, clustered(redis_port));
 
-    auto key = create_key(a, "shared-bot");
-    CHECK(chat(a, key.secret).first == 200);
+    auto key = create_key(a, {"--name", "shared-bot"});
+    CHECK(chat_with_key(a, key.secret).first == 200);
     auto reached = until_all({&b, &c}, key.secret, 200, 3000ms);
     REQUIRE_MESSAGE(reached.has_value(), "the key made on A did not work on B and C within 3 s");
     MESSAGE("created on A, usable on B and C after " << reached->count() << " ms");
@@ -128,20 +64,20 @@ TEST_CASE(
     auto list = run_command({AIGW_PATH, "--data-dir", b.data_dir().string(), "keys", "list", "--json"}, cli_env(b));
     REQUIRE_MESSAGE(list.exit_code == 0, list.err);
     CHECK(list.out.find(key.id) != std::string::npos);
-    revoke(b, "shared-bot");
+    revoke_key(b, "shared-bot");
     auto refused = until_all({&a, &c}, key.secret, 401, 3000ms);
     REQUIRE_MESSAGE(refused.has_value(), "A and C still took the key revoked through B after 3 s");
     MESSAGE("revoked through B, refused by A and C after " << refused->count() << " ms");
     CHECK(*refused <= 1500ms);
-    const auto [status, message] = chat(c, key.secret);
+    const auto [status, message] = chat_with_key(c, key.secret);
     CHECK(status == 401);
     CHECK(message.find("revoked") != std::string::npos);
     CHECK(message.find(key.id) != std::string::npos);
 
     // A new instance that starts later knows the cluster's keys from its first request.
     Daemon late(nullptr, clustered(redis_port));
-    CHECK(chat(late, key.secret).first == 401);
-    auto second = create_key(c, "second-bot");
+    CHECK(chat_with_key(late, key.secret).first == 401);
+    auto second = create_key(c, {"--name", "second-bot"});
     CHECK(until_all({&a, &b, &late}, second.secret, 200, 3000ms).has_value());
     for (const Daemon* d : {&a, &b, &c, &late}) {
         const std::string log = aigw::test::slurp(d->log_file());
@@ -160,21 +96,21 @@ TEST_CASE("with Redis down instances keep serving the keys they know; what chang
     auto redis = std::make_unique<ClusterRedis>(redis_port);
     Daemon a(nullptr, clustered(redis_port));
     Daemon b(nullptr, clustered(redis_port));
-    auto old_key = create_key(a, "old-bot");
+    auto old_key = create_key(a, {"--name", "old-bot"});
     REQUIRE(until_all({&b}, old_key.secret, 200, 3000ms).has_value());
 
     redis->stop();
     redis.reset();
     // Both still take the key they know; changes made now stay local for the moment.
-    CHECK(chat(a, old_key.secret).first == 200);
-    CHECK(chat(b, old_key.secret).first == 200);
-    auto new_key = create_key(a, "new-bot");
-    CHECK(chat(a, new_key.secret).first == 200);
-    revoke(b, "old-bot");
-    CHECK(chat(b, old_key.secret).first == 401);
+    CHECK(chat_with_key(a, old_key.secret).first == 200);
+    CHECK(chat_with_key(b, old_key.secret).first == 200);
+    auto new_key = create_key(a, {"--name", "new-bot"});
+    CHECK(chat_with_key(a, new_key.secret).first == 200);
+    revoke_key(b, "old-bot");
+    CHECK(chat_with_key(b, old_key.secret).first == 401);
     std::this_thread::sleep_for(1500ms);
-    CHECK(chat(b, new_key.secret).first == 401);  // unknown on B while Redis is down
-    CHECK(chat(a, old_key.secret).first == 200);  // not yet revoked on A
+    CHECK(chat_with_key(b, new_key.secret).first == 401);  // unknown on B while Redis is down
+    CHECK(chat_with_key(a, old_key.secret).first == 200);  // not yet revoked on A
     for (const Daemon* d : {&a, &b}) {
         const std::string log = aigw::test::slurp(d->log_file());
         CHECK(count_of(log, "cannot reach Redis at 127.0.0.1:" + std::to_string(redis_port)) == 1);

@@ -93,67 +93,6 @@ DaemonOptions pg_only(const PgServer& pg)
     return o;
 }
 
-struct NewKey {
-    std::string id;
-    std::string secret;
-};
-
-NewKey create_key(const Daemon& d, const std::string& name)
-{
-    auto r = run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "create", "--json", "--name", name},
-                         cli_env(d));
-    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-    const json j = json::parse(r.out, nullptr, false);
-    REQUIRE_MESSAGE(j.is_object(), r.out);
-    return NewKey{j["id"].get<std::string>(), j["key"].get<std::string>()};
-}
-
-void revoke(const Daemon& d, const std::string& name)
-{
-    auto r = run_command({AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "revoke", name}, cli_env(d));
-    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-}
-
-int chat(const Daemon& d, const std::string& secret)
-{
-    const json body = {{"model", "mock/echo"}, {"messages", json::array({{{"role", "user"}, {"content", "hi"}}})}};
-    auto r = d.post("/v1/chat/completions", body, secret);
-    REQUIRE(r);
-    return r->status;
-}
-
-/// Polls until every daemon answers `status` for `secret`; how long that took, or nullopt
-/// at `deadline`.
-std::optional<std::chrono::milliseconds> until_all(const std::vector<const Daemon*>& daemons, const std::string& secret,
-                                                   int status, std::chrono::milliseconds deadline)
-{
-    const auto start = Clock::now();
-    std::vector<bool> done(daemons.size(), false);
-    while (Clock::now() - start < deadline) {
-        bool all = true;
-        for (std::size_t i = 0; i < daemons.size(); ++i) {
-            if (!done[i]) {
-                done[i] = chat(*daemons[i], secret) == status;
-            }
-            all = all && done[i];
-        }
-        if (all) {
-            return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start);
-        }
-        std::this_thread::sleep_for(20ms);
-    }
-    return std::nullopt;
-}
-
-std::size_t count_of(const std::string& text, const std::string& needle)
-{
-    std::size_t n = 0;
-    for (auto at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) {
-        ++n;
-    }
-    return n;
-}
-
 }  // namespace
 
 TEST_CASE("a record's revoked_ms as put compares it: a number (or a number in text), else 0; not JSON is an error")
@@ -375,8 +314,8 @@ TEST_CASE(
     Daemon b(nullptr, pg_only(pg));
     Daemon c(nullptr, pg_only(pg));
 
-    auto key = create_key(a, "pg-bot");
-    CHECK(chat(a, key.secret) == 200);
+    auto key = create_key(a, {"--name", "pg-bot"});
+    CHECK(chat_with_key(a, key.secret).first == 200);
     auto reached = until_all({&b, &c}, key.secret, 200, 3000ms);
     REQUIRE_MESSAGE(reached.has_value(), "the key made on A did not work on B and C within 3 s");
     MESSAGE("created on A, usable on B and C after " << reached->count() << " ms");
@@ -387,7 +326,7 @@ TEST_CASE(
     CHECK(stored.find(key.secret) == std::string::npos);
     CHECK(stored.find(key.secret.substr(8)) == std::string::npos);
 
-    revoke(b, "pg-bot");
+    revoke_key(b, "pg-bot");
     auto refused = until_all({&a, &c}, key.secret, 401, 3000ms);
     REQUIRE_MESSAGE(refused.has_value(), "A and C still took the key revoked through B after 3 s");
     MESSAGE("revoked through B, refused by A and C after " << refused->count() << " ms");
@@ -406,24 +345,24 @@ TEST_CASE(
     CHECK(status["cluster"]["keys"]["reachable"] == true);
 
     // PostgreSQL stopped: every instance keeps serving the keys it knows, and says so once.
-    auto kept = create_key(c, "kept-bot");
+    auto kept = create_key(c, {"--name", "kept-bot"});
     REQUIRE(until_all({&a, &b}, kept.secret, 200, 3000ms).has_value());
-    auto doomed = create_key(a, "doomed-bot");
+    auto doomed = create_key(a, {"--name", "doomed-bot"});
     REQUIRE(until_all({&b, &c}, doomed.secret, 200, 3000ms).has_value());
     pg.stop();
     std::this_thread::sleep_for(1500ms);
     for (const Daemon* d : {&a, &b, &c}) {
-        CHECK(chat(*d, kept.secret) == 200);
-        CHECK(chat(*d, doomed.secret) == 200);
+        CHECK(chat_with_key(*d, kept.secret).first == 200);
+        CHECK(chat_with_key(*d, doomed.secret).first == 200);
     }
-    revoke(a, "doomed-bot");  // while PostgreSQL is down: refused here at once, elsewhere later
-    CHECK(chat(a, doomed.secret) == 401);
+    revoke_key(a, "doomed-bot");  // while PostgreSQL is down: refused here at once, elsewhere later
+    CHECK(chat_with_key(a, doomed.secret).first == 401);
     std::this_thread::sleep_for(1500ms);
-    CHECK(chat(b, doomed.secret) == 200);
+    CHECK(chat_with_key(b, doomed.secret).first == 200);
     for (const Daemon* d : {&a, &b, &c}) {
         const std::string log = slurp(d->log_file());
         CHECK(count_of(log, "cannot reach PostgreSQL at " + pg.url()) == 1);
-        CHECK(chat(*d, kept.secret) == 200);
+        CHECK(chat_with_key(*d, kept.secret).first == 200);
     }
 
     // Back: the revocation made meanwhile reaches the others.
@@ -431,7 +370,7 @@ TEST_CASE(
     auto caught_up = until_all({&b, &c}, doomed.secret, 401, 5000ms);
     REQUIRE_MESSAGE(caught_up.has_value(), "the key revoked on A while PostgreSQL was down was still taken by B or C");
     MESSAGE("revoked while PostgreSQL was down, refused by B and C " << caught_up->count() << " ms after it was back");
-    CHECK(chat(b, kept.secret) == 200);
+    CHECK(chat_with_key(b, kept.secret).first == 200);
     for (const Daemon* d : {&a, &b, &c}) {
         const std::string log = slurp(d->log_file());
         CHECK(log.find("PostgreSQL at " + pg.url() + " answers again") != std::string::npos);
@@ -453,7 +392,7 @@ TEST_CASE("with both redis_url and postgres_url, virtual keys live in PostgreSQL
                     "\"\npostgres_url = \"" + pg.url() + "\"\n";
     Daemon a(nullptr, o);
     Daemon b(nullptr, o);
-    auto key = create_key(a, "both-bot");
+    auto key = create_key(a, {"--name", "both-bot"});
     REQUIRE(until_all({&b}, key.secret, 200, 3000ms).has_value());
     CHECK(pg.query("SELECT count(*) FROM aigw_keys WHERE id = '" + key.id + "'") == "1");
     CHECK(redis.cli({"EXISTS", "aigw:keys"}).find('0') != std::string::npos);
@@ -472,8 +411,8 @@ TEST_CASE(
     const std::string url = "postgresql://aigw:hunter2-pg@127.0.0.1:" + std::to_string(port) + "/aigw";
     o.config_toml = "[cluster]\npostgres_url = \"" + url + "\"\n";
     Daemon a(nullptr, o);
-    auto key = create_key(a, "local-bot");
-    CHECK(chat(a, key.secret) == 200);
+    auto key = create_key(a, {"--name", "local-bot"});
+    CHECK(chat_with_key(a, key.secret).first == 200);
     const std::string log = slurp(a.log_file());
     CHECK(count_of(log, "cannot reach PostgreSQL at postgresql://aigw:***@127.0.0.1:" + std::to_string(port)) == 1);
     CHECK(log.find("hunter2-pg") == std::string::npos);

@@ -14,6 +14,7 @@
 #include <thread>
 
 using aigw::test::cli_env;
+using aigw::test::create_key;
 using aigw::test::Daemon;
 using aigw::test::DaemonOptions;
 using aigw::test::FakeUpstream;
@@ -21,23 +22,6 @@ using aigw::test::run_command;
 using nlohmann::json;
 
 namespace {
-
-struct NewKey {
-    std::string id;
-    std::string secret;
-};
-
-/// `aigw keys create --json ARGS...` against `d`.
-NewKey create_key(const Daemon& d, std::vector<std::string> args)
-{
-    std::vector<std::string> argv = {AIGW_PATH, "--data-dir", d.data_dir().string(), "keys", "create", "--json"};
-    argv.insert(argv.end(), args.begin(), args.end());
-    auto r = run_command(argv, cli_env(d));
-    REQUIRE_MESSAGE(r.exit_code == 0, r.err);
-    auto j = json::parse(r.out, nullptr, false);
-    REQUIRE_MESSAGE(j.is_object(), r.out);
-    return NewKey{j["id"].get<std::string>(), j["key"].get<std::string>()};
-}
 
 const json k_hello = json::array({{{"role", "user"}, {"content", "hello limits"}}});
 
