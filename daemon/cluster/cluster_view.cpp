@@ -20,27 +20,45 @@ namespace {
 
 constexpr auto k_tuple = asio::as_tuple(asio::use_awaitable);
 
-// ARGV[1] the breakers' pattern, ARGV[2] the heartbeats'. Returns two flat arrays:
-// {key, pttl, ...} of the breakers and {key, value, ...} of the live heartbeats.
+// Breakers and heartbeats are each indexed in a sorted set (member: the key, score: when it
+// expires in Redis's clock), so a poll reads what is there instead of scanning the
+// keyspace: a SCAN inside a script blocks Redis for the whole keyspace (every cache entry
+// too), every poll of every instance.
+
+// KEYS[1] the key, KEYS[2] its index; ARGV[1] the value, ARGV[2] its time to live in ms.
+// Scripts read Redis's clock (TIME) before writing: Redis 7 replicates their effects.
+const char* const k_set_indexed_script = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), KEYS[1])
+return 1
+)lua";
+
+// KEYS[1] the key, KEYS[2] its index.
+const char* const k_del_indexed_script = R"lua(
+redis.call('ZREM', KEYS[2], KEYS[1])
+return redis.call('DEL', KEYS[1])
+)lua";
+
+// KEYS[1] the breakers' index, KEYS[2] the heartbeats'. Returns two flat arrays: {key, pttl,
+// ...} of the open breakers and {key, value, ...} of the live heartbeats. Expired members
+// (and members whose key is gone) leave their index on the way.
 const char* const k_read_script = R"lua(
-local function scan(pattern, fn)
-  local cursor = '0'
-  repeat
-    local r = redis.call('SCAN', cursor, 'MATCH', pattern, 'COUNT', 1000)
-    cursor = r[1]
-    for _, k in ipairs(r[2]) do fn(k) end
-  until cursor == '0'
-end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local cb = {}
-scan(ARGV[1], function(k)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+for _, k in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local t = redis.call('PTTL', k)
-  if t > 0 then cb[#cb + 1] = k; cb[#cb + 1] = t end
-end)
+  if t > 0 then cb[#cb + 1] = k; cb[#cb + 1] = t else redis.call('ZREM', KEYS[1], k) end
+end
 local inst = {}
-scan(ARGV[2], function(k)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+for _, k in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   local v = redis.call('GET', k)
-  if v then inst[#inst + 1] = k; inst[#inst + 1] = v end
-end)
+  if v then inst[#inst + 1] = k; inst[#inst + 1] = v else redis.call('ZREM', KEYS[2], k) end
+end
 return {cb, inst}
 )lua";
 
@@ -106,8 +124,10 @@ ClusterView::~ClusterView()
         auto gone = asio::co_spawn(
             m_io,
             [this]() -> asio::awaitable<void> {
-                std::vector<std::string> args = {"DEL", m_options.prefix + "instances:" + m_options.instance_id};
-                auto r = co_await m_client->command(std::move(args));
+                std::vector<std::string> args = {"EVALSHA", sha1_hex(k_del_indexed_script), "2",
+                                                 m_options.prefix + "instances:" + m_options.instance_id,
+                                                 instance_index()};
+                auto r = co_await run_script(*m_client, k_del_indexed_script, std::move(args));
                 (void)r;
             },
             asio::use_future);
@@ -158,19 +178,19 @@ void ClusterView::note(bool ok, const std::string& error)
 
 asio::awaitable<bool> ClusterView::write(Pending p)
 {
-    std::vector<std::string> args;
     const std::string key = breaker_key(m_options.prefix, p.target);
-    if (p.del) {
-        args = {"DEL", key};
-    } else {
+    const char* script = p.del ? k_del_indexed_script : k_set_indexed_script;
+    std::vector<std::string> args = {"EVALSHA", sha1_hex(script), "2", key, breaker_index()};
+    if (!p.del) {
         const auto left =
             std::chrono::duration_cast<std::chrono::milliseconds>(p.until - std::chrono::steady_clock::now());
         if (left.count() <= 0) {
             co_return true;  // expired meanwhile: nothing to tell
         }
-        args = {"SET", key, std::to_string(unix_ms() + left.count()), "PX", std::to_string(left.count())};
+        args.push_back(std::to_string(unix_ms() + left.count()));
+        args.push_back(std::to_string(left.count()));
     }
-    auto r = co_await m_client->command(std::move(args));
+    auto r = co_await run_script(*m_client, script, std::move(args));
     if (!r || r->is_error()) {
         note(false, r ? r->text : r.error());
         co_return false;
@@ -200,9 +220,14 @@ asio::awaitable<std::optional<bool>> ClusterView::heartbeat()
     }
     info["id"] = m_options.instance_id;
     info["last_seen"] = unix_ms();
-    std::vector<std::string> args = {"SET", m_options.prefix + "instances:" + m_options.instance_id, info.dump(), "PX",
+    std::vector<std::string> args = {"EVALSHA",
+                                     sha1_hex(k_set_indexed_script),
+                                     "2",
+                                     m_options.prefix + "instances:" + m_options.instance_id,
+                                     instance_index(),
+                                     info.dump(),
                                      std::to_string(m_options.heartbeat_ttl.count())};
-    auto r = co_await m_client->command(std::move(args));
+    auto r = co_await run_script(*m_client, k_set_indexed_script, std::move(args));
     if (!r || r->is_error()) {
         note(false, r ? r->text : r.error());
         co_return std::nullopt;
@@ -231,9 +256,8 @@ asio::awaitable<bool> ClusterView::poll_once()
             m_next_heartbeat = now + m_options.heartbeat;
         }
     }
-    std::vector<std::string> args = {"EVAL", k_read_script, "0", m_options.prefix + "cb:*",
-                                     m_options.prefix + "instances:*"};
-    auto r = co_await m_client->command(std::move(args));
+    std::vector<std::string> args = {"EVALSHA", sha1_hex(k_read_script), "2", breaker_index(), instance_index()};
+    auto r = co_await run_script(*m_client, k_read_script, std::move(args));
     if (!r || r->is_error()) {
         note(false, r ? r->text : r.error());
         co_return false;

@@ -5,10 +5,12 @@
 // - A breaker that opens here (or a key rested after a 429) is published at once as
 //   SET aigw:cb:<target> <until unix ms> PX <open for>; a breaker closed by a successful
 //   trial here is DELeted. Targets: "dep:<provider/model>" and "key:<provider>:<index>:<model>".
-// - Every `poll` (300 ms) one script reads every aigw:cb:* with its PTTL and every
+// - Every `poll` (300 ms) one script reads every open aigw:cb:* with its PTTL and every
 //   aigw:instances:* (one round trip) and hands the open targets to `on_open` (the local
 //   router's mirror): requests never wait for Redis; a breaker opened on one instance is
-//   avoided by the others within about two polls.
+//   avoided by the others within about two polls. Both kinds of key are listed in a sorted
+//   set each (aigw:cb-index, aigw:instances-index; score: expiry by Redis's clock), written
+//   with the key in one script, so a poll never scans the keyspace.
 // - Every `heartbeat` (2.5 s) SET aigw:instances:<instance id> <JSON> PX 10000.
 //
 // All Redis I/O runs on a thread of its own. While Redis does not answer, the instance
@@ -98,6 +100,8 @@ private:
         bool del = false;
     };
     boost::asio::awaitable<void> loop();
+    std::string breaker_index() const { return m_options.prefix + "cb-index"; }
+    std::string instance_index() const { return m_options.prefix + "instances-index"; }
     boost::asio::awaitable<bool> poll_once();
     /// Whether it wrote one (false: self() not ready yet); nullopt when Redis did not answer.
     boost::asio::awaitable<std::optional<bool>> heartbeat();

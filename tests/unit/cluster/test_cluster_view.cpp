@@ -158,3 +158,51 @@ TEST_CASE("with Redis unreachable a view says so once and a publish is kept for 
     CHECK(log[0].find("no answer from Redis at 127.0.0.1:" + std::to_string(port)) != std::string::npos);
     CHECK(log[1].find("is back") != std::string::npos);
 }
+
+TEST_CASE("a poll reads the breaker and heartbeat indexes, never the keyspace: 20,000 other keys, no SCAN")
+{
+    const int port = aigw::test::free_port();
+    aigw::test::RedisServer redis(port);
+    RedisOptions ro;
+    ro.port = port;
+    // The rest of a busy cluster's keyspace: cache entries, buckets.
+    auto filled = aigw::test::run([&](boost::asio::any_io_executor ex) -> boost::asio::awaitable<bool> {
+        RedisClient client(ex, ro);
+        std::vector<std::string> args = {
+            "EVAL", "for i = 1, 20000 do redis.call('SET', 'aigw:cache:' .. i, 'x') end return 1", "0"};
+        auto r = co_await client.command(std::move(args));
+        std::vector<std::string> reset = {"CONFIG", "RESETSTAT"};
+        auto z = co_await client.command(std::move(reset));
+        co_return r && !r->is_error() && z && !z->is_error();
+    });
+    REQUIRE(filled);
+
+    Seen seen_a;
+    Seen seen_b;
+    ClusterView a(options(port, "aaaa", seen_a));
+    ClusterView b(options(port, "bbbb", seen_b));
+    a.publish("dep:openai/gpt-4o", 2000ms);
+    REQUIRE(seen_b.wait([](const auto& open) { return open.contains("dep:openai/gpt-4o"); }));
+    for (int i = 0; i < 100 && b.instances().size() < 2; ++i) {
+        std::this_thread::sleep_for(20ms);
+    }
+    CHECK(b.instances().size() == 2);
+    // A closed breaker leaves its index (and an expired one on the next poll).
+    a.publish("dep:openai/gpt-4o", 0ms);
+    REQUIRE(seen_b.wait([](const auto& open) { return open.empty(); }));
+
+    auto stats = aigw::test::run([&](boost::asio::any_io_executor ex) -> boost::asio::awaitable<std::string> {
+        RedisClient client(ex, ro);
+        std::vector<std::string> args = {"INFO", "commandstats"};
+        auto r = co_await client.command(std::move(args));
+        std::vector<std::string> card = {"ZCARD", "t:cb-index"};
+        auto c = co_await client.command(std::move(card));
+        co_return (r ? r->text : std::string("no answer")) + "\ncb-index " +
+            (c && c->type == RespValue::Type::integer ? std::to_string(c->integer) : std::string("?"));
+    });
+    INFO(stats);
+    CHECK(stats.find("cmdstat_evalsha") != std::string::npos);  // the polls ran
+    CHECK(stats.find("cmdstat_scan") == std::string::npos);
+    CHECK(stats.find("cmdstat_keys") == std::string::npos);
+    CHECK(stats.find("cb-index 0") != std::string::npos);
+}
