@@ -240,6 +240,54 @@ asio::awaitable<std::expected<RespValue, std::string>> RedisClient::command(std:
     co_return std::unexpected(std::string("Redis is unreachable"));
 }
 
+RedisHealth::RedisHealth(std::chrono::milliseconds probe_interval, std::function<void(const std::string&)> log,
+                         std::string where, std::string back, std::string down)
+    : m_probe_interval(probe_interval),
+      m_log(std::move(log)),
+      m_where(std::move(where)),
+      m_back(std::move(back)),
+      m_down(std::move(down))
+{}
+
+namespace {
+
+std::int64_t steady_ms()
+{
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+}  // namespace
+
+bool RedisHealth::should_try()
+{
+    if (m_up.load(std::memory_order_relaxed)) {
+        return true;
+    }
+    const std::int64_t now = steady_ms();
+    std::int64_t due = m_next_probe_ms.load(std::memory_order_relaxed);
+    if (now < due) {
+        return false;
+    }
+    return m_next_probe_ms.compare_exchange_strong(due, now + m_probe_interval.count());
+}
+
+void RedisHealth::note_success()
+{
+    if (!m_up.exchange(true)) {
+        m_log("aigwd: cluster: redis reachable again at " + m_where + "; " + m_back);
+    }
+}
+
+void RedisHealth::note_failure(const std::string& why)
+{
+    m_errors.fetch_add(1, std::memory_order_relaxed);
+    m_next_probe_ms.store(steady_ms() + m_probe_interval.count(), std::memory_order_relaxed);
+    if (m_up.exchange(false)) {
+        m_log("aigwd: cluster: REDIS UNREACHABLE at " + m_where + " (" + why + "); " + m_down);
+    }
+}
+
 std::string sha1_hex(const char* text)
 {
     unsigned char digest[SHA_DIGEST_LENGTH];

@@ -16,7 +16,10 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <expected>
 #include <memory>
 #include <mutex>
@@ -76,6 +79,39 @@ private:
     RedisOptions m_options;
     std::mutex m_mu;
     std::vector<Pool> m_pools;  ///< one per executor that ran a command (a few: the loops)
+};
+
+/// Whether Redis answers, as one feature on the request path sees it (the shared limits,
+/// the shared cache): up until a command fails; during an outage only the one caller per
+/// probe interval that wins the race tries Redis again, and the others do not wait for it.
+/// Logs once when an outage starts and once when it ends. Thread-safe.
+class RedisHealth {
+public:
+    /// Lines logged: "aigwd: cluster: REDIS UNREACHABLE at WHERE (why); DOWN" and
+    /// "aigwd: cluster: redis reachable again at WHERE; BACK".
+    RedisHealth(std::chrono::milliseconds probe_interval, std::function<void(const std::string&)> log,
+                std::string where, std::string back, std::string down);
+
+    /// Whether this call should try Redis: always while it is up; during an outage only
+    /// the one call per probe interval that wins the race.
+    bool should_try();
+    void note_success();
+    /// Counts an error, starts (or extends) an outage.
+    void note_failure(const std::string& why);
+    /// Counts an error that is not an outage (a reply of the wrong shape).
+    void count_error() { m_errors.fetch_add(1, std::memory_order_relaxed); }
+    bool up() const { return m_up.load(std::memory_order_relaxed); }
+    std::uint64_t errors() const { return m_errors.load(std::memory_order_relaxed); }
+
+private:
+    std::chrono::milliseconds m_probe_interval;
+    std::function<void(const std::string&)> m_log;
+    std::string m_where;
+    std::string m_back;
+    std::string m_down;
+    std::atomic<bool> m_up{true};
+    std::atomic<std::int64_t> m_next_probe_ms{0};  ///< steady ms; during an outage
+    std::atomic<std::uint64_t> m_errors{0};
 };
 
 /// The SHA1 of a Lua script's text, in hex (its EVALSHA name).

@@ -9,61 +9,26 @@ namespace aigw::daemon::cluster {
 
 namespace asio = boost::asio;
 
-namespace {
-
-std::int64_t steady_ms()
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
-
-}  // namespace
-
 SharedCache::SharedCache(RedisClient& redis, asio::any_io_executor io, SharedCacheOptions options)
-    : m_redis(redis), m_io(std::move(io)), m_options(std::move(options))
+    : m_redis(redis),
+      m_io(std::move(io)),
+      m_options(std::move(options)),
+      m_health(
+          m_options.probe_interval, [this](const std::string& line) { m_options.log(line); },
+          m_redis.options().host + ":" + std::to_string(m_redis.options().port),
+          "the response cache is shared across instances again",
+          "the response cache is this instance's own until it is back. Start Redis or check [cluster] "
+          "redis_url.")
 {
     if (!m_options.log) {
         m_options.log = [](const std::string& line) { std::cerr << line << "\n"; };
     }
 }
 
-bool SharedCache::should_try()
-{
-    if (m_up.load(std::memory_order_relaxed)) {
-        return true;
-    }
-    const std::int64_t now = steady_ms();
-    std::int64_t due = m_next_probe_ms.load(std::memory_order_relaxed);
-    if (now < due) {
-        return false;
-    }
-    return m_next_probe_ms.compare_exchange_strong(due, now + m_options.probe_interval.count());
-}
-
-void SharedCache::note_success()
-{
-    if (!m_up.exchange(true)) {
-        m_options.log("aigwd: cluster: redis reachable again at " + m_redis.options().host + ":" +
-                      std::to_string(m_redis.options().port) + "; the response cache is shared across instances again");
-    }
-}
-
-void SharedCache::note_failure(const std::string& why)
-{
-    m_errors.fetch_add(1, std::memory_order_relaxed);
-    m_next_probe_ms.store(steady_ms() + m_options.probe_interval.count(), std::memory_order_relaxed);
-    if (m_up.exchange(false)) {
-        m_options.log("aigwd: cluster: REDIS UNREACHABLE at " + m_redis.options().host + ":" +
-                      std::to_string(m_redis.options().port) + " (" + why +
-                      "); the response cache is this instance's own until it is back. Start Redis or check "
-                      "[cluster] redis_url.");
-    }
-}
-
 asio::awaitable<std::expected<std::optional<std::string>, std::string>> SharedCache::get(std::string key)
 {
-    if (!should_try()) {
-        m_errors.fetch_add(1, std::memory_order_relaxed);
+    if (!m_health.should_try()) {
+        m_health.count_error();
         co_return std::unexpected("Redis is unreachable");
     }
     std::vector<std::string> args;
@@ -71,15 +36,15 @@ asio::awaitable<std::expected<std::optional<std::string>, std::string>> SharedCa
     args.push_back(m_options.key_prefix + key);
     auto r = co_await m_redis.command(std::move(args));
     if (!r) {
-        note_failure(r.error());
+        m_health.note_failure(r.error());
         co_return std::unexpected(r.error());
     }
-    note_success();
+    m_health.note_success();
     if (r->is_nil()) {
         co_return std::optional<std::string>{};
     }
     if (r->type != RespValue::Type::bulk) {
-        m_errors.fetch_add(1, std::memory_order_relaxed);
+        m_health.count_error();
         co_return std::unexpected(r->is_error() ? "Redis answered GET with an error: " + r->text
                                                 : std::string("Redis answered GET with a non-string"));
     }
@@ -95,7 +60,7 @@ void SharedCache::put(std::string key, std::string value, std::int64_t ttl_ms)
         m_too_large.fetch_add(1, std::memory_order_relaxed);
         return;
     }
-    if (!m_up.load(std::memory_order_relaxed)) {
+    if (!m_health.up()) {
         return;  // during an outage stores are dropped; lookups probe for its end
     }
     std::vector<std::string> args;
@@ -110,9 +75,9 @@ void SharedCache::put(std::string key, std::string value, std::int64_t ttl_ms)
         [this, args = std::move(args)]() mutable -> asio::awaitable<void> {
             auto r = co_await m_redis.command(std::move(args));
             if (!r) {
-                note_failure(r.error());
+                m_health.note_failure(r.error());
             } else if (r->is_error()) {
-                m_errors.fetch_add(1, std::memory_order_relaxed);
+                m_health.count_error();
             } else {
                 m_stores.fetch_add(1, std::memory_order_relaxed);
             }
@@ -125,7 +90,7 @@ SharedCacheStats SharedCache::stats() const
     SharedCacheStats s;
     s.hits = m_hits.load(std::memory_order_relaxed);
     s.misses = m_misses.load(std::memory_order_relaxed);
-    s.errors = m_errors.load(std::memory_order_relaxed);
+    s.errors = m_health.errors();
     s.stores = m_stores.load(std::memory_order_relaxed);
     s.too_large = m_too_large.load(std::memory_order_relaxed);
     return s;

@@ -59,24 +59,18 @@ public:
     void count_hit() { m_hits.fetch_add(1, std::memory_order_relaxed); }
     void count_miss() { m_misses.fetch_add(1, std::memory_order_relaxed); }
     /// A value Redis returned that is not a usable entry.
-    void count_bad_entry() { m_errors.fetch_add(1, std::memory_order_relaxed); }
+    void count_bad_entry() { m_health.count_error(); }
 
     SharedCacheStats stats() const;
-    bool redis_up() const { return m_up.load(std::memory_order_relaxed); }
+    bool redis_up() const { return m_health.up(); }
 
 private:
-    bool should_try();
-    void note_success();
-    void note_failure(const std::string& why);
-
     RedisClient& m_redis;
     boost::asio::any_io_executor m_io;
     SharedCacheOptions m_options;
-    std::atomic<bool> m_up{true};
-    std::atomic<std::int64_t> m_next_probe_ms{0};
+    RedisHealth m_health;
     std::atomic<std::uint64_t> m_hits{0};
     std::atomic<std::uint64_t> m_misses{0};
-    std::atomic<std::uint64_t> m_errors{0};
     std::atomic<std::uint64_t> m_stores{0};
     std::atomic<std::uint64_t> m_too_large{0};
 };

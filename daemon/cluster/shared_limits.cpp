@@ -16,12 +16,6 @@ namespace {
 
 constexpr std::int64_t k_minute_ms = 60'000;
 
-std::int64_t steady_ms()
-{
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
-
 std::string where(const RedisOptions& o)
 {
     return o.host + ":" + std::to_string(o.port);
@@ -43,7 +37,17 @@ std::string redact_redis_url(std::string_view url)
 }
 
 SharedLimits::SharedLimits(SharedLimitsOptions options)
-    : m_options(std::move(options)), m_work(asio::make_work_guard(m_io))
+    : m_options(std::move(options)),
+      m_health(
+          m_options.probe_interval, [this](const std::string& line) { m_options.log(line); }, where(m_options.redis),
+          "rate limits are shared across instances again",
+          std::string(m_options.refuse_when_down
+                          ? "requests under a rate limit are refused with 503 until it is back ([cluster] "
+                            "redis_down = \"refuse\")"
+                          : "rate limits are now per instance, not shared, until it is back ([cluster] "
+                            "redis_down = \"local\")") +
+              ". Start Redis or check [cluster] redis_url."),
+      m_work(asio::make_work_guard(m_io))
 {
     if (!m_options.log) {
         m_options.log = [](const std::string& line) { std::cerr << line << "\n"; };
@@ -76,46 +80,10 @@ SharedLimits::~SharedLimits()
     }
 }
 
-bool SharedLimits::should_try()
-{
-    if (m_up.load(std::memory_order_relaxed)) {
-        return true;
-    }
-    const std::int64_t now = steady_ms();
-    std::int64_t due = m_next_probe_ms.load(std::memory_order_relaxed);
-    if (now < due) {
-        return false;
-    }
-    return m_next_probe_ms.compare_exchange_strong(due, now + m_options.probe_interval.count());
-}
-
-void SharedLimits::note_success()
-{
-    if (!m_up.exchange(true)) {
-        m_options.log("aigwd: cluster: redis reachable again at " + where(m_client->options()) +
-                      "; rate limits are shared across instances again");
-    }
-}
-
-void SharedLimits::note_failure(const std::string& why)
-{
-    m_errors.fetch_add(1, std::memory_order_relaxed);
-    m_next_probe_ms.store(steady_ms() + m_options.probe_interval.count(), std::memory_order_relaxed);
-    if (m_up.exchange(false)) {
-        m_options.log("aigwd: cluster: REDIS UNREACHABLE at " + where(m_client->options()) + " (" + why + "); " +
-                      (m_options.refuse_when_down
-                           ? std::string("requests under a rate limit are refused with 503 until it is back ([cluster] "
-                                         "redis_down = \"refuse\")")
-                           : std::string("rate limits are now per instance, not shared, until it is back ([cluster] "
-                                         "redis_down = \"local\")")) +
-                      ". Start Redis or check [cluster] redis_url.");
-    }
-}
-
 asio::awaitable<SharedLimits::Outcome> SharedLimits::take(std::vector<BucketNeed> needs)
 {
     Outcome out;
-    if (!should_try()) {
+    if (!m_health.should_try()) {
         out.error = "Redis at " + where(m_client->options()) + " is unreachable";
         co_return out;
     }
@@ -124,11 +92,11 @@ asio::awaitable<SharedLimits::Outcome> SharedLimits::take(std::vector<BucketNeed
     }
     auto r = co_await take_all(*m_client, needs, k_minute_ms);
     if (!r) {
-        note_failure(r.error());
+        m_health.note_failure(r.error());
         out.error = r.error();
         co_return out;
     }
-    note_success();
+    m_health.note_success();
     out.verdict = r->allowed ? Verdict::allowed : Verdict::refused;
     out.blocked = r->blocked;
     out.retry_after_ms = r->retry_after_ms;
@@ -137,7 +105,7 @@ asio::awaitable<SharedLimits::Outcome> SharedLimits::take(std::vector<BucketNeed
 
 void SharedLimits::give(std::string bucket, double capacity, double amount)
 {
-    if (amount == 0 || !m_up.load(std::memory_order_relaxed)) {
+    if (amount == 0 || !m_health.up()) {
         return;  // during an outage the correction is lost: the bucket refills within a minute anyway
     }
     bucket.insert(0, m_options.key_prefix);
@@ -146,7 +114,7 @@ void SharedLimits::give(std::string bucket, double capacity, double amount)
         [this, bucket = std::move(bucket), capacity, amount]() -> asio::awaitable<void> {
             auto r = co_await give_tokens(*m_client, bucket, capacity, k_minute_ms, amount);
             if (!r) {
-                note_failure(r.error());
+                m_health.note_failure(r.error());
             }
         },
         asio::detached);
@@ -156,7 +124,7 @@ asio::awaitable<SharedLimits::BudgetOutcome> SharedLimits::hold(std::vector<Budg
                                                                 std::int64_t hold_ttl_ms)
 {
     BudgetOutcome out;
-    if (!should_try()) {
+    if (!m_health.should_try()) {
         out.error = "Redis at " + where(m_client->options()) + " is unreachable";
         co_return out;
     }
@@ -166,11 +134,11 @@ asio::awaitable<SharedLimits::BudgetOutcome> SharedLimits::hold(std::vector<Budg
     std::string id = m_hold_prefix + std::to_string(m_next_hold.fetch_add(1, std::memory_order_relaxed));
     auto r = co_await hold_budgets(*m_client, holds, id, estimate_usd, hold_ttl_ms);
     if (!r) {
-        note_failure(r.error());
+        m_health.note_failure(r.error());
         out.error = r.error();
         co_return out;
     }
-    note_success();
+    m_health.note_success();
     out.verdict = r->allowed ? Verdict::allowed : Verdict::refused;
     out.blocked = r->blocked;
     out.committed_usd = r->committed_usd;
@@ -197,7 +165,7 @@ void SharedLimits::settle(std::vector<std::string> keys, std::string hold_id, do
          done = std::move(done)]() -> asio::awaitable<void> {
             auto r = co_await settle_budgets(*m_client, keys, hold_id, cost_usd);
             if (!r) {
-                note_failure(r.error());
+                m_health.note_failure(r.error());
                 co_return;
             }
             if (done) {
@@ -221,7 +189,7 @@ asio::awaitable<SharedLimits::Ping> SharedLimits::ping()
     auto r = co_await m_client->command(std::move(args));
     p.latency_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
     if (!r) {
-        note_failure(r.error());
+        m_health.note_failure(r.error());
         p.error = r.error();
         co_return p;
     }
@@ -229,7 +197,7 @@ asio::awaitable<SharedLimits::Ping> SharedLimits::ping()
         p.error = "Redis answered PING with an error: " + r->text;
         co_return p;
     }
-    note_success();
+    m_health.note_success();
     p.ok = true;
     co_return p;
 }

@@ -92,8 +92,8 @@ public:
     /// from a thread made for blocking work, never from an event loop or the Redis thread.
     Ping ping_blocking();
 
-    bool redis_up() const { return m_up.load(std::memory_order_relaxed); }
-    std::uint64_t errors() const { return m_errors.load(std::memory_order_relaxed); }
+    bool redis_up() const { return m_health.up(); }
+    std::uint64_t errors() const { return m_health.errors(); }
     const RedisOptions& redis_options() const { return m_client->options(); }
     /// The Redis client and the thread's executor, for the cluster's other Redis users
     /// (the shared response cache): one connection pool and one thread per instance.
@@ -101,20 +101,12 @@ public:
     boost::asio::any_io_executor executor() { return m_io.get_executor(); }
 
 private:
-    /// Whether this call should try Redis: always while it is up; during an outage only
-    /// the one call per probe interval that wins the race.
-    bool should_try();
-    void note_success();
-    void note_failure(const std::string& why);
-
     SharedLimitsOptions m_options;
+    RedisHealth m_health;
     boost::asio::io_context m_io;
     boost::asio::executor_work_guard<boost::asio::io_context::executor_type> m_work;
     std::unique_ptr<RedisClient> m_client;
     std::thread m_thread;
-    std::atomic<bool> m_up{true};
-    std::atomic<std::int64_t> m_next_probe_ms{0};  ///< steady ms; during an outage
-    std::atomic<std::uint64_t> m_errors{0};
     std::string m_hold_prefix;  ///< unique per instance run: hold ids never collide across instances
     std::atomic<std::uint64_t> m_next_hold{0};
 };
