@@ -146,6 +146,21 @@ inline bool until_known(const std::vector<const Daemon*>& daemons, const std::st
     return false;
 }
 
+/// A 2,000-word prompt with max_tokens 10 to openai/gpt-4o-mini ($0.15/$0.60 per M): the
+/// budget check holds its estimate (10,000 characters / 4 = 2,500 tokens in, 10 out: about
+/// $0.000381) and it really costs about $0.000306 (the fake counts 2,003 prompt words).
+/// Under a $0.0005 budget the first fits and the second, on top of the first's spend, does not.
+inline nlohmann::json long_body()
+{
+    std::string words;
+    for (int i = 0; i < 2000; ++i) {
+        words += "word ";
+    }
+    return {{"model", "openai/gpt-4o-mini"},
+            {"max_tokens", 10},
+            {"messages", nlohmann::json::array({{{"role", "user"}, {"content", words}}})}};
+}
+
 /// A virtual key as `aigw keys create --json` printed it.
 struct NewKey {
     std::string id;

@@ -13,6 +13,7 @@ using aigw::test::ClusterRedis;
 using aigw::test::Daemon;
 using aigw::test::DaemonOptions;
 using aigw::test::FakeUpstream;
+using aigw::test::long_body;
 using aigw::test::run_command;
 using nlohmann::json;
 
@@ -25,19 +26,6 @@ DaemonOptions clustered(const ClusterRedis& redis, const std::string& redis_down
     return o;
 }
 
-/// A 2,000-word prompt with max_tokens 10 to openai/gpt-4o-mini ($0.15/$0.60 per M): held
-/// at its estimate (10,000 characters / 4 = 2,500 tokens in, 10 out: $0.000381), it really
-/// costs about $0.000306 (the fake counts 2,003 prompt words).
-json long_body()
-{
-    std::string words;
-    for (int i = 0; i < 2000; ++i) {
-        words += "word ";
-    }
-    return {{"model", "openai/gpt-4o-mini"},
-            {"max_tokens", 10},
-            {"messages", json::array({{{"role", "user"}, {"content", words}}})}};
-}
 constexpr double k_estimate_usd = 2500 * 0.15e-6 + 10 * 0.60e-6;
 
 /// Polls `fn` until it is true or `ms` pass.

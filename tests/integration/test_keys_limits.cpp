@@ -18,6 +18,7 @@ using aigw::test::create_key;
 using aigw::test::Daemon;
 using aigw::test::DaemonOptions;
 using aigw::test::FakeUpstream;
+using aigw::test::long_body;
 using aigw::test::run_command;
 using nlohmann::json;
 
@@ -33,21 +34,6 @@ json chat_body(const std::string& model = "mock/echo")
 json messages_body(const std::string& model = "mock/echo")
 {
     return {{"model", model}, {"max_tokens", 20}, {"messages", k_hello}};
-}
-
-/// A 2,000-word prompt with max_tokens 10 to openai/gpt-4o-mini ($0.15/$0.60 per M): the
-/// budget check holds its estimate (10,000 characters / 4 = 2,500 tokens in, 10 out: about
-/// $0.000381) and it really costs about $0.000306 (the fake counts 2,003 prompt words).
-/// Under a $0.0005 budget the first fits and the second, on top of the first's spend, does not.
-json long_body()
-{
-    std::string words;
-    for (int i = 0; i < 2000; ++i) {
-        words += "word ";
-    }
-    return {{"model", "openai/gpt-4o-mini"},
-            {"max_tokens", 10},
-            {"messages", json::array({{{"role", "user"}, {"content", words}}})}};
 }
 
 httplib::Result post_anthropic(const Daemon& d, const json& body, const std::string& key)
