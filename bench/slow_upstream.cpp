@@ -65,13 +65,12 @@ int main(int argc, char** argv)
                 co_return;
             }
         }
-        co_await out.write(
+        co_await out.end_stream(
             prefix +
             R"(},"finish_reason":"stop"}]})"
             "\n\n"
             R"(data: {"id":"chatcmpl-slow","object":"chat.completion.chunk","created":1,"model":"slow","choices":[],"usage":{"prompt_tokens":10,"completion_tokens":20,"total_tokens":30}})"
             "\n\ndata: [DONE]\n\n");
-        co_await out.end_stream();
     };
     http::Routes routes;
     routes.add("POST", "/v1/chat/completions", stream);

@@ -71,14 +71,16 @@ public:
     virtual ~Responder() = default;
     /// Sends a whole response (Content-Length framing; no body for HEAD).
     virtual asio::awaitable<void> send(Response res) = 0;
-    /// Sends the status and headers of a streamed answer: chunked on HTTP/1.1,
-    /// close-delimited on HTTP/1.0. Returns false when the client is gone.
+    /// Starts a streamed answer: chunked on HTTP/1.1, close-delimited on HTTP/1.0. The
+    /// status and headers go out with the first write (write({}) sends them alone).
+    /// Returns false when the client is gone.
     virtual asio::awaitable<bool> begin_stream(Response head) = 0;
     /// Writes bytes of a stream and returns once the socket took them, so a slow client
     /// slows the caller (backpressure). Returns false when the client is gone.
     virtual asio::awaitable<bool> write(std::string_view bytes) = 0;
-    /// Ends the stream (the last chunk). Idempotent.
-    virtual asio::awaitable<void> end_stream() = 0;
+    /// Ends the stream: `last_bytes` (may be empty) and the last chunk, in one write.
+    /// Idempotent. Returns false when the client is gone.
+    virtual asio::awaitable<bool> end_stream(std::string_view last_bytes) = 0;
     /// True once send() or begin_stream() went out.
     virtual bool started() const = 0;
     /// True once the client closed or reset the connection (noticed during a stream even

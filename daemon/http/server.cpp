@@ -274,7 +274,7 @@ public:
     asio::awaitable<void> send(Response res) override;
     asio::awaitable<bool> begin_stream(Response head) override;
     asio::awaitable<bool> write(std::string_view bytes) override;
-    asio::awaitable<void> end_stream() override;
+    asio::awaitable<bool> end_stream(std::string_view last_bytes) override;
     bool started() const override { return m_started; }
     bool client_gone() const override { return m_client_gone; }
     void on_client_gone(std::function<void()> fn) override;
@@ -310,6 +310,9 @@ private:
     /// whole answer is still tried after the client half-closed (`even_after_eof`).
     template <class Buffers>
     asio::awaitable<bool> write_all(const Buffers& buffers, bool even_after_eof = false);
+    /// One write of a stream: the head if it has not gone out, `bytes` (as a chunk when
+    /// chunked), and the last chunk when `last`.
+    asio::awaitable<bool> write_piece(std::string_view bytes, bool last);
     void begin_exchange(const Request& req, bool keep_alive);
     /// The exchange is over: hands its entry to ServerOptions::access_log, if any.
     void log_exchange(const Request& req);
@@ -361,6 +364,7 @@ private:
     bool m_streaming = false;
     bool m_stream_ended = false;
     bool m_chunked = false;
+    bool m_head_pending = false;  ///< begin_stream's head waits for the first write
     bool m_client_gone = false;
     bool m_write_failed = false;
     bool m_in_handler = false;
@@ -584,16 +588,18 @@ asio::awaitable<void> Connection<Stream>::run()
                     m_phase = Phase::idle;
                     set_deadline(first ? m_server.opts.header_timeout : m_server.opts.keep_alive_timeout);
                     error_code ec;
-                    if constexpr (k_tls) {
-                        // OpenSSL may already hold the next request's bytes, which the socket
-                        // no longer shows: wait by reading (an idle TLS connection keeps a
-                        // small buffer).
+                    if (k_tls || m_buffer.capacity() >= k_watch_read_bytes) {
+                        // Wait by reading: a keep-alive client's next request is often there
+                        // already, and then it costs one recv instead of re-arming epoll and
+                        // a trip through the loop. (TLS must read anyway: OpenSSL may already
+                        // hold the next request's bytes, which the socket no longer shows.)
                         auto [read_ec, n] =
                             co_await m_stream.async_read_some(m_buffer.prepare(k_watch_read_bytes), k_use);
                         m_buffer.commit(n);
                         ec = n > 0 ? error_code() : read_ec;
                     } else {
-                        // Waiting for the next request costs no buffer and no polling.
+                        // A connection without a buffer (new, or shrunk after a large
+                        // request) waits without one: idle connections cost no memory.
                         std::tie(ec) = co_await sock().async_wait(tcp::socket::wait_read, k_use);
                     }
                     clear_deadline();
@@ -717,7 +723,7 @@ void Connection<Stream>::begin_exchange(const Request& req, bool keep_alive)
     m_version = req.version;
     m_is_head = req.method == "HEAD";
     m_keep_alive = keep_alive;
-    m_started = m_streaming = m_stream_ended = m_chunked = false;
+    m_started = m_streaming = m_stream_ended = m_chunked = m_head_pending = false;
     m_client_gone = m_write_failed = false;
     m_in_handler = false;
     m_on_gone = nullptr;
@@ -897,6 +903,10 @@ asio::awaitable<void> Connection<Stream>::call_handler(const Handler& h, Request
     if (!failure.empty()) {
         const std::string what = req.method + " " + req.path;
         std::cerr << "aigwd: the handler for " << what << " failed: " << failure << "\n";
+        if (m_head_pending && !m_stream_ended) {
+            // A stream whose head has not gone out yet: the client can still get a proper error.
+            m_started = m_streaming = m_chunked = m_head_pending = false;
+        }
         if (!m_started) {
             co_await send_error(req, wire::internal_error("internal error while handling " + what + ": " + failure));
         } else if (!m_stream_ended) {
@@ -907,7 +917,7 @@ asio::awaitable<void> Connection<Stream>::call_handler(const Handler& h, Request
         std::cerr << "aigwd: the handler for " << what << " returned without answering\n";
         co_await send_error(req, wire::internal_error("internal error: the handler for " + what + " sent no answer"));
     } else if (m_streaming && !m_stream_ended) {
-        co_await end_stream();
+        co_await end_stream({});
     }
 }
 
@@ -1156,7 +1166,43 @@ asio::awaitable<bool> Connection<Stream>::begin_stream(Response head)
         m_keep_alive = false;  // HTTP/1.0: the end of the stream is the close
     }
     build_head(head.status, head.headers, m_chunked ? Framing::chunked : Framing::close, 0);
-    co_return co_await write_all(asio::buffer(m_head));
+    // The head goes out with the first bytes of the stream: one write (and one wake-up of
+    // the client) instead of two. write({}) sends it alone when the caller has nothing yet.
+    m_head_pending = true;
+    co_return !m_client_gone;
+}
+
+template <class Stream>
+asio::awaitable<bool> Connection<Stream>::write_piece(std::string_view bytes, bool last)
+{
+    static constexpr std::string_view k_crlf = "\r\n";
+    static constexpr std::string_view k_last_chunk = "0\r\n\r\n";
+    std::array<asio::const_buffer, 5> parts;
+    std::size_t n = 0;
+    if (m_head_pending) {
+        m_head_pending = false;
+        parts[n++] = asio::buffer(m_head);
+    }
+    if (!bytes.empty() && !m_is_head) {
+        if (m_chunked) {
+            auto [end, ec] =
+                std::to_chars(m_chunk_line.data(), m_chunk_line.data() + m_chunk_line.size() - 2, bytes.size(), 16);
+            *end++ = '\r';
+            *end++ = '\n';
+            parts[n++] = asio::buffer(m_chunk_line.data(), static_cast<std::size_t>(end - m_chunk_line.data()));
+            parts[n++] = asio::buffer(bytes.data(), bytes.size());
+            parts[n++] = asio::buffer(k_crlf);
+        } else {
+            parts[n++] = asio::buffer(bytes.data(), bytes.size());
+        }
+    }
+    if (last && m_chunked && !m_is_head) {
+        parts[n++] = asio::buffer(k_last_chunk);
+    }
+    if (n == 0) {
+        co_return true;
+    }
+    co_return co_await write_all(std::span<const asio::const_buffer>(parts.data(), n));
 }
 
 template <class Stream>
@@ -1165,35 +1211,20 @@ asio::awaitable<bool> Connection<Stream>::write(std::string_view bytes)
     if (!m_streaming || m_stream_ended || m_client_gone) {
         co_return false;
     }
-    if (bytes.empty() || m_is_head) {
-        co_return true;
-    }
-    if (!m_chunked) {
-        co_return co_await write_all(asio::buffer(bytes.data(), bytes.size()));
-    }
-    auto [end, ec] =
-        std::to_chars(m_chunk_line.data(), m_chunk_line.data() + m_chunk_line.size() - 2, bytes.size(), 16);
-    *end++ = '\r';
-    *end++ = '\n';
-    static constexpr std::string_view k_crlf = "\r\n";
-    const std::array<asio::const_buffer, 3> parts{
-        asio::buffer(m_chunk_line.data(), static_cast<std::size_t>(end - m_chunk_line.data())),
-        asio::buffer(bytes.data(), bytes.size()), asio::buffer(k_crlf)};
-    co_return co_await write_all(parts);
+    co_return co_await write_piece(bytes, false);
 }
 
 template <class Stream>
-asio::awaitable<void> Connection<Stream>::end_stream()
+asio::awaitable<bool> Connection<Stream>::end_stream(std::string_view last_bytes)
 {
     if (!m_streaming || m_stream_ended) {
-        co_return;
+        co_return !m_client_gone;
     }
     m_stream_ended = true;
-    if (m_is_head || !m_chunked) {
-        co_return;
+    if (m_client_gone) {
+        co_return false;
     }
-    static constexpr std::string_view k_last_chunk = "0\r\n\r\n";
-    co_await write_all(asio::buffer(k_last_chunk));
+    co_return co_await write_piece(last_bytes, true);
 }
 
 }  // namespace

@@ -1020,6 +1020,9 @@ asio::awaitable<void> Dispatcher::relay(std::shared_ptr<StreamState> st, std::un
     if (st->translator->finished()) {
         finish_complete();
     }
+    if (client_ok && buf.empty() && !finished) {
+        client_ok = co_await out.write({});  // the head now: the upstream may be slow to say more
+    }
     std::string bytes;
     while (client_ok && !finished) {
         if (!buf.empty()) {
@@ -1072,11 +1075,8 @@ asio::awaitable<void> Dispatcher::relay(std::shared_ptr<StreamState> st, std::un
             finish_with_failure(cut_stream_failure(ex));
         }
     }
-    if (client_ok && !buf.empty()) {
-        client_ok = co_await out.write(buf);
-    }
     if (client_ok) {
-        co_await out.end_stream();
+        client_ok = co_await out.end_stream(buf);  // what is left and the end, in one write
     }
     out.on_client_gone({});
     // Whatever trails the terminal event is read briefly so a keep-alive connection can go

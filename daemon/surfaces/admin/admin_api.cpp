@@ -583,7 +583,7 @@ void AdminApi::install_ledger_routes()
                     co_return;
                 }
             }
-            co_await out.end_stream();
+            co_await out.end_stream({});
         });
 }
 

@@ -196,7 +196,7 @@ TEST_CASE("routes: exact beats prefix, longer prefix beats shorter, other method
             boost::asio::awaitable<void> send(Response) override { co_return; }
             boost::asio::awaitable<bool> begin_stream(Response) override { co_return true; }
             boost::asio::awaitable<bool> write(std::string_view) override { co_return true; }
-            boost::asio::awaitable<void> end_stream() override { co_return; }
+            boost::asio::awaitable<bool> end_stream(std::string_view) override { co_return true; }
             bool started() const override { return false; }
             bool client_gone() const override { return false; }
             void on_client_gone(std::function<void()>) override {}

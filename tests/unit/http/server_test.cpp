@@ -100,7 +100,7 @@ Routes common_routes()
         for (int i = 0; i < 3; ++i) {
             co_await res.write("part" + std::to_string(i) + ";");
         }
-        co_await res.end_stream();
+        co_await res.end_stream({});
     });
     r.add("GET", "/headers", [](Request&, Responder& res) -> asio::awaitable<void> {
         Response out = text(200, "h");
@@ -191,6 +191,8 @@ public:
     Client& operator=(const Client&) = delete;
 
     int fd() const { return m_fd; }
+    /// Everything received and not yet taken by response().
+    const std::string& received() const { return m_in; }
     void close()
     {
         if (m_fd >= 0) {
@@ -737,6 +739,11 @@ TEST_CASE("a handler that throws or answers nothing becomes a 500 and the server
         throw 42;
     });
     routes.add("GET", "/silent", [](Request&, Responder&) -> asio::awaitable<void> { co_return; });
+    routes.add("GET", "/throw-before-stream-bytes", [](Request&, Responder& res) -> asio::awaitable<void> {
+        co_await res.begin_stream(text(200, ""));  // the head waits for the first bytes: none came
+        co_await sleep_for(1ms);
+        throw std::runtime_error("no first chunk");
+    });
     routes.add("GET", "/throw-mid-stream", [](Request&, Responder& res) -> asio::awaitable<void> {
         co_await res.begin_stream(text(200, ""));
         co_await res.write("half");
@@ -744,7 +751,7 @@ TEST_CASE("a handler that throws or answers nothing becomes a 500 and the server
     });
     TestServer s(std::move(routes));
     Client c(s.port);
-    for (const char* target : {"/throw", "/throw-int", "/silent"}) {
+    for (const char* target : {"/throw", "/throw-int", "/silent", "/throw-before-stream-bytes"}) {
         CAPTURE(target);
         REQUIRE(c.send(get(target)));
         auto r = c.response();
@@ -767,6 +774,45 @@ TEST_CASE("a handler that throws or answers nothing becomes a 500 and the server
     auto r = fresh.response();
     REQUIRE(r);
     CHECK(r->body == "exact");
+}
+
+TEST_CASE("a stream's head goes out with its first bytes, and its last bytes with its end")
+{
+    // One write each, so the client is woken once for them: it receives each pair in one read.
+    Routes routes;
+    routes.add("GET", "/paced", [](Request&, Responder& res) -> asio::awaitable<void> {
+        co_await res.begin_stream(text(200, ""));
+        co_await sleep_for(100ms);
+        co_await res.write("first");
+        co_await sleep_for(100ms);
+        co_await res.end_stream("last");
+    });
+    routes.add("GET", "/head-now", [](Request&, Responder& res) -> asio::awaitable<void> {
+        co_await res.begin_stream(text(200, ""));
+        co_await res.write({});  // the head alone, at once
+        co_await sleep_for(100ms);
+        co_await res.end_stream({});
+    });
+    TestServer s(std::move(routes));
+    Client c(s.port);
+    REQUIRE(c.send(get("/paced")));
+    REQUIRE(c.fill());
+    CHECK(c.received().starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(c.received().ends_with("\r\n\r\n5\r\nfirst\r\n"));
+    REQUIRE(c.fill());
+    CHECK(c.received().ends_with("\r\n5\r\nfirst\r\n4\r\nlast\r\n0\r\n\r\n"));
+    auto r = c.response();
+    REQUIRE(r);
+    CHECK(r->body == "firstlast");
+
+    Client early(s.port);
+    REQUIRE(early.send(get("/head-now")));
+    REQUIRE(early.fill());
+    CHECK(early.received().starts_with("HTTP/1.1 200 OK\r\n"));
+    CHECK(early.received().ends_with("\r\n\r\n"));
+    r = early.response();
+    REQUIRE(r);
+    CHECK(r->body.empty());
 }
 
 TEST_CASE("a stream to a client that stops reading blocks in write() and then cuts the client off")
@@ -875,7 +921,7 @@ TEST_CASE("stop() lets an in-flight request finish, then cancels what outlives t
         asio::steady_timer t(co_await asio::this_coro::executor);
         t.expires_after(60s);
         co_await t.async_wait(asio::use_awaitable);  // cancelled at the end of the grace period
-        co_await res.end_stream();
+        co_await res.end_stream({});
     });
     auto opts = quick_options();
     opts.shutdown_grace = 1s;
@@ -952,7 +998,7 @@ TEST_CASE("2,000 concurrent streams fed by timers all complete")
                 co_return;
             }
         }
-        co_await res.end_stream();
+        co_await res.end_stream({});
     });
     TestServer s(std::move(routes));
     constexpr int k_clients = 2000;

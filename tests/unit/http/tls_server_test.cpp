@@ -70,7 +70,7 @@ Routes routes()
         for (int i = 0; i < 3; ++i) {
             co_await out.write("part" + std::to_string(i) + ";");
         }
-        co_await out.end_stream();
+        co_await out.end_stream({});
     });
     return r;
 }
