@@ -34,6 +34,7 @@ using boost::system::error_code;
 constexpr auto k_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t k_header_limit = 64 * 1024;
 constexpr std::size_t k_read_chunk = 16 * 1024;
+constexpr std::size_t k_conn_read_bytes = 4096;  ///< a connection's read buffer to start with
 
 // ---------------------------------------------------------------------------------------
 // Failures. Every message names the redacted origin and says what to do.
@@ -112,10 +113,24 @@ bool is_ip_literal(const std::string& host)
 
 class Connection {
 public:
-    explicit Connection(const asio::any_io_executor& ex) : m_tcp(ex) {}
+    explicit Connection(const asio::any_io_executor& ex) : m_tcp(ex)
+    {
+        // Beast reads at most what the buffer holds, from 512 bytes: a small answer would
+        // take two or three reads (and trips through the loop) instead of one.
+        m_buffer.reserve(k_conn_read_bytes);
+    }
 
     beast::tcp_stream& tcp() { return m_tcp; }
     beast::flat_buffer& buffer() { return m_buffer; }
+    /// k_read_chunk bytes a body is read into, then appended to its destination: kept with
+    /// the connection, so a pooled connection does not allocate them for every request.
+    char* scratch()
+    {
+        if (!m_scratch) {
+            m_scratch = std::make_unique_for_overwrite<char[]>(k_read_chunk);
+        }
+        return m_scratch.get();
+    }
     bool tls() const { return m_tls.has_value(); }
     ssl::stream<beast::tcp_stream&>& tls_stream() { return *m_tls; }
     void start_tls(ssl::context& ctx) { m_tls.emplace(m_tcp, ctx); }
@@ -144,6 +159,7 @@ private:
     beast::tcp_stream m_tcp;
     std::optional<ssl::stream<beast::tcp_stream&>> m_tls;  // after m_tcp: destroyed first
     beast::flat_buffer m_buffer;
+    std::unique_ptr<char[]> m_scratch;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -215,7 +231,6 @@ struct Exchange {
     std::unique_ptr<Parser> parser;
     Origin origin;
     std::weak_ptr<ConnectionPool> pool;
-    std::unique_ptr<char[]> scratch;  ///< k_read_chunk bytes the body is read into, then appended
 };
 
 providers::HeaderList copy_headers(const Parser& parser)
@@ -248,17 +263,15 @@ asio::awaitable<std::pair<error_code, std::size_t>> read_body_some(Exchange& ex,
 {
     // Read into a scratch buffer and append what came: growing `out` by k_read_chunk first
     // would zero-fill 16 KiB for every SSE event of a few hundred bytes.
-    if (!ex.scratch) {
-        ex.scratch = std::make_unique_for_overwrite<char[]>(k_read_chunk);
-    }
+    char* scratch = ex.conn->scratch();
     std::size_t appended = 0;
     while (!ex.parser->is_done()) {
-        ex.parser->get().body().data = ex.scratch.get();
+        ex.parser->get().body().data = scratch;
         ex.parser->get().body().size = k_read_chunk;
         auto [ec, n] = co_await ex.conn->with_stream(
             [&](auto& s) { return http::async_read_some(s, ex.conn->buffer(), *ex.parser, k_tuple); });
         appended = k_read_chunk - ex.parser->get().body().size;
-        out.append(ex.scratch.get(), appended);
+        out.append(scratch, appended);
         ex.parser->get().body().data = nullptr;
         if (ec == http::error::need_buffer) {
             ec = {};
