@@ -14,7 +14,8 @@ done
 
 pkgs=(build-essential cmake ninja-build pkg-config ccache ca-certificates
       libcli11-dev libcpp-httplib-dev nlohmann-json3-dev libsqlitecpp-dev doctest-dev
-      libtomlplusplus-dev libyaml-cpp-dev libedit-dev libssl-dev libsqlite3-dev libboost1.81-dev libpq-dev)
+      libtomlplusplus-dev libyaml-cpp-dev libedit-dev libssl-dev libsqlite3-dev libboost1.81-dev libpq-dev
+      libjemalloc-dev)
 if [ "$want_tests" = 1 ]; then
   # wrk and nginx (a fast fixed upstream) for bench/; curl for the scripts.
   pkgs+=(wrk curl nginx-light)
