@@ -381,18 +381,11 @@ private:
 
 class HttpClient final : public Transport {
 public:
-    explicit HttpClient(HttpClientOptions opts) : m_opts(std::move(opts)), m_tls_ctx(ssl::context::tls_client)
+    explicit HttpClient(HttpClientOptions opts) : m_opts(std::move(opts))
     {
-        m_tls_ctx.set_default_verify_paths();
         if (!m_opts.ca_file.empty()) {
-            error_code ec;
-            m_tls_ctx.load_verify_file(m_opts.ca_file, ec);
-            if (ec) {
-                throw std::runtime_error("could not load the CA bundle '" + m_opts.ca_file + "': " + ec.message() +
-                                         "; it must be a PEM file");
-            }
+            tls_context();  // a bad CA bundle is a config error: say so at start, not at the first call
         }
-        m_tls_ctx.set_verify_mode(ssl::verify_peer);
         auto from_env = [](const char* upper, const char* lower_name) {
             const char* lower_value = std::getenv(lower_name);
             const char* upper_value = std::getenv(upper);
@@ -652,7 +645,7 @@ private:
     asio::awaitable<std::expected<void, wire::Failure>> tls_handshake(Connection& conn, const Origin& origin,
                                                                       Clock::time_point deadline)
     {
-        conn.start_tls(m_tls_ctx);
+        conn.start_tls(tls_context());
         SSL* ssl_handle = conn.tls_stream().native_handle();
         // OpenSSL checks the name during verification, so a mismatch gets its own verify
         // error text (what ssl::host_name_verification does, with a better message).
@@ -754,8 +747,30 @@ private:
         return ++counter;
     }
 
+    /// Made on the first HTTPS connection: OpenSSL's setup touches about 3 MB of libcrypto,
+    /// which a daemon that only talks to plain-HTTP or in-process upstreams never needs.
+    ssl::context& tls_context()
+    {
+        std::call_once(m_tls_once, [this] {
+            ssl::context ctx(ssl::context::tls_client);
+            ctx.set_default_verify_paths();
+            if (!m_opts.ca_file.empty()) {
+                error_code ec;
+                ctx.load_verify_file(m_opts.ca_file, ec);
+                if (ec) {
+                    throw std::runtime_error("could not load the CA bundle '" + m_opts.ca_file + "': " + ec.message() +
+                                             "; it must be a PEM file");
+                }
+            }
+            ctx.set_verify_mode(ssl::verify_peer);
+            m_tls_ctx.emplace(std::move(ctx));
+        });
+        return *m_tls_ctx;
+    }
+
     HttpClientOptions m_opts;
-    ssl::context m_tls_ctx;
+    std::once_flag m_tls_once;
+    std::optional<ssl::context> m_tls_ctx;
     std::optional<ProxyEndpoint> m_https_proxy;
     std::optional<ProxyEndpoint> m_http_proxy;
     std::string m_no_proxy;
