@@ -3,6 +3,10 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <stdexcept>
+#include <type_traits>
+
+#include <dlfcn.h>
 
 namespace aigw::daemon::cluster {
 
@@ -83,7 +87,7 @@ INSERT INTO aigw_keys_version (one, version) VALUES (1, 0);
 
 std::string pg_error(PGconn* conn)
 {
-    std::string e = conn ? PQerrorMessage(conn) : "out of memory";
+    std::string e = conn ? libpq().errorMessage(conn) : "out of memory";
     while (!e.empty() && (e.back() == '\n' || e.back() == ' ')) {
         e.pop_back();
     }
@@ -98,7 +102,7 @@ std::expected<void, std::string> pg_migrate(PGconn* conn)
     const auto migrations = pg_migrations();
     const int latest = migrations.empty() ? 0 : migrations.back().version;
     auto fail = [&](const std::string& what) -> std::expected<void, std::string> {
-        PgResult(PQexec(conn, "ROLLBACK"));
+        PgResult(libpq().exec(conn, "ROLLBACK"));
         return std::unexpected("migrating the team database's schema: " + what);
     };
     if (auto r = pg_exec(conn, "BEGIN"); !r) {
@@ -139,6 +143,62 @@ std::expected<void, std::string> pg_migrate(PGconn* conn)
         return fail(r.error());
     }
     return {};
+}
+
+std::expected<const LibPq*, std::string> load_libpq()
+{
+    static const std::expected<LibPq, std::string> loaded = []() -> std::expected<LibPq, std::string> {
+        // The soname, as the libpq5 package installs it (libpq-dev adds only the unversioned link).
+        void* handle = dlopen("libpq.so.5", RTLD_NOW | RTLD_LOCAL);
+        if (handle == nullptr) {
+            const char* why = dlerror();
+            return std::unexpected(std::string("the team database needs libpq (apt-get install libpq5): ") +
+                                   (why != nullptr ? why : "libpq.so.5 could not be loaded"));
+        }
+        LibPq lib{};
+        std::string missing;
+        auto load = [&](auto& fn, const char* name) {
+            fn = reinterpret_cast<std::remove_reference_t<decltype(fn)>>(dlsym(handle, name));
+            if (fn == nullptr && missing.empty()) {
+                missing = name;
+            }
+        };
+        load(lib.connectdbParams, "PQconnectdbParams");
+        load(lib.status, "PQstatus");
+        load(lib.errorMessage, "PQerrorMessage");
+        load(lib.setNoticeProcessor, "PQsetNoticeProcessor");
+        load(lib.exec, "PQexec");
+        load(lib.execParams, "PQexecParams");
+        load(lib.resultStatus, "PQresultStatus");
+        load(lib.resultErrorMessage, "PQresultErrorMessage");
+        load(lib.getisnull, "PQgetisnull");
+        load(lib.getvalue, "PQgetvalue");
+        load(lib.getlength, "PQgetlength");
+        load(lib.conninfoParse, "PQconninfoParse");
+        load(lib.freemem, "PQfreemem");
+        load(lib.conninfoFree, "PQconninfoFree");
+        load(lib.ntuples, "PQntuples");
+        load(lib.cmdTuples, "PQcmdTuples");
+        load(lib.finish, "PQfinish");
+        load(lib.clear, "PQclear");
+        if (!missing.empty()) {
+            return std::unexpected("the libpq.so.5 found has no " + missing + "; install Debian's libpq5");
+        }
+        return lib;  // the handle stays open for the life of the process
+    }();
+    if (!loaded) {
+        return std::unexpected(loaded.error());
+    }
+    return &*loaded;
+}
+
+const LibPq& libpq()
+{
+    auto lib = load_libpq();
+    if (!lib) {
+        throw std::runtime_error(lib.error());  // a caller skipped load_libpq(): a bug, not a setup problem
+    }
+    return **lib;
 }
 
 std::string redact_postgres_url(std::string_view url)
@@ -236,11 +296,14 @@ std::expected<PgConn, std::string> pg_connect(const std::string& url)
                           "keepalives_count", "tcp_user_timeout", "dbname",
                           "connect_timeout",  "application_name", nullptr};
     const char* values[] = {"1", "5", "2", "2", "10000", url.c_str(), "2", "aigwd", nullptr};
-    PgConn conn(PQconnectdbParams(keys, values, 1));
-    if (!conn || PQstatus(conn.get()) != CONNECTION_OK) {
+    if (auto lib = load_libpq(); !lib) {
+        return std::unexpected(lib.error());
+    }
+    PgConn conn(libpq().connectdbParams(keys, values, 1));
+    if (!conn || libpq().status(conn.get()) != CONNECTION_OK) {
         return std::unexpected(pg_error(conn.get()));
     }
-    PQsetNoticeProcessor(
+    libpq().setNoticeProcessor(
         conn.get(), [](void*, const char*) {}, nullptr);
     return conn;
 }
@@ -254,12 +317,12 @@ std::expected<PgResult, std::string> pg_exec(PGconn* conn, const std::string& sq
         values.push_back(p.c_str());
     }
     // Without parameters, the simple protocol: a migration is several statements.
-    PgResult res(values.empty() ? PQexec(conn, sql.c_str())
-                                : PQexecParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
-                                               values.data(), nullptr, nullptr, 0));
-    const auto status = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+    PgResult res(values.empty() ? libpq().exec(conn, sql.c_str())
+                                : libpq().execParams(conn, sql.c_str(), static_cast<int>(values.size()), nullptr,
+                                                     values.data(), nullptr, nullptr, 0));
+    const auto status = res ? libpq().resultStatus(res.get()) : PGRES_FATAL_ERROR;
     if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-        std::string e = res ? PQresultErrorMessage(res.get()) : pg_error(conn);
+        std::string e = res ? libpq().resultErrorMessage(res.get()) : pg_error(conn);
         while (!e.empty() && e.back() == '\n') {
             e.pop_back();
         }
@@ -270,15 +333,16 @@ std::expected<PgResult, std::string> pg_exec(PGconn* conn, const std::string& sq
 
 std::string pg_text_at(PGresult* r, int row, int col)
 {
-    return PQgetisnull(r, row, col) ? std::string() : std::string(PQgetvalue(r, row, col), PQgetlength(r, row, col));
+    return libpq().getisnull(r, row, col) ? std::string()
+                                          : std::string(libpq().getvalue(r, row, col), libpq().getlength(r, row, col));
 }
 
 std::int64_t pg_int_at(PGresult* r, int row, int col)
 {
-    if (PQgetisnull(r, row, col)) {
+    if (libpq().getisnull(r, row, col)) {
         return 0;
     }
-    const char* text = PQgetvalue(r, row, col);
+    const char* text = libpq().getvalue(r, row, col);
     std::string_view s(text);
     // SUM() of integers is numeric: "123" (no fraction), parsed as an integer.
     std::int64_t v = 0;
@@ -288,10 +352,10 @@ std::int64_t pg_int_at(PGresult* r, int row, int col)
 
 double pg_double_at(PGresult* r, int row, int col)
 {
-    if (PQgetisnull(r, row, col)) {
+    if (libpq().getisnull(r, row, col)) {
         return 0;
     }
-    const char* text = PQgetvalue(r, row, col);
+    const char* text = libpq().getvalue(r, row, col);
     double v = 0;
     std::from_chars(text, text + std::char_traits<char>::length(text), v);
     return v;

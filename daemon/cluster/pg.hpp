@@ -14,12 +14,41 @@
 
 namespace aigw::daemon::cluster {
 
+/// libpq, opened with dlopen on first use rather than linked: a daemon without a team database
+/// then never loads it and the twenty libraries it pulls in (GnuTLS, Kerberos, LDAP: about
+/// 3 MB resident from start, GnuTLS's constructor alone 1 MB).
+struct LibPq {
+    decltype(&::PQconnectdbParams) connectdbParams;
+    decltype(&::PQstatus) status;
+    decltype(&::PQerrorMessage) errorMessage;
+    decltype(&::PQsetNoticeProcessor) setNoticeProcessor;
+    decltype(&::PQexec) exec;
+    decltype(&::PQexecParams) execParams;
+    decltype(&::PQresultStatus) resultStatus;
+    decltype(&::PQresultErrorMessage) resultErrorMessage;
+    decltype(&::PQgetisnull) getisnull;
+    decltype(&::PQgetvalue) getvalue;
+    decltype(&::PQgetlength) getlength;
+    decltype(&::PQconninfoParse) conninfoParse;
+    decltype(&::PQfreemem) freemem;
+    decltype(&::PQconninfoFree) conninfoFree;
+    decltype(&::PQntuples) ntuples;
+    decltype(&::PQcmdTuples) cmdTuples;
+    decltype(&::PQfinish) finish;
+    decltype(&::PQclear) clear;
+};
+
+/// libpq.so.5, loaded once; the error says what to install when it is missing.
+std::expected<const LibPq*, std::string> load_libpq();
+/// The loaded libpq. Only where load_libpq() has succeeded (there is a PGconn or a PGresult).
+const LibPq& libpq();
+
 struct PgConnCloser {
-    void operator()(PGconn* c) const { PQfinish(c); }
+    void operator()(PGconn* c) const { libpq().finish(c); }
 };
 using PgConn = std::unique_ptr<PGconn, PgConnCloser>;
 struct PgResultClearer {
-    void operator()(PGresult* r) const { PQclear(r); }
+    void operator()(PGresult* r) const { libpq().clear(r); }
 };
 using PgResult = std::unique_ptr<PGresult, PgResultClearer>;
 

@@ -69,10 +69,13 @@ namespace {
 /// The password libpq would use from `url` ("" when none or when the URL does not parse).
 std::string password_of(const std::string& url)
 {
+    if (!load_libpq()) {
+        return {};  // pg_connect says why
+    }
     char* error = nullptr;
-    PQconninfoOption* options = PQconninfoParse(url.c_str(), &error);
+    PQconninfoOption* options = libpq().conninfoParse(url.c_str(), &error);
     if (error != nullptr) {
-        PQfreemem(error);
+        libpq().freemem(error);
     }
     std::string out;
     for (PQconninfoOption* o = options; o != nullptr && o->keyword != nullptr; ++o) {
@@ -81,7 +84,7 @@ std::string password_of(const std::string& url)
         }
     }
     if (options != nullptr) {
-        PQconninfoFree(options);
+        libpq().conninfoFree(options);
     }
     return out;
 }
@@ -132,7 +135,7 @@ std::string PgKeyStore::scrub(std::string error) const
 
 std::expected<PGconn*, std::string> PgKeyStore::connection()
 {
-    if (m_conn && PQstatus(m_conn.get()) == CONNECTION_OK) {
+    if (m_conn && libpq().status(m_conn.get()) == CONNECTION_OK) {
         return m_conn.get();
     }
     m_conn.reset();
@@ -168,7 +171,7 @@ asio::awaitable<std::expected<T, std::string>> PgKeyStore::on_worker(
             if (r) {
                 return r;
             }
-            if (PQstatus(*conn) == CONNECTION_OK) {
+            if (libpq().status(*conn) == CONNECTION_OK) {
                 return std::unexpected(scrub(r.error()));
             }
             m_conn.reset();
@@ -191,7 +194,7 @@ asio::awaitable<std::expected<std::int64_t, std::string>> PgKeyStore::version()
         if (!r) {
             return std::unexpected(r.error());
         }
-        return PQntuples(r->get()) == 0 ? 0 : pg_int_at(r->get(), 0, 0);
+        return libpq().ntuples(r->get()) == 0 ? 0 : pg_int_at(r->get(), 0, 0);
     };
     co_return co_await on_worker<std::int64_t>(std::move(fn));
 }
@@ -204,7 +207,7 @@ asio::awaitable<std::expected<std::vector<SharedKey>, std::string>> PgKeyStore::
         if (!r) {
             return std::unexpected(r.error());
         }
-        const int rows = PQntuples(r->get());
+        const int rows = libpq().ntuples(r->get());
         std::vector<SharedKey> out;
         out.reserve(static_cast<std::size_t>(rows));
         for (int i = 0; i < rows; ++i) {
@@ -228,7 +231,7 @@ asio::awaitable<std::expected<bool, std::string>> PgKeyStore::put(SharedKey key)
         if (!r) {
             return std::unexpected(r.error());
         }
-        return PQntuples(r->get()) == 1;
+        return libpq().ntuples(r->get()) == 1;
     };
     co_return co_await on_worker<bool>(std::move(fn));
 }

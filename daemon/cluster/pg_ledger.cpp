@@ -456,7 +456,7 @@ std::expected<ledger::CostReport, std::string> PgLedger::cost_report(const ledge
     std::vector<ledger::CostGroup> groups;
     std::map<std::string, ledger::LatencyCounts> hist;
     PGresult* r = totals->get();
-    for (int i = 0; i < PQntuples(r); ++i) {
+    for (int i = 0; i < libpq().ntuples(r); ++i) {
         ledger::CostGroup g;
         g.key = pg_text_at(r, i, 0);
         g.requests = pg_int_at(r, i, 1);
@@ -472,7 +472,7 @@ std::expected<ledger::CostReport, std::string> PgLedger::cost_report(const ledge
         groups.push_back(std::move(g));
     }
     PGresult* l = latencies->get();
-    for (int i = 0; i < PQntuples(l); ++i) {
+    for (int i = 0; i < libpq().ntuples(l); ++i) {
         auto& counts = hist.try_emplace(pg_text_at(l, i, 0), ledger::LatencyCounts{}).first->second;
         counts[static_cast<std::size_t>(ledger::latency_bucket(pg_int_at(l, i, 1)))] +=
             static_cast<std::uint64_t>(pg_int_at(l, i, 2));
@@ -510,8 +510,8 @@ std::expected<std::vector<ledger::LedgerEntry>, std::string> PgLedger::entries(c
     }
     PGresult* r = res->get();
     std::vector<ledger::LedgerEntry> out;
-    out.reserve(static_cast<std::size_t>(PQntuples(r)));
-    for (int i = 0; i < PQntuples(r); ++i) {
+    out.reserve(static_cast<std::size_t>(libpq().ntuples(r)));
+    for (int i = 0; i < libpq().ntuples(r); ++i) {
         ledger::LedgerEntry e;
         e.row_id = pg_int_at(r, i, 0);
         auto& row = e.row;
@@ -569,7 +569,7 @@ std::expected<std::int64_t, std::string> PgLedger::prune_before(std::int64_t bef
         if (!r) {
             return std::unexpected("pruning the shared ledger in PostgreSQL at " + m_redacted_url + ": " + r.error());
         }
-        const char* n = PQcmdTuples(r->get());
+        const char* n = libpq().cmdTuples(r->get());
         const std::int64_t batch = n && *n ? std::stoll(n) : 0;
         deleted += batch;
         if (batch < 10000) {

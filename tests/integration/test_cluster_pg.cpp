@@ -383,3 +383,26 @@ TEST_CASE("aigw logs on any instance lists every instance's rows, follows them, 
     CHECK(cli.err.find("PostgreSQL") != std::string::npos);
     serve_one(a, "openai/gpt-4o-mini", 7);
 }
+
+TEST_CASE("libpq is loaded only by an instance with a team database")
+{
+    if (!have_postgres()) {
+        return;
+    }
+    // A daemon that never talks to PostgreSQL should not carry libpq and the libraries it
+    // pulls in (GnuTLS, Kerberos, LDAP: about 3 MB resident), so it opens libpq on demand.
+    auto maps_of = [](Daemon& d) { return slurp("/proc/" + std::to_string(d.process().pid()) + "/maps"); };
+    FakeUpstream up;
+    {
+        Daemon solo(&up);
+        serve_one(solo, "mock/echo", 0);
+        CHECK(maps_of(solo).find("libpq.so") == std::string::npos);
+    }
+    PgServer pg;
+    DaemonOptions o;
+    o.config_toml = cluster_config(pg);
+    Daemon team(&up, o);
+    serve_one(team, "mock/echo", 1);
+    CHECK(wait_for_rows(pg, 1) == 1);  // through the dlopened libpq
+    CHECK(maps_of(team).find("libpq.so") != std::string::npos);
+}
