@@ -114,6 +114,20 @@ TEST_CASE("https with the test CA as ca_file succeeds and reuses the TLS connect
     CHECK(server.accepted == 1);
 }
 
+TEST_CASE("a ca_file that is not a PEM bundle is refused when the client is made, not at the first call")
+{
+    // The TLS context is made on the first HTTPS connection, except the extra CA bundle's
+    // load, which stays at start so a bad one is a start-up error.
+    auto opts = direct_options();
+    opts.ca_file = fixture("no-such-ca.pem");
+    try {
+        auto client = make_http_client(opts);
+        FAIL("made a client with a CA bundle that does not exist");
+    } catch (const std::exception& e) {
+        CHECK(std::string(e.what()).find("could not load the CA bundle") != std::string::npos);
+    }
+}
+
 TEST_CASE("https without the CA fails as a 502 that names the origin")
 {
     asio::io_context ctx;
