@@ -3,6 +3,8 @@
 #include "daemon/app/gateway.hpp"
 #include "daemon/app/log.hpp"
 
+#include <openssl/crypto.h>
+
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
@@ -43,6 +45,10 @@ int daemon_main(int argc, char** argv)
     // [log] format = "json"). AIGW_LOG_FORMAT counts before the config is read, so even a
     // config error is a JSON line in a JSON log.
     app::Logger& log = app::daemon_log();
+    // OpenSSL sets itself up (config, providers, its exit cleanup) here, on the main thread
+    // before any other exists. Left to its first user, a key's RAND_bytes on a blocking-pool
+    // thread, that thread's OpenSSL state outlived the cleanup and leaked (LeakSanitizer).
+    OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, nullptr);
     if (const char* f = std::getenv("AIGW_LOG_FORMAT")) {
         log.configure(config::log_format_from_string(f).value_or(config::LogFormat::text), true);
     }
