@@ -296,14 +296,16 @@ std::expected<PgConn, std::string> pg_connect(const std::string& url)
                           "keepalives_count", "tcp_user_timeout", "dbname",
                           "connect_timeout",  "application_name", nullptr};
     const char* values[] = {"1", "5", "2", "2", "10000", url.c_str(), "2", "aigwd", nullptr};
-    if (auto lib = load_libpq(); !lib) {
+    auto lib = load_libpq();
+    if (!lib) {
         return std::unexpected(lib.error());
     }
-    PgConn conn(libpq().connectdbParams(keys, values, 1));
-    if (!conn || libpq().status(conn.get()) != CONNECTION_OK) {
+    const LibPq& pq = **lib;
+    PgConn conn(pq.connectdbParams(keys, values, 1));
+    if (!conn || pq.status(conn.get()) != CONNECTION_OK) {
         return std::unexpected(pg_error(conn.get()));
     }
-    libpq().setNoticeProcessor(
+    pq.setNoticeProcessor(
         conn.get(), [](void*, const char*) {}, nullptr);
     return conn;
 }

@@ -69,13 +69,15 @@ namespace {
 /// The password libpq would use from `url` ("" when none or when the URL does not parse).
 std::string password_of(const std::string& url)
 {
-    if (!load_libpq()) {
+    auto lib = load_libpq();
+    if (!lib) {
         return {};  // pg_connect says why
     }
+    const LibPq& pq = **lib;
     char* error = nullptr;
-    PQconninfoOption* options = libpq().conninfoParse(url.c_str(), &error);
+    PQconninfoOption* options = pq.conninfoParse(url.c_str(), &error);
     if (error != nullptr) {
-        libpq().freemem(error);
+        pq.freemem(error);
     }
     std::string out;
     for (PQconninfoOption* o = options; o != nullptr && o->keyword != nullptr; ++o) {
@@ -84,7 +86,7 @@ std::string password_of(const std::string& url)
         }
     }
     if (options != nullptr) {
-        libpq().conninfoFree(options);
+        pq.conninfoFree(options);
     }
     return out;
 }
