@@ -2,6 +2,7 @@
 
 #include "daemon/cluster/shared_limits.hpp"
 #include "daemon/http/parsing.hpp"
+#include "daemon/pipeline/chunk_scan.hpp"
 #include "daemon/pipeline/trace_spans.hpp"
 #include "daemon/telemetry/exporter.hpp"
 #include "shared/wire/json_text.hpp"
@@ -18,6 +19,14 @@
 
 namespace aigw::daemon::pipeline {
 
+/// A decoded chunk waiting for the client: built (`doc`), or the upstream's own JSON text of a
+/// chunk the translator would have passed through unchanged (`text`), not parsed.
+struct Chunk {
+    nlohmann::json doc;
+    std::string text;
+    std::size_t content_chars = 0;  ///< text: the bytes of delta content in it
+};
+
 /// State of one streamed answer, shared by the attempt that opened it and the relay.
 struct StreamState {
     std::shared_ptr<Exchange> ex;
@@ -32,7 +41,8 @@ struct StreamState {
     std::size_t delivered_chars = 0;  ///< text sent to the client, to estimate usage of a cut stream
     std::optional<wire::Failure> failure;
     std::vector<wire::SseEvent> events;
-    std::vector<nlohmann::json> chunks;  ///< decoded, not yet written
+    std::vector<nlohmann::json> translated;  ///< the translator's output for one event
+    std::vector<Chunk> chunks;               ///< decoded, not yet written
 };
 
 namespace {
@@ -224,9 +234,37 @@ wire::Usage delivered_usage(const StreamState& st, const wire::Usage& reported)
     return u;
 }
 
-/// Decodes what `bytes` completes into chunks (st.chunks). `end`: the body ended. Returns
-/// false once the stream failed (st.failure set).
-bool decode(StreamState& st, std::string_view bytes, bool end)
+/// Runs one event through the translator: its chunks go to st.chunks, an error to st.failure.
+void translate(StreamState& st, const wire::SseEvent& ev)
+{
+    st.translated.clear();
+    try {
+        auto ok = st.translator->on_event(ev, st.translated);
+        if (!ok) {
+            st.failure = std::move(ok.error());
+        }
+    } catch (const std::exception& e) {
+        // A translator must never throw; if one does, the answer is malformed.
+        wire::Failure f;
+        f.kind = wire::FailureKind::upstream;
+        f.status = 502;
+        f.message = "the upstream stream from " + st.ex->route.resolved.id + " could not be read: " + e.what();
+        st.failure = std::move(f);
+    }
+    for (auto& c : st.translated) {
+        if (!st.saw_content && has_content(c)) {
+            st.saw_content = true;
+            st.ttft_ms = ms_since(st.ex->t0);
+        }
+        note_finish_reasons(st.ex->trace, c);
+        st.chunks.push_back(Chunk{std::move(c), {}, 0});
+    }
+}
+
+/// Decodes what `bytes` completes into chunks (st.chunks). `end`: the body ended. `scan`: the
+/// translator passes chunks through, and a chunk it would pass unchanged is kept as its text,
+/// read by scan_chunk() instead of parsed. Returns false once the stream failed (st.failure set).
+bool decode(StreamState& st, std::string_view bytes, bool end, bool scan)
 {
     st.events.clear();
     if (!bytes.empty()) {
@@ -237,53 +275,61 @@ bool decode(StreamState& st, std::string_view bytes, bool end)
     if (end) {
         st.decoder->finish(st.events);
     }
-    for (const auto& ev : st.events) {
+    for (auto& ev : st.events) {
         if (st.failure || st.translator->finished()) {
             break;
         }
-        try {
-            auto ok = st.translator->on_event(ev, st.chunks);
-            if (!ok) {
-                st.failure = std::move(ok.error());
-            }
-        } catch (const std::exception& e) {
-            // A translator must never throw; if one does, the answer is malformed.
-            wire::Failure f;
-            f.kind = wire::FailureKind::upstream;
-            f.status = 502;
-            f.message = "the upstream stream from " + st.ex->route.resolved.id + " could not be read: " + e.what();
-            st.failure = std::move(f);
+        auto facts = scan && ev.data != "[DONE]" ? scan_chunk(ev.data) : std::nullopt;
+        if (!facts) {
+            translate(st, ev);  // [DONE], usage, errors: what the translator must see
+            continue;
         }
-    }
-    st.events.clear();
-    for (const auto& c : st.chunks) {
-        if (!st.saw_content && has_content(c)) {
+        if (facts->has_content && !st.saw_content) {
             st.saw_content = true;
             st.ttft_ms = ms_since(st.ex->t0);
         }
-        note_finish_reasons(st.ex->trace, c);
+        note_finish_reasons(st.ex->trace, facts->finish_reasons);
+        st.chunks.push_back(Chunk{{}, std::move(ev.data), facts->content_chars});
     }
+    st.events.clear();
     return !st.failure;
 }
 
-/// Writes the decoded chunks through the surface's writer, counting delivered text.
-void write_chunks(StreamState& st, StreamWriter& writer, std::string& out)
+/// The bytes of delta content in a built chunk, to estimate the usage of a stream cut short.
+std::size_t content_chars(const nlohmann::json& c)
 {
-    for (const auto& c : st.chunks) {
-        if (auto choices = c.find("choices"); choices != c.end() && choices->is_array()) {
-            for (const auto& choice : *choices) {
-                if (!choice.is_object()) {
-                    continue;
-                }
-                auto d = choice.find("delta");
-                if (d != choice.end() && d->is_object()) {
-                    if (auto t = d->find("content"); t != d->end() && t->is_string()) {
-                        st.delivered_chars += t->get_ref<const std::string&>().size();
-                    }
+    std::size_t n = 0;
+    if (auto choices = c.find("choices"); choices != c.end() && choices->is_array()) {
+        for (const auto& choice : *choices) {
+            if (!choice.is_object()) {
+                continue;
+            }
+            auto d = choice.find("delta");
+            if (d != choice.end() && d->is_object()) {
+                if (auto t = d->find("content"); t != d->end() && t->is_string()) {
+                    n += t->get_ref<const std::string&>().size();
                 }
             }
         }
-        writer.chunk(c, out);
+    }
+    return n;
+}
+
+/// Writes the decoded chunks through the surface's writer, counting delivered text. A chunk
+/// kept as text goes out as it came when the writer takes it so; otherwise it is built here.
+void write_chunks(StreamState& st, StreamWriter& writer, std::string& out)
+{
+    for (auto& c : st.chunks) {
+        if (c.text.empty()) {
+            st.delivered_chars += content_chars(c.doc);
+            writer.chunk(c.doc, out);
+        } else if (writer.writes_verbatim()) {
+            st.delivered_chars += c.content_chars;
+            writer.verbatim(c.text, out);
+        } else {
+            st.delivered_chars += c.content_chars;
+            writer.chunk(wire::parse_json_lenient(c.text), out);  // scan_chunk() read it: it parses
+        }
     }
     st.chunks.clear();
 }
@@ -312,7 +358,9 @@ asio::awaitable<std::expected<void, wire::Failure>> hold_back(StreamState& st)
         if (st.passthrough) {
             st.held += bytes;
         }
-        if (!decode(st, bytes, end)) {
+        // A translator that passes chunks through has them scanned, not parsed: the relay
+        // may send them as they came (to a client of the same format).
+        if (!decode(st, bytes, end, !st.passthrough && st.translator->passes_chunks_through())) {
             st.upstream->cancel();
             co_return std::unexpected(*st.failure);
         }
@@ -1023,6 +1071,9 @@ asio::awaitable<void> Dispatcher::relay(std::shared_ptr<StreamState> st, std::un
     if (client_ok && buf.empty() && !finished) {
         client_ok = co_await out.write({});  // the head now: the upstream may be slow to say more
     }
+    // OpenAI's chunks to an OpenAI client: relayed as they came unless they need a change.
+    // (Another client's chunks are built from them, so they are parsed at once.)
+    const bool verbatim = !st->passthrough && st->translator->passes_chunks_through() && writer->writes_verbatim();
     std::string bytes;
     while (client_ok && !finished) {
         if (!buf.empty()) {
@@ -1057,7 +1108,7 @@ asio::awaitable<void> Dispatcher::relay(std::shared_ptr<StreamState> st, std::un
         }
         const bool end = !*r;
         st->ended = end;
-        decode(*st, bytes, end);
+        decode(*st, bytes, end, verbatim);
         if (st->passthrough) {
             st->chunks.clear();
             buf += bytes;  // an upstream error event too goes out as the upstream sent it

@@ -64,6 +64,13 @@ void OpenAiStreamWriter::chunk(const nlohmann::json& chunk, std::string& out)
     out += "\n\n";
 }
 
+void OpenAiStreamWriter::verbatim(std::string_view chunk, std::string& out)
+{
+    out += "data: ";
+    out += chunk;
+    out += "\n\n";
+}
+
 void OpenAiStreamWriter::done(const wire::Usage&, double cost_usd, std::string& out)
 {
     // The cost is not known when the headers go out; an SSE comment carries it at the end

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <string>
+#include <string_view>
 
 namespace aigw::daemon::pipeline {
 
@@ -19,6 +20,12 @@ public:
     virtual void done(const wire::Usage& usage, double cost_usd, std::string& out) = 0;
     /// Appends an error event; the stream ends right after it.
     virtual void error(const wire::Failure& f, std::string& out) = 0;
+    /// True when a chat.completion.chunk may be given as its JSON text (verbatim()) and goes
+    /// out unchanged: only OpenAI's own chunk stream, with nothing (a cache) recording it.
+    virtual bool writes_verbatim() const { return false; }
+    /// Appends the bytes for one chunk given as the JSON text of an object with no usage or
+    /// error in it, on one line. Called only when writes_verbatim().
+    virtual void verbatim(std::string_view, std::string&) {}
 };
 
 /// OpenAI's chat.completion.chunk stream: `data: {...}`, `data: [DONE]`; the usage-only
@@ -29,6 +36,8 @@ public:
     void chunk(const nlohmann::json& chunk, std::string& out) override;
     void done(const wire::Usage& usage, double cost_usd, std::string& out) override;
     void error(const wire::Failure& f, std::string& out) override;
+    bool writes_verbatim() const override { return true; }
+    void verbatim(std::string_view chunk, std::string& out) override;
 
 private:
     bool m_include_usage;

@@ -259,4 +259,12 @@ void note_finish_reasons(telemetry::RequestTrace& t, const nlohmann::json& canon
     }
 }
 
+void note_finish_reasons(telemetry::RequestTrace& t, const std::vector<std::string>& reasons)
+{
+    if (!t.on || !t.sampled) {
+        return;
+    }
+    t.finish_reasons.insert(t.finish_reasons.end(), reasons.begin(), reasons.end());
+}
+
 }  // namespace aigw::daemon::pipeline

@@ -8,6 +8,7 @@
 #include "daemon/telemetry/span.hpp"
 #include "shared/wire/usage.hpp"
 
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -38,5 +39,7 @@ void note_request_parameters(Exchange& ex, const nlohmann::json& canonical);
 /// (only the last chunk of each choice has one), to t.finish_reasons; a no-op unless the
 /// request's spans are exported.
 void note_finish_reasons(telemetry::RequestTrace& t, const nlohmann::json& canonical);
+/// The same for reasons already read from a chunk.
+void note_finish_reasons(telemetry::RequestTrace& t, const std::vector<std::string>& reasons);
 
 }  // namespace aigw::daemon::pipeline

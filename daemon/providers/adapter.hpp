@@ -86,6 +86,10 @@ public:
     virtual bool finished() const = 0;
     /// Usage as reported so far.
     virtual wire::Usage usage() const = 0;
+    /// True when on_event turns an event whose data is a JSON object with no non-null
+    /// top-level `usage` or `error` into exactly that object and nothing else: the relay may
+    /// then send such an event's bytes to an OpenAI client without calling on_event.
+    virtual bool passes_chunks_through() const { return false; }
 };
 
 class Adapter {

@@ -5,6 +5,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <doctest/doctest.h>
 
+#include <thread>
+
 using aigw::test::Daemon;
 using aigw::test::FakeUpstream;
 using nlohmann::json;
@@ -247,6 +249,81 @@ TEST_CASE("streaming always asks the upstream for usage but passes the usage chu
     // Both streams were priced from the upstream's usage, even the one whose client did not ask.
     CHECK(ledger_count(
               d, "served_model = 'openai/gpt-4o-mini' AND stream = 1 AND cost_usd > 0 AND output_tokens > 0") == 2);
+}
+
+namespace {
+
+/// An OpenAI upstream that streams `frames` as written (key order, spacing), for checking
+/// what reaches the client byte for byte.
+class ScriptedStream {
+public:
+    explicit ScriptedStream(std::string frames) : m_frames(std::move(frames))
+    {
+        m_server.Post("/v1/chat/completions", [this](const httplib::Request&, httplib::Response& res) {
+            res.set_content(m_frames, "text/event-stream");
+        });
+        m_port = m_server.bind_to_any_port("127.0.0.1");
+        m_thread = std::thread([this] { m_server.listen_after_bind(); });
+        for (int i = 0; i < 1000 && !m_server.is_running(); ++i) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
+        }
+    }
+    ~ScriptedStream()
+    {
+        m_server.stop();
+        m_thread.join();
+    }
+    std::string base_url() const { return "http://127.0.0.1:" + std::to_string(m_port) + "/v1"; }
+
+private:
+    std::string m_frames;
+    httplib::Server m_server;
+    int m_port = 0;
+    std::thread m_thread;
+};
+
+}  // namespace
+
+TEST_CASE("an OpenAI stream reaches an OpenAI client as the upstream wrote its chunks; usage only when asked")
+{
+    // Not the order or spacing nlohmann would write: a chunk rebuilt on the way would differ.
+    const std::string role =
+        R"({"id":"chatcmpl-9","object":"chat.completion.chunk","created":7,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"role":"assistant","content":""},"logprobs":null,"finish_reason":null}],"usage":null})";
+    const std::string text1 =
+        R"({"id":"chatcmpl-9","object":"chat.completion.chunk","created":7,"model":"gpt-4o-mini-2024-07-18", "choices":[{"index":0,"delta":{"content":"Hel\u006co"},"logprobs":null,"finish_reason":null}],"usage":null})";
+    const std::string text2 =
+        R"({"id":"chatcmpl-9","object":"chat.completion.chunk","created":7,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{"content":" world"},"logprobs":null,"finish_reason":null}],"usage":null})";
+    const std::string last =
+        R"({"id":"chatcmpl-9","object":"chat.completion.chunk","created":7,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null})";
+    const std::string usage =
+        R"({"id":"chatcmpl-9","object":"chat.completion.chunk","created":7,"model":"gpt-4o-mini-2024-07-18","choices":[],"usage":{"prompt_tokens":11,"completion_tokens":2,"total_tokens":13}})";
+    std::string frames;
+    for (const auto* c : {&role, &text1, &text2, &last, &usage}) {
+        frames += "data: " + *c + "\n\n";
+    }
+    frames += "data: [DONE]\n\n";
+    ScriptedStream up(frames);
+    Daemon d(nullptr, {.env = {{"OPENAI_API_KEY", "sk-test"}, {"AIGW_OPENAI_BASE_URL", up.base_url()}}});
+
+    auto plain = d.post("/v1/chat/completions", chat("openai/gpt-4o-mini", "hi", true));
+    REQUIRE(plain);
+    REQUIRE(plain->status == 200);
+    auto lines = aigw::test::sse_data_lines(plain->body);
+    CHECK(lines == std::vector<std::string>{role, text1, text2, last, "[DONE]"});
+
+    auto asked = chat("openai/gpt-4o-mini", "hi", true);
+    asked["stream_options"] = {{"include_usage", true}};
+    auto with_usage = d.post("/v1/chat/completions", asked);
+    REQUIRE(with_usage);
+    auto wl = aigw::test::sse_data_lines(with_usage->body);
+    REQUIRE(wl.size() == 6);
+    CHECK(std::vector<std::string>(wl.begin(), wl.begin() + 4) == std::vector<std::string>{role, text1, text2, last});
+    CHECK(json::parse(wl[4]) == json::parse(usage));
+    CHECK(wl[5] == "[DONE]");
+
+    REQUIRE(d.stop() == 0);
+    // Both priced from the upstream's usage chunk, also the one whose client did not see it.
+    CHECK(ledger_count(d, "stream = 1 AND input_tokens = 11 AND output_tokens = 2 AND cost_usd > 0") == 2);
 }
 
 TEST_CASE("mock streams word by word and ends with [DONE]")

@@ -48,6 +48,7 @@ public:
 
     bool finished() const override { return m_finished; }
     wire::Usage usage() const override { return m_usage; }
+    bool passes_chunks_through() const override { return true; }
 
 private:
     bool m_finished = false;

@@ -1,0 +1,26 @@
+#pragma once
+// Reads what the relay needs from an OpenAI chat.completion.chunk without building it, so
+// a chunk that needs no change can go to an OpenAI client as the upstream's own bytes.
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace aigw::daemon::pipeline {
+
+/// What the relay tracks for one chunk: the same facts has_content() and the delivered-text
+/// count read from a parsed chunk.
+struct ChunkFacts {
+    std::size_t content_chars = 0;  ///< bytes of choices[].delta.content
+    bool has_content = false;       ///< text, reasoning, a refusal or a tool call
+    std::vector<std::string> finish_reasons;
+};
+
+/// The facts of `data` (one SSE event's data) when it can be relayed verbatim: a complete JSON
+/// object on one line, with no non-null top-level `usage` or `error` and nesting at most 64
+/// deep. nullopt otherwise; such an event goes through the translator, which decides what it is.
+std::optional<ChunkFacts> scan_chunk(std::string_view data);
+
+}  // namespace aigw::daemon::pipeline
