@@ -53,9 +53,7 @@ public:
     {
         switch (m_stack[m_depth - 1]) {
             case Kind::root:
-                m_key = k == "choices"                   ? Key::choices
-                        : (k == "usage" || k == "error") ? Key::not_null
-                                                         : Key::other;
+                m_key = k == "choices" ? Key::choices : (k == "usage" || k == "error") ? Key::not_null : Key::other;
                 break;
             case Kind::choice:
                 m_key = k == "delta" ? Key::delta : k == "finish_reason" ? Key::finish_reason : Key::other;
@@ -64,9 +62,9 @@ public:
                 if (k == "tool_calls") {
                     facts.has_content = true;
                 }
-                m_key = k == "content" ? Key::content
+                m_key = k == "content"                                 ? Key::content
                         : (k == "reasoning_content" || k == "refusal") ? Key::text_like
-                                                                        : Key::other;
+                                                                       : Key::other;
                 break;
             default:
                 m_key = Key::other;

@@ -85,15 +85,15 @@ TEST_CASE("a chunk the translator must see is not vouched for")
     for (const char* text : {
              R"({"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}})",  // usage
              R"({"usage":0,"choices":[]})",
-             R"({"error":{"message":"overloaded","type":"server_error"}})",                       // error
+             R"({"error":{"message":"overloaded","type":"server_error"}})",  // error
              R"({"error":"boom"})",
-             R"([{"choices":[]}])",                                                                  // not an object
+             R"([{"choices":[]}])",  // not an object
              R"("text")",
              "null",
-             R"({"choices":[{"delta":{"content":"cut)",                                             // not JSON
+             R"({"choices":[{"delta":{"content":"cut)",  // not JSON
              R"({"choices":[]} trailing)",
-             "{\"choices\":[{\"delta\":{\"content\":\"\xff\"}}]}",                                  // bad UTF-8
-             "{\"choices\":\n[]}",                                                                  // two lines
+             "{\"choices\":[{\"delta\":{\"content\":\"\xff\"}}]}",  // bad UTF-8
+             "{\"choices\":\n[]}",                                  // two lines
              "{\"choices\":[]}\r",
              "",
          }) {
