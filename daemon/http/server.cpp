@@ -40,6 +40,7 @@
 #include <mutex>
 #include <thread>
 #include <type_traits>
+#include <utility>
 
 namespace aigw::daemon::http {
 
@@ -328,6 +329,8 @@ private:
     // The client-gone watcher: a read that runs while the handler does.
     void start_watch();
     void watch_read();
+    void on_watch_ready(const error_code& ec);
+    void watch_read_now();
     void on_watch_read(const error_code& ec, std::size_t n);
     asio::awaitable<void> stop_watch();
     void notify_gone();
@@ -350,6 +353,8 @@ private:
     asio::steady_timer m_watch_done;
     asio::cancellation_signal m_watch_cancel;
     bool m_watching = false;
+    bool m_watch_reading = false;  ///< a watcher's read into m_buffer is pending
+    bool m_watch_to_wait = false;  ///< that read was cancelled to wait without a buffer
     bool m_watch_stopping = false;
 
     Phase m_phase = Phase::busy;
@@ -489,6 +494,38 @@ void Connection<Stream>::watch_read()
         m_watch_done.cancel();
         return;
     }
+    if constexpr (!k_tls) {
+        if (!m_streaming) {
+            // A short answer: read at once. An async_wait would cost an epoll_ctl each time.
+            watch_read_now();
+            return;
+        }
+        // A stream may last minutes: wait until the client sends something (a pipelined
+        // request, or its close) and only then read, so it holds no read buffer meanwhile
+        // (begin_stream gives it back).
+        sock().async_wait(tcp::socket::wait_read,
+                          asio::bind_cancellation_slot(
+                              m_watch_cancel.slot(),
+                              [self = this->shared_from_this()](const error_code& ec) { self->on_watch_ready(ec); }));
+        return;
+    }
+    watch_read_now();
+}
+
+template <class Stream>
+void Connection<Stream>::on_watch_ready(const error_code& ec)
+{
+    if (ec || m_watch_stopping || m_closed) {
+        on_watch_read(ec, 0);
+        return;
+    }
+    watch_read_now();
+}
+
+template <class Stream>
+void Connection<Stream>::watch_read_now()
+{
+    m_watch_reading = true;
     m_stream.async_read_some(
         m_buffer.prepare(k_watch_read_bytes),
         asio::bind_cancellation_slot(
@@ -499,7 +536,17 @@ void Connection<Stream>::watch_read()
 template <class Stream>
 void Connection<Stream>::on_watch_read(const error_code& ec, std::size_t n)
 {
+    m_watch_reading = false;
     m_buffer.commit(n);  // a pipelined next request: kept for the next parse
+    if (std::exchange(m_watch_to_wait, false) && ec == asio::error::operation_aborted && !m_watch_stopping &&
+        !m_closed) {
+        // begin_stream stopped this read to watch without a buffer.
+        if (m_buffer.size() == 0) {
+            m_buffer.shrink_to_fit();
+        }
+        watch_read();
+        return;
+    }
     if (!ec && !m_watch_stopping && !m_closed) {
         watch_read();
         return;
@@ -1166,6 +1213,17 @@ asio::awaitable<bool> Connection<Stream>::begin_stream(Response head)
         m_keep_alive = false;  // HTTP/1.0: the end of the stream is the close
     }
     build_head(head.status, head.headers, m_chunked ? Framing::chunked : Framing::close, 0);
+    if constexpr (!k_tls) {
+        // A stream may last minutes: its read buffer, empty while the client waits, is given
+        // back now and made again for the next request (the watcher reads into it only once
+        // the client sends something). Thousands of streams then hold no read buffers.
+        if (m_buffer.size() == 0 && !m_watch_reading) {
+            m_buffer.shrink_to_fit();
+        } else if (m_buffer.size() == 0 && m_watching && !m_watch_stopping) {
+            m_watch_to_wait = true;  // on_watch_read lets the buffer go and waits instead
+            m_watch_cancel.emit(asio::cancellation_type::terminal);
+        }
+    }
     // The head goes out with the first bytes of the stream: one write (and one wake-up of
     // the client) instead of two. write({}) sends it alone when the caller has nothing yet.
     m_head_pending = true;

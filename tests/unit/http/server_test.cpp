@@ -597,6 +597,38 @@ TEST_CASE("a request pipelined while a handler runs is kept and answered next")
     CHECK(d->body == "body");
 }
 
+TEST_CASE("requests pipelined while a stream runs, before and after its first bytes, are answered after it")
+{
+    Routes routes = common_routes();
+    routes.add("GET", "/slow-stream", [](Request&, Responder& res) -> asio::awaitable<void> {
+        if (!co_await res.begin_stream(text(200, ""))) {
+            co_return;
+        }
+        for (int i = 0; i < 3; ++i) {
+            co_await sleep_for(100ms);  // the client pipelines meanwhile
+            co_await res.write("part" + std::to_string(i) + ";");
+        }
+        co_await res.end_stream({});
+    });
+    TestServer s(std::move(routes));
+    for (const auto delay : {0ms, 150ms}) {
+        CAPTURE(delay.count());
+        Client c(s.port);
+        REQUIRE(c.send(get("/slow-stream")));
+        std::this_thread::sleep_for(delay);  // 150 ms: the stream has begun and written once
+        REQUIRE(c.send(get("/exact") + "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\r\nbody"));
+        auto a = c.response();
+        auto b = c.response();
+        auto d = c.response();
+        REQUIRE(a);
+        REQUIRE(b);
+        REQUIRE(d);
+        CHECK(a->body == "part0;part1;part2;");
+        CHECK(b->body == "exact");
+        CHECK(d->body == "body");
+    }
+}
+
 TEST_CASE("HTTP/1.0: Content-Length answers, close-delimited streams, and keep-alive only when asked")
 {
     TestServer s(common_routes());
