@@ -63,6 +63,9 @@ constexpr std::size_t k_linger_max_bytes = 1 << 20;
 /// pipelined next request; beyond it, it stops reading (and stops noticing a close).
 constexpr std::size_t k_max_read_ahead = 64 << 10;
 constexpr std::size_t k_watch_read_bytes = 4096;
+/// A stream still going after this long gives back its read buffer (let_go_of_read_buffer):
+/// a short one keeps it, as doing so costs an epoll_ctl or two.
+constexpr std::chrono::milliseconds k_long_stream{250};
 /// An idle connection keeps a read buffer of at most this capacity.
 constexpr std::size_t k_idle_buffer_capacity = 16 << 10;
 /// Descriptors or memory ran out: accepting again at once would spin.
@@ -329,6 +332,9 @@ private:
     // The client-gone watcher: a read that runs while the handler does.
     void start_watch();
     void watch_read();
+    /// A long stream gives back its empty read buffer; the watcher then waits for the client
+    /// to send something before reading (plain TCP; a no-op under TLS).
+    void let_go_of_read_buffer();
     void on_watch_ready(const error_code& ec);
     void watch_read_now();
     void on_watch_read(const error_code& ec, std::size_t n);
@@ -355,6 +361,7 @@ private:
     bool m_watching = false;
     bool m_watch_reading = false;  ///< a watcher's read into m_buffer is pending
     bool m_watch_to_wait = false;  ///< that read was cancelled to wait without a buffer
+    bool m_watch_waits = false;    ///< the watcher waits for readability instead of reading
     bool m_watch_stopping = false;
 
     Phase m_phase = Phase::busy;
@@ -482,6 +489,7 @@ template <class Stream>
 void Connection<Stream>::start_watch()
 {
     m_watch_stopping = false;
+    m_watch_waits = false;
     m_watching = true;
     watch_read();
 }
@@ -495,14 +503,13 @@ void Connection<Stream>::watch_read()
         return;
     }
     if constexpr (!k_tls) {
-        if (!m_streaming) {
-            // A short answer: read at once. An async_wait would cost an epoll_ctl each time.
+        if (!m_watch_waits) {
+            // Read at once: an async_wait would cost an epoll_ctl each time (Asio re-arms).
             watch_read_now();
             return;
         }
-        // A stream may last minutes: wait until the client sends something (a pipelined
-        // request, or its close) and only then read, so it holds no read buffer meanwhile
-        // (begin_stream gives it back).
+        // A long stream: wait until the client sends something (a pipelined request, or
+        // its close) and only then read, so it holds no read buffer meanwhile.
         sock().async_wait(tcp::socket::wait_read,
                           asio::bind_cancellation_slot(
                               m_watch_cancel.slot(),
@@ -510,6 +517,23 @@ void Connection<Stream>::watch_read()
         return;
     }
     watch_read_now();
+}
+
+template <class Stream>
+void Connection<Stream>::let_go_of_read_buffer()
+{
+    if constexpr (!k_tls) {
+        if (m_watch_waits || !m_watching || m_watch_stopping || m_buffer.size() != 0) {
+            return;
+        }
+        m_watch_waits = true;
+        if (m_watch_reading) {
+            m_watch_to_wait = true;  // on_watch_read lets the buffer go and waits instead
+            m_watch_cancel.emit(asio::cancellation_type::terminal);
+        } else {
+            m_buffer.shrink_to_fit();
+        }
+    }
 }
 
 template <class Stream>
@@ -540,7 +564,7 @@ void Connection<Stream>::on_watch_read(const error_code& ec, std::size_t n)
     m_buffer.commit(n);  // a pipelined next request: kept for the next parse
     if (std::exchange(m_watch_to_wait, false) && ec == asio::error::operation_aborted && !m_watch_stopping &&
         !m_closed) {
-        // begin_stream stopped this read to watch without a buffer.
+        // let_go_of_read_buffer() stopped this read to watch without a buffer.
         if (m_buffer.size() == 0) {
             m_buffer.shrink_to_fit();
         }
@@ -1213,17 +1237,6 @@ asio::awaitable<bool> Connection<Stream>::begin_stream(Response head)
         m_keep_alive = false;  // HTTP/1.0: the end of the stream is the close
     }
     build_head(head.status, head.headers, m_chunked ? Framing::chunked : Framing::close, 0);
-    if constexpr (!k_tls) {
-        // A stream may last minutes: its read buffer, empty while the client waits, is given
-        // back now and made again for the next request (the watcher reads into it only once
-        // the client sends something). Thousands of streams then hold no read buffers.
-        if (m_buffer.size() == 0 && !m_watch_reading) {
-            m_buffer.shrink_to_fit();
-        } else if (m_buffer.size() == 0 && m_watching && !m_watch_stopping) {
-            m_watch_to_wait = true;  // on_watch_read lets the buffer go and waits instead
-            m_watch_cancel.emit(asio::cancellation_type::terminal);
-        }
-    }
     // The head goes out with the first bytes of the stream: one write (and one wake-up of
     // the client) instead of two. write({}) sends it alone when the caller has nothing yet.
     m_head_pending = true;
@@ -1237,6 +1250,9 @@ asio::awaitable<bool> Connection<Stream>::write_piece(std::string_view bytes, bo
     static constexpr std::string_view k_last_chunk = "0\r\n\r\n";
     std::array<asio::const_buffer, 5> parts;
     std::size_t n = 0;
+    if (m_streaming && !m_watch_waits && Clock::now() - m_exchange_t0 >= k_long_stream) {
+        let_go_of_read_buffer();
+    }
     if (m_head_pending) {
         m_head_pending = false;
         parts[n++] = asio::buffer(m_head);

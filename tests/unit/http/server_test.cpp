@@ -597,25 +597,26 @@ TEST_CASE("a request pipelined while a handler runs is kept and answered next")
     CHECK(d->body == "body");
 }
 
-TEST_CASE("requests pipelined while a stream runs, before and after its first bytes, are answered after it")
+TEST_CASE("requests pipelined while a stream runs, early or once it let go of its read buffer, are answered after it")
 {
     Routes routes = common_routes();
     routes.add("GET", "/slow-stream", [](Request&, Responder& res) -> asio::awaitable<void> {
         if (!co_await res.begin_stream(text(200, ""))) {
             co_return;
         }
-        for (int i = 0; i < 3; ++i) {
-            co_await sleep_for(100ms);  // the client pipelines meanwhile
+        for (int i = 0; i < 4; ++i) {
+            co_await sleep_for(400ms);  // the client pipelines meanwhile
             co_await res.write("part" + std::to_string(i) + ";");
         }
         co_await res.end_stream({});
     });
     TestServer s(std::move(routes));
-    for (const auto delay : {0ms, 150ms}) {
+    // 1,400 ms: a write past 250 ms into the stream has made the watcher wait without a buffer.
+    for (const auto delay : {0ms, 200ms, 1400ms}) {
         CAPTURE(delay.count());
         Client c(s.port);
         REQUIRE(c.send(get("/slow-stream")));
-        std::this_thread::sleep_for(delay);  // 150 ms: the stream has begun and written once
+        std::this_thread::sleep_for(delay);
         REQUIRE(c.send(get("/exact") + "POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 4\r\n\r\nbody"));
         auto a = c.response();
         auto b = c.response();
@@ -623,7 +624,7 @@ TEST_CASE("requests pipelined while a stream runs, before and after its first by
         REQUIRE(a);
         REQUIRE(b);
         REQUIRE(d);
-        CHECK(a->body == "part0;part1;part2;");
+        CHECK(a->body == "part0;part1;part2;part3;");
         CHECK(b->body == "exact");
         CHECK(d->body == "body");
     }
@@ -919,6 +920,33 @@ TEST_CASE("a client closing mid-stream is noticed while the handler waits, and o
     CHECK(o.callback_ran);
     CHECK(o.gone);
     CHECK_FALSE(o.write_after);
+}
+
+TEST_CASE("a client closing a long stream is noticed after the stream let go of its read buffer")
+{
+    std::promise<bool> done;
+    Routes routes;
+    routes.add("GET", "/long", [&done](Request&, Responder& res) -> asio::awaitable<void> {
+        co_await res.begin_stream(text(200, ""));
+        co_await res.write("first");
+        co_await sleep_for(1100ms);
+        co_await res.write("second");  // past 250 ms: the watcher now waits for the client instead of reading
+        asio::steady_timer upstream(co_await asio::this_coro::executor);
+        upstream.expires_after(30s);
+        res.on_client_gone([&] { upstream.cancel(); });
+        co_await upstream.async_wait(k_use);
+        done.set_value(res.client_gone());
+    });
+    TestServer s(std::move(routes));
+    {
+        Client c(s.port);
+        REQUIRE(c.send(get("/long")));
+        REQUIRE(c.fill());
+        std::this_thread::sleep_for(1300ms);
+    }
+    auto f = done.get_future();
+    REQUIRE(f.wait_for(10s) == std::future_status::ready);
+    CHECK(f.get());
 }
 
 TEST_CASE("stop() closes idle keep-alive connections at once and run() returns")
