@@ -33,7 +33,6 @@ using boost::system::error_code;
 
 constexpr auto k_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t k_header_limit = 64 * 1024;
-constexpr std::size_t k_read_chunk = 16 * 1024;
 constexpr std::size_t k_conn_read_bytes = 4096;  ///< a connection's read buffer to start with
 
 // ---------------------------------------------------------------------------------------
@@ -122,15 +121,6 @@ public:
 
     beast::tcp_stream& tcp() { return m_tcp; }
     beast::flat_buffer& buffer() { return m_buffer; }
-    /// k_read_chunk bytes a body is read into, then appended to its destination: kept with
-    /// the connection, so a pooled connection does not allocate them for every request.
-    char* scratch()
-    {
-        if (!m_scratch) {
-            m_scratch = std::make_unique_for_overwrite<char[]>(k_read_chunk);
-        }
-        return m_scratch.get();
-    }
     bool tls() const { return m_tls.has_value(); }
     ssl::stream<beast::tcp_stream&>& tls_stream() { return *m_tls; }
     void start_tls(ssl::context& ctx) { m_tls.emplace(m_tcp, ctx); }
@@ -159,7 +149,6 @@ private:
     beast::tcp_stream m_tcp;
     std::optional<ssl::stream<beast::tcp_stream&>> m_tls;  // after m_tcp: destroyed first
     beast::flat_buffer m_buffer;
-    std::unique_ptr<char[]> m_scratch;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -223,7 +212,41 @@ private:
     std::unordered_map<std::string, std::deque<std::unique_ptr<Connection>>> m_idle;
 };
 
-using Parser = http::response_parser<http::buffer_body>;
+/// A response body that the parser appends to whatever string `body()` points at when it
+/// parses body bytes: read_body_some() points it at the caller's string for each read, so
+/// the bytes go there with one copy and no buffer of their own is kept per connection.
+struct AppendBody {
+    using value_type = std::string*;
+
+    class reader {
+    public:
+        template <bool isRequest, class Fields>
+        reader(http::header<isRequest, Fields>&, value_type& target) : m_target(target)
+        {}
+        void init(const boost::optional<std::uint64_t>&, error_code& ec) { ec = {}; }
+        template <class ConstBufferSequence>
+        std::size_t put(const ConstBufferSequence& buffers, error_code& ec)
+        {
+            if (m_target == nullptr) {
+                ec = asio::error::invalid_argument;  // a read with nowhere to put the body
+                return 0;
+            }
+            ec = {};
+            std::size_t n = 0;
+            for (const auto b : beast::buffers_range_ref(buffers)) {
+                m_target->append(static_cast<const char*>(b.data()), b.size());
+                n += b.size();
+            }
+            return n;
+        }
+        void finish(error_code& ec) { ec = {}; }
+
+    private:
+        value_type& m_target;
+    };
+};
+
+using Parser = http::response_parser<AppendBody>;
 
 /// A request written and its response header read, on a connection that is now ours.
 struct Exchange {
@@ -261,26 +284,19 @@ void release(Exchange& ex)
 /// appended (0 only at the end of the body) or the error. Chunk headers are skipped.
 asio::awaitable<std::pair<error_code, std::size_t>> read_body_some(Exchange& ex, std::string& out)
 {
-    // Read into a scratch buffer and append what came: growing `out` by k_read_chunk first
-    // would zero-fill 16 KiB for every SSE event of a few hundred bytes.
-    char* scratch = ex.conn->scratch();
     std::size_t appended = 0;
     while (!ex.parser->is_done()) {
-        ex.parser->get().body().data = scratch;
-        ex.parser->get().body().size = k_read_chunk;
+        const std::size_t before = out.size();
+        ex.parser->get().body() = &out;
         auto [ec, n] = co_await ex.conn->with_stream(
             [&](auto& s) { return http::async_read_some(s, ex.conn->buffer(), *ex.parser, k_tuple); });
-        appended = k_read_chunk - ex.parser->get().body().size;
-        out.append(scratch, appended);
-        ex.parser->get().body().data = nullptr;
-        if (ec == http::error::need_buffer) {
-            ec = {};
-        }
+        ex.parser->get().body() = nullptr;
+        appended = out.size() - before;
         if (ec) {
             co_return std::pair{ec, appended};
         }
         if (appended > 0) {
-            break;
+            break;  // else only framing (a chunk header) was read: read on
         }
     }
     co_return std::pair{error_code{}, appended};
