@@ -55,25 +55,47 @@ private:
     wire::Usage m_usage;
 };
 
+/// The text of `canonical` with `model` set and the stream fields as `stream` wants them,
+/// written without copying the request first (an agent's request is often hundreds of KB).
+std::string chat_body(const nlohmann::json& canonical, const std::string& model, bool stream)
+{
+    std::string out;
+    nlohmann::detail::serializer<nlohmann::json> text(nlohmann::detail::output_adapter<char>(out), ' ',
+                                                      nlohmann::json::error_handler_t::replace);
+    auto member = [&](const std::string& key, const nlohmann::json& value) {
+        out += out.empty() ? '{' : ',';
+        text.dump(nlohmann::json(key), false, false, 0);
+        out += ':';
+        text.dump(value, false, false, 0);
+    };
+    for (const auto& [key, value] : canonical.items()) {
+        if (key != "model" && key != "stream" && key != "stream_options") {
+            member(key, value);
+        }
+    }
+    member("model", nlohmann::json(model));
+    if (stream) {
+        member("stream", nlohmann::json(true));
+        // Always ask for usage so cost is exact; the surface drops the usage chunk when the
+        // client did not ask for it. The client's other stream options are kept.
+        auto so = canonical.find("stream_options");
+        nlohmann::json options =
+            so != canonical.end() && so->is_object() ? *so : nlohmann::json(nlohmann::json::value_t::object);
+        options["include_usage"] = true;
+        member("stream_options", options);
+    }
+    out += '}';
+    return out;
+}
+
 class OpenAiAdapter final : public Adapter {
 public:
     std::expected<UpstreamRequest, wire::Failure> chat_request(const nlohmann::json& canonical, const Target& target,
                                                                bool stream) const override
     {
-        nlohmann::json body = canonical;
-        body["model"] = target.model;
-        if (stream) {
-            body["stream"] = true;
-            // Always ask for usage so cost is exact; the surface drops the usage chunk
-            // when the client did not ask for it.
-            body["stream_options"]["include_usage"] = true;
-        } else {
-            body.erase("stream");
-            body.erase("stream_options");
-        }
         UpstreamRequest req;
         req.path = "/chat/completions";
-        req.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        req.body = chat_body(canonical, target.model, stream);
         auth_headers(req.headers, target);
         return req;
     }

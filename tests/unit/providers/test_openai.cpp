@@ -1,0 +1,79 @@
+// OpenAI's own adapter: the request goes out as the client's, with the model renamed and the
+// stream fields set as the attempt needs them.
+
+#include "daemon/providers/adapter.hpp"
+
+#include <doctest/doctest.h>
+#include <nlohmann/json.hpp>
+
+using nlohmann::json;
+namespace p = aigw::daemon::providers;
+
+namespace {
+
+p::Target target()
+{
+    p::Target t;
+    t.model = "gpt-4o-mini-2024-07-18";
+    t.api_key = "sk-test";
+    t.base_url = "https://api.openai.com/v1";
+    return t;
+}
+
+json request()
+{
+    return json::parse(R"({"model":"openai/gpt-4o-mini","stream":true,
+        "stream_options":{"include_usage":false,"include_obfuscation":false},
+        "messages":[{"role":"system","content":"Be brief. \"Quoted\" \u00e9 \ud83d\ude00"},
+                    {"role":"user","content":[{"type":"text","text":"hi"}]}],
+        "tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{}}}}],
+        "temperature":0.25,"max_tokens":100,"user":null,"zz":{"nested":[1,2.5,true,null]}})");
+}
+
+}  // namespace
+
+TEST_CASE("a streamed chat request keeps every field, renames the model and always asks for usage")
+{
+    const json in = request();
+    auto req = p::openai_adapter().chat_request(in, target(), true);
+    REQUIRE(req.has_value());
+    CHECK(req->path == "/chat/completions");
+    CHECK(p::header_value(req->headers, "Authorization") == "Bearer sk-test");
+    const json sent = json::parse(req->body);
+    json expected = in;
+    expected["model"] = "gpt-4o-mini-2024-07-18";
+    expected["stream_options"]["include_usage"] = true;  // the client's other option is kept
+    CHECK(sent == expected);
+}
+
+TEST_CASE("a plain chat request has no stream fields, whatever the client sent")
+{
+    const json in = request();
+    auto req = p::openai_adapter().chat_request(in, target(), false);
+    REQUIRE(req.has_value());
+    const json sent = json::parse(req->body);
+    json expected = in;
+    expected["model"] = "gpt-4o-mini-2024-07-18";
+    expected.erase("stream");
+    expected.erase("stream_options");
+    CHECK(sent == expected);
+
+    // A stream request without stream_options (or with a non-object one) gets them.
+    json bare = {{"model", "m"}, {"messages", json::array({{{"role", "user"}, {"content", "x"}}})}};
+    auto streamed = p::openai_adapter().chat_request(bare, target(), true);
+    REQUIRE(streamed.has_value());
+    const json s = json::parse(streamed->body);
+    CHECK(s["stream"] == true);
+    CHECK(s["stream_options"] == json{{"include_usage", true}});
+    CHECK(s["model"] == "gpt-4o-mini-2024-07-18");
+    CHECK(s["messages"] == bare["messages"]);
+}
+
+TEST_CASE("invalid UTF-8 in a request is replaced, not a throw")
+{
+    json in = {{"model", "m"}, {"messages", json::array({{{"role", "user"}, {"content", std::string("a\xff")}}})}};
+    auto req = p::openai_adapter().chat_request(in, target(), false);
+    REQUIRE(req.has_value());
+    const json sent = json::parse(req->body);
+    CHECK(sent["messages"][0]["content"] == "a\xEF\xBF\xBD");
+}
