@@ -1,23 +1,44 @@
 #include "shared/wire/sse.hpp"
 
+#include <cstring>
+
 namespace aigw::wire {
 
 void SseReader::feed(std::string_view bytes, std::vector<SseEvent>& out)
 {
-    for (char c : bytes) {
+    // Whole lines are handled where they lie in `bytes`; only a line cut by the end of
+    // `bytes` is copied (to m_line) until the rest arrives.
+    const char* p = bytes.data();
+    const char* const end = p + bytes.size();
+    while (p != end) {
         if (m_saw_cr) {
             m_saw_cr = false;
-            if (c == '\n') {
-                continue;  // the LF of a CRLF pair: the line was already processed at CR
+            if (*p == '\n') {
+                ++p;  // the LF of a CRLF pair: the line was already processed at CR
+                continue;
             }
         }
-        if (c == '\r' || c == '\n') {
-            m_saw_cr = (c == '\r');
+        const auto rest = static_cast<std::size_t>(end - p);
+        const char* eol = static_cast<const char*>(std::memchr(p, '\n', rest));
+        const char* cr =
+            static_cast<const char*>(std::memchr(p, '\r', eol != nullptr ? static_cast<std::size_t>(eol - p) : rest));
+        if (cr != nullptr) {
+            eol = cr;
+        }
+        if (eol == nullptr) {
+            m_line.append(p, rest);
+            return;
+        }
+        const std::string_view line(p, static_cast<std::size_t>(eol - p));
+        if (m_line.empty()) {
+            process_line(line, out);
+        } else {
+            m_line.append(line);
             process_line(m_line, out);
             m_line.clear();
-        } else {
-            m_line.push_back(c);
         }
+        m_saw_cr = *eol == '\r';
+        p = eol + 1;
     }
 }
 
