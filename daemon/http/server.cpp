@@ -637,6 +637,11 @@ template <class Stream>
 asio::awaitable<void> Connection<Stream>::run()
 {
     m_loop.link(this);
+    if constexpr (!k_tls) {
+        // write_all tries each write at once; without this, a full socket would block it.
+        error_code ignored;
+        sock().non_blocking(true, ignored);
+    }
     try {
         bool ready = true;
         if constexpr (k_tls) {
@@ -1129,7 +1134,19 @@ asio::awaitable<bool> Connection<Stream>::write_all(const Buffers& buffers, bool
     // answer is fine, one that takes nothing for write_timeout is not.
     beast::buffers_suffix<Buffers> rest(buffers);
     error_code ec;
-    while (beast::buffer_bytes(rest) > 0) {
+    if constexpr (!k_tls) {
+        // Most writes fit in the socket's buffer: try at once. An async write that completes
+        // at once still goes through the loop's queue (one more epoll_wait and resume each).
+        if (sock().non_blocking()) {
+            const std::size_t n = sock().write_some(rest, ec);
+            if (!ec) {
+                rest.consume(n);
+            } else if (ec == asio::error::would_block || ec == asio::error::try_again) {
+                ec = {};  // full: wait for room below
+            }
+        }
+    }
+    while (!ec && beast::buffer_bytes(rest) > 0) {
         set_deadline(m_server.opts.write_timeout);
         auto [write_ec, n] = co_await m_stream.async_write_some(rest, k_use);
         if (write_ec) {
