@@ -234,6 +234,15 @@ wire::Usage delivered_usage(const StreamState& st, const wire::Usage& reported)
     return u;
 }
 
+/// The first content of the answer: time to first token is now.
+void mark_content(StreamState& st)
+{
+    if (!st.saw_content) {
+        st.saw_content = true;
+        st.ttft_ms = ms_since(st.ex->t0);
+    }
+}
+
 /// Runs one event through the translator: its chunks go to st.chunks, an error to st.failure.
 void translate(StreamState& st, const wire::SseEvent& ev)
 {
@@ -253,8 +262,7 @@ void translate(StreamState& st, const wire::SseEvent& ev)
     }
     for (auto& c : st.translated) {
         if (!st.saw_content && has_content(c)) {
-            st.saw_content = true;
-            st.ttft_ms = ms_since(st.ex->t0);
+            mark_content(st);
         }
         note_finish_reasons(st.ex->trace, c);
         st.chunks.push_back(Chunk{std::move(c), {}, 0});
@@ -284,35 +292,14 @@ bool decode(StreamState& st, std::string_view bytes, bool end, bool scan)
             translate(st, ev);  // [DONE], usage, errors: what the translator must see
             continue;
         }
-        if (facts->has_content && !st.saw_content) {
-            st.saw_content = true;
-            st.ttft_ms = ms_since(st.ex->t0);
+        if (facts->has_content) {
+            mark_content(st);
         }
         note_finish_reasons(st.ex->trace, facts->finish_reasons);
         st.chunks.push_back(Chunk{{}, std::move(ev.data), facts->content_chars});
     }
     st.events.clear();
     return !st.failure;
-}
-
-/// The bytes of delta content in a built chunk, to estimate the usage of a stream cut short.
-std::size_t content_chars(const nlohmann::json& c)
-{
-    std::size_t n = 0;
-    if (auto choices = c.find("choices"); choices != c.end() && choices->is_array()) {
-        for (const auto& choice : *choices) {
-            if (!choice.is_object()) {
-                continue;
-            }
-            auto d = choice.find("delta");
-            if (d != choice.end() && d->is_object()) {
-                if (auto t = d->find("content"); t != d->end() && t->is_string()) {
-                    n += t->get_ref<const std::string&>().size();
-                }
-            }
-        }
-    }
-    return n;
 }
 
 /// Writes the decoded chunks through the surface's writer, counting delivered text. A chunk
@@ -323,11 +310,12 @@ void write_chunks(StreamState& st, StreamWriter& writer, std::string& out)
         if (c.text.empty()) {
             st.delivered_chars += content_chars(c.doc);
             writer.chunk(c.doc, out);
-        } else if (writer.writes_verbatim()) {
-            st.delivered_chars += c.content_chars;
+            continue;
+        }
+        st.delivered_chars += c.content_chars;
+        if (writer.writes_verbatim()) {
             writer.verbatim(c.text, out);
         } else {
-            st.delivered_chars += c.content_chars;
             writer.chunk(wire::parse_json_lenient(c.text), out);  // scan_chunk() read it: it parses
         }
     }

@@ -40,6 +40,28 @@ bool has_content(const nlohmann::json& chunk)
     return false;
 }
 
+std::size_t content_chars(const nlohmann::json& chunk)
+{
+    std::size_t n = 0;
+    auto c = chunk.find("choices");
+    if (c == chunk.end() || !c->is_array()) {
+        return 0;
+    }
+    for (const auto& choice : *c) {
+        if (!choice.is_object()) {
+            continue;
+        }
+        auto d = choice.find("delta");
+        if (d == choice.end() || !d->is_object()) {
+            continue;
+        }
+        if (auto t = d->find("content"); t != d->end() && t->is_string()) {
+            n += t->get_ref<const std::string&>().size();
+        }
+    }
+    return n;
+}
+
 std::string format_cost(double usd)
 {
     char buf[64];

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 
@@ -47,6 +48,8 @@ private:
 bool is_usage_only(const nlohmann::json& chunk);
 /// A chunk that carries text, reasoning or a tool call (role-only and empty ones don't).
 bool has_content(const nlohmann::json& chunk);
+/// The bytes of delta content in a chunk (to estimate the usage of a stream cut short).
+std::size_t content_chars(const nlohmann::json& chunk);
 
 /// "0.0000150" style: fixed point, trailing zeros trimmed.
 std::string format_cost(double usd);

@@ -6,25 +6,9 @@
 
 #include <string>
 
+using aigw::daemon::pipeline::content_chars;
 using aigw::daemon::pipeline::has_content;
 using aigw::daemon::pipeline::scan_chunk;
-
-namespace {
-
-/// What the relay counts from the parsed chunk, for comparison with the scan.
-std::size_t parsed_content_chars(const nlohmann::json& c)
-{
-    std::size_t n = 0;
-    for (const auto& choice : c.value("choices", nlohmann::json::array())) {
-        if (choice.is_object() && choice.contains("delta") && choice["delta"].is_object() &&
-            choice["delta"].contains("content") && choice["delta"]["content"].is_string()) {
-            n += choice["delta"]["content"].get_ref<const std::string&>().size();
-        }
-    }
-    return n;
-}
-
-}  // namespace
 
 TEST_CASE("a plain content chunk is read without building it, with the same facts as the parsed one")
 {
@@ -34,7 +18,7 @@ TEST_CASE("a plain content chunk is read without building it, with the same fact
     auto facts = scan_chunk(text);
     REQUIRE(facts);
     const auto parsed = nlohmann::json::parse(text);
-    CHECK(facts->content_chars == parsed_content_chars(parsed));
+    CHECK(facts->content_chars == content_chars(parsed));
     CHECK(facts->content_chars == 10);  // the decoded text, escapes resolved
     CHECK(facts->has_content == has_content(parsed));
     CHECK(facts->has_content);
