@@ -112,6 +112,50 @@ TEST_CASE("large answers, sized and chunked, arrive byte for byte over many read
     }
 }
 
+TEST_CASE("connections of 200 concurrent streams all go back to the pool")
+{
+    // A burst of concurrent streams to one provider is common (an eval, an agent's subtasks);
+    // the next burst must find their connections instead of opening new ones.
+    asio::io_context ctx;
+    TestServer server(ctx,
+                      answer_each_request("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
+                                          chunk("data: x\n\n") + "0\r\n\r\n"));
+    auto client = make_http_client(direct_options());
+    constexpr int k_streams = 200;
+    int done = 0;
+    auto one = [&]() -> asio::awaitable<void> {
+        auto stream = co_await client->open(server.url(), post("/s"), within(10s));
+        if (!stream) {
+            FAIL_CHECK(stream.error().message);
+            co_return;
+        }
+        std::string out;
+        for (;;) {
+            auto more = co_await (*stream)->read(out, Clock::now() + 10s);
+            if (!more || !*more) {
+                CHECK(more.has_value());
+                break;
+            }
+        }
+        CHECK(out == "data: x\n\n");
+        ++done;
+    };
+    run(ctx, [&]() -> asio::awaitable<void> {
+        asio::steady_timer poll(co_await asio::this_coro::executor);
+        for (int round = 1; round <= 2; ++round) {
+            for (int i = 0; i < k_streams; ++i) {
+                asio::co_spawn(ctx, one(), asio::detached);
+            }
+            while (done < round * k_streams) {
+                poll.expires_after(5ms);
+                co_await poll.async_wait(asio::use_awaitable);
+            }
+        }
+    }());
+    CHECK(done == 2 * k_streams);
+    CHECK(server.accepted == k_streams);
+}
+
 TEST_CASE("a close-delimited answer is read to the end and its connection is not reused")
 {
     asio::io_context ctx;
