@@ -34,6 +34,11 @@ using boost::system::error_code;
 constexpr auto k_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t k_header_limit = 64 * 1024;
 constexpr std::size_t k_conn_read_bytes = 4096;  ///< a connection's read buffer to start with
+/// A stream still going after this long reads through the smallest buffer Beast uses (512
+/// bytes): its events come apart in time, a few hundred bytes each, and thousands of open
+/// streams would otherwise each keep a resident 4 KiB page. A short stream keeps the larger
+/// buffer, as a fast upstream's whole answer often arrives in one read.
+constexpr std::chrono::milliseconds k_long_stream{250};
 
 // ---------------------------------------------------------------------------------------
 // Failures. Every message names the redacted origin and says what to do.
@@ -186,6 +191,9 @@ public:
             idle.pop_front();
         }
         conn->idle_since = Clock::now();
+        if (conn->buffer().size() == 0) {
+            conn->buffer().shrink_to_fit();  // an idle connection holds no buffer; start() reserves one
+        }
         // No deadline while idle: an expired tcp_stream timer would fail the next operation.
         conn->tcp().expires_never();
         idle.push_back(std::move(conn));
@@ -346,6 +354,13 @@ public:
         if (!m_ex.conn) {
             co_return false;  // the body was read to the end
         }
+        auto& buffer = m_ex.conn->buffer();
+        // Between events the buffer holds a few bytes at most: the last chunk's CRLF (Beast
+        // parses it with the next size line), perhaps the start of that line.
+        if (buffer.size() <= 16 && buffer.capacity() > 1024 && !m_long && Clock::now() - m_opened >= k_long_stream) {
+            m_long = true;
+            buffer.shrink_to_fit();  // the next read grows it to hold 512 bytes more
+        }
         m_ex.conn->tcp().expires_at(deadline);
         auto [ec, appended] = co_await read_body_some(m_ex, out);
         if (m_cancelled) {
@@ -389,6 +404,8 @@ private:
 
     Exchange m_ex;
     providers::HeaderList m_headers;
+    Clock::time_point m_opened = Clock::now();
+    bool m_long = false;  ///< the read buffer was shrunk (k_long_stream)
     bool m_cancelled = false;
     std::optional<wire::Failure> m_failure;
 };
@@ -718,6 +735,7 @@ private:
                 }
                 conn = std::move(*fresh);
             }
+            conn->buffer().reserve(k_conn_read_bytes);  // a long stream before may have shrunk it
             auto request = make_request(*origin, prefix, req, conn->via_http_proxy);
             conn->tcp().expires_at(deadlines.headers);
             auto [write_ec, written] =

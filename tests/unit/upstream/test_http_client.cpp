@@ -112,6 +112,70 @@ TEST_CASE("large answers, sized and chunked, arrive byte for byte over many read
     }
 }
 
+TEST_CASE("a stream past 250 ms reads on through a smaller buffer, byte for byte, and its connection is reused")
+{
+    // After 250 ms the client trades the connection's 4 KiB read buffer for a 512-byte one
+    // (the CRLF that ends the last chunk is still in it); a pooled connection gets the large
+    // one back. Neither may lose or double a byte.
+    std::string big;
+    for (int i = 0; big.size() < 20000; ++i) {
+        big += std::to_string(i) + ",";
+    }
+    const std::string after_big = chunk(big);
+    asio::io_context ctx;
+    TestServer server(ctx, [&](tcp::socket s) -> asio::awaitable<void> {
+        beast::flat_buffer buffer;
+        if (!co_await read_request(s, buffer)) {
+            co_return;
+        }
+        co_await write_raw(s,
+                           "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+        co_await write_raw(s, chunk("one,"));
+        asio::steady_timer pause(co_await asio::this_coro::executor);
+        for (int i = 0; i < 3; ++i) {
+            pause.expires_after(100ms);
+            co_await pause.async_wait(asio::use_awaitable);
+            // The last tick comes with the first digits of the next chunk's size: the buffer
+            // holds them when it is traded, and they must survive.
+            std::string tick = chunk("tick,");
+            if (i == 2) {
+                tick += after_big.substr(0, 2);
+            }
+            co_await write_raw(s, std::move(tick));
+        }
+        pause.expires_after(100ms);
+        co_await pause.async_wait(asio::use_awaitable);
+        // A chunk larger than the small buffer, its closing CRLF split from it.
+        co_await write_raw(s, after_big.substr(2, after_big.size() - 3));
+        pause.expires_after(20ms);
+        co_await pause.async_wait(asio::use_awaitable);
+        std::string rest = "\n" + chunk("two,") + "0\r\n\r\n";
+        co_await write_raw(s, std::move(rest));
+        const std::string sized = "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(big.size()) + "\r\n\r\n" + big;
+        while (co_await read_request(s, buffer)) {
+            co_await write_raw(s, sized);
+        }
+    });
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto stream = co_await client->open(server.url(), post("/stream"), within(5s));
+        REQUIRE(stream.has_value());
+        std::string out;
+        for (;;) {
+            auto more = co_await (*stream)->read(out, Clock::now() + 5s);
+            REQUIRE_MESSAGE(more.has_value(), more.error().message);
+            if (!*more) {
+                break;
+            }
+        }
+        CHECK(out == "one,tick,tick,tick," + big + "two,");
+        auto next = co_await client->send(server.url(), post("/x"), within(5s));
+        REQUIRE(next.has_value());
+        CHECK(next->body == big);
+    }());
+    CHECK(server.accepted == 1);
+}
+
 TEST_CASE("connections of 200 concurrent streams all go back to the pool")
 {
     // A burst of concurrent streams to one provider is common (an eval, an agent's subtasks);
