@@ -24,6 +24,9 @@ TestServer::Handler answer_each_request(std::string response, std::vector<std::s
     };
 }
 
+const std::string k_sse_head =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
+
 }  // namespace
 
 TEST_CASE("send reads a Content-Length answer and sends path, Host, User-Agent and body")
@@ -128,8 +131,7 @@ TEST_CASE("a stream past 250 ms reads on through a smaller buffer, byte for byte
         if (!co_await read_request(s, buffer)) {
             co_return;
         }
-        co_await write_raw(s,
-                           "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+        co_await write_raw(s, k_sse_head);
         co_await write_raw(s, chunk("one,"));
         asio::steady_timer pause(co_await asio::this_coro::executor);
         for (int i = 0; i < 3; ++i) {
@@ -307,8 +309,7 @@ TEST_CASE("open returns after the header and read delivers each SSE chunk as it 
         if (!co_await read_request(s, buffer)) {
             co_return;
         }
-        co_await write_raw(s,
-                           "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n");
+        co_await write_raw(s, k_sse_head);
         co_await write_raw(s, chunk("data: one\n\n"));
         // The second event is sent only after the client has seen the first: a client that
         // waited for a full buffer would hang here until its deadline.
