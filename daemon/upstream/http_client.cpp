@@ -12,6 +12,7 @@
 #include <boost/beast/http.hpp>
 
 #include <openssl/x509v3.h>
+#include <sys/resource.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -155,6 +156,20 @@ private:
     std::optional<ssl::stream<beast::tcp_stream&>> m_tls;  // after m_tcp: destroyed first
     beast::flat_buffer m_buffer;
 };
+
+/// The idle connections one pool may keep per origin: max_idle_per_origin, but at most an
+/// eighth of the descriptors the process may open, so that under a low limit idle upstream
+/// connections cannot take the descriptors that clients and new connections need. Read
+/// when a loop makes its pool, on its first request: after the server has raised the soft
+/// limit to the hard one.
+std::size_t idle_cap(std::size_t configured)
+{
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+        return configured;
+    }
+    return std::min<std::size_t>(configured, static_cast<std::size_t>(limit.rlim_cur / 8));
+}
 
 // ---------------------------------------------------------------------------------------
 // Idle keep-alive connections of one event loop (io_context), per origin. Only touched
@@ -507,7 +522,7 @@ private:
             std::lock_guard lock(m_registry_mu);
             auto& slot = m_registry[context];
             if (!slot) {
-                slot = std::make_shared<ConnectionPool>(m_opts.max_idle_per_origin, m_opts.idle_ttl);
+                slot = std::make_shared<ConnectionPool>(idle_cap(m_opts.max_idle_per_origin), m_opts.idle_ttl);
             }
             pool = slot;
         }

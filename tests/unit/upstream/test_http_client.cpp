@@ -1,5 +1,7 @@
 #include "tests/unit/upstream/test_support.hpp"
 
+#include <sys/resource.h>
+
 #include <thread>
 
 using namespace aigw::daemon::upstream;
@@ -23,6 +25,46 @@ TestServer::Handler answer_each_request(std::string response, std::vector<std::s
         }
     };
 }
+
+/// Opens `n` concurrent streams to `url` and reads each to its end, twice, one burst after
+/// the other; every stream must deliver its one event.
+void two_bursts_of_streams(asio::io_context& ctx, Transport& client, const std::string& url, int n)
+{
+    int done = 0;
+    auto one = [&]() -> asio::awaitable<void> {
+        auto stream = co_await client.open(url, post("/s"), within(10s));
+        if (!stream) {
+            FAIL_CHECK(stream.error().message);
+            co_return;
+        }
+        std::string out;
+        for (;;) {
+            auto more = co_await (*stream)->read(out, Clock::now() + 10s);
+            if (!more || !*more) {
+                CHECK(more.has_value());
+                break;
+            }
+        }
+        CHECK(out == "data: x\n\n");
+        ++done;
+    };
+    run(ctx, [&]() -> asio::awaitable<void> {
+        asio::steady_timer poll(co_await asio::this_coro::executor);
+        for (int round = 1; round <= 2; ++round) {
+            for (int i = 0; i < n; ++i) {
+                asio::co_spawn(ctx, one(), asio::detached);
+            }
+            while (done < round * n) {
+                poll.expires_after(5ms);
+                co_await poll.async_wait(asio::use_awaitable);
+            }
+        }
+    }());
+    CHECK(done == 2 * n);
+}
+
+const std::string k_one_event_stream =
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk("data: x\n\n") + "0\r\n\r\n";
 
 const std::string k_sse_head =
     "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n";
@@ -183,43 +225,29 @@ TEST_CASE("connections of 200 concurrent streams all go back to the pool")
     // A burst of concurrent streams to one provider is common (an eval, an agent's subtasks);
     // the next burst must find their connections instead of opening new ones.
     asio::io_context ctx;
-    TestServer server(ctx,
-                      answer_each_request("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" +
-                                          chunk("data: x\n\n") + "0\r\n\r\n"));
+    TestServer server(ctx, answer_each_request(k_one_event_stream));
     auto client = make_http_client(direct_options());
-    constexpr int k_streams = 200;
-    int done = 0;
-    auto one = [&]() -> asio::awaitable<void> {
-        auto stream = co_await client->open(server.url(), post("/s"), within(10s));
-        if (!stream) {
-            FAIL_CHECK(stream.error().message);
-            co_return;
-        }
-        std::string out;
-        for (;;) {
-            auto more = co_await (*stream)->read(out, Clock::now() + 10s);
-            if (!more || !*more) {
-                CHECK(more.has_value());
-                break;
-            }
-        }
-        CHECK(out == "data: x\n\n");
-        ++done;
-    };
-    run(ctx, [&]() -> asio::awaitable<void> {
-        asio::steady_timer poll(co_await asio::this_coro::executor);
-        for (int round = 1; round <= 2; ++round) {
-            for (int i = 0; i < k_streams; ++i) {
-                asio::co_spawn(ctx, one(), asio::detached);
-            }
-            while (done < round * k_streams) {
-                poll.expires_after(5ms);
-                co_await poll.async_wait(asio::use_awaitable);
-            }
-        }
-    }());
-    CHECK(done == 2 * k_streams);
-    CHECK(server.accepted == k_streams);
+    two_bursts_of_streams(ctx, *client, server.url(), 200);
+    CHECK(server.accepted == 200);
+}
+
+TEST_CASE("under a low descriptor limit the pool keeps at most an eighth of it")
+{
+    rlimit saved{};
+    REQUIRE(getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    REQUIRE((saved.rlim_max == RLIM_INFINITY || saved.rlim_max >= 800));
+    rlimit low = saved;
+    low.rlim_cur = 800;  // room for both ends of 200 connections; the pool may keep 100
+    REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+    {
+        asio::io_context ctx;
+        TestServer server(ctx, answer_each_request(k_one_event_stream));
+        auto client = make_http_client(direct_options());
+        two_bursts_of_streams(ctx, *client, server.url(), 200);
+        // 200 for the first burst; of those 100 were kept, so the second opened 100 more.
+        CHECK(server.accepted == 300);
+    }
+    setrlimit(RLIMIT_NOFILE, &saved);
 }
 
 TEST_CASE("a close-delimited answer is read to the end and its connection is not reused")
