@@ -8,8 +8,9 @@
 namespace aigw::daemon::upstream {
 
 struct HttpClientOptions {
-    std::size_t max_body_bytes = 64 << 20;       ///< a non-streamed answer larger than this is a 502
-    std::size_t max_idle_per_origin = 1024;      ///< pooled idle connections kept per origin and thread (at most RLIMIT_NOFILE / 8)
+    std::size_t max_body_bytes = 64 << 20;  ///< a non-streamed answer larger than this is a 502
+    /// Pooled idle connections kept per origin and thread; at most RLIMIT_NOFILE / 8.
+    std::size_t max_idle_per_origin = 1024;
     std::chrono::milliseconds idle_ttl{60'000};  ///< a pooled connection idle longer than this is closed
     std::string ca_file;                         ///< extra CA bundle (PEM) trusted besides the system store (tests)
     /// Proxy settings; empty means read HTTPS_PROXY/https_proxy, HTTP_PROXY/http_proxy,
