@@ -13,7 +13,12 @@ bool is_usage_only(const nlohmann::json& chunk)
     return c != chunk.end() && c->is_array() && c->empty() && u != chunk.end() && u->is_object();
 }
 
-bool has_content(const nlohmann::json& chunk)
+namespace {
+
+/// Calls `f` with each object `delta` under the chunk's `choices`, until `f` returns true;
+/// returns whether it did.
+template <class F>
+bool any_delta(const nlohmann::json& chunk, F&& f)
 {
     auto c = chunk.find("choices");
     if (c == chunk.end() || !c->is_array()) {
@@ -24,41 +29,37 @@ bool has_content(const nlohmann::json& chunk)
             continue;
         }
         auto d = choice.find("delta");
-        if (d == choice.end() || !d->is_object()) {
-            continue;
-        }
-        for (const char* field : {"content", "reasoning_content", "refusal"}) {
-            auto f = d->find(field);
-            if (f != d->end() && f->is_string() && !f->get_ref<const std::string&>().empty()) {
-                return true;
-            }
-        }
-        if (d->contains("tool_calls")) {
+        if (d != choice.end() && d->is_object() && f(*d)) {
             return true;
         }
     }
     return false;
 }
 
+}  // namespace
+
+bool has_content(const nlohmann::json& chunk)
+{
+    return any_delta(chunk, [](const nlohmann::json& d) {
+        for (const char* field : {"content", "reasoning_content", "refusal"}) {
+            auto f = d.find(field);
+            if (f != d.end() && f->is_string() && !f->get_ref<const std::string&>().empty()) {
+                return true;
+            }
+        }
+        return d.contains("tool_calls");
+    });
+}
+
 std::size_t content_chars(const nlohmann::json& chunk)
 {
     std::size_t n = 0;
-    auto c = chunk.find("choices");
-    if (c == chunk.end() || !c->is_array()) {
-        return 0;
-    }
-    for (const auto& choice : *c) {
-        if (!choice.is_object()) {
-            continue;
-        }
-        auto d = choice.find("delta");
-        if (d == choice.end() || !d->is_object()) {
-            continue;
-        }
-        if (auto t = d->find("content"); t != d->end() && t->is_string()) {
+    any_delta(chunk, [&n](const nlohmann::json& d) {
+        if (auto t = d.find("content"); t != d.end() && t->is_string()) {
             n += t->get_ref<const std::string&>().size();
         }
-    }
+        return false;
+    });
     return n;
 }
 
