@@ -2,7 +2,7 @@
 
 #include "shared/wire/sse.hpp"
 
-#include <cstdio>
+#include <charconv>
 
 namespace aigw::daemon::pipeline {
 
@@ -65,9 +65,14 @@ std::size_t content_chars(const nlohmann::json& chunk)
 
 std::string format_cost(double usd)
 {
+    // As printf's "%.10f" writes it (to_chars with a precision is specified so), without
+    // the locale lookup and format parsing: this runs on every answered request.
     char buf[64];
-    std::snprintf(buf, sizeof buf, "%.10f", usd);
-    std::string s(buf);
+    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, usd, std::chars_format::fixed, 10);
+    if (ec != std::errc()) {
+        return "0";  // beyond 10^50 dollars: not a cost
+    }
+    std::string s(buf, end);
     while (s.size() > 1 && s.back() == '0') {
         s.pop_back();
     }

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <string>
 
 using aigw::daemon::pipeline::content_chars;
@@ -101,4 +102,29 @@ TEST_CASE("nesting past 64 levels is left to the translator's guarded parse")
     CHECK_FALSE(scan_chunk(deep));
     std::string shallow = R"({"choices":[{"delta":{"x":[[[[]]]]}}]})";
     CHECK(scan_chunk(shallow));
+}
+
+TEST_CASE("the cost header carries ten decimals at most, rounded as printf rounds, without trailing zeros")
+{
+    using aigw::daemon::pipeline::format_cost;
+    CHECK(format_cost(0.0) == "0");
+    CHECK(format_cost(1.0) == "1");
+    CHECK(format_cost(0.000123) == "0.000123");
+    CHECK(format_cost(12.5) == "12.5");
+    CHECK(format_cost(0.00000000004) == "0");             // below a tenth of a nano-dollar
+    CHECK(format_cost(0.00000000006) == "0.0000000001");  // rounds up to the tenth decimal
+    CHECK(format_cost(1234567.0000000001) == "1234567");
+    // Every value printf's "%.10f" would write the same way.
+    for (double usd : {0.0000075, 0.00015, 0.0123456789012, 3.14159265358979, 99999.99999999999}) {
+        char buf[64];
+        std::snprintf(buf, sizeof buf, "%.10f", usd);
+        std::string expected(buf);
+        while (expected.back() == '0') {
+            expected.pop_back();
+        }
+        if (expected.back() == '.') {
+            expected.pop_back();
+        }
+        CHECK(format_cost(usd) == expected);
+    }
 }
