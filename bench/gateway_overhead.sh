@@ -13,6 +13,10 @@
 #   -t, --threads N    wrk threads (default 2; env BENCH_THREADS)
 #   -w, --warmup S     seconds of warm-up before each measured run, same path and connection
 #                      count (default 3; env BENCH_WARMUP; 0 measures cold starts)
+#   -r, --rounds N     measure direct then aigwd N times at each connection count and report
+#                      the round with the median ratio (default 1; env BENCH_ROUNDS). On a
+#                      shared 2-core host the direct rate alone can swing by a third between
+#                      runs; alternating rounds keep a slow stretch from landing on one path
 #       --timeout S    wrk request timeout (default 10s; a slower response counts as an error)
 #       --stream       request stream: true (SSE) instead of a plain answer
 #       --rate R       paced instead of saturating: offer about R requests/s in total (each
@@ -39,6 +43,7 @@ duration="${BENCH_DURATION:-10}"
 conns_list="${BENCH_CONNS:-32,256}"
 wrk_threads="${BENCH_THREADS:-2}"
 warmup="${BENCH_WARMUP:-3}"
+rounds="${BENCH_ROUNDS:-1}"
 wrk_timeout="10s"
 stream=0
 rate=0
@@ -54,6 +59,7 @@ while (($#)); do
         -c|--conns) conns_list="$2"; shift 2 ;;
         -t|--threads) wrk_threads="$2"; shift 2 ;;
         -w|--warmup) warmup="$2"; shift 2 ;;
+        -r|--rounds) rounds="$2"; shift 2 ;;
         --timeout) wrk_timeout="$2"; shift 2 ;;
         --stream) stream=1; shift ;;
         --rate) rate="$2"; shift 2 ;;
@@ -97,6 +103,7 @@ IFS=',' read -r -a conns_arr <<<"$conns_list"
 for c in "${conns_arr[@]}"; do [[ "$c" =~ ^[0-9]+$ && "$c" -ge "$wrk_threads" ]] || die "bad connection count '$c' (needs >= threads)"; done
 [[ "$duration" =~ ^[0-9]+$ && "$duration" -ge 1 ]] || die "bad duration '$duration'"
 [[ "$warmup" =~ ^[0-9]+$ ]] || die "bad warmup '$warmup'"
+[[ "$rounds" =~ ^[0-9]+$ && "$rounds" -ge 1 ]] || die "bad rounds '$rounds' (needs >= 1)"
 [[ "$rate" =~ ^[0-9]+$ ]] || die "bad rate '$rate'"
 
 # --- processes and cleanup -----------------------------------------------------------
@@ -167,30 +174,47 @@ load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 mode=plain
 [[ $stream == 1 ]] && mode=stream
 ((rate > 0)) && mode+=" paced ${rate}/s"
-echo "gateway_overhead: mode=$mode duration=${duration}s warmup=${warmup}s wrk threads=$wrk_threads conns=$conns_list" >&2
+echo "gateway_overhead: mode=$mode duration=${duration}s warmup=${warmup}s rounds=$rounds wrk threads=$wrk_threads conns=$conns_list" >&2
 echo "gateway_overhead: aigwd=$AIGWD (port $daemon_port), fake-upstream=$FAKE_UPSTREAM (port $fake_port)" >&2
 echo "gateway_overhead: $(nproc) cores, load average before: $load_before" >&2
 
-declare -A res cpu other_pct
+declare -A res cpu other_pct round_ratios
 for c in "${conns_arr[@]}"; do
+  for ((round = 0; round < rounds; round++)); do
     for p in direct aigwd; do
-        echo "gateway_overhead: $p @ $c connections..." >&2
+        echo "gateway_overhead: $p @ $c connections$( ((rounds > 1)) && echo ", round $((round + 1))/$rounds" || true)..." >&2
         # Warm up at the same connection count right before measuring: aigwd then has as many
         # pooled upstream connections as the run needs, opened in the warm-up and not left idle
         # long enough for the upstream to close them (fake-upstream: 5 s keep-alive timeout).
         if ((warmup > 0)); then run_wrk "$p" "$c" "$warmup" warm-up >/dev/null || exit 1; fi
         d0="$(cpu_ticks "$daemon_pid")"; f0="$(cpu_ticks "$fake_pid")"; read -r m0 t0 <<<"$(machine_ticks)"
-        res[$p,$c]="$(run_wrk "$p" "$c" "$duration")" || exit 1
+        res[$p,$c,$round]="$(run_wrk "$p" "$c" "$duration")" || exit 1
         read -r m1 t1 <<<"$(machine_ticks)"
         # CPU used by everything else on the machine during the run, in % of all cores: the
         # noise indicator (the load average is useless here: our own 2x256 threads raise it).
-        others=$(( (m1 - m0) - ($(cpu_ticks "$daemon_pid") - d0) - ($(cpu_ticks "$fake_pid") - f0) - $(field wrk_ticks "${res[$p,$c]}") ))
-        other_pct[$p,$c]="$(awk -v o="$others" -v t=$((t1 - t0)) 'BEGIN { printf "%.0f", (t > 0 && o > 0 ? 100 * o / t : 0) }')"
+        others=$(( (m1 - m0) - ($(cpu_ticks "$daemon_pid") - d0) - ($(cpu_ticks "$fake_pid") - f0) - $(field wrk_ticks "${res[$p,$c,$round]}") ))
+        other_pct[$p,$c,$round]="$(awk -v o="$others" -v t=$((t1 - t0)) 'BEGIN { printf "%.0f", (t > 0 && o > 0 ? 100 * o / t : 0) }')"
         # CPU the daemon and the fake upstream spent in this run, in microseconds per good response.
-        n_ok="$(awk -v r="$(field ok_rps "${res[$p,$c]}")" -v d="$(field duration_us "${res[$p,$c]}")" 'BEGIN { printf "%d", r * d / 1e6 }')"
-        cpu[$p,$c]="$(awk -v dd=$(($(cpu_ticks "$daemon_pid") - d0)) -v fd=$(($(cpu_ticks "$fake_pid") - f0)) -v n="$n_ok" -v t="$clk_tck" \
+        n_ok="$(awk -v r="$(field ok_rps "${res[$p,$c,$round]}")" -v d="$(field duration_us "${res[$p,$c,$round]}")" 'BEGIN { printf "%d", r * d / 1e6 }')"
+        cpu[$p,$c,$round]="$(awk -v dd=$(($(cpu_ticks "$daemon_pid") - d0)) -v fd=$(($(cpu_ticks "$fake_pid") - f0)) -v n="$n_ok" -v t="$clk_tck" \
             'BEGIN { n = n > 0 ? n : 1; printf "%.0f %.0f", dd * 1e6 / t / n, fd * 1e6 / t / n }')"
     done
+  done
+    # The round whose aigwd/direct ratio is the median (the lower middle one for an even
+    # count) stands for this connection count; every round's ratio is kept for the JSON.
+    pick="$(for ((round = 0; round < rounds; round++)); do
+        awk -v a="$(field ok_rps "${res[aigwd,$c,$round]}")" -v d="$(field ok_rps "${res[direct,$c,$round]}")" -v r=$round \
+            'BEGIN { printf "%.3f %d\n", (d > 0 ? a / d : 0), r }'
+    done | sort -n | tee "$work/ratios.$c" | sed -n "$(( (rounds + 1) / 2 ))p" | cut -d' ' -f2)"
+    round_ratios[$c]="$(sort -k2 -n "$work/ratios.$c" | cut -d' ' -f1 | paste -sd, -)"
+    for p in direct aigwd; do
+        res[$p,$c]="${res[$p,$c,$pick]}"
+        cpu[$p,$c]="${cpu[$p,$c,$pick]}"
+        other_pct[$p,$c]="${other_pct[$p,$c,$pick]}"
+    done
+    if ((rounds > 1)); then
+        echo "gateway_overhead: @ $c connections the rounds' ratios were ${round_ratios[$c]}; round $((pick + 1)) is the median" >&2
+    fi
 done
 load_after="$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -263,8 +287,8 @@ for c in "${conns_arr[@]}"; do
     read -r d_cpu_d d_cpu_f <<<"${cpu[direct,$c]}"
     cpu_notes+=("$(printf '%-6s aigwd %6s us/request   fake-upstream %5s us/request direct, %5s through aigwd   other processes %3s%% / %3s%% of the machine' \
         "$c" "$a_cpu_d" "$d_cpu_f" "$a_cpu_f" "${other_pct[direct,$c]}" "${other_pct[aigwd,$c]}")")
-    json_rows+=("$(printf '{"conns":%d,"ratio_rps":%s,"added_p50_ms":%s,"aigwd_cpu_us_per_request":%s,"fake_cpu_us_per_request_direct":%s,"fake_cpu_us_per_request_via_aigwd":%s,"other_cpu_pct_direct":%s,"other_cpu_pct_aigwd":%s}' \
-        "$c" "$ratio" "$(ms "$added_us")" "$a_cpu_d" "$d_cpu_f" "$a_cpu_f" "${other_pct[direct,$c]}" "${other_pct[aigwd,$c]}")")
+    json_rows+=("$(printf '{"conns":%d,"ratio_rps":%s,"round_ratios":[%s],"added_p50_ms":%s,"aigwd_cpu_us_per_request":%s,"fake_cpu_us_per_request_direct":%s,"fake_cpu_us_per_request_via_aigwd":%s,"other_cpu_pct_direct":%s,"other_cpu_pct_aigwd":%s}' \
+        "$c" "$ratio" "${round_ratios[$c]}" "$(ms "$added_us")" "$a_cpu_d" "$d_cpu_f" "$a_cpu_f" "${other_pct[direct,$c]}" "${other_pct[aigwd,$c]}")")
 done
 
 echo
@@ -307,8 +331,8 @@ for v in "${verdicts[@]}"; do
 done
 {
     printf '{"benchmark":"gateway_overhead","timestamp":"%s","git":"%s","git_dirty":%s,' "$ts" "$rev" "$dirty"
-    printf '"mode":"%s","stream":%s,"rate":%d,"duration_s":%d,"warmup_s":%d,"wrk_threads":%d,"wrk_timeout":"%s",' \
-        "$mode" "$([[ $stream == 1 ]] && echo true || echo false)" "$rate" "$duration" "$warmup" "$wrk_threads" "$wrk_timeout"
+    printf '"mode":"%s","stream":%s,"rate":%d,"duration_s":%d,"warmup_s":%d,"rounds":%d,"wrk_threads":%d,"wrk_timeout":"%s",' \
+        "$mode" "$([[ $stream == 1 ]] && echo true || echo false)" "$rate" "$duration" "$warmup" "$rounds" "$wrk_threads" "$wrk_timeout"
     printf '"build_type":"%s","cores":%d,"load_before":"%s","load_after":"%s","daemon_alive_after":%s,' \
         "$build_type" "$(nproc)" "$load_before" "$load_after" "$([[ $daemon_alive == 1 ]] && echo true || echo false)"
     printf '"results":[%s],' "$(IFS=,; echo "${json_rows[*]}")"
