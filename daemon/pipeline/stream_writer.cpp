@@ -3,6 +3,7 @@
 #include "shared/wire/sse.hpp"
 
 #include <charconv>
+#include <limits>
 
 namespace aigw::daemon::pipeline {
 
@@ -67,11 +68,10 @@ std::string format_cost(double usd)
 {
     // As printf's "%.10f" writes it (to_chars with a precision is specified so), without
     // the locale lookup and format parsing: this runs on every answered request.
-    char buf[64];
-    const auto [end, ec] = std::to_chars(buf, buf + sizeof buf, usd, std::chars_format::fixed, 10);
-    if (ec != std::errc()) {
-        return "0";  // beyond 10^50 dollars: not a cost
-    }
+    // Room for any double: 309 integer digits, sign, point and 10 decimals (inf and nan are
+    // shorter), so to_chars cannot run out of space.
+    char buf[std::numeric_limits<double>::max_exponent10 + 16];
+    char* end = std::to_chars(buf, buf + sizeof buf, usd, std::chars_format::fixed, 10).ptr;
     std::string s(buf, end);
     while (s.size() > 1 && s.back() == '0') {
         s.pop_back();

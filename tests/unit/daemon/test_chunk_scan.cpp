@@ -115,8 +115,8 @@ TEST_CASE("the cost header carries ten decimals at most, rounded as printf round
     CHECK(format_cost(0.00000000006) == "0.0000000001");  // rounds up to the tenth decimal
     CHECK(format_cost(1234567.0000000001) == "1234567");
     // Every value printf's "%.10f" would write the same way.
-    for (double usd : {0.0000075, 0.00015, 0.0123456789012, 3.14159265358979, 99999.99999999999}) {
-        char buf[64];
+    for (double usd : {0.0000075, 0.00015, 0.0123456789012, 3.14159265358979, 99999.99999999999, 1e300}) {
+        char buf[400];
         std::snprintf(buf, sizeof buf, "%.10f", usd);
         std::string expected(buf);
         while (expected.back() == '0') {
