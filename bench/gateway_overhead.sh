@@ -180,26 +180,26 @@ echo "gateway_overhead: $(nproc) cores, load average before: $load_before" >&2
 
 declare -A res cpu other_pct round_ratios
 for c in "${conns_arr[@]}"; do
-  for ((round = 0; round < rounds; round++)); do
-    for p in direct aigwd; do
-        echo "gateway_overhead: $p @ $c connections$( ((rounds > 1)) && echo ", round $((round + 1))/$rounds" || true)..." >&2
-        # Warm up at the same connection count right before measuring: aigwd then has as many
-        # pooled upstream connections as the run needs, opened in the warm-up and not left idle
-        # long enough for the upstream to close them (fake-upstream: 5 s keep-alive timeout).
-        if ((warmup > 0)); then run_wrk "$p" "$c" "$warmup" warm-up >/dev/null || exit 1; fi
-        d0="$(cpu_ticks "$daemon_pid")"; f0="$(cpu_ticks "$fake_pid")"; read -r m0 t0 <<<"$(machine_ticks)"
-        res[$p,$c,$round]="$(run_wrk "$p" "$c" "$duration")" || exit 1
-        read -r m1 t1 <<<"$(machine_ticks)"
-        # CPU used by everything else on the machine during the run, in % of all cores: the
-        # noise indicator (the load average is useless here: our own 2x256 threads raise it).
-        others=$(( (m1 - m0) - ($(cpu_ticks "$daemon_pid") - d0) - ($(cpu_ticks "$fake_pid") - f0) - $(field wrk_ticks "${res[$p,$c,$round]}") ))
-        other_pct[$p,$c,$round]="$(awk -v o="$others" -v t=$((t1 - t0)) 'BEGIN { printf "%.0f", (t > 0 && o > 0 ? 100 * o / t : 0) }')"
-        # CPU the daemon and the fake upstream spent in this run, in microseconds per good response.
-        n_ok="$(awk -v r="$(field ok_rps "${res[$p,$c,$round]}")" -v d="$(field duration_us "${res[$p,$c,$round]}")" 'BEGIN { printf "%d", r * d / 1e6 }')"
-        cpu[$p,$c,$round]="$(awk -v dd=$(($(cpu_ticks "$daemon_pid") - d0)) -v fd=$(($(cpu_ticks "$fake_pid") - f0)) -v n="$n_ok" -v t="$clk_tck" \
-            'BEGIN { n = n > 0 ? n : 1; printf "%.0f %.0f", dd * 1e6 / t / n, fd * 1e6 / t / n }')"
+    for ((round = 0; round < rounds; round++)); do
+        for p in direct aigwd; do
+            echo "gateway_overhead: $p @ $c connections$( ((rounds > 1)) && echo ", round $((round + 1))/$rounds" || true)..." >&2
+            # Warm up at the same connection count right before measuring: aigwd then has as many
+            # pooled upstream connections as the run needs, opened in the warm-up and not left idle
+            # long enough for the upstream to close them (fake-upstream: 5 s keep-alive timeout).
+            if ((warmup > 0)); then run_wrk "$p" "$c" "$warmup" warm-up >/dev/null || exit 1; fi
+            d0="$(cpu_ticks "$daemon_pid")"; f0="$(cpu_ticks "$fake_pid")"; read -r m0 t0 <<<"$(machine_ticks)"
+            res[$p,$c,$round]="$(run_wrk "$p" "$c" "$duration")" || exit 1
+            read -r m1 t1 <<<"$(machine_ticks)"
+            # CPU used by everything else on the machine during the run, in % of all cores: the
+            # noise indicator (the load average is useless here: our own 2x256 threads raise it).
+            others=$(( (m1 - m0) - ($(cpu_ticks "$daemon_pid") - d0) - ($(cpu_ticks "$fake_pid") - f0) - $(field wrk_ticks "${res[$p,$c,$round]}") ))
+            other_pct[$p,$c,$round]="$(awk -v o="$others" -v t=$((t1 - t0)) 'BEGIN { printf "%.0f", (t > 0 && o > 0 ? 100 * o / t : 0) }')"
+            # CPU the daemon and the fake upstream spent in this run, in microseconds per good response.
+            n_ok="$(awk -v r="$(field ok_rps "${res[$p,$c,$round]}")" -v d="$(field duration_us "${res[$p,$c,$round]}")" 'BEGIN { printf "%d", r * d / 1e6 }')"
+            cpu[$p,$c,$round]="$(awk -v dd=$(($(cpu_ticks "$daemon_pid") - d0)) -v fd=$(($(cpu_ticks "$fake_pid") - f0)) -v n="$n_ok" -v t="$clk_tck" \
+                'BEGIN { n = n > 0 ? n : 1; printf "%.0f %.0f", dd * 1e6 / t / n, fd * 1e6 / t / n }')"
+        done
     done
-  done
     # The round whose aigwd/direct ratio is the median (the lower middle one for an even
     # count) stands for this connection count; every round's ratio is kept for the JSON.
     pick="$(for ((round = 0; round < rounds; round++)); do
