@@ -131,14 +131,442 @@ private:
     Key m_last = Key::other;
 };
 
+/// The relay's common case, read in one pass without nlohmann's lexer: it builds no strings
+/// and makes no calls per character. It knows the facts only of input it has checked as
+/// strictly as nlohmann's parser would; anything it does not handle (an escaped key or finish
+/// reason, a number with an exponent, a byte outside a string it cannot place) is `unsure`,
+/// and the Scanner above decides. A differential test and fuzz harness hold the two equal.
+class FastScanner {
+public:
+    using Verdict = detail::Scan;
+
+    explicit FastScanner(std::string_view text) : m_p(text.data()), m_end(text.data() + text.size()) {}
+
+    Verdict run(ChunkFacts& facts)
+    {
+        m_facts = &facts;
+        skip_ws();
+        if (m_p == m_end || *m_p != '{') {
+            return Verdict::unsure;  // not an object (or a byte order mark first)
+        }
+        if (!object(Kind::root, 1)) {
+            return m_verdict;
+        }
+        skip_ws();
+        return m_p == m_end ? Verdict::facts : Verdict::unsure;
+    }
+
+private:
+    enum class Kind : std::uint8_t { root, choices, choice, delta, other };
+    enum class Key : std::uint8_t { other, choices, not_null, delta, finish_reason, content, text_like };
+    static constexpr int k_max_depth = 64;  // as the SAX Scanner's stack
+
+    bool fail(Verdict v)
+    {
+        m_verdict = v;
+        return false;
+    }
+    void skip_ws()
+    {
+        while (m_p != m_end && (*m_p == ' ' || *m_p == '\t')) {  // the caller refused CR and LF
+            ++m_p;
+        }
+    }
+    bool eat(char c)
+    {
+        skip_ws();
+        if (m_p == m_end || *m_p != c) {
+            return false;
+        }
+        ++m_p;
+        return true;
+    }
+
+    /// At '{'; `depth` counts it.
+    bool object(Kind kind, int depth)
+    {
+        if (depth > k_max_depth) {
+            return fail(Verdict::unsure);
+        }
+        ++m_p;
+        skip_ws();
+        if (m_p != m_end && *m_p == '}') {
+            ++m_p;
+            return true;
+        }
+        for (;;) {
+            skip_ws();
+            std::string_view name;
+            if (m_p == m_end || *m_p != '"' || !plain_string(name)) {
+                return fail(Verdict::unsure);
+            }
+            const Key key = key_of(kind, name);
+            if (!eat(':')) {
+                return fail(Verdict::unsure);
+            }
+            if (!value(kind, key, depth)) {
+                return false;
+            }
+            skip_ws();
+            if (m_p == m_end) {
+                return fail(Verdict::unsure);
+            }
+            if (*m_p == '}') {
+                ++m_p;
+                return true;
+            }
+            if (*m_p++ != ',') {
+                return fail(Verdict::unsure);
+            }
+        }
+    }
+
+    bool array(Kind kind, int depth)
+    {
+        if (depth > k_max_depth) {
+            return fail(Verdict::unsure);
+        }
+        ++m_p;
+        skip_ws();
+        if (m_p != m_end && *m_p == ']') {
+            ++m_p;
+            return true;
+        }
+        for (;;) {
+            if (!value(kind, Key::other, depth)) {
+                return false;
+            }
+            skip_ws();
+            if (m_p == m_end) {
+                return fail(Verdict::unsure);
+            }
+            if (*m_p == ']') {
+                ++m_p;
+                return true;
+            }
+            if (*m_p++ != ',') {
+                return fail(Verdict::unsure);
+            }
+        }
+    }
+
+    Key key_of(Kind kind, std::string_view k)
+    {
+        switch (kind) {
+            case Kind::root:
+                return k == "choices" ? Key::choices : (k == "usage" || k == "error") ? Key::not_null : Key::other;
+            case Kind::choice:
+                return k == "delta" ? Key::delta : k == "finish_reason" ? Key::finish_reason : Key::other;
+            case Kind::delta:
+                if (k == "tool_calls") {
+                    m_facts->has_content = true;
+                }
+                return k == "content"                                 ? Key::content
+                       : (k == "reasoning_content" || k == "refusal") ? Key::text_like
+                                                                      : Key::other;
+            default:
+                return Key::other;
+        }
+    }
+
+    /// A value inside a container of kind `in`, named by `key` (Key::other in an array).
+    bool value(Kind in, Key key, int depth)
+    {
+        skip_ws();
+        if (m_p == m_end) {
+            return fail(Verdict::unsure);
+        }
+        if (key == Key::not_null) {
+            // A usage or error the translator must see; nlohmann's scanner refuses it too.
+            if (literal("null")) {
+                return true;
+            }
+            return fail(Verdict::refused);
+        }
+        switch (*m_p) {
+            case '{':
+                return object(in == Kind::choices ? Kind::choice
+                              : key == Key::delta ? Kind::delta
+                                                  : Kind::other,
+                              depth + 1);
+            case '[':
+                return array(key == Key::choices ? Kind::choices : Kind::other, depth + 1);
+            case '"':
+                return string_value(in, key);
+            case 't':
+                return literal("true") || fail(Verdict::unsure);
+            case 'f':
+                return literal("false") || fail(Verdict::unsure);
+            case 'n':
+                return literal("null") || fail(Verdict::unsure);
+            default:
+                return number() || fail(Verdict::unsure);
+        }
+    }
+
+    bool literal(std::string_view word)
+    {
+        if (static_cast<std::size_t>(m_end - m_p) < word.size() || std::string_view(m_p, word.size()) != word) {
+            return false;
+        }
+        m_p += word.size();
+        return true;
+    }
+
+    /// The JSON number grammar; an exponent (which may overflow a double, refused by
+    /// nlohmann) or more than 300 digits is left unsure.
+    bool number()
+    {
+        const char* start = m_p;
+        if (*m_p == '-') {
+            ++m_p;
+        }
+        auto digits = [&] {
+            const char* d = m_p;
+            while (m_p != m_end && *m_p >= '0' && *m_p <= '9') {
+                ++m_p;
+            }
+            return m_p - d;
+        };
+        if (m_p == m_end || *m_p < '0' || *m_p > '9') {
+            return false;
+        }
+        if (*m_p == '0') {
+            ++m_p;
+        } else {
+            digits();
+        }
+        if (m_p != m_end && *m_p == '.') {
+            ++m_p;
+            if (digits() == 0) {
+                return false;
+            }
+        }
+        if (m_p != m_end && (*m_p == 'e' || *m_p == 'E')) {
+            return false;
+        }
+        return m_p - start <= 300;
+    }
+
+    /// At '"': a string without escapes (a key, a finish reason): its bytes, checked.
+    bool plain_string(std::string_view& out)
+    {
+        const char* start = ++m_p;
+        std::size_t decoded = 0;
+        bool escaped = false;
+        if (!string_body(decoded, escaped) || escaped) {
+            return false;
+        }
+        out = std::string_view(start, static_cast<std::size_t>(m_p - 1 - start));
+        return true;
+    }
+
+    bool string_value(Kind in, Key key)
+    {
+        if (in == Kind::choice && key == Key::finish_reason) {
+            std::string_view reason;
+            if (!plain_string(reason)) {
+                return fail(Verdict::unsure);
+            }
+            if (!reason.empty()) {
+                m_facts->finish_reasons.emplace_back(reason);
+            }
+            return true;
+        }
+        ++m_p;
+        std::size_t decoded = 0;
+        bool escaped = false;
+        if (!string_body(decoded, escaped)) {
+            return fail(Verdict::unsure);
+        }
+        if (in == Kind::delta) {
+            if (key == Key::content) {
+                m_facts->content_chars += decoded;
+            }
+            if ((key == Key::content || key == Key::text_like) && decoded > 0) {
+                m_facts->has_content = true;
+            }
+        }
+        return true;
+    }
+
+    static int hex4(const char* p)
+    {
+        int v = 0;
+        for (int i = 0; i < 4; ++i) {
+            const char c = p[i];
+            int d = 0;
+            if (c >= '0' && c <= '9') {
+                d = c - '0';
+            } else if (c >= 'a' && c <= 'f') {
+                d = c - 'a' + 10;
+            } else if (c >= 'A' && c <= 'F') {
+                d = c - 'A' + 10;
+            } else {
+                return -1;
+            }
+            v = v * 16 + d;
+        }
+        return v;
+    }
+
+    /// After the opening quote: through the closing one, counting the decoded UTF-8 bytes
+    /// and checking what nlohmann checks (no control bytes, valid escapes, well-formed UTF-8).
+    bool string_body(std::size_t& decoded, bool& escaped)
+    {
+        for (;;) {
+            if (m_p == m_end) {
+                return false;
+            }
+            const auto c = static_cast<unsigned char>(*m_p);
+            if (c == '"') {
+                ++m_p;
+                return true;
+            }
+            if (c < 0x20) {
+                return false;
+            }
+            if (c == '\\') {
+                escaped = true;
+                if (!escape(decoded)) {
+                    return false;
+                }
+                continue;
+            }
+            if (c < 0x80) {
+                ++m_p;
+                ++decoded;
+                continue;
+            }
+            const std::size_t n = utf8_sequence(m_p, m_end);
+            if (n == 0) {
+                return false;
+            }
+            m_p += n;
+            decoded += n;
+        }
+    }
+
+    /// At a backslash inside a string.
+    bool escape(std::size_t& decoded)
+    {
+        if (m_end - m_p < 2) {
+            return false;
+        }
+        switch (m_p[1]) {
+            case '"':
+            case '\\':
+            case '/':
+            case 'b':
+            case 'f':
+            case 'n':
+            case 'r':
+            case 't':
+                m_p += 2;
+                ++decoded;
+                return true;
+            case 'u':
+                break;
+            default:
+                return false;
+        }
+        if (m_end - m_p < 6) {
+            return false;
+        }
+        const int cp = hex4(m_p + 2);
+        if (cp < 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) {
+            return false;  // not hex, or a lone low surrogate
+        }
+        m_p += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF) {
+            if (m_end - m_p < 6 || m_p[0] != '\\' || m_p[1] != 'u') {
+                return false;
+            }
+            const int low = hex4(m_p + 2);
+            if (low < 0xDC00 || low > 0xDFFF) {
+                return false;
+            }
+            m_p += 6;
+            decoded += 4;
+            return true;
+        }
+        decoded += cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
+        return true;
+    }
+
+    /// The length of the well-formed UTF-8 sequence at `p` (RFC 3629: no overlong forms, no
+    /// surrogates, nothing past U+10FFFF), or 0.
+    static std::size_t utf8_sequence(const char* p, const char* end)
+    {
+        const auto b = [&](std::size_t i) { return static_cast<unsigned char>(p[i]); };
+        const auto cont = [&](std::size_t i, unsigned lo, unsigned hi) { return b(i) >= lo && b(i) <= hi; };
+        const auto left = static_cast<std::size_t>(end - p);
+        const unsigned c = b(0);
+        if (c >= 0xC2 && c <= 0xDF) {
+            return left >= 2 && cont(1, 0x80, 0xBF) ? 2 : 0;
+        }
+        if (c >= 0xE0 && c <= 0xEF) {
+            if (left < 3) {
+                return 0;
+            }
+            const unsigned lo = c == 0xE0 ? 0xA0 : 0x80;
+            const unsigned hi = c == 0xED ? 0x9F : 0xBF;
+            return cont(1, lo, hi) && cont(2, 0x80, 0xBF) ? 3 : 0;
+        }
+        if (c >= 0xF0 && c <= 0xF4) {
+            if (left < 4) {
+                return 0;
+            }
+            const unsigned lo = c == 0xF0 ? 0x90 : 0x80;
+            const unsigned hi = c == 0xF4 ? 0x8F : 0xBF;
+            return cont(1, lo, hi) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF) ? 4 : 0;
+        }
+        return 0;
+    }
+
+    const char* m_p;
+    const char* m_end;
+    ChunkFacts* m_facts = nullptr;
+    Verdict m_verdict = Verdict::unsure;
+};
+
+bool one_line(std::string_view data)
+{
+    // The relay writes a chunk after a single `data: ` (a JSON object the upstream spread
+    // over several data lines goes through the translator instead).
+    return !data.empty() && std::memchr(data.data(), '\n', data.size()) == nullptr &&
+           std::memchr(data.data(), '\r', data.size()) == nullptr;
+}
+
 }  // namespace
 
 std::optional<ChunkFacts> scan_chunk(std::string_view data)
 {
-    // One line only: the relay writes it after a single `data: ` (a JSON object the upstream
-    // spread over several data lines goes through the translator instead).
-    if (data.empty() || std::memchr(data.data(), '\n', data.size()) != nullptr ||
-        std::memchr(data.data(), '\r', data.size()) != nullptr) {
+    ChunkFacts facts;
+    switch (detail::scan_chunk_fast(data, facts)) {
+        case detail::Scan::facts:
+            return facts;
+        case detail::Scan::refused:
+            return std::nullopt;
+        case detail::Scan::unsure:
+            break;
+    }
+    return detail::scan_chunk_sax(data);
+}
+
+namespace detail {
+
+Scan scan_chunk_fast(std::string_view data, ChunkFacts& facts)
+{
+    if (!one_line(data)) {
+        return Scan::refused;
+    }
+    return FastScanner(data).run(facts);
+}
+
+std::optional<ChunkFacts> scan_chunk_sax(std::string_view data)
+{
+    if (!one_line(data)) {
         return std::nullopt;
     }
     Scanner s;
@@ -151,5 +579,7 @@ std::optional<ChunkFacts> scan_chunk(std::string_view data)
     }
     return std::move(s.facts);
 }
+
+}  // namespace detail
 
 }  // namespace aigw::daemon::pipeline

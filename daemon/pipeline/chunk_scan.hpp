@@ -23,4 +23,14 @@ struct ChunkFacts {
 /// deep. nullopt otherwise; such an event goes through the translator, which decides what it is.
 std::optional<ChunkFacts> scan_chunk(std::string_view data);
 
+namespace detail {
+/// What the one-pass reader scan_chunk() tries first makes of `data`: its facts (filled in),
+/// refused (scan_chunk() says nullopt), or unsure, when scan_chunk_sax() decides. Apart for
+/// the tests, which hold the two readers equal.
+enum class Scan : unsigned char { facts, refused, unsure };
+Scan scan_chunk_fast(std::string_view data, ChunkFacts& facts);
+/// scan_chunk() through nlohmann's SAX parser alone.
+std::optional<ChunkFacts> scan_chunk_sax(std::string_view data);
+}  // namespace detail
+
 }  // namespace aigw::daemon::pipeline

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
+#include <random>
 #include <string>
 
 using aigw::daemon::pipeline::content_chars;
@@ -127,4 +128,157 @@ TEST_CASE("the cost header carries ten decimals at most, rounded as printf round
         }
         CHECK(format_cost(usd) == expected);
     }
+}
+
+namespace {
+
+namespace detail = aigw::daemon::pipeline::detail;
+using aigw::daemon::pipeline::ChunkFacts;
+
+/// The one-pass reader says what nlohmann's SAX reader says whenever it is sure.
+void check_agrees(std::string_view text)
+{
+    ChunkFacts fast;
+    const auto verdict = detail::scan_chunk_fast(text, fast);
+    if (verdict == detail::Scan::unsure) {
+        return;
+    }
+    const auto sax = detail::scan_chunk_sax(text);
+    CAPTURE(text);
+    REQUIRE(sax.has_value() == (verdict == detail::Scan::facts));
+    if (sax) {
+        CHECK(fast.content_chars == sax->content_chars);
+        CHECK(fast.has_content == sax->has_content);
+        CHECK(fast.finish_reasons == sax->finish_reasons);
+    }
+}
+
+// Chunks as OpenAI-compatible upstreams send them.
+const char* const k_chunks[] = {
+    R"({"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_eb9dce56a8","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"x1"})",
+    R"({"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hello, \"w\u00f6rld\" \ud83d\ude00 \\ \/ \b\f\n\r\t"},"logprobs":null,"finish_reason":null}]})",
+    "{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80 \xe4\xb8\xad\"}}]}",
+    R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"get_weather","arguments":""}}]},"finish_reason":null}]})",
+    R"({"choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{\"city\":"}}]}}]})",
+    R"({"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null})",
+    R"({"choices":[{"index":0,"delta":{"reasoning_content":"think"},"finish_reason":null},{"index":1,"delta":{"content":"b"},"finish_reason":"length"}]})",
+    R"({"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":20,"total_tokens":30,"prompt_tokens_details":{"cached_tokens":0}}})",
+    R"({"error":{"message":"overloaded","type":"server_error","code":null}})",
+    R"( { "choices" : [ { "delta" : { "content" : "x" } , "finish_reason" : null , "n" : -0.5 , "m" : [ true , false , null , 12 , 0 ] } ] } )",
+    R"({"choices":[{"delta":{"content":"a"},"logprobs":{"content":[{"token":"a","logprob":-0.0001,"bytes":[97],"top_logprobs":[]}]}}]})",
+};
+
+}  // namespace
+
+TEST_CASE("the one-pass chunk reader vouches for the chunks upstreams send, and refuses usage and errors")
+{
+    for (const char* text : k_chunks) {
+        CAPTURE(text);
+        ChunkFacts facts;
+        const auto verdict = detail::scan_chunk_fast(text, facts);
+        const bool translator_must_see = std::string_view(text).find(R"("usage":{)") != std::string_view::npos ||
+                                         std::string_view(text).find(R"("error":{)") != std::string_view::npos;
+        CHECK(verdict == (translator_must_see ? detail::Scan::refused : detail::Scan::facts));
+        check_agrees(text);
+    }
+    ChunkFacts facts;
+    REQUIRE(detail::scan_chunk_fast(k_chunks[1], facts) == detail::Scan::facts);
+    CHECK(facts.content_chars == std::string("Hello, \"w\xc3\xb6rld\" \xf0\x9f\x98\x80 \\ / \b\f\n\r\t").size());
+    // Left to the SAX reader: a key spelled with escapes, an escaped finish reason, an exponent.
+    for (const char* text :
+         {R"({"ch\u006fices":[]})", R"({"choices":[{"finish_reason":"st\u006fp"}]})", R"({"choices":[],"x":1e999})"}) {
+        CAPTURE(text);
+        ChunkFacts unused;
+        CHECK(detail::scan_chunk_fast(text, unused) == detail::Scan::unsure);
+        check_agrees(text);
+    }
+    CHECK(scan_chunk(R"({"choices":[{"finish_reason":"st\u006fp"}]})")->finish_reasons ==
+          std::vector<std::string>{"stop"});
+    CHECK_FALSE(scan_chunk(R"({"choices":[],"x":1e999})"));  // nlohmann refuses the overflow
+}
+
+TEST_CASE("the one-pass chunk reader checks UTF-8 as nlohmann does, at every boundary")
+{
+    // Well-formed and ill-formed sequences around each limit of RFC 3629's table.
+    for (const char* bytes : {
+             "\x7f",
+             "\xc2\x80",
+             "\xdf\xbf",
+             "\xe0\xa0\x80",
+             "\xed\x9f\xbf",
+             "\xee\x80\x80",
+             "\xef\xbf\xbf",
+             "\xf0\x90\x80\x80",
+             "\xf4\x8f\xbf\xbf",
+             "\xc0\x80",
+             "\xc1\xbf",
+             "\xe0\x9f\xbf",
+             "\xed\xa0\x80",
+             "\xed\xbf\xbf",
+             "\xf0\x8f\xbf\xbf",
+             "\xf4\x90\x80\x80",
+             "\xf5\x80\x80\x80",
+             "\x80",
+             "\xbf",
+             "\xc2",
+             "\xe1\x80",
+             "\xf1\x80\x80",
+             "\xc2\xc0",
+             "\xe1\x80\xc0",
+             "\xff",
+         }) {
+        for (const std::string& text : {std::string(R"({"choices":[{"delta":{"content":")") + bytes + R"("}}]})",
+                                        std::string(R"({")") + bytes + R"(":1})"}) {
+            check_agrees(text);
+        }
+    }
+    // Escapes: surrogate pairs whole and broken, every short escape, bad hex.
+    for (const char* esc : {R"(\ud83d\ude00)", R"(\ud83d)", R"(\ude00)", R"(\ud83d\u0041)", R"(\ud83dx)",
+                            R"(\u00e9)",       R"(\u0800)", R"(\u07ff)", R"(\u0000)",       R"(\uFFFF)",
+                            R"(\u12G4)",       R"(\u12)",   R"(\x)",     R"(\")",           R"(\\)",
+                            R"(\/)",           R"(\b)",     R"(\f)",     R"(\n)",           R"(\r)",
+                            R"(\t)",           R"(\')"}) {
+        check_agrees(std::string(R"({"choices":[{"delta":{"content":")") + esc + R"("}}]})");
+    }
+}
+
+TEST_CASE("the one-pass chunk reader and the SAX reader agree on mutated chunks")
+{
+    // Deterministic mutations of real chunks: bytes that matter to JSON and UTF-8 put in,
+    // changed and taken out. Any input the fast reader is sure of must read the same in both.
+    const std::string alphabet = std::string("{}[]\",:\\/ \tu0123456789abcdefABCDEF.eE+-ntrl") +
+                                 std::string("\x00\x1f\x7f\x80\xbf\xc0\xc3\xe0\xed\xf0\xf4\xf5\xff", 13);
+    std::mt19937 rng(20261206);
+    std::size_t sure = 0;
+    std::size_t total = 0;
+    for (const char* base : k_chunks) {
+        for (int i = 0; i < 3000; ++i) {
+            std::string text = base;
+            const int edits = 1 + static_cast<int>(rng() % 3);
+            for (int e = 0; e < edits && !text.empty(); ++e) {
+                const std::size_t at = rng() % text.size();
+                const char c = alphabet[rng() % alphabet.size()];
+                switch (rng() % 4) {
+                    case 0:
+                        text[at] = c;
+                        break;
+                    case 1:
+                        text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), c);
+                        break;
+                    case 2:
+                        text.erase(at, 1 + rng() % 3);
+                        break;
+                    default:
+                        text.insert(at, text.substr(at, 1 + rng() % 8));
+                        break;
+                }
+            }
+            ChunkFacts unused;
+            sure += detail::scan_chunk_fast(text, unused) != detail::Scan::unsure ? 1 : 0;
+            ++total;
+            check_agrees(text);
+        }
+    }
+    // Most mutants are broken JSON the fast reader leaves to the SAX reader; enough are not.
+    CHECK(sure > total / 10);
 }
