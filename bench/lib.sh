@@ -3,14 +3,16 @@
 
 fake_pid=""
 daemon_pid=""
+extra_pids=""  # anything else a script started and wants stopped
 
-# On exit: TERM aigwd and fake-upstream, KILL what is still there after 5 s, remove $work.
+# On exit: TERM aigwd, fake-upstream and extra_pids, KILL what is still there after 5 s,
+# remove $work.
 bench_cleanup() {
     local rc=$?
-    for pid in $daemon_pid $fake_pid; do
+    for pid in $daemon_pid $fake_pid $extra_pids; do
         kill -TERM "$pid" 2>/dev/null || true
     done
-    for pid in $daemon_pid $fake_pid; do
+    for pid in $daemon_pid $fake_pid $extra_pids; do
         for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
         kill -KILL "$pid" 2>/dev/null || true
         wait "$pid" 2>/dev/null || true

@@ -2,10 +2,14 @@
 # Long-stream benchmark: an upstream that streams each answer as 20 chunks 100 ms apart (a
 # 2 s answer; bench/slow_upstream.cpp), and wrk holding N concurrent streams open, straight
 # to it and through aigwd. Prints completed streams, errors, p50/p99, and aigwd's CPU per
-# stream and per relayed chunk and its peak RSS. A benchmark, not a test: nothing asserts.
+# stream and per relayed chunk and its peak RSS. When nginx is installed, the same streams go
+# through it too as a reference relay (proxy_buffering off, as many workers as the machine
+# has cores): what a C relay that does not read the chunks costs on this host.
+# A benchmark, not a test: nothing asserts.
 #
 # usage: bench/long_streams.sh [BUILD_DIR] [CLIENTS...]     (default clients: 100 1000 5000)
-#   env BENCH_DURATION (s per run, default 12), BENCH_CHUNKS (20), BENCH_INTERVAL_MS (100)
+#   env BENCH_DURATION (s per run, default 12), BENCH_CHUNKS (20), BENCH_INTERVAL_MS (100),
+#       BENCH_NGINX (1; 0 skips the nginx reference)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -36,6 +40,47 @@ done
 [[ -n "$fake_port" ]] || die "slow-upstream did not start: $(cat "$work/slow.err")"
 start_aigwd $'[ledger]\nretention_days = 0\n[upstream]\nidle_timeout_ms = 60000\n'
 
+# nginx in front of the same upstream, as a reference relay: it passes each chunk on as it
+# arrives (proxy_buffering off) over keep-alive upstream connections, and reads none of it.
+nginx_pid="" nginx_port=""
+if [[ "${BENCH_NGINX:-1}" != 0 ]] && command -v nginx >/dev/null; then
+    nginx_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
+    mkdir -p "$work/nginx"
+    cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes $(nproc);
+worker_rlimit_nofile $(ulimit -n);
+daemon off;
+error_log $work/nginx/error.log;
+pid $work/nginx/nginx.pid;
+events { worker_connections 30000; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx;
+    keepalive_requests 1000000;
+    upstream slow { server 127.0.0.1:$fake_port; keepalive 1024; }
+    server {
+        listen 127.0.0.1:$nginx_port;
+        location = /nginx_status { stub_status; }
+        location / {
+            proxy_pass http://slow;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_buffering off;
+            proxy_read_timeout 60s;
+        }
+    }
+}
+NGINX
+    nginx -c "$work/nginx/nginx.conf" >"$work/nginx.out" 2>"$work/nginx.err" &
+    nginx_pid=$!
+    extra_pids="$nginx_pid"
+    for _ in $(seq 50); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$nginx_port/nginx_status" 2>/dev/null && break
+        kill -0 "$nginx_pid" 2>/dev/null || die "nginx exited: $(cat "$work/nginx.err" "$work/nginx/error.log" 2>/dev/null)"
+        sleep 0.1
+    done
+fi
+
 cat >"$work/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -43,12 +88,28 @@ wrk.headers["Authorization"] = "Bearer bench-key"
 wrk.body = '{"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}'
 LUA
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$daemon_pid/stat"; }
+# CPU ticks of the relay named $1 (aigwd, or nginx's workers) so far.
+cpu_ticks() {
+    if [[ "$1" == nginx ]]; then
+        local pids
+        pids="$(pgrep -P "$nginx_pid" | sed 's|.*|/proc/&/stat|')"
+        # shellcheck disable=SC2086
+        awk '{ s += $14 + $15 } END { print s + 0 }' $pids
+    else
+        awk '{print $14 + $15}' "/proc/$daemon_pid/stat"
+    fi
+}
 hz=$(getconf CLK_TCK)
-# Streams aigwd has finished (recorded) so far, from its /metrics.
+# Streams the relay named $1 has finished so far: aigwd's from its /metrics; nginx's from
+# stub_status, as the requests it took minus the ones it is still answering.
 served() {
-    curl -fsS -m 5 -H "Authorization: Bearer $gateway_key" "http://127.0.0.1:$daemon_port/metrics" |
-        awk '/^aigw_requests_total/ { s += $NF } END { print s + 0 }'
+    if [[ "$1" == nginx ]]; then
+        curl -fsS -m 5 "http://127.0.0.1:$nginx_port/nginx_status" |
+            awk 'NR == 3 { r = $3 } /^Reading/ { w = $4 } END { print r - w }'
+    else
+        curl -fsS -m 5 -H "Authorization: Bearer $gateway_key" "http://127.0.0.1:$daemon_port/metrics" |
+            awk '/^aigw_requests_total/ { s += $NF } END { print s + 0 }'
+    fi
 }
 
 run() {  # $1 label, $2 url, $3 clients; through aigwd, also samples its CPU in the steady state
@@ -56,15 +117,15 @@ run() {  # $1 label, $2 url, $3 clients; through aigwd, also samples its CPU in 
     wrk -t2 -c"$3" -d"${duration}s" --timeout 30s --latency -s "$work/post.lua" "$2" >"$log" 2>&1 &
     local wrk_pid=$!
     window_cpu=0 window_streams=0
-    if [[ "$1" == aigwd && "$duration" -ge 7 ]]; then
+    if [[ "$1" != direct && "$duration" -ge 7 ]]; then
         # CPU per stream is measured between 3 s in and 2 s before the end, while as many
         # streams are open as the run holds: over the whole run it would charge the streams
         # still open when wrk stops (up to one per client) to the ones that finished.
         sleep 3
         local c0 s0 c1 s1
-        c0=$(cpu_ticks) s0=$(served)
+        c0=$(cpu_ticks "$1") s0=$(served "$1")
         sleep $((duration - 5))
-        c1=$(cpu_ticks) s1=$(served)
+        c1=$(cpu_ticks "$1") s1=$(served "$1")
         window_cpu=$(( (c1 - c0) * 1000 / hz )) window_streams=$(( s1 - s0 ))
     fi
     wait "$wrk_pid" || true
@@ -78,13 +139,11 @@ run() {  # $1 label, $2 url, $3 clients; through aigwd, also samples its CPU in 
     last_reqs="${reqs:-0}"
 }
 
-echo "upstream: $chunks chunks, $interval ms apart; $duration s per run"
-for c in "${clients[@]}"; do
-    run direct "http://127.0.0.1:$fake_port/v1/chat/completions" "$c"
-    before=$(cpu_ticks)
-    run aigwd "http://127.0.0.1:$daemon_port/v1/chat/completions" "$c"
-    after=$(cpu_ticks)
-    cpu_ms=$(( (after - before) * 1000 / hz ))
+# Prints the CPU line of the relay run just done ($1: aigwd or nginx); $2 its CPU ticks over
+# the whole run.
+report_cpu() {
+    local cpu_ms per_stream_us how per_chunk_us rss_mb=0 kb
+    cpu_ms=$(( $2 * 1000 / hz ))
     # A stream is (chunks) content chunks, the finish chunk and the usage chunk.
     if [[ "$window_streams" -gt 0 ]]; then
         per_stream_us=$(( window_cpu * 1000 / window_streams ))
@@ -96,7 +155,28 @@ for c in "${clients[@]}"; do
         per_stream_us=0 how="no stream finished"
     fi
     per_chunk_us=$(( per_stream_us / (chunks + 2) ))
-    rss_mb=$(( $(awk '/VmHWM/{print $2}' "/proc/$daemon_pid/status") / 1024 ))
-    printf '         aigwd CPU %d ms: %d us a stream, %d us a relayed chunk (%s); peak RSS %d MB\n' \
-        "$cpu_ms" "$per_stream_us" "$per_chunk_us" "$how" "$rss_mb"
+    if [[ "$1" == nginx ]]; then
+        for pid in $(pgrep -P "$nginx_pid"); do
+            kb=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
+            rss_mb=$(( rss_mb + kb / 1024 ))
+        done
+    else
+        rss_mb=$(( $(awk '/VmHWM/{print $2}' "/proc/$daemon_pid/status") / 1024 ))
+    fi
+    printf '         %s CPU %d ms: %d us a stream, %d us a relayed chunk (%s); peak RSS %d MB\n' \
+        "$1" "$cpu_ms" "$per_stream_us" "$per_chunk_us" "$how" "$rss_mb"
+}
+
+echo "upstream: $chunks chunks, $interval ms apart; $duration s per run"
+[[ -n "$nginx_pid" ]] || echo "(nginx is not installed or BENCH_NGINX=0: no reference relay)"
+for c in "${clients[@]}"; do
+    run direct "http://127.0.0.1:$fake_port/v1/chat/completions" "$c"
+    before=$(cpu_ticks aigwd)
+    run aigwd "http://127.0.0.1:$daemon_port/v1/chat/completions" "$c"
+    report_cpu aigwd $(( $(cpu_ticks aigwd) - before ))
+    if [[ -n "$nginx_pid" ]]; then
+        before=$(cpu_ticks nginx)
+        run nginx "http://127.0.0.1:$nginx_port/v1/chat/completions" "$c"
+        report_cpu nginx $(( $(cpu_ticks nginx) - before ))
+    fi
 done
