@@ -4,8 +4,10 @@
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core.hpp>
@@ -116,45 +118,113 @@ bool is_ip_literal(const std::string& host)
 // ---------------------------------------------------------------------------------------
 // One connection: TCP, optionally TLS on top (directly or through a CONNECT tunnel).
 
+/// The deadline of whatever is pending on a connection, kept in one timer that is moved only
+/// when the deadline comes earlier. (beast::tcp_stream re-arms its timer for every read and
+/// write: a timer-queue insert, a cancel and one more completion through the loop each time,
+/// and a relayed stream reads once a chunk.) When it passes, the socket is closed, as
+/// tcp_stream does; the pending operation fails and its caller tells a timeout by the clock.
+/// Like tcp_stream's, a deadline holds for the operations started under it: callers clear it
+/// after them (Connection::clear_deadline).
+/// Shared with the timer's handler, which may run after the connection is gone.
+struct Deadline {
+    explicit Deadline(const asio::any_io_executor& ex) : timer(ex) {}
+    asio::steady_timer timer;
+    tcp::socket* socket = nullptr;  ///< null once the connection is gone
+    Clock::time_point at = Clock::time_point::max();
+    Clock::time_point armed_at = Clock::time_point::max();
+};
+
+void arm(const std::shared_ptr<Deadline>& d, Clock::time_point t)
+{
+    d->armed_at = t;
+    d->timer.expires_at(t);
+    d->timer.async_wait([d](const error_code& ec) {
+        const auto now = Clock::now();
+        if (ec || d->socket == nullptr || d->timer.expiry() > now) {
+            return;  // moved earlier, or cancelled, or a newer wait is pending
+        }
+        d->armed_at = Clock::time_point::max();
+        if (now >= d->at) {
+            d->at = Clock::time_point::max();
+            error_code ignored;
+            d->socket->close(ignored);
+        } else if (d->at != Clock::time_point::max()) {
+            arm(d, d->at);  // the deadline moved later meanwhile
+        }
+    });
+}
+
 class Connection {
 public:
-    explicit Connection(const asio::any_io_executor& ex) : m_tcp(ex)
+    explicit Connection(const asio::any_io_executor& ex) : m_socket(ex), m_deadline(std::make_shared<Deadline>(ex))
     {
+        m_deadline->socket = &m_socket;
         // Beast reads at most what the buffer holds, from 512 bytes: a small answer would
         // take two or three reads (and trips through the loop) instead of one.
         m_buffer.reserve(k_conn_read_bytes);
     }
+    ~Connection()
+    {
+        m_deadline->socket = nullptr;
+        m_deadline->timer.cancel();
+    }
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
 
-    beast::tcp_stream& tcp() { return m_tcp; }
+    tcp::socket& socket() { return m_socket; }
     beast::flat_buffer& buffer() { return m_buffer; }
     bool tls() const { return m_tls.has_value(); }
-    ssl::stream<beast::tcp_stream&>& tls_stream() { return *m_tls; }
-    void start_tls(ssl::context& ctx) { m_tls.emplace(m_tcp, ctx); }
+    ssl::stream<tcp::socket&>& tls_stream() { return *m_tls; }
+    void start_tls(ssl::context& ctx) { m_tls.emplace(m_socket, ctx); }
 
-    /// Calls `f` with the stream that carries HTTP: the TLS stream or the TCP stream.
+    /// The socket is closed at `t` unless a later call moves the deadline.
+    void expires_at(Clock::time_point t)
+    {
+        m_deadline->at = t;
+        if (t < m_deadline->armed_at) {
+            arm(m_deadline, t);
+        }
+    }
+    /// No deadline until the next expires_at(), as with tcp_stream, whose deadline holds only
+    /// while an operation is pending: between reads (a relay waiting on a slow client) nothing
+    /// may close the socket. The timer stays armed and finds nothing to enforce when it fires.
+    void clear_deadline() { m_deadline->at = Clock::time_point::max(); }
+    /// No deadline, and no pending wait: for an idle pooled connection, whose wait would keep
+    /// its loop busy.
+    void expires_never()
+    {
+        m_deadline->at = Clock::time_point::max();
+        if (m_deadline->armed_at != Clock::time_point::max()) {
+            m_deadline->armed_at = Clock::time_point::max();
+            m_deadline->timer.cancel();
+        }
+    }
+
+    /// Calls `f` with the stream that carries HTTP: the TLS stream or the TCP socket.
     template <class F>
     decltype(auto) with_stream(F&& f)
     {
         if (m_tls) {
             return f(*m_tls);
         }
-        return f(m_tcp);
+        return f(m_socket);
     }
 
     void close()
     {
         error_code ignored;
-        m_tcp.socket().shutdown(tcp::socket::shutdown_both, ignored);
-        m_tcp.close();
+        m_socket.shutdown(tcp::socket::shutdown_both, ignored);
+        m_socket.close(ignored);
     }
 
     bool via_http_proxy = false;  ///< requests use the absolute-form target
     Clock::time_point idle_since{};
 
 private:
-    beast::tcp_stream m_tcp;
-    std::optional<ssl::stream<beast::tcp_stream&>> m_tls;  // after m_tcp: destroyed first
+    tcp::socket m_socket;
+    std::optional<ssl::stream<tcp::socket&>> m_tls;  // after m_socket: destroyed first
     beast::flat_buffer m_buffer;
+    std::shared_ptr<Deadline> m_deadline;
 };
 
 /// The idle connections one pool may keep per origin: max_idle_per_origin, but at most an
@@ -209,8 +279,7 @@ public:
         if (conn->buffer().size() == 0) {
             conn->buffer().shrink_to_fit();  // an idle connection holds no buffer; start() reserves one
         }
-        // No deadline while idle: an expired tcp_stream timer would fail the next operation.
-        conn->tcp().expires_never();
+        conn->expires_never();
         idle.push_back(std::move(conn));
     }
 
@@ -333,9 +402,9 @@ std::string size_text(std::size_t bytes)
     return std::to_string(bytes) + " bytes";
 }
 
-bool is_timeout(const error_code& ec, Clock::time_point deadline)
+bool is_timeout(Clock::time_point deadline)
 {
-    return ec == beast::error::timeout || Clock::now() >= deadline;
+    return Clock::now() >= deadline;  // the connection's Deadline closed the socket
 }
 
 // ---------------------------------------------------------------------------------------
@@ -376,15 +445,18 @@ public:
             m_long = true;
             buffer.shrink_to_fit();  // the next read grows it to hold 512 bytes more
         }
-        m_ex.conn->tcp().expires_at(deadline);
+        m_ex.conn->expires_at(deadline);
         auto [ec, appended] = co_await read_body_some(m_ex, out);
+        if (m_ex.conn) {
+            m_ex.conn->clear_deadline();
+        }
         if (m_cancelled) {
             co_return std::unexpected(cancelled_failure());
         }
         if (ec) {
             m_ex.conn->close();
             m_ex.conn.reset();
-            if (is_timeout(ec, deadline)) {
+            if (is_timeout(deadline)) {
                 m_failure = wire::gateway_timeout("upstream " + m_ex.origin.redacted +
                                                   " sent no more of its answer before the deadline");
             } else {
@@ -457,7 +529,7 @@ public:
         out.status = static_cast<int>(ex->parser->get().result_int());
         out.headers = copy_headers(*ex->parser);
         const std::size_t cap = m_opts.max_body_bytes;
-        ex->conn->tcp().expires_at(deadlines.headers);
+        ex->conn->expires_at(deadlines.headers);
         while (!ex->parser->is_done()) {
             auto [ec, appended] = co_await read_body_some(*ex, out.body);
             if (!ec && out.body.size() > cap) {
@@ -470,7 +542,7 @@ public:
                                                               " is larger than " + size_text(cap) +
                                                               "; ask for a shorter answer or raise the limit"));
                 }
-                if (is_timeout(ec, deadlines.headers)) {
+                if (is_timeout(deadlines.headers)) {
                     co_return std::unexpected(wire::gateway_timeout(
                         "upstream " + ex->origin.redacted + " did not send its whole answer before the deadline"));
                 }
@@ -613,10 +685,10 @@ private:
                 (proxy ? "the proxy " + proxy->redacted : "upstream " + origin.redacted) + " (" + resolve_ec.message() +
                 "); is the " + (proxy ? "proxy setting" : "base URL") + " right?"));
         }
-        conn->tcp().expires_at(deadline);
-        auto [connect_ec, endpoint] = co_await conn->tcp().async_connect(endpoints, k_tuple);
+        conn->expires_at(deadline);
+        auto [connect_ec, endpoint] = co_await asio::async_connect(conn->socket(), endpoints, k_tuple);
         if (connect_ec) {
-            if (is_timeout(connect_ec, deadline)) {
+            if (is_timeout(deadline)) {
                 co_return std::unexpected(
                     wire::gateway_timeout("timed out connecting to upstream " + origin.redacted + via));
             }
@@ -629,7 +701,7 @@ private:
                                                       connect_ec.message() +
                                                       "); is it running and is the base URL right?"));
         }
-        conn->tcp().socket().set_option(tcp::no_delay(true));
+        conn->socket().set_option(tcp::no_delay(true));
 
         if (proxy && origin.tls) {
             if (auto tunnel = co_await open_tunnel(*conn, origin, *proxy, deadline); !tunnel) {
@@ -658,15 +730,15 @@ private:
         if (!proxy.authorization.empty()) {
             connect_req.set(http::field::proxy_authorization, proxy.authorization);
         }
-        auto [write_ec, written] = co_await http::async_write(conn.tcp(), connect_req, k_tuple);
+        auto [write_ec, written] = co_await http::async_write(conn.socket(), connect_req, k_tuple);
         http::response_parser<http::empty_body> parser;
         parser.skip(true);  // a 2xx answer to CONNECT has no body: the tunnel starts after the header
         error_code ec = write_ec;
         if (!ec) {
-            std::tie(ec, written) = co_await http::async_read_header(conn.tcp(), conn.buffer(), parser, k_tuple);
+            std::tie(ec, written) = co_await http::async_read_header(conn.socket(), conn.buffer(), parser, k_tuple);
         }
         if (ec) {
-            if (is_timeout(ec, deadline)) {
+            if (is_timeout(deadline)) {
                 co_return std::unexpected(wire::gateway_timeout("timed out opening a tunnel to upstream " +
                                                                 origin.redacted + " through the proxy " +
                                                                 proxy.redacted));
@@ -704,12 +776,12 @@ private:
             SSL_set1_host(ssl_handle, origin.host.c_str());
         }
         conn.tls_stream().set_verify_mode(ssl::verify_peer);
-        conn.tcp().expires_at(deadline);
+        conn.expires_at(deadline);
         auto [ec] = co_await conn.tls_stream().async_handshake(ssl::stream_base::client, k_tuple);
         if (!ec) {
             co_return std::expected<void, wire::Failure>{};
         }
-        if (is_timeout(ec, deadline)) {
+        if (is_timeout(deadline)) {
             co_return std::unexpected(
                 wire::gateway_timeout("timed out in the TLS handshake with upstream " + origin.redacted));
         }
@@ -752,7 +824,7 @@ private:
             }
             conn->buffer().reserve(k_conn_read_bytes);  // a long stream before may have shrunk it
             auto request = make_request(*origin, prefix, req, conn->via_http_proxy);
-            conn->tcp().expires_at(deadlines.headers);
+            conn->expires_at(deadlines.headers);
             auto [write_ec, written] =
                 co_await conn->with_stream([&](auto& s) { return http::async_write(s, request, k_tuple); });
             auto parser = std::make_unique<Parser>();
@@ -767,10 +839,11 @@ private:
                     [&](auto& s) { return http::async_read_header(s, conn->buffer(), *parser, k_tuple); });
             }
             if (!ec) {
+                conn->clear_deadline();
                 co_return Exchange{std::move(conn), std::move(parser), *origin, pool};
             }
             conn->close();
-            const bool timed_out = is_timeout(ec, deadlines.headers);
+            const bool timed_out = is_timeout(deadlines.headers);
             if (reused && !timed_out && !parser->got_some() && ec != asio::error::operation_aborted) {
                 continue;
             }

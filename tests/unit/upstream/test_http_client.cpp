@@ -463,6 +463,106 @@ TEST_CASE("a read deadline passing in the middle of a body is a 504")
     }());
 }
 
+TEST_CASE("a stream's read deadline moves later with each read, and holds at the last one set")
+{
+    // The connection keeps one timer and moves it only when a deadline comes earlier: a
+    // deadline that moves later must neither cut the stream at the first one nor be lost.
+    asio::io_context ctx;
+    Event never(ctx);
+    TestServer server(ctx, [&](tcp::socket s) -> asio::awaitable<void> {
+        beast::flat_buffer buffer;
+        co_await read_request(s, buffer);
+        co_await write_raw(s, k_sse_head);
+        asio::steady_timer gap(co_await asio::this_coro::executor);
+        for (int i = 0; i < 6; ++i) {
+            gap.expires_after(100ms);
+            co_await gap.async_wait(asio::use_awaitable);
+            co_await write_raw(s, chunk("data: " + std::to_string(i) + "\n\n"));
+        }
+        co_await never.wait();
+    });
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto stream = co_await client->open(server.url(), post("/x"), within(5s));
+        REQUIRE(stream.has_value());
+        std::string out;
+        const auto first_deadline = Clock::now() + 250ms;
+        auto deadline = first_deadline;
+        while (out.size() < 6 * std::string("data: 0\n\n").size()) {
+            auto more = co_await (*stream)->read(out, deadline);
+            REQUIRE(more.has_value());
+            REQUIRE(*more);
+            deadline = Clock::now() + 250ms;
+        }
+        CHECK(Clock::now() > first_deadline);  // six events 100 ms apart outlived the first deadline
+        CHECK(out == "data: 0\n\ndata: 1\n\ndata: 2\n\ndata: 3\n\ndata: 4\n\ndata: 5\n\n");
+        auto stalled = co_await (*stream)->read(out, deadline);
+        REQUIRE_FALSE(stalled.has_value());
+        CHECK(stalled.error().kind == aigw::wire::FailureKind::timeout);
+    }());
+}
+
+TEST_CASE("a read whose deadline is later than the one armed times out at its own")
+{
+    asio::io_context ctx;
+    Event never(ctx);
+    TestServer server(ctx, [&](tcp::socket s) -> asio::awaitable<void> {
+        beast::flat_buffer buffer;
+        co_await read_request(s, buffer);
+        co_await write_raw(s, k_sse_head + chunk("data: 0\n\n"));
+        co_await never.wait();
+    });
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto stream = co_await client->open(server.url(), post("/x"), within(5s));
+        REQUIRE(stream.has_value());
+        std::string out;
+        auto first = co_await (*stream)->read(out, Clock::now() + 200ms);  // arms the timer at 200 ms
+        REQUIRE(first.has_value());
+        REQUIRE(*first);
+        // The timer fires while this read waits, finds its deadline not reached, and must
+        // wait again; if it did not, the read would never end.
+        const auto last = Clock::now() + 400ms;
+        auto stalled = co_await (*stream)->read(out, last);
+        REQUIRE_FALSE(stalled.has_value());
+        CHECK(stalled.error().kind == aigw::wire::FailureKind::timeout);
+        CHECK(Clock::now() >= last);  // not at the earlier deadline
+    }());
+}
+
+TEST_CASE("a read deadline that passes while no read waits does not cut the stream")
+{
+    // A relay writing to a slow client reads the upstream late; the deadline of the read
+    // before must not close the connection meanwhile.
+    asio::io_context ctx;
+    Event second(ctx);
+    Event never(ctx);
+    TestServer server(ctx, [&](tcp::socket s) -> asio::awaitable<void> {
+        beast::flat_buffer buffer;
+        co_await read_request(s, buffer);
+        co_await write_raw(s, k_sse_head + chunk("data: 0\n\n"));
+        co_await second.wait();
+        co_await write_raw(s, chunk("data: 1\n\n"));
+        co_await never.wait();
+    });
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto stream = co_await client->open(server.url(), post("/x"), within(5s));
+        REQUIRE(stream.has_value());
+        std::string out;
+        auto first = co_await (*stream)->read(out, Clock::now() + 100ms);
+        REQUIRE(first.has_value());
+        asio::steady_timer busy(co_await asio::this_coro::executor);
+        busy.expires_after(300ms);  // the 100 ms deadline passes while nothing is read
+        co_await busy.async_wait(asio::use_awaitable);
+        second.notify();
+        auto next = co_await (*stream)->read(out, Clock::now() + 5s);
+        REQUIRE(next.has_value());
+        CHECK(*next);
+        CHECK(out == "data: 0\n\ndata: 1\n\n");
+    }());
+}
+
 TEST_CASE("send's deadline covers the whole body")
 {
     asio::io_context ctx;
