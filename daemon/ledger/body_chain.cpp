@@ -1,5 +1,8 @@
 #include "daemon/ledger/body_chain.hpp"
 
+#include "shared/wire/json_text.hpp"
+#include "shared/wire/utf8.hpp"
+
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
@@ -265,93 +268,18 @@ private:
         return i;
     }
 
-    /// Four hex digits at i as a number, or -1.
-    int hex4(std::size_t i) const
-    {
-        if (i + 4 > m_text.size()) {
-            return -1;
-        }
-        int v = 0;
-        for (std::size_t k = i; k < i + 4; ++k) {
-            const char c = m_text[k];
-            v <<= 4;
-            if (c >= '0' && c <= '9') {
-                v |= c - '0';
-            } else if (c >= 'a' && c <= 'f') {
-                v |= c - 'a' + 10;
-            } else if (c >= 'A' && c <= 'F') {
-                v |= c - 'A' + 10;
-            } else {
-                return -1;
-            }
-        }
-        return v;
-    }
-
     /// After the backslash at i - 1: the end of the escape, or npos.
     std::size_t skip_escape(std::size_t i) const
     {
-        switch (at(i)) {
-            case '"':
-            case '\\':
-            case '/':
-            case 'b':
-            case 'f':
-            case 'n':
-            case 'r':
-            case 't':
-                return i + 1;
-            case 'u': {
-                const int u = hex4(i + 1);
-                if (u < 0 || (u >= 0xdc00 && u <= 0xdfff)) {
-                    return npos;  // not hex, or a low surrogate with no high one before it
-                }
-                if (u >= 0xd800 && u <= 0xdbff) {
-                    // A high surrogate must be followed by \u and a low one.
-                    const int low = at(i + 5) == '\\' && at(i + 6) == 'u' ? hex4(i + 7) : -1;
-                    return low >= 0xdc00 && low <= 0xdfff ? i + 11 : npos;
-                }
-                return i + 5;
-            }
-            default:
-                return npos;
-        }
+        const auto e = wire::json_escape_at(m_text, i - 1);
+        return e.length == 0 ? npos : i - 1 + e.length;
     }
 
-    /// The end of the well-formed UTF-8 sequence at i (no overlongs, no surrogates, at most
-    /// U+10FFFF), or npos.
+    /// The end of the well-formed UTF-8 sequence at i, or npos.
     std::size_t skip_utf8(std::size_t i) const
     {
-        const auto c = static_cast<unsigned char>(m_text[i]);
-        std::size_t len = 0;
-        std::uint32_t cp = 0;
-        if (c >= 0xc2 && c <= 0xdf) {
-            len = 2;
-            cp = c & 0x1fu;
-        } else if (c >= 0xe0 && c <= 0xef) {
-            len = 3;
-            cp = c & 0x0fu;
-        } else if (c >= 0xf0 && c <= 0xf4) {
-            len = 4;
-            cp = c & 0x07u;
-        } else {
-            return npos;
-        }
-        if (i + len > m_text.size()) {
-            return npos;
-        }
-        for (std::size_t k = 1; k < len; ++k) {
-            const auto cc = static_cast<unsigned char>(m_text[i + k]);
-            if ((cc & 0xc0u) != 0x80u) {
-                return npos;
-            }
-            cp = (cp << 6) | (cc & 0x3fu);
-        }
-        if ((len == 3 && (cp < 0x800 || (cp >= 0xd800 && cp <= 0xdfff))) ||
-            (len == 4 && (cp < 0x10000 || cp > 0x10ffff))) {
-            return npos;
-        }
-        return i + len;
+        const std::size_t n = wire::utf8_char_length(m_text, i);
+        return n == 0 ? npos : i + n;
     }
 
     std::string_view m_text;

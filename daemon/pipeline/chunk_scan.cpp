@@ -1,5 +1,8 @@
 #include "daemon/pipeline/chunk_scan.hpp"
 
+#include "shared/wire/json_text.hpp"
+#include "shared/wire/utf8.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <array>
@@ -390,26 +393,6 @@ private:
         return true;
     }
 
-    static int hex4(const char* p)
-    {
-        int v = 0;
-        for (int i = 0; i < 4; ++i) {
-            const char c = p[i];
-            int d = 0;
-            if (c >= '0' && c <= '9') {
-                d = c - '0';
-            } else if (c >= 'a' && c <= 'f') {
-                d = c - 'a' + 10;
-            } else if (c >= 'A' && c <= 'F') {
-                d = c - 'A' + 10;
-            } else {
-                return -1;
-            }
-            v = v * 16 + d;
-        }
-        return v;
-    }
-
     /// After the opening quote: through the closing one, counting the decoded UTF-8 bytes
     /// and checking what nlohmann checks (no control bytes, valid escapes, well-formed UTF-8).
     bool string_body(std::size_t& decoded, bool& escaped)
@@ -426,102 +409,29 @@ private:
             if (c < 0x20) {
                 return false;
             }
-            if (c == '\\') {
-                escaped = true;
-                if (!escape(decoded)) {
-                    return false;
-                }
-                continue;
-            }
-            if (c < 0x80) {
+            if (c < 0x80 && c != '\\') {
                 ++m_p;
                 ++decoded;
                 continue;
             }
-            const std::size_t n = utf8_sequence(m_p, m_end);
+            const std::string_view rest(m_p, static_cast<std::size_t>(m_end - m_p));
+            if (c == '\\') {
+                escaped = true;
+                const auto e = wire::json_escape_at(rest, 0);
+                if (e.length == 0) {
+                    return false;
+                }
+                m_p += e.length;
+                decoded += e.decoded;
+                continue;
+            }
+            const std::size_t n = wire::utf8_char_length(rest, 0);
             if (n == 0) {
                 return false;
             }
             m_p += n;
             decoded += n;
         }
-    }
-
-    /// At a backslash inside a string.
-    bool escape(std::size_t& decoded)
-    {
-        if (m_end - m_p < 2) {
-            return false;
-        }
-        switch (m_p[1]) {
-            case '"':
-            case '\\':
-            case '/':
-            case 'b':
-            case 'f':
-            case 'n':
-            case 'r':
-            case 't':
-                m_p += 2;
-                ++decoded;
-                return true;
-            case 'u':
-                break;
-            default:
-                return false;
-        }
-        if (m_end - m_p < 6) {
-            return false;
-        }
-        const int cp = hex4(m_p + 2);
-        if (cp < 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) {
-            return false;  // not hex, or a lone low surrogate
-        }
-        m_p += 6;
-        if (cp >= 0xD800 && cp <= 0xDBFF) {
-            if (m_end - m_p < 6 || m_p[0] != '\\' || m_p[1] != 'u') {
-                return false;
-            }
-            const int low = hex4(m_p + 2);
-            if (low < 0xDC00 || low > 0xDFFF) {
-                return false;
-            }
-            m_p += 6;
-            decoded += 4;
-            return true;
-        }
-        decoded += cp < 0x80 ? 1 : cp < 0x800 ? 2 : 3;
-        return true;
-    }
-
-    /// The length of the well-formed UTF-8 sequence at `p` (RFC 3629: no overlong forms, no
-    /// surrogates, nothing past U+10FFFF), or 0.
-    static std::size_t utf8_sequence(const char* p, const char* end)
-    {
-        const auto b = [&](std::size_t i) { return static_cast<unsigned char>(p[i]); };
-        const auto cont = [&](std::size_t i, unsigned lo, unsigned hi) { return b(i) >= lo && b(i) <= hi; };
-        const auto left = static_cast<std::size_t>(end - p);
-        const unsigned c = b(0);
-        if (c >= 0xC2 && c <= 0xDF) {
-            return left >= 2 && cont(1, 0x80, 0xBF) ? 2 : 0;
-        }
-        if (c >= 0xE0 && c <= 0xEF) {
-            if (left < 3) {
-                return 0;
-            }
-            const unsigned lo = c == 0xE0 ? 0xA0 : 0x80;
-            const unsigned hi = c == 0xED ? 0x9F : 0xBF;
-            return cont(1, lo, hi) && cont(2, 0x80, 0xBF) ? 3 : 0;
-        }
-        if (c >= 0xF0 && c <= 0xF4) {
-            if (left < 4) {
-                return 0;
-            }
-            const unsigned lo = c == 0xF0 ? 0x90 : 0x80;
-            const unsigned hi = c == 0xF4 ? 0x8F : 0xBF;
-            return cont(1, lo, hi) && cont(2, 0x80, 0xBF) && cont(3, 0x80, 0xBF) ? 4 : 0;
-        }
-        return 0;
     }
 
     const char* m_p;

@@ -9,6 +9,66 @@ std::string dump_json(const nlohmann::json& value)
     return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
+namespace {
+
+/// Four hex digits at `text[pos]` as a number, or -1.
+int hex4(std::string_view text, std::size_t pos)
+{
+    if (pos + 4 > text.size()) {
+        return -1;
+    }
+    int v = 0;
+    for (std::size_t k = pos; k < pos + 4; ++k) {
+        const char c = text[k];
+        v <<= 4;
+        if (c >= '0' && c <= '9') {
+            v |= c - '0';
+        } else if (c >= 'a' && c <= 'f') {
+            v |= c - 'a' + 10;
+        } else if (c >= 'A' && c <= 'F') {
+            v |= c - 'A' + 10;
+        } else {
+            return -1;
+        }
+    }
+    return v;
+}
+
+}  // namespace
+
+JsonEscape json_escape_at(std::string_view text, std::size_t pos)
+{
+    if (pos + 1 >= text.size() || text[pos] != '\\') {
+        return {};
+    }
+    switch (text[pos + 1]) {
+        case '"':
+        case '\\':
+        case '/':
+        case 'b':
+        case 'f':
+        case 'n':
+        case 'r':
+        case 't':
+            return {2, 1};
+        case 'u':
+            break;
+        default:
+            return {};
+    }
+    const int cp = hex4(text, pos + 2);
+    if (cp < 0 || (cp >= 0xDC00 && cp <= 0xDFFF)) {
+        return {};  // not hex, or a low surrogate with no high one before it
+    }
+    if (cp >= 0xD800 && cp <= 0xDBFF) {
+        // A high surrogate must be followed by \u and a low one: four UTF-8 bytes together.
+        const bool pair = pos + 7 < text.size() && text[pos + 6] == '\\' && text[pos + 7] == 'u';
+        const int low = pair ? hex4(text, pos + 8) : -1;
+        return low >= 0xDC00 && low <= 0xDFFF ? JsonEscape{12, 4} : JsonEscape{};
+    }
+    return {6, cp < 0x80 ? 1U : cp < 0x800 ? 2U : 3U};
+}
+
 bool json_depth_ok(std::string_view text, int max_depth)
 {
     int depth = 0;

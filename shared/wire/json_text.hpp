@@ -25,6 +25,15 @@ std::string dump_json(const nlohmann::json& value);
 /// is safe to run before the parser on any bytes.
 bool json_depth_ok(std::string_view text, int max_depth = k_max_json_depth);
 
+/// A string escape as JSON allows it, starting at the backslash `text[pos]`.
+struct JsonEscape {
+    std::size_t length = 0;   ///< bytes it takes: 2, 6, or 12 for a surrogate pair; 0 when invalid
+    std::size_t decoded = 0;  ///< UTF-8 bytes it stands for
+};
+/// The escape at `text[pos]` (a backslash), or length 0 when it is not one JSON allows: an
+/// unknown letter, a \u without four hex digits, a lone surrogate, or cut short by the end.
+JsonEscape json_escape_at(std::string_view text, std::size_t pos);
+
 /// Parses a request body. Returns the value, or a 400 bad_request Failure: "nesting deeper
 /// than 128 levels" (checked before parsing, so a 100,000-deep body cannot overflow the
 /// stack) or "could not parse JSON: <parser's reason>". Never throws.

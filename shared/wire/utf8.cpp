@@ -61,6 +61,12 @@ constexpr std::string_view k_replacement = "\xEF\xBF\xBD";
 
 }  // namespace
 
+std::size_t utf8_char_length(std::string_view text, std::size_t pos)
+{
+    std::size_t bad = 0;
+    return char_length(text, pos, bad);
+}
+
 bool is_valid_utf8(std::string_view text)
 {
     std::size_t bad = 0;

@@ -13,6 +13,10 @@ namespace aigw::wire {
 /// above U+10FFFF).
 bool is_valid_utf8(std::string_view text);
 
+/// The length of the well-formed character that starts at `text[pos]` (1 for ASCII), or 0
+/// when it is ill-formed or cut short by the end of `text`. `pos` must be inside `text`.
+std::size_t utf8_char_length(std::string_view text, std::size_t pos);
+
 /// `text` with every ill-formed sequence replaced by U+FFFD (one per maximal ill-formed
 /// subpart, as WHATWG's decoder does). Well-formed input is returned unchanged. Never throws.
 std::string valid_utf8(std::string_view text);

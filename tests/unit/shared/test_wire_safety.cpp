@@ -35,6 +35,38 @@ TEST_CASE("valid UTF-8 passes unchanged and ill-formed sequences become U+FFFD")
     CHECK(is_valid_utf8(valid_utf8("\xF4\x90\x80\x80\xC3\xA9\xff")));
 }
 
+TEST_CASE("utf8_char_length measures one well-formed character and refuses the rest")
+{
+    CHECK(utf8_char_length("a", 0) == 1);
+    CHECK(utf8_char_length("x\xc3\xa9", 1) == 2);
+    CHECK(utf8_char_length("\xe2\x82\xac", 0) == 3);
+    CHECK(utf8_char_length("\xf0\x9f\x98\x80", 0) == 4);
+    CHECK(utf8_char_length("\xc0\x80", 0) == 0);          // overlong
+    CHECK(utf8_char_length("\xed\xa0\x80", 0) == 0);      // a surrogate
+    CHECK(utf8_char_length("\xf4\x90\x80\x80", 0) == 0);  // past U+10FFFF
+    CHECK(utf8_char_length("\xe2\x82", 0) == 0);          // cut short
+    CHECK(utf8_char_length("\x80", 0) == 0);              // a continuation byte first
+}
+
+TEST_CASE("json_escape_at knows JSON's escapes and what they decode to")
+{
+    for (const char* short_escape : {R"(\")", R"(\\)", R"(\/)", R"(\b)", R"(\f)", R"(\n)", R"(\r)", R"(\t)"}) {
+        const auto e = json_escape_at(short_escape, 0);
+        CHECK(e.length == 2);
+        CHECK(e.decoded == 1);
+    }
+    CHECK(json_escape_at(R"(\u0041)", 0).decoded == 1);
+    CHECK(json_escape_at(R"(\u07FF)", 0).decoded == 2);
+    CHECK(json_escape_at(R"(\u0800)", 0).decoded == 3);
+    const auto pair = json_escape_at(R"(ab\ud83d\ude00)", 2);
+    CHECK(pair.length == 12);
+    CHECK(pair.decoded == 4);
+    for (const char* bad : {R"(\x)", R"(\u12G4)", R"(\u12)", R"(\ud83d)", R"(\ud83d\u0041)", R"(\ude00)", "\\", "x"}) {
+        CAPTURE(bad);
+        CHECK(json_escape_at(bad, 0).length == 0);
+    }
+}
+
 TEST_CASE("utf8_safe_cut never splits a character")
 {
     const std::string s =
