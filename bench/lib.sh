@@ -71,28 +71,42 @@ start_aigwd() {
     curl -fsS "http://127.0.0.1:$daemon_port/health" >/dev/null || die "aigwd /health does not answer"
 }
 
+# A free TCP port on 127.0.0.1.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# Writes the start of $work/nginx/nginx.conf, up to inside `http {`: $1 workers, $2
+# connections each. The caller appends the rest (upstreams, servers) and the closing brace.
+nginx_conf_head() {
+    mkdir -p "$work/nginx"
+    cat >"$work/nginx/nginx.conf" <<NGINX
+worker_processes $1;
+worker_rlimit_nofile $(ulimit -n);
+daemon off;
+error_log $work/nginx/error.log;
+pid $work/nginx/nginx.pid;
+events { worker_connections $2; }
+http {
+    access_log off;
+    client_body_temp_path $work/nginx;
+    keepalive_requests 1000000;
+NGINX
+}
+
 # Starts nginx (Debian's nginx-light) as a fast fixed upstream on a free port: canned
 # OpenAI JSON at /v1/chat/completions and a canned SSE stream at /sse/v1/chat/completions.
 # Sets fake_pid and fake_port; the path prefix for a stream is "/sse".
 start_nginx_upstream() {
     command -v nginx >/dev/null || die "nginx is not installed (apt-get install nginx-light)"
-    fake_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-    mkdir -p "$work/nginx"
+    fake_port="$(free_port)"
     local json='{"id":"chatcmpl-nginx","object":"chat.completion","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello from a fast upstream."},"finish_reason":"stop"}],"usage":{"prompt_tokens":12,"completion_tokens":6,"total_tokens":18}}'
     local chunk='{"id":"chatcmpl-nginx","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hello "},"finish_reason":null}]}'
     local last='{"id":"chatcmpl-nginx","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}'
     local usage='{"id":"chatcmpl-nginx","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":12,"completion_tokens":6,"total_tokens":18}}'
     local sse="data: $chunk\n\ndata: $chunk\n\ndata: $last\n\ndata: $usage\n\ndata: [DONE]\n\n"
-    cat >"$work/nginx/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-error_log $work/nginx/error.log;
-pid $work/nginx/nginx.pid;
-events { worker_connections 20000; }
-http {
-    access_log off;
-    client_body_temp_path $work/nginx;
-    keepalive_requests 1000000;
+    nginx_conf_head 1 20000
+    cat >>"$work/nginx/nginx.conf" <<NGINX
     server {
         listen 127.0.0.1:$fake_port;
         location = /v1/chat/completions { default_type application/json; return 200 '$json'; }

@@ -44,19 +44,9 @@ start_aigwd $'[ledger]\nretention_days = 0\n[upstream]\nidle_timeout_ms = 60000\
 # arrives (proxy_buffering off) over keep-alive upstream connections, and reads none of it.
 nginx_pid="" nginx_port=""
 if [[ "${BENCH_NGINX:-1}" != 0 ]] && command -v nginx >/dev/null; then
-    nginx_port="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')"
-    mkdir -p "$work/nginx"
-    cat >"$work/nginx/nginx.conf" <<NGINX
-worker_processes $(nproc);
-worker_rlimit_nofile $(ulimit -n);
-daemon off;
-error_log $work/nginx/error.log;
-pid $work/nginx/nginx.pid;
-events { worker_connections 30000; }
-http {
-    access_log off;
-    client_body_temp_path $work/nginx;
-    keepalive_requests 1000000;
+    nginx_port="$(free_port)"
+    nginx_conf_head "$(nproc)" 30000
+    cat >>"$work/nginx/nginx.conf" <<NGINX
     upstream slow { server 127.0.0.1:$fake_port; keepalive 1024; }
     server {
         listen 127.0.0.1:$nginx_port;
