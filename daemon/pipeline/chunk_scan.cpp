@@ -135,10 +135,11 @@ private:
 };
 
 /// The relay's common case, read in one pass without nlohmann's lexer: it builds no strings
-/// and makes no calls per character. It knows the facts only of input it has checked as
-/// strictly as nlohmann's parser would; anything it does not handle (an escaped key or finish
-/// reason, a number with an exponent, a byte outside a string it cannot place) is `unsure`,
-/// and the Scanner above decides. A differential test and fuzz harness hold the two equal.
+/// and calls out only for an escape or a non-ASCII character. It knows the facts only of
+/// input it has checked as strictly as nlohmann's parser would; anything it does not handle
+/// (an escaped key or finish reason, a number with an exponent, a top level that is not an
+/// object, trailing bytes, nesting past 64, malformed JSON) is `unsure`, and the Scanner above
+/// decides. A differential test and a fuzz harness hold the two equal.
 class FastScanner {
 public:
     using Verdict = detail::Scan;
