@@ -78,16 +78,21 @@ wrk.headers["Authorization"] = "Bearer bench-key"
 wrk.body = '{"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}'
 LUA
 
-# CPU ticks of the relay named $1 (aigwd, or nginx's workers) so far.
-cpu_ticks() {
+# The processes of the relay named $1: aigwd, or nginx's workers.
+relay_pids() {
     if [[ "$1" == nginx ]]; then
-        local pids
-        pids="$(pgrep -P "$nginx_pid" | sed 's|.*|/proc/&/stat|')"
-        # shellcheck disable=SC2086
-        awk '{ s += $14 + $15 } END { print s + 0 }' $pids
+        pgrep -P "$nginx_pid"
     else
-        awk '{print $14 + $15}' "/proc/$daemon_pid/stat"
+        echo "$daemon_pid"
     fi
+}
+# CPU ticks of the relay named $1 so far, over its processes.
+cpu_ticks() {
+    local pid s=0
+    for pid in $(relay_pids "$1"); do
+        s=$(( s + $(awk '{print $14 + $15}' "/proc/$pid/stat") ))
+    done
+    echo "$s"
 }
 hz=$(getconf CLK_TCK)
 # Streams the relay named $1 has finished so far: aigwd's from its /metrics; nginx's from
@@ -132,7 +137,7 @@ run() {  # $1 label, $2 url, $3 clients; through aigwd, also samples its CPU in 
 # Prints the CPU line of the relay run just done ($1: aigwd or nginx); $2 its CPU ticks over
 # the whole run.
 report_cpu() {
-    local cpu_ms per_stream_us how per_chunk_us rss_mb=0 kb
+    local cpu_ms per_stream_us how per_chunk_us rss_mb=0 kb pid
     cpu_ms=$(( $2 * 1000 / hz ))
     # A stream is (chunks) content chunks, the finish chunk and the usage chunk.
     if [[ "$window_streams" -gt 0 ]]; then
@@ -145,14 +150,10 @@ report_cpu() {
         per_stream_us=0 how="no stream finished"
     fi
     per_chunk_us=$(( per_stream_us / (chunks + 2) ))
-    if [[ "$1" == nginx ]]; then
-        for pid in $(pgrep -P "$nginx_pid"); do
-            kb=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
-            rss_mb=$(( rss_mb + kb / 1024 ))
-        done
-    else
-        rss_mb=$(( $(awk '/VmHWM/{print $2}' "/proc/$daemon_pid/status") / 1024 ))
-    fi
+    for pid in $(relay_pids "$1"); do
+        kb=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
+        rss_mb=$(( rss_mb + kb / 1024 ))
+    done
     printf '         %s CPU %d ms: %d us a stream, %d us a relayed chunk (%s); peak RSS %d MB\n' \
         "$1" "$cpu_ms" "$per_stream_us" "$per_chunk_us" "$how" "$rss_mb"
 }
