@@ -30,34 +30,61 @@ if ! grep -q '^AIGW_FUZZ:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
 fi
 cmake --build "$build" -j"${AIGW_FUZZ_JOBS:-2}" --target aigw_fuzz || exit 1
 
-failed=()
+# One harness: its log and verdict go to $work, so that harnesses running side by side do not
+# interleave their output. Prints the report run() shows for it.
+fuzz_one() {  # fuzz_one NAME BINARY SEEDS...
+  local name=$1 binary=$2
+  shift 2
+  local work=$build/fuzz-work/$name
+  mkdir -p "$work/corpus" "$work/artifacts" "$regressions/$name"
+  rm -f "$work/artifacts"/crash-* "$work/artifacts"/leak-* "$work/artifacts"/timeout-* "$work/artifacts"/oom-*
+  local dirs=("$work/corpus" "$regressions/$name") s
+  for s in "$@"; do
+    [ -d "$s" ] && dirs+=("$s")
+  done
+  "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
+    -artifact_prefix="$work/artifacts/" "${dirs[@]}" >"$work/log.txt" 2>&1
+  local rc=$? f found
+  {
+    echo "== $name (${seconds}s)"
+    tail -n 2 "$work/log.txt"
+    shopt -s nullglob
+    found=("$work/artifacts"/crash-* "$work/artifacts"/leak-* "$work/artifacts"/timeout-* "$work/artifacts"/oom-*)
+    shopt -u nullglob
+    if [ $rc -ne 0 ] || [ ${#found[@]} -gt 0 ]; then
+      for f in "${found[@]}"; do
+        cp "$f" "$regressions/$name/"
+        echo "   kept $regressions/$name/$(basename "$f")"
+      done
+      echo "   FAILED (exit $rc); log: $work/log.txt"
+      echo "$name" >"$work/failed"
+    fi
+  } >"$work/report.txt"
+}
+
+# The harnesses run side by side, one per core (AIGW_FUZZ_PARALLEL), each for the full time:
+# a harness is single-threaded, so this halves the wall time on two cores and costs none of
+# their runs.
+parallel=${AIGW_FUZZ_PARALLEL:-$(nproc)}
+names=()
 while read -r name binary seeds; do
   [ -n "$name" ] || continue
   [[ "$name" =~ ^($only)$ ]] || continue
-  work=$build/fuzz-work/$name
-  mkdir -p "$work/corpus" "$work/artifacts" "$regressions/$name"
-  rm -f "$work/artifacts"/crash-* "$work/artifacts"/leak-* "$work/artifacts"/timeout-* "$work/artifacts"/oom-*
-  dirs=("$work/corpus" "$regressions/$name")
-  for s in $seeds; do
-    [ -d "$s" ] && dirs+=("$s")
+  rm -f "$build/fuzz-work/$name/failed"
+  while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do
+    wait -n
   done
-  echo "== $name (${seconds}s)" >&2
-  "$binary" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
-    -artifact_prefix="$work/artifacts/" "${dirs[@]}" >"$work/log.txt" 2>&1
-  rc=$?
-  tail -n 2 "$work/log.txt" >&2
-  shopt -s nullglob
-  found=("$work/artifacts"/crash-* "$work/artifacts"/leak-* "$work/artifacts"/timeout-* "$work/artifacts"/oom-*)
-  shopt -u nullglob
-  if [ $rc -ne 0 ] || [ ${#found[@]} -gt 0 ]; then
-    for f in "${found[@]}"; do
-      cp "$f" "$regressions/$name/"
-      echo "   kept $regressions/$name/$(basename "$f")" >&2
-    done
-    echo "   FAILED (exit $rc); log: $work/log.txt" >&2
-    failed+=("$name")
-  fi
+  # shellcheck disable=SC2086  # the seed dirs are a space-separated list
+  fuzz_one "$name" "$binary" $seeds </dev/null &
+  names+=("$name")
 done <"$build/tests/fuzz/targets.txt"
+wait
+
+failed=()
+for name in "${names[@]}"; do
+  cat "$build/fuzz-work/$name/report.txt" >&2
+  [ -f "$build/fuzz-work/$name/failed" ] && failed+=("$name")
+done
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "fuzz: ${#failed[@]} target(s) crashed: ${failed[*]}" >&2
