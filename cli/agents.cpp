@@ -1,4 +1,5 @@
 #include "cli/agents.hpp"
+#include "cli/term.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -22,20 +23,6 @@ constexpr const char* k_key_env = "AIGW_API_KEY";
 std::string session_base(const LaunchInput& in)
 {
     return in.origin + "/s/" + in.session;
-}
-
-/// A TOML basic string, for Codex's `-c key=value` (the value is parsed as TOML).
-std::string toml_string(std::string_view s)
-{
-    std::string out = "\"";
-    for (const char c : s) {
-        if (c == '"' || c == '\\') {
-            out.push_back('\\');
-        }
-        out.push_back(c);
-    }
-    out.push_back('"');
-    return out;
 }
 
 /// The provider part of "provider/model" ("" for a bare name).

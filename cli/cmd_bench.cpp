@@ -37,11 +37,11 @@ struct BenchOptions {
     bool fail_on_errors = false;
 };
 
-std::atomic<bool> g_interrupted{false};
+std::atomic<bool> g_bench_interrupted{false};
 
 extern "C" void on_bench_sigint(int)
 {
-    g_interrupted.store(true);
+    g_bench_interrupted.store(true);
 }
 
 std::expected<std::vector<BenchPrompt>, std::string> collect_prompts(const BenchOptions& o)
@@ -102,7 +102,7 @@ BenchSample run_one(const client::DaemonClient& client, const BenchOptions& o, c
         res = client.chat(req);
     } else {
         req["stream_options"] = {{"include_usage", true}};
-        res = client.chat_stream(req, nullptr, &g_interrupted);
+        res = client.chat_stream(req, nullptr, &g_bench_interrupted);
     }
     if (!res) {
         s.error = client::describe(res.error());
@@ -219,7 +219,7 @@ int run_bench(Context& ctx, const BenchOptions& o)
         std::cerr << paint(plan, Colour::dim, colour_enabled(2)) << '\n';
     }
 
-    g_interrupted = false;
+    g_bench_interrupted = false;
     auto previous = std::signal(SIGINT, on_bench_sigint);
     std::vector<BenchSample> samples(jobs.size());
     std::atomic<std::size_t> next{0};
@@ -231,7 +231,7 @@ int run_bench(Context& ctx, const BenchOptions& o)
                 return;
             }
             const Job& j = jobs[i];
-            if (g_interrupted) {
+            if (g_bench_interrupted) {
                 samples[i].cancelled = true;
             } else {
                 samples[i] = run_one(client, o, o.models[j.model], (*prompts)[j.prompt]);
@@ -252,7 +252,7 @@ int run_bench(Context& ctx, const BenchOptions& o)
     }
     progress.finish();
     std::signal(SIGINT, previous);
-    if (g_interrupted) {
+    if (g_bench_interrupted) {
         std::cerr << "aigw bench: interrupted; the report covers the calls that finished\n";
     }
 
@@ -294,8 +294,8 @@ int run_bench(Context& ctx, const BenchOptions& o)
         }
     }
     std::cerr << "run tagged " << tag << " in the ledger: aigw cost --by tag\n";
-    const int rc = bench_exit_code(stats, g_interrupted, o.fail_on_errors);
-    if (rc != 0 && !g_interrupted) {
+    const int rc = bench_exit_code(stats, g_bench_interrupted, o.fail_on_errors);
+    if (rc != 0 && !g_bench_interrupted) {
         std::cerr << "aigw bench: "
                   << (o.fail_on_errors ? "calls failed (--fail-on-errors)" : "a model failed every call") << '\n';
     }

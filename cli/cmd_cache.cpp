@@ -14,22 +14,6 @@ struct CacheOptions {
     bool json = false;
 };
 
-/// 1536 -> "1.5 KiB"; bytes below 1 KiB as they are.
-std::string human_bytes(std::int64_t n)
-{
-    static constexpr const char* k_units[] = {"KiB", "MiB", "GiB"};
-    if (n < 1024) {
-        return std::to_string(n) + " B";
-    }
-    double v = static_cast<double>(n);
-    int unit = -1;
-    while (v >= 1024 && unit < 2) {
-        v /= 1024;
-        ++unit;
-    }
-    return format_fixed(v, v < 10 ? 1 : 0) + " " + k_units[unit];
-}
-
 int run_stats(Context& ctx, const CacheOptions& o)
 {
     auto client = ctx.client();

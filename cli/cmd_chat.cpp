@@ -18,11 +18,11 @@
 namespace aigw::cli {
 namespace {
 
-std::atomic<bool> g_interrupted{false};
+std::atomic<bool> g_chat_interrupted{false};
 
 void on_sigint(int)
 {
-    g_interrupted.store(true);
+    g_chat_interrupted.store(true);
 }
 
 /// Installs the SIGINT handler without SA_RESTART so a blocked read returns EINTR.
@@ -73,7 +73,7 @@ public:
             char chunk[4096];
             const ssize_t n = ::read(m_fd, chunk, sizeof chunk);
             if (n < 0 && errno == EINTR) {
-                if (g_interrupted.exchange(false)) {
+                if (g_chat_interrupted.exchange(false)) {
                     m_buf.clear();
                     return Result::interrupted;
                 }
@@ -191,12 +191,12 @@ int run_chat(Context& ctx, const ChatOptions& o)
                   << '\n';
     }
     for (;;) {
-        g_interrupted.store(false);
+        g_chat_interrupted.store(false);
         std::string line;
         LineReader::Result r = LineReader::Result::line;
         if (editor) {
             if (editor->read_line("you> ", line) == LineEditor::Result::eof) {
-                r = g_interrupted.exchange(false) ? LineReader::Result::interrupted : LineReader::Result::eof;
+                r = g_chat_interrupted.exchange(false) ? LineReader::Result::interrupted : LineReader::Result::eof;
             }
         } else {
             r = reader.read_line(line);
@@ -256,7 +256,7 @@ int run_chat(Context& ctx, const ChatOptions& o)
         nlohmann::json req = {{"model", model}, {"messages", history}};
         bool wrote_any = false;
         char last = '\n';
-        g_interrupted.store(false);
+        g_chat_interrupted.store(false);
         auto res = (*client)->chat_stream(
             req,
             [&](const nlohmann::json& chunk) {
@@ -275,9 +275,9 @@ int run_chat(Context& ctx, const ChatOptions& o)
                         }
                     }
                 }
-                return !g_interrupted.load();
+                return !g_chat_interrupted.load();
             },
-            &g_interrupted);
+            &g_chat_interrupted);
         if (wrote_any && last != '\n') {
             std::fputc('\n', stdout);
             std::fflush(stdout);
@@ -295,7 +295,7 @@ int run_chat(Context& ctx, const ChatOptions& o)
         } else if (res->cancelled) {
             history.erase(history.size() - 1);
         }
-        g_interrupted.store(false);
+        g_chat_interrupted.store(false);
     }
     return 0;
 }

@@ -22,21 +22,6 @@ struct LedgerOptions {
     std::string until;
 };
 
-std::string human_bytes(std::int64_t n)
-{
-    static constexpr const char* k_units[] = {"KiB", "MiB", "GiB", "TiB"};
-    if (n < 1024) {
-        return std::to_string(n) + " B";
-    }
-    double v = static_cast<double>(n);
-    int unit = -1;
-    while (v >= 1024 && unit < 3) {
-        v /= 1024;
-        ++unit;
-    }
-    return format_fixed(v, v < 10 ? 1 : 0) + " " + k_units[unit];
-}
-
 /// Epoch ms as "YYYY-MM-DD HH:MM UTC"; "-" for 0.
 std::string utc_time(std::int64_t ms)
 {

@@ -29,10 +29,6 @@ std::optional<toml::table> parse_quietly(std::string_view text)
 #endif
 }
 
-std::string toml_string(std::string_view s)
-{
-    return "\"" + std::string(s) + "\"";
-}
 std::string boolean(bool b)
 {
     return b ? "true" : "false";

@@ -1,4 +1,5 @@
 #include "cli/eval_assert.hpp"
+#include "cli/term.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -8,14 +9,6 @@
 namespace aigw::cli {
 
 namespace {
-
-std::string lower(std::string s)
-{
-    for (auto& c : s) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return s;
-}
 
 std::string text_of(const nlohmann::json& v, const nlohmann::json& vars)
 {
@@ -333,7 +326,7 @@ std::expected<Verdict, std::string> parse_verdict(std::string_view answer)
             if (p->is_boolean()) {
                 pass = p->get<bool>();
             } else if (p->is_string()) {
-                const std::string s = lower(p->get<std::string>());
+                const std::string s = ascii_lower(p->get<std::string>());
                 if (s == "true" || s == "pass" || s == "yes") {
                     pass = true;
                 } else if (s == "false" || s == "fail" || s == "no") {
@@ -383,18 +376,18 @@ AssertResult evaluate_assertion(const EvalAssertion& a, const AssertInput& in, c
         }
     } else if (t == "contains" || t == "icontains") {
         const std::string want = text_of(a.value, in.vars);
-        const bool found =
-            t == "contains" ? out.find(want) != std::string::npos : lower(out).find(lower(want)) != std::string::npos;
+        const bool found = t == "contains" ? out.find(want) != std::string::npos
+                                           : ascii_lower(out).find(ascii_lower(want)) != std::string::npos;
         r = result(found, "expected the output to contain \"" + want + "\"");
     } else if (t == "contains-any" || t == "icontains-any" || t == "contains-all" || t == "icontains-all") {
         const bool ci = t.starts_with("i");
         const bool all = t.ends_with("all");
-        const std::string hay = ci ? lower(out) : out;
+        const std::string hay = ci ? ascii_lower(out) : out;
         std::vector<std::string> missing;
         std::size_t found = 0;
         const auto items = list_of(a.value, in.vars);
         for (const auto& item : items) {
-            if (hay.find(ci ? lower(item) : item) != std::string::npos) {
+            if (hay.find(ci ? ascii_lower(item) : item) != std::string::npos) {
                 ++found;
             } else {
                 missing.push_back(item);

@@ -1,6 +1,7 @@
 #include "cli/eval_config.hpp"
 
 #include "cli/suggest.hpp"
+#include "cli/term.hpp"
 
 #include <yaml-cpp/yaml.h>
 
@@ -21,14 +22,6 @@ int line_of(const YAML::Node& n)
 {
     const int line = n.Mark().line;
     return line >= 0 ? line + 1 : 0;
-}
-
-std::string lower(std::string s)
-{
-    for (auto& c : s) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return s;
 }
 
 /// A YAML node as JSON: plain scalars become booleans, null and numbers where they look it.
@@ -57,7 +50,7 @@ nlohmann::json to_json(const YAML::Node& n)
     }
     static const std::regex k_int(R"([-+]?[0-9]+)");
     static const std::regex k_float(R"([-+]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][-+]?[0-9]+)?)");
-    const std::string l = lower(s);
+    const std::string l = ascii_lower(s);
     if (l == "true") {
         return true;
     }
@@ -117,7 +110,7 @@ struct Loader {
 
 std::string extension_of(std::string_view ref)
 {
-    return lower(std::filesystem::path(std::string(ref)).extension().string());
+    return ascii_lower(std::filesystem::path(std::string(ref)).extension().string());
 }
 
 // ---- providers ----
@@ -784,7 +777,7 @@ std::optional<std::string> map_provider_id(std::string_view id)
     if (colon == std::string_view::npos) {
         return std::string(id);
     }
-    std::string prefix = lower(std::string(id.substr(0, colon)));
+    std::string prefix = ascii_lower(std::string(id.substr(0, colon)));
     std::string rest(id.substr(colon + 1));
     static const std::map<std::string, std::string, std::less<>> k_prefixes{
         {"vertex", "gemini"}, {"google", "gemini"},   {"togetherai", "together"}, {"azureopenai", "azure"},
@@ -860,7 +853,7 @@ std::string render_template(std::string_view tmpl, const nlohmann::json& vars)
                     c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
                 }
             } else if (parts[f] == "lower") {
-                value = lower(value);
+                value = ascii_lower(value);
             } else if (parts[f] == "trim") {
                 const auto b = value.find_first_not_of(" \t\r\n");
                 const auto e = value.find_last_not_of(" \t\r\n");

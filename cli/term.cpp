@@ -1,5 +1,7 @@
 #include "cli/term.hpp"
 
+#include "shared/wire/json_text.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -9,6 +11,7 @@
 #include <iostream>
 #include <ctime>
 #include <mutex>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
 #include <sys/ioctl.h>
@@ -458,6 +461,39 @@ std::string format_fixed(double v, int decimals)
     char buf[64];
     std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
     return buf;
+}
+
+std::string human_bytes(std::int64_t n)
+{
+    static constexpr const char* k_units[] = {"KiB", "MiB", "GiB", "TiB"};
+    if (n < 1024) {
+        return std::to_string(n) + " B";
+    }
+    double v = static_cast<double>(n);
+    int unit = -1;
+    while (v >= 1024 && unit < 3) {
+        v /= 1024;
+        ++unit;
+    }
+    return format_fixed(v, v < 10 ? 1 : 0) + " " + k_units[unit];
+}
+
+std::string ascii_lower(std::string s)
+{
+    for (auto& c : s) {
+        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    return s;
+}
+
+std::string toml_string(std::string_view s)
+{
+    // A TOML basic string has JSON's escapes, and TOML alone also forbids a raw DEL.
+    std::string out = wire::dump_json(nlohmann::json(std::string(s)));
+    for (std::size_t at = out.find('\x7f'); at != std::string::npos; at = out.find('\x7f', at)) {
+        out.replace(at, 1, "\\u007f");
+    }
+    return out;
 }
 
 std::string human_tokens(std::int64_t n)

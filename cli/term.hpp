@@ -77,6 +77,12 @@ std::string truncate_to_width(std::string_view s, std::size_t width);
 
 /// 128000 -> "128k", 1048576 -> "1M", 2000000 -> "2M", 0 -> "-".
 std::string human_tokens(std::int64_t n);
+/// 1536 -> "1.5 KiB"; bytes below 1 KiB as they are ("512 B").
+std::string human_bytes(std::int64_t n);
+/// ASCII letters lowered, other bytes as they are.
+std::string ascii_lower(std::string s);
+/// A TOML basic string, quoted and escaped: for `aigw config show` and Codex's `-c key=value`.
+std::string toml_string(std::string_view s);
 /// 1234567 -> "1,234,567".
 std::string group_thousands(std::int64_t n);
 /// The one money format, micro-dollars: 0 -> "$0.000000", 0.00001 -> "$0.000010", 12.5 -> "$12.500000".

@@ -6,6 +6,7 @@
 #include "cli/term.hpp"
 
 #include <doctest/doctest.h>
+#include <toml++/toml.h>
 
 #include <map>
 #include <sstream>
@@ -173,6 +174,30 @@ TEST_CASE("numbers are formatted for people")
     CHECK(format_price(0.075) == "0.075");
     CHECK(csv_escape("a,b") == "\"a,b\"");
     CHECK(csv_escape("say \"hi\"") == "\"say \"\"hi\"\"\"");
+}
+
+TEST_CASE("bytes read as KiB to TiB, and TOML strings are quoted so TOML reads them back")
+{
+    CHECK(human_bytes(512) == "512 B");
+    CHECK(human_bytes(1536) == "1.5 KiB");
+    CHECK(human_bytes(50LL << 20) == "50 MiB");
+    CHECK(human_bytes(3LL << 40) == "3.0 TiB");
+    CHECK(ascii_lower("ICONTAINS-Any Ü") == "icontains-any Ü");
+
+    // `aigw config show` prints values as TOML and Codex parses `-c key=value` as TOML.
+    for (const std::string& value : std::vector<std::string>{"plain", "say \"hi\"", "C:\\dir\\", "two\nlines\ttab",
+                                                             std::string("nul\x01\x7f", 5), "caf\xc3\xa9"}) {
+        CAPTURE(value);
+        const std::string doc = "k = " + toml_string(value) + "\n";
+#if TOML_EXCEPTIONS
+        const toml::table t = toml::parse(doc);
+#else
+        auto parsed = toml::parse(doc);
+        REQUIRE(parsed);
+        const toml::table t = std::move(parsed).table();
+#endif
+        CHECK(t["k"].value<std::string>() == value);
+    }
 }
 
 TEST_CASE("--since and --until accept today, Nd, Nh, dates and epoch ms")
