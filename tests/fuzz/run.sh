@@ -30,14 +30,14 @@ if ! grep -q '^AIGW_FUZZ:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
 fi
 cmake --build "$build" -j"${AIGW_FUZZ_JOBS:-2}" --target aigw_fuzz || exit 1
 
-# One harness: its log and verdict go to $work, so that harnesses running side by side do not
-# interleave their output. Prints the report run() shows for it.
+# One harness. Its log, its report and a "failed" marker go to its own work dir, so that
+# harnesses running side by side do not interleave their output.
 fuzz_one() {  # fuzz_one NAME BINARY SEEDS...
   local name=$1 binary=$2
   shift 2
   local work=$build/fuzz-work/$name
   mkdir -p "$work/corpus" "$work/artifacts" "$regressions/$name"
-  rm -f "$work/artifacts"/crash-* "$work/artifacts"/leak-* "$work/artifacts"/timeout-* "$work/artifacts"/oom-*
+  rm -f "$work/failed" "$work/artifacts"/crash-* "$work/artifacts"/leak-* "$work/artifacts"/timeout-* "$work/artifacts"/oom-*
   local dirs=("$work/corpus" "$regressions/$name") s
   for s in "$@"; do
     [ -d "$s" ] && dirs+=("$s")
@@ -70,7 +70,6 @@ names=()
 while read -r name binary seeds; do
   [ -n "$name" ] || continue
   [[ "$name" =~ ^($only)$ ]] || continue
-  rm -f "$build/fuzz-work/$name/failed"
   while [ "$(jobs -rp | wc -l)" -ge "$parallel" ]; do
     wait -n
   done
