@@ -9,6 +9,7 @@
 #include "daemon/cluster/shared_limits.hpp"
 #include "daemon/surfaces/admin/prometheus_text.hpp"
 #include "daemon/telemetry/exporter.hpp"
+#include "daemon/telemetry/memory.hpp"
 
 namespace aigw::daemon::surfaces {
 
@@ -228,6 +229,15 @@ void AdminApi::install_metrics_route()
         text.family("aigw_open_streams", "gauge", "Streamed answers being relayed to clients now.");
         text.sample("aigw_open_streams", {},
                     static_cast<double>(m_d.metrics().open_streams.load(std::memory_order_relaxed)));
+        if (const auto rss = telemetry::resident_bytes()) {
+            text.family("aigw_resident_memory_bytes", "gauge", "aigwd's resident memory (VmRSS), in bytes.");
+            text.sample("aigw_resident_memory_bytes", {}, static_cast<double>(*rss));
+        }
+        if (const auto heap = telemetry::heap_allocated_bytes()) {
+            text.family("aigw_heap_allocated_bytes", "gauge",
+                        "Bytes held by aigwd's live allocations (freed memory the allocator keeps is not counted).");
+            text.sample("aigw_heap_allocated_bytes", {}, static_cast<double>(*heap));
+        }
         text.family("aigw_unknown_routes_total", "counter", "Requests for routes aigwd does not serve (404/405).");
         text.sample("aigw_unknown_routes_total", {}, static_cast<double>(m_d.unknown_routes().first));
         if (m_d.traces() != nullptr) {
