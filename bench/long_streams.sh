@@ -9,7 +9,8 @@
 #
 # usage: bench/long_streams.sh [BUILD_DIR] [CLIENTS...]     (default clients: 100 1000 5000)
 #   env BENCH_DURATION (s per run, default 12), BENCH_CHUNKS (20), BENCH_INTERVAL_MS (100),
-#       BENCH_NGINX (1; 0 skips the nginx reference)
+#       BENCH_NGINX (1; 0 skips the nginx reference), BENCH_PROMPT_BYTES (the prompt's size,
+#       default 2; a coding agent sends 50-200 KB)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -75,7 +76,8 @@ cat >"$work/post.lua" <<'LUA'
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer bench-key"
-wrk.body = '{"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}]}'
+local prompt = string.rep("x", tonumber(os.getenv("BENCH_PROMPT_BYTES") or "2"))
+wrk.body = '{"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"' .. prompt .. '"}]}'
 LUA
 
 # The processes of the relay named $1: aigwd, or nginx's workers.
@@ -107,11 +109,17 @@ served() {
     fi
 }
 
+# aigwd's heap in use now (its aigw_heap_allocated_bytes), in MB; "-" when it has none.
+heap_mb() {
+    curl -fsS -m 5 -H "Authorization: Bearer $gateway_key" "http://127.0.0.1:$daemon_port/metrics" |
+        awk '/^aigw_heap_allocated_bytes / { v = $2 } END { if (v == "") print "-"; else printf "%d\n", v / 1048576 }'
+}
+
 run() {  # $1 label, $2 url, $3 clients; through aigwd, also samples its CPU in the steady state
     local log="$work/wrk.$1.$3.log"
     wrk -t2 -c"$3" -d"${duration}s" --timeout 30s --latency -s "$work/post.lua" "$2" >"$log" 2>&1 &
     local wrk_pid=$!
-    window_cpu=0 window_streams=0
+    window_cpu=0 window_streams=0 window_heap=-
     if [[ "$1" != direct && "$duration" -ge 7 ]]; then
         # CPU per stream is measured between 3 s in and 2 s before the end, while as many
         # streams are open as the run holds: over the whole run it would charge the streams
@@ -121,6 +129,7 @@ run() {  # $1 label, $2 url, $3 clients; through aigwd, also samples its CPU in 
         c0=$(cpu_ticks "$1") s0=$(served "$1")
         sleep $((duration - 5))
         c1=$(cpu_ticks "$1") s1=$(served "$1")
+        [[ "$1" != aigwd ]] || window_heap=$(heap_mb)
         window_cpu=$(( (c1 - c0) * 1000 / hz )) window_streams=$(( s1 - s0 ))
     fi
     wait "$wrk_pid" || true
@@ -154,8 +163,10 @@ report_cpu() {
         kb=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
         rss_mb=$(( rss_mb + kb / 1024 ))
     done
-    printf '         %s CPU %d ms: %d us a stream, %d us a relayed chunk (%s); peak RSS %d MB\n' \
-        "$1" "$cpu_ms" "$per_stream_us" "$per_chunk_us" "$how" "$rss_mb"
+    local heap=""
+    [[ "$1" != aigwd ]] || heap="; heap in use 2 s before the end $window_heap MB"
+    printf '         %s CPU %d ms: %d us a stream, %d us a relayed chunk (%s); peak RSS %d MB%s\n' \
+        "$1" "$cpu_ms" "$per_stream_us" "$per_chunk_us" "$how" "$rss_mb" "$heap"
 }
 
 echo "upstream: $chunks chunks, $interval ms apart; $duration s per run"

@@ -1306,4 +1306,14 @@ asio::awaitable<void> Dispatcher::finish_answered(const Exchange& ex, const wire
     co_await out.send(std::move(res));
 }
 
+void drop_request(http::Request& req, std::initializer_list<nlohmann::json*> parsed)
+{
+    std::string().swap(req.body);
+    for (nlohmann::json* j : parsed) {
+        if (j != nullptr) {
+            *j = nlohmann::json();  // frees the tree
+        }
+    }
+}
+
 }  // namespace aigw::daemon::pipeline

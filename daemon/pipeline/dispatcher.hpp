@@ -17,6 +17,7 @@
 #include <array>
 #include <atomic>
 #include <expected>
+#include <initializer_list>
 #include <mutex>
 #include <string_view>
 
@@ -258,5 +259,11 @@ void set_route_headers(http::Response& res, const Exchange& ex);
 /// The key a request presents: `Authorization: Bearer KEY`, else `x-api-key`, else
 /// `x-goog-api-key`; "" when none.
 std::string presented_key(const http::Request& req);
+
+/// Frees what the client sent (the body as read, and each of `parsed`: its parsed forms and
+/// translations) before a stream is relayed. A stream can last minutes and a coding agent's
+/// request is often 100 KB or more, while once the stream is open no attempt will read the
+/// request again; kept, each open stream would hold two to four copies of it.
+void drop_request(http::Request& req, std::initializer_list<nlohmann::json*> parsed);
 
 }  // namespace aigw::daemon::pipeline

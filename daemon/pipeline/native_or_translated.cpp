@@ -86,6 +86,11 @@ void NativeOrTranslated::take_native_answer(std::string body, const routing::Rou
     answer = std::move(body);
 }
 
+void NativeOrTranslated::drop_request(http::Request& req, nlohmann::json& body)
+{
+    pipeline::drop_request(req, {&body, m_canonical ? &*m_canonical : nullptr});
+}
+
 asio::awaitable<void> NativeOrTranslated::finish(const std::expected<void, wire::Failure>& served, http::Response res,
                                                  http::Responder& out)
 {

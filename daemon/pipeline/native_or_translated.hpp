@@ -15,6 +15,7 @@
 //       if (route speaks the wire) { ... fill nt.stream/nt.writer, or nt.take_native_answer(...) }
 //       return nt.translated_attempt();
 //   });
+//   if (served && stream) nt.drop_request(req, body);
 //   co_await nt.finish(served, std::move(res), out);
 
 #include "daemon/pipeline/cache_glue.hpp"
@@ -69,6 +70,11 @@ public:
     /// stream, or the whole answer with its cost.
     asio::awaitable<void> finish(const std::expected<void, wire::Failure>& served, http::Response res,
                                  http::Responder& out);
+
+    /// After a stream was opened, before finish() relays it: frees the request and its forms
+    /// (pipeline::drop_request), the canonical one included. `body` is the one given to the
+    /// constructor.
+    void drop_request(http::Request& req, nlohmann::json& body);
 
     // ---- what the attempts leave for finish(); a native attempt fills them itself ----
     std::string native_error_body;  ///< the upstream's own error (scrubbed); each attempt clears it first

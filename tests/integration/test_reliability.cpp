@@ -6,6 +6,8 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <doctest/doctest.h>
 
+#include <atomic>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -463,6 +465,110 @@ TEST_CASE("a client that disconnects mid-stream closes the upstream connection w
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     CHECK(upstream_stats(up)["open_streams"] == 0);
+}
+
+namespace {
+
+/// The value of an unlabelled sample in /metrics, -1 when absent.
+double metric(const Daemon& d, const std::string& name)
+{
+    auto r = d.get("/metrics");
+    REQUIRE(r);
+    const std::string needle = "\n" + name + " ";
+    const auto at = r->body.find(needle);
+    return at == std::string::npos ? -1 : std::stod(r->body.substr(at + needle.size()));
+}
+
+}  // namespace
+
+TEST_CASE("an open stream holds no copy of its request: a 1 MB prompt is let go once the stream is relayed")
+{
+    FakeUpstream up;
+    Daemon d(&up);
+    up.add_fault({{"kind", "drip"}, {"delay_ms", 200}, {"model_contains", "gpt-4o-long"}});
+    std::string prompt;
+    while (prompt.size() < (1U << 20)) {
+        prompt += "lorem ipsum dolor sit amet ";
+    }
+    struct Surface {
+        std::string path;
+        httplib::Headers headers;
+        json body;
+    };
+    // OpenAI's chat as is, and Anthropic's messages translated to OpenAI's (the request is
+    // then held three ways: as read, parsed, and in the canonical form).
+    const std::vector<Surface> surfaces = {
+        {"/v1/chat/completions", {{"Authorization", "Bearer test-gateway-key"}}, chat("openai/gpt-4o-long", "", true)},
+        {"/v1/messages",
+         {{"x-api-key", "test-gateway-key"}, {"anthropic-version", "2023-06-01"}},
+         {{"model", "openai/gpt-4o-long"},
+          {"max_tokens", 100},
+          {"stream", true},
+          {"messages", json::array({{{"role", "user"}, {"content", ""}}})}}},
+    };
+    for (const auto& s : surfaces) {
+        CAPTURE(s.path);
+        // Opens `n` streams of `text` and holds them until `hold` returns (each read its
+        // first bytes); returns how many streams began.
+        auto streams = [&](int n, const std::string& text, const std::function<void()>& hold) {
+            json body = s.body;
+            body["messages"][0]["content"] = text;
+            const std::string payload = body.dump();
+            std::atomic<int> started{0};
+            std::atomic<bool> release{false};
+            std::vector<std::thread> clients;
+            for (int i = 0; i < n; ++i) {
+                clients.emplace_back([&] {
+                    auto c = d.client();
+                    c.set_read_timeout(std::chrono::seconds(30));
+                    httplib::Request req;
+                    req.method = "POST";
+                    req.path = s.path;
+                    req.headers = s.headers;
+                    req.headers.emplace("Content-Type", "application/json");
+                    req.body = payload;
+                    bool first = true;
+                    req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
+                        if (std::exchange(first, false)) {
+                            ++started;
+                            const auto until = Clock::now() + std::chrono::seconds(30);
+                            while (!release && Clock::now() < until) {
+                                std::this_thread::sleep_for(std::chrono::milliseconds(10));
+                            }
+                        }
+                        return false;  // close: the daemon cancels the upstream
+                    };
+                    httplib::Response res;
+                    httplib::Error err;
+                    c.send(req, res, err);
+                });
+            }
+            const auto deadline = Clock::now() + std::chrono::seconds(30);
+            while (started < n && Clock::now() < deadline) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+            const int began = started;
+            hold();
+            release = true;
+            for (auto& t : clients) {
+                t.join();
+            }
+            return began;
+        };
+        // One small stream first: what the daemon makes once (pools, tables) is not counted.
+        REQUIRE(streams(1, "warm up", [] {}) == 1);
+        const double before = metric(d, "aigw_heap_allocated_bytes");
+        REQUIRE(before > 0);
+        constexpr int k_streams = 6;
+        double during = 0;
+        REQUIRE(streams(k_streams, prompt, [&] { during = metric(d, "aigw_heap_allocated_bytes"); }) == k_streams);
+        MESSAGE(s.path << ": heap " << before / 1e6 << " MB before, " << during / 1e6 << " MB with " << k_streams
+                       << " streams of a " << prompt.size() / 1e6 << " MB prompt open");
+        // Each stream used to keep its request (as read, parsed, and for Anthropic's also
+        // translated) until it ended; now only what a stream needs (a few KB) remains.
+        CHECK(during - before < k_streams * static_cast<double>(prompt.size()) / 4);
+    }
+    CHECK(d.post("/v1/chat/completions", chat("mock/echo"))->status == 200);
 }
 
 TEST_CASE("a fallback that cannot be routed (unknown provider, no key) is skipped for the next one")

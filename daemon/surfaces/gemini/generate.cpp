@@ -253,6 +253,9 @@ asio::awaitable<void> generate(Dispatcher& d, http::Request& req, http::Responde
             nt.take_native_answer(std::move(resp->body), route);
             co_return std::expected<void, wire::Failure>{};
         });
+    if (served && stream) {
+        nt.drop_request(req, body);
+    }
     co_await nt.finish(served, std::move(res), out);
 }
 

@@ -187,6 +187,7 @@ asio::awaitable<void> completions(Dispatcher& d, http::Request& req, http::Respo
     }
     pipeline::set_route_headers(res, *ex);
     if (ex->stream) {
+        pipeline::drop_request(req, {&*body, canonical ? &*canonical : nullptr});
         co_await d.relay(std::move(stream),
                          std::make_unique<CompletionsStreamWriter>(ex->requested_model, include_usage), out,
                          std::move(res));

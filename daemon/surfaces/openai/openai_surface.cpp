@@ -109,6 +109,7 @@ asio::awaitable<void> chat(Dispatcher& d, http::Request& req, http::Responder& o
             co_return;
         }
         pipeline::set_route_headers(res, *ex);
+        pipeline::drop_request(req, {&*body});
         co_await d.relay(std::move(stream), pipeline::cache_stream_writer(d, ex, std::move(writer)), out,
                          std::move(res));
         co_return;

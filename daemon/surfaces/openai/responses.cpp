@@ -455,6 +455,10 @@ asio::awaitable<void> create(Dispatcher& d, ledger::ResponseStore& store, http::
     }
     if (ex->stream) {
         auto keep_alive = stream;  // owns native_tap, which holds the final response
+        // ctx (its copy of the request, which a response echoes) and what `remember` stores
+        // stay; the request's other forms go.
+        pipeline::drop_request(
+            req, {&*body, &without_previous, &continued->native_body, translated ? &*translated : nullptr});
         co_await d.relay(std::move(stream), std::move(writer), out, std::move(res));
         if (native_tap != nullptr && native_tap->finished()) {
             remember(native_tap->final_response());
