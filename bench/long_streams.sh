@@ -119,7 +119,7 @@ run() {  # $1 label, $2 url, $3 clients; through aigwd, also samples its CPU in 
     local log="$work/wrk.$1.$3.log"
     wrk -t2 -c"$3" -d"${duration}s" --timeout 30s --latency -s "$work/post.lua" "$2" >"$log" 2>&1 &
     local wrk_pid=$!
-    window_cpu=0 window_streams=0 window_heap=-
+    window_cpu=0 window_streams=0 window_heap=- window_rss=-
     if [[ "$1" != direct && "$duration" -ge 7 ]]; then
         # CPU per stream is measured between 3 s in and 2 s before the end, while as many
         # streams are open as the run holds: over the whole run it would charge the streams
@@ -129,7 +129,10 @@ run() {  # $1 label, $2 url, $3 clients; through aigwd, also samples its CPU in 
         c0=$(cpu_ticks "$1") s0=$(served "$1")
         sleep $((duration - 5))
         c1=$(cpu_ticks "$1") s1=$(served "$1")
-        [[ "$1" != aigwd ]] || window_heap=$(heap_mb)
+        if [[ "$1" == aigwd ]]; then
+            window_heap=$(heap_mb)
+            window_rss=$(( $(awk '/VmRSS/{print $2}' "/proc/$daemon_pid/status") / 1024 ))
+        fi
         window_cpu=$(( (c1 - c0) * 1000 / hz )) window_streams=$(( s1 - s0 ))
     fi
     wait "$wrk_pid" || true
@@ -164,7 +167,7 @@ report_cpu() {
         rss_mb=$(( rss_mb + kb / 1024 ))
     done
     local heap=""
-    [[ "$1" != aigwd ]] || heap="; heap in use 2 s before the end $window_heap MB"
+    [[ "$1" != aigwd ]] || heap="; 2 s before the end: RSS $window_rss MB, heap in use $window_heap MB"
     printf '         %s CPU %d ms: %d us a stream, %d us a relayed chunk (%s); peak RSS %d MB%s\n' \
         "$1" "$cpu_ms" "$per_stream_us" "$per_chunk_us" "$how" "$rss_mb" "$heap"
 }
