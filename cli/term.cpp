@@ -478,14 +478,6 @@ std::string human_bytes(std::int64_t n)
     return format_fixed(v, v < 10 ? 1 : 0) + " " + k_units[unit];
 }
 
-std::string ascii_lower(std::string s)
-{
-    for (auto& c : s) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return s;
-}
-
 std::string toml_string(std::string_view s)
 {
     // A TOML basic string has JSON's escapes, and TOML alone also forbids a raw DEL.

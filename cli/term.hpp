@@ -1,6 +1,7 @@
 #pragma once
 // Terminal helpers: TTY detection, colour (only on a TTY and without NO_COLOR), tables
 // aligned by display width, and number formatting for reports.
+#include "shared/wire/ascii.hpp"
 
 #include <cstdint>
 #include <memory>
@@ -79,8 +80,7 @@ std::string truncate_to_width(std::string_view s, std::size_t width);
 std::string human_tokens(std::int64_t n);
 /// 1536 -> "1.5 KiB"; bytes below 1 KiB as they are ("512 B").
 std::string human_bytes(std::int64_t n);
-/// ASCII letters lowered, other bytes as they are.
-std::string ascii_lower(std::string s);
+using wire::ascii_lower;  ///< ASCII letters lowered, other bytes as they are
 /// A TOML basic string, quoted and escaped: for `aigw config show` and Codex's `-c key=value`.
 std::string toml_string(std::string_view s);
 /// 1234567 -> "1,234,567".

@@ -3,6 +3,7 @@
 #include "daemon/cache/cache_key.hpp"
 #include "daemon/cache/replay.hpp"
 #include "daemon/cluster/shared_cache.hpp"
+#include "shared/wire/ascii.hpp"
 
 #include <charconv>
 #include <cstdio>
@@ -22,11 +23,7 @@ std::string lower_trimmed(std::string_view s)
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
         s.remove_suffix(1);
     }
-    std::string out(s);
-    for (auto& c : out) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return out;
+    return wire::ascii_lower(s);
 }
 
 /// True when the comma-separated Cache-Control value has `directive`.

@@ -1,19 +1,12 @@
 #include "daemon/upstream/proxy.hpp"
 
+#include "shared/wire/ascii.hpp"
+
 #include <cctype>
 
 namespace aigw::daemon::upstream {
 
 namespace {
-
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    for (char& c : out) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return out;
-}
 
 std::string_view trim(std::string_view s)
 {
@@ -76,7 +69,7 @@ std::string percent_decode(std::string_view s)
 
 bool no_proxy_matches(std::string_view no_proxy, std::string_view host)
 {
-    std::string h = lower(strip_port(trim(host)));
+    std::string h = wire::ascii_lower(strip_port(trim(host)));
     while (!h.empty() && h.back() == '.') {
         h.pop_back();
     }
@@ -90,7 +83,7 @@ bool no_proxy_matches(std::string_view no_proxy, std::string_view host)
         if (raw == "*") {
             return true;
         }
-        std::string entry = lower(strip_port(raw));
+        std::string entry = wire::ascii_lower(strip_port(raw));
         while (!entry.empty() && entry.front() == '.') {
             entry.erase(0, 1);
         }
@@ -117,7 +110,7 @@ std::optional<ProxyEndpoint> parse_proxy_url(std::string_view url)
         return std::nullopt;
     }
     if (auto scheme_end = url.find("://"); scheme_end != std::string_view::npos) {
-        if (lower(url.substr(0, scheme_end)) != "http") {
+        if (wire::ascii_lower(url.substr(0, scheme_end)) != "http") {
             return std::nullopt;
         }
         url.remove_prefix(scheme_end + 3);

@@ -1,5 +1,7 @@
 #include "shared/config/config.hpp"
 
+#include "shared/wire/ascii.hpp"
+
 #include <toml++/toml.h>
 
 #include <arpa/inet.h>
@@ -1367,9 +1369,7 @@ std::string_view to_string(LogFormat f)
 
 std::optional<LogFormat> log_format_from_string(std::string_view s)
 {
-    std::string lower(s);
-    std::transform(lower.begin(), lower.end(), lower.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+    const std::string lower = wire::ascii_lower(s);
     if (lower == "text") {
         return LogFormat::text;
     }

@@ -1,5 +1,7 @@
 #include "daemon/providers/bedrock/sigv4.hpp"
 
+#include "shared/wire/ascii.hpp"
+
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
@@ -34,15 +36,6 @@ std::string hmac_sha256(std::string_view key, std::string_view data)
     HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
          data.size(), out.data(), &len);
     return std::string(reinterpret_cast<const char*>(out.data()), len);
-}
-
-std::string lower(std::string_view s)
-{
-    std::string out(s);
-    for (auto& c : out) {
-        c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    }
-    return out;
 }
 
 /// Trims the value and collapses runs of spaces into one, as the canonical headers require.
@@ -236,7 +229,7 @@ Signed sign(const Request& req, const AwsCredentials& credentials, std::string_v
     // in their order, sorted by name. std::map keeps them sorted.
     std::map<std::string, std::string> canonical;
     auto add = [&](std::string_view name, std::string_view value) {
-        std::string key = lower(name);
+        std::string key = wire::ascii_lower(name);
         std::string v = trim_collapse(value);
         auto [it, inserted] = canonical.emplace(key, v);
         if (!inserted) {
@@ -246,7 +239,7 @@ Signed sign(const Request& req, const AwsCredentials& credentials, std::string_v
     };
     bool have_host = false;
     for (const auto& [k, v] : req.headers) {
-        std::string key = lower(k);
+        std::string key = wire::ascii_lower(k);
         if (key == "authorization") {
             continue;
         }
@@ -257,7 +250,7 @@ Signed sign(const Request& req, const AwsCredentials& credentials, std::string_v
         add("host", req.host);
     }
     for (const auto& [k, v] : out.headers) {
-        if (!canonical.contains(lower(k))) {
+        if (!canonical.contains(wire::ascii_lower(k))) {
             add(k, v);
         }
     }

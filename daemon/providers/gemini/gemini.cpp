@@ -15,6 +15,7 @@
 #include "daemon/providers/json_access.hpp"
 #include "shared/wire/utf8.hpp"
 #include "daemon/providers/validate.hpp"
+#include "shared/wire/ascii.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -52,8 +53,7 @@ std::string signature_of(std::string_view id)
 std::string mime_from_url(std::string_view url)
 {
     auto q = url.find_first_of("?#");
-    std::string path(url.substr(0, q));
-    std::transform(path.begin(), path.end(), path.begin(), [](unsigned char c) { return std::tolower(c); });
+    const std::string path = wire::ascii_lower(url.substr(0, q));
     static const std::pair<const char*, const char*> k_types[] = {
         {".png", "image/png"}, {".jpg", "image/jpeg"},  {".jpeg", "image/jpeg"}, {".webp", "image/webp"},
         {".gif", "image/gif"}, {".heic", "image/heic"}, {".heif", "image/heif"}, {".pdf", "application/pdf"},

@@ -2,6 +2,7 @@
 
 #include "daemon/providers/json_access.hpp"
 #include "shared/wire/json_text.hpp"
+#include "shared/wire/ascii.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -39,12 +40,6 @@ wire::Failure unsupported(std::string what, std::string param)
                              std::move(param));
 }
 
-std::string lower(std::string s)
-{
-    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-    return s;
-}
-
 /// The text of a Content (or a bare string) as one string, parts joined by newlines.
 std::string text_of(const json& content)
 {
@@ -71,9 +66,9 @@ std::string text_of(const json& content)
 std::expected<json, wire::Failure> media_part(const json& part, const std::string& param)
 {
     if (const json* inline_data = field(part, "inlineData", "inline_data")) {
-        std::string mime = lower(string_at(*inline_data, "mimeType"));
+        std::string mime = wire::ascii_lower(string_at(*inline_data, "mimeType"));
         if (mime.empty()) {
-            mime = lower(string_at(*inline_data, "mime_type"));
+            mime = wire::ascii_lower(string_at(*inline_data, "mime_type"));
         }
         std::string data = string_at(*inline_data, "data");
         if (mime.starts_with("image/")) {
@@ -87,7 +82,7 @@ std::expected<json, wire::Failure> media_part(const json& part, const std::strin
         return json{{"type", "file"}, {"file", {{"file_data", "data:" + mime + ";base64," + data}}}};
     }
     const json* file_data = field(part, "fileData", "file_data");
-    std::string mime = lower(string_at(*file_data, "mimeType"));
+    std::string mime = wire::ascii_lower(string_at(*file_data, "mimeType"));
     std::string uri = string_at(*file_data, "fileUri");
     if (uri.empty()) {
         uri = string_at(*file_data, "file_uri");
@@ -341,7 +336,7 @@ std::expected<void, wire::Failure> add_generation_config(const json& gc, json& o
     if (const json* modalities = field(gc, "responseModalities", "response_modalities"); modalities != nullptr) {
         if (modalities->is_array()) {
             for (const auto& m : *modalities) {
-                if (!m.is_string() || lower(m.get<std::string>()) != "text") {
+                if (!m.is_string() || wire::ascii_lower(m.get<std::string>()) != "text") {
                     return std::unexpected(
                         unsupported("responseModalities other than TEXT", "generationConfig.responseModalities"));
                 }
@@ -377,7 +372,7 @@ std::expected<void, wire::Failure> add_generation_config(const json& gc, json& o
     if (const json* tc = field(gc, "thinkingConfig", "thinking_config"); tc != nullptr && tc->is_object()) {
         // A budget of 0 (no thinking) is left out: most models that do not think reject any
         // reasoning setting at all. A dynamic budget (-1) is a medium effort.
-        if (auto level = lower(string_at(*tc, "thinkingLevel")); !level.empty()) {
+        if (auto level = wire::ascii_lower(string_at(*tc, "thinkingLevel")); !level.empty()) {
             out["reasoning_effort"] = level;
         } else if (const json* b = field(*tc, "thinkingBudget", "thinking_budget"); b != nullptr && b->is_number()) {
             const auto budget = b->get<std::int64_t>();
@@ -444,7 +439,7 @@ json json_schema_from_gemini(const json& schema)
     for (auto it = schema.begin(); it != schema.end(); ++it) {
         const std::string& key = it.key();
         if (key == "type" && it->is_string()) {
-            std::string t = lower(it->get<std::string>());
+            std::string t = wire::ascii_lower(it->get<std::string>());
             if (t != "type_unspecified") {
                 out["type"] = t;
             }
