@@ -62,6 +62,11 @@ constexpr std::size_t k_linger_max_bytes = 1 << 20;
 /// While a handler runs, the client-gone watcher reads ahead at most this much of a
 /// pipelined next request; beyond it, it stops reading (and stops noticing a close).
 constexpr std::size_t k_max_read_ahead = 64 << 10;
+/// What a read between requests (the client-gone watcher's, an idle connection's) asks
+/// for: the room the buffer has, from Beast's smallest read to k_watch_read_bytes. Such a
+/// read never grows the buffer past what the request before needed, so thousands of
+/// connections that each sent one small request hold 512 bytes each, not 4 KiB.
+constexpr std::size_t k_min_read_bytes = 512;
 constexpr std::size_t k_watch_read_bytes = 4096;
 /// A stream still going after this long gives back its read buffer (let_go_of_read_buffer):
 /// a short one keeps it, as doing so costs an epoll_ctl or two.
@@ -337,6 +342,11 @@ private:
     void let_go_of_read_buffer();
     void on_watch_ready(const error_code& ec);
     void watch_read_now();
+    /// k_min_read_bytes to k_watch_read_bytes: what the buffer has room for.
+    std::size_t between_requests_read_size() const
+    {
+        return std::clamp(m_buffer.capacity() - m_buffer.size(), k_min_read_bytes, k_watch_read_bytes);
+    }
     void on_watch_read(const error_code& ec, std::size_t n);
     asio::awaitable<void> stop_watch();
     void notify_gone();
@@ -551,7 +561,7 @@ void Connection<Stream>::watch_read_now()
 {
     m_watch_reading = true;
     m_stream.async_read_some(
-        m_buffer.prepare(k_watch_read_bytes),
+        m_buffer.prepare(between_requests_read_size()),
         asio::bind_cancellation_slot(
             m_watch_cancel.slot(),
             [self = this->shared_from_this()](const error_code& ec, std::size_t n) { self->on_watch_read(ec, n); }));
@@ -664,13 +674,13 @@ asio::awaitable<void> Connection<Stream>::run()
                     m_phase = Phase::idle;
                     set_deadline(first ? m_server.opts.header_timeout : m_server.opts.keep_alive_timeout);
                     error_code ec;
-                    if (k_tls || m_buffer.capacity() >= k_watch_read_bytes) {
+                    if (k_tls || m_buffer.capacity() >= k_min_read_bytes) {
                         // Wait by reading: a keep-alive client's next request is often there
                         // already, and then it costs one recv instead of re-arming epoll and
                         // a trip through the loop. (TLS must read anyway: OpenSSL may already
                         // hold the next request's bytes, which the socket no longer shows.)
                         auto [read_ec, n] =
-                            co_await m_stream.async_read_some(m_buffer.prepare(k_watch_read_bytes), k_use);
+                            co_await m_stream.async_read_some(m_buffer.prepare(between_requests_read_size()), k_use);
                         m_buffer.commit(n);
                         ec = n > 0 ? error_code() : read_ec;
                     } else {

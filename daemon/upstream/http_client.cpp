@@ -36,7 +36,11 @@ using boost::system::error_code;
 
 constexpr auto k_tuple = asio::as_tuple(asio::use_awaitable);
 constexpr std::uint32_t k_header_limit = 64 * 1024;
-constexpr std::size_t k_conn_read_bytes = 4096;  ///< a connection's read buffer to start with
+constexpr std::size_t k_conn_read_bytes = 4096;  ///< a connection's read buffer for a whole answer
+/// A stream's read buffer to start with: its head and first events, not a whole answer.
+/// Thousands of streams open at once each hold it until k_long_stream, so it is what
+/// their setup costs in memory (5,000 streams: 10 MB here against 20 with 4 KiB).
+constexpr std::size_t k_stream_read_bytes = 2048;
 /// A stream still going after this long reads through the smallest buffer Beast uses (512
 /// bytes): its events come apart in time, a few hundred bytes each, and thousands of open
 /// streams would otherwise each keep a resident 4 KiB page. A short stream keeps the larger
@@ -159,9 +163,6 @@ public:
     explicit Connection(const asio::any_io_executor& ex) : m_socket(ex), m_deadline(std::make_shared<Deadline>(ex))
     {
         m_deadline->socket = &m_socket;
-        // Beast reads at most what the buffer holds, from 512 bytes: a small answer would
-        // take two or three reads (and trips through the loop) instead of one.
-        m_buffer.reserve(k_conn_read_bytes);
     }
     ~Connection()
     {
@@ -521,7 +522,7 @@ public:
                                                                      const providers::UpstreamRequest& req,
                                                                      Deadlines deadlines) override
     {
-        auto ex = co_await start(base_url, req, deadlines);
+        auto ex = co_await start(base_url, req, deadlines, k_conn_read_bytes);
         if (!ex) {
             co_return std::unexpected(ex.error());
         }
@@ -557,7 +558,7 @@ public:
     asio::awaitable<std::expected<std::shared_ptr<BodyStream>, wire::Failure>> open(
         const std::string& base_url, const providers::UpstreamRequest& req, Deadlines deadlines) override
     {
-        auto ex = co_await start(base_url, req, deadlines);
+        auto ex = co_await start(base_url, req, deadlines, k_stream_read_bytes);
         if (!ex) {
             co_return std::unexpected(ex.error());
         }
@@ -800,11 +801,14 @@ private:
     }
 
     /// Writes `req` and reads the response header, on a pooled connection when there is
-    /// one. A pooled connection that fails before any byte of the answer (the upstream
-    /// closed it while it sat idle) is retried once on a new connection.
+    /// one, through a read buffer of at least `read_bytes` (Beast reads at most what the
+    /// buffer holds, from 512 bytes: a small answer would take two or three reads, and
+    /// trips through the loop, instead of one). A pooled connection that fails before any
+    /// byte of the answer (the upstream closed it while it sat idle) is retried once on a
+    /// new connection.
     asio::awaitable<std::expected<Exchange, wire::Failure>> start(const std::string& base_url,
                                                                   const providers::UpstreamRequest& req,
-                                                                  Deadlines deadlines)
+                                                                  Deadlines deadlines, std::size_t read_bytes)
     {
         auto [origin_text, prefix] = split_base_url(base_url);
         auto origin = parse_origin(origin_text);
@@ -825,7 +829,7 @@ private:
                 }
                 conn = std::move(*fresh);
             }
-            conn->buffer().reserve(k_conn_read_bytes);  // a long stream before may have shrunk it
+            conn->buffer().reserve(read_bytes);  // a pooled connection holds none
             auto request = make_request(*origin, prefix, req, conn->via_http_proxy);
             conn->expires_at(deadlines.headers);
             auto [write_ec, written] =
