@@ -308,6 +308,7 @@ void bodies_bench(const std::string& db, int conversations)
 
 int main(int argc, char** argv)
 {
+    aigw::daemon::ledger::keep_statement_journals_in_memory();  // as aigwd does
     std::string db;
     std::int64_t rows = 1'000'000;
     int days = 90;

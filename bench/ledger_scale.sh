@@ -33,7 +33,7 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/aigw-ledger-bench-XXXXXX")
 [ -n "$keep" ] || trap 'rm -rf "$work"' EXIT
 bin="$work/bench-ledger"
 echo "compiling bench-ledger (-O2)..." >&2
-${CXX:-g++} -std=c++23 -O2 -I"$top" "$top"/daemon/ledger/*.cpp "$here/ledger_bench.cpp" -o "$bin" \
+${CXX:-g++} -std=c++23 -O2 -I"$top" "$top"/daemon/ledger/*.cpp "$top"/shared/wire/*.cpp "$here/ledger_bench.cpp" -o "$bin" \
     -lSQLiteCpp -lsqlite3 -lcrypto -pthread
 echo "load: $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) cores" >&2
 "$bin" --db "$work/ledger.db" --rows "$rows" --days "$days" "${extra[@]}"

@@ -2,6 +2,7 @@
 
 #include "daemon/app/gateway.hpp"
 #include "daemon/app/log.hpp"
+#include "daemon/ledger/ledger.hpp"
 
 #include <openssl/crypto.h>
 
@@ -49,6 +50,7 @@ int daemon_main(int argc, char** argv)
     // before any other exists. Left to its first user, a key's RAND_bytes on a blocking-pool
     // thread, that thread's OpenSSL state outlived the cleanup and leaked (LeakSanitizer).
     OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, nullptr);
+    ledger::keep_statement_journals_in_memory();  // before any database is opened
     if (const char* f = std::getenv("AIGW_LOG_FORMAT")) {
         log.configure(config::log_format_from_string(f).value_or(config::LogFormat::text), true);
     }

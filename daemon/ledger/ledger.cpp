@@ -7,6 +7,7 @@
 #include "daemon/ledger/migrations.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -767,6 +768,11 @@ struct Ledger::Job {
     bool rows_done = false;  ///< prune: rows and rollups deleted, vacuum steps left
     std::promise<std::expected<std::int64_t, std::string>> done;
 };
+
+bool keep_statement_journals_in_memory()
+{
+    return sqlite3_config(SQLITE_CONFIG_STMTJRNL_SPILL, 4 << 20) == SQLITE_OK;
+}
 
 std::expected<std::unique_ptr<Ledger>, std::string> Ledger::open(const std::filesystem::path& path, int retention_days,
                                                                  std::size_t queue_capacity)

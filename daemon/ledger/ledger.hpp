@@ -179,6 +179,13 @@ struct LedgerOptions {
 /// -wal and -shm the main file's mode, never creates them readable by others.
 void make_private(const std::filesystem::path& path);
 
+/// Lets SQLite keep a statement journal in memory up to 4 MiB; past its default of 64 KiB
+/// it spills to a temporary file. Each of the writer's batch inserts needs one, and spilled
+/// they were 70% of the writer's pwrite calls (a file created and unlinked in /var/tmp per
+/// batch). Process-wide: call before any database is opened. Returns false when SQLite was
+/// already in use, and then nothing changed.
+bool keep_statement_journals_in_memory();
+
 class Ledger {
 public:
     /// At most this many rows are committed in one transaction.
