@@ -371,6 +371,20 @@ httplib::Result Daemon::get(const std::string& path, const std::string& key) con
     return c.Get(path);
 }
 
+double metric(const std::string& metrics_text, const std::string& series)
+{
+    const std::string needle = "\n" + series + " ";
+    const auto at = metrics_text.find(needle);
+    return at == std::string::npos ? -1 : std::stod(metrics_text.substr(at + needle.size()));
+}
+
+double metric(const Daemon& d, const std::string& series)
+{
+    auto r = d.get("/metrics");
+    REQUIRE(r);
+    return metric(r->body, series);
+}
+
 std::vector<std::string> sse_data_lines(const std::string& body)
 {
     std::vector<std::string> out;

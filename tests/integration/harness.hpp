@@ -98,6 +98,12 @@ private:
     bool m_stopped = false;
 };
 
+/// A sample's value in a /metrics text: the line `series value`, where `series` is a
+/// family's name with its labels as printed (`name{label="v"}`); -1 when there is none.
+double metric(const std::string& metrics_text, const std::string& series);
+/// The same, from a scrape of `d`'s /metrics now (which must answer).
+double metric(const Daemon& d, const std::string& series);
+
 /// Parses an SSE body into the `data:` payloads (also returns event names when asked).
 std::vector<std::string> sse_data_lines(const std::string& body);
 

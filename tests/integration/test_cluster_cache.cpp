@@ -14,6 +14,7 @@
 using aigw::test::Daemon;
 using aigw::test::DaemonOptions;
 using aigw::test::FakeUpstream;
+using aigw::test::metric;
 using aigw::test::Process;
 using aigw::test::run_command;
 using aigw::test::sse_data_lines;
@@ -56,19 +57,6 @@ int upstream_chats(FakeUpstream& up)
         }
     }
     return n;
-}
-
-/// The value of an unlabelled sample in a /metrics text, -1 when absent.
-double metric(const Daemon& d, const std::string& name)
-{
-    auto r = d.get("/metrics");
-    REQUIRE(r);
-    const std::string needle = "\n" + name + " ";
-    const auto at = r->body.find(needle);
-    if (at == std::string::npos) {
-        return -1;
-    }
-    return std::stod(r->body.substr(at + needle.size()));
 }
 
 /// The streamed answer's text and whether it ended with [DONE].

@@ -18,6 +18,7 @@
 using aigw::test::Daemon;
 using aigw::test::DaemonOptions;
 using aigw::test::FakeUpstream;
+using aigw::test::metric;
 using nlohmann::json;
 
 namespace {
@@ -158,16 +159,6 @@ std::string otel_config(const std::string& endpoint)
 {
     return "[otel]\nendpoint = \"" + endpoint +
            "\"\nservice_name = \"aigw-test\"\nheaders = { x-collector-token = \"tok-123\" }\n";
-}
-
-/// A counter's value in a /metrics scrape (the first line that starts with `series `), or -1.
-double metric(const std::string& text, const std::string& series)
-{
-    const auto at = text.find("\n" + series + " ");
-    if (at == std::string::npos) {
-        return -1;
-    }
-    return std::stod(text.substr(at + series.size() + 2));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 using aigw::test::Daemon;
 using aigw::test::FakeUpstream;
+using aigw::test::metric;
 using nlohmann::json;
 
 namespace {
@@ -466,20 +467,6 @@ TEST_CASE("a client that disconnects mid-stream closes the upstream connection w
     }
     CHECK(upstream_stats(up)["open_streams"] == 0);
 }
-
-namespace {
-
-/// The value of an unlabelled sample in /metrics, -1 when absent.
-double metric(const Daemon& d, const std::string& name)
-{
-    auto r = d.get("/metrics");
-    REQUIRE(r);
-    const std::string needle = "\n" + name + " ";
-    const auto at = r->body.find(needle);
-    return at == std::string::npos ? -1 : std::stod(r->body.substr(at + needle.size()));
-}
-
-}  // namespace
 
 TEST_CASE("an open stream holds no copy of its request: a 1 MB prompt is let go once the stream is relayed")
 {
