@@ -472,7 +472,10 @@ TEST_CASE("an open stream holds no copy of its request: a 1 MB prompt is let go 
 {
     FakeUpstream up;
     Daemon d(&up);
-    up.add_fault({{"kind", "drip"}, {"delay_ms", 200}, {"model_contains", "gpt-4o-long"}});
+    // Every stream (warm-up included: a fault's count defaults to one request, which the
+    // warm-up used, and the test then passed with the requests kept) sends its first event
+    // at once and the next 5 s later, so all are open when the heap is read.
+    up.add_fault({{"kind", "drip"}, {"delay_ms", 2000}, {"count", 100}, {"model_contains", "gpt-4o-long"}});
     std::string prompt;
     while (prompt.size() < (1U << 20)) {
         prompt += "lorem ipsum dolor sit amet ";
@@ -502,6 +505,7 @@ TEST_CASE("an open stream holds no copy of its request: a 1 MB prompt is let go 
             body["messages"][0]["content"] = text;
             const std::string payload = body.dump();
             std::atomic<int> started{0};
+            std::atomic<int> not_streams{0};  // answers that began but were no 200 event stream
             std::atomic<bool> release{false};
             std::vector<std::thread> clients;
             for (int i = 0; i < n; ++i) {
@@ -515,6 +519,13 @@ TEST_CASE("an open stream holds no copy of its request: a 1 MB prompt is let go 
                     req.headers.emplace("Content-Type", "application/json");
                     req.body = payload;
                     bool first = true;
+                    req.response_handler = [&](const httplib::Response& head) {
+                        if (head.status != 200 ||
+                            head.get_header_value("Content-Type").find("text/event-stream") == std::string::npos) {
+                            ++not_streams;
+                        }
+                        return true;
+                    };
                     req.content_receiver = [&](const char*, size_t, uint64_t, uint64_t) {
                         if (std::exchange(first, false)) {
                             ++started;
@@ -540,6 +551,7 @@ TEST_CASE("an open stream holds no copy of its request: a 1 MB prompt is let go 
             for (auto& t : clients) {
                 t.join();
             }
+            CHECK(not_streams == 0);
             return began;
         };
         // One small stream first: what the daemon makes once (pools, tables) is not counted.
