@@ -4,7 +4,7 @@
 
 namespace aigw::daemon::pipeline {
 
-NativeOrTranslated::NativeOrTranslated(Dispatcher& d, std::shared_ptr<Exchange> ex, const nlohmann::json& body,
+NativeOrTranslated::NativeOrTranslated(Dispatcher& d, std::shared_ptr<Exchange> ex, nlohmann::json& body,
                                        SurfaceWire wire)
     : m_d(d), m_ex(std::move(ex)), m_body(body), m_wire(std::move(wire))
 {}
@@ -86,14 +86,12 @@ void NativeOrTranslated::take_native_answer(std::string body, const routing::Rou
     answer = std::move(body);
 }
 
-void NativeOrTranslated::drop_request(http::Request& req, nlohmann::json& body)
+asio::awaitable<void> NativeOrTranslated::finish(const std::expected<void, wire::Failure>& served, http::Request& req,
+                                                 http::Response res, http::Responder& out)
 {
-    pipeline::drop_request(req, {&body, m_canonical ? &*m_canonical : nullptr});
-}
-
-asio::awaitable<void> NativeOrTranslated::finish(const std::expected<void, wire::Failure>& served, http::Response res,
-                                                 http::Responder& out)
-{
+    if (served && m_ex->stream) {
+        drop_request(req, {&m_body, m_canonical ? &*m_canonical : nullptr});
+    }
     set_route_headers(res, *m_ex);
     if (!served) {
         co_await m_d.finish_failed(*m_ex, served.error(), std::move(native_error_body), m_wire.shape, res.headers, out);

@@ -15,8 +15,7 @@
 //       if (route speaks the wire) { ... fill nt.stream/nt.writer, or nt.take_native_answer(...) }
 //       return nt.translated_attempt();
 //   });
-//   if (served && stream) nt.drop_request(req, body);
-//   co_await nt.finish(served, std::move(res), out);
+//   co_await nt.finish(served, req, std::move(res), out);
 
 #include "daemon/pipeline/cache_glue.hpp"
 
@@ -39,9 +38,9 @@ struct SurfaceWire {
 
 class NativeOrTranslated {
 public:
-    /// `body` is the client's parsed body; it must outlive this object. ex->requested_model
-    /// and ex->stream are already set.
-    NativeOrTranslated(Dispatcher& d, std::shared_ptr<Exchange> ex, const nlohmann::json& body, SurfaceWire wire);
+    /// `body` is the client's parsed body; it must outlive this object, and finish() empties
+    /// it. ex->requested_model and ex->stream are already set.
+    NativeOrTranslated(Dispatcher& d, std::shared_ptr<Exchange> ex, nlohmann::json& body, SurfaceWire wire);
 
     /// The cache step, before the attempts. A request whose model is served on the native
     /// wire is never cached (passthrough keeps every native field; the cache holds canonical
@@ -67,14 +66,11 @@ public:
 
     /// The request's last word after Dispatcher::run(): the route headers, then the failure
     /// (the upstream's own error body when a native attempt had the last word), the relayed
-    /// stream, or the whole answer with its cost.
-    asio::awaitable<void> finish(const std::expected<void, wire::Failure>& served, http::Response res,
-                                 http::Responder& out);
-
-    /// After a stream was opened, before finish() relays it: frees the request and its forms
-    /// (pipeline::drop_request), the canonical one included. `body` is the one given to the
-    /// constructor.
-    void drop_request(http::Request& req, nlohmann::json& body);
+    /// stream, or the whole answer with its cost. A stream is relayed without the request:
+    /// `req`, the client's body and the canonical form are freed first (drop_request), as
+    /// no attempt reads them again and a stream may stay open for minutes.
+    asio::awaitable<void> finish(const std::expected<void, wire::Failure>& served, http::Request& req,
+                                 http::Response res, http::Responder& out);
 
     // ---- what the attempts leave for finish(); a native attempt fills them itself ----
     std::string native_error_body;  ///< the upstream's own error (scrubbed); each attempt clears it first
@@ -89,7 +85,7 @@ private:
 
     Dispatcher& m_d;
     std::shared_ptr<Exchange> m_ex;
-    const nlohmann::json& m_body;
+    nlohmann::json& m_body;
     SurfaceWire m_wire;
     std::optional<nlohmann::json> m_canonical;
 };

@@ -209,10 +209,7 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
                            nt.take_native_answer(std::move(resp->body), route);
                            co_return std::expected<void, wire::Failure>{};
                        });
-    if (served && ex->stream) {
-        nt.drop_request(req, *body);
-    }
-    co_await nt.finish(served, std::move(res), out);
+    co_await nt.finish(served, req, std::move(res), out);
 }
 
 /// Token counting: passthrough for Anthropic models; an estimate elsewhere.
