@@ -5,6 +5,7 @@
 #include "daemon/pipeline/chunk_scan.hpp"
 #include "daemon/pipeline/trace_spans.hpp"
 #include "daemon/telemetry/exporter.hpp"
+#include "shared/wire/ascii.hpp"
 #include "shared/wire/json_text.hpp"
 #include "shared/wire/secrets.hpp"
 #include "shared/wire/sse.hpp"
@@ -13,7 +14,6 @@
 #include <boost/asio/this_coro.hpp>
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <random>
 
@@ -62,12 +62,7 @@ std::int64_t unix_ns()
 /// Sets `name` in `headers`, replacing any value it had (names compared case-insensitively).
 void set_header(providers::HeaderList& headers, std::string_view name, std::string value)
 {
-    std::erase_if(headers, [name](const auto& h) {
-        return h.first.size() == name.size() &&
-               std::equal(h.first.begin(), h.first.end(), name.begin(), [](char a, char b) {
-                   return std::tolower(static_cast<unsigned char>(a)) == std::tolower(static_cast<unsigned char>(b));
-               });
-    });
+    std::erase_if(headers, [name](const auto& h) { return wire::ascii_iequals(h.first, name); });
     headers.emplace_back(std::string(name), std::move(value));
 }
 

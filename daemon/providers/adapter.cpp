@@ -1,23 +1,16 @@
 #include "daemon/providers/adapter.hpp"
 
+#include "shared/wire/ascii.hpp"
 #include "shared/wire/json_text.hpp"
 #include "shared/wire/utf8.hpp"
 
 #include <algorithm>
-#include <cctype>
 #include <charconv>
 #include <ctime>
 
 namespace aigw::daemon::providers {
 
 namespace {
-bool iequals(std::string_view a, std::string_view b)
-{
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-           });
-}
-
 /// The message and type of an error body in OpenAI, Anthropic or Google shape.
 void read_error_body(std::string_view body, wire::Failure& f)
 {
@@ -51,7 +44,7 @@ void read_error_body(std::string_view body, wire::Failure& f)
 std::string header_value(const HeaderList& headers, std::string_view name)
 {
     for (const auto& [k, v] : headers) {
-        if (iequals(k, name)) {
+        if (wire::ascii_iequals(k, name)) {
             return v;
         }
     }

@@ -1,5 +1,7 @@
 #include "shared/wire/ascii.hpp"
 
+#include <algorithm>
+
 namespace aigw::wire {
 
 std::string ascii_lower(std::string_view s)
@@ -11,6 +13,13 @@ std::string ascii_lower(std::string_view s)
         }
     }
     return out;
+}
+
+bool ascii_iequals(std::string_view a, std::string_view b)
+{
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; };
+    return a.size() == b.size() &&
+           std::equal(a.begin(), a.end(), b.begin(), [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 }  // namespace aigw::wire

@@ -11,4 +11,7 @@ namespace aigw::wire {
 /// `s` with A-Z lowered; every other byte as it is.
 std::string ascii_lower(std::string_view s);
 
+/// Whether `a` and `b` are equal with A-Z and a-z taken as the same (header names).
+bool ascii_iequals(std::string_view a, std::string_view b);
+
 }  // namespace aigw::wire

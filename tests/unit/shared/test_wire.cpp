@@ -1,3 +1,4 @@
+#include "shared/wire/ascii.hpp"
 #include "shared/wire/error.hpp"
 #include "shared/wire/usage.hpp"
 
@@ -88,4 +89,14 @@ TEST_CASE("a 402 (a spent budget) is Anthropic's billing_error; OpenAI gets the 
     CHECK(aigw::wire::to_anthropic_error(f)["error"]["type"] == "billing_error");
     CHECK(aigw::wire::to_openai_error(f)["error"]["type"] == "insufficient_quota");
     CHECK(aigw::wire::to_openai_error(f)["error"]["code"] == "budget_exceeded");
+}
+
+TEST_CASE("ascii_iequals takes A-Z and a-z as the same and no other byte")
+{
+    CHECK(ascii_iequals("Content-Type", "content-type"));
+    CHECK(ascii_iequals("", ""));
+    CHECK_FALSE(ascii_iequals("traceparent", "traceparent2"));
+    CHECK_FALSE(ascii_iequals("x-a", "x_a"));
+    CHECK_FALSE(ascii_iequals("@", "`"));                // 0x40 and 0x60: one bit apart, not letters
+    CHECK_FALSE(ascii_iequals("\xc3\x9c", "\xc3\xbc"));  // Ü and ü stay distinct
 }
