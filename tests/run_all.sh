@@ -9,12 +9,24 @@ bash packaging/install-deps.sh --test
 
 build="${AIGW_TEST_BUILD_DIR:-build-test}"
 sanitize="${AIGW_SANITIZE:-ON}"
+# The harnesses build in a dir of their own: libFuzzer needs clang (16, see tests/fuzz).
+fuzz_build="${AIGW_FUZZ_BUILD_DIR:-$build-fuzz}"
+mkdir -p "$build"
+
+# Work that waits more than it computes runs beside the build at the lowest priority, so it
+# takes only the cores' idle time: the npm packages download during the C++ build, and the
+# fuzzing harnesses compile while the tests run. Each phase waits for its own job first.
+(nice -n 19 bash tests/npm_install.sh tests/sdk && nice -n 19 bash tests/npm_install.sh tests/clients --omit=optional) \
+  >"$build/npm.log" 2>&1 &
+npm_job=$!
 echo "==> building in $build (sanitizers: $sanitize)" >&2
 # -g1: line tables for the sanitizers' stack traces without the full debug info, which made
 # this tree 7 GB (every test binary links the daemon) and filled a CI disk once.
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS_DEBUG=-g1 -DAIGW_SANITIZE="$sanitize" \
     -DAIGW_WERROR=ON -DAIGW_FUZZ=OFF >/dev/null
 cmake --build "$build" -j"$(nproc)"
+nice -n 19 bash tests/fuzz/run.sh "$fuzz_build" --build-only >"$build/fuzz-build.log" 2>&1 &
+fuzz_build_job=$!
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:${ASAN_OPTIONS:-}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
@@ -33,6 +45,8 @@ if ! ctest --test-dir "$build" -V -j2 > "$build/ctest.log" 2>&1; then
 fi
 grep -E "Test +#[0-9]+:|test cases:|tests passed" "$build/ctest.log" | sed 's/^[0-9]*: //'
 
+# A failed install is retried, and reported, by the SDK and client scripts themselves.
+wait "$npm_job" || cat "$build/npm.log" >&2
 echo "==> official SDK tests (npm openai, @anthropic-ai/sdk) and real clients (Codex CLI, Vercel AI SDK)" >&2
 bash tests/sdk/run.sh "$build" | tee "$build/sdk.log" || status=1
 
@@ -48,8 +62,8 @@ fuzz_seconds="${AIGW_FUZZ_SECONDS:-25}"
 echo "==> fuzzing (${fuzz_seconds} s per harness)" >&2
 fuzz_pass=0
 fuzz_fail=0
-# The harnesses build in a dir of their own: libFuzzer needs clang (16, see tests/fuzz).
-fuzz_build="${AIGW_FUZZ_BUILD_DIR:-$build-fuzz}"
+# A failed build is retried, and reported, by run.sh below.
+wait "$fuzz_build_job" || true
 if bash tests/fuzz/run.sh "$fuzz_build" "$fuzz_seconds" > "$build/fuzz.log" 2>&1; then
   fuzz_pass=$(grep -c '^== ' "$build/fuzz.log" || true)
 else

@@ -16,20 +16,8 @@ fi
 build=$(cd "$1" && pwd)
 shift
 
-install() {  # DIR [npm ci flags...]
-  local dir=$1
-  shift
-  local stamp=$dir/node_modules/.aigw-package-lock.sha256
-  local want
-  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
-  if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
-    echo "# npm ci in $dir" >&2
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error "$@" >&2)
-    echo "$want" >"$stamp"
-  fi
-}
-install "$here/../sdk"
-install "$here" --omit=optional
+bash "$here/../npm_install.sh" "$here/../sdk"
+bash "$here/../npm_install.sh" "$here" --omit=optional
 
 cd "$here"
 export AIGW_BUILD_DIR=$build

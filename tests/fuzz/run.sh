@@ -4,9 +4,11 @@
 # its regression corpus (tests/fixtures/fuzz-regressions/<target>/). Fails when a harness
 # crashes; the crashing input is saved under tests/fixtures/fuzz-regressions/<target>/ so the
 # next run replays it. Optional third argument: a regex of target names to run.
+# With --build-only in place of SECONDS it builds the harnesses and runs none.
 #
 #   tests/fuzz/run.sh build-fuzz 30
 #   tests/fuzz/run.sh build-fuzz 60 'fuzz_provider_.*'
+#   tests/fuzz/run.sh build-fuzz --build-only
 set -u
 if [ $# -lt 1 ]; then
   echo "usage: $0 BUILD_DIR [SECONDS_PER_TARGET=30] [TARGET_REGEX]" >&2
@@ -29,6 +31,9 @@ if ! grep -q '^AIGW_FUZZ:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
     "${compiler[@]}" >/dev/null || exit 1
 fi
 cmake --build "$build" -j"${AIGW_FUZZ_JOBS:-2}" --target aigw_fuzz || exit 1
+if [ "$seconds" = --build-only ]; then
+  exit 0
+fi
 
 # One harness. Its log, its report and a "failed" marker go to its own work dir, so that
 # harnesses running side by side do not interleave their output.

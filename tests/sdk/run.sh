@@ -5,7 +5,7 @@
 #
 # Uses BUILD_DIR/daemon/aigwd, BUILD_DIR/cli/aigw and BUILD_DIR/tests/fake-upstream (build
 # them first: ninja -C BUILD_DIR aigwd aigw fake-upstream). Installs the pinned packages with `npm ci` when
-# node_modules is missing or was installed from another package-lock.json. Each test file starts
+# node_modules is missing or stale (tests/npm_install.sh). Each test file starts
 # its own fake upstream and daemon (see helpers.mjs); a failing file keeps its temp dir and
 # prints "# kept <dir>". Output is TAP, ending with "# pass N" / "# fail N" lines.
 # Env: AIGW_SDK_CONCURRENCY (test files run at once, default 1), AIGW_SDK_TEST_TIMEOUT_MS (per
@@ -29,14 +29,8 @@ done
 
 command -v node >/dev/null || { echo "$0: node is not installed" >&2; exit 2; }
 
+bash "$here/../npm_install.sh" "$here"
 cd "$here"
-stamp=node_modules/.aigw-package-lock.sha256
-want=$(sha256sum package-lock.json | cut -d' ' -f1)
-if [[ ! -f $stamp || $(cat "$stamp") != "$want" ]]; then
-  echo "# npm ci (node_modules missing or stale)" >&2
-  npm ci --no-audit --no-fund --loglevel=error >&2
-  echo "$want" >"$stamp"
-fi
 
 export AIGW_BUILD_DIR=$build
 if [[ $# -eq 0 ]]; then
