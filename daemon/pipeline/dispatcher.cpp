@@ -91,7 +91,7 @@ const providers::UpstreamRequest& traced(const Exchange& ex, const providers::Up
         return req;
     }
     for (const auto& [name, value] : req.headers) {
-        if (value == tp && (name == "traceparent" || name == "Traceparent")) {
+        if (value == tp && wire::ascii_iequals(name, "traceparent")) {
             return req;  // added where the request was built
         }
     }
