@@ -375,24 +375,56 @@ void release(Exchange& ex)
 
 /// Reads the next body bytes of `ex` into `out` (growing it); returns the number of bytes
 /// appended (0 only at the end of the body) or the error. Chunk headers are skipped.
+///
+/// What the connection's buffer holds is parsed first, all of it that can be (a chunk's
+/// size line, its data, the next chunks), and the socket is read only when that gave no
+/// body bytes. Beast's http::async_read_some stops after a chunk's size line, and the call
+/// for the data then goes through the loop's queue once more (a post, as it reads nothing);
+/// its eager mode would wait for the next chunk's size line. One event of a stream is one
+/// socket read here.
 asio::awaitable<std::pair<error_code, std::size_t>> read_body_some(Exchange& ex, std::string& out)
 {
-    std::size_t appended = 0;
-    while (!ex.parser->is_done()) {
-        const std::size_t before = out.size();
-        ex.parser->get().body() = &out;
-        auto [ec, n] = co_await ex.conn->with_stream(
-            [&](auto& s) { return http::async_read_some(s, ex.conn->buffer(), *ex.parser, k_tuple); });
-        ex.parser->get().body() = nullptr;
-        appended = out.size() - before;
-        if (ec) {
-            co_return std::pair{ec, appended};
+    Parser& parser = *ex.parser;
+    beast::flat_buffer& buffer = ex.conn->buffer();
+    const std::size_t before = out.size();
+    parser.get().body() = &out;
+    error_code ec;
+    while (!ec && !parser.is_done()) {
+        while (buffer.size() > 0 && !parser.is_done()) {
+            const std::size_t used = parser.put(buffer.data(), ec);
+            buffer.consume(used);
+            if (ec == http::error::need_more) {
+                ec = {};  // the rest of a size line is still to come
+                break;
+            }
+            if (ec || used == 0) {
+                break;
+            }
         }
-        if (appended > 0) {
-            break;  // else only framing (a chunk header) was read: read on
+        if (ec || parser.is_done() || out.size() > before) {
+            break;
         }
+        const std::size_t size = beast::read_size(buffer, 65536);
+        if (size == 0) {
+            ec = http::error::buffer_overflow;
+            break;
+        }
+        const auto space = buffer.prepare(size);
+        auto [read_ec, n] = co_await ex.conn->with_stream([&](auto& s) { return s.async_read_some(space, k_tuple); });
+        buffer.commit(n);
+        if (read_ec == asio::error::eof) {
+            // As Beast does: the end of a body delimited by the connection's close, else a cut.
+            if (parser.got_some()) {
+                parser.put_eof(ec);
+            } else {
+                ec = http::error::end_of_stream;
+            }
+            break;
+        }
+        ec = read_ec;
     }
-    co_return std::pair{error_code{}, appended};
+    parser.get().body() = nullptr;
+    co_return std::pair{ec, out.size() - before};
 }
 
 std::string size_text(std::size_t bytes)

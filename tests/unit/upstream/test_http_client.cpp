@@ -382,6 +382,57 @@ TEST_CASE("open returns after the header and read delivers each SSE chunk as it 
     CHECK(server.accepted == 1);
 }
 
+TEST_CASE("events that arrived together come back from one read; framing split across writes is waited for")
+{
+    asio::io_context ctx;
+    Event first_seen(ctx);
+    const std::string last = chunk("data: d\n\n") + "0\r\n\r\n";
+    TestServer server(ctx, [&](tcp::socket s) -> asio::awaitable<void> {
+        beast::flat_buffer buffer;
+        if (!co_await read_request(s, buffer)) {
+            co_return;
+        }
+        // The head and three events in one write: they reach the client in one segment.
+        const std::string first = k_sse_head + chunk("data: a\n\n") + chunk("data: b\n\n") + chunk("data: c\n\n");
+        co_await write_raw(s, first);
+        co_await first_seen.wait();
+        // Then an event and the end one byte at a time, each its own write: a size line,
+        // the data and the CRLFs come apart, and a read waits for what completes them.
+        asio::steady_timer pause(s.get_executor());
+        for (char c : last) {
+            std::string byte(1, c);
+            if (!co_await write_raw(s, std::move(byte))) {
+                co_return;
+            }
+            pause.expires_after(1ms);
+            co_await pause.async_wait(k_tuple);
+        }
+    });
+    auto client = make_http_client(direct_options());
+    run(ctx, [&]() -> asio::awaitable<void> {
+        auto stream = co_await client->open(server.url(), post("/stream"), within(5s));
+        REQUIRE(stream.has_value());
+        std::string out;
+        auto more = co_await (*stream)->read(out, Clock::now() + 5s);
+        REQUIRE_MESSAGE(more.has_value(), (more ? std::string() : more.error().message));
+        CHECK(*more);
+        CHECK(out == "data: a\n\ndata: b\n\ndata: c\n\n");  // parsed from what was buffered, no wait
+        first_seen.notify();
+        out.clear();
+        int reads = 0;
+        for (;;) {
+            auto r = co_await (*stream)->read(out, Clock::now() + 5s);
+            REQUIRE_MESSAGE(r.has_value(), (r ? std::string() : r.error().message));
+            if (!*r) {
+                break;
+            }
+            ++reads;
+        }
+        CHECK(out == "data: d\n\n");
+        CHECK(reads >= 1);
+    }());
+}
+
 TEST_CASE("an upstream that never answers is a 504 timeout at the deadline")
 {
     asio::io_context ctx;
