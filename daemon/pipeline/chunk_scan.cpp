@@ -396,44 +396,63 @@ private:
 
     /// After the opening quote: through the closing one, counting the decoded UTF-8 bytes
     /// and checking what nlohmann checks (no control bytes, valid escapes, well-formed UTF-8).
+    /// A run of plain ASCII, most of a chunk, costs a table lookup a byte.
     bool string_body(std::size_t& decoded, bool& escaped)
     {
         for (;;) {
+            const char* run = m_p;
+            while (run != m_end && k_byte_class[static_cast<unsigned char>(*run)] == Byte::plain) {
+                ++run;
+            }
+            decoded += static_cast<std::size_t>(run - m_p);
+            m_p = run;
             if (m_p == m_end) {
                 return false;
             }
-            const auto c = static_cast<unsigned char>(*m_p);
-            if (c == '"') {
-                ++m_p;
-                return true;
-            }
-            if (c < 0x20) {
-                return false;
-            }
-            if (c < 0x80 && c != '\\') {
-                ++m_p;
-                ++decoded;
-                continue;
-            }
             const std::string_view rest(m_p, static_cast<std::size_t>(m_end - m_p));
-            if (c == '\\') {
-                escaped = true;
-                const auto e = wire::json_escape_at(rest, 0);
-                if (e.length == 0) {
-                    return false;
+            switch (k_byte_class[static_cast<unsigned char>(*m_p)]) {
+                case Byte::quote:
+                    ++m_p;
+                    return true;
+                case Byte::escape: {
+                    escaped = true;
+                    const auto e = wire::json_escape_at(rest, 0);
+                    if (e.length == 0) {
+                        return false;
+                    }
+                    m_p += e.length;
+                    decoded += e.decoded;
+                    break;
                 }
-                m_p += e.length;
-                decoded += e.decoded;
-                continue;
+                case Byte::multibyte: {
+                    const std::size_t n = wire::utf8_char_length(rest, 0);
+                    if (n == 0) {
+                        return false;
+                    }
+                    m_p += n;
+                    decoded += n;
+                    break;
+                }
+                case Byte::control:
+                case Byte::plain:  // not here: the run above took it
+                    return false;
             }
-            const std::size_t n = wire::utf8_char_length(rest, 0);
-            if (n == 0) {
-                return false;
-            }
-            m_p += n;
-            decoded += n;
         }
     }
+
+    /// What a byte inside a string is to string_body().
+    enum class Byte : std::uint8_t { plain, quote, escape, control, multibyte };
+    static constexpr std::array<Byte, 256> k_byte_class = [] {
+        std::array<Byte, 256> t{};
+        for (std::size_t c = 0; c < t.size(); ++c) {
+            t[c] = c < 0x20    ? Byte::control
+                   : c == '"'  ? Byte::quote
+                   : c == '\\' ? Byte::escape
+                   : c >= 0x80 ? Byte::multibyte
+                               : Byte::plain;
+        }
+        return t;
+    }();
 
     const char* m_p;
     const char* m_end;
