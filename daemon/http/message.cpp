@@ -19,7 +19,10 @@ void Headers::add(std::string name, std::string value)
 void Headers::set(std::string name, std::string value)
 {
     remove(name);
-    m_items.emplace_back(std::move(name), sanitize_header_value(value));
+    if (!is_plain_header_value(value)) {
+        value = sanitize_header_value(value);
+    }
+    m_items.emplace_back(std::move(name), std::move(value));
 }
 
 void Headers::remove(std::string_view name)

@@ -14,4 +14,8 @@ bool is_valid_utf8(std::string_view s);
 /// spaces and each byte of an invalid UTF-8 sequence becomes U+FFFD.
 std::string sanitize_header_value(std::string_view s);
 
+/// True when `s` is printable ASCII only, which sanitize_header_value() leaves as it is:
+/// most values are, and need no copy.
+bool is_plain_header_value(std::string_view s);
+
 }  // namespace aigw::daemon::http
