@@ -19,6 +19,8 @@ pkgs=(build-essential cmake ninja-build pkg-config ccache ca-certificates
 if [ "$want_tests" = 1 ]; then
   # wrk and nginx (a fast fixed upstream) for bench/; curl for the scripts.
   pkgs+=(wrk curl nginx-light)
+  # bench/instructions.sh counts instructions under valgrind's callgrind.
+  pkgs+=(valgrind)
   # The TLS tests make their certificates with the openssl CLI (and call aigwd with curl).
   pkgs+=(openssl)
   # The fuzzing harnesses (tests/fuzz) link libFuzzer with clang 16: Debian 12's default
