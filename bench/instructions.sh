@@ -40,6 +40,7 @@ case "$mode" in
     *) die "--mode is stream, json or sse" ;;
 esac
 command -v valgrind >/dev/null || die "valgrind is not installed (Debian: apt-get install valgrind)"
+command -v callgrind_control >/dev/null || die "callgrind_control is missing (it comes with valgrind)"
 command -v curl >/dev/null || die "curl is not installed"
 AIGWD_BIN="${AIGWD:-$build_dir/daemon/aigwd}"
 [[ -x "$AIGWD_BIN" ]] || die "no aigwd at $AIGWD_BIN (cmake --build $build_dir --target aigwd)"
@@ -61,19 +62,11 @@ else
 fi
 source "$here/lib.sh"
 if [[ "$mode" == stream ]]; then
-    "$FAKE_UPSTREAM" --port 0 --chunks 20 --interval-ms 100 >"$work/fake.out" 2>"$work/fake.err" &
-    fake_pid=$!
-    for _ in $(seq 100); do
-        fake_port="$(sed -n 's/^listening \([0-9]*\)$/\1/p' "$work/fake.out" | head -1)"
-        [[ -n "$fake_port" ]] && break
-        sleep 0.1
-    done
-    [[ -n "$fake_port" ]] || die "slow-upstream did not start: $(cat "$work/fake.err")"
+    start_fake_upstream --chunks 20 --interval-ms 100
 else
     start_fake_upstream
 fi
 start_aigwd $'[ledger]\nretention_days = 0\n[upstream]\nidle_timeout_ms = 60000\n'
-command -v callgrind_control >/dev/null || die "callgrind_control is missing (it comes with valgrind)"
 
 stream_field=false
 [[ "$mode" == json ]] || stream_field=true

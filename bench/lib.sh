@@ -24,10 +24,11 @@ trap bench_cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# Starts fake-upstream on a free port; sets fake_pid and fake_port (it prints "listening
-# <port>" once bound).
+# Starts $FAKE_UPSTREAM (fake-upstream, or bench/slow-upstream with its options as
+# arguments) on a free port; sets fake_pid and fake_port (it prints "listening <port>" once
+# bound).
 start_fake_upstream() {
-    "$FAKE_UPSTREAM" --port 0 >"$work/fake.out" 2>"$work/fake.err" &
+    "$FAKE_UPSTREAM" --port 0 "$@" >"$work/fake.out" 2>"$work/fake.err" &
     fake_pid=$!
     fake_port=""
     for _ in $(seq 100); do

@@ -31,14 +31,7 @@ ulimit -n "$(ulimit -Hn)"
 work="$(mktemp -d)"
 FAKE_UPSTREAM="$SLOW"
 source "$here/lib.sh"
-"$SLOW" --port 0 --chunks "$chunks" --interval-ms "$interval" >"$work/slow.out" 2>"$work/slow.err" &
-fake_pid=$!
-for _ in $(seq 100); do
-    fake_port="$(sed -n 's/^listening \([0-9]*\)$/\1/p' "$work/slow.out" | head -1)"
-    [[ -n "$fake_port" ]] && break
-    sleep 0.1
-done
-[[ -n "$fake_port" ]] || die "slow-upstream did not start: $(cat "$work/slow.err")"
+start_fake_upstream --chunks "$chunks" --interval-ms "$interval"
 start_aigwd $'[ledger]\nretention_days = 0\n[upstream]\nidle_timeout_ms = 60000\n'
 
 # nginx in front of the same upstream, as a reference relay: it passes each chunk on as it
