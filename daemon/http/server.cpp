@@ -100,17 +100,6 @@ bool is_token_char(char c)
     return std::string_view("\"(),/:;<=>?@[\\]{}").find(c) == std::string_view::npos;
 }
 
-bool needs_sanitizing(std::string_view v)
-{
-    for (const char c : v) {
-        const auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u == 0x7F || u >= 0x80) {
-            return u < 0x80 || !is_valid_utf8(v);
-        }
-    }
-    return false;
-}
-
 /// Fills a Request straight from Beast's parser callbacks (no intermediate beast message).
 class RequestParser final : public bhttp::basic_parser<true> {
 public:

@@ -72,6 +72,19 @@ bool is_valid_utf8(std::string_view s)
     return true;
 }
 
+bool needs_sanitizing(std::string_view s)
+{
+    bool non_ascii = false;
+    for (const char c : s) {
+        const auto u = static_cast<unsigned char>(c);
+        if (is_control(u)) {
+            return true;
+        }
+        non_ascii = non_ascii || u >= 0x80;
+    }
+    return non_ascii && !is_valid_utf8(s);
+}
+
 bool is_plain_header_value(std::string_view s)
 {
     for (const char c : s) {

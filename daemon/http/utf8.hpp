@@ -14,6 +14,10 @@ bool is_valid_utf8(std::string_view s);
 /// spaces and each byte of an invalid UTF-8 sequence becomes U+FFFD.
 std::string sanitize_header_value(std::string_view s);
 
+/// True when sanitize_header_value() would change `s`: it holds a control character, or
+/// bytes that are not well-formed UTF-8.
+bool needs_sanitizing(std::string_view s);
+
 /// True when `s` is printable ASCII only, which sanitize_header_value() leaves as it is:
 /// most values are, and need no copy.
 bool is_plain_header_value(std::string_view s);

@@ -36,6 +36,24 @@ TEST_CASE("header values lose control characters and invalid UTF-8")
     CHECK_FALSE(is_plain_header_value(std::string_view("nul\0", 4)));
 }
 
+TEST_CASE("needs_sanitizing: control characters anywhere, and malformed UTF-8")
+{
+    CHECK_FALSE(needs_sanitizing("Bearer sk-1 ~/x"));
+    CHECK_FALSE(needs_sanitizing(""));
+    CHECK_FALSE(needs_sanitizing("caf\xC3\xA9"));  // well-formed UTF-8 goes out as it is
+    CHECK(needs_sanitizing("a\r\nSet-Cookie: x"));
+    CHECK(needs_sanitizing("tab\there"));
+    CHECK(needs_sanitizing("del\x7F"));
+    CHECK(needs_sanitizing(std::string_view("nul\0", 4)));
+    CHECK(needs_sanitizing("bad\xFFz"));
+    // A control character after well-formed non-ASCII text: the first non-ASCII byte
+    // must not decide for the rest of the value.
+    CHECK(needs_sanitizing("caf\xC3\xA9\r\nSet-Cookie: x"));
+    for (std::string_view v : {"a\r\nb", "tab\there", "bad\xFFz", "caf\xC3\xA9\r\nx", "caf\xC3\xA9", "plain"}) {
+        CHECK(needs_sanitizing(v) == (sanitize_header_value(v) != v));
+    }
+}
+
 TEST_CASE("Headers::set replaces every field of that name and sanitises; get is case-insensitive")
 {
     Headers h;
