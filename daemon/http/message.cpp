@@ -19,7 +19,7 @@ void Headers::add(std::string name, std::string value)
 void Headers::set(std::string name, std::string value)
 {
     remove(name);
-    if (!is_plain_header_value(value)) {
+    if (needs_sanitizing(value)) {
         value = sanitize_header_value(value);
     }
     m_items.emplace_back(std::move(name), std::move(value));

@@ -85,22 +85,8 @@ bool needs_sanitizing(std::string_view s)
     return non_ascii && !is_valid_utf8(s);
 }
 
-bool is_plain_header_value(std::string_view s)
-{
-    for (const char c : s) {
-        const auto u = static_cast<unsigned char>(c);
-        if (u < 0x20 || u >= 0x7F) {
-            return false;
-        }
-    }
-    return true;
-}
-
 std::string sanitize_header_value(std::string_view s)
 {
-    if (is_plain_header_value(s)) {
-        return std::string(s);
-    }
     std::string out;
     out.reserve(s.size());
     for (std::size_t i = 0; i < s.size();) {

@@ -18,8 +18,4 @@ std::string sanitize_header_value(std::string_view s);
 /// bytes that are not well-formed UTF-8.
 bool needs_sanitizing(std::string_view s);
 
-/// True when `s` is printable ASCII only, which sanitize_header_value() leaves as it is:
-/// most values are, and need no copy.
-bool is_plain_header_value(std::string_view s);
-
 }  // namespace aigw::daemon::http

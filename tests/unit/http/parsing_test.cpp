@@ -27,13 +27,6 @@ TEST_CASE("header values lose control characters and invalid UTF-8")
     CHECK(sanitize_header_value("caf\xC3\xA9") == "caf\xC3\xA9");
     CHECK(sanitize_header_value("bad\xFFz") == "bad\xEF\xBF\xBDz");
     CHECK(sanitize_header_value("Bearer sk-1 ~/x") == "Bearer sk-1 ~/x");
-    // The plain test that lets a value through uncopied: printable ASCII, nothing else.
-    CHECK(is_plain_header_value("Bearer sk-1 ~/x"));
-    CHECK(is_plain_header_value(""));
-    CHECK_FALSE(is_plain_header_value("tab\there"));
-    CHECK_FALSE(is_plain_header_value("del\x7F"));
-    CHECK_FALSE(is_plain_header_value("caf\xC3\xA9"));
-    CHECK_FALSE(is_plain_header_value(std::string_view("nul\0", 4)));
 }
 
 TEST_CASE("needs_sanitizing: control characters anywhere, and malformed UTF-8")
@@ -65,6 +58,8 @@ TEST_CASE("Headers::set replaces every field of that name and sanitises; get is 
     CHECK(h.get("X-A") == "line1  Injected: yes");
     h.set("X-B", "bad\xFF");
     CHECK(h.get("x-b") == "bad\xEF\xBF\xBD");
+    h.set("X-B", "caf\xC3\xA9\r\nInjected: yes");
+    CHECK(h.get("x-b") == "caf\xC3\xA9  Injected: yes");
     h.set("X-B", "plain value");
     CHECK(h.get("x-b") == "plain value");
     CHECK(h.has("other"));
