@@ -6,8 +6,10 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <utility>
 
 namespace aigw::daemon::pipeline {
 
@@ -140,11 +142,20 @@ private:
 /// (an escaped key or finish reason, a number with an exponent, a top level that is not an
 /// object, trailing bytes, nesting past 64, malformed JSON) is `unsure`, and the Scanner above
 /// decides. A differential test and a fuzz harness hold the two equal.
+///
+/// It also reads a whole chat.completion answer (Shape::completion): there only `choices` (an
+/// array), its finish reasons and `usage` matter, `usage` is read into a value as nlohmann
+/// would read it, and newlines are whitespace (OpenAI indents its answers).
 class FastScanner {
 public:
     using Verdict = detail::Scan;
+    enum class Shape : std::uint8_t { chunk, completion };
 
-    explicit FastScanner(std::string_view text) : m_p(text.data()), m_end(text.data() + text.size()) {}
+    FastScanner(std::string_view text, Shape shape) : m_p(text.data()), m_end(text.data() + text.size()), m_shape(shape)
+    {}
+
+    /// Shape::completion: where `usage` goes (left null when absent or null).
+    void usage_into(nlohmann::json& usage) { m_usage = &usage; }
 
     Verdict run(ChunkFacts& facts)
     {
@@ -157,12 +168,15 @@ public:
             return m_verdict;
         }
         skip_ws();
+        if (m_shape == Shape::completion && !m_saw_choices) {
+            return Verdict::unsure;  // chat_response() says what is wrong with it
+        }
         return m_p == m_end ? Verdict::facts : Verdict::unsure;
     }
 
 private:
     enum class Kind : std::uint8_t { root, choices, choice, delta, other };
-    enum class Key : std::uint8_t { other, choices, not_null, delta, finish_reason, content, text_like };
+    enum class Key : std::uint8_t { other, choices, not_null, usage, delta, finish_reason, content, text_like };
     static constexpr int k_max_depth = 64;  // as the SAX Scanner's stack
 
     bool fail(Verdict v)
@@ -172,7 +186,9 @@ private:
     }
     void skip_ws()
     {
-        while (m_p != m_end && (*m_p == ' ' || *m_p == '\t')) {  // the caller refused CR and LF
+        // A chunk's caller refused CR and LF; an answer may be indented.
+        while (m_p != m_end &&
+               (*m_p == ' ' || *m_p == '\t' || (m_shape == Shape::completion && (*m_p == '\n' || *m_p == '\r')))) {
             ++m_p;
         }
     }
@@ -256,6 +272,16 @@ private:
 
     Key key_of(Kind kind, std::string_view k)
     {
+        if (m_shape == Shape::completion) {
+            // A key named twice is left to nlohmann, which keeps the last.
+            if (kind == Kind::root && k == "choices") {
+                return std::exchange(m_named_choices, true) ? Key::not_null : Key::choices;
+            }
+            if (kind == Kind::root && k == "usage") {
+                return std::exchange(m_named_usage, true) ? Key::not_null : Key::usage;
+            }
+            return kind == Kind::choice && k == "finish_reason" ? Key::finish_reason : Key::other;
+        }
         switch (kind) {
             case Kind::root:
                 return k == "choices" ? Key::choices : (k == "usage" || k == "error") ? Key::not_null : Key::other;
@@ -281,11 +307,26 @@ private:
             return fail(Verdict::unsure);
         }
         if (key == Key::not_null) {
+            if (m_shape == Shape::completion) {
+                return fail(Verdict::unsure);  // a key named twice
+            }
             // A usage or error the translator must see; nlohmann's scanner refuses it too.
             if (literal("null")) {
                 return true;
             }
             return fail(Verdict::refused);
+        }
+        if (key == Key::usage) {
+            if (literal("null")) {
+                return true;
+            }
+            return *m_p == '{' ? usage_value(*m_usage, depth + 1) : fail(Verdict::unsure);
+        }
+        if (key == Key::choices && m_shape == Shape::completion) {
+            if (*m_p != '[') {
+                return fail(Verdict::unsure);
+            }
+            m_saw_choices = true;
         }
         switch (*m_p) {
             case '{':
@@ -306,6 +347,98 @@ private:
             default:
                 return number() || fail(Verdict::unsure);
         }
+    }
+
+    /// A value inside `usage`, read into `out` as nlohmann's parser reads it. Objects, strings
+    /// without escapes, numbers without an exponent that fit their type, true, false and null;
+    /// anything else (an array, say) is unsure.
+    bool usage_value(nlohmann::json& out, int depth)
+    {
+        skip_ws();
+        if (m_p == m_end) {
+            return fail(Verdict::unsure);
+        }
+        switch (*m_p) {
+            case '{': {
+                if (depth > k_max_depth) {
+                    return fail(Verdict::unsure);
+                }
+                out = nlohmann::json::object();
+                ++m_p;
+                skip_ws();
+                if (m_p != m_end && *m_p == '}') {
+                    ++m_p;
+                    return true;
+                }
+                for (;;) {
+                    skip_ws();
+                    std::string_view name;
+                    if (m_p == m_end || *m_p != '"' || !plain_string(name) || !eat(':')) {
+                        return fail(Verdict::unsure);
+                    }
+                    if (!usage_value(out[std::string(name)], depth + 1)) {  // a repeated key: the last
+                        return false;
+                    }
+                    skip_ws();
+                    if (m_p == m_end) {
+                        return fail(Verdict::unsure);
+                    }
+                    if (*m_p == '}') {
+                        ++m_p;
+                        return true;
+                    }
+                    if (*m_p++ != ',') {
+                        return fail(Verdict::unsure);
+                    }
+                }
+            }
+            case '"': {
+                std::string_view text;
+                if (!plain_string(text)) {
+                    return fail(Verdict::unsure);
+                }
+                out = std::string(text);
+                return true;
+            }
+            case 't':
+                out = true;
+                return literal("true") || fail(Verdict::unsure);
+            case 'f':
+                out = false;
+                return literal("false") || fail(Verdict::unsure);
+            case 'n':
+                out = nullptr;
+                return literal("null") || fail(Verdict::unsure);
+            default:
+                return number_value(out) || fail(Verdict::unsure);
+        }
+    }
+
+    /// A number as nlohmann stores it: unsigned without a sign, signed with one, a double
+    /// with a fraction (both parse it correctly rounded). An integer too big for its type,
+    /// which nlohmann would make a double, is refused.
+    bool number_value(nlohmann::json& out)
+    {
+        const char* start = m_p;
+        if (!number()) {
+            return false;
+        }
+        if (std::memchr(start, '.', static_cast<std::size_t>(m_p - start)) != nullptr) {
+            double d = 0;
+            const auto r = std::from_chars(start, m_p, d);
+            out = d;
+            return r.ec == std::errc() && r.ptr == m_p;
+        }
+        if (*start == '-') {
+            std::int64_t v = 0;
+            const auto r = std::from_chars(start, m_p, v);
+            out = v;
+            return r.ec == std::errc() && r.ptr == m_p;
+        }
+        std::uint64_t v = 0;
+        const auto r = std::from_chars(start, m_p, v);
+        out = v;
+        return r.ec == std::errc() && r.ptr == m_p;
     }
 
     bool literal(std::string_view word)
@@ -456,7 +589,12 @@ private:
 
     const char* m_p;
     const char* m_end;
+    Shape m_shape;
     ChunkFacts* m_facts = nullptr;
+    nlohmann::json* m_usage = nullptr;
+    bool m_named_choices = false;
+    bool m_named_usage = false;
+    bool m_saw_choices = false;
     Verdict m_verdict = Verdict::unsure;
 };
 
@@ -484,6 +622,19 @@ std::optional<ChunkFacts> scan_chunk(std::string_view data)
     return detail::scan_chunk_sax(data);
 }
 
+std::optional<CompletionFacts> scan_completion(std::string_view body)
+{
+    CompletionFacts out;
+    ChunkFacts facts;
+    FastScanner scanner(body, FastScanner::Shape::completion);
+    scanner.usage_into(out.usage);
+    if (scanner.run(facts) != detail::Scan::facts) {
+        return std::nullopt;
+    }
+    out.finish_reasons = std::move(facts.finish_reasons);
+    return out;
+}
+
 namespace detail {
 
 Scan scan_chunk_fast(std::string_view data, ChunkFacts& facts)
@@ -491,7 +642,7 @@ Scan scan_chunk_fast(std::string_view data, ChunkFacts& facts)
     if (!one_line(data)) {
         return Scan::refused;
     }
-    return FastScanner(data).run(facts);
+    return FastScanner(data, FastScanner::Shape::chunk).run(facts);
 }
 
 std::optional<ChunkFacts> scan_chunk_sax(std::string_view data)

@@ -1,6 +1,9 @@
 #pragma once
 // Reads what the relay needs from an OpenAI chat.completion.chunk without building it, so
-// a chunk that needs no change can go to an OpenAI client as the upstream's own bytes.
+// a chunk that needs no change can go to an OpenAI client as the upstream's own bytes; and
+// what the dispatcher needs from a whole chat.completion answer, for the same reason.
+
+#include <nlohmann/json.hpp>
 
 #include <cstddef>
 #include <optional>
@@ -22,6 +25,18 @@ struct ChunkFacts {
 /// object on one line, with no non-null top-level `usage` or `error` and nesting at most 64
 /// deep. nullopt otherwise; such an event goes through the translator, which decides what it is.
 std::optional<ChunkFacts> scan_chunk(std::string_view data);
+
+/// What the dispatcher reads of an OpenAI chat.completion it sends on as it came.
+struct CompletionFacts {
+    std::vector<std::string> finish_reasons;  ///< of choices[], in order
+    nlohmann::json usage;                     ///< the `usage` object as nlohmann reads it; null when absent or null
+};
+
+/// The facts of `body` (a 2xx answer) when the one-pass reader is sure of it: one JSON object
+/// whose `choices` is an array and whose `usage`, if not null, is an object of objects,
+/// strings, numbers, booleans and nulls; nesting at most 64 deep. nullopt otherwise: the
+/// adapter's chat_response() reads it then, and says what is wrong with it.
+std::optional<CompletionFacts> scan_completion(std::string_view body);
 
 namespace detail {
 /// What the one-pass reader scan_chunk() tries first makes of `data`: its facts (filled in),

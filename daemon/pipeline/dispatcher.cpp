@@ -877,7 +877,7 @@ asio::awaitable<std::expected<upstream::HttpResponse, wire::Failure>> Dispatcher
 }
 
 asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> Dispatcher::chat_once(
-    Exchange& ex, const nlohmann::json& canonical)
+    Exchange& ex, const nlohmann::json& canonical, bool bytes_will_do)
 {
     const routing::Route& route = ex.route;
     auto up_req = route.adapter->chat_request(canonical, route.target, false);
@@ -891,6 +891,21 @@ asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> Dispatcher:
     }
     if (resp->status < 200 || resp->status >= 300) {
         co_return std::unexpected(route.adapter->classify_error(resp->status, resp->body, resp->headers));
+    }
+    if (bytes_will_do && route.adapter->chat_response_is_openai()) {
+        // What OpenAI's chat_response() reads, read without building the answer (most of a
+        // short request's cost); what the scan is not sure of goes to chat_response().
+        if (auto facts = scan_completion(resp->body)) {
+            providers::ChatResult result;
+            result.usage = wire::usage_from_openai(facts->usage);
+            if (auto bad = wire::check_usage(result.usage)) {
+                co_return std::unexpected(std::move(*bad));
+            }
+            ex.trace.finish_reasons.clear();
+            note_finish_reasons(ex.trace, facts->finish_reasons);
+            result.raw = std::move(resp->body);
+            co_return result;
+        }
     }
     auto result = route.adapter->chat_response(resp->body, route.target);
     if (result) {

@@ -144,8 +144,12 @@ public:
     asio::awaitable<std::expected<upstream::HttpResponse, wire::Failure>> send_native(
         const Exchange& ex, const providers::UpstreamRequest& req, std::string& upstream_body);
     /// One non-streamed chat attempt on ex.route; its answer's finish reasons go to ex.trace.
+    /// With `bytes_will_do`, for a caller that sends ChatResult::raw on and reads nothing
+    /// else of the answer, an OpenAI-compatible answer may come back unbuilt: `raw` and
+    /// `usage` set, `body` null.
     asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> chat_once(Exchange& ex,
-                                                                                   const nlohmann::json& canonical);
+                                                                                   const nlohmann::json& canonical,
+                                                                                   bool bytes_will_do = false);
     /// One non-streamed embeddings attempt on ex.route.
     asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> embeddings_once(const Exchange& ex,
                                                                                          const nlohmann::json& body);

@@ -102,6 +102,11 @@ public:
     /// A 2xx upstream body -> canonical response. A malformed body is FailureKind::upstream.
     virtual std::expected<ChatResult, wire::Failure> chat_response(std::string_view body,
                                                                    const Target& target) const = 0;
+    /// Whether chat_response() is OpenAI's: it takes the body as it came (a chat.completion
+    /// whose `choices` is an array), keeps those bytes in ChatResult::raw, and reads nothing
+    /// but `usage` (wire::usage_from_openai, wire::check_usage). The dispatcher may then read
+    /// such an answer by scan, without building it, for a caller that sends the bytes on.
+    virtual bool chat_response_is_openai() const { return false; }
     virtual std::unique_ptr<StreamTranslator> chat_stream(const Target& target) const = 0;
     /// How this provider frames its stream. Default: SSE.
     virtual std::unique_ptr<StreamDecoder> stream_decoder() const { return make_sse_decoder(); }

@@ -234,6 +234,7 @@ public:
         // finish_reason "content_filter" and the *_filter_results fields pass through.
         return openai_adapter().chat_response(body, target);
     }
+    bool chat_response_is_openai() const override { return true; }
 
     std::unique_ptr<StreamTranslator> chat_stream(const Target& target) const override
     {

@@ -21,6 +21,7 @@ public:
     {
         return openai_adapter().chat_response(body, target);
     }
+    bool chat_response_is_openai() const override { return true; }
     std::unique_ptr<StreamTranslator> chat_stream(const Target& target) const override
     {
         return openai_adapter().chat_stream(target);

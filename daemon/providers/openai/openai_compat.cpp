@@ -122,6 +122,8 @@ public:
         return r;
     }
 
+    bool chat_response_is_openai() const override { return true; }
+
     std::unique_ptr<StreamTranslator> chat_stream(const Target&) const override
     {
         return std::make_unique<OpenAiStream>();

@@ -118,7 +118,9 @@ asio::awaitable<void> chat(Dispatcher& d, http::Request& req, http::Responder& o
     std::optional<providers::ChatResult> result;
     auto served = co_await d.run(*ex, *body, *body,
                                  [&](const routing::Route&) -> asio::awaitable<std::expected<void, wire::Failure>> {
-                                     auto answer = co_await d.chat_once(*ex, *body);
+                                     // Only the cache reads the answer; without it the
+                                     // upstream's bytes are all the client gets.
+                                     auto answer = co_await d.chat_once(*ex, *body, !ex->cache);
                                      if (!answer) {
                                          co_return std::unexpected(std::move(answer.error()));
                                      }

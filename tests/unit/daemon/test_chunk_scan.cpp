@@ -1,5 +1,8 @@
 #include "daemon/pipeline/chunk_scan.hpp"
 #include "daemon/pipeline/stream_writer.hpp"
+#include "daemon/providers/adapter.hpp"
+#include "shared/wire/json_text.hpp"
+#include "shared/wire/usage.hpp"
 
 #include <doctest/doctest.h>
 #include <nlohmann/json.hpp>
@@ -280,5 +283,159 @@ TEST_CASE("the one-pass chunk reader and the SAX reader agree on mutated chunks"
         }
     }
     // Most mutants are broken JSON the fast reader leaves to the SAX reader; enough are not.
+    CHECK(sure > total / 10);
+}
+
+namespace {
+
+using aigw::daemon::pipeline::scan_completion;
+
+/// What scan_completion() vouches for, OpenAI's chat_response() reads the same: the same
+/// usage (or the same refusal of an impossible one), the finish reasons of the built answer,
+/// and a `usage` value equal, type for type, to the one nlohmann builds.
+void check_completion_agrees(std::string_view body)
+{
+    const auto fast = scan_completion(body);
+    if (!fast) {
+        return;
+    }
+    CAPTURE(body);
+    const auto doc = aigw::wire::parse_json_lenient(body);
+    REQUIRE(doc.is_object());
+    const auto u = doc.find("usage");
+    const nlohmann::json usage = u != doc.end() ? *u : nlohmann::json();
+    CHECK(fast->usage == usage);
+    CHECK(fast->usage.dump() == usage.dump());
+    std::vector<std::string> reasons;
+    for (const auto& choice : doc.at("choices")) {
+        if (auto r = choice.is_object() ? choice.find("finish_reason") : choice.end();
+            choice.is_object() && r != choice.end() && r->is_string() && !r->get<std::string>().empty()) {
+            reasons.push_back(r->get<std::string>());
+        }
+    }
+    CHECK(fast->finish_reasons == reasons);
+    const auto slow = aigw::daemon::providers::openai_adapter().chat_response(body, {});
+    const auto fast_usage = aigw::wire::usage_from_openai(fast->usage);
+    if (slow) {
+        CHECK(slow->usage == fast_usage);
+        CHECK_FALSE(aigw::wire::check_usage(fast_usage));
+    } else {
+        CHECK(aigw::wire::check_usage(fast_usage));  // the one refusal chat_response() has for it
+    }
+}
+
+// Answers as OpenAI-compatible upstreams send them: OpenAI's own (indented), a tool call,
+// OpenRouter's usage with a cost, DeepSeek's cache counts, no usage, several choices.
+const char* const k_completions[] = {
+    "{\n  \"id\": \"chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG\",\n  \"object\": \"chat.completion\",\n  \"created\": "
+    "1741570283,\n"
+    "  \"model\": \"gpt-4o-2024-08-06\",\n  \"choices\": [\n    {\n      \"index\": 0,\n      \"message\": {\n"
+    "        \"role\": \"assistant\",\n        \"content\": \"The image shows a wooden boardwalk.\",\n"
+    "        \"refusal\": null,\n        \"annotations\": []\n      },\n      \"logprobs\": null,\n"
+    "      \"finish_reason\": \"stop\"\n    }\n  ],\n  \"usage\": {\n    \"prompt_tokens\": 1117,\n"
+    "    \"completion_tokens\": 46,\n    \"total_tokens\": 1163,\n    \"prompt_tokens_details\": {\n"
+    "      \"cached_tokens\": 0,\n      \"audio_tokens\": 0\n    },\n    \"completion_tokens_details\": {\n"
+    "      \"reasoning_tokens\": 0,\n      \"audio_tokens\": 0,\n      \"accepted_prediction_tokens\": 0,\n"
+    "      \"rejected_prediction_tokens\": 0\n    }\n  },\n  \"service_tier\": \"default\",\n"
+    "  \"system_fingerprint\": \"fp_fc9f1d7035\"\n}\n",
+    R"({"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function","function":{"name":"get_weather","arguments":"{\"city\":\"Paris\"}"}}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":82,"completion_tokens":17,"total_tokens":99}})",
+    R"({"id":"gen-1","provider":"OpenAI","model":"openai/gpt-4o-mini","object":"chat.completion","created":1,"choices":[{"logprobs":null,"finish_reason":"stop","native_finish_reason":"stop","index":0,"message":{"role":"assistant","content":"Hi","refusal":null,"reasoning":null}}],"usage":{"prompt_tokens":8,"completion_tokens":2,"total_tokens":10,"cost":0.00000255,"is_byok":false,"prompt_tokens_details":{"cached_tokens":0},"cost_details":{"upstream_inference_cost":null},"completion_tokens_details":{"reasoning_tokens":0,"image_tokens":-0}}})",
+    R"({"id":"d","object":"chat.completion","model":"deepseek-chat","choices":[{"index":0,"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],"usage":{"prompt_tokens":30,"completion_tokens":1,"total_tokens":31,"prompt_cache_hit_tokens":24,"prompt_cache_miss_tokens":6}})",
+    R"({"choices":[{"index":0,"message":{"content":"a"},"finish_reason":"length"},{"index":1,"message":{"content":"b"},"finish_reason":""},{"index":2,"finish_reason":null}],"usage":null,"error":{"message":"ignored"}})",
+    R"({"choices":[],"usage":{"prompt_tokens":1.0,"completion_tokens":2.5,"total_tokens":-3,"note":"cafe"}})",
+    R"({"choices":[{"message":{"content":"x"}}]})",
+};
+
+}  // namespace
+
+TEST_CASE("an OpenAI answer is read without building it: its usage as nlohmann reads it, its finish reasons")
+{
+    for (const char* body : k_completions) {
+        check_completion_agrees(body);
+    }
+    auto openai = scan_completion(k_completions[0]);
+    REQUIRE(openai);
+    CHECK(openai->finish_reasons == std::vector<std::string>{"stop"});
+    const auto usage = aigw::wire::usage_from_openai(openai->usage);
+    CHECK(usage.input_tokens == 1117);
+    CHECK(usage.output_tokens == 46);
+    CHECK(usage.reported);
+    auto openrouter = scan_completion(k_completions[2]);
+    REQUIRE(openrouter);
+    CHECK(openrouter->usage.at("cost").is_number_float());
+    CHECK(openrouter->usage.at("is_byok") == false);
+    CHECK(openrouter->usage.at("completion_tokens_details").at("image_tokens").is_number_integer());
+    auto deepseek = scan_completion(k_completions[3]);
+    REQUIRE(deepseek);
+    CHECK(aigw::wire::usage_from_openai(deepseek->usage).cached_tokens == 24);
+    auto none = scan_completion(k_completions[6]);
+    REQUIRE(none);
+    CHECK(none->usage.is_null());
+    CHECK_FALSE(aigw::wire::usage_from_openai(none->usage).reported);
+    // An impossible count is read, and refused as chat_response() refuses it.
+    auto impossible = scan_completion(k_completions[5]);
+    REQUIRE(impossible);
+    CHECK(aigw::wire::check_usage(aigw::wire::usage_from_openai(impossible->usage)));
+}
+
+TEST_CASE("what the one-pass answer reader is not sure of is left to chat_response()")
+{
+    for (const char* body : {
+             R"({"object":"chat.completion"})",                                   // no choices
+             R"({"choices":{}})",                                                 // choices not an array
+             R"({"choices":null})",                                               // ditto
+             R"([{"choices":[]}])",                                               // not an object
+             R"({"choices":[],"choices":[]})",                                    // a key named twice
+             R"({"choices":[],"usage":null,"usage":{"prompt_tokens":1}})",        // ditto
+             R"({"choices":[],"usage":{"prompt_tokens":[1]}})",                   // an array in usage
+             R"({"choices":[],"usage":"none"})",                                  // usage not an object
+             R"({"choices":[],"usage":{"prompt_tokens":1e3}})",                   // an exponent
+             R"({"choices":[],"usage":{"prompt_tokens":18446744073709551616}})",  // past 64 bits
+             R"({"choices":[],"usage":{"note":"\u0041"}})",                       // an escape in usage
+             R"({"choices":[{"finish_reason":"st\u006fp"}]})",                    // an escaped finish reason
+             R"({"choices":[]} x)",                                               // trailing bytes
+             "\xef\xbb\xbf{\"choices\":[]}",                                      // a byte order mark
+         }) {
+        CAPTURE(body);
+        CHECK_FALSE(scan_completion(body));
+    }
+    CHECK(scan_completion(R"({"choices":[],"usage":{"prompt_tokens":18446744073709551615}})"));
+    CHECK(scan_completion("\r\n {\"choices\" :\t[ ] }\r\n"));
+}
+
+TEST_CASE("the one-pass answer reader and chat_response() agree on mutated answers")
+{
+    const std::string alphabet = std::string("{}[]\",:\\/ \t\n\ru0123456789abcdefABCDEF.eE+-ntrl") +
+                                 std::string("\x00\x1f\x7f\x80\xbf\xc0\xc3\xe0\xed\xf0\xf4\xf5\xff", 13);
+    std::mt19937 rng(20261207);
+    std::size_t sure = 0;
+    std::size_t total = 0;
+    for (const char* base : k_completions) {
+        for (int i = 0; i < 2000; ++i) {
+            std::string text = base;
+            const int edits = 1 + static_cast<int>(rng() % 3);
+            for (int e = 0; e < edits && !text.empty(); ++e) {
+                const std::size_t at = rng() % text.size();
+                const char c = alphabet[rng() % alphabet.size()];
+                switch (rng() % 4) {
+                    case 0:
+                        text[at] = c;
+                        break;
+                    case 1:
+                        text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), c);
+                        break;
+                    case 2:
+                        text.erase(at, 1 + rng() % 3);
+                        break;
+                    default:
+                        text.insert(at, text.substr(at, 1 + rng() % 8));
+                        break;
+                }
+            }
+            sure += scan_completion(text) ? 1 : 0;
+            ++total;
+            check_completion_agrees(text);
+        }
+    }
     CHECK(sure > total / 10);
 }
