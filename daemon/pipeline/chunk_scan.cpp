@@ -15,8 +15,9 @@ namespace aigw::daemon::pipeline {
 
 namespace {
 
-/// A SAX handler that follows choices[].delta and choices[].finish_reason and gives up (returns
-/// false) on anything the translator must see. Nothing is allocated but finish reasons.
+/// A SAX handler that follows choices[].delta and choices[].finish_reason, reads a top-level
+/// `usage` object into facts.usage as nlohmann's parser would build it, and gives up (returns
+/// false) on anything the translator must see: an `error`, a `usage` that is not an object.
 class Scanner {
 public:
     using json = nlohmann::json;
@@ -25,18 +26,28 @@ public:
 
     bool null()
     {
+        if (capturing()) {
+            return put(nullptr);
+        }
+        element();
+        if (m_key == Key::usage) {
+            facts.usage = nullptr;  // a repeated key: the last counts, as in a built chunk
+        }
         // `usage: null` is on every chunk of a stream that asked for usage.
         m_last = m_key = Key::other;
         return m_depth > 0;
     }
-    bool boolean(bool) { return scalar(); }
-    bool number_integer(json::number_integer_t) { return scalar(); }
-    bool number_unsigned(json::number_unsigned_t) { return scalar(); }
-    bool number_float(json::number_float_t, const json::string_t&) { return scalar(); }
+    bool boolean(bool v) { return capturing() ? put(v) : scalar(); }
+    bool number_integer(json::number_integer_t v) { return capturing() ? put(v) : scalar(); }
+    bool number_unsigned(json::number_unsigned_t v) { return capturing() ? put(v) : scalar(); }
+    bool number_float(json::number_float_t v, const json::string_t&) { return capturing() ? put(v) : scalar(); }
     bool binary(json::binary_t&) { return false; }
 
     bool string(json::string_t& s)
     {
+        if (capturing()) {
+            return put(std::move(s));
+        }
         if (!scalar()) {
             return false;
         }
@@ -56,9 +67,19 @@ public:
 
     bool key(json::string_t& k)
     {
+        if (capturing()) {
+            m_capture_key = std::move(k);
+            return true;
+        }
         switch (m_stack[m_depth - 1]) {
             case Kind::root:
-                m_key = k == "choices" ? Key::choices : (k == "usage" || k == "error") ? Key::not_null : Key::other;
+                if (k == "choices") {
+                    m_saw_choices = false;  // a repeated key: the last counts
+                }
+                m_key = k == "choices" ? Key::choices
+                        : k == "usage" ? Key::usage
+                        : k == "error" ? Key::not_null
+                                       : Key::other;
                 break;
             case Kind::choice:
                 m_key = k == "delta" ? Key::delta : k == "finish_reason" ? Key::finish_reason : Key::other;
@@ -79,6 +100,16 @@ public:
 
     bool start_object(std::size_t)
     {
+        if (capturing()) {
+            return open(Kind::other) && push(json::object());
+        }
+        element();
+        if (m_key == Key::usage) {
+            m_key = Key::other;
+            facts.usage = json::object();
+            m_capture.push_back(&facts.usage);
+            return open(Kind::other);
+        }
         Kind kind = Kind::other;
         if (m_depth == 0) {
             kind = Kind::root;
@@ -91,8 +122,16 @@ public:
     }
     bool start_array(std::size_t)
     {
-        if (m_depth == 0) {
-            return false;  // a chunk is an object
+        if (capturing()) {
+            return open(Kind::other) && push(json::array());
+        }
+        if (m_depth == 0 || m_key == Key::usage) {
+            return false;  // a chunk is an object; a usage that is not one goes to the translator
+        }
+        element();
+        if (m_key == Key::choices) {
+            m_saw_choices = true;
+            m_choices_empty = true;
         }
         return open(m_key == Key::choices ? Kind::choices : Kind::other);
     }
@@ -101,16 +140,46 @@ public:
 
     bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) { return false; }
 
+    /// After a successful parse: whether the chunk is the usage-only one.
+    void finish() { facts.usage_only = facts.usage.is_object() && m_saw_choices && m_choices_empty; }
+
 private:
     enum class Kind : std::uint8_t { root, choices, choice, delta, other };
     /// What the key just read names, for the value that follows it.
-    enum class Key : std::uint8_t { other, choices, not_null, delta, finish_reason, content, text_like };
+    enum class Key : std::uint8_t { other, choices, not_null, usage, delta, finish_reason, content, text_like };
 
+    bool capturing() const { return !m_capture.empty(); }
+    /// A value inside the usage being read.
+    bool put(json v)
+    {
+        json& in = *m_capture.back();
+        if (in.is_object()) {
+            in[m_capture_key] = std::move(v);
+        } else {
+            in.push_back(std::move(v));
+        }
+        return true;
+    }
+    /// An object or array inside the usage being read; what follows goes into it.
+    bool push(json v)
+    {
+        json& in = *m_capture.back();
+        m_capture.push_back(in.is_object() ? &(in[m_capture_key] = std::move(v)) : &in.emplace_back(std::move(v)));
+        return true;
+    }
+    /// Any value: one inside `choices` makes it not empty.
+    void element()
+    {
+        if (m_depth > 0 && m_stack[m_depth - 1] == Kind::choices) {
+            m_choices_empty = false;
+        }
+    }
     /// A value that is not an object or array: its key is used up.
     bool scalar()
     {
+        element();
         m_last = m_key;
-        const bool allowed = m_depth > 0 && m_key != Key::not_null;
+        const bool allowed = m_depth > 0 && m_key != Key::not_null && m_key != Key::usage;
         m_key = Key::other;
         return allowed;
     }
@@ -125,6 +194,9 @@ private:
     }
     bool close()
     {
+        if (capturing()) {
+            m_capture.pop_back();
+        }
         --m_depth;
         m_key = Key::other;
         return true;
@@ -134,6 +206,10 @@ private:
     std::size_t m_depth = 0;
     Key m_key = Key::other;
     Key m_last = Key::other;
+    std::vector<json*> m_capture;  ///< the usage being read, innermost value last
+    std::string m_capture_key;
+    bool m_saw_choices = false;
+    bool m_choices_empty = false;
 };
 
 /// The relay's common case, read in one pass without nlohmann's lexer: it builds no strings
@@ -154,9 +230,6 @@ public:
     FastScanner(std::string_view text, Shape shape) : m_p(text.data()), m_end(text.data() + text.size()), m_shape(shape)
     {}
 
-    /// Shape::completion: where `usage` goes (left null when absent or null).
-    void usage_into(nlohmann::json& usage) { m_usage = &usage; }
-
     Verdict run(ChunkFacts& facts)
     {
         m_facts = &facts;
@@ -171,6 +244,7 @@ public:
         if (m_shape == Shape::completion && !m_saw_choices) {
             return Verdict::unsure;  // chat_response() says what is wrong with it
         }
+        facts.usage_only = facts.usage.is_object() && m_saw_choices && m_choices_empty;
         return m_p == m_end ? Verdict::facts : Verdict::unsure;
     }
 
@@ -284,7 +358,11 @@ private:
         }
         switch (kind) {
             case Kind::root:
-                return k == "choices" ? Key::choices : (k == "usage" || k == "error") ? Key::not_null : Key::other;
+                if (k == "choices") {
+                    m_saw_choices = false;  // a repeated key: the last counts
+                    return Key::choices;
+                }
+                return k == "usage" ? Key::usage : k == "error" ? Key::not_null : Key::other;
             case Kind::choice:
                 return k == "delta" ? Key::delta : k == "finish_reason" ? Key::finish_reason : Key::other;
             case Kind::delta:
@@ -316,17 +394,27 @@ private:
             }
             return fail(Verdict::refused);
         }
+        if (in == Kind::choices) {
+            m_choices_empty = false;
+        }
         if (key == Key::usage) {
             if (literal("null")) {
+                m_facts->usage = nullptr;  // a repeated key: the last counts
                 return true;
             }
-            return *m_p == '{' ? usage_value(*m_usage, depth + 1) : fail(Verdict::unsure);
+            if (*m_p == '{') {
+                return usage_value(m_facts->usage, depth + 1);
+            }
+            // Not an object: the translator decides (an answer: chat_response()).
+            return fail(m_shape == Shape::chunk ? Verdict::refused : Verdict::unsure);
         }
-        if (key == Key::choices && m_shape == Shape::completion) {
-            if (*m_p != '[') {
+        if (key == Key::choices) {
+            if (*m_p == '[') {
+                m_saw_choices = true;
+                m_choices_empty = true;
+            } else if (m_shape == Shape::completion) {
                 return fail(Verdict::unsure);
             }
-            m_saw_choices = true;
         }
         switch (*m_p) {
             case '{':
@@ -591,10 +679,10 @@ private:
     const char* m_end;
     Shape m_shape;
     ChunkFacts* m_facts = nullptr;
-    nlohmann::json* m_usage = nullptr;
     bool m_named_choices = false;
     bool m_named_usage = false;
     bool m_saw_choices = false;
+    bool m_choices_empty = false;
     Verdict m_verdict = Verdict::unsure;
 };
 
@@ -624,15 +712,11 @@ std::optional<ChunkFacts> scan_chunk(std::string_view data)
 
 std::optional<CompletionFacts> scan_completion(std::string_view body)
 {
-    CompletionFacts out;
     ChunkFacts facts;
-    FastScanner scanner(body, FastScanner::Shape::completion);
-    scanner.usage_into(out.usage);
-    if (scanner.run(facts) != detail::Scan::facts) {
+    if (FastScanner(body, FastScanner::Shape::completion).run(facts) != detail::Scan::facts) {
         return std::nullopt;
     }
-    out.finish_reasons = std::move(facts.finish_reasons);
-    return out;
+    return CompletionFacts{std::move(facts.finish_reasons), std::move(facts.usage)};
 }
 
 namespace detail {
@@ -655,6 +739,7 @@ std::optional<ChunkFacts> scan_chunk_sax(std::string_view data)
         if (!nlohmann::json::sax_parse(data.begin(), data.end(), &s, nlohmann::json::input_format_t::json, true)) {
             return std::nullopt;
         }
+        s.finish();
     } catch (const nlohmann::json::exception&) {
         return std::nullopt;
     }

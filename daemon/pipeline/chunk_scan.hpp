@@ -19,11 +19,16 @@ struct ChunkFacts {
     std::size_t content_chars = 0;  ///< bytes of choices[].delta.content
     bool has_content = false;       ///< text, reasoning, a refusal or a tool call
     std::vector<std::string> finish_reasons;
+    /// The top-level `usage` object as nlohmann reads it (null when absent or null): the
+    /// translator must record it (StreamTranslator::take_usage).
+    nlohmann::json usage;
+    bool usage_only = false;  ///< `choices` empty and `usage` an object: the stream's usage chunk
 };
 
 /// The facts of `data` (one SSE event's data) when it can be relayed verbatim: a complete JSON
-/// object on one line, with no non-null top-level `usage` or `error` and nesting at most 64
-/// deep. nullopt otherwise; such an event goes through the translator, which decides what it is.
+/// object on one line, with no non-null top-level `error`, a top-level `usage` that is null or
+/// an object, and nesting at most 64 deep. nullopt otherwise; such an event goes through the
+/// translator, which decides what it is.
 std::optional<ChunkFacts> scan_chunk(std::string_view data);
 
 /// What the dispatcher reads of an OpenAI chat.completion it sends on as it came.

@@ -25,6 +25,7 @@ struct Chunk {
     nlohmann::json doc;
     std::string text;
     std::size_t content_chars = 0;  ///< text: the bytes of delta content in it
+    bool usage_only = false;        ///< text: the stream's usage chunk
 };
 
 /// State of one streamed answer, shared by the attempt that opened it and the relay.
@@ -260,7 +261,7 @@ void translate(StreamState& st, const wire::SseEvent& ev)
             mark_content(st);
         }
         note_finish_reasons(st.ex->trace, c);
-        st.chunks.push_back(Chunk{std::move(c), {}, 0});
+        st.chunks.push_back(Chunk{std::move(c), {}, 0, false});
     }
 }
 
@@ -287,11 +288,17 @@ bool decode(StreamState& st, std::string_view bytes, bool end, bool scan)
             translate(st, ev);  // [DONE], usage, errors: what the translator must see
             continue;
         }
+        if (facts->usage.is_object()) {
+            if (auto taken = st.translator->take_usage(facts->usage); !taken) {
+                st.failure = std::move(taken.error());
+                break;
+            }
+        }
         if (facts->has_content) {
             mark_content(st);
         }
         note_finish_reasons(st.ex->trace, facts->finish_reasons);
-        st.chunks.push_back(Chunk{{}, std::move(ev.data), facts->content_chars});
+        st.chunks.push_back(Chunk{{}, std::move(ev.data), facts->content_chars, facts->usage_only});
     }
     st.events.clear();
     return !st.failure;
@@ -309,7 +316,7 @@ void write_chunks(StreamState& st, StreamWriter& writer, std::string& out)
         }
         st.delivered_chars += c.content_chars;
         if (writer.writes_verbatim()) {
-            writer.verbatim(c.text, out);
+            writer.verbatim(c.text, c.usage_only, out);
         } else {
             writer.chunk(wire::parse_json_lenient(c.text), out);  // scan_chunk() read it: it parses
         }

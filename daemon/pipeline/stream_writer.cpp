@@ -92,8 +92,11 @@ void OpenAiStreamWriter::chunk(const nlohmann::json& chunk, std::string& out)
     out += "\n\n";
 }
 
-void OpenAiStreamWriter::verbatim(std::string_view chunk, std::string& out)
+void OpenAiStreamWriter::verbatim(std::string_view chunk, bool usage_only, std::string& out)
 {
+    if (usage_only && !m_include_usage) {
+        return;  // as chunk() does
+    }
     out += "data: ";
     out += chunk;
     out += "\n\n";

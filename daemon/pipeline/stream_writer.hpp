@@ -24,9 +24,10 @@ public:
     /// True when a chat.completion.chunk may be given as its JSON text (verbatim()) and goes
     /// out unchanged: only OpenAI's own chunk stream, with nothing (a cache) recording it.
     virtual bool writes_verbatim() const { return false; }
-    /// Appends the bytes for one chunk given as the JSON text of an object with no usage or
-    /// error in it, on one line. Called only when writes_verbatim().
-    virtual void verbatim(std::string_view, std::string&) {}
+    /// Appends the bytes for one chunk given as the JSON text of an object with no error in
+    /// it, on one line; `usage_only`: the stream's usage chunk (empty `choices`, a `usage`
+    /// object). Called only when writes_verbatim().
+    virtual void verbatim(std::string_view, bool, std::string&) {}
 };
 
 /// OpenAI's chat.completion.chunk stream: `data: {...}`, `data: [DONE]`; the usage-only
@@ -38,7 +39,7 @@ public:
     void done(const wire::Usage& usage, double cost_usd, std::string& out) override;
     void error(const wire::Failure& f, std::string& out) override;
     bool writes_verbatim() const override { return true; }
-    void verbatim(std::string_view chunk, std::string& out) override;
+    void verbatim(std::string_view chunk, bool usage_only, std::string& out) override;
 
 private:
     bool m_include_usage;

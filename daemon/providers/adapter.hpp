@@ -87,9 +87,14 @@ public:
     /// Usage as reported so far.
     virtual wire::Usage usage() const = 0;
     /// True when on_event turns an event whose data is a JSON object with no non-null
-    /// top-level `usage` or `error` into exactly that object and nothing else: the relay may
-    /// then send such an event's bytes to an OpenAI client without calling on_event.
+    /// top-level `error` into exactly that object and nothing else, and reads no more of it
+    /// than a top-level `usage` object, as take_usage() does: the relay may then send such an
+    /// event's bytes to an OpenAI client without calling on_event, calling take_usage() for
+    /// its usage.
     virtual bool passes_chunks_through() const { return false; }
+    /// Records a chunk's top-level `usage` object as on_event would have; the Failure on_event
+    /// would have returned for it. Only for a translator that passes chunks through.
+    virtual std::expected<void, wire::Failure> take_usage(const nlohmann::json&) { return {}; }
 };
 
 class Adapter {

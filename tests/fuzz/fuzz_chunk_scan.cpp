@@ -24,6 +24,8 @@ void check_chunk(std::string_view text)
         aigw::fuzz::require(fast.content_chars == sax->content_chars, "content_chars differ");
         aigw::fuzz::require(fast.has_content == sax->has_content, "has_content differs");
         aigw::fuzz::require(fast.finish_reasons == sax->finish_reasons, "finish_reasons differ");
+        aigw::fuzz::require(fast.usage.dump() == sax->usage.dump(), "usage differs");
+        aigw::fuzz::require(fast.usage_only == sax->usage_only, "usage_only differs");
     }
 }
 

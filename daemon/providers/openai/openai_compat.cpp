@@ -37,9 +37,8 @@ public:
             return std::unexpected(std::move(f));
         }
         if (auto u = chunk.find("usage"); u != chunk.end() && u->is_object()) {
-            m_usage = wire::usage_from_openai(*u);
-            if (auto bad = wire::check_usage(m_usage)) {
-                return std::unexpected(std::move(*bad));
+            if (auto taken = take_usage(*u); !taken) {
+                return taken;
             }
         }
         out.push_back(std::move(chunk));
@@ -49,6 +48,14 @@ public:
     bool finished() const override { return m_finished; }
     wire::Usage usage() const override { return m_usage; }
     bool passes_chunks_through() const override { return true; }
+    std::expected<void, wire::Failure> take_usage(const nlohmann::json& usage) override
+    {
+        m_usage = wire::usage_from_openai(usage);
+        if (auto bad = wire::check_usage(m_usage)) {
+            return std::unexpected(std::move(*bad));
+        }
+        return {};
+    }
 
 private:
     bool m_finished = false;

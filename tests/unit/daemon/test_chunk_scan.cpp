@@ -72,8 +72,7 @@ TEST_CASE("reasoning, refusals and tool calls are content, as has_content says")
 TEST_CASE("a chunk the translator must see is not vouched for")
 {
     for (const char* text : {
-             R"({"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}})",  // usage
-             R"({"usage":0,"choices":[]})",
+             R"({"usage":0,"choices":[]})",                                  // a usage that is not an object
              R"({"error":{"message":"overloaded","type":"server_error"}})",  // error
              R"({"error":"boom"})",
              R"([{"choices":[]}])",  // not an object
@@ -153,6 +152,13 @@ void check_agrees(std::string_view text)
         CHECK(fast.content_chars == sax->content_chars);
         CHECK(fast.has_content == sax->has_content);
         CHECK(fast.finish_reasons == sax->finish_reasons);
+        CHECK(fast.usage.dump() == sax->usage.dump());
+        CHECK(fast.usage_only == sax->usage_only);
+        // Both read what a built chunk holds.
+        const auto doc = nlohmann::json::parse(text);
+        const auto u = doc.find("usage");
+        CHECK(sax->usage.dump() == (u != doc.end() ? *u : nlohmann::json()).dump());
+        CHECK(sax->usage_only == aigw::daemon::pipeline::is_usage_only(doc));
     }
 }
 
@@ -166,6 +172,7 @@ const char* const k_chunks[] = {
     R"({"choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}],"usage":null})",
     R"({"choices":[{"index":0,"delta":{"reasoning_content":"think"},"finish_reason":null},{"index":1,"delta":{"content":"b"},"finish_reason":"length"}]})",
     R"({"choices":[],"usage":{"prompt_tokens":10,"completion_tokens":20,"total_tokens":30,"prompt_tokens_details":{"cached_tokens":0}}})",
+    R"({"id":"gen-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}],"usage":{"prompt_tokens":8,"completion_tokens":2,"total_tokens":10,"cost":0.0000025,"is_byok":false,"cost_details":{"upstream_inference_cost":null},"completion_tokens_details":{"reasoning_tokens":-0}}})",
     R"({"error":{"message":"overloaded","type":"server_error","code":null}})",
     R"( { "choices" : [ { "delta" : { "content" : "x" } , "finish_reason" : null , "n" : -0.5 , "m" : [ true , false , null , 12 , 0 ] } ] } )",
     R"({"choices":[{"delta":{"content":"a"},"logprobs":{"content":[{"token":"a","logprob":-0.0001,"bytes":[97],"top_logprobs":[]}]}}]})",
@@ -173,16 +180,40 @@ const char* const k_chunks[] = {
 
 }  // namespace
 
-TEST_CASE("the one-pass chunk reader vouches for the chunks upstreams send, and refuses usage and errors")
+TEST_CASE("the one-pass chunk reader vouches for the chunks upstreams send, reads usage, and refuses errors")
 {
     for (const char* text : k_chunks) {
         CAPTURE(text);
         ChunkFacts facts;
         const auto verdict = detail::scan_chunk_fast(text, facts);
-        const bool translator_must_see = std::string_view(text).find(R"("usage":{)") != std::string_view::npos ||
-                                         std::string_view(text).find(R"("error":{)") != std::string_view::npos;
+        const bool translator_must_see = std::string_view(text).find(R"("error":{)") != std::string_view::npos;
         CHECK(verdict == (translator_must_see ? detail::Scan::refused : detail::Scan::facts));
         check_agrees(text);
+    }
+    ChunkFacts usage;
+    REQUIRE(detail::scan_chunk_fast(k_chunks[7], usage) == detail::Scan::facts);
+    CHECK(usage.usage_only);
+    CHECK(usage.usage.at("prompt_tokens") == 10);
+    CHECK(usage.usage.at("prompt_tokens_details").at("cached_tokens") == 0);
+    // Usage on a chunk with content is read, and that chunk is not the usage-only one.
+    auto with_text = scan_chunk(R"({"choices":[{"delta":{"content":"x"}}],"usage":{"prompt_tokens":1}})");
+    REQUIRE(with_text);
+    CHECK_FALSE(with_text->usage_only);
+    CHECK(with_text->usage.at("prompt_tokens") == 1);
+    // A usage that is not an object goes to the translator, from either reader.
+    for (const char* text : {R"({"choices":[],"usage":7})", R"({"choices":[],"usage":[1]})"}) {
+        CAPTURE(text);
+        CHECK_FALSE(scan_chunk(text));
+        check_agrees(text);
+    }
+    // An array or an escape inside usage: the SAX reader reads it.
+    for (const char* text :
+         {R"({"choices":[],"usage":{"x":[1,{"y":2}]}})", R"({"choices":[],"usage":{"n":"\u0041"}})"}) {
+        CAPTURE(text);
+        ChunkFacts unsure;
+        CHECK(detail::scan_chunk_fast(text, unsure) == detail::Scan::unsure);
+        REQUIRE(scan_chunk(text));
+        CHECK(scan_chunk(text)->usage == nlohmann::json::parse(text).at("usage"));
     }
     ChunkFacts facts;
     REQUIRE(detail::scan_chunk_fast(k_chunks[1], facts) == detail::Scan::facts);
@@ -438,4 +469,24 @@ TEST_CASE("the one-pass answer reader and chat_response() agree on mutated answe
         }
     }
     CHECK(sure > total / 10);
+}
+
+TEST_CASE("a usage-only chunk relayed as text reaches an OpenAI client only when it asked for usage")
+{
+    using aigw::daemon::pipeline::OpenAiStreamWriter;
+    const std::string usage = R"({"choices":[],"usage":{"prompt_tokens":1}})";
+    const std::string content = R"({"choices":[{"delta":{"content":"x"}}],"usage":{"prompt_tokens":1}})";
+    for (const bool asked : {false, true}) {
+        OpenAiStreamWriter writer(asked);
+        std::string out;
+        writer.verbatim(usage, true, out);
+        CHECK(out == (asked ? "data: " + usage + "\n\n" : std::string()));
+        out.clear();
+        writer.verbatim(content, false, out);
+        CHECK(out == "data: " + content + "\n\n");
+        // The built chunk is written the same way.
+        out.clear();
+        writer.chunk(nlohmann::json::parse(usage), out);
+        CHECK(out == (asked ? "data: " + usage + "\n\n" : std::string()));
+    }
 }
