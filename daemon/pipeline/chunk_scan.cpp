@@ -282,6 +282,13 @@ private:
         if (depth > k_max_depth) {
             return fail(Verdict::unsure);
         }
+        return members([&](std::string_view name) { return value(kind, key_of(kind, name), depth); });
+    }
+
+    /// At '{': through the matching '}', each member's value read by `on_member(name)`.
+    template <class OnMember>
+    bool members(OnMember&& on_member)
+    {
         ++m_p;
         skip_ws();
         if (m_p != m_end && *m_p == '}') {
@@ -291,14 +298,10 @@ private:
         for (;;) {
             skip_ws();
             std::string_view name;
-            if (m_p == m_end || *m_p != '"' || !plain_string(name)) {
+            if (m_p == m_end || *m_p != '"' || !plain_string(name) || !eat(':')) {
                 return fail(Verdict::unsure);
             }
-            const Key key = key_of(kind, name);
-            if (!eat(':')) {
-                return fail(Verdict::unsure);
-            }
-            if (!value(kind, key, depth)) {
+            if (!on_member(name)) {
                 return false;
             }
             skip_ws();
@@ -452,33 +455,8 @@ private:
                     return fail(Verdict::unsure);
                 }
                 out = nlohmann::json::object();
-                ++m_p;
-                skip_ws();
-                if (m_p != m_end && *m_p == '}') {
-                    ++m_p;
-                    return true;
-                }
-                for (;;) {
-                    skip_ws();
-                    std::string_view name;
-                    if (m_p == m_end || *m_p != '"' || !plain_string(name) || !eat(':')) {
-                        return fail(Verdict::unsure);
-                    }
-                    if (!usage_value(out[std::string(name)], depth + 1)) {  // a repeated key: the last
-                        return false;
-                    }
-                    skip_ws();
-                    if (m_p == m_end) {
-                        return fail(Verdict::unsure);
-                    }
-                    if (*m_p == '}') {
-                        ++m_p;
-                        return true;
-                    }
-                    if (*m_p++ != ',') {
-                        return fail(Verdict::unsure);
-                    }
-                }
+                // A repeated key: the last counts, as nlohmann keeps it.
+                return members([&](std::string_view name) { return usage_value(out[std::string(name)], depth + 1); });
             }
             case '"': {
                 std::string_view text;

@@ -162,6 +162,31 @@ void check_agrees(std::string_view text)
     }
 }
 
+/// `base` with one to three bytes that matter to JSON and UTF-8 put in, changed or taken out.
+std::string mutant(std::string text, const std::string& alphabet, std::mt19937& rng)
+{
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits && !text.empty(); ++e) {
+        const std::size_t at = rng() % text.size();
+        const char c = alphabet[rng() % alphabet.size()];
+        switch (rng() % 4) {
+            case 0:
+                text[at] = c;
+                break;
+            case 1:
+                text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), c);
+                break;
+            case 2:
+                text.erase(at, 1 + rng() % 3);
+                break;
+            default:
+                text.insert(at, text.substr(at, 1 + rng() % 8));
+                break;
+        }
+    }
+    return text;
+}
+
 // Chunks as OpenAI-compatible upstreams send them.
 const char* const k_chunks[] = {
     R"({"id":"chatcmpl-B9MBs8CjcvOU2jLn4n570S5qMJKcT","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_eb9dce56a8","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"x1"})",
@@ -287,26 +312,7 @@ TEST_CASE("the one-pass chunk reader and the SAX reader agree on mutated chunks"
     std::size_t total = 0;
     for (const char* base : k_chunks) {
         for (int i = 0; i < 3000; ++i) {
-            std::string text = base;
-            const int edits = 1 + static_cast<int>(rng() % 3);
-            for (int e = 0; e < edits && !text.empty(); ++e) {
-                const std::size_t at = rng() % text.size();
-                const char c = alphabet[rng() % alphabet.size()];
-                switch (rng() % 4) {
-                    case 0:
-                        text[at] = c;
-                        break;
-                    case 1:
-                        text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), c);
-                        break;
-                    case 2:
-                        text.erase(at, 1 + rng() % 3);
-                        break;
-                    default:
-                        text.insert(at, text.substr(at, 1 + rng() % 8));
-                        break;
-                }
-            }
+            const std::string text = mutant(base, alphabet, rng);
             ChunkFacts unused;
             sure += detail::scan_chunk_fast(text, unused) != detail::Scan::unsure ? 1 : 0;
             ++total;
@@ -443,26 +449,7 @@ TEST_CASE("the one-pass answer reader and chat_response() agree on mutated answe
     std::size_t total = 0;
     for (const char* base : k_completions) {
         for (int i = 0; i < 2000; ++i) {
-            std::string text = base;
-            const int edits = 1 + static_cast<int>(rng() % 3);
-            for (int e = 0; e < edits && !text.empty(); ++e) {
-                const std::size_t at = rng() % text.size();
-                const char c = alphabet[rng() % alphabet.size()];
-                switch (rng() % 4) {
-                    case 0:
-                        text[at] = c;
-                        break;
-                    case 1:
-                        text.insert(text.begin() + static_cast<std::ptrdiff_t>(at), c);
-                        break;
-                    case 2:
-                        text.erase(at, 1 + rng() % 3);
-                        break;
-                    default:
-                        text.insert(at, text.substr(at, 1 + rng() % 8));
-                        break;
-                }
-            }
+            const std::string text = mutant(base, alphabet, rng);
             sure += scan_completion(text) ? 1 : 0;
             ++total;
             check_completion_agrees(text);
