@@ -250,7 +250,8 @@ public:
 
 private:
     enum class Kind : std::uint8_t { root, choices, choice, delta, other };
-    enum class Key : std::uint8_t { other, choices, not_null, usage, delta, finish_reason, content, text_like };
+    /// `twice`: a key an answer names twice, left to nlohmann (which keeps the last).
+    enum class Key : std::uint8_t { other, choices, not_null, usage, twice, delta, finish_reason, content, text_like };
     static constexpr int k_max_depth = 64;  // as the SAX Scanner's stack
 
     bool fail(Verdict v)
@@ -350,12 +351,12 @@ private:
     Key key_of(Kind kind, std::string_view k)
     {
         if (m_shape == Shape::completion) {
-            // A key named twice is left to nlohmann, which keeps the last.
+            // A `choices` that was not an array ended the scan, so one seen is one named.
             if (kind == Kind::root && k == "choices") {
-                return std::exchange(m_named_choices, true) ? Key::not_null : Key::choices;
+                return m_saw_choices ? Key::twice : Key::choices;
             }
             if (kind == Kind::root && k == "usage") {
-                return std::exchange(m_named_usage, true) ? Key::not_null : Key::usage;
+                return std::exchange(m_named_usage, true) ? Key::twice : Key::usage;
             }
             return kind == Kind::choice && k == "finish_reason" ? Key::finish_reason : Key::other;
         }
@@ -387,10 +388,10 @@ private:
         if (m_p == m_end) {
             return fail(Verdict::unsure);
         }
+        if (key == Key::twice) {
+            return fail(Verdict::unsure);
+        }
         if (key == Key::not_null) {
-            if (m_shape == Shape::completion) {
-                return fail(Verdict::unsure);  // a key named twice
-            }
             // A usage or error the translator must see; nlohmann's scanner refuses it too.
             if (literal("null")) {
                 return true;
@@ -657,7 +658,6 @@ private:
     const char* m_end;
     Shape m_shape;
     ChunkFacts* m_facts = nullptr;
-    bool m_named_choices = false;
     bool m_named_usage = false;
     bool m_saw_choices = false;
     bool m_choices_empty = false;
