@@ -1585,22 +1585,22 @@ std::expected<ResolvedModel, wire::Failure> resolve_model(const Config& cfg, std
     // the provider part is matched case-insensitively and prices are found with
     // Catalog::find_priced; the model part keeps its case upstream. Anything else odd in
     // a name (control characters, inner spaces) is refused: it would reach headers and logs.
-    const std::string trimmed = [&] {
-        std::string_view v = requested;
-        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-            v.remove_prefix(1);
-        }
-        while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-            v.remove_suffix(1);
-        }
-        std::string out;
-        for (char c : v) {
-            if (!(c == '/' && !out.empty() && out.back() == '/')) {
-                out.push_back(c);
+    std::string_view trimmed = requested;
+    while (!trimmed.empty() && (trimmed.front() == ' ' || trimmed.front() == '\t')) {
+        trimmed.remove_prefix(1);
+    }
+    while (!trimmed.empty() && (trimmed.back() == ' ' || trimmed.back() == '\t')) {
+        trimmed.remove_suffix(1);
+    }
+    std::string collapsed;  // only a name with "//" is copied
+    if (trimmed.find("//") != std::string_view::npos) {
+        for (char c : trimmed) {
+            if (!(c == '/' && !collapsed.empty() && collapsed.back() == '/')) {
+                collapsed.push_back(c);
             }
         }
-        return out;
-    }();
+        trimmed = collapsed;
+    }
     if (trimmed.empty()) {
         return std::unexpected(wire::bad_request("you must provide a model parameter", "model"));
     }
@@ -1639,17 +1639,17 @@ std::expected<ResolvedModel, wire::Failure> resolve_model(const Config& cfg, std
             // known provider go through unpriced (info == nullptr). A mere case variant takes
             // the catalog's id, so limits keyed by model id see one model.
             const ModelInfo* info = cfg.catalog.find_priced(id);
-            if (info != nullptr && normalise_model_id(info->id) == normalise_model_id(id)) {
+            if (info != nullptr && info->id != id && normalise_model_id(info->id) == normalise_model_id(id)) {
                 id = info->id;
             }
-            return ResolvedModel{&provider->second, std::string(rest), id, info};
+            return ResolvedModel{&provider->second, std::string(rest), std::move(id), info};
         }
         // Otherwise the slash may be part of a hosted model's own name: "meta-llama/llama-4-scout-...".
     }
     if (const ModelInfo* info = cfg.catalog.find_bare_priced(name)) {
         auto provider = cfg.providers.find(info->provider);
         if (provider != cfg.providers.end()) {
-            if (normalise_model_id(info->name) == normalise_model_id(name)) {
+            if (info->name == name || normalise_model_id(info->name) == normalise_model_id(name)) {
                 return ResolvedModel{&provider->second, info->name, info->id, info};
             }
             // A dated snapshot of a catalog family: call it by its own name, price it as the family.
