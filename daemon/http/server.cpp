@@ -91,13 +91,19 @@ bool is_http_error(const error_code& ec)
     return ec.category() == bhttp::make_error_code(bhttp::error::bad_method).category();
 }
 
+/// RFC 9110's tchar: a visible ASCII byte other than a delimiter. A table, as build_head()
+/// asks it of every byte of every header name it writes.
+constexpr std::array<bool, 256> k_token_char = [] {
+    std::array<bool, 256> t{};
+    for (std::size_t c = 0x21; c < 0x7F; ++c) {
+        t[c] = std::string_view("\"(),/:;<=>?@[\\]{}").find(static_cast<char>(c)) == std::string_view::npos;
+    }
+    return t;
+}();
+
 bool is_token_char(char c)
 {
-    const auto u = static_cast<unsigned char>(c);
-    if (u <= 0x20 || u >= 0x7F) {
-        return false;
-    }
-    return std::string_view("\"(),/:;<=>?@[\\]{}").find(c) == std::string_view::npos;
+    return k_token_char[static_cast<unsigned char>(c)];
 }
 
 /// Fills a Request straight from Beast's parser callbacks (no intermediate beast message).
