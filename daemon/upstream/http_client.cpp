@@ -19,6 +19,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <stdexcept>
 #include <unordered_map>
@@ -266,6 +267,26 @@ public:
         return conn;
     }
 
+    /// `origin_text` ("https://api.openai.com") parsed, once per loop: base URLs come from
+    /// the config, so there are a handful, and every request to one needs the same strings.
+    /// Null when it is not a URL parse_origin() accepts.
+    std::shared_ptr<const Origin> origin(std::string_view origin_text)
+    {
+        if (auto it = m_origins.find(origin_text); it != m_origins.end()) {
+            return it->second;
+        }
+        auto parsed = parse_origin(origin_text);
+        if (!parsed) {
+            return nullptr;
+        }
+        if (m_origins.size() >= k_max_origins) {
+            m_origins.clear();  // a config reloaded many times with new URLs: start again
+        }
+        auto shared = std::make_shared<const Origin>(std::move(*parsed));
+        m_origins.emplace(std::string(origin_text), shared);
+        return shared;
+    }
+
     void put(const std::string& key, std::unique_ptr<Connection> conn)
     {
         if (m_max_idle == 0) {
@@ -300,9 +321,12 @@ private:
         }
     }
 
+    static constexpr std::size_t k_max_origins = 64;
+
     std::size_t m_max_idle;
     std::chrono::milliseconds m_ttl;
     std::unordered_map<std::string, std::deque<std::unique_ptr<Connection>>> m_idle;
+    std::map<std::string, std::shared_ptr<const Origin>, std::less<>> m_origins;
 };
 
 /// A response body that the parser appends to whatever string `body()` points at when it
@@ -345,7 +369,7 @@ using Parser = http::response_parser<AppendBody>;
 struct Exchange {
     std::unique_ptr<Connection> conn;
     std::unique_ptr<Parser> parser;
-    Origin origin;
+    std::shared_ptr<const Origin> origin;  ///< never null
     std::weak_ptr<ConnectionPool> pool;
 };
 
@@ -366,7 +390,7 @@ void release(Exchange& ex)
     }
     auto pool = ex.pool.lock();
     if (pool && ex.parser && ex.parser->is_done() && ex.parser->get().keep_alive() && ex.conn->buffer().size() == 0) {
-        pool->put(ex.origin.key, std::move(ex.conn));
+        pool->put(ex.origin->key, std::move(ex.conn));
     } else {
         ex.conn->close();
         ex.conn.reset();
@@ -490,10 +514,10 @@ public:
             m_ex.conn->close();
             m_ex.conn.reset();
             if (is_timeout(deadline)) {
-                m_failure = wire::gateway_timeout("upstream " + m_ex.origin.redacted +
+                m_failure = wire::gateway_timeout("upstream " + m_ex.origin->redacted +
                                                   " sent no more of its answer before the deadline");
             } else {
-                m_failure = network_failure("the connection to upstream " + m_ex.origin.redacted +
+                m_failure = network_failure("the connection to upstream " + m_ex.origin->redacted +
                                             " broke while reading the answer (" + ec.message() +
                                             "); the request may be retried");
             }
@@ -519,7 +543,7 @@ public:
 private:
     wire::Failure cancelled_failure() const
     {
-        return network_failure("the stream from upstream " + m_ex.origin.redacted + " was cancelled");
+        return network_failure("the stream from upstream " + m_ex.origin->redacted + " was cancelled");
     }
 
     Exchange m_ex;
@@ -571,15 +595,15 @@ public:
             if (ec) {
                 ex->conn->close();
                 if (ec == http::error::body_limit) {
-                    co_return std::unexpected(network_failure("the answer from " + ex->origin.redacted +
+                    co_return std::unexpected(network_failure("the answer from " + ex->origin->redacted +
                                                               " is larger than " + size_text(cap) +
                                                               "; ask for a shorter answer or raise the limit"));
                 }
                 if (is_timeout(deadlines.headers)) {
                     co_return std::unexpected(wire::gateway_timeout(
-                        "upstream " + ex->origin.redacted + " did not send its whole answer before the deadline"));
+                        "upstream " + ex->origin->redacted + " did not send its whole answer before the deadline"));
                 }
-                co_return std::unexpected(network_failure("the connection to upstream " + ex->origin.redacted +
+                co_return std::unexpected(network_failure("the connection to upstream " + ex->origin->redacted +
                                                           " broke while reading the answer (" + ec.message() + ")"));
             }
         }
@@ -843,13 +867,13 @@ private:
                                                                   Deadlines deadlines, std::size_t read_bytes)
     {
         auto [origin_text, prefix] = split_base_url(base_url);
-        auto origin = parse_origin(origin_text);
+        auto executor = co_await asio::this_coro::executor;
+        auto pool = pool_for(&asio::query(executor, asio::execution::context));
+        auto origin = pool->origin(origin_text);
         if (!origin) {
             co_return std::unexpected(wire::internal_error("bad upstream base URL '" + redact_url(base_url) +
                                                            "'; it must start with http:// or https://"));
         }
-        auto executor = co_await asio::this_coro::executor;
-        auto pool = pool_for(&asio::query(executor, asio::execution::context));
 
         for (int attempt = 0; attempt < 2; ++attempt) {
             std::unique_ptr<Connection> conn = attempt == 0 ? pool->take(origin->key) : nullptr;
@@ -879,7 +903,7 @@ private:
             }
             if (!ec) {
                 conn->clear_deadline();
-                co_return Exchange{std::move(conn), std::move(parser), *origin, pool};
+                co_return Exchange{std::move(conn), std::move(parser), origin, pool};
             }
             conn->close();
             const bool timed_out = is_timeout(deadlines.headers);

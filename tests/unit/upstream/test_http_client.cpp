@@ -287,6 +287,27 @@ TEST_CASE("three sequential requests to one origin share one keep-alive connecti
     CHECK(targets == std::vector<std::string>{"/n0", "/n1", "/n2"});
 }
 
+TEST_CASE("requests to two origins in turn each reach their own, over one connection each")
+{
+    asio::io_context ctx;
+    TestServer a(ctx, answer_each_request("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\na"));
+    TestServer b(ctx, answer_each_request("HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nb"));
+    auto client = make_http_client(direct_options());
+    std::string bodies;
+    run(ctx, [&]() -> asio::awaitable<void> {
+        for (int i = 0; i < 4; ++i) {
+            // The same origin written two ways (a path prefix, a trailing slash) is one origin.
+            const std::string url = i % 2 == 0 ? a.url() : b.url() + (i == 1 ? "/v1" : "/");
+            auto res = co_await client->send(url, post("/x"), within(5s));
+            REQUIRE(res.has_value());
+            bodies += res->body;
+        }
+    }());
+    CHECK(bodies == "abab");
+    CHECK(a.accepted == 1);
+    CHECK(b.accepted == 1);
+}
+
 TEST_CASE("max_idle_per_origin 0 keeps no connection")
 {
     asio::io_context ctx;
