@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include <array>
+#include <bit>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -261,6 +262,10 @@ private:
     }
     void skip_ws()
     {
+        // Most calls stand on the next token already: any byte above a space is one.
+        if (m_p != m_end && static_cast<unsigned char>(*m_p) > ' ') {
+            return;
+        }
         // A chunk's caller refused CR and LF; an answer may be indented.
         while (m_p != m_end &&
                (*m_p == ' ' || *m_p == '\t' || (m_shape == Shape::completion && (*m_p == '\n' || *m_p == '\r')))) {
@@ -388,36 +393,39 @@ private:
         if (m_p == m_end) {
             return fail(Verdict::unsure);
         }
-        if (key == Key::twice) {
-            return fail(Verdict::unsure);
-        }
-        if (key == Key::not_null) {
-            // A usage or error the translator must see; nlohmann's scanner refuses it too.
-            if (literal("null")) {
-                return true;
-            }
-            return fail(Verdict::refused);
-        }
-        if (in == Kind::choices) {
-            m_choices_empty = false;
-        }
-        if (key == Key::usage) {
-            if (literal("null")) {
-                m_facts->usage = nullptr;  // a repeated key: the last counts
-                return true;
-            }
-            if (*m_p == '{') {
-                return usage_value(m_facts->usage, depth + 1);
-            }
-            // Not an object: the translator decides (an answer: chat_response()).
-            return fail(m_shape == Shape::chunk ? Verdict::refused : Verdict::unsure);
-        }
-        if (key == Key::choices) {
-            if (*m_p == '[') {
-                m_saw_choices = true;
-                m_choices_empty = true;
-            } else if (m_shape == Shape::completion) {
+        // Most members (ids, names, indexes) are none of the keys below: one test passes them.
+        if (key != Key::other || in == Kind::choices) {
+            if (key == Key::twice) {
                 return fail(Verdict::unsure);
+            }
+            if (key == Key::not_null) {
+                // A usage or error the translator must see; nlohmann's scanner refuses it too.
+                if (literal("null")) {
+                    return true;
+                }
+                return fail(Verdict::refused);
+            }
+            if (in == Kind::choices) {
+                m_choices_empty = false;
+            }
+            if (key == Key::usage) {
+                if (literal("null")) {
+                    m_facts->usage = nullptr;  // a repeated key: the last counts
+                    return true;
+                }
+                if (*m_p == '{') {
+                    return usage_value(m_facts->usage, depth + 1);
+                }
+                // Not an object: the translator decides (an answer: chat_response()).
+                return fail(m_shape == Shape::chunk ? Verdict::refused : Verdict::unsure);
+            }
+            if (key == Key::choices) {
+                if (*m_p == '[') {
+                    m_saw_choices = true;
+                    m_choices_empty = true;
+                } else if (m_shape == Shape::completion) {
+                    return fail(Verdict::unsure);
+                }
             }
         }
         switch (*m_p) {
@@ -600,7 +608,7 @@ private:
     bool string_body(std::size_t& decoded, bool& escaped)
     {
         for (;;) {
-            const char* run = m_p;
+            const char* run = plain_run(m_p);
             while (run != m_end && k_byte_class[static_cast<unsigned char>(*run)] == Byte::plain) {
                 ++run;
             }
@@ -608,6 +616,10 @@ private:
             m_p = run;
             if (m_p == m_end) {
                 return false;
+            }
+            if (*m_p == '"') {  // the usual end: a run of plain bytes and the quote
+                ++m_p;
+                return true;
             }
             const std::string_view rest(m_p, static_cast<std::size_t>(m_end - m_p));
             switch (k_byte_class[static_cast<unsigned char>(*m_p)]) {
@@ -638,6 +650,32 @@ private:
                     return false;
             }
         }
+    }
+
+    /// Past the plain bytes from `p` on, eight at a time while eight are left (the caller
+    /// reads the rest a byte at a time): at the first byte that is a quote, a backslash, a
+    /// control byte or not ASCII. Each test below marks such bytes in their word's high
+    /// bits; a borrow can mark a byte after a marked one, never before, so the lowest mark
+    /// is the first such byte. Little-endian only: the lowest bits are the first byte.
+    const char* plain_run(const char* p) const
+    {
+        if constexpr (std::endian::native == std::endian::little) {
+            constexpr std::uint64_t ones = 0x0101010101010101;
+            constexpr std::uint64_t high = 0x8080808080808080;
+            while (m_end - p >= 8) {
+                std::uint64_t w = 0;
+                std::memcpy(&w, p, sizeof w);
+                const std::uint64_t quote = w ^ (ones * '"');
+                const std::uint64_t backslash = w ^ (ones * '\\');
+                const std::uint64_t marks =
+                    ((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | w;
+                if ((marks & high) != 0) {
+                    return p + std::countr_zero(marks & high) / 8;
+                }
+                p += 8;
+            }
+        }
+        return p;
     }
 
     /// What a byte inside a string is to string_body().

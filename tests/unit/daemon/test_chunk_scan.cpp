@@ -301,6 +301,31 @@ TEST_CASE("the one-pass chunk reader checks UTF-8 as nlohmann does, at every bou
     }
 }
 
+TEST_CASE("the one-pass chunk reader finds a string's end, escapes, controls and UTF-8 at every offset")
+{
+    // Plain bytes are read eight at a time: put each kind of byte that stops a run at each
+    // lane of the first three words and near the end of the text, in a value and in a key.
+    const std::vector<std::string> specials{"\"", "\\n",      "\\u00e9",      "\x01", "\x1f", "\x7f",
+                                            " ",  "\xc3\xa9", "\xe2\x82\xac", "\xff", "\x80", std::string(1, '\0')};
+    for (const std::string& special : specials) {
+        for (std::size_t at = 0; at < 26; ++at) {
+            const std::string body = std::string(at, 'a') + special + std::string(at % 9, 'b');
+            check_agrees(R"({"choices":[{"delta":{"content":")" + body + R"("}}]})");
+            check_agrees(R"({")" + body + R"(":1,"choices":[]})");
+            // The string runs to the end of the text (no closing quote).
+            check_agrees(R"({"choices":[{"delta":{"content":")" + body);
+        }
+    }
+    // The count of decoded bytes, which the relay adds up, over runs of every length.
+    for (std::size_t n = 0; n < 40; ++n) {
+        ChunkFacts facts;
+        const std::string text = R"({"choices":[{"delta":{"content":")" + std::string(n, 'x') + "\xc3\xa9" +
+                                 std::string(n % 8, 'y') + R"("}}]})";
+        REQUIRE(detail::scan_chunk_fast(text, facts) == detail::Scan::facts);
+        CHECK(facts.content_chars == n + 2 + n % 8);
+    }
+}
+
 TEST_CASE("the one-pass chunk reader and the SAX reader agree on mutated chunks")
 {
     // Deterministic mutations of real chunks: bytes that matter to JSON and UTF-8 put in,
