@@ -30,4 +30,5 @@ add_library(aigw_asio INTERFACE)
 target_link_libraries(aigw_asio INTERFACE Boost::headers OpenSSL::SSL OpenSSL::Crypto Threads::Threads)
 # Beast's headers warn under our flags; treat them as system headers. Separate compilation
 # of Asio/Beast is not used: every TU that needs them includes them.
-target_compile_definitions(aigw_asio INTERFACE BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW)
+target_compile_definitions(aigw_asio INTERFACE BOOST_ASIO_NO_DEPRECATED BOOST_BEAST_USE_STD_STRING_VIEW
+  BOOST_ASIO_RECYCLING_ALLOCATOR_CACHE_SIZE=8)
