@@ -13,21 +13,24 @@
 # and here batches are small (a row or two), where under load they hold many rows, so its
 # share here is far above what it is under a real load.
 #
-# usage: bench/instructions.sh [--mode stream|json|sse] [--clients N] [--per N] [BUILD_DIR]
+# usage: bench/instructions.sh [--mode stream|json|sse] [--clients N] [--per N] [--keep-alive] [BUILD_DIR]
 #   stream (default): bench/slow-upstream, 20 chunks 100 ms apart; per relayed chunk
 #                     (20 content chunks, the finish chunk and the usage chunk: 22 a stream)
 #   json, sse:        fake-upstream, a plain or a streamed answer; per request
+#   --keep-alive:     each client sends its requests over one connection, as wrk does in
+#                     gateway_overhead.sh (else each request opens a connection of its own)
 #   env AIGWD, SLOW_UPSTREAM, FAKE_UPSTREAM name the binaries directly.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
-mode=stream clients="" per="" build_dir=""
+mode=stream clients="" per="" build_dir="" keep_alive=0
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --mode) mode="$2"; shift 2 ;;
         --clients) clients="$2"; shift 2 ;;
         --per) per="$2"; shift 2 ;;
-        -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --keep-alive) keep_alive=1; shift ;;
+        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         -*) echo "instructions: unknown option $1" >&2; exit 2 ;;
         *) build_dir="$1"; shift ;;
     esac
@@ -81,7 +84,15 @@ callgrind_control --zero "$daemon_pid" >/dev/null 2>&1
 echo "instructions: $mode, $clients clients x $per requests..." >&2
 pids=()
 for _ in $(seq "$clients"); do
-    (for _ in $(seq "$per"); do one; done) &
+    if ((keep_alive)); then
+        # One curl, the same POST to the same URL $per times: it reuses its connection.
+        urls=()
+        for _ in $(seq "$per"); do urls+=("http://127.0.0.1:$daemon_port/v1/chat/completions"); done
+        (curl -fsS -H "Authorization: Bearer $gateway_key" -H "Content-Type: application/json" -d "$body" \
+            "${urls[@]}" >/dev/null || echo "instructions: a request failed" >&2) &
+    else
+        (for _ in $(seq "$per"); do one; done) &
+    fi
     pids+=($!)
 done
 wait "${pids[@]}"
