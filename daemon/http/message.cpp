@@ -11,19 +11,8 @@ namespace aigw::daemon::http {
 
 namespace beast = boost::beast;
 
-namespace {
-
-/// Room for a request's or an answer's usual fields in one allocation: an answer through the
-/// pipeline carries about a dozen, and growing one by one moved them four times.
-constexpr std::size_t k_usual_fields = 16;
-
-}  // namespace
-
 void Headers::add(std::string name, std::string value)
 {
-    if (m_items.capacity() == 0) {
-        m_items.reserve(k_usual_fields);
-    }
     m_items.emplace_back(std::move(name), std::move(value));
 }
 
@@ -33,7 +22,7 @@ void Headers::set(std::string name, std::string value)
     if (needs_sanitizing(value)) {
         value = sanitize_header_value(value);
     }
-    add(std::move(name), std::move(value));
+    m_items.emplace_back(std::move(name), std::move(value));
 }
 
 void Headers::remove(std::string_view name)
