@@ -617,13 +617,9 @@ private:
             if (m_p == m_end) {
                 return false;
             }
-            if (*m_p == '"') {  // the usual end: a run of plain bytes and the quote
-                ++m_p;
-                return true;
-            }
             const std::string_view rest(m_p, static_cast<std::size_t>(m_end - m_p));
             switch (k_byte_class[static_cast<unsigned char>(*m_p)]) {
-                case Byte::quote:  // not here: taken above
+                case Byte::quote:
                     ++m_p;
                     return true;
                 case Byte::escape: {
