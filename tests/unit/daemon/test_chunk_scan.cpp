@@ -162,7 +162,7 @@ void check_agrees(std::string_view text)
     }
 }
 
-/// `base` with one to three bytes that matter to JSON and UTF-8 put in, changed or taken out.
+/// `text` with one to three bytes that matter to JSON and UTF-8 put in, changed or taken out.
 std::string mutant(std::string text, const std::string& alphabet, std::mt19937& rng)
 {
     const int edits = 1 + static_cast<int>(rng() % 3);
