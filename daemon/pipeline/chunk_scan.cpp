@@ -1,12 +1,12 @@
 #include "daemon/pipeline/chunk_scan.hpp"
 
+#include "shared/wire/json_bytes.hpp"
 #include "shared/wire/json_text.hpp"
 #include "shared/wire/utf8.hpp"
 
 #include <nlohmann/json.hpp>
 
 #include <array>
-#include <bit>
 #include <charconv>
 #include <cstdint>
 #include <cstring>
@@ -604,14 +604,11 @@ private:
 
     /// After the opening quote: through the closing one, counting the decoded UTF-8 bytes
     /// and checking what nlohmann checks (no control bytes, valid escapes, well-formed UTF-8).
-    /// A run of plain ASCII, most of a chunk, passes eight bytes at a time (plain_run).
+    /// A run of plain ASCII, most of a chunk, passes eight bytes at a time (skip_json_plain).
     bool string_body(std::size_t& decoded, bool& escaped)
     {
         for (;;) {
-            const char* run = plain_run(m_p);
-            while (run != m_end && k_byte_class[static_cast<unsigned char>(*run)] == Byte::plain) {
-                ++run;
-            }
+            const char* run = wire::skip_json_plain(m_p, m_end);
             decoded += static_cast<std::size_t>(run - m_p);
             m_p = run;
             if (m_p == m_end) {
@@ -646,32 +643,6 @@ private:
                     return false;
             }
         }
-    }
-
-    /// Past the plain bytes from `p` on, eight at a time while eight are left (the caller
-    /// reads the rest a byte at a time): at the first byte that is a quote, a backslash, a
-    /// control byte or not ASCII. Each test below marks such bytes in their word's high
-    /// bits; a borrow can mark a byte after a marked one, never before, so the lowest mark
-    /// is the first such byte. Little-endian only: the lowest bits are the first byte.
-    const char* plain_run(const char* p) const
-    {
-        if constexpr (std::endian::native == std::endian::little) {
-            constexpr std::uint64_t ones = 0x0101010101010101;
-            constexpr std::uint64_t high = 0x8080808080808080;
-            while (m_end - p >= 8) {
-                std::uint64_t w = 0;
-                std::memcpy(&w, p, sizeof w);
-                const std::uint64_t quote = w ^ (ones * '"');
-                const std::uint64_t backslash = w ^ (ones * '\\');
-                const std::uint64_t marks =
-                    ((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash) | w;
-                if ((marks & high) != 0) {
-                    return p + std::countr_zero(marks & high) / 8;
-                }
-                p += 8;
-            }
-        }
-        return p;
     }
 
     /// What a byte inside a string is to string_body().
