@@ -1,12 +1,152 @@
 #include "shared/wire/json_text.hpp"
 
+#include "shared/wire/json_bytes.hpp"
 #include "shared/wire/utf8.hpp"
+
+#include <algorithm>
+#include <charconv>
 
 namespace aigw::wire {
 
-std::string dump_json(const nlohmann::json& value)
+namespace {
+
+using Json = nlohmann::json;
+
+/// What nlohmann's serializer writes for `value`, appended to `out`: invalid UTF-8 replaced.
+void append_as_nlohmann(std::string& out, const Json& value)
 {
-    return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    nlohmann::detail::serializer<Json> text(nlohmann::detail::output_adapter<char>(out), ' ',
+                                            Json::error_handler_t::replace);
+    text.dump(value, false, false, 0);
+}
+
+template <class Integer>
+void append_integer(std::string& out, Integer value)
+{
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+    out.append(digits, end);
+}
+
+}  // namespace
+
+void append_json_string(std::string& out, std::string_view text)
+{
+    const std::size_t start = out.size();
+    const char* p = text.data();
+    const char* const end = p + text.size();
+    const char* written = p;  // the bytes from here to p go out as they are
+    out += '"';
+    for (;;) {
+        p = skip_json_plain(p, end);
+        if (p == end) {
+            break;
+        }
+        const auto c = static_cast<unsigned char>(*p);
+        if (c >= 0x80) {
+            const std::size_t n = utf8_char_length(std::string_view(p, static_cast<std::size_t>(end - p)), 0);
+            if (n == 0) {
+                // Ill-formed UTF-8: nlohmann's replacement rules, for this string only.
+                out.resize(start);
+                append_as_nlohmann(out, Json(text));
+                return;
+            }
+            p += n;
+            continue;
+        }
+        out.append(written, p);
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\b':
+                out += "\\b";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\f':
+                out += "\\f";
+                break;
+            case '\r':
+                out += "\\r";
+                break;
+            default: {
+                constexpr std::string_view hex = "0123456789abcdef";  // nlohmann writes \u%04x
+                const char escape[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
+                out.append(escape, sizeof escape);
+                break;
+            }
+        }
+        written = ++p;
+    }
+    out.append(written, end);
+    out += '"';
+}
+
+void append_json(std::string& out, const Json& value)
+{
+    switch (value.type()) {
+        case Json::value_t::object: {
+            out += '{';
+            bool first = true;
+            for (const auto& [key, member] : value.get_ref<const Json::object_t&>()) {
+                if (!first) {
+                    out += ',';
+                }
+                first = false;
+                append_json_string(out, key);
+                out += ':';
+                append_json(out, member);
+            }
+            out += '}';
+            return;
+        }
+        case Json::value_t::array: {
+            out += '[';
+            bool first = true;
+            for (const auto& item : value.get_ref<const Json::array_t&>()) {
+                if (!first) {
+                    out += ',';
+                }
+                first = false;
+                append_json(out, item);
+            }
+            out += ']';
+            return;
+        }
+        case Json::value_t::string:
+            append_json_string(out, value.get_ref<const Json::string_t&>());
+            return;
+        case Json::value_t::boolean:
+            out += value.get<bool>() ? "true" : "false";
+            return;
+        case Json::value_t::null:
+            out += "null";
+            return;
+        case Json::value_t::number_integer:
+            append_integer(out, value.get<std::int64_t>());
+            return;
+        case Json::value_t::number_unsigned:
+            append_integer(out, value.get<std::uint64_t>());
+            return;
+        default:
+            append_as_nlohmann(out, value);  // a double in nlohmann's shortest form; binary; discarded
+            return;
+    }
+}
+
+std::string dump_json(const Json& value)
+{
+    std::string out;
+    append_json(out, value);
+    return out;
 }
 
 namespace {
@@ -108,8 +248,321 @@ bool json_depth_ok(std::string_view text, int max_depth)
     return true;
 }
 
+namespace {
+
+void append_utf8(std::string& out, std::uint32_t cp)
+{
+    if (cp < 0x80) {
+        out += static_cast<char>(cp);
+    } else if (cp < 0x800) {
+        const char bytes[] = {static_cast<char>(0xC0 | (cp >> 6)), static_cast<char>(0x80 | (cp & 0x3F))};
+        out.append(bytes, sizeof bytes);
+    } else if (cp < 0x10000) {
+        const char bytes[] = {static_cast<char>(0xE0 | (cp >> 12)), static_cast<char>(0x80 | ((cp >> 6) & 0x3F)),
+                              static_cast<char>(0x80 | (cp & 0x3F))};
+        out.append(bytes, sizeof bytes);
+    } else {
+        const char bytes[] = {static_cast<char>(0xF0 | (cp >> 18)), static_cast<char>(0x80 | ((cp >> 12) & 0x3F)),
+                              static_cast<char>(0x80 | ((cp >> 6) & 0x3F)), static_cast<char>(0x80 | (cp & 0x3F))};
+        out.append(bytes, sizeof bytes);
+    }
+}
+
+/// read_json(): recursive descent that builds the value in place. Each function starts at
+/// its first byte (no white space before it) and returns false for anything nlohmann would
+/// refuse, and for the few forms it leaves to nlohmann.
+class Reader {
+public:
+    Reader(std::string_view text, int max_depth)
+        : m_p(text.data()), m_end(text.data() + text.size()), m_max_depth(std::min(max_depth, k_max_depth))
+    {}
+
+    bool document(Json& out)
+    {
+        skip_ws();
+        if (!value(out, 0)) {
+            return false;
+        }
+        skip_ws();
+        return m_p == m_end;
+    }
+
+private:
+    /// The recursion's bound whatever depth a caller allows; deeper text goes to nlohmann.
+    static constexpr int k_max_depth = 512;
+
+    bool value(Json& out, int depth)
+    {
+        if (m_p == m_end) {
+            return false;
+        }
+        switch (*m_p) {
+            case '{':
+                return object(out, depth + 1);
+            case '[':
+                return array(out, depth + 1);
+            case '"':
+                ++m_p;
+                out = Json(Json::value_t::string);
+                return string(out.get_ref<Json::string_t&>());
+            case 't':
+                return word("true", out, Json(true));
+            case 'f':
+                return word("false", out, Json(false));
+            case 'n':
+                return word("null", out, Json(nullptr));
+            default:
+                return number(out);
+        }
+    }
+
+    bool object(Json& out, int depth)
+    {
+        if (depth > m_max_depth) {
+            return false;
+        }
+        ++m_p;
+        out = Json(Json::value_t::object);
+        auto& members = out.get_ref<Json::object_t&>();
+        skip_ws();
+        if (m_p != m_end && *m_p == '}') {
+            ++m_p;
+            return true;
+        }
+        std::string key;
+        for (;;) {
+            if (m_p == m_end || *m_p != '"') {
+                return false;
+            }
+            ++m_p;
+            key.clear();
+            if (!string(key)) {
+                return false;
+            }
+            skip_ws();
+            if (m_p == m_end || *m_p != ':') {
+                return false;
+            }
+            ++m_p;
+            skip_ws();
+            // A repeated name keeps its last value, as nlohmann's parser does.
+            if (!value(members[key], depth)) {
+                return false;
+            }
+            if (!next('}')) {
+                return m_closed;
+            }
+        }
+    }
+
+    bool array(Json& out, int depth)
+    {
+        if (depth > m_max_depth) {
+            return false;
+        }
+        ++m_p;
+        out = Json(Json::value_t::array);
+        auto& items = out.get_ref<Json::array_t&>();
+        skip_ws();
+        if (m_p != m_end && *m_p == ']') {
+            ++m_p;
+            return true;
+        }
+        for (;;) {
+            if (!value(items.emplace_back(), depth)) {
+                return false;
+            }
+            if (!next(']')) {
+                return m_closed;
+            }
+        }
+    }
+
+    /// After a member or an item: true at a comma (passed, with the white space after it);
+    /// false otherwise, with m_closed saying whether it was `close` (passed).
+    bool next(char close)
+    {
+        skip_ws();
+        if (m_p != m_end && *m_p == ',') {
+            ++m_p;
+            skip_ws();
+            return true;
+        }
+        m_closed = m_p != m_end && *m_p == close;
+        if (m_closed) {
+            ++m_p;
+        }
+        return false;
+    }
+
+    bool word(std::string_view text, Json& out, Json value)
+    {
+        if (static_cast<std::size_t>(m_end - m_p) < text.size() || std::memcmp(m_p, text.data(), text.size()) != 0) {
+            return false;
+        }
+        m_p += text.size();
+        out = std::move(value);
+        return true;
+    }
+
+    /// As nlohmann reads a number: an integer that fits is unsigned when it has no sign and
+    /// signed when it has one; anything else is a double.
+    bool number(Json& out)
+    {
+        const char* const start = m_p;
+        const bool negative = *m_p == '-';
+        if (negative) {
+            ++m_p;
+        }
+        if (m_p != m_end && *m_p == '0') {
+            ++m_p;
+        } else if (!digits()) {
+            return false;
+        }
+        bool integral = true;
+        if (m_p != m_end && *m_p == '.') {
+            integral = false;
+            ++m_p;
+            if (!digits()) {
+                return false;
+            }
+        }
+        if (m_p != m_end && (*m_p == 'e' || *m_p == 'E')) {
+            integral = false;
+            ++m_p;
+            if (m_p != m_end && (*m_p == '+' || *m_p == '-')) {
+                ++m_p;
+            }
+            if (!digits()) {
+                return false;
+            }
+        }
+        if (integral && negative) {
+            std::int64_t v = 0;
+            if (std::from_chars(start, m_p, v).ec == std::errc()) {
+                out = v;
+                return true;
+            }
+        } else if (integral) {
+            std::uint64_t v = 0;
+            if (std::from_chars(start, m_p, v).ec == std::errc()) {
+                out = v;
+                return true;
+            }
+        }
+        // Out of range for a double (nlohmann: an error), or so small it underflows: nlohmann.
+        double v = 0;
+        if (std::from_chars(start, m_p, v).ec != std::errc()) {
+            return false;
+        }
+        out = v;
+        return true;
+    }
+
+    /// One or more decimal digits.
+    bool digits()
+    {
+        const char* const first = m_p;
+        while (m_p != m_end && *m_p >= '0' && *m_p <= '9') {
+            ++m_p;
+        }
+        return m_p != first;
+    }
+
+    /// After the opening quote: through the closing one, appending the decoded text.
+    bool string(std::string& out)
+    {
+        const char* taken = m_p;  // the bytes from here to m_p are text as it is
+        for (;;) {
+            m_p = skip_json_plain(m_p, m_end);
+            if (m_p == m_end) {
+                return false;
+            }
+            const auto c = static_cast<unsigned char>(*m_p);
+            if (c == '"') {
+                out.append(taken, m_p);
+                ++m_p;
+                return true;
+            }
+            if (c < 0x20) {
+                return false;
+            }
+            const std::string_view rest(m_p, static_cast<std::size_t>(m_end - m_p));
+            if (c != '\\') {
+                const std::size_t n = utf8_char_length(rest, 0);
+                if (n == 0) {
+                    return false;
+                }
+                m_p += n;
+                continue;
+            }
+            out.append(taken, m_p);
+            const JsonEscape e = json_escape_at(rest, 0);
+            if (e.length == 0) {
+                return false;
+            }
+            switch (rest[1]) {
+                case 'b':
+                    out += '\b';
+                    break;
+                case 'f':
+                    out += '\f';
+                    break;
+                case 'n':
+                    out += '\n';
+                    break;
+                case 'r':
+                    out += '\r';
+                    break;
+                case 't':
+                    out += '\t';
+                    break;
+                case 'u': {
+                    auto cp = static_cast<std::uint32_t>(hex4(rest, 2));
+                    if (e.length == 12) {
+                        cp = 0x10000 + ((cp - 0xD800) << 10) + (static_cast<std::uint32_t>(hex4(rest, 8)) - 0xDC00);
+                    }
+                    append_utf8(out, cp);
+                    break;
+                }
+                default:
+                    out += rest[1];  // " \\ /
+                    break;
+            }
+            m_p += e.length;
+            taken = m_p;
+        }
+    }
+
+    void skip_ws()
+    {
+        while (m_p != m_end && (*m_p == ' ' || *m_p == '\n' || *m_p == '\r' || *m_p == '\t')) {
+            ++m_p;
+        }
+    }
+
+    const char* m_p;
+    const char* m_end;
+    int m_max_depth;
+    bool m_closed = false;
+};
+
+}  // namespace
+
+std::optional<Json> read_json(std::string_view text, int max_depth)
+{
+    Json out;
+    if (!Reader(text, max_depth).document(out)) {
+        return std::nullopt;
+    }
+    return out;
+}
+
 nlohmann::json parse_json_lenient(std::string_view text, int max_depth)
 {
+    if (auto fast = read_json(text, max_depth)) {
+        return std::move(*fast);
+    }
     if (!json_depth_ok(text, max_depth)) {
         return nlohmann::json(nlohmann::json::value_t::discarded);
     }
@@ -120,6 +573,9 @@ namespace {
 
 std::expected<nlohmann::json, std::string> parse_guarded(std::string_view text, int max_depth)
 {
+    if (auto fast = read_json(text, max_depth)) {
+        return std::move(*fast);
+    }
     if (!json_depth_ok(text, max_depth)) {
         return std::unexpected("nesting deeper than " + std::to_string(max_depth) + " levels");
     }

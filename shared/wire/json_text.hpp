@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,6 +20,14 @@ inline constexpr int k_max_json_depth = 128;
 /// instead of `.dump()` on anything that may hold foreign text (upstream bytes, headers,
 /// client strings cut by us).
 std::string dump_json(const nlohmann::json& value);
+
+/// Appends what dump_json(value) returns to `out`, byte for byte, without building it apart.
+/// Strings go over in runs rather than a byte at a time, which makes the text of a large
+/// request several times quicker to write than nlohmann's serializer does.
+void append_json(std::string& out, const nlohmann::json& value);
+
+/// Appends `text` as a JSON string, quotes included, as append_json(out, json(text)) would.
+void append_json_string(std::string& out, std::string_view text);
 
 /// True when no array or object in `text` nests deeper than `max_depth`. A linear scan that
 /// knows strings and escapes; it does not validate the JSON (the parser does that), so it
@@ -33,6 +42,14 @@ struct JsonEscape {
 /// The escape at `text[pos]` (a backslash), or length 0 when it is not one JSON allows: an
 /// unknown letter, a \u without four hex digits, a lone surrogate, or cut short by the end.
 JsonEscape json_escape_at(std::string_view text, std::size_t pos);
+
+/// What nlohmann::json::parse(text) returns, read in one pass that copies strings in runs and
+/// keeps to `max_depth` as it goes: several times quicker on a large request. Returns nullopt
+/// for text it does not vouch for: not JSON, nested deeper than `max_depth`, or one of the
+/// rare forms it leaves to nlohmann (a byte order mark, a number that underflows or
+/// overflows a double). The parse_* functions below try it first and ask nlohmann only then,
+/// for its verdict and its message. Never throws.
+std::optional<nlohmann::json> read_json(std::string_view text, int max_depth = k_max_json_depth);
 
 /// Parses a request body. Returns the value, or a 400 bad_request Failure: "nesting deeper
 /// than 128 levels" (checked before parsing, so a 100,000-deep body cannot overflow the

@@ -5,6 +5,7 @@
 #include "daemon/providers/adapter.hpp"
 #include "daemon/providers/json_access.hpp"
 #include "daemon/providers/openai/completions_surface.hpp"
+#include "shared/wire/json_text.hpp"
 
 namespace aigw::daemon::providers {
 
@@ -67,15 +68,15 @@ private:
 std::string chat_body(const nlohmann::json& canonical, const std::string& model, bool stream)
 {
     std::string out;
-    nlohmann::detail::serializer<nlohmann::json> text(nlohmann::detail::output_adapter<char>(out), ' ',
-                                                      nlohmann::json::error_handler_t::replace);
-    auto member = [&](const std::string& key, const nlohmann::json& value) {
+    auto member = [&](std::string_view key, const nlohmann::json& value) {
         out += out.empty() ? '{' : ',';
-        text.dump(nlohmann::json(key), false, false, 0);
+        wire::append_json_string(out, key);
         out += ':';
-        text.dump(value, false, false, 0);
+        wire::append_json(out, value);
     };
-    for (const auto& [key, value] : canonical.items()) {
+    static const nlohmann::json::object_t none;
+    for (const auto& [key, value] :
+         canonical.is_object() ? canonical.get_ref<const nlohmann::json::object_t&>() : none) {
         if (key != "model" && key != "stream" && key != "stream_options") {
             member(key, value);
         }

@@ -1,0 +1,381 @@
+// The one-pass JSON reader and the run-at-a-time writer against nlohmann, whose parse and
+// dump they stand in for: the same values (types and the bits of every double), the same
+// refusals, the same text.
+
+#include "shared/wire/json_text.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <string>
+#include <vector>
+
+using namespace aigw::wire;
+using nlohmann::json;
+
+namespace {
+
+/// Equal as nlohmann's `==` is, and of the same type all the way down (an unsigned 1 is not
+/// a signed 1), with doubles compared bit for bit (-0.0 is not 0.0).
+bool same(const json& a, const json& b)
+{
+    if (a.type() != b.type()) {
+        return false;
+    }
+    switch (a.type()) {
+        case json::value_t::object: {
+            const auto& x = a.get_ref<const json::object_t&>();
+            const auto& y = b.get_ref<const json::object_t&>();
+            if (x.size() != y.size()) {
+                return false;
+            }
+            for (auto i = x.begin(), j = y.begin(); i != x.end(); ++i, ++j) {
+                if (i->first != j->first || !same(i->second, j->second)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        case json::value_t::array: {
+            if (a.size() != b.size()) {
+                return false;
+            }
+            for (std::size_t i = 0; i < a.size(); ++i) {
+                if (!same(a[i], b[i])) {
+                    return false;
+                }
+            }
+            return true;
+        }
+        case json::value_t::number_float: {
+            const double x = a.get<double>();
+            const double y = b.get<double>();
+            return std::memcmp(&x, &y, sizeof x) == 0;
+        }
+        default:
+            return a == b;
+    }
+}
+
+/// nlohmann's verdict on `text`: its value, or nothing when it refuses it.
+std::optional<json> nlohmann_parse(std::string_view text)
+{
+    json v = json::parse(text, nullptr, false);
+    if (v.is_discarded()) {
+        return std::nullopt;
+    }
+    return v;
+}
+
+/// True when `v` holds a double that is zero or subnormal: what an underflowing number reads as.
+bool has_tiny_double(const json& v)
+{
+    if (v.is_number_float()) {
+        const double d = v.get<double>();
+        return d == 0 || std::fpclassify(d) == FP_SUBNORMAL;
+    }
+    if (v.is_structured()) {
+        for (const auto& item : v) {
+            if (has_tiny_double(item)) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+std::string nlohmann_dump(const json& v)
+{
+    return v.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+/// read_json() vouches for `text` exactly when nlohmann takes it, with the same value.
+void check_read(std::string_view text)
+{
+    CAPTURE(text);
+    const auto expected = nlohmann_parse(text);
+    const auto got = read_json(text);
+    REQUIRE(got.has_value() == expected.has_value());
+    if (got) {
+        CHECK(same(*got, *expected));
+    }
+}
+
+const std::vector<std::string> k_valid = {
+    "null",
+    "true",
+    "false",
+    "0",
+    "-0",
+    "7",
+    "-7",
+    " \t\r\n[ 1 , 2 ]\n ",
+    "{}",
+    "[]",
+    "{ }",
+    "[ ]",
+    "\"\"",
+    "{\"\":0}",
+    "[[[[]]],{},[{}]]",
+    R"({"model":"gpt-4o","messages":[{"role":"user","content":"hi"}],"stream":true,"temperature":0.2})",
+    // Numbers at every edge of nlohmann's three kinds.
+    "9223372036854775807",
+    "-9223372036854775808",
+    "-9223372036854775809",
+    "18446744073709551615",
+    "18446744073709551616",
+    "123456789012345678901234567890",
+    "1.5",
+    "-1.5",
+    "0.1",
+    "1e2",
+    "1E2",
+    "1e+2",
+    "1e-2",
+    "-0.0",
+    "0e0",
+    "1.0",
+    "1.7976931348623157e308",
+    "2.2250738585072014e-308",
+    "4.9406564584124654e-324",
+    "0.30000000000000004",
+    "123.456e-7",
+    // Strings: every escape, surrogate pairs, NUL, raw UTF-8 of each length, DEL.
+    R"("\" \\ \/ \b \f \n \r \t")",
+    R"("\u0000 \u001f \u0041 \u00e9 \u20ac \uffff \uD83D\uDE00 \udbff\udfff")",
+    "\"é ✓ 😀 \x7f \xF4\x8F\xBF\xBF\"",
+    R"({"a":1,"a":[2],"b":{"c":3},"b":null})",  // a repeated name keeps its last value
+    R"({"nested":{"deep":[1,{"x":"y"}]},"k\"ey":"v\u00e9"})",
+};
+
+const std::vector<std::string> k_invalid = {
+    "",
+    " ",
+    "nul",
+    "truex",
+    "True",
+    "[1,]",
+    "{\"a\":1,}",
+    "[,]",
+    "{,}",
+    "01",
+    "-01",
+    "1.",
+    ".5",
+    "+1",
+    "-",
+    "1e",
+    "1e+",
+    "0x10",
+    "NaN",
+    "Infinity",
+    "[1] x",
+    "[1] [2]",
+    "{\"a\" 1}",
+    "{a:1}",
+    "{'a':1}",
+    "\"unterminated",
+    "\"raw\ttab\"",
+    "\"raw\nnewline\"",
+    R"("\x41")",
+    R"("\u12")",
+    R"("\uDE00")",        // a low surrogate alone
+    R"("\uD83D")",        // a high surrogate alone
+    R"("\uD83D\u0041")",  // a high surrogate with no low one after it
+    "\"\xC0\x80\"",       // overlong
+    "\"\xED\xA0\x80\"",   // a surrogate in UTF-8
+    "\"\xF5\x80\x80\x80\"",
+    "\"\xE2\x82\"",  // cut short
+    "\"\x80\"",
+    "[1 /* comment */]",
+};
+
+}  // namespace
+
+TEST_CASE("read_json reads what nlohmann reads, as nlohmann reads it")
+{
+    for (const auto& text : k_valid) {
+        CAPTURE(text);
+        REQUIRE(read_json(text).has_value());
+        check_read(text);
+    }
+    // A repeated name keeps its last value; a positive integer is unsigned, a negative signed.
+    const auto doc = read_json(R"({"a":1,"a":[2],"n":-3,"u":3})");
+    REQUIRE(doc.has_value());
+    CHECK((*doc)["a"] == json::array({2}));
+    CHECK((*doc)["n"].is_number_integer());
+    CHECK((*doc)["u"].is_number_unsigned());
+    CHECK(read_json("-0")->is_number_integer());
+    CHECK(std::signbit(read_json("-0.0")->get<double>()));
+    CHECK((*read_json(R"("\uD83D\uDE00")")) == "\xF0\x9F\x98\x80");
+    CHECK(read_json(R"("a\u0000b")")->get_ref<const std::string&>() == std::string("a\0b", 3));
+}
+
+TEST_CASE("read_json refuses what nlohmann refuses")
+{
+    for (const auto& text : k_invalid) {
+        CAPTURE(text);
+        CHECK_FALSE(nlohmann_parse(text).has_value());
+        CHECK_FALSE(read_json(text).has_value());
+    }
+}
+
+TEST_CASE("read_json keeps to the depth limit and leaves rare forms to nlohmann")
+{
+    const std::string at_limit = std::string(k_max_json_depth, '[') + std::string(k_max_json_depth, ']');
+    CHECK(read_json(at_limit).has_value());
+    CHECK_FALSE(read_json("[" + at_limit + "]").has_value());
+    CHECK_FALSE(read_json(at_limit, 10).has_value());
+    std::string objects_at_limit = "0";
+    for (int i = 0; i < k_max_json_depth; ++i) {
+        objects_at_limit = (i % 2 ? "[" : "{\"k\":") + objects_at_limit + (i % 2 ? "]" : "}");  // innermost: an object
+    }
+    CHECK(read_json(objects_at_limit).has_value());
+    CHECK_FALSE(read_json("{\"k\":" + objects_at_limit + "}").has_value());
+    CHECK_FALSE(read_json("[" + objects_at_limit + "]").has_value());
+    // Text far deeper than any caller allows is refused without recursing through it.
+    const std::string very_deep = std::string(100000, '[') + std::string(100000, ']');
+    CHECK_FALSE(read_json(very_deep, 1000000).has_value());
+
+    // A byte order mark, a double's overflow and underflow, a NUL after the value (where
+    // nlohmann stops reading): read_json passes, the parse_* functions still give nlohmann's
+    // answer.
+    for (const std::string& text : {std::string("\xEF\xBB\xBF{\"a\":1}"), std::string("1e400"), std::string("[1e-400]"),
+                                    std::string("[1]\0x", 5)}) {
+        CAPTURE(text);
+        CHECK_FALSE(read_json(text).has_value());
+        const auto expected = nlohmann_parse(text);
+        const auto got = parse_json_body(text);
+        REQUIRE(got.has_value() == expected.has_value());
+        if (got) {
+            CHECK(same(*got, *expected));
+        }
+    }
+    CHECK(parse_json_body("\xEF\xBB\xBF{\"a\":1}").has_value());
+    CHECK_FALSE(parse_json_body("1e400").has_value());
+}
+
+TEST_CASE("read_json decodes every escape and stop byte at every offset of an eight-byte run")
+{
+    const std::vector<std::string> stops = {
+        R"(\")", R"(\\)", R"(\/)", R"(\n)", R"(\u00e9)", R"(\uD83D\uDE00)", "é", "\xE2\x9C\x93", "\xF0\x9F\x98\x80",
+        "\x7f"};
+    for (const auto& stop : stops) {
+        for (std::size_t before = 0; before < 20; ++before) {
+            for (std::size_t after : {0, 1, 7, 8, 9}) {
+                const std::string text = "\"" + std::string(before, 'a') + stop + std::string(after, 'b') + "\"";
+                check_read(text);
+                REQUIRE(read_json(text).has_value());
+                // The same byte spoiled: a control byte, a stray continuation byte, a cut.
+                for (const std::string bad : {"\x01", "\x80", "\xC3"}) {
+                    check_read("\"" + std::string(before, 'a') + bad + std::string(after, 'b') + "\"");
+                }
+            }
+        }
+    }
+}
+
+TEST_CASE("read_json agrees with nlohmann on mutated requests")
+{
+    const std::string base =
+        R"({"model":"openai/gpt-4o","messages":[{"role":"system","content":"Be \"terse\".\nÉtat: ✓"},)"
+        R"({"role":"user","content":[{"type":"text","text":"tab\there \ud83d\ude00"}]}],"max_tokens":64,)"
+        R"("temperature":0.7,"top_p":1e-1,"n":-2,"stop":null,"stream":false,"tools":[]})";
+    REQUIRE(read_json(base).has_value());
+    const std::string alphabet = std::string("{}[]\":,\\ -+.eE0123456789tfnu\x01\x7f\x80\xC3\xE2\xF0", 31);
+    std::mt19937 rng(20261207);
+    int vouched = 0;
+    for (int round = 0; round < 20000; ++round) {
+        std::string text = base;
+        const int edits = 1 + static_cast<int>(rng() % 3);
+        for (int e = 0; e < edits; ++e) {
+            const std::size_t at = rng() % text.size();
+            switch (rng() % 3) {
+                case 0:
+                    text[at] = alphabet[rng() % alphabet.size()];
+                    break;
+                case 1:
+                    text.erase(at, 1 + rng() % 3);
+                    break;
+                default:
+                    text.insert(at, 1, alphabet[rng() % alphabet.size()]);
+                    break;
+            }
+        }
+        const auto expected = nlohmann_parse(text);
+        const auto got = read_json(text);
+        if (got) {
+            ++vouched;
+            REQUIRE(expected.has_value());
+            REQUIRE(same(*got, *expected));
+        } else if (expected) {
+            // Only the form left to nlohmann on purpose may be passed over here: a number
+            // that underflows a double (a mutation cannot make a byte order mark).
+            CAPTURE(text);
+            CHECK(has_tiny_double(*expected));
+        }
+    }
+    CHECK(vouched > 1000);  // the mutations leave plenty of valid JSON to compare
+}
+
+TEST_CASE("append_json writes what nlohmann's dump writes")
+{
+    std::vector<json> values;
+    for (const auto& text : k_valid) {
+        values.push_back(json::parse(text));
+    }
+    std::string every_byte;
+    for (int c = 0; c < 0x80; ++c) {
+        every_byte += static_cast<char>(c);
+    }
+    values.emplace_back(every_byte);
+    values.emplace_back("ill-formed \xff here, cut \xE2\x82");
+    values.emplace_back(json::object({{"k\xC3", "v"}, {"ok", "\xED\xA0\x80"}}));
+    values.emplace_back(json::array({0.1, 1.0, -0.0, 1e300, 5e-324, std::numeric_limits<double>::quiet_NaN(),
+                                     std::numeric_limits<double>::infinity(), -1e-7}));
+    values.emplace_back(
+        json::array({std::numeric_limits<std::int64_t>::min(), std::numeric_limits<std::uint64_t>::max(), 0, -1}));
+    values.emplace_back(json(json::value_t::discarded));
+    for (const auto& v : values) {
+        const std::string expected = nlohmann_dump(v);
+        CAPTURE(expected);
+        CHECK(dump_json(v) == expected);
+        std::string out = "prefix:";
+        append_json(out, v);
+        CHECK(out == "prefix:" + expected);
+    }
+    for (std::size_t before = 0; before < 12; ++before) {
+        for (const std::string stop : {"\"", "\\", "\n", "\x1f", "\x7f", "é", "\xF0\x9F\x98\x80", "\xff"}) {
+            const std::string text = std::string(before, 'a') + stop + "bcdefghij";
+            std::string out = "[";
+            append_json_string(out, text);
+            CHECK(out == "[" + nlohmann_dump(json(text)));
+        }
+    }
+}
+
+TEST_CASE("text written by append_json reads back the same")
+{
+    std::mt19937 rng(7);
+    const std::string pieces[] = {"a", "é", "\n", "\"", "\\", "\x01", "\xF0\x9F\x98\x80", " ", "0", "\x7f"};
+    for (int round = 0; round < 200; ++round) {
+        json doc = json::object();
+        for (int m = 0; m < 8; ++m) {
+            std::string s;
+            const int len = static_cast<int>(rng() % 40);
+            for (int k = 0; k < len; ++k) {
+                s += pieces[rng() % std::size(pieces)];
+            }
+            doc[s] = json::array({s, static_cast<std::int64_t>(rng()) - (1LL << 31), rng() % 1000 / 7.0});
+        }
+        std::string text;
+        append_json(text, doc);
+        const auto back = read_json(text);
+        REQUIRE(back.has_value());
+        CHECK(same(*back, json::parse(text)));
+        CHECK(*back == doc);
+    }
+}
