@@ -55,35 +55,37 @@ void append_json_string(std::string& out, std::string_view text)
             continue;
         }
         out.append(written, p);
+        char escape[] = {'\\', static_cast<char>(c), '0', '0', '0', '0'};  // \" and \\ as they are
+        std::size_t length = 2;
         switch (c) {
             case '"':
-                out += "\\\"";
-                break;
             case '\\':
-                out += "\\\\";
                 break;
             case '\b':
-                out += "\\b";
+                escape[1] = 'b';
                 break;
             case '\t':
-                out += "\\t";
+                escape[1] = 't';
                 break;
             case '\n':
-                out += "\\n";
+                escape[1] = 'n';
                 break;
             case '\f':
-                out += "\\f";
+                escape[1] = 'f';
                 break;
             case '\r':
-                out += "\\r";
+                escape[1] = 'r';
                 break;
             default: {
                 constexpr std::string_view hex = "0123456789abcdef";  // nlohmann writes \u%04x
-                const char escape[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xF]};
-                out.append(escape, sizeof escape);
+                escape[1] = 'u';
+                escape[4] = hex[c >> 4];
+                escape[5] = hex[c & 0xF];
+                length = sizeof escape;
                 break;
             }
         }
+        out.append(escape, length);
         written = ++p;
     }
     out.append(written, end);
@@ -497,40 +499,51 @@ private:
                 continue;
             }
             out.append(taken, m_p);
+            if (rest.size() >= 2 && rest[1] != 'u') {
+                const char decoded = short_escape(rest[1]);
+                if (decoded == 0) {
+                    return false;
+                }
+                out += decoded;
+                m_p += 2;
+                taken = m_p;
+                continue;
+            }
             const JsonEscape e = json_escape_at(rest, 0);
             if (e.length == 0) {
                 return false;
             }
-            switch (rest[1]) {
-                case 'b':
-                    out += '\b';
-                    break;
-                case 'f':
-                    out += '\f';
-                    break;
-                case 'n':
-                    out += '\n';
-                    break;
-                case 'r':
-                    out += '\r';
-                    break;
-                case 't':
-                    out += '\t';
-                    break;
-                case 'u': {
-                    auto cp = static_cast<std::uint32_t>(hex4(rest, 2));
-                    if (e.length == 12) {
-                        cp = 0x10000 + ((cp - 0xD800) << 10) + (static_cast<std::uint32_t>(hex4(rest, 8)) - 0xDC00);
-                    }
-                    append_utf8(out, cp);
-                    break;
-                }
-                default:
-                    out += rest[1];  // " \\ /
-                    break;
+            auto cp = static_cast<std::uint32_t>(hex4(rest, 2));
+            if (e.length == 12) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (static_cast<std::uint32_t>(hex4(rest, 8)) - 0xDC00);
             }
+            append_utf8(out, cp);
             m_p += e.length;
             taken = m_p;
+        }
+    }
+
+    /// What a two-byte escape stands for (`\\` and the letter after it), or 0 when JSON has no
+    /// such escape.
+    static char short_escape(char letter)
+    {
+        switch (letter) {
+            case '"':
+            case '\\':
+            case '/':
+                return letter;
+            case 'b':
+                return '\b';
+            case 'f':
+                return '\f';
+            case 'n':
+                return '\n';
+            case 'r':
+                return '\r';
+            case 't':
+                return '\t';
+            default:
+                return 0;
         }
     }
 

@@ -61,7 +61,7 @@ constexpr std::string_view k_replacement = "\xEF\xBF\xBD";
 
 }  // namespace
 
-std::size_t utf8_char_length(std::string_view text, std::size_t pos)
+std::size_t detail::utf8_char_length_checked(std::string_view text, std::size_t pos)
 {
     std::size_t bad = 0;
     return char_length(text, pos, bad);

@@ -13,9 +13,31 @@ namespace aigw::wire {
 /// above U+10FFFF).
 bool is_valid_utf8(std::string_view text);
 
+namespace detail {
+std::size_t utf8_char_length_checked(std::string_view text, std::size_t pos);
+}
+
 /// The length of the well-formed character that starts at `text[pos]` (1 for ASCII), or 0
 /// when it is ill-formed or cut short by the end of `text`. `pos` must be inside `text`.
-std::size_t utf8_char_length(std::string_view text, std::size_t pos);
+/// Inline for the common characters (ASCII, two bytes, three bytes outside the lead bytes
+/// with narrower ranges); the rest are checked out of line.
+inline std::size_t utf8_char_length(std::string_view text, std::size_t pos)
+{
+    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(text[i]); };
+    const unsigned char b0 = byte(pos);
+    if (b0 < 0x80) {
+        return 1;
+    }
+    const std::size_t left = text.size() - pos;
+    if (b0 >= 0xC2 && b0 <= 0xDF && left >= 2 && (byte(pos + 1) & 0xC0) == 0x80) {
+        return 2;
+    }
+    if (b0 >= 0xE1 && b0 <= 0xEF && b0 != 0xED && left >= 3 && (byte(pos + 1) & 0xC0) == 0x80 &&
+        (byte(pos + 2) & 0xC0) == 0x80) {
+        return 3;
+    }
+    return detail::utf8_char_length_checked(text, pos);
+}
 
 /// `text` with every ill-formed sequence replaced by U+FFFD (one per maximal ill-formed
 /// subpart, as WHATWG's decoder does). Well-formed input is returned unchanged. Never throws.
