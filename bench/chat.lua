@@ -7,6 +7,7 @@
 --   BENCH_DELAY_MS  if set and > 0, each connection waits a random 0..2x this many ms before
 --                 each request (mean: this), so wrk offers a paced load instead of saturating;
 --                 the random spread keeps the connections from firing in lockstep.
+--   BENCH_PROMPT_KB  if set and > 0, an agent's request of about this many KB (see below)
 --   BENCH_UNIQUE  "1": every request's prompt carries its own number (thread and counter), so
 --                 a response cache never answers it (each request is a MISS that is stored)
 --
@@ -24,13 +25,50 @@ local model = os.getenv("BENCH_MODEL") or "gpt-4o-mini"
 local key = os.getenv("BENCH_KEY") or "sk-bench"
 local stream = os.getenv("BENCH_STREAM") == "1"
 
+-- BENCH_PROMPT_KB (> 0): an agent's request of about that many KB instead: a long system
+-- prompt, tool definitions, and earlier turns of tool calls and their results, holding code
+-- with quotes, backslashes, tabs, newlines and non-ASCII text (the bytes a JSON reader must
+-- stop at). The last user turn is the small request's prompt.
+local prompt_kb = tonumber(os.getenv("BENCH_PROMPT_KB") or "0") or 0
+
+-- Text already escaped for a JSON string.
+local para = [[fn parse_config(path: &str) -> Result<Config, Error> { read(\"config.toml\")?; }\n]] ..
+    [[\tquotes \" and backslashes \\ in a path C:\\src, and text: é ü 中文 😀.\n]]
+
+local function agent_turns(kb)
+    local tools, turns = {}, {}
+    for i = 1, 12 do
+        tools[#tools + 1] = '{"type":"function","function":{"name":"tool_' .. i .. '","description":"' ..
+            para .. '","parameters":{"type":"object","properties":{"path":{"type":"string"},' ..
+            '"line":{"type":"integer"},"flags":{"type":"array","items":{"type":"string"}}},"required":["path"]}}}'
+    end
+    local size, i = 0, 0
+    while size < kb * 1024 do
+        i = i + 1
+        local turn = '{"role":"user","content":"' .. string.rep(para, 3) .. '"},' ..
+            '{"role":"assistant","content":null,"tool_calls":[{"id":"call_' .. i .. '","type":"function",' ..
+            '"function":{"name":"tool_1","arguments":"{\\"path\\":\\"src/main.rs\\",\\"line\\":' .. i .. '}"}}]},' ..
+            '{"role":"tool","tool_call_id":"call_' .. i .. '","content":"' .. string.rep(para, 8) .. '"},'
+        turns[#turns + 1] = turn
+        size = size + #turn
+    end
+    return '{"role":"system","content":"' .. string.rep(para, 20) .. '"},' .. table.concat(turns),
+        ',"tools":[' .. table.concat(tools, ",") .. ']'
+end
+
+local context, tools = "", ""
+if prompt_kb > 0 then
+    context, tools = agent_turns(prompt_kb)
+else
+    context = '{"role":"system","content":"You are a terse assistant."},'
+end
+
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer " .. key
-wrk.body = '{"model":"' .. model .. '","messages":[' ..
-    '{"role":"system","content":"You are a terse assistant."},' ..
-    '{"role":"user","content":"Say hello in five words."}],' ..
-    '"max_tokens":32,"temperature":0' ..
+wrk.body = '{"model":"' .. model .. '","messages":[' .. context ..
+    '{"role":"user","content":"Say hello in five words."}]' .. tools ..
+    ',"max_tokens":32,"temperature":0' ..
     (stream and ',"stream":true,"stream_options":{"include_usage":true}' or '') .. '}'
 
 local delay_ms = tonumber(os.getenv("BENCH_DELAY_MS") or "0") or 0

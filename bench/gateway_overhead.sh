@@ -19,6 +19,10 @@
 #                      runs; alternating rounds keep a slow stretch from landing on one path
 #       --timeout S    wrk request timeout (default 10s; a slower response counts as an error)
 #       --stream       request stream: true (SSE) instead of a plain answer
+#       --prompt-kb N  send an agent's request of about N KB (a long system prompt, tool
+#                      definitions, earlier turns of tool calls and results with quotes,
+#                      backslashes and non-ASCII text; a coding agent sends 50-200 KB) instead
+#                      of the small one (env BENCH_PROMPT_KB; default 0: the small one)
 #       --rate R       paced instead of saturating: offer about R requests/s in total (each
 #                      connection waits a random 0..2*CONNS/R s before each request), so the
 #                      latency columns show service time rather than queueing
@@ -47,6 +51,7 @@ rounds="${BENCH_ROUNDS:-1}"
 wrk_timeout="10s"
 stream=0
 rate=0
+prompt_kb="${BENCH_PROMPT_KB:-0}"
 out=""
 build_dir=""
 upstream_kind=""
@@ -63,6 +68,7 @@ while (($#)); do
         --timeout) wrk_timeout="$2"; shift 2 ;;
         --stream) stream=1; shift ;;
         --rate) rate="$2"; shift 2 ;;
+        --prompt-kb) prompt_kb="$2"; shift 2 ;;
         --out) out="$2"; shift 2 ;;
         --upstream) upstream_kind="$2"; shift 2 ;;
         -h|--help) usage; exit 0 ;;
@@ -105,6 +111,7 @@ for c in "${conns_arr[@]}"; do [[ "$c" =~ ^[0-9]+$ && "$c" -ge "$wrk_threads" ]]
 [[ "$warmup" =~ ^[0-9]+$ ]] || die "bad warmup '$warmup'"
 [[ "$rounds" =~ ^[0-9]+$ && "$rounds" -ge 1 ]] || die "bad rounds '$rounds' (needs >= 1)"
 [[ "$rate" =~ ^[0-9]+$ ]] || die "bad rate '$rate'"
+[[ "$prompt_kb" =~ ^[0-9]+$ ]] || die "bad --prompt-kb '$prompt_kb'"
 
 # --- processes and cleanup -----------------------------------------------------------
 work="$(mktemp -d "${TMPDIR:-/tmp}/aigw-bench.XXXXXX")"
@@ -151,7 +158,7 @@ run_wrk() {
     local delay_ms=0
     ((rate > 0)) && delay_ms=$(( (c * 1000 + rate / 2) / rate ))
     BENCH_MODEL="$(path_model "$p")" BENCH_KEY="$(path_key "$p")" BENCH_STREAM="$stream" BENCH_DELAY_MS="$delay_ms" \
-        wrk --latency -t "$wrk_threads" -c "$c" -d "${secs}s" --timeout "$wrk_timeout" \
+        BENCH_PROMPT_KB="$prompt_kb" wrk --latency -t "$wrk_threads" -c "$c" -d "${secs}s" --timeout "$wrk_timeout" \
         -s "$here/chat.lua" "$(path_url "$p")" >"$log" 2>&1 || true
     local line wrk_ticks
     # CPU of wrk (our only waited-for child in this subshell): cutime + cstime.
@@ -174,6 +181,7 @@ load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 mode=plain
 [[ $stream == 1 ]] && mode=stream
 ((rate > 0)) && mode+=" paced ${rate}/s"
+((prompt_kb > 0)) && mode+=" prompt ${prompt_kb} KB"
 echo "gateway_overhead: mode=$mode duration=${duration}s warmup=${warmup}s rounds=$rounds wrk threads=$wrk_threads conns=$conns_list" >&2
 echo "gateway_overhead: aigwd=$AIGWD (port $daemon_port), fake-upstream=$FAKE_UPSTREAM (port $fake_port)" >&2
 echo "gateway_overhead: $(nproc) cores, load average before: $load_before" >&2
@@ -318,7 +326,7 @@ fi
 ts="$(date -u +%Y%m%dT%H%M%SZ)"
 if [[ -z "$out" ]]; then
     mkdir -p "$here/results"
-    out="$here/results/$ts${stream_field:+-stream}$( ((rate > 0)) && echo "-rate$rate" || true).json"
+    out="$here/results/$ts${stream_field:+-stream}$( ((rate > 0)) && echo "-rate$rate" || true)$( ((prompt_kb > 0)) && echo "-${prompt_kb}kb" || true).json"
 fi
 rev="$(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo unknown)"
 dirty="$(git -C "$repo" status --porcelain 2>/dev/null | grep -q . && echo true || echo false)"
@@ -331,8 +339,8 @@ for v in "${verdicts[@]}"; do
 done
 {
     printf '{"benchmark":"gateway_overhead","timestamp":"%s","git":"%s","git_dirty":%s,' "$ts" "$rev" "$dirty"
-    printf '"mode":"%s","stream":%s,"rate":%d,"duration_s":%d,"warmup_s":%d,"rounds":%d,"wrk_threads":%d,"wrk_timeout":"%s",' \
-        "$mode" "$([[ $stream == 1 ]] && echo true || echo false)" "$rate" "$duration" "$warmup" "$rounds" "$wrk_threads" "$wrk_timeout"
+    printf '"mode":"%s","stream":%s,"rate":%d,"prompt_kb":%d,"duration_s":%d,"warmup_s":%d,"rounds":%d,"wrk_threads":%d,"wrk_timeout":"%s",' \
+        "$mode" "$([[ $stream == 1 ]] && echo true || echo false)" "$rate" "$prompt_kb" "$duration" "$warmup" "$rounds" "$wrk_threads" "$wrk_timeout"
     printf '"build_type":"%s","cores":%d,"load_before":"%s","load_after":"%s","daemon_alive_after":%s,' \
         "$build_type" "$(nproc)" "$load_before" "$load_after" "$([[ $daemon_alive == 1 ]] && echo true || echo false)"
     printf '"results":[%s],' "$(IFS=,; echo "${json_rows[*]}")"
