@@ -1,4 +1,5 @@
 #include "daemon/cache/cache_key.hpp"
+#include "shared/wire/json_text.hpp"
 
 #include <openssl/sha.h>
 
@@ -42,7 +43,7 @@ void normalise_numbers(nlohmann::json& j)
 
 std::string dump_compact(const nlohmann::json& j)
 {
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return wire::dump_json(j);
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include "daemon/ledger/ledger.hpp"
 #include "daemon/ledger/migrations.hpp"
+#include "shared/wire/json_text.hpp"
 
 #include <SQLiteCpp/Statement.h>
 #include <SQLiteCpp/Transaction.h>
@@ -45,7 +46,7 @@ std::int64_t now_ms()
 /// JSON text; invalid UTF-8 is replaced, never thrown on.
 std::string text_of(const nlohmann::json& value)
 {
-    return value.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return wire::dump_json(value);
 }
 
 std::vector<nlohmann::json> items_of(const std::string& text)

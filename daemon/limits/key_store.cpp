@@ -1,6 +1,7 @@
 #include "daemon/limits/key_store.hpp"
 
 #include "daemon/ledger/migrations.hpp"
+#include "shared/wire/json_text.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <nlohmann/json.hpp>
@@ -203,7 +204,7 @@ std::string encode_key_record(const StoredKey& k)
         {"created_ms", k.key.created_ms},
         {"revoked_ms", k.key.revoked_ms},
     };
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return wire::dump_json(j);
 }
 
 std::expected<StoredKey, std::string> decode_key_record(std::string_view text)

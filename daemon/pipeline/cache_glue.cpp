@@ -4,6 +4,7 @@
 #include "daemon/cache/replay.hpp"
 #include "daemon/cluster/shared_cache.hpp"
 #include "shared/wire/ascii.hpp"
+#include "shared/wire/json_text.hpp"
 
 #include <charconv>
 #include <cstdio>
@@ -416,8 +417,7 @@ void cache_store(Dispatcher& d, const Exchange& ex, const providers::ChatResult&
     }
     cache::CachedAnswer a;
     a.key = ex.cache->key;
-    a.body =
-        !result.raw.empty() ? result.raw : result.body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    a.body = !result.raw.empty() ? result.raw : wire::dump_json(result.body);
     a.usage = result.usage;
     a.cost_usd = cost_usd;
     a.served_model = ex.route.resolved.id;

@@ -1,6 +1,7 @@
 #include "daemon/pipeline/stream_writer.hpp"
 
 #include "shared/wire/sse.hpp"
+#include "shared/wire/json_text.hpp"
 
 #include <charconv>
 #include <limits>
@@ -88,7 +89,7 @@ void OpenAiStreamWriter::chunk(const nlohmann::json& chunk, std::string& out)
         return;
     }
     out += "data: ";
-    out += chunk.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    out += wire::dump_json(chunk);
     out += "\n\n";
 }
 

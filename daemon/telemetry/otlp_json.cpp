@@ -1,4 +1,5 @@
 #include "daemon/telemetry/otlp_json.hpp"
+#include "shared/wire/json_text.hpp"
 
 #include <nlohmann/json.hpp>
 
@@ -79,7 +80,7 @@ std::string encode_traces_json(const Resource& resource, std::span<const Span> s
     json req = {{"resourceSpans", json::array({{{"resource", {{"attributes", std::move(resource_attrs)}}},
                                                 {"scopeSpans", json::array({std::move(scope)})}}})}};
     // Attribute values come from upstream answers: replace invalid UTF-8 instead of throwing.
-    return req.dump(-1, ' ', false, json::error_handler_t::replace);
+    return wire::dump_json(req);
 }
 
 }  // namespace aigw::daemon::telemetry

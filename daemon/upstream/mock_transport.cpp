@@ -1,6 +1,7 @@
 #include "daemon/upstream/mock_transport.hpp"
 
 #include "daemon/providers/mock/mock.hpp"
+#include "shared/wire/json_text.hpp"
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -27,7 +28,7 @@ std::string next_id()
 
 std::string dump(const nlohmann::json& j)
 {
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return wire::dump_json(j);
 }
 
 HttpResponse json_response(int status, std::string body)

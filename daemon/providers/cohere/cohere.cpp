@@ -22,6 +22,7 @@
 #include "daemon/providers/json_access.hpp"
 #include "shared/wire/utf8.hpp"
 #include "daemon/providers/validate.hpp"
+#include "shared/wire/json_text.hpp"
 
 #include <algorithm>
 #include <cstdint>
@@ -53,7 +54,7 @@ const json& path_at(const json& obj, std::initializer_list<const char*> keys)
 
 std::string dump(const json& j)
 {
-    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+    return wire::dump_json(j);
 }
 
 /// Cohere's usage object -> canonical Usage (billed_units first, see the file comment).

@@ -2,6 +2,7 @@
 // (daemon/upstream/mock_transport.cpp). Requests carry the canonical body as is.
 
 #include "daemon/providers/adapter.hpp"
+#include "shared/wire/json_text.hpp"
 
 namespace aigw::daemon::providers {
 
@@ -46,7 +47,7 @@ private:
         UpstreamRequest up;
         up.path = std::move(path);
         up.headers.emplace_back("Content-Type", "application/json");
-        up.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        up.body = wire::dump_json(body);
         return up;
     }
 };

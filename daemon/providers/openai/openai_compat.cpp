@@ -144,7 +144,7 @@ public:
         body["model"] = target.model;
         UpstreamRequest req;
         req.path = "/embeddings";
-        req.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        req.body = wire::dump_json(body);
         auth_headers(req.headers, target);
         return req;
     }
@@ -186,7 +186,7 @@ public:
         body["model"] = target.model;
         UpstreamRequest req;
         req.path = "/responses" + std::string(operation);
-        req.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        req.body = wire::dump_json(body);
         auth_headers(req.headers, target);
         return req;
     }
@@ -242,7 +242,7 @@ public:
         if (is_provider(target, "deepseek")) {
             req.base_url = deepseek_beta_base_url(target.base_url);
         }
-        req.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        req.body = wire::dump_json(body);
         auth_headers(req.headers, target);
         return req;
     }

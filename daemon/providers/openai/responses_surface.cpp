@@ -1,5 +1,6 @@
 #include "daemon/providers/openai/responses_surface.hpp"
 #include "daemon/providers/json_access.hpp"
+#include "shared/wire/json_text.hpp"
 
 #include <openssl/evp.h>
 
@@ -97,7 +98,7 @@ std::optional<std::string> base64_decode(std::string_view text)
 
 std::string dump(const json& j)
 {
-    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+    return wire::dump_json(j);
 }
 
 // ---------------------------------------------------------------------------------------

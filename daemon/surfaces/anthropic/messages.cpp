@@ -68,7 +68,7 @@ providers::UpstreamRequest passthrough_request(const http::Request& req, nlohman
     if (req.query_param("beta") == "true") {
         up.path += "?beta=true";  // Claude Code's beta surface; Anthropic serves both
     }
-    up.body = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    up.body = wire::dump_json(body);
     up.headers.emplace_back("Content-Type", "application/json");
     up.headers.emplace_back("x-api-key", target.api_key);
     up.headers.emplace_back("anthropic-version", req.has_header("anthropic-version")

@@ -93,7 +93,7 @@ private:
 
 std::string dump(const json& j)
 {
-    return j.dump(-1, ' ', false, json::error_handler_t::replace);
+    return wire::dump_json(j);
 }
 
 /// Sends `f` in Gemini's shape with the headers gathered so far.

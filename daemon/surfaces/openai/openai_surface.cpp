@@ -134,9 +134,7 @@ asio::awaitable<void> chat(Dispatcher& d, http::Request& req, http::Responder& o
     pipeline::set_route_headers(res, *ex);
     const double cost = d.cost_of(*ex, result->usage);
     pipeline::cache_store(d, *ex, *result, cost);
-    std::string text = !result->raw.empty()
-                           ? std::move(result->raw)
-                           : result->body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    std::string text = !result->raw.empty() ? std::move(result->raw) : wire::dump_json(result->body);
     co_await d.finish_answered(*ex, result->usage, cost, std::move(text), std::move(res), out);
 }
 
@@ -181,8 +179,7 @@ asio::awaitable<void> embeddings(Dispatcher& d, http::Request& req, http::Respon
         co_return;
     }
     apply_encoding_format(body, result->body);
-    co_await d.finish_answered(*ex, result->usage, d.cost_of(*ex, result->usage),
-                               result->body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace),
+    co_await d.finish_answered(*ex, result->usage, d.cost_of(*ex, result->usage), wire::dump_json(result->body),
                                std::move(res), out, Dispatcher::BodyLog::never);
 }
 
@@ -239,7 +236,7 @@ asio::awaitable<void> models(Dispatcher& d, http::Request& req, http::Responder&
     } else {
         out_body = {{"object", "list"}, {"data", std::move(data)}};
     }
-    res.set_content(out_body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    res.set_content(wire::dump_json(out_body));
     co_await out.send(std::move(res));
 }
 
