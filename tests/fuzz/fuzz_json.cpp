@@ -2,45 +2,9 @@
 // read it to the same value (types and the bits of every double); the writer must write
 // what nlohmann's dump writes, for the value read and for the bytes taken as one string.
 #include "tests/fuzz/fuzz_support.hpp"
-
-#include <cstring>
+#include "tests/json_same.hpp"
 
 namespace {
-
-bool same(const nlohmann::json& a, const nlohmann::json& b)
-{
-    if (a.type() != b.type()) {
-        return false;
-    }
-    if (a.is_object()) {
-        if (a.size() != b.size()) {
-            return false;
-        }
-        for (auto i = a.begin(), j = b.begin(); i != a.end(); ++i, ++j) {
-            if (i.key() != j.key() || !same(*i, *j)) {
-                return false;
-            }
-        }
-        return true;
-    }
-    if (a.is_array()) {
-        if (a.size() != b.size()) {
-            return false;
-        }
-        for (std::size_t i = 0; i < a.size(); ++i) {
-            if (!same(a[i], b[i])) {
-                return false;
-            }
-        }
-        return true;
-    }
-    if (a.is_number_float()) {
-        const double x = a.get<double>();
-        const double y = b.get<double>();
-        return std::memcmp(&x, &y, sizeof x) == 0;
-    }
-    return a == b;
-}
 
 std::string nlohmann_dump(const nlohmann::json& v)
 {
@@ -57,7 +21,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto slow = nlohmann::json::parse(text, nullptr, false);
         if (fast) {
             aigw::fuzz::require(!slow.is_discarded(), "read_json vouched for text nlohmann refuses");
-            aigw::fuzz::require(same(*fast, slow), "read_json read another value");
+            aigw::fuzz::require(aigw::test::same_json(*fast, slow), "read_json read another value");
         }
         if (!slow.is_discarded()) {
             aigw::fuzz::require(aigw::wire::dump_json(slow) == nlohmann_dump(slow), "the writer wrote other text");

@@ -3,11 +3,11 @@
 // refusals, the same text.
 
 #include "shared/wire/json_text.hpp"
+#include "tests/json_same.hpp"
 
 #include <doctest/doctest.h>
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 #include <random>
 #include <string>
@@ -17,48 +17,6 @@ using namespace aigw::wire;
 using nlohmann::json;
 
 namespace {
-
-/// Equal as nlohmann's `==` is, and of the same type all the way down (an unsigned 1 is not
-/// a signed 1), with doubles compared bit for bit (-0.0 is not 0.0).
-bool same(const json& a, const json& b)
-{
-    if (a.type() != b.type()) {
-        return false;
-    }
-    switch (a.type()) {
-        case json::value_t::object: {
-            const auto& x = a.get_ref<const json::object_t&>();
-            const auto& y = b.get_ref<const json::object_t&>();
-            if (x.size() != y.size()) {
-                return false;
-            }
-            for (auto i = x.begin(), j = y.begin(); i != x.end(); ++i, ++j) {
-                if (i->first != j->first || !same(i->second, j->second)) {
-                    return false;
-                }
-            }
-            return true;
-        }
-        case json::value_t::array: {
-            if (a.size() != b.size()) {
-                return false;
-            }
-            for (std::size_t i = 0; i < a.size(); ++i) {
-                if (!same(a[i], b[i])) {
-                    return false;
-                }
-            }
-            return true;
-        }
-        case json::value_t::number_float: {
-            const double x = a.get<double>();
-            const double y = b.get<double>();
-            return std::memcmp(&x, &y, sizeof x) == 0;
-        }
-        default:
-            return a == b;
-    }
-}
 
 /// nlohmann's verdict on `text`: its value, or nothing when it refuses it.
 std::optional<json> nlohmann_parse(std::string_view text)
@@ -100,7 +58,7 @@ void check_read(std::string_view text)
     const auto got = read_json(text);
     REQUIRE(got.has_value() == expected.has_value());
     if (got) {
-        CHECK(same(*got, *expected));
+        CHECK(aigw::test::same_json(*got, *expected));
     }
 }
 
@@ -251,7 +209,7 @@ TEST_CASE("read_json keeps to the depth limit and leaves rare forms to nlohmann"
         const auto got = parse_json_body(text);
         REQUIRE(got.has_value() == expected.has_value());
         if (got) {
-            CHECK(same(*got, *expected));
+            CHECK(aigw::test::same_json(*got, *expected));
         }
     }
     CHECK(parse_json_body("\xEF\xBB\xBF{\"a\":1}").has_value());
@@ -310,7 +268,7 @@ TEST_CASE("read_json agrees with nlohmann on mutated requests")
         if (got) {
             ++vouched;
             REQUIRE(expected.has_value());
-            REQUIRE(same(*got, *expected));
+            REQUIRE(aigw::test::same_json(*got, *expected));
         } else if (expected) {
             // Only the form left to nlohmann on purpose may be passed over here: a number
             // that underflows a double (a mutation cannot make a byte order mark).
@@ -375,7 +333,7 @@ TEST_CASE("text written by append_json reads back the same")
         append_json(text, doc);
         const auto back = read_json(text);
         REQUIRE(back.has_value());
-        CHECK(same(*back, json::parse(text)));
+        CHECK(aigw::test::same_json(*back, json::parse(text)));
         CHECK(*back == doc);
     }
 }
