@@ -47,8 +47,9 @@ JsonEscape json_escape_at(std::string_view text, std::size_t pos);
 /// keeps to `max_depth` as it goes: several times quicker on a large request. Returns nullopt
 /// for text it does not vouch for: not JSON, nested deeper than `max_depth`, or one of the
 /// rare forms it leaves to nlohmann (a byte order mark, a number that underflows or
-/// overflows a double). The parse_* functions below try it first and ask nlohmann only then,
-/// for its verdict and its message. Never throws.
+/// overflows a double, bytes after a NUL, where nlohmann stops reading). The parse_*
+/// functions below try it first and ask nlohmann only then, for its verdict and its
+/// message. Never throws.
 std::optional<nlohmann::json> read_json(std::string_view text, int max_depth = k_max_json_depth);
 
 /// Parses a request body. Returns the value, or a 400 bad_request Failure: "nesting deeper
