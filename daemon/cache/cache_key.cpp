@@ -41,11 +41,6 @@ void normalise_numbers(nlohmann::json& j)
     }
 }
 
-std::string dump_compact(const nlohmann::json& j)
-{
-    return wire::dump_json(j);
-}
-
 }  // namespace
 
 std::string sha256_hex(std::string_view data)
@@ -82,7 +77,7 @@ nlohmann::json request_meaning(const nlohmann::json& canonical, std::string_view
 
 std::string cache_key(const nlohmann::json& canonical, std::string_view model)
 {
-    return sha256_hex(dump_compact(request_meaning(canonical, model)));
+    return sha256_hex(wire::dump_json(request_meaning(canonical, model)));
 }
 
 std::string semantic_partition(const nlohmann::json& canonical, std::string_view model)
@@ -92,7 +87,7 @@ std::string semantic_partition(const nlohmann::json& canonical, std::string_view
         m->erase(m->size() - 1);
     }
     // A prefix keeps a partition hash from ever equalling an exact key.
-    return sha256_hex("semantic:" + dump_compact(meaning));
+    return sha256_hex("semantic:" + wire::dump_json(meaning));
 }
 
 std::optional<std::string> semantic_text(const nlohmann::json& canonical)

@@ -26,11 +26,6 @@ std::string next_id()
     return "mock" + std::to_string(unix_s()) + "-" + std::to_string(counter.fetch_add(1));
 }
 
-std::string dump(const nlohmann::json& j)
-{
-    return wire::dump_json(j);
-}
-
 HttpResponse json_response(int status, std::string body)
 {
     HttpResponse r;
@@ -42,7 +37,7 @@ HttpResponse json_response(int status, std::string body)
 
 HttpResponse bad_request(std::string message)
 {
-    return json_response(400, dump(wire::to_openai_error(wire::bad_request(std::move(message)))));
+    return json_response(400, wire::dump_json(wire::to_openai_error(wire::bad_request(std::move(message)))));
 }
 
 /// The body of an SSE stream, one piece per read, `delay` apart.
@@ -120,12 +115,13 @@ public:
         }
         const std::string model = body.value("model", std::string("echo"));
         if (req.path == "/embeddings") {
-            co_return json_response(200, dump(providers::mock::embeddings(body, model).body));
+            co_return json_response(200, wire::dump_json(providers::mock::embeddings(body, model).body));
         }
         if (req.path != "/chat/completions") {
-            co_return json_response(404, dump(wire::to_openai_error(wire::model_not_found("mock" + req.path))));
+            co_return json_response(404,
+                                    wire::dump_json(wire::to_openai_error(wire::model_not_found("mock" + req.path))));
         }
-        co_return json_response(200, dump(providers::mock::complete(body, model, next_id(), unix_s()).body));
+        co_return json_response(200, wire::dump_json(providers::mock::complete(body, model, next_id(), unix_s()).body));
     }
 
     asio::awaitable<std::expected<std::shared_ptr<BodyStream>, wire::Failure>> open(
@@ -164,7 +160,7 @@ public:
         const std::string model = body.value("model", std::string("echo"));
         std::vector<std::string> pieces;
         for (const auto& chunk : providers::mock::stream_chunks(body, model, next_id(), unix_s())) {
-            pieces.push_back("data: " + dump(chunk) + "\n\n");
+            pieces.push_back("data: " + wire::dump_json(chunk) + "\n\n");
         }
         pieces.emplace_back("data: [DONE]\n\n");
         co_return std::make_shared<MockBodyStream>(std::move(pieces), providers::mock::chunk_delay(model));

@@ -52,11 +52,6 @@ const json& path_at(const json& obj, std::initializer_list<const char*> keys)
     return *cur;
 }
 
-std::string dump(const json& j)
-{
-    return wire::dump_json(j);
-}
-
 /// Cohere's usage object -> canonical Usage (billed_units first, see the file comment).
 wire::Usage usage_from_cohere(const json& usage)
 {
@@ -192,11 +187,12 @@ std::expected<json, wire::Failure> cohere_messages(const json& messages)
                 for (const auto& tc : calls) {
                     const json& fn = path_at(tc, {"function"});
                     const json& args = path_at(fn, {"arguments"});
-                    tool_calls.push_back({{"id", string_at(tc, "id")},
-                                          {"type", "function"},
-                                          {"function",
-                                           {{"name", string_at(fn, "name")},
-                                            {"arguments", args.is_string() ? args.get<std::string>() : dump(args)}}}});
+                    tool_calls.push_back(
+                        {{"id", string_at(tc, "id")},
+                         {"type", "function"},
+                         {"function",
+                          {{"name", string_at(fn, "name")},
+                           {"arguments", args.is_string() ? args.get<std::string>() : wire::dump_json(args)}}}});
                 }
                 msg["tool_calls"] = std::move(tool_calls);
                 if (!text->empty()) {
@@ -467,7 +463,7 @@ std::expected<UpstreamRequest, wire::Failure> CohereAdapter::chat_request(const 
     }
     UpstreamRequest req;
     req.path = "/chat";
-    req.body = dump(out);
+    req.body = wire::dump_json(out);
     headers(req.headers, target);
     return req;
 }
@@ -506,11 +502,12 @@ std::expected<ChatResult, wire::Failure> CohereAdapter::chat_response(std::strin
         for (const auto& tc : calls) {
             const json& fn = path_at(tc, {"function"});
             const json& args = path_at(fn, {"arguments"});
-            tool_calls.push_back({{"id", string_at(tc, "id")},
-                                  {"type", "function"},
-                                  {"function",
-                                   {{"name", string_at(fn, "name")},
-                                    {"arguments", args.is_string() ? args.get<std::string>() : dump(args)}}}});
+            tool_calls.push_back(
+                {{"id", string_at(tc, "id")},
+                 {"type", "function"},
+                 {"function",
+                  {{"name", string_at(fn, "name")},
+                   {"arguments", args.is_string() ? args.get<std::string>() : wire::dump_json(args)}}}});
         }
     }
     if (text.empty() && !tool_calls.empty()) {
@@ -590,7 +587,7 @@ std::expected<UpstreamRequest, wire::Failure> CohereAdapter::embeddings_request(
     }
     UpstreamRequest req;
     req.path = "/embed";
-    req.body = dump(out);
+    req.body = wire::dump_json(out);
     headers(req.headers, target);
     return req;
 }

@@ -96,11 +96,6 @@ std::optional<std::string> base64_decode(std::string_view text)
     return out;
 }
 
-std::string dump(const json& j)
-{
-    return wire::dump_json(j);
-}
-
 // ---------------------------------------------------------------------------------------
 // Request: Responses -> canonical
 
@@ -238,7 +233,7 @@ public:
                 if (!item.contains("input") || !item["input"].is_string()) {
                     return std::unexpected(field_error(at + ".input", "must be a string."));
                 }
-                arguments = dump(json{{"input", item["input"]}});
+                arguments = wire::dump_json(json{{"input", item["input"]}});
             }
             assistant()["tool_calls"].push_back(
                 {{"id", call_id}, {"type", "function"}, {"function", {{"name", name}, {"arguments", arguments}}}});
@@ -783,7 +778,7 @@ std::string encode_reasoning_opaque(const json& fields)
     if (!fields.is_object() || fields.empty()) {
         return {};
     }
-    return std::string(k_opaque_prefix) + base64_encode(dump(fields));
+    return std::string(k_opaque_prefix) + base64_encode(wire::dump_json(fields));
 }
 
 std::optional<json> decode_reasoning_opaque(std::string_view encrypted)
@@ -1055,7 +1050,7 @@ std::string ResponsesStreamWriter::emit(const char* type, json data)
 {
     data["type"] = type;
     data["sequence_number"] = m_sequence++;
-    return wire::sse_event(type, dump(data));
+    return wire::sse_event(type, wire::dump_json(data));
 }
 
 void ResponsesStreamWriter::start(std::vector<std::string>& out)
@@ -1338,7 +1333,7 @@ std::string ResponsesStreamWriter::error_event(const wire::Failure& failure, std
                  {"message", failure.message},
                  {"param", failure.param.empty() ? json(nullptr) : json(failure.param)},
                  {"sequence_number", sequence_number}};
-    return wire::sse_event("error", dump(data));
+    return wire::sse_event("error", wire::dump_json(data));
 }
 
 // -------------------------------------------------------------------------------------------
@@ -1414,7 +1409,7 @@ std::vector<std::string> responses_replay_events(const json& response)
     auto emit = [&](const char* type, json data) {
         data["type"] = type;
         data["sequence_number"] = seq++;
-        out.push_back(wire::sse_event(type, dump(data)));
+        out.push_back(wire::sse_event(type, wire::dump_json(data)));
     };
     json start = response;
     start["status"] = "in_progress";

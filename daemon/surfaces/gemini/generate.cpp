@@ -91,11 +91,6 @@ private:
     std::shared_ptr<bool> m_closed;
 };
 
-std::string dump(const json& j)
-{
-    return wire::dump_json(j);
-}
-
 /// Sends `f` in Gemini's shape with the headers gathered so far.
 asio::awaitable<void> send_failure(http::Responder& out, const http::Response& so_far, const wire::Failure& f)
 {
@@ -211,8 +206,10 @@ asio::awaitable<void> generate(Dispatcher& d, http::Request& req, http::Responde
         .stream_writer = [model = ex->requested_model, sse]() -> std::unique_ptr<StreamWriter> {
             return std::make_unique<GeminiSurfaceWriter>(model, sse);
         },
-        .render = [model = ex->requested_model](
-                      const json& completion) { return dump(gemini::response_from_canonical(completion, model)); },
+        .render =
+            [model = ex->requested_model](const json& completion) {
+                return wire::dump_json(gemini::response_from_canonical(completion, model));
+            },
     };
     pipeline::NativeOrTranslated nt(d, ex, body, std::move(surface_wire));
     if (co_await nt.answered_from_cache(req, res, out)) {
@@ -288,7 +285,7 @@ asio::awaitable<void> count_tokens(Dispatcher& d, http::Request& req, http::Resp
         co_await out.send(std::move(res));
         co_return;
     }
-    res.set_content(dump(json{{"totalTokens", gemini::estimate_tokens(body)}}));
+    res.set_content(wire::dump_json(json{{"totalTokens", gemini::estimate_tokens(body)}}));
     co_await out.send(std::move(res));
 }
 
@@ -332,10 +329,10 @@ asio::awaitable<void> embed(Dispatcher& d, http::Request& req, http::Responder& 
                 } else if (up_body.contains("model")) {
                     up_body["model"] = model_field;
                 }
-                auto resp = co_await d.send_native(
-                    *ex,
-                    passthrough_request(dump(up_body), route.target, batch ? "batchEmbedContents" : "embedContent"),
-                    native_error_body);
+                auto resp = co_await d.send_native(*ex,
+                                                   passthrough_request(wire::dump_json(up_body), route.target,
+                                                                       batch ? "batchEmbedContents" : "embedContent"),
+                                                   native_error_body);
                 if (!resp) {
                     co_return std::unexpected(std::move(resp.error()));
                 }
@@ -353,7 +350,7 @@ asio::awaitable<void> embed(Dispatcher& d, http::Request& req, http::Responder& 
                 co_return std::unexpected(std::move(result.error()));
             }
             usage = result->usage;
-            answer = dump(gemini::embed_response_from_canonical(result->body, batch));
+            answer = wire::dump_json(gemini::embed_response_from_canonical(result->body, batch));
             co_return std::expected<void, wire::Failure>{};
         });
     pipeline::set_route_headers(res, *ex);
@@ -448,7 +445,7 @@ asio::awaitable<void> list_models(Dispatcher& d, http::Request& req, http::Respo
     for (const auto& [alias, target] : cfg.aliases) {
         add(alias, alias, nullptr);
     }
-    res.set_content(dump(json{{"models", std::move(models)}}));
+    res.set_content(wire::dump_json(json{{"models", std::move(models)}}));
     co_await out.send(std::move(res));
 }
 
@@ -469,7 +466,7 @@ asio::awaitable<void> get_model(Dispatcher& d, http::Request& req, http::Respond
         co_await send_failure(out, res, f);
         co_return;
     }
-    res.set_content(dump(model_resource(name, resolved->info)));
+    res.set_content(wire::dump_json(model_resource(name, resolved->info)));
     co_await out.send(std::move(res));
 }
 
