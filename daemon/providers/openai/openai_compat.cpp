@@ -74,9 +74,7 @@ std::string chat_body(const nlohmann::json& canonical, const std::string& model,
         out += ':';
         wire::append_json(out, value);
     };
-    static const nlohmann::json::object_t none;
-    for (const auto& [key, value] :
-         canonical.is_object() ? canonical.get_ref<const nlohmann::json::object_t&>() : none) {
+    for (const auto& [key, value] : canonical.items()) {
         if (key != "model" && key != "stream" && key != "stream_options") {
             member(key, value);
         }
