@@ -327,33 +327,29 @@ private:
         out = Json(Json::value_t::object);
         auto& members = out.get_ref<Json::object_t&>();
         skip_ws();
-        if (m_p != m_end && *m_p == '}') {
-            ++m_p;
+        if (take('}')) {
             return true;
         }
         std::string key;
         for (;;) {
-            if (m_p == m_end || *m_p != '"') {
-                return false;
-            }
-            ++m_p;
             key.clear();
-            if (!string(key)) {
+            if (!take('"') || !string(key)) {
                 return false;
             }
             skip_ws();
-            if (m_p == m_end || *m_p != ':') {
+            if (!take(':')) {
                 return false;
             }
-            ++m_p;
             skip_ws();
             // A repeated name keeps its last value, as nlohmann's parser does.
             if (!value(members[key], depth)) {
                 return false;
             }
-            if (!next('}')) {
-                return m_closed;
+            skip_ws();
+            if (!take(',')) {
+                return take('}');
             }
+            skip_ws();
         }
     }
 
@@ -366,35 +362,29 @@ private:
         out = Json(Json::value_t::array);
         auto& items = out.get_ref<Json::array_t&>();
         skip_ws();
-        if (m_p != m_end && *m_p == ']') {
-            ++m_p;
+        if (take(']')) {
             return true;
         }
         for (;;) {
             if (!value(items.emplace_back(), depth)) {
                 return false;
             }
-            if (!next(']')) {
-                return m_closed;
+            skip_ws();
+            if (!take(',')) {
+                return take(']');
             }
+            skip_ws();
         }
     }
 
-    /// After a member or an item: true at a comma (passed, with the white space after it);
-    /// false otherwise, with m_closed saying whether it was `close` (passed).
-    bool next(char close)
+    /// Passes `c` when it is the next byte.
+    bool take(char c)
     {
-        skip_ws();
-        if (m_p != m_end && *m_p == ',') {
-            ++m_p;
-            skip_ws();
-            return true;
+        if (m_p == m_end || *m_p != c) {
+            return false;
         }
-        m_closed = m_p != m_end && *m_p == close;
-        if (m_closed) {
-            ++m_p;
-        }
-        return false;
+        ++m_p;
+        return true;
     }
 
     bool word(std::string_view text, Json& out, Json value)
@@ -557,7 +547,6 @@ private:
     const char* m_p;
     const char* m_end;
     int m_max_depth;
-    bool m_closed = false;
 };
 
 }  // namespace
