@@ -52,6 +52,19 @@ const json& path_at(const json& obj, std::initializer_list<const char*> keys)
     return *cur;
 }
 
+/// A tool call in OpenAI's shape, from one in OpenAI's or Cohere's: only id, type, name and
+/// the arguments, which are text (an object is written out as JSON).
+json openai_tool_call(const json& tc)
+{
+    const json& fn = path_at(tc, {"function"});
+    const json& args = path_at(fn, {"arguments"});
+    return {{"id", string_at(tc, "id")},
+            {"type", "function"},
+            {"function",
+             {{"name", string_at(fn, "name")},
+              {"arguments", args.is_string() ? args.get<std::string>() : wire::dump_json(args)}}}};
+}
+
 /// Cohere's usage object -> canonical Usage (billed_units first, see the file comment).
 wire::Usage usage_from_cohere(const json& usage)
 {
@@ -185,14 +198,7 @@ std::expected<json, wire::Failure> cohere_messages(const json& messages)
             if (calls.is_array() && !calls.empty()) {
                 json tool_calls = json::array();
                 for (const auto& tc : calls) {
-                    const json& fn = path_at(tc, {"function"});
-                    const json& args = path_at(fn, {"arguments"});
-                    tool_calls.push_back(
-                        {{"id", string_at(tc, "id")},
-                         {"type", "function"},
-                         {"function",
-                          {{"name", string_at(fn, "name")},
-                           {"arguments", args.is_string() ? args.get<std::string>() : wire::dump_json(args)}}}});
+                    tool_calls.push_back(openai_tool_call(tc));
                 }
                 msg["tool_calls"] = std::move(tool_calls);
                 if (!text->empty()) {
@@ -500,14 +506,7 @@ std::expected<ChatResult, wire::Failure> CohereAdapter::chat_response(std::strin
     json tool_calls = json::array();
     if (const json& calls = path_at(msg, {"tool_calls"}); calls.is_array()) {
         for (const auto& tc : calls) {
-            const json& fn = path_at(tc, {"function"});
-            const json& args = path_at(fn, {"arguments"});
-            tool_calls.push_back(
-                {{"id", string_at(tc, "id")},
-                 {"type", "function"},
-                 {"function",
-                  {{"name", string_at(fn, "name")},
-                   {"arguments", args.is_string() ? args.get<std::string>() : wire::dump_json(args)}}}});
+            tool_calls.push_back(openai_tool_call(tc));
         }
     }
     if (text.empty() && !tool_calls.empty()) {
