@@ -305,11 +305,19 @@ private:
     /// TLS: sends close_notify (and waits at most k_linger_timeout for the client's), once.
     asio::awaitable<void> close_tls();
     asio::awaitable<bool> serve_one();
+    /// Reads a request's head and body into `req` and checks its Host; false when the
+    /// connection is done (the error, if any, was answered). Its own coroutine, so the
+    /// parser and the error paths are not in serve_one's frame, which a stream keeps for
+    /// its whole life.
+    asio::awaitable<bool> read_request(Request& req);
     asio::awaitable<void> refuse();
     asio::awaitable<void> answer_read_error(Request& req, const error_code& ec, bool in_body);
     asio::awaitable<void> send_error(const Request& req, const wire::Failure& f);
     asio::awaitable<void> linger_close();
     asio::awaitable<void> call_handler(const Handler& h, Request& req);
+    /// After the handler: a 500 for a handler that threw (`failure`) or sent nothing, or the
+    /// end of a stream it left open.
+    asio::awaitable<void> after_handler(Request& req, const std::string& failure);
     /// Writes within write_timeout; false (and the client is gone) when that failed. A
     /// whole answer is still tried after the client half-closed (`even_after_eof`).
     template <class Buffers>
@@ -863,12 +871,55 @@ void Connection<Stream>::log_exchange(const Request& req)
     }
 }
 
+/// Why a request found no handler: a bad session prefix, or no such endpoint.
+wire::Failure route_failure(const std::expected<std::optional<SessionPrefix>, std::string>& prefix, const Request& req)
+{
+    if (!prefix) {
+        return wire::bad_request(prefix.error());
+    }
+    return wire::Failure{.kind = wire::FailureKind::not_found,
+                         .status = 404,
+                         .message = "no such endpoint: " + req.method + " " + req.path};
+}
+
 template <class Stream>
 asio::awaitable<bool> Connection<Stream>::serve_one()
 {
-    const auto& opts = m_server.opts;
     Request req;
     req.peer = m_peer;
+    if (!co_await read_request(req)) {
+        co_return false;
+    }
+
+    // /s/{session}/v1/...: the route of /v1/... with the session as x-aigw-session, for
+    // agents whose base URL can be set but not their headers (aigw claude|codex|...).
+    auto prefix = split_session_prefix(req.path);
+    if (prefix && *prefix) {
+        req.path = std::move((*prefix)->path);
+        req.headers.set("x-aigw-session", std::move((*prefix)->session));
+    }
+
+    bool path_exists = false;
+    const Handler* handler = m_server.routes.find(req.method, req.path, &path_exists);
+    if (handler == nullptr && m_is_head) {
+        handler = m_server.routes.find("GET", req.path, &path_exists);
+    }
+    if (handler == nullptr) {
+        handler = &m_server.fallback;
+    }
+    if (prefix && *handler) {
+        co_await call_handler(*handler, req);
+    } else {
+        co_await send_error(req, route_failure(prefix, req));
+    }
+    log_exchange(req);
+    co_return m_keep_alive && !m_client_gone && !m_loop.stopping && sock().is_open();
+}
+
+template <class Stream>
+asio::awaitable<bool> Connection<Stream>::read_request(Request& req)
+{
+    const auto& opts = m_server.opts;
     RequestParser parser(req);
     parser.header_limit(static_cast<std::uint32_t>(std::min<std::size_t>(opts.max_header_bytes, UINT32_MAX)));
     parser.body_limit(opts.max_body_bytes);
@@ -896,19 +947,16 @@ asio::awaitable<bool> Connection<Stream>::serve_one()
             host = value;
         }
     }
+    std::optional<wire::Failure> bad_host;
     if (host_fields > 1 || (host_fields == 0 && req.version == 11) || (host_fields == 1 && host_name(host).empty())) {
-        m_keep_alive = false;
-        co_await send_error(
-            req, wire::bad_request(host_fields > 1 ? "the request has several Host headers; send one"
-                                                   : "the request has no valid Host header (HTTP/1.1 requires one)"));
-        log_exchange(req);
-        co_await linger_close();
-        co_return false;
+        bad_host = wire::bad_request(host_fields > 1 ? "the request has several Host headers; send one"
+                                                     : "the request has no valid Host header (HTTP/1.1 requires one)");
+    } else if (host_fields == 1 && !m_server.hosts.allows(host)) {
+        bad_host = wire::Failure{.kind = wire::FailureKind::auth, .status = 403, .message = host_refused_message(host)};
     }
-    if (host_fields == 1 && !m_server.hosts.allows(host)) {
+    if (bad_host) {
         m_keep_alive = false;
-        wire::Failure f{.kind = wire::FailureKind::auth, .status = 403, .message = host_refused_message(host)};
-        co_await send_error(req, f);
+        co_await send_error(req, *bad_host);
         log_exchange(req);
         co_await linger_close();
         co_return false;
@@ -929,34 +977,7 @@ asio::awaitable<bool> Connection<Stream>::serve_one()
             co_return false;
         }
     }
-
-    // /s/{session}/v1/...: the route of /v1/... with the session as x-aigw-session, for
-    // agents whose base URL can be set but not their headers (aigw claude|codex|...).
-    auto prefix = split_session_prefix(req.path);
-    if (prefix && *prefix) {
-        req.path = std::move((*prefix)->path);
-        req.headers.set("x-aigw-session", std::move((*prefix)->session));
-    }
-
-    bool path_exists = false;
-    const Handler* handler = m_server.routes.find(req.method, req.path, &path_exists);
-    if (handler == nullptr && m_is_head) {
-        handler = m_server.routes.find("GET", req.path, &path_exists);
-    }
-    if (handler == nullptr) {
-        handler = &m_server.fallback;
-    }
-    if (!prefix) {
-        co_await send_error(req, wire::bad_request(prefix.error()));
-    } else if (!*handler) {
-        co_await send_error(req, wire::Failure{.kind = wire::FailureKind::not_found,
-                                               .status = 404,
-                                               .message = "no such endpoint: " + req.method + " " + req.path});
-    } else {
-        co_await call_handler(*handler, req);
-    }
-    log_exchange(req);
-    co_return m_keep_alive && !m_client_gone && !m_loop.stopping && sock().is_open();
+    co_return true;
 }
 
 template <class Stream>
@@ -980,7 +1001,14 @@ asio::awaitable<void> Connection<Stream>::call_handler(const Handler& h, Request
     m_on_gone = nullptr;  // its captures may refer to the handler's frame, which is gone
     --m_server.active;
     co_await stop_watch();
+    if (!failure.empty() || !m_started || (m_streaming && !m_stream_ended)) {
+        co_await after_handler(req, failure);
+    }
+}
 
+template <class Stream>
+asio::awaitable<void> Connection<Stream>::after_handler(Request& req, const std::string& failure)
+{
     if (!failure.empty()) {
         const std::string what = req.method + " " + req.path;
         std::cerr << "aigwd: the handler for " << what << " failed: " << failure << "\n";
