@@ -51,91 +51,127 @@ asio::awaitable<void> send_failure(http::Responder& out, const http::Response& s
     co_await out.send(pipeline::failure_response(f, Shape::openai, so_far.headers));
 }
 
-asio::awaitable<void> chat(Dispatcher& d, http::Request& req, http::Responder& out)
-{
-    auto ex = d.begin("openai.chat", req);
+/// What a chat request has once it is admitted and not served from the cache.
+struct AdmittedChat {
+    std::shared_ptr<Exchange> ex;
     http::Response res;
-    res.set_header("x-request-id", ex->request_id);
-    if (auto refused = d.authorize(req, *ex)) {
+    nlohmann::json body;
+    std::unique_ptr<pipeline::StreamWriter> writer;  ///< for a streamed answer
+};
+
+/// Reads, checks and admits a chat request; false when it is answered already (refused, a
+/// bad body, a cache hit).
+asio::awaitable<bool> admit_chat(Dispatcher& d, http::Request& req, http::Responder& out, AdmittedChat& c)
+{
+    c.ex = d.begin("openai.chat", req);
+    Exchange& ex = *c.ex;
+    http::Response& res = c.res;
+    res.set_header("x-request-id", ex.request_id);
+    if (auto refused = d.authorize(req, ex)) {
         co_await send_failure(out, res, *refused);
-        co_return;
+        co_return false;
     }
     auto body = parse_chat_body(req.body);
     if (!body) {
-        co_await d.finish_failed(*ex, body.error(), {}, Shape::openai, res.headers, out);
-        co_return;
+        co_await d.finish_failed(ex, body.error(), {}, Shape::openai, res.headers, out);
+        co_return false;
     }
-    ex->requested_model = (*body)["model"].get<std::string>();
-    ex->stream = body->value("stream", false);
+    c.body = std::move(*body);
+    ex.requested_model = c.body["model"].get<std::string>();
+    ex.stream = c.body.value("stream", false);
     if (d.config().log_bodies) {
-        ex->request_body = req.body;
+        ex.request_body = req.body;
     }
-    std::unique_ptr<pipeline::StreamWriter> writer;
-    if (ex->stream) {
+    if (ex.stream) {
         bool include_usage = false;
-        if (auto so = body->find("stream_options"); so != body->end() && so->is_object()) {
+        if (auto so = c.body.find("stream_options"); so != c.body.end() && so->is_object()) {
             if (auto iu = so->find("include_usage"); iu != so->end() && iu->is_boolean()) {
                 include_usage = iu->get<bool>();
             }
         }
-        writer = std::make_unique<pipeline::OpenAiStreamWriter>(include_usage);
+        c.writer = std::make_unique<pipeline::OpenAiStreamWriter>(include_usage);
     }
-    auto fail = [&](const wire::Failure& f) -> asio::awaitable<void> {
-        pipeline::set_route_headers(res, *ex);
-        co_await d.finish_failed(*ex, f, {}, Shape::openai, res.headers, out);
-    };
-    if (auto refused = co_await d.admit_requested(*ex, *body)) {  // limits: key's models, budgets, rate limits
-        co_await fail(*refused);
-        co_return;
+    if (auto refused = co_await d.admit_requested(ex, c.body)) {  // limits: key's models, budgets, rate limits
+        pipeline::set_route_headers(res, ex);
+        co_await d.finish_failed(ex, *refused, {}, Shape::openai, res.headers, out);
+        co_return false;
     }
-    if (co_await pipeline::serve_from_cache(d, *ex, *body, req, res, writer.get())) {
+    if (co_await pipeline::serve_from_cache(d, ex, c.body, req, res, c.writer.get())) {
         co_await out.send(std::move(res));  // a cache hit (or a bad cache header)
-        co_return;
+        co_return false;
     }
+    co_return true;
+}
 
-    if (ex->stream) {
-        std::shared_ptr<pipeline::StreamState> stream;
-        auto served = co_await d.run(*ex, *body, *body,
-                                     [&](const routing::Route&) -> asio::awaitable<std::expected<void, wire::Failure>> {
-                                         auto opened = co_await d.open_chat_stream(ex, *body);
-                                         if (!opened) {
-                                             co_return std::unexpected(std::move(opened.error()));
-                                         }
-                                         stream = std::move(*opened);
-                                         co_return std::expected<void, wire::Failure>{};
-                                     });
-        if (!served) {
-            co_await fail(served.error());
-            co_return;
-        }
-        pipeline::set_route_headers(res, *ex);
-        pipeline::drop_request(req, {&*body});
-        co_await d.relay(std::move(stream), pipeline::cache_stream_writer(d, ex, std::move(writer)), out,
-                         std::move(res));
-        co_return;
+/// Opens the stream through the attempts; null when it failed (and the failure is answered).
+asio::awaitable<std::shared_ptr<pipeline::StreamState>> open_chat(Dispatcher& d, http::Responder& out, AdmittedChat& c)
+{
+    std::shared_ptr<pipeline::StreamState> stream;
+    auto served = co_await d.run(*c.ex, c.body, c.body,
+                                 [&](const routing::Route&) -> asio::awaitable<std::expected<void, wire::Failure>> {
+                                     auto opened = co_await d.open_chat_stream(c.ex, c.body);
+                                     if (!opened) {
+                                         co_return std::unexpected(std::move(opened.error()));
+                                     }
+                                     stream = std::move(*opened);
+                                     co_return std::expected<void, wire::Failure>{};
+                                 });
+    if (!served) {
+        pipeline::set_route_headers(c.res, *c.ex);
+        co_await d.finish_failed(*c.ex, served.error(), {}, Shape::openai, c.res.headers, out);
+        co_return nullptr;
     }
+    co_return stream;
+}
 
+/// The whole answer at once.
+asio::awaitable<void> answer_chat(Dispatcher& d, http::Responder& out, AdmittedChat& c)
+{
+    Exchange& ex = *c.ex;
     std::optional<providers::ChatResult> result;
-    auto served = co_await d.run(*ex, *body, *body,
+    auto served = co_await d.run(ex, c.body, c.body,
                                  [&](const routing::Route&) -> asio::awaitable<std::expected<void, wire::Failure>> {
                                      // Only the cache reads the answer; without it the
                                      // upstream's bytes are all the client gets.
-                                     auto answer = co_await d.chat_once(*ex, *body, !ex->cache);
+                                     auto answer = co_await d.chat_once(ex, c.body, !ex.cache);
                                      if (!answer) {
                                          co_return std::unexpected(std::move(answer.error()));
                                      }
                                      result = std::move(*answer);
                                      co_return std::expected<void, wire::Failure>{};
                                  });
+    pipeline::set_route_headers(c.res, ex);
     if (!served) {
-        co_await fail(served.error());
+        co_await d.finish_failed(ex, served.error(), {}, Shape::openai, c.res.headers, out);
         co_return;
     }
-    pipeline::set_route_headers(res, *ex);
-    const double cost = d.cost_of(*ex, result->usage);
-    pipeline::cache_store(d, *ex, *result, cost);
+    const double cost = d.cost_of(ex, result->usage);
+    pipeline::cache_store(d, ex, *result, cost);
     std::string text = !result->raw.empty() ? std::move(result->raw) : wire::dump_json(result->body);
-    co_await d.finish_answered(*ex, result->usage, cost, std::move(text), std::move(res), out);
+    co_await d.finish_answered(ex, result->usage, cost, std::move(text), std::move(c.res), out);
+}
+
+/// POST /v1/chat/completions. The steps are coroutines of their own: a stream keeps this
+/// frame for its whole life, and GCC gives every local and temporary of a coroutine its own
+/// slot in the frame, so what only admission or a whole answer needs stays out of it.
+asio::awaitable<void> chat(Dispatcher& d, http::Request& req, http::Responder& out)
+{
+    AdmittedChat c;
+    if (!co_await admit_chat(d, req, out, c)) {
+        co_return;
+    }
+    if (!c.ex->stream) {
+        co_await answer_chat(d, out, c);
+        co_return;
+    }
+    auto stream = co_await open_chat(d, out, c);
+    if (!stream) {
+        co_return;
+    }
+    pipeline::set_route_headers(c.res, *c.ex);
+    pipeline::drop_request(req, {&c.body});
+    co_await d.relay(std::move(stream), pipeline::cache_stream_writer(d, c.ex, std::move(c.writer)), out,
+                     std::move(c.res));
 }
 
 asio::awaitable<void> embeddings(Dispatcher& d, http::Request& req, http::Responder& out)
