@@ -364,6 +364,37 @@ asio::awaitable<std::expected<void, wire::Failure>> hold_back(StreamState& st)
     co_return std::expected<void, wire::Failure>{};
 }
 
+/// A read from the upstream failed mid-stream: a timeout (`idle_first`: the idle gap, else
+/// the total deadline) or a cut.
+wire::Failure mid_stream_failure(const Exchange& ex, const wire::Failure& read_error, bool idle_first)
+{
+    if (read_error.kind == wire::FailureKind::timeout) {
+        return wire::gateway_timeout(!idle_first
+                                         ? "the request ran out of time (" + ms_text(ex.timeouts.total) + ") mid-stream"
+                                         : "no data from " + ex.route.resolved.id + " for " +
+                                               ms_text(ex.timeouts.idle) + " mid-stream (idle timeout)");
+    }
+    // The connection broke mid-body: the answer is incomplete, whatever the socket said.
+    wire::Failure cut = cut_stream_failure(ex);
+    cut.message += " (" + read_error.message + ")";
+    return cut;
+}
+
+/// Whatever trails the terminal event is read briefly so a keep-alive connection can go back
+/// to its pool.
+asio::awaitable<void> read_trailer(StreamState& st, std::string& bytes)
+{
+    const auto until = Clock::now() + std::chrono::milliseconds(200);
+    for (int i = 0; i < 4 && !st.ended; ++i) {
+        bytes.clear();
+        auto r = co_await st.upstream->read(bytes, until);
+        if (!r) {
+            break;
+        }
+        st.ended = !*r;
+    }
+}
+
 }  // namespace
 
 http::Response failure_response(const wire::Failure& f, Shape shape)
@@ -1044,8 +1075,7 @@ asio::awaitable<void> Dispatcher::relay(std::shared_ptr<StreamState> st, std::un
     }
     head.set_header("Cache-Control", "no-cache");
     head.set_header("X-Accel-Buffering", "no");
-    std::weak_ptr<upstream::BodyStream> weak = st->upstream;
-    out.on_client_gone([weak] {
+    out.on_client_gone([weak = std::weak_ptr<upstream::BodyStream>(st->upstream)] {
         if (auto s = weak.lock()) {
             s->cancel();  // the client left: close the upstream connection now
         }
@@ -1099,16 +1129,8 @@ asio::awaitable<void> Dispatcher::relay(std::shared_ptr<StreamState> st, std::un
             }
             if (r.error().kind == wire::FailureKind::timeout) {
                 st->upstream->cancel();
-                finish_with_failure(wire::gateway_timeout(
-                    !idle_first ? "the request ran out of time (" + ms_text(ex.timeouts.total) + ") mid-stream"
-                                : "no data from " + ex.route.resolved.id + " for " + ms_text(ex.timeouts.idle) +
-                                      " mid-stream (idle timeout)"));
-            } else {
-                // The connection broke mid-body: the answer is incomplete, whatever the socket said.
-                wire::Failure cut = cut_stream_failure(ex);
-                cut.message += " (" + r.error().message + ")";
-                finish_with_failure(std::move(cut));
             }
+            finish_with_failure(mid_stream_failure(ex, r.error(), idle_first));
             break;
         }
         const bool end = !*r;
@@ -1135,38 +1157,32 @@ asio::awaitable<void> Dispatcher::relay(std::shared_ptr<StreamState> st, std::un
         client_ok = co_await out.end_stream(buf);  // what is left and the end, in one write
     }
     out.on_client_gone({});
-    // Whatever trails the terminal event is read briefly so a keep-alive connection can go
-    // back to its pool; a stream that did not end cleanly is closed.
+    // A keep-alive upstream connection goes back to its pool; a stream that did not end
+    // cleanly is closed.
     if (!st->ended && client_ok && finished && !st->failure) {
-        const auto until = Clock::now() + std::chrono::milliseconds(200);
-        for (int i = 0; i < 4 && !st->ended; ++i) {
-            bytes.clear();
-            auto r = co_await st->upstream->read(bytes, until);
-            if (!r) {
-                break;
-            }
-            st->ended = !*r;
-        }
+        co_await read_trailer(*st, bytes);
     }
     if (!st->ended) {
         st->upstream->cancel();
     }
+    record_relayed(*st, finished);
+}
 
-    wire::Usage usage = st->translator->usage();
+void Dispatcher::record_relayed(const StreamState& st, bool finished)
+{
+    wire::Usage usage = st.translator->usage();
     int status = 200;
     std::string error;
-    if (st->failure) {
-        status = st->failure->status;
-        error = st->failure->message;
-        usage = delivered_usage(*st, usage);
-    } else if (!finished || !client_ok) {
-        if (!finished) {
-            status = 499;
-            error = "client disconnected mid-stream";
-            usage = delivered_usage(*st, usage);
-        }
+    if (st.failure) {
+        status = st.failure->status;
+        error = st.failure->message;
+        usage = delivered_usage(st, usage);
+    } else if (!finished) {
+        status = 499;
+        error = "client disconnected mid-stream";
+        usage = delivered_usage(st, usage);
     }
-    record(ex, status, usage, cost_of(ex, usage), std::move(error), st->ttft_ms);
+    record(*st.ex, status, usage, cost_of(*st.ex, usage), std::move(error), st.ttft_ms);
 }
 
 double Dispatcher::cost_of(const Exchange& ex, const wire::Usage& usage) const

@@ -177,6 +177,9 @@ public:
     /// the ledger row when the stream ends.
     asio::awaitable<void> relay(std::shared_ptr<StreamState> st, std::unique_ptr<StreamWriter> writer,
                                 http::Responder& out, http::Response head);
+    /// The ledger row of a relayed stream: 200, the stream's failure, or 499 when the client
+    /// left before the end (`finished` false); the usage is what reached the client.
+    void record_relayed(const StreamState& st, bool finished);
 
     /// Records the request's ledger rows: one per failed attempt, then the final one; the
     /// cost goes to the budgets and the request to the metrics.
