@@ -136,32 +136,56 @@ asio::awaitable<void> send_failure(http::Responder& out, const http::Response& s
     co_await out.send(pipeline::failure_response(f, Shape::anthropic, so_far.headers));
 }
 
-asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responder& out)
-{
-    auto ex = d.begin("anthropic.messages", req);
+/// What a Messages request has once it is admitted.
+struct AdmittedMessages {
+    std::shared_ptr<pipeline::Exchange> ex;
     http::Response res;
-    res.set_header("x-request-id", ex->request_id);
-    res.set_header("request-id", ex->request_id);  // the Anthropic SDK reads this one
-    if (auto refused = d.authorize(req, *ex)) {
+    nlohmann::json body;
+};
+
+/// Reads, checks and admits a Messages request; false when it is answered already (refused,
+/// a bad body). Its own coroutine: messages()' frame lives as long as a stream, and GCC
+/// gives every local and temporary of a coroutine its own slot in the frame.
+asio::awaitable<bool> admit_messages(Dispatcher& d, http::Request& req, http::Responder& out, AdmittedMessages& m)
+{
+    m.ex = d.begin("anthropic.messages", req);
+    pipeline::Exchange& ex = *m.ex;
+    http::Response& res = m.res;
+    res.set_header("x-request-id", ex.request_id);
+    res.set_header("request-id", ex.request_id);  // the Anthropic SDK reads this one
+    if (auto refused = d.authorize(req, ex)) {
         co_await send_failure(out, res, *refused);
-        co_return;
+        co_return false;
     }
     auto body = parse_messages_body(d, req.body);
     if (!body) {
-        co_await d.finish_failed(*ex, body.error(), {}, Shape::anthropic, res.headers, out);
-        co_return;
+        co_await d.finish_failed(ex, body.error(), {}, Shape::anthropic, res.headers, out);
+        co_return false;
     }
-    ex->requested_model = (*body)["model"].get<std::string>();
-    if (auto s = body->find("stream"); s != body->end() && s->is_boolean()) {
-        ex->stream = s->get<bool>();
+    m.body = std::move(*body);
+    ex.requested_model = m.body["model"].get<std::string>();
+    if (auto s = m.body.find("stream"); s != m.body.end() && s->is_boolean()) {
+        ex.stream = s->get<bool>();
     }
     if (d.config().log_bodies) {
-        ex->request_body = req.body;
+        ex.request_body = req.body;
     }
-    if (auto refused = co_await d.admit_requested(*ex, *body)) {  // limits: key's models, budgets, rate limits
-        co_await d.finish_failed(*ex, *refused, {}, Shape::anthropic, res.headers, out);
+    if (auto refused = co_await d.admit_requested(ex, m.body)) {  // limits: key's models, budgets, rate limits
+        co_await d.finish_failed(ex, *refused, {}, Shape::anthropic, res.headers, out);
+        co_return false;
+    }
+    co_return true;
+}
+
+asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responder& out)
+{
+    AdmittedMessages m;
+    if (!co_await admit_messages(d, req, out, m)) {
         co_return;
     }
+    auto& ex = m.ex;
+    nlohmann::json* const body = &m.body;
+    http::Response& res = m.res;
     // The native wire is used whenever the attempt's provider speaks it; any other model
     // goes Anthropic -> canonical -> provider -> canonical -> Anthropic. Anthropic
     // passthrough keeps every native field, so only the translated requests are cached.
