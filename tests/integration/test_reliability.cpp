@@ -434,11 +434,12 @@ TEST_CASE("automatic fallback picks a capable model with a key when asked for")
     CHECK(json::parse(r->body)["choices"][0]["finish_reason"] == "tool_calls");
 }
 
-TEST_CASE("a client that disconnects mid-stream closes the upstream connection within a second")
+TEST_CASE("a client that disconnects mid-stream closes the upstream connection within a second; the row says 499")
 {
     FakeUpstream up;
     Daemon d(&up);
     up.add_fault({{"kind", "drip"}, {"delay_ms", 100}, {"model_contains", "gpt-4o-long"}});
+    std::string id;
     {
         auto c = d.client();
         int chunks = 0;
@@ -460,12 +461,19 @@ TEST_CASE("a client that disconnects mid-stream closes the upstream connection w
         c.send(req, res, err);  // returns once the receiver says stop: the connection closes
         CHECK(chunks == 3);
         CHECK(open_while_reading == 1);  // 200 words at 100 ms would drip for 20 s
+        id = res.get_header_value("x-request-id");
     }
     const auto deadline = Clock::now() + std::chrono::seconds(1);
     while (upstream_stats(up)["open_streams"] != 0 && Clock::now() < deadline) {
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     CHECK(upstream_stats(up)["open_streams"] == 0);
+    REQUIRE_FALSE(id.empty());
+    REQUIRE(d.stop() == 0);
+    auto rows = rows_of(d, id);
+    REQUIRE(rows.size() == 1);
+    CHECK(rows[0].status == 499);      // the client left before the end
+    CHECK(rows[0].output_tokens > 0);  // what reached it
 }
 
 TEST_CASE("an open stream holds no copy of its request: a 1 MB prompt is let go once the stream is relayed")
