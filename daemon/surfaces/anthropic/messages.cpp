@@ -184,12 +184,12 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
         co_return;
     }
     auto& ex = m.ex;
-    nlohmann::json* const body = &m.body;
+    nlohmann::json& body = m.body;
     http::Response& res = m.res;
     // The native wire is used whenever the attempt's provider speaks it; any other model
     // goes Anthropic -> canonical -> provider -> canonical -> Anthropic. Anthropic
     // passthrough keeps every native field, so only the translated requests are cached.
-    const std::int64_t prompt_tokens = ex->stream ? estimated_input_tokens(*body) : 0;
+    const std::int64_t prompt_tokens = ex->stream ? estimated_input_tokens(body) : 0;
     pipeline::SurfaceWire surface_wire{
         .native = config::WireFormat::anthropic,
         .shape = Shape::anthropic,
@@ -203,18 +203,18 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
                     .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
             },
     };
-    pipeline::NativeOrTranslated nt(d, ex, *body, std::move(surface_wire));
+    pipeline::NativeOrTranslated nt(d, ex, body, std::move(surface_wire));
     if (co_await nt.answered_from_cache(req, res, out)) {
         co_return;
     }
     auto served =
-        co_await d.run(*ex, nt.run_body(), *body,
+        co_await d.run(*ex, nt.run_body(), body,
                        [&](const routing::Route& route) -> asio::awaitable<std::expected<void, wire::Failure>> {
                            nt.native_error_body.clear();
                            if (route.resolved.provider->wire != config::WireFormat::anthropic) {
                                co_return co_await nt.translated_attempt();
                            }
-                           auto up = passthrough_request(req, *body, route.target, "/messages");
+                           auto up = passthrough_request(req, body, route.target, "/messages");
                            if (ex->stream) {
                                auto opened = co_await d.open_passthrough_stream(
                                    ex, up, route.adapter->chat_stream(route.target), &nt.native_error_body);
