@@ -1,4 +1,5 @@
 #include "daemon/cache/response_cache.hpp"
+#include "shared/wire/json_text.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
 
@@ -83,15 +84,14 @@ wire::Usage usage_from_text(const std::string& text)
 
 std::string encode_cached_answer(const CachedAnswer& a)
 {
-    return nlohmann::json({{"v", 1},
-                           {"key", a.key},
-                           {"body", a.body},
-                           {"usage", nlohmann::json::parse(usage_text(a.usage))},
-                           {"cost_usd", a.cost_usd},
-                           {"served_model", a.served_model},
-                           {"created_ms", a.created_ms},
-                           {"expires_ms", a.expires_ms}})
-        .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return wire::dump_json(nlohmann::json({{"v", 1},
+                                           {"key", a.key},
+                                           {"body", a.body},
+                                           {"usage", nlohmann::json::parse(usage_text(a.usage))},
+                                           {"cost_usd", a.cost_usd},
+                                           {"served_model", a.served_model},
+                                           {"created_ms", a.created_ms},
+                                           {"expires_ms", a.expires_ms}}));
 }
 
 std::expected<CachedAnswer, std::string> decode_cached_answer(std::string_view text)

@@ -114,7 +114,7 @@ void OpenAiStreamWriter::done(const wire::Usage&, double cost_usd, std::string& 
 
 void OpenAiStreamWriter::error(const wire::Failure& f, std::string& out)
 {
-    out += wire::sse_data(wire::to_openai_error(f).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    out += wire::sse_data(wire::dump_json(wire::to_openai_error(f)));
 }
 
 }  // namespace aigw::daemon::pipeline

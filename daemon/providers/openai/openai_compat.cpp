@@ -228,7 +228,7 @@ public:
                 return std::unexpected(std::move(fim.error()));
             }
             req.path = "/fim/completions";
-            req.body = fim->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            req.body = wire::dump_json(*fim);
             auth_headers(req.headers, target);
             return req;
         }

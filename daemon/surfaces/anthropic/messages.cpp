@@ -124,7 +124,7 @@ std::int64_t estimated_input_tokens(const nlohmann::json& body)
     std::size_t chars = 0;
     for (const char* field : {"messages", "system", "tools"}) {
         if (auto f = body.find(field); f != body.end()) {
-            chars += f->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).size();
+            chars += wire::dump_json(*f).size();
         }
     }
     return static_cast<std::int64_t>((chars + 3) / 4);
@@ -199,8 +199,7 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
         },
         .render =
             [model = ex->requested_model](const nlohmann::json& completion) {
-                return providers::canonical_response_to_anthropic(completion, model)
-                    .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+                return wire::dump_json(providers::canonical_response_to_anthropic(completion, model));
             },
     };
     pipeline::NativeOrTranslated nt(d, ex, body, std::move(surface_wire));

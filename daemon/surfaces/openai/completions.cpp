@@ -45,7 +45,7 @@ public:
             return;
         }
         out += "data: ";
-        out += c->dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+        wire::append_json(out, *c);
         out += "\n\n";
     }
     void done(const wire::Usage&, double cost_usd, std::string& out) override
@@ -56,7 +56,7 @@ public:
     }
     void error(const wire::Failure& f, std::string& out) override
     {
-        out += wire::sse_data(wire::to_openai_error(f).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+        out += wire::sse_data(wire::dump_json(wire::to_openai_error(f)));
     }
 
 private:
@@ -148,8 +148,7 @@ asio::awaitable<void> completions(Dispatcher& d, http::Request& req, http::Respo
                         co_return std::unexpected(std::move(result.error()));
                     }
                     usage = result->usage;
-                    answer = providers::canonical_to_completion(result->body, ex->requested_model)
-                                 .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+                    answer = wire::dump_json(providers::canonical_to_completion(result->body, ex->requested_model));
                     co_return std::expected<void, wire::Failure>{};
                 }
                 auto doc = wire::parse_json_lenient(resp->body);
@@ -177,8 +176,7 @@ asio::awaitable<void> completions(Dispatcher& d, http::Request& req, http::Respo
                 co_return std::unexpected(std::move(result.error()));
             }
             usage = result->usage;
-            answer = providers::canonical_to_completion(result->body, ex->requested_model)
-                         .dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+            answer = wire::dump_json(providers::canonical_to_completion(result->body, ex->requested_model));
             co_return std::expected<void, wire::Failure>{};
         });
     if (!served) {

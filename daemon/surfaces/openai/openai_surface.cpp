@@ -291,8 +291,7 @@ asio::awaitable<void> model(Dispatcher& d, http::Request& req, http::Responder& 
     const std::string id = req.path.substr(prefix.size());
     for (const auto& [listed, owner] : visible_models(d, *ex)) {
         if (listed == id) {
-            res.set_content(
-                model_object(req, listed, owner).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+            res.set_content(wire::dump_json(model_object(req, listed, owner)));
             co_await out.send(std::move(res));
             co_return;
         }
@@ -302,8 +301,7 @@ asio::awaitable<void> model(Dispatcher& d, http::Request& req, http::Responder& 
         co_await out.send(pipeline::failure_response(wire::model_not_found(id), shape, res.headers));
         co_return;
     }
-    res.set_content(
-        model_object(req, id, resolved->provider->name).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    res.set_content(wire::dump_json(model_object(req, id, resolved->provider->name)));
     co_await out.send(std::move(res));
 }
 
