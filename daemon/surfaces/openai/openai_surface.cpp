@@ -59,6 +59,14 @@ struct AdmittedChat {
     std::unique_ptr<pipeline::StreamWriter> writer;  ///< for a streamed answer
 };
 
+/// A failure once the request is admitted: in OpenAI's shape with the route headers,
+/// recorded.
+asio::awaitable<void> fail_chat(Dispatcher& d, http::Responder& out, AdmittedChat& c, const wire::Failure& f)
+{
+    pipeline::set_route_headers(c.res, *c.ex);
+    co_await d.finish_failed(*c.ex, f, {}, Shape::openai, c.res.headers, out);
+}
+
 /// Reads, checks and admits a chat request; false when it is answered already (refused, a
 /// bad body, a cache hit).
 asio::awaitable<bool> admit_chat(Dispatcher& d, http::Request& req, http::Responder& out, AdmittedChat& c)
@@ -92,8 +100,7 @@ asio::awaitable<bool> admit_chat(Dispatcher& d, http::Request& req, http::Respon
         c.writer = std::make_unique<pipeline::OpenAiStreamWriter>(include_usage);
     }
     if (auto refused = co_await d.admit_requested(ex, c.body)) {  // limits: key's models, budgets, rate limits
-        pipeline::set_route_headers(res, ex);
-        co_await d.finish_failed(ex, *refused, {}, Shape::openai, res.headers, out);
+        co_await fail_chat(d, out, c, *refused);
         co_return false;
     }
     if (co_await pipeline::serve_from_cache(d, ex, c.body, req, res, c.writer.get())) {
@@ -117,8 +124,7 @@ asio::awaitable<std::shared_ptr<pipeline::StreamState>> open_chat(Dispatcher& d,
                                      co_return std::expected<void, wire::Failure>{};
                                  });
     if (!served) {
-        pipeline::set_route_headers(c.res, *c.ex);
-        co_await d.finish_failed(*c.ex, served.error(), {}, Shape::openai, c.res.headers, out);
+        co_await fail_chat(d, out, c, served.error());
         co_return nullptr;
     }
     co_return stream;
@@ -140,11 +146,11 @@ asio::awaitable<void> answer_chat(Dispatcher& d, http::Responder& out, AdmittedC
                                      result = std::move(*answer);
                                      co_return std::expected<void, wire::Failure>{};
                                  });
-    pipeline::set_route_headers(c.res, ex);
     if (!served) {
-        co_await d.finish_failed(ex, served.error(), {}, Shape::openai, c.res.headers, out);
+        co_await fail_chat(d, out, c, served.error());
         co_return;
     }
+    pipeline::set_route_headers(c.res, ex);
     const double cost = d.cost_of(ex, result->usage);
     pipeline::cache_store(d, ex, *result, cost);
     std::string text = !result->raw.empty() ? std::move(result->raw) : wire::dump_json(result->body);
