@@ -10,7 +10,8 @@
 # usage: bench/long_streams.sh [BUILD_DIR] [CLIENTS...]     (default clients: 100 1000 5000)
 #   env BENCH_DURATION (s per run, default 12), BENCH_CHUNKS (20), BENCH_INTERVAL_MS (100),
 #       BENCH_NGINX (1; 0 skips the nginx reference), BENCH_PROMPT_BYTES (the prompt's size,
-#       default 2; a coding agent sends 50-200 KB)
+#       default 2; a coding agent sends 50-200 KB), BENCH_JITTER_MS (0; a client waits a
+#       random 0..N ms after each stream before its next, so streams stop starting in waves)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -71,6 +72,12 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer bench-key"
 local prompt = string.rep("x", tonumber(os.getenv("BENCH_PROMPT_BYTES") or "2"))
 wrk.body = '{"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"' .. prompt .. '"}]}'
+-- Every client starts at once and every stream lasts as long, so without a pause the streams
+-- start and end in waves of one per client: each wave is a burst of N requests at once.
+local jitter = tonumber(os.getenv("BENCH_JITTER_MS") or "0")
+if jitter > 0 then
+    function delay() return math.random(0, jitter) end
+end
 LUA
 
 # The processes of the relay named $1: aigwd, or nginx's workers.
@@ -90,6 +97,11 @@ cpu_ticks() {
     echo "$s"
 }
 hz=$(getconf CLK_TCK)
+# CPU ticks of one process so far (0 once it is gone).
+pid_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# The host's busy and total ticks so far, over all CPUs (/proc/stat's first line: busy is
+# everything but idle and iowait, so the kernel's softirq work for loopback TCP counts).
+host_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
 # Streams the relay named $1 has finished so far: aigwd's from its /metrics; nginx's from
 # stub_status, as the requests it took minus the ones it is still answering.
 served() {
@@ -112,21 +124,33 @@ run() {  # $1 label, $2 url, $3 clients; through aigwd, also samples its CPU in 
     local log="$work/wrk.$1.$3.log"
     wrk -t2 -c"$3" -d"${duration}s" --timeout 30s --latency -s "$work/post.lua" "$2" >"$log" 2>&1 &
     local wrk_pid=$!
-    window_cpu=0 window_streams=0 window_heap=- window_rss=-
-    if [[ "$1" != direct && "$duration" -ge 7 ]]; then
-        # CPU per stream is measured between 3 s in and 2 s before the end, while as many
-        # streams are open as the run holds: over the whole run it would charge the streams
-        # still open when wrk stops (up to one per client) to the ones that finished.
+    window_cpu=0 window_streams=0 window_heap=- window_rss=- host_line=""
+    if [[ "$duration" -ge 7 ]]; then
+        # CPU is measured between 3 s in and 2 s before the end, while as many streams are
+        # open as the run holds: over the whole run it would charge the streams still open
+        # when wrk stops (up to one per client) to the ones that finished.
         sleep 3
-        local c0 s0 c1 s1
-        c0=$(cpu_ticks "$1") s0=$(served "$1")
+        local c0=0 s0=0 c1=0 s1=0 u0 u1 w0 w1 hb0 ht0 hb1 ht1
+        [[ "$1" == direct ]] || { c0=$(cpu_ticks "$1"); s0=$(served "$1"); }
+        u0=$(pid_ticks "$fake_pid") w0=$(pid_ticks "$wrk_pid")
+        read -r hb0 ht0 < <(host_ticks)
         sleep $((duration - 5))
-        c1=$(cpu_ticks "$1") s1=$(served "$1")
+        [[ "$1" == direct ]] || { c1=$(cpu_ticks "$1"); s1=$(served "$1"); }
+        u1=$(pid_ticks "$fake_pid") w1=$(pid_ticks "$wrk_pid")
+        read -r hb1 ht1 < <(host_ticks)
         if [[ "$1" == aigwd ]]; then
             window_heap=$(heap_mb)
             window_rss=$(( $(awk '/VmRSS/{print $2}' "/proc/$daemon_pid/status") / 1024 ))
         fi
         window_cpu=$(( (c1 - c0) * 1000 / hz )) window_streams=$(( s1 - s0 ))
+        # Who kept the host's cores busy, in cores: the relay, the upstream, wrk, and the
+        # whole host (the rest is the kernel's softirq work and other processes).
+        host_line="$(awk -v hz="$hz" -v t=$((duration - 5)) -v n="$(nproc)" -v who="$1" \
+            -v r=$((c1 - c0)) -v u=$((u1 - u0)) -v w=$((w1 - w0)) -v hb=$((hb1 - hb0)) -v ht=$((ht1 - ht0)) 'BEGIN {
+                line = ""
+                if (who != "direct") line = sprintf("%s %.2f + ", who, r / hz / t)
+                printf "host CPU (cores): %supstream %.2f + wrk %.2f; whole host %.2f of %d busy", \
+                    line, u / hz / t, w / hz / t, n * hb / ht, n }')"
     fi
     wait "$wrk_pid" || true
     local out reqs p50 p99 errs
@@ -136,6 +160,7 @@ run() {  # $1 label, $2 url, $3 clients; through aigwd, also samples its CPU in 
     p99="$(awk '$1=="99%"{print $2}' <<<"$out")"
     errs="$(sed -n 's/.*Socket errors: \(.*\)/\1/p; s/.*Non-2xx or 3xx responses: \([0-9]*\).*/non-2xx \1/p' <<<"$out" | tr '\n' ' ')"
     printf '%-8s %6s clients  %7s streams  p50 %8s  p99 %8s  errors: %s\n' "$1" "$3" "${reqs:-0}" "${p50:--}" "${p99:--}" "${errs:-none}"
+    [[ -z "$host_line" ]] || printf '         %s\n' "$host_line"
     last_reqs="${reqs:-0}"
 }
 
@@ -165,7 +190,7 @@ report_cpu() {
         "$1" "$cpu_ms" "$per_stream_us" "$per_chunk_us" "$how" "$rss_mb" "$heap"
 }
 
-echo "upstream: $chunks chunks, $interval ms apart; $duration s per run"
+echo "upstream: $chunks chunks, $interval ms apart; $duration s per run${BENCH_JITTER_MS:+; a pause of 0-$BENCH_JITTER_MS ms between streams}"
 [[ -n "$nginx_pid" ]] || echo "(nginx is not installed or BENCH_NGINX=0: no reference relay)"
 for c in "${clients[@]}"; do
     run direct "http://127.0.0.1:$fake_port/v1/chat/completions" "$c"
