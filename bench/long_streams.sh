@@ -88,11 +88,13 @@ relay_pids() {
         echo "$daemon_pid"
     fi
 }
-# CPU ticks of the relay named $1 so far, over its processes.
+# CPU ticks of the relay named $1 so far, over its processes; with $2 = user, only those
+# spent in user space (the rest is the kernel's: syscalls and loopback TCP).
 cpu_ticks() {
-    local pid s=0
+    local pid s=0 fields='$14 + $15'
+    [[ "${2:-}" != user ]] || fields='$14'
     for pid in $(relay_pids "$1"); do
-        s=$(( s + $(awk '{print $14 + $15}' "/proc/$pid/stat") ))
+        s=$(( s + $(awk "{print $fields}" "/proc/$pid/stat") ))
     done
     echo "$s"
 }
@@ -124,25 +126,26 @@ run() {  # $1 label, $2 url, $3 clients; through aigwd, also samples its CPU in 
     local log="$work/wrk.$1.$3.log"
     wrk -t2 -c"$3" -d"${duration}s" --timeout 30s --latency -s "$work/post.lua" "$2" >"$log" 2>&1 &
     local wrk_pid=$!
-    window_cpu=0 window_streams=0 window_heap=- window_rss=- host_line=""
+    window_cpu=0 window_user=0 window_streams=0 window_heap=- window_rss=- host_line=""
     if [[ "$duration" -ge 7 ]]; then
         # CPU is measured between 3 s in and 2 s before the end, while as many streams are
         # open as the run holds: over the whole run it would charge the streams still open
         # when wrk stops (up to one per client) to the ones that finished.
         sleep 3
-        local c0=0 s0=0 c1=0 s1=0 u0 u1 w0 w1 hb0 ht0 hb1 ht1
-        [[ "$1" == direct ]] || { c0=$(cpu_ticks "$1"); s0=$(served "$1"); }
+        local c0=0 s0=0 c1=0 s1=0 ru0=0 ru1=0 u0 u1 w0 w1 hb0 ht0 hb1 ht1
+        [[ "$1" == direct ]] || { c0=$(cpu_ticks "$1"); ru0=$(cpu_ticks "$1" user); s0=$(served "$1"); }
         u0=$(pid_ticks "$fake_pid") w0=$(pid_ticks "$wrk_pid")
         read -r hb0 ht0 < <(host_ticks)
         sleep $((duration - 5))
-        [[ "$1" == direct ]] || { c1=$(cpu_ticks "$1"); s1=$(served "$1"); }
+        [[ "$1" == direct ]] || { c1=$(cpu_ticks "$1"); ru1=$(cpu_ticks "$1" user); s1=$(served "$1"); }
         u1=$(pid_ticks "$fake_pid") w1=$(pid_ticks "$wrk_pid")
         read -r hb1 ht1 < <(host_ticks)
         if [[ "$1" == aigwd ]]; then
             window_heap=$(heap_mb)
             window_rss=$(( $(awk '/VmRSS/{print $2}' "/proc/$daemon_pid/status") / 1024 ))
         fi
-        window_cpu=$(( (c1 - c0) * 1000 / hz )) window_streams=$(( s1 - s0 ))
+        window_cpu=$(( (c1 - c0) * 1000 / hz )) window_user=$(( (ru1 - ru0) * 1000 / hz ))
+        window_streams=$(( s1 - s0 ))
         # Who kept the host's cores busy, in cores: the relay, the upstream, wrk, and the
         # whole host (the rest is the kernel's softirq work and other processes).
         host_line="$(awk -v hz="$hz" -v t=$((duration - 5)) -v n="$(nproc)" -v who="$1" \
@@ -167,11 +170,12 @@ run() {  # $1 label, $2 url, $3 clients; through aigwd, also samples its CPU in 
 # Prints the CPU line of the relay run just done ($1: aigwd or nginx); $2 its CPU ticks over
 # the whole run.
 report_cpu() {
-    local cpu_ms per_stream_us how per_chunk_us rss_mb=0 kb pid
+    local cpu_ms per_stream_us how per_chunk_us user="" rss_mb=0 kb pid
     cpu_ms=$(( $2 * 1000 / hz ))
     # A stream is (chunks) content chunks, the finish chunk and the usage chunk.
     if [[ "$window_streams" -gt 0 ]]; then
         per_stream_us=$(( window_cpu * 1000 / window_streams ))
+        user=", $(( window_user * 1000 / window_streams / (chunks + 2) )) of them in user space"
         how="steady state: $window_streams streams finished in $((duration - 5)) s"
     elif [[ "$last_reqs" -gt 0 ]]; then
         per_stream_us=$(( cpu_ms * 1000 / last_reqs ))
@@ -186,8 +190,8 @@ report_cpu() {
     done
     local heap=""
     [[ "$1" != aigwd ]] || heap="; 2 s before the end: RSS $window_rss MB, heap in use $window_heap MB"
-    printf '         %s CPU %d ms: %d us a stream, %d us a relayed chunk (%s); peak RSS %d MB%s\n' \
-        "$1" "$cpu_ms" "$per_stream_us" "$per_chunk_us" "$how" "$rss_mb" "$heap"
+    printf '         %s CPU %d ms: %d us a stream, %d us a relayed chunk%s (%s); peak RSS %d MB%s\n' \
+        "$1" "$cpu_ms" "$per_stream_us" "$per_chunk_us" "$user" "$how" "$rss_mb" "$heap"
 }
 
 echo "upstream: $chunks chunks, $interval ms apart; $duration s per run${BENCH_JITTER_MS:+; a pause of 0-$BENCH_JITTER_MS ms between streams}"
