@@ -1,4 +1,5 @@
 #include "daemon/cache/response_cache.hpp"
+
 #include "shared/wire/json_text.hpp"
 
 #include <SQLiteCpp/SQLiteCpp.h>
@@ -51,16 +52,20 @@ std::int64_t system_now_ms()
         .count();
 }
 
+nlohmann::json usage_json(const wire::Usage& u)
+{
+    return {{"input", u.input_tokens},
+            {"cached", u.cached_tokens},
+            {"cache_write", u.cache_write_tokens},
+            {"cache_write_1h", u.cache_write_1h_tokens},
+            {"output", u.output_tokens},
+            {"reasoning", u.reasoning_tokens},
+            {"reported", u.reported}};
+}
+
 std::string usage_text(const wire::Usage& u)
 {
-    return nlohmann::json({{"input", u.input_tokens},
-                           {"cached", u.cached_tokens},
-                           {"cache_write", u.cache_write_tokens},
-                           {"cache_write_1h", u.cache_write_1h_tokens},
-                           {"output", u.output_tokens},
-                           {"reasoning", u.reasoning_tokens},
-                           {"reported", u.reported}})
-        .dump();
+    return usage_json(u).dump();
 }
 
 wire::Usage usage_from_text(const std::string& text)
@@ -87,7 +92,7 @@ std::string encode_cached_answer(const CachedAnswer& a)
     return wire::dump_json(nlohmann::json({{"v", 1},
                                            {"key", a.key},
                                            {"body", a.body},
-                                           {"usage", nlohmann::json::parse(usage_text(a.usage))},
+                                           {"usage", usage_json(a.usage)},
                                            {"cost_usd", a.cost_usd},
                                            {"served_model", a.served_model},
                                            {"created_ms", a.created_ms},
