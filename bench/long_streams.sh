@@ -88,19 +88,22 @@ relay_pids() {
         echo "$daemon_pid"
     fi
 }
-# CPU ticks of the relay named $1 so far, over its processes; with $2 = user, only those
-# spent in user space (the rest is the kernel's: syscalls and loopback TCP).
-cpu_ticks() {
-    local pid s=0 fields='$14 + $15'
+# CPU ticks of process $1 so far (0 once it is gone); with $2 = user, only those spent in
+# user space (the rest is the kernel's: syscalls and loopback TCP).
+pid_ticks() {
+    local fields='$14 + $15'
     [[ "${2:-}" != user ]] || fields='$14'
+    awk "{print $fields}" "/proc/$1/stat" 2>/dev/null || echo 0
+}
+# CPU ticks of the relay named $1 so far, over its processes ($2 as for pid_ticks).
+cpu_ticks() {
+    local pid s=0
     for pid in $(relay_pids "$1"); do
-        s=$(( s + $(awk "{print $fields}" "/proc/$pid/stat") ))
+        s=$(( s + $(pid_ticks "$pid" "${2:-}") ))
     done
     echo "$s"
 }
 hz=$(getconf CLK_TCK)
-# CPU ticks of one process so far (0 once it is gone).
-pid_ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 # The host's busy and total ticks so far, over all CPUs (/proc/stat's first line: busy is
 # everything but idle and iowait, so the kernel's softirq work for loopback TCP counts).
 host_ticks() { awk '$1 == "cpu" { print $2 + $3 + $4 + $7 + $8 + $9, $2 + $3 + $4 + $5 + $6 + $7 + $8 + $9 }' /proc/stat; }
