@@ -224,7 +224,7 @@ bool Adapter::serves_responses(const Target&, std::string_view) const
     return false;
 }
 
-std::expected<UpstreamRequest, wire::Failure> Adapter::responses_request(nlohmann::json, const Target& target,
+std::expected<UpstreamRequest, wire::Failure> Adapter::responses_request(const nlohmann::json&, const Target& target,
                                                                          std::string_view) const
 {
     return std::unexpected(wire::internal_error(

@@ -133,7 +133,8 @@ public:
     /// The native Responses request for `operation`: `body` unchanged but for `model`
     /// (set to Target::model), the provider's path and auth. Only called when
     /// serves_responses() said yes; a Failure for a target that lacks what it needs.
-    virtual std::expected<UpstreamRequest, wire::Failure> responses_request(nlohmann::json body, const Target& target,
+    virtual std::expected<UpstreamRequest, wire::Failure> responses_request(const nlohmann::json& body,
+                                                                            const Target& target,
                                                                             std::string_view operation) const;
 
     /// Whether `target`'s provider serves the legacy POST /completions itself, so a

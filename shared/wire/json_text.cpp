@@ -151,6 +151,119 @@ std::string dump_json(const Json& value)
     return out;
 }
 
+std::string dump_json_with(const Json& object, std::string_view key, const Json& value)
+{
+    if (!object.is_object()) {
+        return dump_json(object);
+    }
+    std::string out;
+    out += '{';
+    auto member = [&](std::string_view name, const Json& member_value) {
+        if (out.size() > 1) {
+            out += ',';
+        }
+        append_json_string(out, name);
+        out += ':';
+        append_json(out, member_value);
+    };
+    // The members are in their map's order (std::less, byte by byte), so `key` goes where
+    // setting it would have put it: in place of its namesake, or before the first greater.
+    bool placed = false;
+    for (const auto& [name, member_value] : object.get_ref<const Json::object_t&>()) {
+        if (!placed && std::string_view(name) >= key) {
+            placed = true;
+            member(key, value);
+            if (name == key) {
+                continue;
+            }
+        }
+        member(name, member_value);
+    }
+    if (!placed) {
+        member(key, value);
+    }
+    out += '}';
+    return out;
+}
+
+namespace {
+
+/// append_json_string()'s length for `text`: the quotes, the bytes, and what each escape adds.
+std::size_t json_string_size(std::string_view text)
+{
+    std::size_t size = text.size() + 2;
+    const char* p = text.data();
+    const char* const end = p + text.size();
+    for (;;) {
+        p = skip_json_plain(p, end);
+        if (p == end) {
+            return size;
+        }
+        const auto c = static_cast<unsigned char>(*p);
+        if (c >= 0x80) {
+            const std::size_t n = utf8_char_length(std::string_view(p, static_cast<std::size_t>(end - p)), 0);
+            if (n == 0) {
+                std::string replaced;  // ill-formed UTF-8: as rare as it is irregular, so written
+                append_json_string(replaced, text);
+                return replaced.size();
+            }
+            p += n;
+            continue;
+        }
+        const bool short_escape =
+            c == '"' || c == '\\' || c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r';
+        size += short_escape ? 1 : 5;  // \n, or \u001f
+        ++p;
+    }
+}
+
+template <class Integer>
+std::size_t integer_size(Integer value)
+{
+    char digits[24];
+    const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
+    return static_cast<std::size_t>(end - digits);
+}
+
+}  // namespace
+
+std::size_t json_text_size(const Json& value)
+{
+    switch (value.type()) {
+        case Json::value_t::object: {
+            const auto& members = value.get_ref<const Json::object_t&>();
+            std::size_t size = 2 + (members.empty() ? 0 : members.size() - 1);  // braces, commas
+            for (const auto& [key, member] : members) {
+                size += json_string_size(key) + 1 + json_text_size(member);
+            }
+            return size;
+        }
+        case Json::value_t::array: {
+            const auto& items = value.get_ref<const Json::array_t&>();
+            std::size_t size = 2 + (items.empty() ? 0 : items.size() - 1);
+            for (const auto& item : items) {
+                size += json_text_size(item);
+            }
+            return size;
+        }
+        case Json::value_t::string:
+            return json_string_size(value.get_ref<const Json::string_t&>());
+        case Json::value_t::boolean:
+            return value.get<bool>() ? 4 : 5;
+        case Json::value_t::null:
+            return 4;
+        case Json::value_t::number_integer:
+            return integer_size(value.get<std::int64_t>());
+        case Json::value_t::number_unsigned:
+            return integer_size(value.get<std::uint64_t>());
+        default: {
+            std::string text;
+            append_as_nlohmann(text, value);
+            return text.size();
+        }
+    }
+}
+
 namespace {
 
 /// Four hex digits at `text[pos]` as a number, or -1.

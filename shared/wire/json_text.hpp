@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstddef>
 #include <expected>
 #include <optional>
 #include <string>
@@ -28,6 +29,14 @@ void append_json(std::string& out, const nlohmann::json& value);
 
 /// Appends `text` as a JSON string, quotes included, as append_json(out, json(text)) would.
 void append_json_string(std::string& out, std::string_view text);
+
+/// dump_json(object) with `object[key] = value` as if set first, written without copying
+/// `object` (an agent's request is often hundreds of KB). `object` must be an object.
+std::string dump_json_with(const nlohmann::json& object, std::string_view key, const nlohmann::json& value);
+
+/// dump_json(value).size(), counted without writing the text: for estimates from the size
+/// of a request's JSON, which must not cost a second copy of it.
+std::size_t json_text_size(const nlohmann::json& value);
 
 /// True when no array or object in `text` nests deeper than `max_depth`. A linear scan that
 /// knows strings and escapes; it does not validate the JSON (the parser does that), so it

@@ -1,6 +1,8 @@
 // JSON text in and out: the one-pass reader must vouch only for text nlohmann takes, and
 // read it to the same value (types and the bits of every double); the writer must write
-// what nlohmann's dump writes, for the value read and for the bytes taken as one string.
+// what nlohmann's dump writes, for the value read and for the bytes taken as one string; its
+// size counted without writing is that text's, and an object written with a member set is the
+// object set and written.
 #include "tests/fuzz/fuzz_support.hpp"
 #include "tests/json_same.hpp"
 
@@ -24,7 +26,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             aigw::fuzz::require(aigw::test::same_json(*fast, slow), "read_json read another value");
         }
         if (!slow.is_discarded()) {
-            aigw::fuzz::require(aigw::wire::dump_json(slow) == nlohmann_dump(slow), "the writer wrote other text");
+            const std::string written = aigw::wire::dump_json(slow);
+            aigw::fuzz::require(written == nlohmann_dump(slow), "the writer wrote other text");
+            aigw::fuzz::require(aigw::wire::json_text_size(slow) == written.size(), "the text's size was miscounted");
+            if (slow.is_object()) {
+                auto set = slow;
+                set["model"] = std::string(text.substr(0, 8));
+                aigw::fuzz::require(aigw::wire::dump_json_with(slow, "model", set["model"]) == nlohmann_dump(set),
+                                    "a member was set otherwise");
+            }
         }
     } else {
         aigw::fuzz::require(!fast, "read_json vouched for text nested too deep");

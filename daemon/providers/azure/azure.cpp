@@ -309,17 +309,16 @@ public:
     /// them for Azure as for any translated provider).
     bool serves_responses(const Target&, std::string_view operation) const override { return operation.empty(); }
 
-    std::expected<UpstreamRequest, wire::Failure> responses_request(json body, const Target& target,
+    std::expected<UpstreamRequest, wire::Failure> responses_request(const json& body, const Target& target,
                                                                     std::string_view operation) const override
     {
         auto path = azure_responses_path(target, operation);
         if (!path) {
             return std::unexpected(std::move(path.error()));
         }
-        body["model"] = target.model;
         UpstreamRequest req;
         req.path = std::move(*path);
-        req.body = wire::dump_json(body);
+        req.body = wire::dump_json_with(body, "model", json(target.model));
         azure_headers(req.headers, target);
         return req;
     }

@@ -138,11 +138,9 @@ public:
     std::expected<UpstreamRequest, wire::Failure> embeddings_request(const nlohmann::json& canonical,
                                                                      const Target& target) const override
     {
-        nlohmann::json body = canonical;
-        body["model"] = target.model;
         UpstreamRequest req;
         req.path = "/embeddings";
-        req.body = wire::dump_json(body);
+        req.body = wire::dump_json_with(canonical, "model", nlohmann::json(target.model));
         auth_headers(req.headers, target);
         return req;
     }
@@ -178,13 +176,12 @@ public:
         return opt != target.provider->options.end() && opt->second == "native";
     }
 
-    std::expected<UpstreamRequest, wire::Failure> responses_request(nlohmann::json body, const Target& target,
+    std::expected<UpstreamRequest, wire::Failure> responses_request(const nlohmann::json& body, const Target& target,
                                                                     std::string_view operation) const override
     {
-        body["model"] = target.model;
         UpstreamRequest req;
         req.path = "/responses" + std::string(operation);
-        req.body = wire::dump_json(body);
+        req.body = wire::dump_json_with(body, "model", nlohmann::json(target.model));
         auth_headers(req.headers, target);
         return req;
     }

@@ -59,16 +59,15 @@ public:
 
 /// The upstream request for native passthrough: the client's body with our model name,
 /// the provider key, and the client's anthropic-version / anthropic-beta headers.
-providers::UpstreamRequest passthrough_request(const http::Request& req, nlohmann::json body,
+providers::UpstreamRequest passthrough_request(const http::Request& req, const nlohmann::json& body,
                                                const providers::Target& target, std::string path)
 {
-    body["model"] = target.model;
     providers::UpstreamRequest up;
     up.path = std::move(path);
     if (req.query_param("beta") == "true") {
         up.path += "?beta=true";  // Claude Code's beta surface; Anthropic serves both
     }
-    up.body = wire::dump_json(body);
+    up.body = wire::dump_json_with(body, "model", nlohmann::json(target.model));
     up.headers.emplace_back("Content-Type", "application/json");
     up.headers.emplace_back("x-api-key", target.api_key);
     up.headers.emplace_back("anthropic-version", req.has_header("anthropic-version")
@@ -118,13 +117,13 @@ std::expected<nlohmann::json, wire::Failure> parse_messages_body(const Dispatche
 }
 
 /// A rough count (4 characters a token) for models without a counting endpoint: the
-/// messages, the system prompt and the tools all count.
+/// messages, the system prompt and the tools all count, as the length of their JSON text.
 std::int64_t estimated_input_tokens(const nlohmann::json& body)
 {
     std::size_t chars = 0;
     for (const char* field : {"messages", "system", "tools"}) {
         if (auto f = body.find(field); f != body.end()) {
-            chars += wire::dump_json(*f).size();
+            chars += wire::json_text_size(*f);
         }
     }
     return static_cast<std::int64_t>((chars + 3) / 4);

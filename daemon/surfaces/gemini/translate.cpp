@@ -829,7 +829,7 @@ std::int64_t estimate_tokens(const json& request)
     std::size_t chars = 0;
     for (const char* key : {"contents", "systemInstruction", "system_instruction", "tools"}) {
         if (const json* f = field(r, key)) {
-            chars += wire::dump_json(*f).size();
+            chars += wire::json_text_size(*f);
         }
     }
     return static_cast<std::int64_t>((chars + 3) / 4);

@@ -301,6 +301,7 @@ TEST_CASE("append_json writes what nlohmann's dump writes")
         const std::string expected = nlohmann_dump(v);
         CAPTURE(expected);
         CHECK(dump_json(v) == expected);
+        CHECK(json_text_size(v) == expected.size());
         std::string out = "prefix:";
         append_json(out, v);
         CHECK(out == "prefix:" + expected);
@@ -311,8 +312,30 @@ TEST_CASE("append_json writes what nlohmann's dump writes")
             std::string out = "[";
             append_json_string(out, text);
             CHECK(out == "[" + nlohmann_dump(json(text)));
+            CHECK(json_text_size(json(text)) == out.size() - 1);
         }
     }
+}
+
+TEST_CASE("dump_json_with writes the object as if the member were set first, without copying it")
+{
+    const json request = json::parse(R"({"max_tokens":5,"messages":[{"role":"user","content":"h\u00e9\n"}],)"
+                                     R"("model":"alias","stream":true,"z":{"model":"inner"}})");
+    const json model("claude-sonnet-4-5 \"x\" é");
+    // Replaced in place, added in its sorted place (first, middle, last), or the only member.
+    for (const std::string key : {"model", "a", "n", "zz", "stream", ""}) {
+        json set = request;
+        set[key] = model;
+        CAPTURE(key);
+        CHECK(dump_json_with(request, key, model) == nlohmann_dump(set));
+    }
+    json one;
+    one["model"] = model;
+    CHECK(dump_json_with(json::object(), "model", model) == nlohmann_dump(one));
+    CHECK(dump_json_with(json::object({{"\xff", 1}}), "\xC3", nullptr) ==
+          nlohmann_dump(json::object({{"\xff", 1}, {"\xC3", nullptr}})));
+    // Not an object: written as it is.
+    CHECK(dump_json_with(json::array({1}), "model", model) == "[1]");
 }
 
 TEST_CASE("text written by append_json reads back the same")
