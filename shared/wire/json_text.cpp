@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <vector>
 
 namespace aigw::wire {
 
@@ -183,6 +184,187 @@ std::string dump_json_with(const Json& object, std::string_view key, const Json&
         member(key, value);
     }
     out += '}';
+    return out;
+}
+
+namespace {
+
+/// Scans JSON text a parser has taken, top-level members only: where each member's name and
+/// value start and end. Any irregularity ends the scan (the caller then does without it).
+class MemberScan {
+public:
+    explicit MemberScan(std::string_view text) : m_p(text.data()), m_end(text.data() + text.size()) {}
+
+    struct Member {
+        std::string_view name;  ///< as written, without the quotes
+        const char* value_begin;
+        const char* value_end;
+    };
+
+    /// The members in order, or nullopt.
+    std::optional<std::vector<Member>> members()
+    {
+        std::vector<Member> out;
+        skip_ws();
+        if (!take('{')) {
+            return std::nullopt;
+        }
+        skip_ws();
+        if (take('}')) {
+            return at_end() ? std::optional(std::move(out)) : std::nullopt;
+        }
+        for (;;) {
+            const char* name_begin = m_p + 1;
+            if (m_p == m_end || *m_p != '"' || !skip_string()) {
+                return std::nullopt;
+            }
+            const std::string_view name(name_begin, static_cast<std::size_t>(m_p - 1 - name_begin));
+            skip_ws();
+            if (!take(':')) {
+                return std::nullopt;
+            }
+            skip_ws();
+            const char* value_begin = m_p;
+            if (!skip_value()) {
+                return std::nullopt;
+            }
+            out.push_back(Member{name, value_begin, m_p});
+            skip_ws();
+            if (take('}')) {
+                return at_end() ? std::optional(std::move(out)) : std::nullopt;
+            }
+            if (!take(',')) {
+                return std::nullopt;
+            }
+            skip_ws();
+        }
+    }
+
+private:
+    static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+    void skip_ws()
+    {
+        while (m_p != m_end && is_ws(*m_p)) {
+            ++m_p;
+        }
+    }
+    bool take(char c)
+    {
+        if (m_p == m_end || *m_p != c) {
+            return false;
+        }
+        ++m_p;
+        return true;
+    }
+    bool at_end()
+    {
+        skip_ws();
+        return m_p == m_end;
+    }
+    /// At '"': past the closing quote.
+    bool skip_string()
+    {
+        ++m_p;
+        for (;;) {
+            m_p = skip_json_plain(m_p, m_end);
+            if (m_p == m_end) {
+                return false;
+            }
+            const char c = *m_p;
+            if (c == '"') {
+                ++m_p;
+                return true;
+            }
+            if (c == '\\') {
+                if (m_end - m_p < 2) {
+                    return false;
+                }
+                m_p += 2;  // the rest of a \uXXXX is plain bytes
+            } else if (static_cast<unsigned char>(c) >= 0x80) {
+                ++m_p;  // UTF-8 the parser checked
+            } else {
+                return false;  // a control byte
+            }
+        }
+    }
+    bool skip_value()
+    {
+        if (m_p == m_end) {
+            return false;
+        }
+        if (*m_p == '"') {
+            return skip_string();
+        }
+        if (*m_p != '{' && *m_p != '[') {
+            // A number or a literal: through the byte before the next separator.
+            const char* begin = m_p;
+            while (m_p != m_end && !is_ws(*m_p) && *m_p != ',' && *m_p != '}' && *m_p != ']') {
+                ++m_p;
+            }
+            return m_p != begin;
+        }
+        std::size_t depth = 0;
+        while (m_p != m_end) {
+            switch (*m_p) {
+                case '"':
+                    if (!skip_string()) {
+                        return false;
+                    }
+                    continue;
+                case '{':
+                case '[':
+                    ++depth;
+                    break;
+                case '}':
+                case ']':
+                    if (--depth == 0) {
+                        ++m_p;
+                        return true;
+                    }
+                    break;
+                default:
+                    break;
+            }
+            ++m_p;
+        }
+        return false;
+    }
+
+    const char* m_p;
+    const char* m_end;
+};
+
+}  // namespace
+
+std::optional<std::string> with_member_text(std::string_view text, std::string_view key, std::string_view value_text)
+{
+    auto members = MemberScan(text).members();
+    if (!members) {
+        return std::nullopt;
+    }
+    const MemberScan::Member* found = nullptr;
+    for (std::size_t i = 0; i < members->size(); ++i) {
+        const auto& m = (*members)[i];
+        if (m.name.find('\\') != std::string_view::npos) {
+            return std::nullopt;  // an escaped name may spell `key`, or another's
+        }
+        for (std::size_t j = 0; j < i; ++j) {
+            if ((*members)[j].name == m.name) {
+                return std::nullopt;  // which one counts is the reader's call
+            }
+        }
+        if (m.name == key) {
+            found = &m;
+        }
+    }
+    if (found == nullptr) {
+        return std::nullopt;
+    }
+    std::string out;
+    out.reserve(text.size() - static_cast<std::size_t>(found->value_end - found->value_begin) + value_text.size());
+    out.append(text.data(), found->value_begin);
+    out.append(value_text);
+    out.append(found->value_end, text.data() + text.size());
     return out;
 }
 

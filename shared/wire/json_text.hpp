@@ -34,6 +34,13 @@ void append_json_string(std::string& out, std::string_view text);
 /// `object` (an agent's request is often hundreds of KB). `object` must be an object.
 std::string dump_json_with(const nlohmann::json& object, std::string_view key, const nlohmann::json& value);
 
+/// The JSON object `text` with the value of its top-level member `key` replaced by
+/// `value_text` (JSON text), the rest byte for byte as it came: a client's body passed on with
+/// one member changed, without writing it anew. nullopt, and the caller writes the parsed
+/// value instead, unless `text` is an object that names `key` once, without escapes, and no
+/// other member twice. `text` must be JSON a parser took: this scans it, it does not validate.
+std::optional<std::string> with_member_text(std::string_view text, std::string_view key, std::string_view value_text);
+
 /// dump_json(value).size(), counted without writing the text: for estimates from the size
 /// of a request's JSON, which must not cost a second copy of it.
 std::size_t json_text_size(const nlohmann::json& value);

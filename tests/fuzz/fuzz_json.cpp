@@ -2,7 +2,7 @@
 // read it to the same value (types and the bits of every double); the writer must write
 // what nlohmann's dump writes, for the value read and for the bytes taken as one string; its
 // size counted without writing is that text's, and an object written with a member set is the
-// object set and written.
+// object set and written, or (when the text is vouched for) the text with that member replaced.
 #include "tests/fuzz/fuzz_support.hpp"
 #include "tests/json_same.hpp"
 
@@ -34,6 +34,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 set["model"] = std::string(text.substr(0, 8));
                 aigw::fuzz::require(aigw::wire::dump_json_with(slow, "model", set["model"]) == nlohmann_dump(set),
                                     "a member was set otherwise");
+                if (const auto spliced = aigw::wire::with_member_text(text, "model", nlohmann_dump(set["model"]))) {
+                    const auto back = nlohmann::json::parse(*spliced, nullptr, false);
+                    aigw::fuzz::require(!back.is_discarded() && back == set, "a member was replaced otherwise");
+                }
             }
         }
     } else {

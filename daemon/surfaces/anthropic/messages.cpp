@@ -67,7 +67,11 @@ providers::UpstreamRequest passthrough_request(const http::Request& req, const n
     if (req.query_param("beta") == "true") {
         up.path += "?beta=true";  // Claude Code's beta surface; Anthropic serves both
     }
-    up.body = wire::dump_json_with(body, "model", nlohmann::json(target.model));
+    // The client's own bytes with the model changed: `body` was read from them and is not
+    // changed after, and an agent's request is often hundreds of KB.
+    const nlohmann::json model(target.model);
+    auto spliced = wire::with_member_text(req.body, "model", wire::dump_json(model));
+    up.body = spliced ? std::move(*spliced) : wire::dump_json_with(body, "model", model);
     up.headers.emplace_back("Content-Type", "application/json");
     up.headers.emplace_back("x-api-key", target.api_key);
     up.headers.emplace_back("anthropic-version", req.has_header("anthropic-version")
