@@ -915,10 +915,12 @@ asio::awaitable<std::expected<upstream::HttpResponse, wire::Failure>> Dispatcher
 }
 
 asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> Dispatcher::chat_once(
-    Exchange& ex, const nlohmann::json& canonical, bool bytes_will_do)
+    Exchange& ex, const nlohmann::json& canonical, bool bytes_will_do, std::string_view canonical_text)
 {
     const routing::Route& route = ex.route;
-    auto up_req = route.adapter->chat_request(canonical, route.target, false);
+    auto up_req = canonical_text.empty()
+                      ? route.adapter->chat_request(canonical, route.target, false)
+                      : route.adapter->chat_request_from_text(canonical, canonical_text, route.target, false);
     if (!up_req) {
         co_return std::unexpected(std::move(up_req.error()));
     }
@@ -1017,12 +1019,14 @@ asio::awaitable<std::expected<void, wire::Failure>> open_upstream(upstream::Tran
 }  // namespace
 
 asio::awaitable<std::expected<std::shared_ptr<StreamState>, wire::Failure>> Dispatcher::open_chat_stream(
-    std::shared_ptr<Exchange> ex, const nlohmann::json& canonical)
+    std::shared_ptr<Exchange> ex, const nlohmann::json& canonical, std::string_view canonical_text)
 {
     auto st = std::make_shared<StreamState>();
     st->ex = ex;
     const routing::Route& route = ex->route;
-    auto up_req = route.adapter->chat_request(canonical, route.target, true);
+    auto up_req = canonical_text.empty()
+                      ? route.adapter->chat_request(canonical, route.target, true)
+                      : route.adapter->chat_request_from_text(canonical, canonical_text, route.target, true);
     if (!up_req) {
         co_return std::unexpected(std::move(up_req.error()));
     }

@@ -146,19 +146,21 @@ public:
     /// One non-streamed chat attempt on ex.route; its answer's finish reasons go to ex.trace.
     /// With `bytes_will_do`, for a caller that sends ChatResult::raw on and reads nothing
     /// else of the answer, an OpenAI-compatible answer may come back unbuilt: `raw` and
-    /// `usage` set, `body` null.
-    asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> chat_once(Exchange& ex,
-                                                                                   const nlohmann::json& canonical,
-                                                                                   bool bytes_will_do = false);
+    /// `usage` set, `body` null. `canonical_text`, when given, is the client's text
+    /// `canonical` was read from, unchanged since: the adapter may send it edited
+    /// (Adapter::chat_request_from_text) instead of writing `canonical` anew.
+    asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> chat_once(
+        Exchange& ex, const nlohmann::json& canonical, bool bytes_will_do = false,
+        std::string_view canonical_text = {});
     /// One non-streamed embeddings attempt on ex.route.
     asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> embeddings_once(const Exchange& ex,
                                                                                          const nlohmann::json& body);
     /// One streamed attempt on ex->route: opens the upstream stream and reads until the
     /// first content. A failure before that (status, error event in a 200 stream, a cut,
     /// no content before the first-byte deadline) comes back as a value, so the caller can
-    /// fall back before any byte reached the client.
+    /// fall back before any byte reached the client. `canonical_text` as for chat_once().
     asio::awaitable<std::expected<std::shared_ptr<StreamState>, wire::Failure>> open_chat_stream(
-        std::shared_ptr<Exchange> ex, const nlohmann::json& canonical);
+        std::shared_ptr<Exchange> ex, const nlohmann::json& canonical, std::string_view canonical_text = {});
     /// Native passthrough of a stream: the upstream's bytes go to the client unchanged
     /// while `tap` reads the events for usage and the terminal event. Held back like
     /// open_chat_stream; `upstream_body` keeps the upstream's own error body, if any.

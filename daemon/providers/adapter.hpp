@@ -104,6 +104,17 @@ public:
     /// The upstream request for a canonical chat request. `stream` asks for SSE (and usage in it).
     virtual std::expected<UpstreamRequest, wire::Failure> chat_request(const nlohmann::json& canonical,
                                                                        const Target& target, bool stream) const = 0;
+    /// chat_request() for a `canonical` read from the client's `text` and not changed since:
+    /// an adapter whose upstream takes the canonical form may send `text` with a few members
+    /// edited rather than write `canonical` anew (an agent's request is often hundreds of KB).
+    /// The upstream must read the same request either way. Default: chat_request().
+    virtual std::expected<UpstreamRequest, wire::Failure> chat_request_from_text(const nlohmann::json& canonical,
+                                                                                 std::string_view /*text*/,
+                                                                                 const Target& target,
+                                                                                 bool stream) const
+    {
+        return chat_request(canonical, target, stream);
+    }
     /// A 2xx upstream body -> canonical response. A malformed body is FailureKind::upstream.
     virtual std::expected<ChatResult, wire::Failure> chat_response(std::string_view body,
                                                                    const Target& target) const = 0;

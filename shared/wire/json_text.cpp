@@ -4,7 +4,11 @@
 #include "shared/wire/utf8.hpp"
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
+#include <cstdint>
+#include <cstring>
+#include <utility>
 #include <vector>
 
 namespace aigw::wire {
@@ -55,7 +59,7 @@ void append_json_string(std::string& out, std::string_view text)
             p += n;
             continue;
         }
-        out.append(written, p);
+        out.append(written, static_cast<std::size_t>(p - written));
         char escape[] = {'\\', static_cast<char>(c), '0', '0', '0', '0'};  // \" and \\ as they are
         std::size_t length = 2;
         switch (c) {
@@ -89,7 +93,7 @@ void append_json_string(std::string& out, std::string_view text)
         out.append(escape, length);
         written = ++p;
     }
-    out.append(written, end);
+    out.append(written, static_cast<std::size_t>(end - written));
     out += '"';
 }
 
@@ -197,6 +201,7 @@ public:
 
     struct Member {
         std::string_view name;  ///< as written, without the quotes
+        const char* begin;      ///< its name's opening quote
         const char* value_begin;
         const char* value_end;
     };
@@ -228,7 +233,7 @@ public:
             if (!skip_value()) {
                 return std::nullopt;
             }
-            out.push_back(Member{name, value_begin, m_p});
+            out.push_back(Member{name, name_begin - 1, value_begin, m_p});
             skip_ws();
             if (take('}')) {
                 return at_end() ? std::optional(std::move(out)) : std::nullopt;
@@ -261,30 +266,47 @@ private:
         skip_ws();
         return m_p == m_end;
     }
+    /// The first '"' or '\\' in [p, end), or `end`: the bytes a string of text the parser
+    /// took can stop at. Eight bytes at a time, as skip_json_plain() reads them.
+    static const char* skip_to_quote_or_escape(const char* p, const char* end)
+    {
+        if constexpr (std::endian::native == std::endian::little) {
+            constexpr std::uint64_t ones = 0x0101010101010101;
+            constexpr std::uint64_t high = 0x8080808080808080;
+            while (end - p >= 8) {
+                std::uint64_t w = 0;
+                std::memcpy(&w, p, sizeof w);
+                const std::uint64_t quote = w ^ (ones * '"');
+                const std::uint64_t backslash = w ^ (ones * '\\');
+                const std::uint64_t marks = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash);
+                if ((marks & high) != 0) {
+                    return p + std::countr_zero(marks & high) / 8;
+                }
+                p += 8;
+            }
+        }
+        while (p != end && *p != '"' && *p != '\\') {
+            ++p;
+        }
+        return p;
+    }
     /// At '"': past the closing quote.
     bool skip_string()
     {
         ++m_p;
         for (;;) {
-            m_p = skip_json_plain(m_p, m_end);
+            m_p = skip_to_quote_or_escape(m_p, m_end);
             if (m_p == m_end) {
                 return false;
             }
-            const char c = *m_p;
-            if (c == '"') {
+            if (*m_p == '"') {
                 ++m_p;
                 return true;
             }
-            if (c == '\\') {
-                if (m_end - m_p < 2) {
-                    return false;
-                }
-                m_p += 2;  // the rest of a \uXXXX is plain bytes
-            } else if (static_cast<unsigned char>(c) >= 0x80) {
-                ++m_p;  // UTF-8 the parser checked
-            } else {
-                return false;  // a control byte
+            if (m_end - m_p < 2) {
+                return false;
             }
+            m_p += 2;  // an escape; the rest of a \uXXXX holds neither byte
         }
     }
     bool skip_value()
@@ -336,35 +358,62 @@ private:
 
 }  // namespace
 
-std::optional<std::string> with_member_text(std::string_view text, std::string_view key, std::string_view value_text)
+std::optional<std::string> edit_members_text(std::string_view text, std::initializer_list<MemberEdit> edits)
 {
     auto members = MemberScan(text).members();
-    if (!members) {
+    if (!members || members->empty()) {
         return std::nullopt;
     }
-    const MemberScan::Member* found = nullptr;
     for (std::size_t i = 0; i < members->size(); ++i) {
-        const auto& m = (*members)[i];
-        if (m.name.find('\\') != std::string_view::npos) {
-            return std::nullopt;  // an escaped name may spell `key`, or another's
+        const std::string_view name = (*members)[i].name;
+        if (name.find('\\') != std::string_view::npos) {
+            return std::nullopt;  // an escaped name may spell an edit's key, or another's
         }
         for (std::size_t j = 0; j < i; ++j) {
-            if ((*members)[j].name == m.name) {
+            if ((*members)[j].name == name) {
                 return std::nullopt;  // which one counts is the reader's call
             }
         }
-        if (m.name == key) {
-            found = &m;
+    }
+    auto edit_of = [&](std::string_view name) -> const MemberEdit* {
+        for (const MemberEdit& e : edits) {
+            if (e.key == name) {
+                return &e;
+            }
+        }
+        return nullptr;
+    };
+    std::string out;
+    out.reserve(text.size() + 64);
+    out.append(text.data(), members->front().begin);  // the brace and what precedes the first name
+    bool first = true;
+    auto separate = [&] {
+        if (!std::exchange(first, false)) {
+            out += ',';
+        }
+    };
+    for (const auto& m : *members) {
+        const MemberEdit* e = edit_of(m.name);
+        if (e == nullptr) {
+            separate();
+            out.append(m.begin, m.value_end);
+        } else if (e->value) {
+            separate();
+            out.append(m.begin, m.value_begin);
+            out.append(*e->value);
         }
     }
-    if (found == nullptr) {
-        return std::nullopt;
+    for (const MemberEdit& e : edits) {
+        const bool named =
+            std::any_of(members->begin(), members->end(), [&](const auto& m) { return m.name == e.key; });
+        if (!named && e.value) {
+            separate();
+            append_json_string(out, e.key);
+            out += ':';
+            out.append(*e.value);
+        }
     }
-    std::string out;
-    out.reserve(text.size() - static_cast<std::size_t>(found->value_end - found->value_begin) + value_text.size());
-    out.append(text.data(), found->value_begin);
-    out.append(value_text);
-    out.append(found->value_end, text.data() + text.size());
+    out.append(members->back().value_end, text.data() + text.size());  // the closing brace
     return out;
 }
 
@@ -767,7 +816,7 @@ private:
             }
             const auto c = static_cast<unsigned char>(*m_p);
             if (c == '"') {
-                out.append(taken, m_p);
+                out.append(taken, static_cast<std::size_t>(m_p - taken));
                 ++m_p;
                 return true;
             }
@@ -783,7 +832,7 @@ private:
                 m_p += n;
                 continue;
             }
-            out.append(taken, m_p);
+            out.append(taken, static_cast<std::size_t>(m_p - taken));
             if (rest.size() >= 2 && rest[1] != 'u') {
                 const char decoded = short_escape(rest[1]);
                 if (decoded == 0) {

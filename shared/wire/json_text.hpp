@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <expected>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -34,12 +35,20 @@ void append_json_string(std::string& out, std::string_view text);
 /// `object` (an agent's request is often hundreds of KB). `object` must be an object.
 std::string dump_json_with(const nlohmann::json& object, std::string_view key, const nlohmann::json& value);
 
-/// The JSON object `text` with the value of its top-level member `key` replaced by
-/// `value_text` (JSON text), the rest byte for byte as it came: a client's body passed on with
-/// one member changed, without writing it anew. nullopt, and the caller writes the parsed
-/// value instead, unless `text` is an object that names `key` once, without escapes, and no
-/// other member twice. `text` must be JSON a parser took: this scans it, it does not validate.
-std::optional<std::string> with_member_text(std::string_view text, std::string_view key, std::string_view value_text);
+/// One change edit_members_text() makes to a top-level member.
+struct MemberEdit {
+    std::string_view key;
+    std::optional<std::string_view> value;  ///< its new value (JSON text); nullopt leaves it out
+};
+
+/// The JSON object `text` with `edits` made, every member's bytes as they came (only the
+/// whitespace between members goes): a client's body passed on with a few members changed,
+/// without writing it anew. A member an edit names gets
+/// the edit's value, or is left out; an edit with a value whose member is not there is added
+/// last. nullopt, and the caller writes the parsed value instead, unless `text` is an object
+/// with members, none named with an escape or named twice. `text` must be JSON a parser took:
+/// this scans it, it does not validate it.
+std::optional<std::string> edit_members_text(std::string_view text, std::initializer_list<MemberEdit> edits);
 
 /// dump_json(value).size(), counted without writing the text: for estimates from the size
 /// of a request's JSON, which must not cost a second copy of it.

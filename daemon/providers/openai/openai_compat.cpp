@@ -65,6 +65,18 @@ private:
 
 /// The text of `canonical` with `model` set and the stream fields as `stream` wants them,
 /// written without copying the request first (an agent's request is often hundreds of KB).
+/// The stream options sent upstream: the client's, with usage asked for.
+nlohmann::json stream_options_of(const nlohmann::json& canonical)
+{
+    // Always ask for usage so cost is exact; the surface drops the usage chunk when the
+    // client did not ask for it. The client's other stream options are kept.
+    auto so = canonical.find("stream_options");
+    nlohmann::json options =
+        so != canonical.end() && so->is_object() ? *so : nlohmann::json(nlohmann::json::value_t::object);
+    options["include_usage"] = true;
+    return options;
+}
+
 std::string chat_body(const nlohmann::json& canonical, const std::string& model, bool stream)
 {
     std::string out;
@@ -82,13 +94,7 @@ std::string chat_body(const nlohmann::json& canonical, const std::string& model,
     member("model", nlohmann::json(model));
     if (stream) {
         member("stream", nlohmann::json(true));
-        // Always ask for usage so cost is exact; the surface drops the usage chunk when the
-        // client did not ask for it. The client's other stream options are kept.
-        auto so = canonical.find("stream_options");
-        nlohmann::json options =
-            so != canonical.end() && so->is_object() ? *so : nlohmann::json(nlohmann::json::value_t::object);
-        options["include_usage"] = true;
-        member("stream_options", options);
+        member("stream_options", stream_options_of(canonical));
     }
     out += '}';
     return out;
@@ -102,6 +108,28 @@ public:
         UpstreamRequest req;
         req.path = "/chat/completions";
         req.body = chat_body(canonical, target.model, stream);
+        auth_headers(req.headers, target);
+        return req;
+    }
+
+    /// chat_body()'s edits made to the client's own bytes: the same request, in the
+    /// client's member order and spelling.
+    std::expected<UpstreamRequest, wire::Failure> chat_request_from_text(const nlohmann::json& canonical,
+                                                                         std::string_view text, const Target& target,
+                                                                         bool stream) const override
+    {
+        const std::string model = wire::dump_json(nlohmann::json(target.model));
+        const std::string options = stream ? wire::dump_json(stream_options_of(canonical)) : std::string();
+        auto body =
+            stream ? wire::edit_members_text(text, {{"model", model}, {"stream", "true"}, {"stream_options", options}})
+                   : wire::edit_members_text(
+                         text, {{"model", model}, {"stream", std::nullopt}, {"stream_options", std::nullopt}});
+        if (!body) {
+            return chat_request(canonical, target, stream);
+        }
+        UpstreamRequest req;
+        req.path = "/chat/completions";
+        req.body = std::move(*body);
         auth_headers(req.headers, target);
         return req;
     }

@@ -70,7 +70,8 @@ providers::UpstreamRequest passthrough_request(const http::Request& req, const n
     // The client's own bytes with the model changed: `body` was read from them and is not
     // changed after, and an agent's request is often hundreds of KB.
     const nlohmann::json model(target.model);
-    auto spliced = wire::with_member_text(req.body, "model", wire::dump_json(model));
+    const std::string model_text = wire::dump_json(model);
+    auto spliced = wire::edit_members_text(req.body, {{"model", model_text}});
     up.body = spliced ? std::move(*spliced) : wire::dump_json_with(body, "model", model);
     up.headers.emplace_back("Content-Type", "application/json");
     up.headers.emplace_back("x-api-key", target.api_key);

@@ -111,12 +111,14 @@ asio::awaitable<bool> admit_chat(Dispatcher& d, http::Request& req, http::Respon
 }
 
 /// Opens the stream through the attempts; null when it failed (and the failure is answered).
-asio::awaitable<std::shared_ptr<pipeline::StreamState>> open_chat(Dispatcher& d, http::Responder& out, AdmittedChat& c)
+/// `request_text` is the client's body, which c.body was read from and which stays unchanged.
+asio::awaitable<std::shared_ptr<pipeline::StreamState>> open_chat(Dispatcher& d, http::Responder& out, AdmittedChat& c,
+                                                                  std::string_view request_text)
 {
     std::shared_ptr<pipeline::StreamState> stream;
     auto served = co_await d.run(*c.ex, c.body, c.body,
                                  [&](const routing::Route&) -> asio::awaitable<std::expected<void, wire::Failure>> {
-                                     auto opened = co_await d.open_chat_stream(c.ex, c.body);
+                                     auto opened = co_await d.open_chat_stream(c.ex, c.body, request_text);
                                      if (!opened) {
                                          co_return std::unexpected(std::move(opened.error()));
                                      }
@@ -130,8 +132,8 @@ asio::awaitable<std::shared_ptr<pipeline::StreamState>> open_chat(Dispatcher& d,
     co_return stream;
 }
 
-/// The whole answer at once.
-asio::awaitable<void> answer_chat(Dispatcher& d, http::Responder& out, AdmittedChat& c)
+/// The whole answer at once; `request_text` as for open_chat().
+asio::awaitable<void> answer_chat(Dispatcher& d, http::Responder& out, AdmittedChat& c, std::string_view request_text)
 {
     Exchange& ex = *c.ex;
     std::optional<providers::ChatResult> result;
@@ -139,7 +141,7 @@ asio::awaitable<void> answer_chat(Dispatcher& d, http::Responder& out, AdmittedC
                                  [&](const routing::Route&) -> asio::awaitable<std::expected<void, wire::Failure>> {
                                      // Only the cache reads the answer; without it the
                                      // upstream's bytes are all the client gets.
-                                     auto answer = co_await d.chat_once(ex, c.body, !ex.cache);
+                                     auto answer = co_await d.chat_once(ex, c.body, !ex.cache, request_text);
                                      if (!answer) {
                                          co_return std::unexpected(std::move(answer.error()));
                                      }
@@ -167,10 +169,10 @@ asio::awaitable<void> chat(Dispatcher& d, http::Request& req, http::Responder& o
         co_return;
     }
     if (!c.ex->stream) {
-        co_await answer_chat(d, out, c);
+        co_await answer_chat(d, out, c, req.body);
         co_return;
     }
-    auto stream = co_await open_chat(d, out, c);
+    auto stream = co_await open_chat(d, out, c, req.body);
     if (!stream) {
         co_return;
     }

@@ -69,6 +69,38 @@ TEST_CASE("a plain chat request has no stream fields, whatever the client sent")
     CHECK(s["messages"] == bare["messages"]);
 }
 
+TEST_CASE("a request sent from the client's own text is the request written anew")
+{
+    // The client's text, spaced and escaped as a client may write it, in its own member order.
+    const std::string texts[] = {
+        R"({ "stream": true, "model": "openai/gpt-4o-mini", "messages": [{"role": "user", "content": "h\u00e9 \"q\""}],)"
+        R"( "stream_options": {"include_obfuscation": false}, "temperature": 0.25 })",
+        R"({"model":"m","messages":[{"role":"user","content":"x"}],"stream":false})",
+        R"({"messages":[{"role":"user","content":"x"}],"model":"m","stream_options":7})",
+        R"({"model":"m","messages":[]})",
+    };
+    for (const auto& text : texts) {
+        const json canonical = json::parse(text);
+        for (const bool stream : {false, true}) {
+            CAPTURE(text);
+            CAPTURE(stream);
+            auto from_text = p::openai_adapter().chat_request_from_text(canonical, text, target(), stream);
+            auto written = p::openai_adapter().chat_request(canonical, target(), stream);
+            REQUIRE(from_text.has_value());
+            REQUIRE(written.has_value());
+            CHECK(json::parse(from_text->body) == json::parse(written->body));
+            CHECK(from_text->body != written->body);  // the client's own bytes, not a rewrite
+            CHECK(from_text->path == written->path);
+            CHECK(from_text->headers == written->headers);
+        }
+    }
+    // Text it cannot vouch for (a member named twice) is written anew.
+    const std::string twice = R"({"model":"m","model":"n","messages":[]})";
+    auto req = p::openai_adapter().chat_request_from_text(json::parse(twice), twice, target(), false);
+    REQUIRE(req.has_value());
+    CHECK(req->body == p::openai_adapter().chat_request(json::parse(twice), target(), false)->body);
+}
+
 TEST_CASE("invalid UTF-8 in a request is replaced, not a throw")
 {
     json in = {{"model", "m"}, {"messages", json::array({{{"role", "user"}, {"content", std::string("a\xff")}}})}};

@@ -317,41 +317,50 @@ TEST_CASE("append_json writes what nlohmann's dump writes")
     }
 }
 
-TEST_CASE("with_member_text changes one member's value and keeps every other byte")
+TEST_CASE("edit_members_text changes, adds and leaves out members and keeps the others' bytes")
 {
     const std::string text =
         " {\"a\": [1, {\"model\": \"inner\"}, \"]}\\\"\"],\n \"model\" :\t\"claude-x\" ,"
-        "\"n\":-1.50e2,\"s\":\"\\u00e9 \\\"q\\\" é\",\"t\":true,\"z\":{}} \n";
-    const auto out = with_member_text(text, "model", R"("anthropic-y")");
+        "\"n\":-1.50e2,\"s\":\"\\u00e9 \\\"q\\\" é\",\"stream\":false,\"z\":{}} \n";
+    const auto out = edit_members_text(text, {{"model", R"("anthropic-y")"}});
     REQUIRE(out.has_value());
-    json expected = json::parse(text);
-    expected["model"] = "anthropic-y";
-    CHECK(json::parse(*out) == expected);
     CHECK(*out ==
-          " {\"a\": [1, {\"model\": \"inner\"}, \"]}\\\"\"],\n \"model\" :\t\"anthropic-y\" ,"
-          "\"n\":-1.50e2,\"s\":\"\\u00e9 \\\"q\\\" é\",\"t\":true,\"z\":{}} \n");
-    // Any value is replaced whole: a number, an object, the last member.
-    CHECK(with_member_text(R"({"model":12.5e3})", "model", "null") == R"({"model":null})");
-    CHECK(with_member_text(R"({"x":1,"model":{"a":[{}]}})", "model", "2") == R"({"x":1,"model":2})");
+          " {\"a\": [1, {\"model\": \"inner\"}, \"]}\\\"\"],\"model\" :\t\"anthropic-y\","
+          "\"n\":-1.50e2,\"s\":\"\\u00e9 \\\"q\\\" é\",\"stream\":false,\"z\":{}} \n");
+    // Changed, left out (the first, a middle one, the last) and added, as the parsed value
+    // edited would be.
+    const auto edited = edit_members_text(
+        text, {{"model", "7"}, {"a", std::nullopt}, {"stream", std::nullopt}, {"z", std::nullopt}, {"new", "[true]"}});
+    REQUIRE(edited.has_value());
+    json expected = json::parse(text);
+    expected["model"] = 7;
+    expected.erase("a");
+    expected.erase("stream");
+    expected.erase("z");
+    expected["new"] = json::array({true});
+    CHECK(json::parse(*edited) == expected);
+    CHECK(edit_members_text(R"({"model":12.5e3})", {{"model", "null"}}) == R"({"model":null})");
+    CHECK(edit_members_text(R"({"x":1,"model":{"a":[{}]}})", {{"model", "2"}, {"gone", std::nullopt}}) ==
+          R"({"x":1,"model":2})");
+    CHECK(edit_members_text(R"({"model":1})", {{"model", std::nullopt}}) == "{}");
     // What it will not vouch for: the caller writes the parsed value instead.
     for (const char* refused : {
-             R"({"x":{"model":"inner"}})",       // not a top-level member
              R"({"m\u006fdel":"escaped"})",      // an escaped name
              R"({"model":"a","model":"b"})",     // named twice
              R"({"model":"a","x":1,"x":2})",     // another named twice
              R"(["model"])",                     // not an object
              "\xEF\xBB\xBF{\"model\":\"bom\"}",  // a byte order mark
-             R"({})",
+             R"({})",                            // no members
          }) {
         CAPTURE(refused);
-        CHECK_FALSE(with_member_text(refused, "model", R"("y")").has_value());
+        CHECK_FALSE(edit_members_text(refused, {{"model", R"("y")"}}).has_value());
     }
     // Every prefix of a valid body is refused, never read past its end.
     const std::string body = R"({"model":"m","messages":[{"role":"user","content":"a\"b\\"}],"max_tokens":5})";
     for (std::size_t n = 0; n < body.size(); ++n) {
-        CHECK_FALSE(with_member_text(body.substr(0, n), "model", "1").has_value());
+        CHECK_FALSE(edit_members_text(body.substr(0, n), {{"model", "1"}}).has_value());
     }
-    CHECK(with_member_text(body, "model", "1").has_value());
+    CHECK(edit_members_text(body, {{"model", "1"}}).has_value());
 }
 
 TEST_CASE("dump_json_with writes the object as if the member were set first, without copying it")
