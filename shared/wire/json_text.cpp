@@ -4,10 +4,8 @@
 #include "shared/wire/utf8.hpp"
 
 #include <algorithm>
-#include <bit>
 #include <charconv>
 #include <cstdint>
-#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -265,30 +263,6 @@ private:
     {
         skip_ws();
         return m_p == m_end;
-    }
-    /// The first '"' or '\\' in [p, end), or `end`: the bytes a string of text the parser
-    /// took can stop at. Eight bytes at a time, as skip_json_plain() reads them.
-    static const char* skip_to_quote_or_escape(const char* p, const char* end)
-    {
-        if constexpr (std::endian::native == std::endian::little) {
-            constexpr std::uint64_t ones = 0x0101010101010101;
-            constexpr std::uint64_t high = 0x8080808080808080;
-            while (end - p >= 8) {
-                std::uint64_t w = 0;
-                std::memcpy(&w, p, sizeof w);
-                const std::uint64_t quote = w ^ (ones * '"');
-                const std::uint64_t backslash = w ^ (ones * '\\');
-                const std::uint64_t marks = ((quote - ones) & ~quote) | ((backslash - ones) & ~backslash);
-                if ((marks & high) != 0) {
-                    return p + std::countr_zero(marks & high) / 8;
-                }
-                p += 8;
-            }
-        }
-        while (p != end && *p != '"' && *p != '\\') {
-            ++p;
-        }
-        return p;
     }
     /// At '"': past the closing quote.
     bool skip_string()

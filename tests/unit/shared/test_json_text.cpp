@@ -2,6 +2,7 @@
 // dump they stand in for: the same values (types and the bits of every double), the same
 // refusals, the same text.
 
+#include "shared/wire/json_bytes.hpp"
 #include "shared/wire/json_text.hpp"
 #include "tests/json_same.hpp"
 
@@ -216,14 +217,47 @@ TEST_CASE("read_json keeps to the depth limit and leaves rare forms to nlohmann"
     CHECK_FALSE(parse_json_body("1e400").has_value());
 }
 
+TEST_CASE("the bulk skips stop at the first byte that needs attention, at every offset and length")
+{
+    auto plain_reference = [](const char* p, const char* end) {
+        while (p != end && json_plain_byte(static_cast<unsigned char>(*p))) {
+            ++p;
+        }
+        return p;
+    };
+    auto quote_reference = [](const char* p, const char* end) {
+        while (p != end && *p != '"' && *p != '\\') {
+            ++p;
+        }
+        return p;
+    };
+    for (std::size_t length = 0; length <= 40; ++length) {
+        const std::string run(length, 'a');
+        CHECK(skip_json_plain(run.data(), run.data() + length) == run.data() + length);
+        CHECK(skip_to_quote_or_escape(run.data(), run.data() + length) == run.data() + length);
+        for (std::size_t at = 0; at < length; ++at) {
+            for (int c = 0; c < 256; ++c) {
+                std::string text = run;
+                text[at] = static_cast<char>(c);
+                text += "\"tail\\";  // bytes past `end` are not read as the run's
+                const char* end = text.data() + length;
+                if (skip_json_plain(text.data(), end) != plain_reference(text.data(), end) ||
+                    skip_to_quote_or_escape(text.data(), end) != quote_reference(text.data(), end)) {
+                    FAIL("length " << length << ", byte " << c << " at " << at);
+                }
+            }
+        }
+    }
+}
+
 TEST_CASE("read_json decodes every escape and stop byte at every offset of an eight-byte run")
 {
     const std::vector<std::string> stops = {
         R"(\")", R"(\\)", R"(\/)", R"(\n)", R"(\u00e9)", R"(\uD83D\uDE00)", "é", "\xE2\x9C\x93", "\xF0\x9F\x98\x80",
         "\x7f"};
     for (const auto& stop : stops) {
-        for (std::size_t before = 0; before < 20; ++before) {
-            for (std::size_t after : {0, 1, 7, 8, 9}) {
+        for (std::size_t before = 0; before < 36; ++before) {
+            for (std::size_t after : {0, 1, 7, 8, 9, 15, 16, 17}) {
                 const std::string text = "\"" + std::string(before, 'a') + stop + std::string(after, 'b') + "\"";
                 check_read(text);
                 REQUIRE(read_json(text).has_value());
