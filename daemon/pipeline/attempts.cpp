@@ -91,8 +91,10 @@ routing::PlanRequest plan_request(const Exchange& ex, const nlohmann::json& cano
                         continue;
                     }
                     auto type = part.find("type");
-                    const bool image = type != part.end() && type->is_string() &&
-                                       (*type == "image_url" || *type == "image" || *type == "input_image");
+                    // Compared as text: `*type == "image"` would build a json of the literal.
+                    const std::string_view kind =
+                        type != part.end() && type->is_string() ? type->get_ref<const std::string&>() : "";
+                    const bool image = kind == "image_url" || kind == "image" || kind == "input_image";
                     if (image) {
                         pr.needs_vision = true;
                     } else if (auto text = part.find("text"); text != part.end() && text->is_string()) {

@@ -267,3 +267,29 @@ TEST_CASE("when admission refuses the only candidate, its refusal is the answer"
     CHECK(r.error().status == 429);
     CHECK(script.calls.empty());
 }
+
+TEST_CASE("what the router is told about a request: tools, images, and the room it needs")
+{
+    pipeline::Exchange ex;
+    ex.requested_model = "auto";
+    const auto text_only = nlohmann::json::parse(R"({"messages":[{"role":"user","content":"12345678"},
+        {"role":"user","content":[{"type":"text","text":"abcd"},{"type":"file"},7]}],"max_tokens":10})");
+    auto pr = pipeline::plan_request(ex, text_only);
+    CHECK(pr.requested == "auto");
+    CHECK_FALSE(pr.needs_tools);
+    CHECK_FALSE(pr.needs_vision);
+    CHECK(pr.min_context == 12 / 4 + 10);
+    // An image in any of the three surfaces' spellings needs a vision model; tools, a tool model.
+    for (const char* image : {"image_url", "image", "input_image"}) {
+        auto body = text_only;
+        body["messages"][1]["content"].push_back({{"type", image}});
+        body["tools"] = nlohmann::json::array({{{"type", "function"}}});
+        CAPTURE(image);
+        auto with_image = pipeline::plan_request(ex, body);
+        CHECK(with_image.needs_vision);
+        CHECK(with_image.needs_tools);
+    }
+    auto typed_oddly = text_only;
+    typed_oddly["messages"][1]["content"].push_back({{"type", 1}});
+    CHECK_FALSE(pipeline::plan_request(ex, typed_oddly).needs_vision);
+}
