@@ -170,6 +170,11 @@ const Adapter& gemini_adapter();
 const Adapter& azure_adapter();
 const Adapter& bedrock_adapter();
 const Adapter& cohere_adapter();
+
+/// What the relay reads of an Anthropic stream it passes to an Anthropic client byte for
+/// byte: usage, the stop reason, the end, errors, and when the answer begins (a marker
+/// chunk), without translating the events into OpenAI chunks.
+std::unique_ptr<StreamTranslator> anthropic_passthrough_tap();
 /// The offline mock provider: OpenAI's format over the in-process mock transport.
 const Adapter& mock_adapter();
 

@@ -477,6 +477,114 @@ private:
     std::vector<int> m_json_blocks;   ///< content blocks of the JSON-mode tool
 };
 
+/// The tap of a native stream relayed byte for byte: it reads each event for what the relay
+/// and the ledger need (usage, the stop reason, the end, an error, when the answer begins)
+/// and builds none of the OpenAI chunks AnthropicStream would, which the relay would drop.
+/// It appends one marker chunk (a content delta) when the first content arrives, and one
+/// with the finish reason when message_delta names it.
+class AnthropicStreamTap final : public StreamTranslator {
+public:
+    std::expected<void, wire::Failure> on_event(const wire::SseEvent& ev, std::vector<json>& out) override
+    {
+        if (ev.data.empty()) {
+            return {};
+        }
+        const json data = wire::parse_json_lenient(ev.data);
+        if (data.is_discarded() || !data.is_object()) {
+            return std::unexpected(
+                upstream_failure("Anthropic sent a stream event that is not JSON: " + wire::utf8_prefix(ev.data, 200)));
+        }
+        const json* type_value = find_string(data, "type");
+        const std::string_view type = type_value != nullptr
+                                          ? std::string_view(type_value->get_ref<const std::string&>())
+                                          : std::string_view(ev.event);
+        if (type == "content_block_delta") {
+            if (!m_began) {
+                const json* delta = find_object(data, "delta");
+                if (delta != nullptr &&
+                    (non_empty(*delta, "text") || non_empty(*delta, "thinking") || non_empty(*delta, "partial_json"))) {
+                    began(out);
+                }
+            }
+        } else if (type == "content_block_start") {
+            if (!m_began) {
+                const json* block = find_object(data, "content_block");
+                const json* block_type = block != nullptr ? find_string(*block, "type") : nullptr;
+                if (block_type != nullptr &&
+                    (*block_type == "tool_use" || non_empty(*block, "text") || non_empty(*block, "thinking"))) {
+                    began(out);
+                }
+            }
+        } else if (type == "message_start") {
+            if (const json* msg = find_object(data, "message")) {
+                if (auto u = msg->find("usage"); u != msg->end()) {
+                    read_usage(*u, m_usage);
+                    if (auto bad = wire::check_usage(m_usage)) {
+                        return std::unexpected(std::move(*bad));
+                    }
+                }
+            }
+        } else if (type == "message_delta") {
+            if (const json* delta = find_object(data, "delta")) {
+                if (const json* stop = find_string(*delta, "stop_reason"); stop != nullptr && !stop->empty()) {
+                    const std::string reason = finish_reason_for(stop->get_ref<const std::string&>());
+                    out.push_back(
+                        {{"choices",
+                          json::array({{{"index", 0}, {"delta", json::object()}, {"finish_reason", reason}}})}});
+                }
+            }
+            if (auto u = data.find("usage"); u != data.end()) {
+                read_usage(*u, m_usage);
+                if (auto bad = wire::check_usage(m_usage)) {
+                    return std::unexpected(std::move(*bad));
+                }
+            }
+        } else if (type == "message_stop") {
+            m_finished = true;
+        } else if (type == "error") {
+            const json none = json::object();
+            auto err = data.find("error");
+            const json& e = err != data.end() ? *err : none;
+            const json* etype = e.is_object() ? find_string(e, "type") : nullptr;
+            const int status = etype == nullptr               ? 500
+                               : *etype == "overloaded_error" ? 529
+                               : *etype == "rate_limit_error" ? 429
+                                                              : 500;
+            return std::unexpected(failure_from_error_object(e, status));
+        }
+        return {};  // ping, content_block_stop, and event types added later
+    }
+
+    bool finished() const override { return m_finished; }
+    wire::Usage usage() const override { return m_usage; }
+
+private:
+    static const json* find_string(const json& obj, const char* key)
+    {
+        auto it = obj.find(key);
+        return it != obj.end() && it->is_string() ? &*it : nullptr;
+    }
+    static const json* find_object(const json& obj, const char* key)
+    {
+        auto it = obj.find(key);
+        return it != obj.end() && it->is_object() ? &*it : nullptr;
+    }
+    static bool non_empty(const json& obj, const char* key)
+    {
+        const json* s = find_string(obj, key);
+        return s != nullptr && !s->get_ref<const std::string&>().empty();
+    }
+    void began(std::vector<json>& out)
+    {
+        m_began = true;
+        out.push_back({{"choices", json::array({{{"index", 0}, {"delta", {{"content", " "}}}}})}});
+    }
+
+    bool m_began = false;
+    bool m_finished = false;
+    wire::Usage m_usage;
+};
+
 class AnthropicAdapter final : public Adapter {
 public:
     std::expected<UpstreamRequest, wire::Failure> chat_request(const json& canonical, const Target& target,
@@ -878,6 +986,11 @@ wire::Failure AnthropicAdapter::classify_error(int status, std::string_view body
 }
 
 }  // namespace
+
+std::unique_ptr<StreamTranslator> anthropic_passthrough_tap()
+{
+    return std::make_unique<AnthropicStreamTap>();
+}
 
 const Adapter& anthropic_adapter()
 {

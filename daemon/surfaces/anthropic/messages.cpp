@@ -220,7 +220,7 @@ asio::awaitable<void> messages(Dispatcher& d, http::Request& req, http::Responde
                            auto up = passthrough_request(req, body, route.target, "/messages");
                            if (ex->stream) {
                                auto opened = co_await d.open_passthrough_stream(
-                                   ex, up, route.adapter->chat_stream(route.target), &nt.native_error_body);
+                                   ex, up, providers::anthropic_passthrough_tap(), &nt.native_error_body);
                                nt.native_error_body = wire::scrub_secrets(nt.native_error_body, d.secrets_of(route));
                                if (!opened) {
                                    co_return std::unexpected(std::move(opened.error()));

@@ -8,6 +8,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -480,4 +481,101 @@ TEST_CASE("a final assistant prefill loses its trailing whitespace")
     CHECK(body["messages"][1]["content"][0]["text"] == "Hi");
     body = request_body({{"messages", {user("Say hi"), {{"role", "assistant"}, {"content", "  "}}}}});
     CHECK(body["messages"].size() == 1);
+}
+
+namespace {
+
+/// Whether an OpenAI chunk carries content, as the relay's has_content() reads it.
+bool chunk_has_content(const json& chunk)
+{
+    if (!chunk.contains("choices") || !chunk["choices"].is_array()) {
+        return false;
+    }
+    for (const auto& choice : chunk["choices"]) {
+        const json& d = choice.contains("delta") ? choice["delta"] : json::object();
+        for (const char* field : {"content", "reasoning_content", "refusal"}) {
+            if (d.contains(field) && d[field].is_string() && !d[field].get<std::string>().empty()) {
+                return true;
+            }
+        }
+        if (d.contains("tool_calls")) {
+            return true;
+        }
+    }
+    return false;
+}
+
+std::vector<std::string> finish_reasons(const std::vector<json>& chunks)
+{
+    std::vector<std::string> out;
+    for (const auto& c : chunks) {
+        for (const auto& choice : c.value("choices", json::array())) {
+            if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
+                out.push_back(choice["finish_reason"]);
+            }
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("the passthrough tap reads what the translator reads, event by event, and builds no chunks")
+{
+    std::vector<std::string> streams;
+    for (const char* name : {"stream_text.sse", "stream_tool_use.sse", "stream_thinking.sse", "stream_truncated.sse",
+                             "stream_overloaded.sse"}) {
+        streams.push_back(fixture(name));
+    }
+    // An empty delta before the first text, a ping, usage in message_delta, an error event
+    // without a type, and data that is not JSON.
+    streams.push_back(
+        "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":3}}}\n\n"
+        "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,"
+        "\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n"
+        "event: ping\ndata: {\"type\": \"ping\"}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+        "\"delta\":{\"type\":\"text_delta\",\"text\":\"\"}}\n\n"
+        "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,"
+        "\"delta\":{\"type\":\"text_delta\",\"text\":\"hi\"}}\n\n"
+        "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"max_tokens\"},"
+        "\"usage\":{\"output_tokens\":7}}\n\n"
+        "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+    streams.push_back("event: error\ndata: {\"error\":{\"message\":\"no type\"}}\n\n");
+    streams.push_back("event: message_start\ndata: {\"type\":\"message_start\"\n\n");
+    for (const auto& bytes : streams) {
+        CAPTURE(bytes.substr(0, 120));
+        wire::SseReader reader;
+        std::vector<wire::SseEvent> events;
+        reader.feed(bytes, events);
+        reader.finish(events);
+        auto translator = p::anthropic_adapter().chat_stream(target());
+        auto tap = p::anthropic_passthrough_tap();
+        std::vector<json> translated;
+        std::vector<json> tapped;
+        bool translator_began = false;
+        bool tap_began = false;
+        for (const auto& ev : events) {
+            CAPTURE(ev.data);
+            const std::size_t before = tapped.size();
+            auto a = translator->on_event(ev, translated);
+            auto b = tap->on_event(ev, tapped);
+            REQUIRE(a.has_value() == b.has_value());
+            if (!a) {
+                CHECK(a.error().status == b.error().status);
+                CHECK(a.error().kind == b.error().kind);
+                CHECK(a.error().message == b.error().message);
+                break;
+            }
+            translator_began = translator_began || std::any_of(translated.begin(), translated.end(), chunk_has_content);
+            for (std::size_t i = before; i < tapped.size(); ++i) {
+                tap_began = tap_began || chunk_has_content(tapped[i]);
+            }
+            CHECK(translator_began == tap_began);  // the answer begins at the same event
+            CHECK(tap->usage() == translator->usage());
+            CHECK(tap->finished() == translator->finished());
+        }
+        CHECK(finish_reasons(tapped) == finish_reasons(translated));
+        CHECK(tapped.size() <= 2);  // the marker and the finish reason, nothing per event
+    }
 }
