@@ -11,7 +11,10 @@
 #   env BENCH_DURATION (s per run, default 12), BENCH_CHUNKS (20), BENCH_INTERVAL_MS (100),
 #       BENCH_NGINX (1; 0 skips the nginx reference), BENCH_PROMPT_BYTES (the prompt's size,
 #       default 2; a coding agent sends 50-200 KB), BENCH_JITTER_MS (0; a client waits a
-#       random 0..N ms after each stream before its next, so streams stop starting in waves)
+#       random 0..N ms after each stream before its next, so streams stop starting in waves),
+#       BENCH_SURFACE (openai: chat completions, 20 chunks, the finish and the usage chunk;
+#       anthropic: Messages passed through as Claude Code's are, 20 text deltas and 5 other
+#       events; "a relayed chunk" is then an event)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
@@ -33,6 +36,14 @@ work="$(mktemp -d)"
 FAKE_UPSTREAM="$SLOW"
 source "$here/lib.sh"
 start_fake_upstream --chunks "$chunks" --interval-ms "$interval"
+surface="${BENCH_SURFACE:-openai}"
+case "$surface" in
+    openai) path=/v1/chat/completions extra_events=2 ;;  # the finish chunk and the usage chunk
+    # message_start, content_block_start, content_block_stop, message_delta, message_stop
+    anthropic) path=/v1/messages extra_events=5 ;;
+    *) die "BENCH_SURFACE is openai or anthropic" ;;
+esac
+export BENCH_SURFACE="$surface" ANTHROPIC_API_KEY=sk-ant-bench AIGW_ANTHROPIC_BASE_URL="http://127.0.0.1:$fake_port/v1"
 start_aigwd $'[ledger]\nretention_days = 0\n[upstream]\nidle_timeout_ms = 60000\n'
 
 # nginx in front of the same upstream, as a reference relay: it passes each chunk on as it
@@ -71,7 +82,12 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Authorization"] = "Bearer bench-key"
 local prompt = string.rep("x", tonumber(os.getenv("BENCH_PROMPT_BYTES") or "2"))
-wrk.body = '{"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"' .. prompt .. '"}]}'
+if os.getenv("BENCH_SURFACE") == "anthropic" then
+    wrk.body = '{"model":"anthropic/claude-sonnet-4-5","max_tokens":64,"stream":true,' ..
+        '"messages":[{"role":"user","content":"' .. prompt .. '"}]}'
+else
+    wrk.body = '{"model":"openai/gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"' .. prompt .. '"}]}'
+end
 -- Every client starts at once and every stream lasts as long, so without a pause the streams
 -- start and end in waves of one per client: each wave is a burst of N requests at once.
 local jitter = tonumber(os.getenv("BENCH_JITTER_MS") or "0")
@@ -175,10 +191,10 @@ run() {  # $1 label, $2 url, $3 clients; through aigwd, also samples its CPU in 
 report_cpu() {
     local cpu_ms per_stream_us how per_chunk_us user="" rss_mb=0 kb pid
     cpu_ms=$(( $2 * 1000 / hz ))
-    # A stream is (chunks) content chunks, the finish chunk and the usage chunk.
+    # A stream is (chunks) content chunks and $extra_events more (see BENCH_SURFACE).
     if [[ "$window_streams" -gt 0 ]]; then
         per_stream_us=$(( window_cpu * 1000 / window_streams ))
-        user=", $(( window_user * 1000 / window_streams / (chunks + 2) )) of them in user space"
+        user=", $(( window_user * 1000 / window_streams / (chunks + extra_events) )) of them in user space"
         how="steady state: $window_streams streams finished in $((duration - 5)) s"
     elif [[ "$last_reqs" -gt 0 ]]; then
         per_stream_us=$(( cpu_ms * 1000 / last_reqs ))
@@ -186,7 +202,7 @@ report_cpu() {
     else
         per_stream_us=0 how="no stream finished"
     fi
-    per_chunk_us=$(( per_stream_us / (chunks + 2) ))
+    per_chunk_us=$(( per_stream_us / (chunks + extra_events) ))
     for pid in $(relay_pids "$1"); do
         kb=$(awk '/VmHWM/{print $2}' "/proc/$pid/status")
         rss_mb=$(( rss_mb + kb / 1024 ))
@@ -197,16 +213,16 @@ report_cpu() {
         "$1" "$cpu_ms" "$per_stream_us" "$per_chunk_us" "$user" "$how" "$rss_mb" "$heap"
 }
 
-echo "upstream: $chunks chunks, $interval ms apart; $duration s per run${BENCH_JITTER_MS:+; a pause of 0-$BENCH_JITTER_MS ms between streams}"
+echo "upstream ($surface): $chunks chunks, $interval ms apart; $duration s per run${BENCH_JITTER_MS:+; a pause of 0-$BENCH_JITTER_MS ms between streams}"
 [[ -n "$nginx_pid" ]] || echo "(nginx is not installed or BENCH_NGINX=0: no reference relay)"
 for c in "${clients[@]}"; do
-    run direct "http://127.0.0.1:$fake_port/v1/chat/completions" "$c"
+    run direct "http://127.0.0.1:$fake_port$path" "$c"
     before=$(cpu_ticks aigwd)
-    run aigwd "http://127.0.0.1:$daemon_port/v1/chat/completions" "$c"
+    run aigwd "http://127.0.0.1:$daemon_port$path" "$c"
     report_cpu aigwd $(( $(cpu_ticks aigwd) - before ))
     if [[ -n "$nginx_pid" ]]; then
         before=$(cpu_ticks nginx)
-        run nginx "http://127.0.0.1:$nginx_port/v1/chat/completions" "$c"
+        run nginx "http://127.0.0.1:$nginx_port$path" "$c"
         report_cpu nginx $(( $(cpu_ticks nginx) - before ))
     fi
 done
