@@ -175,6 +175,8 @@ const Adapter& cohere_adapter();
 /// byte: usage, the stop reason, the end, errors, and when the answer begins (a marker
 /// chunk), without translating the events into OpenAI chunks.
 std::unique_ptr<StreamTranslator> anthropic_passthrough_tap();
+/// The same for a Gemini stream passed to a Gemini client (streamGenerateContent).
+std::unique_ptr<StreamTranslator> gemini_passthrough_tap();
 /// The offline mock provider: OpenAI's format over the in-process mock transport.
 const Adapter& mock_adapter();
 

@@ -24,6 +24,7 @@
 #include <ctime>
 #include <map>
 #include <set>
+#include <utility>
 
 namespace aigw::daemon::providers {
 namespace {
@@ -434,6 +435,95 @@ private:
     std::map<int, int> m_tool_calls;
 };
 
+/// The tap of a native stream relayed byte for byte (a Gemini client's streamGenerateContent):
+/// it reads each response for what the relay and the ledger need (usage, finish reasons, the
+/// end, an error or a blocked prompt, when the answer begins) and builds none of the OpenAI
+/// chunks GeminiStream would, which the relay would drop. It appends a marker chunk (a
+/// content delta) when the first content arrives, and one per candidate's finish reason; it
+/// ends as GeminiStream does, once every candidate that began has a finish reason.
+class GeminiStreamTap final : public StreamTranslator {
+public:
+    std::expected<void, wire::Failure> on_event(const wire::SseEvent& ev, std::vector<json>& out) override
+    {
+        if (ev.data.empty() || m_finished) {
+            return {};
+        }
+        json resp = wire::parse_json_lenient(ev.data);
+        if (resp.is_array() && !resp.empty()) {
+            resp = std::move(resp[0]);
+        }
+        if (resp.is_discarded() || !resp.is_object()) {
+            return std::unexpected(
+                upstream_failure("Gemini sent a stream event that is not JSON: " + wire::utf8_prefix(ev.data, 200)));
+        }
+        if (auto err = resp.find("error"); err != resp.end() && err->is_object()) {
+            return std::unexpected(failure_from_google_error(0, *err, std::nullopt));
+        }
+        if (auto blocked = blocked_prompt(resp)) {
+            return std::unexpected(*blocked);
+        }
+        if (auto u = resp.find("usageMetadata"); u != resp.end()) {
+            read_usage(*u, m_usage);
+            if (auto bad = wire::check_usage(m_usage)) {
+                return std::unexpected(std::move(*bad));
+            }
+        }
+        auto candidates = resp.find("candidates");
+        if (candidates == resp.end() || !candidates->is_array()) {
+            return {};
+        }
+        for (const auto& cand : *candidates) {
+            const int index = static_cast<int>(int_at(cand, "index"));
+            m_started.insert(index);
+            auto content = cand.is_object() ? cand.find("content") : cand.end();
+            if (cand.is_object() && content != cand.end() && content->is_object()) {
+                if (auto parts = content->find("parts"); parts != content->end() && parts->is_array()) {
+                    for (const auto& part : *parts) {
+                        if (part.contains("functionCall")) {
+                            ++m_tool_calls[index];
+                            began(out);
+                        } else if (!string_at(part, "text").empty()) {
+                            began(out);
+                        }
+                    }
+                }
+            }
+            if (auto reason = string_at(cand, "finishReason"); !reason.empty()) {
+                std::string finish = finish_reason_for(reason);
+                if (finish == "stop" && m_tool_calls[index] > 0) {
+                    finish = "tool_calls";
+                }
+                out.push_back({{"choices", json::array({{{"index", index},
+                                                         {"delta", json::object()},
+                                                         {"finish_reason", std::move(finish)}}})}});
+                m_done.insert(index);
+            }
+        }
+        if (!m_done.empty() && m_done.size() == m_started.size()) {
+            m_finished = true;
+        }
+        return {};
+    }
+
+    bool finished() const override { return m_finished; }
+    wire::Usage usage() const override { return m_usage; }
+
+private:
+    void began(std::vector<json>& out)
+    {
+        if (!std::exchange(m_began, true)) {
+            out.push_back({{"choices", json::array({{{"index", 0}, {"delta", {{"content", " "}}}}})}});
+        }
+    }
+
+    bool m_began = false;
+    bool m_finished = false;
+    wire::Usage m_usage;
+    std::set<int> m_started;  ///< candidates seen
+    std::set<int> m_done;     ///< candidates that sent a finishReason
+    std::map<int, int> m_tool_calls;
+};
+
 class GeminiAdapter final : public Adapter {
 public:
     std::expected<UpstreamRequest, wire::Failure> chat_request(const json& canonical, const Target& target,
@@ -794,6 +884,11 @@ std::expected<ChatResult, wire::Failure> GeminiAdapter::embeddings_response(std:
 }
 
 }  // namespace
+
+std::unique_ptr<StreamTranslator> gemini_passthrough_tap()
+{
+    return std::make_unique<GeminiStreamTap>();
+}
 
 const Adapter& gemini_adapter()
 {

@@ -232,7 +232,7 @@ asio::awaitable<void> generate(Dispatcher& d, http::Request& req, http::Responde
                 if (!sse) {
                     decoder = std::make_unique<gemini::JsonArrayStreamDecoder>(closed);
                 }
-                auto opened = co_await d.open_passthrough_stream(ex, up, route.adapter->chat_stream(route.target),
+                auto opened = co_await d.open_passthrough_stream(ex, up, providers::gemini_passthrough_tap(),
                                                                  &nt.native_error_body, std::move(decoder));
                 nt.native_error_body = wire::scrub_secrets(nt.native_error_body, d.secrets_of(route));
                 if (!opened) {

@@ -483,43 +483,6 @@ TEST_CASE("a final assistant prefill loses its trailing whitespace")
     CHECK(body["messages"].size() == 1);
 }
 
-namespace {
-
-/// Whether an OpenAI chunk carries content, as the relay's has_content() reads it.
-bool chunk_has_content(const json& chunk)
-{
-    if (!chunk.contains("choices") || !chunk["choices"].is_array()) {
-        return false;
-    }
-    for (const auto& choice : chunk["choices"]) {
-        const json& d = choice.contains("delta") ? choice["delta"] : json::object();
-        for (const char* field : {"content", "reasoning_content", "refusal"}) {
-            if (d.contains(field) && d[field].is_string() && !d[field].get<std::string>().empty()) {
-                return true;
-            }
-        }
-        if (d.contains("tool_calls")) {
-            return true;
-        }
-    }
-    return false;
-}
-
-std::vector<std::string> finish_reasons(const std::vector<json>& chunks)
-{
-    std::vector<std::string> out;
-    for (const auto& c : chunks) {
-        for (const auto& choice : c.value("choices", json::array())) {
-            if (choice.contains("finish_reason") && choice["finish_reason"].is_string()) {
-                out.push_back(choice["finish_reason"]);
-            }
-        }
-    }
-    return out;
-}
-
-}  // namespace
-
 TEST_CASE("the passthrough tap reads what the translator reads, event by event, and builds no chunks")
 {
     std::vector<std::string> streams;
@@ -545,37 +508,9 @@ TEST_CASE("the passthrough tap reads what the translator reads, event by event, 
     streams.push_back("event: message_start\ndata: {\"type\":\"message_start\"\n\n");
     for (const auto& bytes : streams) {
         CAPTURE(bytes.substr(0, 120));
-        wire::SseReader reader;
-        std::vector<wire::SseEvent> events;
-        reader.feed(bytes, events);
-        reader.finish(events);
         auto translator = p::anthropic_adapter().chat_stream(target());
         auto tap = p::anthropic_passthrough_tap();
-        std::vector<json> translated;
-        std::vector<json> tapped;
-        bool translator_began = false;
-        bool tap_began = false;
-        for (const auto& ev : events) {
-            CAPTURE(ev.data);
-            const std::size_t before = tapped.size();
-            auto a = translator->on_event(ev, translated);
-            auto b = tap->on_event(ev, tapped);
-            REQUIRE(a.has_value() == b.has_value());
-            if (!a) {
-                CHECK(a.error().status == b.error().status);
-                CHECK(a.error().kind == b.error().kind);
-                CHECK(a.error().message == b.error().message);
-                break;
-            }
-            translator_began = translator_began || std::any_of(translated.begin(), translated.end(), chunk_has_content);
-            for (std::size_t i = before; i < tapped.size(); ++i) {
-                tap_began = tap_began || chunk_has_content(tapped[i]);
-            }
-            CHECK(translator_began == tap_began);  // the answer begins at the same event
-            CHECK(tap->usage() == translator->usage());
-            CHECK(tap->finished() == translator->finished());
-        }
-        CHECK(finish_reasons(tapped) == finish_reasons(translated));
-        CHECK(tapped.size() <= 2);  // the marker and the finish reason, nothing per event
+        // At most the marker and the finish reason: nothing per event.
+        aigw::test::check_tap_reads_as_translator(*translator, *tap, aigw::test::sse_events(bytes), 2);
     }
 }

@@ -341,3 +341,34 @@ TEST_CASE("Gemini embeddings use batchEmbedContents and return floats")
     auto bad = g.embeddings_request({{"input", {{1, 2, 3}}}}, target("text-embedding-004"));
     CHECK_FALSE(bad.has_value());
 }
+
+TEST_CASE("the passthrough tap reads what the translator reads, event by event, and builds no chunks")
+{
+    std::vector<std::string> streams;
+    for (const char* name : {"stream_text.sse", "stream_function_call.sse", "stream_truncated.sse"}) {
+        streams.push_back(fixture(name));
+    }
+    // Two candidates (the end waits for both), a response without candidates, an empty text
+    // part, a blocked prompt, an error object, a response in an array, and data that is not JSON.
+    streams.push_back(
+        "data: {\"candidates\":[{\"index\":0,\"content\":{\"parts\":[{\"text\":\"\"}]}},"
+        "{\"index\":1,\"content\":{\"parts\":[{\"text\":\"b\"}]}}]}\r\n\r\n"
+        "data: {\"usageMetadata\":{\"promptTokenCount\":5,\"candidatesTokenCount\":2}}\r\n\r\n"
+        "data: "
+        "{\"candidates\":[{\"index\":0,\"content\":{\"parts\":[{\"text\":\"a\"}]},\"finishReason\":\"STOP\"}]}\r\n\r\n"
+        "data: {\"candidates\":[{\"index\":1,\"finishReason\":\"MAX_TOKENS\"}],"
+        "\"usageMetadata\":{\"promptTokenCount\":5,\"candidatesTokenCount\":4}}\r\n\r\n"
+        "data: {\"candidates\":[{\"index\":0,\"content\":{\"parts\":[{\"text\":\"after the end\"}]}}]}\r\n\r\n");
+    streams.push_back("data: {\"promptFeedback\":{\"blockReason\":\"SAFETY\"}}\n\n");
+    streams.push_back("data: {\"error\":{\"code\":429,\"message\":\"quota\",\"status\":\"RESOURCE_EXHAUSTED\"}}\n\n");
+    streams.push_back(
+        "data: [{\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"x\"}]},\"finishReason\":\"STOP\"}]}]\n\n");
+    streams.push_back("data: {\"candidates\":[\n\n");
+    for (const auto& bytes : streams) {
+        CAPTURE(bytes.substr(0, 120));
+        auto translator = p::gemini_adapter().chat_stream(target());
+        auto tap = p::gemini_passthrough_tap();
+        // The marker and a finish reason for each of at most two candidates.
+        aigw::test::check_tap_reads_as_translator(*translator, *tap, aigw::test::sse_events(bytes), 3);
+    }
+}
