@@ -37,8 +37,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
                 const std::string model = nlohmann_dump(set["model"]);
                 if (const auto edited = aigw::wire::edit_members_text(text, {{"model", model}, {"stream", {}}})) {
                     set.erase("stream");
+                    // As the object set and written reads back (the model's bytes, cut from
+                    // the input, may not be UTF-8; the writer replaces them).
                     const auto back = nlohmann::json::parse(*edited, nullptr, false);
-                    aigw::fuzz::require(!back.is_discarded() && back == set, "the members were edited otherwise");
+                    const auto expected = nlohmann::json::parse(nlohmann_dump(set), nullptr, false);
+                    aigw::fuzz::require(!back.is_discarded() && back == expected, "the members were edited otherwise");
                 }
             }
         }
