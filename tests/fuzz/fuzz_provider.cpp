@@ -97,5 +97,33 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     (void)writer.finish();
     (void)translator->usage();
+
+    // A native stream's tap reads what the translator reads of the same events: the same
+    // failure at the same event, the same usage and end after each.
+    constexpr config::WireFormat wire_format = config::WireFormat::AIGW_FUZZ_WIRE;
+    std::unique_ptr<p::StreamTranslator> tap;
+    if constexpr (wire_format == config::WireFormat::anthropic) {
+        tap = p::anthropic_passthrough_tap();
+    } else if constexpr (wire_format == config::WireFormat::gemini) {
+        tap = p::gemini_passthrough_tap();
+    }
+    if (tap) {
+        auto reference = adapter->chat_stream(target());
+        std::vector<nlohmann::json> translated;
+        std::vector<nlohmann::json> tapped;
+        for (const auto& ev : events) {
+            auto a = reference->on_event(ev, translated);
+            auto b = tap->on_event(ev, tapped);
+            fuzz::require(a.has_value() == b.has_value(), "the tap and the translator disagree on a failure");
+            if (!a) {
+                fuzz::require(a.error().status == b.error().status && a.error().message == b.error().message,
+                              "the tap failed otherwise");
+                break;
+            }
+            fuzz::require(tap->usage() == reference->usage(), "the tap read other usage");
+            fuzz::require(tap->finished() == reference->finished(), "the tap ended otherwise");
+        }
+        fuzz::require(tapped.size() <= 1 + translated.size(), "the tap built chunks of its own");
+    }
     return 0;
 }
