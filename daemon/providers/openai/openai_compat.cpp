@@ -63,8 +63,6 @@ private:
     wire::Usage m_usage;
 };
 
-/// The text of `canonical` with `model` set and the stream fields as `stream` wants them,
-/// written without copying the request first (an agent's request is often hundreds of KB).
 /// The stream options sent upstream: the client's, with usage asked for.
 nlohmann::json stream_options_of(const nlohmann::json& canonical)
 {
@@ -77,6 +75,8 @@ nlohmann::json stream_options_of(const nlohmann::json& canonical)
     return options;
 }
 
+/// The text of `canonical` with `model` set and the stream fields as `stream` wants them,
+/// written without copying the request first (an agent's request is often hundreds of KB).
 std::string chat_body(const nlohmann::json& canonical, const std::string& model, bool stream)
 {
     std::string out;
