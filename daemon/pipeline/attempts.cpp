@@ -92,8 +92,10 @@ routing::PlanRequest plan_request(const Exchange& ex, const nlohmann::json& cano
                     }
                     auto type = part.find("type");
                     // Compared as text: `*type == "image"` would build a json of the literal.
-                    const std::string_view kind =
-                        type != part.end() && type->is_string() ? type->get_ref<const std::string&>() : "";
+                    std::string_view kind;
+                    if (type != part.end() && type->is_string()) {
+                        kind = type->get_ref<const std::string&>();
+                    }
                     const bool image = kind == "image_url" || kind == "image" || kind == "input_image";
                     if (image) {
                         pr.needs_vision = true;
