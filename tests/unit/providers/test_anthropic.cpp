@@ -505,6 +505,8 @@ TEST_CASE("the passthrough tap reads what the translator reads, event by event, 
         "\"usage\":{\"output_tokens\":7}}\n\n"
         "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
     streams.push_back("event: error\ndata: {\"error\":{\"message\":\"no type\"}}\n\n");
+    // An empty stop reason names no finish reason.
+    streams.push_back("event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"\"}}\n\n");
     streams.push_back("event: message_start\ndata: {\"type\":\"message_start\"\n\n");
     for (const auto& bytes : streams) {
         CAPTURE(bytes.substr(0, 120));
