@@ -38,6 +38,7 @@
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <span>
 #include <thread>
 #include <type_traits>
 #include <utility>
@@ -320,11 +321,19 @@ private:
     asio::awaitable<void> after_handler(Request& req, const std::string& failure);
     /// Writes within write_timeout; false (and the client is gone) when that failed. A
     /// whole answer is still tried after the client half-closed (`even_after_eof`).
+    /// `try_at_once`: false when the caller just tried (write_at_once()), so the socket is
+    /// full or failed and the first write waits.
     template <class Buffers>
-    asio::awaitable<bool> write_all(const Buffers& buffers, bool even_after_eof = false);
-    /// One write of a stream: the head if it has not gone out, `bytes` (as a chunk when
-    /// chunked), and the last chunk when `last`.
-    asio::awaitable<bool> write_piece(std::string_view bytes, bool last);
+    asio::awaitable<bool> write_all(const Buffers& buffers, bool even_after_eof = false, bool try_at_once = true);
+    /// Writes `parts` now if the socket takes all of them, without a coroutine of its own:
+    /// plain TCP, and the usual case of a stream's write. True when it did; otherwise
+    /// `written` bytes went and write_all() must do the rest (and report a failure).
+    bool write_at_once(std::span<const asio::const_buffer> parts, std::size_t& written);
+    /// The buffers of one write of a stream, in m_parts: the head if it has not gone out,
+    /// `bytes` (as a chunk when chunked), and the last chunk when `last`.
+    std::span<const asio::const_buffer> piece(std::string_view bytes, bool last);
+    /// What write_at_once() left of `parts`, from byte `written` on.
+    asio::awaitable<bool> write_rest(std::span<const asio::const_buffer> parts, std::size_t written);
     void begin_exchange(const Request& req, bool keep_alive);
     /// The exchange is over: hands its entry to ServerOptions::access_log, if any.
     void log_exchange(const Request& req);
@@ -362,6 +371,7 @@ private:
     std::string m_peer;
     std::string m_head;  ///< the serialised response head, reused
     std::array<char, 24> m_chunk_line{};
+    std::array<asio::const_buffer, 5> m_parts;  ///< a stream write's buffers: piece()
     asio::cancellation_signal m_cancel;
 
     asio::steady_timer m_timer;
@@ -1158,7 +1168,7 @@ asio::awaitable<void> Connection<Stream>::linger_close()
 
 template <class Stream>
 template <class Buffers>
-asio::awaitable<bool> Connection<Stream>::write_all(const Buffers& buffers, bool even_after_eof)
+asio::awaitable<bool> Connection<Stream>::write_all(const Buffers& buffers, bool even_after_eof, bool try_at_once)
 {
     if (m_write_failed || (m_client_gone && !even_after_eof)) {
         co_return false;
@@ -1170,7 +1180,7 @@ asio::awaitable<bool> Connection<Stream>::write_all(const Buffers& buffers, bool
     if constexpr (!k_tls) {
         // Most writes fit in the socket's buffer: try at once. An async write that completes
         // at once still goes through the loop's queue (one more epoll_wait and resume each).
-        if (sock().non_blocking()) {
+        if (try_at_once && sock().non_blocking()) {
             const std::size_t n = sock().write_some(rest, ec);
             if (!ec) {
                 rest.consume(n);
@@ -1294,18 +1304,37 @@ asio::awaitable<bool> Connection<Stream>::begin_stream(Response head)
 }
 
 template <class Stream>
-asio::awaitable<bool> Connection<Stream>::write_piece(std::string_view bytes, bool last)
+bool Connection<Stream>::write_at_once(std::span<const asio::const_buffer> parts, std::size_t& written)
+{
+    written = 0;
+    if constexpr (k_tls) {
+        return false;
+    } else {
+        if (m_write_failed || m_client_gone || !sock().non_blocking()) {
+            return false;
+        }
+        error_code ec;
+        written = sock().write_some(parts, ec);
+        if (ec || written < beast::buffer_bytes(parts)) {
+            return false;  // full, or failed: write_all() waits, or says so
+        }
+        clear_deadline();  // as write_all() ends
+        return true;
+    }
+}
+
+template <class Stream>
+std::span<const asio::const_buffer> Connection<Stream>::piece(std::string_view bytes, bool last)
 {
     static constexpr std::string_view k_crlf = "\r\n";
     static constexpr std::string_view k_last_chunk = "0\r\n\r\n";
-    std::array<asio::const_buffer, 5> parts;
     std::size_t n = 0;
     if (m_streaming && !m_watch_waits && Clock::now() - m_exchange_t0 >= k_long_stream) {
         let_go_of_read_buffer();
     }
     if (m_head_pending) {
         m_head_pending = false;
-        parts[n++] = asio::buffer(m_head);
+        m_parts[n++] = asio::buffer(m_head);
     }
     if (!bytes.empty() && !m_is_head) {
         if (m_chunked) {
@@ -1313,21 +1342,30 @@ asio::awaitable<bool> Connection<Stream>::write_piece(std::string_view bytes, bo
                 std::to_chars(m_chunk_line.data(), m_chunk_line.data() + m_chunk_line.size() - 2, bytes.size(), 16);
             *end++ = '\r';
             *end++ = '\n';
-            parts[n++] = asio::buffer(m_chunk_line.data(), static_cast<std::size_t>(end - m_chunk_line.data()));
-            parts[n++] = asio::buffer(bytes.data(), bytes.size());
-            parts[n++] = asio::buffer(k_crlf);
+            m_parts[n++] = asio::buffer(m_chunk_line.data(), static_cast<std::size_t>(end - m_chunk_line.data()));
+            m_parts[n++] = asio::buffer(bytes.data(), bytes.size());
+            m_parts[n++] = asio::buffer(k_crlf);
         } else {
-            parts[n++] = asio::buffer(bytes.data(), bytes.size());
+            m_parts[n++] = asio::buffer(bytes.data(), bytes.size());
         }
     }
     if (last && m_chunked && !m_is_head) {
-        parts[n++] = asio::buffer(k_last_chunk);
+        m_parts[n++] = asio::buffer(k_last_chunk);
     }
-    if (n == 0) {
-        co_return true;
-    }
-    co_return co_await write_all(std::span<const asio::const_buffer>(parts.data(), n));
+    return {m_parts.data(), n};
 }
+
+template <class Stream>
+asio::awaitable<bool> Connection<Stream>::write_rest(std::span<const asio::const_buffer> parts, std::size_t written)
+{
+    beast::buffers_suffix<std::span<const asio::const_buffer>> rest(parts);
+    rest.consume(written);
+    co_return co_await write_all(rest, false, false);
+}
+
+// A relayed stream writes once an event. The usual write is done in write() itself, at
+// once; only a full socket (or TLS) goes through the coroutines of write_rest() and
+// write_all(). Two fewer coroutine frames an event than a write() that calls them.
 
 template <class Stream>
 asio::awaitable<bool> Connection<Stream>::write(std::string_view bytes)
@@ -1335,7 +1373,12 @@ asio::awaitable<bool> Connection<Stream>::write(std::string_view bytes)
     if (!m_streaming || m_stream_ended || m_client_gone) {
         co_return false;
     }
-    co_return co_await write_piece(bytes, false);
+    const auto parts = piece(bytes, false);
+    std::size_t written = 0;
+    if (parts.empty() || write_at_once(parts, written)) {
+        co_return true;
+    }
+    co_return co_await write_rest(parts, written);
 }
 
 template <class Stream>
@@ -1348,7 +1391,12 @@ asio::awaitable<bool> Connection<Stream>::end_stream(std::string_view last_bytes
     if (m_client_gone) {
         co_return false;
     }
-    co_return co_await write_piece(last_bytes, true);
+    const auto parts = piece(last_bytes, true);
+    std::size_t written = 0;
+    if (parts.empty() || write_at_once(parts, written)) {
+        co_return true;
+    }
+    co_return co_await write_rest(parts, written);
 }
 
 }  // namespace
