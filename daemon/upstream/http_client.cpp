@@ -21,6 +21,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
 #include <vector>
@@ -397,57 +398,83 @@ void release(Exchange& ex)
     }
 }
 
-/// Reads the next body bytes of `ex` into `out` (growing it); returns the number of bytes
-/// appended (0 only at the end of the body) or the error. Chunk headers are skipped.
-///
-/// What the connection's buffer holds is parsed first, all of it that can be (a chunk's
-/// size line, its data, the next chunks), and the socket is read only when that gave no
-/// body bytes. Beast's http::async_read_some stops after a chunk's size line, and the call
-/// for the data then goes through the loop's queue once more (a post, as it reads nothing);
-/// its eager mode would wait for the next chunk's size line. One event of a stream is one
-/// socket read here.
-asio::awaitable<std::pair<error_code, std::size_t>> read_body_some(Exchange& ex, std::string& out)
+/// The step of read_body_some() that needs no socket: parses what the connection's buffer
+/// holds, all of it that can be (a chunk's size line, its data, the next chunks), appending
+/// body bytes to `out`. False when the caller must read the socket: nothing was appended,
+/// the body goes on, and nothing failed. `before` is out's size when the read began.
+bool parse_buffered(Exchange& ex, const std::string& out, std::size_t before, error_code& ec)
 {
     Parser& parser = *ex.parser;
     beast::flat_buffer& buffer = ex.conn->buffer();
-    const std::size_t before = out.size();
-    parser.get().body() = &out;
-    error_code ec;
-    while (!ec && !parser.is_done()) {
-        while (buffer.size() > 0 && !parser.is_done()) {
-            const std::size_t used = parser.put(buffer.data(), ec);
-            buffer.consume(used);
-            if (ec == http::error::need_more) {
-                ec = {};  // the rest of a size line is still to come
-                break;
-            }
-            if (ec || used == 0) {
-                break;
-            }
-        }
-        if (ec || parser.is_done() || out.size() > before) {
+    while (buffer.size() > 0 && !parser.is_done()) {
+        const std::size_t used = parser.put(buffer.data(), ec);
+        buffer.consume(used);
+        if (ec == http::error::need_more) {
+            ec = {};  // the rest of a size line is still to come
             break;
         }
-        const std::size_t size = beast::read_size(buffer, 65536);
-        if (size == 0) {
-            ec = http::error::buffer_overflow;
+        if (ec || used == 0) {
             break;
         }
-        const auto space = buffer.prepare(size);
-        auto [read_ec, n] = co_await ex.conn->with_stream([&](auto& s) { return s.async_read_some(space, k_tuple); });
-        buffer.commit(n);
-        if (read_ec == asio::error::eof) {
-            // As Beast does: the end of a body delimited by the connection's close, else a cut.
-            if (parser.got_some()) {
-                parser.put_eof(ec);
-            } else {
-                ec = http::error::end_of_stream;
-            }
-            break;
-        }
-        ec = read_ec;
     }
-    parser.get().body() = nullptr;
+    return ec || parser.is_done() || out.size() > before;
+}
+
+/// Room in the connection's buffer for the next socket read; sets `ec` when there is none.
+std::optional<asio::mutable_buffer> read_space(Exchange& ex, error_code& ec)
+{
+    beast::flat_buffer& buffer = ex.conn->buffer();
+    const std::size_t size = beast::read_size(buffer, 65536);
+    if (size == 0) {
+        ec = http::error::buffer_overflow;
+        return std::nullopt;
+    }
+    return buffer.prepare(size);
+}
+
+/// Takes in what a socket read gave; false (with `ec` set, or the body ended by the close)
+/// when the read loop stops.
+bool took_read(Exchange& ex, error_code read_ec, std::size_t n, error_code& ec)
+{
+    ex.conn->buffer().commit(n);
+    if (read_ec == asio::error::eof) {
+        // As Beast does: the end of a body delimited by the connection's close, else a cut.
+        if (ex.parser->got_some()) {
+            ex.parser->put_eof(ec);
+        } else {
+            ec = http::error::end_of_stream;
+        }
+        return false;
+    }
+    ec = read_ec;
+    return !ec;
+}
+
+/// Reads the next body bytes of `ex` into `out` (growing it); returns the number of bytes
+/// appended (0 only at the end of the body) or the error. Chunk headers are skipped.
+///
+/// What the connection's buffer holds is parsed first, and the socket is read only when
+/// that gave no body bytes. Beast's http::async_read_some stops after a chunk's size line,
+/// and the call for the data then goes through the loop's queue once more (a post, as it
+/// reads nothing); its eager mode would wait for the next chunk's size line. One event of a
+/// stream is one socket read here. (HttpBodyStream::read() has this loop inline: one
+/// coroutine frame less an event.)
+asio::awaitable<std::pair<error_code, std::size_t>> read_body_some(Exchange& ex, std::string& out)
+{
+    const std::size_t before = out.size();
+    ex.parser->get().body() = &out;
+    error_code ec;
+    while (!parse_buffered(ex, out, before, ec)) {
+        const auto space = read_space(ex, ec);
+        if (!space) {
+            break;
+        }
+        auto [read_ec, n] = co_await ex.conn->with_stream([&](auto& s) { return s.async_read_some(*space, k_tuple); });
+        if (!took_read(ex, read_ec, n, ec)) {
+            break;
+        }
+    }
+    ex.parser->get().body() = nullptr;
     co_return std::pair{ec, out.size() - before};
 }
 
@@ -503,7 +530,23 @@ public:
             buffer.shrink_to_fit();  // the next read grows it to hold 512 bytes more
         }
         m_ex.conn->expires_at(deadline);
-        auto [ec, appended] = co_await read_body_some(m_ex, out);
+        // read_body_some(), inline
+        const std::size_t before = out.size();
+        m_ex.parser->get().body() = &out;
+        error_code ec;
+        while (!parse_buffered(m_ex, out, before, ec)) {
+            const auto space = read_space(m_ex, ec);
+            if (!space) {
+                break;
+            }
+            auto [read_ec, n] =
+                co_await m_ex.conn->with_stream([&](auto& s) { return s.async_read_some(*space, k_tuple); });
+            if (!took_read(m_ex, read_ec, n, ec)) {
+                break;
+            }
+        }
+        m_ex.parser->get().body() = nullptr;
+        const std::size_t appended = out.size() - before;
         if (m_ex.conn) {
             m_ex.conn->clear_deadline();
         }
