@@ -1,6 +1,8 @@
 #include "daemon/providers/validate.hpp"
 
+#include <array>
 #include <cmath>
+#include <span>
 #include <string>
 
 namespace aigw::daemon::providers {
@@ -95,17 +97,19 @@ bool is_string_array(const json& v)
 
 /// An array of objects each with a string `type` (content parts, tools); returns the
 /// failure for the first element that is not one.
-std::optional<wire::Failure> check_typed_objects(const json& arr, const std::string& field, bool type_required)
+/// `field()` names the array, for a failure.
+template <class FieldName>
+std::optional<wire::Failure> check_typed_objects(const json& arr, FieldName field, bool type_required)
 {
     for (std::size_t i = 0; i < arr.size(); ++i) {
         const json& item = arr[i];
-        std::string name = field + "[" + std::to_string(i) + "]";
+        const auto name = [&] { return field() + "[" + std::to_string(i) + "]"; };
         if (!item.is_object()) {
-            return wrong(name, "an object", item);
+            return wrong(name(), "an object", item);
         }
         auto t = item.find("type");
         if (t == item.end() ? type_required : !t->is_string()) {
-            return wire::bad_request(name + ".type: must be a string.", name + ".type");
+            return wire::bad_request(name() + ".type: must be a string.", name() + ".type");
         }
     }
     return std::nullopt;
@@ -143,44 +147,128 @@ auto number = [](const json& v) { return is_number(v); };
 
 std::optional<wire::Failure> check_chat_message(const json& m, std::size_t i)
 {
-    std::string name = "messages[" + std::to_string(i) + "]";
+    // The field's name only for a failure: an agent's request holds hundreds of messages.
+    const auto name = [i] { return "messages[" + std::to_string(i) + "]"; };
     if (!m.is_object()) {
-        return wrong(name, "an object", m);
+        return wrong(name(), "an object", m);
     }
     auto role = m.find("role");
     if (role == m.end() || !role->is_string()) {
-        return wire::bad_request(name + ".role: must be a string such as \"user\".", name + ".role");
+        return wire::bad_request(name() + ".role: must be a string such as \"user\".", name() + ".role");
     }
     if (auto c = m.find("content"); c != m.end() && !c->is_null()) {
         if (c->is_array()) {
-            if (auto f = check_typed_objects(*c, name + ".content", true)) {
+            if (auto f = check_typed_objects(
+                    *c, [&] { return name() + ".content"; }, true)) {
                 return f;
             }
         } else if (!c->is_string()) {
-            return wrong(name + ".content", "a string, an array of content parts or null", *c);
+            return wrong(name() + ".content", "a string, an array of content parts or null", *c);
         }
     }
     if (auto tc = m.find("tool_calls"); tc != m.end() && !tc->is_null()) {
         if (!tc->is_array()) {
-            return wrong(name + ".tool_calls", "an array", *tc);
+            return wrong(name() + ".tool_calls", "an array", *tc);
         }
         for (std::size_t k = 0; k < tc->size(); ++k) {
             const json& call = (*tc)[k];
-            std::string cname = name + ".tool_calls[" + std::to_string(k) + "]";
+            const auto cname = [&] { return name() + ".tool_calls[" + std::to_string(k) + "]"; };
             if (!call.is_object()) {
-                return wrong(cname, "an object", call);
+                return wrong(cname(), "an object", call);
             }
             if (auto fn = call.find("function"); fn != call.end() && !fn->is_object()) {
-                return wrong(cname + ".function", "an object", *fn);
+                return wrong(cname() + ".function", "an object", *fn);
             }
         }
     }
     for (const char* key : {"name", "tool_call_id"}) {
         if (auto v = m.find(key); v != m.end() && !v->is_null() && !v->is_string()) {
-            return wrong(name + "." + key, "a string", *v);
+            return wrong(name() + "." + key, "a string", *v);
         }
     }
     return std::nullopt;
+}
+
+/// A top-level field of a chat request that, when present and not null, must pass `ok`.
+struct FieldRule {
+    std::string_view key;
+    const char* expected;
+    bool (*ok)(const json&);
+};
+
+bool integer_from_1(const json& v)
+{
+    return is_integer(v, 1);
+}
+bool integer_from_0(const json& v)
+{
+    return is_integer(v, 0);
+}
+
+/// In the order their failures are reported: the first rule a request breaks is named.
+constexpr std::array k_chat_fields{
+    FieldRule{"stream", "a boolean", [](const json& v) { return v.is_boolean(); }},
+    FieldRule{"logprobs", "a boolean", [](const json& v) { return v.is_boolean(); }},
+    FieldRule{"parallel_tool_calls", "a boolean", [](const json& v) { return v.is_boolean(); }},
+    FieldRule{"max_tokens", "an integer >= 1", integer_from_1},
+    FieldRule{"max_completion_tokens", "an integer >= 1", integer_from_1},
+    FieldRule{"n", "an integer >= 1", integer_from_1},
+    FieldRule{"top_logprobs", "an integer >= 0", integer_from_0},
+    FieldRule{"seed", "an integer", [](const json& v) { return v.is_number_integer() || v.is_number_unsigned(); }},
+    FieldRule{"temperature", "a number", is_number},
+    FieldRule{"top_p", "a number", is_number},
+    FieldRule{"presence_penalty", "a number", is_number},
+    FieldRule{"frequency_penalty", "a number", is_number},
+    FieldRule{"stop", "a string or an array of strings",
+              [](const json& v) { return v.is_string() || is_string_array(v); }},
+    FieldRule{"tools", "an array of tool objects", [](const json& v) { return v.is_array(); }},
+    FieldRule{"tool_choice", "a string or an object", [](const json& v) { return v.is_string() || v.is_object(); }},
+    FieldRule{"response_format", "an object", [](const json& v) { return v.is_object(); }},
+    FieldRule{"stream_options", "an object", [](const json& v) { return v.is_object(); }},
+    FieldRule{"metadata", "an object", [](const json& v) { return v.is_object(); }},
+    FieldRule{"user", "a string", [](const json& v) { return v.is_string(); }},
+    FieldRule{"reasoning_effort", "a string", [](const json& v) { return v.is_string(); }},
+};
+
+/// As k_chat_fields, for Anthropic's Messages.
+constexpr std::array k_messages_fields{
+    FieldRule{"max_tokens", "an integer >= 1", integer_from_1},
+    FieldRule{"top_k", "an integer >= 0", integer_from_0},
+    FieldRule{"temperature", "a number", is_number},
+    FieldRule{"top_p", "a number", is_number},
+    FieldRule{"stream", "a boolean", [](const json& v) { return v.is_boolean(); }},
+    FieldRule{"stop_sequences", "an array of strings", is_string_array},
+    FieldRule{"tools", "an array of tool objects", [](const json& v) { return v.is_array(); }},
+    FieldRule{"tool_choice", "an object", [](const json& v) { return v.is_object(); }},
+    FieldRule{"metadata", "an object", [](const json& v) { return v.is_object(); }},
+    FieldRule{"thinking", "an object", [](const json& v) { return v.is_object(); }},
+    FieldRule{"output_config", "an object", [](const json& v) { return v.is_object(); }},
+};
+
+/// The failure of the first of `rules` that the object `body` breaks. It walks the body's
+/// members (a request names a few) rather than looking up every rule's key.
+std::optional<wire::Failure> check_fields(const json& body, std::span<const FieldRule> rules)
+{
+    std::size_t broken = rules.size();
+    const json* value = nullptr;
+    for (const auto& [key, v] : body.get_ref<const json::object_t&>()) {
+        if (v.is_null()) {
+            continue;
+        }
+        for (std::size_t r = 0; r < broken; ++r) {
+            if (rules[r].key == key) {
+                if (!rules[r].ok(v)) {
+                    broken = r;
+                    value = &v;
+                }
+                break;
+            }
+        }
+    }
+    if (value == nullptr) {
+        return std::nullopt;
+    }
+    return wrong(std::string(rules[broken].key), rules[broken].expected, *value);
 }
 
 }  // namespace
@@ -213,35 +301,12 @@ std::optional<wire::Failure> validate_chat_fields(const json& body)
             return f;
         }
     }
-    if (auto f = first_of({
-            optional_field(body, "stream", "a boolean", boolean),
-            optional_field(body, "logprobs", "a boolean", boolean),
-            optional_field(body, "parallel_tool_calls", "a boolean", boolean),
-            check_integer(body, "max_tokens", 1),
-            check_integer(body, "max_completion_tokens", 1),
-            check_integer(body, "n", 1),
-            check_integer(body, "top_logprobs", 0),
-            optional_field(body, "seed", "an integer",
-                           [](const json& v) { return v.is_number_integer() || v.is_number_unsigned(); }),
-            optional_field(body, "temperature", "a number", number),
-            optional_field(body, "top_p", "a number", number),
-            optional_field(body, "presence_penalty", "a number", number),
-            optional_field(body, "frequency_penalty", "a number", number),
-            optional_field(body, "stop", "a string or an array of strings",
-                           [](const json& v) { return v.is_string() || is_string_array(v); }),
-            optional_field(body, "tools", "an array of tool objects", [](const json& v) { return v.is_array(); }),
-            optional_field(body, "tool_choice", "a string or an object",
-                           [](const json& v) { return v.is_string() || v.is_object(); }),
-            optional_field(body, "response_format", "an object", object),
-            optional_field(body, "stream_options", "an object", object),
-            optional_field(body, "metadata", "an object", object),
-            optional_field(body, "user", "a string", string),
-            optional_field(body, "reasoning_effort", "a string", string),
-        })) {
+    if (auto f = check_fields(body, k_chat_fields)) {
         return f;
     }
     if (auto tools = body.find("tools"); tools != body.end() && tools->is_array()) {
-        if (auto f = check_typed_objects(*tools, "tools", true)) {
+        if (auto f = check_typed_objects(
+                *tools, [] { return std::string("tools"); }, true)) {
             return f;
         }
     }
@@ -270,13 +335,13 @@ std::optional<wire::Failure> validate_messages_fields(const json& body)
     }
     for (std::size_t i = 0; i < messages->size(); ++i) {
         const json& m = (*messages)[i];
-        std::string name = "messages[" + std::to_string(i) + "]";
+        const auto name = [i] { return "messages[" + std::to_string(i) + "]"; };  // for a failure
         if (!m.is_object()) {
-            return wrong(name, "an object", m);
+            return wrong(name(), "an object", m);
         }
         auto role = m.find("role");
         if (role == m.end() || !role->is_string()) {
-            return wire::bad_request(name + ".role: Field required (\"user\" or \"assistant\").", name + ".role");
+            return wire::bad_request(name() + ".role: Field required (\"user\" or \"assistant\").", name() + ".role");
         }
         // "system" mid-conversation is Claude Code's (beta mid-conversation-system); the
         // wording for anything else is Anthropic's own, which clients match on.
@@ -284,55 +349,46 @@ std::optional<wire::Failure> validate_messages_fields(const json& body)
         if (r != "user" && r != "assistant" && r != "system") {
             return wire::bad_request(
                 "messages: Unexpected role \"" + r + "\". Allowed roles are \"user\" or \"assistant\".",
-                name + ".role");
+                name() + ".role");
         }
         auto content = m.find("content");
         if (content == m.end() || (!content->is_string() && !content->is_array())) {
-            return wire::bad_request(name + ".content: must be a string or an array of content blocks.",
-                                     name + ".content");
+            return wire::bad_request(name() + ".content: must be a string or an array of content blocks.",
+                                     name() + ".content");
         }
         if (content->is_array()) {
-            if (auto f = check_typed_objects(*content, name + ".content", true)) {
+            if (auto f = check_typed_objects(
+                    *content, [&] { return name() + ".content"; }, true)) {
                 return f;
             }
         }
     }
     if (auto sys = body.find("system"); sys != body.end() && !sys->is_null()) {
         if (sys->is_array()) {
-            if (auto f = check_typed_objects(*sys, "system", true)) {
+            if (auto f = check_typed_objects(
+                    *sys, [] { return std::string("system"); }, true)) {
                 return f;
             }
         } else if (!sys->is_string()) {
             return wrong("system", "a string or an array of text blocks", *sys);
         }
     }
-    if (auto f = first_of({
-            check_integer(body, "max_tokens", 1),
-            check_integer(body, "top_k", 0),
-            optional_field(body, "temperature", "a number", number),
-            optional_field(body, "top_p", "a number", number),
-            optional_field(body, "stream", "a boolean", boolean),
-            optional_field(body, "stop_sequences", "an array of strings", is_string_array),
-            optional_field(body, "tools", "an array of tool objects", [](const json& v) { return v.is_array(); }),
-            optional_field(body, "tool_choice", "an object", object),
-            optional_field(body, "metadata", "an object", object),
-            optional_field(body, "thinking", "an object", object),
-            optional_field(body, "output_config", "an object", object),
-        })) {
+    if (auto f = check_fields(body, k_messages_fields)) {
         return f;
     }
     if (auto tools = body.find("tools"); tools != body.end() && tools->is_array()) {
-        if (auto f = check_typed_objects(*tools, "tools", false)) {
+        if (auto f = check_typed_objects(
+                *tools, [] { return std::string("tools"); }, false)) {
             return f;
         }
         for (std::size_t i = 0; i < tools->size(); ++i) {
             const json& t = (*tools)[i];
-            std::string name = "tools[" + std::to_string(i) + "]";
+            const auto name = [i] { return "tools[" + std::to_string(i) + "]"; };
             if (auto n = t.find("name"); n != t.end() && !n->is_string()) {
-                return wrong(name + ".name", "a string", *n);
+                return wrong(name() + ".name", "a string", *n);
             }
             if (auto s = t.find("input_schema"); s != t.end() && !s->is_object()) {
-                return wrong(name + ".input_schema", "an object", *s);
+                return wrong(name() + ".input_schema", "an object", *s);
             }
         }
     }

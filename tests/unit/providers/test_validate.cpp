@@ -132,6 +132,26 @@ TEST_CASE("every wrong type in a Messages request is a 400, and the translator r
     CHECK_NOTHROW((void)p::anthropic_request_to_canonical(is_error_string));
 }
 
+TEST_CASE("of several wrong fields, the one named first in the validator's order is reported")
+{
+    // The body's members come in key order (max_tokens before stream); the validator's
+    // order puts stream first, as it always has.
+    auto f = p::validate_chat_request(chat({{"max_tokens", 0}, {"stream", "yes"}, {"user", 5}}));
+    REQUIRE(f.has_value());
+    CHECK(f->param == "stream");
+    f = p::validate_chat_request(chat({{"user", 5}, {"top_p", "x"}, {"seed", 1.5}}));
+    REQUIRE(f.has_value());
+    CHECK(f->param == "seed");
+    CHECK(f->message == "seed: must be an integer (got a number with a fraction).");
+    f = p::validate_messages_request(messages({{"tool_choice", "auto"}, {"top_k", -1}, {"stream", 1}}));
+    REQUIRE(f.has_value());
+    CHECK(f->param == "top_k");
+    CHECK(f->message == "top_k: must be an integer >= 0 (got an integer).");
+    // Null is "not given" for every optional field.
+    CHECK_FALSE(
+        p::validate_chat_request(chat({{"stream", nullptr}, {"seed", nullptr}, {"stop", nullptr}})).has_value());
+}
+
 TEST_CASE("embeddings requests: input must be text or tokens")
 {
     CHECK_FALSE(p::validate_embeddings_request({{"model", "m"}, {"input", "hi"}}).has_value());
