@@ -1,6 +1,8 @@
 #include "daemon/http/utf8.hpp"
 
 #include <cstddef>
+#include <cstdint>
+#include <cstring>
 
 namespace aigw::daemon::http {
 
@@ -74,8 +76,26 @@ bool is_valid_utf8(std::string_view s)
 
 bool needs_sanitizing(std::string_view s)
 {
+    // Most values are printable ASCII: eight bytes at a time, a word passes when no byte is
+    // below 0x20, 0x7F, or 0x80 and above (exact tests, whatever the other bytes hold).
+    constexpr std::uint64_t k_ones = 0x0101010101010101ULL;
+    constexpr std::uint64_t k_highs = 0x8080808080808080ULL;
+    std::size_t i = 0;
+    for (; i + 8 <= s.size(); i += 8) {
+        std::uint64_t w = 0;
+        std::memcpy(&w, s.data() + i, 8);
+        const std::uint64_t below_space = (w - 0x20 * k_ones) & ~w & k_highs;
+        const std::uint64_t del = w ^ (0x7F * k_ones);
+        const std::uint64_t has_del = (del - k_ones) & ~del & k_highs;
+        if (((w & k_highs) | below_space | has_del) != 0) {
+            break;
+        }
+    }
+    if (i == s.size()) {
+        return false;
+    }
     bool non_ascii = false;
-    for (const char c : s) {
+    for (const char c : s.substr(i)) {
         const auto u = static_cast<unsigned char>(c);
         if (is_control(u)) {
             return true;

@@ -47,6 +47,29 @@ TEST_CASE("needs_sanitizing: control characters anywhere, and malformed UTF-8")
     }
 }
 
+TEST_CASE("needs_sanitizing: every byte value at every position of a long value")
+{
+    // Values of 8 bytes and more are checked a word at a time: each byte, in each lane of
+    // the word and in the tail, with printable neighbours on both sides of the boundary.
+    for (std::size_t len : {7U, 8U, 9U, 16U, 23U, 40U}) {
+        for (std::size_t pos = 0; pos < len; ++pos) {
+            for (int b = 0; b < 256; ++b) {
+                std::string v(len, 'x');
+                v[pos] = static_cast<char>(b);
+                const bool bad = b < 0x20 || b >= 0x7F;  // a lone byte >= 0x80 is malformed UTF-8
+                CAPTURE(len);
+                CAPTURE(pos);
+                CAPTURE(b);
+                REQUIRE(needs_sanitizing(v) == bad);
+            }
+        }
+    }
+    // Well-formed UTF-8 across a word boundary goes out as it is; a control after it does not.
+    CHECK_FALSE(needs_sanitizing("abcdefg\xC3\xA9hijklmnop"));
+    CHECK(needs_sanitizing("abcdefg\xC3\xA9hijklmn\x01p"));
+    CHECK(needs_sanitizing("abcdefghijklmnopqrstuvw\x7F"));
+}
+
 TEST_CASE("Headers::set replaces every field of that name and sanitises; get is case-insensitive")
 {
     Headers h;
