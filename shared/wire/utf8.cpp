@@ -1,5 +1,6 @@
 #include "shared/wire/utf8.hpp"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace aigw::wire {
@@ -127,6 +128,11 @@ std::string utf8_prefix(std::string_view text, std::size_t max_bytes)
 
 std::string header_safe(std::string_view text, std::size_t max_bytes)
 {
+    // The usual value (a model's id, a reason) is printable ASCII within the limit: as it is.
+    if (text.size() <= max_bytes &&
+        std::all_of(text.begin(), text.end(), [](char c) { return c >= 0x20 && c < 0x7F; })) {
+        return std::string(text);
+    }
     std::string clean;
     clean.reserve(text.size());
     for (char c : text) {

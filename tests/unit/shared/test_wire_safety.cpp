@@ -88,6 +88,12 @@ TEST_CASE("header_safe drops control characters and repairs UTF-8")
     CHECK(header_safe("openai/gpt-4o\r\nx-evil: 1") == "openai/gpt-4ox-evil: 1");
     CHECK(header_safe("tag\xff") == "tag\xEF\xBF\xBD");
     CHECK(header_safe(std::string(300, 'a')).size() == 256);
+    // Printable ASCII within the limit goes out as it is, up to the limit exactly.
+    CHECK(header_safe("openai/gpt-4o-mini ~ x") == "openai/gpt-4o-mini ~ x");
+    CHECK(header_safe(std::string(256, 'b')) == std::string(256, 'b'));
+    CHECK(header_safe(std::string(257, 'b')) == std::string(256, 'b'));
+    CHECK(header_safe("del\x7F") == "del");
+    CHECK(header_safe("caf\xC3\xA9") == "caf\xC3\xA9");
 }
 
 TEST_CASE("dump_json replaces invalid UTF-8 instead of throwing")
