@@ -140,10 +140,7 @@ std::optional<wire::Failure> first_of(std::initializer_list<std::optional<wire::
     return std::nullopt;
 }
 
-auto boolean = [](const json& v) { return v.is_boolean(); };
 auto string = [](const json& v) { return v.is_string(); };
-auto object = [](const json& v) { return v.is_object(); };
-auto number = [](const json& v) { return is_number(v); };
 
 std::optional<wire::Failure> check_chat_message(const json& m, std::size_t i)
 {
