@@ -605,7 +605,20 @@ private:
     /// After the opening quote: through the closing one, counting the decoded UTF-8 bytes
     /// and checking what nlohmann checks (no control bytes, valid escapes, well-formed UTF-8).
     /// A run of plain ASCII, most of a chunk, passes eight bytes at a time (skip_json_plain).
-    bool string_body(std::size_t& decoded, bool& escaped)
+    [[gnu::always_inline]] bool string_body(std::size_t& decoded, bool& escaped)
+    {
+        // Most strings of a chunk (keys, ids, a token's text) are plain ASCII to the quote:
+        // that case is inlined where the scanner reads a string, the rest is a call.
+        const char* run = wire::skip_json_plain(m_p, m_end);
+        if (run != m_end && *run == '"') [[likely]] {
+            decoded += static_cast<std::size_t>(run - m_p);
+            m_p = run + 1;
+            return true;
+        }
+        return string_body_rest(decoded, escaped);
+    }
+    /// string_body() past its first plain run: escapes, UTF-8, the end of the input.
+    [[gnu::noinline]] bool string_body_rest(std::size_t& decoded, bool& escaped)
     {
         for (;;) {
             const char* run = wire::skip_json_plain(m_p, m_end);
