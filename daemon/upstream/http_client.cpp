@@ -409,11 +409,13 @@ bool parse_buffered(Exchange& ex, const std::string& out, std::size_t before, er
     while (buffer.size() > 0 && !parser.is_done()) {
         const std::size_t used = parser.put(buffer.data(), ec);
         buffer.consume(used);
-        if (ec == http::error::need_more) {
-            ec = {};  // the rest of a size line is still to come
+        if (ec) {  // tested first: comparing with an enum costs a call, and ec is clear
+            if (ec == http::error::need_more) {
+                ec = {};  // the rest of a size line is still to come
+            }
             break;
         }
-        if (ec || used == 0) {
+        if (used == 0) {
             break;
         }
     }
@@ -437,7 +439,7 @@ std::optional<asio::mutable_buffer> read_space(Exchange& ex, error_code& ec)
 bool took_read(Exchange& ex, error_code read_ec, std::size_t n, error_code& ec)
 {
     ex.conn->buffer().commit(n);
-    if (read_ec == asio::error::eof) {
+    if (read_ec && read_ec == asio::error::eof) {
         // As Beast does: the end of a body delimited by the connection's close, else a cut.
         if (ex.parser->got_some()) {
             ex.parser->put_eof(ec);
