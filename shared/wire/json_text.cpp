@@ -878,6 +878,263 @@ std::optional<Json> read_json(std::string_view text, int max_depth)
     return out;
 }
 
+namespace {
+
+/// checked_string_member(): the grammar of Reader, checked without building anything. It
+/// accepts only what Reader reads, and gives up (false) on what it cannot tell without
+/// decoding: a top-level name with an escape, an escaped value of the member it looks for.
+class Checker {
+public:
+    Checker(std::string_view text, std::string_view name, int max_depth)
+        : m_p(text.data()), m_end(text.data() + text.size()), m_name(name), m_max_depth(std::min(max_depth, 512))
+    {}
+
+    std::optional<CheckedMember> run()
+    {
+        skip_ws();
+        if (m_p == m_end || *m_p != '{' || !object(1, true)) {
+            return std::nullopt;
+        }
+        skip_ws();
+        if (m_p != m_end) {
+            return std::nullopt;
+        }
+        return m_found;
+    }
+
+private:
+    bool value(int depth)
+    {
+        if (m_p == m_end) {
+            return false;
+        }
+        switch (*m_p) {
+            case '{':
+                return object(depth + 1, false);
+            case '[':
+                return array(depth + 1);
+            case '"': {
+                ++m_p;
+                bool escaped = false;
+                return string(escaped);
+            }
+            case 't':
+                return word("true");
+            case 'f':
+                return word("false");
+            case 'n':
+                return word("null");
+            default:
+                return number();
+        }
+    }
+
+    /// At '{'. `top`: its members are the document's, where `m_name` is looked for.
+    bool object(int depth, bool top)
+    {
+        if (depth > m_max_depth) {
+            return false;
+        }
+        ++m_p;
+        skip_ws();
+        if (take('}')) {
+            return true;
+        }
+        for (;;) {
+            const char* key_start = m_p + 1;
+            bool escaped = false;
+            if (!take('"') || !string(escaped)) {
+                return false;
+            }
+            const std::string_view key(key_start, static_cast<std::size_t>(m_p - 1 - key_start));
+            if (top && escaped) {
+                return false;  // it may decode to m_name: only a parse can tell
+            }
+            skip_ws();
+            if (!take(':')) {
+                return false;
+            }
+            skip_ws();
+            if (top && key == m_name) {
+                // The last one named counts, as in the parsed object.
+                m_found = CheckedMember{};
+                if (m_p != m_end && *m_p == '"') {
+                    const char* start = ++m_p;
+                    bool value_escaped = false;
+                    if (!string(value_escaped) || value_escaped) {
+                        return false;
+                    }
+                    m_found.value = std::string_view(start, static_cast<std::size_t>(m_p - 1 - start));
+                    m_found.is_string = true;
+                } else if (!value(depth)) {
+                    return false;
+                }
+            } else if (!value(depth)) {
+                return false;
+            }
+            skip_ws();
+            if (!take(',')) {
+                return take('}');
+            }
+            skip_ws();
+        }
+    }
+
+    bool array(int depth)
+    {
+        if (depth > m_max_depth) {
+            return false;
+        }
+        ++m_p;
+        skip_ws();
+        if (take(']')) {
+            return true;
+        }
+        for (;;) {
+            if (!value(depth)) {
+                return false;
+            }
+            skip_ws();
+            if (!take(',')) {
+                return take(']');
+            }
+            skip_ws();
+        }
+    }
+
+    bool take(char c)
+    {
+        if (m_p == m_end || *m_p != c) {
+            return false;
+        }
+        ++m_p;
+        return true;
+    }
+
+    bool word(std::string_view text)
+    {
+        if (static_cast<std::size_t>(m_end - m_p) < text.size() || std::memcmp(m_p, text.data(), text.size()) != 0) {
+            return false;
+        }
+        m_p += text.size();
+        return true;
+    }
+
+    /// As Reader::number(), which reads an integer that fits without a double and leaves a
+    /// double out of range to nlohmann.
+    bool number()
+    {
+        const char* const start = m_p;
+        const bool negative = *m_p == '-';
+        if (negative) {
+            ++m_p;
+        }
+        if (m_p != m_end && *m_p == '0') {
+            ++m_p;
+        } else if (!digits()) {
+            return false;
+        }
+        bool integral = true;
+        if (m_p != m_end && *m_p == '.') {
+            integral = false;
+            ++m_p;
+            if (!digits()) {
+                return false;
+            }
+        }
+        if (m_p != m_end && (*m_p == 'e' || *m_p == 'E')) {
+            integral = false;
+            ++m_p;
+            if (m_p != m_end && (*m_p == '+' || *m_p == '-')) {
+                ++m_p;
+            }
+            if (!digits()) {
+                return false;
+            }
+        }
+        if (integral && m_p - start <= 18) {
+            return true;  // eighteen characters at most: fits an int64 or a uint64 either way
+        }
+        if (integral && negative) {
+            std::int64_t v = 0;
+            if (std::from_chars(start, m_p, v).ec == std::errc()) {
+                return true;
+            }
+        } else if (integral) {
+            std::uint64_t v = 0;
+            if (std::from_chars(start, m_p, v).ec == std::errc()) {
+                return true;
+            }
+        }
+        double v = 0;
+        return std::from_chars(start, m_p, v).ec == std::errc();
+    }
+
+    bool digits()
+    {
+        const char* const first = m_p;
+        while (m_p != m_end && *m_p >= '0' && *m_p <= '9') {
+            ++m_p;
+        }
+        return m_p != first;
+    }
+
+    /// After the opening quote: through the closing one, checked as Reader::string() reads
+    /// it. `escaped`: it held an escape.
+    bool string(bool& escaped)
+    {
+        for (;;) {
+            m_p = skip_json_plain(m_p, m_end);
+            if (m_p == m_end) {
+                return false;
+            }
+            const auto c = static_cast<unsigned char>(*m_p);
+            if (c == '"') {
+                ++m_p;
+                return true;
+            }
+            if (c < 0x20) {
+                return false;
+            }
+            const std::string_view rest(m_p, static_cast<std::size_t>(m_end - m_p));
+            if (c != '\\') {
+                const std::size_t n = utf8_char_length(rest, 0);
+                if (n == 0) {
+                    return false;
+                }
+                m_p += n;
+                continue;
+            }
+            escaped = true;
+            const JsonEscape e = json_escape_at(rest, 0);
+            if (e.length == 0) {
+                return false;
+            }
+            m_p += e.length;
+        }
+    }
+
+    void skip_ws()
+    {
+        while (m_p != m_end && (*m_p == ' ' || *m_p == '\n' || *m_p == '\r' || *m_p == '\t')) {
+            ++m_p;
+        }
+    }
+
+    const char* m_p;
+    const char* m_end;
+    std::string_view m_name;
+    int m_max_depth;
+    CheckedMember m_found;
+};
+
+}  // namespace
+
+std::optional<CheckedMember> checked_string_member(std::string_view text, std::string_view name, int max_depth)
+{
+    return Checker(text, name, max_depth).run();
+}
+
 nlohmann::json parse_json_lenient(std::string_view text, int max_depth)
 {
     if (auto fast = read_json(text, max_depth)) {

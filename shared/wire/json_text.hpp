@@ -77,6 +77,20 @@ JsonEscape json_escape_at(std::string_view text, std::size_t pos);
 /// message. Never throws.
 std::optional<nlohmann::json> read_json(std::string_view text, int max_depth = k_max_json_depth);
 
+/// What checked_string_member() found of a member.
+struct CheckedMember {
+    std::string_view value;  ///< its string value, as it is in the text (it has no escapes)
+    bool is_string = false;  ///< false: the member is absent, or not a string
+};
+/// For a reader that needs one member of a small object and that it is JSON, not the value:
+/// checks that `text` is a JSON object read_json() would read, without building it, and
+/// gives the top-level member `name` (the last, when named twice), as the parsed object's
+/// find() would. nullopt when the text does not pass, or when the check cannot tell without
+/// decoding: a top-level name with an escape, an escaped string value of `name`. Then parse
+/// it. Never throws.
+std::optional<CheckedMember> checked_string_member(std::string_view text, std::string_view name,
+                                                   int max_depth = k_max_json_depth);
+
 /// Parses a request body. Returns the value, or a 400 bad_request Failure: "nesting deeper
 /// than 128 levels" (checked before parsing, so a 100,000-deep body cannot overflow the
 /// stack) or "could not parse JSON: <parser's reason>". Never throws.

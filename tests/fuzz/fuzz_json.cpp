@@ -2,7 +2,8 @@
 // read it to the same value (types and the bits of every double); the writer must write
 // what nlohmann's dump writes, for the value read and for the bytes taken as one string; its
 // size counted without writing is that text's, and an object written with a member set is the
-// object set and written, or (when the scan vouches for the text) the text with members edited.
+// object set and written, or (when the scan vouches for the text) the text with members edited;
+// a member checked without a parse is the parsed object's.
 #include "tests/fuzz/fuzz_support.hpp"
 #include "tests/json_same.hpp"
 
@@ -47,6 +48,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
     } else {
         aigw::fuzz::require(!fast, "read_json vouched for text nested too deep");
+    }
+    // The check of one member without a parse vouches only for objects the reader reads,
+    // and names the member's string value as the parsed object holds it.
+    if (const auto checked = aigw::wire::checked_string_member(text, "type")) {
+        aigw::fuzz::require(fast.has_value() && fast->is_object(), "checked_string_member vouched for a non-object");
+        const auto it = fast->find("type");
+        const bool is_string = it != fast->end() && it->is_string();
+        aigw::fuzz::require(checked->is_string == is_string, "checked_string_member misread the member's kind");
+        if (is_string) {
+            aigw::fuzz::require(checked->value == it->get_ref<const std::string&>(),
+                                "checked_string_member misread the member's value");
+        }
     }
     std::string out = "x";
     aigw::wire::append_json_string(out, text);

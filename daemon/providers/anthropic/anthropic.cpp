@@ -21,6 +21,7 @@
 
 #include "daemon/providers/adapter.hpp"
 #include "daemon/providers/json_access.hpp"
+#include "shared/wire/json_text.hpp"
 #include "shared/wire/utf8.hpp"
 #include "daemon/providers/validate.hpp"
 
@@ -488,6 +489,14 @@ public:
     {
         if (ev.data.empty()) {
             return {};
+        }
+        // Most events of an answer (its text's deltas once it began, pings, block stops)
+        // ask nothing of the tap but that they are JSON: checked without building the tree.
+        if (const auto checked = wire::checked_string_member(ev.data, "type")) {
+            const std::string_view type = checked->is_string ? checked->value : std::string_view(ev.event);
+            if ((type == "content_block_delta" && m_began) || type == "ping" || type == "content_block_stop") {
+                return {};
+            }
         }
         const json data = wire::parse_json_lenient(ev.data);
         if (data.is_discarded() || !data.is_object()) {

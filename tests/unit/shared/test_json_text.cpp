@@ -173,6 +173,60 @@ TEST_CASE("read_json reads what nlohmann reads, as nlohmann reads it")
     CHECK(read_json(R"("a\u0000b")")->get_ref<const std::string&>() == std::string("a\0b", 3));
 }
 
+TEST_CASE("checked_string_member vouches only for objects read_json reads, and reads the member as they hold it")
+{
+    // Every valid and invalid text, alone and as the value of "type" and of another member.
+    std::vector<std::string> texts;
+    for (const auto* list : {&k_valid, &k_invalid}) {
+        for (const auto& t : *list) {
+            texts.push_back(t);
+            texts.push_back(R"({"type":)" + t + "}");
+            texts.push_back(R"({"x":)" + t + R"(,"type":"content_block_delta"})");
+            texts.push_back(R"({"type":"ping","index":)" + t + "}");
+        }
+    }
+    for (const auto& text : texts) {
+        CAPTURE(text);
+        const auto checked = checked_string_member(text, "type");
+        const auto parsed = read_json(text);
+        if (checked) {
+            REQUIRE(parsed.has_value());
+            REQUIRE(parsed->is_object());
+            const auto it = parsed->find("type");
+            const bool is_string = it != parsed->end() && it->is_string();
+            CHECK(checked->is_string == is_string);
+            if (is_string) {
+                CHECK(checked->value == it->get_ref<const std::string&>());
+            }
+        } else if (parsed && parsed->is_object() && text.find('\\') == std::string::npos) {
+            FAIL("an object without escapes that read_json reads was not vouched for");
+        }
+    }
+    // Anthropic's events as they come.
+    auto delta = checked_string_member(
+        R"({"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Hi \"there\" \u00e9"}})",
+        "type");
+    REQUIRE(delta.has_value());
+    CHECK(delta->is_string);
+    CHECK(delta->value == "content_block_delta");
+    // The last of a repeated name counts; one that is not a string is not a string.
+    CHECK(checked_string_member(R"({"type":"ping","type":"error"})", "type")->value == "error");
+    CHECK_FALSE(checked_string_member(R"({"type":"ping","type":5})", "type")->is_string);
+    CHECK_FALSE(checked_string_member(R"({"other":"x"})", "type")->is_string);
+    // What only decoding could tell: an escaped name at the top, an escaped value.
+    CHECK_FALSE(checked_string_member(R"({"typ\u0065":"error","type":"ping"})", "type").has_value());
+    CHECK_FALSE(checked_string_member(R"({"type":"p\u0069ng"})", "type").has_value());
+    // Not objects, or not whole.
+    CHECK_FALSE(checked_string_member(R"(["type"])", "type").has_value());
+    CHECK_FALSE(checked_string_member(R"({"type":"ping"} x)", "type").has_value());
+    CHECK_FALSE(checked_string_member(R"({"type":"ping")", "type").has_value());
+    CHECK_FALSE(checked_string_member("{\"type\":\"\xFF\"}", "type").has_value());
+    // The depth limit, as read_json keeps it.
+    const std::string deep = R"({"a":)" + std::string(k_max_json_depth, '[') + std::string(k_max_json_depth, ']') + "}";
+    CHECK_FALSE(checked_string_member(deep, "type").has_value());
+    CHECK_FALSE(read_json(deep).has_value());
+}
+
 TEST_CASE("read_json refuses what nlohmann refuses")
 {
     for (const auto& text : k_invalid) {
