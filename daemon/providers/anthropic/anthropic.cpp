@@ -497,6 +497,10 @@ public:
             if ((type == "content_block_delta" && m_began) || type == "ping" || type == "content_block_stop") {
                 return {};
             }
+            if (type == "message_stop") {
+                m_finished = true;
+                return {};
+            }
         }
         const json data = wire::parse_json_lenient(ev.data);
         if (data.is_discarded() || !data.is_object()) {
