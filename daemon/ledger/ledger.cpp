@@ -17,6 +17,7 @@
 #include <array>
 #include <chrono>
 #include <cstdio>
+#include <deque>
 #include <future>
 #include <iostream>
 #include <map>
@@ -135,7 +136,9 @@ constexpr std::array<GroupColumn, 8> k_group_columns{{
 constexpr std::array<std::string_view, 9> k_dims{"all",     "model",   "provider", "key",    "tag",
                                                  "variant", "surface", "status",   "session"};
 
-std::string dim_value(std::string_view dim, const LedgerRow& row)
+/// The value `row` has in the rollups of `dim`: a view of the row's own field, or of its
+/// status class ("2xx", as migration 4 writes it), kept in `classes` unless it is a usual one.
+std::string_view rollup_value(std::string_view dim, const LedgerRow& row, std::deque<std::string>& classes)
 {
     if (dim == "model")
         return row.served_model;
@@ -149,11 +152,18 @@ std::string dim_value(std::string_view dim, const LedgerRow& row)
         return row.variant;
     if (dim == "surface")
         return row.surface;
-    if (dim == "status")
-        return std::to_string(row.status / 100) + "xx";  // as migration 4 writes it
+    if (dim == "status") {
+        static constexpr std::array<std::string_view, 10> k_classes{"0xx", "1xx", "2xx", "3xx", "4xx",
+                                                                    "5xx", "6xx", "7xx", "8xx", "9xx"};
+        const int cls = row.status / 100;
+        if (cls >= 0 && cls < static_cast<int>(k_classes.size())) {
+            return k_classes[static_cast<std::size_t>(cls)];
+        }
+        return classes.emplace_back(std::to_string(cls) + "xx");
+    }
     if (dim == "session")
         return row.session;
-    return {};
+    return "";  // "all": one row for everything
 }
 
 std::int64_t now_ms()
@@ -341,7 +351,7 @@ struct RollupKey {
     std::string_view dim;
     int span_hours = 1;
     std::int64_t start_hour = 0;
-    std::string value;
+    std::string_view value;  ///< into the batch's rows, or a status class (rollup_value())
 
     bool operator<(const RollupKey& other) const
     {
@@ -356,9 +366,11 @@ struct RollupDelta {
     std::int64_t input_tokens = 0, cached_tokens = 0, output_tokens = 0, reasoning_tokens = 0;
     double cost_usd = 0, saved_usd = 0;
     std::int64_t latency_sum_ms = 0;
-    std::map<int, std::uint64_t> latency;  ///< bucket -> count (final attempts)
+    /// bucket -> count (final attempts): the few buckets one batch's rows fall in.
+    std::vector<std::pair<int, std::uint64_t>> latency;
 
-    void add(const LedgerRow& row)
+    /// `bucket`: latency_bucket() of the row's latency, worked out once for all its rollups.
+    void add(const LedgerRow& row, int bucket)
     {
         ++rows;
         input_tokens += row.input_tokens;
@@ -372,7 +384,12 @@ struct RollupDelta {
             errors += row.status >= 400 ? 1 : 0;
             cache_hits += row.cache_hit ? 1 : 0;
             latency_sum_ms += row.latency_ms;
-            ++latency[latency_bucket(row.latency_ms)];
+            auto it = std::find_if(latency.begin(), latency.end(), [&](const auto& b) { return b.first == bucket; });
+            if (it == latency.end()) {
+                latency.emplace_back(bucket, 1);
+            } else {
+                ++it->second;
+            }
         }
     }
 };
@@ -511,13 +528,17 @@ void write_batch(SQLite::Database& db, WriterStatements& st, const std::vector<L
         }
     }
 
+    // Eighteen rollup rows per ledger row: their keys point into the rows (which outlive
+    // `deltas`) rather than copy each value, and the latency's bucket is found once.
+    std::deque<std::string> status_classes;  // stable addresses for the keys
     std::map<RollupKey, RollupDelta> deltas;
     for (const LedgerRow& row : batch) {
         const std::int64_t hour = row.ts_ms / k_ms_per_hour;
+        const int bucket = row.final_attempt ? latency_bucket(row.latency_ms) : 0;
         for (const std::string_view dim : k_dims) {
-            std::string value = dim_value(dim, row);
-            deltas[RollupKey{dim, 1, hour, value}].add(row);
-            deltas[RollupKey{dim, 24, hour / 24 * 24, std::move(value)}].add(row);
+            const std::string_view value = rollup_value(dim, row, status_classes);
+            deltas[RollupKey{dim, 1, hour, value}].add(row, bucket);
+            deltas[RollupKey{dim, 24, hour / 24 * 24, value}].add(row, bucket);
         }
     }
     for (const auto& [key, d] : deltas) {
@@ -531,7 +552,7 @@ void write_batch(SQLite::Database& db, WriterStatements& st, const std::vector<L
         up.bind(c++, std::string(key.dim));  // as text: a pointer and a size would bind a BLOB
         up.bind(c++, key.span_hours);
         up.bind(c++, key.start_hour);
-        up.bindNoCopy(c++, key.value);
+        up.bind(c++, std::string(key.value));  // a copy per rollup row of the batch, not per ledger row
         up.bind(c++, d.rows);
         up.bind(c++, d.requests);
         up.bind(c++, d.errors);
