@@ -2,6 +2,7 @@
 
 #include "shared/wire/json_bytes.hpp"
 #include "shared/wire/json_text.hpp"
+#include "shared/wire/usage.hpp"
 #include "shared/wire/utf8.hpp"
 
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include <charconv>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 namespace aigw::daemon::pipeline {
@@ -231,6 +233,9 @@ public:
     FastScanner(std::string_view text, Shape shape) : m_p(text.data()), m_end(text.data() + text.size()), m_shape(shape)
     {}
 
+    /// After run() of an answer: what usage_from_openai() makes of its `usage`.
+    const wire::Usage& usage_read() const { return m_usage_read; }
+
     Verdict run(ChunkFacts& facts)
     {
         m_facts = &facts;
@@ -414,7 +419,10 @@ private:
                     return true;
                 }
                 if (*m_p == '{') {
-                    return usage_value(m_facts->usage, depth + 1);
+                    // An answer's usage is read into its counts; a chunk's is kept for the
+                    // translator (StreamTranslator::take_usage).
+                    return m_shape == Shape::completion ? usage_counts(depth + 1)
+                                                        : usage_value(m_facts->usage, depth + 1);
                 }
                 // Not an object: the translator decides (an answer: chat_response()).
                 return fail(m_shape == Shape::chunk ? Verdict::refused : Verdict::unsure);
@@ -486,6 +494,127 @@ private:
                 return literal("null") || fail(Verdict::unsure);
             default:
                 return number_value(out) || fail(Verdict::unsure);
+        }
+    }
+
+    /// An answer's `usage` object, read straight into what wire::usage_from_openai() makes
+    /// of the value nlohmann builds (usage_read()). The counts it reads are read as
+    /// usage_value() reads them; the other members are checked as it checks them, without
+    /// building them. A count or a details object named twice is unsure.
+    bool usage_counts(int depth)
+    {
+        if (depth > k_max_depth) {
+            return fail(Verdict::unsure);
+        }
+        std::optional<nlohmann::json> prompt, completion, cache_hit, cached, cache_creation, reasoning;
+        enum class Details : std::uint8_t { absent, object, other };
+        Details prompt_details = Details::absent;
+        Details completion_details = Details::absent;
+        auto take = [&](std::optional<nlohmann::json>& slot, int d) {
+            if (slot) {
+                return fail(Verdict::unsure);
+            }
+            return usage_value(slot.emplace(), d);
+        };
+        const bool read = members([&](std::string_view name) {
+            if (name == "prompt_tokens") {
+                return take(prompt, depth + 1);
+            }
+            if (name == "completion_tokens") {
+                return take(completion, depth + 1);
+            }
+            if (name == "prompt_cache_hit_tokens") {
+                return take(cache_hit, depth + 1);
+            }
+            const bool of_prompt = name == "prompt_tokens_details";
+            if (!of_prompt && name != "completion_tokens_details") {
+                return usage_skip(depth + 1);
+            }
+            Details& details = of_prompt ? prompt_details : completion_details;
+            if (details != Details::absent) {
+                return fail(Verdict::unsure);
+            }
+            skip_ws();
+            if (m_p == m_end || *m_p != '{') {
+                details = Details::other;
+                return usage_skip(depth + 1);
+            }
+            details = Details::object;
+            if (depth + 1 > k_max_depth) {
+                return fail(Verdict::unsure);
+            }
+            return members([&](std::string_view inner) {
+                if (of_prompt && inner == "cached_tokens") {
+                    return take(cached, depth + 2);
+                }
+                if (of_prompt && inner == "cache_creation_tokens") {
+                    return take(cache_creation, depth + 2);
+                }
+                if (!of_prompt && inner == "reasoning_tokens") {
+                    return take(reasoning, depth + 2);
+                }
+                return usage_skip(depth + 2);
+            });
+        });
+        if (!read) {
+            return false;
+        }
+        // As usage_from_openai() reads the built object.
+        wire::Usage u;
+        u.reported = true;
+        auto count = [&u](const std::optional<nlohmann::json>& v) -> std::int64_t {
+            if (!v || v->is_null()) {
+                return 0;
+            }
+            if (auto n = wire::token_count(*v)) {
+                return *n;
+            }
+            u.impossible = true;
+            return 0;
+        };
+        u.input_tokens = count(prompt);
+        u.output_tokens = count(completion);
+        if (prompt_details == Details::object) {
+            u.cached_tokens = count(cached);
+            u.cache_write_tokens = count(cache_creation);
+        }
+        if (completion_details == Details::object) {
+            u.reasoning_tokens = count(reasoning);
+        }
+        if (u.cached_tokens == 0) {
+            u.cached_tokens = count(cache_hit);
+        }
+        m_usage_read = u;
+        return true;
+    }
+
+    /// A value inside `usage` that usage_value() would read, checked without building it.
+    bool usage_skip(int depth)
+    {
+        skip_ws();
+        if (m_p == m_end) {
+            return fail(Verdict::unsure);
+        }
+        switch (*m_p) {
+            case '{':
+                if (depth > k_max_depth) {
+                    return fail(Verdict::unsure);
+                }
+                return members([&](std::string_view) { return usage_skip(depth + 1); });
+            case '"': {
+                std::string_view text;
+                return plain_string(text) || fail(Verdict::unsure);
+            }
+            case 't':
+                return literal("true") || fail(Verdict::unsure);
+            case 'f':
+                return literal("false") || fail(Verdict::unsure);
+            case 'n':
+                return literal("null") || fail(Verdict::unsure);
+            default: {
+                nlohmann::json number;  // a number holds no allocation
+                return number_value(number) || fail(Verdict::unsure);
+            }
         }
     }
 
@@ -680,6 +809,7 @@ private:
     bool m_saw_choices = false;
     bool m_choices_empty = false;
     Verdict m_verdict = Verdict::unsure;
+    wire::Usage m_usage_read;  ///< an answer's usage (Shape::completion), as usage_from_openai() reads it
 };
 
 bool one_line(std::string_view data)
@@ -709,10 +839,11 @@ std::optional<ChunkFacts> scan_chunk(std::string_view data)
 std::optional<CompletionFacts> scan_completion(std::string_view body)
 {
     ChunkFacts facts;
-    if (FastScanner(body, FastScanner::Shape::completion).run(facts) != detail::Scan::facts) {
+    FastScanner scanner(body, FastScanner::Shape::completion);
+    if (scanner.run(facts) != detail::Scan::facts) {
         return std::nullopt;
     }
-    return CompletionFacts{std::move(facts.finish_reasons), std::move(facts.usage)};
+    return CompletionFacts{std::move(facts.finish_reasons), scanner.usage_read()};
 }
 
 namespace detail {

@@ -3,6 +3,8 @@
 // a chunk that needs no change can go to an OpenAI client as the upstream's own bytes; and
 // what the dispatcher needs from a whole chat.completion answer, for the same reason.
 
+#include "shared/wire/usage.hpp"
+
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
@@ -34,7 +36,9 @@ std::optional<ChunkFacts> scan_chunk(std::string_view data);
 /// What the dispatcher reads of an OpenAI chat.completion it sends on as it came.
 struct CompletionFacts {
     std::vector<std::string> finish_reasons;  ///< of choices[], in order
-    nlohmann::json usage;                     ///< the `usage` object as nlohmann reads it; null when absent or null
+    /// What wire::usage_from_openai() makes of the `usage` object nlohmann would build (not
+    /// reported when it is absent or null), read without building it.
+    wire::Usage usage;
 };
 
 /// The facts of `body` (a 2xx answer) when the one-pass reader is sure of it: one JSON object

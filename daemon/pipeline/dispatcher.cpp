@@ -937,7 +937,7 @@ asio::awaitable<std::expected<providers::ChatResult, wire::Failure>> Dispatcher:
         // short request's cost); what the scan is not sure of goes to chat_response().
         if (auto facts = scan_completion(resp->body)) {
             providers::ChatResult result;
-            result.usage = wire::usage_from_openai(facts->usage);
+            result.usage = facts->usage;
             if (auto bad = wire::check_usage(result.usage)) {
                 co_return std::unexpected(std::move(*bad));
             }
