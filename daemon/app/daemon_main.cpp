@@ -51,6 +51,7 @@ int daemon_main(int argc, char** argv)
     // thread, that thread's OpenSSL state outlived the cleanup and leaked (LeakSanitizer).
     OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, nullptr);
     ledger::keep_statement_journals_in_memory();  // before any database is opened
+    ledger::skip_sqlite_memory_statistics();
     if (const char* f = std::getenv("AIGW_LOG_FORMAT")) {
         log.configure(config::log_format_from_string(f).value_or(config::LogFormat::text), true);
     }

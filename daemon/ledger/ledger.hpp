@@ -186,6 +186,12 @@ void make_private(const std::filesystem::path& path);
 /// already in use, and then nothing changed.
 bool keep_statement_journals_in_memory();
 
+/// Turns off SQLite's count of the memory it holds (sqlite3_memory_used(), which aigw does
+/// not read): kept, it takes a process-wide mutex around each of SQLite's allocations, a few
+/// dozen for every row the writer inserts. Process-wide: call before any database is
+/// opened. Returns false when SQLite was already in use, and then nothing changed.
+bool skip_sqlite_memory_statistics();
+
 class Ledger {
 public:
     /// At most this many rows are committed in one transaction.
