@@ -78,6 +78,10 @@ public:
     /// Writes bytes of a stream and returns once the socket took them, so a slow client
     /// slows the caller (backpressure). Returns false when the client is gone.
     virtual asio::awaitable<bool> write(std::string_view bytes) = 0;
+    /// write() without a coroutine, for the usual case where the socket takes all of `bytes`
+    /// at once: true when it did. False when it could not (a full socket, TLS, a client that
+    /// is gone): then call write() with the same bytes, which finishes them or says why not.
+    virtual bool write_now(std::string_view /*bytes*/) { return false; }
     /// Ends the stream: `last_bytes` (may be empty) and the last chunk, in one write.
     /// Idempotent. Returns false when the client is gone.
     virtual asio::awaitable<bool> end_stream(std::string_view last_bytes) = 0;

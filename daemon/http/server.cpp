@@ -279,6 +279,7 @@ public:
     asio::awaitable<void> send(Response res) override;
     asio::awaitable<bool> begin_stream(Response head) override;
     asio::awaitable<bool> write(std::string_view bytes) override;
+    bool write_now(std::string_view bytes) override;
     asio::awaitable<bool> end_stream(std::string_view last_bytes) override;
     bool started() const override { return m_started; }
     bool client_gone() const override { return m_client_gone; }
@@ -372,6 +373,10 @@ private:
     std::string m_head;  ///< the serialised response head, reused
     std::array<char, 24> m_chunk_line{};
     std::array<asio::const_buffer, 5> m_parts;  ///< a stream write's buffers: piece()
+    /// write_now() could not finish m_parts (`m_pending_written` bytes went): write() does.
+    std::span<const asio::const_buffer> m_pending_parts;
+    std::size_t m_pending_written = 0;
+    bool m_write_pending = false;
     asio::cancellation_signal m_cancel;
 
     asio::steady_timer m_timer;
@@ -1364,15 +1369,36 @@ asio::awaitable<bool> Connection<Stream>::write_rest(std::span<const asio::const
     co_return co_await write_all(rest, false, false);
 }
 
-// A relayed stream writes once an event. The usual write is done in write() itself, at
-// once; only a full socket (or TLS) goes through the coroutines of write_rest() and
-// write_all(). Two fewer coroutine frames an event than a write() that calls them.
+// A relayed stream writes once an event. The usual write is done at once, by write_now()
+// without a coroutine or in write() itself; only a full socket (or TLS) goes through the
+// coroutines of write_rest() and write_all().
+
+template <class Stream>
+bool Connection<Stream>::write_now(std::string_view bytes)
+{
+    if (!m_streaming || m_stream_ended || m_client_gone) {
+        return false;  // write() says so
+    }
+    const auto parts = piece(bytes, false);
+    std::size_t written = 0;
+    if (parts.empty() || write_at_once(parts, written)) {
+        return true;
+    }
+    m_pending_parts = parts;
+    m_pending_written = written;
+    m_write_pending = true;
+    return false;
+}
 
 template <class Stream>
 asio::awaitable<bool> Connection<Stream>::write(std::string_view bytes)
 {
+    const bool pending = std::exchange(m_write_pending, false);  // write_now() began these bytes
     if (!m_streaming || m_stream_ended || m_client_gone) {
         co_return false;
+    }
+    if (pending) {
+        co_return co_await write_rest(m_pending_parts, m_pending_written);
     }
     const auto parts = piece(bytes, false);
     std::size_t written = 0;

@@ -1116,7 +1116,10 @@ asio::awaitable<void> Dispatcher::relay(std::shared_ptr<StreamState> st, std::un
     std::string bytes;
     while (client_ok && !finished) {
         if (!buf.empty()) {
-            client_ok = co_await out.write(buf);
+            client_ok = out.write_now(buf);  // the usual case: no coroutine an event
+            if (!client_ok) {
+                client_ok = co_await out.write(buf);
+            }
             buf.clear();
             if (!client_ok) {
                 break;
