@@ -588,14 +588,118 @@ void append_utf8(std::string& out, std::uint32_t cp)
     }
 }
 
+/// Where Reader and Checker stand in JSON text, and the grammar they pass over alike.
+class TextCursor {
+protected:
+    explicit TextCursor(std::string_view text) : m_p(text.data()), m_end(text.data() + text.size()) {}
+
+    /// Passes `c` when it is the next byte.
+    bool take(char c)
+    {
+        if (m_p == m_end || *m_p != c) {
+            return false;
+        }
+        ++m_p;
+        return true;
+    }
+
+    /// Passes `text` when it comes next.
+    bool pass(std::string_view text)
+    {
+        if (static_cast<std::size_t>(m_end - m_p) < text.size() || std::memcmp(m_p, text.data(), text.size()) != 0) {
+            return false;
+        }
+        m_p += text.size();
+        return true;
+    }
+
+    /// One or more decimal digits.
+    bool digits()
+    {
+        const char* const first = m_p;
+        while (m_p != m_end && *m_p >= '0' && *m_p <= '9') {
+            ++m_p;
+        }
+        return m_p != first;
+    }
+
+    /// A number's text as JSON writes it, passed over: it began at `start`. `integral`: it
+    /// has no fraction and no exponent.
+    bool number_text(const char*& start, bool& negative, bool& integral)
+    {
+        start = m_p;
+        negative = *m_p == '-';
+        if (negative) {
+            ++m_p;
+        }
+        if (m_p != m_end && *m_p == '0') {
+            ++m_p;
+        } else if (!digits()) {
+            return false;
+        }
+        integral = true;
+        if (m_p != m_end && *m_p == '.') {
+            integral = false;
+            ++m_p;
+            if (!digits()) {
+                return false;
+            }
+        }
+        if (m_p != m_end && (*m_p == 'e' || *m_p == 'E')) {
+            integral = false;
+            ++m_p;
+            if (m_p != m_end && (*m_p == '+' || *m_p == '-')) {
+                ++m_p;
+            }
+            if (!digits()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    void skip_ws()
+    {
+        while (m_p != m_end && (*m_p == ' ' || *m_p == '\n' || *m_p == '\r' || *m_p == '\t')) {
+            ++m_p;
+        }
+    }
+
+    /// Inside a string: passes its text up to the closing quote or an escape's backslash
+    /// (left for the caller), checked as nlohmann checks it: no control bytes, well-formed
+    /// UTF-8. False at the end of the input or at a byte a string cannot hold.
+    bool pass_string_text()
+    {
+        for (;;) {
+            m_p = skip_json_plain(m_p, m_end);
+            if (m_p == m_end) {
+                return false;
+            }
+            const auto c = static_cast<unsigned char>(*m_p);
+            if (c == '"' || c == '\\') {
+                return true;
+            }
+            if (c < 0x20) {
+                return false;
+            }
+            const std::size_t n = utf8_char_length(std::string_view(m_p, static_cast<std::size_t>(m_end - m_p)), 0);
+            if (n == 0) {
+                return false;
+            }
+            m_p += n;
+        }
+    }
+
+    const char* m_p;
+    const char* m_end;
+};
+
 /// read_json(): recursive descent that builds the value in place. Each function starts at
 /// its first byte (no white space before it) and returns false for anything nlohmann would
 /// refuse, and for the few forms it leaves to nlohmann.
-class Reader {
+class Reader : TextCursor {
 public:
-    Reader(std::string_view text, int max_depth)
-        : m_p(text.data()), m_end(text.data() + text.size()), m_max_depth(std::min(max_depth, k_max_depth))
-    {}
+    Reader(std::string_view text, int max_depth) : TextCursor(text), m_max_depth(std::min(max_depth, k_max_depth)) {}
 
     bool document(Json& out)
     {
@@ -695,22 +799,11 @@ private:
         }
     }
 
-    /// Passes `c` when it is the next byte.
-    bool take(char c)
-    {
-        if (m_p == m_end || *m_p != c) {
-            return false;
-        }
-        ++m_p;
-        return true;
-    }
-
     bool word(std::string_view text, Json& out, Json value)
     {
-        if (static_cast<std::size_t>(m_end - m_p) < text.size() || std::memcmp(m_p, text.data(), text.size()) != 0) {
+        if (!pass(text)) {
             return false;
         }
-        m_p += text.size();
         out = std::move(value);
         return true;
     }
@@ -719,33 +812,11 @@ private:
     /// signed when it has one; anything else is a double.
     bool number(Json& out)
     {
-        const char* const start = m_p;
-        const bool negative = *m_p == '-';
-        if (negative) {
-            ++m_p;
-        }
-        if (m_p != m_end && *m_p == '0') {
-            ++m_p;
-        } else if (!digits()) {
+        const char* start = nullptr;
+        bool negative = false;
+        bool integral = false;
+        if (!number_text(start, negative, integral)) {
             return false;
-        }
-        bool integral = true;
-        if (m_p != m_end && *m_p == '.') {
-            integral = false;
-            ++m_p;
-            if (!digits()) {
-                return false;
-            }
-        }
-        if (m_p != m_end && (*m_p == 'e' || *m_p == 'E')) {
-            integral = false;
-            ++m_p;
-            if (m_p != m_end && (*m_p == '+' || *m_p == '-')) {
-                ++m_p;
-            }
-            if (!digits()) {
-                return false;
-            }
         }
         if (integral && negative) {
             std::int64_t v = 0;
@@ -769,44 +840,20 @@ private:
         return true;
     }
 
-    /// One or more decimal digits.
-    bool digits()
-    {
-        const char* const first = m_p;
-        while (m_p != m_end && *m_p >= '0' && *m_p <= '9') {
-            ++m_p;
-        }
-        return m_p != first;
-    }
-
     /// After the opening quote: through the closing one, appending the decoded text.
     bool string(std::string& out)
     {
         const char* taken = m_p;  // the bytes from here to m_p are text as it is
         for (;;) {
-            m_p = skip_json_plain(m_p, m_end);
-            if (m_p == m_end) {
+            if (!pass_string_text()) {
                 return false;
             }
-            const auto c = static_cast<unsigned char>(*m_p);
-            if (c == '"') {
-                out.append(taken, static_cast<std::size_t>(m_p - taken));
+            out.append(taken, static_cast<std::size_t>(m_p - taken));
+            if (*m_p == '"') {
                 ++m_p;
                 return true;
             }
-            if (c < 0x20) {
-                return false;
-            }
-            const std::string_view rest(m_p, static_cast<std::size_t>(m_end - m_p));
-            if (c != '\\') {
-                const std::size_t n = utf8_char_length(rest, 0);
-                if (n == 0) {
-                    return false;
-                }
-                m_p += n;
-                continue;
-            }
-            out.append(taken, static_cast<std::size_t>(m_p - taken));
+            const std::string_view rest(m_p, static_cast<std::size_t>(m_end - m_p));  // at a backslash
             if (rest.size() >= 2 && rest[1] != 'u') {
                 const char decoded = short_escape(rest[1]);
                 if (decoded == 0) {
@@ -855,15 +902,6 @@ private:
         }
     }
 
-    void skip_ws()
-    {
-        while (m_p != m_end && (*m_p == ' ' || *m_p == '\n' || *m_p == '\r' || *m_p == '\t')) {
-            ++m_p;
-        }
-    }
-
-    const char* m_p;
-    const char* m_end;
     int m_max_depth;
 };
 
@@ -883,10 +921,10 @@ namespace {
 /// checked_string_member(): the grammar of Reader, checked without building anything. It
 /// accepts only what Reader reads, and gives up (false) on what it cannot tell without
 /// decoding: a top-level name with an escape, an escaped value of the member it looks for.
-class Checker {
+class Checker : TextCursor {
 public:
     Checker(std::string_view text, std::string_view name, int max_depth)
-        : m_p(text.data()), m_end(text.data() + text.size()), m_name(name), m_max_depth(std::min(max_depth, 512))
+        : TextCursor(text), m_name(name), m_max_depth(std::min(max_depth, 512))
     {}
 
     std::optional<CheckedMember> run()
@@ -919,11 +957,11 @@ private:
                 return string(escaped);
             }
             case 't':
-                return word("true");
+                return pass("true");
             case 'f':
-                return word("false");
+                return pass("false");
             case 'n':
-                return word("null");
+                return pass("null");
             default:
                 return number();
         }
@@ -1002,55 +1040,15 @@ private:
         }
     }
 
-    bool take(char c)
-    {
-        if (m_p == m_end || *m_p != c) {
-            return false;
-        }
-        ++m_p;
-        return true;
-    }
-
-    bool word(std::string_view text)
-    {
-        if (static_cast<std::size_t>(m_end - m_p) < text.size() || std::memcmp(m_p, text.data(), text.size()) != 0) {
-            return false;
-        }
-        m_p += text.size();
-        return true;
-    }
-
     /// As Reader::number(), which reads an integer that fits without a double and leaves a
     /// double out of range to nlohmann.
     bool number()
     {
-        const char* const start = m_p;
-        const bool negative = *m_p == '-';
-        if (negative) {
-            ++m_p;
-        }
-        if (m_p != m_end && *m_p == '0') {
-            ++m_p;
-        } else if (!digits()) {
+        const char* start = nullptr;
+        bool negative = false;
+        bool integral = false;
+        if (!number_text(start, negative, integral)) {
             return false;
-        }
-        bool integral = true;
-        if (m_p != m_end && *m_p == '.') {
-            integral = false;
-            ++m_p;
-            if (!digits()) {
-                return false;
-            }
-        }
-        if (m_p != m_end && (*m_p == 'e' || *m_p == 'E')) {
-            integral = false;
-            ++m_p;
-            if (m_p != m_end && (*m_p == '+' || *m_p == '-')) {
-                ++m_p;
-            }
-            if (!digits()) {
-                return false;
-            }
         }
         if (integral && m_p - start <= 18) {
             return true;  // eighteen characters at most: fits an int64 or a uint64 either way
@@ -1070,43 +1068,20 @@ private:
         return std::from_chars(start, m_p, v).ec == std::errc();
     }
 
-    bool digits()
-    {
-        const char* const first = m_p;
-        while (m_p != m_end && *m_p >= '0' && *m_p <= '9') {
-            ++m_p;
-        }
-        return m_p != first;
-    }
-
     /// After the opening quote: through the closing one, checked as Reader::string() reads
     /// it. `escaped`: it held an escape.
     bool string(bool& escaped)
     {
         for (;;) {
-            m_p = skip_json_plain(m_p, m_end);
-            if (m_p == m_end) {
+            if (!pass_string_text()) {
                 return false;
             }
-            const auto c = static_cast<unsigned char>(*m_p);
-            if (c == '"') {
+            if (*m_p == '"') {
                 ++m_p;
                 return true;
             }
-            if (c < 0x20) {
-                return false;
-            }
-            const std::string_view rest(m_p, static_cast<std::size_t>(m_end - m_p));
-            if (c != '\\') {
-                const std::size_t n = utf8_char_length(rest, 0);
-                if (n == 0) {
-                    return false;
-                }
-                m_p += n;
-                continue;
-            }
             escaped = true;
-            const JsonEscape e = json_escape_at(rest, 0);
+            const JsonEscape e = json_escape_at(std::string_view(m_p, static_cast<std::size_t>(m_end - m_p)), 0);
             if (e.length == 0) {
                 return false;
             }
@@ -1114,15 +1089,6 @@ private:
         }
     }
 
-    void skip_ws()
-    {
-        while (m_p != m_end && (*m_p == ' ' || *m_p == '\n' || *m_p == '\r' || *m_p == '\t')) {
-            ++m_p;
-        }
-    }
-
-    const char* m_p;
-    const char* m_end;
     std::string_view m_name;
     int m_max_depth;
     CheckedMember m_found;
