@@ -191,11 +191,123 @@ std::string dump_json_with(const Json& object, std::string_view key, const Json&
 
 namespace {
 
+/// Where a reader of JSON text stands (MemberScan, Reader, Checker), and the grammar they
+/// pass over alike.
+class TextCursor {
+protected:
+    /// The recursion's bound for Reader and Checker whatever depth a caller allows; deeper
+    /// text goes to nlohmann.
+    static constexpr int k_max_recursion = 512;
+
+    explicit TextCursor(std::string_view text) : m_p(text.data()), m_end(text.data() + text.size()) {}
+
+    /// Passes `c` when it is the next byte.
+    bool take(char c)
+    {
+        if (m_p == m_end || *m_p != c) {
+            return false;
+        }
+        ++m_p;
+        return true;
+    }
+
+    /// Passes `text` when it comes next.
+    bool pass(std::string_view text)
+    {
+        if (static_cast<std::size_t>(m_end - m_p) < text.size() || std::memcmp(m_p, text.data(), text.size()) != 0) {
+            return false;
+        }
+        m_p += text.size();
+        return true;
+    }
+
+    /// One or more decimal digits.
+    bool digits()
+    {
+        const char* const first = m_p;
+        while (m_p != m_end && *m_p >= '0' && *m_p <= '9') {
+            ++m_p;
+        }
+        return m_p != first;
+    }
+
+    /// A number's text as JSON writes it, passed over: it began at `start`. `integral`: it
+    /// has no fraction and no exponent.
+    bool number_text(const char*& start, bool& negative, bool& integral)
+    {
+        start = m_p;
+        negative = *m_p == '-';
+        if (negative) {
+            ++m_p;
+        }
+        if (m_p != m_end && *m_p == '0') {
+            ++m_p;
+        } else if (!digits()) {
+            return false;
+        }
+        integral = true;
+        if (m_p != m_end && *m_p == '.') {
+            integral = false;
+            ++m_p;
+            if (!digits()) {
+                return false;
+            }
+        }
+        if (m_p != m_end && (*m_p == 'e' || *m_p == 'E')) {
+            integral = false;
+            ++m_p;
+            if (m_p != m_end && (*m_p == '+' || *m_p == '-')) {
+                ++m_p;
+            }
+            if (!digits()) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+    void skip_ws()
+    {
+        while (m_p != m_end && is_ws(*m_p)) {
+            ++m_p;
+        }
+    }
+
+    /// Inside a string: passes its text up to the closing quote or an escape's backslash
+    /// (left for the caller), checked as nlohmann checks it: no control bytes, well-formed
+    /// UTF-8. False at the end of the input or at a byte a string cannot hold.
+    bool pass_string_text()
+    {
+        for (;;) {
+            m_p = skip_json_plain(m_p, m_end);
+            if (m_p == m_end) {
+                return false;
+            }
+            const auto c = static_cast<unsigned char>(*m_p);
+            if (c == '"' || c == '\\') {
+                return true;
+            }
+            if (c < 0x20) {
+                return false;
+            }
+            const std::size_t n = utf8_char_length(std::string_view(m_p, static_cast<std::size_t>(m_end - m_p)), 0);
+            if (n == 0) {
+                return false;
+            }
+            m_p += n;
+        }
+    }
+
+    const char* m_p;
+    const char* m_end;
+};
+
 /// Scans JSON text a parser has taken, top-level members only: where each member's name and
 /// value start and end. Any irregularity ends the scan (the caller then does without it).
-class MemberScan {
+class MemberScan : TextCursor {
 public:
-    explicit MemberScan(std::string_view text) : m_p(text.data()), m_end(text.data() + text.size()) {}
+    explicit MemberScan(std::string_view text) : TextCursor(text) {}
 
     struct Member {
         std::string_view name;  ///< as written, without the quotes
@@ -244,21 +356,6 @@ public:
     }
 
 private:
-    static bool is_ws(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
-    void skip_ws()
-    {
-        while (m_p != m_end && is_ws(*m_p)) {
-            ++m_p;
-        }
-    }
-    bool take(char c)
-    {
-        if (m_p == m_end || *m_p != c) {
-            return false;
-        }
-        ++m_p;
-        return true;
-    }
     bool at_end()
     {
         skip_ws();
@@ -325,9 +422,6 @@ private:
         }
         return false;
     }
-
-    const char* m_p;
-    const char* m_end;
 };
 
 }  // namespace
@@ -588,118 +682,13 @@ void append_utf8(std::string& out, std::uint32_t cp)
     }
 }
 
-/// Where Reader and Checker stand in JSON text, and the grammar they pass over alike.
-class TextCursor {
-protected:
-    explicit TextCursor(std::string_view text) : m_p(text.data()), m_end(text.data() + text.size()) {}
-
-    /// Passes `c` when it is the next byte.
-    bool take(char c)
-    {
-        if (m_p == m_end || *m_p != c) {
-            return false;
-        }
-        ++m_p;
-        return true;
-    }
-
-    /// Passes `text` when it comes next.
-    bool pass(std::string_view text)
-    {
-        if (static_cast<std::size_t>(m_end - m_p) < text.size() || std::memcmp(m_p, text.data(), text.size()) != 0) {
-            return false;
-        }
-        m_p += text.size();
-        return true;
-    }
-
-    /// One or more decimal digits.
-    bool digits()
-    {
-        const char* const first = m_p;
-        while (m_p != m_end && *m_p >= '0' && *m_p <= '9') {
-            ++m_p;
-        }
-        return m_p != first;
-    }
-
-    /// A number's text as JSON writes it, passed over: it began at `start`. `integral`: it
-    /// has no fraction and no exponent.
-    bool number_text(const char*& start, bool& negative, bool& integral)
-    {
-        start = m_p;
-        negative = *m_p == '-';
-        if (negative) {
-            ++m_p;
-        }
-        if (m_p != m_end && *m_p == '0') {
-            ++m_p;
-        } else if (!digits()) {
-            return false;
-        }
-        integral = true;
-        if (m_p != m_end && *m_p == '.') {
-            integral = false;
-            ++m_p;
-            if (!digits()) {
-                return false;
-            }
-        }
-        if (m_p != m_end && (*m_p == 'e' || *m_p == 'E')) {
-            integral = false;
-            ++m_p;
-            if (m_p != m_end && (*m_p == '+' || *m_p == '-')) {
-                ++m_p;
-            }
-            if (!digits()) {
-                return false;
-            }
-        }
-        return true;
-    }
-
-    void skip_ws()
-    {
-        while (m_p != m_end && (*m_p == ' ' || *m_p == '\n' || *m_p == '\r' || *m_p == '\t')) {
-            ++m_p;
-        }
-    }
-
-    /// Inside a string: passes its text up to the closing quote or an escape's backslash
-    /// (left for the caller), checked as nlohmann checks it: no control bytes, well-formed
-    /// UTF-8. False at the end of the input or at a byte a string cannot hold.
-    bool pass_string_text()
-    {
-        for (;;) {
-            m_p = skip_json_plain(m_p, m_end);
-            if (m_p == m_end) {
-                return false;
-            }
-            const auto c = static_cast<unsigned char>(*m_p);
-            if (c == '"' || c == '\\') {
-                return true;
-            }
-            if (c < 0x20) {
-                return false;
-            }
-            const std::size_t n = utf8_char_length(std::string_view(m_p, static_cast<std::size_t>(m_end - m_p)), 0);
-            if (n == 0) {
-                return false;
-            }
-            m_p += n;
-        }
-    }
-
-    const char* m_p;
-    const char* m_end;
-};
-
 /// read_json(): recursive descent that builds the value in place. Each function starts at
 /// its first byte (no white space before it) and returns false for anything nlohmann would
 /// refuse, and for the few forms it leaves to nlohmann.
 class Reader : TextCursor {
 public:
-    Reader(std::string_view text, int max_depth) : TextCursor(text), m_max_depth(std::min(max_depth, k_max_depth)) {}
+    Reader(std::string_view text, int max_depth) : TextCursor(text), m_max_depth(std::min(max_depth, k_max_recursion))
+    {}
 
     bool document(Json& out)
     {
@@ -712,9 +701,6 @@ public:
     }
 
 private:
-    /// The recursion's bound whatever depth a caller allows; deeper text goes to nlohmann.
-    static constexpr int k_max_depth = 512;
-
     bool value(Json& out, int depth)
     {
         if (m_p == m_end) {
@@ -924,7 +910,7 @@ namespace {
 class Checker : TextCursor {
 public:
     Checker(std::string_view text, std::string_view name, int max_depth)
-        : TextCursor(text), m_name(name), m_max_depth(std::min(max_depth, 512))
+        : TextCursor(text), m_name(name), m_max_depth(std::min(max_depth, k_max_recursion))
     {}
 
     std::optional<CheckedMember> run()
