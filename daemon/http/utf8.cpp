@@ -1,8 +1,9 @@
 #include "daemon/http/utf8.hpp"
 
+#include "shared/wire/json_bytes.hpp"
+
 #include <cstddef>
 #include <cstdint>
-#include <cstring>
 
 namespace aigw::daemon::http {
 
@@ -74,26 +75,40 @@ bool is_valid_utf8(std::string_view s)
     return true;
 }
 
+namespace {
+
+/// What needs_sanitizing() stops at first: a control byte, DEL, or a byte of 0x80 and up
+/// (in the terms of wire::detail::first_stop, the bulk skip the JSON code uses).
+struct NotPrintableAscii {
+#if defined(__SSE2__)
+    static __m128i block(__m128i v)
+    {
+        // Signed bytes: below a space is a control byte, or 0x80 and up (negative).
+        return _mm_or_si128(_mm_cmplt_epi8(v, _mm_set1_epi8(0x20)), _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7F)));
+    }
+#endif
+    static constexpr std::uint64_t word(std::uint64_t w)
+    {
+        return ((w - wire::detail::k_ones * 0x20) & ~w) | wire::detail::word_equal(w, 0x7F) | w;
+    }
+    static constexpr bool byte(unsigned char c)
+    {
+        return c < 0x20 || c >= 0x7F;
+    }
+};
+
+}  // namespace
+
 bool needs_sanitizing(std::string_view s)
 {
-    // Most values are printable ASCII: eight bytes at a time, a word passes when no byte is
-    // below 0x20, 0x7F, or 0x80 and above (exact tests, whatever the other bytes hold).
-    constexpr std::uint64_t k_ones = 0x0101010101010101ULL;
-    constexpr std::uint64_t k_highs = 0x8080808080808080ULL;
-    std::size_t i = 0;
-    for (; i + 8 <= s.size(); i += 8) {
-        std::uint64_t w = 0;
-        std::memcpy(&w, s.data() + i, 8);
-        const std::uint64_t below_space = (w - 0x20 * k_ones) & ~w & k_highs;
-        const std::uint64_t del = w ^ (0x7F * k_ones);
-        const std::uint64_t has_del = (del - k_ones) & ~del & k_highs;
-        if (((w & k_highs) | below_space | has_del) != 0) {
-            break;
-        }
-    }
-    if (i == s.size()) {
+    // Most values are printable ASCII: passed sixteen bytes at a time, and the exact check
+    // below starts at the first byte that is not.
+    const char* const end = s.data() + s.size();
+    const char* const stop = wire::detail::first_stop<NotPrintableAscii>(s.data(), end);
+    if (stop == end) {
         return false;
     }
+    const auto i = static_cast<std::size_t>(stop - s.data());
     bool non_ascii = false;
     for (const char c : s.substr(i)) {
         const auto u = static_cast<unsigned char>(c);
