@@ -562,15 +562,8 @@ private:
         // As usage_from_openai() reads the built object.
         wire::Usage u;
         u.reported = true;
-        auto count = [&u](const std::optional<nlohmann::json>& v) -> std::int64_t {
-            if (!v || v->is_null()) {
-                return 0;
-            }
-            if (auto n = wire::token_count(*v)) {
-                return *n;
-            }
-            u.impossible = true;
-            return 0;
+        auto count = [&u](const std::optional<nlohmann::json>& v) {
+            return wire::token_count_of(v ? &*v : nullptr, u);
         };
         u.input_tokens = count(prompt);
         u.output_tokens = count(completion);

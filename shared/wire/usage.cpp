@@ -27,20 +27,25 @@ std::optional<std::int64_t> token_count(const nlohmann::json& value)
     return std::nullopt;
 }
 
+std::int64_t token_count_of(const nlohmann::json* value, Usage& usage)
+{
+    if (value == nullptr || value->is_null()) {
+        return 0;
+    }
+    if (auto n = token_count(*value)) {
+        return *n;
+    }
+    usage.impossible = true;
+    return 0;
+}
+
 std::int64_t token_count_at(const nlohmann::json& obj, const char* key, Usage& usage)
 {
     if (!obj.is_object()) {
         return 0;
     }
     auto it = obj.find(key);
-    if (it == obj.end() || it->is_null()) {
-        return 0;
-    }
-    if (auto n = token_count(*it)) {
-        return *n;
-    }
-    usage.impossible = true;
-    return 0;
+    return token_count_of(it != obj.end() ? &*it : nullptr, usage);
 }
 
 Failure impossible_usage_failure()

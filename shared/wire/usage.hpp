@@ -35,8 +35,11 @@ inline constexpr std::int64_t k_max_token_count = 1'000'000'000'000;
 /// k_max_token_count (2.0 counts, 2.5 does not). Returns nullopt for anything else.
 std::optional<std::int64_t> token_count(const nlohmann::json& value);
 
-/// obj[key] as a token count: 0 when obj is not an object or the key is absent or null;
-/// when the value is not a plausible count, 0 and `usage.impossible` is set.
+/// A member's value as a token count: 0 when it is absent (null pointer) or null; when it is
+/// not a plausible count, 0 and `usage.impossible` is set.
+std::int64_t token_count_of(const nlohmann::json* value, Usage& usage);
+
+/// obj[key] as a token count (token_count_of()); 0 when obj is not an object.
 std::int64_t token_count_at(const nlohmann::json& obj, const char* key, Usage& usage);
 
 /// The upstream reported counts no request can have: 502, FailureKind::upstream.
