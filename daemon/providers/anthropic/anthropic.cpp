@@ -539,8 +539,8 @@ public:
             }
         } else if (type == "message_delta") {
             if (const json* delta = find_object(data, "delta")) {
-                if (non_empty(*delta, "stop_reason")) {
-                    const json* stop = find_string(*delta, "stop_reason");
+                if (const json* stop = find_string(*delta, "stop_reason");
+                    stop != nullptr && !stop->get_ref<const std::string&>().empty()) {
                     const std::string reason = finish_reason_for(stop->get_ref<const std::string&>());
                     out.push_back(
                         {{"choices",
